@@ -1,0 +1,273 @@
+/*  cmd_policy.c: `airlock policy check|show|explain`: validate, print and question a policy.
+
+    A thin client of policies/al_policy.h. The policy directory is the DIR argument, else
+    $AIRLOCK_POLICY_DIR, else policies/default under the current directory. Exit codes
+    follow cli.h: check exits 1 on an invalid policy; explain exits 0 when the message is
+    allowed and 1 when it is denied; every subcommand exits 2 on usage errors, and show
+    and explain exit 2 when the policy does not load (there is nothing to answer from).
+*/
+#include "cli/cli.h"
+#include "policies/al_policy.h"
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *
+s_default_dir (void)
+{
+    const char *dir = getenv ("AIRLOCK_POLICY_DIR");
+    return dir && *dir ? dir : "policies/default";
+}
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+        "usage: airlock policy check [DIR]\n"
+        "       airlock policy show [DIR] [--json]\n"
+        "       airlock policy explain ROLE MESSAGE_TYPE ENV [--dir DIR] [--json]\n\n"
+        "  check    validate every file of the policy; list every error as file:line:column\n"
+        "           exit 0 valid, 1 invalid\n"
+        "  show     print what the engine loaded (roles, quorums, constraints, rules) and\n"
+        "           the policy digest; --json prints the canonical policy the digest covers\n"
+        "  explain  may ROLE send MESSAGE_TYPE (e.g. DeployRequest) about ENV\n"
+        "           (development, staging, production, or bus)? Prints the deciding rule;\n"
+        "           exit 0 allowed, 1 denied\n\n"
+        "DIR defaults to $AIRLOCK_POLICY_DIR, else policies/default.\n"
+        "Exit 2: usage error, or (show, explain) a policy that does not load.\n");
+}
+
+//  Loads dir, printing every error on stderr; NULL if invalid.
+static al_policy_t *
+s_load (const char *dir)
+{
+    al_policy_errors_t *errors = NULL;
+    al_policy_t *policy = al_policy_load (dir, &errors);
+    size_t count = al_policy_errors_count (errors);
+    for (size_t i = 0; i < count; i++)
+        fprintf (stderr, "%s\n", al_policy_errors_at (errors, i));
+    if (!policy)
+        fprintf (stderr, "airlock policy: %s: invalid policy (%zu error%s)\n", dir, count,
+                 count == 1 ? "" : "s");
+    al_policy_errors_destroy (&errors);
+    return policy;
+}
+
+static int
+s_check (int argc, char **argv)
+{
+    if (argc > 2 || (argc == 2 && argv [1][0] == '-')) {
+        s_usage (stderr);
+        return AL_EXIT_USAGE;
+    }
+    const char *dir = argc == 2 ? argv [1] : s_default_dir ();
+    al_policy_t *policy = s_load (dir);
+    if (!policy)
+        return AL_EXIT_BAD;
+    printf ("%s: valid policy, digest %s\n", dir, al_policy_digest_hex (policy));
+    al_policy_destroy (&policy);
+    return AL_EXIT_OK;
+}
+
+static void
+s_print_quorum (const char *label, al_policy_quorum_t quorum)
+{
+    printf ("%s", label);
+    if (quorum.count == 0)
+        printf (" none");
+    for (size_t i = 0; i < quorum.count; i++)
+        printf ("%s %u %s", i ? " +" : "", quorum.entries [i].count, quorum.entries [i].role);
+    printf ("\n");
+}
+
+static void
+s_show_text (const al_policy_t *p)
+{
+    static const Airlock__Environment envs [] = {
+        AL_POLICY_ENV_BUS, AIRLOCK__ENVIRONMENT__ENV_DEVELOPMENT, AIRLOCK__ENVIRONMENT__ENV_STAGING,
+        AIRLOCK__ENVIRONMENT__ENV_PRODUCTION
+    };
+    static const char *env_names [] = { "bus", "development", "staging", "production" };
+    printf ("policy %s\ndigest %s\n\nroles (default deny):\n", al_policy_dir (p), al_policy_digest_hex (p));
+    for (size_t r = 0; r < al_policy_role_count (p); r++) {
+        const char *role = al_policy_role_at (p, r);
+        printf ("  %s (%s)\n", role, al_policy_role_kind (p, role));
+        for (size_t e = 0; e < 4; e++) {
+            bool allowed;
+            const char *cap = al_policy_capability (p, role, envs [e], &allowed);
+            bool any = false;
+            for (size_t t = 0; t < al_msg_type_count (); t++)
+                if (al_policy_may_send (p, role, al_msg_type_at (t), envs [e], NULL, 0)) {
+                    printf ("%s %s", any ? "," : "   ", al_msg_type_name (al_msg_type_at (t)));
+                    any = true;
+                }
+            if (any || cap) {
+                if (!any)
+                    printf ("    (nothing)");
+                printf ("  [%s]", env_names [e]);
+                if (cap)
+                    printf ("  seed 001: %s %s", allowed ? "yes" : "no", cap);
+                printf ("\n");
+            }
+        }
+    }
+    printf ("\ndeployment types (approval expiry %llds, self-approval forbidden):\n",
+            (long long) al_policy_approval_expiry_s (p));
+    for (int type = 1; type <= 5; type++) {
+        char label [96];
+        snprintf (label, sizeof label, "  %-10s quorum:", al_deployment_type_name ((Airlock__DeploymentType) type));
+        s_print_quorum (label, al_policy_quorum (p, (Airlock__DeploymentType) type));
+        printf ("             window %s, staging %s\n",
+                al_policy_requires_window (p, (Airlock__DeploymentType) type) ? "required" : "not required",
+                al_policy_requires_staging (p, (Airlock__DeploymentType) type) ? "required" : "not required");
+        al_policy_quorum_t skip = al_policy_skip_staging_quorum (p, (Airlock__DeploymentType) type);
+        if (skip.count)
+            s_print_quorum ("             skip staging with extra:", skip);
+    }
+    s_print_quorum ("  break glass (override a freeze) extra:", al_policy_break_glass (p));
+    printf ("\nconstraints (calendar time zone %s):\n", al_policy_timezone (p));
+    static const char *strategies [] = { "", "rolling", "canary", "blue_green" };
+    for (size_t e = 1; e < 4; e++) {
+        printf ("  %-11s strategies:", env_names [e]);
+        for (int s = 1; s <= 3; s++)
+            if (al_policy_strategy_allowed (p, envs [e], (Airlock__Strategy) s))
+                printf (" %s", strategies [s]);
+        printf ("; max %u instances; budget %.2f USD/month\n", al_policy_max_instances (p, envs [e]),
+                al_policy_monthly_budget_usd (p, envs [e]));
+    }
+    const Airlock__Step *steps;
+    size_t step_count = al_policy_critical_path (p, &steps);
+    static const char *step_names [] = { "", "preflight", "backup", "migrate", "rollout", "soak", "receipt" };
+    printf ("\ncritical path:");
+    for (size_t i = 0; i < step_count; i++)
+        printf ("%s%s", i ? " -> " : " ", step_names [steps [i]]);
+    const al_policy_thresholds_t *t = al_policy_thresholds (p);
+    printf ("\n\nrollback when: health checks fail more than %u times in a row; error rate more than %g "
+            "points above baseline;\n  p99 latency more than %gx baseline; CPU above %g%%; memory above %g%%\n"
+            "investigate when: error rate above %g%%\nprobes: %s %s every %lldms (timeout %lldms)\n",
+            t->health_check_failures_more_than, t->error_rate_increase_more_than_points,
+            t->latency_p99_more_than_baseline_factor, t->cpu_percent_more_than, t->memory_percent_more_than,
+            t->investigate_error_rate_percent_more_than, t->liveness_path, t->readiness_path,
+            (long long) t->health_interval_ms, (long long) t->health_timeout_ms);
+    const al_policy_soak_t *soak = al_policy_soak (p);
+    printf ("soak: %lldms (time scale %g), checkpoints:", (long long) soak->duration_ms, soak->time_scale);
+    for (size_t i = 0; i < soak->checkpoint_count; i++)
+        printf (" %lldms", (long long) soak->checkpoints_ms [i]);
+    printf ("\n\ndefinition of done:\n");
+    for (size_t i = 0; i < al_policy_done_count (p); i++)
+        printf ("  %zu. %s: %s\n", i + 1, al_policy_done_id (p, i), al_policy_done_text (p, i));
+}
+
+static int
+s_show (int argc, char **argv)
+{
+    bool json = false;
+    const char *dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp (argv [i], "--json") == 0)
+            json = true;
+        else
+        if (argv [i][0] != '-' && !dir)
+            dir = argv [i];
+        else {
+            s_usage (stderr);
+            return AL_EXIT_USAGE;
+        }
+    }
+    al_policy_t *policy = s_load (dir ? dir : s_default_dir ());
+    if (!policy)
+        return AL_EXIT_USAGE;
+    if (json) {
+        json_t *policy_json = json_loads (al_policy_canonical_json (policy), 0, NULL);
+        json_t *out = json_pack ("{s:s, s:s, s:o}", "dir", al_policy_dir (policy),
+                                 "digest", al_policy_digest_hex (policy), "policy", policy_json);
+        if (out)
+            json_dumpf (out, stdout, JSON_INDENT (2) | JSON_SORT_KEYS);
+        printf ("\n");
+        json_decref (out);
+    }
+    else
+        s_show_text (policy);
+    al_policy_destroy (&policy);
+    return AL_EXIT_OK;
+}
+
+static int
+s_explain (int argc, char **argv)
+{
+    bool json = false;
+    const char *dir = NULL;
+    const char *positional [3];
+    int count = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp (argv [i], "--json") == 0)
+            json = true;
+        else
+        if (strcmp (argv [i], "--dir") == 0 && i + 1 < argc)
+            dir = argv [++i];
+        else
+        if (argv [i][0] != '-' && count < 3)
+            positional [count++] = argv [i];
+        else {
+            s_usage (stderr);
+            return AL_EXIT_USAGE;
+        }
+    }
+    if (count != 3) {
+        s_usage (stderr);
+        return AL_EXIT_USAGE;
+    }
+    const char *role = positional [0], *type_name = positional [1], *env_name = positional [2];
+    al_msg_type_t type = al_msg_type_from_name (type_name);
+    if (type == AL_MSG_NONE) {
+        fprintf (stderr, "airlock policy explain: unknown message type '%s'\n", type_name);
+        return AL_EXIT_USAGE;
+    }
+    Airlock__Environment env = al_environment_from_name (env_name);
+    if (env == AIRLOCK__ENVIRONMENT__ENV_UNSPECIFIED && strcmp (env_name, "bus") != 0) {
+        fprintf (stderr, "airlock policy explain: unknown environment '%s' "
+                 "(development, staging, production, bus)\n", env_name);
+        return AL_EXIT_USAGE;
+    }
+    al_policy_t *policy = s_load (dir ? dir : s_default_dir ());
+    if (!policy)
+        return AL_EXIT_USAGE;
+    char rule [512];
+    bool allowed = al_policy_may_send (policy, role, type, env, rule, sizeof rule);
+    if (json) {
+        json_t *out = json_pack ("{s:s, s:s, s:s, s:b, s:s, s:s}", "role", role, "type", type_name,
+                                 "environment", env_name, "allowed", allowed, "rule", rule,
+                                 "digest", al_policy_digest_hex (policy));
+        if (out)
+            json_dumpf (out, stdout, JSON_INDENT (2) | JSON_SORT_KEYS);
+        printf ("\n");
+        json_decref (out);
+    }
+    else
+        printf ("%s: %s %s in %s\n  rule: %s\n", allowed ? "allowed" : "denied", role, type_name,
+                env_name, rule);
+    al_policy_destroy (&policy);
+    return allowed ? AL_EXIT_OK : AL_EXIT_BAD;
+}
+
+int
+al_cmd_policy (int argc, char **argv)
+{
+    if (argc < 2) {
+        s_usage (stderr);
+        return AL_EXIT_USAGE;
+    }
+    if (al_cli_wants_help (argc, argv)) {
+        s_usage (stdout);
+        return AL_EXIT_OK;
+    }
+    if (strcmp (argv [1], "check") == 0)
+        return s_check (argc - 1, argv + 1);
+    if (strcmp (argv [1], "show") == 0)
+        return s_show (argc - 1, argv + 1);
+    if (strcmp (argv [1], "explain") == 0)
+        return s_explain (argc - 1, argv + 1);
+    fprintf (stderr, "airlock policy: unknown subcommand '%s'\n", argv [1]);
+    s_usage (stderr);
+    return AL_EXIT_USAGE;
+}

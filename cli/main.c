@@ -1,0 +1,68 @@
+/*  main.c: the airlock command's entry point; dispatches to a subcommand.
+
+    Kept short on purpose: all work is in libairlock, reached through the module
+    headers; the subcommands in cmd_*.c parse arguments and print.
+*/
+#include "cli/cli.h"
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    int (*run) (int argc, char **argv);
+    const char *summary;
+} s_command_t;
+
+static const s_command_t s_commands [] = {
+    { "audit",  al_cmd_audit,  "verify, export and replay the audit log (read-only)" },
+    { "policy", al_cmd_policy, "check, show and explain a policy directory" },
+    { "keygen", al_cmd_keygen, "make an approver's Ed25519 key pair" },
+    { "demo",   al_cmd_demo,   "run the end-to-end demonstration on the embedded default" },
+};
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out, "usage: airlock COMMAND [ARGS...]\n\n"
+                  "airlock lets AI agents carry code to production while only a signed\n"
+                  "human approval opens the door to production.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands [0]; i++)
+        fprintf (out, "  %-8s %s\n", s_commands [i].name, s_commands [i].summary);
+    fprintf (out, "\nRun 'airlock COMMAND --help' for a command's options.\n"
+                  "Exit codes: 0 ok, 1 check failed (tampered, invalid, denied), 2 usage or I/O error.\n");
+}
+
+bool
+al_cli_wants_help (int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp (argv [i], "--") == 0)
+            break;
+        if (strcmp (argv [i], "--help") == 0 || strcmp (argv [i], "-h") == 0)
+            return true;
+    }
+    return false;
+}
+
+int
+main (int argc, char **argv)
+{
+    if (argc < 2) {
+        s_usage (stderr);
+        return AL_EXIT_USAGE;
+    }
+    if (strcmp (argv [1], "--help") == 0 || strcmp (argv [1], "-h") == 0
+    ||  strcmp (argv [1], "help") == 0) {
+        s_usage (stdout);
+        return AL_EXIT_OK;
+    }
+    if (strcmp (argv [1], "--version") == 0) {
+        printf ("airlock 0.1.0\n");
+        return AL_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands [0]; i++)
+        if (strcmp (argv [1], s_commands [i].name) == 0)
+            return s_commands [i].run (argc - 1, argv + 1);
+    fprintf (stderr, "airlock: unknown command '%s'\n\n", argv [1]);
+    s_usage (stderr);
+    return AL_EXIT_USAGE;
+}
