@@ -58,6 +58,7 @@ typedef struct {
     Airlock__StatusQuery query;
     Airlock__AgentStatus agent;
     Airlock__AgentStatus *agents [1];
+    Airlock__ApprovalRequest *pending [1];
     Airlock__StatusReply reply;
     Airlock__Checkpoint checkpoint;
     uint8_t hash [32];
@@ -112,6 +113,7 @@ s_fixture_init (s_fixture_t *f, al_msg_type_t type)
     f->ack.audit_sequence = 99;
     f->ack.audit_hash = s_bytes (f->hash, 32);
     f->ack.duplicate = true;
+    f->ack.detail = "granted: manager alice";
 
     f->denied = (Airlock__Denied) AIRLOCK__DENIED__INIT;
     f->denied.denied_message_id = "msg-0000";
@@ -300,6 +302,9 @@ s_fixture_init (s_fixture_t *f, al_msg_type_t type)
     f->reply.n_agents = 1;
     f->reply.agents = f->agents;
     f->reply.json = "{\n\t\"deployments\": []\n}";
+    f->pending [0] = &f->approval_request;
+    f->reply.n_approvals = 1;
+    f->reply.approvals = f->pending;
 
     f->checkpoint = (Airlock__Checkpoint) AIRLOCK__CHECKPOINT__INIT;
     f->checkpoint.row_count = 1000;
