@@ -1,0 +1,312 @@
+/*  al_gate.c: the approval gate (see al_gate.h for the rules).
+
+    Quorum counting is a bipartite matching of PEOPLE to SLOTS: a hotfix needs one
+    manager slot and one security slot; alice who is both manager and security can fill
+    either but not both, so the matching, not a per-role count, decides. Break-glass
+    slots (needed only while a freeze stands or a required window is closed) are extra
+    slots that only approvals marked break_glass can fill, again by other people.
+    Sizes are tiny (a few slots, a few people), so Kuhn's augmenting paths are plenty.
+*/
+#include "policies/al_gate.h"
+
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define S_MAX_SLOTS 32
+#define S_MAX_PEOPLE 64
+
+static void
+s_say (char *text, size_t size, const char *format, ...)
+{
+    if (!text || size == 0)
+        return;
+    va_list args;
+    va_start (args, format);
+    vsnprintf (text, size, format, args);
+    va_end (args);
+}
+
+const char *
+al_gate_outcome_name (al_gate_outcome_t outcome)
+{
+    switch (outcome) {
+        case AL_GATE_PENDING: return "pending";
+        case AL_GATE_GRANTED: return "granted";
+        case AL_GATE_DENIED: return "denied";
+        case AL_GATE_BLOCKED: return "blocked";
+    }
+    return "unknown";
+}
+
+static bool
+s_same (const char *a, const char *b)
+{
+    return strcmp (a ? a : "", b ? b : "") == 0;
+}
+
+bool
+al_gate_check_approval (const al_policy_t *policy, const Airlock__ApprovalRequest *request,
+                        const char *requester, const Airlock__SignedApproval *signed_approval,
+                        uint64_t now_ms, al_gate_approval_t *approval, char *reason, size_t reason_size)
+{
+    memset (approval, 0, sizeof *approval);
+    char error [256];
+    uint8_t public_key [AL_ED25519_PUBLIC_KEY_SIZE];
+    if (al_signature_verify_approval (signed_approval, public_key, error, sizeof error) != AL_SIG_OK) {
+        s_say (reason, reason_size, "signature rejected: %s", error);
+        return false;
+    }
+    char key_id [32];
+    al_key_id (public_key, key_id);
+    al_policy_approver_t approver;
+    if (!al_policy_approver_for_key (policy, public_key, &approver)) {
+        s_say (reason, reason_size, "key %s is not an approver key in approvers.yaml", key_id);
+        return false;
+    }
+    if (approver.revoked) {
+        s_say (reason, reason_size, "key %s of %s is revoked (approvers.yaml revoked_keys)", key_id, approver.name);
+        return false;
+    }
+    Airlock__ApprovalStatement *statement = NULL;
+    if (al_statement_unpack (signed_approval->statement.data, signed_approval->statement.len,
+                             &statement, error, sizeof error) != AL_SIG_OK) {
+        s_say (reason, reason_size, "%s", error);
+        return false;
+    }
+    bool ok = false;
+    //  Bit-for-bit match with the request: the first field that differs is named.
+    const char *field = NULL;
+    if (!s_same (statement->request_id, request->request_id))
+        field = "request_id";
+    else if (statement->deployment_type != request->deployment_type)
+        field = "deployment_type";
+    else if (statement->environment != request->environment)
+        field = "environment";
+    else if (!s_same (statement->service, request->service))
+        field = "service";
+    else if (!s_same (statement->artifact_sha256, request->artifact_sha256))
+        field = "artifact_sha256";
+    else if (!s_same (statement->qa_report_sha256, request->qa_report_sha256))
+        field = "qa_report_sha256";
+    else if (!s_same (statement->migration_set_sha256, request->migration_set_sha256))
+        field = "migration_set_sha256";
+    if (field) {
+        s_say (reason, reason_size, "statement.%s does not match request %s", field, request->request_id);
+        goto cleanup;
+    }
+    if (!s_same (statement->approver_key_id, key_id)) {
+        s_say (reason, reason_size, "statement.approver_key_id '%s' is not the signing key %s",
+               statement->approver_key_id, key_id);
+        goto cleanup;
+    }
+    if (statement->issued_at_ms > now_ms + AL_GATE_CLOCK_SKEW_MS) {
+        s_say (reason, reason_size, "statement.issued_at_ms is in the future");
+        goto cleanup;
+    }
+    if (now_ms >= statement->expires_at_ms) {
+        s_say (reason, reason_size, "approval expired at %llu (now %llu)",
+               (unsigned long long) statement->expires_at_ms, (unsigned long long) now_ms);
+        goto cleanup;
+    }
+    uint64_t longest_ms = (uint64_t) al_policy_approval_expiry_s (policy) * 1000;
+    if (statement->expires_at_ms - statement->issued_at_ms > longest_ms) {
+        s_say (reason, reason_size, "approval valid for longer than approval_expiry (%llds)",
+               (long long) al_policy_approval_expiry_s (policy));
+        goto cleanup;
+    }
+    if (requester && s_same (approver.name, requester)) {
+        s_say (reason, reason_size, "self-approval: %s filed request %s", approver.name, request->request_id);
+        goto cleanup;
+    }
+    snprintf (approval->approver, sizeof approval->approver, "%s", approver.name);
+    snprintf (approval->key_id, sizeof approval->key_id, "%s", key_id);
+    memcpy (approval->public_key, public_key, sizeof public_key);
+    memcpy (approval->approval_id, statement->approval_id.data, AL_APPROVAL_ID_SIZE);
+    approval->decision = statement->decision;
+    approval->break_glass = statement->break_glass;
+    approval->expires_at_ms = statement->expires_at_ms;
+    approval->roles = approver.roles;
+    approval->role_count = approver.role_count;
+    snprintf (approval->reason, sizeof approval->reason, "%s", statement->reason);
+    ok = true;
+
+cleanup:
+    airlock__approval_statement__free_unpacked (statement, NULL);
+    return ok;
+}
+
+static bool
+s_has_role (const al_gate_approval_t *approval, const char *role)
+{
+    for (size_t i = 0; i < approval->role_count; i++)
+        if (strcmp (approval->roles [i], role) == 0)
+            return true;
+    return false;
+}
+
+//  A slot to fill: a role, and whether only break-glass approvals may fill it.
+typedef struct {
+    const char *role;
+    bool break_glass;
+} s_slot_t;
+
+//  People: one entry per approver name, the first of their approvals standing in for
+//  their roles, break_glass if any of their approvals carries it.
+typedef struct {
+    const al_gate_approval_t *approval;
+    bool break_glass;
+} s_person_t;
+
+typedef struct {
+    const s_slot_t *slots;
+    size_t slot_count;
+    const s_person_t *people;
+    size_t person_count;
+    int slot_of_person [S_MAX_PEOPLE];      // -1 if unassigned
+    int person_of_slot [S_MAX_SLOTS];
+    bool visited [S_MAX_SLOTS];
+} s_matching_t;
+
+static bool
+s_fits (const s_matching_t *m, size_t person, size_t slot)
+{
+    return s_has_role (m->people [person].approval, m->slots [slot].role)
+        && (!m->slots [slot].break_glass || m->people [person].break_glass);
+}
+
+//  Kuhn's augmenting path from a slot.
+static bool
+s_augment (s_matching_t *m, size_t slot)
+{
+    for (size_t person = 0; person < m->person_count; person++) {
+        if (!s_fits (m, person, slot))
+            continue;
+        int held = m->slot_of_person [person];
+        if (held >= 0 && m->visited [held])
+            continue;
+        if (held >= 0) {
+            m->visited [held] = true;
+            if (!s_augment (m, (size_t) held))
+                continue;
+        }
+        m->slot_of_person [person] = (int) slot;
+        m->person_of_slot [slot] = (int) person;
+        return true;
+    }
+    return false;
+}
+
+static size_t
+s_add_slots (s_slot_t *slots, size_t count, al_policy_quorum_t quorum, bool break_glass)
+{
+    for (size_t i = 0; i < quorum.count; i++)
+        for (unsigned n = 0; n < quorum.entries [i].count && count < S_MAX_SLOTS; n++)
+            slots [count++] = (s_slot_t) { quorum.entries [i].role, break_glass };
+    return count;
+}
+
+al_gate_outcome_t
+al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *request,
+                  const al_gate_approval_t *approvals, size_t count, uint64_t now_ms,
+                  char *explanation, size_t explanation_size)
+{
+    al_policy_quorum_t quorum = al_policy_quorum (policy, request->deployment_type);
+    if (quorum.count == 0) {
+        s_say (explanation, explanation_size, "deployment type %d has no quorum in policy: refused",
+               (int) request->deployment_type);
+        return AL_GATE_DENIED;
+    }
+    //  A DENY from anyone whose role the quorum needs closes the request.
+    for (size_t i = 0; i < count; i++) {
+        if (approvals [i].decision != AIRLOCK__DECISION__DECISION_DENY)
+            continue;
+        for (size_t q = 0; q < quorum.count; q++)
+            if (s_has_role (&approvals [i], quorum.entries [q].role)) {
+                s_say (explanation, explanation_size, "denied by %s (%s): %s", approvals [i].approver,
+                       quorum.entries [q].role, approvals [i].reason [0] ? approvals [i].reason : "no reason given");
+                return AL_GATE_DENIED;
+            }
+    }
+    //  People with a live GRANT, each once.
+    s_person_t people [S_MAX_PEOPLE];
+    size_t person_count = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (approvals [i].decision != AIRLOCK__DECISION__DECISION_GRANT || now_ms >= approvals [i].expires_at_ms)
+            continue;
+        size_t p;
+        for (p = 0; p < person_count; p++)
+            if (strcmp (people [p].approval->approver, approvals [i].approver) == 0)
+                break;
+        if (p == person_count) {
+            if (person_count == S_MAX_PEOPLE)
+                continue;
+            people [person_count++] = (s_person_t) { &approvals [i], false };
+        }
+        people [p].break_glass |= approvals [i].break_glass;
+    }
+    //  Does a freeze or a closed window stand in the way?
+    char obstacle [256] = "";
+    Airlock__Environment env = request->environment;
+    time_t now_s = (time_t) (now_ms / 1000);
+    if (al_policy_freeze_check (policy, env, now_s, obstacle, sizeof obstacle) != AL_POLICY_FREEZE_ACTIVE) {
+        obstacle [0] = 0;
+        char window [200] = "";
+        if (al_policy_requires_window (policy, request->deployment_type)
+        &&  !al_policy_window_open (policy, env, now_s, window, sizeof window))
+            snprintf (obstacle, sizeof obstacle, "deploy window closed: %s", window);
+        else
+        if (request->window_end_ms && (now_ms < request->window_start_ms || now_ms >= request->window_end_ms))
+            snprintf (obstacle, sizeof obstacle, "outside the request's scheduled window");
+    }
+    s_slot_t slots [S_MAX_SLOTS];
+    size_t quorum_slots = s_add_slots (slots, 0, quorum, false);
+    size_t slot_count = quorum_slots;
+    if (obstacle [0])
+        slot_count = s_add_slots (slots, slot_count, al_policy_break_glass (policy), true);
+
+    s_matching_t m = { .slots = slots, .slot_count = slot_count, .people = people, .person_count = person_count };
+    for (size_t p = 0; p < S_MAX_PEOPLE; p++)
+        m.slot_of_person [p] = -1;
+    for (size_t s = 0; s < S_MAX_SLOTS; s++)
+        m.person_of_slot [s] = -1;
+    //  Quorum slots first so break-glass people are not spent on ordinary slots when
+    //  someone else could fill them: augmenting paths re-seat people as needed anyway.
+    for (size_t s = 0; s < slot_count; s++) {
+        memset (m.visited, 0, sizeof m.visited);
+        m.visited [s] = true;
+        s_augment (&m, s);
+    }
+    size_t missing_quorum = 0, missing_glass = 0;
+    char missing [256] = "";
+    for (size_t s = 0; s < slot_count; s++) {
+        if (m.person_of_slot [s] >= 0)
+            continue;
+        if (s < quorum_slots)
+            missing_quorum++;
+        else
+            missing_glass++;
+        size_t used = strlen (missing);
+        snprintf (missing + used, sizeof missing - used, "%s%s%s", used ? ", " : "", slots [s].role,
+                  slots [s].break_glass ? " (break-glass)" : "");
+    }
+    if (missing_quorum) {
+        s_say (explanation, explanation_size, "waiting for %zu more approval%s: %s", missing_quorum,
+               missing_quorum == 1 ? "" : "s", missing);
+        return AL_GATE_PENDING;
+    }
+    if (missing_glass) {
+        s_say (explanation, explanation_size, "quorum met but %s; break-glass needs: %s", obstacle, missing);
+        return AL_GATE_BLOCKED;
+    }
+    char granted [512] = "";
+    for (size_t s = 0; s < slot_count; s++) {
+        size_t used = strlen (granted);
+        snprintf (granted + used, sizeof granted - used, "%s%s %s", used ? ", " : "",
+                  slots [s].break_glass ? "break-glass" : slots [s].role,
+                  people [m.person_of_slot [s]].approval->approver);
+    }
+    s_say (explanation, explanation_size, "granted: %s%s%s", granted, obstacle [0] ? "; overriding: " : "", obstacle);
+    return AL_GATE_GRANTED;
+}

@@ -1,0 +1,85 @@
+/*  al_gate.h: the approval gate: does a set of signed human approvals open production
+    for exactly this request, under this policy, at this moment?
+
+    Two steps, both pure functions of their inputs (no I/O, no clock: now is a parameter,
+    read once per decision by the caller):
+
+    1. al_gate_check_approval judges ONE signed approval against the request: signature
+       (raw Ed25519 or SSHSIG) over the statement bytes it carries; the key belongs to an
+       approver in policy and is not revoked; the statement's key id names that key; every
+       statement field equals the request's, bit for bit; issued before now, not expired
+       at now, and not valid for longer than the policy allows; the approver did not file
+       the request. The caller (the broker) then checks the approval id was never used,
+       in the same store transaction that records it.
+
+    2. al_gate_evaluate takes the accepted approvals collected for a request and decides:
+       GRANTED when the deployment type's quorum is met by distinct PEOPLE (one person
+       fills at most one slot, whatever roles or keys they hold), no freeze is active and
+       the window (if the type needs one) is open - or break-glass approvals fill the
+       policy's extra slots with yet other people; DENIED when an approver whose role the
+       quorum needs said DENY; PENDING otherwise, saying which roles are still missing.
+
+    The broker runs both before it sends a ProductionGrant; deploy-manager runs both again
+    on the grant it receives (defence in depth). Thread-safe: no shared state.
+*/
+#ifndef AL_GATE_H_INCLUDED
+#define AL_GATE_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "policies/al_policy.h"
+#include "proto/al_signature.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+//  Tolerated clock skew between an approver's machine and the broker: a statement issued
+//  up to this far in the future is accepted.
+#define AL_GATE_CLOCK_SKEW_MS (120 * 1000)
+
+//  One approval that passed al_gate_check_approval. Strings point into the policy (or the
+//  verdict itself) and live as long as both.
+typedef struct {
+    char approver [128];            // approver name (policy)
+    char key_id [32];               // "ed25519:<hex of first 8 bytes>"
+    uint8_t public_key [AL_ED25519_PUBLIC_KEY_SIZE];
+    uint8_t approval_id [AL_APPROVAL_ID_SIZE];
+    Airlock__Decision decision;
+    bool break_glass;
+    uint64_t expires_at_ms;
+    const char *const *roles;       // the approver's roles (policy-owned)
+    size_t role_count;
+    char reason [256];              // for a DENY: the approver's reason
+} al_gate_approval_t;
+
+typedef enum {
+    AL_GATE_PENDING = 0,            // valid so far, quorum not met yet
+    AL_GATE_GRANTED,                // quorum met, no freeze or window problem (or break-glass)
+    AL_GATE_DENIED,                 // a required approver said DENY: the request is closed
+    AL_GATE_BLOCKED                 // quorum met but a freeze / closed window stands, without break-glass
+} al_gate_outcome_t;
+
+const char *al_gate_outcome_name (al_gate_outcome_t outcome);
+
+//  Judge one signed approval. requester is the identity that filed the request (from
+//  the authenticated sender, never from the request body). Returns true and fills
+//  *approval, or false with the reason (naming the rule or field) in reason.
+bool al_gate_check_approval (const al_policy_t *policy, const Airlock__ApprovalRequest *request,
+                             const char *requester, const Airlock__SignedApproval *signed_approval,
+                             uint64_t now_ms, al_gate_approval_t *approval,
+                             char *reason, size_t reason_size);
+
+//  Decide on the accepted approvals of a request (checked with al_gate_check_approval,
+//  approval ids already known unused). explanation says why, e.g. "granted: manager
+//  alice" or "waiting for 1 more approval: security".
+al_gate_outcome_t al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *request,
+                                    const al_gate_approval_t *approvals, size_t count, uint64_t now_ms,
+                                    char *explanation, size_t explanation_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
