@@ -1,0 +1,396 @@
+/*  test_signals.c: tests of the golden signals computed from successive scrapes.
+
+    Each test writes expositions as the demo service would (request counter per status
+    code, latency histogram, CPU and memory gauges), feeds them to an al_signals_t at
+    chosen times and checks the sample: rate from counter deltas, counter resets, error
+    ratio, p50/p99 over the window's bucket increases, failed scrapes as failed health
+    checks, missing and stale instances, and the copy into a SoakSignal.
+*/
+#include "deploy/al_signals.h"
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#define S_BOUNDS 4
+static const char *s_le [S_BOUNDS] = { "0.1", "0.5", "1", "+Inf" };
+
+typedef struct {
+    double ok;                      // http_requests_total{code="200"}
+    double errors;                  // http_requests_total{code="500"}; < 0: series absent
+    double buckets [S_BOUNDS];      // cumulative; all 0: the histogram counts nothing
+    double cpu;                     // < 0: gauge absent
+    double memory;
+} s_scrape_t;
+
+static al_metrics_t *
+s_metrics (const s_scrape_t *scrape)
+{
+    char text [4096];
+    char *end = text;
+    end += sprintf (end, "# TYPE http_requests_total counter\n");
+    end += sprintf (end, "http_requests_total{code=\"200\",method=\"get\"} %.17g\n", scrape->ok);
+    if (scrape->errors >= 0)
+        end += sprintf (end, "http_requests_total{code=\"500\",method=\"get\"} %.17g\n", scrape->errors);
+    end += sprintf (end, "# TYPE http_request_duration_seconds histogram\n");
+    for (int i = 0; i < S_BOUNDS; i++)
+        end += sprintf (end, "http_request_duration_seconds_bucket{le=\"%s\"} %.17g\n",
+                        s_le [i], scrape->buckets [i]);
+    end += sprintf (end, "http_request_duration_seconds_count %.17g\n", scrape->buckets [S_BOUNDS - 1]);
+    if (scrape->cpu >= 0)
+        end += sprintf (end, "# TYPE demo_service_cpu_percent gauge\ndemo_service_cpu_percent %.17g\n",
+                        scrape->cpu);
+    if (scrape->memory >= 0)
+        end += sprintf (end, "demo_service_memory_percent %.17g\n", scrape->memory);
+    char error [256] = "";
+    al_metrics_t *metrics = al_metrics_parse (text, (size_t) (end - text), NULL, error, sizeof error);
+    if (!metrics)
+        fail_msg ("fixture does not parse: %s\n%s", error, text);
+    return metrics;
+}
+
+static void
+s_scrape (al_signals_t *signals, const char *instance, int64_t at_ms, const s_scrape_t *scrape)
+{
+    al_metrics_t *metrics = s_metrics (scrape);
+    char error [256] = "";
+    if (al_signals_scrape_ok (signals, instance, at_ms, &metrics, error, sizeof error))
+        fail_msg ("scrape refused: %s", error);
+    assert_null (metrics);
+}
+
+static al_signals_t *
+s_signals (const char *instance, ...)
+{
+    al_signals_t *signals = al_signals_new ("demo", "staging", NULL);
+    assert_non_null (signals);
+    va_list args;
+    va_start (args, instance);
+    for (const char *name = instance; name; name = va_arg (args, const char *))
+        assert_int_equal (al_signals_add_instance (signals, name), 0);
+    va_end (args);
+    return signals;
+}
+
+static void
+s_assert_near (double got, double expected)
+{
+    if (!(fabs (got - expected) <= 1e-9 * (fabs (expected) + 1)))
+        fail_msg ("expected %.17g, got %.17g", expected, got);
+}
+
+static void
+test_rate_from_two_scrapes (void **state)
+{
+    (void) state;
+    al_signals_t *signals = s_signals ("a", NULL);
+    al_signals_sample_t sample;
+    s_scrape (signals, "a", 1000, &(s_scrape_t) { 100, 0, { 0, 0, 0, 0 }, 10, 20 });
+    //  One scrape: up, saturation known, no window yet.
+    al_signals_sample (signals, 1000, true, &sample);
+    assert_string_equal (sample.service, "demo");
+    assert_int_equal (sample.sequence, 1);
+    assert_true (sample.baseline);
+    assert_int_equal (sample.instances_up, 1);
+    assert_int_equal (sample.instances_total, 1);
+    s_assert_near (sample.requests_per_second, 0);
+    s_assert_near (sample.cpu_percent, 10);
+    s_assert_near (sample.memory_percent, 20);
+    assert_true (isnan (sample.latency_p99_ms));
+
+    s_scrape (signals, "a", 11000, &(s_scrape_t) { 150, 0, { 0, 0, 0, 0 }, 30, 40 });
+    al_signals_sample (signals, 11000, false, &sample);
+    assert_int_equal (sample.sequence, 2);
+    assert_false (sample.baseline);
+    //  50 requests in 10 s.
+    s_assert_near (sample.requests_per_second, 5);
+    s_assert_near (sample.error_ratio, 0);
+    s_assert_near (sample.cpu_percent, 30);
+    s_assert_near (sample.memory_percent, 40);
+    al_signals_destroy (&signals);
+    assert_null (signals);
+}
+
+static void
+test_counter_reset (void **state)
+{
+    (void) state;
+    al_signals_t *signals = s_signals ("a", NULL);
+    al_signals_sample_t sample;
+    s_scrape (signals, "a", 0, &(s_scrape_t) { 1000, 100, { 0, 0, 0, 0 }, 1, 1 });
+    //  The process restarted: counters start again from 0 and are now 30 and 10.
+    s_scrape (signals, "a", 10000, &(s_scrape_t) { 30, 10, { 0, 0, 0, 0 }, 1, 1 });
+    al_signals_sample (signals, 10000, false, &sample);
+    s_assert_near (sample.requests_per_second, 4);
+    s_assert_near (sample.error_ratio, 0.25);
+    al_signals_destroy (&signals);
+}
+
+static void
+test_error_ratio (void **state)
+{
+    (void) state;
+    al_signals_t *signals = s_signals ("a", NULL);
+    al_signals_sample_t sample;
+    s_scrape (signals, "a", 0, &(s_scrape_t) { 100, 10, { 0, 0, 0, 0 }, 1, 1 });
+    s_scrape (signals, "a", 5000, &(s_scrape_t) { 180, 30, { 0, 0, 0, 0 }, 1, 1 });
+    al_signals_sample (signals, 5000, false, &sample);
+    //  80 good + 20 errors in the window; the all-time ratio would be 30/210.
+    s_assert_near (sample.requests_per_second, 20);
+    s_assert_near (sample.error_ratio, 0.2);
+    //  No traffic in the next window: ratio 0, not NaN.
+    s_scrape (signals, "a", 10000, &(s_scrape_t) { 180, 30, { 0, 0, 0, 0 }, 1, 1 });
+    al_signals_sample (signals, 10000, false, &sample);
+    s_assert_near (sample.requests_per_second, 0);
+    s_assert_near (sample.error_ratio, 0);
+    al_signals_destroy (&signals);
+}
+
+static void
+test_new_error_series_counts (void **state)
+{
+    (void) state;
+    al_signals_t *signals = s_signals ("a", NULL);
+    al_signals_sample_t sample;
+    //  No 500 series until the first error happens.
+    s_scrape (signals, "a", 0, &(s_scrape_t) { 100, -1, { 0, 0, 0, 0 }, 1, 1 });
+    s_scrape (signals, "a", 1000, &(s_scrape_t) { 105, 5, { 0, 0, 0, 0 }, 1, 1 });
+    al_signals_sample (signals, 1000, false, &sample);
+    s_assert_near (sample.requests_per_second, 10);
+    s_assert_near (sample.error_ratio, 0.5);
+    al_signals_destroy (&signals);
+}
+
+static void
+test_latency_from_bucket_deltas (void **state)
+{
+    (void) state;
+    al_signals_t *signals = s_signals ("a", NULL);
+    al_signals_sample_t sample;
+    //  All time, 10000 fast requests; in the window 100 more, 90 of them in (0.5, 1]
+    //  and 10 above 1 s.
+    s_scrape (signals, "a", 0, &(s_scrape_t) { 10000, 0, { 10000, 10000, 10000, 10000 }, 1, 1 });
+    s_scrape (signals, "a", 10000, &(s_scrape_t) { 10100, 0, { 10000, 10000, 10090, 10100 }, 1, 1 });
+    al_signals_sample (signals, 10000, false, &sample);
+    //  Window buckets 0.1:0 0.5:0 1:90 +Inf:100. p99: rank 99 is in +Inf -> 1 s.
+    s_assert_near (sample.latency_p99_ms, 1000);
+    //  p50: rank 50 in (0.5, 1]: 0.5 + 0.5 * 50 / 90 s.
+    s_assert_near (sample.latency_p50_ms, (0.5 + 0.5 * 50.0 / 90.0) * 1000);
+    //  (Over all time p99 would be 0.1 * 9999/10000 s: the window is what counts.)
+
+    //  A reset of the histogram: the new counts are the increase.
+    s_scrape (signals, "a", 20000, &(s_scrape_t) { 10, 0, { 10, 10, 10, 10 }, 1, 1 });
+    al_signals_sample (signals, 20000, false, &sample);
+    s_assert_near (sample.latency_p99_ms, 0.1 * 9.9 / 10 * 1000);
+    al_signals_destroy (&signals);
+}
+
+static void
+test_failed_scrapes (void **state)
+{
+    (void) state;
+    al_signals_t *signals = s_signals ("a", "b", NULL);
+    al_signals_sample_t sample;
+    char error [256];
+    s_scrape (signals, "a", 0, &(s_scrape_t) { 0, 0, { 0, 0, 0, 0 }, 1, 1 });
+    s_scrape (signals, "b", 0, &(s_scrape_t) { 0, 0, { 0, 0, 0, 0 }, 1, 1 });
+    for (int i = 1; i <= 3; i++) {
+        assert_int_equal (al_signals_scrape_failed (signals, "b", i * 1000, "connection refused",
+                                                    error, sizeof error), 0);
+        s_scrape (signals, "a", i * 1000, &(s_scrape_t) { i * 10, 0, { 0, 0, 0, 0 }, 1, 1 });
+        al_signals_sample (signals, i * 1000, false, &sample);
+        assert_int_equal (sample.consecutive_health_failures, i);
+        assert_int_equal (sample.instances_up, 1);
+        assert_int_equal (sample.instances_failing, 1);
+        assert_int_equal (sample.instances_total, 2);
+    }
+    al_signals_instance_t instance;
+    assert_true (al_signals_instance_at (signals, 1, 3000, &instance));
+    assert_string_equal (instance.name, "b");
+    assert_false (instance.up);
+    assert_false (instance.missing);
+    assert_int_equal (instance.consecutive_failures, 3);
+    assert_string_equal (instance.last_error, "connection refused");
+    //  A good scrape resets the count; b's window spans its failures (0 -> 4 s).
+    s_scrape (signals, "b", 4000, &(s_scrape_t) { 40, 0, { 0, 0, 0, 0 }, 1, 1 });
+    al_signals_sample (signals, 4000, false, &sample);
+    assert_int_equal (sample.consecutive_health_failures, 0);
+    assert_int_equal (sample.instances_up, 2);
+    //  a: 10 requests in 1 s; b: 40 in 4 s.
+    s_assert_near (sample.requests_per_second, 20);
+    assert_true (al_signals_instance_at (signals, 1, 4000, &instance));
+    assert_true (instance.up);
+    assert_null (instance.last_error);
+    assert_false (al_signals_instance_at (signals, 2, 4000, &instance));
+    al_signals_destroy (&signals);
+}
+
+static void
+test_missing_instance (void **state)
+{
+    (void) state;
+    al_signals_t *signals = s_signals ("a", "b", "c", NULL);
+    al_signals_sample_t sample;
+    s_scrape (signals, "a", 0, &(s_scrape_t) { 0, 0, { 0, 0, 0, 0 }, 50, 60 });
+    s_scrape (signals, "b", 0, &(s_scrape_t) { 0, 0, { 0, 0, 0, 0 }, 90, 10 });
+    s_scrape (signals, "a", 10000, &(s_scrape_t) { 100, 0, { 0, 0, 0, 0 }, 50, 60 });
+    //  c never reported: missing. The highest instance gives saturation.
+    al_signals_sample (signals, 10000, false, &sample);
+    assert_int_equal (sample.instances_total, 3);
+    assert_int_equal (sample.instances_up, 2);
+    assert_int_equal (sample.instances_missing, 1);
+    assert_int_equal (sample.consecutive_health_failures, 0);
+    s_assert_near (sample.cpu_percent, 90);
+    s_assert_near (sample.memory_percent, 60);
+    s_assert_near (sample.requests_per_second, 10);
+    //  Later b falls silent for longer than stale_after_ms (30 s): missing too, and its
+    //  saturation no longer counts.
+    s_scrape (signals, "a", 35000, &(s_scrape_t) { 100, 0, { 0, 0, 0, 0 }, 50, 60 });
+    al_signals_sample (signals, 35000, false, &sample);
+    assert_int_equal (sample.instances_up, 1);
+    assert_int_equal (sample.instances_missing, 2);
+    s_assert_near (sample.cpu_percent, 50);
+    al_signals_instance_t instance;
+    assert_true (al_signals_instance_at (signals, 1, 35000, &instance));
+    assert_true (instance.missing);
+    assert_int_equal (instance.last_report_ms, 0);
+    //  Removing c: no longer expected.
+    assert_int_equal (al_signals_remove_instance (signals, "c"), 0);
+    assert_int_equal (al_signals_remove_instance (signals, "c"), -1);
+    al_signals_sample (signals, 35000, false, &sample);
+    assert_int_equal (sample.instances_total, 2);
+    al_signals_destroy (&signals);
+}
+
+static void
+test_no_gauges_no_instances (void **state)
+{
+    (void) state;
+    al_signals_t *signals = s_signals (NULL);
+    al_signals_sample_t sample;
+    al_signals_sample (signals, 0, false, &sample);
+    assert_int_equal (sample.instances_total, 0);
+    assert_true (isnan (sample.cpu_percent));
+    assert_true (isnan (sample.latency_p50_ms));
+    assert_int_equal (al_signals_add_instance (signals, "a"), 0);
+    assert_int_equal (al_signals_add_instance (signals, "a"), -1);
+    s_scrape (signals, "a", 0, &(s_scrape_t) { 0, 0, { 0, 0, 0, 0 }, -1, -1 });
+    al_signals_sample (signals, 0, false, &sample);
+    assert_int_equal (sample.instances_up, 1);
+    assert_true (isnan (sample.cpu_percent));
+    assert_true (isnan (sample.memory_percent));
+    al_signals_destroy (&signals);
+}
+
+static void
+test_refused_reports (void **state)
+{
+    (void) state;
+    al_signals_t *signals = s_signals ("a", NULL);
+    char error [256];
+    al_metrics_t *metrics = s_metrics (&(s_scrape_t) { 0, 0, { 0, 0, 0, 0 }, 1, 1 });
+    //  Unknown instance: refused, and the metrics are still taken (and freed).
+    assert_int_equal (al_signals_scrape_ok (signals, "zz", 0, &metrics, error, sizeof error), -1);
+    assert_null (metrics);
+    assert_string_equal (error, "zz: not an instance of demo");
+    s_scrape (signals, "a", 5000, &(s_scrape_t) { 0, 0, { 0, 0, 0, 0 }, 1, 1 });
+    metrics = s_metrics (&(s_scrape_t) { 0, 0, { 0, 0, 0, 0 }, 1, 1 });
+    assert_int_equal (al_signals_scrape_ok (signals, "a", 5000, &metrics, error, sizeof error), -1);
+    assert_null (metrics);
+    assert_string_equal (error, "a: scrape time 5000 is not after the previous report (5000)");
+    assert_int_equal (al_signals_scrape_failed (signals, "a", 4000, NULL, error, sizeof error), -1);
+    assert_int_equal (al_signals_scrape_failed (signals, "b", 6000, NULL, error, sizeof error), -1);
+    //  An invalid configuration is refused.
+    al_signals_config_t config;
+    al_signals_config_default (&config);
+    config.stale_after_ms = 0;
+    assert_null (al_signals_new ("demo", "staging", &config));
+    al_signals_config_default (&config);
+    config.requests_metric = "";
+    assert_null (al_signals_new ("demo", "staging", &config));
+    al_signals_destroy (&signals);
+}
+
+static void
+test_configured_names_and_proto (void **state)
+{
+    (void) state;
+    al_signals_config_t config;
+    al_signals_config_default (&config);
+    config.requests_metric = "app_requests_total";
+    config.status_label = "status";
+    config.latency_metric = "app_latency_ms";
+    config.latency_to_ms = 1;
+    config.cpu_metric = "app_cpu";
+    config.memory_metric = "app_mem";
+    al_signals_t *signals = al_signals_new ("shop", "production", &config);
+    assert_non_null (signals);
+    assert_string_equal (al_signals_service (signals), "shop");
+    assert_string_equal (al_signals_environment (signals), "production");
+    assert_int_equal (al_signals_add_instance (signals, "x"), 0);
+    const char *first =
+        "app_requests_total{status=\"200\"} 10\n"
+        "app_requests_total{status=\"503\"} 0\n"
+        "# TYPE app_latency_ms histogram\n"
+        "app_latency_ms_bucket{le=\"10\"} 0\napp_latency_ms_bucket{le=\"+Inf\"} 0\napp_latency_ms_count 0\n"
+        "app_cpu{core=\"0\"} 20\napp_cpu{core=\"1\"} 85\napp_mem 33\n";
+    const char *second =
+        "app_requests_total{status=\"200\"} 16\n"
+        "app_requests_total{status=\"503\"} 2\n"
+        "# TYPE app_latency_ms histogram\n"
+        "app_latency_ms_bucket{le=\"10\"} 8\napp_latency_ms_bucket{le=\"+Inf\"} 8\napp_latency_ms_count 8\n"
+        "app_cpu{core=\"0\"} 20\napp_cpu{core=\"1\"} 85\napp_mem 33\n";
+    char error [256] = "";
+    al_metrics_t *metrics = al_metrics_parse (first, strlen (first), NULL, error, sizeof error);
+    assert_non_null (metrics);
+    assert_int_equal (al_signals_scrape_ok (signals, "x", 0, &metrics, error, sizeof error), 0);
+    metrics = al_metrics_parse (second, strlen (second), NULL, error, sizeof error);
+    assert_non_null (metrics);
+    assert_int_equal (al_signals_scrape_ok (signals, "x", 2000, &metrics, error, sizeof error), 0);
+    al_signals_sample_t sample;
+    al_signals_sample (signals, 2000, true, &sample);
+    s_assert_near (sample.requests_per_second, 4);
+    s_assert_near (sample.error_ratio, 0.25);
+    //  p99: rank 7.92 in (0, 10], interpolated from 0; already in ms.
+    s_assert_near (sample.latency_p99_ms, 10 * 7.92 / 8);
+    s_assert_near (sample.cpu_percent, 85);
+
+    Airlock__SoakSignal message;
+    airlock__soak_signal__init (&message);
+    al_signals_to_proto (&sample, &message);
+    assert_string_equal (message.service, "shop");
+    assert_true (message.sequence == sample.sequence);
+    assert_true (message.requests_per_second == sample.requests_per_second);
+    assert_true (message.error_ratio == sample.error_ratio);
+    assert_true (message.latency_p50_ms == sample.latency_p50_ms);
+    assert_true (message.latency_p99_ms == sample.latency_p99_ms);
+    assert_true (message.cpu_percent == sample.cpu_percent);
+    assert_true (message.memory_percent == sample.memory_percent);
+    assert_int_equal (message.instances_up, 1);
+    assert_int_equal (message.instances_total, 1);
+    assert_int_equal (message.consecutive_health_failures, 0);
+    assert_true (message.baseline);
+    al_signals_destroy (&signals);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_rate_from_two_scrapes),
+        cmocka_unit_test (test_counter_reset),
+        cmocka_unit_test (test_error_ratio),
+        cmocka_unit_test (test_new_error_series_counts),
+        cmocka_unit_test (test_latency_from_bucket_deltas),
+        cmocka_unit_test (test_failed_scrapes),
+        cmocka_unit_test (test_missing_instance),
+        cmocka_unit_test (test_no_gauges_no_instances),
+        cmocka_unit_test (test_refused_reports),
+        cmocka_unit_test (test_configured_names_and_proto),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
