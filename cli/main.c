@@ -13,7 +13,7 @@ typedef struct {
 } s_command_t;
 
 static const s_command_t s_commands [] = {
-    { "audit",  al_cmd_audit,  "verify, export and replay the audit log (read-only)" },
+    { "audit",  al_cmd_audit,  "verify and export the audit log (read-only)" },
     { "policy", al_cmd_policy, "check, show and explain a policy directory" },
     { "keygen", al_cmd_keygen, "make an approver's Ed25519 key pair" },
     { "demo",   al_cmd_demo,   "run the end-to-end demonstration on the embedded default" },
