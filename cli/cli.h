@@ -16,6 +16,9 @@ int al_cmd_audit (int argc, char **argv);
 int al_cmd_policy (int argc, char **argv);
 int al_cmd_demo (int argc, char **argv);
 int al_cmd_keygen (int argc, char **argv);
+int al_cmd_init (int argc, char **argv);
+int al_cmd_broker (int argc, char **argv);
+int al_cmd_status (int argc, char **argv);
 
 //  True when argv holds --help or -h (anywhere after the subcommand name).
 bool al_cli_wants_help (int argc, char **argv);

@@ -13,6 +13,9 @@ typedef struct {
 } s_command_t;
 
 static const s_command_t s_commands [] = {
+    { "init",   al_cmd_init,   "create a state directory: keys, identities, airlock.yaml" },
+    { "broker", al_cmd_broker, "run the broker (authentication, policy, audit, routing)" },
+    { "status", al_cmd_status, "show connected agents, roles and last heartbeat" },
     { "audit",  al_cmd_audit,  "verify and export the audit log (read-only)" },
     { "policy", al_cmd_policy, "check, show and explain a policy directory" },
     { "keygen", al_cmd_keygen, "make an approver's Ed25519 key pair" },
@@ -26,7 +29,7 @@ s_usage (FILE *out)
                   "airlock lets AI agents carry code to production while only a signed\n"
                   "human approval opens the door to production.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof s_commands / sizeof s_commands [0]; i++)
-        fprintf (out, "  %-8s %s\n", s_commands [i].name, s_commands [i].summary);
+        fprintf (out, "  %-10s %s\n", s_commands [i].name, s_commands [i].summary);
     fprintf (out, "\nRun 'airlock COMMAND --help' for a command's options.\n"
                   "Exit codes: 0 ok, 1 check failed (tampered, invalid, denied), 2 usage or I/O error.\n");
 }

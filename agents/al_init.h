@@ -1,0 +1,57 @@
+/*  al_init.h: `airlock init`: create or complete a state directory.
+
+    A state directory holds everything a broker and its agents need:
+
+        DIR/airlock.yaml             configuration (broker/al_config.h), absolute paths
+        DIR/keys/                    mode 0700
+            broker.cert(_secret)     the broker's CURVE certificate (czmq format)
+            <role>.cert(_secret)     one per agent role (al_init_role_at), secret 0600
+            checkpoint.key           the broker's Ed25519 secret key, 128 hex digits, 0600
+            checkpoint.pub           its public key, 64 hex digits
+        DIR/policy/                  a copy of the default policy directory, with
+            identities.yaml          rewritten: each role's key -> identity (= role) -> role
+        DIR/checkpoints/             signed checkpoints of the audit log
+
+    Invariants: keys are never overwritten. Existing certificates and the checkpoint key
+    are reused as they are (a half-present certificate is an error, never a reason to make
+    a new one); identities.yaml is regenerated from the certificates on disk every time;
+    policy files already in DIR/policy are kept; airlock.yaml is kept unless force_config.
+
+    Not thread-safe with itself on the same directory (one `airlock init` at a time).
+*/
+#ifndef AL_INIT_H_INCLUDED
+#define AL_INIT_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+//  The certificate roles init makes besides the broker: the five bus agents and
+//  "auditor" (read-only CLI commands such as `airlock status`).
+size_t al_init_role_count (void);
+const char *al_init_role_at (size_t index);
+
+typedef struct {
+    const char *policy_source;  // directory to copy; NULL: $AIRLOCK_POLICY_DIR, else the
+                                // compiled-in AIRLOCK_DEFAULT_POLICY_DIR
+    bool force_config;          // write airlock.yaml even if one exists
+} al_init_options_t;
+
+//  Called once per file or directory: action is "created", "kept", "rewritten" or
+//  "warning" (then path is the message).
+typedef void (al_init_note_fn) (void *arg, const char *action, const char *path);
+
+//  Create or complete the state directory DIR (made if missing, parents too). note may be
+//  NULL. Returns 0, or -1 with "path: what is wrong" in error; on error what was made so
+//  far stays (a re-run completes it).
+int al_init_state_dir (const char *dir, const al_init_options_t *options,
+                       al_init_note_fn *note, void *note_arg, char *error, size_t error_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,66 @@
+/*  cmd_broker.c: `airlock broker [--config FILE]`: run the broker until SIGTERM.
+
+    Loads airlock.yaml (--config, else $AIRLOCK_CONFIG, else ./airlock.yaml), starts the
+    broker (which refuses to start unless every security setting took effect) and runs
+    it. SIGTERM/SIGINT: drain what is received, commit, answer, exit 0. SIGHUP: reload
+    the policy (an invalid one is refused and the refusal audited).
+*/
+#include "cli/cli.h"
+#include "broker/al_broker.h"
+#include "broker/al_config.h"
+#include <czmq.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out, "usage: airlock broker [--config FILE]\n\n"
+                  "Run the airlock broker: CURVE-authenticated ROUTER and PUB endpoints, the\n"
+                  "permission table, the hash-chained audit log, durable delivery queues.\n\n"
+                  "  --config FILE   airlock.yaml to use (default: $AIRLOCK_CONFIG, else ./airlock.yaml)\n\n"
+                  "Signals: SIGTERM/SIGINT drain, commit and exit 0; SIGHUP reloads the policy.\n"
+                  "Exit codes: 0 stopped cleanly, 1 the audit log failed, 2 usage or start-up error.\n");
+}
+
+int
+al_cmd_broker (int argc, char **argv)
+{
+    if (al_cli_wants_help (argc, argv)) {
+        s_usage (stdout);
+        return AL_EXIT_OK;
+    }
+    const char *path = getenv ("AIRLOCK_CONFIG");
+    if (!path || !*path)
+        path = "airlock.yaml";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp (argv [i], "--config") == 0 && i + 1 < argc)
+            path = argv [++i];
+        else {
+            fprintf (stderr, "airlock broker: unexpected argument '%s'\n", argv [i]);
+            s_usage (stderr);
+            return AL_EXIT_USAGE;
+        }
+    }
+    //  Logs go to stderr: stdout may be a pipe its reader closes.
+    zsys_set_logstream (stderr);
+    char error [1024] = "";
+    al_config_t *config = al_config_load (path, error, sizeof error);
+    if (!config) {
+        fprintf (stderr, "airlock broker: %s\n", error);
+        return AL_EXIT_USAGE;
+    }
+    al_broker_t *broker = al_broker_new (config, error, sizeof error);
+    if (!broker) {
+        fprintf (stderr, "airlock broker: %s\n", error);
+        al_config_destroy (&config);
+        return AL_EXIT_USAGE;
+    }
+    al_broker_handle_signals (broker);
+    fprintf (stderr, "airlock broker: listening on %s (events on %s)\n",
+             al_config_router_endpoint (config), al_config_pub_endpoint (config));
+    int rc = al_broker_run (broker);
+    al_broker_destroy (&broker);
+    al_config_destroy (&config);
+    return rc == 0? AL_EXIT_OK: AL_EXIT_BAD;
+}

@@ -1,0 +1,366 @@
+/*  harness.c: state directories, the broker child process, raw clients and audit
+    look-ups for the broker integration tests (see harness.h).
+*/
+#include "harness.h"
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef BROKER_UNDER_TEST
+#error "BROKER_UNDER_TEST must name the broker_under_test executable"
+#endif
+
+static void
+s_cert_free (void **item_p)
+{
+    zcert_destroy ((zcert_t **) item_p);
+}
+
+static int
+s_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    assert (fd >= 0);
+    struct sockaddr_in address;
+    memset (&address, 0, sizeof address);
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    address.sin_port = 0;
+    assert (bind (fd, (struct sockaddr *) &address, sizeof address) == 0);
+    socklen_t size = sizeof address;
+    assert (getsockname (fd, (struct sockaddr *) &address, &size) == 0);
+    close (fd);
+    return ntohs (address.sin_port);
+}
+
+static void
+s_copy_file (const char *from, const char *to)
+{
+    FILE *in = fopen (from, "rb");
+    assert (in);
+    FILE *out = fopen (to, "wb");
+    assert (out);
+    char buffer [8192];
+    size_t size;
+    while ((size = fread (buffer, 1, sizeof buffer, in)) > 0)
+        assert (fwrite (buffer, 1, size, out) == size);
+    fclose (in);
+    fclose (out);
+}
+
+harness_t *
+harness_new (const harness_options_t *options, const harness_identity_t *identities, size_t count)
+{
+    static const harness_options_t defaults = { 0 };
+    if (!options)
+        options = &defaults;
+    assert (sodium_init () >= 0);
+    harness_t *self = (harness_t *) calloc (1, sizeof *self);
+    assert (self);
+    snprintf (self->dir, sizeof self->dir, "/tmp/al-broker-test-XXXXXX");
+    assert (mkdtemp (self->dir));
+    char path [400];
+    snprintf (path, sizeof path, "%s/keys", self->dir);
+    assert (mkdir (path, 0700) == 0);
+    self->certs = zhashx_new ();
+    zhashx_set_destructor (self->certs, s_cert_free);
+
+    //  Broker certificate and checkpoint key.
+    zcert_t *broker = zcert_new ();
+    snprintf (path, sizeof path, "%s/keys/broker.cert", self->dir);
+    assert (zcert_save (broker, path) == 0);
+    snprintf (self->broker_public, sizeof self->broker_public, "%s", zcert_public_txt (broker));
+    zcert_destroy (&broker);
+    uint8_t public_key [crypto_sign_PUBLICKEYBYTES], secret_key [crypto_sign_SECRETKEYBYTES];
+    crypto_sign_keypair (public_key, secret_key);
+    memcpy (self->checkpoint_public, public_key, sizeof self->checkpoint_public);
+    char hex [2 * crypto_sign_SECRETKEYBYTES + 1];
+    sodium_bin2hex (hex, sizeof hex, secret_key, sizeof secret_key);
+    snprintf (path, sizeof path, "%s/keys/checkpoint.key", self->dir);
+    FILE *file = fopen (path, "w");
+    assert (file);
+    fprintf (file, "%s\n", hex);
+    fclose (file);
+    chmod (path, 0600);
+
+    //  The policy: a copy of policies/default with our identities.
+    const char *source = getenv ("AIRLOCK_SOURCE_DIR");
+    assert (source);
+    snprintf (self->policy_dir, sizeof self->policy_dir, "%s/policy", self->dir);
+    assert (mkdir (self->policy_dir, 0700) == 0);
+    const char *files [] = { "roles.yaml", "approvers.yaml", "deployment_types.yaml", "constraints.yaml",
+                             "dependencies.yaml", "quality_rules.yaml" };
+    for (size_t i = 0; i < sizeof files / sizeof files [0]; i++) {
+        char from [400], to [400];
+        snprintf (from, sizeof from, "%s/policies/default/%s", source, files [i]);
+        snprintf (to, sizeof to, "%s/%s", self->policy_dir, files [i]);
+        s_copy_file (from, to);
+    }
+    snprintf (path, sizeof path, "%s/identities.yaml", self->policy_dir);
+    file = fopen (path, "w");
+    assert (file);
+    fprintf (file, "identities:\n");
+    for (size_t i = 0; i < count; i++) {
+        zcert_t *cert = zcert_new ();
+        fprintf (file, "  - key: \"%s\"\n    identity: %s\n    role: %s\n", zcert_public_txt (cert),
+                 identities [i].identity, identities [i].role);
+        zhashx_insert (self->certs, identities [i].identity, cert);
+    }
+    fclose (file);
+    zhashx_insert (self->certs, "stranger", zcert_new ());
+
+    //  airlock.yaml.
+    snprintf (self->database, sizeof self->database, "%s/audit.db", self->dir);
+    snprintf (self->checkpoint_path, sizeof self->checkpoint_path, "%s/checkpoints/latest.ckpt", self->dir);
+    if (options->tcp) {
+        self->tcp_port = s_free_port ();
+        snprintf (self->router, sizeof self->router, "tcp://127.0.0.1:%d", self->tcp_port);
+        snprintf (self->pub, sizeof self->pub, "tcp://127.0.0.1:%d", s_free_port ());
+    }
+    else {
+        snprintf (self->router, sizeof self->router, "ipc://%s/broker.ipc", self->dir);
+        snprintf (self->pub, sizeof self->pub, "ipc://%s/events.ipc", self->dir);
+    }
+    snprintf (self->config_path, sizeof self->config_path, "%s/airlock.yaml", self->dir);
+    file = fopen (self->config_path, "w");
+    assert (file);
+    fprintf (file,
+             "state_dir: %s\n"
+             "endpoints:\n  router: %s\n  pub: %s\n"
+             "heartbeat_ms: %d\n"
+             "limits:\n  max_message_bytes: %d\n  rate_per_second: %d\n  rate_burst: %d\n"
+             "  handshake_ms: 2000\n"
+             "checkpoint:\n  every_events: %d\n  every_seconds: 1\n",
+             self->dir, self->router, self->pub,
+             options->heartbeat_ms? options->heartbeat_ms: 200,
+             options->max_message_bytes? options->max_message_bytes: 262144,
+             options->rate_per_second? options->rate_per_second: 100000,
+             options->rate_burst? options->rate_burst: 100000,
+             options->checkpoint_events? options->checkpoint_events: 1000);
+    fclose (file);
+    return self;
+}
+
+void
+harness_destroy (harness_t **self_p)
+{
+    harness_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->broker_pid > 0)
+        harness_broker_signal (self, SIGKILL);
+    zhashx_destroy (&self->certs);
+    char command [400];
+    snprintf (command, sizeof command, "rm -rf '%s'", self->dir);
+    if (system (command) != 0)
+        fprintf (stderr, "harness: could not remove %s\n", self->dir);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+harness_broker_start (harness_t *self)
+{
+    assert (self->broker_pid == 0);
+    int pipe_fds [2];
+    assert (pipe (pipe_fds) == 0);
+    pid_t pid = fork ();
+    assert (pid >= 0);
+    if (pid == 0) {
+        dup2 (pipe_fds [1], STDOUT_FILENO);
+        close (pipe_fds [0]);
+        close (pipe_fds [1]);
+        execl (BROKER_UNDER_TEST, BROKER_UNDER_TEST, self->config_path, (char *) NULL);
+        _exit (127);
+    }
+    close (pipe_fds [1]);
+    self->broker_pid = pid;
+    //  Wait up to 20 s for "ready" (the ASan build starts slowly).
+    char line [64] = "";
+    size_t used = 0;
+    zmq_pollitem_t item = { NULL, pipe_fds [0], ZMQ_POLLIN, 0 };
+    int64_t deadline = zclock_mono () + 20000;
+    while (used < sizeof line - 1 && zclock_mono () < deadline) {
+        if (zmq_poll (&item, 1, 200) <= 0)
+            continue;
+        ssize_t size = read (pipe_fds [0], line + used, 1);
+        if (size <= 0)
+            break;
+        used++;
+        if (line [used - 1] == '\n')
+            break;
+    }
+    close (pipe_fds [0]);
+    line [used] = '\0';
+    if (strcmp (line, "ready\n") != 0) {
+        harness_broker_signal (self, SIGKILL);
+        return -1;
+    }
+    return 0;
+}
+
+int
+harness_broker_signal (harness_t *self, int signum)
+{
+    assert (self->broker_pid > 0);
+    kill (self->broker_pid, signum);
+    if (signum != SIGTERM && signum != SIGKILL && signum != SIGINT)
+        return 0;
+    int status = 0;
+    while (waitpid (self->broker_pid, &status, 0) == -1 && errno == EINTR)
+        ;
+    self->broker_pid = 0;
+    if (WIFEXITED (status))
+        return WEXITSTATUS (status);
+    if (WIFSIGNALED (status) && WTERMSIG (status) == signum)
+        return 128 + signum;
+    return -1;
+}
+
+zsock_t *
+harness_client (harness_t *self, const char *identity, const char *metadata)
+{
+    zcert_t *cert = (zcert_t *) zhashx_lookup (self->certs, identity);
+    assert (cert);
+    zsock_t *client = zsock_new (ZMQ_DEALER);
+    assert (client);
+    zcert_apply (cert, client);
+    zsock_set_curve_serverkey (client, self->broker_public);
+    zsock_set_linger (client, 0);
+    zsock_set_rcvhwm (client, 100000);
+    zsock_set_sndhwm (client, 100000);
+    if (metadata)
+        assert (zmq_setsockopt (zsock_resolve (client), 95 /* ZMQ_METADATA */, metadata, strlen (metadata)) == 0);
+    assert (zsock_connect (client, "%s", self->router) == 0);
+    return client;
+}
+
+int
+harness_send (zsock_t *client, const al_envelope_t *envelope)
+{
+    uint8_t *data = NULL;
+    size_t size = 0;
+    char error [256];
+    if (al_codec_pack (envelope, &data, &size, error, sizeof error) != AL_CODEC_OK) {
+        fprintf (stderr, "harness_send: %s\n", error);
+        return -1;
+    }
+    int rc = zmq_send (zsock_resolve (client), data, size, 0) == (int) size? 0: -1;
+    free (data);
+    return rc;
+}
+
+al_envelope_t *
+harness_recv (zsock_t *client, int timeout_ms)
+{
+    int64_t deadline = zclock_mono () + timeout_ms;
+    while (true) {
+        int64_t left = deadline - zclock_mono ();
+        if (left < 0)
+            return NULL;
+        zmq_pollitem_t item = { zsock_resolve (client), 0, ZMQ_POLLIN, 0 };
+        if (zmq_poll (&item, 1, (long) left) <= 0)
+            continue;
+        zmq_msg_t msg;
+        zmq_msg_init (&msg);
+        if (zmq_msg_recv (&msg, zsock_resolve (client), 0) == -1) {
+            zmq_msg_close (&msg);
+            return NULL;
+        }
+        al_envelope_t *envelope = NULL;
+        char error [256];
+        al_codec_status_t status = al_codec_unpack ((const uint8_t *) zmq_msg_data (&msg), zmq_msg_size (&msg),
+                                                    1 << 20, &envelope, error, sizeof error);
+        zmq_msg_close (&msg);
+        if (status != AL_CODEC_OK) {
+            fprintf (stderr, "harness_recv: undecodable reply: %s\n", error);
+            return NULL;
+        }
+        if (envelope->body_case == AIRLOCK__ENVELOPE__BODY_HEARTBEAT) {
+            al_codec_free (&envelope);
+            continue;
+        }
+        return envelope;
+    }
+}
+
+void
+harness_register (zsock_t *client, const char *message_id, bool deliveries)
+{
+    al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+    Airlock__Register body = AIRLOCK__REGISTER__INIT;
+    body.agent_name = (char *) "test-client";
+    body.subscribe_deliveries = deliveries;
+    envelope.message_id = (char *) message_id;
+    envelope.body_case = AIRLOCK__ENVELOPE__BODY_REGISTER;
+    envelope.register_ = &body;
+    assert (harness_send (client, &envelope) == 0);
+}
+
+void
+harness_deploy_request (zsock_t *client, const char *message_id, Airlock__Environment env)
+{
+    al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+    Airlock__DeployRequest body = AIRLOCK__DEPLOY_REQUEST__INIT;
+    body.service = (char *) "demo";
+    body.version = (char *) "v1.2.3";
+    body.artifact_uri = (char *) "file:///artifacts/demo-v1.2.3.tar.gz";
+    body.artifact_sha256 = (char *) "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    body.strategy = AIRLOCK__STRATEGY__STRATEGY_ROLLING;
+    body.instances = 2;
+    body.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD;
+    envelope.message_id = (char *) message_id;
+    envelope.deployment_id = (char *) "dep-1";
+    envelope.environment = env;
+    envelope.body_case = AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST;
+    envelope.deploy_request = &body;
+    assert (harness_send (client, &envelope) == 0);
+}
+
+long
+harness_count_rows (harness_t *self, const char *type, const char *sender, const char *needle)
+{
+    al_store_options_t options = { .read_only = true };
+    char error [512];
+    al_store_t *store = al_store_open (NULL, self->database, &options, error, sizeof error);
+    if (!store)
+        return -1;
+    long count = 0;
+    al_store_iter_t *iter = al_store_iter_new (store, 1);
+    al_store_event_t event;
+    while (iter && al_store_iter_next (iter, &event) == AL_STORE_OK) {
+        if (type && strcmp (event.type, type) != 0)
+            continue;
+        if (sender && strcmp (event.sender, sender) != 0)
+            continue;
+        if (needle && !strstr (event.reason, needle))
+            continue;
+        count++;
+    }
+    al_store_iter_destroy (&iter);
+    al_store_destroy (&store);
+    return count;
+}
+
+long
+harness_wait_rows (harness_t *self, const char *type, const char *sender, const char *needle,
+                   long minimum, int timeout_ms)
+{
+    int64_t deadline = zclock_mono () + timeout_ms;
+    long count = harness_count_rows (self, type, sender, needle);
+    while (count < minimum && zclock_mono () < deadline) {
+        zclock_sleep (50);
+        count = harness_count_rows (self, type, sender, needle);
+    }
+    return count;
+}

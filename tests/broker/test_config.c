@@ -1,0 +1,197 @@
+/*  test_config.c: al_config (airlock.yaml): defaults, strictness, paths, save and reload.
+
+    Each test writes a file in a fresh temporary directory and loads it.
+*/
+#include "broker/al_config.h"
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+typedef struct {
+    char dir [256];
+    char path [300];
+} s_fixture_t;
+
+static int
+s_setup (void **state)
+{
+    s_fixture_t *fx = calloc (1, sizeof *fx);
+    assert_non_null (fx);
+    snprintf (fx->dir, sizeof fx->dir, "/tmp/al-config-XXXXXX");
+    assert_non_null (mkdtemp (fx->dir));
+    snprintf (fx->path, sizeof fx->path, "%s/airlock.yaml", fx->dir);
+    *state = fx;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    s_fixture_t *fx = *state;
+    char command [400];
+    snprintf (command, sizeof command, "rm -rf '%s'", fx->dir);
+    assert_int_equal (system (command), 0);
+    free (fx);
+    return 0;
+}
+
+static void
+s_write (s_fixture_t *fx, const char *text)
+{
+    FILE *file = fopen (fx->path, "w");
+    assert_non_null (file);
+    fputs (text, file);
+    fclose (file);
+}
+
+static void
+test_defaults (void **state)
+{
+    s_fixture_t *fx = *state;
+    s_write (fx, "state_dir: /srv/airlock\n");
+    char error [512] = "";
+    al_config_t *config = al_config_load (fx->path, error, sizeof error);
+    assert_non_null (config);
+    assert_string_equal (al_config_state_dir (config), "/srv/airlock");
+    assert_string_equal (al_config_policy_dir (config), "/srv/airlock/policy");
+    assert_string_equal (al_config_database (config), "/srv/airlock/audit.db");
+    assert_string_equal (al_config_router_endpoint (config), "ipc:///srv/airlock/broker.ipc");
+    assert_string_equal (al_config_pub_endpoint (config), "ipc:///srv/airlock/events.ipc");
+    assert_string_equal (al_config_broker_cert (config), "/srv/airlock/keys/broker.cert");
+    assert_string_equal (al_config_checkpoint_key (config), "/srv/airlock/keys/checkpoint.key");
+    assert_string_equal (al_config_checkpoint_path (config), "/srv/airlock/checkpoints/latest.ckpt");
+    assert_int_equal (al_config_heartbeat_ms (config), AL_CONFIG_DEFAULT_HEARTBEAT_MS);
+    assert_int_equal (al_config_max_message_bytes (config), AL_CONFIG_DEFAULT_MAX_MESSAGE_BYTES);
+    assert_int_equal (al_config_batch_max (config), AL_CONFIG_DEFAULT_BATCH_MAX);
+    assert_int_equal (al_config_rate_burst (config), AL_CONFIG_DEFAULT_RATE_BURST);
+    char *cert = al_config_agent_cert (config, "qa");
+    assert_string_equal (cert, "/srv/airlock/keys/qa.cert");
+    free (cert);
+    assert_null (al_config_agent_cert (config, "../x/y"));
+    al_config_destroy (&config);
+    assert_null (config);
+}
+
+static void
+test_full_file_and_relative_paths (void **state)
+{
+    s_fixture_t *fx = *state;
+    s_write (fx,
+        "state_dir: state\n"
+        "policy_dir: /etc/airlock/policy\n"
+        "database: state/x.db\n"
+        "endpoints:\n"
+        "  router: tcp://127.0.0.1:5555\n"
+        "  pub: tcp://127.0.0.1:5556\n"
+        "keys:\n"
+        "  broker: /k/broker.cert\n"
+        "  checkpoint: /k/ck.key\n"
+        "  agents: /k\n"
+        "heartbeat_ms: 250\n"
+        "limits:\n"
+        "  max_message_bytes: 4096\n"
+        "  handshake_ms: 1000\n"
+        "  sndhwm: 10\n"
+        "  rcvhwm: 20\n"
+        "  rate_per_second: 5\n"
+        "  rate_burst: 7\n"
+        "  batch_max: 64\n"
+        "checkpoint:\n"
+        "  every_events: 10\n"
+        "  every_seconds: 2\n"
+        "  path: /k/latest.ckpt\n");
+    char error [512] = "";
+    al_config_t *config = al_config_load (fx->path, error, sizeof error);
+    assert_non_null (config);
+    char expected [400];
+    char *real = realpath (fx->dir, NULL);
+    snprintf (expected, sizeof expected, "%s/state", real);
+    assert_string_equal (al_config_state_dir (config), expected);
+    snprintf (expected, sizeof expected, "%s/state/x.db", real);
+    assert_string_equal (al_config_database (config), expected);
+    free (real);
+    assert_string_equal (al_config_router_endpoint (config), "tcp://127.0.0.1:5555");
+    assert_string_equal (al_config_agents_keys_dir (config), "/k");
+    assert_int_equal (al_config_heartbeat_ms (config), 250);
+    assert_int_equal (al_config_max_message_bytes (config), 4096);
+    assert_int_equal (al_config_handshake_ms (config), 1000);
+    assert_int_equal (al_config_sndhwm (config), 10);
+    assert_int_equal (al_config_rcvhwm (config), 20);
+    assert_int_equal (al_config_rate_per_second (config), 5);
+    assert_int_equal (al_config_rate_burst (config), 7);
+    assert_int_equal (al_config_batch_max (config), 64);
+    assert_int_equal (al_config_checkpoint_every_events (config), 10);
+    assert_int_equal (al_config_checkpoint_every_seconds (config), 2);
+    assert_string_equal (al_config_checkpoint_path (config), "/k/latest.ckpt");
+    al_config_destroy (&config);
+}
+
+//  Every bad file is refused with the expected "file:line:col: what" text.
+static void
+test_strict_errors (void **state)
+{
+    s_fixture_t *fx = *state;
+    struct { const char *text; const char *where; const char *what; } cases [] = {
+        { "state_dir: /s\nstate_dri: /x\n", ":2:1: ", "unknown key 'state_dri'" },
+        { "state_dir: /s\nlimits:\n  batch: 3\n", ":3:3: ", "unknown key 'limits.batch'" },
+        { "state_dir: /s\nstate_dir: /t\n", ":2:1: ", "duplicate key 'state_dir'" },
+        { "state_dir: /s\nheartbeat_ms: fast\n", ":2:15: ", "expected an integer" },
+        { "state_dir: /s\nheartbeat_ms: \"100\"\n", ":2:15: ", "expected an integer" },
+        { "state_dir: /s\nlimits:\n  batch_max: 0\n", ":3:14: ", "out of range" },
+        { "state_dir: /s\nendpoints: tcp://x\n", ":2:12: ", "expected a mapping" },
+        { "state_dir: [a, b]\n", ":1:12: ", "expected a single value" },
+        { "heartbeat_ms: 100\n", ":1:1: ", "state_dir is required" },
+        { "state_dir: /s\n  bad: [\n", ":", "" },
+        { "- a\n- b\n", ":1:1: ", "expected a mapping of keys" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        s_write (fx, cases [i].text);
+        char error [512] = "";
+        al_config_t *config = al_config_load (fx->path, error, sizeof error);
+        if (config)
+            fail_msg ("case %zu loaded", i);
+        assert_non_null (strstr (error, fx->path));
+        if (!strstr (error, cases [i].where) || !strstr (error, cases [i].what))
+            fail_msg ("case %zu: got '%s'", i, error);
+    }
+    char error [512] = "";
+    assert_null (al_config_load ("/nonexistent/airlock.yaml", error, sizeof error));
+    assert_non_null (strstr (error, "/nonexistent/airlock.yaml: cannot open"));
+}
+
+static void
+test_new_save_load (void **state)
+{
+    s_fixture_t *fx = *state;
+    assert_null (al_config_new ("relative/dir"));
+    al_config_t *config = al_config_new ("/var/lib/air \"lock\"");
+    assert_non_null (config);
+    assert_string_equal (al_config_path (config), "");
+    char error [512] = "";
+    assert_int_equal (al_config_save (config, fx->path, error, sizeof error), 0);
+    al_config_t *loaded = al_config_load (fx->path, error, sizeof error);
+    assert_non_null (loaded);
+    assert_string_equal (al_config_state_dir (loaded), "/var/lib/air \"lock\"");
+    assert_string_equal (al_config_router_endpoint (loaded), al_config_router_endpoint (config));
+    assert_string_equal (al_config_checkpoint_path (loaded), al_config_checkpoint_path (config));
+    assert_int_equal (al_config_rate_per_second (loaded), al_config_rate_per_second (config));
+    al_config_destroy (&loaded);
+    al_config_destroy (&config);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test_setup_teardown (test_defaults, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_full_file_and_relative_paths, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_strict_errors, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_new_save_load, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
