@@ -38,6 +38,7 @@
     unauthenticated peers must not be able to fill the disk.
 */
 #include "broker/al_broker.h"
+#include "broker/al_approvals.h"
 #include "policies/al_policy.h"
 #include "proto/al_codec.h"
 #include "store/al_store.h"
@@ -198,6 +199,12 @@ typedef struct {
     bool transient;                 // rate limited: recorded without message id (see s_judge)
     bool fresh;                     // appended now (not a retransmission)
     al_store_append_result_t result;
+    //  SignedApproval: the gate's verdict (NULL for other types), the clock reading of
+    //  its decision, the outcome text for the Ack, and the row of the grant it produced.
+    al_approvals_verdict_t *verdict;
+    uint64_t now_ms;
+    char detail [512];
+    uint64_t grant_sequence;
 } s_item_t;
 
 struct _al_broker_t {
@@ -205,6 +212,7 @@ struct _al_broker_t {
     al_policy_t *policy;
     uint64_t policy_generation;
     al_store_t *store;
+    al_approvals_t *approvals;      // pending production requests and their approvals
     zcert_t *cert;
     uint8_t checkpoint_key [crypto_sign_SECRETKEYBYTES];
     zsock_t *router;
@@ -583,7 +591,7 @@ s_sweep_all (al_broker_t *self)
 
 static void
 s_reply_ack (al_broker_t *self, s_peer_t *peer, const char *message_id,
-             const al_store_append_result_t *result, bool duplicate)
+             const al_store_append_result_t *result, bool duplicate, const char *detail)
 {
     char id [48];
     al_envelope_t envelope;
@@ -594,6 +602,7 @@ s_reply_ack (al_broker_t *self, s_peer_t *peer, const char *message_id,
     ack.audit_hash.data = (uint8_t *) result->hash;
     ack.audit_hash.len = AL_STORE_HASH_SIZE;
     ack.duplicate = duplicate;
+    ack.detail = (char *) (detail? detail: "");
     envelope.correlation_id = (char *) message_id;
     envelope.body_case = AIRLOCK__ENVELOPE__BODY_ACK;
     envelope.ack = &ack;
@@ -630,6 +639,7 @@ s_reply_status (al_broker_t *self, s_peer_t *peer, const al_envelope_t *query)
     size_t count = zhashx_size (self->peers), index = 0;
     Airlock__AgentStatus *agents = NULL;
     Airlock__AgentStatus **agent_list = NULL;
+    const Airlock__ApprovalRequest **approvals = NULL;
     char *json = NULL;
     if (strcmp (query->status_query->what, "agents") == 0) {
         agents = (Airlock__AgentStatus *) calloc (count + 1, sizeof *agents);
@@ -651,8 +661,16 @@ s_reply_status (al_broker_t *self, s_peer_t *peer, const al_envelope_t *query)
         reply.n_agents = index;
         reply.agents = agent_list;
     }
+    else
+    if (strcmp (query->status_query->what, "approvals") == 0) {
+        size_t pending = al_approvals_pending (self->approvals, NULL, 0);
+        approvals = (const Airlock__ApprovalRequest **) calloc (pending + 1, sizeof *approvals);
+        assert (approvals);
+        reply.n_approvals = al_approvals_pending (self->approvals, approvals, pending);
+        reply.approvals = (Airlock__ApprovalRequest **) approvals;
+    }
     else {
-        if (asprintf (&json, "{\"error\":\"unknown query '%s'; this broker answers: agents\"}",
+        if (asprintf (&json, "{\"error\":\"unknown query '%s'; this broker answers: agents, approvals\"}",
                       query->status_query->what) < 0)
             json = NULL;
         reply.json = json? json: (char *) "{}";
@@ -664,6 +682,7 @@ s_reply_status (al_broker_t *self, s_peer_t *peer, const al_envelope_t *query)
     s_send_to (self, peer, self->pack_buffer, size);
     free (agents);
     free (agent_list);
+    free (approvals);
     free (json);
 }
 
@@ -755,6 +774,29 @@ s_judge (al_broker_t *self, s_item_t *item, s_peer_t *peer, uint64_t now_mono)
                   item->type, env? env: "bus", rule);
         return;
     }
+    //  The approval gate: the policy lets humans send SignedApproval; what one is worth
+    //  is decided here, against the request it names (one clock reading per decision).
+    if (item->envelope->body_case == AIRLOCK__ENVELOPE__BODY_SIGNED_APPROVAL) {
+        item->now_ms = s_now_ms ();
+        item->verdict = (al_approvals_verdict_t *) calloc (1, sizeof *item->verdict);
+        assert (item->verdict);
+        al_approvals_check (self->approvals, self->policy, item->envelope->signed_approval, item->now_ms,
+                            item->verdict);
+        if (!item->verdict->valid) {
+            item->code = AIRLOCK__DENY_CODE__DENY_APPROVAL_INVALID;
+            snprintf (item->reason, sizeof item->reason, "approval refused: %s", item->verdict->reason);
+            return;
+        }
+    }
+    else
+    if (item->envelope->body_case == AIRLOCK__ENVELOPE__BODY_APPROVAL_REQUEST
+    &&  item->envelope->environment == AIRLOCK__ENVIRONMENT__ENV_PRODUCTION
+    &&  al_approvals_known (self->approvals, item->envelope->approval_request->request_id)) {
+        item->code = AIRLOCK__DENY_CODE__DENY_POLICY;
+        snprintf (item->reason, sizeof item->reason, "production request %s was filed before",
+                  item->envelope->approval_request->request_id);
+        return;
+    }
     item->decision = AL_STORE_ACCEPTED;
     snprintf (item->reason, sizeof item->reason, "%s", rule);
 }
@@ -800,11 +842,92 @@ s_append_events (al_broker_t *self)
     return AL_STORE_OK;
 }
 
+//  A SignedApproval the gate accepted: consume its single-use approval id in this
+//  transaction (it is tied to the row about to be appended), then count it. A used id is
+//  a replay: the item becomes a denial. Returns the store status.
+static al_store_status_t
+s_count_approval (al_broker_t *self, s_item_t *item)
+{
+    al_approvals_verdict_t *verdict = item->verdict;
+    al_store_status_t status = al_store_approval_consume (self->store, verdict->approval.approval_id,
+                                                          AL_APPROVAL_ID_SIZE, al_store_row_count (self->store) + 1);
+    if (status != AL_STORE_OK && status != AL_STORE_ALREADY_USED)
+        return status;
+    item->decision = AL_STORE_DENIED;
+    item->code = AIRLOCK__DENY_CODE__DENY_APPROVAL_INVALID;
+    if (status == AL_STORE_ALREADY_USED) {
+        char id [AL_APPROVAL_ID_SIZE * 2 + 1];
+        s_hex (verdict->approval.approval_id, AL_APPROVAL_ID_SIZE, id);
+        snprintf (item->reason, sizeof item->reason, "approval refused: approval id %s of %s was used "
+                  "before (a replay)", id, verdict->approval.approver);
+        return AL_STORE_OK;
+    }
+    if (!al_approvals_add (self->approvals, self->policy, item->envelope->signed_approval, item->now_ms, verdict)) {
+        snprintf (item->reason, sizeof item->reason, "approval refused: %s", verdict->reason);
+        return AL_STORE_OK;
+    }
+    item->decision = AL_STORE_ACCEPTED;
+    snprintf (item->detail, sizeof item->detail, "%s", verdict->explanation);
+    snprintf (item->reason, sizeof item->reason, "%s by %s (%s) for request %s: %s",
+              verdict->approval.decision == AIRLOCK__DECISION__DECISION_DENY? "denial": "approval",
+              verdict->approval.approver, verdict->approval.key_id, verdict->request_id, verdict->explanation);
+    return AL_STORE_OK;
+}
+
+//  The approval of item completed its request's quorum: append the broker's ExecuteDeploy
+//  (the ProductionGrant with every signed approval) in the same transaction, queued for
+//  deploy-manager; or, if a required approver denied, the row that closes the request.
+static al_store_status_t
+s_conclude (al_broker_t *self, s_item_t *item)
+{
+    al_approvals_verdict_t *verdict = item->verdict;
+    al_store_append_result_t result;
+    al_store_status_t status;
+    char reason [1024];
+    if (verdict->outcome == AL_GATE_DENIED) {
+        snprintf (reason, sizeof reason, "request %s closed: %s", verdict->request_id, verdict->explanation);
+        al_envelope_t meta = AIRLOCK__ENVELOPE__INIT;
+        meta.deployment_id = verdict->request_id;
+        meta.environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
+        status = s_append (self, "ApprovalClosed", S_BROKER_IDENTITY, S_BROKER_IDENTITY, &meta, false,
+                           AL_STORE_ACCEPTED, reason, NULL, 0, &result);
+        if (status == AL_STORE_OK)
+            al_approvals_close (self->approvals, verdict->request_id);
+        return status;
+    }
+    assert (verdict->outcome == AL_GATE_GRANTED);
+    size_t size = 0;
+    uint8_t *bytes = al_approvals_execute_deploy (self->approvals, verdict->request_id, item->now_ms,
+                                                  item->result.sequence, &size);
+    if (!bytes)
+        return AL_STORE_ERR_NOMEM;     // the batch fails whole: nothing is granted
+    al_envelope_t *grant = NULL;
+    if (al_codec_unpack (bytes, size, 0, &grant, NULL, 0) != AL_CODEC_OK) {
+        free (bytes);
+        return AL_STORE_ERR_ARGUMENT;
+    }
+    snprintf (reason, sizeof reason, "production grant for request %s: %s", verdict->request_id,
+              verdict->explanation);
+    status = s_append (self, "ExecuteDeploy", S_BROKER_IDENTITY, S_BROKER_IDENTITY, grant, false,
+                       AL_STORE_ACCEPTED, reason, bytes, size, &result);
+    al_codec_free (&grant);
+    free (bytes);
+    if (status == AL_STORE_OK)
+        status = al_store_delivery_add (self->store, "deploy-manager", result.sequence);
+    if (status == AL_STORE_OK) {
+        item->grant_sequence = result.sequence;
+        al_approvals_close (self->approvals, verdict->request_id);
+    }
+    return status;
+}
+
 static void
 s_item_release (s_item_t *item)
 {
     al_codec_free (&item->envelope);
     zmq_msg_close (&item->body);
+    free (item->verdict);
+    item->verdict = NULL;
 }
 
 //  After commit: answer, route, publish.
@@ -844,7 +967,7 @@ s_item_finish (al_broker_t *self, s_item_t *item)
             s_reply_status (self, peer, envelope);
             return;
         case AIRLOCK__ENVELOPE__BODY_REGISTER:
-            s_reply_ack (self, peer, message_id, &item->result, !item->fresh);
+            s_reply_ack (self, peer, message_id, &item->result, !item->fresh, NULL);
             if (envelope->register_->heartbeat_interval_ms)
                 peer->dead_after_ms = (uint64_t) S_MISSED_HEARTBEATS * envelope->register_->heartbeat_interval_ms;
             if (envelope->register_->subscribe_deliveries && peer->role [0]) {
@@ -855,7 +978,11 @@ s_item_finish (al_broker_t *self, s_item_t *item)
         default:
             break;
     }
-    s_reply_ack (self, peer, message_id, &item->result, !item->fresh);
+    s_reply_ack (self, peer, message_id, &item->result, !item->fresh, item->detail);
+    //  The gate opened: deploy-manager gets the ExecuteDeploy row (it stays queued until
+    //  an instance acknowledges it).
+    if (item->grant_sequence)
+        s_deliver_stored (self, "deploy-manager", item->grant_sequence);
     const char *role = al_broker_route_for (item->type);
     if (!item->fresh || !role)
         return;
@@ -979,10 +1106,23 @@ s_batch (al_broker_t *self)
     for (size_t i = 0; i < count && status == AL_STORE_OK; i++) {
         s_item_t *item = &self->items [i];
         bool oversized = item->drop_peer;
+        bool counted = false;
+        if (item->verdict && item->decision == AL_STORE_ACCEPTED) {
+            status = s_count_approval (self, item);
+            if (status != AL_STORE_OK)
+                break;
+            counted = item->decision == AL_STORE_ACCEPTED;
+        }
         status = s_append (self, item->type, item->sender, item->role, item->envelope, item->transient,
                            item->decision, item->reason, oversized? NULL: (const uint8_t *) zmq_msg_data (&item->body),
                            oversized? 0: zmq_msg_size (&item->body), &item->result);
         if (status == AL_STORE_DUPLICATE) {
+            //  A retransmission, answered with its original outcome. Should it have been
+            //  counted now (its first try was refused), its id stays consumed: the
+            //  approver signs again (fail closed).
+            if (counted)
+                al_approvals_withdraw (self->approvals, item->verdict->request_id,
+                                       item->verdict->approval.approval_id);
             status = AL_STORE_OK;
             continue;
         }
@@ -991,6 +1131,15 @@ s_batch (al_broker_t *self)
         item->fresh = true;
         if (item->decision != AL_STORE_ACCEPTED)
             continue;
+        if (item->envelope->body_case == AIRLOCK__ENVELOPE__BODY_APPROVAL_REQUEST
+        &&  item->envelope->environment == AIRLOCK__ENVIRONMENT__ENV_PRODUCTION)
+            al_approvals_file (self->approvals, item->envelope->approval_request, item->sender,
+                               item->result.sequence, NULL, 0);
+        if (counted && (item->verdict->outcome == AL_GATE_GRANTED || item->verdict->outcome == AL_GATE_DENIED)) {
+            status = s_conclude (self, item);
+            if (status != AL_STORE_OK)
+                break;
+        }
         const char *role = al_broker_route_for (item->type);
         if (role)
             status = al_store_delivery_add (self->store, role, item->result.sequence);
@@ -1007,10 +1156,12 @@ s_batch (al_broker_t *self)
         zsys_error ("broker: audit store: %s: %s", al_store_strerror (status), al_store_error (self->store));
         if (al_store_in_transaction (self->store))
             al_store_rollback (self->store);
+        al_approvals_rollback (self->approvals);
         for (size_t i = 0; i < count; i++)
             s_item_release (&self->items [i]);
         return -1;
     }
+    al_approvals_commit (self->approvals);
     zlistx_purge (self->events);
     for (size_t i = 0; i < count; i++) {
         s_item_finish (self, &self->items [i]);
@@ -1312,6 +1463,10 @@ al_broker_new (const al_config_t *config, char *error, size_t error_size)
     self->checkpoint_store = al_store_open (NULL, al_config_database (config), &read_only, error, error_size);
     if (!self->checkpoint_store)
         goto failed;
+    //  Pending production requests and their approvals, from the log alone.
+    self->approvals = al_approvals_new ();
+    if (!self->approvals || al_approvals_rebuild (self->approvals, self->store, self->policy, error, error_size) < 0)
+        goto failed;
     pthread_mutex_init (&self->checkpoint_lock, NULL);
     pthread_cond_init (&self->checkpoint_wake, NULL);
     if (pthread_create (&self->checkpoint_thread, NULL, s_checkpoint_run, self) != 0) {
@@ -1434,6 +1589,7 @@ al_broker_destroy (al_broker_t **self_p)
     zlistx_destroy (&self->events);
     free (self->items);
     free (self->pack_buffer);
+    al_approvals_destroy (&self->approvals);
     al_store_destroy (&self->store);
     zcert_destroy (&self->cert);
     al_policy_destroy (&self->policy);

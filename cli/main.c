@@ -18,6 +18,9 @@ static const s_command_t s_commands [] = {
     { "status", al_cmd_status, "show connected agents, roles and last heartbeat" },
     { "audit",  al_cmd_audit,  "verify and export the audit log (read-only)" },
     { "policy", al_cmd_policy, "check, show and explain a policy directory" },
+    { "approvals", al_cmd_approvals, "list production requests awaiting human approval" },
+    { "approve", al_cmd_approve, "review a production request and sign your approval" },
+    { "deny",   al_cmd_deny,   "sign a denial of a production request, with a reason" },
     { "keygen", al_cmd_keygen, "make an approver's Ed25519 key pair" },
     { "demo",   al_cmd_demo,   "run the end-to-end demonstration on the embedded default" },
 };

@@ -1,0 +1,97 @@
+/*  al_approvals.h: the broker's approval desk: pending production requests, the signed
+    approvals collected for each, and the gate's decision on every new signature.
+
+    Changes are tentative until the broker has committed the batch they belong to: the
+    broker checks each SignedApproval of a batch (al_approvals_check), consumes its
+    approval id in the store, counts it (al_approvals_add), appends the rows, commits the
+    store, then calls al_approvals_commit; if the store fails it calls
+    al_approvals_rollback and nothing counted in that batch remains. So a second
+    approval in the same batch sees the first one, and a crash before the commit leaves
+    no trace.
+
+    The desk is rebuilt at start from the audit log alone (al_approvals_rebuild): every
+    accepted ApprovalRequest is filed, every accepted SignedApproval checked and counted again, every
+    broker-made ExecuteDeploy or ApprovalClosed row closes its request. Single-use
+    approval ids are NOT kept here: the store's approvals_used table is the authority,
+    written in the same transaction as the row.
+
+    Threading: owned by the broker's reactor thread.
+*/
+#ifndef AL_APPROVALS_H_INCLUDED
+#define AL_APPROVALS_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "policies/al_gate.h"
+#include "store/al_store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct al_approvals_t al_approvals_t;
+
+al_approvals_t *al_approvals_new (void);
+void al_approvals_destroy (al_approvals_t **self_p);
+
+//  File a production request accepted in row `sequence`, from the authenticated
+//  requester identity. A request id filed before is refused (false, reason).
+bool al_approvals_file (al_approvals_t *self, const Airlock__ApprovalRequest *request,
+                        const char *requester, uint64_t sequence, char *reason, size_t reason_size);
+
+//  The verdict on one signed approval.
+typedef struct {
+    bool valid;                     // passed the gate's checks for its request
+    char reason [512];              // why not (valid = false)
+    char request_id [AL_CODEC_MAX_ID_LEN + 1];
+    al_gate_approval_t approval;    // valid: who signed what
+    al_gate_outcome_t outcome;      // valid: the request's state with this approval counted
+    char explanation [512];         // valid: the gate's explanation of outcome
+} al_approvals_verdict_t;
+
+//  Check a SignedApproval at now_ms (one clock reading per decision) against its
+//  request; changes nothing. verdict->valid says whether the gate accepts it.
+void al_approvals_check (al_approvals_t *self, const al_policy_t *policy,
+                         const Airlock__SignedApproval *signed_approval, uint64_t now_ms,
+                         al_approvals_verdict_t *verdict);
+//  Count a checked approval (tentatively, with the batch) once its approval id has been
+//  consumed in the store, and evaluate the request: fills verdict->outcome and
+//  explanation. Returns false (nothing counted) if the request is gone or full.
+bool al_approvals_add (al_approvals_t *self, const al_policy_t *policy,
+                       const Airlock__SignedApproval *signed_approval, uint64_t now_ms,
+                       al_approvals_verdict_t *verdict);
+//  Withdraw a tentative approval by its approval id (its row turned out to be a
+//  retransmission answered with its original outcome).
+void al_approvals_withdraw (al_approvals_t *self, const char *request_id, const uint8_t *approval_id);
+//  True if request_id was filed (open or closed).
+bool al_approvals_known (al_approvals_t *self, const char *request_id);
+
+//  Make the tentative changes of this batch permanent / discard them.
+void al_approvals_commit (al_approvals_t *self);
+void al_approvals_rollback (al_approvals_t *self);
+
+//  Close a request (granted or denied) tentatively, with the batch.
+void al_approvals_close (al_approvals_t *self, const char *request_id);
+
+//  Build the broker's ExecuteDeploy envelope for a granted request: body ExecuteDeploy
+//  {request, grant{request, approvals, granted_at, grant_audit_sequence}}, environment
+//  production, deployment id and message id set. Returns the packed bytes (caller frees)
+//  or NULL.
+uint8_t *al_approvals_execute_deploy (al_approvals_t *self, const char *request_id, uint64_t now_ms,
+                                      uint64_t grant_sequence, size_t *size_p);
+
+//  Pending (open) requests, oldest first: up to max pointers, borrowed until the next
+//  change. Returns how many there are in all.
+size_t al_approvals_pending (al_approvals_t *self, const Airlock__ApprovalRequest **requests, size_t max);
+
+//  Rebuild from the log (see the file comment). Returns the number of open requests, or
+//  -1 with an error (a store failure).
+int al_approvals_rebuild (al_approvals_t *self, al_store_t *store, const al_policy_t *policy,
+                          char *error, size_t error_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
