@@ -1,0 +1,700 @@
+/*  al_driver_process.c: the "process" driver, airlock's embedded default.
+
+    Each instance is a child process of this handle: the configured argv template,
+    expanded for the instance, run with PORT (and AIRLOCK_PORT, AIRLOCK_VERSION, ...)
+    in its environment, in its own process group, with stdout and stderr on a pipe that
+    a log thread (the pump, one per handle) copies, redacted of the secrets, to
+    EVIDENCE_DIR/<id>.log. A port of 0 in the spec means "pick one": the driver binds
+    port 0 on the host to learn a free port and passes it explicitly (a small race with
+    other programs remains; the instance then fails to listen and its start fails with
+    its log tail).
+
+    start_instance returns once the instance answers its liveness path, or fails when
+    the child exits first (crash at start: its exit code and the redacted tail of its
+    log are in the error) or the start timeout passes (the group is killed). Children
+    are reaped with waitpid on their own pid only, never -1, so the host's other
+    children are left alone; every call first reaps instances that exited.
+
+    There is no load balancer in the embedded default: switch_active records which set
+    receives traffic, a label that list_instances reports (active) and the monitor and
+    tests read. Instances cannot outlive the handle: close stops every running one.
+
+    Threading: one user at a time (al_driver.h); the pump thread touches only the
+    streams, under their lock.
+*/
+#include "deploy/al_driver_int.h"
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define S_LOG_TAIL 600
+#define S_START_PROBE_TIMEOUT_MS 1000
+
+//  --------------------------------------------------------------------------
+//  The log pump: one thread per handle copies every instance's stdout and stderr
+//  (one pipe per instance) into its log file, redacted. A chunk's tail that could be
+//  the head of a secret waits for the next chunk, so a secret split across two reads
+//  is still redacted. The main thread only adds streams; the pump closes them at EOF.
+
+typedef struct {
+    char id [AL_DRIVER_ID_SIZE];
+    int fd;                         // read end of the instance's pipe, -1 at EOF
+    int log_fd;
+    char *pending;                  // bytes not yet written (a possible secret head)
+    size_t pending_size;
+    size_t capacity;
+} s_stream_t;
+
+typedef struct {
+    pthread_t thread;
+    bool initialized;               // lock, cond and wake pipe exist
+    bool started;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;         // a stream reached EOF
+    int wake [2];                   // the main thread writes a byte here to wake the pump
+    bool stopping;
+    s_stream_t *streams;
+    size_t count;
+    const al_redact_t *redact;
+} s_pump_t;
+
+//  Redact and write what is pending; keep a possible secret head unless final.
+static void
+s_stream_flush (s_stream_t *stream, const al_redact_t *redact, bool final)
+{
+    size_t keep = final ? 0 : al_redact_partial_suffix (redact, stream->pending, stream->pending_size);
+    size_t size = stream->pending_size - keep;
+    size_t out_size = 0;
+    char *out = al_redact_text (redact, stream->pending, size, &out_size);
+    for (size_t done = 0; out && done < out_size; ) {
+        ssize_t wrote = write (stream->log_fd, out + done, out_size - done);
+        if (wrote < 0 && errno == EINTR)
+            continue;
+        if (wrote <= 0)
+            break;                  // a full disk loses log lines, never the instance
+        done += (size_t) wrote;
+    }
+    free (out);
+    memmove (stream->pending, stream->pending + size, keep);
+    stream->pending_size = keep;
+}
+
+static void
+s_stream_close (s_stream_t *stream, const al_redact_t *redact)
+{
+    if (stream->fd < 0)
+        return;
+    s_stream_flush (stream, redact, true);
+    close (stream->fd);
+    close (stream->log_fd);
+    stream->fd = -1;
+    stream->log_fd = -1;
+}
+
+//  Read what is there from one stream (non-blocking). Lock held.
+static void
+s_stream_read (s_stream_t *stream, const al_redact_t *redact)
+{
+    while (stream->fd >= 0) {
+        size_t room = stream->capacity - stream->pending_size;
+        if (room == 0) {
+            s_stream_flush (stream, redact, false);
+            room = stream->capacity - stream->pending_size;
+            assert (room > 0);
+        }
+        ssize_t got = read (stream->fd, stream->pending + stream->pending_size, room);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0 && errno == EAGAIN) {
+            s_stream_flush (stream, redact, false);
+            return;
+        }
+        if (got <= 0) {
+            s_stream_close (stream, redact);
+            return;
+        }
+        stream->pending_size += (size_t) got;
+    }
+}
+
+static void *
+s_pump_run (void *arg)
+{
+    s_pump_t *self = arg;
+    struct pollfd *fds = NULL;
+    size_t fds_capacity = 0;
+    pthread_mutex_lock (&self->lock);
+    while (true) {
+        if (fds_capacity < self->count + 1) {
+            struct pollfd *grown = realloc (fds, (self->count + 1) * sizeof (struct pollfd));
+            if (grown) {
+                fds = grown;
+                fds_capacity = self->count + 1;
+            }
+        }
+        nfds_t count = 0;
+        if (fds) {
+            fds [count++] = (struct pollfd) { .fd = self->wake [0], .events = POLLIN };
+            for (size_t i = 0; i < self->count && count < fds_capacity; i++)
+                fds [count++] = (struct pollfd) { .fd = self->streams [i].fd, .events = POLLIN };
+        }
+        bool stopping = self->stopping;
+        pthread_mutex_unlock (&self->lock);
+        if (count > 0)
+            poll (fds, count, stopping ? 0 : 1000);
+        else
+            al_sleep_ms (10);
+        char drain [64];
+        while (read (self->wake [0], drain, sizeof (drain)) > 0)
+            ;
+        pthread_mutex_lock (&self->lock);
+        for (size_t i = 0; i < self->count; i++)
+            if (self->streams [i].fd >= 0) {
+                s_stream_read (&self->streams [i], self->redact);
+                if (self->streams [i].fd < 0)
+                    pthread_cond_broadcast (&self->changed);
+            }
+        if (stopping)
+            break;
+    }
+    for (size_t i = 0; i < self->count; i++)
+        s_stream_close (&self->streams [i], self->redact);
+    pthread_cond_broadcast (&self->changed);
+    pthread_mutex_unlock (&self->lock);
+    free (fds);
+    return NULL;
+}
+
+static void
+s_pump_wake (s_pump_t *self)
+{
+    char byte = 1;
+    (void) !write (self->wake [1], &byte, 1);
+}
+
+static int
+s_pump_start (s_pump_t *self, const al_redact_t *redact, char *error, size_t error_size)
+{
+    self->redact = redact;
+    self->wake [0] = self->wake [1] = -1;
+    pthread_mutex_init (&self->lock, NULL);
+    pthread_cond_init (&self->changed, NULL);
+    self->initialized = true;
+    if (pipe2 (self->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+        snprintf (error, error_size, "pipe: %s", strerror (errno));
+        return -1;
+    }
+    if (pthread_create (&self->thread, NULL, s_pump_run, self) != 0) {
+        snprintf (error, error_size, "cannot start the log thread");
+        return -1;
+    }
+    self->started = true;
+    return 0;
+}
+
+//  Stop the thread after a last drain; close every stream. Safe on a pump never
+//  started (open failed before or during s_pump_start).
+static void
+s_pump_stop (s_pump_t *self)
+{
+    if (!self->initialized)
+        return;
+    if (self->started) {
+        pthread_mutex_lock (&self->lock);
+        self->stopping = true;
+        pthread_mutex_unlock (&self->lock);
+        s_pump_wake (self);
+        pthread_join (self->thread, NULL);
+        self->started = false;
+    }
+    for (size_t i = 0; i < self->count; i++) {
+        s_stream_close (&self->streams [i], self->redact);
+        free (self->streams [i].pending);
+    }
+    free (self->streams);
+    self->streams = NULL;
+    self->count = 0;
+    for (int end = 0; end < 2; end++)
+        if (self->wake [end] >= 0)
+            close (self->wake [end]);
+    pthread_mutex_destroy (&self->lock);
+    pthread_cond_destroy (&self->changed);
+    self->initialized = false;
+}
+
+//  Hand a pipe's read end and a log descriptor to the pump (both owned by it from now,
+//  also on failure).
+static int
+s_pump_add (s_pump_t *self, const char *id, int fd, int log_fd)
+{
+    size_t capacity = 4096 + al_redact_longest (self->redact);
+    char *pending = malloc (capacity);
+    pthread_mutex_lock (&self->lock);
+    s_stream_t *grown = pending ? realloc (self->streams, (self->count + 1) * sizeof (s_stream_t)) : NULL;
+    if (grown) {
+        self->streams = grown;
+        s_stream_t *stream = &self->streams [self->count++];
+        memset (stream, 0, sizeof (*stream));
+        snprintf (stream->id, sizeof (stream->id), "%s", id);
+        stream->fd = fd;
+        stream->log_fd = log_fd;
+        stream->pending = pending;
+        stream->capacity = capacity;
+        fcntl (fd, F_SETFL, O_NONBLOCK);
+    }
+    pthread_mutex_unlock (&self->lock);
+    if (!grown) {
+        free (pending);
+        close (fd);
+        close (log_fd);
+        return -1;
+    }
+    s_pump_wake (self);
+    return 0;
+}
+
+//  Wait up to timeout_ms until the stream of id reached EOF (its output is all in
+//  the log).
+static void
+s_pump_wait_eof (s_pump_t *self, const char *id, int timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime (CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock (&self->lock);
+    while (true) {
+        bool open = false;
+        for (size_t i = 0; i < self->count; i++)
+            if (strcmp (self->streams [i].id, id) == 0)
+                open = self->streams [i].fd >= 0;
+        if (!open || pthread_cond_timedwait (&self->changed, &self->lock, &deadline) != 0)
+            break;
+    }
+    pthread_mutex_unlock (&self->lock);
+}
+
+typedef struct {
+    al_driver_instance_t info;
+    char *log_path;
+} s_instance_t;
+
+typedef struct {
+    char **command;
+    char **env;                     // "NAME=template"
+    char *host;
+    char *liveness_path;
+    char *readiness_path;
+    char *evidence_dir;
+    int start_timeout_ms;
+    int stop_timeout_ms;
+    int probe_timeout_ms;
+    const al_driver_secrets_t *secrets;
+    s_instance_t *instances;
+    size_t count;
+    unsigned sequence;
+    char active [AL_DRIVER_SET_SIZE];
+    s_pump_t pump;
+} s_process_t;
+
+static void
+s_process_close (void *handle)
+{
+    s_process_t *self = handle;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->count; i++) {
+        s_instance_t *instance = &self->instances [i];
+        if (instance->info.running)
+            al_child_stop (instance->info.pid, self->stop_timeout_ms, NULL, NULL);
+        free (instance->log_path);
+    }
+    s_pump_stop (&self->pump);
+    free (self->instances);
+    al_strv_free (&self->command);
+    al_strv_free (&self->env);
+    free (self->host);
+    free (self->liveness_path);
+    free (self->readiness_path);
+    free (self->evidence_dir);
+    free (self);
+}
+
+static void *
+s_process_open (const al_driver_config_t *config, const al_driver_secrets_t *secrets,
+                char *error, size_t error_size)
+{
+    assert (config && secrets);
+    if (!config->evidence_dir || !*config->evidence_dir) {
+        snprintf (error, error_size, "evidence_dir: required");
+        return NULL;
+    }
+    if (!config->command || !config->command [0]) {
+        snprintf (error, error_size, "command: required (the argv template of an instance)");
+        return NULL;
+    }
+    char where [64];
+    if (!al_template_check_argv (config->command, "command", error, error_size))
+        return NULL;
+    for (size_t i = 0; config->env && config->env [i]; i++) {
+        snprintf (where, sizeof (where), "env[%zu]", i);
+        const char *equal = strchr (config->env [i], '=');
+        char name [128];
+        snprintf (name, sizeof (name), "%.*s", equal ? (int) (equal - config->env [i]) : 0,
+                  config->env [i]);
+        if (!equal || !al_check_name (name, 127, where, error, error_size)
+        ||  !al_template_check (equal + 1, where, error, error_size)) {
+            if (!equal)
+                snprintf (error, error_size, "%s: not NAME=value", where);
+            return NULL;
+        }
+    }
+    s_process_t *self = calloc (1, sizeof (s_process_t));
+    if (!self) {
+        snprintf (error, error_size, "out of memory");
+        return NULL;
+    }
+    self->secrets = secrets;
+    self->command = al_strv_dup (config->command);
+    self->env = config->env ? al_strv_dup (config->env) : calloc (1, sizeof (char *));
+    self->host = strdup (config->host ? config->host : AL_DRIVER_DEFAULT_HOST);
+    self->liveness_path = strdup (config->liveness_path ? config->liveness_path
+                                                       : AL_DRIVER_DEFAULT_LIVENESS_PATH);
+    self->readiness_path = strdup (config->readiness_path ? config->readiness_path
+                                                         : AL_DRIVER_DEFAULT_READINESS_PATH);
+    self->evidence_dir = strdup (config->evidence_dir);
+    self->start_timeout_ms = config->start_timeout_ms > 0 ? config->start_timeout_ms
+                                                          : AL_DRIVER_DEFAULT_START_TIMEOUT_MS;
+    self->stop_timeout_ms = config->stop_timeout_ms > 0 ? config->stop_timeout_ms
+                                                        : AL_DRIVER_DEFAULT_STOP_TIMEOUT_MS;
+    self->probe_timeout_ms = config->probe_timeout_ms > 0 ? config->probe_timeout_ms
+                                                          : AL_PROBE_DEFAULT_TIMEOUT_MS;
+    snprintf (self->active, sizeof (self->active), "%s", AL_DRIVER_DEFAULT_SET);
+    if (!self->command || !self->env || !self->host || !self->liveness_path
+    ||  !self->readiness_path || !self->evidence_dir) {
+        snprintf (error, error_size, "out of memory");
+        goto cleanup;
+    }
+    char probe_error [128];
+    if (al_free_port (self->host, probe_error, sizeof (probe_error)) < 0) {
+        snprintf (error, error_size, "host: %s", probe_error);
+        goto cleanup;
+    }
+    if (al_mkdir_p (self->evidence_dir, error, error_size) != 0
+    ||  s_pump_start (&self->pump, secrets->redact, error, error_size) != 0)
+        goto cleanup;
+    return self;
+
+cleanup:
+    s_process_close (self);
+    return NULL;
+}
+
+//  Mark instances that exited since the last call, reaping them.
+static void
+s_reap (s_process_t *self)
+{
+    for (size_t i = 0; i < self->count; i++) {
+        al_driver_instance_t *info = &self->instances [i].info;
+        if (info->running && al_child_wait (info->pid, 0, true, &info->exit_code))
+            info->running = false;
+    }
+}
+
+static s_instance_t *
+s_find (s_process_t *self, const char *id)
+{
+    for (size_t i = 0; i < self->count; i++)
+        if (strcmp (self->instances [i].info.id, id) == 0)
+            return &self->instances [i];
+    return NULL;
+}
+
+static al_driver_status_t
+s_process_prerequisites (void *handle, const al_driver_vars_t *vars, al_driver_report_t *report,
+                         char *error, size_t error_size)
+{
+    s_process_t *self = handle;
+    al_tvars_t tvars = { { NULL } };
+    al_tvars_from_vars (&tvars, vars);
+    bool templated = false;
+    for (int var = 0; var < AL_TVAR_COUNT; var++)
+        templated |= al_template_uses (self->command [0], (al_tvar_t) var);
+    if (templated && !vars)
+        al_driver_report_add (report, "program", false,
+                              "%s depends on the deployment's variables, none were given",
+                              self->command [0]);
+    else {
+        char *program = al_template_expand (self->command [0], &tvars);
+        char path [PATH_MAX];
+        char why [512] = "";
+        bool found = program && al_program_resolve (program, path, sizeof (path), why, sizeof (why));
+        al_driver_report_add (report, "program", found, "%s", found ? path : why);
+        free (program);
+    }
+    char why [256];
+    int port = al_free_port (self->host, why, sizeof (why));
+    if (port > 0)
+        al_driver_report_add (report, "ports", true, "free ports on %s (e.g. %d)", self->host, port);
+    else
+        al_driver_report_add (report, "ports", false, "%s", why);
+    bool writable = access (self->evidence_dir, W_OK | X_OK) == 0;
+    al_driver_report_add (report, "evidence_dir", writable, "%s%s", self->evidence_dir,
+                          writable ? " is writable" : ": not writable");
+    if (al_driver_report_failures (report) > 0) {
+        snprintf (error, error_size, "%zu prerequisite(s) failed", al_driver_report_failures (report));
+        return AL_DRIVER_ERR_FAILED;
+    }
+    return AL_DRIVER_OK;
+}
+
+static al_driver_status_t
+s_process_start_instance (void *handle, const al_driver_spec_t *spec, al_driver_instance_t *info,
+                          char *error, size_t error_size)
+{
+    s_process_t *self = handle;
+    const al_redact_t *redact = self->secrets->redact;
+    s_reap (self);
+    if (!al_check_spec (spec, error, error_size))
+        return AL_DRIVER_ERR_CONFIG;
+    al_driver_status_t status = AL_DRIVER_ERR_SYSTEM;
+    char **argv = NULL;
+    al_env_t *env = NULL;
+    char *log_path = NULL;
+    char *tail = NULL;
+    int log_fd = -1;
+    pid_t pid = -1;
+
+    int port = spec->port;
+    if (port == 0 && (port = al_free_port (self->host, error, error_size)) < 0)
+        goto cleanup;
+    const char *set = spec->set ? spec->set : AL_DRIVER_DEFAULT_SET;
+    char id [AL_DRIVER_ID_SIZE], port_text [16], instance_text [16];
+    snprintf (id, sizeof (id), "%s-%d.%u", spec->vars.service, spec->instance, ++self->sequence);
+    snprintf (port_text, sizeof (port_text), "%d", port);
+    snprintf (instance_text, sizeof (instance_text), "%d", spec->instance);
+    al_tvars_t tvars = { { NULL } };
+    al_tvars_from_vars (&tvars, &spec->vars);
+    tvars.values [AL_TVAR_INSTANCE] = instance_text;
+    tvars.values [AL_TVAR_PORT] = port_text;
+    tvars.values [AL_TVAR_SET] = set;
+    tvars.values [AL_TVAR_ID] = id;
+    tvars.values [AL_TVAR_STEP] = "start";
+    tvars.values [AL_TVAR_EVIDENCE_DIR] = self->evidence_dir;
+
+    argv = al_template_expand_argv ((const char *const *) self->command, &tvars);
+    env = al_env_new ();
+    if (!argv || !env || asprintf (&log_path, "%s/%s.log", self->evidence_dir, id) < 0) {
+        log_path = NULL;
+        snprintf (error, error_size, "out of memory");
+        goto cleanup;
+    }
+    bool env_ok = true;
+    for (size_t i = 0; self->env [i]; i++) {
+        char *assignment = al_template_expand (self->env [i], &tvars);
+        env_ok = env_ok && assignment && al_env_put (env, assignment);
+        free (assignment);
+    }
+    env_ok = env_ok && al_env_put_tvars (env, &tvars) && al_env_set (env, "PORT", port_text)
+          && al_env_put_all (env, spec->extra_env) && al_env_put_all (env, self->secrets->env);
+    if (!env_ok) {
+        snprintf (error, error_size, "out of memory");
+        goto cleanup;
+    }
+    log_fd = open (log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (log_fd < 0) {
+        al_error_set (error, error_size, redact, "%s: %s", log_path, strerror (errno));
+        goto cleanup;
+    }
+    int output [2];
+    if (pipe2 (output, O_CLOEXEC) != 0) {
+        snprintf (error, error_size, "pipe: %s", strerror (errno));
+        goto cleanup;
+    }
+    char spawn_error [512];
+    pid = al_child_spawn (argv, al_env_array (env), output [1], output [1], spawn_error, sizeof (spawn_error));
+    close (output [1]);
+    //  The pump owns the read end and the log descriptor from here.
+    int pumped = s_pump_add (&self->pump, id, output [0], log_fd);
+    log_fd = -1;
+    if (pumped != 0 && pid > 0) {
+        snprintf (error, error_size, "out of memory");
+        goto cleanup;
+    }
+    if (pid < 0) {
+        al_error_set (error, error_size, redact, "instance %s: %s", id, spawn_error);
+        status = AL_DRIVER_ERR_FAILED;
+        goto cleanup;
+    }
+    char endpoint [AL_DRIVER_ENDPOINT_SIZE], url [AL_DRIVER_ENDPOINT_SIZE + 256];
+    snprintf (endpoint, sizeof (endpoint), "http://%s:%d", self->host, port);
+    snprintf (url, sizeof (url), "%s%s", endpoint, self->liveness_path);
+    double deadline = al_now_ms () + self->start_timeout_ms;
+    bool alive = false;
+    while (!alive) {
+        int exit_code;
+        if (al_child_wait (pid, 0, true, &exit_code)) {
+            pid = -1;
+            s_pump_wait_eof (&self->pump, id, 2000);
+            tail = al_file_tail (log_path, S_LOG_TAIL, redact);
+            al_error_set (error, error_size, redact,
+                          "instance %s exited during start with exit code %d; log %s ends: %s",
+                          id, exit_code, log_path, tail);
+            status = AL_DRIVER_ERR_FAILED;
+            goto cleanup;
+        }
+        if (al_now_ms () >= deadline) {
+            tail = al_file_tail (log_path, S_LOG_TAIL, redact);
+            al_error_set (error, error_size, redact,
+                          "instance %s did not answer %s within %d ms (killed); log %s ends: %s",
+                          id, url, self->start_timeout_ms, log_path, tail);
+            status = AL_DRIVER_ERR_TIMEOUT;
+            goto cleanup;
+        }
+        al_probe_result_t probe;
+        int timeout = self->probe_timeout_ms < S_START_PROBE_TIMEOUT_MS ? self->probe_timeout_ms
+                                                                         : S_START_PROBE_TIMEOUT_MS;
+        alive = al_probe_http (url, timeout, &probe);
+        if (!alive)
+            al_sleep_ms (20);
+    }
+    s_instance_t *grown = realloc (self->instances, (self->count + 1) * sizeof (s_instance_t));
+    if (!grown) {
+        snprintf (error, error_size, "out of memory");
+        goto cleanup;
+    }
+    self->instances = grown;
+    s_instance_t *instance = &self->instances [self->count++];
+    memset (instance, 0, sizeof (*instance));
+    al_driver_instance_t *record = &instance->info;
+    snprintf (record->id, sizeof (record->id), "%s", id);
+    snprintf (record->service, sizeof (record->service), "%s", spec->vars.service);
+    snprintf (record->version, sizeof (record->version), "%s", spec->vars.version);
+    snprintf (record->set, sizeof (record->set), "%s", set);
+    snprintf (record->endpoint, sizeof (record->endpoint), "%s", endpoint);
+    record->instance = spec->instance;
+    record->port = port;
+    record->pid = pid;
+    record->running = true;
+    instance->log_path = log_path;
+    log_path = NULL;
+    pid = -1;
+    *info = *record;
+    info->active = strcmp (record->set, self->active) == 0;
+    status = AL_DRIVER_OK;
+
+cleanup:
+    if (pid > 0)
+        al_child_stop (pid, 0, NULL, NULL);
+    if (log_fd >= 0)
+        close (log_fd);
+    free (tail);
+    free (log_path);
+    al_env_destroy (&env);
+    al_strv_free (&argv);
+    return status;
+}
+
+static al_driver_status_t
+s_process_stop_instance (void *handle, const char *id, int grace_ms, al_driver_stop_t *result,
+                         char *error, size_t error_size)
+{
+    s_process_t *self = handle;
+    s_reap (self);
+    s_instance_t *instance = s_find (self, id);
+    if (!instance) {
+        snprintf (error, error_size, "instance %.64s: not found", id);
+        return AL_DRIVER_ERR_NOT_FOUND;
+    }
+    al_driver_instance_t *info = &instance->info;
+    if (info->running) {
+        al_child_stop (info->pid, grace_ms > 0 ? grace_ms : self->stop_timeout_ms,
+                       &result->forced, &info->exit_code);
+        info->running = false;
+    }
+    result->exit_code = info->exit_code;
+    return AL_DRIVER_OK;
+}
+
+static al_driver_status_t
+s_process_probe (void *handle, const char *id, al_driver_probe_kind_t kind, al_probe_result_t *result,
+                 char *error, size_t error_size)
+{
+    s_process_t *self = handle;
+    s_reap (self);
+    s_instance_t *instance = s_find (self, id);
+    if (!instance) {
+        snprintf (error, error_size, "instance %.64s: not found", id);
+        return AL_DRIVER_ERR_NOT_FOUND;
+    }
+    if (!instance->info.running) {
+        memset (result, 0, sizeof (*result));
+        snprintf (result->detail, sizeof (result->detail), "instance exited with exit code %d",
+                  instance->info.exit_code);
+        return AL_DRIVER_OK;
+    }
+    char url [AL_DRIVER_ENDPOINT_SIZE + 256];
+    snprintf (url, sizeof (url), "%s%s", instance->info.endpoint,
+              kind == AL_DRIVER_LIVENESS ? self->liveness_path : self->readiness_path);
+    al_probe_http (url, self->probe_timeout_ms, result);
+    return AL_DRIVER_OK;
+}
+
+static al_driver_status_t
+s_process_list_instances (void *handle, al_driver_instance_t *instances, size_t max, size_t *count_p,
+                          char *error, size_t error_size)
+{
+    (void) error;
+    (void) error_size;
+    s_process_t *self = handle;
+    s_reap (self);
+    for (size_t i = 0; i < self->count && i < max; i++) {
+        instances [i] = self->instances [i].info;
+        instances [i].active = strcmp (instances [i].set, self->active) == 0;
+    }
+    *count_p = self->count;
+    return AL_DRIVER_OK;
+}
+
+static al_driver_status_t
+s_process_switch_active (void *handle, const char *set, char *error, size_t error_size)
+{
+    s_process_t *self = handle;
+    s_reap (self);
+    //  Moving traffic to a set with nothing running would be an outage.
+    bool any = false;
+    for (size_t i = 0; i < self->count && !any; i++)
+        any = self->instances [i].info.running && strcmp (self->instances [i].info.set, set) == 0;
+    if (!any) {
+        snprintf (error, error_size, "set %s: no running instance to switch traffic to", set);
+        return AL_DRIVER_ERR_FAILED;
+    }
+    snprintf (self->active, sizeof (self->active), "%s", set);
+    return AL_DRIVER_OK;
+}
+
+const al_driver_ops_t al_driver_process_ops = {
+    .name = "process",
+    .version = AL_DRIVER_OPS_VERSION,
+    .open = s_process_open,
+    .close = s_process_close,
+    .prerequisites = s_process_prerequisites,
+    .start_instance = s_process_start_instance,
+    .stop_instance = s_process_stop_instance,
+    .probe = s_process_probe,
+    .list_instances = s_process_list_instances,
+    .switch_active = s_process_switch_active,
+};
