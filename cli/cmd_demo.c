@@ -6,6 +6,8 @@
     story around it: verify, tamper from outside with sqlite3, verify again.
 */
 #include "cli/cli.h"
+#include "agents/al_agent.h"
+#include "broker/al_config.h"
 #include "proto/al_codec.h"
 #include "store/al_store.h"
 
@@ -23,11 +25,17 @@ s_demo_usage (FILE *out)
 {
     fprintf (out,
         "usage: airlock demo fill --db FILE [--events N] [--batch B] [--checkpoint FILE]\n"
-        "                         [--key-out FILE]\n\n"
-        "Write a fresh audit log of N realistic events (default 5000) appended in\n"
-        "group-commit batches of B (default 250), then sign a checkpoint of it with a\n"
-        "fresh Ed25519 key (public key written to --key-out, default FILE.pub).\n"
-        "The database must not exist yet.\n");
+        "                         [--key-out FILE]\n"
+        "       airlock demo agent-deploy --config FILE\n"
+        "       airlock demo file-request --config FILE --request ID\n"
+        "       airlock demo await-grant --config FILE [--seconds N]\n\n"
+        "Steps of scripts/demo that need the library:\n"
+        "  fill          write a fresh audit log of N realistic events (default 5000) in\n"
+        "                group-commit batches of B (default 250), then sign a checkpoint\n"
+        "                with a fresh Ed25519 key (public key in --key-out, default FILE.pub)\n"
+        "  agent-deploy  as the qa agent, try to deploy to production directly (must be denied)\n"
+        "  file-request  as orchestrator, file a production deployment request for approval\n"
+        "  await-grant   as deploy-manager, wait for the broker's production grant\n");
 }
 
 static uint64_t
@@ -286,6 +294,230 @@ cleanup:
     return rc;
 }
 
+//  ---- bus steps -------------------------------------------------------------------------
+
+//  Connect as ROLE with the state directory's certificate. NULL with the reason printed.
+static al_agent_t *
+s_connect (const char *config_path, const char *role, bool deliveries, al_config_t **config_p)
+{
+    char error [512];
+    *config_p = al_config_load (config_path, error, sizeof error);
+    if (!*config_p) {
+        fprintf (stderr, "airlock demo: %s\n", error);
+        return NULL;
+    }
+    al_agent_options_t options;
+    al_agent_options_defaults (&options);
+    if (al_agent_options_from_config (&options, *config_p, role, error, sizeof error) != 0) {
+        fprintf (stderr, "airlock demo: %s\n", error);
+        return NULL;
+    }
+    options.subscribe_deliveries = deliveries;
+    al_agent_t *agent = al_agent_new (&options, error, sizeof error);
+    if (!agent)
+        fprintf (stderr, "airlock demo: %s\n", error);
+    else
+    if (al_agent_wait_registered (agent, 10000) != 0) {
+        fprintf (stderr, "airlock demo: %s could not register with the broker\n", role);
+        al_agent_destroy (&agent);
+    }
+    return agent;
+}
+
+typedef struct {
+    const char *config;
+    const char *request;
+    long seconds;
+} s_bus_options_t;
+
+static int
+s_bus_options (int argc, char **argv, s_bus_options_t *options)
+{
+    static const struct option long_options [] = {
+        { "config", required_argument, NULL, 'c' },
+        { "request", required_argument, NULL, 'r' },
+        { "seconds", required_argument, NULL, 's' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    *options = (s_bus_options_t) { .seconds = 60 };
+    int option;
+    optind = 1;
+    while ((option = getopt_long (argc, argv, "h", long_options, NULL)) != -1) {
+        switch (option) {
+            case 'c': options->config = optarg; break;
+            case 'r': options->request = optarg; break;
+            case 's': options->seconds = strtol (optarg, NULL, 10); break;
+            case 'h': s_demo_usage (stdout); return AL_EXIT_OK;
+            default: s_demo_usage (stderr); return AL_EXIT_USAGE;
+        }
+    }
+    if (!options->config || options->seconds < 1) {
+        fprintf (stderr, "airlock demo: --config FILE is required\n");
+        return AL_EXIT_USAGE;
+    }
+    return -1;
+}
+
+//  The qa agent tries to deploy v2 to production directly: the broker must deny it.
+static int
+s_demo_agent_deploy (int argc, char **argv)
+{
+    s_bus_options_t options;
+    int rc = s_bus_options (argc, argv, &options);
+    if (rc >= 0)
+        return rc;
+    al_config_t *config = NULL;
+    al_agent_t *agent = s_connect (options.config, "qa", false, &config);
+    rc = AL_EXIT_USAGE;
+    if (agent) {
+        Airlock__DeployRequest request = AIRLOCK__DEPLOY_REQUEST__INIT;
+        request.service = "demo-service";
+        request.version = "v2.0.0";
+        request.artifact_uri = "file:///artifacts/demo-service-v2";
+        request.artifact_sha256 = (char *) s_digest;
+        request.strategy = AIRLOCK__STRATEGY__STRATEGY_ROLLING;
+        request.instances = 3;
+        request.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD;
+        al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+        envelope.deployment_id = "demo-v2";
+        envelope.environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
+        envelope.body_case = AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST;
+        envelope.deploy_request = &request;
+        al_agent_result_t result;
+        al_agent_status_t status = al_agent_send (agent, &envelope, 10000, &result);
+        if (status == AL_AGENT_DENIED) {
+            printf ("[DENIED] qa -> DeployRequest demo-service v2.0.0 to production (audit row %llu):\n"
+                    "         %s\n", (unsigned long long) result.audit_sequence, result.reason);
+            rc = AL_EXIT_OK;
+        }
+        else {
+            printf ("[UNEXPECTED] the broker answered %s to an agent's production deploy\n",
+                    al_agent_status_name (status));
+            rc = AL_EXIT_BAD;
+        }
+    }
+    al_agent_destroy (&agent);
+    al_config_destroy (&config);
+    return rc;
+}
+
+//  orchestrator files a production deployment request (seed 001's template fields).
+static int
+s_demo_file_request (int argc, char **argv)
+{
+    s_bus_options_t options;
+    int rc = s_bus_options (argc, argv, &options);
+    if (rc >= 0)
+        return rc;
+    if (!options.request) {
+        fprintf (stderr, "airlock demo file-request: --request ID is required\n");
+        return AL_EXIT_USAGE;
+    }
+    al_config_t *config = NULL;
+    al_agent_t *agent = s_connect (options.config, "orchestrator", false, &config);
+    rc = AL_EXIT_USAGE;
+    if (agent) {
+        static const char qa_digest [] = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
+        Airlock__ChecklistItem items [] = {
+            AIRLOCK__CHECKLIST_ITEM__INIT, AIRLOCK__CHECKLIST_ITEM__INIT, AIRLOCK__CHECKLIST_ITEM__INIT,
+            AIRLOCK__CHECKLIST_ITEM__INIT, AIRLOCK__CHECKLIST_ITEM__INIT,
+        };
+        const char *texts [][2] = {
+            { "Tests Passed", "Unit tests: 150/150 passed" },
+            { "Tests Passed", "Integration tests: 45/45 passed" },
+            { "Database Changes", "No migrations" },
+            { "Dependencies", "No new dependencies" },
+            { "Monitoring", "Alerts configured; soak watches the golden signals" },
+        };
+        Airlock__ChecklistItem *checklist [5];
+        for (size_t i = 0; i < 5; i++) {
+            items [i].section = (char *) texts [i][0];
+            items [i].text = (char *) texts [i][1];
+            items [i].checked = true;
+            checklist [i] = &items [i];
+        }
+        Airlock__ApprovalRequest request = AIRLOCK__APPROVAL_REQUEST__INIT;
+        request.request_id = (char *) options.request;
+        request.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD;
+        request.environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
+        request.service = "demo-service";
+        request.version = "v2.0.0";
+        request.artifact_uri = "file:///artifacts/demo-service-v2";
+        request.artifact_sha256 = (char *) s_digest;
+        request.qa_report_sha256 = (char *) qa_digest;
+        request.urgency = "Routine";
+        request.risk_level = "Low";
+        request.risk_impact = "checkout latency if the new cache misbehaves";
+        request.risk_mitigation = "automatic rollback on a quality rule breach";
+        request.summary = "demo-service v2.0.0: faster checkout";
+        request.rollback_command = "airlock rollback demo-v2";
+        request.rollback_estimate_minutes = 2;
+        request.strategy = AIRLOCK__STRATEGY__STRATEGY_ROLLING;
+        request.instances = 3;
+        request.n_checklist = 5;
+        request.checklist = checklist;
+        al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+        envelope.deployment_id = (char *) options.request;
+        envelope.environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
+        envelope.body_case = AIRLOCK__ENVELOPE__BODY_APPROVAL_REQUEST;
+        envelope.approval_request = &request;
+        al_agent_result_t result;
+        al_agent_status_t status = al_agent_send (agent, &envelope, 10000, &result);
+        if (status == AL_AGENT_ACKED) {
+            printf ("[REQUEST] orchestrator filed %s: demo-service v2.0.0 to production, "
+                    "AWAITING HUMAN APPROVAL (audit row %llu)\n", options.request,
+                    (unsigned long long) result.audit_sequence);
+            rc = AL_EXIT_OK;
+        }
+        else {
+            printf ("[UNEXPECTED] filing the request: %s %s\n", al_agent_status_name (status), result.reason);
+            rc = AL_EXIT_BAD;
+        }
+    }
+    al_agent_destroy (&agent);
+    al_config_destroy (&config);
+    return rc;
+}
+
+//  deploy-manager waits for the broker's production grant and shows what it carries.
+static int
+s_demo_await_grant (int argc, char **argv)
+{
+    s_bus_options_t options;
+    int rc = s_bus_options (argc, argv, &options);
+    if (rc >= 0)
+        return rc;
+    al_config_t *config = NULL;
+    al_agent_t *agent = s_connect (options.config, "deploy-manager", true, &config);
+    rc = AL_EXIT_BAD;
+    printf ("[DEPLOY-MANAGER] waiting for a production grant...\n");
+    fflush (stdout);
+    for (long waited = 0; agent && waited < options.seconds && rc != AL_EXIT_OK; waited++) {
+        al_envelope_t *delivery = al_agent_recv (agent, 1000);
+        if (!delivery)
+            continue;
+        if (delivery->body_case == AIRLOCK__ENVELOPE__BODY_EXECUTE_DEPLOY && delivery->execute_deploy->grant
+        &&  delivery->environment == AIRLOCK__ENVIRONMENT__ENV_PRODUCTION) {
+            const Airlock__ProductionGrant *grant = delivery->execute_deploy->grant;
+            printf ("[GRANT] from %s: request %s, %s %s, artifact sha256 %.16s..., %zu signed approval(s), "
+                    "quorum completed at row %llu\n", delivery->sender ? delivery->sender->identity : "?", grant->request_id,
+                    delivery->execute_deploy->request->service, delivery->execute_deploy->request->version,
+                    delivery->execute_deploy->request->artifact_sha256, grant->n_approvals,
+                    (unsigned long long) grant->grant_audit_sequence);
+            rc = AL_EXIT_OK;
+        }
+        if (delivery->delivery_id)
+            al_agent_ack_delivery (agent, delivery->delivery_id);
+        al_codec_free (&delivery);
+    }
+    if (agent)
+        al_agent_flush (agent, 5000);
+    al_agent_destroy (&agent);
+    al_config_destroy (&config);
+    return rc;
+}
+
 int
 al_cmd_demo (int argc, char **argv)
 {
@@ -295,6 +527,12 @@ al_cmd_demo (int argc, char **argv)
     }
     if (strcmp (argv [1], "fill") == 0)
         return s_demo_fill (argc - 1, argv + 1);
+    if (strcmp (argv [1], "agent-deploy") == 0)
+        return s_demo_agent_deploy (argc - 1, argv + 1);
+    if (strcmp (argv [1], "file-request") == 0)
+        return s_demo_file_request (argc - 1, argv + 1);
+    if (strcmp (argv [1], "await-grant") == 0)
+        return s_demo_await_grant (argc - 1, argv + 1);
     fprintf (stderr, "airlock demo: unknown step '%s'\n", argv [1]);
     s_demo_usage (stderr);
     return AL_EXIT_USAGE;
