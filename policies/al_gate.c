@@ -310,3 +310,74 @@ al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *req
     s_say (explanation, explanation_size, "granted: %s%s%s", granted, obstacle [0] ? "; overriding: " : "", obstacle);
     return AL_GATE_GRANTED;
 }
+
+#define S_MAX_GRANT_APPROVALS 64
+
+bool
+al_gate_verify_grant (const al_policy_t *policy, Airlock__Environment environment,
+                      const Airlock__ExecuteDeploy *execute, uint64_t now_ms, char *reason, size_t reason_size)
+{
+    if (environment != AIRLOCK__ENVIRONMENT__ENV_PRODUCTION) {
+        s_say (reason, reason_size, "not a production deploy");
+        return false;
+    }
+    if (!execute || !execute->request || !execute->grant || !execute->grant->request) {
+        s_say (reason, reason_size, "a production deploy without a production grant");
+        return false;
+    }
+    const Airlock__DeployRequest *deploy = execute->request;
+    const Airlock__ProductionGrant *grant = execute->grant;
+    const Airlock__ApprovalRequest *request = grant->request;
+    const char *field = NULL;
+    if (request->environment != AIRLOCK__ENVIRONMENT__ENV_PRODUCTION)
+        field = "environment";
+    else if (!s_same (grant->request_id, request->request_id))
+        field = "request_id";
+    else if (!s_same (deploy->service, request->service))
+        field = "service";
+    else if (!s_same (deploy->version, request->version))
+        field = "version";
+    else if (!s_same (deploy->artifact_uri, request->artifact_uri))
+        field = "artifact_uri";
+    else if (!s_same (deploy->artifact_sha256, request->artifact_sha256))
+        field = "artifact_sha256";
+    else if (!s_same (deploy->migration_set_sha256, request->migration_set_sha256))
+        field = "migration_set_sha256";
+    else if (deploy->deployment_type != request->deployment_type)
+        field = "deployment_type";
+    if (field) {
+        s_say (reason, reason_size, "grant: deploy request %s differs from the approved request", field);
+        return false;
+    }
+    uint64_t longest_ms = (uint64_t) al_policy_approval_expiry_s (policy) * 1000;
+    if (grant->granted_at_ms > now_ms + AL_GATE_CLOCK_SKEW_MS || now_ms - grant->granted_at_ms > longest_ms) {
+        s_say (reason, reason_size, "grant: granted_at is in the future or older than approval_expiry");
+        return false;
+    }
+    if (grant->n_approvals == 0 || grant->n_approvals > S_MAX_GRANT_APPROVALS) {
+        s_say (reason, reason_size, "grant: carries %zu approvals", grant->n_approvals);
+        return false;
+    }
+    al_gate_approval_t approvals [S_MAX_GRANT_APPROVALS];
+    char why [256];
+    for (size_t i = 0; i < grant->n_approvals; i++) {
+        if (!al_gate_check_approval (policy, request, request->requested_by, grant->approvals [i],
+                                     grant->granted_at_ms, &approvals [i], why, sizeof why)) {
+            s_say (reason, reason_size, "grant: approval %zu: %s", i, why);
+            return false;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (memcmp (approvals [i].approval_id, approvals [j].approval_id, AL_APPROVAL_ID_SIZE) == 0) {
+                s_say (reason, reason_size, "grant: approval %zu repeats approval %zu", i, j);
+                return false;
+            }
+    }
+    char explanation [512];
+    if (al_gate_evaluate (policy, request, approvals, grant->n_approvals, grant->granted_at_ms,
+                          explanation, sizeof explanation) != AL_GATE_GRANTED) {
+        s_say (reason, reason_size, "grant: the approvals do not open production: %s", explanation);
+        return false;
+    }
+    s_say (reason, reason_size, "grant verified: %s", explanation);
+    return true;
+}

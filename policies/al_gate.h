@@ -78,6 +78,18 @@ al_gate_outcome_t al_gate_evaluate (const al_policy_t *policy, const Airlock__Ap
                                     const al_gate_approval_t *approvals, size_t count, uint64_t now_ms,
                                     char *explanation, size_t explanation_size);
 
+//  deploy-manager's own check of a production ExecuteDeploy before it acts (defence in
+//  depth: it trusts neither the broker nor the bus). True only if: the envelope is for
+//  production and carries a grant; the deploy request names exactly the artifact of the
+//  grant's request (service, version, artifact URI and digest, migration set, type);
+//  every signed approval passes al_gate_check_approval against the grant's request at
+//  the grant's time, each approval id appears once; the quorum evaluates to GRANTED at
+//  the grant's time; and the grant is not in the future nor older than the policy's
+//  approval expiry at now_ms. reason says which check failed.
+bool al_gate_verify_grant (const al_policy_t *policy, Airlock__Environment environment,
+                           const Airlock__ExecuteDeploy *execute, uint64_t now_ms,
+                           char *reason, size_t reason_size);
+
 #ifdef __cplusplus
 }
 #endif

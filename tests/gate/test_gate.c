@@ -538,6 +538,83 @@ test_signing_clients (void **state)
     assert_null (al_approval_sign_with_key_file (&request, key_path, &options, error, sizeof error));
 }
 
+//  deploy-manager's own check of what the broker sends it.
+static void
+test_verify_grant (void **state)
+{
+    s_fixture_t *f = *state;
+    uint64_t now = S_WEDNESDAY_LATE;
+    Airlock__ApprovalRequest request = s_request (AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_HOTFIX);
+    request.requested_by = "orchestrator";
+    request.artifact_uri = "file:///artifacts/demo-service-v2";
+    s_statement_t fields = s_statement_for (&request, now);
+    s_signed_t alice, carol;
+    s_sign (&fields, &f->alice, &alice);
+    s_sign (&fields, &f->carol, &carol);
+    Airlock__SignedApproval *approvals [2] = { &alice.message, &carol.message };
+    Airlock__SignedApproval *twice [2] = { &alice.message, &alice.message };
+    Airlock__ProductionGrant grant = AIRLOCK__PRODUCTION_GRANT__INIT;
+    grant.request_id = request.request_id;
+    grant.request = &request;
+    grant.approvals = approvals;
+    grant.n_approvals = 2;
+    grant.granted_at_ms = now;
+    Airlock__DeployRequest deploy = AIRLOCK__DEPLOY_REQUEST__INIT;
+    deploy.service = request.service;
+    deploy.version = request.version;
+    deploy.artifact_uri = request.artifact_uri;
+    deploy.artifact_sha256 = request.artifact_sha256;
+    deploy.migration_set_sha256 = request.migration_set_sha256;
+    deploy.deployment_type = request.deployment_type;
+    Airlock__ExecuteDeploy execute = AIRLOCK__EXECUTE_DEPLOY__INIT;
+    execute.request = &deploy;
+    execute.grant = &grant;
+    char reason [512];
+    const Airlock__Environment production = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
+    if (!al_gate_verify_grant (f->policy, production, &execute, now + 1000, reason, sizeof reason))
+        fail_msg ("a valid grant was refused: %s", reason);
+
+    //  Each forgery must be refused, naming what is wrong.
+    struct { const char *why; } attempts [] = {
+        { "artifact_sha256" }, { "not a production deploy" }, { "without a production grant" },
+        { "repeats" }, { "do not open" }, { "older than approval_expiry" }, { "signature" },
+        { "requested" },
+    };
+    for (size_t i = 0; i < sizeof attempts / sizeof attempts [0]; i++) {
+        Airlock__ExecuteDeploy copy = execute;
+        Airlock__DeployRequest deploy_copy = deploy;
+        Airlock__ProductionGrant grant_copy = grant;
+        Airlock__ApprovalRequest request_copy = request;
+        copy.request = &deploy_copy;
+        copy.grant = &grant_copy;
+        grant_copy.request = &request_copy;
+        Airlock__Environment env = production;
+        uint64_t at = now + 1000;
+        uint8_t saved = alice.signature [5];
+        switch (i) {
+            case 0: deploy_copy.artifact_sha256 = (char *) s_other_artifact; break;
+            case 1: env = AIRLOCK__ENVIRONMENT__ENV_STAGING; break;
+            case 2: copy.grant = NULL; break;
+            case 3: grant_copy.approvals = twice; break;                          // alice's approval twice
+            case 4: grant_copy.n_approvals = 1; break;                            // hotfix with alice only
+            case 5: at = now + 5 * 3600000ULL; break;
+            case 6: alice.signature [5] ^= 0x10; break;
+            case 7: request_copy.requested_by = "alice"; break;                   // self-approval
+        }
+        f->attempts++;
+        bool accepted = al_gate_verify_grant (f->policy, env, &copy, at, reason, sizeof reason);
+        alice.signature [5] = saved;
+        if (accepted) {
+            f->grants++;
+            fail_msg ("forged grant %zu accepted", i);
+        }
+        if (i != 7 && !strstr (reason, attempts [i].why))
+            fail_msg ("grant %zu refused for '%s', expected '%s'", i, reason, attempts [i].why);
+        if (i == 7 && !strstr (reason, "self-approval"))
+            fail_msg ("grant 7 refused for '%s', expected self-approval", reason);
+    }
+}
+
 static void
 test_no_attempt_was_granted (void **state)
 {
@@ -561,6 +638,7 @@ main (void)
         cmocka_unit_test (test_windows_freezes_and_break_glass),
         cmocka_unit_test (test_deny_closes_the_request),
         cmocka_unit_test (test_signing_clients),
+        cmocka_unit_test (test_verify_grant),
         cmocka_unit_test (test_no_attempt_was_granted),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
