@@ -1315,3 +1315,15 @@ al_agent_set_interrupted (bool interrupted)
     s_interrupted = interrupted;
     zsys_interrupted = interrupted;
 }
+
+al_agent_t *
+al_agent_new_for_role (const al_config_t *config, const char *role, bool subscribe_deliveries,
+                       char *error, size_t error_size)
+{
+    al_agent_options_t options;
+    al_agent_options_defaults (&options);
+    if (al_agent_options_from_config (&options, config, role, error, error_size) != 0)
+        return NULL;
+    options.subscribe_deliveries = subscribe_deliveries;
+    return al_agent_new (&options, error, error_size);
+}

@@ -78,6 +78,12 @@ void al_agent_options_defaults (al_agent_options_t *options);
 int al_agent_options_from_config (al_agent_options_t *options, const al_config_t *config,
                                   const char *role, char *error, size_t error_size);
 
+//  Connect as ROLE with the state directory's certificate for it, from a loaded
+//  airlock.yaml: defaults, al_agent_options_from_config, subscribe_deliveries, then
+//  al_agent_new. What every agent and CLI client does. NULL with the reason in error.
+al_agent_t *al_agent_new_for_role (const al_config_t *config, const char *role, bool subscribe_deliveries,
+                                   char *error, size_t error_size);
+
 //  Connect. Loads the certificate (a missing or unreadable one is an error), starts the
 //  actor and returns at once; the connection, the registration and the retransmission
 //  happen in the background. Returns NULL with "what: what is wrong" in error.

@@ -100,16 +100,9 @@ s_connect (const s_options_t *options, al_config_t **config_p)
         fprintf (stderr, "airlock: %s\n", error);
         return NULL;
     }
-    al_agent_options_t agent_options;
-    al_agent_options_defaults (&agent_options);
-    if (al_agent_options_from_config (&agent_options, *config_p, "approver", error, sizeof error) != 0) {
-        fprintf (stderr, "airlock: %s (run `airlock init` again to create the approver certificate)\n", error);
-        return NULL;
-    }
-    agent_options.subscribe_deliveries = false;
-    al_agent_t *agent = al_agent_new (&agent_options, error, sizeof error);
+    al_agent_t *agent = al_agent_new_for_role (*config_p, "approver", false, error, sizeof error);
     if (!agent)
-        fprintf (stderr, "airlock: %s\n", error);
+        fprintf (stderr, "airlock: %s (`airlock init` makes the approver certificate)\n", error);
     return agent;
 }
 

@@ -306,14 +306,7 @@ s_connect (const char *config_path, const char *role, bool deliveries, al_config
         fprintf (stderr, "airlock demo: %s\n", error);
         return NULL;
     }
-    al_agent_options_t options;
-    al_agent_options_defaults (&options);
-    if (al_agent_options_from_config (&options, *config_p, role, error, sizeof error) != 0) {
-        fprintf (stderr, "airlock demo: %s\n", error);
-        return NULL;
-    }
-    options.subscribe_deliveries = deliveries;
-    al_agent_t *agent = al_agent_new (&options, error, sizeof error);
+    al_agent_t *agent = al_agent_new_for_role (*config_p, role, deliveries, error, sizeof error);
     if (!agent)
         fprintf (stderr, "airlock demo: %s\n", error);
     else

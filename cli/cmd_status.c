@@ -128,14 +128,7 @@ al_cmd_status (int argc, char **argv)
         fprintf (stderr, "airlock status: %s\n", error);
         goto cleanup;
     }
-    al_agent_options_t options;
-    al_agent_options_defaults (&options);
-    if (al_agent_options_from_config (&options, config, "auditor", error, sizeof error) != 0) {
-        fprintf (stderr, "airlock status: %s\n", error);
-        goto cleanup;
-    }
-    options.subscribe_deliveries = false;
-    agent = al_agent_new (&options, error, sizeof error);
+    agent = al_agent_new_for_role (config, "auditor", false, error, sizeof error);
     if (!agent) {
         fprintf (stderr, "airlock status: %s\n", error);
         goto cleanup;
@@ -151,8 +144,8 @@ al_cmd_status (int argc, char **argv)
             char last [512];
             al_agent_last_error (agent, last, sizeof last);
             fprintf (stderr, "airlock status: no answer from the broker at %s within %d s%s%s\n"
-                             "(is it running? `airlock up` starts it)\n",
-                     options.endpoint, timeout_s, *last ? ": " : "", last);
+                             "(is it running? `airlock broker --config FILE` starts it)\n",
+                     al_config_router_endpoint (config), timeout_s, *last ? ": " : "", last);
         }
         goto cleanup;
     }
