@@ -152,7 +152,10 @@ s_verdicts (s_request_t *request, al_gate_approval_t *buffer, size_t max)
     return buffer;
 }
 
-#define S_MAX_APPROVALS 64
+//  Approvals a request may hold. Quorums need one to three people plus break-glass;
+//  the bound keeps the grant (every approval, SSHSIG blobs up to 4 KiB each) well inside
+//  one envelope.
+#define S_MAX_APPROVALS 16
 
 void
 al_approvals_check (al_approvals_t *self, const al_policy_t *policy,
@@ -334,7 +337,7 @@ al_approvals_execute_deploy (al_approvals_t *self, const char *request_id, uint6
     execute.reason = "production grant: the approval quorum is met";
 
     char message_id [AL_CODEC_MAX_ID_LEN + 1];
-    snprintf (message_id, sizeof message_id, "grant-%.50s", filed->request_id);
+    snprintf (message_id, sizeof message_id, AL_APPROVALS_GRANT_ID_FORMAT, filed->request_id);
     Airlock__Envelope envelope = AIRLOCK__ENVELOPE__INIT;
     envelope.message_id = message_id;
     envelope.deployment_id = filed->request_id;
@@ -389,7 +392,10 @@ al_approvals_rebuild (al_approvals_t *self, al_store_t *store, const al_policy_t
         if (!filing && !approving && !granting)
             continue;
         al_envelope_t *envelope = NULL;
-        if (al_codec_unpack (event.envelope, event.envelope_size, 0, &envelope, NULL, 0) != AL_CODEC_OK)
+        //  The broker accepted these bytes under its own size limit, whatever it was
+        //  then: the log's row size is the bound here, never the codec's default.
+        if (al_codec_unpack (event.envelope, event.envelope_size, event.envelope_size, &envelope, NULL, 0)
+            != AL_CODEC_OK)
             continue;
         if (filing && envelope->environment == AIRLOCK__ENVIRONMENT__ENV_PRODUCTION)
             al_approvals_file (self, envelope->approval_request, event.sender, event.sequence, NULL, 0);

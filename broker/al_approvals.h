@@ -32,6 +32,9 @@ extern "C" {
 
 typedef struct al_approvals_t al_approvals_t;
 
+//  Message id of the broker's ExecuteDeploy for a request: printf format, request id.
+#define AL_APPROVALS_GRANT_ID_FORMAT "grant-%.50s"
+
 al_approvals_t *al_approvals_new (void);
 void al_approvals_destroy (al_approvals_t **self_p);
 

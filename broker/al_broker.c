@@ -251,7 +251,7 @@ struct _al_broker_t {
     size_t pack_capacity;
 };
 
-//  ---- routing table (bus.md) -----------------------------------------------------------
+//  ---- routing table (docs/broker.md) -----------------------------------------------------------
 
 static const struct {
     const char *type;
@@ -901,16 +901,17 @@ s_conclude (al_broker_t *self, s_item_t *item)
                                                   item->result.sequence, &size);
     if (!bytes)
         return AL_STORE_ERR_NOMEM;     // the batch fails whole: nothing is granted
-    al_envelope_t *grant = NULL;
-    if (al_codec_unpack (bytes, size, 0, &grant, NULL, 0) != AL_CODEC_OK) {
-        free (bytes);
-        return AL_STORE_ERR_ARGUMENT;
-    }
+    //  The row's columns are known here: no need to decode what was just packed.
+    char message_id [AL_CODEC_MAX_ID_LEN + 1];
+    snprintf (message_id, sizeof message_id, AL_APPROVALS_GRANT_ID_FORMAT, verdict->request_id);
+    al_envelope_t meta = AIRLOCK__ENVELOPE__INIT;
+    meta.message_id = message_id;
+    meta.deployment_id = verdict->request_id;
+    meta.environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
     snprintf (reason, sizeof reason, "production grant for request %s: %s", verdict->request_id,
               verdict->explanation);
-    status = s_append (self, "ExecuteDeploy", S_BROKER_IDENTITY, S_BROKER_IDENTITY, grant, false,
+    status = s_append (self, "ExecuteDeploy", S_BROKER_IDENTITY, S_BROKER_IDENTITY, &meta, false,
                        AL_STORE_ACCEPTED, reason, bytes, size, &result);
-    al_codec_free (&grant);
     free (bytes);
     if (status == AL_STORE_OK)
         status = al_store_delivery_add (self->store, "deploy-manager", result.sequence);

@@ -53,7 +53,7 @@ int al_broker_reload (al_broker_t *self);
 //  and disable czmq's own SIGINT handler.
 void al_broker_handle_signals (al_broker_t *self);
 
-//  The destination role of an accepted message type (bus.md routing table), or NULL
+//  The destination role of an accepted message type (the routing table in docs/broker.md), or NULL
 //  when the broker itself answers or keeps it.
 const char *al_broker_route_for (const char *type_name);
 

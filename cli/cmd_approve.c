@@ -220,7 +220,7 @@ s_show (const Airlock__ApprovalRequest *request, const al_config_t *config)
         for (size_t i = 0; i < request->n_checklist; i++) {
             const Airlock__ChecklistItem *item = request->checklist [i];
             if (strcmp (item->section, section) != 0) {
-                printf ("%s%s:\n", i ? "" : "", item->section);
+                printf ("%s:\n", item->section);
                 section = item->section;
             }
             printf ("  - [%c] %s\n", item->checked ? 'x' : ' ', item->text);

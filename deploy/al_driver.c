@@ -1243,3 +1243,12 @@ al_sleep_ms (int milliseconds)
     while (nanosleep (&pause, &pause) != 0 && errno == EINTR)
         ;
 }
+
+void
+al_driver_probe_endpoint (const char *endpoint, al_driver_probe_kind_t kind, const char *liveness_path,
+                          const char *readiness_path, int timeout_ms, al_probe_result_t *result)
+{
+    char url [AL_DRIVER_ENDPOINT_SIZE + 256];
+    snprintf (url, sizeof (url), "%s%s", endpoint, kind == AL_DRIVER_LIVENESS ? liveness_path : readiness_path);
+    al_probe_http (url, timeout_ms, result);
+}

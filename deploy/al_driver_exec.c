@@ -679,10 +679,8 @@ s_exec_probe (void *handle, const char *id, al_driver_probe_kind_t kind, al_prob
         snprintf (error, error_size, "instance %s: no probe step and no endpoint to probe", id);
         return AL_DRIVER_ERR_UNSUPPORTED;
     }
-    char url [AL_DRIVER_ENDPOINT_SIZE + 256];
-    snprintf (url, sizeof (url), "%s%s", instance->info.endpoint,
-              kind == AL_DRIVER_LIVENESS ? self->liveness_path : self->readiness_path);
-    al_probe_http (url, self->probe_timeout_ms, result);
+    al_driver_probe_endpoint (instance->info.endpoint, kind, self->liveness_path, self->readiness_path,
+                              self->probe_timeout_ms, result);
     return AL_DRIVER_OK;
 }
 

@@ -94,6 +94,10 @@ bool al_check_text (const char *value, const char *what, char *error, size_t err
 bool al_check_spec (const al_driver_spec_t *spec, char *error, size_t error_size);
 
 //  Milliseconds of a monotonic clock.
+//  Probe an instance over HTTP at endpoint + the liveness or readiness path (al_probe).
+void al_driver_probe_endpoint (const char *endpoint, al_driver_probe_kind_t kind, const char *liveness_path,
+                               const char *readiness_path, int timeout_ms, al_probe_result_t *result);
+
 double al_now_ms (void);
 void al_sleep_ms (int milliseconds);
 

@@ -646,10 +646,8 @@ s_process_probe (void *handle, const char *id, al_driver_probe_kind_t kind, al_p
                   instance->info.exit_code);
         return AL_DRIVER_OK;
     }
-    char url [AL_DRIVER_ENDPOINT_SIZE + 256];
-    snprintf (url, sizeof (url), "%s%s", instance->info.endpoint,
-              kind == AL_DRIVER_LIVENESS ? self->liveness_path : self->readiness_path);
-    al_probe_http (url, self->probe_timeout_ms, result);
+    al_driver_probe_endpoint (instance->info.endpoint, kind, self->liveness_path, self->readiness_path,
+                              self->probe_timeout_ms, result);
     return AL_DRIVER_OK;
 }
 
