@@ -24,7 +24,7 @@
 //  String fields, indexed by s_str_t.
 typedef enum {
     S_STATE_DIR, S_POLICY_DIR, S_DATABASE, S_ROUTER, S_PUB,
-    S_KEY_BROKER, S_KEY_CHECKPOINT, S_KEY_AGENTS, S_CHECKPOINT_PATH,
+    S_KEY_BROKER, S_KEY_CHECKPOINT, S_KEY_AGENTS, S_CHECKPOINT_PATH, S_SERVICES,
     S_STR_COUNT
 } s_str_t;
 
@@ -56,6 +56,7 @@ static const s_key_t s_keys [] = {
     { NULL,         "state_dir",          true,  true,  S_STATE_DIR, 0, 0 },
     { NULL,         "policy_dir",         true,  true,  S_POLICY_DIR, 0, 0 },
     { NULL,         "database",           true,  true,  S_DATABASE, 0, 0 },
+    { NULL,         "services",           true,  true,  S_SERVICES, 0, 0 },
     { "endpoints",  "router",             true,  false, S_ROUTER, 0, 0 },
     { "endpoints",  "pub",                true,  false, S_PUB, 0, 0 },
     { "keys",       "broker",             true,  true,  S_KEY_BROKER, 0, 0 },
@@ -285,6 +286,7 @@ s_fill_defaults (al_config_t *self)
         { S_KEY_CHECKPOINT,  "%s/keys/checkpoint.key" },
         { S_KEY_AGENTS,      "%s/keys" },
         { S_CHECKPOINT_PATH, "%s/checkpoints/latest.ckpt" },
+        { S_SERVICES,        "%s/services.yaml" },
     };
     for (size_t i = 0; i < sizeof defaults / sizeof defaults [0]; i++) {
         if (self->str [defaults [i].field])
@@ -495,6 +497,7 @@ const char *al_config_broker_cert (const al_config_t *self) { assert (self); ret
 const char *al_config_checkpoint_key (const al_config_t *self) { assert (self); return self->str [S_KEY_CHECKPOINT]; }
 const char *al_config_agents_keys_dir (const al_config_t *self) { assert (self); return self->str [S_KEY_AGENTS]; }
 const char *al_config_checkpoint_path (const al_config_t *self) { assert (self); return self->str [S_CHECKPOINT_PATH]; }
+const char *al_config_services_path (const al_config_t *self) { assert (self); return self->str [S_SERVICES]; }
 const char *al_config_router_endpoint (const al_config_t *self) { assert (self); return self->str [S_ROUTER]; }
 const char *al_config_pub_endpoint (const al_config_t *self) { assert (self); return self->str [S_PUB]; }
 

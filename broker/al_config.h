@@ -1,13 +1,13 @@
 /*  al_config.h: airlock.yaml, the configuration shared by the broker, the agents and the CLI.
 
     The file (written by `airlock init`, format in docs/broker.md) names the state
-    directory, the policy directory, the audit database, the two broker endpoints, the key
-    files, the heartbeat interval, the limits and the checkpoint schedule. Loading is
-    strict: an unknown key, a duplicate key, a wrong type or an out-of-range number is an
-    error "airlock.yaml:LINE:COL: what is wrong", and no configuration is returned. Keys
-    left out take safe defaults (paths under state_dir, limits below). Relative paths are
-    resolved against the directory of the configuration file, so every getter returns an
-    absolute path.
+    directory, the policy directory, the audit database, the services file, the two
+    broker endpoints, the key files, the heartbeat interval, the limits and the
+    checkpoint schedule. Loading is strict: an unknown key, a duplicate key, a wrong
+    type or an out-of-range number is an error "airlock.yaml:LINE:COL: what is wrong",
+    and no configuration is returned. Keys left out take safe defaults (paths under
+    state_dir, limits below). Relative paths are resolved against the directory of the
+    configuration file, so every getter returns an absolute path.
 
     A loaded configuration is immutable; any number of threads may read one.
 */
@@ -62,6 +62,8 @@ const char *al_config_broker_cert (const al_config_t *self);      // default sta
 const char *al_config_checkpoint_key (const al_config_t *self);   // default state_dir/keys/checkpoint.key
 const char *al_config_agents_keys_dir (const al_config_t *self);  // default state_dir/keys
 const char *al_config_checkpoint_path (const al_config_t *self);  // default state_dir/checkpoints/latest.ckpt
+//  The per-service deployment configuration read by deploy-manager (deploy/al_services.h).
+const char *al_config_services_path (const al_config_t *self);    // default state_dir/services.yaml
 
 //  Endpoints: default ipc://state_dir/broker.ipc and ipc://state_dir/events.ipc.
 const char *al_config_router_endpoint (const al_config_t *self);

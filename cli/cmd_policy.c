@@ -126,7 +126,7 @@ s_show_text (const al_policy_t *p)
     }
     s_print_quorum ("  break glass (override a freeze) extra:", al_policy_break_glass (p));
     printf ("\nconstraints (calendar time zone %s):\n", al_policy_timezone (p));
-    static const char *strategies [] = { "", "rolling", "canary", "blue_green" };
+    static const char *strategies [] = { "", "rolling", "canary", "blue-green" };
     for (size_t e = 1; e < 4; e++) {
         printf ("  %-11s strategies:", env_names [e]);
         for (int s = 1; s <= 3; s++)

@@ -463,6 +463,17 @@ al_driver_redactor (const al_driver_t *self)
     return self->redact;
 }
 
+size_t
+al_driver_stale_stopped (const al_driver_t *self)
+{
+    assert (self);
+    //  The registry is the process driver's own; other drivers have nothing to count.
+    //  The registered table is a copy, so compare a member, not the table's address.
+    if (self->ops->open == al_driver_process_ops.open)
+        return al_driver_process_stale_stopped (self->handle);
+    return 0;
+}
+
 //  Every dispatch: clear error, call, redact what came back.
 static al_driver_status_t
 s_done (al_driver_t *self, al_driver_status_t status, char *error, size_t error_size)

@@ -83,7 +83,7 @@ typedef struct {
     int timeout_ms;                 // 0: config step_timeout_ms
 } al_driver_step_t;
 
-//  Configuration of a driver, as loaded from airlock.yaml's deploy: key. Borrowed by
+//  Configuration of a driver, as loaded from a service of services.yaml (al_services.h). Borrowed by
 //  open only: a driver copies what it keeps. Members a driver does not use are ignored.
 typedef struct {
     const char *evidence_dir;       // both, MUST: logs and evidence files go here (created 0700)
@@ -97,6 +97,13 @@ typedef struct {
     int start_timeout_ms;           // process: longest wait for a new instance's liveness
     int stop_timeout_ms;            // default grace between SIGTERM and SIGKILL
     int probe_timeout_ms;           // one HTTP probe
+    const char *state_file;         // process: the instance registry, NULL = none; MAY.
+                                    // JSON rewritten atomically whenever an instance starts
+                                    // or stops (id, pid, pgid, start time, port, set,
+                                    // version). Open stops the leftovers it records (a
+                                    // previous owner killed without close) and fails on a
+                                    // registry it cannot parse, naming the file. Keep it in
+                                    // a directory only airlock writes: it names what to kill.
     //  exec driver
     const al_driver_step_t *steps;  // the steps, names unique
     size_t step_count;
@@ -280,6 +287,9 @@ const char *al_driver_name (const al_driver_t *self);
 const char *al_driver_active_set (const al_driver_t *self);
 //  The redactor holding the resolved secrets (for callers that log driver output).
 const al_redact_t *al_driver_redactor (const al_driver_t *self);
+//  How many leftover instances open found alive in config's state_file and stopped
+//  (process driver; 0 for drivers without a registry or when there was nothing to stop).
+size_t al_driver_stale_stopped (const al_driver_t *self);
 
 //  Dispatch: the members above, with error texts redacted.
 al_driver_status_t al_driver_prerequisites (al_driver_t *self, const al_driver_vars_t *vars,

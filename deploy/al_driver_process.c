@@ -19,13 +19,32 @@
     receives traffic, a label that list_instances reports (active) and the monitor and
     tests read. Instances cannot outlive the handle: close stops every running one.
 
+    The instance registry (config state_file, optional) covers the owner that dies
+    without close (SIGKILL, a crash): its instances are orphaned, still listening, their
+    log pipe gone. The registry is rewritten atomically (temp file, fsync, rename, fsync
+    of the directory) whenever an instance starts (right after the spawn, before the
+    liveness wait, so no window leaves a child unrecorded) or stops, with each running
+    instance's pid, process group and start time (field 22 of /proc/PID/stat). The next
+    open stops every recorded instance whose pid still runs with the same start time,
+    is not a zombie and belongs to our user: SIGTERM to its group, polling /proc up to
+    stop_timeout_ms, then SIGKILL. The start time is what makes this safe: a pid reused
+    by another program has another start time and is left alone. A group is signalled
+    only while its leader is verified or while members still hold its id (a pgid in
+    use cannot be handed out again). A registry that does not parse, or a leftover that
+    survives SIGKILL, fails the open (we cannot know, or cannot stop, what runs) and
+    the file is left as it was.
+
     Threading: one user at a time (al_driver.h); the pump thread touches only the
     streams, under their lock.
 */
 #include "deploy/al_driver_int.h"
 #include <assert.h>
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
+#include <libgen.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -34,10 +53,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define S_LOG_TAIL 600
 #define S_START_PROBE_TIMEOUT_MS 1000
+#define S_REGISTRY_FORMAT 1
+#define S_REGISTRY_MAX_SIZE (16u * 1024 * 1024)
+#define S_KILL_WAIT_MS 5000         // after SIGKILL, how long a leftover may take to go
+#define S_POLL_MS 20
 
 //  --------------------------------------------------------------------------
 //  The log pump: one thread per handle copies every instance's stdout and stderr
@@ -290,6 +314,7 @@ s_pump_wait_eof (s_pump_t *self, const char *id, int timeout_ms)
 typedef struct {
     al_driver_instance_t info;
     char *log_path;
+    unsigned long long start_time;  // of info.pid, clock ticks since boot (/proc/PID/stat)
 } s_instance_t;
 
 typedef struct {
@@ -308,7 +333,392 @@ typedef struct {
     unsigned sequence;
     char active [AL_DRIVER_SET_SIZE];
     s_pump_t pump;
+    char *state_file;               // the instance registry, or NULL
+    char *state_dir;                // its directory (fsynced after each rename)
+    bool registry_ready;            // leftovers handled: we own the file from now
+    size_t stale_stopped;
 } s_process_t;
+
+//  --------------------------------------------------------------------------
+//  The instance registry (see the top of the file).
+
+//  What /proc/PID/stat says of pid. False if it does not exist (or cannot be parsed).
+typedef struct {
+    char state;                     // 'R', 'S', 'Z', ...
+    pid_t pgid;
+    unsigned long long start_time;  // field 22, clock ticks since boot
+} s_proc_stat_t;
+
+static bool
+s_proc_stat (pid_t pid, s_proc_stat_t *stat_p)
+{
+    char path [64], line [1024];
+    snprintf (path, sizeof (path), "/proc/%d/stat", (int) pid);
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t got;
+    do
+        got = read (fd, line, sizeof (line) - 1);
+    while (got < 0 && errno == EINTR);
+    close (fd);
+    if (got <= 0)
+        return false;
+    line [got] = 0;
+    //  The command name (field 2) may hold spaces and parentheses: fields restart after
+    //  the last ')'.
+    const char *rest = strrchr (line, ')');
+    int pgid;
+    if (!rest || sscanf (rest + 1, " %c %*d %d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d"
+                                   " %*d %*d %*d %*d %llu",
+                         &stat_p->state, &pgid, &stat_p->start_time) != 3)
+        return false;
+    stat_p->pgid = (pid_t) pgid;
+    return true;
+}
+
+static bool
+s_proc_gone (char state)
+{
+    return state == 'Z' || state == 'X' || state == 'x';
+}
+
+//  Is pid the process the registry recorded: same start time, not a zombie, our user?
+static bool
+s_proc_matches (pid_t pid, unsigned long long start_time, s_proc_stat_t *stat_p)
+{
+    char path [64];
+    struct stat owner;
+    snprintf (path, sizeof (path), "/proc/%d", (int) pid);
+    return s_proc_stat (pid, stat_p) && stat_p->start_time == start_time && !s_proc_gone (stat_p->state)
+        && stat (path, &owner) == 0 && owner.st_uid == geteuid ();
+}
+
+//  Does any live (non-zombie) process belong to group pgid?
+static bool
+s_group_alive (pid_t pgid)
+{
+    DIR *proc = opendir ("/proc");
+    if (!proc)
+        return false;
+    bool alive = false;
+    struct dirent *entry;
+    while (!alive && (entry = readdir (proc)) != NULL) {
+        if (!isdigit ((unsigned char) entry->d_name [0]))
+            continue;
+        s_proc_stat_t stat;
+        alive = s_proc_stat ((pid_t) atoi (entry->d_name), &stat) && stat.pgid == pgid
+             && !s_proc_gone (stat.state);
+    }
+    closedir (proc);
+    return alive;
+}
+
+//  One leftover named by the registry.
+typedef struct {
+    char id [AL_DRIVER_ID_SIZE];
+    pid_t pid;
+    pid_t pgid;
+    unsigned long long start_time;
+    bool target;                    // verified alive: we stop it
+    bool group;                     // signal its group (the leader is still in it)
+} s_leftover_t;
+
+//  Is the leftover still there? Its leader verified, or its group still has members
+//  (only then is the group id still reserved, so signalling it reaches no stranger).
+static bool
+s_leftover_alive (const s_leftover_t *leftover)
+{
+    s_proc_stat_t stat;
+    if (s_proc_matches (leftover->pid, leftover->start_time, &stat))
+        return true;
+    return leftover->group && s_group_alive (leftover->pgid);
+}
+
+static void
+s_leftover_signal (const s_leftover_t *leftover, int signal_number)
+{
+    kill (leftover->group ? -leftover->pgid : leftover->pid, signal_number);
+}
+
+//  Wait until no target is alive or deadline_ms (monotonic) passes. True when all gone.
+static bool
+s_leftovers_wait (s_leftover_t *leftovers, size_t count, double deadline_ms)
+{
+    while (true) {
+        bool any = false;
+        for (size_t i = 0; i < count && !any; i++)
+            any = leftovers [i].target && s_leftover_alive (&leftovers [i]);
+        if (!any)
+            return true;
+        if (al_now_ms () >= deadline_ms)
+            return false;
+        al_sleep_ms (S_POLL_MS);
+    }
+}
+
+//  A member of one registry entry, checked: an integer in [min, max].
+static bool
+s_json_int (json_t *object, const char *key, long long min, long long max, long long *value_p,
+            const char *file, size_t index, char *error, size_t error_size)
+{
+    json_t *value = json_object_get (object, key);
+    if (!json_is_integer (value) || json_integer_value (value) < min || json_integer_value (value) > max) {
+        snprintf (error, error_size, "%s: instances[%zu].%s: not an integer in %lld..%lld",
+                  file, index, key, min, max);
+        return false;
+    }
+    *value_p = json_integer_value (value);
+    return true;
+}
+
+//  Read and check the registry into leftovers (caller frees). A missing or empty file
+//  holds none. Returns 0, or -1 with "file[:line]: what is wrong".
+static int
+s_registry_read (const char *file, s_leftover_t **leftovers_p, size_t *count_p,
+                 char *error, size_t error_size)
+{
+    *leftovers_p = NULL;
+    *count_p = 0;
+    int rc = -1;
+    char *text = NULL;
+    json_t *root = NULL;
+    int fd = open (file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ENOENT)
+        return 0;
+    struct stat info;
+    if (fd < 0 || fstat (fd, &info) != 0) {
+        snprintf (error, error_size, "%s: %s", file, strerror (errno));
+        goto cleanup;
+    }
+    //  The registry says which processes to kill: only our own file may say so.
+    if (!S_ISREG (info.st_mode) || info.st_uid != geteuid () || (info.st_mode & 022)) {
+        snprintf (error, error_size, "%s: not a regular file of ours that only we can write "
+                  "(owner %u, mode %03o); refusing to act on it",
+                  file, (unsigned) info.st_uid, (unsigned) (info.st_mode & 0777));
+        goto cleanup;
+    }
+    if ((unsigned long long) info.st_size > S_REGISTRY_MAX_SIZE) {
+        snprintf (error, error_size, "%s: %lld bytes, larger than a registry can be", file,
+                  (long long) info.st_size);
+        goto cleanup;
+    }
+    size_t size = 0;
+    text = malloc ((size_t) info.st_size + 1);
+    while (text && size < (size_t) info.st_size) {
+        ssize_t got = read (fd, text + size, (size_t) info.st_size - size);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        size += (size_t) got;
+    }
+    if (!text || size != (size_t) info.st_size) {
+        snprintf (error, error_size, "%s: cannot read: %s", file, text ? strerror (errno) : "out of memory");
+        goto cleanup;
+    }
+    bool blank = true;
+    for (size_t i = 0; i < size && blank; i++)
+        blank = isspace ((unsigned char) text [i]);
+    if (blank) {
+        rc = 0;
+        goto cleanup;
+    }
+    json_error_t parse_error;
+    root = json_loadb (text, size, JSON_REJECT_DUPLICATES, &parse_error);
+    if (!root) {
+        snprintf (error, error_size, "%s:%d: %s", file, parse_error.line, parse_error.text);
+        goto cleanup;
+    }
+    json_t *instances = json_object_get (root, "instances");
+    json_t *format = json_object_get (root, "format");
+    if (!json_is_object (root) || !json_is_integer (format)
+    ||  json_integer_value (format) != S_REGISTRY_FORMAT || !json_is_array (instances)) {
+        snprintf (error, error_size, "%s: not an instance registry (an object with "
+                  "\"format\": %d and an \"instances\" array)", file, S_REGISTRY_FORMAT);
+        goto cleanup;
+    }
+    size_t count = json_array_size (instances);
+    *leftovers_p = calloc (count ? count : 1, sizeof (s_leftover_t));
+    if (!*leftovers_p) {
+        snprintf (error, error_size, "%s: out of memory", file);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < count; i++) {
+        json_t *entry = json_array_get (instances, i);
+        json_t *id = json_object_get (entry, "id");
+        long long pid, pgid, start_time;
+        if (!json_is_object (entry) || !json_is_string (id)) {
+            snprintf (error, error_size, "%s: instances[%zu]: not an object with a string id", file, i);
+            goto cleanup;
+        }
+        //  pid 1 and group 0 or 1 would signal init or every process we may signal.
+        if (!s_json_int (entry, "pid", 2, INT_MAX, &pid, file, i, error, error_size)
+        ||  !s_json_int (entry, "pgid", 2, INT_MAX, &pgid, file, i, error, error_size)
+        ||  !s_json_int (entry, "start_time", 0, LLONG_MAX, &start_time, file, i, error, error_size))
+            goto cleanup;
+        s_leftover_t *leftover = &(*leftovers_p) [i];
+        snprintf (leftover->id, sizeof (leftover->id), "%s", json_string_value (id));
+        leftover->pid = (pid_t) pid;
+        leftover->pgid = (pid_t) pgid;
+        leftover->start_time = (unsigned long long) start_time;
+    }
+    *count_p = count;
+    rc = 0;
+
+cleanup:
+    if (rc != 0) {
+        free (*leftovers_p);
+        *leftovers_p = NULL;
+    }
+    json_decref (root);
+    free (text);
+    if (fd >= 0)
+        close (fd);
+    return rc;
+}
+
+static json_t *
+s_registry_entry (const al_driver_instance_t *info, unsigned long long start_time)
+{
+    return json_pack ("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:i}",
+                      "id", info->id, "service", info->service, "version", info->version,
+                      "set", info->set, "port", info->port, "pid", (json_int_t) info->pid,
+                      "pgid", (json_int_t) info->pid, "start_time", (json_int_t) start_time,
+                      "instance", info->instance);
+}
+
+//  Rewrite the registry: every running instance, plus starting (MAY be NULL), one that
+//  was just spawned. Atomic: a crash leaves the old file or the new one, never half.
+//  Returns 0, or -1 with error.
+static int
+s_registry_write (s_process_t *self, const s_instance_t *starting, char *error, size_t error_size)
+{
+    if (!self->state_file)
+        return 0;
+    assert (self->registry_ready);
+    int rc = -1;
+    char *text = NULL;
+    char *temp = NULL;
+    int fd = -1;
+    json_t *instances = json_array ();
+    json_t *root = json_pack ("{s:i, s:s, s:I, s:o}", "format", S_REGISTRY_FORMAT, "driver", "process",
+                              "owner_pid", (json_int_t) getpid (), "instances", instances);
+    bool built = root != NULL;
+    for (size_t i = 0; built && i < self->count; i++)
+        if (self->instances [i].info.running)
+            built = json_array_append_new (instances, s_registry_entry (&self->instances [i].info,
+                                                                         self->instances [i].start_time)) == 0;
+    if (built && starting)
+        built = json_array_append_new (instances, s_registry_entry (&starting->info, starting->start_time)) == 0;
+    text = built ? json_dumps (root, JSON_INDENT (2)) : NULL;
+    if (!text || asprintf (&temp, "%s.XXXXXX", self->state_file) < 0) {
+        temp = NULL;
+        snprintf (error, error_size, "%s: out of memory", self->state_file);
+        goto cleanup;
+    }
+    fd = mkostemp (temp, O_CLOEXEC);
+    if (fd < 0) {
+        snprintf (error, error_size, "%s: %s", temp, strerror (errno));
+        free (temp);
+        temp = NULL;
+        goto cleanup;
+    }
+    size_t size = strlen (text), done = 0;
+    while (done < size) {
+        ssize_t wrote = write (fd, text + done, size - done);
+        if (wrote < 0 && errno == EINTR)
+            continue;
+        if (wrote <= 0)
+            break;
+        done += (size_t) wrote;
+    }
+    if (done != size || write (fd, "\n", 1) != 1 || fsync (fd) != 0) {
+        snprintf (error, error_size, "%s: cannot write: %s", temp, strerror (errno));
+        goto cleanup;
+    }
+    int closed = close (fd);
+    fd = -1;
+    if (closed != 0 || rename (temp, self->state_file) != 0) {
+        snprintf (error, error_size, "%s: cannot replace: %s", self->state_file, strerror (errno));
+        goto cleanup;
+    }
+    free (temp);
+    temp = NULL;
+    //  The rename is durable only once the directory is.
+    int dir_fd = open (self->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0 || fsync (dir_fd) != 0) {
+        snprintf (error, error_size, "%s: cannot sync: %s", self->state_dir, strerror (errno));
+        if (dir_fd >= 0)
+            close (dir_fd);
+        goto cleanup;
+    }
+    close (dir_fd);
+    rc = 0;
+
+cleanup:
+    if (fd >= 0)
+        close (fd);
+    if (temp) {
+        unlink (temp);
+        free (temp);
+    }
+    free (text);
+    json_decref (root);
+    return rc;
+}
+
+//  At open: stop what the registry of a dead owner names, then take the file over
+//  (rewrite it empty). Returns 0, or -1 with error (the file is then left untouched).
+static int
+s_registry_recover (s_process_t *self, char *error, size_t error_size)
+{
+    s_leftover_t *leftovers;
+    size_t count;
+    if (s_registry_read (self->state_file, &leftovers, &count, error, error_size) != 0)
+        return -1;
+    size_t targets = 0;
+    for (size_t i = 0; i < count; i++) {
+        s_leftover_t *leftover = &leftovers [i];
+        s_proc_stat_t stat;
+        //  Anything else (gone, a zombie, a reused pid, another user's) is not ours.
+        if (!s_proc_matches (leftover->pid, leftover->start_time, &stat))
+            continue;
+        leftover->target = true;
+        leftover->group = stat.pgid == leftover->pgid;
+        targets++;
+        s_leftover_signal (leftover, SIGTERM);
+    }
+    int rc = 0;
+    if (targets > 0
+    &&  !s_leftovers_wait (leftovers, count, al_now_ms () + self->stop_timeout_ms)) {
+        for (size_t i = 0; i < count; i++)
+            if (leftovers [i].target && s_leftover_alive (&leftovers [i]))
+                s_leftover_signal (&leftovers [i], SIGKILL);
+        if (!s_leftovers_wait (leftovers, count, al_now_ms () + S_KILL_WAIT_MS)) {
+            for (size_t i = 0; i < count && rc == 0; i++)
+                if (leftovers [i].target && s_leftover_alive (&leftovers [i])) {
+                    snprintf (error, error_size, "%s: leftover instance %s (pid %d) survived SIGKILL",
+                              self->state_file, leftovers [i].id, (int) leftovers [i].pid);
+                    rc = -1;
+                }
+        }
+    }
+    free (leftovers);
+    if (rc != 0)
+        return -1;
+    self->stale_stopped = targets;
+    self->registry_ready = true;
+    return s_registry_write (self, NULL, error, error_size);
+}
+
+size_t
+al_driver_process_stale_stopped (void *handle)
+{
+    s_process_t *self = handle;
+    assert (self);
+    return self->stale_stopped;
+}
 
 static void
 s_process_close (void *handle)
@@ -320,8 +730,15 @@ s_process_close (void *handle)
         s_instance_t *instance = &self->instances [i];
         if (instance->info.running)
             al_child_stop (instance->info.pid, self->stop_timeout_ms, NULL, NULL);
+        instance->info.running = false;
         free (instance->log_path);
     }
+    //  Nothing runs any more. Only once we own the registry: an open that failed on it
+    //  leaves it as it was. A failed write here is harmless: the pids it still names
+    //  are gone, and the start times keep their reuse from being mistaken for ours.
+    char ignored [256];
+    if (self->registry_ready)
+        s_registry_write (self, NULL, ignored, sizeof (ignored));
     s_pump_stop (&self->pump);
     free (self->instances);
     al_strv_free (&self->command);
@@ -330,6 +747,8 @@ s_process_close (void *handle)
     free (self->liveness_path);
     free (self->readiness_path);
     free (self->evidence_dir);
+    free (self->state_file);
+    free (self->state_dir);
     free (self);
 }
 
@@ -383,9 +802,20 @@ s_process_open (const al_driver_config_t *config, const al_driver_secrets_t *sec
     self->probe_timeout_ms = config->probe_timeout_ms > 0 ? config->probe_timeout_ms
                                                           : AL_PROBE_DEFAULT_TIMEOUT_MS;
     snprintf (self->active, sizeof (self->active), "%s", AL_DRIVER_DEFAULT_SET);
+    if (config->state_file) {
+        self->state_file = strdup (config->state_file);
+        char *copy = strdup (config->state_file);
+        self->state_dir = copy ? strdup (dirname (copy)) : NULL;
+        free (copy);
+    }
     if (!self->command || !self->env || !self->host || !self->liveness_path
-    ||  !self->readiness_path || !self->evidence_dir) {
+    ||  !self->readiness_path || !self->evidence_dir
+    ||  (config->state_file && (!self->state_file || !self->state_dir))) {
         snprintf (error, error_size, "out of memory");
+        goto cleanup;
+    }
+    if (self->state_file && (!*self->state_file || self->state_file [strlen (self->state_file) - 1] == '/')) {
+        snprintf (error, error_size, "state_file: \"%s\" is not a file name", self->state_file);
         goto cleanup;
     }
     char probe_error [128];
@@ -394,6 +824,8 @@ s_process_open (const al_driver_config_t *config, const al_driver_secrets_t *sec
         goto cleanup;
     }
     if (al_mkdir_p (self->evidence_dir, error, error_size) != 0
+    ||  (self->state_file && al_mkdir_p (self->state_dir, error, error_size) != 0)
+    ||  (self->state_file && s_registry_recover (self, error, error_size) != 0)
     ||  s_pump_start (&self->pump, secrets->redact, error, error_size) != 0)
         goto cleanup;
     return self;
@@ -403,15 +835,30 @@ cleanup:
     return NULL;
 }
 
-//  Mark instances that exited since the last call, reaping them.
-static void
+//  Mark instances that exited since the last call, reaping them. Returns how many.
+static size_t
 s_reap (s_process_t *self)
 {
+    size_t exited = 0;
     for (size_t i = 0; i < self->count; i++) {
         al_driver_instance_t *info = &self->instances [i].info;
-        if (info->running && al_child_wait (info->pid, 0, true, &info->exit_code))
+        if (info->running && al_child_wait (info->pid, 0, true, &info->exit_code)) {
             info->running = false;
+            exited++;
+        }
     }
+    return exited;
+}
+
+//  Reap, and drop what exited from the registry. For the calls that do not rewrite the
+//  registry themselves (probe, list, switch): a failed write is not their failure, and
+//  an entry left behind is harmless (its start time no longer matches once reused).
+static void
+s_reap_and_record (s_process_t *self)
+{
+    char ignored [256];
+    if (s_reap (self) > 0 && self->state_file)
+        s_registry_write (self, NULL, ignored, sizeof (ignored));
 }
 
 static s_instance_t *
@@ -467,7 +914,7 @@ s_process_start_instance (void *handle, const al_driver_spec_t *spec, al_driver_
 {
     s_process_t *self = handle;
     const al_redact_t *redact = self->secrets->redact;
-    s_reap (self);
+    s_reap_and_record (self);
     if (!al_check_spec (spec, error, error_size))
         return AL_DRIVER_ERR_CONFIG;
     al_driver_status_t status = AL_DRIVER_ERR_SYSTEM;
@@ -477,6 +924,7 @@ s_process_start_instance (void *handle, const al_driver_spec_t *spec, al_driver_
     char *tail = NULL;
     int log_fd = -1;
     pid_t pid = -1;
+    bool registered = false;
 
     int port = spec->port;
     if (port == 0 && (port = al_free_port (self->host, error, error_size)) < 0)
@@ -541,6 +989,30 @@ s_process_start_instance (void *handle, const al_driver_spec_t *spec, al_driver_
     }
     char endpoint [AL_DRIVER_ENDPOINT_SIZE], url [AL_DRIVER_ENDPOINT_SIZE + 256];
     snprintf (endpoint, sizeof (endpoint), "http://%s:%d", self->host, port);
+    //  The record, complete but for the log path, so the registry can name the child
+    //  before we wait for it: an owner killed during the wait leaves nothing unknown.
+    s_instance_t starting = { .info = { .instance = spec->instance, .port = port, .pid = pid,
+                                        .running = true } };
+    snprintf (starting.info.id, sizeof (starting.info.id), "%s", id);
+    snprintf (starting.info.service, sizeof (starting.info.service), "%s", spec->vars.service);
+    snprintf (starting.info.version, sizeof (starting.info.version), "%s", spec->vars.version);
+    snprintf (starting.info.set, sizeof (starting.info.set), "%s", set);
+    snprintf (starting.info.endpoint, sizeof (starting.info.endpoint), "%s", endpoint);
+    if (self->state_file) {
+        //  Our own unreaped child: its /proc entry exists until we wait for it.
+        s_proc_stat_t stat;
+        if (!s_proc_stat (pid, &stat)) {
+            snprintf (error, error_size, "instance %s: cannot read /proc/%d/stat", id, (int) pid);
+            goto cleanup;
+        }
+        starting.start_time = stat.start_time;
+        char why [512];
+        if (s_registry_write (self, &starting, why, sizeof (why)) != 0) {
+            al_error_set (error, error_size, redact, "instance %s not started: registry %s", id, why);
+            goto cleanup;
+        }
+        registered = true;
+    }
     snprintf (url, sizeof (url), "%s%s", endpoint, self->liveness_path);
     double deadline = al_now_ms () + self->start_timeout_ms;
     bool alive = false;
@@ -578,27 +1050,25 @@ s_process_start_instance (void *handle, const al_driver_spec_t *spec, al_driver_
     }
     self->instances = grown;
     s_instance_t *instance = &self->instances [self->count++];
-    memset (instance, 0, sizeof (*instance));
-    al_driver_instance_t *record = &instance->info;
-    snprintf (record->id, sizeof (record->id), "%s", id);
-    snprintf (record->service, sizeof (record->service), "%s", spec->vars.service);
-    snprintf (record->version, sizeof (record->version), "%s", spec->vars.version);
-    snprintf (record->set, sizeof (record->set), "%s", set);
-    snprintf (record->endpoint, sizeof (record->endpoint), "%s", endpoint);
-    record->instance = spec->instance;
-    record->port = port;
-    record->pid = pid;
-    record->running = true;
+    *instance = starting;
     instance->log_path = log_path;
     log_path = NULL;
     pid = -1;
-    *info = *record;
-    info->active = strcmp (record->set, self->active) == 0;
+    //  The registry already names it (written with starting above).
+    registered = false;
+    *info = instance->info;
+    info->active = strcmp (instance->info.set, self->active) == 0;
     status = AL_DRIVER_OK;
 
 cleanup:
     if (pid > 0)
         al_child_stop (pid, 0, NULL, NULL);
+    if (registered) {
+        //  It is stopped and reaped; an entry left behind by a failed write no longer
+        //  matches anything once its pid is reused (start time).
+        char ignored [256];
+        s_registry_write (self, NULL, ignored, sizeof (ignored));
+    }
     if (log_fd >= 0)
         close (log_fd);
     free (tail);
@@ -626,6 +1096,13 @@ s_process_stop_instance (void *handle, const char *id, int grace_ms, al_driver_s
         info->running = false;
     }
     result->exit_code = info->exit_code;
+    //  Also after s_reap found it exited: that stop is recorded here too.
+    char why [512];
+    if (self->state_file && s_registry_write (self, NULL, why, sizeof (why)) != 0) {
+        al_error_set (error, error_size, self->secrets->redact,
+                      "instance %s stopped, but the registry was not updated: %s", id, why);
+        return AL_DRIVER_ERR_SYSTEM;
+    }
     return AL_DRIVER_OK;
 }
 
@@ -634,7 +1111,7 @@ s_process_probe (void *handle, const char *id, al_driver_probe_kind_t kind, al_p
                  char *error, size_t error_size)
 {
     s_process_t *self = handle;
-    s_reap (self);
+    s_reap_and_record (self);
     s_instance_t *instance = s_find (self, id);
     if (!instance) {
         snprintf (error, error_size, "instance %.64s: not found", id);
@@ -658,7 +1135,7 @@ s_process_list_instances (void *handle, al_driver_instance_t *instances, size_t 
     (void) error;
     (void) error_size;
     s_process_t *self = handle;
-    s_reap (self);
+    s_reap_and_record (self);
     for (size_t i = 0; i < self->count && i < max; i++) {
         instances [i] = self->instances [i].info;
         instances [i].active = strcmp (instances [i].set, self->active) == 0;
@@ -671,7 +1148,7 @@ static al_driver_status_t
 s_process_switch_active (void *handle, const char *set, char *error, size_t error_size)
 {
     s_process_t *self = handle;
-    s_reap (self);
+    s_reap_and_record (self);
     //  Moving traffic to a set with nothing running would be an outage.
     bool any = false;
     for (size_t i = 0; i < self->count && !any; i++)

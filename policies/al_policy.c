@@ -1347,7 +1347,7 @@ s_parse_constraints (s_loader_t *L, yaml_node_t *root)
     if (!envs || !s_check_map (L, envs, "environments", env_keys, env_keys))
         return;
     static const char *const entry_keys [] = { "strategies", "max_instances", "monthly_budget_usd", NULL };
-    static const char *const strategies [] = { "", "rolling", "canary", "blue_green", NULL };
+    static const char *const strategies [] = { "", "rolling", "canary", "blue-green", NULL };
     for (int env = 1; env < S_ENV_COUNT; env++) {
         yaml_node_t *entry = s_get (L, envs, s_env_names [env]);
         if (!entry || !s_check_map (L, entry, s_env_names [env], entry_keys, entry_keys))
@@ -1360,7 +1360,7 @@ s_parse_constraints (s_loader_t *L, yaml_node_t *root)
                 const char *name = s_string (L, item, "strategy");
                 int index = name ? s_lookup (strategies, 4, name) : -1;
                 if (name && index <= 0)
-                    s_error (L, item, "unknown strategy '%s' (expected rolling, canary or blue_green)", name);
+                    s_error (L, item, "unknown strategy '%s' (expected rolling, canary or blue-green)", name);
                 else
                 if (name && (self->strategies [env] & (1u << index)))
                     s_error (L, item, "strategy '%s' listed twice", name);

@@ -69,6 +69,16 @@ Airlock__Environment al_environment_from_name (const char *name);
 //  Deployment type names: "standard", "hotfix", "rollback", "scheduled", "emergency".
 const char *al_deployment_type_name (Airlock__DeploymentType type);
 Airlock__DeploymentType al_deployment_type_from_name (const char *name);
+//  Strategy names as in constraints.yaml: "rolling", "canary", "blue-green".
+const char *al_strategy_name (Airlock__Strategy strategy);
+Airlock__Strategy al_strategy_from_name (const char *name);
+//  Critical-path step names as in dependencies.yaml and the deploy journal: "preflight",
+//  "backup", "migrate", "rollout", "soak", "receipt", "rollback".
+const char *al_step_name (Airlock__Step step);
+Airlock__Step al_step_from_name (const char *name);
+//  Outcome names: "started", "succeeded", "failed", "rolled_back", "skipped".
+const char *al_outcome_name (Airlock__Outcome outcome);
+Airlock__Outcome al_outcome_from_name (const char *name);
 
 //  Human-readable text for a status.
 const char *al_codec_strerror (al_codec_status_t status);

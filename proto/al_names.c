@@ -87,6 +87,30 @@ static const char *s_deployment_type_names [] = {
     [AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_EMERGENCY] = "emergency",
 };
 
+static const char *s_strategy_names [] = {
+    [AIRLOCK__STRATEGY__STRATEGY_ROLLING] = "rolling",
+    [AIRLOCK__STRATEGY__STRATEGY_CANARY] = "canary",
+    [AIRLOCK__STRATEGY__STRATEGY_BLUE_GREEN] = "blue-green",
+};
+
+static const char *s_step_names [] = {
+    [AIRLOCK__STEP__STEP_PREFLIGHT] = "preflight",
+    [AIRLOCK__STEP__STEP_BACKUP] = "backup",
+    [AIRLOCK__STEP__STEP_MIGRATE] = "migrate",
+    [AIRLOCK__STEP__STEP_ROLLOUT] = "rollout",
+    [AIRLOCK__STEP__STEP_SOAK] = "soak",
+    [AIRLOCK__STEP__STEP_RECEIPT] = "receipt",
+    [AIRLOCK__STEP__STEP_ROLLBACK] = "rollback",
+};
+
+static const char *s_outcome_names [] = {
+    [AIRLOCK__OUTCOME__OUTCOME_STARTED] = "started",
+    [AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED] = "succeeded",
+    [AIRLOCK__OUTCOME__OUTCOME_FAILED] = "failed",
+    [AIRLOCK__OUTCOME__OUTCOME_ROLLED_BACK] = "rolled_back",
+    [AIRLOCK__OUTCOME__OUTCOME_SKIPPED] = "skipped",
+};
+
 #define S_COUNT(array) (sizeof (array) / sizeof ((array) [0]))
 
 static const char *
@@ -132,6 +156,42 @@ al_deployment_type_from_name (const char *name)
 {
     return (Airlock__DeploymentType)
         s_value_of (s_deployment_type_names, S_COUNT (s_deployment_type_names), name);
+}
+
+const char *
+al_strategy_name (Airlock__Strategy strategy)
+{
+    return s_name_of (s_strategy_names, S_COUNT (s_strategy_names), (int) strategy);
+}
+
+Airlock__Strategy
+al_strategy_from_name (const char *name)
+{
+    return (Airlock__Strategy) s_value_of (s_strategy_names, S_COUNT (s_strategy_names), name);
+}
+
+const char *
+al_step_name (Airlock__Step step)
+{
+    return s_name_of (s_step_names, S_COUNT (s_step_names), (int) step);
+}
+
+Airlock__Step
+al_step_from_name (const char *name)
+{
+    return (Airlock__Step) s_value_of (s_step_names, S_COUNT (s_step_names), name);
+}
+
+const char *
+al_outcome_name (Airlock__Outcome outcome)
+{
+    return s_name_of (s_outcome_names, S_COUNT (s_outcome_names), (int) outcome);
+}
+
+Airlock__Outcome
+al_outcome_from_name (const char *name)
+{
+    return (Airlock__Outcome) s_value_of (s_outcome_names, S_COUNT (s_outcome_names), name);
 }
 
 //  Context strings, NUL included in what is signed: a signature over one domain can

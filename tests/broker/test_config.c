@@ -164,6 +164,47 @@ test_strict_errors (void **state)
     assert_non_null (strstr (error, "/nonexistent/airlock.yaml: cannot open"));
 }
 
+//  services: the path of services.yaml, defaulted under state_dir, resolved like the
+//  other paths, written by save and read back.
+static void
+test_services_path (void **state)
+{
+    s_fixture_t *fx = *state;
+    char error [512] = "";
+    s_write (fx, "state_dir: /srv/airlock\n");
+    al_config_t *config = al_config_load (fx->path, error, sizeof error);
+    assert_non_null (config);
+    assert_string_equal (al_config_services_path (config), "/srv/airlock/services.yaml");
+    al_config_destroy (&config);
+
+    s_write (fx, "state_dir: /srv/airlock\nservices: conf/services.yaml\n");
+    config = al_config_load (fx->path, error, sizeof error);
+    assert_non_null (config);
+    char expected [400];
+    char *real = realpath (fx->dir, NULL);
+    assert_non_null (real);
+    snprintf (expected, sizeof expected, "%s/conf/services.yaml", real);
+    free (real);
+    assert_string_equal (al_config_services_path (config), expected);
+
+    //  save writes it: a reload gives the same path, not the default.
+    assert_int_equal (al_config_save (config, fx->path, error, sizeof error), 0);
+    al_config_t *loaded = al_config_load (fx->path, error, sizeof error);
+    assert_non_null (loaded);
+    assert_string_equal (al_config_services_path (loaded), expected);
+    al_config_destroy (&loaded);
+    al_config_destroy (&config);
+
+    s_write (fx, "state_dir: /s\nservices: [a]\n");
+    assert_null (al_config_load (fx->path, error, sizeof error));
+    if (!strstr (error, ":2:11: services: expected a single value"))
+        fail_msg ("got '%s'", error);
+    s_write (fx, "state_dir: /s\nservices: /a.yaml\nservices: /b.yaml\n");
+    assert_null (al_config_load (fx->path, error, sizeof error));
+    if (!strstr (error, ":3:1: duplicate key 'services'"))
+        fail_msg ("got '%s'", error);
+}
+
 static void
 test_new_save_load (void **state)
 {
@@ -179,6 +220,7 @@ test_new_save_load (void **state)
     assert_string_equal (al_config_state_dir (loaded), "/var/lib/air \"lock\"");
     assert_string_equal (al_config_router_endpoint (loaded), al_config_router_endpoint (config));
     assert_string_equal (al_config_checkpoint_path (loaded), al_config_checkpoint_path (config));
+    assert_string_equal (al_config_services_path (loaded), "/var/lib/air \"lock\"/services.yaml");
     assert_int_equal (al_config_rate_per_second (loaded), al_config_rate_per_second (config));
     al_config_destroy (&loaded);
     al_config_destroy (&config);
@@ -191,6 +233,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_defaults, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_full_file_and_relative_paths, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_strict_errors, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_services_path, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_new_save_load, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

@@ -1,0 +1,146 @@
+/*  al_services.h: services.yaml, the per-service deployment configuration.
+
+    deploy-manager deploys services it finds in services.yaml (its path is the
+    `services:` key of airlock.yaml, default STATE_DIR/services.yaml; the format is in
+    docs/drivers.md). Each service names its driver ("process" or "exec"), its instance
+    count and strategy per environment, the strategy's parameters, the soak and health
+    gates, its databases and migration set, and the driver's own keys, which map one to
+    one onto al_driver_config_t.
+
+    Loading is strict: an unknown key, a duplicate key, a wrong type, a number out of
+    range, an unknown environment name, a process service without command, an exec
+    service without start and stop steps, or a key of the other driver is an error
+    "services.yaml:LINE:COL: services.demo.canary.steps: must end with 100". Every error
+    of the file is collected, one per line, so an operator fixes the file in one go; a
+    set is returned only when there is none. Relative paths (databases, migrations,
+    secret files) are resolved against the file's directory; argv templates are not
+    (the driver expands and checks them when it opens).
+
+    A loaded set is immutable: any number of threads may read it. Every pointer in an
+    al_service_t is borrowed from the set and lives until al_services_destroy.
+*/
+#ifndef AL_SERVICES_H_INCLUDED
+#define AL_SERVICES_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "deploy/al_driver.h"
+#include "proto/airlock.pb-c.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+//  Longest service name ([a-z0-9-], not starting with '-').
+#define AL_SERVICE_NAME_MAX                 32
+//  Per-environment arrays are indexed by Airlock__Environment (slot 0 is unused).
+#define AL_SERVICE_ENV_SLOTS                4
+
+//  Defaults of the optional keys.
+#define AL_SERVICE_DEFAULT_INSTANCES        1
+#define AL_SERVICE_DEFAULT_BATCH_SIZE       1
+#define AL_SERVICE_DEFAULT_MAX_UNAVAILABLE  0
+#define AL_SERVICE_DEFAULT_MAX_SURGE        1
+#define AL_SERVICE_DEFAULT_CANARY_SOAK_MS   30000
+#define AL_SERVICE_DEFAULT_SOAK_MS          300000
+#define AL_SERVICE_DEFAULT_PROBE_INTERVAL_MS 1000
+#define AL_SERVICE_DEFAULT_READY_TIMEOUT_MS 30000
+#define AL_SERVICE_DEFAULT_HEALTH_FAILURES  3
+#define AL_SERVICE_DEFAULT_METRICS_PATH     "/metrics"
+//  The default canary ramp is 5, 25, 50, 100 percent.
+
+//  How a failed deploy's data is rolled back.
+typedef enum {
+    AL_SERVICE_DATA_ROLLBACK_DOWN = 0,  // run the migration set's down scripts (default)
+    AL_SERVICE_DATA_ROLLBACK_RESTORE    // restore the backup taken before the deploy
+} al_service_data_rollback_t;
+
+//  One service, as loaded: every optional key holds its effective value (the default
+//  when the file leaves it out). Plain data, borrowed from its al_services_t.
+typedef struct {
+    const char *name;                   // [a-z0-9-]{1,32}
+    const char *driver;                 // "process" or "exec": al_driver_open's name
+    size_t line;                        // 1-based line of its name in the file
+
+    //  Per environment (use the getters below).
+    unsigned instances [AL_SERVICE_ENV_SLOTS];
+    Airlock__Strategy strategy [AL_SERVICE_ENV_SLOTS];
+    const char *database [AL_SERVICE_ENV_SLOTS];    // absolute path, or NULL
+
+    //  rolling
+    unsigned batch_size;                // >= 1
+    unsigned max_unavailable;           // max_unavailable + max_surge >= 1
+    unsigned max_surge;
+    //  canary
+    const unsigned *canary_steps;       // percents, strictly ascending, last is 100
+    size_t canary_step_count;
+    int canary_step_soak_ms;            // soak between two canary steps
+
+    //  Gates
+    int soak_ms;                        // soak after the rollout
+    int probe_interval_ms;              // health probing during gates and soak
+    int ready_timeout_ms;               // readiness gate of one instance
+    unsigned health_failures;           // consecutive failed probes that breach
+    double cost_per_instance_usd_month; // cost guardrail input, >= 0
+
+    //  Data
+    const char *migrations;             // absolute migration set directory, or NULL
+    al_service_data_rollback_t data_rollback;
+    const char *metrics_path;           // Prometheus path on each instance, starts with '/'
+
+    //  Driver keys (see al_driver_config_t); the other driver's keys are NULL/0.
+    const char *const *command;         // process: argv template, NULL-terminated
+    const char *const *env;             // process: "NAME=template", NULL-terminated, or NULL
+    const char *host;                   // both: IPv4 address
+    const char *liveness_path;          // both
+    const char *readiness_path;         // both
+    int start_timeout_ms;               // process
+    int stop_timeout_ms;                // both
+    int probe_timeout_ms;               // both
+    const al_driver_step_t *steps;      // exec: "start" and "stop" among them, file order
+    size_t step_count;
+    const char *endpoint;               // exec: template of an instance's base URL, or NULL
+    int step_timeout_ms;                // exec
+    size_t max_output;                  // exec
+    const al_driver_secret_ref_t *secrets;  // both; file references are absolute
+    size_t secret_count;
+} al_service_t;
+
+typedef struct _al_services_t al_services_t;
+
+//  Load and validate path. Returns the set, or NULL with every error in error, one per
+//  line ("path:line:col: field: what is wrong", or "path: what is wrong" when the file
+//  cannot be read); when the buffer is too small the last line says how many errors
+//  were left out.
+al_services_t *al_services_load (const char *path, char *error, size_t error_size);
+
+//  NULL-safe; sets *self_p to NULL.
+void al_services_destroy (al_services_t **self_p);
+
+//  The file it was loaded from, as given to load.
+const char *al_services_path (const al_services_t *self);
+
+//  Services in file order.
+size_t al_services_count (const al_services_t *self);
+const al_service_t *al_services_at (const al_services_t *self, size_t index);
+//  The service called name, or NULL.
+const al_service_t *al_services_find (const al_services_t *self, const char *name);
+
+//  Instance count and strategy in env; 0 and STRATEGY_UNSPECIFIED for an env that is
+//  not development, staging or production.
+unsigned al_service_instances (const al_service_t *svc, Airlock__Environment env);
+Airlock__Strategy al_service_strategy (const al_service_t *svc, Airlock__Environment env);
+//  The service's SQLite database in env (absolute), or NULL when it has none there.
+const char *al_service_database (const al_service_t *svc, Airlock__Environment env);
+
+//  Zero config, then fill it for svc with evidence_dir (borrowed). Arrays and strings
+//  are borrowed from the service: config lives no longer than its al_services_t.
+//  Members the caller owns (state_file, ...) are left zero for it to set.
+void al_service_driver_config (const al_service_t *svc, const char *evidence_dir,
+                               al_driver_config_t *config);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
