@@ -44,6 +44,7 @@
 #include "store/al_store.h"
 #include <assert.h>
 #include <czmq.h>
+#include <jansson.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -629,6 +630,33 @@ s_reply_denied (al_broker_t *self, s_peer_t *peer, const char *message_id, Airlo
     s_send_to (self, peer, self->pack_buffer, size);
 }
 
+static int
+s_journal_add_json (const al_store_journal_entry_t *entry, void *arg)
+{
+    json_t *entries = (json_t *) arg;
+    json_t *object = json_pack ("{s:I, s:I, s:s, s:s, s:s, s:s}",
+                                "sequence", (json_int_t) entry->sequence, "time_ms", (json_int_t) entry->time_ms,
+                                "step", entry->step? entry->step: "", "phase", entry->phase? entry->phase: "",
+                                "status", entry->status? entry->status: "", "detail", entry->detail? entry->detail: "");
+    return object? json_array_append_new (entries, object): -1;
+}
+
+//  The step journal of one deployment as {"deployment_id": ID, "entries": [...]}, or NULL
+//  when the store cannot be read (the caller answers an error: never an empty journal,
+//  which would tell deploy-manager that nothing ran).
+static char *
+s_journal_json (al_broker_t *self, const char *deployment_id)
+{
+    json_t *entries = json_array ();
+    json_t *root = json_pack ("{s:s, s:o}", "deployment_id", deployment_id? deployment_id: "", "entries", entries);
+    char *text = NULL;
+    if (root && deployment_id && *deployment_id
+    &&  al_store_journal_list (self->store, deployment_id, s_journal_add_json, entries) == AL_STORE_OK)
+        text = json_dumps (root, JSON_COMPACT);
+    json_decref (root);
+    return text;
+}
+
 static void
 s_reply_status (al_broker_t *self, s_peer_t *peer, const al_envelope_t *query)
 {
@@ -669,8 +697,13 @@ s_reply_status (al_broker_t *self, s_peer_t *peer, const al_envelope_t *query)
         reply.n_approvals = al_approvals_pending (self->approvals, approvals, pending);
         reply.approvals = (Airlock__ApprovalRequest **) approvals;
     }
+    else
+    if (strcmp (query->status_query->what, "journal") == 0) {
+        json = s_journal_json (self, query->status_query->filter);
+        reply.json = json? json: (char *) "{\"error\":\"journal: cannot read the store\"}";
+    }
     else {
-        if (asprintf (&json, "{\"error\":\"unknown query '%s'; this broker answers: agents, approvals\"}",
+        if (asprintf (&json, "{\"error\":\"unknown query '%s'; this broker answers: agents, approvals, journal\"}",
                       query->status_query->what) < 0)
             json = NULL;
         reply.json = json? json: (char *) "{}";
@@ -1138,6 +1171,21 @@ s_batch (al_broker_t *self)
                                item->result.sequence, NULL, 0);
         if (counted && (item->verdict->outcome == AL_GATE_GRANTED || item->verdict->outcome == AL_GATE_DENIED)) {
             status = s_conclude (self, item);
+            if (status != AL_STORE_OK)
+                break;
+        }
+        //  deploy-manager's journal records, committed with their event: it runs a step
+        //  only once its "started" record is acknowledged.
+        if (item->envelope->body_case == AIRLOCK__ENVELOPE__BODY_DEPLOY_PROGRESS
+        &&  item->envelope->deploy_progress->journal
+        &&  item->envelope->deployment_id [0]) {
+            const Airlock__DeployProgress *progress = item->envelope->deploy_progress;
+            const char *step = al_step_name (progress->step);
+            const char *outcome = al_outcome_name (progress->outcome);
+            status = al_store_journal_add (self->store, item->envelope->deployment_id,
+                                           step? step: "unspecified",
+                                           progress->outcome == AIRLOCK__OUTCOME__OUTCOME_STARTED? "before": "after",
+                                           outcome? outcome: "unspecified", progress->detail);
             if (status != AL_STORE_OK)
                 break;
         }

@@ -16,12 +16,14 @@ static const s_command_t s_commands [] = {
     { "init",   al_cmd_init,   "create a state directory: keys, identities, airlock.yaml" },
     { "broker", al_cmd_broker, "run the broker (authentication, policy, audit, routing)" },
     { "status", al_cmd_status, "show connected agents, roles and last heartbeat" },
+    { "watch",  al_cmd_watch,  "follow a deployment's progress or a service's soak signals live" },
     { "audit",  al_cmd_audit,  "verify and export the audit log (read-only)" },
     { "policy", al_cmd_policy, "check, show and explain a policy directory" },
     { "approvals", al_cmd_approvals, "list production requests awaiting human approval" },
     { "approve", al_cmd_approve, "review a production request and sign your approval" },
     { "deny",   al_cmd_deny,   "sign a denial of a production request, with a reason" },
     { "keygen", al_cmd_keygen, "make an approver's Ed25519 key pair" },
+    { "agent",  al_cmd_agent,  "run a bus agent (deploy-manager) in the foreground" },
     { "demo",   al_cmd_demo,   "run the end-to-end demonstration on the embedded default" },
 };
 

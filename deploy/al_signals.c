@@ -483,10 +483,20 @@ al_signals_to_proto (const al_signals_sample_t *sample, Airlock__SoakSignal *mes
     message->sequence = sample->sequence;
     message->requests_per_second = sample->requests_per_second;
     message->error_ratio = sample->error_ratio;
-    message->latency_p50_ms = sample->latency_p50_ms;
-    message->latency_p99_ms = sample->latency_p99_ms;
-    message->cpu_percent = sample->cpu_percent;
-    message->memory_percent = sample->memory_percent;
+    //  NaN ("no evidence") never goes on the wire: the field is 0 and its bit is set.
+    message->no_evidence = 0;
+    bool latency = isfinite (sample->latency_p50_ms) && isfinite (sample->latency_p99_ms);
+    message->latency_p50_ms = latency? sample->latency_p50_ms: 0;
+    message->latency_p99_ms = latency? sample->latency_p99_ms: 0;
+    if (!latency)
+        message->no_evidence |= AL_SIGNALS_NO_LATENCY;
+    message->cpu_percent = isfinite (sample->cpu_percent)? sample->cpu_percent: 0;
+    if (!isfinite (sample->cpu_percent))
+        message->no_evidence |= AL_SIGNALS_NO_CPU;
+    message->memory_percent = isfinite (sample->memory_percent)? sample->memory_percent: 0;
+    if (!isfinite (sample->memory_percent))
+        message->no_evidence |= AL_SIGNALS_NO_MEMORY;
+    message->instances_missing = sample->instances_missing;
     message->instances_up = sample->instances_up;
     message->instances_total = sample->instances_total;
     message->consecutive_health_failures = sample->consecutive_health_failures;

@@ -125,8 +125,14 @@ size_t al_signals_instance_count (const al_signals_t *self);
 bool al_signals_instance_at (const al_signals_t *self, size_t index, int64_t now_ms,
                              al_signals_instance_t *instance);
 
+//  SoakSignal.no_evidence bits.
+#define AL_SIGNALS_NO_LATENCY   1u
+#define AL_SIGNALS_NO_CPU       2u
+#define AL_SIGNALS_NO_MEMORY    4u
+
 //  Copy a sample into a SoakSignal initialised by the caller (airlock__soak_signal__init);
-//  message->service borrows sample->service.
+//  message->service borrows sample->service. A NaN field becomes 0 with its no_evidence
+//  bit set (the codec refuses NaN on the wire).
 void al_signals_to_proto (const al_signals_sample_t *sample, Airlock__SoakSignal *message);
 
 #ifdef __cplusplus

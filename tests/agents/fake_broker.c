@@ -234,6 +234,8 @@ s_actor (zsock_t *pipe, void *args)
                 snprintf (record->message_id, sizeof record->message_id, "%s", envelope->message_id);
                 if (envelope->body_case == AIRLOCK__ENVELOPE__BODY_DELIVERY_ACK)
                     record->delivery_id = envelope->delivery_ack->delivery_id;
+                if (envelope->body_case == AIRLOCK__ENVELOPE__BODY_DEPLOY_PROGRESS)
+                    snprintf (record->detail, sizeof record->detail, "%s", envelope->deploy_progress->detail);
                 if (envelope->body_case == AIRLOCK__ENVELOPE__BODY_REGISTER) {
                     record->subscribe_deliveries = envelope->register_->subscribe_deliveries;
                     snprintf (record->agent_name, sizeof record->agent_name, "%s",

@@ -31,6 +31,7 @@ typedef struct {
     uint64_t delivery_id;        // DeliveryAck: the acknowledged delivery
     bool subscribe_deliveries;   // Register
     char agent_name [64];        // Register
+    char detail [256];           // DeployProgress
 } fake_record_t;
 
 fake_broker_t *fake_broker_new (const char *endpoint, zcert_t *broker_cert, int heartbeat_ms);

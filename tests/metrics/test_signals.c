@@ -7,6 +7,7 @@
     checks, missing and stale instances, and the copy into a SoakSignal.
 */
 #include "deploy/al_signals.h"
+#include "proto/al_codec.h"
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -374,6 +375,24 @@ test_configured_names_and_proto (void **state)
     assert_int_equal (message.instances_total, 1);
     assert_int_equal (message.consecutive_health_failures, 0);
     assert_true (message.baseline);
+    assert_int_equal (message.no_evidence, 0);
+
+    //  No evidence never travels as NaN: the field is 0 and its bit is set, and the
+    //  envelope then passes the codec.
+    sample.latency_p50_ms = sample.latency_p99_ms = NAN;
+    sample.memory_percent = NAN;
+    airlock__soak_signal__init (&message);
+    al_signals_to_proto (&sample, &message);
+    assert_int_equal (message.no_evidence, AL_SIGNALS_NO_LATENCY | AL_SIGNALS_NO_MEMORY);
+    assert_true (message.latency_p99_ms == 0 && message.memory_percent == 0);
+    assert_true (message.cpu_percent == sample.cpu_percent);
+    al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+    envelope.message_id = (char *) "m-1";
+    envelope.environment = AIRLOCK__ENVIRONMENT__ENV_STAGING;
+    envelope.body_case = AIRLOCK__ENVELOPE__BODY_SOAK_SIGNAL;
+    envelope.soak_signal = &message;
+    char error_text [256];
+    assert_int_equal (al_codec_validate (&envelope, error_text, sizeof error_text), AL_CODEC_OK);
     al_signals_destroy (&signals);
 }
 

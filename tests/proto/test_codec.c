@@ -235,6 +235,7 @@ s_fixture_init (s_fixture_t *f, al_msg_type_t type)
     f->progress.instances = 4;
     f->progress.detail = "batch 2 of 4";
     f->progress.percent = 50;
+    f->progress.journal = true;
 
     f->step = (Airlock__StepRecord) AIRLOCK__STEP_RECORD__INIT;
     f->step.step = AIRLOCK__STEP__STEP_BACKUP;
@@ -267,6 +268,8 @@ s_fixture_init (s_fixture_t *f, al_msg_type_t type)
     f->signal.instances_total = 4;
     f->signal.consecutive_health_failures = 1;
     f->signal.baseline = true;
+    f->signal.no_evidence = 4;
+    f->signal.instances_missing = 1;
     f->samples [0] = &f->signal;
 
     f->trigger = (Airlock__RollbackTrigger) AIRLOCK__ROLLBACK_TRIGGER__INIT;

@@ -1,0 +1,79 @@
+/*  cmd_agent.c: `airlock agent ROLE`: run one of the bus agents in the foreground.
+
+    The agents are long-running processes; `airlock up` supervises them, and an operator
+    or a test may run one directly. Logs go to stderr (czmq's zsys). SIGTERM or Ctrl-C
+    stops the agent cleanly: the running step ends, its record is flushed, the
+    connection closes; a deployment in progress is resumed from the journal at the next
+    start.
+*/
+#include "cli/cli.h"
+#include "agents/al_agent.h"
+#include "agents/al_deploy_manager.h"
+#include "broker/al_config.h"
+#include <czmq.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+        "usage: airlock agent ROLE [--config FILE]\n"
+        "\n"
+        "Run a bus agent in the foreground until SIGTERM or Ctrl-C.\n"
+        "\n"
+        "roles:\n"
+        "  deploy-manager   executes deploys: staging on the orchestrator's DeployRequest,\n"
+        "                   production only on the broker's ExecuteDeploy with a verified grant\n"
+        "\n"
+        "options:\n"
+        "  --config FILE    airlock.yaml (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n"
+        "\n"
+        "exit codes: 0 clean shutdown, 2 cannot start (configuration, policy, services.yaml, keys)\n");
+}
+
+int
+al_cmd_agent (int argc, char **argv)
+{
+    if (al_cli_wants_help (argc, argv)) {
+        s_usage (stdout);
+        return AL_EXIT_OK;
+    }
+    const char *config_path = getenv ("AIRLOCK_CONFIG");
+    if (!config_path || !*config_path)
+        config_path = "./airlock-state/airlock.yaml";
+    const char *role = NULL;
+    for (int index = 1; index < argc; index++) {
+        if (strcmp (argv [index], "--config") == 0 && index + 1 < argc)
+            config_path = argv [++index];
+        else
+        if (argv [index][0] != '-' && !role)
+            role = argv [index];
+        else {
+            fprintf (stderr, "airlock agent: unexpected argument '%s'\n\n", argv [index]);
+            s_usage (stderr);
+            return AL_EXIT_USAGE;
+        }
+    }
+    if (!role) {
+        s_usage (stderr);
+        return AL_EXIT_USAGE;
+    }
+    if (strcmp (role, "deploy-manager") != 0) {
+        fprintf (stderr, "airlock agent: unknown role '%s' (this build runs: deploy-manager)\n", role);
+        return AL_EXIT_USAGE;
+    }
+    char error [2048] = "";
+    al_config_t *config = al_config_load (config_path, error, sizeof error);
+    if (!config) {
+        fprintf (stderr, "airlock agent: %s\n", error);
+        return AL_EXIT_USAGE;
+    }
+    al_agent_catch_signals ();
+    int rc = al_deploy_manager_run (config, error, sizeof error);
+    if (rc != 0)
+        fprintf (stderr, "airlock agent %s: %s\n", role, error);
+    al_config_destroy (&config);
+    return rc == 0? AL_EXIT_OK: AL_EXIT_USAGE;
+}

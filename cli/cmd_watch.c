@@ -1,0 +1,739 @@
+/*  cmd_watch.c: `airlock watch DEPLOYMENT` follows a deployment's progress live, and
+    `airlock watch --signals SERVICE` shows a service's soak signals against the policy's
+    quality thresholds.
+
+    Both subscribe to the broker's event bus (agents/al_subscriber.h) with a read-only
+    certificate (the auditor's unless --as ROLE). A deployment watch takes the topics
+    event.DeployProgress and event.DeployReceipt, shows only envelopes of its deployment
+    and ends with the receipt: exit 0 for SUCCEEDED, 1 for any other outcome (FAILED,
+    ROLLED_BACK), 2 for usage or I/O errors, an interruption or --timeout before a
+    receipt. A signals watch takes soak.<env>.<service> and runs until SIGINT or
+    --timeout: exit 0 if every sample was within the thresholds, 1 if any breached one
+    (missing evidence counts as a breach, as it does for the monitor), 2 as above.
+
+    Events lost on the way (a sequence gap per topic) are never silent: a warning line,
+    or {"gap":N} in --json. On a terminal the deployment's progress is one line redrawn
+    in place and the signals a small table redrawn in place; otherwise plain lines, or
+    one JSON object per line with --json.
+
+    The baseline of the p99 and error-rate rules is the mean of the baseline samples
+    (SoakSignal.baseline) this watch has seen; a watch started after the baseline was
+    captured shows those two rules as "no baseline" rather than guessing.
+*/
+#include "cli/cli.h"
+#include "agents/al_agent.h"
+#include "agents/al_subscriber.h"
+#include "broker/al_config.h"
+#include "policies/al_policy.h"
+
+#include <czmq.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+//  A broker that has not answered the handshake after this long is worth a warning.
+#define S_CONNECT_WARN_MS 5000
+#define S_TOPIC_SIZE 256
+
+typedef struct {
+    const char *config_path;
+    char state_config [1100];       // --state DIR/airlock.yaml
+    const char *role;
+    const char *deployment;         // DEPLOYMENT form
+    const char *service;            // --signals form
+    const char *environment;
+    bool json;
+    int timeout_s;                  // 0: none
+} s_args_t;
+
+//  What a watch has shown so far; shared by both forms.
+typedef struct {
+    const s_args_t *args;
+    al_subscriber_t *subscriber;
+    bool tty;                       // redraw in place (stdout is a terminal, not --json)
+    bool live_line;                 // a progress line without its newline is on screen
+    char live_text [1024];          // that line, to draw again after a warning
+    int table_lines;                // lines of the signals table on screen
+    bool seen_event;                // the first event (any) has arrived
+} s_watch_t;
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+        "usage: airlock watch DEPLOYMENT [--json] [--timeout SECONDS] [--as ROLE]\n"
+        "                    [--state DIR | --config FILE]\n"
+        "       airlock watch --signals SERVICE [--env ENV] [--json] [--timeout SECONDS]\n"
+        "                    [--as ROLE] [--state DIR | --config FILE]\n\n"
+        "Follow a deployment live: its progress (step, instance, percent) and its receipt,\n"
+        "from the broker's event bus. Exits when the receipt arrives: 0 succeeded, 1 failed\n"
+        "or rolled back. Events the bus lost are reported as 'missed N events: evidence gap'.\n\n"
+        "With --signals, show the soak signals of SERVICE (error ratio, p99 latency against\n"
+        "the baseline, CPU, memory, health-check failures) against the thresholds of the\n"
+        "policy's quality_rules.yaml, until SIGINT or --timeout.\n\n"
+        "options:\n"
+        "  --json             one JSON object per line (gaps as {\"gap\":N})\n"
+        "  --timeout SECONDS  stop after this long (a deployment watch then exits 2)\n"
+        "  --env ENV          environment of the signals (default production)\n"
+        "  --as ROLE          connect with this role's certificate (default auditor)\n"
+        "  --state DIR        the state directory (reads DIR/airlock.yaml)\n"
+        "  --config FILE      airlock.yaml (default $AIRLOCK_CONFIG, else\n"
+        "                     ./airlock-state/airlock.yaml)\n\n"
+        "exit codes: DEPLOYMENT: 0 succeeded, 1 failed or rolled back, 2 usage error, I/O\n"
+        "error, interrupted or timed out; --signals: 0 every sample within thresholds, 1 a\n"
+        "threshold was breached (or evidence was missing), 2 usage or I/O error\n");
+}
+
+static int
+s_usage_error (const char *format, const char *value)
+{
+    fprintf (stderr, "airlock watch: ");
+    fprintf (stderr, format, value);
+    fprintf (stderr, "\n\n");
+    s_usage (stderr);
+    return AL_EXIT_USAGE;
+}
+
+static int
+s_parse (int argc, char **argv, s_args_t *args)
+{
+    memset (args, 0, sizeof *args);
+    args->config_path = getenv ("AIRLOCK_CONFIG");
+    if (!args->config_path || !*args->config_path)
+        args->config_path = "./airlock-state/airlock.yaml";
+    args->role = "auditor";
+    args->environment = "production";
+    for (int index = 1; index < argc; index++) {
+        const char *arg = argv [index];
+        bool has_value = index + 1 < argc;
+        if (strcmp (arg, "--json") == 0)
+            args->json = true;
+        else
+        if (strcmp (arg, "--signals") == 0 && has_value)
+            args->service = argv [++index];
+        else
+        if (strcmp (arg, "--env") == 0 && has_value)
+            args->environment = argv [++index];
+        else
+        if (strcmp (arg, "--as") == 0 && has_value)
+            args->role = argv [++index];
+        else
+        if (strcmp (arg, "--config") == 0 && has_value)
+            args->config_path = argv [++index];
+        else
+        if (strcmp (arg, "--state") == 0 && has_value) {
+            snprintf (args->state_config, sizeof args->state_config, "%s/airlock.yaml", argv [++index]);
+            args->config_path = args->state_config;
+        }
+        else
+        if (strcmp (arg, "--timeout") == 0 && has_value) {
+            char *end = NULL;
+            long value = strtol (argv [++index], &end, 10);
+            if (!end || *end || value < 1 || value > 7 * 86400)
+                return s_usage_error ("--timeout: '%s' is not a number of seconds (1..604800)",
+                                      argv [index]);
+            args->timeout_s = (int) value;
+        }
+        else
+        if (arg [0] == '-')
+            return s_usage_error ("unexpected option '%s' (or its value is missing)", arg);
+        else
+        if (!args->deployment)
+            args->deployment = arg;
+        else
+            return s_usage_error ("unexpected argument '%s'", arg);
+    }
+    if (args->service && args->deployment)
+        return s_usage_error ("give a DEPLOYMENT or --signals SERVICE, not both (%s)", args->deployment);
+    if (!args->service && !args->deployment)
+        return s_usage_error ("%s", "a DEPLOYMENT or --signals SERVICE is required");
+    if (args->deployment && (!*args->deployment || strlen (args->deployment) > AL_CODEC_MAX_ID_LEN))
+        return s_usage_error ("DEPLOYMENT: '%s' is not a deployment id (1..64 characters)", args->deployment);
+    if (args->service) {
+        size_t length = strlen (args->service);
+        bool valid = length >= 1 && length <= AL_CODEC_MAX_SERVICE_LEN;
+        for (const char *c = args->service; valid && *c; c++)
+            valid = (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-';
+        if (!valid)
+            return s_usage_error ("--signals: '%s' is not a service name ([a-z0-9-], 1..63)", args->service);
+    }
+    if (al_environment_from_name (args->environment) == AIRLOCK__ENVIRONMENT__ENV_UNSPECIFIED)
+        return s_usage_error ("--env: '%s' is not development, staging or production", args->environment);
+    return AL_EXIT_OK;
+}
+
+//  ---- output helpers ----------------------------------------------------------------
+
+//  "2024-05-01T12:00:00.123Z" for a wall-clock time in ms; "" for 0.
+static void
+s_iso_time (uint64_t ms, char *text, size_t size)
+{
+    if (ms == 0) {
+        snprintf (text, size, "%s", "");
+        return;
+    }
+    time_t seconds = (time_t) (ms / 1000);
+    struct tm tm;
+    gmtime_r (&seconds, &tm);
+    char date [32];
+    strftime (date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf (text, size, "%s.%03uZ", date, (unsigned) (ms % 1000));
+}
+
+//  "12:00:01" local time of a wall-clock ms, for the human lines; "--:--:--" for 0.
+static void
+s_clock_time (uint64_t ms, char *text, size_t size)
+{
+    if (ms == 0) {
+        snprintf (text, size, "--:--:--");
+        return;
+    }
+    time_t seconds = (time_t) (ms / 1000);
+    struct tm tm;
+    localtime_r (&seconds, &tm);
+    strftime (text, size, "%H:%M:%S", &tm);
+}
+
+static void
+s_json_line (json_t *object)
+{
+    char *text = json_dumps (object, JSON_COMPACT | JSON_REAL_PRECISION (10));
+    if (text) {
+        printf ("%s\n", text);
+        free (text);
+    }
+    fflush (stdout);
+    json_decref (object);
+}
+
+//  A real, or null for NaN/infinity (JSON has no NaN; jansson refuses it).
+static json_t *
+s_json_number (double value)
+{
+    return isfinite (value)? json_real (value): json_null ();
+}
+
+//  Print a finished line: replaces a live line, which is then drawn again below it.
+static void
+s_print_line (s_watch_t *self, const char *text)
+{
+    //  Below a signals table: the table is drawn afresh under this line next time.
+    self->table_lines = 0;
+    if (self->tty && self->live_line)
+        printf ("\r\033[K%s\n%s", text, self->live_text);
+    else
+        printf ("%s\n", text);
+    fflush (stdout);
+}
+
+static void
+s_print_live (s_watch_t *self, const char *text)
+{
+    snprintf (self->live_text, sizeof self->live_text, "%s", text);
+    printf ("\r\033[K%s", self->live_text);
+    self->live_line = true;
+    fflush (stdout);
+}
+
+//  Gap and restart warnings, in the form of the output.
+static void
+s_report_loss (s_watch_t *self, const char *topic, uint64_t missed, bool restarted)
+{
+    if (restarted) {
+        if (self->args->json) {
+            json_t *object = json_pack ("{s:b, s:s}", "restarted", 1, "topic", topic);
+            s_json_line (object);
+        }
+        else {
+            char text [S_TOPIC_SIZE + 128];
+            snprintf (text, sizeof text, "warning: the broker restarted (%s counts from 1 again)", topic);
+            s_print_line (self, text);
+        }
+    }
+    if (missed) {
+        if (self->args->json) {
+            json_t *object = json_pack ("{s:I, s:s}", "gap", (json_int_t) missed, "topic", topic);
+            s_json_line (object);
+        }
+        else {
+            char text [S_TOPIC_SIZE + 128];
+            snprintf (text, sizeof text, "warning: missed %" PRIu64 " event%s on %s: evidence gap", missed,
+                      missed == 1? "": "s", topic);
+            s_print_line (self, text);
+        }
+    }
+}
+
+//  ---- deployment watch --------------------------------------------------------------
+
+static const char *
+s_outcome_word (Airlock__Outcome outcome, bool instance)
+{
+    switch (outcome) {
+        case AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED:   return instance? "ready": "succeeded";
+        case AIRLOCK__OUTCOME__OUTCOME_ROLLED_BACK: return "rolled back";
+        default: {
+            const char *name = al_outcome_name (outcome);
+            return name? name: "unknown";
+        }
+    }
+}
+
+//  "[rollout] instance 2/3 ready  67%  detail"
+static void
+s_progress_text (const al_envelope_t *envelope, char *text, size_t size)
+{
+    const Airlock__DeployProgress *progress = envelope->deploy_progress;
+    const char *step = al_step_name (progress->step);
+    char clock [16], where [64] = "", percent [16] = "";
+    s_clock_time (envelope->timestamp_ms, clock, sizeof clock);
+    if (progress->instance)
+        snprintf (where, sizeof where, "instance %u/%u ", progress->instance, progress->instances);
+    if (progress->percent)
+        snprintf (percent, sizeof percent, "  %u%%", progress->percent);
+    snprintf (text, size, "%s [%s] %s%s%s%s%s", clock, step? step: "?", where,
+              s_outcome_word (progress->outcome, progress->instance > 0), percent,
+              *progress->detail? "  ": "", progress->detail);
+}
+
+static void
+s_receipt_text (const al_envelope_t *envelope, char *text, size_t size)
+{
+    const Airlock__DeployReceipt *receipt = envelope->deploy_receipt;
+    char clock [16], rule [300] = "", previous [200] = "";
+    s_clock_time (envelope->timestamp_ms, clock, sizeof clock);
+    if (*receipt->rollback_rule)
+        snprintf (rule, sizeof rule, ", rule %s", receipt->rollback_rule);
+    if (*receipt->previous_version)
+        snprintf (previous, sizeof previous, ", previous version %s", receipt->previous_version);
+    snprintf (text, size, "%s [receipt] %s %s %s%s%s (receipt sha256 %s)", clock,
+              receipt->service, receipt->version, s_outcome_word (receipt->outcome, false), rule, previous,
+              receipt->receipt_sha256);
+}
+
+static json_t *
+s_envelope_json (const al_envelope_t *envelope, const char *type, uint64_t sequence)
+{
+    char stamp [40];
+    s_iso_time (envelope->timestamp_ms, stamp, sizeof stamp);
+    json_t *object = json_pack ("{s:s, s:s}", "deployment", envelope->deployment_id, "type", type);
+    json_object_set_new (object, "sequence", json_integer ((json_int_t) sequence));
+    json_object_set_new (object, "time", *stamp? json_string (stamp): json_null ());
+    if (envelope->sender && *envelope->sender->identity)
+        json_object_set_new (object, "sender", json_string (envelope->sender->identity));
+    return object;
+}
+
+static void
+s_show_progress (s_watch_t *self, const al_envelope_t *envelope, uint64_t sequence)
+{
+    const Airlock__DeployProgress *progress = envelope->deploy_progress;
+    if (self->args->json) {
+        json_t *object = s_envelope_json (envelope, "DeployProgress", sequence);
+        const char *step = al_step_name (progress->step);
+        const char *outcome = al_outcome_name (progress->outcome);
+        json_object_set_new (object, "step", json_string (step? step: "unknown"));
+        json_object_set_new (object, "outcome", json_string (outcome? outcome: "unknown"));
+        json_object_set_new (object, "instance", json_integer (progress->instance));
+        json_object_set_new (object, "instances", json_integer (progress->instances));
+        json_object_set_new (object, "percent", json_integer (progress->percent));
+        json_object_set_new (object, "detail", json_string (progress->detail));
+        s_json_line (object);
+        return;
+    }
+    char text [sizeof self->live_text];
+    s_progress_text (envelope, text, sizeof text);
+    //  A step-level result is history: a plain line. Everything in between (a step
+    //  starting, instance by instance) is the one live line.
+    bool finished = progress->instance == 0 && progress->outcome != AIRLOCK__OUTCOME__OUTCOME_STARTED;
+    if (self->tty && !finished)
+        s_print_live (self, text);
+    else {
+        if (self->tty && self->live_line) {
+            printf ("\r\033[K");
+            self->live_line = false;
+        }
+        s_print_line (self, text);
+    }
+}
+
+//  Show the receipt; returns the exit code it means.
+static int
+s_show_receipt (s_watch_t *self, const al_envelope_t *envelope, uint64_t sequence)
+{
+    const Airlock__DeployReceipt *receipt = envelope->deploy_receipt;
+    if (self->args->json) {
+        json_t *object = s_envelope_json (envelope, "DeployReceipt", sequence);
+        const char *outcome = al_outcome_name (receipt->outcome);
+        json_object_set_new (object, "step", json_string ("receipt"));
+        json_object_set_new (object, "outcome", json_string (outcome? outcome: "unknown"));
+        json_object_set_new (object, "service", json_string (receipt->service));
+        json_object_set_new (object, "version", json_string (receipt->version));
+        json_object_set_new (object, "artifact_sha256", json_string (receipt->artifact_sha256));
+        json_object_set_new (object, "receipt_sha256", json_string (receipt->receipt_sha256));
+        if (*receipt->rollback_rule)
+            json_object_set_new (object, "rollback_rule", json_string (receipt->rollback_rule));
+        if (*receipt->previous_version)
+            json_object_set_new (object, "previous_version", json_string (receipt->previous_version));
+        json_t *steps = json_array ();
+        for (size_t index = 0; index < receipt->n_steps; index++) {
+            const Airlock__StepRecord *record = receipt->steps [index];
+            const char *step = al_step_name (record->step);
+            const char *result = al_outcome_name (record->outcome);
+            json_array_append_new (steps, json_pack ("{s:s, s:s, s:I, s:I, s:s}",
+                "step", step? step: "unknown", "outcome", result? result: "unknown",
+                "started_ms", (json_int_t) record->started_ms, "ended_ms", (json_int_t) record->ended_ms,
+                "detail", record->detail));
+        }
+        json_object_set_new (object, "steps", steps);
+        s_json_line (object);
+    }
+    else {
+        char text [1024];
+        s_receipt_text (envelope, text, sizeof text);
+        if (self->tty && self->live_line) {
+            printf ("\r\033[K");
+            self->live_line = false;
+        }
+        s_print_line (self, text);
+    }
+    return receipt->outcome == AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED? AL_EXIT_OK: AL_EXIT_BAD;
+}
+
+//  ---- signals watch -----------------------------------------------------------------
+
+typedef struct {
+    double error_sum;               // over baseline samples with evidence
+    size_t error_count;
+    double p99_sum;
+    size_t p99_count;
+} s_baseline_t;
+
+typedef enum { S_OK, S_BREACH, S_NO_EVIDENCE, S_NO_BASELINE, S_BASELINE } s_status_t;
+
+static const char *s_status_names [] = { "ok", "breach", "no evidence", "no baseline", "baseline" };
+
+typedef struct {
+    const char *name;               // JSON name
+    const char *label;              // table label
+    const char *unit;               // "%", " ms", ""
+    int decimals;                   // in human output
+    double value;                   // NaN: no evidence
+    double limit;                   // NaN: unknown (no baseline)
+    s_status_t status;
+} s_check_t;
+
+#define S_CHECKS 5
+
+//  Judge one sample against the thresholds ("more than" limits: value > limit breaches).
+static bool
+s_judge (const Airlock__SoakSignal *signal, const al_policy_thresholds_t *thresholds,
+         const s_baseline_t *baseline, s_check_t checks [S_CHECKS])
+{
+    double base_error = baseline->error_count? baseline->error_sum / (double) baseline->error_count: NAN;
+    double base_p99 = baseline->p99_count? baseline->p99_sum / (double) baseline->p99_count: NAN;
+    checks [0] = (s_check_t) { "error_rate_percent", "error rate", "%", 2, signal->error_ratio * 100.0,
+                               base_error * 100.0 + thresholds->error_rate_increase_more_than_points, S_OK };
+    checks [1] = (s_check_t) { "latency_p99_ms", "p99 latency", " ms", 1, signal->latency_p99_ms,
+                               base_p99 * thresholds->latency_p99_more_than_baseline_factor, S_OK };
+    checks [2] = (s_check_t) { "cpu_percent", "cpu", "%", 1, signal->cpu_percent,
+                               thresholds->cpu_percent_more_than, S_OK };
+    checks [3] = (s_check_t) { "memory_percent", "memory", "%", 1, signal->memory_percent,
+                               thresholds->memory_percent_more_than, S_OK };
+    checks [4] = (s_check_t) { "health_failures", "health failures", "", 0,
+                               (double) signal->consecutive_health_failures,
+                               (double) thresholds->health_check_failures_more_than, S_OK };
+    bool breach = false;
+    for (int index = 0; index < S_CHECKS; index++) {
+        s_check_t *check = &checks [index];
+        if (!isfinite (check->value))
+            check->status = S_NO_EVIDENCE;
+        else
+        if (signal->baseline && index < 2)
+            check->status = S_BASELINE;
+        else
+        if (!isfinite (check->limit))
+            check->status = S_NO_BASELINE;
+        else
+            check->status = check->value > check->limit? S_BREACH: S_OK;
+        if (check->status == S_BREACH || check->status == S_NO_EVIDENCE)
+            breach = true;
+    }
+    return breach;
+}
+
+static void
+s_baseline_add (s_baseline_t *baseline, const Airlock__SoakSignal *signal)
+{
+    if (!signal->baseline)
+        return;
+    if (isfinite (signal->error_ratio)) {
+        baseline->error_sum += signal->error_ratio;
+        baseline->error_count++;
+    }
+    if (isfinite (signal->latency_p99_ms)) {
+        baseline->p99_sum += signal->latency_p99_ms;
+        baseline->p99_count++;
+    }
+}
+
+static void
+s_number_text (double value, int decimals, const char *unit, char *text, size_t size)
+{
+    if (isfinite (value))
+        snprintf (text, size, "%.*f%s", decimals, value, unit);
+    else
+        snprintf (text, size, "n/a");
+}
+
+static void
+s_show_signal (s_watch_t *self, const al_envelope_t *envelope, uint64_t sequence,
+               const s_check_t checks [S_CHECKS], bool breach)
+{
+    const Airlock__SoakSignal *signal = envelope->soak_signal;
+    if (self->args->json) {
+        char stamp [40];
+        s_iso_time (envelope->timestamp_ms, stamp, sizeof stamp);
+        json_t *object = json_pack ("{s:s, s:s}", "service", signal->service,
+                                    "environment", self->args->environment);
+        json_object_set_new (object, "sequence", json_integer ((json_int_t) sequence));
+        json_object_set_new (object, "signal_sequence", json_integer ((json_int_t) signal->sequence));
+        json_object_set_new (object, "time", *stamp? json_string (stamp): json_null ());
+        json_object_set_new (object, "baseline", json_boolean (signal->baseline));
+        json_object_set_new (object, "requests_per_second", s_json_number (signal->requests_per_second));
+        json_object_set_new (object, "latency_p50_ms", s_json_number (signal->latency_p50_ms));
+        json_object_set_new (object, "instances_up", json_integer (signal->instances_up));
+        json_object_set_new (object, "instances_total", json_integer (signal->instances_total));
+        json_t *list = json_object ();
+        json_t *breaches = json_array ();
+        for (int index = 0; index < S_CHECKS; index++) {
+            json_object_set_new (list, checks [index].name, json_pack ("{s:o, s:o, s:s}",
+                "value", s_json_number (checks [index].value),
+                "limit", s_json_number (checks [index].limit),
+                "status", s_status_names [checks [index].status]));
+            if (checks [index].status == S_BREACH || checks [index].status == S_NO_EVIDENCE)
+                json_array_append_new (breaches, json_string (checks [index].name));
+        }
+        json_object_set_new (object, "checks", list);
+        json_object_set_new (object, "breaches", breaches);
+        json_object_set_new (object, "breach", json_boolean (breach));
+        s_json_line (object);
+        return;
+    }
+    char clock [16], rps [32];
+    s_clock_time (envelope->timestamp_ms, clock, sizeof clock);
+    s_number_text (signal->requests_per_second, 1, "", rps, sizeof rps);
+    if (!self->tty) {
+        char line [1024];
+        int used = snprintf (line, sizeof line, "%s %s #%" PRIu64 "%s  rps %s  up %u/%u", clock,
+                             signal->service, signal->sequence, signal->baseline? " baseline": "", rps,
+                             signal->instances_up, signal->instances_total);
+        for (int index = 0; index < S_CHECKS && used > 0 && (size_t) used < sizeof line; index++) {
+            char value [32], limit [32];
+            s_number_text (checks [index].value, checks [index].decimals, checks [index].unit, value,
+                           sizeof value);
+            s_number_text (checks [index].limit, checks [index].decimals, checks [index].unit, limit,
+                           sizeof limit);
+            used += snprintf (line + used, sizeof line - (size_t) used, "  %s %s (max %s) %s",
+                              checks [index].label, value, limit, s_status_names [checks [index].status]);
+        }
+        s_print_line (self, line);
+        return;
+    }
+    //  The table, drawn again in place.
+    if (self->table_lines)
+        printf ("\033[%dA", self->table_lines);
+    printf ("\r\033[K%s %s in %s: sample #%" PRIu64 "%s at %s, %s req/s, %u/%u instances up\n",
+            breach? "BREACH": "ok", signal->service, self->args->environment, signal->sequence,
+            signal->baseline? " (baseline)": "", clock, rps, signal->instances_up, signal->instances_total);
+    printf ("\r\033[K  %-16s %12s %12s  %s\n", "signal", "value", "limit", "status");
+    for (int index = 0; index < S_CHECKS; index++) {
+        char value [32], limit [32];
+        s_number_text (checks [index].value, checks [index].decimals, checks [index].unit, value,
+                       sizeof value);
+        s_number_text (checks [index].limit, checks [index].decimals, checks [index].unit, limit,
+                       sizeof limit);
+        printf ("\r\033[K  %-16s %12s %12s  %s\n", checks [index].label, value, limit,
+                s_status_names [checks [index].status]);
+    }
+    self->table_lines = 2 + S_CHECKS;
+    fflush (stdout);
+}
+
+//  ---- the loop ----------------------------------------------------------------------
+
+//  Stop conditions that are not an event: interruption, timeout, a refused key.
+//  Returns -1 to go on, or the exit code.
+static int
+s_check_stop (s_watch_t *self, int64_t deadline, int64_t started, bool *warned)
+{
+    al_subscriber_info_t info;
+    al_subscriber_info (self->subscriber, &info);
+    const char *what = self->args->deployment? "a receipt": "signals";
+    if (info.refused) {
+        char error [600];
+        al_subscriber_last_error (self->subscriber, error, sizeof error);
+        fprintf (stderr, "airlock watch: %s\n", error);
+        return AL_EXIT_USAGE;
+    }
+    if (!info.connected && info.connections == 0 && !*warned
+    &&  zclock_mono () - started >= S_CONNECT_WARN_MS) {
+        fprintf (stderr, "airlock watch: not connected to %s yet (is the broker running? "
+                 "`airlock broker --config FILE` starts it)\n", al_subscriber_endpoint (self->subscriber));
+        *warned = true;
+    }
+    if (al_agent_interrupted ()) {
+        if (self->tty && self->live_line)
+            printf ("\n");
+        if (self->args->deployment) {
+            fprintf (stderr, "airlock watch: interrupted before %s for %s\n", what, self->args->deployment);
+            return AL_EXIT_USAGE;
+        }
+        return -2;
+    }
+    if (deadline >= 0 && zclock_mono () >= deadline) {
+        if (self->tty && self->live_line)
+            printf ("\n");
+        if (self->args->deployment) {
+            fprintf (stderr, "airlock watch: no receipt for %s within %d s\n", self->args->deployment,
+                     self->args->timeout_s);
+            return AL_EXIT_USAGE;
+        }
+        return -2;
+    }
+    return -1;
+}
+
+//  Once connected, say so (stderr). Returns true once said.
+static bool
+s_announce (s_watch_t *self, const char *topic)
+{
+    al_subscriber_info_t info;
+    al_subscriber_info (self->subscriber, &info);
+    if (!info.connections)
+        return false;
+    fprintf (stderr, "airlock watch: connected to %s as %s, watching %s%s\n",
+             al_subscriber_endpoint (self->subscriber), self->args->role,
+             self->args->deployment? "deployment ": "", self->args->deployment? self->args->deployment: topic);
+    return true;
+}
+
+static int
+s_run (s_watch_t *self, const al_policy_thresholds_t *thresholds)
+{
+    const s_args_t *args = self->args;
+    char wanted [2][S_TOPIC_SIZE];
+    size_t topics = 0;
+    if (args->deployment) {
+        snprintf (wanted [topics++], S_TOPIC_SIZE, "event.DeployProgress");
+        snprintf (wanted [topics++], S_TOPIC_SIZE, "event.DeployReceipt");
+    }
+    else
+        snprintf (wanted [topics++], S_TOPIC_SIZE, "soak.%s.%s", args->environment, args->service);
+    for (size_t index = 0; index < topics; index++)
+        if (al_subscriber_subscribe (self->subscriber, wanted [index]) != 0) {
+            fprintf (stderr, "airlock watch: cannot subscribe to %s\n", wanted [index]);
+            return AL_EXIT_USAGE;
+        }
+    s_baseline_t baseline = { 0 };
+    bool any_breach = false, warned = false, announced = false;
+    int64_t started = zclock_mono ();
+    int64_t deadline = args->timeout_s? started + (int64_t) args->timeout_s * 1000: -1;
+    while (true) {
+        int code = s_check_stop (self, deadline, started, &warned);
+        if (code == -2)
+            return any_breach? AL_EXIT_BAD: AL_EXIT_OK;
+        if (code >= 0)
+            return code;
+        char topic [S_TOPIC_SIZE];
+        uint64_t sequence = 0, missed = 0;
+        bool restarted = false;
+        al_envelope_t *envelope = al_subscriber_recv (self->subscriber, 200, topic, sizeof topic,
+                                                      &sequence, &missed, &restarted);
+        if (!announced)
+            announced = s_announce (self, wanted [0]);
+        if (!envelope)
+            continue;
+        if (!self->seen_event) {
+            //  Says the bus is live even while other deployments are all there is to see.
+            fprintf (stderr, "airlock watch: receiving events (first: %s #%" PRIu64 ")\n", topic, sequence);
+            self->seen_event = true;
+        }
+        //  A prefix subscription also matches longer topics (soak.production.api-v2 for
+        //  soak.production.api): only exact topics count, also for gaps.
+        bool ours = false;
+        for (size_t index = 0; index < topics; index++)
+            ours = ours || strcmp (topic, wanted [index]) == 0;
+        if (ours)
+            s_report_loss (self, topic, missed, restarted);
+        int result = -1;
+        if (ours && args->deployment && strcmp (envelope->deployment_id, args->deployment) == 0) {
+            if (envelope->body_case == AIRLOCK__ENVELOPE__BODY_DEPLOY_PROGRESS)
+                s_show_progress (self, envelope, sequence);
+            else
+            if (envelope->body_case == AIRLOCK__ENVELOPE__BODY_DEPLOY_RECEIPT)
+                result = s_show_receipt (self, envelope, sequence);
+        }
+        else
+        if (ours && args->service && envelope->body_case == AIRLOCK__ENVELOPE__BODY_SOAK_SIGNAL) {
+            const Airlock__SoakSignal *signal = envelope->soak_signal;
+            s_baseline_add (&baseline, signal);
+            s_check_t checks [S_CHECKS];
+            bool breach = s_judge (signal, thresholds, &baseline, checks);
+            any_breach = any_breach || breach;
+            s_show_signal (self, envelope, sequence, checks, breach);
+        }
+        al_codec_free (&envelope);
+        if (result >= 0)
+            return result;
+    }
+}
+
+int
+al_cmd_watch (int argc, char **argv)
+{
+    if (al_cli_wants_help (argc, argv)) {
+        s_usage (stdout);
+        return AL_EXIT_OK;
+    }
+    s_args_t args;
+    int exit_code = s_parse (argc, argv, &args);
+    if (exit_code != AL_EXIT_OK)
+        return exit_code;
+    exit_code = AL_EXIT_USAGE;
+    char error [1024] = "";
+    al_policy_t *policy = NULL;
+    al_policy_errors_t *errors = NULL;
+    s_watch_t watch = { .args = &args, .tty = !args.json && isatty (STDOUT_FILENO) };
+    al_config_t *config = al_config_load (args.config_path, error, sizeof error);
+    if (!config) {
+        fprintf (stderr, "airlock watch: %s\n", error);
+        goto cleanup;
+    }
+    if (args.service) {
+        policy = al_policy_load (al_config_policy_dir (config), &errors);
+        if (!policy) {
+            fprintf (stderr, "airlock watch: %s: %s\n", al_config_policy_dir (config),
+                     errors && al_policy_errors_count (errors)? al_policy_errors_at (errors, 0)
+                                                              : "cannot load the policy");
+            goto cleanup;
+        }
+    }
+    al_agent_catch_signals ();
+    watch.subscriber = al_subscriber_new (config, args.role, error, sizeof error);
+    if (!watch.subscriber) {
+        fprintf (stderr, "airlock watch: %s\n", error);
+        goto cleanup;
+    }
+    exit_code = s_run (&watch, policy? al_policy_thresholds (policy): NULL);
+cleanup:
+    al_subscriber_destroy (&watch.subscriber);
+    al_policy_errors_destroy (&errors);
+    al_policy_destroy (&policy);
+    al_config_destroy (&config);
+    return exit_code;
+}

@@ -1,0 +1,561 @@
+/*  test_watch.c: the built `airlock watch` against a real broker.
+
+    A deploy-manager client sends DeployProgress and DeployReceipt envelopes for
+    "dep-1", interleaved with some for "dep-2"; `airlock watch dep-1 --json` must print
+    exactly dep-1's events, in order, and exit 0 on SUCCEEDED and 1 on ROLLED_BACK (a
+    dep-2 receipt must not end it). A monitor client sends SoakSignals for
+    `airlock watch --signals`: each sample is judged against quality_rules.yaml and the
+    baseline; after a broker restart the watch reports the restart and the gap.
+
+    The watch subscribes asynchronously; it says "receiving events" on stderr once the
+    first event reaches it. Each test publishes warm-up events the watch must not show
+    (another deployment, a neighbouring service) until it says so.
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "bus.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct {
+    bus_t *bus;
+    al_agent_t *deployer;
+    al_agent_t *monitor;
+    pid_t watch_pid;
+    char out_path [400];
+    char err_path [400];
+} fixture_t;
+
+static int
+s_setup (void **state)
+{
+    fixture_t *fixture = calloc (1, sizeof *fixture);
+    assert_non_null (fixture);
+    fixture->bus = bus_new (NULL);
+    assert_non_null (fixture->bus);
+    assert_int_equal (bus_broker_start (fixture->bus), 0);
+    fixture->deployer = bus_agent (fixture->bus, "deploy-manager");
+    assert_non_null (fixture->deployer);
+    fixture->monitor = bus_agent (fixture->bus, "monitor");
+    assert_non_null (fixture->monitor);
+    snprintf (fixture->out_path, sizeof fixture->out_path, "%s/watch.out", fixture->bus->dir);
+    snprintf (fixture->err_path, sizeof fixture->err_path, "%s/watch.err", fixture->bus->dir);
+    *state = fixture;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    fixture_t *fixture = *state;
+    if (fixture->watch_pid > 0) {
+        kill (fixture->watch_pid, SIGKILL);
+        waitpid (fixture->watch_pid, NULL, 0);
+    }
+    al_agent_destroy (&fixture->deployer);
+    al_agent_destroy (&fixture->monitor);
+    bus_destroy (&fixture->bus);
+    free (fixture);
+    return 0;
+}
+
+static const char *
+s_airlock (void)
+{
+    static char path [512];
+    const char *binary = getenv ("AIRLOCK_BINARY_DIR");
+    assert_non_null (binary);
+    snprintf (path, sizeof path, "%s/airlock", binary);
+    return path;
+}
+
+//  Start `airlock watch ARGS... --config CONFIG` with stdout and stderr in files.
+static void
+s_watch_start (fixture_t *fixture, const char *const *args)
+{
+    const char *argv [32];
+    size_t count = 0;
+    argv [count++] = s_airlock ();
+    argv [count++] = "watch";
+    for (size_t index = 0; args [index]; index++)
+        argv [count++] = args [index];
+    argv [count++] = "--config";
+    argv [count++] = fixture->bus->config_path;
+    argv [count] = NULL;
+    assert_true (count < 32);
+    pid_t pid = fork ();
+    assert_true (pid >= 0);
+    if (pid == 0) {
+        int out = open (fixture->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int err = open (fixture->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (out < 0 || err < 0)
+            _exit (127);
+        dup2 (out, STDOUT_FILENO);
+        dup2 (err, STDERR_FILENO);
+        execv (argv [0], (char *const *) argv);
+        _exit (127);
+    }
+    fixture->watch_pid = pid;
+}
+
+//  The whole of a file ("" if it does not exist yet); caller frees.
+static char *
+s_slurp (const char *path)
+{
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return strdup ("");
+    char *text = NULL;
+    size_t size = 0;
+    FILE *memory = open_memstream (&text, &size);
+    assert_non_null (memory);
+    char buffer [4096];
+    size_t got;
+    while ((got = fread (buffer, 1, sizeof buffer, file)) > 0)
+        fwrite (buffer, 1, got, memory);
+    fclose (file);
+    fclose (memory);
+    return text;
+}
+
+static bool
+s_file_has (const char *path, const char *needle)
+{
+    char *text = s_slurp (path);
+    bool found = strstr (text, needle) != NULL;
+    free (text);
+    return found;
+}
+
+//  Wait up to timeout_ms for the watch to exit; its exit code, or -1.
+static int
+s_watch_wait (fixture_t *fixture, int timeout_ms)
+{
+    int64_t deadline = zclock_mono () + timeout_ms;
+    while (zclock_mono () < deadline) {
+        int status = 0;
+        pid_t done = waitpid (fixture->watch_pid, &status, WNOHANG);
+        if (done == fixture->watch_pid) {
+            fixture->watch_pid = 0;
+            return WIFEXITED (status)? WEXITSTATUS (status): -1;
+        }
+        zclock_sleep (50);
+    }
+    return -1;
+}
+
+//  Run the CLI synchronously; its exit code.
+static int
+s_run (fixture_t *fixture, const char *args)
+{
+    char command [2048];
+    snprintf (command, sizeof command, "%s watch %s > %s 2> %s", s_airlock (), args, fixture->out_path,
+              fixture->err_path);
+    int status = system (command);
+    return WIFEXITED (status)? WEXITSTATUS (status): -1;
+}
+
+//  stdout of the watch as JSON objects, one per line.
+static json_t *
+s_json_lines (fixture_t *fixture)
+{
+    char *text = s_slurp (fixture->out_path);
+    json_t *lines = json_array ();
+    char *save = NULL;
+    for (char *line = strtok_r (text, "\n", &save); line; line = strtok_r (NULL, "\n", &save)) {
+        json_error_t error;
+        json_t *object = json_loads (line, 0, &error);
+        if (!object)
+            fail_msg ("not a JSON line: '%s' (%s)", line, error.text);
+        json_array_append_new (lines, object);
+    }
+    free (text);
+    return lines;
+}
+
+//  Warm up: dep-2 events until the watch says events reach it.
+static void
+s_warm_up_deployment (fixture_t *fixture)
+{
+    for (int attempt = 0; attempt < 100; attempt++) {
+        if (s_file_has (fixture->err_path, "receiving events"))
+            return;
+        assert_int_equal (bus_send_progress (fixture->deployer, "dep-2", AIRLOCK__STEP__STEP_PREFLIGHT,
+                                             AIRLOCK__OUTCOME__OUTCOME_STARTED, 0, 0, 0, "warm-up"), 0);
+        zclock_sleep (200);
+    }
+    char *text = s_slurp (fixture->err_path);
+    fail_msg ("the watch never received an event; it said:\n%s", text);
+    free (text);
+}
+
+typedef struct {
+    const char *deployment;
+    Airlock__Step step;
+    Airlock__Outcome outcome;
+    uint32_t instance, instances, percent;
+    const char *detail;
+} s_event_t;
+
+static const s_event_t s_story [] = {
+    { "dep-1", AIRLOCK__STEP__STEP_PREFLIGHT, AIRLOCK__OUTCOME__OUTCOME_STARTED, 0, 0, 0, "checks" },
+    { "dep-2", AIRLOCK__STEP__STEP_BACKUP, AIRLOCK__OUTCOME__OUTCOME_STARTED, 0, 0, 0, "other" },
+    { "dep-1", AIRLOCK__STEP__STEP_PREFLIGHT, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, 0, 0, 0, "all passed" },
+    { "dep-1", AIRLOCK__STEP__STEP_ROLLOUT, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, 1, 3, 33, "127.0.0.1:8081" },
+    { "dep-2", AIRLOCK__STEP__STEP_ROLLOUT, AIRLOCK__OUTCOME__OUTCOME_STARTED, 1, 2, 50, "other" },
+    { "dep-1", AIRLOCK__STEP__STEP_ROLLOUT, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, 2, 3, 67, "127.0.0.1:8082" },
+    { "dep-1", AIRLOCK__STEP__STEP_ROLLOUT, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, 3, 3, 100, "127.0.0.1:8083" },
+    { "dep-1", AIRLOCK__STEP__STEP_ROLLOUT, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, 0, 3, 100, "" },
+};
+
+static void
+s_check_story (json_t *lines, const char *receipt_outcome)
+{
+    size_t expected = 0, index = 0;
+    json_int_t previous = 0;
+    for (size_t event = 0; event < sizeof s_story / sizeof s_story [0]; event++) {
+        const s_event_t *sent = &s_story [event];
+        if (strcmp (sent->deployment, "dep-1") != 0)
+            continue;
+        expected++;
+        json_t *line = json_array_get (lines, index++);
+        assert_non_null (line);
+        assert_string_equal (json_string_value (json_object_get (line, "deployment")), "dep-1");
+        assert_string_equal (json_string_value (json_object_get (line, "type")), "DeployProgress");
+        assert_string_equal (json_string_value (json_object_get (line, "step")), al_step_name (sent->step));
+        assert_string_equal (json_string_value (json_object_get (line, "outcome")),
+                             al_outcome_name (sent->outcome));
+        assert_int_equal (json_integer_value (json_object_get (line, "instance")), sent->instance);
+        assert_int_equal (json_integer_value (json_object_get (line, "instances")), sent->instances);
+        assert_int_equal (json_integer_value (json_object_get (line, "percent")), sent->percent);
+        assert_string_equal (json_string_value (json_object_get (line, "detail")), sent->detail);
+        assert_string_equal (json_string_value (json_object_get (line, "sender")), "deploy-manager");
+        assert_non_null (json_string_value (json_object_get (line, "time")));
+        json_int_t sequence = json_integer_value (json_object_get (line, "sequence"));
+        assert_true (sequence > previous);
+        previous = sequence;
+    }
+    json_t *receipt = json_array_get (lines, index++);
+    assert_non_null (receipt);
+    assert_string_equal (json_string_value (json_object_get (receipt, "deployment")), "dep-1");
+    assert_string_equal (json_string_value (json_object_get (receipt, "type")), "DeployReceipt");
+    assert_string_equal (json_string_value (json_object_get (receipt, "outcome")), receipt_outcome);
+    assert_string_equal (json_string_value (json_object_get (receipt, "version")), "v2.0.0");
+    //  Exactly dep-1's events: nothing for dep-2, no gap, nothing after the receipt.
+    assert_int_equal (json_array_size (lines), expected + 1);
+}
+
+static void
+s_deployment_watch (fixture_t *fixture, Airlock__Outcome outcome, const char *outcome_name, int exit_code)
+{
+    const char *args [] = { "dep-1", "--json", "--timeout", "120", NULL };
+    s_watch_start (fixture, args);
+    s_warm_up_deployment (fixture);
+    for (size_t event = 0; event < sizeof s_story / sizeof s_story [0]; event++) {
+        const s_event_t *sent = &s_story [event];
+        assert_int_equal (bus_send_progress (fixture->deployer, sent->deployment, sent->step, sent->outcome,
+                                             sent->instance, sent->instances, sent->percent, sent->detail), 0);
+    }
+    //  Another deployment's receipt does not end the watch of dep-1.
+    assert_int_equal (bus_send_receipt (fixture->deployer, "dep-2", AIRLOCK__OUTCOME__OUTCOME_FAILED), 0);
+    assert_int_equal (bus_send_receipt (fixture->deployer, "dep-1", outcome), 0);
+    int code = s_watch_wait (fixture, 30000);
+    if (code != exit_code) {
+        char *out = s_slurp (fixture->out_path), *err = s_slurp (fixture->err_path);
+        fail_msg ("exit %d, expected %d\nstdout:\n%s\nstderr:\n%s", code, exit_code, out, err);
+    }
+    json_t *lines = s_json_lines (fixture);
+    s_check_story (lines, outcome_name);
+    json_decref (lines);
+}
+
+static void
+test_watch_succeeded (void **state)
+{
+    s_deployment_watch (*state, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, "succeeded", 0);
+}
+
+static void
+test_watch_rolled_back (void **state)
+{
+    fixture_t *fixture = *state;
+    s_deployment_watch (fixture, AIRLOCK__OUTCOME__OUTCOME_ROLLED_BACK, "rolled_back", 1);
+    json_t *lines = s_json_lines (fixture);
+    json_t *receipt = json_array_get (lines, json_array_size (lines) - 1);
+    assert_string_equal (json_string_value (json_object_get (receipt, "rollback_rule")), "error_rate");
+    assert_string_equal (json_string_value (json_object_get (receipt, "previous_version")), "v1.9.0");
+    json_decref (lines);
+}
+
+//  Plain output (not a terminal): one line per event, the receipt last.
+static void
+test_watch_plain_lines (void **state)
+{
+    fixture_t *fixture = *state;
+    const char *args [] = { "dep-1", "--timeout", "120", NULL };
+    s_watch_start (fixture, args);
+    s_warm_up_deployment (fixture);
+    assert_int_equal (bus_send_progress (fixture->deployer, "dep-1", AIRLOCK__STEP__STEP_ROLLOUT,
+                                         AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, 2, 3, 67, "127.0.0.1:8082"), 0);
+    assert_int_equal (bus_send_receipt (fixture->deployer, "dep-1", AIRLOCK__OUTCOME__OUTCOME_FAILED), 0);
+    assert_int_equal (s_watch_wait (fixture, 30000), 1);
+    char *out = s_slurp (fixture->out_path);
+    if (!strstr (out, "[rollout] instance 2/3 ready  67%  127.0.0.1:8082\n")
+    ||  !strstr (out, "[receipt] demo-service v2.0.0 failed")
+    ||  strstr (out, "dep-2") || strstr (out, "warm-up") || strchr (out, '\033'))
+        fail_msg ("unexpected output:\n%s", out);
+    free (out);
+}
+
+static void
+test_usage_and_timeout (void **state)
+{
+    fixture_t *fixture = *state;
+    char args [1024];
+    assert_int_equal (s_run (fixture, "--help"), 0);
+    assert_true (s_file_has (fixture->out_path, "--signals SERVICE"));
+    assert_int_equal (s_run (fixture, ""), 2);
+    assert_int_equal (s_run (fixture, "dep-1 --signals demo-service"), 2);
+    assert_int_equal (s_run (fixture, "--signals Not_A_Service"), 2);
+    assert_int_equal (s_run (fixture, "--signals demo-service --env moon"), 2);
+    assert_int_equal (s_run (fixture, "dep-1 --timeout soon"), 2);
+    assert_int_equal (s_run (fixture, "dep-1 --config /nonexistent/airlock.yaml"), 2);
+    assert_true (s_file_has (fixture->err_path, "/nonexistent/airlock.yaml"));
+    //  --state DIR finds DIR/airlock.yaml; no receipt within the timeout is exit 2.
+    snprintf (args, sizeof args, "dep-9 --state %s --timeout 1", fixture->bus->dir);
+    assert_int_equal (s_run (fixture, args), 2);
+    assert_true (s_file_has (fixture->err_path, "no receipt for dep-9 within 1 s"));
+    //  A role whose key the broker does not know.
+    char path [512];
+    snprintf (path, sizeof path, "%s/stranger.cert", al_config_agents_keys_dir (fixture->bus->config));
+    zcert_t *cert = zcert_new ();
+    assert_int_equal (zcert_save (cert, path), 0);
+    zcert_destroy (&cert);
+    snprintf (args, sizeof args, "dep-9 --as stranger --timeout 30 --config %s", fixture->bus->config_path);
+    assert_int_equal (s_run (fixture, args), 2);
+    assert_true (s_file_has (fixture->err_path, "refused this key"));
+}
+
+//  ---- --signals ------------------------------------------------------------------------
+
+static void
+s_signal (fixture_t *fixture, const char *service, bool baseline, double error_ratio, double p99,
+          double cpu, uint32_t failures)
+{
+    static uint64_t counter = 0;
+    Airlock__SoakSignal signal = AIRLOCK__SOAK_SIGNAL__INIT;
+    signal.sequence = ++counter;
+    signal.requests_per_second = 40;
+    signal.error_ratio = error_ratio;
+    signal.latency_p50_ms = p99 / 2;
+    signal.latency_p99_ms = p99;
+    signal.cpu_percent = cpu;
+    signal.memory_percent = 30;
+    signal.instances_up = 3;
+    signal.instances_total = 3;
+    signal.consecutive_health_failures = failures;
+    signal.baseline = baseline;
+    assert_int_equal (bus_send_signal (fixture->monitor, service, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION,
+                                       &signal), 0);
+}
+
+static size_t
+s_count_lines (fixture_t *fixture, const char *key)
+{
+    json_t *lines = s_json_lines (fixture);
+    size_t count = 0;
+    for (size_t index = 0; index < json_array_size (lines); index++)
+        if (json_object_get (json_array_get (lines, index), key))
+            count++;
+    json_decref (lines);
+    return count;
+}
+
+static void
+s_wait_lines (fixture_t *fixture, const char *key, size_t count)
+{
+    for (int attempt = 0; attempt < 300; attempt++) {
+        if (s_count_lines (fixture, key) >= count)
+            return;
+        zclock_sleep (50);
+    }
+    char *out = s_slurp (fixture->out_path);
+    fail_msg ("fewer than %zu lines with '%s':\n%s", count, key, out);
+    free (out);
+}
+
+static const char *
+s_status (json_t *line, const char *check)
+{
+    json_t *checks = json_object_get (line, "checks");
+    assert_non_null (checks);
+    const char *status = json_string_value (json_object_get (json_object_get (checks, check), "status"));
+    assert_non_null (status);
+    return status;
+}
+
+static double
+s_limit (json_t *line, const char *check)
+{
+    return json_number_value (json_object_get (json_object_get (json_object_get (line, "checks"), check),
+                                               "limit"));
+}
+
+static void
+test_signals_against_thresholds (void **state)
+{
+    fixture_t *fixture = *state;
+    const char *args [] = { "--signals", "demo-service", "--json", "--timeout", "120", NULL };
+    s_watch_start (fixture, args);
+    //  Warm up with a neighbouring service, whose topic shares the prefix.
+    for (int attempt = 0; attempt < 100 && !s_file_has (fixture->err_path, "receiving events"); attempt++) {
+        s_signal (fixture, "demo-service-canary", false, 0.9, 5000, 99, 9);
+        zclock_sleep (200);
+    }
+    assert_true (s_file_has (fixture->err_path, "receiving events"));
+    //  Baseline: 1% errors, p99 100 ms. Then an ok sample, then p99 above 2 × baseline.
+    s_signal (fixture, "demo-service", true, 0.01, 90, 20, 0);
+    s_signal (fixture, "demo-service", true, 0.01, 110, 20, 0);
+    s_signal (fixture, "demo-service", false, 0.02, 150, 50, 1);
+    s_signal (fixture, "demo-service", false, 0.02, 250, 50, 0);
+    s_wait_lines (fixture, "checks", 4);
+    json_t *lines = s_json_lines (fixture);
+    assert_int_equal (json_array_size (lines), 4);
+    for (size_t index = 0; index < 4; index++) {
+        json_t *line = json_array_get (lines, index);
+        assert_string_equal (json_string_value (json_object_get (line, "service")), "demo-service");
+        assert_string_equal (json_string_value (json_object_get (line, "environment")), "production");
+    }
+    json_t *baseline = json_array_get (lines, 0);
+    assert_true (json_is_true (json_object_get (baseline, "baseline")));
+    assert_string_equal (s_status (baseline, "latency_p99_ms"), "baseline");
+    assert_string_equal (s_status (baseline, "cpu_percent"), "ok");
+    //  quality_rules.yaml of policies/default: p99 > 2 × baseline, errors +5 points,
+    //  CPU and memory > 80%, more than 3 consecutive health-check failures.
+    json_t *good = json_array_get (lines, 2);
+    assert_true (json_is_false (json_object_get (good, "breach")));
+    assert_string_equal (s_status (good, "latency_p99_ms"), "ok");
+    assert_true (s_limit (good, "latency_p99_ms") > 199.9 && s_limit (good, "latency_p99_ms") < 200.1);
+    assert_true (s_limit (good, "error_rate_percent") > 5.9 && s_limit (good, "error_rate_percent") < 6.1);
+    assert_true (s_limit (good, "cpu_percent") > 79.9 && s_limit (good, "cpu_percent") < 80.1);
+    assert_true (s_limit (good, "health_failures") > 2.9 && s_limit (good, "health_failures") < 3.1);
+    assert_string_equal (s_status (good, "health_failures"), "ok");
+    json_t *bad = json_array_get (lines, 3);
+    assert_true (json_is_true (json_object_get (bad, "breach")));
+    assert_string_equal (s_status (bad, "latency_p99_ms"), "breach");
+    assert_string_equal (s_status (bad, "error_rate_percent"), "ok");
+    json_t *breaches = json_object_get (bad, "breaches");
+    assert_int_equal (json_array_size (breaches), 1);
+    assert_string_equal (json_string_value (json_array_get (breaches, 0)), "latency_p99_ms");
+    json_decref (lines);
+
+    //  The broker restarts: the watch reconnects and says so, and counts what the new
+    //  run published before it was back as a gap. First the topic's sequence is taken
+    //  well past where the new run will be when the watch is back.
+    for (int index = 0; index < 20; index++)
+        s_signal (fixture, "demo-service", false, 0.02, 150, 50, 0);
+    s_wait_lines (fixture, "checks", 24);
+    assert_int_equal (bus_broker_stop (fixture->bus), 0);
+    assert_int_equal (bus_broker_start (fixture->bus), 0);
+    for (int attempt = 0; attempt < 100 && s_count_lines (fixture, "checks") < 25; attempt++) {
+        s_signal (fixture, "demo-service", false, 0.02, 150, 50, 0);
+        zclock_sleep (200);
+    }
+    s_wait_lines (fixture, "checks", 25);
+    lines = s_json_lines (fixture);
+    size_t index = 24;
+    json_t *restarted = json_array_get (lines, index++);
+    assert_non_null (restarted);
+    assert_true (json_is_true (json_object_get (restarted, "restarted")));
+    assert_string_equal (json_string_value (json_object_get (restarted, "topic")), "soak.production.demo-service");
+    json_int_t gap = 0;
+    if (json_object_get (json_array_get (lines, index), "gap")) {
+        gap = json_integer_value (json_object_get (json_array_get (lines, index), "gap"));
+        assert_string_equal (json_string_value (json_object_get (json_array_get (lines, index), "topic")),
+                             "soak.production.demo-service");
+        index++;
+    }
+    json_t *sample = json_array_get (lines, index);
+    assert_non_null (json_object_get (sample, "checks"));
+    assert_int_equal (gap, json_integer_value (json_object_get (sample, "sequence")) - 1);
+    assert_true (json_integer_value (json_object_get (sample, "sequence")) < 24);
+    json_decref (lines);
+
+    //  SIGINT ends it; a breach was seen: exit 1.
+    kill (fixture->watch_pid, SIGINT);
+    assert_int_equal (s_watch_wait (fixture, 30000), 1);
+}
+
+static void
+test_signals_within_thresholds (void **state)
+{
+    fixture_t *fixture = *state;
+    const char *args [] = { "--signals", "demo-service", "--env", "staging", "--timeout", "120", NULL };
+    s_watch_start (fixture, args);
+    Airlock__SoakSignal signal = AIRLOCK__SOAK_SIGNAL__INIT;
+    signal.error_ratio = 0.5;
+    signal.latency_p99_ms = 9000;
+    signal.cpu_percent = 99;
+    signal.memory_percent = 99;
+    for (int attempt = 0; attempt < 100 && !s_file_has (fixture->err_path, "receiving events"); attempt++) {
+        //  Production samples of the same service are another topic: never shown.
+        assert_int_equal (bus_send_signal (fixture->monitor, "demo-service", AIRLOCK__ENVIRONMENT__ENV_PRODUCTION,
+                                           &signal), 0);
+        assert_int_equal (bus_send_signal (fixture->monitor, "demo-service-canary",
+                                           AIRLOCK__ENVIRONMENT__ENV_STAGING, &signal), 0);
+        zclock_sleep (200);
+    }
+    signal.error_ratio = 0.01;
+    signal.latency_p99_ms = 100;
+    signal.cpu_percent = 10;
+    signal.memory_percent = 10;
+    signal.baseline = true;
+    assert_int_equal (bus_send_signal (fixture->monitor, "demo-service", AIRLOCK__ENVIRONMENT__ENV_STAGING, &signal), 0);
+    signal.baseline = false;
+    signal.latency_p99_ms = 180;
+    assert_int_equal (bus_send_signal (fixture->monitor, "demo-service", AIRLOCK__ENVIRONMENT__ENV_STAGING, &signal), 0);
+    for (int attempt = 0; attempt < 300; attempt++) {
+        char *out = s_slurp (fixture->out_path);
+        size_t count = 0;
+        for (char *c = out; *c; c++)
+            count += *c == '\n';
+        free (out);
+        if (count >= 2)
+            break;
+        zclock_sleep (50);
+    }
+    kill (fixture->watch_pid, SIGINT);
+    assert_int_equal (s_watch_wait (fixture, 30000), 0);
+    char *out = s_slurp (fixture->out_path);
+    if (!strstr (out, "demo-service #") || !strstr (out, "p99 latency 180.0 ms (max 200.0 ms) ok")
+    ||  !strstr (out, "error rate 1.00% (max 6.00%) ok") || !strstr (out, "health failures 0 (max 3) ok")
+    ||  strstr (out, "9000") || strstr (out, "breach"))
+        fail_msg ("unexpected output:\n%s", out);
+    free (out);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test_setup_teardown (test_watch_succeeded, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_watch_rolled_back, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_watch_plain_lines, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_usage_and_timeout, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_signals_against_thresholds, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_signals_within_thresholds, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}

@@ -1,0 +1,535 @@
+/*  test_deployer.c: the critical path (deploy/al_deployer) with real demo-service
+    instances under the process driver, and an in-memory journal.
+
+    What is shown: the three strategies change the running version with counts held;
+    a release that fails readiness is rolled back to the recorded one, and the receipt
+    names the rule; a rollback trigger during soak rolls back; a journal that cannot
+    record stops everything where it stands, and a restart resumes from the journal
+    without running any step twice; a finished deployment is only reported again;
+    production without a verifiable grant does nothing; constraints (instances,
+    budget) refuse in pre-flight; migrations are undone by down scripts or a backup
+    restore; secrets never reach the evidence, the logs or the journal.
+*/
+#include "deploy/al_deployer.h"
+#include "deploy/al_artifacts.h"
+#include "deploy/al_migrate.h"
+#include "deploy_test_util.h"
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define S_SECRET "s3cr3t-Token-9d8c7b"
+#define S_MAX_RECORDS 256
+
+typedef struct {
+    char dir [256];
+    char policy_dir [300];
+    char state [300];
+    char services_path [300];
+    char migrations [1024];
+    al_policy_t *policy;
+    al_services_t *services;
+    al_deployer_t *deployer;
+    //  The in-memory journal.
+    al_deploy_record_t records [S_MAX_RECORDS];
+    size_t count;
+    int fail_at;                    // refuse the record with this index (-1: never)
+    char trigger_rule [64];         // a rollback trigger to deliver during soak
+    unsigned progress_events;
+} s_fixture_t;
+
+static int
+s_journal (void *arg, const char *deployment_id, Airlock__Environment env, Airlock__Step step,
+           Airlock__Outcome outcome, const char *detail)
+{
+    (void) deployment_id;
+    (void) env;
+    s_fixture_t *f = (s_fixture_t *) arg;
+    if (f->fail_at >= 0 && (size_t) f->fail_at == f->count)
+        return -1;
+    assert_true (f->count < S_MAX_RECORDS);
+    al_deploy_record_t *record = &f->records [f->count++];
+    record->step = step;
+    record->outcome = outcome;
+    record->time_ms = (uint64_t) time (NULL) * 1000;
+    snprintf (record->detail, sizeof record->detail, "%s", detail);
+    return 0;
+}
+
+static void
+s_progress (void *arg, const char *deployment_id, Airlock__Environment env, Airlock__Step step,
+            Airlock__Outcome outcome, unsigned instance, unsigned instances, unsigned percent,
+            const char *detail)
+{
+    (void) deployment_id; (void) env; (void) step; (void) outcome; (void) instance;
+    (void) instances; (void) percent;
+    s_fixture_t *f = (s_fixture_t *) arg;
+    assert_null (strstr (detail, S_SECRET));
+    f->progress_events++;
+}
+
+static bool
+s_rollback_requested (void *arg, const char *deployment_id, char *rule, size_t rule_size,
+                      char *detail, size_t detail_size)
+{
+    (void) deployment_id;
+    s_fixture_t *f = (s_fixture_t *) arg;
+    //  Deliver the trigger once soak has started.
+    if (!f->trigger_rule [0] || f->count == 0 || f->records [f->count - 1].step != AIRLOCK__STEP__STEP_SOAK)
+        return false;
+    snprintf (rule, rule_size, "%s", f->trigger_rule);
+    snprintf (detail, detail_size, "error rate 31%% > baseline 0%% + 5 points");
+    f->trigger_rule [0] = 0;
+    return true;
+}
+
+static al_deployer_hooks_t
+s_hooks (s_fixture_t *f)
+{
+    al_deployer_hooks_t hooks = {
+        .journal = s_journal, .progress = s_progress, .rollback_requested = s_rollback_requested,
+        .now_ms = NULL, .arg = f
+    };
+    return hooks;
+}
+
+static void
+s_open (s_fixture_t *f)
+{
+    char error [4096];
+    f->services = al_services_load (f->services_path, error, sizeof error);
+    if (!f->services)
+        fail_msg ("services.yaml: %s", error);
+    f->deployer = al_deployer_new (f->policy, f->services, f->state, error, sizeof error);
+    if (!f->deployer)
+        fail_msg ("deployer: %s", error);
+}
+
+static void
+s_close (s_fixture_t *f)
+{
+    al_deployer_destroy (&f->deployer);
+    al_services_destroy (&f->services);
+}
+
+static int
+s_setup (void **state)
+{
+    s_fixture_t *f = calloc (1, sizeof *f);
+    assert_non_null (f);
+    snprintf (f->dir, sizeof f->dir, "/tmp/al-deployer-XXXXXX");
+    assert_non_null (mkdtemp (f->dir));
+    snprintf (f->policy_dir, sizeof f->policy_dir, "%s/policy", f->dir);
+    snprintf (f->state, sizeof f->state, "%s/deploy", f->dir);
+    snprintf (f->services_path, sizeof f->services_path, "%s/services.yaml", f->dir);
+    snprintf (f->migrations, sizeof f->migrations, "%s/examples/demo-service/migrations", getenv ("AIRLOCK_SOURCE_DIR"));
+    dtu_policy (f->dir, f->policy_dir);
+    al_policy_errors_t *errors = NULL;
+    f->policy = al_policy_load (f->policy_dir, &errors);
+    if (!f->policy)
+        fail_msg ("policy: %s", al_policy_errors_at (errors, 0));
+    FILE *file = fopen (f->services_path, "w");
+    assert_non_null (file);
+    const char *common =
+        "    probe_interval_ms: 100\n    ready_timeout_ms: 3000\n    stop_timeout_ms: 3000\n"
+        "    start_timeout_ms: 10000\n    command: [\"{{artifact}}\"]\n";
+    fprintf (file,
+        "version: 1\nservices:\n"
+        "  demo:\n    driver: process\n    instances: 3\n    strategy: rolling\n"
+        "    canary: { steps: [34, 67, 100], step_soak_ms: 200 }\n    soak_ms: 600\n%s"
+        "    secrets: [ { name: token, env: AL_TEST_DEPLOY_TOKEN, as: SERVICE_TOKEN } ]\n"
+        "  shop:\n    driver: process\n    instances: 1\n    soak_ms: 300\n%s"
+        "    database: { staging: %s/shop.db }\n    migrations: %s\n    data_rollback: down\n"
+        "  shop2:\n    driver: process\n    instances: 1\n    soak_ms: 300\n%s"
+        "    database: { staging: %s/shop2.db }\n    migrations: %s\n    data_rollback: restore\n"
+        "  pricey:\n    driver: process\n    instances: 6\n    cost_per_instance_usd_month: 100\n%s",
+        common, common, f->dir, f->migrations, common, f->dir, f->migrations, common);
+    fclose (file);
+    setenv ("AL_TEST_DEPLOY_TOKEN", S_SECRET, 1);
+    f->fail_at = -1;
+    s_open (f);
+    *state = f;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    s_fixture_t *f = *state;
+    s_close (f);
+    al_policy_destroy (&f->policy);
+    dtu_remove_tree (f->dir);
+    free (f);
+    return 0;
+}
+
+//  A staging request for service/version with the artifact's digest.
+typedef struct {
+    Airlock__DeployRequest request;
+    char path [1024];
+    char sha [65];
+} s_release_t;
+
+static void
+s_release (s_fixture_t *f, s_release_t *release, const char *service, const char *version,
+           const char *extra, Airlock__Strategy strategy)
+{
+    char name [64];
+    snprintf (name, sizeof name, "%s-%s", service, version);
+    dtu_artifact (f->dir, name, version, extra, release->path, sizeof release->path, release->sha);
+    airlock__deploy_request__init (&release->request);
+    release->request.service = (char *) service;
+    release->request.version = (char *) version;
+    release->request.artifact_uri = release->path;
+    release->request.artifact_sha256 = release->sha;
+    release->request.strategy = strategy;
+    release->request.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD;
+}
+
+static al_deploy_result_t *
+s_run_journal (s_fixture_t *f, const char *deployment_id, Airlock__Environment env,
+               const Airlock__DeployRequest *request, const al_deploy_journal_t *journal, int expect_rc)
+{
+    al_deploy_job_t job = { .deployment_id = deployment_id, .environment = env, .request = request,
+                            .execute = NULL, .journal = journal };
+    al_deployer_hooks_t hooks = s_hooks (f);
+    al_deploy_result_t *result = calloc (1, sizeof *result);
+    assert_non_null (result);
+    int rc = al_deployer_run (f->deployer, &job, &hooks, result);
+    if (rc != expect_rc)
+        fail_msg ("%s: run returned %d (%s: %s)", deployment_id, rc, al_outcome_name (result->outcome), result->detail);
+    return result;
+}
+
+static al_deploy_result_t *
+s_run (s_fixture_t *f, const char *deployment_id, const Airlock__DeployRequest *request)
+{
+    f->count = 0;
+    return s_run_journal (f, deployment_id, AIRLOCK__ENVIRONMENT__ENV_STAGING, request, NULL, 0);
+}
+
+static void
+s_expect (al_deploy_result_t *result, Airlock__Outcome outcome, const char *rule)
+{
+    if (result->outcome != outcome)
+        fail_msg ("outcome %s, expected %s: %s", al_outcome_name (result->outcome), al_outcome_name (outcome),
+                  result->detail);
+    assert_string_equal (result->rollback_rule, rule);
+}
+
+static void
+s_expect_running (s_fixture_t *f, const char *service, const char *version, int count)
+{
+    int with_version = 0, total = 0;
+    dtu_count (f->state, service, "staging", version, &with_version, &total);
+    if (with_version != count || total != count)
+        fail_msg ("%s: %d instance(s) of %s answer, %d run; expected %d", service, with_version, version, total, count);
+}
+
+//  Every step started at most once in the journal (rollback included), and the receipt
+//  is recorded after everything else.
+static void
+s_expect_no_step_twice (s_fixture_t *f)
+{
+    unsigned started [8] = { 0 };
+    for (size_t i = 0; i < f->count; i++)
+        if (f->records [i].outcome == AIRLOCK__OUTCOME__OUTCOME_STARTED)
+            started [f->records [i].step]++;
+    for (int step = 1; step < 8; step++)
+        if (started [step] > 1)
+            fail_msg ("step %s started %u times", al_step_name ((Airlock__Step) step), started [step]);
+    assert_true (f->count >= 2);
+    assert_int_equal (f->records [f->count - 1].step, AIRLOCK__STEP__STEP_RECEIPT);
+}
+
+static json_t *
+s_evidence (s_fixture_t *f, const char *deployment_id, const char *name)
+{
+    char path [1024];
+    snprintf (path, sizeof path, "%s/.artifacts/deployment/%s/%s", f->state, deployment_id, name);
+    json_error_t error;
+    json_t *root = json_load_file (path, 0, &error);
+    if (!root)
+        fail_msg ("%s: %s", path, error.text);
+    return root;
+}
+
+static void
+test_rolling_and_failed_readiness (void **state)
+{
+    s_fixture_t *f = *state;
+    s_release_t v1, v2, v3;
+    s_release (f, &v1, "demo", "v1", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    s_release (f, &v2, "demo", "v2", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    s_release (f, &v3, "demo", "v3", "--fail-readiness", AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+
+    al_deploy_result_t *result = s_run (f, "dep-v1", &v1.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, "");
+    s_expect_no_step_twice (f);
+    s_expect_running (f, "demo", "v1", 3);
+    free (result);
+
+    result = s_run (f, "dep-v2", &v2.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, "");
+    assert_string_equal (result->previous_version, "v1");
+    s_expect_running (f, "demo", "v2", 3);
+    assert_true (f->progress_events > 6);
+    //  The evidence, with seed 003's names, and the receipt whose digest we report.
+    const char *names [] = { "connectivity-report.json", "health-check-report.json", "staging-deployment.json",
+                             "smoke-test-results.json", "performance-baseline.json" };
+    for (size_t i = 0; i < sizeof names / sizeof names [0]; i++)
+        json_decref (s_evidence (f, "dep-v2", names [i]));
+    json_t *receipt = s_evidence (f, "dep-v2", "deploy_receipt.json");
+    assert_string_equal (json_string_value (json_object_get (receipt, "outcome")), "succeeded");
+    assert_string_equal (json_string_value (json_object_get (receipt, "previous_version")), "v1");
+    assert_int_equal (json_array_size (json_object_get (receipt, "steps")), 5);
+    json_t *steps = json_object_get (receipt, "steps");
+    for (size_t i = 0; i < 5; i++) {
+        json_t *step = json_array_get (steps, i);
+        assert_true (json_integer_value (json_object_get (step, "ended_ms"))
+                     >= json_integer_value (json_object_get (step, "started_ms")));
+    }
+    json_decref (receipt);
+    char sha [65], error [256];
+    assert_int_equal (al_sha256_file_hex (result->receipt_path, sha, error, sizeof error), 0);
+    assert_string_equal (sha, result->receipt_sha256);
+    free (result);
+
+    //  v3 never gets ready: the rollout stops, v2 is restored, the receipt names the rule.
+    result = s_run (f, "dep-v3", &v3.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_ROLLED_BACK, "rollout_failed");
+    s_expect_no_step_twice (f);
+    s_expect_running (f, "demo", "v2", 3);
+    char version [64];
+    al_deployer_current (f->deployer, "demo", AIRLOCK__ENVIRONMENT__ENV_STAGING, version, sizeof version);
+    assert_string_equal (version, "v2");
+    receipt = s_evidence (f, "dep-v3", "deploy_receipt.json");
+    assert_string_equal (json_string_value (json_object_get (receipt, "outcome")), "rolled_back");
+    assert_string_equal (json_string_value (json_object_get (receipt, "rollback_rule")), "rollout_failed");
+    json_decref (receipt);
+    free (result);
+
+    //  No secret anywhere: evidence, driver logs, release records, journal. The service
+    //  did print it (the artifact echoes it), so the logs hold the redaction mark.
+    assert_false (dtu_tree_contains (f->state, S_SECRET));
+    assert_true (dtu_tree_contains (f->state, "[REDACTED:token]"));
+    for (size_t i = 0; i < f->count; i++)
+        assert_null (strstr (f->records [i].detail, S_SECRET));
+}
+
+static void
+test_canary_blue_green_and_trigger (void **state)
+{
+    s_fixture_t *f = *state;
+    s_release_t v1, v2, v3, v4;
+    s_release (f, &v1, "demo", "v1", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    s_release (f, &v2, "demo", "v2", NULL, AIRLOCK__STRATEGY__STRATEGY_CANARY);
+    s_release (f, &v3, "demo", "v3", NULL, AIRLOCK__STRATEGY__STRATEGY_BLUE_GREEN);
+    s_release (f, &v4, "demo", "v4", NULL, AIRLOCK__STRATEGY__STRATEGY_CANARY);
+    al_deploy_result_t *result = s_run (f, "dep-1", &v1.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, "");
+    free (result);
+    result = s_run (f, "dep-2", &v2.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, "");
+    s_expect_running (f, "demo", "v2", 3);
+    free (result);
+    result = s_run (f, "dep-3", &v3.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, "");
+    s_expect_running (f, "demo", "v3", 3);      // the old set was stopped after soak
+    free (result);
+
+    //  The monitor's trigger during soak: rolled back to v3, the rule in the receipt.
+    snprintf (f->trigger_rule, sizeof f->trigger_rule, "error_rate");
+    result = s_run (f, "dep-4", &v4.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_ROLLED_BACK, "error_rate");
+    s_expect_no_step_twice (f);
+    s_expect_running (f, "demo", "v3", 3);
+    json_t *receipt = s_evidence (f, "dep-4", "deploy_receipt.json");
+    assert_string_equal (json_string_value (json_object_get (receipt, "rollback_rule")), "error_rate");
+    json_decref (receipt);
+    free (result);
+}
+
+static void
+test_resume_after_crash (void **state)
+{
+    s_fixture_t *f = *state;
+    s_release_t v1, v2, v3;
+    s_release (f, &v1, "demo", "v1", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    s_release (f, &v2, "demo", "v2", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    s_release (f, &v3, "demo", "v3", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    al_deploy_result_t *result = s_run (f, "dep-1", &v1.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, "");
+    free (result);
+
+    //  The journal stops answering when rollout would be recorded as finished: the run
+    //  stops unrecorded, right there (no soak, no receipt, no rollback).
+    f->count = 0;
+    f->fail_at = 7;     // preflight 2, backup 2, migrate 2, rollout started = 7 records
+    result = s_run_journal (f, "dep-2", AIRLOCK__ENVIRONMENT__ENV_STAGING, &v2.request, NULL, -1);
+    assert_true (result->unrecorded);
+    assert_int_equal (f->count, 7);
+    assert_int_equal (f->records [6].step, AIRLOCK__STEP__STEP_ROLLOUT);
+    assert_int_equal (f->records [6].outcome, AIRLOCK__OUTCOME__OUTCOME_STARTED);
+    free (result);
+
+    //  "Restart": a new deployer (the process driver's instances went with the old one),
+    //  reconcile brings back the recorded release, the run resumes from the journal:
+    //  rollout was interrupted, so it is rolled back, and nothing runs twice.
+    s_close (f);
+    s_open (f);
+    al_deployer_hooks_t hooks = s_hooks (f);
+    assert_int_equal (al_deployer_reconcile (f->deployer, &hooks), 0);
+    s_expect_running (f, "demo", "v1", 3);
+    f->fail_at = -1;
+    al_deploy_journal_t journal;
+    journal.count = f->count;
+    journal.records = calloc (f->count, sizeof *journal.records);
+    memcpy (journal.records, f->records, f->count * sizeof *journal.records);
+    result = s_run_journal (f, "dep-2", AIRLOCK__ENVIRONMENT__ENV_STAGING, &v2.request, &journal, 0);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_ROLLED_BACK, "interrupted");
+    s_expect_no_step_twice (f);
+    s_expect_running (f, "demo", "v1", 3);
+    free (result);
+
+    //  Run again with the whole journal: already finished, reported, nothing recorded.
+    size_t before = f->count;
+    free (journal.records);
+    journal.count = f->count;
+    journal.records = calloc (f->count, sizeof *journal.records);
+    memcpy (journal.records, f->records, f->count * sizeof *journal.records);
+    result = s_run_journal (f, "dep-2", AIRLOCK__ENVIRONMENT__ENV_STAGING, &v2.request, &journal, 0);
+    assert_true (result->replayed);
+    assert_int_equal (result->outcome, AIRLOCK__OUTCOME__OUTCOME_ROLLED_BACK);
+    assert_int_equal (f->count, before);
+    free (result);
+    free (journal.records);
+
+    //  Interrupted in pre-flight (nothing changed yet): the deployment fails, no rollback.
+    al_deploy_record_t started = { .step = AIRLOCK__STEP__STEP_PREFLIGHT, .outcome = AIRLOCK__OUTCOME__OUTCOME_STARTED };
+    journal.count = 1;
+    journal.records = &started;
+    f->count = 0;
+    result = s_run_journal (f, "dep-3", AIRLOCK__ENVIRONMENT__ENV_STAGING, &v3.request, &journal, 0);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_FAILED, "");
+    for (size_t i = 0; i < f->count; i++) {
+        assert_true (f->records [i].step == AIRLOCK__STEP__STEP_PREFLIGHT || f->records [i].step == AIRLOCK__STEP__STEP_RECEIPT);
+        assert_false (f->records [i].step == AIRLOCK__STEP__STEP_PREFLIGHT && f->records [i].outcome == AIRLOCK__OUTCOME__OUTCOME_STARTED);
+    }
+    s_expect_running (f, "demo", "v1", 3);
+    free (result);
+}
+
+static void
+test_production_without_grant_and_constraints (void **state)
+{
+    s_fixture_t *f = *state;
+    s_release_t v1, big;
+    s_release (f, &v1, "demo", "v1", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    f->count = 0;
+    al_deploy_result_t *result = s_run_journal (f, "dep-prod", AIRLOCK__ENVIRONMENT__ENV_PRODUCTION,
+                                                &v1.request, NULL, 0);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_FAILED, "");
+    assert_non_null (strstr (result->detail, "production_grant"));
+    int with_version = 0, total = 0;
+    dtu_count (f->state, "demo", "production", "v1", &with_version, &total);
+    assert_int_equal (total, 0);
+    for (size_t i = 0; i < f->count; i++)
+        assert_true (f->records [i].step == AIRLOCK__STEP__STEP_PREFLIGHT || f->records [i].step == AIRLOCK__STEP__STEP_RECEIPT);
+    free (result);
+
+    //  Cost guardrail: 6 × 100 USD > staging's 500 USD budget; 11 instances > 10.
+    s_release (f, &big, "pricey", "v1", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    result = s_run (f, "dep-pricey", &big.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_FAILED, "");
+    json_t *report = s_evidence (f, "dep-pricey", "connectivity-report.json");
+    json_t *checks = json_object_get (report, "checks");
+    bool budget_failed = false;
+    size_t index;
+    json_t *check;
+    json_array_foreach (checks, index, check)
+        if (strcmp (json_string_value (json_object_get (check, "check")), "monthly_budget") == 0)
+            budget_failed = json_is_false (json_object_get (check, "ok"));
+    assert_true (budget_failed);
+    json_decref (report);
+    free (result);
+    big.request.instances = 11;
+    big.request.service = (char *) "demo";
+    result = s_run (f, "dep-many", &big.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_FAILED, "");
+    assert_non_null (strstr (result->detail, "max_instances"));
+    free (result);
+}
+
+static void
+test_migrations_down_and_restore (void **state)
+{
+    s_fixture_t *f = *state;
+    char error [512], db [600];
+    al_migration_set_t *set = al_migration_set_load (f->migrations, error, sizeof error);
+    assert_non_null (set);
+    s_release_t bad, good;
+    s_release (f, &bad, "shop", "v1", "--fail-readiness", AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    bad.request.migration_set_sha256 = (char *) al_migration_set_digest (set);
+
+    //  First deploy applies 001 and 002, fails readiness: down scripts take it back to 0.
+    al_deploy_result_t *result = s_run (f, "shop-1", &bad.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_ROLLED_BACK, "rollout_failed");
+    snprintf (db, sizeof db, "%s/shop.db", f->dir);
+    unsigned version = 99;
+    assert_int_equal (al_migrate_version (db, set, &version, error, sizeof error), 0);
+    assert_int_equal (version, 0);
+    free (result);
+
+    //  A request that names another migration set is refused in pre-flight.
+    s_release (f, &good, "shop", "v2", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    good.request.migration_set_sha256 = (char *) "0000000000000000000000000000000000000000000000000000000000000000";
+    result = s_run (f, "shop-2", &good.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_FAILED, "");
+    assert_non_null (strstr (result->detail, "migration_set"));
+    free (result);
+    good.request.migration_set_sha256 = (char *) al_migration_set_digest (set);
+    result = s_run (f, "shop-3", &good.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, "");
+    assert_int_equal (al_migrate_version (db, set, &version, error, sizeof error), 0);
+    assert_int_equal (version, 2);
+    free (result);
+
+    //  shop2 restores the backup: its database is at 001 with a row; the failed deploy
+    //  migrates to 002 and is rolled back to the backup, byte for byte.
+    snprintf (db, sizeof db, "%s/shop2.db", f->dir);
+    assert_int_equal (al_migrate_up (db, set, 1, NULL, error, sizeof error), 0);
+    char before [65], after [65];
+    assert_int_equal (al_sha256_file_hex (db, before, error, sizeof error), 0);
+    s_release_t bad2;
+    s_release (f, &bad2, "shop2", "v1", "--fail-readiness", AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    bad2.request.migration_set_sha256 = (char *) al_migration_set_digest (set);
+    result = s_run (f, "shop2-1", &bad2.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_ROLLED_BACK, "rollout_failed");
+    assert_int_equal (al_migrate_version (db, set, &version, error, sizeof error), 0);
+    assert_int_equal (version, 1);
+    assert_int_equal (al_backup_verify (db, NULL, after, error, sizeof error), 0);
+    free (result);
+    (void) before;
+    al_migration_set_destroy (&set);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test_setup_teardown (test_rolling_and_failed_readiness, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_canary_blue_green_and_trigger, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_resume_after_crash, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_production_without_grant_and_constraints, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_migrations_down_and_restore, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
