@@ -34,10 +34,20 @@ typedef struct {
     const al_policy_t *policy;
     al_deployer_t *deployer;
     zlistx_t *pending;              // deliveries received while a deployment ran
-    //  The running deployment (for the rollback hook).
+    //  The running deployment (for the rollback and evidence hooks).
     const char *service;
     Airlock__Environment environment;
+    uint64_t last_signal_ms;        // monotonic time of its latest SoakSignal, 0: none
+    al_envelope_t *trigger;         // the RollbackTrigger acted on, for the receipt
 } s_manager_t;
+
+static uint64_t
+s_mono_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
 
 static uint64_t
 s_now_ms (void)
@@ -49,10 +59,11 @@ s_now_ms (void)
 
 static void
 s_progress_init (al_envelope_t *envelope, Airlock__DeployProgress *progress, const char *deployment_id,
-                 Airlock__Environment env)
+                 Airlock__Environment env, const char *service)
 {
     airlock__envelope__init (envelope);
     airlock__deploy_progress__init (progress);
+    progress->service = (char *) (service? service: "");
     envelope->deployment_id = (char *) deployment_id;
     envelope->environment = env;
     envelope->body_case = AIRLOCK__ENVELOPE__BODY_DEPLOY_PROGRESS;
@@ -95,7 +106,7 @@ s_hook_journal (void *arg, const char *deployment_id, Airlock__Environment env, 
     s_manager_t *self = (s_manager_t *) arg;
     al_envelope_t envelope;
     Airlock__DeployProgress progress;
-    s_progress_init (&envelope, &progress, deployment_id, env);
+    s_progress_init (&envelope, &progress, deployment_id, env, self->service);
     progress.step = step;
     progress.outcome = outcome;
     progress.detail = (char *) detail;
@@ -119,7 +130,7 @@ s_hook_progress (void *arg, const char *deployment_id, Airlock__Environment env,
     s_manager_t *self = (s_manager_t *) arg;
     al_envelope_t envelope;
     Airlock__DeployProgress progress;
-    s_progress_init (&envelope, &progress, deployment_id, env);
+    s_progress_init (&envelope, &progress, deployment_id, env, self->service);
     progress.step = step;
     progress.outcome = outcome;
     progress.instance = instance;
@@ -135,7 +146,6 @@ static bool
 s_hook_rollback (void *arg, const char *deployment_id, char *rule, size_t rule_size,
                  char *detail, size_t detail_size)
 {
-    (void) deployment_id;
     s_manager_t *self = (s_manager_t *) arg;
     bool triggered = false;
     al_envelope_t *envelope;
@@ -143,12 +153,23 @@ s_hook_rollback (void *arg, const char *deployment_id, char *rule, size_t rule_s
         if (envelope->body_case == AIRLOCK__ENVELOPE__BODY_ROLLBACK_TRIGGER
         &&  strcmp (envelope->rollback_trigger->service, self->service) == 0
         &&  (envelope->environment == self->environment
-             || envelope->environment == AIRLOCK__ENVIRONMENT__ENV_UNSPECIFIED)) {
+             || envelope->environment == AIRLOCK__ENVIRONMENT__ENV_UNSPECIFIED)
+        &&  (!envelope->deployment_id || !*envelope->deployment_id
+             || strcmp (envelope->deployment_id, deployment_id) == 0)) {
             snprintf (rule, rule_size, "%s", envelope->rollback_trigger->rule);
             snprintf (detail, detail_size, "%s (from %s)", envelope->rollback_trigger->detail,
                       envelope->sender? envelope->sender->identity: "?");
             triggered = true;
+            if (envelope->delivery_id)
+                al_agent_ack_delivery (self->agent, envelope->delivery_id);
+            al_codec_free (&self->trigger);
+            self->trigger = envelope;       // kept for the receipt
+            continue;
         }
+        if (envelope->body_case == AIRLOCK__ENVELOPE__BODY_SOAK_SIGNAL
+        &&  strcmp (envelope->soak_signal->service, self->service) == 0
+        &&  envelope->environment == self->environment)
+            self->last_signal_ms = s_mono_ms ();
         if (envelope->body_case == AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST
         ||  envelope->body_case == AIRLOCK__ENVELOPE__BODY_EXECUTE_DEPLOY) {
             zlistx_add_end (self->pending, envelope);    // later, still unacknowledged
@@ -159,6 +180,47 @@ s_hook_rollback (void *arg, const char *deployment_id, char *rule, size_t rule_s
         al_codec_free (&envelope);
     }
     return triggered;
+}
+
+static const Airlock__RollbackTrigger *
+s_hook_last_trigger (void *arg)
+{
+    s_manager_t *self = (s_manager_t *) arg;
+    return self->trigger? self->trigger->rollback_trigger: NULL;
+}
+
+//  The deployer polls rollback_requested (which reads every delivery that arrived,
+//  SoakSignals included) just before it asks this.
+static uint64_t
+s_hook_last_signal (void *arg)
+{
+    s_manager_t *self = (s_manager_t *) arg;
+    return self->last_signal_ms;
+}
+
+//  Is a monitor connected and alive? Asks the broker.
+static bool
+s_hook_monitor_alive (void *arg, char *detail, size_t detail_size)
+{
+    s_manager_t *self = (s_manager_t *) arg;
+    al_agent_result_t result;
+    al_envelope_t *reply = al_agent_status_query (self->agent, "agents", NULL, 0, 5000, &result);
+    if (!reply) {
+        snprintf (detail, detail_size, "cannot ask the broker which agents run: %s", al_agent_status_name (result.status));
+        return false;
+    }
+    bool alive = false;
+    for (size_t i = 0; i < reply->status_reply->n_agents && !alive; i++) {
+        const Airlock__AgentStatus *agent = reply->status_reply->agents [i];
+        if (strcmp (agent->role, "monitor") == 0 && agent->alive) {
+            alive = true;
+            snprintf (detail, detail_size, "monitor %s is connected and alive", agent->identity);
+        }
+    }
+    if (!alive)
+        snprintf (detail, detail_size, "no monitor is connected: the soak of this service needs its golden signals");
+    al_codec_free (&reply);
+    return alive;
 }
 
 //  A request deploy-manager will not act on: say so to the broker, which records it.
@@ -172,7 +234,10 @@ s_refuse (s_manager_t *self, const al_envelope_t *envelope, const char *why)
     snprintf (detail, sizeof detail, "refused: %s", why);
     al_envelope_t reply;
     Airlock__DeployProgress progress;
-    s_progress_init (&reply, &progress, deployment_id, envelope->environment);
+    const char *service = envelope->body_case == AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST? envelope->deploy_request->service
+                        : envelope->body_case == AIRLOCK__ENVELOPE__BODY_EXECUTE_DEPLOY && envelope->execute_deploy->request?
+                          envelope->execute_deploy->request->service: "";
+    s_progress_init (&reply, &progress, deployment_id, envelope->environment, service);
     progress.step = AIRLOCK__STEP__STEP_PREFLIGHT;
     progress.outcome = AIRLOCK__OUTCOME__OUTCOME_FAILED;
     progress.detail = detail;
@@ -251,9 +316,11 @@ s_execute (s_manager_t *self, al_deploy_job_t *job)
     job->journal = &journal;
     self->service = job->request->service;
     self->environment = job->environment;
+    self->last_signal_ms = 0;
     al_deployer_hooks_t hooks = {
         .journal = s_hook_journal, .progress = s_hook_progress,
-        .rollback_requested = s_hook_rollback, .now_ms = NULL, .arg = self
+        .rollback_requested = s_hook_rollback, .monitor_alive = s_hook_monitor_alive,
+        .last_signal_ms = s_hook_last_signal, .last_trigger = s_hook_last_trigger, .now_ms = NULL, .arg = self
     };
     al_deploy_result_t *result = (al_deploy_result_t *) calloc (1, sizeof *result);
     assert (result);
@@ -264,6 +331,7 @@ s_execute (s_manager_t *self, al_deploy_job_t *job)
                    result->detail, result->rollback_rule [0]? ", rule ": "", result->rollback_rule);
     }
     self->service = NULL;
+    al_codec_free (&self->trigger);
     free (result);
     al_deploy_journal_clear (&journal);
     return rc;

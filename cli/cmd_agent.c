@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "agents/al_agent.h"
 #include "agents/al_deploy_manager.h"
+#include "agents/al_monitor.h"
 #include "broker/al_config.h"
 #include <czmq.h>
 #include <stdio.h>
@@ -19,16 +20,19 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "usage: airlock agent ROLE [--config FILE]\n"
+        "usage: airlock agent ROLE [--config FILE] [--interval-ms N]\n"
         "\n"
         "Run a bus agent in the foreground until SIGTERM or Ctrl-C.\n"
         "\n"
         "roles:\n"
         "  deploy-manager   executes deploys: staging on the orchestrator's DeployRequest,\n"
         "                   production only on the broker's ExecuteDeploy with a verified grant\n"
+        "  monitor          scrapes every instance's /metrics, publishes golden signals, evaluates\n"
+        "                   quality_rules.yaml during rollouts and soaks, triggers rollbacks\n"
         "\n"
         "options:\n"
         "  --config FILE    airlock.yaml (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n"
+        "  --interval-ms N  monitor: scrape interval (default 1000, at least 50)\n"
         "\n"
         "exit codes: 0 clean shutdown, 2 cannot start (configuration, policy, services.yaml, keys)\n");
 }
@@ -44,9 +48,21 @@ al_cmd_agent (int argc, char **argv)
     if (!config_path || !*config_path)
         config_path = "./airlock-state/airlock.yaml";
     const char *role = NULL;
+    al_monitor_options_t monitor;
+    al_monitor_options_defaults (&monitor);
     for (int index = 1; index < argc; index++) {
         if (strcmp (argv [index], "--config") == 0 && index + 1 < argc)
             config_path = argv [++index];
+        else
+        if (strcmp (argv [index], "--interval-ms") == 0 && index + 1 < argc) {
+            char *end = NULL;
+            long value = strtol (argv [++index], &end, 10);
+            if (!end || *end || value < 50 || value > 60000) {
+                fprintf (stderr, "airlock agent: --interval-ms: '%s' is not a number of ms (50..60000)\n", argv [index]);
+                return AL_EXIT_USAGE;
+            }
+            monitor.interval_ms = (int) value;
+        }
         else
         if (argv [index][0] != '-' && !role)
             role = argv [index];
@@ -60,8 +76,8 @@ al_cmd_agent (int argc, char **argv)
         s_usage (stderr);
         return AL_EXIT_USAGE;
     }
-    if (strcmp (role, "deploy-manager") != 0) {
-        fprintf (stderr, "airlock agent: unknown role '%s' (this build runs: deploy-manager)\n", role);
+    if (strcmp (role, "deploy-manager") != 0 && strcmp (role, "monitor") != 0) {
+        fprintf (stderr, "airlock agent: unknown role '%s' (this build runs: deploy-manager, monitor)\n", role);
         return AL_EXIT_USAGE;
     }
     char error [2048] = "";
@@ -71,7 +87,8 @@ al_cmd_agent (int argc, char **argv)
         return AL_EXIT_USAGE;
     }
     al_agent_catch_signals ();
-    int rc = al_deploy_manager_run (config, error, sizeof error);
+    int rc = strcmp (role, "monitor") == 0? al_monitor_run (config, &monitor, error, sizeof error)
+           : al_deploy_manager_run (config, error, sizeof error);
     if (rc != 0)
         fprintf (stderr, "airlock agent %s: %s\n", role, error);
     al_config_destroy (&config);

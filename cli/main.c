@@ -23,7 +23,7 @@ static const s_command_t s_commands [] = {
     { "approve", al_cmd_approve, "review a production request and sign your approval" },
     { "deny",   al_cmd_deny,   "sign a denial of a production request, with a reason" },
     { "keygen", al_cmd_keygen, "make an approver's Ed25519 key pair" },
-    { "agent",  al_cmd_agent,  "run a bus agent (deploy-manager) in the foreground" },
+    { "agent",  al_cmd_agent,  "run a bus agent (deploy-manager, monitor) in the foreground" },
     { "demo",   al_cmd_demo,   "run the end-to-end demonstration on the embedded default" },
 };
 

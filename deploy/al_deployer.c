@@ -646,6 +646,31 @@ s_probe_round (s_run_t *run, unsigned *consecutive, size_t slots, json_t *round)
     return failed;
 }
 
+//  The monitor's evidence for a soak that started at start: stale when the latest
+//  SoakSignal is older than max_age, or (required) when none arrived since start.
+//  Sets the rule and the failure. Fail closed.
+static bool
+s_stale (s_run_t *run, uint64_t start, uint64_t max_age, bool required)
+{
+    uint64_t last = run->hooks->last_signal_ms? run->hooks->last_signal_ms (run->hooks->arg): 0;
+    uint64_t now = s_mono_ms ();
+    bool stale = false;
+    if (last >= start)
+        stale = now - last > max_age;
+    else
+        stale = required || now - start > max_age;
+    if (!stale)
+        return false;
+    s_format (run->rule, sizeof run->rule, "missing_evidence");
+    if (last == 0)
+        s_fail (run, "no SoakSignal from the monitor for %s during the soak", run->svc->name);
+    else
+        s_fail (run, "the monitor's latest SoakSignal for %s is %.1f s old (limit %.1f s)%s",
+                run->svc->name, (double) (now - last) / 1000.0, (double) max_age / 1000.0,
+                last < start? ", none since the soak started": "");
+    return true;
+}
+
 //  Watch the new release for duration_ms: probes every interval, rollback triggers.
 //  Returns 0 when it held, -1 on a breach (run->rule and run->failure say which).
 static int
@@ -660,8 +685,12 @@ s_soak (s_run_t *run, int64_t duration_ms, unsigned percent, const char *what)
     int interval = run->svc->probe_interval_ms > 0? run->svc->probe_interval_ms: 1000;
     uint64_t start = s_mono_ms ();
     uint64_t deadline = start + (uint64_t) (duration_ms > 0? duration_ms: 0);
+    bool monitored = run->svc->signals == AL_SERVICE_SIGNALS_MONITOR;
+    uint64_t max_age = (uint64_t) al_policy_signal_max_age_s (run->self->policy) * 1000;
     do {
         if (s_trigger (run))
+            return -1;
+        if (monitored && s_stale (run, start, max_age, false))
             return -1;
         json_t *round = json_array ();
         s_probe_round (run, consecutive, S_MAX_INSTANCES, round);
@@ -682,8 +711,13 @@ s_soak (s_run_t *run, int64_t duration_ms, unsigned percent, const char *what)
         unsigned share = duration_ms > 0? (unsigned) (elapsed * 100 / (uint64_t) duration_ms): 100;
         s_progress (run, AIRLOCK__STEP__STEP_SOAK, AIRLOCK__OUTCOME__OUTCOME_STARTED, 0, run->instances,
                     share > 100? 100: share, "%s: %u probes, %u failed", what, run->probes_run, run->probes_failed);
-        if (s_mono_ms () >= deadline)
+        if (s_mono_ms () >= deadline) {
+            //  No promotion without evidence: the soak must have seen the monitor's
+            //  samples (a canary step's short soak only checks they are not stale).
+            if (monitored && s_stale (run, start, max_age, percent == 100))
+                return -1;
             break;
+        }
         uint64_t left = deadline - s_mono_ms ();
         zclock_sleep ((int) (left < (uint64_t) interval? left: (uint64_t) interval));
     } while (true);
@@ -882,7 +916,14 @@ s_step_preflight (s_run_t *run)
         s_check (checks, "migration_set", *wanted == 0, "%s", *wanted? "the request names a migration set "
                  "but services.yaml has none for this service": "no migrations");
 
-    //  Observability prerequisites: the probes the soak and the monitor rely on.
+    //  Observability prerequisites: the probes the soak and the monitor rely on, and the
+    //  monitor itself when the soak depends on its signals.
+    if (run->svc->signals == AL_SERVICE_SIGNALS_MONITOR) {
+        char detail [256] = "no monitor is connected";
+        bool alive = run->hooks->monitor_alive
+                  && run->hooks->monitor_alive (run->hooks->arg, detail, sizeof detail);
+        s_check (checks, "monitor", alive, "%s", detail);
+    }
     s_check (checks, "observability", run->svc->liveness_path && run->svc->readiness_path && run->svc->metrics_path,
              "liveness %s, readiness %s, metrics %s", run->svc->liveness_path? run->svc->liveness_path: "(none)",
              run->svc->readiness_path? run->svc->readiness_path: "(none)",
@@ -1150,6 +1191,29 @@ s_approvals_json (const s_run_t *run)
     return list;
 }
 
+//  The monitor's trigger with the samples that broke its rule, or null.
+static json_t *
+s_trigger_json (const s_run_t *run, Airlock__Outcome outcome)
+{
+    const Airlock__RollbackTrigger *trigger = run->hooks->last_trigger? run->hooks->last_trigger (run->hooks->arg): NULL;
+    if (outcome != AIRLOCK__OUTCOME__OUTCOME_ROLLED_BACK || !trigger || strcmp (trigger->rule, run->rule) != 0)
+        return json_null ();
+    json_t *samples = json_array ();
+    for (size_t i = 0; i < trigger->n_samples; i++) {
+        const Airlock__SoakSignal *sample = trigger->samples [i];
+        json_array_append_new (samples, json_pack ("{s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:i, s:i, s:i}",
+                               "sequence", (json_int_t) sample->sequence,
+                               "requests_per_second", sample->requests_per_second,
+                               "error_ratio", sample->error_ratio,
+                               "latency_p50_ms", sample->latency_p50_ms, "latency_p99_ms", sample->latency_p99_ms,
+                               "cpu_percent", sample->cpu_percent, "memory_percent", sample->memory_percent,
+                               "instances_up", (int) sample->instances_up, "instances_total", (int) sample->instances_total,
+                               "consecutive_health_failures", (int) sample->consecutive_health_failures,
+                               "no_evidence", (int) sample->no_evidence));
+    }
+    return json_pack ("{s:s, s:s, s:o}", "rule", trigger->rule, "detail", trigger->detail, "samples", samples);
+}
+
 //  The receipt step: promote (success only), then write the evidence and the receipt.
 static int
 s_receipt (s_run_t *run, Airlock__Outcome outcome)
@@ -1227,7 +1291,7 @@ s_receipt (s_run_t *run, Airlock__Outcome outcome)
     }
     const Airlock__ProductionGrant *grant = run->job->execute? run->job->execute->grant: NULL;
     json_t *receipt = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s}, s:s, s:s, s:i, s:s, s:s, s:s,"
-                                 " s:o, s:o, s:o, s:{s:s, s:i, s:i, s:f, s:s}, s:o}",
+                                 " s:o, s:o, s:o, s:{s:s, s:i, s:i, s:f, s:s}, s:o, s:o}",
         "format", "airlock-deploy-receipt-v1",
         "deployment_id", run->job->deployment_id,
         "service", run->svc->name,
@@ -1246,10 +1310,13 @@ s_receipt (s_run_t *run, Airlock__Outcome outcome)
         "grant", grant? json_pack ("{s:s, s:I, s:I}", "request_id", grant->request_id,
                                    "grant_audit_sequence", (json_int_t) grant->grant_audit_sequence,
                                    "granted_at_ms", (json_int_t) grant->granted_at_ms): json_null (),
-        "signals", "source", "health probes (liveness, readiness)", "probes", (int) run->probes_run,
+        "signals", "source", run->svc->signals == AL_SERVICE_SIGNALS_MONITOR?
+                   "monitor golden signals and health probes": "health probes (liveness, readiness)",
+                   "probes", (int) run->probes_run,
                    "failed", (int) run->probes_failed, "max_latency_ms", run->probe_latency_max_ms,
                    "rule", run->rule,
-        "definition_of_done", done);
+        "definition_of_done", done,
+        "rollback_trigger", s_trigger_json (run, outcome));
     int rc = 0;
     if (!receipt || s_write_json (run->evidence_dir, "deploy_receipt.json", receipt, result->receipt_sha256,
                                   error, sizeof error) != 0) {

@@ -91,6 +91,16 @@ typedef struct {
     //  monitor's RollbackTrigger); rule and detail say why. MAY be NULL.
     bool (*rollback_requested) (void *arg, const char *deployment_id, char *rule, size_t rule_size,
                                 char *detail, size_t detail_size);
+    //  Services whose soak evidence is the monitor's (services.yaml signals: monitor):
+    //  is a monitor connected and alive? detail names it or says why not. MAY be NULL
+    //  (then no monitor is known: such services fail pre-flight).
+    bool (*monitor_alive) (void *arg, char *detail, size_t detail_size);
+    //  Monotonic time (CLOCK_MONOTONIC, ms) of the latest SoakSignal received for the
+    //  running deployment's service and environment, 0 if none. MAY be NULL (none).
+    uint64_t (*last_signal_ms) (void *arg);
+    //  The RollbackTrigger behind the latest true answer of rollback_requested, or NULL:
+    //  its samples go into the receipt. Borrowed until the run ends. MAY be NULL.
+    const Airlock__RollbackTrigger *(*last_trigger) (void *arg);
     //  Wall clock in ms since the epoch. MAY be NULL (the real clock).
     uint64_t (*now_ms) (void *arg);
     void *arg;

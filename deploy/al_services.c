@@ -82,7 +82,7 @@ static const s_service_key_t s_service_keys [] = {
     { "probe_interval_ms", S_BOTH }, { "ready_timeout_ms", S_BOTH },
     { "health_failures", S_BOTH }, { "cost_per_instance_usd_month", S_BOTH },
     { "database", S_BOTH }, { "migrations", S_BOTH }, { "data_rollback", S_BOTH },
-    { "metrics_path", S_BOTH }, { "host", S_BOTH }, { "liveness_path", S_BOTH },
+    { "metrics_path", S_BOTH }, { "signals", S_BOTH }, { "host", S_BOTH }, { "liveness_path", S_BOTH },
     { "readiness_path", S_BOTH }, { "stop_timeout_ms", S_BOTH },
     { "probe_timeout_ms", S_BOTH }, { "secrets", S_BOTH },
     { "command", S_PROCESS }, { "env", S_PROCESS }, { "start_timeout_ms", S_PROCESS },
@@ -1003,6 +1003,7 @@ s_defaults (al_service_t *svc)
     svc->ready_timeout_ms = AL_SERVICE_DEFAULT_READY_TIMEOUT_MS;
     svc->health_failures = AL_SERVICE_DEFAULT_HEALTH_FAILURES;
     svc->data_rollback = AL_SERVICE_DATA_ROLLBACK_DOWN;
+    svc->signals = AL_SERVICE_SIGNALS_MONITOR;
     svc->metrics_path = AL_SERVICE_DEFAULT_METRICS_PATH;
     svc->host = AL_DRIVER_DEFAULT_HOST;
     svc->liveness_path = AL_DRIVER_DEFAULT_LIVENESS_PATH;
@@ -1062,6 +1063,18 @@ s_service_value (s_loader_t *L, al_service_t *svc, const char *name, yaml_node_t
         else
         if (mode)
             s_error (L, value, field, "unknown mode '%.64s' (down, restore)", mode);
+    }
+    else
+    if (strcmp (name, "signals") == 0) {
+        const char *mode = s_string (L, value, field, false);
+        if (mode && strcmp (mode, "monitor") == 0)
+            svc->signals = AL_SERVICE_SIGNALS_MONITOR;
+        else
+        if (mode && strcmp (mode, "probes") == 0)
+            svc->signals = AL_SERVICE_SIGNALS_PROBES;
+        else
+        if (mode)
+            s_error (L, value, field, "unknown source '%.64s' (monitor, probes)", mode);
     }
     else
     if (strcmp (name, "metrics_path") == 0 || strcmp (name, "liveness_path") == 0

@@ -55,6 +55,13 @@ typedef enum {
     AL_SERVICE_DATA_ROLLBACK_RESTORE    // restore the backup taken before the deploy
 } al_service_data_rollback_t;
 
+//  Where the soak's evidence comes from.
+typedef enum {
+    AL_SERVICE_SIGNALS_MONITOR = 0,     // the monitor's golden signals (default): pre-flight needs a
+                                        // live monitor, the soak fresh SoakSignals (fail closed)
+    AL_SERVICE_SIGNALS_PROBES           // liveness and readiness probes only (no /metrics)
+} al_service_signals_t;
+
 //  One service, as loaded: every optional key holds its effective value (the default
 //  when the file leaves it out). Plain data, borrowed from its al_services_t.
 typedef struct {
@@ -87,6 +94,7 @@ typedef struct {
     const char *migrations;             // absolute migration set directory, or NULL
     al_service_data_rollback_t data_rollback;
     const char *metrics_path;           // Prometheus path on each instance, starts with '/'
+    al_service_signals_t signals;       // soak evidence: monitor (default) or probes
 
     //  Driver keys (see al_driver_config_t); the other driver's keys are NULL/0.
     const char *const *command;         // process: argv template, NULL-terminated

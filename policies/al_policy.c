@@ -1568,8 +1568,15 @@ s_parse_quality (s_loader_t *L, yaml_node_t *root)
         "health_check_failures_more_than", "error_rate_increase_more_than_points",
         "latency_p99_more_than_baseline_factor", "cpu_percent_more_than", "memory_percent_more_than", NULL
     };
+    static const char *const trigger_allowed [] = {
+        "health_check_failures_more_than", "error_rate_increase_more_than_points",
+        "latency_p99_more_than_baseline_factor", "latency_p99_floor_ms", "cpu_percent_more_than",
+        "memory_percent_more_than", NULL
+    };
     yaml_node_t *triggers = s_get (L, root, "rollback_triggers");
-    if (triggers && s_check_map (L, triggers, "rollback_triggers", trigger_keys, trigger_keys)) {
+    if (triggers && s_check_map (L, triggers, "rollback_triggers", trigger_allowed, trigger_keys)) {
+        if ((node = s_get (L, triggers, "latency_p99_floor_ms")))
+            s_number (L, node, "latency_p99_floor_ms", 0, true, 600000, &t->latency_p99_floor_ms);
         long long failures;
         if ((node = s_get (L, triggers, "health_check_failures_more_than"))
         &&  s_integer (L, node, "health_check_failures_more_than", 0, 1000, &failures))

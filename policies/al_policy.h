@@ -156,6 +156,7 @@ typedef struct {
     unsigned health_check_failures_more_than;       // consecutive
     double error_rate_increase_more_than_points;    // percentage points above baseline
     double latency_p99_more_than_baseline_factor;   // × baseline
+    double latency_p99_floor_ms;                    // a p99 at or below this never breaches (0: none)
     double cpu_percent_more_than;
     double memory_percent_more_than;
     double investigate_error_rate_percent_more_than;

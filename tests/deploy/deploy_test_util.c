@@ -8,6 +8,8 @@
 #include <cmocka.h>
 #include <ftw.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,4 +155,57 @@ dtu_remove_tree (const char *path)
 {
     if (path)
         nftw (path, s_remove, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+struct _dtu_traffic_t {
+    pthread_t thread;
+    volatile int stop;
+    char registry [1024];
+    int pause_ms;
+};
+
+static void *
+s_traffic (void *arg)
+{
+    dtu_traffic_t *self = (dtu_traffic_t *) arg;
+    unsigned turn = 0;
+    while (!self->stop) {
+        json_t *root = json_load_file (self->registry, 0, NULL);
+        json_t *instances = root? json_object_get (root, "instances"): NULL;
+        size_t count = json_array_size (instances);
+        if (count) {
+            json_t *instance = json_array_get (instances, turn++ % count);
+            char url [128];
+            snprintf (url, sizeof url, "http://127.0.0.1:%d/work?n=1000",
+                      (int) json_integer_value (json_object_get (instance, "port")));
+            al_probe_result_t probe;
+            al_probe_http (url, 1000, &probe);
+        }
+        json_decref (root);
+        struct timespec pause = { 0, (long) self->pause_ms * 1000000L };
+        nanosleep (&pause, NULL);
+    }
+    return NULL;
+}
+
+dtu_traffic_t *
+dtu_traffic_start (const char *deploy_state, const char *service, const char *env, int rps)
+{
+    dtu_traffic_t *self = calloc (1, sizeof *self);
+    assert_non_null (self);
+    snprintf (self->registry, sizeof self->registry, "%s/drivers/%s/%s/instances.json", deploy_state, service, env);
+    self->pause_ms = rps > 0 && rps < 1000? 1000 / rps: 1;
+    assert_int_equal (pthread_create (&self->thread, NULL, s_traffic, self), 0);
+    return self;
+}
+
+void
+dtu_traffic_stop (dtu_traffic_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    (*self_p)->stop = 1;
+    pthread_join ((*self_p)->thread, NULL);
+    free (*self_p);
+    *self_p = NULL;
 }

@@ -27,6 +27,12 @@ void dtu_artifact (const char *dir, const char *name, const char *version, const
 void dtu_count (const char *deploy_state, const char *service, const char *env, const char *version,
                 int *with_version, int *total);
 
+//  Background traffic: GET /work on the running instances of (service, env), round
+//  robin, about rps requests per second, until dtu_traffic_stop.
+typedef struct _dtu_traffic_t dtu_traffic_t;
+dtu_traffic_t *dtu_traffic_start (const char *deploy_state, const char *service, const char *env, int rps);
+void dtu_traffic_stop (dtu_traffic_t **self_p);
+
 //  Does any regular file under dir contain needle?
 bool dtu_tree_contains (const char *dir, const char *needle);
 

@@ -140,7 +140,7 @@ s_setup (void **state)
     assert_non_null (file);
     fprintf (file, "version: 1\nservices:\n  demo:\n    driver: process\n    instances: 3\n    strategy: rolling\n"
                    "    soak_ms: 600\n    probe_interval_ms: 100\n    ready_timeout_ms: 10000\n"
-                   "    stop_timeout_ms: 3000\n    command: [\"{{artifact}}\"]\n");
+                   "    stop_timeout_ms: 3000\n    command: [\"{{artifact}}\"]\n    signals: probes\n");
     fclose (file);
     snprintf (f->deploy_state, sizeof f->deploy_state, "%s/deploy", h->dir);
     assert_int_equal (harness_broker_start (h), 0);

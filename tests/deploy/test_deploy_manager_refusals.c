@@ -84,7 +84,7 @@ s_setup (void **state)
     file = fopen (al_config_services_path (f->config), "w");
     assert_non_null (file);
     fprintf (file, "version: 1\nservices:\n  demo:\n    driver: process\n    instances: 1\n"
-                   "    command: [\"{{artifact}}\"]\n");
+                   "    command: [\"{{artifact}}\"]\n    signals: probes\n");
     fclose (file);
     f->auth = zactor_new (zauth, NULL);
     assert_non_null (f->auth);

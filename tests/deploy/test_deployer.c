@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define S_SECRET "s3cr3t-Token-9d8c7b"
@@ -43,6 +44,8 @@ typedef struct {
     int fail_at;                    // refuse the record with this index (-1: never)
     char trigger_rule [64];         // a rollback trigger to deliver during soak
     unsigned progress_events;
+    bool monitor_alive;             // what the monitor hooks answer
+    bool signals_fresh;
 } s_fixture_t;
 
 static int
@@ -90,12 +93,32 @@ s_rollback_requested (void *arg, const char *deployment_id, char *rule, size_t r
     return true;
 }
 
+static bool
+s_monitor_alive (void *arg, char *detail, size_t detail_size)
+{
+    s_fixture_t *f = (s_fixture_t *) arg;
+    snprintf (detail, detail_size, "%s", f->monitor_alive? "monitor-1 alive": "no monitor connected");
+    return f->monitor_alive;
+}
+
+//  The monitor's samples: "fresh" answers now, otherwise never.
+static uint64_t
+s_last_signal_ms (void *arg)
+{
+    s_fixture_t *f = (s_fixture_t *) arg;
+    if (!f->signals_fresh)
+        return 0;
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
 static al_deployer_hooks_t
 s_hooks (s_fixture_t *f)
 {
     al_deployer_hooks_t hooks = {
         .journal = s_journal, .progress = s_progress, .rollback_requested = s_rollback_requested,
-        .now_ms = NULL, .arg = f
+        .monitor_alive = s_monitor_alive, .last_signal_ms = s_last_signal_ms, .now_ms = NULL, .arg = f
     };
     return hooks;
 }
@@ -139,7 +162,7 @@ s_setup (void **state)
     assert_non_null (file);
     const char *common =
         "    probe_interval_ms: 100\n    ready_timeout_ms: 3000\n    stop_timeout_ms: 3000\n"
-        "    start_timeout_ms: 10000\n    command: [\"{{artifact}}\"]\n";
+        "    start_timeout_ms: 10000\n    command: [\"{{artifact}}\"]\n    signals: probes\n";
     fprintf (file,
         "version: 1\nservices:\n"
         "  demo:\n    driver: process\n    instances: 3\n    strategy: rolling\n"
@@ -149,7 +172,9 @@ s_setup (void **state)
         "    database: { staging: %s/shop.db }\n    migrations: %s\n    data_rollback: down\n"
         "  shop2:\n    driver: process\n    instances: 1\n    soak_ms: 300\n%s"
         "    database: { staging: %s/shop2.db }\n    migrations: %s\n    data_rollback: restore\n"
-        "  pricey:\n    driver: process\n    instances: 6\n    cost_per_instance_usd_month: 100\n%s",
+        "  pricey:\n    driver: process\n    instances: 6\n    cost_per_instance_usd_month: 100\n%s"
+        "  watched:\n    driver: process\n    instances: 2\n    soak_ms: 500\n"
+        "    probe_interval_ms: 100\n    ready_timeout_ms: 3000\n    command: [\"{{artifact}}\"]\n",
         common, common, f->dir, f->migrations, common, f->dir, f->migrations, common);
     fclose (file);
     setenv ("AL_TEST_DEPLOY_TOKEN", S_SECRET, 1);
@@ -521,6 +546,31 @@ test_migrations_down_and_restore (void **state)
     al_migration_set_destroy (&set);
 }
 
+//  signals: monitor — no monitor, no deploy; a monitor that goes quiet, no promotion.
+static void
+test_monitor_evidence (void **state)
+{
+    s_fixture_t *f = *state;
+    s_release_t v1, v2;
+    s_release (f, &v1, "watched", "v1", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    s_release (f, &v2, "watched", "v2", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    al_deploy_result_t *result = s_run (f, "w-0", &v1.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_FAILED, "");
+    assert_non_null (strstr (result->detail, "monitor: no monitor connected"));
+    free (result);
+    f->monitor_alive = true;
+    f->signals_fresh = true;
+    result = s_run (f, "w-1", &v1.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, "");
+    free (result);
+    //  The monitor is connected but no sample arrives during the soak: rolled back.
+    f->signals_fresh = false;
+    result = s_run (f, "w-2", &v2.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_ROLLED_BACK, "missing_evidence");
+    s_expect_running (f, "watched", "v1", 2);
+    free (result);
+}
+
 int
 main (void)
 {
@@ -530,6 +580,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_resume_after_crash, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_production_without_grant_and_constraints, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_migrations_down_and_restore, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_monitor_evidence, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

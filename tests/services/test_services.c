@@ -153,6 +153,7 @@ test_full_file (void **state)
     assert_string_equal (demo->migrations, expected);
     assert_int_equal (demo->data_rollback, AL_SERVICE_DATA_ROLLBACK_RESTORE);
     assert_string_equal (demo->metrics_path, "/stats");
+    assert_int_equal (demo->signals, AL_SERVICE_SIGNALS_PROBES);
 
     assert_string_equal (demo->command [0], "{{artifact}}");
     assert_string_equal (demo->command [1], "--version");
@@ -188,7 +189,7 @@ test_full_file (void **state)
     const al_service_t *shop = al_services_find (services, "shop");
     assert_ptr_equal (shop, al_services_at (services, 1));
     assert_string_equal (shop->driver, "exec");
-    assert_int_equal (shop->line, 31);
+    assert_int_equal (shop->line, 32);
     for (int env = S_DEVELOPMENT; env <= S_PRODUCTION; env++) {
         assert_int_equal (al_service_instances (shop, (Airlock__Environment) env), 4);
         assert_int_equal (al_service_strategy (shop, (Airlock__Environment) env),
@@ -252,6 +253,7 @@ test_defaults (void **state)
         assert_null (svc->migrations);
         assert_int_equal (svc->data_rollback, AL_SERVICE_DATA_ROLLBACK_DOWN);
         assert_string_equal (svc->metrics_path, "/metrics");
+        assert_int_equal (svc->signals, AL_SERVICE_SIGNALS_MONITOR);
         assert_string_equal (svc->host, AL_DRIVER_DEFAULT_HOST);
         assert_string_equal (svc->liveness_path, "/healthz");
         assert_string_equal (svc->readiness_path, "/readyz");
@@ -303,6 +305,7 @@ test_error_classes (void **state)
         { S_HEAD "    env: LOG=1\n", ":6:10: services.demo.env: expected a list, found a scalar" },
         { S_HEAD "    secrets:\n", ":6:13: services.demo.secrets: expected a list, found nothing" },
         { S_HEAD "    metrics_path: [a]\n", ":6:19: services.demo.metrics_path: expected a string, found a list" },
+        { S_HEAD "    signals: scraper\n", ":6:14: services.demo.signals: unknown source 'scraper' (monitor, probes)" },
         { S_HEAD "    instances: [1]\n", ":6:16: services.demo.instances: expected a value or a mapping" },
         { S_HEAD "    cost_per_instance_usd_month: cheap\n",
           ":6:34: services.demo.cost_per_instance_usd_month: expected a number" },

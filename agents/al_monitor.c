@@ -1,0 +1,541 @@
+/*  al_monitor.c: the monitor agent (see al_monitor.h).
+
+    One loop, one thread: refresh the instance registries, scrape every target in one
+    concurrent round, sample each group, send its SoakSignal, evaluate the rules of the
+    groups under deployment, read deployment events from the PUB socket, sleep until
+    the next tick. Sends are posted (the runtime retransmits them) and their outcomes
+    drained without waiting, so a slow broker never delays a scrape.
+
+    A group is one (service, environment). Its instance names are the driver's
+    instance ids; a registry that disappears or empties removes them, and a group with
+    no instance sends nothing (there is nothing to measure) but keeps evaluating a
+    running deployment's rules, whose silence then becomes missing evidence.
+*/
+#include "agents/al_monitor.h"
+#include "agents/al_agent.h"
+#include "agents/al_subscriber.h"
+#include "deploy/al_metrics.h"
+#include "deploy/al_rules.h"
+#include "deploy/al_scrape.h"
+#include "deploy/al_services.h"
+#include "deploy/al_signals.h"
+#include "policies/al_policy.h"
+#include <assert.h>
+#include <czmq.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define S_ENV_SLOTS 4
+#define S_MAX_INSTANCES 256
+#define S_RECENT 32                 // samples kept per group (baseline, trigger evidence)
+#define S_TRIGGER_SAMPLES 5
+#define S_PATH_SIZE 1024
+#define S_STATE_DIR_SIZE 600        // every path built below it then fits S_PATH_SIZE
+
+typedef struct {
+    char id [64];
+    char url [300];
+} s_target_t;
+
+typedef struct {
+    const al_service_t *svc;
+    Airlock__Environment env;
+    char registry [S_PATH_SIZE];
+    struct timespec registry_mtime;
+    bool registry_seen;
+    al_signals_t *signals;
+    s_target_t targets [S_MAX_INSTANCES];
+    size_t target_count;
+    //  The latest samples, oldest first (a ring).
+    Airlock__SoakSignal recent [S_RECENT];
+    size_t recent_count;
+    size_t recent_next;
+    //  The deployment being watched.
+    char deployment_id [72];
+    al_rules_t *rules;
+    bool triggered;
+    bool investigated;
+    uint64_t watched_since_ms;
+} s_group_t;
+
+typedef struct {
+    al_monitor_options_t options;
+    const al_config_t *config;
+    al_policy_t *policy;
+    al_services_t *services;
+    al_agent_t *agent;
+    al_subscriber_t *events;
+    al_scraper_t *scraper;
+    s_group_t *groups;
+    size_t group_count;
+    char state_dir [S_STATE_DIR_SIZE];
+    uint64_t sent;
+    uint64_t dropped;
+} s_monitor_t;
+
+static uint64_t
+s_wall_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+static uint64_t
+s_mono_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+void
+al_monitor_options_defaults (al_monitor_options_t *options)
+{
+    memset (options, 0, sizeof *options);
+    options->interval_ms = AL_MONITOR_DEFAULT_INTERVAL_MS;
+    options->baseline_samples = AL_MONITOR_DEFAULT_BASELINE;
+}
+
+//  ---- instances ------------------------------------------------------------------------
+
+//  Re-read the group's registry when it changed; keep al_signals' instances in step.
+static void
+s_refresh (s_group_t *group)
+{
+    struct stat info;
+    bool exists = stat (group->registry, &info) == 0;
+    if (exists && group->registry_seen
+    &&  info.st_mtim.tv_sec == group->registry_mtime.tv_sec && info.st_mtim.tv_nsec == group->registry_mtime.tv_nsec)
+        return;
+    s_target_t fresh [S_MAX_INSTANCES];
+    size_t count = 0;
+    if (exists) {
+        group->registry_seen = true;
+        group->registry_mtime = info.st_mtim;
+        json_t *root = json_load_file (group->registry, 0, NULL);
+        json_t *instances = root? json_object_get (root, "instances"): NULL;
+        size_t index;
+        json_t *instance;
+        const char *host = group->svc->host? group->svc->host: "127.0.0.1";
+        json_array_foreach (instances, index, instance) {
+            const char *id = json_string_value (json_object_get (instance, "id"));
+            json_int_t port = json_integer_value (json_object_get (instance, "port"));
+            if (!id || port <= 0 || port > 65535 || count == S_MAX_INSTANCES)
+                continue;
+            snprintf (fresh [count].id, sizeof fresh [count].id, "%s", id);
+            snprintf (fresh [count].url, sizeof fresh [count].url, "http://%s:%d%s", host, (int) port,
+                      group->svc->metrics_path);
+            count++;
+        }
+        json_decref (root);
+        //  A registry being rewritten (rename in progress) reads as it was or as it
+        //  is: both are whole files.
+    }
+    //  Remove what went away, add what came.
+    for (size_t i = 0; i < group->target_count; i++) {
+        bool kept = false;
+        for (size_t j = 0; j < count && !kept; j++)
+            kept = strcmp (group->targets [i].id, fresh [j].id) == 0;
+        if (!kept)
+            al_signals_remove_instance (group->signals, group->targets [i].id);
+    }
+    for (size_t j = 0; j < count; j++) {
+        bool known = false;
+        for (size_t i = 0; i < group->target_count && !known; i++)
+            known = strcmp (group->targets [i].id, fresh [j].id) == 0;
+        if (!known)
+            al_signals_add_instance (group->signals, fresh [j].id);
+    }
+    memcpy (group->targets, fresh, count * sizeof fresh [0]);
+    group->target_count = count;
+}
+
+//  ---- sending ----------------------------------------------------------------------------
+
+static void
+s_drain (s_monitor_t *self)
+{
+    al_agent_result_t result;
+    while (al_agent_next_result (self->agent, 0, &result) != AL_AGENT_TIMEOUT) {
+        if (result.status == AL_AGENT_DENIED)
+            zsys_warning ("monitor: the broker refused %s: %s", result.message_id, result.reason);
+    }
+}
+
+static void
+s_post (s_monitor_t *self, const al_envelope_t *envelope)
+{
+    char error [256];
+    al_agent_status_t status = al_agent_post (self->agent, envelope, 0, NULL, error, sizeof error);
+    if (status == AL_AGENT_QUEUED)
+        self->sent++;
+    else {
+        self->dropped++;
+        if (self->dropped == 1 || self->dropped % 100 == 0)
+            zsys_warning ("monitor: %" PRIu64 " message(s) not sent (%s%s%s)", self->dropped,
+                          al_agent_status_name (status), *error? ": ": "", error);
+    }
+}
+
+static void
+s_remember (s_group_t *group, const Airlock__SoakSignal *sample)
+{
+    group->recent [group->recent_next] = *sample;
+    group->recent [group->recent_next].service = (char *) group->svc->name;
+    group->recent [group->recent_next].base.unknown_fields = NULL;
+    group->recent_next = (group->recent_next + 1) % S_RECENT;
+    if (group->recent_count < S_RECENT)
+        group->recent_count++;
+}
+
+//  The last count samples, oldest first, into list (pointers into the ring).
+static size_t
+s_last (s_group_t *group, size_t count, const Airlock__SoakSignal **list)
+{
+    if (count > group->recent_count)
+        count = group->recent_count;
+    for (size_t i = 0; i < count; i++) {
+        size_t index = (group->recent_next + S_RECENT - count + i) % S_RECENT;
+        list [i] = &group->recent [index];
+    }
+    return count;
+}
+
+static void
+s_trigger (s_monitor_t *self, s_group_t *group, const al_rules_result_t *verdict)
+{
+    const Airlock__SoakSignal *samples [S_TRIGGER_SAMPLES];
+    size_t count = s_last (group, S_TRIGGER_SAMPLES, samples);
+    Airlock__RollbackTrigger trigger = AIRLOCK__ROLLBACK_TRIGGER__INIT;
+    trigger.service = (char *) group->svc->name;
+    trigger.rule = (char *) verdict->rule;
+    trigger.detail = (char *) verdict->detail;
+    trigger.n_samples = count;
+    trigger.samples = (Airlock__SoakSignal **) samples;
+    al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+    envelope.deployment_id = group->deployment_id;
+    envelope.environment = group->env;
+    envelope.body_case = AIRLOCK__ENVELOPE__BODY_ROLLBACK_TRIGGER;
+    envelope.rollback_trigger = &trigger;
+    s_post (self, &envelope);
+    zsys_warning ("monitor: %s/%s: %s breached (%s): RollbackTrigger sent for %s", group->svc->name,
+                  al_environment_name (group->env), verdict->rule, verdict->detail, group->deployment_id);
+}
+
+static void
+s_investigate (s_monitor_t *self, s_group_t *group, const al_rules_result_t *verdict)
+{
+    Airlock__Notification note = AIRLOCK__NOTIFICATION__INIT;
+    char subject [200];
+    snprintf (subject, sizeof subject, "investigate %s in %s: %s", group->svc->name,
+              al_environment_name (group->env), verdict->rule);
+    note.template_ = (char *) "escalation";
+    note.subject = subject;
+    note.text = (char *) verdict->detail;
+    al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+    envelope.deployment_id = group->deployment_id;
+    envelope.environment = group->env;
+    envelope.body_case = AIRLOCK__ENVELOPE__BODY_NOTIFICATION;
+    envelope.notification = &note;
+    s_post (self, &envelope);
+}
+
+//  ---- deployments ------------------------------------------------------------------------
+
+static s_group_t *
+s_group_find (s_monitor_t *self, const char *service, Airlock__Environment env)
+{
+    for (size_t i = 0; i < self->group_count; i++)
+        if (self->groups [i].env == env && strcmp (self->groups [i].svc->name, service) == 0)
+            return &self->groups [i];
+    return NULL;
+}
+
+static void
+s_watch_stop (s_group_t *group)
+{
+    al_rules_destroy (&group->rules);
+    group->deployment_id [0] = 0;
+    group->triggered = false;
+    group->investigated = false;
+}
+
+//  A rollout of this group starts: baseline from the samples before it, then rules.
+static void
+s_watch_start (s_monitor_t *self, s_group_t *group, const char *deployment_id)
+{
+    s_watch_stop (group);
+    snprintf (group->deployment_id, sizeof group->deployment_id, "%s", deployment_id);
+    const Airlock__SoakSignal *samples [S_RECENT];
+    size_t count = s_last (group, (size_t) self->options.baseline_samples, samples);
+    al_baseline_t baseline;
+    al_baseline_from (samples, count, &baseline);
+    group->rules = al_rules_new (al_policy_thresholds (self->policy), &baseline, self->options.evidence_grace_ms);
+    group->watched_since_ms = s_mono_ms ();
+    //  Stored, for the record (seed 003's performance baseline).
+    char dir [S_PATH_SIZE];
+    snprintf (dir, sizeof dir, "%s/monitor/baselines", self->state_dir);
+    char path [S_PATH_SIZE + 80];
+    snprintf (path, sizeof path, "%s/%.70s.json", dir, deployment_id);
+    char command_dir [S_PATH_SIZE];
+    snprintf (command_dir, sizeof command_dir, "%s/monitor", self->state_dir);
+    mkdir (command_dir, 0700);
+    mkdir (dir, 0700);
+    json_t *list = json_array ();
+    for (size_t i = 0; i < count; i++)
+        json_array_append_new (list, json_pack ("{s:I, s:f, s:f, s:f, s:f, s:f, s:i}",
+                               "sequence", (json_int_t) samples [i]->sequence,
+                               "requests_per_second", samples [i]->requests_per_second,
+                               "error_ratio", samples [i]->error_ratio,
+                               "latency_p99_ms", samples [i]->latency_p99_ms,
+                               "cpu_percent", samples [i]->cpu_percent,
+                               "memory_percent", samples [i]->memory_percent,
+                               "no_evidence", (int) samples [i]->no_evidence));
+    json_t *root = json_pack ("{s:s, s:s, s:s, s:I, s:i, s:f, s:o, s:o}", "deployment_id", deployment_id,
+                              "service", group->svc->name, "environment", al_environment_name (group->env),
+                              "time_ms", (json_int_t) s_wall_ms (), "samples_with_traffic", (int) baseline.samples,
+                              "error_ratio", baseline.error_ratio,
+                              "latency_p99_ms", isfinite (baseline.latency_p99_ms)? json_real (baseline.latency_p99_ms): json_null (),
+                              "samples", list);
+    if (root && json_dump_file (root, path, JSON_INDENT (2)) != 0)
+        zsys_warning ("monitor: %s: cannot write the baseline", path);
+    json_decref (root);
+    zsys_info ("monitor: %s/%s: watching %s (baseline: %zu sample(s), error %.2f%%, p99 %.1f ms)",
+               group->svc->name, al_environment_name (group->env), deployment_id, baseline.samples,
+               baseline.error_ratio * 100, baseline.latency_p99_ms);
+}
+
+static void
+s_event (s_monitor_t *self, const al_envelope_t *envelope, uint64_t missed)
+{
+    if (missed)
+        zsys_warning ("monitor: missed %" PRIu64 " deployment event(s): evidence gap", missed);
+    if (envelope->body_case != AIRLOCK__ENVELOPE__BODY_DEPLOY_PROGRESS || !envelope->deploy_progress->service)
+        return;
+    const Airlock__DeployProgress *progress = envelope->deploy_progress;
+    s_group_t *group = s_group_find (self, progress->service, envelope->environment);
+    if (!group || !envelope->deployment_id || !*envelope->deployment_id)
+        return;
+    bool same = strcmp (group->deployment_id, envelope->deployment_id) == 0;
+    bool rollout_or_soak = progress->step == AIRLOCK__STEP__STEP_ROLLOUT || progress->step == AIRLOCK__STEP__STEP_SOAK;
+    if (progress->step == AIRLOCK__STEP__STEP_ROLLOUT && progress->journal
+    &&  progress->outcome == AIRLOCK__OUTCOME__OUTCOME_STARTED)
+        s_watch_start (self, group, envelope->deployment_id);
+    else
+    if (!same && rollout_or_soak && progress->outcome == AIRLOCK__OUTCOME__OUTCOME_STARTED)
+        s_watch_start (self, group, envelope->deployment_id);       // we missed its start
+    else
+    if (same && progress->journal
+    &&  (progress->step == AIRLOCK__STEP__STEP_ROLLBACK || progress->step == AIRLOCK__STEP__STEP_RECEIPT
+         || (progress->step == AIRLOCK__STEP__STEP_SOAK && progress->outcome != AIRLOCK__OUTCOME__OUTCOME_STARTED)
+         || (progress->outcome == AIRLOCK__OUTCOME__OUTCOME_FAILED))) {
+        zsys_info ("monitor: %s/%s: %s reached %s %s: watch ends", group->svc->name,
+                   al_environment_name (group->env), group->deployment_id, al_step_name (progress->step),
+                   al_outcome_name (progress->outcome));
+        s_watch_stop (group);
+    }
+}
+
+//  ---- one tick -----------------------------------------------------------------------------
+
+static void
+s_tick (s_monitor_t *self)
+{
+    //  1. Instances.
+    size_t total = 0;
+    for (size_t g = 0; g < self->group_count; g++) {
+        s_refresh (&self->groups [g]);
+        total += self->groups [g].target_count;
+    }
+    //  2. One concurrent round over every target.
+    al_scrape_target_t *targets = (al_scrape_target_t *) calloc (total + 1, sizeof *targets);
+    al_scrape_result_t *results = (al_scrape_result_t *) calloc (total + 1, sizeof *results);
+    assert (targets && results);
+    size_t index = 0;
+    for (size_t g = 0; g < self->group_count; g++)
+        for (size_t i = 0; i < self->groups [g].target_count; i++) {
+            targets [index].url = self->groups [g].targets [i].url;
+            targets [index].user = &self->groups [g].targets [i];
+            index++;
+        }
+    if (total)
+        al_scraper_run (self->scraper, targets, total, self->options.scrape_timeout_ms, results);
+    int64_t now = (int64_t) s_wall_ms ();
+    index = 0;
+    for (size_t g = 0; g < self->group_count; g++) {
+        s_group_t *group = &self->groups [g];
+        for (size_t i = 0; i < group->target_count; i++, index++) {
+            const al_scrape_result_t *result = &results [index];
+            char error [512];
+            if (result->ok) {
+                al_metrics_t *metrics = al_metrics_parse (result->body, result->body_size, NULL, error, sizeof error);
+                if (metrics) {
+                    al_signals_scrape_ok (group->signals, group->targets [i].id, now, &metrics, error, sizeof error);
+                    continue;
+                }
+                char reason [600];
+                snprintf (reason, sizeof reason, "unparsable /metrics: %.500s", error);
+                al_signals_scrape_failed (group->signals, group->targets [i].id, now, reason, error, sizeof error);
+            }
+            else
+                al_signals_scrape_failed (group->signals, group->targets [i].id, now, result->error, error, sizeof error);
+        }
+    }
+    free (targets);
+    free (results);
+
+    //  3. Sample, send, evaluate.
+    for (size_t g = 0; g < self->group_count; g++) {
+        s_group_t *group = &self->groups [g];
+        if (group->target_count > 0) {
+            al_signals_sample_t sample;
+            al_signals_sample (group->signals, now, group->rules == NULL, &sample);
+            Airlock__SoakSignal message = AIRLOCK__SOAK_SIGNAL__INIT;
+            al_signals_to_proto (&sample, &message);
+            message.service = (char *) group->svc->name;
+            s_remember (group, &message);
+            al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+            envelope.deployment_id = group->rules? group->deployment_id: (char *) "";
+            envelope.environment = group->env;
+            envelope.body_case = AIRLOCK__ENVELOPE__BODY_SOAK_SIGNAL;
+            envelope.soak_signal = &message;
+            s_post (self, &envelope);
+            if (group->rules && !group->triggered) {
+                al_rules_result_t verdict = al_rules_feed (group->rules, &message, 0, now);
+                if (verdict.verdict == AL_RULES_BREACH) {
+                    group->triggered = true;
+                    s_trigger (self, group, &verdict);
+                }
+                else
+                if (verdict.verdict == AL_RULES_INVESTIGATE && !group->investigated) {
+                    group->investigated = true;
+                    s_investigate (self, group, &verdict);
+                }
+            }
+        }
+        else
+        if (group->rules && !group->triggered) {
+            al_rules_result_t verdict = al_rules_tick (group->rules, now);
+            if (verdict.verdict == AL_RULES_BREACH) {
+                group->triggered = true;
+                s_trigger (self, group, &verdict);
+            }
+        }
+    }
+    s_drain (self);
+}
+
+int
+al_monitor_run (const al_config_t *config, const al_monitor_options_t *options, char *error, size_t error_size)
+{
+    int rc = 2;
+    s_monitor_t self;
+    memset (&self, 0, sizeof self);
+    self.config = config;
+    if (options)
+        self.options = *options;
+    else
+        al_monitor_options_defaults (&self.options);
+    if (self.options.interval_ms < 50)
+        self.options.interval_ms = 50;
+    if (self.options.scrape_timeout_ms <= 0) {
+        self.options.scrape_timeout_ms = self.options.interval_ms * 8 / 10;
+        if (self.options.scrape_timeout_ms > 2000)
+            self.options.scrape_timeout_ms = 2000;
+    }
+    if (self.options.baseline_samples <= 0)
+        self.options.baseline_samples = AL_MONITOR_DEFAULT_BASELINE;
+    if (self.options.evidence_grace_ms <= 0)
+        self.options.evidence_grace_ms = self.options.interval_ms * 3 < 1000? 1000: self.options.interval_ms * 3;
+    if (strlen (al_config_state_dir (config)) >= sizeof self.state_dir) {
+        snprintf (error, error_size, "%s: the state directory's path is longer than %zu characters",
+                  al_config_state_dir (config), sizeof self.state_dir - 1);
+        return 2;
+    }
+    snprintf (self.state_dir, sizeof self.state_dir, "%s", al_config_state_dir (config));
+
+    al_policy_errors_t *errors = NULL;
+    self.policy = al_policy_load (al_config_policy_dir (config), &errors);
+    if (!self.policy) {
+        snprintf (error, error_size, "%s", errors && al_policy_errors_count (errors)?
+                  al_policy_errors_at (errors, 0): "policy: cannot load");
+        goto cleanup;
+    }
+    self.services = al_services_load (al_config_services_path (config), error, error_size);
+    if (!self.services)
+        goto cleanup;
+    self.scraper = al_scraper_new (0, error, error_size);
+    if (!self.scraper)
+        goto cleanup;
+    size_t count = al_services_count (self.services);
+    self.groups = (s_group_t *) calloc (count * 3 + 1, sizeof *self.groups);
+    assert (self.groups);
+    for (size_t i = 0; i < count; i++) {
+        const al_service_t *svc = al_services_at (self.services, i);
+        if (strcmp (svc->driver, "process") != 0)
+            continue;
+        for (int env = 1; env < S_ENV_SLOTS; env++) {
+            s_group_t *group = &self.groups [self.group_count++];
+            group->svc = svc;
+            group->env = (Airlock__Environment) env;
+            snprintf (group->registry, sizeof group->registry, "%s/deploy/drivers/%s/%s/instances.json",
+                      self.state_dir, svc->name, al_environment_name (group->env));
+            al_signals_config_t signals_config;
+            al_signals_config_default (&signals_config);
+            signals_config.stale_after_ms = self.options.evidence_grace_ms;
+            group->signals = al_signals_new (svc->name, al_environment_name (group->env), &signals_config);
+            assert (group->signals);
+        }
+    }
+    self.agent = al_agent_new_for_role (config, "monitor", false, error, error_size);
+    if (!self.agent)
+        goto cleanup;
+    self.events = al_subscriber_new (config, "monitor", error, error_size);
+    if (!self.events)
+        goto cleanup;
+    al_subscriber_subscribe (self.events, "event.DeployProgress");
+    zsys_info ("monitor: ready (%zu group(s), every %d ms, scrape timeout %d ms, grace %d ms)", self.group_count,
+               self.options.interval_ms, self.options.scrape_timeout_ms, self.options.evidence_grace_ms);
+    rc = 0;
+    uint64_t next = s_mono_ms ();
+    while (!al_agent_interrupted ()) {
+        s_tick (&self);
+        next += (uint64_t) self.options.interval_ms;
+        uint64_t now = s_mono_ms ();
+        if (next < now)
+            next = now;                 // a slow round: no burst to catch up
+        //  Until the next tick: deployment events.
+        do {
+            uint64_t wait = next - s_mono_ms ();
+            if ((int64_t) wait <= 0)
+                break;
+            uint64_t missed = 0;
+            al_envelope_t *event = al_subscriber_recv (self.events, (int) wait, NULL, 0, NULL, &missed, NULL);
+            if (event) {
+                s_event (&self, event, missed);
+                al_codec_free (&event);
+            }
+        } while (!al_agent_interrupted () && s_mono_ms () < next);
+    }
+    al_agent_flush (self.agent, 2000);
+cleanup:
+    for (size_t g = 0; g < self.group_count; g++) {
+        al_signals_destroy (&self.groups [g].signals);
+        al_rules_destroy (&self.groups [g].rules);
+    }
+    free (self.groups);
+    al_subscriber_destroy (&self.events);
+    al_agent_destroy (&self.agent);
+    al_scraper_destroy (&self.scraper);
+    al_services_destroy (&self.services);
+    al_policy_errors_destroy (&errors);
+    al_policy_destroy (&self.policy);
+    return rc;
+}

@@ -1,0 +1,391 @@
+/*  al_scrape.c: concurrent scrapes with one libcurl multi handle.
+
+    The scraper owns one slot per result index it has ever been asked for. A slot holds
+    an easy handle, configured once, and a body buffer; round after round the same slot
+    serves the same index, so its options, its buffer and (through the multi handle's
+    connection cache) its kept-alive connection are reused. Slots are allocated one by
+    one and never move: libcurl holds pointers to their buffers.
+
+    Invariants: between rounds no easy handle is attached to the multi handle; a slot's
+    body buffer is never NULL and always NUL-terminated at size; size <= max_body.
+
+    Not thread-safe: one owner per scraper.
+*/
+#include "deploy/al_scrape.h"
+#include <assert.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+//  First allocation of a slot's body buffer; it doubles up to max_body + 1.
+#define S_INITIAL_BODY 4096
+//  What Prometheus itself asks for: the text format, anything else as a fallback.
+#define S_ACCEPT "Accept: text/plain;version=0.0.4;q=1,*/*;q=0.1"
+#define S_USER_AGENT "airlock-monitor"
+
+typedef struct {
+    CURL *easy;
+    char *body;
+    size_t size;
+    size_t alloc;
+    size_t max_body;
+    bool too_big;                   // the body grew past max_body: transfer aborted
+    bool no_memory;                 // the body could not grow: transfer aborted
+    bool attached;                  // added to the multi handle in this round
+    bool finished;                  // its result is filled in this round
+    size_t index;                   // of the result it serves
+    char curl_error [CURL_ERROR_SIZE];
+} s_slot_t;
+
+struct _al_scraper_t {
+    CURLM *multi;
+    size_t max_body;
+    struct curl_slist *headers;
+    s_slot_t **slots;
+    size_t slot_count;
+};
+
+static pthread_once_t s_curl_once = PTHREAD_ONCE_INIT;
+static CURLcode s_curl_init_code = CURLE_OK;
+
+static void
+s_curl_init (void)
+{
+    s_curl_init_code = curl_global_init (CURL_GLOBAL_DEFAULT);
+}
+
+static void
+s_set_error (char *error, size_t error_size, const char *format, ...)
+{
+    if (!error || error_size == 0)
+        return;
+    va_list args;
+    va_start (args, format);
+    vsnprintf (error, error_size, format, args);
+    va_end (args);
+}
+
+static double
+s_now_ms (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    return (double) now.tv_sec * 1e3 + now.tv_nsec / 1e6;
+}
+
+//  libcurl's write callback: append to the slot's buffer, or abort the transfer
+//  (by returning less than given) when the cap would be passed or memory is short.
+static size_t
+s_write (char *data, size_t size, size_t count, void *arg)
+{
+    s_slot_t *slot = arg;
+    size_t length = size * count;
+    if (length > slot->max_body - slot->size) {
+        slot->too_big = true;
+        return 0;
+    }
+    size_t needed = slot->size + length + 1;
+    if (needed > slot->alloc) {
+        size_t alloc = slot->alloc;
+        while (alloc < needed)
+            alloc = alloc > SIZE_MAX / 2? SIZE_MAX: alloc * 2;
+        if (alloc > slot->max_body + 1)
+            alloc = slot->max_body + 1;
+        char *grown = realloc (slot->body, alloc);
+        if (!grown) {
+            slot->no_memory = true;
+            return 0;
+        }
+        slot->body = grown;
+        slot->alloc = alloc;
+    }
+    memcpy (slot->body + slot->size, data, length);
+    slot->size += length;
+    slot->body [slot->size] = 0;
+    return length;
+}
+
+static void
+s_slot_destroy (s_slot_t **slot_p)
+{
+    assert (slot_p);
+    s_slot_t *slot = *slot_p;
+    if (!slot)
+        return;
+    if (slot->easy)
+        curl_easy_cleanup (slot->easy);
+    free (slot->body);
+    free (slot);
+    *slot_p = NULL;
+}
+
+//  A slot with its easy handle configured for scraping; NULL if out of memory.
+static s_slot_t *
+s_slot_new (al_scraper_t *self)
+{
+    s_slot_t *slot = calloc (1, sizeof (s_slot_t));
+    if (!slot)
+        return NULL;
+    slot->max_body = self->max_body;
+    slot->alloc = S_INITIAL_BODY < self->max_body + 1? S_INITIAL_BODY: self->max_body + 1;
+    slot->body = calloc (1, slot->alloc);
+    slot->easy = curl_easy_init ();
+    if (!slot->body || !slot->easy)
+        goto cleanup;
+    CURL *easy = slot->easy;
+    CURLcode code = CURLE_OK;
+    //  Each option is checked: a libcurl that refuses one of them (e.g. the protocol
+    //  restriction) must not silently scrape with weaker limits.
+    if (!code) code = curl_easy_setopt (easy, CURLOPT_NOSIGNAL, 1L);
+    if (!code) code = curl_easy_setopt (easy, CURLOPT_FOLLOWLOCATION, 0L);
+    if (!code) code = curl_easy_setopt (easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (!code) code = curl_easy_setopt (easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) self->max_body);
+    if (!code) code = curl_easy_setopt (easy, CURLOPT_WRITEFUNCTION, s_write);
+    if (!code) code = curl_easy_setopt (easy, CURLOPT_WRITEDATA, slot);
+    if (!code) code = curl_easy_setopt (easy, CURLOPT_ERRORBUFFER, slot->curl_error);
+    if (!code) code = curl_easy_setopt (easy, CURLOPT_PRIVATE, slot);
+    if (!code) code = curl_easy_setopt (easy, CURLOPT_USERAGENT, S_USER_AGENT);
+    if (!code) code = curl_easy_setopt (easy, CURLOPT_HTTPHEADER, self->headers);
+    if (code)
+        goto cleanup;
+    return slot;
+
+cleanup:
+    s_slot_destroy (&slot);
+    return NULL;
+}
+
+al_scraper_t *
+al_scraper_new (size_t max_body_bytes, char *error, size_t error_size)
+{
+    pthread_once (&s_curl_once, s_curl_init);
+    if (s_curl_init_code != CURLE_OK) {
+        s_set_error (error, error_size, "libcurl: %s", curl_easy_strerror (s_curl_init_code));
+        return NULL;
+    }
+    al_scraper_t *self = calloc (1, sizeof (al_scraper_t));
+    if (!self) {
+        s_set_error (error, error_size, "out of memory");
+        return NULL;
+    }
+    self->max_body = max_body_bytes? max_body_bytes: AL_SCRAPE_DEFAULT_MAX_BODY;
+    //  The body buffer holds max_body + 1 bytes (NUL): keep that sum representable.
+    if (self->max_body >= SIZE_MAX / 2)
+        self->max_body = SIZE_MAX / 2;
+    self->multi = curl_multi_init ();
+    self->headers = curl_slist_append (NULL, S_ACCEPT);
+    if (!self->multi || !self->headers) {
+        s_set_error (error, error_size, "libcurl: cannot create the multi handle");
+        al_scraper_destroy (&self);
+    }
+    return self;
+}
+
+void
+al_scraper_destroy (al_scraper_t **self_p)
+{
+    assert (self_p);
+    al_scraper_t *self = *self_p;
+    if (!self)
+        return;
+    //  Easy handles leave the multi handle before either is cleaned up (libcurl's rule).
+    for (size_t i = 0; i < self->slot_count; i++) {
+        if (self->slots [i]->attached)
+            curl_multi_remove_handle (self->multi, self->slots [i]->easy);
+        s_slot_destroy (&self->slots [i]);
+    }
+    free (self->slots);
+    if (self->multi)
+        curl_multi_cleanup (self->multi);
+    curl_slist_free_all (self->headers);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Make sure slots [0 .. count - 1] exist. Returns 0, or -1 if out of memory.
+static int
+s_ensure_slots (al_scraper_t *self, size_t count)
+{
+    if (count <= self->slot_count)
+        return 0;
+    s_slot_t **slots = realloc (self->slots, count * sizeof (s_slot_t *));
+    if (!slots)
+        return -1;
+    self->slots = slots;
+    while (self->slot_count < count) {
+        s_slot_t *slot = s_slot_new (self);
+        if (!slot)
+            return -1;
+        slot->index = self->slot_count;
+        self->slots [self->slot_count++] = slot;
+    }
+    return 0;
+}
+
+//  Turn a finished transfer into its result.
+static void
+s_finish (s_slot_t *slot, CURLcode code, int timeout_ms, al_scrape_result_t *result)
+{
+    long status = 0;
+    curl_easy_getinfo (slot->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_off_t total_us = 0;
+    if (curl_easy_getinfo (slot->easy, CURLINFO_TOTAL_TIME_T, &total_us) == CURLE_OK)
+        result->duration_ms = (double) total_us / 1e3;
+    result->status = status;
+    bool success_status = status >= 200 && status < 300;
+    if (code == CURLE_OK && success_status) {
+        result->ok = true;
+        result->body = slot->body;
+        result->body_size = slot->size;
+        result->error [0] = 0;
+    }
+    else
+    if (code == CURLE_OK || (status > 0 && !success_status && !slot->no_memory))
+        //  An answer that is no success is reported as such, even when its error
+        //  page was also too long or cut short.
+        snprintf (result->error, sizeof result->error, "HTTP %ld", status);
+    else
+    if (slot->too_big || code == CURLE_FILESIZE_EXCEEDED)
+        snprintf (result->error, sizeof result->error, "body above %zu bytes", slot->max_body);
+    else
+    if (slot->no_memory)
+        snprintf (result->error, sizeof result->error, "out of memory receiving the body");
+    else
+    if (code == CURLE_OPERATION_TIMEDOUT) {
+        result->timed_out = true;
+        snprintf (result->error, sizeof result->error, "timeout after %d ms", timeout_ms);
+    }
+    else {
+        long os_errno = 0;
+        curl_easy_getinfo (slot->easy, CURLINFO_OS_ERRNO, &os_errno);
+        if (code == CURLE_COULDNT_CONNECT && os_errno == ECONNREFUSED)
+            snprintf (result->error, sizeof result->error, "connection refused");
+        else
+            snprintf (result->error, sizeof result->error, "%.60s: %.180s", curl_easy_strerror (code),
+                      slot->curl_error [0]? slot->curl_error: "no detail");
+    }
+}
+
+int
+al_scraper_run (al_scraper_t *self, const al_scrape_target_t *targets, size_t count,
+                int timeout_ms, al_scrape_result_t *results)
+{
+    assert (self);
+    assert (timeout_ms > 0);
+    assert (count == 0 || (targets && results));
+    int rc = -1;
+    const char *failure = "out of memory";
+    size_t pending = 0;
+    bool out_of_memory = false;
+    bool deadline_reached = false;
+    double started = s_now_ms ();
+    for (size_t i = 0; i < count; i++) {
+        assert (targets [i].url);
+        al_scrape_result_t *result = &results [i];
+        memset (result, 0, sizeof (*result));
+        result->url = targets [i].url;
+        result->user = targets [i].user;
+    }
+    if (count == 0)
+        return 0;
+    for (size_t i = 0; i < self->slot_count; i++)
+        self->slots [i]->finished = false;
+    if (s_ensure_slots (self, count))
+        goto cleanup;
+
+    //  Start every transfer; each slot serves the result of the same index.
+    for (size_t i = 0; i < count; i++) {
+        s_slot_t *slot = self->slots [i];
+        slot->size = 0;
+        slot->body [0] = 0;
+        slot->too_big = false;
+        slot->no_memory = false;
+        slot->curl_error [0] = 0;
+        CURLcode code = curl_easy_setopt (slot->easy, CURLOPT_URL, targets [i].url);
+        if (!code) code = curl_easy_setopt (slot->easy, CURLOPT_TIMEOUT_MS, (long) timeout_ms);
+        if (!code) code = curl_easy_setopt (slot->easy, CURLOPT_CONNECTTIMEOUT_MS, (long) timeout_ms);
+        if (code) {
+            failure = curl_easy_strerror (code);
+            goto cleanup;
+        }
+        CURLMcode multi_code = curl_multi_add_handle (self->multi, slot->easy);
+        if (multi_code) {
+            failure = curl_multi_strerror (multi_code);
+            goto cleanup;
+        }
+        slot->attached = true;
+        pending++;
+    }
+
+    //  Drive them until all have ended or the round's deadline has passed. libcurl
+    //  ends each transfer at timeout_ms itself; the deadline here only guarantees the
+    //  bound if a transfer overstays (e.g. in a resolver libcurl cannot interrupt).
+    double deadline = started + timeout_ms;
+    while (pending > 0) {
+        int running = 0;
+        CURLMcode multi_code = curl_multi_perform (self->multi, &running);
+        if (multi_code) {
+            failure = curl_multi_strerror (multi_code);
+            goto cleanup;
+        }
+        CURLMsg *message;
+        int queued = 0;
+        while ((message = curl_multi_info_read (self->multi, &queued))) {
+            if (message->msg != CURLMSG_DONE)
+                continue;
+            char *private = NULL;
+            curl_easy_getinfo (message->easy_handle, CURLINFO_PRIVATE, &private);
+            s_slot_t *slot = (s_slot_t *) private;
+            assert (slot && slot->easy == message->easy_handle && slot->attached);
+            assert (slot->index < count && self->slots [slot->index] == slot);
+            s_finish (slot, message->data.result, timeout_ms, &results [slot->index]);
+            curl_multi_remove_handle (self->multi, slot->easy);
+            slot->attached = false;
+            slot->finished = true;
+            if (slot->no_memory)
+                out_of_memory = true;
+            pending--;
+        }
+        if (pending == 0)
+            break;
+        double remaining = deadline - s_now_ms ();
+        if (remaining <= 0)
+            break;
+        multi_code = curl_multi_poll (self->multi, NULL, 0, (int) remaining + 1, NULL);
+        if (multi_code) {
+            failure = curl_multi_strerror (multi_code);
+            goto cleanup;
+        }
+    }
+    deadline_reached = pending > 0;
+    //  A body that could not grow is a system error, though the others finished.
+    rc = out_of_memory? -1: 0;
+
+cleanup:
+    //  A transfer not finished has overstayed the deadline (the loop ended normally)
+    //  or was never started or cut short by a system error; it leaves the multi handle.
+    for (size_t i = 0; i < count; i++) {
+        s_slot_t *slot = i < self->slot_count? self->slots [i]: NULL;
+        al_scrape_result_t *result = &results [i];
+        if (slot && slot->finished)
+            continue;
+        if (slot && slot->attached) {
+            curl_multi_remove_handle (self->multi, slot->easy);
+            slot->attached = false;
+            result->duration_ms = s_now_ms () - started;
+            if (deadline_reached) {
+                result->timed_out = true;
+                snprintf (result->error, sizeof result->error, "timeout after %d ms", timeout_ms);
+                continue;
+            }
+        }
+        snprintf (result->error, sizeof result->error, "scraper: %.200s", failure);
+    }
+    return rc;
+}

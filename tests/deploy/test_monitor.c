@@ -1,0 +1,309 @@
+/*  test_monitor.c: automatic rollback on the monitor's golden signals, with real processes.
+
+    The broker (broker_under_test), deploy-manager and the monitor (the airlock binary,
+    `airlock agent ...`, the monitor scraping every 250 ms), demo-service instances with
+    background traffic from the test. services.yaml says signals: monitor, so the soak
+    depends on the monitor's evidence. Shown here:
+      - a healthy release passes its soak on the monitor's samples;
+      - a release with injected errors, one with added latency and one burning CPU are
+        each rolled back automatically, and the receipt names the rule that broke and
+        carries the samples that broke it;
+      - the baseline taken before each rollout is stored;
+      - the samples are on the PUB socket (topic soak.staging.demo) in sequence;
+      - with the monitor stopped, nothing deploys (pre-flight needs a live monitor).
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include "../broker/harness.h"
+#include "deploy_test_util.h"
+#include "agents/al_subscriber.h"
+#include "broker/al_config.h"
+#include "proto/al_codec.h"
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct {
+    harness_t *harness;
+    pid_t deploy_manager;
+    pid_t monitor;
+    int counter;
+    char deploy_state [400];
+    zsock_t *orchestrator;
+    dtu_traffic_t *traffic;
+} s_fixture_t;
+
+static pid_t
+s_start (s_fixture_t *f, const char *role, const char *extra)
+{
+    char log [400], airlock [400];
+    snprintf (log, sizeof log, "%s/%s.log", f->harness->dir, role);
+    snprintf (airlock, sizeof airlock, "%s/airlock", getenv ("AIRLOCK_BINARY_DIR"));
+    pid_t pid = fork ();
+    assert_true (pid >= 0);
+    if (pid == 0) {
+        FILE *out = freopen (log, "a", stderr);
+        (void) out;
+        if (extra)
+            execl (airlock, airlock, "agent", role, "--config", f->harness->config_path, "--interval-ms", extra, (char *) NULL);
+        else
+            execl (airlock, airlock, "agent", role, "--config", f->harness->config_path, (char *) NULL);
+        _exit (127);
+    }
+    return pid;
+}
+
+static void
+s_stop (pid_t *pid)
+{
+    if (*pid <= 0)
+        return;
+    kill (*pid, SIGTERM);
+    waitpid (*pid, NULL, 0);
+    *pid = 0;
+}
+
+static al_envelope_t *
+s_roundtrip (s_fixture_t *f, zsock_t *client, al_envelope_t *envelope)
+{
+    char id [32];
+    snprintf (id, sizeof id, "m-%d", ++f->counter);
+    envelope->message_id = id;
+    assert_int_equal (harness_send (client, envelope), 0);
+    for (int tries = 0; tries < 50; tries++) {
+        al_envelope_t *answer = harness_recv (client, 5000);
+        assert_non_null (answer);
+        if ((answer->body_case == AIRLOCK__ENVELOPE__BODY_ACK && strcmp (answer->ack->acked_message_id, id) == 0)
+        ||  (answer->body_case == AIRLOCK__ENVELOPE__BODY_DENIED && strcmp (answer->denied->denied_message_id, id) == 0))
+            return answer;
+        al_codec_free (&answer);
+    }
+    fail_msg ("no answer to %s", id);
+    return NULL;
+}
+
+static void
+s_save_cert (harness_t *h, const char *role)
+{
+    char path [600];
+    snprintf (path, sizeof path, "%s/keys", h->dir);
+    mkdir (path, 0700);
+    snprintf (path, sizeof path, "%s/keys/%s.cert", h->dir, role);
+    assert_int_equal (zcert_save ((zcert_t *) zhashx_lookup (h->certs, role), path), 0);
+}
+
+static int
+s_setup (void **state)
+{
+    s_fixture_t *f = calloc (1, sizeof *f);
+    assert_non_null (f);
+    static const harness_identity_t identities [] = {
+        { "orchestrator", "orchestrator" }, { "deploy-manager", "deploy-manager" }, { "monitor", "monitor" },
+        { "auditor", "auditor" },
+    };
+    f->harness = harness_new (NULL, identities, sizeof identities / sizeof identities [0]);
+    assert_non_null (f->harness);
+    harness_t *h = f->harness;
+    s_save_cert (h, "deploy-manager");
+    s_save_cert (h, "monitor");
+    s_save_cert (h, "auditor");
+    dtu_open_calendar (h->policy_dir);
+    char path [600];
+    snprintf (path, sizeof path, "%s/services.yaml", h->dir);
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    fprintf (file, "version: 1\nservices:\n  demo:\n    driver: process\n    instances: 2\n    strategy: rolling\n"
+                   "    soak_ms: 3000\n    probe_interval_ms: 100\n    ready_timeout_ms: 10000\n"
+                   "    stop_timeout_ms: 3000\n    signals: monitor\n    command: [\"{{artifact}}\"]\n");
+    fclose (file);
+    snprintf (f->deploy_state, sizeof f->deploy_state, "%s/deploy", h->dir);
+    assert_int_equal (harness_broker_start (h), 0);
+    zsock_t *client = harness_client (h, "orchestrator", NULL);
+    assert_non_null (client);
+    harness_register (client, "reg-1", false);
+    al_envelope_t *answer = harness_recv (client, 5000);
+    assert_non_null (answer);
+    al_codec_free (&answer);
+    f->orchestrator = client;
+    f->deploy_manager = s_start (f, "deploy-manager", NULL);
+    f->monitor = s_start (f, "monitor", "250");
+    f->traffic = dtu_traffic_start (f->deploy_state, "demo", "staging", 40);
+    *state = f;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    s_fixture_t *f = *state;
+    dtu_traffic_stop (&f->traffic);
+    s_stop (&f->monitor);
+    s_stop (&f->deploy_manager);
+    zsock_destroy (&f->orchestrator);
+    harness_destroy (&f->harness);
+    free (f);
+    return 0;
+}
+
+//  Deploy a release to staging and return its receipt (caller decrefs).
+static json_t *
+s_deploy (s_fixture_t *f, const char *deployment_id, const char *version, const char *faults)
+{
+    char artifact [1024], sha [65], name [64];
+    snprintf (name, sizeof name, "demo-%s", version);
+    dtu_artifact (f->harness->dir, name, version, faults, artifact, sizeof artifact, sha);
+    Airlock__DeployRequest request = AIRLOCK__DEPLOY_REQUEST__INIT;
+    request.service = (char *) "demo";
+    request.version = (char *) version;
+    request.artifact_uri = artifact;
+    request.artifact_sha256 = sha;
+    request.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD;
+    al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+    envelope.deployment_id = (char *) deployment_id;
+    envelope.environment = AIRLOCK__ENVIRONMENT__ENV_STAGING;
+    envelope.body_case = AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST;
+    envelope.deploy_request = &request;
+    al_envelope_t *answer = s_roundtrip (f, f->orchestrator, &envelope);
+    assert_int_equal (answer->body_case, AIRLOCK__ENVELOPE__BODY_ACK);
+    al_codec_free (&answer);
+    char path [700];
+    snprintf (path, sizeof path, "%s/.artifacts/deployment/%s/deploy_receipt.json", f->deploy_state, deployment_id);
+    for (int waited = 0; waited < 60000; waited += 100) {
+        json_t *root = json_load_file (path, 0, NULL);
+        if (root)
+            return root;
+        zclock_sleep (100);
+    }
+    snprintf (path, sizeof path, "%s/monitor.log", f->harness->dir);
+    char *monitor = dtu_read (path);
+    snprintf (path, sizeof path, "%s/deploy-manager.log", f->harness->dir);
+    char *manager = dtu_read (path);
+    fail_msg ("no receipt for %s\n-- monitor:\n%s\n-- deploy-manager:\n%s", deployment_id,
+              monitor? monitor: "", manager? manager: "");
+    return NULL;
+}
+
+static void
+s_expect (json_t *receipt, const char *outcome, const char *rule)
+{
+    const char *got = json_string_value (json_object_get (receipt, "outcome"));
+    const char *got_rule = json_string_value (json_object_get (receipt, "rollback_rule"));
+    if (strcmp (got, outcome) != 0 || strcmp (got_rule, rule) != 0)
+        fail_msg ("receipt %s: outcome %s rule %s (expected %s, %s): %s",
+                  json_string_value (json_object_get (receipt, "deployment_id")), got, got_rule, outcome, rule,
+                  json_string_value (json_object_get (receipt, "detail")));
+    if (*rule) {
+        //  The samples that broke the rule are in the receipt.
+        json_t *trigger = json_object_get (receipt, "rollback_trigger");
+        assert_true (json_is_object (trigger));
+        assert_string_equal (json_string_value (json_object_get (trigger, "rule")), rule);
+        assert_true (json_array_size (json_object_get (trigger, "samples")) >= 1);
+    }
+}
+
+static void
+test_soak_on_golden_signals (void **state)
+{
+    s_fixture_t *f = *state;
+    json_t *receipt = s_deploy (f, "m-1", "v1", NULL);
+    s_expect (receipt, "succeeded", "");
+    json_decref (receipt);
+    //  Let the baseline of v1 fill with traffic.
+    zclock_sleep (2000);
+    receipt = s_deploy (f, "m-2", "v2", NULL);
+    s_expect (receipt, "succeeded", "");
+    json_decref (receipt);
+    char path [700];
+    snprintf (path, sizeof path, "%s/monitor/baselines/m-2.json", f->harness->dir);
+    json_t *baseline = json_load_file (path, 0, NULL);
+    assert_non_null (baseline);
+    assert_true (json_integer_value (json_object_get (baseline, "samples_with_traffic")) >= 1);
+    json_decref (baseline);
+
+    zclock_sleep (1500);
+    receipt = s_deploy (f, "m-3", "v3", "--error-rate 0.6");
+    s_expect (receipt, "rolled_back", "error_rate_increase");
+    json_decref (receipt);
+    zclock_sleep (1500);
+    receipt = s_deploy (f, "m-4", "v4", "--latency-ms 150");
+    s_expect (receipt, "rolled_back", "latency_p99_factor");
+    json_decref (receipt);
+    zclock_sleep (1500);
+    receipt = s_deploy (f, "m-5", "v5", "--cpu-burn 100");
+    s_expect (receipt, "rolled_back", "cpu_percent");
+    json_decref (receipt);
+    int with_version = 0, total = 0;
+    dtu_count (f->deploy_state, "demo", "staging", "v2", &with_version, &total);
+    assert_int_equal (with_version, 2);
+    assert_int_equal (total, 2);
+}
+
+static void
+test_samples_on_pub_and_no_monitor_no_deploy (void **state)
+{
+    s_fixture_t *f = *state;
+    json_t *receipt = s_deploy (f, "p-1", "v1", NULL);
+    s_expect (receipt, "succeeded", "");
+    json_decref (receipt);
+    //  The monitor's samples on the PUB socket, in sequence.
+    char error [512];
+    al_config_t *config = al_config_load (f->harness->config_path, error, sizeof error);
+    assert_non_null (config);
+    al_subscriber_t *subscriber = al_subscriber_new (config, "auditor", error, sizeof error);
+    if (!subscriber)
+        fail_msg ("subscriber: %s", error);
+    assert_int_equal (al_subscriber_subscribe (subscriber, "soak.staging.demo"), 0);
+    uint64_t previous = 0, missed_total = 0;
+    int received = 0;
+    for (int i = 0; i < 200 && received < 8; i++) {
+        char topic [64];
+        uint64_t sequence = 0, missed = 0;
+        al_envelope_t *event = al_subscriber_recv (subscriber, 500, topic, sizeof topic, &sequence, &missed, NULL);
+        if (!event)
+            continue;
+        assert_string_equal (topic, "soak.staging.demo");
+        assert_int_equal (event->body_case, AIRLOCK__ENVELOPE__BODY_SOAK_SIGNAL);
+        assert_string_equal (event->soak_signal->service, "demo");
+        assert_int_equal (event->soak_signal->instances_total, 2);
+        if (previous)
+            assert_true (sequence == previous + 1 + missed);
+        previous = sequence;
+        missed_total += missed;
+        received++;
+        al_codec_free (&event);
+    }
+    assert_true (received >= 8);
+    assert_int_equal (missed_total, 0);
+    al_subscriber_destroy (&subscriber);
+    al_config_destroy (&config);
+
+    //  No monitor: pre-flight refuses, nothing changes.
+    s_stop (&f->monitor);
+    zclock_sleep (1500);        // the broker notices it is gone (heartbeats)
+    receipt = s_deploy (f, "p-2", "v2", NULL);
+    s_expect (receipt, "failed", "");
+    const char *detail = json_string_value (json_object_get (receipt, "detail"));
+    if (!strstr (detail, "monitor"))
+        fail_msg ("detail: %s", detail);
+    json_decref (receipt);
+    int with_version = 0, total = 0;
+    dtu_count (f->deploy_state, "demo", "staging", "v1", &with_version, &total);
+    assert_int_equal (with_version, 2);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test_setup_teardown (test_soak_on_golden_signals, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_samples_on_pub_and_no_monitor_no_deploy, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}

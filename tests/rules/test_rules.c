@@ -1,0 +1,692 @@
+/*  test_rules.c: quality_rules.yaml's rollback triggers on SoakSignal samples.
+
+    Thresholds are the shipped defaults (seed 001/004: > 3 health failures, > 5 points of
+    error rate over baseline, p99 > 2 × baseline, cpu/memory > 80 %, investigate above
+    1 %), written out here and also loaded from policies/default to prove the YAML drives
+    them. Each rule is probed just below its threshold (passes) and just above (breaches);
+    missing evidence is probed at the end of its grace period and one millisecond later.
+    Times are the test's own numbers: nothing sleeps and nothing measures time.
+*/
+#include "deploy/al_metrics.h"
+#include "deploy/al_rules.h"
+#include "deploy/al_signals.h"
+#include "policies/al_policy.h"
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#define S_EPSILON 1e-6
+#define S_GRACE_MS 5000
+
+static al_policy_thresholds_t
+s_thresholds (void)
+{
+    al_policy_thresholds_t thresholds = {
+        .health_check_failures_more_than = 3,
+        .error_rate_increase_more_than_points = 5,
+        .latency_p99_more_than_baseline_factor = 2.0,
+        .cpu_percent_more_than = 80,
+        .memory_percent_more_than = 80,
+        .investigate_error_rate_percent_more_than = 1,
+        .liveness_path = "/healthz",
+        .readiness_path = "/readyz",
+        .health_interval_ms = 10000,
+        .health_timeout_ms = 2000,
+    };
+    return thresholds;
+}
+
+//  A healthy sample: traffic, 0.2 % errors, p99 100 ms, moderate saturation, all up.
+static Airlock__SoakSignal
+s_sample (void)
+{
+    Airlock__SoakSignal sample;
+    airlock__soak_signal__init (&sample);
+    sample.service = "demo";
+    sample.sequence = 1;
+    sample.requests_per_second = 20;
+    sample.error_ratio = 0.002;
+    sample.latency_p50_ms = 20;
+    sample.latency_p99_ms = 100;
+    sample.cpu_percent = 30;
+    sample.memory_percent = 40;
+    sample.instances_up = 3;
+    sample.instances_total = 3;
+    return sample;
+}
+
+//  The baseline of a service that ran at 0.2 % errors and p99 100 ms.
+static const al_baseline_t s_baseline = { 0.002, 100, 10 };
+
+static al_rules_t *
+s_rules (const al_baseline_t *baseline)
+{
+    al_policy_thresholds_t thresholds = s_thresholds ();
+    al_rules_t *rules = al_rules_new (&thresholds, baseline, S_GRACE_MS);
+    assert_non_null (rules);
+    return rules;
+}
+
+static void
+s_assert_result (al_rules_result_t result, al_rules_verdict_t verdict, const char *rule)
+{
+    if (result.verdict != verdict || strcmp (result.rule, rule) != 0)
+        fail_msg ("expected %s '%s', got %s '%s' (%s)", al_rules_verdict_name (verdict), rule,
+                  al_rules_verdict_name (result.verdict), result.rule, result.detail);
+    if (verdict == AL_RULES_OK)
+        assert_string_equal (result.detail, "");
+    else
+        assert_true (strlen (result.detail) > 0);
+}
+
+//  Feed sample to a fresh evaluator with the given baseline; its verdict.
+static al_rules_result_t
+s_once (const al_baseline_t *baseline, const Airlock__SoakSignal *sample)
+{
+    al_rules_t *rules = s_rules (baseline);
+    al_rules_result_t result = al_rules_feed (rules, sample, 0, 1000);
+    al_rules_destroy (&rules);
+    assert_null (rules);
+    return result;
+}
+
+//  --- Each rule at its threshold ----------------------------------------------------
+
+static void
+test_healthy_sample (void **state)
+{
+    (void) state;
+    Airlock__SoakSignal sample = s_sample ();
+    s_assert_result (s_once (&s_baseline, &sample), AL_RULES_OK, "");
+    s_assert_result (s_once (NULL, &sample), AL_RULES_OK, "");
+    al_rules_t *none = NULL;
+    al_rules_destroy (&none);
+    assert_null (none);
+    assert_string_equal (al_rules_verdict_name (AL_RULES_BREACH), "breach");
+}
+
+static void
+test_health_check_failures (void **state)
+{
+    (void) state;
+    Airlock__SoakSignal sample = s_sample ();
+    sample.consecutive_health_failures = 3;
+    s_assert_result (s_once (&s_baseline, &sample), AL_RULES_OK, "");
+    sample.consecutive_health_failures = 4;
+    al_rules_result_t result = s_once (&s_baseline, &sample);
+    s_assert_result (result, AL_RULES_BREACH, "health_check_failures");
+    assert_string_equal (result.detail, "4 consecutive health-check failures > 3");
+}
+
+static void
+test_error_rate_increase (void **state)
+{
+    (void) state;
+    Airlock__SoakSignal sample = s_sample ();
+    //  Baseline 0.2 %: the limit is 5.2 %. Below it, still above 1 %: investigate.
+    sample.error_ratio = (0.2 + 5 - S_EPSILON) / 100;
+    s_assert_result (s_once (&s_baseline, &sample), AL_RULES_INVESTIGATE, "error_rate_investigate");
+    sample.error_ratio = (0.2 + 5 + S_EPSILON) / 100;
+    s_assert_result (s_once (&s_baseline, &sample), AL_RULES_BREACH, "error_rate_increase");
+    sample.error_ratio = 0.31;
+    al_rules_result_t result = s_once (&s_baseline, &sample);
+    s_assert_result (result, AL_RULES_BREACH, "error_rate_increase");
+    assert_string_equal (result.detail, "error rate 31.0% > baseline 0.2% + 5 points");
+}
+
+//  Without a baseline the error baseline is 0 %: the limit is 5 %, not "anything goes".
+static void
+test_error_rate_without_baseline (void **state)
+{
+    (void) state;
+    Airlock__SoakSignal sample = s_sample ();
+    sample.error_ratio = (5 - S_EPSILON) / 100;
+    s_assert_result (s_once (NULL, &sample), AL_RULES_INVESTIGATE, "error_rate_investigate");
+    sample.error_ratio = (5 + S_EPSILON) / 100;
+    al_rules_result_t result = s_once (NULL, &sample);
+    s_assert_result (result, AL_RULES_BREACH, "error_rate_increase");
+    assert_non_null (strstr (result.detail, "baseline 0.0%"));
+    //  A baseline of 0 samples is no baseline, whatever its ratio says.
+    al_baseline_t empty = { 0.5, NAN, 0 };
+    s_assert_result (s_once (&empty, &sample), AL_RULES_BREACH, "error_rate_increase");
+}
+
+static void
+test_latency_p99_factor (void **state)
+{
+    (void) state;
+    Airlock__SoakSignal sample = s_sample ();
+    sample.latency_p99_ms = 200 - S_EPSILON;
+    s_assert_result (s_once (&s_baseline, &sample), AL_RULES_OK, "");
+    sample.latency_p99_ms = 200 + S_EPSILON;
+    al_rules_result_t result = s_once (&s_baseline, &sample);
+    s_assert_result (result, AL_RULES_BREACH, "latency_p99_factor");
+    assert_string_equal (result.detail, "p99 latency 200.0 ms > 2 × baseline 100.0 ms");
+}
+
+//  The noise floor: against a 1 ms baseline, 3 ms is "3 ×" but no breach while at or
+//  below the floor; above the floor the factor applies again.
+static void
+test_latency_p99_floor (void **state)
+{
+    (void) state;
+    al_policy_thresholds_t thresholds = s_thresholds ();
+    thresholds.latency_p99_floor_ms = 25;
+    al_baseline_t fast = { 0.002, 1.0, 10 };
+    Airlock__SoakSignal sample = s_sample ();
+    sample.latency_p99_ms = 25;
+    al_rules_t *rules = al_rules_new (&thresholds, &fast, 1000);
+    s_assert_result (al_rules_feed (rules, &sample, 0, 1000), AL_RULES_OK, "");
+    al_rules_destroy (&rules);
+    sample.latency_p99_ms = 25 + S_EPSILON;
+    rules = al_rules_new (&thresholds, &fast, 1000);
+    s_assert_result (al_rules_feed (rules, &sample, 0, 1000), AL_RULES_BREACH, "latency_p99_factor");
+    al_rules_destroy (&rules);
+}
+
+//  No baseline latency evidence: nothing to compare against, the rule is skipped while
+//  the other rules still apply.
+static void
+test_latency_skipped_without_baseline_evidence (void **state)
+{
+    (void) state;
+    Airlock__SoakSignal sample = s_sample ();
+    sample.latency_p99_ms = 100000;
+    al_baseline_t no_latency = { 0.002, NAN, 10 };
+    s_assert_result (s_once (&no_latency, &sample), AL_RULES_OK, "");
+    s_assert_result (s_once (NULL, &sample), AL_RULES_OK, "");
+    //  A baseline p99 of 0 is no evidence either (2 × 0 would fail every request).
+    al_baseline_t zero_latency = { 0.002, 0, 10 };
+    s_assert_result (s_once (&zero_latency, &sample), AL_RULES_OK, "");
+    //  The same sample against a baseline with evidence breaches.
+    s_assert_result (s_once (&s_baseline, &sample), AL_RULES_BREACH, "latency_p99_factor");
+    //  A baseline built only from samples without latency evidence has none.
+    Airlock__SoakSignal quiet = s_sample ();
+    quiet.no_evidence = AL_SIGNALS_NO_LATENCY;
+    quiet.latency_p50_ms = quiet.latency_p99_ms = 0;
+    const Airlock__SoakSignal *samples [] = { &quiet, &quiet };
+    al_baseline_t built;
+    al_baseline_from (samples, 2, &built);
+    assert_true (isnan (built.latency_p99_ms));
+    s_assert_result (s_once (&built, &sample), AL_RULES_OK, "");
+    sample.cpu_percent = 95;
+    s_assert_result (s_once (&built, &sample), AL_RULES_BREACH, "cpu_percent");
+}
+
+static void
+test_cpu_and_memory (void **state)
+{
+    (void) state;
+    Airlock__SoakSignal sample = s_sample ();
+    sample.cpu_percent = 80;
+    sample.memory_percent = 80;
+    s_assert_result (s_once (&s_baseline, &sample), AL_RULES_OK, "");
+    sample.cpu_percent = 80 + S_EPSILON;
+    al_rules_result_t result = s_once (&s_baseline, &sample);
+    s_assert_result (result, AL_RULES_BREACH, "cpu_percent");
+    assert_string_equal (result.detail, "cpu 80.0% > 80%");
+    sample.cpu_percent = 80;
+    sample.memory_percent = 80 + S_EPSILON;
+    s_assert_result (s_once (&s_baseline, &sample), AL_RULES_BREACH, "memory_percent");
+}
+
+//  Investigate is a notice, not a rollback: it does not stick. A breach does.
+static void
+test_investigate_and_sticky_breach (void **state)
+{
+    (void) state;
+    al_rules_t *rules = s_rules (&s_baseline);
+    Airlock__SoakSignal sample = s_sample ();
+    sample.error_ratio = 0.01;
+    s_assert_result (al_rules_feed (rules, &sample, 0, 1000), AL_RULES_OK, "");
+    sample.error_ratio = 0.01 + S_EPSILON;
+    al_rules_result_t result = al_rules_feed (rules, &sample, 0, 2000);
+    s_assert_result (result, AL_RULES_INVESTIGATE, "error_rate_investigate");
+    assert_string_equal (result.detail, "error rate 1.0% > 1%");
+    Airlock__SoakSignal healthy = s_sample ();
+    s_assert_result (al_rules_feed (rules, &healthy, 0, 3000), AL_RULES_OK, "");
+
+    Airlock__SoakSignal hot = s_sample ();
+    hot.memory_percent = 99;
+    al_rules_result_t breach = al_rules_feed (rules, &hot, 0, 4000);
+    s_assert_result (breach, AL_RULES_BREACH, "memory_percent");
+    //  Healthy again, silent or not: the soak has failed and stays failed.
+    result = al_rules_feed (rules, &healthy, 0, 5000);
+    s_assert_result (result, AL_RULES_BREACH, "memory_percent");
+    assert_string_equal (result.detail, breach.detail);
+    s_assert_result (al_rules_tick (rules, 5001), AL_RULES_BREACH, "memory_percent");
+    s_assert_result (al_rules_tick (rules, 5000 + 10 * S_GRACE_MS), AL_RULES_BREACH, "memory_percent");
+    al_rules_destroy (&rules);
+}
+
+//  Several rules at once: the first in the documented order is named.
+static void
+test_rule_order (void **state)
+{
+    (void) state;
+    Airlock__SoakSignal sample = s_sample ();
+    sample.consecutive_health_failures = 10;
+    sample.error_ratio = 0.5;
+    sample.latency_p99_ms = 1000;
+    sample.cpu_percent = sample.memory_percent = 99;
+    s_assert_result (s_once (&s_baseline, &sample), AL_RULES_BREACH, "health_check_failures");
+    sample.consecutive_health_failures = 0;
+    s_assert_result (s_once (&s_baseline, &sample), AL_RULES_BREACH, "error_rate_increase");
+    sample.error_ratio = 0;
+    s_assert_result (s_once (&s_baseline, &sample), AL_RULES_BREACH, "latency_p99_factor");
+    sample.latency_p99_ms = 100;
+    s_assert_result (s_once (&s_baseline, &sample), AL_RULES_BREACH, "cpu_percent");
+    sample.cpu_percent = 0;
+    s_assert_result (s_once (&s_baseline, &sample), AL_RULES_BREACH, "memory_percent");
+}
+
+//  --- Baseline ----------------------------------------------------------------------
+
+static void
+test_baseline_from_samples (void **state)
+{
+    (void) state;
+    Airlock__SoakSignal samples [5];
+    for (int i = 0; i < 5; i++)
+        samples [i] = s_sample ();
+    samples [0].error_ratio = 0.01;
+    samples [0].latency_p99_ms = 100;
+    samples [1].error_ratio = 0.03;
+    samples [1].latency_p99_ms = 300;
+    samples [2].error_ratio = 0.02;
+    samples [2].no_evidence = AL_SIGNALS_NO_LATENCY;
+    samples [2].latency_p99_ms = 0;
+    samples [3].error_ratio = 0.02;
+    samples [3].latency_p99_ms = 200;
+    //  No traffic: its error ratio of 0 says nothing and is not averaged in.
+    samples [4].requests_per_second = 0;
+    samples [4].error_ratio = 0;
+    samples [4].no_evidence = AL_SIGNALS_NO_LATENCY;
+    samples [4].latency_p99_ms = 0;
+    const Airlock__SoakSignal *pointers [5];
+    for (int i = 0; i < 5; i++)
+        pointers [i] = &samples [i];
+    al_baseline_t baseline;
+    al_baseline_from (pointers, 5, &baseline);
+    assert_int_equal (baseline.samples, 4);
+    assert_true (fabs (baseline.error_ratio - 0.02) < 1e-12);
+    assert_true (fabs (baseline.latency_p99_ms - 200) < 1e-9);
+
+    //  The rules use it: 2 % + 5 points, 2 × 200 ms.
+    Airlock__SoakSignal sample = s_sample ();
+    sample.error_ratio = (2 + 5 - S_EPSILON) / 100;
+    sample.latency_p99_ms = 400;
+    s_assert_result (s_once (&baseline, &sample), AL_RULES_INVESTIGATE, "error_rate_investigate");
+    sample.error_ratio = (2 + 5 + S_EPSILON) / 100;
+    s_assert_result (s_once (&baseline, &sample), AL_RULES_BREACH, "error_rate_increase");
+    sample.error_ratio = 0;
+    sample.latency_p99_ms = 400 + S_EPSILON;
+    s_assert_result (s_once (&baseline, &sample), AL_RULES_BREACH, "latency_p99_factor");
+
+    //  Nothing to build from.
+    al_baseline_from (NULL, 0, &baseline);
+    assert_int_equal (baseline.samples, 0);
+    assert_true (baseline.error_ratio == 0);
+    assert_true (isnan (baseline.latency_p99_ms));
+}
+
+//  --- Missing evidence --------------------------------------------------------------
+
+typedef void (s_spoil_fn) (Airlock__SoakSignal *sample, uint64_t *missed);
+
+static void
+s_no_latency (Airlock__SoakSignal *sample, uint64_t *missed)
+{
+    (void) missed;
+    sample->no_evidence = AL_SIGNALS_NO_LATENCY;
+    sample->latency_p99_ms = 0;
+}
+
+static void
+s_no_cpu (Airlock__SoakSignal *sample, uint64_t *missed)
+{
+    (void) missed;
+    sample->no_evidence = AL_SIGNALS_NO_CPU;
+    sample->cpu_percent = 0;
+}
+
+static void
+s_no_memory (Airlock__SoakSignal *sample, uint64_t *missed)
+{
+    (void) missed;
+    sample->no_evidence = AL_SIGNALS_NO_MEMORY;
+    sample->memory_percent = 0;
+}
+
+static void
+s_none_up (Airlock__SoakSignal *sample, uint64_t *missed)
+{
+    (void) missed;
+    sample->instances_up = 0;
+}
+
+static void
+s_one_missing (Airlock__SoakSignal *sample, uint64_t *missed)
+{
+    (void) missed;
+    sample->instances_up = 2;
+    sample->instances_missing = 1;
+}
+
+static void
+s_gap (Airlock__SoakSignal *sample, uint64_t *missed)
+{
+    (void) sample;
+    *missed = 2;
+}
+
+static void
+s_not_a_number (Airlock__SoakSignal *sample, uint64_t *missed)
+{
+    (void) missed;
+    sample->cpu_percent = NAN;
+}
+
+//  Every kind of missing evidence: fine up to the end of the grace period, a breach one
+//  millisecond later, named by what is missing.
+static void
+test_missing_evidence_kinds (void **state)
+{
+    (void) state;
+    struct { s_spoil_fn *spoil; const char *reason; } kinds [] = {
+        { s_no_latency, "no latency evidence with traffic 20.0 req/s" },
+        { s_no_cpu, "no cpu evidence" },
+        { s_no_memory, "no memory evidence" },
+        { s_none_up, "no instance up (0 of 3)" },
+        { s_one_missing, "1 of 3 instances missing" },
+        { s_gap, "2 samples lost (sequence gap)" },
+        { s_not_a_number, "a value in the sample is not a number" },
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds [0]; i++) {
+        al_rules_t *rules = s_rules (&s_baseline);
+        Airlock__SoakSignal good = s_sample ();
+        Airlock__SoakSignal bad = s_sample ();
+        uint64_t missed = 0;
+        kinds [i].spoil (&bad, &missed);
+        s_assert_result (al_rules_feed (rules, &good, 0, 0), AL_RULES_OK, "");
+        s_assert_result (al_rules_feed (rules, &bad, missed, 1000), AL_RULES_OK, "");
+        s_assert_result (al_rules_feed (rules, &bad, missed, 1000 + S_GRACE_MS / 2), AL_RULES_OK, "");
+        s_assert_result (al_rules_feed (rules, &bad, missed, 1000 + S_GRACE_MS), AL_RULES_OK, "");
+        al_rules_result_t result = al_rules_feed (rules, &bad, missed, 1000 + S_GRACE_MS + 1);
+        s_assert_result (result, AL_RULES_BREACH, "missing_evidence");
+        char expected [256];
+        snprintf (expected, sizeof expected, "%s, for %d ms > grace %d ms", kinds [i].reason,
+                  S_GRACE_MS + 1, S_GRACE_MS);
+        assert_string_equal (result.detail, expected);
+        al_rules_destroy (&rules);
+    }
+}
+
+//  No latency without traffic is expected, not missing: no clock starts.
+static void
+test_no_latency_without_traffic (void **state)
+{
+    (void) state;
+    al_rules_t *rules = s_rules (&s_baseline);
+    Airlock__SoakSignal idle = s_sample ();
+    idle.requests_per_second = 0;
+    idle.error_ratio = 0;
+    idle.no_evidence = AL_SIGNALS_NO_LATENCY;
+    idle.latency_p50_ms = idle.latency_p99_ms = 0;
+    for (int64_t at = 0; at <= 10 * S_GRACE_MS; at += 1000)
+        s_assert_result (al_rules_feed (rules, &idle, 0, at), AL_RULES_OK, "");
+    al_rules_destroy (&rules);
+}
+
+//  A gap, then complete samples within grace: the clock stops, and a later gap has a
+//  grace period of its own.
+static void
+test_gap_then_recovery (void **state)
+{
+    (void) state;
+    al_rules_t *rules = s_rules (&s_baseline);
+    Airlock__SoakSignal sample = s_sample ();
+    s_assert_result (al_rules_feed (rules, &sample, 0, 0), AL_RULES_OK, "");
+    s_assert_result (al_rules_feed (rules, &sample, 3, 1000), AL_RULES_OK, "");
+    s_assert_result (al_rules_feed (rules, &sample, 0, 1000 + S_GRACE_MS), AL_RULES_OK, "");
+    s_assert_result (al_rules_feed (rules, &sample, 0, 2000 + S_GRACE_MS), AL_RULES_OK, "");
+    s_assert_result (al_rules_tick (rules, 2000 + 2 * S_GRACE_MS), AL_RULES_OK, "");
+    s_assert_result (al_rules_feed (rules, &sample, 1, 3000 + 2 * S_GRACE_MS), AL_RULES_OK, "");
+    s_assert_result (al_rules_feed (rules, &sample, 0, 3000 + 3 * S_GRACE_MS), AL_RULES_OK, "");
+    al_rules_destroy (&rules);
+}
+
+//  Gaps that keep coming: the clock started by the first is never stopped.
+static void
+test_gap_persisting (void **state)
+{
+    (void) state;
+    al_rules_t *rules = s_rules (&s_baseline);
+    Airlock__SoakSignal sample = s_sample ();
+    s_assert_result (al_rules_feed (rules, &sample, 0, 0), AL_RULES_OK, "");
+    int64_t at = 1000;
+    for (; at <= 1000 + S_GRACE_MS; at += 1000)
+        s_assert_result (al_rules_feed (rules, &sample, 1, at), AL_RULES_OK, "");
+    al_rules_result_t result = al_rules_feed (rules, &sample, 1, at);
+    s_assert_result (result, AL_RULES_BREACH, "missing_evidence");
+    assert_non_null (strstr (result.detail, "1 samples lost (sequence gap)"));
+    al_rules_destroy (&rules);
+}
+
+//  Silence: the timer breaches once no sample has come for longer than grace, counting
+//  from the latest sample, or from the first call when none ever came.
+static void
+test_silence (void **state)
+{
+    (void) state;
+    al_rules_t *rules = s_rules (&s_baseline);
+    Airlock__SoakSignal sample = s_sample ();
+    s_assert_result (al_rules_feed (rules, &sample, 0, 10000), AL_RULES_OK, "");
+    s_assert_result (al_rules_tick (rules, 10000 + S_GRACE_MS), AL_RULES_OK, "");
+    al_rules_result_t result = al_rules_tick (rules, 10001 + S_GRACE_MS);
+    s_assert_result (result, AL_RULES_BREACH, "missing_evidence");
+    assert_string_equal (result.detail, "no sample for 5001 ms > grace 5000 ms");
+    al_rules_destroy (&rules);
+
+    rules = s_rules (&s_baseline);
+    s_assert_result (al_rules_tick (rules, 70000), AL_RULES_OK, "");
+    s_assert_result (al_rules_tick (rules, 70000 + S_GRACE_MS), AL_RULES_OK, "");
+    s_assert_result (al_rules_tick (rules, 70001 + S_GRACE_MS), AL_RULES_BREACH, "missing_evidence");
+    al_rules_destroy (&rules);
+}
+
+//  Incomplete evidence followed by silence breaches on the timer too.
+static void
+test_incomplete_then_silence (void **state)
+{
+    (void) state;
+    al_rules_t *rules = s_rules (&s_baseline);
+    Airlock__SoakSignal sample = s_sample ();
+    sample.instances_up = 0;
+    s_assert_result (al_rules_feed (rules, &sample, 0, 0), AL_RULES_OK, "");
+    s_assert_result (al_rules_tick (rules, S_GRACE_MS), AL_RULES_OK, "");
+    al_rules_result_t result = al_rules_tick (rules, S_GRACE_MS + 1);
+    s_assert_result (result, AL_RULES_BREACH, "missing_evidence");
+    assert_non_null (strstr (result.detail, "no instance up"));
+    al_rules_destroy (&rules);
+}
+
+//  Evidence that has rules of its own is still judged during the grace period.
+static void
+test_rules_apply_during_grace (void **state)
+{
+    (void) state;
+    al_rules_t *rules = s_rules (&s_baseline);
+    Airlock__SoakSignal sample = s_sample ();
+    sample.no_evidence = AL_SIGNALS_NO_CPU;
+    sample.cpu_percent = 0;
+    s_assert_result (al_rules_feed (rules, &sample, 0, 0), AL_RULES_OK, "");
+    sample.error_ratio = 0.4;
+    s_assert_result (al_rules_feed (rules, &sample, 0, 1000), AL_RULES_BREACH, "error_rate_increase");
+    al_rules_destroy (&rules);
+}
+
+//  Grace 0: missing evidence breaches at once.
+static void
+test_zero_grace (void **state)
+{
+    (void) state;
+    al_policy_thresholds_t thresholds = s_thresholds ();
+    al_rules_t *rules = al_rules_new (&thresholds, &s_baseline, 0);
+    assert_non_null (rules);
+    Airlock__SoakSignal sample = s_sample ();
+    s_assert_result (al_rules_feed (rules, &sample, 0, 0), AL_RULES_OK, "");
+    s_assert_result (al_rules_feed (rules, &sample, 1, 0), AL_RULES_BREACH, "missing_evidence");
+    al_rules_destroy (&rules);
+}
+
+//  --- With the shipped policy and with al_signals -----------------------------------
+
+static const al_policy_t *s_policy;
+
+static int
+s_load_policy (void **state)
+{
+    (void) state;
+    const char *source = getenv ("AIRLOCK_SOURCE_DIR");
+    assert_non_null (source);
+    char dir [1024];
+    snprintf (dir, sizeof dir, "%s/policies/default", source);
+    al_policy_errors_t *errors = NULL;
+    al_policy_t *policy = al_policy_load (dir, &errors);
+    if (!policy) {
+        fprintf (stderr, "%s\n", errors && al_policy_errors_count (errors)?
+                 al_policy_errors_at (errors, 0): "no error reported");
+        al_policy_errors_destroy (&errors);
+        return -1;
+    }
+    s_policy = policy;
+    return 0;
+}
+
+static int
+s_free_policy (void **state)
+{
+    (void) state;
+    al_policy_t *policy = (al_policy_t *) s_policy;
+    al_policy_destroy (&policy);
+    s_policy = NULL;
+    return 0;
+}
+
+static void
+test_shipped_thresholds (void **state)
+{
+    (void) state;
+    al_rules_t *rules = al_rules_new (al_policy_thresholds (s_policy), &s_baseline, S_GRACE_MS);
+    assert_non_null (rules);
+    Airlock__SoakSignal sample = s_sample ();
+    sample.consecutive_health_failures = 3;
+    sample.cpu_percent = 80;
+    sample.error_ratio = 0.052 - S_EPSILON;
+    sample.latency_p99_ms = 200;
+    s_assert_result (al_rules_feed (rules, &sample, 0, 0), AL_RULES_INVESTIGATE, "error_rate_investigate");
+    sample.consecutive_health_failures = 4;
+    s_assert_result (al_rules_feed (rules, &sample, 0, 1000), AL_RULES_BREACH, "health_check_failures");
+    al_rules_destroy (&rules);
+}
+
+//  Exposition of one demo-service instance: request counters, latency buckets, gauges.
+static al_metrics_t *
+s_exposition (double ok, double errors, double fast, double slow)
+{
+    char text [2048];
+    snprintf (text, sizeof text,
+              "# TYPE http_requests_total counter\n"
+              "http_requests_total{code=\"200\",path=\"/work\"} %.17g\n"
+              "http_requests_total{code=\"500\",path=\"/work\"} %.17g\n"
+              "# TYPE http_request_duration_seconds histogram\n"
+              "http_request_duration_seconds_bucket{path=\"/work\",le=\"0.05\"} %.17g\n"
+              "http_request_duration_seconds_bucket{path=\"/work\",le=\"0.5\"} %.17g\n"
+              "http_request_duration_seconds_bucket{path=\"/work\",le=\"+Inf\"} %.17g\n"
+              "http_request_duration_seconds_count{path=\"/work\"} %.17g\n"
+              "# TYPE demo_service_cpu_percent gauge\ndemo_service_cpu_percent 12\n"
+              "# TYPE demo_service_memory_percent gauge\ndemo_service_memory_percent 20\n",
+              ok, errors, fast, fast + slow, fast + slow, fast + slow);
+    char error [256] = "";
+    al_metrics_t *metrics = al_metrics_parse (text, strlen (text), NULL, error, sizeof error);
+    if (!metrics)
+        fail_msg ("fixture: %s", error);
+    return metrics;
+}
+
+static al_rules_result_t
+s_scrape_and_feed (al_signals_t *signals, al_rules_t *rules, int64_t at, double ok, double errors,
+                   double fast, double slow)
+{
+    al_metrics_t *metrics = s_exposition (ok, errors, fast, slow);
+    char error [256] = "";
+    if (al_signals_scrape_ok (signals, "a", at, &metrics, error, sizeof error))
+        fail_msg ("scrape refused: %s", error);
+    al_signals_sample_t signal;
+    al_signals_sample (signals, at, false, &signal);
+    Airlock__SoakSignal sample;
+    airlock__soak_signal__init (&sample);
+    al_signals_to_proto (&signal, &sample);
+    return al_rules_feed (rules, &sample, 0, at);
+}
+
+//  Counters reset when an instance restarts: al_signals turns the drop into a rate, so
+//  the rules see ordinary numbers and stay quiet. Rules never see counters.
+static void
+test_counter_reset_is_upstream (void **state)
+{
+    (void) state;
+    al_signals_t *signals = al_signals_new ("demo", "production", NULL);
+    assert_non_null (signals);
+    assert_int_equal (al_signals_add_instance (signals, "a"), 0);
+    al_baseline_t baseline = { 0.0, 50, 5 };
+    al_rules_t *rules = s_rules (&baseline);
+    //  10 s windows, 1000 requests each, no errors, all fast.
+    al_metrics_t *first = s_exposition (5000, 0, 5000, 0);
+    char error [256] = "";
+    assert_int_equal (al_signals_scrape_ok (signals, "a", 0, &first, error, sizeof error), 0);
+    s_assert_result (s_scrape_and_feed (signals, rules, 10000, 6000, 0, 6000, 0), AL_RULES_OK, "");
+    //  Restart: every counter drops to what the new process has served.
+    s_assert_result (s_scrape_and_feed (signals, rules, 20000, 990, 0, 990, 0), AL_RULES_OK, "");
+    s_assert_result (s_scrape_and_feed (signals, rules, 30000, 1990, 0, 1990, 0), AL_RULES_OK, "");
+    //  The same path does catch a bad window: 40 % errors.
+    s_assert_result (s_scrape_and_feed (signals, rules, 40000, 2590, 400, 2990, 0),
+                     AL_RULES_BREACH, "error_rate_increase");
+    al_rules_destroy (&rules);
+    al_signals_destroy (&signals);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_healthy_sample),
+        cmocka_unit_test (test_health_check_failures),
+        cmocka_unit_test (test_error_rate_increase),
+        cmocka_unit_test (test_error_rate_without_baseline),
+        cmocka_unit_test (test_latency_p99_factor),
+        cmocka_unit_test (test_latency_p99_floor),
+        cmocka_unit_test (test_latency_skipped_without_baseline_evidence),
+        cmocka_unit_test (test_cpu_and_memory),
+        cmocka_unit_test (test_investigate_and_sticky_breach),
+        cmocka_unit_test (test_rule_order),
+        cmocka_unit_test (test_baseline_from_samples),
+        cmocka_unit_test (test_missing_evidence_kinds),
+        cmocka_unit_test (test_no_latency_without_traffic),
+        cmocka_unit_test (test_gap_then_recovery),
+        cmocka_unit_test (test_gap_persisting),
+        cmocka_unit_test (test_silence),
+        cmocka_unit_test (test_incomplete_then_silence),
+        cmocka_unit_test (test_rules_apply_during_grace),
+        cmocka_unit_test (test_zero_grace),
+        cmocka_unit_test_setup_teardown (test_shipped_thresholds, s_load_policy, s_free_policy),
+        cmocka_unit_test (test_counter_reset_is_upstream),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
