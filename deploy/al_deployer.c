@@ -474,6 +474,7 @@ typedef struct {
     unsigned probes_failed;
     double probe_latency_max_ms;
     json_t *soak_samples;                   // the soak's probe rounds (smoke-test results)
+    unsigned checkpoints_passed;            // the policy's soak checkpoints passed
 } s_run_t;
 
 static uint64_t
@@ -687,11 +688,25 @@ s_soak (s_run_t *run, int64_t duration_ms, unsigned percent, const char *what)
     uint64_t deadline = start + (uint64_t) (duration_ms > 0? duration_ms: 0);
     bool monitored = run->svc->signals == AL_SERVICE_SIGNALS_MONITOR;
     uint64_t max_age = (uint64_t) al_policy_signal_max_age_s (run->self->policy) * 1000;
+    //  The policy's soak checkpoints (quality_rules.yaml, already scaled) that fall in
+    //  this soak are reported as they pass (the main soak only).
+    const al_policy_soak_t *policy_soak = al_policy_soak (run->self->policy);
+    size_t checkpoint = 0;
     do {
         if (s_trigger (run))
             return -1;
         if (monitored && s_stale (run, start, max_age, false))
             return -1;
+        while (percent == 100 && policy_soak && checkpoint < policy_soak->checkpoint_count
+        &&     policy_soak->checkpoints_ms [checkpoint] <= duration_ms
+        &&     s_mono_ms () - start >= (uint64_t) policy_soak->checkpoints_ms [checkpoint]) {
+            run->checkpoints_passed++;
+            s_progress (run, AIRLOCK__STEP__STEP_SOAK, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, 0, run->instances,
+                        (unsigned) (policy_soak->checkpoints_ms [checkpoint] * 100 / (duration_ms > 0? duration_ms: 1)),
+                        "checkpoint %zu of %zu passed at %.1f s: no rule breached", checkpoint + 1,
+                        policy_soak->checkpoint_count, (double) policy_soak->checkpoints_ms [checkpoint] / 1000.0);
+            checkpoint++;
+        }
         json_t *round = json_array ();
         s_probe_round (run, consecutive, S_MAX_INSTANCES, round);
         if (run->soak_samples)
@@ -1086,9 +1101,13 @@ s_step_soak (s_run_t *run)
     if (soak && soak->duration_ms > 0 && soak->duration_ms < duration)
         duration = soak->duration_ms;
     int rc = s_soak (run, duration, 100, "soak");
-    json_t *root = json_pack ("{s:s, s:s, s:s, s:I, s:i, s:i, s:b, s:s, s:O}", "deployment_id", run->job->deployment_id,
+    if (rc == 0)
+        s_format (run->failure, sizeof run->failure, "held %lld ms: %u checkpoint(s) passed, %u probe(s), %u failed",
+                  (long long) duration, run->checkpoints_passed, run->probes_run, run->probes_failed);
+    json_t *root = json_pack ("{s:s, s:s, s:s, s:I, s:i, s:i, s:i, s:b, s:s, s:O}", "deployment_id", run->job->deployment_id,
                               "service", run->svc->name, "version", run->to.version,
-                              "soak_ms", (json_int_t) duration, "probes", (int) run->probes_run,
+                              "soak_ms", (json_int_t) duration, "checkpoints_passed", (int) run->checkpoints_passed,
+                              "probes", (int) run->probes_run,
                               "failed", (int) run->probes_failed, "passed", rc == 0, "rule", run->rule,
                               "rounds", run->soak_samples);
     char error [512];

@@ -154,6 +154,19 @@ s_setup (void **state)
     snprintf (f->services_path, sizeof f->services_path, "%s/services.yaml", f->dir);
     snprintf (f->migrations, sizeof f->migrations, "%s/examples/demo-service/migrations", getenv ("AIRLOCK_SOURCE_DIR"));
     dtu_policy (f->dir, f->policy_dir);
+    //  The policy's soak (60 min, checkpoints 5/15/30/60 min) scaled to 0.72 s, so the
+    //  first three checkpoints fall inside a 600 ms soak.
+    char quality [400];
+    snprintf (quality, sizeof quality, "%s/quality_rules.yaml", f->policy_dir);
+    char *rules = dtu_read (quality);
+    assert_non_null (rules);
+    char *scale = strstr (rules, "time_scale: 1.0");
+    assert_non_null (scale);
+    FILE *out = fopen (quality, "w");
+    assert_non_null (out);
+    fprintf (out, "%.*stime_scale: 0.0002%s", (int) (scale - rules), rules, scale + strlen ("time_scale: 1.0"));
+    fclose (out);
+    free (rules);
     al_policy_errors_t *errors = NULL;
     f->policy = al_policy_load (f->policy_dir, &errors);
     if (!f->policy)
@@ -311,6 +324,12 @@ test_rolling_and_failed_readiness (void **state)
                              "smoke-test-results.json", "performance-baseline.json" };
     for (size_t i = 0; i < sizeof names / sizeof names [0]; i++)
         json_decref (s_evidence (f, "dep-v2", names [i]));
+    //  The soak lasted the shorter of services.yaml's 600 ms and the policy's scaled 720 ms,
+    //  and passed the three checkpoints inside it (5, 15 and 30 min scaled: 60, 180, 360 ms).
+    json_t *smoke = s_evidence (f, "dep-v2", "smoke-test-results.json");
+    assert_int_equal (json_integer_value (json_object_get (smoke, "soak_ms")), 600);
+    assert_int_equal (json_integer_value (json_object_get (smoke, "checkpoints_passed")), 3);
+    json_decref (smoke);
     json_t *receipt = s_evidence (f, "dep-v2", "deploy_receipt.json");
     assert_string_equal (json_string_value (json_object_get (receipt, "outcome")), "succeeded");
     assert_string_equal (json_string_value (json_object_get (receipt, "previous_version")), "v1");
