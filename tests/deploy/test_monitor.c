@@ -135,6 +135,10 @@ s_setup (void **state)
     f->deploy_manager = s_start (f, "deploy-manager", NULL);
     f->monitor = s_start (f, "monitor", "250");
     f->traffic = dtu_traffic_start (f->deploy_state, "demo", "staging", 40);
+    //  Both agents registered with the broker before anything is asked of them (a
+    //  deploy that finds no monitor yet is refused in pre-flight: that is the point).
+    assert_true (harness_wait_rows (h, "Register", "monitor", NULL, 1, 20000) >= 1);
+    assert_true (harness_wait_rows (h, "Register", "deploy-manager", NULL, 1, 20000) >= 1);
     *state = f;
     return 0;
 }
