@@ -27,7 +27,7 @@
 #endif
 
 static const char *s_roles [] = {
-    "orchestrator", "qa", "deploy-manager", "monitor", "notifier", "auditor", "approver"
+    "orchestrator", "qa", "deploy-manager", "monitor", "notifier", "auditor", "approver", "ci"
 };
 #define S_ROLE_COUNT (sizeof s_roles / sizeof s_roles [0])
 

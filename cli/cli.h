@@ -16,6 +16,8 @@ int al_cmd_audit (int argc, char **argv);
 int al_cmd_policy (int argc, char **argv);
 int al_cmd_demo (int argc, char **argv);
 int al_cmd_agent (int argc, char **argv);
+int al_cmd_submit (int argc, char **argv);
+int al_cmd_rollback (int argc, char **argv);
 int al_cmd_keygen (int argc, char **argv);
 int al_cmd_init (int argc, char **argv);
 int al_cmd_broker (int argc, char **argv);

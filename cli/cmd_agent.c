@@ -10,6 +10,7 @@
 #include "agents/al_agent.h"
 #include "agents/al_deploy_manager.h"
 #include "agents/al_monitor.h"
+#include "agents/al_orchestrator.h"
 #include "broker/al_config.h"
 #include <czmq.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@ s_usage (FILE *out)
         "Run a bus agent in the foreground until SIGTERM or Ctrl-C.\n"
         "\n"
         "roles:\n"
+        "  orchestrator     runs each release: staging, QA, the production request; never deploys\n"
         "  deploy-manager   executes deploys: staging on the orchestrator's DeployRequest,\n"
         "                   production only on the broker's ExecuteDeploy with a verified grant\n"
         "  monitor          scrapes every instance's /metrics, publishes golden signals, evaluates\n"
@@ -76,8 +78,8 @@ al_cmd_agent (int argc, char **argv)
         s_usage (stderr);
         return AL_EXIT_USAGE;
     }
-    if (strcmp (role, "deploy-manager") != 0 && strcmp (role, "monitor") != 0) {
-        fprintf (stderr, "airlock agent: unknown role '%s' (this build runs: deploy-manager, monitor)\n", role);
+    if (strcmp (role, "deploy-manager") != 0 && strcmp (role, "monitor") != 0 && strcmp (role, "orchestrator") != 0) {
+        fprintf (stderr, "airlock agent: unknown role '%s' (this build runs: orchestrator, deploy-manager, monitor)\n", role);
         return AL_EXIT_USAGE;
     }
     char error [2048] = "";
@@ -88,6 +90,7 @@ al_cmd_agent (int argc, char **argv)
     }
     al_agent_catch_signals ();
     int rc = strcmp (role, "monitor") == 0? al_monitor_run (config, &monitor, error, sizeof error)
+           : strcmp (role, "orchestrator") == 0? al_orchestrator_run (config, error, sizeof error)
            : al_deploy_manager_run (config, error, sizeof error);
     if (rc != 0)
         fprintf (stderr, "airlock agent %s: %s\n", role, error);

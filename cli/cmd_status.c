@@ -1,13 +1,21 @@
-/*  cmd_status.c: `airlock status [--config FILE] [--timeout SECONDS] [--json]`: which
-    agents the broker sees, their roles and their last heartbeat.
+/*  cmd_status.c: `airlock status [RELEASE] [--config FILE] [--timeout SECONDS] [--json]`.
 
-    Connects as the read-only `auditor` certificate through the agent runtime, asks the
-    broker StatusQuery{what: "agents"} and prints its StatusReply. A broker that does not
-    answer within the timeout is exit code 2, with the endpoint named.
+    Without RELEASE: which agents the broker sees (StatusQuery "agents"), their roles and
+    last heartbeat, then the releases the orchestrator knows and where each one is.
+    With RELEASE: that release's pipeline state and history (the orchestrator's release
+    file), whether its production request waits for approval (StatusQuery "approvals"),
+    and the recent events of its staging and production deployments (the deploy journal
+    in the broker's store, StatusQuery "journal").
+
+    Connects as the read-only `auditor` certificate through the agent runtime. A broker
+    that does not answer within the timeout is exit code 2, with the endpoint named.
 */
 #include "cli/cli.h"
 #include "agents/al_agent.h"
+#include "agents/al_orchestrator.h"
 #include "broker/al_config.h"
+
+#include <dirent.h>
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -18,15 +26,19 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "usage: airlock status [--config FILE] [--timeout SECONDS] [--json]\n\n"
-        "Show the agents connected to the broker: identity, role, whether the broker\n"
-        "considers them alive, and how long ago their last heartbeat arrived. Connects\n"
-        "with the state directory's auditor certificate (read-only).\n\n"
+        "usage: airlock status [RELEASE] [--config FILE] [--timeout SECONDS] [--json]\n\n"
+        "Without RELEASE: the agents connected to the broker (identity, role, alive, last\n"
+        "heartbeat) and the releases in the pipeline with their state. With RELEASE (the id\n"
+        "`airlock submit` printed): its state (PREPARE, STAGING, VALIDATE, APPROVE, DEPLOY,\n"
+        "MONITOR, DONE, ROLLED_BACK, FAILED), its history, whether its production request\n"
+        "awaits approval, and the recent events of its deployments. Connects with the\n"
+        "state directory's auditor certificate (read-only).\n\n"
         "options:\n"
         "  --config FILE      airlock.yaml (default $AIRLOCK_CONFIG, else\n"
         "                     ./airlock-state/airlock.yaml)\n"
         "  --timeout SECONDS  how long to wait for the broker (default 5)\n"
-        "  --json             print a JSON array of agents\n\n"
+        "  --json             JSON: {\"agents\": [...], \"releases\": [...]}, or with RELEASE\n"
+        "                     {\"release\": {...}, \"awaiting_approval\": bool, \"events\": {...}}\n\n"
         "exit codes: 0 ok, 1 the broker refused the query, 2 usage error, unreadable\n"
         "configuration or broker unreachable\n");
 }
@@ -39,8 +51,143 @@ s_wall_ms (void)
     return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
+//  The releases the orchestrator knows, newest first by creation.
+static json_t *
+s_releases (const al_config_t *config)
+{
+    json_t *list = json_array ();
+    char *dir = al_orchestrator_releases_dir (config);
+    DIR *handle = dir? opendir (dir): NULL;
+    struct dirent *entry;
+    while (handle && (entry = readdir (handle))) {
+        size_t length = strlen (entry->d_name);
+        if (length < 6 || strcmp (entry->d_name + length - 5, ".json") != 0)
+            continue;
+        char path [2048];
+        snprintf (path, sizeof path, "%s/%s", dir, entry->d_name);
+        json_t *release = json_load_file (path, 0, NULL);
+        if (release)
+            json_array_append_new (list, release);
+    }
+    if (handle)
+        closedir (handle);
+    free (dir);
+    //  Newest first.
+    size_t count = json_array_size (list);
+    for (size_t i = 1; i < count; i++)
+        for (size_t j = i; j > 0; j--) {
+            json_t *a = json_array_get (list, j - 1), *b = json_array_get (list, j);
+            if (json_integer_value (json_object_get (a, "created_ms")) >= json_integer_value (json_object_get (b, "created_ms")))
+                break;
+            json_incref (a);
+            json_array_set (list, j - 1, b);
+            json_array_set_new (list, j, a);
+        }
+    return list;
+}
+
+static const char *
+s_text (json_t *object, const char *key)
+{
+    const char *value = json_string_value (json_object_get (object, key));
+    return value? value: "";
+}
+
 static void
-s_print (const Airlock__StatusReply *reply, bool json)
+s_print_releases (json_t *releases)
+{
+    if (json_array_size (releases) == 0) {
+        printf ("\nno releases in the pipeline\n");
+        return;
+    }
+    printf ("\n%-40s %-16s %-14s %-12s %s\n", "RELEASE", "SERVICE", "VERSION", "STATE", "DETAIL");
+    size_t index;
+    json_t *release;
+    json_array_foreach (releases, index, release)
+        printf ("%-40s %-16s %-14s %-12s %s\n", s_text (release, "release_id"), s_text (release, "service"),
+                s_text (release, "version"), s_text (release, "state"), s_text (release, "detail"));
+}
+
+//  The journal of one deployment as a JSON array (empty when none or unreadable).
+static json_t *
+s_journal (al_agent_t *agent, const char *deployment_id, int timeout_ms)
+{
+    al_agent_result_t result;
+    al_envelope_t *reply = al_agent_status_query (agent, "journal", deployment_id, 0, timeout_ms, &result);
+    json_t *entries = NULL;
+    if (reply) {
+        json_t *root = json_loads (reply->status_reply->json, 0, NULL);
+        entries = json_incref (json_object_get (root, "entries"));
+        json_decref (root);
+    }
+    al_codec_free (&reply);
+    return entries? entries: json_array ();
+}
+
+//  `airlock status RELEASE`
+static int
+s_release_status (const al_config_t *config, al_agent_t *agent, const char *id, bool json, int timeout_ms)
+{
+    char *dir = al_orchestrator_releases_dir (config);
+    char path [2048];
+    snprintf (path, sizeof path, "%s/%s.json", dir? dir: ".", id);
+    free (dir);
+    json_t *release = json_load_file (path, 0, NULL);
+    if (!release) {
+        fprintf (stderr, "airlock status: no release %s (no %s)\n", id, path);
+        return AL_EXIT_BAD;
+    }
+    char deployment [128];
+    json_t *events = json_object ();
+    snprintf (deployment, sizeof deployment, "%s-stg", id);
+    json_object_set_new (events, "staging", s_journal (agent, deployment, timeout_ms));
+    snprintf (deployment, sizeof deployment, "%s-prod", id);
+    json_object_set_new (events, "production", s_journal (agent, deployment, timeout_ms));
+    bool awaiting = false;
+    al_agent_result_t result;
+    al_envelope_t *reply = al_agent_status_query (agent, "approvals", NULL, 0, timeout_ms, &result);
+    for (size_t i = 0; reply && i < reply->status_reply->n_approvals; i++)
+        awaiting |= strcmp (reply->status_reply->approvals [i]->request_id, deployment) == 0;
+    al_codec_free (&reply);
+    if (json) {
+        json_t *root = json_pack ("{s:o, s:b, s:o}", "release", release, "awaiting_approval", awaiting, "events", events);
+        json_dumpf (root, stdout, JSON_INDENT (2));
+        printf ("\n");
+        json_decref (root);
+        return AL_EXIT_OK;
+    }
+    printf ("release   %s\nservice   %s %s (%s)\nartifact  %s\n          sha256:%s\nstate     %s: %s\n",
+            id, s_text (release, "service"), s_text (release, "version"), s_text (release, "type"),
+            s_text (release, "artifact_uri"), s_text (release, "artifact_sha256"), s_text (release, "state"),
+            s_text (release, "detail"));
+    if (awaiting)
+        printf ("approval  waiting: airlock approve %s\n", deployment);
+    printf ("\nhistory\n");
+    size_t index;
+    json_t *entry;
+    json_array_foreach (json_object_get (release, "history"), index, entry) {
+        time_t when = (time_t) (json_integer_value (json_object_get (entry, "time_ms")) / 1000);
+        char stamp [32];
+        strftime (stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", gmtime (&when));
+        printf ("  %s  %-12s %s\n", stamp, s_text (entry, "state"), s_text (entry, "detail"));
+    }
+    const char *parts [] = { "staging", "production" };
+    for (int p = 0; p < 2; p++) {
+        json_t *list = json_object_get (events, parts [p]);
+        if (json_array_size (list) == 0)
+            continue;
+        printf ("\n%s deployment events\n", parts [p]);
+        json_array_foreach (list, index, entry)
+            printf ("  #%-6lld %-9s %-6s %-11s %s\n", (long long) json_integer_value (json_object_get (entry, "sequence")),
+                    s_text (entry, "step"), s_text (entry, "phase"), s_text (entry, "status"), s_text (entry, "detail"));
+    }
+    json_decref (release);
+    json_decref (events);
+    return AL_EXIT_OK;
+}
+
+static void
+s_print (const Airlock__StatusReply *reply, bool json, json_t *releases)
 {
     uint64_t now = s_wall_ms ();
     if (json) {
@@ -57,13 +204,15 @@ s_print (const Airlock__StatusReply *reply, bool json)
                 json_object_set_new (item, "age_seconds", json_null ());
             json_array_append_new (agents, item);
         }
-        json_dumpf (agents, stdout, JSON_INDENT (2) | JSON_REAL_PRECISION (6));
+        json_t *root = json_pack ("{s:o, s:O}", "agents", agents, "releases", releases);
+        json_dumpf (root, stdout, JSON_INDENT (2) | JSON_REAL_PRECISION (6));
         printf ("\n");
-        json_decref (agents);
+        json_decref (root);
         return;
     }
     if (reply->n_agents == 0) {
         printf ("no agents connected\n");
+        s_print_releases (releases);
         return;
     }
     printf ("%-24s %-20s %-6s %s\n", "IDENTITY", "ROLE", "ALIVE", "LAST HEARTBEAT");
@@ -81,6 +230,7 @@ s_print (const Airlock__StatusReply *reply, bool json)
         printf ("%-24s %-20s %-6s %s\n", agent->identity, agent->role,
                 agent->alive ? "yes" : "no", age);
     }
+    s_print_releases (releases);
 }
 
 int
@@ -95,6 +245,8 @@ al_cmd_status (int argc, char **argv)
         config_path = "./airlock-state/airlock.yaml";
     bool json = false;
     int timeout_s = 5;
+    const char *release_id = NULL;
+    json_t *releases = NULL;
     for (int index = 1; index < argc; index++) {
         if (strcmp (argv [index], "--json") == 0)
             json = true;
@@ -112,6 +264,9 @@ al_cmd_status (int argc, char **argv)
             }
             timeout_s = (int) value;
         }
+        else
+        if (argv [index][0] != '-' && !release_id)
+            release_id = argv [index];
         else {
             fprintf (stderr, "airlock status: unexpected argument '%s'\n\n", argv [index]);
             s_usage (stderr);
@@ -133,6 +288,15 @@ al_cmd_status (int argc, char **argv)
         fprintf (stderr, "airlock status: %s\n", error);
         goto cleanup;
     }
+    if (release_id) {
+        if (al_agent_wait_registered (agent, timeout_s * 1000) != 0) {
+            fprintf (stderr, "airlock status: no answer from the broker at %s within %d s\n",
+                     al_config_router_endpoint (config), timeout_s);
+            goto cleanup;
+        }
+        exit_code = s_release_status (config, agent, release_id, json, timeout_s * 1000);
+        goto cleanup;
+    }
     al_agent_result_t result;
     reply = al_agent_status_query (agent, "agents", NULL, 0, timeout_s * 1000, &result);
     if (!reply) {
@@ -149,9 +313,11 @@ al_cmd_status (int argc, char **argv)
         }
         goto cleanup;
     }
-    s_print (reply->status_reply, json);
+    releases = s_releases (config);
+    s_print (reply->status_reply, json, releases);
     exit_code = AL_EXIT_OK;
 cleanup:
+    json_decref (releases);
     al_codec_free (&reply);
     al_agent_destroy (&agent);
     al_config_destroy (&config);

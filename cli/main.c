@@ -16,6 +16,8 @@ static const s_command_t s_commands [] = {
     { "init",   al_cmd_init,   "create a state directory: keys, identities, airlock.yaml" },
     { "broker", al_cmd_broker, "run the broker (authentication, policy, audit, routing)" },
     { "status", al_cmd_status, "show connected agents, roles and last heartbeat" },
+    { "submit", al_cmd_submit, "hand a release candidate to the pipeline (staging, QA, approval)" },
+    { "rollback", al_cmd_rollback, "request a production rollback to the previous release" },
     { "watch",  al_cmd_watch,  "follow a deployment's progress or a service's soak signals live" },
     { "audit",  al_cmd_audit,  "verify and export the audit log (read-only)" },
     { "policy", al_cmd_policy, "check, show and explain a policy directory" },
@@ -23,7 +25,7 @@ static const s_command_t s_commands [] = {
     { "approve", al_cmd_approve, "review a production request and sign your approval" },
     { "deny",   al_cmd_deny,   "sign a denial of a production request, with a reason" },
     { "keygen", al_cmd_keygen, "make an approver's Ed25519 key pair" },
-    { "agent",  al_cmd_agent,  "run a bus agent (deploy-manager, monitor) in the foreground" },
+    { "agent",  al_cmd_agent,  "run a bus agent (orchestrator, deploy-manager, monitor) in the foreground" },
     { "demo",   al_cmd_demo,   "run the end-to-end demonstration on the embedded default" },
 };
 

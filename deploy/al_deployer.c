@@ -853,8 +853,13 @@ s_step_preflight (s_run_t *run)
                  : run->job->execute? reason: "no ExecuteDeploy with a grant");
         const Airlock__ProductionGrant *grant = run->job->execute? run->job->execute->grant: NULL;
         bool qa = grant && grant->request && grant->request->qa_report_sha256 && grant->request->qa_report_sha256 [0];
-        s_check (checks, "qa_report_approved", qa, qa? "QA report %s bound by the approvers' signatures"
-                 : "%s", qa? grant->request->qa_report_sha256: "the grant names no approved QA report");
+        if (!qa && !al_policy_requires_staging (policy, run->request->deployment_type))
+            s_check (checks, "qa_report_approved", true, "%s deployments need no new QA report (deployment_types.yaml)",
+                     al_deployment_type_name (run->request->deployment_type)?
+                     al_deployment_type_name (run->request->deployment_type): "these");
+        else
+            s_check (checks, "qa_report_approved", qa, qa? "QA report %s bound by the approvers' signatures"
+                     : "%s", qa? grant->request->qa_report_sha256: "the grant names no approved QA report");
     }
     else
         s_check (checks, "qa_report_approved", true, "not required before %s: QA validates this deploy", s_env_name (env));

@@ -1,0 +1,552 @@
+/*  al_orchestrator.c: the orchestrator agent (see al_orchestrator.h).
+
+    A release is a JSON document (jansson) kept in memory only while a delivery is
+    handled: load, change, save (temp file, fsync, rename), then send what the new state
+    asks for, then acknowledge the delivery. A crash between save and send is repaired by
+    the redelivery: the handlers look at the state, not at what they were given, and
+    sending again reuses a message id derived from the release and the step, which the
+    broker de-duplicates.
+
+    Deployment ids: the release id is the candidate's deployment id (`airlock submit`
+    makes one: rel-<service>-<version>-<random>); its staging deployment is "<id>-stg",
+    its production request and deployment "<id>-prod".
+*/
+#include "agents/al_orchestrator.h"
+#include "agents/al_agent.h"
+#include "deploy/al_services.h"
+#include "policies/al_policy.h"
+#include <assert.h>
+#include <czmq.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define S_PATH_SIZE 1024
+#define S_WAIT_MS 5000
+
+typedef struct {
+    al_agent_t *agent;
+    al_policy_t *policy;
+    al_services_t *services;
+    char *dir;                      // releases directory
+} s_orchestrator_t;
+
+static uint64_t
+s_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+char *
+al_orchestrator_releases_dir (const al_config_t *config)
+{
+    char *path = NULL;
+    if (asprintf (&path, "%s/orchestrator/releases", al_config_state_dir (config)) < 0)
+        return NULL;
+    return path;
+}
+
+//  ---- release files --------------------------------------------------------------------
+
+static bool
+s_valid_id (const char *id)
+{
+    size_t length = id? strlen (id): 0;
+    if (length == 0 || length > 56)
+        return false;
+    for (const char *c = id; *c; c++)
+        if (!(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z') && !(*c >= '0' && *c <= '9')
+        &&  *c != '-' && *c != '_' && *c != '.')
+            return false;
+    return true;
+}
+
+static json_t *
+s_load (s_orchestrator_t *self, const char *id)
+{
+    char path [S_PATH_SIZE];
+    snprintf (path, sizeof path, "%s/%s.json", self->dir, id);
+    return json_load_file (path, 0, NULL);
+}
+
+static int
+s_save (s_orchestrator_t *self, json_t *release)
+{
+    const char *id = json_string_value (json_object_get (release, "release_id"));
+    char path [S_PATH_SIZE], temp [S_PATH_SIZE + 8];
+    snprintf (path, sizeof path, "%s/%s.json", self->dir, id);
+    snprintf (temp, sizeof temp, "%s.tmp", path);
+    char *text = json_dumps (release, JSON_INDENT (2) | JSON_SORT_KEYS);
+    int fd = text? open (temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600): -1;
+    size_t size = text? strlen (text): 0;
+    bool ok = fd >= 0 && write (fd, text, size) == (ssize_t) size && fsync (fd) == 0;
+    if (fd >= 0)
+        close (fd);
+    ok = ok && rename (temp, path) == 0;
+    free (text);
+    if (!ok) {
+        zsys_error ("orchestrator: %s: cannot save: %s", path, strerror (errno));
+        return -1;
+    }
+    int dir_fd = open (self->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd >= 0) {
+        fsync (dir_fd);
+        close (dir_fd);
+    }
+    return 0;
+}
+
+static const char *
+s_get (json_t *release, const char *key)
+{
+    const char *value = json_string_value (json_object_get (release, key));
+    return value? value: "";
+}
+
+//  Move to state, with a line in the history.
+static void
+s_state (json_t *release, const char *state, const char *format, ...) __attribute__ ((format (printf, 3, 4)));
+
+static void
+s_state (json_t *release, const char *state, const char *format, ...)
+{
+    char detail [600];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (detail, sizeof detail, format, args);
+    va_end (args);
+    json_object_set_new (release, "state", json_string (state));
+    json_object_set_new (release, "detail", json_string (detail));
+    json_object_set_new (release, "updated_ms", json_integer ((json_int_t) s_now_ms ()));
+    json_t *history = json_object_get (release, "history");
+    if (!json_is_array (history)) {
+        history = json_array ();
+        json_object_set_new (release, "history", history);
+    }
+    json_array_append_new (history, json_pack ("{s:s, s:I, s:s}", "state", state,
+                                               "time_ms", (json_int_t) s_now_ms (), "detail", detail));
+    zsys_info ("orchestrator: %s: %s: %s", s_get (release, "release_id"), state, detail);
+}
+
+static bool
+s_in (json_t *release, const char *state)
+{
+    return strcmp (s_get (release, "state"), state) == 0;
+}
+
+//  ---- sending ----------------------------------------------------------------------------
+
+//  Send with a message id fixed by (release, step): a resend after a restart is the same
+//  message to the broker. 0 when recorded (or already recorded), -1 otherwise.
+static int
+s_send (s_orchestrator_t *self, al_envelope_t *envelope, const char *release_id, const char *step)
+{
+    char id [AL_AGENT_ID_SIZE];
+    snprintf (id, sizeof id, "orc-%.48s-%.10s", release_id, step);
+    envelope->message_id = id;
+    char error [256], posted [AL_AGENT_ID_SIZE];
+    if (al_agent_post (self->agent, envelope, -1, posted, error, sizeof error) != AL_AGENT_QUEUED) {
+        zsys_error ("orchestrator: %s: %s", id, error);
+        return -1;
+    }
+    al_agent_result_t result;
+    while (!al_agent_interrupted ()) {
+        al_agent_status_t status = al_agent_wait (self->agent, posted, S_WAIT_MS, &result);
+        if (status == AL_AGENT_ACKED)
+            return 0;
+        if (status == AL_AGENT_DENIED && result.deny_code == AIRLOCK__DENY_CODE__DENY_DUPLICATE)
+            return 0;
+        if (status != AL_AGENT_TIMEOUT) {
+            zsys_error ("orchestrator: %s refused: %s", id, result.reason);
+            return -1;
+        }
+    }
+    return -1;
+}
+
+static const al_service_t *
+s_service (s_orchestrator_t *self, json_t *release)
+{
+    return al_services_find (self->services, s_get (release, "service"));
+}
+
+static int
+s_deploy_staging (s_orchestrator_t *self, json_t *release)
+{
+    const al_service_t *svc = s_service (self, release);
+    char deployment [72];
+    snprintf (deployment, sizeof deployment, "%s-stg", s_get (release, "release_id"));
+    Airlock__DeployRequest request = AIRLOCK__DEPLOY_REQUEST__INIT;
+    request.service = (char *) s_get (release, "service");
+    request.version = (char *) s_get (release, "version");
+    request.artifact_uri = (char *) s_get (release, "artifact_uri");
+    request.artifact_sha256 = (char *) s_get (release, "artifact_sha256");
+    request.migration_set_sha256 = (char *) s_get (release, "migration_set_sha256");
+    request.strategy = svc? al_service_strategy (svc, AIRLOCK__ENVIRONMENT__ENV_STAGING): AIRLOCK__STRATEGY__STRATEGY_ROLLING;
+    request.instances = svc? al_service_instances (svc, AIRLOCK__ENVIRONMENT__ENV_STAGING): 1;
+    request.deployment_type = al_deployment_type_from_name (s_get (release, "type"));
+    al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+    envelope.deployment_id = deployment;
+    envelope.environment = AIRLOCK__ENVIRONMENT__ENV_STAGING;
+    envelope.body_case = AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST;
+    envelope.deploy_request = &request;
+    return s_send (self, &envelope, s_get (release, "release_id"), "staging");
+}
+
+static int
+s_request_qa (s_orchestrator_t *self, json_t *release)
+{
+    char deployment [72];
+    snprintf (deployment, sizeof deployment, "%s-stg", s_get (release, "release_id"));
+    Airlock__QaRequest request = AIRLOCK__QA_REQUEST__INIT;
+    request.service = (char *) s_get (release, "service");
+    request.version = (char *) s_get (release, "version");
+    request.artifact_sha256 = (char *) s_get (release, "artifact_sha256");
+    al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+    envelope.deployment_id = deployment;
+    envelope.environment = AIRLOCK__ENVIRONMENT__ENV_STAGING;
+    envelope.body_case = AIRLOCK__ENVELOPE__BODY_QA_REQUEST;
+    envelope.qa_request = &request;
+    return s_send (self, &envelope, s_get (release, "release_id"), "qa");
+}
+
+//  The production deployment request, seed 001's "Production Deployment Request".
+static int
+s_file_request (s_orchestrator_t *self, json_t *release)
+{
+    const al_service_t *svc = s_service (self, release);
+    const char *type_name = s_get (release, "type");
+    Airlock__DeploymentType type = al_deployment_type_from_name (type_name);
+    char request_id [72];
+    snprintf (request_id, sizeof request_id, "%s-prod", s_get (release, "release_id"));
+    json_t *qa = json_object_get (release, "qa");
+    json_int_t passed = json_integer_value (json_object_get (qa, "passed"));
+    json_int_t failed = json_integer_value (json_object_get (qa, "failed"));
+    json_int_t skipped = json_integer_value (json_object_get (qa, "skipped"));
+    bool migrations = *s_get (release, "migration_set_sha256") != 0;
+    bool urgent = type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_HOTFIX || type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_EMERGENCY;
+    const char *risk = urgent? "High": migrations? "Medium": "Low";
+    unsigned instances = svc? al_service_instances (svc, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION): 1;
+
+    //  The checklist, section by section (seed 001).
+    char changes [2048] = "", tests [128], database [256], rollback_plan [256], window [256], monitoring [256];
+    json_t *list = json_object_get (release, "changes");
+    size_t index;
+    json_t *change;
+    json_array_foreach (list, index, change) {
+        size_t used = strlen (changes);
+        snprintf (changes + used, sizeof changes - used, "%s%s", used? "; ": "", json_string_value (change));
+    }
+    snprintf (tests, sizeof tests, "%lld/%lld passed (%lld skipped), QA report sha256 %.12s...",
+              (long long) passed, (long long) (passed + failed), (long long) skipped,
+              json_string_value (json_object_get (qa, "report_sha256")));
+    snprintf (database, sizeof database, "%s", migrations? "migration set attached (digest signed); backup taken and "
+              "verified before migrating; down scripts or backup restore on rollback": "no database changes");
+    snprintf (rollback_plan, sizeof rollback_plan, "automatic on any quality-rule breach during soak; "
+              "manual: airlock rollback %s", s_get (release, "release_id"));
+    time_t now = (time_t) (s_now_ms () / 1000);
+    char explanation [200] = "";
+    bool open = al_policy_window_open (self->policy, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION, now, explanation, sizeof explanation);
+    snprintf (window, sizeof window, "%s%s", open? "open: ": "closed: ", explanation);
+    snprintf (monitoring, sizeof monitoring, "golden signals every scrape; rollback on >3 failed health checks, "
+              "error rate +5 points, p99 > 2x baseline, CPU/memory > 80%%");
+    Airlock__ChecklistItem items [9];
+    Airlock__ChecklistItem *item_list [9];
+    const char *sections [9] = { "Changes Included", "Tests Passed", "Database Changes", "Dependencies",
+                                 "Breaking Changes", "Rollback Plan", "Monitoring", "Risk Level", "Deployment Window" };
+    char risk_text [128];
+    snprintf (risk_text, sizeof risk_text, "%s (%s deployment)", risk, type_name);
+    const char *texts [9] = { *changes? changes: "(none listed)", tests, database, "none declared",
+                              *s_get (release, "breaking_changes")? s_get (release, "breaking_changes"): "none declared",
+                              rollback_plan, monitoring, risk_text, window };
+    for (int i = 0; i < 9; i++) {
+        airlock__checklist_item__init (&items [i]);
+        items [i].section = (char *) sections [i];
+        items [i].text = (char *) texts [i];
+        items [i].checked = i == 1? failed == 0: i == 8? open: true;
+        item_list [i] = &items [i];
+    }
+    Airlock__ApprovalRequest request = AIRLOCK__APPROVAL_REQUEST__INIT;
+    request.request_id = request_id;
+    request.deployment_type = type;
+    request.environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
+    request.service = (char *) s_get (release, "service");
+    request.version = (char *) s_get (release, "version");
+    request.artifact_uri = (char *) s_get (release, "artifact_uri");
+    request.artifact_sha256 = (char *) s_get (release, "artifact_sha256");
+    request.qa_report_sha256 = (char *) json_string_value (json_object_get (qa, "report_sha256"));
+    if (!request.qa_report_sha256)
+        request.qa_report_sha256 = (char *) "";
+    request.migration_set_sha256 = (char *) s_get (release, "migration_set_sha256");
+    request.urgency = (char *) (type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_EMERGENCY? "Emergency": urgent? "Urgent": "Routine");
+    request.risk_level = (char *) risk;
+    request.risk_impact = (char *) (migrations? "schema change: data at risk without the verified backup": "application only");
+    request.risk_mitigation = (char *) "verified backup, staged rollout with readiness gates, automatic rollback on breach";
+    request.summary = (char *) (*s_get (release, "summary")? s_get (release, "summary"): s_get (release, "version"));
+    char rollback_command [128];
+    snprintf (rollback_command, sizeof rollback_command, "airlock rollback %s", s_get (release, "release_id"));
+    request.rollback_command = rollback_command;
+    request.rollback_migration = (char *) (migrations? (svc && svc->data_rollback == AL_SERVICE_DATA_ROLLBACK_RESTORE?
+                                           "restore the pre-deploy backup": "down scripts, else backup restore"): "none");
+    request.rollback_estimate_minutes = 1 + instances / 10;
+    request.n_checklist = 9;
+    request.checklist = item_list;
+    request.strategy = svc? al_service_strategy (svc, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION): AIRLOCK__STRATEGY__STRATEGY_ROLLING;
+    request.instances = instances;
+    al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+    envelope.deployment_id = request_id;
+    envelope.environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
+    envelope.body_case = AIRLOCK__ENVELOPE__BODY_APPROVAL_REQUEST;
+    envelope.approval_request = &request;
+    json_object_set_new (release, "request_id", json_string (request_id));
+    return s_send (self, &envelope, s_get (release, "release_id"), "approval");
+}
+
+//  ---- the state machine ------------------------------------------------------------------
+
+//  What the current state asks to send (idempotent: the broker de-duplicates resends).
+static int
+s_act (s_orchestrator_t *self, json_t *release)
+{
+    if (s_in (release, "STAGING"))
+        return s_deploy_staging (self, release);
+    if (s_in (release, "VALIDATE"))
+        return s_request_qa (self, release);
+    if (s_in (release, "APPROVE"))
+        return s_file_request (self, release);
+    return 0;
+}
+
+static int
+s_candidate (s_orchestrator_t *self, const al_envelope_t *envelope)
+{
+    const Airlock__ReleaseCandidate *candidate = envelope->release_candidate;
+    const char *id = envelope->deployment_id;
+    if (!s_valid_id (id)) {
+        zsys_warning ("orchestrator: release candidate %s from %s: the deployment id must be 1..56 of [A-Za-z0-9._-]",
+                      id? id: "", envelope->sender? envelope->sender->identity: "?");
+        return 0;
+    }
+    json_t *release = s_load (self, id);
+    if (release) {
+        //  A redelivery, or a restart between save and send: do what the state asks.
+        int rc = s_act (self, release);
+        json_decref (release);
+        return rc;
+    }
+    Airlock__DeploymentType type = candidate->deployment_type? candidate->deployment_type
+                                 : AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD;
+    release = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
+                         "release_id", id, "service", candidate->service, "version", candidate->version,
+                         "artifact_uri", candidate->artifact_uri, "artifact_sha256", candidate->artifact_sha256,
+                         "migration_set_sha256", candidate->migration_set_sha256? candidate->migration_set_sha256: "",
+                         "type", al_deployment_type_name (type)? al_deployment_type_name (type): "standard",
+                         "summary", candidate->summary? candidate->summary: "",
+                         "submitted_by", envelope->sender? envelope->sender->identity: "",
+                         "created_ms", (json_int_t) s_now_ms ());
+    json_t *changes = json_array ();
+    for (size_t i = 0; i < candidate->n_changes; i++)
+        json_array_append_new (changes, json_string (candidate->changes [i]));
+    json_object_set_new (release, "changes", changes);
+    s_state (release, "PREPARE", "release candidate from %s", s_get (release, "submitted_by"));
+    if (!al_services_find (self->services, candidate->service))
+        s_state (release, "FAILED", "service %s is not in services.yaml", candidate->service);
+    else
+    if (al_policy_requires_staging (self->policy, type))
+        s_state (release, "STAGING", "deploying %s %s to staging", candidate->service, candidate->version);
+    else {
+        json_object_set_new (release, "qa", json_pack ("{s:i, s:i, s:i, s:s}", "passed", 0, "failed", 0,
+                             "skipped", 0, "report_sha256", ""));
+        s_state (release, "APPROVE", "%s deployment: no staging run required; asking for approval",
+                 al_deployment_type_name (type));
+    }
+    int rc = s_save (self, release);
+    if (rc == 0)
+        rc = s_act (self, release);
+    json_decref (release);
+    return rc;
+}
+
+//  The release a deployment id belongs to, and which part ("-stg" or "-prod").
+static json_t *
+s_release_of (s_orchestrator_t *self, const char *deployment_id, bool *production_p)
+{
+    size_t length = deployment_id? strlen (deployment_id): 0;
+    char id [72];
+    if (length > 4 && strcmp (deployment_id + length - 4, "-stg") == 0) {
+        snprintf (id, sizeof id, "%.*s", (int) (length - 4), deployment_id);
+        *production_p = false;
+    }
+    else
+    if (length > 5 && strcmp (deployment_id + length - 5, "-prod") == 0) {
+        snprintf (id, sizeof id, "%.*s", (int) (length - 5), deployment_id);
+        *production_p = true;
+    }
+    else
+        return NULL;
+    return s_valid_id (id)? s_load (self, id): NULL;
+}
+
+static int
+s_receipt (s_orchestrator_t *self, const al_envelope_t *envelope)
+{
+    bool production = false;
+    json_t *release = s_release_of (self, envelope->deployment_id, &production);
+    if (!release)
+        return 0;
+    const Airlock__DeployReceipt *receipt = envelope->deploy_receipt;
+    const char *outcome = al_outcome_name (receipt->outcome);
+    bool changed = false;
+    if (!production && s_in (release, "STAGING")) {
+        if (receipt->outcome == AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED)
+            s_state (release, "VALIDATE", "staging deployed (receipt %.12s...); QA validates it", receipt->receipt_sha256);
+        else
+            s_state (release, "FAILED", "staging deployment %s%s%s", outcome, *receipt->rollback_rule? ", rule ": "",
+                     receipt->rollback_rule);
+        changed = true;
+    }
+    else
+    if (production && (s_in (release, "APPROVE") || s_in (release, "DEPLOY") || s_in (release, "MONITOR"))) {
+        if (receipt->outcome == AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED)
+            s_state (release, "DONE", "in production (receipt %s)", receipt->receipt_sha256);
+        else
+        if (receipt->outcome == AIRLOCK__OUTCOME__OUTCOME_ROLLED_BACK)
+            s_state (release, "ROLLED_BACK", "rolled back to %s: rule %s", receipt->previous_version, receipt->rollback_rule);
+        else
+            s_state (release, "FAILED", "production deployment %s", outcome);
+        json_object_set_new (release, "receipt_sha256", json_string (receipt->receipt_sha256));
+        changed = true;
+    }
+    int rc = changed? s_save (self, release): 0;
+    if (rc == 0 && changed)
+        rc = s_act (self, release);
+    json_decref (release);
+    return rc;
+}
+
+static int
+s_progress (s_orchestrator_t *self, const al_envelope_t *envelope)
+{
+    bool production = false;
+    json_t *release = s_release_of (self, envelope->deployment_id, &production);
+    if (!release)
+        return 0;
+    const Airlock__DeployProgress *progress = envelope->deploy_progress;
+    bool changed = false;
+    if (production && s_in (release, "APPROVE") && progress->journal) {
+        s_state (release, "DEPLOY", "approved: deploy-manager runs the production deployment");
+        changed = true;
+    }
+    if (production && s_in (release, "DEPLOY") && progress->journal && progress->step == AIRLOCK__STEP__STEP_SOAK
+    &&  progress->outcome == AIRLOCK__OUTCOME__OUTCOME_STARTED) {
+        s_state (release, "MONITOR", "rolled out; soaking on the golden signals");
+        changed = true;
+    }
+    int rc = changed? s_save (self, release): 0;
+    json_decref (release);
+    return rc;
+}
+
+static int
+s_qa_report (s_orchestrator_t *self, const al_envelope_t *envelope)
+{
+    bool production = false;
+    json_t *release = s_release_of (self, envelope->deployment_id, &production);
+    if (!release)
+        return 0;
+    int rc = 0;
+    const Airlock__QaReport *report = envelope->qa_report;
+    if (!production && s_in (release, "VALIDATE")) {
+        unsigned passed = 0, failed = 0, skipped = 0;
+        for (size_t i = 0; i < report->n_suites; i++) {
+            passed += report->suites [i]->passed;
+            failed += report->suites [i]->failed;
+            skipped += report->suites [i]->skipped;
+        }
+        json_object_set_new (release, "qa", json_pack ("{s:b, s:i, s:i, s:i, s:s}", "approved", report->approved,
+                             "passed", (int) passed, "failed", (int) failed, "skipped", (int) skipped,
+                             "report_sha256", report->report_sha256));
+        bool matches = strcmp (report->artifact_sha256, s_get (release, "artifact_sha256")) == 0;
+        if (report->approved && matches)
+            s_state (release, "APPROVE", "QA passed %u/%u; production request filed for human approval",
+                     passed, passed + failed);
+        else
+            s_state (release, "FAILED", "QA %s (%u/%u passed%s%s): no approval asked", matches? "needs fixes": "reported on another artifact",
+                     passed, passed + failed, report->n_issues_found? "; ": "",
+                     report->n_issues_found? report->issues_found [0]: "");
+        rc = s_save (self, release);
+        if (rc == 0)
+            rc = s_act (self, release);
+    }
+    json_decref (release);
+    return rc;
+}
+
+static int
+s_handle (s_orchestrator_t *self, const al_envelope_t *envelope)
+{
+    switch (envelope->body_case) {
+        case AIRLOCK__ENVELOPE__BODY_RELEASE_CANDIDATE: return s_candidate (self, envelope);
+        case AIRLOCK__ENVELOPE__BODY_DEPLOY_RECEIPT:    return s_receipt (self, envelope);
+        case AIRLOCK__ENVELOPE__BODY_DEPLOY_PROGRESS:   return s_progress (self, envelope);
+        case AIRLOCK__ENVELOPE__BODY_QA_REPORT:         return s_qa_report (self, envelope);
+        default:                                        return 0;
+    }
+}
+
+int
+al_orchestrator_run (const al_config_t *config, char *error, size_t error_size)
+{
+    int rc = 2;
+    s_orchestrator_t self;
+    memset (&self, 0, sizeof self);
+    al_policy_errors_t *errors = NULL;
+    self.policy = al_policy_load (al_config_policy_dir (config), &errors);
+    if (!self.policy) {
+        snprintf (error, error_size, "%s", errors && al_policy_errors_count (errors)?
+                  al_policy_errors_at (errors, 0): "policy: cannot load");
+        goto cleanup;
+    }
+    self.services = al_services_load (al_config_services_path (config), error, error_size);
+    if (!self.services)
+        goto cleanup;
+    self.dir = al_orchestrator_releases_dir (config);
+    char parent [S_PATH_SIZE];
+    snprintf (parent, sizeof parent, "%s/orchestrator", al_config_state_dir (config));
+    mkdir (parent, 0700);
+    if (!self.dir || (mkdir (self.dir, 0700) != 0 && errno != EEXIST)) {
+        snprintf (error, error_size, "%s: %s", self.dir? self.dir: "releases", strerror (errno));
+        goto cleanup;
+    }
+    self.agent = al_agent_new_for_role (config, "orchestrator", true, error, error_size);
+    if (!self.agent)
+        goto cleanup;
+    zsys_info ("orchestrator: ready (releases in %s)", self.dir);
+    rc = 0;
+    while (!al_agent_interrupted ()) {
+        al_envelope_t *envelope = al_agent_recv (self.agent, 500);
+        if (!envelope)
+            continue;
+        if (s_handle (&self, envelope) == 0 && envelope->delivery_id)
+            al_agent_ack_delivery (self.agent, envelope->delivery_id);
+        //  Not acknowledged: the broker delivers it again (after a restart at the latest).
+        al_codec_free (&envelope);
+    }
+    al_agent_flush (self.agent, 3000);
+cleanup:
+    al_agent_destroy (&self.agent);
+    free (self.dir);
+    al_services_destroy (&self.services);
+    al_policy_errors_destroy (&errors);
+    al_policy_destroy (&self.policy);
+    return rc;
+}

@@ -1,0 +1,312 @@
+/*  cmd_submit.c: `airlock submit` and `airlock rollback`: hand a release to the pipeline.
+
+    Both connect with the state directory's `ci` certificate (the role CI pipelines and AI
+    agents' clients use: it may send a ReleaseCandidate, nothing else) and send one
+    ReleaseCandidate to the orchestrator, which runs the release from there. They print
+    the release id to follow with `airlock status RELEASE` or `airlock watch`.
+
+    `airlock rollback RELEASE` reads which release ran in production before RELEASE's
+    (deploy-manager's release record) and submits it again as a deployment of type
+    rollback: no staging run, and the approvals the rollback type needs (devops).
+*/
+#include "cli/cli.h"
+#include "agents/al_agent.h"
+#include "agents/al_orchestrator.h"
+#include "broker/al_config.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+s_submit_usage (FILE *out)
+{
+    fprintf (out,
+        "usage: airlock submit --service S --version V --artifact URI --digest sha256:HEX\n"
+        "                      [--type standard|hotfix|scheduled|emergency] [--changes FILE]\n"
+        "                      [--summary TEXT] [--migrations sha256:HEX] [--id RELEASE]\n"
+        "                      [--config FILE] [--json]\n\n"
+        "Hand a release candidate to the orchestrator: it deploys it to staging, has QA\n"
+        "validate it, and files the production request for human approval. Prints the\n"
+        "release id (follow it with `airlock status RELEASE`).\n\n"
+        "options:\n"
+        "  --artifact URI     the immutable artifact: a file path or file:// URI for the\n"
+        "                     embedded default, an image reference for the exec driver\n"
+        "  --digest sha256:H  its SHA-256 (deploy-manager checks the bytes against it)\n"
+        "  --changes FILE     one change per line (\"Changes included\" of the request)\n"
+        "  --migrations D     digest of the migration set (`airlock` prints it in pre-flight)\n"
+        "  --id RELEASE       release id (default rel-SERVICE-VERSION-RANDOM)\n"
+        "  --config FILE      airlock.yaml (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n"
+        "  --json             print {\"release_id\": ..., \"audit_sequence\": ...}\n\n"
+        "exit codes: 0 submitted, 1 the broker refused it, 2 usage error or broker unreachable\n");
+}
+
+static void
+s_rollback_usage (FILE *out)
+{
+    fprintf (out,
+        "usage: airlock rollback RELEASE [--config FILE] [--json]\n\n"
+        "Request a production rollback of RELEASE's service to the release that ran before\n"
+        "it (deploy-manager's release record). It is submitted as a deployment of type\n"
+        "rollback: no staging run, approved per deployment_types.yaml (devops), then\n"
+        "deployed like any release. Prints the new release id.\n\n"
+        "exit codes: 0 submitted, 1 refused or nothing to roll back to, 2 usage error or\n"
+        "broker unreachable\n");
+}
+
+static const char *
+s_config_path (void)
+{
+    const char *path = getenv ("AIRLOCK_CONFIG");
+    return path && *path? path: "./airlock-state/airlock.yaml";
+}
+
+//  A release id from service and version: rel-<service>-<version>-<6 hex>, only
+//  [A-Za-z0-9._-], at most 56 characters.
+static void
+s_release_id (const char *prefix, const char *service, const char *version, char *id, size_t size)
+{
+    uint8_t random [3];
+    randombytes_buf (random, sizeof random);
+    snprintf (id, size, "%s-%.16s-%.16s-%02x%02x%02x", prefix, service, version, random [0], random [1], random [2]);
+    for (char *c = id; *c; c++)
+        if (!(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z') && !(*c >= '0' && *c <= '9') && *c != '-' && *c != '.')
+            *c = '_';
+}
+
+//  Send the candidate as ci; prints the outcome. Returns the exit code.
+static int
+s_send (const char *command, const char *config_path, const char *release_id,
+        Airlock__ReleaseCandidate *candidate, bool json)
+{
+    char error [1024];
+    al_config_t *config = al_config_load (config_path, error, sizeof error);
+    if (!config) {
+        fprintf (stderr, "airlock %s: %s\n", command, error);
+        return AL_EXIT_USAGE;
+    }
+    int exit_code = AL_EXIT_USAGE;
+    al_agent_t *agent = al_agent_new_for_role (config, "ci", false, error, sizeof error);
+    if (!agent) {
+        fprintf (stderr, "airlock %s: %s\n", command, error);
+        goto cleanup;
+    }
+    al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+    envelope.deployment_id = (char *) release_id;
+    envelope.environment = AIRLOCK__ENVIRONMENT__ENV_DEVELOPMENT;
+    envelope.body_case = AIRLOCK__ENVELOPE__BODY_RELEASE_CANDIDATE;
+    envelope.release_candidate = candidate;
+    al_agent_result_t result;
+    al_agent_status_t status = al_agent_send (agent, &envelope, 10000, &result);
+    if (status == AL_AGENT_ACKED) {
+        if (json)
+            printf ("{\"release_id\": \"%s\", \"audit_sequence\": %llu}\n", release_id,
+                    (unsigned long long) result.audit_sequence);
+        else
+            printf ("submitted %s %s as release %s (audit #%llu)\nfollow it: airlock status %s\n",
+                    candidate->service, candidate->version, release_id,
+                    (unsigned long long) result.audit_sequence, release_id);
+        exit_code = AL_EXIT_OK;
+    }
+    else
+    if (status == AL_AGENT_DENIED || status == AL_AGENT_INVALID) {
+        fprintf (stderr, "airlock %s: refused: %s\n", command, result.reason);
+        exit_code = AL_EXIT_BAD;
+    }
+    else
+        fprintf (stderr, "airlock %s: no answer from the broker at %s\n", command, al_config_router_endpoint (config));
+    al_agent_flush (agent, 1000);
+cleanup:
+    al_agent_destroy (&agent);
+    al_config_destroy (&config);
+    return exit_code;
+}
+
+static char **
+s_read_lines (const char *path, size_t *count_p)
+{
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return NULL;
+    char **lines = NULL;
+    size_t count = 0;
+    char line [1024];
+    while (fgets (line, sizeof line, file) && count < 100) {
+        line [strcspn (line, "\r\n")] = 0;
+        if (!*line)
+            continue;
+        char **grown = (char **) realloc (lines, (count + 1) * sizeof *lines);
+        if (!grown)
+            break;
+        lines = grown;
+        lines [count++] = strdup (line);
+    }
+    fclose (file);
+    *count_p = count;
+    return lines;
+}
+
+int
+al_cmd_submit (int argc, char **argv)
+{
+    if (al_cli_wants_help (argc, argv)) {
+        s_submit_usage (stdout);
+        return AL_EXIT_OK;
+    }
+    const char *config_path = s_config_path ();
+    const char *service = NULL, *version = NULL, *artifact = NULL, *digest = NULL, *type = "standard";
+    const char *changes_path = NULL, *summary = "", *migrations = "", *id = NULL;
+    bool json = false;
+    for (int index = 1; index < argc; index++) {
+        const char *arg = argv [index];
+        const char *value = index + 1 < argc? argv [index + 1]: NULL;
+        const char **target = strcmp (arg, "--service") == 0? &service : strcmp (arg, "--version") == 0? &version
+                            : strcmp (arg, "--artifact") == 0? &artifact : strcmp (arg, "--digest") == 0? &digest
+                            : strcmp (arg, "--type") == 0? &type : strcmp (arg, "--changes") == 0? &changes_path
+                            : strcmp (arg, "--summary") == 0? &summary : strcmp (arg, "--migrations") == 0? &migrations
+                            : strcmp (arg, "--id") == 0? &id : strcmp (arg, "--config") == 0? &config_path: NULL;
+        if (target && value) {
+            *target = value;
+            index++;
+        }
+        else
+        if (strcmp (arg, "--json") == 0)
+            json = true;
+        else {
+            fprintf (stderr, "airlock submit: unexpected argument '%s'\n\n", arg);
+            s_submit_usage (stderr);
+            return AL_EXIT_USAGE;
+        }
+    }
+    if (!service || !version || !artifact || !digest) {
+        fprintf (stderr, "airlock submit: --service, --version, --artifact and --digest are required\n\n");
+        s_submit_usage (stderr);
+        return AL_EXIT_USAGE;
+    }
+    if (strncmp (digest, "sha256:", 7) == 0)
+        digest += 7;
+    if (strncmp (migrations, "sha256:", 7) == 0)
+        migrations += 7;
+    Airlock__DeploymentType deployment_type = al_deployment_type_from_name (type);
+    if (deployment_type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_UNSPECIFIED
+    ||  deployment_type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_ROLLBACK) {
+        fprintf (stderr, "airlock submit: --type: '%s' (standard, hotfix, scheduled, emergency; "
+                 "rollbacks: airlock rollback)\n", type);
+        return AL_EXIT_USAGE;
+    }
+    char release_id [64];
+    if (id)
+        snprintf (release_id, sizeof release_id, "%s", id);
+    else
+        s_release_id ("rel", service, version, release_id, sizeof release_id);
+    Airlock__ReleaseCandidate candidate = AIRLOCK__RELEASE_CANDIDATE__INIT;
+    candidate.service = (char *) service;
+    candidate.version = (char *) version;
+    candidate.artifact_uri = (char *) artifact;
+    candidate.artifact_sha256 = (char *) digest;
+    candidate.deployment_type = deployment_type;
+    candidate.migration_set_sha256 = (char *) migrations;
+    candidate.summary = (char *) summary;
+    size_t count = 0;
+    char **lines = NULL;
+    if (changes_path) {
+        lines = s_read_lines (changes_path, &count);
+        if (!lines && count == 0) {
+            fprintf (stderr, "airlock submit: --changes: cannot read %s\n", changes_path);
+            return AL_EXIT_USAGE;
+        }
+    }
+    candidate.n_changes = count;
+    candidate.changes = lines;
+    int rc = s_send ("submit", config_path, release_id, &candidate, json);
+    for (size_t i = 0; i < count; i++)
+        free (lines [i]);
+    free (lines);
+    return rc;
+}
+
+int
+al_cmd_rollback (int argc, char **argv)
+{
+    if (al_cli_wants_help (argc, argv)) {
+        s_rollback_usage (stdout);
+        return AL_EXIT_OK;
+    }
+    const char *config_path = s_config_path ();
+    const char *release = NULL;
+    bool json = false;
+    for (int index = 1; index < argc; index++) {
+        if (strcmp (argv [index], "--config") == 0 && index + 1 < argc)
+            config_path = argv [++index];
+        else
+        if (strcmp (argv [index], "--json") == 0)
+            json = true;
+        else
+        if (argv [index][0] != '-' && !release)
+            release = argv [index];
+        else {
+            fprintf (stderr, "airlock rollback: unexpected argument '%s'\n\n", argv [index]);
+            s_rollback_usage (stderr);
+            return AL_EXIT_USAGE;
+        }
+    }
+    if (!release) {
+        s_rollback_usage (stderr);
+        return AL_EXIT_USAGE;
+    }
+    char error [1024];
+    al_config_t *config = al_config_load (config_path, error, sizeof error);
+    if (!config) {
+        fprintf (stderr, "airlock rollback: %s\n", error);
+        return AL_EXIT_USAGE;
+    }
+    //  The release, then its service's production record: what ran before it.
+    char *dir = al_orchestrator_releases_dir (config);
+    char path [2048];
+    snprintf (path, sizeof path, "%s/%s.json", dir? dir: ".", release);
+    free (dir);
+    json_t *root = json_load_file (path, 0, NULL);
+    const char *service = root? json_string_value (json_object_get (root, "service")): NULL;
+    json_t *record = NULL;
+    int rc = AL_EXIT_BAD;
+    if (!service) {
+        fprintf (stderr, "airlock rollback: no release %s (no %s)\n", release, path);
+        goto cleanup;
+    }
+    snprintf (path, sizeof path, "%s/deploy/releases/%s/production.json", al_config_state_dir (config), service);
+    record = json_load_file (path, 0, NULL);
+    json_t *current = json_object_get (record, "current");
+    json_t *previous = json_object_get (record, "previous");
+    const char *current_id = json_string_value (json_object_get (current, "deployment_id"));
+    char production [80];
+    snprintf (production, sizeof production, "%s-prod", release);
+    //  Rolling back RELEASE means: it is what runs now, and something ran before it.
+    if (!current_id || strcmp (current_id, production) != 0 || !json_is_object (previous)) {
+        fprintf (stderr, "airlock rollback: %s is not what runs in production for %s%s, or nothing ran before "
+                 "it (%s)\n", release, service, current_id? "": " (nothing recorded)", path);
+        goto cleanup;
+    }
+    Airlock__ReleaseCandidate candidate = AIRLOCK__RELEASE_CANDIDATE__INIT;
+    candidate.service = (char *) service;
+    candidate.version = (char *) json_string_value (json_object_get (previous, "version"));
+    candidate.artifact_uri = (char *) json_string_value (json_object_get (previous, "artifact_uri"));
+    candidate.artifact_sha256 = (char *) json_string_value (json_object_get (previous, "artifact_sha256"));
+    candidate.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_ROLLBACK;
+    char summary [256];
+    snprintf (summary, sizeof summary, "rollback of %s to %s", release, candidate.version? candidate.version: "?");
+    candidate.summary = summary;
+    if (!candidate.version || !candidate.artifact_uri || !candidate.artifact_sha256) {
+        fprintf (stderr, "airlock rollback: %s: the previous release is incomplete\n", path);
+        goto cleanup;
+    }
+    char release_id [64];
+    s_release_id ("rb", service, candidate.version, release_id, sizeof release_id);
+    rc = s_send ("rollback", config_path, release_id, &candidate, json);
+cleanup:
+    json_decref (record);
+    json_decref (root);
+    al_config_destroy (&config);
+    return rc;
+}
