@@ -252,12 +252,26 @@ ds_metrics_render (ds_metrics_t *self, bool ready, int in_flight, size_t *size)
                   "# TYPE demo_service_requests_in_flight gauge\n"
                   "demo_service_requests_in_flight %d\n", in_flight);
 
-    fprintf (out, "# HELP http_requests_total HTTP requests answered, by status code and route.\n"
+    //  Served traffic and the probes are two families: the golden signals are computed from
+    //  http_requests_total, and a /readyz answering 503 while an instance warms up (or the
+    //  monitor's own scrapes) is not an error or traffic a user saw, as an ingress or a mesh
+    //  would not count the kubelet's probes either.
+    fprintf (out, "# HELP http_requests_total HTTP requests served (probes and /metrics excluded), "
+                  "by status code and route.\n"
                   "# TYPE http_requests_total counter\n");
-    for (int route = 0; route < DS_ROUTES; route++)
+    for (int route = DS_ROUTE_METRICS + 1; route < DS_ROUTES; route++)
         for (size_t code = 0; code < S_CODES; code++)
             if (requests [route][code])
                 fprintf (out, "http_requests_total{code=\"%u\",path=\"%s\"} %llu\n",
+                         s_codes [code], s_route_names [route],
+                         (unsigned long long) requests [route][code]);
+    fprintf (out, "# HELP demo_service_probe_requests_total /healthz, /readyz and /metrics requests, "
+                  "by status code and route.\n"
+                  "# TYPE demo_service_probe_requests_total counter\n");
+    for (int route = DS_ROUTE_HEALTHZ; route <= DS_ROUTE_METRICS; route++)
+        for (size_t code = 0; code < S_CODES; code++)
+            if (requests [route][code])
+                fprintf (out, "demo_service_probe_requests_total{code=\"%u\",path=\"%s\"} %llu\n",
                          s_codes [code], s_route_names [route],
                          (unsigned long long) requests [route][code]);
 

@@ -513,7 +513,9 @@ test_metrics_exposition (void **state)
     assert_true (s_sample (text, "demo_service_info{version=\"2.0.0\"}") == 1);
     assert_true (s_sample (text, "http_requests_total{code=\"200\",path=\"/work\"}") == calls);
     assert_true (s_sum_samples (text, "http_requests_total", "path=\"/work\"") == calls);
-    assert_true (s_sample (text, "http_requests_total{code=\"200\",path=\"/healthz\"}") == 1);
+    //  Probes are counted apart: they are not traffic, and a warming /readyz is no error.
+    assert_true (s_sample (text, "demo_service_probe_requests_total{code=\"200\",path=\"/healthz\"}") == 1);
+    assert_true (strstr (text, "http_requests_total{code=\"200\",path=\"/healthz\"}") == NULL);
     assert_true (s_sample (text, "http_requests_total{code=\"404\",path=\"other\"}") == 1);
 
     //  The histogram: count equals the /work calls, buckets are cumulative up to +Inf.
