@@ -42,6 +42,7 @@
 #define S_MAX_DAY_MS        86400000
 #define S_MAX_HOUR_MS       3600000
 #define S_MAX_SOAK_MS       (7 * S_MAX_DAY_MS)
+#define S_MAX_BODY_TEXT     1024    // qa smoke body_contains
 
 static const unsigned s_default_canary_steps [] = { 5, 25, 50, 100 };
 
@@ -88,6 +89,7 @@ static const s_service_key_t s_service_keys [] = {
     { "command", S_PROCESS }, { "env", S_PROCESS }, { "start_timeout_ms", S_PROCESS },
     { "steps", S_EXEC }, { "endpoint", S_EXEC }, { "step_timeout_ms", S_EXEC },
     { "max_output", S_EXEC },
+    { "qa", S_BOTH },
 };
 #define S_SERVICE_KEY_COUNT (sizeof s_service_keys / sizeof s_service_keys [0])
 
@@ -459,6 +461,18 @@ s_int_field (s_loader_t *L, yaml_node_t *node, const char *field, long long min,
     long long number;
     if (s_integer (L, node, field, min, max, &number))
         *out = (int) number;
+}
+
+//  As s_int_field, saying whether it was set.
+static bool
+s_integer_into_int (s_loader_t *L, yaml_node_t *node, const char *field, long long min, long long max,
+                    int *out)
+{
+    long long number;
+    if (!s_integer (L, node, field, min, max, &number))
+        return false;
+    *out = (int) number;
+    return true;
 }
 
 static void
@@ -974,6 +988,221 @@ s_secrets (s_loader_t *L, al_service_t *svc, yaml_node_t *node, const char *fiel
 }
 
 //  ---------------------------------------------------------------------------------
+//  QA: smoke checks and command suites
+
+//  A smoke check or suite name: [a-z0-9_-]{1,32}.
+static bool
+s_is_qa_name (const char *value)
+{
+    size_t length = strlen (value);
+    if (length == 0 || length > AL_SERVICE_QA_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < length; i++) {
+        char c = value [i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+//  The name key of a smoke check or suite entry, pooled; NULL (with an error) when it
+//  is not a name or repeats one of the count entries before it (read with name_at).
+static const char *
+s_qa_entry_name (s_loader_t *L, yaml_node_t *entry, const char *item, const char *what,
+                 const char *(*name_at) (const void *, size_t), const void *entries, size_t count)
+{
+    yaml_node_t *value = s_get (L, entry, "name");
+    if (!value)
+        return NULL;        // s_check_map reported it missing
+    char sub [S_FIELD_SIZE];
+    s_field_key (sub, item, "name");
+    const char *name = s_string (L, value, sub, false);
+    if (!name)
+        return NULL;
+    if (!s_is_qa_name (name)) {
+        s_error (L, value, sub, "'%.64s' is not 1 to %d of [a-z0-9_-]", name, AL_SERVICE_QA_NAME_MAX);
+        return NULL;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const char *prior = name_at (entries, i);
+        if (prior && strcmp (prior, name) == 0) {
+            s_error (L, value, sub, "%s '%s' is given twice", what, name);
+            return NULL;
+        }
+    }
+    const char *copy = s_strdup (L->self, name);
+    if (!copy)
+        L->nomem = true;
+    return copy;
+}
+
+static const char *
+s_smoke_name_at (const void *entries, size_t index)
+{
+    return ((const al_service_smoke_t *) entries) [index].name;
+}
+
+static const char *
+s_suite_name_at (const void *entries, size_t index)
+{
+    return ((const al_service_suite_t *) entries) [index].name;
+}
+
+static void
+s_qa_smoke (s_loader_t *L, al_service_t *svc, yaml_node_t *node, const char *field)
+{
+    if (!s_want_list (L, node, field))
+        return;
+    size_t count = s_list_length (node);
+    al_service_smoke_t *checks = s_alloc (L->self, count * sizeof *checks);
+    if (!checks) {
+        L->nomem = true;
+        return;
+    }
+    bool ok = true;
+    for (size_t i = 0; i < count; i++) {
+        char item [S_FIELD_SIZE];
+        s_field_index (item, field, i);
+        yaml_node_t *entry = s_list_at (L, node, i);
+        static const char *const allowed [] = { "name", "path", "status", "body_contains", NULL };
+        static const char *const required [] = { "name", "path", NULL };
+        if (!s_check_map (L, entry, item, allowed, required)) {
+            ok = false;
+            continue;
+        }
+        al_service_smoke_t *check = &checks [i];
+        check->status = AL_SERVICE_DEFAULT_QA_STATUS;
+        check->name = s_qa_entry_name (L, entry, item, "smoke check", s_smoke_name_at, checks, i);
+        char sub [S_FIELD_SIZE];
+        yaml_node_t *value;
+        if ((value = s_get (L, entry, "path"))) {
+            s_field_key (sub, item, "path");
+            check->path = s_http_path (L, value, sub);
+        }
+        if ((value = s_get (L, entry, "status"))) {
+            s_field_key (sub, item, "status");
+            if (!s_integer_into_int (L, value, sub, 100, 599, &check->status))
+                ok = false;
+        }
+        if ((value = s_get (L, entry, "body_contains"))) {
+            s_field_key (sub, item, "body_contains");
+            const char *text = s_string (L, value, sub, false);
+            if (text && strlen (text) > S_MAX_BODY_TEXT)
+                s_error (L, value, sub, "longer than %d bytes", S_MAX_BODY_TEXT);
+            else
+            if (text && !(check->body_contains = s_strdup (L->self, text)))
+                L->nomem = true;
+            if (!check->body_contains)
+                ok = false;
+        }
+        if (!check->name || !check->path)
+            ok = false;
+    }
+    if (ok) {
+        svc->qa_smoke = checks;
+        svc->qa_smoke_count = count;
+    }
+}
+
+static void
+s_qa_suites (s_loader_t *L, al_service_t *svc, yaml_node_t *node, const char *field)
+{
+    if (!s_want_list (L, node, field))
+        return;
+    size_t count = s_list_length (node);
+    al_service_suite_t *suites = s_alloc (L->self, count * sizeof *suites);
+    if (!suites) {
+        L->nomem = true;
+        return;
+    }
+    bool ok = true;
+    for (size_t i = 0; i < count; i++) {
+        char item [S_FIELD_SIZE];
+        s_field_index (item, field, i);
+        yaml_node_t *entry = s_list_at (L, node, i);
+        static const char *const allowed [] = { "name", "argv", "junit", "timeout_ms", NULL };
+        static const char *const required [] = { "name", "argv", NULL };
+        if (!s_check_map (L, entry, item, allowed, required)) {
+            ok = false;
+            continue;
+        }
+        al_service_suite_t *suite = &suites [i];
+        suite->timeout_ms = AL_SERVICE_DEFAULT_QA_SUITE_TIMEOUT_MS;
+        suite->name = s_qa_entry_name (L, entry, item, "suite", s_suite_name_at, suites, i);
+        char sub [S_FIELD_SIZE];
+        yaml_node_t *value;
+        if ((value = s_get (L, entry, "argv"))) {
+            s_field_key (sub, item, "argv");
+            suite->argv = s_strv (L, value, sub, true);
+        }
+        if ((value = s_get (L, entry, "junit"))) {
+            s_field_key (sub, item, "junit");
+            suite->junit = s_path (L, value, sub);
+            //  Two suites writing one report would count each other's tests.
+            for (size_t j = 0; suite->junit && j < i; j++)
+                if (suites [j].junit && strcmp (suites [j].junit, suite->junit) == 0) {
+                    s_error (L, value, sub, "%s is also the report of suite '%s'", suite->junit,
+                             suites [j].name ? suites [j].name : "?");
+                    suite->junit = NULL;
+                }
+            if (!suite->junit)
+                ok = false;
+        }
+        if ((value = s_get (L, entry, "timeout_ms"))) {
+            s_field_key (sub, item, "timeout_ms");
+            if (!s_integer_into_int (L, value, sub, 100, S_MAX_DAY_MS, &suite->timeout_ms))
+                ok = false;
+        }
+        if (!suite->name || !suite->argv)
+            ok = false;
+    }
+    if (ok) {
+        svc->qa_suites = suites;
+        svc->qa_suite_count = count;
+    }
+}
+
+static void
+s_qa (s_loader_t *L, al_service_t *svc, yaml_node_t *node, const char *field)
+{
+    static const char *const allowed [] = { "smoke", "suites", "timeout_ms", NULL };
+    if (!s_check_map (L, node, field, allowed, NULL))
+        return;
+    char sub [S_FIELD_SIZE];
+    yaml_node_t *value;
+    if ((value = s_get (L, node, "timeout_ms"))) {
+        s_field_key (sub, field, "timeout_ms");
+        s_int_field (L, value, sub, 10, 600000, &svc->qa_timeout_ms);
+    }
+    if ((value = s_get (L, node, "smoke"))) {
+        s_field_key (sub, field, "smoke");
+        s_qa_smoke (L, svc, value, sub);
+    }
+    if ((value = s_get (L, node, "suites"))) {
+        s_field_key (sub, field, "suites");
+        s_qa_suites (L, svc, value, sub);
+    }
+}
+
+//  Without qa.smoke, one liveness check (after the walk: liveness_path is known then).
+static void
+s_qa_defaults (s_loader_t *L, al_service_t *svc)
+{
+    if (svc->qa_smoke)
+        return;
+    al_service_smoke_t *check = s_alloc (L->self, sizeof *check);
+    if (!check) {
+        L->nomem = true;
+        return;
+    }
+    check->name = "liveness";
+    check->path = svc->liveness_path;
+    check->status = 0;
+    svc->qa_smoke = check;
+    svc->qa_smoke_count = 1;
+}
+
+//  ---------------------------------------------------------------------------------
 //  A service
 
 static const s_service_key_t *
@@ -1010,6 +1239,7 @@ s_defaults (al_service_t *svc)
     svc->readiness_path = AL_DRIVER_DEFAULT_READINESS_PATH;
     svc->stop_timeout_ms = AL_DRIVER_DEFAULT_STOP_TIMEOUT_MS;
     svc->probe_timeout_ms = AL_PROBE_DEFAULT_TIMEOUT_MS;
+    svc->qa_timeout_ms = AL_SERVICE_DEFAULT_QA_TIMEOUT_MS;
 }
 
 //  One key of a service whose driver allows it.
@@ -1132,6 +1362,9 @@ s_service_value (s_loader_t *L, al_service_t *svc, const char *name, yaml_node_t
             svc->max_output = (size_t) bytes;
     }
     else
+    if (strcmp (name, "qa") == 0)
+        s_qa (L, svc, value, field);
+    else
         assert (false);     // every key of s_service_keys is handled above
 }
 
@@ -1191,6 +1424,8 @@ s_service (s_loader_t *L, al_service_t *svc, yaml_node_t *key, yaml_node_t *node
         }
         s_service_value (L, svc, key_name, s_node (L, pair->value), sub);
     }
+
+    s_qa_defaults (L, svc);
 
     //  What each driver needs, and its defaults.
     if (driver == S_PROCESS) {

@@ -4,8 +4,8 @@
     `services:` key of airlock.yaml, default STATE_DIR/services.yaml; the format is in
     docs/drivers.md). Each service names its driver ("process" or "exec"), its instance
     count and strategy per environment, the strategy's parameters, the soak and health
-    gates, its databases and migration set, and the driver's own keys, which map one to
-    one onto al_driver_config_t.
+    gates, its databases and migration set, the driver's own keys, which map one to
+    one onto al_driver_config_t, and what the qa agent checks in staging (`qa:`).
 
     Loading is strict: an unknown key, a duplicate key, a wrong type, a number out of
     range, an unknown environment name, a process service without command, an exec
@@ -13,7 +13,7 @@
     "services.yaml:LINE:COL: services.demo.canary.steps: must end with 100". Every error
     of the file is collected, one per line, so an operator fixes the file in one go; a
     set is returned only when there is none. Relative paths (databases, migrations,
-    secret files) are resolved against the file's directory; argv templates are not
+    secret files, JUnit reports) are resolved against the file's directory; argv templates are not
     (the driver expands and checks them when it opens).
 
     A loaded set is immutable: any number of threads may read it. Every pointer in an
@@ -48,6 +48,11 @@ extern "C" {
 #define AL_SERVICE_DEFAULT_HEALTH_FAILURES  3
 #define AL_SERVICE_DEFAULT_METRICS_PATH     "/metrics"
 //  The default canary ramp is 5, 25, 50, 100 percent.
+#define AL_SERVICE_DEFAULT_QA_TIMEOUT_MS    2000        // one smoke request
+#define AL_SERVICE_DEFAULT_QA_SUITE_TIMEOUT_MS 600000   // one command suite
+#define AL_SERVICE_DEFAULT_QA_STATUS        200         // a smoke check without status
+//  Longest name of a smoke check or suite ([a-z0-9_-]).
+#define AL_SERVICE_QA_NAME_MAX              32
 
 //  How a failed deploy's data is rolled back.
 typedef enum {
@@ -61,6 +66,23 @@ typedef enum {
                                         // live monitor, the soak fresh SoakSignals (fail closed)
     AL_SERVICE_SIGNALS_PROBES           // liveness and readiness probes only (no /metrics)
 } al_service_signals_t;
+
+//  One HTTP smoke check of the qa agent, run against every instance of the service.
+typedef struct {
+    const char *name;                   // [a-z0-9_-]{1,32}, unique in the service
+    const char *path;                   // HTTP path with its query, starts with '/'
+    int status;                         // the status expected, 100..599; 0: any 2xx (the
+                                        // default liveness check)
+    const char *body_contains;          // text the body must contain, or NULL
+} al_service_smoke_t;
+
+//  One command suite of the qa agent (any test runner), run once per QA request.
+typedef struct {
+    const char *name;                   // [a-z0-9_-]{1,32}, unique in the service
+    const char *const *argv;            // NULL-terminated, used as written (no templates)
+    const char *junit;                  // absolute path of the JUnit XML it writes, or NULL
+    int timeout_ms;                     // its process group is killed after it
+} al_service_suite_t;
 
 //  One service, as loaded: every optional key holds its effective value (the default
 //  when the file leaves it out). Plain data, borrowed from its al_services_t.
@@ -112,6 +134,14 @@ typedef struct {
     size_t max_output;                  // exec
     const al_driver_secret_ref_t *secrets;  // both; file references are absolute
     size_t secret_count;
+
+    //  QA (the `qa:` key, read by the qa agent). Without qa.smoke: one check "liveness"
+    //  of liveness_path expecting any 2xx. Without qa.suites: none.
+    const al_service_smoke_t *qa_smoke;
+    size_t qa_smoke_count;
+    const al_service_suite_t *qa_suites;
+    size_t qa_suite_count;
+    int qa_timeout_ms;                  // one smoke request
 } al_service_t;
 
 typedef struct _al_services_t al_services_t;

@@ -1,7 +1,8 @@
 /*  fuzz_services.c: libFuzzer target for the services.yaml loader.
 
     Each input is written to a scratch file and loaded; a loaded set is walked through
-    every getter and turned into driver configurations. A crash, a leak or a sanitizer
+    every getter and turned into driver configurations, and its qa checks and suites
+    are checked for what the loader promises. A crash, a leak or a sanitizer
     report is a finding. The seed corpus is tests/services/corpus/fuzz_services.
 */
 #include <stdint.h>
@@ -67,6 +68,22 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
             total += strlen (config.command [a]);
         for (size_t s = 0; s < config.secret_count; s++)
             total += strlen (config.secrets [s].name);
+        //  qa: every check has a name and an HTTP path, every suite a name and an argv.
+        for (size_t q = 0; q < svc->qa_smoke_count; q++) {
+            const al_service_smoke_t *smoke = &svc->qa_smoke [q];
+            if (!smoke->name || !smoke->path || smoke->path [0] != '/'
+            ||  (smoke->status != 0 && (smoke->status < 100 || smoke->status > 599)))
+                abort ();
+            total += strlen (smoke->name) + (smoke->body_contains ? strlen (smoke->body_contains) : 0);
+        }
+        for (size_t q = 0; q < svc->qa_suite_count; q++) {
+            const al_service_suite_t *suite = &svc->qa_suites [q];
+            if (!suite->name || !suite->argv || !suite->argv [0] || !*suite->argv [0] || suite->timeout_ms < 100
+            ||  (suite->junit && suite->junit [0] != '/'))
+                abort ();
+            for (size_t a = 0; suite->argv [a]; a++)
+                total += strlen (suite->argv [a]);
+        }
     }
     al_services_destroy (&services);
     return total == (size_t) -1;

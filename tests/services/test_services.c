@@ -1,6 +1,6 @@
 /*  test_services.c: al_services (services.yaml): every key read back, defaults, each
     class of error with its exact "file:line:col: field: what", errors collected in one
-    load, and driver configurations that the real drivers open.
+    load, driver configurations that the real drivers open, and the qa key.
 
     Fixtures are in tests/services/fixtures (found through AIRLOCK_SOURCE_DIR); the error
     cases write small files into a fresh temporary directory.
@@ -495,6 +495,123 @@ test_errors_collected (void **state)
     assert_string_equal (fx->error, too_many);
 }
 
+//  The qa key: every field read back, the defaults, and each class of error.
+static void
+test_qa (void **state)
+{
+    s_fixture_t *fx = *state;
+    al_services_t *services = s_load_fixture (fx, "full.yaml");
+    const al_service_t *shop = al_services_find (services, "shop");
+    assert_int_equal (shop->qa_timeout_ms, 1500);
+    assert_int_equal (shop->qa_smoke_count, 3);
+    assert_string_equal (shop->qa_smoke [0].name, "health");
+    assert_string_equal (shop->qa_smoke [0].path, "/healthz");
+    assert_int_equal (shop->qa_smoke [0].status, 200);
+    assert_string_equal (shop->qa_smoke [0].body_contains, "\"status\":\"ok\"");
+    assert_string_equal (shop->qa_smoke [1].name, "work_10");
+    assert_string_equal (shop->qa_smoke [1].path, "/work?n=10&x=y");
+    assert_int_equal (shop->qa_smoke [1].status, 503);
+    assert_null (shop->qa_smoke [1].body_contains);
+    //  status defaults to 200.
+    assert_string_equal (shop->qa_smoke [2].path, "/");
+    assert_int_equal (shop->qa_smoke [2].status, AL_SERVICE_DEFAULT_QA_STATUS);
+    assert_int_equal (shop->qa_suite_count, 2);
+    assert_string_equal (shop->qa_suites [0].name, "unit");
+    assert_string_equal (shop->qa_suites [0].argv [0], "sh");
+    assert_string_equal (shop->qa_suites [0].argv [2], "exit 0");
+    assert_null (shop->qa_suites [0].argv [3]);
+    char expected [4300];
+    snprintf (expected, sizeof expected, "%s/reports/unit.xml", fx->fixtures);
+    assert_string_equal (shop->qa_suites [0].junit, expected);
+    assert_int_equal (shop->qa_suites [0].timeout_ms, 60000);
+    assert_string_equal (shop->qa_suites [1].name, "e2e-smoke");
+    assert_string_equal (shop->qa_suites [1].argv [0], "./e2e.sh");
+    assert_null (shop->qa_suites [1].junit);
+    assert_int_equal (shop->qa_suites [1].timeout_ms, AL_SERVICE_DEFAULT_QA_SUITE_TIMEOUT_MS);
+
+    //  Without qa: one liveness check on the service's own liveness path, any 2xx; no suites.
+    const al_service_t *demo = al_services_find (services, "demo");
+    assert_int_equal (demo->qa_smoke_count, 1);
+    assert_string_equal (demo->qa_smoke [0].name, "liveness");
+    assert_string_equal (demo->qa_smoke [0].path, "/live");
+    assert_int_equal (demo->qa_smoke [0].status, 0);
+    assert_null (demo->qa_smoke [0].body_contains);
+    assert_int_equal (demo->qa_suite_count, 0);
+    assert_null (demo->qa_suites);
+    assert_int_equal (demo->qa_timeout_ms, AL_SERVICE_DEFAULT_QA_TIMEOUT_MS);
+    al_services_destroy (&services);
+
+    //  The default follows liveness_path even when it comes after qa; qa with suites
+    //  only keeps the default smoke check; an empty smoke list means none.
+    s_write (fx, S_HEAD "    qa: { suites: [ { name: a, argv: [x] } ] }\n    liveness_path: /up\n"
+                 "  other:\n    driver: process\n    command: [x]\n    qa: { smoke: [] }\n");
+    services = al_services_load (fx->path, fx->error, sizeof fx->error);
+    if (!services)
+        fail_msg ("%s", fx->error);
+    demo = al_services_find (services, "demo");
+    assert_int_equal (demo->qa_smoke_count, 1);
+    assert_string_equal (demo->qa_smoke [0].path, "/up");
+    assert_int_equal (demo->qa_suite_count, 1);
+    assert_string_equal (demo->qa_suites [0].argv [0], "x");
+    const al_service_t *other = al_services_find (services, "other");
+    assert_int_equal (other->qa_smoke_count, 0);
+    assert_int_equal (other->qa_suite_count, 0);
+    al_services_destroy (&services);
+
+    struct { const char *text; const char *expected; } cases [] = {
+        { S_HEAD "    qa: [1]\n", ":6:9: services.demo.qa: expected a mapping, found a list" },
+        { S_HEAD "    qa: { smok: [] }\n", ":6:11: services.demo.qa: unknown key 'smok'" },
+        { S_HEAD "    qa: { timeout_ms: 5 }\n", ":6:23: services.demo.qa.timeout_ms: 5 is out of range 10..600000" },
+        { S_HEAD "    qa: { smoke: { name: a } }\n", ":6:18: services.demo.qa.smoke: expected a list, found a mapping" },
+        { S_HEAD "    qa: { smoke: [ { name: a } ] }\n", ":6:20: services.demo.qa.smoke[0]: missing key 'path'" },
+        { S_HEAD "    qa: { smoke: [ { path: /a } ] }\n", ":6:20: services.demo.qa.smoke[0]: missing key 'name'" },
+        { S_HEAD "    qa: { smoke: [ { name: a, path: /a, code: 200 } ] }\n",
+          ":6:41: services.demo.qa.smoke[0]: unknown key 'code'" },
+        { S_HEAD "    qa: { smoke: [ { name: Health, path: /a } ] }\n",
+          ":6:28: services.demo.qa.smoke[0].name: 'Health' is not 1 to 32 of [a-z0-9_-]" },
+        { S_HEAD "    qa: { smoke: [ { name: abcdefghijabcdefghijabcdefghijabc, path: /a } ] }\n",
+          ":6:28: services.demo.qa.smoke[0].name: 'abcdefghijabcdefghijabcdefghijabc' is not 1 to 32" },
+        { S_HEAD "    qa: { smoke: [ { name: a, path: /a }, { name: a, path: /b } ] }\n",
+          ":6:51: services.demo.qa.smoke[1].name: smoke check 'a' is given twice" },
+        { S_HEAD "    qa: { smoke: [ { name: a, path: a } ] }\n",
+          ":6:37: services.demo.qa.smoke[0].path: \"a\" is not an HTTP path" },
+        { S_HEAD "    qa: { smoke: [ { name: a, path: \"/a b\" } ] }\n",
+          ":6:37: services.demo.qa.smoke[0].path: \"/a b\" is not an HTTP path" },
+        { S_HEAD "    qa: { smoke: [ { name: a, path: /a, status: 99 } ] }\n",
+          ":6:49: services.demo.qa.smoke[0].status: 99 is out of range 100..599" },
+        { S_HEAD "    qa: { smoke: [ { name: a, path: /a, status: 600 } ] }\n",
+          ":6:49: services.demo.qa.smoke[0].status: 600 is out of range 100..599" },
+        { S_HEAD "    qa: { smoke: [ { name: a, path: /a, status: \"200\" } ] }\n",
+          ":6:49: services.demo.qa.smoke[0].status: expected an integer, found a string" },
+        { S_HEAD "    qa: { smoke: [ { name: a, path: /a, body_contains: \"\" } ] }\n",
+          ":6:56: services.demo.qa.smoke[0].body_contains: must not be empty" },
+        { S_HEAD "    qa: { smoke: [ { name: a, path: /a, body_contains: [ok] } ] }\n",
+          ":6:56: services.demo.qa.smoke[0].body_contains: expected a string, found a list" },
+        { S_HEAD "    qa: { suites: [ { name: a } ] }\n", ":6:21: services.demo.qa.suites[0]: missing key 'argv'" },
+        { S_HEAD "    qa: { suites: [ { name: a, argv: [] } ] }\n",
+          ":6:38: services.demo.qa.suites[0].argv: must not be empty (argv[0] is the program)" },
+        { S_HEAD "    qa: { suites: [ { name: a, argv: x } ] }\n",
+          ":6:38: services.demo.qa.suites[0].argv: expected a list, found a scalar" },
+        { S_HEAD "    qa: { suites: [ { name: a, argv: [\"\"] } ] }\n",
+          ":6:39: services.demo.qa.suites[0].argv[0]: must not be empty" },
+        { S_HEAD "    qa: { suites: [ { name: a, argv: [x], timeout_ms: 99 } ] }\n",
+          ":6:55: services.demo.qa.suites[0].timeout_ms: 99 is out of range 100..86400000" },
+        { S_HEAD "    qa: { suites: [ { name: a, argv: [x], cwd: /tmp } ] }\n",
+          ":6:43: services.demo.qa.suites[0]: unknown key 'cwd'" },
+        { S_HEAD "    qa: { suites: [ { name: a, argv: [x] }, { name: a, argv: [y] } ] }\n",
+          ":6:53: services.demo.qa.suites[1].name: suite 'a' is given twice" },
+        { S_HEAD "    qa: { suites: [ { name: \"a b\", argv: [x] } ] }\n",
+          ":6:29: services.demo.qa.suites[0].name: 'a b' is not 1 to 32 of [a-z0-9_-]" },
+        { S_HEAD "    qa: { suites: [ { name: a, argv: [x], junit: \"\" } ] }\n",
+          ":6:50: services.demo.qa.suites[0].junit: must not be empty" },
+        { S_HEAD "    qa:\n      suites:\n        - { name: a, argv: [x], junit: /tmp/r.xml }\n"
+                 "        - { name: b, argv: [y], junit: /tmp/r.xml }\n",
+          ":9:40: services.demo.qa.suites[1].junit: /tmp/r.xml is also the report of suite 'a'" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++)
+        s_expect_error (fx, cases [i].text, cases [i].expected);
+}
+
 //  Every complete example of docs/drivers.md ("```yaml" blocks that start with
 //  "version: 1") is a valid services.yaml.
 static void
@@ -612,6 +729,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_defaults, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_error_classes, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_errors_collected, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_qa, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_doc_examples, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_driver_config_opens, s_setup, s_teardown),
     };
