@@ -1,16 +1,30 @@
-/*  cmd_audit.c: `airlock audit verify|export`: the auditor's read-only view of the log.
+/*  cmd_audit.c: `airlock audit verify|replay|history|export`: the auditor's read-only view
+    of the log.
 
-    A thin client of store/al_store.h. Both subcommands open the database read-only, so
-    they run against a live broker's log or a copy. verify exits 0 when the chain (and
-    the checkpoint, if given) holds, 1 when it does not (tampered, truncated, a bad
-    checkpoint), 2 on usage or I/O errors; export prints one JSON object per event.
+    A thin client of store/ (al_store.h, al_replay.h, al_signature_audit.h,
+    al_cloudevents.h). Every subcommand opens the database read-only, so it runs
+    against a live broker's log or a copy. The database is --db FILE, else the one
+    airlock.yaml (--config FILE) names, else ./airlock-audit.db. A configuration also
+    gives the policy directory (approver names) and the state directory (the live state
+    replay compares itself with).
+
+    Exit codes: 0 the log holds (verify), the replay agrees with the live state
+    (replay), the output was written (history, export); 1 tampered, a signature that
+    does not verify, a disagreement, a deployment not in the log; 2 usage or I/O error.
 */
 #include "cli/cli.h"
+#include "agents/al_orchestrator.h"
+#include "broker/al_config.h"
+#include "policies/al_policy.h"
+#include "store/al_cloudevents.h"
+#include "store/al_replay.h"
+#include "store/al_signature_audit.h"
 #include "store/al_store.h"
 #include <jansson.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define S_DEFAULT_DB "./airlock-audit.db"
 
@@ -18,18 +32,35 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "usage: airlock audit verify [--db FILE] [--checkpoint FILE [--key KEY]] [--json]\n"
-        "       airlock audit export [--db FILE] [--from SEQ]\n\n"
-        "  verify  recompute the whole hash chain; report the first bad row. With a\n"
-        "          signed checkpoint, also detect truncation and rewrites up to it.\n"
-        "          exit 0 intact, 1 tampered (or bad checkpoint), 2 usage or I/O error\n"
-        "  export  print every event as one JSON object per line\n\n"
-        "  --db FILE          the audit database (default " S_DEFAULT_DB ")\n"
+        "usage: airlock audit verify  [SOURCE] [--checkpoint FILE [--key KEY]] [--json]\n"
+        "       airlock audit replay  [SOURCE] [--deployment ID] [--as-of TIME] [--json]\n"
+        "       airlock audit history [SOURCE] [--service S] [--policy DIR] [--json]\n"
+        "       airlock audit export  [SOURCE] [--format jsonl|cloudevents] [--from SEQ]\n\n"
+        "  verify   recompute the whole hash chain and report the first bad row; with a\n"
+        "           signed checkpoint, also detect truncation and rewrites up to it. Then\n"
+        "           verify again every approval signature the log relies on (accepted\n"
+        "           SignedApproval rows and the approvals inside each grant).\n"
+        "           exit 0 intact, 1 tampered / bad checkpoint / bad signature, 2 usage or I/O\n"
+        "  replay   re-derive every deployment's state and timeline from the events alone\n"
+        "           (request, denials, approvals, grant, journal, receipt). With --config\n"
+        "           and no --as-of, compare with the live state (deploy-manager's receipts,\n"
+        "           the orchestrator's release files): exit 1 on any disagreement\n"
+        "  history  seed 001's deployment history table, one row per deployment\n"
+        "  export   every event, one JSON object per line (jsonl, the default) or one\n"
+        "           CloudEvents 1.0 event per line (cloudevents)\n\n"
+        "  SOURCE is --db FILE (the audit database) and/or --config FILE (airlock.yaml: its\n"
+        "  database, policy and state directories); default --db " S_DEFAULT_DB "\n"
         "  --checkpoint FILE  a checkpoint written by the broker (JSON)\n"
         "  --key KEY          the broker's Ed25519 public key, 64 hex digits or a file\n"
         "                     holding them; without it the checkpoint's own key is trusted\n"
-        "  --json             print the verdict as JSON\n"
-        "  --from SEQ         export from this sequence number (default 1)\n");
+        "  --deployment ID    only this deployment (e.g. rel-api-1-prod)\n"
+        "  --as-of TIME       replay only the rows recorded up to TIME: RFC 3339\n"
+        "                     (2026-02-01T10:00:00Z) or epoch milliseconds\n"
+        "  --service S        only this service's deployments\n"
+        "  --policy DIR       the policy directory, for approver names (default: the\n"
+        "                     configuration's)\n"
+        "  --from SEQ         export from this sequence number (default 1)\n"
+        "  --json             print the result as JSON\n");
 }
 
 //  Option value after argv[*index], or NULL (usage error printed).
@@ -42,6 +73,120 @@ s_value (int argc, char **argv, int *index)
     }
     return argv [++*index];
 }
+
+//  Where the log is, and the configuration when one was given.
+typedef struct {
+    const char *db_option;
+    const char *config_path;
+    al_config_t *config;
+    const char *db;                 // resolved
+} s_source_t;
+
+//  Consumes --db / --config at argv[*index]; true when it was one of them. *bad is set on
+//  a missing value.
+static bool
+s_source_option (s_source_t *source, int argc, char **argv, int *index, bool *bad)
+{
+    if (strcmp (argv [*index], "--db") == 0) {
+        *bad = !(source->db_option = s_value (argc, argv, index));
+        return true;
+    }
+    if (strcmp (argv [*index], "--config") == 0) {
+        *bad = !(source->config_path = s_value (argc, argv, index));
+        return true;
+    }
+    return false;
+}
+
+//  Load the configuration (if any) and resolve the database. 0, or -1 (printed).
+static int
+s_source_open (s_source_t *source, const char *command)
+{
+    if (source->config_path) {
+        char error [512];
+        source->config = al_config_load (source->config_path, error, sizeof error);
+        if (!source->config) {
+            fprintf (stderr, "airlock audit %s: %s\n", command, error);
+            return -1;
+        }
+    }
+    source->db = source->db_option? source->db_option
+               : source->config? al_config_database (source->config): S_DEFAULT_DB;
+    return 0;
+}
+
+static al_store_t *
+s_store_open (const char *db, const char *command)
+{
+    char error [512];
+    al_store_options_t options = { .read_only = true };
+    al_store_t *store = al_store_open (NULL, db, &options, error, sizeof error);
+    if (!store)
+        fprintf (stderr, "airlock audit %s: %s\n", command, error);
+    return store;
+}
+
+//  The policy for approver names: --policy DIR, else the configuration's; NULL (with a
+//  note on stderr) when it cannot be loaded: names are a convenience, key ids suffice.
+static al_policy_t *
+s_policy_open (const char *dir, const s_source_t *source, const char *command)
+{
+    if (!dir && source->config)
+        dir = al_config_policy_dir (source->config);
+    if (!dir)
+        return NULL;
+    al_policy_errors_t *errors = NULL;
+    al_policy_t *policy = al_policy_load (dir, &errors);
+    if (!policy)
+        fprintf (stderr, "airlock audit %s: note: approver names unknown: %s\n", command,
+                 errors && al_policy_errors_count (errors)? al_policy_errors_at (errors, 0): dir);
+    al_policy_errors_destroy (&errors);
+    return policy;
+}
+
+//  The approver's name for an approval's signing key (hex), or NULL.
+static const char *
+s_approver_name (const al_policy_t *policy, const char *public_key_hex)
+{
+    uint8_t key [32];
+    size_t length = 0;
+    al_policy_approver_t approver;
+    if (!policy || strlen (public_key_hex) != 64
+    ||  sodium_hex2bin (key, sizeof key, public_key_hex, 64, NULL, &length, NULL) != 0 || length != 32
+    ||  !al_policy_approver_for_key (policy, key, &approver))
+        return NULL;
+    return approver.name;
+}
+
+static void
+s_format_time (uint64_t time_ms, char *out, size_t size)
+{
+    time_t seconds = (time_t) (time_ms / 1000);
+    struct tm utc;
+    if (!time_ms || !gmtime_r (&seconds, &utc)) {
+        snprintf (out, size, "-");
+        return;
+    }
+    char base [32];
+    strftime (base, sizeof base, "%Y-%m-%dT%H:%M:%S", &utc);
+    snprintf (out, size, "%s.%03uZ", base, (unsigned) (time_ms % 1000));
+}
+
+static void
+s_format_duration (uint64_t ms, char *out, size_t size)
+{
+    if (ms < 60000)
+        snprintf (out, size, "%.1fs", (double) ms / 1000.0);
+    else
+    if (ms < 3600000)
+        snprintf (out, size, "%llum %02llus", (unsigned long long) (ms / 60000),
+                  (unsigned long long) (ms / 1000 % 60));
+    else
+        snprintf (out, size, "%lluh %02llum", (unsigned long long) (ms / 3600000),
+                  (unsigned long long) (ms / 60000 % 60));
+}
+
+//  ---- verify -------------------------------------------------------------------------------
 
 //  Reads a public key given as hex or as a file holding hex. 0 on success.
 static int
@@ -69,10 +214,27 @@ s_read_key (const char *text, uint8_t key [32])
     return 0;
 }
 
+//  Signature failures, kept for the report.
+typedef struct {
+    json_t *failures;               // [{sequence, what}]
+    bool json;
+} s_sig_failures_t;
+
 static void
-s_print_json (const al_verify_report_t *report, const char *db, const char *checkpoint)
+s_on_bad_signature (uint64_t sequence, const char *what, void *arg)
 {
-    bool ok = report->result == AL_VERIFY_OK;
+    s_sig_failures_t *failures = (s_sig_failures_t *) arg;
+    if (!failures->json)
+        printf ("audit verify: BAD SIGNATURE at row %llu: %s\n", (unsigned long long) sequence, what);
+    json_array_append_new (failures->failures, json_pack ("{s:I, s:s}", "sequence", (json_int_t) sequence,
+                                                          "what", what));
+}
+
+static void
+s_print_json (const al_verify_report_t *report, const char *db, const char *checkpoint,
+              const al_signature_audit_t *signatures, json_t *failures)
+{
+    bool ok = report->result == AL_VERIFY_OK && signatures && signatures->failures == 0;
     char head [AL_STORE_HASH_SIZE * 2 + 1];
     sodium_bin2hex (head, sizeof head, report->head_hash, AL_STORE_HASH_SIZE);
     json_t *checkpoint_json = json_null ();
@@ -84,13 +246,20 @@ s_print_json (const al_verify_report_t *report, const char *db, const char *chec
                                      "row_count", (json_int_t) report->checkpoint_rows,
                                      "public_key", key);
     }
-    json_t *root = json_pack ("{s:b, s:s, s:s, s:I, s:o, s:s, s:s, s:o}",
+    json_t *signatures_json = signatures
+        ? json_pack ("{s:I, s:I, s:I, s:I, s:O}", "approvals", (json_int_t) signatures->approvals,
+                     "grants", (json_int_t) signatures->grants,
+                     "grant_approvals", (json_int_t) signatures->grant_approvals,
+                     "failed", (json_int_t) signatures->failures, "failures", failures)
+        : json_null ();
+    json_t *root = json_pack ("{s:b, s:s, s:s, s:I, s:o, s:s, s:s, s:o, s:o}",
                               "ok", ok, "db", db, "result", al_verify_result_name (report->result),
                               "rows", (json_int_t) report->rows,
                               "first_bad_sequence", report->first_bad_sequence
                                   ? json_integer ((json_int_t) report->first_bad_sequence): json_null (),
                               "reason", report->reason, "head_hash", head,
-                              "checkpoint", checkpoint_json? checkpoint_json: json_null ());
+                              "checkpoint", checkpoint_json? checkpoint_json: json_null (),
+                              "signatures", signatures_json? signatures_json: json_null ());
     if (root)
         json_dumpf (root, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
     printf ("\n");
@@ -100,13 +269,13 @@ s_print_json (const al_verify_report_t *report, const char *db, const char *chec
 static int
 s_verify (int argc, char **argv)
 {
-    const char *db = S_DEFAULT_DB;
+    s_source_t source = { 0 };
     const char *checkpoint = NULL;
     const char *key_text = NULL;
-    bool json = false;
+    bool json = false, bad = false;
     for (int i = 1; i < argc; i++) {
-        if (strcmp (argv [i], "--db") == 0) {
-            if (!(db = s_value (argc, argv, &i)))
+        if (s_source_option (&source, argc, argv, &i, &bad)) {
+            if (bad)
                 return AL_EXIT_USAGE;
         }
         else
@@ -135,36 +304,397 @@ s_verify (int argc, char **argv)
     uint8_t key [32];
     if (key_text && s_read_key (key_text, key) != 0)
         return AL_EXIT_USAGE;
-    al_verify_report_t report;
-    al_store_status_t status = al_store_verify_path (NULL, db, checkpoint, key_text? key: NULL, &report);
-    if (json)
-        s_print_json (&report, db, checkpoint);
-    if (status != AL_STORE_OK) {
-        fprintf (stderr, "airlock audit verify: %s\n", report.reason);
+    if (s_source_open (&source, "verify") != 0)
         return AL_EXIT_USAGE;
+    int rc = AL_EXIT_USAGE;
+    al_store_t *store = NULL;
+    s_sig_failures_t failures = { .failures = json_array (), .json = json };
+    al_verify_report_t report;
+    al_store_status_t status = al_store_verify_path (NULL, source.db, checkpoint, key_text? key: NULL, &report);
+    if (status != AL_STORE_OK) {
+        if (json)
+            s_print_json (&report, source.db, checkpoint, NULL, failures.failures);
+        fprintf (stderr, "airlock audit verify: %s\n", report.reason);
+        goto cleanup;
     }
     if (!json) {
         if (report.result == AL_VERIFY_OK)
-            printf ("audit verify: OK: %s: %s\n", db, report.reason);
+            printf ("audit verify: OK: %s: %s\n", source.db, report.reason);
         else
         if (report.first_bad_sequence)
-            printf ("audit verify: TAMPERED: %s: %s at row %llu: %s\n", db, al_verify_result_name (report.result),
-                    (unsigned long long) report.first_bad_sequence, report.reason);
+            printf ("audit verify: TAMPERED: %s: %s at row %llu: %s\n", source.db,
+                    al_verify_result_name (report.result), (unsigned long long) report.first_bad_sequence,
+                    report.reason);
         else
-            printf ("audit verify: TAMPERED: %s: %s: %s\n", db, al_verify_result_name (report.result),
+            printf ("audit verify: TAMPERED: %s: %s: %s\n", source.db, al_verify_result_name (report.result),
                     report.reason);
     }
-    return report.result == AL_VERIFY_OK? AL_EXIT_OK: AL_EXIT_BAD;
+    //  The chain says the rows are as written; the signatures say the approvals in them
+    //  are genuine. Checked even when the chain failed: both findings belong in the report.
+    //  A log that failed the chain stays exit 1 if the signatures cannot be read.
+    al_signature_audit_t signatures;
+    rc = report.result == AL_VERIFY_OK? AL_EXIT_USAGE: AL_EXIT_BAD;
+    store = s_store_open (source.db, "verify");
+    if (!store)
+        goto cleanup;
+    if (al_signature_audit_run (store, s_on_bad_signature, &failures, &signatures) != AL_STORE_OK) {
+        fprintf (stderr, "airlock audit verify: signatures: %s\n", al_store_error (store));
+        goto cleanup;
+    }
+    if (json)
+        s_print_json (&report, source.db, checkpoint, &signatures, failures.failures);
+    else
+    if (signatures.failures == 0)
+        printf ("audit verify: signatures OK: %llu approval(s) and %llu grant(s) holding %llu approval(s) "
+                "verify over their statement bytes\n", (unsigned long long) signatures.approvals,
+                (unsigned long long) signatures.grants, (unsigned long long) signatures.grant_approvals);
+    else
+        printf ("audit verify: SIGNATURES FAILED: %llu row(s) of %llu approval(s) and %llu grant(s); first at "
+                "row %llu\n", (unsigned long long) signatures.failures, (unsigned long long) signatures.approvals,
+                (unsigned long long) signatures.grants, (unsigned long long) signatures.first_bad_sequence);
+    rc = report.result == AL_VERIFY_OK && signatures.failures == 0? AL_EXIT_OK: AL_EXIT_BAD;
+cleanup:
+    json_decref (failures.failures);
+    al_store_destroy (&store);
+    al_config_destroy (&source.config);
+    return rc;
 }
+
+//  ---- replay -------------------------------------------------------------------------------
+
+typedef struct {
+    json_t *list;                   // [{subject, what}]
+    bool json;
+} s_disagreements_t;
+
+static void
+s_on_disagreement (const char *subject, const char *what, void *arg)
+{
+    s_disagreements_t *disagreements = (s_disagreements_t *) arg;
+    json_array_append_new (disagreements->list, json_pack ("{s:s, s:s}", "subject", subject, "what", what));
+}
+
+static void
+s_print_deployment (const al_replay_deployment_t *d, const al_policy_t *policy)
+{
+    char state [160], when [48], duration [32];
+    al_replay_state_text (d, state, sizeof state);
+    printf ("%s  %s  %s%s%s%s%s%s  state: %s%s%s\n", d->id, *d->environment? d->environment: "(no environment)",
+            *d->service? d->service: "(no request in the log)", *d->version? " ": "", d->version,
+            *d->deployment_type? " (": "", d->deployment_type, *d->deployment_type? ")": "", state,
+            *d->detail? ": ": "", d->detail);
+    if (d->requested_ms) {
+        s_format_time (d->requested_ms, when, sizeof when);
+        printf ("  requested by %s at %s (row %llu)%s%s\n", d->requested_by, when,
+                (unsigned long long) d->request_sequence, *d->artifact_sha256? ", artifact sha256 ": "",
+                d->artifact_sha256);
+    }
+    for (size_t i = 0; i < d->approval_count; i++) {
+        const al_replay_approval_t *a = &d->approvals [i];
+        const char *name = s_approver_name (policy, a->public_key);
+        printf ("  approval: %s by %s%s%s%s via %s, row %llu%s%s%s\n", a->decision, a->key_id,
+                name? " (": "", name? name: "", name? ")": "", a->sender, (unsigned long long) a->sequence,
+                a->in_grant? ", in the grant": "", a->break_glass? ", break-glass": "",
+                a->signature_valid? "": ", SIGNATURE DOES NOT VERIFY");
+    }
+    if (d->receipt_sequence) {
+        printf ("  receipt: %s%s%s, sha256 %s (row %llu)\n", d->receipt_outcome, *d->rollback_rule? ", rule ": "",
+                d->rollback_rule, d->receipt_sha256, (unsigned long long) d->receipt_sequence);
+    }
+    if (d->started_ms && d->finished_ms >= d->started_ms) {
+        s_format_duration (d->finished_ms - d->started_ms, duration, sizeof duration);
+        printf ("  ran for %s\n", duration);
+    }
+    for (size_t i = 0; i < d->entry_count; i++) {
+        const al_replay_entry_t *e = &d->entries [i];
+        s_format_time (e->time_ms, when, sizeof when);
+        printf ("  %6llu  %s  %-8s  %s\n", (unsigned long long) e->sequence, when, al_replay_kind_name (e->kind),
+                e->text);
+    }
+    printf ("\n");
+}
+
+//  The deployment's JSON with approver names added.
+static json_t *
+s_deployment_json (const al_replay_deployment_t *d, const al_policy_t *policy)
+{
+    json_t *root = al_replay_deployment_json (d);
+    json_t *approvals = json_object_get (root, "approvals");
+    for (size_t i = 0; i < d->approval_count && i < json_array_size (approvals); i++) {
+        const char *name = s_approver_name (policy, d->approvals [i].public_key);
+        json_object_set_new (json_array_get (approvals, i), "approver", name? json_string (name): json_null ());
+    }
+    return root;
+}
+
+static int
+s_replay (int argc, char **argv)
+{
+    s_source_t source = { 0 };
+    const char *only = NULL, *as_of_text = NULL, *policy_dir = NULL;
+    uint64_t as_of = 0;
+    bool json = false, bad = false;
+    for (int i = 1; i < argc; i++) {
+        if (s_source_option (&source, argc, argv, &i, &bad)) {
+            if (bad)
+                return AL_EXIT_USAGE;
+        }
+        else
+        if (strcmp (argv [i], "--deployment") == 0) {
+            if (!(only = s_value (argc, argv, &i)))
+                return AL_EXIT_USAGE;
+        }
+        else
+        if (strcmp (argv [i], "--as-of") == 0) {
+            if (!(as_of_text = s_value (argc, argv, &i)))
+                return AL_EXIT_USAGE;
+            if (!al_replay_parse_time (as_of_text, &as_of)) {
+                fprintf (stderr, "airlock audit replay: --as-of '%s': not an RFC 3339 time "
+                         "(2026-02-01T10:00:00Z) nor epoch milliseconds\n", as_of_text);
+                return AL_EXIT_USAGE;
+            }
+        }
+        else
+        if (strcmp (argv [i], "--policy") == 0) {
+            if (!(policy_dir = s_value (argc, argv, &i)))
+                return AL_EXIT_USAGE;
+        }
+        else
+        if (strcmp (argv [i], "--json") == 0)
+            json = true;
+        else {
+            fprintf (stderr, "airlock audit replay: unexpected argument '%s'\n", argv [i]);
+            s_usage (stderr);
+            return AL_EXIT_USAGE;
+        }
+    }
+    if (s_source_open (&source, "replay") != 0)
+        return AL_EXIT_USAGE;
+    int rc = AL_EXIT_USAGE;
+    char error [512];
+    char *releases_dir = NULL, *deploy_dir = NULL;
+    al_replay_t *replay = NULL;
+    al_policy_t *policy = NULL;
+    s_disagreements_t disagreements = { .list = json_array (), .json = json };
+    json_t *root = NULL;
+    al_store_t *store = s_store_open (source.db, "replay");
+    if (!store)
+        goto cleanup;
+    replay = al_replay_new (store, as_of, error, sizeof error);
+    if (!replay) {
+        fprintf (stderr, "airlock audit replay: %s\n", error);
+        goto cleanup;
+    }
+    policy = s_policy_open (policy_dir, &source, "replay");
+    if (only && !al_replay_find (replay, only)) {
+        fprintf (stderr, "airlock audit replay: no deployment %s in %s (%llu rows replayed)\n", only, source.db,
+                 (unsigned long long) al_replay_rows (replay));
+        rc = AL_EXIT_BAD;
+        goto cleanup;
+    }
+    //  The live state is now: it can only be compared with a replay of the whole log.
+    bool compare = source.config && !as_of;
+    al_replay_live_t live = { 0 };
+    if (compare) {
+        releases_dir = al_orchestrator_releases_dir (source.config);
+        if (asprintf (&deploy_dir, "%s/deploy", al_config_state_dir (source.config)) < 0)
+            deploy_dir = NULL;
+        al_replay_compare_live (replay, deploy_dir, releases_dir, s_on_disagreement, &disagreements, &live);
+    }
+    char as_of_when [48];
+    s_format_time (as_of, as_of_when, sizeof as_of_when);
+    if (json) {
+        json_t *deployments = json_array ();
+        for (size_t i = 0; i < al_replay_count (replay); i++) {
+            const al_replay_deployment_t *d = al_replay_at (replay, i);
+            if (!only || strcmp (d->id, only) == 0)
+                json_array_append_new (deployments, s_deployment_json (d, policy));
+        }
+        root = json_pack ("{s:s, s:o, s:I, s:o, s:o}", "db", source.db,
+                          "as_of", as_of? json_string (as_of_when): json_null (),
+                          "rows", (json_int_t) al_replay_rows (replay), "deployments", deployments,
+                          "live", compare? json_pack ("{s:b, s:I, s:I, s:O}", "agrees", live.disagreements == 0,
+                                                      "receipts", (json_int_t) live.receipts,
+                                                      "releases", (json_int_t) live.releases,
+                                                      "disagreements", disagreements.list)
+                                         : json_null ());
+        if (root)
+            json_dumpf (root, stdout, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+        printf ("\n");
+    }
+    else {
+        for (size_t i = 0; i < al_replay_count (replay); i++) {
+            const al_replay_deployment_t *d = al_replay_at (replay, i);
+            if (!only || strcmp (d->id, only) == 0)
+                s_print_deployment (d, policy);
+        }
+        printf ("replay: %llu rows, %zu deployment(s)%s%s\n", (unsigned long long) al_replay_rows (replay),
+                al_replay_count (replay), as_of? ", as of ": "", as_of? as_of_when: "");
+        if (compare && live.disagreements == 0)
+            printf ("replay agrees with live state: %zu receipt(s) match deploy-manager's evidence, "
+                    "%zu release file(s) match the log\n", live.receipts, live.releases);
+        else
+        if (compare) {
+            printf ("replay DISAGREES with live state: %zu disagreement(s) (%zu receipt(s), %zu release file(s) "
+                    "compared)\n", live.disagreements, live.receipts, live.releases);
+            for (size_t i = 0; i < json_array_size (disagreements.list); i++) {
+                json_t *item = json_array_get (disagreements.list, i);
+                printf ("  %s: %s\n", json_string_value (json_object_get (item, "subject")),
+                        json_string_value (json_object_get (item, "what")));
+            }
+        }
+        else
+        if (source.config && as_of)
+            printf ("live state not compared: it is now, the replay is as of %s\n", as_of_when);
+    }
+    rc = live.disagreements? AL_EXIT_BAD: AL_EXIT_OK;
+cleanup:
+    json_decref (root);
+    json_decref (disagreements.list);
+    free (releases_dir);
+    free (deploy_dir);
+    al_policy_destroy (&policy);
+    al_replay_destroy (&replay);
+    al_store_destroy (&store);
+    al_config_destroy (&source.config);
+    return rc;
+}
+
+//  ---- history ------------------------------------------------------------------------------
+
+//  A table cell: '|' escaped, line breaks as spaces.
+static void
+s_cell (const char *text, char *out, size_t size)
+{
+    size_t used = 0;
+    for (; *text && used + 3 < size; text++) {
+        if (*text == '|')
+            out [used++] = '\\';
+        out [used++] = *text == '\n' || *text == '\r'? ' ': *text;
+    }
+    out [used] = '\0';
+}
+
+static int
+s_history (int argc, char **argv)
+{
+    s_source_t source = { 0 };
+    const char *service = NULL, *policy_dir = NULL;
+    bool json = false, bad = false;
+    for (int i = 1; i < argc; i++) {
+        if (s_source_option (&source, argc, argv, &i, &bad)) {
+            if (bad)
+                return AL_EXIT_USAGE;
+        }
+        else
+        if (strcmp (argv [i], "--service") == 0) {
+            if (!(service = s_value (argc, argv, &i)))
+                return AL_EXIT_USAGE;
+        }
+        else
+        if (strcmp (argv [i], "--policy") == 0) {
+            if (!(policy_dir = s_value (argc, argv, &i)))
+                return AL_EXIT_USAGE;
+        }
+        else
+        if (strcmp (argv [i], "--json") == 0)
+            json = true;
+        else {
+            fprintf (stderr, "airlock audit history: unexpected argument '%s'\n", argv [i]);
+            s_usage (stderr);
+            return AL_EXIT_USAGE;
+        }
+    }
+    if (s_source_open (&source, "history") != 0)
+        return AL_EXIT_USAGE;
+    int rc = AL_EXIT_USAGE;
+    char error [512];
+    al_replay_t *replay = NULL;
+    al_policy_t *policy = NULL;
+    json_t *rows = json_array ();
+    al_store_t *store = s_store_open (source.db, "history");
+    if (!store)
+        goto cleanup;
+    replay = al_replay_new (store, 0, error, sizeof error);
+    if (!replay) {
+        fprintf (stderr, "airlock audit history: %s\n", error);
+        goto cleanup;
+    }
+    policy = s_policy_open (policy_dir, &source, "history");
+    if (!json)
+        printf ("| Date | Service | Version | Type | Environment | Approved by | Status | Duration | Rollback "
+                "| Notes |\n|------|---------|---------|------|-------------|-------------|--------|----------"
+                "|----------|-------|\n");
+    for (size_t i = 0; i < al_replay_count (replay); i++) {
+        const al_replay_deployment_t *d = al_replay_at (replay, i);
+        //  A deployment has an environment and a request; rows about an id that has
+        //  neither (a stray denial, an approval naming no filed request) are in the
+        //  replay, not in the history.
+        if (!*d->environment || d->state == AL_REPLAY_UNKNOWN || (service && strcmp (d->service, service) != 0))
+            continue;
+        al_replay_history_t row;
+        al_replay_history_row (d, &row);
+        char approved [600] = "", duration [32] = "-";
+        json_t *approvers = json_array ();
+        for (size_t k = 0; k < d->approval_count; k++) {
+            const al_replay_approval_t *a = &d->approvals [k];
+            if (!a->in_grant || strcmp (a->decision, "grant") != 0)
+                continue;
+            const char *name = s_approver_name (policy, a->public_key);
+            size_t used = strlen (approved);
+            snprintf (approved + used, sizeof approved - used, "%s%s", used? ", ": "", name? name: a->key_id);
+            json_array_append_new (approvers, json_pack ("{s:s, s:o}", "key_id", a->key_id,
+                                                         "approver", name? json_string (name): json_null ()));
+        }
+        if (row.duration_ms)
+            s_format_duration (row.duration_ms, duration, sizeof duration);
+        json_array_append_new (rows, json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:s, s:s, s:s}",
+            "date", row.date, "deployment_id", d->id, "service", d->service, "version", d->version,
+            "type", row.type, "environment", d->environment, "approved_by", approvers,
+            "status", row.status, "state", al_replay_state_name (d->state),
+            "duration_ms", row.duration_ms? json_integer ((json_int_t) row.duration_ms): json_null (),
+            "rollback", row.rollback, "rollback_rule", d->rollback_rule, "notes", row.notes));
+        if (!json) {
+            char cells [6][640];
+            s_cell (d->service, cells [0], sizeof cells [0]);
+            s_cell (d->version, cells [1], sizeof cells [1]);
+            s_cell (d->environment, cells [2], sizeof cells [2]);
+            s_cell (*approved? approved: "-", cells [3], sizeof cells [3]);
+            s_cell (row.notes, cells [4], sizeof cells [4]);
+            s_cell (row.type, cells [5], sizeof cells [5]);
+            printf ("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", row.date, cells [0], cells [1],
+                    cells [5], cells [2], cells [3], row.status, duration, row.rollback, cells [4]);
+        }
+    }
+    if (json) {
+        json_t *root = json_pack ("{s:s, s:O}", "db", source.db, "deployments", rows);
+        if (root)
+            json_dumpf (root, stdout, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+        printf ("\n");
+        json_decref (root);
+    }
+    rc = fflush (stdout) == 0? AL_EXIT_OK: AL_EXIT_USAGE;
+cleanup:
+    json_decref (rows);
+    al_policy_destroy (&policy);
+    al_replay_destroy (&replay);
+    al_store_destroy (&store);
+    al_config_destroy (&source.config);
+    return rc;
+}
+
+//  ---- export -------------------------------------------------------------------------------
 
 static int
 s_export (int argc, char **argv)
 {
-    const char *db = S_DEFAULT_DB;
+    s_source_t source = { 0 };
+    const char *format = "jsonl";
     uint64_t from = 1;
+    bool bad = false;
     for (int i = 1; i < argc; i++) {
-        if (strcmp (argv [i], "--db") == 0) {
-            if (!(db = s_value (argc, argv, &i)))
+        if (s_source_option (&source, argc, argv, &i, &bad)) {
+            if (bad)
                 return AL_EXIT_USAGE;
         }
         else
@@ -176,25 +706,44 @@ s_export (int argc, char **argv)
                 return AL_EXIT_USAGE;
             }
         }
+        else
+        if (strcmp (argv [i], "--format") == 0) {
+            if (!(format = s_value (argc, argv, &i)))
+                return AL_EXIT_USAGE;
+            if (strcmp (format, "jsonl") != 0 && strcmp (format, "cloudevents") != 0) {
+                fprintf (stderr, "airlock audit export: --format '%s': use jsonl or cloudevents\n", format);
+                return AL_EXIT_USAGE;
+            }
+        }
         else {
             fprintf (stderr, "airlock audit export: unexpected argument '%s'\n", argv [i]);
             s_usage (stderr);
             return AL_EXIT_USAGE;
         }
     }
-    char error [512];
-    al_store_options_t options = { .read_only = true };
-    al_store_t *store = al_store_open (NULL, db, &options, error, sizeof error);
-    if (!store) {
-        fprintf (stderr, "airlock audit export: %s\n", error);
+    if (s_source_open (&source, "export") != 0)
         return AL_EXIT_USAGE;
+    int rc = AL_EXIT_USAGE;
+    al_store_t *store = s_store_open (source.db, "export");
+    if (!store)
+        goto cleanup;
+    char error [512] = "";
+    al_store_status_t status;
+    if (strcmp (format, "cloudevents") == 0)
+        status = al_cloudevents_export (store, from, stdout, error, sizeof error);
+    else {
+        status = al_store_export_json (store, from, stdout);
+        if (status != AL_STORE_OK)
+            snprintf (error, sizeof error, "%s", al_store_error (store));
     }
-    int rc = AL_EXIT_OK;
-    if (al_store_export_json (store, from, stdout) != AL_STORE_OK || fflush (stdout) != 0) {
-        fprintf (stderr, "airlock audit export: %s\n", al_store_error (store));
-        rc = AL_EXIT_USAGE;
+    if (status != AL_STORE_OK || fflush (stdout) != 0) {
+        fprintf (stderr, "airlock audit export: %s\n", *error? error: "cannot write the output");
+        goto cleanup;
     }
+    rc = AL_EXIT_OK;
+cleanup:
     al_store_destroy (&store);
+    al_config_destroy (&source.config);
     return rc;
 }
 
@@ -209,8 +758,16 @@ al_cmd_audit (int argc, char **argv)
         s_usage (stdout);
         return AL_EXIT_OK;
     }
+    if (sodium_init () < 0) {
+        fprintf (stderr, "airlock audit: libsodium failed to initialise\n");
+        return AL_EXIT_USAGE;
+    }
     if (strcmp (argv [1], "verify") == 0)
         return s_verify (argc - 1, argv + 1);
+    if (strcmp (argv [1], "replay") == 0)
+        return s_replay (argc - 1, argv + 1);
+    if (strcmp (argv [1], "history") == 0)
+        return s_history (argc - 1, argv + 1);
     if (strcmp (argv [1], "export") == 0)
         return s_export (argc - 1, argv + 1);
     fprintf (stderr, "airlock audit: unknown subcommand '%s'\n", argv [1]);
