@@ -1,0 +1,263 @@
+/*  cli_release.c: release helpers for the CLI's clients of the pipeline (see cli_release.h).
+
+    The same reading of the orchestrator's release files and of the broker's answers as
+    cmd_status.c and cmd_submit.c, returning JSON documents instead of printing, so a
+    program-facing front end (`airlock mcp`) gives exactly what `airlock status --json`
+    gives. Stateless; errors go to the caller's buffer.
+*/
+#include "cli/cli_release.h"
+#include "agents/al_orchestrator.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void
+al_cli_release_id (const char *prefix, const char *service, const char *version, char *id, size_t size)
+{
+    uint8_t random [3];
+    randombytes_buf (random, sizeof random);
+    snprintf (id, size, "%s-%.16s-%.16s-%02x%02x%02x", prefix, service, version, random [0], random [1], random [2]);
+    for (char *c = id; *c; c++)
+        if (!(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z') && !(*c >= '0' && *c <= '9') && *c != '-' && *c != '.')
+            *c = '_';
+}
+
+bool
+al_cli_release_id_valid (const char *id)
+{
+    size_t length = id? strlen (id): 0;
+    if (length == 0 || length > 56 || id [0] == '.')
+        return false;
+    for (const char *c = id; *c; c++)
+        if (!(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z') && !(*c >= '0' && *c <= '9')
+        &&  *c != '-' && *c != '_' && *c != '.')
+            return false;
+    return true;
+}
+
+json_t *
+al_cli_release_load (const al_config_t *config, const char *id, char *error, size_t error_size)
+{
+    if (!al_cli_release_id_valid (id)) {
+        snprintf (error, error_size, "release id '%s': 1..56 of [A-Za-z0-9._-], not starting with '.'", id? id: "");
+        return NULL;
+    }
+    char *dir = al_orchestrator_releases_dir (config);
+    char path [2048];
+    snprintf (path, sizeof path, "%s/%s.json", dir? dir: ".", id);
+    free (dir);
+    json_error_t parse;
+    json_t *release = json_load_file (path, 0, &parse);
+    if (!release) {
+        FILE *probe = fopen (path, "r");
+        if (probe) {
+            fclose (probe);
+            snprintf (error, error_size, "%s:%d: %s", path, parse.line, parse.text);
+        }
+        else
+            snprintf (error, error_size, "no release %s (no %s)", id, path);
+    }
+    return release;
+}
+
+json_t *
+al_cli_releases (const al_config_t *config)
+{
+    json_t *list = json_array ();
+    char *dir = al_orchestrator_releases_dir (config);
+    DIR *handle = dir? opendir (dir): NULL;
+    struct dirent *entry;
+    while (handle && (entry = readdir (handle))) {
+        size_t length = strlen (entry->d_name);
+        if (length < 6 || strcmp (entry->d_name + length - 5, ".json") != 0)
+            continue;
+        char path [2048];
+        snprintf (path, sizeof path, "%s/%s", dir, entry->d_name);
+        json_t *release = json_load_file (path, 0, NULL);
+        if (release)
+            json_array_append_new (list, release);
+    }
+    if (handle)
+        closedir (handle);
+    free (dir);
+    //  Newest first (insertion sort: a handful of releases).
+    size_t count = json_array_size (list);
+    for (size_t i = 1; i < count; i++)
+        for (size_t j = i; j > 0; j--) {
+            json_t *a = json_array_get (list, j - 1), *b = json_array_get (list, j);
+            if (json_integer_value (json_object_get (a, "created_ms")) >= json_integer_value (json_object_get (b, "created_ms")))
+                break;
+            json_incref (a);
+            json_array_set (list, j - 1, b);
+            json_array_set_new (list, j, a);
+        }
+    return list;
+}
+
+//  Why a status query got no reply, into error.
+static void
+s_query_failed (al_agent_t *agent, const char *what, const al_agent_result_t *result, int timeout_ms,
+                char *error, size_t error_size)
+{
+    if (result->status == AL_AGENT_DENIED)
+        snprintf (error, error_size, "the broker refused the %s query: %s", what, result->reason);
+    else {
+        char last [512] = "";
+        al_agent_last_error (agent, last, sizeof last);
+        snprintf (error, error_size, "no answer from the broker to the %s query within %d ms%s%s", what,
+                  timeout_ms, *last? ": ": "", last);
+    }
+}
+
+//  The deploy journal of one deployment, or NULL with the reason in error.
+static json_t *
+s_journal (al_agent_t *agent, const char *deployment_id, int timeout_ms, char *error, size_t error_size)
+{
+    al_agent_result_t result;
+    al_envelope_t *reply = al_agent_status_query (agent, "journal", deployment_id, 0, timeout_ms, &result);
+    if (!reply) {
+        s_query_failed (agent, "journal", &result, timeout_ms, error, error_size);
+        return NULL;
+    }
+    json_t *root = json_loads (reply->status_reply->json, 0, NULL);
+    json_t *entries = json_object_get (root, "entries");
+    //  A journal the broker could not read says so in "error": no entries, not a failure.
+    entries = json_is_array (entries)? json_incref (entries): json_array ();
+    json_decref (root);
+    al_codec_free (&reply);
+    return entries;
+}
+
+json_t *
+al_cli_release_status (const al_config_t *config, al_agent_t *agent, const char *id, int timeout_ms,
+                       char *error, size_t error_size)
+{
+    json_t *release = al_cli_release_load (config, id, error, error_size);
+    if (!release)
+        return NULL;
+    json_t *events = json_object ();
+    json_t *document = NULL;
+    al_envelope_t *reply = NULL;
+    const char *parts [] = { "staging", "-stg", "production", "-prod" };
+    char deployment [128];
+    for (int p = 0; p < 4; p += 2) {
+        snprintf (deployment, sizeof deployment, "%s%s", id, parts [p + 1]);
+        json_t *entries = s_journal (agent, deployment, timeout_ms, error, error_size);
+        if (!entries)
+            goto cleanup;
+        json_object_set_new (events, parts [p], entries);
+    }
+    //  deployment is now the production request's id.
+    al_agent_result_t result;
+    reply = al_agent_status_query (agent, "approvals", NULL, 0, timeout_ms, &result);
+    if (!reply) {
+        s_query_failed (agent, "approvals", &result, timeout_ms, error, error_size);
+        goto cleanup;
+    }
+    bool awaiting = false;
+    for (size_t i = 0; i < reply->status_reply->n_approvals; i++)
+        awaiting |= strcmp (reply->status_reply->approvals [i]->request_id, deployment) == 0;
+    document = json_pack ("{s:O, s:b, s:O}", "release", release, "awaiting_approval", awaiting, "events", events);
+cleanup:
+    al_codec_free (&reply);
+    json_decref (events);
+    json_decref (release);
+    return document;
+}
+
+static const char *
+s_or_empty (const char *text)
+{
+    return text? text: "";
+}
+
+json_t *
+al_cli_approval_json (const Airlock__ApprovalRequest *request)
+{
+    json_t *checklist = json_array ();
+    for (size_t i = 0; i < request->n_checklist; i++)
+        json_array_append_new (checklist, json_pack ("{s:s, s:s, s:b}",
+                               "section", s_or_empty (request->checklist [i]->section),
+                               "text", s_or_empty (request->checklist [i]->text),
+                               "checked", request->checklist [i]->checked));
+    const char *type = al_deployment_type_name (request->deployment_type);
+    const char *environment = al_environment_name (request->environment);
+    const char *strategy = al_strategy_name (request->strategy);
+    char approve [160];
+    snprintf (approve, sizeof approve, "airlock approve %s", s_or_empty (request->request_id));
+    json_t *object = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+        "request_id", s_or_empty (request->request_id), "deployment_type", type? type: "",
+        "environment", environment? environment: "", "service", s_or_empty (request->service),
+        "version", s_or_empty (request->version), "artifact_uri", s_or_empty (request->artifact_uri),
+        "artifact_sha256", s_or_empty (request->artifact_sha256),
+        "qa_report_sha256", s_or_empty (request->qa_report_sha256),
+        "migration_set_sha256", s_or_empty (request->migration_set_sha256));
+    json_t *more = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:i, s:s, s:I, s:I, s:o, s:s}",
+        "urgency", s_or_empty (request->urgency), "risk_level", s_or_empty (request->risk_level),
+        "risk_impact", s_or_empty (request->risk_impact), "risk_mitigation", s_or_empty (request->risk_mitigation),
+        "summary", s_or_empty (request->summary), "rollback_command", s_or_empty (request->rollback_command),
+        "rollback_migration", s_or_empty (request->rollback_migration),
+        "rollback_estimate_minutes", (int) request->rollback_estimate_minutes,
+        "strategy", strategy? strategy: "", "instances", (int) request->instances,
+        "requested_by", s_or_empty (request->requested_by),
+        "window_start_ms", (json_int_t) request->window_start_ms, "window_end_ms", (json_int_t) request->window_end_ms,
+        "checklist", checklist, "approve_with", approve);
+    assert (object && more);
+    json_object_update (object, more);
+    json_decref (more);
+    return object;
+}
+
+json_t *
+al_cli_rollback_target (const al_config_t *config, const char *release, char *error, size_t error_size)
+{
+    json_t *root = al_cli_release_load (config, release, error, error_size);
+    if (!root)
+        return NULL;
+    json_t *record = NULL, *target = NULL;
+    const char *service = json_string_value (json_object_get (root, "service"));
+    char path [2048];
+    if (!service || !*service || strchr (service, '/') || service [0] == '.') {
+        snprintf (error, error_size, "release %s names no valid service", release);
+        goto cleanup;
+    }
+    snprintf (path, sizeof path, "%s/deploy/releases/%s/production.json", al_config_state_dir (config), service);
+    record = json_load_file (path, 0, NULL);
+    json_t *current = json_object_get (record, "current");
+    json_t *previous = json_object_get (record, "previous");
+    const char *current_id = json_string_value (json_object_get (current, "deployment_id"));
+    char production [80];
+    snprintf (production, sizeof production, "%s-prod", release);
+    //  Rolling back RELEASE means: it is what runs now, and something ran before it.
+    if (!current_id || strcmp (current_id, production) != 0 || !json_is_object (previous)) {
+        snprintf (error, error_size, "%s is not what runs in production for %s%s, or nothing ran before it (%s)",
+                  release, service, current_id? "": " (nothing recorded)", path);
+        goto cleanup;
+    }
+    const char *version = json_string_value (json_object_get (previous, "version"));
+    const char *uri = json_string_value (json_object_get (previous, "artifact_uri"));
+    const char *digest = json_string_value (json_object_get (previous, "artifact_sha256"));
+    if (!version || !uri || !digest) {
+        snprintf (error, error_size, "%s: the previous release is incomplete", path);
+        goto cleanup;
+    }
+    char summary [256];
+    snprintf (summary, sizeof summary, "rollback of %s to %s", release, version);
+    target = json_pack ("{s:s, s:s, s:s, s:s, s:s}", "service", service, "version", version, "artifact_uri", uri,
+                        "artifact_sha256", digest, "summary", summary);
+cleanup:
+    json_decref (record);
+    json_decref (root);
+    return target;
+}
+
+const char *
+al_cli_deny_code_name (Airlock__DenyCode code)
+{
+    const ProtobufCEnumValue *value = protobuf_c_enum_descriptor_get_value (&airlock__deny_code__descriptor, (int) code);
+    return value? value->name: "DENY_UNSPECIFIED";
+}

@@ -1,0 +1,60 @@
+/*  cli_release.h: release helpers for the CLI's clients of the pipeline (`airlock mcp`).
+
+    What `airlock submit`, `airlock status RELEASE` and `airlock rollback` compute, as
+    functions that return data (jansson) instead of printing: release ids, the
+    orchestrator's release files, a release's status document (the same JSON as
+    `airlock status RELEASE --json`), pending approval requests as JSON, and the
+    rollback candidate of a release. Errors go to the caller's buffer as "what is wrong";
+    nothing here prints or exits.
+
+    Threading: the functions keep no state; the agent passed in may be shared (the agent
+    runtime is thread-safe).
+*/
+#ifndef AL_CLI_RELEASE_H_INCLUDED
+#define AL_CLI_RELEASE_H_INCLUDED
+
+#include "agents/al_agent.h"
+#include "broker/al_config.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+//  A release id as `airlock submit` makes them: PREFIX-<service>-<version>-<6 random
+//  hex>, service and version cut to 16 characters, anything but [A-Za-z0-9.-] made '_'.
+void al_cli_release_id (const char *prefix, const char *service, const char *version, char *id, size_t size);
+
+//  True for a release id the orchestrator accepts: 1..56 of [A-Za-z0-9._-], not
+//  starting with '.' (so that it is also a safe file name).
+bool al_cli_release_id_valid (const char *id);
+
+//  The orchestrator's release file of ID (STATE_DIR/orchestrator/releases/ID.json), or
+//  NULL with "no release ID (no PATH)" or the parse error in error.
+json_t *al_cli_release_load (const al_config_t *config, const char *id, char *error, size_t error_size);
+
+//  Every release the orchestrator knows, newest first (by created_ms). Never NULL.
+json_t *al_cli_releases (const al_config_t *config);
+
+//  {"release": <file>, "awaiting_approval": bool, "events": {"staging": [...],
+//  "production": [...]}} for release ID, asking the broker for the deploy journal and
+//  the pending approvals (StatusQuery) through AGENT. NULL with the reason in error
+//  (unknown release, no answer from the broker within timeout_ms, refused query).
+json_t *al_cli_release_status (const al_config_t *config, al_agent_t *agent, const char *id, int timeout_ms,
+                               char *error, size_t error_size);
+
+//  A pending production request (ApprovalRequest) as JSON: its fields by their
+//  airlock.proto names, enums by name ("standard", "production", "rolling"), and
+//  "approve_with": the command a human runs to review and sign it.
+json_t *al_cli_approval_json (const Airlock__ApprovalRequest *request);
+
+//  The rollback of RELEASE (what `airlock rollback RELEASE` submits): RELEASE must be
+//  what runs in production for its service, and a release must have run before it
+//  (deploy-manager's record STATE_DIR/deploy/releases/<service>/production.json).
+//  Returns {"service", "version", "artifact_uri", "artifact_sha256", "summary"} of the
+//  previous release, or NULL with the reason in error.
+json_t *al_cli_rollback_target (const al_config_t *config, const char *release, char *error, size_t error_size);
+
+//  The name of a DenyCode ("DENY_NOT_PERMITTED"), or "DENY_UNSPECIFIED".
+const char *al_cli_deny_code_name (Airlock__DenyCode code);
+
+#endif
