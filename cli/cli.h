@@ -17,6 +17,7 @@ int al_cmd_policy (int argc, char **argv);
 int al_cmd_demo (int argc, char **argv);
 int al_cmd_agent (int argc, char **argv);
 int al_cmd_submit (int argc, char **argv);
+int al_cmd_up (int argc, char **argv);
 int al_cmd_rollback (int argc, char **argv);
 int al_cmd_keygen (int argc, char **argv);
 int al_cmd_init (int argc, char **argv);
@@ -26,6 +27,7 @@ int al_cmd_watch (int argc, char **argv);
 int al_cmd_approvals (int argc, char **argv);
 int al_cmd_approve (int argc, char **argv);
 int al_cmd_deny (int argc, char **argv);
+int al_cmd_mcp (int argc, char **argv);
 
 //  True when argv holds --help or -h (anywhere after the subcommand name).
 bool al_cli_wants_help (int argc, char **argv);

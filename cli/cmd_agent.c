@@ -10,7 +10,9 @@
 #include "agents/al_agent.h"
 #include "agents/al_deploy_manager.h"
 #include "agents/al_monitor.h"
+#include "agents/al_notifier.h"
 #include "agents/al_orchestrator.h"
+#include "agents/al_qa.h"
 #include "broker/al_config.h"
 #include <czmq.h>
 #include <stdio.h>
@@ -31,6 +33,10 @@ s_usage (FILE *out)
         "                   production only on the broker's ExecuteDeploy with a verified grant\n"
         "  monitor          scrapes every instance's /metrics, publishes golden signals, evaluates\n"
         "                   quality_rules.yaml during rollouts and soaks, triggers rollbacks\n"
+        "  qa               validates a release running in staging (services.yaml qa: smoke\n"
+        "                   requests and test suites) and answers a signed-off QA report\n"
+        "  notifier         delivers notifications (notifications.yaml: Slack, webhooks with\n"
+        "                   HMAC, CloudEvents) through a durable outbox, each exactly once\n"
         "\n"
         "options:\n"
         "  --config FILE    airlock.yaml (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n"
@@ -78,8 +84,9 @@ al_cmd_agent (int argc, char **argv)
         s_usage (stderr);
         return AL_EXIT_USAGE;
     }
-    if (strcmp (role, "deploy-manager") != 0 && strcmp (role, "monitor") != 0 && strcmp (role, "orchestrator") != 0) {
-        fprintf (stderr, "airlock agent: unknown role '%s' (this build runs: orchestrator, deploy-manager, monitor)\n", role);
+    if (strcmp (role, "deploy-manager") != 0 && strcmp (role, "monitor") != 0 && strcmp (role, "orchestrator") != 0
+    &&  strcmp (role, "qa") != 0 && strcmp (role, "notifier") != 0) {
+        fprintf (stderr, "airlock agent: unknown role '%s' (roles: orchestrator, qa, deploy-manager, monitor, notifier)\n", role);
         return AL_EXIT_USAGE;
     }
     char error [2048] = "";
@@ -91,6 +98,8 @@ al_cmd_agent (int argc, char **argv)
     al_agent_catch_signals ();
     int rc = strcmp (role, "monitor") == 0? al_monitor_run (config, &monitor, error, sizeof error)
            : strcmp (role, "orchestrator") == 0? al_orchestrator_run (config, error, sizeof error)
+           : strcmp (role, "qa") == 0? al_qa_run (config, error, sizeof error)
+           : strcmp (role, "notifier") == 0? al_notifier_run (config, error, sizeof error)
            : al_deploy_manager_run (config, error, sizeof error);
     if (rc != 0)
         fprintf (stderr, "airlock agent %s: %s\n", role, error);

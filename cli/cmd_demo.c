@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <curl/curl.h>
+#include <jansson.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,14 +30,18 @@ s_demo_usage (FILE *out)
         "                         [--key-out FILE]\n"
         "       airlock demo agent-deploy --config FILE\n"
         "       airlock demo file-request --config FILE --request ID\n"
-        "       airlock demo await-grant --config FILE [--seconds N]\n\n"
+        "       airlock demo await-grant --config FILE [--seconds N]\n"
+        "       airlock demo load --config FILE --service S [--env ENV] [--rps N] [--seconds N]\n\n"
         "Steps of scripts/demo that need the library:\n"
         "  fill          write a fresh audit log of N realistic events (default 5000) in\n"
         "                group-commit batches of B (default 250), then sign a checkpoint\n"
         "                with a fresh Ed25519 key (public key in --key-out, default FILE.pub)\n"
         "  agent-deploy  as the qa agent, try to deploy to production directly (must be denied)\n"
         "  file-request  as orchestrator, file a production deployment request for approval\n"
-        "  await-grant   as deploy-manager, wait for the broker's production grant\n");
+        "  await-grant   as deploy-manager, wait for the broker's production grant\n"
+        "  load          user traffic: GET /work round robin over the running instances of\n"
+        "                SERVICE in ENV (default production) at about N requests/s (default\n"
+        "                40) for N seconds (default 60); prints the requests and errors seen\n");
 }
 
 static uint64_t
@@ -511,6 +517,95 @@ s_demo_await_grant (int argc, char **argv)
     return rc;
 }
 
+//  User traffic for the monitor to measure: without requests there is no error rate and
+//  no latency, only "no evidence". Reads the process driver's instance registry, so it
+//  follows every rollout.
+static size_t
+s_discard (char *data, size_t size, size_t count, void *arg)
+{
+    (void) data;
+    (void) arg;
+    return size * count;
+}
+
+static int
+s_demo_load (int argc, char **argv)
+{
+    const char *config_path = NULL, *service = NULL, *env = "production";
+    long rps = 40, seconds = 60;
+    for (int index = 1; index < argc; index++) {
+        const char *value = index + 1 < argc? argv [index + 1]: NULL;
+        if (!value) {
+            fprintf (stderr, "airlock demo load: '%s' needs a value\n", argv [index]);
+            return AL_EXIT_USAGE;
+        }
+        if (strcmp (argv [index], "--config") == 0)
+            config_path = value;
+        else
+        if (strcmp (argv [index], "--service") == 0)
+            service = value;
+        else
+        if (strcmp (argv [index], "--env") == 0)
+            env = value;
+        else
+        if (strcmp (argv [index], "--rps") == 0)
+            rps = strtol (value, NULL, 10);
+        else
+        if (strcmp (argv [index], "--seconds") == 0)
+            seconds = strtol (value, NULL, 10);
+        else {
+            fprintf (stderr, "airlock demo load: unexpected argument '%s'\n", argv [index]);
+            return AL_EXIT_USAGE;
+        }
+        index++;
+    }
+    if (!config_path || !service || rps < 1 || rps > 1000 || seconds < 1 || seconds > 86400) {
+        s_demo_usage (stderr);
+        return AL_EXIT_USAGE;
+    }
+    char error [512];
+    al_config_t *config = al_config_load (config_path, error, sizeof error);
+    if (!config) {
+        fprintf (stderr, "airlock demo load: %s\n", error);
+        return AL_EXIT_USAGE;
+    }
+    char registry [2048];
+    snprintf (registry, sizeof registry, "%s/deploy/drivers/%s/%s/instances.json", al_config_state_dir (config),
+              service, env);
+    al_config_destroy (&config);
+    CURL *curl = curl_easy_init ();
+    if (!curl)
+        return AL_EXIT_USAGE;
+    double deadline = s_monotonic () + (double) seconds;
+    unsigned long requests = 0, errors = 0, turn = 0;
+    al_agent_catch_signals ();
+    while (s_monotonic () < deadline && !al_agent_interrupted ()) {
+        json_t *root = json_load_file (registry, 0, NULL);
+        json_t *instances = root? json_object_get (root, "instances"): NULL;
+        size_t count = json_array_size (instances);
+        if (count) {
+            json_t *instance = json_array_get (instances, turn++ % count);
+            char url [128];
+            snprintf (url, sizeof url, "http://127.0.0.1:%d/work?n=1000",
+                      (int) json_integer_value (json_object_get (instance, "port")));
+            curl_easy_setopt (curl, CURLOPT_URL, url);
+            curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, 1000L);
+            curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_discard);
+            long status = 0;
+            requests++;
+            if (curl_easy_perform (curl) != CURLE_OK
+            ||  curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status >= 500)
+                errors++;
+        }
+        json_decref (root);
+        struct timespec pause = { 0, 1000000000L / rps };
+        nanosleep (&pause, NULL);
+    }
+    curl_easy_cleanup (curl);
+    printf ("load: %lu requests to %s in %s, %lu errors\n", requests, service, env, errors);
+    return AL_EXIT_OK;
+}
+
 int
 al_cmd_demo (int argc, char **argv)
 {
@@ -526,6 +621,8 @@ al_cmd_demo (int argc, char **argv)
         return s_demo_file_request (argc - 1, argv + 1);
     if (strcmp (argv [1], "await-grant") == 0)
         return s_demo_await_grant (argc - 1, argv + 1);
+    if (strcmp (argv [1], "load") == 0)
+        return s_demo_load (argc - 1, argv + 1);
     fprintf (stderr, "airlock demo: unknown step '%s'\n", argv [1]);
     s_demo_usage (stderr);
     return AL_EXIT_USAGE;

@@ -1,0 +1,326 @@
+/*  test_pipeline.c: the whole pipeline, real processes, driven through the CLI.
+
+    `airlock init` makes a state directory; the test opens the calendar, makes an approver
+    key (`airlock keygen`) and writes services.yaml. Then `airlock broker` and the agents
+    (`airlock agent orchestrator | deploy-manager | monitor | qa`) run as separate
+    processes, as `airlock up` will run them. Shown here:
+      - release -> staging -> QA pass -> production request -> signed approval (`airlock
+        approve --yes --key`) -> production rollout -> soak -> DONE, followed with
+        `airlock status RELEASE --json`;
+      - a release whose QA fails stops before any approval is asked (FAILED, no request);
+      - the orchestrator killed with SIGKILL mid-pipeline and restarted resumes the release
+        to DONE.
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include "../deploy/deploy_test_util.h"
+#include <czmq.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define S_AGENTS 4
+
+typedef struct {
+    char dir [256];
+    char config [300];
+    char airlock [400];
+    pid_t broker;
+    pid_t agents [S_AGENTS];
+} s_fixture_t;
+
+static const char *s_roles [S_AGENTS] = { "orchestrator", "deploy-manager", "monitor", "qa" };
+
+static pid_t
+s_spawn (s_fixture_t *f, const char *log, const char *const *argv)
+{
+    char path [400];
+    snprintf (path, sizeof path, "%s/%s.log", f->dir, log);
+    pid_t pid = fork ();
+    assert_true (pid >= 0);
+    if (pid == 0) {
+        FILE *out = freopen (path, "a", stderr);
+        out = freopen (path, "a", stdout);
+        (void) out;
+        execv (argv [0], (char *const *) argv);
+        _exit (127);
+    }
+    return pid;
+}
+
+static void
+s_start_agent (s_fixture_t *f, int index)
+{
+    const char *argv [] = { f->airlock, "agent", s_roles [index], "--config", f->config,
+                            index == 2? "--interval-ms": NULL, "250", NULL };
+    f->agents [index] = s_spawn (f, s_roles [index], argv);
+}
+
+static void
+s_kill (pid_t *pid, int signum)
+{
+    if (*pid > 0) {
+        kill (*pid, signum);
+        waitpid (*pid, NULL, 0);
+        *pid = 0;
+    }
+}
+
+//  Run an airlock command, output into dir/NAME.out; returns its exit code.
+static int
+s_airlock (s_fixture_t *f, const char *name, const char *arguments)
+{
+    char command [4096];
+    snprintf (command, sizeof command, "'%s' %s --config '%s' > '%s/%s.out' 2>&1", f->airlock, arguments,
+              f->config, f->dir, name);
+    int rc = system (command);
+    return WIFEXITED (rc)? WEXITSTATUS (rc): -1;
+}
+
+static char *
+s_output (s_fixture_t *f, const char *name)
+{
+    char path [400];
+    snprintf (path, sizeof path, "%s/%s.out", f->dir, name);
+    return dtu_read (path);
+}
+
+static void
+s_dump_logs (s_fixture_t *f)
+{
+    const char *logs [] = { "broker", "orchestrator", "deploy-manager", "monitor", "qa" };
+    for (size_t i = 0; i < sizeof logs / sizeof logs [0]; i++) {
+        char path [400];
+        snprintf (path, sizeof path, "%s/%s.log", f->dir, logs [i]);
+        char *text = dtu_read (path);
+        size_t length = text? strlen (text): 0;
+        fprintf (stderr, "---- %s (last 3000 bytes)\n%s\n", logs [i], text? text + (length > 3000? length - 3000: 0): "");
+        free (text);
+    }
+}
+
+//  The release's state, through `airlock status RELEASE --json`.
+static char *
+s_state (s_fixture_t *f, const char *release)
+{
+    char arguments [256];
+    snprintf (arguments, sizeof arguments, "status %s --json", release);
+    if (s_airlock (f, "status", arguments) != 0)
+        return NULL;
+    char *text = s_output (f, "status");
+    json_t *root = text? json_loads (text, 0, NULL): NULL;
+    free (text);
+    const char *state = json_string_value (json_object_get (json_object_get (root, "release"), "state"));
+    char *copy = state? strdup (state): NULL;
+    json_decref (root);
+    return copy;
+}
+
+//  Wait until the release reaches want (or a final state); fail with the logs otherwise.
+static void
+s_wait_state (s_fixture_t *f, const char *release, const char *want, int timeout_ms)
+{
+    char *state = NULL;
+    for (int waited = 0; waited < timeout_ms; waited += 250) {
+        free (state);
+        state = s_state (f, release);
+        if (state && (strcmp (state, want) == 0 || strcmp (state, "FAILED") == 0
+                      || strcmp (state, "DONE") == 0 || strcmp (state, "ROLLED_BACK") == 0))
+            break;
+        zclock_sleep (250);
+    }
+    if (!state || strcmp (state, want) != 0) {
+        s_airlock (f, "status-text", "status");
+        char arguments [256];
+        snprintf (arguments, sizeof arguments, "status %s", release);
+        s_airlock (f, "release-text", arguments);
+        char *all = s_output (f, "status-text"), *one = s_output (f, "release-text");
+        fprintf (stderr, "%s\n%s\n", all? all: "", one? one: "");
+        free (all);
+        free (one);
+        s_dump_logs (f);
+        fail_msg ("%s: state %s, expected %s", release, state? state: "(none)", want);
+    }
+    free (state);
+}
+
+static void
+s_submit (s_fixture_t *f, const char *release, const char *version, const char *faults)
+{
+    char artifact [1024], sha [65], name [64], arguments [2048];
+    snprintf (name, sizeof name, "demo-%s", version);
+    dtu_artifact (f->dir, name, version, faults, artifact, sizeof artifact, sha);
+    char changes [400];
+    snprintf (changes, sizeof changes, "%s/changes-%s.txt", f->dir, version);
+    FILE *file = fopen (changes, "w");
+    assert_non_null (file);
+    fprintf (file, "faster checkout (%s)\nfix: totals rounding\n", version);
+    fclose (file);
+    snprintf (arguments, sizeof arguments, "submit --service demo --version %s --artifact '%s' --digest sha256:%s "
+              "--changes '%s' --summary 'release %s' --id %s", version, artifact, sha, changes, version, release);
+    if (s_airlock (f, "submit", arguments) != 0) {
+        char *text = s_output (f, "submit");
+        fail_msg ("airlock submit failed: %s", text? text: "");
+    }
+}
+
+static void
+s_approve (s_fixture_t *f, const char *release)
+{
+    char arguments [600];
+    snprintf (arguments, sizeof arguments, "approve %s-prod --yes --key '%s/alice.key'", release, f->dir);
+    int rc = s_airlock (f, "approve", arguments);
+    char *text = s_output (f, "approve");
+    if (rc != 0 || !strstr (text, "granted"))
+        fail_msg ("airlock approve: exit %d:\n%s", rc, text? text: "");
+    //  What the approver was shown: seed 001's request, built from real data.
+    const char *shown [] = { "Production Deployment Request", "demo", "Tests Passed", "faster checkout",
+                             "airlock rollback" };
+    for (size_t i = 0; i < sizeof shown / sizeof shown [0]; i++)
+        if (!strstr (text, shown [i]))
+            fail_msg ("approve did not show '%s':\n%s", shown [i], text);
+    free (text);
+}
+
+static int
+s_setup (void **state)
+{
+    s_fixture_t *f = calloc (1, sizeof *f);
+    assert_non_null (f);
+    snprintf (f->dir, sizeof f->dir, "/tmp/al-pipeline-XXXXXX");
+    assert_non_null (mkdtemp (f->dir));
+    snprintf (f->config, sizeof f->config, "%s/airlock.yaml", f->dir);
+    snprintf (f->airlock, sizeof f->airlock, "%s/airlock", getenv ("AIRLOCK_BINARY_DIR"));
+    char command [2048];
+    snprintf (command, sizeof command, "'%s' init '%s' > /dev/null && '%s' keygen --name alice --out '%s/alice.key' > /dev/null",
+              f->airlock, f->dir, f->airlock, f->dir);
+    assert_int_equal (system (command), 0);
+    char path [400];
+    snprintf (path, sizeof path, "%s/policy", f->dir);
+    dtu_open_calendar (path);
+    snprintf (path, sizeof path, "%s/alice.key.pub", f->dir);
+    char *public_line = dtu_read (path);
+    assert_non_null (public_line);
+    char hex [65];
+    assert_int_equal (sscanf (public_line, "airlock-ed25519 %64s", hex), 1);
+    free (public_line);
+    snprintf (path, sizeof path, "%s/policy/approvers.yaml", f->dir);
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    fprintf (file, "approvers:\n  - name: alice\n    roles: [manager]\n    keys:\n      - {id: alice, ed25519: \"%s\"}\n", hex);
+    fclose (file);
+    snprintf (path, sizeof path, "%s/services.yaml", f->dir);
+    file = fopen (path, "w");
+    assert_non_null (file);
+    fprintf (file, "version: 1\nservices:\n  demo:\n    driver: process\n    instances: 2\n    strategy: rolling\n"
+                   "    soak_ms: 1500\n    probe_interval_ms: 100\n    ready_timeout_ms: 10000\n"
+                   "    stop_timeout_ms: 2000\n    command: [\"{{artifact}}\"]\n"
+                   "    qa:\n      smoke:\n        - { name: health, path: /healthz, status: 200, body_contains: ok }\n"
+                   "        - { name: work, path: \"/work?n=10\", status: 200 }\n");
+    fclose (file);
+    const char *broker [] = { f->airlock, "broker", "--config", f->config, NULL };
+    f->broker = s_spawn (f, "broker", broker);
+    zclock_sleep (300);
+    for (int i = 0; i < S_AGENTS; i++)
+        s_start_agent (f, i);
+    //  Everyone registered (airlock status shows them alive).
+    for (int waited = 0; waited < 20000; waited += 250) {
+        if (s_airlock (f, "agents", "status --json") == 0) {
+            char *text = s_output (f, "agents");
+            int alive = 0;
+            for (int i = 0; i < S_AGENTS; i++) {
+                char needle [64];
+                snprintf (needle, sizeof needle, "\"role\": \"%s\"", s_roles [i]);
+                alive += text && strstr (text, needle) != NULL;
+            }
+            free (text);
+            if (alive == S_AGENTS)
+                break;
+        }
+        zclock_sleep (250);
+    }
+    *state = f;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    s_fixture_t *f = *state;
+    for (int i = 0; i < S_AGENTS; i++)
+        s_kill (&f->agents [i], SIGTERM);
+    s_kill (&f->broker, SIGTERM);
+    dtu_remove_tree (f->dir);
+    free (f);
+    return 0;
+}
+
+static void
+test_release_to_production (void **state)
+{
+    s_fixture_t *f = *state;
+    s_submit (f, "rel-1", "v1", NULL);
+    s_wait_state (f, "rel-1", "APPROVE", 60000);
+    //  The request waits in `airlock approvals`.
+    assert_int_equal (s_airlock (f, "approvals", "approvals"), 0);
+    char *text = s_output (f, "approvals");
+    assert_non_null (strstr (text, "rel-1-prod"));
+    free (text);
+    s_approve (f, "rel-1");
+    s_wait_state (f, "rel-1", "DONE", 60000);
+    int with_version = 0, total = 0;
+    char deploy_state [400];
+    snprintf (deploy_state, sizeof deploy_state, "%s/deploy", f->dir);
+    dtu_count (deploy_state, "demo", "production", "v1", &with_version, &total);
+    assert_int_equal (with_version, 2);
+    //  The human view of the release.
+    assert_int_equal (s_airlock (f, "release", "status rel-1"), 0);
+    text = s_output (f, "release");
+    const char *states [] = { "PREPARE", "STAGING", "VALIDATE", "APPROVE", "DEPLOY", "DONE" };
+    for (size_t i = 0; i < sizeof states / sizeof states [0]; i++)
+        if (!strstr (text, states [i]))
+            fail_msg ("status rel-1 does not show %s:\n%s", states [i], text);
+    free (text);
+
+    //  A release whose QA fails: staging is fine, the /work smoke check is not.
+    s_submit (f, "rel-2", "v2", "--error-rate 1");
+    s_wait_state (f, "rel-2", "FAILED", 60000);
+    assert_int_equal (s_airlock (f, "approvals2", "approvals --json"), 0);
+    text = s_output (f, "approvals2");
+    assert_null (strstr (text, "rel-2"));
+    free (text);
+    dtu_count (deploy_state, "demo", "production", "v1", &with_version, &total);
+    assert_int_equal (with_version, 2);
+}
+
+static void
+test_orchestrator_restart_resumes (void **state)
+{
+    s_fixture_t *f = *state;
+    //  v1 takes 2 s per instance to get ready in staging: kill the orchestrator meanwhile.
+    s_submit (f, "rel-3", "v1", "--ready-delay-ms 2000");
+    s_wait_state (f, "rel-3", "STAGING", 30000);
+    s_kill (&f->agents [0], SIGKILL);
+    zclock_sleep (3000);
+    s_start_agent (f, 0);
+    s_wait_state (f, "rel-3", "APPROVE", 60000);
+    s_approve (f, "rel-3");
+    s_wait_state (f, "rel-3", "DONE", 90000);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test_setup_teardown (test_release_to_production, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_orchestrator_restart_resumes, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
