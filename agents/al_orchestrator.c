@@ -14,6 +14,7 @@
 #include "agents/al_orchestrator.h"
 #include "agents/al_agent.h"
 #include "deploy/al_services.h"
+#include "policies/al_gate.h"
 #include "policies/al_policy.h"
 #include <assert.h>
 #include <czmq.h>
@@ -246,9 +247,18 @@ s_file_request (s_orchestrator_t *self, json_t *release)
         size_t used = strlen (changes);
         snprintf (changes + used, sizeof changes - used, "%s%s", used? "; ": "", json_string_value (change));
     }
-    snprintf (tests, sizeof tests, "%lld/%lld passed (%lld skipped), QA report sha256 %.12s...",
-              (long long) passed, (long long) (passed + failed), (long long) skipped,
-              json_string_value (json_object_get (qa, "report_sha256")));
+    const char *report_sha256 = json_string_value (json_object_get (qa, "report_sha256"));
+    bool no_report = !report_sha256 || strcmp (report_sha256, AL_GATE_NO_QA_REPORT) == 0;
+    bool staging_skipped = no_report && al_policy_requires_staging (self->policy, type);
+    if (staging_skipped)
+        snprintf (tests, sizeof tests, "NONE: staging skipped (%s); no QA report stands behind this request",
+                  type_name);
+    else
+    if (no_report)
+        snprintf (tests, sizeof tests, "no new QA report: %s deployments need none (deployment_types.yaml)", type_name);
+    else
+        snprintf (tests, sizeof tests, "%lld/%lld passed (%lld skipped), QA report sha256 %.12s...",
+                  (long long) passed, (long long) (passed + failed), (long long) skipped, report_sha256);
     snprintf (database, sizeof database, "%s", migrations? "migration set attached (digest signed); backup taken and "
               "verified before migrating; down scripts or backup restore on rollback": "no database changes");
     snprintf (rollback_plan, sizeof rollback_plan, "automatic on any quality-rule breach during soak; "
@@ -256,7 +266,11 @@ s_file_request (s_orchestrator_t *self, json_t *release)
     time_t now = (time_t) (s_now_ms () / 1000);
     char explanation [200] = "";
     bool open = al_policy_window_open (self->policy, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION, now, explanation, sizeof explanation);
-    snprintf (window, sizeof window, "%s%s", open? "open: ": "closed: ", explanation);
+    //  A type that does not require a window is not blocked by a closed one: say so, so the
+    //  approver does not read an unticked box as a refusal to come.
+    bool window_required = al_policy_requires_window (self->policy, type);
+    snprintf (window, sizeof window, "%s%s%s", open? "open: ": "closed: ", explanation,
+              open || window_required? "": "; not required for this deployment type");
     snprintf (monitoring, sizeof monitoring, "golden signals every scrape; rollback on >3 failed health checks, "
               "error rate +5 points, p99 > 2x baseline, CPU/memory > 80%%");
     Airlock__ChecklistItem items [9];
@@ -272,7 +286,7 @@ s_file_request (s_orchestrator_t *self, json_t *release)
         airlock__checklist_item__init (&items [i]);
         items [i].section = (char *) sections [i];
         items [i].text = (char *) texts [i];
-        items [i].checked = i == 1? failed == 0: i == 8? open: true;
+        items [i].checked = i == 1? failed == 0 && !staging_skipped: i == 8? open || !window_required: true;
         item_list [i] = &items [i];
     }
     Airlock__ApprovalRequest request = AIRLOCK__APPROVAL_REQUEST__INIT;
@@ -283,9 +297,7 @@ s_file_request (s_orchestrator_t *self, json_t *release)
     request.version = (char *) s_get (release, "version");
     request.artifact_uri = (char *) s_get (release, "artifact_uri");
     request.artifact_sha256 = (char *) s_get (release, "artifact_sha256");
-    request.qa_report_sha256 = (char *) json_string_value (json_object_get (qa, "report_sha256"));
-    if (!request.qa_report_sha256)
-        request.qa_report_sha256 = (char *) "";
+    request.qa_report_sha256 = (char *) (report_sha256? report_sha256: AL_GATE_NO_QA_REPORT);
     request.migration_set_sha256 = (char *) s_get (release, "migration_set_sha256");
     request.urgency = (char *) (type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_EMERGENCY? "Emergency": urgent? "Urgent": "Routine");
     request.risk_level = (char *) risk;
@@ -358,16 +370,25 @@ s_candidate (s_orchestrator_t *self, const al_envelope_t *envelope)
         json_array_append_new (changes, json_string (candidate->changes [i]));
     json_object_set_new (release, "changes", changes);
     s_state (release, "PREPARE", "release candidate from %s", s_get (release, "submitted_by"));
+    bool can_skip = al_policy_skip_staging_quorum (self->policy, type).count > 0;
     if (!al_services_find (self->services, candidate->service))
         s_state (release, "FAILED", "service %s is not in services.yaml", candidate->service);
     else
-    if (al_policy_requires_staging (self->policy, type))
+    if (candidate->skip_staging && !can_skip)
+        s_state (release, "FAILED", "%s deployments may not skip staging (no skip_staging_quorum in "
+                 "deployment_types.yaml)", s_get (release, "type"));
+    else
+    if (al_policy_requires_staging (self->policy, type) && !candidate->skip_staging)
         s_state (release, "STAGING", "deploying %s %s to staging", candidate->service, candidate->version);
     else {
         json_object_set_new (release, "qa", json_pack ("{s:i, s:i, s:i, s:s}", "passed", 0, "failed", 0,
-                             "skipped", 0, "report_sha256", ""));
-        s_state (release, "APPROVE", "%s deployment: no staging run required; asking for approval",
-                 al_deployment_type_name (type));
+                             "skipped", 0, "report_sha256", AL_GATE_NO_QA_REPORT));
+        if (candidate->skip_staging)
+            s_state (release, "APPROVE", "%s deployment skips staging: asking for approval, including the "
+                     "extra approvals deployment_types.yaml names to skip it", s_get (release, "type"));
+        else
+            s_state (release, "APPROVE", "%s deployment: no staging run required; asking for approval",
+                     s_get (release, "type"));
     }
     int rc = s_save (self, release);
     if (rc == 0)

@@ -1617,6 +1617,25 @@ s_answer (s_qa_t *self, const al_envelope_t *request, const char *path, const ch
             results [i].name = (char *) "?";
         result_list [i] = &results [i];
     }
+    //  The health and smoke checks count as one more suite, "checks", so that the
+    //  approver's "Tests Passed x/y" includes them; their details are in the report.
+    json_t *checks = json_object_get (root, "checks");
+    if (json_array_size (checks) > 0) {
+        Airlock__SuiteResult *result = &results [suite_count];
+        airlock__suite_result__init (result);
+        result->name = (char *) "checks";
+        size_t index;
+        json_t *check;
+        json_array_foreach (checks, index, check) {
+            if (json_is_true (json_object_get (check, "ok")))
+                result->passed++;
+            else
+                result->failed++;
+        }
+        uris [suite_count] = s_file_uri (path);
+        result->evidence_uri = uris [suite_count] ? uris [suite_count] : (char *) "";
+        result_list [suite_count++] = result;
+    }
     for (size_t i = 0; i < issue_count; i++) {
         const char *issue = json_string_value (json_array_get (issues, i));
         issue_list [i] = (char *) (issue ? issue : "?");

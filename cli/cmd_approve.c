@@ -12,6 +12,7 @@
 #include "agents/al_agent.h"
 #include "broker/al_config.h"
 #include "policies/al_approval.h"
+#include "policies/al_gate.h"
 #include "policies/al_policy.h"
 
 #include <getopt.h>
@@ -199,7 +200,10 @@ s_show (const Airlock__ApprovalRequest *request, const al_config_t *config)
     printf ("### What would be deployed\n");
     printf ("- Service: %s, version %s\n", request->service, request->version);
     printf ("- Artifact: %s\n- Artifact sha256: %s\n", request->artifact_uri, request->artifact_sha256);
-    printf ("- QA report sha256: %s\n", request->qa_report_sha256);
+    if (al_gate_no_qa_report (request))
+        printf ("- QA report: NONE (no staging run: see Tests Passed below)\n");
+    else
+        printf ("- QA report sha256: %s\n", request->qa_report_sha256);
     printf ("- Database changes: %s\n", *request->migration_set_sha256 ? request->migration_set_sha256
                                                                          : "none (no migration set)");
     printf ("- Strategy: %s, %u instance(s)\n\n",
@@ -234,7 +238,10 @@ s_show (const Airlock__ApprovalRequest *request, const al_config_t *config)
         time_t now = time (NULL);
         bool open = al_policy_window_open (policy, request->environment, now, window, sizeof window);
         al_policy_freeze_t frozen = al_policy_freeze_check (policy, request->environment, now, freeze, sizeof freeze);
-        printf ("### Deployment Window\n- %s: %s\n- Freeze: %s\n\n", open ? "open" : "closed", window,
+        bool required = al_policy_requires_window (policy, request->deployment_type);
+        printf ("### Deployment Window\n- %s: %s%s\n- Freeze: %s\n\n", open ? "open" : "closed", window,
+                open ? "" : required ? " (required: the gate refuses this deployment type outside a window)"
+                                     : " (not required for this deployment type)",
                 frozen == AL_POLICY_FREEZE_ACTIVE ? freeze : frozen == AL_POLICY_FREEZE_FLAGGED ? freeze : "none");
         al_policy_destroy (&policy);
     }

@@ -27,6 +27,7 @@ s_submit_usage (FILE *out)
         "usage: airlock submit --service S --version V --artifact URI --digest sha256:HEX\n"
         "                      [--type standard|hotfix|scheduled|emergency] [--changes FILE]\n"
         "                      [--summary TEXT] [--migrations sha256:HEX] [--id RELEASE]\n"
+        "                      [--skip-staging]\n"
         "                      [--config FILE] [--json]\n\n"
         "Hand a release candidate to the orchestrator: it deploys it to staging, has QA\n"
         "validate it, and files the production request for human approval. Prints the\n"
@@ -38,6 +39,9 @@ s_submit_usage (FILE *out)
         "  --changes FILE     one change per line (\"Changes included\" of the request)\n"
         "  --migrations D     digest of the migration set (`airlock` prints it in pre-flight)\n"
         "  --id RELEASE       release id (default rel-SERVICE-VERSION-RANDOM)\n"
+        "  --skip-staging     emergency only (seed 001 P1/P2): no staging run and no QA report;\n"
+        "                     the request then also needs the approvals deployment_types.yaml\n"
+        "                     names in skip_staging_quorum (devops by default)\n"
         "  --config FILE      airlock.yaml (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n"
         "  --json             print {\"release_id\": ..., \"audit_sequence\": ...}\n\n"
         "exit codes: 0 submitted, 1 the broker refused it, 2 usage error or broker unreachable\n");
@@ -158,7 +162,7 @@ al_cmd_submit (int argc, char **argv)
     const char *config_path = s_config_path ();
     const char *service = NULL, *version = NULL, *artifact = NULL, *digest = NULL, *type = "standard";
     const char *changes_path = NULL, *summary = "", *migrations = "", *id = NULL;
-    bool json = false;
+    bool json = false, skip_staging = false;
     for (int index = 1; index < argc; index++) {
         const char *arg = argv [index];
         const char *value = index + 1 < argc? argv [index + 1]: NULL;
@@ -174,6 +178,9 @@ al_cmd_submit (int argc, char **argv)
         else
         if (strcmp (arg, "--json") == 0)
             json = true;
+        else
+        if (strcmp (arg, "--skip-staging") == 0)
+            skip_staging = true;
         else {
             fprintf (stderr, "airlock submit: unexpected argument '%s'\n\n", arg);
             s_submit_usage (stderr);
@@ -196,6 +203,10 @@ al_cmd_submit (int argc, char **argv)
                  "rollbacks: airlock rollback)\n", type);
         return AL_EXIT_USAGE;
     }
+    if (skip_staging && deployment_type != AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_EMERGENCY) {
+        fprintf (stderr, "airlock submit: --skip-staging is for --type emergency only (seed 001: P1/P2)\n");
+        return AL_EXIT_USAGE;
+    }
     char release_id [64];
     if (id)
         snprintf (release_id, sizeof release_id, "%s", id);
@@ -209,6 +220,7 @@ al_cmd_submit (int argc, char **argv)
     candidate.deployment_type = deployment_type;
     candidate.migration_set_sha256 = (char *) migrations;
     candidate.summary = (char *) summary;
+    candidate.skip_staging = skip_staging;
     size_t count = 0;
     char **lines = NULL;
     if (changes_path) {

@@ -852,11 +852,16 @@ s_step_preflight (s_run_t *run)
         s_check (checks, "production_grant", ok, "%s", ok? "signed approvals verified for this artifact"
                  : run->job->execute? reason: "no ExecuteDeploy with a grant");
         const Airlock__ProductionGrant *grant = run->job->execute? run->job->execute->grant: NULL;
-        bool qa = grant && grant->request && grant->request->qa_report_sha256 && grant->request->qa_report_sha256 [0];
+        bool qa = grant && grant->request && !al_gate_no_qa_report (grant->request);
         if (!qa && !al_policy_requires_staging (policy, run->request->deployment_type))
             s_check (checks, "qa_report_approved", true, "%s deployments need no new QA report (deployment_types.yaml)",
                      al_deployment_type_name (run->request->deployment_type)?
                      al_deployment_type_name (run->request->deployment_type): "these");
+        else
+        if (!qa && ok && al_policy_skip_staging_quorum (policy, run->request->deployment_type).count > 0)
+            //  al_gate_verify_grant counted the skip-staging approvals into the quorum.
+            s_check (checks, "qa_report_approved", true, "staging skipped: the grant carries the extra approvals "
+                     "deployment_types.yaml names to skip it (skip_staging_quorum)");
         else
             s_check (checks, "qa_report_approved", qa, qa? "QA report %s bound by the approvers' signatures"
                      : "%s", qa? grant->request->qa_report_sha256: "the grant names no approved QA report");

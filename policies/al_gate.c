@@ -150,6 +150,7 @@ s_has_role (const al_gate_approval_t *approval, const char *role)
 typedef struct {
     const char *role;
     bool break_glass;
+    bool skip_staging;              // one of the extra approvals that let a request skip staging
 } s_slot_t;
 
 //  People: one entry per approver name, the first of their approvals standing in for
@@ -199,12 +200,19 @@ s_augment (s_matching_t *m, size_t slot)
 }
 
 static size_t
-s_add_slots (s_slot_t *slots, size_t count, al_policy_quorum_t quorum, bool break_glass)
+s_add_slots (s_slot_t *slots, size_t count, al_policy_quorum_t quorum, bool break_glass, bool skip_staging)
 {
     for (size_t i = 0; i < quorum.count; i++)
         for (unsigned n = 0; n < quorum.entries [i].count && count < S_MAX_SLOTS; n++)
-            slots [count++] = (s_slot_t) { quorum.entries [i].role, break_glass };
+            slots [count++] = (s_slot_t) { quorum.entries [i].role, break_glass, skip_staging };
     return count;
+}
+
+bool
+al_gate_no_qa_report (const Airlock__ApprovalRequest *request)
+{
+    return !request->qa_report_sha256 || !request->qa_report_sha256 [0]
+        || strcmp (request->qa_report_sha256, AL_GATE_NO_QA_REPORT) == 0;
 }
 
 al_gate_outcome_t
@@ -218,16 +226,32 @@ al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *req
                (int) request->deployment_type);
         return AL_GATE_DENIED;
     }
-    //  A DENY from anyone whose role the quorum needs closes the request.
+    //  No QA report for a type that requires staging: only the type's extra approvals
+    //  to skip staging can stand in for it.
+    al_policy_quorum_t skip = { NULL, 0 };
+    if (al_gate_no_qa_report (request) && al_policy_requires_staging (policy, request->deployment_type)) {
+        skip = al_policy_skip_staging_quorum (policy, request->deployment_type);
+        if (skip.count == 0) {
+            s_say (explanation, explanation_size, "%s deployments require a staging run and an approved QA report "
+                   "(deployment_types.yaml has no skip_staging_quorum for them); the request names none: refused",
+                   al_deployment_type_name (request->deployment_type) ? al_deployment_type_name (request->deployment_type)
+                   : "these");
+            return AL_GATE_DENIED;
+        }
+    }
+    //  A DENY from anyone whose role the quorum (or the skip-staging quorum) needs closes
+    //  the request.
     for (size_t i = 0; i < count; i++) {
         if (approvals [i].decision != AIRLOCK__DECISION__DECISION_DENY)
             continue;
-        for (size_t q = 0; q < quorum.count; q++)
-            if (s_has_role (&approvals [i], quorum.entries [q].role)) {
+        for (size_t q = 0; q < quorum.count + skip.count; q++) {
+            const char *role = q < quorum.count ? quorum.entries [q].role : skip.entries [q - quorum.count].role;
+            if (s_has_role (&approvals [i], role)) {
                 s_say (explanation, explanation_size, "denied by %s (%s): %s", approvals [i].approver,
-                       quorum.entries [q].role, approvals [i].reason [0] ? approvals [i].reason : "no reason given");
+                       role, approvals [i].reason [0] ? approvals [i].reason : "no reason given");
                 return AL_GATE_DENIED;
             }
+        }
     }
     //  People with a live GRANT, each once.
     s_person_t people [S_MAX_PEOPLE];
@@ -261,10 +285,11 @@ al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *req
             snprintf (obstacle, sizeof obstacle, "outside the request's scheduled window");
     }
     s_slot_t slots [S_MAX_SLOTS];
-    size_t quorum_slots = s_add_slots (slots, 0, quorum, false);
+    size_t quorum_slots = s_add_slots (slots, 0, quorum, false, false);
+    quorum_slots = s_add_slots (slots, quorum_slots, skip, false, true);
     size_t slot_count = quorum_slots;
     if (obstacle [0])
-        slot_count = s_add_slots (slots, slot_count, al_policy_break_glass (policy), true);
+        slot_count = s_add_slots (slots, slot_count, al_policy_break_glass (policy), true, false);
 
     s_matching_t m = { .slots = slots, .slot_count = slot_count, .people = people, .person_count = person_count };
     for (size_t p = 0; p < S_MAX_PEOPLE; p++)
@@ -289,7 +314,7 @@ al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *req
             missing_glass++;
         size_t used = strlen (missing);
         snprintf (missing + used, sizeof missing - used, "%s%s%s", used ? ", " : "", slots [s].role,
-                  slots [s].break_glass ? " (break-glass)" : "");
+                  slots [s].break_glass ? " (break-glass)" : slots [s].skip_staging ? " (to skip staging)" : "");
     }
     if (missing_quorum) {
         s_say (explanation, explanation_size, "waiting for %zu more approval%s: %s", missing_quorum,
@@ -303,8 +328,9 @@ al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *req
     char granted [512] = "";
     for (size_t s = 0; s < slot_count; s++) {
         size_t used = strlen (granted);
-        snprintf (granted + used, sizeof granted - used, "%s%s %s", used ? ", " : "",
+        snprintf (granted + used, sizeof granted - used, "%s%s%s %s", used ? ", " : "",
                   slots [s].break_glass ? "break-glass" : slots [s].role,
+                  slots [s].skip_staging ? " (skipping staging)" : "",
                   people [m.person_of_slot [s]].approval->approver);
     }
     s_say (explanation, explanation_size, "granted: %s%s%s", granted, obstacle [0] ? "; overriding: " : "", obstacle);

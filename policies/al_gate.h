@@ -39,6 +39,18 @@ extern "C" {
 //  up to this far in the future is accepted.
 #define AL_GATE_CLOCK_SKEW_MS (120 * 1000)
 
+//  The qa_report_sha256 of a request that comes with no QA report: a deployment type
+//  without requires_staging (rollback as shipped), or an emergency that skips staging.
+//  64 zeros: a well-formed digest (the codec accepts only 64 hex digits) that no report
+//  has. Approvers sign it like any digest, and are shown "none", so they know no QA
+//  report stands behind the request; for a type that requires staging the gate then also
+//  needs the type's skip_staging_quorum (deployment_types.yaml), and refuses the request
+//  without one.
+#define AL_GATE_NO_QA_REPORT "0000000000000000000000000000000000000000000000000000000000000000"
+
+//  True when request names no QA report (AL_GATE_NO_QA_REPORT, or empty).
+bool al_gate_no_qa_report (const Airlock__ApprovalRequest *request);
+
 //  One approval that passed al_gate_check_approval. Strings point into the policy (or the
 //  verdict itself) and live as long as both.
 typedef struct {

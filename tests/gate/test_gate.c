@@ -144,6 +144,7 @@ typedef struct {
     Airlock__DeploymentType type;
     Airlock__Environment environment;
     const char *artifact;
+    const char *qa;             // the QA report digest signed
     uint64_t issued_at_ms;
     uint64_t expires_at_ms;
     Airlock__Decision decision;
@@ -157,7 +158,7 @@ s_statement_for (const Airlock__ApprovalRequest *request, uint64_t now_ms)
     return (s_statement_t) {
         .request_id = request->request_id, .type = request->deployment_type,
         .environment = request->environment, .artifact = request->artifact_sha256,
-        .issued_at_ms = now_ms - 60000, .expires_at_ms = now_ms + 3600000,
+        .qa = request->qa_report_sha256, .issued_at_ms = now_ms - 60000, .expires_at_ms = now_ms + 3600000,
         .decision = AIRLOCK__DECISION__DECISION_GRANT,
     };
 }
@@ -183,7 +184,7 @@ s_sign (const s_statement_t *fields, const s_key_t *key, s_signed_t *out)
     statement.environment = fields->environment;
     statement.service = "demo-service";
     statement.artifact_sha256 = (char *) fields->artifact;
-    statement.qa_report_sha256 = (char *) s_qa;
+    statement.qa_report_sha256 = (char *) (fields->qa ? fields->qa : s_qa);
     statement.approver_key_id = fields->key_id ? (char *) fields->key_id : key_id;
     statement.issued_at_ms = fields->issued_at_ms;
     statement.expires_at_ms = fields->expires_at_ms;
@@ -615,6 +616,82 @@ test_verify_grant (void **state)
     }
 }
 
+//  A request with no QA report ("none"): fine for a type that needs no staging; for an
+//  emergency only with the extra skip-staging approvals (devops by default); refused for
+//  a type that requires staging and names no way to skip it.
+static void
+test_skipping_staging (void **state)
+{
+    s_fixture_t *f = *state;
+    uint64_t now = S_WEDNESDAY_LATE;
+    char explanation [512];
+    al_gate_approval_t checked [2];
+    s_signed_t a;
+
+    Airlock__ApprovalRequest emergency = s_request (AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_EMERGENCY);
+    emergency.qa_report_sha256 = AL_GATE_NO_QA_REPORT;
+    s_statement_t fields = s_statement_for (&emergency, now);
+    //  The manager's quorum alone is not enough without staging.
+    s_sign (&fields, &f->alice, &a);
+    s_accept (f, &emergency, &a, now, &checked [0]);
+    f->attempts++;
+    al_gate_outcome_t outcome = s_evaluate (f, &emergency, checked, 1, now, explanation, sizeof explanation);
+    if (outcome == AL_GATE_GRANTED)
+        f->grants++;
+    assert_int_equal (outcome, AL_GATE_PENDING);
+    if (!strstr (explanation, "devops (to skip staging)"))
+        fail_msg ("explanation: %s", explanation);
+    //  A devops engineer alone fills the skip slot, not the manager's.
+    s_sign (&fields, &f->dave, &a);
+    s_accept (f, &emergency, &a, now, &checked [0]);
+    f->attempts++;
+    outcome = s_evaluate (f, &emergency, checked, 1, now, explanation, sizeof explanation);
+    if (outcome == AL_GATE_GRANTED)
+        f->grants++;
+    assert_int_equal (outcome, AL_GATE_PENDING);
+    //  Both: granted, and the explanation says who let staging be skipped.
+    s_sign (&fields, &f->alice, &a);
+    s_accept (f, &emergency, &a, now, &checked [1]);
+    outcome = s_evaluate (f, &emergency, checked, 2, now, explanation, sizeof explanation);
+    if (outcome != AL_GATE_GRANTED)
+        fail_msg ("emergency with manager + devops: %s", explanation);
+    assert_non_null (strstr (explanation, "devops (skipping staging) dave"));
+    //  A DENY from the devops engineer closes it.
+    fields.decision = AIRLOCK__DECISION__DECISION_DENY;
+    s_sign (&fields, &f->dave, &a);
+    s_accept (f, &emergency, &a, now, &checked [0]);
+    f->attempts++;
+    outcome = s_evaluate (f, &emergency, checked, 2, now, explanation, sizeof explanation);
+    if (outcome == AL_GATE_GRANTED)
+        f->grants++;
+    assert_int_equal (outcome, AL_GATE_DENIED);
+
+    //  A standard deployment without a QA report: refused whoever signs.
+    Airlock__ApprovalRequest standard = s_request (AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD);
+    standard.qa_report_sha256 = AL_GATE_NO_QA_REPORT;
+    fields = s_statement_for (&standard, now);
+    s_sign (&fields, &f->alice, &a);
+    s_accept (f, &standard, &a, now, &checked [0]);
+    s_sign (&fields, &f->dave, &a);
+    s_accept (f, &standard, &a, now, &checked [1]);
+    f->attempts++;
+    outcome = s_evaluate (f, &standard, checked, 2, now, explanation, sizeof explanation);
+    if (outcome == AL_GATE_GRANTED)
+        f->grants++;
+    assert_int_equal (outcome, AL_GATE_DENIED);
+    assert_non_null (strstr (explanation, "require a staging run"));
+
+    //  A rollback needs no QA report: devops alone, as its quorum says.
+    Airlock__ApprovalRequest rollback = s_request (AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_ROLLBACK);
+    rollback.qa_report_sha256 = AL_GATE_NO_QA_REPORT;
+    fields = s_statement_for (&rollback, now);
+    s_sign (&fields, &f->dave, &a);
+    s_accept (f, &rollback, &a, now, &checked [0]);
+    outcome = s_evaluate (f, &rollback, checked, 1, now, explanation, sizeof explanation);
+    if (outcome != AL_GATE_GRANTED)
+        fail_msg ("rollback with devops: %s", explanation);
+}
+
 static void
 test_no_attempt_was_granted (void **state)
 {
@@ -639,6 +716,7 @@ main (void)
         cmocka_unit_test (test_deny_closes_the_request),
         cmocka_unit_test (test_signing_clients),
         cmocka_unit_test (test_verify_grant),
+        cmocka_unit_test (test_skipping_staging),
         cmocka_unit_test (test_no_attempt_was_granted),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);

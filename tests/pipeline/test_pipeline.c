@@ -9,7 +9,13 @@
         `airlock status RELEASE --json`;
       - a release whose QA fails stops before any approval is asked (FAILED, no request);
       - the orchestrator killed with SIGKILL mid-pipeline and restarted resumes the release
-        to DONE.
+        to DONE;
+      - `airlock rollback RELEASE`: a rollback release, no staging, approved by devops (the
+        rollback type's quorum; the manager alone is not enough), back to the previous
+        version;
+      - an emergency with `--skip-staging`: no staging run, and the request needs the
+        manager's approval plus the devops engineer's (skip_staging_quorum); `--skip-staging`
+        on another type is refused by the CLI.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -171,15 +177,25 @@ s_submit (s_fixture_t *f, const char *release, const char *version, const char *
     }
 }
 
+//  `airlock approve REQUEST --yes --key DIR/KEY.key`; its output must hold expect.
+static char *
+s_approve_as (s_fixture_t *f, const char *request, const char *key, const char *expect)
+{
+    char arguments [600];
+    snprintf (arguments, sizeof arguments, "approve %s --yes --key '%s/%s.key'", request, f->dir, key);
+    int rc = s_airlock (f, "approve", arguments);
+    char *text = s_output (f, "approve");
+    if (rc != 0 || !text || !strstr (text, expect))
+        fail_msg ("airlock approve %s as %s: exit %d, expected '%s':\n%s", request, key, rc, expect, text? text: "");
+    return text;
+}
+
 static void
 s_approve (s_fixture_t *f, const char *release)
 {
-    char arguments [600];
-    snprintf (arguments, sizeof arguments, "approve %s-prod --yes --key '%s/alice.key'", release, f->dir);
-    int rc = s_airlock (f, "approve", arguments);
-    char *text = s_output (f, "approve");
-    if (rc != 0 || !strstr (text, "granted"))
-        fail_msg ("airlock approve: exit %d:\n%s", rc, text? text: "");
+    char request [128];
+    snprintf (request, sizeof request, "%s-prod", release);
+    char *text = s_approve_as (f, request, "alice", "granted");
     //  What the approver was shown: seed 001's request, built from real data.
     const char *shown [] = { "Production Deployment Request", "demo", "Tests Passed", "faster checkout",
                              "airlock rollback" };
@@ -198,9 +214,10 @@ s_setup (void **state)
     assert_non_null (mkdtemp (f->dir));
     snprintf (f->config, sizeof f->config, "%s/airlock.yaml", f->dir);
     snprintf (f->airlock, sizeof f->airlock, "%s/airlock", getenv ("AIRLOCK_BINARY_DIR"));
-    char command [2048];
-    snprintf (command, sizeof command, "'%s' init '%s' > /dev/null && '%s' keygen --name alice --out '%s/alice.key' > /dev/null",
-              f->airlock, f->dir, f->airlock, f->dir);
+    char command [4096];
+    snprintf (command, sizeof command, "'%s' init '%s' > /dev/null && '%s' keygen --name alice --out '%s/alice.key' > /dev/null"
+              " && '%s' keygen --name dave --out '%s/dave.key' > /dev/null",
+              f->airlock, f->dir, f->airlock, f->dir, f->airlock, f->dir);
     assert_int_equal (system (command), 0);
     char path [400];
     snprintf (path, sizeof path, "%s/policy", f->dir);
@@ -208,13 +225,19 @@ s_setup (void **state)
     snprintf (path, sizeof path, "%s/alice.key.pub", f->dir);
     char *public_line = dtu_read (path);
     assert_non_null (public_line);
-    char hex [65];
+    char hex [65], dave [65];
     assert_int_equal (sscanf (public_line, "airlock-ed25519 %64s", hex), 1);
+    free (public_line);
+    snprintf (path, sizeof path, "%s/dave.key.pub", f->dir);
+    public_line = dtu_read (path);
+    assert_non_null (public_line);
+    assert_int_equal (sscanf (public_line, "airlock-ed25519 %64s", dave), 1);
     free (public_line);
     snprintf (path, sizeof path, "%s/policy/approvers.yaml", f->dir);
     FILE *file = fopen (path, "w");
     assert_non_null (file);
-    fprintf (file, "approvers:\n  - name: alice\n    roles: [manager]\n    keys:\n      - {id: alice, ed25519: \"%s\"}\n", hex);
+    fprintf (file, "approvers:\n  - name: alice\n    roles: [manager]\n    keys:\n      - {id: alice, ed25519: \"%s\"}\n"
+                   "  - name: dave\n    roles: [devops]\n    keys:\n      - {id: dave, ed25519: \"%s\"}\n", hex, dave);
     fclose (file);
     snprintf (path, sizeof path, "%s/services.yaml", f->dir);
     file = fopen (path, "w");
@@ -315,12 +338,92 @@ test_orchestrator_restart_resumes (void **state)
     s_wait_state (f, "rel-3", "DONE", 90000);
 }
 
+//  The release's history (status --json) holds no STAGING step.
+static void
+s_assert_no_staging (s_fixture_t *f, const char *release)
+{
+    char arguments [256];
+    snprintf (arguments, sizeof arguments, "status %s --json", release);
+    assert_int_equal (s_airlock (f, "history", arguments), 0);
+    char *text = s_output (f, "history");
+    assert_non_null (text);
+    if (strstr (text, "\"STAGING\""))
+        fail_msg ("%s went through staging:\n%s", release, text);
+    free (text);
+}
+
+static void
+test_rollback_and_emergency (void **state)
+{
+    s_fixture_t *f = *state;
+    char deploy_state [400];
+    snprintf (deploy_state, sizeof deploy_state, "%s/deploy", f->dir);
+    int with_version = 0, total = 0;
+    s_submit (f, "rel-a", "v1", NULL);
+    s_wait_state (f, "rel-a", "APPROVE", 60000);
+    s_approve (f, "rel-a");
+    s_wait_state (f, "rel-a", "DONE", 60000);
+    s_submit (f, "rel-b", "v2", NULL);
+    s_wait_state (f, "rel-b", "APPROVE", 60000);
+    s_approve (f, "rel-b");
+    s_wait_state (f, "rel-b", "DONE", 60000);
+    dtu_count (deploy_state, "demo", "production", "v2", &with_version, &total);
+    assert_int_equal (with_version, 2);
+
+    //  Roll rel-b back: a rollback release of v1, straight to the approval.
+    assert_int_equal (s_airlock (f, "rollback", "rollback rel-b --json"), 0);
+    char *text = s_output (f, "rollback");
+    json_t *root = text? json_loads (text, 0, NULL): NULL;
+    const char *id = json_string_value (json_object_get (root, "release_id"));
+    if (!id)
+        fail_msg ("airlock rollback --json: %s", text? text: "");
+    char rollback [80], request [96];
+    snprintf (rollback, sizeof rollback, "%s", id);
+    json_decref (root);
+    free (text);
+    s_wait_state (f, rollback, "APPROVE", 30000);
+    snprintf (request, sizeof request, "%s-prod", rollback);
+    //  The manager is not the rollback type's quorum: waiting for devops.
+    free (s_approve_as (f, request, "alice", "devops"));
+    text = s_approve_as (f, request, "dave", "granted");
+    assert_non_null (strstr (text, "QA report: NONE"));
+    free (text);
+    s_wait_state (f, rollback, "DONE", 60000);
+    s_assert_no_staging (f, rollback);
+    dtu_count (deploy_state, "demo", "production", "v1", &with_version, &total);
+    assert_int_equal (with_version, 2);
+
+    //  --skip-staging is for emergencies only.
+    char artifact [1024], sha [65], arguments [2048];
+    dtu_artifact (f->dir, "demo-v3", "v3", NULL, artifact, sizeof artifact, sha);
+    snprintf (arguments, sizeof arguments, "submit --service demo --version v3 --artifact '%s' --digest sha256:%s "
+              "--skip-staging --id rel-c", artifact, sha);
+    assert_int_equal (s_airlock (f, "skip-standard", arguments), 2);
+    text = s_output (f, "skip-standard");
+    assert_non_null (strstr (text, "emergency only"));
+    free (text);
+    //  An emergency skipping staging: the manager's quorum plus devops to skip staging.
+    snprintf (arguments, sizeof arguments, "submit --service demo --version v3 --artifact '%s' --digest sha256:%s "
+              "--type emergency --skip-staging --summary 'P1: checkout down' --id rel-e", artifact, sha);
+    assert_int_equal (s_airlock (f, "emergency", arguments), 0);
+    s_wait_state (f, "rel-e", "APPROVE", 30000);
+    text = s_approve_as (f, "rel-e-prod", "alice", "devops (to skip staging)");
+    assert_non_null (strstr (text, "staging skipped"));
+    free (text);
+    free (s_approve_as (f, "rel-e-prod", "dave", "granted"));
+    s_wait_state (f, "rel-e", "DONE", 60000);
+    s_assert_no_staging (f, "rel-e");
+    dtu_count (deploy_state, "demo", "production", "v3", &with_version, &total);
+    assert_int_equal (with_version, 2);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test_setup_teardown (test_release_to_production, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_orchestrator_restart_resumes, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_rollback_and_emergency, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -453,7 +453,12 @@ test_passing_release (void **state)
     if (!report->qa_report->approved)
         s_expect_issue (report, "(expected none)");
     assert_int_equal (report->qa_report->n_issues_found, 0);
-    assert_int_equal (report->qa_report->n_suites, 2);
+    //  unit, lint, and "checks": the health and smoke checks counted as one suite.
+    assert_int_equal (report->qa_report->n_suites, 3);
+    const Airlock__SuiteResult *checked = s_suite (report, "checks");
+    assert_non_null (checked);
+    assert_int_equal (checked->passed, 10);
+    assert_int_equal (checked->failed, 0);
     const Airlock__SuiteResult *unit = s_suite (report, "unit");
     assert_int_equal (unit->passed, 3);
     assert_int_equal (unit->failed, 0);
@@ -529,8 +534,9 @@ test_failing_release (void **state)
     const char *suites [] = { "unit", "nope", "unit" };
     al_envelope_t *report = s_qa (f, "rel-2-stg", "shop", "v2", suites, 3);
     assert_false (report->qa_report->approved);
-    //  The unknown suite is not run, the repeated one runs once.
-    assert_int_equal (report->qa_report->n_suites, 1);
+    //  The unknown suite is not run, the repeated one runs once (plus "checks").
+    assert_int_equal (report->qa_report->n_suites, 2);
+    assert_true (s_suite (report, "checks")->failed >= 1);
     const Airlock__SuiteResult *unit = s_suite (report, "unit");
     assert_int_equal (unit->passed, 2);
     assert_int_equal (unit->failed, 1);
@@ -628,7 +634,10 @@ test_fail_closed (void **state)
     report = s_qa (f, "rel-5-stg", "ghost", "v1", NULL, 0);
     assert_false (report->qa_report->approved);
     s_expect_issue (report, "no instance of ghost runs in staging");
-    assert_int_equal (report->qa_report->n_suites, 0);
+    //  Only "checks", holding the one failed check: no instance.
+    assert_int_equal (report->qa_report->n_suites, 1);
+    assert_int_equal (s_suite (report, "checks")->passed, 0);
+    assert_int_equal (s_suite (report, "checks")->failed, 1);
     json_t *root = s_load_report (f, "rel-5-stg", report);
     json_decref (root);
     al_codec_free (&report);
