@@ -269,8 +269,21 @@ s_file_request (s_orchestrator_t *self, json_t *release)
     //  A type that does not require a window is not blocked by a closed one: say so, so the
     //  approver does not read an unticked box as a refusal to come.
     bool window_required = al_policy_requires_window (self->policy, type);
-    snprintf (window, sizeof window, "%s%s%s", open? "open: ": "closed: ", explanation,
-              open || window_required? "": "; not required for this deployment type");
+    json_int_t scheduled_start = json_integer_value (json_object_get (release, "window_start_ms"));
+    json_int_t scheduled_end = json_integer_value (json_object_get (release, "window_end_ms"));
+    char scheduled [96] = "";
+    if (scheduled_end) {
+        time_t start = (time_t) (scheduled_start / 1000), end = (time_t) (scheduled_end / 1000);
+        struct tm start_tm, end_tm;
+        char start_text [32] = "", end_text [32] = "";
+        if (gmtime_r (&start, &start_tm) && gmtime_r (&end, &end_tm)) {
+            strftime (start_text, sizeof start_text, "%Y-%m-%d %H:%M", &start_tm);
+            strftime (end_text, sizeof end_text, "%Y-%m-%d %H:%M", &end_tm);
+        }
+        snprintf (scheduled, sizeof scheduled, "; scheduled for %s to %s UTC", start_text, end_text);
+    }
+    snprintf (window, sizeof window, "%s%s%s%s", open? "open: ": "closed: ", explanation,
+              open || window_required? "": "; not required for this deployment type", scheduled);
     snprintf (monitoring, sizeof monitoring, "golden signals every scrape; rollback on >3 failed health checks, "
               "error rate +5 points, p99 > 2x baseline, CPU/memory > 80%%");
     Airlock__ChecklistItem items [9];
@@ -314,6 +327,8 @@ s_file_request (s_orchestrator_t *self, json_t *release)
     request.checklist = item_list;
     request.strategy = svc? al_service_strategy (svc, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION): AIRLOCK__STRATEGY__STRATEGY_ROLLING;
     request.instances = instances;
+    request.window_start_ms = (uint64_t) json_integer_value (json_object_get (release, "window_start_ms"));
+    request.window_end_ms = (uint64_t) json_integer_value (json_object_get (release, "window_end_ms"));
     al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
     envelope.deployment_id = request_id;
     envelope.environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
@@ -369,10 +384,18 @@ s_candidate (s_orchestrator_t *self, const al_envelope_t *envelope)
     for (size_t i = 0; i < candidate->n_changes; i++)
         json_array_append_new (changes, json_string (candidate->changes [i]));
     json_object_set_new (release, "changes", changes);
+    if (candidate->window_end_ms) {
+        json_object_set_new (release, "window_start_ms", json_integer ((json_int_t) candidate->window_start_ms));
+        json_object_set_new (release, "window_end_ms", json_integer ((json_int_t) candidate->window_end_ms));
+    }
     s_state (release, "PREPARE", "release candidate from %s", s_get (release, "submitted_by"));
     bool can_skip = al_policy_skip_staging_quorum (self->policy, type).count > 0;
     if (!al_services_find (self->services, candidate->service))
         s_state (release, "FAILED", "service %s is not in services.yaml", candidate->service);
+    else
+    if (type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_SCHEDULED
+    &&  (!candidate->window_end_ms || candidate->window_start_ms >= candidate->window_end_ms))
+        s_state (release, "FAILED", "a scheduled deployment needs its window (airlock submit --window START/END)");
     else
     if (candidate->skip_staging && !can_skip)
         s_state (release, "FAILED", "%s deployments may not skip staging (no skip_staging_quorum in "

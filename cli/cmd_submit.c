@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void
 s_submit_usage (FILE *out)
@@ -27,7 +28,7 @@ s_submit_usage (FILE *out)
         "usage: airlock submit --service S --version V --artifact URI --digest sha256:HEX\n"
         "                      [--type standard|hotfix|scheduled|emergency] [--changes FILE]\n"
         "                      [--summary TEXT] [--migrations sha256:HEX] [--id RELEASE]\n"
-        "                      [--skip-staging]\n"
+        "                      [--skip-staging] [--window START/END]\n"
         "                      [--config FILE] [--json]\n\n"
         "Hand a release candidate to the orchestrator: it deploys it to staging, has QA\n"
         "validate it, and files the production request for human approval. Prints the\n"
@@ -39,6 +40,9 @@ s_submit_usage (FILE *out)
         "  --changes FILE     one change per line (\"Changes included\" of the request)\n"
         "  --migrations D     digest of the migration set (`airlock` prints it in pre-flight)\n"
         "  --id RELEASE       release id (default rel-SERVICE-VERSION-RANDOM)\n"
+        "  --window S/E       scheduled only, required there: the window the production deploy\n"
+        "                     must start in, UTC, e.g. 2026-12-08T09:00Z/2026-12-08T11:00Z; the\n"
+        "                     approvals must be signed inside it (the gate refuses before)\n"
         "  --skip-staging     emergency only (seed 001 P1/P2): no staging run and no QA report;\n"
         "                     the request then also needs the approvals deployment_types.yaml\n"
         "                     names in skip_staging_quorum (devops by default)\n"
@@ -152,6 +156,39 @@ s_read_lines (const char *path, size_t *count_p)
     return lines;
 }
 
+//  "YYYY-MM-DDTHH:MM[:SS]Z" to Unix ms; false if it is not exactly that.
+static bool
+s_parse_utc (const char *text, size_t length, uint64_t *ms)
+{
+    char copy [32];
+    if (length == 0 || length >= sizeof copy)
+        return false;
+    memcpy (copy, text, length);
+    copy [length] = 0;
+    struct tm tm;
+    memset (&tm, 0, sizeof tm);
+    const char *end = strptime (copy, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (!end || *end) {
+        memset (&tm, 0, sizeof tm);
+        end = strptime (copy, "%Y-%m-%dT%H:%MZ", &tm);
+    }
+    if (!end || *end)
+        return false;
+    time_t seconds = timegm (&tm);
+    if (seconds <= 0)
+        return false;
+    *ms = (uint64_t) seconds * 1000;
+    return true;
+}
+
+static bool
+s_parse_window (const char *text, uint64_t *start_ms, uint64_t *end_ms)
+{
+    const char *slash = strchr (text, '/');
+    return slash && s_parse_utc (text, (size_t) (slash - text), start_ms)
+        && s_parse_utc (slash + 1, strlen (slash + 1), end_ms) && *start_ms < *end_ms;
+}
+
 int
 al_cmd_submit (int argc, char **argv)
 {
@@ -161,7 +198,7 @@ al_cmd_submit (int argc, char **argv)
     }
     const char *config_path = s_config_path ();
     const char *service = NULL, *version = NULL, *artifact = NULL, *digest = NULL, *type = "standard";
-    const char *changes_path = NULL, *summary = "", *migrations = "", *id = NULL;
+    const char *changes_path = NULL, *summary = "", *migrations = "", *id = NULL, *window = NULL;
     bool json = false, skip_staging = false;
     for (int index = 1; index < argc; index++) {
         const char *arg = argv [index];
@@ -170,7 +207,8 @@ al_cmd_submit (int argc, char **argv)
                             : strcmp (arg, "--artifact") == 0? &artifact : strcmp (arg, "--digest") == 0? &digest
                             : strcmp (arg, "--type") == 0? &type : strcmp (arg, "--changes") == 0? &changes_path
                             : strcmp (arg, "--summary") == 0? &summary : strcmp (arg, "--migrations") == 0? &migrations
-                            : strcmp (arg, "--id") == 0? &id : strcmp (arg, "--config") == 0? &config_path: NULL;
+                            : strcmp (arg, "--id") == 0? &id : strcmp (arg, "--config") == 0? &config_path
+                            : strcmp (arg, "--window") == 0? &window: NULL;
         if (target && value) {
             *target = value;
             index++;
@@ -207,6 +245,16 @@ al_cmd_submit (int argc, char **argv)
         fprintf (stderr, "airlock submit: --skip-staging is for --type emergency only (seed 001: P1/P2)\n");
         return AL_EXIT_USAGE;
     }
+    uint64_t window_start_ms = 0, window_end_ms = 0;
+    if ((deployment_type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_SCHEDULED) != (window != NULL)) {
+        fprintf (stderr, "airlock submit: --window is required for --type scheduled, and only there\n");
+        return AL_EXIT_USAGE;
+    }
+    if (window && !s_parse_window (window, &window_start_ms, &window_end_ms)) {
+        fprintf (stderr, "airlock submit: --window: '%s' is not START/END in UTC (YYYY-MM-DDTHH:MM[:SS]Z, "
+                 "START before END)\n", window);
+        return AL_EXIT_USAGE;
+    }
     char release_id [64];
     if (id)
         snprintf (release_id, sizeof release_id, "%s", id);
@@ -221,6 +269,8 @@ al_cmd_submit (int argc, char **argv)
     candidate.migration_set_sha256 = (char *) migrations;
     candidate.summary = (char *) summary;
     candidate.skip_staging = skip_staging;
+    candidate.window_start_ms = window_start_ms;
+    candidate.window_end_ms = window_end_ms;
     size_t count = 0;
     char **lines = NULL;
     if (changes_path) {

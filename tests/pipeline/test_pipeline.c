@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define S_AGENTS 4
@@ -222,6 +223,19 @@ s_setup (void **state)
     char path [400];
     snprintf (path, sizeof path, "%s/policy", f->dir);
     dtu_open_calendar (path);
+    //  One window all day every day, for the scheduled deployment (its own window decides).
+    snprintf (path, sizeof path, "%s/policy/constraints.yaml", f->dir);
+    char *constraints = dtu_read (path);
+    assert_non_null (constraints);
+    char *windows = strstr (constraints, "  windows: []\n");
+    assert_non_null (windows);
+    *windows = 0;
+    FILE *rewrite = fopen (path, "w");
+    assert_non_null (rewrite);
+    fprintf (rewrite, "%s  windows:\n    - {days: [monday, tuesday, wednesday, thursday, friday, saturday, sunday], "
+             "start: \"00:00\", end: \"24:00\"}\n%s", constraints, windows + strlen ("  windows: []\n"));
+    fclose (rewrite);
+    free (constraints);
     snprintf (path, sizeof path, "%s/alice.key.pub", f->dir);
     char *public_line = dtu_read (path);
     assert_non_null (public_line);
@@ -417,6 +431,60 @@ test_rollback_and_emergency (void **state)
     assert_int_equal (with_version, 2);
 }
 
+static void
+s_utc (time_t when, char *text, size_t size)
+{
+    struct tm tm;
+    gmtime_r (&when, &tm);
+    strftime (text, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+//  A scheduled deployment carries its window into the request: signed outside it, the
+//  gate holds it back; inside it, it is granted and deployed.
+static void
+test_scheduled_window (void **state)
+{
+    s_fixture_t *f = *state;
+    char artifact [1024], sha [65], arguments [2048], start [32], end [32];
+    dtu_artifact (f->dir, "demo-v4", "v4", NULL, artifact, sizeof artifact, sha);
+    snprintf (arguments, sizeof arguments, "submit --service demo --version v4 --artifact '%s' --digest sha256:%s "
+              "--type scheduled --id rel-x", artifact, sha);
+    assert_int_equal (s_airlock (f, "no-window", arguments), 2);
+    char *text = s_output (f, "no-window");
+    assert_non_null (strstr (text, "--window is required"));
+    free (text);
+
+    time_t now = time (NULL);
+    s_utc (now + 86400, start, sizeof start);
+    s_utc (now + 90000, end, sizeof end);
+    snprintf (arguments, sizeof arguments, "submit --service demo --version v4 --artifact '%s' --digest sha256:%s "
+              "--type scheduled --window %s/%s --id rel-later", artifact, sha, start, end);
+    assert_int_equal (s_airlock (f, "later", arguments), 0);
+    s_wait_state (f, "rel-later", "APPROVE", 60000);
+    text = s_approve_as (f, "rel-later-prod", "alice", "outside the request's scheduled window");
+    assert_null (strstr (text, "granted:"));
+    assert_non_null (strstr (text, "scheduled for"));
+    free (text);
+    int with_version = 0, total = 0;
+    char deploy_state [400];
+    snprintf (deploy_state, sizeof deploy_state, "%s/deploy", f->dir);
+    dtu_count (deploy_state, "demo", "production", "v4", &with_version, &total);
+    assert_int_equal (with_version, 0);
+
+    //  Inside its window (a new version: staging already runs v4 from rel-later).
+    dtu_artifact (f->dir, "demo-v5", "v5", NULL, artifact, sizeof artifact, sha);
+    s_utc (now - 60, start, sizeof start);
+    s_utc (now + 3600, end, sizeof end);
+    snprintf (arguments, sizeof arguments, "submit --service demo --version v5 --artifact '%s' --digest sha256:%s "
+              "--type scheduled --window %s/%s --id rel-now", artifact, sha, start, end);
+    assert_int_equal (s_airlock (f, "now", arguments), 0);
+    s_wait_state (f, "rel-now", "APPROVE", 60000);
+    free (s_approve_as (f, "rel-now-prod", "alice", "granted"));
+    s_wait_state (f, "rel-now", "DONE", 60000);
+    dtu_count (deploy_state, "demo", "production", "v5", &with_version, &total);
+    assert_int_equal (with_version, 2);
+}
+
 int
 main (void)
 {
@@ -424,6 +492,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_release_to_production, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_orchestrator_restart_resumes, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_rollback_and_emergency, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_scheduled_window, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
