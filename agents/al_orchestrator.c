@@ -239,7 +239,7 @@ s_file_request (s_orchestrator_t *self, json_t *release)
     unsigned instances = svc? al_service_instances (svc, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION): 1;
 
     //  The checklist, section by section (seed 001).
-    char changes [2048] = "", tests [128], database [256], rollback_plan [256], window [256], monitoring [256];
+    char changes [2048] = "", tests [128], database [256], rollback_plan [256], window [512], monitoring [256];
     json_t *list = json_object_get (release, "changes");
     size_t index;
     json_t *change;
@@ -284,8 +284,13 @@ s_file_request (s_orchestrator_t *self, json_t *release)
     }
     snprintf (window, sizeof window, "%s%s%s%s", open? "open: ": "closed: ", explanation,
               open || window_required? "": "; not required for this deployment type", scheduled);
-    snprintf (monitoring, sizeof monitoring, "golden signals every scrape; rollback on >3 failed health checks, "
-              "error rate +5 points, p99 > 2x baseline, CPU/memory > 80%%");
+    //  The thresholds the monitor will apply, from quality_rules.yaml as loaded.
+    const al_policy_thresholds_t *rules = al_policy_thresholds (self->policy);
+    snprintf (monitoring, sizeof monitoring, "golden signals every scrape; rollback on >%u failed health checks, "
+              "error rate +%g points, p99 > %gx baseline, CPU > %g%%, memory > %g%% (quality_rules.yaml)",
+              rules->health_check_failures_more_than, rules->error_rate_increase_more_than_points,
+              rules->latency_p99_more_than_baseline_factor, rules->cpu_percent_more_than,
+              rules->memory_percent_more_than);
     Airlock__ChecklistItem items [9];
     Airlock__ChecklistItem *item_list [9];
     const char *sections [9] = { "Changes Included", "Tests Passed", "Database Changes", "Dependencies",

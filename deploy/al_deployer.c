@@ -916,9 +916,17 @@ s_step_preflight (s_run_t *run)
         s_check (checks, "artifact_digest", true, "%s is sha256:%s", request->artifact_uri, request->artifact_sha256);
     else
         s_check (checks, "artifact_digest", false, "%s", run->failure);
-    if (run->has_from)
+    if (run->has_from) {
         s_check (checks, "previous_version_retained", run->from_artifact_path [0] != 0,
                  "%s (sha256:%s)", run->record.current.version, run->record.current.digest);
+        //  Versions tell releases apart (instances, rollback targets): a release of the
+        //  version that already runs is refused here, before anything is touched.
+        bool same = strcmp (run->record.current.version, request->version) == 0
+                 && strcmp (run->record.current.deployment_id, run->job->deployment_id) != 0;
+        s_check (checks, "new_version", !same, same? "%s already runs in %s (deployment %s): give the release "
+                 "a new version": "%s replaces %s", request->version, same? s_env_name (env): run->record.current.version,
+                 run->record.current.deployment_id);
+    }
 
     //  Migrations: the set is the one approved; reversible in production.
     const char *wanted = request->migration_set_sha256? request->migration_set_sha256: "";
