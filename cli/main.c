@@ -20,6 +20,7 @@ static const s_command_t s_commands [] = {
     { "submit", al_cmd_submit, "hand a release candidate to the pipeline (staging, QA, approval)" },
     { "rollback", al_cmd_rollback, "request a production rollback to the previous release" },
     { "watch",  al_cmd_watch,  "follow a deployment's progress or a service's soak signals live" },
+    { "runbook", al_cmd_runbook, "write a service's runbook.md from the live configuration" },
     { "audit",  al_cmd_audit,  "verify, replay, history and export the audit log (read-only)" },
     { "policy", al_cmd_policy, "check, show and explain a policy directory" },
     { "approvals", al_cmd_approvals, "list production requests awaiting human approval" },

@@ -1,0 +1,450 @@
+/*  test_runbook.c: `airlock runbook`, through the real binary.
+
+    Each test makes a state directory with `airlock init`, two approvers with keys from
+    `airlock keygen` (alice, manager; bob, devops) and a services.yaml, then runs
+    `airlock runbook` and asserts on what it printed: the service's own values (instances,
+    strategy, soak, health paths, data rollback, QA checks), the policy's (the error-rate
+    threshold, quorums, approvers, the deploy window), the commands with this
+    configuration, and never a public key's bytes. Then it changes services.yaml and
+    quality_rules.yaml and checks that the runbook follows; checks --out (atomic, same
+    bytes as stdout, deterministic), --env, an unknown service and broken files.
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct {
+    char dir [256];
+    char config [320];
+    char airlock [512];
+    char alice_hex [65];
+    char bob_hex [65];
+} s_fixture_t;
+
+static char *
+s_read (const char *path)
+{
+    FILE *file = fopen (path, "rb");
+    if (!file)
+        return NULL;
+    fseek (file, 0, SEEK_END);
+    long size = ftell (file);
+    fseek (file, 0, SEEK_SET);
+    char *text = malloc ((size_t) size + 1);
+    assert_non_null (text);
+    size_t got = fread (text, 1, (size_t) size, file);
+    text [got] = 0;
+    fclose (file);
+    return text;
+}
+
+static void
+s_write (const char *path, const char *text)
+{
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    fputs (text, file);
+    assert_int_equal (fclose (file), 0);
+}
+
+//  Replace the one occurrence of old in the file at path with new.
+static void
+s_edit (const char *path, const char *old, const char *new)
+{
+    char *text = s_read (path);
+    assert_non_null (text);
+    char *at = strstr (text, old);
+    if (!at || strstr (at + 1, old))
+        fail_msg ("%s: '%s' is not there exactly once", path, old);
+    size_t size = strlen (text) - strlen (old) + strlen (new) + 1;
+    char *edited = malloc (size);
+    assert_non_null (edited);
+    snprintf (edited, size, "%.*s%s%s", (int) (at - text), text, new, at + strlen (old));
+    s_write (path, edited);
+    free (edited);
+    free (text);
+}
+
+static int
+s_remove_entry (const char *path, const struct stat *info, int flag, struct FTW *ftw)
+{
+    (void) info, (void) flag, (void) ftw;
+    return remove (path);
+}
+
+//  Run `airlock ARGUMENTS` (no shell expansion in them beyond the quoting we write);
+//  stdout to DIR/NAME.out, stderr to DIR/NAME.err. Returns the exit code.
+static int
+s_airlock (s_fixture_t *f, const char *name, const char *arguments)
+{
+    char command [8192];
+    snprintf (command, sizeof command, "'%s' %s > '%s/%s.out' 2> '%s/%s.err'", f->airlock, arguments,
+              f->dir, name, f->dir, name);
+    int rc = system (command);
+    return WIFEXITED (rc)? WEXITSTATUS (rc): -1;
+}
+
+static char *
+s_output (s_fixture_t *f, const char *name, const char *stream)
+{
+    char path [512];
+    snprintf (path, sizeof path, "%s/%s.%s", f->dir, name, stream);
+    char *text = s_read (path);
+    assert_non_null (text);
+    return text;
+}
+
+//  The runbook of SERVICE with extra options; fails the test unless it exits 0.
+static char *
+s_runbook (s_fixture_t *f, const char *service, const char *options)
+{
+    char arguments [2048];
+    snprintf (arguments, sizeof arguments, "runbook %s --config '%s' %s", service, f->config, options);
+    int rc = s_airlock (f, "runbook", arguments);
+    if (rc != 0) {
+        char *error = s_output (f, "runbook", "err");
+        fail_msg ("airlock %s exited %d: %s", arguments, rc, error);
+    }
+    return s_output (f, "runbook", "out");
+}
+
+static void
+s_contains (const char *text, const char *needle)
+{
+    if (!strstr (text, needle))
+        fail_msg ("the runbook lacks \"%s\":\n%s", needle, text);
+}
+
+static void
+s_lacks (const char *text, const char *needle)
+{
+    if (strstr (text, needle))
+        fail_msg ("the runbook should not contain \"%s\":\n%s", needle, text);
+}
+
+static void
+s_keygen (s_fixture_t *f, const char *name, const char *role, char hex [65])
+{
+    char arguments [1024];
+    snprintf (arguments, sizeof arguments, "keygen --name %s --role %s --out '%s/%s.key'", name, role, f->dir, name);
+    assert_int_equal (s_airlock (f, "keygen", arguments), 0);
+    char path [512];
+    snprintf (path, sizeof path, "%s/%s.key.pub", f->dir, name);
+    char *line = s_read (path);
+    assert_non_null (line);
+    assert_int_equal (sscanf (line, "airlock-ed25519 %64s", hex), 1);
+    free (line);
+}
+
+static const char *s_services =
+    "version: 1\n"
+    "services:\n"
+    "  demo:\n"
+    "    driver: process\n"
+    "    instances: { staging: 2, production: 3 }\n"
+    "    strategy: rolling\n"
+    "    soak_ms: 900000\n"
+    "    probe_interval_ms: 100\n"
+    "    liveness_path: /live-check\n"
+    "    readiness_path: /ready-check\n"
+    "    database: { staging: data/demo-staging.db, production: data/demo.db }\n"
+    "    data_rollback: restore\n"
+    "    command: [\"{{artifact}}\"]\n"
+    "    qa:\n"
+    "      smoke:\n"
+    "        - { name: health, path: /live-check, status: 200, body_contains: ok }\n"
+    "        - { name: work, path: \"/work?n=10\", status: 200 }\n"
+    "  api:\n"
+    "    driver: process\n"
+    "    command: [\"{{artifact}}\"]\n";
+
+static int
+s_setup (void **state)
+{
+    s_fixture_t *f = calloc (1, sizeof *f);
+    assert_non_null (f);
+    char dir [] = "/tmp/al-runbook-XXXXXX";
+    assert_non_null (mkdtemp (dir));
+    //  The canonical path, as airlock prints it (no symlinked /tmp in the way).
+    char *resolved = realpath (dir, NULL);
+    assert_non_null (resolved);
+    assert_true (strlen (resolved) < sizeof f->dir);
+    memcpy (f->dir, resolved, strlen (resolved) + 1);
+    free (resolved);
+    snprintf (f->config, sizeof f->config, "%s/airlock.yaml", f->dir);
+    snprintf (f->airlock, sizeof f->airlock, "%s/airlock", getenv ("AIRLOCK_BINARY_DIR"));
+    char arguments [1024];
+    snprintf (arguments, sizeof arguments, "init '%s'", f->dir);
+    assert_int_equal (s_airlock (f, "init", arguments), 0);
+    s_keygen (f, "alice", "manager", f->alice_hex);
+    s_keygen (f, "bob", "devops", f->bob_hex);
+    char path [512], text [1024];
+    snprintf (path, sizeof path, "%s/policy/approvers.yaml", f->dir);
+    snprintf (text, sizeof text,
+              "approvers:\n"
+              "  - name: alice\n    roles: [manager]\n    keys:\n      - {id: alice-2026, ed25519: \"%s\"}\n"
+              "  - name: bob\n    roles: [devops]\n    keys:\n      - {id: bob-laptop, ed25519: \"%s\"}\n",
+              f->alice_hex, f->bob_hex);
+    s_write (path, text);
+    snprintf (path, sizeof path, "%s/services.yaml", f->dir);
+    s_write (path, s_services);
+    *state = f;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    s_fixture_t *f = *state;
+    nftw (f->dir, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free (f);
+    return 0;
+}
+
+static void
+test_runbook_shows_the_live_configuration (void **state)
+{
+    s_fixture_t *f = *state;
+    char *text = s_runbook (f, "demo", "");
+    char needle [1024];
+    s_contains (text, "# Runbook: demo\n");
+    //  Seed 002's sections.
+    const char *sections [] = { "## Deployment", "## Operations (production)", "## Monitoring", "## Rollback",
+                                "## QA checks", "## Troubleshooting", "## Escalation" };
+    for (size_t i = 0; i < sizeof sections / sizeof sections [0]; i++)
+        s_contains (text, sections [i]);
+    //  services.yaml.
+    s_contains (text, "| instances | 1 | 2 | 3 |");
+    s_contains (text, "| strategy | rolling | rolling | rolling |");
+    s_contains (text, "- **Driver**: `process`");
+    s_contains (text, "liveness `GET /live-check`, readiness `GET /ready-check`");
+    s_contains (text, "watched for **15 min**");
+    s_contains (text, "`data_rollback: restore`");
+    snprintf (needle, sizeof needle, "| database | none | `%s/data/demo-staging.db` | `%s/data/demo.db` |", f->dir, f->dir);
+    s_contains (text, needle);
+    s_contains (text, "| health | `GET /live-check` | status 200, body contains \"ok\" |");
+    s_contains (text, "| work | `GET /work?n=10` | status 200 |");
+    //  quality_rules.yaml: thresholds, soak checkpoints within 15 min.
+    s_contains (text, "more than 5 points above the pre-deploy baseline");
+    s_contains (text, "above 2 x the baseline p99 and above 25 ms");
+    s_contains (text, "more than 3 consecutive failures on one instance");
+    s_contains (text, "| 2 | 15 min | yes |");
+    s_contains (text, "| 3 | 30 min | no (never reached) |");
+    //  The policy: quorums with the approvers who can sign, approvers, windows.
+    s_contains (text, "| standard | normal release, full process | 1 manager | manager: alice |");
+    s_contains (text, "| rollback | revert to the previous version, immediate | 1 devops | devops: bob |");
+    s_contains (text, "| alice | manager | `alice-2026` (ed25519) | none |");
+    s_contains (text, "| bob | devops | `bob-laptop` (ed25519) | none |");
+    s_contains (text, "tuesday, wednesday, thursday 10:00-12:00");
+    s_contains (text, "**Frozen weekdays**: friday.");
+    //  Key material never appears, only key ids.
+    s_lacks (text, f->alice_hex);
+    s_lacks (text, f->bob_hex);
+    //  Real commands with this configuration.
+    snprintf (needle, sizeof needle, "airlock submit --config %s --service demo --version VERSION", f->config);
+    s_contains (text, needle);
+    snprintf (needle, sizeof needle, "airlock rollback RELEASE --config %s", f->config);
+    s_contains (text, needle);
+    snprintf (needle, sizeof needle, "airlock audit history --config %s --service demo", f->config);
+    s_contains (text, needle);
+    snprintf (needle, sizeof needle, "airlock watch --config %s --signals demo --env production", f->config);
+    s_contains (text, needle);
+    snprintf (needle, sizeof needle, "airlock approve RELEASE-prod --config %s --key YOUR.key", f->config);
+    s_contains (text, needle);
+    snprintf (needle, sizeof needle, "airlock approvals --config %s", f->config);
+    s_contains (text, needle);
+    snprintf (needle, sizeof needle, "airlock status --config %s", f->config);
+    s_contains (text, needle);
+    //  Rollback: who approves it; troubleshooting names this service's paths.
+    s_contains (text, "approved by 1 devops (devops: bob)");
+    s_contains (text, "it does not answer `GET /ready-check` with a 2xx");
+    s_contains (text, "rule `missing_evidence`");
+    //  Escalation by role, from approvers.yaml.
+    s_contains (text, "| bob | devops | rollbacks");
+    s_contains (text, "| alice | manager | releases");
+    //  The default policy has no security approver here: the hotfix quorum cannot be met.
+    s_contains (text, "no hotfix deployment of demo can be approved: it needs 1 security, approvers.yaml has 0");
+    s_lacks (text, "no rollback deployment of demo can be approved");
+    free (text);
+}
+
+static void
+test_runbook_follows_changes (void **state)
+{
+    s_fixture_t *f = *state;
+    char path [512];
+    snprintf (path, sizeof path, "%s/policy/quality_rules.yaml", f->dir);
+    s_edit (path, "error_rate_increase_more_than_points: 5\n", "error_rate_increase_more_than_points: 7.5\n");
+    s_edit (path, "duration: 60m\n  checkpoints: [5m, 15m, 30m, 60m]", "duration: 10m\n  checkpoints: [5m, 10m]");
+    snprintf (path, sizeof path, "%s/services.yaml", f->dir);
+    s_edit (path, "instances: { staging: 2, production: 3 }", "instances: { staging: 2, production: 4 }");
+    s_edit (path, "strategy: rolling\n", "strategy: { staging: blue-green, production: canary }\n");
+    s_edit (path, "liveness_path: /live-check", "liveness_path: /alive");
+    //  bob leaves: nobody can approve a rollback any more.
+    snprintf (path, sizeof path, "%s/policy/approvers.yaml", f->dir);
+    char text_approvers [512];
+    snprintf (text_approvers, sizeof text_approvers,
+              "approvers:\n  - name: alice\n    roles: [manager]\n    keys:\n      - {id: alice-2026, ed25519: \"%s\"}\n",
+              f->alice_hex);
+    s_write (path, text_approvers);
+
+    char *text = s_runbook (f, "demo", "");
+    s_contains (text, "more than 7.5 points above the pre-deploy baseline");
+    s_lacks (text, "more than 5 points above");
+    s_contains (text, "| instances | 1 | 2 | 4 |");
+    s_contains (text, "| strategy | rolling | blue-green | canary (**not allowed**) |");
+    s_contains (text, "services.demo.strategy is canary in production, which constraints.yaml does not allow");
+    s_contains (text, "liveness `GET /alive`");
+    s_lacks (text, "/live-check`, readiness");
+    //  The soak is capped by the policy's 10 minutes; both checkpoints fall within it.
+    s_contains (text, "watched for **10 min**");
+    s_contains (text, "services.demo.soak_ms 15 min is capped by quality_rules.yaml's soak duration 10 min");
+    s_contains (text, "| 2 | 10 min | yes |");
+    s_lacks (text, "| 3 |");
+    s_contains (text, "approved by 1 devops (devops: nobody (no approver holds devops))");
+    s_contains (text, "no rollback deployment of demo can be approved: it needs 1 devops, approvers.yaml has 0");
+    s_lacks (text, "bob-laptop");
+    s_lacks (text, "devops: bob");
+    free (text);
+}
+
+static void
+test_runbook_out_env_and_determinism (void **state)
+{
+    s_fixture_t *f = *state;
+    char *first = s_runbook (f, "demo", "");
+    char *second = s_runbook (f, "demo", "");
+    assert_string_equal (first, second);
+
+    char target [512], options [1024];
+    snprintf (target, sizeof target, "%s/docs", f->dir);
+    assert_int_equal (mkdir (target, 0755), 0);
+    snprintf (target, sizeof target, "%s/docs/runbook.md", f->dir);
+    snprintf (options, sizeof options, "--out '%s'", target);
+    char *printed = s_runbook (f, "demo", options);
+    char expected [600];
+    snprintf (expected, sizeof expected, "%s\n", target);
+    assert_string_equal (printed, expected);
+    char *written = s_read (target);
+    assert_non_null (written);
+    assert_string_equal (written, first);
+    free (written);
+    free (printed);
+    //  Written through a temporary file and a rename: nothing else is left beside it.
+    char listing [1200];
+    snprintf (listing, sizeof listing, "ls -A '%s/docs' > '%s/listing.out'", f->dir, f->dir);
+    assert_int_equal (system (listing), 0);
+    char *names = s_output (f, "listing", "out");
+    assert_string_equal (names, "runbook.md\n");
+    free (names);
+    struct stat info;
+    assert_int_equal (stat (target, &info), 0);
+    assert_int_equal (info.st_mode & 0777, 0644);
+    //  Into a directory that does not exist: exit 2, the target named, no file.
+    char arguments [2048];
+    snprintf (arguments, sizeof arguments, "runbook demo --config '%s' --out '%s/missing/runbook.md'", f->config, f->dir);
+    assert_int_equal (s_airlock (f, "missing", arguments), 2);
+    char *error = s_output (f, "missing", "err");
+    s_contains (error, "/missing/runbook.md");
+    free (error);
+
+    //  --env staging: monitoring and operations follow it.
+    char *staging = s_runbook (f, "demo", "--env staging");
+    char needle [1024];
+    snprintf (needle, sizeof needle, "airlock watch --config %s --signals demo --env staging", f->config);
+    s_contains (staging, needle);
+    s_contains (staging, "## Operations (staging)");
+    snprintf (needle, sizeof needle, "%s/deploy/drivers/demo/staging/instances.json", f->dir);
+    s_contains (staging, needle);
+    free (staging);
+    //  Another service of the same file has its own runbook.
+    char *api = s_runbook (f, "api", "");
+    s_contains (api, "# Runbook: api\n");
+    s_contains (api, "| instances | 1 | 1 | 1 |");
+    s_contains (api, "liveness `GET /healthz`");
+    s_lacks (api, "/live-check");
+    free (api);
+    free (first);
+    free (second);
+}
+
+static void
+test_runbook_errors (void **state)
+{
+    s_fixture_t *f = *state;
+    char arguments [2048];
+    //  Unknown service: exit 2, the configured ones listed.
+    snprintf (arguments, sizeof arguments, "runbook nope --config '%s'", f->config);
+    assert_int_equal (s_airlock (f, "unknown", arguments), 2);
+    char *error = s_output (f, "unknown", "err");
+    s_contains (error, "no service 'nope'");
+    s_contains (error, "configured services: demo, api");
+    free (error);
+    char *out = s_output (f, "unknown", "out");
+    assert_string_equal (out, "");
+    free (out);
+    //  Usage errors.
+    snprintf (arguments, sizeof arguments, "runbook demo --config '%s' --env prod", f->config);
+    assert_int_equal (s_airlock (f, "env", arguments), 2);
+    snprintf (arguments, sizeof arguments, "runbook --config '%s'", f->config);
+    assert_int_equal (s_airlock (f, "noservice", arguments), 2);
+    assert_int_equal (s_airlock (f, "help", "runbook --help"), 0);
+    out = s_output (f, "help", "out");
+    s_contains (out, "usage: airlock runbook SERVICE");
+    free (out);
+    //  A missing configuration: exit 2, the file named.
+    snprintf (arguments, sizeof arguments, "runbook demo --config '%s/none.yaml'", f->dir);
+    assert_int_equal (s_airlock (f, "noconfig", arguments), 2);
+    error = s_output (f, "noconfig", "err");
+    s_contains (error, "none.yaml");
+    free (error);
+
+    //  A broken services.yaml: non-zero, the file, line and field named.
+    char path [512];
+    snprintf (path, sizeof path, "%s/services.yaml", f->dir);
+    s_edit (path, "    soak_ms: 900000\n", "    soak_ms: 900000\n    comand: [x]\n");
+    snprintf (arguments, sizeof arguments, "runbook demo --config '%s'", f->config);
+    int rc = s_airlock (f, "broken", arguments);
+    assert_int_equal (rc, 1);
+    error = s_output (f, "broken", "err");
+    char needle [1024];
+    snprintf (needle, sizeof needle, "%s:8:5: services.demo: unknown key 'comand'", path);
+    s_contains (error, needle);
+    free (error);
+    s_edit (path, "    comand: [x]\n", "");
+
+    //  A broken policy file: non-zero, the policy file and line named.
+    snprintf (path, sizeof path, "%s/policy/quality_rules.yaml", f->dir);
+    s_edit (path, "  cpu_percent_more_than: 80\n", "  cpu_percent_more_than: lots\n");
+    assert_int_equal (s_airlock (f, "policy", arguments), 1);
+    error = s_output (f, "policy", "err");
+    s_contains (error, "quality_rules.yaml:");
+    s_contains (error, "cpu_percent_more_than");
+    free (error);
+    s_edit (path, "  cpu_percent_more_than: lots\n", "  cpu_percent_more_than: 80\n");
+    //  Fixed again: it works again.
+    char *text = s_runbook (f, "demo", "");
+    s_contains (text, "above 80%");
+    free (text);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test_setup_teardown (test_runbook_shows_the_live_configuration, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_runbook_follows_changes, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_runbook_out_env_and_determinism, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_runbook_errors, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
