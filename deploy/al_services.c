@@ -1441,6 +1441,15 @@ s_service (s_loader_t *L, al_service_t *svc, yaml_node_t *key, yaml_node_t *node
             svc->step_timeout_ms = AL_DRIVER_DEFAULT_STEP_TIMEOUT_MS;
         if (!svc->max_output)
             svc->max_output = AL_DRIVER_DEFAULT_MAX_OUTPUT;
+        //  The monitor scrapes the instances the process driver registers; an exec
+        //  service's instances are the operator's platform's, so its soak evidence is
+        //  the probes unless told otherwise, and "monitor" would fail every soak closed.
+        if (!s_get (L, node, "signals"))
+            svc->signals = AL_SERVICE_SIGNALS_PROBES;
+        else
+        if (svc->signals == AL_SERVICE_SIGNALS_MONITOR)
+            s_error (L, s_get (L, node, "signals"), field, "signals: monitor needs the process driver (the monitor "
+                     "scrapes the instances it registers); an exec service uses signals: probes");
     }
 }
 

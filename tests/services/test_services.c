@@ -253,7 +253,10 @@ test_defaults (void **state)
         assert_null (svc->migrations);
         assert_int_equal (svc->data_rollback, AL_SERVICE_DATA_ROLLBACK_DOWN);
         assert_string_equal (svc->metrics_path, "/metrics");
-        assert_int_equal (svc->signals, AL_SERVICE_SIGNALS_MONITOR);
+        //  The monitor scrapes what the process driver registers; exec services default
+        //  to the probes (signals: monitor on an exec service is refused, test_error_classes).
+        assert_int_equal (svc->signals, strcmp (svc->driver, "exec") == 0 ? AL_SERVICE_SIGNALS_PROBES
+                                                                         : AL_SERVICE_SIGNALS_MONITOR);
         assert_string_equal (svc->host, AL_DRIVER_DEFAULT_HOST);
         assert_string_equal (svc->liveness_path, "/healthz");
         assert_string_equal (svc->readiness_path, "/readyz");
@@ -354,6 +357,8 @@ test_error_classes (void **state)
         { "version: 1\nservices:\n  demo:\n    driver: process\n    command: [\"\", a]\n",
           ":5:15: services.demo.command[0]: must not be empty" },
         { S_EXEC_HEAD, ":4:5: services.demo: an exec service needs 'steps' with 'start' and 'stop'" },
+        { S_EXEC_HEAD "    signals: monitor\n    steps:\n      start: { argv: [x] }\n      stop: { argv: [y] }\n",
+          ":5:14: services.demo: signals: monitor needs the process driver" },
         { S_EXEC_HEAD "    steps:\n      start: { argv: [x] }\n",
           ":6:7: services.demo.steps: step 'stop' is required" },
         { S_EXEC_HEAD "    steps:\n      start: { argv: [x] }\n      stop: { timeout_ms: 5000 }\n",
