@@ -489,6 +489,11 @@ s_rule_release_candidate (s_check_t *check, const void *message)
     s_need_string (check, self->artifact_uri, "artifact_uri");
     s_need_string (check, self->artifact_sha256, "artifact_sha256");
     s_need_enum (check, self->deployment_type, "deployment_type");
+    if (self->skip_staging && self->deployment_type != AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_EMERGENCY)
+        s_fail (check, AL_CODEC_ERR_BAD_VALUE, "skip_staging", "only an emergency may skip staging");
+    if ((self->window_start_ms || self->window_end_ms)
+    &&  self->window_start_ms >= self->window_end_ms)
+        s_fail (check, AL_CODEC_ERR_BAD_VALUE, "window_end_ms", "must be after window_start_ms");
 }
 
 static void

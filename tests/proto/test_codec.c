@@ -129,7 +129,10 @@ s_fixture_init (s_fixture_t *f, al_msg_type_t type)
     f->release.version = "v2.3.1";
     f->release.artifact_uri = "oci://registry.example/payments-api@sha256:" S_DIGEST_A;
     f->release.artifact_sha256 = S_DIGEST_A;
-    f->release.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD;
+    f->release.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_EMERGENCY;
+    f->release.skip_staging = true;
+    f->release.window_start_ms = 1795516200000ULL;
+    f->release.window_end_ms = 1795523400000ULL;
     f->changes [0] = "fix rounding in refunds";
     f->changes [1] = "ünïcödé is fine: 🚀";
     f->release.n_changes = 2;
@@ -669,6 +672,13 @@ test_bad_enum (void **state)
     s_fixture_init (&f, AIRLOCK__ENVELOPE__BODY_RELEASE_CANDIDATE);
     f.release.deployment_type = 42;
     s_expect_env (&f.env, AL_CODEC_ERR_BAD_ENUM, "release_candidate.deployment_type:");
+    //  Only an emergency skips staging; a window ends after it starts.
+    f.release.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD;
+    s_expect_env (&f.env, AL_CODEC_ERR_BAD_VALUE, "release_candidate.skip_staging:");
+    f.release.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_EMERGENCY;
+    f.release.window_end_ms = f.release.window_start_ms;
+    s_expect_env (&f.env, AL_CODEC_ERR_BAD_VALUE, "release_candidate.window_end_ms:");
+    f.release.window_end_ms = f.release.window_start_ms + 1;
     s_fixture_init (&f, AIRLOCK__ENVELOPE__BODY_EXECUTE_DEPLOY);
     f.approval.format = -1;
     s_expect_env (&f.env, AL_CODEC_ERR_BAD_ENUM, "execute_deploy.grant.approvals[0].format:");
