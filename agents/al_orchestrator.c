@@ -37,6 +37,7 @@ typedef struct {
     al_policy_t *policy;
     al_services_t *services;
     char *dir;                      // releases directory
+    const char *state_dir;          // STATE_DIR (deploy-manager's release records live below)
 } s_orchestrator_t;
 
 static uint64_t
@@ -358,6 +359,33 @@ s_act (s_orchestrator_t *self, json_t *release)
     return 0;
 }
 
+//  A rollback candidate must name the release that ran in production before the current
+//  one (deploy-manager's record): its type needs no staging, no QA and no manager, so it
+//  must not carry anything new. deploy-manager checks it again at pre-flight. Returns
+//  true, or false with why.
+static bool
+s_rollback_target_ok (s_orchestrator_t *self, const Airlock__ReleaseCandidate *candidate, char *why, size_t why_size)
+{
+    char path [S_PATH_SIZE];
+    snprintf (path, sizeof path, "%s/deploy/releases/%s/production.json", self->state_dir, candidate->service);
+    json_t *record = json_load_file (path, 0, NULL);
+    json_t *previous = json_object_get (record, "previous");
+    const char *version = json_string_value (json_object_get (previous, "version"));
+    const char *digest = json_string_value (json_object_get (previous, "artifact_sha256"));
+    bool ok = version && digest && strcmp (version, candidate->version) == 0
+           && strcmp (digest, candidate->artifact_sha256) == 0;
+    if (!ok) {
+        if (version && digest)
+            snprintf (why, why_size, "a rollback must return to %.64s (sha256:%.64s), the release that ran in "
+                      "production before the current one", version, digest);
+        else
+            snprintf (why, why_size, "nothing ran in production before the current release of %.64s (%.512s): "
+                      "nothing to roll back to", candidate->service, path);
+    }
+    json_decref (record);
+    return ok;
+}
+
 static int
 s_candidate (s_orchestrator_t *self, const al_envelope_t *envelope)
 {
@@ -395,8 +423,12 @@ s_candidate (s_orchestrator_t *self, const al_envelope_t *envelope)
     }
     s_state (release, "PREPARE", "release candidate from %s", s_get (release, "submitted_by"));
     bool can_skip = al_policy_skip_staging_quorum (self->policy, type).count > 0;
+    char why [1024] = "";
     if (!al_services_find (self->services, candidate->service))
         s_state (release, "FAILED", "service %s is not in services.yaml", candidate->service);
+    else
+    if (type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_ROLLBACK && !s_rollback_target_ok (self, candidate, why, sizeof why))
+        s_state (release, "FAILED", "%s", why);
     else
     if (type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_SCHEDULED
     &&  (!candidate->window_end_ms || candidate->window_start_ms >= candidate->window_end_ms))
@@ -569,6 +601,7 @@ al_orchestrator_run (const al_config_t *config, char *error, size_t error_size)
     if (!self.services)
         goto cleanup;
     self.dir = al_orchestrator_releases_dir (config);
+    self.state_dir = al_config_state_dir (config);
     char parent [S_PATH_SIZE];
     snprintf (parent, sizeof parent, "%s/orchestrator", al_config_state_dir (config));
     mkdir (parent, 0700);

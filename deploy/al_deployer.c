@@ -928,6 +928,18 @@ s_step_preflight (s_run_t *run)
                  run->record.current.deployment_id);
     }
 
+    //  A rollback goes back to what ran before, nothing else: its type needs neither
+    //  staging nor QA nor a manager, so a "rollback" to a new artifact must not pass.
+    if (request->deployment_type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_ROLLBACK) {
+        const s_release_t *previous = &run->record.previous;
+        bool back = previous->present && strcmp (previous->digest, request->artifact_sha256) == 0
+                 && strcmp (previous->version, request->version) == 0;
+        s_check (checks, "rollback_target", back, back? "%s (sha256:%s) ran here before %s": previous->present?
+                 "a rollback must return to %s (sha256:%s), the release that ran before %s": "%s%snothing ran "
+                 "before %s here: there is nothing to roll back to", previous->present? previous->version: "",
+                 previous->present? previous->digest: "", run->has_from? run->record.current.version: "this deploy");
+    }
+
     //  Migrations: the set is the one approved; reversible in production.
     const char *wanted = request->migration_set_sha256? request->migration_set_sha256: "";
     if (run->svc->migrations) {

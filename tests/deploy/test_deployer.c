@@ -512,6 +512,50 @@ test_production_without_grant_and_constraints (void **state)
     free (result);
 }
 
+//  A rollback-typed deploy (no staging, no QA, devops only) may only go back to the
+//  release that ran before: a "rollback" carrying anything else fails pre-flight.
+static void
+test_rollback_only_to_previous (void **state)
+{
+    s_fixture_t *f = *state;
+    s_release_t v1, v2, v3;
+    s_release (f, &v1, "demo", "v1", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    s_release (f, &v2, "demo", "v2", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    s_release (f, &v3, "demo", "v3", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    //  Nothing ran before: nothing to roll back to.
+    v1.request.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_ROLLBACK;
+    al_deploy_result_t *result = s_run (f, "dep-rb0", &v1.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_FAILED, "");
+    assert_non_null (strstr (result->detail, "rollback_target"));
+    free (result);
+    v1.request.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD;
+    result = s_run (f, "dep-v1", &v1.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, "");
+    free (result);
+    result = s_run (f, "dep-v2", &v2.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, "");
+    free (result);
+    //  A new artifact dressed as a rollback: refused, v2 keeps running.
+    v3.request.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_ROLLBACK;
+    result = s_run (f, "dep-rb3", &v3.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_FAILED, "");
+    assert_non_null (strstr (result->detail, "rollback_target"));
+    free (result);
+    s_expect_running (f, "demo", "v2", 3);
+    //  v1's version with another artifact: refused too.
+    v1.request.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_ROLLBACK;
+    v1.request.artifact_sha256 = v2.sha;
+    result = s_run (f, "dep-rb-swap", &v1.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_FAILED, "");
+    free (result);
+    //  Back to v1 itself: done.
+    v1.request.artifact_sha256 = v1.sha;
+    result = s_run (f, "dep-rb1", &v1.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, "");
+    free (result);
+    s_expect_running (f, "demo", "v1", 3);
+}
+
 static void
 test_migrations_down_and_restore (void **state)
 {
@@ -598,6 +642,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_canary_blue_green_and_trigger, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_resume_after_crash, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_production_without_grant_and_constraints, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_rollback_only_to_previous, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_migrations_down_and_restore, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_monitor_evidence, s_setup, s_teardown),
     };

@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include "../deploy/deploy_test_util.h"
+#include "agents/al_agent.h"
+#include "broker/al_config.h"
 #include <czmq.h>
 #include <jansson.h>
 #include <signal.h>
@@ -406,6 +408,40 @@ test_rollback_and_emergency (void **state)
     s_assert_no_staging (f, rollback);
     dtu_count (deploy_state, "demo", "production", "v1", &with_version, &total);
     assert_int_equal (with_version, 2);
+
+    //  A ci client sends a "rollback" of a new artifact itself (airlock rollback would
+    //  not): the orchestrator refuses it; no approval is ever asked.
+    char forged_path [1024], forged_sha [65], error [1024];
+    dtu_artifact (f->dir, "demo-v9", "v9", NULL, forged_path, sizeof forged_path, forged_sha);
+    al_config_t *config = al_config_load (f->config, error, sizeof error);
+    assert_non_null (config);
+    al_agent_t *ci = al_agent_new_for_role (config, "ci", false, error, sizeof error);
+    assert_non_null (ci);
+    Airlock__ReleaseCandidate candidate = AIRLOCK__RELEASE_CANDIDATE__INIT;
+    candidate.service = (char *) "demo";
+    candidate.version = (char *) "v9";
+    candidate.artifact_uri = forged_path;
+    candidate.artifact_sha256 = forged_sha;
+    candidate.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_ROLLBACK;
+    al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+    envelope.deployment_id = (char *) "rb-forged";
+    envelope.environment = AIRLOCK__ENVIRONMENT__ENV_DEVELOPMENT;
+    envelope.body_case = AIRLOCK__ENVELOPE__BODY_RELEASE_CANDIDATE;
+    envelope.release_candidate = &candidate;
+    al_agent_result_t result;
+    assert_int_equal (al_agent_send (ci, &envelope, 10000, &result), AL_AGENT_ACKED);
+    al_agent_flush (ci, 1000);
+    al_agent_destroy (&ci);
+    al_config_destroy (&config);
+    s_wait_state (f, "rb-forged", "FAILED", 30000);
+    assert_int_equal (s_airlock (f, "forged", "status rb-forged"), 0);
+    text = s_output (f, "forged");
+    assert_non_null (strstr (text, "a rollback must return to v2"));
+    free (text);
+    assert_int_equal (s_airlock (f, "approvals-forged", "approvals --json"), 0);
+    text = s_output (f, "approvals-forged");
+    assert_null (strstr (text, "rb-forged"));
+    free (text);
 
     //  --skip-staging is for emergencies only.
     char artifact [1024], sha [65], arguments [2048];
