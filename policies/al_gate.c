@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define S_MAX_SLOTS 32
+#define S_MAX_SLOTS AL_POLICY_MAX_APPROVAL_SLOTS
 #define S_MAX_PEOPLE 64
 
 static void
@@ -199,12 +199,17 @@ s_augment (s_matching_t *m, size_t slot)
     return false;
 }
 
+//  Append quorum's slots; returns the new count, or S_MAX_SLOTS + 1 when they do not fit
+//  (the caller refuses: a quorum is never counted short).
 static size_t
 s_add_slots (s_slot_t *slots, size_t count, al_policy_quorum_t quorum, bool break_glass, bool skip_staging)
 {
-    for (size_t i = 0; i < quorum.count; i++)
-        for (unsigned n = 0; n < quorum.entries [i].count && count < S_MAX_SLOTS; n++)
+    for (size_t i = 0; i < quorum.count && count <= S_MAX_SLOTS; i++)
+        for (unsigned n = 0; n < quorum.entries [i].count; n++) {
+            if (count == S_MAX_SLOTS)
+                return S_MAX_SLOTS + 1;
             slots [count++] = (s_slot_t) { quorum.entries [i].role, break_glass, skip_staging };
+        }
     return count;
 }
 
@@ -286,10 +291,16 @@ al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *req
     }
     s_slot_t slots [S_MAX_SLOTS];
     size_t quorum_slots = s_add_slots (slots, 0, quorum, false, false);
-    quorum_slots = s_add_slots (slots, quorum_slots, skip, false, true);
+    if (quorum_slots <= S_MAX_SLOTS)
+        quorum_slots = s_add_slots (slots, quorum_slots, skip, false, true);
     size_t slot_count = quorum_slots;
-    if (obstacle [0])
+    if (obstacle [0] && slot_count <= S_MAX_SLOTS)
         slot_count = s_add_slots (slots, slot_count, al_policy_break_glass (policy), true, false);
+    if (slot_count > S_MAX_SLOTS) {
+        s_say (explanation, explanation_size, "the policy asks for more than %d signatures for one decision: "
+               "refused (the gate never counts a quorum short)", S_MAX_SLOTS);
+        return AL_GATE_DENIED;
+    }
 
     s_matching_t m = { .slots = slots, .slot_count = slot_count, .people = people, .person_count = person_count };
     for (size_t p = 0; p < S_MAX_PEOPLE; p++)

@@ -41,8 +41,8 @@ extern "C" {
 
 //  The qa_report_sha256 of a request that comes with no QA report: a deployment type
 //  without requires_staging (rollback as shipped), or an emergency that skips staging.
-//  64 zeros: a well-formed digest (the codec accepts only 64 hex digits) that no report
-//  has. Approvers sign it like any digest, and are shown "none", so they know no QA
+//  64 zeros: a well-formed digest (statements' digests must be 64 hex digits) that no
+//  report has: a SHA-256 of all zeros cannot be produced. Approvers sign it like any digest, and are shown "none", so they know no QA
 //  report stands behind the request; for a type that requires staging the gate then also
 //  needs the type's skip_staging_quorum (deployment_types.yaml), and refuses the request
 //  without one.

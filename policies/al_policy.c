@@ -1143,6 +1143,16 @@ s_parse_types (s_loader_t *L, yaml_node_t *root)
             else
                 s_parse_quorum (L, node, "skip_staging_quorum", &entry->skip_staging);
         }
+        //  The gate seats every signature it needs at once: quorum, skip-staging and
+        //  break-glass together must fit its table (it refuses, never truncates).
+        unsigned total = 0;
+        const s_quorum_t *parts [3] = { &entry->quorum, &entry->skip_staging, &self->break_glass };
+        for (int part = 0; part < 3; part++)
+            for (size_t i = 0; i < parts [part]->count; i++)
+                total += parts [part]->entries [i].count;
+        if (total > AL_POLICY_MAX_APPROVAL_SLOTS)
+            s_error (L, body, "%s: quorum, skip_staging_quorum and break_glass ask for %u signatures together; "
+                     "at most %d", what, total, AL_POLICY_MAX_APPROVAL_SLOTS);
     }
     for (int type = 1; type < S_TYPE_COUNT; type++)
         if (!self->types [type].present)

@@ -168,6 +168,11 @@ typedef struct {
 
 const al_policy_thresholds_t *al_policy_thresholds (const al_policy_t *self);
 
+//  At most this many signatures per decision: a type's quorum, its skip_staging_quorum
+//  and break_glass together (the loader refuses more; the gate refuses rather than
+//  count fewer).
+#define AL_POLICY_MAX_APPROVAL_SLOTS 32
+
 //  Soak: duration and checkpoints in milliseconds, already multiplied by time_scale.
 typedef struct {
     int64_t duration_ms;
