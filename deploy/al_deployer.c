@@ -909,6 +909,17 @@ s_step_preflight (s_run_t *run)
     else
         s_check (checks, "deploy_window", true, "%s deployments need no window", al_deployment_type_name (type)?
                  al_deployment_type_name (type): "these");
+    //  A scheduled request's own window: the deploy must start inside it, whenever the
+    //  grant was given (the gate checked it at the grant; a deploy-manager busy or
+    //  restarting may start later).
+    const Airlock__ApprovalRequest *approved = env == AIRLOCK__ENVIRONMENT__ENV_PRODUCTION && run->job->execute
+        && run->job->execute->grant? run->job->execute->grant->request: NULL;
+    if (approved && approved->window_end_ms) {
+        bool inside = now >= approved->window_start_ms && now < approved->window_end_ms;
+        s_check (checks, "scheduled_window", inside, "%s the request's window (%llu..%llu ms, now %llu)",
+                 inside? "inside": "outside", (unsigned long long) approved->window_start_ms,
+                 (unsigned long long) approved->window_end_ms, (unsigned long long) now);
+    }
 
     //  The artifact: bit for bit what was approved, kept for rollback.
     if (s_artifact (run, request->artifact_uri, request->artifact_sha256, true,

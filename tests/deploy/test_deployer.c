@@ -14,6 +14,8 @@
 #include "deploy/al_artifacts.h"
 #include "deploy/al_migrate.h"
 #include "deploy_test_util.h"
+#include "policies/al_approval.h"
+#include <sodium.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -46,6 +48,7 @@ typedef struct {
     unsigned progress_events;
     bool monitor_alive;             // what the monitor hooks answer
     bool signals_fresh;
+    uint64_t now_ms;                // the deployer's clock (0: the real one)
 } s_fixture_t;
 
 static int
@@ -113,12 +116,19 @@ s_last_signal_ms (void *arg)
     return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
+static uint64_t
+s_now_ms (void *arg)
+{
+    return ((s_fixture_t *) arg)->now_ms;
+}
+
 static al_deployer_hooks_t
 s_hooks (s_fixture_t *f)
 {
     al_deployer_hooks_t hooks = {
         .journal = s_journal, .progress = s_progress, .rollback_requested = s_rollback_requested,
-        .monitor_alive = s_monitor_alive, .last_signal_ms = s_last_signal_ms, .now_ms = NULL, .arg = f
+        .monitor_alive = s_monitor_alive, .last_signal_ms = s_last_signal_ms,
+        .now_ms = f->now_ms? s_now_ms: NULL, .arg = f
     };
     return hooks;
 }
@@ -556,6 +566,94 @@ test_rollback_only_to_previous (void **state)
     s_expect_running (f, "demo", "v1", 3);
 }
 
+//  A scheduled deployment granted inside its window but started after it ends (deploy-
+//  manager busy or restarting): pre-flight refuses it, though the grant still verifies.
+static void
+test_scheduled_window_at_preflight (void **state)
+{
+    s_fixture_t *f = *state;
+    assert_true (sodium_init () >= 0);
+    //  An approver, and a deploy window open all day (the type requires one).
+    uint8_t public_key [32], secret_key [64];
+    crypto_sign_keypair (public_key, secret_key);
+    char hex [65], path [400];
+    sodium_bin2hex (hex, sizeof hex, public_key, sizeof public_key);
+    snprintf (path, sizeof path, "%s/approvers.yaml", f->policy_dir);
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    fprintf (file, "approvers:\n  - name: alice\n    roles: [manager]\n    keys:\n      - {id: a1, ed25519: \"%s\"}\n", hex);
+    fclose (file);
+    snprintf (path, sizeof path, "%s/constraints.yaml", f->policy_dir);
+    char *constraints = dtu_read (path);
+    assert_non_null (constraints);
+    char *windows = strstr (constraints, "  windows: []\n");
+    assert_non_null (windows);
+    *windows = 0;
+    file = fopen (path, "w");
+    assert_non_null (file);
+    fprintf (file, "%s  windows:\n    - {days: [monday, tuesday, wednesday, thursday, friday, saturday, sunday], "
+             "start: \"00:00\", end: \"24:00\"}\n%s", constraints, windows + strlen ("  windows: []\n"));
+    fclose (file);
+    free (constraints);
+    s_close (f);
+    al_policy_destroy (&f->policy);
+    al_policy_errors_t *errors = NULL;
+    f->policy = al_policy_load (f->policy_dir, &errors);
+    if (!f->policy)
+        fail_msg ("policy: %s", al_policy_errors_at (errors, 0));
+    s_open (f);
+
+    s_release_t v1;
+    s_release (f, &v1, "demo", "v1", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    v1.request.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_SCHEDULED;
+    v1.request.instances = 3;
+    uint64_t start = (uint64_t) time (NULL) * 1000 - 3600000;      //  a window from an hour ago...
+    Airlock__ApprovalRequest filed = AIRLOCK__APPROVAL_REQUEST__INIT;
+    filed.request_id = (char *) "sched-1";
+    filed.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_SCHEDULED;
+    filed.environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
+    filed.service = (char *) "demo";
+    filed.version = (char *) "v1";
+    filed.artifact_uri = v1.path;
+    filed.artifact_sha256 = v1.sha;
+    filed.qa_report_sha256 = (char *) "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
+    filed.requested_by = (char *) "orchestrator";
+    filed.window_start_ms = start;
+    filed.window_end_ms = start + 1800000;                          //  ...that closed 30 min ago
+    al_approval_options_t options = { .decision = AIRLOCK__DECISION__DECISION_GRANT,
+                                      .issued_at_ms = start + 600000, .valid_for_ms = 3600000 };
+    char error [256];
+    al_approval_signed_t *approval = al_approval_sign_with_secret (&filed, secret_key, &options, error, sizeof error);
+    assert_non_null (approval);
+    Airlock__SignedApproval *signatures [1] = { (Airlock__SignedApproval *) al_approval_signed_message (approval) };
+    Airlock__ProductionGrant grant = AIRLOCK__PRODUCTION_GRANT__INIT;
+    grant.request_id = (char *) "sched-1";
+    grant.request = &filed;
+    grant.n_approvals = 1;
+    grant.approvals = signatures;
+    grant.granted_at_ms = start + 900000;                           //  granted inside the window
+    Airlock__ExecuteDeploy execute = AIRLOCK__EXECUTE_DEPLOY__INIT;
+    execute.request = &v1.request;
+    execute.grant = &grant;
+    //  Started now, 30 minutes after the window closed (within the approvals' expiry).
+    f->now_ms = (uint64_t) time (NULL) * 1000;
+    al_deploy_job_t job = { .deployment_id = "sched-1", .environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION,
+                            .request = &v1.request, .execute = &execute, .journal = NULL };
+    al_deployer_hooks_t hooks = s_hooks (f);
+    al_deploy_result_t result;
+    memset (&result, 0, sizeof result);
+    f->count = 0;
+    assert_int_equal (al_deployer_run (f->deployer, &job, &hooks, &result), 0);
+    s_expect (&result, AIRLOCK__OUTCOME__OUTCOME_FAILED, "");
+    if (!strstr (result.detail, "scheduled_window") || strstr (result.detail, "production_grant"))
+        fail_msg ("expected only scheduled_window to fail: %s", result.detail);
+    int with_version = 0, total = 0;
+    dtu_count (f->state, "demo", "production", "v1", &with_version, &total);
+    assert_int_equal (total, 0);
+    al_approval_signed_destroy (&approval);
+    f->now_ms = 0;
+}
+
 static void
 test_migrations_down_and_restore (void **state)
 {
@@ -643,6 +741,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_resume_after_crash, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_production_without_grant_and_constraints, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_rollback_only_to_previous, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_scheduled_window_at_preflight, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_migrations_down_and_restore, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_monitor_evidence, s_setup, s_teardown),
     };
