@@ -11,6 +11,7 @@
 #include "proto/al_codec.h"
 #include "proto/al_signature.h"
 #include <assert.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +19,75 @@
 
 typedef struct {
     uint8_t approval_id [AL_APPROVAL_ID_SIZE];
+    uint8_t digest [crypto_hash_sha256_BYTES];     // of the signed approval's bytes
     char *request_id;
 } s_accepted_t;
+
+//  SHA-256 over what makes a signed approval: statement bytes, signature, public key
+//  (each length-prefixed), so a grant's copy must be byte for byte an accepted one.
+static void
+s_approval_digest (const Airlock__SignedApproval *approval, uint8_t digest [crypto_hash_sha256_BYTES])
+{
+    crypto_hash_sha256_state state;
+    crypto_hash_sha256_init (&state);
+    const ProtobufCBinaryData *parts [3] = { &approval->statement, &approval->signature, &approval->public_key };
+    for (int i = 0; i < 3; i++) {
+        uint8_t length [8];
+        for (int b = 0; b < 8; b++)
+            length [b] = (uint8_t) ((uint64_t) parts [i]->len >> (8 * b));
+        crypto_hash_sha256_update (&state, length, sizeof length);
+        if (parts [i]->len)
+            crypto_hash_sha256_update (&state, parts [i]->data, parts [i]->len);
+    }
+    crypto_hash_sha256_final (&state, digest);
+}
+
+static bool
+s_same_text (const char *a, const char *b)
+{
+    return strcmp (a? a: "", b? b: "") == 0;
+}
+
+//  The statement's fields against the request it approves: NULL when they agree, else
+//  the first field that differs.
+static const char *
+s_statement_differs (const Airlock__ApprovalStatement *statement, const Airlock__ApprovalRequest *request)
+{
+    if (!s_same_text (statement->request_id, request->request_id))
+        return "request_id";
+    if (statement->deployment_type != request->deployment_type)
+        return "deployment_type";
+    if (statement->environment != request->environment)
+        return "environment";
+    if (!s_same_text (statement->service, request->service))
+        return "service";
+    if (!s_same_text (statement->artifact_sha256, request->artifact_sha256))
+        return "artifact_sha256";
+    if (!s_same_text (statement->qa_report_sha256, request->qa_report_sha256))
+        return "qa_report_sha256";
+    if (!s_same_text (statement->migration_set_sha256, request->migration_set_sha256))
+        return "migration_set_sha256";
+    return NULL;
+}
+
+//  What deploy-manager is told to run against what was approved: NULL or the field.
+static const char *
+s_deploy_differs (const Airlock__DeployRequest *deploy, const Airlock__ApprovalRequest *request)
+{
+    if (!s_same_text (deploy->service, request->service))
+        return "service";
+    if (!s_same_text (deploy->version, request->version))
+        return "version";
+    if (!s_same_text (deploy->artifact_uri, request->artifact_uri))
+        return "artifact_uri";
+    if (!s_same_text (deploy->artifact_sha256, request->artifact_sha256))
+        return "artifact_sha256";
+    if (!s_same_text (deploy->migration_set_sha256, request->migration_set_sha256))
+        return "migration_set_sha256";
+    if (deploy->deployment_type != request->deployment_type)
+        return "deployment_type";
+    return NULL;
+}
 
 typedef struct {
     al_signature_audit_t *report;
@@ -87,7 +155,7 @@ s_check (const Airlock__SignedApproval *approval, Airlock__ApprovalStatement **s
 }
 
 static int
-s_remember (s_audit_t *self, const Airlock__ApprovalStatement *statement)
+s_remember (s_audit_t *self, const Airlock__SignedApproval *approval, const Airlock__ApprovalStatement *statement)
 {
     if (self->count == self->capacity) {
         size_t capacity = self->capacity? self->capacity * 2: 16;
@@ -102,16 +170,21 @@ s_remember (s_audit_t *self, const Airlock__ApprovalStatement *statement)
     if (!slot->request_id)
         return -1;
     memcpy (slot->approval_id, statement->approval_id.data, AL_APPROVAL_ID_SIZE);
+    s_approval_digest (approval, slot->digest);
     self->count++;
     return 0;
 }
 
+//  Was this exact signed approval (same bytes) accepted earlier for this request?
 static bool
-s_was_accepted (s_audit_t *self, const Airlock__ApprovalStatement *statement)
+s_was_accepted (s_audit_t *self, const Airlock__SignedApproval *approval, const Airlock__ApprovalStatement *statement)
 {
+    uint8_t digest [crypto_hash_sha256_BYTES];
+    s_approval_digest (approval, digest);
     for (size_t i = 0; i < self->count; i++)
         if (memcmp (self->accepted [i].approval_id, statement->approval_id.data, AL_APPROVAL_ID_SIZE) == 0
-        &&  strcmp (self->accepted [i].request_id, statement->request_id) == 0)
+        &&  strcmp (self->accepted [i].request_id, statement->request_id) == 0
+        &&  memcmp (self->accepted [i].digest, digest, sizeof digest) == 0)
             return true;
     return false;
 }
@@ -131,7 +204,7 @@ s_approval_row (s_audit_t *self, const al_store_event_t *event, const Airlock__E
         s_fail (self, event->sequence, "%s", why);
         return 0;
     }
-    int rc = s_remember (self, statement);
+    int rc = s_remember (self, envelope->signed_approval, statement);
     airlock__approval_statement__free_unpacked (statement, NULL);
     return rc;
 }
@@ -160,6 +233,20 @@ s_grant_row (s_audit_t *self, const al_store_event_t *event, const Airlock__Enve
         s_fail (self, event->sequence, "grant for request %s carries no approval", grant->request_id);
         return;
     }
+    //  What the grant says was approved is what deploy-manager is told to run.
+    const Airlock__ApprovalRequest *request = grant->request;
+    const Airlock__DeployRequest *deploy = envelope->execute_deploy->request;
+    if (!request || !deploy) {
+        s_fail (self, event->sequence, "grant for request %s without the %s", grant->request_id,
+                request? "deploy request": "approved request");
+        return;
+    }
+    const char *field = s_deploy_differs (deploy, request);
+    if (field) {
+        s_fail (self, event->sequence, "grant for request %s: the deploy's %s differs from the approved request's",
+                grant->request_id, field);
+        return;
+    }
     for (size_t i = 0; i < grant->n_approvals; i++) {
         self->report->grant_approvals++;
         const Airlock__SignedApproval *approval = grant->approvals [i];
@@ -174,7 +261,8 @@ s_grant_row (s_audit_t *self, const al_store_event_t *event, const Airlock__Enve
             return;
         }
         bool names_request = strcmp (statement->request_id, grant->request_id) == 0;
-        bool accepted = s_was_accepted (self, statement);
+        const char *differs = s_statement_differs (statement, request);
+        bool accepted = s_was_accepted (self, approval, statement);
         char request_id [AL_CODEC_MAX_ID_LEN + 1];
         snprintf (request_id, sizeof request_id, "%s", statement->request_id);
         airlock__approval_statement__free_unpacked (statement, NULL);
@@ -183,9 +271,14 @@ s_grant_row (s_audit_t *self, const al_store_event_t *event, const Airlock__Enve
                     grant->request_id, request_id);
             return;
         }
+        if (differs) {
+            s_fail (self, event->sequence, "grant for request %s: approval %zu signed another %s than the "
+                    "request's", grant->request_id, i + 1, differs);
+            return;
+        }
         if (!accepted) {
             s_fail (self, event->sequence, "grant for request %s carries approval %zu, which no earlier "
-                    "accepted SignedApproval row holds", grant->request_id, i + 1);
+                    "accepted SignedApproval row holds byte for byte", grant->request_id, i + 1);
             return;
         }
     }

@@ -533,6 +533,66 @@ test_signature_tampered (void **state)
     free (copy);
 }
 
+//  A copy of the log whose grant row (re-chained, so only the signature audit can see it)
+//  names another artifact: in the deploy only, or in the deploy and the approved request.
+static char *
+s_swap_granted_artifact (bool in_request_too)
+{
+    char *copy = NULL;
+    assert_true (asprintf (&copy, "%s/swapped-%d.db", s_log->dir, in_request_too) >= 0);
+    unlink (copy);
+    audit_log_copy_db (s_log->db, copy);
+    al_store_t *store = s_open (copy);
+    al_store_event_t row;
+    assert_int_equal (al_store_event_get (store, s_log->a_prod_grant, &row), AL_STORE_OK);
+    al_envelope_t *envelope = NULL;
+    char error [256];
+    assert_int_equal (al_codec_unpack (row.envelope, row.envelope_size, 0, &envelope, error, sizeof error), AL_CODEC_OK);
+    static char other [] = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752";
+    char *deploy_digest = envelope->execute_deploy->request->artifact_sha256;
+    char *request_digest = envelope->execute_deploy->grant->request->artifact_sha256;
+    envelope->execute_deploy->request->artifact_sha256 = other;
+    if (in_request_too)
+        envelope->execute_deploy->grant->request->artifact_sha256 = other;
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_int_equal (al_codec_pack (envelope, &bytes, &size, error, sizeof error), AL_CODEC_OK);
+    //  The swapped pointers are not the decoder's: put its own back before freeing.
+    envelope->execute_deploy->request->artifact_sha256 = deploy_digest;
+    envelope->execute_deploy->grant->request->artifact_sha256 = request_digest;
+    al_codec_free (&envelope);
+    al_store_destroy (&store);
+    audit_log_rewrite (copy, s_log->a_prod_grant, bytes, size);
+    free (bytes);
+    return copy;
+}
+
+//  An insider rewrites a grant to another artifact, keeping the genuine approvals and
+//  re-chaining the log: the signatures still verify, but not for what was deployed.
+static void
+test_grant_bound_to_artifact (void **state)
+{
+    (void) state;
+    for (int in_request_too = 0; in_request_too < 2; in_request_too++) {
+        char *copy = s_swap_granted_artifact (in_request_too);
+        al_verify_report_t verify;
+        assert_int_equal (al_store_verify_path (NULL, copy, NULL, NULL, &verify), AL_STORE_OK);
+        assert_int_equal (verify.result, AL_VERIFY_OK);
+        al_store_t *store = s_open (copy);
+        al_signature_audit_t report;
+        assert_int_equal (al_signature_audit_run (store, NULL, NULL, &report), AL_STORE_OK);
+        assert_int_equal (report.failures, 1);
+        assert_int_equal (report.first_bad_sequence, s_log->a_prod_grant);
+        const char *expected = in_request_too? "approval 1 signed another artifact_sha256"
+                                             : "the deploy's artifact_sha256 differs";
+        if (!strstr (report.reason, expected))
+            fail_msg ("reason '%s' does not say '%s'", report.reason, expected);
+        al_store_destroy (&store);
+        unlink (copy);
+        free (copy);
+    }
+}
+
 typedef struct {
     char subjects [16][64];
     char whats [16][512];
@@ -669,6 +729,7 @@ main (void)
         cmocka_unit_test (test_message_json),
         cmocka_unit_test (test_signatures_hold),
         cmocka_unit_test (test_signature_tampered),
+        cmocka_unit_test (test_grant_bound_to_artifact),
         cmocka_unit_test (test_live_agrees),
         cmocka_unit_test (test_live_disagrees),
         cmocka_unit_test (test_parse_time),
