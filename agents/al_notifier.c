@@ -345,8 +345,18 @@ al_notifier_run (const al_config_t *config, char *error, size_t error_size)
         al_subscriber_subscribe (self.events, s_topics [i]);
     for (size_t i = 0; i < count; i++) {
         const al_notify_endpoint_t *endpoint = al_notify_config_at (self.notify, i);
-        zsys_info ("notifier: endpoint %s (%s) %s%s", endpoint->name, al_notify_kind_name (endpoint->kind),
-                   endpoint->url, endpoint->secret_env || endpoint->secret_file? ", signed": "");
+        //  Scheme and host only: a Slack webhook's path is its credential, and a URL may
+        //  carry user:password.
+        const char *url = endpoint->url? endpoint->url: "";
+        const char *host = strstr (url, "://");
+        host = host? host + 3: url;
+        const char *at = strchr (host, '@'), *end = host + strcspn (host, "/?#");
+        if (at && at < end)
+            host = at + 1;
+        int scheme_length = (int) (strstr (url, "://")? strstr (url, "://") - url: 0);
+        zsys_info ("notifier: endpoint %s (%s) %.*s%s%.*s/...%s", endpoint->name, al_notify_kind_name (endpoint->kind),
+                   scheme_length, url, scheme_length? "://": "", (int) (end - host), host,
+                   endpoint->secret_env || endpoint->secret_file? ", signed": "");
     }
     zsys_info ("notifier: ready (%zu endpoint(s), outbox %s)", count, path);
     rc = 0;

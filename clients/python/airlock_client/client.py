@@ -49,11 +49,11 @@ ENVIRONMENTS = {
     "production": pb.ENV_PRODUCTION,
 }
 
-# Types a client may submit; rollbacks go through Client.request_rollback.
+# Types a client may submit; rollbacks go through Client.request_rollback, scheduled
+# deployments need a window (airlock submit --type scheduled --window START/END).
 SUBMIT_TYPES = {
     "standard": pb.DEPLOY_TYPE_STANDARD,
     "hotfix": pb.DEPLOY_TYPE_HOTFIX,
-    "scheduled": pb.DEPLOY_TYPE_SCHEDULED,
     "emergency": pb.DEPLOY_TYPE_EMERGENCY,
 }
 
@@ -671,7 +671,8 @@ class Client:
         validate it and files the production request for a human). Returns the release id.
         Raises Denied (with the broker's reason), Timeout, ValueError for bad arguments."""
         if type not in SUBMIT_TYPES:
-            raise ValueError("type %r: one of %s (rollbacks: request_rollback)" % (type, ", ".join(SUBMIT_TYPES)))
+            raise ValueError("type %r: one of %s (rollbacks: request_rollback; scheduled: airlock submit "
+                             "--window)" % (type, ", ".join(SUBMIT_TYPES)))
         if environment not in ENVIRONMENTS:
             raise ValueError("environment %r: one of %s" % (environment, ", ".join(ENVIRONMENTS)))
         release_id = _check_release_id(release_id) if release_id else release_id_for(service, version)
