@@ -44,8 +44,9 @@
 #include "store/al_store.h"
 #include <assert.h>
 #include <czmq.h>
-#include <jansson.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -53,9 +54,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 //  Draft libzmq option, set by number (not in stable headers).
 #define S_ZMQ_ZAP_ENFORCE_DOMAIN 93
@@ -210,6 +213,7 @@ typedef struct {
 
 struct _al_broker_t {
     const al_config_t *config;
+    int lock_fd;                    // flock on DATABASE.lock: one broker per audit log
     al_policy_t *policy;
     uint64_t policy_generation;
     al_store_t *store;
@@ -1457,6 +1461,43 @@ s_policy_errors_text (al_policy_errors_t *errors)
     return text;
 }
 
+static int
+s_lock_database (al_broker_t *self, char *error, size_t error_size)
+{
+    char path [4096];
+    if (snprintf (path, sizeof path, "%s.lock", al_config_database (self->config)) >= (int) sizeof path) {
+        snprintf (error, error_size, "broker: the database path is too long");
+        return -1;
+    }
+    int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf (error, error_size, "%.3900s: cannot open: %s", path, strerror (errno));
+        return -1;
+    }
+    if (flock (fd, LOCK_EX | LOCK_NB) != 0) {
+        int cause = errno;
+        char text [32] = "";
+        ssize_t length = read (fd, text, sizeof text - 1);
+        text [length > 0? length: 0] = 0;
+        close (fd);
+        if (cause == EWOULDBLOCK)
+            snprintf (error, error_size, "another broker (pid %d) already serves this audit log (%.3900s is locked)",
+                      atoi (text), path);
+        else
+            snprintf (error, error_size, "%.3900s: cannot lock: %s", path, strerror (cause));
+        return -1;
+    }
+    char text [32];
+    int length = snprintf (text, sizeof text, "%d\n", (int) getpid ());
+    if (ftruncate (fd, 0) != 0 || write (fd, text, (size_t) length) != length) {
+        snprintf (error, error_size, "%.3900s: cannot write: %s", path, strerror (errno));
+        close (fd);
+        return -1;
+    }
+    self->lock_fd = fd;
+    return 0;
+}
+
 al_broker_t *
 al_broker_new (const al_config_t *config, char *error, size_t error_size)
 {
@@ -1467,6 +1508,7 @@ al_broker_new (const al_config_t *config, char *error, size_t error_size)
         return NULL;
     }
     self->config = config;
+    self->lock_fd = -1;
     self->max_message = al_config_max_message_bytes (config);
     self->max_items = al_config_batch_max (config);
     if (sodium_init () < 0) {
@@ -1494,6 +1536,11 @@ al_broker_new (const al_config_t *config, char *error, size_t error_size)
         goto failed;
     }
     if (s_read_checkpoint_key (al_config_checkpoint_key (config), self->checkpoint_key, error, error_size))
+        goto failed;
+    //  One broker per audit log: a second one would take the endpoint over and write the
+    //  same chain. The lock file holds the holder's pid and is never removed (removing it
+    //  would let two processes lock two different files).
+    if (s_lock_database (self, error, error_size))
         goto failed;
     //  The checkpoint's directory (one level) is made if missing.
     char *checkpoint_dir = strdup (al_config_checkpoint_path (config));
@@ -1643,6 +1690,8 @@ al_broker_destroy (al_broker_t **self_p)
     zcert_destroy (&self->cert);
     al_policy_destroy (&self->policy);
     sodium_memzero (self->checkpoint_key, sizeof self->checkpoint_key);
+    if (self->lock_fd >= 0)
+        close (self->lock_fd);
     free (self);
     *self_p = NULL;
 }

@@ -695,6 +695,21 @@ test_up_second_instance_refused (void **state)
     assert_int_equal (s_children_of (getpid (), children, 16), 1);
     s_wait_alive (f, refused_ms + 1000);
     assert_int_equal (s_pid (f, "broker"), broker);
+
+    //  A bare `airlock broker` on the same audit log is refused too (its lock), naming
+    //  the broker that holds it; `timeout` stops it if it is not, and the test fails.
+    char command [2048];
+    snprintf (command, sizeof command, "timeout 10 '%s' broker --config '%s/airlock.yaml' 2> '%s/bare.out'",
+              f->airlock, f->dir, f->dir);
+    int rc = system (command);
+    assert_true (WIFEXITED (rc));
+    assert_int_equal (WEXITSTATUS (rc), 2);
+    text = s_file (f, "bare.out");
+    snprintf (needle, sizeof needle, "another broker (pid %d) already serves", (int) broker);
+    if (!text || !strstr (text, needle))
+        fail_msg ("bare broker said:\n%s", text? text: "");
+    free (text);
+    s_wait_alive (f, s_wall_ms () + 500);
     s_stop_and_check (f, SIGTERM, false);
 }
 
