@@ -13,6 +13,7 @@
 */
 #include "agents/al_orchestrator.h"
 #include "agents/al_agent.h"
+#include "broker/al_broker.h"
 #include "deploy/al_services.h"
 #include "policies/al_gate.h"
 #include "policies/al_policy.h"
@@ -532,6 +533,14 @@ s_progress (s_orchestrator_t *self, const al_envelope_t *envelope)
         s_state (release, "MONITOR", "rolled out; soaking on the golden signals");
         changed = true;
     }
+    //  deploy-manager would not act on the grant at all (it does not verify: expired,
+    //  another policy...): nothing ran, and nothing else will come for this release.
+    if (production && (s_in (release, "APPROVE") || s_in (release, "DEPLOY")) && !progress->journal
+    &&  progress->outcome == AIRLOCK__OUTCOME__OUTCOME_FAILED && progress->detail
+    &&  strncmp (progress->detail, "refused:", 8) == 0) {
+        s_state (release, "FAILED", "deploy-manager %.480s", progress->detail);
+        changed = true;
+    }
     int rc = changed? s_save (self, release): 0;
     json_decref (release);
     return rc;
@@ -572,6 +581,27 @@ s_qa_report (s_orchestrator_t *self, const al_envelope_t *envelope)
     return rc;
 }
 
+//  The broker closed a production request: a required approver said DENY.
+static int
+s_closed (s_orchestrator_t *self, const al_envelope_t *envelope)
+{
+    const Airlock__Notification *note = envelope->notification;
+    if (!note || strcmp (note->template_, AL_BROKER_APPROVAL_CLOSED_TEMPLATE) != 0
+    ||  !envelope->sender || strcmp (envelope->sender->identity, "broker") != 0)
+        return 0;
+    bool production = false;
+    json_t *release = s_release_of (self, envelope->deployment_id, &production);
+    if (!release)
+        return 0;
+    int rc = 0;
+    if (production && s_in (release, "APPROVE")) {
+        s_state (release, "FAILED", "%.480s", note->text && *note->text? note->text: "production request closed");
+        rc = s_save (self, release);
+    }
+    json_decref (release);
+    return rc;
+}
+
 static int
 s_handle (s_orchestrator_t *self, const al_envelope_t *envelope)
 {
@@ -580,6 +610,7 @@ s_handle (s_orchestrator_t *self, const al_envelope_t *envelope)
         case AIRLOCK__ENVELOPE__BODY_DEPLOY_RECEIPT:    return s_receipt (self, envelope);
         case AIRLOCK__ENVELOPE__BODY_DEPLOY_PROGRESS:   return s_progress (self, envelope);
         case AIRLOCK__ENVELOPE__BODY_QA_REPORT:         return s_qa_report (self, envelope);
+        case AIRLOCK__ENVELOPE__BODY_NOTIFICATION:       return s_closed (self, envelope);
         default:                                        return 0;
     }
 }

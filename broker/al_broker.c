@@ -209,6 +209,7 @@ typedef struct {
     uint64_t now_ms;
     char detail [512];
     uint64_t grant_sequence;
+    uint64_t closed_sequence;       // the ApprovalClosed row the orchestrator is told of
 } s_item_t;
 
 struct _al_broker_t {
@@ -923,13 +924,43 @@ s_conclude (al_broker_t *self, s_item_t *item)
     char reason [1024];
     if (verdict->outcome == AL_GATE_DENIED) {
         snprintf (reason, sizeof reason, "request %s closed: %s", verdict->request_id, verdict->explanation);
-        al_envelope_t meta = AIRLOCK__ENVELOPE__INIT;
-        meta.deployment_id = verdict->request_id;
-        meta.environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
-        status = s_append (self, "ApprovalClosed", S_BROKER_IDENTITY, S_BROKER_IDENTITY, &meta, false,
-                           AL_STORE_ACCEPTED, reason, NULL, 0, &result);
+        //  The row carries a Notification for the orchestrator (its release ends there,
+        //  FAILED with the reason), queued in the same transaction.
+        char message_id [AL_CODEC_MAX_ID_LEN + 1];
+        snprintf (message_id, sizeof message_id, "closed-%.56s", verdict->request_id);
+        Airlock__Notification__FieldsEntry field = AIRLOCK__NOTIFICATION__FIELDS_ENTRY__INIT;
+        field.key = (char *) "request_id";
+        field.value = verdict->request_id;
+        Airlock__Notification__FieldsEntry *fields [1] = { &field };
+        Airlock__Notification note = AIRLOCK__NOTIFICATION__INIT;
+        note.template_ = (char *) AL_BROKER_APPROVAL_CLOSED_TEMPLATE;
+        char subject [160];
+        snprintf (subject, sizeof subject, "production request %.64s closed", verdict->request_id);
+        note.subject = subject;
+        note.text = reason;
+        note.n_fields = 1;
+        note.fields = fields;
+        al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+        envelope.message_id = message_id;
+        envelope.deployment_id = verdict->request_id;
+        envelope.environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
+        envelope.timestamp_ms = item->now_ms;
+        envelope.body_case = AIRLOCK__ENVELOPE__BODY_NOTIFICATION;
+        envelope.notification = &note;
+        size_t size = airlock__envelope__get_packed_size (&envelope);
+        uint8_t *bytes = malloc (size? size: 1);
+        if (!bytes)
+            return AL_STORE_ERR_NOMEM;
+        airlock__envelope__pack (&envelope, bytes);
+        status = s_append (self, "ApprovalClosed", S_BROKER_IDENTITY, S_BROKER_IDENTITY, &envelope, false,
+                           AL_STORE_ACCEPTED, reason, bytes, size, &result);
+        free (bytes);
         if (status == AL_STORE_OK)
+            status = al_store_delivery_add (self->store, "orchestrator", result.sequence);
+        if (status == AL_STORE_OK) {
+            item->closed_sequence = result.sequence;
             al_approvals_close (self->approvals, verdict->request_id);
+        }
         return status;
     }
     assert (verdict->outcome == AL_GATE_GRANTED);
@@ -1021,6 +1052,9 @@ s_item_finish (al_broker_t *self, s_item_t *item)
     //  an instance acknowledges it).
     if (item->grant_sequence)
         s_deliver_stored (self, "deploy-manager", item->grant_sequence);
+    //  A required approver denied: the orchestrator learns that its request is closed.
+    if (item->closed_sequence)
+        s_deliver_stored (self, "orchestrator", item->closed_sequence);
     const char *role = al_broker_route_for (item->type);
     if (!item->fresh || !role)
         return;

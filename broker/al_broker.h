@@ -39,6 +39,10 @@ void al_broker_destroy (al_broker_t **self_p);
 //  fails (return -1: a broker that cannot write its log must not accept messages).
 int al_broker_run (al_broker_t *self);
 
+//  The Notification template of the ApprovalClosed row the broker delivers to the
+//  orchestrator when a required approver's DENY closes a production request.
+#define AL_BROKER_APPROVAL_CLOSED_TEMPLATE "approval_closed"
+
 //  Async-signal-safe requests handled by the loop.
 void al_broker_request_stop (al_broker_t *self);
 void al_broker_request_reload (al_broker_t *self);

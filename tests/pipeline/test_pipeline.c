@@ -337,6 +337,23 @@ test_release_to_production (void **state)
     free (text);
     dtu_count (deploy_state, "demo", "production", "v1", &with_version, &total);
     assert_int_equal (with_version, 2);
+
+    //  A release the approver denies: the broker closes the request and tells the
+    //  orchestrator, whose release ends FAILED with the reason (not APPROVE forever).
+    s_submit (f, "rel-n", "v3", NULL);
+    s_wait_state (f, "rel-n", "APPROVE", 60000);
+    char arguments [600];
+    snprintf (arguments, sizeof arguments, "deny rel-n-prod --yes --reason 'not before the sale' --key '%s/alice.key'",
+              f->dir);
+    assert_int_equal (s_airlock (f, "deny", arguments), 0);
+    s_wait_state (f, "rel-n", "FAILED", 30000);
+    assert_int_equal (s_airlock (f, "denied", "status rel-n"), 0);
+    text = s_output (f, "denied");
+    if (!strstr (text, "not before the sale"))
+        fail_msg ("status rel-n does not give the denial's reason:\n%s", text);
+    free (text);
+    dtu_count (deploy_state, "demo", "production", "v1", &with_version, &total);
+    assert_int_equal (with_version, 2);
 }
 
 static void
