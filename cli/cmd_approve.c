@@ -53,6 +53,7 @@ s_usage (FILE *out, const char *command)
             "  --ssh-key FILE    an OpenSSH ed25519 private key (signs with ssh-keygen -Y sign)\n"
             "  --break-glass     consciously override an active freeze or closed window\n"
             "  --valid-for D     how long the approval stays valid (default 1h; e.g. 30m, 2h)\n"
+            "  --config FILE     airlock.yaml (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n"
             "Exit codes: 0 granted or recorded, 1 refused by the gate, 2 usage or I/O error.\n");
 }
 
@@ -87,7 +88,7 @@ s_config_path (const s_options_t *options)
     if (options->config_path)
         return options->config_path;
     const char *env = getenv ("AIRLOCK_CONFIG");
-    return env ? env : "airlock.yaml";
+    return env && *env ? env : "./airlock-state/airlock.yaml";
 }
 
 //  Connect as the approver client. Returns NULL with the reason printed.

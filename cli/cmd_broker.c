@@ -1,6 +1,6 @@
 /*  cmd_broker.c: `airlock broker [--config FILE]`: run the broker until SIGTERM.
 
-    Loads airlock.yaml (--config, else $AIRLOCK_CONFIG, else ./airlock.yaml), starts the
+    Loads airlock.yaml (--config, else $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml), starts the
     broker (which refuses to start unless every security setting took effect) and runs
     it. SIGTERM/SIGINT: drain what is received, commit, answer, exit 0. SIGHUP: reload
     the policy (an invalid one is refused and the refusal audited).
@@ -18,7 +18,7 @@ s_usage (FILE *out)
     fprintf (out, "usage: airlock broker [--config FILE]\n\n"
                   "Run the airlock broker: CURVE-authenticated ROUTER and PUB endpoints, the\n"
                   "permission table, the hash-chained audit log, durable delivery queues.\n\n"
-                  "  --config FILE   airlock.yaml to use (default: $AIRLOCK_CONFIG, else ./airlock.yaml)\n\n"
+                  "  --config FILE   airlock.yaml to use (default: $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n\n"
                   "Signals: SIGTERM/SIGINT drain, commit and exit 0; SIGHUP reloads the policy.\n"
                   "Exit codes: 0 stopped cleanly, 1 the audit log failed, 2 usage or start-up error.\n");
 }
@@ -32,7 +32,7 @@ al_cmd_broker (int argc, char **argv)
     }
     const char *path = getenv ("AIRLOCK_CONFIG");
     if (!path || !*path)
-        path = "airlock.yaml";
+        path = "./airlock-state/airlock.yaml";
     for (int i = 1; i < argc; i++) {
         if (strcmp (argv [i], "--config") == 0 && i + 1 < argc)
             path = argv [++i];
