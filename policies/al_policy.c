@@ -850,6 +850,13 @@ s_parse_identities (s_loader_t *L, yaml_node_t *root)
             s_error (L, name_node, "identity '%s': use 1-63 characters a-z, 0-9, '-', '_'", name);
             valid = false;
         }
+        else
+        if (name && strcmp (name, "broker") == 0) {
+            //  The name the broker signs its own rows and grants with: deploy-manager
+            //  takes an ExecuteDeploy from it alone.
+            s_error (L, name_node, "identity 'broker' is reserved for the broker itself");
+            valid = false;
+        }
         if (role)
             s_check_role_ref (L, role_node, role, false);
         for (size_t i = 0; valid && i < self->identity_count; i++) {
