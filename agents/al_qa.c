@@ -28,6 +28,7 @@
 */
 #include "agents/al_qa.h"
 #include "agents/al_agent.h"
+#include "agents/al_notify_config.h"
 #include "deploy/al_artifacts.h"
 #include "deploy/al_probe.h"
 #include "deploy/al_services.h"
@@ -1855,6 +1856,24 @@ al_qa_run (const al_config_t *config, char *error, size_t error_size)
                 assert (self.hidden);
                 self.hidden [self.hidden_count++] = s_printf ("%s", svc->secrets [j].env);
             }
+    }
+    //  Nor the notifier's webhook secrets (every agent under `airlock up` inherits one
+    //  environment). An unreadable notifications.yaml hides nothing more: the notifier
+    //  refuses to start on it, and says why.
+    char notifications [PATH_MAX];
+    snprintf (notifications, sizeof notifications, "%s/notifications.yaml", al_config_state_dir (config));
+    if (access (notifications, F_OK) == 0) {
+        char ignored [256];
+        al_notify_config_t *notify = al_notify_config_load (notifications, ignored, sizeof ignored);
+        for (size_t i = 0; notify && i < al_notify_config_count (notify); i++) {
+            const al_notify_endpoint_t *endpoint = al_notify_config_at (notify, i);
+            if (endpoint->secret_env) {
+                self.hidden = realloc (self.hidden, (self.hidden_count + 1) * sizeof *self.hidden);
+                assert (self.hidden);
+                self.hidden [self.hidden_count++] = s_printf ("%s", endpoint->secret_env);
+            }
+        }
+        al_notify_config_destroy (&notify);
     }
     self.agent = al_agent_new_for_role (config, "qa", true, error, error_size);
     if (!self.agent)

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #define S_SECRET "qa-test-secret-value-42"
+#define S_HOOK_SECRET "qa-test-hook-secret-17"
 #define S_DIGEST "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
 typedef struct {
@@ -165,6 +166,7 @@ static const char *s_unit_sh =
     "echo \"urls: $AIRLOCK_QA_URLS\"\n"
     "echo \"version: $AIRLOCK_VERSION env: $AIRLOCK_ENV deployment: $AIRLOCK_DEPLOYMENT_ID\"\n"
     "echo \"secret: ${QA_TEST_SECRET:-absent}\"\n"
+    "echo \"hook secret: ${QA_TEST_HOOK_SECRET:-absent}\"\n"
     "echo \"junit: $AIRLOCK_QA_JUNIT\"\n"
     "mkdir -p reports\n"
     "printf '<testsuites><testsuite name=\"unit\"><testcase name=\"a\"/><testcase name=\"b\"/>"
@@ -198,6 +200,8 @@ s_group_setup (void **state)
     //  A secret source of a service: suites must not inherit it. (Set before any
     //  thread starts.)
     assert_int_equal (setenv ("QA_TEST_SECRET", S_SECRET, 1), 0);
+    //  And a webhook secret of the notifier's (notifications.yaml), in the same environment.
+    assert_int_equal (setenv ("QA_TEST_HOOK_SECRET", S_HOOK_SECRET, 1), 0);
     s_fixture_t *f = calloc (1, sizeof *f);
     assert_non_null (f);
     static const harness_identity_t identities [] = { { "orchestrator", "orchestrator" }, { "qa", "qa" } };
@@ -208,6 +212,9 @@ s_group_setup (void **state)
     char path [600];
     snprintf (path, sizeof path, "%s/services.yaml", h->dir);
     s_write (path, s_services);
+    snprintf (path, sizeof path, "%s/notifications.yaml", h->dir);
+    s_write (path, "version: 1\nendpoints:\n  - name: audit-sink\n    kind: webhook\n"
+                   "    url: http://127.0.0.1:9/hook\n    secret: { env: QA_TEST_HOOK_SECRET }\n");
     snprintf (path, sizeof path, "%s/suites", h->dir);
     assert_int_equal (mkdir (path, 0700), 0);
     snprintf (path, sizeof path, "%s/suites/unit.sh", h->dir);
@@ -500,6 +507,8 @@ test_passing_release (void **state)
     assert_non_null (strstr (evidence, "version: v1 env: staging deployment: rel-1-stg\n"));
     assert_non_null (strstr (evidence, "secret: absent\n"));
     assert_null (strstr (evidence, S_SECRET));
+    assert_non_null (strstr (evidence, "hook secret: absent\n"));
+    assert_null (strstr (evidence, S_HOOK_SECRET));
     snprintf (line, sizeof line, "junit: %s/reports/unit.xml\n", h->dir);
     assert_non_null (strstr (evidence, line));
     assert_non_null (strstr (evidence, "exit_code: 0\n"));
