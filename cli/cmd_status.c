@@ -11,11 +11,11 @@
     that does not answer within the timeout is exit code 2, with the endpoint named.
 */
 #include "cli/cli.h"
+#include "cli/cli_release.h"
 #include "agents/al_agent.h"
 #include "agents/al_orchestrator.h"
 #include "broker/al_config.h"
 
-#include <dirent.h>
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -49,41 +49,6 @@ s_wall_ms (void)
     struct timespec ts;
     clock_gettime (CLOCK_REALTIME, &ts);
     return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
-//  The releases the orchestrator knows, newest first by creation.
-static json_t *
-s_releases (const al_config_t *config)
-{
-    json_t *list = json_array ();
-    char *dir = al_orchestrator_releases_dir (config);
-    DIR *handle = dir? opendir (dir): NULL;
-    struct dirent *entry;
-    while (handle && (entry = readdir (handle))) {
-        size_t length = strlen (entry->d_name);
-        if (length < 6 || strcmp (entry->d_name + length - 5, ".json") != 0)
-            continue;
-        char path [2048];
-        snprintf (path, sizeof path, "%s/%s", dir, entry->d_name);
-        json_t *release = json_load_file (path, 0, NULL);
-        if (release)
-            json_array_append_new (list, release);
-    }
-    if (handle)
-        closedir (handle);
-    free (dir);
-    //  Newest first.
-    size_t count = json_array_size (list);
-    for (size_t i = 1; i < count; i++)
-        for (size_t j = i; j > 0; j--) {
-            json_t *a = json_array_get (list, j - 1), *b = json_array_get (list, j);
-            if (json_integer_value (json_object_get (a, "created_ms")) >= json_integer_value (json_object_get (b, "created_ms")))
-                break;
-            json_incref (a);
-            json_array_set (list, j - 1, b);
-            json_array_set_new (list, j, a);
-        }
-    return list;
 }
 
 static const char *
@@ -313,7 +278,7 @@ al_cmd_status (int argc, char **argv)
         }
         goto cleanup;
     }
-    releases = s_releases (config);
+    releases = al_cli_releases (config);
     s_print (reply->status_reply, json, releases);
     exit_code = AL_EXIT_OK;
 cleanup:

@@ -10,12 +10,11 @@
     rollback: no staging run, and the approvals the rollback type needs (devops).
 */
 #include "cli/cli.h"
+#include "cli/cli_release.h"
 #include "agents/al_agent.h"
-#include "agents/al_orchestrator.h"
 #include "broker/al_config.h"
 
 #include <jansson.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,17 +72,6 @@ s_config_path (void)
 
 //  A release id from service and version: rel-<service>-<version>-<6 hex>, only
 //  [A-Za-z0-9._-], at most 56 characters.
-static void
-s_release_id (const char *prefix, const char *service, const char *version, char *id, size_t size)
-{
-    uint8_t random [3];
-    randombytes_buf (random, sizeof random);
-    snprintf (id, size, "%s-%.16s-%.16s-%02x%02x%02x", prefix, service, version, random [0], random [1], random [2]);
-    for (char *c = id; *c; c++)
-        if (!(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z') && !(*c >= '0' && *c <= '9') && *c != '-' && *c != '.')
-            *c = '_';
-}
-
 //  Send the candidate as ci; prints the outcome. Returns the exit code.
 static int
 s_send (const char *command, const char *config_path, const char *release_id,
@@ -259,7 +247,7 @@ al_cmd_submit (int argc, char **argv)
     if (id)
         snprintf (release_id, sizeof release_id, "%s", id);
     else
-        s_release_id ("rel", service, version, release_id, sizeof release_id);
+        al_cli_release_id ("rel", service, version, release_id, sizeof release_id);
     Airlock__ReleaseCandidate candidate = AIRLOCK__RELEASE_CANDIDATE__INIT;
     candidate.service = (char *) service;
     candidate.version = (char *) version;
@@ -325,50 +313,24 @@ al_cmd_rollback (int argc, char **argv)
         return AL_EXIT_USAGE;
     }
     //  The release, then its service's production record: what ran before it.
-    char *dir = al_orchestrator_releases_dir (config);
-    char path [2048];
-    snprintf (path, sizeof path, "%s/%s.json", dir? dir: ".", release);
-    free (dir);
-    json_t *root = json_load_file (path, 0, NULL);
-    const char *service = root? json_string_value (json_object_get (root, "service")): NULL;
-    json_t *record = NULL;
     int rc = AL_EXIT_BAD;
-    if (!service) {
-        fprintf (stderr, "airlock rollback: no release %s (no %s)\n", release, path);
-        goto cleanup;
-    }
-    snprintf (path, sizeof path, "%s/deploy/releases/%s/production.json", al_config_state_dir (config), service);
-    record = json_load_file (path, 0, NULL);
-    json_t *current = json_object_get (record, "current");
-    json_t *previous = json_object_get (record, "previous");
-    const char *current_id = json_string_value (json_object_get (current, "deployment_id"));
-    char production [80];
-    snprintf (production, sizeof production, "%s-prod", release);
-    //  Rolling back RELEASE means: it is what runs now, and something ran before it.
-    if (!current_id || strcmp (current_id, production) != 0 || !json_is_object (previous)) {
-        fprintf (stderr, "airlock rollback: %s is not what runs in production for %s%s, or nothing ran before "
-                 "it (%s)\n", release, service, current_id? "": " (nothing recorded)", path);
+    json_t *target = al_cli_rollback_target (config, release, error, sizeof error);
+    if (!target) {
+        fprintf (stderr, "airlock rollback: %s\n", error);
         goto cleanup;
     }
     Airlock__ReleaseCandidate candidate = AIRLOCK__RELEASE_CANDIDATE__INIT;
-    candidate.service = (char *) service;
-    candidate.version = (char *) json_string_value (json_object_get (previous, "version"));
-    candidate.artifact_uri = (char *) json_string_value (json_object_get (previous, "artifact_uri"));
-    candidate.artifact_sha256 = (char *) json_string_value (json_object_get (previous, "artifact_sha256"));
+    candidate.service = (char *) json_string_value (json_object_get (target, "service"));
+    candidate.version = (char *) json_string_value (json_object_get (target, "version"));
+    candidate.artifact_uri = (char *) json_string_value (json_object_get (target, "artifact_uri"));
+    candidate.artifact_sha256 = (char *) json_string_value (json_object_get (target, "artifact_sha256"));
+    candidate.summary = (char *) json_string_value (json_object_get (target, "summary"));
     candidate.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_ROLLBACK;
-    char summary [256];
-    snprintf (summary, sizeof summary, "rollback of %s to %s", release, candidate.version? candidate.version: "?");
-    candidate.summary = summary;
-    if (!candidate.version || !candidate.artifact_uri || !candidate.artifact_sha256) {
-        fprintf (stderr, "airlock rollback: %s: the previous release is incomplete\n", path);
-        goto cleanup;
-    }
     char release_id [64];
-    s_release_id ("rb", service, candidate.version, release_id, sizeof release_id);
+    al_cli_release_id ("rb", candidate.service, candidate.version, release_id, sizeof release_id);
     rc = s_send ("rollback", config_path, release_id, &candidate, json);
 cleanup:
-    json_decref (record);
-    json_decref (root);
+    json_decref (target);
     al_config_destroy (&config);
     return rc;
 }
