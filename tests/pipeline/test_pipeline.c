@@ -538,6 +538,55 @@ test_scheduled_window (void **state)
     assert_int_equal (with_version, 2);
 }
 
+//  The broker reloads its policy on SIGHUP, deploy-manager reads it once at start: an
+//  approver added since is counted by the gate but not by deploy-manager, which refuses
+//  the grant. The release ends FAILED with deploy-manager's reason; nothing deploys.
+static void
+test_grant_refused_by_deploy_manager (void **state)
+{
+    s_fixture_t *f = *state;
+    char command [2048], path [400];
+    snprintf (command, sizeof command, "'%s' keygen --name erin --out '%s/erin.key' > /dev/null", f->airlock, f->dir);
+    assert_int_equal (system (command), 0);
+    snprintf (path, sizeof path, "%s/erin.key.pub", f->dir);
+    char *public_line = dtu_read (path);
+    assert_non_null (public_line);
+    char hex [65];
+    assert_int_equal (sscanf (public_line, "airlock-ed25519 %64s", hex), 1);
+    free (public_line);
+    s_submit (f, "rel-r", "v1", NULL);
+    s_wait_state (f, "rel-r", "APPROVE", 60000);
+    snprintf (path, sizeof path, "%s/policy/approvers.yaml", f->dir);
+    FILE *file = fopen (path, "a");
+    assert_non_null (file);
+    fprintf (file, "  - name: erin\n    roles: [manager]\n    keys:\n      - {id: erin, ed25519: \"%s\"}\n", hex);
+    fclose (file);
+    assert_int_equal (kill (f->broker, SIGHUP), 0);
+    //  The broker has reloaded once erin's approval counts.
+    char arguments [600];
+    snprintf (arguments, sizeof arguments, "approve rel-r-prod --yes --key '%s/erin.key'", f->dir);
+    int rc = -1;
+    for (int tries = 0; tries < 20 && rc != 0; tries++) {
+        zclock_sleep (250);
+        rc = s_airlock (f, "approve-erin", arguments);
+    }
+    char *text = s_output (f, "approve-erin");
+    if (rc != 0 || !strstr (text, "granted"))
+        fail_msg ("erin's approval: exit %d:\n%s", rc, text? text: "");
+    free (text);
+    s_wait_state (f, "rel-r", "FAILED", 30000);
+    assert_int_equal (s_airlock (f, "refused", "status rel-r"), 0);
+    text = s_output (f, "refused");
+    if (!strstr (text, "deploy-manager refused: the grant does not verify"))
+        fail_msg ("status rel-r does not give deploy-manager's refusal:\n%s", text);
+    free (text);
+    int with_version = 0, total = 0;
+    char deploy_state [400];
+    snprintf (deploy_state, sizeof deploy_state, "%s/deploy", f->dir);
+    dtu_count (deploy_state, "demo", "production", "v1", &with_version, &total);
+    assert_int_equal (total, 0);
+}
+
 int
 main (void)
 {
@@ -546,6 +595,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_orchestrator_restart_resumes, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_rollback_and_emergency, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_scheduled_window, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_grant_refused_by_deploy_manager, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
