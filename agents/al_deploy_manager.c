@@ -36,6 +36,7 @@ typedef struct {
     zlistx_t *pending;              // deliveries received while a deployment ran
     //  The running deployment (for the rollback and evidence hooks).
     const char *service;
+    const char *version;            // the version the running job brings
     Airlock__Environment environment;
     uint64_t last_signal_ms;        // monotonic time of its latest SoakSignal, 0: none
     al_envelope_t *trigger;         // the RollbackTrigger acted on, for the receipt
@@ -107,6 +108,7 @@ s_hook_journal (void *arg, const char *deployment_id, Airlock__Environment env, 
     al_envelope_t envelope;
     Airlock__DeployProgress progress;
     s_progress_init (&envelope, &progress, deployment_id, env, self->service);
+    progress.version = (char *) (self->version? self->version: "");
     progress.step = step;
     progress.outcome = outcome;
     progress.detail = (char *) detail;
@@ -131,6 +133,7 @@ s_hook_progress (void *arg, const char *deployment_id, Airlock__Environment env,
     al_envelope_t envelope;
     Airlock__DeployProgress progress;
     s_progress_init (&envelope, &progress, deployment_id, env, self->service);
+    progress.version = (char *) (self->version? self->version: "");
     progress.step = step;
     progress.outcome = outcome;
     progress.instance = instance;
@@ -315,6 +318,7 @@ s_execute (s_manager_t *self, al_deploy_job_t *job)
         return -1;
     job->journal = &journal;
     self->service = job->request->service;
+    self->version = job->request->version;
     self->environment = job->environment;
     self->last_signal_ms = 0;
     al_deployer_hooks_t hooks = {
@@ -331,6 +335,7 @@ s_execute (s_manager_t *self, al_deploy_job_t *job)
                    result->detail, result->rollback_rule [0]? ", rule ": "", result->rollback_rule);
     }
     self->service = NULL;
+    self->version = NULL;
     al_codec_free (&self->trigger);
     free (result);
     al_deploy_journal_clear (&journal);

@@ -41,6 +41,7 @@
 typedef struct {
     char id [64];
     char url [300];
+    char version [128];             // what the registry says it runs ("" if unknown)
 } s_target_t;
 
 typedef struct {
@@ -58,6 +59,8 @@ typedef struct {
     size_t recent_next;
     //  The deployment being watched.
     char deployment_id [72];
+    char version [128];             // the version it brings ("" if not known)
+    bool version_up;                // an instance of that version has been up
     al_rules_t *rules;
     bool triggered;
     bool investigated;
@@ -132,6 +135,8 @@ s_refresh (s_group_t *group)
             snprintf (fresh [count].id, sizeof fresh [count].id, "%s", id);
             snprintf (fresh [count].url, sizeof fresh [count].url, "http://%s:%d%s", host, (int) port,
                       group->svc->metrics_path);
+            const char *version = json_string_value (json_object_get (instance, "version"));
+            snprintf (fresh [count].version, sizeof fresh [count].version, "%s", version? version: "");
             count++;
         }
         json_decref (root);
@@ -263,16 +268,19 @@ s_watch_stop (s_group_t *group)
 {
     al_rules_destroy (&group->rules);
     group->deployment_id [0] = 0;
+    group->version [0] = 0;
+    group->version_up = false;
     group->triggered = false;
     group->investigated = false;
 }
 
 //  A rollout of this group starts: baseline from the samples before it, then rules.
 static void
-s_watch_start (s_monitor_t *self, s_group_t *group, const char *deployment_id)
+s_watch_start (s_monitor_t *self, s_group_t *group, const char *deployment_id, const char *version)
 {
     s_watch_stop (group);
     snprintf (group->deployment_id, sizeof group->deployment_id, "%s", deployment_id);
+    snprintf (group->version, sizeof group->version, "%s", version? version: "");
     const Airlock__SoakSignal *samples [S_RECENT];
     size_t count = s_last (group, (size_t) self->options.baseline_samples, samples);
     al_baseline_t baseline;
@@ -327,10 +335,10 @@ s_event (s_monitor_t *self, const al_envelope_t *envelope, uint64_t missed)
     bool rollout_or_soak = progress->step == AIRLOCK__STEP__STEP_ROLLOUT || progress->step == AIRLOCK__STEP__STEP_SOAK;
     if (progress->step == AIRLOCK__STEP__STEP_ROLLOUT && progress->journal
     &&  progress->outcome == AIRLOCK__OUTCOME__OUTCOME_STARTED)
-        s_watch_start (self, group, envelope->deployment_id);
+        s_watch_start (self, group, envelope->deployment_id, progress->version);
     else
     if (!same && rollout_or_soak && progress->outcome == AIRLOCK__OUTCOME__OUTCOME_STARTED)
-        s_watch_start (self, group, envelope->deployment_id);       // we missed its start
+        s_watch_start (self, group, envelope->deployment_id, progress->version);       // we missed its start
     else
     if (same && progress->journal
     &&  (progress->step == AIRLOCK__STEP__STEP_ROLLBACK || progress->step == AIRLOCK__STEP__STEP_RECEIPT
@@ -395,8 +403,32 @@ s_tick (s_monitor_t *self)
     for (size_t g = 0; g < self->group_count; g++) {
         s_group_t *group = &self->groups [g];
         if (group->target_count > 0) {
+            //  Under deployment, the version it brings is judged on its own instances: the
+            //  errors of the instances it replaces are not its own. Until one of them has
+            //  been up (deploy-manager's readiness timeout guards a start that never
+            //  comes), the service's sample is published and the rules wait.
+            const char *ids [S_MAX_INSTANCES];
+            size_t id_count = 0;
+            bool scoped = false;
+            if (group->rules && group->version [0]) {
+                for (size_t i = 0; i < group->target_count; i++)
+                    if (strcmp (group->targets [i].version, group->version) == 0)
+                        ids [id_count++] = group->targets [i].id;
+                for (size_t i = 0; i < al_signals_instance_count (group->signals) && !group->version_up; i++) {
+                    al_signals_instance_t instance;
+                    if (!al_signals_instance_at (group->signals, i, now, &instance) || !instance.up)
+                        continue;
+                    for (size_t j = 0; j < id_count && !group->version_up; j++)
+                        group->version_up = strcmp (ids [j], instance.name) == 0;
+                }
+                scoped = group->version_up;
+            }
+            bool judged = group->rules && (!group->version [0] || scoped);
             al_signals_sample_t sample;
-            al_signals_sample (group->signals, now, group->rules == NULL, &sample);
+            if (scoped)
+                al_signals_sample_of (group->signals, now, false, ids, id_count, &sample);
+            else
+                al_signals_sample (group->signals, now, group->rules == NULL, &sample);
             Airlock__SoakSignal message = AIRLOCK__SOAK_SIGNAL__INIT;
             al_signals_to_proto (&sample, &message);
             message.service = (char *) group->svc->name;
@@ -407,7 +439,7 @@ s_tick (s_monitor_t *self)
             envelope.body_case = AIRLOCK__ENVELOPE__BODY_SOAK_SIGNAL;
             envelope.soak_signal = &message;
             s_post (self, &envelope);
-            if (group->rules && !group->triggered) {
+            if (judged && !group->triggered) {
                 al_rules_result_t verdict = al_rules_feed (group->rules, &message, 0, now);
                 if (verdict.verdict == AL_RULES_BREACH) {
                     group->triggered = true;

@@ -390,8 +390,21 @@ s_max (double a, double b)
     return a > b ? a : b;
 }
 
-void
-al_signals_sample (al_signals_t *self, int64_t now_ms, bool baseline, al_signals_sample_t *sample)
+//  Is entry one of ids (all instances when ids is NULL)?
+static bool
+s_selected (const s_instance_t *entry, const char *const *ids, size_t count)
+{
+    if (!ids)
+        return true;
+    for (size_t i = 0; i < count; i++)
+        if (ids [i] && strcmp (ids [i], entry->name) == 0)
+            return true;
+    return false;
+}
+
+static void
+s_sample (al_signals_t *self, int64_t now_ms, bool baseline, const char *const *ids, size_t id_count,
+          al_signals_sample_t *sample)
 {
     assert (self);
     assert (sample);
@@ -401,11 +414,13 @@ al_signals_sample (al_signals_t *self, int64_t now_ms, bool baseline, al_signals
     sample->baseline = baseline;
     sample->cpu_percent = NAN;
     sample->memory_percent = NAN;
-    sample->instances_total = (uint32_t) self->instance_count;
     double requests = 0, errors = 0;
     size_t bucket_count = 0;
     for (size_t i = 0; i < self->instance_count; i++) {
         const s_instance_t *entry = self->instances [i];
+        if (!s_selected (entry, ids, id_count))
+            continue;
+        sample->instances_total++;
         if (entry->consecutive_failures > sample->consecutive_health_failures)
             sample->consecutive_health_failures = entry->consecutive_failures;
         if (s_is_missing (self, entry, now_ms)) {
@@ -438,7 +453,8 @@ al_signals_sample (al_signals_t *self, int64_t now_ms, bool baseline, al_signals
     size_t used = 0;
     for (size_t i = 0; i < self->instance_count; i++) {
         const s_instance_t *entry = self->instances [i];
-        if (s_is_missing (self, entry, now_ms) || entry->last_failed || !entry->has_window)
+        if (!s_selected (entry, ids, id_count) || s_is_missing (self, entry, now_ms) || entry->last_failed
+        ||  !entry->has_window)
             continue;
         memcpy (buckets + used, entry->buckets, entry->bucket_count * sizeof *buckets);
         used += entry->bucket_count;
@@ -447,6 +463,21 @@ al_signals_sample (al_signals_t *self, int64_t now_ms, bool baseline, al_signals
     sample->latency_p50_ms = al_histogram_quantile (0.5, buckets, used) * self->config.latency_to_ms;
     sample->latency_p99_ms = al_histogram_quantile (0.99, buckets, used) * self->config.latency_to_ms;
     free (buckets);
+}
+
+void
+al_signals_sample (al_signals_t *self, int64_t now_ms, bool baseline, al_signals_sample_t *sample)
+{
+    s_sample (self, now_ms, baseline, NULL, 0, sample);
+}
+
+void
+al_signals_sample_of (al_signals_t *self, int64_t now_ms, bool baseline, const char *const *ids, size_t count,
+                      al_signals_sample_t *sample)
+{
+    assert (ids || count == 0);
+    static const char *const none [1] = { NULL };
+    s_sample (self, now_ms, baseline, ids? ids: none, count, sample);
 }
 
 size_t

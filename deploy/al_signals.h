@@ -120,6 +120,12 @@ int al_signals_scrape_failed (al_signals_t *self, const char *instance, int64_t 
 void al_signals_sample (al_signals_t *self, int64_t now_ms, bool baseline,
                         al_signals_sample_t *sample);
 
+//  The same over the instances named in ids only (count of them; names not known are
+//  ignored): what a deployment is judged on is the instances of the version it brings,
+//  not the ones it replaces. Increments the sequence.
+void al_signals_sample_of (al_signals_t *self, int64_t now_ms, bool baseline, const char *const *ids,
+                           size_t count, al_signals_sample_t *sample);
+
 //  Instances in the order they were added, as of now_ms.
 size_t al_signals_instance_count (const al_signals_t *self);
 bool al_signals_instance_at (const al_signals_t *self, size_t index, int64_t now_ms,

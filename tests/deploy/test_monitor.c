@@ -249,6 +249,35 @@ test_soak_on_golden_signals (void **state)
     assert_int_equal (total, 2);
 }
 
+//  A fix deployed over a broken release: the errors of the instances it replaces are not
+//  its own. v1 answers every /work with 500 but had no traffic (its soak passed, the
+//  baseline before v2 is clean); traffic starts with v2's rollout and still reaches v1's
+//  instances while v2's warm up. v2 is judged on its own instances and stays.
+static void
+test_judged_on_its_own_instances (void **state)
+{
+    s_fixture_t *f = *state;
+    dtu_traffic_stop (&f->traffic);
+    json_t *receipt = s_deploy (f, "o-1", "v1", "--error-rate 1");
+    s_expect (receipt, "succeeded", "");
+    json_decref (receipt);
+    zclock_sleep (1000);
+    f->traffic = dtu_traffic_start (f->deploy_state, "demo", "staging", 40);
+    receipt = s_deploy (f, "o-2", "v2", "--ready-delay-ms 1500");
+    s_expect (receipt, "succeeded", "");
+    json_decref (receipt);
+    int with_version = 0, total = 0;
+    dtu_count (f->deploy_state, "demo", "staging", "v2", &with_version, &total);
+    assert_int_equal (with_version, 2);
+    //  The monitor did see v1's errors while v2 rolled out: the service's samples said so.
+    char path [700];
+    snprintf (path, sizeof path, "%s/monitor.log", f->harness->dir);
+    char *log = dtu_read (path);
+    assert_non_null (log);
+    assert_null (strstr (log, "RollbackTrigger sent for o-2"));
+    free (log);
+}
+
 static void
 test_samples_on_pub_and_no_monitor_no_deploy (void **state)
 {
@@ -307,6 +336,7 @@ main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test_setup_teardown (test_soak_on_golden_signals, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_judged_on_its_own_instances, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_samples_on_pub_and_no_monitor_no_deploy, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

@@ -151,6 +151,41 @@ test_error_ratio (void **state)
     al_signals_destroy (&signals);
 }
 
+//  The sample of some instances only: the old version's errors are not the new one's.
+static void
+test_sample_of_some_instances (void **state)
+{
+    (void) state;
+    al_signals_t *signals = s_signals ("old-1", "new-1", NULL);
+    al_signals_sample_t sample;
+    s_scrape (signals, "old-1", 0, &(s_scrape_t) { 100, 0, { 0, 0, 0, 0 }, 1, 1 });
+    s_scrape (signals, "new-1", 0, &(s_scrape_t) { 100, 0, { 0, 0, 0, 0 }, 70, 1 });
+    s_scrape (signals, "old-1", 5000, &(s_scrape_t) { 100, 50, { 0, 0, 0, 0 }, 1, 1 });
+    s_scrape (signals, "new-1", 5000, &(s_scrape_t) { 150, 0, { 0, 0, 0, 0 }, 70, 1 });
+    al_signals_sample (signals, 5000, false, &sample);
+    s_assert_near (sample.error_ratio, 0.5);
+    assert_int_equal (sample.instances_total, 2);
+    assert_int_equal (sample.sequence, 1);
+    const char *fresh [] = { "new-1", "unknown" };
+    al_signals_sample_of (signals, 5000, false, fresh, 2, &sample);
+    assert_int_equal (sample.sequence, 2);
+    assert_int_equal (sample.instances_total, 1);
+    assert_int_equal (sample.instances_up, 1);
+    s_assert_near (sample.error_ratio, 0);
+    s_assert_near (sample.requests_per_second, 10);
+    s_assert_near (sample.cpu_percent, 70);
+    const char *stale [] = { "old-1" };
+    al_signals_sample_of (signals, 5000, false, stale, 1, &sample);
+    s_assert_near (sample.error_ratio, 1);
+    s_assert_near (sample.cpu_percent, 1);
+    //  None selected: nothing up, no evidence.
+    al_signals_sample_of (signals, 5000, false, NULL, 0, &sample);
+    assert_int_equal (sample.instances_total, 0);
+    assert_int_equal (sample.instances_up, 0);
+    assert_true (isnan (sample.cpu_percent));
+    al_signals_destroy (&signals);
+}
+
 static void
 test_new_error_series_counts (void **state)
 {
@@ -403,6 +438,7 @@ main (void)
         cmocka_unit_test (test_rate_from_two_scrapes),
         cmocka_unit_test (test_counter_reset),
         cmocka_unit_test (test_error_ratio),
+        cmocka_unit_test (test_sample_of_some_instances),
         cmocka_unit_test (test_new_error_series_counts),
         cmocka_unit_test (test_latency_from_bucket_deltas),
         cmocka_unit_test (test_failed_scrapes),

@@ -240,6 +240,7 @@ s_fixture_init (s_fixture_t *f, al_msg_type_t type)
     f->progress.percent = 50;
     f->progress.journal = true;
     f->progress.service = "shop";
+    f->progress.version = "v2.3.1";
 
     f->step = (Airlock__StepRecord) AIRLOCK__STEP_RECORD__INIT;
     f->step.step = AIRLOCK__STEP__STEP_BACKUP;
