@@ -25,6 +25,7 @@ typedef struct {
     Airlock__ApprovalRequest *request;  // unpacked copy (owns its memory)
     char requester [AL_CODEC_MAX_NAME_LEN + 1];
     uint64_t sequence;              // row that filed it
+    uint64_t filed_ms;              // that row's time
     s_approval_t *approvals;
     size_t count;                   // approvals held (committed + tentative)
     size_t committed;
@@ -101,7 +102,7 @@ s_find (al_approvals_t *self, const char *request_id)
 
 bool
 al_approvals_file (al_approvals_t *self, const Airlock__ApprovalRequest *request, const char *requester,
-                   uint64_t sequence, char *reason, size_t reason_size)
+                   uint64_t sequence, uint64_t filed_ms, char *reason, size_t reason_size)
 {
     assert (self && request && requester);
     if (s_find (self, request->request_id)) {
@@ -134,6 +135,7 @@ al_approvals_file (al_approvals_t *self, const Airlock__ApprovalRequest *request
     entry->request->requested_by = stamped;
     snprintf (entry->requester, sizeof entry->requester, "%s", requester);
     entry->sequence = sequence;
+    entry->filed_ms = filed_ms;
     entry->tentative = true;
     zlistx_add_end (self->requests, entry);
     return true;
@@ -227,6 +229,17 @@ al_approvals_add (al_approvals_t *self, const al_policy_t *policy,
     verdict->outcome = al_gate_evaluate (policy, request->request, s_verdicts (request, verdicts, S_MAX_APPROVALS),
                                          request->count, now_ms, verdict->explanation,
                                          sizeof verdict->explanation);
+    //  A request lives as long as the QA report it was built on (qa_handoff.report_max_age):
+    //  whatever the approvals say, a stale one is closed, and its release must be submitted
+    //  again. Fail closed.
+    uint64_t max_age_ms = (uint64_t) al_policy_qa_report_max_age_s (policy) * 1000;
+    if (max_age_ms && now_ms > request->filed_ms && now_ms - request->filed_ms > max_age_ms
+    &&  verdict->outcome != AL_GATE_DENIED) {
+        verdict->outcome = AL_GATE_DENIED;
+        s_say (verdict->explanation, sizeof verdict->explanation, "request filed %llu min ago, longer than "
+               "qa_handoff.report_max_age (%llu min): its QA report is stale; submit the release again",
+               (unsigned long long) ((now_ms - request->filed_ms) / 60000), (unsigned long long) (max_age_ms / 60000));
+    }
     return true;
 }
 
@@ -398,7 +411,7 @@ al_approvals_rebuild (al_approvals_t *self, al_store_t *store, const al_policy_t
             != AL_CODEC_OK)
             continue;
         if (filing && envelope->environment == AIRLOCK__ENVIRONMENT__ENV_PRODUCTION)
-            al_approvals_file (self, envelope->approval_request, event.sender, event.sequence, NULL, 0);
+            al_approvals_file (self, envelope->approval_request, event.sender, event.sequence, event.time_ms, NULL, 0);
         else
         if (approving) {
             //  Judged again as it was then, at the time it was recorded.

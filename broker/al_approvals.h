@@ -38,10 +38,13 @@ typedef struct al_approvals_t al_approvals_t;
 al_approvals_t *al_approvals_new (void);
 void al_approvals_destroy (al_approvals_t **self_p);
 
-//  File a production request accepted in row `sequence`, from the authenticated
-//  requester identity. A request id filed before is refused (false, reason).
+//  File a production request accepted in row `sequence` at filed_ms (that row's time),
+//  from the authenticated requester identity. A request id filed before is refused
+//  (false, reason). A request older than the policy's qa_handoff.report_max_age when an
+//  approval is added is closed (al_approvals_add: outcome AL_GATE_DENIED, "stale").
 bool al_approvals_file (al_approvals_t *self, const Airlock__ApprovalRequest *request,
-                        const char *requester, uint64_t sequence, char *reason, size_t reason_size);
+                        const char *requester, uint64_t sequence, uint64_t filed_ms,
+                        char *reason, size_t reason_size);
 
 //  The verdict on one signed approval.
 typedef struct {

@@ -1206,7 +1206,7 @@ s_batch (al_broker_t *self)
         if (item->envelope->body_case == AIRLOCK__ENVELOPE__BODY_APPROVAL_REQUEST
         &&  item->envelope->environment == AIRLOCK__ENVIRONMENT__ENV_PRODUCTION)
             al_approvals_file (self->approvals, item->envelope->approval_request, item->sender,
-                               item->result.sequence, NULL, 0);
+                               item->result.sequence, s_now_ms (), NULL, 0);
         if (counted && (item->verdict->outcome == AL_GATE_GRANTED || item->verdict->outcome == AL_GATE_DENIED)) {
             status = s_conclude (self, item);
             if (status != AL_STORE_OK)
