@@ -7,8 +7,9 @@
         itself (al_gate_verify_grant) and run it;
       - anything else that asks for a production change (a production DeployRequest, an
         ExecuteDeploy not from the broker, without a grant, or with a grant that does not
-        verify) is refused: the refusal is reported to the broker (a DeployProgress record
-        "refused: why" and a failed DeployReceipt), so it is an audit row;
+        verify) is refused: the refusal is reported to the broker as a DeployProgress
+        "refused: why" (pre-flight, failed), so it is an audit row, and the orchestrator
+        ends the release FAILED with it; nothing runs, so there is no receipt;
       - RollbackTrigger (the monitor) during a rollout or soak of that service: roll back.
     A delivery is acknowledged only once its deployment reached an end, so a deploy-manager
     killed mid-way gets it again on restart and resumes it from the broker's journal
