@@ -31,6 +31,8 @@ struct _al_rules_t {
     char incomplete_reason [160];   // of the latest incomplete sample
     bool breached;
     al_rules_result_t breach;
+    unsigned cpu_over;              // consecutive samples above the cpu threshold
+    unsigned memory_over;           // consecutive samples above the memory threshold
 };
 
 const char *
@@ -226,6 +228,14 @@ al_rules_feed (al_rules_t *self, const Airlock__SoakSignal *sample, uint64_t mis
         self->incomplete = false;
 
     const al_policy_thresholds_t *limits = &self->thresholds;
+    //  Saturation counts only when it lasts: a start-up burst (a process warming up, a
+    //  gauge measured over its first fraction of a second) is not a saturated service.
+    bool cpu_over = !(sample->no_evidence & AL_SIGNALS_NO_CPU) && isfinite (sample->cpu_percent)
+                 && sample->cpu_percent > limits->cpu_percent_more_than;
+    bool memory_over = !(sample->no_evidence & AL_SIGNALS_NO_MEMORY) && isfinite (sample->memory_percent)
+                    && sample->memory_percent > limits->memory_percent_more_than;
+    self->cpu_over = cpu_over? self->cpu_over + 1: 0;
+    self->memory_over = memory_over? self->memory_over + 1: 0;
     if (sample->consecutive_health_failures > limits->health_check_failures_more_than)
         return s_latch (self, s_result (AL_RULES_BREACH, "health_check_failures",
                         "%u consecutive health-check failures > %u",
@@ -251,14 +261,12 @@ al_rules_feed (al_rules_t *self, const Airlock__SoakSignal *sample, uint64_t mis
                         "p99 latency %.1f ms > %g × baseline %.1f ms", sample->latency_p99_ms,
                         limits->latency_p99_more_than_baseline_factor, baseline_p99));
 
-    if (!(sample->no_evidence & AL_SIGNALS_NO_CPU) && isfinite (sample->cpu_percent)
-    &&  sample->cpu_percent > limits->cpu_percent_more_than)
-        return s_latch (self, s_result (AL_RULES_BREACH, "cpu_percent", "cpu %.1f%% > %g%%",
-                        sample->cpu_percent, limits->cpu_percent_more_than));
-    if (!(sample->no_evidence & AL_SIGNALS_NO_MEMORY) && isfinite (sample->memory_percent)
-    &&  sample->memory_percent > limits->memory_percent_more_than)
-        return s_latch (self, s_result (AL_RULES_BREACH, "memory_percent", "memory %.1f%% > %g%%",
-                        sample->memory_percent, limits->memory_percent_more_than));
+    if (self->cpu_over >= AL_RULES_SATURATION_SAMPLES)
+        return s_latch (self, s_result (AL_RULES_BREACH, "cpu_percent", "cpu %.1f%% > %g%% in %u samples in a row",
+                        sample->cpu_percent, limits->cpu_percent_more_than, self->cpu_over));
+    if (self->memory_over >= AL_RULES_SATURATION_SAMPLES)
+        return s_latch (self, s_result (AL_RULES_BREACH, "memory_percent", "memory %.1f%% > %g%% in %u samples in a row",
+                        sample->memory_percent, limits->memory_percent_more_than, self->memory_over));
 
     if (error_known && error_percent > limits->investigate_error_rate_percent_more_than)
         return s_result (AL_RULES_INVESTIGATE, "error_rate_investigate", "error rate %.1f%% > %g%%",

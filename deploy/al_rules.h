@@ -16,7 +16,9 @@
                              the baseline does too (finite and > 0). Without baseline
                              evidence there is nothing to compare against and the rule is
                              skipped; the other rules still hold.
-    - cpu_percent, memory_percent: the gauge > t.cpu/memory_percent_more_than.
+    - cpu_percent, memory_percent: the gauge > t.cpu/memory_percent_more_than in
+      AL_RULES_SATURATION_SAMPLES samples in a row (a start-up burst is not saturation;
+      at the demo's 250 ms interval that is 750 ms of it).
     - missing_evidence (fail closed): the evidence is incomplete when the sample has
       the no-latency bit while there is traffic (requests_per_second > 0; no traffic
       means no latency to observe), the no-cpu or no-memory bit, instances_up == 0,
@@ -46,6 +48,9 @@
 */
 #ifndef AL_RULES_H_INCLUDED
 #define AL_RULES_H_INCLUDED
+
+//  Samples in a row above a saturation threshold (cpu, memory) that make a breach.
+#define AL_RULES_SATURATION_SAMPLES 3
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -95,6 +95,22 @@ s_once (const al_baseline_t *baseline, const Airlock__SoakSignal *sample)
     return result;
 }
 
+//  The same sample AL_RULES_SATURATION_SAMPLES times in a row, 250 ms apart: the verdict
+//  of the last; every earlier one must be OK (saturation counts only when it lasts).
+static al_rules_result_t
+s_sustained (const al_baseline_t *baseline, const Airlock__SoakSignal *sample)
+{
+    al_rules_t *rules = s_rules (baseline);
+    al_rules_result_t result;
+    for (int i = 0; i < AL_RULES_SATURATION_SAMPLES; i++) {
+        result = al_rules_feed (rules, sample, 0, 1000 + 250 * i);
+        if (i + 1 < AL_RULES_SATURATION_SAMPLES && result.verdict != AL_RULES_OK)
+            break;
+    }
+    al_rules_destroy (&rules);
+    return result;
+}
+
 //  --- Each rule at its threshold ----------------------------------------------------
 
 static void
@@ -215,7 +231,7 @@ test_latency_skipped_without_baseline_evidence (void **state)
     assert_true (isnan (built.latency_p99_ms));
     s_assert_result (s_once (&built, &sample), AL_RULES_OK, "");
     sample.cpu_percent = 95;
-    s_assert_result (s_once (&built, &sample), AL_RULES_BREACH, "cpu_percent");
+    s_assert_result (s_sustained (&built, &sample), AL_RULES_BREACH, "cpu_percent");
 }
 
 static void
@@ -225,14 +241,47 @@ test_cpu_and_memory (void **state)
     Airlock__SoakSignal sample = s_sample ();
     sample.cpu_percent = 80;
     sample.memory_percent = 80;
-    s_assert_result (s_once (&s_baseline, &sample), AL_RULES_OK, "");
+    s_assert_result (s_sustained (&s_baseline, &sample), AL_RULES_OK, "");
     sample.cpu_percent = 80 + S_EPSILON;
-    al_rules_result_t result = s_once (&s_baseline, &sample);
+    //  One sample over the line is a burst, not saturation.
+    s_assert_result (s_once (&s_baseline, &sample), AL_RULES_OK, "");
+    al_rules_result_t result = s_sustained (&s_baseline, &sample);
     s_assert_result (result, AL_RULES_BREACH, "cpu_percent");
-    assert_string_equal (result.detail, "cpu 80.0% > 80%");
+    assert_string_equal (result.detail, "cpu 80.0% > 80% in 3 samples in a row");
     sample.cpu_percent = 80;
     sample.memory_percent = 80 + S_EPSILON;
-    s_assert_result (s_once (&s_baseline, &sample), AL_RULES_BREACH, "memory_percent");
+    s_assert_result (s_sustained (&s_baseline, &sample), AL_RULES_BREACH, "memory_percent");
+}
+
+//  A start-up burst, then calm, then a burst again: the count starts over each time.
+static void
+test_saturation_must_last (void **state)
+{
+    (void) state;
+    al_rules_t *rules = s_rules (&s_baseline);
+    Airlock__SoakSignal hot = s_sample (), calm = s_sample ();
+    hot.cpu_percent = 99;
+    int64_t now = 1000;
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i + 1 < AL_RULES_SATURATION_SAMPLES; i++, now += 250)
+            s_assert_result (al_rules_feed (rules, &hot, 0, now), AL_RULES_OK, "");
+        s_assert_result (al_rules_feed (rules, &calm, 0, now), AL_RULES_OK, "");
+        now += 250;
+    }
+    //  A sample without cpu evidence breaks the run too.
+    Airlock__SoakSignal blind = s_sample ();
+    blind.no_evidence = AL_SIGNALS_NO_CPU;
+    blind.cpu_percent = 0;
+    for (int i = 0; i + 1 < AL_RULES_SATURATION_SAMPLES; i++, now += 250)
+        s_assert_result (al_rules_feed (rules, &hot, 0, now), AL_RULES_OK, "");
+    s_assert_result (al_rules_feed (rules, &blind, 0, now), AL_RULES_OK, "");
+    now += 250;
+    for (int i = 0; i < AL_RULES_SATURATION_SAMPLES; i++, now += 250) {
+        al_rules_result_t result = al_rules_feed (rules, &hot, 0, now);
+        s_assert_result (result, i + 1 < AL_RULES_SATURATION_SAMPLES? AL_RULES_OK: AL_RULES_BREACH,
+                         i + 1 < AL_RULES_SATURATION_SAMPLES? "": "cpu_percent");
+    }
+    al_rules_destroy (&rules);
 }
 
 //  Investigate is a notice, not a rollback: it does not stick. A breach does.
@@ -253,7 +302,9 @@ test_investigate_and_sticky_breach (void **state)
 
     Airlock__SoakSignal hot = s_sample ();
     hot.memory_percent = 99;
-    al_rules_result_t breach = al_rules_feed (rules, &hot, 0, 4000);
+    al_rules_result_t breach;
+    for (int i = 0; i < AL_RULES_SATURATION_SAMPLES; i++)
+        breach = al_rules_feed (rules, &hot, 0, 4000 + i);
     s_assert_result (breach, AL_RULES_BREACH, "memory_percent");
     //  Healthy again, silent or not: the soak has failed and stays failed.
     result = al_rules_feed (rules, &healthy, 0, 5000);
@@ -280,9 +331,9 @@ test_rule_order (void **state)
     sample.error_ratio = 0;
     s_assert_result (s_once (&s_baseline, &sample), AL_RULES_BREACH, "latency_p99_factor");
     sample.latency_p99_ms = 100;
-    s_assert_result (s_once (&s_baseline, &sample), AL_RULES_BREACH, "cpu_percent");
+    s_assert_result (s_sustained (&s_baseline, &sample), AL_RULES_BREACH, "cpu_percent");
     sample.cpu_percent = 0;
-    s_assert_result (s_once (&s_baseline, &sample), AL_RULES_BREACH, "memory_percent");
+    s_assert_result (s_sustained (&s_baseline, &sample), AL_RULES_BREACH, "memory_percent");
 }
 
 //  --- Baseline ----------------------------------------------------------------------
@@ -674,6 +725,7 @@ main (void)
         cmocka_unit_test (test_latency_p99_floor),
         cmocka_unit_test (test_latency_skipped_without_baseline_evidence),
         cmocka_unit_test (test_cpu_and_memory),
+        cmocka_unit_test (test_saturation_must_last),
         cmocka_unit_test (test_investigate_and_sticky_breach),
         cmocka_unit_test (test_rule_order),
         cmocka_unit_test (test_baseline_from_samples),
