@@ -158,18 +158,14 @@ s_approver_name (const al_policy_t *policy, const char *public_key_hex)
     return approver.name;
 }
 
+//  A time, or "-" when there is none.
 static void
 s_format_time (uint64_t time_ms, char *out, size_t size)
 {
-    time_t seconds = (time_t) (time_ms / 1000);
-    struct tm utc;
-    if (!time_ms || !gmtime_r (&seconds, &utc)) {
+    if (!time_ms)
         snprintf (out, size, "-");
-        return;
-    }
-    char base [32];
-    strftime (base, sizeof base, "%Y-%m-%dT%H:%M:%S", &utc);
-    snprintf (out, size, "%s.%03uZ", base, (unsigned) (time_ms % 1000));
+    else
+        al_store_format_time (time_ms, out, size);
 }
 
 static void

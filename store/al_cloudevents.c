@@ -15,21 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-//  "2026-11-22T05:41:09.123Z"
-static void
-s_format_time (uint64_t time_ms, char *out, size_t size)
-{
-    time_t seconds = (time_t) (time_ms / 1000);
-    struct tm utc;
-    if (!gmtime_r (&seconds, &utc)) {
-        snprintf (out, size, "invalid");
-        return;
-    }
-    char base [32];
-    strftime (base, sizeof base, "%Y-%m-%dT%H:%M:%S", &utc);
-    snprintf (out, size, "%s.%03uZ", base, (unsigned) (time_ms % 1000));
-}
-
 //  A JSON string of size bytes, or "hex:..." when they are not UTF-8 (or hold a NUL).
 static json_t *
 s_text (const char *text, size_t size)
@@ -289,7 +274,7 @@ al_cloudevent_of (const al_store_event_t *event)
 {
     assert (event);
     char time_text [48], hash [AL_STORE_HASH_SIZE * 2 + 1], id [24], type [160];
-    s_format_time (event->time_ms, time_text, sizeof time_text);
+    al_store_format_time (event->time_ms, time_text, sizeof time_text);
     sodium_bin2hex (hash, sizeof hash, event->hash, AL_STORE_HASH_SIZE);
     snprintf (id, sizeof id, "%llu", (unsigned long long) event->sequence);
     snprintf (type, sizeof type, AL_CLOUDEVENTS_TYPE_PREFIX "%s", event->type);

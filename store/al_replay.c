@@ -824,27 +824,13 @@ al_replay_kind_name (al_replay_kind_t kind)
 
 //  ---- JSON and history ---------------------------------------------------------------------
 
-static void
-s_format_time (uint64_t time_ms, char *out, size_t size)
-{
-    time_t seconds = (time_t) (time_ms / 1000);
-    struct tm utc;
-    if (!gmtime_r (&seconds, &utc)) {
-        snprintf (out, size, "invalid");
-        return;
-    }
-    char base [32];
-    strftime (base, sizeof base, "%Y-%m-%dT%H:%M:%S", &utc);
-    snprintf (out, size, "%s.%03uZ", base, (unsigned) (time_ms % 1000));
-}
-
 static json_t *
 s_time_json (uint64_t time_ms)
 {
     if (!time_ms)
         return json_null ();
     char text [48];
-    s_format_time (time_ms, text, sizeof text);
+    al_store_format_time (time_ms, text, sizeof text);
     return json_string (text);
 }
 
@@ -951,7 +937,7 @@ al_replay_history_row (const al_replay_deployment_t *deployment, al_replay_histo
         when = d->entries [0].time_ms;
     if (when) {
         char text [48];
-        s_format_time (when, text, sizeof text);
+        al_store_format_time (when, text, sizeof text);
         snprintf (row->date, sizeof row->date, "%.10s", text);
     }
     else

@@ -120,6 +120,10 @@ void al_store_destroy (al_store_t **self_p);
 //  Text of the last error on this store ("" if none).
 const char *al_store_error (al_store_t *self);
 const char *al_store_strerror (al_store_status_t status);
+
+//  A row time as the exports and the auditor's tools print it: "2026-11-22T05:41:09.123Z"
+//  (UTC, milliseconds); "invalid" when it cannot be represented.
+void al_store_format_time (uint64_t time_ms, char *out, size_t size);
 //  The backend's name.
 const char *al_store_backend_name (al_store_t *self);
 

@@ -643,9 +643,8 @@ cleanup:
     return status;
 }
 
-//  "2026-11-22T05:41:09.123Z"
-static void
-s_format_time (uint64_t time_ms, char *out, size_t size)
+void
+al_store_format_time (uint64_t time_ms, char *out, size_t size)
 {
     time_t seconds = (time_t) (time_ms / 1000);
     struct tm utc;
@@ -681,7 +680,7 @@ s_event_json (const al_store_event_t *event)
 {
     char time_text [48];
     char hash_hex [AL_STORE_HASH_SIZE * 2 + 1];
-    s_format_time (event->time_ms, time_text, sizeof time_text);
+    al_store_format_time (event->time_ms, time_text, sizeof time_text);
     sodium_bin2hex (hash_hex, sizeof hash_hex, event->hash, AL_STORE_HASH_SIZE);
     size_t base64_size = sodium_base64_ENCODED_LEN (event->envelope_size, sodium_base64_VARIANT_ORIGINAL);
     char *base64 = malloc (base64_size);
