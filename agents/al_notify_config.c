@@ -159,20 +159,23 @@ s_path (s_loader_t *L, yaml_node_t *node, const char *field)
 //  ---------------------------------------------------------------------------------
 //  The schema
 
-//  events: [names]: a bit per template; each name once.
+//  A list of names from a fixed set (names [i], NULL for none), as a bit per name: at
+//  least one, each once. *bits_p is set only when every item is known ("events" and
+//  "environments" of an endpoint).
 static void
-s_events (s_loader_t *L, al_notify_endpoint_t *endpoint, yaml_node_t *node, const char *field)
+s_name_set (s_loader_t *L, yaml_node_t *node, const char *field, const char *what,
+            const char *const *names, unsigned count, const char *known, uint32_t *bits_p)
 {
     if (!al_yaml_want_list (L->yaml, node, field))
         return;
-    size_t count = al_yaml_list_length (node);
-    if (count == 0) {
-        al_yaml_error (L->yaml, node, field, "must name at least one template (leave the key out for all)");
+    size_t length = al_yaml_list_length (node);
+    if (length == 0) {
+        al_yaml_error (L->yaml, node, field, "must name at least one %s (leave the key out for all)", what);
         return;
     }
     uint32_t bits = 0;
     bool ok = true;
-    for (size_t i = 0; i < count; i++) {
+    for (size_t i = 0; i < length; i++) {
         char item [AL_YAML_FIELD_SIZE];
         al_yaml_field_index (item, field, i);
         yaml_node_t *entry = al_yaml_list_at (L->yaml, node, i);
@@ -181,13 +184,12 @@ s_events (s_loader_t *L, al_notify_endpoint_t *endpoint, yaml_node_t *node, cons
             ok = false;
             continue;
         }
-        unsigned index = AL_NOTIFY_TEMPLATE_COUNT;
-        for (unsigned t = 0; t < AL_NOTIFY_TEMPLATE_COUNT; t++)
-            if (strcmp (s_templates [t], name) == 0)
-                index = t;
-        if (index == AL_NOTIFY_TEMPLATE_COUNT) {
-            al_yaml_error (L->yaml, entry, item, "unknown template '%.64s' (known: approval_requested, "
-                           "pre_deployment, post_deployment, rollback, escalation, other)", name);
+        unsigned index = count;
+        for (unsigned n = 0; n < count; n++)
+            if (names [n] && strcmp (names [n], name) == 0)
+                index = n;
+        if (index == count) {
+            al_yaml_error (L->yaml, entry, item, "unknown %s '%.64s' (known: %s)", what, name, known);
             ok = false;
             continue;
         }
@@ -198,41 +200,7 @@ s_events (s_loader_t *L, al_notify_endpoint_t *endpoint, yaml_node_t *node, cons
         bits |= 1u << index;
     }
     if (ok)
-        endpoint->templates = bits;
-}
-
-static void
-s_environments (s_loader_t *L, al_notify_endpoint_t *endpoint, yaml_node_t *node, const char *field)
-{
-    if (!al_yaml_want_list (L->yaml, node, field))
-        return;
-    size_t count = al_yaml_list_length (node);
-    if (count == 0) {
-        al_yaml_error (L->yaml, node, field, "must name at least one environment (leave the key out for all)");
-        return;
-    }
-    uint32_t bits = 0;
-    bool ok = true;
-    for (size_t i = 0; i < count; i++) {
-        char item [AL_YAML_FIELD_SIZE];
-        al_yaml_field_index (item, field, i);
-        yaml_node_t *entry = al_yaml_list_at (L->yaml, node, i);
-        const char *name = al_yaml_string (L->yaml, entry, item, false);
-        Airlock__Environment env = name? al_environment_from_name (name): AIRLOCK__ENVIRONMENT__ENV_UNSPECIFIED;
-        if (name && env == AIRLOCK__ENVIRONMENT__ENV_UNSPECIFIED)
-            al_yaml_error (L->yaml, entry, item, "unknown environment '%.64s' (known: development, "
-                           "staging, production)", name);
-        else
-        if (name && (bits & (1u << env)))
-            al_yaml_error (L->yaml, entry, item, "'%s' is given twice", name);
-        if (!name || env == AIRLOCK__ENVIRONMENT__ENV_UNSPECIFIED || (bits & (1u << env))) {
-            ok = false;
-            continue;
-        }
-        bits |= 1u << env;
-    }
-    if (ok)
-        endpoint->environments = bits;
+        *bits_p = bits;
 }
 
 static void
@@ -314,11 +282,17 @@ s_endpoint (s_loader_t *L, al_notify_endpoint_t *endpoint, yaml_node_t *node, co
     }
     if ((value = al_yaml_get (L->yaml, node, "events"))) {
         al_yaml_field_key (sub, field, "events");
-        s_events (L, endpoint, value, sub);
+        s_name_set (L, value, sub, "template", s_templates, AL_NOTIFY_TEMPLATE_COUNT, "approval_requested, "
+                    "pre_deployment, post_deployment, rollback, escalation, other", &endpoint->templates);
     }
     if ((value = al_yaml_get (L->yaml, node, "environments"))) {
         al_yaml_field_key (sub, field, "environments");
-        s_environments (L, endpoint, value, sub);
+        //  Bit i: the environment whose enum value is i.
+        const char *environments [] = { NULL, al_environment_name (AIRLOCK__ENVIRONMENT__ENV_DEVELOPMENT),
+                                        al_environment_name (AIRLOCK__ENVIRONMENT__ENV_STAGING),
+                                        al_environment_name (AIRLOCK__ENVIRONMENT__ENV_PRODUCTION) };
+        s_name_set (L, value, sub, "environment", environments, 4, "development, staging, production",
+                    &endpoint->environments);
     }
     if ((value = al_yaml_get (L->yaml, node, "secret"))) {
         al_yaml_field_key (sub, field, "secret");
