@@ -201,11 +201,10 @@ s_hook_last_signal (void *arg)
     return self->last_signal_ms;
 }
 
-//  Is a monitor connected and alive? Asks the broker.
+//  Is a monitor connected and alive? Asks the broker, once.
 static bool
-s_hook_monitor_alive (void *arg, char *detail, size_t detail_size)
+s_monitor_alive_once (s_manager_t *self, char *detail, size_t detail_size)
 {
-    s_manager_t *self = (s_manager_t *) arg;
     al_agent_result_t result;
     al_envelope_t *reply = al_agent_status_query (self->agent, "agents", NULL, 0, 5000, &result);
     if (!reply) {
@@ -224,6 +223,34 @@ s_hook_monitor_alive (void *arg, char *detail, size_t detail_size)
         snprintf (detail, detail_size, "no monitor is connected: the soak of this service needs its golden signals");
     al_codec_free (&reply);
     return alive;
+}
+
+//  Is a monitor connected and alive? After a broker restart every agent registers again,
+//  deploy-manager often a second before the monitor: a grant's pre-flight that asked only
+//  once would fail on that blip and burn a human's approval. So it waits, bounded by
+//  AL_DEPLOY_MANAGER_MONITOR_WAIT_MS, for a monitor to register.
+static bool
+s_hook_monitor_alive (void *arg, char *detail, size_t detail_size)
+{
+    s_manager_t *self = (s_manager_t *) arg;
+    int64_t deadline = zclock_mono () + AL_DEPLOY_MANAGER_MONITOR_WAIT_MS;
+    bool waiting = false;
+    while (true) {
+        if (s_monitor_alive_once (self, detail, detail_size))
+            return true;
+        if (zclock_mono () >= deadline || al_agent_interrupted ())
+            break;
+        if (!waiting) {
+            zsys_info ("deploy-manager: %s; waiting up to %d s for one to register", detail,
+                       AL_DEPLOY_MANAGER_MONITOR_WAIT_MS / 1000);
+            waiting = true;
+        }
+        zclock_sleep (250);
+    }
+    size_t length = strlen (detail);
+    if (waiting && length + 1 < detail_size)
+        snprintf (detail + length, detail_size - length, " (waited %d s)", AL_DEPLOY_MANAGER_MONITOR_WAIT_MS / 1000);
+    return false;
 }
 
 //  A request deploy-manager will not act on: say so to the broker, which records it.

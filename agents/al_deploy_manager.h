@@ -28,6 +28,10 @@
 extern "C" {
 #endif
 
+//  How long pre-flight waits for a monitor to register before it refuses a service whose
+//  soak needs golden signals (a broker restart makes every agent register again).
+#define AL_DEPLOY_MANAGER_MONITOR_WAIT_MS 20000
+
 //  Run deploy-manager with a loaded airlock.yaml until interrupted. Returns 0 after a
 //  clean shutdown, 2 when it cannot start (error says why: policy, services.yaml,
 //  certificate, state directory).

@@ -114,6 +114,7 @@ s_setup (void **state)
     assert_non_null (f);
     static const harness_identity_t identities [] = {
         { "orchestrator", "orchestrator" }, { "deploy-manager", "deploy-manager" }, { "approver", "approver" },
+        { "monitor", "monitor" },
     };
     f->harness = harness_new (NULL, identities, sizeof identities / sizeof identities [0]);
     assert_non_null (f->harness);
@@ -140,7 +141,10 @@ s_setup (void **state)
     assert_non_null (file);
     fprintf (file, "version: 1\nservices:\n  demo:\n    driver: process\n    instances: 3\n    strategy: rolling\n"
                    "    soak_ms: 600\n    probe_interval_ms: 100\n    ready_timeout_ms: 10000\n"
-                   "    stop_timeout_ms: 3000\n    command: [\"{{artifact}}\"]\n    signals: probes\n");
+                   "    stop_timeout_ms: 3000\n    command: [\"{{artifact}}\"]\n    signals: probes\n"
+                   "  watched:\n    driver: process\n    instances: 1\n    strategy: rolling\n"
+                   "    soak_ms: 600\n    probe_interval_ms: 100\n    ready_timeout_ms: 10000\n"
+                   "    stop_timeout_ms: 3000\n    command: [\"{{artifact}}\"]\n    signals: monitor\n");
     fclose (file);
     snprintf (f->deploy_state, sizeof f->deploy_state, "%s/deploy", h->dir);
     assert_int_equal (harness_broker_start (h), 0);
@@ -394,12 +398,63 @@ test_production_paths (void **state)
     assert_int_not_equal (access (path, F_OK), 0);
 }
 
+//  A broker restart makes every agent register again, deploy-manager often before the
+//  monitor. Pre-flight of a service whose soak needs golden signals waits (bounded) for a
+//  monitor to register instead of failing at once and burning the request.
+static void
+test_preflight_waits_for_the_monitor (void **state)
+{
+    s_fixture_t *f = *state;
+    char v1 [1024], sha1 [65];
+    dtu_artifact (f->harness->dir, "watched-v1", "v1", NULL, v1, sizeof v1, sha1);
+    Airlock__DeployRequest request;
+    al_envelope_t envelope;
+    s_deploy_request (f, "wait-1", AIRLOCK__ENVIRONMENT__ENV_STAGING, "v1", v1, sha1, &request, &envelope);
+    request.service = (char *) "watched";
+    al_envelope_t *answer = s_roundtrip (f, f->orchestrator, &envelope);
+    assert_int_equal (answer->body_case, AIRLOCK__ENVELOPE__BODY_ACK);
+    al_codec_free (&answer);
+    //  The monitor registers only once pre-flight has started (and found none).
+    bool started = false;
+    for (int waited = 0; waited < 60000 && !started; waited += 100) {
+        al_deploy_journal_t journal = s_journal (f, "wait-1");
+        for (size_t i = 0; i < journal.count; i++)
+            started |= journal.records [i].step == AIRLOCK__STEP__STEP_PREFLIGHT;
+        al_deploy_journal_clear (&journal);
+        if (!started)
+            zclock_sleep (100);
+    }
+    assert_true (started);
+    //  Long enough for a pre-flight that asks once to have given up, well inside the wait.
+    zclock_sleep (5000);
+    zsock_t *monitor = s_client (f, "monitor");
+    //  Pre-flight's end record says the monitor check passed.
+    bool passed = false, failed = false;
+    for (int waited = 0; waited < 60000 && !passed && !failed; waited += 250) {
+        al_deploy_journal_t journal = s_journal (f, "wait-1");
+        for (size_t i = 0; i < journal.count; i++)
+            if (journal.records [i].step == AIRLOCK__STEP__STEP_PREFLIGHT
+            &&  journal.records [i].outcome != AIRLOCK__OUTCOME__OUTCOME_STARTED) {
+                passed = journal.records [i].outcome == AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED;
+                failed = !passed;
+                if (failed)
+                    print_message ("pre-flight: %s\n", journal.records [i].detail);
+            }
+        al_deploy_journal_clear (&journal);
+        if (!passed && !failed)
+            zclock_sleep (250);
+    }
+    assert_true (passed);
+    zsock_destroy (&monitor);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test_setup_teardown (test_staging_and_kill_mid_rollout, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_production_paths, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_preflight_waits_for_the_monitor, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
