@@ -275,6 +275,10 @@ s_fixture_init (s_fixture_t *f, al_msg_type_t type)
     f->signal.baseline = true;
     f->signal.no_evidence = 4;
     f->signal.instances_missing = 1;
+    f->signal.not_required = 1;
+    f->signal.source = (char *) "scrape";
+    f->signal.memory_basis = (char *) "cgroup";
+    f->signal.version = (char *) "1.4.2";
     f->samples [0] = &f->signal;
 
     f->trigger = (Airlock__RollbackTrigger) AIRLOCK__ROLLBACK_TRIGGER__INIT;
