@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pty.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -702,6 +703,62 @@ test_signals_missing_cpu (void **state)
     free (out);
 }
 
+//  On a terminal: the table drawn in place says "missing" for missing CPU evidence.
+static void
+test_signals_table_on_terminal (void **state)
+{
+    fixture_t *fixture = *state;
+    const char *argv [] = { s_airlock (), "watch", "--signals", "demo-service", "--timeout", "120", "--config",
+                            fixture->bus->config_path, NULL };
+    int terminal = -1;
+    pid_t pid = forkpty (&terminal, NULL, NULL, NULL);
+    assert_true (pid >= 0);
+    if (pid == 0) {
+        int err = open (fixture->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (err < 0)
+            _exit (127);
+        dup2 (err, STDERR_FILENO);
+        execv (argv [0], (char *const *) argv);
+        _exit (127);
+    }
+    fixture->watch_pid = pid;
+    assert_int_equal (fcntl (terminal, F_SETFL, fcntl (terminal, F_GETFL) | O_NONBLOCK), 0);
+    for (int attempt = 0; attempt < 100 && !s_file_has (fixture->err_path, "receiving events"); attempt++) {
+        s_signal (fixture, "demo-service-canary", false, 0.9, 5000, 99, 9);
+        zclock_sleep (200);
+    }
+    assert_true (s_file_has (fixture->err_path, "receiving events"));
+    s_signal (fixture, "demo-service", true, 0.001, 100, 20, 0);
+    Airlock__SoakSignal blind = s_healthy (false, 0.001, 100, 0);
+    blind.no_evidence = AL_RULES_SIGNAL_CPU;
+    s_send (fixture, "demo-service", &blind);
+    //  Read what the terminal shows until the verdict of the second sample is on it.
+    char screen [65536];
+    size_t used = 0;
+    for (int attempt = 0; attempt < 300; attempt++) {
+        ssize_t got = read (terminal, screen + used, sizeof screen - 1 - used);
+        if (got > 0)
+            used += (size_t) got;
+        screen [used] = 0;
+        if (strstr (screen, "verdict: breach"))
+            break;
+        zclock_sleep (50);
+    }
+    kill (fixture->watch_pid, SIGINT);
+    int code = s_watch_wait (fixture, 30000);
+    close (terminal);
+    char cpu_row [256], cpu_zero [256];
+    snprintf (cpu_row, sizeof cpu_row, "  %-24s %12s %12s  %s", "cpu_percent", "missing", "80.00%",
+              "missing: no cpu evidence");
+    snprintf (cpu_zero, sizeof cpu_zero, "  %-24s %12s", "cpu_percent", "0.00%");
+    if (code != 1 || !strstr (screen, "\033[K") || !strstr (screen, "BREACH demo-service in production")
+    ||  !strstr (screen, cpu_row) || !strstr (screen, "verdict: breach missing_evidence: no cpu evidence")
+    ||  strstr (screen, cpu_zero)) {
+        fprintf (stderr, "unexpected screen:\n%s\n", screen);
+        fail_msg ("exit %d, unexpected screen (above)", code);
+    }
+}
+
 int
 main (void)
 {
@@ -714,6 +771,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_signals_within_thresholds, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_signals_saturation_and_missing_json, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_signals_missing_cpu, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_signals_table_on_terminal, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
