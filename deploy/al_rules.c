@@ -3,7 +3,10 @@
     The state of one soak is small: the thresholds and baseline (copies), when the
     latest sample came, whether evidence is incomplete and since when, and the sticky
     breach. Every rule is a pure comparison of one sample against thresholds and
-    baseline; only missing evidence depends on time.
+    baseline (s_explain, one row per rule), plus the saturation runs so far; only
+    missing evidence depends on time. al_rules_feed decides from s_explain's rows and
+    al_rules_explain returns the same rows: what a client shows is what is judged.
+    al_rules_stream_t wraps one al_rules_t per soak for clients of the published stream.
 
     Invariants: times passed in never decrease; once breached is set, breach never
     changes.
