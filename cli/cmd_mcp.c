@@ -20,7 +20,8 @@
       broker, unknown release) is a result with isError, which the model reads.
     - recent_signals listens on the broker's PUB socket (agents/al_subscriber.h) for up
       to S_SIGNALS_WINDOW_MS: samples published while it listens, no history (the
-      monitor publishes one per interval for each running service).
+      monitor publishes one per interval for each running service). Each sample carries
+      how deploy/al_rules (the monitor's rules) judges it; absent values are null.
 
     Threading: one thread reads stdin and handles one request at a time; the agent
     runtime heartbeats in its own actor meanwhile. SIGINT/SIGTERM or the end of stdin
@@ -31,11 +32,14 @@
 #include "agents/al_agent.h"
 #include "agents/al_subscriber.h"
 #include "broker/al_config.h"
+#include "deploy/al_rules.h"
+#include "policies/al_policy.h"
 
 #include <assert.h>
 #include <czmq.h>
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -95,7 +99,8 @@ static const char *s_tools_json =
 "{\"name\": \"recent_signals\","
 " \"description\": \"The latest golden-signal samples (SoakSignal: traffic, error ratio, latency p50/p99, CPU, memory, "
 "instances up) the monitor publishes for a service, collected live for up to 2 seconds; empty when the service runs "
-"nowhere the monitor watches.\","
+"nowhere the monitor watches. Each sample says how the monitor's rules judge it (checks: per rule value, limit, status "
+"ok/over/breach/missing/skipped/not required; verdict); a value without evidence is null and listed under missing.\","
 " \"inputSchema\": {\"type\": \"object\", \"additionalProperties\": false, \"required\": [\"service\"],"
 "  \"properties\": {"
 "   \"service\": {\"type\": \"string\", \"pattern\": \"^[a-z0-9][a-z0-9-]{0,62}$\"},"
@@ -376,9 +381,28 @@ s_tool_request_rollback (s_mcp_t *self, json_t *arguments, bool *failed)
     return document;
 }
 
-//  One SoakSignal as JSON.
+//  The names of the AL_RULES_SIGNAL_* bits set in bits.
 static json_t *
-s_sample (const al_envelope_t *envelope, const char *environment, uint64_t sequence)
+s_signal_names (uint32_t bits)
+{
+    json_t *list = json_array ();
+    for (uint32_t bit = 1; bit & AL_RULES_SIGNAL_ALL; bit <<= 1)
+        if (bits & bit)
+            json_array_append_new (list, json_string (al_rules_signal_name (bit)));
+    return list;
+}
+
+static json_t *
+s_finite (double value)
+{
+    return isfinite (value)? json_real (value): json_null ();
+}
+
+//  One SoakSignal as JSON, with how deploy/al_rules judged it (rows, verdict): a value
+//  without evidence is null and its signal listed under "missing", never a 0.
+static json_t *
+s_sample (const al_envelope_t *envelope, const char *environment, uint64_t sequence,
+          const al_rules_row_t rows [AL_RULES_ROWS], bool judged, const al_rules_result_t *verdict)
 {
     const Airlock__SoakSignal *signal = envelope->soak_signal;
     json_t *no_evidence = json_array ();
@@ -388,7 +412,7 @@ s_sample (const al_envelope_t *envelope, const char *environment, uint64_t seque
         json_array_append_new (no_evidence, json_string ("cpu"));
     if (signal->no_evidence & 4)
         json_array_append_new (no_evidence, json_string ("memory"));
-    return json_pack ("{s:s, s:I, s:I, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:i, s:i, s:i, s:b, s:o}",
+    json_t *document = json_pack ("{s:s, s:I, s:I, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:i, s:i, s:i, s:b, s:o}",
         "environment", environment, "sequence", (json_int_t) sequence, "time_ms", (json_int_t) envelope->timestamp_ms,
         "deployment_id", envelope->deployment_id? envelope->deployment_id: "",
         "requests_per_second", signal->requests_per_second, "error_ratio", signal->error_ratio,
@@ -398,6 +422,35 @@ s_sample (const al_envelope_t *envelope, const char *environment, uint64_t seque
         "instances_missing", (int) signal->instances_missing,
         "consecutive_health_failures", (int) signal->consecutive_health_failures,
         "baseline", signal->baseline, "no_evidence", no_evidence);
+    if (!document)
+        return NULL;
+    //  Absent is null: the wire's 0 stands for "no evidence" (SoakSignal.no_evidence).
+    static const struct { uint32_t bit; const char *fields [2]; } absent [] = {
+        { AL_RULES_SIGNAL_TRAFFIC, { "requests_per_second", "error_ratio" } },
+        { AL_RULES_SIGNAL_LATENCY, { "latency_p50_ms", "latency_p99_ms" } },
+        { AL_RULES_SIGNAL_CPU,     { "cpu_percent", NULL } },
+        { AL_RULES_SIGNAL_MEMORY,  { "memory_percent", NULL } },
+    };
+    for (size_t i = 0; i < sizeof absent / sizeof absent [0]; i++)
+        for (size_t j = 0; j < 2 && (signal->no_evidence & absent [i].bit) && absent [i].fields [j]; j++)
+            json_object_set_new (document, absent [i].fields [j], json_null ());
+    json_object_set_new (document, "missing", s_signal_names (al_rules_missing_signals (signal)));
+    json_object_set_new (document, "not_required", s_signal_names (signal->not_required & AL_RULES_SIGNAL_ALL));
+    json_t *checks = json_object ();
+    for (size_t i = 0; i < AL_RULES_ROWS; i++) {
+        json_t *check = json_pack ("{s:o, s:o, s:s}", "value", s_finite (rows [i].value),
+                                   "limit", s_finite (rows [i].limit),
+                                   "status", al_rules_row_status_name (rows [i].status));
+        if (*rows [i].detail)
+            json_object_set_new (check, "detail", json_string (rows [i].detail));
+        json_object_set_new (checks, rows [i].rule, check);
+    }
+    json_object_set_new (document, "checks", checks);
+    json_object_set_new (document, "judged", json_boolean (judged));
+    if (judged)
+        json_object_set_new (document, "verdict", json_pack ("{s:s, s:s, s:s}",
+            "verdict", al_rules_verdict_name (verdict->verdict), "rule", verdict->rule, "detail", verdict->detail));
+    return document;
 }
 
 static json_t *
@@ -426,11 +479,30 @@ s_tool_recent_signals (s_mcp_t *self, json_t *arguments, bool *failed)
     const char *all [] = { "development", "staging", "production" };
     const char *const *environments = environment? &environment: all;
     size_t topics = environment? 1: 3;
-    al_subscriber_t *subscriber = al_subscriber_new (self->config, "ci", error, sizeof error);
-    if (!subscriber)
-        return s_failure (failed, "cannot subscribe to the broker's events: %s", error);
+    //  Judged by the monitor's rules (deploy/al_rules), one stream per environment.
+    al_policy_errors_t *policy_errors = NULL;
+    al_policy_t *policy = al_policy_load (al_config_policy_dir (self->config), &policy_errors);
+    if (!policy) {
+        json_t *failure = s_failure (failed, "cannot judge the signals: %s: %s", al_config_policy_dir (self->config),
+                                     policy_errors && al_policy_errors_count (policy_errors)
+                                     ? al_policy_errors_at (policy_errors, 0): "cannot load the policy");
+        al_policy_errors_destroy (&policy_errors);
+        return failure;
+    }
+    al_rules_stream_t *judges [3] = { NULL, NULL, NULL };
+    al_subscriber_t *subscriber = NULL;
     json_t *samples = json_array ();
     json_t *document = NULL;
+    for (size_t i = 0; i < topics; i++)
+        if (!(judges [i] = al_rules_stream_new (al_policy_thresholds (policy), 0))) {
+            document = s_failure (failed, "out of memory");
+            goto cleanup;
+        }
+    subscriber = al_subscriber_new (self->config, "ci", error, sizeof error);
+    if (!subscriber) {
+        document = s_failure (failed, "cannot subscribe to the broker's events: %s", error);
+        goto cleanup;
+    }
     char wanted [3][128];
     for (size_t i = 0; i < topics; i++) {
         snprintf (wanted [i], sizeof wanted [i], "soak.%s.%s", environments [i], service);
@@ -461,7 +533,12 @@ s_tool_recent_signals (s_mcp_t *self, json_t *arguments, bool *failed)
         //  soak.production.api): only the exact topics count.
         for (size_t i = 0; i < topics; i++)
             if (strcmp (topic, wanted [i]) == 0 && envelope->body_case == AIRLOCK__ENVELOPE__BODY_SOAK_SIGNAL) {
-                json_array_append_new (samples, s_sample (envelope, environments [i], sequence));
+                al_rules_row_t rows [AL_RULES_ROWS];
+                bool judged = false;
+                al_rules_result_t verdict = al_rules_stream_feed (judges [i], envelope->soak_signal, zclock_mono (),
+                                                                  rows, AL_RULES_ROWS, &judged);
+                json_array_append_new (samples, s_sample (envelope, environments [i], sequence, rows, judged,
+                                                          &verdict));
                 missed += gap;
             }
         al_codec_free (&envelope);
@@ -478,6 +555,10 @@ s_tool_recent_signals (s_mcp_t *self, json_t *arguments, bool *failed)
 cleanup:
     json_decref (samples);
     al_subscriber_destroy (&subscriber);
+    for (size_t i = 0; i < 3; i++)
+        al_rules_stream_destroy (&judges [i]);
+    al_policy_destroy (&policy);
+    al_policy_errors_destroy (&policy_errors);
     return document;
 }
 

@@ -8,22 +8,27 @@
     and ends with the receipt: exit 0 for SUCCEEDED, 1 for any other outcome (FAILED,
     ROLLED_BACK), 2 for usage or I/O errors, an interruption or --timeout before a
     receipt. A signals watch takes soak.<env>.<service> and runs until SIGINT or
-    --timeout: exit 0 if every sample was within the thresholds, 1 if any breached one
-    (missing evidence counts as a breach, as it does for the monitor), 2 as above.
+    --timeout: exit 0 if every judged sample was within the rules, 1 if the rules
+    breached (missing evidence counts as a breach, at once), 2 as above.
 
     Events lost on the way (a sequence gap per topic) are never silent: a warning line,
     or {"gap":N} in --json. On a terminal the deployment's progress is one line redrawn
     in place and the signals a small table redrawn in place; otherwise plain lines, or
     one JSON object per line with --json.
 
-    The baseline of the p99 and error-rate rules is the mean of the baseline samples
-    (SoakSignal.baseline) this watch has seen; a watch started after the baseline was
-    captured shows those two rules as "no baseline" rather than guessing.
+    The signals are judged by deploy/al_rules, the monitor's rules, never by this file:
+    per sample, each rule's value, limit and status (ok, over, breach, missing, skipped,
+    not required) and the verdict. Baseline samples (SoakSignal.baseline) make the
+    baseline and are not judged; the samples after them are the soak. A watch started
+    after the baseline was captured has none: the error baseline counts as 0 % and the
+    p99 rule is skipped, as for the monitor. Missing evidence is shown as missing (null
+    in JSON, plus a "missing" list), never as a 0 that passes.
 */
 #include "cli/cli.h"
 #include "agents/al_agent.h"
 #include "agents/al_subscriber.h"
 #include "broker/al_config.h"
+#include "deploy/al_rules.h"
 #include "policies/al_policy.h"
 
 #include <czmq.h>
@@ -59,6 +64,7 @@ typedef struct {
     char live_text [1024];          // that line, to draw again after a warning
     int table_lines;                // lines of the signals table on screen
     bool seen_event;                // the first event (any) has arrived
+    al_rules_stream_t *rules;       // --signals: judges the samples (deploy/al_rules)
 } s_watch_t;
 
 static void
@@ -72,9 +78,10 @@ s_usage (FILE *out)
         "Follow a deployment live: its progress (step, instance, percent) and its receipt,\n"
         "from the broker's event bus. Exits when the receipt arrives: 0 succeeded, 1 failed\n"
         "or rolled back. Events the bus lost are reported as 'missed N events: evidence gap'.\n\n"
-        "With --signals, show the soak signals of SERVICE (error ratio, p99 latency against\n"
-        "the baseline, CPU, memory, health-check failures) against the thresholds of the\n"
-        "policy's quality_rules.yaml, until SIGINT or --timeout.\n\n"
+        "With --signals, show the soak signals of SERVICE judged by the monitor's rules\n"
+        "(the policy's quality_rules.yaml): per sample, each rule's value, limit and status\n"
+        "(ok, over, breach, missing, skipped, not required), until SIGINT or --timeout.\n"
+        "Missing evidence shows as missing and counts as a breach.\n\n"
         "options:\n"
         "  --json             one JSON object per line (gaps as {\"gap\":N})\n"
         "  --timeout SECONDS  stop after this long (a deployment watch then exits 2)\n"
@@ -84,8 +91,8 @@ s_usage (FILE *out)
         "  --config FILE      airlock.yaml (default $AIRLOCK_CONFIG, else\n"
         "                     ./airlock-state/airlock.yaml)\n\n"
         "exit codes: DEPLOYMENT: 0 succeeded, 1 failed or rolled back, 2 usage error, I/O\n"
-        "error, interrupted or timed out; --signals: 0 every sample within thresholds, 1 a\n"
-        "threshold was breached (or evidence was missing), 2 usage or I/O error\n");
+        "error, interrupted or timed out; --signals: 0 every judged sample within the rules,\n"
+        "1 a rule was breached (or evidence was missing), 2 usage or I/O error\n");
 }
 
 static int
@@ -405,96 +412,68 @@ s_show_receipt (s_watch_t *self, const al_envelope_t *envelope, uint64_t sequenc
 }
 
 //  ---- signals watch -----------------------------------------------------------------
+//  Every verdict shown is deploy/al_rules' (al_rules_stream_t: baseline runs, then the
+//  soak, as the monitor judges them): this part only prints the rows it returns.
 
-typedef struct {
-    double error_sum;               // over baseline samples with evidence
-    size_t error_count;
-    double p99_sum;
-    size_t p99_count;
-} s_baseline_t;
-
-typedef enum { S_OK, S_BREACH, S_NO_EVIDENCE, S_NO_BASELINE, S_BASELINE } s_status_t;
-
-static const char *s_status_names [] = { "ok", "breach", "no evidence", "no baseline", "baseline" };
-
-typedef struct {
-    const char *name;               // JSON name
-    const char *label;              // table label
-    const char *unit;               // "%", " ms", ""
-    int decimals;                   // in human output
-    double value;                   // NaN: no evidence
-    double limit;                   // NaN: unknown (no baseline)
-    s_status_t status;
-} s_check_t;
-
-#define S_CHECKS 5
-
-//  Judge one sample against the thresholds ("more than" limits: value > limit breaches).
-static bool
-s_judge (const Airlock__SoakSignal *signal, const al_policy_thresholds_t *thresholds,
-         const s_baseline_t *baseline, s_check_t checks [S_CHECKS])
-{
-    double base_error = baseline->error_count? baseline->error_sum / (double) baseline->error_count: NAN;
-    double base_p99 = baseline->p99_count? baseline->p99_sum / (double) baseline->p99_count: NAN;
-    checks [0] = (s_check_t) { "error_rate_percent", "error rate", "%", 2, signal->error_ratio * 100.0,
-                               base_error * 100.0 + thresholds->error_rate_increase_more_than_points, S_OK };
-    checks [1] = (s_check_t) { "latency_p99_ms", "p99 latency", " ms", 1, signal->latency_p99_ms,
-                               base_p99 * thresholds->latency_p99_more_than_baseline_factor, S_OK };
-    checks [2] = (s_check_t) { "cpu_percent", "cpu", "%", 1, signal->cpu_percent,
-                               thresholds->cpu_percent_more_than, S_OK };
-    checks [3] = (s_check_t) { "memory_percent", "memory", "%", 1, signal->memory_percent,
-                               thresholds->memory_percent_more_than, S_OK };
-    checks [4] = (s_check_t) { "health_failures", "health failures", "", 0,
-                               (double) signal->consecutive_health_failures,
-                               (double) thresholds->health_check_failures_more_than, S_OK };
-    bool breach = false;
-    for (int index = 0; index < S_CHECKS; index++) {
-        s_check_t *check = &checks [index];
-        if (!isfinite (check->value))
-            check->status = S_NO_EVIDENCE;
-        else
-        if (signal->baseline && index < 2)
-            check->status = S_BASELINE;
-        else
-        if (!isfinite (check->limit))
-            check->status = S_NO_BASELINE;
-        else
-            check->status = check->value > check->limit? S_BREACH: S_OK;
-        if (check->status == S_BREACH || check->status == S_NO_EVIDENCE)
-            breach = true;
-    }
-    return breach;
-}
-
+//  "1.25%", "150.0 ms", "3"; "-" for no number.
 static void
-s_baseline_add (s_baseline_t *baseline, const Airlock__SoakSignal *signal)
+s_row_number (const al_rules_row_t *row, double value, char *text, size_t size)
 {
-    if (!signal->baseline)
-        return;
-    if (isfinite (signal->error_ratio)) {
-        baseline->error_sum += signal->error_ratio;
-        baseline->error_count++;
-    }
-    if (isfinite (signal->latency_p99_ms)) {
-        baseline->p99_sum += signal->latency_p99_ms;
-        baseline->p99_count++;
-    }
-}
-
-static void
-s_number_text (double value, int decimals, const char *unit, char *text, size_t size)
-{
-    if (isfinite (value))
-        snprintf (text, size, "%.*f%s", decimals, value, unit);
+    if (!isfinite (value))
+        snprintf (text, size, "-");
     else
-        snprintf (text, size, "n/a");
+    if (strcmp (row->unit, "%") == 0)
+        snprintf (text, size, "%.2f%%", value);
+    else
+    if (strcmp (row->unit, "ms") == 0)
+        snprintf (text, size, "%.1f ms", value);
+    else
+        snprintf (text, size, "%.0f", value);
+}
+
+//  A row's value: "missing" when its evidence is, never a 0 that passes.
+static void
+s_row_value (const al_rules_row_t *row, char *text, size_t size)
+{
+    if (row->status == AL_RULES_ROW_MISSING)
+        snprintf (text, size, "missing");
+    else
+        s_row_number (row, row->value, text, size);
+}
+
+//  Does the row count against the sample (a breach, or missing evidence: fail closed)?
+static bool
+s_row_counts (const al_rules_row_t *row)
+{
+    return row->status == AL_RULES_ROW_BREACH || row->status == AL_RULES_ROW_MISSING;
+}
+
+//  The names of the AL_RULES_SIGNAL_* bits set in bits.
+static json_t *
+s_signal_list (uint32_t bits)
+{
+    json_t *list = json_array ();
+    for (uint32_t bit = 1; bit & AL_RULES_SIGNAL_ALL; bit <<= 1)
+        if (bits & bit)
+            json_array_append_new (list, json_string (al_rules_signal_name (bit)));
+    return list;
+}
+
+//  A number of the sample, or null when its evidence bit says it is absent.
+static json_t *
+s_json_evidence (const Airlock__SoakSignal *signal, uint32_t bit, double value)
+{
+    return signal->no_evidence & bit? json_null (): s_json_number (value);
 }
 
 static void
 s_show_signal (s_watch_t *self, const al_envelope_t *envelope, uint64_t sequence,
-               const s_check_t checks [S_CHECKS], bool breach)
+               const al_rules_row_t rows [AL_RULES_ROWS], bool judged, const al_rules_result_t *verdict)
 {
     const Airlock__SoakSignal *signal = envelope->soak_signal;
+    bool breach = false;
+    for (int index = 0; index < AL_RULES_ROWS; index++)
+        breach = breach || (judged && s_row_counts (&rows [index]));
     if (self->args->json) {
         char stamp [40];
         s_iso_time (envelope->timestamp_ms, stamp, sizeof stamp);
@@ -504,43 +483,70 @@ s_show_signal (s_watch_t *self, const al_envelope_t *envelope, uint64_t sequence
         json_object_set_new (object, "signal_sequence", json_integer ((json_int_t) signal->sequence));
         json_object_set_new (object, "time", *stamp? json_string (stamp): json_null ());
         json_object_set_new (object, "baseline", json_boolean (signal->baseline));
-        json_object_set_new (object, "requests_per_second", s_json_number (signal->requests_per_second));
-        json_object_set_new (object, "latency_p50_ms", s_json_number (signal->latency_p50_ms));
+        json_object_set_new (object, "judged", json_boolean (judged));
+        json_object_set_new (object, "requests_per_second",
+                             s_json_evidence (signal, AL_RULES_SIGNAL_TRAFFIC, signal->requests_per_second));
+        json_object_set_new (object, "latency_p50_ms",
+                             s_json_evidence (signal, AL_RULES_SIGNAL_LATENCY, signal->latency_p50_ms));
         json_object_set_new (object, "instances_up", json_integer (signal->instances_up));
         json_object_set_new (object, "instances_total", json_integer (signal->instances_total));
-        json_t *list = json_object ();
+        json_object_set_new (object, "instances_missing", json_integer (signal->instances_missing));
+        json_object_set_new (object, "missing", s_signal_list (al_rules_missing_signals (signal)));
+        json_object_set_new (object, "not_required", s_signal_list (signal->not_required & AL_RULES_SIGNAL_ALL));
+        json_t *checks = json_object ();
         json_t *breaches = json_array ();
-        for (int index = 0; index < S_CHECKS; index++) {
-            json_object_set_new (list, checks [index].name, json_pack ("{s:o, s:o, s:s}",
-                "value", s_json_number (checks [index].value),
-                "limit", s_json_number (checks [index].limit),
-                "status", s_status_names [checks [index].status]));
-            if (checks [index].status == S_BREACH || checks [index].status == S_NO_EVIDENCE)
-                json_array_append_new (breaches, json_string (checks [index].name));
+        for (int index = 0; index < AL_RULES_ROWS; index++) {
+            const al_rules_row_t *row = &rows [index];
+            json_t *check = json_pack ("{s:o, s:o, s:s}", "value", s_json_number (row->value),
+                                       "limit", s_json_number (row->limit),
+                                       "status", al_rules_row_status_name (row->status));
+            if (*row->detail)
+                json_object_set_new (check, "detail", json_string (row->detail));
+            if (row->in_a_row)
+                json_object_set_new (check, "in_a_row", json_integer (row->in_a_row));
+            json_object_set_new (checks, row->rule, check);
+            if (judged && s_row_counts (row))
+                json_array_append_new (breaches, json_string (row->rule));
         }
-        json_object_set_new (object, "checks", list);
+        json_object_set_new (object, "checks", checks);
         json_object_set_new (object, "breaches", breaches);
         json_object_set_new (object, "breach", json_boolean (breach));
+        if (judged)
+            json_object_set_new (object, "verdict", json_pack ("{s:s, s:s, s:s}",
+                "verdict", al_rules_verdict_name (verdict->verdict), "rule", verdict->rule,
+                "detail", verdict->detail));
         s_json_line (object);
         return;
     }
     char clock [16], rps [32];
     s_clock_time (envelope->timestamp_ms, clock, sizeof clock);
-    s_number_text (signal->requests_per_second, 1, "", rps, sizeof rps);
+    if (signal->no_evidence & AL_RULES_SIGNAL_TRAFFIC)
+        snprintf (rps, sizeof rps, "%s", al_rules_missing_signals (signal) & AL_RULES_SIGNAL_TRAFFIC? "missing": "-");
+    else
+        snprintf (rps, sizeof rps, "%.1f", signal->requests_per_second);
+    char verdict_text [400];
+    if (judged)
+        snprintf (verdict_text, sizeof verdict_text, "%s%s%s%s%s", al_rules_verdict_name (verdict->verdict),
+                  *verdict->rule? " ": "", verdict->rule, *verdict->detail? ": ": "", verdict->detail);
+    else
+        snprintf (verdict_text, sizeof verdict_text, "not judged (a baseline sample)");
     if (!self->tty) {
-        char line [1024];
+        char line [2048];
         int used = snprintf (line, sizeof line, "%s %s #%" PRIu64 "%s  rps %s  up %u/%u", clock,
                              signal->service, signal->sequence, signal->baseline? " baseline": "", rps,
                              signal->instances_up, signal->instances_total);
-        for (int index = 0; index < S_CHECKS && used > 0 && (size_t) used < sizeof line; index++) {
+        for (int index = 0; index < AL_RULES_ROWS && used > 0 && (size_t) used < sizeof line; index++) {
+            const al_rules_row_t *row = &rows [index];
             char value [32], limit [32];
-            s_number_text (checks [index].value, checks [index].decimals, checks [index].unit, value,
-                           sizeof value);
-            s_number_text (checks [index].limit, checks [index].decimals, checks [index].unit, limit,
-                           sizeof limit);
-            used += snprintf (line + used, sizeof line - (size_t) used, "  %s %s (max %s) %s",
-                              checks [index].label, value, limit, s_status_names [checks [index].status]);
+            s_row_value (row, value, sizeof value);
+            s_row_number (row, row->limit, limit, sizeof limit);
+            bool say_why = *row->detail && row->status != AL_RULES_ROW_OK;
+            used += snprintf (line + used, sizeof line - (size_t) used, "  %s %s (max %s) %s%s%s%s", row->rule,
+                              value, limit, al_rules_row_status_name (row->status), say_why? " (": "",
+                              say_why? row->detail: "", say_why? ")": "");
         }
+        if (used > 0 && (size_t) used < sizeof line)
+            snprintf (line + used, sizeof line - (size_t) used, "  => %s", verdict_text);
         s_print_line (self, line);
         return;
     }
@@ -548,19 +554,20 @@ s_show_signal (s_watch_t *self, const al_envelope_t *envelope, uint64_t sequence
     if (self->table_lines)
         printf ("\033[%dA", self->table_lines);
     printf ("\r\033[K%s %s in %s: sample #%" PRIu64 "%s at %s, %s req/s, %u/%u instances up\n",
-            breach? "BREACH": "ok", signal->service, self->args->environment, signal->sequence,
-            signal->baseline? " (baseline)": "", clock, rps, signal->instances_up, signal->instances_total);
-    printf ("\r\033[K  %-16s %12s %12s  %s\n", "signal", "value", "limit", "status");
-    for (int index = 0; index < S_CHECKS; index++) {
+            breach? "BREACH": signal->baseline? "baseline": "ok", signal->service, self->args->environment,
+            signal->sequence, signal->baseline? " (baseline)": "", clock, rps, signal->instances_up,
+            signal->instances_total);
+    printf ("\r\033[K  %-24s %12s %12s  %s\n", "rule", "value", "limit", "status");
+    for (int index = 0; index < AL_RULES_ROWS; index++) {
+        const al_rules_row_t *row = &rows [index];
         char value [32], limit [32];
-        s_number_text (checks [index].value, checks [index].decimals, checks [index].unit, value,
-                       sizeof value);
-        s_number_text (checks [index].limit, checks [index].decimals, checks [index].unit, limit,
-                       sizeof limit);
-        printf ("\r\033[K  %-16s %12s %12s  %s\n", checks [index].label, value, limit,
-                s_status_names [checks [index].status]);
+        s_row_value (row, value, sizeof value);
+        s_row_number (row, row->limit, limit, sizeof limit);
+        printf ("\r\033[K  %-24s %12s %12s  %s%s%s\n", row->rule, value, limit, al_rules_row_status_name (row->status),
+                *row->detail? ": ": "", row->detail);
     }
-    self->table_lines = 2 + S_CHECKS;
+    printf ("\r\033[K  verdict: %s\n", verdict_text);
+    self->table_lines = 3 + AL_RULES_ROWS;
     fflush (stdout);
 }
 
@@ -623,7 +630,7 @@ s_announce (s_watch_t *self, const char *topic)
 }
 
 static int
-s_run (s_watch_t *self, const al_policy_thresholds_t *thresholds)
+s_run (s_watch_t *self)
 {
     const s_args_t *args = self->args;
     char wanted [2][S_TOPIC_SIZE];
@@ -639,14 +646,13 @@ s_run (s_watch_t *self, const al_policy_thresholds_t *thresholds)
             fprintf (stderr, "airlock watch: cannot subscribe to %s\n", wanted [index]);
             return AL_EXIT_USAGE;
         }
-    s_baseline_t baseline = { 0 };
-    bool any_breach = false, warned = false, announced = false;
+    bool warned = false, announced = false;
     int64_t started = zclock_mono ();
     int64_t deadline = args->timeout_s? started + (int64_t) args->timeout_s * 1000: -1;
     while (true) {
         int code = s_check_stop (self, deadline, started, &warned);
         if (code == -2)
-            return any_breach? AL_EXIT_BAD: AL_EXIT_OK;
+            return self->rules && al_rules_stream_breached (self->rules)? AL_EXIT_BAD: AL_EXIT_OK;
         if (code >= 0)
             return code;
         char topic [S_TOPIC_SIZE];
@@ -680,12 +686,12 @@ s_run (s_watch_t *self, const al_policy_thresholds_t *thresholds)
         }
         else
         if (ours && args->service && envelope->body_case == AIRLOCK__ENVELOPE__BODY_SOAK_SIGNAL) {
-            const Airlock__SoakSignal *signal = envelope->soak_signal;
-            s_baseline_add (&baseline, signal);
-            s_check_t checks [S_CHECKS];
-            bool breach = s_judge (signal, thresholds, &baseline, checks);
-            any_breach = any_breach || breach;
-            s_show_signal (self, envelope, sequence, checks, breach);
+            //  The watch's own clock: only its order matters (grace 0, see al_cmd_watch).
+            al_rules_row_t rows [AL_RULES_ROWS];
+            bool judged = false;
+            al_rules_result_t verdict = al_rules_stream_feed (self->rules, envelope->soak_signal, zclock_mono (),
+                                                              rows, AL_RULES_ROWS, &judged);
+            s_show_signal (self, envelope, sequence, rows, judged, &verdict);
         }
         al_codec_free (&envelope);
         if (result >= 0)
@@ -729,9 +735,20 @@ al_cmd_watch (int argc, char **argv)
         fprintf (stderr, "airlock watch: %s\n", error);
         goto cleanup;
     }
-    exit_code = s_run (&watch, policy? al_policy_thresholds (policy): NULL);
+    if (policy) {
+        //  Grace 0: a watch judges the samples it sees, and missing evidence in one of
+        //  them counts at once (the monitor, which also sees the silences, waits its
+        //  grace period before it rolls back).
+        watch.rules = al_rules_stream_new (al_policy_thresholds (policy), 0);
+        if (!watch.rules) {
+            fprintf (stderr, "airlock watch: out of memory\n");
+            goto cleanup;
+        }
+    }
+    exit_code = s_run (&watch);
 cleanup:
     al_subscriber_destroy (&watch.subscriber);
+    al_rules_stream_destroy (&watch.rules);
     al_policy_errors_destroy (&errors);
     al_policy_destroy (&policy);
     al_config_destroy (&config);

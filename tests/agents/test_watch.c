@@ -4,8 +4,10 @@
     "dep-1", interleaved with some for "dep-2"; `airlock watch dep-1 --json` must print
     exactly dep-1's events, in order, and exit 0 on SUCCEEDED and 1 on ROLLED_BACK (a
     dep-2 receipt must not end it). A monitor client sends SoakSignals for
-    `airlock watch --signals`: each sample is judged against quality_rules.yaml and the
-    baseline; after a broker restart the watch reports the restart and the gap.
+    `airlock watch --signals`: each sample is judged by deploy/al_rules (the monitor's
+    rules) against quality_rules.yaml and the baseline; missing evidence shows as
+    missing and exits 1, a single CPU spike is "over" and no breach, three in a row
+    breach; after a broker restart the watch reports the restart and the gap.
 
     The watch subscribes asynchronously; it says "receiving events" on stderr once the
     first event reaches it. Each test publishes warm-up events the watch must not show
@@ -17,11 +19,13 @@
 #include <cmocka.h>
 
 #include "bus.h"
+#include "deploy/al_rules.h"
 
 #include <czmq.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pty.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -350,13 +354,11 @@ test_usage_and_timeout (void **state)
 
 //  ---- --signals ------------------------------------------------------------------------
 
-static void
-s_signal (fixture_t *fixture, const char *service, bool baseline, double error_ratio, double p99,
-          double cpu, uint32_t failures)
+//  A healthy sample: 40 req/s, all 3 instances up, every signal with evidence.
+static Airlock__SoakSignal
+s_healthy (bool baseline, double error_ratio, double p99, double cpu)
 {
-    static uint64_t counter = 0;
     Airlock__SoakSignal signal = AIRLOCK__SOAK_SIGNAL__INIT;
-    signal.sequence = ++counter;
     signal.requests_per_second = 40;
     signal.error_ratio = error_ratio;
     signal.latency_p50_ms = p99 / 2;
@@ -365,10 +367,43 @@ s_signal (fixture_t *fixture, const char *service, bool baseline, double error_r
     signal.memory_percent = 30;
     signal.instances_up = 3;
     signal.instances_total = 3;
-    signal.consecutive_health_failures = failures;
     signal.baseline = baseline;
-    assert_int_equal (bus_send_signal (fixture->monitor, service, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION,
-                                       &signal), 0);
+    return signal;
+}
+
+static void
+s_send (fixture_t *fixture, const char *service, Airlock__SoakSignal *signal)
+{
+    static uint64_t counter = 0;
+    signal->sequence = ++counter;
+    assert_int_equal (bus_send_signal (fixture->monitor, service, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION, signal), 0);
+}
+
+static void
+s_signal (fixture_t *fixture, const char *service, bool baseline, double error_ratio, double p99,
+          double cpu, uint32_t failures)
+{
+    Airlock__SoakSignal signal = s_healthy (baseline, error_ratio, p99, cpu);
+    signal.consecutive_health_failures = failures;
+    s_send (fixture, service, &signal);
+}
+
+//  Start `airlock watch --signals demo-service ARGS...` and warm it up with a
+//  neighbouring service, whose topic shares the prefix, until it receives events.
+static void
+s_watch_signals (fixture_t *fixture, const char *const *extra)
+{
+    const char *args [16] = { "--signals", "demo-service", "--timeout", "120" };
+    size_t count = 4;
+    for (size_t index = 0; extra [index]; index++)
+        args [count++] = extra [index];
+    args [count] = NULL;
+    s_watch_start (fixture, args);
+    for (int attempt = 0; attempt < 100 && !s_file_has (fixture->err_path, "receiving events"); attempt++) {
+        s_signal (fixture, "demo-service-canary", false, 0.9, 5000, 99, 9);
+        zclock_sleep (200);
+    }
+    assert_true (s_file_has (fixture->err_path, "receiving events"));
 }
 
 static size_t
@@ -396,69 +431,111 @@ s_wait_lines (fixture_t *fixture, const char *key, size_t count)
     free (out);
 }
 
-static const char *
-s_status (json_t *line, const char *check)
+static json_t *
+s_check (json_t *line, const char *rule)
 {
     json_t *checks = json_object_get (line, "checks");
     assert_non_null (checks);
-    const char *status = json_string_value (json_object_get (json_object_get (checks, check), "status"));
+    json_t *check = json_object_get (checks, rule);
+    if (!check)
+        fail_msg ("no check %s in %s", rule, json_dumps (line, 0));
+    return check;
+}
+
+static const char *
+s_status (json_t *line, const char *rule)
+{
+    const char *status = json_string_value (json_object_get (s_check (line, rule), "status"));
     assert_non_null (status);
     return status;
 }
 
 static double
-s_limit (json_t *line, const char *check)
+s_limit (json_t *line, const char *rule)
 {
-    return json_number_value (json_object_get (json_object_get (json_object_get (line, "checks"), check),
-                                               "limit"));
+    return json_number_value (json_object_get (s_check (line, rule), "limit"));
+}
+
+//  The names in a JSON array of strings, joined by ",".
+static void
+s_names (json_t *list, char *text, size_t size)
+{
+    assert_true (json_is_array (list));
+    text [0] = 0;
+    for (size_t index = 0; index < json_array_size (list); index++)
+        snprintf (text + strlen (text), size - strlen (text), "%s%s", index? ",": "",
+                  json_string_value (json_array_get (list, index)));
+}
+
+static void
+s_assert_names (json_t *line, const char *key, const char *expected)
+{
+    char names [256];
+    s_names (json_object_get (line, key), names, sizeof names);
+    if (strcmp (names, expected) != 0)
+        fail_msg ("%s: expected [%s], got [%s]", key, expected, names);
 }
 
 static void
 test_signals_against_thresholds (void **state)
 {
     fixture_t *fixture = *state;
-    const char *args [] = { "--signals", "demo-service", "--json", "--timeout", "120", NULL };
-    s_watch_start (fixture, args);
-    //  Warm up with a neighbouring service, whose topic shares the prefix.
-    for (int attempt = 0; attempt < 100 && !s_file_has (fixture->err_path, "receiving events"); attempt++) {
-        s_signal (fixture, "demo-service-canary", false, 0.9, 5000, 99, 9);
-        zclock_sleep (200);
-    }
-    assert_true (s_file_has (fixture->err_path, "receiving events"));
-    //  Baseline: 1% errors, p99 100 ms. Then an ok sample, then p99 above 2 × baseline.
+    const char *extra [] = { "--json", NULL };
+    s_watch_signals (fixture, extra);
+    //  Baseline: 1% errors, p99 100 ms (90, 110, and a sample without latency evidence
+    //  whose 0 must not count). Then an ok sample, then p99 above 2 × baseline.
     s_signal (fixture, "demo-service", true, 0.01, 90, 20, 0);
+    Airlock__SoakSignal quiet = s_healthy (true, 0.01, 0, 20);
+    quiet.no_evidence = AL_RULES_SIGNAL_LATENCY;
+    quiet.latency_p50_ms = 0;
+    s_send (fixture, "demo-service", &quiet);
     s_signal (fixture, "demo-service", true, 0.01, 110, 20, 0);
     s_signal (fixture, "demo-service", false, 0.02, 150, 50, 1);
     s_signal (fixture, "demo-service", false, 0.02, 250, 50, 0);
-    s_wait_lines (fixture, "checks", 4);
+    s_wait_lines (fixture, "checks", 5);
     json_t *lines = s_json_lines (fixture);
-    assert_int_equal (json_array_size (lines), 4);
-    for (size_t index = 0; index < 4; index++) {
+    assert_int_equal (json_array_size (lines), 5);
+    for (size_t index = 0; index < 5; index++) {
         json_t *line = json_array_get (lines, index);
         assert_string_equal (json_string_value (json_object_get (line, "service")), "demo-service");
         assert_string_equal (json_string_value (json_object_get (line, "environment")), "production");
     }
+    //  Baseline samples make the baseline; they are not judged.
     json_t *baseline = json_array_get (lines, 0);
     assert_true (json_is_true (json_object_get (baseline, "baseline")));
-    assert_string_equal (s_status (baseline, "latency_p99_ms"), "baseline");
+    assert_true (json_is_false (json_object_get (baseline, "judged")));
+    assert_null (json_object_get (baseline, "verdict"));
+    assert_string_equal (s_status (baseline, "latency_p99_factor"), "skipped");
     assert_string_equal (s_status (baseline, "cpu_percent"), "ok");
+    //  The latency-less baseline sample: p99 and p50 absent (null), not 0.
+    json_t *blind = json_array_get (lines, 1);
+    assert_true (json_is_null (json_object_get (blind, "latency_p50_ms")));
+    assert_true (json_is_null (json_object_get (s_check (blind, "latency_p99_factor"), "value")));
     //  quality_rules.yaml of policies/default: p99 > 2 × baseline, errors +5 points,
     //  CPU and memory > 80%, more than 3 consecutive health-check failures.
-    json_t *good = json_array_get (lines, 2);
+    json_t *good = json_array_get (lines, 3);
+    assert_true (json_is_true (json_object_get (good, "judged")));
     assert_true (json_is_false (json_object_get (good, "breach")));
-    assert_string_equal (s_status (good, "latency_p99_ms"), "ok");
-    assert_true (s_limit (good, "latency_p99_ms") > 199.9 && s_limit (good, "latency_p99_ms") < 200.1);
-    assert_true (s_limit (good, "error_rate_percent") > 5.9 && s_limit (good, "error_rate_percent") < 6.1);
+    assert_string_equal (s_status (good, "latency_p99_factor"), "ok");
+    //  2 × the mean of 90 and 110: the latency-less sample is not averaged in.
+    assert_true (s_limit (good, "latency_p99_factor") > 199.9 && s_limit (good, "latency_p99_factor") < 200.1);
+    assert_true (s_limit (good, "error_rate_increase") > 5.9 && s_limit (good, "error_rate_increase") < 6.1);
     assert_true (s_limit (good, "cpu_percent") > 79.9 && s_limit (good, "cpu_percent") < 80.1);
-    assert_true (s_limit (good, "health_failures") > 2.9 && s_limit (good, "health_failures") < 3.1);
-    assert_string_equal (s_status (good, "health_failures"), "ok");
-    json_t *bad = json_array_get (lines, 3);
+    assert_true (s_limit (good, "health_check_failures") > 2.9 && s_limit (good, "health_check_failures") < 3.1);
+    assert_string_equal (s_status (good, "health_check_failures"), "ok");
+    assert_string_equal (s_status (good, "missing_evidence"), "ok");
+    assert_string_equal (s_status (good, "error_rate_investigate"), "over");
+    assert_string_equal (json_string_value (json_object_get (json_object_get (good, "verdict"), "verdict")),
+                         "investigate");
+    s_assert_names (good, "missing", "");
+    json_t *bad = json_array_get (lines, 4);
     assert_true (json_is_true (json_object_get (bad, "breach")));
-    assert_string_equal (s_status (bad, "latency_p99_ms"), "breach");
-    assert_string_equal (s_status (bad, "error_rate_percent"), "ok");
-    json_t *breaches = json_object_get (bad, "breaches");
-    assert_int_equal (json_array_size (breaches), 1);
-    assert_string_equal (json_string_value (json_array_get (breaches, 0)), "latency_p99_ms");
+    assert_string_equal (s_status (bad, "latency_p99_factor"), "breach");
+    assert_string_equal (s_status (bad, "error_rate_increase"), "ok");
+    s_assert_names (bad, "breaches", "latency_p99_factor");
+    json_t *verdict = json_object_get (bad, "verdict");
+    assert_string_equal (json_string_value (json_object_get (verdict, "verdict")), "breach");
+    assert_string_equal (json_string_value (json_object_get (verdict, "rule")), "latency_p99_factor");
     json_decref (lines);
 
     //  The broker restarts: the watch reconnects and says so, and counts what the new
@@ -466,16 +543,16 @@ test_signals_against_thresholds (void **state)
     //  well past where the new run will be when the watch is back.
     for (int index = 0; index < 20; index++)
         s_signal (fixture, "demo-service", false, 0.02, 150, 50, 0);
-    s_wait_lines (fixture, "checks", 24);
+    s_wait_lines (fixture, "checks", 25);
     assert_int_equal (bus_broker_stop (fixture->bus), 0);
     assert_int_equal (bus_broker_start (fixture->bus), 0);
-    for (int attempt = 0; attempt < 100 && s_count_lines (fixture, "checks") < 25; attempt++) {
+    for (int attempt = 0; attempt < 100 && s_count_lines (fixture, "checks") < 26; attempt++) {
         s_signal (fixture, "demo-service", false, 0.02, 150, 50, 0);
         zclock_sleep (200);
     }
-    s_wait_lines (fixture, "checks", 25);
+    s_wait_lines (fixture, "checks", 26);
     lines = s_json_lines (fixture);
-    size_t index = 24;
+    size_t index = 25;
     json_t *restarted = json_array_get (lines, index++);
     assert_non_null (restarted);
     assert_true (json_is_true (json_object_get (restarted, "restarted")));
@@ -490,7 +567,7 @@ test_signals_against_thresholds (void **state)
     json_t *sample = json_array_get (lines, index);
     assert_non_null (json_object_get (sample, "checks"));
     assert_int_equal (gap, json_integer_value (json_object_get (sample, "sequence")) - 1);
-    assert_true (json_integer_value (json_object_get (sample, "sequence")) < 24);
+    assert_true (json_integer_value (json_object_get (sample, "sequence")) < 25);
     json_decref (lines);
 
     //  SIGINT ends it; a breach was seen: exit 1.
@@ -504,10 +581,7 @@ test_signals_within_thresholds (void **state)
     fixture_t *fixture = *state;
     const char *args [] = { "--signals", "demo-service", "--env", "staging", "--timeout", "120", NULL };
     s_watch_start (fixture, args);
-    Airlock__SoakSignal signal = AIRLOCK__SOAK_SIGNAL__INIT;
-    signal.error_ratio = 0.5;
-    signal.latency_p99_ms = 9000;
-    signal.cpu_percent = 99;
+    Airlock__SoakSignal signal = s_healthy (false, 0.5, 9000, 99);
     signal.memory_percent = 99;
     for (int attempt = 0; attempt < 100 && !s_file_has (fixture->err_path, "receiving events"); attempt++) {
         //  Production samples of the same service are another topic: never shown.
@@ -517,14 +591,14 @@ test_signals_within_thresholds (void **state)
                                            AIRLOCK__ENVIRONMENT__ENV_STAGING, &signal), 0);
         zclock_sleep (200);
     }
-    signal.error_ratio = 0.01;
-    signal.latency_p99_ms = 100;
-    signal.cpu_percent = 10;
+    signal = s_healthy (true, 0.01, 100, 10);
     signal.memory_percent = 10;
-    signal.baseline = true;
     assert_int_equal (bus_send_signal (fixture->monitor, "demo-service", AIRLOCK__ENVIRONMENT__ENV_STAGING, &signal), 0);
     signal.baseline = false;
     signal.latency_p99_ms = 180;
+    assert_int_equal (bus_send_signal (fixture->monitor, "demo-service", AIRLOCK__ENVIRONMENT__ENV_STAGING, &signal), 0);
+    //  A single CPU spike over 80 % is no saturation (3 in a row are).
+    signal.cpu_percent = 95;
     assert_int_equal (bus_send_signal (fixture->monitor, "demo-service", AIRLOCK__ENVIRONMENT__ENV_STAGING, &signal), 0);
     for (int attempt = 0; attempt < 300; attempt++) {
         char *out = s_slurp (fixture->out_path);
@@ -532,18 +606,157 @@ test_signals_within_thresholds (void **state)
         for (char *c = out; *c; c++)
             count += *c == '\n';
         free (out);
-        if (count >= 2)
+        if (count >= 3)
             break;
         zclock_sleep (50);
     }
     kill (fixture->watch_pid, SIGINT);
-    assert_int_equal (s_watch_wait (fixture, 30000), 0);
+    int code = s_watch_wait (fixture, 30000);
     char *out = s_slurp (fixture->out_path);
-    if (!strstr (out, "demo-service #") || !strstr (out, "p99 latency 180.0 ms (max 200.0 ms) ok")
-    ||  !strstr (out, "error rate 1.00% (max 6.00%) ok") || !strstr (out, "health failures 0 (max 3) ok")
-    ||  strstr (out, "9000") || strstr (out, "breach"))
-        fail_msg ("unexpected output:\n%s", out);
+    if (code != 0 || !strstr (out, "demo-service #")
+    ||  !strstr (out, "latency_p99_factor 180.0 ms (max 200.0 ms) ok")
+    ||  !strstr (out, "error_rate_increase 1.00% (max 6.00%) ok")
+    ||  !strstr (out, "health_check_failures 0 (max 3) ok")
+    ||  !strstr (out, "cpu_percent 95.00% (max 80.00%) over (cpu 95.0% > 80% in 1 of 3 samples in a row)")
+    ||  !strstr (out, "=> not judged (a baseline sample)") || !strstr (out, "=> ok")
+    ||  strstr (out, "9000") || strstr (out, "breach") || strstr (out, "missing ("))
+        fail_msg ("exit %d, unexpected output:\n%s", code, out);
     free (out);
+}
+
+//  CPU saturation breaches on the third sample in a row; missing evidence is null in
+//  JSON, listed under "missing", and a breach.
+static void
+test_signals_saturation_and_missing_json (void **state)
+{
+    fixture_t *fixture = *state;
+    const char *extra [] = { "--json", NULL };
+    s_watch_signals (fixture, extra);
+    s_signal (fixture, "demo-service", true, 0.001, 100, 20, 0);
+    for (int index = 0; index < 3; index++)
+        s_signal (fixture, "demo-service", false, 0.001, 100, 95, 0);
+    Airlock__SoakSignal blind = s_healthy (false, 0.001, 100, 20);
+    blind.no_evidence = AL_RULES_SIGNAL_MEMORY;
+    blind.memory_percent = 0;
+    s_send (fixture, "demo-service", &blind);
+    //  Memory not required: absent, said so, no breach of its own.
+    Airlock__SoakSignal optional = s_healthy (false, 0.001, 100, 20);
+    optional.no_evidence = optional.not_required = AL_RULES_SIGNAL_MEMORY;
+    optional.memory_percent = 0;
+    s_send (fixture, "demo-service", &optional);
+    s_wait_lines (fixture, "checks", 6);
+    json_t *lines = s_json_lines (fixture);
+    for (size_t index = 1; index <= 2; index++) {
+        json_t *spike = json_array_get (lines, index);
+        assert_string_equal (s_status (spike, "cpu_percent"), "over");
+        assert_int_equal (json_integer_value (json_object_get (s_check (spike, "cpu_percent"), "in_a_row")), index);
+        assert_true (json_is_false (json_object_get (spike, "breach")));
+        assert_string_equal (json_string_value (json_object_get (json_object_get (spike, "verdict"), "verdict")), "ok");
+    }
+    json_t *third = json_array_get (lines, 3);
+    assert_string_equal (s_status (third, "cpu_percent"), "breach");
+    assert_true (json_is_true (json_object_get (third, "breach")));
+    s_assert_names (third, "breaches", "cpu_percent");
+    assert_string_equal (json_string_value (json_object_get (json_object_get (third, "verdict"), "rule")),
+                         "cpu_percent");
+    json_t *missing = json_array_get (lines, 4);
+    json_t *memory = s_check (missing, "memory_percent");
+    assert_true (json_is_null (json_object_get (memory, "value")));
+    assert_string_equal (s_status (missing, "memory_percent"), "missing");
+    assert_string_equal (s_status (missing, "missing_evidence"), "missing");
+    s_assert_names (missing, "missing", "memory");
+    s_assert_names (missing, "breaches", "missing_evidence,memory_percent");
+    assert_true (json_is_true (json_object_get (missing, "breach")));
+    json_t *optional_line = json_array_get (lines, 5);
+    assert_string_equal (s_status (optional_line, "memory_percent"), "not required");
+    assert_string_equal (s_status (optional_line, "missing_evidence"), "ok");
+    assert_true (json_is_null (json_object_get (s_check (optional_line, "memory_percent"), "value")));
+    s_assert_names (optional_line, "missing", "");
+    s_assert_names (optional_line, "not_required", "memory");
+    s_assert_names (optional_line, "breaches", "");
+    json_decref (lines);
+    kill (fixture->watch_pid, SIGINT);
+    assert_int_equal (s_watch_wait (fixture, 30000), 1);
+}
+
+//  The issue: CPU evidence missing during a soak printed "cpu_percent 0.0 ok" and exit 0.
+static void
+test_signals_missing_cpu (void **state)
+{
+    fixture_t *fixture = *state;
+    const char *extra [] = { NULL };
+    s_watch_signals (fixture, extra);
+    s_signal (fixture, "demo-service", true, 0.001, 100, 20, 0);
+    Airlock__SoakSignal blind = s_healthy (false, 0.001, 100, 0);
+    blind.no_evidence = AL_RULES_SIGNAL_CPU;
+    s_send (fixture, "demo-service", &blind);
+    for (int attempt = 0; attempt < 300 && !s_file_has (fixture->out_path, "=> breach"); attempt++)
+        zclock_sleep (50);
+    kill (fixture->watch_pid, SIGINT);
+    int code = s_watch_wait (fixture, 30000);
+    char *out = s_slurp (fixture->out_path);
+    if (code != 1 || !strstr (out, "cpu_percent missing (max 80.00%) missing (no cpu evidence)")
+    ||  !strstr (out, "missing_evidence missing (max -) missing (no cpu evidence)")
+    ||  !strstr (out, "=> breach missing_evidence: no cpu evidence")
+    ||  strstr (out, "cpu_percent 0.00%"))
+        fail_msg ("exit %d, unexpected output:\n%s", code, out);
+    free (out);
+}
+
+//  On a terminal: the table drawn in place says "missing" for missing CPU evidence.
+static void
+test_signals_table_on_terminal (void **state)
+{
+    fixture_t *fixture = *state;
+    const char *argv [] = { s_airlock (), "watch", "--signals", "demo-service", "--timeout", "120", "--config",
+                            fixture->bus->config_path, NULL };
+    int terminal = -1;
+    pid_t pid = forkpty (&terminal, NULL, NULL, NULL);
+    assert_true (pid >= 0);
+    if (pid == 0) {
+        int err = open (fixture->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (err < 0)
+            _exit (127);
+        dup2 (err, STDERR_FILENO);
+        execv (argv [0], (char *const *) argv);
+        _exit (127);
+    }
+    fixture->watch_pid = pid;
+    assert_int_equal (fcntl (terminal, F_SETFL, fcntl (terminal, F_GETFL) | O_NONBLOCK), 0);
+    for (int attempt = 0; attempt < 100 && !s_file_has (fixture->err_path, "receiving events"); attempt++) {
+        s_signal (fixture, "demo-service-canary", false, 0.9, 5000, 99, 9);
+        zclock_sleep (200);
+    }
+    assert_true (s_file_has (fixture->err_path, "receiving events"));
+    s_signal (fixture, "demo-service", true, 0.001, 100, 20, 0);
+    Airlock__SoakSignal blind = s_healthy (false, 0.001, 100, 0);
+    blind.no_evidence = AL_RULES_SIGNAL_CPU;
+    s_send (fixture, "demo-service", &blind);
+    //  Read what the terminal shows until the verdict of the second sample is on it.
+    char screen [65536];
+    size_t used = 0;
+    for (int attempt = 0; attempt < 300; attempt++) {
+        ssize_t got = read (terminal, screen + used, sizeof screen - 1 - used);
+        if (got > 0)
+            used += (size_t) got;
+        screen [used] = 0;
+        if (strstr (screen, "verdict: breach"))
+            break;
+        zclock_sleep (50);
+    }
+    kill (fixture->watch_pid, SIGINT);
+    int code = s_watch_wait (fixture, 30000);
+    close (terminal);
+    char cpu_row [256], cpu_zero [256];
+    snprintf (cpu_row, sizeof cpu_row, "  %-24s %12s %12s  %s", "cpu_percent", "missing", "80.00%",
+              "missing: no cpu evidence");
+    snprintf (cpu_zero, sizeof cpu_zero, "  %-24s %12s", "cpu_percent", "0.00%");
+    if (code != 1 || !strstr (screen, "\033[K") || !strstr (screen, "BREACH demo-service in production")
+    ||  !strstr (screen, cpu_row) || !strstr (screen, "verdict: breach missing_evidence: no cpu evidence")
+    ||  strstr (screen, cpu_zero)) {
+        fprintf (stderr, "unexpected screen:\n%s\n", screen);
+        fail_msg ("exit %d, unexpected screen (above)", code);
+    }
 }
 
 int
@@ -556,6 +769,9 @@ main (void)
         cmocka_unit_test_setup_teardown (test_usage_and_timeout, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_signals_against_thresholds, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_signals_within_thresholds, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_signals_saturation_and_missing_json, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_signals_missing_cpu, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_signals_table_on_terminal, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

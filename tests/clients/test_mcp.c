@@ -15,7 +15,8 @@
         are JSON-RPC errors; a batch is answered as a batch; ping;
       - request_rollback of the release deploy-manager's record shows in production
         submits the previous release as a rollback;
-      - recent_signals returns the SoakSignals a monitor publishes while it listens;
+      - recent_signals returns the SoakSignals a monitor publishes while it listens,
+        judged by the monitor's rules: missing CPU evidence is null, listed, a breach;
       - the end of stdin ends the server with exit code 0 (under ASan: no leak).
 */
 #include <setjmp.h>
@@ -24,12 +25,14 @@
 #include <cmocka.h>
 #include "agents/al_agent.h"
 #include "broker/al_config.h"
+#include "deploy/al_rules.h"
 
 #include <czmq.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -516,6 +519,10 @@ test_recent_signals (void **state)
         signal.latency_p99_ms = 80;
         signal.instances_up = 2;
         signal.instances_total = 2;
+        //  No CPU gauge: the wire's 0 with the no-cpu bit means missing, never 0 %.
+        signal.no_evidence = AL_RULES_SIGNAL_CPU;
+        signal.cpu_percent = 0;
+        signal.memory_percent = 40;
         al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
         envelope.environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
         envelope.body_case = AIRLOCK__ENVELOPE__BODY_SOAK_SIGNAL;
@@ -540,6 +547,29 @@ test_recent_signals (void **state)
     assert_true (json_real_value (json_object_get (sample, "requests_per_second")) == 12.5);
     assert_true (json_integer_value (json_object_get (sample, "sequence"))
                > json_integer_value (json_object_get (json_array_get (samples, 0), "sequence")));
+    //  Judged by the monitor's rules: missing CPU is null, listed, and a breach.
+    assert_true (json_is_null (json_object_get (sample, "cpu_percent")));
+    assert_true (json_real_value (json_object_get (sample, "memory_percent")) == 40);
+    json_t *missing = json_object_get (sample, "missing");
+    assert_int_equal (json_array_size (missing), 1);
+    assert_string_equal (json_string_value (json_array_get (missing, 0)), "cpu");
+    json_t *checks = json_object_get (sample, "checks");
+    json_t *cpu = json_object_get (checks, "cpu_percent");
+    assert_non_null (cpu);
+    assert_true (json_is_null (json_object_get (cpu, "value")));
+    assert_string_equal (json_string_value (json_object_get (cpu, "status")), "missing");
+    assert_true (json_real_value (json_object_get (cpu, "limit")) == 80);
+    assert_string_equal (json_string_value (json_object_get (json_object_get (checks, "missing_evidence"), "status")),
+                         "missing");
+    assert_string_equal (json_string_value (json_object_get (json_object_get (checks, "latency_p99_factor"), "status")),
+                         "skipped");
+    json_t *error_rate = json_object_get (checks, "error_rate_increase");
+    assert_string_equal (json_string_value (json_object_get (error_rate, "status")), "ok");
+    assert_true (fabs (json_real_value (json_object_get (error_rate, "value")) - 1.0) < 1e-9);
+    assert_true (json_is_true (json_object_get (sample, "judged")));
+    json_t *verdict = json_object_get (sample, "verdict");
+    assert_string_equal (json_string_value (json_object_get (verdict, "verdict")), "breach");
+    assert_string_equal (json_string_value (json_object_get (verdict, "rule")), "missing_evidence");
     json_decref (signals);
     json_decref (answer);
     al_agent_destroy (&monitor);

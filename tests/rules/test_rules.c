@@ -5,7 +5,12 @@
     1 %), written out here and also loaded from policies/default to prove the YAML drives
     them. Each rule is probed just below its threshold (passes) and just above (breaches);
     missing evidence is probed at the end of its grace period and one millisecond later.
-    Times are the test's own numbers: nothing sleeps and nothing measures time.
+    al_rules_explain's rows must say what al_rules_feed decides (missing shown as
+    missing, a single saturation spike as "over"), baselines are built per signal from
+    the samples that carry it, a signal that is not required is never missing, and the
+    stream (airlock watch --signals, the MCP) judges baseline runs and soaks as the
+    monitor does. Times are the test's own numbers: nothing sleeps and nothing measures
+    time.
 */
 #include "deploy/al_metrics.h"
 #include "deploy/al_rules.h"
@@ -713,6 +718,355 @@ test_counter_reset_is_upstream (void **state)
     al_signals_destroy (&signals);
 }
 
+//  --- Each rule's status (al_rules_explain) -----------------------------------------
+
+static const char *const s_row_names [AL_RULES_ROWS] = {
+    "health_check_failures", "missing_evidence", "error_rate_increase", "latency_p99_factor",
+    "cpu_percent", "memory_percent", "error_rate_investigate"
+};
+
+//  The row of rule in rows.
+static const al_rules_row_t *
+s_row_of (const al_rules_row_t rows [AL_RULES_ROWS], const char *rule)
+{
+    for (size_t i = 0; i < AL_RULES_ROWS; i++)
+        if (strcmp (rows [i].rule, rule) == 0)
+            return &rows [i];
+    fail_msg ("no row for %s", rule);
+    return NULL;
+}
+
+static void
+s_assert_row (const al_rules_row_t rows [AL_RULES_ROWS], const char *rule, al_rules_row_status_t status)
+{
+    const al_rules_row_t *row = s_row_of (rows, rule);
+    if (row->status != status)
+        fail_msg ("%s: expected %s, got %s (%s)", rule, al_rules_row_status_name (status),
+                  al_rules_row_status_name (row->status), row->detail);
+}
+
+static void
+test_explain_healthy (void **state)
+{
+    (void) state;
+    al_rules_t *rules = s_rules (&s_baseline);
+    Airlock__SoakSignal sample = s_sample ();
+    al_rules_row_t rows [AL_RULES_ROWS + 1];
+    assert_int_equal (al_rules_explain (rules, &sample, rows, AL_RULES_ROWS + 1), AL_RULES_ROWS);
+    for (size_t i = 0; i < AL_RULES_ROWS; i++) {
+        assert_string_equal (rows [i].rule, s_row_names [i]);
+        if (rows [i].status != AL_RULES_ROW_OK)
+            fail_msg ("%s: %s (%s)", rows [i].rule, al_rules_row_status_name (rows [i].status), rows [i].detail);
+        assert_string_equal (rows [i].detail, "");
+    }
+    //  Values and limits: the numbers the rules compare.
+    const al_rules_row_t *error = s_row_of (rows, "error_rate_increase");
+    assert_true (fabs (error->value - 0.2) < 1e-9 && fabs (error->limit - 5.2) < 1e-9);
+    assert_string_equal (error->unit, "%");
+    const al_rules_row_t *latency = s_row_of (rows, "latency_p99_factor");
+    assert_true (latency->value == 100 && latency->limit == 200);
+    assert_string_equal (latency->unit, "ms");
+    assert_true (s_row_of (rows, "cpu_percent")->value == 30 && s_row_of (rows, "cpu_percent")->limit == 80);
+    assert_true (s_row_of (rows, "memory_percent")->value == 40);
+    assert_true (s_row_of (rows, "health_check_failures")->limit == 3);
+    assert_true (isnan (s_row_of (rows, "missing_evidence")->value));
+    assert_true (s_row_of (rows, "error_rate_investigate")->limit == 1);
+    assert_string_equal (al_rules_row_status_name (AL_RULES_ROW_NOT_REQUIRED), "not required");
+    assert_string_equal (al_rules_row_status_name (AL_RULES_ROW_MISSING), "missing");
+    //  The noise floor raises the latency limit above 2 × a fast baseline.
+    al_policy_thresholds_t thresholds = s_thresholds ();
+    thresholds.latency_p99_floor_ms = 25;
+    al_baseline_t fast = { 0.002, 1.0, 10 };
+    al_rules_t *floor = al_rules_new (&thresholds, &fast, S_GRACE_MS);
+    assert_non_null (floor);
+    sample.latency_p99_ms = 20;
+    al_rules_explain (floor, &sample, rows, AL_RULES_ROWS);
+    assert_true (s_row_of (rows, "latency_p99_factor")->limit == 25);
+    s_assert_row (rows, "latency_p99_factor", AL_RULES_ROW_OK);
+    al_rules_destroy (&floor);
+    //  Without a baseline: error baseline 0 % (said so), latency skipped.
+    al_rules_t *bare = s_rules (NULL);
+    al_rules_explain (bare, &sample, rows, AL_RULES_ROWS);
+    assert_true (fabs (s_row_of (rows, "error_rate_increase")->limit - 5) < 1e-9);
+    assert_non_null (strstr (s_row_of (rows, "error_rate_increase")->detail, "no baseline"));
+    s_assert_row (rows, "latency_p99_factor", AL_RULES_ROW_SKIPPED);
+    assert_true (isnan (s_row_of (rows, "latency_p99_factor")->limit));
+    al_rules_destroy (&bare);
+    al_rules_destroy (&rules);
+}
+
+//  Missing evidence is missing in the rows, never a 0 that passes.
+static void
+test_explain_missing (void **state)
+{
+    (void) state;
+    al_rules_t *rules = s_rules (&s_baseline);
+    al_rules_row_t rows [AL_RULES_ROWS];
+    Airlock__SoakSignal sample = s_sample ();
+    sample.no_evidence = AL_SIGNALS_NO_CPU;
+    sample.cpu_percent = 0;
+    al_rules_explain (rules, &sample, rows, AL_RULES_ROWS);
+    s_assert_row (rows, "cpu_percent", AL_RULES_ROW_MISSING);
+    assert_true (isnan (s_row_of (rows, "cpu_percent")->value));
+    assert_string_equal (s_row_of (rows, "cpu_percent")->detail, "no cpu evidence");
+    s_assert_row (rows, "missing_evidence", AL_RULES_ROW_MISSING);
+    assert_string_equal (s_row_of (rows, "missing_evidence")->detail, "no cpu evidence");
+    s_assert_row (rows, "memory_percent", AL_RULES_ROW_OK);
+    assert_int_equal (al_rules_missing_signals (&sample), AL_RULES_SIGNAL_CPU);
+    assert_string_equal (al_rules_signal_name (AL_RULES_SIGNAL_CPU), "cpu");
+    assert_null (al_rules_signal_name (16));
+
+    //  Latency without traffic: absent and skipped, not missing; with traffic, missing.
+    sample = s_sample ();
+    sample.no_evidence = AL_SIGNALS_NO_LATENCY;
+    sample.latency_p50_ms = sample.latency_p99_ms = 0;
+    al_rules_explain (rules, &sample, rows, AL_RULES_ROWS);
+    s_assert_row (rows, "latency_p99_factor", AL_RULES_ROW_MISSING);
+    assert_true (isnan (s_row_of (rows, "latency_p99_factor")->value));
+    assert_int_equal (al_rules_missing_signals (&sample), AL_RULES_SIGNAL_LATENCY);
+    sample.requests_per_second = 0;
+    sample.error_ratio = 0;
+    al_rules_explain (rules, &sample, rows, AL_RULES_ROWS);
+    s_assert_row (rows, "latency_p99_factor", AL_RULES_ROW_SKIPPED);
+    s_assert_row (rows, "missing_evidence", AL_RULES_ROW_OK);
+    assert_int_equal (al_rules_missing_signals (&sample), 0);
+
+    //  A baseline sample is not judged against the baseline.
+    sample = s_sample ();
+    sample.baseline = true;
+    sample.latency_p99_ms = 1000;
+    al_rules_explain (rules, &sample, rows, AL_RULES_ROWS);
+    s_assert_row (rows, "latency_p99_factor", AL_RULES_ROW_SKIPPED);
+    s_assert_row (rows, "error_rate_increase", AL_RULES_ROW_SKIPPED);
+    al_rules_destroy (&rules);
+}
+
+//  One cpu spike is "over", not a breach; the third in a row breaches, and the feed
+//  reports exactly what the rows said.
+static void
+test_explain_saturation (void **state)
+{
+    (void) state;
+    al_rules_t *rules = s_rules (&s_baseline);
+    al_rules_row_t rows [AL_RULES_ROWS];
+    Airlock__SoakSignal hot = s_sample ();
+    hot.cpu_percent = 95;
+    for (unsigned i = 1; i <= AL_RULES_SATURATION_SAMPLES; i++) {
+        al_rules_explain (rules, &hot, rows, AL_RULES_ROWS);
+        const al_rules_row_t *cpu = s_row_of (rows, "cpu_percent");
+        assert_int_equal (cpu->in_a_row, i);
+        assert_true (cpu->value == 95);
+        al_rules_result_t result = al_rules_feed (rules, &hot, 0, 1000 * i);
+        if (i < AL_RULES_SATURATION_SAMPLES) {
+            assert_int_equal (cpu->status, AL_RULES_ROW_OVER);
+            s_assert_result (result, AL_RULES_OK, "");
+        }
+        else {
+            assert_int_equal (cpu->status, AL_RULES_ROW_BREACH);
+            s_assert_result (result, AL_RULES_BREACH, "cpu_percent");
+            assert_string_equal (result.detail, cpu->detail);
+        }
+    }
+    al_rules_destroy (&rules);
+}
+
+//  explain and feed are one code path: on every kind of sample, the verdict of a feed
+//  (grace 0) is the first row, in the documented order, that breaches or misses.
+static void
+test_explain_agrees_with_feed (void **state)
+{
+    (void) state;
+    al_policy_thresholds_t thresholds = s_thresholds ();
+    for (int kind = 0; kind < 12; kind++) {
+        Airlock__SoakSignal sample = s_sample ();
+        switch (kind) {
+            case 1: sample.consecutive_health_failures = 4; break;
+            case 2: sample.error_ratio = 0.3; break;
+            case 3: sample.latency_p99_ms = 500; break;
+            case 4: sample.no_evidence = AL_SIGNALS_NO_MEMORY; sample.memory_percent = 0; break;
+            case 5: sample.error_ratio = 0.03; break;
+            case 6: sample.instances_up = 0; break;
+            case 7: sample.no_evidence = AL_RULES_SIGNAL_TRAFFIC; sample.requests_per_second = 0; break;
+            case 8: sample.latency_p99_ms = NAN; break;
+            case 9: sample.error_ratio = 0.3; sample.no_evidence = AL_SIGNALS_NO_CPU; break;
+            case 10: sample.cpu_percent = 99; break;
+            case 11: sample.consecutive_health_failures = 9; sample.latency_p99_ms = 900; break;
+            default: break;
+        }
+        al_rules_t *rules = al_rules_new (&thresholds, &s_baseline, 0);
+        assert_non_null (rules);
+        al_rules_row_t rows [AL_RULES_ROWS];
+        al_rules_explain (rules, &sample, rows, AL_RULES_ROWS);
+        al_rules_result_t result = al_rules_feed (rules, &sample, 0, 0);
+        const al_rules_row_t *first = NULL;
+        for (size_t i = 0; i < AL_RULES_ROWS && !first; i++)
+            if (rows [i].status == AL_RULES_ROW_BREACH
+            ||  (rows [i].status == AL_RULES_ROW_MISSING && strcmp (rows [i].rule, "missing_evidence") == 0))
+                first = &rows [i];
+        if (first) {
+            s_assert_result (result, AL_RULES_BREACH, first->rule);
+            assert_non_null (strstr (result.detail, first->detail));
+        }
+        else
+        if (s_row_of (rows, "error_rate_investigate")->status == AL_RULES_ROW_OVER)
+            s_assert_result (result, AL_RULES_INVESTIGATE, "error_rate_investigate");
+        else
+            s_assert_result (result, AL_RULES_OK, "");
+        //  Every kind but the healthy one and the mild cpu spike says something.
+        if (kind != 0 && kind != 10)
+            assert_int_not_equal (result.verdict, AL_RULES_OK);
+        al_rules_destroy (&rules);
+    }
+}
+
+//  Per signal, only the samples that carry it make the baseline: the 0 of a sample
+//  without request metrics is no error ratio (a stale one neither), the 0 of a sample
+//  without latency no p99.
+static void
+test_baseline_only_from_evidence (void **state)
+{
+    (void) state;
+    Airlock__SoakSignal with = s_sample (), no_traffic = s_sample (), no_latency = s_sample ();
+    with.error_ratio = 0.01;
+    with.latency_p99_ms = 100;
+    no_traffic.no_evidence = AL_RULES_SIGNAL_TRAFFIC;
+    no_traffic.error_ratio = 0.5;
+    no_traffic.latency_p99_ms = 120;
+    no_latency.no_evidence = AL_SIGNALS_NO_LATENCY;
+    no_latency.error_ratio = 0.03;
+    no_latency.latency_p99_ms = 0;
+    const Airlock__SoakSignal *samples [] = { &with, &no_traffic, &no_latency };
+    al_baseline_t baseline;
+    al_baseline_from (samples, 3, &baseline);
+    //  Errors: with and no_latency (mean 2 %); p99: with and no_traffic (mean 110 ms).
+    assert_int_equal (baseline.samples, 2);
+    assert_true (fabs (baseline.error_ratio - 0.02) < 1e-12);
+    assert_true (fabs (baseline.latency_p99_ms - 110) < 1e-9);
+    //  A latency-less sample with a stale p99 is no p99 either.
+    no_latency.latency_p99_ms = 1000;
+    al_baseline_from (samples, 3, &baseline);
+    assert_true (fabs (baseline.latency_p99_ms - 110) < 1e-9);
+}
+
+//  A signal the service does not require is never missing evidence: its rules are not
+//  judged, and say "not required".
+static void
+test_not_required (void **state)
+{
+    (void) state;
+    al_rules_row_t rows [AL_RULES_ROWS];
+    struct { uint32_t bit; const char *rule; } cases [] = {
+        { AL_RULES_SIGNAL_CPU, "cpu_percent" },
+        { AL_RULES_SIGNAL_MEMORY, "memory_percent" },
+        { AL_RULES_SIGNAL_LATENCY, "latency_p99_factor" },
+        { AL_RULES_SIGNAL_TRAFFIC, "error_rate_increase" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        Airlock__SoakSignal sample = s_sample ();
+        sample.no_evidence = cases [i].bit;
+        sample.not_required = cases [i].bit;
+        if (cases [i].bit == AL_RULES_SIGNAL_TRAFFIC) {
+            //  No request metrics: the numbers are not evidence, whatever they say.
+            sample.requests_per_second = 0;
+            sample.error_ratio = 0.9;
+        }
+        al_rules_t *rules = s_rules (&s_baseline);
+        for (int64_t at = 0; at <= 10 * S_GRACE_MS; at += 1000) {
+            al_rules_explain (rules, &sample, rows, AL_RULES_ROWS);
+            s_assert_row (rows, cases [i].rule, AL_RULES_ROW_NOT_REQUIRED);
+            s_assert_row (rows, "missing_evidence", AL_RULES_ROW_OK);
+            s_assert_result (al_rules_feed (rules, &sample, 0, at), AL_RULES_OK, "");
+        }
+        assert_non_null (strstr (s_row_of (rows, cases [i].rule)->detail, "not required"));
+        if (cases [i].bit == AL_RULES_SIGNAL_TRAFFIC)
+            s_assert_row (rows, "error_rate_investigate", AL_RULES_ROW_NOT_REQUIRED);
+        assert_int_equal (al_rules_missing_signals (&sample), 0);
+        al_rules_destroy (&rules);
+        //  The same absence while required: missing evidence once the grace is over.
+        sample.not_required = 0;
+        rules = s_rules (&s_baseline);
+        al_rules_explain (rules, &sample, rows, AL_RULES_ROWS);
+        if (cases [i].bit != AL_RULES_SIGNAL_TRAFFIC)
+            s_assert_row (rows, cases [i].rule, AL_RULES_ROW_MISSING);
+        s_assert_row (rows, "missing_evidence", AL_RULES_ROW_MISSING);
+        s_assert_result (al_rules_feed (rules, &sample, 0, 0), AL_RULES_OK, "");
+        s_assert_result (al_rules_feed (rules, &sample, 0, S_GRACE_MS + 1), AL_RULES_BREACH, "missing_evidence");
+        al_rules_destroy (&rules);
+    }
+    //  Not required but present: judged as ever (3 cpu samples over 80 % breach).
+    Airlock__SoakSignal hot = s_sample ();
+    hot.not_required = AL_RULES_SIGNAL_CPU;
+    hot.cpu_percent = 95;
+    s_assert_result (s_sustained (&s_baseline, &hot), AL_RULES_BREACH, "cpu_percent");
+    //  No request metrics while traffic is required: missing, named.
+    Airlock__SoakSignal blind = s_sample ();
+    blind.no_evidence = AL_RULES_SIGNAL_TRAFFIC;
+    blind.requests_per_second = 0;
+    al_rules_t *rules = s_rules (&s_baseline);
+    al_rules_explain (rules, &blind, rows, AL_RULES_ROWS);
+    s_assert_row (rows, "error_rate_increase", AL_RULES_ROW_MISSING);
+    assert_string_equal (s_row_of (rows, "missing_evidence")->detail, "no traffic evidence (no request metrics)");
+    al_rules_destroy (&rules);
+}
+
+//  The published stream: baseline samples make the baseline and are not judged; the
+//  soak after them is; a new run of baseline samples starts a new soak.
+static void
+test_stream (void **state)
+{
+    (void) state;
+    al_policy_thresholds_t thresholds = s_thresholds ();
+    al_rules_stream_t *stream = al_rules_stream_new (&thresholds, 0);
+    assert_non_null (stream);
+    al_rules_row_t rows [AL_RULES_ROWS];
+    bool judged = true;
+    Airlock__SoakSignal base = s_sample (), quiet = s_sample ();
+    base.baseline = quiet.baseline = true;
+    base.latency_p99_ms = 90;
+    quiet.no_evidence = AL_SIGNALS_NO_LATENCY;
+    quiet.latency_p99_ms = 0;
+    s_assert_result (al_rules_stream_feed (stream, &base, 0, rows, AL_RULES_ROWS, &judged), AL_RULES_OK, "");
+    assert_false (judged);
+    s_assert_row (rows, "latency_p99_factor", AL_RULES_ROW_SKIPPED);
+    s_assert_result (al_rules_stream_feed (stream, &quiet, 1, rows, AL_RULES_ROWS, &judged), AL_RULES_OK, "");
+    base.latency_p99_ms = 110;
+    s_assert_result (al_rules_stream_feed (stream, &base, 2, rows, AL_RULES_ROWS, &judged), AL_RULES_OK, "");
+    al_baseline_t baseline;
+    al_rules_stream_baseline (stream, &baseline);
+    assert_true (fabs (baseline.latency_p99_ms - 100) < 1e-9);
+    //  The soak: 2 × 100 ms is the limit, not 2 × (90 + 0 + 110) / 3.
+    Airlock__SoakSignal sample = s_sample ();
+    sample.latency_p99_ms = 150;
+    s_assert_result (al_rules_stream_feed (stream, &sample, 3, rows, AL_RULES_ROWS, &judged), AL_RULES_OK, "");
+    assert_true (judged);
+    assert_true (s_row_of (rows, "latency_p99_factor")->limit == 200);
+    sample.cpu_percent = 95;
+    for (int i = 1; i < AL_RULES_SATURATION_SAMPLES; i++) {
+        s_assert_result (al_rules_stream_feed (stream, &sample, 3 + i, rows, AL_RULES_ROWS, &judged), AL_RULES_OK, "");
+        s_assert_row (rows, "cpu_percent", AL_RULES_ROW_OVER);
+    }
+    assert_false (al_rules_stream_breached (stream));
+    s_assert_result (al_rules_stream_feed (stream, &sample, 10, rows, AL_RULES_ROWS, &judged), AL_RULES_BREACH,
+                     "cpu_percent");
+    assert_true (al_rules_stream_breached (stream));
+    //  A new baseline run, a new soak: healthy again, yet the stream did breach once.
+    base.latency_p99_ms = 300;
+    al_rules_stream_feed (stream, &base, 11, rows, AL_RULES_ROWS, &judged);
+    al_rules_stream_baseline (stream, &baseline);
+    assert_true (fabs (baseline.latency_p99_ms - 300) < 1e-9);
+    sample = s_sample ();
+    s_assert_result (al_rules_stream_feed (stream, &sample, 12, rows, AL_RULES_ROWS, &judged), AL_RULES_OK, "");
+    assert_true (al_rules_stream_breached (stream));
+    //  Missing evidence breaches at once with grace 0.
+    sample.no_evidence = AL_SIGNALS_NO_CPU;
+    sample.cpu_percent = 0;
+    s_assert_result (al_rules_stream_feed (stream, &sample, 13, rows, AL_RULES_ROWS, &judged), AL_RULES_BREACH,
+                     "missing_evidence");
+    al_rules_stream_destroy (&stream);
+    assert_null (stream);
+    al_rules_stream_destroy (&stream);
+}
+
 int
 main (void)
 {
@@ -739,6 +1093,13 @@ main (void)
         cmocka_unit_test (test_zero_grace),
         cmocka_unit_test_setup_teardown (test_shipped_thresholds, s_load_policy, s_free_policy),
         cmocka_unit_test (test_counter_reset_is_upstream),
+        cmocka_unit_test (test_explain_healthy),
+        cmocka_unit_test (test_explain_missing),
+        cmocka_unit_test (test_explain_saturation),
+        cmocka_unit_test (test_explain_agrees_with_feed),
+        cmocka_unit_test (test_baseline_only_from_evidence),
+        cmocka_unit_test (test_not_required),
+        cmocka_unit_test (test_stream),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
