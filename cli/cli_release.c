@@ -169,49 +169,6 @@ cleanup:
     return document;
 }
 
-static const char *
-s_or_empty (const char *text)
-{
-    return text? text: "";
-}
-
-json_t *
-al_cli_approval_json (const Airlock__ApprovalRequest *request)
-{
-    json_t *checklist = json_array ();
-    for (size_t i = 0; i < request->n_checklist; i++)
-        json_array_append_new (checklist, json_pack ("{s:s, s:s, s:b}",
-                               "section", s_or_empty (request->checklist [i]->section),
-                               "text", s_or_empty (request->checklist [i]->text),
-                               "checked", request->checklist [i]->checked));
-    const char *type = al_deployment_type_name (request->deployment_type);
-    const char *environment = al_environment_name (request->environment);
-    const char *strategy = al_strategy_name (request->strategy);
-    char approve [160];
-    snprintf (approve, sizeof approve, "airlock approve %s", s_or_empty (request->request_id));
-    json_t *object = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
-        "request_id", s_or_empty (request->request_id), "deployment_type", type? type: "",
-        "environment", environment? environment: "", "service", s_or_empty (request->service),
-        "version", s_or_empty (request->version), "artifact_uri", s_or_empty (request->artifact_uri),
-        "artifact_sha256", s_or_empty (request->artifact_sha256),
-        "qa_report_sha256", s_or_empty (request->qa_report_sha256),
-        "migration_set_sha256", s_or_empty (request->migration_set_sha256));
-    json_t *more = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:i, s:s, s:I, s:I, s:o, s:s}",
-        "urgency", s_or_empty (request->urgency), "risk_level", s_or_empty (request->risk_level),
-        "risk_impact", s_or_empty (request->risk_impact), "risk_mitigation", s_or_empty (request->risk_mitigation),
-        "summary", s_or_empty (request->summary), "rollback_command", s_or_empty (request->rollback_command),
-        "rollback_migration", s_or_empty (request->rollback_migration),
-        "rollback_estimate_minutes", (int) request->rollback_estimate_minutes,
-        "strategy", strategy? strategy: "", "instances", (int) request->instances,
-        "requested_by", s_or_empty (request->requested_by),
-        "window_start_ms", (json_int_t) request->window_start_ms, "window_end_ms", (json_int_t) request->window_end_ms,
-        "checklist", checklist, "approve_with", approve);
-    assert (object && more);
-    json_object_update (object, more);
-    json_decref (more);
-    return object;
-}
-
 json_t *
 al_cli_rollback_target (const al_config_t *config, const char *release, char *error, size_t error_size)
 {

@@ -3,8 +3,7 @@
     What `airlock submit`, `airlock status RELEASE` and `airlock rollback` compute, as
     functions that return data (jansson) instead of printing: release ids, the
     orchestrator's release files, a release's status document (the same JSON as
-    `airlock status RELEASE --json`), pending approval requests as JSON, and the
-    rollback candidate of a release. Errors go to the caller's buffer as "what is wrong";
+    `airlock status RELEASE --json`) and the rollback candidate of a release. Errors go to the caller's buffer as "what is wrong";
     nothing here prints or exits.
 
     Threading: the functions keep no state; the agent passed in may be shared (the agent
@@ -41,11 +40,6 @@ json_t *al_cli_releases (const al_config_t *config);
 //  (unknown release, no answer from the broker within timeout_ms, refused query).
 json_t *al_cli_release_status (const al_config_t *config, al_agent_t *agent, const char *id, int timeout_ms,
                                char *error, size_t error_size);
-
-//  A pending production request (ApprovalRequest) as JSON: its fields by their
-//  airlock.proto names, enums by name ("standard", "production", "rolling"), and
-//  "approve_with": the command a human runs to review and sign it.
-json_t *al_cli_approval_json (const Airlock__ApprovalRequest *request);
 
 //  The rollback of RELEASE (what `airlock rollback RELEASE` submits): RELEASE must be
 //  what runs in production for its service, and a release must have run before it

@@ -1,24 +1,33 @@
 /*  cmd_approve.c: the human approver's client: `airlock approvals`, `airlock approve`,
     `airlock deny`.
 
-    It connects with the state directory's `approver` certificate (transport only), asks
-    the broker for the pending production requests, shows the chosen one the way seed
-    001's "Production Deployment Request" reads, asks for confirmation, signs the
-    statement with the human's own key (an airlock key file or an OpenSSH ed25519 key),
-    submits it, and prints what the gate decided. The statement is built from the request
-    exactly as the broker holds it, so what is shown is what is signed.
+    It checks the human's key file first (a public half, a wrong format or a file others
+    can read is refused before anything is shown), connects with the state directory's
+    `approver` certificate (transport only), asks the broker for the pending production
+    requests, shows the chosen one (cli_request_view.c: what airlock states apart from
+    what the agent wrote, the latter escaped), asks for confirmation (only the answer
+    `yes` signs), signs the statement with the human's own key (an airlock key file or
+    an OpenSSH ed25519 key), submits it, and prints what the gate decided. The statement
+    is built from the request exactly as the broker holds it, so what is shown is what
+    is signed.
 */
 #include "cli/cli.h"
+#include "cli/cli_request_view.h"
 #include "agents/al_agent.h"
 #include "broker/al_config.h"
 #include "policies/al_approval.h"
 #include "policies/al_gate.h"
 #include "policies/al_policy.h"
+#include "base/al_text.h"
+#include "proto/al_signature.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,20 +50,38 @@ s_usage (FILE *out, const char *command)
     if (strcmp (command, "approvals") == 0)
         fprintf (out,
             "usage: airlock approvals [--config FILE] [--json]\n\n"
-            "List the production requests awaiting human approval.\n");
+            "List the production requests awaiting human approval.\n"
+            "  --json            one object per request: \"facts\" (what airlock states) apart from\n"
+            "                    \"agent_text\" (what the orchestrator wrote, escaped)\n"
+            "  --config FILE     airlock.yaml (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n"
+            "Exit codes: 0 listed (also when none is waiting), 2 usage error, or no answer from the broker.\n");
+    else
+    if (strcmp (command, "deny") == 0)
+        fprintf (out,
+            "usage: airlock deny REQUEST_ID --reason TEXT (--key FILE | --ssh-key FILE) [--config FILE]\n\n"
+            "Show a pending production request and sign a DENY of it with your own key, at once\n"
+            "(no confirmation: the command is the decision). A DENY from a role the quorum needs\n"
+            "closes the request.\n"
+            "  --reason TEXT     why (required; recorded in the audit log and told to the orchestrator)\n"
+            "  --key FILE        an airlock key from `airlock keygen` (or $AIRLOCK_KEY)\n"
+            "  --ssh-key FILE    an OpenSSH ed25519 private key (signs with ssh-keygen -Y sign)\n"
+            "  --config FILE     airlock.yaml (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n"
+            "Exit codes: 0 recorded, 1 refused by the gate, 2 usage, key or I/O error.\n");
     else
         fprintf (out,
             "usage: airlock approve REQUEST_ID (--key FILE | --ssh-key FILE) [--yes] [--break-glass]\n"
-            "                      [--valid-for DURATION] [--config FILE]\n"
-            "       airlock deny REQUEST_ID --reason TEXT (--key FILE | --ssh-key FILE) [--config FILE]\n\n"
+            "                      [--valid-for DURATION] [--config FILE]\n\n"
             "Show a pending production request, ask for confirmation (unless --yes), sign\n"
-            "the approval statement with your own key and submit it.\n"
+            "the approval statement with your own key and submit it. Only the answer `yes`\n"
+            "signs (spaces around it are ignored; `y`, `YES`, `yes, but` do not sign).\n"
             "  --key FILE        an airlock key from `airlock keygen` (or $AIRLOCK_KEY)\n"
             "  --ssh-key FILE    an OpenSSH ed25519 private key (signs with ssh-keygen -Y sign)\n"
+            "  --yes             sign without asking (a runbook that already showed the request)\n"
             "  --break-glass     consciously override an active freeze or closed window\n"
             "  --valid-for D     how long the approval stays valid (default 1h; e.g. 30m, 2h)\n"
             "  --config FILE     airlock.yaml (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n"
-            "Exit codes: 0 granted or recorded, 1 refused by the gate, 2 usage or I/O error.\n");
+            "Exit codes: 0 granted or recorded, 1 not signed or refused by the gate, 2 usage, key or\n"
+            "I/O error.\n");
 }
 
 static uint64_t
@@ -131,23 +158,60 @@ s_type_name (Airlock__DeploymentType type)
     return name ? name : "unknown";
 }
 
-static json_t *
-s_request_json (const Airlock__ApprovalRequest *request)
+//  Display width of UTF-8 text, counting code points (escaped text holds no controls).
+static int
+s_width (const char *text)
 {
-    json_t *checklist = json_array ();
-    for (size_t i = 0; i < request->n_checklist; i++)
-        json_array_append_new (checklist, json_pack ("{s:s, s:s, s:b}", "section", request->checklist [i]->section,
-                                                     "text", request->checklist [i]->text,
-                                                     "checked", request->checklist [i]->checked));
-    return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o}",
-                      "request_id", request->request_id,
-                      "deployment_type", s_type_name (request->deployment_type),
-                      "service", request->service, "version", request->version,
-                      "artifact_uri", request->artifact_uri, "artifact_sha256", request->artifact_sha256,
-                      "qa_report_sha256", request->qa_report_sha256,
-                      "migration_set_sha256", request->migration_set_sha256,
-                      "requested_by", request->requested_by, "risk_level", request->risk_level,
-                      "summary", request->summary, "checklist", checklist);
+    int width = 0;
+    for (const unsigned char *c = (const unsigned char *) text; *c; c++)
+        width += (*c & 0xC0) != 0x80;
+    return width;
+}
+
+//  The pending requests as a table whose columns are as wide as their longest value, so
+//  a long request id never pushes the row out of line. Every cell is al_text-escaped.
+static void
+s_print_table (const Airlock__StatusReply *status)
+{
+    enum { S_COLUMNS = 6 };
+    static const char *headers [S_COLUMNS] = { "REQUEST", "TYPE", "SERVICE", "VERSION", "ARTIFACT", "REQUESTED BY" };
+    size_t rows = status->n_approvals;
+    char **cells = calloc ((rows + 1) * S_COLUMNS, sizeof *cells);
+    int widths [S_COLUMNS] = { 0 };
+    if (!cells) {
+        fprintf (stderr, "airlock: out of memory\n");
+        return;
+    }
+    for (size_t column = 0; column < S_COLUMNS; column++)
+        cells [column] = strdup (headers [column]);
+    for (size_t i = 0; i < rows; i++) {
+        const Airlock__ApprovalRequest *request = status->approvals [i];
+        char artifact [20];
+        snprintf (artifact, sizeof artifact, "%.12s..", request->artifact_sha256);
+        const char *values [S_COLUMNS] = { request->request_id, s_type_name (request->deployment_type),
+                                           request->service, request->version, artifact, request->requested_by };
+        for (size_t column = 0; column < S_COLUMNS; column++)
+            cells [(i + 1) * S_COLUMNS + column] = al_text_escape (values [column]);
+    }
+    for (size_t cell = 0; cell < (rows + 1) * S_COLUMNS; cell++) {
+        if (!cells [cell])
+            cells [cell] = strdup ("?");
+        int width = cells [cell] ? s_width (cells [cell]) : 1;
+        if (width > widths [cell % S_COLUMNS])
+            widths [cell % S_COLUMNS] = width;
+    }
+    for (size_t row = 0; row <= rows; row++) {
+        for (size_t column = 0; column < S_COLUMNS; column++) {
+            const char *cell = cells [row * S_COLUMNS + column] ? cells [row * S_COLUMNS + column] : "?";
+            if (column + 1 == S_COLUMNS)
+                printf ("%s\n", cell);
+            else
+                printf ("%s%*s  ", cell, widths [column] - s_width (cell), "");
+        }
+    }
+    for (size_t cell = 0; cell < (rows + 1) * S_COLUMNS; cell++)
+        free (cells [cell]);
+    free (cells);
 }
 
 static int
@@ -162,7 +226,7 @@ s_list (const s_options_t *options)
         if (options->json) {
             json_t *array = json_array ();
             for (size_t i = 0; i < status->n_approvals; i++)
-                json_array_append_new (array, s_request_json (status->approvals [i]));
+                json_array_append_new (array, al_cli_approval_json (status->approvals [i]));
             char *text = json_dumps (array, JSON_INDENT (2));
             printf ("%s\n", text ? text : "[]");
             free (text);
@@ -171,15 +235,8 @@ s_list (const s_options_t *options)
         else
         if (status->n_approvals == 0)
             printf ("No production request is awaiting approval.\n");
-        else {
-            printf ("%-20s %-10s %-20s %-12s %-14s %s\n", "REQUEST", "TYPE", "SERVICE", "VERSION", "ARTIFACT", "REQUESTED BY");
-            for (size_t i = 0; i < status->n_approvals; i++) {
-                const Airlock__ApprovalRequest *request = status->approvals [i];
-                printf ("%-20s %-10s %-20s %-12s %.12s.. %s\n", request->request_id,
-                        s_type_name (request->deployment_type), request->service, request->version,
-                        request->artifact_sha256, request->requested_by);
-            }
-        }
+        else
+            s_print_table (status);
         rc = AL_EXIT_OK;
     }
     al_codec_free (&reply);
@@ -188,64 +245,140 @@ s_list (const s_options_t *options)
     return rc;
 }
 
-//  Seed 001's "Production Deployment Request", from the request as filed.
+//  "1 manager + 1 security", plus the skip-staging signatures when the request has no QA
+//  report and its type requires staging.
+static void
+s_quorum_text (const al_policy_t *policy, const Airlock__ApprovalRequest *request, char *text, size_t size)
+{
+    size_t used = 0;
+    text [0] = '\0';
+    al_policy_quorum_t quorum = al_policy_quorum (policy, request->deployment_type);
+    for (size_t i = 0; i < quorum.count && used < size; i++)
+        used += (size_t) snprintf (text + used, size - used, "%s%u %s", i ? " + " : "",
+                                   quorum.entries [i].count, quorum.entries [i].role);
+    if (al_gate_no_qa_report (request) && al_policy_requires_staging (policy, request->deployment_type)) {
+        al_policy_quorum_t skip = al_policy_skip_staging_quorum (policy, request->deployment_type);
+        for (size_t i = 0; i < skip.count && used < size; i++)
+            used += (size_t) snprintf (text + used, size - used, " + %u %s (to skip staging)",
+                                       skip.entries [i].count, skip.entries [i].role);
+    }
+    if (quorum.count == 0)
+        snprintf (text, size, "none defined for this deployment type (the gate refuses it)");
+}
+
+//  The request as filed, with the deploy window, freeze and quorum as the broker's
+//  policy sees them now.
 static void
 s_show (const Airlock__ApprovalRequest *request, const al_config_t *config)
 {
-    printf ("## Production Deployment Request\n\n");
-    printf ("**Status**: AWAITING HUMAN APPROVAL\n");
-    printf ("**Request**: %s (%s deployment)\n", request->request_id, s_type_name (request->deployment_type));
-    printf ("**Urgency**: %s\n", *request->urgency ? request->urgency : "Routine");
-    printf ("**Requested By**: %s\n\n", request->requested_by);
-    printf ("### Summary\n%s\n\n", *request->summary ? request->summary : "(none given)");
-    printf ("### What would be deployed\n");
-    printf ("- Service: %s, version %s\n", request->service, request->version);
-    printf ("- Artifact: %s\n- Artifact sha256: %s\n", request->artifact_uri, request->artifact_sha256);
-    if (al_gate_no_qa_report (request))
-        printf ("- QA report: NONE (no staging run: see Tests Passed below)\n");
-    else
-        printf ("- QA report sha256: %s\n", request->qa_report_sha256);
-    printf ("- Database changes: %s\n", *request->migration_set_sha256 ? request->migration_set_sha256
-                                                                         : "none (no migration set)");
-    printf ("- Strategy: %s, %u instance(s)\n\n",
-            request->strategy == AIRLOCK__STRATEGY__STRATEGY_CANARY ? "canary"
-          : request->strategy == AIRLOCK__STRATEGY__STRATEGY_BLUE_GREEN ? "blue-green" : "rolling",
-            request->instances);
-    printf ("### Risk Assessment\n- Risk Level: %s\n- Impact if failure: %s\n- Mitigation: %s\n\n",
-            *request->risk_level ? request->risk_level : "(not given)",
-            *request->risk_impact ? request->risk_impact : "(not given)",
-            *request->risk_mitigation ? request->risk_mitigation : "(not given)");
-    printf ("### Rollback Plan\n- Rollback command: %s\n- Database rollback: %s\n- Estimated rollback time: %u min\n\n",
-            *request->rollback_command ? request->rollback_command : "(not given)",
-            *request->rollback_migration ? request->rollback_migration : "(none)",
-            request->rollback_estimate_minutes);
-    if (request->n_checklist) {
-        printf ("### Checklist\n");
-        const char *section = "";
-        for (size_t i = 0; i < request->n_checklist; i++) {
-            const Airlock__ChecklistItem *item = request->checklist [i];
-            if (strcmp (item->section, section) != 0) {
-                printf ("%s:\n", item->section);
-                section = item->section;
-            }
-            printf ("  - [%c] %s\n", item->checked ? 'x' : ' ', item->text);
-        }
-        printf ("\n");
-    }
-    //  The deploy window as the broker's policy sees it now.
+    char window [384] = "", freeze [256] = "", quorum [256] = "";
+    al_cli_request_context_t context = { NULL, NULL, NULL };
     al_policy_t *policy = al_policy_load (al_config_policy_dir (config), NULL);
     if (policy) {
-        char window [256] = "", freeze [256] = "";
+        char explanation [256] = "";
         time_t now = time (NULL);
-        bool open = al_policy_window_open (policy, request->environment, now, window, sizeof window);
+        bool open = al_policy_window_open (policy, request->environment, now, explanation, sizeof explanation);
         al_policy_freeze_t frozen = al_policy_freeze_check (policy, request->environment, now, freeze, sizeof freeze);
         bool required = al_policy_requires_window (policy, request->deployment_type);
-        printf ("### Deployment Window\n- %s: %s%s\n- Freeze: %s\n\n", open ? "open" : "closed", window,
-                open ? "" : required ? " (required: the gate refuses this deployment type outside a window)"
-                                     : " (not required for this deployment type)",
-                frozen == AL_POLICY_FREEZE_ACTIVE ? freeze : frozen == AL_POLICY_FREEZE_FLAGGED ? freeze : "none");
+        snprintf (window, sizeof window, "%s: %s%s", open ? "open" : "closed", explanation,
+                  open ? "" : required ? " (required: the gate refuses this deployment type outside a window)"
+                                       : " (not required for this deployment type)");
+        if (frozen == AL_POLICY_FREEZE_NONE)
+            snprintf (freeze, sizeof freeze, "none");
+        s_quorum_text (policy, request, quorum, sizeof quorum);
+        context = (al_cli_request_context_t) { window, freeze, quorum };
         al_policy_destroy (&policy);
     }
+    al_cli_request_print (stdout, request, &context);
+}
+
+//  The key file must be a private key this command can sign with: checked before the
+//  request is shown, so the human does not read it only to be told "chmod 600" about a
+//  public key. False with the reason in error.
+static bool
+s_check_key_file (const char *path, bool ssh, char *error, size_t error_size)
+{
+    FILE *file = fopen (path, "r");
+    if (!file) {
+        snprintf (error, error_size, "%s: cannot open: %s", path, strerror (errno));
+        return false;
+    }
+    char line [512] = "";
+    struct stat st;
+    bool stated = fstat (fileno (file), &st) == 0;
+    if (!fgets (line, sizeof line, file))
+        line [0] = '\0';
+    fclose (file);
+    static const char *public_prefixes [] = {
+        "airlock-ed25519 ", "ssh-ed25519 ", "ssh-rsa ", "ssh-dss ", "ecdsa-sha2-", "sk-ssh-", "sk-ecdsa-",
+    };
+    size_t length = strlen (path);
+    bool named_pub = length > 4 && strcmp (path + length - 4, ".pub") == 0;
+    for (size_t i = 0; i < sizeof public_prefixes / sizeof public_prefixes [0]; i++)
+        if (strncmp (line, public_prefixes [i], strlen (public_prefixes [i])) == 0) {
+            if (named_pub)
+                snprintf (error, error_size, "%s: this is the public half of a key; give the private key file (%.*s)",
+                          path, (int) (length - 4), path);
+            else
+                snprintf (error, error_size, "%s: this is the public half of a key; give the private key file", path);
+            return false;
+        }
+    if (!stated || !S_ISREG (st.st_mode)) {
+        snprintf (error, error_size, "%s: not a regular file", path);
+        return false;
+    }
+    static const char ssh_header [] = "-----BEGIN OPENSSH PRIVATE KEY-----";
+    static const char airlock_header [] = "airlock-ed25519-secret-v1 ";
+    if (ssh && strncmp (line, ssh_header, strlen (ssh_header)) != 0) {
+        snprintf (error, error_size, "%s: not an OpenSSH private key (%s)", path,
+                  strncmp (line, airlock_header, strlen (airlock_header)) == 0
+                  ? "it is an airlock key: use --key" : "expected " "-----BEGIN OPENSSH PRIVATE KEY-----");
+        return false;
+    }
+    if (!ssh && strncmp (line, airlock_header, strlen (airlock_header)) != 0) {
+        snprintf (error, error_size, "%s: not an airlock secret key file (%s)", path,
+                  strncmp (line, ssh_header, strlen (ssh_header)) == 0
+                  ? "it is an OpenSSH key: use --ssh-key" : "make one with `airlock keygen`");
+        return false;
+    }
+    if (st.st_mode & 077) {
+        snprintf (error, error_size, "%s: private key readable by others (chmod 600 %s)", path, path);
+        return false;
+    }
+    if (!ssh) {
+        //  Read it whole now (format, public half consistent): a broken key fails here.
+        uint8_t secret_key [AL_ED25519_SECRET_KEY_SIZE];
+        al_sig_status_t status = al_key_file_read (path, secret_key, NULL, 0, error, error_size);
+        sodium_memzero (secret_key, sizeof secret_key);
+        if (status != AL_SIG_OK)
+            return false;
+    }
+    return true;
+}
+
+//  Read the confirmation: true only for a line that is exactly "yes" once its line end
+//  (LF or CRLF) and surrounding spaces and tabs are removed. Says why nothing is signed.
+static bool
+s_confirmed (FILE *in)
+{
+    char *line = NULL;
+    size_t capacity = 0;
+    ssize_t length = getline (&line, &capacity, in);
+    bool yes = false;
+    if (length < 0)
+        printf ("\nNot signed: no answer (end of input).\n");
+    else {
+        char *start = line, *end = line + length;
+        while (end > start && (end [-1] == '\n' || end [-1] == '\r' || end [-1] == ' ' || end [-1] == '\t'))
+            end--;
+        while (start < end && (*start == ' ' || *start == '\t'))
+            start++;
+        yes = end - start == 3 && memcmp (start, "yes", 3) == 0;
+        if (!yes)
+            printf ("Not signed: only the answer `yes` signs.\n");
+    }
+    free (line);
+    return yes;
 }
 
 static int
@@ -259,6 +392,12 @@ s_decide (const char *request_id, const s_options_t *options, Airlock__Decision 
     uint64_t valid_for = s_duration_ms (options->valid_for ? options->valid_for : "1h");
     if (!valid_for) {
         fprintf (stderr, "airlock: --valid-for: expected a duration such as 30m or 2h\n");
+        return AL_EXIT_USAGE;
+    }
+    char key_error [512];
+    if (!s_check_key_file (options->ssh_key_path ? options->ssh_key_path : key_path, options->ssh_key_path != NULL,
+                           key_error, sizeof key_error)) {
+        fprintf (stderr, "airlock: %s\n", key_error);
         return AL_EXIT_USAGE;
     }
     al_config_t *config = NULL;
@@ -281,9 +420,7 @@ s_decide (const char *request_id, const s_options_t *options, Airlock__Decision 
         printf ("%s (yes/no) ", decision == AIRLOCK__DECISION__DECISION_GRANT
                                 ? "Proceed with production deployment?" : "Deny this production deployment?");
         fflush (stdout);
-        char answer [16] = "";
-        if (!fgets (answer, sizeof answer, stdin) || strncmp (answer, "yes", 3) != 0) {
-            printf ("Not signed.\n");
+        if (!s_confirmed (stdin)) {
             rc = AL_EXIT_BAD;
             goto cleanup;
         }

@@ -16,6 +16,7 @@
     No global state: thread-safe.
 */
 #include "proto/al_codec.h"
+#include "base/al_text.h"
 #include <assert.h>
 #include <math.h>
 #include <stdarg.h>
@@ -25,9 +26,9 @@
 
 //  Kinds of strings; the field name decides the kind (s_string_kind).
 typedef enum {
-    S_KIND_TEXT,        // free text: UTF-8, no control characters but tab, LF, CR
+    S_KIND_TEXT,        // free text: UTF-8, no control characters but tab and LF, no bidi controls
     S_KIND_ID,          // identifiers: visible ASCII, no spaces
-    S_KIND_NAME,        // names and short labels: UTF-8, no control characters
+    S_KIND_NAME,        // names and short labels: UTF-8, no control or bidi characters
     S_KIND_SERVICE,     // service names: [a-z0-9-], starting with a letter or digit
     S_KIND_URI,         // URIs: visible ASCII
     S_KIND_DIGEST,      // SHA-256 digests: empty or exactly 64 lowercase hex digits
@@ -152,50 +153,6 @@ s_path_pop (s_check_t *check, size_t saved)
     check->path [saved] = '\0';
 }
 
-//  Decode one UTF-8 sequence at text; returns its length, or 0 if invalid (overlong
-//  forms, surrogates and code points above U+10FFFF are invalid).
-static size_t
-s_utf8_next (const unsigned char *text, uint32_t *code_point)
-{
-    unsigned char lead = text [0];
-    size_t length;
-    uint32_t value, minimum;
-    if (lead < 0x80) {
-        *code_point = lead;
-        return 1;
-    }
-    else
-    if (lead >= 0xC2 && lead <= 0xDF) {
-        length = 2; value = lead & 0x1F; minimum = 0x80;
-    }
-    else
-    if (lead >= 0xE0 && lead <= 0xEF) {
-        length = 3; value = lead & 0x0F; minimum = 0x800;
-    }
-    else
-    if (lead >= 0xF0 && lead <= 0xF4) {
-        length = 4; value = lead & 0x07; minimum = 0x10000;
-    }
-    else
-        return 0;
-    for (size_t i = 1; i < length; i++) {
-        // The NUL terminator is not a continuation byte, so we never read past it.
-        if ((text [i] & 0xC0) != 0x80)
-            return 0;
-        value = (value << 6) | (text [i] & 0x3F);
-    }
-    if (value < minimum || value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF))
-        return 0;
-    *code_point = value;
-    return length;
-}
-
-static bool
-s_is_control (uint32_t code_point)
-{
-    return code_point < 0x20 || (code_point >= 0x7F && code_point <= 0x9F);
-}
-
 //  Check a string against its kind; fails at the current path.
 static void
 s_check_string (s_check_t *check, const char *field_name, const char *value)
@@ -217,7 +174,7 @@ s_check_string (s_check_t *check, const char *field_name, const char *value)
     const unsigned char *cursor = (const unsigned char *) value;
     while (*cursor) {
         uint32_t code_point;
-        size_t step = s_utf8_next (cursor, &code_point);
+        size_t step = al_text_utf8_next (cursor, &code_point);
         if (step == 0) {
             s_fail (check, AL_CODEC_ERR_BAD_VALUE, NULL, "is not valid UTF-8 (byte %zu)",
                     (size_t) (cursor - (const unsigned char *) value));
@@ -239,10 +196,18 @@ s_check_string (s_check_t *check, const char *field_name, const char *value)
                        || (code_point >= '0' && code_point <= '9');
                 break;
             case S_KIND_NAME:
-                allowed = !s_is_control (code_point);
+                allowed = !al_text_is_control (code_point) && !al_text_is_bidi_control (code_point);
+                break;
+            case S_KIND_TEXT:
+                //  Free text reaches a human's terminal: TAB and LF only (al_text shows
+                //  them escaped), never CR (it overwrites the line), DEL, C1 or bidi.
+                allowed = (!al_text_is_control (code_point) && !al_text_is_bidi_control (code_point))
+                       || code_point == '\t' || code_point == '\n';
                 break;
             default:
-                allowed = !s_is_control (code_point)
+                //  A JSON document: its whitespace may include CR; its readers escape
+                //  the strings inside it when they show them.
+                allowed = !al_text_is_control (code_point)
                        || code_point == '\t' || code_point == '\n' || code_point == '\r';
                 break;
         }
@@ -251,6 +216,8 @@ s_check_string (s_check_t *check, const char *field_name, const char *value)
                 : kind == S_KIND_URI ? "a URI of visible ASCII characters"
                 : kind == S_KIND_SERVICE ? "a service name of [a-z0-9-], not starting with '-'"
                 : kind == S_KIND_DIGEST ? "a SHA-256 digest as 64 lowercase hex digits, no prefix"
+                : kind == S_KIND_TEXT ? "text without control or bidi characters (tab and LF only)"
+                : kind == S_KIND_NAME ? "a name without control or bidi characters"
                 : "text without control characters";
             s_fail (check, AL_CODEC_ERR_BAD_VALUE, NULL, "character %zu is not allowed in %s",
                     (size_t) (cursor - (const unsigned char *) value), expected);

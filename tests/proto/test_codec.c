@@ -884,6 +884,29 @@ test_bad_value (void **state)
     s_fixture_init (&f, AIRLOCK__ENVELOPE__BODY_RELEASE_CANDIDATE);
     f.release.version = "v1\n";
     s_expect_env (&f.env, AL_CODEC_ERR_BAD_VALUE, "release_candidate.version:");
+    // Free text an approver reads: CR (it overwrites the line on a terminal), DEL, C1
+    // and every bidi control are refused; so are bidi controls in a name.
+    static const char *bad_text [] = {
+        "DISABLES-FRAUD-CHECKS\rroutine dependency bump", "del \x7f", "nel \xc2\x85",
+        "\xd8\x9c", "\xe2\x80\x8e", "\xe2\x80\x8f", "\xe2\x80\xaa", "\xe2\x80\xab", "\xe2\x80\xac",
+        "\xe2\x80\xad", "abc\xe2\x80\xaegnp", "\xe2\x81\xa6", "\xe2\x81\xa7", "\xe2\x81\xa8", "\xe2\x81\xa9",
+    };
+    for (size_t i = 0; i < sizeof bad_text / sizeof bad_text [0]; i++) {
+        s_fixture_init (&f, AIRLOCK__ENVELOPE__BODY_APPROVAL_REQUEST);
+        f.approval_request.summary = (char *) bad_text [i];
+        s_expect_env (&f.env, AL_CODEC_ERR_BAD_VALUE, "approval_request.summary: character");
+        s_fixture_init (&f, AIRLOCK__ENVELOPE__BODY_APPROVAL_REQUEST);
+        f.approval_request.rollback_command = (char *) bad_text [i];
+        s_expect_env (&f.env, AL_CODEC_ERR_BAD_VALUE, "approval_request.rollback_command:");
+    }
+    s_fixture_init (&f, AIRLOCK__ENVELOPE__BODY_APPROVAL_REQUEST);
+    f.approval_request.risk_level = "low\xe2\x80\xae";
+    s_expect_env (&f.env, AL_CODEC_ERR_BAD_VALUE, "approval_request.risk_level:");
+    // What free text may hold: tab, LF (shown escaped), zero-width characters (they
+    // join emoji; shown escaped too), any other UTF-8.
+    s_fixture_init (&f, AIRLOCK__ENVELOPE__BODY_APPROVAL_REQUEST);
+    f.approval_request.summary = "line one\n\tline two \xe2\x80\x8d Z\xc3\xbcrich";
+    s_expect_env (&f.env, AL_CODEC_OK, NULL);
     s_fixture_init (&f, AIRLOCK__ENVELOPE__BODY_HEARTBEAT);
     f.env.message_id = "msg 1";
     s_expect_env (&f.env, AL_CODEC_ERR_BAD_VALUE, "message_id:");

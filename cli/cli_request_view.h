@@ -1,0 +1,44 @@
+/*  cli_request_view.h: how a pending production request is shown to a human approver.
+
+    One rendering for every front end (`airlock approve`, `airlock approvals --json`, the
+    MCP list_approvals tool), always in two parts that never mix:
+      - facts: what airlock itself states about the request: the fields the signature
+        binds (request id, environment, service, deployment type, artifact sha256, QA
+        report digest, migration set digest), the authenticated requester, the
+        structured release fields (version, artifact URI, strategy) and, on the terminal,
+        the deploy window and the quorum from the policy as loaded now;
+      - agent_text: what the orchestrator wrote (summary, urgency, risk, rollback plan,
+        checklist): unverified, every string passed through al_text_escape, and on the
+        terminal every line prefixed with AL_CLI_AGENT_PREFIX, which escaped text can
+        never produce at the start of a line (escaped text holds no line feed).
+    Stateless; nothing here talks to the broker.
+*/
+#ifndef AL_CLI_REQUEST_VIEW_H_INCLUDED
+#define AL_CLI_REQUEST_VIEW_H_INCLUDED
+
+#include "proto/al_codec.h"
+
+#include <jansson.h>
+#include <stdio.h>
+
+//  Starts every line of agent-written text on the terminal.
+#define AL_CLI_AGENT_PREFIX "  \xe2\x94\x82 "    // "  │ "
+
+//  What airlock adds from the policy as loaded now (each may be NULL: "unknown").
+typedef struct {
+    const char *window;     // "open: ..." / "closed: ... (required: ...)"
+    const char *freeze;     // "none" or what is frozen
+    const char *quorum;     // "1 manager + 1 security"
+} al_cli_request_context_t;
+
+//  Print the request as the approve screen shows it: a heading, the facts block, the
+//  agent-written block. context may be NULL.
+void al_cli_request_print (FILE *out, const Airlock__ApprovalRequest *request,
+                           const al_cli_request_context_t *context);
+
+//  {"facts": {...}, "agent_text": {...}, "approve_with": "airlock approve ID"}: every
+//  string in agent_text is al_text-escaped (JSON escaping alone does not protect a human
+//  who prints the value); facts strings are escaped too. NULL only if memory runs out.
+json_t *al_cli_approval_json (const Airlock__ApprovalRequest *request);
+
+#endif
