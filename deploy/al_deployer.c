@@ -15,6 +15,7 @@
     crash leaves the previous file or the new one, never half of one.
 */
 #include "deploy/al_deployer.h"
+#include "base/al_text.h"
 #include "deploy/al_artifacts.h"
 #include "deploy/al_driver.h"
 #include "deploy/al_migrate.h"
@@ -515,6 +516,13 @@ s_journal (s_run_t *run, Airlock__Step step, Airlock__Outcome outcome, const cha
 {
     if (run->unrecorded)
         return -1;
+    //  A detail may quote a driver's or a probe's output: control characters there would
+    //  make the codec refuse the record and stop the deployment, so they travel escaped.
+    char escaped [AL_DEPLOYER_DETAIL_SIZE];
+    if (detail && !al_text_is_plain (detail)) {
+        al_text_escape_to (detail, escaped, sizeof escaped);
+        detail = escaped;
+    }
     if (run->hooks->journal (run->hooks->arg, run->job->deployment_id, run->job->environment,
                              step, outcome, detail? detail: "") != 0) {
         run->unrecorded = true;
@@ -547,6 +555,11 @@ s_progress (s_run_t *run, Airlock__Step step, Airlock__Outcome outcome, unsigned
     va_start (args, format);
     vsnprintf (detail, sizeof detail, format, args);
     va_end (args);
+    if (!al_text_is_plain (detail)) {
+        char escaped [AL_DEPLOYER_DETAIL_SIZE];
+        al_text_escape_to (detail, escaped, sizeof escaped);
+        memcpy (detail, escaped, sizeof detail);
+    }
     if (run->hooks->progress)
         run->hooks->progress (run->hooks->arg, run->job->deployment_id, run->job->environment,
                               step, outcome, instance, instances, percent, detail);
