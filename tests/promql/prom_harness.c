@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -153,6 +154,10 @@ s_try_start (prom_harness_t *self, const char *dir, int ready_timeout_ms, char *
     }
     if (pid == 0) {
         setpgid (0, 0);
+        //  If the test is killed (a ctest timeout), Prometheus goes with it.
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid () == 1)
+            _exit (127);
         int log = open (self->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
         if (log >= 0) {
             dup2 (log, 1);

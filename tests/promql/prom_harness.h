@@ -5,7 +5,8 @@
     port the kernel picked (a bound-then-closed port; a start that loses the port race
     is retried on another), storage and configuration in the caller's directory, a 1 s
     scrape interval and one file_sd job reading the given file, and returns once
-    /-/ready answers. prom_kill stops it at once (SIGKILL to its group, reaped);
+    /-/ready answers. It dies with its parent (PR_SET_PDEATHSIG), e.g. a test killed by
+    ctest's timeout. prom_kill stops it at once (SIGKILL to its group, reaped);
     prom_destroy kills it if still running and frees. Nothing here asserts, so the
     bench can use it too: errors come back in the caller's buffer.
 
