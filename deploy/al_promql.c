@@ -338,6 +338,15 @@ al_promql_parse_response (const char *body, size_t size, double *value, char *er
         s_set_error (error, error_size, "status \"%s\" (neither success nor error)", shown);
         goto cleanup;
     }
+    //  A warning means the answer may be partial or wrong (a partial response of a
+    //  federated store, histogram buckets without a usable "le"): not evidence.
+    json_t *warnings = json_object_get (root, "warnings");
+    if (json_is_array (warnings) && json_array_size (warnings) > 0) {
+        char text [S_SERVER_TEXT + 1];
+        s_server_text (text, sizeof text, json_string_value (json_array_get (warnings, 0)));
+        s_set_error (error, error_size, "warning: %s", *text ? text : "(not a string)");
+        goto cleanup;
+    }
     json_t *data = json_object_get (root, "data");
     const char *type = json_string_value (json_object_get (data, "resultType"));
     json_t *result = json_object_get (data, "result");

@@ -12,8 +12,9 @@
     - An empty vector, or a NaN or infinite value (0/0 when there was no traffic), is
       AL_PROMQL_NO_DATA: missing evidence, never zero.
     - Anything else (connection refused, timeout, HTTP error, a body that is not the
-      API's JSON, {"status":"error"}) is AL_PROMQL_ERROR with the reason, which names
-      the provider and the server: "prometheus http://127.0.0.1:9090: connection refused".
+      API's JSON, {"status":"error"}, a success that carries "warnings", whose answer
+      may be partial or wrong) is AL_PROMQL_ERROR with the reason, which names the
+      provider and the server: "prometheus http://127.0.0.1:9090: connection refused".
 
     Limits: http:// and https:// only, no credentials in the URL (they would end up in
     error texts), no redirects followed, the response body capped (AL_PROMQL_MAX_BODY),

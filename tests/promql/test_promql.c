@@ -126,7 +126,7 @@ test_parse_results (void **state)
                                &value, error, sizeof error), AL_PROMQL_OK);
     assert_true (value == 1.5);
     assert_int_equal (s_parse ("{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":"
-                               "[1700000000,\"-2e3\"]},\"warnings\":[\"w\"]}", &value, error, sizeof error),
+                               "[1700000000,\"-2e3\"]},\"warnings\":[]}", &value, error, sizeof error),
                       AL_PROMQL_OK);
     assert_true (value == -2000);
     assert_int_equal (s_parse ("{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[]}}",
@@ -164,6 +164,11 @@ test_parse_errors (void **state)
         { "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":{}}}", "not an array" },
         { "{\"status\":\"success\",\"data\":{}}", "no resultType" },
         { "{\"status\":\"success\"}", "no resultType" },
+        { "{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[1,\"1\"]},"
+          "\"warnings\":[\"PromQL warning: bucket label \\\"le\\\" is missing\"]}",
+          "warning: PromQL warning: bucket label \"le\" is missing" },
+        { "{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[1,\"1\"]},"
+          "\"warnings\":[3]}", "warning: (not a string)" },
         { "{\"status\":\"pending\"}", "neither success nor error" },
         { "{\"data\":{}}", "no \"status\"" },
         { "[1,2]", "no \"status\"" },
