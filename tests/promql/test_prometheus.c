@@ -8,7 +8,8 @@
     return real values for all six signals: traffic, the injected error ratio within
     a tolerance, latency p50/p99, CPU from process_cpu_seconds_total, memory as
     resident bytes against a stated 256 MiB limit. A query with an empty result is
-    NO_DATA. Then Prometheus is killed: every signal is an error naming the provider
+    NO_DATA; one that does not parse, or answers two series, is an error. Then
+    Prometheus is killed: every signal is an error naming the provider
     and the server, none is a number.
 
     The teardown stops everything started (Prometheus' process group, the load
@@ -192,6 +193,7 @@ test_prometheus_provider (void **state)
 
     //  The labels came from file_sd: both targets are up, and {{instance}} selects one.
     double value = 0;
+    char wanted [256];
     char *query = al_promql_expand ("count(up{service=\"{{service}}\",environment=\"{{environment}}\"} == 1)",
                                     &labels, error, sizeof error);
     assert_non_null (query);
@@ -214,10 +216,20 @@ test_prometheus_provider (void **state)
                                        error, sizeof error), AL_PROMQL_NO_DATA);
     assert_true (isnan (value));
 
+    //  The real server's refusals: a query that does not parse (with the API's own
+    //  reason) and one that answers two series (which one would be the evidence?).
+    snprintf (wanted, sizeof wanted, "prometheus %s: HTTP 400: bad_data: ", prom_url (self->prometheus));
+    assert_int_equal (al_promql_query (self->client, "sum(up", &value, error, sizeof error), AL_PROMQL_ERROR);
+    if (strncmp (error, wanted, strlen (wanted)) != 0)
+        fail_msg ("\"%s\" does not start with \"%s\"", error, wanted);
+    assert_int_equal (al_promql_query (self->client, "up{service=\"checkout\"}", &value, error, sizeof error),
+                      AL_PROMQL_ERROR);
+    assert_non_null (strstr (error, ": 2 series: aggregate the query to one"));
+    assert_true (isnan (value));
+
     //  Outage: Prometheus dies mid-soak. Every signal is an error naming the provider
     //  and the server; no value is a number.
     prom_kill (self->prometheus);
-    char wanted [256];
     snprintf (wanted, sizeof wanted, "prometheus %s: requests_per_second: connection refused",
               prom_url (self->prometheus));
     error [0] = 0;
