@@ -191,7 +191,7 @@ al_promql_expand (const char *template_text, const al_promql_labels_t *labels,
             const char *close = strstr (at + 2, "}}");
             if (!close) {
                 s_set_error (error, error_size, "offset %zu: unclosed {{", offset);
-                goto failed;
+                goto cleanup;
             }
             size_t length = (size_t) (close - at - 2);
             int found = -1;
@@ -202,23 +202,23 @@ al_promql_expand (const char *template_text, const al_promql_labels_t *labels,
                 s_set_error (error, error_size, "offset %zu: unknown {{%.*s}} (known: {{service}}, "
                              "{{environment}}, {{version}}, {{instance}})", offset,
                              length > 40 ? 40 : (int) length, at + 2);
-                goto failed;
+                goto cleanup;
             }
             if (state == S_CODE) {
                 s_set_error (error, error_size, "offset %zu: {{%s}} outside a string literal: "
                              "write it inside quotes, e.g. service=\"{{%s}}\"", offset,
                              names [found], names [found]);
-                goto failed;
+                goto cleanup;
             }
             if (!values [found]) {
                 s_set_error (error, error_size, "offset %zu: {{%s}} has no value here", offset,
                              names [found]);
-                goto failed;
+                goto cleanup;
             }
             if (!s_append_escaped (&out, values [found], state)) {
                 s_set_error (error, error_size, "offset %zu: the value of {{%s}} holds a backquote, "
                              "which a `raw` string cannot hold: use double quotes", offset, names [found]);
-                goto failed;
+                goto cleanup;
             }
             at = close + 2;
             continue;
@@ -250,13 +250,11 @@ al_promql_expand (const char *template_text, const al_promql_labels_t *labels,
         s_text_append (&out, at, take);
         at += take;
     }
-    if (out.failed) {
+    if (out.failed)
         s_set_error (error, error_size, "out of memory");
-        return NULL;
-    }
-    return out.data;
+    return out.data;                // NULL when out of memory
 
-failed:
+cleanup:
     free (out.data);
     return NULL;
 }
