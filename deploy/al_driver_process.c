@@ -34,6 +34,11 @@
     survives SIGKILL, fails the open (we cannot know, or cannot stop, what runs) and
     the file is left as it was.
 
+    Beside the registry, file_sd.json is rewritten the same way and at the same moments:
+    the running instances in Prometheus' file_sd format, one target group per instance
+    ("HOST:PORT", labels service, environment, version, instance_id; [] when none runs),
+    so a Prometheus scrapes exactly what runs (docs/monitor.md, the Prometheus provider).
+
     Threading: one user at a time (al_driver.h); the pump thread touches only the
     streams, under their lock.
 */
@@ -314,6 +319,7 @@ s_pump_wait_eof (s_pump_t *self, const char *id, int timeout_ms)
 typedef struct {
     al_driver_instance_t info;
     char *log_path;
+    char *environment;              // the spec's env ("" when none): a file_sd label
     unsigned long long start_time;  // of info.pid, clock ticks since boot (/proc/PID/stat)
 } s_instance_t;
 
@@ -335,6 +341,7 @@ typedef struct {
     s_pump_t pump;
     char *state_file;               // the instance registry, or NULL
     char *state_dir;                // its directory (fsynced after each rename)
+    char *file_sd;                  // STATE_DIR/file_sd.json, rewritten with the registry
     bool registry_ready;            // leftovers handled: we own the file from now
     size_t stale_stopped;
 } s_process_t;
@@ -588,33 +595,30 @@ s_registry_entry (const al_driver_instance_t *info, unsigned long long start_tim
                       "instance", info->instance);
 }
 
-//  Rewrite the registry: every running instance, plus starting (MAY be NULL), one that
-//  was just spawned. Atomic: a crash leaves the old file or the new one, never half.
-//  Returns 0, or -1 with error.
-static int
-s_registry_write (s_process_t *self, const s_instance_t *starting, char *error, size_t error_size)
+//  One target group of the Prometheus file_sd file: the instance's address and the
+//  labels its series get, which the provider's query templates select on.
+static json_t *
+s_file_sd_entry (const s_process_t *self, const s_instance_t *instance)
 {
-    if (!self->state_file)
-        return 0;
-    assert (self->registry_ready);
+    char target [AL_DRIVER_ENDPOINT_SIZE];
+    snprintf (target, sizeof (target), "%s:%d", self->host, instance->info.port);
+    return json_pack ("{s:[s], s:{s:s, s:s, s:s, s:s}}", "targets", target, "labels",
+                      "service", instance->info.service, "environment", instance->environment,
+                      "version", instance->info.version, "instance_id", instance->info.id);
+}
+
+//  Write text (plus a newline) to path atomically: a temporary file beside it, fsync,
+//  rename, fsync of the directory. A crash leaves the old file or the new one, never
+//  half. Returns 0, or -1 with error.
+static int
+s_write_atomic (s_process_t *self, const char *path, const char *text, char *error, size_t error_size)
+{
     int rc = -1;
-    char *text = NULL;
     char *temp = NULL;
     int fd = -1;
-    json_t *instances = json_array ();
-    json_t *root = json_pack ("{s:i, s:s, s:I, s:o}", "format", S_REGISTRY_FORMAT, "driver", "process",
-                              "owner_pid", (json_int_t) getpid (), "instances", instances);
-    bool built = root != NULL;
-    for (size_t i = 0; built && i < self->count; i++)
-        if (self->instances [i].info.running)
-            built = json_array_append_new (instances, s_registry_entry (&self->instances [i].info,
-                                                                         self->instances [i].start_time)) == 0;
-    if (built && starting)
-        built = json_array_append_new (instances, s_registry_entry (&starting->info, starting->start_time)) == 0;
-    text = built ? json_dumps (root, JSON_INDENT (2)) : NULL;
-    if (!text || asprintf (&temp, "%s.XXXXXX", self->state_file) < 0) {
+    if (asprintf (&temp, "%s.XXXXXX", path) < 0) {
         temp = NULL;
-        snprintf (error, error_size, "%s: out of memory", self->state_file);
+        snprintf (error, error_size, "%s: out of memory", path);
         goto cleanup;
     }
     fd = mkostemp (temp, O_CLOEXEC);
@@ -639,8 +643,8 @@ s_registry_write (s_process_t *self, const s_instance_t *starting, char *error, 
     }
     int closed = close (fd);
     fd = -1;
-    if (closed != 0 || rename (temp, self->state_file) != 0) {
-        snprintf (error, error_size, "%s: cannot replace: %s", self->state_file, strerror (errno));
+    if (closed != 0 || rename (temp, path) != 0) {
+        snprintf (error, error_size, "%s: cannot replace: %s", path, strerror (errno));
         goto cleanup;
     }
     free (temp);
@@ -663,8 +667,50 @@ cleanup:
         unlink (temp);
         free (temp);
     }
+    return rc;
+}
+
+//  Rewrite the registry, then the file_sd file beside it: every running instance,
+//  plus starting (MAY be NULL), one that was just spawned. Each file is replaced
+//  atomically. Returns 0, or -1 with error.
+static int
+s_registry_write (s_process_t *self, const s_instance_t *starting, char *error, size_t error_size)
+{
+    if (!self->state_file)
+        return 0;
+    assert (self->registry_ready);
+    int rc = -1;
+    char *text = NULL;
+    char *targets_text = NULL;
+    json_t *instances = json_array ();
+    json_t *targets = json_array ();
+    json_t *root = json_pack ("{s:i, s:s, s:I, s:o}", "format", S_REGISTRY_FORMAT, "driver", "process",
+                              "owner_pid", (json_int_t) getpid (), "instances", instances);
+    bool built = root != NULL && targets != NULL;
+    for (size_t i = 0; built && i < self->count; i++)
+        if (self->instances [i].info.running)
+            built = json_array_append_new (instances, s_registry_entry (&self->instances [i].info,
+                                                                         self->instances [i].start_time)) == 0
+                 && json_array_append_new (targets, s_file_sd_entry (self, &self->instances [i])) == 0;
+    if (built && starting)
+        built = json_array_append_new (instances, s_registry_entry (&starting->info, starting->start_time)) == 0
+             && json_array_append_new (targets, s_file_sd_entry (self, starting)) == 0;
+    text = built ? json_dumps (root, JSON_INDENT (2)) : NULL;
+    targets_text = built ? json_dumps (targets, JSON_INDENT (2)) : NULL;
+    if (!text || !targets_text) {
+        snprintf (error, error_size, "%s: out of memory", self->state_file);
+        goto cleanup;
+    }
+    if (s_write_atomic (self, self->state_file, text, error, error_size) != 0
+    ||  s_write_atomic (self, self->file_sd, targets_text, error, error_size) != 0)
+        goto cleanup;
+    rc = 0;
+
+cleanup:
     free (text);
+    free (targets_text);
     json_decref (root);
+    json_decref (targets);
     return rc;
 }
 
@@ -732,6 +778,7 @@ s_process_close (void *handle)
             al_child_stop (instance->info.pid, self->stop_timeout_ms, NULL, NULL);
         instance->info.running = false;
         free (instance->log_path);
+        free (instance->environment);
     }
     //  Nothing runs any more. Only once we own the registry: an open that failed on it
     //  leaves it as it was. A failed write here is harmless: the pids it still names
@@ -749,6 +796,7 @@ s_process_close (void *handle)
     free (self->evidence_dir);
     free (self->state_file);
     free (self->state_dir);
+    free (self->file_sd);
     free (self);
 }
 
@@ -807,10 +855,12 @@ s_process_open (const al_driver_config_t *config, const al_driver_secrets_t *sec
         char *copy = strdup (config->state_file);
         self->state_dir = copy ? strdup (dirname (copy)) : NULL;
         free (copy);
+        if (self->state_dir && asprintf (&self->file_sd, "%s/file_sd.json", self->state_dir) < 0)
+            self->file_sd = NULL;
     }
     if (!self->command || !self->env || !self->host || !self->liveness_path
     ||  !self->readiness_path || !self->evidence_dir
-    ||  (config->state_file && (!self->state_file || !self->state_dir))) {
+    ||  (config->state_file && (!self->state_file || !self->state_dir || !self->file_sd))) {
         snprintf (error, error_size, "out of memory");
         goto cleanup;
     }
@@ -922,6 +972,7 @@ s_process_start_instance (void *handle, const al_driver_spec_t *spec, al_driver_
     al_env_t *env = NULL;
     char *log_path = NULL;
     char *tail = NULL;
+    char *environment = NULL;
     int log_fd = -1;
     pid_t pid = -1;
     bool registered = false;
@@ -945,7 +996,8 @@ s_process_start_instance (void *handle, const al_driver_spec_t *spec, al_driver_
 
     argv = al_template_expand_argv ((const char *const *) self->command, &tvars);
     env = al_env_new ();
-    if (!argv || !env || asprintf (&log_path, "%s/%s.log", self->evidence_dir, id) < 0) {
+    environment = strdup (spec->vars.env ? spec->vars.env : "");
+    if (!argv || !env || !environment || asprintf (&log_path, "%s/%s.log", self->evidence_dir, id) < 0) {
         log_path = NULL;
         snprintf (error, error_size, "out of memory");
         goto cleanup;
@@ -992,7 +1044,7 @@ s_process_start_instance (void *handle, const al_driver_spec_t *spec, al_driver_
     //  The record, complete but for the log path, so the registry can name the child
     //  before we wait for it: an owner killed during the wait leaves nothing unknown.
     s_instance_t starting = { .info = { .instance = spec->instance, .port = port, .pid = pid,
-                                        .running = true } };
+                                        .running = true }, .environment = environment };
     snprintf (starting.info.id, sizeof (starting.info.id), "%s", id);
     snprintf (starting.info.service, sizeof (starting.info.service), "%s", spec->vars.service);
     snprintf (starting.info.version, sizeof (starting.info.version), "%s", spec->vars.version);
@@ -1053,6 +1105,7 @@ s_process_start_instance (void *handle, const al_driver_spec_t *spec, al_driver_
     *instance = starting;
     instance->log_path = log_path;
     log_path = NULL;
+    environment = NULL;
     pid = -1;
     //  The registry already names it (written with starting above).
     registered = false;
@@ -1073,6 +1126,7 @@ cleanup:
         close (log_fd);
     free (tail);
     free (log_path);
+    free (environment);
     al_env_destroy (&env);
     al_strv_free (&argv);
     return status;
