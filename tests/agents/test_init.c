@@ -6,6 +6,8 @@
 */
 #include "agents/al_agent.h"
 #include "agents/al_init.h"
+#include "agents/al_subscriber.h"
+#include "broker/al_broker.h"
 #include "broker/al_config.h"
 #include "policies/al_policy.h"
 
@@ -344,7 +346,7 @@ test_identities_are_never_rewritten_and_policy_kept (void **state)
     fclose (file);
     zchunk_t *edited = s_slurp (identities);
     zchunk_t *edited_roles = s_slurp (roles);
-    assert_non_null (strstr ((char *) zchunk_data (edited), "identity: backend-1"));
+    assert_non_null (memmem (zchunk_data (edited), zchunk_size (edited), "identity: backend-1", 19));
 
     assert_int_equal (s_init (fixture, false, error, sizeof error), 0);
     assert_true (s_noted (fixture, "kept", identities));
@@ -357,7 +359,7 @@ test_identities_are_never_rewritten_and_policy_kept (void **state)
 
     //  The notifier's entry and its key pair are gone: init makes a new pair and
     //  appends its entry after everything else, which stays as it was.
-    char *text = strdup ((char *) zchunk_data (edited));
+    char *text = strndup ((char *) zchunk_data (edited), zchunk_size (edited));
     assert_non_null (text);
     char *entry = strstr (text, "  - key:");
     char *notifier = NULL;
@@ -378,7 +380,8 @@ test_identities_are_never_rewritten_and_policy_kept (void **state)
     after = s_slurp (identities);
     assert_true (zchunk_size (after) > strlen (text));
     assert_memory_equal (zchunk_data (after), text, strlen (text));
-    assert_non_null (strstr ((char *) zchunk_data (after) + strlen (text), "identity: notifier\n"));
+    assert_non_null (memmem ((char *) zchunk_data (after) + strlen (text), zchunk_size (after) - strlen (text),
+                             "identity: notifier\n", 19));
     zchunk_destroy (&after);
 
     //  The auditor's entry removed by hand (its key stays): not put back, but reported.
@@ -596,6 +599,46 @@ test_policy_source_from_environment (void **state)
     assert_int_equal (stat (path, &st), 0);
 }
 
+//  Key files are checked at load: a secret readable by group or others is refused by
+//  the broker (its CURVE secret and its checkpoint key), an agent and a subscriber, with
+//  the path, the mode and the fix.
+static void
+test_loose_secret_keys_are_refused_at_load (void **state)
+{
+    fixture_t *fixture = *state;
+    char error [1024] = "";
+    assert_int_equal (s_init (fixture, false, error, sizeof error), 0);
+    char config_path [512], path [600], expected [1400];
+    snprintf (config_path, sizeof config_path, "%s/airlock.yaml", fixture->state);
+    al_config_t *config = al_config_load (config_path, error, sizeof error);
+    assert_non_null (config);
+    const char *secrets [] = { "keys/ci.cert_secret", "keys/monitor.cert_secret", "keys/broker.cert_secret",
+                               "keys/checkpoint.key" };
+    for (size_t i = 0; i < 4; i++) {
+        snprintf (path, sizeof path, "%s/%s", fixture->state, secrets [i]);
+        assert_int_equal (chmod (path, i == 1 ? 0640 : 0644), 0);
+        snprintf (expected, sizeof expected, "%s: mode %s: a secret key must be readable by its owner only (chmod 600 %s)",
+                  path, i == 1 ? "0640" : "0644", path);
+        error [0] = 0;
+        if (i == 0) {
+            al_agent_t *agent = al_agent_new_for_role (config, "ci", false, error, sizeof error);
+            assert_null (agent);
+        }
+        else
+        if (i == 1) {
+            al_subscriber_t *subscriber = al_subscriber_new (config, "monitor", error, sizeof error);
+            assert_null (subscriber);
+        }
+        else {
+            al_broker_t *broker = al_broker_new (config, error, sizeof error);
+            assert_null (broker);
+        }
+        assert_string_equal (error, expected);
+        assert_int_equal (chmod (path, 0600), 0);
+    }
+    al_config_destroy (&config);
+}
+
 int
 main (void)
 {
@@ -605,6 +648,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_config_is_kept_unless_forced, setup, teardown),
         cmocka_unit_test_setup_teardown (test_identities_are_never_rewritten_and_policy_kept, setup, teardown),
         cmocka_unit_test_setup_teardown (test_identity_add_appends_or_refuses, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_loose_secret_keys_are_refused_at_load, setup, teardown),
         cmocka_unit_test_setup_teardown (test_half_certificate_is_an_error, setup, teardown),
         cmocka_unit_test_setup_teardown (test_loose_modes_are_tightened, setup, teardown),
         cmocka_unit_test_setup_teardown (test_bad_inputs_are_errors, setup, teardown),
