@@ -24,7 +24,6 @@
 #include <cmocka.h>
 #include "agents/al_agent.h"
 #include "broker/al_config.h"
-#include "store/al_store.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -38,6 +37,8 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "store/al_store.h"             // the audit rows of test_own_identity_per_agent
 
 #define S_DIGEST "sha256:5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e"
 
