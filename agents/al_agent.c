@@ -17,6 +17,7 @@
 #include "agents/al_agent.h"
 
 #include <assert.h>
+#include "proto/al_signature.h"
 #include <czmq.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -904,6 +905,12 @@ al_agent_new (const al_agent_options_t *options, char *error, size_t error_size)
                   options->cert_path);
         goto failed;
     }
+    //  The secret half must be its owner's alone: a key others can read is no identity.
+    char secret_path [sizeof options->cert_path + 8];
+    snprintf (secret_path, sizeof secret_path, "%s_secret", options->cert_path);
+    if (!al_secret_file_private (access (secret_path, F_OK) == 0 ? secret_path : options->cert_path, -1,
+                                 error, error_size))
+        goto failed;
     // Message id prefix: the name as visible ASCII, short enough for a 64-character id.
     size_t length = 0;
     for (const char *c = options->name; *c && length < 24; c++)

@@ -8,6 +8,8 @@
 */
 #include "agents/al_init.h"
 #include "broker/al_config.h"
+#include "policies/al_identities.h"
+#include "policies/al_policy.h"
 
 #include <assert.h>
 #include <czmq.h>
@@ -18,6 +20,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -204,8 +207,10 @@ s_read_text (const char *path, size_t limit)
 //  A czmq certificate pair NAME.cert / NAME.cert_secret in KEYS: reuse it or make it.
 //  Returns the loaded certificate (caller destroys) or NULL with error set.
 static zcert_t *
-s_certificate (s_context_t *context, const char *keys, const char *name)
+s_certificate (s_context_t *context, const char *keys, const char *name, bool *created)
 {
+    if (created)
+        *created = false;
     char public_path [PATH_MAX];
     char secret_path [PATH_MAX];
     if (snprintf (public_path, sizeof public_path, "%s/%s.cert", keys, name) >= PATH_MAX
@@ -272,6 +277,8 @@ s_certificate (s_context_t *context, const char *keys, const char *name)
     }
     s_note (context, "created", public_path);
     s_note (context, "created", secret_path);
+    if (created)
+        *created = true;
     return cert;
 failed:
     zcert_destroy (&cert);
@@ -400,24 +407,82 @@ s_copy_tree (s_context_t *context, const char *source, const char *target, bool 
     return rc;
 }
 
-//  identities.yaml: one entry per role certificate (identity = role name).
+//  Hold an exclusive lock on the policy directory while identities.yaml is read and
+//  replaced (init and `identity add` may run at the same time). Returns the fd to close.
 static int
-s_identities (s_context_t *context, const char *policy_dir, zcert_t **certs)
+s_lock_policy_dir (s_context_t *context, const char *policy_dir)
+{
+    int fd = open (policy_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return s_fail_errno (context, policy_dir, "open");
+    if (flock (fd, LOCK_EX) != 0) {
+        s_fail_errno (context, policy_dir, "lock");
+        close (fd);
+        return -1;
+    }
+    return fd;
+}
+
+//  identities.yaml already exists: it is the operator's now and is never regenerated. A
+//  certificate this run created for a built-in role is appended (its identity = the role
+//  name) unless that name is taken; a certificate that existed before but is not listed
+//  is reported and left out (the operator may have removed it on purpose).
+static int
+s_identities_complete (s_context_t *context, const char *path, zcert_t **certs, const bool *created)
+{
+    bool changed = false;
+    for (size_t index = 0; index < S_ROLE_COUNT; index++) {
+        bool listed_key = false, listed_name = false;
+        char error [1024];
+        if (al_identities_lookup (path, zcert_public_txt (certs [index]), s_roles [index], &listed_key,
+                                  &listed_name, error, sizeof error) != 0) {
+            char *warning = zsys_sprintf ("kept %s as it is, but it does not parse: %s", path, error);
+            s_note (context, "warning", warning);
+            zstr_free (&warning);
+            return 0;
+        }
+        if (listed_key)
+            continue;
+        if (created [index] && !listed_name) {
+            al_identity_entry_t entry = { zcert_public_txt (certs [index]), s_roles [index], s_roles [index], NULL };
+            if (al_identities_append (path, &entry, error, sizeof error) != 0)
+                return s_fail (context, path, error);
+            changed = true;
+            continue;
+        }
+        char *warning = zsys_sprintf ("%s: no entry for the %s certificate (keys/%s.cert)%s: it cannot connect "
+                                      "until an entry lists its key", path, s_roles [index], s_roles [index],
+                                      listed_name ? "; its name is taken by another key" : "");
+        s_note (context, "warning", warning);
+        zstr_free (&warning);
+    }
+    s_note (context, changed ? "appended" : "kept", path);
+    return 0;
+}
+
+//  identities.yaml: written once, with one entry per role certificate (identity = role
+//  name); an existing one is completed, never rewritten (s_identities_complete).
+static int
+s_identities (s_context_t *context, const char *policy_dir, zcert_t **certs, const bool *created)
 {
     char path [PATH_MAX];
     if (!s_join (path, policy_dir, "identities.yaml"))
         return s_fail (context, policy_dir, "path too long");
+    if (s_exists (path))
+        return s_identities_complete (context, path, certs, created);
     zchunk_t *text = zchunk_new (NULL, 4096);
     assert (text);
     zchunk_extend (text, "", 0);
     const char *header =
         "# identities.yaml: CURVE public key -> identity name -> role.\n"
         "#\n"
-        "# Written by `airlock init` from the certificates in the keys directory; a re-run\n"
-        "# regenerates it from the same certificates. The broker takes a client's CURVE\n"
-        "# public key from the ZAP handshake and looks it up here; an unknown key gets nothing.\n"
-        "# To add an instance, make a certificate (czmq zcert) and add an entry with its key,\n"
-        "# a unique identity and a role from roles.yaml.\n"
+        "# Written once by `airlock init` from the certificates in the keys directory; a\n"
+        "# re-run never rewrites it (it only appends a certificate it had to create). The\n"
+        "# broker takes a client's CURVE public key from the ZAP handshake and looks it up\n"
+        "# here; an unknown key gets nothing. Add an identity (its own key pair, e.g. one per\n"
+        "# AI agent) with `airlock identity add NAME --role ROLE [--person NAME]`; `person`\n"
+        "# names the human behind an identity, as approvers.yaml spells them (four eyes: they\n"
+        "# cannot approve a release submitted through it).\n"
         "identities:\n";
     zchunk_extend (text, header, strlen (header));
     for (size_t index = 0; index < S_ROLE_COUNT; index++) {
@@ -427,17 +492,9 @@ s_identities (s_context_t *context, const char *policy_dir, zcert_t **certs)
                                zcert_public_txt (certs [index]), s_roles [index], s_roles [index]);
         zchunk_extend (text, entry, (size_t) length);
     }
-    char *existing = s_read_text (path, 1024 * 1024);
-    int rc = 0;
-    if (existing && strlen (existing) == zchunk_size (text)
-    &&  memcmp (existing, zchunk_data (text), zchunk_size (text)) == 0)
-        s_note (context, "kept", path);
-    else {
-        rc = s_write_file (context, path, zchunk_data (text), zchunk_size (text), 0644, false);
-        if (rc == 0)
-            s_note (context, existing ? "rewritten" : "created", path);
-    }
-    free (existing);
+    int rc = s_write_file (context, path, zchunk_data (text), zchunk_size (text), 0644, false);
+    if (rc == 0)
+        s_note (context, "created", path);
     zchunk_destroy (&text);
     return rc;
 }
@@ -481,8 +538,10 @@ al_init_state_dir (const char *dir, const al_init_options_t *options,
     assert (options);
     s_context_t context = { note, note_arg, error, error_size };
     zcert_t *certs [S_ROLE_COUNT] = { NULL };
+    bool created [S_ROLE_COUNT] = { false };
     zcert_t *broker = NULL;
     int rc = -1;
+    int lock = -1;
     char state_dir [PATH_MAX];
     char keys [PATH_MAX];
     char policy_dir [PATH_MAX];
@@ -529,11 +588,11 @@ al_init_state_dir (const char *dir, const al_init_options_t *options,
 
     if (s_make_dir (&context, keys, 0700, true) != 0)
         goto cleanup;
-    broker = s_certificate (&context, keys, "broker");
+    broker = s_certificate (&context, keys, "broker", NULL);
     if (!broker)
         goto cleanup;
     for (size_t index = 0; index < S_ROLE_COUNT; index++) {
-        certs [index] = s_certificate (&context, keys, s_roles [index]);
+        certs [index] = s_certificate (&context, keys, s_roles [index], &created [index]);
         if (!certs [index])
             goto cleanup;
     }
@@ -542,7 +601,8 @@ al_init_state_dir (const char *dir, const al_init_options_t *options,
 
     if (s_make_dir (&context, policy_dir, 0755, false) != 0
     ||  s_copy_tree (&context, source, policy_dir, true) != 0
-    ||  s_identities (&context, policy_dir, certs) != 0)
+    ||  (lock = s_lock_policy_dir (&context, policy_dir)) < 0
+    ||  s_identities (&context, policy_dir, certs, created) != 0)
         goto cleanup;
     if (s_make_dir (&context, checkpoints, 0700, false) != 0)
         goto cleanup;
@@ -561,8 +621,154 @@ al_init_state_dir (const char *dir, const al_init_options_t *options,
     }
     rc = 0;
 cleanup:
+    if (lock >= 0)
+        close (lock);
     for (size_t index = 0; index < S_ROLE_COUNT; index++)
         zcert_destroy (&certs [index]);
     zcert_destroy (&broker);
+    return rc;
+}
+
+//  ---- identities beyond the built-in roles -----------------------------------------------
+
+//  The policy directory's policy, loaded; NULL with the first errors in context.
+static al_policy_t *
+s_load_policy (s_context_t *context, const char *policy_dir)
+{
+    al_policy_errors_t *errors = NULL;
+    al_policy_t *policy = al_policy_load (policy_dir, &errors);
+    if (!policy) {
+        size_t count = al_policy_errors_count (errors);
+        char what [768];
+        snprintf (what, sizeof what, "the policy does not load (%zu error%s; first: %s); fix it first "
+                  "(airlock policy check)", count, count == 1 ? "" : "s", count ? al_policy_errors_at (errors, 0) : "?");
+        s_fail (context, policy_dir, what);
+    }
+    al_policy_errors_destroy (&errors);
+    return policy;
+}
+
+int
+al_init_identity_add (const al_config_t *config, const char *name, const char *role, const char *person,
+                      al_init_note_fn *note, void *note_arg, char *error, size_t error_size)
+{
+    assert (config && name && role);
+    s_context_t context = { note, note_arg, error, error_size };
+    const char *policy_dir = al_config_policy_dir (config);
+    const char *keys = al_config_agents_keys_dir (config);
+    char path [PATH_MAX], public_path [PATH_MAX], secret_path [PATH_MAX];
+    if (!al_identities_valid_name (name))
+        return s_fail (&context, name, "not an identity name: use 1-63 characters a-z, 0-9, '-', '_' "
+                       "(and not 'broker')");
+    if (!s_join (path, policy_dir, "identities.yaml")
+    ||  snprintf (public_path, sizeof public_path, "%s/%s.cert", keys, name) >= PATH_MAX
+    ||  snprintf (secret_path, sizeof secret_path, "%s/%s.cert_secret", keys, name) >= PATH_MAX)
+        return s_fail (&context, policy_dir, "path too long");
+    int rc = -1;
+    zcert_t *cert = NULL;
+    bool made_key = false;
+    char *old_text = NULL;
+    int lock = s_lock_policy_dir (&context, policy_dir);
+    if (lock < 0)
+        return -1;
+    al_policy_t *policy = s_load_policy (&context, policy_dir);
+    if (!policy)
+        goto cleanup;
+    if (!al_policy_role_kind (policy, role)) {
+        char what [256];
+        snprintf (what, sizeof what, "unknown role '%s' (not in roles.yaml)", role);
+        s_fail (&context, policy_dir, what);
+        goto cleanup;
+    }
+    if (al_policy_identity_by_name (policy, name, NULL, NULL, NULL)) {
+        char what [256];
+        snprintf (what, sizeof what, "identity '%s' is taken", name);
+        s_fail (&context, path, what);
+        goto cleanup;
+    }
+    if (s_exists (public_path) || s_exists (secret_path)) {
+        s_fail (&context, s_exists (public_path) ? public_path : secret_path,
+                "exists: the name is taken by a key (never replaced)");
+        goto cleanup;
+    }
+    old_text = s_read_text (path, 1024 * 1024);
+    cert = s_certificate (&context, keys, name, &made_key);
+    if (!cert)
+        goto cleanup;
+    al_identity_entry_t entry = { zcert_public_txt (cert), name, role, person };
+    char why [1024];
+    if (al_identities_append (path, &entry, why, sizeof why) != 0) {
+        s_fail (&context, path, why);
+        goto cleanup;
+    }
+    //  The policy must still load with the new entry; else the file is put back.
+    al_policy_destroy (&policy);
+    policy = s_load_policy (&context, policy_dir);
+    if (!policy) {
+        if (old_text)
+            s_write_file (&context, path, old_text, strlen (old_text), 0644, false);
+        goto cleanup;
+    }
+    s_note (&context, "appended", path);
+    rc = 0;
+cleanup:
+    if (rc != 0 && made_key) {
+        unlink (public_path);
+        unlink (secret_path);
+    }
+    zcert_destroy (&cert);
+    al_policy_destroy (&policy);
+    free (old_text);
+    close (lock);
+    return rc;
+}
+
+int
+al_init_client_identity (const al_config_t *config, const char *name, char *role, size_t role_size,
+                         char *error, size_t error_size)
+{
+    assert (config && name);
+    s_context_t context = { NULL, NULL, error, error_size };
+    if (!al_identities_valid_name (name))
+        return s_fail (&context, name, "not an identity name");
+    al_policy_t *policy = s_load_policy (&context, al_config_policy_dir (config));
+    if (!policy)
+        return -1;
+    int rc = -1;
+    zcert_t *cert = NULL;
+    const char *listed_key = NULL, *listed_role = NULL;
+    char public_path [PATH_MAX];
+    snprintf (public_path, sizeof public_path, "%s/%s.cert", al_config_agents_keys_dir (config), name);
+    if (!al_policy_identity_by_name (policy, name, &listed_key, &listed_role, NULL)) {
+        char what [256];
+        snprintf (what, sizeof what, "no identity '%s' (add one with airlock identity add %s --role ROLE)", name, name);
+        s_fail (&context, "identities.yaml", what);
+        goto cleanup;
+    }
+    const char *kind = al_policy_role_kind (policy, listed_role);
+    if (kind && strcmp (kind, "human") == 0) {
+        char what [256];
+        snprintf (what, sizeof what, "identity '%s' has the human role '%s': an AI client never acts as a human",
+                  name, listed_role);
+        s_fail (&context, "identities.yaml", what);
+        goto cleanup;
+    }
+    cert = zcert_load (public_path);
+    if (!cert) {
+        s_fail (&context, public_path, "cannot read the identity's certificate");
+        goto cleanup;
+    }
+    if (strcmp (zcert_public_txt (cert), listed_key) != 0) {
+        char what [256];
+        snprintf (what, sizeof what, "holds another key than identities.yaml lists for '%s'", name);
+        s_fail (&context, public_path, what);
+        goto cleanup;
+    }
+    if (role && role_size)
+        snprintf (role, role_size, "%s", listed_role);
+    rc = 0;
+cleanup:
+    zcert_destroy (&cert);
+    al_policy_destroy (&policy);
     return rc;
 }

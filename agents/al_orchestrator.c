@@ -336,6 +336,9 @@ s_file_request (s_orchestrator_t *self, json_t *release)
     request.instances = instances;
     request.window_start_ms = (uint64_t) json_integer_value (json_object_get (release, "window_start_ms"));
     request.window_end_ms = (uint64_t) json_integer_value (json_object_get (release, "window_end_ms"));
+    //  The broker-stamped sender of the ReleaseCandidate: the gate refuses the person
+    //  behind it as an approver (four eyes), and the approvers sign it.
+    request.submitted_by = (char *) s_get (release, "submitted_by");
     al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
     envelope.deployment_id = request_id;
     envelope.environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;

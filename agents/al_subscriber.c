@@ -16,6 +16,7 @@
 #include "agents/al_agent.h"
 
 #include <assert.h>
+#include "proto/al_signature.h"
 #include <czmq.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -245,6 +246,12 @@ al_subscriber_new_with (const al_subscriber_options_t *options, char *error, siz
                   options->cert_path);
         goto failed;
     }
+    //  The secret half must be its owner's alone: a key others can read is no identity.
+    char secret_path [sizeof options->cert_path + 8];
+    snprintf (secret_path, sizeof secret_path, "%s_secret", options->cert_path);
+    if (!al_secret_file_private (access (secret_path, F_OK) == 0 ? secret_path : options->cert_path, -1,
+                                 error, error_size))
+        goto failed;
     self->tracker = al_seqtrack_new ();
     self->sub = zsock_new (ZMQ_SUB);
     if (!self->tracker || !self->sub) {

@@ -41,9 +41,11 @@
 #include "broker/al_approvals.h"
 #include "policies/al_policy.h"
 #include "proto/al_codec.h"
+#include "proto/al_signature.h"
 #include "store/al_store.h"
 #include <assert.h>
 #include <czmq.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -1415,6 +1417,10 @@ s_read_checkpoint_key (const char *path, uint8_t key [crypto_sign_SECRETKEYBYTES
         snprintf (error, error_size, "%s: checkpoint key: %s", path, strerror (errno));
         return -1;
     }
+    if (!al_secret_file_private (path, fileno (file), error, error_size)) {
+        fclose (file);
+        return -1;
+    }
     char text [2 * crypto_sign_SECRETKEYBYTES + 8] = "";
     size_t size = fread (text, 1, sizeof text - 1, file);
     fclose (file);
@@ -1569,6 +1575,11 @@ al_broker_new (const al_config_t *config, char *error, size_t error_size)
         snprintf (error, error_size, "%s_secret: the broker's secret key is missing", al_config_broker_cert (config));
         goto failed;
     }
+    char secret_path [PATH_MAX];
+    snprintf (secret_path, sizeof secret_path, "%s_secret", al_config_broker_cert (config));
+    if (!al_secret_file_private (access (secret_path, F_OK) == 0 ? secret_path : al_config_broker_cert (config), -1,
+                                 error, error_size))
+        goto failed;
     if (s_read_checkpoint_key (al_config_checkpoint_key (config), self->checkpoint_key, error, error_size))
         goto failed;
     //  One broker per audit log: a second one would take the endpoint over and write the

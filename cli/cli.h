@@ -20,6 +20,7 @@ int al_cmd_submit (int argc, char **argv);
 int al_cmd_up (int argc, char **argv);
 int al_cmd_rollback (int argc, char **argv);
 int al_cmd_keygen (int argc, char **argv);
+int al_cmd_identity (int argc, char **argv);
 int al_cmd_init (int argc, char **argv);
 int al_cmd_broker (int argc, char **argv);
 int al_cmd_status (int argc, char **argv);

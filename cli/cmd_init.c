@@ -1,7 +1,8 @@
 /*  cmd_init.c: `airlock init [DIR] [--force-config] [--json]`: create a state directory.
 
     A thin wrapper over al_init_state_dir (agents/al_init.h), which does the work and
-    keeps its promises: keys are never overwritten, a re-run completes and reuses.
+    keeps its promises: keys are never overwritten, identities.yaml is never rewritten,
+    a re-run completes and reuses.
 */
 #include "cli/cli.h"
 #include "agents/al_init.h"
@@ -21,9 +22,10 @@ s_usage (FILE *out)
         "monitor, notifier, auditor) in DIR/keys (0700, secrets 0600), the broker's Ed25519\n"
         "checkpoint key, a copy of the default policy with identities.yaml mapping each\n"
         "certificate to its role, DIR/checkpoints and DIR/airlock.yaml.\n\n"
-        "Re-running it never replaces a key: existing ones are reused and identities.yaml is\n"
-        "regenerated from them. The default policy comes from $AIRLOCK_POLICY_DIR, else the\n"
-        "policies/default directory airlock was built with.\n\n"
+        "Re-running it never replaces a key and never rewrites identities.yaml: existing keys\n"
+        "are reused, identities an operator added (airlock identity add) stay as written, and\n"
+        "only a certificate init had to create is appended. The default policy comes from\n"
+        "$AIRLOCK_POLICY_DIR, else the policies/default directory airlock was built with.\n\n"
         "options:\n"
         "  --force-config  write a fresh airlock.yaml even if one exists\n"
         "  --json          print what was created or kept as JSON\n\n"

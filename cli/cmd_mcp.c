@@ -8,9 +8,10 @@
     answer with MCP content: one text item holding a JSON document, isError when failed.
 
     Invariants:
-    - It connects with the state directory's `ci` certificate and nothing else: the
-      broker's permission table lets ci send a ReleaseCandidate (development) and status
-      queries, never a deploy, never an approval. There is no approve tool; a tools/call
+    - It connects with the state directory's `ci` certificate, or with the certificate
+      of the identity --identity names (one per AI agent, `airlock identity add`; never a
+      human role): the broker's permission table lets ci and the ai-agent roles send a
+      ReleaseCandidate (development) and status queries, never a deploy, never an approval. There is no approve tool; a tools/call
       of "approve" (or any unknown tool) is an error result that says a human approves.
     - stdout carries protocol messages only; czmq's log goes to stderr.
     - Notifications (messages without an id) are never answered, as JSON-RPC requires;
@@ -31,6 +32,7 @@
 #include "cli/cli_release.h"
 #include "cli/cli_request_view.h"
 #include "agents/al_agent.h"
+#include "agents/al_init.h"
 #include "agents/al_subscriber.h"
 #include "broker/al_config.h"
 #include "deploy/al_rules.h"
@@ -128,13 +130,15 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "usage: airlock mcp [--config FILE]\n\n"
+        "usage: airlock mcp [--identity NAME] [--config FILE]\n\n"
         "Serve the Model Context Protocol (2024-11-05) on stdin/stdout for an AI agent's MCP\n"
         "client: JSON-RPC 2.0, one message per line. Tools: submit_release, get_status,\n"
         "list_approvals, request_rollback, recent_signals. Connects to the broker with the\n"
         "state directory's ci certificate: it can submit and read, never approve or deploy\n"
         "to production. Logs go to stderr. Ends at the end of stdin, SIGINT or SIGTERM.\n\n"
         "options:\n"
+        "  --identity NAME connect as this identity of identities.yaml (its key: KEYS/NAME.cert,\n"
+        "                  made by `airlock identity add`), never a human role; default ci\n"
         "  --config FILE   airlock.yaml (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n\n"
         "exit codes: 0 stdin ended, 2 usage error or unusable configuration\n"
         "docs/clients.md shows an MCP client configuration.\n");
@@ -801,9 +805,13 @@ al_cmd_mcp (int argc, char **argv)
     const char *config_path = getenv ("AIRLOCK_CONFIG");
     if (!config_path || !*config_path)
         config_path = "./airlock-state/airlock.yaml";
+    const char *identity = NULL;
     for (int index = 1; index < argc; index++) {
         if (strcmp (argv [index], "--config") == 0 && index + 1 < argc)
             config_path = argv [++index];
+        else
+        if (strcmp (argv [index], "--identity") == 0 && index + 1 < argc)
+            identity = argv [++index];
         else {
             fprintf (stderr, "airlock mcp: unexpected argument '%s'\n\n", argv [index]);
             s_usage (stderr);
@@ -821,8 +829,14 @@ al_cmd_mcp (int argc, char **argv)
         fprintf (stderr, "airlock mcp: %s\n", error);
         goto cleanup;
     }
-    //  The ci identity, always: never a human's key.
-    self.agent = al_agent_new_for_role (self.config, "ci", false, error, sizeof error);
+    //  The ci identity, or the agent's own (--identity: listed in identities.yaml with its
+    //  key in KEYS/NAME.cert, and never a human role).
+    char role [64] = "ci";
+    if (identity && al_init_client_identity (self.config, identity, role, sizeof role, error, sizeof error) != 0) {
+        fprintf (stderr, "airlock mcp: --identity %s: %s\n", identity, error);
+        goto cleanup;
+    }
+    self.agent = al_agent_new_for_role (self.config, identity ? identity : "ci", false, error, sizeof error);
     if (!self.agent) {
         fprintf (stderr, "airlock mcp: %s\n", error);
         goto cleanup;
@@ -831,7 +845,8 @@ al_cmd_mcp (int argc, char **argv)
     self.tools = json_loads (s_tools_json, 0, &parse);
     assert (self.tools);
     al_agent_catch_signals ();
-    zsys_info ("mcp: serving on stdio as ci (broker %s)", al_config_router_endpoint (self.config));
+    zsys_info ("mcp: serving on stdio as %s, role %s (broker %s)", identity ? identity : "ci", role,
+               al_config_router_endpoint (self.config));
     exit_code = s_serve (&self) == 0? AL_EXIT_OK: AL_EXIT_USAGE;
     al_agent_flush (self.agent, 1000);
 cleanup:

@@ -27,6 +27,7 @@ static const s_command_t s_commands [] = {
     { "approve", al_cmd_approve, "review a production request and sign your approval" },
     { "deny",   al_cmd_deny,   "sign a denial of a production request, with a reason" },
     { "keygen", al_cmd_keygen, "make an approver's Ed25519 key pair" },
+    { "identity", al_cmd_identity, "add a client identity (its own CURVE key pair, role and person)" },
     { "mcp",    al_cmd_mcp,    "serve the Model Context Protocol on stdio for AI agents (as ci, never approves)" },
     { "agent",  al_cmd_agent,  "run one bus agent (orchestrator, qa, deploy-manager, monitor, notifier) in the foreground" },
     { "demo",   al_cmd_demo,   "run the end-to-end demonstration on the embedded default" },

@@ -93,6 +93,8 @@ s_new_statement (const Airlock__ApprovalRequest *request, const uint8_t public_k
     statement.decision = options->decision;
     statement.reason = (char *) (options->reason ? options->reason : "");
     statement.break_glass = options->break_glass;
+    //  Who submitted the release is part of what the human signs (four eyes).
+    statement.submitted_by = request->submitted_by;
     self->statement_size = airlock__approval_statement__get_packed_size (&statement);
     self->statement = malloc (self->statement_size + 1);
     if (!self->statement) {

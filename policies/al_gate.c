@@ -92,6 +92,17 @@ al_gate_check_approval (const al_policy_t *policy, const Airlock__ApprovalReques
         field = "qa_report_sha256";
     else if (!s_same (statement->migration_set_sha256, request->migration_set_sha256))
         field = "migration_set_sha256";
+    if (!field && !s_same (statement->submitted_by, request->submitted_by)) {
+        //  Statements made before submitted_by was signed carry none: they cannot vouch for
+        //  four eyes, so they do not count for a request that names its submitter.
+        if (!statement->submitted_by || !*statement->submitted_by)
+            s_say (reason, reason_size, "statement.submitted_by is missing (signed by an airlock older than "
+                   "four-eyes checking) but request %s was submitted by %s: sign it again",
+                   request->request_id, request->submitted_by);
+        else
+            s_say (reason, reason_size, "statement.submitted_by does not match request %s", request->request_id);
+        goto cleanup;
+    }
     if (field) {
         s_say (reason, reason_size, "statement.%s does not match request %s", field, request->request_id);
         goto cleanup;
@@ -119,6 +130,17 @@ al_gate_check_approval (const al_policy_t *policy, const Airlock__ApprovalReques
     if (requester && s_same (approver.name, requester)) {
         s_say (reason, reason_size, "self-approval: %s filed request %s", approver.name, request->request_id);
         goto cleanup;
+    }
+    //  Four eyes: the person behind the identity that submitted the release (identities.yaml
+    //  `person`, or an approver who has the identity's own name) may not approve it.
+    if (request->submitted_by && *request->submitted_by) {
+        const char *person = NULL;
+        al_policy_identity_by_name (policy, request->submitted_by, NULL, NULL, &person);
+        if (s_same (approver.name, request->submitted_by) || (person && s_same (approver.name, person))) {
+            s_say (reason, reason_size, "four eyes: %s submitted this release (request %s) through identity %s "
+                   "and cannot approve it", approver.name, request->request_id, request->submitted_by);
+            goto cleanup;
+        }
     }
     snprintf (approval->approver, sizeof approval->approver, "%s", approver.name);
     snprintf (approval->key_id, sizeof approval->key_id, "%s", key_id);

@@ -9,7 +9,9 @@
        approver in policy and is not revoked; the statement's key id names that key; every
        statement field equals the request's, bit for bit; issued before now, not expired
        at now, and not valid for longer than the policy allows; the approver did not file
-       the request. The caller (the broker) then checks the approval id was never used,
+       the request; and (four eyes) the approver is not the person behind the identity
+       that submitted the release (request.submitted_by, signed in the statement too; the
+       person comes from that identity's `person` in identities.yaml). The caller (the broker) then checks the approval id was never used,
        in the same store transaction that records it.
 
     2. al_gate_evaluate takes the accepted approvals collected for a request and decides:

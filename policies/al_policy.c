@@ -86,6 +86,7 @@ typedef struct {
     const char *key;
     const char *identity;
     const char *role;
+    const char *person;             // the human behind it (approvers.yaml name), or NULL
 } s_identity_t;
 
 typedef struct {
@@ -831,17 +832,27 @@ s_parse_identities (s_loader_t *L, yaml_node_t *root)
     self->identities = calloc (s_list_length (list) + 1, sizeof *self->identities);
     if (!self->identities)
         return;
-    static const char *const entry_keys [] = { "key", "identity", "role", NULL };
+    static const char *const entry_keys [] = { "key", "identity", "role", "person", NULL };
+    static const char *const required_keys [] = { "key", "identity", "role", NULL };
     S_FOR_ITEMS (L, list, entry) {
-        if (!s_check_map (L, entry, "identity", entry_keys, entry_keys))
+        if (!s_check_map (L, entry, "identity", entry_keys, required_keys))
             continue;
         yaml_node_t *key_node = s_get (L, entry, "key");
         yaml_node_t *name_node = s_get (L, entry, "identity");
         yaml_node_t *role_node = s_get (L, entry, "role");
+        yaml_node_t *person_node = s_get (L, entry, "person");
         const char *key = key_node ? s_string (L, key_node, "key") : NULL;
         const char *name = name_node ? s_string (L, name_node, "identity") : NULL;
         const char *role = role_node ? s_string (L, role_node, "role") : NULL;
-        bool valid = key && name && role;
+        //  The person behind an agent or ci identity: the name they have in approvers.yaml,
+        //  so the gate can refuse their approval of a release they submitted (four eyes).
+        const char *person = person_node ? s_string (L, person_node, "person") : NULL;
+        bool valid = key && name && role && (!person_node || person);
+        if (person && (!*person || strlen (person) > 127)) {
+            s_error (L, person_node, "person: expected 1-127 characters (the person's name as "
+                     "approvers.yaml spells it)");
+            valid = false;
+        }
         if (key && !s_valid_z85_key (key)) {
             s_error (L, key_node, "key: expected a Z85 CURVE public key of 40 characters");
             valid = false;
@@ -871,7 +882,7 @@ s_parse_identities (s_loader_t *L, yaml_node_t *root)
             }
         }
         if (valid)
-            self->identities [self->identity_count++] = (s_identity_t) { key, name, role };
+            self->identities [self->identity_count++] = (s_identity_t) { key, name, role, person };
     }
 }
 
@@ -2075,6 +2086,24 @@ al_policy_identity_for_key (const al_policy_t *self, const char *z85_key,
                 *identity_p = self->identities [i].identity;
             if (role_p)
                 *role_p = self->identities [i].role;
+            return true;
+        }
+    return false;
+}
+
+bool
+al_policy_identity_by_name (const al_policy_t *self, const char *identity,
+                            const char **key_p, const char **role_p, const char **person_p)
+{
+    assert (self);
+    for (size_t i = 0; identity && i < self->identity_count; i++)
+        if (strcmp (self->identities [i].identity, identity) == 0) {
+            if (key_p)
+                *key_p = self->identities [i].key;
+            if (role_p)
+                *role_p = self->identities [i].role;
+            if (person_p)
+                *person_p = self->identities [i].person;
             return true;
         }
     return false;

@@ -80,6 +80,11 @@ const char *al_policy_capability (const al_policy_t *self, const char *role,
 //  Identity and role for a Z85 CURVE public key (40 chars); false if unknown.
 bool al_policy_identity_for_key (const al_policy_t *self, const char *z85_key,
                                  const char **identity_p, const char **role_p);
+//  The entry of an identity name: its Z85 key, role and person (the human behind it, as
+//  named in approvers.yaml; NULL when identities.yaml names none). Any out-pointer may be
+//  NULL. False if no identity has that name.
+bool al_policy_identity_by_name (const al_policy_t *self, const char *identity,
+                                 const char **key_p, const char **role_p, const char **person_p);
 
 typedef struct {
     const char *name;           // approver name

@@ -47,6 +47,7 @@ static const struct {
     { "software_version", S_KIND_NAME }, { "version", S_KIND_NAME },
     { "previous_version", S_KIND_NAME }, { "name", S_KIND_NAME }, { "section", S_KIND_NAME },
     { "urgency", S_KIND_NAME }, { "risk_level", S_KIND_NAME }, { "requested_by", S_KIND_NAME },
+    { "submitted_by", S_KIND_NAME },
     { "approver_key_id", S_KIND_NAME }, { "rule", S_KIND_NAME }, { "rollback_rule", S_KIND_NAME },
     { "template", S_KIND_NAME }, { "what", S_KIND_NAME }, { "key", S_KIND_NAME },
     { "suites", S_KIND_NAME },

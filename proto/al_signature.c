@@ -436,6 +436,22 @@ al_key_file_write (const char *path, const char *name, const uint8_t secret_key 
     return AL_SIG_OK;
 }
 
+bool
+al_secret_file_private (const char *path, int fd, char *error, size_t error_size)
+{
+    struct stat st;
+    if ((fd >= 0 ? fstat (fd, &st) : stat (path, &st)) != 0) {
+        s_error (error, error_size, "%s: cannot stat: %s", path, strerror (errno));
+        return false;
+    }
+    if ((st.st_mode & 077) != 0) {
+        s_error (error, error_size, "%s: mode %04o: a secret key must be readable by its owner only (chmod 600 %s)",
+                 path, (unsigned) (st.st_mode & 07777), path);
+        return false;
+    }
+    return true;
+}
+
 al_sig_status_t
 al_key_file_read (const char *path, uint8_t secret_key [AL_ED25519_SECRET_KEY_SIZE],
                   char *name, size_t name_size, char *error, size_t error_size)
@@ -447,13 +463,10 @@ al_key_file_read (const char *path, uint8_t secret_key [AL_ED25519_SECRET_KEY_SI
         s_error (error, error_size, "%s: cannot open", path);
         return AL_SIG_ERR_KEY;
     }
-    struct stat st;
     char line [512];
     ssize_t length = -1;
-    if (fstat (fd, &st) == 0 && (st.st_mode & 077) == 0)
+    if (al_secret_file_private (path, fd, error, error_size))
         length = read (fd, line, sizeof line - 1);
-    else
-        s_error (error, error_size, "%s: secret key readable by others (chmod 600 it)", path);
     close (fd);
     if (length < 0)
         return AL_SIG_ERR_KEY;

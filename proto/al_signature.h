@@ -85,6 +85,13 @@ bool al_ssh_ed25519_public_key_parse (const char *line, uint8_t public_key [AL_E
 al_sig_status_t al_key_file_write (const char *path, const char *name,
                                    const uint8_t secret_key [AL_ED25519_SECRET_KEY_SIZE],
                                    char *error, size_t error_size);
+//  A secret key file (approver key, CURVE *.cert_secret, checkpoint.key) must be readable
+//  by its owner only. True if path's mode grants nothing to group or others; else false
+//  with "PATH: mode 0644: a secret key must be readable by its owner only (chmod 600
+//  PATH)" (or "PATH: cannot stat: ...") in error. fd >= 0: check that open file instead
+//  (no race between the check and the read); path then only names it.
+bool al_secret_file_private (const char *path, int fd, char *error, size_t error_size);
+
 //  Read a secret key file; refuses a file readable by group or others.
 al_sig_status_t al_key_file_read (const char *path, uint8_t secret_key [AL_ED25519_SECRET_KEY_SIZE],
                                   char *name, size_t name_size, char *error, size_t error_size);

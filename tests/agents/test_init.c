@@ -6,6 +6,8 @@
 */
 #include "agents/al_agent.h"
 #include "agents/al_init.h"
+#include "agents/al_subscriber.h"
+#include "broker/al_broker.h"
 #include "broker/al_config.h"
 #include "policies/al_policy.h"
 
@@ -302,41 +304,195 @@ test_config_is_kept_unless_forced (void **state)
     al_config_destroy (&config);
 }
 
+static bool
+s_same_bytes (zchunk_t *a, zchunk_t *b)
+{
+    return a && b && zchunk_size (a) == zchunk_size (b) && memcmp (zchunk_data (a), zchunk_data (b), zchunk_size (a)) == 0;
+}
+
 static void
-test_identities_are_regenerated_and_policy_kept (void **state)
+s_write_text (const char *path, const char *text)
+{
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    fputs (text, file);
+    fclose (file);
+}
+
+//  Issue 15: re-running init never rewrites identities.yaml: what an operator added
+//  (identities, people, comments) stays byte for byte; an entry removed by hand is not
+//  put back (only reported); a certificate init has to make again is appended.
+static void
+test_identities_are_never_rewritten_and_policy_kept (void **state)
 {
     fixture_t *fixture = *state;
-    char error [512] = "";
+    char error [1024] = "";
     assert_int_equal (s_init (fixture, false, error, sizeof error), 0);
-    char identities [512];
-    char roles [512];
+    char identities [512], roles [512], config_path [512], path [600];
     snprintf (identities, sizeof identities, "%s/policy/identities.yaml", fixture->state);
     snprintf (roles, sizeof roles, "%s/policy/roles.yaml", fixture->state);
-    zchunk_t *original = s_slurp (identities);
-    // Someone breaks identities.yaml and edits roles.yaml (an operator's policy).
-    FILE *file = fopen (identities, "w");
+    snprintf (config_path, sizeof config_path, "%s/airlock.yaml", fixture->state);
+    al_config_t *config = al_config_load (config_path, error, sizeof error);
+    assert_non_null (config);
+    assert_int_equal (al_init_identity_add (config, "backend-1", "backend-specialist", "alice", NULL, NULL,
+                                            error, sizeof error), 0);
+    FILE *file = fopen (identities, "a");
     assert_non_null (file);
-    fprintf (file, "identities: []\n");
+    fprintf (file, "# operator's note about backend-1\n");
     fclose (file);
     file = fopen (roles, "a");
     assert_non_null (file);
     fprintf (file, "# operator's note\n");
     fclose (file);
+    zchunk_t *edited = s_slurp (identities);
     zchunk_t *edited_roles = s_slurp (roles);
+    assert_non_null (memmem (zchunk_data (edited), zchunk_size (edited), "identity: backend-1", 19));
 
     assert_int_equal (s_init (fixture, false, error, sizeof error), 0);
-    assert_true (s_noted (fixture, "rewritten", identities));
+    assert_true (s_noted (fixture, "kept", identities));
     assert_true (s_noted (fixture, "kept", roles));
-    zchunk_t *regenerated = s_slurp (identities);
-    assert_true (zchunk_size (regenerated) == zchunk_size (original)
-              && memcmp (zchunk_data (regenerated), zchunk_data (original), zchunk_size (original)) == 0);
+    zchunk_t *after = s_slurp (identities);
+    assert_true (s_same_bytes (after, edited));
     zchunk_t *roles_after = s_slurp (roles);
-    assert_true (zchunk_size (roles_after) == zchunk_size (edited_roles)
-              && memcmp (zchunk_data (roles_after), zchunk_data (edited_roles), zchunk_size (roles_after)) == 0);
-    zchunk_destroy (&original);
+    assert_true (s_same_bytes (roles_after, edited_roles));
+    zchunk_destroy (&after);
+
+    //  The notifier's entry and its key pair are gone: init makes a new pair and
+    //  appends its entry after everything else, which stays as it was.
+    char *text = strndup ((char *) zchunk_data (edited), zchunk_size (edited));
+    assert_non_null (text);
+    char *entry = strstr (text, "  - key:");
+    char *notifier = NULL;
+    for (; entry; entry = strstr (entry + 1, "  - key:"))
+        if (strncmp (strstr (entry, "identity: "), "identity: notifier\n", 19) == 0)
+            notifier = entry;
+    assert_non_null (notifier);
+    char *next = strstr (notifier + 1, "  - key:");
+    assert_non_null (next);
+    memmove (notifier, next, strlen (next) + 1);
+    s_write_text (identities, text);
+    snprintf (path, sizeof path, "%s/keys/notifier.cert", fixture->state);
+    assert_int_equal (unlink (path), 0);
+    snprintf (path, sizeof path, "%s/keys/notifier.cert_secret", fixture->state);
+    assert_int_equal (unlink (path), 0);
+    assert_int_equal (s_init (fixture, false, error, sizeof error), 0);
+    assert_true (s_noted (fixture, "appended", identities));
+    after = s_slurp (identities);
+    assert_true (zchunk_size (after) > strlen (text));
+    assert_memory_equal (zchunk_data (after), text, strlen (text));
+    assert_non_null (memmem ((char *) zchunk_data (after) + strlen (text), zchunk_size (after) - strlen (text),
+                             "identity: notifier\n", 19));
+    zchunk_destroy (&after);
+
+    //  The auditor's entry removed by hand (its key stays): not put back, but reported.
+    entry = strstr (text, "identity: auditor\n");
+    assert_non_null (entry);
+    after = s_slurp (identities);
+    char *current = strndup ((char *) zchunk_data (after), zchunk_size (after));
+    zchunk_destroy (&after);
+    char *auditor = strstr (current, "identity: auditor\n");
+    assert_non_null (auditor);
+    while (auditor > current && strncmp (auditor, "  - key:", 8) != 0)
+        auditor--;
+    next = strstr (auditor + 1, "  - key:");
+    assert_non_null (next);
+    memmove (auditor, next, strlen (next) + 1);
+    s_write_text (identities, current);
+    assert_int_equal (s_init (fixture, false, error, sizeof error), 0);
+    assert_true (s_noted (fixture, "kept", identities));
+    after = s_slurp (identities);
+    assert_int_equal (zchunk_size (after), strlen (current));
+    assert_memory_equal (zchunk_data (after), current, strlen (current));
+    bool warned = false;
+    for (char *note = (char *) zlistx_first (fixture->notes); note; note = (char *) zlistx_next (fixture->notes))
+        if (strstr (note, "no entry for the auditor certificate"))
+            warned = true;
+    assert_true (warned);
+    zchunk_destroy (&after);
+    free (current);
+    free (text);
+    zchunk_destroy (&edited);
     zchunk_destroy (&edited_roles);
-    zchunk_destroy (&regenerated);
     zchunk_destroy (&roles_after);
+    al_config_destroy (&config);
+}
+
+//  `airlock identity add`: a key pair and an appended entry; every refusal leaves the
+//  file and the keys directory as they were.
+static void
+test_identity_add_appends_or_refuses (void **state)
+{
+    fixture_t *fixture = *state;
+    char error [1024] = "";
+    assert_int_equal (s_init (fixture, false, error, sizeof error), 0);
+    char identities [512], config_path [512], path [600];
+    snprintf (identities, sizeof identities, "%s/policy/identities.yaml", fixture->state);
+    snprintf (config_path, sizeof config_path, "%s/airlock.yaml", fixture->state);
+    al_config_t *config = al_config_load (config_path, error, sizeof error);
+    assert_non_null (config);
+    assert_int_equal (al_init_identity_add (config, "docs-1", "docs-specialist", NULL, NULL, NULL,
+                                            error, sizeof error), 0);
+    snprintf (path, sizeof path, "%s/keys/docs-1.cert_secret", fixture->state);
+    assert_int_equal (s_mode (path), 0600);
+    char role [64] = "";
+    assert_int_equal (al_init_client_identity (config, "docs-1", role, sizeof role, error, sizeof error), 0);
+    assert_string_equal (role, "docs-specialist");
+    zchunk_t *before = s_slurp (identities);
+    struct {
+        const char *name, *role, *person, *why;
+    } refusals [] = {
+        { "docs-1", "backend-specialist", NULL, "identity 'docs-1' is taken" },
+        { "qa", "qa", NULL, "identity 'qa' is taken" },
+        { "new-1", "no-such-role", NULL, "unknown role 'no-such-role'" },
+        { "Bad Name", "ci", NULL, "not an identity name" },
+        { "broker", "ci", NULL, "not an identity name" },
+        { "new-2", "ci", "al\"ice", "person" },
+    };
+    for (size_t i = 0; i < sizeof refusals / sizeof refusals [0]; i++) {
+        error [0] = 0;
+        assert_int_equal (al_init_identity_add (config, refusals [i].name, refusals [i].role, refusals [i].person,
+                                                NULL, NULL, error, sizeof error), -1);
+        if (!strstr (error, refusals [i].why))
+            fail_msg ("refusal %zu: '%s' does not say '%s'", i, error, refusals [i].why);
+        zchunk_t *after = s_slurp (identities);
+        assert_true (s_same_bytes (after, before));
+        zchunk_destroy (&after);
+    }
+    snprintf (path, sizeof path, "%s/keys/new-2.cert", fixture->state);
+    struct stat st;
+    assert_int_not_equal (stat (path, &st), 0);
+    //  A key file already named so: refused, the file kept.
+    snprintf (path, sizeof path, "%s/keys/stray.cert", fixture->state);
+    s_write_text (path, "not mine\n");
+    assert_int_equal (al_init_identity_add (config, "stray", "ci", NULL, NULL, NULL, error, sizeof error), -1);
+    assert_non_null (strstr (error, "the name is taken by a key"));
+    assert_int_equal (stat (path, &st), 0);
+    //  Humans are never a client identity; unknown names neither.
+    assert_int_equal (al_init_client_identity (config, "approver", role, sizeof role, error, sizeof error), -1);
+    assert_non_null (strstr (error, "human role"));
+    assert_int_equal (al_init_client_identity (config, "nobody", role, sizeof role, error, sizeof error), -1);
+    assert_non_null (strstr (error, "no identity 'nobody'"));
+    //  A list in flow style cannot be appended to: refused, nothing changed.
+    s_write_text (identities, "identities: [{key: \"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\", identity: a, role: ci}]\n");
+    before = (zchunk_destroy (&before), s_slurp (identities));
+    assert_int_equal (al_init_identity_add (config, "flow-1", "ci", NULL, NULL, NULL, error, sizeof error), -1);
+    assert_non_null (strstr (error, "add the entry by hand"));
+    zchunk_t *after = s_slurp (identities);
+    assert_true (s_same_bytes (after, before));
+    zchunk_destroy (&after);
+    snprintf (path, sizeof path, "%s/keys/flow-1.cert_secret", fixture->state);
+    assert_int_not_equal (stat (path, &st), 0);
+    //  The shipped empty list `identities: []` takes its first entry.
+    s_write_text (identities, "# mine\nidentities: []   # none yet\n");
+    assert_int_equal (al_init_identity_add (config, "first-1", "ci", "bob", NULL, NULL, error, sizeof error), 0);
+    after = s_slurp (identities);
+    char *text = strndup ((char *) zchunk_data (after), zchunk_size (after));
+    assert_non_null (strstr (text, "# mine\nidentities: \n  - key: \""));
+    assert_non_null (strstr (text, "    identity: first-1\n    role: ci\n    person: \"bob\"\n   # none yet\n"));
+    free (text);
+    zchunk_destroy (&after);
+    zchunk_destroy (&before);
+    al_config_destroy (&config);
 }
 
 static void
@@ -443,6 +599,46 @@ test_policy_source_from_environment (void **state)
     assert_int_equal (stat (path, &st), 0);
 }
 
+//  Key files are checked at load: a secret readable by group or others is refused by
+//  the broker (its CURVE secret and its checkpoint key), an agent and a subscriber, with
+//  the path, the mode and the fix.
+static void
+test_loose_secret_keys_are_refused_at_load (void **state)
+{
+    fixture_t *fixture = *state;
+    char error [1024] = "";
+    assert_int_equal (s_init (fixture, false, error, sizeof error), 0);
+    char config_path [512], path [600], expected [1400];
+    snprintf (config_path, sizeof config_path, "%s/airlock.yaml", fixture->state);
+    al_config_t *config = al_config_load (config_path, error, sizeof error);
+    assert_non_null (config);
+    const char *secrets [] = { "keys/ci.cert_secret", "keys/monitor.cert_secret", "keys/broker.cert_secret",
+                               "keys/checkpoint.key" };
+    for (size_t i = 0; i < 4; i++) {
+        snprintf (path, sizeof path, "%s/%s", fixture->state, secrets [i]);
+        assert_int_equal (chmod (path, i == 1 ? 0640 : 0644), 0);
+        snprintf (expected, sizeof expected, "%s: mode %s: a secret key must be readable by its owner only (chmod 600 %s)",
+                  path, i == 1 ? "0640" : "0644", path);
+        error [0] = 0;
+        if (i == 0) {
+            al_agent_t *agent = al_agent_new_for_role (config, "ci", false, error, sizeof error);
+            assert_null (agent);
+        }
+        else
+        if (i == 1) {
+            al_subscriber_t *subscriber = al_subscriber_new (config, "monitor", error, sizeof error);
+            assert_null (subscriber);
+        }
+        else {
+            al_broker_t *broker = al_broker_new (config, error, sizeof error);
+            assert_null (broker);
+        }
+        assert_string_equal (error, expected);
+        assert_int_equal (chmod (path, 0600), 0);
+    }
+    al_config_destroy (&config);
+}
+
 int
 main (void)
 {
@@ -450,7 +646,9 @@ main (void)
         cmocka_unit_test_setup_teardown (test_creates_a_complete_state_dir, setup, teardown),
         cmocka_unit_test_setup_teardown (test_rerun_keeps_every_key, setup, teardown),
         cmocka_unit_test_setup_teardown (test_config_is_kept_unless_forced, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_identities_are_regenerated_and_policy_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_identities_are_never_rewritten_and_policy_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_identity_add_appends_or_refuses, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_loose_secret_keys_are_refused_at_load, setup, teardown),
         cmocka_unit_test_setup_teardown (test_half_certificate_is_an_error, setup, teardown),
         cmocka_unit_test_setup_teardown (test_loose_modes_are_tightened, setup, teardown),
         cmocka_unit_test_setup_teardown (test_bad_inputs_are_errors, setup, teardown),

@@ -36,7 +36,7 @@ typedef struct {
 
 typedef struct {
     harness_t *harness;
-    s_key_t alice, carol, dave, erin, stranger;
+    s_key_t alice, bob, carol, dave, erin, stranger;
     size_t attempts;                // must-fail attempts at the gate
     int counter;                    // message ids
 } s_fixture_t;
@@ -52,8 +52,9 @@ s_now_ms (void)
 static void
 s_write_approvers (s_fixture_t *f, const char *extra)
 {
-    char path [400], alice [65], carol [65], dave [65], erin [65];
+    char path [400], alice [65], bob [65], carol [65], dave [65], erin [65];
     sodium_bin2hex (alice, sizeof alice, f->alice.public_key, 32);
+    sodium_bin2hex (bob, sizeof bob, f->bob.public_key, 32);
     sodium_bin2hex (carol, sizeof carol, f->carol.public_key, 32);
     sodium_bin2hex (dave, sizeof dave, f->dave.public_key, 32);
     sodium_bin2hex (erin, sizeof erin, f->erin.public_key, 32);
@@ -64,8 +65,9 @@ s_write_approvers (s_fixture_t *f, const char *extra)
         "  - name: alice\n    roles: [manager]\n    keys:\n      - {id: a, ed25519: \"%s\"}\n"
         "  - name: carol\n    roles: [security]\n    keys:\n      - {id: c, ed25519: \"%s\"}\n"
         "  - name: dave\n    roles: [devops]\n    keys:\n      - {id: d, ed25519: \"%s\"}\n"
-        "  - name: erin\n    roles: [manager]\n    keys: []\n    revoked_keys:\n      - {id: e, ed25519: \"%s\"}\n%s",
-        alice, carol, dave, erin, extra ? extra : "");
+        "  - name: erin\n    roles: [manager]\n    keys: []\n    revoked_keys:\n      - {id: e, ed25519: \"%s\"}\n"
+        "  - name: bob\n    roles: [manager]\n    keys:\n      - {id: b, ed25519: \"%s\"}\n%s",
+        alice, carol, dave, erin, bob, extra ? extra : "");
     fclose (file);
 }
 
@@ -92,6 +94,28 @@ s_open_calendar (s_fixture_t *f)
     fclose (file);
 }
 
+//  identities.yaml: name the person behind identity (the harness writes none).
+static void
+s_name_person (s_fixture_t *f, const char *identity, const char *person)
+{
+    char path [400], text [16384], entry [128];
+    snprintf (path, sizeof path, "%s/identities.yaml", f->harness->policy_dir);
+    FILE *file = fopen (path, "r");
+    assert_non_null (file);
+    size_t size = fread (text, 1, sizeof text - 1, file);
+    fclose (file);
+    text [size] = 0;
+    snprintf (entry, sizeof entry, "    identity: %s\n", identity);
+    char *at = strstr (text, entry);
+    assert_non_null (at);
+    char *end = strchr (at + strlen (entry), '\n');    // the entry's role line
+    assert_non_null (end);
+    file = fopen (path, "w");
+    assert_non_null (file);
+    fprintf (file, "%.*s\n    person: %s%s", (int) (end - text), text, person, end);
+    fclose (file);
+}
+
 static int
 s_setup (void **state)
 {
@@ -101,13 +125,15 @@ s_setup (void **state)
     static const harness_identity_t identities [] = {
         { "orchestrator", "orchestrator" }, { "deploy-manager", "deploy-manager" }, { "qa", "qa" },
         { "approver", "approver" }, { "approver-2", "approver" },
+        { "ci-1", "ci" },                   // alice's CI identity (s_name_person): four eyes
     };
     f->harness = harness_new (NULL, identities, sizeof identities / sizeof identities [0]);
     assert_non_null (f->harness);
-    s_key_t *keys [] = { &f->alice, &f->carol, &f->dave, &f->erin, &f->stranger };
+    s_key_t *keys [] = { &f->alice, &f->bob, &f->carol, &f->dave, &f->erin, &f->stranger };
     for (size_t i = 0; i < sizeof keys / sizeof keys [0]; i++)
         crypto_sign_keypair (keys [i]->public_key, keys [i]->secret_key);
     s_write_approvers (f, NULL);
+    s_name_person (f, "ci-1", "alice");
     s_open_calendar (f);
     assert_int_equal (harness_broker_start (f->harness), 0);
     *state = f;
@@ -459,12 +485,52 @@ test_deny_closes_and_cli_approves (void **state)
     zsock_destroy (&approver);
 }
 
+//  Four eyes on the bus: alice submitted the release through ci-1 (identities.yaml names
+//  her as its person), so the gate refuses her approval, with a denial row like every
+//  gate refusal; bob's approval opens production.
+static void
+test_four_eyes_on_the_bus (void **state)
+{
+    s_fixture_t *f = *state;
+    zsock_t *orchestrator = s_client (f, "orchestrator", false);
+    zsock_t *approver = s_client (f, "approver", false);
+    Airlock__ApprovalRequest request = s_request ("req-4eyes", AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD);
+    request.submitted_by = "ci-1";
+    al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+    envelope.deployment_id = "req-4eyes";
+    envelope.environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
+    envelope.body_case = AIRLOCK__ENVELOPE__BODY_APPROVAL_REQUEST;
+    envelope.approval_request = &request;
+    al_envelope_t *answer = s_roundtrip (f, orchestrator, &envelope);
+    assert_int_equal (answer->body_case, AIRLOCK__ENVELOPE__BODY_ACK);
+    al_codec_free (&answer);
+
+    al_approval_signed_t *own = s_sign (&request, &f->alice, s_now_ms (), 3600000, AIRLOCK__DECISION__DECISION_GRANT);
+    s_expect_refused (f, approver, al_approval_signed_message (own),
+                      "four eyes: alice submitted this release (request req-4eyes) through identity ci-1");
+    al_approval_signed_destroy (&own);
+    assert_int_equal (harness_wait_rows (f->harness, "SignedApproval", "approver", "four eyes: alice", 1, 5000), 1);
+    assert_int_equal (harness_count_rows (f->harness, "ExecuteDeploy", "broker", "req-4eyes"), 0);
+
+    al_approval_signed_t *other = s_sign (&request, &f->bob, s_now_ms (), 3600000, AIRLOCK__DECISION__DECISION_GRANT);
+    answer = s_submit (f, approver, al_approval_signed_message (other));
+    if (answer->body_case != AIRLOCK__ENVELOPE__BODY_ACK)
+        fail_msg ("bob's approval was refused: %s", answer->denied->reason);
+    assert_non_null (strstr (answer->ack->detail, "granted: manager bob"));
+    al_codec_free (&answer);
+    al_approval_signed_destroy (&other);
+    assert_int_equal (harness_wait_rows (f->harness, "ExecuteDeploy", "broker", "req-4eyes", 1, 5000), 1);
+    zsock_destroy (&orchestrator);
+    zsock_destroy (&approver);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test_setup_teardown (test_gate_on_the_bus, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_deny_closes_and_cli_approves, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_four_eyes_on_the_bus, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -43,6 +43,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "store/al_store.h"             // the audit rows of test_own_identity_per_agent
+
 #define S_DIGEST "sha256:5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e"
 
 typedef struct {
@@ -657,6 +659,114 @@ test_end_of_input_exits_cleanly (void **state)
     }
 }
 
+//  Rows of the audit log of this type from this sender (read-only look).
+static long
+s_count_rows (s_fixture_t *f, const char *type, const char *sender)
+{
+    char path [400], error [512];
+    snprintf (path, sizeof path, "%s/audit.db", f->dir);
+    al_store_options_t options = { .read_only = true };
+    al_store_t *store = al_store_open (NULL, path, &options, error, sizeof error);
+    if (!store)
+        return -1;
+    long count = 0;
+    al_store_iter_t *iter = al_store_iter_new (store, 1);
+    al_store_event_t event;
+    while (iter && al_store_iter_next (iter, &event) == AL_STORE_OK)
+        if (strcmp (event.type, type) == 0 && (!sender || strcmp (event.sender, sender) == 0))
+            count++;
+    al_store_iter_destroy (&iter);
+    al_store_destroy (&store);
+    return count;
+}
+
+//  Start `airlock mcp --identity NAME` on fresh pipes (the previous server has ended).
+static void
+s_start_mcp_as (s_fixture_t *f, const char *identity)
+{
+    if (f->to_mcp >= 0)
+        close (f->to_mcp);
+    close (f->from_mcp);
+    f->used = 0;
+    int in [2], out [2];
+    assert_int_equal (pipe2 (in, O_CLOEXEC), 0);
+    assert_int_equal (pipe2 (out, O_CLOEXEC), 0);
+    char log [400];
+    snprintf (log, sizeof log, "%s/mcp.log", f->dir);
+    const char *mcp [] = { f->airlock, "mcp", "--identity", identity, "--config", f->config, NULL };
+    f->mcp = s_spawn (log, mcp, in [0], out [1]);
+    close (in [0]);
+    close (out [1]);
+    f->to_mcp = in [1];
+    f->from_mcp = out [0];
+}
+
+//  One identity per AI agent: `airlock identity add backend-1 --role backend-specialist`
+//  makes its key pair and entry; after the broker reloads (SIGHUP), `airlock mcp
+//  --identity backend-1` submits under that identity: the broker stamps it on the audit
+//  row and the orchestrator records it as the submitter. Human roles and unknown names
+//  are refused before connecting.
+static void
+test_own_identity_per_agent (void **state)
+{
+    s_fixture_t *f = *state;
+    char command [1400];
+    snprintf (command, sizeof command, "'%s' identity add backend-1 --role backend-specialist --person alice "
+              "--config '%s' > '%s/identity.log' 2>&1", f->airlock, f->config, f->dir);
+    assert_int_equal (system (command), 0);
+    snprintf (command, sizeof command, "'%s' mcp --identity approver --config '%s' < /dev/null > '%s/human.log' 2>&1",
+              f->airlock, f->config, f->dir);
+    int status = system (command);
+    assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 2);
+    snprintf (command, sizeof command, "grep -q 'human role' '%s/human.log'", f->dir);
+    assert_int_equal (system (command), 0);
+    snprintf (command, sizeof command, "'%s' mcp --identity nobody --config '%s' < /dev/null > '%s/nobody.log' 2>&1",
+              f->airlock, f->config, f->dir);
+    status = system (command);
+    assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 2);
+
+    long reloads = s_count_rows (f, "PolicyLoaded", "broker");
+    assert_int_equal (kill (f->broker, SIGHUP), 0);
+    for (int waited = 0; waited < 20000 && s_count_rows (f, "PolicyLoaded", "broker") <= reloads; waited += 100)
+        zclock_sleep (100);
+    assert_true (s_count_rows (f, "PolicyLoaded", "broker") > reloads);
+
+    s_start_mcp_as (f, "backend-1");
+    json_t *answer = s_request (f, "initialize", "{\"protocolVersion\": \"2024-11-05\", \"capabilities\": {}, "
+                                "\"clientInfo\": {\"name\": \"backend\", \"version\": \"1\"}}", 10000);
+    json_decref (answer);
+    bool is_error = true;
+    json_t *document = s_call (f, "submit_release", "{\"service\": \"demo\", \"version\": \"v3.0.0\", \"artifact\": "
+                               "\"/opt/demo-v3\", \"digest\": \"" S_DIGEST "\", \"summary\": \"backend work\"}", &is_error);
+    if (is_error)
+        fail_msg ("submit as backend-1: %s", json_dumps (document, 0));
+    char release [64];
+    snprintf (release, sizeof release, "%s", json_string_value (json_object_get (document, "release_id")));
+    json_decref (document);
+    assert_int_equal (s_count_rows (f, "ReleaseCandidate", "backend-1"), 1);
+    char arguments [256];
+    snprintf (arguments, sizeof arguments, "{\"release_id\": \"%s\"}", release);
+    const char *submitter = NULL;
+    for (int waited = 0; waited < 20000; waited += 200) {
+        document = s_call (f, "get_status", arguments, &is_error);
+        submitter = json_string_value (json_object_get (json_object_get (document, "release"), "submitted_by"));
+        if (!is_error && submitter)
+            break;
+        json_decref (document);
+        document = NULL;
+        zclock_sleep (200);
+    }
+    assert_non_null (document);
+    assert_string_equal (submitter, "backend-1");
+    json_decref (document);
+    close (f->to_mcp);
+    f->to_mcp = -1;
+    int64_t deadline = zclock_mono () + 15000;
+    while (waitpid (f->mcp, &status, WNOHANG) == 0 && zclock_mono () < deadline)
+        zclock_sleep (50);
+    f->mcp = 0;
+}
+
 int
 main (void)
 {
@@ -668,6 +778,7 @@ main (void)
         cmocka_unit_test (test_request_rollback),
         cmocka_unit_test (test_recent_signals),
         cmocka_unit_test (test_end_of_input_exits_cleanly),
+        cmocka_unit_test (test_own_identity_per_agent),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }

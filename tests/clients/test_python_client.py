@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -230,6 +231,53 @@ class ClientTest(unittest.TestCase):
                                         "--digest", "md5:00"], env=env, capture_output=True, text=True)
         self.assertEqual(bad.returncode, 2)
         self.assertIn("digest", bad.stderr)
+
+    def test_own_identity_per_agent(self):
+        # One identity per AI agent: `airlock identity add` makes frontend-1's key pair
+        # and entry; after the broker reloads, the client connects as frontend-1 and the
+        # broker stamps it: the audit row's sender and the release's submitter.
+        added = subprocess.run([AIRLOCK, "identity", "add", "frontend-1", "--role", "frontend-specialist",
+                                "--config", self.stack.config], capture_output=True, text=True)
+        self.assertEqual(added.returncode, 0, added.stderr)
+        self.assertIn("SIGHUP", added.stdout)
+        self.stack.broker.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        release_id = None
+        while release_id is None:
+            try:
+                with ac.Client.from_config(self.stack.config, identity="frontend-1") as agent:
+                    release_id = agent.submit_release("demo", "v7", "/opt/demo-v7", DIGEST, timeout=5)
+            except ac.KeyRefused:
+                if time.monotonic() > deadline:
+                    self.fail("frontend-1 still refused after the reload\n" + self.stack.logs())
+                time.sleep(0.2)
+        result = self.wait_state(release_id, "STAGING")
+        self.assertEqual(result["release"]["submitted_by"], "frontend-1")
+        database = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.stack.dir, "audit.db"), uri=True)
+        try:
+            rows = database.execute("SELECT sender, role FROM events WHERE type = 'ReleaseCandidate' AND "
+                                    "deployment_id = ?", (release_id,)).fetchall()
+        finally:
+            database.close()
+        self.assertEqual(rows, [("frontend-1", "frontend-specialist")])
+        # The command line, with --identity.
+        env = dict(os.environ, AIRLOCK_CONFIG=self.stack.config)
+        submit = subprocess.run([sys.executable, "-m", "airlock_client", "submit", "--identity", "frontend-1",
+                                 "--service", "demo", "--version", "v8", "--artifact", "/opt/d8", "--digest", DIGEST,
+                                 "--json"], env=env, capture_output=True, text=True)
+        self.assertEqual(submit.returncode, 0, submit.stderr)
+        second = self.wait_state(json.loads(submit.stdout)["release_id"], "STAGING")
+        self.assertEqual(second["release"]["submitted_by"], "frontend-1")
+        # A secret key readable by others is refused before anything connects.
+        secret = os.path.join(self.stack.dir, "keys", "frontend-1.cert_secret")
+        os.chmod(secret, 0o644)
+        try:
+            with self.assertRaises(ac.ConfigError) as caught:
+                ac.Client.from_config(self.stack.config, identity="frontend-1")
+        finally:
+            os.chmod(secret, 0o600)
+        self.assertEqual(str(caught.exception), "%s: mode 0644: a secret key must be readable by its owner only "
+                         "(chmod 600 %s)" % (secret, secret))
 
 
 if __name__ == "__main__":

@@ -252,8 +252,13 @@ class FilesTest(unittest.TestCase):
         public, secret = zmq.curve_keypair()
         head = "#   ZeroMQ CURVE Public Certificate\n\nmetadata\n    name = \"x\"\ncurve\n"
         path = self.write("x.cert", head + "    public-key = \"%s\"\n" % public.decode())
-        self.write("x.cert_secret", head + "    public-key = \"%s\"\n    secret-key = \"%s\"\n"
-                   % (public.decode(), secret.decode()))
+        secret_path = self.write("x.cert_secret", head + "    public-key = \"%s\"\n    secret-key = \"%s\"\n"
+                                 % (public.decode(), secret.decode()))
+        os.chmod(secret_path, 0o644)
+        with self.assertRaisesRegex(ac.ConfigError, "x.cert_secret: mode 0644: a secret key must be readable by its "
+                                    "owner only"):
+            ac.load_certificate(path, secret=True)
+        os.chmod(secret_path, 0o600)
         cert = ac.load_certificate(path, secret=True)
         self.assertEqual(cert.public_key, public.decode())
         self.assertEqual(cert.secret_key, secret.decode())

@@ -100,6 +100,16 @@ s_setup (void **state)
         "  - name: frank\n    roles: [manager]\n    keys:\n      - {id: f1, ssh: \"%s\"}\n",
         alice, bob1, bob2, carol, dave, erin, frank);
     fclose (file);
+    //  Two ci identities: ci-1 is alice's (four eyes: she may not approve what she
+    //  submits through it), ci-2 names nobody.
+    snprintf (path, sizeof path, "%s/identities.yaml", f->dir);
+    file = fopen (path, "w");
+    assert_non_null (file);
+    fprintf (file,
+        "identities:\n"
+        "  - key: \"rq:rM>}U?@Lns47E1%%kR.o@n%%FcmmsL/@{H8]yf7\"\n    identity: ci-1\n    role: ci\n    person: alice\n"
+        "  - key: \"Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID\"\n    identity: ci-2\n    role: ci\n");
+    fclose (file);
     al_policy_errors_t *errors = NULL;
     f->policy = al_policy_load (f->dir, &errors);
     if (!f->policy)
@@ -150,6 +160,7 @@ typedef struct {
     Airlock__Decision decision;
     bool break_glass;
     const char *key_id;         // NULL: the signing key's own id
+    const char *submitted_by;   // the request's submitter as signed (NULL: none, an old client)
 } s_statement_t;
 
 static s_statement_t
@@ -159,7 +170,7 @@ s_statement_for (const Airlock__ApprovalRequest *request, uint64_t now_ms)
         .request_id = request->request_id, .type = request->deployment_type,
         .environment = request->environment, .artifact = request->artifact_sha256,
         .qa = request->qa_report_sha256, .issued_at_ms = now_ms - 60000, .expires_at_ms = now_ms + 3600000,
-        .decision = AIRLOCK__DECISION__DECISION_GRANT,
+        .decision = AIRLOCK__DECISION__DECISION_GRANT, .submitted_by = request->submitted_by,
     };
 }
 
@@ -192,6 +203,8 @@ s_sign (const s_statement_t *fields, const s_key_t *key, s_signed_t *out)
     statement.approval_id.len = sizeof approval_id;
     statement.decision = fields->decision;
     statement.break_glass = fields->break_glass;
+    if (fields->submitted_by)
+        statement.submitted_by = (char *) fields->submitted_by;
     out->statement_size = airlock__approval_statement__get_packed_size (&statement);
     assert_true (out->statement_size <= sizeof out->statement);
     airlock__approval_statement__pack (&statement, out->statement);
@@ -616,6 +629,115 @@ test_verify_grant (void **state)
     }
 }
 
+//  Four eyes between author and approver: alice submitted the release through ci-1
+//  (identities.yaml names her as its person), so her signature does not count for it,
+//  at the broker's check and again in deploy-manager's verification of a grant; bob's
+//  does. The submitter is part of what is signed: a statement naming another submitter,
+//  or none (an older client), does not count for a request that names one.
+static void
+test_four_eyes_between_submitter_and_approver (void **state)
+{
+    s_fixture_t *f = *state;
+    uint64_t now = S_TUESDAY_WINDOW;
+    Airlock__ApprovalRequest request = s_request (AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD);
+    request.requested_by = "orchestrator";
+    request.submitted_by = "ci-1";
+    s_statement_t fields = s_statement_for (&request, now);
+    assert_string_equal (fields.submitted_by, "ci-1");
+    s_signed_t alice, bob;
+    s_sign (&fields, &f->alice, &alice);
+    s_sign (&fields, &f->bob1, &bob);
+    s_expect_rejected (f, &request, "orchestrator", &alice, now,
+                       "four eyes: alice submitted this release (request req-42) through identity ci-1");
+    al_gate_approval_t checked;
+    s_accept (f, &request, &bob, now, &checked);
+    char explanation [512];
+    assert_int_equal (s_evaluate (f, &request, &checked, 1, now, explanation, sizeof explanation), AL_GATE_GRANTED);
+    assert_non_null (strstr (explanation, "manager bob"));
+
+    //  The same alice may approve a release ci-2 (nobody's) submitted.
+    Airlock__ApprovalRequest other = request;
+    other.submitted_by = "ci-2";
+    s_statement_t other_fields = s_statement_for (&other, now);
+    s_signed_t alice_other;
+    s_sign (&other_fields, &f->alice, &alice_other);
+    s_accept (f, &other, &alice_other, now, &checked);
+    //  ... but not with her signature over ci-1's request: the submitter is signed.
+    s_expect_rejected (f, &other, "orchestrator", &alice, now, "statement.submitted_by does not match");
+    s_expect_rejected (f, &request, "orchestrator", &alice_other, now, "statement.submitted_by does not match");
+    //  A statement without submitted_by (made before four eyes): refused, saying so.
+    s_statement_t old_fields = s_statement_for (&request, now);
+    old_fields.submitted_by = NULL;
+    s_signed_t bob_old;
+    s_sign (&old_fields, &f->bob1, &bob_old);
+    s_expect_rejected (f, &request, "orchestrator", &bob_old, now, "statement.submitted_by is missing");
+    //  An approver whose name is the submitting identity's own name is refused too.
+    Airlock__ApprovalRequest named = request;
+    named.submitted_by = "bob";
+    s_statement_t named_fields = s_statement_for (&named, now);
+    s_signed_t bob_named;
+    s_sign (&named_fields, &f->bob2, &bob_named);
+    s_expect_rejected (f, &named, "orchestrator", &bob_named, now, "four eyes: bob submitted");
+    //  A request from before submitted_by existed (none on either side) is judged as before.
+    Airlock__ApprovalRequest legacy = request;
+    legacy.submitted_by = "";
+    s_statement_t legacy_fields = s_statement_for (&legacy, now);
+    legacy_fields.submitted_by = NULL;
+    s_signed_t alice_legacy;
+    s_sign (&legacy_fields, &f->alice, &alice_legacy);
+    s_accept (f, &legacy, &alice_legacy, now, &checked);
+
+    //  The signing client (al_approval) signs the request's submitter.
+    const al_approval_options_t options = { AIRLOCK__DECISION__DECISION_GRANT, NULL, false, now - 1000, 3600000 };
+    char error [256] = "";
+    al_approval_signed_t *signed_alice = al_approval_sign_with_secret (&request, f->alice.secret_key, &options,
+                                                                       error, sizeof error);
+    assert_non_null (signed_alice);
+    char reason [512] = "";
+    f->attempts++;
+    assert_false (al_gate_check_approval (f->policy, &request, "orchestrator", al_approval_signed_message (signed_alice),
+                                          now, &checked, reason, sizeof reason));
+    assert_non_null (strstr (reason, "four eyes: alice"));
+    al_approval_signed_t *signed_bob = al_approval_sign_with_secret (&request, f->bob1.secret_key, &options,
+                                                                     error, sizeof error);
+    assert_non_null (signed_bob);
+    if (!al_gate_check_approval (f->policy, &request, "orchestrator", al_approval_signed_message (signed_bob),
+                                 now, &checked, reason, sizeof reason))
+        fail_msg ("bob's approval of ci-1's release was refused: %s", reason);
+
+    //  deploy-manager's verification refuses a grant counting alice for ci-1's release.
+    request.artifact_uri = "file:///artifacts/demo-service-v2";
+    Airlock__SignedApproval *approvals [1] = { (Airlock__SignedApproval *) al_approval_signed_message (signed_alice) };
+    Airlock__ProductionGrant grant = AIRLOCK__PRODUCTION_GRANT__INIT;
+    grant.request_id = request.request_id;
+    grant.request = &request;
+    grant.approvals = approvals;
+    grant.n_approvals = 1;
+    grant.granted_at_ms = now;
+    Airlock__DeployRequest deploy = AIRLOCK__DEPLOY_REQUEST__INIT;
+    deploy.service = request.service;
+    deploy.version = request.version;
+    deploy.artifact_uri = request.artifact_uri;
+    deploy.artifact_sha256 = request.artifact_sha256;
+    deploy.deployment_type = request.deployment_type;
+    Airlock__ExecuteDeploy execute = AIRLOCK__EXECUTE_DEPLOY__INIT;
+    execute.request = &deploy;
+    execute.grant = &grant;
+    f->attempts++;
+    if (al_gate_verify_grant (f->policy, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION, &execute, now + 1000,
+                              reason, sizeof reason)) {
+        f->grants++;
+        fail_msg ("a grant counting the submitter's own approval was accepted");
+    }
+    assert_non_null (strstr (reason, "four eyes"));
+    approvals [0] = (Airlock__SignedApproval *) al_approval_signed_message (signed_bob);
+    if (!al_gate_verify_grant (f->policy, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION, &execute, now + 1000,
+                               reason, sizeof reason))
+        fail_msg ("bob's grant was refused: %s", reason);
+    al_approval_signed_destroy (&signed_alice);
+    al_approval_signed_destroy (&signed_bob);
+}
+
 //  A request with no QA report ("none"): fine for a type that needs no staging; for an
 //  emergency only with the extra skip-staging approvals (devops by default); refused for
 //  a type that requires staging and names no way to skip it.
@@ -716,6 +838,7 @@ main (void)
         cmocka_unit_test (test_deny_closes_the_request),
         cmocka_unit_test (test_signing_clients),
         cmocka_unit_test (test_verify_grant),
+        cmocka_unit_test (test_four_eyes_between_submitter_and_approver),
         cmocka_unit_test (test_skipping_staging),
         cmocka_unit_test (test_no_attempt_was_granted),
     };

@@ -24,6 +24,8 @@
 #include "../deploy/deploy_test_util.h"
 #include "agents/al_agent.h"
 #include "broker/al_config.h"
+#include "proto/al_codec.h"
+#include "store/al_store.h"
 #include <czmq.h>
 #include <jansson.h>
 #include <signal.h>
@@ -301,6 +303,34 @@ s_teardown (void **state)
     return 0;
 }
 
+//  The submitted_by of the production request filed for request_id, as the audit log
+//  holds it (caller frees), or NULL.
+static char *
+s_request_submitter (s_fixture_t *f, const char *request_id)
+{
+    char path [400], error [512];
+    snprintf (path, sizeof path, "%s/audit.db", f->dir);
+    al_store_options_t options = { .read_only = true };
+    al_store_t *store = al_store_open (NULL, path, &options, error, sizeof error);
+    if (!store)
+        return NULL;
+    char *submitter = NULL;
+    al_store_iter_t *iter = al_store_iter_new (store, 1);
+    al_store_event_t event;
+    while (!submitter && iter && al_store_iter_next (iter, &event) == AL_STORE_OK) {
+        if (strcmp (event.type, "ApprovalRequest") != 0 || event.decision != AL_STORE_ACCEPTED)
+            continue;
+        al_envelope_t *envelope = NULL;
+        if (al_codec_unpack (event.envelope, event.envelope_size, event.envelope_size, &envelope, NULL, 0) == AL_CODEC_OK
+        &&  strcmp (envelope->approval_request->request_id, request_id) == 0)
+            submitter = strdup (envelope->approval_request->submitted_by);
+        al_codec_free (&envelope);
+    }
+    al_store_iter_destroy (&iter);
+    al_store_destroy (&store);
+    return submitter;
+}
+
 static void
 test_release_to_production (void **state)
 {
@@ -312,6 +342,12 @@ test_release_to_production (void **state)
     char *text = s_output (f, "approvals");
     assert_non_null (strstr (text, "rel-1-prod"));
     free (text);
+    //  Four eyes: the request names who submitted the release (`airlock submit`: ci), and
+    //  the approver signs it with the rest (deploy-manager verifies it again).
+    char *submitter = s_request_submitter (f, "rel-1-prod");
+    assert_non_null (submitter);
+    assert_string_equal (submitter, "ci");
+    free (submitter);
     s_approve (f, "rel-1");
     s_wait_state (f, "rel-1", "DONE", 60000);
     int with_version = 0, total = 0;

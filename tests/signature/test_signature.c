@@ -336,7 +336,7 @@ test_key_file (void **state)
     //  Readable by others: refused.
     assert_int_equal (chmod (path, 0644), 0);
     assert_int_equal (al_key_file_read (path, read_back, NULL, 0, error, sizeof error), AL_SIG_ERR_KEY);
-    assert_non_null (strstr (error, "readable by others"));
+    assert_non_null (strstr (error, "mode 0644: a secret key must be readable by its owner only (chmod 600 "));
 
     //  A corrupted key (public half altered) is refused.
     secret_key [40] ^= 0x01;

@@ -4,8 +4,8 @@ The same calls an AI agent makes through the Client class, with the airlock comm
 conventions: --config FILE (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml),
 --json for data, exit codes 0 ok, 1 refused or not found, 2 usage error, unreadable
 configuration or broker unreachable. Connects with the state directory's `ci`
-certificate unless --role or --cert says otherwise (never a human's approval key: this
-client cannot approve).
+certificate unless --identity (an agent's own identity), --role or --cert says otherwise
+(never a human's approval key: this client cannot approve).
 """
 import argparse
 import json
@@ -22,6 +22,8 @@ def _parser():
     common.add_argument("--config", help="airlock.yaml (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)")
     common.add_argument("--role", default="ci", help="connect with the state directory's certificate of this role "
                         "(default ci)")
+    common.add_argument("--identity", help="connect as this identity of identities.yaml (its key: KEYS/NAME.cert, "
+                        "made by `airlock identity add NAME --role ROLE`); one per AI agent")
     common.add_argument("--cert", help="connect with this czmq certificate instead (secret half: CERT_secret)")
     common.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the broker (default 10)")
     common.add_argument("--json", action="store_true", help="print JSON")
@@ -67,7 +69,7 @@ def _print_status(result):
 def main(argv=None):
     args = _parser().parse_args(argv)
     try:
-        client = Client.from_config(args.config, role=args.role, certificate=args.cert,
+        client = Client.from_config(args.config, role=args.role, certificate=args.cert, identity=args.identity,
                                     name="python-" + args.command)
     except (ConfigError, ValueError) as error:
         print("airlock_client: %s" % error, file=sys.stderr)

@@ -178,10 +178,15 @@ def load_certificate(path, secret=False):
     for candidate in candidates:
         try:
             with open(candidate, encoding="utf-8") as handle:
+                mode = os.fstat(handle.fileno()).st_mode & 0o777
                 values = parse_zpl(handle.read(), candidate)
         except OSError as error:
             last_error = "%s: %s" % (candidate, error.strerror)
             continue
+        if secret and values.get("curve/secret-key") is not None and mode & 0o077:
+            # As the C loaders: a secret key readable by group or others is refused.
+            raise ConfigError("%s: mode %04o: a secret key must be readable by its owner only (chmod 600 %s)"
+                              % (candidate, mode, candidate))
         public = _z85_key(values.get("curve/public-key"), "curve/public-key", candidate)
         secret_key = values.get("curve/secret-key")
         if secret_key is not None:
@@ -267,9 +272,9 @@ class Config:
         return number
 
     def agent_cert(self, role):
-        """The certificate of a role: KEYS/<role>.cert (its secret half: + "_secret")."""
-        if not role or "/" in role:
-            raise ConfigError("%s: '%s' is not a role name" % (self.path, role))
+        """The certificate of a role or identity: KEYS/<name>.cert (its secret half: + "_secret")."""
+        if not role or "/" in role or role.startswith("."):
+            raise ConfigError("%s: '%s' is not a role or identity name" % (self.path, role))
         return os.path.join(self.agents_keys_dir, role + ".cert")
 
     def releases_dir(self):
@@ -431,17 +436,20 @@ class Client:
         self._socket.connect(self.endpoint)
 
     @classmethod
-    def from_config(cls, config=None, role="ci", certificate=None, name=None, **options):
-        """Connect as ROLE with the state directory's certificate for it (keys/<role>.cert
-        and its _secret half), or with an explicit certificate file. config is a path to
-        airlock.yaml (default_config_path() if None) or a loaded Config."""
+    def from_config(cls, config=None, role="ci", certificate=None, name=None, identity=None, **options):
+        """Connect as IDENTITY with its certificate in the state directory (keys/<identity>.cert
+        and its _secret half, as `airlock identity add IDENTITY --role ROLE` makes them: one
+        identity per AI agent, so the broker stamps and audits each agent apart), else as
+        ROLE's built-in certificate (keys/<role>.cert, default ci), or with an explicit
+        certificate file. config is a path to airlock.yaml (default_config_path() if None)
+        or a loaded Config."""
         if not isinstance(config, Config):
             config = load_config(config)
         broker_key = load_certificate(config.broker_cert).public_key
-        cert = load_certificate(certificate or config.agent_cert(role), secret=True)
+        cert = load_certificate(certificate or config.agent_cert(identity or role), secret=True)
         options.setdefault("heartbeat_ms", config.heartbeat_ms)
         options.setdefault("handshake_ms", config.handshake_ms)
-        client = cls(config.router_endpoint, broker_key, cert, name=name or role,
+        client = cls(config.router_endpoint, broker_key, cert, name=name or identity or role,
                      state_dir=config.state_dir, **options)
         client._config = config
         return client
