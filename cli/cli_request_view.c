@@ -59,6 +59,10 @@ al_cli_request_print (FILE *out, const Airlock__ApprovalRequest *request, const 
     snprintf (requested_by, sizeof requested_by, "%s (the authenticated sender)",
               *request->requested_by ? request->requested_by : "(unknown)");
     s_line (out, "- ", "Requested by", requested_by, NULL);
+    char submitted_by [300];
+    snprintf (submitted_by, sizeof submitted_by, "%s (the identity that sent the release; four eyes: its "
+              "person cannot approve)", *request->submitted_by ? request->submitted_by : "(not recorded)");
+    s_line (out, "- ", "Submitted by", submitted_by, NULL);
     s_line (out, "- ", "Deployment window", context->window, "unknown (the policy could not be read)");
     s_line (out, "- ", "Freeze", context->freeze, "unknown (the policy could not be read)");
     s_line (out, "- ", "Quorum", context->quorum, "unknown (the policy could not be read)");
@@ -126,6 +130,7 @@ al_cli_approval_json (const Airlock__ApprovalRequest *request)
         { "artifact_uri", request->artifact_uri },
         { "strategy", s_or (al_strategy_name (request->strategy), "unknown") },
         { "requested_by", request->requested_by },
+        { "submitted_by", request->submitted_by },
     };
     for (size_t i = 0; i < sizeof fact_strings / sizeof fact_strings [0]; i++)
         if (!s_set_escaped (facts, fact_strings [i].key, fact_strings [i].value))

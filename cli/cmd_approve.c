@@ -341,10 +341,8 @@ s_check_key_file (const char *path, bool ssh, char *error, size_t error_size)
                   ? "it is an OpenSSH key: use --ssh-key" : "make one with `airlock keygen`");
         return false;
     }
-    if (st.st_mode & 077) {
-        snprintf (error, error_size, "%s: private key readable by others (chmod 600 %s)", path, path);
+    if (!al_secret_file_private (path, -1, error, error_size))
         return false;
-    }
     if (!ssh) {
         //  Read it whole now (format, public half consistent): a broken key fails here.
         uint8_t secret_key [AL_ED25519_SECRET_KEY_SIZE];

@@ -431,7 +431,7 @@ test_key_files_checked_first (void **state)
     snprintf (arguments, sizeof arguments, "approve req-keys --key %s", path);
     char *output = NULL;
     int rc = s_airlock (f, arguments, "yes\n", 4, &output);
-    if (rc != 2 || !strstr (output, "readable by others (chmod 600"))
+    if (rc != 2 || !strstr (output, "a secret key must be readable by its owner only (chmod 600"))
         fail_msg ("0644 key: exit %d:\n%s", rc, output);
     assert_null (strstr (output, "Production Deployment Request"));
     free (output);
