@@ -67,9 +67,9 @@
        NOT_ENOUGH_DATA change nothing (al_rules still guards the soak on its own);
        r.detail may be logged or shown.
     4. al_canary_destroy at the end of the soak or when a rollback starts.
-    When the last step reaches 100% no stable instance is left: feeding none on that
-    side keeps the window of what was seen while both served, and the verdict stays
-    the one those values give.
+    When the last step reaches 100% no stable instance is left: the stable window keeps
+    what was seen while both sides served, and the canary's later values are still
+    compared with it (no longer the same window; the monitor may stop feeding instead).
 */
 #ifndef AL_CANARY_H_INCLUDED
 #define AL_CANARY_H_INCLUDED
