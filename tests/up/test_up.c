@@ -20,7 +20,11 @@
       - a second `airlock up` on the same state directory is refused and the first keeps
         working;
       - bad input: a missing state directory (exit 2, the path named), bad options (2),
-        --help (0).
+        --help (0);
+      - `airlock check` exits 0 on a valid state and 1 with every error (policy, services,
+        notifications, keys) on a broken one; up runs it first and starts nothing;
+      - an agent that keeps dying: up's output and `airlock status` show its log's last
+        error line.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -758,6 +762,178 @@ test_up_bad_input (void **state)
     assert_int_not_equal (stat (path, &info), 0);
 }
 
+//  Write text to DIR/relative (replacing it).
+static void
+s_write (s_fixture_t *f, const char *relative, const char *text)
+{
+    char path [512];
+    snprintf (path, sizeof path, "%s/%s", f->dir, relative);
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    fputs (text, file);
+    fclose (file);
+}
+
+//  Append text to DIR/relative.
+static void
+s_append (s_fixture_t *f, const char *relative, const char *text)
+{
+    char path [512];
+    snprintf (path, sizeof path, "%s/%s", f->dir, relative);
+    FILE *file = fopen (path, "a");
+    assert_non_null (file);
+    fputs (text, file);
+    fclose (file);
+}
+
+//  Break four files at once: a policy file, services.yaml, notifications.yaml and a key.
+static void
+s_break_state (s_fixture_t *f)
+{
+    s_append (f, "policy/roles.yaml", "bogus_key: 1\n");
+    s_write (f, "services.yaml", "version: 1\nservices:\n  demo:\n    driver: bogus\n    instances: 1\n"
+                                 "    command: [\"/bin/true\"]\n");
+    s_write (f, "notifications.yaml", "version: 1\nendpoints:\n  - name: ops\n    kind: pigeon\n");
+    char path [512];
+    snprintf (path, sizeof path, "%s/keys/qa.cert_secret", f->dir);
+    assert_int_equal (unlink (path), 0);
+}
+
+//  `airlock check` on a valid state: exit 0; on a broken one: exit 1 with every error,
+//  each naming its file (and line:column where the loader knows it), also as JSON.
+static void
+test_check_lists_every_error (void **state)
+{
+    s_fixture_t *f = *state;
+    char arguments [1200];
+    snprintf (arguments, sizeof arguments, "check --state '%s'", f->dir);
+    assert_int_equal (s_run (f, "check-ok", arguments), 0);
+    char *text = s_file (f, "check-ok.out");
+    assert_non_null (strstr (text, "valid"));
+    free (text);
+    //  $AIRLOCK_CONFIG is the default when no option names the state.
+    snprintf (arguments, sizeof arguments, "env AIRLOCK_CONFIG='%s/airlock.yaml' '%s' check", f->dir, f->airlock);
+    char command [2000];
+    snprintf (command, sizeof command, "cd /tmp && %s > '%s/check-env.out' 2>&1", arguments, f->dir);
+    int rc = system (command);
+    assert_true (WIFEXITED (rc));
+    assert_int_equal (WEXITSTATUS (rc), 0);
+    s_break_state (f);
+    snprintf (arguments, sizeof arguments, "check --state '%s'", f->dir);
+    assert_int_equal (s_run (f, "check-bad", arguments), 1);
+    text = s_file (f, "check-bad.out");
+    char needle [600];
+    snprintf (needle, sizeof needle, "%s/policy/roles.yaml:", f->dir);
+    if (!strstr (text, needle) || !strstr (text, "unknown key 'bogus_key'")
+    ||  !strstr (text, "services.yaml:4:") || !strstr (text, "unknown driver 'bogus'")
+    ||  !strstr (text, "notifications.yaml:4:") || !strstr (text, "pigeon")
+    ||  !strstr (text, "keys/qa.cert_secret: No such file")
+    ||  !strstr (text, "missing key 'url'") || !strstr (text, "5 errors"))
+        fail_msg ("check did not list every error:\n%s", text);
+    free (text);
+    snprintf (arguments, sizeof arguments, "check --state '%s' --json", f->dir);
+    assert_int_equal (s_run (f, "check-json", arguments), 1);
+    text = s_file (f, "check-json.out");
+    json_error_t error;
+    json_t *root = json_loads (text, 0, &error);
+    if (!root)
+        fail_msg ("not JSON (%s):\n%s", error.text, text);
+    assert_true (json_is_false (json_object_get (root, "ok")));
+    assert_int_equal (json_array_size (json_object_get (root, "errors")), 5);
+    json_decref (root);
+    free (text);
+    //  No airlock.yaml at all: exit 2, the file named.
+    assert_int_equal (s_run (f, "check-none", "check --config /nonexistent/al-check/airlock.yaml"), 2);
+    text = s_file (f, "check-none.out");
+    assert_non_null (strstr (text, "/nonexistent/al-check/airlock.yaml: No such file"));
+    free (text);
+    assert_int_equal (s_run (f, "check-usage", "check --bogus"), 2);
+}
+
+//  up runs the same check first: on a broken state it lists every error, exits 1 and
+//  starts nothing (no logs, no pid files, no child).
+static void
+test_up_refuses_an_invalid_state (void **state)
+{
+    s_fixture_t *f = *state;
+    s_break_state (f);
+    char arguments [600];
+    snprintf (arguments, sizeof arguments, "up --state '%s'", f->dir);
+    assert_int_equal (s_run (f, "up-bad", arguments), 1);
+    char *text = s_file (f, "up-bad.out");
+    if (!strstr (text, "unknown key 'bogus_key'") || !strstr (text, "unknown driver 'bogus'")
+    ||  !strstr (text, "pigeon") || !strstr (text, "keys/qa.cert_secret") || !strstr (text, "nothing started"))
+        fail_msg ("up did not list every error:\n%s", text);
+    free (text);
+    errno = 0;
+    assert_int_equal (waitpid (-1, NULL, WNOHANG), -1);
+    assert_int_equal (errno, ECHILD);
+    struct stat info;
+    char path [400];
+    snprintf (path, sizeof path, "%s/logs", f->dir);
+    assert_int_not_equal (stat (path, &info), 0);
+    snprintf (path, sizeof path, "%s/run", f->dir);
+    assert_int_not_equal (stat (path, &info), 0);
+}
+
+//  An agent that keeps dying for a reason the check cannot see (here the notifier's
+//  directory is a file): up's own output and `airlock status` show its log's last error.
+static void
+test_up_and_status_show_why_an_agent_dies (void **state)
+{
+    s_fixture_t *f = *state;
+    s_write (f, "notifier", "not a directory\n");
+    s_start_up (f);
+    char *out = NULL;
+    for (int waited = 0; waited < S_START_TIMEOUT_MS; waited += 200) {
+        free (out);
+        out = s_file (f, "up.out");
+        if (out && strstr (out, "airlock up: notifier last said: "))
+            break;
+        s_sleep_ms (200);
+    }
+    const char *line = out? s_last_line (out, "airlock up: notifier last said: "): NULL;
+    if (!line || !s_line_has (line, "notifier/lock") || !s_line_has (line, "Not a directory")
+    ||  !s_line_has (line, "logs/notifier.log"))
+        fail_msg ("up did not say why the notifier died:\n%s", out? out: "");
+    free (out);
+    //  status (the broker answers) lists the notifier as not connected, with that line.
+    char arguments [600];
+    snprintf (arguments, sizeof arguments, "status --state '%s' --json", f->dir);
+    json_t *entry = NULL;
+    char *text = NULL;
+    for (int waited = 0; waited < S_START_TIMEOUT_MS && !entry; waited += 300) {
+        free (text);
+        text = NULL;
+        if (s_run (f, "status", arguments) == 0) {
+            text = s_file (f, "status.out");
+            json_t *root = text? json_loads (text, 0, NULL): NULL;
+            json_t *silent = json_object_get (root, "not_connected");
+            for (size_t i = 0; i < json_array_size (silent); i++)
+                if (strcmp (json_string_value (json_object_get (json_array_get (silent, i), "agent")), "notifier") == 0)
+                    entry = json_incref (json_array_get (silent, i));
+            json_decref (root);
+        }
+        if (!entry)
+            s_sleep_ms (300);
+    }
+    if (!entry)
+        fail_msg ("status never listed the notifier as not connected:\n%s", text? text: "");
+    free (text);
+    assert_non_null (strstr (json_string_value (json_object_get (entry, "last_line")), "Not a directory"));
+    json_decref (entry);
+    snprintf (arguments, sizeof arguments, "status --state '%s'", f->dir);
+    assert_int_equal (s_run (f, "status-text", arguments), 0);
+    text = s_file (f, "status-text.out");
+    if (!strstr (text, "not connected") || !strstr (text, "Not a directory"))
+        fail_msg ("status text:\n%s", text);
+    free (text);
+    assert_int_equal (kill (f->up, SIGTERM), 0);
+    int status = 0;
+    assert_true (s_wait_up (f, S_STOP_TIMEOUT_MS, &status));
+    assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+}
+
 int
 main (void)
 {
@@ -768,6 +944,9 @@ main (void)
     }
     const struct CMUnitTest tests [] = {
         cmocka_unit_test_setup_teardown (test_up_bad_input, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_check_lists_every_error, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_up_refuses_an_invalid_state, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_up_and_status_show_why_an_agent_dies, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_up_starts_everyone_and_sigterm_stops_them, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_up_restarts_a_crashed_agent_with_backoff, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_up_restarts_a_crashed_broker, s_setup, s_teardown),
