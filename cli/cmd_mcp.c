@@ -120,13 +120,14 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "usage: airlock mcp [--config FILE]\n\n"
+        "usage: airlock mcp [--state DIR | --config FILE]\n\n"
         "Serve the Model Context Protocol (2024-11-05) on stdin/stdout for an AI agent's MCP\n"
         "client: JSON-RPC 2.0, one message per line. Tools: submit_release, get_status,\n"
         "list_approvals, request_rollback, recent_signals. Connects to the broker with the\n"
         "state directory's ci certificate: it can submit and read, never approve or deploy\n"
         "to production. Logs go to stderr. Ends at the end of stdin, SIGINT or SIGTERM.\n\n"
         "options:\n"
+        "  --state DIR     the state directory (reads DIR/airlock.yaml)\n"
         "  --config FILE   airlock.yaml (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n\n"
         "exit codes: 0 stdin ended, 2 usage error or unusable configuration\n"
         "docs/clients.md shows an MCP client configuration.\n");
@@ -714,17 +715,24 @@ al_cmd_mcp (int argc, char **argv)
         s_usage (stdout);
         return AL_EXIT_OK;
     }
-    const char *config_path = getenv ("AIRLOCK_CONFIG");
-    if (!config_path || !*config_path)
-        config_path = "./airlock-state/airlock.yaml";
+    const char *config_option = NULL, *state_option = NULL;
     for (int index = 1; index < argc; index++) {
-        if (strcmp (argv [index], "--config") == 0 && index + 1 < argc)
-            config_path = argv [++index];
-        else {
+        int taken = al_cli_config_option ("mcp", argc, argv, &index, &config_option, &state_option);
+        if (taken < 0)
+            return AL_EXIT_USAGE;
+        if (taken)
+            continue;
+        {
             fprintf (stderr, "airlock mcp: unexpected argument '%s'\n\n", argv [index]);
             s_usage (stderr);
             return AL_EXIT_USAGE;
         }
+    }
+    char config_buffer [2048];
+    const char *config_path = al_cli_config_path (config_option, state_option, config_buffer, sizeof config_buffer);
+    if (!config_path) {
+        fprintf (stderr, "airlock mcp: --state: path too long\n");
+        return AL_EXIT_USAGE;
     }
     //  stdout is the protocol channel: everything else goes to stderr.
     zsys_set_logstream (stderr);

@@ -28,7 +28,7 @@ s_submit_usage (FILE *out)
         "                      [--type standard|hotfix|scheduled|emergency] [--changes FILE]\n"
         "                      [--summary TEXT] [--migrations sha256:HEX] [--id RELEASE]\n"
         "                      [--skip-staging] [--window START/END]\n"
-        "                      [--config FILE] [--json]\n\n"
+        "                      [--state DIR | --config FILE] [--json]\n\n"
         "Hand a release candidate to the orchestrator: it deploys it to staging, has QA\n"
         "validate it, and files the production request for human approval. Prints the\n"
         "release id (follow it with `airlock status RELEASE`).\n\n"
@@ -45,6 +45,7 @@ s_submit_usage (FILE *out)
         "  --skip-staging     emergency only (seed 001 P1/P2): no staging run and no QA report;\n"
         "                     the request then also needs the approvals deployment_types.yaml\n"
         "                     names in skip_staging_quorum (devops by default)\n"
+        "  --state DIR        the state directory (reads DIR/airlock.yaml)\n"
         "  --config FILE      airlock.yaml (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n"
         "  --json             print {\"release_id\": ..., \"audit_sequence\": ...}\n\n"
         "exit codes: 0 submitted, 1 the broker refused it, 2 usage error or broker unreachable\n");
@@ -54,20 +55,13 @@ static void
 s_rollback_usage (FILE *out)
 {
     fprintf (out,
-        "usage: airlock rollback RELEASE [--config FILE] [--json]\n\n"
+        "usage: airlock rollback RELEASE [--state DIR | --config FILE] [--json]\n\n"
         "Request a production rollback of RELEASE's service to the release that ran before\n"
         "it (deploy-manager's release record). It is submitted as a deployment of type\n"
         "rollback: no staging run, approved per deployment_types.yaml (devops), then\n"
         "deployed like any release. Prints the new release id.\n\n"
         "exit codes: 0 submitted, 1 refused or nothing to roll back to, 2 usage error or\n"
         "broker unreachable\n");
-}
-
-static const char *
-s_config_path (void)
-{
-    const char *path = getenv ("AIRLOCK_CONFIG");
-    return path && *path? path: "./airlock-state/airlock.yaml";
 }
 
 //  A release id from service and version: rel-<service>-<version>-<6 hex>, only
@@ -184,18 +178,23 @@ al_cmd_submit (int argc, char **argv)
         s_submit_usage (stdout);
         return AL_EXIT_OK;
     }
-    const char *config_path = s_config_path ();
+    const char *config_option = NULL, *state_option = NULL;
     const char *service = NULL, *version = NULL, *artifact = NULL, *digest = NULL, *type = "standard";
     const char *changes_path = NULL, *summary = "", *migrations = "", *id = NULL, *window = NULL;
     bool json = false, skip_staging = false;
     for (int index = 1; index < argc; index++) {
         const char *arg = argv [index];
+        int taken = al_cli_config_option ("submit", argc, argv, &index, &config_option, &state_option);
+        if (taken < 0)
+            return AL_EXIT_USAGE;
+        if (taken)
+            continue;
         const char *value = index + 1 < argc? argv [index + 1]: NULL;
         const char **target = strcmp (arg, "--service") == 0? &service : strcmp (arg, "--version") == 0? &version
                             : strcmp (arg, "--artifact") == 0? &artifact : strcmp (arg, "--digest") == 0? &digest
                             : strcmp (arg, "--type") == 0? &type : strcmp (arg, "--changes") == 0? &changes_path
                             : strcmp (arg, "--summary") == 0? &summary : strcmp (arg, "--migrations") == 0? &migrations
-                            : strcmp (arg, "--id") == 0? &id : strcmp (arg, "--config") == 0? &config_path
+                            : strcmp (arg, "--id") == 0? &id
                             : strcmp (arg, "--window") == 0? &window: NULL;
         if (target && value) {
             *target = value;
@@ -243,6 +242,12 @@ al_cmd_submit (int argc, char **argv)
                  "START before END)\n", window);
         return AL_EXIT_USAGE;
     }
+    char config_buffer [2048];
+    const char *config_path = al_cli_config_path (config_option, state_option, config_buffer, sizeof config_buffer);
+    if (!config_path) {
+        fprintf (stderr, "airlock submit: --state: path too long\n");
+        return AL_EXIT_USAGE;
+    }
     char release_id [64];
     if (id)
         snprintf (release_id, sizeof release_id, "%s", id);
@@ -284,13 +289,15 @@ al_cmd_rollback (int argc, char **argv)
         s_rollback_usage (stdout);
         return AL_EXIT_OK;
     }
-    const char *config_path = s_config_path ();
+    const char *config_option = NULL, *state_option = NULL;
     const char *release = NULL;
     bool json = false;
     for (int index = 1; index < argc; index++) {
-        if (strcmp (argv [index], "--config") == 0 && index + 1 < argc)
-            config_path = argv [++index];
-        else
+        int taken = al_cli_config_option ("rollback", argc, argv, &index, &config_option, &state_option);
+        if (taken < 0)
+            return AL_EXIT_USAGE;
+        if (taken)
+            continue;
         if (strcmp (argv [index], "--json") == 0)
             json = true;
         else
@@ -304,6 +311,12 @@ al_cmd_rollback (int argc, char **argv)
     }
     if (!release) {
         s_rollback_usage (stderr);
+        return AL_EXIT_USAGE;
+    }
+    char config_buffer [2048];
+    const char *config_path = al_cli_config_path (config_option, state_option, config_buffer, sizeof config_buffer);
+    if (!config_path) {
+        fprintf (stderr, "airlock rollback: --state: path too long\n");
         return AL_EXIT_USAGE;
     }
     char error [1024];

@@ -102,9 +102,7 @@ static int
 s_parse (int argc, char **argv, s_args_t *args)
 {
     memset (args, 0, sizeof *args);
-    args->config_path = getenv ("AIRLOCK_CONFIG");
-    if (!args->config_path || !*args->config_path)
-        args->config_path = "./airlock-state/airlock.yaml";
+    const char *config_option = NULL, *state_option = NULL;
     args->role = "auditor";
     args->environment = "production";
     for (int index = 1; index < argc; index++) {
@@ -122,12 +120,9 @@ s_parse (int argc, char **argv, s_args_t *args)
         if (strcmp (arg, "--as") == 0 && has_value)
             args->role = argv [++index];
         else
-        if (strcmp (arg, "--config") == 0 && has_value)
-            args->config_path = argv [++index];
-        else
-        if (strcmp (arg, "--state") == 0 && has_value) {
-            snprintf (args->state_config, sizeof args->state_config, "%s/airlock.yaml", argv [++index]);
-            args->config_path = args->state_config;
+        if (strcmp (arg, "--config") == 0 || strcmp (arg, "--state") == 0) {
+            if (al_cli_config_option ("watch", argc, argv, &index, &config_option, &state_option) < 0)
+                return AL_EXIT_USAGE;
         }
         else
         if (strcmp (arg, "--timeout") == 0 && has_value) {
@@ -147,6 +142,10 @@ s_parse (int argc, char **argv, s_args_t *args)
         else
             return s_usage_error ("unexpected argument '%s'", arg);
     }
+    args->config_path = al_cli_config_path (config_option, state_option, args->state_config,
+                                            sizeof args->state_config);
+    if (!args->config_path)
+        return s_usage_error ("%s", "--state: path too long");
     if (args->service && args->deployment)
         return s_usage_error ("give a DEPLOYMENT or --signals SERVICE, not both (%s)", args->deployment);
     if (!args->service && !args->deployment)

@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <jansson.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -377,6 +378,41 @@ test_runbook_out_env_and_determinism (void **state)
     free (second);
 }
 
+//  --json carries the same runbook as the text output; --state DIR and $AIRLOCK_CONFIG
+//  find the same configuration as --config (the lookup of every command).
+static void
+test_runbook_json_and_lookup (void **state)
+{
+    s_fixture_t *f = *state;
+    char *text = s_runbook (f, "demo", "");
+    char *json_text = s_runbook (f, "demo", "--json");
+    json_error_t error;
+    json_t *root = json_loads (json_text, 0, &error);
+    if (!root)
+        fail_msg ("not JSON (%s):\n%s", error.text, json_text);
+    assert_string_equal (json_string_value (json_object_get (root, "service")), "demo");
+    assert_string_equal (json_string_value (json_object_get (root, "environment")), "production");
+    assert_true (json_is_array (json_object_get (root, "warnings")));
+    assert_string_equal (json_string_value (json_object_get (root, "markdown")), text);
+    json_decref (root);
+    free (json_text);
+    char arguments [2048];
+    snprintf (arguments, sizeof arguments, "runbook demo --state '%s'", f->dir);
+    assert_int_equal (s_airlock (f, "state", arguments), 0);
+    char *by_state = s_output (f, "state", "out");
+    assert_string_equal (by_state, text);
+    free (by_state);
+    char command [4096];
+    snprintf (command, sizeof command, "cd / && AIRLOCK_CONFIG='%s' '%s' runbook demo > '%s/env.out' 2>&1",
+              f->config, f->airlock, f->dir);
+    int rc = system (command);
+    assert_true (WIFEXITED (rc) && WEXITSTATUS (rc) == 0);
+    char *by_environment = s_output (f, "env", "out");
+    assert_string_equal (by_environment, text);
+    free (by_environment);
+    free (text);
+}
+
 static void
 test_runbook_errors (void **state)
 {
@@ -445,6 +481,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_runbook_follows_changes, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_runbook_out_env_and_determinism, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_runbook_errors, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_runbook_json_and_lookup, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
