@@ -136,7 +136,8 @@ static void
 s_keygen (s_fixture_t *f, const char *name, const char *role, char hex [65])
 {
     char arguments [1024];
-    snprintf (arguments, sizeof arguments, "keygen --name %s --role %s --out '%s/%s.key'", name, role, f->dir, name);
+    snprintf (arguments, sizeof arguments, "keygen --name %s --role %s --out '%s/%s.key' --config '%s'", name, role,
+              f->dir, name, f->config);
     assert_int_equal (s_airlock (f, "keygen", arguments), 0);
     char path [512];
     snprintf (path, sizeof path, "%s/%s.key.pub", f->dir, name);
@@ -413,6 +414,49 @@ test_runbook_json_and_lookup (void **state)
     free (text);
 }
 
+//  keygen --role takes only a human role of the state's policy (the entry it prints must
+//  load); its help lists the exit codes.
+static void
+test_keygen_roles (void **state)
+{
+    s_fixture_t *f = *state;
+    char arguments [2048];
+    snprintf (arguments, sizeof arguments, "keygen --name carol --role wizard --out '%s/carol.key' --state '%s'",
+              f->dir, f->dir);
+    assert_int_equal (s_airlock (f, "wizard", arguments), 2);
+    char *error = s_output (f, "wizard", "err");
+    if (!strstr (error, "--role wizard: no such role") || !strstr (error, "manager") || !strstr (error, "devops"))
+        fail_msg ("keygen said:\n%s", error);
+    free (error);
+    //  A bus agent's role is not an approver's.
+    snprintf (arguments, sizeof arguments, "keygen --name carol --role qa --out '%s/carol.key' --state '%s'",
+              f->dir, f->dir);
+    assert_int_equal (s_airlock (f, "qa", arguments), 2);
+    error = s_output (f, "qa", "err");
+    s_contains (error, "--role qa: not a human role");
+    free (error);
+    char path [512];
+    struct stat info;
+    snprintf (path, sizeof path, "%s/carol.key", f->dir);
+    assert_int_not_equal (stat (path, &info), 0);
+    //  Without a policy to ask, an explicit role is refused too (fail closed).
+    snprintf (arguments, sizeof arguments, "keygen --name carol --role security --out '%s/carol.key' "
+              "--config /nonexistent/airlock.yaml", f->dir);
+    assert_int_equal (s_airlock (f, "nopolicy", arguments), 2);
+    assert_int_not_equal (stat (path, &info), 0);
+    snprintf (arguments, sizeof arguments, "keygen --name carol --role security --out '%s/carol.key' --state '%s'",
+              f->dir, f->dir);
+    assert_int_equal (s_airlock (f, "security", arguments), 0);
+    char *out = s_output (f, "security", "out");
+    s_contains (out, "roles: [security]");
+    free (out);
+    assert_int_equal (stat (path, &info), 0);
+    assert_int_equal (s_airlock (f, "help", "keygen --help"), 0);
+    out = s_output (f, "help", "out");
+    s_contains (out, "exit codes: 0 key pair written, 2 usage error");
+    free (out);
+}
+
 static void
 test_runbook_errors (void **state)
 {
@@ -482,6 +526,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_runbook_out_env_and_determinism, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_runbook_errors, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_runbook_json_and_lookup, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_keygen_roles, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -746,6 +746,17 @@ test_up_bad_input (void **state)
     text = s_file (f, "novalue.out");
     assert_non_null (strstr (text, "--state needs a value"));
     free (text);
+    //  -V and --version print the version, and nothing else.
+    assert_int_equal (s_run (f, "version", "-V"), 0);
+    text = s_file (f, "version.out");
+    unsigned major = 0, minor = 0, patch = 0;
+    if (sscanf (text, "airlock %u.%u.%u\n", &major, &minor, &patch) != 3 || strchr (text, '\n') [1])
+        fail_msg ("-V printed '%s'", text);
+    free (text);
+    assert_int_equal (s_run (f, "long-version", "--version"), 0);
+    text = s_file (f, "long-version.out");
+    assert_non_null (strstr (text, "airlock "));
+    free (text);
     assert_int_equal (s_run (f, "help", "up --help"), 0);
     text = s_file (f, "help.out");
     assert_non_null (strstr (text, "usage: airlock up"));
