@@ -3,7 +3,10 @@
     Both connect with the state directory's `ci` certificate (the role CI pipelines and AI
     agents' clients use: it may send a ReleaseCandidate, nothing else) and send one
     ReleaseCandidate to the orchestrator, which runs the release from there. They print
-    the release id to follow with `airlock status RELEASE` or `airlock watch`.
+    the release id to follow with `airlock status RELEASE` or `airlock watch`. submit
+    first checks what it can here (s_precheck): a taken id, an unknown service, a
+    missing artifact or one whose bytes do not match the digest are refused before
+    "submitted" is said.
 
     `airlock rollback RELEASE` reads which release ran in production before RELEASE's
     (deploy-manager's release record) and submits it again as a deployment of type
@@ -13,7 +16,10 @@
 #include "cli/cli_release.h"
 #include "agents/al_agent.h"
 #include "broker/al_config.h"
+#include "deploy/al_artifacts.h"
+#include "deploy/al_services.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +54,12 @@ s_submit_usage (FILE *out)
         "  --state DIR        the state directory (reads DIR/airlock.yaml)\n"
         "  --config FILE      airlock.yaml (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n"
         "  --json             print {\"release_id\": ..., \"audit_sequence\": ...}\n\n"
-        "exit codes: 0 submitted, 1 the broker refused it, 2 usage error or broker unreachable\n");
+        "Checked before anything is sent: the id is not taken, SERVICE is in services.yaml,\n"
+        "and an artifact on this host (a path, made absolute, or file:// URI) exists and has\n"
+        "the digest.\n\n"
+        "exit codes: 0 submitted, 1 refused (taken id, unknown service, missing artifact or\n"
+        "digest mismatch, or by the broker), 2 usage error, unreadable configuration or\n"
+        "services.yaml, broker unreachable\n");
 }
 
 static void
@@ -64,8 +75,98 @@ s_rollback_usage (FILE *out)
         "broker unreachable\n");
 }
 
-//  A release id from service and version: rel-<service>-<version>-<6 hex>, only
-//  [A-Za-z0-9._-], at most 56 characters.
+//  What can be checked here before "submitted" is said, since the orchestrator and
+//  deploy-manager would only find it later (a release FAILED in `airlock status`) or not
+//  at all (a taken id is taken as a redelivery and the candidate silently dropped): the
+//  id is valid and not taken, the service is in services.yaml, and an artifact on this
+//  host exists and has the digest given. A relative artifact path is made absolute
+//  (deploy-manager only keeps absolute ones) in artifact_out. Returns 0 or an exit code
+//  (printed).
+static int
+s_precheck (const char *config_path, const char *release_id, const char *service, const char *artifact,
+            const char *digest, char *artifact_out, size_t artifact_size)
+{
+    char error [4096] = "";
+    int exit_code = AL_EXIT_BAD;
+    al_services_t *services = NULL;
+    json_t *taken = NULL;
+    char *local = NULL;
+    al_config_t *config = al_config_load (config_path, error, sizeof error);
+    if (!config) {
+        fprintf (stderr, "airlock submit: %s\n", error);
+        return AL_EXIT_USAGE;
+    }
+    bool hex = strlen (digest) == 64;
+    for (const char *c = digest; hex && *c; c++)
+        hex = (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f');
+    if (!hex) {
+        fprintf (stderr, "airlock submit: --digest: '%s' is not sha256: and 64 lowercase hex digits\n", digest);
+        exit_code = AL_EXIT_USAGE;
+        goto cleanup;
+    }
+    if (!al_cli_release_id_valid (release_id)) {
+        fprintf (stderr, "airlock submit: --id: '%s' is not a release id (1..56 of [A-Za-z0-9._-], not starting "
+                 "with '.')\n", release_id);
+        exit_code = AL_EXIT_USAGE;
+        goto cleanup;
+    }
+    taken = al_cli_release_load (config, release_id, error, sizeof error);
+    if (taken) {
+        const char *state = json_string_value (json_object_get (taken, "state"));
+        fprintf (stderr, "airlock submit: release id %s is taken (%s %s, %s): choose another --id, or leave it "
+                 "out for a new one\n", release_id, json_string_value (json_object_get (taken, "service"))
+                 ? json_string_value (json_object_get (taken, "service")): "?",
+                 json_string_value (json_object_get (taken, "version"))
+                 ? json_string_value (json_object_get (taken, "version")): "?", state? state: "?");
+        goto cleanup;
+    }
+    services = al_services_load (al_config_services_path (config), error, sizeof error);
+    if (!services) {
+        fprintf (stderr, "airlock submit: %s\n", error);
+        exit_code = AL_EXIT_USAGE;
+        goto cleanup;
+    }
+    if (!al_services_find (services, service)) {
+        fprintf (stderr, "airlock submit: --service %s: not in %s; configured services:", service,
+                 al_config_services_path (config));
+        for (size_t i = 0; i < al_services_count (services); i++)
+            fprintf (stderr, "%s %s", i? ",": "", al_services_at (services, i)->name);
+        fprintf (stderr, "%s\n", al_services_count (services)? "": " none");
+        goto cleanup;
+    }
+    snprintf (artifact_out, artifact_size, "%s", artifact);
+    if (!strstr (artifact, "://") && artifact [0] != '/') {
+        //  A relative path: deploy-manager would refuse it as not local, far away from here.
+        char *absolute = realpath (artifact, NULL);
+        if (!absolute) {
+            fprintf (stderr, "airlock submit: --artifact %s: %s\n", artifact, strerror (errno));
+            goto cleanup;
+        }
+        snprintf (artifact_out, artifact_size, "%s", absolute);
+        free (absolute);
+    }
+    local = al_artifact_local_path (artifact_out, error, sizeof error);
+    if (local) {
+        char actual [65];
+        if (al_sha256_file_hex (local, actual, error, sizeof error) != 0) {
+            fprintf (stderr, "airlock submit: --artifact: %s\n", error);
+            goto cleanup;
+        }
+        if (strcmp (actual, digest) != 0) {
+            fprintf (stderr, "airlock submit: --artifact %s has sha256:%s, not the --digest sha256:%s\n", local,
+                     actual, digest);
+            goto cleanup;
+        }
+    }
+    exit_code = 0;
+cleanup:
+    free (local);
+    json_decref (taken);
+    al_services_destroy (&services);
+    al_config_destroy (&config);
+    return exit_code;
+}
+
 //  Send the candidate as ci; prints the outcome. Returns the exit code.
 static int
 s_send (const char *command, const char *config_path, const char *release_id,
@@ -249,14 +350,22 @@ al_cmd_submit (int argc, char **argv)
         return AL_EXIT_USAGE;
     }
     char release_id [64];
+    if (id && strlen (id) >= sizeof release_id) {
+        fprintf (stderr, "airlock submit: --id: '%s' is longer than 56 characters\n", id);
+        return AL_EXIT_USAGE;
+    }
     if (id)
         snprintf (release_id, sizeof release_id, "%s", id);
     else
         al_cli_release_id ("rel", service, version, release_id, sizeof release_id);
+    char artifact_uri [4096];
+    int checked = s_precheck (config_path, release_id, service, artifact, digest, artifact_uri, sizeof artifact_uri);
+    if (checked != 0)
+        return checked;
     Airlock__ReleaseCandidate candidate = AIRLOCK__RELEASE_CANDIDATE__INIT;
     candidate.service = (char *) service;
     candidate.version = (char *) version;
-    candidate.artifact_uri = (char *) artifact;
+    candidate.artifact_uri = artifact_uri;
     candidate.artifact_sha256 = (char *) digest;
     candidate.deployment_type = deployment_type;
     candidate.migration_set_sha256 = (char *) migrations;

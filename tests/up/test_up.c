@@ -945,6 +945,118 @@ test_up_and_status_show_why_an_agent_dies (void **state)
     assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
 }
 
+//  Run `cd DIR && airlock ARGUMENTS` (a relative path in them is relative to DIR);
+//  output into DIR/NAME.out; the exit code.
+static int
+s_run_in_dir (s_fixture_t *f, const char *name, const char *arguments)
+{
+    char command [4096];
+    snprintf (command, sizeof command, "cd '%s' && '%s' %s > '%s/%s.out' 2>&1", f->dir, f->airlock, arguments,
+              f->dir, name);
+    int rc = system (command);
+    return WIFEXITED (rc)? WEXITSTATUS (rc): -1;
+}
+
+//  submit checks what it can before saying "submitted" (service, artifact and digest,
+//  a taken id); a staging deployment that fails shows its cause in `airlock status`.
+static void
+test_submit_checks_and_staging_failure_cause (void **state)
+{
+    s_fixture_t *f = *state;
+    s_write (f, "app.sh", "#!/bin/sh\nexit 0\n");
+    char command [1200];
+    snprintf (command, sizeof command, "chmod 755 '%s/app.sh' && sha256sum '%s/app.sh' | cut -c1-64 > '%s/app.sha'",
+              f->dir, f->dir, f->dir);
+    assert_int_equal (system (command), 0);
+    char *digest = s_file (f, "app.sha");
+    assert_non_null (digest);
+    digest [strcspn (digest, "\n")] = 0;
+    assert_int_equal (strlen (digest), 64);
+    char arguments [2048];
+    //  Refused here, before anything is sent (no broker runs yet).
+    snprintf (arguments, sizeof arguments, "submit --state . --service nosuch --version 1 --artifact ./app.sh "
+              "--digest sha256:%s", digest);
+    assert_int_equal (s_run_in_dir (f, "unknown-service", arguments), 1);
+    char *text = s_file (f, "unknown-service.out");
+    if (!strstr (text, "--service nosuch: not in") || !strstr (text, "demo") || strstr (text, "submitted"))
+        fail_msg ("unknown service:\n%s", text);
+    free (text);
+    snprintf (arguments, sizeof arguments, "submit --state . --service demo --version 1 --artifact ./missing.sh "
+              "--digest sha256:%s", digest);
+    assert_int_equal (s_run_in_dir (f, "missing", arguments), 1);
+    text = s_file (f, "missing.out");
+    if (!strstr (text, "missing.sh: No such file") || strstr (text, "submitted"))
+        fail_msg ("missing artifact:\n%s", text);
+    free (text);
+    snprintf (arguments, sizeof arguments, "submit --state . --service demo --version 1 --artifact ./app.sh "
+              "--digest sha256:%064d", 0);
+    assert_int_equal (s_run_in_dir (f, "mismatch", arguments), 1);
+    text = s_file (f, "mismatch.out");
+    char needle [256];
+    snprintf (needle, sizeof needle, "has sha256:%s, not the --digest", digest);
+    if (!strstr (text, needle) || strstr (text, "submitted"))
+        fail_msg ("digest mismatch:\n%s", text);
+    free (text);
+
+    s_start_up (f);
+    s_wait_alive (f, 0);
+    snprintf (arguments, sizeof arguments, "submit --state . --service demo --version 1 --artifact ./app.sh "
+              "--digest sha256:%s --id rel-t1", digest);
+    if (s_run_in_dir (f, "submit", arguments) != 0) {
+        text = s_file (f, "submit.out");
+        fail_msg ("submit:\n%s", text);
+    }
+    text = s_file (f, "submit.out");
+    assert_non_null (strstr (text, "as release rel-t1"));
+    free (text);
+    //  The staging deployment of a service whose instance exits at once fails; the
+    //  release's detail says which step failed and why.
+    snprintf (arguments, sizeof arguments, "status rel-t1 --state '%s' --json", f->dir);
+    const char *detail = NULL;
+    json_t *root = NULL;
+    for (int waited = 0; waited < 120000; waited += 500) {
+        json_decref (root);
+        root = NULL;
+        if (s_run (f, "status", arguments) == 0) {
+            text = s_file (f, "status.out");
+            root = json_loads (text, 0, NULL);
+            free (text);
+            json_t *release = json_object_get (root, "release");
+            const char *state_name = json_string_value (json_object_get (release, "state"));
+            if (state_name && (strcmp (state_name, "FAILED") == 0 || strcmp (state_name, "VALIDATE") == 0
+                           ||  strcmp (state_name, "APPROVE") == 0)) {
+                detail = json_string_value (json_object_get (release, "detail"));
+                break;
+            }
+        }
+        s_sleep_ms (500);
+    }
+    if (!detail) {
+        s_dump (f);
+        fail_msg ("release rel-t1 never left staging");
+    }
+    //  (here "staging deployment rolled_back, rule rollout_failed: rollout failed: ... instance
+    //  demo-0.1 exited during start ..."; before, the detail stopped at the rule)
+    if (strncmp (detail, "staging deployment ", 19) != 0 || !strstr (detail, " failed: ")
+    ||  !strstr (detail, "exited during start")) {
+        s_dump (f);
+        fail_msg ("the release's detail has no cause: '%s'", detail);
+    }
+    json_decref (root);
+    //  The id is now taken: refused, not "submitted" and dropped.
+    assert_int_equal (s_run_in_dir (f, "bad-digest", "submit --state . --service demo --version 2 "
+                                    "--artifact ./app.sh --digest sha256:0 --id rel-t2"), 2);
+    snprintf (arguments, sizeof arguments, "submit --state . --service demo --version 2 --artifact ./app.sh "
+              "--digest sha256:%s --id rel-t1", digest);
+    assert_int_equal (s_run_in_dir (f, "taken", arguments), 1);
+    text = s_file (f, "taken.out");
+    if (!strstr (text, "release id rel-t1 is taken") || strstr (text, "submitted"))
+        fail_msg ("taken id:\n%s", text);
+    free (text);
+    free (digest);
+    s_stop_and_check (f, SIGTERM, false);
+}
+
 int
 main (void)
 {
@@ -958,6 +1070,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_check_lists_every_error, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_up_refuses_an_invalid_state, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_up_and_status_show_why_an_agent_dies, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_submit_checks_and_staging_failure_cause, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_up_starts_everyone_and_sigterm_stops_them, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_up_restarts_a_crashed_agent_with_backoff, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_up_restarts_a_crashed_broker, s_setup, s_teardown),
