@@ -4,7 +4,7 @@
     agents' clients use: it may send a ReleaseCandidate, nothing else) and send one
     ReleaseCandidate to the orchestrator, which runs the release from there. They print
     the release id to follow with `airlock status RELEASE` or `airlock watch`. submit
-    first checks what it can here (s_precheck): a taken id, an unknown service, a
+    first checks what it can here (al_cli_submit_check): a taken id, an unknown service, a
     missing artifact or one whose bytes do not match the digest are refused before
     "submitted" is said.
 
@@ -16,10 +16,7 @@
 #include "cli/cli_release.h"
 #include "agents/al_agent.h"
 #include "broker/al_config.h"
-#include "deploy/al_artifacts.h"
-#include "deploy/al_services.h"
 
-#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,98 +70,6 @@ s_rollback_usage (FILE *out)
         "deployed like any release. Prints the new release id.\n\n"
         "exit codes: 0 submitted, 1 refused or nothing to roll back to, 2 usage error or\n"
         "broker unreachable\n");
-}
-
-//  What can be checked here before "submitted" is said, since the orchestrator and
-//  deploy-manager would only find it later (a release FAILED in `airlock status`) or not
-//  at all (a taken id is taken as a redelivery and the candidate silently dropped): the
-//  id is valid and not taken, the service is in services.yaml, and an artifact on this
-//  host exists and has the digest given. A relative artifact path is made absolute
-//  (deploy-manager only keeps absolute ones) in artifact_out. Returns 0 or an exit code
-//  (printed).
-static int
-s_precheck (const char *config_path, const char *release_id, const char *service, const char *artifact,
-            const char *digest, char *artifact_out, size_t artifact_size)
-{
-    char error [4096] = "";
-    int exit_code = AL_EXIT_BAD;
-    al_services_t *services = NULL;
-    json_t *taken = NULL;
-    char *local = NULL;
-    al_config_t *config = al_config_load (config_path, error, sizeof error);
-    if (!config) {
-        fprintf (stderr, "airlock submit: %s\n", error);
-        return AL_EXIT_USAGE;
-    }
-    bool hex = strlen (digest) == 64;
-    for (const char *c = digest; hex && *c; c++)
-        hex = (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f');
-    if (!hex) {
-        fprintf (stderr, "airlock submit: --digest: '%s' is not sha256: and 64 lowercase hex digits\n", digest);
-        exit_code = AL_EXIT_USAGE;
-        goto cleanup;
-    }
-    if (!al_cli_release_id_valid (release_id)) {
-        fprintf (stderr, "airlock submit: --id: '%s' is not a release id (1..56 of [A-Za-z0-9._-], not starting "
-                 "with '.')\n", release_id);
-        exit_code = AL_EXIT_USAGE;
-        goto cleanup;
-    }
-    taken = al_cli_release_load (config, release_id, error, sizeof error);
-    if (taken) {
-        const char *state = json_string_value (json_object_get (taken, "state"));
-        fprintf (stderr, "airlock submit: release id %s is taken (%s %s, %s): choose another --id, or leave it "
-                 "out for a new one\n", release_id, json_string_value (json_object_get (taken, "service"))
-                 ? json_string_value (json_object_get (taken, "service")): "?",
-                 json_string_value (json_object_get (taken, "version"))
-                 ? json_string_value (json_object_get (taken, "version")): "?", state? state: "?");
-        goto cleanup;
-    }
-    services = al_services_load (al_config_services_path (config), error, sizeof error);
-    if (!services) {
-        fprintf (stderr, "airlock submit: %s\n", error);
-        exit_code = AL_EXIT_USAGE;
-        goto cleanup;
-    }
-    if (!al_services_find (services, service)) {
-        fprintf (stderr, "airlock submit: --service %s: not in %s; configured services:", service,
-                 al_config_services_path (config));
-        for (size_t i = 0; i < al_services_count (services); i++)
-            fprintf (stderr, "%s %s", i? ",": "", al_services_at (services, i)->name);
-        fprintf (stderr, "%s\n", al_services_count (services)? "": " none");
-        goto cleanup;
-    }
-    snprintf (artifact_out, artifact_size, "%s", artifact);
-    if (!strstr (artifact, "://") && artifact [0] != '/') {
-        //  A relative path: deploy-manager would refuse it as not local, far away from here.
-        char *absolute = realpath (artifact, NULL);
-        if (!absolute) {
-            fprintf (stderr, "airlock submit: --artifact %s: %s\n", artifact, strerror (errno));
-            goto cleanup;
-        }
-        snprintf (artifact_out, artifact_size, "%s", absolute);
-        free (absolute);
-    }
-    local = al_artifact_local_path (artifact_out, error, sizeof error);
-    if (local) {
-        char actual [65];
-        if (al_sha256_file_hex (local, actual, error, sizeof error) != 0) {
-            fprintf (stderr, "airlock submit: --artifact: %s\n", error);
-            goto cleanup;
-        }
-        if (strcmp (actual, digest) != 0) {
-            fprintf (stderr, "airlock submit: --artifact %s has sha256:%s, not the --digest sha256:%s\n", local,
-                     actual, digest);
-            goto cleanup;
-        }
-    }
-    exit_code = 0;
-cleanup:
-    free (local);
-    json_decref (taken);
-    al_services_destroy (&services);
-    al_config_destroy (&config);
-    return exit_code;
 }
 
 //  Send the candidate as ci; prints the outcome. Returns the exit code.
@@ -358,10 +263,19 @@ al_cmd_submit (int argc, char **argv)
         snprintf (release_id, sizeof release_id, "%s", id);
     else
         al_cli_release_id ("rel", service, version, release_id, sizeof release_id);
-    char artifact_uri [4096];
-    int checked = s_precheck (config_path, release_id, service, artifact, digest, artifact_uri, sizeof artifact_uri);
-    if (checked != 0)
-        return checked;
+    char artifact_uri [4096], error [4096];
+    al_config_t *config = al_config_load (config_path, error, sizeof error);
+    if (!config) {
+        fprintf (stderr, "airlock submit: %s\n", error);
+        return AL_EXIT_USAGE;
+    }
+    int checked = al_cli_submit_check (config, release_id, service, artifact, digest, artifact_uri,
+                                       sizeof artifact_uri, error, sizeof error);
+    al_config_destroy (&config);
+    if (checked != 0) {
+        fprintf (stderr, "airlock submit: %s\n", error);
+        return checked == -2? AL_EXIT_USAGE: AL_EXIT_BAD;
+    }
     Airlock__ReleaseCandidate candidate = AIRLOCK__RELEASE_CANDIDATE__INIT;
     candidate.service = (char *) service;
     candidate.version = (char *) version;

@@ -978,7 +978,7 @@ test_submit_checks_and_staging_failure_cause (void **state)
               "--digest sha256:%s", digest);
     assert_int_equal (s_run_in_dir (f, "unknown-service", arguments), 1);
     char *text = s_file (f, "unknown-service.out");
-    if (!strstr (text, "--service nosuch: not in") || !strstr (text, "demo") || strstr (text, "submitted"))
+    if (!strstr (text, "service nosuch: not in") || !strstr (text, "demo") || strstr (text, "submitted"))
         fail_msg ("unknown service:\n%s", text);
     free (text);
     snprintf (arguments, sizeof arguments, "submit --state . --service demo --version 1 --artifact ./missing.sh "
@@ -993,7 +993,7 @@ test_submit_checks_and_staging_failure_cause (void **state)
     assert_int_equal (s_run_in_dir (f, "mismatch", arguments), 1);
     text = s_file (f, "mismatch.out");
     char needle [256];
-    snprintf (needle, sizeof needle, "has sha256:%s, not the --digest", digest);
+    snprintf (needle, sizeof needle, "has sha256:%s, not the digest given", digest);
     if (!strstr (text, needle) || strstr (text, "submitted"))
         fail_msg ("digest mismatch:\n%s", text);
     free (text);
