@@ -13,7 +13,9 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void
 s_usage (FILE *out)
@@ -24,40 +26,58 @@ s_usage (FILE *out)
         "Make an Ed25519 key pair for a human approver. The secret key goes to FILE\n"
         "(default ./NAME.key, mode 0600, never overwritten), the public key to FILE.pub.\n"
         "Prints the approvers.yaml entry to add. ROLE must be a human role of the policy\n"
-        "(kind: human in roles.yaml, e.g. manager, security, devops; default manager); the\n"
-        "policy is the state directory's (--state DIR, --config FILE, $AIRLOCK_CONFIG, else\n"
-        "./airlock-state/airlock.yaml). Without a readable policy, only the default role is\n"
-        "accepted. --json prints {name, role, key_id, public_key, secret_key_file}.\n\n"
+        "(kind: human in roles.yaml, e.g. manager, security, devops; default manager): the\n"
+        "state directory's policy (--state DIR, --config FILE, $AIRLOCK_CONFIG, else\n"
+        "./airlock-state/airlock.yaml); on a machine without a state directory, the policy\n"
+        "`airlock init` installs ($AIRLOCK_POLICY_DIR, else the shipped default).\n"
+        "--json prints {name, role, key_id, public_key, secret_key_file}.\n\n"
         "exit codes: 0 key pair written, 2 usage error, a role the policy does not know as\n"
-        "human (the known ones are listed), a policy that does not load while --role is given,\n"
-        "or the key file exists or cannot be written\n");
+        "human (the known ones are listed), a policy that cannot be read, or the key file\n"
+        "exists or cannot be written\n");
 }
 
-//  Is role a human role of the state directory's policy? 0 yes; an exit code (printed)
-//  when not, or when there is no policy to ask and the role was given explicitly.
+//  Is role a human role of the policy? The state directory's policy when there is a
+//  configuration (--state, --config, $AIRLOCK_CONFIG, ./airlock-state/airlock.yaml), else,
+//  on an approver's own machine, the policy `airlock init` installs ($AIRLOCK_POLICY_DIR,
+//  else the shipped default). 0 yes; an exit code (printed) when not, or when the policy
+//  named cannot be read.
 static int
-s_check_role (const char *role, bool explicit_role, const char *config_option, const char *state_option)
+s_check_role (const char *role, const char *config_option, const char *state_option)
 {
     char buffer [2048], error [1024] = "";
     const char *config_path = al_cli_config_path (config_option, state_option, buffer, sizeof buffer);
-    al_config_t *config = config_path? al_config_load (config_path, error, sizeof error): NULL;
+    if (!config_path) {
+        fprintf (stderr, "airlock keygen: --state: path too long\n");
+        return AL_EXIT_USAGE;
+    }
+    al_config_t *config = NULL;
+    char *dir = NULL;
+    struct stat info;
+    if (config_option || state_option || getenv ("AIRLOCK_CONFIG") || stat (config_path, &info) == 0) {
+        config = al_config_load (config_path, error, sizeof error);
+        if (!config) {
+            fprintf (stderr, "airlock keygen: --role %s: cannot read the policy to check it: %s\n", role, error);
+            return AL_EXIT_USAGE;
+        }
+        dir = strdup (al_config_policy_dir (config));
+    }
+    else {
+        const char *environment = getenv ("AIRLOCK_POLICY_DIR");
+        dir = strdup (environment && *environment? environment: AIRLOCK_DEFAULT_POLICY_DIR);
+    }
     al_policy_errors_t *errors = NULL;
-    al_policy_t *policy = config? al_policy_load (al_config_policy_dir (config), &errors): NULL;
+    al_policy_t *policy = dir? al_policy_load (dir, &errors): NULL;
     int exit_code = AL_EXIT_OK;
     if (!policy) {
-        if (explicit_role) {
-            fprintf (stderr, "airlock keygen: --role %s: no policy to check it against: %s\n"
-                     "(give --state DIR or --config FILE, or leave out --role for manager)\n", role,
-                     !config? (config_path? error: "--state: path too long")
-                     : al_policy_errors_count (errors)? al_policy_errors_at (errors, 0): al_config_policy_dir (config));
-            exit_code = AL_EXIT_USAGE;
-        }
+        fprintf (stderr, "airlock keygen: --role %s: the policy %s does not load: %s\n", role, dir? dir: "?",
+                 al_policy_errors_count (errors)? al_policy_errors_at (errors, 0): "out of memory");
+        exit_code = AL_EXIT_USAGE;
         goto cleanup;
     }
     const char *kind = al_policy_role_kind (policy, role);
     if (!kind || strcmp (kind, "human") != 0) {
         fprintf (stderr, "airlock keygen: --role %s: %s in %s; human roles:", role,
-                 kind? "not a human role": "no such role", al_config_policy_dir (config));
+                 kind? "not a human role": "no such role", dir);
         for (size_t i = 0; i < al_policy_role_count (policy); i++) {
             const char *name = al_policy_role_at (policy, i);
             const char *its_kind = al_policy_role_kind (policy, name);
@@ -71,6 +91,7 @@ cleanup:
     al_policy_errors_destroy (&errors);
     al_policy_destroy (&policy);
     al_config_destroy (&config);
+    free (dir);
     return exit_code;
 }
 
@@ -79,7 +100,7 @@ al_cmd_keygen (int argc, char **argv)
 {
     const char *name = NULL, *out = NULL, *role = "manager";
     const char *config_option = NULL, *state_option = NULL;
-    bool json = false, explicit_role = false;
+    bool json = false;
     static const struct option options [] = {
         { "name", required_argument, NULL, 'n' },
         { "out", required_argument, NULL, 'o' },
@@ -96,7 +117,7 @@ al_cmd_keygen (int argc, char **argv)
         switch (option) {
             case 'n': name = optarg; break;
             case 'o': out = optarg; break;
-            case 'r': role = optarg; explicit_role = true; break;
+            case 'r': role = optarg; break;
             case 'c': config_option = optarg; break;
             case 's': state_option = optarg; break;
             case 'j': json = true; break;
@@ -108,7 +129,7 @@ al_cmd_keygen (int argc, char **argv)
         s_usage (stderr);
         return AL_EXIT_USAGE;
     }
-    int role_check = s_check_role (role, explicit_role, config_option, state_option);
+    int role_check = s_check_role (role, config_option, state_option);
     if (role_check != AL_EXIT_OK)
         return role_check;
     if (sodium_init () < 0) {

@@ -439,7 +439,7 @@ test_keygen_roles (void **state)
     struct stat info;
     snprintf (path, sizeof path, "%s/carol.key", f->dir);
     assert_int_not_equal (stat (path, &info), 0);
-    //  Without a policy to ask, an explicit role is refused too (fail closed).
+    //  A configuration named but unreadable: refused (fail closed), no key written.
     snprintf (arguments, sizeof arguments, "keygen --name carol --role security --out '%s/carol.key' "
               "--config /nonexistent/airlock.yaml", f->dir);
     assert_int_equal (s_airlock (f, "nopolicy", arguments), 2);
@@ -450,6 +450,22 @@ test_keygen_roles (void **state)
     char *out = s_output (f, "security", "out");
     s_contains (out, "roles: [security]");
     free (out);
+    assert_int_equal (stat (path, &info), 0);
+    //  On an approver's machine (no state directory): the shipped default policy decides.
+    char command [4096];
+    snprintf (command, sizeof command, "mkdir -p '%s/laptop' && cd '%s/laptop' && env -u AIRLOCK_CONFIG "
+              "-u AIRLOCK_POLICY_DIR '%s' keygen --name dan --role wizard > '%s/laptop.out' 2>&1", f->dir, f->dir,
+              f->airlock, f->dir);
+    int rc = system (command);
+    assert_true (WIFEXITED (rc) && WEXITSTATUS (rc) == 2);
+    error = s_output (f, "laptop", "out");
+    s_contains (error, "--role wizard: no such role");
+    free (error);
+    snprintf (command, sizeof command, "cd '%s/laptop' && env -u AIRLOCK_CONFIG -u AIRLOCK_POLICY_DIR '%s' keygen "
+              "--name dan --role devops > '%s/laptop.out' 2>&1", f->dir, f->airlock, f->dir);
+    rc = system (command);
+    assert_true (WIFEXITED (rc) && WEXITSTATUS (rc) == 0);
+    snprintf (path, sizeof path, "%s/laptop/dan.key", f->dir);
     assert_int_equal (stat (path, &info), 0);
     assert_int_equal (s_airlock (f, "help", "keygen --help"), 0);
     out = s_output (f, "help", "out");
