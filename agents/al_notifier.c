@@ -277,18 +277,32 @@ s_log_pending (const char *endpoint, uint64_t pending, void *arg)
     return 0;
 }
 
+char *
+al_notifier_config_path (const al_config_t *config)
+{
+    char *path = NULL;
+    return asprintf (&path, "%s/notifications.yaml", al_config_state_dir (config)) < 0? NULL: path;
+}
+
 //  notifications.yaml, or no endpoints when there is none.
 static al_notify_config_t *
-s_load_config (const char *state_dir, char *error, size_t error_size)
+s_load_config (const al_config_t *config, char *error, size_t error_size)
 {
-    char path [S_PATH_SIZE];
-    snprintf (path, sizeof path, "%s/notifications.yaml", state_dir);
+    char *path = al_notifier_config_path (config);
+    if (!path) {
+        snprintf (error, error_size, "notifier: out of memory");
+        return NULL;
+    }
+    al_notify_config_t *notify = NULL;
     struct stat info;
     if (stat (path, &info) != 0 && errno == ENOENT) {
         zsys_info ("notifier: no %s: no endpoints, nothing to send (events are still recorded)", path);
-        return al_notify_config_new_empty ();
+        notify = al_notify_config_new_empty ();
     }
-    return al_notify_config_load (path, error, error_size);
+    else
+        notify = al_notify_config_load (path, error, error_size);
+    free (path);
+    return notify;
 }
 
 int
@@ -320,7 +334,7 @@ al_notifier_run (const al_config_t *config, char *error, size_t error_size)
                   : "another notifier runs on this state directory");
         goto cleanup;
     }
-    self.notify = s_load_config (state_dir, error, error_size);
+    self.notify = s_load_config (config, error, error_size);
     if (!self.notify)
         goto cleanup;
     snprintf (path, sizeof path, "%s/outbox.db", dir);

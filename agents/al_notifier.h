@@ -39,6 +39,10 @@ extern "C" {
 //  the outbox, the lock, the certificate).
 int al_notifier_run (const al_config_t *config, char *error, size_t error_size);
 
+//  The notifier's configuration file, STATE_DIR/notifications.yaml (caller frees; NULL
+//  when out of memory). A missing file means no endpoints.
+char *al_notifier_config_path (const al_config_t *config);
+
 #ifdef __cplusplus
 }
 #endif

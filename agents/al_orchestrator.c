@@ -481,6 +481,23 @@ s_release_of (s_orchestrator_t *self, const char *deployment_id, bool *productio
     return s_valid_id (id)? s_load (self, id): NULL;
 }
 
+//  Why a deployment failed, for the release's detail (what `airlock status` shows): ":
+//  STEP failed: DETAIL" of the receipt's first failed step, or "" when none says.
+static void
+s_failed_step (const Airlock__DeployReceipt *receipt, char *cause, size_t size)
+{
+    *cause = 0;
+    for (size_t i = 0; i < receipt->n_steps; i++) {
+        const Airlock__StepRecord *record = receipt->steps [i];
+        if (record && record->outcome == AIRLOCK__OUTCOME__OUTCOME_FAILED) {
+            const char *step = al_step_name (record->step);
+            snprintf (cause, size, ": %s failed%s%.480s", step? step: "a step", *record->detail? ": ": "",
+                      record->detail);
+            return;
+        }
+    }
+}
+
 static int
 s_receipt (s_orchestrator_t *self, const al_envelope_t *envelope)
 {
@@ -494,9 +511,12 @@ s_receipt (s_orchestrator_t *self, const al_envelope_t *envelope)
     if (!production && s_in (release, "STAGING")) {
         if (receipt->outcome == AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED)
             s_state (release, "VALIDATE", "staging deployed (receipt %.12s...); QA validates it", receipt->receipt_sha256);
-        else
-            s_state (release, "FAILED", "staging deployment %s%s%s", outcome, *receipt->rollback_rule? ", rule ": "",
-                     receipt->rollback_rule);
+        else {
+            char cause [600];
+            s_failed_step (receipt, cause, sizeof cause);
+            s_state (release, "FAILED", "staging deployment %s%s%s%s", outcome, *receipt->rollback_rule? ", rule ": "",
+                     receipt->rollback_rule, cause);
+        }
         changed = true;
     }
     else
@@ -506,8 +526,11 @@ s_receipt (s_orchestrator_t *self, const al_envelope_t *envelope)
         else
         if (receipt->outcome == AIRLOCK__OUTCOME__OUTCOME_ROLLED_BACK)
             s_state (release, "ROLLED_BACK", "rolled back to %s: rule %s", receipt->previous_version, receipt->rollback_rule);
-        else
-            s_state (release, "FAILED", "production deployment %s", outcome);
+        else {
+            char cause [600];
+            s_failed_step (receipt, cause, sizeof cause);
+            s_state (release, "FAILED", "production deployment %s%s", outcome, cause);
+        }
         json_object_set_new (release, "receipt_sha256", json_string (receipt->receipt_sha256));
         changed = true;
     }

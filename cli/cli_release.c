@@ -7,9 +7,12 @@
 */
 #include "cli/cli_release.h"
 #include "agents/al_orchestrator.h"
+#include "deploy/al_artifacts.h"
+#include "deploy/al_services.h"
 
 #include <assert.h>
 #include <dirent.h>
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,4 +220,85 @@ al_cli_deny_code_name (Airlock__DenyCode code)
 {
     const ProtobufCEnumValue *value = protobuf_c_enum_descriptor_get_value (&airlock__deny_code__descriptor, (int) code);
     return value? value->name: "DENY_UNSPECIFIED";
+}
+
+int
+al_cli_submit_check (const al_config_t *config, const char *release_id, const char *service,
+                     const char *artifact, const char *digest, char *artifact_out, size_t artifact_size,
+                     char *error, size_t error_size)
+{
+    assert (config && release_id && service && artifact && digest && artifact_out && error);
+    int rc = -1;
+    al_services_t *services = NULL;
+    json_t *taken = NULL;
+    char *local = NULL;
+    bool hex = strlen (digest) == 64;
+    for (const char *c = digest; hex && *c; c++)
+        hex = (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f');
+    if (!hex) {
+        snprintf (error, error_size, "digest: '%.100s' is not sha256: and 64 lowercase hex digits", digest);
+        return -2;
+    }
+    if (!al_cli_release_id_valid (release_id)) {
+        snprintf (error, error_size, "id: '%.100s' is not a release id (1..56 of [A-Za-z0-9._-], not starting "
+                  "with '.')", release_id);
+        return -2;
+    }
+    char why [2048];
+    taken = al_cli_release_load (config, release_id, why, sizeof why);
+    if (taken) {
+        const char *taken_service = json_string_value (json_object_get (taken, "service"));
+        const char *taken_version = json_string_value (json_object_get (taken, "version"));
+        const char *taken_state = json_string_value (json_object_get (taken, "state"));
+        snprintf (error, error_size, "release id %s is taken (%.64s %.64s, %.32s): choose another id, or leave it "
+                  "out for a new one", release_id, taken_service? taken_service: "?",
+                  taken_version? taken_version: "?", taken_state? taken_state: "?");
+        goto cleanup;
+    }
+    services = al_services_load (al_config_services_path (config), why, sizeof why);
+    if (!services) {
+        snprintf (error, error_size, "%s", why);
+        rc = -2;
+        goto cleanup;
+    }
+    if (!al_services_find (services, service)) {
+        int length = snprintf (error, error_size, "service %.64s: not in %s; configured services:", service,
+                               al_config_services_path (config));
+        for (size_t i = 0; i < al_services_count (services) && length > 0 && (size_t) length < error_size; i++)
+            length += snprintf (error + length, error_size - (size_t) length, "%s %s", i? ",": "",
+                                al_services_at (services, i)->name);
+        if (al_services_count (services) == 0 && length > 0 && (size_t) length < error_size)
+            snprintf (error + length, error_size - (size_t) length, " none");
+        goto cleanup;
+    }
+    snprintf (artifact_out, artifact_size, "%s", artifact);
+    if (!strstr (artifact, "://") && artifact [0] != '/') {
+        //  A relative path: deploy-manager would refuse it as not local, far away from here.
+        char *absolute = realpath (artifact, NULL);
+        if (!absolute) {
+            snprintf (error, error_size, "artifact %.512s: %s", artifact, strerror (errno));
+            goto cleanup;
+        }
+        snprintf (artifact_out, artifact_size, "%s", absolute);
+        free (absolute);
+    }
+    local = al_artifact_local_path (artifact_out, why, sizeof why);
+    if (local) {
+        char actual [65];
+        if (al_sha256_file_hex (local, actual, why, sizeof why) != 0) {
+            snprintf (error, error_size, "artifact: %s", why);
+            goto cleanup;
+        }
+        if (strcmp (actual, digest) != 0) {
+            snprintf (error, error_size, "artifact %.512s has sha256:%s, not the digest given, sha256:%s", local,
+                      actual, digest);
+            goto cleanup;
+        }
+    }
+    rc = 0;
+cleanup:
+    free (local);
+    json_decref (taken);
+    al_services_destroy (&services);
+    return rc;
 }

@@ -27,6 +27,19 @@ void al_cli_release_id (const char *prefix, const char *service, const char *ver
 //  starting with '.' (so that it is also a safe file name).
 bool al_cli_release_id_valid (const char *id);
 
+//  What can be checked on this host before a candidate is sent, since the orchestrator
+//  and deploy-manager would only find it later (a release FAILED in `airlock status`) or
+//  not at all (a taken id is taken as a redelivery and the candidate dropped): digest is
+//  64 lowercase hex digits, release_id is valid and not taken, service is in
+//  services.yaml, and an artifact on this host (a path or file:// URI) exists and has
+//  that digest. A relative path is made absolute (deploy-manager keeps only absolute
+//  ones) into artifact_out; anything else is copied there as it is (an image reference
+//  is the platform's to pull). Returns 0; -1 with "what is wrong" in error when the
+//  candidate is bad; -2 when the input is malformed or services.yaml does not load.
+int al_cli_submit_check (const al_config_t *config, const char *release_id, const char *service,
+                         const char *artifact, const char *digest, char *artifact_out, size_t artifact_size,
+                         char *error, size_t error_size);
+
 //  The orchestrator's release file of ID (STATE_DIR/orchestrator/releases/ID.json), or
 //  NULL with "no release ID (no PATH)" or the parse error in error.
 json_t *al_cli_release_load (const al_config_t *config, const char *id, char *error, size_t error_size);

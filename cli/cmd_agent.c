@@ -23,7 +23,7 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "usage: airlock agent ROLE [--config FILE] [--interval-ms N]\n"
+        "usage: airlock agent ROLE [--state DIR | --config FILE] [--interval-ms N]\n"
         "\n"
         "Run a bus agent in the foreground until SIGTERM or Ctrl-C.\n"
         "\n"
@@ -39,6 +39,7 @@ s_usage (FILE *out)
         "                   HMAC, CloudEvents) through a durable outbox, each exactly once\n"
         "\n"
         "options:\n"
+        "  --state DIR      the state directory (reads DIR/airlock.yaml)\n"
         "  --config FILE    airlock.yaml (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n"
         "  --interval-ms N  monitor: scrape interval (default 1000, at least 50)\n"
         "\n"
@@ -52,16 +53,16 @@ al_cmd_agent (int argc, char **argv)
         s_usage (stdout);
         return AL_EXIT_OK;
     }
-    const char *config_path = getenv ("AIRLOCK_CONFIG");
-    if (!config_path || !*config_path)
-        config_path = "./airlock-state/airlock.yaml";
+    const char *config_option = NULL, *state_option = NULL;
     const char *role = NULL;
     al_monitor_options_t monitor;
     al_monitor_options_defaults (&monitor);
     for (int index = 1; index < argc; index++) {
-        if (strcmp (argv [index], "--config") == 0 && index + 1 < argc)
-            config_path = argv [++index];
-        else
+        int taken = al_cli_config_option ("agent", argc, argv, &index, &config_option, &state_option);
+        if (taken < 0)
+            return AL_EXIT_USAGE;
+        if (taken)
+            continue;
         if (strcmp (argv [index], "--interval-ms") == 0 && index + 1 < argc) {
             char *end = NULL;
             long value = strtol (argv [++index], &end, 10);
@@ -87,6 +88,12 @@ al_cmd_agent (int argc, char **argv)
     if (strcmp (role, "deploy-manager") != 0 && strcmp (role, "monitor") != 0 && strcmp (role, "orchestrator") != 0
     &&  strcmp (role, "qa") != 0 && strcmp (role, "notifier") != 0) {
         fprintf (stderr, "airlock agent: unknown role '%s' (roles: orchestrator, qa, deploy-manager, monitor, notifier)\n", role);
+        return AL_EXIT_USAGE;
+    }
+    char config_buffer [2048];
+    const char *config_path = al_cli_config_path (config_option, state_option, config_buffer, sizeof config_buffer);
+    if (!config_path) {
+        fprintf (stderr, "airlock agent: --state: path too long\n");
         return AL_EXIT_USAGE;
     }
     char error [2048] = "";

@@ -4,7 +4,8 @@
     A thin client of store/ (al_store.h, al_replay.h, al_signature_audit.h,
     al_cloudevents.h). Every subcommand opens the database read-only, so it runs
     against a live broker's log or a copy. The database is --db FILE, else the one
-    airlock.yaml (--config FILE) names, else ./airlock-audit.db. A configuration also
+    airlock.yaml names (--config FILE, --state DIR, $AIRLOCK_CONFIG, else
+    ./airlock-state/airlock.yaml: the lookup of every command). A configuration also
     gives the policy directory (approver names) and the state directory (the live state
     replay compares itself with).
 
@@ -26,8 +27,6 @@
 #include <string.h>
 #include <time.h>
 
-#define S_DEFAULT_DB "./airlock-audit.db"
-
 static void
 s_usage (FILE *out)
 {
@@ -40,16 +39,19 @@ s_usage (FILE *out)
         "           signed checkpoint, also detect truncation and rewrites up to it. Then\n"
         "           verify again every approval signature the log relies on (accepted\n"
         "           SignedApproval rows and the approvals inside each grant).\n"
-        "           exit 0 intact, 1 tampered / bad checkpoint / bad signature, 2 usage or I/O\n"
+        "           The last line is the verdict: OK, TAMPERED or SIGNATURES FAILED.\n"
+        "           exit 0 intact, 1 tampered / a checkpoint that does not verify / bad\n"
+        "           signature, 2 usage or I/O error or a file that is not a checkpoint\n"
         "  replay   re-derive every deployment's state and timeline from the events alone\n"
-        "           (request, denials, approvals, grant, journal, receipt). With --config\n"
+        "           (request, denials, approvals, grant, journal, receipt). With a configuration\n"
         "           and no --as-of, compare with the live state (deploy-manager's receipts,\n"
         "           the orchestrator's release files): exit 1 on any disagreement\n"
         "  history  seed 001's deployment history table, one row per deployment\n"
         "  export   every event, one JSON object per line (jsonl, the default) or one\n"
         "           CloudEvents 1.0 event per line (cloudevents)\n\n"
-        "  SOURCE is --db FILE (the audit database) and/or --config FILE (airlock.yaml: its\n"
-        "  database, policy and state directories); default --db " S_DEFAULT_DB "\n"
+        "  SOURCE is --db FILE (the audit database; alone, only that file is read) and/or\n"
+        "  --state DIR | --config FILE (airlock.yaml: its database, policy and state\n"
+        "  directories); default: $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml\n"
         "  --checkpoint FILE  a checkpoint written by the broker (JSON)\n"
         "  --key KEY          the broker's Ed25519 public key, 64 hex digits or a file\n"
         "                     holding them; without it the checkpoint's own key is trusted\n"
@@ -77,7 +79,9 @@ s_value (int argc, char **argv, int *index)
 //  Where the log is, and the configuration when one was given.
 typedef struct {
     const char *db_option;
-    const char *config_path;
+    const char *config_path;        // --config
+    const char *state_path;         // --state
+    char config_buffer [2048];
     al_config_t *config;
     const char *db;                 // resolved
 } s_source_t;
@@ -91,18 +95,24 @@ s_source_option (s_source_t *source, int argc, char **argv, int *index, bool *ba
         *bad = !(source->db_option = s_value (argc, argv, index));
         return true;
     }
-    if (strcmp (argv [*index], "--config") == 0) {
-        *bad = !(source->config_path = s_value (argc, argv, index));
-        return true;
-    }
-    return false;
+    int taken = al_cli_config_option ("audit", argc, argv, index, &source->config_path, &source->state_path);
+    *bad = taken < 0;
+    return taken != 0;
 }
 
-//  Load the configuration (if any) and resolve the database. 0, or -1 (printed).
+//  Load the configuration and resolve the database: --db alone reads only that file;
+//  otherwise the configuration every command finds (al_cli_config_path) names it.
+//  0, or -1 (printed).
 static int
 s_source_open (s_source_t *source, const char *command)
 {
-    if (source->config_path) {
+    if (!source->db_option || source->config_path || source->state_path) {
+        source->config_path = al_cli_config_path (source->config_path, source->state_path, source->config_buffer,
+                                                  sizeof source->config_buffer);
+        if (!source->config_path) {
+            fprintf (stderr, "airlock audit %s: --state: path too long\n", command);
+            return -1;
+        }
         char error [512];
         source->config = al_config_load (source->config_path, error, sizeof error);
         if (!source->config) {
@@ -110,8 +120,7 @@ s_source_open (s_source_t *source, const char *command)
             return -1;
         }
     }
-    source->db = source->db_option? source->db_option
-               : source->config? al_config_database (source->config): S_DEFAULT_DB;
+    source->db = source->db_option? source->db_option: al_config_database (source->config);
     return 0;
 }
 
@@ -237,8 +246,9 @@ s_print_json (const al_verify_report_t *report, const char *db, const char *chec
     if (checkpoint) {
         char key [65];
         sodium_bin2hex (key, sizeof key, report->checkpoint_key, sizeof report->checkpoint_key);
-        checkpoint_json = json_pack ("{s:s, s:b, s:I, s:s}", "path", checkpoint,
+        checkpoint_json = json_pack ("{s:s, s:b, s:b, s:I, s:s}", "path", checkpoint,
                                      "holds", report->checkpoint_checked,
+                                     "malformed", report->checkpoint_malformed,
                                      "row_count", (json_int_t) report->checkpoint_rows,
                                      "public_key", key);
     }
@@ -313,6 +323,14 @@ s_verify (int argc, char **argv)
         fprintf (stderr, "airlock audit verify: %s\n", report.reason);
         goto cleanup;
     }
+    //  A file that is not a checkpoint at all is a usage error, not evidence of tampering;
+    //  a well-formed checkpoint that does not verify is (below). A broken chain comes first.
+    if (report.result == AL_VERIFY_BAD_CHECKPOINT && report.checkpoint_malformed) {
+        if (json)
+            s_print_json (&report, source.db, checkpoint, NULL, failures.failures);
+        fprintf (stderr, "airlock audit verify: not a checkpoint file: %s\n", report.reason);
+        goto cleanup;
+    }
     if (!json) {
         if (report.result == AL_VERIFY_OK)
             printf ("audit verify: OK: %s: %s\n", source.db, report.reason);
@@ -340,6 +358,13 @@ s_verify (int argc, char **argv)
     if (json)
         s_print_json (&report, source.db, checkpoint, &signatures, failures.failures);
     else
+    if (signatures.failures == 0 && report.result != AL_VERIFY_OK)
+        //  Never "OK" next to TAMPERED: signatures over rows the chain does not hold prove
+        //  nothing about those rows.
+        printf ("audit verify: signatures not trusted: %llu approval(s) and %llu grant(s) verify over their "
+                "statement bytes, but the log is TAMPERED\n", (unsigned long long) signatures.approvals,
+                (unsigned long long) signatures.grants);
+    else
     if (signatures.failures == 0)
         printf ("audit verify: signatures OK: %llu approval(s) and %llu grant(s) holding %llu approval(s) "
                 "verify over their statement bytes\n", (unsigned long long) signatures.approvals,
@@ -349,6 +374,9 @@ s_verify (int argc, char **argv)
                 "row %llu\n", (unsigned long long) signatures.failures, (unsigned long long) signatures.approvals,
                 (unsigned long long) signatures.grants, (unsigned long long) signatures.first_bad_sequence);
     rc = report.result == AL_VERIFY_OK && signatures.failures == 0? AL_EXIT_OK: AL_EXIT_BAD;
+    if (!json)
+        printf ("audit verify: verdict: %s\n", report.result != AL_VERIFY_OK? "TAMPERED"
+                : signatures.failures? "SIGNATURES FAILED": "OK");
 cleanup:
     json_decref (failures.failures);
     al_store_destroy (&store);

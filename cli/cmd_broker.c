@@ -15,9 +15,10 @@
 static void
 s_usage (FILE *out)
 {
-    fprintf (out, "usage: airlock broker [--config FILE]\n\n"
+    fprintf (out, "usage: airlock broker [--state DIR | --config FILE]\n\n"
                   "Run the airlock broker: CURVE-authenticated ROUTER and PUB endpoints, the\n"
                   "permission table, the hash-chained audit log, durable delivery queues.\n\n"
+                  "  --state DIR     the state directory (reads DIR/airlock.yaml)\n"
                   "  --config FILE   airlock.yaml to use (default: $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n\n"
                   "Signals: SIGTERM/SIGINT drain, commit and exit 0; SIGHUP reloads the policy.\n"
                   "Exit codes: 0 stopped cleanly, 1 the audit log failed, 2 usage or start-up error.\n");
@@ -30,17 +31,24 @@ al_cmd_broker (int argc, char **argv)
         s_usage (stdout);
         return AL_EXIT_OK;
     }
-    const char *path = getenv ("AIRLOCK_CONFIG");
-    if (!path || !*path)
-        path = "./airlock-state/airlock.yaml";
+    const char *config_option = NULL, *state_option = NULL;
     for (int i = 1; i < argc; i++) {
-        if (strcmp (argv [i], "--config") == 0 && i + 1 < argc)
-            path = argv [++i];
-        else {
+        int taken = al_cli_config_option ("broker", argc, argv, &i, &config_option, &state_option);
+        if (taken < 0)
+            return AL_EXIT_USAGE;
+        if (taken)
+            continue;
+        {
             fprintf (stderr, "airlock broker: unexpected argument '%s'\n", argv [i]);
             s_usage (stderr);
             return AL_EXIT_USAGE;
         }
+    }
+    char config_buffer [2048];
+    const char *path = al_cli_config_path (config_option, state_option, config_buffer, sizeof config_buffer);
+    if (!path) {
+        fprintf (stderr, "airlock broker: --state: path too long\n");
+        return AL_EXIT_USAGE;
     }
     //  Logs go to stderr: stdout may be a pipe its reader closes.
     zsys_set_logstream (stderr);

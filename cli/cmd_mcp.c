@@ -130,7 +130,7 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "usage: airlock mcp [--identity NAME] [--config FILE]\n\n"
+        "usage: airlock mcp [--identity NAME] [--state DIR | --config FILE]\n\n"
         "Serve the Model Context Protocol (2024-11-05) on stdin/stdout for an AI agent's MCP\n"
         "client: JSON-RPC 2.0, one message per line. Tools: submit_release, get_status,\n"
         "list_approvals, request_rollback, recent_signals. Connects to the broker with the\n"
@@ -139,6 +139,7 @@ s_usage (FILE *out)
         "options:\n"
         "  --identity NAME connect as this identity of identities.yaml (its key: KEYS/NAME.cert,\n"
         "                  made by `airlock identity add`), never a human role; default ci\n"
+        "  --state DIR     the state directory (reads DIR/airlock.yaml)\n"
         "  --config FILE   airlock.yaml (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n\n"
         "exit codes: 0 stdin ended, 2 usage error or unusable configuration\n"
         "docs/clients.md shows an MCP client configuration.\n");
@@ -802,14 +803,14 @@ al_cmd_mcp (int argc, char **argv)
         s_usage (stdout);
         return AL_EXIT_OK;
     }
-    const char *config_path = getenv ("AIRLOCK_CONFIG");
-    if (!config_path || !*config_path)
-        config_path = "./airlock-state/airlock.yaml";
+    const char *config_option = NULL, *state_option = NULL;
     const char *identity = NULL;
     for (int index = 1; index < argc; index++) {
-        if (strcmp (argv [index], "--config") == 0 && index + 1 < argc)
-            config_path = argv [++index];
-        else
+        int taken = al_cli_config_option ("mcp", argc, argv, &index, &config_option, &state_option);
+        if (taken < 0)
+            return AL_EXIT_USAGE;
+        if (taken)
+            continue;
         if (strcmp (argv [index], "--identity") == 0 && index + 1 < argc)
             identity = argv [++index];
         else {
@@ -817,6 +818,12 @@ al_cmd_mcp (int argc, char **argv)
             s_usage (stderr);
             return AL_EXIT_USAGE;
         }
+    }
+    char config_buffer [2048];
+    const char *config_path = al_cli_config_path (config_option, state_option, config_buffer, sizeof config_buffer);
+    if (!config_path) {
+        fprintf (stderr, "airlock mcp: --state: path too long\n");
+        return AL_EXIT_USAGE;
     }
     //  stdout is the protocol channel: everything else goes to stderr.
     zsys_set_logstream (stderr);

@@ -1,52 +1,124 @@
 /*  cmd_policy.c: `airlock policy check|show|explain`: validate, print and question a policy.
 
     A thin client of policies/al_policy.h. The policy directory is the DIR argument, else
-    $AIRLOCK_POLICY_DIR, else policies/default under the current directory. Exit codes
+    the policy of --state DIR / --config FILE, else $AIRLOCK_POLICY_DIR, else the policy of
+    the airlock.yaml every command finds (al_cli_config_path). Exit codes
     follow cli.h: check exits 1 on an invalid policy; explain exits 0 when the message is
     allowed and 1 when it is denied; every subcommand exits 2 on usage errors, and show
     and explain exit 2 when the policy does not load (there is nothing to answer from).
 */
 #include "cli/cli.h"
+#include "broker/al_config.h"
 #include "policies/al_policy.h"
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *
-s_default_dir (void)
+//  The policy directory when no DIR is given (caller frees): --state / --config's policy,
+//  else $AIRLOCK_POLICY_DIR, else the policy of the airlock.yaml every command finds
+//  ($AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml). Never a directory of whatever
+//  the current directory happens to hold. NULL (printed) when there is none.
+static char *
+s_default_dir (const char *config_option, const char *state_option)
 {
-    const char *dir = getenv ("AIRLOCK_POLICY_DIR");
-    return dir && *dir ? dir : "policies/default";
+    const char *environment = getenv ("AIRLOCK_POLICY_DIR");
+    if (!config_option && !state_option && environment && *environment)
+        return strdup (environment);
+    char buffer [2048], error [1024];
+    const char *config_path = al_cli_config_path (config_option, state_option, buffer, sizeof buffer);
+    al_config_t *config = config_path? al_config_load (config_path, error, sizeof error): NULL;
+    if (!config) {
+        fprintf (stderr, "airlock policy: which policy? %s\n(give DIR, --state DIR or --config FILE, or set "
+                 "AIRLOCK_CONFIG)\n", config_path? error: "--state: path too long");
+        return NULL;
+    }
+    char *dir = strdup (al_config_policy_dir (config));
+    al_config_destroy (&config);
+    return dir;
+}
+
+//  Parses [DIR] [--state DIR | --config FILE] [--json] (and --dir DIR when dir_option);
+//  positional arguments beyond DIR go to extra (up to extra_max). 0 or an exit code.
+typedef struct {
+    const char *dir;
+    const char *config_option;
+    const char *state_option;
+    bool json;
+    const char *extra [3];
+    int extra_count;
+} s_args_t;
+
+static int
+s_parse (int argc, char **argv, s_args_t *args, int extra_max, bool dir_option)
+{
+    memset (args, 0, sizeof *args);
+    for (int i = 1; i < argc; i++) {
+        int taken = al_cli_config_option ("policy", argc, argv, &i, &args->config_option, &args->state_option);
+        if (taken < 0)
+            return AL_EXIT_USAGE;
+        if (taken)
+            continue;
+        if (strcmp (argv [i], "--json") == 0)
+            args->json = true;
+        else
+        if (dir_option && strcmp (argv [i], "--dir") == 0 && i + 1 < argc && !args->dir)
+            args->dir = argv [++i];
+        else
+        if (argv [i][0] != '-' && args->extra_count < extra_max)
+            args->extra [args->extra_count++] = argv [i];
+        else
+        if (argv [i][0] != '-' && !dir_option && !args->dir)
+            args->dir = argv [i];
+        else {
+            fprintf (stderr, "airlock policy: unexpected argument '%s'\n\n", argv [i]);
+            return AL_EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+//  The directory of args: DIR, else the default (caller frees); NULL (printed) if none.
+static char *
+s_dir (const s_args_t *args)
+{
+    return args->dir? strdup (args->dir): s_default_dir (args->config_option, args->state_option);
 }
 
 static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "usage: airlock policy check [DIR]\n"
-        "       airlock policy show [DIR] [--json]\n"
-        "       airlock policy explain ROLE MESSAGE_TYPE ENV [--dir DIR] [--json]\n\n"
+        "usage: airlock policy check [DIR] [--state DIR | --config FILE] [--json]\n"
+        "       airlock policy show [DIR] [--state DIR | --config FILE] [--json]\n"
+        "       airlock policy explain ROLE MESSAGE_TYPE ENV [--dir DIR] [--state DIR | --config FILE] [--json]\n\n"
         "  check    validate every file of the policy; list every error as file:line:column\n"
-        "           exit 0 valid, 1 invalid\n"
+        "           (--json: {\"dir\", \"valid\", \"digest\", \"errors\": [...]}); exit 0 valid,\n"
+        "           1 invalid\n"
         "  show     print what the engine loaded (roles, quorums, constraints, rules) and\n"
         "           the policy digest; --json prints the canonical policy the digest covers\n"
         "  explain  may ROLE send MESSAGE_TYPE (e.g. DeployRequest) about ENV\n"
         "           (development, staging, production, or bus)? Prints the deciding rule;\n"
         "           exit 0 allowed, 1 denied\n\n"
-        "DIR defaults to $AIRLOCK_POLICY_DIR, else policies/default.\n"
+        "DIR defaults to the policy of the state directory: --state DIR or --config FILE,\n"
+        "else $AIRLOCK_POLICY_DIR, else the airlock.yaml of $AIRLOCK_CONFIG, else of\n"
+        "./airlock-state/airlock.yaml (the lookup of every command).\n"
         "Exit 2: usage error, or (show, explain) a policy that does not load.\n");
 }
 
-//  Loads dir, printing every error on stderr; NULL if invalid.
+//  Loads dir, printing every error on stderr, or (when collected is not NULL) appending
+//  them to it instead; NULL if invalid.
 static al_policy_t *
-s_load (const char *dir)
+s_load (const char *dir, json_t *collected)
 {
     al_policy_errors_t *errors = NULL;
     al_policy_t *policy = al_policy_load (dir, &errors);
     size_t count = al_policy_errors_count (errors);
     for (size_t i = 0; i < count; i++)
-        fprintf (stderr, "%s\n", al_policy_errors_at (errors, i));
-    if (!policy)
+        if (collected)
+            json_array_append_new (collected, json_string (al_policy_errors_at (errors, i)));
+        else
+            fprintf (stderr, "%s\n", al_policy_errors_at (errors, i));
+    if (!policy && !collected)
         fprintf (stderr, "airlock policy: %s: invalid policy (%zu error%s)\n", dir, count,
                  count == 1 ? "" : "s");
     al_policy_errors_destroy (&errors);
@@ -56,17 +128,32 @@ s_load (const char *dir)
 static int
 s_check (int argc, char **argv)
 {
-    if (argc > 2 || (argc == 2 && argv [1][0] == '-')) {
+    s_args_t args;
+    if (s_parse (argc, argv, &args, 0, false) != 0) {
         s_usage (stderr);
         return AL_EXIT_USAGE;
     }
-    const char *dir = argc == 2 ? argv [1] : s_default_dir ();
-    al_policy_t *policy = s_load (dir);
-    if (!policy)
-        return AL_EXIT_BAD;
-    printf ("%s: valid policy, digest %s\n", dir, al_policy_digest_hex (policy));
+    char *dir = s_dir (&args);
+    if (!dir)
+        return AL_EXIT_USAGE;
+    json_t *errors = args.json? json_array (): NULL;
+    al_policy_t *policy = s_load (dir, errors);
+    if (args.json) {
+        json_t *root = json_pack ("{s:s, s:b, s:s?, s:O}", "dir", dir, "valid", policy != NULL,
+                                  "digest", policy? al_policy_digest_hex (policy): NULL, "errors", errors);
+        if (root)
+            json_dumpf (root, stdout, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+        printf ("\n");
+        json_decref (root);
+    }
+    else
+    if (policy)
+        printf ("%s: valid policy, digest %s\n", dir, al_policy_digest_hex (policy));
+    int exit_code = policy? AL_EXIT_OK: AL_EXIT_BAD;
+    json_decref (errors);
     al_policy_destroy (&policy);
-    return AL_EXIT_OK;
+    free (dir);
+    return exit_code;
 }
 
 static void
@@ -161,20 +248,15 @@ s_show_text (const al_policy_t *p)
 static int
 s_show (int argc, char **argv)
 {
-    bool json = false;
-    const char *dir = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp (argv [i], "--json") == 0)
-            json = true;
-        else
-        if (argv [i][0] != '-' && !dir)
-            dir = argv [i];
-        else {
-            s_usage (stderr);
-            return AL_EXIT_USAGE;
-        }
+    s_args_t args;
+    if (s_parse (argc, argv, &args, 0, false) != 0) {
+        s_usage (stderr);
+        return AL_EXIT_USAGE;
     }
-    al_policy_t *policy = s_load (dir ? dir : s_default_dir ());
+    bool json = args.json;
+    char *dir = s_dir (&args);
+    al_policy_t *policy = dir? s_load (dir, NULL): NULL;
+    free (dir);
     if (!policy)
         return AL_EXIT_USAGE;
     if (json) {
@@ -195,29 +277,13 @@ s_show (int argc, char **argv)
 static int
 s_explain (int argc, char **argv)
 {
-    bool json = false;
-    const char *dir = NULL;
-    const char *positional [3];
-    int count = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp (argv [i], "--json") == 0)
-            json = true;
-        else
-        if (strcmp (argv [i], "--dir") == 0 && i + 1 < argc)
-            dir = argv [++i];
-        else
-        if (argv [i][0] != '-' && count < 3)
-            positional [count++] = argv [i];
-        else {
-            s_usage (stderr);
-            return AL_EXIT_USAGE;
-        }
-    }
-    if (count != 3) {
+    s_args_t args;
+    if (s_parse (argc, argv, &args, 3, true) != 0 || args.extra_count != 3) {
         s_usage (stderr);
         return AL_EXIT_USAGE;
     }
-    const char *role = positional [0], *type_name = positional [1], *env_name = positional [2];
+    bool json = args.json;
+    const char *role = args.extra [0], *type_name = args.extra [1], *env_name = args.extra [2];
     al_msg_type_t type = al_msg_type_from_name (type_name);
     if (type == AL_MSG_NONE) {
         fprintf (stderr, "airlock policy explain: unknown message type '%s'\n", type_name);
@@ -229,7 +295,9 @@ s_explain (int argc, char **argv)
                  "(development, staging, production, bus)\n", env_name);
         return AL_EXIT_USAGE;
     }
-    al_policy_t *policy = s_load (dir ? dir : s_default_dir ());
+    char *dir = s_dir (&args);
+    al_policy_t *policy = dir? s_load (dir, NULL): NULL;
+    free (dir);
     if (!policy)
         return AL_EXIT_USAGE;
     char rule [512];

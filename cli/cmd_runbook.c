@@ -20,6 +20,7 @@
     covers; key material (ed25519 or ssh values) is never printed, only key ids.
 */
 #include "cli/cli.h"
+#include "agents/al_notifier.h"
 #include "agents/al_notify_config.h"
 #include "broker/al_config.h"
 #include "deploy/al_migrate.h"
@@ -56,7 +57,7 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "usage: airlock runbook SERVICE [--config FILE] [--out FILE] [--env ENV]\n\n"
+        "usage: airlock runbook SERVICE [--state DIR | --config FILE] [--out FILE] [--env ENV] [--json]\n\n"
         "Write seed 002's runbook.md for SERVICE from the live configuration: airlock.yaml,\n"
         "its policy directory (quorums, approvers, windows and freezes, rollback triggers,\n"
         "soak), services.yaml (driver, strategy and instances per environment, health\n"
@@ -65,13 +66,16 @@ s_usage (FILE *out)
         "Troubleshooting, Escalation; problems of the configuration are listed first.\n"
         "The output depends on the files only: regenerate it after changing them.\n\n"
         "options:\n"
+        "  --state DIR    the state directory (reads DIR/airlock.yaml)\n"
         "  --config FILE  airlock.yaml (default $AIRLOCK_CONFIG, else\n"
         "                 ./airlock-state/airlock.yaml)\n"
         "  --out FILE     write the runbook to FILE (atomically) and print its path;\n"
         "                 default: standard output\n"
         "  --env ENV      the environment the Operations, Monitoring and automatic\n"
         "                 rollback sections focus on: development, staging or\n"
-        "                 production (default production)\n\n"
+        "                 production (default production)\n"
+        "  --json         print {\"service\", \"environment\", \"configuration\", \"warnings\",\n"
+        "                 and \"out\" (with --out) or \"markdown\": the runbook}\n\n"
         "exit codes: 0 written, 1 a configuration file is invalid (the error names the\n"
         "file, line and field), 2 usage error, unknown service (the configured ones are\n"
         "listed), unreadable configuration or the output could not be written\n");
@@ -451,8 +455,9 @@ s_load_extras (s_runbook_t *self)
         fprintf (stderr, "airlock runbook: %s: cannot read the policy's canonical form\n", al_policy_dir (self->policy));
         return AL_EXIT_BAD;
     }
-    snprintf (self->notify_path, sizeof self->notify_path, "%.1000s/notifications.yaml",
-              al_config_state_dir (self->config));
+    char *notify_path = al_notifier_config_path (self->config);
+    snprintf (self->notify_path, sizeof self->notify_path, "%.1000s", notify_path? notify_path: "notifications.yaml");
+    free (notify_path);
     struct stat info;
     self->notify_present = stat (self->notify_path, &info) == 0;
     if (self->notify_present) {
@@ -1275,6 +1280,46 @@ s_load_failure (const char *path)
     return access (path, R_OK) == 0? AL_EXIT_BAD: AL_EXIT_USAGE;
 }
 
+//  --json: {"service", "environment", "configuration", "warnings": [...], and "out": FILE
+//  (the runbook written there) or "markdown": the runbook itself}. Returns the exit code.
+static int
+s_print_json (s_runbook_t *self, const char *service, const char *out_path)
+{
+    char *markdown = NULL;
+    size_t size = 0;
+    if (out_path) {
+        if (s_write_file (self, out_path) != 0)
+            return AL_EXIT_USAGE;
+    }
+    else {
+        FILE *memory = open_memstream (&markdown, &size);
+        bool rendered = memory && s_render (self, memory) == 0;
+        if (memory)
+            fclose (memory);
+        if (!rendered) {
+            fprintf (stderr, "airlock runbook: cannot render the runbook\n");
+            free (markdown);
+            return AL_EXIT_USAGE;
+        }
+    }
+    json_t *warnings = json_array ();
+    for (size_t i = 0; i < self->warning_count; i++)
+        json_array_append_new (warnings, json_string (self->warnings [i]));
+    json_t *root = json_pack ("{s:s, s:s, s:s, s:o}", "service", service,
+                              "environment", al_environment_name (self->env),
+                              "configuration", al_config_path (self->config), "warnings", warnings);
+    if (root && out_path)
+        json_object_set_new (root, "out", json_string (out_path));
+    else
+    if (root)
+        json_object_set_new (root, "markdown", json_string (markdown));
+    free (markdown);
+    int rc = root && json_dumpf (root, stdout, JSON_INDENT (2) | JSON_PRESERVE_ORDER) == 0? AL_EXIT_OK: AL_EXIT_USAGE;
+    printf ("\n");
+    json_decref (root);
+    return rc;
+}
+
 int
 al_cmd_runbook (int argc, char **argv)
 {
@@ -1282,14 +1327,21 @@ al_cmd_runbook (int argc, char **argv)
         s_usage (stdout);
         return AL_EXIT_OK;
     }
-    const char *config_path = getenv ("AIRLOCK_CONFIG");
-    if (!config_path || !*config_path)
-        config_path = "./airlock-state/airlock.yaml";
+    const char *config_option = NULL, *state_option = NULL;
     const char *service = NULL, *out_path = NULL, *env_name = "production";
+    bool json = false;
     for (int index = 1; index < argc; index++) {
         const char *arg = argv [index];
-        const char **slot = strcmp (arg, "--config") == 0? &config_path
-                          : strcmp (arg, "--out") == 0? &out_path
+        int taken = al_cli_config_option ("runbook", argc, argv, &index, &config_option, &state_option);
+        if (taken < 0)
+            return AL_EXIT_USAGE;
+        if (taken)
+            continue;
+        if (strcmp (arg, "--json") == 0) {
+            json = true;
+            continue;
+        }
+        const char **slot = strcmp (arg, "--out") == 0? &out_path
                           : strcmp (arg, "--env") == 0? &env_name: NULL;
         if (slot && index + 1 < argc)
             *slot = argv [++index];
@@ -1305,6 +1357,12 @@ al_cmd_runbook (int argc, char **argv)
     if (!service) {
         fprintf (stderr, "airlock runbook: which service? (SERVICE is required)\n\n");
         s_usage (stderr);
+        return AL_EXIT_USAGE;
+    }
+    char config_buffer [2048];
+    const char *config_path = al_cli_config_path (config_option, state_option, config_buffer, sizeof config_buffer);
+    if (!config_path) {
+        fprintf (stderr, "airlock runbook: --state: path too long\n");
         return AL_EXIT_USAGE;
     }
     s_runbook_t self;
@@ -1358,6 +1416,10 @@ al_cmd_runbook (int argc, char **argv)
     if (exit_code != 0)
         goto cleanup;
     s_check (&self);
+    if (json) {
+        exit_code = s_print_json (&self, service, out_path);
+        goto cleanup;
+    }
     if (out_path) {
         if (s_write_file (&self, out_path) != 0) {
             exit_code = AL_EXIT_USAGE;

@@ -26,18 +26,22 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "usage: airlock status [RELEASE] [--config FILE] [--timeout SECONDS] [--json]\n\n"
+        "usage: airlock status [RELEASE] [--state DIR | --config FILE] [--timeout SECONDS] [--json]\n\n"
         "Without RELEASE: the agents connected to the broker (identity, role, alive, last\n"
-        "heartbeat) and the releases in the pipeline with their state. With RELEASE (the id\n"
+        "heartbeat), each agent `airlock up` runs that is not connected with the last error\n"
+        "line of its log (STATE_DIR/logs/<agent>.log), and the releases in the pipeline with\n"
+        "their state. With RELEASE (the id\n"
         "`airlock submit` printed): its state (PREPARE, STAGING, VALIDATE, APPROVE, DEPLOY,\n"
         "MONITOR, DONE, ROLLED_BACK, FAILED), its history, whether its production request\n"
         "awaits approval, and the recent events of its deployments. Connects with the\n"
         "state directory's auditor certificate (read-only).\n\n"
         "options:\n"
+        "  --state DIR        the state directory (reads DIR/airlock.yaml)\n"
         "  --config FILE      airlock.yaml (default $AIRLOCK_CONFIG, else\n"
         "                     ./airlock-state/airlock.yaml)\n"
         "  --timeout SECONDS  how long to wait for the broker (default 5)\n"
-        "  --json             JSON: {\"agents\": [...], \"releases\": [...]}, or with RELEASE\n"
+        "  --json             JSON: {\"agents\": [...], \"releases\": [...], \"not_connected\":\n"
+        "                     [{\"agent\", \"log\", \"last_line\"}]}, or with RELEASE\n"
         "                     {\"release\": {...}, \"awaiting_approval\": bool, \"events\": {...}}\n\n"
         "exit codes: 0 ok, 1 the broker refused the query, 2 usage error, unreadable\n"
         "configuration or broker unreachable\n");
@@ -151,8 +155,43 @@ s_release_status (const al_config_t *config, al_agent_t *agent, const char *id, 
     return AL_EXIT_OK;
 }
 
+//  The agents `airlock up` runs that the broker does not see alive, each with the line
+//  of its log that says why (STATE_DIR/logs/<agent>.log): [{"agent", "log", "last_line"}].
+//  An agent without a log was never started by `airlock up`: not listed.
+static json_t *
+s_silent_agents (const al_config_t *config, const Airlock__StatusReply *reply)
+{
+    json_t *silent = json_array ();
+    for (size_t index = 0; index < al_cli_agent_count (); index++) {
+        const char *name = al_cli_agent_at (index);
+        bool alive = false;
+        for (size_t at = 0; at < reply->n_agents; at++)
+            alive |= reply->agents [at]->alive && strcmp (reply->agents [at]->role, name) == 0;
+        char *log = alive? NULL: al_cli_log_path (config, name);
+        char line [512];
+        if (log && al_cli_log_last_error (log, line, sizeof line))
+            json_array_append_new (silent, json_pack ("{s:s, s:s, s:s}", "agent", name, "log", log,
+                                                      "last_line", line));
+        free (log);
+    }
+    return silent;
+}
+
 static void
-s_print (const Airlock__StatusReply *reply, bool json, json_t *releases)
+s_print_silent (json_t *silent)
+{
+    if (json_array_size (silent) == 0)
+        return;
+    printf ("\nnot connected (the last error line of each one's log):\n");
+    size_t index;
+    json_t *entry;
+    json_array_foreach (silent, index, entry)
+        printf ("  %-16s %s\n  %-16s (%s)\n", s_text (entry, "agent"), s_text (entry, "last_line"), "",
+                s_text (entry, "log"));
+}
+
+static void
+s_print (const Airlock__StatusReply *reply, bool json, json_t *releases, json_t *silent)
 {
     uint64_t now = s_wall_ms ();
     if (json) {
@@ -169,7 +208,8 @@ s_print (const Airlock__StatusReply *reply, bool json, json_t *releases)
                 json_object_set_new (item, "age_seconds", json_null ());
             json_array_append_new (agents, item);
         }
-        json_t *root = json_pack ("{s:o, s:O}", "agents", agents, "releases", releases);
+        json_t *root = json_pack ("{s:o, s:O, s:O}", "agents", agents, "releases", releases,
+                                  "not_connected", silent);
         json_dumpf (root, stdout, JSON_INDENT (2) | JSON_REAL_PRECISION (6));
         printf ("\n");
         json_decref (root);
@@ -177,6 +217,7 @@ s_print (const Airlock__StatusReply *reply, bool json, json_t *releases)
     }
     if (reply->n_agents == 0) {
         printf ("no agents connected\n");
+        s_print_silent (silent);
         s_print_releases (releases);
         return;
     }
@@ -195,6 +236,7 @@ s_print (const Airlock__StatusReply *reply, bool json, json_t *releases)
         printf ("%-24s %-20s %-6s %s\n", agent->identity, agent->role,
                 agent->alive ? "yes" : "no", age);
     }
+    s_print_silent (silent);
     s_print_releases (releases);
 }
 
@@ -205,19 +247,19 @@ al_cmd_status (int argc, char **argv)
         s_usage (stdout);
         return AL_EXIT_OK;
     }
-    const char *config_path = getenv ("AIRLOCK_CONFIG");
-    if (!config_path || !*config_path)
-        config_path = "./airlock-state/airlock.yaml";
+    const char *config_option = NULL, *state_option = NULL;
     bool json = false;
     int timeout_s = 5;
     const char *release_id = NULL;
     json_t *releases = NULL;
     for (int index = 1; index < argc; index++) {
+        int taken = al_cli_config_option ("status", argc, argv, &index, &config_option, &state_option);
+        if (taken < 0)
+            return AL_EXIT_USAGE;
+        if (taken)
+            continue;
         if (strcmp (argv [index], "--json") == 0)
             json = true;
-        else
-        if (strcmp (argv [index], "--config") == 0 && index + 1 < argc)
-            config_path = argv [++index];
         else
         if (strcmp (argv [index], "--timeout") == 0 && index + 1 < argc) {
             char *end = NULL;
@@ -239,10 +281,17 @@ al_cmd_status (int argc, char **argv)
         }
     }
 
+    char buffer [2048];
+    const char *config_path = al_cli_config_path (config_option, state_option, buffer, sizeof buffer);
+    if (!config_path) {
+        fprintf (stderr, "airlock status: --state: path too long\n");
+        return AL_EXIT_USAGE;
+    }
     int exit_code = AL_EXIT_USAGE;
     char error [1024] = "";
     al_agent_t *agent = NULL;
     al_envelope_t *reply = NULL;
+    json_t *silent = NULL;
     al_config_t *config = al_config_load (config_path, error, sizeof error);
     if (!config) {
         fprintf (stderr, "airlock status: %s\n", error);
@@ -273,15 +322,22 @@ al_cmd_status (int argc, char **argv)
             char last [512];
             al_agent_last_error (agent, last, sizeof last);
             fprintf (stderr, "airlock status: no answer from the broker at %s within %d s%s%s\n"
-                             "(is it running? `airlock broker --config FILE` starts it)\n",
+                             "(is it running? `airlock up` starts it and the agents)\n",
                      al_config_router_endpoint (config), timeout_s, *last ? ": " : "", last);
+            char *log = al_cli_log_path (config, "broker");
+            char line [512];
+            if (log && al_cli_log_last_error (log, line, sizeof line))
+                fprintf (stderr, "airlock status: the broker's log says: %s (%s)\n", line, log);
+            free (log);
         }
         goto cleanup;
     }
     releases = al_cli_releases (config);
-    s_print (reply->status_reply, json, releases);
+    silent = s_silent_agents (config, reply->status_reply);
+    s_print (reply->status_reply, json, releases, silent);
     exit_code = AL_EXIT_OK;
 cleanup:
+    json_decref (silent);
     json_decref (releases);
     al_codec_free (&reply);
     al_agent_destroy (&agent);

@@ -3,7 +3,10 @@
     Both connect with the state directory's `ci` certificate (the role CI pipelines and AI
     agents' clients use: it may send a ReleaseCandidate, nothing else) and send one
     ReleaseCandidate to the orchestrator, which runs the release from there. They print
-    the release id to follow with `airlock status RELEASE` or `airlock watch`.
+    the release id to follow with `airlock status RELEASE` or `airlock watch`. submit
+    first checks what it can here (al_cli_submit_check): a taken id, an unknown service, a
+    missing artifact or one whose bytes do not match the digest are refused before
+    "submitted" is said.
 
     `airlock rollback RELEASE` reads which release ran in production before RELEASE's
     (deploy-manager's release record) and submits it again as a deployment of type
@@ -28,7 +31,7 @@ s_submit_usage (FILE *out)
         "                      [--type standard|hotfix|scheduled|emergency] [--changes FILE]\n"
         "                      [--summary TEXT] [--migrations sha256:HEX] [--id RELEASE]\n"
         "                      [--skip-staging] [--window START/END]\n"
-        "                      [--config FILE] [--json]\n\n"
+        "                      [--state DIR | --config FILE] [--json]\n\n"
         "Hand a release candidate to the orchestrator: it deploys it to staging, has QA\n"
         "validate it, and files the production request for human approval. Prints the\n"
         "release id (follow it with `airlock status RELEASE`).\n\n"
@@ -45,16 +48,22 @@ s_submit_usage (FILE *out)
         "  --skip-staging     emergency only (seed 001 P1/P2): no staging run and no QA report;\n"
         "                     the request then also needs the approvals deployment_types.yaml\n"
         "                     names in skip_staging_quorum (devops by default)\n"
+        "  --state DIR        the state directory (reads DIR/airlock.yaml)\n"
         "  --config FILE      airlock.yaml (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n"
         "  --json             print {\"release_id\": ..., \"audit_sequence\": ...}\n\n"
-        "exit codes: 0 submitted, 1 the broker refused it, 2 usage error or broker unreachable\n");
+        "Checked before anything is sent: the id is not taken, SERVICE is in services.yaml,\n"
+        "and an artifact on this host (a path, made absolute, or file:// URI) exists and has\n"
+        "the digest.\n\n"
+        "exit codes: 0 submitted, 1 refused (taken id, unknown service, missing artifact or\n"
+        "digest mismatch, or by the broker), 2 usage error, unreadable configuration or\n"
+        "services.yaml, broker unreachable\n");
 }
 
 static void
 s_rollback_usage (FILE *out)
 {
     fprintf (out,
-        "usage: airlock rollback RELEASE [--config FILE] [--json]\n\n"
+        "usage: airlock rollback RELEASE [--state DIR | --config FILE] [--json]\n\n"
         "Request a production rollback of RELEASE's service to the release that ran before\n"
         "it (deploy-manager's release record). It is submitted as a deployment of type\n"
         "rollback: no staging run, approved per deployment_types.yaml (devops), then\n"
@@ -63,15 +72,6 @@ s_rollback_usage (FILE *out)
         "broker unreachable\n");
 }
 
-static const char *
-s_config_path (void)
-{
-    const char *path = getenv ("AIRLOCK_CONFIG");
-    return path && *path? path: "./airlock-state/airlock.yaml";
-}
-
-//  A release id from service and version: rel-<service>-<version>-<6 hex>, only
-//  [A-Za-z0-9._-], at most 56 characters.
 //  Send the candidate as ci; prints the outcome. Returns the exit code.
 static int
 s_send (const char *command, const char *config_path, const char *release_id,
@@ -184,18 +184,23 @@ al_cmd_submit (int argc, char **argv)
         s_submit_usage (stdout);
         return AL_EXIT_OK;
     }
-    const char *config_path = s_config_path ();
+    const char *config_option = NULL, *state_option = NULL;
     const char *service = NULL, *version = NULL, *artifact = NULL, *digest = NULL, *type = "standard";
     const char *changes_path = NULL, *summary = "", *migrations = "", *id = NULL, *window = NULL;
     bool json = false, skip_staging = false;
     for (int index = 1; index < argc; index++) {
         const char *arg = argv [index];
+        int taken = al_cli_config_option ("submit", argc, argv, &index, &config_option, &state_option);
+        if (taken < 0)
+            return AL_EXIT_USAGE;
+        if (taken)
+            continue;
         const char *value = index + 1 < argc? argv [index + 1]: NULL;
         const char **target = strcmp (arg, "--service") == 0? &service : strcmp (arg, "--version") == 0? &version
                             : strcmp (arg, "--artifact") == 0? &artifact : strcmp (arg, "--digest") == 0? &digest
                             : strcmp (arg, "--type") == 0? &type : strcmp (arg, "--changes") == 0? &changes_path
                             : strcmp (arg, "--summary") == 0? &summary : strcmp (arg, "--migrations") == 0? &migrations
-                            : strcmp (arg, "--id") == 0? &id : strcmp (arg, "--config") == 0? &config_path
+                            : strcmp (arg, "--id") == 0? &id
                             : strcmp (arg, "--window") == 0? &window: NULL;
         if (target && value) {
             *target = value;
@@ -243,15 +248,38 @@ al_cmd_submit (int argc, char **argv)
                  "START before END)\n", window);
         return AL_EXIT_USAGE;
     }
+    char config_buffer [2048];
+    const char *config_path = al_cli_config_path (config_option, state_option, config_buffer, sizeof config_buffer);
+    if (!config_path) {
+        fprintf (stderr, "airlock submit: --state: path too long\n");
+        return AL_EXIT_USAGE;
+    }
     char release_id [64];
+    if (id && strlen (id) >= sizeof release_id) {
+        fprintf (stderr, "airlock submit: --id: '%s' is longer than 56 characters\n", id);
+        return AL_EXIT_USAGE;
+    }
     if (id)
         snprintf (release_id, sizeof release_id, "%s", id);
     else
         al_cli_release_id ("rel", service, version, release_id, sizeof release_id);
+    char artifact_uri [4096], error [4096];
+    al_config_t *config = al_config_load (config_path, error, sizeof error);
+    if (!config) {
+        fprintf (stderr, "airlock submit: %s\n", error);
+        return AL_EXIT_USAGE;
+    }
+    int checked = al_cli_submit_check (config, release_id, service, artifact, digest, artifact_uri,
+                                       sizeof artifact_uri, error, sizeof error);
+    al_config_destroy (&config);
+    if (checked != 0) {
+        fprintf (stderr, "airlock submit: %s\n", error);
+        return checked == -2? AL_EXIT_USAGE: AL_EXIT_BAD;
+    }
     Airlock__ReleaseCandidate candidate = AIRLOCK__RELEASE_CANDIDATE__INIT;
     candidate.service = (char *) service;
     candidate.version = (char *) version;
-    candidate.artifact_uri = (char *) artifact;
+    candidate.artifact_uri = artifact_uri;
     candidate.artifact_sha256 = (char *) digest;
     candidate.deployment_type = deployment_type;
     candidate.migration_set_sha256 = (char *) migrations;
@@ -284,13 +312,15 @@ al_cmd_rollback (int argc, char **argv)
         s_rollback_usage (stdout);
         return AL_EXIT_OK;
     }
-    const char *config_path = s_config_path ();
+    const char *config_option = NULL, *state_option = NULL;
     const char *release = NULL;
     bool json = false;
     for (int index = 1; index < argc; index++) {
-        if (strcmp (argv [index], "--config") == 0 && index + 1 < argc)
-            config_path = argv [++index];
-        else
+        int taken = al_cli_config_option ("rollback", argc, argv, &index, &config_option, &state_option);
+        if (taken < 0)
+            return AL_EXIT_USAGE;
+        if (taken)
+            continue;
         if (strcmp (argv [index], "--json") == 0)
             json = true;
         else
@@ -304,6 +334,12 @@ al_cmd_rollback (int argc, char **argv)
     }
     if (!release) {
         s_rollback_usage (stderr);
+        return AL_EXIT_USAGE;
+    }
+    char config_buffer [2048];
+    const char *config_path = al_cli_config_path (config_option, state_option, config_buffer, sizeof config_buffer);
+    if (!config_path) {
+        fprintf (stderr, "airlock rollback: --state: path too long\n");
         return AL_EXIT_USAGE;
     }
     char error [1024];

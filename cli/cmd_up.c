@@ -26,6 +26,7 @@
 */
 #include "cli/cli.h"
 #include "broker/al_config.h"
+#include <jansson.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -93,7 +94,9 @@ s_usage (FILE *out)
 {
     fprintf (out,
         "usage: airlock up [--state DIR | --config FILE] [--interval-ms N]\n\n"
-        "Run the broker and the five agents (orchestrator, qa, deploy-manager, monitor,\n"
+        "Check the state directory first (`airlock check`: airlock.yaml, the policy,\n"
+        "services.yaml, notifications.yaml, keys) and start nothing if it is invalid. Then\n"
+        "run the broker and the five agents (orchestrator, qa, deploy-manager, monitor,\n"
         "notifier) as supervised child processes until Ctrl-C, SIGTERM or SIGHUP:\n"
         "  - logs: STATE_DIR/logs/<name>.log, one per process (broker, orchestrator, qa,\n"
         "    deploy-manager, monitor, notifier), appended; each start of a process adds a line\n"
@@ -103,6 +106,7 @@ s_usage (FILE *out)
         "  - a crashed process is restarted after a backoff of 0.5 s doubling to 30 s (back to\n"
         "    0.5 s once it has run for a minute); stderr reports each exit and restart:\n"
         "      airlock up: <name> (pid N) killed by signal S after T s; restart in D s\n"
+        "      airlock up: <name> last said: <its log's last error line> (<log>)\n"
         "      airlock up: <name> restarted (pid N, restart K)\n"
         "  - shutdown stops the agents first, then the broker (SIGTERM, SIGKILL after 10 s).\n"
         "If this process is killed, its children get SIGTERM.\n\n"
@@ -110,8 +114,9 @@ s_usage (FILE *out)
         "  --state DIR       the state directory (reads DIR/airlock.yaml)\n"
         "  --config FILE     airlock.yaml (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n"
         "  --interval-ms N   the monitor's scrape interval (50..60000, default 1000)\n\n"
-        "exit codes: 0 after a clean shutdown, 1 another `airlock up` runs on this state\n"
-        "directory, 2 usage error, unreadable configuration or unusable state directory\n");
+        "exit codes: 0 after a clean shutdown, 1 the state directory is invalid (every error\n"
+        "listed) or another `airlock up` runs on it, 2 usage error, unreadable configuration\n"
+        "or unusable state directory\n");
 }
 
 //  Write STATE_DIR/run/NAME.pid through a rename, so a reader never sees half a pid.
@@ -277,6 +282,16 @@ s_stop_children (const s_up_t *up, s_child_t *children, int from, int to)
     }
 }
 
+//  Why a child stopped, as its log says: "airlock up: NAME last said: LINE".
+static void
+s_report_last_error (const s_up_t *up, const s_child_t *child)
+{
+    char path [S_PATH_MAX + 64], line [512];
+    snprintf (path, sizeof path, "%s/%s.log", up->logs, child->name);
+    if (al_cli_log_last_error (path, line, sizeof line))
+        fprintf (stderr, "airlock up: %s last said: %s (%s)\n", child->name, line, path);
+}
+
 //  mkdir that accepts an existing directory.
 static int
 s_make_dir (const char *path)
@@ -333,40 +348,22 @@ al_cmd_up (int argc, char **argv)
         return AL_EXIT_OK;
     }
     s_up_t up = { .interval = NULL };
-    up.config_path = getenv ("AIRLOCK_CONFIG");
-    if (!up.config_path || !*up.config_path)
-        up.config_path = "./airlock-state/airlock.yaml";
-    char state_config [S_PATH_MAX];
+    const char *config_option = NULL, *state_option = NULL;
     for (int index = 1; index < argc; index++) {
         const char *option = argv [index];
-        bool valued = strcmp (option, "--config") == 0 || strcmp (option, "--state") == 0
-                   || strcmp (option, "--interval-ms") == 0;
-        if (valued && index + 1 >= argc) {
-            fprintf (stderr, "airlock up: %s needs a value\n\n", option);
+        int taken = al_cli_config_option ("up", argc, argv, &index, &config_option, &state_option);
+        if (taken < 0) {
             s_usage (stderr);
             return AL_EXIT_USAGE;
         }
-        if (strcmp (option, "--config") == 0)
-            up.config_path = argv [++index];
-        else
-        if (strcmp (option, "--state") == 0) {
-            const char *dir = argv [++index];
-            struct stat info;
-            bool found = stat (dir, &info) == 0;
-            if (!found || !S_ISDIR (info.st_mode)) {
-                fprintf (stderr, "airlock up: --state %s: %s (`airlock init %s` makes a state directory)\n",
-                         dir, found? "not a directory": strerror (errno), dir);
-                return AL_EXIT_USAGE;
-            }
-            int length = snprintf (state_config, sizeof state_config, "%s/airlock.yaml", dir);
-            if (length < 0 || (size_t) length >= sizeof state_config) {
-                fprintf (stderr, "airlock up: --state: path too long\n");
-                return AL_EXIT_USAGE;
-            }
-            up.config_path = state_config;
-        }
-        else
+        if (taken)
+            continue;
         if (strcmp (option, "--interval-ms") == 0) {
+            if (index + 1 >= argc) {
+                fprintf (stderr, "airlock up: %s needs a value\n\n", option);
+                s_usage (stderr);
+                return AL_EXIT_USAGE;
+            }
             up.interval = argv [++index];
             char *end = NULL;
             long value = strtol (up.interval, &end, 10);
@@ -380,6 +377,36 @@ al_cmd_up (int argc, char **argv)
             s_usage (stderr);
             return AL_EXIT_USAGE;
         }
+    }
+    if (state_option) {
+        struct stat info;
+        bool found = stat (state_option, &info) == 0;
+        if (!found || !S_ISDIR (info.st_mode)) {
+            fprintf (stderr, "airlock up: --state %s: %s (`airlock init %s` makes a state directory)\n",
+                     state_option, found? "not a directory": strerror (errno), state_option);
+            return AL_EXIT_USAGE;
+        }
+    }
+    char state_config [S_PATH_MAX];
+    up.config_path = al_cli_config_path (config_option, state_option, state_config, sizeof state_config);
+    if (!up.config_path) {
+        fprintf (stderr, "airlock up: --state: path too long\n");
+        return AL_EXIT_USAGE;
+    }
+    //  `airlock check` first: an invalid file would only make an agent crash-loop, the
+    //  cause in its log. Every error is listed here instead, and nothing starts.
+    json_t *problems = json_array ();
+    int problem_count = al_cli_check_state (up.config_path, problems);
+    size_t problem_index;
+    json_t *problem;
+    json_array_foreach (problems, problem_index, problem)
+        fprintf (stderr, "%s\n", json_string_value (problem));
+    json_decref (problems);
+    if (problem_count != 0) {
+        if (problem_count > 0)
+            fprintf (stderr, "airlock up: %s: %d error%s (`airlock check` lists them too); nothing started\n",
+                     up.config_path, problem_count, problem_count == 1? "": "s");
+        return problem_count < 0? AL_EXIT_USAGE: AL_EXIT_BAD;
     }
     char error [1024];
     al_config_t *config = al_config_load (up.config_path, error, sizeof error);
@@ -443,6 +470,7 @@ al_cmd_up (int argc, char **argv)
                 s_describe (status, how, sizeof how);
                 fprintf (stderr, "airlock up: %s (pid %d) %s after %.1f s; restart in %.1f s\n", child->name,
                          (int) child->pid, how, (double) ran / 1000.0, (double) child->backoff_ms / 1000.0);
+                s_report_last_error (&up, child);
                 s_pidfile_remove (&up, child->name);
                 child->pid = 0;
                 child->restart_at_ms = now + child->backoff_ms;

@@ -28,8 +28,11 @@
 #include "agents/al_agent.h"
 #include "agents/al_subscriber.h"
 #include "broker/al_config.h"
+#include "cli/cli_release.h"
 #include "deploy/al_rules.h"
 #include "policies/al_policy.h"
+#include "store/al_replay.h"
+#include "store/al_store.h"
 
 #include <czmq.h>
 #include <inttypes.h>
@@ -77,7 +80,11 @@ s_usage (FILE *out)
         "                    [--as ROLE] [--state DIR | --config FILE]\n\n"
         "Follow a deployment live: its progress (step, instance, percent) and its receipt,\n"
         "from the broker's event bus. Exits when the receipt arrives: 0 succeeded, 1 failed\n"
-        "or rolled back. Events the bus lost are reported as 'missed N events: evidence gap'.\n\n"
+        "or rolled back. Events the bus lost are reported as 'missed N events: evidence gap'.\n"
+        "The audit log is asked first: a deployment that already finished prints its\n"
+        "receipt from the log at once (exit 0 succeeded, 1 otherwise); one the log and the\n"
+        "orchestrator's releases do not know is 'no such deployment: ID' (exit 1).\n"
+        "Deployment ids: RELEASE-stg (staging) and RELEASE-prod (production).\n\n"
         "With --signals, show the soak signals of SERVICE judged by the monitor's rules\n"
         "(the policy's quality_rules.yaml): per sample, each rule's value, limit and status\n"
         "(ok, over, breach, missing, skipped, not required), until SIGINT or --timeout.\n"
@@ -90,9 +97,10 @@ s_usage (FILE *out)
         "  --state DIR        the state directory (reads DIR/airlock.yaml)\n"
         "  --config FILE      airlock.yaml (default $AIRLOCK_CONFIG, else\n"
         "                     ./airlock-state/airlock.yaml)\n\n"
-        "exit codes: DEPLOYMENT: 0 succeeded, 1 failed or rolled back, 2 usage error, I/O\n"
-        "error, interrupted or timed out; --signals: 0 every judged sample within the rules,\n"
-        "1 a rule was breached (or evidence was missing), 2 usage or I/O error\n");
+        "exit codes: DEPLOYMENT: 0 succeeded, 1 failed, rolled back, refused or no such\n"
+        "deployment, 2 usage error, I/O error, interrupted or timed out; --signals: 0 every\n"
+        "judged sample within the rules, 1 a rule was breached (or evidence was missing),\n"
+        "2 usage or I/O error\n");
 }
 
 static int
@@ -109,9 +117,7 @@ static int
 s_parse (int argc, char **argv, s_args_t *args)
 {
     memset (args, 0, sizeof *args);
-    args->config_path = getenv ("AIRLOCK_CONFIG");
-    if (!args->config_path || !*args->config_path)
-        args->config_path = "./airlock-state/airlock.yaml";
+    const char *config_option = NULL, *state_option = NULL;
     args->role = "auditor";
     args->environment = "production";
     for (int index = 1; index < argc; index++) {
@@ -129,12 +135,9 @@ s_parse (int argc, char **argv, s_args_t *args)
         if (strcmp (arg, "--as") == 0 && has_value)
             args->role = argv [++index];
         else
-        if (strcmp (arg, "--config") == 0 && has_value)
-            args->config_path = argv [++index];
-        else
-        if (strcmp (arg, "--state") == 0 && has_value) {
-            snprintf (args->state_config, sizeof args->state_config, "%s/airlock.yaml", argv [++index]);
-            args->config_path = args->state_config;
+        if (strcmp (arg, "--config") == 0 || strcmp (arg, "--state") == 0) {
+            if (al_cli_config_option ("watch", argc, argv, &index, &config_option, &state_option) < 0)
+                return AL_EXIT_USAGE;
         }
         else
         if (strcmp (arg, "--timeout") == 0 && has_value) {
@@ -154,6 +157,10 @@ s_parse (int argc, char **argv, s_args_t *args)
         else
             return s_usage_error ("unexpected argument '%s'", arg);
     }
+    args->config_path = al_cli_config_path (config_option, state_option, args->state_config,
+                                            sizeof args->state_config);
+    if (!args->config_path)
+        return s_usage_error ("%s", "--state: path too long");
     if (args->service && args->deployment)
         return s_usage_error ("give a DEPLOYMENT or --signals SERVICE, not both (%s)", args->deployment);
     if (!args->service && !args->deployment)
@@ -411,6 +418,123 @@ s_show_receipt (s_watch_t *self, const al_envelope_t *envelope, uint64_t sequenc
     return receipt->outcome == AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED? AL_EXIT_OK: AL_EXIT_BAD;
 }
 
+//  ---- a deployment already in the log ------------------------------------------------
+
+typedef enum { S_LOG_LIVE, S_LOG_DONE, S_LOG_UNKNOWN } s_log_answer_t;
+
+//  The receipt of a finished deployment, as the audit log recorded it.
+static int
+s_show_logged_receipt (s_watch_t *self, const al_replay_deployment_t *deployment)
+{
+    const char *outcome = *deployment->receipt_outcome? deployment->receipt_outcome
+                        : al_replay_state_name (deployment->state);
+    char stamp [40];
+    s_iso_time (deployment->finished_ms, stamp, sizeof stamp);
+    if (self->args->json) {
+        json_t *object = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "deployment", deployment->id,
+                                    "type", deployment->receipt_sequence? "DeployReceipt": "DeployProgress",
+                                    "source", "audit log", "step", "receipt", "outcome", outcome,
+                                    "service", deployment->service, "version", deployment->version,
+                                    "artifact_sha256", deployment->artifact_sha256,
+                                    "receipt_sha256", deployment->receipt_sha256? deployment->receipt_sha256: "");
+        json_object_set_new (object, "sequence", json_integer ((json_int_t) deployment->receipt_sequence));
+        json_object_set_new (object, "time", *stamp? json_string (stamp): json_null ());
+        if (deployment->rollback_rule && *deployment->rollback_rule)
+            json_object_set_new (object, "rollback_rule", json_string (deployment->rollback_rule));
+        if (deployment->previous_version && *deployment->previous_version)
+            json_object_set_new (object, "previous_version", json_string (deployment->previous_version));
+        if (*deployment->detail)
+            json_object_set_new (object, "detail", json_string (deployment->detail));
+        s_json_line (object);
+    }
+    else {
+        char text [1400];
+        snprintf (text, sizeof text, "%s [receipt] %s %s %s%s%s%s%s (receipt sha256 %s; finished %s, audit row #%llu)",
+                  deployment->id, deployment->service, deployment->version, outcome,
+                  *deployment->detail? ": ": "", deployment->detail,
+                  deployment->previous_version && *deployment->previous_version? ", previous version ": "",
+                  deployment->previous_version && *deployment->previous_version? deployment->previous_version: "",
+                  deployment->receipt_sha256 && *deployment->receipt_sha256? deployment->receipt_sha256: "none",
+                  *stamp? stamp: "?", (unsigned long long) deployment->receipt_sequence);
+        s_print_line (self, text);
+    }
+    return deployment->state == AL_REPLAY_SUCCEEDED? AL_EXIT_OK: AL_EXIT_BAD;
+}
+
+//  Before (and once connected, again) watching live: what does the audit log know of
+//  the deployment? A finished one is answered from the log at once (*exit_code: its
+//  outcome), and so is one the log has never heard of, unless it is a deployment of a
+//  release the orchestrator holds (STAGING, "<release>-stg", or the production request
+//  "<release>-prod", may not have started yet): only a deployment that exists and has
+//  not finished is watched live.
+static s_log_answer_t
+s_ask_log (s_watch_t *self, const al_config_t *config, bool quiet, int *exit_code)
+{
+    const char *id = self->args->deployment;
+    char error [1024] = "";
+    al_store_options_t options = { .read_only = true };
+    al_store_t *store = al_store_open (NULL, al_config_database (config), &options, error, sizeof error);
+    al_replay_t *replay = store? al_replay_new (store, 0, error, sizeof error): NULL;
+    if (!replay) {
+        //  No log to ask (a broker that never ran, a log we cannot read): say so and
+        //  watch live, as before; the broker decides what we may see.
+        if (!quiet)
+            fprintf (stderr, "airlock watch: cannot read the audit log (%s): watching live\n", error);
+        al_store_destroy (&store);
+        return S_LOG_LIVE;
+    }
+    s_log_answer_t answer = S_LOG_LIVE;
+    const al_replay_deployment_t *deployment = al_replay_find (replay, id);
+    if (deployment && (deployment->state == AL_REPLAY_SUCCEEDED || deployment->state == AL_REPLAY_ROLLED_BACK
+                   ||  deployment->state == AL_REPLAY_FAILED)) {
+        if (self->tty && self->live_line) {
+            printf ("\r\033[K");
+            self->live_line = false;
+        }
+        *exit_code = s_show_logged_receipt (self, deployment);
+        answer = S_LOG_DONE;
+    }
+    else
+    if (deployment && deployment->state == AL_REPLAY_REFUSED) {
+        fprintf (stderr, "airlock watch: deployment %s is over: it never ran: %s\n", id, deployment->detail);
+        *exit_code = AL_EXIT_BAD;
+        answer = S_LOG_DONE;
+    }
+    else
+    if (!deployment) {
+        size_t length = strlen (id);
+        char release [80] = "";
+        if (length > 4 && strcmp (id + length - 4, "-stg") == 0)
+            snprintf (release, sizeof release, "%.*s", (int) (length - 4), id);
+        else
+        if (length > 5 && strcmp (id + length - 5, "-prod") == 0)
+            snprintf (release, sizeof release, "%.*s", (int) (length - 5), id);
+        json_t *file = *release? al_cli_release_load (config, release, error, sizeof error): NULL;
+        json_t *itself = file? NULL: al_cli_release_load (config, id, error, sizeof error);
+        if (file) {
+            if (!quiet)
+                fprintf (stderr, "airlock watch: %s has not started yet (release %s is %s): waiting for it\n", id,
+                         release, json_string_value (json_object_get (file, "state"))
+                                  ? json_string_value (json_object_get (file, "state")): "?");
+        }
+        else {
+            if (itself)
+                fprintf (stderr, "airlock watch: no such deployment: %s (it is a release: watch %s-stg for "
+                         "staging or %s-prod for production)\n", id, id, id);
+            else
+                fprintf (stderr, "airlock watch: no such deployment: %s (not in the audit log %s, and no "
+                         "release of the orchestrator)\n", id, al_config_database (config));
+            *exit_code = AL_EXIT_BAD;
+            answer = S_LOG_UNKNOWN;
+        }
+        json_decref (file);
+        json_decref (itself);
+    }
+    al_replay_destroy (&replay);
+    al_store_destroy (&store);
+    return answer;
+}
+
 //  ---- signals watch -----------------------------------------------------------------
 //  Every verdict shown is deploy/al_rules' (al_rules_stream_t: baseline runs, then the
 //  soak, as the monitor judges them): this part only prints the rows it returns.
@@ -630,7 +754,7 @@ s_announce (s_watch_t *self, const char *topic)
 }
 
 static int
-s_run (s_watch_t *self)
+s_run (s_watch_t *self, const al_config_t *config)
 {
     const s_args_t *args = self->args;
     char wanted [2][S_TOPIC_SIZE];
@@ -660,8 +784,16 @@ s_run (s_watch_t *self)
         bool restarted = false;
         al_envelope_t *envelope = al_subscriber_recv (self->subscriber, 200, topic, sizeof topic,
                                                       &sequence, &missed, &restarted);
-        if (!announced)
+        if (!announced) {
             announced = s_announce (self, wanted [0]);
+            //  A receipt recorded between the first look at the log and the subscription
+            //  would never reach us: look again now that events do.
+            int done = -1;
+            if (announced && args->deployment && s_ask_log (self, config, true, &done) != S_LOG_LIVE) {
+                al_codec_free (&envelope);
+                return done;
+            }
+        }
         if (!envelope)
             continue;
         if (!self->seen_event) {
@@ -729,6 +861,9 @@ al_cmd_watch (int argc, char **argv)
             goto cleanup;
         }
     }
+    if (args.deployment && s_ask_log (&watch, config, false, &exit_code) != S_LOG_LIVE)
+        goto cleanup;
+    exit_code = AL_EXIT_USAGE;
     al_agent_catch_signals ();
     watch.subscriber = al_subscriber_new (config, args.role, error, sizeof error);
     if (!watch.subscriber) {
@@ -745,7 +880,7 @@ al_cmd_watch (int argc, char **argv)
             goto cleanup;
         }
     }
-    exit_code = s_run (&watch);
+    exit_code = s_run (&watch, config);
 cleanup:
     al_subscriber_destroy (&watch.subscriber);
     al_rules_stream_destroy (&watch.rules);

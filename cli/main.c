@@ -14,6 +14,7 @@ typedef struct {
 
 static const s_command_t s_commands [] = {
     { "init",   al_cmd_init,   "create a state directory: keys, identities, airlock.yaml" },
+    { "check",  al_cmd_check,  "validate a state directory (airlock.yaml, policy, services, notifications, keys)" },
     { "broker", al_cmd_broker, "run the broker (authentication, policy, audit, routing)" },
     { "status", al_cmd_status, "show connected agents, roles and last heartbeat" },
     { "up",     al_cmd_up,     "run the broker and the five agents, supervised, until Ctrl-C" },
@@ -41,7 +42,9 @@ s_usage (FILE *out)
                   "human approval opens the door to production.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof s_commands / sizeof s_commands [0]; i++)
         fprintf (out, "  %-10s %s\n", s_commands [i].name, s_commands [i].summary);
-    fprintf (out, "\nRun 'airlock COMMAND --help' for a command's options.\n"
+    fprintf (out, "\nRun 'airlock COMMAND --help' for a command's options; 'airlock -V' prints the version.\n"
+                  "Every command finds airlock.yaml the same way: --config FILE, else --state DIR,\n"
+                  "else $AIRLOCK_CONFIG, else " AL_CLI_DEFAULT_CONFIG ".\n"
                   "Exit codes: 0 ok, 1 check failed (tampered, invalid, denied), 2 usage or I/O error.\n");
 }
 
@@ -69,8 +72,9 @@ main (int argc, char **argv)
         s_usage (stdout);
         return AL_EXIT_OK;
     }
-    if (strcmp (argv [1], "--version") == 0) {
-        printf ("airlock 0.1.0\n");
+    if (strcmp (argv [1], "--version") == 0 || strcmp (argv [1], "-V") == 0
+    ||  strcmp (argv [1], "version") == 0) {
+        printf ("airlock %s\n", AL_CLI_VERSION);
         return AL_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof s_commands / sizeof s_commands [0]; i++)

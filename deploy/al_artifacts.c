@@ -336,6 +336,13 @@ s_local_path (const char *uri, char *error, size_t error_size)
     return decoded;
 }
 
+char *
+al_artifact_local_path (const char *uri, char *error, size_t error_size)
+{
+    assert (uri);
+    return s_local_path (uri, error, error_size);
+}
+
 //  The kept name of hex into path_out. IO when path_out is too small.
 static al_artifact_status_t
 s_kept_path (al_artifacts_t *self, const char *hex, char *path_out, size_t path_size,

@@ -62,6 +62,12 @@ al_artifact_status_t al_artifacts_keep (al_artifacts_t *self, const char *uri, c
 al_artifact_status_t al_artifacts_path (al_artifacts_t *self, const char *hex, char *path_out, size_t path_size,
                                         char *error, size_t error_size);
 
+//  The local path a URI names ("/abs/path", "file:///abs/path", "file://localhost/...",
+//  percent-escapes decoded), as the store reads it: a new string (caller frees), or NULL
+//  with "uri: why it is not local" in error (another scheme, another host, a relative
+//  path). Lets a client check an artifact before handing it to deploy-manager.
+char *al_artifact_local_path (const char *uri, char *error, size_t error_size);
+
 //  SHA-256 of the regular file at path as 64 lowercase hex digits, streamed. Returns 0,
 //  or -1 with "path: what is wrong".
 int al_sha256_file_hex (const char *path, char out [65], char *error, size_t error_size);

@@ -225,6 +225,9 @@ typedef struct {
     bool checkpoint_checked;        // a checkpoint was given and verified against the log
     uint64_t checkpoint_rows;
     uint8_t checkpoint_key [32];    // the Ed25519 key that signed the checkpoint
+    bool checkpoint_malformed;      // BAD_CHECKPOINT because the file is not a checkpoint at all
+                                    // (not JSON, wrong format, missing or malformed fields),
+                                    // not because a well-formed one fails its signature or key
     char reason [256];              // human-readable
 } al_verify_report_t;
 

@@ -172,8 +172,9 @@ s_hex_field (json_t *root, const char *name, uint8_t *out, size_t size)
 //  Reads and checks a checkpoint file. Returns AL_VERIFY_OK, AL_VERIFY_IO (cannot read)
 //  or AL_VERIFY_BAD_CHECKPOINT (malformed or signature invalid), with reason.
 static al_verify_result_t
-s_checkpoint_read (const char *path, s_checkpoint_t *checkpoint, char *reason, size_t reason_size)
+s_checkpoint_read (const char *path, s_checkpoint_t *checkpoint, char *reason, size_t reason_size, bool *malformed)
 {
+    *malformed = true;              // until the fields have parsed
     json_error_t json_error;
     uint8_t *signed_bytes = NULL;
     al_verify_result_t result = AL_VERIFY_BAD_CHECKPOINT;
@@ -208,6 +209,7 @@ s_checkpoint_read (const char *path, s_checkpoint_t *checkpoint, char *reason, s
         snprintf (reason, reason_size, "%s: head_hash/public_key/signature: not hex of the right size", path);
         goto cleanup;
     }
+    *malformed = false;
     size_t signed_size = 0;
     signed_bytes = s_checkpoint_signing_bytes (checkpoint, &signed_size);
     if (!signed_bytes) {
@@ -458,12 +460,12 @@ al_store_verify (al_store_t *self, const char *checkpoint_path, const uint8_t *c
     assert (!self->in_transaction);
     memset (report, 0, sizeof *report);
     s_checkpoint_t checkpoint;
-    bool have_checkpoint = false;
+    bool have_checkpoint = false, checkpoint_malformed = false;
     al_verify_result_t checkpoint_result = AL_VERIFY_OK;
     char checkpoint_reason [sizeof report->reason] = "";
     if (checkpoint_path) {
         checkpoint_result = s_checkpoint_read (checkpoint_path, &checkpoint, checkpoint_reason,
-                                               sizeof checkpoint_reason);
+                                               sizeof checkpoint_reason, &checkpoint_malformed);
         if (checkpoint_result == AL_VERIFY_IO) {
             s_report (report, AL_VERIFY_IO, 0, "%s", checkpoint_reason);
             snprintf (self->error, sizeof self->error, "%s", checkpoint_reason);
@@ -481,8 +483,10 @@ al_store_verify (al_store_t *self, const char *checkpoint_path, const uint8_t *c
     if (status != AL_STORE_OK)
         return status;
     //  A broken chain is reported first (it names a row); then a forged checkpoint.
-    if (report->result == AL_VERIFY_OK && checkpoint_result != AL_VERIFY_OK)
+    if (report->result == AL_VERIFY_OK && checkpoint_result != AL_VERIFY_OK) {
         s_report (report, checkpoint_result, 0, "%s", checkpoint_reason);
+        report->checkpoint_malformed = checkpoint_malformed;
+    }
     if (have_checkpoint) {
         report->checkpoint_checked = report->result == AL_VERIFY_OK;
         report->checkpoint_rows = checkpoint.row_count;

@@ -187,6 +187,23 @@ bus_send_progress (al_agent_t *agent, const char *deployment, Airlock__Step step
 }
 
 int
+bus_send_journal (al_agent_t *agent, const char *deployment, Airlock__Step step, Airlock__Outcome outcome,
+                  const char *detail)
+{
+    Airlock__DeployProgress progress = AIRLOCK__DEPLOY_PROGRESS__INIT;
+    progress.step = step;
+    progress.outcome = outcome;
+    progress.journal = true;
+    progress.detail = (char *) (detail? detail: "");
+    al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+    envelope.deployment_id = (char *) deployment;
+    envelope.environment = AIRLOCK__ENVIRONMENT__ENV_STAGING;
+    envelope.body_case = AIRLOCK__ENVELOPE__BODY_DEPLOY_PROGRESS;
+    envelope.deploy_progress = &progress;
+    return s_send (agent, &envelope);
+}
+
+int
 bus_send_receipt (al_agent_t *agent, const char *deployment, Airlock__Outcome outcome)
 {
     Airlock__DeployReceipt receipt = AIRLOCK__DEPLOY_RECEIPT__INIT;

@@ -39,6 +39,10 @@ al_agent_t *bus_agent (bus_t *self, const char *role);
 int bus_send_progress (al_agent_t *agent, const char *deployment, Airlock__Step step,
                        Airlock__Outcome outcome, uint32_t instance, uint32_t instances,
                        uint32_t percent, const char *detail);
+//  A deploy-journal record (DeployProgress with journal set): what makes a deployment
+//  exist in the audit log's replay.
+int bus_send_journal (al_agent_t *agent, const char *deployment, Airlock__Step step, Airlock__Outcome outcome,
+                      const char *detail);
 int bus_send_receipt (al_agent_t *agent, const char *deployment, Airlock__Outcome outcome);
 int bus_send_signal (al_agent_t *agent, const char *service, Airlock__Environment environment,
                      const Airlock__SoakSignal *signal);

@@ -261,10 +261,20 @@ s_check_story (json_t *lines, const char *receipt_outcome)
     assert_int_equal (json_array_size (lines), expected + 1);
 }
 
+//  A row about DEPLOYMENT in the audit log, before a watch starts: the deployment exists
+//  (a watch of one the log does not know ends at once with "no such deployment").
+static void
+s_deployment_exists (fixture_t *fixture, const char *deployment)
+{
+    assert_int_equal (bus_send_journal (fixture->deployer, deployment, AIRLOCK__STEP__STEP_PREFLIGHT,
+                                        AIRLOCK__OUTCOME__OUTCOME_STARTED, "queued"), 0);
+}
+
 static void
 s_deployment_watch (fixture_t *fixture, Airlock__Outcome outcome, const char *outcome_name, int exit_code)
 {
     const char *args [] = { "dep-1", "--json", "--timeout", "120", NULL };
+    s_deployment_exists (fixture, "dep-1");
     s_watch_start (fixture, args);
     s_warm_up_deployment (fixture);
     for (size_t event = 0; event < sizeof s_story / sizeof s_story [0]; event++) {
@@ -309,6 +319,7 @@ test_watch_plain_lines (void **state)
 {
     fixture_t *fixture = *state;
     const char *args [] = { "dep-1", "--timeout", "120", NULL };
+    s_deployment_exists (fixture, "dep-1");
     s_watch_start (fixture, args);
     s_warm_up_deployment (fixture);
     assert_int_equal (bus_send_progress (fixture->deployer, "dep-1", AIRLOCK__STEP__STEP_ROLLOUT,
@@ -337,7 +348,12 @@ test_usage_and_timeout (void **state)
     assert_int_equal (s_run (fixture, "dep-1 --timeout soon"), 2);
     assert_int_equal (s_run (fixture, "dep-1 --config /nonexistent/airlock.yaml"), 2);
     assert_true (s_file_has (fixture->err_path, "/nonexistent/airlock.yaml"));
+    //  A deployment neither the audit log nor the orchestrator knows: exit 1 at once.
+    snprintf (args, sizeof args, "dep-9 --state %s --timeout 600", fixture->bus->dir);
+    assert_int_equal (s_run (fixture, args), 1);
+    assert_true (s_file_has (fixture->err_path, "no such deployment: dep-9"));
     //  --state DIR finds DIR/airlock.yaml; no receipt within the timeout is exit 2.
+    s_deployment_exists (fixture, "dep-9");
     snprintf (args, sizeof args, "dep-9 --state %s --timeout 1", fixture->bus->dir);
     assert_int_equal (s_run (fixture, args), 2);
     assert_true (s_file_has (fixture->err_path, "no receipt for dep-9 within 1 s"));
@@ -350,6 +366,53 @@ test_usage_and_timeout (void **state)
     snprintf (args, sizeof args, "dep-9 --as stranger --timeout 30 --config %s", fixture->bus->config_path);
     assert_int_equal (s_run (fixture, args), 2);
     assert_true (s_file_has (fixture->err_path, "refused this key"));
+}
+
+//  A deployment that already finished: its receipt from the audit log at once, exit by
+//  outcome; a release id instead of a deployment id is named as such.
+static void
+test_watch_finished_answers_at_once (void **state)
+{
+    fixture_t *fixture = *state;
+    s_deployment_exists (fixture, "dep-5");
+    assert_int_equal (bus_send_receipt (fixture->deployer, "dep-5", AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED), 0);
+    s_deployment_exists (fixture, "dep-6");
+    assert_int_equal (bus_send_receipt (fixture->deployer, "dep-6", AIRLOCK__OUTCOME__OUTCOME_ROLLED_BACK), 0);
+    char args [1024];
+    //  No --timeout: without the answer from the log this would wait forever.
+    snprintf (args, sizeof args, "dep-5 --json --config %s", fixture->bus->config_path);
+    assert_int_equal (s_run (fixture, args), 0);
+    json_t *lines = s_json_lines (fixture);
+    assert_int_equal (json_array_size (lines), 1);
+    json_t *receipt = json_array_get (lines, 0);
+    assert_string_equal (json_string_value (json_object_get (receipt, "deployment")), "dep-5");
+    assert_string_equal (json_string_value (json_object_get (receipt, "type")), "DeployReceipt");
+    assert_string_equal (json_string_value (json_object_get (receipt, "outcome")), "succeeded");
+    assert_string_equal (json_string_value (json_object_get (receipt, "version")), "v2.0.0");
+    assert_string_equal (json_string_value (json_object_get (receipt, "source")), "audit log");
+    assert_true (json_integer_value (json_object_get (receipt, "sequence")) > 0);
+    json_decref (lines);
+    snprintf (args, sizeof args, "dep-6 --config %s", fixture->bus->config_path);
+    assert_int_equal (s_run (fixture, args), 1);
+    char *out = s_slurp (fixture->out_path);
+    if (!strstr (out, "dep-6 [receipt] demo-service v2.0.0 rolled_back") || !strstr (out, "previous version v1.9.0"))
+        fail_msg ("unexpected output:\n%s", out);
+    free (out);
+    //  A release's own id: not a deployment, and the two that are are named.
+    char path [512];
+    snprintf (path, sizeof path, "%s/orchestrator/releases", fixture->bus->dir);
+    char command [1200];
+    snprintf (command, sizeof command, "mkdir -p '%s' && printf '{\"release_id\": \"rel-7\", \"state\": \"STAGING\"}' "
+              "> '%s/rel-7.json'", path, path);
+    assert_int_equal (system (command), 0);
+    snprintf (args, sizeof args, "rel-7 --config %s", fixture->bus->config_path);
+    assert_int_equal (s_run (fixture, args), 1);
+    assert_true (s_file_has (fixture->err_path, "it is a release: watch rel-7-stg"));
+    //  Its staging deployment has not started: it is watched live (here until --timeout).
+    snprintf (args, sizeof args, "rel-7-stg --timeout 1 --config %s", fixture->bus->config_path);
+    assert_int_equal (s_run (fixture, args), 2);
+    assert_true (s_file_has (fixture->err_path, "rel-7-stg has not started yet"));
+    assert_true (s_file_has (fixture->err_path, "no receipt for rel-7-stg within 1 s"));
 }
 
 //  ---- --signals ------------------------------------------------------------------------
@@ -767,6 +830,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_watch_rolled_back, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_watch_plain_lines, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_usage_and_timeout, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_watch_finished_answers_at_once, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_signals_against_thresholds, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_signals_within_thresholds, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_signals_saturation_and_missing_json, s_setup, s_teardown),

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -277,6 +278,76 @@ test_verify_signatures (void **state)
     free (output);
 }
 
+//  The verdict reads one way: a rewritten row is TAMPERED and no "signatures OK" line
+//  stands next to it; a file that is not a checkpoint is a format error (exit 2), not
+//  TAMPERED; with no SOURCE, $AIRLOCK_CONFIG names the log (as for every command).
+static void
+test_verify_verdict_and_lookup (void **state)
+{
+    (void) state;
+    char *output = NULL;
+    //  $AIRLOCK_CONFIG, from a directory that holds no state: its database is verified.
+    assert_int_equal (s_airlock (&output, "audit verify --help"), 0);
+    free (output);
+    const char *binary_dir = getenv ("AIRLOCK_BINARY_DIR");
+    char command [4096];
+    snprintf (command, sizeof command, "cd / && AIRLOCK_CONFIG='%s' '%s/airlock' audit verify > '%s' 2>&1",
+              s_log->config, binary_dir, s_out);
+    int status = system (command);
+    assert_true (WIFEXITED (status));
+    output = audit_log_read_file (s_out);
+    if (WEXITSTATUS (status) != 0)
+        fail_msg ("AIRLOCK_CONFIG ignored (exit %d):\n%s", WEXITSTATUS (status), output);
+    s_expect (output, s_log->db);
+    s_expect (output, "audit verify: verdict: OK");
+    free (output);
+    //  --state DIR works the same way.
+    assert_int_equal (s_airlock (&output, "audit verify --state %s", s_log->dir), 0);
+    s_expect (output, s_log->db);
+    free (output);
+
+    //  A file that is not a checkpoint at all: exit 2, no TAMPERED.
+    char *garbage = NULL;
+    assert_true (asprintf (&garbage, "%s/garbage.ckpt", s_log->dir) >= 0);
+    audit_log_write_file (garbage, "not json\n");
+    assert_int_equal (s_airlock (&output, "audit verify --db %s --checkpoint %s", s_log->db, garbage), 2);
+    s_expect (output, "not a checkpoint file");
+    if (strstr (output, "TAMPERED"))
+        fail_msg ("a malformed checkpoint reads as tampering:\n%s", output);
+    free (output);
+    audit_log_write_file (garbage, "{\"format\": \"airlock-checkpoint-v1\", \"row_count\": \"many\"}\n");
+    assert_int_equal (s_airlock (&output, "audit verify --db %s --checkpoint %s --json", s_log->db, garbage), 2);
+    //  stderr (unbuffered) may come before the JSON on stdout.
+    const char *brace = strchr (output, '{');
+    assert_non_null (brace);
+    json_t *root = json_loads (brace, JSON_DISABLE_EOF_CHECK, NULL);
+    if (!root)
+        fail_msg ("no JSON:\n%s", output);
+    assert_true (json_is_true (json_object_get (json_object_get (root, "checkpoint"), "malformed")));
+    json_decref (root);
+    free (output);
+    free (garbage);
+
+    //  A row rewritten without recomputing the chain: TAMPERED, and the signatures are
+    //  not announced as OK.
+    char *copy = NULL;
+    assert_true (asprintf (&copy, "%s/rewritten.db", s_log->dir) >= 0);
+    audit_log_copy_db (s_log->db, copy);
+    sqlite3 *db = NULL;
+    assert_int_equal (sqlite3_open (copy, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, "UPDATE events SET reason = 'rewritten' WHERE seq = 2", NULL, NULL, NULL),
+                      SQLITE_OK);
+    sqlite3_close (db);
+    assert_int_equal (s_airlock (&output, "audit verify --db %s", copy), 1);
+    s_expect (output, "audit verify: TAMPERED");
+    s_expect (output, "signatures not trusted");
+    s_expect (output, "audit verify: verdict: TAMPERED");
+    if (strstr (output, "signatures OK"))
+        fail_msg ("a mixed verdict:\n%s", output);
+    free (output);
+    free (copy);
+}
+
 int
 main (void)
 {
@@ -287,6 +358,7 @@ main (void)
         cmocka_unit_test (test_history),
         cmocka_unit_test (test_export),
         cmocka_unit_test (test_verify_signatures),
+        cmocka_unit_test (test_verify_verdict_and_lookup),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }

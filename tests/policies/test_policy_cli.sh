@@ -49,5 +49,25 @@ digest=$("$airlock" policy check "$default" | sed 's/.*digest //')
 expect 0 "\"digest\": \"$digest\"" "$airlock" policy show "$default" --json
 expect 0 "hotfix     quorum: 1 manager + 1 security" "$airlock" policy show "$default"
 
+# No DIR: the state directory's policy (--state, --config, $AIRLOCK_CONFIG), never a
+# policies/default of the directory you stand in (here a broken one).
+"$airlock" init "$scratch/state" > /dev/null 2>&1 || { echo "FAIL: airlock init"; failures=$((failures + 1)); }
+mkdir -p "$scratch/cwd/policies" && cp -r "$scratch/bad" "$scratch/cwd/policies/default"
+(cd "$scratch/cwd" && env -u AIRLOCK_POLICY_DIR AIRLOCK_CONFIG="$scratch/state/airlock.yaml" \
+    "$airlock" policy check) > "$scratch/out" 2>&1
+if [ $? -ne 0 ] || ! grep -q "$scratch/state/policy: valid policy" "$scratch/out"; then
+    echo "FAIL: policy check with AIRLOCK_CONFIG:"; sed 's/^/    /' "$scratch/out"; failures=$((failures + 1))
+fi
+(cd "$scratch/cwd" && env -u AIRLOCK_POLICY_DIR -u AIRLOCK_CONFIG "$airlock" policy check) > "$scratch/out" 2>&1
+if [ $? -ne 2 ] || ! grep -q "airlock-state/airlock.yaml" "$scratch/out" || grep -q "alow" "$scratch/out"; then
+    echo "FAIL: policy check without a state:"; sed 's/^/    /' "$scratch/out"; failures=$((failures + 1))
+fi
+expect 0 "$scratch/state/policy: valid policy" env -u AIRLOCK_POLICY_DIR "$airlock" policy check --state "$scratch/state"
+expect 0 "allowed" env -u AIRLOCK_POLICY_DIR "$airlock" policy explain orchestrator DeployRequest staging \
+    --config "$scratch/state/airlock.yaml"
+expect 0 '"valid": true' "$airlock" policy check "$default" --json
+expect 1 '"valid": false' "$airlock" policy check "$scratch/bad" --json
+expect 1 "unknown key 'alow' in role 'orchestrator'" "$airlock" policy check "$scratch/bad" --json
+
 [ "$failures" -eq 0 ] && echo "test_policy_cli: all passed"
 exit "$failures"

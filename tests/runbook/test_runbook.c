@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <jansson.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -135,7 +136,8 @@ static void
 s_keygen (s_fixture_t *f, const char *name, const char *role, char hex [65])
 {
     char arguments [1024];
-    snprintf (arguments, sizeof arguments, "keygen --name %s --role %s --out '%s/%s.key'", name, role, f->dir, name);
+    snprintf (arguments, sizeof arguments, "keygen --name %s --role %s --out '%s/%s.key' --config '%s'", name, role,
+              f->dir, name, f->config);
     assert_int_equal (s_airlock (f, "keygen", arguments), 0);
     char path [512];
     snprintf (path, sizeof path, "%s/%s.key.pub", f->dir, name);
@@ -377,6 +379,100 @@ test_runbook_out_env_and_determinism (void **state)
     free (second);
 }
 
+//  --json carries the same runbook as the text output; --state DIR and $AIRLOCK_CONFIG
+//  find the same configuration as --config (the lookup of every command).
+static void
+test_runbook_json_and_lookup (void **state)
+{
+    s_fixture_t *f = *state;
+    char *text = s_runbook (f, "demo", "");
+    char *json_text = s_runbook (f, "demo", "--json");
+    json_error_t error;
+    json_t *root = json_loads (json_text, 0, &error);
+    if (!root)
+        fail_msg ("not JSON (%s):\n%s", error.text, json_text);
+    assert_string_equal (json_string_value (json_object_get (root, "service")), "demo");
+    assert_string_equal (json_string_value (json_object_get (root, "environment")), "production");
+    assert_true (json_is_array (json_object_get (root, "warnings")));
+    assert_string_equal (json_string_value (json_object_get (root, "markdown")), text);
+    json_decref (root);
+    free (json_text);
+    char arguments [2048];
+    snprintf (arguments, sizeof arguments, "runbook demo --state '%s'", f->dir);
+    assert_int_equal (s_airlock (f, "state", arguments), 0);
+    char *by_state = s_output (f, "state", "out");
+    assert_string_equal (by_state, text);
+    free (by_state);
+    char command [4096];
+    snprintf (command, sizeof command, "cd / && AIRLOCK_CONFIG='%s' '%s' runbook demo > '%s/env.out' 2>&1",
+              f->config, f->airlock, f->dir);
+    int rc = system (command);
+    assert_true (WIFEXITED (rc) && WEXITSTATUS (rc) == 0);
+    char *by_environment = s_output (f, "env", "out");
+    assert_string_equal (by_environment, text);
+    free (by_environment);
+    free (text);
+}
+
+//  keygen --role takes only a human role of the state's policy (the entry it prints must
+//  load); its help lists the exit codes.
+static void
+test_keygen_roles (void **state)
+{
+    s_fixture_t *f = *state;
+    char arguments [2048];
+    snprintf (arguments, sizeof arguments, "keygen --name carol --role wizard --out '%s/carol.key' --state '%s'",
+              f->dir, f->dir);
+    assert_int_equal (s_airlock (f, "wizard", arguments), 2);
+    char *error = s_output (f, "wizard", "err");
+    if (!strstr (error, "--role wizard: no such role") || !strstr (error, "manager") || !strstr (error, "devops"))
+        fail_msg ("keygen said:\n%s", error);
+    free (error);
+    //  A bus agent's role is not an approver's.
+    snprintf (arguments, sizeof arguments, "keygen --name carol --role qa --out '%s/carol.key' --state '%s'",
+              f->dir, f->dir);
+    assert_int_equal (s_airlock (f, "qa", arguments), 2);
+    error = s_output (f, "qa", "err");
+    s_contains (error, "--role qa: not a human role");
+    free (error);
+    char path [512];
+    struct stat info;
+    snprintf (path, sizeof path, "%s/carol.key", f->dir);
+    assert_int_not_equal (stat (path, &info), 0);
+    //  A configuration named but unreadable: refused (fail closed), no key written.
+    snprintf (arguments, sizeof arguments, "keygen --name carol --role security --out '%s/carol.key' "
+              "--config /nonexistent/airlock.yaml", f->dir);
+    assert_int_equal (s_airlock (f, "nopolicy", arguments), 2);
+    assert_int_not_equal (stat (path, &info), 0);
+    snprintf (arguments, sizeof arguments, "keygen --name carol --role security --out '%s/carol.key' --state '%s'",
+              f->dir, f->dir);
+    assert_int_equal (s_airlock (f, "security", arguments), 0);
+    char *out = s_output (f, "security", "out");
+    s_contains (out, "roles: [security]");
+    free (out);
+    assert_int_equal (stat (path, &info), 0);
+    //  On an approver's machine (no state directory): the shipped default policy decides.
+    char command [4096];
+    snprintf (command, sizeof command, "mkdir -p '%s/laptop' && cd '%s/laptop' && env -u AIRLOCK_CONFIG "
+              "-u AIRLOCK_POLICY_DIR '%s' keygen --name dan --role wizard > '%s/laptop.out' 2>&1", f->dir, f->dir,
+              f->airlock, f->dir);
+    int rc = system (command);
+    assert_true (WIFEXITED (rc) && WEXITSTATUS (rc) == 2);
+    error = s_output (f, "laptop", "out");
+    s_contains (error, "--role wizard: no such role");
+    free (error);
+    snprintf (command, sizeof command, "cd '%s/laptop' && env -u AIRLOCK_CONFIG -u AIRLOCK_POLICY_DIR '%s' keygen "
+              "--name dan --role devops > '%s/laptop.out' 2>&1", f->dir, f->airlock, f->dir);
+    rc = system (command);
+    assert_true (WIFEXITED (rc) && WEXITSTATUS (rc) == 0);
+    snprintf (path, sizeof path, "%s/laptop/dan.key", f->dir);
+    assert_int_equal (stat (path, &info), 0);
+    assert_int_equal (s_airlock (f, "help", "keygen --help"), 0);
+    out = s_output (f, "help", "out");
+    s_contains (out, "exit codes: 0 key pair written, 2 usage error");
+    free (out);
+}
+
 static void
 test_runbook_errors (void **state)
 {
@@ -445,6 +541,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_runbook_follows_changes, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_runbook_out_env_and_determinism, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_runbook_errors, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_runbook_json_and_lookup, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_keygen_roles, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

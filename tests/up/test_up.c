@@ -20,7 +20,11 @@
       - a second `airlock up` on the same state directory is refused and the first keeps
         working;
       - bad input: a missing state directory (exit 2, the path named), bad options (2),
-        --help (0).
+        --help (0);
+      - `airlock check` exits 0 on a valid state and 1 with every error (policy, services,
+        notifications, keys) on a broken one; up runs it first and starts nothing;
+      - an agent that keeps dying: up's output and `airlock status` show its log's last
+        error line.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -742,6 +746,17 @@ test_up_bad_input (void **state)
     text = s_file (f, "novalue.out");
     assert_non_null (strstr (text, "--state needs a value"));
     free (text);
+    //  -V and --version print the version, and nothing else.
+    assert_int_equal (s_run (f, "version", "-V"), 0);
+    text = s_file (f, "version.out");
+    unsigned major = 0, minor = 0, patch = 0;
+    if (sscanf (text, "airlock %u.%u.%u\n", &major, &minor, &patch) != 3 || strchr (text, '\n') [1])
+        fail_msg ("-V printed '%s'", text);
+    free (text);
+    assert_int_equal (s_run (f, "long-version", "--version"), 0);
+    text = s_file (f, "long-version.out");
+    assert_non_null (strstr (text, "airlock "));
+    free (text);
     assert_int_equal (s_run (f, "help", "up --help"), 0);
     text = s_file (f, "help.out");
     assert_non_null (strstr (text, "usage: airlock up"));
@@ -758,6 +773,290 @@ test_up_bad_input (void **state)
     assert_int_not_equal (stat (path, &info), 0);
 }
 
+//  Write text to DIR/relative (replacing it).
+static void
+s_write (s_fixture_t *f, const char *relative, const char *text)
+{
+    char path [512];
+    snprintf (path, sizeof path, "%s/%s", f->dir, relative);
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    fputs (text, file);
+    fclose (file);
+}
+
+//  Append text to DIR/relative.
+static void
+s_append (s_fixture_t *f, const char *relative, const char *text)
+{
+    char path [512];
+    snprintf (path, sizeof path, "%s/%s", f->dir, relative);
+    FILE *file = fopen (path, "a");
+    assert_non_null (file);
+    fputs (text, file);
+    fclose (file);
+}
+
+//  Break four files at once: a policy file, services.yaml, notifications.yaml and a key.
+static void
+s_break_state (s_fixture_t *f)
+{
+    s_append (f, "policy/roles.yaml", "bogus_key: 1\n");
+    s_write (f, "services.yaml", "version: 1\nservices:\n  demo:\n    driver: bogus\n    instances: 1\n"
+                                 "    command: [\"/bin/true\"]\n");
+    s_write (f, "notifications.yaml", "version: 1\nendpoints:\n  - name: ops\n    kind: pigeon\n");
+    char path [512];
+    snprintf (path, sizeof path, "%s/keys/qa.cert_secret", f->dir);
+    assert_int_equal (unlink (path), 0);
+}
+
+//  `airlock check` on a valid state: exit 0; on a broken one: exit 1 with every error,
+//  each naming its file (and line:column where the loader knows it), also as JSON.
+static void
+test_check_lists_every_error (void **state)
+{
+    s_fixture_t *f = *state;
+    char arguments [1200];
+    snprintf (arguments, sizeof arguments, "check --state '%s'", f->dir);
+    assert_int_equal (s_run (f, "check-ok", arguments), 0);
+    char *text = s_file (f, "check-ok.out");
+    assert_non_null (strstr (text, "valid"));
+    free (text);
+    //  $AIRLOCK_CONFIG is the default when no option names the state.
+    snprintf (arguments, sizeof arguments, "env AIRLOCK_CONFIG='%s/airlock.yaml' '%s' check", f->dir, f->airlock);
+    char command [2000];
+    snprintf (command, sizeof command, "cd /tmp && %s > '%s/check-env.out' 2>&1", arguments, f->dir);
+    int rc = system (command);
+    assert_true (WIFEXITED (rc));
+    assert_int_equal (WEXITSTATUS (rc), 0);
+    s_break_state (f);
+    snprintf (arguments, sizeof arguments, "check --state '%s'", f->dir);
+    assert_int_equal (s_run (f, "check-bad", arguments), 1);
+    text = s_file (f, "check-bad.out");
+    char needle [600];
+    snprintf (needle, sizeof needle, "%s/policy/roles.yaml:", f->dir);
+    if (!strstr (text, needle) || !strstr (text, "unknown key 'bogus_key'")
+    ||  !strstr (text, "services.yaml:4:") || !strstr (text, "unknown driver 'bogus'")
+    ||  !strstr (text, "notifications.yaml:4:") || !strstr (text, "pigeon")
+    ||  !strstr (text, "keys/qa.cert_secret: No such file")
+    ||  !strstr (text, "missing key 'url'") || !strstr (text, "5 errors"))
+        fail_msg ("check did not list every error:\n%s", text);
+    free (text);
+    snprintf (arguments, sizeof arguments, "check --state '%s' --json", f->dir);
+    assert_int_equal (s_run (f, "check-json", arguments), 1);
+    text = s_file (f, "check-json.out");
+    json_error_t error;
+    json_t *root = json_loads (text, 0, &error);
+    if (!root)
+        fail_msg ("not JSON (%s):\n%s", error.text, text);
+    assert_true (json_is_false (json_object_get (root, "ok")));
+    assert_int_equal (json_array_size (json_object_get (root, "errors")), 5);
+    json_decref (root);
+    free (text);
+    //  No airlock.yaml at all: exit 2, the file named.
+    assert_int_equal (s_run (f, "check-none", "check --config /nonexistent/al-check/airlock.yaml"), 2);
+    text = s_file (f, "check-none.out");
+    assert_non_null (strstr (text, "/nonexistent/al-check/airlock.yaml: No such file"));
+    free (text);
+    assert_int_equal (s_run (f, "check-usage", "check --bogus"), 2);
+}
+
+//  up runs the same check first: on a broken state it lists every error, exits 1 and
+//  starts nothing (no logs, no pid files, no child).
+static void
+test_up_refuses_an_invalid_state (void **state)
+{
+    s_fixture_t *f = *state;
+    s_break_state (f);
+    char arguments [600];
+    snprintf (arguments, sizeof arguments, "up --state '%s'", f->dir);
+    assert_int_equal (s_run (f, "up-bad", arguments), 1);
+    char *text = s_file (f, "up-bad.out");
+    if (!strstr (text, "unknown key 'bogus_key'") || !strstr (text, "unknown driver 'bogus'")
+    ||  !strstr (text, "pigeon") || !strstr (text, "keys/qa.cert_secret") || !strstr (text, "nothing started"))
+        fail_msg ("up did not list every error:\n%s", text);
+    free (text);
+    errno = 0;
+    assert_int_equal (waitpid (-1, NULL, WNOHANG), -1);
+    assert_int_equal (errno, ECHILD);
+    struct stat info;
+    char path [400];
+    snprintf (path, sizeof path, "%s/logs", f->dir);
+    assert_int_not_equal (stat (path, &info), 0);
+    snprintf (path, sizeof path, "%s/run", f->dir);
+    assert_int_not_equal (stat (path, &info), 0);
+}
+
+//  An agent that keeps dying for a reason the check cannot see (here the notifier's
+//  directory is a file): up's own output and `airlock status` show its log's last error.
+static void
+test_up_and_status_show_why_an_agent_dies (void **state)
+{
+    s_fixture_t *f = *state;
+    s_write (f, "notifier", "not a directory\n");
+    s_start_up (f);
+    char *out = NULL;
+    for (int waited = 0; waited < S_START_TIMEOUT_MS; waited += 200) {
+        free (out);
+        out = s_file (f, "up.out");
+        if (out && strstr (out, "airlock up: notifier last said: "))
+            break;
+        s_sleep_ms (200);
+    }
+    const char *line = out? s_last_line (out, "airlock up: notifier last said: "): NULL;
+    if (!line || !s_line_has (line, "notifier/lock") || !s_line_has (line, "Not a directory")
+    ||  !s_line_has (line, "logs/notifier.log"))
+        fail_msg ("up did not say why the notifier died:\n%s", out? out: "");
+    free (out);
+    //  status (the broker answers) lists the notifier as not connected, with that line.
+    char arguments [600];
+    snprintf (arguments, sizeof arguments, "status --state '%s' --json", f->dir);
+    json_t *entry = NULL;
+    char *text = NULL;
+    for (int waited = 0; waited < S_START_TIMEOUT_MS && !entry; waited += 300) {
+        free (text);
+        text = NULL;
+        if (s_run (f, "status", arguments) == 0) {
+            text = s_file (f, "status.out");
+            json_t *root = text? json_loads (text, 0, NULL): NULL;
+            json_t *silent = json_object_get (root, "not_connected");
+            for (size_t i = 0; i < json_array_size (silent); i++)
+                if (strcmp (json_string_value (json_object_get (json_array_get (silent, i), "agent")), "notifier") == 0)
+                    entry = json_incref (json_array_get (silent, i));
+            json_decref (root);
+        }
+        if (!entry)
+            s_sleep_ms (300);
+    }
+    if (!entry)
+        fail_msg ("status never listed the notifier as not connected:\n%s", text? text: "");
+    free (text);
+    assert_non_null (strstr (json_string_value (json_object_get (entry, "last_line")), "Not a directory"));
+    json_decref (entry);
+    snprintf (arguments, sizeof arguments, "status --state '%s'", f->dir);
+    assert_int_equal (s_run (f, "status-text", arguments), 0);
+    text = s_file (f, "status-text.out");
+    if (!strstr (text, "not connected") || !strstr (text, "Not a directory"))
+        fail_msg ("status text:\n%s", text);
+    free (text);
+    assert_int_equal (kill (f->up, SIGTERM), 0);
+    int status = 0;
+    assert_true (s_wait_up (f, S_STOP_TIMEOUT_MS, &status));
+    assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+}
+
+//  Run `cd DIR && airlock ARGUMENTS` (a relative path in them is relative to DIR);
+//  output into DIR/NAME.out; the exit code.
+static int
+s_run_in_dir (s_fixture_t *f, const char *name, const char *arguments)
+{
+    char command [4096];
+    snprintf (command, sizeof command, "cd '%s' && '%s' %s > '%s/%s.out' 2>&1", f->dir, f->airlock, arguments,
+              f->dir, name);
+    int rc = system (command);
+    return WIFEXITED (rc)? WEXITSTATUS (rc): -1;
+}
+
+//  submit checks what it can before saying "submitted" (service, artifact and digest,
+//  a taken id); a staging deployment that fails shows its cause in `airlock status`.
+static void
+test_submit_checks_and_staging_failure_cause (void **state)
+{
+    s_fixture_t *f = *state;
+    s_write (f, "app.sh", "#!/bin/sh\nexit 0\n");
+    char command [1200];
+    snprintf (command, sizeof command, "chmod 755 '%s/app.sh' && sha256sum '%s/app.sh' | cut -c1-64 > '%s/app.sha'",
+              f->dir, f->dir, f->dir);
+    assert_int_equal (system (command), 0);
+    char *digest = s_file (f, "app.sha");
+    assert_non_null (digest);
+    digest [strcspn (digest, "\n")] = 0;
+    assert_int_equal (strlen (digest), 64);
+    char arguments [2048];
+    //  Refused here, before anything is sent (no broker runs yet).
+    snprintf (arguments, sizeof arguments, "submit --state . --service nosuch --version 1 --artifact ./app.sh "
+              "--digest sha256:%s", digest);
+    assert_int_equal (s_run_in_dir (f, "unknown-service", arguments), 1);
+    char *text = s_file (f, "unknown-service.out");
+    if (!strstr (text, "service nosuch: not in") || !strstr (text, "demo") || strstr (text, "submitted"))
+        fail_msg ("unknown service:\n%s", text);
+    free (text);
+    snprintf (arguments, sizeof arguments, "submit --state . --service demo --version 1 --artifact ./missing.sh "
+              "--digest sha256:%s", digest);
+    assert_int_equal (s_run_in_dir (f, "missing", arguments), 1);
+    text = s_file (f, "missing.out");
+    if (!strstr (text, "missing.sh: No such file") || strstr (text, "submitted"))
+        fail_msg ("missing artifact:\n%s", text);
+    free (text);
+    snprintf (arguments, sizeof arguments, "submit --state . --service demo --version 1 --artifact ./app.sh "
+              "--digest sha256:%064d", 0);
+    assert_int_equal (s_run_in_dir (f, "mismatch", arguments), 1);
+    text = s_file (f, "mismatch.out");
+    char needle [256];
+    snprintf (needle, sizeof needle, "has sha256:%s, not the digest given", digest);
+    if (!strstr (text, needle) || strstr (text, "submitted"))
+        fail_msg ("digest mismatch:\n%s", text);
+    free (text);
+
+    s_start_up (f);
+    s_wait_alive (f, 0);
+    snprintf (arguments, sizeof arguments, "submit --state . --service demo --version 1 --artifact ./app.sh "
+              "--digest sha256:%s --id rel-t1", digest);
+    if (s_run_in_dir (f, "submit", arguments) != 0) {
+        text = s_file (f, "submit.out");
+        fail_msg ("submit:\n%s", text);
+    }
+    text = s_file (f, "submit.out");
+    assert_non_null (strstr (text, "as release rel-t1"));
+    free (text);
+    //  The staging deployment of a service whose instance exits at once fails; the
+    //  release's detail says which step failed and why.
+    snprintf (arguments, sizeof arguments, "status rel-t1 --state '%s' --json", f->dir);
+    const char *detail = NULL;
+    json_t *root = NULL;
+    for (int waited = 0; waited < 120000; waited += 500) {
+        json_decref (root);
+        root = NULL;
+        if (s_run (f, "status", arguments) == 0) {
+            text = s_file (f, "status.out");
+            root = json_loads (text, 0, NULL);
+            free (text);
+            json_t *release = json_object_get (root, "release");
+            const char *state_name = json_string_value (json_object_get (release, "state"));
+            if (state_name && (strcmp (state_name, "FAILED") == 0 || strcmp (state_name, "VALIDATE") == 0
+                           ||  strcmp (state_name, "APPROVE") == 0)) {
+                detail = json_string_value (json_object_get (release, "detail"));
+                break;
+            }
+        }
+        s_sleep_ms (500);
+    }
+    if (!detail) {
+        s_dump (f);
+        fail_msg ("release rel-t1 never left staging");
+    }
+    //  (here "staging deployment rolled_back, rule rollout_failed: rollout failed: ... instance
+    //  demo-0.1 exited during start ..."; before, the detail stopped at the rule)
+    if (strncmp (detail, "staging deployment ", 19) != 0 || !strstr (detail, " failed: ")
+    ||  !strstr (detail, "exited during start")) {
+        s_dump (f);
+        fail_msg ("the release's detail has no cause: '%s'", detail);
+    }
+    json_decref (root);
+    //  The id is now taken: refused, not "submitted" and dropped.
+    assert_int_equal (s_run_in_dir (f, "bad-digest", "submit --state . --service demo --version 2 "
+                                    "--artifact ./app.sh --digest sha256:0 --id rel-t2"), 2);
+    snprintf (arguments, sizeof arguments, "submit --state . --service demo --version 2 --artifact ./app.sh "
+              "--digest sha256:%s --id rel-t1", digest);
+    assert_int_equal (s_run_in_dir (f, "taken", arguments), 1);
+    text = s_file (f, "taken.out");
+    if (!strstr (text, "release id rel-t1 is taken") || strstr (text, "submitted"))
+        fail_msg ("taken id:\n%s", text);
+    free (text);
+    free (digest);
+    s_stop_and_check (f, SIGTERM, false);
+}
+
 int
 main (void)
 {
@@ -768,6 +1067,10 @@ main (void)
     }
     const struct CMUnitTest tests [] = {
         cmocka_unit_test_setup_teardown (test_up_bad_input, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_check_lists_every_error, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_up_refuses_an_invalid_state, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_up_and_status_show_why_an_agent_dies, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_submit_checks_and_staging_failure_cause, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_up_starts_everyone_and_sigterm_stops_them, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_up_restarts_a_crashed_agent_with_backoff, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_up_restarts_a_crashed_broker, s_setup, s_teardown),
