@@ -28,6 +28,19 @@
     with the sender's identity, answered Denied(TOO_LARGE), and the connection is
     dropped by shutdown(2) of its descriptor (ZMQ_SRCFD of the frame): libzmq sees the
     connection end and closes it; the ROUTER API has no per-peer close.
+    The drop waits for the answer. zmq_send only queues the Denied in the peer's pipe;
+    libzmq's I/O thread writes it to the kernel later, and a ROUTER never says when a
+    frame left. Cutting the descriptor at once lost the answer most of the time, and a
+    client that retransmits until answered would loop forever. So the peer enters a
+    closing state when its oversized frame is read: what it sends afterwards is dropped
+    unread (not audited, not answered), it gets no heartbeats or deliveries, and
+    s_close_due cuts it once (a) S_CLOSE_GRACE_MS have passed since the Denied was
+    queued, time for the I/O thread to write it, and (b) the kernel's send queue of that
+    descriptor is empty (SIOCOUTQ: on TCP every byte acknowledged by the peer's kernel,
+    on ipc every byte read by the peer), so the reset that follows the close cannot
+    discard the answer. A peer that does not read is cut after S_CLOSE_LIMIT_MS anyway.
+    Before cutting, the descriptor's socket inode is compared with the one seen with the
+    oversized frame, so a descriptor number reused by a new connection is never cut.
 
     Threads: the reactor owns everything but the checkpoint writer, a second thread with
     its own read-only store handle that signs and writes the checkpoint file when the
@@ -55,6 +68,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -73,6 +88,12 @@
 #define S_UNAUTH_RATE 20.0
 #define S_UNAUTH_BURST 100.0
 #define S_BROKER_IDENTITY "broker"
+//  A peer that sent an oversized frame is cut this long after its Denied was queued, once
+//  the kernel has sent it on (see the file comment), or after the limit regardless.
+#define S_CLOSE_GRACE_MS 200
+#define S_CLOSE_LIMIT_MS 5000
+//  How often the reactor looks at closing peers while there are some.
+#define S_CLOSE_POLL_MS 20
 
 //  ---- small helpers ------------------------------------------------------------------
 
@@ -163,6 +184,12 @@ typedef struct {
     uint64_t dead_after_ms;         // missed-heartbeat window
     uint64_t heartbeat_sequence;    // our heartbeats to it: 1, 2, ... from first sight
     uint64_t unsent;                // sends refused at its high-water mark since the last tick
+    //  Closing (it sent an oversized frame): its later frames are dropped unread, and
+    //  s_close_due cuts it once its Denied has left (answered_mono: when it was queued,
+    //  0 before). socket_inode tells its descriptor from a reused number.
+    bool closing;
+    uint64_t answered_mono;
+    ino_t socket_inode;
 } s_peer_t;
 
 //  Token bucket.
@@ -232,6 +259,7 @@ struct _al_broker_t {
     zhashx_t *topics;               // topic → uint64_t counter
     zhashx_t *round_robin;          // role → size_t counter
     zlistx_t *events;               // s_event_t waiting for the next batch
+    size_t closing_peers;           // peers in the closing state (recounted by s_close_due)
     s_item_t *items;
     size_t max_items;
     size_t max_message;
@@ -481,6 +509,70 @@ s_peer_forget (al_broker_t *self, const char *key)
         zhashx_delete (self->inflight, sequence);
     zlistx_destroy (&released);
     zhashx_delete (self->peers, key);
+}
+
+//  The peer sent an oversized frame: from now on it is closing (see the file comment).
+static void
+s_peer_closing_begin (al_broker_t *self, s_peer_t *peer)
+{
+    if (peer->closing)
+        return;
+    peer->closing = true;
+    peer->takes_deliveries = false;
+    peer->answered_mono = 0;
+    struct stat status;
+    peer->socket_inode = peer->fd >= 0 && fstat (peer->fd, &status) == 0? status.st_ino: 0;
+    self->closing_peers++;
+}
+
+//  Bytes the kernel still holds for the peer (0 when unknown: then only time counts).
+static int
+s_unsent_bytes (int fd)
+{
+    int queued = 0;
+    if (fd < 0 || ioctl (fd, SIOCOUTQ, &queued) != 0)
+        return 0;
+    return queued;
+}
+
+//  Cut the closing peers whose answer has left (see the file comment).
+static void
+s_close_due (al_broker_t *self)
+{
+    if (self->closing_peers == 0)
+        return;
+    uint64_t now = s_mono_ms ();
+    size_t closing = 0;
+    zlistx_t *due = zlistx_new ();
+    assert (due);
+    zlistx_set_duplicator (due, (czmq_duplicator *) strdup);
+    zlistx_set_destructor (due, (czmq_destructor *) zstr_free);
+    for (s_peer_t *peer = (s_peer_t *) zhashx_first (self->peers); peer;
+         peer = (s_peer_t *) zhashx_next (self->peers)) {
+        if (!peer->closing)
+            continue;
+        closing++;
+        if (peer->answered_mono == 0)
+            continue;               // its Denied is not queued yet
+        uint64_t waited = now - peer->answered_mono;
+        if (waited < S_CLOSE_GRACE_MS
+        ||  (waited < S_CLOSE_LIMIT_MS && s_unsent_bytes (peer->fd) > 0))
+            continue;
+        zlistx_add_end (due, peer->key);
+    }
+    for (char *key = (char *) zlistx_first (due); key; key = (char *) zlistx_next (due)) {
+        s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, key);
+        struct stat status;
+        //  The ROUTER has no per-peer close: end the connection under libzmq, which then
+        //  closes it. A descriptor whose socket changed belongs to another connection
+        //  now (ours already ended): it is left alone.
+        if (peer->fd >= 0 && fstat (peer->fd, &status) == 0 && status.st_ino == peer->socket_inode)
+            shutdown (peer->fd, SHUT_RDWR);
+        s_peer_forget (self, key);
+        closing--;
+    }
+    zlistx_destroy (&due);
+    self->closing_peers = closing;
 }
 
 //  ---- deliveries ---------------------------------------------------------------------
@@ -1017,13 +1109,9 @@ s_item_finish (al_broker_t *self, s_item_t *item)
                  ? AIRLOCK__DENY_CODE__DENY_UNKNOWN_IDENTITY: AIRLOCK__DENY_CODE__DENY_NOT_PERMITTED;
         s_reply_denied (self, peer, message_id, code, item->fresh? item->reason: item->result.reason,
                         item->result.sequence);
-        if (item->drop_peer) {
-            //  The ROUTER has no per-peer close: end the connection under libzmq, which
-            //  then closes it (see the file comment).
-            if (peer->fd >= 0)
-                shutdown (peer->fd, SHUT_RDWR);
-            s_peer_forget (self, item->peer_key);
-        }
+        //  Closing since its frame was read; it is cut once this answer has left.
+        if (item->drop_peer && peer->closing && peer->answered_mono == 0)
+            peer->answered_mono = s_mono_ms ();
         return;
     }
     al_envelope_t *envelope = item->envelope;
@@ -1145,8 +1233,9 @@ s_batch (al_broker_t *self)
         }
         s_peer_t *peer = s_peer_touch (self, &routing_id, &item->body, item->peer_key);
         zmq_msg_close (&routing_id);
-        if (!peer) {
-            //  No ZAP User-Id: impossible with a ZAP handler and enforcement on.
+        if (!peer || peer->closing) {
+            //  No ZAP User-Id: impossible with a ZAP handler and enforcement on. Closing:
+            //  it was answered TOO_LARGE and is being dropped; what follows is not read.
             zmq_msg_close (&item->body);
             continue;
         }
@@ -1161,6 +1250,8 @@ s_batch (al_broker_t *self)
         }
         else
             s_judge (self, item, peer, now_mono);
+        if (item->drop_peer)
+            s_peer_closing_begin (self, peer);
         //  Heartbeats only refresh liveness: never audited, never answered.
         if (item->decision == AL_STORE_ACCEPTED
         &&  item->envelope->body_case == AIRLOCK__ENVELOPE__BODY_HEARTBEAT) {
@@ -1814,6 +1905,8 @@ s_tick (al_broker_t *self)
                            (unsigned long long) peer->unsent, al_config_sndhwm (self->config));
             peer->unsent = 0;
         }
+        if (peer->closing)
+            continue;               // s_close_due drops it
         if (now - peer->last_seen_mono > peer->dead_after_ms)
             zlistx_add_end (dead, peer->key);
         else
@@ -1844,6 +1937,8 @@ al_broker_run (al_broker_t *self)
         }
         uint64_t now = s_mono_ms ();
         long timeout = self->next_tick_mono > now? (long) (self->next_tick_mono - now): 0;
+        if (self->closing_peers && timeout > S_CLOSE_POLL_MS)
+            timeout = S_CLOSE_POLL_MS;
         if (zlistx_size (self->events))
             timeout = 0;
         int rc = zmq_poll (items, 4, timeout);
@@ -1866,6 +1961,7 @@ al_broker_run (al_broker_t *self)
             if (s_batch (self))
                 return -1;
         }
+        s_close_due (self);
         now = s_mono_ms ();
         if (now >= self->next_tick_mono) {
             s_tick (self);

@@ -489,6 +489,11 @@ test_oversized_message_drops_peer (void **state)
     assert_int_equal (zmq_send (zsock_resolve (qa), big, 6000, 0), 6000);
     free (big);
 
+    //  The answer comes first, then the connection ends.
+    al_envelope_t *denied = s_expect (qa, AIRLOCK__ENVELOPE__BODY_DENIED, 10000);
+    assert_non_null (denied);
+    assert_int_equal (denied->denied->code, AIRLOCK__DENY_CODE__DENY_TOO_LARGE);
+    al_codec_free (&denied);
     zsock_set_rcvtimeo (monitor, 10000);
     zmsg_t *event = zmsg_recv (monitor);
     assert_non_null (event);
@@ -503,6 +508,67 @@ test_oversized_message_drops_peer (void **state)
     zsock_destroy (&qa);
     assert_int_equal (harness_broker_signal (fx, SIGTERM), 0);
     harness_destroy (&fx);
+}
+
+//  A client that retransmits until answered must get its answer: every oversized
+//  attempt, on a fresh connection each time, receives Denied TOO_LARGE before the broker
+//  drops the connection (it used to be cut off before the reply left: 0-3 of 8 arrived).
+#define S_OVERSIZE_TRIES 20
+
+static void
+s_oversize_answered (bool tcp)
+{
+    harness_options_t options = { .max_message_bytes = 4096, .tcp = tcp };
+    harness_t *fx = harness_new (&options, s_identities, S_IDENTITY_COUNT);
+    assert_int_equal (harness_broker_start (fx), 0);
+    char *big = (char *) malloc (6000);
+    assert_non_null (big);
+    memset (big, 'x', 6000);
+    int answered = 0, tries = 0;
+    for (tries = 0; tries < S_OVERSIZE_TRIES; tries++) {
+        zsock_t *qa = harness_client (fx, "qa", NULL);
+        char id [32];
+        snprintf (id, sizeof id, "qa-reg-%d", tries);
+        s_register (qa, id, false);
+        //  A message right behind the oversized one, on the same connection: the
+        //  connection is closing, so it is neither audited nor answered.
+        assert_int_equal (zmq_send (zsock_resolve (qa), big, 6000, 0), 6000);
+        snprintf (id, sizeof id, "behind-%d", tries);
+        harness_deploy_request (qa, id, AIRLOCK__ENVIRONMENT__ENV_STAGING);
+        al_envelope_t *denied = s_expect (qa, AIRLOCK__ENVELOPE__BODY_DENIED, 10000);
+        bool ok = denied && denied->denied->code == AIRLOCK__DENY_CODE__DENY_TOO_LARGE
+               && denied->denied->audit_sequence > 0;
+        al_codec_free (&denied);
+        zsock_destroy (&qa);
+        if (!ok)
+            break;              // one miss is enough: no need to wait for the others
+        answered++;
+    }
+    free (big);
+    long oversized = harness_wait_rows (fx, "Oversized", "qa", "above max_message_bytes (4096)", answered, 10000);
+    long behind = harness_count_rows (fx, "DeployRequest", "qa", NULL);
+    int exit_status = harness_broker_signal (fx, SIGTERM);
+    harness_destroy (&fx);
+    if (answered != S_OVERSIZE_TRIES)
+        fail_msg ("try %d of %d got no Denied TOO_LARGE", tries + 1, S_OVERSIZE_TRIES);
+    assert_int_equal (oversized, S_OVERSIZE_TRIES);
+    //  Nothing sent on a closing connection is audited (nor, then, acknowledged).
+    assert_int_equal (behind, 0);
+    assert_int_equal (exit_status, 0);
+}
+
+static void
+test_oversized_answered_every_time_tcp (void **state)
+{
+    (void) state;
+    s_oversize_answered (true);
+}
+
+static void
+test_oversized_answered_every_time_ipc (void **state)
+{
+    (void) state;
+    s_oversize_answered (false);
 }
 
 static void
@@ -885,6 +951,8 @@ main (void)
         cmocka_unit_test (test_qa_production_deploy_denied_and_audited),
         cmocka_unit_test (test_delivered_when_deploy_manager_returns),
         cmocka_unit_test (test_oversized_message_drops_peer),
+        cmocka_unit_test (test_oversized_answered_every_time_tcp),
+        cmocka_unit_test (test_oversized_answered_every_time_ipc),
         cmocka_unit_test (test_rate_limit_denied_and_audited),
         cmocka_unit_test (test_sighup_broken_policy_keeps_old),
         cmocka_unit_test (test_kill9_during_stream_loses_nothing),
