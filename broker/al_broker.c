@@ -210,8 +210,9 @@ typedef struct {
     bool disconnect_reported;
     //  Closing (it sent an oversized frame): its later frames are dropped unread, and
     //  s_close_due cuts it once its Denied has left (answered_mono: when it was queued,
-    //  0 before).
+    //  0 before; closing_mono: when the frame was read).
     bool closing;
+    uint64_t closing_mono;
     uint64_t answered_mono;
 } s_peer_t;
 
@@ -604,6 +605,7 @@ s_peer_closing_begin (al_broker_t *self, s_peer_t *peer)
         return;
     peer->closing = true;
     peer->takes_deliveries = false;
+    peer->closing_mono = s_mono_ms ();
     peer->answered_mono = 0;
     self->closing_peers++;
 }
@@ -635,8 +637,13 @@ s_close_due (al_broker_t *self)
         if (!peer->closing)
             continue;
         closing++;
-        if (peer->answered_mono == 0)
-            continue;               // its Denied is not queued yet
+        //  Not answered (yet): only the limit applies, so that no peer stays closing for
+        //  ever should its answer never be sent.
+        if (peer->answered_mono == 0) {
+            if (now - peer->closing_mono >= S_CLOSE_LIMIT_MS)
+                zlistx_add_end (due, peer->key);
+            continue;
+        }
         uint64_t waited = now - peer->answered_mono;
         if (waited < S_CLOSE_GRACE_MS
         ||  (waited < S_CLOSE_LIMIT_MS && s_unsent_bytes (peer->fd) > 0))
