@@ -1939,8 +1939,12 @@ al_broker_new (const al_config_t *config, char *error, size_t error_size)
     self->checkpoint_mono = s_mono_ms ();
     s_policy_event (self, "broker started");
     if (s_batch (self)) {
-        snprintf (error, error_size, "%s: cannot write the audit log: %s", al_config_database (config),
-                  al_store_error (self->store));
+        if (atomic_load (&self->tampered))
+            snprintf (error, error_size, "%s: the log changed while the broker started (see %s.incident)",
+                      al_config_database (config), al_config_database (config));
+        else
+            snprintf (error, error_size, "%s: cannot write the audit log: %s", al_config_database (config),
+                      al_store_error (self->store));
         goto failed;
     }
     self->next_tick_mono = s_mono_ms () + (uint64_t) al_config_heartbeat_ms (config);
