@@ -28,10 +28,40 @@
     with the sender's identity, answered Denied(TOO_LARGE), and the connection is
     dropped by shutdown(2) of its descriptor (ZMQ_SRCFD of the frame): libzmq sees the
     connection end and closes it; the ROUTER API has no per-peer close.
+    The drop waits for the answer. zmq_send only queues the Denied in the peer's pipe;
+    libzmq's I/O thread writes it to the kernel later, and a ROUTER never says when a
+    frame left. Cutting the descriptor at once lost the answer most of the time, and a
+    client that retransmits until answered would loop forever. So the peer enters a
+    closing state when its oversized frame is read: what it sends afterwards is dropped
+    unread (not audited, not answered), it gets no heartbeats or deliveries, and
+    s_close_due cuts it once (a) S_CLOSE_GRACE_MS have passed since the Denied was
+    queued, time for the I/O thread to write it, and (b) the kernel's send queue of that
+    descriptor is empty (SIOCOUTQ: on TCP every byte acknowledged by the peer's kernel,
+    on ipc every byte read by the peer), so the reset that follows the close cannot
+    discard the answer. A peer that does not read is cut after S_CLOSE_LIMIT_MS anyway.
+    Before cutting, the descriptor's socket inode is compared with the one seen with the
+    peer's first frame, so a descriptor number reused by a new connection is never cut.
+    Frames of a dropped closing peer can still sit in the ROUTER's queue after its
+    connection ended: its routing id stays in `closed` for S_CLOSE_LIMIT_MS, and such
+    frames are dropped too (a client that picks its own routing id and reconnects at once
+    is not answered until then; it retransmits).
 
     Threads: the reactor owns everything but the checkpoint writer, a second thread with
     its own read-only store handle that signs and writes the checkpoint file when the
     reactor asks (mutex + condition variable), so its fsyncs never delay an Ack.
+
+    The broker trusts only the head it wrote. It is the log's only writer (the flock on
+    DATABASE.lock), so it keeps in memory the row count and head hash its own last
+    commit left (own_rows, own_head). Before appending a batch, inside the write lock,
+    the store re-reads the head (one indexed SELECT of the last row, which al_store_begin
+    does anyway) and s_head_is_ours compares it with ours; a checkpoint signs our head,
+    never the file's, and only if the file still holds it (al_store_checkpoint_write_head).
+    A mismatch means the file was changed under the running broker, e.g. a row rewritten
+    and the chain recomputed so that verify alone passes. No row can be chained safely
+    then: appending one would extend the forged chain with the broker's own rows, and a
+    row the forger can rewrite proves nothing. So the broker writes a plain-text incident
+    file beside the database (al_broker_incident_path) and an error to its log, answers
+    nothing more, signs nothing more, and al_broker_run returns -1 (non-zero exit).
 
     Handshake failures (NULL mechanism, garbage, timeouts) come from socket monitors and
     ZAP refusals from the handler; both are audited through a token bucket, because
@@ -52,11 +82,14 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -75,6 +108,12 @@
 #define S_UNAUTH_RATE 20.0
 #define S_UNAUTH_BURST 100.0
 #define S_BROKER_IDENTITY "broker"
+//  A peer that sent an oversized frame is cut this long after its Denied was queued, once
+//  the kernel has sent it on (see the file comment), or after the limit regardless.
+#define S_CLOSE_GRACE_MS 200
+#define S_CLOSE_LIMIT_MS 5000
+//  How often the reactor looks at closing peers while there are some.
+#define S_CLOSE_POLL_MS 20
 
 //  ---- small helpers ------------------------------------------------------------------
 
@@ -165,6 +204,18 @@ typedef struct {
     uint64_t dead_after_ms;         // missed-heartbeat window
     uint64_t heartbeat_sequence;    // our heartbeats to it: 1, 2, ... from first sight
     uint64_t unsent;                // sends refused at its high-water mark since the last tick
+    //  The inode of its socket, seen with its first frame: tells its descriptor from the
+    //  same number reused by a later connection (descriptor numbers are reused at once).
+    ino_t socket_inode;
+    //  A disconnect was reported for its descriptor number while its socket was still
+    //  open: the next tick looks again (s_socket_gone).
+    bool disconnect_reported;
+    //  Closing (it sent an oversized frame): its later frames are dropped unread, and
+    //  s_close_due cuts it once its Denied has left (answered_mono: when it was queued,
+    //  0 before; closing_mono: when the frame was read).
+    bool closing;
+    uint64_t closing_mono;
+    uint64_t answered_mono;
 } s_peer_t;
 
 //  Token bucket.
@@ -234,6 +285,8 @@ struct _al_broker_t {
     zhashx_t *topics;               // topic → uint64_t counter
     zhashx_t *round_robin;          // role → size_t counter
     zlistx_t *events;               // s_event_t waiting for the next batch
+    size_t closing_peers;           // peers in the closing state (recounted by s_close_due)
+    zhashx_t *closed;               // key hex of a dropped closing peer → uint64_t expiry (mono)
     s_item_t *items;
     size_t max_items;
     size_t max_message;
@@ -250,6 +303,14 @@ struct _al_broker_t {
     bool checkpoint_requested;
     bool checkpoint_stop;
     al_store_t *checkpoint_store;
+    //  The head as this broker's own last commit left it, the only one it chains onto
+    //  or lets a checkpoint vouch for; the head handed with a checkpoint request (under
+    //  checkpoint_lock); set by either thread when the file no longer holds our head.
+    uint64_t own_rows;
+    uint8_t own_head [AL_STORE_HASH_SIZE];
+    uint64_t checkpoint_want_rows;
+    uint8_t checkpoint_want_head [AL_STORE_HASH_SIZE];
+    atomic_bool tampered;
     s_bucket_t unauth_bucket;
     uint64_t unauth_suppressed;
     volatile sig_atomic_t stop_requested;
@@ -455,6 +516,9 @@ s_peer_touch (al_broker_t *self, const zmq_msg_t *routing_id, zmq_msg_t *body, c
         memcpy (peer->routing_id, zmq_msg_data ((zmq_msg_t *) routing_id), id_size);
         peer->routing_id_size = id_size;
         snprintf (peer->user_id, sizeof peer->user_id, "%s", user_id);
+        struct stat status;
+        int fd = zmq_msg_get (body, ZMQ_SRCFD);
+        peer->socket_inode = fd >= 0 && fstat (fd, &status) == 0? status.st_ino: 0;
         peer->dead_after_ms = (uint64_t) S_MISSED_HEARTBEATS * (uint64_t) al_config_heartbeat_ms (self->config);
         s_peer_resolve (self, peer);
         zhashx_insert (self->peers, key_out, peer);
@@ -467,6 +531,15 @@ s_peer_touch (al_broker_t *self, const zmq_msg_t *routing_id, zmq_msg_t *body, c
     peer->last_seen_mono = s_mono_ms ();
     peer->last_seen_ms = s_now_ms ();
     return peer;
+}
+
+//  Is the peer's connection closed: its descriptor closed, or its number now serving
+//  another socket?
+static bool
+s_socket_gone (const s_peer_t *peer)
+{
+    struct stat status;
+    return peer->fd < 0 || fstat (peer->fd, &status) != 0 || status.st_ino != peer->socket_inode;
 }
 
 //  Forget a peer; deliveries it held go back to the queue (the next sweep resends them).
@@ -482,7 +555,115 @@ s_peer_forget (al_broker_t *self, const char *key)
     for (void *sequence = zlistx_first (released); sequence; sequence = zlistx_next (released))
         zhashx_delete (self->inflight, sequence);
     zlistx_destroy (&released);
+    s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, key);
+    if (peer && peer->closing) {
+        uint64_t *expiry = (uint64_t *) malloc (sizeof *expiry);
+        assert (expiry);
+        *expiry = s_mono_ms () + S_CLOSE_LIMIT_MS;
+        zhashx_update (self->closed, key, expiry);
+    }
     zhashx_delete (self->peers, key);
+}
+
+//  Did this frame come from a closing peer dropped a moment ago (see the file comment)?
+static bool
+s_closed_recently (al_broker_t *self, zmq_msg_t *routing_id)
+{
+    size_t size = zmq_msg_size (routing_id);
+    if (zhashx_size (self->closed) == 0 || size == 0 || size > 255)
+        return false;
+    char key [512];
+    s_hex ((const uint8_t *) zmq_msg_data (routing_id), size, key);
+    uint64_t *expiry = (uint64_t *) zhashx_lookup (self->closed, key);
+    if (!expiry)
+        return false;
+    if (s_mono_ms () < *expiry)
+        return true;
+    zhashx_delete (self->closed, key);
+    return false;
+}
+
+//  Forget the routing ids of dropped closing peers once their time is up.
+static void
+s_closed_purge (al_broker_t *self)
+{
+    uint64_t now = s_mono_ms ();
+    zlistx_t *expired = zlistx_new ();
+    assert (expired);
+    for (uint64_t *expiry = (uint64_t *) zhashx_first (self->closed); expiry;
+         expiry = (uint64_t *) zhashx_next (self->closed))
+        if (now >= *expiry)
+            zlistx_add_end (expired, (void *) zhashx_cursor (self->closed));
+    for (const char *key = (const char *) zlistx_first (expired); key; key = (const char *) zlistx_next (expired))
+        zhashx_delete (self->closed, key);
+    zlistx_destroy (&expired);
+}
+
+//  The peer sent an oversized frame: from now on it is closing (see the file comment).
+static void
+s_peer_closing_begin (al_broker_t *self, s_peer_t *peer)
+{
+    if (peer->closing)
+        return;
+    peer->closing = true;
+    peer->takes_deliveries = false;
+    peer->closing_mono = s_mono_ms ();
+    peer->answered_mono = 0;
+    self->closing_peers++;
+}
+
+//  Bytes the kernel still holds for the peer (0 when unknown: then only time counts).
+static int
+s_unsent_bytes (int fd)
+{
+    int queued = 0;
+    if (fd < 0 || ioctl (fd, SIOCOUTQ, &queued) != 0)
+        return 0;
+    return queued;
+}
+
+//  Cut the closing peers whose answer has left (see the file comment).
+static void
+s_close_due (al_broker_t *self)
+{
+    if (self->closing_peers == 0)
+        return;
+    uint64_t now = s_mono_ms ();
+    size_t closing = 0;
+    zlistx_t *due = zlistx_new ();
+    assert (due);
+    zlistx_set_duplicator (due, (czmq_duplicator *) strdup);
+    zlistx_set_destructor (due, (czmq_destructor *) zstr_free);
+    for (s_peer_t *peer = (s_peer_t *) zhashx_first (self->peers); peer;
+         peer = (s_peer_t *) zhashx_next (self->peers)) {
+        if (!peer->closing)
+            continue;
+        closing++;
+        //  Not answered (yet): only the limit applies, so that no peer stays closing for
+        //  ever should its answer never be sent.
+        if (peer->answered_mono == 0) {
+            if (now - peer->closing_mono >= S_CLOSE_LIMIT_MS)
+                zlistx_add_end (due, peer->key);
+            continue;
+        }
+        uint64_t waited = now - peer->answered_mono;
+        if (waited < S_CLOSE_GRACE_MS
+        ||  (waited < S_CLOSE_LIMIT_MS && s_unsent_bytes (peer->fd) > 0))
+            continue;
+        zlistx_add_end (due, peer->key);
+    }
+    for (char *key = (char *) zlistx_first (due); key; key = (char *) zlistx_next (due)) {
+        s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, key);
+        //  The ROUTER has no per-peer close: end the connection under libzmq, which then
+        //  closes it. A descriptor whose socket changed belongs to another connection
+        //  now (ours already ended): it is left alone.
+        if (!s_socket_gone (peer))
+            shutdown (peer->fd, SHUT_RDWR);
+        s_peer_forget (self, key);
+        closing--;
+    }
+    zlistx_destroy (&due);
+    self->closing_peers = closing;
 }
 
 //  ---- deliveries ---------------------------------------------------------------------
@@ -1019,13 +1200,9 @@ s_item_finish (al_broker_t *self, s_item_t *item)
                  ? AIRLOCK__DENY_CODE__DENY_UNKNOWN_IDENTITY: AIRLOCK__DENY_CODE__DENY_NOT_PERMITTED;
         s_reply_denied (self, peer, message_id, code, item->fresh? item->reason: item->result.reason,
                         item->result.sequence);
-        if (item->drop_peer) {
-            //  The ROUTER has no per-peer close: end the connection under libzmq, which
-            //  then closes it (see the file comment).
-            if (peer->fd >= 0)
-                shutdown (peer->fd, SHUT_RDWR);
-            s_peer_forget (self, item->peer_key);
-        }
+        //  Closing since its frame was read; it is cut once this answer has left.
+        if (item->drop_peer && peer->closing && peer->answered_mono == 0)
+            peer->answered_mono = s_mono_ms ();
         return;
     }
     al_envelope_t *envelope = item->envelope;
@@ -1067,7 +1244,68 @@ s_item_finish (al_broker_t *self, s_item_t *item)
         zhashx_update (self->inflight, S_KEY (item->result.sequence), strdup (holder->key));
 }
 
-//  The checkpoint thread: writes the checkpoint of the committed log when asked.
+char *
+al_broker_incident_path (const al_config_t *config)
+{
+    assert (config);
+    char *path = NULL;
+    if (asprintf (&path, "%s.incident", al_config_database (config)) < 0)
+        return NULL;
+    return path;
+}
+
+//  The log was changed under the broker (see the file comment): say so where it cannot
+//  be chained away, a plain-text file beside the database (appended, fsynced) and the
+//  log, and stop. Called by the reactor or the checkpoint thread.
+static void
+s_incident (al_broker_t *self, const char *where, const char *what)
+{
+    atomic_store (&self->tampered, true);
+    char *path = al_broker_incident_path (self->config);
+    char stamp [40];
+    al_store_format_time (s_now_ms (), stamp, sizeof stamp);
+    char text [2048];
+    int length = snprintf (text, sizeof text,
+                           "%s airlock broker (pid %d): AUDIT LOG CHANGED UNDER THE BROKER, found %s: %s. "
+                           "No row was chained onto the changed log, no checkpoint was signed for it, "
+                           "nothing more was acknowledged; the broker stopped. The last checkpoint "
+                           "vouches for the log as the broker wrote it: airlock audit verify "
+                           "--checkpoint FILE names the first changed row.\n",
+                           stamp, (int) getpid (), where, what);
+    if (length < 0 || length >= (int) sizeof text)
+        length = (int) strlen (text);
+    zsys_error ("broker: AUDIT LOG CHANGED UNDER THE BROKER (found %s): %s; stopping; incident written to %s",
+                where, what, path? path: "(no memory for the path)");
+    int fd = path? open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600): -1;
+    if (fd < 0 || write (fd, text, (size_t) length) != length || fsync (fd) != 0)
+        zsys_error ("broker: %s: cannot write the incident: %s", path? path: "incident", strerror (errno));
+    if (fd >= 0)
+        close (fd);
+    free (path);
+}
+
+//  Inside the batch's transaction: is the head the store just re-read the one our last
+//  commit left? If not, the incident is recorded and the caller appends nothing.
+static bool
+s_head_is_ours (al_broker_t *self)
+{
+    uint8_t head [AL_STORE_HASH_SIZE];
+    al_store_head_hash (self->store, head);
+    uint64_t rows = al_store_row_count (self->store);
+    if (rows == self->own_rows && sodium_memcmp (head, self->own_head, AL_STORE_HASH_SIZE) == 0)
+        return true;
+    char found [AL_STORE_HASH_SIZE * 2 + 1], own [AL_STORE_HASH_SIZE * 2 + 1], what [1024];
+    s_hex (head, AL_STORE_HASH_SIZE, found);
+    s_hex (self->own_head, AL_STORE_HASH_SIZE, own);
+    snprintf (what, sizeof what, "%.600s: the log's head is row %llu with hash %s, but this broker's last "
+              "commit left row %llu with hash %s", al_config_database (self->config), (unsigned long long) rows,
+              found, (unsigned long long) self->own_rows, own);
+    s_incident (self, "before appending a batch", what);
+    return false;
+}
+
+//  The checkpoint thread: signs the head the reactor committed, when asked, if the file
+//  still holds it.
 static void *
 s_checkpoint_run (void *arg)
 {
@@ -1079,11 +1317,18 @@ s_checkpoint_run (void *arg)
         if (!self->checkpoint_requested)
             break;
         self->checkpoint_requested = false;
+        uint64_t rows = self->checkpoint_want_rows;
+        uint8_t head [AL_STORE_HASH_SIZE];
+        memcpy (head, self->checkpoint_want_head, AL_STORE_HASH_SIZE);
         pthread_mutex_unlock (&self->checkpoint_lock);
-        char error [512] = "";
-        if (al_store_checkpoint_write (self->checkpoint_store, self->checkpoint_key,
-                                       al_config_checkpoint_path (self->config), error, sizeof error)
-            != AL_STORE_OK)
+        char error [1024] = "";
+        al_store_status_t status = al_store_checkpoint_write_head (self->checkpoint_store, self->checkpoint_key,
+                                                                   al_config_checkpoint_path (self->config),
+                                                                   rows, head, error, sizeof error);
+        if (status == AL_STORE_ERR_HEAD_MISMATCH)
+            s_incident (self, "before signing a checkpoint", error);
+        else
+        if (status != AL_STORE_OK)
             zsys_error ("broker: checkpoint: %s", error);
         pthread_mutex_lock (&self->checkpoint_lock);
     }
@@ -1095,8 +1340,8 @@ s_checkpoint_run (void *arg)
 static void
 s_checkpoint (al_broker_t *self, bool force)
 {
-    uint64_t rows = al_store_row_count (self->store);
-    if (rows == self->checkpoint_rows)
+    uint64_t rows = self->own_rows;
+    if (rows == self->checkpoint_rows || atomic_load (&self->tampered))
         return;
     uint64_t now = s_mono_ms ();
     bool due = force
@@ -1106,6 +1351,8 @@ s_checkpoint (al_broker_t *self, bool force)
         return;
     pthread_mutex_lock (&self->checkpoint_lock);
     self->checkpoint_requested = true;
+    self->checkpoint_want_rows = self->own_rows;
+    memcpy (self->checkpoint_want_head, self->own_head, AL_STORE_HASH_SIZE);
     pthread_cond_signal (&self->checkpoint_wake);
     pthread_mutex_unlock (&self->checkpoint_lock);
     self->checkpoint_rows = rows;
@@ -1117,6 +1364,9 @@ s_checkpoint (al_broker_t *self, bool force)
 static int
 s_batch (al_broker_t *self)
 {
+    //  The checkpoint thread found the log changed: nothing more is answered.
+    if (atomic_load (&self->tampered))
+        return -1;
     void *router = zsock_resolve (self->router);
     size_t count = 0;
     uint64_t now_mono = s_mono_ms ();
@@ -1145,10 +1395,12 @@ s_batch (al_broker_t *self)
                     break;
             }
         }
-        s_peer_t *peer = s_peer_touch (self, &routing_id, &item->body, item->peer_key);
+        s_peer_t *peer = s_closed_recently (self, &routing_id)? NULL
+                       : s_peer_touch (self, &routing_id, &item->body, item->peer_key);
         zmq_msg_close (&routing_id);
-        if (!peer) {
-            //  No ZAP User-Id: impossible with a ZAP handler and enforcement on.
+        if (!peer || peer->closing) {
+            //  No ZAP User-Id: impossible with a ZAP handler and enforcement on. Closing
+            //  or closed: it was answered TOO_LARGE and is dropped; what follows is not read.
             zmq_msg_close (&item->body);
             continue;
         }
@@ -1163,6 +1415,8 @@ s_batch (al_broker_t *self)
         }
         else
             s_judge (self, item, peer, now_mono);
+        if (item->drop_peer)
+            s_peer_closing_begin (self, peer);
         //  Heartbeats only refresh liveness: never audited, never answered.
         if (item->decision == AL_STORE_ACCEPTED
         &&  item->envelope->body_case == AIRLOCK__ENVELOPE__BODY_HEARTBEAT) {
@@ -1175,6 +1429,8 @@ s_batch (al_broker_t *self)
         return 0;
 
     al_store_status_t status = al_store_begin (self->store);
+    if (status == AL_STORE_OK && !s_head_is_ours (self))
+        status = AL_STORE_ERR_HEAD_MISMATCH;
     if (status == AL_STORE_OK)
         status = s_append_events (self);
     for (size_t i = 0; i < count && status == AL_STORE_OK; i++) {
@@ -1242,7 +1498,8 @@ s_batch (al_broker_t *self)
     if (status == AL_STORE_OK)
         status = al_store_commit (self->store);
     if (status != AL_STORE_OK) {
-        zsys_error ("broker: audit store: %s: %s", al_store_strerror (status), al_store_error (self->store));
+        if (status != AL_STORE_ERR_HEAD_MISMATCH)     // else s_incident said why
+            zsys_error ("broker: audit store: %s: %s", al_store_strerror (status), al_store_error (self->store));
         if (al_store_in_transaction (self->store))
             al_store_rollback (self->store);
         al_approvals_rollback (self->approvals);
@@ -1250,6 +1507,8 @@ s_batch (al_broker_t *self)
             s_item_release (&self->items [i]);
         return -1;
     }
+    self->own_rows = al_store_row_count (self->store);
+    al_store_head_hash (self->store, self->own_head);
     al_approvals_commit (self->approvals);
     zlistx_purge (self->events);
     for (size_t i = 0; i < count; i++) {
@@ -1363,22 +1622,36 @@ s_monitor_handle (al_broker_t *self, zsock_t *monitor, const char *socket_name)
             s_unauth_event (self, "HandshakeFailed", reason);
             break;
         }
-        case ZMQ_EVENT_DISCONNECTED:
+        case ZMQ_EVENT_DISCONNECTED: {
             //  A known peer whose connection ended (closed by it, or by libzmq for a frame
             //  above the hard size cap): forget it now rather than after 3 heartbeats.
+            //  The event arrives late, and its descriptor number may already serve a new
+            //  connection: a peer whose socket is still open under that number (same
+            //  inode) is either that new connection or one libzmq is about to close, so
+            //  the next tick looks again.
+            zlistx_t *gone = zlistx_new ();
+            assert (gone);
+            zlistx_set_duplicator (gone, (czmq_duplicator *) strdup);
+            zlistx_set_destructor (gone, (czmq_destructor *) zstr_free);
             for (s_peer_t *peer = (s_peer_t *) zhashx_first (self->peers); peer;
                  peer = (s_peer_t *) zhashx_next (self->peers)) {
                 if (peer->fd != (int) value)
                     continue;
-                s_event_queue (self, "PeerDisconnected", peer->identity, peer->role,
-                               "connection closed (by the peer, or by the transport for a frame "
-                               "above %zu bytes)", 2 * self->max_message);
-                char key [512];
-                snprintf (key, sizeof key, "%s", peer->key);
-                s_peer_forget (self, key);
-                break;
+                if (!s_socket_gone (peer)) {
+                    peer->disconnect_reported = true;
+                    continue;
+                }
+                if (!peer->closing)
+                    s_event_queue (self, "PeerDisconnected", peer->identity, peer->role,
+                                   "connection closed (by the peer, or by the transport for a frame "
+                                   "above %zu bytes)", 2 * self->max_message);
+                zlistx_add_end (gone, peer->key);
             }
+            for (char *key = (char *) zlistx_first (gone); key; key = (char *) zlistx_next (gone))
+                s_peer_forget (self, key);
+            zlistx_destroy (&gone);
             break;
+        }
         default:
             break;
     }
@@ -1600,6 +1873,10 @@ al_broker_new (const al_config_t *config, char *error, size_t error_size)
     self->store = al_store_open (NULL, al_config_database (config), NULL, error, error_size);
     if (!self->store)
         goto failed;
+    //  The head this broker starts from; from now on only its own commits move it.
+    self->own_rows = al_store_row_count (self->store);
+    al_store_head_hash (self->store, self->own_head);
+    atomic_init (&self->tampered, false);
     al_store_options_t read_only = { .read_only = true };
     self->checkpoint_store = al_store_open (NULL, al_config_database (config), &read_only, error, error_size);
     if (!self->checkpoint_store)
@@ -1621,9 +1898,10 @@ al_broker_new (const al_config_t *config, char *error, size_t error_size)
     self->topics = zhashx_new ();
     self->round_robin = zhashx_new ();
     self->events = zlistx_new ();
+    self->closed = zhashx_new ();
     self->items = (s_item_t *) calloc (self->max_items, sizeof *self->items);
     if (!self->peers || !self->buckets || !self->inflight || !self->topics || !self->round_robin
-    ||  !self->events || !self->items) {
+    ||  !self->events || !self->closed || !self->items) {
         snprintf (error, error_size, "broker: out of memory");
         goto failed;
     }
@@ -1632,6 +1910,7 @@ al_broker_new (const al_config_t *config, char *error, size_t error_size)
     zhashx_set_destructor (self->inflight, s_free_item);
     zhashx_set_destructor (self->topics, s_free_item);
     zhashx_set_destructor (self->round_robin, s_free_item);
+    zhashx_set_destructor (self->closed, s_free_item);
     zlistx_set_destructor (self->events, s_event_destroy);
 
     //  The ZAP handler first: libzmq accepts any CURVE key when none is bound.
@@ -1667,12 +1946,16 @@ al_broker_new (const al_config_t *config, char *error, size_t error_size)
                   zmq_strerror (zmq_errno ()));
         goto failed;
     }
-    self->checkpoint_rows = al_store_row_count (self->store);
+    self->checkpoint_rows = self->own_rows;
     self->checkpoint_mono = s_mono_ms ();
     s_policy_event (self, "broker started");
     if (s_batch (self)) {
-        snprintf (error, error_size, "%s: cannot write the audit log: %s", al_config_database (config),
-                  al_store_error (self->store));
+        if (atomic_load (&self->tampered))
+            snprintf (error, error_size, "%s: the log changed while the broker started (see %s.incident)",
+                      al_config_database (config), al_config_database (config));
+        else
+            snprintf (error, error_size, "%s: cannot write the audit log: %s", al_config_database (config),
+                      al_store_error (self->store));
         goto failed;
     }
     self->next_tick_mono = s_mono_ms () + (uint64_t) al_config_heartbeat_ms (config);
@@ -1715,6 +1998,9 @@ al_broker_destroy (al_broker_t **self_p)
         //  The thread writes a last checkpoint if one was asked for, then ends.
         pthread_mutex_lock (&self->checkpoint_lock);
         self->checkpoint_stop = true;
+        if (atomic_load (&self->tampered))
+            self->checkpoint_requested = false;     // sign nothing more
+
         pthread_cond_signal (&self->checkpoint_wake);
         pthread_mutex_unlock (&self->checkpoint_lock);
         pthread_join (self->checkpoint_thread, NULL);
@@ -1727,6 +2013,7 @@ al_broker_destroy (al_broker_t **self_p)
     zhashx_destroy (&self->inflight);
     zhashx_destroy (&self->topics);
     zhashx_destroy (&self->round_robin);
+    zhashx_destroy (&self->closed);
     zlistx_destroy (&self->events);
     free (self->items);
     free (self->pack_buffer);
@@ -1825,6 +2112,18 @@ s_tick (al_broker_t *self)
                            (unsigned long long) peer->unsent, al_config_sndhwm (self->config));
             peer->unsent = 0;
         }
+        if (peer->closing)
+            continue;               // s_close_due drops it
+        if (peer->disconnect_reported) {
+            peer->disconnect_reported = false;
+            if (s_socket_gone (peer)) {
+                s_event_queue (self, "PeerDisconnected", peer->identity, peer->role,
+                               "connection closed (by the peer, or by the transport for a frame "
+                               "above %zu bytes)", 2 * self->max_message);
+                zlistx_add_end (dead, peer->key);
+                continue;
+            }
+        }
         if (now - peer->last_seen_mono > peer->dead_after_ms)
             zlistx_add_end (dead, peer->key);
         else
@@ -1833,6 +2132,7 @@ s_tick (al_broker_t *self)
     for (char *key = (char *) zlistx_first (dead); key; key = (char *) zlistx_next (dead))
         s_peer_forget (self, key);
     zlistx_destroy (&dead);
+    s_closed_purge (self);
     s_sweep_all (self);
     s_checkpoint (self, false);
 }
@@ -1849,12 +2149,16 @@ al_broker_run (al_broker_t *self)
     };
     uint64_t interval = (uint64_t) al_config_heartbeat_ms (self->config);
     while (!self->stop_requested) {
+        if (atomic_load (&self->tampered))
+            return -1;              // s_incident said why
         if (self->reload_requested) {
             self->reload_requested = 0;
             al_broker_reload (self);
         }
         uint64_t now = s_mono_ms ();
         long timeout = self->next_tick_mono > now? (long) (self->next_tick_mono - now): 0;
+        if (self->closing_peers && timeout > S_CLOSE_POLL_MS)
+            timeout = S_CLOSE_POLL_MS;
         if (zlistx_size (self->events))
             timeout = 0;
         int rc = zmq_poll (items, 4, timeout);
@@ -1877,6 +2181,7 @@ al_broker_run (al_broker_t *self)
             if (s_batch (self))
                 return -1;
         }
+        s_close_due (self);
         now = s_mono_ms ();
         if (now >= self->next_tick_mono) {
             s_tick (self);

@@ -36,8 +36,15 @@ al_broker_t *al_broker_new (const al_config_t *config, char *error, size_t error
 void al_broker_destroy (al_broker_t **self_p);
 
 //  Run until a stop is requested (then drain, commit, return 0) or the audit store
-//  fails (return -1: a broker that cannot write its log must not accept messages).
+//  fails (return -1: a broker that cannot write its log must not accept messages), or
+//  the log no longer holds the head the broker's own last commit left, i.e. it was
+//  changed under the running broker (return -1 after writing the incident file below:
+//  nothing is chained onto, acknowledged over or checkpointed for a changed log).
 int al_broker_run (al_broker_t *self);
+//  The plain-text incident file beside the audit database ("DATABASE.incident") where
+//  the broker says why it stopped when it found the log changed under it. Freshly
+//  allocated (the caller frees it), NULL when out of memory.
+char *al_broker_incident_path (const al_config_t *config);
 
 //  The Notification template of the ApprovalClosed row the broker delivers to the
 //  orchestrator when a required approver's DENY closes a production request.

@@ -170,6 +170,7 @@ al_store_strerror (al_store_status_t status)
         case AL_STORE_ERR_BUSY:        return "database busy";
         case AL_STORE_ERR_UNSUPPORTED: return "not supported by this backend";
         case AL_STORE_ERR_NOMEM:       return "out of memory";
+        case AL_STORE_ERR_HEAD_MISMATCH: return "the log's head is not the one written";
     }
     return "unknown status";
 }

@@ -63,7 +63,8 @@ typedef enum {
     AL_STORE_ERR_IO,            // the database failed (disk, locking, corruption); see al_store_error
     AL_STORE_ERR_BUSY,          // locked by another process beyond busy_timeout_ms
     AL_STORE_ERR_UNSUPPORTED,   // the backend does not implement this optional operation
-    AL_STORE_ERR_NOMEM
+    AL_STORE_ERR_NOMEM,
+    AL_STORE_ERR_HEAD_MISMATCH  // the log does not hold the head the caller wrote (it was changed)
 } al_store_status_t;
 
 typedef enum {
@@ -248,6 +249,15 @@ const char *al_verify_result_name (al_verify_result_t result);
 //  Ed25519 secret key (libsodium format, 64 bytes) and write it atomically to path.
 al_store_status_t al_store_checkpoint_write (al_store_t *self, const uint8_t secret_key [64], const char *path,
                                              char *error, size_t error_size);
+//  Sign the head the caller itself committed (row_count rows, the last with head_hash)
+//  rather than what the file holds now: a writer that remembers its own head never vouches
+//  for rows changed under it. Nothing is written, and AL_STORE_ERR_HEAD_MISMATCH returned
+//  with "path: row N has hash X, expected Y" in error, unless row row_count is stored with
+//  exactly head_hash (rows after it, appended since, do not matter).
+al_store_status_t al_store_checkpoint_write_head (al_store_t *self, const uint8_t secret_key [64],
+                                                  const char *path, uint64_t row_count,
+                                                  const uint8_t head_hash [AL_STORE_HASH_SIZE],
+                                                  char *error, size_t error_size);
 
 //  Encode an event's canonical row bytes into buffer; returns the needed size (write
 //  happens only if it fits). Exposed for auditors' tests and the bench.

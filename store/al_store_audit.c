@@ -578,23 +578,16 @@ cleanup:
     return rc;
 }
 
-al_store_status_t
-al_store_checkpoint_write (al_store_t *self, const uint8_t secret_key [64], const char *path,
-                           char *error, size_t error_size)
+//  Signs checkpoint's row count and head hash (the rest is filled here) and writes it.
+static al_store_status_t
+s_checkpoint_sign_write (s_checkpoint_t *checkpoint_in, const uint8_t secret_key [64], const char *path,
+                         char *error, size_t error_size)
 {
-    assert (self && secret_key && path);
-    assert (!self->in_transaction);
     uint8_t *signed_bytes = NULL;
     json_t *root = NULL;
     char *text = NULL;
     al_store_status_t status = AL_STORE_ERR_IO;
-    s_checkpoint_t checkpoint = { 0 };
-    //  The committed head, read from the backend, not our cached copy: the checkpoint
-    //  must vouch only for what is on disk.
-    if (self->ops.head (self->handle, &checkpoint.row_count, checkpoint.head_hash) != AL_STORE_OK) {
-        snprintf (error, error_size, "%s", self->ops.error (self->handle));
-        goto cleanup;
-    }
+    s_checkpoint_t checkpoint = *checkpoint_in;
     struct timespec now;
     clock_gettime (CLOCK_REALTIME, &now);
     checkpoint.created_ms = (uint64_t) now.tv_sec * 1000 + (uint64_t) now.tv_nsec / 1000000;
@@ -645,6 +638,72 @@ cleanup:
     free (text);
     json_decref (root);
     return status;
+}
+
+al_store_status_t
+al_store_checkpoint_write (al_store_t *self, const uint8_t secret_key [64], const char *path,
+                           char *error, size_t error_size)
+{
+    assert (self && secret_key && path);
+    assert (!self->in_transaction);
+    s_checkpoint_t checkpoint = { 0 };
+    //  The committed head, read from the backend, not our cached copy: the checkpoint
+    //  must vouch only for what is on disk.
+    if (self->ops.head (self->handle, &checkpoint.row_count, checkpoint.head_hash) != AL_STORE_OK) {
+        snprintf (error, error_size, "%s", self->ops.error (self->handle));
+        return AL_STORE_ERR_IO;
+    }
+    return s_checkpoint_sign_write (&checkpoint, secret_key, path, error, error_size);
+}
+
+al_store_status_t
+al_store_checkpoint_write_head (al_store_t *self, const uint8_t secret_key [64], const char *path,
+                                uint64_t row_count, const uint8_t head_hash [AL_STORE_HASH_SIZE],
+                                char *error, size_t error_size)
+{
+    assert (self && secret_key && path && head_hash);
+    assert (!self->in_transaction);
+    char expected [AL_STORE_HASH_SIZE * 2 + 1], found [AL_STORE_HASH_SIZE * 2 + 1];
+    sodium_bin2hex (expected, sizeof expected, head_hash, AL_STORE_HASH_SIZE);
+    s_checkpoint_t checkpoint = { .row_count = row_count };
+    memcpy (checkpoint.head_hash, head_hash, AL_STORE_HASH_SIZE);
+    //  What is signed is the caller's head, never what the file says now; the file must
+    //  still hold it (row row_count with that hash), or nothing is signed.
+    uint8_t stored [AL_STORE_HASH_SIZE] = { 0 };
+    if (row_count == 0) {
+        uint64_t rows = 0;
+        if (self->ops.head (self->handle, &rows, stored) != AL_STORE_OK) {
+            snprintf (error, error_size, "%s: %s", self->path, self->ops.error (self->handle));
+            return AL_STORE_ERR_IO;
+        }
+        if (rows != 0) {
+            snprintf (error, error_size, "%s: expected an empty log, found %llu rows", self->path,
+                      (unsigned long long) rows);
+            return AL_STORE_ERR_HEAD_MISMATCH;
+        }
+    }
+    else {
+        al_store_event_t event;
+        al_store_status_t status = self->ops.get (self->handle, row_count, &event);
+        if (status == AL_STORE_NOT_FOUND) {
+            snprintf (error, error_size, "%s: row %llu (expected hash %s) is missing", self->path,
+                      (unsigned long long) row_count, expected);
+            return AL_STORE_ERR_HEAD_MISMATCH;
+        }
+        if (status != AL_STORE_OK) {
+            snprintf (error, error_size, "%s: row %llu: %s", self->path, (unsigned long long) row_count,
+                      self->ops.error (self->handle));
+            return status;
+        }
+        memcpy (stored, event.hash, AL_STORE_HASH_SIZE);
+    }
+    if (sodium_memcmp (stored, head_hash, AL_STORE_HASH_SIZE) != 0) {
+        sodium_bin2hex (found, sizeof found, stored, AL_STORE_HASH_SIZE);
+        snprintf (error, error_size, "%s: row %llu has hash %s, expected %s: the log was changed",
+                  self->path, (unsigned long long) row_count, found, expected);
+        return AL_STORE_ERR_HEAD_MISMATCH;
+    }
+    return s_checkpoint_sign_write (&checkpoint, secret_key, path, error, error_size);
 }
 
 void

@@ -227,6 +227,28 @@ harness_broker_signal (harness_t *self, int signum)
     return -1;
 }
 
+int
+harness_broker_wait_exit (harness_t *self, int timeout_ms)
+{
+    assert (self->broker_pid > 0);
+    int64_t deadline = zclock_mono () + timeout_ms;
+    while (true) {
+        int status = 0;
+        pid_t pid = waitpid (self->broker_pid, &status, WNOHANG);
+        if (pid == self->broker_pid) {
+            self->broker_pid = 0;
+            if (WIFEXITED (status))
+                return WEXITSTATUS (status);
+            return WIFSIGNALED (status)? 128 + WTERMSIG (status): -1;
+        }
+        if (pid == -1 && errno != EINTR)
+            return -1;
+        if (zclock_mono () >= deadline)
+            return -1;
+        zclock_sleep (50);
+    }
+}
+
 zsock_t *
 harness_client (harness_t *self, const char *identity, const char *metadata)
 {

@@ -55,6 +55,9 @@ int harness_broker_start (harness_t *self);
 //  Send a signal; for SIGTERM/SIGKILL wait for exit and return the exit status (or -1
 //  on a signal death other than the one sent); for other signals return 0.
 int harness_broker_signal (harness_t *self, int signum);
+//  Wait up to timeout_ms for the broker to exit on its own; returns its exit status, 128
+//  + the signal that ended it, or -1 if it still runs (it is then left running).
+int harness_broker_wait_exit (harness_t *self, int timeout_ms);
 
 //  A CURVE DEALER for an identity's certificate, connected to the router. metadata (may
 //  be NULL) is a ZMQ_METADATA property "Name:value" set before connecting.

@@ -6,6 +6,8 @@
     to it with raw DEALER sockets, and asserts on replies, deliveries and audit rows.
 */
 #include "harness.h"
+#include "broker/al_broker.h"
+#include "broker/al_config.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -489,6 +492,11 @@ test_oversized_message_drops_peer (void **state)
     assert_int_equal (zmq_send (zsock_resolve (qa), big, 6000, 0), 6000);
     free (big);
 
+    //  The answer comes first, then the connection ends.
+    al_envelope_t *denied = s_expect (qa, AIRLOCK__ENVELOPE__BODY_DENIED, 10000);
+    assert_non_null (denied);
+    assert_int_equal (denied->denied->code, AIRLOCK__DENY_CODE__DENY_TOO_LARGE);
+    al_codec_free (&denied);
     zsock_set_rcvtimeo (monitor, 10000);
     zmsg_t *event = zmsg_recv (monitor);
     assert_non_null (event);
@@ -503,6 +511,67 @@ test_oversized_message_drops_peer (void **state)
     zsock_destroy (&qa);
     assert_int_equal (harness_broker_signal (fx, SIGTERM), 0);
     harness_destroy (&fx);
+}
+
+//  A client that retransmits until answered must get its answer: every oversized
+//  attempt, on a fresh connection each time, receives Denied TOO_LARGE before the broker
+//  drops the connection (it used to be cut off before the reply left: 0-3 of 8 arrived).
+#define S_OVERSIZE_TRIES 20
+
+static void
+s_oversize_answered (bool tcp)
+{
+    harness_options_t options = { .max_message_bytes = 4096, .tcp = tcp };
+    harness_t *fx = harness_new (&options, s_identities, S_IDENTITY_COUNT);
+    assert_int_equal (harness_broker_start (fx), 0);
+    char *big = (char *) malloc (6000);
+    assert_non_null (big);
+    memset (big, 'x', 6000);
+    int answered = 0, tries = 0;
+    for (tries = 0; tries < S_OVERSIZE_TRIES; tries++) {
+        zsock_t *qa = harness_client (fx, "qa", NULL);
+        char id [32];
+        snprintf (id, sizeof id, "qa-reg-%d", tries);
+        s_register (qa, id, false);
+        //  A message right behind the oversized one, on the same connection: the
+        //  connection is closing, so it is neither audited nor answered.
+        assert_int_equal (zmq_send (zsock_resolve (qa), big, 6000, 0), 6000);
+        snprintf (id, sizeof id, "behind-%d", tries);
+        harness_deploy_request (qa, id, AIRLOCK__ENVIRONMENT__ENV_STAGING);
+        al_envelope_t *denied = s_expect (qa, AIRLOCK__ENVELOPE__BODY_DENIED, 10000);
+        bool ok = denied && denied->denied->code == AIRLOCK__DENY_CODE__DENY_TOO_LARGE
+               && denied->denied->audit_sequence > 0;
+        al_codec_free (&denied);
+        zsock_destroy (&qa);
+        if (!ok)
+            break;              // one miss is enough: no need to wait for the others
+        answered++;
+    }
+    free (big);
+    long oversized = harness_wait_rows (fx, "Oversized", "qa", "above max_message_bytes (4096)", answered, 10000);
+    long behind = harness_count_rows (fx, "DeployRequest", "qa", NULL);
+    int exit_status = harness_broker_signal (fx, SIGTERM);
+    harness_destroy (&fx);
+    if (answered != S_OVERSIZE_TRIES)
+        fail_msg ("try %d of %d got no Denied TOO_LARGE", tries + 1, S_OVERSIZE_TRIES);
+    assert_int_equal (oversized, S_OVERSIZE_TRIES);
+    //  Nothing sent on a closing connection is audited (nor, then, acknowledged).
+    assert_int_equal (behind, 0);
+    assert_int_equal (exit_status, 0);
+}
+
+static void
+test_oversized_answered_every_time_tcp (void **state)
+{
+    (void) state;
+    s_oversize_answered (true);
+}
+
+static void
+test_oversized_answered_every_time_ipc (void **state)
+{
+    (void) state;
+    s_oversize_answered (false);
 }
 
 static void
@@ -871,6 +940,167 @@ test_kill9_during_stream_loses_nothing (void **state)
     harness_destroy (&fx);
 }
 
+//  ---- the broker trusts only the head it wrote ----------------------------------------
+
+//  An attacker with write access to the live database rewrites row `from` (its reason)
+//  and recomputes every hash after it with the store's own encoding, in one transaction:
+//  `audit verify` without a checkpoint passes afterwards. Returns the forged head.
+static void
+s_forge_live_log (harness_t *fx, uint64_t from, const char *reason, uint8_t forged_head [AL_STORE_HASH_SIZE])
+{
+    sqlite3 *db = NULL;
+    assert_int_equal (sqlite3_open (fx->database, &db), SQLITE_OK);
+    sqlite3_busy_timeout (db, 10000);
+    assert_int_equal (sqlite3_exec (db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_stmt *stmt = NULL;
+    uint8_t prev [AL_STORE_HASH_SIZE];
+    assert_int_equal (sqlite3_prepare_v2 (db, "SELECT hash FROM events WHERE seq = ?", -1, &stmt, NULL), SQLITE_OK);
+    sqlite3_bind_int64 (stmt, 1, (sqlite3_int64) from - 1);
+    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
+    assert_int_equal (sqlite3_column_bytes (stmt, 0), AL_STORE_HASH_SIZE);
+    memcpy (prev, sqlite3_column_blob (stmt, 0), AL_STORE_HASH_SIZE);
+    sqlite3_finalize (stmt);
+    sqlite3_stmt *update = NULL;
+    assert_int_equal (sqlite3_prepare_v2 (db, "UPDATE events SET reason = ?1, hash = ?2 WHERE seq = ?3", -1,
+                                          &update, NULL), SQLITE_OK);
+    assert_int_equal (sqlite3_prepare_v2 (db, "SELECT seq, time_ms, sender, role, type, message_id, deployment_id, "
+                                              "environment, decision, reason, envelope FROM events WHERE seq = ?",
+                                          -1, &stmt, NULL), SQLITE_OK);
+    for (uint64_t seq = from; ; seq++) {
+        sqlite3_bind_int64 (stmt, 1, (sqlite3_int64) seq);
+        if (sqlite3_step (stmt) != SQLITE_ROW) {
+            sqlite3_reset (stmt);
+            break;
+        }
+        al_store_event_t event = {
+            .sequence = seq, .time_ms = (uint64_t) sqlite3_column_int64 (stmt, 1),
+            .sender = (const char *) sqlite3_column_text (stmt, 2),
+            .role = (const char *) sqlite3_column_text (stmt, 3),
+            .type = (const char *) sqlite3_column_text (stmt, 4),
+            .message_id = (const char *) sqlite3_column_text (stmt, 5),
+            .deployment_id = (const char *) sqlite3_column_text (stmt, 6),
+            .environment = (const char *) sqlite3_column_text (stmt, 7),
+            .decision = (al_store_decision_t) sqlite3_column_int (stmt, 8),
+            .reason = seq == from? reason: (const char *) sqlite3_column_text (stmt, 9),
+            .envelope = (const uint8_t *) sqlite3_column_blob (stmt, 10),
+            .envelope_size = (size_t) sqlite3_column_bytes (stmt, 10),
+        };
+        size_t size = al_store_row_encode (&event, NULL, 0);
+        uint8_t *row = (uint8_t *) malloc (size);
+        assert_non_null (row);
+        assert_int_equal (al_store_row_encode (&event, row, size), size);
+        al_store_chain_hash (prev, row, size, prev);
+        free (row);
+        sqlite3_bind_text (update, 1, event.reason, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_blob (update, 2, prev, AL_STORE_HASH_SIZE, SQLITE_TRANSIENT);
+        sqlite3_bind_int64 (update, 3, (sqlite3_int64) seq);
+        sqlite3_reset (stmt);
+        assert_int_equal (sqlite3_step (update), SQLITE_DONE);
+        sqlite3_reset (update);
+    }
+    sqlite3_finalize (stmt);
+    sqlite3_finalize (update);
+    assert_int_equal (sqlite3_exec (db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal (sqlite3_close (db), SQLITE_OK);
+    memcpy (forged_head, prev, AL_STORE_HASH_SIZE);
+}
+
+static char *
+s_read_text (const char *path)
+{
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return NULL;
+    char *text = (char *) calloc (1, 65536);
+    assert_non_null (text);
+    size_t size = fread (text, 1, 65535, file);
+    text [size] = '\0';
+    fclose (file);
+    return text;
+}
+
+static void
+test_log_changed_under_the_broker_stops_it (void **state)
+{
+    (void) state;
+    //  A checkpoint after every batch: the next one would vouch for whatever head it saw.
+    harness_options_t options = { .checkpoint_events = 1 };
+    harness_t *fx = harness_new (&options, s_identities, S_IDENTITY_COUNT);
+    assert_int_equal (harness_broker_start (fx), 0);
+    zsock_t *orchestrator = harness_client (fx, "orchestrator", NULL);
+    s_register (orchestrator, "reg-o", false);
+    uint64_t first = 0, last = 0;
+    char id [32];
+    for (int i = 0; i < 3; i++) {
+        snprintf (id, sizeof id, "before-edit-%d", i);
+        harness_deploy_request (orchestrator, id, AIRLOCK__ENVIRONMENT__ENV_STAGING);
+        al_envelope_t *ack = s_expect (orchestrator, AIRLOCK__ENVELOPE__BODY_ACK, 10000);
+        assert_non_null (ack);
+        assert_string_equal (ack->ack->acked_message_id, id);
+        last = ack->ack->audit_sequence;
+        first = first? first: last;
+        al_codec_free (&ack);
+    }
+    //  The broker's checkpoint covers what it wrote.
+    al_verify_report_t report;
+    int64_t deadline = zclock_mono () + 20000;
+    do {
+        zclock_sleep (50);
+        memset (&report, 0, sizeof report);
+        al_store_verify_path (NULL, fx->database, fx->checkpoint_path, fx->checkpoint_public, &report);
+    } while ((report.result != AL_VERIFY_OK || report.checkpoint_rows < last) && zclock_mono () < deadline);
+    assert_int_equal (report.result, AL_VERIFY_OK);
+    long rows_before = harness_count_rows (fx, NULL, NULL, NULL);
+
+    //  The live log is rewritten: the first deploy request now reads as approved.
+    uint8_t forged [AL_STORE_HASH_SIZE];
+    s_forge_live_log (fx, first, "approved by the CTO in person", forged);
+    assert_int_equal (al_store_verify_path (NULL, fx->database, NULL, NULL, &report), AL_STORE_OK);
+    assert_int_equal (report.result, AL_VERIFY_OK);
+
+    //  The next message finds it: no Ack, the broker exits non-zero.
+    harness_deploy_request (orchestrator, "after-edit", AIRLOCK__ENVIRONMENT__ENV_STAGING);
+    int exit_status = harness_broker_wait_exit (fx, 20000);
+    al_envelope_t *ack = s_expect (orchestrator, AIRLOCK__ENVELOPE__BODY_ACK, 1000);
+    bool acked = ack != NULL;
+    al_codec_free (&ack);
+    zsock_destroy (&orchestrator);
+    long rows_after = harness_count_rows (fx, NULL, NULL, NULL);
+    long after_edit = harness_count_rows (fx, "DeployRequest", "orchestrator", NULL);
+    //  No checkpoint vouches for the forged head: verify with the broker's checkpoint
+    //  names the rewrite.
+    memset (&report, 0, sizeof report);
+    al_store_verify_path (NULL, fx->database, fx->checkpoint_path, fx->checkpoint_public, &report);
+    char *checkpoint = s_read_text (fx->checkpoint_path);
+    char forged_hex [AL_STORE_HASH_SIZE * 2 + 1];
+    for (size_t i = 0; i < AL_STORE_HASH_SIZE; i++)
+        snprintf (forged_hex + 2 * i, 3, "%02x", forged [i]);
+    //  The reason is in the incident file beside the database.
+    char error [512];
+    al_config_t *config = al_config_load (fx->config_path, error, sizeof error);
+    assert_non_null (config);
+    char *incident_path = al_broker_incident_path (config);
+    char *incident = incident_path? s_read_text (incident_path): NULL;
+    free (incident_path);
+    al_config_destroy (&config);
+    if (exit_status == -1)
+        harness_broker_signal (fx, SIGKILL);
+    harness_destroy (&fx);
+
+    assert_false (acked);
+    assert_int_equal (exit_status, 1);         // broker_under_test: al_broker_run failed
+    assert_int_equal (rows_after, rows_before);
+    assert_int_equal (after_edit, 3);
+    assert_int_equal (report.result, AL_VERIFY_CHECKPOINT_MISMATCH);
+    assert_non_null (checkpoint);
+    assert_null (strstr (checkpoint, forged_hex));
+    assert_non_null (incident);
+    assert_non_null (strstr (incident, "AUDIT LOG CHANGED UNDER THE BROKER"));
+    assert_non_null (strstr (incident, forged_hex));
+    free (checkpoint);
+    free (incident);
+}
+
 int
 main (void)
 {
@@ -885,9 +1115,12 @@ main (void)
         cmocka_unit_test (test_qa_production_deploy_denied_and_audited),
         cmocka_unit_test (test_delivered_when_deploy_manager_returns),
         cmocka_unit_test (test_oversized_message_drops_peer),
+        cmocka_unit_test (test_oversized_answered_every_time_tcp),
+        cmocka_unit_test (test_oversized_answered_every_time_ipc),
         cmocka_unit_test (test_rate_limit_denied_and_audited),
         cmocka_unit_test (test_sighup_broken_policy_keeps_old),
         cmocka_unit_test (test_kill9_during_stream_loses_nothing),
+        cmocka_unit_test (test_log_changed_under_the_broker_stops_it),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

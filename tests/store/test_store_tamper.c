@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define S_ROWS 10000
 #define S_MIDDLE 5000
@@ -317,6 +318,44 @@ test_insert_forged_row (void **state)
     assert_int_equal (report.rows, S_ROWS + 1);
 }
 
+//  The copy's row `from` gets another reason and every hash from it on is recomputed, as
+//  a forger who knows the (secret-less) chain would: verify alone passes afterwards.
+static void
+s_rewrite_consistently (uint64_t from)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal (sqlite3_open (s_copy, &db), SQLITE_OK);
+    s_exec (db, "UPDATE events SET reason = 'rewritten' WHERE seq = %llu", (unsigned long long) from);
+    sqlite3_close (db);
+    char error [512];
+    al_store_t *store = al_store_open ("sqlite", s_copy, NULL, error, sizeof error);
+    assert_non_null (store);
+    sqlite3 *raw = NULL;
+    assert_int_equal (sqlite3_open (s_copy, &raw), SQLITE_OK);
+    uint8_t prev [AL_STORE_HASH_SIZE];
+    al_store_event_t event;
+    assert_int_equal (al_store_event_get (store, from - 1, &event), AL_STORE_OK);
+    memcpy (prev, event.hash, AL_STORE_HASH_SIZE);
+    s_exec (raw, "BEGIN");
+    sqlite3_stmt *update = NULL;
+    assert_int_equal (sqlite3_prepare_v2 (raw, "UPDATE events SET hash = ?1 WHERE seq = ?2", -1, &update,
+                                          NULL), SQLITE_OK);
+    for (uint64_t seq = from; seq <= S_ROWS; seq++) {
+        assert_int_equal (al_store_event_get (store, seq, &event), AL_STORE_OK);
+        uint8_t row [1024];
+        size_t size = al_store_row_encode (&event, row, sizeof row);
+        al_store_chain_hash (prev, row, size, prev);
+        sqlite3_bind_blob (update, 1, prev, AL_STORE_HASH_SIZE, SQLITE_STATIC);
+        sqlite3_bind_int64 (update, 2, (sqlite3_int64) seq);
+        assert_int_equal (sqlite3_step (update), SQLITE_DONE);
+        sqlite3_reset (update);
+    }
+    sqlite3_finalize (update);
+    s_exec (raw, "COMMIT");
+    sqlite3_close (raw);
+    al_store_destroy (&store);
+}
+
 static void
 test_checkpoint_truncation_and_rewrite (void **state)
 {
@@ -335,41 +374,79 @@ test_checkpoint_truncation_and_rewrite (void **state)
     //  A consistent rewrite from the middle on: every hash recomputed, so the chain
     //  verifies, but the row the checkpoint vouches for has another hash.
     db = s_fresh_copy ();
-    s_exec (db, "UPDATE events SET reason = 'rewritten' WHERE seq = %d", S_MIDDLE);
     sqlite3_close (db);
     db = NULL;
-    {
-        char error [512];
-        al_store_t *store = al_store_open ("sqlite", s_copy, NULL, error, sizeof error);
-        assert_non_null (store);
-        sqlite3 *raw = NULL;
-        assert_int_equal (sqlite3_open (s_copy, &raw), SQLITE_OK);
-        uint8_t prev [AL_STORE_HASH_SIZE];
-        al_store_event_t event;
-        assert_int_equal (al_store_event_get (store, S_MIDDLE - 1, &event), AL_STORE_OK);
-        memcpy (prev, event.hash, AL_STORE_HASH_SIZE);
-        s_exec (raw, "BEGIN");
-        sqlite3_stmt *update = NULL;
-        assert_int_equal (sqlite3_prepare_v2 (raw, "UPDATE events SET hash = ?1 WHERE seq = ?2", -1, &update,
-                                              NULL), SQLITE_OK);
-        for (uint64_t seq = S_MIDDLE; seq <= S_ROWS; seq++) {
-            assert_int_equal (al_store_event_get (store, seq, &event), AL_STORE_OK);
-            uint8_t row [1024];
-            size_t size = al_store_row_encode (&event, row, sizeof row);
-            al_store_chain_hash (prev, row, size, prev);
-            sqlite3_bind_blob (update, 1, prev, AL_STORE_HASH_SIZE, SQLITE_STATIC);
-            sqlite3_bind_int64 (update, 2, (sqlite3_int64) seq);
-            assert_int_equal (sqlite3_step (update), SQLITE_DONE);
-            sqlite3_reset (update);
-        }
-        sqlite3_finalize (update);
-        s_exec (raw, "COMMIT");
-        sqlite3_close (raw);
-        al_store_destroy (&store);
-    }
+    s_rewrite_consistently (S_MIDDLE);
     report = s_verify (&db, NULL);
     assert_int_equal (report.result, AL_VERIFY_OK);
     s_expect (&db, s_checkpoint, AL_VERIFY_CHECKPOINT_MISMATCH, S_ROWS);
+}
+
+//  al_store_checkpoint_write_head signs the writer's own head, and only while the file
+//  still holds it; al_store_checkpoint_write signs whatever the file holds, a consistent
+//  rewrite included.
+static void
+test_checkpoint_signs_only_the_writers_head (void **state)
+{
+    (void) state;
+    sqlite3 *db = s_fresh_copy ();
+    sqlite3_close (db);
+    db = NULL;
+    char error [1024];
+    al_store_t *store = al_store_open ("sqlite", s_copy, NULL, error, sizeof error);
+    assert_non_null (store);
+    al_store_event_t event;
+    assert_int_equal (al_store_event_get (store, S_ROWS, &event), AL_STORE_OK);
+    uint8_t own_head [AL_STORE_HASH_SIZE];
+    memcpy (own_head, event.hash, AL_STORE_HASH_SIZE);
+    char *own = st_path (s_dir, "own.json");
+    char *file_head = st_path (s_dir, "file-head.json");
+    remove (own);
+    assert_int_equal (al_store_checkpoint_write_head (store, s_secret_key, own, S_ROWS, own_head,
+                                                      error, sizeof error), AL_STORE_OK);
+    al_verify_report_t report;
+    assert_int_equal (al_store_verify_path ("sqlite", s_copy, own, s_public_key, &report), AL_STORE_OK);
+    assert_int_equal (report.result, AL_VERIFY_OK);
+    assert_int_equal (report.checkpoint_rows, S_ROWS);
+    remove (own);
+    //  A row the writer never committed, and an empty log that is not empty.
+    assert_int_equal (al_store_checkpoint_write_head (store, s_secret_key, own, S_ROWS + 1, own_head,
+                                                      error, sizeof error), AL_STORE_ERR_HEAD_MISMATCH);
+    assert_non_null (strstr (error, "is missing"));
+    assert_int_equal (al_store_checkpoint_write_head (store, s_secret_key, own, 0, own_head,
+                                                      error, sizeof error), AL_STORE_ERR_HEAD_MISMATCH);
+    assert_int_equal (access (own, F_OK), -1);
+    al_store_destroy (&store);
+
+    //  The file is rewritten consistently under the writer.
+    s_rewrite_consistently (S_MIDDLE);
+    store = al_store_open ("sqlite", s_copy, NULL, error, sizeof error);
+    assert_non_null (store);
+    assert_int_equal (al_store_checkpoint_write_head (store, s_secret_key, own, S_ROWS, own_head,
+                                                      error, sizeof error), AL_STORE_ERR_HEAD_MISMATCH);
+    assert_non_null (strstr (error, "the log was changed"));
+    char own_hex [AL_STORE_HASH_SIZE * 2 + 1];
+    sodium_bin2hex (own_hex, sizeof own_hex, own_head, AL_STORE_HASH_SIZE);
+    assert_non_null (strstr (error, own_hex));
+    assert_int_equal (access (own, F_OK), -1);
+    //  A row before the rewrite still holds: signing it is right.
+    assert_int_equal (al_store_event_get (store, S_MIDDLE - 1, &event), AL_STORE_OK);
+    uint8_t before [AL_STORE_HASH_SIZE];
+    memcpy (before, event.hash, AL_STORE_HASH_SIZE);
+    assert_int_equal (al_store_checkpoint_write_head (store, s_secret_key, own, S_MIDDLE - 1, before,
+                                                      error, sizeof error), AL_STORE_OK);
+    //  What the file-head checkpoint does: it vouches for the forgery.
+    assert_int_equal (al_store_checkpoint_write (store, s_secret_key, file_head, error, sizeof error), AL_STORE_OK);
+    al_store_destroy (&store);
+    assert_int_equal (al_store_verify_path ("sqlite", s_copy, file_head, s_public_key, &report), AL_STORE_OK);
+    assert_int_equal (report.result, AL_VERIFY_OK);
+    assert_int_equal (al_store_verify_path ("sqlite", s_copy, own, s_public_key, &report), AL_STORE_OK);
+    assert_int_equal (report.result, AL_VERIFY_OK);
+    assert_int_equal (report.checkpoint_rows, S_MIDDLE - 1);
+    remove (own);
+    remove (file_head);
+    free (own);
+    free (file_head);
 }
 
 //  Rewrites one field of the checkpoint file with sed-like substitution in memory.
@@ -455,6 +532,7 @@ main (void)
         cmocka_unit_test (test_insert_forged_row),
         cmocka_unit_test (test_checkpoint_truncation_and_rewrite),
         cmocka_unit_test (test_bad_checkpoint),
+        cmocka_unit_test (test_checkpoint_signs_only_the_writers_head),
     };
     return cmocka_run_group_tests (tests, s_group_setup, s_group_teardown);
 }
