@@ -55,10 +55,10 @@ al_services_signal_defaults (al_service_t *svc)
     map->latency_to_ms = AL_SIGNALS_DEFAULT_LATENCY_TO_MS;
     map->latency_required = true;
     map->cpu_kind = AL_SERVICE_CPU_SECONDS;
-    map->cpu_metric = "process_cpu_seconds_total";
+    map->cpu_metric = AL_SIGNALS_DEFAULT_CPU_METRIC;
     map->cpu_required = true;
     map->memory_kind = AL_SERVICE_MEMORY_BYTES;
-    map->memory_metric = "process_resident_memory_bytes";
+    map->memory_metric = AL_SIGNALS_DEFAULT_MEMORY_METRIC;
     map->memory_required = true;
     svc->prometheus.url = NULL;
     svc->prometheus.timeout_ms = AL_SERVICE_DEFAULT_PROMETHEUS_TIMEOUT_MS;
