@@ -12,7 +12,8 @@ Endpoints: /healthz and /readyz (200), /metrics (the exposition), /work (a littl
 work; fails with 500 at --error-rate). Flags, or the environment variables named
 in brackets: --port [PORT] (0: the kernel chooses; the chosen port is printed),
 --error-rate [ERROR_RATE] 0..1, --cpu-burn [CPU_BURN] 0..100 (a thread keeps that
-share of one core busy), --version [VERSION] (printed only).
+share of one core busy), --burn-threads [BURN_THREADS] 1..8 (that many such threads),
+--version [VERSION] (printed only).
 """
 import argparse
 import hashlib
@@ -63,14 +64,16 @@ class Handler(BaseHTTPRequestHandler):
         elif path == '/metrics':
             self._answer(200, generate_latest(), CONTENT_TYPE_LATEST)
         elif path == '/work':
+            #  Counted before the answer: a client that reads /metrics right after its
+            #  answer finds its request there.
             with DURATION.time():
                 total = sum(i * i for i in range(200))      # a little work
                 code = 500 if random.random() < self.error_rate else 200
-            self._answer(code, '{"result": %d}\n' % total, 'application/json')
             REQUESTS.labels(code=str(code), method=self.command).inc()
+            self._answer(code, '{"result": %d}\n' % total, 'application/json')
         else:
-            self._answer(404, 'not found\n')
             REQUESTS.labels(code='404', method=self.command).inc()
+            self._answer(404, 'not found\n')
 
     do_HEAD = do_GET
 
@@ -83,12 +86,14 @@ def main():
     parser.add_argument('--port', type=int, default=int(os.environ.get('PORT', '8080')))
     parser.add_argument('--error-rate', type=float, default=float(os.environ.get('ERROR_RATE', '0')))
     parser.add_argument('--cpu-burn', type=int, default=int(os.environ.get('CPU_BURN', '0')))
+    parser.add_argument('--burn-threads', type=int, default=int(os.environ.get('BURN_THREADS', '1')))
     parser.add_argument('--version', default=os.environ.get('VERSION', '1.0.0'))
     options = parser.parse_args()
-    if not 0 <= options.error_rate <= 1 or not 0 <= options.cpu_burn <= 100:
-        parser.error('--error-rate is 0..1, --cpu-burn 0..100')
+    if not 0 <= options.error_rate <= 1 or not 0 <= options.cpu_burn <= 100 \
+            or not 1 <= options.burn_threads <= 8:
+        parser.error('--error-rate is 0..1, --cpu-burn 0..100, --burn-threads 1..8')
     Handler.error_rate = options.error_rate
-    if options.cpu_burn:
+    for _ in range(options.burn_threads if options.cpu_burn else 0):
         threading.Thread(target=burn, args=(options.cpu_burn,), daemon=True).start()
     server = ThreadingHTTPServer(('127.0.0.1', options.port), Handler)
     server.daemon_threads = True

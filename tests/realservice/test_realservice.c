@@ -14,9 +14,10 @@
       - with injected errors, staging rolls it back on error_rate_increase;
       - with a CPU-burning thread, staging rolls it back on cpu_percent, computed from
         the rate of process_cpu_seconds_total.
-    resources.cpu_cores is 0.5: the test machine is shared and loaded, and a thread
-    that burns a whole core may be given half of one; as a share of half a core it
-    still reads 100%, while the healthy service stays far below the 80% threshold.
+    resources.cpu_cores is 0.5 and the burn runs on two threads: the test machine is
+    shared and loaded (load averages of 8 to 13 on 2 cores were seen), and a thread
+    that asks for a whole core may be given a quarter of one; two such threads read
+    100% of half a core, while the healthy service stays far below the 80% threshold.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -431,7 +432,7 @@ test_prometheus_client_service (void **state)
 
     //  (iii) A CPU-burning thread: rolled back in staging by cpu_percent, from the rate
     //  of process_cpu_seconds_total.
-    s_submit (f, "py-3", "v3", "--cpu-burn 100");
+    s_submit (f, "py-3", "v3", "--cpu-burn 100 --burn-threads 2");
     s_wait_state (f, "py-3", "FAILED", 90000);
     s_expect_receipt (f, "staging", "v3", "rolled_back", "cpu_percent");
     dtu_count (f->deploy_state, "pyservice", "production", "v1", &with_version, &total);
