@@ -7,6 +7,7 @@
     checks, missing and stale instances, and the copy into a SoakSignal.
 */
 #include "deploy/al_signals.h"
+#include "deploy/al_rules.h"
 #include "proto/al_codec.h"
 #include <math.h>
 #include <stdarg.h>
@@ -613,6 +614,58 @@ test_limits_and_mapping (void **state)
     }
 }
 
+//  A new instance's first scrape gives no CPU evidence (a rate needs two scrapes): the
+//  rules' grace period covers it, so a healthy instance fed to the rules from its first
+//  scrape is not rolled back; a service that never shows its CPU counter is (missing
+//  evidence fails closed), so the grace is what saves the first, not a blind eye.
+static void
+test_first_scrape_is_not_a_rollback (void **state)
+{
+    (void) state;
+    al_policy_thresholds_t thresholds = {
+        .health_check_failures_more_than = 3, .error_rate_increase_more_than_points = 5,
+        .latency_p99_more_than_baseline_factor = 2.0, .latency_p99_floor_ms = 25,
+        .cpu_percent_more_than = 80, .memory_percent_more_than = 80,
+        .investigate_error_rate_percent_more_than = 1,
+        .liveness_path = "/healthz", .readiness_path = "/readyz",
+        .health_interval_ms = 10000, .health_timeout_ms = 2000,
+    };
+    al_baseline_t baseline = { 0, 50, 5 };
+    for (int with_cpu = 1; with_cpu >= 0; with_cpu--) {
+        al_signals_t *signals = al_signals_new ("py", "staging", NULL);
+        assert_non_null (signals);
+        assert_int_equal (al_signals_add_instance (signals, "new"), 0);
+        al_rules_t *rules = al_rules_new (&thresholds, &baseline, 1000);
+        assert_non_null (rules);
+        al_rules_result_t verdict = { .verdict = AL_RULES_OK };
+        int64_t at = 0;
+        bool first_had_cpu = true;
+        //  Every 250 ms for 5 s, as the monitor does: 20 requests, 5 ms of CPU each time.
+        for (int i = 0; i < 20 && verdict.verdict == AL_RULES_OK; i++, at += 250) {
+            s_feed (signals, "new", at, s_standard ("code", 20.0 * i, 0, 0, with_cpu? 1 + 0.005 * i: -1, 1e6));
+            al_signals_sample_t sample;
+            al_signals_sample (signals, at, false, &sample);
+            if (i == 0)
+                first_had_cpu = !isnan (sample.cpu_percent);
+            Airlock__SoakSignal message;
+            airlock__soak_signal__init (&message);
+            al_signals_to_proto (&sample, &message);
+            verdict = al_rules_feed (rules, &message, 0, at);
+        }
+        if (with_cpu) {
+            assert_false (first_had_cpu);
+            if (verdict.verdict != AL_RULES_OK)
+                fail_msg ("a healthy new instance was judged %s: %s", verdict.rule, verdict.detail);
+        }
+        else {
+            assert_int_equal (verdict.verdict, AL_RULES_BREACH);
+            assert_string_equal (verdict.rule, "missing_evidence");
+        }
+        al_rules_destroy (&rules);
+        al_signals_destroy (&signals);
+    }
+}
+
 int
 main (void)
 {
@@ -630,6 +683,7 @@ main (void)
         cmocka_unit_test (test_configured_names_and_proto),
         cmocka_unit_test (test_standard_names_by_default),
         cmocka_unit_test (test_limits_and_mapping),
+        cmocka_unit_test (test_first_scrape_is_not_a_rollback),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
