@@ -555,13 +555,18 @@ al_monitor_run (const al_config_t *config, const al_monitor_options_t *options, 
     assert (self.groups);
     for (size_t i = 0; i < count; i++) {
         const al_service_t *svc = al_services_at (self.services, i);
+        //  A Prometheus source is read through its queries (whatever the driver), not by
+        //  scraping. Probes only: nothing to scrape, nothing to judge (deploy-manager's
+        //  probes are the evidence). Exec services run on a platform with its own
+        //  monitoring.
+        if (svc->signals == AL_SERVICE_SIGNALS_PROMETHEUS) {
+            zsys_info ("monitor: %s: signals: prometheus: read through its queries, not scraped", svc->name);
+            continue;
+        }
         if (strcmp (svc->driver, "process") != 0)
             continue;
-        //  Probes only: nothing to scrape, nothing to judge (deploy-manager's probes are the
-        //  evidence). A Prometheus source is read by the provider, not by scraping.
-        if (svc->signals == AL_SERVICE_SIGNALS_PROBES || svc->signals == AL_SERVICE_SIGNALS_PROMETHEUS) {
-            zsys_info ("monitor: %s: signals: %s: not scraped, not judged by the monitor's rules", svc->name,
-                       svc->signals == AL_SERVICE_SIGNALS_PROBES? "probes": "prometheus");
+        if (svc->signals == AL_SERVICE_SIGNALS_PROBES) {
+            zsys_info ("monitor: %s: signals: probes: not scraped, not judged by the monitor's rules", svc->name);
             continue;
         }
         al_signals_config_t signals_config;

@@ -122,16 +122,22 @@ s_setup (void **state)
     snprintf (path, sizeof path, "%s/services.yaml", h->dir);
     FILE *file = fopen (path, "w");
     assert_non_null (file);
-    //  demo: judged on the standard names by default; CPU as a share of half a core, so a
-    //  burning thread breaches even when the loaded test machine gives it half a core.
-    //  quiet: probes only, never judged on metrics.
+    //  demo: judged on the standard names by default; CPU as a share of a quarter of a
+    //  core, so a thread burning a core breaches even when the loaded, shared test machine
+    //  gives it a fraction of one (the healthy demo uses a few percent of a core).
+    //  quiet: probes only, never judged on metrics. promsvc: read through Prometheus
+    //  queries (the provider is not wired yet): the monitor skips it cleanly.
     fprintf (file, "version: 1\nservices:\n  demo:\n    driver: process\n    instances: 2\n    strategy: rolling\n"
                    "    soak_ms: 3000\n    probe_interval_ms: 100\n    ready_timeout_ms: 10000\n"
-                   "    stop_timeout_ms: 3000\n    signals: monitor\n    resources: { cpu_cores: 0.5 }\n"
+                   "    stop_timeout_ms: 3000\n    signals: monitor\n    resources: { cpu_cores: 0.25 }\n"
                    "    command: [\"{{artifact}}\"]\n"
                    "  quiet:\n    driver: process\n    instances: 1\n    soak_ms: 4000\n    probe_interval_ms: 100\n"
                    "    ready_timeout_ms: 10000\n    stop_timeout_ms: 3000\n    signals: probes\n"
-                   "    command: [\"{{artifact}}\"]\n");
+                   "    command: [\"{{artifact}}\"]\n"
+                   "  promsvc:\n    driver: process\n    command: [\"{{artifact}}\"]\n    signals:\n"
+                   "      source: prometheus\n      prometheus:\n        url: http://127.0.0.1:9\n"
+                   "        queries: { requests_per_second: a, error_ratio: b, latency_p50_ms: c, latency_p99_ms: d,"
+                   " cpu_percent: e, memory_percent: f }\n");
     fclose (file);
     snprintf (f->deploy_state, sizeof f->deploy_state, "%s/deploy", h->dir);
     assert_int_equal (harness_broker_start (h), 0);
@@ -384,10 +390,11 @@ test_probes_only_never_rolled_back_on_metrics (void **state)
     int with_version = 0, total = 0;
     dtu_count (f->deploy_state, "quiet", "staging", "v2", &with_version, &total);
     assert_int_equal (with_version, 1);
-    //  The monitor judged nothing of it: no RollbackTrigger in the audit log at all, while
-    //  demo's samples kept coming (it runs and scrapes).
+    //  The monitor judged nothing of it: no RollbackTrigger in the audit log at all, and
+    //  no sample of quiet (or of promsvc, whose source is Prometheus) was ever sent.
     assert_int_equal (harness_count_rows (f->harness, "RollbackTrigger", NULL, NULL), 0);
     assert_false (s_audit_has (f, "SoakSignal", "quiet"));
+    assert_false (s_audit_has (f, "SoakSignal", "promsvc"));
 
     //  A trigger from a monitor identity (the real monitor stopped: a probes service's
     //  pre-flight does not need it) during q-3's soak is ignored; the release stays.
