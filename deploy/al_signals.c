@@ -271,13 +271,21 @@ al_signals_cgroup_memory_limit (int pid)
         return 0;
     char path [64];
     snprintf (path, sizeof path, "/proc/%d/cgroup", pid);
-    FILE *file = fopen (path, "r");
+    return al_signals_cgroup_memory_limit_in (path, "/sys/fs/cgroup");
+}
+
+uint64_t
+al_signals_cgroup_memory_limit_in (const char *cgroup_file, const char *cgroup_root)
+{
+    assert (cgroup_file);
+    assert (cgroup_root);
+    FILE *file = fopen (cgroup_file, "r");
     if (!file)
         return 0;
     char line [1024];
     uint64_t limit = 0;
-    //  cgroup v2: the one line "0::/path". Its memory.max, or a parent's when the
-    //  cgroup itself sets none (the tightest limit that applies is the nearest one set).
+    //  cgroup v2: the one line "0::/path". The limit that applies is the lowest
+    //  memory.max that is a number, on the cgroup or any of its ancestors.
     while (fgets (line, sizeof line, file)) {
         if (strncmp (line, "0::", 3) != 0)
             continue;
@@ -286,11 +294,13 @@ al_signals_cgroup_memory_limit (int pid)
         if (group [0] != '/' || strstr (group, ".."))
             break;
         char *end = group + strlen (group);
-        while (!limit) {
-            char max_path [1200];
-            snprintf (max_path, sizeof max_path, "/sys/fs/cgroup%.*s/memory.max", (int) (end - group),
+        while (true) {
+            char max_path [2400];
+            snprintf (max_path, sizeof max_path, "%.1000s%.*s/memory.max", cgroup_root, (int) (end - group),
                       group);
-            limit = s_read_number (max_path);
+            uint64_t here = s_read_number (max_path);
+            if (here && (!limit || here < limit))
+                limit = here;
             if (end == group)
                 break;
             while (end > group && *--end != '/')

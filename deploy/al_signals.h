@@ -150,9 +150,12 @@ int al_signals_set_memory_limit (al_signals_t *self, const char *instance, uint6
                                  const char *basis);
 
 //  The memory limit of the cgroup (v2) of process pid: /proc/PID/cgroup's "0::PATH", then
-//  /sys/fs/cgroup/PATH/memory.max when it is a number. 0 when there is none ("max") or it
-//  cannot be read.
+//  /sys/fs/cgroup/PATH/memory.max when it is a number, the lowest of it and its
+//  ancestors' (the one that applies). 0 when there is none ("max") or it cannot be read.
 uint64_t al_signals_cgroup_memory_limit (int pid);
+//  The same from a /proc/PID/cgroup file and the cgroup v2 mount (its tests use a tree
+//  of their own).
+uint64_t al_signals_cgroup_memory_limit_in (const char *cgroup_file, const char *cgroup_root);
 
 //  MemTotal of /proc/meminfo in bytes, 0 if unreadable.
 uint64_t al_signals_machine_memory (void);

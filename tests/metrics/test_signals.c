@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -608,9 +609,10 @@ test_limits_and_mapping (void **state)
                 value [0] = 0;
             fclose (max);
         }
-        //  When the process's own cgroup sets a number, that is the limit read.
+        //  When the process's own cgroup sets a number, the limit read is at most that
+        //  (an ancestor may be tighter).
         if (value [0] >= '0' && value [0] <= '9')
-            assert_true (own == strtoull (value, NULL, 10));
+            assert_true (own > 0 && own <= strtoull (value, NULL, 10));
     }
 }
 
@@ -666,6 +668,55 @@ test_first_scrape_is_not_a_rollback (void **state)
     }
 }
 
+static void
+s_write_file (const char *path, const char *text)
+{
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    fputs (text, file);
+    fclose (file);
+}
+
+//  The cgroup v2 limit of a process: its cgroup's memory.max or an ancestor's, the lowest
+//  number ("max" is none), in a cgroup tree made here.
+static void
+test_cgroup_memory_limit (void **state)
+{
+    (void) state;
+    char root [64] = "/tmp/al-signals-cgroup-XXXXXX";
+    assert_non_null (mkdtemp (root));
+    char path [256], cgroup_file [256];
+    snprintf (cgroup_file, sizeof cgroup_file, "%s/cgroup", root);
+    snprintf (path, sizeof path, "%s/app.slice", root);
+    assert_int_equal (mkdir (path, 0700), 0);
+    snprintf (path, sizeof path, "%s/app.slice/svc.scope", root);
+    assert_int_equal (mkdir (path, 0700), 0);
+    s_write_file (cgroup_file, "1:name=systemd:/\n0::/app.slice/svc.scope\n");
+    //  Nothing set anywhere: no limit.
+    assert_int_equal (al_signals_cgroup_memory_limit_in (cgroup_file, root), 0);
+    snprintf (path, sizeof path, "%s/app.slice/svc.scope/memory.max", root);
+    s_write_file (path, "max\n");
+    assert_int_equal (al_signals_cgroup_memory_limit_in (cgroup_file, root), 0);
+    //  The parent's limit applies to its children.
+    snprintf (path, sizeof path, "%s/app.slice/memory.max", root);
+    s_write_file (path, "1073741824\n");
+    assert_true (al_signals_cgroup_memory_limit_in (cgroup_file, root) == 1073741824u);
+    //  The lowest wins.
+    snprintf (path, sizeof path, "%s/app.slice/svc.scope/memory.max", root);
+    s_write_file (path, "268435456\n");
+    assert_true (al_signals_cgroup_memory_limit_in (cgroup_file, root) == 268435456u);
+    //  No cgroup v2 line, a path that climbs out, no file: none.
+    s_write_file (cgroup_file, "4:memory:/app.slice/svc.scope\n");
+    assert_int_equal (al_signals_cgroup_memory_limit_in (cgroup_file, root), 0);
+    s_write_file (cgroup_file, "0::/app.slice/../../etc\n");
+    assert_int_equal (al_signals_cgroup_memory_limit_in (cgroup_file, root), 0);
+    snprintf (path, sizeof path, "%s/none", root);
+    assert_int_equal (al_signals_cgroup_memory_limit_in (path, root), 0);
+    char command [128];
+    snprintf (command, sizeof command, "rm -rf '%s'", root);
+    assert_int_equal (system (command), 0);
+}
+
 int
 main (void)
 {
@@ -684,6 +735,7 @@ main (void)
         cmocka_unit_test (test_standard_names_by_default),
         cmocka_unit_test (test_limits_and_mapping),
         cmocka_unit_test (test_first_scrape_is_not_a_rollback),
+        cmocka_unit_test (test_cgroup_memory_limit),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
