@@ -7,7 +7,9 @@
                 acknowledges it (same message id on every retransmission, so it is
                 recorded once); a denial stops the deployment unrecorded;
       progress  DeployProgress{journal: false}, sent with a short wait (best effort);
-      rollback  RollbackTrigger deliveries for the running service, read between actions.
+      rollback  RollbackTrigger deliveries for the running service, read between actions;
+                for a service whose signals are probes only, a trigger is ignored, said
+                in the log and in a DeployProgress (soak, skipped) the audit log keeps.
     The receipt message has a message id derived from the deployment id, so a restart
     that reports a finished deployment again is recognised by the broker as the same
     message.
@@ -33,11 +35,13 @@ typedef struct {
     al_agent_t *agent;
     const al_policy_t *policy;
     al_deployer_t *deployer;
+    const al_services_t *services;
     zlistx_t *pending;              // deliveries received while a deployment ran
     //  The running deployment (for the rollback and evidence hooks).
     const char *service;
     const char *version;            // the version the running job brings
     Airlock__Environment environment;
+    bool probes_only;               // its services.yaml says signals: probes: no trigger counts
     uint64_t last_signal_ms;        // monotonic time of its latest SoakSignal, 0: none
     al_envelope_t *trigger;         // the RollbackTrigger acted on, for the receipt
 } s_manager_t;
@@ -159,6 +163,21 @@ s_hook_rollback (void *arg, const char *deployment_id, char *rule, size_t rule_s
              || envelope->environment == AIRLOCK__ENVIRONMENT__ENV_UNSPECIFIED)
         &&  (!envelope->deployment_id || !*envelope->deployment_id
              || strcmp (envelope->deployment_id, deployment_id) == 0)) {
+            if (self->probes_only) {
+                //  Probes are this service's only evidence: a judgement on metrics is not
+                //  its to act on, whoever sent it. Said where the audit log keeps it.
+                char why [700];
+                snprintf (why, sizeof why, "RollbackTrigger ignored: %s uses signals: probes (rule %.64s "
+                          "from %.64s: %.400s)", self->service, envelope->rollback_trigger->rule,
+                          envelope->sender? envelope->sender->identity: "?", envelope->rollback_trigger->detail);
+                zsys_warning ("deploy-manager: %s: %s", deployment_id, why);
+                s_hook_progress (self, deployment_id, self->environment, AIRLOCK__STEP__STEP_SOAK,
+                                 AIRLOCK__OUTCOME__OUTCOME_SKIPPED, 0, 0, 0, why);
+                if (envelope->delivery_id)
+                    al_agent_ack_delivery (self->agent, envelope->delivery_id);
+                al_codec_free (&envelope);
+                continue;
+            }
             snprintf (rule, rule_size, "%s", envelope->rollback_trigger->rule);
             snprintf (detail, detail_size, "%s (from %s)", envelope->rollback_trigger->detail,
                       envelope->sender? envelope->sender->identity: "?");
@@ -347,6 +366,8 @@ s_execute (s_manager_t *self, al_deploy_job_t *job)
     self->service = job->request->service;
     self->version = job->request->version;
     self->environment = job->environment;
+    const al_service_t *svc = al_services_find (self->services, job->request->service);
+    self->probes_only = svc && svc->signals == AL_SERVICE_SIGNALS_PROBES;
     self->last_signal_ms = 0;
     al_deployer_hooks_t hooks = {
         .journal = s_hook_journal, .progress = s_hook_progress,
@@ -476,6 +497,7 @@ al_deploy_manager_run (const al_config_t *config, char *error, size_t error_size
     char state [1024];
     snprintf (state, sizeof state, "%s/deploy", al_config_state_dir (config));
     self.policy = policy;
+    self.services = services;
     self.deployer = al_deployer_new (policy, services, state, error, error_size);
     if (!self.deployer)
         goto cleanup;

@@ -6,6 +6,13 @@
     the next tick. Sends are posted (the runtime retransmits them) and their outcomes
     drained without waiting, so a slow broker never delays a scrape.
 
+    What is read from each instance's /metrics is the service's services.yaml mapping
+    (signals:), by default the names of the official Prometheus client libraries (see
+    deploy/al_signals.h); CPU and memory are judged against resources: when set, memory
+    else against the instance's cgroup limit (its pid is in the driver's registry) or
+    the machine. A service whose signals are probes is neither scraped nor judged (no
+    rules, no RollbackTrigger), nor is one whose source is Prometheus (its provider).
+
     A group is one (service, environment). Its instance names are the driver's
     instance ids; a registry that disappears or empties removes them, and a group with
     no instance sends nothing (there is nothing to measure) but keeps evaluating a
@@ -42,6 +49,7 @@ typedef struct {
     char id [64];
     char url [300];
     char version [128];             // what the registry says it runs ("" if unknown)
+    int pid;                        // its process (0 if unknown): whose cgroup limits memory
 } s_target_t;
 
 typedef struct {
@@ -137,6 +145,8 @@ s_refresh (s_group_t *group)
                       group->svc->metrics_path);
             const char *version = json_string_value (json_object_get (instance, "version"));
             snprintf (fresh [count].version, sizeof fresh [count].version, "%s", version? version: "");
+            json_int_t pid = json_integer_value (json_object_get (instance, "pid"));
+            fresh [count].pid = pid > 0 && pid <= INT32_MAX? (int) pid: 0;
             count++;
         }
         json_decref (root);
@@ -158,8 +168,42 @@ s_refresh (s_group_t *group)
         if (!known)
             al_signals_add_instance (group->signals, fresh [j].id);
     }
+    //  Memory in bytes without resources.memory is a share of the instance's cgroup
+    //  limit (memory.max), else of the machine: read it for every instance the registry
+    //  names (a restarted instance has a new process).
+    if (group->svc->signal_map.memory_kind == AL_SERVICE_MEMORY_BYTES && !group->svc->memory_limit_bytes)
+        for (size_t j = 0; j < count; j++)
+            al_signals_set_memory_limit (group->signals, fresh [j].id,
+                                         al_signals_cgroup_memory_limit (fresh [j].pid), "cgroup");
     memcpy (group->targets, fresh, count * sizeof fresh [0]);
     group->target_count = count;
+}
+
+//  What al_signals reads for svc: its services.yaml mapping and limits (the standard
+//  Prometheus names when it configures none).
+static void
+s_signals_config (const al_service_t *svc, int64_t stale_after_ms, al_signals_config_t *config)
+{
+    const al_service_signal_map_t *map = &svc->signal_map;
+    al_signals_config_default (config);
+    config->stale_after_ms = stale_after_ms;
+    config->requests_metric = map->requests_metric;
+    config->status_label = map->status_label;
+    config->error_statuses = map->error_statuses;
+    config->latency_metric = map->latency_metric;
+    config->latency_to_ms = map->latency_to_ms;
+    config->cpu_metric = map->cpu_metric;
+    config->cpu_kind = map->cpu_kind == AL_SERVICE_CPU_PERCENT_GAUGE? AL_SIGNALS_CPU_PERCENT_GAUGE
+                                                                      : AL_SIGNALS_CPU_SECONDS;
+    config->memory_metric = map->memory_metric;
+    config->memory_kind = map->memory_kind == AL_SERVICE_MEMORY_PERCENT_GAUGE? AL_SIGNALS_MEMORY_PERCENT_GAUGE
+                                                                               : AL_SIGNALS_MEMORY_BYTES;
+    config->cpu_limit_cores = svc->cpu_limit_cores;
+    config->memory_limit_bytes = svc->memory_limit_bytes;
+    config->not_required = (map->requests_required? 0: AL_SIGNALS_NO_TRAFFIC)
+                         | (map->latency_required? 0: AL_SIGNALS_NO_LATENCY)
+                         | (map->cpu_required? 0: AL_SIGNALS_NO_CPU)
+                         | (map->memory_required? 0: AL_SIGNALS_NO_MEMORY);
 }
 
 //  ---- sending ----------------------------------------------------------------------------
@@ -511,17 +555,34 @@ al_monitor_run (const al_config_t *config, const al_monitor_options_t *options, 
     assert (self.groups);
     for (size_t i = 0; i < count; i++) {
         const al_service_t *svc = al_services_at (self.services, i);
+        //  A Prometheus source is read through its queries (whatever the driver), not by
+        //  scraping. Probes only: nothing to scrape, nothing to judge (deploy-manager's
+        //  probes are the evidence). Exec services run on a platform with its own
+        //  monitoring.
+        if (svc->signals == AL_SERVICE_SIGNALS_PROMETHEUS) {
+            zsys_info ("monitor: %s: signals: prometheus: read through its queries, not scraped", svc->name);
+            continue;
+        }
         if (strcmp (svc->driver, "process") != 0)
             continue;
+        if (svc->signals == AL_SERVICE_SIGNALS_PROBES) {
+            zsys_info ("monitor: %s: signals: probes: not scraped, not judged by the monitor's rules", svc->name);
+            continue;
+        }
+        al_signals_config_t signals_config;
+        s_signals_config (svc, self.options.evidence_grace_ms, &signals_config);
+        if (signals_config.not_required)
+            zsys_info ("monitor: %s: not required (services.yaml), judged without:%s%s%s%s", svc->name,
+                       signals_config.not_required & AL_SIGNALS_NO_TRAFFIC? " requests": "",
+                       signals_config.not_required & AL_SIGNALS_NO_LATENCY? " latency": "",
+                       signals_config.not_required & AL_SIGNALS_NO_CPU? " cpu": "",
+                       signals_config.not_required & AL_SIGNALS_NO_MEMORY? " memory": "");
         for (int env = 1; env < S_ENV_SLOTS; env++) {
             s_group_t *group = &self.groups [self.group_count++];
             group->svc = svc;
             group->env = (Airlock__Environment) env;
             snprintf (group->registry, sizeof group->registry, "%s/deploy/drivers/%s/%s/instances.json",
                       self.state_dir, svc->name, al_environment_name (group->env));
-            al_signals_config_t signals_config;
-            al_signals_config_default (&signals_config);
-            signals_config.stale_after_ms = self.options.evidence_grace_ms;
             group->signals = al_signals_new (svc->name, al_environment_name (group->env), &signals_config);
             assert (group->signals);
         }

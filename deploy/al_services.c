@@ -12,6 +12,7 @@
     Immutable after load; no global state.
 */
 #include "deploy/al_services.h"
+#include "deploy/al_services_int.h"
 #include "deploy/al_yaml.h"
 #include "proto/al_codec.h"
 #include <arpa/inet.h>
@@ -45,10 +46,7 @@ struct _al_services_t {
     size_t block_capacity;
 };
 
-typedef struct {
-    al_yaml_t *yaml;            // the document, the errors
-    al_services_t *self;
-} s_loader_t;
+typedef al_services_loader_t s_loader_t;
 
 //  The keys of a service and which driver owns each.
 typedef enum { S_BOTH, S_PROCESS, S_EXEC } s_owner_t;
@@ -64,7 +62,7 @@ static const s_service_key_t s_service_keys [] = {
     { "probe_interval_ms", S_BOTH }, { "ready_timeout_ms", S_BOTH },
     { "health_failures", S_BOTH }, { "cost_per_instance_usd_month", S_BOTH },
     { "database", S_BOTH }, { "migrations", S_BOTH }, { "data_rollback", S_BOTH },
-    { "metrics_path", S_BOTH }, { "signals", S_BOTH }, { "host", S_BOTH }, { "liveness_path", S_BOTH },
+    { "metrics_path", S_BOTH }, { "signals", S_BOTH }, { "resources", S_BOTH }, { "host", S_BOTH }, { "liveness_path", S_BOTH },
     { "readiness_path", S_BOTH }, { "stop_timeout_ms", S_BOTH },
     { "probe_timeout_ms", S_BOTH }, { "secrets", S_BOTH },
     { "command", S_PROCESS }, { "env", S_PROCESS }, { "start_timeout_ms", S_PROCESS },
@@ -165,6 +163,25 @@ s_real (s_loader_t *L, yaml_node_t *node, const char *field, double min, double 
     }
     *out = number;
     return true;
+}
+
+void *
+al_services_pool_alloc (al_services_t *self, size_t size)
+{
+    return s_alloc (self, size);
+}
+
+char *
+al_services_pool_strdup (al_services_t *self, const char *text)
+{
+    return s_strdup (self, text);
+}
+
+bool
+al_services_real (s_loader_t *L, yaml_node_t *node, const char *field, double min, double max,
+                  double *out)
+{
+    return s_real (L, node, field, min, max, out);
 }
 
 //  A path, made absolute against the file's directory; pooled.
@@ -898,6 +915,7 @@ s_defaults (al_service_t *svc)
     svc->stop_timeout_ms = AL_DRIVER_DEFAULT_STOP_TIMEOUT_MS;
     svc->probe_timeout_ms = AL_PROBE_DEFAULT_TIMEOUT_MS;
     svc->qa_timeout_ms = AL_SERVICE_DEFAULT_QA_TIMEOUT_MS;
+    al_services_signal_defaults (svc);
 }
 
 //  One key of a service whose driver allows it.
@@ -953,17 +971,11 @@ s_service_value (s_loader_t *L, al_service_t *svc, const char *name, yaml_node_t
             al_yaml_error (L->yaml, value, field, "unknown mode '%.64s' (down, restore)", mode);
     }
     else
-    if (strcmp (name, "signals") == 0) {
-        const char *mode = al_yaml_string (L->yaml, value, field, false);
-        if (mode && strcmp (mode, "monitor") == 0)
-            svc->signals = AL_SERVICE_SIGNALS_MONITOR;
-        else
-        if (mode && strcmp (mode, "probes") == 0)
-            svc->signals = AL_SERVICE_SIGNALS_PROBES;
-        else
-        if (mode)
-            al_yaml_error (L->yaml, value, field, "unknown source '%.64s' (monitor, probes)", mode);
-    }
+    if (strcmp (name, "signals") == 0)
+        al_services_signals (L, svc, value, field);
+    else
+    if (strcmp (name, "resources") == 0)
+        al_services_resources (L, svc, value, field);
     else
     if (strcmp (name, "metrics_path") == 0 || strcmp (name, "liveness_path") == 0
     ||  strcmp (name, "readiness_path") == 0) {
@@ -1112,6 +1124,7 @@ s_service (s_loader_t *L, al_service_t *svc, yaml_node_t *key, yaml_node_t *node
                            "monitor needs the process driver (the monitor scrapes the instances "
                            "it registers); an exec service uses signals: probes");
     }
+    al_services_signals_check (L, svc, node, field);
 }
 
 //  ---------------------------------------------------------------------------------

@@ -12,7 +12,10 @@
     service without start and stop steps, or a key of the other driver is an error
     "services.yaml:LINE:COL: services.demo.canary.steps: must end with 100". Every error
     of the file is collected, one per line, so an operator fixes the file in one go; a
-    set is returned only when there is none. Relative paths (databases, migrations,
+    set is returned only when there is none. `resources:` (cpu_cores, memory) and
+    `signals:` (short form monitor | probes | prometheus, or the long form with the
+    metric mapping, the Prometheus queries and the canary judge) are read by
+    al_services_signals.c. Relative paths (databases, migrations,
     secret files, JUnit reports) are resolved against the file's directory; argv templates are not
     (the driver expands and checks them when it opens).
 
@@ -24,6 +27,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "deploy/al_driver.h"
 #include "proto/airlock.pb-c.h"
 
@@ -64,8 +68,52 @@ typedef enum {
 typedef enum {
     AL_SERVICE_SIGNALS_MONITOR = 0,     // the monitor's golden signals (default): pre-flight needs a
                                         // live monitor, the soak fresh SoakSignals (fail closed)
-    AL_SERVICE_SIGNALS_PROBES           // liveness and readiness probes only (no /metrics)
+    AL_SERVICE_SIGNALS_PROBES,          // liveness and readiness probes only (no /metrics): the
+                                        // monitor does not judge it, deploy-manager ignores any
+                                        // RollbackTrigger for it
+    AL_SERVICE_SIGNALS_PROMETHEUS       // the queries of signals.prometheus against a Prometheus
+                                        // HTTP API (the monitor's scrape skips such a service)
 } al_service_signals_t;
+
+//  What the CPU and memory metrics of signals.cpu / signals.memory are.
+typedef enum { AL_SERVICE_CPU_SECONDS = 0, AL_SERVICE_CPU_PERCENT_GAUGE } al_service_cpu_kind_t;
+typedef enum { AL_SERVICE_MEMORY_BYTES = 0, AL_SERVICE_MEMORY_PERCENT_GAUGE } al_service_memory_kind_t;
+//  query slots of al_service_prometheus_t.queries
+typedef enum { AL_SIGNAL_REQUESTS_PER_SECOND = 0, AL_SIGNAL_ERROR_RATIO, AL_SIGNAL_LATENCY_P50_MS,
+               AL_SIGNAL_LATENCY_P99_MS, AL_SIGNAL_CPU_PERCENT, AL_SIGNAL_MEMORY_PERCENT,
+               AL_SIGNAL_COUNT } al_signal_t;
+
+//  Which metrics of an instance's /metrics the monitor reads (signals.requests, .latency,
+//  .cpu, .memory). Without configuration: the names the official Prometheus client
+//  libraries export (AL_SIGNALS_DEFAULT_* of deploy/al_signals.h), every signal required.
+typedef struct {
+    const char *requests_metric; const char *status_label /* NULL: auto code/status */;
+    const char *const *error_statuses /* NULL-terminated; never NULL after load: {"5xx"} */;
+    bool requests_required;
+    const char *latency_metric; double latency_to_ms; bool latency_required;
+    al_service_cpu_kind_t cpu_kind; const char *cpu_metric; bool cpu_required;
+    al_service_memory_kind_t memory_kind; const char *memory_metric; bool memory_required;
+} al_service_signal_map_t;
+
+//  signals.prometheus: where the provider reads a service's signals.
+typedef struct {
+    const char *url;                        // NULL unless signals == PROMETHEUS
+    int timeout_ms;                         // default 2000
+    const char *queries [AL_SIGNAL_COUNT];  // NULL: not configured
+} al_service_prometheus_t;
+
+//  signals.compare_to_stable: a canary judged against stable in the same window.
+typedef struct {
+    bool enabled; double alpha; unsigned min_samples;
+    double min_latency_increase_percent; double min_error_increase_points;
+} al_service_canary_judge_t;
+
+//  Defaults of signals.prometheus and signals.compare_to_stable.
+#define AL_SERVICE_DEFAULT_PROMETHEUS_TIMEOUT_MS    2000
+#define AL_SERVICE_DEFAULT_CANARY_ALPHA             0.01
+#define AL_SERVICE_DEFAULT_CANARY_MIN_SAMPLES       8
+#define AL_SERVICE_DEFAULT_CANARY_MIN_LATENCY_INCREASE_PERCENT 20.0
+#define AL_SERVICE_DEFAULT_CANARY_MIN_ERROR_INCREASE_POINTS    1.0
 
 //  One HTTP smoke check of the qa agent, run against every instance of the service.
 typedef struct {
@@ -116,7 +164,12 @@ typedef struct {
     const char *migrations;             // absolute migration set directory, or NULL
     al_service_data_rollback_t data_rollback;
     const char *metrics_path;           // Prometheus path on each instance, starts with '/'
-    al_service_signals_t signals;       // soak evidence: monitor (default) or probes
+    al_service_signals_t signals;       // soak evidence: monitor (default), probes, prometheus
+    double cpu_limit_cores;              // 0: none
+    uint64_t memory_limit_bytes;         // 0: none
+    al_service_signal_map_t signal_map;
+    al_service_prometheus_t prometheus;
+    al_service_canary_judge_t canary_judge;
 
     //  Driver keys (see al_driver_config_t); the other driver's keys are NULL/0.
     const char *const *command;         // process: argv template, NULL-terminated

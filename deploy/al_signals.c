@@ -37,9 +37,12 @@ typedef struct {
     double errors;
     al_metric_bucket_t *buckets;    // increase per bucket series, unsorted
     size_t bucket_count;
-    //  From the latest good scrape; NaN when the gauge is absent.
+    //  From the latest good scrape (CPU seconds: the two latest); NaN when absent.
     double cpu;
     double memory;
+    const char *memory_basis;       // of memory ("" when NaN)
+    uint64_t memory_limit;          // al_signals_set_memory_limit, 0: none
+    const char *memory_limit_basis;
 } s_instance_t;
 
 struct _al_signals_t {
@@ -67,8 +70,9 @@ void
 al_signals_config_default (al_signals_config_t *config)
 {
     assert (config);
+    memset (config, 0, sizeof *config);
     config->requests_metric = AL_SIGNALS_DEFAULT_REQUESTS_METRIC;
-    config->status_label = AL_SIGNALS_DEFAULT_STATUS_LABEL;
+    config->status_label = NULL;        // per series: code, else status
     config->error_prefix = AL_SIGNALS_DEFAULT_ERROR_PREFIX;
     config->latency_metric = AL_SIGNALS_DEFAULT_LATENCY_METRIC;
     config->latency_to_ms = AL_SIGNALS_DEFAULT_LATENCY_TO_MS;
@@ -109,6 +113,11 @@ al_signals_destroy (al_signals_t **self_p)
     free ((char *) self->config.latency_metric);
     free ((char *) self->config.cpu_metric);
     free ((char *) self->config.memory_metric);
+    if (self->config.error_statuses) {
+        for (size_t i = 0; self->config.error_statuses [i]; i++)
+            free ((char *) self->config.error_statuses [i]);
+        free ((char **) self->config.error_statuses);
+    }
     free (self);
     *self_p = NULL;
 }
@@ -128,10 +137,12 @@ al_signals_new (const char *service, const char *environment, const al_signals_c
     al_signals_config_default (&defaults);
     if (!config)
         config = &defaults;
-    if (!s_nonempty (config->requests_metric) || !s_nonempty (config->status_label)
-    ||  !config->error_prefix || !s_nonempty (config->latency_metric)
+    if (!s_nonempty (config->requests_metric)
+    ||  (!config->error_prefix && !config->error_statuses) || !s_nonempty (config->latency_metric)
     ||  !s_nonempty (config->cpu_metric) || !s_nonempty (config->memory_metric)
-    ||  !(config->latency_to_ms > 0) || config->stale_after_ms <= 0)
+    ||  !(config->latency_to_ms > 0) || config->stale_after_ms <= 0
+    ||  !(config->cpu_limit_cores >= 0) || config->cpu_kind > AL_SIGNALS_CPU_PERCENT_GAUGE
+    ||  config->memory_kind > AL_SIGNALS_MEMORY_PERCENT_GAUGE)
         return NULL;
     al_signals_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -140,13 +151,28 @@ al_signals_new (const char *service, const char *environment, const al_signals_c
     self->environment = strdup (environment);
     self->config = *config;
     self->config.requests_metric = strdup (config->requests_metric);
-    self->config.status_label = strdup (config->status_label);
-    self->config.error_prefix = strdup (config->error_prefix);
+    self->config.status_label = s_nonempty (config->status_label) ? strdup (config->status_label) : NULL;
+    self->config.error_prefix = strdup (config->error_prefix ? config->error_prefix : "");
+    self->config.error_statuses = NULL;
+    bool copied = true;
+    if (config->error_statuses) {
+        size_t count = 0;
+        while (config->error_statuses [count])
+            count++;
+        char **statuses = calloc (count + 1, sizeof *statuses);
+        for (size_t i = 0; statuses && i < count; i++)
+            copied = copied && (statuses [i] = strdup (config->error_statuses [i]));
+        self->config.error_statuses = (const char *const *) statuses;
+        copied = copied && statuses;
+    }
+    if (!self->config.machine_memory_bytes)
+        self->config.machine_memory_bytes = al_signals_machine_memory ();
     self->config.latency_metric = strdup (config->latency_metric);
     self->config.cpu_metric = strdup (config->cpu_metric);
     self->config.memory_metric = strdup (config->memory_metric);
     if (!self->service || !self->environment || !self->config.requests_metric
-    ||  !self->config.status_label || !self->config.error_prefix
+    ||  (s_nonempty (config->status_label) && !self->config.status_label) || !self->config.error_prefix
+    ||  !copied
     ||  !self->config.latency_metric || !self->config.cpu_metric || !self->config.memory_metric)
         al_signals_destroy (&self);
     return self;
@@ -204,8 +230,105 @@ al_signals_add_instance (al_signals_t *self, const char *instance)
     entry->last_report_ms = -1;
     entry->cpu = NAN;
     entry->memory = NAN;
+    entry->memory_basis = "";
     self->instances [self->instance_count++] = entry;
     return 0;
+}
+
+int
+al_signals_set_memory_limit (al_signals_t *self, const char *instance, uint64_t bytes,
+                             const char *basis)
+{
+    assert (self);
+    assert (instance);
+    s_instance_t *entry = s_find_instance (self, instance, NULL);
+    if (!entry)
+        return -1;
+    entry->memory_limit = bytes;
+    entry->memory_limit_basis = bytes ? (basis ? basis : "cgroup") : NULL;
+    return 0;
+}
+
+//  The first line of path as an unsigned number; 0 when it is not one (e.g. "max").
+static uint64_t
+s_read_number (const char *path)
+{
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return 0;
+    char line [64] = "";
+    bool read = fgets (line, sizeof line, file) != NULL;
+    fclose (file);
+    char *end = NULL;
+    unsigned long long number = read && line [0] >= '0' && line [0] <= '9' ? strtoull (line, &end, 10) : 0;
+    return end && (*end == '\n' || *end == '\0') ? (uint64_t) number : 0;
+}
+
+uint64_t
+al_signals_cgroup_memory_limit (int pid)
+{
+    if (pid <= 0)
+        return 0;
+    char path [64];
+    snprintf (path, sizeof path, "/proc/%d/cgroup", pid);
+    return al_signals_cgroup_memory_limit_in (path, "/sys/fs/cgroup");
+}
+
+uint64_t
+al_signals_cgroup_memory_limit_in (const char *cgroup_file, const char *cgroup_root)
+{
+    assert (cgroup_file);
+    assert (cgroup_root);
+    FILE *file = fopen (cgroup_file, "r");
+    if (!file)
+        return 0;
+    char line [1024];
+    uint64_t limit = 0;
+    //  cgroup v2: the one line "0::/path". The limit that applies is the lowest
+    //  memory.max that is a number, on the cgroup or any of its ancestors.
+    while (fgets (line, sizeof line, file)) {
+        if (strncmp (line, "0::", 3) != 0)
+            continue;
+        char *group = line + 3;
+        group [strcspn (group, "\n")] = '\0';
+        if (group [0] != '/' || strstr (group, ".."))
+            break;
+        char *end = group + strlen (group);
+        while (true) {
+            char max_path [2400];
+            snprintf (max_path, sizeof max_path, "%.1000s%.*s/memory.max", cgroup_root, (int) (end - group),
+                      group);
+            uint64_t here = s_read_number (max_path);
+            if (here && (!limit || here < limit))
+                limit = here;
+            if (end == group)
+                break;
+            while (end > group && *--end != '/')
+                ;
+        }
+        break;
+    }
+    fclose (file);
+    return limit;
+}
+
+uint64_t
+al_signals_machine_memory (void)
+{
+    FILE *file = fopen ("/proc/meminfo", "r");
+    if (!file)
+        return 0;
+    char line [256];
+    uint64_t bytes = 0;
+    while (fgets (line, sizeof line, file)) {
+        unsigned long long kilobytes;
+        if (sscanf (line, "MemTotal: %llu kB", &kilobytes) == 1) {
+            bytes = (uint64_t) kilobytes * 1024;
+            break;
+        }
+    }
+    fclose (file);
+    return bytes;
 }
 
 int
@@ -251,6 +374,50 @@ s_increase (const al_metric_sample_t *earlier, double now)
     return now - earlier->value;
 }
 
+//  The status of a request series: the configured label, else "code" when the series
+//  carries it, else "status".
+static const char *
+s_status (const al_signals_config_t *config, const al_metric_sample_t *sample)
+{
+    if (config->status_label)
+        return al_metric_sample_label (sample, config->status_label);
+    const char *status = al_metric_sample_label (sample, AL_SIGNALS_DEFAULT_STATUS_LABEL);
+    return status ? status : al_metric_sample_label (sample, AL_SIGNALS_FALLBACK_STATUS_LABEL);
+}
+
+//  Is status an error: a class ("5xx") or code ("429") of error_statuses, else a
+//  value starting with error_prefix.
+static bool
+s_is_error (const al_signals_config_t *config, const char *status)
+{
+    if (!status)
+        return false;
+    if (!config->error_statuses)
+        return strncmp (status, config->error_prefix, strlen (config->error_prefix)) == 0;
+    for (size_t i = 0; config->error_statuses [i]; i++) {
+        const char *item = config->error_statuses [i];
+        bool is_class = strlen (item) == 3 && strcmp (item + 1, "xx") == 0;
+        if (is_class ? (strlen (status) == 3 && status [0] == item [0]) : strcmp (status, item) == 0)
+            return true;
+    }
+    return false;
+}
+
+//  Sum of the finite values of the samples named name, NaN if none (a counter split by
+//  mode or cpu, such as some exporters' CPU seconds, adds up).
+static double
+s_counter_total (const al_metrics_t *metrics, const char *name)
+{
+    const al_metric_family_t *family = al_metrics_find (metrics, name);
+    double total = NAN;
+    for (size_t i = 0; family && i < family->sample_count; i++) {
+        const al_metric_sample_t *sample = &family->samples [i];
+        if (strcmp (sample->name, name) == 0 && isfinite (sample->value))
+            total = isnan (total) ? sample->value : total + sample->value;
+    }
+    return total;
+}
+
 //  Highest non-NaN value of the samples named name, NaN if none.
 static double
 s_gauge (const al_metrics_t *metrics, const char *name)
@@ -281,8 +448,7 @@ s_compute_window (const al_signals_t *self, s_instance_t *entry, const al_metric
             continue;
         double increase = s_increase (al_metrics_lookup (earlier, sample), sample->value);
         requests += increase;
-        const char *status = al_metric_sample_label (sample, config->status_label);
-        if (status && strncmp (status, config->error_prefix, strlen (config->error_prefix)) == 0)
+        if (s_is_error (config, s_status (config, sample)))
             errors += increase;
     }
     al_metric_bucket_t *buckets = NULL;
@@ -315,6 +481,48 @@ s_compute_window (const al_signals_t *self, s_instance_t *entry, const al_metric
     return 0;
 }
 
+//  CPU and memory of entry after a good scrape now (earlier: the one before, or NULL).
+static void
+s_saturation (const al_signals_t *self, s_instance_t *entry, const al_metrics_t *earlier,
+              const al_metrics_t *now, int64_t window_ms)
+{
+    const al_signals_config_t *config = &self->config;
+    if (config->cpu_kind == AL_SIGNALS_CPU_PERCENT_GAUGE)
+        entry->cpu = s_gauge (now, config->cpu_metric);
+    else {
+        //  A rate needs two scrapes: the first one of an instance gives no CPU evidence.
+        double before = earlier ? s_counter_total (earlier, config->cpu_metric) : NAN;
+        double after = s_counter_total (now, config->cpu_metric);
+        entry->cpu = NAN;
+        if (isfinite (before) && isfinite (after) && window_ms > 0) {
+            double used = after >= before ? after - before : after;    // a reset: a new process
+            double cores = config->cpu_limit_cores > 0 ? config->cpu_limit_cores : 1.0;
+            entry->cpu = used / ((double) window_ms / 1000.0) / cores * 100.0;
+        }
+    }
+    if (config->memory_kind == AL_SIGNALS_MEMORY_PERCENT_GAUGE) {
+        entry->memory = s_gauge (now, config->memory_metric);
+        entry->memory_basis = "gauge";
+    }
+    else {
+        double bytes = s_gauge (now, config->memory_metric);
+        uint64_t limit = config->memory_limit_bytes;
+        entry->memory_basis = "services.yaml";
+        if (!limit && entry->memory_limit) {
+            limit = entry->memory_limit;
+            entry->memory_basis = entry->memory_limit_basis;
+        }
+        else
+        if (!limit) {
+            limit = config->machine_memory_bytes;
+            entry->memory_basis = "machine";
+        }
+        entry->memory = limit && !isnan (bytes) ? bytes / (double) limit * 100.0 : NAN;
+    }
+    if (isnan (entry->memory))
+        entry->memory_basis = "";
+}
+
 int
 al_signals_scrape_ok (al_signals_t *self, const char *instance, int64_t timestamp_ms,
                       al_metrics_t **metrics_p, char *error, size_t error_size)
@@ -335,8 +543,7 @@ al_signals_scrape_ok (al_signals_t *self, const char *instance, int64_t timestam
             goto cleanup;
         }
     }
-    entry->cpu = s_gauge (metrics, self->config.cpu_metric);
-    entry->memory = s_gauge (metrics, self->config.memory_metric);
+    s_saturation (self, entry, entry->metrics, metrics, timestamp_ms - entry->metrics_ms);
     al_metrics_destroy (&entry->metrics);
     entry->metrics = metrics;
     metrics = NULL;
@@ -414,6 +621,8 @@ s_sample (al_signals_t *self, int64_t now_ms, bool baseline, const char *const *
     sample->baseline = baseline;
     sample->cpu_percent = NAN;
     sample->memory_percent = NAN;
+    sample->memory_basis = "";
+    sample->not_required = self->config.not_required;
     double requests = 0, errors = 0;
     size_t bucket_count = 0;
     for (size_t i = 0; i < self->instance_count; i++) {
@@ -433,7 +642,10 @@ s_sample (al_signals_t *self, int64_t now_ms, bool baseline, const char *const *
         }
         sample->instances_up++;
         sample->cpu_percent = s_max (sample->cpu_percent, entry->cpu);
-        sample->memory_percent = s_max (sample->memory_percent, entry->memory);
+        if (!isnan (entry->memory) && (isnan (sample->memory_percent) || entry->memory > sample->memory_percent)) {
+            sample->memory_percent = entry->memory;
+            sample->memory_basis = entry->memory_basis;
+        }
         if (!entry->has_window)
             continue;
         assert (entry->window_ms > 0);
@@ -532,4 +744,7 @@ al_signals_to_proto (const al_signals_sample_t *sample, Airlock__SoakSignal *mes
     message->instances_total = sample->instances_total;
     message->consecutive_health_failures = sample->consecutive_health_failures;
     message->baseline = sample->baseline;
+    message->not_required = sample->not_required;
+    message->memory_basis = (char *) (sample->memory_basis ? sample->memory_basis : "");
+    message->source = (char *) "scrape";
 }

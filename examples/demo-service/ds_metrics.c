@@ -27,6 +27,8 @@ static const char *s_route_names [DS_ROUTES] = {
 
 static const unsigned s_codes [] = { 200, 400, 404, 405, 413, 500, 503 };
 #define S_CODES (sizeof s_codes / sizeof s_codes [0])
+static const char *s_methods [] = { "GET", "HEAD", "POST", "other" };
+#define S_METHODS (sizeof s_methods / sizeof s_methods [0])
 
 //  Upper bounds in seconds; fine at the low end, where a healthy /work lands.
 static const double s_bounds [] = {
@@ -50,7 +52,7 @@ struct _ds_metrics_t {
     double start_time;              //  Unix time at creation
     pthread_mutex_t mutex;
     //  Under mutex:
-    uint64_t requests [DS_ROUTES][S_CODES];
+    uint64_t requests [DS_ROUTES][S_METHODS][S_CODES];
     uint64_t buckets [S_BOUNDS];    //  not cumulative; summed when rendered
     uint64_t work_count;
     double work_sum;
@@ -181,8 +183,12 @@ ds_metrics_route_name (ds_route_t route)
 }
 
 void
-ds_metrics_record (ds_metrics_t *self, ds_route_t route, unsigned code, double seconds)
+ds_metrics_record (ds_metrics_t *self, ds_route_t route, const char *method, unsigned code,
+                   double seconds)
 {
+    size_t method_index = 0;
+    while (method_index < S_METHODS - 1 && !(method && strcmp (s_methods [method_index], method) == 0))
+        method_index++;
     assert (self);
     assert (route >= 0 && route < DS_ROUTES);
     size_t code_index = 0;
@@ -190,7 +196,7 @@ ds_metrics_record (ds_metrics_t *self, ds_route_t route, unsigned code, double s
         code_index++;
     assert (code_index < S_CODES);
     pthread_mutex_lock (&self->mutex);
-    self->requests [route][code_index]++;
+    self->requests [route][method_index][code_index]++;
     if (route == DS_ROUTE_WORK) {
         size_t bucket = 0;
         while (bucket < S_BOUNDS && seconds > s_bounds [bucket])
@@ -219,7 +225,7 @@ ds_metrics_render (ds_metrics_t *self, bool ready, int in_flight, size_t *size)
     double resident = s_resident_bytes ();
     long schema = self->db_path ? s_schema_version (self->db_path) : 0;
 
-    uint64_t requests [DS_ROUTES][S_CODES];
+    uint64_t requests [DS_ROUTES][S_METHODS][S_CODES];
     uint64_t buckets [S_BOUNDS];
     uint64_t work_count;
     double work_sum;
@@ -257,23 +263,27 @@ ds_metrics_render (ds_metrics_t *self, bool ready, int in_flight, size_t *size)
     //  monitor's own scrapes) is not an error or traffic a user saw, as an ingress or a mesh
     //  would not count the kubelet's probes either.
     fprintf (out, "# HELP http_requests_total HTTP requests served (probes and /metrics excluded), "
-                  "by status code and route.\n"
+                  "by status code, method and route.\n"
                   "# TYPE http_requests_total counter\n");
     for (int route = DS_ROUTE_METRICS + 1; route < DS_ROUTES; route++)
-        for (size_t code = 0; code < S_CODES; code++)
-            if (requests [route][code])
-                fprintf (out, "http_requests_total{code=\"%u\",path=\"%s\"} %llu\n",
-                         s_codes [code], s_route_names [route],
-                         (unsigned long long) requests [route][code]);
+        for (size_t method = 0; method < S_METHODS; method++)
+            for (size_t code = 0; code < S_CODES; code++)
+                if (requests [route][method][code])
+                    fprintf (out, "http_requests_total{code=\"%u\",method=\"%s\",path=\"%s\"} %llu\n",
+                             s_codes [code], s_methods [method], s_route_names [route],
+                             (unsigned long long) requests [route][method][code]);
     fprintf (out, "# HELP demo_service_probe_requests_total /healthz, /readyz and /metrics requests, "
                   "by status code and route.\n"
                   "# TYPE demo_service_probe_requests_total counter\n");
     for (int route = DS_ROUTE_HEALTHZ; route <= DS_ROUTE_METRICS; route++)
-        for (size_t code = 0; code < S_CODES; code++)
-            if (requests [route][code])
+        for (size_t code = 0; code < S_CODES; code++) {
+            uint64_t count = 0;
+            for (size_t method = 0; method < S_METHODS; method++)
+                count += requests [route][method][code];
+            if (count)
                 fprintf (out, "demo_service_probe_requests_total{code=\"%u\",path=\"%s\"} %llu\n",
-                         s_codes [code], s_route_names [route],
-                         (unsigned long long) requests [route][code]);
+                         s_codes [code], s_route_names [route], (unsigned long long) count);
+        }
 
     fprintf (out, "# HELP http_request_duration_seconds Time to answer /work, in seconds.\n"
                   "# TYPE http_request_duration_seconds histogram\n");

@@ -1,8 +1,11 @@
 /*  ds_metrics.h: demo-service's Prometheus metrics and their text exposition.
 
-    Request counters by status code and route, a latency histogram for /work, process
-    CPU and memory read from /proc/self, saturation gauges, and the optional schema
-    version of a SQLite database. All functions are thread-safe.
+    The names the official Prometheus client libraries export, which airlock's monitor
+    reads by default: http_requests_total{code,method,path}, the
+    http_request_duration_seconds histogram of /work, process_cpu_seconds_total and
+    process_resident_memory_bytes read from /proc/self. Beside them, demo-only extras
+    that nothing requires: saturation gauges in percent, probe counters, readiness, and
+    the optional schema version of a SQLite database. All functions are thread-safe.
 */
 #ifndef DS_METRICS_H_INCLUDED
 #define DS_METRICS_H_INCLUDED
@@ -40,9 +43,12 @@ const char *
     ds_metrics_route_name (ds_route_t route);
 
 //  Count one answered request; /work's duration also goes into the histogram.
-//  code must be one demo-service answers with (200, 400, 404, 405, 413, 500, 503).
+//  code must be one demo-service answers with (200, 400, 404, 405, 413, 500, 503);
+//  method is the request's (GET, HEAD and POST are labels of their own, any other is
+//  "other", so clients cannot grow the series either).
 void
-    ds_metrics_record (ds_metrics_t *self, ds_route_t route, unsigned code, double seconds);
+    ds_metrics_record (ds_metrics_t *self, ds_route_t route, const char *method, unsigned code,
+                       double seconds);
 
 //  The exposition (text format 0.0.4) with the server's readiness and requests in
 //  flight (the scrape's own included); the caller frees it. NULL when out of memory.

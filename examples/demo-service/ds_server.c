@@ -136,7 +136,7 @@ s_respond (ds_server_t *self, struct MHD_Connection *connection, s_request_t *re
     MHD_destroy_response (response);
     double seconds = s_monotonic () - request->start;
     ds_route_t route = ds_metrics_route (url);
-    ds_metrics_record (self->metrics, route, code, seconds);
+    ds_metrics_record (self->metrics, route, method, code, seconds);
     if (self->verbose) {
         char shown [128];
         s_json_text (shown, sizeof shown, url);

@@ -511,12 +511,12 @@ test_metrics_exposition (void **state)
             fail_msg ("missing from /metrics: %s", families [i]);
 
     assert_true (s_sample (text, "demo_service_info{version=\"2.0.0\"}") == 1);
-    assert_true (s_sample (text, "http_requests_total{code=\"200\",path=\"/work\"}") == calls);
+    assert_true (s_sample (text, "http_requests_total{code=\"200\",method=\"GET\",path=\"/work\"}") == calls);
     assert_true (s_sum_samples (text, "http_requests_total", "path=\"/work\"") == calls);
     //  Probes are counted apart: they are not traffic, and a warming /readyz is no error.
     assert_true (s_sample (text, "demo_service_probe_requests_total{code=\"200\",path=\"/healthz\"}") == 1);
-    assert_true (strstr (text, "http_requests_total{code=\"200\",path=\"/healthz\"}") == NULL);
-    assert_true (s_sample (text, "http_requests_total{code=\"404\",path=\"other\"}") == 1);
+    assert_true (strstr (text, "method=\"GET\",path=\"/healthz\"") == NULL);
+    assert_true (s_sample (text, "http_requests_total{code=\"404\",method=\"GET\",path=\"other\"}") == 1);
 
     //  The histogram: count equals the /work calls, buckets are cumulative up to +Inf.
     assert_true (s_sample (text, "http_request_duration_seconds_count{path=\"/work\"}") == calls);
@@ -597,7 +597,7 @@ test_error_injection (void **state)
 
     //  The metrics count exactly the 500s the clients saw.
     assert_int_equal (s_get (service.port, "/metrics", &body), 200);
-    assert_true (s_sample (body, "http_requests_total{code=\"500\",path=\"/work\"}") == 20 + errors);
+    assert_true (s_sample (body, "http_requests_total{code=\"500\",method=\"GET\",path=\"/work\"}") == 20 + errors);
     assert_true (s_sample (body, "http_request_duration_seconds_count{path=\"/work\"}") == 450);
     free (body);
     s_stop (&service);

@@ -10,7 +10,9 @@
         carries the samples that broke it;
       - the baseline taken before each rollout is stored;
       - the samples are on the PUB socket (topic soak.staging.demo) in sequence;
-      - with the monitor stopped, nothing deploys (pre-flight needs a live monitor).
+      - with the monitor stopped, nothing deploys (pre-flight needs a live monitor);
+      - a probes-only service is neither judged by the monitor nor rolled back by a
+        RollbackTrigger (deploy-manager ignores it and says so in the audit log).
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +23,7 @@
 #include "agents/al_subscriber.h"
 #include "broker/al_config.h"
 #include "proto/al_codec.h"
+#include "store/al_store.h"
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -119,9 +122,22 @@ s_setup (void **state)
     snprintf (path, sizeof path, "%s/services.yaml", h->dir);
     FILE *file = fopen (path, "w");
     assert_non_null (file);
+    //  demo: judged on the standard names by default; CPU as a share of a quarter of a
+    //  core, so a thread burning a core breaches even when the loaded, shared test machine
+    //  gives it a fraction of one (the healthy demo uses a few percent of a core).
+    //  quiet: probes only, never judged on metrics. promsvc: read through Prometheus
+    //  queries (the provider is not wired yet): the monitor skips it cleanly.
     fprintf (file, "version: 1\nservices:\n  demo:\n    driver: process\n    instances: 2\n    strategy: rolling\n"
                    "    soak_ms: 3000\n    probe_interval_ms: 100\n    ready_timeout_ms: 10000\n"
-                   "    stop_timeout_ms: 3000\n    signals: monitor\n    command: [\"{{artifact}}\"]\n");
+                   "    stop_timeout_ms: 3000\n    signals: monitor\n    resources: { cpu_cores: 0.25 }\n"
+                   "    command: [\"{{artifact}}\"]\n"
+                   "  quiet:\n    driver: process\n    instances: 1\n    soak_ms: 4000\n    probe_interval_ms: 100\n"
+                   "    ready_timeout_ms: 10000\n    stop_timeout_ms: 3000\n    signals: probes\n"
+                   "    command: [\"{{artifact}}\"]\n"
+                   "  promsvc:\n    driver: process\n    command: [\"{{artifact}}\"]\n    signals:\n"
+                   "      source: prometheus\n      prometheus:\n        url: http://127.0.0.1:9\n"
+                   "        queries: { requests_per_second: a, error_ratio: b, latency_p50_ms: c, latency_p99_ms: d,"
+                   " cpu_percent: e, memory_percent: f }\n");
     fclose (file);
     snprintf (f->deploy_state, sizeof f->deploy_state, "%s/deploy", h->dir);
     assert_int_equal (harness_broker_start (h), 0);
@@ -156,15 +172,89 @@ s_teardown (void **state)
     return 0;
 }
 
-//  Deploy a release to staging and return its receipt (caller decrefs).
+//  Has deploy-manager journaled deployment_id's soak as started (audit log)?
+static bool
+s_soak_started (s_fixture_t *f, const char *deployment_id)
+{
+    al_store_options_t options = { .read_only = true };
+    char error [512];
+    al_store_t *store = al_store_open (NULL, f->harness->database, &options, error, sizeof error);
+    assert_non_null (store);
+    bool started = false;
+    al_store_iter_t *iter = al_store_iter_new (store, 1);
+    al_store_event_t event;
+    while (!started && iter && al_store_iter_next (iter, &event) == AL_STORE_OK) {
+        if (strcmp (event.type, "DeployProgress") != 0 || strcmp (event.deployment_id, deployment_id) != 0)
+            continue;
+        al_envelope_t *envelope = NULL;
+        if (al_codec_unpack (event.envelope, event.envelope_size, 0, &envelope, error, sizeof error) == AL_CODEC_OK)
+            started = envelope->deploy_progress->journal && envelope->deploy_progress->step == AIRLOCK__STEP__STEP_SOAK
+                   && envelope->deploy_progress->outcome == AIRLOCK__OUTCOME__OUTCOME_STARTED;
+        al_codec_free (&envelope);
+    }
+    al_store_iter_destroy (&iter);
+    al_store_destroy (&store);
+    return started;
+}
+
+//  Does an audit row of type hold text in its envelope?
+static bool
+s_audit_has (s_fixture_t *f, const char *type, const char *text)
+{
+    al_store_options_t options = { .read_only = true };
+    char error [512];
+    al_store_t *store = al_store_open (NULL, f->harness->database, &options, error, sizeof error);
+    assert_non_null (store);
+    bool found = false;
+    al_store_iter_t *iter = al_store_iter_new (store, 1);
+    al_store_event_t event;
+    while (!found && iter && al_store_iter_next (iter, &event) == AL_STORE_OK)
+        found = strcmp (event.type, type) == 0
+             && memmem (event.envelope, event.envelope_size, text, strlen (text)) != NULL;
+    al_store_iter_destroy (&iter);
+    al_store_destroy (&store);
+    return found;
+}
+
+static json_t *s_deploy_service (s_fixture_t *f, const char *service, const char *deployment_id,
+                                 const char *version, const char *faults, zsock_t *forger);
+
+//  Deploy a release of demo to staging and return its receipt (caller decrefs).
 static json_t *
 s_deploy (s_fixture_t *f, const char *deployment_id, const char *version, const char *faults)
 {
+    return s_deploy_service (f, "demo", deployment_id, version, faults, NULL);
+}
+
+//  A RollbackTrigger for service's deployment_id, as a monitor would send it.
+static void
+s_forge_trigger (s_fixture_t *f, zsock_t *forger, const char *service, const char *deployment_id)
+{
+    Airlock__RollbackTrigger trigger = AIRLOCK__ROLLBACK_TRIGGER__INIT;
+    trigger.service = (char *) service;
+    trigger.rule = (char *) "error_rate_increase";
+    trigger.detail = (char *) "forged by the test";
+    al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+    envelope.deployment_id = (char *) deployment_id;
+    envelope.environment = AIRLOCK__ENVIRONMENT__ENV_STAGING;
+    envelope.body_case = AIRLOCK__ENVELOPE__BODY_ROLLBACK_TRIGGER;
+    envelope.rollback_trigger = &trigger;
+    al_envelope_t *answer = s_roundtrip (f, forger, &envelope);
+    assert_int_equal (answer->body_case, AIRLOCK__ENVELOPE__BODY_ACK);
+    al_codec_free (&answer);
+}
+
+//  Deploy a release of service to staging and return its receipt (caller decrefs). With
+//  a forger, a RollbackTrigger is sent from it once the soak has started.
+static json_t *
+s_deploy_service (s_fixture_t *f, const char *service, const char *deployment_id, const char *version,
+                  const char *faults, zsock_t *forger)
+{
     char artifact [1024], sha [65], name [64];
-    snprintf (name, sizeof name, "demo-%s", version);
+    snprintf (name, sizeof name, "%s-%s", service, version);
     dtu_artifact (f->harness->dir, name, version, faults, artifact, sizeof artifact, sha);
     Airlock__DeployRequest request = AIRLOCK__DEPLOY_REQUEST__INIT;
-    request.service = (char *) "demo";
+    request.service = (char *) service;
     request.version = (char *) version;
     request.artifact_uri = artifact;
     request.artifact_sha256 = sha;
@@ -179,10 +269,15 @@ s_deploy (s_fixture_t *f, const char *deployment_id, const char *version, const 
     al_codec_free (&answer);
     char path [700];
     snprintf (path, sizeof path, "%s/.artifacts/deployment/%s/deploy_receipt.json", f->deploy_state, deployment_id);
+    bool forged = false;
     for (int waited = 0; waited < 60000; waited += 100) {
         json_t *root = json_load_file (path, 0, NULL);
         if (root)
             return root;
+        if (forger && !forged && s_soak_started (f, deployment_id)) {
+            s_forge_trigger (f, forger, service, deployment_id);
+            forged = true;
+        }
         zclock_sleep (100);
     }
     snprintf (path, sizeof path, "%s/monitor.log", f->harness->dir);
@@ -278,6 +373,49 @@ test_judged_on_its_own_instances (void **state)
     free (log);
 }
 
+//  A probes-only service is never judged on metrics: the monitor neither scrapes it nor
+//  sends a trigger for it, even when every /work answers 500 under traffic, and
+//  deploy-manager ignores a RollbackTrigger for it (said in the audit log).
+static void
+test_probes_only_never_rolled_back_on_metrics (void **state)
+{
+    s_fixture_t *f = *state;
+    dtu_traffic_t *traffic = dtu_traffic_start (f->deploy_state, "quiet", "staging", 40);
+    json_t *receipt = s_deploy_service (f, "quiet", "q-1", "v1", NULL, NULL);
+    s_expect (receipt, "succeeded", "");
+    json_decref (receipt);
+    receipt = s_deploy_service (f, "quiet", "q-2", "v2", "--error-rate 1", NULL);
+    s_expect (receipt, "succeeded", "");
+    json_decref (receipt);
+    int with_version = 0, total = 0;
+    dtu_count (f->deploy_state, "quiet", "staging", "v2", &with_version, &total);
+    assert_int_equal (with_version, 1);
+    //  The monitor judged nothing of it: no RollbackTrigger in the audit log at all, and
+    //  no sample of quiet (or of promsvc, whose source is Prometheus) was ever sent.
+    assert_int_equal (harness_count_rows (f->harness, "RollbackTrigger", NULL, NULL), 0);
+    assert_false (s_audit_has (f, "SoakSignal", "quiet"));
+    assert_false (s_audit_has (f, "SoakSignal", "promsvc"));
+
+    //  A trigger from a monitor identity (the real monitor stopped: a probes service's
+    //  pre-flight does not need it) during q-3's soak is ignored; the release stays.
+    s_stop (&f->monitor);
+    zsock_t *forger = harness_client (f->harness, "monitor", NULL);
+    assert_non_null (forger);
+    harness_register (forger, "reg-forger", false);
+    al_envelope_t *answer = harness_recv (forger, 5000);
+    assert_non_null (answer);
+    al_codec_free (&answer);
+    receipt = s_deploy_service (f, "quiet", "q-3", "v3", "--error-rate 1", forger);
+    s_expect (receipt, "succeeded", "");
+    json_decref (receipt);
+    dtu_count (f->deploy_state, "quiet", "staging", "v3", &with_version, &total);
+    assert_int_equal (with_version, 1);
+    //  The forged trigger was delivered, and its reason is in the audit log: a DeployProgress of deploy-manager carries it.
+    assert_true (s_audit_has (f, "DeployProgress", "RollbackTrigger ignored: quiet uses signals: probes"));
+    zsock_destroy (&forger);
+    dtu_traffic_stop (&traffic);
+}
+
 static void
 test_samples_on_pub_and_no_monitor_no_deploy (void **state)
 {
@@ -337,6 +475,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test_setup_teardown (test_soak_on_golden_signals, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_judged_on_its_own_instances, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_probes_only_never_rolled_back_on_metrics, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_samples_on_pub_and_no_monitor_no_deploy, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

@@ -7,6 +7,7 @@
     checks, missing and stale instances, and the copy into a SoakSignal.
 */
 #include "deploy/al_signals.h"
+#include "deploy/al_rules.h"
 #include "proto/al_codec.h"
 #include <math.h>
 #include <stdarg.h>
@@ -15,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #define S_BOUNDS 4
@@ -67,7 +70,15 @@ s_scrape (al_signals_t *signals, const char *instance, int64_t at_ms, const s_sc
 static al_signals_t *
 s_signals (const char *instance, ...)
 {
-    al_signals_t *signals = al_signals_new ("demo", "staging", NULL);
+    //  These fixtures carry percent gauges (the demo-only ones): the standard names'
+    //  CPU rate and memory against a limit are tested on their own below.
+    al_signals_config_t config;
+    al_signals_config_default (&config);
+    config.cpu_kind = AL_SIGNALS_CPU_PERCENT_GAUGE;
+    config.cpu_metric = "demo_service_cpu_percent";
+    config.memory_kind = AL_SIGNALS_MEMORY_PERCENT_GAUGE;
+    config.memory_metric = "demo_service_memory_percent";
+    al_signals_t *signals = al_signals_new ("demo", "staging", &config);
     assert_non_null (signals);
     va_list args;
     va_start (args, instance);
@@ -361,7 +372,9 @@ test_configured_names_and_proto (void **state)
     config.status_label = "status";
     config.latency_metric = "app_latency_ms";
     config.latency_to_ms = 1;
+    config.cpu_kind = AL_SIGNALS_CPU_PERCENT_GAUGE;
     config.cpu_metric = "app_cpu";
+    config.memory_kind = AL_SIGNALS_MEMORY_PERCENT_GAUGE;
     config.memory_metric = "app_mem";
     al_signals_t *signals = al_signals_new ("shop", "production", &config);
     assert_non_null (signals);
@@ -411,6 +424,9 @@ test_configured_names_and_proto (void **state)
     assert_int_equal (message.consecutive_health_failures, 0);
     assert_true (message.baseline);
     assert_int_equal (message.no_evidence, 0);
+    assert_string_equal (message.source, "scrape");
+    assert_string_equal (message.memory_basis, "gauge");
+    assert_int_equal (message.not_required, 0);
 
     //  No evidence never travels as NaN: the field is 0 and its bit is set, and the
     //  envelope then passes the codec.
@@ -431,6 +447,276 @@ test_configured_names_and_proto (void **state)
     al_signals_destroy (&signals);
 }
 
+//  One exposition of an official client library: process collector and HTTP metrics.
+static al_metrics_t *
+s_standard (const char *status_label, double ok, double errors, double too_many, double cpu_seconds,
+            double resident_bytes)
+{
+    char text [4096];
+    char *end = text;
+    end += sprintf (end, "# TYPE http_requests_total counter\n");
+    end += sprintf (end, "http_requests_total{%s=\"200\",method=\"GET\"} %.17g\n", status_label, ok);
+    end += sprintf (end, "http_requests_total{%s=\"503\",method=\"GET\"} %.17g\n", status_label, errors);
+    end += sprintf (end, "http_requests_total{%s=\"429\",method=\"GET\"} %.17g\n", status_label, too_many);
+    end += sprintf (end, "# TYPE http_request_duration_seconds histogram\n"
+                         "http_request_duration_seconds_bucket{le=\"0.1\"} %.17g\n"
+                         "http_request_duration_seconds_bucket{le=\"+Inf\"} %.17g\n"
+                         "http_request_duration_seconds_count %.17g\n", ok, ok, ok);
+    if (cpu_seconds >= 0)
+        end += sprintf (end, "# TYPE process_cpu_seconds_total counter\n"
+                             "process_cpu_seconds_total %.17g\n", cpu_seconds);
+    if (resident_bytes >= 0)
+        end += sprintf (end, "# TYPE process_resident_memory_bytes gauge\n"
+                             "process_resident_memory_bytes %.17g\n", resident_bytes);
+    char error [256] = "";
+    al_metrics_t *metrics = al_metrics_parse (text, (size_t) (end - text), NULL, error, sizeof error);
+    if (!metrics)
+        fail_msg ("fixture does not parse: %s\n%s", error, text);
+    return metrics;
+}
+
+static void
+s_feed (al_signals_t *signals, const char *instance, int64_t at_ms, al_metrics_t *metrics)
+{
+    char error [256] = "";
+    if (al_signals_scrape_ok (signals, instance, at_ms, &metrics, error, sizeof error))
+        fail_msg ("scrape refused: %s", error);
+}
+
+//  No configuration: the official client libraries' names. CPU is the rate of
+//  process_cpu_seconds_total (NaN after the first scrape: a rate needs two), one busy
+//  core 100%; memory is resident bytes over the machine's MemTotal; errors are 5xx of
+//  "code", else of "status".
+static void
+test_standard_names_by_default (void **state)
+{
+    (void) state;
+    al_signals_config_t config;
+    al_signals_config_default (&config);
+    assert_string_equal (config.cpu_metric, "process_cpu_seconds_total");
+    assert_string_equal (config.memory_metric, "process_resident_memory_bytes");
+    config.machine_memory_bytes = 1000000;      // a known machine
+    al_signals_t *signals = al_signals_new ("py", "staging", &config);
+    assert_non_null (signals);
+    assert_int_equal (al_signals_add_instance (signals, "a"), 0);
+    s_feed (signals, "a", 10000, s_standard ("code", 100, 0, 0, 5.0, 100000));
+    al_signals_sample_t sample;
+    al_signals_sample (signals, 10000, false, &sample);
+    assert_true (isnan (sample.cpu_percent));           // first scrape: no rate yet
+    s_assert_near (sample.memory_percent, 10);
+    assert_string_equal (sample.memory_basis, "machine");
+    Airlock__SoakSignal message;
+    airlock__soak_signal__init (&message);
+    al_signals_to_proto (&sample, &message);
+    assert_true (message.no_evidence & AL_SIGNALS_NO_CPU);
+    assert_string_equal (message.memory_basis, "machine");
+    assert_string_equal (message.source, "scrape");
+    //  2 s later: 1.5 CPU seconds used (75% of one core), 10 of 110 requests 5xx, 429s
+    //  are not errors by default.
+    s_feed (signals, "a", 12000, s_standard ("code", 190, 10, 10, 6.5, 300000));
+    al_signals_sample (signals, 12000, false, &sample);
+    s_assert_near (sample.cpu_percent, 75);
+    s_assert_near (sample.memory_percent, 30);
+    s_assert_near (sample.error_ratio, 10.0 / 110);
+    s_assert_near (sample.requests_per_second, 55);
+    //  A restart resets the counter: the new process's seconds are its usage.
+    s_feed (signals, "a", 14000, s_standard ("code", 200, 10, 10, 0.2, 300000));
+    al_signals_sample (signals, 14000, false, &sample);
+    s_assert_near (sample.cpu_percent, 10);
+    al_signals_destroy (&signals);
+
+    //  "status" when the series carry no "code"; more than one core busy is above 100%.
+    al_signals_config_default (&config);
+    signals = al_signals_new ("py", "staging", &config);
+    assert_non_null (signals);
+    assert_int_equal (al_signals_add_instance (signals, "a"), 0);
+    s_feed (signals, "a", 0, s_standard ("status", 0, 0, 0, 1, -1));
+    s_feed (signals, "a", 1000, s_standard ("status", 30, 10, 0, 3, -1));
+    al_signals_sample (signals, 1000, false, &sample);
+    s_assert_near (sample.error_ratio, 0.25);
+    s_assert_near (sample.cpu_percent, 200);
+    assert_true (isnan (sample.memory_percent));         // gauge absent
+    assert_string_equal (sample.memory_basis, "");
+    al_signals_destroy (&signals);
+}
+
+//  services.yaml's limits: CPU as a share of cpu_cores, memory of resources.memory,
+//  else of the instance's cgroup limit; error statuses as configured; not_required.
+static void
+test_limits_and_mapping (void **state)
+{
+    (void) state;
+    static const char *const statuses [] = { "5xx", "429", NULL };
+    al_signals_config_t config;
+    al_signals_config_default (&config);
+    config.cpu_limit_cores = 0.5;
+    config.memory_limit_bytes = 200000;
+    config.error_statuses = statuses;
+    config.status_label = "code";
+    config.not_required = AL_SIGNALS_NO_LATENCY | AL_SIGNALS_NO_TRAFFIC;
+    al_signals_t *signals = al_signals_new ("py", "staging", &config);
+    assert_non_null (signals);
+    assert_int_equal (al_signals_add_instance (signals, "a"), 0);
+    s_feed (signals, "a", 0, s_standard ("code", 0, 0, 0, 1, 50000));
+    s_feed (signals, "a", 2000, s_standard ("code", 80, 10, 10, 1.5, 50000));
+    al_signals_sample_t sample;
+    al_signals_sample (signals, 2000, false, &sample);
+    //  0.5 s of CPU in 2 s is 25% of a core, 50% of half a core.
+    s_assert_near (sample.cpu_percent, 50);
+    s_assert_near (sample.memory_percent, 25);
+    assert_string_equal (sample.memory_basis, "services.yaml");
+    s_assert_near (sample.error_ratio, 0.2);
+    Airlock__SoakSignal message;
+    airlock__soak_signal__init (&message);
+    al_signals_to_proto (&sample, &message);
+    assert_int_equal (message.not_required, AL_SIGNALS_NO_LATENCY | AL_SIGNALS_NO_TRAFFIC);
+    assert_string_equal (message.memory_basis, "services.yaml");
+    al_signals_destroy (&signals);
+
+    //  Without resources.memory: the instance's own limit (the monitor reads its cgroup).
+    al_signals_config_default (&config);
+    config.machine_memory_bytes = 1000000000;
+    signals = al_signals_new ("py", "staging", &config);
+    assert_non_null (signals);
+    assert_int_equal (al_signals_add_instance (signals, "a"), 0);
+    assert_int_equal (al_signals_add_instance (signals, "b"), 0);
+    assert_int_equal (al_signals_set_memory_limit (signals, "a", 400000, "cgroup"), 0);
+    assert_int_equal (al_signals_set_memory_limit (signals, "nobody", 1, "cgroup"), -1);
+    s_feed (signals, "a", 0, s_standard ("code", 0, 0, 0, 1, 100000));
+    s_feed (signals, "b", 0, s_standard ("code", 0, 0, 0, 1, 100000));
+    al_signals_sample (signals, 0, false, &sample);
+    s_assert_near (sample.memory_percent, 25);           // a's 25% beats b's 0.01%
+    assert_string_equal (sample.memory_basis, "cgroup");
+    al_signals_destroy (&signals);
+
+    //  The host's own numbers are read: MemTotal, and a cgroup limit that is a number or 0.
+    assert_true (al_signals_machine_memory () > 0);
+    assert_int_equal (al_signals_cgroup_memory_limit (-1), 0);
+    uint64_t own = al_signals_cgroup_memory_limit ((int) getpid ());
+    FILE *file = fopen ("/proc/self/cgroup", "r");
+    assert_non_null (file);
+    char line [1024] = "";
+    assert_non_null (fgets (line, sizeof line, file));
+    fclose (file);
+    if (strncmp (line, "0::", 3) == 0) {
+        line [strcspn (line, "\n")] = 0;
+        char path [1200];
+        snprintf (path, sizeof path, "/sys/fs/cgroup%s/memory.max", line + 3);
+        FILE *max = fopen (path, "r");
+        char value [64] = "";
+        if (max) {
+            if (!fgets (value, sizeof value, max))
+                value [0] = 0;
+            fclose (max);
+        }
+        //  When the process's own cgroup sets a number, the limit read is at most that
+        //  (an ancestor may be tighter).
+        if (value [0] >= '0' && value [0] <= '9')
+            assert_true (own > 0 && own <= strtoull (value, NULL, 10));
+    }
+}
+
+//  A new instance's first scrape gives no CPU evidence (a rate needs two scrapes): the
+//  rules' grace period covers it, so a healthy instance fed to the rules from its first
+//  scrape is not rolled back; a service that never shows its CPU counter is (missing
+//  evidence fails closed), so the grace is what saves the first, not a blind eye.
+static void
+test_first_scrape_is_not_a_rollback (void **state)
+{
+    (void) state;
+    al_policy_thresholds_t thresholds = {
+        .health_check_failures_more_than = 3, .error_rate_increase_more_than_points = 5,
+        .latency_p99_more_than_baseline_factor = 2.0, .latency_p99_floor_ms = 25,
+        .cpu_percent_more_than = 80, .memory_percent_more_than = 80,
+        .investigate_error_rate_percent_more_than = 1,
+        .liveness_path = "/healthz", .readiness_path = "/readyz",
+        .health_interval_ms = 10000, .health_timeout_ms = 2000,
+    };
+    al_baseline_t baseline = { 0, 50, 5 };
+    for (int with_cpu = 1; with_cpu >= 0; with_cpu--) {
+        al_signals_t *signals = al_signals_new ("py", "staging", NULL);
+        assert_non_null (signals);
+        assert_int_equal (al_signals_add_instance (signals, "new"), 0);
+        al_rules_t *rules = al_rules_new (&thresholds, &baseline, 1000);
+        assert_non_null (rules);
+        al_rules_result_t verdict = { .verdict = AL_RULES_OK };
+        int64_t at = 0;
+        bool first_had_cpu = true;
+        //  Every 250 ms for 5 s, as the monitor does: 20 requests, 5 ms of CPU each time.
+        for (int i = 0; i < 20 && verdict.verdict == AL_RULES_OK; i++, at += 250) {
+            s_feed (signals, "new", at, s_standard ("code", 20.0 * i, 0, 0, with_cpu? 1 + 0.005 * i: -1, 1e6));
+            al_signals_sample_t sample;
+            al_signals_sample (signals, at, false, &sample);
+            if (i == 0)
+                first_had_cpu = !isnan (sample.cpu_percent);
+            Airlock__SoakSignal message;
+            airlock__soak_signal__init (&message);
+            al_signals_to_proto (&sample, &message);
+            verdict = al_rules_feed (rules, &message, 0, at);
+        }
+        if (with_cpu) {
+            assert_false (first_had_cpu);
+            if (verdict.verdict != AL_RULES_OK)
+                fail_msg ("a healthy new instance was judged %s: %s", verdict.rule, verdict.detail);
+        }
+        else {
+            assert_int_equal (verdict.verdict, AL_RULES_BREACH);
+            assert_string_equal (verdict.rule, "missing_evidence");
+        }
+        al_rules_destroy (&rules);
+        al_signals_destroy (&signals);
+    }
+}
+
+static void
+s_write_file (const char *path, const char *text)
+{
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    fputs (text, file);
+    fclose (file);
+}
+
+//  The cgroup v2 limit of a process: its cgroup's memory.max or an ancestor's, the lowest
+//  number ("max" is none), in a cgroup tree made here.
+static void
+test_cgroup_memory_limit (void **state)
+{
+    (void) state;
+    char root [64] = "/tmp/al-signals-cgroup-XXXXXX";
+    assert_non_null (mkdtemp (root));
+    char path [256], cgroup_file [256];
+    snprintf (cgroup_file, sizeof cgroup_file, "%s/cgroup", root);
+    snprintf (path, sizeof path, "%s/app.slice", root);
+    assert_int_equal (mkdir (path, 0700), 0);
+    snprintf (path, sizeof path, "%s/app.slice/svc.scope", root);
+    assert_int_equal (mkdir (path, 0700), 0);
+    s_write_file (cgroup_file, "1:name=systemd:/\n0::/app.slice/svc.scope\n");
+    //  Nothing set anywhere: no limit.
+    assert_int_equal (al_signals_cgroup_memory_limit_in (cgroup_file, root), 0);
+    snprintf (path, sizeof path, "%s/app.slice/svc.scope/memory.max", root);
+    s_write_file (path, "max\n");
+    assert_int_equal (al_signals_cgroup_memory_limit_in (cgroup_file, root), 0);
+    //  The parent's limit applies to its children.
+    snprintf (path, sizeof path, "%s/app.slice/memory.max", root);
+    s_write_file (path, "1073741824\n");
+    assert_true (al_signals_cgroup_memory_limit_in (cgroup_file, root) == 1073741824u);
+    //  The lowest wins.
+    snprintf (path, sizeof path, "%s/app.slice/svc.scope/memory.max", root);
+    s_write_file (path, "268435456\n");
+    assert_true (al_signals_cgroup_memory_limit_in (cgroup_file, root) == 268435456u);
+    //  No cgroup v2 line, a path that climbs out, no file: none.
+    s_write_file (cgroup_file, "4:memory:/app.slice/svc.scope\n");
+    assert_int_equal (al_signals_cgroup_memory_limit_in (cgroup_file, root), 0);
+    s_write_file (cgroup_file, "0::/app.slice/../../etc\n");
+    assert_int_equal (al_signals_cgroup_memory_limit_in (cgroup_file, root), 0);
+    snprintf (path, sizeof path, "%s/none", root);
+    assert_int_equal (al_signals_cgroup_memory_limit_in (path, root), 0);
+    char command [128];
+    snprintf (command, sizeof command, "rm -rf '%s'", root);
+    assert_int_equal (system (command), 0);
+}
+
 int
 main (void)
 {
@@ -446,6 +732,10 @@ main (void)
         cmocka_unit_test (test_no_gauges_no_instances),
         cmocka_unit_test (test_refused_reports),
         cmocka_unit_test (test_configured_names_and_proto),
+        cmocka_unit_test (test_standard_names_by_default),
+        cmocka_unit_test (test_limits_and_mapping),
+        cmocka_unit_test (test_first_scrape_is_not_a_rollback),
+        cmocka_unit_test (test_cgroup_memory_limit),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

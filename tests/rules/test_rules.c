@@ -652,7 +652,8 @@ test_shipped_thresholds (void **state)
     al_rules_destroy (&rules);
 }
 
-//  Exposition of one demo-service instance: request counters, latency buckets, gauges.
+//  Exposition of one instance: request counters, latency buckets, the process collector's
+//  CPU seconds (idle: constant) and resident bytes (al_signals' default names).
 static al_metrics_t *
 s_exposition (double ok, double errors, double fast, double slow)
 {
@@ -666,8 +667,8 @@ s_exposition (double ok, double errors, double fast, double slow)
               "http_request_duration_seconds_bucket{path=\"/work\",le=\"0.5\"} %.17g\n"
               "http_request_duration_seconds_bucket{path=\"/work\",le=\"+Inf\"} %.17g\n"
               "http_request_duration_seconds_count{path=\"/work\"} %.17g\n"
-              "# TYPE demo_service_cpu_percent gauge\ndemo_service_cpu_percent 12\n"
-              "# TYPE demo_service_memory_percent gauge\ndemo_service_memory_percent 20\n",
+              "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 12\n"
+              "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 20000000\n",
               ok, errors, fast, fast + slow, fast + slow, fast + slow);
     char error [256] = "";
     al_metrics_t *metrics = al_metrics_parse (text, strlen (text), NULL, error, sizeof error);

@@ -1,8 +1,8 @@
 /*  fuzz_services.c: libFuzzer target for the services.yaml loader.
 
     Each input is written to a scratch file and loaded; a loaded set is walked through
-    every getter and turned into driver configurations, and its qa checks and suites
-    are checked for what the loader promises. A crash, a leak or a sanitizer
+    every getter and turned into driver configurations, and its qa checks and suites,
+    resources and signals are checked for what the loader promises. A crash, a leak or a sanitizer
     report is a finding. The seed corpus is tests/services/corpus/fuzz_services.
 */
 #include <stdint.h>
@@ -76,6 +76,23 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
                 abort ();
             total += strlen (smoke->name) + (smoke->body_contains ? strlen (smoke->body_contains) : 0);
         }
+        //  resources and signals: every default filled in; a URL only with a Prometheus
+        //  source, and then a query for every required signal.
+        const al_service_signal_map_t *map = &svc->signal_map;
+        if (!map->requests_metric || !map->error_statuses || !map->error_statuses [0]
+        ||  !map->latency_metric || !(map->latency_to_ms > 0) || !map->cpu_metric || !map->memory_metric
+        ||  svc->cpu_limit_cores < 0 || svc->prometheus.timeout_ms < 1
+        ||  (svc->prometheus.url != NULL) != (svc->signals == AL_SERVICE_SIGNALS_PROMETHEUS)
+        ||  !(svc->canary_judge.alpha > 0 && svc->canary_judge.alpha < 0.5) || svc->canary_judge.min_samples < 3)
+            abort ();
+        for (size_t e = 0; map->error_statuses [e]; e++)
+            total += strlen (map->error_statuses [e]);
+        if (svc->signals == AL_SERVICE_SIGNALS_PROMETHEUS
+        &&  ((map->requests_required && !svc->prometheus.queries [AL_SIGNAL_ERROR_RATIO])
+             || (map->cpu_required && !svc->prometheus.queries [AL_SIGNAL_CPU_PERCENT])))
+            abort ();
+        for (int q = 0; q < AL_SIGNAL_COUNT; q++)
+            total += svc->prometheus.queries [q] ? strlen (svc->prometheus.queries [q]) : 0;
         for (size_t q = 0; q < svc->qa_suite_count; q++) {
             const al_service_suite_t *suite = &svc->qa_suites [q];
             if (!suite->name || !suite->argv || !suite->argv [0] || !*suite->argv [0] || suite->timeout_ms < 100

@@ -308,7 +308,7 @@ test_error_classes (void **state)
         { S_HEAD "    env: LOG=1\n", ":6:10: services.demo.env: expected a list, found a scalar" },
         { S_HEAD "    secrets:\n", ":6:13: services.demo.secrets: expected a list, found nothing" },
         { S_HEAD "    metrics_path: [a]\n", ":6:19: services.demo.metrics_path: expected a string, found a list" },
-        { S_HEAD "    signals: scraper\n", ":6:14: services.demo.signals: unknown source 'scraper' (monitor, probes)" },
+        { S_HEAD "    signals: scraper\n", ":6:14: services.demo.signals: unknown source 'scraper' (monitor, probes, prometheus;" },
         { S_HEAD "    instances: [1]\n", ":6:16: services.demo.instances: expected a value or a mapping" },
         { S_HEAD "    cost_per_instance_usd_month: cheap\n",
           ":6:34: services.demo.cost_per_instance_usd_month: expected a number" },
@@ -673,6 +673,220 @@ test_doc_examples (void **state)
     assert_true (examples >= 7);
 }
 
+#define S_ALL_QUERIES "        queries:\n          requests_per_second: a\n          error_ratio: b\n" \
+    "          latency_p50_ms: c\n          latency_p99_ms: d\n          cpu_percent: e\n" \
+    "          memory_percent: f\n"
+
+//  resources: and signals: (short and long form): every key read back, the defaults of
+//  the standard Prometheus names, and each class of error with its position.
+static void
+test_signals_keys (void **state)
+{
+    s_fixture_t *fx = *state;
+    //  Defaults: the official client libraries' names, every signal required.
+    s_write (fx, S_HEAD);
+    al_services_t *services = al_services_load (fx->path, fx->error, sizeof fx->error);
+    if (!services)
+        fail_msg ("%s", fx->error);
+    const al_service_t *svc = al_services_at (services, 0);
+    assert_int_equal (svc->signals, AL_SERVICE_SIGNALS_MONITOR);
+    assert_true (svc->cpu_limit_cores == 0);
+    assert_true (svc->memory_limit_bytes == 0);
+    const al_service_signal_map_t *map = &svc->signal_map;
+    assert_string_equal (map->requests_metric, "http_requests_total");
+    assert_null (map->status_label);
+    assert_non_null (map->error_statuses);
+    assert_string_equal (map->error_statuses [0], "5xx");
+    assert_null (map->error_statuses [1]);
+    assert_string_equal (map->latency_metric, "http_request_duration_seconds");
+    assert_true (map->latency_to_ms == 1000.0);
+    assert_int_equal (map->cpu_kind, AL_SERVICE_CPU_SECONDS);
+    assert_string_equal (map->cpu_metric, "process_cpu_seconds_total");
+    assert_int_equal (map->memory_kind, AL_SERVICE_MEMORY_BYTES);
+    assert_string_equal (map->memory_metric, "process_resident_memory_bytes");
+    assert_true (map->requests_required && map->latency_required && map->cpu_required
+                 && map->memory_required);
+    assert_null (svc->prometheus.url);
+    assert_int_equal (svc->prometheus.timeout_ms, 2000);
+    for (int i = 0; i < AL_SIGNAL_COUNT; i++)
+        assert_null (svc->prometheus.queries [i]);
+    assert_true (svc->canary_judge.enabled);
+    assert_true (svc->canary_judge.alpha == 0.01);
+    assert_int_equal (svc->canary_judge.min_samples, 8);
+    assert_true (svc->canary_judge.min_latency_increase_percent == 20);
+    assert_true (svc->canary_judge.min_error_increase_points == 1);
+    al_services_destroy (&services);
+
+    //  Short forms.
+    s_write (fx, S_HEAD "    signals: probes\n    resources: { cpu_cores: 2, memory: 1073741824 }\n");
+    services = al_services_load (fx->path, fx->error, sizeof fx->error);
+    if (!services)
+        fail_msg ("%s", fx->error);
+    svc = al_services_at (services, 0);
+    assert_int_equal (svc->signals, AL_SERVICE_SIGNALS_PROBES);
+    assert_true (svc->cpu_limit_cores == 2);
+    assert_true (svc->memory_limit_bytes == 1073741824u);
+    al_services_destroy (&services);
+
+    //  The long form, every key.
+    s_write (fx, S_HEAD
+        "    resources:\n"
+        "      cpu_cores: 0.5\n"
+        "      memory: 256Mi\n"
+        "    signals:\n"
+        "      source: prometheus\n"
+        "      requests:\n"
+        "        metric: app_requests_total\n"
+        "        status_label: status\n"
+        "        errors: [5xx, \"429\", 4xx]\n"
+        "        required: true\n"
+        "      latency:\n"
+        "        metric: app_latency_ms\n"
+        "        unit: milliseconds\n"
+        "        required: false\n"
+        "      cpu:\n"
+        "        metric: app_cpu_percent\n"
+        "        kind: percent\n"
+        "      memory:\n"
+        "        metric: app_memory_percent\n"
+        "        kind: percent\n"
+        "        required: true\n"
+        "      prometheus:\n"
+        "        url: http://127.0.0.1:9090\n"
+        "        timeout: 1500ms\n"
+        "        queries:\n"
+        "          requests_per_second: 'sum(rate(app_requests_total{service=\"{{service}}\"}[1m]))'\n"
+        "          error_ratio: 'x{env=\"{{environment}}\",v=\"{{version}}\",i=\"{{instance}}\"}'\n"
+        "          cpu_percent: cpu\n"
+        "          memory_percent: memory\n"
+        "      compare_to_stable:\n"
+        "        enabled: false\n"
+        "        alpha: 0.05\n"
+        "        min_samples: 12\n"
+        "        min_latency_increase_percent: 30\n"
+        "        min_error_increase_points: 2.5\n");
+    services = al_services_load (fx->path, fx->error, sizeof fx->error);
+    if (!services)
+        fail_msg ("%s", fx->error);
+    svc = al_services_at (services, 0);
+    assert_int_equal (svc->signals, AL_SERVICE_SIGNALS_PROMETHEUS);
+    assert_true (svc->cpu_limit_cores == 0.5);
+    assert_true (svc->memory_limit_bytes == 256u * 1024 * 1024);
+    map = &svc->signal_map;
+    assert_string_equal (map->requests_metric, "app_requests_total");
+    assert_string_equal (map->status_label, "status");
+    assert_string_equal (map->error_statuses [0], "5xx");
+    assert_string_equal (map->error_statuses [1], "429");
+    assert_string_equal (map->error_statuses [2], "4xx");
+    assert_null (map->error_statuses [3]);
+    assert_true (map->requests_required);
+    assert_string_equal (map->latency_metric, "app_latency_ms");
+    assert_true (map->latency_to_ms == 1.0);
+    assert_false (map->latency_required);
+    assert_int_equal (map->cpu_kind, AL_SERVICE_CPU_PERCENT_GAUGE);
+    assert_string_equal (map->cpu_metric, "app_cpu_percent");
+    assert_true (map->cpu_required);
+    assert_int_equal (map->memory_kind, AL_SERVICE_MEMORY_PERCENT_GAUGE);
+    assert_string_equal (map->memory_metric, "app_memory_percent");
+    assert_string_equal (svc->prometheus.url, "http://127.0.0.1:9090");
+    assert_int_equal (svc->prometheus.timeout_ms, 1500);
+    assert_string_equal (svc->prometheus.queries [AL_SIGNAL_REQUESTS_PER_SECOND],
+                         "sum(rate(app_requests_total{service=\"{{service}}\"}[1m]))");
+    assert_non_null (svc->prometheus.queries [AL_SIGNAL_ERROR_RATIO]);
+    assert_null (svc->prometheus.queries [AL_SIGNAL_LATENCY_P50_MS]);
+    assert_null (svc->prometheus.queries [AL_SIGNAL_LATENCY_P99_MS]);
+    assert_string_equal (svc->prometheus.queries [AL_SIGNAL_CPU_PERCENT], "cpu");
+    assert_string_equal (svc->prometheus.queries [AL_SIGNAL_MEMORY_PERCENT], "memory");
+    assert_false (svc->canary_judge.enabled);
+    assert_true (svc->canary_judge.alpha == 0.05);
+    assert_int_equal (svc->canary_judge.min_samples, 12);
+    assert_true (svc->canary_judge.min_latency_increase_percent == 30);
+    assert_true (svc->canary_judge.min_error_increase_points == 2.5);
+    al_services_destroy (&services);
+
+    //  Sizes and the long form without source (monitor).
+    s_write (fx, S_HEAD "    resources: { memory: 2G }\n    signals: { cpu: { required: false } }\n");
+    services = al_services_load (fx->path, fx->error, sizeof fx->error);
+    if (!services)
+        fail_msg ("%s", fx->error);
+    svc = al_services_at (services, 0);
+    assert_true (svc->memory_limit_bytes == 2000000000u);
+    assert_int_equal (svc->signals, AL_SERVICE_SIGNALS_MONITOR);
+    assert_false (svc->signal_map.cpu_required);
+    assert_string_equal (svc->signal_map.cpu_metric, "process_cpu_seconds_total");
+    al_services_destroy (&services);
+
+    struct { const char *text; const char *expected; } cases [] = {
+        { S_HEAD "    resources: { cpu_cores: 0 }\n",
+          ":6:29: services.demo.resources.cpu_cores: must be above 0" },
+        { S_HEAD "    resources: { memory: 256Mb }\n",
+          ":6:26: services.demo.resources.memory: expected a size in bytes" },
+        { S_HEAD "    resources: { memory: 0 }\n",
+          ":6:26: services.demo.resources.memory: 0 is out of range" },
+        { S_HEAD "    resources: { disk: 1 }\n", ":6:18: services.demo.resources: unknown key 'disk'" },
+        { S_HEAD "    signals: { source: magic }\n",
+          ":6:24: services.demo.signals.source: unknown source 'magic' (monitor, probes, prometheus)" },
+        { S_HEAD "    signals: { traffic: {} }\n", ":6:16: services.demo.signals: unknown key 'traffic'" },
+        { S_HEAD "    signals: { requests: { metric: 'http requests' } }\n",
+          ":6:36: services.demo.signals.requests.metric: 'http requests' is not a Prometheus metric name" },
+        { S_HEAD "    signals: { requests: { status_label: 'a:b' } }\n",
+          ":6:42: services.demo.signals.requests.status_label: 'a:b' is not a Prometheus label name" },
+        { S_HEAD "    signals: { requests: { errors: [5xx, 600] } }\n",
+          ":6:42: services.demo.signals.requests.errors[1]: '600' is neither a status class" },
+        { S_HEAD "    signals: { requests: { errors: [] } }\n",
+          ":6:36: services.demo.signals.requests.errors: expected 1 to 32 statuses" },
+        { S_HEAD "    signals: { requests: { required: yes } }\n",
+          ":6:38: services.demo.signals.requests.required: expected true or false" },
+        { S_HEAD "    signals: { latency: { unit: minutes } }\n",
+          ":6:33: services.demo.signals.latency.unit: unknown unit 'minutes' (seconds, milliseconds)" },
+        { S_HEAD "    signals: { latency: { metric: x_bucket } }\n",
+          ":6:35: services.demo.signals.latency.metric: 'x_bucket': give the histogram's name" },
+        { S_HEAD "    signals: { cpu: { kind: percent } }\n",
+          ":6:29: services.demo.signals.cpu.kind: kind: percent needs 'metric'" },
+        { S_HEAD "    signals: { memory: { kind: gauge } }\n",
+          ":6:32: services.demo.signals.memory.kind: unknown kind 'gauge' (bytes, percent)" },
+        { S_HEAD "    signals: { prometheus: { url: 'http://p:9090' } }\n",
+          ":6:28: services.demo.signals.prometheus: only with source: prometheus" },
+        { S_HEAD "    signals: prometheus\n",
+          ":6:14: services.demo.signals: source: prometheus needs prometheus.url" },
+        { S_HEAD "    signals:\n      source: prometheus\n      prometheus:\n        url: ftp://p\n",
+          ":9:14: services.demo.signals.prometheus.url: 'ftp://p' is not an http:// or https:// URL" },
+        { S_HEAD "    signals:\n      source: prometheus\n      prometheus:\n        url: http://p:9090\n"
+          "        timeout: 2\n" S_ALL_QUERIES,
+          ":10:18: services.demo.signals.prometheus.timeout: expected a duration such as 500ms" },
+        { S_HEAD "    signals:\n      source: prometheus\n      prometheus:\n        url: http://p:9090\n"
+          "        queries: { requests_per_second: a, error_ratio: b, latency_p50_ms: c, "
+          "latency_p99_ms: d, cpu_percent: e }\n",
+          ":10:18: services.demo.signals.prometheus.queries: missing query 'memory_percent' (the "
+          "memory signal is required" },
+        { S_HEAD "    signals:\n      source: prometheus\n      prometheus:\n        url: http://p:9090\n"
+          S_ALL_QUERIES "          rps: a\n",
+          ":17:11: services.demo.signals.prometheus.queries: unknown key 'rps'" },
+        { S_HEAD "    signals:\n      source: prometheus\n      memory: { required: false }\n"
+          "      cpu: { required: false }\n      latency: { required: false }\n"
+          "      prometheus:\n        url: http://p:9090\n"
+          "        queries: { requests_per_second: 'a{x=\"{{svc}}\"}', error_ratio: b }\n",
+          ":13:41: services.demo.signals.prometheus.queries.requests_per_second: '{{svc}}': a "
+          "template is" },
+        { S_HEAD "    signals:\n      compare_to_stable: { alpha: 0.5 }\n",
+          ":7:35: services.demo.signals.compare_to_stable.alpha: must be above 0 and below 0.5" },
+        { S_HEAD "    signals:\n      compare_to_stable: { min_samples: 2 }\n",
+          ":7:41: services.demo.signals.compare_to_stable.min_samples: 2 is out of range 3..100000" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++)
+        s_expect_error (fx, cases [i].text, cases [i].expected);
+
+    //  A prometheus source without the optional signals' queries is fine.
+    s_write (fx, S_HEAD "    signals:\n      source: prometheus\n      memory: { required: false }\n"
+             "      cpu: { required: false }\n      latency: { required: false }\n"
+             "      prometheus:\n        url: https://prom.example:9090\n"
+             "        queries: { requests_per_second: a, error_ratio: b }\n");
+    services = al_services_load (fx->path, fx->error, sizeof fx->error);
+    if (!services)
+        fail_msg ("%s", fx->error);
+    al_services_destroy (&services);
+}
+
 //  The driver configuration of every fixture service opens with its real driver.
 static void
 test_driver_config_opens (void **state)
@@ -735,6 +949,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_error_classes, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_errors_collected, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_qa, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_signals_keys, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_doc_examples, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_driver_config_opens, s_setup, s_teardown),
     };
