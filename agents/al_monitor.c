@@ -21,7 +21,9 @@
 #include "agents/al_monitor.h"
 #include "agents/al_agent.h"
 #include "agents/al_subscriber.h"
+#include "deploy/al_canary.h"
 #include "deploy/al_metrics.h"
+#include "deploy/al_promql.h"
 #include "deploy/al_rules.h"
 #include "deploy/al_scrape.h"
 #include "deploy/al_services.h"
@@ -43,7 +45,9 @@
 #define S_RECENT 32                 // samples kept per group (baseline, trigger evidence)
 #define S_TRIGGER_SAMPLES 5
 #define S_PATH_SIZE 1024
-#define S_STATE_DIR_SIZE 600        // every path built below it then fits S_PATH_SIZE
+#define S_STATE_DIR_SIZE 600
+//  How long the rules of a Prometheus-source deployment wait for its version to have data.
+#define S_PROMETHEUS_FIRST_DATA_MS 30000        // every path built below it then fits S_PATH_SIZE
 
 typedef struct {
     char id [64];
@@ -73,6 +77,15 @@ typedef struct {
     bool triggered;
     bool investigated;
     uint64_t watched_since_ms;
+    //  Canary against stable (services.yaml signals.compare_to_stable), during a canary
+    //  rollout while both versions serve; NULL otherwise.
+    al_canary_t *canary;
+    //  signals: prometheus: the provider instead of scraping (signals is then NULL).
+    al_promql_t *prometheus;
+    uint64_t prometheus_sequence;   // the group's own SoakSignal sequence
+    char prometheus_error [512];    // the provider's latest failure ("" after a good round)
+    uint64_t prometheus_failures;   // rounds with a failure, for rate-limited logging
+    bool judging;                   // a Prometheus group judges once its version has data
 } s_group_t;
 
 typedef struct {
@@ -158,20 +171,21 @@ s_refresh (s_group_t *group)
         bool kept = false;
         for (size_t j = 0; j < count && !kept; j++)
             kept = strcmp (group->targets [i].id, fresh [j].id) == 0;
-        if (!kept)
+        if (!kept && group->signals)
             al_signals_remove_instance (group->signals, group->targets [i].id);
     }
     for (size_t j = 0; j < count; j++) {
         bool known = false;
         for (size_t i = 0; i < group->target_count && !known; i++)
             known = strcmp (group->targets [i].id, fresh [j].id) == 0;
-        if (!known)
+        if (!known && group->signals)
             al_signals_add_instance (group->signals, fresh [j].id);
     }
     //  Memory in bytes without resources.memory is a share of the instance's cgroup
     //  limit (memory.max), else of the machine: read it for every instance the registry
     //  names (a restarted instance has a new process).
-    if (group->svc->signal_map.memory_kind == AL_SERVICE_MEMORY_BYTES && !group->svc->memory_limit_bytes)
+    if (group->signals && group->svc->signal_map.memory_kind == AL_SERVICE_MEMORY_BYTES
+    &&  !group->svc->memory_limit_bytes)
         for (size_t j = 0; j < count; j++)
             al_signals_set_memory_limit (group->signals, fresh [j].id,
                                          al_signals_cgroup_memory_limit (fresh [j].pid), "cgroup");
@@ -266,6 +280,12 @@ s_trigger (s_monitor_t *self, s_group_t *group, const al_rules_result_t *verdict
     trigger.service = (char *) group->svc->name;
     trigger.rule = (char *) verdict->rule;
     trigger.detail = (char *) verdict->detail;
+    //  Evidence missing because the provider failed: the reason names it.
+    char detail [sizeof verdict->detail + sizeof group->prometheus_error + 8];
+    if (group->prometheus && group->prometheus_error [0] && strcmp (verdict->rule, "missing_evidence") == 0) {
+        snprintf (detail, sizeof detail, "%s (%s)", verdict->detail, group->prometheus_error);
+        trigger.detail = detail;
+    }
     trigger.n_samples = count;
     trigger.samples = (Airlock__SoakSignal **) samples;
     al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
@@ -275,7 +295,7 @@ s_trigger (s_monitor_t *self, s_group_t *group, const al_rules_result_t *verdict
     envelope.rollback_trigger = &trigger;
     s_post (self, &envelope);
     zsys_warning ("monitor: %s/%s: %s breached (%s): RollbackTrigger sent for %s", group->svc->name,
-                  al_environment_name (group->env), verdict->rule, verdict->detail, group->deployment_id);
+                  al_environment_name (group->env), verdict->rule, trigger.detail, group->deployment_id);
 }
 
 static void
@@ -311,6 +331,8 @@ static void
 s_watch_stop (s_group_t *group)
 {
     al_rules_destroy (&group->rules);
+    al_canary_destroy (&group->canary);
+    group->judging = false;
     group->deployment_id [0] = 0;
     group->version [0] = 0;
     group->version_up = false;
@@ -331,6 +353,25 @@ s_watch_start (s_monitor_t *self, s_group_t *group, const char *deployment_id, c
     al_baseline_from (samples, count, &baseline);
     group->rules = al_rules_new (al_policy_thresholds (self->policy), &baseline, self->options.evidence_grace_ms);
     group->watched_since_ms = s_mono_ms ();
+    //  A canary rollout is also judged against the stable version serving beside it.
+    const al_service_canary_judge_t *judge = &group->svc->canary_judge;
+    if (judge->enabled && group->signals && group->version [0]
+    &&  al_service_strategy (group->svc, group->env) == AIRLOCK__STRATEGY__STRATEGY_CANARY) {
+        al_canary_config_t config = {
+            .enabled = judge->enabled, .alpha = judge->alpha, .min_samples = judge->min_samples,
+            .min_latency_increase_percent = judge->min_latency_increase_percent,
+            .min_error_increase_points = judge->min_error_increase_points };
+        char error [256];
+        group->canary = al_canary_new (&config, 0, error, sizeof error);
+        if (!group->canary) {
+            //  A judge the service asked for and cannot have: fail closed.
+            al_rules_result_t verdict = { .verdict = AL_RULES_BREACH };
+            snprintf (verdict.rule, sizeof verdict.rule, "canary_config");
+            snprintf (verdict.detail, sizeof verdict.detail, "the canary judge cannot start: %.200s", error);
+            group->triggered = true;
+            s_trigger (self, group, &verdict);
+        }
+    }
     //  Stored, for the record (seed 003's performance baseline).
     char dir [S_PATH_SIZE];
     snprintf (dir, sizeof dir, "%s/monitor/baselines", self->state_dir);
@@ -395,6 +436,163 @@ s_event (s_monitor_t *self, const al_envelope_t *envelope, uint64_t missed)
     }
 }
 
+//  ---- samples -------------------------------------------------------------------------------
+
+//  Keep a sample of the group and publish it (soak.<env>.<service>).
+static void
+s_publish (s_monitor_t *self, s_group_t *group, Airlock__SoakSignal *message)
+{
+    message->service = (char *) group->svc->name;
+    s_remember (group, message);
+    al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+    envelope.deployment_id = group->rules? group->deployment_id: (char *) "";
+    envelope.environment = group->env;
+    envelope.body_case = AIRLOCK__ENVELOPE__BODY_SOAK_SIGNAL;
+    envelope.soak_signal = message;
+    s_post (self, &envelope);
+}
+
+//  Feed a published sample of a watched deployment to its rules; act on the verdict.
+static void
+s_judge (s_monitor_t *self, s_group_t *group, const Airlock__SoakSignal *message, int64_t now)
+{
+    if (!group->rules || group->triggered)
+        return;
+    al_rules_result_t verdict = al_rules_feed (group->rules, message, 0, now);
+    if (verdict.verdict == AL_RULES_BREACH) {
+        group->triggered = true;
+        s_trigger (self, group, &verdict);
+    }
+    else
+    if (verdict.verdict == AL_RULES_INVESTIGATE && !group->investigated) {
+        group->investigated = true;
+        s_investigate (self, group, &verdict);
+    }
+}
+
+//  Canary against stable: the new version's instances (ids) and the other versions'
+//  instances, measured over the same scrapes, fed to the group's judge while both serve.
+//  The stable side is measured, not published: the stream's sequence does not move.
+static void
+s_canary (s_monitor_t *self, s_group_t *group, int64_t now, const char *const *ids, size_t id_count)
+{
+    if (!group->canary || group->triggered || id_count == 0)
+        return;
+    const char *stable_ids [S_MAX_INSTANCES];
+    size_t stable_count = 0;
+    for (size_t i = 0; i < group->target_count; i++)
+        if (group->targets [i].version [0] && strcmp (group->targets [i].version, group->version) != 0)
+            stable_ids [stable_count++] = group->targets [i].id;
+    if (stable_count == 0)
+        return;                     // the last step: nothing left to compare with
+    al_signals_sample_t canary, stable;
+    al_signals_measure_of (group->signals, now, ids, id_count, &canary);
+    al_signals_measure_of (group->signals, now, stable_ids, stable_count, &stable);
+    if (canary.instances_up == 0 || stable.instances_up == 0)
+        return;
+    al_canary_observation_t canary_seen = {
+        .requests_per_second = canary.requests_per_second, .error_ratio = canary.error_ratio,
+        .latency_p50_ms = canary.latency_p50_ms, .latency_p99_ms = canary.latency_p99_ms };
+    al_canary_observation_t stable_seen = {
+        .requests_per_second = stable.requests_per_second, .error_ratio = stable.error_ratio,
+        .latency_p50_ms = stable.latency_p50_ms, .latency_p99_ms = stable.latency_p99_ms };
+    al_canary_result_t result = al_canary_feed (group->canary, now, &canary_seen, &stable_seen);
+    if (result.verdict != AL_CANARY_FAIL)
+        return;
+    al_rules_result_t verdict = { .verdict = AL_RULES_BREACH };
+    snprintf (verdict.rule, sizeof verdict.rule, "%s", result.rule);
+    snprintf (verdict.detail, sizeof verdict.detail, "%.250s", result.detail);
+    group->triggered = true;
+    s_trigger (self, group, &verdict);
+}
+
+//  Signals a service declares not required, as SoakSignal bits.
+static uint32_t
+s_not_required (const al_service_t *svc)
+{
+    const al_service_signal_map_t *map = &svc->signal_map;
+    return (map->requests_required? 0: AL_SIGNALS_NO_TRAFFIC) | (map->latency_required? 0: AL_SIGNALS_NO_LATENCY)
+         | (map->cpu_required? 0: AL_SIGNALS_NO_CPU) | (map->memory_required? 0: AL_SIGNALS_NO_MEMORY);
+}
+
+//  A provider's answer as a SoakSignal number: NaN (no data, an error) and negative
+//  values are no evidence.
+static bool
+s_evidence (double value)
+{
+    return isfinite (value) && value >= 0;
+}
+
+//  signals: prometheus. One round of the service's queries (concurrent, bounded by the
+//  provider's timeout) makes the group's sample. No data is missing evidence, never zero;
+//  a failed query leaves no instance "up", which the rules read as missing evidence (fail
+//  closed), and the trigger's detail then names the provider. While a deployment is
+//  watched the queries are expanded with its version, and its rules wait until the
+//  provider has data for that version (Prometheus must first scrape a new instance),
+//  at most S_PROMETHEUS_FIRST_DATA_MS; a provider failure is judged at once.
+static void
+s_prometheus_tick (s_monitor_t *self, s_group_t *group, int64_t now)
+{
+    const al_service_t *svc = group->svc;
+    if (!group->rules && group->target_count == 0)
+        return;                     // nothing runs and nothing is watched
+    const char *version = group->version [0]? group->version: NULL;
+    for (size_t i = 0; i < group->target_count && !version; i++)
+        if (group->targets [i].version [0])
+            version = group->targets [i].version;
+    al_promql_labels_t labels = { svc->name, al_environment_name (group->env), version, NULL };
+    double values [AL_PROMQL_SIGNALS];
+    al_promql_status_t statuses [AL_PROMQL_SIGNALS];
+    char error [512] = "";
+    int failed = al_promql_sample (group->prometheus, svc->prometheus.queries, &labels, values, statuses,
+                                   error, sizeof error);
+    if (failed) {
+        snprintf (group->prometheus_error, sizeof group->prometheus_error, "%s", error);
+        if (group->prometheus_failures++ % 100 == 0)
+            zsys_warning ("monitor: %s/%s: %d quer%s failed: %s", svc->name, al_environment_name (group->env),
+                          failed, failed == 1? "y": "ies", error);
+    }
+    else
+        group->prometheus_error [0] = 0;
+
+    Airlock__SoakSignal message = AIRLOCK__SOAK_SIGNAL__INIT;
+    message.sequence = ++group->prometheus_sequence;
+    message.baseline = group->rules == NULL;
+    message.source = (char *) "prometheus";
+    message.memory_basis = (char *) "query";
+    message.version = (char *) (version? version: "");
+    message.not_required = s_not_required (svc);
+    double rps = values [AL_SIGNAL_REQUESTS_PER_SECOND], ratio = values [AL_SIGNAL_ERROR_RATIO];
+    message.requests_per_second = s_evidence (rps)? rps: 0;
+    if (!s_evidence (rps) || (rps > 0 && !s_evidence (ratio)))
+        message.no_evidence |= AL_SIGNALS_NO_TRAFFIC;
+    message.error_ratio = s_evidence (ratio)? (ratio > 1? 1: ratio): 0;
+    double p50 = values [AL_SIGNAL_LATENCY_P50_MS], p99 = values [AL_SIGNAL_LATENCY_P99_MS];
+    if (s_evidence (p50) && s_evidence (p99)) {
+        message.latency_p50_ms = p50;
+        message.latency_p99_ms = p99;
+    }
+    else
+        message.no_evidence |= AL_SIGNALS_NO_LATENCY;
+    double cpu = values [AL_SIGNAL_CPU_PERCENT], memory = values [AL_SIGNAL_MEMORY_PERCENT];
+    message.cpu_percent = s_evidence (cpu)? cpu: 0;
+    if (!s_evidence (cpu))
+        message.no_evidence |= AL_SIGNALS_NO_CPU;
+    message.memory_percent = s_evidence (memory)? memory: 0;
+    if (!s_evidence (memory))
+        message.no_evidence |= AL_SIGNALS_NO_MEMORY;
+    //  The provider speaks for the service as a whole: its instances are the registry's
+    //  (one when the driver keeps none), all up when every query answered.
+    message.instances_total = group->target_count? (uint32_t) group->target_count: 1;
+    message.instances_up = failed? 0: message.instances_total;
+    s_publish (self, group, &message);
+    if (group->rules && !group->judging)
+        group->judging = failed > 0 || statuses [AL_SIGNAL_REQUESTS_PER_SECOND] == AL_PROMQL_OK
+                      || s_mono_ms () - group->watched_since_ms > S_PROMETHEUS_FIRST_DATA_MS;
+    if (group->judging)
+        s_judge (self, group, &message, now);
+}
+
 //  ---- one tick -----------------------------------------------------------------------------
 
 static void
@@ -404,7 +602,8 @@ s_tick (s_monitor_t *self)
     size_t total = 0;
     for (size_t g = 0; g < self->group_count; g++) {
         s_refresh (&self->groups [g]);
-        total += self->groups [g].target_count;
+        if (self->groups [g].signals)
+            total += self->groups [g].target_count;     // Prometheus groups are not scraped
     }
     //  2. One concurrent round over every target.
     al_scrape_target_t *targets = (al_scrape_target_t *) calloc (total + 1, sizeof *targets);
@@ -412,7 +611,7 @@ s_tick (s_monitor_t *self)
     assert (targets && results);
     size_t index = 0;
     for (size_t g = 0; g < self->group_count; g++)
-        for (size_t i = 0; i < self->groups [g].target_count; i++) {
+        for (size_t i = 0; self->groups [g].signals && i < self->groups [g].target_count; i++) {
             targets [index].url = self->groups [g].targets [i].url;
             targets [index].user = &self->groups [g].targets [i];
             index++;
@@ -423,7 +622,7 @@ s_tick (s_monitor_t *self)
     index = 0;
     for (size_t g = 0; g < self->group_count; g++) {
         s_group_t *group = &self->groups [g];
-        for (size_t i = 0; i < group->target_count; i++, index++) {
+        for (size_t i = 0; group->signals && i < group->target_count; i++, index++) {
             const al_scrape_result_t *result = &results [index];
             char error [512];
             if (result->ok) {
@@ -446,6 +645,10 @@ s_tick (s_monitor_t *self)
     //  3. Sample, send, evaluate.
     for (size_t g = 0; g < self->group_count; g++) {
         s_group_t *group = &self->groups [g];
+        if (group->prometheus) {
+            s_prometheus_tick (self, group, now);
+            continue;
+        }
         if (group->target_count > 0) {
             //  Under deployment, the version it brings is judged on its own instances: the
             //  errors of the instances it replaces are not its own. Until one of them has
@@ -475,26 +678,12 @@ s_tick (s_monitor_t *self)
                 al_signals_sample (group->signals, now, group->rules == NULL, &sample);
             Airlock__SoakSignal message = AIRLOCK__SOAK_SIGNAL__INIT;
             al_signals_to_proto (&sample, &message);
-            message.service = (char *) group->svc->name;
-            s_remember (group, &message);
-            al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
-            envelope.deployment_id = group->rules? group->deployment_id: (char *) "";
-            envelope.environment = group->env;
-            envelope.body_case = AIRLOCK__ENVELOPE__BODY_SOAK_SIGNAL;
-            envelope.soak_signal = &message;
-            s_post (self, &envelope);
-            if (judged && !group->triggered) {
-                al_rules_result_t verdict = al_rules_feed (group->rules, &message, 0, now);
-                if (verdict.verdict == AL_RULES_BREACH) {
-                    group->triggered = true;
-                    s_trigger (self, group, &verdict);
-                }
-                else
-                if (verdict.verdict == AL_RULES_INVESTIGATE && !group->investigated) {
-                    group->investigated = true;
-                    s_investigate (self, group, &verdict);
-                }
-            }
+            message.version = scoped? group->version: (char *) "";
+            s_publish (self, group, &message);
+            if (judged)
+                s_judge (self, group, &message, now);
+            if (scoped)
+                s_canary (self, group, now, ids, id_count);
         }
         else
         if (group->rules && !group->triggered) {
@@ -560,7 +749,20 @@ al_monitor_run (const al_config_t *config, const al_monitor_options_t *options, 
         //  probes are the evidence). Exec services run on a platform with its own
         //  monitoring.
         if (svc->signals == AL_SERVICE_SIGNALS_PROMETHEUS) {
-            zsys_info ("monitor: %s: signals: prometheus: read through its queries, not scraped", svc->name);
+            for (int env = 1; env < S_ENV_SLOTS; env++) {
+                s_group_t *group = &self.groups [self.group_count++];
+                group->svc = svc;
+                group->env = (Airlock__Environment) env;
+                //  The process driver's registry, when there is one: the version running
+                //  before a rollout (the baseline's label) and the instance count.
+                snprintf (group->registry, sizeof group->registry, "%s/deploy/drivers/%s/%s/instances.json",
+                          self.state_dir, svc->name, al_environment_name (group->env));
+                group->prometheus = al_promql_new (svc->prometheus.url, svc->prometheus.timeout_ms, error, error_size);
+                if (!group->prometheus)
+                    goto cleanup;
+            }
+            zsys_info ("monitor: %s: signals: prometheus: read through its queries at %s", svc->name,
+                       svc->prometheus.url);
             continue;
         }
         if (strcmp (svc->driver, "process") != 0)
@@ -622,6 +824,8 @@ cleanup:
     for (size_t g = 0; g < self.group_count; g++) {
         al_signals_destroy (&self.groups [g].signals);
         al_rules_destroy (&self.groups [g].rules);
+        al_canary_destroy (&self.groups [g].canary);
+        al_promql_destroy (&self.groups [g].prometheus);
     }
     free (self.groups);
     al_subscriber_destroy (&self.events);

@@ -589,6 +589,11 @@ s_overview (const s_runbook_t *self, FILE *out)
         fprintf (out, "- **Soak evidence**: the monitor's golden signals, scraped from `GET %s` on every instance, "
                       "and the probes above.\n", svc->metrics_path);
     else
+    if (svc->signals == AL_SERVICE_SIGNALS_PROMETHEUS)
+        fprintf (out, "- **Soak evidence**: the monitor's golden signals, read from the Prometheus server at %s with "
+                      "one query per signal (services.yaml `signals.prometheus`), and the probes above.\n",
+                 svc->prometheus.url);
+    else
         fprintf (out, "- **Soak evidence**: liveness and readiness probes only (`signals: probes`): no error-rate, "
                       "latency or saturation rule applies to this service.\n");
     if (svc->secret_count > 0) {
@@ -824,7 +829,7 @@ s_deployment (const s_runbook_t *self, FILE *out)
                   "approved digest; the migration set's digest differs from the approved one (or a production step is "
                   "neither reversible nor forward-only); the health paths are missing; a driver prerequisite fails; %s. "
                   "QA reports older than %s and soak signals older than %s are not trusted.\n\n",
-             svc->signals == AL_SERVICE_SIGNALS_MONITOR? "the monitor is not alive": "(probes only: no monitor needed)",
+             svc->signals != AL_SERVICE_SIGNALS_PROBES? "the monitor is not alive": "(probes only: no monitor needed)",
              s_duration (al_policy_qa_report_max_age_s (self->policy) * 1000, a, sizeof a),
              s_duration (al_policy_signal_max_age_s (self->policy) * 1000, b, sizeof b));
 

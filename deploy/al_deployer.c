@@ -699,7 +699,8 @@ s_soak (s_run_t *run, int64_t duration_ms, unsigned percent, const char *what)
     int interval = run->svc->probe_interval_ms > 0? run->svc->probe_interval_ms: 1000;
     uint64_t start = s_mono_ms ();
     uint64_t deadline = start + (uint64_t) (duration_ms > 0? duration_ms: 0);
-    bool monitored = run->svc->signals == AL_SERVICE_SIGNALS_MONITOR;
+    //  The monitor's golden signals, scraped or read through the Prometheus provider.
+    bool monitored = run->svc->signals != AL_SERVICE_SIGNALS_PROBES;
     uint64_t max_age = (uint64_t) al_policy_signal_max_age_s (run->self->policy) * 1000;
     //  The policy's soak checkpoints (quality_rules.yaml, already scaled) that fall in
     //  this soak are reported as they pass (the main soak only).
@@ -987,7 +988,7 @@ s_step_preflight (s_run_t *run)
 
     //  Observability prerequisites: the probes the soak and the monitor rely on, and the
     //  monitor itself when the soak depends on its signals.
-    if (run->svc->signals == AL_SERVICE_SIGNALS_MONITOR) {
+    if (run->svc->signals != AL_SERVICE_SIGNALS_PROBES) {
         char detail [256] = "no monitor is connected";
         bool alive = run->hooks->monitor_alive
                   && run->hooks->monitor_alive (run->hooks->arg, detail, sizeof detail);
@@ -1384,7 +1385,10 @@ s_receipt (s_run_t *run, Airlock__Outcome outcome)
                                    "grant_audit_sequence", (json_int_t) grant->grant_audit_sequence,
                                    "granted_at_ms", (json_int_t) grant->granted_at_ms): json_null (),
         "signals", "source", run->svc->signals == AL_SERVICE_SIGNALS_MONITOR?
-                   "monitor golden signals and health probes": "health probes (liveness, readiness)",
+                   "monitor golden signals and health probes"
+                   : run->svc->signals == AL_SERVICE_SIGNALS_PROMETHEUS?
+                   "golden signals from the Prometheus provider (the monitor's queries) and health probes"
+                   : "health probes (liveness, readiness)",
                    "probes", (int) run->probes_run,
                    "failed", (int) run->probes_failed, "max_latency_ms", run->probe_latency_max_ms,
                    "rule", run->rule,

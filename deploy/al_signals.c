@@ -610,14 +610,15 @@ s_selected (const s_instance_t *entry, const char *const *ids, size_t count)
 }
 
 static void
-s_sample (al_signals_t *self, int64_t now_ms, bool baseline, const char *const *ids, size_t id_count,
+s_sample (al_signals_t *self, int64_t now_ms, bool baseline, const char *const *ids, size_t id_count, bool publish,
           al_signals_sample_t *sample)
 {
     assert (self);
     assert (sample);
     memset (sample, 0, sizeof *sample);
     sample->service = self->service;
-    sample->sequence = ++self->sequence;
+    //  Only a published sample moves the sequence subscribers check for gaps.
+    sample->sequence = publish? ++self->sequence: 0;
     sample->baseline = baseline;
     sample->cpu_percent = NAN;
     sample->memory_percent = NAN;
@@ -680,7 +681,7 @@ s_sample (al_signals_t *self, int64_t now_ms, bool baseline, const char *const *
 void
 al_signals_sample (al_signals_t *self, int64_t now_ms, bool baseline, al_signals_sample_t *sample)
 {
-    s_sample (self, now_ms, baseline, NULL, 0, sample);
+    s_sample (self, now_ms, baseline, NULL, 0, true, sample);
 }
 
 void
@@ -689,7 +690,16 @@ al_signals_sample_of (al_signals_t *self, int64_t now_ms, bool baseline, const c
 {
     assert (ids || count == 0);
     static const char *const none [1] = { NULL };
-    s_sample (self, now_ms, baseline, ids? ids: none, count, sample);
+    s_sample (self, now_ms, baseline, ids? ids: none, count, true, sample);
+}
+
+void
+al_signals_measure_of (al_signals_t *self, int64_t now_ms, const char *const *ids, size_t count,
+                       al_signals_sample_t *sample)
+{
+    assert (ids || count == 0);
+    static const char *const none [1] = { NULL };
+    s_sample (self, now_ms, false, ids? ids: none, count, false, sample);
 }
 
 size_t

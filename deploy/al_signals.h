@@ -184,6 +184,11 @@ void al_signals_sample_of (al_signals_t *self, int64_t now_ms, bool baseline, co
                            size_t count, al_signals_sample_t *sample);
 
 //  Instances in the order they were added, as of now_ms.
+//  The same numbers as al_signals_sample_of, for a comparison that is not published (the
+//  canary judge's stable side): the sequence does not move and sample->sequence is 0.
+void al_signals_measure_of (al_signals_t *self, int64_t now_ms, const char *const *ids, size_t count,
+                            al_signals_sample_t *sample);
+
 size_t al_signals_instance_count (const al_signals_t *self);
 bool al_signals_instance_at (const al_signals_t *self, size_t index, int64_t now_ms,
                              al_signals_instance_t *instance);
