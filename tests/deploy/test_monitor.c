@@ -125,11 +125,18 @@ s_setup (void **state)
     //  demo: judged on the standard names by default; CPU as a share of a quarter of a
     //  core, so a thread burning a core breaches even when the loaded, shared test machine
     //  gives it a fraction of one (the healthy demo uses a few percent of a core).
-    //  quiet: probes only, never judged on metrics. promsvc: read through Prometheus
-    //  queries (the provider is not wired yet): the monitor skips it cleanly.
+    //  burner: a fiftieth of a core, so that a thread burning a core breaches cpu_percent
+    //  however little of a core a loaded machine gives it (seen: a quarter-core limit was
+    //  not enough at a load average of 12 on 2 cores); it gets no traffic, so nothing
+    //  else of it can breach. quiet: probes only, never judged on metrics. promsvc: read through Prometheus
+    //  queries; nothing of it runs or is watched, so the monitor neither queries nor publishes.
     fprintf (file, "version: 1\nservices:\n  demo:\n    driver: process\n    instances: 2\n    strategy: rolling\n"
                    "    soak_ms: 3000\n    probe_interval_ms: 100\n    ready_timeout_ms: 10000\n"
                    "    stop_timeout_ms: 3000\n    signals: monitor\n    resources: { cpu_cores: 0.25 }\n"
+                   "    command: [\"{{artifact}}\"]\n"
+                   "  burner:\n    driver: process\n    instances: 1\n    strategy: rolling\n"
+                   "    soak_ms: 3000\n    probe_interval_ms: 100\n    ready_timeout_ms: 10000\n"
+                   "    stop_timeout_ms: 3000\n    resources: { cpu_cores: 0.02 }\n"
                    "    command: [\"{{artifact}}\"]\n"
                    "  quiet:\n    driver: process\n    instances: 1\n    soak_ms: 4000\n    probe_interval_ms: 100\n"
                    "    ready_timeout_ms: 10000\n    stop_timeout_ms: 3000\n    signals: probes\n"
@@ -335,7 +342,7 @@ test_soak_on_golden_signals (void **state)
     s_expect (receipt, "rolled_back", "latency_p99_factor");
     json_decref (receipt);
     zclock_sleep (1500);
-    receipt = s_deploy (f, "m-5", "v5", "--cpu-burn 100");
+    receipt = s_deploy_service (f, "burner", "m-5", "v5", "--cpu-burn 100", NULL);
     s_expect (receipt, "rolled_back", "cpu_percent");
     json_decref (receipt);
     int with_version = 0, total = 0;
@@ -391,7 +398,7 @@ test_probes_only_never_rolled_back_on_metrics (void **state)
     dtu_count (f->deploy_state, "quiet", "staging", "v2", &with_version, &total);
     assert_int_equal (with_version, 1);
     //  The monitor judged nothing of it: no RollbackTrigger in the audit log at all, and
-    //  no sample of quiet (or of promsvc, whose source is Prometheus) was ever sent.
+    //  no sample of quiet (or of promsvc, whose source is Prometheus and which never ran) was ever sent.
     assert_int_equal (harness_count_rows (f->harness, "RollbackTrigger", NULL, NULL), 0);
     assert_false (s_audit_has (f, "SoakSignal", "quiet"));
     assert_false (s_audit_has (f, "SoakSignal", "promsvc"));
