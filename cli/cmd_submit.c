@@ -2,7 +2,9 @@
 
     Both connect with the state directory's `ci` certificate (the role CI pipelines and AI
     agents' clients use: it may send a ReleaseCandidate, nothing else) and send one
-    ReleaseCandidate to the orchestrator, which runs the release from there. They print
+    ReleaseCandidate to the orchestrator, which runs the release from there; an
+    emergency (`--type emergency`) is declared by a human, so it goes over the human
+    approval client's `approver` certificate instead (docs/deploying.md). They print
     the release id to follow with `airlock status RELEASE` or `airlock watch`.
 
     `airlock rollback RELEASE` reads which release ran in production before RELEASE's
@@ -72,7 +74,7 @@ s_config_path (void)
 
 //  A release id from service and version: rel-<service>-<version>-<6 hex>, only
 //  [A-Za-z0-9._-], at most 56 characters.
-//  Send the candidate as ci; prints the outcome. Returns the exit code.
+//  Send the candidate (as ci; an emergency as the human approver client); prints the outcome. Returns the exit code.
 static int
 s_send (const char *command, const char *config_path, const char *release_id,
         Airlock__ReleaseCandidate *candidate, bool json)
@@ -84,7 +86,11 @@ s_send (const char *command, const char *config_path, const char *release_id,
         return AL_EXIT_USAGE;
     }
     int exit_code = AL_EXIT_USAGE;
-    al_agent_t *agent = al_agent_new_for_role (config, "ci", false, error, sizeof error);
+    //  Seed 001: a human declares an emergency. It is filed over the human approval
+    //  client's connection (role approver, kind human); the orchestrator refuses an
+    //  emergency from anything else, ci included.
+    bool emergency = candidate->deployment_type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_EMERGENCY;
+    al_agent_t *agent = al_agent_new_for_role (config, emergency? "approver": "ci", false, error, sizeof error);
     if (!agent) {
         fprintf (stderr, "airlock %s: %s\n", command, error);
         goto cleanup;
