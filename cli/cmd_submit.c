@@ -74,7 +74,7 @@ s_config_path (void)
 
 //  A release id from service and version: rel-<service>-<version>-<6 hex>, only
 //  [A-Za-z0-9._-], at most 56 characters.
-//  Send the candidate (as ci; an emergency as the human approver client); prints the outcome. Returns the exit code.
+//  Send the candidate as ci; prints the outcome. Returns the exit code.
 static int
 s_send (const char *command, const char *config_path, const char *release_id,
         Airlock__ReleaseCandidate *candidate, bool json)
