@@ -2,14 +2,16 @@
 
     Both connect with the state directory's `ci` certificate (the role CI pipelines and AI
     agents' clients use: it may send a ReleaseCandidate, nothing else) and send one
-    ReleaseCandidate to the orchestrator, which runs the release from there; an
-    emergency (`--type emergency`) is declared by a human, so it goes over the human
-    approval client's `approver` certificate instead (docs/deploying.md). They print
+    ReleaseCandidate to the orchestrator, which runs the release from there. They print
     the release id to follow with `airlock status RELEASE` or `airlock watch`.
 
     `airlock rollback RELEASE` reads which release ran in production before RELEASE's
     (deploy-manager's release record) and submits it again as a deployment of type
     rollback: no staging run, and the approvals the rollback type needs (devops).
+
+    An emergency (`--type emergency`) is declared by a human (seed 001), so it goes over
+    the human approval client's `approver` certificate instead of `ci`
+    (docs/deploying.md); the orchestrator refuses one from any non-human role.
 */
 #include "cli/cli.h"
 #include "cli/cli_release.h"
