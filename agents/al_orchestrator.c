@@ -629,11 +629,15 @@ s_qa_evidence (s_orchestrator_t *self, json_t *release, const al_envelope_t *env
     json_array_foreach (evidence, index, entry)
         if (strcmp (s_get (entry, "from"), identity) == 0 && strcmp (s_get (entry, "message_id"), message_id) == 0)
             found = index;
+    //  Identity and role are the broker's (from the CURVE key); the digest is the
+    //  sender's own text, so it is quoted only if it is one (64 lowercase hex digits).
+    const char *digest = report->report_sha256? report->report_sha256: "";
+    bool hex = strlen (digest) == 64 && strspn (digest, "0123456789abcdef") == 64;
     char detail [600];
     snprintf (detail, sizeof detail, "QA report from %.64s (role %.64s) kept as evidence, not as the verdict: "
-              "only role %.64s gives one (roles.yaml qa_authority); it said %s, %u/%u passed, report %.64s",
+              "only role %.64s gives one (roles.yaml qa_authority); it said %s, %u/%u passed, report %s",
               identity, role, authority? authority: "(none named)", report->approved? "approved": "not approved",
-              passed, passed + failed, report->report_sha256? report->report_sha256: "");
+              passed, passed + failed, hex? digest: "(not a digest)");
     int rc = 0;
     if (found == SIZE_MAX) {
         if (json_array_size (evidence) >= S_MAX_QA_EVIDENCE) {
@@ -645,7 +649,7 @@ s_qa_evidence (s_orchestrator_t *self, json_t *release, const al_envelope_t *env
         json_array_append_new (evidence, json_pack ("{s:s, s:s, s:s, s:b, s:i, s:i, s:s, s:s, s:I}",
                                "from", identity, "role", role, "message_id", message_id, "approved", report->approved,
                                "passed", (int) passed, "failed", (int) failed,
-                               "report_sha256", report->report_sha256? report->report_sha256: "",
+                               "report_sha256", hex? digest: "",
                                "artifact_sha256", report->artifact_sha256? report->artifact_sha256: "",
                                "time_ms", (json_int_t) s_now_ms ()));
         s_note (release, detail);
