@@ -17,6 +17,7 @@
 #include "agents/al_deploy_manager.h"
 #include "agents/al_agent.h"
 #include "deploy/al_deployer.h"
+#include "deploy/al_qa_reports.h"
 #include "deploy/al_services.h"
 #include "policies/al_gate.h"
 #include "policies/al_policy.h"
@@ -501,6 +502,10 @@ al_deploy_manager_run (const al_config_t *config, char *error, size_t error_size
     self.deployer = al_deployer_new (policy, services, state, error, error_size);
     if (!self.deployer)
         goto cleanup;
+    char *qa_reports = al_qa_reports_dir (al_config_state_dir (config));
+    assert (qa_reports);
+    al_deployer_set_qa_reports (self.deployer, qa_reports);
+    free (qa_reports);
     self.agent = al_agent_new_for_role (config, "deploy-manager", true, error, error_size);
     if (!self.agent)
         goto cleanup;

@@ -14,6 +14,7 @@
 #include "agents/al_orchestrator.h"
 #include "agents/al_agent.h"
 #include "broker/al_broker.h"
+#include "deploy/al_qa_reports.h"
 #include "deploy/al_services.h"
 #include "policies/al_gate.h"
 #include "policies/al_policy.h"
@@ -23,6 +24,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,6 +222,30 @@ s_request_qa (s_orchestrator_t *self, json_t *release)
     envelope.body_case = AIRLOCK__ENVELOPE__BODY_QA_REQUEST;
     envelope.qa_request = &request;
     return s_send (self, &envelope, s_get (release, "release_id"), "qa");
+}
+
+//  An audit-visible event about a release: a Notification through the broker, which
+//  records it (and the notifier delivers it to the endpoints that want template).
+static int
+s_notify (s_orchestrator_t *self, json_t *release, const char *deployment_id, Airlock__Environment env,
+          const char *step, const char *template_name, const char *subject, const char *text)
+{
+    Airlock__Notification note = AIRLOCK__NOTIFICATION__INIT;
+    note.template_ = (char *) template_name;
+    note.subject = (char *) subject;
+    note.text = (char *) text;
+    Airlock__Notification__FieldsEntry service = AIRLOCK__NOTIFICATION__FIELDS_ENTRY__INIT;
+    service.key = (char *) "service";
+    service.value = (char *) s_get (release, "service");
+    Airlock__Notification__FieldsEntry *fields [1] = { &service };
+    note.n_fields = 1;
+    note.fields = fields;
+    al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+    envelope.deployment_id = (char *) deployment_id;
+    envelope.environment = env;
+    envelope.body_case = AIRLOCK__ENVELOPE__BODY_NOTIFICATION;
+    envelope.notification = &note;
+    return s_send (self, &envelope, s_get (release, "release_id"), step);
 }
 
 //  The production deployment request, seed 001's "Production Deployment Request".
@@ -428,6 +454,17 @@ s_candidate (s_orchestrator_t *self, const al_envelope_t *envelope)
     s_state (release, "PREPARE", "release candidate from %s", s_get (release, "submitted_by"));
     bool can_skip = al_policy_skip_staging_quorum (self->policy, type).count > 0;
     char why [1024] = "";
+    //  Seed 001: "Human declares emergency". The sender's role comes from its CURVE key
+    //  (the broker sets it), its kind from roles.yaml: no ci client, AI agent or bus
+    //  agent declares one.
+    const char *role = envelope->sender? envelope->sender->role: "";
+    const char *kind = al_policy_role_kind (self->policy, role);
+    bool human = kind && strcmp (kind, "human") == 0;
+    if (type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_EMERGENCY && !human)
+        s_state (release, "FAILED", "an emergency is declared by a human (seed 001): %s has role %s (%s), not a "
+                 "human role; a human files it with `airlock submit --type emergency`", s_get (release, "submitted_by"),
+                 *role? role: "(none)", kind? kind: "unknown kind");
+    else
     if (!al_services_find (self->services, candidate->service))
         s_state (release, "FAILED", "service %s is not in services.yaml", candidate->service);
     else
@@ -457,6 +494,10 @@ s_candidate (s_orchestrator_t *self, const al_envelope_t *envelope)
     int rc = s_save (self, release);
     if (rc == 0)
         rc = s_act (self, release);
+    //  A would-be emergency from a non-human is a refusal a human should see.
+    if (rc == 0 && type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_EMERGENCY && !human)
+        rc = s_notify (self, release, id, AIRLOCK__ENVIRONMENT__ENV_DEVELOPMENT, "emergency", "escalation",
+                       "emergency refused: not declared by a human", s_get (release, "detail"));
     json_decref (release);
     return rc;
 }
@@ -572,6 +613,82 @@ s_progress (s_orchestrator_t *self, const al_envelope_t *envelope)
     return rc;
 }
 
+//  A line in the release's history that does not change its state.
+static void
+s_note (json_t *release, const char *detail)
+{
+    json_t *history = json_object_get (release, "history");
+    if (!json_is_array (history)) {
+        history = json_array ();
+        json_object_set_new (release, "history", history);
+    }
+    json_array_append_new (history, json_pack ("{s:s, s:I, s:s}", "state", s_get (release, "state"),
+                                               "time_ms", (json_int_t) s_now_ms (), "detail", detail));
+    zsys_info ("orchestrator: %s: %s", s_get (release, "release_id"), detail);
+}
+
+#define S_MAX_QA_EVIDENCE 32
+
+//  A QaReport from a role that is not the policy's QA authority: kept with the release
+//  as evidence (shown by `airlock status`), never its verdict, and made audit-visible
+//  with a qa_evidence Notification. Idempotent: a redelivery finds its entry again and
+//  resends the same Notification (same message id, de-duplicated by the broker).
+static int
+s_qa_evidence (s_orchestrator_t *self, json_t *release, const al_envelope_t *envelope, const char *authority)
+{
+    const Airlock__QaReport *report = envelope->qa_report;
+    const char *identity = envelope->sender? envelope->sender->identity: "";
+    const char *role = envelope->sender? envelope->sender->role: "";
+    const char *message_id = envelope->message_id? envelope->message_id: "";
+    unsigned passed = 0, failed = 0;
+    for (size_t i = 0; i < report->n_suites; i++) {
+        passed += report->suites [i]->passed;
+        failed += report->suites [i]->failed;
+    }
+    json_t *evidence = json_object_get (release, "qa_evidence");
+    if (!json_is_array (evidence)) {
+        evidence = json_array ();
+        json_object_set_new (release, "qa_evidence", evidence);
+    }
+    size_t index, found = SIZE_MAX;
+    json_t *entry;
+    json_array_foreach (evidence, index, entry)
+        if (strcmp (s_get (entry, "from"), identity) == 0 && strcmp (s_get (entry, "message_id"), message_id) == 0)
+            found = index;
+    //  Identity and role are the broker's (from the CURVE key); the digest is the
+    //  sender's own text, so it is quoted only if it is one (64 lowercase hex digits).
+    const char *digest = report->report_sha256? report->report_sha256: "";
+    bool hex = strlen (digest) == 64 && strspn (digest, "0123456789abcdef") == 64;
+    char detail [600];
+    snprintf (detail, sizeof detail, "QA report from %.64s (role %.64s) kept as evidence, not as the verdict: "
+              "only role %.64s gives one (roles.yaml qa_authority); it said %s, %u/%u passed, report %s",
+              identity, role, authority? authority: "(none named)", report->approved? "approved": "not approved",
+              passed, passed + failed, hex? digest: "(not a digest)");
+    int rc = 0;
+    if (found == SIZE_MAX) {
+        if (json_array_size (evidence) >= S_MAX_QA_EVIDENCE) {
+            zsys_warning ("orchestrator: %s: %s (not kept: %d evidence reports already)", s_get (release, "release_id"),
+                          detail, S_MAX_QA_EVIDENCE);
+            return 0;
+        }
+        found = json_array_size (evidence);
+        json_array_append_new (evidence, json_pack ("{s:s, s:s, s:s, s:b, s:i, s:i, s:s, s:s, s:I}",
+                               "from", identity, "role", role, "message_id", message_id, "approved", report->approved,
+                               "passed", (int) passed, "failed", (int) failed,
+                               "report_sha256", hex? digest: "",
+                               "artifact_sha256", report->artifact_sha256? report->artifact_sha256: "",
+                               "time_ms", (json_int_t) s_now_ms ()));
+        s_note (release, detail);
+        rc = s_save (self, release);
+    }
+    char step [32];
+    snprintf (step, sizeof step, "qaev-%u", (unsigned) found);
+    if (rc == 0)
+        rc = s_notify (self, release, envelope->deployment_id, envelope->environment, step, "qa_evidence",
+                       "QA report from a non-authority kept as evidence only", detail);
+    return rc;
+}
+
 static int
 s_qa_report (s_orchestrator_t *self, const al_envelope_t *envelope)
 {
@@ -581,6 +698,12 @@ s_qa_report (s_orchestrator_t *self, const al_envelope_t *envelope)
         return 0;
     int rc = 0;
     const Airlock__QaReport *report = envelope->qa_report;
+    const char *authority = al_policy_qa_authority (self->policy);
+    if (!production && (!authority || !envelope->sender || strcmp (envelope->sender->role, authority) != 0)) {
+        rc = s_qa_evidence (self, release, envelope, authority);
+        json_decref (release);
+        return rc;
+    }
     if (!production && s_in (release, "VALIDATE")) {
         unsigned passed = 0, failed = 0, skipped = 0;
         for (size_t i = 0; i < report->n_suites; i++) {
@@ -592,6 +715,16 @@ s_qa_report (s_orchestrator_t *self, const al_envelope_t *envelope)
                              "passed", (int) passed, "failed", (int) failed, "skipped", (int) skipped,
                              "report_sha256", report->report_sha256));
         bool matches = strcmp (report->artifact_sha256, s_get (release, "artifact_sha256")) == 0;
+        //  The verdict is the kept report, not the message: open it by digest as
+        //  pre-flight will, so a request is filed only on a report that approves.
+        char why [1024] = "";
+        char *store = report->approved && matches? al_qa_reports_dir (self->state_dir): NULL;
+        bool kept = store && al_qa_reports_approves (store, report->report_sha256, s_get (release, "artifact_sha256"),
+                                                     why, sizeof why);
+        free (store);
+        if (report->approved && matches && !kept)
+            s_state (release, "FAILED", "QA report refused: %.900s", why);
+        else
         if (report->approved && matches)
             s_state (release, "APPROVE", "QA passed %u/%u; production request filed for human approval",
                      passed, passed + failed);

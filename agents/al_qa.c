@@ -31,6 +31,7 @@
 #include "agents/al_notify_config.h"
 #include "deploy/al_artifacts.h"
 #include "deploy/al_probe.h"
+#include "deploy/al_qa_reports.h"
 #include "deploy/al_services.h"
 #include "proto/al_codec.h"
 #include <assert.h>
@@ -66,6 +67,7 @@ extern char **environ;
 #define S_KILL_GRACE_MS     500
 #define S_DRAIN_MS          100
 #define S_REFUSED_DIR       ".refused"  // not a valid deployment id: cannot collide
+#define S_REPORT_MAX_SIZE   (8 * 1024 * 1024)   // a report is kept and sent whole
 
 //  What became of a delivery.
 typedef enum {
@@ -1584,14 +1586,29 @@ s_send_recorded (s_qa_t *self, const al_envelope_t *envelope)
 static s_outcome_t
 s_answer (s_qa_t *self, const al_envelope_t *request, const char *path, const char *message_id)
 {
+    //  The bytes are read once: they are kept by digest in the report store (what
+    //  pre-flight opens), and the answer is built from that very buffer, so the digest
+    //  the approvers sign names exactly the report the orchestrator was told about.
     char digest [65];
     char error [512];
-    if (al_sha256_file_hex (path, digest, error, sizeof error) != 0) {
+    char *bytes = NULL;
+    size_t size = 0;
+    if (s_read_regular (path, S_REPORT_MAX_SIZE, &bytes, &size, NULL, error, sizeof error) != 0) {
         zsys_error ("qa: %s", error);
         return S_RETRY;
     }
+    char *store = al_qa_reports_dir (al_config_state_dir (self->config));
+    int kept = store? al_qa_reports_put (store, bytes, size, digest, error, sizeof error): -1;
+    if (kept != 0)
+        zsys_error ("qa: %s: the report cannot be kept by digest: %s", path, store? error: "out of memory");
+    free (store);
+    if (kept != 0) {
+        free (bytes);
+        return S_RETRY;
+    }
     json_error_t json_error;
-    json_t *root = json_load_file (path, JSON_REJECT_DUPLICATES, &json_error);
+    json_t *root = json_loadb (bytes, size, JSON_REJECT_DUPLICATES, &json_error);
+    free (bytes);
     if (!root) {
         zsys_error ("qa: %s: line %d: %s", path, json_error.line, json_error.text);
         return S_RETRY;

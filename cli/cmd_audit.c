@@ -16,6 +16,7 @@
 #include "cli/cli.h"
 #include "agents/al_orchestrator.h"
 #include "broker/al_config.h"
+#include "policies/al_gate.h"
 #include "policies/al_policy.h"
 #include "store/al_cloudevents.h"
 #include "store/al_replay.h"
@@ -599,6 +600,69 @@ s_cell (const char *text, char *out, size_t size)
     out [used] = '\0';
 }
 
+#define S_MAX_COUNTED 16
+
+//  Which of a grant's signatures counted: those that pass the gate's check against the
+//  grant's request at the grant's time (al_gate_check_approval, as deploy-manager does),
+//  cut down to a minimal set that still meets the quorum as the whole set does
+//  (al_gate_evaluate): surplus signers, denials, expired or refused signatures are not
+//  among them. Later signers are dropped first: the quorum was met by the earlier ones.
+//  Fills ids (hex approval ids) and returns how many, or -1 with why when the grant
+//  does not meet the quorum under this policy (nothing can be said to have counted).
+static int
+s_counted (al_store_t *store, const al_policy_t *policy, uint64_t grant_sequence,
+           char ids [S_MAX_COUNTED][AL_APPROVAL_ID_SIZE * 2 + 1], char *why, size_t why_size)
+{
+    int count = -1;
+    al_store_event_t event;
+    Airlock__Envelope *envelope = NULL;
+    snprintf (why, why_size, "the grant (row %llu) does not read", (unsigned long long) grant_sequence);
+    if (al_store_event_get (store, grant_sequence, &event) != AL_STORE_OK
+    ||  !(envelope = airlock__envelope__unpack (NULL, event.envelope_size, event.envelope))
+    ||  envelope->body_case != AIRLOCK__ENVELOPE__BODY_EXECUTE_DEPLOY || !envelope->execute_deploy->grant
+    ||  !envelope->execute_deploy->grant->request)
+        goto cleanup;
+    const Airlock__ProductionGrant *grant = envelope->execute_deploy->grant;
+    const Airlock__ApprovalRequest *request = grant->request;
+    al_gate_approval_t valid [S_MAX_COUNTED];
+    size_t valid_count = 0;
+    for (size_t i = 0; i < grant->n_approvals && valid_count < S_MAX_COUNTED; i++) {
+        char reason [256];
+        if (al_gate_check_approval (policy, request, request->requested_by, grant->approvals [i],
+                                    grant->granted_at_ms, &valid [valid_count], reason, sizeof reason))
+            valid_count++;
+    }
+    char explanation [256];
+    al_gate_outcome_t full = al_gate_evaluate (policy, request, valid, valid_count, grant->granted_at_ms,
+                                               explanation, sizeof explanation);
+    if (full != AL_GATE_GRANTED && full != AL_GATE_BLOCKED) {
+        snprintf (why, why_size, "its signatures do not meet the quorum under this policy: %s", explanation);
+        goto cleanup;
+    }
+    bool kept [S_MAX_COUNTED];
+    for (size_t i = 0; i < valid_count; i++)
+        kept [i] = true;
+    for (size_t drop = valid_count; drop-- > 0; ) {
+        kept [drop] = false;
+        al_gate_approval_t rest [S_MAX_COUNTED];
+        size_t rest_count = 0;
+        for (size_t i = 0; i < valid_count; i++)
+            if (kept [i])
+                rest [rest_count++] = valid [i];
+        if (al_gate_evaluate (policy, request, rest, rest_count, grant->granted_at_ms, explanation,
+                              sizeof explanation) != full)
+            kept [drop] = true;
+    }
+    count = 0;
+    for (size_t i = 0; i < valid_count; i++)
+        if (kept [i])
+            sodium_bin2hex (ids [count++], AL_APPROVAL_ID_SIZE * 2 + 1, valid [i].approval_id, AL_APPROVAL_ID_SIZE);
+cleanup:
+    if (envelope)
+        airlock__envelope__free_unpacked (envelope, NULL);
+    return count;
+}
+
 static int
 s_history (int argc, char **argv)
 {
@@ -660,15 +724,30 @@ s_history (int argc, char **argv)
         al_replay_history_row (d, &row);
         char approved [600] = "", duration [32] = "-";
         json_t *approvers = json_array ();
-        for (size_t k = 0; k < d->approval_count; k++) {
+        //  Only the signatures that counted (s_counted). Without the policy they cannot
+        //  be judged: the grant's signers are listed as "unverified".
+        char counted [S_MAX_COUNTED][AL_APPROVAL_ID_SIZE * 2 + 1], why [400] = "";
+        int counted_count = policy && d->grant_sequence?
+                            s_counted (store, policy, d->grant_sequence, counted, why, sizeof why): -1;
+        bool verified = counted_count >= 0;
+        if (policy && d->grant_sequence && !verified)
+            fprintf (stderr, "airlock audit history: %s: %s\n", d->id, why);
+        for (size_t k = 0; k < d->approval_count && (verified || !policy); k++) {
             const al_replay_approval_t *a = &d->approvals [k];
             if (!a->in_grant || strcmp (a->decision, "grant") != 0)
                 continue;
+            bool counts = false;
+            for (int c = 0; c < counted_count && !counts; c++)
+                counts = strcmp (counted [c], a->approval_id) == 0;
+            if (verified && !counts)
+                continue;
             const char *name = s_approver_name (policy, a->public_key);
             size_t used = strlen (approved);
-            snprintf (approved + used, sizeof approved - used, "%s%s", used? ", ": "", name? name: a->key_id);
-            json_array_append_new (approvers, json_pack ("{s:s, s:o}", "key_id", a->key_id,
-                                                         "approver", name? json_string (name): json_null ()));
+            snprintf (approved + used, sizeof approved - used, "%s%s", used? ", ": verified? "": "unverified: ",
+                      name? name: a->key_id);
+            json_array_append_new (approvers, json_pack ("{s:s, s:o, s:b}", "key_id", a->key_id,
+                                                         "approver", name? json_string (name): json_null (),
+                                                         "verified", verified));
         }
         if (row.duration_ms)
             s_format_duration (row.duration_ms, duration, sizeof duration);

@@ -11,6 +11,10 @@
     `airlock rollback RELEASE` reads which release ran in production before RELEASE's
     (deploy-manager's release record) and submits it again as a deployment of type
     rollback: no staging run, and the approvals the rollback type needs (devops).
+
+    An emergency (`--type emergency`) is declared by a human (seed 001), so it goes over
+    the human approval client's `approver` certificate instead of `ci`
+    (docs/deploying.md); the orchestrator refuses one from any non-human role.
 */
 #include "cli/cli.h"
 #include "cli/cli_release.h"
@@ -84,7 +88,11 @@ s_send (const char *command, const char *config_path, const char *release_id,
         return AL_EXIT_USAGE;
     }
     int exit_code = AL_EXIT_USAGE;
-    al_agent_t *agent = al_agent_new_for_role (config, "ci", false, error, sizeof error);
+    //  Seed 001: a human declares an emergency. It is filed over the human approval
+    //  client's connection (role approver, kind human); the orchestrator refuses an
+    //  emergency from anything else, ci included.
+    bool emergency = candidate->deployment_type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_EMERGENCY;
+    al_agent_t *agent = al_agent_new_for_role (config, emergency? "approver": "ci", false, error, sizeof error);
     if (!agent) {
         fprintf (stderr, "airlock %s: %s\n", command, error);
         goto cleanup;

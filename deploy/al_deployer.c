@@ -19,6 +19,7 @@
 #include "deploy/al_artifacts.h"
 #include "deploy/al_driver.h"
 #include "deploy/al_migrate.h"
+#include "deploy/al_qa_reports.h"
 #include "deploy/al_rollout.h"
 #include "policies/al_gate.h"
 #include "proto/al_signature.h"
@@ -59,6 +60,7 @@ struct _al_deployer_t {
     const al_policy_t *policy;
     const al_services_t *services;
     char state_dir [S_PATH_SIZE];
+    char qa_reports [S_PATH_SIZE];  // the qa agent's reports by digest; "" = none
     al_artifacts_t *artifacts;
     //  One driver per (service, environment), opened on first use.
     al_driver_t **drivers;          // services count × S_ENV_SLOTS
@@ -369,6 +371,13 @@ al_deployer_new (const al_policy_t *policy, const al_services_t *services, const
     if (!self->artifacts)
         al_deployer_destroy (&self);
     return self;
+}
+
+void
+al_deployer_set_qa_reports (al_deployer_t *self, const char *dir)
+{
+    assert (self && dir);
+    s_format (self->qa_reports, sizeof self->qa_reports, "%s", dir);
 }
 
 void
@@ -849,6 +858,24 @@ s_checks_ok (json_t *checks, char *first, size_t first_size)
     return true;
 }
 
+//  The report the approvers signed for: opened from the qa agent's store, its bytes
+//  hashed again, and it must say approved for the very artifact deployed. The digest
+//  alone proves nothing (anyone can name one); fail closed on anything else.
+static void
+s_check_qa_report (s_run_t *run, json_t *checks, const Airlock__ApprovalRequest *signed_request)
+{
+    const char *digest = signed_request->qa_report_sha256;
+    char reason [AL_DEPLOYER_DETAIL_SIZE];
+    bool ok = false;
+    if (!*run->self->qa_reports)
+        s_format (reason, sizeof reason, "QA report %.64s cannot be opened: deploy-manager knows no QA report store",
+                  digest);
+    else
+        ok = al_qa_reports_approves (run->self->qa_reports, digest, run->request->artifact_sha256,
+                                     reason, sizeof reason);
+    s_check (checks, "qa_report_approved", ok, "%s%s", reason, ok? ", bound by the approvers' signatures": "");
+}
+
 static int
 s_step_preflight (s_run_t *run)
 {
@@ -877,8 +904,10 @@ s_step_preflight (s_run_t *run)
             s_check (checks, "qa_report_approved", true, "staging skipped: the grant carries the extra approvals "
                      "deployment_types.yaml names to skip it (skip_staging_quorum)");
         else
-            s_check (checks, "qa_report_approved", qa, qa? "QA report %s bound by the approvers' signatures"
-                     : "%s", qa? grant->request->qa_report_sha256: "the grant names no approved QA report");
+        if (!qa)
+            s_check (checks, "qa_report_approved", false, "the grant names no approved QA report");
+        else
+            s_check_qa_report (run, checks, grant->request);
     }
     else
         s_check (checks, "qa_report_approved", true, "not required before %s: QA validates this deploy", s_env_name (env));

@@ -142,6 +142,10 @@ al_deployer_t *al_deployer_new (const al_policy_t *policy, const al_services_t *
                                 const char *state_dir, char *error, size_t error_size);
 //  Close every driver (the process driver stops its instances). NULL-safe.
 void al_deployer_destroy (al_deployer_t **self_p);
+//  Where the qa agent keeps its reports by digest (al_qa_reports_dir): production
+//  pre-flight opens the report the grant names there (check qa_report_approved). Unset,
+//  a production deployment that names a QA report is refused (fail closed).
+void al_deployer_set_qa_reports (al_deployer_t *self, const char *dir);
 
 //  After a (re)start: bring every recorded release back to its instance count (the
 //  process driver's instances do not outlive deploy-manager). Returns the number of

@@ -138,6 +138,7 @@ struct al_policy_t {
     s_role_t *roles;
     size_t role_count;
     s_grant_t common [S_MAX_TYPE_ID][S_ENV_COUNT];
+    const char *qa_authority;       // the role whose QaReport is a release's verdict; NULL = none
     //  identities.yaml
     s_identity_t *identities;
     size_t identity_count;
@@ -706,7 +707,7 @@ static void
 s_parse_roles (s_loader_t *L, yaml_node_t *root)
 {
     al_policy_t *self = L->policy;
-    static const char *const keys [] = { "version", "default", "common", "roles", NULL };
+    static const char *const keys [] = { "version", "default", "common", "qa_authority", "roles", NULL };
     static const char *const required [] = { "version", "default", "roles", NULL };
     if (!s_check_map (L, root, "roles.yaml", keys, required))
         return;
@@ -786,6 +787,24 @@ s_parse_roles (s_loader_t *L, yaml_node_t *root)
                 s_check_capability (L, cell, role, env);
             }
         }
+    }
+    //  The QA authority: a bus agent (never an AI agent nor a human's client) that may
+    //  send QaReport in staging, where releases are validated.
+    if ((node = s_get (L, root, "qa_authority"))) {
+        const char *name = s_string (L, node, "qa_authority");
+        const s_role_t *found = name ? s_role_find (self, name) : NULL;
+        al_msg_type_t report = al_msg_type_from_name ("QaReport");
+        if (name && !found)
+            s_error (L, node, "qa_authority: unknown role '%s' (not in roles)", name);
+        else
+        if (found && (!found->kind || strcmp (found->kind, "bus-agent") != 0))
+            s_error (L, node, "qa_authority: role '%s' is %s: the QA verdict comes from a bus agent (kind: "
+                     "bus-agent), never from an AI agent or a human's client", name, found->kind ? found->kind : "of no kind");
+        else
+        if (found && !found->grant [report][AIRLOCK__ENVIRONMENT__ENV_STAGING].line)
+            s_error (L, node, "qa_authority: role '%s' is not granted QaReport in staging", name);
+        else
+            self->qa_authority = name;
     }
 }
 
@@ -1990,6 +2009,13 @@ al_policy_role_exists (const al_policy_t *self, const char *role)
 {
     assert (self);
     return s_role_find (self, role) != NULL;
+}
+
+const char *
+al_policy_qa_authority (const al_policy_t *self)
+{
+    assert (self);
+    return self->qa_authority;
 }
 
 const char *

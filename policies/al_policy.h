@@ -63,6 +63,10 @@ const char *al_policy_role_at (const al_policy_t *self, size_t index);
 bool al_policy_role_exists (const al_policy_t *self, const char *role);
 //  "bus-agent", "ai-agent" or "human"; NULL for an unknown role.
 const char *al_policy_role_kind (const al_policy_t *self, const char *role);
+//  The role whose QaReport gives a release its QA verdict (roles.yaml `qa_authority`);
+//  NULL when the policy names none: then no report is a verdict (fail closed). Other
+//  roles' QaReports are evidence only.
+const char *al_policy_qa_authority (const al_policy_t *self);
 
 //  May ROLE send TYPE about ENV? If rule is not NULL it receives why, e.g.
 //  "roles.yaml:42:9: orchestrator may send DeployRequest in staging" or

@@ -669,6 +669,49 @@ audit_log_tamper_signature (const audit_log_t *self, uint64_t sequence, bool in_
     return copy;
 }
 
+char *
+audit_log_grant_add_signer (const audit_log_t *self, uint64_t sequence, bool bob, const char *request_id)
+{
+    char *copy = NULL;
+    assert_true (asprintf (&copy, "%s/signer-%llu-%d.db", self->dir, (unsigned long long) sequence, (int) bob) >= 0);
+    unlink (copy);
+    audit_log_copy_db (self->db, copy);
+    char error [256];
+    al_store_options_t options = { .read_only = true };
+    al_store_t *store = al_store_open (NULL, copy, &options, error, sizeof error);
+    assert_non_null (store);
+    al_store_event_t row;
+    assert_int_equal (al_store_event_get (store, sequence, &row), AL_STORE_OK);
+    al_envelope_t *envelope = NULL;
+    assert_int_equal (al_codec_unpack (row.envelope, row.envelope_size, 0, &envelope, error, sizeof error), AL_CODEC_OK);
+    Airlock__ProductionGrant *grant = envelope->execute_deploy->grant;
+    const Airlock__ApprovalRequest *request = grant->request;
+    s_signed_t extra;
+    s_sign (&extra, request_id? request_id: request->request_id, request->service, request->artifact_sha256,
+            bob? self->bob_public: self->alice_public, bob? self->bob_secret: self->alice_secret,
+            AIRLOCK__DECISION__DECISION_GRANT, grant->granted_at_ms - 1000);
+    Airlock__SignedApproval **approvals = calloc (grant->n_approvals + 1, sizeof *approvals);
+    assert_non_null (approvals);
+    for (size_t i = 0; i < grant->n_approvals; i++)
+        approvals [i] = grant->approvals [i];
+    approvals [grant->n_approvals] = &extra.message;
+    Airlock__SignedApproval **original = grant->approvals;
+    size_t original_count = grant->n_approvals;
+    grant->approvals = approvals;
+    grant->n_approvals = original_count + 1;
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_int_equal (al_codec_pack (envelope, &bytes, &size, error, sizeof error), AL_CODEC_OK);
+    grant->approvals = original;
+    grant->n_approvals = original_count;
+    free (approvals);
+    al_codec_free (&envelope);
+    al_store_destroy (&store);
+    audit_log_rewrite (copy, sequence, bytes, size);
+    free (bytes);
+    return copy;
+}
+
 void
 audit_log_rewrite (const char *db_path, uint64_t sequence, const uint8_t *envelope, size_t size)
 {

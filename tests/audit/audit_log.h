@@ -75,4 +75,10 @@ void audit_log_rewrite (const char *db, uint64_t sequence, const uint8_t *envelo
 //  an ExecuteDeploy's grant) is flipped and the chain recomputed: well chained, forged.
 char *audit_log_tamper_signature (const audit_log_t *self, uint64_t sequence, bool in_grant);
 
+//  A copy of the log (caller frees the path) where the grant in row `sequence` also
+//  carries, after its own approvals, a GRANT signed by bob (or alice) a second before the
+//  grant, for request_id (NULL: the grant's own request). Well chained; the signature
+//  verifies; whether it counts is for the gate to say.
+char *audit_log_grant_add_signer (const audit_log_t *self, uint64_t sequence, bool bob, const char *request_id);
+
 #endif

@@ -189,6 +189,52 @@ test_history (void **state)
     free (output);
 }
 
+//  "Approved by" names only the signatures that made the quorum: a grant that also
+//  carries a surplus signature (bob's, after alice met the one-manager quorum) or one for
+//  another request lists alice alone; without the policy, signers are "unverified".
+static void
+test_history_counted_signers (void **state)
+{
+    (void) state;
+    const char *row = "| 2026-02-01 | api | v1.1.0 | Standard | production | alice | Success |";
+    char *surplus = audit_log_grant_add_signer (s_log, s_log->a_prod_grant, true, NULL);
+    char *elsewhere = audit_log_grant_add_signer (s_log, s_log->a_prod_grant, true, "rel-b-prod");
+    const char *dbs [] = { surplus, elsewhere };
+    for (size_t i = 0; i < 2; i++) {
+        char *output = NULL;
+        assert_int_equal (s_airlock (&output, "audit history --db %s --policy %s/policy", dbs [i], s_log->dir), 0);
+        s_expect (output, row);
+        assert_null (strstr (output, "alice, bob"));
+        free (output);
+        assert_int_equal (s_airlock (&output, "audit history --db %s --policy %s/policy --json --service api",
+                                     dbs [i], s_log->dir), 0);
+        json_t *root = json_loads (output, 0, NULL);
+        assert_non_null (root);
+        json_t *rows = json_object_get (root, "deployments"), *item;
+        size_t index;
+        bool seen = false;
+        json_array_foreach (rows, index, item) {
+            if (strcmp (json_string_value (json_object_get (item, "deployment_id")), "rel-a-prod") != 0)
+                continue;
+            json_t *approvers = json_object_get (item, "approved_by");
+            assert_int_equal (json_array_size (approvers), 1);
+            assert_string_equal (json_string_value (json_object_get (json_array_get (approvers, 0), "approver")), "alice");
+            assert_true (json_is_true (json_object_get (json_array_get (approvers, 0), "verified")));
+            seen = true;
+        }
+        assert_true (seen);
+        json_decref (root);
+        free (output);
+    }
+    //  Without a policy nothing can be judged: the grant's signers, marked unverified.
+    char *output = NULL;
+    assert_int_equal (s_airlock (&output, "audit history --db %s", surplus), 0);
+    s_expect (output, "unverified: ");
+    free (output);
+    free (surplus);
+    free (elsewhere);
+}
+
 static size_t
 s_lines (const char *text)
 {
@@ -356,6 +402,7 @@ main (void)
         cmocka_unit_test (test_replay_as_of),
         cmocka_unit_test (test_replay_disagrees),
         cmocka_unit_test (test_history),
+        cmocka_unit_test (test_history_counted_signers),
         cmocka_unit_test (test_export),
         cmocka_unit_test (test_verify_signatures),
         cmocka_unit_test (test_verify_verdict_and_lookup),

@@ -2,6 +2,7 @@
 #include "deploy_test_util.h"
 #include "deploy/al_artifacts.h"
 #include "deploy/al_probe.h"
+#include "deploy/al_qa_reports.h"
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -208,4 +209,22 @@ dtu_traffic_stop (dtu_traffic_t **self_p)
     pthread_join ((*self_p)->thread, NULL);
     free (*self_p);
     *self_p = NULL;
+}
+
+void
+dtu_qa_report (const char *state_dir, const char *artifact_sha256, bool approved, char digest [65])
+{
+    json_t *report = json_pack ("{s:i, s:s, s:s, s:s, s:[], s:b}", "format", 1, "service", "demo",
+                                "artifact_sha256", artifact_sha256, "environment", "staging",
+                                "issues_found", "approved", approved);
+    assert_non_null (report);
+    char *text = json_dumps (report, JSON_INDENT (2));
+    assert_non_null (text);
+    char *store = al_qa_reports_dir (state_dir), error [512];
+    assert_non_null (store);
+    if (al_qa_reports_put (store, text, strlen (text), digest, error, sizeof error) != 0)
+        fail_msg ("QA report store: %s", error);
+    free (store);
+    free (text);
+    json_decref (report);
 }

@@ -38,6 +38,9 @@ bool dtu_tree_contains (const char *dir, const char *needle);
 
 //  Read a whole file (caller frees), NULL if missing.
 char *dtu_read (const char *path);
+//  Keep a QA report for artifact_sha256 (approved or not) in the qa agent's report store
+//  of state_dir (STATE_DIR/qa/.reports) and put its digest in digest.
+void dtu_qa_report (const char *state_dir, const char *artifact_sha256, bool approved, char digest [65]);
 
 void dtu_remove_tree (const char *path);
 

@@ -13,6 +13,7 @@
 #include "deploy/al_deployer.h"
 #include "deploy/al_artifacts.h"
 #include "deploy/al_migrate.h"
+#include "deploy/al_qa_reports.h"
 #include "deploy_test_util.h"
 #include "policies/al_approval.h"
 #include <sodium.h>
@@ -143,6 +144,10 @@ s_open (s_fixture_t *f)
     f->deployer = al_deployer_new (f->policy, f->services, f->state, error, sizeof error);
     if (!f->deployer)
         fail_msg ("deployer: %s", error);
+    char *reports = al_qa_reports_dir (f->dir);
+    assert_non_null (reports);
+    al_deployer_set_qa_reports (f->deployer, reports);
+    free (reports);
 }
 
 static void
@@ -616,7 +621,9 @@ test_scheduled_window_at_preflight (void **state)
     filed.version = (char *) "v1";
     filed.artifact_uri = v1.path;
     filed.artifact_sha256 = v1.sha;
-    filed.qa_report_sha256 = (char *) "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
+    char qa_digest [65];
+    dtu_qa_report (f->dir, v1.sha, true, qa_digest);
+    filed.qa_report_sha256 = qa_digest;
     filed.requested_by = (char *) "orchestrator";
     filed.window_start_ms = start;
     filed.window_end_ms = start + 1800000;                          //  ...that closed 30 min ago
@@ -652,6 +659,133 @@ test_scheduled_window_at_preflight (void **state)
     assert_int_equal (total, 0);
     al_approval_signed_destroy (&approval);
     f->now_ms = 0;
+}
+
+//  Production pre-flight opens the QA report the approvers signed for: a digest with no
+//  kept report, a report that does not approve, one for another artifact and one altered
+//  on disk are refused (check qa_report_approved, before anything runs); the report that
+//  approves this artifact lets the deployment through.
+static void
+test_qa_report_opened_at_preflight (void **state)
+{
+    s_fixture_t *f = *state;
+    assert_true (sodium_init () >= 0);
+    uint8_t public_key [32], secret_key [64];
+    crypto_sign_keypair (public_key, secret_key);
+    char hex [65], path [400];
+    sodium_bin2hex (hex, sizeof hex, public_key, sizeof public_key);
+    snprintf (path, sizeof path, "%s/approvers.yaml", f->policy_dir);
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    fprintf (file, "approvers:\n  - name: alice\n    roles: [manager]\n    keys:\n      - {id: a1, ed25519: \"%s\"}\n", hex);
+    fclose (file);
+    dtu_open_calendar (f->policy_dir);
+    s_close (f);
+    al_policy_destroy (&f->policy);
+    al_policy_errors_t *errors = NULL;
+    f->policy = al_policy_load (f->policy_dir, &errors);
+    if (!f->policy)
+        fail_msg ("policy: %s", al_policy_errors_at (errors, 0));
+    s_open (f);
+
+    s_release_t v1, other;
+    s_release (f, &v1, "demo", "v1", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    s_release (f, &other, "demo", "v0", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    char missing [65], refused [65], elsewhere [65], altered [65], good [65];
+    memset (missing, 'a', 64);
+    missing [64] = 0;
+    dtu_qa_report (f->dir, v1.sha, false, refused);
+    dtu_qa_report (f->dir, other.sha, true, elsewhere);
+    //  Altered: kept as approving v1, then its bytes changed (and so no longer its name).
+    char *store = al_qa_reports_dir (f->dir);
+    char *text = NULL;
+    dtu_qa_report (f->dir, v1.sha, true, altered);
+    snprintf (path, sizeof path, "%s/%s.json", store, altered);
+    assert_int_equal (chmod (path, 0600), 0);
+    text = dtu_read (path);
+    assert_non_null (text);
+    file = fopen (path, "w");
+    assert_non_null (file);
+    fprintf (file, "%s ", text);
+    fclose (file);
+    //  Never overwritten: keeping the original again finds other bytes under its name.
+    char error [512], again [65];
+    assert_int_equal (al_qa_reports_put (store, text, strlen (text), again, error, sizeof error), -1);
+    assert_non_null (strstr (error, "already kept with other bytes"));
+    free (text);
+    free (store);
+    //  The good one: approves v1, as the qa agent writes it (one more key, other bytes).
+    json_t *report = json_pack ("{s:i, s:s, s:s, s:s, s:b}", "format", 1, "service", "demo", "artifact_sha256",
+                                v1.sha, "recommendation", "ship it", "approved", true);
+    text = json_dumps (report, JSON_INDENT (2));
+    store = al_qa_reports_dir (f->dir);
+    assert_int_equal (al_qa_reports_put (store, text, strlen (text), good, error, sizeof error), 0);
+    //  Kept again, the same bytes: the same name, nothing changes.
+    char same [65];
+    assert_int_equal (al_qa_reports_put (store, text, strlen (text), same, error, sizeof error), 0);
+    assert_string_equal (same, good);
+    free (store);
+    free (text);
+    json_decref (report);
+
+    const struct { const char *digest; const char *expect; } cases [] = {
+        { missing, "is not kept" },
+        { refused, "\"approved\" is not true" },
+        { elsewhere, "not the deployed artifact's" },
+        { altered, "altered" },
+        { good, NULL },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        char id [32];
+        snprintf (id, sizeof id, "qa-%zu", i);
+        Airlock__ApprovalRequest filed = AIRLOCK__APPROVAL_REQUEST__INIT;
+        filed.request_id = id;
+        filed.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD;
+        filed.environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
+        filed.service = (char *) "demo";
+        filed.version = (char *) "v1";
+        filed.artifact_uri = v1.path;
+        filed.artifact_sha256 = v1.sha;
+        filed.qa_report_sha256 = (char *) cases [i].digest;
+        filed.requested_by = (char *) "orchestrator";
+        uint64_t now = (uint64_t) time (NULL) * 1000;
+        al_approval_options_t options = { .decision = AIRLOCK__DECISION__DECISION_GRANT,
+                                          .issued_at_ms = now - 60000, .valid_for_ms = 3600000 };
+        al_approval_signed_t *approval = al_approval_sign_with_secret (&filed, secret_key, &options, error, sizeof error);
+        if (!approval)
+            fail_msg ("sign: %s", error);
+        Airlock__SignedApproval *signatures [1] = { (Airlock__SignedApproval *) al_approval_signed_message (approval) };
+        Airlock__ProductionGrant grant = AIRLOCK__PRODUCTION_GRANT__INIT;
+        grant.request_id = id;
+        grant.request = &filed;
+        grant.n_approvals = 1;
+        grant.approvals = signatures;
+        grant.granted_at_ms = now - 30000;
+        Airlock__ExecuteDeploy execute = AIRLOCK__EXECUTE_DEPLOY__INIT;
+        execute.request = &v1.request;
+        execute.grant = &grant;
+        al_deploy_job_t job = { .deployment_id = id, .environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION,
+                                .request = &v1.request, .execute = &execute, .journal = NULL };
+        al_deployer_hooks_t hooks = s_hooks (f);
+        al_deploy_result_t result;
+        memset (&result, 0, sizeof result);
+        f->count = 0;
+        assert_int_equal (al_deployer_run (f->deployer, &job, &hooks, &result), 0);
+        int with_version = 0, total = 0;
+        dtu_count (f->state, "demo", "production", "v1", &with_version, &total);
+        if (cases [i].expect) {
+            s_expect (&result, AIRLOCK__OUTCOME__OUTCOME_FAILED, "");
+            if (!strstr (result.detail, "qa_report_approved") || !strstr (result.detail, cases [i].expect))
+                fail_msg ("case %zu: expected qa_report_approved to fail with '%s': %s", i, cases [i].expect,
+                          result.detail);
+            assert_int_equal (total, 0);
+        }
+        else {
+            s_expect (&result, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, "");
+            assert_true (with_version > 0);
+        }
+        al_approval_signed_destroy (&approval);
+    }
 }
 
 static void
@@ -742,6 +876,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_production_without_grant_and_constraints, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_rollback_only_to_previous, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_scheduled_window_at_preflight, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_qa_report_opened_at_preflight, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_migrations_down_and_restore, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_monitor_evidence, s_setup, s_teardown),
     };

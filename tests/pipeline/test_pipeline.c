@@ -266,6 +266,28 @@ s_setup (void **state)
                    "    qa:\n      smoke:\n        - { name: health, path: /healthz, status: 200, body_contains: ok }\n"
                    "        - { name: work, path: \"/work?n=10\", status: 200 }\n");
     fclose (file);
+    //  Two of seed 001's AI agents connect too, as an MCP client would: their CURVE
+    //  certificates and identities (the broker reads identities.yaml when it starts).
+    char error [512];
+    al_config_t *config = al_config_load (f->config, error, sizeof error);
+    assert_non_null (config);
+    snprintf (path, sizeof path, "%s/identities.yaml", al_config_policy_dir (config));
+    const char *specialists [] = { "qa-specialist", "docs-specialist" };
+    for (size_t i = 0; i < 2; i++) {
+        zcert_t *cert = zcert_new ();
+        assert_non_null (cert);
+        char *cert_path = al_config_agent_cert (config, specialists [i]);
+        assert_non_null (cert_path);
+        assert_int_equal (zcert_save (cert, cert_path), 0);
+        file = fopen (path, "a");
+        assert_non_null (file);
+        fprintf (file, "  - key: \"%s\"\n    identity: %s-1\n    role: %s\n", zcert_public_txt (cert),
+                 specialists [i], specialists [i]);
+        fclose (file);
+        free (cert_path);
+        zcert_destroy (&cert);
+    }
+    al_config_destroy (&config);
     const char *broker [] = { f->airlock, "broker", "--config", f->config, NULL };
     f->broker = s_spawn (f, "broker", broker);
     zclock_sleep (300);
@@ -496,6 +518,41 @@ test_rollback_and_emergency (void **state)
     assert_null (strstr (text, "rb-forged"));
     free (text);
 
+    //  Seed 001: a human declares an emergency. A ci client (what an AI agent's MCP
+    //  server uses) filing one gets it refused by the orchestrator: no approval asked.
+    char emergency_path [1024], emergency_sha [65];
+    dtu_artifact (f->dir, "demo-v8", "v8", NULL, emergency_path, sizeof emergency_path, emergency_sha);
+    config = al_config_load (f->config, error, sizeof error);
+    assert_non_null (config);
+    ci = al_agent_new_for_role (config, "ci", false, error, sizeof error);
+    assert_non_null (ci);
+    Airlock__ReleaseCandidate urgent = AIRLOCK__RELEASE_CANDIDATE__INIT;
+    urgent.service = (char *) "demo";
+    urgent.version = (char *) "v8";
+    urgent.artifact_uri = emergency_path;
+    urgent.artifact_sha256 = emergency_sha;
+    urgent.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_EMERGENCY;
+    urgent.skip_staging = true;
+    al_envelope_t urgent_envelope = AIRLOCK__ENVELOPE__INIT;
+    urgent_envelope.deployment_id = (char *) "em-by-ci";
+    urgent_envelope.environment = AIRLOCK__ENVIRONMENT__ENV_DEVELOPMENT;
+    urgent_envelope.body_case = AIRLOCK__ENVELOPE__BODY_RELEASE_CANDIDATE;
+    urgent_envelope.release_candidate = &urgent;
+    assert_int_equal (al_agent_send (ci, &urgent_envelope, 10000, &result), AL_AGENT_ACKED);
+    al_agent_flush (ci, 1000);
+    al_agent_destroy (&ci);
+    al_config_destroy (&config);
+    s_wait_state (f, "em-by-ci", "FAILED", 30000);
+    assert_int_equal (s_airlock (f, "em-ci", "status em-by-ci"), 0);
+    text = s_output (f, "em-ci");
+    if (!strstr (text, "an emergency is declared by a human"))
+        fail_msg ("status em-by-ci does not say why:\n%s", text);
+    free (text);
+    assert_int_equal (s_airlock (f, "approvals-em", "approvals --json"), 0);
+    text = s_output (f, "approvals-em");
+    assert_null (strstr (text, "em-by-ci"));
+    free (text);
+
     //  --skip-staging is for emergencies only.
     char artifact [1024], sha [65], arguments [2048];
     dtu_artifact (f->dir, "demo-v3", "v3", NULL, artifact, sizeof artifact, sha);
@@ -505,7 +562,9 @@ test_rollback_and_emergency (void **state)
     text = s_output (f, "skip-standard");
     assert_non_null (strstr (text, "emergency only"));
     free (text);
-    //  An emergency skipping staging: the manager's quorum plus devops to skip staging.
+    //  An emergency skipping staging, declared by a human (`airlock submit --type
+    //  emergency` goes over the human approval client's connection): the manager's
+    //  quorum plus devops to skip staging.
     snprintf (arguments, sizeof arguments, "submit --service demo --version v3 --artifact '%s' --digest sha256:%s "
               "--type emergency --skip-staging --summary 'P1: checkout down' --id rel-e", artifact, sha);
     assert_int_equal (s_airlock (f, "emergency", arguments), 0);
@@ -518,6 +577,180 @@ test_rollback_and_emergency (void **state)
     s_assert_no_staging (f, "rel-e");
     dtu_count (deploy_state, "demo", "production", "v3", &with_version, &total);
     assert_int_equal (with_version, 2);
+}
+
+//  Send one envelope as role (its own certificate); returns what the broker said.
+static al_agent_status_t
+s_send_as (s_fixture_t *f, const char *role, al_envelope_t *envelope, al_agent_result_t *result)
+{
+    char error [1024];
+    al_config_t *config = al_config_load (f->config, error, sizeof error);
+    assert_non_null (config);
+    al_agent_t *agent = al_agent_new_for_role (config, role, false, error, sizeof error);
+    if (!agent)
+        fail_msg ("%s: %s", role, error);
+    al_agent_status_t status = al_agent_send (agent, envelope, 10000, result);
+    al_agent_flush (agent, 1000);
+    al_agent_destroy (&agent);
+    al_config_destroy (&config);
+    return status;
+}
+
+//  The release's document, from `airlock status RELEASE --json` (caller decrefs).
+static json_t *
+s_release_json (s_fixture_t *f, const char *release)
+{
+    char arguments [256];
+    snprintf (arguments, sizeof arguments, "status %s --json", release);
+    if (s_airlock (f, "status", arguments) != 0)
+        return NULL;
+    char *text = s_output (f, "status");
+    json_t *root = text? json_loads (text, 0, NULL): NULL;
+    free (text);
+    json_t *document = json_incref (json_object_get (root, "release"));
+    json_decref (root);
+    return document;
+}
+
+//  The audit log has an accepted (or denied) row of type from role whose message id
+//  starts with prefix (NULL: any).
+static bool
+s_audited (s_fixture_t *f, const char *type, const char *role, const char *prefix, const char *decision)
+{
+    assert_int_equal (s_airlock (f, "export", "audit export"), 0);
+    char *text = s_output (f, "export");
+    assert_non_null (text);
+    bool found = false;
+    for (char *line = strtok (text, "\n"); line && !found; line = strtok (NULL, "\n")) {
+        json_t *row = json_loads (line, 0, NULL);
+        const char *id = json_string_value (json_object_get (row, "message_id"));
+        found = row && strcmp (json_string_value (json_object_get (row, "type")), type) == 0
+             && strcmp (json_string_value (json_object_get (row, "role")), role) == 0
+             && strcmp (json_string_value (json_object_get (row, "decision")), decision) == 0
+             && (!prefix || (id && strncmp (id, prefix, strlen (prefix)) == 0));
+        json_decref (row);
+    }
+    free (text);
+    return found;
+}
+
+//  Issue 15's forged verdict, replayed: a release whose QA fails; before the qa agent
+//  answers, a qa-specialist identity sends a QaReport saying 42/42 passed, approved,
+//  with a made-up digest. It is kept as evidence (release qa_evidence, history, an
+//  audited qa_evidence Notification), never the verdict: the release stays in VALIDATE,
+//  no approval is asked, and the qa agent's real report (approved: false) fails it.
+//  And a docs-specialist cannot start a deployment: the broker denies (and audits) its
+//  ReleaseCandidate.
+static void
+test_forged_qa_verdict (void **state)
+{
+    s_fixture_t *f = *state;
+    //  The qa agent is away: its report comes only when the test lets it.
+    s_kill (&f->agents [3], SIGTERM);
+    s_submit (f, "rel-f", "v2", "--error-rate 1");
+    s_wait_state (f, "rel-f", "VALIDATE", 60000);
+    json_t *release = s_release_json (f, "rel-f");
+    assert_non_null (release);
+    const char *sha = json_string_value (json_object_get (release, "artifact_sha256"));
+    assert_non_null (sha);
+    char artifact_sha [65];
+    snprintf (artifact_sha, sizeof artifact_sha, "%s", sha);
+    json_decref (release);
+
+    Airlock__SuiteResult suite = AIRLOCK__SUITE_RESULT__INIT;
+    suite.name = (char *) "all";
+    suite.passed = 42;
+    Airlock__SuiteResult *suites [] = { &suite };
+    Airlock__QaReport report = AIRLOCK__QA_REPORT__INIT;
+    report.service = (char *) "demo";
+    report.version = (char *) "v2";
+    report.artifact_sha256 = artifact_sha;
+    report.n_suites = 1;
+    report.suites = suites;
+    report.approved = true;
+    report.report_sha256 = (char *) "1111111111111111111111111111111111111111111111111111111111111111";
+    al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+    envelope.deployment_id = (char *) "rel-f-stg";
+    envelope.environment = AIRLOCK__ENVIRONMENT__ENV_STAGING;
+    envelope.body_case = AIRLOCK__ENVELOPE__BODY_QA_REPORT;
+    envelope.qa_report = &report;
+    al_agent_result_t result;
+    al_agent_status_t sent = s_send_as (f, "qa-specialist", &envelope, &result);
+    if (sent != AL_AGENT_ACKED)
+        fail_msg ("the forged QaReport was not recorded: %s: %s", al_agent_status_name (sent), result.reason);
+
+    //  The orchestrator has handled it once the evidence is there (or, before the fix,
+    //  once the release has moved on).
+    json_t *evidence = NULL;
+    const char *state_now = "VALIDATE";
+    for (int waited = 0; waited < 30000 && !evidence; waited += 250) {
+        release = s_release_json (f, "rel-f");
+        if (release && json_array_size (json_object_get (release, "qa_evidence")) > 0)
+            evidence = json_incref (json_array_get (json_object_get (release, "qa_evidence"), 0));
+        state_now = release && strcmp (json_string_value (json_object_get (release, "state")), "VALIDATE") != 0?
+                    "moved": "VALIDATE";
+        json_decref (release);
+        if (strcmp (state_now, "VALIDATE") != 0)
+            break;
+        zclock_sleep (250);
+    }
+    if (!evidence) {
+        s_dump_logs (f);
+        fail_msg ("the forged QaReport was not kept as evidence (release %s)", state_now);
+    }
+    assert_string_equal (json_string_value (json_object_get (evidence, "role")), "qa-specialist");
+    assert_string_equal (json_string_value (json_object_get (evidence, "from")), "qa-specialist-1");
+    assert_true (json_is_true (json_object_get (evidence, "approved")));
+    assert_int_equal (json_integer_value (json_object_get (evidence, "passed")), 42);
+    json_decref (evidence);
+    char *state_text = s_state (f, "rel-f");
+    assert_string_equal (state_text, "VALIDATE");
+    free (state_text);
+    assert_int_equal (s_airlock (f, "approvals-f", "approvals --json"), 0);
+    char *text = s_output (f, "approvals-f");
+    assert_null (strstr (text, "rel-f"));
+    free (text);
+    //  Audit-visible: the orchestrator's qa_evidence Notification is a row of the log.
+    assert_true (s_audited (f, "Notification", "orchestrator", "orc-rel-f-qaev-", "accepted"));
+    assert_int_equal (s_airlock (f, "status-f", "status rel-f"), 0);
+    text = s_output (f, "status-f");
+    if (!strstr (text, "kept as evidence, not as the verdict"))
+        fail_msg ("status rel-f does not show the evidence note:\n%s", text);
+    free (text);
+
+    //  The real verdict: approved: false. The release fails; nothing reaches production.
+    s_start_agent (f, 3);
+    s_wait_state (f, "rel-f", "FAILED", 60000);
+    assert_int_equal (s_airlock (f, "approvals-f2", "approvals --json"), 0);
+    text = s_output (f, "approvals-f2");
+    assert_null (strstr (text, "rel-f"));
+    free (text);
+    int with_version = 0, total = 0;
+    char deploy_state [400];
+    snprintf (deploy_state, sizeof deploy_state, "%s/deploy", f->dir);
+    dtu_count (deploy_state, "demo", "production", "v2", &with_version, &total);
+    assert_int_equal (total, 0);
+
+    //  docs-specialist: its ReleaseCandidate is denied by the broker, and audited.
+    char artifact [1024], digest [65];
+    dtu_artifact (f->dir, "demo-v7", "v7", NULL, artifact, sizeof artifact, digest);
+    Airlock__ReleaseCandidate candidate = AIRLOCK__RELEASE_CANDIDATE__INIT;
+    candidate.service = (char *) "demo";
+    candidate.version = (char *) "v7";
+    candidate.artifact_uri = artifact;
+    candidate.artifact_sha256 = digest;
+    candidate.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD;
+    al_envelope_t docs = AIRLOCK__ENVELOPE__INIT;
+    docs.deployment_id = (char *) "rel-docs";
+    docs.environment = AIRLOCK__ENVIRONMENT__ENV_DEVELOPMENT;
+    docs.body_case = AIRLOCK__ENVELOPE__BODY_RELEASE_CANDIDATE;
+    docs.release_candidate = &candidate;
+    assert_int_equal (s_send_as (f, "docs-specialist", &docs, &result), AL_AGENT_DENIED);
+    assert_int_equal (result.deny_code, AIRLOCK__DENY_CODE__DENY_NOT_PERMITTED);
+    assert_true (s_audited (f, "ReleaseCandidate", "docs-specialist", NULL, "denied"));
+    char path [400];
+    snprintf (path, sizeof path, "%s/orchestrator/releases/rel-docs.json", f->dir);
+    assert_int_not_equal (access (path, F_OK), 0);
 }
 
 static void
@@ -632,6 +865,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_rollback_and_emergency, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_scheduled_window, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_grant_refused_by_deploy_manager, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_forged_qa_verdict, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -100,7 +100,8 @@ test_seed_001_table (void **state)
     s_cell (p, "docs-specialist", DEV, "write_docs", true);
     s_cell (p, "docs-specialist", STG, "not_applicable", false);
     s_cell (p, "docs-specialist", PRD, "not_applicable", false);
-    assert_true (s_may (p, "docs-specialist", "ReleaseCandidate", DEV));
+    //  Writing docs starts no deployment: no ReleaseCandidate anywhere (issue 15).
+    assert_false (s_may (p, "docs-specialist", "ReleaseCandidate", DEV));
     assert_false (s_may (p, "docs-specialist", "ReleaseCandidate", STG));
     //  | orchestrator | ✅ Coordinate | ✅ Request deploy | ❌ Cannot execute |
     s_cell (p, "orchestrator", DEV, "coordinate", true);
@@ -171,6 +172,15 @@ test_bus_agents_and_humans (void **state)
     assert_string_equal (rule, "no rule grants qa QaRequest in staging: default deny (roles.yaml)");
     assert_string_equal (al_policy_role_kind (p, "manager"), "human");
     assert_string_equal (al_policy_role_kind (p, "monitor"), "bus-agent");
+    //  Issue 15: the qa agent's report is the verdict, nobody else's.
+    assert_string_equal (al_policy_qa_authority (p), "qa");
+    //  Seed 001 "Human declares emergency": the human approval client may file a
+    //  candidate (the orchestrator takes an emergency only from a human role); ci is not
+    //  human.
+    assert_true (s_may (p, "approver", "ReleaseCandidate", DEV));
+    assert_false (s_may (p, "approver", "ReleaseCandidate", STG));
+    assert_string_equal (al_policy_role_kind (p, "approver"), "human");
+    assert_string_equal (al_policy_role_kind (p, "ci"), "bus-agent");
 }
 
 static void

@@ -27,6 +27,7 @@
 #include "agents/al_qa.h"
 #include "broker/al_config.h"
 #include "deploy/al_artifacts.h"
+#include "deploy/al_qa_reports.h"
 #include "proto/al_codec.h"
 #include <errno.h>
 #include <jansson.h>
@@ -397,6 +398,20 @@ s_load_report (s_fixture_t *f, const char *deployment_id, const al_envelope_t *r
     //  The digest the approvers will sign is the file as written.
     assert_int_equal (al_sha256_file_hex (path, digest, error, sizeof error), 0);
     assert_string_equal (report->qa_report->report_sha256, digest);
+    //  Kept by content where pre-flight opens it: the same bytes under their digest,
+    //  read-only, and judged as the QaReport says.
+    char *store = al_qa_reports_dir (f->harness->dir), kept [700], kept_digest [65];
+    assert_non_null (store);
+    snprintf (kept, sizeof kept, "%s/%s.json", store, digest);
+    assert_int_equal (al_sha256_file_hex (kept, kept_digest, error, sizeof error), 0);
+    assert_string_equal (kept_digest, digest);
+    struct stat info;
+    assert_int_equal (stat (kept, &info), 0);
+    assert_int_equal (info.st_mode & 0777, 0400);
+    char reason [600];
+    assert_int_equal (al_qa_reports_approves (store, digest, S_DIGEST, reason, sizeof reason),
+                      report->qa_report->approved);
+    free (store);
     json_t *root = json_load_file (path, 0, NULL);
     assert_non_null (root);
     assert_string_equal (json_string_value (json_object_get (root, "deployment_id")), deployment_id);
