@@ -79,7 +79,7 @@ static const char *s_tools_json =
 "   \"version\": {\"type\": \"string\", \"description\": \"version label, e.g. v2.3.1\"},"
 "   \"artifact\": {\"type\": \"string\", \"description\": \"immutable artifact: a file path or file:// URI (process driver) or an image reference (exec driver)\"},"
 "   \"digest\": {\"type\": \"string\", \"pattern\": \"^(sha256:)?[0-9a-f]{64}$\", \"description\": \"SHA-256 of the artifact, sha256:HEX\"},"
-"   \"type\": {\"type\": \"string\", \"enum\": [\"standard\", \"hotfix\", \"emergency\"], \"default\": \"standard\","
+"   \"type\": {\"type\": \"string\", \"enum\": [\"standard\", \"hotfix\"], \"default\": \"standard\","
 "    \"description\": \"deployment type; it decides which humans must approve (deployment_types.yaml)\"},"
 "   \"changes\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}, \"maxItems\": 100, \"description\": \"one line per change, shown to the approver\"},"
 "   \"summary\": {\"type\": \"string\", \"description\": \"what this release does, shown to the approver\"}}}},"
@@ -272,9 +272,11 @@ s_tool_submit_release (s_mcp_t *self, json_t *arguments, bool *failed)
     Airlock__DeploymentType deployment_type = al_deployment_type_from_name (type? type: "standard");
     if (deployment_type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_UNSPECIFIED
     ||  deployment_type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_ROLLBACK
-    ||  deployment_type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_SCHEDULED)
-        return s_failure (failed, "type: '%s' is not one of standard, hotfix, emergency (rollbacks: "
-                          "request_rollback; scheduled deployments need a window: airlock submit --window)", type);
+    ||  deployment_type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_SCHEDULED
+    ||  deployment_type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_EMERGENCY)
+        return s_failure (failed, "type: '%s' is not one of standard, hotfix (rollbacks: request_rollback; "
+                          "scheduled deployments need a window: airlock submit --window; an emergency is "
+                          "declared by a human: airlock submit --type emergency)", type);
     json_t *changes = json_object_get (arguments, "changes");
     if (changes && (!json_is_array (changes) || json_array_size (changes) > 100))
         return s_failure (failed, "changes: must be an array of at most 100 strings");

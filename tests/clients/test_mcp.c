@@ -384,6 +384,12 @@ test_submit_and_status (void **state)
     assert_true (is_error);
     assert_string_equal (s_error_text (document), "environment: unknown argument");
     json_decref (document);
+    //  Seed 001: a human declares an emergency; an AI agent cannot file one.
+    document = s_call (f, "submit_release", "{\"service\": \"demo\", \"version\": \"v2\", \"artifact\": \"/a\", "
+                       "\"digest\": \"" S_DIGEST "\", \"type\": \"emergency\"}", &is_error);
+    assert_true (is_error);
+    assert_non_null (strstr (s_error_text (document), "an emergency is declared by a human"));
+    json_decref (document);
     document = s_call (f, "get_status", "{\"release_id\": \"rel-none\"}", &is_error);
     assert_true (is_error);
     assert_non_null (strstr (s_error_text (document), "no release rel-none"));
