@@ -39,6 +39,7 @@ build-fuzz: deps
 	cmake --build $(BUILD_FUZZ) -j $(JOBS) --target fuzz_all
 
 test: build build-asan
+	@./scripts/check-configure-once $(BUILD)
 	@echo "== test suite (normal build)"
 	ctest --test-dir $(BUILD) $(CTEST_FLAGS)
 	@echo "== test suite (ASan + UBSan build)"
