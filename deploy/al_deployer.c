@@ -17,6 +17,7 @@
 #include "deploy/al_deployer.h"
 #include "base/al_text.h"
 #include "deploy/al_artifacts.h"
+#include "deploy/al_done.h"
 #include "deploy/al_driver.h"
 #include "deploy/al_migrate.h"
 #include "deploy/al_rollout.h"
@@ -1287,6 +1288,47 @@ s_trigger_json (const s_run_t *run, Airlock__Outcome outcome)
     return json_pack ("{s:s, s:s, s:o}", "rule", trigger->rule, "detail", trigger->detail, "samples", samples);
 }
 
+//  The Definition of Done from the evidence (al_done): the steps as the journal has them,
+//  pre-flight's checks as connectivity-report.json has them (also after a restart), the
+//  grant's QA report digest, the rollback rule.
+static json_t *
+s_definition_of_done (s_run_t *run, Airlock__Outcome outcome, bool *done, char *why, size_t why_size)
+{
+    al_done_evidence_t evidence;
+    memset (&evidence, 0, sizeof evidence);
+    evidence.environment = run->job->environment;
+    evidence.deployment_type = run->request->deployment_type;
+    evidence.outcome = outcome;
+    evidence.failure = run->failure;
+    for (int step = 1; step < AL_DONE_STEP_SLOTS && step < S_STEP_SLOTS; step++) {
+        //  The result's step list holds every record of this run and of the journal
+        //  it resumed (rollback is journaled outside s_run_step).
+        for (size_t i = 0; i < run->result->step_count; i++) {
+            const al_deploy_step_t *entry = &run->result->steps [i];
+            if ((int) entry->step != step)
+                continue;
+            evidence.steps [step].finished = entry->outcome != AIRLOCK__OUTCOME__OUTCOME_UNSPECIFIED
+                                          && entry->outcome != AIRLOCK__OUTCOME__OUTCOME_STARTED;
+            evidence.steps [step].outcome = entry->outcome;
+            evidence.steps [step].detail = entry->detail;
+        }
+    }
+    char path [S_PATH_SIZE];
+    s_format (path, sizeof path, "%s/connectivity-report.json", run->evidence_dir);
+    json_t *preflight = json_load_file (path, 0, NULL);
+    evidence.preflight_checks = json_object_get (preflight, "checks");
+    const Airlock__ProductionGrant *grant = run->job->execute? run->job->execute->grant: NULL;
+    evidence.qa_report_sha256 = grant && grant->request? grant->request->qa_report_sha256: NULL;
+    evidence.rule = run->rule;
+    const char *db;
+    evidence.has_database = s_has_database (run, &db);
+    evidence.has_migrations = run->svc->migrations != NULL;
+    evidence.recorded = !run->unrecorded;
+    json_t *points = al_done_evaluate (run->self->policy, &evidence, done, why, why_size);
+    json_decref (preflight);
+    return points;
+}
+
 //  The receipt step: promote (success only), then write the evidence and the receipt.
 static int
 s_receipt (s_run_t *run, Airlock__Outcome outcome)
@@ -1353,18 +1395,12 @@ s_receipt (s_run_t *run, Airlock__Outcome outcome)
                                "started_ms", (json_int_t) step->started_ms, "ended_ms", (json_int_t) step->ended_ms,
                                "detail", step->detail));
     }
-    json_t *done = json_array ();
-    for (size_t i = 0; i < al_policy_done_count (run->self->policy); i++) {
-        const char *id = al_policy_done_id (run->self->policy, i);
-        bool checked = outcome == AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED;
-        if (strcmp (id, "approvals_valid") == 0 || strcmp (id, "qa_approved") == 0)
-            checked = checked && env == AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
-        json_array_append_new (done, json_pack ("{s:s, s:s, s:b}", "id", id,
-                                                "text", al_policy_done_text (run->self->policy, i), "done", checked));
-    }
+    bool done = false;
+    char done_reason [AL_DEPLOYER_DETAIL_SIZE * 2];
+    json_t *points = s_definition_of_done (run, outcome, &done, done_reason, sizeof done_reason);
     const Airlock__ProductionGrant *grant = run->job->execute? run->job->execute->grant: NULL;
     json_t *receipt = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s}, s:s, s:s, s:i, s:s, s:s, s:s,"
-                                 " s:o, s:o, s:o, s:{s:s, s:i, s:i, s:f, s:s}, s:o, s:o}",
+                                 " s:o, s:o, s:o, s:{s:s, s:i, s:i, s:f, s:s}, s:o, s:b, s:s, s:o}",
         "format", "airlock-deploy-receipt-v1",
         "deployment_id", run->job->deployment_id,
         "service", run->svc->name,
@@ -1388,7 +1424,9 @@ s_receipt (s_run_t *run, Airlock__Outcome outcome)
                    "probes", (int) run->probes_run,
                    "failed", (int) run->probes_failed, "max_latency_ms", run->probe_latency_max_ms,
                    "rule", run->rule,
-        "definition_of_done", done,
+        "definition_of_done", points,
+        "done", done,
+        "done_reason", done_reason,
         "rollback_trigger", s_trigger_json (run, outcome));
     int rc = 0;
     if (!receipt || s_write_json (run->evidence_dir, "deploy_receipt.json", receipt, result->receipt_sha256,

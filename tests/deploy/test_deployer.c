@@ -309,6 +309,25 @@ s_evidence (s_fixture_t *f, const char *deployment_id, const char *name)
     return root;
 }
 
+//  The receipt's Definition of Done point id has status, and its reason holds in_reason.
+static void
+s_expect_point (json_t *receipt, const char *id, const char *status, const char *in_reason)
+{
+    size_t index;
+    json_t *point;
+    json_array_foreach (json_object_get (receipt, "definition_of_done"), index, point) {
+        if (strcmp (json_string_value (json_object_get (point, "id")), id) != 0)
+            continue;
+        const char *got = json_string_value (json_object_get (point, "status"));
+        const char *reason = json_string_value (json_object_get (point, "reason"));
+        if (strcmp (got, status) != 0 || !reason || (in_reason && !strstr (reason, in_reason)))
+            fail_msg ("%s: %s (%s), expected %s with '%s'", id, got, reason? reason: "", status,
+                      in_reason? in_reason: "");
+        return;
+    }
+    fail_msg ("the receipt has no point %s", id);
+}
+
 static void
 test_rolling_and_failed_readiness (void **state)
 {
@@ -343,6 +362,16 @@ test_rolling_and_failed_readiness (void **state)
     json_t *receipt = s_evidence (f, "dep-v2", "deploy_receipt.json");
     assert_string_equal (json_string_value (json_object_get (receipt, "outcome")), "succeeded");
     assert_string_equal (json_string_value (json_object_get (receipt, "previous_version")), "v1");
+    //  Done from evidence: no database, so no backup or migration is ticked; staging needs
+    //  neither a QA report (QA runs after) nor approvals.
+    assert_true (json_is_true (json_object_get (receipt, "done")));
+    s_expect_point (receipt, "backup_verified", "not_applicable", "no database in staging");
+    s_expect_point (receipt, "migrations_applied", "not_applicable", "no migrations");
+    s_expect_point (receipt, "qa_approved", "not_applicable", "QA validates a staging deploy");
+    s_expect_point (receipt, "approvals_valid", "not_applicable", NULL);
+    s_expect_point (receipt, "rollout_healthy", "true", NULL);
+    s_expect_point (receipt, "soak_passed", "true", "3 checkpoint(s) passed");
+    s_expect_point (receipt, "receipt_recorded", "true", NULL);
     assert_int_equal (json_array_size (json_object_get (receipt, "steps")), 5);
     json_t *steps = json_object_get (receipt, "steps");
     for (size_t i = 0; i < 5; i++) {
@@ -367,6 +396,9 @@ test_rolling_and_failed_readiness (void **state)
     receipt = s_evidence (f, "dep-v3", "deploy_receipt.json");
     assert_string_equal (json_string_value (json_object_get (receipt, "outcome")), "rolled_back");
     assert_string_equal (json_string_value (json_object_get (receipt, "rollback_rule")), "rollout_failed");
+    assert_true (json_is_false (json_object_get (receipt, "done")));
+    s_expect_point (receipt, "rollout_healthy", "false", "the rollout failed");
+    s_expect_point (receipt, "soak_passed", "false", "rule rollout_failed");
     json_decref (receipt);
     free (result);
 
@@ -407,6 +439,11 @@ test_canary_blue_green_and_trigger (void **state)
     s_expect_running (f, "demo", "v3", 3);
     json_t *receipt = s_evidence (f, "dep-4", "deploy_receipt.json");
     assert_string_equal (json_string_value (json_object_get (receipt, "rollback_rule")), "error_rate");
+    //  The soak did not pass, and the receipt says which rule broke.
+    assert_true (json_is_false (json_object_get (receipt, "done")));
+    s_expect_point (receipt, "soak_passed", "false", "rule error_rate: rollback trigger error_rate");
+    s_expect_point (receipt, "rollout_healthy", "true", NULL);
+    assert_non_null (strstr (json_string_value (json_object_get (receipt, "done_reason")), "rolled_back"));
     json_decref (receipt);
     free (result);
 }
@@ -687,6 +724,12 @@ test_migrations_down_and_restore (void **state)
     assert_int_equal (al_migrate_version (db, set, &version, error, sizeof error), 0);
     assert_int_equal (version, 2);
     free (result);
+    //  The points a database and a migration set make applicable, from the steps' own evidence.
+    json_t *receipt = s_evidence (f, "shop-3", "deploy_receipt.json");
+    s_expect_point (receipt, "backup_verified", "true", "verified, sha256 ");
+    s_expect_point (receipt, "migrations_applied", "true", "version 0 -> 2");
+    assert_true (json_is_true (json_object_get (receipt, "done")));
+    json_decref (receipt);
 
     //  shop2 restores the backup: its database is at 001 with a row; the failed deploy
     //  migrates to 002 and is rolled back to the backup, byte for byte.
@@ -703,6 +746,10 @@ test_migrations_down_and_restore (void **state)
     assert_int_equal (version, 1);
     assert_int_equal (al_backup_verify (db, NULL, after, error, sizeof error), 0);
     free (result);
+    receipt = s_evidence (f, "shop2-1", "deploy_receipt.json");
+    s_expect_point (receipt, "backup_verified", "true", "verified");
+    s_expect_point (receipt, "migrations_applied", "false", "undone by the rollback");
+    json_decref (receipt);
     (void) before;
     al_migration_set_destroy (&set);
 }
