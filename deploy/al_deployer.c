@@ -1241,6 +1241,9 @@ s_smoke (s_run_t *run)
         s_fail (run, "%s", first);
         return -1;
     }
+    //  The rollout step's detail (journal, receipt, Definition of Done).
+    s_format (run->failure, sizeof run->failure, "production smoke: %u check(s) passed%s", ran,
+              unchecked? ", some instance(s) not checkable (no endpoint)": "");
     return 0;
 }
 

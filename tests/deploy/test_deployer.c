@@ -904,6 +904,7 @@ test_production_evidence (void **state)
     assert_true (json_is_true (json_object_get (receipt, "done")));
     s_expect_point (receipt, "qa_approved", "true", S_QA_REPORT);
     s_expect_point (receipt, "approvals_valid", "true", NULL);
+    s_expect_point (receipt, "rollout_healthy", "true", "production smoke: 4 check(s) passed");
     json_decref (receipt);
 
     //  v2 answers /healthz but fails every /work: the smoke check fails the rollout, v1 is back.
