@@ -45,6 +45,7 @@ typedef struct {
     bool probes_only;               // its services.yaml says signals: probes: no trigger counts
     uint64_t last_signal_ms;        // monotonic time of its latest SoakSignal, 0: none
     al_envelope_t *trigger;         // the RollbackTrigger acted on, for the receipt
+    al_envelope_t *signal;          // its latest SoakSignal of the new release, for the evidence
 } s_manager_t;
 
 static uint64_t
@@ -191,8 +192,18 @@ s_hook_rollback (void *arg, const char *deployment_id, char *rule, size_t rule_s
         }
         if (envelope->body_case == AIRLOCK__ENVELOPE__BODY_SOAK_SIGNAL
         &&  strcmp (envelope->soak_signal->service, self->service) == 0
-        &&  envelope->environment == self->environment)
+        &&  envelope->environment == self->environment) {
             self->last_signal_ms = s_mono_ms ();
+            //  The new release's own samples (not the pre-rollout baseline): the latest
+            //  is what performance-baseline.json records at the end of the soak.
+            if (!envelope->soak_signal->baseline) {
+                if (envelope->delivery_id)
+                    al_agent_ack_delivery (self->agent, envelope->delivery_id);
+                al_codec_free (&self->signal);
+                self->signal = envelope;
+                continue;
+            }
+        }
         if (envelope->body_case == AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST
         ||  envelope->body_case == AIRLOCK__ENVELOPE__BODY_EXECUTE_DEPLOY) {
             zlistx_add_end (self->pending, envelope);    // later, still unacknowledged
@@ -210,6 +221,13 @@ s_hook_last_trigger (void *arg)
 {
     s_manager_t *self = (s_manager_t *) arg;
     return self->trigger? self->trigger->rollback_trigger: NULL;
+}
+
+static const Airlock__SoakSignal *
+s_hook_latest_signal (void *arg)
+{
+    s_manager_t *self = (s_manager_t *) arg;
+    return self->signal? self->signal->soak_signal: NULL;
 }
 
 //  The deployer polls rollback_requested (which reads every delivery that arrived,
@@ -370,10 +388,12 @@ s_execute (s_manager_t *self, al_deploy_job_t *job)
     const al_service_t *svc = al_services_find (self->services, job->request->service);
     self->probes_only = svc && svc->signals == AL_SERVICE_SIGNALS_PROBES;
     self->last_signal_ms = 0;
+    al_codec_free (&self->signal);
     al_deployer_hooks_t hooks = {
         .journal = s_hook_journal, .progress = s_hook_progress,
         .rollback_requested = s_hook_rollback, .monitor_alive = s_hook_monitor_alive,
-        .last_signal_ms = s_hook_last_signal, .last_trigger = s_hook_last_trigger, .now_ms = NULL, .arg = self
+        .last_signal_ms = s_hook_last_signal, .last_trigger = s_hook_last_trigger,
+        .latest_signal = s_hook_latest_signal, .now_ms = NULL, .arg = self
     };
     al_deploy_result_t *result = (al_deploy_result_t *) calloc (1, sizeof *result);
     assert (result);
@@ -386,6 +406,7 @@ s_execute (s_manager_t *self, al_deploy_job_t *job)
     self->service = NULL;
     self->version = NULL;
     al_codec_free (&self->trigger);
+    al_codec_free (&self->signal);
     free (result);
     al_deploy_journal_clear (&journal);
     return rc;

@@ -13,6 +13,7 @@
 */
 #include "agents/al_orchestrator.h"
 #include "agents/al_agent.h"
+#include "agents/al_checklist.h"
 #include "broker/al_broker.h"
 #include "deploy/al_qa_reports.h"
 #include "deploy/al_services.h"
@@ -258,83 +259,17 @@ s_file_request (s_orchestrator_t *self, json_t *release)
     char request_id [72];
     snprintf (request_id, sizeof request_id, "%s-prod", s_get (release, "release_id"));
     json_t *qa = json_object_get (release, "qa");
-    json_int_t passed = json_integer_value (json_object_get (qa, "passed"));
-    json_int_t failed = json_integer_value (json_object_get (qa, "failed"));
-    json_int_t skipped = json_integer_value (json_object_get (qa, "skipped"));
     bool migrations = *s_get (release, "migration_set_sha256") != 0;
     bool urgent = type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_HOTFIX || type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_EMERGENCY;
     const char *risk = urgent? "High": migrations? "Medium": "Low";
     unsigned instances = svc? al_service_instances (svc, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION): 1;
 
-    //  The checklist, section by section (seed 001).
-    char changes [2048] = "", tests [128], database [256], rollback_plan [256], window [512], monitoring [256];
-    json_t *list = json_object_get (release, "changes");
-    size_t index;
-    json_t *change;
-    json_array_foreach (list, index, change) {
-        size_t used = strlen (changes);
-        snprintf (changes + used, sizeof changes - used, "%s%s", used? "; ": "", json_string_value (change));
-    }
+    //  The checklist, section by section (seed 001), each box computed (al_checklist).
     const char *report_sha256 = json_string_value (json_object_get (qa, "report_sha256"));
-    bool no_report = !report_sha256 || strcmp (report_sha256, AL_GATE_NO_QA_REPORT) == 0;
-    bool staging_skipped = no_report && al_policy_requires_staging (self->policy, type);
-    if (staging_skipped)
-        snprintf (tests, sizeof tests, "NONE: staging skipped (%s); no QA report stands behind this request",
-                  type_name);
-    else
-    if (no_report)
-        snprintf (tests, sizeof tests, "no new QA report: %s deployments need none (deployment_types.yaml)", type_name);
-    else
-        snprintf (tests, sizeof tests, "%lld/%lld passed (%lld skipped), QA report sha256 %.12s...",
-                  (long long) passed, (long long) (passed + failed), (long long) skipped, report_sha256);
-    snprintf (database, sizeof database, "%s", migrations? "migration set attached (digest signed); backup taken and "
-              "verified before migrating; down scripts or backup restore on rollback": "no database changes");
-    snprintf (rollback_plan, sizeof rollback_plan, "automatic on any quality-rule breach during soak; "
-              "manual: airlock rollback %s", s_get (release, "release_id"));
-    time_t now = (time_t) (s_now_ms () / 1000);
-    char explanation [200] = "";
-    bool open = al_policy_window_open (self->policy, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION, now, explanation, sizeof explanation);
-    //  A type that does not require a window is not blocked by a closed one: say so, so the
-    //  approver does not read an unticked box as a refusal to come.
-    bool window_required = al_policy_requires_window (self->policy, type);
-    json_int_t scheduled_start = json_integer_value (json_object_get (release, "window_start_ms"));
-    json_int_t scheduled_end = json_integer_value (json_object_get (release, "window_end_ms"));
-    char scheduled [96] = "";
-    if (scheduled_end) {
-        time_t start = (time_t) (scheduled_start / 1000), end = (time_t) (scheduled_end / 1000);
-        struct tm start_tm, end_tm;
-        char start_text [32] = "", end_text [32] = "";
-        if (gmtime_r (&start, &start_tm) && gmtime_r (&end, &end_tm)) {
-            strftime (start_text, sizeof start_text, "%Y-%m-%d %H:%M", &start_tm);
-            strftime (end_text, sizeof end_text, "%Y-%m-%d %H:%M", &end_tm);
-        }
-        snprintf (scheduled, sizeof scheduled, "; scheduled for %s to %s UTC", start_text, end_text);
-    }
-    snprintf (window, sizeof window, "%s%s%s%s", open? "open: ": "closed: ", explanation,
-              open || window_required? "": "; not required for this deployment type", scheduled);
-    //  The thresholds the monitor will apply, from quality_rules.yaml as loaded.
-    const al_policy_thresholds_t *rules = al_policy_thresholds (self->policy);
-    snprintf (monitoring, sizeof monitoring, "golden signals every scrape; rollback on >%u failed health checks, "
-              "error rate +%g points, p99 > %gx baseline, CPU > %g%%, memory > %g%% (quality_rules.yaml)",
-              rules->health_check_failures_more_than, rules->error_rate_increase_more_than_points,
-              rules->latency_p99_more_than_baseline_factor, rules->cpu_percent_more_than,
-              rules->memory_percent_more_than);
-    Airlock__ChecklistItem items [9];
-    Airlock__ChecklistItem *item_list [9];
-    const char *sections [9] = { "Changes Included", "Tests Passed", "Database Changes", "Dependencies",
-                                 "Breaking Changes", "Rollback Plan", "Monitoring", "Risk Level", "Deployment Window" };
-    char risk_text [128];
-    snprintf (risk_text, sizeof risk_text, "%s (%s deployment)", risk, type_name);
-    const char *texts [9] = { *changes? changes: "(none listed)", tests, database, "none declared",
-                              *s_get (release, "breaking_changes")? s_get (release, "breaking_changes"): "none declared",
-                              rollback_plan, monitoring, risk_text, window };
-    for (int i = 0; i < 9; i++) {
-        airlock__checklist_item__init (&items [i]);
-        items [i].section = (char *) sections [i];
-        items [i].text = (char *) texts [i];
-        items [i].checked = i == 1? failed == 0 && !staging_skipped: i == 8? open || !window_required: true;
-        item_list [i] = &items [i];
-    }
+    al_checklist_input_t input = { .policy = self->policy, .service = svc, .release = release,
+                                   .state_dir = self->state_dir, .now = (time_t) (s_now_ms () / 1000),
+                                   .risk = risk };
+    al_checklist_t *checklist = al_checklist_new (&input);
     Airlock__ApprovalRequest request = AIRLOCK__APPROVAL_REQUEST__INIT;
     request.request_id = request_id;
     request.deployment_type = type;
@@ -356,8 +291,8 @@ s_file_request (s_orchestrator_t *self, json_t *release)
     request.rollback_migration = (char *) (migrations? (svc && svc->data_rollback == AL_SERVICE_DATA_ROLLBACK_RESTORE?
                                            "restore the pre-deploy backup": "down scripts, else backup restore"): "none");
     request.rollback_estimate_minutes = 1 + instances / 10;
-    request.n_checklist = 9;
-    request.checklist = item_list;
+    request.n_checklist = al_checklist_size (checklist);
+    request.checklist = al_checklist_items (checklist);
     request.strategy = svc? al_service_strategy (svc, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION): AIRLOCK__STRATEGY__STRATEGY_ROLLING;
     request.instances = instances;
     request.window_start_ms = (uint64_t) json_integer_value (json_object_get (release, "window_start_ms"));
@@ -371,7 +306,9 @@ s_file_request (s_orchestrator_t *self, json_t *release)
     envelope.body_case = AIRLOCK__ENVELOPE__BODY_APPROVAL_REQUEST;
     envelope.approval_request = &request;
     json_object_set_new (release, "request_id", json_string (request_id));
-    return s_send (self, &envelope, s_get (release, "release_id"), "approval");
+    int rc = s_send (self, &envelope, s_get (release, "release_id"), "approval");
+    al_checklist_destroy (&checklist);
+    return rc;
 }
 
 //  ---- the state machine ------------------------------------------------------------------
@@ -447,6 +384,14 @@ s_candidate (s_orchestrator_t *self, const al_envelope_t *envelope)
     for (size_t i = 0; i < candidate->n_changes; i++)
         json_array_append_new (changes, json_string (candidate->changes [i]));
     json_object_set_new (release, "changes", changes);
+    //  The submitter's declarations, for the checklist (never ticked unless declared).
+    json_t *dependencies = json_array ();
+    for (size_t i = 0; i < candidate->n_dependencies_added; i++)
+        json_array_append_new (dependencies, json_string (candidate->dependencies_added [i]));
+    json_object_set_new (release, "dependencies_added", dependencies);
+    json_object_set_new (release, "no_dependencies_added", json_boolean (candidate->no_dependencies_added));
+    json_object_set_new (release, "breaking_changes", json_string (candidate->breaking_changes? candidate->breaking_changes: ""));
+    json_object_set_new (release, "no_breaking_changes", json_boolean (candidate->no_breaking_changes));
     if (candidate->window_end_ms) {
         json_object_set_new (release, "window_start_ms", json_integer ((json_int_t) candidate->window_start_ms));
         json_object_set_new (release, "window_end_ms", json_integer ((json_int_t) candidate->window_end_ms));
@@ -714,6 +659,7 @@ s_qa_report (s_orchestrator_t *self, const al_envelope_t *envelope)
         json_object_set_new (release, "qa", json_pack ("{s:b, s:i, s:i, s:i, s:s}", "approved", report->approved,
                              "passed", (int) passed, "failed", (int) failed, "skipped", (int) skipped,
                              "report_sha256", report->report_sha256));
+        json_object_set_new (json_object_get (release, "qa"), "suites", al_checklist_suites_json (report));
         bool matches = strcmp (report->artifact_sha256, s_get (release, "artifact_sha256")) == 0;
         //  The verdict is the kept report, not the message: open it by digest as
         //  pre-flight will, so a request is filed only on a report that approves.

@@ -90,7 +90,11 @@ al_cli_request_print (FILE *out, const Airlock__ApprovalRequest *request, const 
                 section = item->section;
             }
             char *escaped = al_text_escape (item->text);
-            fprintf (out, "%s    - [%c] %s\n", p, item->checked ? 'x' : ' ', escaped ? escaped : "(out of memory)");
+            //  [-]: a box the orchestrator says does not apply (al_checklist.h).
+            bool not_applicable = !item->checked && item->text
+                               && strncmp (item->text, "not applicable: ", 16) == 0;
+            fprintf (out, "%s    - [%c] %s\n", p, item->checked ? 'x' : not_applicable ? '-' : ' ',
+                     escaped ? escaped : "(out of memory)");
             free (escaped);
         }
     }

@@ -35,6 +35,8 @@ s_submit_usage (FILE *out)
         "                      [--type standard|hotfix|scheduled|emergency] [--changes FILE]\n"
         "                      [--summary TEXT] [--migrations sha256:HEX] [--id RELEASE]\n"
         "                      [--skip-staging] [--window START/END]\n"
+        "                      [--dependency NAME@VERSION ... | --no-new-dependencies]\n"
+        "                      [--breaking-changes TEXT | --no-breaking-changes]\n"
         "                      [--state DIR | --config FILE] [--json]\n\n"
         "Hand a release candidate to the orchestrator: it deploys it to staging, has QA\n"
         "validate it, and files the production request for human approval. Prints the\n"
@@ -52,6 +54,12 @@ s_submit_usage (FILE *out)
         "  --skip-staging     emergency only (seed 001 P1/P2): no staging run and no QA report;\n"
         "                     the request then also needs the approvals deployment_types.yaml\n"
         "                     names in skip_staging_quorum (devops by default)\n"
+        "  --dependency N@V   a dependency this release adds (repeat for each); shown to the\n"
+        "                     approver as declared by you: airlock does not check it\n"
+        "  --no-new-dependencies  declare that the release adds no dependency\n"
+        "  --breaking-changes TEXT  what breaks for clients of the service (declared by you)\n"
+        "  --no-breaking-changes    declare that nothing breaks\n"
+        "                     without either declaration the approver reads \"not declared\"\n"
         "  --state DIR        the state directory (reads DIR/airlock.yaml)\n"
         "  --config FILE      airlock.yaml (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n"
         "  --json             print {\"release_id\": ..., \"audit_sequence\": ...}\n\n"
@@ -177,6 +185,33 @@ s_parse_utc (const char *text, size_t length, uint64_t *ms)
     return true;
 }
 
+#define S_MAX_DEPENDENCIES 64
+#define S_MAX_DEPENDENCY_TEXT 200
+#define S_MAX_BREAKING_TEXT 2000
+
+//  "NAME@VERSION": both parts non-empty (the last '@' separates them, so a scoped name
+//  like @scope/pkg@1.2 works), visible ASCII only, at most 200 characters.
+static bool
+s_dependency_valid (const char *text, char *why, size_t why_size)
+{
+    size_t length = strlen (text);
+    const char *at = strrchr (text, '@');
+    if (length > S_MAX_DEPENDENCY_TEXT) {
+        snprintf (why, why_size, "longer than %d characters", S_MAX_DEPENDENCY_TEXT);
+        return false;
+    }
+    for (const char *c = text; *c; c++)
+        if (*c <= ' ' || *c > '~') {
+            snprintf (why, why_size, "only visible ASCII, no spaces");
+            return false;
+        }
+    if (!at || at == text || !at [1]) {
+        snprintf (why, why_size, "expected NAME@VERSION");
+        return false;
+    }
+    return true;
+}
+
 static bool
 s_parse_window (const char *text, uint64_t *start_ms, uint64_t *end_ms)
 {
@@ -195,7 +230,10 @@ al_cmd_submit (int argc, char **argv)
     const char *config_option = NULL, *state_option = NULL;
     const char *service = NULL, *version = NULL, *artifact = NULL, *digest = NULL, *type = "standard";
     const char *changes_path = NULL, *summary = "", *migrations = "", *id = NULL, *window = NULL;
-    bool json = false, skip_staging = false;
+    const char *breaking = NULL;
+    bool json = false, skip_staging = false, no_dependencies = false, no_breaking = false;
+    char *dependencies [S_MAX_DEPENDENCIES];
+    size_t dependency_count = 0;
     for (int index = 1; index < argc; index++) {
         const char *arg = argv [index];
         int taken = al_cli_config_option ("submit", argc, argv, &index, &config_option, &state_option);
@@ -209,11 +247,32 @@ al_cmd_submit (int argc, char **argv)
                             : strcmp (arg, "--type") == 0? &type : strcmp (arg, "--changes") == 0? &changes_path
                             : strcmp (arg, "--summary") == 0? &summary : strcmp (arg, "--migrations") == 0? &migrations
                             : strcmp (arg, "--id") == 0? &id
-                            : strcmp (arg, "--window") == 0? &window: NULL;
+                            : strcmp (arg, "--window") == 0? &window
+                            : strcmp (arg, "--breaking-changes") == 0? &breaking: NULL;
         if (target && value) {
             *target = value;
             index++;
         }
+        else
+        if (strcmp (arg, "--dependency") == 0 && value) {
+            char why [128];
+            if (!s_dependency_valid (value, why, sizeof why)) {
+                fprintf (stderr, "airlock submit: --dependency '%s': %s\n", value, why);
+                return AL_EXIT_USAGE;
+            }
+            if (dependency_count == S_MAX_DEPENDENCIES) {
+                fprintf (stderr, "airlock submit: --dependency: at most %d\n", S_MAX_DEPENDENCIES);
+                return AL_EXIT_USAGE;
+            }
+            dependencies [dependency_count++] = (char *) value;
+            index++;
+        }
+        else
+        if (strcmp (arg, "--no-new-dependencies") == 0)
+            no_dependencies = true;
+        else
+        if (strcmp (arg, "--no-breaking-changes") == 0)
+            no_breaking = true;
         else
         if (strcmp (arg, "--json") == 0)
             json = true;
@@ -229,6 +288,19 @@ al_cmd_submit (int argc, char **argv)
     if (!service || !version || !artifact || !digest) {
         fprintf (stderr, "airlock submit: --service, --version, --artifact and --digest are required\n\n");
         s_submit_usage (stderr);
+        return AL_EXIT_USAGE;
+    }
+    if (no_dependencies && dependency_count) {
+        fprintf (stderr, "airlock submit: --no-new-dependencies contradicts --dependency\n");
+        return AL_EXIT_USAGE;
+    }
+    if (no_breaking && breaking) {
+        fprintf (stderr, "airlock submit: --no-breaking-changes contradicts --breaking-changes\n");
+        return AL_EXIT_USAGE;
+    }
+    if (breaking && (!*breaking || strlen (breaking) > S_MAX_BREAKING_TEXT)) {
+        fprintf (stderr, "airlock submit: --breaking-changes: 1..%d characters (or --no-breaking-changes)\n",
+                 S_MAX_BREAKING_TEXT);
         return AL_EXIT_USAGE;
     }
     if (strncmp (digest, "sha256:", 7) == 0)
@@ -295,6 +367,11 @@ al_cmd_submit (int argc, char **argv)
     candidate.skip_staging = skip_staging;
     candidate.window_start_ms = window_start_ms;
     candidate.window_end_ms = window_end_ms;
+    candidate.n_dependencies_added = dependency_count;
+    candidate.dependencies_added = dependency_count? dependencies: NULL;
+    candidate.no_dependencies_added = no_dependencies;
+    candidate.breaking_changes = (char *) (breaking? breaking: "");
+    candidate.no_breaking_changes = no_breaking;
     size_t count = 0;
     char **lines = NULL;
     if (changes_path) {

@@ -17,8 +17,10 @@
 #include "deploy/al_deployer.h"
 #include "base/al_text.h"
 #include "deploy/al_artifacts.h"
+#include "deploy/al_done.h"
 #include "deploy/al_driver.h"
 #include "deploy/al_migrate.h"
+#include "deploy/al_probe.h"
 #include "deploy/al_qa_reports.h"
 #include "deploy/al_rollout.h"
 #include "policies/al_gate.h"
@@ -484,6 +486,7 @@ typedef struct {
     unsigned probes_failed;
     double probe_latency_max_ms;
     json_t *soak_samples;                   // the soak's probe rounds (smoke-test results)
+    json_t *smoke;                          // production smoke checks after the rollout, or NULL
     unsigned checkpoints_passed;            // the policy's soak checkpoints passed
 } s_run_t;
 
@@ -876,6 +879,44 @@ s_check_qa_report (s_run_t *run, json_t *checks, const Airlock__ApprovalRequest 
     s_check (checks, "qa_report_approved", ok, "%s%s", reason, ok? ", bound by the approvers' signatures": "");
 }
 
+//  Seed 003's validation.json: what was validated before this deploy changed anything:
+//  the QA report it carries (in production the digest the approvers signed, and
+//  pre-flight's verdict on it) and every pre-flight check with its result. Returns 0,
+//  or -1 when the file cannot be written (pre-flight then fails: no evidence, no deploy).
+static int
+s_validation (s_run_t *run, json_t *checks, bool passed, uint64_t now)
+{
+    Airlock__Environment env = run->job->environment;
+    const Airlock__ProductionGrant *grant = run->job->execute? run->job->execute->grant: NULL;
+    const Airlock__ApprovalRequest *approved = grant? grant->request: NULL;
+    bool has_report = approved && !al_gate_no_qa_report (approved);
+    bool qa_ok = false;
+    const char *qa_detail = "pre-flight made no QA check";
+    size_t index;
+    json_t *check;
+    json_array_foreach (checks, index, check)
+        if (strcmp (json_string_value (json_object_get (check, "check")), "qa_report_approved") == 0) {
+            qa_ok = json_is_true (json_object_get (check, "ok"));
+            qa_detail = json_string_value (json_object_get (check, "detail"));
+        }
+    const char *verdict = env != AIRLOCK__ENVIRONMENT__ENV_PRODUCTION? "not required before production"
+                        : !qa_ok? "not approved": has_report? "approved": "no QA report required";
+    json_t *root = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:I, s:{s:s?, s:s, s:b, s:s}, s:{s:b, s:O}, s:b}",
+                              "deployment_id", run->job->deployment_id, "service", run->svc->name,
+                              "environment", s_env_name (env), "version", run->request->version,
+                              "artifact_sha256", run->request->artifact_sha256, "time_ms", (json_int_t) now,
+                              "qa", "report_sha256", has_report? approved->qa_report_sha256: NULL,
+                                    "verdict", verdict, "ok", qa_ok, "detail", qa_detail? qa_detail: "",
+                              "preflight", "passed", passed, "checks", checks,
+                              "passed", passed);
+    char error [512];
+    int rc = root? s_write_json (run->evidence_dir, "validation.json", root, NULL, error, sizeof error): -1;
+    if (rc != 0)
+        zsys_error ("deploy-manager: %s: validation.json: %s", run->job->deployment_id, root? error: "cannot encode");
+    json_decref (root);
+    return rc;
+}
+
 static int
 s_step_preflight (s_run_t *run)
 {
@@ -1051,6 +1092,10 @@ s_step_preflight (s_run_t *run)
         ok = false;
         s_format (reason, sizeof reason, "evidence: %s", write_error);
     }
+    if (s_validation (run, checks, ok, now) != 0) {
+        ok = false;
+        s_format (reason, sizeof reason, "evidence: validation.json cannot be written");
+    }
     json_decref (root);
     if (!ok)
         s_fail (run, "pre-flight: %s", reason);
@@ -1137,6 +1182,134 @@ s_baseline (s_run_t *run)
                               "service", run->svc->name, "baseline_version",
                               run->has_from? run->from.version: "", "source", "readiness probes before the rollout",
                               "time_ms", (json_int_t) s_now (run), "probes", probes);
+    //  What the running release showed at the end of its own soak (its deployment's
+    //  performance-baseline.json), when it was deployed here by airlock.
+    json_t *previous = NULL;
+    if (run->has_from && run->record.current.present && run->record.current.deployment_id [0]
+    &&  strcmp (run->record.current.deployment_id, run->job->deployment_id) != 0) {
+        char path [S_PATH_SIZE];
+        al_deployer_evidence_dir (run->self, run->record.current.deployment_id, path, sizeof path);
+        strncat (path, "/performance-baseline.json", sizeof path - strlen (path) - 1);
+        json_t *recorded = json_load_file (path, 0, NULL);
+        previous = json_incref (json_object_get (recorded, "at_soak_end"));
+        json_decref (recorded);
+    }
+    json_object_set_new (root, "previous_release_at_soak_end", previous? previous: json_null ());
+    if (s_write_json (run->evidence_dir, "performance-baseline.json", root, NULL, error, sizeof error) != 0)
+        zsys_warning ("deploy-manager: %s", error);
+    json_decref (root);
+}
+
+//  Seed 003's post-deployment smoke tests, in production: the service's read-only
+//  qa.smoke checks (without any, one "liveness" check of liveness_path, any 2xx) against
+//  every instance of the new release, after the rollout and before the soak. The first
+//  failing check fails the rollout, so the release is rolled back. An instance whose
+//  driver gives no endpoint (exec without `endpoint:`) cannot be checked: said so in
+//  the evidence, not counted as passed. Results in run->smoke and smoke-test-results.json.
+static int
+s_smoke (s_run_t *run)
+{
+    const al_service_t *svc = run->svc;
+    al_service_smoke_t liveness = { .name = "liveness", .path = svc->liveness_path? svc->liveness_path: "/",
+                                    .status = 0, .body_contains = NULL };
+    const al_service_smoke_t *smoke = svc->qa_smoke_count? svc->qa_smoke: &liveness;
+    size_t smoke_count = svc->qa_smoke_count? svc->qa_smoke_count: 1;
+    al_driver_instance_t *instances = (al_driver_instance_t *) calloc (S_MAX_INSTANCES, sizeof *instances);
+    assert (instances);
+    json_t *results = json_array ();
+    size_t count = 0;
+    unsigned ran = 0, failed = 0, unchecked = 0;
+    char error [256], first [AL_DEPLOYER_DETAIL_SIZE] = "";
+    if (al_driver_list_instances (run->driver, instances, S_MAX_INSTANCES, &count, error, sizeof error) != AL_DRIVER_OK) {
+        s_format (first, sizeof first, "cannot list the instances: %s", error);
+        failed++;
+        count = 0;
+    }
+    for (size_t i = 0; i < count && i < S_MAX_INSTANCES; i++) {
+        const al_driver_instance_t *instance = &instances [i];
+        if (!instance->running || strcmp (instance->version, run->to.version) != 0)
+            continue;
+        if (!instance->endpoint [0]) {
+            unchecked++;
+            json_array_append_new (results, json_pack ("{s:s, s:s, s:n, s:s}", "instance", instance->id,
+                                   "status", "not_run", "ok", "detail",
+                                   "the driver gives no endpoint for this instance (services.yaml endpoint:)"));
+            continue;
+        }
+        for (size_t k = 0; k < smoke_count; k++) {
+            char url [S_PATH_SIZE];
+            s_format (url, sizeof url, "%s%s", instance->endpoint, smoke [k].path);
+            al_probe_result_t probe;
+            bool ok = al_probe_http_check (url, svc->qa_timeout_ms, smoke [k].status, smoke [k].body_contains, &probe);
+            ran++;
+            if (!ok && failed++ == 0)
+                s_format (first, sizeof first, "smoke check %s on %s (GET %s): %s", smoke [k].name, instance->id,
+                          smoke [k].path, probe.detail);
+            json_array_append_new (results, json_pack ("{s:s, s:s, s:s, s:s, s:b, s:s, s:f}", "check", smoke [k].name,
+                                   "instance", instance->id, "url", url, "status", ok? "passed": "failed", "ok", ok,
+                                   "detail", probe.detail, "latency_ms", probe.latency_ms));
+        }
+    }
+    free (instances);
+    if (ran == 0 && failed == 0 && unchecked == 0) {
+        s_format (first, sizeof first, "no instance of %s runs to check", run->to.version);
+        failed++;
+    }
+    json_decref (run->smoke);
+    run->smoke = json_pack ("{s:s, s:s, s:b, s:i, s:i, s:i, s:o}", "when", "after the rollout, before the soak",
+                            "source", svc->qa_smoke_count? "services.yaml qa.smoke": "liveness_path (no qa.smoke)",
+                            "passed", failed == 0, "run", (int) ran, "failed", (int) failed,
+                            "not_run", (int) unchecked, "checks", results);
+    json_t *root = json_pack ("{s:s, s:s, s:s, s:s, s:O}", "deployment_id", run->job->deployment_id,
+                              "service", svc->name, "environment", s_env_name (run->job->environment),
+                              "version", run->to.version, "smoke", run->smoke);
+    char write_error [512];
+    if (s_write_json (run->evidence_dir, "smoke-test-results.json", root, NULL, write_error, sizeof write_error) != 0)
+        zsys_warning ("deploy-manager: %s", write_error);
+    json_decref (root);
+    if (failed) {
+        s_fail (run, "%s", first);
+        return -1;
+    }
+    //  The rollout step's detail (journal, receipt, Definition of Done).
+    s_format (run->failure, sizeof run->failure, "production smoke: %u check(s) passed%s", ran,
+              unchecked? ", some instance(s) not checkable (no endpoint)": "");
+    return 0;
+}
+
+//  Seed 003's performance baseline of the new release: at the end of a soak that held,
+//  the latest golden signals the monitor sent for it (SoakSignal), and the soak's last
+//  probe round, added to performance-baseline.json as "at_soak_end". The next deploy of
+//  the service copies it into its own baseline ("previous_release_at_soak_end"), so a
+//  first look at a release always has the numbers of the one it replaces.
+static void
+s_performance_at_soak_end (s_run_t *run)
+{
+    char path [S_PATH_SIZE], error [512];
+    s_format (path, sizeof path, "%s/performance-baseline.json", run->evidence_dir);
+    json_t *root = json_load_file (path, 0, NULL);
+    if (!json_is_object (root)) {
+        json_decref (root);
+        root = json_pack ("{s:s, s:s}", "deployment_id", run->job->deployment_id, "service", run->svc->name);
+    }
+    const Airlock__SoakSignal *signal = run->hooks->latest_signal? run->hooks->latest_signal (run->hooks->arg): NULL;
+    json_t *signals = signal?
+        json_pack ("{s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:i, s:i, s:s}", "sequence", (json_int_t) signal->sequence,
+                   "requests_per_second", signal->requests_per_second, "error_ratio", signal->error_ratio,
+                   "latency_p50_ms", signal->latency_p50_ms, "latency_p99_ms", signal->latency_p99_ms,
+                   "cpu_percent", signal->cpu_percent, "memory_percent", signal->memory_percent,
+                   "instances_up", (int) signal->instances_up, "instances_total", (int) signal->instances_total,
+                   "no_evidence", (int) signal->no_evidence, "source", signal->source? signal->source: "")
+        : json_null ();
+    json_t *last_round = json_object_get (json_array_get (run->soak_samples, json_array_size (run->soak_samples) - 1),
+                                          "probes");
+    json_object_set_new (root, "at_soak_end", json_pack ("{s:s, s:I, s:s, s:o, s:O, s:f, s:i, s:i}",
+        "version", run->to.version, "time_ms", (json_int_t) s_now (run),
+        "source", signal? "the monitor's latest SoakSignal for this release, and the soak's last probe round"
+                        : "no SoakSignal for this release (signals: probes): the soak's last probe round only",
+        "golden_signals", signals, "probes", last_round? last_round: json_null (),
+        "max_probe_latency_ms", run->probe_latency_max_ms, "probes_run", (int) run->probes_run,
+        "probes_failed", (int) run->probes_failed));
     if (s_write_json (run->evidence_dir, "performance-baseline.json", root, NULL, error, sizeof error) != 0)
         zsys_warning ("deploy-manager: %s", error);
     json_decref (root);
@@ -1151,6 +1324,11 @@ s_step_rollout (s_run_t *run)
     char error [AL_DEPLOYER_DETAIL_SIZE];
     al_rollout_status_t status = al_rollout_run (run->driver, &plan, run->has_from? &run->from: NULL,
                                                  &run->to, error, sizeof error);
+    if (status == AL_ROLLOUT_OK && run->job->environment == AIRLOCK__ENVIRONMENT__ENV_PRODUCTION
+    &&  s_smoke (run) != 0) {
+        s_format (run->rule, sizeof run->rule, "smoke_failed");
+        return -1;
+    }
     if (status == AL_ROLLOUT_OK)
         return 0;
     if (status != AL_ROLLOUT_ABORTED || !run->failure [0])
@@ -1194,12 +1372,16 @@ s_step_soak (s_run_t *run)
                               "probes", (int) run->probes_run,
                               "failed", (int) run->probes_failed, "passed", rc == 0, "rule", run->rule,
                               "rounds", run->soak_samples);
+    json_object_set (root, "smoke", run->smoke? run->smoke: json_null ());
+    json_object_set_new (root, "environment", json_string (s_env_name (run->job->environment)));
     char error [512];
     if (s_write_json (run->evidence_dir, "smoke-test-results.json", root, NULL, error, sizeof error) != 0)
         zsys_warning ("deploy-manager: %s", error);
     json_decref (root);
-    if (rc == 0)
+    if (rc == 0) {
         s_health_report (run, "health-check-report.json");
+        s_performance_at_soak_end (run);
+    }
     return rc;
 }
 
@@ -1317,6 +1499,47 @@ s_trigger_json (const s_run_t *run, Airlock__Outcome outcome)
     return json_pack ("{s:s, s:s, s:o}", "rule", trigger->rule, "detail", trigger->detail, "samples", samples);
 }
 
+//  The Definition of Done from the evidence (al_done): the steps as the journal has them,
+//  pre-flight's checks as connectivity-report.json has them (also after a restart), the
+//  grant's QA report digest, the rollback rule.
+static json_t *
+s_definition_of_done (s_run_t *run, Airlock__Outcome outcome, bool *done, char *why, size_t why_size)
+{
+    al_done_evidence_t evidence;
+    memset (&evidence, 0, sizeof evidence);
+    evidence.environment = run->job->environment;
+    evidence.deployment_type = run->request->deployment_type;
+    evidence.outcome = outcome;
+    evidence.failure = run->failure;
+    for (int step = 1; step < AL_DONE_STEP_SLOTS && step < S_STEP_SLOTS; step++) {
+        //  The result's step list holds every record of this run and of the journal
+        //  it resumed (rollback is journaled outside s_run_step).
+        for (size_t i = 0; i < run->result->step_count; i++) {
+            const al_deploy_step_t *entry = &run->result->steps [i];
+            if ((int) entry->step != step)
+                continue;
+            evidence.steps [step].finished = entry->outcome != AIRLOCK__OUTCOME__OUTCOME_UNSPECIFIED
+                                          && entry->outcome != AIRLOCK__OUTCOME__OUTCOME_STARTED;
+            evidence.steps [step].outcome = entry->outcome;
+            evidence.steps [step].detail = entry->detail;
+        }
+    }
+    char path [S_PATH_SIZE];
+    s_format (path, sizeof path, "%s/connectivity-report.json", run->evidence_dir);
+    json_t *preflight = json_load_file (path, 0, NULL);
+    evidence.preflight_checks = json_object_get (preflight, "checks");
+    const Airlock__ProductionGrant *grant = run->job->execute? run->job->execute->grant: NULL;
+    evidence.qa_report_sha256 = grant && grant->request? grant->request->qa_report_sha256: NULL;
+    evidence.rule = run->rule;
+    const char *db;
+    evidence.has_database = s_has_database (run, &db);
+    evidence.has_migrations = run->svc->migrations != NULL;
+    evidence.recorded = !run->unrecorded;
+    json_t *points = al_done_evaluate (run->self->policy, &evidence, done, why, why_size);
+    json_decref (preflight);
+    return points;
+}
+
 //  The receipt step: promote (success only), then write the evidence and the receipt.
 static int
 s_receipt (s_run_t *run, Airlock__Outcome outcome)
@@ -1383,18 +1606,12 @@ s_receipt (s_run_t *run, Airlock__Outcome outcome)
                                "started_ms", (json_int_t) step->started_ms, "ended_ms", (json_int_t) step->ended_ms,
                                "detail", step->detail));
     }
-    json_t *done = json_array ();
-    for (size_t i = 0; i < al_policy_done_count (run->self->policy); i++) {
-        const char *id = al_policy_done_id (run->self->policy, i);
-        bool checked = outcome == AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED;
-        if (strcmp (id, "approvals_valid") == 0 || strcmp (id, "qa_approved") == 0)
-            checked = checked && env == AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
-        json_array_append_new (done, json_pack ("{s:s, s:s, s:b}", "id", id,
-                                                "text", al_policy_done_text (run->self->policy, i), "done", checked));
-    }
+    bool done = false;
+    char done_reason [AL_DEPLOYER_DETAIL_SIZE * 2];
+    json_t *points = s_definition_of_done (run, outcome, &done, done_reason, sizeof done_reason);
     const Airlock__ProductionGrant *grant = run->job->execute? run->job->execute->grant: NULL;
     json_t *receipt = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s}, s:s, s:s, s:i, s:s, s:s, s:s,"
-                                 " s:o, s:o, s:o, s:{s:s, s:i, s:i, s:f, s:s}, s:o, s:o}",
+                                 " s:o, s:o, s:o, s:{s:s, s:i, s:i, s:f, s:s}, s:o, s:b, s:s, s:o}",
         "format", "airlock-deploy-receipt-v1",
         "deployment_id", run->job->deployment_id,
         "service", run->svc->name,
@@ -1421,7 +1638,9 @@ s_receipt (s_run_t *run, Airlock__Outcome outcome)
                    "probes", (int) run->probes_run,
                    "failed", (int) run->probes_failed, "max_latency_ms", run->probe_latency_max_ms,
                    "rule", run->rule,
-        "definition_of_done", done,
+        "definition_of_done", points,
+        "done", done,
+        "done_reason", done_reason,
         "rollback_trigger", s_trigger_json (run, outcome));
     int rc = 0;
     if (!receipt || s_write_json (run->evidence_dir, "deploy_receipt.json", receipt, result->receipt_sha256,
@@ -1704,6 +1923,7 @@ cleanup:
     result->unrecorded = run.unrecorded;
     al_migration_set_destroy (&run.set);
     json_decref (run.soak_samples);
+    json_decref (run.smoke);
     return run.unrecorded? -1: 0;
 }
 

@@ -101,6 +101,10 @@ typedef struct {
     //  The RollbackTrigger behind the latest true answer of rollback_requested, or NULL:
     //  its samples go into the receipt. Borrowed until the run ends. MAY be NULL.
     const Airlock__RollbackTrigger *(*last_trigger) (void *arg);
+    //  The latest SoakSignal of the new release (not a baseline sample) received for the
+    //  running deployment, or NULL: performance-baseline.json records it at the end of
+    //  the soak. Borrowed until the next call. MAY be NULL.
+    const Airlock__SoakSignal *(*latest_signal) (void *arg);
     //  Wall clock in ms since the epoch. MAY be NULL (the real clock).
     uint64_t (*now_ms) (void *arg);
     void *arg;

@@ -9,6 +9,7 @@
 #include <assert.h>
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -25,14 +26,25 @@ s_curl_init (void)
     s_curl_init_code = curl_global_init (CURL_GLOBAL_DEFAULT);
 }
 
+//  What the write callback keeps: the size seen, and (when buffer is set) the first
+//  S_MAX_BODY bytes.
+typedef struct {
+    size_t total;
+    char *buffer;
+} s_body_t;
+
 static size_t
 s_discard (char *data, size_t size, size_t count, void *arg)
 {
-    (void) data;
-    size_t *total = arg;
-    *total += size * count;
+    s_body_t *body = arg;
+    size_t bytes = size * count;
+    if (body->buffer && body->total < S_MAX_BODY) {
+        size_t room = S_MAX_BODY - body->total;
+        memcpy (body->buffer + body->total, data, bytes < room ? bytes : room);
+    }
+    body->total += bytes;
     //  Returning less than given aborts the transfer; the status is already known.
-    return *total > S_MAX_BODY ? 0 : size * count;
+    return body->total > S_MAX_BODY ? 0 : bytes;
 }
 
 static double
@@ -43,8 +55,8 @@ s_now_ms (void)
     return (double) now.tv_sec * 1e3 + now.tv_nsec / 1e6;
 }
 
-bool
-al_probe_http (const char *url, int timeout_ms, al_probe_result_t *result)
+static bool
+s_get (const char *url, int timeout_ms, al_probe_result_t *result, s_body_t *body)
 {
     assert (url);
     assert (result);
@@ -63,7 +75,6 @@ al_probe_http (const char *url, int timeout_ms, al_probe_result_t *result)
         return false;
     }
     char curl_error [CURL_ERROR_SIZE] = "";
-    size_t body_size = 0;
     curl_easy_setopt (curl, CURLOPT_URL, url);
     curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, (long) timeout_ms);
@@ -71,7 +82,7 @@ al_probe_http (const char *url, int timeout_ms, al_probe_result_t *result)
     curl_easy_setopt (curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt (curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_discard);
-    curl_easy_setopt (curl, CURLOPT_WRITEDATA, &body_size);
+    curl_easy_setopt (curl, CURLOPT_WRITEDATA, body);
     curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, curl_error);
     curl_easy_setopt (curl, CURLOPT_USERAGENT, "airlock-probe");
 
@@ -94,5 +105,46 @@ al_probe_http (const char *url, int timeout_ms, al_probe_result_t *result)
                       *curl_error ? curl_error : "no detail");
     }
     curl_easy_cleanup (curl);
+    return result->ok;
+}
+
+bool
+al_probe_http (const char *url, int timeout_ms, al_probe_result_t *result)
+{
+    s_body_t body = { 0, NULL };
+    return s_get (url, timeout_ms, result, &body);
+}
+
+bool
+al_probe_http_check (const char *url, int timeout_ms, long expect_status, const char *body_contains,
+                     al_probe_result_t *result)
+{
+    assert (url);
+    assert (result);
+    char *buffer = body_contains ? (char *) malloc (S_MAX_BODY) : NULL;
+    assert (!body_contains || buffer);
+    s_body_t body = { 0, buffer };
+    s_get (url, timeout_ms, result, &body);
+    if (result->status > 0) {
+        bool status_ok = expect_status ? result->status == expect_status
+                                       : result->status >= 200 && result->status < 300;
+        bool body_ok = !body_contains
+                    || memmem (buffer, body.total < S_MAX_BODY ? body.total : S_MAX_BODY,
+                               body_contains, strlen (body_contains)) != NULL;
+        result->ok = status_ok && body_ok;
+        if (!status_ok && expect_status)
+            snprintf (result->detail, sizeof (result->detail), "status %ld, expected %ld", result->status, expect_status);
+        else
+        if (!status_ok)
+            snprintf (result->detail, sizeof (result->detail), "status %ld, expected 2xx", result->status);
+        else
+        if (!body_ok)
+            snprintf (result->detail, sizeof (result->detail), "status %ld, the body%s lacks the expected text",
+                      result->status, body.total > S_MAX_BODY ? " (its first 64 KiB)" : "");
+        else
+            snprintf (result->detail, sizeof (result->detail), "status %ld%s", result->status,
+                      body_contains ? ", body contains the expected text" : "");
+    }
+    free (buffer);
     return result->ok;
 }

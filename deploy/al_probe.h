@@ -32,6 +32,12 @@ typedef struct {
 //  Returns result->ok. Never blocks longer than about timeout_ms.
 bool al_probe_http (const char *url, int timeout_ms, al_probe_result_t *result);
 
+//  A smoke check: GET url within timeout_ms; ok when the status is expect_status (0:
+//  any 2xx) and, when body_contains is not NULL, the body's first 64 KiB contain it.
+//  result->detail says which part failed. Returns result->ok.
+bool al_probe_http_check (const char *url, int timeout_ms, long expect_status, const char *body_contains,
+                          al_probe_result_t *result);
+
 #ifdef __cplusplus
 }
 #endif

@@ -50,6 +50,8 @@ typedef struct {
     bool monitor_alive;             // what the monitor hooks answer
     bool signals_fresh;
     uint64_t now_ms;                // the deployer's clock (0: the real one)
+    Airlock__SoakSignal signal;     // the latest SoakSignal the hook answers, when has_signal
+    bool has_signal;
 } s_fixture_t;
 
 static int
@@ -123,12 +125,19 @@ s_now_ms (void *arg)
     return ((s_fixture_t *) arg)->now_ms;
 }
 
+static const Airlock__SoakSignal *
+s_latest_signal (void *arg)
+{
+    s_fixture_t *f = (s_fixture_t *) arg;
+    return f->has_signal? &f->signal: NULL;
+}
+
 static al_deployer_hooks_t
 s_hooks (s_fixture_t *f)
 {
     al_deployer_hooks_t hooks = {
         .journal = s_journal, .progress = s_progress, .rollback_requested = s_rollback_requested,
-        .monitor_alive = s_monitor_alive, .last_signal_ms = s_last_signal_ms,
+        .monitor_alive = s_monitor_alive, .last_signal_ms = s_last_signal_ms, .latest_signal = s_latest_signal,
         .now_ms = f->now_ms? s_now_ms: NULL, .arg = f
     };
     return hooks;
@@ -202,8 +211,11 @@ s_setup (void **state)
         "    database: { staging: %s/shop2.db }\n    migrations: %s\n    data_rollback: restore\n"
         "  pricey:\n    driver: process\n    instances: 6\n    cost_per_instance_usd_month: 100\n%s"
         "  watched:\n    driver: process\n    instances: 2\n    soak_ms: 500\n"
-        "    probe_interval_ms: 100\n    ready_timeout_ms: 3000\n    command: [\"{{artifact}}\"]\n",
-        common, common, f->dir, f->migrations, common, f->dir, f->migrations, common);
+        "    probe_interval_ms: 100\n    ready_timeout_ms: 3000\n    command: [\"{{artifact}}\"]\n"
+        "  smoky:\n    driver: process\n    instances: 2\n    soak_ms: 300\n%s"
+        "    qa:\n      smoke:\n        - { name: health, path: /healthz, status: 200, body_contains: ok }\n"
+        "        - { name: work, path: \"/work?n=1\", status: 200 }\n",
+        common, common, f->dir, f->migrations, common, f->dir, f->migrations, common, common);
     fclose (file);
     setenv ("AL_TEST_DEPLOY_TOKEN", S_SECRET, 1);
     f->fail_at = -1;
@@ -314,6 +326,25 @@ s_evidence (s_fixture_t *f, const char *deployment_id, const char *name)
     return root;
 }
 
+//  The receipt's Definition of Done point id has status, and its reason holds in_reason.
+static void
+s_expect_point (json_t *receipt, const char *id, const char *status, const char *in_reason)
+{
+    size_t index;
+    json_t *point;
+    json_array_foreach (json_object_get (receipt, "definition_of_done"), index, point) {
+        if (strcmp (json_string_value (json_object_get (point, "id")), id) != 0)
+            continue;
+        const char *got = json_string_value (json_object_get (point, "status"));
+        const char *reason = json_string_value (json_object_get (point, "reason"));
+        if (strcmp (got, status) != 0 || !reason || (in_reason && !strstr (reason, in_reason)))
+            fail_msg ("%s: %s (%s), expected %s with '%s'", id, got, reason? reason: "", status,
+                      in_reason? in_reason: "");
+        return;
+    }
+    fail_msg ("the receipt has no point %s", id);
+}
+
 static void
 test_rolling_and_failed_readiness (void **state)
 {
@@ -348,6 +379,16 @@ test_rolling_and_failed_readiness (void **state)
     json_t *receipt = s_evidence (f, "dep-v2", "deploy_receipt.json");
     assert_string_equal (json_string_value (json_object_get (receipt, "outcome")), "succeeded");
     assert_string_equal (json_string_value (json_object_get (receipt, "previous_version")), "v1");
+    //  Done from evidence: no database, so no backup or migration is ticked; staging needs
+    //  neither a QA report (QA runs after) nor approvals.
+    assert_true (json_is_true (json_object_get (receipt, "done")));
+    s_expect_point (receipt, "backup_verified", "not_applicable", "no database in staging");
+    s_expect_point (receipt, "migrations_applied", "not_applicable", "no migrations");
+    s_expect_point (receipt, "qa_approved", "not_applicable", "QA validates a staging deploy");
+    s_expect_point (receipt, "approvals_valid", "not_applicable", NULL);
+    s_expect_point (receipt, "rollout_healthy", "true", NULL);
+    s_expect_point (receipt, "soak_passed", "true", "3 checkpoint(s) passed");
+    s_expect_point (receipt, "receipt_recorded", "true", NULL);
     assert_int_equal (json_array_size (json_object_get (receipt, "steps")), 5);
     json_t *steps = json_object_get (receipt, "steps");
     for (size_t i = 0; i < 5; i++) {
@@ -372,6 +413,9 @@ test_rolling_and_failed_readiness (void **state)
     receipt = s_evidence (f, "dep-v3", "deploy_receipt.json");
     assert_string_equal (json_string_value (json_object_get (receipt, "outcome")), "rolled_back");
     assert_string_equal (json_string_value (json_object_get (receipt, "rollback_rule")), "rollout_failed");
+    assert_true (json_is_false (json_object_get (receipt, "done")));
+    s_expect_point (receipt, "rollout_healthy", "false", "the rollout failed");
+    s_expect_point (receipt, "soak_passed", "false", "rule rollout_failed");
     json_decref (receipt);
     free (result);
 
@@ -412,6 +456,11 @@ test_canary_blue_green_and_trigger (void **state)
     s_expect_running (f, "demo", "v3", 3);
     json_t *receipt = s_evidence (f, "dep-4", "deploy_receipt.json");
     assert_string_equal (json_string_value (json_object_get (receipt, "rollback_rule")), "error_rate");
+    //  The soak did not pass, and the receipt says which rule broke.
+    assert_true (json_is_false (json_object_get (receipt, "done")));
+    s_expect_point (receipt, "soak_passed", "false", "rule error_rate: rollback trigger error_rate");
+    s_expect_point (receipt, "rollout_healthy", "true", NULL);
+    assert_non_null (strstr (json_string_value (json_object_get (receipt, "done_reason")), "rolled_back"));
     json_decref (receipt);
     free (result);
 }
@@ -571,15 +620,13 @@ test_rollback_only_to_previous (void **state)
     s_expect_running (f, "demo", "v1", 3);
 }
 
-//  A scheduled deployment granted inside its window but started after it ends (deploy-
-//  manager busy or restarting): pre-flight refuses it, though the grant still verifies.
+//  An approver (alice, manager) whose secret key goes to secret_key, and a deploy window
+//  open all day (the standard and scheduled types require one); the deployer reopened.
 static void
-test_scheduled_window_at_preflight (void **state)
+s_approver_policy (s_fixture_t *f, uint8_t secret_key [64])
 {
-    s_fixture_t *f = *state;
     assert_true (sodium_init () >= 0);
-    //  An approver, and a deploy window open all day (the type requires one).
-    uint8_t public_key [32], secret_key [64];
+    uint8_t public_key [32];
     crypto_sign_keypair (public_key, secret_key);
     char hex [65], path [400];
     sodium_bin2hex (hex, sizeof hex, public_key, sizeof public_key);
@@ -607,7 +654,70 @@ test_scheduled_window_at_preflight (void **state)
     if (!f->policy)
         fail_msg ("policy: %s", al_policy_errors_at (errors, 0));
     s_open (f);
+}
 
+//  A standard production request for release, granted by alice now, with its QA report.
+typedef struct {
+    Airlock__ApprovalRequest filed;
+    al_approval_signed_t *approval;
+    Airlock__SignedApproval *signatures [1];
+    Airlock__ProductionGrant grant;
+    Airlock__ExecuteDeploy execute;
+} s_granted_t;
+
+#define S_QA_REPORT "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
+
+static al_deploy_result_t *
+s_run_granted (s_fixture_t *f, const char *deployment_id, s_release_t *release, const uint8_t secret_key [64])
+{
+    s_granted_t g;
+    memset (&g, 0, sizeof g);
+    uint64_t now = (uint64_t) time (NULL) * 1000;
+    airlock__approval_request__init (&g.filed);
+    g.filed.request_id = (char *) deployment_id;
+    g.filed.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD;
+    g.filed.environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
+    g.filed.service = release->request.service;
+    g.filed.version = release->request.version;
+    g.filed.artifact_uri = release->path;
+    g.filed.artifact_sha256 = release->sha;
+    g.filed.qa_report_sha256 = (char *) S_QA_REPORT;
+    g.filed.requested_by = (char *) "orchestrator";
+    al_approval_options_t options = { .decision = AIRLOCK__DECISION__DECISION_GRANT,
+                                      .issued_at_ms = now - 1000, .valid_for_ms = 3600000 };
+    char error [256];
+    g.approval = al_approval_sign_with_secret (&g.filed, secret_key, &options, error, sizeof error);
+    if (!g.approval)
+        fail_msg ("sign: %s", error);
+    g.signatures [0] = (Airlock__SignedApproval *) al_approval_signed_message (g.approval);
+    airlock__production_grant__init (&g.grant);
+    g.grant.request_id = (char *) deployment_id;
+    g.grant.request = &g.filed;
+    g.grant.n_approvals = 1;
+    g.grant.approvals = g.signatures;
+    g.grant.granted_at_ms = now;
+    airlock__execute_deploy__init (&g.execute);
+    g.execute.request = &release->request;
+    g.execute.grant = &g.grant;
+    al_deploy_job_t job = { .deployment_id = deployment_id, .environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION,
+                            .request = &release->request, .execute = &g.execute, .journal = NULL };
+    al_deployer_hooks_t hooks = s_hooks (f);
+    al_deploy_result_t *result = calloc (1, sizeof *result);
+    assert_non_null (result);
+    f->count = 0;
+    assert_int_equal (al_deployer_run (f->deployer, &job, &hooks, result), 0);
+    al_approval_signed_destroy (&g.approval);
+    return result;
+}
+
+//  A scheduled deployment granted inside its window but started after it ends (deploy-
+//  manager busy or restarting): pre-flight refuses it, though the grant still verifies.
+static void
+test_scheduled_window_at_preflight (void **state)
+{
+    s_fixture_t *f = *state;
+    uint8_t secret_key [64];
+    s_approver_policy (f, secret_key);
     s_release_t v1;
     s_release (f, &v1, "demo", "v1", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
     v1.request.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_SCHEDULED;
@@ -821,6 +931,12 @@ test_migrations_down_and_restore (void **state)
     assert_int_equal (al_migrate_version (db, set, &version, error, sizeof error), 0);
     assert_int_equal (version, 2);
     free (result);
+    //  The points a database and a migration set make applicable, from the steps' own evidence.
+    json_t *receipt = s_evidence (f, "shop-3", "deploy_receipt.json");
+    s_expect_point (receipt, "backup_verified", "true", "verified, sha256 ");
+    s_expect_point (receipt, "migrations_applied", "true", "version 0 -> 2");
+    assert_true (json_is_true (json_object_get (receipt, "done")));
+    json_decref (receipt);
 
     //  shop2 restores the backup: its database is at 001 with a row; the failed deploy
     //  migrates to 002 and is rolled back to the backup, byte for byte.
@@ -837,6 +953,10 @@ test_migrations_down_and_restore (void **state)
     assert_int_equal (version, 1);
     assert_int_equal (al_backup_verify (db, NULL, after, error, sizeof error), 0);
     free (result);
+    receipt = s_evidence (f, "shop2-1", "deploy_receipt.json");
+    s_expect_point (receipt, "backup_verified", "true", "verified");
+    s_expect_point (receipt, "migrations_applied", "false", "undone by the rollback");
+    json_decref (receipt);
     (void) before;
     al_migration_set_destroy (&set);
 }
@@ -866,6 +986,94 @@ test_monitor_evidence (void **state)
     free (result);
 }
 
+//  Seed 003's evidence in production: validation.json (the QA report and pre-flight),
+//  the smoke checks after the rollout (a failing one rolls back), the new release's
+//  performance at the end of its soak, read again by the next deploy's baseline.
+static void
+test_production_evidence (void **state)
+{
+    s_fixture_t *f = *state;
+    uint8_t secret_key [64];
+    s_approver_policy (f, secret_key);
+    s_release_t v1, v2, v3;
+    s_release (f, &v1, "smoky", "v1", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    s_release (f, &v2, "smoky", "v2", "--error-rate 1", AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    s_release (f, &v3, "smoky", "v3", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    //  What the monitor said last about the new release.
+    airlock__soak_signal__init (&f->signal);
+    f->signal.service = (char *) "smoky";
+    f->signal.sequence = 41;
+    f->signal.error_ratio = 0.002;
+    f->signal.latency_p99_ms = 12.5;
+    f->signal.instances_up = 2;
+    f->signal.instances_total = 2;
+    f->has_signal = true;
+
+    al_deploy_result_t *result = s_run_granted (f, "p-1", &v1, secret_key);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, "");
+    free (result);
+    json_t *validation = s_evidence (f, "p-1", "validation.json");
+    json_t *qa = json_object_get (validation, "qa");
+    assert_string_equal (json_string_value (json_object_get (qa, "report_sha256")), S_QA_REPORT);
+    assert_string_equal (json_string_value (json_object_get (qa, "verdict")), "approved");
+    assert_true (json_is_true (json_object_get (json_object_get (validation, "preflight"), "passed")));
+    assert_true (json_array_size (json_object_get (json_object_get (validation, "preflight"), "checks")) > 5);
+    json_decref (validation);
+    //  Two smoke checks on each of the two instances, all passed, kept with the soak's rounds.
+    json_t *smoke = s_evidence (f, "p-1", "smoke-test-results.json");
+    json_t *checks = json_object_get (smoke, "smoke");
+    assert_true (json_is_true (json_object_get (checks, "passed")));
+    assert_int_equal (json_integer_value (json_object_get (checks, "run")), 4);
+    assert_int_equal (json_array_size (json_object_get (checks, "checks")), 4);
+    assert_non_null (json_object_get (smoke, "soak_ms"));
+    json_decref (smoke);
+    json_t *performance = s_evidence (f, "p-1", "performance-baseline.json");
+    json_t *at_end = json_object_get (performance, "at_soak_end");
+    assert_string_equal (json_string_value (json_object_get (at_end, "version")), "v1");
+    assert_true (json_real_value (json_object_get (json_object_get (at_end, "golden_signals"), "latency_p99_ms")) == 12.5);
+    assert_true (json_array_size (json_object_get (at_end, "probes")) == 2);
+    assert_true (json_is_null (json_object_get (performance, "previous_release_at_soak_end")));
+    json_decref (performance);
+    json_t *receipt = s_evidence (f, "p-1", "deploy_receipt.json");
+    assert_true (json_is_true (json_object_get (receipt, "done")));
+    s_expect_point (receipt, "qa_approved", "true", S_QA_REPORT);
+    s_expect_point (receipt, "approvals_valid", "true", NULL);
+    s_expect_point (receipt, "rollout_healthy", "true", "production smoke: 4 check(s) passed");
+    json_decref (receipt);
+
+    //  v2 answers /healthz but fails every /work: the smoke check fails the rollout, v1 is back.
+    result = s_run_granted (f, "p-2", &v2, secret_key);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_ROLLED_BACK, "smoke_failed");
+    assert_non_null (strstr (result->detail, "smoke check work"));
+    free (result);
+    int with_version = 0, total = 0;
+    dtu_count (f->state, "smoky", "production", "v1", &with_version, &total);
+    assert_int_equal (with_version, 2);
+    assert_int_equal (total, 2);
+    smoke = s_evidence (f, "p-2", "smoke-test-results.json");
+    checks = json_object_get (smoke, "smoke");
+    assert_true (json_is_false (json_object_get (checks, "passed")));
+    assert_true (json_integer_value (json_object_get (checks, "failed")) >= 1);
+    json_decref (smoke);
+    receipt = s_evidence (f, "p-2", "deploy_receipt.json");
+    assert_true (json_is_false (json_object_get (receipt, "done")));
+    s_expect_point (receipt, "rollout_healthy", "false", "smoke check work");
+    s_expect_point (receipt, "soak_passed", "false", "rule smoke_failed");
+    json_decref (receipt);
+
+    //  v3: its baseline carries what v1 (still the recorded release) showed at its soak's end.
+    result = s_run_granted (f, "p-3", &v3, secret_key);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, "");
+    free (result);
+    performance = s_evidence (f, "p-3", "performance-baseline.json");
+    json_t *previous = json_object_get (performance, "previous_release_at_soak_end");
+    assert_string_equal (json_string_value (json_object_get (previous, "version")), "v1");
+    assert_string_equal (json_string_value (json_object_get (performance, "baseline_version")), "v1");
+    assert_string_equal (json_string_value (json_object_get (json_object_get (performance, "at_soak_end"), "version")), "v3");
+    json_decref (performance);
+    f->has_signal = false;
+}
+
 int
 main (void)
 {
@@ -879,6 +1087,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_qa_report_opened_at_preflight, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_migrations_down_and_restore, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_monitor_evidence, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_production_evidence, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

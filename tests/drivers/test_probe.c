@@ -109,6 +109,30 @@ test_liveness_and_failed_readiness (void **state)
     assert_true (al_probe_http (url, 2000, &result));
 }
 
+//  Smoke checks (al_probe_http_check): the status expected, the body's text.
+static void
+test_smoke_check (void **state)
+{
+    s_fixture_t *self = *state;
+    char url [128];
+    al_probe_result_t result;
+    snprintf (url, sizeof (url), "%s/healthz", self->base);
+    assert_true (al_probe_http_check (url, 2000, 200, "ok", &result));
+    assert_non_null (strstr (result.detail, "body contains the expected text"));
+    assert_false (al_probe_http_check (url, 2000, 200, "no such text in the body", &result));
+    assert_non_null (strstr (result.detail, "lacks the expected text"));
+    assert_false (al_probe_http_check (url, 2000, 204, NULL, &result));
+    assert_string_equal (result.detail, "status 200, expected 204");
+    //  Any 2xx without an expected status; a 503 is not one.
+    snprintf (url, sizeof (url), "%s/readyz", self->base);
+    assert_false (al_probe_http_check (url, 2000, 0, NULL, &result));
+    assert_string_equal (result.detail, "status 503, expected 2xx");
+    assert_true (al_probe_http_check (url, 2000, 503, NULL, &result));
+    //  A body larger than 64 KiB is cut, never read whole.
+    snprintf (url, sizeof (url), "%s/metrics", self->base);
+    assert_true (al_probe_http_check (url, 2000, 200, "# TYPE", &result));
+}
+
 static void
 test_connection_refused_is_a_failed_probe (void **state)
 {
@@ -151,6 +175,7 @@ main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test_setup_teardown (test_liveness_and_failed_readiness, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_smoke_check, s_setup, s_teardown),
         cmocka_unit_test (test_connection_refused_is_a_failed_probe),
         cmocka_unit_test (test_silent_server_times_out),
     };

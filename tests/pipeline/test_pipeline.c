@@ -163,7 +163,7 @@ s_wait_state (s_fixture_t *f, const char *release, const char *want, int timeout
 }
 
 static void
-s_submit (s_fixture_t *f, const char *release, const char *version, const char *faults)
+s_submit_with (s_fixture_t *f, const char *release, const char *version, const char *faults, const char *extra)
 {
     char artifact [1024], sha [65], name [64], arguments [2048];
     snprintf (name, sizeof name, "demo-%s", version);
@@ -175,11 +175,49 @@ s_submit (s_fixture_t *f, const char *release, const char *version, const char *
     fprintf (file, "faster checkout (%s)\nfix: totals rounding\n", version);
     fclose (file);
     snprintf (arguments, sizeof arguments, "submit --service demo --version %s --artifact '%s' --digest sha256:%s "
-              "--changes '%s' --summary 'release %s' --id %s", version, artifact, sha, changes, version, release);
+              "--changes '%s' --summary 'release %s' --id %s %s", version, artifact, sha, changes, version, release,
+              extra);
     if (s_airlock (f, "submit", arguments) != 0) {
         char *text = s_output (f, "submit");
         fail_msg ("airlock submit failed: %s", text? text: "");
     }
+}
+
+static void
+s_submit (s_fixture_t *f, const char *release, const char *version, const char *faults)
+{
+    s_submit_with (f, release, version, faults, "");
+}
+
+//  The deploy receipt of deployment_id (deploy-manager's evidence directory).
+static json_t *
+s_receipt (s_fixture_t *f, const char *deployment_id)
+{
+    char path [600];
+    snprintf (path, sizeof path, "%s/deploy/.artifacts/deployment/%s/deploy_receipt.json", f->dir, deployment_id);
+    json_error_t error;
+    json_t *receipt = json_load_file (path, 0, &error);
+    if (!receipt)
+        fail_msg ("%s: %s", path, error.text);
+    return receipt;
+}
+
+//  The receipt's Definition of Done point id has status, its reason holds in_reason.
+static void
+s_expect_point (json_t *receipt, const char *id, const char *status, const char *in_reason)
+{
+    size_t index;
+    json_t *point;
+    json_array_foreach (json_object_get (receipt, "definition_of_done"), index, point) {
+        if (strcmp (json_string_value (json_object_get (point, "id")), id) != 0)
+            continue;
+        const char *got = json_string_value (json_object_get (point, "status"));
+        const char *reason = json_string_value (json_object_get (point, "reason"));
+        if (strcmp (got, status) != 0 || !reason || (in_reason && !strstr (reason, in_reason)))
+            fail_msg ("%s: %s (%s), expected %s with '%s'", id, got, reason? reason: "", status, in_reason);
+        return;
+    }
+    fail_msg ("the receipt has no point %s", id);
 }
 
 //  `airlock approve REQUEST --yes --key DIR/KEY.key`; its output must hold expect.
@@ -357,7 +395,9 @@ static void
 test_release_to_production (void **state)
 {
     s_fixture_t *f = *state;
-    s_submit (f, "rel-1", "v1", NULL);
+    //  The submitter declares what airlock cannot check: the approver sees it as declared.
+    s_submit_with (f, "rel-1", "v1", NULL, "--dependency libfoo@1.2.3 --dependency @scope/bar@4 "
+                   "--breaking-changes 'GET /v1/cart is gone'");
     s_wait_state (f, "rel-1", "APPROVE", 60000);
     //  The request waits in `airlock approvals`.
     assert_int_equal (s_airlock (f, "approvals", "approvals"), 0);
@@ -370,8 +410,25 @@ test_release_to_production (void **state)
     assert_non_null (submitter);
     assert_string_equal (submitter, "ci");
     free (submitter);
-    s_approve (f, "rel-1");
+    //  The checklist the approver signs, computed: the smoke checks ran, no unit, integration
+    //  or E2E suite did (services.yaml configures none), no migrations, the declarations.
+    text = s_approve_as (f, "rel-1-prod", "alice", "granted");
+    const char *boxes [] = { "[ ] Unit tests: no suite of that kind ran", "[ ] E2E tests: no suite of that kind ran",
+                             "[x] Other suites and checks: checks", "[-] not applicable: no migration set",
+                             "adds libfoo@1.2.3; @scope/bar@4", "declared by the submitter (airlock does not check it): "
+                             "GET /v1/cart is gone", "Production Deployment Request", "faster checkout" };
+    for (size_t i = 0; i < sizeof boxes / sizeof boxes [0]; i++)
+        if (!strstr (text, boxes [i]))
+            fail_msg ("approve did not show '%s':\n%s", boxes [i], text);
+    free (text);
     s_wait_state (f, "rel-1", "DONE", 60000);
+    //  Its receipt: done, every point from evidence (the QA report the grant carries).
+    json_t *receipt = s_receipt (f, "rel-1-prod");
+    assert_true (json_is_true (json_object_get (receipt, "done")));
+    s_expect_point (receipt, "qa_approved", "true", "QA report sha256:");
+    s_expect_point (receipt, "approvals_valid", "true", "pre-flight verified");
+    s_expect_point (receipt, "backup_verified", "not_applicable", "no database in production");
+    json_decref (receipt);
     int with_version = 0, total = 0;
     char deploy_state [400];
     snprintf (deploy_state, sizeof deploy_state, "%s/deploy", f->dir);
@@ -562,6 +619,19 @@ test_rollback_and_emergency (void **state)
     text = s_output (f, "skip-standard");
     assert_non_null (strstr (text, "emergency only"));
     free (text);
+    //  Declarations that contradict each other, or a dependency without its version.
+    snprintf (arguments, sizeof arguments, "submit --service demo --version v3 --artifact '%s' --digest sha256:%s "
+              "--no-breaking-changes --breaking-changes 'x' --id rel-c", artifact, sha);
+    assert_int_equal (s_airlock (f, "contradiction", arguments), 2);
+    text = s_output (f, "contradiction");
+    assert_non_null (strstr (text, "--no-breaking-changes contradicts --breaking-changes"));
+    free (text);
+    snprintf (arguments, sizeof arguments, "submit --service demo --version v3 --artifact '%s' --digest sha256:%s "
+              "--dependency libfoo --id rel-c", artifact, sha);
+    assert_int_equal (s_airlock (f, "bad-dependency", arguments), 2);
+    text = s_output (f, "bad-dependency");
+    assert_non_null (strstr (text, "expected NAME@VERSION"));
+    free (text);
     //  An emergency skipping staging, declared by a human (`airlock submit --type
     //  emergency` goes over the human approval client's connection): the manager's
     //  quorum plus devops to skip staging.
@@ -575,6 +645,11 @@ test_rollback_and_emergency (void **state)
     free (s_approve_as (f, "rel-e-prod", "dave", "granted"));
     s_wait_state (f, "rel-e", "DONE", 60000);
     s_assert_no_staging (f, "rel-e");
+    //  No QA report stands behind it: not ticked, not applicable under the extra approvals.
+    json_t *receipt = s_receipt (f, "rel-e-prod");
+    s_expect_point (receipt, "qa_approved", "not_applicable", "staging skipped under the extra approvals");
+    s_expect_point (receipt, "approvals_valid", "true", NULL);
+    json_decref (receipt);
     dtu_count (deploy_state, "demo", "production", "v3", &with_version, &total);
     assert_int_equal (with_version, 2);
 }

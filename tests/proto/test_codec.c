@@ -31,6 +31,7 @@ typedef struct {
     Airlock__DeliveryAck delivery_ack;
     Airlock__ReleaseCandidate release;
     char *changes [2];
+    char *dependencies [2];
     Airlock__DeployRequest deploy;
     Airlock__QaRequest qa_request;
     char *suite_names [2];
@@ -139,6 +140,14 @@ s_fixture_init (s_fixture_t *f, al_msg_type_t type)
     f->release.changes = f->changes;
     f->release.migration_set_sha256 = S_DIGEST_B;
     f->release.summary = "Refund fixes.\nTwo changes.";
+    //  Every field set for the round trip (a real client sends one of each pair).
+    f->dependencies [0] = "libfoo@1.2.3";
+    f->dependencies [1] = "@scope/bar@4";
+    f->release.n_dependencies_added = 2;
+    f->release.dependencies_added = f->dependencies;
+    f->release.no_dependencies_added = true;
+    f->release.breaking_changes = "GET /v1/refunds is gone";
+    f->release.no_breaking_changes = true;
 
     f->deploy = (Airlock__DeployRequest) AIRLOCK__DEPLOY_REQUEST__INIT;
     f->deploy.service = "payments-api";
