@@ -240,6 +240,7 @@ typedef struct {
     Airlock__DeployRequest request;
     char path [1024];
     char sha [65];
+    char qa_digest [65];            // s_run_granted: the stored QA report the grant binds
 } s_release_t;
 
 static void
@@ -665,7 +666,6 @@ typedef struct {
     Airlock__ExecuteDeploy execute;
 } s_granted_t;
 
-#define S_QA_REPORT "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
 
 static al_deploy_result_t *
 s_run_granted (s_fixture_t *f, const char *deployment_id, s_release_t *release, const uint8_t secret_key [64])
@@ -681,7 +681,9 @@ s_run_granted (s_fixture_t *f, const char *deployment_id, s_release_t *release, 
     g.filed.version = release->request.version;
     g.filed.artifact_uri = release->path;
     g.filed.artifact_sha256 = release->sha;
-    g.filed.qa_report_sha256 = (char *) S_QA_REPORT;
+    //  Pre-flight opens the report the grant binds: it is kept, approved, for this artifact.
+    dtu_qa_report (f->dir, release->sha, true, release->qa_digest);
+    g.filed.qa_report_sha256 = release->qa_digest;
     g.filed.requested_by = (char *) "orchestrator";
     al_approval_options_t options = { .decision = AIRLOCK__DECISION__DECISION_GRANT,
                                       .issued_at_ms = now - 1000, .valid_for_ms = 3600000 };
@@ -1014,7 +1016,7 @@ test_production_evidence (void **state)
     free (result);
     json_t *validation = s_evidence (f, "p-1", "validation.json");
     json_t *qa = json_object_get (validation, "qa");
-    assert_string_equal (json_string_value (json_object_get (qa, "report_sha256")), S_QA_REPORT);
+    assert_string_equal (json_string_value (json_object_get (qa, "report_sha256")), v1.qa_digest);
     assert_string_equal (json_string_value (json_object_get (qa, "verdict")), "approved");
     assert_true (json_is_true (json_object_get (json_object_get (validation, "preflight"), "passed")));
     assert_true (json_array_size (json_object_get (json_object_get (validation, "preflight"), "checks")) > 5);
@@ -1036,7 +1038,7 @@ test_production_evidence (void **state)
     json_decref (performance);
     json_t *receipt = s_evidence (f, "p-1", "deploy_receipt.json");
     assert_true (json_is_true (json_object_get (receipt, "done")));
-    s_expect_point (receipt, "qa_approved", "true", S_QA_REPORT);
+    s_expect_point (receipt, "qa_approved", "true", v1.qa_digest);
     s_expect_point (receipt, "approvals_valid", "true", NULL);
     s_expect_point (receipt, "rollout_healthy", "true", "production smoke: 4 check(s) passed");
     json_decref (receipt);
