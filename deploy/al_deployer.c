@@ -20,6 +20,7 @@
 #include "deploy/al_driver.h"
 #include "deploy/al_migrate.h"
 #include "deploy/al_rollout.h"
+#include "policies/al_calendar.h"
 #include "policies/al_gate.h"
 #include "proto/al_signature.h"
 #include <assert.h>
@@ -476,6 +477,7 @@ typedef struct {
     double probe_latency_max_ms;
     json_t *soak_samples;                   // the soak's probe rounds (smoke-test results)
     unsigned checkpoints_passed;            // the policy's soak checkpoints passed
+    bool grant_break_glass;                 // the verified grant fills the break_glass quorum
 } s_run_t;
 
 static uint64_t
@@ -861,7 +863,8 @@ s_step_preflight (s_run_t *run)
     //  The grant (production), verified here again whatever the caller did.
     if (env == AIRLOCK__ENVIRONMENT__ENV_PRODUCTION) {
         bool ok = run->job->execute
-               && al_gate_verify_grant (policy, env, run->job->execute, now, reason, sizeof reason);
+               && al_gate_verify_grant_break_glass (policy, env, run->job->execute, now, &run->grant_break_glass,
+                                                    reason, sizeof reason);
         s_check (checks, "production_grant", ok, "%s", ok? "signed approvals verified for this artifact"
                  : run->job->execute? reason: "no ExecuteDeploy with a grant");
         const Airlock__ProductionGrant *grant = run->job->execute? run->job->execute->grant: NULL;
@@ -895,44 +898,31 @@ s_step_preflight (s_run_t *run)
     s_check (checks, "monthly_budget", cost <= budget, "%.2f USD/month for %u instance(s), budget %.2f",
              cost, run->instances, budget);
 
-    //  Calendar: freezes and windows.
-    time_t now_s = (time_t) (now / 1000);
-    char explanation [256] = "";
-    al_policy_freeze_t freeze = al_policy_freeze_check (policy, env, now_s, explanation, sizeof explanation);
-    bool break_glass = false;
-    if (run->job->execute && run->job->execute->grant)
-        for (size_t i = 0; i < run->job->execute->grant->n_approvals; i++) {
-            Airlock__ApprovalStatement *statement = NULL;
-            char error [128];
-            const Airlock__SignedApproval *approval = run->job->execute->grant->approvals [i];
-            if (al_statement_unpack (approval->statement.data, approval->statement.len, &statement,
-                                     error, sizeof error) == AL_SIG_OK && statement->break_glass)
-                break_glass = true;
-            if (statement)
-                airlock__approval_statement__free_unpacked (statement, NULL);
-        }
-    s_check (checks, "freeze", freeze != AL_POLICY_FREEZE_ACTIVE || break_glass, "%s%s",
-             explanation [0]? explanation: "no freeze", freeze == AL_POLICY_FREEZE_ACTIVE && break_glass?
-             " (break-glass signed)": "");
-    Airlock__DeploymentType type = request->deployment_type;
-    if (al_policy_requires_window (policy, type)) {
-        bool open = al_policy_window_open (policy, env, now_s, explanation, sizeof explanation);
-        s_check (checks, "deploy_window", open, "%s", explanation);
-    }
-    else
-        s_check (checks, "deploy_window", true, "%s deployments need no window", al_deployment_type_name (type)?
-                 al_deployment_type_name (type): "these");
-    //  A scheduled request's own window: the deploy must start inside it, whenever the
-    //  grant was given (the gate checked it at the grant; a deploy-manager busy or
-    //  restarting may start later).
+    //  Calendar: freezes, deploy windows, the request's scheduled window and break-glass,
+    //  decided by the same function as the gate (al_calendar.h), on the approved request
+    //  and with the break-glass the grant's approvals fill, so what the gate granted for
+    //  these facts pre-flight grants too. Judged at now: a scheduled window the
+    //  deploy-manager starts after (busy, restarting) is refused whenever the grant was given.
     const Airlock__ApprovalRequest *approved = env == AIRLOCK__ENVIRONMENT__ENV_PRODUCTION && run->job->execute
         && run->job->execute->grant? run->job->execute->grant->request: NULL;
-    if (approved && approved->window_end_ms) {
-        bool inside = now >= approved->window_start_ms && now < approved->window_end_ms;
-        s_check (checks, "scheduled_window", inside, "%s the request's window (%llu..%llu ms, now %llu)",
-                 inside? "inside": "outside", (unsigned long long) approved->window_start_ms,
-                 (unsigned long long) approved->window_end_ms, (unsigned long long) now);
-    }
+    al_calendar_query_t calendar_query = {
+        .environment = env, .deployment_type = request->deployment_type, .now_ms = now,
+        .window_start_ms = approved? approved->window_start_ms: 0,
+        .window_end_ms = approved? approved->window_end_ms: 0,
+        .break_glass = run->grant_break_glass
+    };
+    al_calendar_decision_t calendar;
+    al_calendar_decide (policy, &calendar_query, &calendar);
+    bool lifted = calendar.break_glass_used;
+    s_check (checks, "freeze", calendar.freeze != AL_POLICY_FREEZE_ACTIVE || lifted, "%s%s", calendar.freeze_text,
+             calendar.freeze == AL_POLICY_FREEZE_ACTIVE && lifted? " (lifted by the grant's break-glass approvals)": "");
+    s_check (checks, "deploy_window", !calendar.window_closed || lifted, "%s%s", calendar.window_text,
+             calendar.window_closed && lifted? " (lifted by the grant's break-glass approvals)": "");
+    if (calendar_query.window_end_ms)
+        s_check (checks, "scheduled_window", !calendar.outside_scheduled, "%s", calendar.scheduled_text);
+    //  The checks above are the decision's parts; the decision itself must agree.
+    assert (calendar.allowed == ((calendar.freeze != AL_POLICY_FREEZE_ACTIVE || lifted)
+                                 && (!calendar.window_closed || lifted) && !calendar.outside_scheduled));
 
     //  The artifact: bit for bit what was approved, kept for rollback.
     if (s_artifact (run, request->artifact_uri, request->artifact_sha256, true,

@@ -15,6 +15,7 @@
 #include "deploy/al_migrate.h"
 #include "deploy_test_util.h"
 #include "policies/al_approval.h"
+#include "policies/al_gate.h"
 #include <sodium.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -654,6 +655,156 @@ test_scheduled_window_at_preflight (void **state)
     f->now_ms = 0;
 }
 
+//  Seed 004's one window decision: the gate and pre-flight decide windows, freezes and
+//  break-glass with the same function (policies/al_calendar.h), so a grant the gate
+//  gives passes pre-flight's calendar checks, and what the gate refuses pre-flight
+//  refuses. The test policy has no deploy window at all: a scheduled release is always
+//  outside one.
+typedef struct {
+    const char *name;
+    bool carol_break_glass;         // the security approver signs with --break-glass
+    int64_t scheduled_offset_ms;    // the request's own window starts now + this (0: none)
+    bool granted;                   // what the gate decides (and so pre-flight)
+    const char *refusal;            // the pre-flight check that fails when not granted
+} s_calendar_case_t;
+
+static void
+test_one_window_decision_at_preflight (void **state)
+{
+    s_fixture_t *f = *state;
+    assert_true (sodium_init () >= 0);
+    uint8_t alice_pk [32], alice_sk [64], carol_pk [32], carol_sk [64];
+    crypto_sign_keypair (alice_pk, alice_sk);
+    crypto_sign_keypair (carol_pk, carol_sk);
+    char alice_hex [65], carol_hex [65], path [400];
+    sodium_bin2hex (alice_hex, sizeof alice_hex, alice_pk, sizeof alice_pk);
+    sodium_bin2hex (carol_hex, sizeof carol_hex, carol_pk, sizeof carol_pk);
+    snprintf (path, sizeof path, "%s/approvers.yaml", f->policy_dir);
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    fprintf (file, "approvers:\n  - name: alice\n    roles: [manager]\n    keys:\n      - {id: a1, ed25519: \"%s\"}\n"
+             "  - name: carol\n    roles: [security]\n    keys:\n      - {id: c1, ed25519: \"%s\"}\n",
+             alice_hex, carol_hex);
+    fclose (file);
+    s_close (f);
+    al_policy_destroy (&f->policy);
+    al_policy_errors_t *errors = NULL;
+    f->policy = al_policy_load (f->policy_dir, &errors);
+    if (!f->policy)
+        fail_msg ("policy: %s", al_policy_errors_at (errors, 0));
+    s_open (f);
+
+    const s_calendar_case_t cases [] = {
+        //  The case: granted with a break-glass signature over a closed window;
+        //  pre-flight refused it before. Now it deploys.
+        { "break-glass", true, 0, true, NULL },
+        //  No break-glass: the gate blocks, pre-flight refuses the window.
+        { "no-glass", false, 0, false, "deploy_window" },
+        //  The request's own window starts in an hour: break-glass does not lift it,
+        //  neither at the gate nor in pre-flight.
+        { "early", true, 3600000, false, "scheduled_window" },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases [0]; c++) {
+        const s_calendar_case_t *test = &cases [c];
+        s_release_t release;
+        char version [32];
+        snprintf (version, sizeof version, "v%zu", c + 1);
+        s_release (f, &release, "demo", version, NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+        release.request.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_SCHEDULED;
+        release.request.instances = 1;
+        uint64_t now = (uint64_t) time (NULL) * 1000;
+        char request_id [32];
+        snprintf (request_id, sizeof request_id, "cal-%s", test->name);
+        Airlock__ApprovalRequest filed = AIRLOCK__APPROVAL_REQUEST__INIT;
+        filed.request_id = request_id;
+        filed.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_SCHEDULED;
+        filed.environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
+        filed.service = (char *) "demo";
+        filed.version = version;
+        filed.artifact_uri = release.path;
+        filed.artifact_sha256 = release.sha;
+        filed.qa_report_sha256 = (char *) "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
+        filed.requested_by = (char *) "orchestrator";
+        if (test->scheduled_offset_ms) {
+            filed.window_start_ms = now + (uint64_t) test->scheduled_offset_ms;
+            filed.window_end_ms = filed.window_start_ms + 1800000;
+        }
+        char error [256];
+        al_approval_options_t options = { .decision = AIRLOCK__DECISION__DECISION_GRANT,
+                                          .issued_at_ms = now - 60000, .valid_for_ms = 3600000 };
+        al_approval_signed_t *manager = al_approval_sign_with_secret (&filed, alice_sk, &options, error, sizeof error);
+        options.break_glass = test->carol_break_glass;
+        al_approval_signed_t *security = al_approval_sign_with_secret (&filed, carol_sk, &options, error, sizeof error);
+        assert_non_null (manager);
+        assert_non_null (security);
+        Airlock__SignedApproval *signatures [2] = {
+            (Airlock__SignedApproval *) al_approval_signed_message (manager),
+            (Airlock__SignedApproval *) al_approval_signed_message (security)
+        };
+        Airlock__ProductionGrant grant = AIRLOCK__PRODUCTION_GRANT__INIT;
+        grant.request_id = request_id;
+        grant.request = &filed;
+        grant.n_approvals = 2;
+        grant.approvals = signatures;
+        grant.granted_at_ms = now;
+        Airlock__ExecuteDeploy execute = AIRLOCK__EXECUTE_DEPLOY__INIT;
+        execute.request = &release.request;
+        execute.grant = &grant;
+
+        //  The gate's decision on these approvals, now.
+        char reason [512];
+        bool granted = al_gate_verify_grant (f->policy, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION, &execute, now,
+                                             reason, sizeof reason);
+        if (granted != test->granted)
+            fail_msg ("%s: the gate says %s: %s", test->name, granted? "granted": "refused", reason);
+
+        //  Pre-flight on the same facts, at the same moment.
+        f->now_ms = now;
+        al_deploy_job_t job = { .deployment_id = request_id, .environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION,
+                                .request = &release.request, .execute = &execute, .journal = NULL };
+        al_deployer_hooks_t hooks = s_hooks (f);
+        al_deploy_result_t result;
+        memset (&result, 0, sizeof result);
+        f->count = 0;
+        assert_int_equal (al_deployer_run (f->deployer, &job, &hooks, &result), 0);
+        bool preflight_passed = false;
+        for (size_t i = 0; i < f->count; i++)
+            if (f->records [i].step == AIRLOCK__STEP__STEP_PREFLIGHT
+            &&  f->records [i].outcome == AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED)
+                preflight_passed = true;
+        if (preflight_passed != granted)
+            fail_msg ("%s: the gate %s but pre-flight %s: %s", test->name, granted? "granted": "refused",
+                      preflight_passed? "passed": "refused", result.detail);
+        if (granted) {
+            s_expect (&result, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, "");
+            //  The evidence says the window was lifted by break-glass.
+            json_t *preflight = s_evidence (f, request_id, "connectivity-report.json");
+            char *text = json_dumps (preflight, 0);
+            assert_non_null (strstr (text, "lifted by the grant's break-glass approvals"));
+            free (text);
+            json_decref (preflight);
+        }
+        else {
+            s_expect (&result, AIRLOCK__OUTCOME__OUTCOME_FAILED, "");
+            //  pre-flight's evidence: the calendar check named failed (the grant's check
+            //  failed too: it is the gate's own verdict, taken again).
+            json_t *preflight = s_evidence (f, request_id, "connectivity-report.json");
+            bool refused_there = false;
+            size_t index;
+            json_t *check;
+            json_array_foreach (json_object_get (preflight, "checks"), index, check)
+                if (strcmp (json_string_value (json_object_get (check, "check")), test->refusal) == 0)
+                    refused_there = json_is_false (json_object_get (check, "ok"));
+            json_decref (preflight);
+            if (!refused_there)
+                fail_msg ("%s: expected %s to fail pre-flight: %s", test->name, test->refusal, result.detail);
+        }
+        al_approval_signed_destroy (&manager);
+        al_approval_signed_destroy (&security);
+    }
+    f->now_ms = 0;
+}
+
 static void
 test_migrations_down_and_restore (void **state)
 {
@@ -742,6 +893,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_production_without_grant_and_constraints, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_rollback_only_to_previous, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_scheduled_window_at_preflight, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_one_window_decision_at_preflight, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_migrations_down_and_restore, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_monitor_evidence, s_setup, s_teardown),
     };
