@@ -15,6 +15,7 @@
 #include "agents/al_deploy_manager.h"
 #include "agents/al_agent.h"
 #include "deploy/al_deployer.h"
+#include "deploy/al_rules.h"
 #include "deploy/al_services.h"
 #include "policies/al_gate.h"
 #include "policies/al_policy.h"
@@ -39,6 +40,12 @@ typedef struct {
     const char *version;            // the version the running job brings
     Airlock__Environment environment;
     uint64_t last_signal_ms;        // monotonic time of its latest SoakSignal, 0: none
+    //  Its SoakSignals judged as published (baseline, then the soak), for the soak
+    //  checkpoints: the rows of the latest soak sample.
+    al_rules_stream_t *signals;
+    al_rules_row_t rows [AL_RULES_ROWS];
+    size_t row_count;
+    uint64_t rows_ms;               // monotonic time the rows' sample arrived
     al_envelope_t *trigger;         // the RollbackTrigger acted on, for the receipt
 } s_manager_t;
 
@@ -171,8 +178,20 @@ s_hook_rollback (void *arg, const char *deployment_id, char *rule, size_t rule_s
         }
         if (envelope->body_case == AIRLOCK__ENVELOPE__BODY_SOAK_SIGNAL
         &&  strcmp (envelope->soak_signal->service, self->service) == 0
-        &&  envelope->environment == self->environment)
+        &&  envelope->environment == self->environment) {
             self->last_signal_ms = s_mono_ms ();
+            al_rules_row_t rows [AL_RULES_ROWS];
+            bool judged = false;
+            if (self->signals) {
+                al_rules_stream_feed (self->signals, envelope->soak_signal, (int64_t) self->last_signal_ms,
+                                      rows, AL_RULES_ROWS, &judged);
+                if (judged) {
+                    memcpy (self->rows, rows, sizeof rows);
+                    self->row_count = AL_RULES_ROWS;
+                    self->rows_ms = self->last_signal_ms;
+                }
+            }
+        }
         if (envelope->body_case == AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST
         ||  envelope->body_case == AIRLOCK__ENVELOPE__BODY_EXECUTE_DEPLOY) {
             zlistx_add_end (self->pending, envelope);    // later, still unacknowledged
@@ -199,6 +218,17 @@ s_hook_last_signal (void *arg)
 {
     s_manager_t *self = (s_manager_t *) arg;
     return self->last_signal_ms;
+}
+
+//  The rows of the latest soak sample (s_hook_rollback feeds them as they arrive).
+static size_t
+s_hook_signal_rows (void *arg, al_rules_row_t *rows, size_t size, uint64_t *sample_ms)
+{
+    s_manager_t *self = (s_manager_t *) arg;
+    size_t count = self->row_count < size? self->row_count: size;
+    memcpy (rows, self->rows, count * sizeof *rows);
+    *sample_ms = self->rows_ms;
+    return count;
 }
 
 //  Is a monitor connected and alive? Asks the broker, once.
@@ -348,10 +378,15 @@ s_execute (s_manager_t *self, al_deploy_job_t *job)
     self->version = job->request->version;
     self->environment = job->environment;
     self->last_signal_ms = 0;
+    self->row_count = 0;
+    self->rows_ms = 0;
+    self->signals = al_rules_stream_new (al_policy_thresholds (self->policy),
+                                         al_policy_signal_max_age_s (self->policy) * 1000);
     al_deployer_hooks_t hooks = {
         .journal = s_hook_journal, .progress = s_hook_progress,
         .rollback_requested = s_hook_rollback, .monitor_alive = s_hook_monitor_alive,
-        .last_signal_ms = s_hook_last_signal, .last_trigger = s_hook_last_trigger, .now_ms = NULL, .arg = self
+        .last_signal_ms = s_hook_last_signal, .last_trigger = s_hook_last_trigger, .now_ms = NULL,
+        .signal_rows = s_hook_signal_rows, .arg = self
     };
     al_deploy_result_t *result = (al_deploy_result_t *) calloc (1, sizeof *result);
     assert (result);
@@ -363,6 +398,7 @@ s_execute (s_manager_t *self, al_deploy_job_t *job)
     }
     self->service = NULL;
     self->version = NULL;
+    al_rules_stream_destroy (&self->signals);
     al_codec_free (&self->trigger);
     free (result);
     al_deploy_journal_clear (&journal);

@@ -477,6 +477,11 @@ typedef struct {
     double probe_latency_max_ms;
     json_t *soak_samples;                   // the soak's probe rounds (smoke-test results)
     unsigned checkpoints_passed;            // the policy's soak checkpoints passed
+    json_t *checkpoints;                    // each checkpoint judged: {at_ms, check, passed, detail}
+    unsigned round_seen;                    // the latest probe round: instances of the new release
+    unsigned round_failed;                  //   and how many of them failed
+    unsigned hotfix_steps [2];              // a hotfix's canary ramp (first step, 100)
+    char expedited [256];                   // what a hotfix shortened, "" otherwise
     bool grant_break_glass;                 // the verified grant fills the break_glass quorum
 } s_run_t;
 
@@ -658,6 +663,8 @@ s_probe_round (s_run_t *run, unsigned *consecutive, size_t slots, json_t *round)
             consecutive [i]++;
         failed++;
     }
+    run->round_seen = (unsigned) seen;
+    run->round_failed = failed;
     free (instances);
     return failed;
 }
@@ -687,7 +694,131 @@ s_stale (s_run_t *run, uint64_t start, uint64_t max_age, bool required)
     return true;
 }
 
-//  Watch the new release for duration_ms: probes every interval, rollback triggers.
+//  ---- soak checkpoints (seed 004: 5 min initial health, 15 min error rate, 30 min
+//  performance, 60 min all normal) -------------------------------------------------
+
+typedef enum { S_CHECK_HEALTH, S_CHECK_ERROR_RATE, S_CHECK_PERFORMANCE, S_CHECK_ALL } s_check_kind_t;
+
+static s_check_kind_t
+s_check_kind (size_t index, size_t count)
+{
+    if (index + 1 >= count || index > 2)
+        return S_CHECK_ALL;
+    return index == 0? S_CHECK_HEALTH: index == 1? S_CHECK_ERROR_RATE: S_CHECK_PERFORMANCE;
+}
+
+const char *
+al_deployer_checkpoint_check (size_t index, size_t count)
+{
+    static const char *const names [] = { "initial health", "error rate", "performance", "all normal" };
+    return names [s_check_kind (index, count)];
+}
+
+//  The rule rows a check judges: health the health rule, error rate and performance
+//  their rule, all normal every rule but the investigate notice.
+static bool
+s_row_judged (s_check_kind_t kind, const char *rule)
+{
+    switch (kind) {
+        case S_CHECK_HEALTH: return strcmp (rule, "health_check_failures") == 0;
+        case S_CHECK_ERROR_RATE: return strcmp (rule, "error_rate_increase") == 0;
+        case S_CHECK_PERFORMANCE: return strcmp (rule, "latency_p99_factor") == 0;
+        case S_CHECK_ALL: return strcmp (rule, "error_rate_investigate") != 0;
+    }
+    return false;
+}
+
+typedef enum { S_CHECKPOINT_PENDING, S_CHECKPOINT_PASSED, S_CHECKPOINT_FAILED } s_checkpoint_t;
+
+//  Judge one checkpoint on the evidence gathered at or after due (monotonic ms): the
+//  latest probe round and, for signals: monitor, the rows of the first soak sample that
+//  arrived at or after due (PENDING until one does; s_stale bounds the wait). On FAILED
+//  run->rule and run->failure say why.
+static s_checkpoint_t
+s_checkpoint_judge (s_run_t *run, size_t index, size_t count, uint64_t due, char *detail, size_t size)
+{
+    s_check_kind_t kind = s_check_kind (index, count);
+    bool monitored = run->svc->signals == AL_SERVICE_SIGNALS_MONITOR;
+    al_rules_row_t rows [AL_RULES_ROWS];
+    size_t row_count = 0;
+    uint64_t sample_ms = 0;
+    if (monitored) {
+        if (run->hooks->signal_rows)
+            row_count = run->hooks->signal_rows (run->hooks->arg, rows, AL_RULES_ROWS, &sample_ms);
+        uint64_t max_age = (uint64_t) al_policy_signal_max_age_s (run->self->policy) * 1000;
+        if (!run->hooks->signal_rows || ((row_count == 0 || sample_ms < due) && s_mono_ms () - due > max_age)) {
+            //  Fail closed: the monitor's samples come (s_stale), but none judged since due.
+            s_format (run->rule, sizeof run->rule, "missing_evidence");
+            s_fail (run, "soak checkpoint %zu (%s): no soak sample judged by the quality rules since the "
+                    "checkpoint was due", index + 1, al_deployer_checkpoint_check (index, count));
+            s_format (detail, size, "%s", run->failure);
+            return S_CHECKPOINT_FAILED;
+        }
+        if (row_count == 0 || sample_ms < due)
+            return S_CHECKPOINT_PENDING;
+    }
+    //  Health, from our own probes, for every check: every instance of the new release
+    //  answers, none failed in the latest round.
+    size_t used = 0;
+    bool healthy = run->round_seen >= run->instances && run->round_failed == 0;
+    used += (size_t) snprintf (detail + used, size - used, "probes: %u of %u instance(s) healthy, %u failed probe(s) "
+                               "so far", run->round_seen - (run->round_failed < run->round_seen? run->round_failed:
+                               run->round_seen), run->instances, run->probes_failed);
+    if (!healthy) {
+        s_format (run->rule, sizeof run->rule, "health_check_failures");
+        s_fail (run, "soak checkpoint %zu (%s): %s", index + 1, al_deployer_checkpoint_check (index, count), detail);
+        return S_CHECKPOINT_FAILED;
+    }
+    if (!monitored) {
+        if ((kind == S_CHECK_ERROR_RATE || kind == S_CHECK_PERFORMANCE) && used < size)
+            snprintf (detail + used, size - used,
+                      "; %s not applicable: services.yaml signals: probes gives no %s evidence", kind ==
+                      S_CHECK_ERROR_RATE? "error rate": "p99 latency", kind == S_CHECK_ERROR_RATE? "error-rate": "latency");
+        return S_CHECKPOINT_PASSED;
+    }
+    for (size_t r = 0; r < row_count; r++) {
+        if (!s_row_judged (kind, rows [r].rule))
+            continue;
+        char value [48] = "", bound [64] = "";
+        if (!isnan (rows [r].value))
+            snprintf (value, sizeof value, " %g%s", rows [r].value, rows [r].unit);
+        if (!isnan (rows [r].limit))
+            snprintf (bound, sizeof bound, " (limit %g%s)", rows [r].limit, rows [r].unit);
+        bool say = rows [r].detail [0] && rows [r].status != AL_RULES_ROW_OK;
+        if (used < size)
+            used += (size_t) snprintf (detail + used, size - used, "; %s%s %s%s%s%s", rows [r].rule, value,
+                                       al_rules_row_status_name (rows [r].status), bound, say? ": ": "",
+                                       say? rows [r].detail: "");
+        if (rows [r].status == AL_RULES_ROW_BREACH || rows [r].status == AL_RULES_ROW_MISSING) {
+            s_format (run->rule, sizeof run->rule, "%s", rows [r].status == AL_RULES_ROW_MISSING?
+                      "missing_evidence": rows [r].rule);
+            s_fail (run, "soak checkpoint %zu (%s): %s", index + 1, al_deployer_checkpoint_check (index, count), detail);
+            return S_CHECKPOINT_FAILED;
+        }
+    }
+    return S_CHECKPOINT_PASSED;
+}
+
+//  Record a judged checkpoint: progress, and the soak's list for the evidence and receipt.
+static void
+s_checkpoint_report (s_run_t *run, size_t index, size_t count, int64_t at_ms, int64_t duration_ms,
+                     bool passed, const char *detail)
+{
+    const char *check = al_deployer_checkpoint_check (index, count);
+    if (run->checkpoints)
+        json_array_append_new (run->checkpoints, json_pack ("{s:i, s:I, s:s, s:b, s:s}", "checkpoint", (int) index + 1,
+                                                            "at_ms", (json_int_t) at_ms, "check", check,
+                                                            "passed", passed, "detail", detail));
+    if (passed)
+        run->checkpoints_passed++;
+    s_progress (run, AIRLOCK__STEP__STEP_SOAK, passed? AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED: AIRLOCK__OUTCOME__OUTCOME_FAILED,
+                0, run->instances, (unsigned) (at_ms * 100 / (duration_ms > 0? duration_ms: 1)),
+                "checkpoint %zu of %zu (%s) %s at %.1f s: %s", index + 1, count, check, passed? "passed": "FAILED",
+                (double) at_ms / 1000.0, detail);
+}
+
+//  Watch the new release for duration_ms: probes every interval, rollback triggers, and
+//  (the main soak, percent 100) the policy's checkpoints, each judged by its own check.
 //  Returns 0 when it held, -1 on a breach (run->rule and run->failure say which).
 static int
 s_soak (s_run_t *run, int64_t duration_ms, unsigned percent, const char *what)
@@ -703,25 +834,25 @@ s_soak (s_run_t *run, int64_t duration_ms, unsigned percent, const char *what)
     uint64_t deadline = start + (uint64_t) (duration_ms > 0? duration_ms: 0);
     bool monitored = run->svc->signals == AL_SERVICE_SIGNALS_MONITOR;
     uint64_t max_age = (uint64_t) al_policy_signal_max_age_s (run->self->policy) * 1000;
-    //  The policy's soak checkpoints (quality_rules.yaml, already scaled) that fall in
-    //  this soak are reported as they pass (the main soak only).
+    //  The policy's checkpoints (quality_rules.yaml, already scaled) that fall in this
+    //  soak; a soak shorter than the last one (services.yaml soak: with a reason) ends
+    //  with the last check, "all normal", judged at its end.
     const al_policy_soak_t *policy_soak = al_policy_soak (run->self->policy);
+    size_t count = percent == 100 && policy_soak? policy_soak->checkpoint_count: 0;
+    int64_t at [64];
+    size_t due_count = 0;
+    for (size_t i = 0; i < count && due_count < 64; i++)
+        if (policy_soak->checkpoints_ms [i] <= duration_ms)
+            at [due_count++] = policy_soak->checkpoints_ms [i];
+    bool final_at_end = count > 0 && due_count < count && due_count < 64;
+    if (final_at_end)
+        at [due_count++] = duration_ms;
     size_t checkpoint = 0;
     do {
         if (s_trigger (run))
             return -1;
         if (monitored && s_stale (run, start, max_age, false))
             return -1;
-        while (percent == 100 && policy_soak && checkpoint < policy_soak->checkpoint_count
-        &&     policy_soak->checkpoints_ms [checkpoint] <= duration_ms
-        &&     s_mono_ms () - start >= (uint64_t) policy_soak->checkpoints_ms [checkpoint]) {
-            run->checkpoints_passed++;
-            s_progress (run, AIRLOCK__STEP__STEP_SOAK, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, 0, run->instances,
-                        (unsigned) (policy_soak->checkpoints_ms [checkpoint] * 100 / (duration_ms > 0? duration_ms: 1)),
-                        "checkpoint %zu of %zu passed at %.1f s: no rule breached", checkpoint + 1,
-                        policy_soak->checkpoint_count, (double) policy_soak->checkpoints_ms [checkpoint] / 1000.0);
-            checkpoint++;
-        }
         json_t *round = json_array ();
         s_probe_round (run, consecutive, S_MAX_INSTANCES, round);
         if (run->soak_samples)
@@ -737,19 +868,42 @@ s_soak (s_run_t *run, int64_t duration_ms, unsigned percent, const char *what)
                         what, limit, run->to.version);
                 return -1;
             }
+        while (checkpoint < due_count && s_mono_ms () - start >= (uint64_t) at [checkpoint]) {
+            //  The checkpoint's index in the policy: the last one for the final check.
+            size_t index = final_at_end && checkpoint + 1 == due_count? count - 1: checkpoint;
+            char detail [AL_DEPLOYER_DETAIL_SIZE] = "";
+            s_checkpoint_t verdict = s_checkpoint_judge (run, index, count, start + (uint64_t) at [checkpoint],
+                                                         detail, sizeof detail);
+            if (verdict == S_CHECKPOINT_PENDING)
+                break;
+            s_checkpoint_report (run, index, count, at [checkpoint], duration_ms,
+                                 verdict == S_CHECKPOINT_PASSED, detail);
+            if (verdict == S_CHECKPOINT_FAILED)
+                return -1;
+            checkpoint++;
+        }
         uint64_t elapsed = s_mono_ms () - start;
         unsigned share = duration_ms > 0? (unsigned) (elapsed * 100 / (uint64_t) duration_ms): 100;
         s_progress (run, AIRLOCK__STEP__STEP_SOAK, AIRLOCK__OUTCOME__OUTCOME_STARTED, 0, run->instances,
-                    share > 100? 100: share, "%s: %u probes, %u failed", what, run->probes_run, run->probes_failed);
+                    share > 100? 100: share, "%s: %u probes, %u failed; %zu of %zu checkpoint(s) judged", what,
+                    run->probes_run, run->probes_failed, checkpoint, due_count);
         if (s_mono_ms () >= deadline) {
             //  No promotion without evidence: the soak must have seen the monitor's
             //  samples (a canary step's short soak only checks they are not stale).
             if (monitored && s_stale (run, start, max_age, percent == 100))
                 return -1;
-            break;
+            //  A checkpoint still waiting for its sample keeps the soak going (s_stale
+            //  above ends the wait, closed, when the samples stop).
+            if (checkpoint >= due_count)
+                break;
         }
-        uint64_t left = deadline - s_mono_ms ();
-        zclock_sleep ((int) (left < (uint64_t) interval? left: (uint64_t) interval));
+        uint64_t now = s_mono_ms ();
+        uint64_t left = deadline > now? deadline - now: 0;
+        if (checkpoint < due_count && start + (uint64_t) at [checkpoint] > now
+        &&  start + (uint64_t) at [checkpoint] - now < left)
+            left = start + (uint64_t) at [checkpoint] - now;
+        int wait = (int) (left < (uint64_t) interval? left: (uint64_t) interval);
+        zclock_sleep (wait > 0? wait: (checkpoint < due_count? 20: 0));
     } while (true);
     return 0;
 }
@@ -780,6 +934,29 @@ s_plan_init (s_run_t *run, al_rollout_plan_t *plan)
     plan->probe_interval_ms = run->svc->probe_interval_ms;
     plan->ready_timeout_ms = run->svc->ready_timeout_ms;
     plan->stop_grace_ms = run->svc->stop_timeout_ms;
+    //  Seed 004: a hotfix is expedited. Its ramp is shortened, never its checks: a
+    //  canary goes from its first step straight to 100% (the first step still soaks in
+    //  full), rolling batches are twice as large (within the same max_surge and
+    //  max_unavailable bounds, each batch still gated on readiness), and the soak after
+    //  the rollout keeps its full duration and checkpoints (docs/deploying.md).
+    run->expedited [0] = 0;
+    if (run->request->deployment_type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_HOTFIX) {
+        if (run->strategy == AIRLOCK__STRATEGY__STRATEGY_CANARY && plan->canary_step_count > 2) {
+            run->hotfix_steps [0] = plan->canary_steps [0];
+            run->hotfix_steps [1] = 100;
+            s_format (run->expedited, sizeof run->expedited, "hotfix expedited: canary steps %u%%, 100%% "
+                      "(of %zu steps)", run->hotfix_steps [0], plan->canary_step_count);
+            plan->canary_steps = run->hotfix_steps;
+            plan->canary_step_count = 2;
+        }
+        else
+        if (run->strategy == AIRLOCK__STRATEGY__STRATEGY_ROLLING && plan->batch_size < run->instances) {
+            unsigned batch = plan->batch_size * 2 < run->instances? plan->batch_size * 2: run->instances;
+            s_format (run->expedited, sizeof run->expedited, "hotfix expedited: rolling batches of %u (not %u)",
+                      batch, plan->batch_size);
+            plan->batch_size = batch;
+        }
+    }
     plan->step_soak = s_canary_soak;
     plan->progress = s_rollout_progress;
     plan->aborted = s_rollout_aborted;
@@ -1108,6 +1285,9 @@ s_step_rollout (s_run_t *run)
     s_baseline (run);
     al_rollout_plan_t plan;
     s_plan_init (run, &plan);
+    if (run->expedited [0])
+        s_progress (run, AIRLOCK__STEP__STEP_ROLLOUT, AIRLOCK__OUTCOME__OUTCOME_STARTED, 0, run->instances, 0,
+                    "%s; the soak after the rollout is not shortened", run->expedited);
     char error [AL_DEPLOYER_DETAIL_SIZE];
     al_rollout_status_t status = al_rollout_run (run->driver, &plan, run->has_from? &run->from: NULL,
                                                  &run->to, error, sizeof error);
@@ -1137,20 +1317,77 @@ s_health_report (s_run_t *run, const char *name)
     return failed == 0? 0: -1;
 }
 
+int64_t
+al_deployer_soak_ms (const al_policy_t *policy, const al_service_t *svc, Airlock__Environment env,
+                     bool *shortened_p, char *why, size_t why_size)
+{
+    assert (policy);
+    assert (svc);
+    char scratch [8];
+    if (!why) {
+        why = scratch;
+        why_size = sizeof scratch;
+    }
+    if (shortened_p)
+        *shortened_p = false;
+    const al_policy_soak_t *soak = al_policy_soak (policy);
+    int64_t policy_ms = soak? soak->duration_ms: 0;
+    double scale = soak && soak->time_scale > 0? soak->time_scale: 1.0;
+    if (env == AIRLOCK__ENVIRONMENT__ENV_PRODUCTION) {
+        if (svc->soak_shortened_ms > 0 && svc->soak_reason) {
+            int64_t shortened = (int64_t) ((double) svc->soak_shortened_ms * scale);
+            if (shortened < 1)
+                shortened = 1;          // never no soak
+            if (shortened < policy_ms) {
+                if (shortened_p)
+                    *shortened_p = true;
+                s_format (why, why_size, "services.yaml soak.duration_ms, shortened from quality_rules.yaml's: %s",
+                          svc->soak_reason);
+                return shortened;
+            }
+        }
+        s_format (why, why_size, "quality_rules.yaml soak.duration");
+        return policy_ms;
+    }
+    if (policy_ms > 0 && policy_ms < svc->soak_ms) {
+        s_format (why, why_size, "services.yaml soak_ms, capped by quality_rules.yaml soak.duration");
+        return policy_ms;
+    }
+    s_format (why, why_size, "services.yaml soak_ms");
+    return svc->soak_ms;
+}
+
 static int
 s_step_soak (s_run_t *run)
 {
-    int64_t duration = run->svc->soak_ms;
-    const al_policy_soak_t *soak = al_policy_soak (run->self->policy);
-    if (soak && soak->duration_ms > 0 && soak->duration_ms < duration)
-        duration = soak->duration_ms;
+    char source [400];
+    bool shortened = false;
+    int64_t duration = al_deployer_soak_ms (run->self->policy, run->svc, run->job->environment, &shortened,
+                                            source, sizeof source);
+    s_progress (run, AIRLOCK__STEP__STEP_SOAK, AIRLOCK__OUTCOME__OUTCOME_STARTED, 0, run->instances, 0,
+                "soak of %.1f s (%s)%s%s", (double) duration / 1000.0, source, run->expedited [0]? "; ": "",
+                run->expedited);
     int rc = s_soak (run, duration, 100, "soak");
-    if (rc == 0)
-        s_format (run->failure, sizeof run->failure, "held %lld ms: %u checkpoint(s) passed, %u probe(s), %u failed",
-                  (long long) duration, run->checkpoints_passed, run->probes_run, run->probes_failed);
-    json_t *root = json_pack ("{s:s, s:s, s:s, s:I, s:i, s:i, s:i, s:b, s:s, s:O}", "deployment_id", run->job->deployment_id,
-                              "service", run->svc->name, "version", run->to.version,
-                              "soak_ms", (json_int_t) duration, "checkpoints_passed", (int) run->checkpoints_passed,
+    if (rc == 0) {
+        //  Each checkpoint with its check, so the receipt's steps (and the notification
+        //  built from them) say what was judged when.
+        char list [320] = "";
+        size_t index;
+        json_t *checkpoint;
+        json_array_foreach (run->checkpoints, index, checkpoint) {
+            size_t used = strlen (list);
+            s_format (list + used, sizeof list - used, "%s%.1f s %s", used? ", ": "",
+                      (double) json_integer_value (json_object_get (checkpoint, "at_ms")) / 1000.0,
+                      json_string_value (json_object_get (checkpoint, "check")));
+        }
+        s_format (run->failure, sizeof run->failure, "held %lld ms%s: %u checkpoint(s) passed (%s), %u probe(s), %u failed",
+                  (long long) duration, shortened? " (shortened: services.yaml soak)": "", run->checkpoints_passed,
+                  list [0]? list: "none in this soak", run->probes_run, run->probes_failed);
+    }
+    json_t *root = json_pack ("{s:s, s:s, s:s, s:I, s:s, s:i, s:O, s:i, s:i, s:b, s:s, s:O}", "deployment_id",
+                              run->job->deployment_id, "service", run->svc->name, "version", run->to.version,
+                              "soak_ms", (json_int_t) duration, "soak_source", source,
+                              "checkpoints_passed", (int) run->checkpoints_passed, "checkpoints", run->checkpoints,
                               "probes", (int) run->probes_run,
                               "failed", (int) run->probes_failed, "passed", rc == 0, "rule", run->rule,
                               "rounds", run->soak_samples);
@@ -1380,6 +1617,17 @@ s_receipt (s_run_t *run, Airlock__Outcome outcome)
                    "rule", run->rule,
         "definition_of_done", done,
         "rollback_trigger", s_trigger_json (run, outcome));
+    //  The soak's checkpoints, each with its check and what it saw (seed 004).
+    if (receipt) {
+        char source [400];
+        bool shortened = false;
+        int64_t soak_ms = al_deployer_soak_ms (run->self->policy, run->svc, env, &shortened, source, sizeof source);
+        json_object_set_new (receipt, "soak", json_pack ("{s:I, s:s, s:b, s:s, s:O, s:s}", "duration_ms",
+                                                         (json_int_t) soak_ms, "source", source, "shortened", shortened,
+                                                         "reason", shortened && run->svc->soak_reason?
+                                                         run->svc->soak_reason: "", "checkpoints", run->checkpoints,
+                                                         "expedited", run->expedited));
+    }
     int rc = 0;
     if (!receipt || s_write_json (run->evidence_dir, "deploy_receipt.json", receipt, result->receipt_sha256,
                                   error, sizeof error) != 0) {
@@ -1561,6 +1809,7 @@ al_deployer_run (al_deployer_t *self, const al_deploy_job_t *job, const al_deplo
     run.result = result;
     run.request = job->request;
     run.soak_samples = json_array ();
+    run.checkpoints = json_array ();
     result->outcome = AIRLOCK__OUTCOME__OUTCOME_FAILED;
     s_read_journal (&run);
 
@@ -1661,6 +1910,7 @@ cleanup:
     result->unrecorded = run.unrecorded;
     al_migration_set_destroy (&run.set);
     json_decref (run.soak_samples);
+    json_decref (run.checkpoints);
     return run.unrecorded? -1: 0;
 }
 
