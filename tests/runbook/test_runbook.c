@@ -227,7 +227,9 @@ test_runbook_shows_the_live_configuration (void **state)
     s_contains (text, "| strategy | rolling | rolling | rolling |");
     s_contains (text, "- **Driver**: `process`");
     s_contains (text, "liveness `GET /live-check`, readiness `GET /ready-check`");
-    s_contains (text, "watched for **15 min**");
+    //  Production soaks for the policy's 60 min (soak_ms is the staging soak).
+    s_contains (text, "watched for **1 h** (quality_rules.yaml");
+    s_contains (text, "in staging for 15 min");
     s_contains (text, "`data_rollback: restore`");
     snprintf (needle, sizeof needle, "| database | none | `%s/data/demo-staging.db` | `%s/data/demo.db` |", f->dir, f->dir);
     s_contains (text, needle);
@@ -237,8 +239,11 @@ test_runbook_shows_the_live_configuration (void **state)
     s_contains (text, "more than 5 points above the pre-deploy baseline");
     s_contains (text, "above 2 x the baseline p99 and above 25 ms");
     s_contains (text, "more than 3 consecutive failures on one instance");
-    s_contains (text, "| 2 | 15 min | yes |");
-    s_contains (text, "| 3 | 30 min | no (never reached) |");
+    //  Each checkpoint with its own check, all four within the production soak.
+    s_contains (text, "| 1 | 5 min | initial health: every instance of the new release answers liveness and readiness, none failing | yes |");
+    s_contains (text, "| 2 | 15 min | error rate: `error_rate_increase` within its limit against the baseline | yes |");
+    s_contains (text, "| 3 | 30 min | performance: `latency_p99_factor` within its limit against the baseline | yes |");
+    s_contains (text, "| 4 | 1 h | all normal: every rule above holds | yes |");
     //  The policy: quorums with the approvers who can sign, approvers, windows.
     s_contains (text, "| standard | normal release, full process | 1 manager | manager: alice |");
     s_contains (text, "| rollback | revert to the previous version, immediate | 1 devops | devops: bob |");
@@ -289,6 +294,8 @@ test_runbook_follows_changes (void **state)
     s_edit (path, "instances: { staging: 2, production: 3 }", "instances: { staging: 2, production: 4 }");
     s_edit (path, "strategy: rolling\n", "strategy: { staging: blue-green, production: canary }\n");
     s_edit (path, "liveness_path: /live-check", "liveness_path: /alive");
+    s_edit (path, "    soak_ms: 900000\n", "    soak_ms: 900000\n"
+            "    soak: { duration_ms: 420000, reason: \"internal tool with little traffic\" }\n");
     //  bob leaves: nobody can approve a rollback any more.
     snprintf (path, sizeof path, "%s/policy/approvers.yaml", f->dir);
     char text_approvers [512];
@@ -305,10 +312,15 @@ test_runbook_follows_changes (void **state)
     s_contains (text, "services.demo.strategy is canary in production, which constraints.yaml does not allow");
     s_contains (text, "liveness `GET /alive`");
     s_lacks (text, "/live-check`, readiness");
-    //  The soak is capped by the policy's 10 minutes; both checkpoints fall within it.
-    s_contains (text, "watched for **10 min**");
+    //  The staging soak is capped by the policy's 10 minutes; production is shortened to
+    //  7 min with its reason shown: the first checkpoint within it, the last check at its end.
+    s_contains (text, "in staging for 10 min");
     s_contains (text, "services.demo.soak_ms 15 min is capped by quality_rules.yaml's soak duration 10 min");
-    s_contains (text, "| 2 | 10 min | yes |");
+    s_contains (text, "watched for **7 min** (SHORTENED by services.yaml `soak`");
+    s_contains (text, "Why the production soak is shorter (services.yaml, `demo`): internal tool with little traffic.");
+    s_contains (text, "services.demo.soak shortens the production soak to 7 min (reason: internal tool with little traffic)");
+    s_contains (text, "| 1 | 5 min | initial health: every instance");
+    s_contains (text, "| 2 | 10 min | all normal: every rule above holds | no: the all-normal check runs at the soak's end instead |");
     s_lacks (text, "| 3 |");
     s_contains (text, "approved by 1 devops (devops: nobody (no approver holds devops))");
     s_contains (text, "no rollback deployment of demo can be approved: it needs 1 devops, approvers.yaml has 0");
