@@ -17,6 +17,7 @@
 #include "deploy/al_deployer.h"
 #include "base/al_text.h"
 #include "deploy/al_artifacts.h"
+#include "deploy/al_cost.h"
 #include "deploy/al_driver.h"
 #include "deploy/al_migrate.h"
 #include "deploy/al_rollout.h"
@@ -1070,10 +1071,11 @@ s_step_preflight (s_run_t *run)
     unsigned max = al_policy_max_instances (policy, env);
     s_check (checks, "max_instances", run->instances >= 1 && run->instances <= max,
              "%u instance(s), constraints.yaml allows %u", run->instances, max);
-    double budget = al_policy_monthly_budget_usd (policy, env);
-    double cost = run->instances * run->svc->cost_per_instance_usd_month;
-    s_check (checks, "monthly_budget", cost <= budget, "%.2f USD/month for %u instance(s), budget %.2f",
-             cost, run->instances, budget);
+    al_cost_projection_t cost;
+    al_cost_project (policy, run->svc, env, run->instances, &cost);
+    char cost_text [256];
+    al_cost_describe (&cost, cost_text, sizeof cost_text);
+    s_check (checks, "monthly_budget", !cost.over_budget, "%s", cost_text);
 
     //  Calendar: freezes, deploy windows, the request's scheduled window and break-glass,
     //  decided by the same function as the gate (al_calendar.h), on the approved request

@@ -449,6 +449,59 @@ test_runbook_errors (void **state)
     free (text);
 }
 
+//  Seed 002's cost plan: estimates, budgets, guardrails and opportunities from the live
+//  configuration, through al_cost_project (the function pre-flight and the notifier use).
+static void
+test_costplan (void **state)
+{
+    s_fixture_t *f = *state;
+    char path [512], arguments [2048];
+    snprintf (path, sizeof path, "%s/services.yaml", f->dir);
+    //  Without a cost per instance, every estimate is 0 and the plan says so.
+    snprintf (arguments, sizeof arguments, "costplan demo --config '%s'", f->config);
+    assert_int_equal (s_airlock (f, "costplan", arguments), 0);
+    char *text = s_output (f, "costplan", "out");
+    s_contains (text, "# Cost plan: demo");
+    s_contains (text, "**services.yaml sets no `cost_per_instance_usd_month` for demo**");
+    free (text);
+
+    //  1500 USD per instance: production 3 x 1500 = 4500 of 5000 (90%, past the 80% alert),
+    //  staging 2 x 1500 = 3000 of 500 (over budget, as development: exit 1, the plan still written).
+    s_edit (path, "    soak_ms: 900000\n", "    soak_ms: 900000\n    cost_per_instance_usd_month: 1500\n");
+    snprintf (arguments, sizeof arguments, "costplan demo --config '%s' --out '%s/cost-plan.md'", f->config, f->dir);
+    assert_int_equal (s_airlock (f, "costplan", arguments), 1);
+    char *error = s_output (f, "costplan", "err");
+    s_contains (error, "2 environment(s) over budget");
+    free (error);
+    snprintf (path, sizeof path, "%s/cost-plan.md", f->dir);
+    text = s_read (path);
+    assert_non_null (text);
+    const char *sections [] = { "## Estimated Costs", "## Cost Tracking", "## Guardrails", "## Optimization Opportunities" };
+    for (size_t i = 0; i < 4; i++)
+        s_contains (text, sections [i]);
+    s_contains (text, "| production | 3 | 4500.00 | 5000.00 | 90.0% **past the alert share** | 80% (4000.00 USD) | 50 instances: 75000.00 USD (over budget) |");
+    s_contains (text, "| staging | 2 | 3000.00 | 500.00 | 600.0% **over budget** |");
+    s_contains (text, "| development | 1 | 1500.00 | 100.00 |");
+    s_contains (text, "All environments together: **9000.00 USD/month**");
+    s_contains (text, "- Not tracked by airlock: the provider's actual bill; data transfer");
+    s_contains (text, "production: 80%, 4000.00 USD");
+    s_contains (text, "- staging runs 2 instances (3000.00 USD/month); one instance would save 1500.00 USD/month");
+    s_lacks (text, "sets no `cost_per_instance_usd_month`");
+    free (text);
+
+    //  The alert share is the policy's: 95% in production puts 90% below it.
+    snprintf (path, sizeof path, "%s/policy/constraints.yaml", f->dir);
+    s_edit (path, "    monthly_budget_usd: 5000\n", "    monthly_budget_usd: 5000\n    budget_alert_percent: 95\n");
+    snprintf (arguments, sizeof arguments, "costplan demo --config '%s'", f->config);
+    assert_int_equal (s_airlock (f, "costplan", arguments), 1);
+    text = s_output (f, "costplan", "out");
+    s_contains (text, "| production | 3 | 4500.00 | 5000.00 | 90.0% | 95% (4750.00 USD) |");
+    free (text);
+    //  An unknown service: usage error.
+    snprintf (arguments, sizeof arguments, "costplan nosuch --config '%s'", f->config);
+    assert_int_equal (s_airlock (f, "costplan", arguments), 2);
+}
+
 int
 main (void)
 {
@@ -457,6 +510,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_runbook_follows_changes, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_runbook_out_env_and_determinism, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_runbook_errors, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_costplan, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
