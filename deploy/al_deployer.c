@@ -732,9 +732,10 @@ s_row_judged (s_check_kind_t kind, const char *rule)
 typedef enum { S_CHECKPOINT_PENDING, S_CHECKPOINT_PASSED, S_CHECKPOINT_FAILED } s_checkpoint_t;
 
 //  Judge one checkpoint on the evidence gathered at or after due (monotonic ms): the
-//  latest probe round and, for signals: monitor, the rows of the first soak sample that
-//  arrived at or after due (PENDING until one does; s_stale bounds the wait). On FAILED
-//  run->rule and run->failure say why.
+//  latest probe round and, for signals: monitor, the rows of the latest soak sample,
+//  which must have arrived at or after due. PENDING until such evidence is complete and
+//  healthy, for at most the policy's signal max age past due; then FAILED (closed). A
+//  breached rule fails at once. On FAILED run->rule and run->failure say why.
 static s_checkpoint_t
 s_checkpoint_judge (s_run_t *run, size_t index, size_t count, uint64_t due, char *detail, size_t size)
 {
@@ -765,6 +766,12 @@ s_checkpoint_judge (s_run_t *run, size_t index, size_t count, uint64_t due, char
     used += (size_t) snprintf (detail + used, size - used, "probes: %u of %u instance(s) healthy, %u failed probe(s) "
                                "so far", run->round_seen - (run->round_failed < run->round_seen? run->round_failed:
                                run->round_seen), run->instances, run->probes_failed);
+    //  A round with a failure waits for the next one (the consecutive-failures rule
+    //  breaches a failure that persists); still unhealthy past the signal max age: failed.
+    uint64_t patience = (uint64_t) al_policy_signal_max_age_s (run->self->policy) * 1000;
+    bool waited_enough = s_mono_ms () - due > patience;
+    if (!healthy && !waited_enough)
+        return S_CHECKPOINT_PENDING;
     if (!healthy) {
         s_format (run->rule, sizeof run->rule, "health_check_failures");
         s_fail (run, "soak checkpoint %zu (%s): %s", index + 1, al_deployer_checkpoint_check (index, count), detail);
@@ -790,6 +797,10 @@ s_checkpoint_judge (s_run_t *run, size_t index, size_t count, uint64_t due, char
             used += (size_t) snprintf (detail + used, size - used, "; %s%s %s%s%s%s", rows [r].rule, value,
                                        al_rules_row_status_name (rows [r].status), bound, say? ": ": "",
                                        say? rows [r].detail: "");
+        //  Missing evidence gets the same patience as the monitor's grace (the next
+        //  sample may carry it); a breach fails at once.
+        if (rows [r].status == AL_RULES_ROW_MISSING && !waited_enough)
+            return S_CHECKPOINT_PENDING;
         if (rows [r].status == AL_RULES_ROW_BREACH || rows [r].status == AL_RULES_ROW_MISSING) {
             s_format (run->rule, sizeof run->rule, "%s", rows [r].status == AL_RULES_ROW_MISSING?
                       "missing_evidence": rows [r].rule);
