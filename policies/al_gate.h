@@ -74,7 +74,8 @@ typedef enum {
     AL_GATE_PENDING = 0,            // valid so far, quorum not met yet
     AL_GATE_GRANTED,                // quorum met, no freeze or window problem (or break-glass)
     AL_GATE_DENIED,                 // a required approver said DENY: the request is closed
-    AL_GATE_BLOCKED                 // quorum met but a freeze / closed window stands, without break-glass
+    AL_GATE_BLOCKED                 // quorum met but a freeze / closed window stands without break-glass,
+                                    // or it is outside the request's own scheduled window
 } al_gate_outcome_t;
 
 const char *al_gate_outcome_name (al_gate_outcome_t outcome);
