@@ -960,6 +960,18 @@ test_soak_checkpoints (void **state)
     free (result);
     const json_int_t full [] = { 60, 180, 360, 720 };
     s_expect_soak (f, "prod-1", 720, 4, checks, full);
+    //  The soak step's detail (what the post-deployment notification lists) names them.
+    json_t *receipt = s_evidence (f, "prod-1", "deploy_receipt.json");
+    size_t index;
+    json_t *step;
+    bool listed = false;
+    json_array_foreach (json_object_get (receipt, "steps"), index, step)
+        if (strcmp (json_string_value (json_object_get (step, "step")), "soak") == 0)
+            listed = strstr (json_string_value (json_object_get (step, "detail")), "4 checkpoint(s) passed (0.1 s initial "
+                             "health, 0.2 s error rate, 0.4 s performance, 0.7 s all normal)") != NULL;
+    if (!listed)
+        fail_msg ("the soak step does not list its checkpoints: %s", json_dumps (json_object_get (receipt, "steps"), 0));
+    json_decref (receipt);
 
     //  brief shortens it to 1000 s (200 ms scaled) with a reason: the checkpoints inside
     //  it, then all normal at its end; the receipt carries the reason.
@@ -971,7 +983,7 @@ test_soak_checkpoints (void **state)
     const char *brief_checks [] = { "initial health", "error rate", "all normal" };
     const json_int_t brief_at [] = { 60, 180, 200 };
     s_expect_soak (f, "brief-1", 200, 3, brief_checks, brief_at);
-    json_t *receipt = s_evidence (f, "brief-1", "deploy_receipt.json");
+    receipt = s_evidence (f, "brief-1", "deploy_receipt.json");
     json_t *soak = json_object_get (receipt, "soak");
     assert_true (json_is_true (json_object_get (soak, "shortened")));
     assert_non_null (strstr (json_string_value (json_object_get (soak, "reason")), "cache warm-up"));
