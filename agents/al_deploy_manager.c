@@ -18,6 +18,7 @@
 #include "agents/al_agent.h"
 #include "deploy/al_deployer.h"
 #include "deploy/al_qa_reports.h"
+#include "deploy/al_rules.h"
 #include "deploy/al_services.h"
 #include "policies/al_gate.h"
 #include "policies/al_policy.h"
@@ -44,6 +45,12 @@ typedef struct {
     Airlock__Environment environment;
     bool probes_only;               // its services.yaml says signals: probes: no trigger counts
     uint64_t last_signal_ms;        // monotonic time of its latest SoakSignal, 0: none
+    //  Its SoakSignals judged as published (baseline, then the soak), for the soak
+    //  checkpoints: the rows of the latest soak sample.
+    al_rules_stream_t *signals;
+    al_rules_row_t rows [AL_RULES_ROWS];
+    size_t row_count;
+    uint64_t rows_ms;               // monotonic time the rows' sample arrived
     al_envelope_t *trigger;         // the RollbackTrigger acted on, for the receipt
     al_envelope_t *signal;          // its latest SoakSignal of the new release, for the evidence
 } s_manager_t;
@@ -194,6 +201,17 @@ s_hook_rollback (void *arg, const char *deployment_id, char *rule, size_t rule_s
         &&  strcmp (envelope->soak_signal->service, self->service) == 0
         &&  envelope->environment == self->environment) {
             self->last_signal_ms = s_mono_ms ();
+            al_rules_row_t rows [AL_RULES_ROWS];
+            bool judged = false;
+            if (self->signals) {
+                al_rules_stream_feed (self->signals, envelope->soak_signal, (int64_t) self->last_signal_ms,
+                                      rows, AL_RULES_ROWS, &judged);
+                if (judged) {
+                    memcpy (self->rows, rows, sizeof rows);
+                    self->row_count = AL_RULES_ROWS;
+                    self->rows_ms = self->last_signal_ms;
+                }
+            }
             //  The new release's own samples (not the pre-rollout baseline): the latest
             //  is what performance-baseline.json records at the end of the soak.
             if (!envelope->soak_signal->baseline) {
@@ -237,6 +255,17 @@ s_hook_last_signal (void *arg)
 {
     s_manager_t *self = (s_manager_t *) arg;
     return self->last_signal_ms;
+}
+
+//  The rows of the latest soak sample (s_hook_rollback feeds them as they arrive).
+static size_t
+s_hook_signal_rows (void *arg, al_rules_row_t *rows, size_t size, uint64_t *sample_ms)
+{
+    s_manager_t *self = (s_manager_t *) arg;
+    size_t count = self->row_count < size? self->row_count: size;
+    memcpy (rows, self->rows, count * sizeof *rows);
+    *sample_ms = self->rows_ms;
+    return count;
 }
 
 //  Is a monitor connected and alive? Asks the broker, once.
@@ -389,11 +418,15 @@ s_execute (s_manager_t *self, al_deploy_job_t *job)
     self->probes_only = svc && svc->signals == AL_SERVICE_SIGNALS_PROBES;
     self->last_signal_ms = 0;
     al_codec_free (&self->signal);
+    self->row_count = 0;
+    self->rows_ms = 0;
+    self->signals = al_rules_stream_new (al_policy_thresholds (self->policy),
+                                         al_policy_signal_max_age_s (self->policy) * 1000);
     al_deployer_hooks_t hooks = {
         .journal = s_hook_journal, .progress = s_hook_progress,
         .rollback_requested = s_hook_rollback, .monitor_alive = s_hook_monitor_alive,
         .last_signal_ms = s_hook_last_signal, .last_trigger = s_hook_last_trigger,
-        .latest_signal = s_hook_latest_signal, .now_ms = NULL, .arg = self
+        .latest_signal = s_hook_latest_signal, .signal_rows = s_hook_signal_rows, .now_ms = NULL, .arg = self
     };
     al_deploy_result_t *result = (al_deploy_result_t *) calloc (1, sizeof *result);
     assert (result);
@@ -405,6 +438,7 @@ s_execute (s_manager_t *self, al_deploy_job_t *job)
     }
     self->service = NULL;
     self->version = NULL;
+    al_rules_stream_destroy (&self->signals);
     al_codec_free (&self->trigger);
     al_codec_free (&self->signal);
     free (result);

@@ -17,6 +17,8 @@
 #include "agents/al_notify_sender.h"
 #include "agents/al_notify_templates.h"
 #include "agents/al_subscriber.h"
+#include "deploy/al_services.h"
+#include "policies/al_policy.h"
 #include <assert.h>
 #include <czmq.h>
 #include <errno.h>
@@ -57,6 +59,9 @@ typedef struct {
     size_t held_events;             // held PUB events (not deliveries)
     uint64_t queued;                // notifications queued by this run
     uint64_t duplicates;            // events seen again
+    //  For the budget alert (NULL when they do not load: no budget alerts, said once).
+    al_policy_t *policy;
+    al_services_t *services;
 } s_notifier_t;
 
 static uint64_t
@@ -142,17 +147,13 @@ s_learn (s_notifier_t *self, const al_envelope_t *envelope, uint64_t now)
     return rc;
 }
 
-//  Turn one event into queued notifications. 0: done with it (queued, nothing to do,
-//  or seen before); -1: the outbox failed, keep the event and try again.
+//  Queue one notification (takes it) for every endpoint that wants it. 0: queued, or
+//  nothing to do, or seen before; -1: the outbox failed.
 static int
-s_handle (s_notifier_t *self, const al_envelope_t *envelope)
+s_queue (s_notifier_t *self, al_notify_message_t **message_p, uint64_t now)
 {
-    uint64_t now = s_wall_ms ();
-    if (s_learn (self, envelope, now) != 0)
-        return -1;
-    json_t *known = al_notify_outbox_recall (self->outbox, envelope->deployment_id);
-    al_notify_message_t *message = al_notify_templates_map (envelope, known, now);
-    json_decref (known);
+    al_notify_message_t *message = *message_p;
+    *message_p = NULL;
     if (!message)
         return 0;
     int rc = -1;
@@ -208,6 +209,27 @@ cleanup:
     free (entries);
     free (ids);
     al_notify_message_destroy (&message);
+    return rc;
+}
+
+//  Turn one event into queued notifications: the one it maps to, and seed 002's budget
+//  alert when it is a deploy whose projected cost passes the alert share. 0: done with
+//  it (queued, nothing to do, or seen before); -1: the outbox failed, keep the event and
+//  try again (what was queued is then found by its source key and not queued twice).
+static int
+s_handle (s_notifier_t *self, const al_envelope_t *envelope)
+{
+    uint64_t now = s_wall_ms ();
+    if (s_learn (self, envelope, now) != 0)
+        return -1;
+    json_t *known = al_notify_outbox_recall (self->outbox, envelope->deployment_id);
+    al_notify_message_t *message = al_notify_templates_map (envelope, known, now);
+    json_decref (known);
+    al_notify_message_t *budget = al_notify_templates_budget_alert (envelope, self->policy, self->services, now);
+    int rc = s_queue (self, &message, now);
+    if (rc == 0)
+        rc = s_queue (self, &budget, now);
+    al_notify_message_destroy (&budget);
     return rc;
 }
 
@@ -337,6 +359,13 @@ al_notifier_run (const al_config_t *config, char *error, size_t error_size)
     self.notify = s_load_config (config, error, error_size);
     if (!self.notify)
         goto cleanup;
+    //  The budget alert's inputs: optional, the notifier's job is the other events.
+    self.policy = al_policy_load (al_config_policy_dir (config), NULL);
+    char services_error [512] = "";
+    if (self.policy)
+        self.services = al_services_load (al_config_services_path (config), services_error, sizeof services_error);
+    if (!self.policy || !self.services)
+        zsys_warning ("notifier: no budget alerts: %s", self.policy? services_error: "the policy does not load");
     snprintf (path, sizeof path, "%s/outbox.db", dir);
     self.outbox = al_notify_outbox_open (path, error, error_size);
     if (!self.outbox)
@@ -400,6 +429,8 @@ cleanup:
     al_agent_destroy (&self.agent);
     al_notify_outbox_destroy (&self.outbox);
     al_notify_config_destroy (&self.notify);
+    al_services_destroy (&self.services);
+    al_policy_destroy (&self.policy);
     zlistx_destroy (&self.held);
     if (lock_fd >= 0)
         close (lock_fd);

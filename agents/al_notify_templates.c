@@ -6,6 +6,7 @@
     texts are UTC.
 */
 #include "agents/al_notify_templates.h"
+#include "deploy/al_cost.h"
 #include <assert.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -421,4 +422,60 @@ al_notify_templates_map (const al_envelope_t *envelope, const json_t *known, uin
         default:
             return NULL;
     }
+}
+
+al_notify_message_t *
+al_notify_templates_budget_alert (const al_envelope_t *envelope, const al_policy_t *policy,
+                                  const al_services_t *services, uint64_t now_ms)
+{
+    assert (envelope);
+    if (!policy || !services)
+        return NULL;
+    const char *service = NULL, *id = NULL;
+    unsigned instances = 0;
+    Airlock__Environment env = envelope->environment;
+    if (envelope->body_case == AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST) {
+        service = envelope->deploy_request->service;
+        instances = envelope->deploy_request->instances;
+        id = envelope->deployment_id;
+    }
+    else
+    if (envelope->body_case == AIRLOCK__ENVELOPE__BODY_APPROVAL_REQUEST) {
+        service = envelope->approval_request->service;
+        instances = envelope->approval_request->instances;
+        env = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
+        id = envelope->approval_request->request_id;
+    }
+    if (!service || !id || !*id)
+        return NULL;
+    const al_service_t *svc = al_services_find (services, service);
+    if (!svc)
+        return NULL;
+    al_cost_projection_t cost;
+    al_cost_project (policy, svc, env, instances, &cost);
+    if (!cost.alert)
+        return NULL;
+    char key [AL_NOTIFY_SOURCE_KEY_MAX];
+    snprintf (key, sizeof key, "budget:%.64s", id);
+    al_notify_message_t *message = al_notify_message_new ("escalation", key);
+    if (!message)
+        return NULL;
+    al_notify_message_set_origin (message, al_msg_type_name (envelope->body_case), envelope->delivery_id, id,
+                                  (int) env, svc->name, s_time_ms (envelope, now_ms));
+    al_notify_message_set_subject (message, "[Budget alert] %s in %s: %.0f%% of the monthly budget", svc->name,
+                                   s_env_name ((int) env), cost.share_percent);
+    char text [256];
+    al_cost_describe (&cost, text, sizeof text);
+    al_notify_message_append (message, "Deploying %s to %s projects %s.\n%s\n", svc->name, s_env_name ((int) env), text,
+                              cost.over_budget? "Pre-flight will refuse this deploy (constraints.yaml monthly_budget_usd)."
+                              : "Pre-flight allows it; lower the instance count or raise the budget before the next one.");
+    al_notify_message_add_field (message, "service", svc->name);
+    char number [64];
+    snprintf (number, sizeof number, "%.2f", cost.monthly_usd);
+    al_notify_message_add_field (message, "projected_usd_month", number);
+    snprintf (number, sizeof number, "%.2f", cost.budget_usd);
+    al_notify_message_add_field (message, "budget_usd_month", number);
+    snprintf (number, sizeof number, "%.1f", cost.share_percent);
+    al_notify_message_add_field (message, "share_percent", number);
+    return message;
 }

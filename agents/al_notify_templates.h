@@ -28,6 +28,8 @@
 
 #include <jansson.h>
 #include "agents/al_notify_message.h"
+#include "deploy/al_services.h"
+#include "policies/al_policy.h"
 #include "proto/al_codec.h"
 
 #ifdef __cplusplus
@@ -40,6 +42,16 @@ extern "C" {
 //  and "changes" (a list of strings); it fills what the event itself does not carry
 //  (a DeployProgress has no version). now_ms is used when the envelope has no time.
 al_notify_message_t *al_notify_templates_map (const al_envelope_t *envelope, const json_t *known, uint64_t now_ms);
+
+//  Seed 002's budget alert: for a deploy about to happen (a DeployRequest, or a
+//  production ApprovalRequest), an "escalation" titled "Budget alert" when its projected
+//  monthly cost (al_cost_project: instances x services.yaml cost_per_instance_usd_month)
+//  reaches constraints.yaml's budget_alert_percent of the environment's budget; NULL
+//  otherwise (another event, an unknown service, a projection below the share). Its
+//  source key is "budget:<deployment or request id>", so the event's delivery and its
+//  PUB copy alert once.
+al_notify_message_t *al_notify_templates_budget_alert (const al_envelope_t *envelope, const al_policy_t *policy,
+                                                       const al_services_t *services, uint64_t now_ms);
 
 #ifdef __cplusplus
 }

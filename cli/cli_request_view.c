@@ -35,7 +35,7 @@ void
 al_cli_request_print (FILE *out, const Airlock__ApprovalRequest *request, const al_cli_request_context_t *context)
 {
     assert (out && request);
-    al_cli_request_context_t none = { NULL, NULL, NULL };
+    al_cli_request_context_t none = { NULL, NULL, NULL, NULL };
     if (!context)
         context = &none;
     fprintf (out, "## Production Deployment Request\n\n**Status**: AWAITING HUMAN APPROVAL\n\n");
@@ -66,6 +66,8 @@ al_cli_request_print (FILE *out, const Airlock__ApprovalRequest *request, const 
     s_line (out, "- ", "Deployment window", context->window, "unknown (the policy could not be read)");
     s_line (out, "- ", "Freeze", context->freeze, "unknown (the policy could not be read)");
     s_line (out, "- ", "Quorum", context->quorum, "unknown (the policy could not be read)");
+    if (context->soak)
+        s_line (out, "- ", "Soak after the rollout", context->soak, NULL);
 
     fprintf (out, "\n### Agent-written text (unverified; shown escaped: \\n is a line break, "
                   "\\u{...} an invisible or control character)\n");

@@ -29,6 +29,8 @@ typedef struct {
     const char *window;     // "open: ..." / "closed: ... (required: ...)"
     const char *freeze;     // "none" or what is frozen
     const char *quorum;     // "1 manager + 1 security"
+    const char *soak;       // the soak after the rollout and its checkpoints, or why it is
+                            // shortened (services.yaml soak: reason); NULL: line not shown
 } al_cli_request_context_t;
 
 //  Print the request as the approve screen shows it: a heading, the facts block, the

@@ -15,6 +15,8 @@
 #include "cli/cli_request_view.h"
 #include "agents/al_agent.h"
 #include "broker/al_config.h"
+#include "deploy/al_deployer.h"
+#include "deploy/al_services.h"
 #include "policies/al_approval.h"
 #include "policies/al_gate.h"
 #include "policies/al_policy.h"
@@ -266,13 +268,38 @@ s_quorum_text (const al_policy_t *policy, const Airlock__ApprovalRequest *reques
         snprintf (text, size, "none defined for this deployment type (the gate refuses it)");
 }
 
+//  The soak the deploy will run (al_deployer_soak_ms, what deploy-manager runs), its
+//  checkpoints, and the reason when services.yaml shortens it. False if services.yaml
+//  cannot be read or does not name the service.
+static bool
+s_soak_text (const al_policy_t *policy, const al_config_t *config, const Airlock__ApprovalRequest *request,
+             char *text, size_t size)
+{
+    char error [512];
+    al_services_t *services = al_services_load (al_config_services_path (config), error, sizeof error);
+    const al_service_t *svc = services? al_services_find (services, request->service): NULL;
+    if (svc) {
+        bool shortened = false;
+        char why [400];
+        int64_t ms = al_deployer_soak_ms (policy, svc, request->environment, &shortened, why, sizeof why);
+        const al_policy_soak_t *soak = al_policy_soak (policy);
+        size_t reached = 0;
+        for (size_t i = 0; i < soak->checkpoint_count; i++)
+            reached += soak->checkpoints_ms [i] <= ms;
+        snprintf (text, size, "%s%.1f s, %zu of %zu checkpoint(s) inside it (%s)", shortened? "SHORTENED to ": "",
+                  (double) ms / 1000.0, reached, soak->checkpoint_count, why);
+    }
+    al_services_destroy (&services);
+    return svc != NULL;
+}
+
 //  The request as filed, with the deploy window, freeze and quorum as the broker's
 //  policy sees them now.
 static void
 s_show (const Airlock__ApprovalRequest *request, const al_config_t *config)
 {
-    char window [384] = "", freeze [256] = "", quorum [256] = "";
-    al_cli_request_context_t context = { NULL, NULL, NULL };
+    char window [384] = "", freeze [256] = "", quorum [256] = "", soak [640] = "";
+    al_cli_request_context_t context = { NULL, NULL, NULL, NULL };
     al_policy_t *policy = al_policy_load (al_config_policy_dir (config), NULL);
     if (policy) {
         char explanation [256] = "";
@@ -286,7 +313,8 @@ s_show (const Airlock__ApprovalRequest *request, const al_config_t *config)
         if (frozen == AL_POLICY_FREEZE_NONE)
             snprintf (freeze, sizeof freeze, "none");
         s_quorum_text (policy, request, quorum, sizeof quorum);
-        context = (al_cli_request_context_t) { window, freeze, quorum };
+        context = (al_cli_request_context_t) { window, freeze, quorum,
+                                                s_soak_text (policy, config, request, soak, sizeof soak)? soak: NULL };
         al_policy_destroy (&policy);
     }
     al_cli_request_print (stdout, request, &context);

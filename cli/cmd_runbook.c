@@ -24,6 +24,7 @@
 #include "agents/al_notify_config.h"
 #include "broker/al_config.h"
 #include "deploy/al_migrate.h"
+#include "deploy/al_deployer.h"
 #include "deploy/al_services.h"
 #include "policies/al_policy.h"
 
@@ -330,14 +331,11 @@ s_quorum_feasible (const s_runbook_t *self, al_policy_quorum_t quorum, al_policy
 
 //  ---- loading and checking ------------------------------------------------------------
 
+//  The soak deploy-manager runs in env (al_deployer_soak_ms: the same function).
 static int64_t
-s_effective_soak_ms (const s_runbook_t *self)
+s_soak_ms (const s_runbook_t *self, Airlock__Environment env)
 {
-    int64_t duration = self->svc->soak_ms;
-    const al_policy_soak_t *soak = al_policy_soak (self->policy);
-    if (soak && soak->duration_ms > 0 && soak->duration_ms < duration)
-        duration = soak->duration_ms;
-    return duration;
+    return al_deployer_soak_ms (self->policy, self->svc, env, NULL, NULL, 0);
 }
 
 static unsigned
@@ -387,18 +385,20 @@ s_check (s_runbook_t *self)
         s_warn (self, "%s:%zu: services.%s probes readiness at %s, quality_rules.yaml's health_checks name %s: "
                 "the driver and the soak probe %s", where, svc->line, svc->name, svc->readiness_path, thresholds->readiness_path, svc->readiness_path);
     const al_policy_soak_t *soak = al_policy_soak (self->policy);
-    int64_t effective = s_effective_soak_ms (self);
+    int64_t effective = s_soak_ms (self, AIRLOCK__ENVIRONMENT__ENV_STAGING);
     if (soak && effective < svc->soak_ms)
         s_warn (self, "%s:%zu: services.%s.soak_ms %s is capped by quality_rules.yaml's soak duration %s",
                 where, svc->line, svc->name, s_duration (svc->soak_ms, a, sizeof a), s_duration (effective, b, sizeof b));
-    if (soak && soak->checkpoint_count > 0) {
+    bool shortened = false;
+    int64_t production = al_deployer_soak_ms (self->policy, svc, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION, &shortened, NULL, 0);
+    if (soak && soak->checkpoint_count > 0 && shortened) {
         size_t within = 0;
         for (size_t i = 0; i < soak->checkpoint_count; i++)
-            within += soak->checkpoints_ms [i] <= effective;
-        if (within < soak->checkpoint_count)
-            s_warn (self, "the soak lasts %s (services.yaml soak_ms): only %zu of the %zu checkpoints of "
-                    "quality_rules.yaml (the last at %s) fall within it", s_duration (effective, a, sizeof a), within,
-                    soak->checkpoint_count, s_duration (soak->checkpoints_ms [soak->checkpoint_count - 1], b, sizeof b));
+            within += soak->checkpoints_ms [i] <= production;
+        s_warn (self, "%s:%zu: services.%s.soak shortens the production soak to %s (reason: %s): %zu of the %zu "
+                "checkpoints of quality_rules.yaml fall within it, then the all-normal check at its end",
+                where, svc->line, svc->name, s_duration (production, a, sizeof a), svc->soak_reason, within,
+                soak->checkpoint_count);
     }
     if (strcmp (svc->driver, "process") != 0 && svc->signals == AL_SERVICE_SIGNALS_MONITOR)
         s_warn (self, "%s:%zu: services.%s uses the %s driver with signals: monitor, but the monitor scrapes "
@@ -812,7 +812,7 @@ s_deployment (const s_runbook_t *self, FILE *out)
     s_cmd (self, out, "watch RELEASE-prod");
     fprintf (out, "` (exit 0 succeeded, 1 failed or rolled back).\n");
     fprintf (out, "6. **Soak**: %s of monitoring after the rollout (see [Monitoring](#monitoring)); any rollback "
-                  "trigger rolls back automatically.\n", s_duration (s_effective_soak_ms (self), a, sizeof a));
+                  "trigger rolls back automatically.\n", s_duration (s_soak_ms (self, production), a, sizeof a));
     fprintf (out, "7. **Verify** (below) and record: `");
     s_cmd (self, out, "audit history");
     fprintf (out, " --service %s`.\n\n", svc->name);
@@ -850,7 +850,7 @@ s_deployment (const s_runbook_t *self, FILE *out)
             fprintf (out, ", plus %zu canary step soak(s) of %s = %s", svc->canary_step_count - 1,
                      s_duration (svc->canary_step_soak_ms, a, sizeof a),
                      s_duration ((int64_t) svc->canary_step_soak_ms * (int64_t) (svc->canary_step_count - 1), b, sizeof b));
-        fprintf (out, " |\n| %s soak | %s |\n", al_environment_name (env), s_duration (s_effective_soak_ms (self), a, sizeof a));
+        fprintf (out, " |\n| %s soak | %s |\n", al_environment_name (env), s_duration (s_soak_ms (self, env), a, sizeof a));
     }
     int64_t qa_max = 0;
     for (size_t i = 0; i < svc->qa_suite_count; i++)
@@ -975,20 +975,41 @@ s_monitoring (const s_runbook_t *self, FILE *out)
     fprintf (out, "| evidence | `missing_evidence` | scrapes failing, instances missing, or no fresh sample | |\n\n");
     fprintf (out, "The baseline is taken from the samples just before the rollout (the running release).\n\n");
     fprintf (out, "### Soak\n\n");
-    int64_t effective = s_effective_soak_ms (self);
-    fprintf (out, "After the rollout, %s is watched for **%s** (services.yaml `soak_ms` %s", svc->name,
-             s_duration (effective, a, sizeof a), s_duration (svc->soak_ms, b, sizeof b));
-    fprintf (out, ", quality_rules.yaml soak %s", s_duration (soak->duration_ms, a, sizeof a));
+    bool shortened = false;
+    char why [400];
+    int64_t effective = al_deployer_soak_ms (self->policy, svc, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION, &shortened,
+                                             why, sizeof why);
+    fprintf (out, "After the rollout to production, %s is watched for **%s** (%s; quality_rules.yaml soak %s", svc->name,
+             s_duration (effective, a, sizeof a), shortened? "SHORTENED by services.yaml `soak`": "quality_rules.yaml",
+             s_duration (soak->duration_ms, b, sizeof b));
     if (soak->time_scale != 1.0)
         fprintf (out, " after its time_scale %s", s_number (soak->time_scale, b, sizeof b));
-    fprintf (out, "), probed every %s. Checkpoints:\n\n", s_duration (svc->probe_interval_ms, a, sizeof a));
-    fprintf (out, "| checkpoint | at | within this service's soak |\n|---|---|---|\n");
-    for (size_t i = 0; i < soak->checkpoint_count; i++)
-        fprintf (out, "| %zu | %s | %s |\n", i + 1, s_duration (soak->checkpoints_ms [i], a, sizeof a),
-                 soak->checkpoints_ms [i] <= effective? "yes": "no (never reached)");
-    fprintf (out, "\nEach checkpoint passed is a `DeployProgress` (\"checkpoint N of M passed\") in `airlock watch "
-                  "RELEASE-prod` and in the receipt. After the soak, breaches no longer roll back by themselves: "
-                  "use the manual rollback below.\n\n");
+    fprintf (out, "), probed every %s; in staging for %s (services.yaml `soak_ms`, capped by the policy's).",
+             s_duration (svc->probe_interval_ms, a, sizeof a),
+             s_duration (s_soak_ms (self, AIRLOCK__ENVIRONMENT__ENV_STAGING), b, sizeof b));
+    if (shortened)
+        fprintf (out, " Why the production soak is shorter (services.yaml, `%s`): %s.", svc->name, svc->soak_reason);
+    fprintf (out, " Checkpoints, each judged on evidence taken at or after it:\n\n");
+    fprintf (out, "| checkpoint | at | check | within the production soak |\n|---|---|---|---|\n");
+    static const char *const what [] = {
+        "initial health: every instance of the new release answers liveness and readiness, none failing",
+        "error rate: `error_rate_increase` within its limit against the baseline",
+        "performance: `latency_p99_factor` within its limit against the baseline",
+        "all normal: every rule above holds",
+    };
+    for (size_t i = 0; i < soak->checkpoint_count; i++) {
+        const char *check = al_deployer_checkpoint_check (i, soak->checkpoint_count);
+        size_t kind = strcmp (check, "initial health") == 0? 0: strcmp (check, "error rate") == 0? 1:
+                      strcmp (check, "performance") == 0? 2: 3;
+        fprintf (out, "| %zu | %s | %s | %s |\n", i + 1, s_duration (soak->checkpoints_ms [i], a, sizeof a), what [kind],
+                 soak->checkpoints_ms [i] <= effective? "yes": "no: the all-normal check runs at the soak's end instead");
+    }
+    fprintf (out, "\nWith `signals: probes` the error-rate and performance checks are not applicable (no such evidence) "
+                  "and say so. Each checkpoint judged is a `DeployProgress` (\"checkpoint N of M (check) passed\") in "
+                  "`airlock watch RELEASE-prod` and in the receipt's `soak.checkpoints`; a failed one rolls back with its "
+                  "rule. A hotfix ramps faster (canary: first step then 100%%; rolling: batches twice as large) but "
+                  "soaks as long. After the soak, breaches no longer roll back by themselves: use the manual rollback "
+                  "below.\n\n");
 }
 
 static void

@@ -22,6 +22,7 @@ static const s_command_t s_commands [] = {
     { "rollback", al_cmd_rollback, "request a production rollback to the previous release" },
     { "watch",  al_cmd_watch,  "follow a deployment's progress or a service's soak signals live" },
     { "runbook", al_cmd_runbook, "write a service's runbook.md from the live configuration" },
+    { "costplan", al_cmd_costplan, "write a service's cost-plan.md (estimates, budget, guardrails)" },
     { "audit",  al_cmd_audit,  "verify, replay, history and export the audit log (read-only)" },
     { "policy", al_cmd_policy, "check, show and explain a policy directory" },
     { "approvals", al_cmd_approvals, "list production requests awaiting human approval" },

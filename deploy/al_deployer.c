@@ -17,12 +17,14 @@
 #include "deploy/al_deployer.h"
 #include "base/al_text.h"
 #include "deploy/al_artifacts.h"
+#include "deploy/al_cost.h"
 #include "deploy/al_done.h"
 #include "deploy/al_driver.h"
 #include "deploy/al_migrate.h"
 #include "deploy/al_probe.h"
 #include "deploy/al_qa_reports.h"
 #include "deploy/al_rollout.h"
+#include "policies/al_calendar.h"
 #include "policies/al_gate.h"
 #include "proto/al_signature.h"
 #include <assert.h>
@@ -488,6 +490,12 @@ typedef struct {
     json_t *soak_samples;                   // the soak's probe rounds (smoke-test results)
     json_t *smoke;                          // production smoke checks after the rollout, or NULL
     unsigned checkpoints_passed;            // the policy's soak checkpoints passed
+    json_t *checkpoints;                    // each checkpoint judged: {at_ms, check, passed, detail}
+    unsigned round_seen;                    // the latest probe round: instances of the new release
+    unsigned round_failed;                  //   and how many of them failed
+    unsigned hotfix_steps [2];              // a hotfix's canary ramp (first step, 100)
+    char expedited [256];                   // what a hotfix shortened, "" otherwise
+    bool grant_break_glass;                 // the verified grant fills the break_glass quorum
 } s_run_t;
 
 static uint64_t
@@ -668,6 +676,8 @@ s_probe_round (s_run_t *run, unsigned *consecutive, size_t slots, json_t *round)
             consecutive [i]++;
         failed++;
     }
+    run->round_seen = (unsigned) seen;
+    run->round_failed = failed;
     free (instances);
     return failed;
 }
@@ -697,7 +707,142 @@ s_stale (s_run_t *run, uint64_t start, uint64_t max_age, bool required)
     return true;
 }
 
-//  Watch the new release for duration_ms: probes every interval, rollback triggers.
+//  ---- soak checkpoints (seed 004: 5 min initial health, 15 min error rate, 30 min
+//  performance, 60 min all normal) -------------------------------------------------
+
+typedef enum { S_CHECK_HEALTH, S_CHECK_ERROR_RATE, S_CHECK_PERFORMANCE, S_CHECK_ALL } s_check_kind_t;
+
+static s_check_kind_t
+s_check_kind (size_t index, size_t count)
+{
+    if (index + 1 >= count || index > 2)
+        return S_CHECK_ALL;
+    return index == 0? S_CHECK_HEALTH: index == 1? S_CHECK_ERROR_RATE: S_CHECK_PERFORMANCE;
+}
+
+const char *
+al_deployer_checkpoint_check (size_t index, size_t count)
+{
+    static const char *const names [] = { "initial health", "error rate", "performance", "all normal" };
+    return names [s_check_kind (index, count)];
+}
+
+//  The rule rows a check judges: health the health rule, error rate and performance
+//  their rule, all normal every rule but the investigate notice.
+static bool
+s_row_judged (s_check_kind_t kind, const char *rule)
+{
+    switch (kind) {
+        case S_CHECK_HEALTH: return strcmp (rule, "health_check_failures") == 0;
+        case S_CHECK_ERROR_RATE: return strcmp (rule, "error_rate_increase") == 0;
+        case S_CHECK_PERFORMANCE: return strcmp (rule, "latency_p99_factor") == 0;
+        case S_CHECK_ALL: return strcmp (rule, "error_rate_investigate") != 0;
+    }
+    return false;
+}
+
+typedef enum { S_CHECKPOINT_PENDING, S_CHECKPOINT_PASSED, S_CHECKPOINT_FAILED } s_checkpoint_t;
+
+//  Judge one checkpoint on the evidence gathered at or after due (monotonic ms): the
+//  latest probe round and, for signals: monitor, the rows of the latest soak sample,
+//  which must have arrived at or after due. PENDING until such evidence is complete and
+//  healthy, for at most the policy's signal max age past due; then FAILED (closed). A
+//  breached rule fails at once. On FAILED run->rule and run->failure say why.
+static s_checkpoint_t
+s_checkpoint_judge (s_run_t *run, size_t index, size_t count, uint64_t due, char *detail, size_t size)
+{
+    s_check_kind_t kind = s_check_kind (index, count);
+    bool monitored = run->svc->signals == AL_SERVICE_SIGNALS_MONITOR;
+    al_rules_row_t rows [AL_RULES_ROWS];
+    size_t row_count = 0;
+    uint64_t sample_ms = 0;
+    if (monitored) {
+        if (run->hooks->signal_rows)
+            row_count = run->hooks->signal_rows (run->hooks->arg, rows, AL_RULES_ROWS, &sample_ms);
+        uint64_t max_age = (uint64_t) al_policy_signal_max_age_s (run->self->policy) * 1000;
+        if (!run->hooks->signal_rows || ((row_count == 0 || sample_ms < due) && s_mono_ms () - due > max_age)) {
+            //  Fail closed: the monitor's samples come (s_stale), but none judged since due.
+            s_format (run->rule, sizeof run->rule, "missing_evidence");
+            s_fail (run, "soak checkpoint %zu (%s): no soak sample judged by the quality rules since the "
+                    "checkpoint was due", index + 1, al_deployer_checkpoint_check (index, count));
+            s_format (detail, size, "%s", run->failure);
+            return S_CHECKPOINT_FAILED;
+        }
+        if (row_count == 0 || sample_ms < due)
+            return S_CHECKPOINT_PENDING;
+    }
+    //  Health, from our own probes, for every check: every instance of the new release
+    //  answers, none failed in the latest round.
+    size_t used = 0;
+    bool healthy = run->round_seen >= run->instances && run->round_failed == 0;
+    used += (size_t) snprintf (detail + used, size - used, "probes: %u of %u instance(s) healthy, %u failed probe(s) "
+                               "so far", run->round_seen - (run->round_failed < run->round_seen? run->round_failed:
+                               run->round_seen), run->instances, run->probes_failed);
+    //  A round with a failure waits for the next one (the consecutive-failures rule
+    //  breaches a failure that persists); still unhealthy past the signal max age: failed.
+    uint64_t patience = (uint64_t) al_policy_signal_max_age_s (run->self->policy) * 1000;
+    bool waited_enough = s_mono_ms () - due > patience;
+    if (!healthy && !waited_enough)
+        return S_CHECKPOINT_PENDING;
+    if (!healthy) {
+        s_format (run->rule, sizeof run->rule, "health_check_failures");
+        s_fail (run, "soak checkpoint %zu (%s): %s", index + 1, al_deployer_checkpoint_check (index, count), detail);
+        return S_CHECKPOINT_FAILED;
+    }
+    if (!monitored) {
+        if ((kind == S_CHECK_ERROR_RATE || kind == S_CHECK_PERFORMANCE) && used < size)
+            snprintf (detail + used, size - used,
+                      "; %s not applicable: services.yaml signals: probes gives no %s evidence", kind ==
+                      S_CHECK_ERROR_RATE? "error rate": "p99 latency", kind == S_CHECK_ERROR_RATE? "error-rate": "latency");
+        return S_CHECKPOINT_PASSED;
+    }
+    for (size_t r = 0; r < row_count; r++) {
+        if (!s_row_judged (kind, rows [r].rule))
+            continue;
+        char value [48] = "", bound [64] = "";
+        if (!isnan (rows [r].value))
+            snprintf (value, sizeof value, " %g%s", rows [r].value, rows [r].unit);
+        if (!isnan (rows [r].limit))
+            snprintf (bound, sizeof bound, " (limit %g%s)", rows [r].limit, rows [r].unit);
+        bool say = rows [r].detail [0] && rows [r].status != AL_RULES_ROW_OK;
+        if (used < size)
+            used += (size_t) snprintf (detail + used, size - used, "; %s%s %s%s%s%s", rows [r].rule, value,
+                                       al_rules_row_status_name (rows [r].status), bound, say? ": ": "",
+                                       say? rows [r].detail: "");
+        //  Missing evidence gets the same patience as the monitor's grace (the next
+        //  sample may carry it); a breach fails at once.
+        if (rows [r].status == AL_RULES_ROW_MISSING && !waited_enough)
+            return S_CHECKPOINT_PENDING;
+        if (rows [r].status == AL_RULES_ROW_BREACH || rows [r].status == AL_RULES_ROW_MISSING) {
+            s_format (run->rule, sizeof run->rule, "%s", rows [r].status == AL_RULES_ROW_MISSING?
+                      "missing_evidence": rows [r].rule);
+            s_fail (run, "soak checkpoint %zu (%s): %s", index + 1, al_deployer_checkpoint_check (index, count), detail);
+            return S_CHECKPOINT_FAILED;
+        }
+    }
+    return S_CHECKPOINT_PASSED;
+}
+
+//  Record a judged checkpoint: progress, and the soak's list for the evidence and receipt.
+static void
+s_checkpoint_report (s_run_t *run, size_t index, size_t count, int64_t at_ms, int64_t duration_ms,
+                     bool passed, const char *detail)
+{
+    const char *check = al_deployer_checkpoint_check (index, count);
+    if (run->checkpoints)
+        json_array_append_new (run->checkpoints, json_pack ("{s:i, s:I, s:s, s:b, s:s}", "checkpoint", (int) index + 1,
+                                                            "at_ms", (json_int_t) at_ms, "check", check,
+                                                            "passed", passed, "detail", detail));
+    if (passed)
+        run->checkpoints_passed++;
+    s_progress (run, AIRLOCK__STEP__STEP_SOAK, passed? AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED: AIRLOCK__OUTCOME__OUTCOME_FAILED,
+                0, run->instances, (unsigned) (at_ms * 100 / (duration_ms > 0? duration_ms: 1)),
+                "checkpoint %zu of %zu (%s) %s at %.1f s: %s", index + 1, count, check, passed? "passed": "FAILED",
+                (double) at_ms / 1000.0, detail);
+}
+
+//  Watch the new release for duration_ms: probes every interval, rollback triggers, and
+//  (the main soak, percent 100) the policy's checkpoints, each judged by its own check.
 //  Returns 0 when it held, -1 on a breach (run->rule and run->failure say which).
 static int
 s_soak (s_run_t *run, int64_t duration_ms, unsigned percent, const char *what)
@@ -714,25 +859,25 @@ s_soak (s_run_t *run, int64_t duration_ms, unsigned percent, const char *what)
     //  The monitor's golden signals, scraped or read through the Prometheus provider.
     bool monitored = run->svc->signals != AL_SERVICE_SIGNALS_PROBES;
     uint64_t max_age = (uint64_t) al_policy_signal_max_age_s (run->self->policy) * 1000;
-    //  The policy's soak checkpoints (quality_rules.yaml, already scaled) that fall in
-    //  this soak are reported as they pass (the main soak only).
+    //  The policy's checkpoints (quality_rules.yaml, already scaled) that fall in this
+    //  soak; a soak shorter than the last one (services.yaml soak: with a reason) ends
+    //  with the last check, "all normal", judged at its end.
     const al_policy_soak_t *policy_soak = al_policy_soak (run->self->policy);
+    size_t count = percent == 100 && policy_soak? policy_soak->checkpoint_count: 0;
+    int64_t at [64];
+    size_t due_count = 0;
+    for (size_t i = 0; i < count && due_count < 64; i++)
+        if (policy_soak->checkpoints_ms [i] <= duration_ms)
+            at [due_count++] = policy_soak->checkpoints_ms [i];
+    bool final_at_end = count > 0 && due_count < count && due_count < 64;
+    if (final_at_end)
+        at [due_count++] = duration_ms;
     size_t checkpoint = 0;
     do {
         if (s_trigger (run))
             return -1;
         if (monitored && s_stale (run, start, max_age, false))
             return -1;
-        while (percent == 100 && policy_soak && checkpoint < policy_soak->checkpoint_count
-        &&     policy_soak->checkpoints_ms [checkpoint] <= duration_ms
-        &&     s_mono_ms () - start >= (uint64_t) policy_soak->checkpoints_ms [checkpoint]) {
-            run->checkpoints_passed++;
-            s_progress (run, AIRLOCK__STEP__STEP_SOAK, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, 0, run->instances,
-                        (unsigned) (policy_soak->checkpoints_ms [checkpoint] * 100 / (duration_ms > 0? duration_ms: 1)),
-                        "checkpoint %zu of %zu passed at %.1f s: no rule breached", checkpoint + 1,
-                        policy_soak->checkpoint_count, (double) policy_soak->checkpoints_ms [checkpoint] / 1000.0);
-            checkpoint++;
-        }
         json_t *round = json_array ();
         s_probe_round (run, consecutive, S_MAX_INSTANCES, round);
         if (run->soak_samples)
@@ -748,19 +893,42 @@ s_soak (s_run_t *run, int64_t duration_ms, unsigned percent, const char *what)
                         what, limit, run->to.version);
                 return -1;
             }
+        while (checkpoint < due_count && s_mono_ms () - start >= (uint64_t) at [checkpoint]) {
+            //  The checkpoint's index in the policy: the last one for the final check.
+            size_t index = final_at_end && checkpoint + 1 == due_count? count - 1: checkpoint;
+            char detail [AL_DEPLOYER_DETAIL_SIZE] = "";
+            s_checkpoint_t verdict = s_checkpoint_judge (run, index, count, start + (uint64_t) at [checkpoint],
+                                                         detail, sizeof detail);
+            if (verdict == S_CHECKPOINT_PENDING)
+                break;
+            s_checkpoint_report (run, index, count, at [checkpoint], duration_ms,
+                                 verdict == S_CHECKPOINT_PASSED, detail);
+            if (verdict == S_CHECKPOINT_FAILED)
+                return -1;
+            checkpoint++;
+        }
         uint64_t elapsed = s_mono_ms () - start;
         unsigned share = duration_ms > 0? (unsigned) (elapsed * 100 / (uint64_t) duration_ms): 100;
         s_progress (run, AIRLOCK__STEP__STEP_SOAK, AIRLOCK__OUTCOME__OUTCOME_STARTED, 0, run->instances,
-                    share > 100? 100: share, "%s: %u probes, %u failed", what, run->probes_run, run->probes_failed);
+                    share > 100? 100: share, "%s: %u probes, %u failed; %zu of %zu checkpoint(s) judged", what,
+                    run->probes_run, run->probes_failed, checkpoint, due_count);
         if (s_mono_ms () >= deadline) {
             //  No promotion without evidence: the soak must have seen the monitor's
             //  samples (a canary step's short soak only checks they are not stale).
             if (monitored && s_stale (run, start, max_age, percent == 100))
                 return -1;
-            break;
+            //  A checkpoint still waiting for its sample keeps the soak going (s_stale
+            //  above ends the wait, closed, when the samples stop).
+            if (checkpoint >= due_count)
+                break;
         }
-        uint64_t left = deadline - s_mono_ms ();
-        zclock_sleep ((int) (left < (uint64_t) interval? left: (uint64_t) interval));
+        uint64_t now = s_mono_ms ();
+        uint64_t left = deadline > now? deadline - now: 0;
+        if (checkpoint < due_count && start + (uint64_t) at [checkpoint] > now
+        &&  start + (uint64_t) at [checkpoint] - now < left)
+            left = start + (uint64_t) at [checkpoint] - now;
+        int wait = (int) (left < (uint64_t) interval? left: (uint64_t) interval);
+        zclock_sleep (wait > 0? wait: (checkpoint < due_count? 20: 0));
     } while (true);
     return 0;
 }
@@ -791,6 +959,29 @@ s_plan_init (s_run_t *run, al_rollout_plan_t *plan)
     plan->probe_interval_ms = run->svc->probe_interval_ms;
     plan->ready_timeout_ms = run->svc->ready_timeout_ms;
     plan->stop_grace_ms = run->svc->stop_timeout_ms;
+    //  Seed 004: a hotfix is expedited. Its ramp is shortened, never its checks: a
+    //  canary goes from its first step straight to 100% (the first step still soaks in
+    //  full), rolling batches are twice as large (within the same max_surge and
+    //  max_unavailable bounds, each batch still gated on readiness), and the soak after
+    //  the rollout keeps its full duration and checkpoints (docs/deploying.md).
+    run->expedited [0] = 0;
+    if (run->request->deployment_type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_HOTFIX) {
+        if (run->strategy == AIRLOCK__STRATEGY__STRATEGY_CANARY && plan->canary_step_count > 2) {
+            run->hotfix_steps [0] = plan->canary_steps [0];
+            run->hotfix_steps [1] = 100;
+            s_format (run->expedited, sizeof run->expedited, "hotfix expedited: canary steps %u%%, 100%% "
+                      "(of %zu steps)", run->hotfix_steps [0], plan->canary_step_count);
+            plan->canary_steps = run->hotfix_steps;
+            plan->canary_step_count = 2;
+        }
+        else
+        if (run->strategy == AIRLOCK__STRATEGY__STRATEGY_ROLLING && plan->batch_size < run->instances) {
+            unsigned batch = plan->batch_size * 2 < run->instances? plan->batch_size * 2: run->instances;
+            s_format (run->expedited, sizeof run->expedited, "hotfix expedited: rolling batches of %u (not %u)",
+                      batch, plan->batch_size);
+            plan->batch_size = batch;
+        }
+    }
     plan->step_soak = s_canary_soak;
     plan->progress = s_rollout_progress;
     plan->aborted = s_rollout_aborted;
@@ -930,7 +1121,8 @@ s_step_preflight (s_run_t *run)
     //  The grant (production), verified here again whatever the caller did.
     if (env == AIRLOCK__ENVIRONMENT__ENV_PRODUCTION) {
         bool ok = run->job->execute
-               && al_gate_verify_grant (policy, env, run->job->execute, now, reason, sizeof reason);
+               && al_gate_verify_grant_break_glass (policy, env, run->job->execute, now, &run->grant_break_glass,
+                                                    reason, sizeof reason);
         s_check (checks, "production_grant", ok, "%s", ok? "signed approvals verified for this artifact"
                  : run->job->execute? reason: "no ExecuteDeploy with a grant");
         const Airlock__ProductionGrant *grant = run->job->execute? run->job->execute->grant: NULL;
@@ -961,49 +1153,37 @@ s_step_preflight (s_run_t *run)
     unsigned max = al_policy_max_instances (policy, env);
     s_check (checks, "max_instances", run->instances >= 1 && run->instances <= max,
              "%u instance(s), constraints.yaml allows %u", run->instances, max);
-    double budget = al_policy_monthly_budget_usd (policy, env);
-    double cost = run->instances * run->svc->cost_per_instance_usd_month;
-    s_check (checks, "monthly_budget", cost <= budget, "%.2f USD/month for %u instance(s), budget %.2f",
-             cost, run->instances, budget);
+    al_cost_projection_t cost;
+    al_cost_project (policy, run->svc, env, run->instances, &cost);
+    char cost_text [256];
+    al_cost_describe (&cost, cost_text, sizeof cost_text);
+    s_check (checks, "monthly_budget", !cost.over_budget, "%s", cost_text);
 
-    //  Calendar: freezes and windows.
-    time_t now_s = (time_t) (now / 1000);
-    char explanation [256] = "";
-    al_policy_freeze_t freeze = al_policy_freeze_check (policy, env, now_s, explanation, sizeof explanation);
-    bool break_glass = false;
-    if (run->job->execute && run->job->execute->grant)
-        for (size_t i = 0; i < run->job->execute->grant->n_approvals; i++) {
-            Airlock__ApprovalStatement *statement = NULL;
-            char error [128];
-            const Airlock__SignedApproval *approval = run->job->execute->grant->approvals [i];
-            if (al_statement_unpack (approval->statement.data, approval->statement.len, &statement,
-                                     error, sizeof error) == AL_SIG_OK && statement->break_glass)
-                break_glass = true;
-            if (statement)
-                airlock__approval_statement__free_unpacked (statement, NULL);
-        }
-    s_check (checks, "freeze", freeze != AL_POLICY_FREEZE_ACTIVE || break_glass, "%s%s",
-             explanation [0]? explanation: "no freeze", freeze == AL_POLICY_FREEZE_ACTIVE && break_glass?
-             " (break-glass signed)": "");
-    Airlock__DeploymentType type = request->deployment_type;
-    if (al_policy_requires_window (policy, type)) {
-        bool open = al_policy_window_open (policy, env, now_s, explanation, sizeof explanation);
-        s_check (checks, "deploy_window", open, "%s", explanation);
-    }
-    else
-        s_check (checks, "deploy_window", true, "%s deployments need no window", al_deployment_type_name (type)?
-                 al_deployment_type_name (type): "these");
-    //  A scheduled request's own window: the deploy must start inside it, whenever the
-    //  grant was given (the gate checked it at the grant; a deploy-manager busy or
-    //  restarting may start later).
+    //  Calendar: freezes, deploy windows, the request's scheduled window and break-glass,
+    //  decided by the same function as the gate (al_calendar.h), on the approved request
+    //  and with the break-glass the grant's approvals fill, so what the gate granted for
+    //  these facts pre-flight grants too. Judged at now: a scheduled window the
+    //  deploy-manager starts after (busy, restarting) is refused whenever the grant was given.
     const Airlock__ApprovalRequest *approved = env == AIRLOCK__ENVIRONMENT__ENV_PRODUCTION && run->job->execute
         && run->job->execute->grant? run->job->execute->grant->request: NULL;
-    if (approved && approved->window_end_ms) {
-        bool inside = now >= approved->window_start_ms && now < approved->window_end_ms;
-        s_check (checks, "scheduled_window", inside, "%s the request's window (%llu..%llu ms, now %llu)",
-                 inside? "inside": "outside", (unsigned long long) approved->window_start_ms,
-                 (unsigned long long) approved->window_end_ms, (unsigned long long) now);
-    }
+    al_calendar_query_t calendar_query = {
+        .environment = env, .deployment_type = request->deployment_type, .now_ms = now,
+        .window_start_ms = approved? approved->window_start_ms: 0,
+        .window_end_ms = approved? approved->window_end_ms: 0,
+        .break_glass = run->grant_break_glass
+    };
+    al_calendar_decision_t calendar;
+    al_calendar_decide (policy, &calendar_query, &calendar);
+    bool lifted = calendar.break_glass_used;
+    s_check (checks, "freeze", calendar.freeze != AL_POLICY_FREEZE_ACTIVE || lifted, "%s%s", calendar.freeze_text,
+             calendar.freeze == AL_POLICY_FREEZE_ACTIVE && lifted? " (lifted by the grant's break-glass approvals)": "");
+    s_check (checks, "deploy_window", !calendar.window_closed || lifted, "%s%s", calendar.window_text,
+             calendar.window_closed && lifted? " (lifted by the grant's break-glass approvals)": "");
+    if (calendar_query.window_end_ms)
+        s_check (checks, "scheduled_window", !calendar.outside_scheduled, "%s", calendar.scheduled_text);
+    //  The checks above are the decision's parts; the decision itself must agree.
+    assert (calendar.allowed == ((calendar.freeze != AL_POLICY_FREEZE_ACTIVE || lifted)
+                                 && (!calendar.window_closed || lifted) && !calendar.outside_scheduled));
 
     //  The artifact: bit for bit what was approved, kept for rollback.
     if (s_artifact (run, request->artifact_uri, request->artifact_sha256, true,
@@ -1321,6 +1501,9 @@ s_step_rollout (s_run_t *run)
     s_baseline (run);
     al_rollout_plan_t plan;
     s_plan_init (run, &plan);
+    if (run->expedited [0])
+        s_progress (run, AIRLOCK__STEP__STEP_ROLLOUT, AIRLOCK__OUTCOME__OUTCOME_STARTED, 0, run->instances, 0,
+                    "%s; the soak after the rollout is not shortened", run->expedited);
     char error [AL_DEPLOYER_DETAIL_SIZE];
     al_rollout_status_t status = al_rollout_run (run->driver, &plan, run->has_from? &run->from: NULL,
                                                  &run->to, error, sizeof error);
@@ -1355,20 +1538,77 @@ s_health_report (s_run_t *run, const char *name)
     return failed == 0? 0: -1;
 }
 
+int64_t
+al_deployer_soak_ms (const al_policy_t *policy, const al_service_t *svc, Airlock__Environment env,
+                     bool *shortened_p, char *why, size_t why_size)
+{
+    assert (policy);
+    assert (svc);
+    char scratch [8];
+    if (!why) {
+        why = scratch;
+        why_size = sizeof scratch;
+    }
+    if (shortened_p)
+        *shortened_p = false;
+    const al_policy_soak_t *soak = al_policy_soak (policy);
+    int64_t policy_ms = soak? soak->duration_ms: 0;
+    double scale = soak && soak->time_scale > 0? soak->time_scale: 1.0;
+    if (env == AIRLOCK__ENVIRONMENT__ENV_PRODUCTION) {
+        if (svc->soak_shortened_ms > 0 && svc->soak_reason) {
+            int64_t shortened = (int64_t) ((double) svc->soak_shortened_ms * scale);
+            if (shortened < 1)
+                shortened = 1;          // never no soak
+            if (shortened < policy_ms) {
+                if (shortened_p)
+                    *shortened_p = true;
+                s_format (why, why_size, "services.yaml soak.duration_ms, shortened from quality_rules.yaml's: %s",
+                          svc->soak_reason);
+                return shortened;
+            }
+        }
+        s_format (why, why_size, "quality_rules.yaml soak.duration");
+        return policy_ms;
+    }
+    if (policy_ms > 0 && policy_ms < svc->soak_ms) {
+        s_format (why, why_size, "services.yaml soak_ms, capped by quality_rules.yaml soak.duration");
+        return policy_ms;
+    }
+    s_format (why, why_size, "services.yaml soak_ms");
+    return svc->soak_ms;
+}
+
 static int
 s_step_soak (s_run_t *run)
 {
-    int64_t duration = run->svc->soak_ms;
-    const al_policy_soak_t *soak = al_policy_soak (run->self->policy);
-    if (soak && soak->duration_ms > 0 && soak->duration_ms < duration)
-        duration = soak->duration_ms;
+    char source [400];
+    bool shortened = false;
+    int64_t duration = al_deployer_soak_ms (run->self->policy, run->svc, run->job->environment, &shortened,
+                                            source, sizeof source);
+    s_progress (run, AIRLOCK__STEP__STEP_SOAK, AIRLOCK__OUTCOME__OUTCOME_STARTED, 0, run->instances, 0,
+                "soak of %.1f s (%s)%s%s", (double) duration / 1000.0, source, run->expedited [0]? "; ": "",
+                run->expedited);
     int rc = s_soak (run, duration, 100, "soak");
-    if (rc == 0)
-        s_format (run->failure, sizeof run->failure, "held %lld ms: %u checkpoint(s) passed, %u probe(s), %u failed",
-                  (long long) duration, run->checkpoints_passed, run->probes_run, run->probes_failed);
-    json_t *root = json_pack ("{s:s, s:s, s:s, s:I, s:i, s:i, s:i, s:b, s:s, s:O}", "deployment_id", run->job->deployment_id,
-                              "service", run->svc->name, "version", run->to.version,
-                              "soak_ms", (json_int_t) duration, "checkpoints_passed", (int) run->checkpoints_passed,
+    if (rc == 0) {
+        //  Each checkpoint with its check, so the receipt's steps (and the notification
+        //  built from them) say what was judged when.
+        char list [320] = "";
+        size_t index;
+        json_t *checkpoint;
+        json_array_foreach (run->checkpoints, index, checkpoint) {
+            size_t used = strlen (list);
+            s_format (list + used, sizeof list - used, "%s%.1f s %s", used? ", ": "",
+                      (double) json_integer_value (json_object_get (checkpoint, "at_ms")) / 1000.0,
+                      json_string_value (json_object_get (checkpoint, "check")));
+        }
+        s_format (run->failure, sizeof run->failure, "held %lld ms%s: %u checkpoint(s) passed (%s), %u probe(s), %u failed",
+                  (long long) duration, shortened? " (shortened: services.yaml soak)": "", run->checkpoints_passed,
+                  list [0]? list: "none in this soak", run->probes_run, run->probes_failed);
+    }
+    json_t *root = json_pack ("{s:s, s:s, s:s, s:I, s:s, s:i, s:O, s:i, s:i, s:b, s:s, s:O}", "deployment_id",
+                              run->job->deployment_id, "service", run->svc->name, "version", run->to.version,
+                              "soak_ms", (json_int_t) duration, "soak_source", source,
+                              "checkpoints_passed", (int) run->checkpoints_passed, "checkpoints", run->checkpoints,
                               "probes", (int) run->probes_run,
                               "failed", (int) run->probes_failed, "passed", rc == 0, "rule", run->rule,
                               "rounds", run->soak_samples);
@@ -1642,6 +1882,17 @@ s_receipt (s_run_t *run, Airlock__Outcome outcome)
         "done", done,
         "done_reason", done_reason,
         "rollback_trigger", s_trigger_json (run, outcome));
+    //  The soak's checkpoints, each with its check and what it saw (seed 004).
+    if (receipt) {
+        char source [400];
+        bool shortened = false;
+        int64_t soak_ms = al_deployer_soak_ms (run->self->policy, run->svc, env, &shortened, source, sizeof source);
+        json_object_set_new (receipt, "soak", json_pack ("{s:I, s:s, s:b, s:s, s:O, s:s}", "duration_ms",
+                                                         (json_int_t) soak_ms, "source", source, "shortened", shortened,
+                                                         "reason", shortened && run->svc->soak_reason?
+                                                         run->svc->soak_reason: "", "checkpoints", run->checkpoints,
+                                                         "expedited", run->expedited));
+    }
     int rc = 0;
     if (!receipt || s_write_json (run->evidence_dir, "deploy_receipt.json", receipt, result->receipt_sha256,
                                   error, sizeof error) != 0) {
@@ -1823,6 +2074,7 @@ al_deployer_run (al_deployer_t *self, const al_deploy_job_t *job, const al_deplo
     run.result = result;
     run.request = job->request;
     run.soak_samples = json_array ();
+    run.checkpoints = json_array ();
     result->outcome = AIRLOCK__OUTCOME__OUTCOME_FAILED;
     s_read_journal (&run);
 
@@ -1924,6 +2176,7 @@ cleanup:
     al_migration_set_destroy (&run.set);
     json_decref (run.soak_samples);
     json_decref (run.smoke);
+    json_decref (run.checkpoints);
     return run.unrecorded? -1: 0;
 }
 

@@ -45,6 +45,7 @@
 #include <stdint.h>
 #include "proto/al_codec.h"
 #include "policies/al_policy.h"
+#include "deploy/al_rules.h"
 #include "deploy/al_services.h"
 
 #ifdef __cplusplus
@@ -107,6 +108,12 @@ typedef struct {
     const Airlock__SoakSignal *(*latest_signal) (void *arg);
     //  Wall clock in ms since the epoch. MAY be NULL (the real clock).
     uint64_t (*now_ms) (void *arg);
+    //  The quality rules' rows (al_rules_explain) of the latest soak sample for the running
+    //  deployment's service and environment, judged against the baseline published before
+    //  it (al_rules_stream), and in *sample_ms the monotonic time it arrived. Returns the
+    //  rows filled, 0 when no soak sample arrived. The soak checkpoints of services with
+    //  signals: monitor judge these (fail closed without). MAY be NULL (no rows).
+    size_t (*signal_rows) (void *arg, al_rules_row_t *rows, size_t size, uint64_t *sample_ms);
     void *arg;
 } al_deployer_hooks_t;
 
@@ -160,6 +167,20 @@ int al_deployer_reconcile (al_deployer_t *self, const al_deployer_hooks_t *hooks
 //  reached an end (its outcome, any outcome), -1 when it stopped unrecorded.
 int al_deployer_run (al_deployer_t *self, const al_deploy_job_t *job, const al_deployer_hooks_t *hooks,
                      al_deploy_result_t *result);
+
+//  The soak after the rollout of svc in env, in ms, and in why where it comes from.
+//  Production soaks for quality_rules.yaml's duration unless services.yaml's
+//  soak: {duration_ms, reason} shortens it (never lengthens it); other environments
+//  for soak_ms, capped by the policy's duration. Durations from quality_rules.yaml and
+//  soak.duration_ms are multiplied by its time_scale; soak_ms is taken as written.
+//  *shortened_p (MAY be NULL) says whether a production soak was shortened.
+int64_t al_deployer_soak_ms (const al_policy_t *policy, const al_service_t *svc, Airlock__Environment env,
+                             bool *shortened_p, char *why, size_t why_size);
+
+//  Seed 004's checks of the soak checkpoints, by position: the first checkpoint is
+//  "initial health", then "error rate", then "performance"; the last (and any
+//  beyond the fourth) is "all normal" (every rule).
+const char *al_deployer_checkpoint_check (size_t index, size_t count);
 
 //  The version recorded as current for (service, env) in buffer, or "" when none.
 void al_deployer_current (al_deployer_t *self, const char *service, Airlock__Environment env,

@@ -68,7 +68,7 @@ static const s_service_key_t s_service_keys [] = {
     { "command", S_PROCESS }, { "env", S_PROCESS }, { "start_timeout_ms", S_PROCESS },
     { "steps", S_EXEC }, { "endpoint", S_EXEC }, { "step_timeout_ms", S_EXEC },
     { "max_output", S_EXEC },
-    { "qa", S_BOTH },
+    { "qa", S_BOTH }, { "soak", S_BOTH },
 };
 #define S_SERVICE_KEY_COUNT (sizeof s_service_keys / sizeof s_service_keys [0])
 
@@ -406,6 +406,34 @@ s_rolling (s_loader_t *L, al_service_t *svc, yaml_node_t *node, const char *fiel
     if (svc->max_unavailable + svc->max_surge < 1)
         al_yaml_error (L->yaml, node, field, "max_unavailable + max_surge must be at least 1 "
                        "(a rollout must be able to stop or start an instance)");
+}
+
+//  soak: {duration_ms, reason}: the production soak shortened below quality_rules.yaml's,
+//  never to nothing, and never without a reason a human can read.
+static void
+s_soak (s_loader_t *L, al_service_t *svc, yaml_node_t *node, const char *field)
+{
+    static const char *const required [] = { "duration_ms", "reason", NULL };
+    if (!al_yaml_check_map (L->yaml, node, field, required, required))
+        return;
+    char sub [AL_YAML_FIELD_SIZE];
+    yaml_node_t *value;
+    if ((value = al_yaml_get (L->yaml, node, "duration_ms"))) {
+        al_yaml_field_key (sub, field, "duration_ms");
+        s_int_field (L, value, sub, 1, S_MAX_SOAK_MS, &svc->soak_shortened_ms);
+    }
+    if ((value = al_yaml_get (L->yaml, node, "reason"))) {
+        al_yaml_field_key (sub, field, "reason");
+        const char *reason = al_yaml_string (L->yaml, value, sub, false);
+        size_t length = reason? strlen (reason): 0;
+        while (reason && length > 0 && (reason [length - 1] == ' ' || reason [length - 1] == '\t'))
+            length--;
+        if (reason && length < 8)
+            al_yaml_error (L->yaml, value, sub, "say why the soak may be shorter (at least 8 characters)");
+        else
+        if (reason && !(svc->soak_reason = s_strdup (L->self, reason)))
+            al_yaml_out_of_memory (L->yaml);
+    }
 }
 
 static void
@@ -943,6 +971,9 @@ s_service_value (s_loader_t *L, al_service_t *svc, const char *name, yaml_node_t
     else
     if (strcmp (name, "soak_ms") == 0)
         s_int_field (L, value, field, 0, S_MAX_SOAK_MS, &svc->soak_ms);
+    else
+    if (strcmp (name, "soak") == 0)
+        s_soak (L, svc, value, field);
     else
     if (strcmp (name, "probe_interval_ms") == 0)
         s_int_field (L, value, field, 50, 600000, &svc->probe_interval_ms);

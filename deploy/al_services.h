@@ -154,7 +154,11 @@ typedef struct {
     int canary_step_soak_ms;            // soak between two canary steps
 
     //  Gates
-    int soak_ms;                        // soak after the rollout
+    int soak_ms;                        // soak after the rollout, outside production
+    //  soak: {duration_ms, reason}: production soaks for quality_rules.yaml's duration
+    //  unless shortened here, with a reason the runbook and the approval screen show.
+    int soak_shortened_ms;              // 0: not shortened; else >= 1 (never no soak)
+    const char *soak_reason;            // NULL unless soak_shortened_ms is set
     int probe_interval_ms;              // health probing during gates and soak
     int ready_timeout_ms;               // readiness gate of one instance
     unsigned health_failures;           // consecutive failed probes that breach

@@ -8,6 +8,7 @@
     Sizes are tiny (a few slots, a few people), so Kuhn's augmenting paths are plenty.
 */
 #include "policies/al_gate.h"
+#include "policies/al_calendar.h"
 
 #include <sodium.h>
 #include <stdarg.h>
@@ -242,6 +243,89 @@ al_gate_no_qa_report (const Airlock__ApprovalRequest *request)
         || strcmp (request->qa_report_sha256, AL_GATE_NO_QA_REPORT) == 0;
 }
 
+//  People with a live GRANT at now_ms, each once (break_glass if any of their approvals
+//  carries it). Returns how many.
+static size_t
+s_people (const al_gate_approval_t *approvals, size_t count, uint64_t now_ms, s_person_t *people)
+{
+    size_t person_count = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (approvals [i].decision != AIRLOCK__DECISION__DECISION_GRANT || now_ms >= approvals [i].expires_at_ms)
+            continue;
+        size_t p;
+        for (p = 0; p < person_count; p++)
+            if (strcmp (people [p].approval->approver, approvals [i].approver) == 0)
+                break;
+        if (p == person_count) {
+            if (person_count == S_MAX_PEOPLE)
+                continue;
+            people [person_count++] = (s_person_t) { &approvals [i], false };
+        }
+        people [p].break_glass |= approvals [i].break_glass;
+    }
+    return person_count;
+}
+
+//  Seat people in slots (maximum matching); m's tables say who holds which slot.
+static void
+s_match (s_matching_t *m, const s_slot_t *slots, size_t slot_count, const s_person_t *people, size_t person_count)
+{
+    memset (m, 0, sizeof *m);
+    m->slots = slots;
+    m->slot_count = slot_count;
+    m->people = people;
+    m->person_count = person_count;
+    for (size_t p = 0; p < S_MAX_PEOPLE; p++)
+        m->slot_of_person [p] = -1;
+    for (size_t s = 0; s < S_MAX_SLOTS; s++)
+        m->person_of_slot [s] = -1;
+    //  Quorum slots first so break-glass people are not spent on ordinary slots when
+    //  someone else could fill them: augmenting paths re-seat people as needed anyway.
+    for (size_t s = 0; s < slot_count; s++) {
+        memset (m->visited, 0, sizeof m->visited);
+        m->visited [s] = true;
+        s_augment (m, s);
+    }
+}
+
+//  The skip-staging quorum a request needs: none unless it names no QA report and its
+//  type requires staging.
+static al_policy_quorum_t
+s_skip_quorum (const al_policy_t *policy, const Airlock__ApprovalRequest *request)
+{
+    al_policy_quorum_t none = { NULL, 0 };
+    if (al_gate_no_qa_report (request) && al_policy_requires_staging (policy, request->deployment_type))
+        return al_policy_skip_staging_quorum (policy, request->deployment_type);
+    return none;
+}
+
+//  Do approvals fill the type's quorum, its skip-staging quorum and the policy's
+//  break_glass quorum together, each slot by a different person, at now_ms?
+static bool
+s_break_glass_filled (const al_policy_t *policy, const Airlock__ApprovalRequest *request,
+                      const al_gate_approval_t *approvals, size_t count, uint64_t now_ms)
+{
+    al_policy_quorum_t glass = al_policy_break_glass (policy);
+    if (glass.count == 0)
+        return false;
+    s_slot_t slots [S_MAX_SLOTS];
+    size_t slot_count = s_add_slots (slots, 0, al_policy_quorum (policy, request->deployment_type), false, false);
+    if (slot_count <= S_MAX_SLOTS)
+        slot_count = s_add_slots (slots, slot_count, s_skip_quorum (policy, request), false, true);
+    if (slot_count <= S_MAX_SLOTS)
+        slot_count = s_add_slots (slots, slot_count, glass, true, false);
+    if (slot_count > S_MAX_SLOTS)
+        return false;
+    s_person_t people [S_MAX_PEOPLE];
+    size_t person_count = s_people (approvals, count, now_ms, people);
+    s_matching_t m;
+    s_match (&m, slots, slot_count, people, person_count);
+    for (size_t s = 0; s < slot_count; s++)
+        if (m.person_of_slot [s] < 0)
+            return false;
+    return true;
+}
+
 al_gate_outcome_t
 al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *request,
                   const al_gate_approval_t *approvals, size_t count, uint64_t now_ms,
@@ -280,43 +364,24 @@ al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *req
             }
         }
     }
-    //  People with a live GRANT, each once.
     s_person_t people [S_MAX_PEOPLE];
-    size_t person_count = 0;
-    for (size_t i = 0; i < count; i++) {
-        if (approvals [i].decision != AIRLOCK__DECISION__DECISION_GRANT || now_ms >= approvals [i].expires_at_ms)
-            continue;
-        size_t p;
-        for (p = 0; p < person_count; p++)
-            if (strcmp (people [p].approval->approver, approvals [i].approver) == 0)
-                break;
-        if (p == person_count) {
-            if (person_count == S_MAX_PEOPLE)
-                continue;
-            people [person_count++] = (s_person_t) { &approvals [i], false };
-        }
-        people [p].break_glass |= approvals [i].break_glass;
-    }
-    //  Does a freeze or a closed window stand in the way?
-    char obstacle [256] = "";
-    Airlock__Environment env = request->environment;
-    time_t now_s = (time_t) (now_ms / 1000);
-    if (al_policy_freeze_check (policy, env, now_s, obstacle, sizeof obstacle) != AL_POLICY_FREEZE_ACTIVE) {
-        obstacle [0] = 0;
-        char window [200] = "";
-        if (al_policy_requires_window (policy, request->deployment_type)
-        &&  !al_policy_window_open (policy, env, now_s, window, sizeof window))
-            snprintf (obstacle, sizeof obstacle, "deploy window closed: %s", window);
-        else
-        if (request->window_end_ms && (now_ms < request->window_start_ms || now_ms >= request->window_end_ms))
-            snprintf (obstacle, sizeof obstacle, "outside the request's scheduled window");
-    }
+    size_t person_count = s_people (approvals, count, now_ms, people);
+    //  Does a freeze or a closed window stand in the way? The same decision pre-flight
+    //  takes (al_calendar.h): asked first without break-glass to learn whether its slots
+    //  are needed, then with what the matching found.
+    al_calendar_query_t calendar_query = {
+        .environment = request->environment, .deployment_type = request->deployment_type,
+        .window_start_ms = request->window_start_ms, .window_end_ms = request->window_end_ms,
+        .now_ms = now_ms, .break_glass = false
+    };
+    al_calendar_decision_t calendar;
+    al_calendar_decide (policy, &calendar_query, &calendar);
     s_slot_t slots [S_MAX_SLOTS];
     size_t quorum_slots = s_add_slots (slots, 0, quorum, false, false);
     if (quorum_slots <= S_MAX_SLOTS)
         quorum_slots = s_add_slots (slots, quorum_slots, skip, false, true);
     size_t slot_count = quorum_slots;
-    if (obstacle [0] && slot_count <= S_MAX_SLOTS)
+    if (calendar.break_glass_needed && slot_count <= S_MAX_SLOTS)
         slot_count = s_add_slots (slots, slot_count, al_policy_break_glass (policy), true, false);
     if (slot_count > S_MAX_SLOTS) {
         s_say (explanation, explanation_size, "the policy asks for more than %d signatures for one decision: "
@@ -324,18 +389,8 @@ al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *req
         return AL_GATE_DENIED;
     }
 
-    s_matching_t m = { .slots = slots, .slot_count = slot_count, .people = people, .person_count = person_count };
-    for (size_t p = 0; p < S_MAX_PEOPLE; p++)
-        m.slot_of_person [p] = -1;
-    for (size_t s = 0; s < S_MAX_SLOTS; s++)
-        m.person_of_slot [s] = -1;
-    //  Quorum slots first so break-glass people are not spent on ordinary slots when
-    //  someone else could fill them: augmenting paths re-seat people as needed anyway.
-    for (size_t s = 0; s < slot_count; s++) {
-        memset (m.visited, 0, sizeof m.visited);
-        m.visited [s] = true;
-        s_augment (&m, s);
-    }
+    s_matching_t m;
+    s_match (&m, slots, slot_count, people, person_count);
     size_t missing_quorum = 0, missing_glass = 0;
     char missing [256] = "";
     for (size_t s = 0; s < slot_count; s++) {
@@ -354,8 +409,13 @@ al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *req
                missing_quorum == 1 ? "" : "s", missing);
         return AL_GATE_PENDING;
     }
-    if (missing_glass) {
-        s_say (explanation, explanation_size, "quorum met but %s; break-glass needs: %s", obstacle, missing);
+    calendar_query.break_glass = calendar.break_glass_needed && missing_glass == 0;
+    if (!al_calendar_decide (policy, &calendar_query, &calendar)) {
+        if (missing_glass && !calendar.outside_scheduled)
+            s_say (explanation, explanation_size, "quorum met but %s; break-glass needs: %s",
+                   calendar.explanation, missing);
+        else
+            s_say (explanation, explanation_size, "quorum met but %s", calendar.explanation);
         return AL_GATE_BLOCKED;
     }
     char granted [512] = "";
@@ -366,7 +426,8 @@ al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *req
                   slots [s].skip_staging ? " (skipping staging)" : "",
                   people [m.person_of_slot [s]].approval->approver);
     }
-    s_say (explanation, explanation_size, "granted: %s%s%s", granted, obstacle [0] ? "; overriding: " : "", obstacle);
+    s_say (explanation, explanation_size, "granted: %s%s%s", granted, calendar.break_glass_used ? "; " : "",
+           calendar.break_glass_used ? calendar.explanation : "");
     return AL_GATE_GRANTED;
 }
 
@@ -376,6 +437,16 @@ bool
 al_gate_verify_grant (const al_policy_t *policy, Airlock__Environment environment,
                       const Airlock__ExecuteDeploy *execute, uint64_t now_ms, char *reason, size_t reason_size)
 {
+    return al_gate_verify_grant_break_glass (policy, environment, execute, now_ms, NULL, reason, reason_size);
+}
+
+bool
+al_gate_verify_grant_break_glass (const al_policy_t *policy, Airlock__Environment environment,
+                                  const Airlock__ExecuteDeploy *execute, uint64_t now_ms,
+                                  bool *break_glass_p, char *reason, size_t reason_size)
+{
+    if (break_glass_p)
+        *break_glass_p = false;
     if (environment != AIRLOCK__ENVIRONMENT__ENV_PRODUCTION) {
         s_say (reason, reason_size, "not a production deploy");
         return false;
@@ -437,6 +508,8 @@ al_gate_verify_grant (const al_policy_t *policy, Airlock__Environment environmen
         s_say (reason, reason_size, "grant: the approvals do not open production: %s", explanation);
         return false;
     }
+    if (break_glass_p)
+        *break_glass_p = s_break_glass_filled (policy, request, approvals, grant->n_approvals, grant->granted_at_ms);
     s_say (reason, reason_size, "grant verified: %s", explanation);
     return true;
 }

@@ -16,9 +16,11 @@
 
     2. al_gate_evaluate takes the accepted approvals collected for a request and decides:
        GRANTED when the deployment type's quorum is met by distinct PEOPLE (one person
-       fills at most one slot, whatever roles or keys they hold), no freeze is active and
-       the window (if the type needs one) is open - or break-glass approvals fill the
-       policy's extra slots with yet other people; DENIED when an approver whose role the
+       fills at most one slot, whatever roles or keys they hold) and the calendar allows
+       it (al_calendar_decide, the same decision pre-flight takes: no freeze, the window
+       open if the type needs one - or break-glass approvals fill the policy's extra
+       slots with yet other people - and inside the request's own scheduled window,
+       which break-glass never lifts); DENIED when an approver whose role the
        quorum needs said DENY; PENDING otherwise, saying which roles are still missing.
 
     The broker runs both before it sends a ProductionGrant; deploy-manager runs both again
@@ -72,7 +74,8 @@ typedef enum {
     AL_GATE_PENDING = 0,            // valid so far, quorum not met yet
     AL_GATE_GRANTED,                // quorum met, no freeze or window problem (or break-glass)
     AL_GATE_DENIED,                 // a required approver said DENY: the request is closed
-    AL_GATE_BLOCKED                 // quorum met but a freeze / closed window stands, without break-glass
+    AL_GATE_BLOCKED                 // quorum met but a freeze / closed window stands without break-glass,
+                                    // or it is outside the request's own scheduled window
 } al_gate_outcome_t;
 
 const char *al_gate_outcome_name (al_gate_outcome_t outcome);
@@ -103,6 +106,14 @@ al_gate_outcome_t al_gate_evaluate (const al_policy_t *policy, const Airlock__Ap
 bool al_gate_verify_grant (const al_policy_t *policy, Airlock__Environment environment,
                            const Airlock__ExecuteDeploy *execute, uint64_t now_ms,
                            char *reason, size_t reason_size);
+
+//  al_gate_verify_grant, and (when it returns true) *break_glass_p says whether the
+//  grant's approvals fill the policy's break_glass quorum on top of the type's quorum,
+//  by other people, at the grant's time: the flag pre-flight hands to al_calendar_decide,
+//  so it lifts exactly the obstacles the gate would have lifted.
+bool al_gate_verify_grant_break_glass (const al_policy_t *policy, Airlock__Environment environment,
+                                       const Airlock__ExecuteDeploy *execute, uint64_t now_ms,
+                                       bool *break_glass_p, char *reason, size_t reason_size);
 
 #ifdef __cplusplus
 }

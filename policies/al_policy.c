@@ -156,6 +156,7 @@ struct al_policy_t {
     unsigned strategies [S_ENV_COUNT];      // bit per Airlock__Strategy
     unsigned max_instances [S_ENV_COUNT];
     double budget [S_ENV_COUNT];
+    double budget_alert_percent [S_ENV_COUNT];
     const char *timezone;
     unsigned calendar_envs;                 // bit per environment
     s_window_t *windows;
@@ -1393,11 +1394,14 @@ s_parse_constraints (s_loader_t *L, yaml_node_t *root)
     static const char *const env_keys [] = { "development", "staging", "production", NULL };
     if (!envs || !s_check_map (L, envs, "environments", env_keys, env_keys))
         return;
-    static const char *const entry_keys [] = { "strategies", "max_instances", "monthly_budget_usd", NULL };
+    static const char *const entry_keys [] = { "strategies", "max_instances", "monthly_budget_usd",
+                                                "budget_alert_percent", NULL };
+    static const char *const required_keys [] = { "strategies", "max_instances", "monthly_budget_usd", NULL };
     static const char *const strategies [] = { "", "rolling", "canary", "blue-green", NULL };
     for (int env = 1; env < S_ENV_COUNT; env++) {
+        self->budget_alert_percent [env] = AL_POLICY_DEFAULT_BUDGET_ALERT_PERCENT;
         yaml_node_t *entry = s_get (L, envs, s_env_names [env]);
-        if (!entry || !s_check_map (L, entry, s_env_names [env], entry_keys, entry_keys))
+        if (!entry || !s_check_map (L, entry, s_env_names [env], entry_keys, required_keys))
             continue;
         yaml_node_t *list = s_get (L, entry, "strategies");
         if (list && s_want_list (L, list, "strategies")) {
@@ -1422,6 +1426,8 @@ s_parse_constraints (s_loader_t *L, yaml_node_t *root)
             self->max_instances [env] = (unsigned) instances;
         if ((node = s_get (L, entry, "monthly_budget_usd")))
             s_number (L, node, "monthly_budget_usd", 0, false, 1e12, &self->budget [env]);
+        if ((node = s_get (L, entry, "budget_alert_percent")))
+            s_number (L, node, "budget_alert_percent", 1, false, 100, &self->budget_alert_percent [env]);
     }
 }
 
@@ -2248,6 +2254,14 @@ al_policy_monthly_budget_usd (const al_policy_t *self, Airlock__Environment env)
     assert (self);
     int env_index = s_env_index (env);
     return env_index > 0 ? self->budget [env_index] : 0;
+}
+
+double
+al_policy_budget_alert_percent (const al_policy_t *self, Airlock__Environment env)
+{
+    assert (self);
+    int env_index = s_env_index (env);
+    return env_index > 0 ? self->budget_alert_percent [env_index] : AL_POLICY_DEFAULT_BUDGET_ALERT_PERCENT;
 }
 
 const char *

@@ -135,6 +135,11 @@ bool al_policy_strategy_allowed (const al_policy_t *self, Airlock__Environment e
                                  Airlock__Strategy strategy);
 unsigned al_policy_max_instances (const al_policy_t *self, Airlock__Environment env);
 double al_policy_monthly_budget_usd (const al_policy_t *self, Airlock__Environment env);
+//  Seed 002's budget alert: the share of the monthly budget (percent, 1..100) a projected
+//  cost may reach before the notifier alerts (constraints.yaml budget_alert_percent,
+//  optional per environment).
+#define AL_POLICY_DEFAULT_BUDGET_ALERT_PERCENT 80.0
+double al_policy_budget_alert_percent (const al_policy_t *self, Airlock__Environment env);
 //  The calendar's IANA time zone.
 const char *al_policy_timezone (const al_policy_t *self);
 

@@ -91,7 +91,8 @@ s_render (const Airlock__ApprovalRequest *request)
 {
     FILE *out = tmpfile ();
     assert_non_null (out);
-    al_cli_request_context_t context = { "open: always", "none", "1 manager" };
+    al_cli_request_context_t context = { "open: always", "none", "1 manager",
+                                         "SHORTENED to 600.0 s, 1 of 4 checkpoint(s) inside it (services.yaml soak)" };
     al_cli_request_print (out, request, &context);
     long size = ftell (out);
     assert_true (size > 0);
@@ -137,6 +138,7 @@ test_screen_escapes_agent_text (void **state)
         request.checklist = items;
         char *text = s_render (&request);
         s_assert_inert (text);
+        assert_non_null (strstr (text, "\n- Soak after the rollout: SHORTENED to 600.0 s"));
         char expected [512];
         snprintf (expected, sizeof expected, AL_CLI_AGENT_PREFIX "Summary: %s\n", cases [i].escaped);
         if (!strstr (text, expected))

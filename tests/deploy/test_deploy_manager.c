@@ -140,10 +140,12 @@ s_setup (void **state)
     file = fopen (path, "w");
     assert_non_null (file);
     fprintf (file, "version: 1\nservices:\n  demo:\n    driver: process\n    instances: 3\n    strategy: rolling\n"
-                   "    soak_ms: 600\n    probe_interval_ms: 100\n    ready_timeout_ms: 10000\n"
+                   "    soak_ms: 600\n    soak: { duration_ms: 600, reason: \"test: 600 ms of production soak suffice\" }\n"
+                   "    probe_interval_ms: 100\n    ready_timeout_ms: 10000\n"
                    "    stop_timeout_ms: 3000\n    command: [\"{{artifact}}\"]\n    signals: probes\n"
                    "  watched:\n    driver: process\n    instances: 1\n    strategy: rolling\n"
-                   "    soak_ms: 600\n    probe_interval_ms: 100\n    ready_timeout_ms: 10000\n"
+                   "    soak_ms: 600\n    soak: { duration_ms: 600, reason: \"test: 600 ms of production soak suffice\" }\n"
+                   "    probe_interval_ms: 100\n    ready_timeout_ms: 10000\n"
                    "    stop_timeout_ms: 3000\n    command: [\"{{artifact}}\"]\n    signals: monitor\n");
     fclose (file);
     snprintf (f->deploy_state, sizeof f->deploy_state, "%s/deploy", h->dir);

@@ -16,6 +16,7 @@
 #include "deploy/al_qa_reports.h"
 #include "deploy_test_util.h"
 #include "policies/al_approval.h"
+#include "policies/al_gate.h"
 #include <sodium.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -50,6 +51,7 @@ typedef struct {
     bool monitor_alive;             // what the monitor hooks answer
     bool signals_fresh;
     uint64_t now_ms;                // the deployer's clock (0: the real one)
+    char breach_rule [64];          // the quality rule the monitor's rows say is breached
     Airlock__SoakSignal signal;     // the latest SoakSignal the hook answers, when has_signal
     bool has_signal;
 } s_fixture_t;
@@ -119,6 +121,34 @@ s_last_signal_ms (void *arg)
     return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
+//  The monitor's judged rows: every rule ok, but breach_rule breached; fresh when the
+//  samples are.
+static size_t
+s_signal_rows (void *arg, al_rules_row_t *rows, size_t size, uint64_t *sample_ms)
+{
+    s_fixture_t *f = (s_fixture_t *) arg;
+    static const char *const rules [] = { "health_check_failures", "missing_evidence", "error_rate_increase",
+                                          "latency_p99_factor", "cpu_percent", "memory_percent",
+                                          "error_rate_investigate" };
+    if (!f->signals_fresh || size < 7)
+        return 0;
+    for (size_t i = 0; i < 7; i++) {
+        memset (&rows [i], 0, sizeof rows [i]);
+        rows [i].rule = rules [i];
+        rows [i].unit = "";
+        rows [i].value = 1.0;
+        rows [i].limit = 2.0;
+        rows [i].status = AL_RULES_ROW_OK;
+        if (strcmp (rules [i], f->breach_rule) == 0) {
+            rows [i].value = 3.0;
+            rows [i].status = AL_RULES_ROW_BREACH;
+            snprintf (rows [i].detail, sizeof rows [i].detail, "p99 3 ms > 2 x baseline");
+        }
+    }
+    *sample_ms = s_last_signal_ms (arg);
+    return 7;
+}
+
 static uint64_t
 s_now_ms (void *arg)
 {
@@ -138,6 +168,7 @@ s_hooks (s_fixture_t *f)
     al_deployer_hooks_t hooks = {
         .journal = s_journal, .progress = s_progress, .rollback_requested = s_rollback_requested,
         .monitor_alive = s_monitor_alive, .last_signal_ms = s_last_signal_ms, .latest_signal = s_latest_signal,
+        .signal_rows = s_signal_rows,
         .now_ms = f->now_ms? s_now_ms: NULL, .arg = f
     };
     return hooks;
@@ -210,12 +241,14 @@ s_setup (void **state)
         "  shop2:\n    driver: process\n    instances: 1\n    soak_ms: 300\n%s"
         "    database: { staging: %s/shop2.db }\n    migrations: %s\n    data_rollback: restore\n"
         "  pricey:\n    driver: process\n    instances: 6\n    cost_per_instance_usd_month: 100\n%s"
+        "  brief:\n    driver: process\n    instances: 1\n%s"
+        "    soak: { duration_ms: 1000000, reason: \"stateless; 200 s covers its cache warm-up\" }\n"
         "  watched:\n    driver: process\n    instances: 2\n    soak_ms: 500\n"
         "    probe_interval_ms: 100\n    ready_timeout_ms: 3000\n    command: [\"{{artifact}}\"]\n"
         "  smoky:\n    driver: process\n    instances: 2\n    soak_ms: 300\n%s"
         "    qa:\n      smoke:\n        - { name: health, path: /healthz, status: 200, body_contains: ok }\n"
         "        - { name: work, path: \"/work?n=1\", status: 200 }\n",
-        common, common, f->dir, f->migrations, common, f->dir, f->migrations, common, common);
+        common, common, f->dir, f->migrations, common, f->dir, f->migrations, common, common, common);
     fclose (file);
     setenv ("AL_TEST_DEPLOY_TOKEN", S_SECRET, 1);
     f->fail_at = -1;
@@ -371,11 +404,26 @@ test_rolling_and_failed_readiness (void **state)
                              "smoke-test-results.json", "performance-baseline.json" };
     for (size_t i = 0; i < sizeof names / sizeof names [0]; i++)
         json_decref (s_evidence (f, "dep-v2", names [i]));
-    //  The soak lasted the shorter of services.yaml's 600 ms and the policy's scaled 720 ms,
-    //  and passed the three checkpoints inside it (5, 15 and 30 min scaled: 60, 180, 360 ms).
+    //  The staging soak lasted the shorter of services.yaml's 600 ms and the policy's scaled
+    //  720 ms, and passed the three checkpoints inside it (5, 15 and 30 min scaled: 60, 180,
+    //  360 ms), each with its own check, then the last check (all normal) at its end.
     json_t *smoke = s_evidence (f, "dep-v2", "smoke-test-results.json");
     assert_int_equal (json_integer_value (json_object_get (smoke, "soak_ms")), 600);
-    assert_int_equal (json_integer_value (json_object_get (smoke, "checkpoints_passed")), 3);
+    assert_int_equal (json_integer_value (json_object_get (smoke, "checkpoints_passed")), 4);
+    const char *checks [] = { "initial health", "error rate", "performance", "all normal" };
+    const json_int_t at [] = { 60, 180, 360, 600 };
+    json_t *checkpoints = json_object_get (smoke, "checkpoints");
+    assert_int_equal (json_array_size (checkpoints), 4);
+    for (size_t i = 0; i < 4; i++) {
+        json_t *checkpoint = json_array_get (checkpoints, i);
+        assert_string_equal (json_string_value (json_object_get (checkpoint, "check")), checks [i]);
+        assert_int_equal (json_integer_value (json_object_get (checkpoint, "at_ms")), at [i]);
+        assert_true (json_is_true (json_object_get (checkpoint, "passed")));
+        assert_non_null (strstr (json_string_value (json_object_get (checkpoint, "detail")), "3 of 3 instance(s) healthy"));
+    }
+    //  signals: probes has no error rate or latency to judge: said, not ticked silently.
+    assert_non_null (strstr (json_string_value (json_object_get (json_array_get (checkpoints, 1), "detail")),
+                             "error rate not applicable"));
     json_decref (smoke);
     json_t *receipt = s_evidence (f, "dep-v2", "deploy_receipt.json");
     assert_string_equal (json_string_value (json_object_get (receipt, "outcome")), "succeeded");
@@ -388,7 +436,7 @@ test_rolling_and_failed_readiness (void **state)
     s_expect_point (receipt, "qa_approved", "not_applicable", "QA validates a staging deploy");
     s_expect_point (receipt, "approvals_valid", "not_applicable", NULL);
     s_expect_point (receipt, "rollout_healthy", "true", NULL);
-    s_expect_point (receipt, "soak_passed", "true", "3 checkpoint(s) passed");
+    s_expect_point (receipt, "soak_passed", "true", "4 checkpoint(s) passed");
     s_expect_point (receipt, "receipt_recorded", "true", NULL);
     assert_int_equal (json_array_size (json_object_get (receipt, "steps")), 5);
     json_t *steps = json_object_get (receipt, "steps");
@@ -900,6 +948,336 @@ test_qa_report_opened_at_preflight (void **state)
     }
 }
 
+//  approvers.yaml with alice (manager) and carol (security), keys made here; the policy
+//  and the deployer reloaded.
+static void
+s_approvers (s_fixture_t *f, uint8_t alice_sk [64], uint8_t carol_sk [64])
+{
+    assert_true (sodium_init () >= 0);
+    uint8_t alice_pk [32], carol_pk [32];
+    crypto_sign_keypair (alice_pk, alice_sk);
+    crypto_sign_keypair (carol_pk, carol_sk);
+    char alice_hex [65], carol_hex [65], path [400];
+    sodium_bin2hex (alice_hex, sizeof alice_hex, alice_pk, sizeof alice_pk);
+    sodium_bin2hex (carol_hex, sizeof carol_hex, carol_pk, sizeof carol_pk);
+    snprintf (path, sizeof path, "%s/approvers.yaml", f->policy_dir);
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    fprintf (file, "approvers:\n  - name: alice\n    roles: [manager]\n    keys:\n      - {id: a1, ed25519: \"%s\"}\n"
+             "  - name: carol\n    roles: [security]\n    keys:\n      - {id: c1, ed25519: \"%s\"}\n",
+             alice_hex, carol_hex);
+    fclose (file);
+    s_close (f);
+    al_policy_destroy (&f->policy);
+    al_policy_errors_t *errors = NULL;
+    f->policy = al_policy_load (f->policy_dir, &errors);
+    if (!f->policy)
+        fail_msg ("policy: %s", al_policy_errors_at (errors, 0));
+    s_open (f);
+}
+
+//  A production deploy of release with a grant signed now by alice (and carol when
+//  carol_sk is not NULL); the result, which the caller frees.
+static al_deploy_result_t *
+s_run_production (s_fixture_t *f, const char *request_id, s_release_t *release, Airlock__DeploymentType type,
+                  const uint8_t *alice_sk, const uint8_t *carol_sk)
+{
+    release->request.deployment_type = type;
+    uint64_t now = (uint64_t) time (NULL) * 1000;
+    Airlock__ApprovalRequest filed = AIRLOCK__APPROVAL_REQUEST__INIT;
+    filed.request_id = (char *) request_id;
+    filed.deployment_type = type;
+    filed.environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
+    filed.service = release->request.service;
+    filed.version = release->request.version;
+    filed.artifact_uri = release->path;
+    filed.artifact_sha256 = release->sha;
+    dtu_qa_report (f->dir, release->sha, true, release->qa_digest);     // kept: pre-flight opens it
+    filed.qa_report_sha256 = release->qa_digest;
+    filed.requested_by = (char *) "orchestrator";
+    char error [256];
+    al_approval_options_t options = { .decision = AIRLOCK__DECISION__DECISION_GRANT,
+                                      .issued_at_ms = now - 60000, .valid_for_ms = 3600000 };
+    al_approval_signed_t *signed_approvals [2] = { NULL, NULL };
+    Airlock__SignedApproval *signatures [2];
+    size_t count = 0;
+    const uint8_t *keys [2] = { alice_sk, carol_sk };
+    for (size_t i = 0; i < 2; i++) {
+        if (!keys [i])
+            continue;
+        signed_approvals [count] = al_approval_sign_with_secret (&filed, keys [i], &options, error, sizeof error);
+        assert_non_null (signed_approvals [count]);
+        signatures [count] = (Airlock__SignedApproval *) al_approval_signed_message (signed_approvals [count]);
+        count++;
+    }
+    Airlock__ProductionGrant grant = AIRLOCK__PRODUCTION_GRANT__INIT;
+    grant.request_id = (char *) request_id;
+    grant.request = &filed;
+    grant.n_approvals = count;
+    grant.approvals = signatures;
+    grant.granted_at_ms = now;
+    Airlock__ExecuteDeploy execute = AIRLOCK__EXECUTE_DEPLOY__INIT;
+    execute.request = &release->request;
+    execute.grant = &grant;
+    al_deploy_job_t job = { .deployment_id = request_id, .environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION,
+                            .request = &release->request, .execute = &execute, .journal = NULL };
+    al_deployer_hooks_t hooks = s_hooks (f);
+    al_deploy_result_t *result = calloc (1, sizeof *result);
+    assert_non_null (result);
+    f->count = 0;
+    assert_int_equal (al_deployer_run (f->deployer, &job, &hooks, result), 0);
+    for (size_t i = 0; i < count; i++)
+        al_approval_signed_destroy (&signed_approvals [i]);
+    return result;
+}
+
+//  The receipt's soak: duration and the checks of its checkpoints, in order, at their times.
+static void
+s_expect_soak (s_fixture_t *f, const char *deployment_id, json_int_t duration_ms, size_t count,
+               const char *const *checks, const json_int_t *at)
+{
+    json_t *receipt = s_evidence (f, deployment_id, "deploy_receipt.json");
+    json_t *soak = json_object_get (receipt, "soak");
+    assert_non_null (soak);
+    assert_int_equal (json_integer_value (json_object_get (soak, "duration_ms")), duration_ms);
+    json_t *checkpoints = json_object_get (soak, "checkpoints");
+    if (json_array_size (checkpoints) != count) {
+        char *text = json_dumps (soak, 0);
+        fail_msg ("%s: %zu checkpoint(s), expected %zu: %s", deployment_id, json_array_size (checkpoints), count, text);
+    }
+    for (size_t i = 0; i < count; i++) {
+        json_t *checkpoint = json_array_get (checkpoints, i);
+        assert_string_equal (json_string_value (json_object_get (checkpoint, "check")), checks [i]);
+        assert_int_equal (json_integer_value (json_object_get (checkpoint, "at_ms")), at [i]);
+    }
+    json_decref (receipt);
+}
+
+
+//  Seed 004's one window decision: the gate and pre-flight decide windows, freezes and
+//  break-glass with the same function (policies/al_calendar.h), so a grant the gate
+//  gives passes pre-flight's calendar checks, and what the gate refuses pre-flight
+//  refuses. The test policy has no deploy window at all: a scheduled release is always
+//  outside one.
+typedef struct {
+    const char *name;
+    bool carol_break_glass;         // the security approver signs with --break-glass
+    int64_t scheduled_offset_ms;    // the request's own window starts now + this (0: none)
+    bool granted;                   // what the gate decides (and so pre-flight)
+    const char *refusal;            // the pre-flight check that fails when not granted
+} s_calendar_case_t;
+
+static void
+test_one_window_decision_at_preflight (void **state)
+{
+    s_fixture_t *f = *state;
+    uint8_t alice_sk [64], carol_sk [64];
+    s_approvers (f, alice_sk, carol_sk);
+
+    const s_calendar_case_t cases [] = {
+        //  The case: granted with a break-glass signature over a closed window;
+        //  pre-flight refused it before. Now it deploys.
+        { "break-glass", true, 0, true, NULL },
+        //  No break-glass: the gate blocks, pre-flight refuses the window.
+        { "no-glass", false, 0, false, "deploy_window" },
+        //  The request's own window starts in an hour: break-glass does not lift it,
+        //  neither at the gate nor in pre-flight.
+        { "early", true, 3600000, false, "scheduled_window" },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases [0]; c++) {
+        const s_calendar_case_t *test = &cases [c];
+        s_release_t release;
+        char version [32];
+        snprintf (version, sizeof version, "v%zu", c + 1);
+        s_release (f, &release, "demo", version, NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+        release.request.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_SCHEDULED;
+        release.request.instances = 1;
+        uint64_t now = (uint64_t) time (NULL) * 1000;
+        char request_id [32];
+        snprintf (request_id, sizeof request_id, "cal-%s", test->name);
+        Airlock__ApprovalRequest filed = AIRLOCK__APPROVAL_REQUEST__INIT;
+        filed.request_id = request_id;
+        filed.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_SCHEDULED;
+        filed.environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
+        filed.service = (char *) "demo";
+        filed.version = version;
+        filed.artifact_uri = release.path;
+        filed.artifact_sha256 = release.sha;
+        dtu_qa_report (f->dir, release.sha, true, release.qa_digest);   // kept: pre-flight opens it
+        filed.qa_report_sha256 = release.qa_digest;
+        filed.requested_by = (char *) "orchestrator";
+        if (test->scheduled_offset_ms) {
+            filed.window_start_ms = now + (uint64_t) test->scheduled_offset_ms;
+            filed.window_end_ms = filed.window_start_ms + 1800000;
+        }
+        char error [256];
+        al_approval_options_t options = { .decision = AIRLOCK__DECISION__DECISION_GRANT,
+                                          .issued_at_ms = now - 60000, .valid_for_ms = 3600000 };
+        al_approval_signed_t *manager = al_approval_sign_with_secret (&filed, alice_sk, &options, error, sizeof error);
+        options.break_glass = test->carol_break_glass;
+        al_approval_signed_t *security = al_approval_sign_with_secret (&filed, carol_sk, &options, error, sizeof error);
+        assert_non_null (manager);
+        assert_non_null (security);
+        Airlock__SignedApproval *signatures [2] = {
+            (Airlock__SignedApproval *) al_approval_signed_message (manager),
+            (Airlock__SignedApproval *) al_approval_signed_message (security)
+        };
+        Airlock__ProductionGrant grant = AIRLOCK__PRODUCTION_GRANT__INIT;
+        grant.request_id = request_id;
+        grant.request = &filed;
+        grant.n_approvals = 2;
+        grant.approvals = signatures;
+        grant.granted_at_ms = now;
+        Airlock__ExecuteDeploy execute = AIRLOCK__EXECUTE_DEPLOY__INIT;
+        execute.request = &release.request;
+        execute.grant = &grant;
+
+        //  The gate's decision on these approvals, now.
+        char reason [512];
+        bool granted = al_gate_verify_grant (f->policy, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION, &execute, now,
+                                             reason, sizeof reason);
+        if (granted != test->granted)
+            fail_msg ("%s: the gate says %s: %s", test->name, granted? "granted": "refused", reason);
+
+        //  Pre-flight on the same facts, at the same moment.
+        f->now_ms = now;
+        al_deploy_job_t job = { .deployment_id = request_id, .environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION,
+                                .request = &release.request, .execute = &execute, .journal = NULL };
+        al_deployer_hooks_t hooks = s_hooks (f);
+        al_deploy_result_t result;
+        memset (&result, 0, sizeof result);
+        f->count = 0;
+        assert_int_equal (al_deployer_run (f->deployer, &job, &hooks, &result), 0);
+        bool preflight_passed = false;
+        for (size_t i = 0; i < f->count; i++)
+            if (f->records [i].step == AIRLOCK__STEP__STEP_PREFLIGHT
+            &&  f->records [i].outcome == AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED)
+                preflight_passed = true;
+        if (preflight_passed != granted)
+            fail_msg ("%s: the gate %s but pre-flight %s: %s", test->name, granted? "granted": "refused",
+                      preflight_passed? "passed": "refused", result.detail);
+        if (granted) {
+            s_expect (&result, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, "");
+            //  The evidence says the window was lifted by break-glass.
+            json_t *preflight = s_evidence (f, request_id, "connectivity-report.json");
+            char *text = json_dumps (preflight, 0);
+            assert_non_null (strstr (text, "lifted by the grant's break-glass approvals"));
+            free (text);
+            json_decref (preflight);
+        }
+        else {
+            s_expect (&result, AIRLOCK__OUTCOME__OUTCOME_FAILED, "");
+            //  pre-flight's evidence: the calendar check named failed (the grant's check
+            //  failed too: it is the gate's own verdict, taken again).
+            json_t *preflight = s_evidence (f, request_id, "connectivity-report.json");
+            bool refused_there = false;
+            size_t index;
+            json_t *check;
+            json_array_foreach (json_object_get (preflight, "checks"), index, check)
+                if (strcmp (json_string_value (json_object_get (check, "check")), test->refusal) == 0)
+                    refused_there = json_is_false (json_object_get (check, "ok"));
+            json_decref (preflight);
+            if (!refused_there)
+                fail_msg ("%s: expected %s to fail pre-flight: %s", test->name, test->refusal, result.detail);
+        }
+        al_approval_signed_destroy (&manager);
+        al_approval_signed_destroy (&security);
+    }
+    f->now_ms = 0;
+}
+
+//  Seed 004's checkpoints for real: production soaks for quality_rules.yaml's duration
+//  (60 min, scaled to 720 ms here) whatever soak_ms says, with the four checkpoints and
+//  their four checks; a service shortens it only with soak: {duration_ms, reason}, and
+//  then ends on the last check; a monitored checkpoint fails on its own rule; a hotfix
+//  ramps faster but soaks as long.
+static void
+test_soak_checkpoints (void **state)
+{
+    s_fixture_t *f = *state;
+    uint8_t alice_sk [64], carol_sk [64];
+    s_approvers (f, alice_sk, carol_sk);
+    const char *checks [] = { "initial health", "error rate", "performance", "all normal" };
+
+    //  demo says soak_ms: 600; production soaks the policy's 720 ms, every checkpoint.
+    s_release_t v1;
+    s_release (f, &v1, "demo", "v1", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    v1.request.instances = 1;
+    al_deploy_result_t *result = s_run_production (f, "prod-1", &v1, AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD,
+                                                   alice_sk, NULL);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, "");
+    free (result);
+    const json_int_t full [] = { 60, 180, 360, 720 };
+    s_expect_soak (f, "prod-1", 720, 4, checks, full);
+    //  The soak step's detail (what the post-deployment notification lists) names them.
+    json_t *receipt = s_evidence (f, "prod-1", "deploy_receipt.json");
+    size_t index;
+    json_t *step;
+    bool listed = false;
+    json_array_foreach (json_object_get (receipt, "steps"), index, step)
+        if (strcmp (json_string_value (json_object_get (step, "step")), "soak") == 0)
+            listed = strstr (json_string_value (json_object_get (step, "detail")), "4 checkpoint(s) passed (0.1 s initial "
+                             "health, 0.2 s error rate, 0.4 s performance, 0.7 s all normal)") != NULL;
+    if (!listed)
+        fail_msg ("the soak step does not list its checkpoints: %s", json_dumps (json_object_get (receipt, "steps"), 0));
+    json_decref (receipt);
+
+    //  brief shortens it to 1000 s (200 ms scaled) with a reason: the checkpoints inside
+    //  it, then all normal at its end; the receipt carries the reason.
+    s_release_t b1;
+    s_release (f, &b1, "brief", "v1", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    result = s_run_production (f, "brief-1", &b1, AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD, alice_sk, NULL);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, "");
+    free (result);
+    const char *brief_checks [] = { "initial health", "error rate", "all normal" };
+    const json_int_t brief_at [] = { 60, 180, 200 };
+    s_expect_soak (f, "brief-1", 200, 3, brief_checks, brief_at);
+    receipt = s_evidence (f, "brief-1", "deploy_receipt.json");
+    json_t *soak = json_object_get (receipt, "soak");
+    assert_true (json_is_true (json_object_get (soak, "shortened")));
+    assert_non_null (strstr (json_string_value (json_object_get (soak, "reason")), "cache warm-up"));
+    json_decref (receipt);
+
+    //  A hotfix (manager + security): rolling batches of 2 instead of 1, the soak as long.
+    s_release_t v2;
+    s_release (f, &v2, "demo", "v2", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    v2.request.instances = 3;
+    result = s_run_production (f, "prod-2", &v2, AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_HOTFIX, alice_sk, carol_sk);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, "");
+    free (result);
+    s_expect_soak (f, "prod-2", 720, 4, checks, full);
+    receipt = s_evidence (f, "prod-2", "deploy_receipt.json");
+    assert_string_equal (json_string_value (json_object_get (json_object_get (receipt, "soak"), "expedited")),
+                         "hotfix expedited: rolling batches of 2 (not 1)");
+    json_decref (receipt);
+
+    //  Monitored (watched, staging, 500 ms): the rows say p99 is breached. Initial health
+    //  and error rate pass (they do not judge latency); performance fails and rolls back.
+    f->monitor_alive = true;
+    f->signals_fresh = true;
+    s_release_t w1, w2;
+    s_release (f, &w1, "watched", "v1", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    s_release (f, &w2, "watched", "v2", NULL, AIRLOCK__STRATEGY__STRATEGY_ROLLING);
+    result = s_run (f, "w-ok", &w1.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED, "");
+    free (result);
+    snprintf (f->breach_rule, sizeof f->breach_rule, "latency_p99_factor");
+    result = s_run (f, "w-slow", &w2.request);
+    s_expect (result, AIRLOCK__OUTCOME__OUTCOME_ROLLED_BACK, "latency_p99_factor");
+    assert_non_null (strstr (result->detail, "checkpoint 3 (performance)"));
+    free (result);
+    s_expect_running (f, "watched", "v1", 2);
+    json_t *smoke = s_evidence (f, "w-slow", "smoke-test-results.json");
+    json_t *checkpoints = json_object_get (smoke, "checkpoints");
+    assert_int_equal (json_array_size (checkpoints), 3);
+    assert_true (json_is_true (json_object_get (json_array_get (checkpoints, 1), "passed")));
+    assert_non_null (strstr (json_string_value (json_object_get (json_array_get (checkpoints, 1), "detail")),
+                             "error_rate_increase 1 ok"));
+    assert_true (json_is_false (json_object_get (json_array_get (checkpoints, 2), "passed")));
+    json_decref (smoke);
+    f->breach_rule [0] = 0;
+}
+
 static void
 test_migrations_down_and_restore (void **state)
 {
@@ -1087,6 +1465,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_rollback_only_to_previous, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_scheduled_window_at_preflight, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_qa_report_opened_at_preflight, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_one_window_decision_at_preflight, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_soak_checkpoints, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_migrations_down_and_restore, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_monitor_evidence, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_production_evidence, s_setup, s_teardown),

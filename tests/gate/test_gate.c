@@ -476,6 +476,25 @@ test_windows_freezes_and_break_glass (void **state)
     f->attempts++;
     assert_int_not_equal (s_evaluate (f, &standard, checked, 1, S_FRIDAY, explanation, sizeof explanation),
                           AL_GATE_GRANTED);
+
+    //  The scheduled release outside the policy's windows: a break-glass signature lifts
+    //  the closed window (pre-flight takes the same decision, tests/deploy)...
+    fields = s_statement_for (&scheduled, S_WEDNESDAY_LATE);
+    s_sign (&fields, &f->alice, &approval);
+    s_accept (f, &scheduled, &approval, S_WEDNESDAY_LATE, &checked [0]);
+    fields.break_glass = true;
+    s_sign (&fields, &f->carol, &approval);
+    s_accept (f, &scheduled, &approval, S_WEDNESDAY_LATE, &checked [1]);
+    assert_int_equal (s_evaluate (f, &scheduled, checked, 2, S_WEDNESDAY_LATE, explanation, sizeof explanation),
+                      AL_GATE_GRANTED);
+    assert_non_null (strstr (explanation, "break-glass overrides: deploy window closed"));
+    //  ...but never the request's own scheduled window: outside it, blocked whatever is signed.
+    scheduled.window_start_ms = S_WEDNESDAY_LATE + 3600000;
+    scheduled.window_end_ms = S_WEDNESDAY_LATE + 7200000;
+    f->attempts++;
+    assert_int_equal (s_evaluate (f, &scheduled, checked, 2, S_WEDNESDAY_LATE, explanation, sizeof explanation),
+                      AL_GATE_BLOCKED);
+    assert_non_null (strstr (explanation, "scheduled window"));
 }
 
 static void

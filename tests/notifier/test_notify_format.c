@@ -631,6 +631,73 @@ test_outbox (void **state)
     assert_int_equal (system (command), 0);
 }
 
+//  Seed 002's budget alert: a deploy whose projection reaches the alert share of its
+//  environment's budget (80% by default) makes an escalation; below it, nothing.
+static void
+test_budget_alert (void **state)
+{
+    (void) state;
+    char dir [] = "/tmp/al-budget-XXXXXX";
+    assert_non_null (mkdtemp (dir));
+    char policy_dir [600], services_path [600], command [1400];
+    snprintf (policy_dir, sizeof policy_dir, "%s/policy", dir);
+    snprintf (command, sizeof command, "mkdir -p '%s' && cp '%s'/policies/default/*.yaml '%s'/", policy_dir,
+              getenv ("AIRLOCK_SOURCE_DIR"), policy_dir);
+    assert_int_equal (system (command), 0);
+    al_policy_t *policy = al_policy_load (policy_dir, NULL);
+    assert_non_null (policy);
+    snprintf (services_path, sizeof services_path, "%s/services.yaml", dir);
+    FILE *file = fopen (services_path, "w");
+    assert_non_null (file);
+    fprintf (file, "version: 1\nservices:\n  demo:\n    driver: process\n    command: [x]\n"
+                   "    instances: { staging: 1, production: 3 }\n    cost_per_instance_usd_month: 1400\n");
+    fclose (file);
+    char error [512];
+    al_services_t *services = al_services_load (services_path, error, sizeof error);
+    assert_non_null (services);
+
+    //  Production: 3 x 1400 = 4200 of 5000 = 84% >= 80%: alert, once per request id.
+    Airlock__ApprovalRequest request = AIRLOCK__APPROVAL_REQUEST__INIT;
+    request.request_id = (char *) "req-9";
+    request.service = (char *) "demo";
+    request.instances = 3;
+    al_envelope_t envelope;
+    s_envelope (&envelope, AIRLOCK__ENVELOPE__BODY_APPROVAL_REQUEST, "req-9", AIRLOCK__ENVIRONMENT__ENV_PRODUCTION, 21);
+    envelope.approval_request = &request;
+    al_notify_message_t *message = al_notify_templates_budget_alert (&envelope, policy, services, 1);
+    assert_non_null (message);
+    assert_string_equal (al_notify_message_template (message), "escalation");
+    assert_string_equal (al_notify_message_source_key (message), "budget:req-9");
+    assert_string_equal (al_notify_message_subject (message), "[Budget alert] demo in production: 84% of the monthly budget");
+    assert_non_null (strstr (al_notify_message_text (message), "4200.00 USD/month for 3 instance(s) at 1400.00, 84.0% of "
+                                                                 "the 5000.00 budget (alert at 80%)"));
+    assert_string_equal (al_notify_message_field (message, "projected_usd_month"), "4200.00");
+    al_notify_message_destroy (&message);
+    //  Two instances: 2800, 56%: no alert.
+    request.instances = 2;
+    assert_null (al_notify_templates_budget_alert (&envelope, policy, services, 1));
+    //  Staging DeployRequest, 1 x 1400 of 500: over budget, and the text says pre-flight refuses it.
+    Airlock__DeployRequest deploy = AIRLOCK__DEPLOY_REQUEST__INIT;
+    deploy.service = (char *) "demo";
+    s_envelope (&envelope, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, "dep-3", AIRLOCK__ENVIRONMENT__ENV_STAGING, 22);
+    envelope.deploy_request = &deploy;
+    message = al_notify_templates_budget_alert (&envelope, policy, services, 1);
+    assert_non_null (message);
+    assert_string_equal (al_notify_message_source_key (message), "budget:dep-3");
+    assert_non_null (strstr (al_notify_message_text (message), "Pre-flight will refuse this deploy"));
+    al_notify_message_destroy (&message);
+    //  Other events, unknown services, no policy: nothing.
+    deploy.service = (char *) "other";
+    assert_null (al_notify_templates_budget_alert (&envelope, policy, services, 1));
+    assert_null (al_notify_templates_budget_alert (&envelope, NULL, services, 1));
+    envelope.body_case = AIRLOCK__ENVELOPE__BODY_DEPLOY_RECEIPT;
+    assert_null (al_notify_templates_budget_alert (&envelope, policy, services, 1));
+    al_services_destroy (&services);
+    al_policy_destroy (&policy);
+    snprintf (command, sizeof command, "rm -rf '%s'", dir);
+    assert_int_equal (system (command), 0);
+}
+
 int
 main (void)
 {
@@ -646,6 +713,7 @@ main (void)
         cmocka_unit_test (test_template_deployment),
         cmocka_unit_test (test_template_trigger_and_notifications),
         cmocka_unit_test (test_outbox),
+        cmocka_unit_test (test_budget_alert),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -299,7 +299,8 @@ s_setup (void **state)
     file = fopen (path, "w");
     assert_non_null (file);
     fprintf (file, "version: 1\nservices:\n  demo:\n    driver: process\n    instances: 2\n    strategy: rolling\n"
-                   "    soak_ms: 1500\n    probe_interval_ms: 100\n    ready_timeout_ms: 10000\n"
+                   "    soak_ms: 1500\n    soak: { duration_ms: 1500, reason: \"test: 1.5 s of production soak suffice\" }\n"
+                   "    probe_interval_ms: 100\n    ready_timeout_ms: 10000\n"
                    "    stop_timeout_ms: 2000\n    command: [\"{{artifact}}\"]\n"
                    "    qa:\n      smoke:\n        - { name: health, path: /healthz, status: 200, body_contains: ok }\n"
                    "        - { name: work, path: \"/work?n=10\", status: 200 }\n");

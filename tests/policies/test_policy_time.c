@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "policies/al_calendar.h"
 #include "policies/al_policy.h"
 #include "policy_test_util.h"
 
@@ -220,6 +221,89 @@ test_other_zone_west (void **state)
     al_policy_destroy (&p);
 }
 
+//  The one window decision (al_calendar_decide), shared by the gate and pre-flight:
+//  break-glass lifts a freeze and a closed window, never the request's own window.
+static al_calendar_decision_t
+s_decide (const al_policy_t *policy, Airlock__DeploymentType type, time_t when, bool break_glass,
+          uint64_t window_start_ms, uint64_t window_end_ms)
+{
+    al_calendar_query_t query = {
+        .environment = PRD, .deployment_type = type, .now_ms = (uint64_t) when * 1000,
+        .window_start_ms = window_start_ms, .window_end_ms = window_end_ms, .break_glass = break_glass
+    };
+    al_calendar_decision_t decision;
+    bool allowed = al_calendar_decide (policy, &query, &decision);
+    assert_int_equal (allowed, decision.allowed);
+    assert_true (strlen (decision.explanation) > 0);
+    return decision;
+}
+
+static void
+test_one_window_decision (void **state)
+{
+    (void) state;
+    al_policy_t *policy = al_policy_load (pt_default_dir (), NULL);
+    assert_non_null (policy);
+    Airlock__DeploymentType scheduled = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_SCHEDULED;
+    Airlock__DeploymentType standard = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD;
+    time_t tuesday_open = s_utc (2026, 11, 24, 10, 30, 0);
+    time_t tuesday_late = s_utc (2026, 11, 24, 15, 0, 0);
+    time_t friday = s_utc (2026, 11, 27, 10, 30, 0);
+
+    //  Inside the window, no freeze: allowed, no break-glass needed.
+    al_calendar_decision_t d = s_decide (policy, scheduled, tuesday_open, false, 0, 0);
+    assert_true (d.allowed);
+    assert_false (d.break_glass_needed);
+    assert_false (d.break_glass_used);
+    assert_non_null (strstr (d.explanation, "is open"));
+    //  A scheduled release outside the policy's windows: refused; break-glass lifts it.
+    d = s_decide (policy, scheduled, tuesday_late, false, 0, 0);
+    assert_false (d.allowed);
+    assert_true (d.break_glass_needed);
+    assert_true (d.window_closed);
+    assert_non_null (strstr (d.explanation, "deploy window closed"));
+    d = s_decide (policy, scheduled, tuesday_late, true, 0, 0);
+    assert_true (d.allowed);
+    assert_true (d.break_glass_used);
+    assert_non_null (strstr (d.explanation, "break-glass overrides"));
+    //  A standard release needs no window: the closed one is not an obstacle.
+    d = s_decide (policy, standard, tuesday_late, false, 0, 0);
+    assert_true (d.allowed);
+    assert_false (d.window_required);
+    assert_false (d.break_glass_needed);
+    //  Friday freeze: refused for every type; break-glass lifts it.
+    d = s_decide (policy, standard, friday, false, 0, 0);
+    assert_false (d.allowed);
+    assert_int_equal (d.freeze, AL_POLICY_FREEZE_ACTIVE);
+    assert_non_null (strstr (d.explanation, "friday freeze"));
+    d = s_decide (policy, standard, friday, true, 0, 0);
+    assert_true (d.allowed);
+    assert_true (d.break_glass_used);
+    //  The request's own window is never lifted: before it and after it, refused even
+    //  with break-glass; inside it, allowed.
+    uint64_t open_ms = (uint64_t) tuesday_open * 1000;
+    d = s_decide (policy, scheduled, tuesday_open, true, open_ms + 60000, open_ms + 120000);
+    assert_false (d.allowed);
+    assert_true (d.outside_scheduled);
+    assert_false (d.break_glass_used);
+    assert_non_null (strstr (d.explanation, "does not override"));
+    d = s_decide (policy, scheduled, tuesday_late, true, open_ms - 120000, open_ms);
+    assert_false (d.allowed);
+    assert_true (d.outside_scheduled);
+    d = s_decide (policy, scheduled, tuesday_open, false, open_ms - 60000, open_ms + 60000);
+    assert_true (d.allowed);
+    assert_false (d.outside_scheduled);
+    //  Break-glass never needed, never used: it changes nothing.
+    d = s_decide (policy, scheduled, tuesday_open, true, 0, 0);
+    assert_true (d.allowed);
+    assert_false (d.break_glass_used);
+    //  Environments outside calendar.applies_to are always open.
+    al_calendar_query_t staging = { .environment = STG, .deployment_type = scheduled,
+                                    .now_ms = (uint64_t) friday * 1000 };
+    assert_true (al_calendar_decide (policy, &staging, &d));
+    al_policy_destroy (&policy);
+}
+
 int
 main (void)
 {
@@ -232,6 +316,7 @@ main (void)
         cmocka_unit_test (test_time_zone),
         cmocka_unit_test (test_dst_changes),
         cmocka_unit_test (test_other_zone_west),
+        cmocka_unit_test (test_one_window_decision),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

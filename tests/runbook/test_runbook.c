@@ -229,7 +229,9 @@ test_runbook_shows_the_live_configuration (void **state)
     s_contains (text, "| strategy | rolling | rolling | rolling |");
     s_contains (text, "- **Driver**: `process`");
     s_contains (text, "liveness `GET /live-check`, readiness `GET /ready-check`");
-    s_contains (text, "watched for **15 min**");
+    //  Production soaks for the policy's 60 min (soak_ms is the staging soak).
+    s_contains (text, "watched for **1 h** (quality_rules.yaml");
+    s_contains (text, "in staging for 15 min");
     s_contains (text, "`data_rollback: restore`");
     snprintf (needle, sizeof needle, "| database | none | `%s/data/demo-staging.db` | `%s/data/demo.db` |", f->dir, f->dir);
     s_contains (text, needle);
@@ -239,8 +241,11 @@ test_runbook_shows_the_live_configuration (void **state)
     s_contains (text, "more than 5 points above the pre-deploy baseline");
     s_contains (text, "above 2 x the baseline p99 and above 25 ms");
     s_contains (text, "more than 3 consecutive failures on one instance");
-    s_contains (text, "| 2 | 15 min | yes |");
-    s_contains (text, "| 3 | 30 min | no (never reached) |");
+    //  Each checkpoint with its own check, all four within the production soak.
+    s_contains (text, "| 1 | 5 min | initial health: every instance of the new release answers liveness and readiness, none failing | yes |");
+    s_contains (text, "| 2 | 15 min | error rate: `error_rate_increase` within its limit against the baseline | yes |");
+    s_contains (text, "| 3 | 30 min | performance: `latency_p99_factor` within its limit against the baseline | yes |");
+    s_contains (text, "| 4 | 1 h | all normal: every rule above holds | yes |");
     //  The policy: quorums with the approvers who can sign, approvers, windows.
     s_contains (text, "| standard | normal release, full process | 1 manager | manager: alice |");
     s_contains (text, "| rollback | revert to the previous version, immediate | 1 devops | devops: bob |");
@@ -291,6 +296,8 @@ test_runbook_follows_changes (void **state)
     s_edit (path, "instances: { staging: 2, production: 3 }", "instances: { staging: 2, production: 4 }");
     s_edit (path, "strategy: rolling\n", "strategy: { staging: blue-green, production: canary }\n");
     s_edit (path, "liveness_path: /live-check", "liveness_path: /alive");
+    s_edit (path, "    soak_ms: 900000\n", "    soak_ms: 900000\n"
+            "    soak: { duration_ms: 420000, reason: \"internal tool with little traffic\" }\n");
     //  bob leaves: nobody can approve a rollback any more.
     snprintf (path, sizeof path, "%s/policy/approvers.yaml", f->dir);
     char text_approvers [512];
@@ -307,10 +314,15 @@ test_runbook_follows_changes (void **state)
     s_contains (text, "services.demo.strategy is canary in production, which constraints.yaml does not allow");
     s_contains (text, "liveness `GET /alive`");
     s_lacks (text, "/live-check`, readiness");
-    //  The soak is capped by the policy's 10 minutes; both checkpoints fall within it.
-    s_contains (text, "watched for **10 min**");
+    //  The staging soak is capped by the policy's 10 minutes; production is shortened to
+    //  7 min with its reason shown: the first checkpoint within it, the last check at its end.
+    s_contains (text, "in staging for 10 min");
     s_contains (text, "services.demo.soak_ms 15 min is capped by quality_rules.yaml's soak duration 10 min");
-    s_contains (text, "| 2 | 10 min | yes |");
+    s_contains (text, "watched for **7 min** (SHORTENED by services.yaml `soak`");
+    s_contains (text, "Why the production soak is shorter (services.yaml, `demo`): internal tool with little traffic.");
+    s_contains (text, "services.demo.soak shortens the production soak to 7 min (reason: internal tool with little traffic)");
+    s_contains (text, "| 1 | 5 min | initial health: every instance");
+    s_contains (text, "| 2 | 10 min | all normal: every rule above holds | no: the all-normal check runs at the soak's end instead |");
     s_lacks (text, "| 3 |");
     s_contains (text, "approved by 1 devops (devops: nobody (no approver holds devops))");
     s_contains (text, "no rollback deployment of demo can be approved: it needs 1 devops, approvers.yaml has 0");
@@ -533,6 +545,59 @@ test_runbook_errors (void **state)
     free (text);
 }
 
+//  Seed 002's cost plan: estimates, budgets, guardrails and opportunities from the live
+//  configuration, through al_cost_project (the function pre-flight and the notifier use).
+static void
+test_costplan (void **state)
+{
+    s_fixture_t *f = *state;
+    char path [512], arguments [2048];
+    snprintf (path, sizeof path, "%s/services.yaml", f->dir);
+    //  Without a cost per instance, every estimate is 0 and the plan says so.
+    snprintf (arguments, sizeof arguments, "costplan demo --config '%s'", f->config);
+    assert_int_equal (s_airlock (f, "costplan", arguments), 0);
+    char *text = s_output (f, "costplan", "out");
+    s_contains (text, "# Cost plan: demo");
+    s_contains (text, "**services.yaml sets no `cost_per_instance_usd_month` for demo**");
+    free (text);
+
+    //  1500 USD per instance: production 3 x 1500 = 4500 of 5000 (90%, past the 80% alert),
+    //  staging 2 x 1500 = 3000 of 500 (over budget, as development: exit 1, the plan still written).
+    s_edit (path, "    soak_ms: 900000\n", "    soak_ms: 900000\n    cost_per_instance_usd_month: 1500\n");
+    snprintf (arguments, sizeof arguments, "costplan demo --config '%s' --out '%s/cost-plan.md'", f->config, f->dir);
+    assert_int_equal (s_airlock (f, "costplan", arguments), 1);
+    char *error = s_output (f, "costplan", "err");
+    s_contains (error, "2 environment(s) over budget");
+    free (error);
+    snprintf (path, sizeof path, "%s/cost-plan.md", f->dir);
+    text = s_read (path);
+    assert_non_null (text);
+    const char *sections [] = { "## Estimated Costs", "## Cost Tracking", "## Guardrails", "## Optimization Opportunities" };
+    for (size_t i = 0; i < 4; i++)
+        s_contains (text, sections [i]);
+    s_contains (text, "| production | 3 | 4500.00 | 5000.00 | 90.0% **past the alert share** | 80% (4000.00 USD) | 50 instances: 75000.00 USD (over budget) |");
+    s_contains (text, "| staging | 2 | 3000.00 | 500.00 | 600.0% **over budget** |");
+    s_contains (text, "| development | 1 | 1500.00 | 100.00 |");
+    s_contains (text, "All environments together: **9000.00 USD/month**");
+    s_contains (text, "- Not tracked by airlock: the provider's actual bill; data transfer");
+    s_contains (text, "production: 80%, 4000.00 USD");
+    s_contains (text, "- staging runs 2 instances (3000.00 USD/month); one instance would save 1500.00 USD/month");
+    s_lacks (text, "sets no `cost_per_instance_usd_month`");
+    free (text);
+
+    //  The alert share is the policy's: 95% in production puts 90% below it.
+    snprintf (path, sizeof path, "%s/policy/constraints.yaml", f->dir);
+    s_edit (path, "    monthly_budget_usd: 5000\n", "    monthly_budget_usd: 5000\n    budget_alert_percent: 95\n");
+    snprintf (arguments, sizeof arguments, "costplan demo --config '%s'", f->config);
+    assert_int_equal (s_airlock (f, "costplan", arguments), 1);
+    text = s_output (f, "costplan", "out");
+    s_contains (text, "| production | 3 | 4500.00 | 5000.00 | 90.0% | 95% (4750.00 USD) |");
+    free (text);
+    //  An unknown service: usage error.
+    snprintf (arguments, sizeof arguments, "costplan nosuch --config '%s'", f->config);
+    assert_int_equal (s_airlock (f, "costplan", arguments), 2);
+}
+
 int
 main (void)
 {
@@ -543,6 +608,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_runbook_errors, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_runbook_json_and_lookup, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_keygen_roles, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_costplan, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -309,6 +309,10 @@ test_error_classes (void **state)
         { S_HEAD "    secrets:\n", ":6:13: services.demo.secrets: expected a list, found nothing" },
         { S_HEAD "    metrics_path: [a]\n", ":6:19: services.demo.metrics_path: expected a string, found a list" },
         { S_HEAD "    signals: scraper\n", ":6:14: services.demo.signals: unknown source 'scraper' (monitor, probes, prometheus;" },
+        //  soak: shortening the production soak needs a duration (never 0) and a reason
+        { S_HEAD "    soak: { duration_ms: 600000 }\n", ":6:11: services.demo.soak: missing key 'reason'" },
+        { S_HEAD "    soak: { duration_ms: 0, reason: \"warm cache\" }\n", ":6:26: services.demo.soak.duration_ms: 0 is out of range" },
+        { S_HEAD "    soak: { duration_ms: 600000, reason: \"  \" }\n", ":6:42: services.demo.soak.reason: say why the soak may be shorter" },
         { S_HEAD "    instances: [1]\n", ":6:16: services.demo.instances: expected a value or a mapping" },
         { S_HEAD "    cost_per_instance_usd_month: cheap\n",
           ":6:34: services.demo.cost_per_instance_usd_month: expected a number" },
