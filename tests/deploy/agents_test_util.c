@@ -157,8 +157,10 @@ atu_soak_started (atu_fixture_t *self, const char *deployment_id)
 }
 
 int
-atu_complete_samples (atu_fixture_t *self, const char *deployment_id, const char *source, const char *version)
+atu_complete_samples (atu_fixture_t *self, const char *deployment_id, const char *source, const char *version,
+                      double *mean_rps, double *max_error_ratio)
 {
+    double rps_sum = 0, error_max = 0;
     al_store_options_t options = { .read_only = true };
     char error [512];
     al_store_t *store = al_store_open (NULL, self->harness->database, &options, error, sizeof error);
@@ -175,12 +177,20 @@ atu_complete_samples (atu_fixture_t *self, const char *deployment_id, const char
         const Airlock__SoakSignal *sample = envelope->soak_signal;
         if (sample && sample->source && strcmp (sample->source, source) == 0 && sample->version
         &&  strcmp (sample->version, version) == 0 && sample->no_evidence == 0 && sample->requests_per_second > 0
-        &&  sample->instances_up > 0)
+        &&  sample->instances_up > 0) {
             complete++;
+            rps_sum += sample->requests_per_second;
+            if (sample->error_ratio > error_max)
+                error_max = sample->error_ratio;
+        }
         al_codec_free (&envelope);
     }
     al_store_iter_destroy (&iter);
     al_store_destroy (&store);
+    if (mean_rps)
+        *mean_rps = complete? rps_sum / complete: 0;
+    if (max_error_ratio)
+        *max_error_ratio = error_max;
     return complete;
 }
 

@@ -51,9 +51,11 @@ json_t *atu_deploy (atu_fixture_t *self, const char *service, const char *deploy
 void atu_expect (json_t *receipt, const char *outcome, const char *rule);
 //  Has deploy-manager journaled deployment_id's soak as started?
 bool atu_soak_started (atu_fixture_t *self, const char *deployment_id);
-//  SoakSignals of deployment_id in the audit log from source ("monitor", "prometheus")
-//  about version with complete evidence and traffic: what the soak was judged on.
-int atu_complete_samples (atu_fixture_t *self, const char *deployment_id, const char *source, const char *version);
+//  SoakSignals of deployment_id in the audit log from source ("scrape", "prometheus")
+//  about version with complete evidence and traffic: what the soak was judged on. When
+//  set, *mean_rps and *max_error_ratio describe those samples.
+int atu_complete_samples (atu_fixture_t *self, const char *deployment_id, const char *source, const char *version,
+                          double *mean_rps, double *max_error_ratio);
 //  The monitor's log (caller frees), "" when there is none.
 char *atu_monitor_log (atu_fixture_t *self);
 

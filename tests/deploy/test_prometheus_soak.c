@@ -159,7 +159,7 @@ test_healthy_release_soaks_on_prometheus (void **state)
     //  The soak was judged on the provider's numbers: samples of v1, from Prometheus,
     //  with traffic and every signal, were published under p-1 (the monitor never
     //  scraped: it has no other source for this service).
-    int complete = atu_complete_samples (self->agents, "p-1", "prometheus", "v1");
+    int complete = atu_complete_samples (self->agents, "p-1", "prometheus", "v1", NULL, NULL);
     if (complete < 4)
         fail_msg ("%d complete Prometheus sample(s) of v1 during p-1's soak", complete);
     assert_int_equal (harness_count_rows (self->agents->harness, "RollbackTrigger", NULL, NULL), 0);
