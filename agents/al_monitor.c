@@ -11,7 +11,11 @@
     deploy/al_signals.h); CPU and memory are judged against resources: when set, memory
     else against the instance's cgroup limit (its pid is in the driver's registry) or
     the machine. A service whose signals are probes is neither scraped nor judged (no
-    rules, no RollbackTrigger), nor is one whose source is Prometheus (its provider).
+    rules, no RollbackTrigger); one whose source is Prometheus is not scraped: its
+    samples are its queries' answers (deploy/al_promql), judged by the same rules.
+
+    The baseline of a rollout is the group's latest samples before it, except those of a
+    watched release that failed (a rollback must not lower the bar for the next one).
 
     A group is one (service, environment). Its instance names are the driver's
     instance ids; a registry that disappears or empties removes them, and a group with

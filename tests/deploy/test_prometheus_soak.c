@@ -18,7 +18,7 @@
       - Prometheus killed in the middle of a soak: the release is rolled back by
         missing_evidence after the grace period, and the trigger's detail names the
         provider and its server ("prometheus http://127.0.0.1:PORT: ...").
-    The soak is 12 s: Prometheus (2.42) applies file_sd changes to its scrapers at most
+    The soak is 15 s: Prometheus (2.42) applies file_sd changes to its scrapers at most
     every 5 s, and rate() needs two scrapes, so a new version has data 5 to 8 s after
     its instances start. Everything started is stopped in the group teardown, also
     after a failure.
@@ -89,7 +89,7 @@ s_setup (void **state)
     //  for every healthy release.
     fprintf (file,
              "version: 1\nservices:\n  " S_SERVICE ":\n    driver: process\n    instances: 2\n"
-             "    strategy: rolling\n    soak_ms: 12000\n    probe_interval_ms: 100\n    ready_timeout_ms: 10000\n"
+             "    strategy: rolling\n    soak_ms: 15000\n    probe_interval_ms: 100\n    ready_timeout_ms: 10000\n"
              "    stop_timeout_ms: 3000\n    command: [\"{{artifact}}\"]\n"
              "    signals:\n      source: prometheus\n      prometheus:\n        url: %s\n        timeout: 2s\n"
              "        queries:\n"
