@@ -1,5 +1,5 @@
 /*  agents_test_util.c: the real agents around a broker, for end-to-end soak tests
-    (see agents_test_util.h). Taken from test_monitor.c's fixture.
+    (see agents_test_util.h). test_monitor, test_prometheus_soak and test_canary_soak use it.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -113,8 +113,8 @@ atu_destroy (atu_fixture_t **self_p)
     *self_p = NULL;
 }
 
-static al_envelope_t *
-s_roundtrip (atu_fixture_t *self, zsock_t *client, al_envelope_t *envelope)
+al_envelope_t *
+atu_roundtrip (atu_fixture_t *self, zsock_t *client, al_envelope_t *envelope)
 {
     char id [32];
     snprintf (id, sizeof id, "m-%d", ++self->counter);
@@ -221,7 +221,7 @@ atu_deploy (atu_fixture_t *self, const char *service, const char *deployment_id,
     envelope.environment = AIRLOCK__ENVIRONMENT__ENV_STAGING;
     envelope.body_case = AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST;
     envelope.deploy_request = &request;
-    al_envelope_t *answer = s_roundtrip (self, self->orchestrator, &envelope);
+    al_envelope_t *answer = atu_roundtrip (self, self->orchestrator, &envelope);
     assert_int_equal (answer->body_case, AIRLOCK__ENVELOPE__BODY_ACK);
     al_codec_free (&answer);
     char path [700];

@@ -40,6 +40,10 @@ void atu_destroy (atu_fixture_t **self_p);
 //  SIGTERM one agent and reap it (pid set to 0); nothing if not running.
 void atu_stop (pid_t *pid);
 
+//  Send envelope from client (message id set here) and return the broker's Ack or Denied
+//  for it (caller frees); fails the test without one.
+al_envelope_t *atu_roundtrip (atu_fixture_t *self, zsock_t *client, al_envelope_t *envelope);
+
 typedef void (atu_soak_fn) (atu_fixture_t *self, void *arg);
 //  Deploy demo-service VERSION (with faults: demo-service flags, may be NULL) as service
 //  to staging; returns the receipt (caller decrefs). on_soak, when set, runs once the
