@@ -11,7 +11,11 @@
     deploy/al_signals.h); CPU and memory are judged against resources: when set, memory
     else against the instance's cgroup limit (its pid is in the driver's registry) or
     the machine. A service whose signals are probes is neither scraped nor judged (no
-    rules, no RollbackTrigger), nor is one whose source is Prometheus (its provider).
+    rules, no RollbackTrigger); one whose source is Prometheus is not scraped: its
+    samples are its queries' answers (deploy/al_promql), judged by the same rules.
+
+    The baseline of a rollout is the group's latest samples before it, except those of a
+    watched release that failed (a rollback must not lower the bar for the next one).
 
     A group is one (service, environment). Its instance names are the driver's
     instance ids; a registry that disappears or empties removes them, and a group with
@@ -69,6 +73,11 @@ typedef struct {
     Airlock__SoakSignal recent [S_RECENT];
     size_t recent_count;
     size_t recent_next;
+    //  Per slot: the watch it was published under (0: none), and whether that watch's
+    //  release failed (its samples never make a later baseline).
+    uint32_t recent_watch [S_RECENT];
+    bool recent_failed [S_RECENT];
+    uint32_t watch_serial;          // bumped by every s_watch_start
     //  The deployment being watched.
     char deployment_id [72];
     char version [128];             // the version it brings ("" if not known)
@@ -253,6 +262,8 @@ s_remember (s_group_t *group, const Airlock__SoakSignal *sample)
     group->recent [group->recent_next] = *sample;
     group->recent [group->recent_next].service = (char *) group->svc->name;
     group->recent [group->recent_next].base.unknown_fields = NULL;
+    group->recent_watch [group->recent_next] = group->rules? group->watch_serial: 0;
+    group->recent_failed [group->recent_next] = group->rules && group->triggered;
     group->recent_next = (group->recent_next + 1) % S_RECENT;
     if (group->recent_count < S_RECENT)
         group->recent_count++;
@@ -269,6 +280,36 @@ s_last (s_group_t *group, size_t count, const Airlock__SoakSignal **list)
         list [i] = &group->recent [index];
     }
     return count;
+}
+
+//  The last count samples fit for a baseline, oldest first, into list: not those of a
+//  watched release that failed. After a rollback the latest samples are the broken
+//  release's; a baseline made of them would raise the next release's error limit by
+//  the broken release's error rate (and its latency limit by its latency).
+static size_t
+s_last_baseline (s_group_t *group, size_t count, const Airlock__SoakSignal **list)
+{
+    size_t found = 0;
+    for (size_t back = 1; back <= group->recent_count && found < count; back++) {
+        size_t index = (group->recent_next + S_RECENT - back) % S_RECENT;
+        if (!group->recent_failed [index])
+            list [found++] = &group->recent [index];
+    }
+    for (size_t i = 0; i < found / 2; i++) {
+        const Airlock__SoakSignal *swap = list [i];
+        list [i] = list [found - 1 - i];
+        list [found - 1 - i] = swap;
+    }
+    return found;
+}
+
+//  The current watch's release failed: none of its samples may make a baseline.
+static void
+s_forget_watch (s_group_t *group)
+{
+    for (size_t i = 0; group->watch_serial && i < S_RECENT; i++)
+        if (group->recent_watch [i] == group->watch_serial)
+            group->recent_failed [i] = true;
 }
 
 static void
@@ -330,6 +371,8 @@ s_group_find (s_monitor_t *self, const char *service, Airlock__Environment env)
 static void
 s_watch_stop (s_group_t *group)
 {
+    if (group->triggered)
+        s_forget_watch (group);
     al_rules_destroy (&group->rules);
     al_canary_destroy (&group->canary);
     group->judging = false;
@@ -345,10 +388,11 @@ static void
 s_watch_start (s_monitor_t *self, s_group_t *group, const char *deployment_id, const char *version)
 {
     s_watch_stop (group);
+    group->watch_serial++;
     snprintf (group->deployment_id, sizeof group->deployment_id, "%s", deployment_id);
     snprintf (group->version, sizeof group->version, "%s", version? version: "");
     const Airlock__SoakSignal *samples [S_RECENT];
-    size_t count = s_last (group, (size_t) self->options.baseline_samples, samples);
+    size_t count = s_last_baseline (group, (size_t) self->options.baseline_samples, samples);
     al_baseline_t baseline;
     al_baseline_from (samples, count, &baseline);
     group->rules = al_rules_new (al_policy_thresholds (self->policy), &baseline, self->options.evidence_grace_ms);
@@ -432,6 +476,8 @@ s_event (s_monitor_t *self, const al_envelope_t *envelope, uint64_t missed)
         zsys_info ("monitor: %s/%s: %s reached %s %s: watch ends", group->svc->name,
                    al_environment_name (group->env), group->deployment_id, al_step_name (progress->step),
                    al_outcome_name (progress->outcome));
+        if (progress->outcome == AIRLOCK__OUTCOME__OUTCOME_FAILED)
+            s_forget_watch (group);
         s_watch_stop (group);
     }
 }
@@ -556,7 +602,6 @@ s_prometheus_tick (s_monitor_t *self, s_group_t *group, int64_t now)
         group->prometheus_error [0] = 0;
 
     Airlock__SoakSignal message = AIRLOCK__SOAK_SIGNAL__INIT;
-    message.sequence = ++group->prometheus_sequence;
     message.baseline = group->rules == NULL;
     message.source = (char *) "prometheus";
     message.memory_basis = (char *) "query";
@@ -585,10 +630,17 @@ s_prometheus_tick (s_monitor_t *self, s_group_t *group, int64_t now)
     //  (one when the driver keeps none), all up when every query answered.
     message.instances_total = group->target_count? (uint32_t) group->target_count: 1;
     message.instances_up = failed? 0: message.instances_total;
-    s_publish (self, group, &message);
     if (group->rules && !group->judging)
         group->judging = failed > 0 || statuses [AL_SIGNAL_REQUESTS_PER_SECOND] == AL_PROMQL_OK
                       || s_mono_ms () - group->watched_since_ms > S_PROMETHEUS_FIRST_DATA_MS;
+    //  While a deployment waits for its version's first data nothing is published for
+    //  it: deploy-manager takes every published sample of the soak as judged evidence,
+    //  so a soak that ends before Prometheus has scraped the new version must end with
+    //  no sample (a missing_evidence rollback), never pass unjudged.
+    if (group->rules && !group->judging)
+        return;
+    message.sequence = ++group->prometheus_sequence;
+    s_publish (self, group, &message);
     if (group->judging)
         s_judge (self, group, &message, now);
 }

@@ -12,11 +12,21 @@
     "RESULT name value unit" lines. Goal (issue 7): breach -> rollback started within
     1 s at a 250 ms scrape interval. A time, not a ratio: the interval it is compared
     with is measured in the same run (the monitor's configured interval, printed too).
+
+    Then the same through the Prometheus provider (PROMETHEUS_RUNS, default 5; argv[2],
+    0 skips it): a second service, promdemo, with `signals: {source: prometheus}` and
+    PromQL over [5s] windows, read by the same monitor from a real /usr/bin/prometheus
+    (tests/promql/prom_harness: 1 s scrape interval, the process driver's file_sd.json).
+    The fault is injected once the monitor publishes complete samples of the new
+    version (Prometheus applies file_sd changes at most every 5 s, so its data come 5 to
+    8 s after the instances start; that wait is not part of the figure): breach ->
+    rollback started, rollback.prometheus_started_p50_ms / _p95_ms.
 */
 #include "agents/al_agent.h"
 #include "agents/al_subscriber.h"
 #include "broker/al_config.h"
 #include "proto/al_codec.h"
+#include "prom_harness.h"
 #include <curl/curl.h>
 #include <czmq.h>
 #include <jansson.h>
@@ -40,7 +50,14 @@ typedef struct {
     pid_t broker, deploy_manager, monitor;
     volatile int stop;
     pthread_t traffic;
+    pthread_t prometheus_traffic;
 } s_bench_t;
+
+//  One traffic thread: its service's staging instances.
+typedef struct {
+    s_bench_t *bench;
+    const char *service;
+} s_traffic_t;
 
 static double
 s_mono_ms (void)
@@ -95,9 +112,11 @@ s_discard (char *data, size_t size, size_t count, void *arg)
 static void *
 s_traffic (void *arg)
 {
-    s_bench_t *bench = (s_bench_t *) arg;
+    s_traffic_t *traffic = (s_traffic_t *) arg;
+    s_bench_t *bench = traffic->bench;
     char registry [400];
-    snprintf (registry, sizeof registry, "%s/drivers/demo/staging/instances.json", bench->deploy_state);
+    snprintf (registry, sizeof registry, "%s/drivers/%s/staging/instances.json", bench->deploy_state,
+              traffic->service);
     CURL *curl = curl_easy_init ();
     unsigned turn = 0;
     while (!bench->stop) {
@@ -128,10 +147,10 @@ s_traffic (void *arg)
 
 //  POST /fault?error_rate=0.9 to every running instance of version. Returns how many.
 static int
-s_inject (s_bench_t *bench, const char *version)
+s_inject (s_bench_t *bench, const char *service, const char *version)
 {
     char registry [400];
-    snprintf (registry, sizeof registry, "%s/drivers/demo/staging/instances.json", bench->deploy_state);
+    snprintf (registry, sizeof registry, "%s/drivers/%s/staging/instances.json", bench->deploy_state, service);
     json_t *root = json_load_file (registry, 0, NULL);
     json_t *instances = root? json_object_get (root, "instances"): NULL;
     size_t index;
@@ -195,11 +214,33 @@ s_wait_record (al_subscriber_t *events, const char *deployment, Airlock__Step st
     return -1;
 }
 
+//  Wait for a SoakSignal of service about version with complete evidence and traffic
+//  (the monitor judges that version from now on). Returns 0, or -1 after timeout_ms.
 static int
-s_deploy (al_agent_t *orchestrator, s_bench_t *bench, const char *deployment, const char *version)
+s_wait_judged (al_subscriber_t *events, const char *service, const char *version, int timeout_ms)
+{
+    double deadline = s_mono_ms () + timeout_ms;
+    while (s_mono_ms () < deadline) {
+        al_envelope_t *event = al_subscriber_recv (events, 100, NULL, 0, NULL, NULL, NULL);
+        if (!event)
+            continue;
+        bool match = event->body_case == AIRLOCK__ENVELOPE__BODY_SOAK_SIGNAL
+                  && strcmp (event->soak_signal->service, service) == 0
+                  && event->soak_signal->version && strcmp (event->soak_signal->version, version) == 0
+                  && event->soak_signal->no_evidence == 0 && event->soak_signal->requests_per_second > 0;
+        al_codec_free (&event);
+        if (match)
+            return 0;
+    }
+    return -1;
+}
+
+static int
+s_deploy (al_agent_t *orchestrator, s_bench_t *bench, const char *service, const char *deployment,
+          const char *version)
 {
     char artifact [400], command [900];
-    snprintf (artifact, sizeof artifact, "%s/demo-%s.sh", bench->dir, version);
+    snprintf (artifact, sizeof artifact, "%s/%s-%s.sh", bench->dir, service, version);
     FILE *file = fopen (artifact, "w");
     if (!file)
         return -1;
@@ -219,7 +260,7 @@ s_deploy (al_agent_t *orchestrator, s_bench_t *bench, const char *deployment, co
     }
     fclose (file);
     Airlock__DeployRequest request = AIRLOCK__DEPLOY_REQUEST__INIT;
-    request.service = (char *) "demo";
+    request.service = (char *) service;
     request.version = (char *) version;
     request.artifact_uri = artifact;
     request.artifact_sha256 = sha;
@@ -237,8 +278,10 @@ int
 main (int argc, char **argv)
 {
     int runs = argc > 1? atoi (argv [1]): 10;
-    if (runs < 1 || runs > S_MAX_RUNS) {
-        fprintf (stderr, "usage: bench_rollback [RUNS (1..%d, default 10)]\n", S_MAX_RUNS);
+    int prometheus_runs = argc > 2? atoi (argv [2]): 5;
+    if (runs < 1 || runs > S_MAX_RUNS || prometheus_runs < 0 || prometheus_runs > S_MAX_RUNS) {
+        fprintf (stderr, "usage: bench_rollback [RUNS (1..%d, default 10) [PROMETHEUS_RUNS (0..%d, default 5)]]\n",
+                 S_MAX_RUNS, S_MAX_RUNS);
         return 2;
     }
     zsys_init ();
@@ -258,8 +301,10 @@ main (int argc, char **argv)
     al_config_t *config = NULL;
     al_agent_t *orchestrator = NULL;
     al_subscriber_t *events = NULL;
-    double started [S_MAX_RUNS], completed [S_MAX_RUNS];
-    int measured = 0;
+    double started [S_MAX_RUNS], completed [S_MAX_RUNS], prometheus_started [S_MAX_RUNS];
+    int measured = 0, prometheus_measured = 0;
+    prom_harness_t *prometheus = NULL;
+    s_traffic_t demo_traffic = { &bench, "demo" }, promdemo_traffic = { &bench, "promdemo" };
     if (s_run (command) != 0) {
         fprintf (stderr, "bench_rollback: airlock init failed\n");
         goto cleanup;
@@ -279,6 +324,43 @@ main (int argc, char **argv)
     fprintf (file, "version: 1\nservices:\n  demo:\n    driver: process\n    instances: 2\n    strategy: rolling\n"
                    "    soak_ms: 8000\n    probe_interval_ms: 100\n    ready_timeout_ms: 10000\n"
                    "    stop_timeout_ms: 2000\n    command: [\"{{artifact}}\"]\n");
+    if (prometheus_runs > 0) {
+        //  The Prometheus pass: a real Prometheus reading the driver's file_sd.json (its
+        //  directory and an empty list exist before the first release). The soak (16 s)
+        //  outlasts the wait for the new version's data and the fault after it.
+        char path [600], error_text [2048];
+        snprintf (command, sizeof command, "mkdir -p '%s/drivers/promdemo/staging' '%s/prometheus' && echo '[]' > "
+                  "'%s/drivers/promdemo/staging/file_sd.json'", bench.deploy_state, bench.dir, bench.deploy_state);
+        if (s_run (command) != 0) {
+            fclose (file);
+            goto cleanup;
+        }
+        snprintf (command, sizeof command, "%s/drivers/promdemo/staging/file_sd.json", bench.deploy_state);
+        snprintf (path, sizeof path, "%s/prometheus", bench.dir);
+        prometheus = prom_start (path, command, 30000, error_text, sizeof error_text);
+        if (!prometheus) {
+            fprintf (stderr, "bench_rollback: prometheus: %s\n", error_text);
+            fclose (file);
+            goto cleanup;
+        }
+#define S_SELECTOR "service=\"{{service}}\",environment=\"{{environment}}\",version=\"{{version}}\""
+        fprintf (file,
+                 "  promdemo:\n    driver: process\n    instances: 2\n    strategy: rolling\n    soak_ms: 16000\n"
+                 "    probe_interval_ms: 100\n    ready_timeout_ms: 10000\n    stop_timeout_ms: 2000\n"
+                 "    command: [\"{{artifact}}\"]\n"
+                 "    signals:\n      source: prometheus\n      prometheus:\n        url: %s\n        timeout: 2s\n"
+                 "        queries:\n"
+                 "          requests_per_second: 'sum(rate(http_requests_total{" S_SELECTOR "}[5s]))'\n"
+                 "          error_ratio: '(sum(rate(http_requests_total{" S_SELECTOR ",code=~\"5..\"}[5s])) or vector(0))"
+                 " / sum(rate(http_requests_total{" S_SELECTOR "}[5s]))'\n"
+                 "          latency_p50_ms: '1000 * histogram_quantile(0.5, sum by (le) "
+                 "(rate(http_request_duration_seconds_bucket{" S_SELECTOR "}[5s])))'\n"
+                 "          latency_p99_ms: '1000 * histogram_quantile(0.99, sum by (le) "
+                 "(rate(http_request_duration_seconds_bucket{" S_SELECTOR "}[5s])))'\n"
+                 "          cpu_percent: '100 * max(rate(process_cpu_seconds_total{" S_SELECTOR "}[5s]))'\n"
+                 "          memory_percent: '100 * max(process_resident_memory_bytes{" S_SELECTOR "}) / 268435456'\n",
+                 prom_url (prometheus));
+    }
     fclose (file);
     const char *broker_argv [] = { airlock, "broker", "--config", bench.config, NULL };
     const char *manager_argv [] = { airlock, "agent", "deploy-manager", "--config", bench.config, NULL };
@@ -302,11 +384,11 @@ main (int argc, char **argv)
         fprintf (stderr, "bench_rollback: the broker did not answer\n");
         goto cleanup;
     }
-    pthread_create (&bench.traffic, NULL, s_traffic, &bench);
+    pthread_create (&bench.traffic, NULL, s_traffic, &demo_traffic);
 
     //  v0 first: it must become the recorded release (what every rollback restores), so
     //  its fault-free soak runs to the end once.
-    if (s_deploy (orchestrator, &bench, "base", "v0") != 0
+    if (s_deploy (orchestrator, &bench, "demo", "base", "v0") != 0
     ||  s_wait_record (events, "base", AIRLOCK__STEP__STEP_RECEIPT, AIRLOCK__OUTCOME__OUTCOME_STARTED, 120000) < 0) {
         fprintf (stderr, "bench_rollback: the first release did not deploy (see %s/*.log)\n", bench.dir);
         goto cleanup;
@@ -316,14 +398,14 @@ main (int argc, char **argv)
         char deployment [32], version [32];
         snprintf (deployment, sizeof deployment, "run-%d", run + 1);
         snprintf (version, sizeof version, "v%d", run + 1);
-        if (s_deploy (orchestrator, &bench, deployment, version) != 0
+        if (s_deploy (orchestrator, &bench, "demo", deployment, version) != 0
         ||  s_wait_record (events, deployment, AIRLOCK__STEP__STEP_SOAK, AIRLOCK__OUTCOME__OUTCOME_STARTED, 60000) < 0) {
             fprintf (stderr, "bench_rollback: %s did not reach its soak\n", deployment);
             goto cleanup;
         }
         zclock_sleep (600);             // a few healthy samples of the new release
         double injected_at = s_mono_ms ();
-        if (s_inject (&bench, version) == 0) {
+        if (s_inject (&bench, "demo", version) == 0) {
             fprintf (stderr, "bench_rollback: could not inject the fault into %s\n", version);
             goto cleanup;
         }
@@ -350,11 +432,65 @@ main (int argc, char **argv)
     printf ("RESULT rollback.fault_to_complete_p50 %.1f ms\n", s_quantile (completed, measured, 0.5));
     printf ("RESULT rollback.fault_to_complete_p95 %.1f ms\n", s_quantile (completed, measured, 0.95));
     printf ("RESULT rollback.start_p50_in_intervals %.2f x\n", s_quantile (started, measured, 0.5) / atof (S_INTERVAL_MS));
+    fflush (stdout);
+
+    //  The same through the Prometheus provider.
+    if (prometheus_runs > 0) {
+        al_subscriber_subscribe (events, "soak.staging.promdemo");
+        pthread_create (&bench.prometheus_traffic, NULL, s_traffic, &promdemo_traffic);
+        if (s_deploy (orchestrator, &bench, "promdemo", "pbase", "v0") != 0
+        ||  s_wait_record (events, "pbase", AIRLOCK__STEP__STEP_RECEIPT, AIRLOCK__OUTCOME__OUTCOME_STARTED, 120000) < 0) {
+            fprintf (stderr, "bench_rollback: promdemo's first release did not deploy (see %s/*.log)\n", bench.dir);
+            goto cleanup;
+        }
+        zclock_sleep (2500);
+        for (int run = 0; run < prometheus_runs; run++) {
+            char deployment [32], version [32];
+            snprintf (deployment, sizeof deployment, "prun-%d", run + 1);
+            snprintf (version, sizeof version, "v%d", run + 1);
+            if (s_deploy (orchestrator, &bench, "promdemo", deployment, version) != 0
+            ||  s_wait_record (events, deployment, AIRLOCK__STEP__STEP_SOAK, AIRLOCK__OUTCOME__OUTCOME_STARTED, 60000) < 0) {
+                fprintf (stderr, "bench_rollback: %s did not reach its soak\n", deployment);
+                goto cleanup;
+            }
+            double soak_at = s_mono_ms ();
+            if (s_wait_judged (events, "promdemo", version, 30000) != 0) {
+                fprintf (stderr, "bench_rollback: no complete Prometheus sample of %s within 30 s\n", version);
+                goto cleanup;
+            }
+            double data_at = s_mono_ms ();
+            zclock_sleep (600);
+            double injected_at = s_mono_ms ();
+            if (s_inject (&bench, "promdemo", version) == 0) {
+                fprintf (stderr, "bench_rollback: could not inject the fault into promdemo %s\n", version);
+                goto cleanup;
+            }
+            double start = s_wait_record (events, deployment, AIRLOCK__STEP__STEP_ROLLBACK,
+                                          AIRLOCK__OUTCOME__OUTCOME_STARTED, 30000);
+            if (start < 0) {
+                fprintf (stderr, "bench_rollback: %s was not rolled back\n", deployment);
+                goto cleanup;
+            }
+            prometheus_started [prometheus_measured++] = start - injected_at;
+            printf ("prometheus run %2d: rollback started %7.1f ms after the fault (the version's first complete "
+                    "sample %.1f ms after its soak started)\n", run + 1, start - injected_at, data_at - soak_at);
+            fflush (stdout);
+            s_wait_record (events, deployment, AIRLOCK__STEP__STEP_RECEIPT, AIRLOCK__OUTCOME__OUTCOME_ROLLED_BACK, 30000);
+            zclock_sleep (1500);
+        }
+        printf ("RESULT rollback.prometheus_scrape_interval 1000 ms\n");
+        printf ("RESULT rollback.prometheus_runs %d runs\n", prometheus_measured);
+        printf ("RESULT rollback.prometheus_started_p50_ms %.1f ms\n", s_quantile (prometheus_started, prometheus_measured, 0.5));
+        printf ("RESULT rollback.prometheus_started_p95_ms %.1f ms\n", s_quantile (prometheus_started, prometheus_measured, 0.95));
+    }
     rc = 0;
 cleanup:
     bench.stop = 1;
     if (bench.traffic)
         pthread_join (bench.traffic, NULL);
+    if (bench.prometheus_traffic)
+        pthread_join (bench.prometheus_traffic, NULL);
+    prom_destroy (&prometheus);
     al_subscriber_destroy (&events);
     al_agent_destroy (&orchestrator);
     al_config_destroy (&config);

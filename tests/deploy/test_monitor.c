@@ -19,108 +19,31 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include "../broker/harness.h"
+#include "agents_test_util.h"
 #include "deploy_test_util.h"
 #include "agents/al_subscriber.h"
 #include "broker/al_config.h"
 #include "proto/al_codec.h"
 #include "store/al_store.h"
 #include <jansson.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 typedef struct {
-    harness_t *harness;
-    pid_t deploy_manager;
-    pid_t monitor;
-    int counter;
-    char deploy_state [400];
-    zsock_t *orchestrator;
+    atu_fixture_t *agents;
     dtu_traffic_t *traffic;
 } s_fixture_t;
-
-static pid_t
-s_start (s_fixture_t *f, const char *role, const char *extra)
-{
-    char log [400], airlock [400];
-    snprintf (log, sizeof log, "%s/%s.log", f->harness->dir, role);
-    snprintf (airlock, sizeof airlock, "%s/airlock", getenv ("AIRLOCK_BINARY_DIR"));
-    pid_t pid = fork ();
-    assert_true (pid >= 0);
-    if (pid == 0) {
-        FILE *out = freopen (log, "a", stderr);
-        (void) out;
-        if (extra)
-            execl (airlock, airlock, "agent", role, "--config", f->harness->config_path, "--interval-ms", extra, (char *) NULL);
-        else
-            execl (airlock, airlock, "agent", role, "--config", f->harness->config_path, (char *) NULL);
-        _exit (127);
-    }
-    return pid;
-}
-
-static void
-s_stop (pid_t *pid)
-{
-    if (*pid <= 0)
-        return;
-    kill (*pid, SIGTERM);
-    waitpid (*pid, NULL, 0);
-    *pid = 0;
-}
-
-static al_envelope_t *
-s_roundtrip (s_fixture_t *f, zsock_t *client, al_envelope_t *envelope)
-{
-    char id [32];
-    snprintf (id, sizeof id, "m-%d", ++f->counter);
-    envelope->message_id = id;
-    assert_int_equal (harness_send (client, envelope), 0);
-    for (int tries = 0; tries < 50; tries++) {
-        al_envelope_t *answer = harness_recv (client, 5000);
-        assert_non_null (answer);
-        if ((answer->body_case == AIRLOCK__ENVELOPE__BODY_ACK && strcmp (answer->ack->acked_message_id, id) == 0)
-        ||  (answer->body_case == AIRLOCK__ENVELOPE__BODY_DENIED && strcmp (answer->denied->denied_message_id, id) == 0))
-            return answer;
-        al_codec_free (&answer);
-    }
-    fail_msg ("no answer to %s", id);
-    return NULL;
-}
-
-static void
-s_save_cert (harness_t *h, const char *role)
-{
-    char path [600];
-    snprintf (path, sizeof path, "%s/keys", h->dir);
-    mkdir (path, 0700);
-    snprintf (path, sizeof path, "%s/keys/%s.cert", h->dir, role);
-    assert_int_equal (zcert_save ((zcert_t *) zhashx_lookup (h->certs, role), path), 0);
-}
 
 static int
 s_setup (void **state)
 {
     s_fixture_t *f = calloc (1, sizeof *f);
     assert_non_null (f);
-    static const harness_identity_t identities [] = {
-        { "orchestrator", "orchestrator" }, { "deploy-manager", "deploy-manager" }, { "monitor", "monitor" },
-        { "auditor", "auditor" },
-    };
-    f->harness = harness_new (NULL, identities, sizeof identities / sizeof identities [0]);
-    assert_non_null (f->harness);
-    harness_t *h = f->harness;
-    s_save_cert (h, "deploy-manager");
-    s_save_cert (h, "monitor");
-    s_save_cert (h, "auditor");
-    dtu_open_calendar (h->policy_dir);
-    char path [600];
-    snprintf (path, sizeof path, "%s/services.yaml", h->dir);
-    FILE *file = fopen (path, "w");
+    f->agents = atu_new ();
+    FILE *file = fopen (f->agents->services_path, "w");
     assert_non_null (file);
     //  demo: judged on the standard names by default; CPU as a share of a quarter of a
     //  core, so a thread burning a core breaches even when the loaded, shared test machine
@@ -128,8 +51,10 @@ s_setup (void **state)
     //  burner: a fiftieth of a core, so that a thread burning a core breaches cpu_percent
     //  however little of a core a loaded machine gives it (seen: a quarter-core limit was
     //  not enough at a load average of 12 on 2 cores); it gets no traffic, so nothing
-    //  else of it can breach. quiet: probes only, never judged on metrics. promsvc: read through Prometheus
-    //  queries; nothing of it runs or is watched, so the monitor neither queries nor publishes.
+    //  else of it can breach. quiet: probes only, never judged on metrics. promsvc: read
+    //  through Prometheus queries of a server that is not there; nothing of it runs or is
+    //  watched, so it is never queried (tests/deploy/test_prometheus_soak.c runs the
+    //  provider against a real one).
     fprintf (file, "version: 1\nservices:\n  demo:\n    driver: process\n    instances: 2\n    strategy: rolling\n"
                    "    soak_ms: 3000\n    probe_interval_ms: 100\n    ready_timeout_ms: 10000\n"
                    "    stop_timeout_ms: 3000\n    signals: monitor\n    resources: { cpu_cores: 0.25 }\n"
@@ -146,22 +71,10 @@ s_setup (void **state)
                    "        queries: { requests_per_second: a, error_ratio: b, latency_p50_ms: c, latency_p99_ms: d,"
                    " cpu_percent: e, memory_percent: f }\n");
     fclose (file);
-    snprintf (f->deploy_state, sizeof f->deploy_state, "%s/deploy", h->dir);
-    assert_int_equal (harness_broker_start (h), 0);
-    zsock_t *client = harness_client (h, "orchestrator", NULL);
-    assert_non_null (client);
-    harness_register (client, "reg-1", false);
-    al_envelope_t *answer = harness_recv (client, 5000);
-    assert_non_null (answer);
-    al_codec_free (&answer);
-    f->orchestrator = client;
-    f->deploy_manager = s_start (f, "deploy-manager", NULL);
-    f->monitor = s_start (f, "monitor", "250");
-    f->traffic = dtu_traffic_start (f->deploy_state, "demo", "staging", 40);
     //  Both agents registered with the broker before anything is asked of them (a
     //  deploy that finds no monitor yet is refused in pre-flight: that is the point).
-    assert_true (harness_wait_rows (h, "Register", "monitor", NULL, 1, 20000) >= 1);
-    assert_true (harness_wait_rows (h, "Register", "deploy-manager", NULL, 1, 20000) >= 1);
+    atu_start (f->agents, 250);
+    f->traffic = dtu_traffic_start (f->agents->deploy_state, "demo", "staging", 40);
     *state = f;
     return 0;
 }
@@ -171,37 +84,9 @@ s_teardown (void **state)
 {
     s_fixture_t *f = *state;
     dtu_traffic_stop (&f->traffic);
-    s_stop (&f->monitor);
-    s_stop (&f->deploy_manager);
-    zsock_destroy (&f->orchestrator);
-    harness_destroy (&f->harness);
+    atu_destroy (&f->agents);
     free (f);
     return 0;
-}
-
-//  Has deploy-manager journaled deployment_id's soak as started (audit log)?
-static bool
-s_soak_started (s_fixture_t *f, const char *deployment_id)
-{
-    al_store_options_t options = { .read_only = true };
-    char error [512];
-    al_store_t *store = al_store_open (NULL, f->harness->database, &options, error, sizeof error);
-    assert_non_null (store);
-    bool started = false;
-    al_store_iter_t *iter = al_store_iter_new (store, 1);
-    al_store_event_t event;
-    while (!started && iter && al_store_iter_next (iter, &event) == AL_STORE_OK) {
-        if (strcmp (event.type, "DeployProgress") != 0 || strcmp (event.deployment_id, deployment_id) != 0)
-            continue;
-        al_envelope_t *envelope = NULL;
-        if (al_codec_unpack (event.envelope, event.envelope_size, 0, &envelope, error, sizeof error) == AL_CODEC_OK)
-            started = envelope->deploy_progress->journal && envelope->deploy_progress->step == AIRLOCK__STEP__STEP_SOAK
-                   && envelope->deploy_progress->outcome == AIRLOCK__OUTCOME__OUTCOME_STARTED;
-        al_codec_free (&envelope);
-    }
-    al_store_iter_destroy (&iter);
-    al_store_destroy (&store);
-    return started;
 }
 
 //  Does an audit row of type hold text in its envelope?
@@ -210,7 +95,7 @@ s_audit_has (s_fixture_t *f, const char *type, const char *text)
 {
     al_store_options_t options = { .read_only = true };
     char error [512];
-    al_store_t *store = al_store_open (NULL, f->harness->database, &options, error, sizeof error);
+    al_store_t *store = al_store_open (NULL, f->agents->harness->database, &options, error, sizeof error);
     assert_non_null (store);
     bool found = false;
     al_store_iter_t *iter = al_store_iter_new (store, 1);
@@ -235,7 +120,7 @@ s_deploy (s_fixture_t *f, const char *deployment_id, const char *version, const 
 
 //  A RollbackTrigger for service's deployment_id, as a monitor would send it.
 static void
-s_forge_trigger (s_fixture_t *f, zsock_t *forger, const char *service, const char *deployment_id)
+s_forge_trigger (atu_fixture_t *agents, zsock_t *forger, const char *service, const char *deployment_id)
 {
     Airlock__RollbackTrigger trigger = AIRLOCK__ROLLBACK_TRIGGER__INIT;
     trigger.service = (char *) service;
@@ -246,9 +131,22 @@ s_forge_trigger (s_fixture_t *f, zsock_t *forger, const char *service, const cha
     envelope.environment = AIRLOCK__ENVIRONMENT__ENV_STAGING;
     envelope.body_case = AIRLOCK__ENVELOPE__BODY_ROLLBACK_TRIGGER;
     envelope.rollback_trigger = &trigger;
-    al_envelope_t *answer = s_roundtrip (f, forger, &envelope);
+    al_envelope_t *answer = atu_roundtrip (agents, forger, &envelope);
     assert_int_equal (answer->body_case, AIRLOCK__ENVELOPE__BODY_ACK);
     al_codec_free (&answer);
+}
+
+typedef struct {
+    zsock_t *forger;
+    const char *service;
+    const char *deployment_id;
+} s_forgery_t;
+
+static void
+s_forge (atu_fixture_t *agents, void *arg)
+{
+    s_forgery_t *forgery = (s_forgery_t *) arg;
+    s_forge_trigger (agents, forgery->forger, forgery->service, forgery->deployment_id);
 }
 
 //  Deploy a release of service to staging and return its receipt (caller decrefs). With
@@ -257,61 +155,14 @@ static json_t *
 s_deploy_service (s_fixture_t *f, const char *service, const char *deployment_id, const char *version,
                   const char *faults, zsock_t *forger)
 {
-    char artifact [1024], sha [65], name [64];
-    snprintf (name, sizeof name, "%s-%s", service, version);
-    dtu_artifact (f->harness->dir, name, version, faults, artifact, sizeof artifact, sha);
-    Airlock__DeployRequest request = AIRLOCK__DEPLOY_REQUEST__INIT;
-    request.service = (char *) service;
-    request.version = (char *) version;
-    request.artifact_uri = artifact;
-    request.artifact_sha256 = sha;
-    request.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD;
-    al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
-    envelope.deployment_id = (char *) deployment_id;
-    envelope.environment = AIRLOCK__ENVIRONMENT__ENV_STAGING;
-    envelope.body_case = AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST;
-    envelope.deploy_request = &request;
-    al_envelope_t *answer = s_roundtrip (f, f->orchestrator, &envelope);
-    assert_int_equal (answer->body_case, AIRLOCK__ENVELOPE__BODY_ACK);
-    al_codec_free (&answer);
-    char path [700];
-    snprintf (path, sizeof path, "%s/.artifacts/deployment/%s/deploy_receipt.json", f->deploy_state, deployment_id);
-    bool forged = false;
-    for (int waited = 0; waited < 60000; waited += 100) {
-        json_t *root = json_load_file (path, 0, NULL);
-        if (root)
-            return root;
-        if (forger && !forged && s_soak_started (f, deployment_id)) {
-            s_forge_trigger (f, forger, service, deployment_id);
-            forged = true;
-        }
-        zclock_sleep (100);
-    }
-    snprintf (path, sizeof path, "%s/monitor.log", f->harness->dir);
-    char *monitor = dtu_read (path);
-    snprintf (path, sizeof path, "%s/deploy-manager.log", f->harness->dir);
-    char *manager = dtu_read (path);
-    fail_msg ("no receipt for %s\n-- monitor:\n%s\n-- deploy-manager:\n%s", deployment_id,
-              monitor? monitor: "", manager? manager: "");
-    return NULL;
+    s_forgery_t forgery = { forger, service, deployment_id };
+    return atu_deploy (f->agents, service, deployment_id, version, faults, forger? s_forge: NULL, &forgery);
 }
 
 static void
 s_expect (json_t *receipt, const char *outcome, const char *rule)
 {
-    const char *got = json_string_value (json_object_get (receipt, "outcome"));
-    const char *got_rule = json_string_value (json_object_get (receipt, "rollback_rule"));
-    if (strcmp (got, outcome) != 0 || strcmp (got_rule, rule) != 0)
-        fail_msg ("receipt %s: outcome %s rule %s (expected %s, %s): %s",
-                  json_string_value (json_object_get (receipt, "deployment_id")), got, got_rule, outcome, rule,
-                  json_string_value (json_object_get (receipt, "detail")));
-    if (*rule) {
-        //  The samples that broke the rule are in the receipt.
-        json_t *trigger = json_object_get (receipt, "rollback_trigger");
-        assert_true (json_is_object (trigger));
-        assert_string_equal (json_string_value (json_object_get (trigger, "rule")), rule);
-        assert_true (json_array_size (json_object_get (trigger, "samples")) >= 1);
-    }
+    atu_expect (receipt, outcome, rule);
 }
 
 static void
@@ -327,7 +178,7 @@ test_soak_on_golden_signals (void **state)
     s_expect (receipt, "succeeded", "");
     json_decref (receipt);
     char path [700];
-    snprintf (path, sizeof path, "%s/monitor/baselines/m-2.json", f->harness->dir);
+    snprintf (path, sizeof path, "%s/monitor/baselines/m-2.json", f->agents->harness->dir);
     json_t *baseline = json_load_file (path, 0, NULL);
     assert_non_null (baseline);
     assert_true (json_integer_value (json_object_get (baseline, "samples_with_traffic")) >= 1);
@@ -346,7 +197,7 @@ test_soak_on_golden_signals (void **state)
     s_expect (receipt, "rolled_back", "cpu_percent");
     json_decref (receipt);
     int with_version = 0, total = 0;
-    dtu_count (f->deploy_state, "demo", "staging", "v2", &with_version, &total);
+    dtu_count (f->agents->deploy_state, "demo", "staging", "v2", &with_version, &total);
     assert_int_equal (with_version, 2);
     assert_int_equal (total, 2);
 }
@@ -364,16 +215,16 @@ test_judged_on_its_own_instances (void **state)
     s_expect (receipt, "succeeded", "");
     json_decref (receipt);
     zclock_sleep (1000);
-    f->traffic = dtu_traffic_start (f->deploy_state, "demo", "staging", 40);
+    f->traffic = dtu_traffic_start (f->agents->deploy_state, "demo", "staging", 40);
     receipt = s_deploy (f, "o-2", "v2", "--ready-delay-ms 1500");
     s_expect (receipt, "succeeded", "");
     json_decref (receipt);
     int with_version = 0, total = 0;
-    dtu_count (f->deploy_state, "demo", "staging", "v2", &with_version, &total);
+    dtu_count (f->agents->deploy_state, "demo", "staging", "v2", &with_version, &total);
     assert_int_equal (with_version, 2);
     //  The monitor did see v1's errors while v2 rolled out: the service's samples said so.
     char path [700];
-    snprintf (path, sizeof path, "%s/monitor.log", f->harness->dir);
+    snprintf (path, sizeof path, "%s/monitor.log", f->agents->harness->dir);
     char *log = dtu_read (path);
     assert_non_null (log);
     assert_null (strstr (log, "RollbackTrigger sent for o-2"));
@@ -387,7 +238,7 @@ static void
 test_probes_only_never_rolled_back_on_metrics (void **state)
 {
     s_fixture_t *f = *state;
-    dtu_traffic_t *traffic = dtu_traffic_start (f->deploy_state, "quiet", "staging", 40);
+    dtu_traffic_t *traffic = dtu_traffic_start (f->agents->deploy_state, "quiet", "staging", 40);
     json_t *receipt = s_deploy_service (f, "quiet", "q-1", "v1", NULL, NULL);
     s_expect (receipt, "succeeded", "");
     json_decref (receipt);
@@ -395,18 +246,18 @@ test_probes_only_never_rolled_back_on_metrics (void **state)
     s_expect (receipt, "succeeded", "");
     json_decref (receipt);
     int with_version = 0, total = 0;
-    dtu_count (f->deploy_state, "quiet", "staging", "v2", &with_version, &total);
+    dtu_count (f->agents->deploy_state, "quiet", "staging", "v2", &with_version, &total);
     assert_int_equal (with_version, 1);
     //  The monitor judged nothing of it: no RollbackTrigger in the audit log at all, and
     //  no sample of quiet (or of promsvc, whose source is Prometheus and which never ran) was ever sent.
-    assert_int_equal (harness_count_rows (f->harness, "RollbackTrigger", NULL, NULL), 0);
+    assert_int_equal (harness_count_rows (f->agents->harness, "RollbackTrigger", NULL, NULL), 0);
     assert_false (s_audit_has (f, "SoakSignal", "quiet"));
     assert_false (s_audit_has (f, "SoakSignal", "promsvc"));
 
     //  A trigger from a monitor identity (the real monitor stopped: a probes service's
     //  pre-flight does not need it) during q-3's soak is ignored; the release stays.
-    s_stop (&f->monitor);
-    zsock_t *forger = harness_client (f->harness, "monitor", NULL);
+    atu_stop (&f->agents->monitor);
+    zsock_t *forger = harness_client (f->agents->harness, "monitor", NULL);
     assert_non_null (forger);
     harness_register (forger, "reg-forger", false);
     al_envelope_t *answer = harness_recv (forger, 5000);
@@ -415,7 +266,7 @@ test_probes_only_never_rolled_back_on_metrics (void **state)
     receipt = s_deploy_service (f, "quiet", "q-3", "v3", "--error-rate 1", forger);
     s_expect (receipt, "succeeded", "");
     json_decref (receipt);
-    dtu_count (f->deploy_state, "quiet", "staging", "v3", &with_version, &total);
+    dtu_count (f->agents->deploy_state, "quiet", "staging", "v3", &with_version, &total);
     assert_int_equal (with_version, 1);
     //  The forged trigger was delivered, and its reason is in the audit log: a DeployProgress of deploy-manager carries it.
     assert_true (s_audit_has (f, "DeployProgress", "RollbackTrigger ignored: quiet uses signals: probes"));
@@ -432,7 +283,7 @@ test_samples_on_pub_and_no_monitor_no_deploy (void **state)
     json_decref (receipt);
     //  The monitor's samples on the PUB socket, in sequence.
     char error [512];
-    al_config_t *config = al_config_load (f->harness->config_path, error, sizeof error);
+    al_config_t *config = al_config_load (f->agents->harness->config_path, error, sizeof error);
     assert_non_null (config);
     al_subscriber_t *subscriber = al_subscriber_new (config, "auditor", error, sizeof error);
     if (!subscriber)
@@ -463,7 +314,7 @@ test_samples_on_pub_and_no_monitor_no_deploy (void **state)
     al_config_destroy (&config);
 
     //  No monitor: pre-flight refuses, nothing changes.
-    s_stop (&f->monitor);
+    atu_stop (&f->agents->monitor);
     zclock_sleep (1500);        // the broker notices it is gone (heartbeats)
     receipt = s_deploy (f, "p-2", "v2", NULL);
     s_expect (receipt, "failed", "");
@@ -472,7 +323,7 @@ test_samples_on_pub_and_no_monitor_no_deploy (void **state)
         fail_msg ("detail: %s", detail);
     json_decref (receipt);
     int with_version = 0, total = 0;
-    dtu_count (f->deploy_state, "demo", "staging", "v1", &with_version, &total);
+    dtu_count (f->agents->deploy_state, "demo", "staging", "v1", &with_version, &total);
     assert_int_equal (with_version, 2);
 }
 
