@@ -10,6 +10,7 @@
 #   share/airlock/policies/default/          what `airlock init` copies (al_init.h)
 #   share/airlock/examples/                  the demo service's sources
 #   lib/systemd/system/airlock.service       the hardened unit (docs/operations.md)
+#   lib/sysusers.d/airlock.conf              the airlock system user (systemd-sysusers)
 # Cross-file internals (*_int.h) are never installed.
 include(CMakePackageConfigHelpers)
 
@@ -45,3 +46,15 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/policies/default/
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/examples/
     DESTINATION ${CMAKE_INSTALL_DATADIR}/airlock/examples
     PATTERN CMakeLists.txt EXCLUDE)
+
+# The unit names the installed binary, so it is written at install time, when the
+# prefix given to `cmake --install --prefix` is known.
+install(CODE "
+    set(AL_UNIT_BINARY \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}/airlock\")
+    set(al_unit \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/lib/systemd/system/airlock.service\")
+    message(STATUS \"Installing: \${al_unit}\")
+    configure_file(\"${CMAKE_CURRENT_LIST_DIR}/airlock.service.in\" \"\${al_unit}\" @ONLY)
+    list(APPEND CMAKE_INSTALL_MANIFEST_FILES \"\${al_unit}\")
+")
+install(FILES ${CMAKE_CURRENT_LIST_DIR}/airlock.sysusers RENAME airlock.conf
+    DESTINATION lib/sysusers.d)
