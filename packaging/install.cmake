@@ -11,6 +11,8 @@
 #   share/airlock/examples/                  the demo service's sources
 #   lib/systemd/system/airlock.service       the hardened unit (docs/operations.md)
 #   lib/sysusers.d/airlock.conf              the airlock system user (systemd-sysusers)
+#   share/man/man1/airlock.1                 the man page   } generated from --help at
+#   share/bash-completion/completions/airlock               } build time (gen-docs.sh)
 # Cross-file internals (*_int.h) are never installed.
 include(CMakePackageConfigHelpers)
 
@@ -58,3 +60,17 @@ install(CODE "
 ")
 install(FILES ${CMAKE_CURRENT_LIST_DIR}/airlock.sysusers RENAME airlock.conf
     DESTINATION lib/sysusers.d)
+
+# The man page and the bash completion, made from the built command's --help after each
+# link (so they cannot drift from it).
+set(al_docs_out ${PROJECT_BINARY_DIR}/packaging)
+add_custom_command(
+    OUTPUT ${al_docs_out}/airlock.1 ${al_docs_out}/airlock.bash
+    COMMAND /bin/sh ${CMAKE_CURRENT_LIST_DIR}/gen-docs.sh $<TARGET_FILE:airlock_cli>
+            ${PROJECT_VERSION} ${al_docs_out}
+    DEPENDS airlock_cli ${CMAKE_CURRENT_LIST_DIR}/gen-docs.sh
+    COMMENT "man page and bash completion from airlock --help")
+add_custom_target(airlock_docs ALL DEPENDS ${al_docs_out}/airlock.1 ${al_docs_out}/airlock.bash)
+install(FILES ${al_docs_out}/airlock.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+install(FILES ${al_docs_out}/airlock.bash RENAME airlock
+    DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
