@@ -4,7 +4,8 @@
 # 1. The install has bin/airlock, libairlock.so with its soname, the public headers under
 #    include/airlock/ (no *_int.h), airlock.pc, the CMake package, the default policy.
 # 2. `airlock init` from the installed binary copies the INSTALLED default policy: the
-#    test marks the installed copy and finds the mark in the state directory.
+#    test marks the installed copy and finds the mark in the state directory; with
+#    $AIRLOCK_POLICY_DIR set, that directory wins.
 # 3. external_agent.c builds against the prefix alone, with pkg-config and with a CMake
 #    project (find_package(airlock)), links the installed libairlock.so, connects to a
 #    broker started from the installed bin/airlock and gets its StatusQuery answered.
@@ -51,6 +52,14 @@ echo "$mark" >>"$prefix/share/airlock/policies/default/roles.yaml"
     || { cat "$work/init.log" >&2; fail "airlock init failed"; }
 grep -qxF "$mark" "$work/state/policy/roles.yaml" \
     || fail "init did not copy the installed policy (no mark in state/policy/roles.yaml)"
+
+# $AIRLOCK_POLICY_DIR still comes first.
+cp -r "$prefix/share/airlock/policies/default" "$work/override"
+echo "# override copy $$" >>"$work/override/roles.yaml"
+(cd "$work" && AIRLOCK_POLICY_DIR="$work/override" "$prefix/bin/airlock" init "$work/state2") \
+    >"$work/init2.log" 2>&1 || { cat "$work/init2.log" >&2; fail "airlock init with AIRLOCK_POLICY_DIR failed"; }
+grep -qxF "# override copy $$" "$work/state2/policy/roles.yaml" \
+    || fail "init did not copy \$AIRLOCK_POLICY_DIR's policy"
 
 # 3a. Build the external agent with pkg-config, from the prefix alone.
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
