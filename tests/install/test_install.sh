@@ -10,8 +10,10 @@
 #    project (find_package(airlock)), links the installed libairlock.so, connects to a
 #    broker started from the installed bin/airlock and gets its StatusQuery answered.
 #
-# Environment (from ctest): AIRLOCK_BINARY_DIR, AIRLOCK_SOURCE_DIR, CMAKE_COMMAND.
+# Environment (from ctest): AIRLOCK_BINARY_DIR, AIRLOCK_SOURCE_DIR, CMAKE_COMMAND, and
+# AL_CONSUMER_FLAGS (-fsanitize=... in a sanitizer build, else empty).
 set -eu
+flags=${AL_CONSUMER_FLAGS:-}
 fail () { echo "test_install: FAIL: $*" >&2; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/airlock-install.XXXXXX")
 broker_pid=
@@ -70,12 +72,13 @@ case "$cflags $libs" in
 esac
 src=$AIRLOCK_SOURCE_DIR/tests/install
 # shellcheck disable=SC2086
-cc -std=c11 -Wall -Wextra -Werror -o "$work/agent-pkgconfig" "$src/external_agent.c" \
+cc -std=c11 -Wall -Wextra -Werror $flags -o "$work/agent-pkgconfig" "$src/external_agent.c" \
     $cflags $libs -Wl,-rpath,"$prefix/lib" || fail "the pkg-config build failed"
 
 # 3b. And with CMake: find_package(airlock) through CMAKE_PREFIX_PATH only.
 "$CMAKE_COMMAND" -S "$src/consumer" -B "$work/consumer" -DCMAKE_PREFIX_PATH="$prefix" \
-    -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF -DCMAKE_BUILD_TYPE=Release >"$work/consumer.log" 2>&1 \
+    -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_C_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="$flags" >"$work/consumer.log" 2>&1 \
     && "$CMAKE_COMMAND" --build "$work/consumer" >>"$work/consumer.log" 2>&1 \
     || { cat "$work/consumer.log" >&2; fail "the CMake build failed"; }
 
