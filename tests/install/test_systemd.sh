@@ -2,7 +2,8 @@
 # test_systemd.sh: the installed airlock.service passes `systemd-analyze verify` and
 # scores at most 2.5 in `systemd-analyze security --offline=yes` (systemd 252 has
 # --offline and --threshold, whose scale is tenths: 25 = 2.5). Its ExecStart is the
-# installed binary of the prefix given to `cmake --install --prefix`.
+# installed binary of the prefix given to `cmake --install --prefix`; the installed
+# sysusers.d entry creates its user.
 #
 # Environment (from ctest): AIRLOCK_BINARY_DIR, CMAKE_COMMAND.
 set -eu
@@ -22,6 +23,15 @@ grep -q '@[A-Z_]*@' "$unit" && fail "unsubstituted @VARIABLE@ in the unit"
 systemd-analyze verify "$unit" >"$work/verify.log" 2>&1 \
     || { cat "$work/verify.log" >&2; fail "systemd-analyze verify failed"; }
 [ ! -s "$work/verify.log" ] || { cat "$work/verify.log" >&2; fail "systemd-analyze verify warns"; }
+
+# The sysusers entry makes the unit's User= (dry run into an empty root).
+if command -v systemd-sysusers >/dev/null; then
+    mkdir -p "$work/root/etc"
+    systemd-sysusers --root="$work/root" --dry-run "$prefix/lib/sysusers.d/airlock.conf" \
+        >"$work/sysusers.log" 2>&1 || { cat "$work/sysusers.log" >&2; fail "systemd-sysusers rejects airlock.conf"; }
+    grep -q "Creating user 'airlock'" "$work/sysusers.log" \
+        || { cat "$work/sysusers.log" >&2; fail "airlock.conf does not create the airlock user"; }
+fi
 
 status=0
 systemd-analyze security --offline=yes --threshold=25 "$unit" >"$work/security.log" 2>&1 || status=$?
