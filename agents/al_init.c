@@ -28,6 +28,10 @@
 #ifndef AIRLOCK_DEFAULT_POLICY_DIR
 #   error "AIRLOCK_DEFAULT_POLICY_DIR must be defined by the build"
 #endif
+//  Where the default policy is installed, relative to the installed binary's directory.
+#ifndef AIRLOCK_INSTALLED_POLICY_DIR
+#   error "AIRLOCK_INSTALLED_POLICY_DIR must be defined by the build"
+#endif
 
 static const char *s_roles [] = {
     "orchestrator", "qa", "deploy-manager", "monitor", "notifier", "auditor", "approver", "ci"
@@ -530,6 +534,36 @@ s_config (s_context_t *context, const char *state_dir, bool force)
     return rc;
 }
 
+const char *
+al_init_default_policy_dir (char *path, size_t size)
+{
+    assert (path);
+    assert (size > 0);
+    const char *environment = getenv ("AIRLOCK_POLICY_DIR");
+    if (environment && *environment) {
+        snprintf (path, size, "%s", environment);
+        return path;
+    }
+    //  An installed binary finds the copy installed beside it, so that nothing depends on
+    //  the source tree it was built from.
+    char executable [PATH_MAX];
+    ssize_t length = readlink ("/proc/self/exe", executable, sizeof executable - 1);
+    if (length > 0) {
+        executable [length] = '\0';
+        char *slash = strrchr (executable, '/');
+        if (slash) {
+            *slash = '\0';
+            struct stat info;
+            int written = snprintf (path, size, "%s/%s", executable, AIRLOCK_INSTALLED_POLICY_DIR);
+            if (written > 0 && (size_t) written < size
+            &&  stat (path, &info) == 0 && S_ISDIR (info.st_mode))
+                return path;
+        }
+    }
+    snprintf (path, size, "%s", AIRLOCK_DEFAULT_POLICY_DIR);
+    return path;
+}
+
 int
 al_init_state_dir (const char *dir, const al_init_options_t *options,
                    al_init_note_fn *note, void *note_arg, char *error, size_t error_size)
@@ -551,11 +585,10 @@ al_init_state_dir (const char *dir, const al_init_options_t *options,
         s_fail (&context, "libsodium", "cannot initialise");
         goto cleanup;
     }
+    char default_source [PATH_MAX];
     const char *source = options->policy_source;
     if (!source || !*source)
-        source = getenv ("AIRLOCK_POLICY_DIR");
-    if (!source || !*source)
-        source = AIRLOCK_DEFAULT_POLICY_DIR;
+        source = al_init_default_policy_dir (default_source, sizeof default_source);
     struct stat st;
     if (stat (source, &st) != 0 || !S_ISDIR (st.st_mode)) {
         s_fail (&context, source, "the default policy directory does not exist "

@@ -38,10 +38,17 @@ size_t al_init_role_count (void);
 const char *al_init_role_at (size_t index);
 
 typedef struct {
-    const char *policy_source;  // directory to copy; NULL: $AIRLOCK_POLICY_DIR, else the
-                                // compiled-in AIRLOCK_DEFAULT_POLICY_DIR
+    const char *policy_source;  // directory to copy; NULL: al_init_default_policy_dir
     bool force_config;          // write airlock.yaml even if one exists
 } al_init_options_t;
+
+//  The default policy directory, in this order: $AIRLOCK_POLICY_DIR when set (even if it
+//  does not exist, so that the error names it); else the installed copy beside the running
+//  binary, <dir of /proc/self/exe>/../share/airlock/policies/default (the relative path
+//  follows the build's GNUInstallDirs), when it is a directory; else the policies/default
+//  of the source tree the library was built from (compiled in). Writes it into path (a
+//  buffer of size bytes) and returns path.
+const char *al_init_default_policy_dir (char *path, size_t size);
 
 //  Called once per file or directory: action is "created", "kept", "rewritten", "appended" or
 //  "warning" (then path is the message).

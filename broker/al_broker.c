@@ -69,6 +69,7 @@
 */
 #include "broker/al_broker.h"
 #include "broker/al_approvals.h"
+#include "base/al_sd_notify.h"
 #include "policies/al_policy.h"
 #include "proto/al_codec.h"
 #include "proto/al_signature.h"
@@ -2148,7 +2149,15 @@ al_broker_run (al_broker_t *self)
         { zsock_resolve (self->monitor_pub), 0, ZMQ_POLLIN, 0 },
     };
     uint64_t interval = (uint64_t) al_config_heartbeat_ms (self->config);
+    //  Under systemd's watchdog (WATCHDOG_USEC), ping twice per interval from this loop:
+    //  a broker stuck anywhere stops pinging and systemd restarts the unit.
+    uint64_t watchdog_ms = al_sd_watchdog_usec () / 2000;
+    uint64_t next_watchdog_mono = 0;
     while (!self->stop_requested) {
+        if (watchdog_ms && s_mono_ms () >= next_watchdog_mono) {
+            al_sd_notify ("WATCHDOG=1");
+            next_watchdog_mono = s_mono_ms () + watchdog_ms;
+        }
         if (atomic_load (&self->tampered))
             return -1;              // s_incident said why
         if (self->reload_requested) {
@@ -2159,6 +2168,11 @@ al_broker_run (al_broker_t *self)
         long timeout = self->next_tick_mono > now? (long) (self->next_tick_mono - now): 0;
         if (self->closing_peers && timeout > S_CLOSE_POLL_MS)
             timeout = S_CLOSE_POLL_MS;
+        if (watchdog_ms) {
+            long until_watchdog = next_watchdog_mono > now? (long) (next_watchdog_mono - now): 0;
+            if (until_watchdog < timeout)
+                timeout = until_watchdog;
+        }
         if (zlistx_size (self->events))
             timeout = 0;
         int rc = zmq_poll (items, 4, timeout);

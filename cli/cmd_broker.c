@@ -6,9 +6,11 @@
     the policy (an invalid one is refused and the refusal audited).
 */
 #include "cli/cli.h"
+#include "base/al_sd_notify.h"
 #include "broker/al_broker.h"
 #include "broker/al_config.h"
 #include <czmq.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,6 +69,13 @@ al_cmd_broker (int argc, char **argv)
     al_broker_handle_signals (broker);
     fprintf (stderr, "airlock broker: listening on %s (events on %s)\n",
              al_config_router_endpoint (config), al_config_pub_endpoint (config));
+    //  Both endpoints are bound: tell systemd (Type=notify), if it asked.
+    char ready [1024];
+    snprintf (ready, sizeof ready, "READY=1\nSTATUS=broker listening on %s",
+              al_config_router_endpoint (config));
+    if (al_sd_notify (ready) < 0)
+        fprintf (stderr, "airlock broker: warning: cannot notify systemd at $NOTIFY_SOCKET: %s\n",
+                 strerror (errno));
     int rc = al_broker_run (broker);
     al_broker_destroy (&broker);
     al_config_destroy (&config);

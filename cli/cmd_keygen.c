@@ -6,11 +6,13 @@
     OpenSSH ed25519 key list it as `ssh: "ssh-ed25519 AAAA..."` instead (docs/approvals.md).
 */
 #include "cli/cli.h"
+#include "agents/al_init.h"
 #include "broker/al_config.h"
 #include "policies/al_policy.h"
 #include "proto/al_signature.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -62,8 +64,8 @@ s_check_role (const char *role, const char *config_option, const char *state_opt
         dir = strdup (al_config_policy_dir (config));
     }
     else {
-        const char *environment = getenv ("AIRLOCK_POLICY_DIR");
-        dir = strdup (environment && *environment? environment: AIRLOCK_DEFAULT_POLICY_DIR);
+        char default_dir [PATH_MAX];
+        dir = strdup (al_init_default_policy_dir (default_dir, sizeof default_dir));
     }
     al_policy_errors_t *errors = NULL;
     al_policy_t *policy = dir? al_policy_load (dir, &errors): NULL;

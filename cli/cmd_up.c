@@ -25,6 +25,7 @@
         single-threaded; the signal handler only sets a flag.
 */
 #include "cli/cli.h"
+#include "base/al_sd_notify.h"
 #include "broker/al_config.h"
 #include <jansson.h>
 #include <errno.h>
@@ -193,6 +194,10 @@ s_spawn (const s_up_t *up, s_child_t *child)
                            (int) getpid (), child->restarts);
     if (length > 0 && (size_t) length < sizeof line && write (STDERR_FILENO, line, (size_t) length) < 0)
         _exit (127);
+    //  Only the broker speaks to systemd (READY=1, WATCHDOG=1): no agent, and no service
+    //  deploy-manager starts, inherits the notification socket (al_sd_notify.h).
+    if (child->role)
+        al_sd_notify_forget ();
     if (!child->role)
         execl (up->self_exe, "airlock", "broker", "--config", up->config_path, (char *) NULL);
     else
