@@ -322,7 +322,8 @@ s_setup (void **state)
     file = fopen (path, "w");
     assert_non_null (file);
     fprintf (file, "version: 1\nservices:\n  pyservice:\n    driver: process\n    instances: 1\n"
-                   "    soak_ms: 5000\n    probe_interval_ms: 100\n    ready_timeout_ms: 20000\n"
+                   "    soak_ms: 5000\n    soak: { duration_ms: 5000, reason: \"test: 5 s of production soak suffice\" }\n"
+                   "    probe_interval_ms: 100\n    ready_timeout_ms: 20000\n"
                    "    stop_timeout_ms: 3000\n    resources: { cpu_cores: 0.5 }\n    command: [\"{{artifact}}\"]\n");
     fclose (file);
     char log [400];
