@@ -29,6 +29,7 @@ typedef struct {
     const char *window;     // "open: ..." / "closed: ... (required: ...)"
     const char *freeze;     // "none" or what is frozen
     const char *quorum;     // "1 manager + 1 security"
+    const char *scan;       // the bound QA report's security scan: "critical 0, high 1, ..."
 } al_cli_request_context_t;
 
 //  Print the request as the approve screen shows it: a heading, the facts block, the

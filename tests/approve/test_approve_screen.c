@@ -91,7 +91,7 @@ s_render (const Airlock__ApprovalRequest *request)
 {
     FILE *out = tmpfile ();
     assert_non_null (out);
-    al_cli_request_context_t context = { "open: always", "none", "1 manager" };
+    al_cli_request_context_t context = { "open: always", "none", "1 manager", NULL };
     al_cli_request_print (out, request, &context);
     long size = ftell (out);
     assert_true (size > 0);
