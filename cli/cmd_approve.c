@@ -295,8 +295,9 @@ s_show (const Airlock__ApprovalRequest *request, const al_config_t *config)
         char *summary = strdup (scan);
         if (summary)
             snprintf (scan, sizeof scan, "%s%s", verdict == AL_QA_REPORTS_SCAN_WITHIN ? "within limits: "
-                      : verdict == AL_QA_REPORTS_SCAN_NONE ? "" : "REFUSED (pre-flight will refuse this report): ",
-                      summary);
+                      : verdict == AL_QA_REPORTS_SCAN_OVER ? "REFUSED (pre-flight will refuse this report): "
+                      : verdict == AL_QA_REPORTS_SCAN_UNREADABLE ? "unknown (cannot be judged here; pre-flight "
+                      "refuses a report it cannot judge): " : "", summary);
         free (summary);
         context = (al_cli_request_context_t) { window, freeze, quorum, scan };
         al_policy_destroy (&policy);
