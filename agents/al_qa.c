@@ -20,6 +20,11 @@
     running suite the same way. Between fork and execve the child makes only
     async-signal-safe calls; everything it needs is prepared before the fork.
 
+    Security scanners (qa.scanners) run through the same runner after the suites; their
+    reports are read by al_qa_scan.c and judged against quality_rules.yaml
+    security_scan by al_qa_reports (docs/qa.md "Security scans"). Fail closed: a scanner
+    whose report is not read counts as a failure, never as "no findings".
+
     The JUnit counter is a small strict XML scanner, not a parser: it checks the
     structure (matching tags, quoted attributes, known entities, comments, CDATA,
     processing instructions) and counts <testcase> elements and their <failure>,
