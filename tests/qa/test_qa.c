@@ -184,7 +184,8 @@ static const char *s_services =
     "    qa:\n"
     "      scanners:\n"
     "        - { name: fake, argv: [sh, -c, \"mkdir -p reports; echo '{\\\"version\\\": \\\"2.0\\\"}' > reports/fake.sarif\"],\n"
-    "            format: sarif, output: reports/fake.sarif }\n";
+    "            format: sarif, output: reports/fake.sarif }\n"
+    "        - { name: absent, argv: [airlock-no-such-scanner], format: sarif, output: reports/absent.sarif }\n";
 
 //  The Python artifacts bandit scans: the same service with and without the finding.
 static const char *s_py_ok =
@@ -819,6 +820,7 @@ test_security_scan (void **state)
     assert_false (report->qa_report->approved);
     s_expect_issue (report, "scanner fake: its report does not read: ");
     s_expect_issue (report, "\"version\" is \"2.0\", not \"2.1.0\"");
+    s_expect_issue (report, "scanner absent: cannot run: airlock-no-such-scanner: not found in PATH");
     assert_int_equal (al_qa_reports_scan (store, report->qa_report->report_sha256, &limits, summary, sizeof summary),
                       AL_QA_REPORTS_SCAN_OVER);
     al_codec_free (&report);
