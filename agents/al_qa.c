@@ -20,6 +20,11 @@
     running suite the same way. Between fork and execve the child makes only
     async-signal-safe calls; everything it needs is prepared before the fork.
 
+    Security scanners (qa.scanners) run through the same runner after the suites; their
+    reports are read by al_qa_scan.c and judged against quality_rules.yaml
+    security_scan by al_qa_reports (docs/qa.md "Security scans"). Fail closed: a scanner
+    whose report is not read counts as a failure, never as "no findings".
+
     The JUnit counter is a small strict XML scanner, not a parser: it checks the
     structure (matching tags, quoted attributes, known entities, comments, CDATA,
     processing instructions) and counts <testcase> elements and their <failure>,
@@ -29,6 +34,7 @@
 #include "agents/al_qa.h"
 #include "agents/al_agent.h"
 #include "agents/al_notify_config.h"
+#include "agents/al_qa_scan.h"
 #include "deploy/al_artifacts.h"
 #include "deploy/al_probe.h"
 #include "deploy/al_qa_reports.h"
@@ -1128,6 +1134,7 @@ typedef struct {
     json_t *suites;
     json_t *issues;
     size_t issues_dropped;
+    json_t *security_scan;          // NULL: no scanner configured
 } s_findings_t;
 
 static void
@@ -1421,6 +1428,143 @@ cleanup:
     return !stopped;
 }
 
+//  Run one security scanner and add what it found to section's "scanners" and totals.
+//  False when its findings cannot be trusted (it did not run, timed out, was killed,
+//  exited above 1, or its report does not read). Sets *stopped on a shutdown.
+static bool
+s_scanner (s_qa_t *self, const al_envelope_t *envelope, const al_service_scanner_t *scanner, const char *urls,
+           const char *evidence_dir, s_findings_t *findings, json_t *section, al_qa_scan_totals_t *totals,
+           bool *stopped)
+{
+    char *evidence = s_printf ("%s/scan-%s.log", evidence_dir, scanner->name);
+    char *copy = s_printf ("%s/scan-%s.json", evidence_dir, scanner->name);
+    char error [1024] = "";
+    bool ok = false;
+    char *data = NULL;
+    //  A report left by an earlier run must never be read for this one.
+    if (unlink (scanner->output) != 0 && errno != ENOENT) {
+        s_issue (findings, "scanner %s: cannot remove the previous report %s (%s): not run", scanner->name,
+                 scanner->output, strerror (errno));
+        goto cleanup;
+    }
+    //  The suites' runner, as is: a scanner is a command with a report.
+    al_service_suite_t as_suite = { .name = scanner->name, .argv = scanner->argv, .timeout_ms = scanner->timeout_ms };
+    char **env = s_suite_env (self, envelope, &as_suite, urls, evidence_dir);
+    s_run_t run;
+    zsys_info ("qa: %s: scanner %s started", envelope->deployment_id, scanner->name);
+    s_run_suite (&as_suite, self->suite_dir, env, evidence, &run);
+    s_strv_free (&env);
+    if ((*stopped = run.interrupted))
+        goto cleanup;
+    al_qa_scan_result_t *result = calloc (1, sizeof *result);
+    assert (result);
+    size_t size = 0;
+    bool missing = false, read = false;
+    if (!run.started)
+        s_issue (findings, "scanner %s: cannot run: %s", scanner->name, run.error);
+    else
+    if (run.timed_out)
+        s_issue (findings, "scanner %s: timed out after %d ms; its process group was killed", scanner->name,
+                 scanner->timeout_ms);
+    else
+    if (run.exit_code < 0 || run.exit_code > 1)
+        //  0: no findings, 1: findings (bandit, semgrep --error, ...); anything else a failure.
+        s_issue (findings, "scanner %s: %s %d: its findings are not trusted", scanner->name,
+                 run.exit_code < 0 ? "killed by signal" : "exited with code",
+                 run.exit_code < 0 ? -run.exit_code : run.exit_code);
+    else
+    if (s_read_regular (scanner->output, AL_QA_SCAN_MAX_SIZE, &data, &size, &missing, error, sizeof error) != 0)
+        s_issue (findings, "scanner %s: %s", scanner->name,
+                 missing ? "wrote no report: its findings are unknown" : error);
+    else {
+        if (s_write_file (copy, data, size) != 0)
+            zsys_warning ("qa: %s: cannot keep a copy: %s", copy, strerror (errno));
+        al_qa_scan_format_t format = scanner->format == AL_SERVICE_SCAN_SARIF ? AL_QA_SCAN_SARIF
+                                                                               : AL_QA_SCAN_BANDIT_JSON;
+        if (al_qa_scan_read (scanner->output, data, size, format, result, error, sizeof error) != 0)
+            s_issue (findings, "scanner %s: its report does not read: %s", scanner->name, error);
+        else
+        if (result->tool_errors)
+            s_issue (findings, "scanner %s: %s reports %u error(s) (files it could not scan): its findings are "
+                     "incomplete", scanner->name, result->tool, result->tool_errors);
+        else
+            read = true;
+    }
+    json_t *counts = json_object ();
+    for (int i = 0; i < AL_QA_SCAN_SEVERITIES; i++)
+        json_object_set_new (counts, al_qa_scan_severity_name ((al_qa_scan_severity_t) i),
+                             json_integer ((json_int_t) result->counts [i]));
+    json_t *top = json_array ();
+    for (size_t i = 0; i < result->top_count; i++) {
+        const al_qa_scan_finding_t *finding = &result->top [i];
+        json_array_append_new (top, json_pack ("{s:s, s:s, s:s, s:i, s:s}",
+                               "severity", al_qa_scan_severity_name (finding->severity), "rule", finding->rule,
+                               "file", finding->file, "line", (json_int_t) finding->line,
+                               "message", finding->message));
+    }
+    json_t *entry = json_pack ("{s:s, s:s, s:s, s:o, s:o, s:b}", "name", scanner->name,
+                               "format", scanner->format_name, "tool", result->tool, "counts", counts,
+                               "top", top, "read", read);
+    if (entry) {
+        json_object_set_new (entry, "output", json_string (scanner->output));
+        json_object_set_new (entry, "evidence", json_string (evidence));
+        json_object_set_new (entry, "exit_code", run.started ? json_integer (run.exit_code) : json_null ());
+        json_object_set_new (entry, "tool_errors", json_integer (result->tool_errors));
+        json_array_append_new (json_object_get (section, "scanners"), entry);
+    }
+    totals->critical += result->counts [AL_QA_SCAN_CRITICAL];
+    totals->high += result->counts [AL_QA_SCAN_HIGH];
+    totals->medium += result->counts [AL_QA_SCAN_MEDIUM];
+    totals->low += result->counts [AL_QA_SCAN_LOW];
+    totals->info += result->counts [AL_QA_SCAN_INFO];
+    zsys_info ("qa: %s: scanner %s: %s, %u critical, %u high, %u medium, %u low", envelope->deployment_id,
+               scanner->name, read ? "read" : "FAILED", result->counts [AL_QA_SCAN_CRITICAL],
+               result->counts [AL_QA_SCAN_HIGH], result->counts [AL_QA_SCAN_MEDIUM], result->counts [AL_QA_SCAN_LOW]);
+    free (result);
+    ok = read;
+cleanup:
+    free (data);
+    free (copy);
+    free (evidence);
+    return ok;
+}
+
+//  Every scanner of svc, judged against quality_rules.yaml security_scan (the policy as
+//  loaded now). Fails closed: no policy, a scanner that fails or totals over a limit is
+//  an issue. Returns false when a shutdown stopped it.
+static bool
+s_scanners (s_qa_t *self, const al_envelope_t *envelope, const al_service_t *svc, const char *urls,
+            const char *evidence_dir, s_findings_t *findings)
+{
+    if (svc->qa_scanner_count == 0)
+        return true;
+    json_t *section = json_pack ("{s:[]}", "scanners");
+    findings->security_scan = section;
+    al_qa_scan_totals_t totals = { 0 };
+    bool complete = true, stopped = false;
+    for (size_t i = 0; i < svc->qa_scanner_count && !stopped && !al_agent_interrupted (); i++)
+        if (!s_scanner (self, envelope, &svc->qa_scanners [i], urls, evidence_dir, findings, section, &totals,
+                        &stopped))
+            complete = false;
+    if (stopped || al_agent_interrupted ())
+        return false;
+    al_policy_errors_t *errors = NULL;
+    al_policy_t *policy = al_policy_load (al_config_policy_dir (self->config), &errors);
+    //  Without the policy the strictest limits: nothing is let through unjudged.
+    al_policy_scan_limits_t none = { 0, 0, 0, 0 };
+    const al_policy_scan_limits_t *limits = policy ? al_policy_scan_limits (policy) : &none;
+    if (!policy)
+        s_issue (findings, "security scan: the policy %s does not load (%s): its limits are unknown",
+                 al_config_policy_dir (self->config),
+                 errors && al_policy_errors_count (errors) ? al_policy_errors_at (errors, 0) : "no detail");
+    char summary [512];
+    if (!al_qa_reports_scan_judge (section, &totals, complete, limits, summary, sizeof summary))
+        s_issue (findings, "security scan: %s", summary);
+    al_policy_destroy (&policy);
+    al_policy_errors_destroy (&errors);
+    return true;
+}
+
 //  The report's fixed part: what the request was about.
 static json_t *
 s_report_new (const al_envelope_t *envelope)
@@ -1448,6 +1592,8 @@ s_report_seal (json_t *report, s_findings_t *findings)
     bool approved = json_array_size (findings->issues) == 0;
     json_object_set_new (report, "checks", findings->checks);
     json_object_set_new (report, "suites", findings->suites);
+    if (findings->security_scan)
+        json_object_set_new (report, "security_scan", findings->security_scan);
     json_object_set_new (report, "issues_found", findings->issues);
     json_object_set_new (report, "recommendation", json_string (approved ? "ready" : "needs fixes"));
     json_object_set_new (report, "approved", json_boolean (approved));
@@ -1507,6 +1653,8 @@ s_run_qa (s_qa_t *self, const al_envelope_t *envelope, const char *dir)
     for (size_t i = 0; i < count && !stopped; i++)
         stopped = !s_suite (self, envelope, selected [i], urls, evidence_dir, &findings);
     free (selected);
+    if (!stopped)
+        stopped = !s_scanners (self, envelope, svc, urls, evidence_dir, &findings);
 seal:
     free (urls);
     free (evidence_dir);

@@ -35,7 +35,7 @@ void
 al_cli_request_print (FILE *out, const Airlock__ApprovalRequest *request, const al_cli_request_context_t *context)
 {
     assert (out && request);
-    al_cli_request_context_t none = { NULL, NULL, NULL, NULL };
+    al_cli_request_context_t none = { NULL, NULL, NULL, NULL, NULL };
     if (!context)
         context = &none;
     fprintf (out, "## Production Deployment Request\n\n**Status**: AWAITING HUMAN APPROVAL\n\n");
@@ -50,6 +50,8 @@ al_cli_request_print (FILE *out, const Airlock__ApprovalRequest *request, const 
         fprintf (out, "- QA report: NONE (no staging run stands behind this request)\n");
     else
         s_line (out, "- ", "QA report sha256", request->qa_report_sha256, "(none)");
+    if (!al_gate_no_qa_report (request))
+        s_line (out, "- ", "Security scan", context->scan, "unknown (the QA report could not be read here)");
     s_line (out, "- ", "Database changes", request->migration_set_sha256, "none (no migration set)");
     s_line (out, "- ", "Version", request->version, "(none)");
     s_line (out, "- ", "Artifact", request->artifact_uri, "(none)");

@@ -31,6 +31,7 @@ typedef struct {
     const char *quorum;     // "1 manager + 1 security"
     const char *soak;       // the soak after the rollout and its checkpoints, or why it is
                             // shortened (services.yaml soak: reason); NULL: line not shown
+    const char *scan;       // the bound QA report's security scan: "critical 0, high 1, ..."
 } al_cli_request_context_t;
 
 //  Print the request as the approve screen shows it: a heading, the facts block, the

@@ -19,6 +19,7 @@
 #include "deploy/al_services.h"
 #include "policies/al_approval.h"
 #include "policies/al_gate.h"
+#include "deploy/al_qa_reports.h"
 #include "policies/al_policy.h"
 #include "base/al_text.h"
 #include "proto/al_signature.h"
@@ -298,8 +299,8 @@ s_soak_text (const al_policy_t *policy, const al_config_t *config, const Airlock
 static void
 s_show (const Airlock__ApprovalRequest *request, const al_config_t *config)
 {
-    char window [384] = "", freeze [256] = "", quorum [256] = "", soak [640] = "";
-    al_cli_request_context_t context = { NULL, NULL, NULL, NULL };
+    char window [384] = "", freeze [256] = "", quorum [256] = "", soak [640] = "", scan [512] = "";
+    al_cli_request_context_t context = { NULL, NULL, NULL, NULL, NULL };
     al_policy_t *policy = al_policy_load (al_config_policy_dir (config), NULL);
     if (policy) {
         char explanation [256] = "";
@@ -313,8 +314,20 @@ s_show (const Airlock__ApprovalRequest *request, const al_config_t *config)
         if (frozen == AL_POLICY_FREEZE_NONE)
             snprintf (freeze, sizeof freeze, "none");
         s_quorum_text (policy, request, quorum, sizeof quorum);
+        //  The scan of the QA report the request binds, judged by the limits as loaded now.
+        char *reports = al_qa_reports_dir (al_config_state_dir (config));
+        al_qa_reports_scan_t verdict = al_qa_reports_scan (reports, request->qa_report_sha256,
+                                                           al_policy_scan_limits (policy), scan, sizeof scan);
+        free (reports);
+        char *summary = strdup (scan);
+        if (summary)
+            snprintf (scan, sizeof scan, "%s%s", verdict == AL_QA_REPORTS_SCAN_WITHIN ? "within limits: "
+                      : verdict == AL_QA_REPORTS_SCAN_OVER ? "REFUSED (pre-flight will refuse this report): "
+                      : verdict == AL_QA_REPORTS_SCAN_UNREADABLE ? "unknown (cannot be judged here; pre-flight "
+                      "refuses a report it cannot judge): " : "", summary);
+        free (summary);
         context = (al_cli_request_context_t) { window, freeze, quorum,
-                                                s_soak_text (policy, config, request, soak, sizeof soak)? soak: NULL };
+                                                s_soak_text (policy, config, request, soak, sizeof soak)? soak: NULL, scan };
         al_policy_destroy (&policy);
     }
     al_cli_request_print (stdout, request, &context);

@@ -1067,7 +1067,17 @@ s_check_qa_report (s_run_t *run, json_t *checks, const Airlock__ApprovalRequest 
     else
         ok = al_qa_reports_approves (run->self->qa_reports, digest, run->request->artifact_sha256,
                                      reason, sizeof reason);
-    s_check (checks, "qa_report_approved", ok, "%s%s", reason, ok? ", bound by the approvers' signatures": "");
+    //  An approved report over the security scan limits (as loaded now) still refuses.
+    char scan [AL_DEPLOYER_DETAIL_SIZE] = "";
+    if (ok) {
+        char summary [AL_DEPLOYER_DETAIL_SIZE];
+        al_qa_reports_scan_t verdict = al_qa_reports_scan (run->self->qa_reports, digest,
+                                                           al_policy_scan_limits (run->self->policy), summary,
+                                                           sizeof summary);
+        ok = verdict == AL_QA_REPORTS_SCAN_NONE || verdict == AL_QA_REPORTS_SCAN_WITHIN;
+        s_format (scan, sizeof scan, "; security scan: %s", summary);
+    }
+    s_check (checks, "qa_report_approved", ok, "%s%s%s", reason, scan, ok? ", bound by the approvers' signatures": "");
 }
 
 //  Seed 003's validation.json: what was validated before this deploy changed anything:

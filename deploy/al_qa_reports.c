@@ -5,6 +5,7 @@
     the very buffer that was hashed, so what is judged is what the digest names.
 */
 #include "deploy/al_qa_reports.h"
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -190,11 +191,11 @@ cleanup:
     return rc;
 }
 
-bool
-al_qa_reports_approves (const char *dir, const char *digest, const char *artifact_sha256,
-                        char *reason, size_t reason_size)
+//  Open the stored report with digest: its bytes hashed and parsed. The root object, or
+//  NULL with why in reason; *path_p (MAY be NULL) gets the file's path (caller frees).
+static json_t *
+s_open (const char *dir, const char *digest, char **path_p, char *reason, size_t reason_size)
 {
-    bool approves = false;
     char *path = NULL, *data = NULL;
     json_t *root = NULL;
     size_t size = 0;
@@ -224,8 +225,27 @@ al_qa_reports_approves (const char *dir, const char *digest, const char *artifac
     root = json_loadb (data, size, JSON_REJECT_DUPLICATES, &json_error);
     if (!json_is_object (root)) {
         s_say (reason, reason_size, "%s:%d: %s", path, json_error.line, root? "not a JSON object": json_error.text);
-        goto cleanup;
+        json_decref (root);
+        root = NULL;
     }
+cleanup:
+    free (data);
+    if (path_p && root)
+        *path_p = path;
+    else
+        free (path);
+    return root;
+}
+
+bool
+al_qa_reports_approves (const char *dir, const char *digest, const char *artifact_sha256,
+                        char *reason, size_t reason_size)
+{
+    bool approves = false;
+    char *path = NULL;
+    json_t *root = s_open (dir, digest, &path, reason, reason_size);
+    if (!root)
+        goto cleanup;
     const char *reported = json_string_value (json_object_get (root, "artifact_sha256"));
     if (json_is_true (json_object_get (root, "refused")))
         s_say (reason, reason_size, "%s: a refusal (\"refused\": true), no QA verdict", path);
@@ -242,7 +262,110 @@ al_qa_reports_approves (const char *dir, const char *digest, const char *artifac
     }
 cleanup:
     json_decref (root);
-    free (data);
     free (path);
     return approves;
+}
+
+//  ---------------------------------------------------------------------------------
+//  The security scan: "security_scan": {"totals": {"critical": N, "high": N,
+//  "medium": N, "low": N, ...}, "limits": {...}, "within_limits": bool, ...}
+
+static const char *const s_severities [] = { "critical", "high", "medium", "low" };
+
+//  "critical 0, high 1, medium 2, low 0" then, when over, "; over quality_rules.yaml
+//  security_scan: 1 high (max_high 0)". Returns whether the totals are within limits.
+static bool
+s_judge (const int64_t counts [4], const al_policy_scan_limits_t *limits, char *text, size_t size)
+{
+    const int64_t max [4] = { limits->max_critical, limits->max_high, limits->max_medium, limits->max_low };
+    size_t used = 0;
+    text [0] = '\0';
+    for (int i = 0; i < 4 && used < size; i++)
+        used += (size_t) snprintf (text + used, size - used, "%s%s %lld", i? ", ": "", s_severities [i],
+                                   (long long) counts [i]);
+    bool within = true;
+    for (int i = 0; i < 4; i++)
+        if (max [i] != AL_POLICY_SCAN_UNLIMITED && counts [i] > max [i]) {
+            if (used < size)
+                used += (size_t) snprintf (text + used, size - used, "%s %lld %s (max_%s %lld)",
+                                           within? "; over quality_rules.yaml security_scan:": ",",
+                                           (long long) counts [i], s_severities [i], s_severities [i],
+                                           (long long) max [i]);
+            within = false;
+        }
+    return within;
+}
+
+bool
+al_qa_reports_scan_judge (json_t *section, const al_qa_scan_totals_t *totals, bool complete,
+                          const al_policy_scan_limits_t *limits, char *summary, size_t summary_size)
+{
+    assert (section && totals && limits);
+    const int64_t counts [4] = { totals->critical, totals->high, totals->medium, totals->low };
+    const int64_t max [4] = { limits->max_critical, limits->max_high, limits->max_medium, limits->max_low };
+    json_t *totals_json = json_object (), *limits_json = json_object ();
+    for (int i = 0; i < 4; i++) {
+        json_object_set_new (totals_json, s_severities [i], json_integer ((json_int_t) counts [i]));
+        char key [16];
+        snprintf (key, sizeof key, "max_%s", s_severities [i]);
+        json_object_set_new (limits_json, key, max [i] == AL_POLICY_SCAN_UNLIMITED? json_string ("unlimited")
+                                                : json_integer ((json_int_t) max [i]));
+    }
+    json_object_set_new (totals_json, "info", json_integer ((json_int_t) totals->info));
+    json_object_set_new (section, "totals", totals_json);
+    json_object_set_new (section, "limits", limits_json);
+    char text [512];
+    bool within = s_judge (counts, limits, text, sizeof text);
+    json_object_set_new (section, "within_limits", json_boolean (within));
+    json_object_set_new (section, "complete", json_boolean (complete));
+    s_say (summary, summary_size, "%s", text);
+    return within;
+}
+
+al_qa_reports_scan_t
+al_qa_reports_scan (const char *dir, const char *digest, const al_policy_scan_limits_t *limits,
+                    char *summary, size_t summary_size)
+{
+    assert (limits);
+    al_qa_reports_scan_t verdict = AL_QA_REPORTS_SCAN_UNREADABLE;
+    char *path = NULL;
+    json_t *root = s_open (dir, digest, &path, summary, summary_size);
+    if (!root)
+        goto cleanup;
+    json_t *section = json_object_get (root, "security_scan");
+    if (!section || json_is_null (section)) {
+        s_say (summary, summary_size, "not run (services.yaml configures no scanner for %.64s)",
+               json_string_value (json_object_get (root, "service"))?
+               json_string_value (json_object_get (root, "service")): "this service");
+        verdict = AL_QA_REPORTS_SCAN_NONE;
+        goto cleanup;
+    }
+    json_t *totals = json_object_get (section, "totals");
+    int64_t counts [4];
+    for (int i = 0; i < 4; i++) {
+        json_t *count = json_object_get (totals, s_severities [i]);
+        if (!json_is_integer (count) || json_integer_value (count) < 0) {
+            s_say (summary, summary_size, "%s: security_scan.totals.%s is not a count: the scan cannot be judged",
+                   path, s_severities [i]);
+            goto cleanup;
+        }
+        counts [i] = json_integer_value (count);
+    }
+    char text [512];
+    bool within = s_judge (counts, limits, text, sizeof text);
+    //  QA's own verdict on its scan (a scanner that did not run, a report that did not
+    //  read) counts too, whatever the limits now.
+    if (!json_is_true (json_object_get (section, "within_limits")) || !json_is_true (json_object_get (section, "complete"))) {
+        s_say (summary, summary_size, "%s; QA judged the scan %s", text,
+               json_is_true (json_object_get (section, "complete"))? "over its limits": "incomplete (a scanner failed)");
+        verdict = AL_QA_REPORTS_SCAN_OVER;
+    }
+    else {
+        s_say (summary, summary_size, "%s", text);
+        verdict = within? AL_QA_REPORTS_SCAN_WITHIN: AL_QA_REPORTS_SCAN_OVER;
+    }
+cleanup:
+    json_decref (root);
+    free (path);
+    return verdict;
 }

@@ -21,8 +21,12 @@
 #ifndef AL_QA_REPORTS_H_INCLUDED
 #define AL_QA_REPORTS_H_INCLUDED
 
+#include "policies/al_policy.h"
+
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -41,6 +45,33 @@ int al_qa_reports_put (const char *dir, const void *bytes, size_t size, char dig
 //  unreadable, altered, unparsable or refusal report is no approval.
 bool al_qa_reports_approves (const char *dir, const char *digest, const char *artifact_sha256,
                              char *reason, size_t reason_size);
+
+//  The security scan (docs/qa.md "Security scans"): the report's "security_scan"
+//  section holds "totals" (findings per severity over every scanner), the "limits" they
+//  were judged by, "within_limits" and "complete" (every scanner ran and its report
+//  read); this module owns those keys, the qa agent writes the rest of the section.
+typedef struct {
+    int64_t critical, high, medium, low, info;
+} al_qa_scan_totals_t;
+
+//  Set "totals", "limits", "within_limits" and "complete" in section; returns whether
+//  totals are within limits, with "critical N, high N, medium N, low N[; over ...]" in
+//  summary.
+bool al_qa_reports_scan_judge (json_t *section, const al_qa_scan_totals_t *totals, bool complete,
+                               const al_policy_scan_limits_t *limits, char *summary, size_t summary_size);
+
+typedef enum {
+    AL_QA_REPORTS_SCAN_NONE,        // the report has no security_scan: no scanner configured
+    AL_QA_REPORTS_SCAN_WITHIN,      // complete, within QA's limits and within limits
+    AL_QA_REPORTS_SCAN_OVER,        // over limits (now or when QA ran), or incomplete
+    AL_QA_REPORTS_SCAN_UNREADABLE   // the report cannot be opened or its totals are not counts
+} al_qa_reports_scan_t;
+
+//  The stored report with digest, its scan judged against limits (the policy as loaded
+//  now); summary: the counts and why (for pre-flight and the approval screen). Fails
+//  closed: anything but NONE and WITHIN is a refusal.
+al_qa_reports_scan_t al_qa_reports_scan (const char *dir, const char *digest, const al_policy_scan_limits_t *limits,
+                                         char *summary, size_t summary_size);
 
 #ifdef __cplusplus
 }

@@ -865,10 +865,78 @@ s_qa_suites (s_loader_t *L, al_service_t *svc, yaml_node_t *node, const char *fi
     }
 }
 
+static const char *
+s_scanner_name_at (const void *entries, size_t index)
+{
+    return ((const al_service_scanner_t *) entries) [index].name;
+}
+
+//  qa.scanners[index]: one security scanner (an s_entry_fn).
+static bool
+s_qa_scanner (s_loader_t *L, void *entries, size_t i, yaml_node_t *entry, const char *item)
+{
+    static const struct { const char *name; al_service_scan_format_t format; } formats [] = {
+        { "sarif", AL_SERVICE_SCAN_SARIF }, { "bandit-json", AL_SERVICE_SCAN_BANDIT_JSON }
+    };
+    al_service_scanner_t *scanners = entries;
+    al_service_scanner_t *scanner = &scanners [i];
+    bool ok = true;
+    scanner->timeout_ms = AL_SERVICE_DEFAULT_QA_SUITE_TIMEOUT_MS;
+    scanner->name = s_qa_entry_name (L, entry, item, "scanner", s_scanner_name_at, scanners, i);
+    char sub [AL_YAML_FIELD_SIZE];
+    yaml_node_t *value;
+    if ((value = al_yaml_get (L->yaml, entry, "argv"))) {
+        al_yaml_field_key (sub, item, "argv");
+        scanner->argv = s_strv (L, value, sub, true);
+    }
+    if ((value = al_yaml_get (L->yaml, entry, "format"))) {
+        al_yaml_field_key (sub, item, "format");
+        const char *name = al_yaml_string (L->yaml, value, sub, false);
+        for (size_t f = 0; name && !scanner->format_name && f < sizeof formats / sizeof formats [0]; f++)
+            if (strcmp (name, formats [f].name) == 0) {
+                scanner->format = formats [f].format;
+                scanner->format_name = formats [f].name;
+            }
+        if (name && !scanner->format_name)
+            al_yaml_error (L->yaml, value, sub, "'%.64s' is not sarif or bandit-json", name);
+    }
+    if ((value = al_yaml_get (L->yaml, entry, "output"))) {
+        al_yaml_field_key (sub, item, "output");
+        scanner->output = s_path (L, value, sub);
+        //  Two scanners writing one report would count each other's findings.
+        for (size_t j = 0; scanner->output && j < i; j++)
+            if (scanners [j].output && strcmp (scanners [j].output, scanner->output) == 0) {
+                al_yaml_error (L->yaml, value, sub, "%s is also the report of scanner '%s'",
+                               scanner->output, scanners [j].name ? scanners [j].name : "?");
+                scanner->output = NULL;
+            }
+    }
+    if ((value = al_yaml_get (L->yaml, entry, "timeout_ms"))) {
+        al_yaml_field_key (sub, item, "timeout_ms");
+        if (!s_integer_into_int (L, value, sub, 100, S_MAX_DAY_MS, &scanner->timeout_ms))
+            ok = false;
+    }
+    return ok && scanner->name && scanner->argv && scanner->format_name && scanner->output;
+}
+
+static void
+s_qa_scanners (s_loader_t *L, al_service_t *svc, yaml_node_t *node, const char *field)
+{
+    static const char *const allowed [] = { "name", "argv", "format", "output", "timeout_ms", NULL };
+    static const char *const required [] = { "name", "argv", "format", "output", NULL };
+    size_t count;
+    al_service_scanner_t *scanners = s_entry_list (L, node, field, sizeof *scanners, allowed, required,
+                                                   s_qa_scanner, &count);
+    if (scanners) {
+        svc->qa_scanners = scanners;
+        svc->qa_scanner_count = count;
+    }
+}
+
 static void
 s_qa (s_loader_t *L, al_service_t *svc, yaml_node_t *node, const char *field)
 {
-    static const char *const allowed [] = { "smoke", "suites", "timeout_ms", NULL };
+    static const char *const allowed [] = { "smoke", "suites", "scanners", "timeout_ms", NULL };
     if (!al_yaml_check_map (L->yaml, node, field, allowed, NULL))
         return;
     char sub [AL_YAML_FIELD_SIZE];
@@ -884,6 +952,16 @@ s_qa (s_loader_t *L, al_service_t *svc, yaml_node_t *node, const char *field)
     if ((value = al_yaml_get (L->yaml, node, "suites"))) {
         al_yaml_field_key (sub, field, "suites");
         s_qa_suites (L, svc, value, sub);
+    }
+    if ((value = al_yaml_get (L->yaml, node, "scanners"))) {
+        al_yaml_field_key (sub, field, "scanners");
+        s_qa_scanners (L, svc, value, sub);
+        //  A suite's JUnit report read as a scanner's would be counted twice, wrongly.
+        for (size_t i = 0; i < svc->qa_scanner_count; i++)
+            for (size_t j = 0; j < svc->qa_suite_count; j++)
+                if (svc->qa_suites [j].junit && strcmp (svc->qa_suites [j].junit, svc->qa_scanners [i].output) == 0)
+                    al_yaml_error (L->yaml, value, sub, "%s is the report of scanner '%s' and of suite '%s'",
+                                   svc->qa_scanners [i].output, svc->qa_scanners [i].name, svc->qa_suites [j].name);
     }
 }
 

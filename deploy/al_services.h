@@ -132,6 +132,22 @@ typedef struct {
     int timeout_ms;                     // its process group is killed after it
 } al_service_suite_t;
 
+//  One security scanner of the qa agent, run once per QA request; its report is read
+//  in its format (agents/al_qa_scan.h) and counted against quality_rules.yaml.
+typedef enum {
+    AL_SERVICE_SCAN_SARIF,              // "sarif": SARIF 2.1.0
+    AL_SERVICE_SCAN_BANDIT_JSON         // "bandit-json": bandit -f json
+} al_service_scan_format_t;
+
+typedef struct {
+    const char *name;                   // [a-z0-9_-]{1,32}, unique among the service's scanners
+    const char *const *argv;            // NULL-terminated, used as written (no templates)
+    al_service_scan_format_t format;
+    const char *format_name;            // as services.yaml spells it
+    const char *output;                 // absolute path of the report it writes
+    int timeout_ms;                     // its process group is killed after it
+} al_service_scanner_t;
+
 //  One service, as loaded: every optional key holds its effective value (the default
 //  when the file leaves it out). Plain data, borrowed from its al_services_t.
 typedef struct {
@@ -198,6 +214,8 @@ typedef struct {
     size_t qa_smoke_count;
     const al_service_suite_t *qa_suites;
     size_t qa_suite_count;
+    const al_service_scanner_t *qa_scanners;    // without qa.scanners: none
+    size_t qa_scanner_count;
     int qa_timeout_ms;                  // one smoke request
 } al_service_t;
 

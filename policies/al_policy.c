@@ -173,6 +173,7 @@ struct al_policy_t {
     int64_t signal_max_age_s;
     //  quality_rules.yaml
     al_policy_thresholds_t thresholds;
+    al_policy_scan_limits_t scan_limits;
     al_policy_soak_t soak;
     int64_t *checkpoints;
     const char **done_ids;
@@ -1562,7 +1563,10 @@ s_parse_quality (s_loader_t *L, yaml_node_t *root)
     static const char *const keys [] = {
         "definition_of_done", "health_checks", "rollback_triggers", "investigate", "soak", NULL
     };
-    if (!s_check_map (L, root, "quality_rules.yaml", keys, keys))
+    static const char *const allowed [] = {
+        "definition_of_done", "health_checks", "rollback_triggers", "investigate", "soak", "security_scan", NULL
+    };
+    if (!s_check_map (L, root, "quality_rules.yaml", allowed, keys))
         return;
     yaml_node_t *node;
     yaml_node_t *done = s_get (L, root, "definition_of_done");
@@ -1651,6 +1655,24 @@ s_parse_quality (s_loader_t *L, yaml_node_t *root)
     &&  (node = s_get (L, investigate, "error_rate_percent_more_than")))
         s_number (L, node, "error_rate_percent_more_than", 0, true, 100,
                   &t->investigate_error_rate_percent_more_than);
+
+    //  security_scan: optional, each limit optional; "unlimited" or a count.
+    self->scan_limits = (al_policy_scan_limits_t) { 0, 0, AL_POLICY_SCAN_UNLIMITED, AL_POLICY_SCAN_UNLIMITED };
+    static const char *const scan_keys [] = { "max_critical", "max_high", "max_medium", "max_low", NULL };
+    int64_t *scan_targets [] = { &self->scan_limits.max_critical, &self->scan_limits.max_high,
+                                 &self->scan_limits.max_medium, &self->scan_limits.max_low };
+    yaml_node_t *scan = s_get (L, root, "security_scan");
+    if (scan && s_check_map (L, scan, "security_scan", scan_keys, NULL))
+        for (size_t i = 0; scan_keys [i]; i++) {
+            long long limit;
+            if (!(node = s_get (L, scan, scan_keys [i])))
+                continue;
+            if (s_scalar (node) && strcmp (s_scalar (node), "unlimited") == 0)
+                *scan_targets [i] = AL_POLICY_SCAN_UNLIMITED;
+            else
+            if (s_integer (L, node, scan_keys [i], 0, 1000000, &limit))
+                *scan_targets [i] = limit;
+        }
 
     static const char *const soak_keys [] = { "duration", "checkpoints", "time_scale", NULL };
     yaml_node_t *soak = s_get (L, root, "soak");
@@ -2438,6 +2460,13 @@ al_policy_signal_max_age_s (const al_policy_t *self)
 {
     assert (self);
     return self->signal_max_age_s;
+}
+
+const al_policy_scan_limits_t *
+al_policy_scan_limits (const al_policy_t *self)
+{
+    assert (self);
+    return &self->scan_limits;
 }
 
 const al_policy_thresholds_t *

@@ -182,6 +182,19 @@ typedef struct {
 
 const al_policy_thresholds_t *al_policy_thresholds (const al_policy_t *self);
 
+//  Security scan findings a release may carry and still be approved (quality_rules.yaml
+//  `security_scan`), per severity; AL_POLICY_SCAN_UNLIMITED: any number. Without the key:
+//  no critical, no high, any medium and low.
+#define AL_POLICY_SCAN_UNLIMITED (-1)
+typedef struct {
+    int64_t max_critical;
+    int64_t max_high;
+    int64_t max_medium;
+    int64_t max_low;
+} al_policy_scan_limits_t;
+
+const al_policy_scan_limits_t *al_policy_scan_limits (const al_policy_t *self);
+
 //  At most this many signatures per decision: a type's quorum, its skip_staging_quorum
 //  and break_glass together (the loader refuses more; the gate refuses rather than
 //  count fewer).

@@ -92,7 +92,8 @@ s_render (const Airlock__ApprovalRequest *request)
     FILE *out = tmpfile ();
     assert_non_null (out);
     al_cli_request_context_t context = { "open: always", "none", "1 manager",
-                                         "SHORTENED to 600.0 s, 1 of 4 checkpoint(s) inside it (services.yaml soak)" };
+                                         "SHORTENED to 600.0 s, 1 of 4 checkpoint(s) inside it (services.yaml soak)",
+                                         "REFUSED (pre-flight will refuse this report): critical 0, high 1" };
     al_cli_request_print (out, request, &context);
     long size = ftell (out);
     assert_true (size > 0);
@@ -139,6 +140,9 @@ test_screen_escapes_agent_text (void **state)
         char *text = s_render (&request);
         s_assert_inert (text);
         assert_non_null (strstr (text, "\n- Soak after the rollout: SHORTENED to 600.0 s"));
+        //  The bound QA report's security scan is a fact airlock states, not agent text.
+        assert_int_equal (s_lines_starting (text, "- Security scan: REFUSED (pre-flight will refuse this report): "
+                                                  "critical 0, high 1\n"), 1);
         char expected [512];
         snprintf (expected, sizeof expected, AL_CLI_AGENT_PREFIX "Summary: %s\n", cases [i].escaped);
         if (!strstr (text, expected))
@@ -387,6 +391,8 @@ test_only_yes_signs (void **state)
     if (!strstr (output, real))
         fail_msg ("the forged line is not shown escaped inside the summary:\n%s", output);
     assert_non_null (strstr (output, "- Quorum: 1 manager\n"));
+    //  The QA report it binds is not kept on this machine: its scan is unknown, said so.
+    assert_int_equal (s_lines_starting (output, "- Security scan: unknown (cannot be judged here; "), 1);
     free (output);
     assert_int_equal (harness_wait_rows (f->harness, "ExecuteDeploy", "broker", "req-yes", 1, 10000), 1);
     zsock_destroy (&orchestrator);

@@ -884,11 +884,21 @@ test_qa_report_opened_at_preflight (void **state)
     char same [65];
     assert_int_equal (al_qa_reports_put (store, text, strlen (text), same, error, sizeof error), 0);
     assert_string_equal (same, good);
+    free (text);
+    //  Approved by a QA that judged its scan within laxer limits than the policy's now
+    //  (max_high 0): pre-flight refuses it.
+    char scanned [65];
+    json_object_set_new (report, "security_scan", json_pack ("{s:{s:i, s:i, s:i, s:i}, s:b, s:b}", "totals",
+                         "critical", 0, "high", 1, "medium", 0, "low", 0, "within_limits", 1, "complete", 1));
+    text = json_dumps (report, JSON_INDENT (2));
+    assert_int_equal (al_qa_reports_put (store, text, strlen (text), scanned, error, sizeof error), 0);
     free (store);
     free (text);
     json_decref (report);
 
     const struct { const char *digest; const char *expect; } cases [] = {
+        { scanned, "security scan: critical 0, high 1, medium 0, low 0; over quality_rules.yaml security_scan: "
+                   "1 high (max_high 0)" },
         { missing, "is not kept" },
         { refused, "\"approved\" is not true" },
         { elsewhere, "not the deployed artifact's" },

@@ -26,6 +26,7 @@
 #include "agents/al_agent.h"
 #include "agents/al_qa.h"
 #include "broker/al_config.h"
+#include "policies/al_policy.h"
 #include "deploy/al_artifacts.h"
 #include "deploy/al_qa_reports.h"
 #include "proto/al_codec.h"
@@ -159,7 +160,38 @@ static const char *s_services =
     "        - { name: no-report, argv: [\"true\"], junit: reports/stale.xml }\n"
     "  ghost:\n"
     "    driver: process\n"
-    "    command: [\"{{artifact}}\"]\n";
+    "    command: [\"{{artifact}}\"]\n"
+    //  Security scanning with the real bandit on two Python artifacts, one with a
+    //  known finding (B602, subprocess with shell=True), and a scanner whose report
+    //  does not read.
+    "  pybad:\n"
+    "    driver: process\n"
+    "    command: [\"{{artifact}}\"]\n"
+    "    qa:\n"
+    "      scanners:\n"
+    "        - { name: bandit, argv: [bandit, -f, json, -o, reports/pybad-bandit.json, -r, pyapps/bad],\n"
+    "            format: bandit-json, output: reports/pybad-bandit.json, timeout_ms: 120000 }\n"
+    "  pyok:\n"
+    "    driver: process\n"
+    "    command: [\"{{artifact}}\"]\n"
+    "    qa:\n"
+    "      scanners:\n"
+    "        - { name: bandit, argv: [bandit, -f, json, -o, reports/pyok-bandit.json, -r, pyapps/ok],\n"
+    "            format: bandit-json, output: reports/pyok-bandit.json, timeout_ms: 120000 }\n"
+    "  pybroken:\n"
+    "    driver: process\n"
+    "    command: [\"{{artifact}}\"]\n"
+    "    qa:\n"
+    "      scanners:\n"
+    "        - { name: fake, argv: [sh, -c, \"mkdir -p reports; echo '{\\\"version\\\": \\\"2.0\\\"}' > reports/fake.sarif\"],\n"
+    "            format: sarif, output: reports/fake.sarif }\n"
+    "        - { name: absent, argv: [airlock-no-such-scanner], format: sarif, output: reports/absent.sarif }\n";
+
+//  The Python artifacts bandit scans: the same service with and without the finding.
+static const char *s_py_ok =
+    "import subprocess\n\n\ndef run(argv):\n    return subprocess.call(argv)  # nosec B603\n";
+static const char *s_py_bad =
+    "import subprocess\n\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True)\n";
 
 static const char *s_unit_sh =
     "echo run >> runs-unit.log\n"
@@ -224,6 +256,15 @@ s_group_setup (void **state)
     s_write (path, s_failing_sh);
     snprintf (path, sizeof path, "%s/suites/hang.sh", h->dir);
     s_write (path, s_hang_sh);
+    const char *py_dirs [] = { "pyapps", "pyapps/ok", "pyapps/bad" };
+    for (size_t i = 0; i < 3; i++) {
+        snprintf (path, sizeof path, "%s/%s", h->dir, py_dirs [i]);
+        assert_int_equal (mkdir (path, 0700), 0);
+    }
+    snprintf (path, sizeof path, "%s/pyapps/ok/app.py", h->dir);
+    s_write (path, s_py_ok);
+    snprintf (path, sizeof path, "%s/pyapps/bad/app.py", h->dir);
+    s_write (path, s_py_bad);
 
     f->instances [0] = s_start_instance ("v1", NULL, &f->ports [0]);
     f->instances [1] = s_start_instance ("v1", NULL, &f->ports [1]);
@@ -234,6 +275,10 @@ s_group_setup (void **state)
     s_registry (h, "shop", shop_ids, &f->ports [2], "v2", 1);
     const char *slow_ids [] = { "slow-1" };
     s_registry (h, "slow", slow_ids, f->ports, "v1", 1);
+    const char *py_ids [] = { "py-1" };
+    s_registry (h, "pybad", py_ids, f->ports, "v1", 1);
+    s_registry (h, "pyok", py_ids, f->ports, "v1", 1);
+    s_registry (h, "pybroken", py_ids, f->ports, "v1", 1);
 
     assert_int_equal (harness_broker_start (h), 0);
     f->config = al_config_load (h->config_path, f->error, sizeof f->error);
@@ -695,12 +740,100 @@ test_fail_closed (void **state)
     assert_int_not_equal (access (path, F_OK), 0);
 }
 
+
+//  The scanner's security_scan entry of a report.
+static json_t *
+s_scan_entry (json_t *root, const char *name)
+{
+    json_t *section = json_object_get (root, "security_scan");
+    assert_non_null (section);
+    size_t index;
+    json_t *entry;
+    json_array_foreach (json_object_get (section, "scanners"), index, entry)
+        if (strcmp (json_string_value (json_object_get (entry, "name")), name) == 0)
+            return entry;
+    fail_msg ("no scanner %s in the report", name);
+    return NULL;
+}
+
+static json_int_t
+s_count (json_t *object, const char *severity)
+{
+    json_t *count = json_object_get (json_object_get (object, "counts") ? json_object_get (object, "counts")
+                                     : json_object_get (object, "totals"), severity);
+    assert_true (json_is_integer (count));
+    return json_integer_value (count);
+}
+
+//  bandit, for real: the artifact with shell=True is not approved, the same without is.
+static void
+test_security_scan (void **state)
+{
+    s_fixture_t *f = *state;
+    harness_t *h = f->harness;
+    al_envelope_t *report = s_qa (f, "rel-py-bad", "pybad", "v1", NULL, 0);
+    assert_false (report->qa_report->approved);
+    s_expect_issue (report, "security scan: critical 0, high 1, medium 0, low 1; over quality_rules.yaml "
+                            "security_scan: 1 high (max_high 0)");
+    json_t *root = s_load_report (f, "rel-py-bad", report);
+    json_t *section = json_object_get (root, "security_scan");
+    assert_false (json_is_true (json_object_get (section, "within_limits")));
+    assert_true (json_is_true (json_object_get (section, "complete")));
+    assert_int_equal (s_count (section, "high"), 1);
+    json_t *bandit = s_scan_entry (root, "bandit");
+    assert_string_equal (json_string_value (json_object_get (bandit, "tool")), "bandit");
+    assert_int_equal (s_count (bandit, "high"), 1);
+    assert_int_equal (s_count (bandit, "low"), 1);
+    assert_int_equal (json_integer_value (json_object_get (bandit, "exit_code")), 1);    // bandit: findings
+    json_t *top = json_array_get (json_object_get (bandit, "top"), 0);
+    assert_string_equal (json_string_value (json_object_get (top, "severity")), "high");
+    assert_string_equal (json_string_value (json_object_get (top, "rule")), "B602");
+    assert_string_equal (json_string_value (json_object_get (top, "file")), "pyapps/bad/app.py");
+    assert_int_equal (json_integer_value (json_object_get (top, "line")), 5);
+    json_decref (root);
+    //  Pre-flight's judgement of the stored report agrees.
+    char *store = al_qa_reports_dir (h->dir), summary [512];
+    al_policy_scan_limits_t limits = { 0, 0, 10, AL_POLICY_SCAN_UNLIMITED };
+    assert_int_equal (al_qa_reports_scan (store, report->qa_report->report_sha256, &limits, summary, sizeof summary),
+                      AL_QA_REPORTS_SCAN_OVER);
+    al_codec_free (&report);
+    //  The scanner's output and report are kept as evidence.
+    char path [800];
+    snprintf (path, sizeof path, "%s/qa/rel-py-bad/evidence/scan-bandit.json", h->dir);
+    assert_int_equal (access (path, R_OK), 0);
+
+    report = s_qa (f, "rel-py-ok", "pyok", "v1", NULL, 0);
+    if (!report->qa_report->approved)
+        s_expect_issue (report, "(expected none)");
+    root = s_load_report (f, "rel-py-ok", report);
+    section = json_object_get (root, "security_scan");
+    assert_true (json_is_true (json_object_get (section, "within_limits")));
+    assert_int_equal (s_count (section, "high"), 0);
+    assert_int_equal (s_count (s_scan_entry (root, "bandit"), "low"), 1);       // B404: the import
+    json_decref (root);
+    assert_int_equal (al_qa_reports_scan (store, report->qa_report->report_sha256, &limits, summary, sizeof summary),
+                      AL_QA_REPORTS_SCAN_WITHIN);
+    al_codec_free (&report);
+
+    //  A report that does not read fails QA closed, never "no findings".
+    report = s_qa (f, "rel-py-broken", "pybroken", "v1", NULL, 0);
+    assert_false (report->qa_report->approved);
+    s_expect_issue (report, "scanner fake: its report does not read: ");
+    s_expect_issue (report, "\"version\" is \"2.0\", not \"2.1.0\"");
+    s_expect_issue (report, "scanner absent: cannot run: airlock-no-such-scanner: not found in PATH");
+    assert_int_equal (al_qa_reports_scan (store, report->qa_report->report_sha256, &limits, summary, sizeof summary),
+                      AL_QA_REPORTS_SCAN_OVER);
+    al_codec_free (&report);
+    free (store);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_passing_release),
         cmocka_unit_test (test_failing_release),
+        cmocka_unit_test (test_security_scan),
         cmocka_unit_test (test_timeout_and_missing_report),
         cmocka_unit_test (test_fail_closed),
     };
