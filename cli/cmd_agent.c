@@ -14,6 +14,7 @@
 #include "agents/al_orchestrator.h"
 #include "agents/al_qa.h"
 #include "broker/al_config.h"
+#include "broker/al_telemetry_server.h"
 #include <czmq.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +103,14 @@ al_cmd_agent (int argc, char **argv)
         fprintf (stderr, "airlock agent: %s\n", error);
         return AL_EXIT_USAGE;
     }
+    al_telemetry_server_t *metrics = al_telemetry_server_for (config, role, error, sizeof error);
+    if (!metrics && *error) {
+        fprintf (stderr, "airlock agent %s: %s\n", role, error);
+        al_config_destroy (&config);
+        return AL_EXIT_USAGE;
+    }
+    if (metrics)
+        fprintf (stderr, "airlock agent %s: metrics on http://%s/metrics\n", role, al_telemetry_server_address (metrics));
     al_agent_catch_signals ();
     int rc = strcmp (role, "monitor") == 0? al_monitor_run (config, &monitor, error, sizeof error)
            : strcmp (role, "orchestrator") == 0? al_orchestrator_run (config, error, sizeof error)
@@ -110,6 +119,7 @@ al_cmd_agent (int argc, char **argv)
            : al_deploy_manager_run (config, error, sizeof error);
     if (rc != 0)
         fprintf (stderr, "airlock agent %s: %s\n", role, error);
+    al_telemetry_server_destroy (&metrics);
     al_config_destroy (&config);
     return rc == 0? AL_EXIT_OK: AL_EXIT_USAGE;
 }

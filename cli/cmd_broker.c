@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "broker/al_broker.h"
 #include "broker/al_config.h"
+#include "broker/al_telemetry_server.h"
 #include <czmq.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,10 +65,20 @@ al_cmd_broker (int argc, char **argv)
         al_config_destroy (&config);
         return AL_EXIT_USAGE;
     }
+    al_telemetry_server_t *metrics = al_telemetry_server_for (config, "broker", error, sizeof error);
+    if (!metrics && *error) {
+        fprintf (stderr, "airlock broker: %s\n", error);
+        al_broker_destroy (&broker);
+        al_config_destroy (&config);
+        return AL_EXIT_USAGE;
+    }
     al_broker_handle_signals (broker);
     fprintf (stderr, "airlock broker: listening on %s (events on %s)\n",
              al_config_router_endpoint (config), al_config_pub_endpoint (config));
+    if (metrics)
+        fprintf (stderr, "airlock broker: metrics on http://%s/metrics\n", al_telemetry_server_address (metrics));
     int rc = al_broker_run (broker);
+    al_telemetry_server_destroy (&metrics);
     al_broker_destroy (&broker);
     al_config_destroy (&config);
     return rc == 0? AL_EXIT_OK: AL_EXIT_BAD;
