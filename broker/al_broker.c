@@ -325,7 +325,8 @@ struct _al_broker_t {
     al_telemetry_series_t *metric_commit_seconds;
     al_telemetry_series_t *metric_redeliveries;
     al_telemetry_series_t *metric_approvals_pending;
-    al_telemetry_series_t *metric_checkpoint_age;      // touched by the checkpoint thread
+    al_telemetry_series_t *metric_checkpoint_age;      // touched when the log is wholly checkpointed
+    _Atomic uint64_t checkpoint_written_rows;       // rows the last signed checkpoint covers
     al_telemetry_series_t *metric_checkpoint_seconds;
 };
 
@@ -1351,7 +1352,7 @@ s_metrics_init (al_broker_t *self)
     self->metric_approvals_pending = al_telemetry_series (metrics, AL_TELEMETRY_GAUGE, "airlock_broker_approvals_pending",
         "Production approval requests waiting for approvers", NULL, NULL, NULL, NULL);
     self->metric_checkpoint_age = al_telemetry_series (metrics, AL_TELEMETRY_AGE, "airlock_broker_checkpoint_age_seconds",
-        "Seconds since this broker last wrote a signed checkpoint (since its start before the first)",
+        "Seconds since the audit log was last wholly covered by a signed checkpoint (an idle log stays covered)",
         NULL, NULL, NULL, NULL);
     self->metric_checkpoint_seconds = al_telemetry_series (metrics, AL_TELEMETRY_HISTOGRAM,
         "airlock_broker_checkpoint_write_seconds", "Duration of signing, writing and fsyncing a checkpoint",
@@ -1412,6 +1413,10 @@ s_metrics_tick (al_broker_t *self)
                        "role", role, NULL, NULL), (double) depth);
     }
     al_telemetry_set (self->metric_approvals_pending, (double) al_approvals_pending (self->approvals, NULL, 0));
+    //  Nothing committed since the last signed checkpoint: the log is covered now. A
+    //  failed or stalled checkpoint leaves the age growing, which is what is alerted on.
+    if (atomic_load (&self->checkpoint_written_rows) == self->own_rows)
+        al_telemetry_touch (self->metric_checkpoint_age);
 }
 
 static void *
@@ -1436,6 +1441,7 @@ s_checkpoint_run (void *arg)
                                                                    rows, head, error, sizeof error);
         if (status == AL_STORE_OK) {
             al_telemetry_observe (self->metric_checkpoint_seconds, s_mono_seconds () - started);
+            atomic_store (&self->checkpoint_written_rows, rows);
             al_telemetry_touch (self->metric_checkpoint_age);
         }
         if (status == AL_STORE_ERR_HEAD_MISMATCH)
@@ -2071,6 +2077,7 @@ al_broker_new (const al_config_t *config, char *error, size_t error_size)
         goto failed;
     }
     self->checkpoint_rows = self->own_rows;
+    atomic_store (&self->checkpoint_written_rows, self->own_rows);  // as the schedule assumes
     self->checkpoint_mono = s_mono_ms ();
     s_policy_event (self, "broker started");
     if (s_batch (self)) {
