@@ -6,6 +6,7 @@
     the policy (an invalid one is refused and the refusal audited).
 */
 #include "cli/cli.h"
+#include "cli/cli_log.h"
 #include "broker/al_broker.h"
 #include "broker/al_config.h"
 #include "broker/al_telemetry_server.h"
@@ -16,17 +17,19 @@
 static void
 s_usage (FILE *out)
 {
-    fprintf (out, "usage: airlock broker [--state DIR | --config FILE]\n\n"
+    fprintf (out, "usage: airlock broker [--state DIR | --config FILE] [--log-format text|json]\n\n"
                   "Run the airlock broker: CURVE-authenticated ROUTER and PUB endpoints, the\n"
                   "permission table, the hash-chained audit log, durable delivery queues.\n\n"
                   "  --state DIR     the state directory (reads DIR/airlock.yaml)\n"
-                  "  --config FILE   airlock.yaml to use (default: $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n\n"
+                  "  --config FILE   airlock.yaml to use (default: $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n"
+                  "  --log-format F  text (default) or json: stderr as one JSON object per line\n"
+                  "                  (time, level, component, message)\n\n"
                   "Signals: SIGTERM/SIGINT drain, commit and exit 0; SIGHUP reloads the policy.\n"
                   "Exit codes: 0 stopped cleanly, 1 the audit log failed, 2 usage or start-up error.\n");
 }
 
-int
-al_cmd_broker (int argc, char **argv)
+static int
+s_broker (int argc, char **argv)
 {
     if (al_cli_wants_help (argc, argv)) {
         s_usage (stdout);
@@ -82,4 +85,10 @@ al_cmd_broker (int argc, char **argv)
     al_broker_destroy (&broker);
     al_config_destroy (&config);
     return rc == 0? AL_EXIT_OK: AL_EXIT_BAD;
+}
+
+int
+al_cmd_broker (int argc, char **argv)
+{
+    return al_cli_log_run ("broker", "broker", argc, argv, s_broker);
 }
