@@ -15,6 +15,7 @@
     `unsent`, behind a fresh Register.
 */
 #include "agents/al_agent.h"
+#include "broker/al_telemetry.h"
 
 #include <assert.h>
 #include "proto/al_signature.h"
@@ -194,6 +195,9 @@ s_entry_finish (al_agent_t *self, s_entry_t *entry)
     if (entry->kind != S_KIND_REGISTER) {
         assert (self->pending > 0);
         self->pending--;
+        al_telemetry_add (al_telemetry_series (al_telemetry_process (), AL_TELEMETRY_COUNTER, "airlock_agent_messages_total",
+                                         "Messages this agent sent, by the broker's answer", "outcome",
+                                         al_agent_status_name (entry->result.status), NULL, NULL), 1);
     }
     if (entry->kind == S_KIND_REGISTER || entry->detached)
         zhashx_delete (self->entries, entry->id);
@@ -763,6 +767,10 @@ s_monitor_drain (al_agent_t *self, s_link_t *link, int64_t now)
             zmq_msg_close (&msg);
         }
         pthread_mutex_lock (&self->mutex);
+        al_telemetry_set (al_telemetry_series (al_telemetry_process (), AL_TELEMETRY_GAUGE, "airlock_agent_connected",
+                                         "1 while the CURVE connection to the broker is up", NULL, NULL, NULL, NULL),
+                       event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED? 1: event == ZMQ_EVENT_DISCONNECTED? 0
+                       : self->info.connected);
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             self->info.connected = true;
             self->info.registered = false;
@@ -1204,6 +1212,9 @@ al_agent_recv (al_agent_t *self, int timeout_ms)
             envelope = zlistx_detach (self->deliveries, handle);
     }
     pthread_mutex_unlock (&self->mutex);
+    if (envelope)
+        al_telemetry_add (al_telemetry_series (al_telemetry_process (), AL_TELEMETRY_COUNTER, "airlock_agent_deliveries_total",
+                                         "Deliveries this agent received from the broker", NULL, NULL, NULL, NULL), 1);
     return envelope;
 }
 

@@ -23,6 +23,7 @@
     running deployment's rules, whose silence then becomes missing evidence.
 */
 #include "agents/al_monitor.h"
+#include "broker/al_telemetry.h"
 #include "agents/al_agent.h"
 #include "agents/al_subscriber.h"
 #include "deploy/al_canary.h"
@@ -490,6 +491,13 @@ s_publish (s_monitor_t *self, s_group_t *group, Airlock__SoakSignal *message)
 {
     message->service = (char *) group->svc->name;
     s_remember (group, message);
+    al_telemetry_touch (al_telemetry_series (al_telemetry_process (), AL_TELEMETRY_AGE, "airlock_monitor_soak_signal_age_seconds",
+                                       "Seconds since the monitor last published a SoakSignal, by service and environment",
+                                       "service", group->svc->name, "environment", al_environment_name (group->env)));
+    al_telemetry_set (al_telemetry_series (al_telemetry_process (), AL_TELEMETRY_GAUGE, "airlock_monitor_watched",
+                                           "1 while a deployment of the service in the environment is watched (rules evaluated)",
+                                           "service", group->svc->name, "environment", al_environment_name (group->env)),
+                      group->rules? 1: 0);
     al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
     envelope.deployment_id = group->rules? group->deployment_id: (char *) "";
     envelope.environment = group->env;

@@ -19,6 +19,7 @@
 #include "agents/al_subscriber.h"
 #include "deploy/al_services.h"
 #include "policies/al_policy.h"
+#include "broker/al_telemetry.h"
 #include <assert.h>
 #include <czmq.h>
 #include <errno.h>
@@ -403,8 +404,17 @@ al_notifier_run (const al_config_t *config, char *error, size_t error_size)
     }
     zsys_info ("notifier: ready (%zu endpoint(s), outbox %s)", count, path);
     rc = 0;
+    int64_t metrics_due = 0;
     while (!al_agent_interrupted ()) {
         s_retry_held (&self);
+        if (zclock_mono () >= metrics_due) {
+            metrics_due = zclock_mono () + 1000;
+            al_notify_outbox_counts_t counts;
+            if (al_notify_outbox_counts (self.outbox, NULL, &counts) == 0)
+                al_telemetry_set (al_telemetry_series (al_telemetry_process (), AL_TELEMETRY_GAUGE, "airlock_notifier_outbox_depth",
+                                                 "Notification deliveries waiting in the outbox", NULL, NULL, NULL, NULL),
+                               (double) counts.pending);
+        }
         al_envelope_t *envelope;
         while (!al_agent_interrupted () && (envelope = al_agent_recv (self.agent, 0)))
             s_take (&self, envelope, true);

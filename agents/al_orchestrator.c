@@ -12,6 +12,7 @@
     its production request and deployment "<id>-prod".
 */
 #include "agents/al_orchestrator.h"
+#include "broker/al_telemetry.h"
 #include "agents/al_agent.h"
 #include "agents/al_checklist.h"
 #include "broker/al_broker.h"
@@ -131,6 +132,8 @@ s_state (json_t *release, const char *state, const char *format, ...)
     vsnprintf (detail, sizeof detail, format, args);
     va_end (args);
     json_object_set_new (release, "state", json_string (state));
+    al_telemetry_add (al_telemetry_series (al_telemetry_process (), AL_TELEMETRY_COUNTER, "airlock_orchestrator_releases_total",
+                                     "Releases that entered each state", "state", state, NULL, NULL), 1);
     json_object_set_new (release, "detail", json_string (detail));
     json_object_set_new (release, "updated_ms", json_integer ((json_int_t) s_now_ms ()));
     json_t *history = json_object_get (release, "history");

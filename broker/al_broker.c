@@ -70,6 +70,7 @@
 #include "broker/al_broker.h"
 #include "broker/al_approvals.h"
 #include "base/al_sd_notify.h"
+#include "broker/al_telemetry.h"
 #include "policies/al_policy.h"
 #include "proto/al_codec.h"
 #include "proto/al_signature.h"
@@ -319,6 +320,15 @@ struct _al_broker_t {
     bool failed;
     uint8_t *pack_buffer;
     size_t pack_capacity;
+    //  Operator metrics (al_telemetry.h): series resolved once, updated atomically.
+    al_telemetry_series_t *metric_batch_size;
+    al_telemetry_series_t *metric_batch_seconds;
+    al_telemetry_series_t *metric_commit_seconds;
+    al_telemetry_series_t *metric_redeliveries;
+    al_telemetry_series_t *metric_approvals_pending;
+    al_telemetry_series_t *metric_checkpoint_age;      // touched when the log is wholly checkpointed
+    _Atomic uint64_t checkpoint_written_rows;       // rows the last signed checkpoint covers
+    al_telemetry_series_t *metric_checkpoint_seconds;
 };
 
 //  ---- routing table (docs/broker.md) -----------------------------------------------------------
@@ -753,6 +763,8 @@ s_sweep_role (al_broker_t *self, const char *role)
             budget--;
             if (!s_deliver_stored (self, role, sequences [i]))
                 return;
+            if (holder)
+                al_telemetry_add (self->metric_redeliveries, 1);
         }
         after = sequences [count - 1];
         if (count < S_SWEEP_PAGE)
@@ -1308,6 +1320,107 @@ s_head_is_ours (al_broker_t *self)
 //  The checkpoint thread: signs the head the reactor committed, when asked, if the file
 //  still holds it.
 static void *
+s_checkpoint_run (void *arg);
+
+//  ---- operator metrics (docs/operations.md, Monitoring) --------------------------------
+
+//  The roles whose connection and delivery queue are always reported (0 included).
+static const char *s_metric_roles [] = { "orchestrator", "qa", "deploy-manager", "monitor", "notifier" };
+#define S_METRIC_ROLE_COUNT (sizeof s_metric_roles / sizeof s_metric_roles [0])
+//  Pending deliveries counted per role and tick, at most (the gauge then stays there).
+#define S_METRIC_QUEUE_PAGES 64
+
+static double
+s_mono_seconds (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    return (double) now.tv_sec + (double) now.tv_nsec / 1e9;
+}
+
+static void
+s_metrics_init (al_broker_t *self)
+{
+    al_telemetry_t *metrics = al_telemetry_process ();
+    self->metric_batch_size = al_telemetry_series (metrics, AL_TELEMETRY_HISTOGRAM, "airlock_broker_commit_batch_size",
+        "Messages audited per group-commit transaction", NULL, NULL, NULL, NULL);
+    self->metric_batch_seconds = al_telemetry_series (metrics, AL_TELEMETRY_HISTOGRAM, "airlock_broker_commit_latency_seconds",
+        "From draining a batch to its commit (what a sender waits for its Ack)", NULL, NULL, NULL, NULL);
+    self->metric_commit_seconds = al_telemetry_series (metrics, AL_TELEMETRY_HISTOGRAM, "airlock_broker_fsync_seconds",
+        "Duration of the audit store's commit, i.e. its fsync", NULL, NULL, NULL, NULL);
+    self->metric_redeliveries = al_telemetry_series (metrics, AL_TELEMETRY_COUNTER, "airlock_broker_redeliveries_total",
+        "Deliveries sent again because their holder went away unacknowledged", NULL, NULL, NULL, NULL);
+    self->metric_approvals_pending = al_telemetry_series (metrics, AL_TELEMETRY_GAUGE, "airlock_broker_approvals_pending",
+        "Production approval requests waiting for approvers", NULL, NULL, NULL, NULL);
+    self->metric_checkpoint_age = al_telemetry_series (metrics, AL_TELEMETRY_AGE, "airlock_broker_checkpoint_age_seconds",
+        "Seconds since the audit log was last wholly covered by a signed checkpoint (an idle log stays covered)",
+        NULL, NULL, NULL, NULL);
+    self->metric_checkpoint_seconds = al_telemetry_series (metrics, AL_TELEMETRY_HISTOGRAM,
+        "airlock_broker_checkpoint_write_seconds", "Duration of signing, writing and fsyncing a checkpoint",
+        NULL, NULL, NULL, NULL);
+    al_telemetry_touch (self->metric_checkpoint_age);
+    //  Both families exist from the start (HELP, TYPE and a zero series), so that an
+    //  alert's rate() has a value to start from.
+    al_telemetry_series (metrics, AL_TELEMETRY_COUNTER, "airlock_broker_messages_accepted_total",
+        "Messages accepted (audited, acknowledged, routed), by type", "type", "ReleaseCandidate", NULL, NULL);
+    al_telemetry_series (metrics, AL_TELEMETRY_COUNTER, "airlock_broker_messages_denied_total",
+        "Messages denied (audited and answered Denied), by type and deny code",
+        "type", "malformed", "reason", "DENY_MALFORMED");
+}
+
+//  One audited message (its row committed): accepted by type, denied by type and code.
+static void
+s_metrics_count (const char *type, al_store_decision_t decision, Airlock__DenyCode code)
+{
+    al_telemetry_t *metrics = al_telemetry_process ();
+    if (decision == AL_STORE_ACCEPTED) {
+        al_telemetry_add (al_telemetry_series (metrics, AL_TELEMETRY_COUNTER, "airlock_broker_messages_accepted_total",
+                                         NULL, "type", type, NULL, NULL), 1);
+        return;
+    }
+    const ProtobufCEnumValue *value = protobuf_c_enum_descriptor_get_value (&airlock__deny_code__descriptor, code);
+    al_telemetry_add (al_telemetry_series (metrics, AL_TELEMETRY_COUNTER, "airlock_broker_messages_denied_total",
+                                     NULL, "type", type, "reason", value? value->name: "unknown"), 1);
+}
+
+//  Once per tick: connected agents and delivery queue depth per role, approvals pending.
+static void
+s_metrics_tick (al_broker_t *self)
+{
+    al_telemetry_t *metrics = al_telemetry_process ();
+    for (size_t i = 0; i < S_METRIC_ROLE_COUNT; i++) {
+        const char *role = s_metric_roles [i];
+        size_t connected = 0;
+        for (s_peer_t *peer = (s_peer_t *) zhashx_first (self->peers); peer;
+             peer = (s_peer_t *) zhashx_next (self->peers))
+            if (!peer->closing && peer->identity [0] && strcmp (peer->role, role) == 0)
+                connected++;
+        al_telemetry_set (al_telemetry_series (metrics, AL_TELEMETRY_GAUGE, "airlock_broker_connected_agents",
+                       "Authenticated connections alive, by role", "role", role, NULL, NULL), (double) connected);
+        size_t depth = 0;
+        uint64_t after = 0, sequences [S_SWEEP_PAGE];
+        for (size_t page = 0; page < S_METRIC_QUEUE_PAGES; page++) {
+            size_t count = 0;
+            if (al_store_delivery_pending (self->store, role, after, sequences, S_SWEEP_PAGE, &count)
+                != AL_STORE_OK || count == 0)
+                break;
+            depth += count;
+            after = sequences [count - 1];
+            if (count < S_SWEEP_PAGE)
+                break;
+        }
+        al_telemetry_set (al_telemetry_series (metrics, AL_TELEMETRY_GAUGE, "airlock_broker_delivery_queue_depth",
+                       "Accepted messages not yet acknowledged by their role (counted up to 16384)",
+                       "role", role, NULL, NULL), (double) depth);
+    }
+    al_telemetry_set (self->metric_approvals_pending, (double) al_approvals_pending (self->approvals, NULL, 0));
+    //  Nothing committed since the last signed checkpoint: the log is covered now. A
+    //  failed or stalled checkpoint leaves the age growing, which is what is alerted on.
+    if (atomic_load (&self->checkpoint_written_rows) == self->own_rows)
+        al_telemetry_touch (self->metric_checkpoint_age);
+}
+
+static void *
 s_checkpoint_run (void *arg)
 {
     al_broker_t *self = (al_broker_t *) arg;
@@ -1323,9 +1436,15 @@ s_checkpoint_run (void *arg)
         memcpy (head, self->checkpoint_want_head, AL_STORE_HASH_SIZE);
         pthread_mutex_unlock (&self->checkpoint_lock);
         char error [1024] = "";
+        double started = s_mono_seconds ();
         al_store_status_t status = al_store_checkpoint_write_head (self->checkpoint_store, self->checkpoint_key,
                                                                    al_config_checkpoint_path (self->config),
                                                                    rows, head, error, sizeof error);
+        if (status == AL_STORE_OK) {
+            al_telemetry_observe (self->metric_checkpoint_seconds, s_mono_seconds () - started);
+            atomic_store (&self->checkpoint_written_rows, rows);
+            al_telemetry_touch (self->metric_checkpoint_age);
+        }
         if (status == AL_STORE_ERR_HEAD_MISMATCH)
             s_incident (self, "before signing a checkpoint", error);
         else
@@ -1371,6 +1490,7 @@ s_batch (al_broker_t *self)
     void *router = zsock_resolve (self->router);
     size_t count = 0;
     uint64_t now_mono = s_mono_ms ();
+    double batch_started = s_mono_seconds ();
     while (count < self->max_items) {
         zmq_msg_t routing_id;
         zmq_msg_init (&routing_id);
@@ -1496,6 +1616,7 @@ s_batch (al_broker_t *self)
                 status = AL_STORE_OK;
         }
     }
+    double commit_started = s_mono_seconds ();
     if (status == AL_STORE_OK)
         status = al_store_commit (self->store);
     if (status != AL_STORE_OK) {
@@ -1512,7 +1633,15 @@ s_batch (al_broker_t *self)
     al_store_head_hash (self->store, self->own_head);
     al_approvals_commit (self->approvals);
     zlistx_purge (self->events);
+    double committed = s_mono_seconds ();
+    al_telemetry_observe (self->metric_commit_seconds, committed - commit_started);
+    if (count) {
+        al_telemetry_observe (self->metric_batch_seconds, committed - batch_started);
+        al_telemetry_observe (self->metric_batch_size, (double) count);
+    }
     for (size_t i = 0; i < count; i++) {
+        if (self->items [i].fresh)
+            s_metrics_count (self->items [i].type, self->items [i].decision, self->items [i].code);
         s_item_finish (self, &self->items [i]);
         s_item_release (&self->items [i]);
     }
@@ -1825,6 +1954,7 @@ al_broker_new (const al_config_t *config, char *error, size_t error_size)
     self->lock_fd = -1;
     self->max_message = al_config_max_message_bytes (config);
     self->max_items = al_config_batch_max (config);
+    s_metrics_init (self);
     if (sodium_init () < 0) {
         snprintf (error, error_size, "broker: libsodium failed to initialise");
         goto failed;
@@ -1948,6 +2078,7 @@ al_broker_new (const al_config_t *config, char *error, size_t error_size)
         goto failed;
     }
     self->checkpoint_rows = self->own_rows;
+    atomic_store (&self->checkpoint_written_rows, self->own_rows);  // as the schedule assumes
     self->checkpoint_mono = s_mono_ms ();
     s_policy_event (self, "broker started");
     if (s_batch (self)) {
@@ -2136,6 +2267,7 @@ s_tick (al_broker_t *self)
     s_closed_purge (self);
     s_sweep_all (self);
     s_checkpoint (self, false);
+    s_metrics_tick (self);
 }
 
 int

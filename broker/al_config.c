@@ -10,6 +10,7 @@
     Immutable after load; no global state.
 */
 #include "broker/al_config.h"
+#include "broker/al_telemetry_server.h"
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
@@ -25,6 +26,9 @@
 typedef enum {
     S_STATE_DIR, S_POLICY_DIR, S_DATABASE, S_ROUTER, S_PUB,
     S_KEY_BROKER, S_KEY_CHECKPOINT, S_KEY_AGENTS, S_CHECKPOINT_PATH, S_SERVICES,
+    //  metrics: one optional address per process (unset: no endpoint).
+    S_METRICS_BROKER, S_METRICS_ORCHESTRATOR, S_METRICS_QA, S_METRICS_DEPLOY_MANAGER,
+    S_METRICS_MONITOR, S_METRICS_NOTIFIER,
     S_STR_COUNT
 } s_str_t;
 
@@ -73,10 +77,16 @@ static const s_key_t s_keys [] = {
     { "checkpoint", "every_events",       false, false, S_CKPT_EVENTS, 1, 100000000 },
     { "checkpoint", "every_seconds",      false, false, S_CKPT_SECONDS, 1, 86400 * 30 },
     { "checkpoint", "path",               true,  true,  S_CHECKPOINT_PATH, 0, 0 },
+    { "metrics",    "broker",             true,  false, S_METRICS_BROKER, 0, 0 },
+    { "metrics",    "orchestrator",       true,  false, S_METRICS_ORCHESTRATOR, 0, 0 },
+    { "metrics",    "qa",                 true,  false, S_METRICS_QA, 0, 0 },
+    { "metrics",    "deploy-manager",     true,  false, S_METRICS_DEPLOY_MANAGER, 0, 0 },
+    { "metrics",    "monitor",            true,  false, S_METRICS_MONITOR, 0, 0 },
+    { "metrics",    "notifier",           true,  false, S_METRICS_NOTIFIER, 0, 0 },
 };
 #define S_KEY_COUNT (sizeof s_keys / sizeof s_keys [0])
 
-static const char *s_sections [] = { "endpoints", "keys", "limits", "checkpoint" };
+static const char *s_sections [] = { "endpoints", "keys", "limits", "checkpoint", "metrics" };
 #define S_SECTION_COUNT (sizeof s_sections / sizeof s_sections [0])
 
 static void
@@ -174,6 +184,13 @@ s_take_value (al_config_t *self, const s_key_t *key, yaml_node_t *value, const c
         if (!*text || strlen (text) != value->data.scalar.length) {
             s_error (error, error_size, path, value, "%s: expected a non-empty string", full);
             return -1;
+        }
+        if (key->section && strcmp (key->section, "metrics") == 0) {
+            char why [256] = "";
+            if (al_telemetry_address_check (text, why, sizeof why)) {
+                s_error (error, error_size, path, value, "%s: %s", full, why);
+                return -1;
+            }
         }
         char *result = key->is_path? s_absolute (base_dir, text): strdup (text);
         if (!result) {
@@ -437,6 +454,8 @@ al_config_save (const al_config_t *self, const char *path, char *error, size_t e
     const char *current = NULL;
     for (size_t i = 0; i < S_KEY_COUNT; i++) {
         const s_key_t *key = &s_keys [i];
+        if (key->is_string && !self->str [key->field])
+            continue;               // optional and unset (metrics addresses)
         const char *indent = "";
         if (key->section) {
             indent = "  ";
@@ -523,3 +542,27 @@ uint32_t al_config_rate_burst (const al_config_t *self) { assert (self); return 
 uint32_t al_config_batch_max (const al_config_t *self) { assert (self); return (uint32_t) self->num [S_BATCH_MAX]; }
 uint32_t al_config_checkpoint_every_events (const al_config_t *self) { assert (self); return (uint32_t) self->num [S_CKPT_EVENTS]; }
 uint32_t al_config_checkpoint_every_seconds (const al_config_t *self) { assert (self); return (uint32_t) self->num [S_CKPT_SECONDS]; }
+
+const char *
+al_config_metrics_address (const al_config_t *self, const char *process)
+{
+    assert (self);
+    assert (process);
+    for (size_t i = 0; i < S_KEY_COUNT; i++)
+        if (s_keys [i].section && strcmp (s_keys [i].section, "metrics") == 0
+        &&  strcmp (s_keys [i].name, process) == 0)
+            return self->str [s_keys [i].field];
+    return NULL;
+}
+
+char *
+al_config_metrics_port_file (const al_config_t *self, const char *process)
+{
+    assert (self);
+    if (!process || !*process || strchr (process, '/'))
+        return NULL;
+    char *result = NULL;
+    if (asprintf (&result, "%s/run/metrics-%s.address", self->str [S_STATE_DIR], process) < 0)
+        return NULL;
+    return result;
+}

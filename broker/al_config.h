@@ -90,6 +90,14 @@ uint32_t al_config_batch_max (const al_config_t *self);
 uint32_t al_config_checkpoint_every_events (const al_config_t *self);
 uint32_t al_config_checkpoint_every_seconds (const al_config_t *self);
 
+//  The operator metrics endpoint of a process ("broker", "orchestrator", "qa",
+//  "deploy-manager", "monitor", "notifier"): the "HOST:PORT" of the metrics section, or
+//  NULL when none is configured (no endpoint is served).
+const char *al_config_metrics_address (const al_config_t *self, const char *process);
+//  Where that process writes the address it bound (state_dir/run/metrics-PROCESS.address,
+//  "HOST:PORT"; useful with port 0). Caller frees; NULL if process is empty or has '/'.
+char *al_config_metrics_port_file (const al_config_t *self, const char *process);
+
 #ifdef __cplusplus
 }
 #endif

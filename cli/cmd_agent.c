@@ -7,6 +7,7 @@
     start.
 */
 #include "cli/cli.h"
+#include "cli/cli_log.h"
 #include "agents/al_agent.h"
 #include "agents/al_deploy_manager.h"
 #include "agents/al_monitor.h"
@@ -14,6 +15,7 @@
 #include "agents/al_orchestrator.h"
 #include "agents/al_qa.h"
 #include "broker/al_config.h"
+#include "broker/al_telemetry_server.h"
 #include <czmq.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +25,7 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "usage: airlock agent ROLE [--state DIR | --config FILE] [--interval-ms N]\n"
+        "usage: airlock agent ROLE [--state DIR | --config FILE] [--interval-ms N] [--log-format text|json]\n"
         "\n"
         "Run a bus agent in the foreground until SIGTERM or Ctrl-C.\n"
         "\n"
@@ -42,12 +44,14 @@ s_usage (FILE *out)
         "  --state DIR      the state directory (reads DIR/airlock.yaml)\n"
         "  --config FILE    airlock.yaml (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n"
         "  --interval-ms N  monitor: scrape interval (default 1000, at least 50)\n"
+        "  --log-format F   text (default) or json: stderr as one JSON object per line\n"
+        "                   (time, level, component: the role, message)\n"
         "\n"
         "exit codes: 0 clean shutdown, 2 cannot start (configuration, policy, services.yaml, keys)\n");
 }
 
-int
-al_cmd_agent (int argc, char **argv)
+static int
+s_agent (int argc, char **argv)
 {
     if (al_cli_wants_help (argc, argv)) {
         s_usage (stdout);
@@ -102,6 +106,14 @@ al_cmd_agent (int argc, char **argv)
         fprintf (stderr, "airlock agent: %s\n", error);
         return AL_EXIT_USAGE;
     }
+    al_telemetry_server_t *metrics = al_telemetry_server_for (config, role, error, sizeof error);
+    if (!metrics && *error) {
+        fprintf (stderr, "airlock agent %s: %s\n", role, error);
+        al_config_destroy (&config);
+        return AL_EXIT_USAGE;
+    }
+    if (metrics)
+        fprintf (stderr, "airlock agent %s: metrics on http://%s/metrics\n", role, al_telemetry_server_address (metrics));
     al_agent_catch_signals ();
     int rc = strcmp (role, "monitor") == 0? al_monitor_run (config, &monitor, error, sizeof error)
            : strcmp (role, "orchestrator") == 0? al_orchestrator_run (config, error, sizeof error)
@@ -110,6 +122,24 @@ al_cmd_agent (int argc, char **argv)
            : al_deploy_manager_run (config, error, sizeof error);
     if (rc != 0)
         fprintf (stderr, "airlock agent %s: %s\n", role, error);
+    al_telemetry_server_destroy (&metrics);
     al_config_destroy (&config);
     return rc == 0? AL_EXIT_OK: AL_EXIT_USAGE;
+}
+
+int
+al_cmd_agent (int argc, char **argv)
+{
+    //  The component is the role: the first argument that is not an option or its value.
+    const char *role = NULL;
+    for (int index = 1; index < argc && !role; index++) {
+        if (argv [index][0] == '-') {
+            if (strchr (argv [index], '=') == NULL && index + 1 < argc && strcmp (argv [index], "--help") != 0
+            &&  strcmp (argv [index], "-h") != 0)
+                index++;        // skip its value
+        }
+        else
+            role = argv [index];
+    }
+    return al_cli_log_run ("agent", role? role: "agent", argc, argv, s_agent);
 }

@@ -7,8 +7,10 @@
 */
 #include "cli/cli.h"
 #include "base/al_sd_notify.h"
+#include "cli/cli_log.h"
 #include "broker/al_broker.h"
 #include "broker/al_config.h"
+#include "broker/al_telemetry_server.h"
 #include <czmq.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -17,17 +19,19 @@
 static void
 s_usage (FILE *out)
 {
-    fprintf (out, "usage: airlock broker [--state DIR | --config FILE]\n\n"
+    fprintf (out, "usage: airlock broker [--state DIR | --config FILE] [--log-format text|json]\n\n"
                   "Run the airlock broker: CURVE-authenticated ROUTER and PUB endpoints, the\n"
                   "permission table, the hash-chained audit log, durable delivery queues.\n\n"
                   "  --state DIR     the state directory (reads DIR/airlock.yaml)\n"
-                  "  --config FILE   airlock.yaml to use (default: $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n\n"
+                  "  --config FILE   airlock.yaml to use (default: $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n"
+                  "  --log-format F  text (default) or json: stderr as one JSON object per line\n"
+                  "                  (time, level, component, message)\n\n"
                   "Signals: SIGTERM/SIGINT drain, commit and exit 0; SIGHUP reloads the policy.\n"
                   "Exit codes: 0 stopped cleanly, 1 the audit log failed, 2 usage or start-up error.\n");
 }
 
-int
-al_cmd_broker (int argc, char **argv)
+static int
+s_broker (int argc, char **argv)
 {
     if (al_cli_wants_help (argc, argv)) {
         s_usage (stdout);
@@ -66,6 +70,13 @@ al_cmd_broker (int argc, char **argv)
         al_config_destroy (&config);
         return AL_EXIT_USAGE;
     }
+    al_telemetry_server_t *metrics = al_telemetry_server_for (config, "broker", error, sizeof error);
+    if (!metrics && *error) {
+        fprintf (stderr, "airlock broker: %s\n", error);
+        al_broker_destroy (&broker);
+        al_config_destroy (&config);
+        return AL_EXIT_USAGE;
+    }
     al_broker_handle_signals (broker);
     fprintf (stderr, "airlock broker: listening on %s (events on %s)\n",
              al_config_router_endpoint (config), al_config_pub_endpoint (config));
@@ -76,8 +87,17 @@ al_cmd_broker (int argc, char **argv)
     if (al_sd_notify (ready) < 0)
         fprintf (stderr, "airlock broker: warning: cannot notify systemd at $NOTIFY_SOCKET: %s\n",
                  strerror (errno));
+    if (metrics)
+        fprintf (stderr, "airlock broker: metrics on http://%s/metrics\n", al_telemetry_server_address (metrics));
     int rc = al_broker_run (broker);
+    al_telemetry_server_destroy (&metrics);
     al_broker_destroy (&broker);
     al_config_destroy (&config);
     return rc == 0? AL_EXIT_OK: AL_EXIT_BAD;
+}
+
+int
+al_cmd_broker (int argc, char **argv)
+{
+    return al_cli_log_run ("broker", "broker", argc, argv, s_broker);
 }

@@ -1,11 +1,14 @@
 /*  cmd_mcp.c: `airlock mcp [--config FILE]`: a Model Context Protocol server over stdio.
 
     An AI agent's MCP client starts this command and talks JSON-RPC 2.0 to it, one
-    message per line on stdin and stdout (MCP 2024-11-05, stdio transport). It offers five
+    message per line on stdin and stdout (MCP revisions 2025-11-25, 2025-06-18, 2025-03-26 and
+    2024-11-05, stdio transport; initialize picks the client's). It offers five
     tools: submit_release, get_status, list_approvals, request_rollback, recent_signals.
     They do what `airlock submit`, `airlock status RELEASE --json`, `airlock approvals`,
     `airlock rollback` and `airlock watch --signals` do (through cli_release.c), and
-    answer with MCP content: one text item holding a JSON document, isError when failed.
+    answer with MCP content: one text item holding a JSON document, isError when failed
+    (and from 2025-06-18 the same document as structuredContent, with the tools'
+    outputSchema and readOnlyHint annotations in tools/list).
 
     Invariants:
     - It connects with the state directory's `ci` certificate, or with the certificate
@@ -50,7 +53,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#define S_PROTOCOL_VERSION     "2024-11-05"
+//  The protocol revisions spoken, newest first. initialize answers the client's revision
+//  when it is one of these, else the newest (the client then decides whether to go on).
+//  From 2025-03-26 on tools carry annotations; from 2025-06-18 on an outputSchema, and
+//  tools/call results a structuredContent beside the text item.
+static const char *s_protocol_versions [] = { "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05" };
+#define S_PROTOCOL_COUNT       (sizeof s_protocol_versions / sizeof s_protocol_versions [0])
 #define S_SERVER_VERSION       "0.1.0"
 #define S_SEND_TIMEOUT_MS      10000
 #define S_QUERY_TIMEOUT_MS     5000
@@ -113,6 +121,34 @@ static const char *s_tools_json =
 "   \"count\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 100, \"default\": 10}}}}"
 "]";
 
+//  Per tool: its title, whether it only reads (readOnlyHint), and the outputSchema of
+//  its structuredContent. Every answer is a JSON object; a failed call is {"error": TEXT}
+//  with isError, so the schemas require nothing and describe the main fields.
+static const struct {
+    const char *name;
+    const char *title;
+    bool read_only;
+    bool idempotent;
+    const char *output_schema;
+} s_tool_meta [] = {
+    { "submit_release", "Submit a release candidate", false, false,
+      "{\"type\": \"object\", \"properties\": {"
+      "\"release_id\": {\"type\": \"string\", \"description\": \"follow it with get_status\"},"
+      "\"error\": {\"type\": \"string\"}}}" },
+    { "get_status", "Release and agent status", true, true,
+      "{\"type\": \"object\", \"properties\": {"
+      "\"error\": {\"type\": \"string\"}}}" },
+    { "list_approvals", "Production requests awaiting human approval", true, true,
+      "{\"type\": \"object\", \"properties\": {"
+      "\"error\": {\"type\": \"string\"}}}" },
+    { "request_rollback", "Request a production rollback (a human approves it)", false, false,
+      "{\"type\": \"object\", \"properties\": {"
+      "\"error\": {\"type\": \"string\"}}}" },
+    { "recent_signals", "Recent golden signals of a service", true, true,
+      "{\"type\": \"object\", \"properties\": {"
+      "\"error\": {\"type\": \"string\"}}}" },
+};
+
 static const char *s_instructions =
     "airlock carries releases to production under human control. Submit a release with submit_release, follow it "
     "with get_status. Production deploys need a human's signed approval: no tool here approves or deploys to "
@@ -122,7 +158,25 @@ typedef struct {
     al_config_t *config;
     al_agent_t *agent;
     json_t *tools;
+    const char *protocol;       // negotiated at initialize (default: the oldest)
 } s_mcp_t;
+
+//  Position of a revision in s_protocol_versions (0 = newest), or -1.
+static int
+s_protocol_rank (const char *version)
+{
+    for (size_t i = 0; version && i < S_PROTOCOL_COUNT; i++)
+        if (strcmp (version, s_protocol_versions [i]) == 0)
+            return (int) i;
+    return -1;
+}
+
+//  True when the negotiated revision is at least version.
+static bool
+s_protocol_at_least (const s_mcp_t *self, const char *version)
+{
+    return s_protocol_rank (self->protocol) <= s_protocol_rank (version);
+}
 
 typedef json_t *(s_tool_fn) (s_mcp_t *self, json_t *arguments, bool *failed);
 
@@ -131,7 +185,7 @@ s_usage (FILE *out)
 {
     fprintf (out,
         "usage: airlock mcp [--identity NAME] [--state DIR | --config FILE]\n\n"
-        "Serve the Model Context Protocol (2024-11-05) on stdin/stdout for an AI agent's MCP\n"
+        "Serve the Model Context Protocol (2025-11-25 .. 2024-11-05) on stdin/stdout for an AI agent's MCP\n"
         "client: JSON-RPC 2.0, one message per line. Tools: submit_release, get_status,\n"
         "list_approvals, request_rollback, recent_signals. Connects to the broker with the\n"
         "state directory's ci certificate: it can submit and read, never approve or deploy\n"
@@ -630,11 +684,45 @@ s_tools_call (s_mcp_t *self, json_t *id, json_t *params)
     json_decref (empty);
     zsys_info ("mcp: tools/call %s: %s", name, failed? "error": "ok");
     char *text = json_dumps (document, JSON_INDENT (2) | JSON_REAL_PRECISION (6));
-    json_decref (document);
     assert (text);
     json_t *result = json_pack ("{s:[{s:s, s:s}], s:b}", "content", "type", "text", "text", text, "isError", failed);
     free (text);
+    //  The same document as structured content (2025-06-18 on); every tool answers an
+    //  object, the schema outputSchema announces.
+    if (s_protocol_at_least (self, "2025-06-18") && json_is_object (document))
+        json_object_set (result, "structuredContent", document);
+    json_decref (document);
     return s_response (id, result);
+}
+
+//  tools/list for the negotiated revision: annotations from 2025-03-26, outputSchema
+//  and title from 2025-06-18. A new array (the caller owns it).
+static json_t *
+s_tools_for_protocol (s_mcp_t *self)
+{
+    json_t *tools = json_deep_copy (self->tools);
+    assert (tools);
+    size_t index;
+    json_t *tool;
+    json_array_foreach (tools, index, tool) {
+        const char *name = json_string_value (json_object_get (tool, "name"));
+        for (size_t i = 0; i < sizeof s_tool_meta / sizeof s_tool_meta [0]; i++) {
+            if (strcmp (name, s_tool_meta [i].name) != 0)
+                continue;
+            if (s_protocol_at_least (self, "2025-03-26"))
+                json_object_set_new (tool, "annotations", json_pack ("{s:s, s:b, s:b, s:b, s:b}",
+                                     "title", s_tool_meta [i].title, "readOnlyHint", s_tool_meta [i].read_only,
+                                     "destructiveHint", false, "idempotentHint", s_tool_meta [i].idempotent,
+                                     "openWorldHint", false));
+            if (s_protocol_at_least (self, "2025-06-18")) {
+                json_object_set_new (tool, "title", json_string (s_tool_meta [i].title));
+                json_t *schema = json_loads (s_tool_meta [i].output_schema, 0, NULL);
+                assert (schema);
+                json_object_set_new (tool, "outputSchema", schema);
+            }
+        }
+    }
+    return tools;
 }
 
 //  One JSON-RPC message (not a batch). The response, or NULL for a notification or a
@@ -668,16 +756,19 @@ s_handle (s_mcp_t *self, json_t *message)
         json_t *version = json_object_get (params, "protocolVersion");
         if (params && version && !json_is_string (version))
             return s_error (id, S_INVALID_PARAMS, "Invalid params", "protocolVersion must be a string");
-        //  We speak one version; a client that cannot speak it disconnects.
+        //  The client's revision if spoken here, else the newest; a client that cannot
+        //  speak the answer disconnects.
+        int rank = s_protocol_rank (json_string_value (version));
+        self->protocol = s_protocol_versions [rank < 0? 0: rank];
         return s_response (id, json_pack ("{s:s, s:{s:{}}, s:{s:s, s:s}, s:s}",
-                           "protocolVersion", S_PROTOCOL_VERSION, "capabilities", "tools",
+                           "protocolVersion", self->protocol, "capabilities", "tools",
                            "serverInfo", "name", "airlock", "version", S_SERVER_VERSION,
                            "instructions", s_instructions));
     }
     if (strcmp (method, "ping") == 0)
         return s_response (id, json_object ());
     if (strcmp (method, "tools/list") == 0)
-        return s_response (id, json_pack ("{s:O}", "tools", self->tools));
+        return s_response (id, json_pack ("{s:o}", "tools", s_tools_for_protocol (self)));
     if (strcmp (method, "tools/call") == 0) {
         if (!params)
             return s_error (id, S_INVALID_PARAMS, "Invalid params", "tools/call needs params {name, arguments}");
@@ -832,7 +923,7 @@ al_cmd_mcp (int argc, char **argv)
     signal (SIGPIPE, SIG_IGN);
     int exit_code = AL_EXIT_USAGE;
     char error [1024];
-    s_mcp_t self = { NULL, NULL, NULL };
+    s_mcp_t self = { NULL, NULL, NULL, "2024-11-05" };
     self.config = al_config_load (config_path, error, sizeof error);
     if (!self.config) {
         fprintf (stderr, "airlock mcp: %s\n", error);
