@@ -65,6 +65,11 @@ harness_new (const harness_options_t *options, const harness_identity_t *identit
     if (!options)
         options = &defaults;
     assert (sodium_init () >= 0);
+    //  czmq 4.2's zsys_init is not thread-safe: a thread that creates a socket while
+    //  another is still inside zsys_init trips its assertion `s_open_sockets == 0`
+    //  (zsys_set_thread_name_prefix). The tests start agents on threads (al_qa_run,
+    //  al_notifier_run, ...) next to their own sockets: initialise here, before any.
+    zsys_init ();
     harness_t *self = (harness_t *) calloc (1, sizeof *self);
     assert (self);
     snprintf (self->dir, sizeof self->dir, "/tmp/al-broker-test-XXXXXX");
