@@ -207,6 +207,7 @@ s_fixture_init (s_fixture_t *f, al_msg_type_t type)
     request->strategy = AIRLOCK__STRATEGY__STRATEGY_ROLLING;
     request->instances = 4;
     request->requested_by = "orchestrator-1";
+    request->submitted_by = "ci-1";
     request->window_start_ms = 1763790000000;
     request->window_end_ms = 1763793600000;
 
