@@ -106,17 +106,17 @@ s_pack_event (size_t i, const s_actor_t *actor, uint8_t **data_p, size_t *size_p
     Airlock__SoakSignal signal = AIRLOCK__SOAK_SIGNAL__INIT;
     switch (actor->type) {
         case AIRLOCK__ENVELOPE__BODY_RELEASE_CANDIDATE:
-            release.service = "demo-service";
+            release.service = "demo";
             release.version = version;
-            release.artifact_uri = "file:///artifacts/demo-service.tar.gz";
+            release.artifact_uri = "file:///artifacts/demo.tar.gz";
             release.artifact_sha256 = (char *) s_digest;
             release.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD;
             envelope.release_candidate = &release;
             break;
         case AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST:
-            request.service = "demo-service";
+            request.service = "demo";
             request.version = version;
-            request.artifact_uri = "file:///artifacts/demo-service.tar.gz";
+            request.artifact_uri = "file:///artifacts/demo.tar.gz";
             request.artifact_sha256 = (char *) s_digest;
             request.strategy = AIRLOCK__STRATEGY__STRATEGY_ROLLING;
             request.instances = 3;
@@ -132,7 +132,7 @@ s_pack_event (size_t i, const s_actor_t *actor, uint8_t **data_p, size_t *size_p
             envelope.deploy_progress = &progress;
             break;
         default:
-            signal.service = "demo-service";
+            signal.service = "demo";
             signal.sequence = i;
             signal.requests_per_second = 120.0 + (double) (i % 17);
             signal.error_ratio = 0.002;
@@ -371,9 +371,9 @@ s_demo_agent_deploy (int argc, char **argv)
     rc = AL_EXIT_USAGE;
     if (agent) {
         Airlock__DeployRequest request = AIRLOCK__DEPLOY_REQUEST__INIT;
-        request.service = "demo-service";
-        request.version = "v2.0.0";
-        request.artifact_uri = "file:///artifacts/demo-service-v2";
+        request.service = "demo";
+        request.version = "v2";
+        request.artifact_uri = "file:///artifacts/demo-v2";
         request.artifact_sha256 = (char *) s_digest;
         request.strategy = AIRLOCK__STRATEGY__STRATEGY_ROLLING;
         request.instances = 3;
@@ -386,8 +386,9 @@ s_demo_agent_deploy (int argc, char **argv)
         al_agent_result_t result;
         al_agent_status_t status = al_agent_send (agent, &envelope, 10000, &result);
         if (status == AL_AGENT_DENIED) {
-            printf ("[DENIED] qa -> DeployRequest demo-service v2.0.0 to production (audit row %llu):\n"
-                    "         %s\n", (unsigned long long) result.audit_sequence, result.reason);
+            //  The broker's reason names who, what and where: the line says it once.
+            printf ("[DENIED] demo v2 straight to production, audit row %llu: %s\n",
+                    (unsigned long long) result.audit_sequence, result.reason);
             rc = AL_EXIT_OK;
         }
         else {
@@ -440,16 +441,16 @@ s_demo_file_request (int argc, char **argv)
         request.request_id = (char *) options.request;
         request.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD;
         request.environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
-        request.service = "demo-service";
-        request.version = "v2.0.0";
-        request.artifact_uri = "file:///artifacts/demo-service-v2";
+        request.service = "demo";
+        request.version = "v2";
+        request.artifact_uri = "file:///artifacts/demo-v2";
         request.artifact_sha256 = (char *) s_digest;
         request.qa_report_sha256 = (char *) qa_digest;
         request.urgency = "Routine";
         request.risk_level = "Low";
         request.risk_impact = "checkout latency if the new cache misbehaves";
         request.risk_mitigation = "automatic rollback on a quality rule breach";
-        request.summary = "demo-service v2.0.0: faster checkout";
+        request.summary = "demo v2: faster checkout";
         request.rollback_command = "airlock rollback demo-v2";
         request.rollback_estimate_minutes = 2;
         request.strategy = AIRLOCK__STRATEGY__STRATEGY_ROLLING;
@@ -464,7 +465,7 @@ s_demo_file_request (int argc, char **argv)
         al_agent_result_t result;
         al_agent_status_t status = al_agent_send (agent, &envelope, 10000, &result);
         if (status == AL_AGENT_ACKED) {
-            printf ("[REQUEST] orchestrator filed %s: demo-service v2.0.0 to production, "
+            printf ("[REQUEST] orchestrator filed %s: demo v2 to production, "
                     "AWAITING HUMAN APPROVAL (audit row %llu)\n", options.request,
                     (unsigned long long) result.audit_sequence);
             rc = AL_EXIT_OK;

@@ -297,7 +297,9 @@ s_outcome_word (Airlock__Outcome outcome, bool instance)
     }
 }
 
-//  "[rollout] instance 2/3 ready  67%  detail"
+//  "[rollout] instance 2/3 ready  67%  detail". A step's progress after its start says
+//  "running" ("[soak] running  56%  ..."), not "started" again; an instance's progress
+//  within a running step says what happened in its detail ("ready: 200"), no word.
 static void
 s_progress_text (const al_envelope_t *envelope, char *text, size_t size)
 {
@@ -306,12 +308,19 @@ s_progress_text (const al_envelope_t *envelope, char *text, size_t size)
     char clock [16], where [64] = "", percent [16] = "";
     s_clock_time (envelope->timestamp_ms, clock, sizeof clock);
     if (progress->instance)
-        snprintf (where, sizeof where, "instance %u/%u ", progress->instance, progress->instances);
+        snprintf (where, sizeof where, "instance %u/%u", progress->instance, progress->instances);
     if (progress->percent)
         snprintf (percent, sizeof percent, "  %u%%", progress->percent);
-    snprintf (text, size, "%s [%s] %s%s%s%s%s", clock, step? step: "?", where,
-              s_outcome_word (progress->outcome, progress->instance > 0), percent,
-              *progress->detail? "  ": "", progress->detail);
+    const char *word = s_outcome_word (progress->outcome, progress->instance > 0);
+    if (progress->outcome == AIRLOCK__OUTCOME__OUTCOME_STARTED) {
+        if (progress->instance && *progress->detail)
+            word = "";
+        else
+        if (!progress->instance && progress->percent)
+            word = "running";
+    }
+    snprintf (text, size, "%s [%s] %s%s%s%s%s%s", clock, step? step: "?", where, *where && *word? " ": "",
+              word, percent, *progress->detail? "  ": "", progress->detail);
 }
 
 static void

@@ -2091,8 +2091,9 @@ al_policy_may_send (const al_policy_t *self, const char *role, al_msg_type_t typ
         return false;
     }
     if (env == AIRLOCK__ENVIRONMENT__ENV_PRODUCTION && s_is_type (type, "DeployRequest")) {
-        snprintf (rule, rule_size, "no role may send DeployRequest in production: only the "
-                  "broker's approval gate deploys to production");
+        //  Callers prefix who may not send what where (the broker: "qa may not send
+        //  DeployRequest in production: "): the rule says only why.
+        snprintf (rule, rule_size, "only the broker's approval gate deploys to production");
         return false;
     }
     const s_grant_t *grant = &found->grant [type][env_index];

@@ -58,6 +58,38 @@ s_copy_file (const char *from, const char *to)
     fclose (out);
 }
 
+//  airlock.yaml with the endpoints: ipc:// in the directory, or tcp ports free just now.
+static void
+s_write_config (harness_t *self)
+{
+    if (self->options.tcp) {
+        self->tcp_port = s_free_port ();
+        snprintf (self->router, sizeof self->router, "tcp://127.0.0.1:%d", self->tcp_port);
+        snprintf (self->pub, sizeof self->pub, "tcp://127.0.0.1:%d", s_free_port ());
+    }
+    else {
+        snprintf (self->router, sizeof self->router, "ipc://%s/broker.ipc", self->dir);
+        snprintf (self->pub, sizeof self->pub, "ipc://%s/events.ipc", self->dir);
+    }
+    snprintf (self->config_path, sizeof self->config_path, "%s/airlock.yaml", self->dir);
+    FILE *file = fopen (self->config_path, "w");
+    assert (file);
+    fprintf (file,
+             "state_dir: %s\n"
+             "endpoints:\n  router: %s\n  pub: %s\n"
+             "heartbeat_ms: %d\n"
+             "limits:\n  max_message_bytes: %d\n  rate_per_second: %d\n  rate_burst: %d\n"
+             "  handshake_ms: 2000\n"
+             "checkpoint:\n  every_events: %d\n  every_seconds: 1\n",
+             self->dir, self->router, self->pub,
+             self->options.heartbeat_ms? self->options.heartbeat_ms: 200,
+             self->options.max_message_bytes? self->options.max_message_bytes: 262144,
+             self->options.rate_per_second? self->options.rate_per_second: 100000,
+             self->options.rate_burst? self->options.rate_burst: 100000,
+             self->options.checkpoint_events? self->options.checkpoint_events: 1000);
+    fclose (file);
+}
+
 harness_t *
 harness_new (const harness_options_t *options, const harness_identity_t *identities, size_t count)
 {
@@ -65,6 +97,11 @@ harness_new (const harness_options_t *options, const harness_identity_t *identit
     if (!options)
         options = &defaults;
     assert (sodium_init () >= 0);
+    //  czmq 4.2's zsys_init is not thread-safe: a thread that creates a socket while
+    //  another is still inside zsys_init trips its assertion `s_open_sockets == 0`
+    //  (zsys_set_thread_name_prefix). The tests start agents on threads (al_qa_run,
+    //  al_notifier_run, ...) next to their own sockets: initialise here, before any.
+    zsys_init ();
     harness_t *self = (harness_t *) calloc (1, sizeof *self);
     assert (self);
     snprintf (self->dir, sizeof self->dir, "/tmp/al-broker-test-XXXXXX");
@@ -120,34 +157,10 @@ harness_new (const harness_options_t *options, const harness_identity_t *identit
     zhashx_insert (self->certs, "stranger", zcert_new ());
 
     //  airlock.yaml.
+    self->options = *options;
     snprintf (self->database, sizeof self->database, "%s/audit.db", self->dir);
     snprintf (self->checkpoint_path, sizeof self->checkpoint_path, "%s/checkpoints/latest.ckpt", self->dir);
-    if (options->tcp) {
-        self->tcp_port = s_free_port ();
-        snprintf (self->router, sizeof self->router, "tcp://127.0.0.1:%d", self->tcp_port);
-        snprintf (self->pub, sizeof self->pub, "tcp://127.0.0.1:%d", s_free_port ());
-    }
-    else {
-        snprintf (self->router, sizeof self->router, "ipc://%s/broker.ipc", self->dir);
-        snprintf (self->pub, sizeof self->pub, "ipc://%s/events.ipc", self->dir);
-    }
-    snprintf (self->config_path, sizeof self->config_path, "%s/airlock.yaml", self->dir);
-    file = fopen (self->config_path, "w");
-    assert (file);
-    fprintf (file,
-             "state_dir: %s\n"
-             "endpoints:\n  router: %s\n  pub: %s\n"
-             "heartbeat_ms: %d\n"
-             "limits:\n  max_message_bytes: %d\n  rate_per_second: %d\n  rate_burst: %d\n"
-             "  handshake_ms: 2000\n"
-             "checkpoint:\n  every_events: %d\n  every_seconds: 1\n",
-             self->dir, self->router, self->pub,
-             options->heartbeat_ms? options->heartbeat_ms: 200,
-             options->max_message_bytes? options->max_message_bytes: 262144,
-             options->rate_per_second? options->rate_per_second: 100000,
-             options->rate_burst? options->rate_burst: 100000,
-             options->checkpoint_events? options->checkpoint_events: 1000);
-    fclose (file);
+    s_write_config (self);
     return self;
 }
 
@@ -168,8 +181,9 @@ harness_destroy (harness_t **self_p)
     *self_p = NULL;
 }
 
-int
-harness_broker_start (harness_t *self)
+//  One start: 0 ready, -1 no "ready" within 20 s, -2 the broker exited before "ready".
+static int
+s_broker_start_once (harness_t *self)
 {
     assert (self->broker_pid == 0);
     int pipe_fds [2];
@@ -188,14 +202,17 @@ harness_broker_start (harness_t *self)
     //  Wait up to 20 s for "ready" (the ASan build starts slowly).
     char line [64] = "";
     size_t used = 0;
+    bool exited = false;
     zmq_pollitem_t item = { NULL, pipe_fds [0], ZMQ_POLLIN, 0 };
     int64_t deadline = zclock_mono () + 20000;
     while (used < sizeof line - 1 && zclock_mono () < deadline) {
         if (zmq_poll (&item, 1, 200) <= 0)
             continue;
         ssize_t size = read (pipe_fds [0], line + used, 1);
-        if (size <= 0)
+        if (size <= 0) {
+            exited = size == 0;     // end of file: the broker is gone
             break;
+        }
         used++;
         if (line [used - 1] == '\n')
             break;
@@ -204,9 +221,24 @@ harness_broker_start (harness_t *self)
     line [used] = '\0';
     if (strcmp (line, "ready\n") != 0) {
         harness_broker_signal (self, SIGKILL);
-        return -1;
+        return exited? -2: -1;
     }
     return 0;
+}
+
+int
+harness_broker_start (harness_t *self)
+{
+    int rc = s_broker_start_once (self);
+    //  A tcp port free when the harness chose it may be taken by another test running
+    //  at the same time before the broker binds it ("cannot bind: Address already in
+    //  use"): fresh ports, a few times.
+    for (int attempt = 1; rc == -2 && self->options.tcp && attempt < 5; attempt++) {
+        fprintf (stderr, "harness: the broker exited before ready on %s; again on fresh ports\n", self->router);
+        s_write_config (self);
+        rc = s_broker_start_once (self);
+    }
+    return rc == 0? 0: -1;
 }
 
 int

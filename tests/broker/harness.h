@@ -44,13 +44,18 @@ typedef struct {
     uint8_t checkpoint_public [32]; // the broker's Ed25519 checkpoint key
     pid_t broker_pid;
     zhashx_t *certs;                // identity → zcert_t
+    harness_options_t options;      // as given to harness_new (airlock.yaml is rewritten
+                                    // with fresh ports when a tcp port was taken)
 } harness_t;
 
 //  A fixture with the given identities (plus "stranger", a key NOT in identities.yaml).
 harness_t *harness_new (const harness_options_t *options, const harness_identity_t *identities, size_t count);
 void harness_destroy (harness_t **self_p);
 
-//  Start broker_under_test and wait for "ready". Returns 0 or -1.
+//  Start broker_under_test and wait for "ready". Returns 0 or -1. With tcp endpoints, a
+//  broker that exits before "ready" (another process took a port between the harness
+//  choosing it and the broker binding it) is started again on fresh ports (router, pub,
+//  tcp_port and airlock.yaml change).
 int harness_broker_start (harness_t *self);
 //  Send a signal; for SIGTERM/SIGKILL wait for exit and return the exit status (or -1
 //  on a signal death other than the one sent); for other signals return 0.
