@@ -257,6 +257,24 @@ s_post (s_monitor_t *self, const al_envelope_t *envelope)
     }
 }
 
+//  Do the registry's instances run more than one version? Outside a watch that is a
+//  rollout whose start has not reached the monitor yet: such a sample may hold the new
+//  version's numbers and is unfit for its baseline.
+static bool
+s_mixed_versions (const s_group_t *group)
+{
+    const char *seen = NULL;
+    for (size_t i = 0; i < group->target_count; i++) {
+        const char *version = group->targets [i].version;
+        if (!*version)
+            continue;
+        if (seen && strcmp (seen, version) != 0)
+            return true;
+        seen = version;
+    }
+    return false;
+}
+
 static void
 s_remember (s_group_t *group, const Airlock__SoakSignal *sample)
 {
@@ -264,7 +282,8 @@ s_remember (s_group_t *group, const Airlock__SoakSignal *sample)
     group->recent [group->recent_next].service = (char *) group->svc->name;
     group->recent [group->recent_next].base.unknown_fields = NULL;
     group->recent_watch [group->recent_next] = group->rules? group->watch_serial: 0;
-    group->recent_failed [group->recent_next] = group->rules && group->triggered;
+    group->recent_failed [group->recent_next] = (group->rules && group->triggered)
+                                              || (!group->rules && s_mixed_versions (group));
     group->recent_next = (group->recent_next + 1) % S_RECENT;
     if (group->recent_count < S_RECENT)
         group->recent_count++;
@@ -590,10 +609,19 @@ s_prometheus_tick (s_monitor_t *self, s_group_t *group, int64_t now)
     const al_service_t *svc = group->svc;
     if (!group->rules && group->target_count == 0)
         return;                     // nothing runs and nothing is watched
+    //  Watched: the version the deployment brings. Otherwise the one version the
+    //  registry's instances run; while they run several (a rollout whose start has not
+    //  reached us yet) a sample could be the new version's and make its own baseline:
+    //  none is taken.
     const char *version = group->version [0]? group->version: NULL;
-    for (size_t i = 0; i < group->target_count && !version; i++)
-        if (group->targets [i].version [0])
-            version = group->targets [i].version;
+    for (size_t i = 0; i < group->target_count && !group->version [0]; i++) {
+        const char *running = group->targets [i].version;
+        if (!*running)
+            continue;
+        if (version && strcmp (version, running) != 0)
+            return;
+        version = running;
+    }
     al_promql_labels_t labels = { svc->name, al_environment_name (group->env), version, NULL };
     double values [AL_PROMQL_SIGNALS];
     al_promql_status_t statuses [AL_PROMQL_SIGNALS];

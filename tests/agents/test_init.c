@@ -114,6 +114,18 @@ s_mode (const char *path)
     return st.st_mode & 07777;
 }
 
+//  A chunk's bytes as a string (not strndup: the chunk holds no NUL, and ASan's
+//  strict_string_checks makes strndup read on to one).
+static char *
+s_chunk_text (zchunk_t *chunk)
+{
+    char *text = (char *) malloc (zchunk_size (chunk) + 1);
+    assert_non_null (text);
+    memcpy (text, zchunk_data (chunk), zchunk_size (chunk));
+    text [zchunk_size (chunk)] = 0;
+    return text;
+}
+
 static zchunk_t *
 s_slurp (const char *path)
 {
@@ -359,7 +371,7 @@ test_identities_are_never_rewritten_and_policy_kept (void **state)
 
     //  The notifier's entry and its key pair are gone: init makes a new pair and
     //  appends its entry after everything else, which stays as it was.
-    char *text = strndup ((char *) zchunk_data (edited), zchunk_size (edited));
+    char *text = s_chunk_text (edited);
     assert_non_null (text);
     char *entry = strstr (text, "  - key:");
     char *notifier = NULL;
@@ -388,7 +400,7 @@ test_identities_are_never_rewritten_and_policy_kept (void **state)
     entry = strstr (text, "identity: auditor\n");
     assert_non_null (entry);
     after = s_slurp (identities);
-    char *current = strndup ((char *) zchunk_data (after), zchunk_size (after));
+    char *current = s_chunk_text (after);
     zchunk_destroy (&after);
     char *auditor = strstr (current, "identity: auditor\n");
     assert_non_null (auditor);
@@ -486,7 +498,7 @@ test_identity_add_appends_or_refuses (void **state)
     s_write_text (identities, "# mine\nidentities: []   # none yet\n");
     assert_int_equal (al_init_identity_add (config, "first-1", "ci", "bob", NULL, NULL, error, sizeof error), 0);
     after = s_slurp (identities);
-    char *text = strndup ((char *) zchunk_data (after), zchunk_size (after));
+    char *text = s_chunk_text (after);
     assert_non_null (strstr (text, "# mine\nidentities: \n  - key: \""));
     assert_non_null (strstr (text, "    identity: first-1\n    role: ci\n    person: \"bob\"\n   # none yet\n"));
     free (text);
