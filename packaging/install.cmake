@@ -13,6 +13,7 @@
 #   lib/sysusers.d/airlock.conf              the airlock system user (systemd-sysusers)
 #   share/man/man1/airlock.1                 the man page   } generated from --help at
 #   share/bash-completion/completions/airlock               } build time (gen-docs.sh)
+#   share/man/man5/airlock.yaml.5, airlock-services.yaml.5, airlock-policy.5 (packaging/man5)
 # Cross-file internals (*_int.h) are never installed.
 include(CMakePackageConfigHelpers)
 
@@ -74,3 +75,7 @@ add_custom_target(airlock_docs ALL DEPENDS ${al_docs_out}/airlock.1 ${al_docs_ou
 install(FILES ${al_docs_out}/airlock.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 install(FILES ${al_docs_out}/airlock.bash RENAME airlock
     DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
+# Section 5: the file formats (airlock.yaml, services.yaml, the policy), hand-written troff;
+# tests/install/test_man5.sh checks they name every key the loaders' tables accept.
+install(FILES ${CMAKE_CURRENT_LIST_DIR}/man5/airlock.yaml.5 ${CMAKE_CURRENT_LIST_DIR}/man5/airlock-services.yaml.5
+    ${CMAKE_CURRENT_LIST_DIR}/man5/airlock-policy.5 DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
