@@ -7,7 +7,7 @@
 #    libzmq, ...), the postinst and postrm (executable), the ldconfig trigger, shlibs.
 # 3. `dpkg -x` into a temporary root: the command, libairlock.so with its soname, the
 #    headers, airlock.pc, the unit (ExecStart=/usr/bin/airlock), the sysusers.d entry, the
-#    man pages (1 and 5), the bash completion, the default policy.
+#    man pages (1 and 5), the bash and zsh completions, the default policy.
 # 4. The unpacked usr/bin/airlock (LD_LIBRARY_PATH=the unpacked lib) runs `init
 #    DIR` (init takes DIR as its argument) from the unpacked policy, then (with a minimal
 #    services.yaml) `up`: the broker listens, every agent says "ready", `status`
@@ -63,7 +63,7 @@ for file in usr/bin/airlock usr/lib/libairlock.so usr/lib/libairlock.so.0 \
             usr/lib/systemd/system/airlock.service usr/lib/sysusers.d/airlock.conf \
             usr/share/man/man1/airlock.1 usr/share/man/man5/airlock.yaml.5 \
             usr/share/man/man5/airlock-services.yaml.5 usr/share/man/man5/airlock-policy.5 \
-            usr/share/bash-completion/completions/airlock \
+            usr/share/bash-completion/completions/airlock usr/share/zsh/vendor-completions/_airlock \
             usr/share/airlock/policies/default/roles.yaml; do
     [ -e "$root/$file" ] || fail "$file is not in the package"
 done
