@@ -22,8 +22,9 @@ production. This package holds the airlock command, the shared library
 libairlock with its headers, the systemd unit, the default policy, man
 pages and shell completions.")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
-# The unit's ExecStart is written at install time from CMAKE_INSTALL_PREFIX: with DESTDIR
-# staging, CPack installs with the prefix /usr (not its staging directory).
+# Install with DESTDIR staging and CMAKE_INSTALL_PREFIX=/usr: the unit's ExecStart is
+# written at install time from CMAKE_INSTALL_PREFIX and must name /usr/bin/airlock
+# (test_deb checks it, and that no file names the build or staging directory).
 set(CPACK_SET_DESTDIR ON)
 set(CPACK_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)

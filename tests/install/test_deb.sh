@@ -70,7 +70,9 @@ done
 [ -x "$root/usr/bin/airlock" ] || fail "usr/bin/airlock is not executable"
 grep -qxF "ExecStart=/usr/bin/airlock up --state /var/lib/airlock/state" "$root/usr/lib/systemd/system/airlock.service" \
     || { grep ExecStart "$root/usr/lib/systemd/system/airlock.service" >&2; fail "the unit does not run /usr/bin/airlock"; }
-strays=$(find "$root" -path "*$AIRLOCK_BINARY_DIR*" -o -path "*_CPack_Packages*")
+# No file names the build tree or CPack's staging directory (airlock.pc, the CMake
+# package, the unit are written with the install prefix).
+strays=$(grep -rlI -e "$AIRLOCK_BINARY_DIR" -e "_CPack_Packages" "$root/usr/lib" "$root/usr/share" || true)
 [ -z "$strays" ] || fail "build paths in the package: $strays"
 
 # 4. The unpacked command: init, then a short up.
