@@ -44,6 +44,9 @@ tmp=$out/airlock.1.tmp
     echo '.I PREFIX/share/airlock/policies/default'
     echo 'the default policy `airlock init` copies (unless $AIRLOCK_POLICY_DIR is set)'
     echo '.SH SEE ALSO'
+    echo '.BR airlock.yaml (5),'
+    printf '%s\n' '.BR airlock\-services.yaml (5),'
+    printf '%s\n' '.BR airlock\-policy (5);'
     echo 'docs/operations.md, docs/quickstart.md in the airlock sources'
 } >"$tmp"
 mv "$tmp" "$out/airlock.1"
