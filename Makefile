@@ -5,6 +5,7 @@
 #               suite under ASan + UBSan, then a short libFuzzer run of every fuzz target
 #   make bench  build and run every benchmark in bench/, printing ratios
 #   make fuzz   longer fuzz runs (FUZZ_SECONDS per target, default 300)
+#   make package  build the Debian package build/airlock_VERSION_ARCH.deb (CPack)
 #
 # Build trees: build/ (normal), build-asan/ (sanitizers), build-fuzz/ (clang + libFuzzer).
 
@@ -19,7 +20,7 @@ CTEST_FLAGS   ?= --output-on-failure --no-tests=error -j $(JOBS)
 export ASAN_OPTIONS  ?= detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 
-.PHONY: all deps build build-asan build-fuzz test test-normal test-asan fuzz-short fuzz demo bench clean
+.PHONY: all deps build build-asan build-fuzz test test-normal test-asan fuzz-short fuzz demo bench package clean
 
 all: build
 
@@ -61,6 +62,9 @@ demo: build
 
 bench: build
 	./scripts/bench $(BUILD)
+
+package: build
+	cmake --build $(BUILD) --target package
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

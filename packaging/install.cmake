@@ -13,6 +13,8 @@
 #   lib/sysusers.d/airlock.conf              the airlock system user (systemd-sysusers)
 #   share/man/man1/airlock.1                 the man page   } generated from --help at
 #   share/bash-completion/completions/airlock               } build time (gen-docs.sh)
+#   share/zsh/vendor-completions/_airlock                   }
+#   share/man/man5/airlock.yaml.5, airlock-services.yaml.5, airlock-policy.5 (packaging/man5)
 # Cross-file internals (*_int.h) are never installed.
 include(CMakePackageConfigHelpers)
 
@@ -61,16 +63,22 @@ install(CODE "
 install(FILES ${CMAKE_CURRENT_LIST_DIR}/airlock.sysusers RENAME airlock.conf
     DESTINATION lib/sysusers.d)
 
-# The man page and the bash completion, made from the built command's --help after each
+# The man page and the bash and zsh completions, made from the built command's --help after each
 # link (so they cannot drift from it).
 set(al_docs_out ${PROJECT_BINARY_DIR}/packaging)
 add_custom_command(
-    OUTPUT ${al_docs_out}/airlock.1 ${al_docs_out}/airlock.bash
+    OUTPUT ${al_docs_out}/airlock.1 ${al_docs_out}/airlock.bash ${al_docs_out}/_airlock
     COMMAND /bin/sh ${CMAKE_CURRENT_LIST_DIR}/gen-docs.sh $<TARGET_FILE:airlock_cli>
             ${PROJECT_VERSION} ${al_docs_out}
     DEPENDS airlock_cli ${CMAKE_CURRENT_LIST_DIR}/gen-docs.sh
-    COMMENT "man page and bash completion from airlock --help")
-add_custom_target(airlock_docs ALL DEPENDS ${al_docs_out}/airlock.1 ${al_docs_out}/airlock.bash)
+    COMMENT "man page, bash and zsh completion from airlock --help")
+add_custom_target(airlock_docs ALL DEPENDS ${al_docs_out}/airlock.1 ${al_docs_out}/airlock.bash
+    ${al_docs_out}/_airlock)
 install(FILES ${al_docs_out}/airlock.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 install(FILES ${al_docs_out}/airlock.bash RENAME airlock
     DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
+install(FILES ${al_docs_out}/_airlock DESTINATION ${CMAKE_INSTALL_DATADIR}/zsh/vendor-completions)
+# Section 5: the file formats (airlock.yaml, services.yaml, the policy), hand-written troff;
+# tests/install/test_man5.sh checks they name every key the loaders' tables accept.
+install(FILES ${CMAKE_CURRENT_LIST_DIR}/man5/airlock.yaml.5 ${CMAKE_CURRENT_LIST_DIR}/man5/airlock-services.yaml.5
+    ${CMAKE_CURRENT_LIST_DIR}/man5/airlock-policy.5 DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
