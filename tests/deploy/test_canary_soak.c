@@ -10,12 +10,12 @@
         monitor sampled the canary's own instance through the step;
       - a canary answering 2 % of /work with 500 (stable: none) is rolled back by
         canary_errors_vs_stable, with the Mann-Whitney figures in the trigger.
-    2 %: above the judge's floor (1 point over stable) and well below the soak rules'
-    error_rate_increase (more than 5 points over the baseline). That rule judges each
-    sample on its own, so the canary's per-scrape error ratio must stay under 5 % on
-    every scrape: hence a 1 s monitor interval and a few hundred requests per second
-    on each instance (at 250 ms and tens of requests per scrape, one error in a scrape
-    is already more than 5 %).
+    2 %: above the judge's floor (1 point over stable). The soak rules' error_rate_increase
+    judges each sample on its own, so on a loaded machine (fewer requests per scrape) one
+    scrape of a 2 % canary can read 6 % and breach the default 5 points first; this
+    test's quality_rules.yaml raises that rule to 25 points, so that only the judge can
+    see a 2 % canary, and runs a 1 s monitor interval with a few hundred requests per
+    second on each instance.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -44,6 +44,19 @@ s_setup (void **state)
     assert_non_null (self);
     *state = self;
     self->agents = atu_new ();
+    //  The soak rules alone must not see a 2 % canary (see above): 25 points, not 5.
+    char path [600];
+    snprintf (path, sizeof path, "%s/quality_rules.yaml", self->agents->harness->policy_dir);
+    char *rules = dtu_read (path);
+    assert_non_null (rules);
+    char *at = strstr (rules, "error_rate_increase_more_than_points: 5\n");
+    assert_non_null (at);
+    FILE *out = fopen (path, "w");
+    assert_non_null (out);
+    fprintf (out, "%.*serror_rate_increase_more_than_points: 25\n%s", (int) (at - rules), rules,
+             at + strlen ("error_rate_increase_more_than_points: 5\n"));
+    fclose (out);
+    free (rules);
     FILE *file = fopen (self->agents->services_path, "w");
     assert_non_null (file);
     fprintf (file, "version: 1\nservices:\n  " S_SERVICE ":\n    driver: process\n    instances: 2\n"
