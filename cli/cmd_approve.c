@@ -115,10 +115,8 @@ s_duration_ms (const char *text)
 static const char *
 s_config_path (const s_options_t *options)
 {
-    if (options->config_path)
-        return options->config_path;
-    const char *env = getenv ("AIRLOCK_CONFIG");
-    return env && *env ? env : "./airlock-state/airlock.yaml";
+    //  --config only (the approval client takes no --state): the one lookup rule.
+    return al_cli_config_path (options->config_path, NULL, NULL, 0);
 }
 
 //  Connect as the approver client. Returns NULL with the reason printed.

@@ -29,12 +29,13 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "usage: airlock costplan SERVICE [--config FILE] [--out FILE]\n\n"
+        "usage: airlock costplan SERVICE [--state DIR | --config FILE] [--out FILE]\n\n"
         "Write SERVICE's cost-plan.md (seed 002) from the live configuration: estimated\n"
         "monthly cost per environment (services.yaml instances x cost_per_instance_usd_month),\n"
         "the budgets and alert share (constraints.yaml), the guardrails that enforce them, what\n"
         "is not tracked, and optimization opportunities. Prints to stdout unless --out.\n\n"
-        "  --config FILE   airlock.yaml (default $AIRLOCK_CONFIG or ./airlock-state/airlock.yaml)\n"
+        "  --state DIR     the state directory (reads DIR/airlock.yaml)\n"
+        "  --config FILE   airlock.yaml (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n"
         "  --out FILE      write there (atomically) instead of stdout\n\n"
         "Exit: 0 written; 1 a budget is exceeded at the configured instance counts (the plan is\n"
         "still written); 2 usage, or a file that does not load.\n");
@@ -177,13 +178,16 @@ al_cmd_costplan (int argc, char **argv)
         s_usage (stdout);
         return AL_EXIT_OK;
     }
-    const char *config_path = getenv ("AIRLOCK_CONFIG");
-    if (!config_path || !*config_path)
-        config_path = "./airlock-state/airlock.yaml";
+    const char *config_option = NULL, *state_option = NULL;
     const char *service = NULL, *out_path = NULL;
     for (int index = 1; index < argc; index++) {
         const char *arg = argv [index];
-        const char **slot = strcmp (arg, "--config") == 0? &config_path: strcmp (arg, "--out") == 0? &out_path: NULL;
+        int taken = al_cli_config_option ("costplan", argc, argv, &index, &config_option, &state_option);
+        if (taken < 0)
+            return AL_EXIT_USAGE;
+        if (taken)
+            continue;
+        const char **slot = strcmp (arg, "--out") == 0? &out_path: NULL;
         if (slot && index + 1 < argc)
             *slot = argv [++index];
         else
@@ -198,6 +202,12 @@ al_cmd_costplan (int argc, char **argv)
     if (!service) {
         fprintf (stderr, "airlock costplan: which service? (SERVICE is required)\n\n");
         s_usage (stderr);
+        return AL_EXIT_USAGE;
+    }
+    char config_buffer [2048];
+    const char *config_path = al_cli_config_path (config_option, state_option, config_buffer, sizeof config_buffer);
+    if (!config_path) {
+        fprintf (stderr, "airlock costplan: --state: path too long\n");
         return AL_EXIT_USAGE;
     }
     int exit_code = AL_EXIT_USAGE;

@@ -16,7 +16,7 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "usage: airlock identity add NAME --role ROLE [--person PERSON] [--config FILE]\n\n"
+        "usage: airlock identity add NAME --role ROLE [--person PERSON] [--state DIR | --config FILE]\n\n"
         "Make a CURVE key pair for a new client identity (KEYS/NAME.cert and its _secret\n"
         "half, mode 0600) and append {key, identity: NAME, role: ROLE, person: PERSON} to\n"
         "the policy's identities.yaml; every other entry and comment stays as it is. Give each\n"
@@ -30,6 +30,7 @@ s_usage (FILE *out)
         "options:\n"
         "  --role ROLE      a role from roles.yaml (required)\n"
         "  --person PERSON  the human behind this identity (optional)\n"
+        "  --state DIR      the state directory (reads DIR/airlock.yaml)\n"
         "  --config FILE    airlock.yaml (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n\n"
         "exit codes: 0 added, 1 refused, 2 usage error or unusable configuration\n");
 }
@@ -56,19 +57,19 @@ al_cmd_identity (int argc, char **argv)
         s_usage (stderr);
         return AL_EXIT_USAGE;
     }
-    const char *config_path = getenv ("AIRLOCK_CONFIG");
-    if (!config_path || !*config_path)
-        config_path = "./airlock-state/airlock.yaml";
+    const char *config_option = NULL, *state_option = NULL;
     const char *name = NULL, *role = NULL, *person = NULL;
     for (int index = 2; index < argc; index++) {
+        int taken = al_cli_config_option ("identity", argc, argv, &index, &config_option, &state_option);
+        if (taken < 0)
+            return AL_EXIT_USAGE;
+        if (taken)
+            continue;
         if (strcmp (argv [index], "--role") == 0 && index + 1 < argc)
             role = argv [++index];
         else
         if (strcmp (argv [index], "--person") == 0 && index + 1 < argc)
             person = argv [++index];
-        else
-        if (strcmp (argv [index], "--config") == 0 && index + 1 < argc)
-            config_path = argv [++index];
         else
         if (argv [index][0] != '-' && !name)
             name = argv [index];
@@ -81,6 +82,12 @@ al_cmd_identity (int argc, char **argv)
     if (!name || !role) {
         fprintf (stderr, "airlock identity add: NAME and --role ROLE are required\n\n");
         s_usage (stderr);
+        return AL_EXIT_USAGE;
+    }
+    char config_buffer [2048];
+    const char *config_path = al_cli_config_path (config_option, state_option, config_buffer, sizeof config_buffer);
+    if (!config_path) {
+        fprintf (stderr, "airlock identity: --state: path too long\n");
         return AL_EXIT_USAGE;
     }
     char error [1024];

@@ -560,6 +560,12 @@ test_costplan (void **state)
     s_contains (text, "# Cost plan: demo");
     s_contains (text, "**services.yaml sets no `cost_per_instance_usd_month` for demo**");
     free (text);
+    //  The one configuration lookup: --state DIR reads DIR/airlock.yaml, as every command.
+    snprintf (arguments, sizeof arguments, "costplan demo --state '%s'", f->dir);
+    assert_int_equal (s_airlock (f, "costplan", arguments), 0);
+    text = s_output (f, "costplan", "out");
+    s_contains (text, "# Cost plan: demo");
+    free (text);
 
     //  1500 USD per instance: production 3 x 1500 = 4500 of 5000 (90%, past the 80% alert),
     //  staging 2 x 1500 = 3000 of 500 (over budget, as development: exit 1, the plan still written).
