@@ -18,6 +18,8 @@
     everything else runs in the caller's thread. A store belongs to one thread.
 */
 #include "store/al_store_int.h"
+#include "base/al_clock.h"
+#include "base/al_file.h"
 #include "proto/al_codec.h"
 #include <assert.h>
 #include <errno.h>
@@ -517,67 +519,6 @@ al_store_verify_path (const char *backend, const char *path, const char *checkpo
     return status;
 }
 
-//  Writes data to path atomically: temp file in the same directory, fsync, rename,
-//  fsync of the directory.
-static int
-s_write_atomic (const char *path, const char *data, size_t size, char *error, size_t error_size)
-{
-    char *temp = NULL;
-    char *dir_copy = NULL;
-    int fd = -1;
-    int rc = -1;
-    if (asprintf (&temp, "%s.tmp.XXXXXX", path) < 0) {
-        temp = NULL;
-        snprintf (error, error_size, "%s: out of memory", path);
-        goto cleanup;
-    }
-    fd = mkstemp (temp);
-    if (fd < 0) {
-        snprintf (error, error_size, "%s: cannot create temporary file: %s", path, strerror (errno));
-        goto cleanup;
-    }
-    size_t done = 0;
-    while (done < size) {
-        ssize_t written = write (fd, data + done, size - done);
-        if (written < 0 && errno == EINTR)
-            continue;
-        if (written <= 0) {
-            snprintf (error, error_size, "%s: write failed: %s", temp, strerror (errno));
-            goto cleanup;
-        }
-        done += (size_t) written;
-    }
-    if (fsync (fd) != 0 || close (fd) != 0) {
-        fd = -1;
-        snprintf (error, error_size, "%s: fsync failed: %s", temp, strerror (errno));
-        goto cleanup;
-    }
-    fd = -1;
-    if (rename (temp, path) != 0) {
-        snprintf (error, error_size, "%s: rename failed: %s", path, strerror (errno));
-        goto cleanup;
-    }
-    free (temp);
-    temp = NULL;
-    dir_copy = strdup (path);
-    if (dir_copy) {
-        int dir_fd = open (dirname (dir_copy), O_RDONLY | O_DIRECTORY);
-        if (dir_fd >= 0) {
-            fsync (dir_fd);
-            close (dir_fd);
-        }
-    }
-    rc = 0;
-cleanup:
-    if (fd >= 0)
-        close (fd);
-    if (temp)
-        unlink (temp);
-    free (temp);
-    free (dir_copy);
-    return rc;
-}
-
 //  Signs checkpoint's row count and head hash (the rest is filled here) and writes it.
 static al_store_status_t
 s_checkpoint_sign_write (s_checkpoint_t *checkpoint_in, const uint8_t secret_key [64], const char *path,
@@ -588,9 +529,7 @@ s_checkpoint_sign_write (s_checkpoint_t *checkpoint_in, const uint8_t secret_key
     char *text = NULL;
     al_store_status_t status = AL_STORE_ERR_IO;
     s_checkpoint_t checkpoint = *checkpoint_in;
-    struct timespec now;
-    clock_gettime (CLOCK_REALTIME, &now);
-    checkpoint.created_ms = (uint64_t) now.tv_sec * 1000 + (uint64_t) now.tv_nsec / 1000000;
+    checkpoint.created_ms = (uint64_t) al_clock_wall_ms ();
     crypto_sign_ed25519_sk_to_pk (checkpoint.public_key, secret_key);
     size_t signed_size = 0;
     signed_bytes = s_checkpoint_signing_bytes (&checkpoint, &signed_size);
@@ -630,7 +569,7 @@ s_checkpoint_sign_write (s_checkpoint_t *checkpoint_in, const uint8_t secret_key
     text = with_newline;
     text [length++] = '\n';
     text [length] = '\0';
-    if (s_write_atomic (path, text, length, error, error_size) != 0)
+    if (al_file_write_atomic (path, text, length, 0600, error, error_size) != 0)
         goto cleanup;
     status = AL_STORE_OK;
 cleanup:
