@@ -44,6 +44,7 @@ struct _al_child_t {
     int status;             // from waitpid; valid once exited
     bool lost;              // reaped elsewhere: status unknown
     bool keep_leftovers;
+    pid_t target;           // what signals go to: -pid (the group), or pid (same_group)
     int input_fd;           // our end of stdin; -1 once closed
     const char *input;      // borrowed from the options: the caller keeps it alive
     size_t input_size;
@@ -270,8 +271,8 @@ s_reap_if_exited (al_child_t *self)
     }
     if (info.si_pid != self->pid)
         return false;
-    if (!self->keep_leftovers)
-        kill (-self->pid, SIGKILL);
+    if (!self->keep_leftovers && self->target < 0)
+        kill (self->target, SIGKILL);
     int status = 0;
     while (waitpid (self->pid, &status, 0) < 0 && errno == EINTR)
         ;
@@ -340,6 +341,7 @@ al_child_start (char *const *argv, const al_child_options_t *options, char *erro
                : options->err == AL_CHILD_FD ? options->err_fd
                : options->err == AL_CHILD_TO_STDOUT ? source [1] : null_fd;
     const char *cwd = options->cwd;
+    bool same_group = options->same_group;
 
     pid_t pid = fork ();
     if (pid < 0) {
@@ -348,7 +350,8 @@ al_child_start (char *const *argv, const al_child_options_t *options, char *erro
     }
     if (pid == 0) {
         //  The child: async-signal-safe calls only.
-        setpgid (0, 0);
+        if (!same_group)
+            setpgid (0, 0);
         sigset_t none;
         sigemptyset (&none);
         sigprocmask (SIG_SETMASK, &none, NULL);
@@ -384,8 +387,10 @@ al_child_start (char *const *argv, const al_child_options_t *options, char *erro
         _exit (127);
     }
     //  Also from here, so the group exists before we may signal it.
-    setpgid (pid, pid);
+    if (!same_group)
+        setpgid (pid, pid);
     self->pid = pid;
+    self->target = same_group ? pid : -pid;
     s_close (&report [1]);
     s_close (&input [1]);
     s_close (&out [1]);
@@ -462,10 +467,10 @@ al_child_kill (al_child_t *self, int64_t grace_ms)
     assert (self);
     if (s_reap_if_exited (self))
         return false;
-    kill (-self->pid, SIGTERM);
+    kill (self->target, SIGTERM);
     if (al_child_wait (self, grace_ms > 0 ? grace_ms : 0))
         return false;
-    kill (-self->pid, SIGKILL);
+    kill (self->target, SIGKILL);
     al_child_wait (self, -1);
     return true;
 }

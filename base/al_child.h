@@ -4,7 +4,8 @@
     - is started from an argument vector, never through a shell; argv[0] is a path (with
       a '/') or a name looked up in PATH (the caller's, or /usr/local/bin:/usr/bin:/bin);
     - runs in its own process group (its pid is the group id), so stopping it stops
-      what it started (servers, sub-shells) too;
+      what it started (servers, sub-shells) too; except with same_group, for a program
+      that must read the terminal (ssh-keygen asking for a passphrase);
     - starts with every signal at its default disposition and none blocked, and with
       no descriptor of ours open but 0, 1, 2 (the caller may hold sockets and databases
       that are not close-on-exec);
@@ -58,6 +59,10 @@ typedef struct {
     size_t input_size;
     size_t out_max, err_max;        //  for AL_CHILD_PIPE: bytes kept (0: AL_CHILD_DEFAULT_MAX)
     bool keep_leftovers;            //  do not kill the group when the leader has exited
+    bool same_group;                //  stay in the caller's process group (a program that
+                                    //  prompts on the terminal: in a group of its own it
+                                    //  would be stopped by SIGTTIN); signals then reach
+                                    //  the child only, and leftovers are not killed
 } al_child_options_t;
 
 #define AL_CHILD_DEFAULT_MAX    (1024 * 1024)

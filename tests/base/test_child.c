@@ -206,6 +206,34 @@ test_no_descriptor_leaks (void **state)
     close (fd);
 }
 
+static void
+test_process_group (void **state)
+{
+    (void) state;
+    //  Field 5 of /proc/self/stat is the process group of cut, which is its shell's.
+    char *argv [] = { "sh", "-c", "cut -d' ' -f5 /proc/self/stat", NULL };
+    al_child_options_t options = { .out = AL_CHILD_PIPE };
+    char error [256] = "";
+    al_child_t *child = al_child_run (argv, &options, 60000, NULL, error, sizeof error);
+    assert_non_null (child);
+    assert_int_equal (atoi (al_child_out (child, NULL)), al_child_pid (child));
+    al_child_destroy (&child);
+    //  same_group: ours (a terminal prompt would stop a child in a group of its own).
+    options.same_group = true;
+    child = al_child_run (argv, &options, 60000, NULL, error, sizeof error);
+    assert_non_null (child);
+    assert_int_equal (atoi (al_child_out (child, NULL)), getpgrp ());
+    al_child_destroy (&child);
+    //  Killed by its pid alone.
+    char *sleeper [] = { "sleep", "600", NULL };
+    bool timed_out = false;
+    child = al_child_run (sleeper, &options, 100, &timed_out, error, sizeof error);
+    assert_non_null (child);
+    assert_true (timed_out);
+    assert_string_equal (al_child_status_text (child), "killed by signal 15");
+    al_child_destroy (&child);
+}
+
 int
 main (void)
 {
@@ -217,6 +245,7 @@ main (void)
         cmocka_unit_test (test_signal_text),
         cmocka_unit_test (test_deadline_kills_the_group),
         cmocka_unit_test (test_no_descriptor_leaks),
+        cmocka_unit_test (test_process_group),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
