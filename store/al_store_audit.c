@@ -1,5 +1,6 @@
-/*  al_store_audit.c: the store's read side for auditors: the canonical row encoding, the
-    chain hash, verification, signed checkpoints and JSON export.
+/*  al_store_audit.c: the store's read side for auditors: verification, signed
+    checkpoints and JSON export. It uses the generic layer (al_store.c) and the row
+    encoding and chain hash (al_store_row.c); al_store.c never calls back into it.
 
     verify streams every row once in sequence order through the backend's iterator
     (borrowed column pointers, no copies), re-encodes it and recomputes
@@ -36,76 +37,6 @@
 #include <unistd.h>
 
 #define S_CHECKPOINT_FORMAT "airlock-checkpoint-v1"
-
-static uint8_t *
-s_put_u64 (uint8_t *out, uint64_t value)
-{
-    for (int i = 7; i >= 0; i--) {
-        out [i] = (uint8_t) value;
-        value >>= 8;
-    }
-    return out + 8;
-}
-
-static uint8_t *
-s_put_bytes (uint8_t *out, const void *data, size_t size)
-{
-    assert (size <= UINT32_MAX);
-    out [0] = (uint8_t) (size >> 24);
-    out [1] = (uint8_t) (size >> 16);
-    out [2] = (uint8_t) (size >> 8);
-    out [3] = (uint8_t) size;
-    if (size)
-        memcpy (out + 4, data, size);
-    return out + 4 + size;
-}
-
-size_t
-al_store_row_encode (const al_store_event_t *event, uint8_t *buffer, size_t size)
-{
-    assert (event);
-    const char *strings [] = {
-        event->sender, event->role, event->type, event->message_id,
-        event->deployment_id, event->environment
-    };
-    size_t lengths [6];
-    size_t needed = 1 + 8 + 8 + 1 + 4 + 4 + event->envelope_size;
-    for (int i = 0; i < 6; i++) {
-        lengths [i] = strings [i]? strlen (strings [i]): 0;
-        needed += 4 + lengths [i];
-    }
-    size_t reason_length = event->reason? strlen (event->reason): 0;
-    needed += reason_length;
-    if (needed > size)
-        return needed;
-    uint8_t *out = buffer;
-    *out++ = AL_STORE_ROW_FORMAT;
-    out = s_put_u64 (out, event->sequence);
-    out = s_put_u64 (out, event->time_ms);
-    for (int i = 0; i < 6; i++)
-        out = s_put_bytes (out, strings [i], lengths [i]);
-    *out++ = (uint8_t) event->decision;
-    out = s_put_bytes (out, event->reason, reason_length);
-    out = s_put_bytes (out, event->envelope, event->envelope_size);
-    assert ((size_t) (out - buffer) == needed);
-    return needed;
-}
-
-void
-al_store_chain_hash (const uint8_t prev [AL_STORE_HASH_SIZE], const uint8_t *row, size_t row_size,
-                     uint8_t hash [AL_STORE_HASH_SIZE])
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
-    unsigned int length = 0;
-    int ok = ctx && EVP_DigestInit_ex (ctx, EVP_sha256 (), NULL)
-          && EVP_DigestUpdate (ctx, prev, AL_STORE_HASH_SIZE)
-          && EVP_DigestUpdate (ctx, row, row_size)
-          && EVP_DigestFinal_ex (ctx, hash, &length);
-    //  libcrypto fails here only without memory; an all-zero hash then never verifies.
-    if (!ok)
-        memset (hash, 0, AL_STORE_HASH_SIZE);
-    EVP_MD_CTX_free (ctx);
-}
 
 const char *
 al_verify_result_name (al_verify_result_t result)
