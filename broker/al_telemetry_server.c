@@ -27,32 +27,11 @@ struct _al_telemetry_server_t {
     char address [INET_ADDRSTRLEN + 8];
 };
 
+//  The one parser of a metrics address is airlock.yaml's (base/al_config).
 static int
 s_parse (const char *address, struct sockaddr_in *sockaddr, char *error, size_t error_size)
 {
-    const char *colon = address? strrchr (address, ':'): NULL;
-    if (!colon || colon == address || colon - address >= 64) {
-        snprintf (error, error_size, "'%s' is not HOST:PORT", address? address: "");
-        return -1;
-    }
-    char host [64];
-    memcpy (host, address, (size_t) (colon - address));
-    host [colon - address] = '\0';
-    char *end = NULL;
-    errno = 0;
-    long port = strtol (colon + 1, &end, 10);
-    if (errno || !colon [1] || *end || port < 0 || port > 65535) {
-        snprintf (error, error_size, "'%s': the port must be a number 0..65535", address);
-        return -1;
-    }
-    memset (sockaddr, 0, sizeof *sockaddr);
-    sockaddr->sin_family = AF_INET;
-    sockaddr->sin_port = htons ((uint16_t) port);
-    if (inet_pton (AF_INET, host, &sockaddr->sin_addr) != 1) {
-        snprintf (error, error_size, "'%s': the host must be a numeric IPv4 address (e.g. 127.0.0.1)", address);
-        return -1;
-    }
-    return 0;
+    return al_config_address_parse (address, sockaddr, error, error_size);
 }
 
 int

@@ -2,7 +2,7 @@
 # test_man5.sh: the section-5 man pages (packaging/man5) are installed, render without a
 # groff warning, and name every key the loaders accept, the key lists taken from the
 # loaders' own tables so that a key added there fails here until the page names it:
-#   airlock.yaml(5)           broker/al_config.c: s_keys (top-level and section keys), s_sections
+#   airlock.yaml(5)           base/al_config.c: s_keys (top-level and section keys), s_sections
 #   airlock-services.yaml(5)  deploy/al_services.c: the root's allowed keys, s_service_keys
 #   airlock-policy(5)         policies/al_policy_*.c: the top-level keys of each of the seven
 #                             files (policy_parse_roles ... policy_parse_quality), in that file's section
@@ -35,9 +35,9 @@ mentions () {  # mentions TEXT PAGE-NAME MIN KEY...: every KEY in TEXT, and at l
 
 # airlock.yaml(5)
 render "$man5/airlock.yaml.5" "$work/config.txt"
-top=$(sed -n 's/^ *{ NULL, *"\([a-z_]*\)".*/\1/p' "$src/broker/al_config.c")
-sections=$(sed -n 's/^static const char \*s_sections \[\] = {\(.*\)};.*/\1/p' "$src/broker/al_config.c" | grep -o '[a-z_-]\{2,\}')
-nested=$(sed -n 's/^ *{ "[a-z_]*", *"\([a-z_-]*\)".*/\1/p' "$src/broker/al_config.c" | sort -u)
+top=$(sed -n 's/^ *{ NULL, *"\([a-z_]*\)".*/\1/p' "$src/base/al_config.c")
+sections=$(sed -n 's/^static const char \*s_sections \[\] = {\(.*\)};.*/\1/p' "$src/base/al_config.c" | grep -o '[a-z_-]\{2,\}')
+nested=$(sed -n 's/^ *{ "[a-z_]*", *"\([a-z_-]*\)".*/\1/p' "$src/base/al_config.c" | sort -u)
 # shellcheck disable=SC2086
 mentions "$work/config.txt" "airlock.yaml(5)" 9 $top $sections
 # shellcheck disable=SC2086

@@ -9,10 +9,11 @@
 
     Immutable after load; no global state.
 */
-#include "broker/al_config.h"
-#include "broker/al_telemetry_server.h"
+#include "base/al_config.h"
+#include "base/al_error.h"
 #include "base/al_file.h"
 #include "base/al_paths.h"
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
@@ -90,6 +91,37 @@ static const s_key_t s_keys [] = {
 
 static const char *s_sections [] = { "endpoints", "keys", "limits", "checkpoint", "metrics" };
 #define S_SECTION_COUNT (sizeof s_sections / sizeof s_sections [0])
+
+int
+al_config_address_parse (const char *address, struct sockaddr_in *sockaddr_p, char *error, size_t error_size)
+{
+    const char *colon = address? strrchr (address, ':'): NULL;
+    if (!colon || colon == address || colon - address >= 64) {
+        al_error_set (error, error_size, "'%s' is not HOST:PORT", address? address: "");
+        return -1;
+    }
+    char host [64];
+    memcpy (host, address, (size_t) (colon - address));
+    host [colon - address] = '\0';
+    char *end = NULL;
+    errno = 0;
+    long port = strtol (colon + 1, &end, 10);
+    if (errno || !colon [1] || *end || port < 0 || port > 65535) {
+        al_error_set (error, error_size, "'%s': the port must be a number 0..65535", address);
+        return -1;
+    }
+    struct sockaddr_in sockaddr;
+    memset (&sockaddr, 0, sizeof sockaddr);
+    sockaddr.sin_family = AF_INET;
+    sockaddr.sin_port = htons ((uint16_t) port);
+    if (inet_pton (AF_INET, host, &sockaddr.sin_addr) != 1) {
+        al_error_set (error, error_size, "'%s': the host must be a numeric IPv4 address (e.g. 127.0.0.1)", address);
+        return -1;
+    }
+    if (sockaddr_p)
+        *sockaddr_p = sockaddr;
+    return 0;
+}
 
 static void
 s_error (char *error, size_t error_size, const char *path, const yaml_node_t *node,
@@ -189,7 +221,7 @@ s_take_value (al_config_t *self, const s_key_t *key, yaml_node_t *value, const c
         }
         if (key->section && strcmp (key->section, "metrics") == 0) {
             char why [256] = "";
-            if (al_telemetry_address_check (text, why, sizeof why)) {
+            if (al_config_address_parse (text, NULL, why, sizeof why)) {
                 s_error (error, error_size, path, value, "%s: %s", full, why);
                 return -1;
             }
