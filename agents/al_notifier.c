@@ -11,6 +11,7 @@
 */
 #include "agents/al_notifier.h"
 #include "base/al_clock.h"
+#include "base/al_paths.h"
 #include "agents/al_agent.h"
 #include "agents/al_notify_config.h"
 #include "agents/al_notify_format.h"
@@ -296,8 +297,7 @@ s_log_pending (const char *endpoint, uint64_t pending, void *arg)
 char *
 al_notifier_config_path (const al_config_t *config)
 {
-    char *path = NULL;
-    return asprintf (&path, "%s/notifications.yaml", al_config_state_dir (config)) < 0? NULL: path;
+    return al_paths_dup (al_config_state_dir (config), AL_PATH_NOTIFICATIONS_YAML, NULL, 0);
 }
 
 //  notifications.yaml, or no endpoints when there is none.
@@ -338,12 +338,14 @@ al_notifier_run (const al_config_t *config, char *error, size_t error_size)
         snprintf (error, error_size, "%s: the state directory's path is too long", state_dir);
         goto cleanup;
     }
-    snprintf (dir, sizeof dir, "%s/notifier", state_dir);
+    if (al_paths_get (state_dir, AL_PATH_NOTIFIER_DIR, dir, sizeof dir, error, error_size) != 0)
+        goto cleanup;
     if (mkdir (dir, 0700) != 0 && errno != EEXIST) {
         snprintf (error, error_size, "%s: cannot create: %s", dir, strerror (errno));
         goto cleanup;
     }
-    snprintf (path, sizeof path, "%s/lock", dir);
+    if (al_paths_get (state_dir, AL_PATH_NOTIFIER_LOCK, path, sizeof path, error, error_size) != 0)
+        goto cleanup;
     lock_fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (lock_fd < 0 || flock (lock_fd, LOCK_EX | LOCK_NB) != 0) {
         snprintf (error, error_size, "%s: %s", path, lock_fd < 0? strerror (errno)
@@ -360,7 +362,8 @@ al_notifier_run (const al_config_t *config, char *error, size_t error_size)
         self.services = al_services_load (al_config_services_path (config), services_error, sizeof services_error);
     if (!self.policy || !self.services)
         zsys_warning ("notifier: no budget alerts: %s", self.policy? services_error: "the policy does not load");
-    snprintf (path, sizeof path, "%s/outbox.db", dir);
+    if (al_paths_get (state_dir, AL_PATH_NOTIFIER_OUTBOX, path, sizeof path, error, error_size) != 0)
+        goto cleanup;
     self.outbox = al_notify_outbox_open (path, error, error_size);
     if (!self.outbox)
         goto cleanup;
