@@ -11,6 +11,7 @@
 */
 #include "base/al_config.h"
 #include "base/al_error.h"
+#include "base/al_yaml.h"
 #include "base/al_file.h"
 #include "base/al_paths.h"
 #include <arpa/inet.h>
@@ -87,6 +88,7 @@ static const s_key_t s_keys [] = {
     { "metrics",    "monitor",            true,  false, S_METRICS_MONITOR, 0, 0 },
     { "metrics",    "notifier",           true,  false, S_METRICS_NOTIFIER, 0, 0 },
 };
+#define S_MAX_FILE_SIZE (1024 * 1024)    // airlock.yaml is a few hundred bytes
 #define S_KEY_COUNT (sizeof s_keys / sizeof s_keys [0])
 
 static const char *s_sections [] = { "endpoints", "keys", "limits", "checkpoint", "metrics" };
@@ -363,16 +365,26 @@ al_config_load (const char *path, char *error, size_t error_size)
 {
     assert (path);
     al_config_t *self = NULL;
-    FILE *file = NULL;
+    char *text = NULL;
+    size_t text_size = 0;
     char *base_dir = NULL;
     bool parser_ready = false, doc_ready = false;
     yaml_parser_t parser;
     yaml_document_t doc;
     bool seen [S_KEY_COUNT + S_SECTION_COUNT] = { false };
 
-    file = fopen (path, "rb");
-    if (!file) {
+    text = al_file_read (path, S_MAX_FILE_SIZE, &text_size, NULL, 0);
+    if (!text) {
         s_error (error, error_size, path, NULL, "cannot open: %s", strerror (errno));
+        goto cleanup;
+    }
+    //  No alias, like every airlock file (base/al_yaml.h).
+    size_t alias_line = 0, alias_column = 0;
+    char alias_message [160];
+    if (al_yaml_find_alias ((const unsigned char *) text, text_size, &alias_line, &alias_column,
+                            alias_message, sizeof alias_message)) {
+        if (error && error_size)
+            snprintf (error, error_size, "%s:%zu:%zu: %s", path, alias_line, alias_column, alias_message);
         goto cleanup;
     }
     self = s_alloc ();
@@ -398,7 +410,7 @@ al_config_load (const char *path, char *error, size_t error_size)
     if (!yaml_parser_initialize (&parser))
         goto nomem;
     parser_ready = true;
-    yaml_parser_set_input_file (&parser, file);
+    yaml_parser_set_input_string (&parser, (const unsigned char *) text, text_size);
     if (!yaml_parser_load (&parser, &doc)) {
         if (error && error_size)
             snprintf (error, error_size, "%s:%zu:%zu: %s", path, (size_t) parser.problem_mark.line + 1,
@@ -435,8 +447,7 @@ cleanup:
         yaml_document_delete (&doc);
     if (parser_ready)
         yaml_parser_delete (&parser);
-    if (file)
-        fclose (file);
+    free (text);
     free (base_dir);
     return self;
 }

@@ -72,6 +72,14 @@ void al_yaml_end (al_yaml_t *self, const char *name);
 //  memory is added as the last error first. error MAY be NULL.
 int al_yaml_report (al_yaml_t *self, char *error, size_t error_size);
 
+//  The alias rule for a loader that parses YAML itself (airlock.yaml, the policy
+//  files): the first alias in the first document of text (size bytes). True when there
+//  is one, with its 1-based line and column and "an alias (*NAME): aliases are not
+//  allowed; write the value out" in message. False when there is none (or the text
+//  does not parse: the loader's own parse reports that).
+bool al_yaml_find_alias (const unsigned char *text, size_t size, size_t *line, size_t *column,
+                         char *message, size_t message_size);
+
 //  ---------------------------------------------------------------------------------
 //  Errors
 

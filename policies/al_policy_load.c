@@ -4,6 +4,7 @@
     policies/al_policy_int.h for how its files divide the work.
 */
 #include "policies/al_policy_int.h"
+#include "base/al_yaml.h"
 
 //  ---------------------------------------------------------------------------------
 //  Loading
@@ -47,6 +48,16 @@ s_load_document (s_loader_t *L, size_t index)
         policy_error_at (L, L->path, 0, 0, "larger than %d bytes", S_MAX_FILE_SIZE);
         goto cleanup;
     }
+    //  Aliases make one node the child of several: refused, like in every airlock file
+    //  (base/al_yaml.h): policies are plain data a human reviews, and expanding aliases
+    //  is how small inputs become huge.
+    size_t alias_line = 0, alias_column = 0;
+    char alias_message [160];
+    if (al_yaml_find_alias ((const unsigned char *) text, size, &alias_line, &alias_column,
+                            alias_message, sizeof alias_message)) {
+        policy_error_at (L, L->path, (unsigned) alias_line, (unsigned) alias_column, "%s", alias_message);
+        goto cleanup;
+    }
     if (!yaml_parser_initialize (&parser))
         goto cleanup;
     parser_ready = true;
@@ -80,37 +91,7 @@ s_load_document (s_loader_t *L, size_t index)
         policy_error_at (L, L->path, second_line, 1, "more than one YAML document");
         goto cleanup;
     }
-    //  Aliases make one node the child of several: refuse them (policies are plain
-    //  data, and expanding aliases is how small inputs become huge).
-    size_t node_count = (size_t) (L->doc->nodes.top - L->doc->nodes.start);
-    unsigned char *seen = calloc (node_count + 1, 1);
-    if (!seen)
-        goto cleanup;
-    bool alias = false;
-    for (yaml_node_t *node = L->doc->nodes.start; node < L->doc->nodes.top && !alias; node++) {
-        int children [2];
-        if (node->type == YAML_SEQUENCE_NODE) {
-            for (yaml_node_item_t *item = node->data.sequence.items.start;
-                 item < node->data.sequence.items.top && !alias; item++)
-                if (seen [*item]++)
-                    alias = true;
-        }
-        else
-        if (node->type == YAML_MAPPING_NODE) {
-            for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
-                 pair < node->data.mapping.pairs.top && !alias; pair++) {
-                children [0] = pair->key;
-                children [1] = pair->value;
-                for (int i = 0; i < 2 && !alias; i++)
-                    if (seen [children [i]]++ || children [i] == 1)
-                        alias = true;
-            }
-        }
-        if (alias)
-            policy_error (L, node, "YAML aliases (*name) are not allowed in a policy");
-    }
-    free (seen);
-    ok = !alias;
+    ok = true;
 
 cleanup:
     if (parser_ready)

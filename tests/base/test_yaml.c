@@ -162,6 +162,26 @@ test_every_alias_refused (void **state)
     s_expect (fixture, text, ":2:8: an alias (*a)");
 }
 
+static void
+test_find_alias (void **state)
+{
+    (void) state;
+    size_t line = 0, column = 0;
+    char message [160] = "";
+    const char *with = "a: &x 1\nb: [2, *x]\n";
+    assert_true (al_yaml_find_alias ((const unsigned char *) with, strlen (with), &line, &column,
+                                     message, sizeof message));
+    assert_int_equal (line, 2);
+    assert_int_equal (column, 8);
+    assert_string_equal (message, "an alias (*x): aliases are not allowed; write the value out");
+    const char *without = "a: &x 1\nb: [2, 3]\n";
+    assert_false (al_yaml_find_alias ((const unsigned char *) without, strlen (without), &line, &column,
+                                      message, sizeof message));
+    //  Text that does not parse: no alias found (the loader's parse reports it).
+    const char *broken = "a: [\n";
+    assert_false (al_yaml_find_alias ((const unsigned char *) broken, strlen (broken), NULL, NULL, NULL, 0));
+}
+
 int
 main (void)
 {
@@ -169,6 +189,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_walk, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_errors_name_the_place, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_every_alias_refused, s_setup, s_teardown),
+        cmocka_unit_test (test_find_alias),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -148,6 +148,8 @@ test_strict_errors (void **state)
         { "heartbeat_ms: 100\n", ":1:1: ", "state_dir is required" },
         { "state_dir: /s\n  bad: [\n", ":", "" },
         { "- a\n- b\n", ":1:1: ", "expected a mapping of keys" },
+        //  No alias, not even of a scalar (base/al_yaml.h: one rule for every file).
+        { "state_dir: &s /s\npolicy_dir: *s\n", ":2:13: ", "an alias (*s): aliases are not allowed" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
         s_write (fx, cases [i].text);
