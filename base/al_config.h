@@ -7,9 +7,10 @@
     The file (written by `airlock init`, format in docs/broker.md) names the state
     directory, the policy directory, the audit database, the services file, the two
     broker endpoints, the key files, the heartbeat interval, the limits and the
-    checkpoint schedule. Loading is strict: an unknown key, a duplicate key, a wrong
-    type or an out-of-range number is an error "airlock.yaml:LINE:COL: what is wrong",
-    and no configuration is returned. Keys left out take safe defaults (paths under
+    checkpoint schedule. Loading is strict and walks the file with base/al_yaml: an
+    unknown key, a duplicate key, a wrong type, an out-of-range number or an alias is
+    an error "airlock.yaml:LINE:COL: KEY: what is wrong", every error is listed (one per
+    line), and no configuration is returned. Keys left out take safe defaults (paths under
     state_dir, limits below). Relative paths are resolved against the directory of the
     configuration file, so every getter returns an absolute path.
 
