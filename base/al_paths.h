@@ -19,6 +19,7 @@
         run/metrics-<name>.address                each process with a metrics address
         orchestrator/releases/<release>.json      orchestrator
         qa/<deployment>/qa_report.json, qa/<deployment>/evidence/, qa/.refused/   qa
+        qa/.reports/<sha256>.json                 qa (kept by content; deploy/al_qa_reports)
         deploy/artifacts/sha256/<hex>             deploy-manager
         deploy/.artifacts/deployment/<deployment>/   deploy-manager (evidence, receipt)
         deploy/releases/<service>/<environment>.json deploy-manager (release record)
@@ -66,15 +67,18 @@ typedef enum {
     AL_PATH_LOGS_DIR,               // logs
     AL_PATH_RUN_DIR,                // run
     AL_PATH_UP_LOCK,                // run/up.lock
+    AL_PATH_ORCHESTRATOR_DIR,       // orchestrator
     AL_PATH_ORCHESTRATOR_RELEASES_DIR, // orchestrator/releases
     AL_PATH_QA_DIR,                 // qa
     AL_PATH_QA_REFUSED_DIR,         // qa/.refused
+    AL_PATH_QA_REPORTS_DIR,         // qa/.reports (QA reports kept by content digest)
     AL_PATH_DEPLOY_DIR,             // deploy
     AL_PATH_DEPLOY_ARTIFACTS_DIR,   // deploy/artifacts
     AL_PATH_DEPLOY_EVIDENCE_DIR,    // deploy/.artifacts/deployment
     AL_PATH_DEPLOY_RELEASES_DIR,    // deploy/releases
     AL_PATH_DEPLOY_DRIVERS_DIR,     // deploy/drivers
     AL_PATH_DEPLOY_BACKUPS_DIR,     // deploy/backups
+    AL_PATH_MONITOR_DIR,            // monitor
     AL_PATH_MONITOR_BASELINES_DIR,  // monitor/baselines
     AL_PATH_NOTIFIER_DIR,           // notifier
     AL_PATH_NOTIFIER_OUTBOX,        // notifier/outbox.db

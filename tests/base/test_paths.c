@@ -29,6 +29,9 @@ test_fixed_entries (void **state)
         { AL_PATH_AUDIT_DB, "/s/audit.db" },
         { AL_PATH_CHECKPOINT, "/s/checkpoints/latest.ckpt" },
         { AL_PATH_QA_REFUSED_DIR, "/s/qa/.refused" },
+        { AL_PATH_QA_REPORTS_DIR, "/s/qa/.reports" },
+        { AL_PATH_ORCHESTRATOR_DIR, "/s/orchestrator" },
+        { AL_PATH_MONITOR_DIR, "/s/monitor" },
         { AL_PATH_DEPLOY_EVIDENCE_DIR, "/s/deploy/.artifacts/deployment" },
         { AL_PATH_NOTIFIER_OUTBOX, "/s/notifier/outbox.db" },
     };
@@ -40,7 +43,7 @@ test_fixed_entries (void **state)
         assert_string_equal (copy, cases [index].expected);
         free (copy);
     }
-    //  Every entry has a name, and no two share one.
+    //  Every entry has a name, and no two share one (a missing table entry would assert).
     for (int one = 0; one < AL_PATH_COUNT; one++)
         for (int other = one + 1; other < AL_PATH_COUNT; other++)
             assert_string_not_equal (al_paths_relative ((al_path_t) one), al_paths_relative ((al_path_t) other));
