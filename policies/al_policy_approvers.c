@@ -91,8 +91,8 @@ s_parse_keys (s_loader_t *L, yaml_node_t *list, size_t approver, bool revoked)
             : s_decode_ssh (value, key.bytes);
         if (!decoded) {
             policy_error (L, value_node, raw_node
-                     ? "ed25519: expected a 32-byte public key in hex (64 characters) or base64"
-                     : "ssh: expected an OpenSSH line 'ssh-ed25519 AAAA... [comment]'");
+                          ? "ed25519: expected a 32-byte public key in hex (64 characters) or base64"
+                          : "ssh: expected an OpenSSH line 'ssh-ed25519 AAAA... [comment]'");
             continue;
         }
         if (!crypto_core_ed25519_is_valid_point (key.bytes)) {
@@ -103,7 +103,7 @@ s_parse_keys (s_loader_t *L, yaml_node_t *list, size_t approver, bool revoked)
         for (size_t i = 0; i < self->key_count && !duplicate; i++)
             if (memcmp (self->keys [i].bytes, key.bytes, 32) == 0) {
                 policy_error (L, value_node, "duplicate key (already listed for approver '%s')",
-                         self->approvers [self->keys [i].approver].name);
+                              self->approvers [self->keys [i].approver].name);
                 duplicate = true;
             }
         if (!duplicate)
@@ -200,7 +200,7 @@ s_parse_quorum (s_loader_t *L, yaml_node_t *list, const char *what, s_quorum_t *
         if (found && found->kind && strcmp (found->kind, "human") == 0
         &&  !found->grant [approval][AIRLOCK__ENVIRONMENT__ENV_PRODUCTION].line)
             policy_error (L, role_node, "%s: role '%s' may not send SignedApproval in production "
-                     "(roles.yaml), so it can never approve", what, role);
+                          "(roles.yaml), so it can never approve", what, role);
         bool duplicate = false;
         for (size_t i = 0; i < quorum->count; i++)
             if (strcmp (quorum->entries [i].role, role) == 0)
@@ -254,7 +254,7 @@ policy_parse_types (s_loader_t *L, yaml_node_t *root)
         int type = (int) al_deployment_type_from_name (name);
         if (type <= 0 || type >= S_TYPE_COUNT) {
             policy_error (L, key, "unknown deployment type '%s' (expected standard, hotfix, rollback, "
-                     "scheduled or emergency)", name);
+                          "scheduled or emergency)", name);
             continue;
         }
         s_type_t *entry = &self->types [type];
@@ -289,10 +289,10 @@ policy_parse_types (s_loader_t *L, yaml_node_t *root)
                 total += parts [part]->entries [i].count;
         if (total > AL_POLICY_MAX_APPROVAL_SLOTS)
             policy_error (L, body, "%s: quorum, skip_staging_quorum and break_glass ask for %u signatures together; "
-                     "at most %d", what, total, AL_POLICY_MAX_APPROVAL_SLOTS);
+                          "at most %d", what, total, AL_POLICY_MAX_APPROVAL_SLOTS);
     }
     for (int type = 1; type < S_TYPE_COUNT; type++)
         if (!self->types [type].present)
             policy_error (L, types, "missing deployment type '%s'",
-                     al_deployment_type_name ((Airlock__DeploymentType) type));
+                          al_deployment_type_name ((Airlock__DeploymentType) type));
 }

@@ -64,9 +64,9 @@ s_load_document (s_loader_t *L, size_t index)
     yaml_parser_set_input_string (&parser, (const unsigned char *) text, size);
     if (!yaml_parser_load (&parser, &self->docs [index])) {
         policy_error_at (L, L->path, (unsigned) parser.problem_mark.line + 1,
-                    (unsigned) parser.problem_mark.column + 1, "YAML syntax error: %s%s%s",
-                    parser.problem ? parser.problem : "unknown problem",
-                    parser.context ? " " : "", parser.context ? parser.context : "");
+                         (unsigned) parser.problem_mark.column + 1, "YAML syntax error: %s%s%s",
+                         parser.problem ? parser.problem : "unknown problem",
+                         parser.context ? " " : "", parser.context ? parser.context : "");
         goto cleanup;
     }
     self->doc_loaded [index] = true;
@@ -80,8 +80,8 @@ s_load_document (s_loader_t *L, size_t index)
     yaml_document_t extra;
     if (!yaml_parser_load (&parser, &extra)) {
         policy_error_at (L, L->path, (unsigned) parser.problem_mark.line + 1,
-                    (unsigned) parser.problem_mark.column + 1, "YAML syntax error: %s",
-                    parser.problem ? parser.problem : "unknown problem");
+                         (unsigned) parser.problem_mark.column + 1, "YAML syntax error: %s",
+                         parser.problem ? parser.problem : "unknown problem");
         goto cleanup;
     }
     bool second = yaml_document_get_root_node (&extra) != NULL;

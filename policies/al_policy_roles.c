@@ -70,7 +70,7 @@ s_parse_grants (s_loader_t *L, yaml_node_t *list, const char *role,
             assert ((int) type > 0 && (int) type < S_MAX_TYPE_ID);
             if (policy_broker_only (type)) {
                 policy_error (L, type_node, "%s: %s is sent only by the broker and may not be granted",
-                         who, type_name);
+                              who, type_name);
                 continue;
             }
             S_FOR_ITEMS (L, envs, env_node) {
@@ -80,18 +80,18 @@ s_parse_grants (s_loader_t *L, yaml_node_t *list, const char *role,
                 int env = policy_lookup (s_env_names, S_ENV_COUNT, env_name);
                 if (env < 0) {
                     policy_error (L, env_node, "unknown environment '%s' (expected development, "
-                             "staging, production or bus)", env_name);
+                                  "staging, production or bus)", env_name);
                     continue;
                 }
                 if (env == AIRLOCK__ENVIRONMENT__ENV_PRODUCTION && policy_is_type (type, "DeployRequest")) {
                     policy_error (L, type_node, "%s: granting DeployRequest in production would let it "
-                             "send a production deploy; only the broker's approval gate can", who);
+                                  "send a production deploy; only the broker's approval gate can", who);
                     continue;
                 }
                 s_grant_t *cell = &table [type][env];
                 if (cell->line) {
                     policy_error (L, type_node, "%s: duplicate grant of %s in %s (first at line %u)",
-                             who, type_name, env_name, cell->line);
+                                  who, type_name, env_name, cell->line);
                     continue;
                 }
                 cell->line = policy_line (type_node);
@@ -112,26 +112,26 @@ s_check_capability (s_loader_t *L, yaml_node_t *node, s_role_t *role, int env)
         for (int type = 0; type < S_MAX_TYPE_ID; type++)
             if (role->grant [type][env].line)
                 policy_error (L, node, "role '%s' is %s in %s but line %u grants %s there",
-                         role->name, cap, env_name, role->grant [type][env].line,
-                         al_msg_type_name ((al_msg_type_t) type));
+                              role->name, cap, env_name, role->grant [type][env].line,
+                              al_msg_type_name ((al_msg_type_t) type));
     }
     else
     if ((strcmp (cap, "cannot_deploy") == 0 || strcmp (cap, "cannot_execute") == 0
     ||   strcmp (cap, "cannot_run") == 0) && role->grant [deploy][env].line)
         policy_error (L, node, "role '%s' is %s in %s but line %u grants DeployRequest there",
-                 role->name, cap, env_name, role->grant [deploy][env].line);
+                      role->name, cap, env_name, role->grant [deploy][env].line);
     else
     if (strcmp (cap, "cannot_run") == 0 && role->grant [report][env].line)
         policy_error (L, node, "role '%s' is %s in %s but line %u grants QaReport there",
-                 role->name, cap, env_name, role->grant [report][env].line);
+                      role->name, cap, env_name, role->grant [report][env].line);
     else
     if (strcmp (cap, "request_deploy") == 0 && !role->grant [deploy][env].line)
         policy_error (L, node, "role '%s' may request_deploy in %s but no grant of DeployRequest "
-                 "there", role->name, env_name);
+                      "there", role->name, env_name);
     else
     if (strcmp (cap, "run_tests") == 0 && !role->grant [report][env].line)
         policy_error (L, node, "role '%s' may run_tests in %s but no grant of QaReport there",
-                 role->name, env_name);
+                      role->name, env_name);
 }
 
 void
@@ -192,7 +192,7 @@ policy_parse_roles (s_loader_t *L, yaml_node_t *root)
             role->kind = policy_string (L, node, "kind");
             if (role->kind && policy_lookup (kinds, 3, role->kind) < 0) {
                 policy_error (L, node, "%s: unknown kind '%s' (expected bus-agent, ai-agent or human)",
-                         what, role->kind);
+                              what, role->kind);
                 role->kind = NULL;
             }
         }
@@ -230,7 +230,7 @@ policy_parse_roles (s_loader_t *L, yaml_node_t *root)
         else
         if (found && (!found->kind || strcmp (found->kind, "bus-agent") != 0))
             policy_error (L, node, "qa_authority: role '%s' is %s: the QA verdict comes from a bus agent (kind: "
-                     "bus-agent), never from an AI agent or a human's client", name, found->kind ? found->kind : "of no kind");
+                          "bus-agent), never from an AI agent or a human's client", name, found->kind ? found->kind : "of no kind");
         else
         if (found && !found->grant [report][AIRLOCK__ENVIRONMENT__ENV_STAGING].line)
             policy_error (L, node, "qa_authority: role '%s' is not granted QaReport in staging", name);
@@ -300,7 +300,7 @@ policy_parse_identities (s_loader_t *L, yaml_node_t *root)
         bool valid = key && name && role && (!person_node || person);
         if (person && (!*person || strlen (person) > 127)) {
             policy_error (L, person_node, "person: expected 1-127 characters (the person's name as "
-                     "approvers.yaml spells it)");
+                          "approvers.yaml spells it)");
             valid = false;
         }
         if (key && !s_valid_z85_key (key)) {

@@ -273,7 +273,7 @@ policy_parse_dependencies (s_loader_t *L, yaml_node_t *root)
             int step = policy_lookup (steps, 7, name);
             if (step <= 0) {
                 policy_error (L, item, "critical_path: unknown step '%s' (expected preflight, backup, "
-                         "migrate, rollout, soak, receipt)", name);
+                              "migrate, rollout, soak, receipt)", name);
                 continue;
             }
             if (position [step]) {
@@ -295,7 +295,7 @@ policy_parse_dependencies (s_loader_t *L, yaml_node_t *root)
             for (int before = 1; before < step; before++)
                 if (position [before] > position [step]) {
                     policy_error (L, nodes [step], "critical_path: '%s' must come after '%s'",
-                             steps [step], steps [before]);
+                                  steps [step], steps [before]);
                     break;
                 }
         }
@@ -340,7 +340,7 @@ policy_parse_dependencies (s_loader_t *L, yaml_node_t *root)
                 int index = name ? policy_lookup (signals, 4, name) : -1;
                 if (name && index < 0)
                     policy_error (L, item, "unknown golden signal '%s' (expected latency, traffic, errors, "
-                             "saturation)", name);
+                                  "saturation)", name);
                 else
                 if (name && (seen & (1u << index)))
                     policy_error (L, item, "golden signal '%s' listed twice", name);
@@ -446,10 +446,10 @@ policy_parse_quality (s_loader_t *L, yaml_node_t *root)
             t->health_check_failures_more_than = (unsigned) failures;
         if ((node = policy_get (L, triggers, "error_rate_increase_more_than_points")))
             policy_number (L, node, "error_rate_increase_more_than_points", 0, true, 100,
-                      &t->error_rate_increase_more_than_points);
+                           &t->error_rate_increase_more_than_points);
         if ((node = policy_get (L, triggers, "latency_p99_more_than_baseline_factor")))
             policy_number (L, node, "latency_p99_more_than_baseline_factor", 1, true, 1000,
-                      &t->latency_p99_more_than_baseline_factor);
+                           &t->latency_p99_more_than_baseline_factor);
         if ((node = policy_get (L, triggers, "cpu_percent_more_than")))
             policy_number (L, node, "cpu_percent_more_than", 0, true, 100, &t->cpu_percent_more_than);
         if ((node = policy_get (L, triggers, "memory_percent_more_than")))
@@ -460,7 +460,7 @@ policy_parse_quality (s_loader_t *L, yaml_node_t *root)
     if (investigate && policy_check_map (L, investigate, "investigate", investigate_keys, investigate_keys)
     &&  (node = policy_get (L, investigate, "error_rate_percent_more_than")))
         policy_number (L, node, "error_rate_percent_more_than", 0, true, 100,
-                  &t->investigate_error_rate_percent_more_than);
+                       &t->investigate_error_rate_percent_more_than);
 
     //  security_scan: optional, each limit optional; "unlimited" or a count.
     self->scan_limits = (al_policy_scan_limits_t) { 0, 0, AL_POLICY_SCAN_UNLIMITED, AL_POLICY_SCAN_UNLIMITED };

@@ -122,7 +122,7 @@ s_is_plain (yaml_node_t *node)
 //  (a map keyed by names), required may be NULL.
 bool
 policy_check_map (s_loader_t *L, yaml_node_t *node, const char *what,
-             const char *const *allowed, const char *const *required)
+                  const char *const *allowed, const char *const *required)
 {
     if (node->type != YAML_MAPPING_NODE) {
         policy_error (L, node, "%s: expected a mapping, found %s", what, s_kind_name (node));
@@ -146,7 +146,7 @@ policy_check_map (s_loader_t *L, yaml_node_t *node, const char *what,
             const char *prior_name = policy_scalar (policy_node (L, prior->key));
             if (prior_name && strcmp (prior_name, name) == 0) {
                 policy_error (L, key, "duplicate key '%s' in %s (first at line %u)", name, what,
-                         policy_line (policy_node (L, prior->key)));
+                              policy_line (policy_node (L, prior->key)));
                 break;
             }
         }
@@ -267,7 +267,7 @@ policy_parse_real (const char *text, double *out)
 
 bool
 policy_integer (s_loader_t *L, yaml_node_t *node, const char *what, long long min, long long max,
-           long long *out)
+                long long *out)
 {
     const char *value = policy_scalar (node);
     long long number;
@@ -286,7 +286,7 @@ policy_integer (s_loader_t *L, yaml_node_t *node, const char *what, long long mi
 //  A number (integer or real). min_exclusive: the value must be strictly above min.
 bool
 policy_number (s_loader_t *L, yaml_node_t *node, const char *what, double min, bool min_exclusive,
-          double max, double *out)
+               double max, double *out)
 {
     const char *value = policy_scalar (node);
     double number;
@@ -308,7 +308,7 @@ policy_number (s_loader_t *L, yaml_node_t *node, const char *what, double min, b
 //  A duration such as 90s, 30m, 4h, 1d, 1h30m, 500ms, in milliseconds.
 bool
 policy_duration (s_loader_t *L, yaml_node_t *node, const char *what, int64_t min_ms, int64_t max_ms,
-            int64_t *out_ms)
+                 int64_t *out_ms)
 {
     const char *text = policy_scalar (node);
     bool valid = text && *text;
