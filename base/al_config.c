@@ -473,10 +473,8 @@ char *
 al_config_metrics_port_file (const al_config_t *self, const char *process)
 {
     assert (self);
-    if (!process || !*process || strchr (process, '/'))
+    char path [PATH_MAX];
+    if (!process || al_paths_metrics_address (self->str [S_STATE_DIR], process, path, sizeof path, NULL, 0) != 0)
         return NULL;
-    char *result = NULL;
-    if (asprintf (&result, "%s/run/metrics-%s.address", self->str [S_STATE_DIR], process) < 0)
-        return NULL;
-    return result;
+    return strdup (path);
 }

@@ -101,7 +101,8 @@ uint32_t al_config_checkpoint_every_seconds (const al_config_t *self);
 //  NULL when none is configured (no endpoint is served).
 const char *al_config_metrics_address (const al_config_t *self, const char *process);
 //  Where that process writes the address it bound (state_dir/run/metrics-PROCESS.address,
-//  "HOST:PORT"; useful with port 0). Caller frees; NULL if process is empty or has '/'.
+//  "HOST:PORT"; useful with port 0; named by al_paths). Caller frees; NULL if process
+//  cannot stand in a file name (al_paths_name_ok) or memory ran out.
 char *al_config_metrics_port_file (const al_config_t *self, const char *process);
 
 //  Parse a metrics address "HOST:PORT" (numeric IPv4 host, port 0..65535) into
