@@ -22,6 +22,7 @@
     per worker thread.
 */
 #include "store/al_store_pg.h"
+#include "store/al_store_pg_int.h"
 #include <libpq-fe.h>
 #include <assert.h>
 #include <endian.h>
@@ -300,6 +301,13 @@ s_end_loan (s_handle_t *self)
 {
     PQclear (self->loan);
     self->loan = NULL;
+}
+
+PGconn *
+al_store_pg_connection (void *handle)
+{
+    assert (handle);
+    return ((s_handle_t *) handle)->conn;
 }
 
 static const char *
