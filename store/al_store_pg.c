@@ -15,6 +15,14 @@
     default_transaction_read_only and never creates anything. A connection lost outside a
     transaction is re-established at the next begin.
 
+    Pipelining: inside a transaction, the writes whose result the caller does not need
+    (event insert, delivery add, journal add) are sent in libpq's pipeline mode without
+    waiting; the next call that needs an answer (the next de-duplication lookup, commit)
+    sends its own query behind them, syncs, and reads every result in order, so an append
+    costs one round trip instead of two. The first error of a deferred write is reported
+    by that next call, at the latest by commit, which then fails: PostgreSQL aborts the
+    whole transaction at the first error, so nothing of it can be committed.
+
     The iterator reads in keyset-paginated batches (seq > last ORDER BY seq LIMIT n), so
     it never holds the connection between calls and sees rows exactly as stored.
 
@@ -115,6 +123,10 @@ typedef struct {
     int busy_timeout_ms;
     bool prepared [S_STMT_COUNT];
     PGresult *loan;                 // result behind the last get/find/claim (borrowed by the caller)
+    bool in_transaction;            // between a successful begin and commit/rollback
+    bool pipeline;                  // in libpq pipeline mode with `pending` unread results
+    int pending;
+    const char *pending_what [S_STMT_COUNT];
     char error [512];
 } s_handle_t;
 
@@ -218,25 +230,118 @@ s_db_error (s_handle_t *self, const char *what, const PGresult *result)
     return AL_STORE_ERR_IO;
 }
 
+static al_store_status_t
+s_prepare (s_handle_t *self, s_stmt_id_t id, const char *what)
+{
+    if (self->prepared [id])
+        return AL_STORE_OK;
+    PGresult *prepared = PQprepare (self->conn, s_stmt_name [id], s_sql [id], 0, NULL);
+    al_store_status_t status = AL_STORE_OK;
+    if (PQresultStatus (prepared) != PGRES_COMMAND_OK)
+        status = s_db_error (self, what, prepared);
+    else
+        self->prepared [id] = true;
+    PQclear (prepared);
+    return status;
+}
+
+//  Syncs the pipeline and reads the result of every query sent into it, in order; the
+//  last one's result goes to *last_p when last_p is not NULL (and all went well). Leaves
+//  pipeline mode. The first error wins (later queries were skipped by the server).
+static al_store_status_t
+s_drain (s_handle_t *self, PGresult **last_p)
+{
+    assert (self->pipeline);
+    al_store_status_t status = AL_STORE_OK;
+    if (!PQpipelineSync (self->conn))
+        status = s_db_error (self, "pipeline sync", NULL);
+    //  Each query yields one result (PGRES_PIPELINE_ABORTED after an earlier error) and a
+    //  NULL; then comes the sync point. A broken connection yields NULL early.
+    bool broken = false;
+    for (int i = 0; i < self->pending && !broken; i++) {
+        PGresult *result = PQgetResult (self->conn);
+        if (!result) {
+            if (status == AL_STORE_OK)
+                status = s_db_error (self, self->pending_what [i], NULL);
+            broken = true;
+            break;
+        }
+        ExecStatusType state = PQresultStatus (result);
+        if (status == AL_STORE_OK && state != PGRES_COMMAND_OK && state != PGRES_TUPLES_OK)
+            status = s_db_error (self, self->pending_what [i], result);
+        if (status == AL_STORE_OK && last_p && i == self->pending - 1)
+            *last_p = result;
+        else
+            PQclear (result);
+        PQclear (PQgetResult (self->conn));
+    }
+    if (!broken)
+        PQclear (PQgetResult (self->conn));         // the sync point
+    self->pending = 0;
+    if (!PQexitPipelineMode (self->conn) && status == AL_STORE_OK)
+        status = s_db_error (self, "leaving pipeline mode", NULL);
+    self->pipeline = false;
+    return status;
+}
+
+//  Reads every deferred result; AL_STORE_OK when all of them succeeded.
+static al_store_status_t
+s_settle (s_handle_t *self)
+{
+    return self->pipeline? s_drain (self, NULL): AL_STORE_OK;
+}
+
+//  Sends a prepared statement into the pipeline without reading its result.
+static al_store_status_t
+s_send (s_handle_t *self, s_stmt_id_t id, const s_params_t *params, const char *what)
+{
+    if (!self->prepared [id]) {
+        //  Preparing is synchronous: once per statement and session.
+        al_store_status_t status = s_settle (self);
+        if (status == AL_STORE_OK)
+            status = s_prepare (self, id, what);
+        if (status != AL_STORE_OK)
+            return status;
+    }
+    if (!self->pipeline) {
+        if (!PQenterPipelineMode (self->conn))
+            return s_db_error (self, "entering pipeline mode", NULL);
+        self->pipeline = true;
+    }
+    assert (self->pending < S_STMT_COUNT);
+    if (!PQsendQueryPrepared (self->conn, s_stmt_name [id], params->count, params->values,
+                              params->lengths, params->formats, 1))
+        return s_db_error (self, what, NULL);
+    self->pending_what [self->pending++] = what;
+    return AL_STORE_OK;
+}
+
 //  Runs a prepared statement (preparing it on first use); returns the result or NULL
-//  with the error set (*status_p).
+//  with the error set (*status_p). Deferred writes go first, in the same round trip.
 static PGresult *
 s_exec (s_handle_t *self, s_stmt_id_t id, const s_params_t *params, const char *what,
         al_store_status_t *status_p)
 {
     assert (id < S_STMT_COUNT);
-    if (!self->prepared [id]) {
-        PGresult *prepared = PQprepare (self->conn, s_stmt_name [id], s_sql [id], 0, NULL);
-        if (PQresultStatus (prepared) != PGRES_COMMAND_OK) {
-            *status_p = s_db_error (self, what, prepared);
-            PQclear (prepared);
+    PGresult *result = NULL;
+    if (self->pipeline) {
+        *status_p = s_send (self, id, params, what);
+        if (*status_p == AL_STORE_OK)
+            *status_p = s_drain (self, &result);
+        else
+        if (self->pipeline)
+            s_drain (self, NULL);
+        if (*status_p != AL_STORE_OK) {
+            PQclear (result);
             return NULL;
         }
-        PQclear (prepared);
-        self->prepared [id] = true;
+        return result;
     }
-    PGresult *result = PQexecPrepared (self->conn, s_stmt_name [id], params->count, params->values,
-                                       params->lengths, params->formats, 1);
+    *status_p = s_prepare (self, id, what);
+    if (*status_p != AL_STORE_OK)
+        return NULL;
+    result = PQexecPrepared (self->conn, s_stmt_name [id], params->count, params->values,
+                             params->lengths, params->formats, 1);
     ExecStatusType status = PQresultStatus (result);
     if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
         *status_p = s_db_error (self, what, result);
@@ -245,6 +350,26 @@ s_exec (s_handle_t *self, s_stmt_id_t id, const s_params_t *params, const char *
     }
     *status_p = AL_STORE_OK;
     return result;
+}
+
+//  A write whose result nobody reads: deferred inside a transaction (its error surfaces
+//  at the next call that reads, at the latest commit), else run now.
+static al_store_status_t
+s_write_deferred (s_handle_t *self, s_stmt_id_t id, const s_params_t *params, const char *what)
+{
+    if (!self->in_transaction) {
+        al_store_status_t status;
+        PGresult *result = s_exec (self, id, params, what, &status);
+        PQclear (result);
+        return status;
+    }
+    if (self->pending == S_STMT_COUNT) {
+        //  Bound the queue (and the parameters it refers to: libpq copies them on send).
+        al_store_status_t status = s_settle (self);
+        if (status != AL_STORE_OK)
+            return status;
+    }
+    return s_send (self, id, params, what);
 }
 
 //  Runs a prepared write; AL_STORE_OK, or zero_status when it touched no row.
@@ -268,6 +393,8 @@ static int
 s_query_text (s_handle_t *self, const char *sql, const char *what, char **value_p)
 {
     *value_p = NULL;
+    if (s_settle (self) != AL_STORE_OK)
+        return -1;
     PGresult *result = PQexec (self->conn, sql);
     ExecStatusType status = PQresultStatus (result);
     if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
@@ -307,7 +434,8 @@ PGconn *
 al_store_pg_connection (void *handle)
 {
     assert (handle);
-    return ((s_handle_t *) handle)->conn;
+    s_handle_t *self = (s_handle_t *) handle;
+    return s_settle (self) == AL_STORE_OK? self->conn: NULL;
 }
 
 static const char *
@@ -324,6 +452,8 @@ s_close (void *handle)
         return;
     s_end_loan (self);
     if (self->conn) {
+        if (self->pipeline)
+            s_drain (self, NULL);
         if (PQtransactionStatus (self->conn) != PQTRANS_IDLE
         &&  PQtransactionStatus (self->conn) != PQTRANS_UNKNOWN)
             PQclear (PQexec (self->conn, "ROLLBACK"));
@@ -384,6 +514,9 @@ static int
 s_session_setup (s_handle_t *self)
 {
     memset (self->prepared, 0, sizeof self->prepared);
+    self->pipeline = false;
+    self->pending = 0;
+    self->in_transaction = false;
     char sql [160];
     snprintf (sql, sizeof sql, "SET lock_timeout = %d", self->busy_timeout_ms);
     if (s_command (self, sql, "setting lock_timeout") != 0)
@@ -600,8 +733,10 @@ s_reconnect_if_lost (s_handle_t *self)
 static al_store_status_t
 s_simple (s_handle_t *self, const char *sql, const char *what)
 {
+    al_store_status_t status = s_settle (self);
+    if (status != AL_STORE_OK)
+        return status;
     PGresult *result = PQexec (self->conn, sql);
-    al_store_status_t status = AL_STORE_OK;
     if (PQresultStatus (result) != PGRES_COMMAND_OK)
         status = s_db_error (self, what, result);
     PQclear (result);
@@ -624,6 +759,8 @@ s_begin (void *handle)
     status = s_simple (self, "LOCK TABLE events IN EXCLUSIVE MODE", "begin (waiting for the write lock)");
     if (status != AL_STORE_OK)
         PQclear (PQexec (self->conn, "ROLLBACK"));
+    else
+        self->in_transaction = true;
     return status;
 }
 
@@ -632,6 +769,10 @@ s_commit (void *handle)
 {
     s_handle_t *self = (s_handle_t *) handle;
     s_end_loan (self);
+    //  A deferred write that failed fails the commit (the caller then rolls back).
+    al_store_status_t settled = s_settle (self);
+    if (settled != AL_STORE_OK)
+        return settled;
     //  COMMIT of a failed transaction "succeeds" as a ROLLBACK: never report that as done.
     if (PQtransactionStatus (self->conn) == PQTRANS_INERROR) {
         s_set_error (self, "commit: the transaction failed earlier and was rolled back");
@@ -648,6 +789,8 @@ s_commit (void *handle)
         status = AL_STORE_ERR_IO;
     }
     PQclear (result);
+    if (status == AL_STORE_OK)
+        self->in_transaction = false;
     return status;
 }
 
@@ -656,6 +799,9 @@ s_rollback (void *handle)
 {
     s_handle_t *self = (s_handle_t *) handle;
     s_end_loan (self);
+    self->in_transaction = false;
+    if (self->pipeline)
+        s_drain (self, NULL);       // its errors belong to the transaction being abandoned
     PGTransactionStatusType state = PQtransactionStatus (self->conn);
     //  Nothing open (already rolled back by the server, or the connection is gone: the
     //  server rolls back what a lost connection left open).
@@ -715,7 +861,7 @@ s_insert (void *handle, const al_store_event_t *event)
     s_param_text (&params, event->reason);
     s_param_bytes (&params, event->envelope, event->envelope_size);
     s_param_bytes (&params, event->hash, AL_STORE_HASH_SIZE);
-    return s_write ((s_handle_t *) handle, S_INSERT, &params, "inserting event", AL_STORE_OK);
+    return s_write_deferred ((s_handle_t *) handle, S_INSERT, &params, "inserting event");
 }
 
 static void *
@@ -782,7 +928,7 @@ s_delivery_add (void *handle, const char *role, uint64_t sequence)
     s_params_t params = { .count = 0 };
     s_param_text (&params, role);
     s_param_int (&params, (int64_t) sequence);
-    return s_write ((s_handle_t *) handle, S_DELIVERY_ADD, &params, "adding delivery", AL_STORE_OK);
+    return s_write_deferred ((s_handle_t *) handle, S_DELIVERY_ADD, &params, "adding delivery");
 }
 
 static al_store_status_t
@@ -903,7 +1049,7 @@ s_journal_add (void *handle, const al_store_journal_entry_t *entry)
     s_param_text (&params, entry->phase);
     s_param_text (&params, entry->status);
     s_param_text (&params, entry->detail);
-    return s_write ((s_handle_t *) handle, S_JOURNAL_ADD, &params, "adding journal entry", AL_STORE_OK);
+    return s_write_deferred ((s_handle_t *) handle, S_JOURNAL_ADD, &params, "adding journal entry");
 }
 
 static al_store_status_t
