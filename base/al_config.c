@@ -33,6 +33,8 @@ typedef enum {
     //  metrics: one optional address per process (unset: no endpoint).
     S_METRICS_BROKER, S_METRICS_ORCHESTRATOR, S_METRICS_QA, S_METRICS_DEPLOY_MANAGER,
     S_METRICS_MONITOR, S_METRICS_NOTIFIER,
+    //  store: the audit log's backend and, for postgres, its connection string.
+    S_STORE_BACKEND, S_STORE_DSN,
     S_STR_COUNT
 } s_str_t;
 
@@ -87,11 +89,13 @@ static const s_key_t s_keys [] = {
     { "metrics",    "deploy-manager",     true,  false, S_METRICS_DEPLOY_MANAGER, 0, 0 },
     { "metrics",    "monitor",            true,  false, S_METRICS_MONITOR, 0, 0 },
     { "metrics",    "notifier",           true,  false, S_METRICS_NOTIFIER, 0, 0 },
+    { "store",      "backend",            true,  false, S_STORE_BACKEND, 0, 0 },
+    { "store",      "dsn",                true,  false, S_STORE_DSN, 0, 0 },
 };
 #define S_MAX_FILE_SIZE (1024 * 1024)    // airlock.yaml is a few hundred bytes
 #define S_KEY_COUNT (sizeof s_keys / sizeof s_keys [0])
 
-static const char *s_sections [] = { "endpoints", "keys", "limits", "checkpoint", "metrics" };
+static const char *s_sections [] = { "endpoints", "keys", "limits", "checkpoint", "metrics", "store" };
 #define S_SECTION_COUNT (sizeof s_sections / sizeof s_sections [0])
 
 int
@@ -231,6 +235,24 @@ s_walk (al_config_t *self, al_yaml_t *yaml, yaml_node_t *mapping, const char *se
     }
 }
 
+//  store: backend sqlite (the default; the log is `database`) or postgres (the log is
+//  the database `dsn` names). The dsn itself (its syntax, and that it holds no password:
+//  a passfile does) is checked by the PostgreSQL backend when the store is opened
+//  (store/al_store_pg.c), since libpq's parser lives above this layer.
+static void
+s_check_store (al_config_t *self, al_yaml_t *yaml, yaml_node_t *root)
+{
+    const char *backend = self->str [S_STORE_BACKEND];
+    const char *dsn = self->str [S_STORE_DSN];
+    if (backend && strcmp (backend, "sqlite") != 0 && strcmp (backend, "postgres") != 0)
+        al_yaml_error (yaml, root, "store.backend", "'%.64s' is not a store backend (sqlite, postgres)", backend);
+    bool postgres = backend && strcmp (backend, "postgres") == 0;
+    if (postgres && !dsn)
+        al_yaml_error (yaml, root, "store.dsn", "required with store.backend postgres");
+    if (!postgres && dsn)
+        al_yaml_error (yaml, root, "store.dsn", "only for store.backend postgres");
+}
+
 static al_config_t *
 s_alloc (void)
 {
@@ -305,6 +327,7 @@ al_config_load (const char *path, char *error, size_t error_size)
                 s_walk (self, yaml, root, NULL);
                 if (!self->str [S_STATE_DIR])
                     al_yaml_error (yaml, root, NULL, "state_dir is required");
+                s_check_store (self, yaml, root);
             }
             al_yaml_end (yaml, "airlock.yaml");
         }
@@ -426,6 +449,20 @@ const char *al_config_path (const al_config_t *self) { assert (self); return sel
 const char *al_config_state_dir (const al_config_t *self) { assert (self); return self->str [S_STATE_DIR]; }
 const char *al_config_policy_dir (const al_config_t *self) { assert (self); return self->str [S_POLICY_DIR]; }
 const char *al_config_database (const al_config_t *self) { assert (self); return self->str [S_DATABASE]; }
+
+const char *
+al_config_store_backend (const al_config_t *self)
+{
+    assert (self);
+    return self->str [S_STORE_BACKEND]? self->str [S_STORE_BACKEND]: "sqlite";
+}
+
+const char *
+al_config_store_location (const al_config_t *self)
+{
+    assert (self);
+    return self->str [S_STORE_DSN]? self->str [S_STORE_DSN]: self->str [S_DATABASE];
+}
 const char *al_config_broker_cert (const al_config_t *self) { assert (self); return self->str [S_KEY_BROKER]; }
 const char *al_config_checkpoint_key (const al_config_t *self) { assert (self); return self->str [S_KEY_CHECKPOINT]; }
 const char *al_config_agents_keys_dir (const al_config_t *self) { assert (self); return self->str [S_KEY_AGENTS]; }

@@ -2001,7 +2001,8 @@ al_broker_new (const al_config_t *config, char *error, size_t error_size)
         }
         free (checkpoint_dir);
     }
-    self->store = al_store_open (NULL, al_config_database (config), NULL, error, error_size);
+    self->store = al_store_open (al_config_store_backend (config), al_config_store_location (config), NULL,
+                                 error, error_size);
     if (!self->store)
         goto failed;
     //  The head this broker starts from; from now on only its own commits move it.
@@ -2009,7 +2010,8 @@ al_broker_new (const al_config_t *config, char *error, size_t error_size)
     al_store_head_hash (self->store, self->own_head);
     atomic_init (&self->tampered, false);
     al_store_options_t read_only = { .read_only = true };
-    self->checkpoint_store = al_store_open (NULL, al_config_database (config), &read_only, error, error_size);
+    self->checkpoint_store = al_store_open (al_config_store_backend (config), al_config_store_location (config),
+                                            &read_only, error, error_size);
     if (!self->checkpoint_store)
         goto failed;
     //  Pending production requests and their approvals, from the log alone.
