@@ -339,7 +339,7 @@ al_broker_batch (al_broker_t *self)
     if (atomic_load (&self->tampered))
         return -1;
     void *router = zsock_resolve (self->router);
-    size_t count = 0;
+    size_t count = self->deferred;      // DeliveryAcks held back by the last call
     uint64_t now_mono = al_broker_mono_ms ();
     double batch_started = al_broker_mono_seconds ();
     while (count < self->max_items) {
@@ -399,6 +399,24 @@ al_broker_batch (al_broker_t *self)
     }
     if (count == 0 && zlistx_size (self->events) == 0)
         return 0;
+    //  A batch of nothing but accepted DeliveryAcks answers nobody: its rows may wait
+    //  (up to AL_BROKER_ACK_DEFER_MS) for the next commit instead of paying an fsync of
+    //  their own. A lost DeliveryAck only means a redelivery, which the delivery id
+    //  makes harmless; every row that answers somebody is still committed before the
+    //  answer.
+    bool acks_only = zlistx_size (self->events) == 0 && count < self->max_items && !self->stop_requested;
+    for (size_t i = 0; i < count && acks_only; i++)
+        acks_only = self->items [i].decision == AL_STORE_ACCEPTED && self->items [i].envelope
+                 && self->items [i].envelope->body_case == AIRLOCK__ENVELOPE__BODY_DELIVERY_ACK;
+    if (acks_only) {
+        if (self->deferred == 0)
+            self->deferred_since_mono = now_mono;
+        if (now_mono - self->deferred_since_mono < AL_BROKER_ACK_DEFER_MS) {
+            self->deferred = count;
+            return 0;
+        }
+    }
+    self->deferred = 0;
 
     al_store_status_t status = al_store_begin (self->store);
     if (status == AL_STORE_OK && !al_broker_head_is_ours (self))
@@ -498,4 +516,12 @@ al_broker_batch (al_broker_t *self)
     }
     al_broker_checkpoint (self, false);
     return 0;
+}
+
+void
+al_broker_batch_discard (al_broker_t *self)
+{
+    for (size_t i = 0; i < self->deferred; i++)
+        s_item_release (&self->items [i]);
+    self->deferred = 0;
 }

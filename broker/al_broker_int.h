@@ -49,6 +49,11 @@
 #define AL_BROKER_CLOSE_LIMIT_MS 5000
 //  How often the reactor looks at closing peers while there are some.
 #define AL_BROKER_CLOSE_POLL_MS 20
+//  After this many peers were forgotten, the next tick hands free heap pages back to the
+//  kernel (al_broker.c, s_tick).
+#define AL_BROKER_TRIM_AFTER_PEERS 32
+//  How long accepted DeliveryAcks may wait for the next commit (al_broker_batch.c).
+#define AL_BROKER_ACK_DEFER_MS 10
 //  Integer keys for zhashx (delivery sequences): stored in the key pointer itself.
 #define AL_BROKER_KEY(sequence) ((void *) (uintptr_t) (sequence))
 
@@ -147,8 +152,11 @@ struct _al_broker_t {
     zhashx_t *round_robin;          // role → size_t counter
     zlistx_t *events;               // al_broker_event_t waiting for the next batch
     size_t closing_peers;           // peers in the closing state (recounted by al_broker_close_due)
+    size_t forgotten_peers;         // peers forgotten since the heap was last trimmed
     zhashx_t *closed;               // key hex of a dropped closing peer → uint64_t expiry (mono)
     al_broker_item_t *items;
+    size_t deferred;                // items [0, deferred): DeliveryAcks waiting for a commit
+    uint64_t deferred_since_mono;
     size_t max_items;
     size_t max_message;
     uint64_t message_counter;       // broker-made message ids
@@ -286,7 +294,11 @@ void al_broker_reply_status (al_broker_t *self, al_broker_peer_t *peer, const al
 
 //  ---- al_broker_batch.c ----------------------------------------------------------------
 
+//  Drain, judge, audit in one transaction, commit, answer, route. Returns 0, or -1 if
+//  the store failed or the log changed (nothing was answered).
 int al_broker_batch (al_broker_t *self);
+//  Release the DeliveryAcks a batch held back without committing them (destroy).
+void al_broker_batch_discard (al_broker_t *self);
 
 //  ---- al_broker_checkpoint.c -----------------------------------------------------------
 

@@ -202,6 +202,7 @@ al_broker_peer_forget (al_broker_t *self, const char *key)
         zhashx_update (self->closed, key, expiry);
     }
     zhashx_delete (self->peers, key);
+    self->forgotten_peers++;
 }
 
 //  Did this frame come from a closing peer dropped a moment ago (see the comment at the top)?
