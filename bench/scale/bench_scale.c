@@ -7,15 +7,18 @@
     connect N agents, each sends Register and waits for its Ack (the time until all are
     registered is printed), then a burst of S_BURST DeployRequests spread over the agents
     (throughput: replies per second) and S_PACED ones offered at S_PACED_RATE msgs/s
-    round-robin (p99 of send → reply); the servers' RSS is read while the N agents are
-    still connected; then the agents leave. The zero-work ROUTER answers every frame by
+    round-robin (p99 of send → reply). The servers' RSS is read twice while the N agents
+    are connected: once all are registered (holding the connections: the RESULT the
+    goal is about) and after the traffic (which leaves each server's heap at its
+    high-water mark: the broker, slower, has more queued in libzmq's pipes meanwhile);
+    then the agents leave. The zero-work ROUTER answers every frame by
     sending it back (no ZAP, no decoding, no disk), the broker does all it does in
     production (ZAP, decode, policy, audit append + commit with synchronous=FULL, Ack,
     delivery queue).
 
     Then 10 waves of 1,000 agents connect, register and leave the broker; its RSS is
     printed after each wave, once it has forgotten the agents (a StatusQuery "agents"
-    from an observer connection lists only the observer again).
+    from an observer connection lists only the observer again) and had a tick since.
 
     Results are "RESULT name value unit" lines (scripts/bench collects them).
 */
@@ -321,7 +324,8 @@ typedef struct {
     double register_ms;             // connect + Register until every Ack (broker) / echo
     double rate;                    // burst replies per second
     double p99_ms;                  // paced send → reply
-    double rss_mb;
+    double rss_mb;                  // holding n registered connections, before traffic
+    double rss_traffic_mb;          // after the burst and the paced run
     bool complete;
 } s_step_t;
 
@@ -350,6 +354,7 @@ s_step (s_bench_t *bench, s_agents_t *agents, size_t n, const char *endpoint, bo
         got += s_collect (agents, 'r', received, n, 100);
     step.register_ms = (double) (s_now_ns () - started) / 1e6;
     step.complete = got == n;
+    step.rss_mb = s_rss_mb (server);
     if (measure_traffic && step.complete) {
         //  Burst: every message at once, spread over the agents.
         memset (received, 0, S_BURST * sizeof *received);
@@ -394,7 +399,7 @@ s_step (s_bench_t *bench, s_agents_t *agents, size_t n, const char *endpoint, bo
             step.p99_ms = (double) sent [(count * 99) / 100] / 1e6;
         }
     }
-    step.rss_mb = s_rss_mb (server);
+    step.rss_traffic_mb = s_rss_mb (server);
     free (received);
     free (sent);
     return step;
@@ -581,7 +586,8 @@ main (void)
     zsock_t *observer = s_connect (&bench, bench.observer, bench.broker_endpoint);
     bool complete = true;
     const size_t sizes [] = { 1, 10, 100, 1000 };
-    printf ("%8s  %-7s %12s %14s %10s %10s\n", "agents", "server", "register ms", "burst msgs/s", "p99 ms", "RSS MB");
+    printf ("%8s  %-7s %12s %14s %10s %10s %12s\n", "agents", "server", "register ms", "burst msgs/s", "p99 ms",
+            "RSS MB", "after traffic");
     for (size_t s = 0; s < sizeof sizes / sizeof sizes [0]; s++) {
         size_t n = sizes [s];
         s_step_t zero = s_step (&bench, &agents, n, bench.zero_endpoint, true, bench.zero_pid, true);
@@ -590,9 +596,10 @@ main (void)
         s_leave (&agents);
         size_t left = s_broker_settled (observer);
         complete = complete && zero.complete && broker.complete && left == 1;
-        printf ("%8zu  %-7s %12.1f %14.0f %10.3f %10.1f\n", n, "zero", zero.register_ms, zero.rate, zero.p99_ms, zero.rss_mb);
-        printf ("%8zu  %-7s %12.1f %14.0f %10.3f %10.1f%s\n", n, "broker", broker.register_ms, broker.rate,
-                broker.p99_ms, broker.rss_mb, broker.complete? "": " (INCOMPLETE)");
+        printf ("%8zu  %-7s %12.1f %14.0f %10.3f %10.1f %12.1f\n", n, "zero", zero.register_ms, zero.rate,
+                zero.p99_ms, zero.rss_mb, zero.rss_traffic_mb);
+        printf ("%8zu  %-7s %12.1f %14.0f %10.3f %10.1f %12.1f%s\n", n, "broker", broker.register_ms, broker.rate,
+                broker.p99_ms, broker.rss_mb, broker.rss_traffic_mb, broker.complete? "": " (INCOMPLETE)");
         printf ("RESULT scale.broker_register_ms_%zu_agents %.1f ms\n", n, broker.register_ms);
         printf ("RESULT scale.broker_rate_%zu_agents %.0f msgs/s\n", n, broker.rate);
         printf ("RESULT scale.zero_work_rate_%zu_agents %.0f msgs/s\n", n, zero.rate);
@@ -600,6 +607,8 @@ main (void)
         printf ("RESULT scale.zero_work_p99_%zu_agents %.3f ms\n", n, zero.p99_ms);
         printf ("RESULT scale.broker_rss_mb_%zu_agents %.1f MB\n", n, broker.rss_mb);
         printf ("RESULT scale.zero_work_rss_mb_%zu_agents %.1f MB\n", n, zero.rss_mb);
+        printf ("RESULT scale.broker_rss_mb_%zu_agents_after_traffic %.1f MB\n", n, broker.rss_traffic_mb);
+        printf ("RESULT scale.zero_work_rss_mb_%zu_agents_after_traffic %.1f MB\n", n, zero.rss_traffic_mb);
         if (n == S_MAX_AGENTS)
             printf ("RESULT scale.rss_ratio_1000_agents %.2f x\n", zero.rss_mb > 0? broker.rss_mb / zero.rss_mb: 0);
     }
@@ -610,6 +619,8 @@ main (void)
         s_leave (&agents);
         size_t left = s_broker_settled (observer);
         complete = complete && step.complete && left == 1;
+        //  Read once the broker had a tick after forgetting them (it trims its heap there).
+        usleep (2 * AL_CONFIG_DEFAULT_HEARTBEAT_MS * 1000);
         last = s_rss_mb (bench.broker_pid);
         if (wave == 1)
             first = last;
