@@ -14,7 +14,11 @@
     then the agents leave. The zero-work ROUTER answers every frame by
     sending it back (no ZAP, no decoding, no disk), the broker does all it does in
     production (ZAP, decode, policy, audit append + commit with synchronous=FULL, Ack,
-    delivery queue).
+    delivery queue). For reference only, a third server, the same zero-work ROUTER with a
+    ZAP handler that admits every key, is connected and measured (RSS only): libzmq keeps
+    per-connection ZAP state for any authenticating server, and that server shows how
+    much of the broker's RSS is libzmq's and how much is airlock's. The goal's RESULT
+    compares with the plain zero-work ROUTER.
 
     Then 10 waves of 1,000 agents connect, register and leave the broker; its RSS is
     printed after each wave, once it has forgotten the agents (a StatusQuery "agents"
@@ -27,6 +31,7 @@
 #include "proto/al_codec.h"
 #include <czmq.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -49,12 +54,14 @@ typedef struct {
     char dir [256];
     char broker_endpoint [320];
     char zero_endpoint [320];
+    char zero_zap_endpoint [320];
     char config_path [320];
     zcert_t *server_cert;
     zcert_t *agents [S_MAX_AGENTS];
     zcert_t *observer;
     pid_t broker_pid;
     pid_t zero_pid;
+    pid_t zero_zap_pid;
 } s_bench_t;
 
 static int64_t
@@ -102,12 +109,52 @@ s_zero_on_signal (int signum)
     s_zero_stop = 1;
 }
 
-//  The zero-work CURVE ROUTER: every frame goes back to its sender.
+//  A ZAP handler that admits every key (the reference server's, see s_zero_zap_main).
+static void *
+s_admit_all_run (void *arg)
+{
+    zsock_t *zap = (zsock_t *) arg;
+    while (!s_zero_stop) {
+        zmsg_t *request = zmsg_recv (zap);      // times out (rcvtimeo) to see the stop
+        if (!request)
+            continue;
+        char *version = zmsg_popstr (request);
+        zframe_t *request_id = zmsg_pop (request);
+        zmsg_t *reply = zmsg_new ();
+        zmsg_addstr (reply, "1.0");
+        if (request_id)
+            zmsg_append (reply, &request_id);
+        else
+            zmsg_addstr (reply, "");
+        zmsg_addstr (reply, "200");
+        zmsg_addstr (reply, "OK");
+        zmsg_addstr (reply, "anyone");
+        zmsg_addmem (reply, "", 0);
+        zmsg_send (&reply, zap);
+        zstr_free (&version);
+        zmsg_destroy (&request);
+    }
+    return NULL;
+}
+
+//  The zero-work CURVE ROUTER: every frame goes back to its sender. With admit_all, a
+//  ZAP handler that admits every key runs beside it: libzmq then keeps a ZAP pipe per
+//  connection, as for the broker, which tells libzmq's share of the gap from airlock's.
 static int
-s_zero_main (s_bench_t *bench, int ready_fd)
+s_zero_serve (s_bench_t *bench, int ready_fd, bool admit_all, const char *endpoint)
 {
     signal (SIGTERM, s_zero_on_signal);
     zsys_handler_set (NULL);
+    zsock_t *zap = NULL;
+    pthread_t zap_thread;
+    if (admit_all) {
+        zap = zsock_new (ZMQ_REP);
+        if (!zap || zsock_bind (zap, "inproc://zeromq.zap.01") == -1)
+            return 2;
+        zsock_set_rcvtimeo (zap, 100);
+        if (pthread_create (&zap_thread, NULL, s_admit_all_run, zap) != 0)
+            return 2;
+    }
     zsock_t *router = zsock_new (ZMQ_ROUTER);
     if (!router)
         return 2;
@@ -116,7 +163,7 @@ s_zero_main (s_bench_t *bench, int ready_fd)
     zsock_set_sndhwm (router, 100000);
     zsock_set_rcvhwm (router, 100000);
     zsock_set_linger (router, 0);
-    if (zsock_bind (router, "%s", bench->zero_endpoint) == -1)
+    if (zsock_bind (router, "%s", endpoint) == -1)
         return 2;
     if (write (ready_fd, "r", 1) != 1)
         return 2;
@@ -139,7 +186,23 @@ s_zero_main (s_bench_t *bench, int ready_fd)
     zmq_msg_close (&id);
     zmq_msg_close (&body);
     zsock_destroy (&router);
+    if (zap) {
+        pthread_join (zap_thread, NULL);
+        zsock_destroy (&zap);
+    }
     return 0;
+}
+
+static int
+s_zero_main (s_bench_t *bench, int ready_fd)
+{
+    return s_zero_serve (bench, ready_fd, false, bench->zero_endpoint);
+}
+
+static int
+s_zero_zap_main (s_bench_t *bench, int ready_fd)
+{
+    return s_zero_serve (bench, ready_fd, true, bench->zero_zap_endpoint);
 }
 
 static int
@@ -533,6 +596,7 @@ s_setup (s_bench_t *bench)
     fclose (file);
     snprintf (bench->broker_endpoint, sizeof bench->broker_endpoint, "ipc://%s/broker.ipc", bench->dir);
     snprintf (bench->zero_endpoint, sizeof bench->zero_endpoint, "ipc://%s/zero.ipc", bench->dir);
+    snprintf (bench->zero_zap_endpoint, sizeof bench->zero_zap_endpoint, "ipc://%s/zero-zap.ipc", bench->dir);
     snprintf (bench->config_path, sizeof bench->config_path, "%s/airlock.yaml", bench->dir);
     file = fopen (bench->config_path, "w");
     if (!file)
@@ -575,6 +639,7 @@ main (void)
     //  The servers first, before this process makes a ZeroMQ context.
     bench.broker_pid = s_spawn (&bench, s_broker_main);
     bench.zero_pid = s_spawn (&bench, s_zero_main);
+    bench.zero_zap_pid = s_spawn (&bench, s_zero_zap_main);
     zsys_set_max_sockets (4 * S_MAX_AGENTS);
     zsys_init ();
     zsys_set_logstream (stderr);
@@ -592,12 +657,16 @@ main (void)
         size_t n = sizes [s];
         s_step_t zero = s_step (&bench, &agents, n, bench.zero_endpoint, true, bench.zero_pid, true);
         s_leave (&agents);
+        s_step_t zero_zap = s_step (&bench, &agents, n, bench.zero_zap_endpoint, true, bench.zero_zap_pid, false);
+        s_leave (&agents);
         s_step_t broker = s_step (&bench, &agents, n, bench.broker_endpoint, false, bench.broker_pid, true);
         s_leave (&agents);
         size_t left = s_broker_settled (observer);
-        complete = complete && zero.complete && broker.complete && left == 1;
+        complete = complete && zero.complete && zero_zap.complete && broker.complete && left == 1;
         printf ("%8zu  %-7s %12.1f %14.0f %10.3f %10.1f %12.1f\n", n, "zero", zero.register_ms, zero.rate,
                 zero.p99_ms, zero.rss_mb, zero.rss_traffic_mb);
+        printf ("%8zu  %-7s %12.1f %14s %10s %10.1f %12s\n", n, "zero+zap", zero_zap.register_ms, "-", "-",
+                zero_zap.rss_mb, "-");
         printf ("%8zu  %-7s %12.1f %14.0f %10.3f %10.1f %12.1f%s\n", n, "broker", broker.register_ms, broker.rate,
                 broker.p99_ms, broker.rss_mb, broker.rss_traffic_mb, broker.complete? "": " (INCOMPLETE)");
         printf ("RESULT scale.broker_register_ms_%zu_agents %.1f ms\n", n, broker.register_ms);
@@ -607,6 +676,7 @@ main (void)
         printf ("RESULT scale.zero_work_p99_%zu_agents %.3f ms\n", n, zero.p99_ms);
         printf ("RESULT scale.broker_rss_mb_%zu_agents %.1f MB\n", n, broker.rss_mb);
         printf ("RESULT scale.zero_work_rss_mb_%zu_agents %.1f MB\n", n, zero.rss_mb);
+        printf ("RESULT scale.zero_work_zap_rss_mb_%zu_agents %.1f MB\n", n, zero_zap.rss_mb);
         printf ("RESULT scale.broker_rss_mb_%zu_agents_after_traffic %.1f MB\n", n, broker.rss_traffic_mb);
         printf ("RESULT scale.zero_work_rss_mb_%zu_agents_after_traffic %.1f MB\n", n, zero.rss_traffic_mb);
         if (n == S_MAX_AGENTS)
@@ -633,8 +703,10 @@ main (void)
     zsock_destroy (&observer);
     int broker_rc = s_wait_child (bench.broker_pid);
     int zero_rc = s_wait_child (bench.zero_pid);
-    if (broker_rc != 0 || zero_rc != 0) {
-        fprintf (stderr, "bench_scale: the broker exited %d, the zero-work ROUTER %d\n", broker_rc, zero_rc);
+    int zero_zap_rc = s_wait_child (bench.zero_zap_pid);
+    if (broker_rc != 0 || zero_rc != 0 || zero_zap_rc != 0) {
+        fprintf (stderr, "bench_scale: the broker exited %d, the zero-work ROUTERs %d and %d\n", broker_rc, zero_rc,
+                 zero_zap_rc);
         complete = false;
     }
     for (int i = 0; i < S_MAX_AGENTS; i++)
