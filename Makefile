@@ -3,7 +3,8 @@
 #   make demo   install missing dependencies, build, run the end-to-end demonstration
 #   make test   install missing dependencies, build, run the whole suite, then the same
 #               suite under ASan + UBSan, then a short libFuzzer run of every fuzz target
-#   make bench  build and run every benchmark in bench/, printing ratios
+#   make bench  build and run every benchmark in bench/ 5 times (BENCH_ROUNDS), interleaved,
+#               printing the median and min..max of each figure
 #   make fuzz   longer fuzz runs (FUZZ_SECONDS per target, default 300)
 #   make package  build the Debian package build/airlock_VERSION_ARCH.deb (CPack)
 #

@@ -8,7 +8,9 @@
 #include "harness.h"
 #include "broker/al_broker.h"
 #include "broker/al_config.h"
+#include "store/al_store.h"
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -20,6 +22,7 @@
 #include <string.h>
 #include <sqlite3.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -1101,6 +1104,80 @@ test_log_changed_under_the_broker_stops_it (void **state)
     free (incident);
 }
 
+//  Threads of this process.
+static size_t
+s_thread_count (void)
+{
+    size_t count = 0;
+    DIR *tasks = opendir ("/proc/self/task");
+    assert_non_null (tasks);
+    for (struct dirent *entry = readdir (tasks); entry; entry = readdir (tasks))
+        if (entry->d_name [0] != '.')
+            count++;
+    closedir (tasks);
+    return count;
+}
+
+//  The audit store's checkpoint policy (store/al_store_sqlite.c): commits never copy the
+//  WAL into the database file themselves; a checkpointer thread beside the writer does,
+//  once the WAL passes 1,000 pages. Here ~1,500 pages are committed (one fsync each) and
+//  the database file must then grow on its own, with no further commit: with the
+//  checkpointer broken nothing would copy the pages before 16,000. Every row survives a
+//  reopen.
+static void
+test_wal_checkpointed_beside_the_writer (void **state)
+{
+    (void) state;
+    char dir [] = "/tmp/al-test-walXXXXXX";
+    assert_non_null (mkdtemp (dir));
+    char path [256], wal [300];
+    snprintf (path, sizeof path, "%s/audit.db", dir);
+    snprintf (wal, sizeof wal, "%s-wal", path);
+    char error [512] = "";
+    size_t threads = s_thread_count ();
+    al_store_t *store = al_store_open (NULL, path, NULL, error, sizeof error);
+    assert_non_null (store);
+    assert_int_equal (s_thread_count (), threads + 1);     // the checkpointer
+    static uint8_t envelope [16384];
+    for (size_t i = 0; i < sizeof envelope; i++)
+        envelope [i] = (uint8_t) (i * 7 + 3);
+    const int commits = 380;            // ~4 pages each
+    for (int i = 0; i < commits; i++) {
+        char id [32];
+        snprintf (id, sizeof id, "m-%d", i);
+        envelope [0] = (uint8_t) i;
+        envelope [1] = (uint8_t) (i >> 8);
+        al_store_event_t event = { .time_ms = 1700000000000ull + (uint64_t) i, .sender = "orchestrator",
+                                   .role = "orchestrator", .type = "DeployRequest", .message_id = id,
+                                   .decision = AL_STORE_ACCEPTED, .reason = "bench",
+                                   .envelope = envelope, .envelope_size = sizeof envelope };
+        al_store_append_result_t result;
+        assert_int_equal (al_store_begin (store), AL_STORE_OK);
+        assert_int_equal (al_store_append (store, &event, &result), AL_STORE_OK);
+        assert_int_equal (al_store_commit (store), AL_STORE_OK);
+    }
+    //  Pages reach the database file without another commit (generous deadline: the
+    //  machine is shared).
+    struct stat info;
+    off_t wanted = (off_t) 1000 * 4096;
+    int64_t deadline = zclock_mono () + 60000;
+    while (zclock_mono () < deadline && (stat (path, &info) != 0 || info.st_size < wanted))
+        zclock_sleep (50);
+    assert_int_equal (stat (path, &info), 0);
+    assert_true (info.st_size >= wanted);
+    assert_int_equal (stat (wal, &info), 0);
+    assert_true (info.st_size > 0);         // the WAL was not wholly copied by a close
+    al_store_destroy (&store);
+    assert_int_equal (s_thread_count (), threads);
+    store = al_store_open (NULL, path, NULL, error, sizeof error);
+    assert_non_null (store);
+    assert_int_equal (al_store_row_count (store), (uint64_t) commits);
+    al_store_destroy (&store);
+    char command [300];
+    snprintf (command, sizeof command, "rm -rf '%s'", dir);
+    assert_int_equal (system (command), 0);
+}
+
 int
 main (void)
 {
@@ -1121,6 +1198,7 @@ main (void)
         cmocka_unit_test (test_sighup_broken_policy_keeps_old),
         cmocka_unit_test (test_kill9_during_stream_loses_nothing),
         cmocka_unit_test (test_log_changed_under_the_broker_stops_it),
+        cmocka_unit_test (test_wal_checkpointed_beside_the_writer),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
