@@ -4,7 +4,7 @@
     It checks the human's key file first (a public half, a wrong format or a file others
     can read is refused before anything is shown), connects with the state directory's
     `approver` certificate (transport only), asks the broker for the pending production
-    requests, shows the chosen one (cli_request_view.c: what airlock states apart from
+    requests, shows the chosen one (agents/al_request_view.c: what airlock states apart from
     what the agent wrote, the latter escaped), asks for confirmation (only the answer
     `yes` signs), signs the statement with the human's own key (an airlock key file or
     an OpenSSH ed25519 key), submits it, and prints what the gate decided. The statement
@@ -12,7 +12,7 @@
     is signed.
 */
 #include "cli/cli.h"
-#include "cli/cli_request_view.h"
+#include "agents/al_request_view.h"
 #include "agents/al_agent.h"
 #include "broker/al_config.h"
 #include "deploy/al_deployer.h"
@@ -227,7 +227,7 @@ s_list (const s_options_t *options)
         if (options->json) {
             json_t *array = json_array ();
             for (size_t i = 0; i < status->n_approvals; i++)
-                json_array_append_new (array, al_cli_approval_json (status->approvals [i]));
+                json_array_append_new (array, al_request_view_json (status->approvals [i]));
             char *text = json_dumps (array, JSON_INDENT (2));
             printf ("%s\n", text ? text : "[]");
             free (text);
@@ -298,7 +298,7 @@ static void
 s_show (const Airlock__ApprovalRequest *request, const al_config_t *config)
 {
     char window [384] = "", freeze [256] = "", quorum [256] = "", soak [640] = "", scan [512] = "";
-    al_cli_request_context_t context = { NULL, NULL, NULL, NULL, NULL };
+    al_request_view_context_t context = { NULL, NULL, NULL, NULL, NULL };
     al_policy_t *policy = al_policy_load (al_config_policy_dir (config), NULL);
     if (policy) {
         char explanation [256] = "";
@@ -324,11 +324,11 @@ s_show (const Airlock__ApprovalRequest *request, const al_config_t *config)
                       : verdict == AL_QA_REPORTS_SCAN_UNREADABLE ? "unknown (cannot be judged here; pre-flight "
                       "refuses a report it cannot judge): " : "", summary);
         free (summary);
-        context = (al_cli_request_context_t) { window, freeze, quorum,
+        context = (al_request_view_context_t) { window, freeze, quorum,
                                                 s_soak_text (policy, config, request, soak, sizeof soak)? soak: NULL, scan };
         al_policy_destroy (&policy);
     }
-    al_cli_request_print (stdout, request, &context);
+    al_request_view_print (stdout, request, &context);
 }
 
 //  The key file must be a private key this command can sign with: checked before the

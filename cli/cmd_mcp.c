@@ -32,8 +32,8 @@
     ends the server (exit 0).
 */
 #include "cli/cli.h"
-#include "cli/cli_release.h"
-#include "cli/cli_request_view.h"
+#include "agents/al_releases.h"
+#include "agents/al_request_view.h"
 #include "agents/al_agent.h"
 #include "agents/al_init.h"
 #include "agents/al_subscriber.h"
@@ -283,7 +283,7 @@ s_send_candidate (s_mcp_t *self, const char *release_id, Airlock__ReleaseCandida
                               (json_int_t) result.audit_sequence);
         case AL_AGENT_DENIED: {
             json_t *document = s_failure (failed, "refused by the broker: %s", result.reason);
-            json_object_set_new (document, "deny_code", json_string (al_cli_deny_code_name (result.deny_code)));
+            json_object_set_new (document, "deny_code", json_string (al_releases_deny_code_name (result.deny_code)));
             json_object_set_new (document, "audit_sequence", json_integer ((json_int_t) result.audit_sequence));
             return document;
         }
@@ -347,7 +347,7 @@ s_tool_submit_release (s_mcp_t *self, json_t *arguments, bool *failed)
     if (strncmp (digest, "sha256:", 7) == 0)
         digest += 7;
     char release_id [64];
-    al_cli_release_id ("rel", service, version, release_id, sizeof release_id);
+    al_releases_new_id ("rel", service, version, release_id, sizeof release_id);
     Airlock__ReleaseCandidate candidate = AIRLOCK__RELEASE_CANDIDATE__INIT;
     candidate.service = (char *) service;
     candidate.version = (char *) version;
@@ -375,7 +375,7 @@ s_tool_get_status (s_mcp_t *self, json_t *arguments, bool *failed)
     ||  !s_text_argument (arguments, "release_id", false, &release_id, error, sizeof error))
         return s_failure (failed, "%s", error);
     if (release_id) {
-        json_t *document = al_cli_release_status (self->config, self->agent, release_id, S_QUERY_TIMEOUT_MS,
+        json_t *document = al_releases_status (self->config, self->agent, release_id, S_QUERY_TIMEOUT_MS,
                                                   error, sizeof error);
         return document? document: s_failure (failed, "%s", error);
     }
@@ -391,7 +391,7 @@ s_tool_get_status (s_mcp_t *self, json_t *arguments, bool *failed)
                                "last_heartbeat_ms", (json_int_t) agent->last_heartbeat_ms));
     }
     al_codec_free (&reply);
-    return json_pack ("{s:o, s:o}", "agents", agents, "releases", al_cli_releases (self->config));
+    return json_pack ("{s:o, s:o}", "agents", agents, "releases", al_releases_list (self->config));
 }
 
 static json_t *
@@ -407,7 +407,7 @@ s_tool_list_approvals (s_mcp_t *self, json_t *arguments, bool *failed)
         return s_query_failure (self, &result, failed);
     json_t *approvals = json_array ();
     for (size_t i = 0; i < reply->status_reply->n_approvals; i++)
-        json_array_append_new (approvals, al_cli_approval_json (reply->status_reply->approvals [i]));
+        json_array_append_new (approvals, al_request_view_json (reply->status_reply->approvals [i]));
     al_codec_free (&reply);
     return json_pack ("{s:o, s:s}", "approvals", approvals, "note",
                       "only a human approves, with their own signing key: airlock approve REQUEST_ID");
@@ -422,7 +422,7 @@ s_tool_request_rollback (s_mcp_t *self, json_t *arguments, bool *failed)
     if (s_unknown_argument (arguments, allowed, error, sizeof error)
     ||  !s_text_argument (arguments, "release_id", true, &release, error, sizeof error))
         return s_failure (failed, "%s", error);
-    json_t *target = al_cli_rollback_target (self->config, release, error, sizeof error);
+    json_t *target = al_releases_rollback_target (self->config, release, error, sizeof error);
     if (!target)
         return s_failure (failed, "%s", error);
     Airlock__ReleaseCandidate candidate = AIRLOCK__RELEASE_CANDIDATE__INIT;
@@ -433,7 +433,7 @@ s_tool_request_rollback (s_mcp_t *self, json_t *arguments, bool *failed)
     candidate.summary = (char *) json_string_value (json_object_get (target, "summary"));
     candidate.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_ROLLBACK;
     char release_id [64];
-    al_cli_release_id ("rb", candidate.service, candidate.version, release_id, sizeof release_id);
+    al_releases_new_id ("rb", candidate.service, candidate.version, release_id, sizeof release_id);
     json_t *document = s_send_candidate (self, release_id, &candidate, failed);
     if (!*failed) {
         json_object_set_new (document, "rolls_back", json_string (release));

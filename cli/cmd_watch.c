@@ -28,7 +28,7 @@
 #include "agents/al_agent.h"
 #include "agents/al_subscriber.h"
 #include "broker/al_config.h"
-#include "cli/cli_release.h"
+#include "agents/al_releases.h"
 #include "deploy/al_rules.h"
 #include "policies/al_policy.h"
 #include "store/al_replay.h"
@@ -518,8 +518,8 @@ s_ask_log (s_watch_t *self, const al_config_t *config, bool quiet, int *exit_cod
         else
         if (length > 5 && strcmp (id + length - 5, "-prod") == 0)
             snprintf (release, sizeof release, "%.*s", (int) (length - 5), id);
-        json_t *file = *release? al_cli_release_load (config, release, error, sizeof error): NULL;
-        json_t *itself = file? NULL: al_cli_release_load (config, id, error, sizeof error);
+        json_t *file = *release? al_releases_load (config, release, error, sizeof error): NULL;
+        json_t *itself = file? NULL: al_releases_load (config, id, error, sizeof error);
         if (file) {
             if (!quiet)
                 fprintf (stderr, "airlock watch: %s has not started yet (release %s is %s): waiting for it\n", id,
