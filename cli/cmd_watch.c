@@ -604,9 +604,9 @@ s_show_signal (s_watch_t *self, const al_envelope_t *envelope, uint64_t sequence
                const al_rules_row_t rows [AL_RULES_ROWS], bool judged, const al_rules_result_t *verdict)
 {
     const Airlock__SoakSignal *signal = envelope->soak_signal;
-    bool breach = false;
-    for (int index = 0; index < AL_RULES_ROWS; index++)
-        breach = breach || (judged && s_row_counts (&rows [index]));
+    //  The soak's verdict, as the monitor decides it: sticky, so a sample after a breach
+    //  still says so (the rollback is under way). "breaches" lists this sample's own.
+    bool breach = judged && verdict->verdict == AL_RULES_BREACH;
     if (self->args->json) {
         char stamp [40];
         s_iso_time (envelope->timestamp_ms, stamp, sizeof stamp);
