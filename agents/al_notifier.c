@@ -10,6 +10,7 @@
     delivery stays unacknowledged meanwhile, so the broker keeps it.
 */
 #include "agents/al_notifier.h"
+#include "base/al_clock.h"
 #include "agents/al_agent.h"
 #include "agents/al_notify_config.h"
 #include "agents/al_notify_format.h"
@@ -64,14 +65,6 @@ typedef struct {
     al_policy_t *policy;
     al_services_t *services;
 } s_notifier_t;
-
-static uint64_t
-s_wall_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
 
 static void
 s_held_destructor (void **item)
@@ -220,7 +213,7 @@ cleanup:
 static int
 s_handle (s_notifier_t *self, const al_envelope_t *envelope)
 {
-    uint64_t now = s_wall_ms ();
+    uint64_t now = (uint64_t) al_clock_wall_ms ();
     if (s_learn (self, envelope, now) != 0)
         return -1;
     json_t *known = al_notify_outbox_recall (self->outbox, envelope->deployment_id);
@@ -270,7 +263,7 @@ s_take (s_notifier_t *self, al_envelope_t *envelope, bool delivery)
 static void
 s_retry_held (s_notifier_t *self)
 {
-    uint64_t now = s_wall_ms ();
+    uint64_t now = (uint64_t) al_clock_wall_ms ();
     if (zlistx_size (self->held) == 0 || now < self->held_retry_ms)
         return;
     self->held_retry_ms = now + S_HELD_RETRY_MS;
@@ -407,8 +400,8 @@ al_notifier_run (const al_config_t *config, char *error, size_t error_size)
     int64_t metrics_due = 0;
     while (!al_agent_interrupted ()) {
         s_retry_held (&self);
-        if (zclock_mono () >= metrics_due) {
-            metrics_due = zclock_mono () + 1000;
+        if (al_clock_mono_ms () >= metrics_due) {
+            metrics_due = al_clock_mono_ms () + 1000;
             al_notify_outbox_counts_t counts;
             if (al_notify_outbox_counts (self.outbox, NULL, &counts) == 0)
                 al_telemetry_set (al_telemetry_series (al_telemetry_process (), AL_TELEMETRY_GAUGE, "airlock_notifier_outbox_depth",

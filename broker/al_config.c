@@ -11,6 +11,8 @@
 */
 #include "broker/al_config.h"
 #include "broker/al_telemetry_server.h"
+#include "base/al_file.h"
+#include "base/al_paths.h"
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
@@ -294,24 +296,32 @@ s_fill_defaults (al_config_t *self)
 {
     const char *state = self->str [S_STATE_DIR];
     assert (state);
-    struct { s_str_t field; const char *format; } defaults [] = {
-        { S_POLICY_DIR,      "%s/policy" },
-        { S_DATABASE,        "%s/audit.db" },
-        { S_ROUTER,          "ipc://%s/broker.ipc" },
-        { S_PUB,             "ipc://%s/events.ipc" },
-        { S_KEY_BROKER,      "%s/keys/broker.cert" },
-        { S_KEY_CHECKPOINT,  "%s/keys/checkpoint.key" },
-        { S_KEY_AGENTS,      "%s/keys" },
-        { S_CHECKPOINT_PATH, "%s/checkpoints/latest.ckpt" },
-        { S_SERVICES,        "%s/services.yaml" },
+    //  Every default is an entry of the state directory (base/al_paths); the broker's
+    //  certificate is the "broker" role's.
+    struct { s_str_t field; al_path_t entry; const char *scheme; } defaults [] = {
+        { S_POLICY_DIR,      AL_PATH_POLICY_DIR,      "" },
+        { S_DATABASE,        AL_PATH_AUDIT_DB,        "" },
+        { S_ROUTER,          AL_PATH_BROKER_SOCKET,   "ipc://" },
+        { S_PUB,             AL_PATH_EVENTS_SOCKET,   "ipc://" },
+        { S_KEY_CHECKPOINT,  AL_PATH_CHECKPOINT_KEY,  "" },
+        { S_KEY_AGENTS,      AL_PATH_KEYS_DIR,        "" },
+        { S_CHECKPOINT_PATH, AL_PATH_CHECKPOINT,      "" },
+        { S_SERVICES,        AL_PATH_SERVICES_YAML,   "" },
     };
     for (size_t i = 0; i < sizeof defaults / sizeof defaults [0]; i++) {
         if (self->str [defaults [i].field])
             continue;
-        if (asprintf (&self->str [defaults [i].field], defaults [i].format, state) < 0) {
+        if (asprintf (&self->str [defaults [i].field], "%s%s/%s", defaults [i].scheme, state,
+                      al_paths_relative (defaults [i].entry)) < 0) {
             self->str [defaults [i].field] = NULL;
             return -1;
         }
+    }
+    if (!self->str [S_KEY_BROKER]) {
+        char path [PATH_MAX];
+        if (al_paths_certificate (state, "broker", false, path, sizeof path, NULL, 0) != 0
+        ||  !(self->str [S_KEY_BROKER] = strdup (path)))
+            return -1;
     }
     return 0;
 }
@@ -438,16 +448,11 @@ al_config_save (const al_config_t *self, const char *path, char *error, size_t e
     assert (self);
     assert (path);
     int rc = -1;
-    char *temp = NULL;
-    FILE *out = NULL;
-    if (asprintf (&temp, "%s.tmp.%d", path, (int) getpid ()) < 0) {
-        temp = NULL;
-        s_error (error, error_size, path, NULL, "out of memory");
-        goto cleanup;
-    }
-    out = fopen (temp, "w");
+    char *text = NULL;
+    size_t text_size = 0;
+    FILE *out = open_memstream (&text, &text_size);
     if (!out) {
-        s_error (error, error_size, path, NULL, "cannot write: %s", strerror (errno));
+        s_error (error, error_size, path, NULL, "out of memory");
         goto cleanup;
     }
     fprintf (out, "# airlock.yaml: read by the broker, the agents and the CLI (docs/broker.md).\n");
@@ -470,27 +475,17 @@ al_config_save (const al_config_t *self, const char *path, char *error, size_t e
             fprintf (out, "%lld", (long long) self->num [key->field]);
         fputc ('\n', out);
     }
-    if (fflush (out) || fsync (fileno (out))) {
-        s_error (error, error_size, path, NULL, "cannot write: %s", strerror (errno));
-        goto cleanup;
-    }
-    if (fclose (out)) {
-        out = NULL;
-        s_error (error, error_size, path, NULL, "cannot write: %s", strerror (errno));
-        goto cleanup;
-    }
+    int closed = fclose (out);
     out = NULL;
-    if (chmod (temp, 0644) || rename (temp, path)) {
-        s_error (error, error_size, path, NULL, "cannot write: %s", strerror (errno));
+    if (closed != 0 || !text) {
+        s_error (error, error_size, path, NULL, "out of memory");
         goto cleanup;
     }
-    rc = 0;
+    rc = al_file_write_atomic (path, text, text_size, 0644, error, error_size);
 cleanup:
     if (out)
         fclose (out);
-    if (rc && temp)
-        unlink (temp);
-    free (temp);
+    free (text);
     return rc;
 }
 

@@ -6,6 +6,8 @@
     after the bind succeeded (temporary file + rename) and removed at destroy.
 */
 #include "broker/al_telemetry_server.h"
+#include "base/al_error.h"
+#include "base/al_file.h"
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
@@ -108,35 +110,19 @@ static int
 s_write_port_file (const char *path, const char *host, int port, char *error, size_t error_size)
 {
     char *directory = strdup (path);
-    if (!directory)
+    if (!directory) {
+        al_error_set (error, error_size, "out of memory");
         return -1;
+    }
     char *slash = strrchr (directory, '/');
     if (slash && slash != directory) {
         *slash = '\0';
-        mkdir (directory, 0755);    // EEXIST is fine; fopen below reports the rest
+        mkdir (directory, 0755);    // EEXIST is fine; the write below reports the rest
     }
     free (directory);
-    char *temp = NULL;
-    if (asprintf (&temp, "%s.tmp.%d", path, (int) getpid ()) < 0) {
-        snprintf (error, error_size, "out of memory");
-        return -1;
-    }
-    int rc = -1;
-    FILE *file = fopen (temp, "w");
-    if (!file) {
-        snprintf (error, error_size, "%s: %s", path, strerror (errno));
-        goto cleanup;
-    }
-    int written = fprintf (file, "%s:%d\n", host, port);
-    if (fclose (file) != 0 || written < 0 || rename (temp, path) != 0) {
-        snprintf (error, error_size, "%s: %s", path, strerror (errno));
-        unlink (temp);
-        goto cleanup;
-    }
-    rc = 0;
-cleanup:
-    free (temp);
-    return rc;
+    char text [300];
+    snprintf (text, sizeof text, "%s:%d\n", host, port);
+    return al_file_write_atomic_text (path, text, 0644, error, error_size);
 }
 
 al_telemetry_server_t *

@@ -1,12 +1,15 @@
-/*  al_yaml.c: the strict YAML walk that the configuration loaders share.
+/*  al_yaml.c: the strict YAML walk that every configuration loader shares.
 
-    The file is read whole (at most the loader's limit), parsed into a libyaml document
-    and handed to the loader's walker node by node; see al_yaml.h for the rules. The
-    error list is bounded (AL_YAML_MAX_ERRORS), so hostile input cannot make us collect
-    without end, and the walked[] flags (one per node) stop a walker from following an
-    alias into a mapping or list a second time.
+    The file is read whole (at most the loader's limit), scanned once as events to
+    refuse aliases at their own position (the document API resolves them and keeps no
+    mark of where they were written), then parsed into a libyaml document and handed
+    to the loader's walker node by node; see al_yaml.h for the rules. The error list
+    is bounded (AL_YAML_MAX_ERRORS), so hostile input cannot make us collect without
+    end. The walked[] flags (one per node) stop a walker from walking a mapping or
+    list twice; with aliases refused that cannot happen, and they stay as the check of
+    that invariant.
 */
-#include "deploy/al_yaml.h"
+#include "base/al_yaml.h"
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
@@ -256,6 +259,41 @@ s_parse_error (al_yaml_t *self)
     s_add_error (self, text);
 }
 
+//  The one alias rule of airlock's files: none. Every alias of the first document is
+//  an error at its own line and column. False when there was one (or memory ran out);
+//  a syntax error is left to the document parser, which reports it.
+static bool
+s_refuse_aliases (al_yaml_t *self, size_t size)
+{
+    yaml_parser_t scanner;
+    if (!yaml_parser_initialize (&scanner)) {
+        self->nomem = true;
+        return false;
+    }
+    yaml_parser_set_input_string (&scanner, self->data, size);
+    bool found = false;
+    while (true) {
+        yaml_event_t event;
+        if (!yaml_parser_parse (&scanner, &event))
+            break;
+        yaml_event_type_t type = event.type;
+        if (type == YAML_ALIAS_EVENT) {
+            char text [512];
+            snprintf (text, sizeof text, "%s:%zu:%zu: an alias (*%.64s): aliases are not "
+                      "allowed; write the value out", self->path,
+                      (size_t) event.start_mark.line + 1, (size_t) event.start_mark.column + 1,
+                      (const char *) event.data.alias.anchor);
+            s_add_error (self, text);
+            found = true;
+        }
+        yaml_event_delete (&event);
+        if (type == YAML_DOCUMENT_END_EVENT || type == YAML_STREAM_END_EVENT)
+            break;
+    }
+    yaml_parser_delete (&scanner);
+    return !found;
+}
+
 yaml_node_t *
 al_yaml_load (al_yaml_t *self, size_t max_size, const char *empty_error)
 {
@@ -283,6 +321,8 @@ al_yaml_load (al_yaml_t *self, size_t max_size, const char *empty_error)
         return NULL;
     }
     self->parser_ready = true;
+    if (!s_refuse_aliases (self, size))
+        return NULL;
     yaml_parser_set_input_string (&self->parser, self->data, size);
     if (!yaml_parser_load (&self->parser, &self->doc)) {
         s_parse_error (self);
