@@ -12,6 +12,8 @@
     in its own actor meanwhile.
 */
 #include "agents/al_mcp_server.h"
+#include "base/al_clock.h"
+#include "base/al_error.h"
 #include "agents/al_init.h"
 #include "agents/al_releases.h"
 #include "agents/al_request_view.h"
@@ -169,7 +171,7 @@ s_failure (bool *failed, const char *format, ...)
     char text [2048];
     va_list args;
     va_start (args, format);
-    vsnprintf (text, sizeof text, format, args);
+    al_error_vset (text, sizeof text, format, args);
     va_end (args);
     *failed = true;
     return json_pack ("{s:s}", "error", text);
@@ -539,9 +541,9 @@ s_tool_recent_signals (s_mcp_t *self, json_t *arguments, bool *failed)
         goto cleanup;
     }
     uint64_t missed = 0;
-    int64_t deadline = zclock_mono () + S_SIGNALS_WINDOW_MS;
+    int64_t deadline = al_clock_mono_ms () + S_SIGNALS_WINDOW_MS;
     int64_t now;
-    while ((json_int_t) json_array_size (samples) < count && (now = zclock_mono ()) < deadline) {
+    while ((json_int_t) json_array_size (samples) < count && (now = al_clock_mono_ms ()) < deadline) {
         char topic [256];
         uint64_t sequence = 0, gap = 0;
         al_envelope_t *envelope = al_subscriber_recv (subscriber, (int) (deadline - now), topic, sizeof topic,
@@ -557,7 +559,7 @@ s_tool_recent_signals (s_mcp_t *self, json_t *arguments, bool *failed)
             if (strcmp (topic, wanted [i]) == 0 && envelope->body_case == AIRLOCK__ENVELOPE__BODY_SOAK_SIGNAL) {
                 al_rules_row_t rows [AL_RULES_ROWS];
                 bool judged = false;
-                al_rules_result_t verdict = al_rules_stream_feed (judges [i], envelope->soak_signal, zclock_mono (),
+                al_rules_result_t verdict = al_rules_stream_feed (judges [i], envelope->soak_signal, al_clock_mono_ms (),
                                                                   rows, AL_RULES_ROWS, &judged);
                 json_array_append_new (samples, s_sample (envelope, environments [i], sequence, rows, judged,
                                                           &verdict));

@@ -8,6 +8,8 @@
 */
 #include "agents/al_runbook_int.h"
 #include "agents/al_notifier.h"
+#include "base/al_error.h"
+#include "base/al_file.h"
 #include "deploy/al_deployer.h"
 #include "deploy/al_preflight.h"
 
@@ -29,7 +31,7 @@ s_warn (al_runbook_t *self, const char *format, ...)
     char text [1024];
     va_list args;
     va_start (args, format);
-    vsnprintf (text, sizeof text, format, args);
+    al_error_vset (text, sizeof text, format, args);
     va_end (args);
     self->warnings [self->warning_count] = strdup (text);
     if (self->warnings [self->warning_count])
@@ -480,39 +482,20 @@ int
 al_runbook_write (const al_runbook_t *self, const char *path, char *error, size_t size)
 {
     assert (self && path && error);
-    size_t length = strlen (path);
-    char *temporary = (char *) malloc (length + 16);
-    if (!temporary) {
-        snprintf (error, size, "%s: out of memory", path);
+    char *markdown = NULL;
+    size_t length = 0;
+    FILE *memory = open_memstream (&markdown, &length);
+    if (!memory) {
+        al_error_set (error, size, "%s: cannot render the runbook: %s", path, strerror (errno));
         return -1;
     }
-    snprintf (temporary, length + 16, "%s.tmp-XXXXXX", path);
-    int rc = -1;
-    FILE *file = NULL;
-    int fd = mkstemp (temporary);
-    if (fd < 0) {
-        snprintf (error, size, "cannot write %s: %s (temporary file %s)", path, strerror (errno), temporary);
-        goto cleanup;
+    bool rendered = al_runbook_render (self, memory) == 0;
+    if (fclose (memory) != 0 || !rendered) {
+        al_error_set (error, size, "%s: cannot render the runbook", path);
+        free (markdown);
+        return -1;
     }
-    if (fchmod (fd, 0644) != 0 || !(file = fdopen (fd, "w"))) {
-        snprintf (error, size, "%s: %s", temporary, strerror (errno));
-        close (fd);
-        unlink (temporary);
-        goto cleanup;
-    }
-    if (al_runbook_render (self, file) != 0 || fflush (file) != 0 || fsync (fileno (file)) != 0) {
-        snprintf (error, size, "%s: %s", temporary, strerror (errno));
-        fclose (file);
-        unlink (temporary);
-        goto cleanup;
-    }
-    if (fclose (file) != 0 || rename (temporary, path) != 0) {
-        snprintf (error, size, "%s: %s", path, strerror (errno));
-        unlink (temporary);
-        goto cleanup;
-    }
-    rc = 0;
-cleanup:
-    free (temporary);
+    int rc = al_file_write_atomic (path, markdown, length, 0644, error, size);
+    free (markdown);
     return rc;
 }

@@ -5,8 +5,19 @@
     is not running, the monotonic time its restart is due (0: none pending). The loop
     polls with waitpid (WNOHANG) on each pid: single-threaded, no SIGCHLD handler, so a
     signal handler of the owner only has to set its stop flag.
+
+    Why not base/al_child for the spawn: a supervised child must die with the supervisor
+    (PR_SET_PDEATHSIG, set between fork and exec, with the parent re-checked after it),
+    must not inherit NOTIFY_SOCKET unless it is the broker, and must write its start
+    line into its log before it runs; al_child offers none of these, and its wait kills
+    a child's leftovers, which a restart loop must not do to a broker's group. Paths,
+    clocks, the pid files' atomic writes and error text do come from base.
 */
 #include "agents/al_supervisor.h"
+#include "base/al_clock.h"
+#include "base/al_error.h"
+#include "base/al_file.h"
+#include "base/al_paths.h"
 #include "base/al_sd_notify.h"
 
 #include <czmq.h>
@@ -32,6 +43,8 @@ const al_supervisor_backoff_t al_supervisor_agent_backoff = { 500, 5000, 60000 }
 
 typedef struct {
     char *name;
+    char log_path [S_PATH_MAX];     // STATE/logs/<name>.log (base/al_paths)
+    char pid_path [S_PATH_MAX];     // STATE/run/<name>.pid
     char **argv;                    // NULL-terminated, owned
     al_supervisor_backoff_t backoff;
     int stop_rank;
@@ -46,8 +59,7 @@ typedef struct {
 } s_child_t;
 
 struct _al_supervisor_t {
-    char *logs;
-    char *run;
+    char *state_dir;
     FILE *report;
     zlist_t *children;              // s_child_t, in start order
     int lock_fd;                    // -1: not locked
@@ -69,27 +81,29 @@ s_child_destroy (s_child_t **self_p)
     *self_p = NULL;
 }
 
-static void
-s_sleep_ms (int64_t ms)
-{
-    struct timespec pause = { (time_t) (ms / 1000), (long) (ms % 1000) * 1000000L };
-    nanosleep (&pause, NULL);       // a signal cuts it short, which is what we want
-}
-
 al_supervisor_t *
-al_supervisor_new (const char *logs_dir, const char *run_dir, FILE *report)
+al_supervisor_new (const char *state_dir, FILE *report, char *error, size_t size)
 {
-    assert (logs_dir && run_dir && report);
-    al_supervisor_t *self = calloc (1, sizeof *self);
-    if (!self)
+    assert (state_dir && report && error);
+    char logs [S_PATH_MAX], run [S_PATH_MAX];
+    if (al_paths_get (state_dir, AL_PATH_LOGS_DIR, logs, sizeof logs, error, size) != 0
+    ||  al_paths_get (state_dir, AL_PATH_RUN_DIR, run, sizeof run, error, size) != 0
+    ||  al_file_make_directories (logs, 0700, error, size) != 0
+    ||  al_file_make_directories (run, 0700, error, size) != 0)
         return NULL;
-    self->logs = strdup (logs_dir);
-    self->run = strdup (run_dir);
+    al_supervisor_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        al_error_set (error, size, "out of memory");
+        return NULL;
+    }
+    self->state_dir = strdup (state_dir);
     self->children = zlist_new ();
     self->report = report;
     self->lock_fd = -1;
-    if (!self->logs || !self->run || !self->children)
+    if (!self->state_dir || !self->children) {
+        al_error_set (error, size, "out of memory");
         al_supervisor_destroy (&self);
+    }
     return self;
 }
 
@@ -109,8 +123,7 @@ al_supervisor_destroy (al_supervisor_t **self_p)
     }
     if (self->lock_fd >= 0)
         close (self->lock_fd);
-    free (self->logs);
-    free (self->run);
+    free (self->state_dir);
     free (self);
     *self_p = NULL;
 }
@@ -166,6 +179,13 @@ al_supervisor_add (al_supervisor_t *self, const al_supervisor_child_t *child, ch
     if (!ok || zlist_append (self->children, entry) != 0) {
         s_child_destroy (&entry);
         snprintf (error, size, "child '%s': out of memory", name);
+        return -1;
+    }
+    if (al_paths_log (self->state_dir, name, entry->log_path, sizeof entry->log_path, error, size) != 0
+    ||  al_paths_pid (self->state_dir, name, entry->pid_path, sizeof entry->pid_path, error, size) != 0) {
+        zlist_remove (self->children, entry);
+        s_child_destroy (&entry);
+        al_error_prefix (error, size, "child '%s'", name);
         return -1;
     }
     entry->backoff = *backoff;
@@ -234,8 +254,9 @@ al_supervisor_lock (al_supervisor_t *self, char *error, size_t size)
 {
     assert (self && error);
     assert (self->lock_fd < 0);
-    char path [S_PATH_MAX + 16];
-    snprintf (path, sizeof path, "%s/up.lock", self->run);
+    char path [S_PATH_MAX];
+    if (al_paths_get (self->state_dir, AL_PATH_UP_LOCK, path, sizeof path, error, size) != 0)
+        return -1;
     //  Never removed: removing it would let two processes lock two different files.
     int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -275,39 +296,28 @@ al_supervisor_on_exit (al_supervisor_t *self, al_supervisor_exit_fn *handler, vo
     self->on_exit_arg = arg;
 }
 
-//  Write RUN/NAME.pid through a rename, so a reader never sees half a pid.
+//  Write STATE/run/NAME.pid atomically, so a reader never sees half a pid.
 static void
 s_pidfile_write (al_supervisor_t *self, const s_child_t *child)
 {
-    char path [S_PATH_MAX + 80], temporary [S_PATH_MAX + 96];
-    snprintf (path, sizeof path, "%s/%s.pid", self->run, child->name);
-    snprintf (temporary, sizeof temporary, "%s/.%s.pid.tmp", self->run, child->name);
-    FILE *file = fopen (temporary, "w");
-    if (!file) {
-        fprintf (self->report, "airlock up: cannot write %s: %s\n", temporary, strerror (errno));
-        return;
-    }
-    fprintf (file, "%d\n", (int) child->pid);
-    if (fclose (file) != 0 || rename (temporary, path) != 0) {
-        fprintf (self->report, "airlock up: cannot write %s: %s\n", path, strerror (errno));
-        unlink (temporary);
-    }
+    char text [32], error [S_PATH_MAX + 200];
+    snprintf (text, sizeof text, "%d\n", (int) child->pid);
+    if (al_file_write_atomic_text (child->pid_path, text, 0644, error, sizeof error) != 0)
+        fprintf (self->report, "airlock up: cannot write %s\n", error);
 }
 
 static void
 s_pidfile_remove (al_supervisor_t *self, const s_child_t *child)
 {
-    char path [S_PATH_MAX + 80];
-    snprintf (path, sizeof path, "%s/%s.pid", self->run, child->name);
-    unlink (path);
+    (void) self;
+    unlink (child->pid_path);
 }
 
 //  Fork and exec one child; its pid, or -1 if fork failed (errno set).
 static pid_t
 s_spawn (al_supervisor_t *self, s_child_t *child)
 {
-    char log [S_PATH_MAX + 80];
-    snprintf (log, sizeof log, "%s/%s.log", self->logs, child->name);
+    const char *log = child->log_path;
     sigset_t stops, previous;
     sigemptyset (&stops);
     sigaddset (&stops, SIGINT);
@@ -408,9 +418,9 @@ al_supervisor_start (al_supervisor_t *self, volatile sig_atomic_t *stop)
          child = zlist_next (self->children)) {
         if (child->pid > 0)
             continue;
-        s_start (self, child, zclock_mono ());
+        s_start (self, child, al_clock_mono_ms ());
         if (child->settle_ms > 0)
-            s_sleep_ms (child->settle_ms);
+            al_clock_sleep_ms (child->settle_ms);
     }
 }
 
@@ -418,7 +428,7 @@ void
 al_supervisor_poll (al_supervisor_t *self)
 {
     assert (self);
-    int64_t now = zclock_mono ();
+    int64_t now = al_clock_mono_ms ();
     for (s_child_t *child = zlist_first (self->children); child; child = zlist_next (self->children)) {
         int status = 0;
         if (child->pid > 0 && waitpid (child->pid, &status, WNOHANG) == child->pid) {
@@ -429,11 +439,8 @@ al_supervisor_poll (al_supervisor_t *self)
             s_describe (status, how, sizeof how);
             fprintf (self->report, "airlock up: %s (pid %d) %s after %.1f s; restart in %.1f s\n", child->name,
                      (int) child->pid, how, (double) ran / 1000.0, (double) child->backoff_ms / 1000.0);
-            if (self->on_exit) {
-                char log [S_PATH_MAX + 80];
-                snprintf (log, sizeof log, "%s/%s.log", self->logs, child->name);
-                self->on_exit (self->on_exit_arg, child->name, log);
-            }
+            if (self->on_exit)
+                self->on_exit (self->on_exit_arg, child->name, child->log_path);
             fflush (self->report);
             s_pidfile_remove (self, child);
             child->pid = 0;
@@ -454,7 +461,7 @@ al_supervisor_run (al_supervisor_t *self, volatile sig_atomic_t *stop)
     while (!*stop) {
         al_supervisor_poll (self);
         if (!*stop)
-            s_sleep_ms (S_POLL_MS);
+            al_clock_sleep_ms (S_POLL_MS);
     }
     al_supervisor_stop (self);
 }
@@ -471,7 +478,7 @@ s_stop_rank (al_supervisor_t *self, int rank)
             if (child->pid > 0)
                 kill (child->pid, SIGTERM);
         }
-    int64_t deadline = zclock_mono () + S_STOP_GRACE_MS;
+    int64_t deadline = al_clock_mono_ms () + S_STOP_GRACE_MS;
     while (true) {
         bool running = false;
         for (child = zlist_first (self->children); child; child = zlist_next (self->children)) {
@@ -489,9 +496,9 @@ s_stop_rank (al_supervisor_t *self, int rank)
         }
         if (!running)
             return;
-        if (zclock_mono () >= deadline)
+        if (al_clock_mono_ms () >= deadline)
             break;
-        s_sleep_ms (20);
+        al_clock_sleep_ms (20);
     }
     for (child = zlist_first (self->children); child; child = zlist_next (self->children)) {
         if (child->stop_rank != rank || child->pid <= 0)

@@ -2,9 +2,9 @@
     after a bounded backoff; the engine behind `airlock up`.
 
     Each child is a program (argv, argv[0] the path to run) with its own log
-    (LOGS/<name>.log, appended; each start adds "airlock up: NAME started (pid N,
+    (STATE/logs/<name>.log, appended; each start adds "airlock up: NAME started (pid N,
     restart K)" before the program's own output) and, while it runs, its pid in
-    RUN/<name>.pid (written through a rename). A child that exits is started again after
+    STATE/run/<name>.pid (written atomically, base/al_file). A child that exits is started again after
     its backoff: first_ms, doubling on each crash up to max_ms, and back to first_ms once
     the child had run healthy_ms. The cap is what bounds an outage: the broker's
     (al_supervisor_broker_backoff) is 1 s, so after a crash the bus is down for at most
@@ -25,8 +25,8 @@
         reset their handlers, so a SIGTERM sent to a new pid at once kills it.
       - Only children with systemd_notify keep NOTIFY_SOCKET (al_sd_notify.h).
       - Only the supervisor's own children are waited for (waitpid on their pids).
-      - One supervisor per run directory: al_supervisor_lock holds an exclusive flock on
-        RUN/up.lock (which holds its pid) until destroyed.
+      - One supervisor per state directory: al_supervisor_lock holds an exclusive flock on
+        STATE/run/up.lock (which holds its pid) until destroyed.
 
     Reports (exits, restarts, stops) are lines on the report stream given to
     al_supervisor_new, prefixed "airlock up: ". Not thread-safe: one owner, which may
@@ -70,10 +70,11 @@ typedef struct {
 
 typedef struct _al_supervisor_t al_supervisor_t;
 
-//  New supervisor writing logs into logs_dir and pid files into run_dir (both must
-//  exist; made by the caller). report: where exits and restarts are told (stderr for
-//  `airlock up`); borrowed. NULL if out of memory.
-al_supervisor_t *al_supervisor_new (const char *logs_dir, const char *run_dir, FILE *report);
+//  New supervisor for the state directory state_dir: logs in STATE/logs, pid files and
+//  the lock in STATE/run (base/al_paths; both made, 0700, if missing). report: where
+//  exits and restarts are told (stderr for `airlock up`); borrowed. NULL with error
+//  filled when a directory cannot be made or memory runs out.
+al_supervisor_t *al_supervisor_new (const char *state_dir, FILE *report, char *error, size_t size);
 //  Stops the children still running (al_supervisor_stop), releases the lock. NULL-safe;
 //  sets *self_p to NULL.
 void al_supervisor_destroy (al_supervisor_t **self_p);
@@ -96,7 +97,7 @@ typedef struct {
 //  given 300 ms to bind before the agents start. 0, or -1 with error filled.
 int al_supervisor_add_bus (al_supervisor_t *self, const al_supervisor_bus_t *bus, char *error, size_t size);
 
-//  Lock RUN/up.lock for the supervisor's life and write our pid in it. 0; -1 on an I/O
+//  Lock STATE/run/up.lock for the supervisor's life and write our pid in it. 0; -1 on an I/O
 //  error, -2 if another process holds it (its pid in error); error filled.
 int al_supervisor_lock (al_supervisor_t *self, char *error, size_t size);
 
@@ -111,8 +112,8 @@ void al_supervisor_start (al_supervisor_t *self, volatile sig_atomic_t *stop);
 //  Reap the children that exited (scheduling their restart) and start those whose
 //  restart is due. Never blocks.
 void al_supervisor_poll (al_supervisor_t *self);
-//  al_supervisor_start, then al_supervisor_poll every 100 ms (or sooner, when a signal
-//  arrives) until *stop, then al_supervisor_stop.
+//  al_supervisor_start, then al_supervisor_poll every 100 ms until *stop, then
+//  al_supervisor_stop.
 void al_supervisor_run (al_supervisor_t *self, volatile sig_atomic_t *stop);
 //  Stop every child, rank by rank: SIGTERM to each of a rank, wait up to 10 s for all of
 //  them, SIGKILL whoever is left. No restart is pending afterwards.

@@ -12,6 +12,7 @@
     is signed.
 */
 #include "cli/cli.h"
+#include "base/al_clock.h"
 #include "agents/al_request_view.h"
 #include "agents/al_agent.h"
 #include "broker/al_config.h"
@@ -85,14 +86,6 @@ s_usage (FILE *out, const char *command)
             "  --config FILE     airlock.yaml (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n"
             "Exit codes: 0 granted or recorded, 1 not signed or refused by the gate, 2 usage, key or\n"
             "I/O error.\n");
-}
-
-static uint64_t
-s_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
 //  "90s", "30m", "2h": milliseconds, or 0 if malformed.
@@ -302,7 +295,7 @@ s_show (const Airlock__ApprovalRequest *request, const al_config_t *config)
     al_policy_t *policy = al_policy_load (al_config_policy_dir (config), NULL);
     if (policy) {
         char explanation [256] = "";
-        time_t now = time (NULL);
+        time_t now = (time_t) al_clock_wall_s ();
         bool open = al_policy_window_open (policy, request->environment, now, explanation, sizeof explanation);
         al_policy_freeze_t frozen = al_policy_freeze_check (policy, request->environment, now, freeze, sizeof freeze);
         bool required = al_policy_requires_window (policy, request->deployment_type);
@@ -464,7 +457,7 @@ s_decide (const char *request_id, const s_options_t *options, Airlock__Decision 
     }
     al_approval_options_t sign_options = {
         .decision = decision, .reason = options->reason, .break_glass = options->break_glass,
-        .issued_at_ms = s_now_ms (), .valid_for_ms = valid_for,
+        .issued_at_ms = (uint64_t) al_clock_wall_ms (), .valid_for_ms = valid_for,
     };
     char error [512];
     signed_approval = options->ssh_key_path

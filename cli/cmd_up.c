@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "agents/al_supervisor.h"
 #include "cli/cli_log.h"
+#include "base/al_paths.h"
 #include "broker/al_config.h"
 #include <jansson.h>
 #include <errno.h>
@@ -71,17 +72,6 @@ s_report_last_error (void *arg, const char *name, const char *log_path)
     char line [512];
     if (al_cli_log_last_error (log_path, line, sizeof line))
         fprintf (stderr, "airlock up: %s last said: %s (%s)\n", name, line, log_path);
-}
-
-//  mkdir that accepts an existing directory.
-static int
-s_make_dir (const char *path)
-{
-    struct stat info;
-    if (mkdir (path, 0700) == 0 || (errno == EEXIST && stat (path, &info) == 0 && S_ISDIR (info.st_mode)))
-        return 0;
-    fprintf (stderr, "airlock up: cannot make %s: %s\n", path, errno == EEXIST? "not a directory": strerror (errno));
-    return -1;
 }
 
 int
@@ -167,25 +157,16 @@ al_cmd_up (int argc, char **argv)
         return AL_EXIT_USAGE;
     }
     const char *state_dir = al_config_state_dir (config);
-    char logs [S_PATH_MAX], run [S_PATH_MAX], self_exe [1024];
-    int logs_length = snprintf (logs, sizeof logs, "%s/logs", state_dir);
-    int run_length = snprintf (run, sizeof run, "%s/run", state_dir);
-    if (logs_length < 0 || (size_t) logs_length >= sizeof logs
-    ||  run_length < 0 || (size_t) run_length >= sizeof run) {
-        fprintf (stderr, "airlock up: state directory path too long: %s\n", state_dir);
-        goto cleanup;
-    }
-    if (s_make_dir (logs) != 0 || s_make_dir (run) != 0)
-        goto cleanup;
+    char self_exe [1024];
     ssize_t length = readlink ("/proc/self/exe", self_exe, sizeof self_exe - 1);
     if (length <= 0 || (size_t) length >= sizeof self_exe - 1) {
         fprintf (stderr, "airlock up: cannot find its own executable: %s\n", length < 0? strerror (errno): "path too long");
         goto cleanup;
     }
     self_exe [length] = 0;
-    supervisor = al_supervisor_new (logs, run, stderr);
+    supervisor = al_supervisor_new (state_dir, stderr, error, sizeof error);
     if (!supervisor) {
-        fprintf (stderr, "airlock up: out of memory\n");
+        fprintf (stderr, "airlock up: %s\n", error);
         goto cleanup;
     }
     al_supervisor_bus_t bus = {
@@ -215,7 +196,8 @@ al_cmd_up (int argc, char **argv)
     sigaction (SIGINT, &action, NULL);
     sigaction (SIGTERM, &action, NULL);
     sigaction (SIGHUP, &action, NULL);
-    fprintf (stderr, "airlock up: starting the broker and 5 agents (logs in %s, pids in %s)\n", logs, run);
+    fprintf (stderr, "airlock up: starting the broker and 5 agents (logs in %s/%s, pids in %s/%s)\n", state_dir,
+             al_paths_relative (AL_PATH_LOGS_DIR), state_dir, al_paths_relative (AL_PATH_RUN_DIR));
     al_supervisor_run (supervisor, &s_stop);
     fprintf (stderr, "airlock up: stopped\n");
     al_cli_log_json_stop ();

@@ -25,6 +25,7 @@
     in JSON, plus a "missing" list), never as a 0 that passes.
 */
 #include "cli/cli.h"
+#include "base/al_clock.h"
 #include "agents/al_agent.h"
 #include "agents/al_subscriber.h"
 #include "broker/al_config.h"
@@ -721,7 +722,7 @@ s_check_stop (s_watch_t *self, int64_t deadline, int64_t started, bool *warned)
         return AL_EXIT_USAGE;
     }
     if (!info.connected && info.connections == 0 && !*warned
-    &&  zclock_mono () - started >= S_CONNECT_WARN_MS) {
+    &&  al_clock_mono_ms () - started >= S_CONNECT_WARN_MS) {
         fprintf (stderr, "airlock watch: not connected to %s yet (is the broker running? "
                  "`airlock broker --config FILE` starts it)\n", al_subscriber_endpoint (self->subscriber));
         *warned = true;
@@ -735,7 +736,7 @@ s_check_stop (s_watch_t *self, int64_t deadline, int64_t started, bool *warned)
         }
         return -2;
     }
-    if (deadline >= 0 && zclock_mono () >= deadline) {
+    if (deadline >= 0 && al_clock_mono_ms () >= deadline) {
         if (self->tty && self->live_line)
             printf ("\n");
         if (self->args->deployment) {
@@ -780,7 +781,7 @@ s_run (s_watch_t *self, const al_config_t *config)
             return AL_EXIT_USAGE;
         }
     bool warned = false, announced = false;
-    int64_t started = zclock_mono ();
+    int64_t started = al_clock_mono_ms ();
     int64_t deadline = args->timeout_s? started + (int64_t) args->timeout_s * 1000: -1;
     while (true) {
         int code = s_check_stop (self, deadline, started, &warned);
@@ -830,7 +831,7 @@ s_run (s_watch_t *self, const al_config_t *config)
             //  The watch's own clock: only its order matters (grace 0, see al_cmd_watch).
             al_rules_row_t rows [AL_RULES_ROWS];
             bool judged = false;
-            al_rules_result_t verdict = al_rules_stream_feed (self->rules, envelope->soak_signal, zclock_mono (),
+            al_rules_result_t verdict = al_rules_stream_feed (self->rules, envelope->soak_signal, al_clock_mono_ms (),
                                                               rows, AL_RULES_ROWS, &judged);
             s_show_signal (self, envelope, sequence, rows, judged, &verdict);
         }

@@ -53,12 +53,18 @@ s_setup (void **state)
     snprintf (f->logs, sizeof f->logs, "%s/logs", f->dir);
     snprintf (f->run, sizeof f->run, "%s/run", f->dir);
     snprintf (f->report_path, sizeof f->report_path, "%s/report", f->dir);
-    assert_int_equal (mkdir (f->logs, 0700), 0);
-    assert_int_equal (mkdir (f->run, 0700), 0);
     f->report = fopen (f->report_path, "w");
     assert_non_null (f->report);
-    f->supervisor = al_supervisor_new (f->logs, f->run, f->report);
-    assert_non_null (f->supervisor);
+    char error [512] = "";
+    f->supervisor = al_supervisor_new (f->dir, f->report, error, sizeof error);
+    if (!f->supervisor)
+        fail_msg ("%s", error);
+    //  The state directory's logs and run directories are made.
+    struct stat info;
+    assert_int_equal (stat (f->logs, &info), 0);
+    assert_true (S_ISDIR (info.st_mode));
+    assert_int_equal (stat (f->run, &info), 0);
+    assert_true (S_ISDIR (info.st_mode));
     *state = f;
     return 0;
 }
@@ -318,7 +324,7 @@ test_bad_children_and_second_lock (void **state)
     assert_non_null (strstr (error, "already used"));
 
     assert_int_equal (al_supervisor_lock (f->supervisor, error, sizeof error), 0);
-    al_supervisor_t *second = al_supervisor_new (f->logs, f->run, f->report);
+    al_supervisor_t *second = al_supervisor_new (f->dir, f->report, error, sizeof error);
     assert_non_null (second);
     assert_int_equal (al_supervisor_lock (second, error, sizeof error), -2);
     char needle [64];
