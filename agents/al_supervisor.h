@@ -31,7 +31,7 @@
     Reports (exits, restarts, stops) are lines on the report stream given to
     al_supervisor_new, prefixed "airlock up: ". Not thread-safe: one owner, which may
     call al_supervisor_run from its main thread with a signal handler setting *stop.
-    Times are monotonic milliseconds (zclock_mono).
+    Times are monotonic milliseconds (base/al_clock: al_clock_mono_ms).
 */
 #ifndef AL_SUPERVISOR_H_INCLUDED
 #define AL_SUPERVISOR_H_INCLUDED
