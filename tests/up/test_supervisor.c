@@ -172,6 +172,8 @@ test_broker_restart_is_bounded (void **state)
         if (down_ms > 1000 + S_SLACK_MS)
             fail_msg ("kill %d: the broker was down %lld ms, more than its 1 s bound and %d ms of slack",
                       kill_index + 1, (long long) down_ms, S_SLACK_MS);
+        print_message ("kill %d of the broker: restart scheduled after %d ms, down %lld ms\n", kill_index + 1, delay,
+                       (long long) down_ms);
         assert_int_equal (al_supervisor_restarts (f->supervisor, "broker"), (unsigned) kill_index + 1);
         //  The pid file names the new pid.
         char path [400];
