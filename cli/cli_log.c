@@ -6,6 +6,7 @@
     stop has handed fd 2 back, the reader drains what is already in the pipe and ends.
 */
 #include "cli/cli_log.h"
+#include "base/al_clock.h"
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -132,13 +133,7 @@ al_cli_log_json_line (const char *component, const char *line, size_t length, co
 static void
 s_now_text (char *out, size_t size)
 {
-    struct timespec now;
-    clock_gettime (CLOCK_REALTIME, &now);
-    struct tm utc;
-    gmtime_r (&now.tv_sec, &utc);
-    char seconds [32];
-    strftime (seconds, sizeof seconds, "%Y-%m-%dT%H:%M:%S", &utc);
-    snprintf (out, size, "%.20s.%03dZ", seconds, (int) (now.tv_nsec / 1000000));
+    al_clock_wall_iso8601 (al_clock_wall_ms (), out, size);
 }
 
 static void

@@ -5,6 +5,7 @@
     that best says why a process died. Nothing here prints or exits.
 */
 #include "cli/cli.h"
+#include "base/al_paths.h"
 #include "broker/al_config.h"
 
 #include <assert.h>
@@ -19,8 +20,8 @@ al_cli_config_path (const char *config_option, const char *state_option, char *b
     if (config_option)
         return config_option;
     if (state_option) {
-        int length = snprintf (buffer, size, "%s/airlock.yaml", state_option);
-        return length < 0 || (size_t) length >= size? NULL: buffer;
+        char error [256];
+        return al_paths_get (state_option, AL_PATH_AIRLOCK_YAML, buffer, size, error, sizeof error) == 0? buffer: NULL;
     }
     const char *environment = getenv ("AIRLOCK_CONFIG");
     return environment && *environment? environment: AL_CLI_DEFAULT_CONFIG;
@@ -60,10 +61,10 @@ al_cli_agent_at (size_t index)
 char *
 al_cli_log_path (const al_config_t *config, const char *name)
 {
-    char *path = NULL;
-    if (asprintf (&path, "%s/logs/%s.log", al_config_state_dir (config), name) < 0)
+    char path [4096], error [256];
+    if (al_paths_log (al_config_state_dir (config), name, path, sizeof path, error, sizeof error) != 0)
         return NULL;
-    return path;
+    return strdup (path);
 }
 
 //  Does line (length bytes) say something went wrong? czmq's error lines start "E: ", the

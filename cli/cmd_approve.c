@@ -4,7 +4,7 @@
     It checks the human's key file first (a public half, a wrong format or a file others
     can read is refused before anything is shown), connects with the state directory's
     `approver` certificate (transport only), asks the broker for the pending production
-    requests, shows the chosen one (cli_request_view.c: what airlock states apart from
+    requests, shows the chosen one (agents/al_request_view.c: what airlock states apart from
     what the agent wrote, the latter escaped), asks for confirmation (only the answer
     `yes` signs), signs the statement with the human's own key (an airlock key file or
     an OpenSSH ed25519 key), submits it, and prints what the gate decided. The statement
@@ -12,7 +12,8 @@
     is signed.
 */
 #include "cli/cli.h"
-#include "cli/cli_request_view.h"
+#include "base/al_clock.h"
+#include "agents/al_request_view.h"
 #include "agents/al_agent.h"
 #include "broker/al_config.h"
 #include "deploy/al_deployer.h"
@@ -85,14 +86,6 @@ s_usage (FILE *out, const char *command)
             "  --config FILE     airlock.yaml (default $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml)\n"
             "Exit codes: 0 granted or recorded, 1 not signed or refused by the gate, 2 usage, key or\n"
             "I/O error.\n");
-}
-
-static uint64_t
-s_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
 //  "90s", "30m", "2h": milliseconds, or 0 if malformed.
@@ -227,7 +220,7 @@ s_list (const s_options_t *options)
         if (options->json) {
             json_t *array = json_array ();
             for (size_t i = 0; i < status->n_approvals; i++)
-                json_array_append_new (array, al_cli_approval_json (status->approvals [i]));
+                json_array_append_new (array, al_request_view_json (status->approvals [i]));
             char *text = json_dumps (array, JSON_INDENT (2));
             printf ("%s\n", text ? text : "[]");
             free (text);
@@ -298,11 +291,11 @@ static void
 s_show (const Airlock__ApprovalRequest *request, const al_config_t *config)
 {
     char window [384] = "", freeze [256] = "", quorum [256] = "", soak [640] = "", scan [512] = "";
-    al_cli_request_context_t context = { NULL, NULL, NULL, NULL, NULL };
+    al_request_view_context_t context = { NULL, NULL, NULL, NULL, NULL };
     al_policy_t *policy = al_policy_load (al_config_policy_dir (config), NULL);
     if (policy) {
         char explanation [256] = "";
-        time_t now = time (NULL);
+        time_t now = (time_t) al_clock_wall_s ();
         bool open = al_policy_window_open (policy, request->environment, now, explanation, sizeof explanation);
         al_policy_freeze_t frozen = al_policy_freeze_check (policy, request->environment, now, freeze, sizeof freeze);
         bool required = al_policy_requires_window (policy, request->deployment_type);
@@ -324,11 +317,11 @@ s_show (const Airlock__ApprovalRequest *request, const al_config_t *config)
                       : verdict == AL_QA_REPORTS_SCAN_UNREADABLE ? "unknown (cannot be judged here; pre-flight "
                       "refuses a report it cannot judge): " : "", summary);
         free (summary);
-        context = (al_cli_request_context_t) { window, freeze, quorum,
+        context = (al_request_view_context_t) { window, freeze, quorum,
                                                 s_soak_text (policy, config, request, soak, sizeof soak)? soak: NULL, scan };
         al_policy_destroy (&policy);
     }
-    al_cli_request_print (stdout, request, &context);
+    al_request_view_print (stdout, request, &context);
 }
 
 //  The key file must be a private key this command can sign with: checked before the
@@ -464,7 +457,7 @@ s_decide (const char *request_id, const s_options_t *options, Airlock__Decision 
     }
     al_approval_options_t sign_options = {
         .decision = decision, .reason = options->reason, .break_glass = options->break_glass,
-        .issued_at_ms = s_now_ms (), .valid_for_ms = valid_for,
+        .issued_at_ms = (uint64_t) al_clock_wall_ms (), .valid_for_ms = valid_for,
     };
     char error [512];
     signed_approval = options->ssh_key_path

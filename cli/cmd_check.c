@@ -10,6 +10,7 @@
     Nothing is written and nothing is started; the check may run while airlock runs.
 */
 #include "cli/cli.h"
+#include "base/al_error.h"
 #include "agents/al_init.h"
 #include "agents/al_notifier.h"
 #include "agents/al_notify_config.h"
@@ -58,7 +59,7 @@ s_add (json_t *errors, const char *format, ...)
     char text [2048];
     va_list args;
     va_start (args, format);
-    vsnprintf (text, sizeof text, format, args);
+    al_error_vset (text, sizeof text, format, args);
     va_end (args);
     json_array_append_new (errors, json_string (text));
 }

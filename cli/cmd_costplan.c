@@ -9,6 +9,7 @@
     the numbers suggest. It changes nothing; run it again after a change.
 */
 #include "cli/cli.h"
+#include "base/al_file.h"
 #include "broker/al_config.h"
 #include "deploy/al_cost.h"
 #include "deploy/al_services.h"
@@ -138,36 +139,29 @@ s_render (FILE *out, const al_policy_t *policy, const al_services_t *services, c
     return over;
 }
 
-//  Write path atomically (temporary file, fsync, rename).
+//  Write path atomically (base/al_file: temporary file, fsync, rename).
 static int
 s_write_file (const char *path, const al_policy_t *policy, const al_services_t *services,
               const al_service_t *svc, size_t *over)
 {
-    size_t length = strlen (path);
-    char *temporary = (char *) malloc (length + 16);
-    if (!temporary)
-        return -1;
-    snprintf (temporary, length + 16, "%s.tmp-XXXXXX", path);
-    int rc = -1;
-    int fd = mkstemp (temporary);
-    FILE *file = NULL;
-    if (fd < 0 || fchmod (fd, 0644) != 0 || !(file = fdopen (fd, "w"))) {
+    char *text = NULL;
+    size_t length = 0;
+    FILE *memory = open_memstream (&text, &length);
+    if (!memory) {
         fprintf (stderr, "airlock costplan: cannot write %s: %s\n", path, strerror (errno));
-        if (fd >= 0) {
-            close (fd);
-            unlink (temporary);
-        }
-        goto cleanup;
+        return -1;
     }
-    *over = s_render (file, policy, services, svc);
-    if (fflush (file) != 0 || fsync (fileno (file)) != 0 || fclose (file) != 0 || rename (temporary, path) != 0) {
-        fprintf (stderr, "airlock costplan: %s: %s\n", path, strerror (errno));
-        unlink (temporary);
-        goto cleanup;
-    }
-    rc = 0;
-cleanup:
-    free (temporary);
+    *over = s_render (memory, policy, services, svc);
+    int rc = -1;
+    char error [2048];
+    if (fclose (memory) != 0)
+        fprintf (stderr, "airlock costplan: cannot render %s\n", path);
+    else
+    if (al_file_write_atomic (path, text, length, 0644, error, sizeof error) != 0)
+        fprintf (stderr, "airlock costplan: cannot write %s\n", error);
+    else
+        rc = 0;
+    free (text);
     return rc;
 }
 

@@ -6,6 +6,7 @@
     story around it: verify, tamper from outside with sqlite3, verify again.
 */
 #include "cli/cli.h"
+#include "base/al_clock.h"
 #include "agents/al_agent.h"
 #include "broker/al_config.h"
 #include "proto/al_codec.h"
@@ -44,20 +45,17 @@ s_demo_usage (FILE *out)
         "                40) for N seconds (default 60); prints the requests and errors seen\n");
 }
 
+//  Wall time for envelopes; monotonic seconds for the pacing.
 static uint64_t
 s_now_ms (void)
 {
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+    return (uint64_t) al_clock_wall_ms ();
 }
 
 static double
 s_monotonic (void)
 {
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+    return (double) al_clock_mono_ms () / 1000.0;
 }
 
 //  The pipeline's cast: who sends what, in which environment. Index i of the demo

@@ -5,6 +5,7 @@
     a re-run completes and reuses.
 */
 #include "cli/cli.h"
+#include "base/al_paths.h"
 #include "agents/al_init.h"
 
 #include <jansson.h>
@@ -110,8 +111,9 @@ al_cmd_init (int argc, char **argv)
     }
     else
     if (output.json) {
-        char config [PATH_MAX + 16];
-        snprintf (config, sizeof config, "%s/airlock.yaml", state_dir);
+        char config [PATH_MAX + 16], error [256];
+        if (al_paths_get (state_dir, AL_PATH_AIRLOCK_YAML, config, sizeof config, error, sizeof error) != 0)
+            snprintf (config, sizeof config, "%s", error);
         json_t *root = json_pack ("{s:s, s:s, s:O, s:O}", "state_dir", state_dir,
                                   "config", config, "files", output.files,
                                   "warnings", output.warnings);

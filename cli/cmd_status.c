@@ -11,7 +11,8 @@
     that does not answer within the timeout is exit code 2, with the endpoint named.
 */
 #include "cli/cli.h"
-#include "cli/cli_release.h"
+#include "base/al_clock.h"
+#include "agents/al_releases.h"
 #include "agents/al_agent.h"
 #include "agents/al_orchestrator.h"
 #include "broker/al_config.h"
@@ -45,14 +46,6 @@ s_usage (FILE *out)
         "                     {\"release\": {...}, \"awaiting_approval\": bool, \"events\": {...}}\n\n"
         "exit codes: 0 ok, 1 the broker refused the query, 2 usage error, unreadable\n"
         "configuration or broker unreachable\n");
-}
-
-static uint64_t
-s_wall_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
 static const char *
@@ -193,7 +186,7 @@ s_print_silent (json_t *silent)
 static void
 s_print (const Airlock__StatusReply *reply, bool json, json_t *releases, json_t *silent)
 {
-    uint64_t now = s_wall_ms ();
+    uint64_t now = (uint64_t) al_clock_wall_ms ();
     if (json) {
         json_t *agents = json_array ();
         for (size_t index = 0; index < reply->n_agents; index++) {
@@ -332,7 +325,7 @@ al_cmd_status (int argc, char **argv)
         }
         goto cleanup;
     }
-    releases = al_cli_releases (config);
+    releases = al_releases_list (config);
     silent = s_silent_agents (config, reply->status_reply);
     s_print (reply->status_reply, json, releases, silent);
     exit_code = AL_EXIT_OK;

@@ -25,10 +25,11 @@
     in JSON, plus a "missing" list), never as a 0 that passes.
 */
 #include "cli/cli.h"
+#include "base/al_clock.h"
 #include "agents/al_agent.h"
 #include "agents/al_subscriber.h"
 #include "broker/al_config.h"
-#include "cli/cli_release.h"
+#include "agents/al_releases.h"
 #include "deploy/al_rules.h"
 #include "policies/al_policy.h"
 #include "store/al_replay.h"
@@ -519,8 +520,8 @@ s_ask_log (s_watch_t *self, const al_config_t *config, bool quiet, int *exit_cod
         else
         if (length > 5 && strcmp (id + length - 5, "-prod") == 0)
             snprintf (release, sizeof release, "%.*s", (int) (length - 5), id);
-        json_t *file = *release? al_cli_release_load (config, release, error, sizeof error): NULL;
-        json_t *itself = file? NULL: al_cli_release_load (config, id, error, sizeof error);
+        json_t *file = *release? al_releases_load (config, release, error, sizeof error): NULL;
+        json_t *itself = file? NULL: al_releases_load (config, id, error, sizeof error);
         if (file) {
             if (!quiet)
                 fprintf (stderr, "airlock watch: %s has not started yet (release %s is %s): waiting for it\n", id,
@@ -605,9 +606,9 @@ s_show_signal (s_watch_t *self, const al_envelope_t *envelope, uint64_t sequence
                const al_rules_row_t rows [AL_RULES_ROWS], bool judged, const al_rules_result_t *verdict)
 {
     const Airlock__SoakSignal *signal = envelope->soak_signal;
-    bool breach = false;
-    for (int index = 0; index < AL_RULES_ROWS; index++)
-        breach = breach || (judged && s_row_counts (&rows [index]));
+    //  The soak's verdict, as the monitor decides it: sticky, so a sample after a breach
+    //  still says so (the rollback is under way). "breaches" lists this sample's own.
+    bool breach = judged && verdict->verdict == AL_RULES_BREACH;
     if (self->args->json) {
         char stamp [40];
         s_iso_time (envelope->timestamp_ms, stamp, sizeof stamp);
@@ -722,7 +723,7 @@ s_check_stop (s_watch_t *self, int64_t deadline, int64_t started, bool *warned)
         return AL_EXIT_USAGE;
     }
     if (!info.connected && info.connections == 0 && !*warned
-    &&  zclock_mono () - started >= S_CONNECT_WARN_MS) {
+    &&  al_clock_mono_ms () - started >= S_CONNECT_WARN_MS) {
         fprintf (stderr, "airlock watch: not connected to %s yet (is the broker running? "
                  "`airlock broker --config FILE` starts it)\n", al_subscriber_endpoint (self->subscriber));
         *warned = true;
@@ -736,7 +737,7 @@ s_check_stop (s_watch_t *self, int64_t deadline, int64_t started, bool *warned)
         }
         return -2;
     }
-    if (deadline >= 0 && zclock_mono () >= deadline) {
+    if (deadline >= 0 && al_clock_mono_ms () >= deadline) {
         if (self->tty && self->live_line)
             printf ("\n");
         if (self->args->deployment) {
@@ -781,7 +782,7 @@ s_run (s_watch_t *self, const al_config_t *config)
             return AL_EXIT_USAGE;
         }
     bool warned = false, announced = false;
-    int64_t started = zclock_mono ();
+    int64_t started = al_clock_mono_ms ();
     int64_t deadline = args->timeout_s? started + (int64_t) args->timeout_s * 1000: -1;
     while (true) {
         int code = s_check_stop (self, deadline, started, &warned);
@@ -831,7 +832,7 @@ s_run (s_watch_t *self, const al_config_t *config)
             //  The watch's own clock: only its order matters (grace 0, see al_cmd_watch).
             al_rules_row_t rows [AL_RULES_ROWS];
             bool judged = false;
-            al_rules_result_t verdict = al_rules_stream_feed (self->rules, envelope->soak_signal, zclock_mono (),
+            al_rules_result_t verdict = al_rules_stream_feed (self->rules, envelope->soak_signal, al_clock_mono_ms (),
                                                               rows, AL_RULES_ROWS, &judged);
             s_show_signal (self, envelope, sequence, rows, judged, &verdict);
         }

@@ -22,6 +22,10 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "broker/al_config.h"
+#include "deploy/al_preflight.h"
+#include "deploy/al_services.h"
+#include "policies/al_policy.h"
 
 typedef struct {
     char dir [256];
@@ -426,6 +430,77 @@ test_runbook_json_and_lookup (void **state)
     free (text);
 }
 
+//  The runbook warns about exactly what pre-flight refuses: each warning carries the
+//  detail deploy/al_preflight gives for the same service, computed here from the same
+//  files, refused or not: staging within its instances but over its budget, production
+//  over both (the budget as al_cost projects it, which the former copy recomputed).
+static void
+test_runbook_warns_what_preflight_refuses (void **state)
+{
+    s_fixture_t *f = *state;
+    char path [512];
+    snprintf (path, sizeof path, "%s/services.yaml", f->dir);
+    s_edit (path, "instances: { staging: 2, production: 3 }",
+            "instances: { staging: 2, production: 60 }\n    cost_per_instance_usd_month: 2000");
+    char *json_text = s_runbook (f, "demo", "--json");
+    json_t *root = json_loads (json_text, 0, NULL);
+    assert_non_null (root);
+    json_t *warnings = json_object_get (root, "warnings");
+
+    char error [4096];
+    al_config_t *config = al_config_load (f->config, error, sizeof error);
+    assert_non_null (config);
+    al_policy_errors_t *errors = NULL;
+    al_policy_t *policy = al_policy_load (al_config_policy_dir (config), &errors);
+    assert_non_null (policy);
+    al_services_t *services = al_services_load (path, error, sizeof error);
+    if (!services)
+        fail_msg ("%s", error);
+    const al_service_t *svc = al_services_find (services, "demo");
+    assert_non_null (svc);
+    struct {
+        Airlock__Environment env;
+        const char *check;
+        bool ok;
+        char detail [AL_PREFLIGHT_DETAIL_SIZE];
+    } expected [4] = {
+        { AIRLOCK__ENVIRONMENT__ENV_STAGING, "max_instances", false, "" },
+        { AIRLOCK__ENVIRONMENT__ENV_STAGING, "monthly_budget", false, "" },
+        { AIRLOCK__ENVIRONMENT__ENV_PRODUCTION, "max_instances", false, "" },
+        { AIRLOCK__ENVIRONMENT__ENV_PRODUCTION, "monthly_budget", false, "" },
+    };
+    for (size_t i = 0; i < 4; i++) {
+        unsigned instances = al_service_instances (svc, expected [i].env);
+        expected [i].ok = expected [i].check [1] == 'a'
+            ? al_preflight_instances (policy, expected [i].env, instances, expected [i].detail, AL_PREFLIGHT_DETAIL_SIZE)
+            : al_preflight_budget (policy, svc, expected [i].env, instances, expected [i].detail,
+                                   AL_PREFLIGHT_DETAIL_SIZE);
+    }
+    //  What pre-flight decides here (the default policy: at most 50 instances, budgets
+    //  500 in staging and 5000 in production).
+    assert_true (expected [0].ok);
+    assert_false (expected [1].ok);
+    assert_false (expected [2].ok);
+    assert_false (expected [3].ok);
+    for (size_t i = 0; i < 4; i++) {
+        char needle [AL_PREFLIGHT_DETAIL_SIZE + 64];
+        snprintf (needle, sizeof needle, "(%s: %s)", expected [i].check, expected [i].detail);
+        bool found = false;
+        for (size_t w = 0; w < json_array_size (warnings); w++)
+            found |= strstr (json_string_value (json_array_get (warnings, w)), needle) != NULL;
+        if (found != !expected [i].ok)
+            fail_msg ("%s in %s: pre-flight says %s (%s), the runbook's warnings %s it:\n%s", expected [i].check,
+                      al_environment_name (expected [i].env), expected [i].ok? "ok": "refused", expected [i].detail,
+                      found? "list": "do not list", json_text);
+    }
+    al_services_destroy (&services);
+    al_policy_destroy (&policy);
+    al_policy_errors_destroy (&errors);
+    al_config_destroy (&config);
+    json_decref (root);
+    free (json_text);
+}
+
 //  keygen --role takes only a human role of the state's policy (the entry it prints must
 //  load); its help lists the exit codes.
 static void
@@ -613,6 +688,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_runbook_out_env_and_determinism, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_runbook_errors, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_runbook_json_and_lookup, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_runbook_warns_what_preflight_refuses, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_keygen_roles, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_costplan, s_setup, s_teardown),
     };
