@@ -32,6 +32,7 @@
     reads is expanded or resolved, so hostile input costs at most one linear pass.
 */
 #include "agents/al_qa.h"
+#include "base/al_id.h"
 #include "agents/al_agent.h"
 #include "agents/al_notify_config.h"
 #include "agents/al_qa_scan.h"
@@ -1174,20 +1175,6 @@ s_env_name (Airlock__Environment env)
     return name ? name : "unspecified";
 }
 
-//  A deployment id that is also a safe directory name.
-static bool
-s_valid_deployment_id (const char *id)
-{
-    size_t length = id ? strlen (id) : 0;
-    if (length == 0 || length > 64 || id [0] == '.')
-        return false;
-    for (const char *c = id; *c; c++)
-        if (!(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z') && !(*c >= '0' && *c <= '9')
-        &&  *c != '-' && *c != '_' && *c != '.')
-            return false;
-    return true;
-}
-
 //  The environment of a suite: the agent's, without the variables services.yaml names
 //  as secret sources and without AIRLOCK_*, plus what the suite needs to know.
 static char **
@@ -1924,7 +1911,7 @@ s_handle (s_qa_t *self, const al_envelope_t *envelope)
                   env == AIRLOCK__ENVIRONMENT__ENV_UNSPECIFIED ? "no environment" : s_env_name (env));
         return s_refuse (self, envelope, why);
     }
-    if (!s_valid_deployment_id (envelope->deployment_id))
+    if (!al_id_valid (envelope->deployment_id))
         return s_refuse (self, envelope, "the deployment id must be 1 to 64 of [A-Za-z0-9._-], not starting with '.'");
 
     s_outcome_t outcome = S_RETRY;

@@ -7,6 +7,7 @@
 */
 #include "cli/cli_release.h"
 #include "agents/al_orchestrator.h"
+#include "base/al_id.h"
 #include "deploy/al_artifacts.h"
 #include "deploy/al_services.h"
 
@@ -21,25 +22,13 @@
 void
 al_cli_release_id (const char *prefix, const char *service, const char *version, char *id, size_t size)
 {
-    uint8_t random [3];
-    randombytes_buf (random, sizeof random);
-    snprintf (id, size, "%s-%.16s-%.16s-%02x%02x%02x", prefix, service, version, random [0], random [1], random [2]);
-    for (char *c = id; *c; c++)
-        if (!(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z') && !(*c >= '0' && *c <= '9') && *c != '-' && *c != '.')
-            *c = '_';
+    al_id_release_make (prefix, service, version, id, size);
 }
 
 bool
 al_cli_release_id_valid (const char *id)
 {
-    size_t length = id? strlen (id): 0;
-    if (length == 0 || length > 56 || id [0] == '.')
-        return false;
-    for (const char *c = id; *c; c++)
-        if (!(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z') && !(*c >= '0' && *c <= '9')
-        &&  *c != '-' && *c != '_' && *c != '.')
-            return false;
-    return true;
+    return al_id_release_valid (id);
 }
 
 json_t *
