@@ -18,6 +18,7 @@
 #include "agents/al_checklist.h"
 #include "broker/al_broker.h"
 #include "deploy/al_qa_reports.h"
+#include "deploy/al_release_record.h"
 #include "deploy/al_services.h"
 #include "policies/al_gate.h"
 #include "policies/al_policy.h"
@@ -325,22 +326,27 @@ static bool
 s_rollback_target_ok (s_orchestrator_t *self, const Airlock__ReleaseCandidate *candidate, char *why, size_t why_size)
 {
     char path [S_PATH_SIZE];
-    snprintf (path, sizeof path, "%s/deploy/releases/%s/production.json", self->state_dir, candidate->service);
-    json_t *record = json_load_file (path, 0, NULL);
-    json_t *previous = json_object_get (record, "previous");
-    const char *version = json_string_value (json_object_get (previous, "version"));
-    const char *digest = json_string_value (json_object_get (previous, "artifact_sha256"));
-    bool ok = version && digest && strcmp (version, candidate->version) == 0
-           && strcmp (digest, candidate->artifact_sha256) == 0;
+    al_release_record_t record;
+    char error [512];
+    if (!al_release_record_path_in_state (self->state_dir, candidate->service, "production", path, sizeof path)) {
+        snprintf (why, why_size, "%.64s is not a service name", candidate->service);
+        return false;
+    }
+    if (al_release_record_load (path, &record, error, sizeof error) != 0) {
+        snprintf (why, why_size, "the release record cannot be read: %s", error);
+        return false;
+    }
+    const al_release_t *previous = &record.previous;
+    bool ok = previous->present && strcmp (previous->version, candidate->version) == 0
+           && strcmp (previous->digest, candidate->artifact_sha256) == 0;
     if (!ok) {
-        if (version && digest)
+        if (previous->present)
             snprintf (why, why_size, "a rollback must return to %.64s (sha256:%.64s), the release that ran in "
-                      "production before the current one", version, digest);
+                      "production before the current one", previous->version, previous->digest);
         else
             snprintf (why, why_size, "nothing ran in production before the current release of %.64s (%.512s): "
                       "nothing to roll back to", candidate->service, path);
     }
-    json_decref (record);
     return ok;
 }
 
