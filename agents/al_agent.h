@@ -36,7 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "proto/al_codec.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -5,6 +5,7 @@
     to the codec as they are. Single-threaded use of one checklist.
 */
 #include "agents/al_checklist.h"
+#include "base/al_paths.h"
 #include "agents/al_notify_config.h"
 #include "deploy/al_migrate.h"
 #include "policies/al_gate.h"
@@ -257,7 +258,8 @@ s_routes (const char *state_dir, char *routes, size_t size, char *problem, size_
         return;
     }
     char path [1024], error [1024] = "";
-    snprintf (path, sizeof path, "%s/notifications.yaml", state_dir);
+    if (al_paths_get (state_dir, AL_PATH_NOTIFICATIONS_YAML, path, sizeof path, problem, problem_size) != 0)
+        return;
     FILE *probe = fopen (path, "r");
     if (!probe) {
         snprintf (problem, problem_size, "no %.400s", path);

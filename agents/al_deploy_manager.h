@@ -22,7 +22,7 @@
 #define AL_DEPLOY_MANAGER_H_INCLUDED
 
 #include <stddef.h>
-#include "broker/al_config.h"
+#include "base/al_config.h"
 
 #ifdef __cplusplus
 extern "C" {

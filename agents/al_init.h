@@ -2,7 +2,7 @@
 
     A state directory holds everything a broker and its agents need:
 
-        DIR/airlock.yaml             configuration (broker/al_config.h), absolute paths
+        DIR/airlock.yaml             configuration (base/al_config.h), absolute paths
         DIR/keys/                    mode 0700
             broker.cert(_secret)     the broker's CURVE certificate (czmq format)
             <role>.cert(_secret)     one per agent role (al_init_role_at), secret 0600
@@ -26,7 +26,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include "broker/al_config.h"
+#include "base/al_config.h"
 
 #ifdef __cplusplus
 extern "C" {

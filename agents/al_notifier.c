@@ -10,6 +10,8 @@
     delivery stays unacknowledged meanwhile, so the broker keeps it.
 */
 #include "agents/al_notifier.h"
+#include "base/al_clock.h"
+#include "base/al_paths.h"
 #include "agents/al_agent.h"
 #include "agents/al_notify_config.h"
 #include "agents/al_notify_format.h"
@@ -64,14 +66,6 @@ typedef struct {
     al_policy_t *policy;
     al_services_t *services;
 } s_notifier_t;
-
-static uint64_t
-s_wall_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
 
 static void
 s_held_destructor (void **item)
@@ -220,7 +214,7 @@ cleanup:
 static int
 s_handle (s_notifier_t *self, const al_envelope_t *envelope)
 {
-    uint64_t now = s_wall_ms ();
+    uint64_t now = (uint64_t) al_clock_wall_ms ();
     if (s_learn (self, envelope, now) != 0)
         return -1;
     json_t *known = al_notify_outbox_recall (self->outbox, envelope->deployment_id);
@@ -270,7 +264,7 @@ s_take (s_notifier_t *self, al_envelope_t *envelope, bool delivery)
 static void
 s_retry_held (s_notifier_t *self)
 {
-    uint64_t now = s_wall_ms ();
+    uint64_t now = (uint64_t) al_clock_wall_ms ();
     if (zlistx_size (self->held) == 0 || now < self->held_retry_ms)
         return;
     self->held_retry_ms = now + S_HELD_RETRY_MS;
@@ -303,8 +297,7 @@ s_log_pending (const char *endpoint, uint64_t pending, void *arg)
 char *
 al_notifier_config_path (const al_config_t *config)
 {
-    char *path = NULL;
-    return asprintf (&path, "%s/notifications.yaml", al_config_state_dir (config)) < 0? NULL: path;
+    return al_paths_dup (al_config_state_dir (config), AL_PATH_NOTIFICATIONS_YAML, NULL, 0);
 }
 
 //  notifications.yaml, or no endpoints when there is none.
@@ -345,12 +338,14 @@ al_notifier_run (const al_config_t *config, char *error, size_t error_size)
         snprintf (error, error_size, "%s: the state directory's path is too long", state_dir);
         goto cleanup;
     }
-    snprintf (dir, sizeof dir, "%s/notifier", state_dir);
+    if (al_paths_get (state_dir, AL_PATH_NOTIFIER_DIR, dir, sizeof dir, error, error_size) != 0)
+        goto cleanup;
     if (mkdir (dir, 0700) != 0 && errno != EEXIST) {
         snprintf (error, error_size, "%s: cannot create: %s", dir, strerror (errno));
         goto cleanup;
     }
-    snprintf (path, sizeof path, "%s/lock", dir);
+    if (al_paths_get (state_dir, AL_PATH_NOTIFIER_LOCK, path, sizeof path, error, error_size) != 0)
+        goto cleanup;
     lock_fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (lock_fd < 0 || flock (lock_fd, LOCK_EX | LOCK_NB) != 0) {
         snprintf (error, error_size, "%s: %s", path, lock_fd < 0? strerror (errno)
@@ -367,7 +362,8 @@ al_notifier_run (const al_config_t *config, char *error, size_t error_size)
         self.services = al_services_load (al_config_services_path (config), services_error, sizeof services_error);
     if (!self.policy || !self.services)
         zsys_warning ("notifier: no budget alerts: %s", self.policy? services_error: "the policy does not load");
-    snprintf (path, sizeof path, "%s/outbox.db", dir);
+    if (al_paths_get (state_dir, AL_PATH_NOTIFIER_OUTBOX, path, sizeof path, error, error_size) != 0)
+        goto cleanup;
     self.outbox = al_notify_outbox_open (path, error, error_size);
     if (!self.outbox)
         goto cleanup;
@@ -407,8 +403,8 @@ al_notifier_run (const al_config_t *config, char *error, size_t error_size)
     int64_t metrics_due = 0;
     while (!al_agent_interrupted ()) {
         s_retry_held (&self);
-        if (zclock_mono () >= metrics_due) {
-            metrics_due = zclock_mono () + 1000;
+        if (al_clock_mono_ms () >= metrics_due) {
+            metrics_due = al_clock_mono_ms () + 1000;
             al_notify_outbox_counts_t counts;
             if (al_notify_outbox_counts (self.outbox, NULL, &counts) == 0)
                 al_telemetry_set (al_telemetry_series (al_telemetry_process (), AL_TELEMETRY_GAUGE, "airlock_notifier_outbox_depth",

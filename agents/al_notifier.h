@@ -28,7 +28,7 @@
 #define AL_NOTIFIER_H_INCLUDED
 
 #include <stddef.h>
-#include "broker/al_config.h"
+#include "base/al_config.h"
 
 #ifdef __cplusplus
 extern "C" {

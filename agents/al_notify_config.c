@@ -13,7 +13,7 @@
     from its own pool, freed together by destroy.
 */
 #include "agents/al_notify_config.h"
-#include "deploy/al_yaml.h"
+#include "base/al_yaml.h"
 #include "proto/al_codec.h"
 #include <assert.h>
 #include <curl/curl.h>

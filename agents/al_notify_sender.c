@@ -12,6 +12,7 @@
     backoff and is not woken early by new deliveries (its endpoint is down).
 */
 #include "agents/al_notify_sender.h"
+#include "base/al_clock.h"
 #include "agents/al_notify_format.h"
 #include "agents/al_notify_outbox.h"
 #include <assert.h>
@@ -67,14 +68,6 @@ static void
 s_curl_init (void)
 {
     s_curl_init_code = curl_global_init (CURL_GLOBAL_DEFAULT);
-}
-
-static uint64_t
-s_wall_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
 //  The delay after the n-th consecutive failure (n >= 1): initial * 2^(n-1) up to max,
@@ -234,7 +227,7 @@ s_lane_finish (al_notify_sender_t *self, s_lane_t *lane, CURLcode result)
     curl_easy_getinfo (lane->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_multi_remove_handle (self->multi, lane->easy);
     lane->busy = false;
-    uint64_t now = s_wall_ms ();
+    uint64_t now = (uint64_t) al_clock_wall_ms ();
     char excerpt [256];
     s_excerpt (lane, excerpt, sizeof excerpt);
     char why [600];
@@ -294,7 +287,7 @@ s_run (void *arg)
         pthread_mutex_unlock (&self->lock);
         if (stop)
             break;
-        uint64_t now = s_wall_ms ();
+        uint64_t now = (uint64_t) al_clock_wall_ms ();
         bool woken = wakes != wakes_seen;
         wakes_seen = wakes;
         uint64_t wait = S_IDLE_MS;

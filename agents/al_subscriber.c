@@ -13,6 +13,8 @@
     skipped as malformed) is counted as missed on the next event of its topic.
 */
 #include "agents/al_subscriber.h"
+#include "base/al_clock.h"
+#include "base/al_error.h"
 #include "agents/al_agent.h"
 
 #include <assert.h>
@@ -137,15 +139,6 @@ struct _al_subscriber_t {
 };
 
 static atomic_uint_fast64_t s_monitor_count = 0;
-
-static void
-s_format (char *target, size_t size, const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    vsnprintf (target, size, format, args);
-    va_end (args);
-}
 
 void
 al_subscriber_options_defaults (al_subscriber_options_t *options)
@@ -363,16 +356,16 @@ s_monitor_drain (al_subscriber_t *self)
         else
         if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
             self->info.refused = true;
-            s_format (self->last_error, sizeof self->last_error,
-                      "handshake with %s failed: the broker refused this key (%s is not in "
-                      "identities.yaml, or the broker key is wrong)",
-                      self->options.endpoint, zcert_public_txt (self->cert));
+            al_error_set (self->last_error, sizeof self->last_error,
+                          "handshake with %s failed: the broker refused this key (%s is not in "
+                          "identities.yaml, or the broker key is wrong)",
+                          self->options.endpoint, zcert_public_txt (self->cert));
         }
         else
         if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
-            s_format (self->last_error, sizeof self->last_error,
-                      "handshake with %s failed (wrong broker key %s, or not an airlock broker)",
-                      self->options.endpoint, self->options.broker_key);
+            al_error_set (self->last_error, sizeof self->last_error,
+                          "handshake with %s failed (wrong broker key %s, or not an airlock broker)",
+                          self->options.endpoint, self->options.broker_key);
     }
 }
 
@@ -387,7 +380,7 @@ s_poll (al_subscriber_t *self, int64_t deadline, bool until_connected)
             return false;
         if (al_agent_interrupted ())
             return false;
-        int64_t now = zclock_mono ();
+        int64_t now = al_clock_mono_ms ();
         long slice = S_SLICE_MS;
         if (deadline >= 0) {
             if (now >= deadline)
@@ -406,7 +399,7 @@ s_poll (al_subscriber_t *self, int64_t deadline, bool until_connected)
             return true;
         if (rc > 0 && (items [0].revents & ZMQ_POLLIN))
             continue;
-        if (deadline >= 0 && zclock_mono () >= deadline) {
+        if (deadline >= 0 && al_clock_mono_ms () >= deadline) {
             s_monitor_drain (self);
             return false;
         }
@@ -452,17 +445,17 @@ s_read_event (al_subscriber_t *self, char *topic, size_t topic_size, uint64_t *s
         what [zmq_msg_size (&frames [0])] = '\0';
     }
     if (count != 3) {
-        s_format (self->last_error, sizeof self->last_error, "%s: %zu frames, expected 3 (topic, "
-                  "envelope, sequence)", what, count);
+        al_error_set (self->last_error, sizeof self->last_error, "%s: %zu frames, expected 3 (topic, "
+                      "envelope, sequence)", what, count);
         goto skipped;
     }
     if (zmq_msg_size (&frames [0]) > S_MAX_TOPIC || memchr (what, '\0', zmq_msg_size (&frames [0]))) {
-        s_format (self->last_error, sizeof self->last_error, "topic: not a topic name");
+        al_error_set (self->last_error, sizeof self->last_error, "topic: not a topic name");
         goto skipped;
     }
     if (zmq_msg_size (&frames [2]) != 8) {
-        s_format (self->last_error, sizeof self->last_error, "%s: sequence: %zu bytes, expected 8",
-                  what, zmq_msg_size (&frames [2]));
+        al_error_set (self->last_error, sizeof self->last_error, "%s: sequence: %zu bytes, expected 8",
+                      what, zmq_msg_size (&frames [2]));
         goto skipped;
     }
     uint64_t sequence = 0;
@@ -472,8 +465,8 @@ s_read_event (al_subscriber_t *self, char *topic, size_t topic_size, uint64_t *s
     char reason [256] = "";
     if (al_codec_unpack ((const uint8_t *) zmq_msg_data (&frames [1]), zmq_msg_size (&frames [1]),
                          self->options.max_envelope_bytes, &envelope, reason, sizeof reason) != AL_CODEC_OK) {
-        s_format (self->last_error, sizeof self->last_error, "%s #%" PRIu64 ": envelope: %s", what,
-                  sequence, reason);
+        al_error_set (self->last_error, sizeof self->last_error, "%s #%" PRIu64 ": envelope: %s", what,
+                      sequence, reason);
         envelope = NULL;
         goto skipped;
     }
@@ -494,7 +487,7 @@ al_subscriber_recv (al_subscriber_t *self, int timeout_ms, char *topic, size_t t
                     uint64_t *sequence_p, uint64_t *missed_p, bool *restarted_p)
 {
     assert (self);
-    int64_t deadline = timeout_ms < 0? -1: zclock_mono () + timeout_ms;
+    int64_t deadline = timeout_ms < 0? -1: al_clock_mono_ms () + timeout_ms;
     char name [S_MAX_TOPIC + 1];
     while (true) {
         bool skipped = false;
@@ -528,7 +521,7 @@ int
 al_subscriber_wait_connected (al_subscriber_t *self, int timeout_ms)
 {
     assert (self);
-    int64_t deadline = timeout_ms < 0? -1: zclock_mono () + timeout_ms;
+    int64_t deadline = timeout_ms < 0? -1: al_clock_mono_ms () + timeout_ms;
     s_poll (self, deadline, true);
     return self->info.connected? 0: -1;
 }

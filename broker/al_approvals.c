@@ -7,6 +7,7 @@
     Requests are few (a handful open at any time), so a list is the right structure.
 */
 #include "broker/al_approvals.h"
+#include "base/al_error.h"
 
 #include <assert.h>
 #include <czmq.h>
@@ -38,17 +39,6 @@ typedef struct {
 struct al_approvals_t {
     zlistx_t *requests;             // s_request_t, in filing order
 };
-
-static void
-s_say (char *text, size_t size, const char *format, ...)
-{
-    if (!text || !size)
-        return;
-    va_list args;
-    va_start (args, format);
-    vsnprintf (text, size, format, args);
-    va_end (args);
-}
 
 static void
 s_request_destroy (void **item_p)
@@ -106,7 +96,7 @@ al_approvals_file (al_approvals_t *self, const Airlock__ApprovalRequest *request
 {
     assert (self && request && requester);
     if (s_find (self, request->request_id)) {
-        s_say (reason, reason_size, "request %s was filed before", request->request_id);
+        al_error_set (reason, reason_size, "request %s was filed before", request->request_id);
         return false;
     }
     //  A private copy through pack/unpack: the caller's message is borrowed.
@@ -142,7 +132,7 @@ al_approvals_file (al_approvals_t *self, const Airlock__ApprovalRequest *request
 failed:
     free (bytes);
     free (entry);
-    s_say (reason, reason_size, "out of memory filing request %s", request->request_id);
+    al_error_set (reason, reason_size, "out of memory filing request %s", request->request_id);
     return false;
 }
 
@@ -172,7 +162,7 @@ al_approvals_check (al_approvals_t *self, const al_policy_t *policy,
     char error [256];
     if (al_statement_unpack (signed_approval->statement.data, signed_approval->statement.len,
                              &statement, error, sizeof error) != AL_SIG_OK) {
-        s_say (verdict->reason, sizeof verdict->reason, "%s", error);
+        al_error_set (verdict->reason, sizeof verdict->reason, "%s", error);
         return;
     }
     snprintf (verdict->request_id, sizeof verdict->request_id, "%s", statement->request_id);
@@ -180,12 +170,12 @@ al_approvals_check (al_approvals_t *self, const al_policy_t *policy,
 
     s_request_t *request = s_find (self, verdict->request_id);
     if (!request) {
-        s_say (verdict->reason, sizeof verdict->reason, "no production request %s was filed",
-               verdict->request_id);
+        al_error_set (verdict->reason, sizeof verdict->reason, "no production request %s was filed",
+                      verdict->request_id);
         return;
     }
     if (request->closed || request->closing) {
-        s_say (verdict->reason, sizeof verdict->reason, "request %s is closed", verdict->request_id);
+        al_error_set (verdict->reason, sizeof verdict->reason, "request %s is closed", verdict->request_id);
         return;
     }
     verdict->valid = al_gate_check_approval (policy, request->request, request->requester, signed_approval,
@@ -200,12 +190,12 @@ al_approvals_add (al_approvals_t *self, const al_policy_t *policy,
     assert (verdict->valid);
     s_request_t *request = s_find (self, verdict->request_id);
     if (!request || request->closed || request->closing) {
-        s_say (verdict->reason, sizeof verdict->reason, "request %s is closed", verdict->request_id);
+        al_error_set (verdict->reason, sizeof verdict->reason, "request %s is closed", verdict->request_id);
         return false;
     }
     if (request->count >= S_MAX_APPROVALS) {
-        s_say (verdict->reason, sizeof verdict->reason, "request %s holds %d approvals already",
-               verdict->request_id, S_MAX_APPROVALS);
+        al_error_set (verdict->reason, sizeof verdict->reason, "request %s holds %d approvals already",
+                      verdict->request_id, S_MAX_APPROVALS);
         return false;
     }
     //  Keep the signed message exactly as received: the grant carries it to deploy-manager.
@@ -236,9 +226,9 @@ al_approvals_add (al_approvals_t *self, const al_policy_t *policy,
     if (max_age_ms && now_ms > request->filed_ms && now_ms - request->filed_ms > max_age_ms
     &&  verdict->outcome != AL_GATE_DENIED) {
         verdict->outcome = AL_GATE_DENIED;
-        s_say (verdict->explanation, sizeof verdict->explanation, "request filed %llu min ago, longer than "
-               "qa_handoff.report_max_age (%llu min): its QA report is stale; submit the release again",
-               (unsigned long long) ((now_ms - request->filed_ms) / 60000), (unsigned long long) (max_age_ms / 60000));
+        al_error_set (verdict->explanation, sizeof verdict->explanation, "request filed %llu min ago, longer than "
+                      "qa_handoff.report_max_age (%llu min): its QA report is stale; submit the release again",
+                      (unsigned long long) ((now_ms - request->filed_ms) / 60000), (unsigned long long) (max_age_ms / 60000));
     }
     return true;
 }
@@ -391,7 +381,7 @@ al_approvals_rebuild (al_approvals_t *self, al_store_t *store, const al_policy_t
 {
     al_store_iter_t *iter = al_store_iter_new (store, 1);
     if (!iter) {
-        s_say (error, error_size, "approvals: cannot read the log: %s", al_store_error (store));
+        al_error_set (error, error_size, "approvals: cannot read the log: %s", al_store_error (store));
         return -1;
     }
     al_store_event_t event;
@@ -429,7 +419,7 @@ al_approvals_rebuild (al_approvals_t *self, al_store_t *store, const al_policy_t
     }
     al_store_iter_destroy (&iter);
     if (status != AL_STORE_END) {
-        s_say (error, error_size, "approvals: reading the log: %s", al_store_error (store));
+        al_error_set (error, error_size, "approvals: reading the log: %s", al_store_error (store));
         return -1;
     }
     return (int) al_approvals_pending (self, NULL, 0);

@@ -16,6 +16,10 @@
     written in the same transaction as the row.
 
     Threading: owned by the broker's reactor thread.
+
+    Where this sits in the approval decision (docs/design.md): 1. policies/al_approval,
+    the approver signs; 2. broker/al_approvals, the broker's desk collects; 3.
+    policies/al_gate, the decision the desk (and deploy-manager again) asks for.
 */
 #ifndef AL_APPROVALS_H_INCLUDED
 #define AL_APPROVALS_H_INCLUDED

@@ -10,6 +10,7 @@
     races an update sees either side of it, which Prometheus tolerates.
 */
 #include "broker/al_telemetry.h"
+#include "base/al_clock.h"
 #include <assert.h>
 #include <math.h>
 #include <pthread.h>
@@ -48,14 +49,6 @@ struct _al_telemetry_t {
     pthread_mutex_t lock;                   // appends only
     _Atomic (s_family_t *) families;
 };
-
-static uint64_t
-s_wall_ms (void)
-{
-    struct timespec now;
-    clock_gettime (CLOCK_REALTIME, &now);
-    return (uint64_t) now.tv_sec * 1000 + (uint64_t) now.tv_nsec / 1000000;
-}
 
 static uint64_t
 s_bits (double value)
@@ -277,7 +270,7 @@ al_telemetry_touch (al_telemetry_series_t *series)
     if (!series)
         return;
     assert (series->family->kind == AL_TELEMETRY_AGE);
-    atomic_store_explicit (&series->value, s_wall_ms (), memory_order_relaxed);
+    atomic_store_explicit (&series->value, (uint64_t) al_clock_wall_ms (), memory_order_relaxed);
 }
 
 void
@@ -306,7 +299,7 @@ al_telemetry_observe (al_telemetry_series_t *series, double value)
 static double
 s_age_seconds (uint64_t since_ms)
 {
-    uint64_t now = s_wall_ms ();
+    uint64_t now = (uint64_t) al_clock_wall_ms ();
     return now > since_ms? (double) (now - since_ms) / 1000.0: 0;
 }
 

@@ -6,6 +6,8 @@
     after the bind succeeded (temporary file + rename) and removed at destroy.
 */
 #include "broker/al_telemetry_server.h"
+#include "base/al_error.h"
+#include "base/al_file.h"
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
@@ -25,32 +27,11 @@ struct _al_telemetry_server_t {
     char address [INET_ADDRSTRLEN + 8];
 };
 
+//  The one parser of a metrics address is airlock.yaml's (base/al_config).
 static int
 s_parse (const char *address, struct sockaddr_in *sockaddr, char *error, size_t error_size)
 {
-    const char *colon = address? strrchr (address, ':'): NULL;
-    if (!colon || colon == address || colon - address >= 64) {
-        snprintf (error, error_size, "'%s' is not HOST:PORT", address? address: "");
-        return -1;
-    }
-    char host [64];
-    memcpy (host, address, (size_t) (colon - address));
-    host [colon - address] = '\0';
-    char *end = NULL;
-    errno = 0;
-    long port = strtol (colon + 1, &end, 10);
-    if (errno || !colon [1] || *end || port < 0 || port > 65535) {
-        snprintf (error, error_size, "'%s': the port must be a number 0..65535", address);
-        return -1;
-    }
-    memset (sockaddr, 0, sizeof *sockaddr);
-    sockaddr->sin_family = AF_INET;
-    sockaddr->sin_port = htons ((uint16_t) port);
-    if (inet_pton (AF_INET, host, &sockaddr->sin_addr) != 1) {
-        snprintf (error, error_size, "'%s': the host must be a numeric IPv4 address (e.g. 127.0.0.1)", address);
-        return -1;
-    }
-    return 0;
+    return al_config_address_parse (address, sockaddr, error, error_size);
 }
 
 int
@@ -108,35 +89,19 @@ static int
 s_write_port_file (const char *path, const char *host, int port, char *error, size_t error_size)
 {
     char *directory = strdup (path);
-    if (!directory)
+    if (!directory) {
+        al_error_set (error, error_size, "out of memory");
         return -1;
+    }
     char *slash = strrchr (directory, '/');
     if (slash && slash != directory) {
         *slash = '\0';
-        mkdir (directory, 0755);    // EEXIST is fine; fopen below reports the rest
+        mkdir (directory, 0755);    // EEXIST is fine; the write below reports the rest
     }
     free (directory);
-    char *temp = NULL;
-    if (asprintf (&temp, "%s.tmp.%d", path, (int) getpid ()) < 0) {
-        snprintf (error, error_size, "out of memory");
-        return -1;
-    }
-    int rc = -1;
-    FILE *file = fopen (temp, "w");
-    if (!file) {
-        snprintf (error, error_size, "%s: %s", path, strerror (errno));
-        goto cleanup;
-    }
-    int written = fprintf (file, "%s:%d\n", host, port);
-    if (fclose (file) != 0 || written < 0 || rename (temp, path) != 0) {
-        snprintf (error, error_size, "%s: %s", path, strerror (errno));
-        unlink (temp);
-        goto cleanup;
-    }
-    rc = 0;
-cleanup:
-    free (temp);
-    return rc;
+    char text [300];
+    snprintf (text, sizeof text, "%s:%d\n", host, port);
+    return al_file_write_atomic_text (path, text, 0644, error, error_size);
 }
 
 al_telemetry_server_t *

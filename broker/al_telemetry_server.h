@@ -12,7 +12,7 @@
 #ifndef AL_TELEMETRY_SERVER_H_INCLUDED
 #define AL_TELEMETRY_SERVER_H_INCLUDED
 
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "broker/al_telemetry.h"
 #include <stddef.h>
 

@@ -10,6 +10,12 @@
 #include "deploy/al_driver.h"
 #include <stdarg.h>
 
+//  base/ now defines al_error_set (al_error.h) and al_child_wait (al_child.h) for the whole
+//  product; until the drivers adopt them, their own helpers of those names link under
+//  driver-private names.
+#define al_error_set    al_driver_error_set
+#define al_child_wait   al_driver_child_wait
+
 //  Template variables, in the order of al_tvars_t.values.
 typedef enum {
     AL_TVAR_SERVICE, AL_TVAR_VERSION, AL_TVAR_ARTIFACT, AL_TVAR_DIGEST, AL_TVAR_ENV,

@@ -2,11 +2,16 @@
 
     The statement is packed once; those exact bytes are what gets signed and what
     travels in SignedApproval.statement (the verifier never re-encodes).
-    Running ssh-keygen: fork + execvp with an argument vector (no shell), in a private
-    temporary directory removed afterwards; its stdin is inherited so a passphrase
-    prompt reaches the person at the terminal.
+    Running ssh-keygen: base/al_child with an argument vector (no shell), in a private
+    temporary directory removed afterwards; its stdin and stderr are the terminal and
+    it stays in our process group, so a passphrase prompt reaches the person at the
+    terminal. (This is the approver's side, run by `airlock approve`; nothing on the
+    broker's decision path signs or runs a program.)
 */
 #include "policies/al_approval.h"
+#include "base/al_child.h"
+#include "base/al_error.h"
+#include "base/al_file.h"
 #include "proto/al_codec.h"
 
 #include <errno.h>
@@ -17,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 struct al_approval_signed_t {
@@ -30,17 +34,6 @@ struct al_approval_signed_t {
     char key_id [32];
     Airlock__SignedApproval message;
 };
-
-static void
-s_error (char *error, size_t error_size, const char *format, ...)
-{
-    if (!error || !error_size)
-        return;
-    va_list args;
-    va_start (args, format);
-    vsnprintf (error, error_size, format, args);
-    va_end (args);
-}
 
 void
 al_approval_signed_destroy (al_approval_signed_t **self_p)
@@ -63,11 +56,11 @@ s_new_statement (const Airlock__ApprovalRequest *request, const uint8_t public_k
         return NULL;
     if (options->decision != AIRLOCK__DECISION__DECISION_GRANT
     &&  options->decision != AIRLOCK__DECISION__DECISION_DENY) {
-        s_error (error, error_size, "decision must be GRANT or DENY");
+        al_error_set (error, error_size, "decision must be GRANT or DENY");
         return NULL;
     }
     if (options->valid_for_ms == 0) {
-        s_error (error, error_size, "an approval must be valid for some time");
+        al_error_set (error, error_size, "an approval must be valid for some time");
         return NULL;
     }
     al_approval_signed_t *self = calloc (1, sizeof *self);
@@ -164,6 +157,7 @@ al_approval_sign_with_key_file (const Airlock__ApprovalRequest *request, const c
     return self;
 }
 
+//  A new file (never an existing one: the directory is ours alone), 0600.
 static bool
 s_write_all (const char *path, const uint8_t *data, size_t size)
 {
@@ -174,22 +168,19 @@ s_write_all (const char *path, const uint8_t *data, size_t size)
     return (close (fd) == 0) && ok;
 }
 
+//  A non-empty file of fewer than max bytes, or NULL.
 static uint8_t *
 s_read_all (const char *path, size_t max, size_t *size_p)
 {
-    FILE *file = fopen (path, "rb");
-    if (!file)
-        return NULL;
-    uint8_t *data = malloc (max);
-    size_t size = data ? fread (data, 1, max, file) : 0;
-    bool too_big = data && size == max;
-    fclose (file);
-    if (!data || too_big || size == 0) {
+    size_t size = 0;
+    char *data = al_file_read (path, max - 1, &size, NULL, 0);
+    if (data && size == 0) {
         free (data);
-        return NULL;
+        data = NULL;
     }
-    *size_p = size;
-    return data;
+    if (data)
+        *size_p = size;
+    return (uint8_t *) data;
 }
 
 al_approval_signed_t *
@@ -208,8 +199,8 @@ al_approval_sign_with_ssh_key (const Airlock__ApprovalRequest *request, const ch
         free (line);
     }
     if (!parsed) {
-        s_error (error, error_size, "%s: not an ssh-ed25519 public key (airlock verifies ed25519 SSH keys only)",
-                 public_path);
+        al_error_set (error, error_size, "%s: not an ssh-ed25519 public key (airlock verifies ed25519 SSH keys only)",
+                      public_path);
         return NULL;
     }
     al_approval_signed_t *self = s_new_statement (request, public_key, options, error, error_size);
@@ -218,7 +209,7 @@ al_approval_sign_with_ssh_key (const Airlock__ApprovalRequest *request, const ch
     char dir [] = "/tmp/airlock-sign-XXXXXX", message_path [64], signature_path [80];
     uint8_t *bytes = NULL;
     if (!mkdtemp (dir)) {
-        s_error (error, error_size, "cannot create a temporary directory");
+        al_error_set (error, error_size, "cannot create a temporary directory");
         al_approval_signed_destroy (&self);
         return NULL;
     }
@@ -227,34 +218,30 @@ al_approval_sign_with_ssh_key (const Airlock__ApprovalRequest *request, const ch
     size_t bytes_size;
     bytes = al_codec_signing_bytes (AL_SIGN_APPROVAL_STATEMENT, self->statement, self->statement_size, &bytes_size);
     if (!bytes || !s_write_all (message_path, bytes, bytes_size)) {
-        s_error (error, error_size, "cannot write the statement for ssh-keygen");
+        al_error_set (error, error_size, "cannot write the statement for ssh-keygen");
         goto failed;
     }
-    pid_t pid = fork ();
-    if (pid < 0) {
-        s_error (error, error_size, "fork failed");
+    //  ssh-keygen prints "Signing file ..." on stderr and may ask for a passphrase: its
+    //  stdin and stderr stay the terminal, in our process group (a group of its own
+    //  would be stopped when it reads the terminal). No deadline: a person is typing.
+    char *argv [] = { "ssh-keygen", "-q", "-Y", "sign", "-f", (char *) key_path,
+                      "-n", (char *) AL_SSHSIG_NAMESPACE, message_path, NULL };
+    al_child_options_t child_options = {
+        .in = AL_CHILD_INHERIT, .out = AL_CHILD_DEVNULL, .err = AL_CHILD_INHERIT, .same_group = true
+    };
+    al_child_t *child = al_child_run (argv, &child_options, -1, NULL, error, error_size);
+    if (!child)
+        goto failed;
+    if (al_child_exit_code (child) != 0) {
+        al_error_set (error, error_size, "ssh-keygen -Y sign -f %s failed (%s)", key_path,
+                      al_child_status_text (child));
+        al_child_destroy (&child);
         goto failed;
     }
-    if (pid == 0) {
-        //  ssh-keygen prints "Signing file ..." on stderr; keep the terminal for prompts.
-        int null = open ("/dev/null", O_WRONLY);
-        if (null >= 0)
-            dup2 (null, STDOUT_FILENO);
-        execlp ("ssh-keygen", "ssh-keygen", "-q", "-Y", "sign", "-f", key_path, "-n", AL_SSHSIG_NAMESPACE,
-                message_path, (char *) NULL);
-        _exit (127);
-    }
-    int status = 0;
-    while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (!WIFEXITED (status) || WEXITSTATUS (status) != 0) {
-        s_error (error, error_size, "ssh-keygen -Y sign -f %s failed (exit %d)", key_path,
-                 WIFEXITED (status) ? WEXITSTATUS (status) : -1);
-        goto failed;
-    }
+    al_child_destroy (&child);
     self->signature = s_read_all (signature_path, AL_SSHSIG_MAX_SIZE, &self->signature_size);
     if (!self->signature) {
-        s_error (error, error_size, "ssh-keygen wrote no signature");
+        al_error_set (error, error_size, "ssh-keygen wrote no signature");
         goto failed;
     }
     s_finish (self, AIRLOCK__SIGNATURE_FORMAT__SIG_SSHSIG);

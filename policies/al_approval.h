@@ -8,6 +8,10 @@
       the signing bytes (so an agent or passphrase prompt works as the person is used
       to), and the resulting SSHSIG blob is carried as is.
     The result is a SignedApproval ready to put in an Envelope.
+
+    Where this sits in the approval decision (docs/design.md): 1. policies/al_approval,
+    the approver signs; 2. broker/al_approvals, the broker's desk collects; 3.
+    policies/al_gate, the decision the desk (and deploy-manager again) asks for.
 */
 #ifndef AL_APPROVAL_H_INCLUDED
 #define AL_APPROVAL_H_INCLUDED

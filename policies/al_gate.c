@@ -8,6 +8,7 @@
     Sizes are tiny (a few slots, a few people), so Kuhn's augmenting paths are plenty.
 */
 #include "policies/al_gate.h"
+#include "base/al_error.h"
 #include "policies/al_calendar.h"
 
 #include <sodium.h>
@@ -17,17 +18,6 @@
 
 #define S_MAX_SLOTS AL_POLICY_MAX_APPROVAL_SLOTS
 #define S_MAX_PEOPLE 64
-
-static void
-s_say (char *text, size_t size, const char *format, ...)
-{
-    if (!text || size == 0)
-        return;
-    va_list args;
-    va_start (args, format);
-    vsnprintf (text, size, format, args);
-    va_end (args);
-}
 
 const char *
 al_gate_outcome_name (al_gate_outcome_t outcome)
@@ -56,24 +46,24 @@ al_gate_check_approval (const al_policy_t *policy, const Airlock__ApprovalReques
     char error [256];
     uint8_t public_key [AL_ED25519_PUBLIC_KEY_SIZE];
     if (al_signature_verify_approval (signed_approval, public_key, error, sizeof error) != AL_SIG_OK) {
-        s_say (reason, reason_size, "signature rejected: %s", error);
+        al_error_set (reason, reason_size, "signature rejected: %s", error);
         return false;
     }
     char key_id [32];
     al_key_id (public_key, key_id);
     al_policy_approver_t approver;
     if (!al_policy_approver_for_key (policy, public_key, &approver)) {
-        s_say (reason, reason_size, "key %s is not an approver key in approvers.yaml", key_id);
+        al_error_set (reason, reason_size, "key %s is not an approver key in approvers.yaml", key_id);
         return false;
     }
     if (approver.revoked) {
-        s_say (reason, reason_size, "key %s of %s is revoked (approvers.yaml revoked_keys)", key_id, approver.name);
+        al_error_set (reason, reason_size, "key %s of %s is revoked (approvers.yaml revoked_keys)", key_id, approver.name);
         return false;
     }
     Airlock__ApprovalStatement *statement = NULL;
     if (al_statement_unpack (signed_approval->statement.data, signed_approval->statement.len,
                              &statement, error, sizeof error) != AL_SIG_OK) {
-        s_say (reason, reason_size, "%s", error);
+        al_error_set (reason, reason_size, "%s", error);
         return false;
     }
     bool ok = false;
@@ -97,39 +87,39 @@ al_gate_check_approval (const al_policy_t *policy, const Airlock__ApprovalReques
         //  Statements made before submitted_by was signed carry none: they cannot vouch for
         //  four eyes, so they do not count for a request that names its submitter.
         if (!statement->submitted_by || !*statement->submitted_by)
-            s_say (reason, reason_size, "statement.submitted_by is missing (signed by an airlock older than "
-                   "four-eyes checking) but request %s was submitted by %s: sign it again",
-                   request->request_id, request->submitted_by);
+            al_error_set (reason, reason_size, "statement.submitted_by is missing (signed by an airlock older than "
+                          "four-eyes checking) but request %s was submitted by %s: sign it again",
+                          request->request_id, request->submitted_by);
         else
-            s_say (reason, reason_size, "statement.submitted_by does not match request %s", request->request_id);
+            al_error_set (reason, reason_size, "statement.submitted_by does not match request %s", request->request_id);
         goto cleanup;
     }
     if (field) {
-        s_say (reason, reason_size, "statement.%s does not match request %s", field, request->request_id);
+        al_error_set (reason, reason_size, "statement.%s does not match request %s", field, request->request_id);
         goto cleanup;
     }
     if (!s_same (statement->approver_key_id, key_id)) {
-        s_say (reason, reason_size, "statement.approver_key_id '%s' is not the signing key %s",
-               statement->approver_key_id, key_id);
+        al_error_set (reason, reason_size, "statement.approver_key_id '%s' is not the signing key %s",
+                      statement->approver_key_id, key_id);
         goto cleanup;
     }
     if (statement->issued_at_ms > now_ms + AL_GATE_CLOCK_SKEW_MS) {
-        s_say (reason, reason_size, "statement.issued_at_ms is in the future");
+        al_error_set (reason, reason_size, "statement.issued_at_ms is in the future");
         goto cleanup;
     }
     if (now_ms >= statement->expires_at_ms) {
-        s_say (reason, reason_size, "approval expired at %llu (now %llu)",
-               (unsigned long long) statement->expires_at_ms, (unsigned long long) now_ms);
+        al_error_set (reason, reason_size, "approval expired at %llu (now %llu)",
+                      (unsigned long long) statement->expires_at_ms, (unsigned long long) now_ms);
         goto cleanup;
     }
     uint64_t longest_ms = (uint64_t) al_policy_approval_expiry_s (policy) * 1000;
     if (statement->expires_at_ms - statement->issued_at_ms > longest_ms) {
-        s_say (reason, reason_size, "approval valid for longer than approval_expiry (%llds)",
-               (long long) al_policy_approval_expiry_s (policy));
+        al_error_set (reason, reason_size, "approval valid for longer than approval_expiry (%llds)",
+                      (long long) al_policy_approval_expiry_s (policy));
         goto cleanup;
     }
     if (requester && s_same (approver.name, requester)) {
-        s_say (reason, reason_size, "self-approval: %s filed request %s", approver.name, request->request_id);
+        al_error_set (reason, reason_size, "self-approval: %s filed request %s", approver.name, request->request_id);
         goto cleanup;
     }
     //  Four eyes: the person behind the identity that submitted the release (identities.yaml
@@ -138,8 +128,8 @@ al_gate_check_approval (const al_policy_t *policy, const Airlock__ApprovalReques
         const char *person = NULL;
         al_policy_identity_by_name (policy, request->submitted_by, NULL, NULL, &person);
         if (s_same (approver.name, request->submitted_by) || (person && s_same (approver.name, person))) {
-            s_say (reason, reason_size, "four eyes: %s submitted this release (request %s) through identity %s "
-                   "and cannot approve it", approver.name, request->request_id, request->submitted_by);
+            al_error_set (reason, reason_size, "four eyes: %s submitted this release (request %s) through identity %s "
+                          "and cannot approve it", approver.name, request->request_id, request->submitted_by);
             goto cleanup;
         }
     }
@@ -333,8 +323,8 @@ al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *req
 {
     al_policy_quorum_t quorum = al_policy_quorum (policy, request->deployment_type);
     if (quorum.count == 0) {
-        s_say (explanation, explanation_size, "deployment type %d has no quorum in policy: refused",
-               (int) request->deployment_type);
+        al_error_set (explanation, explanation_size, "deployment type %d has no quorum in policy: refused",
+                      (int) request->deployment_type);
         return AL_GATE_DENIED;
     }
     //  No QA report for a type that requires staging: only the type's extra approvals
@@ -343,10 +333,10 @@ al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *req
     if (al_gate_no_qa_report (request) && al_policy_requires_staging (policy, request->deployment_type)) {
         skip = al_policy_skip_staging_quorum (policy, request->deployment_type);
         if (skip.count == 0) {
-            s_say (explanation, explanation_size, "%s deployments require a staging run and an approved QA report "
-                   "(deployment_types.yaml has no skip_staging_quorum for them); the request names none: refused",
-                   al_deployment_type_name (request->deployment_type) ? al_deployment_type_name (request->deployment_type)
-                   : "these");
+            al_error_set (explanation, explanation_size, "%s deployments require a staging run and an approved QA report "
+                          "(deployment_types.yaml has no skip_staging_quorum for them); the request names none: refused",
+                          al_deployment_type_name (request->deployment_type) ? al_deployment_type_name (request->deployment_type)
+                          : "these");
             return AL_GATE_DENIED;
         }
     }
@@ -358,8 +348,8 @@ al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *req
         for (size_t q = 0; q < quorum.count + skip.count; q++) {
             const char *role = q < quorum.count ? quorum.entries [q].role : skip.entries [q - quorum.count].role;
             if (s_has_role (&approvals [i], role)) {
-                s_say (explanation, explanation_size, "denied by %s (%s): %s", approvals [i].approver,
-                       role, approvals [i].reason [0] ? approvals [i].reason : "no reason given");
+                al_error_set (explanation, explanation_size, "denied by %s (%s): %s", approvals [i].approver,
+                              role, approvals [i].reason [0] ? approvals [i].reason : "no reason given");
                 return AL_GATE_DENIED;
             }
         }
@@ -384,8 +374,8 @@ al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *req
     if (calendar.break_glass_needed && slot_count <= S_MAX_SLOTS)
         slot_count = s_add_slots (slots, slot_count, al_policy_break_glass (policy), true, false);
     if (slot_count > S_MAX_SLOTS) {
-        s_say (explanation, explanation_size, "the policy asks for more than %d signatures for one decision: "
-               "refused (the gate never counts a quorum short)", S_MAX_SLOTS);
+        al_error_set (explanation, explanation_size, "the policy asks for more than %d signatures for one decision: "
+                      "refused (the gate never counts a quorum short)", S_MAX_SLOTS);
         return AL_GATE_DENIED;
     }
 
@@ -405,17 +395,17 @@ al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *req
                   slots [s].break_glass ? " (break-glass)" : slots [s].skip_staging ? " (to skip staging)" : "");
     }
     if (missing_quorum) {
-        s_say (explanation, explanation_size, "waiting for %zu more approval%s: %s", missing_quorum,
-               missing_quorum == 1 ? "" : "s", missing);
+        al_error_set (explanation, explanation_size, "waiting for %zu more approval%s: %s", missing_quorum,
+                      missing_quorum == 1 ? "" : "s", missing);
         return AL_GATE_PENDING;
     }
     calendar_query.break_glass = calendar.break_glass_needed && missing_glass == 0;
     if (!al_calendar_decide (policy, &calendar_query, &calendar)) {
         if (missing_glass && !calendar.outside_scheduled)
-            s_say (explanation, explanation_size, "quorum met but %s; break-glass needs: %s",
-                   calendar.explanation, missing);
+            al_error_set (explanation, explanation_size, "quorum met but %s; break-glass needs: %s",
+                          calendar.explanation, missing);
         else
-            s_say (explanation, explanation_size, "quorum met but %s", calendar.explanation);
+            al_error_set (explanation, explanation_size, "quorum met but %s", calendar.explanation);
         return AL_GATE_BLOCKED;
     }
     char granted [512] = "";
@@ -426,8 +416,8 @@ al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *req
                   slots [s].skip_staging ? " (skipping staging)" : "",
                   people [m.person_of_slot [s]].approval->approver);
     }
-    s_say (explanation, explanation_size, "granted: %s%s%s", granted, calendar.break_glass_used ? "; " : "",
-           calendar.break_glass_used ? calendar.explanation : "");
+    al_error_set (explanation, explanation_size, "granted: %s%s%s", granted, calendar.break_glass_used ? "; " : "",
+                  calendar.break_glass_used ? calendar.explanation : "");
     return AL_GATE_GRANTED;
 }
 
@@ -448,11 +438,11 @@ al_gate_verify_grant_break_glass (const al_policy_t *policy, Airlock__Environmen
     if (break_glass_p)
         *break_glass_p = false;
     if (environment != AIRLOCK__ENVIRONMENT__ENV_PRODUCTION) {
-        s_say (reason, reason_size, "not a production deploy");
+        al_error_set (reason, reason_size, "not a production deploy");
         return false;
     }
     if (!execute || !execute->request || !execute->grant || !execute->grant->request) {
-        s_say (reason, reason_size, "a production deploy without a production grant");
+        al_error_set (reason, reason_size, "a production deploy without a production grant");
         return false;
     }
     const Airlock__DeployRequest *deploy = execute->request;
@@ -476,16 +466,16 @@ al_gate_verify_grant_break_glass (const al_policy_t *policy, Airlock__Environmen
     else if (deploy->deployment_type != request->deployment_type)
         field = "deployment_type";
     if (field) {
-        s_say (reason, reason_size, "grant: deploy request %s differs from the approved request", field);
+        al_error_set (reason, reason_size, "grant: deploy request %s differs from the approved request", field);
         return false;
     }
     uint64_t longest_ms = (uint64_t) al_policy_approval_expiry_s (policy) * 1000;
     if (grant->granted_at_ms > now_ms + AL_GATE_CLOCK_SKEW_MS || now_ms - grant->granted_at_ms > longest_ms) {
-        s_say (reason, reason_size, "grant: granted_at is in the future or older than approval_expiry");
+        al_error_set (reason, reason_size, "grant: granted_at is in the future or older than approval_expiry");
         return false;
     }
     if (grant->n_approvals == 0 || grant->n_approvals > S_MAX_GRANT_APPROVALS) {
-        s_say (reason, reason_size, "grant: carries %zu approvals", grant->n_approvals);
+        al_error_set (reason, reason_size, "grant: carries %zu approvals", grant->n_approvals);
         return false;
     }
     al_gate_approval_t approvals [S_MAX_GRANT_APPROVALS];
@@ -493,23 +483,23 @@ al_gate_verify_grant_break_glass (const al_policy_t *policy, Airlock__Environmen
     for (size_t i = 0; i < grant->n_approvals; i++) {
         if (!al_gate_check_approval (policy, request, request->requested_by, grant->approvals [i],
                                      grant->granted_at_ms, &approvals [i], why, sizeof why)) {
-            s_say (reason, reason_size, "grant: approval %zu: %s", i, why);
+            al_error_set (reason, reason_size, "grant: approval %zu: %s", i, why);
             return false;
         }
         for (size_t j = 0; j < i; j++)
             if (memcmp (approvals [i].approval_id, approvals [j].approval_id, AL_APPROVAL_ID_SIZE) == 0) {
-                s_say (reason, reason_size, "grant: approval %zu repeats approval %zu", i, j);
+                al_error_set (reason, reason_size, "grant: approval %zu repeats approval %zu", i, j);
                 return false;
             }
     }
     char explanation [512];
     if (al_gate_evaluate (policy, request, approvals, grant->n_approvals, grant->granted_at_ms,
                           explanation, sizeof explanation) != AL_GATE_GRANTED) {
-        s_say (reason, reason_size, "grant: the approvals do not open production: %s", explanation);
+        al_error_set (reason, reason_size, "grant: the approvals do not open production: %s", explanation);
         return false;
     }
     if (break_glass_p)
         *break_glass_p = s_break_glass_filled (policy, request, approvals, grant->n_approvals, grant->granted_at_ms);
-    s_say (reason, reason_size, "grant verified: %s", explanation);
+    al_error_set (reason, reason_size, "grant verified: %s", explanation);
     return true;
 }

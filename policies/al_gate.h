@@ -25,6 +25,10 @@
 
     The broker runs both before it sends a ProductionGrant; deploy-manager runs both again
     on the grant it receives (defence in depth). Thread-safe: no shared state.
+
+    Where this sits in the approval decision (docs/design.md): 1. policies/al_approval,
+    the approver signs; 2. broker/al_approvals, the broker's desk collects; 3.
+    policies/al_gate, the decision the desk (and deploy-manager again) asks for.
 */
 #ifndef AL_GATE_H_INCLUDED
 #define AL_GATE_H_INCLUDED

@@ -7,6 +7,8 @@
     compared entry by entry before it replaces the file.
 */
 #include "policies/al_identities.h"
+#include "base/al_error.h"
+#include "base/al_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,17 +23,6 @@
 #include <yaml.h>
 
 #define S_MAX_FILE (1024 * 1024)
-
-static void
-s_say (char *error, size_t error_size, const char *format, ...)
-{
-    if (!error || !error_size)
-        return;
-    va_list args;
-    va_start (args, format);
-    vsnprintf (error, error_size, format, args);
-    va_end (args);
-}
 
 bool
 al_identities_valid_name (const char *identity)
@@ -102,13 +93,13 @@ s_parse (const char *path, const char *text, size_t size, s_list_t *list, char *
     yaml_parser_t parser;
     yaml_document_t document;
     if (!yaml_parser_initialize (&parser)) {
-        s_say (error, error_size, "%s: out of memory", path);
+        al_error_set (error, error_size, "%s: out of memory", path);
         return -1;
     }
     yaml_parser_set_input_string (&parser, (const unsigned char *) text, size);
     if (!yaml_parser_load (&parser, &document)) {
-        s_say (error, error_size, "%s:%zu: not valid YAML: %s", path, parser.problem_mark.line + 1,
-               parser.problem ? parser.problem : "parse error");
+        al_error_set (error, error_size, "%s:%zu: not valid YAML: %s", path, parser.problem_mark.line + 1,
+                      parser.problem ? parser.problem : "parse error");
         yaml_parser_delete (&parser);
         return -1;
     }
@@ -116,13 +107,13 @@ s_parse (const char *path, const char *text, size_t size, s_list_t *list, char *
     yaml_node_t *root = yaml_document_get_root_node (&document);
     yaml_node_t *items = s_mapping_get (&document, root, "identities");
     if (!items || items->type != YAML_SEQUENCE_NODE) {
-        s_say (error, error_size, "%s: expected a mapping with an `identities:` list", path);
+        al_error_set (error, error_size, "%s: expected a mapping with an `identities:` list", path);
         goto cleanup;
     }
     size_t count = (size_t) (items->data.sequence.items.top - items->data.sequence.items.start);
     list->entries = calloc (count + 1, sizeof *list->entries);
     if (!list->entries) {
-        s_say (error, error_size, "%s: out of memory", path);
+        al_error_set (error, error_size, "%s: out of memory", path);
         goto cleanup;
     }
     list->flow = items->data.sequence.style == YAML_FLOW_SEQUENCE_STYLE;
@@ -133,8 +124,8 @@ s_parse (const char *path, const char *text, size_t size, s_list_t *list, char *
     for (yaml_node_item_t *item = items->data.sequence.items.start; item < items->data.sequence.items.top; item++) {
         yaml_node_t *entry = yaml_document_get_node (&document, *item);
         if (!entry || entry->type != YAML_MAPPING_NODE) {
-            s_say (error, error_size, "%s:%zu: an identity entry must be a mapping", path,
-                   entry ? entry->start_mark.line + 1 : 0);
+            al_error_set (error, error_size, "%s:%zu: an identity entry must be a mapping", path,
+                          entry ? entry->start_mark.line + 1 : 0);
             goto cleanup;
         }
         if (item == items->data.sequence.items.start)
@@ -159,27 +150,15 @@ static char *
 s_read (const char *path, size_t *size_p, bool *missing, char *error, size_t error_size)
 {
     *missing = false;
-    FILE *file = fopen (path, "rb");
-    if (!file) {
-        if (errno == ENOENT)
-            *missing = true;
-        else
-            s_say (error, error_size, "%s: cannot read: %s", path, strerror (errno));
+    size_t size = 0;
+    char *text = al_file_read (path, S_MAX_FILE, &size, error, error_size);
+    if (!text) {
+        *missing = errno == ENOENT;
         return NULL;
     }
-    char *text = malloc (S_MAX_FILE + 1);
-    size_t size = text ? fread (text, 1, S_MAX_FILE + 1, file) : 0;
-    bool failed = !text || ferror (file) || size > S_MAX_FILE;
-    fclose (file);
-    if (failed) {
-        free (text);
-        s_say (error, error_size, "%s: cannot read (or larger than 1 MiB)", path);
-        return NULL;
-    }
-    text [size] = 0;
     if (strlen (text) != size) {
         free (text);
-        s_say (error, error_size, "%s: contains a NUL byte", path);
+        al_error_set (error, error_size, "%s: contains a NUL byte", path);
         return NULL;
     }
     *size_p = size;
@@ -237,62 +216,28 @@ s_person_ok (const char *person)
 static int
 s_replace (const char *path, const char *data, size_t size, mode_t mode, char *error, size_t error_size)
 {
-    char temporary [PATH_MAX];
-    if (snprintf (temporary, sizeof temporary, "%s.tmp", path) >= (int) sizeof temporary) {
-        s_say (error, error_size, "%s: path too long", path);
-        return -1;
-    }
-    unlink (temporary);             // left by an interrupted run
-    int fd = open (temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd < 0) {
-        s_say (error, error_size, "%s: cannot create: %s", temporary, strerror (errno));
-        return -1;
-    }
-    size_t done = 0;
-    while (done < size) {
-        ssize_t written = write (fd, data + done, size - done);
-        if (written < 0 && errno == EINTR)
-            continue;
-        if (written <= 0)
-            break;
-        done += (size_t) written;
-    }
-    bool ok = done == size && fchmod (fd, mode) == 0 && fsync (fd) == 0;
-    ok = (close (fd) == 0) && ok;
-    if (!ok || rename (temporary, path) != 0) {
-        s_say (error, error_size, "%s: cannot write: %s", path, strerror (errno));
-        unlink (temporary);
-        return -1;
-    }
-    char copy [PATH_MAX];
-    snprintf (copy, sizeof copy, "%s", path);
-    int dir_fd = open (dirname (copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd >= 0) {
-        fsync (dir_fd);
-        close (dir_fd);
-    }
-    return 0;
+    return al_file_write_atomic (path, data, size, mode, error, error_size);
 }
 
 int
 al_identities_append (const char *path, const al_identity_entry_t *entry, char *error, size_t error_size)
 {
     if (!entry->key || strlen (entry->key) != 40 || strpbrk (entry->key, "\"\\ ")) {
-        s_say (error, error_size, "%s: the key must be a Z85 CURVE public key of 40 characters", path);
+        al_error_set (error, error_size, "%s: the key must be a Z85 CURVE public key of 40 characters", path);
         return -1;
     }
     if (!al_identities_valid_name (entry->identity)) {
-        s_say (error, error_size, "identity '%s': use 1-63 characters a-z, 0-9, '-', '_' (and not 'broker')",
-               entry->identity ? entry->identity : "");
+        al_error_set (error, error_size, "identity '%s': use 1-63 characters a-z, 0-9, '-', '_' (and not 'broker')",
+                      entry->identity ? entry->identity : "");
         return -1;
     }
     if (!entry->role || !al_identities_valid_name (entry->role)) {
-        s_say (error, error_size, "role '%s' is not a role name", entry->role ? entry->role : "");
+        al_error_set (error, error_size, "role '%s' is not a role name", entry->role ? entry->role : "");
         return -1;
     }
     if (entry->person && !s_person_ok (entry->person)) {
-        s_say (error, error_size, "person '%s': 1-127 characters, no quotes, backslashes or control characters",
-               entry->person);
+        al_error_set (error, error_size, "person '%s': 1-127 characters, no quotes, backslashes or control characters",
+                      entry->person);
         return -1;
     }
     size_t size = 0;
@@ -304,7 +249,7 @@ al_identities_append (const char *path, const al_identity_entry_t *entry, char *
         old_text = strdup ("# identities.yaml: CURVE public key -> identity name -> role (see docs/policies.md).\n"
                            "identities:\n");
         if (!old_text) {
-            s_say (error, error_size, "out of memory");
+            al_error_set (error, error_size, "out of memory");
             return -1;
         }
         size = strlen (old_text);
@@ -321,12 +266,12 @@ al_identities_append (const char *path, const al_identity_entry_t *entry, char *
         goto cleanup;
     for (size_t i = 0; i < old_list.count; i++) {
         if (s_same (old_list.entries [i].identity, entry->identity)) {
-            s_say (error, error_size, "%s: identity '%s' is taken (entry %zu)", path, entry->identity, i + 1);
+            al_error_set (error, error_size, "%s: identity '%s' is taken (entry %zu)", path, entry->identity, i + 1);
             goto cleanup;
         }
         if (s_same (old_list.entries [i].key, entry->key)) {
-            s_say (error, error_size, "%s: the key is already listed for identity '%s'", path,
-                   old_list.entries [i].identity ? old_list.entries [i].identity : "?");
+            al_error_set (error, error_size, "%s: the key is already listed for identity '%s'", path,
+                          old_list.entries [i].identity ? old_list.entries [i].identity : "?");
             goto cleanup;
         }
     }
@@ -338,7 +283,7 @@ al_identities_append (const char *path, const al_identity_entry_t *entry, char *
         column = 4;
     }
     if (column <= dash || column > 64) {
-        s_say (error, error_size, "%s: unusual indentation of the identities list: add the entry by hand", path);
+        al_error_set (error, error_size, "%s: unusual indentation of the identities list: add the entry by hand", path);
         goto cleanup;
     }
     char lines [1024];
@@ -349,19 +294,19 @@ al_identities_append (const char *path, const al_identity_entry_t *entry, char *
         length += snprintf (lines + length, sizeof lines - (size_t) length, "%*sperson: \"%s\"\n",
                             (int) column, "", entry->person);
     if (length <= 0 || (size_t) length >= sizeof lines) {
-        s_say (error, error_size, "%s: entry too long", path);
+        al_error_set (error, error_size, "%s: entry too long", path);
         goto cleanup;
     }
     new_text = malloc (size + (size_t) length + 2);
     if (!new_text) {
-        s_say (error, error_size, "out of memory");
+        al_error_set (error, error_size, "out of memory");
         goto cleanup;
     }
     if (!empty_block && old_list.flow) {
         //  Only an empty flow list, `identities: []`, is replaced (by a block list).
         if (old_list.count != 0) {
-            s_say (error, error_size, "%s: the identities list is written in flow style ([...]): add the entry "
-                   "by hand", path);
+            al_error_set (error, error_size, "%s: the identities list is written in flow style ([...]): add the entry "
+                          "by hand", path);
             goto cleanup;
         }
         snprintf (new_text, size + (size_t) length + 2, "%.*s\n%s%s", (int) old_list.list_start, old_text, lines,
@@ -385,8 +330,8 @@ al_identities_append (const char *path, const al_identity_entry_t *entry, char *
             && s_same (last->role, entry->role) && s_same (last->person, entry->person);
     }
     if (!same) {
-        s_say (error, error_size, "%s: cannot append safely (the identities list is not the last thing in the "
-               "file?); nothing changed. Add this entry by hand:\n%s", path, lines);
+        al_error_set (error, error_size, "%s: cannot append safely (the identities list is not the last thing in the "
+                      "file?); nothing changed. Add this entry by hand:\n%s", path, lines);
         goto cleanup;
     }
     rc = s_replace (path, new_text, strlen (new_text), mode, error, error_size);

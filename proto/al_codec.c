@@ -16,6 +16,7 @@
     No global state: thread-safe.
 */
 #include "proto/al_codec.h"
+#include "base/al_error.h"
 #include "base/al_text.h"
 #include <assert.h>
 #include <math.h>
@@ -85,17 +86,6 @@ typedef struct {
     char path [256];
     size_t path_length;
 } s_check_t;
-
-static void
-s_set_error (char *error, size_t error_size, const char *format, ...)
-{
-    if (!error || error_size == 0)
-        return;
-    va_list args;
-    va_start (args, format);
-    vsnprintf (error, error_size, format, args);
-    va_end (args);
-}
 
 //  Record a failure at the current path (plus field, if given). First failure wins.
 static void
@@ -724,7 +714,7 @@ al_codec_validate (const al_envelope_t *envelope, char *error, size_t error_size
     assert (envelope->base.descriptor == &airlock__envelope__descriptor);
     s_check_t check = { .envelope = envelope, .status = AL_CODEC_OK,
                         .error = error, .error_size = error_size };
-    s_set_error (error, error_size, "%s", "");
+    al_error_set (error, error_size, "%s", "");
     // body_case is the union's tag; any member reads the one pointer stored.
     if (!al_msg_type_name (envelope->body_case) || !envelope->register_) {
         s_fail (&check, AL_CODEC_ERR_NO_BODY, "body", "no message body is set");
@@ -739,7 +729,7 @@ al_codec_validate_message (const ProtobufCMessage *message, char *error, size_t 
 {
     assert (message);
     s_check_t check = { .status = AL_CODEC_OK, .error = error, .error_size = error_size };
-    s_set_error (error, error_size, "%s", "");
+    al_error_set (error, error_size, "%s", "");
     if (message->descriptor == &airlock__envelope__descriptor)
         return al_codec_validate ((const al_envelope_t *) message, error, error_size);
     // Paths start at the message's type name: "ApprovalStatement.request_id".
@@ -763,7 +753,7 @@ al_codec_pack (const al_envelope_t *envelope, uint8_t **data_p, size_t *size_p,
     size_t size = airlock__envelope__get_packed_size (envelope);
     uint8_t *data = malloc (size ? size : 1);
     if (!data) {
-        s_set_error (error, error_size, "envelope: out of memory packing %zu bytes", size);
+        al_error_set (error, error_size, "envelope: out of memory packing %zu bytes", size);
         return AL_CODEC_ERR_NOMEM;
     }
     size_t packed = airlock__envelope__pack (envelope, data);
@@ -784,16 +774,16 @@ al_codec_unpack (const uint8_t *data, size_t size, size_t max_size,
         max_size = AL_CODEC_DEFAULT_MAX_SIZE;
     // The limit is checked before protobuf-c allocates anything for the input.
     if (size > max_size) {
-        s_set_error (error, error_size, "envelope: %zu bytes exceeds the limit of %zu bytes",
-                     size, max_size);
+        al_error_set (error, error_size, "envelope: %zu bytes exceeds the limit of %zu bytes",
+                      size, max_size);
         return AL_CODEC_ERR_TOO_LARGE;
     }
     static const uint8_t s_nothing [1] = { 0 };
     al_envelope_t *envelope = airlock__envelope__unpack (NULL, size, data ? data : s_nothing);
     if (!envelope) {
-        s_set_error (error, error_size,
-                     "envelope: not a valid protobuf Envelope (truncated or malformed, %zu bytes)",
-                     size);
+        al_error_set (error, error_size,
+                      "envelope: not a valid protobuf Envelope (truncated or malformed, %zu bytes)",
+                      size);
         return AL_CODEC_ERR_DECODE;
     }
     al_codec_status_t status = al_codec_validate (envelope, error, error_size);

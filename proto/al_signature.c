@@ -14,6 +14,7 @@
     keys are accepted (the approver table holds Ed25519 keys).
 */
 #include "proto/al_signature.h"
+#include "base/al_error.h"
 #include "proto/al_codec.h"
 
 #include <errno.h>
@@ -30,17 +31,6 @@ static const char s_armor_begin [] = "-----BEGIN SSH SIGNATURE-----";
 static const char s_armor_end [] = "-----END SSH SIGNATURE-----";
 static const char s_magic [] = "SSHSIG";     // 6 bytes, no NUL on the wire
 #define S_MAGIC_SIZE 6
-
-static void
-s_error (char *error, size_t error_size, const char *format, ...)
-{
-    if (!error || error_size == 0)
-        return;
-    va_list args;
-    va_start (args, format);
-    vsnprintf (error, error_size, format, args);
-    va_end (args);
-}
 
 const char *
 al_sig_strerror (al_sig_status_t status)
@@ -168,13 +158,13 @@ al_sshsig_verify (const uint8_t *blob_in, size_t blob_in_size,
     if (sodium_init () < 0)
         return AL_SIG_ERR_NOMEM;
     if (!blob_in || blob_in_size == 0 || blob_in_size > AL_SSHSIG_MAX_SIZE) {
-        s_error (error, error_size, "sshsig: empty or larger than %d bytes", AL_SSHSIG_MAX_SIZE);
+        al_error_set (error, error_size, "sshsig: empty or larger than %d bytes", AL_SSHSIG_MAX_SIZE);
         return AL_SIG_ERR_FORMAT;
     }
     size_t blob_size = 0;
     uint8_t *blob = s_dearmor (blob_in, blob_in_size, &blob_size);
     if (!blob) {
-        s_error (error, error_size, "sshsig: neither an armored SSH SIGNATURE nor an SSHSIG blob");
+        al_error_set (error, error_size, "sshsig: neither an armored SSH SIGNATURE nor an SSHSIG blob");
         return AL_SIG_ERR_FORMAT;
     }
     al_sig_status_t status = AL_SIG_ERR_FORMAT;
@@ -185,33 +175,33 @@ al_sshsig_verify (const uint8_t *blob_in, size_t blob_in_size,
     const uint8_t *key, *signature;
 
     if (cursor.size < S_MAGIC_SIZE || memcmp (cursor.data, s_magic, S_MAGIC_SIZE) != 0) {
-        s_error (error, error_size, "sshsig: missing SSHSIG magic");
+        al_error_set (error, error_size, "sshsig: missing SSHSIG magic");
         goto cleanup;
     }
     cursor.data += S_MAGIC_SIZE;
     cursor.size -= S_MAGIC_SIZE;
     if (!s_read_u32 (&cursor, &version) || version != 1) {
-        s_error (error, error_size, "sshsig: unsupported version");
+        al_error_set (error, error_size, "sshsig: unsupported version");
         goto cleanup;
     }
     if (!s_read_string (&cursor, &key_blob) || !s_read_string (&cursor, &name)
     ||  !s_read_string (&cursor, &reserved) || !s_read_string (&cursor, &hash_name)
     ||  !s_read_string (&cursor, &signature_blob) || cursor.size != 0) {
-        s_error (error, error_size, "sshsig: truncated or trailing bytes");
+        al_error_set (error, error_size, "sshsig: truncated or trailing bytes");
         goto cleanup;
     }
     if (!s_read_ed25519 (key_blob, AL_ED25519_PUBLIC_KEY_SIZE, &key)) {
-        s_error (error, error_size, "sshsig: public key is not an ssh-ed25519 key");
+        al_error_set (error, error_size, "sshsig: public key is not an ssh-ed25519 key");
         status = AL_SIG_ERR_KEY;
         goto cleanup;
     }
     if (!s_equals (&name, namespace_)) {
-        s_error (error, error_size, "sshsig: namespace is not \"%s\"", namespace_);
+        al_error_set (error, error_size, "sshsig: namespace is not \"%s\"", namespace_);
         status = AL_SIG_ERR_NAMESPACE;
         goto cleanup;
     }
     if (!s_read_ed25519 (signature_blob, AL_ED25519_SIGNATURE_SIZE, &signature)) {
-        s_error (error, error_size, "sshsig: signature is not an ssh-ed25519 signature");
+        al_error_set (error, error_size, "sshsig: signature is not an ssh-ed25519 signature");
         goto cleanup;
     }
     //  H(message) with the blob's hash algorithm.
@@ -227,7 +217,7 @@ al_sshsig_verify (const uint8_t *blob_in, size_t blob_in_size,
         digest_size = crypto_hash_sha256_BYTES;
     }
     else {
-        s_error (error, error_size, "sshsig: hash algorithm must be sha512 or sha256");
+        al_error_set (error, error_size, "sshsig: hash algorithm must be sha512 or sha256");
         goto cleanup;
     }
     size_t signed_size = S_MAGIC_SIZE + 4 * 4 + name.size + reserved.size + hash_name.size + digest_size;
@@ -244,7 +234,7 @@ al_sshsig_verify (const uint8_t *blob_in, size_t blob_in_size,
     s_put_string (signed_data, &offset, hash_name.data, hash_name.size);
     s_put_string (signed_data, &offset, digest, digest_size);
     if (crypto_sign_verify_detached (signature, signed_data, offset, key) != 0) {
-        s_error (error, error_size, "sshsig: signature does not verify");
+        al_error_set (error, error_size, "sshsig: signature does not verify");
         status = AL_SIG_ERR_BAD_SIGNATURE;
         goto cleanup;
     }
@@ -265,11 +255,11 @@ al_signature_verify_approval (const Airlock__SignedApproval *approval,
     if (sodium_init () < 0)
         return AL_SIG_ERR_NOMEM;
     if (!approval || approval->statement.len == 0) {
-        s_error (error, error_size, "signed_approval.statement: missing");
+        al_error_set (error, error_size, "signed_approval.statement: missing");
         return AL_SIG_ERR_STATEMENT;
     }
     if (approval->public_key.len != 0 && approval->public_key.len != AL_ED25519_PUBLIC_KEY_SIZE) {
-        s_error (error, error_size, "signed_approval.public_key: must be %d bytes", AL_ED25519_PUBLIC_KEY_SIZE);
+        al_error_set (error, error_size, "signed_approval.public_key: must be %d bytes", AL_ED25519_PUBLIC_KEY_SIZE);
         return AL_SIG_ERR_KEY;
     }
     size_t bytes_size = 0;
@@ -281,18 +271,18 @@ al_signature_verify_approval (const Airlock__SignedApproval *approval,
     al_sig_status_t status;
     if (approval->format == AIRLOCK__SIGNATURE_FORMAT__SIG_ED25519) {
         if (approval->public_key.len != AL_ED25519_PUBLIC_KEY_SIZE) {
-            s_error (error, error_size, "signed_approval.public_key: required for ed25519 signatures");
+            al_error_set (error, error_size, "signed_approval.public_key: required for ed25519 signatures");
             status = AL_SIG_ERR_KEY;
         }
         else
         if (approval->signature.len != AL_ED25519_SIGNATURE_SIZE) {
-            s_error (error, error_size, "signed_approval.signature: must be %d bytes", AL_ED25519_SIGNATURE_SIZE);
+            al_error_set (error, error_size, "signed_approval.signature: must be %d bytes", AL_ED25519_SIGNATURE_SIZE);
             status = AL_SIG_ERR_FORMAT;
         }
         else
         if (crypto_sign_verify_detached (approval->signature.data, bytes, bytes_size,
                                          approval->public_key.data) != 0) {
-            s_error (error, error_size, "signed_approval.signature: does not verify with the given key");
+            al_error_set (error, error_size, "signed_approval.signature: does not verify with the given key");
             status = AL_SIG_ERR_BAD_SIGNATURE;
         }
         else {
@@ -307,14 +297,14 @@ al_signature_verify_approval (const Airlock__SignedApproval *approval,
                                    AL_SSHSIG_NAMESPACE, signer, error, error_size);
         if (status == AL_SIG_OK && approval->public_key.len == AL_ED25519_PUBLIC_KEY_SIZE
         &&  sodium_memcmp (signer, approval->public_key.data, AL_ED25519_PUBLIC_KEY_SIZE) != 0) {
-            s_error (error, error_size, "signed_approval.public_key: not the key inside the SSH signature");
+            al_error_set (error, error_size, "signed_approval.public_key: not the key inside the SSH signature");
             status = AL_SIG_ERR_KEY;
         }
         if (status == AL_SIG_OK)
             memcpy (public_key, signer, AL_ED25519_PUBLIC_KEY_SIZE);
     }
     else {
-        s_error (error, error_size, "signed_approval.format: unknown signature format %d", (int) approval->format);
+        al_error_set (error, error_size, "signed_approval.format: unknown signature format %d", (int) approval->format);
         status = AL_SIG_ERR_FORMAT;
     }
     free (bytes);
@@ -327,19 +317,19 @@ al_statement_unpack (const uint8_t *bytes, size_t size, Airlock__ApprovalStateme
 {
     *statement_p = NULL;
     if (!bytes || size == 0 || size > AL_CODEC_DEFAULT_MAX_SIZE) {
-        s_error (error, error_size, "statement: empty or too large");
+        al_error_set (error, error_size, "statement: empty or too large");
         return AL_SIG_ERR_STATEMENT;
     }
     Airlock__ApprovalStatement *statement = airlock__approval_statement__unpack (NULL, size, bytes);
     if (!statement) {
-        s_error (error, error_size, "statement: not a valid ApprovalStatement encoding");
+        al_error_set (error, error_size, "statement: not a valid ApprovalStatement encoding");
         return AL_SIG_ERR_STATEMENT;
     }
     //  The codec's rules: required fields, digests, enum ranges, UTF-8 and no control
     //  characters in text an approver is shown.
     char fault [256];
     if (al_codec_validate_message (&statement->base, fault, sizeof fault) != AL_CODEC_OK) {
-        s_error (error, error_size, "statement: %s", fault);
+        al_error_set (error, error_size, "statement: %s", fault);
         airlock__approval_statement__free_unpacked (statement, NULL);
         return AL_SIG_ERR_STATEMENT;
     }
@@ -390,7 +380,7 @@ s_write_new_file (const char *path, const char *text, mode_t mode, char *error, 
 {
     int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0) {
-        s_error (error, error_size, "%s: %s", path, errno == EEXIST ? "already exists, not overwritten"
+        al_error_set (error, error_size, "%s: %s", path, errno == EEXIST ? "already exists, not overwritten"
                                                                    : "cannot create");
         return false;
     }
@@ -399,7 +389,7 @@ s_write_new_file (const char *path, const char *text, mode_t mode, char *error, 
     ok = (close (fd) == 0) && ok;
     if (!ok) {
         unlink (path);
-        s_error (error, error_size, "%s: write failed", path);
+        al_error_set (error, error_size, "%s: write failed", path);
     }
     return ok;
 }
@@ -411,7 +401,7 @@ al_key_file_write (const char *path, const char *name, const uint8_t secret_key 
     if (sodium_init () < 0)
         return AL_SIG_ERR_NOMEM;
     if (!name || !*name || strlen (name) > 64 || strpbrk (name, " \t\r\n")) {
-        s_error (error, error_size, "key name must be 1..64 characters without spaces");
+        al_error_set (error, error_size, "key name must be 1..64 characters without spaces");
         return AL_SIG_ERR_KEY;
     }
     char encoded [sodium_base64_ENCODED_LEN (AL_ED25519_SECRET_KEY_SIZE, sodium_base64_VARIANT_ORIGINAL)];
@@ -441,12 +431,12 @@ al_secret_file_private (const char *path, int fd, char *error, size_t error_size
 {
     struct stat st;
     if ((fd >= 0 ? fstat (fd, &st) : stat (path, &st)) != 0) {
-        s_error (error, error_size, "%s: cannot stat: %s", path, strerror (errno));
+        al_error_set (error, error_size, "%s: cannot stat: %s", path, strerror (errno));
         return false;
     }
     if ((st.st_mode & 077) != 0) {
-        s_error (error, error_size, "%s: mode %04o: a secret key must be readable by its owner only (chmod 600 %s)",
-                 path, (unsigned) (st.st_mode & 07777), path);
+        al_error_set (error, error_size, "%s: mode %04o: a secret key must be readable by its owner only (chmod 600 %s)",
+                      path, (unsigned) (st.st_mode & 07777), path);
         return false;
     }
     return true;
@@ -460,7 +450,7 @@ al_key_file_read (const char *path, uint8_t secret_key [AL_ED25519_SECRET_KEY_SI
         return AL_SIG_ERR_NOMEM;
     int fd = open (path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        s_error (error, error_size, "%s: cannot open", path);
+        al_error_set (error, error_size, "%s: cannot open", path);
         return AL_SIG_ERR_KEY;
     }
     char line [512];
@@ -480,7 +470,7 @@ al_key_file_read (const char *path, uint8_t secret_key [AL_ED25519_SECRET_KEY_SI
     ||  sodium_base642bin (secret_key, AL_ED25519_SECRET_KEY_SIZE, encoded, strlen (encoded), NULL, &decoded,
                            NULL, sodium_base64_VARIANT_ORIGINAL) != 0
     ||  decoded != AL_ED25519_SECRET_KEY_SIZE) {
-        s_error (error, error_size, "%s: not an airlock Ed25519 secret key file", path);
+        al_error_set (error, error_size, "%s: not an airlock Ed25519 secret key file", path);
         goto cleanup;
     }
     //  The stored public half must be the one the seed derives: a corrupted file fails here.
@@ -493,7 +483,7 @@ al_key_file_read (const char *path, uint8_t secret_key [AL_ED25519_SECRET_KEY_SI
     sodium_memzero (seed, sizeof seed);
     sodium_memzero (check_sk, sizeof check_sk);
     if (!consistent) {
-        s_error (error, error_size, "%s: corrupted secret key (public half does not match)", path);
+        al_error_set (error, error_size, "%s: corrupted secret key (public half does not match)", path);
         sodium_memzero (secret_key, AL_ED25519_SECRET_KEY_SIZE);
         goto cleanup;
     }

@@ -1,5 +1,6 @@
-/*  al_store_audit.c: the store's read side for auditors: the canonical row encoding, the
-    chain hash, verification, signed checkpoints and JSON export.
+/*  al_store_audit.c: the store's read side for auditors: verification, signed
+    checkpoints and JSON export. It uses the generic layer (al_store.c) and the row
+    encoding and chain hash (al_store_row.c); al_store.c never calls back into it.
 
     verify streams every row once in sequence order through the backend's iterator
     (borrowed column pointers, no copies), re-encodes it and recomputes
@@ -18,6 +19,8 @@
     everything else runs in the caller's thread. A store belongs to one thread.
 */
 #include "store/al_store_int.h"
+#include "base/al_clock.h"
+#include "base/al_file.h"
 #include "proto/al_codec.h"
 #include <assert.h>
 #include <errno.h>
@@ -34,76 +37,6 @@
 #include <unistd.h>
 
 #define S_CHECKPOINT_FORMAT "airlock-checkpoint-v1"
-
-static uint8_t *
-s_put_u64 (uint8_t *out, uint64_t value)
-{
-    for (int i = 7; i >= 0; i--) {
-        out [i] = (uint8_t) value;
-        value >>= 8;
-    }
-    return out + 8;
-}
-
-static uint8_t *
-s_put_bytes (uint8_t *out, const void *data, size_t size)
-{
-    assert (size <= UINT32_MAX);
-    out [0] = (uint8_t) (size >> 24);
-    out [1] = (uint8_t) (size >> 16);
-    out [2] = (uint8_t) (size >> 8);
-    out [3] = (uint8_t) size;
-    if (size)
-        memcpy (out + 4, data, size);
-    return out + 4 + size;
-}
-
-size_t
-al_store_row_encode (const al_store_event_t *event, uint8_t *buffer, size_t size)
-{
-    assert (event);
-    const char *strings [] = {
-        event->sender, event->role, event->type, event->message_id,
-        event->deployment_id, event->environment
-    };
-    size_t lengths [6];
-    size_t needed = 1 + 8 + 8 + 1 + 4 + 4 + event->envelope_size;
-    for (int i = 0; i < 6; i++) {
-        lengths [i] = strings [i]? strlen (strings [i]): 0;
-        needed += 4 + lengths [i];
-    }
-    size_t reason_length = event->reason? strlen (event->reason): 0;
-    needed += reason_length;
-    if (needed > size)
-        return needed;
-    uint8_t *out = buffer;
-    *out++ = AL_STORE_ROW_FORMAT;
-    out = s_put_u64 (out, event->sequence);
-    out = s_put_u64 (out, event->time_ms);
-    for (int i = 0; i < 6; i++)
-        out = s_put_bytes (out, strings [i], lengths [i]);
-    *out++ = (uint8_t) event->decision;
-    out = s_put_bytes (out, event->reason, reason_length);
-    out = s_put_bytes (out, event->envelope, event->envelope_size);
-    assert ((size_t) (out - buffer) == needed);
-    return needed;
-}
-
-void
-al_store_chain_hash (const uint8_t prev [AL_STORE_HASH_SIZE], const uint8_t *row, size_t row_size,
-                     uint8_t hash [AL_STORE_HASH_SIZE])
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
-    unsigned int length = 0;
-    int ok = ctx && EVP_DigestInit_ex (ctx, EVP_sha256 (), NULL)
-          && EVP_DigestUpdate (ctx, prev, AL_STORE_HASH_SIZE)
-          && EVP_DigestUpdate (ctx, row, row_size)
-          && EVP_DigestFinal_ex (ctx, hash, &length);
-    //  libcrypto fails here only without memory; an all-zero hash then never verifies.
-    if (!ok)
-        memset (hash, 0, AL_STORE_HASH_SIZE);
-    EVP_MD_CTX_free (ctx);
-}
 
 const char *
 al_verify_result_name (al_verify_result_t result)
@@ -517,67 +450,6 @@ al_store_verify_path (const char *backend, const char *path, const char *checkpo
     return status;
 }
 
-//  Writes data to path atomically: temp file in the same directory, fsync, rename,
-//  fsync of the directory.
-static int
-s_write_atomic (const char *path, const char *data, size_t size, char *error, size_t error_size)
-{
-    char *temp = NULL;
-    char *dir_copy = NULL;
-    int fd = -1;
-    int rc = -1;
-    if (asprintf (&temp, "%s.tmp.XXXXXX", path) < 0) {
-        temp = NULL;
-        snprintf (error, error_size, "%s: out of memory", path);
-        goto cleanup;
-    }
-    fd = mkstemp (temp);
-    if (fd < 0) {
-        snprintf (error, error_size, "%s: cannot create temporary file: %s", path, strerror (errno));
-        goto cleanup;
-    }
-    size_t done = 0;
-    while (done < size) {
-        ssize_t written = write (fd, data + done, size - done);
-        if (written < 0 && errno == EINTR)
-            continue;
-        if (written <= 0) {
-            snprintf (error, error_size, "%s: write failed: %s", temp, strerror (errno));
-            goto cleanup;
-        }
-        done += (size_t) written;
-    }
-    if (fsync (fd) != 0 || close (fd) != 0) {
-        fd = -1;
-        snprintf (error, error_size, "%s: fsync failed: %s", temp, strerror (errno));
-        goto cleanup;
-    }
-    fd = -1;
-    if (rename (temp, path) != 0) {
-        snprintf (error, error_size, "%s: rename failed: %s", path, strerror (errno));
-        goto cleanup;
-    }
-    free (temp);
-    temp = NULL;
-    dir_copy = strdup (path);
-    if (dir_copy) {
-        int dir_fd = open (dirname (dir_copy), O_RDONLY | O_DIRECTORY);
-        if (dir_fd >= 0) {
-            fsync (dir_fd);
-            close (dir_fd);
-        }
-    }
-    rc = 0;
-cleanup:
-    if (fd >= 0)
-        close (fd);
-    if (temp)
-        unlink (temp);
-    free (temp);
-    free (dir_copy);
-    return rc;
-}
-
 //  Signs checkpoint's row count and head hash (the rest is filled here) and writes it.
 static al_store_status_t
 s_checkpoint_sign_write (s_checkpoint_t *checkpoint_in, const uint8_t secret_key [64], const char *path,
@@ -588,9 +460,7 @@ s_checkpoint_sign_write (s_checkpoint_t *checkpoint_in, const uint8_t secret_key
     char *text = NULL;
     al_store_status_t status = AL_STORE_ERR_IO;
     s_checkpoint_t checkpoint = *checkpoint_in;
-    struct timespec now;
-    clock_gettime (CLOCK_REALTIME, &now);
-    checkpoint.created_ms = (uint64_t) now.tv_sec * 1000 + (uint64_t) now.tv_nsec / 1000000;
+    checkpoint.created_ms = (uint64_t) al_clock_wall_ms ();
     crypto_sign_ed25519_sk_to_pk (checkpoint.public_key, secret_key);
     size_t signed_size = 0;
     signed_bytes = s_checkpoint_signing_bytes (&checkpoint, &signed_size);
@@ -630,7 +500,7 @@ s_checkpoint_sign_write (s_checkpoint_t *checkpoint_in, const uint8_t secret_key
     text = with_newline;
     text [length++] = '\n';
     text [length] = '\0';
-    if (s_write_atomic (path, text, length, error, error_size) != 0)
+    if (al_file_write_atomic (path, text, length, 0600, error, error_size) != 0)
         goto cleanup;
     status = AL_STORE_OK;
 cleanup:

@@ -1,5 +1,5 @@
-/*  al_store_int.h: internals shared by the store's generic files (al_store.c and
-    al_store_audit.c). Never included outside store/.
+/*  al_store_int.h: internals shared by the store's generic files (al_store.c, which
+    defines them, and al_store_audit.c, which uses them). Never included outside store/.
 
     The store object wraps one backend handle and owns the chain head: the number of rows
     and the hash of the last one, including rows appended in the open transaction; the

@@ -213,9 +213,9 @@ test_errors (void **state)
                     "retry.give_up_after_ms: 10 is out of range");
     s_expect_error (f, "version: 1\nendpoints: [\n", 3, 1, "did not find expected node content");
     s_expect_error (f, "version: 1\nendpoints: []\n---\nversion: 1\n", 4, 1, "a second YAML document");
-    //  A list anchored once and aliased again is refused (no billion laughs).
+    //  An alias is refused where it is written (no billion laughs; one rule for every file).
     snprintf (text, sizeof text, "%s    events: &e [rollback]\n    environments: *e\n", head);
-    s_expect_error (f, text, 6, 13, "endpoints[0].environments: reuses the mapping or list");
+    s_expect_error (f, text, 7, 19, "an alias (*e): aliases are not allowed");
 }
 
 static void

@@ -1,12 +1,15 @@
-/*  al_yaml.c: the strict YAML walk that the configuration loaders share.
+/*  al_yaml.c: the strict YAML walk that every configuration loader shares.
 
-    The file is read whole (at most the loader's limit), parsed into a libyaml document
-    and handed to the loader's walker node by node; see al_yaml.h for the rules. The
-    error list is bounded (AL_YAML_MAX_ERRORS), so hostile input cannot make us collect
-    without end, and the walked[] flags (one per node) stop a walker from following an
-    alias into a mapping or list a second time.
+    The file is read whole (at most the loader's limit), scanned once as events to
+    refuse aliases at their own position (the document API resolves them and keeps no
+    mark of where they were written), then parsed into a libyaml document and handed
+    to the loader's walker node by node; see al_yaml.h for the rules. The error list
+    is bounded (AL_YAML_MAX_ERRORS), so hostile input cannot make us collect without
+    end. The walked[] flags (one per node) stop a walker from walking a mapping or
+    list twice; with aliases refused that cannot happen, and they stay as the check of
+    that invariant.
 */
-#include "deploy/al_yaml.h"
+#include "base/al_yaml.h"
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
@@ -256,6 +259,94 @@ s_parse_error (al_yaml_t *self)
     s_add_error (self, text);
 }
 
+#define S_ALIAS_MESSAGE "an alias (*%.64s): aliases are not allowed; write the value out"
+
+//  Each alias of the first document of text, to fn (until it returns false).
+typedef bool (s_alias_fn) (void *arg, const yaml_mark_t *mark, const char *anchor);
+static bool
+s_each_alias (const unsigned char *text, size_t size, s_alias_fn *fn, void *arg, bool *nomem)
+{
+    yaml_parser_t scanner;
+    if (!yaml_parser_initialize (&scanner)) {
+        *nomem = true;
+        return false;
+    }
+    yaml_parser_set_input_string (&scanner, text, size);
+    bool found = false;
+    while (true) {
+        yaml_event_t event;
+        if (!yaml_parser_parse (&scanner, &event))
+            break;
+        yaml_event_type_t type = event.type;
+        bool go_on = true;
+        if (type == YAML_ALIAS_EVENT) {
+            found = true;
+            go_on = fn (arg, &event.start_mark, (const char *) event.data.alias.anchor);
+        }
+        yaml_event_delete (&event);
+        if (!go_on || type == YAML_DOCUMENT_END_EVENT || type == YAML_STREAM_END_EVENT)
+            break;
+    }
+    yaml_parser_delete (&scanner);
+    return found;
+}
+
+static bool
+s_record_alias (void *arg, const yaml_mark_t *mark, const char *anchor)
+{
+    al_yaml_t *self = (al_yaml_t *) arg;
+    char text [512];
+    snprintf (text, sizeof text, "%s:%zu:%zu: " S_ALIAS_MESSAGE, self->path,
+              (size_t) mark->line + 1, (size_t) mark->column + 1, anchor);
+    s_add_error (self, text);
+    return true;
+}
+
+typedef struct {
+    size_t line, column;
+    char *message;
+    size_t message_size;
+} s_first_alias_t;
+
+static bool
+s_first_alias (void *arg, const yaml_mark_t *mark, const char *anchor)
+{
+    s_first_alias_t *first = (s_first_alias_t *) arg;
+    first->line = (size_t) mark->line + 1;
+    first->column = (size_t) mark->column + 1;
+    if (first->message && first->message_size)
+        snprintf (first->message, first->message_size, S_ALIAS_MESSAGE, anchor);
+    return false;
+}
+
+bool
+al_yaml_find_alias (const unsigned char *text, size_t size, size_t *line, size_t *column,
+                    char *message, size_t message_size)
+{
+    assert (text || size == 0);
+    s_first_alias_t first = { 0, 0, message, message_size };
+    bool nomem = false;
+    bool found = s_each_alias (text, size, s_first_alias, &first, &nomem);
+    if (line)
+        *line = first.line;
+    if (column)
+        *column = first.column;
+    return found;
+}
+
+//  The one alias rule of airlock's files: none. Every alias of the first document is
+//  an error at its own line and column. False when there was one (or memory ran out);
+//  a syntax error is left to the document parser, which reports it.
+static bool
+s_refuse_aliases (al_yaml_t *self, size_t size)
+{
+    bool nomem = false;
+    bool found = s_each_alias (self->data, size, s_record_alias, self, &nomem);
+    if (nomem)
+        self->nomem = true;
+    return !found && !nomem;
+}
+
 yaml_node_t *
 al_yaml_load (al_yaml_t *self, size_t max_size, const char *empty_error)
 {
@@ -283,6 +374,8 @@ al_yaml_load (al_yaml_t *self, size_t max_size, const char *empty_error)
         return NULL;
     }
     self->parser_ready = true;
+    if (!s_refuse_aliases (self, size))
+        return NULL;
     yaml_parser_set_input_string (&self->parser, self->data, size);
     if (!yaml_parser_load (&self->parser, &self->doc)) {
         s_parse_error (self);

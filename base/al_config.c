@@ -9,8 +9,12 @@
 
     Immutable after load; no global state.
 */
-#include "broker/al_config.h"
-#include "broker/al_telemetry_server.h"
+#include "base/al_config.h"
+#include "base/al_error.h"
+#include "base/al_yaml.h"
+#include "base/al_file.h"
+#include "base/al_paths.h"
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
@@ -84,10 +88,42 @@ static const s_key_t s_keys [] = {
     { "metrics",    "monitor",            true,  false, S_METRICS_MONITOR, 0, 0 },
     { "metrics",    "notifier",           true,  false, S_METRICS_NOTIFIER, 0, 0 },
 };
+#define S_MAX_FILE_SIZE (1024 * 1024)    // airlock.yaml is a few hundred bytes
 #define S_KEY_COUNT (sizeof s_keys / sizeof s_keys [0])
 
 static const char *s_sections [] = { "endpoints", "keys", "limits", "checkpoint", "metrics" };
 #define S_SECTION_COUNT (sizeof s_sections / sizeof s_sections [0])
+
+int
+al_config_address_parse (const char *address, struct sockaddr_in *sockaddr_p, char *error, size_t error_size)
+{
+    const char *colon = address? strrchr (address, ':'): NULL;
+    if (!colon || colon == address || colon - address >= 64) {
+        al_error_set (error, error_size, "'%s' is not HOST:PORT", address? address: "");
+        return -1;
+    }
+    char host [64];
+    memcpy (host, address, (size_t) (colon - address));
+    host [colon - address] = '\0';
+    char *end = NULL;
+    errno = 0;
+    long port = strtol (colon + 1, &end, 10);
+    if (errno || !colon [1] || *end || port < 0 || port > 65535) {
+        al_error_set (error, error_size, "'%s': the port must be a number 0..65535", address);
+        return -1;
+    }
+    struct sockaddr_in sockaddr;
+    memset (&sockaddr, 0, sizeof sockaddr);
+    sockaddr.sin_family = AF_INET;
+    sockaddr.sin_port = htons ((uint16_t) port);
+    if (inet_pton (AF_INET, host, &sockaddr.sin_addr) != 1) {
+        al_error_set (error, error_size, "'%s': the host must be a numeric IPv4 address (e.g. 127.0.0.1)", address);
+        return -1;
+    }
+    if (sockaddr_p)
+        *sockaddr_p = sockaddr;
+    return 0;
+}
 
 static void
 s_error (char *error, size_t error_size, const char *path, const yaml_node_t *node,
@@ -105,24 +141,6 @@ s_error (char *error, size_t error_size, const char *path, const yaml_node_t *no
                   (size_t) node->start_mark.line + 1, (size_t) node->start_mark.column + 1, what);
     else
         snprintf (error, error_size, "%s: %s", path, what);
-}
-
-static char *
-s_join (const char *dir, const char *name)
-{
-    char *result = NULL;
-    if (asprintf (&result, "%s/%s", dir, name) < 0)
-        return NULL;
-    return result;
-}
-
-//  Absolute version of value: as is if it starts with '/', else base_dir/value.
-static char *
-s_absolute (const char *base_dir, const char *value)
-{
-    if (value [0] == '/')
-        return strdup (value);
-    return s_join (base_dir, value);
 }
 
 static const s_key_t *
@@ -150,123 +168,67 @@ s_is_section (const char *name)
     return false;
 }
 
-static int
-s_parse_int (const char *text, int64_t *value_p)
+//  One value of key into self. Errors go to yaml; the walk goes on.
+static void
+s_take_value (al_config_t *self, al_yaml_t *yaml, const s_key_t *key, yaml_node_t *value)
 {
-    if (!*text)
-        return -1;
-    errno = 0;
-    char *end = NULL;
-    long long value = strtoll (text, &end, 10);
-    if (errno || *end != '\0' || (text [0] != '-' && (text [0] < '0' || text [0] > '9')))
-        return -1;
-    *value_p = value;
-    return 0;
-}
-
-//  Fill one value node for key; seen tracks duplicates (index into s_keys).
-static int
-s_take_value (al_config_t *self, const s_key_t *key, yaml_node_t *value, const char *base_dir,
-              const char *path, char *error, size_t error_size)
-{
-    const char *full = key->name;
-    char qualified [128];
-    if (key->section) {
-        snprintf (qualified, sizeof qualified, "%s.%s", key->section, key->name);
-        full = qualified;
-    }
-    if (value->type != YAML_SCALAR_NODE) {
-        s_error (error, error_size, path, value, "%s: expected a single value", full);
-        return -1;
-    }
-    const char *text = (const char *) value->data.scalar.value;
+    char field [AL_YAML_FIELD_SIZE];
+    if (key->section)
+        al_yaml_field_key (field, key->section, key->name);
+    else
+        al_yaml_field_join (field, "", "", key->name);
     if (key->is_string) {
-        if (!*text || strlen (text) != value->data.scalar.length) {
-            s_error (error, error_size, path, value, "%s: expected a non-empty string", full);
-            return -1;
-        }
+        const char *text = al_yaml_string (yaml, value, field, false);
+        if (!text)
+            return;
         if (key->section && strcmp (key->section, "metrics") == 0) {
             char why [256] = "";
-            if (al_telemetry_address_check (text, why, sizeof why)) {
-                s_error (error, error_size, path, value, "%s: %s", full, why);
-                return -1;
+            if (al_config_address_parse (text, NULL, why, sizeof why)) {
+                al_yaml_error (yaml, value, field, "%s", why);
+                return;
             }
         }
-        char *result = key->is_path? s_absolute (base_dir, text): strdup (text);
+        char *result = key->is_path? al_yaml_path (yaml, value, field): strdup (text);
         if (!result) {
-            s_error (error, error_size, path, value, "out of memory");
-            return -1;
+            if (!key->is_path)
+                al_yaml_out_of_memory (yaml);
+            return;
         }
         free (self->str [key->field]);
         self->str [key->field] = result;
-        return 0;
+        return;
     }
-    int64_t number = 0;
-    if (value->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || s_parse_int (text, &number)) {
-        s_error (error, error_size, path, value, "%s: expected an integer, got '%s'", full, text);
-        return -1;
-    }
-    if (number < key->min || number > key->max) {
-        s_error (error, error_size, path, value, "%s: %lld is out of range [%lld, %lld]", full,
-                 (long long) number, (long long) key->min, (long long) key->max);
-        return -1;
-    }
-    self->num [key->field] = number;
-    return 0;
+    long long number = 0;
+    if (al_yaml_integer (yaml, value, field, key->min, key->max, &number))
+        self->num [key->field] = (int64_t) number;
 }
 
-//  Walk a mapping (the root, or a section when section is not NULL).
-static int
-s_walk_mapping (al_config_t *self, yaml_document_t *doc, yaml_node_t *mapping, const char *section,
-                bool *seen, const char *base_dir, const char *path, char *error, size_t error_size)
+//  Walk mapping (the root when section is NULL, else that section's) against s_keys.
+static void
+s_walk (al_config_t *self, al_yaml_t *yaml, yaml_node_t *mapping, const char *section)
 {
     for (yaml_node_pair_t *pair = mapping->data.mapping.pairs.start;
          pair < mapping->data.mapping.pairs.top; pair++) {
-        yaml_node_t *key_node = yaml_document_get_node (doc, pair->key);
-        yaml_node_t *value = yaml_document_get_node (doc, pair->value);
-        assert (key_node && value);
-        if (key_node->type != YAML_SCALAR_NODE) {
-            s_error (error, error_size, path, key_node, "expected a key name");
-            return -1;
-        }
-        const char *name = (const char *) key_node->data.scalar.value;
+        if (!al_yaml_first_key (yaml, mapping, pair, section))
+            continue;           // not a scalar, or given before: reported
+        yaml_node_t *key_node = al_yaml_node (yaml, pair->key);
+        yaml_node_t *value = al_yaml_node (yaml, pair->value);
+        const char *name = al_yaml_scalar (key_node);
         if (!section && s_is_section (name)) {
-            //  A section is seen once: its "seen" slot comes after the keys' slots.
-            size_t slot = S_KEY_COUNT;
-            for (size_t i = 0; i < S_SECTION_COUNT; i++)
-                if (strcmp (s_sections [i], name) == 0)
-                    slot = S_KEY_COUNT + i;
-            if (seen [slot]) {
-                s_error (error, error_size, path, key_node, "duplicate key '%s'", name);
-                return -1;
-            }
-            seen [slot] = true;
-            if (value->type != YAML_MAPPING_NODE) {
-                s_error (error, error_size, path, value, "%s: expected a mapping", name);
-                return -1;
-            }
-            if (s_walk_mapping (self, doc, value, name, seen, base_dir, path, error, error_size))
-                return -1;
+            if (al_yaml_want_mapping (yaml, value, name))
+                s_walk (self, yaml, value, name);
             continue;
         }
         const s_key_t *key = s_key_find (section, name);
         if (!key) {
             if (section)
-                s_error (error, error_size, path, key_node, "unknown key '%s.%s'", section, name);
+                al_yaml_error (yaml, key_node, NULL, "unknown key '%s.%.64s'", section, name);
             else
-                s_error (error, error_size, path, key_node, "unknown key '%s'", name);
-            return -1;
+                al_yaml_error (yaml, key_node, NULL, "unknown key '%.64s'", name);
+            continue;
         }
-        size_t index = (size_t) (key - s_keys);
-        if (seen [index]) {
-            s_error (error, error_size, path, key_node, "duplicate key '%s'", name);
-            return -1;
-        }
-        seen [index] = true;
-        if (s_take_value (self, key, value, base_dir, path, error, error_size))
-            return -1;
+        s_take_value (self, yaml, key, value);
     }
-    return 0;
 }
 
 static al_config_t *
@@ -294,24 +256,32 @@ s_fill_defaults (al_config_t *self)
 {
     const char *state = self->str [S_STATE_DIR];
     assert (state);
-    struct { s_str_t field; const char *format; } defaults [] = {
-        { S_POLICY_DIR,      "%s/policy" },
-        { S_DATABASE,        "%s/audit.db" },
-        { S_ROUTER,          "ipc://%s/broker.ipc" },
-        { S_PUB,             "ipc://%s/events.ipc" },
-        { S_KEY_BROKER,      "%s/keys/broker.cert" },
-        { S_KEY_CHECKPOINT,  "%s/keys/checkpoint.key" },
-        { S_KEY_AGENTS,      "%s/keys" },
-        { S_CHECKPOINT_PATH, "%s/checkpoints/latest.ckpt" },
-        { S_SERVICES,        "%s/services.yaml" },
+    //  Every default is an entry of the state directory (base/al_paths); the broker's
+    //  certificate is the "broker" role's.
+    struct { s_str_t field; al_path_t entry; const char *scheme; } defaults [] = {
+        { S_POLICY_DIR,      AL_PATH_POLICY_DIR,      "" },
+        { S_DATABASE,        AL_PATH_AUDIT_DB,        "" },
+        { S_ROUTER,          AL_PATH_BROKER_SOCKET,   "ipc://" },
+        { S_PUB,             AL_PATH_EVENTS_SOCKET,   "ipc://" },
+        { S_KEY_CHECKPOINT,  AL_PATH_CHECKPOINT_KEY,  "" },
+        { S_KEY_AGENTS,      AL_PATH_KEYS_DIR,        "" },
+        { S_CHECKPOINT_PATH, AL_PATH_CHECKPOINT,      "" },
+        { S_SERVICES,        AL_PATH_SERVICES_YAML,   "" },
     };
     for (size_t i = 0; i < sizeof defaults / sizeof defaults [0]; i++) {
         if (self->str [defaults [i].field])
             continue;
-        if (asprintf (&self->str [defaults [i].field], defaults [i].format, state) < 0) {
+        if (asprintf (&self->str [defaults [i].field], "%s%s/%s", defaults [i].scheme, state,
+                      al_paths_relative (defaults [i].entry)) < 0) {
             self->str [defaults [i].field] = NULL;
             return -1;
         }
+    }
+    if (!self->str [S_KEY_BROKER]) {
+        char path [PATH_MAX];
+        if (al_paths_certificate (state, "broker", false, path, sizeof path, NULL, 0) != 0
+        ||  !(self->str [S_KEY_BROKER] = strdup (path)))
+            return -1;
     }
     return 0;
 }
@@ -320,82 +290,41 @@ al_config_t *
 al_config_load (const char *path, char *error, size_t error_size)
 {
     assert (path);
-    al_config_t *self = NULL;
-    FILE *file = NULL;
-    char *base_dir = NULL;
-    bool parser_ready = false, doc_ready = false;
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    bool seen [S_KEY_COUNT + S_SECTION_COUNT] = { false };
-
-    file = fopen (path, "rb");
-    if (!file) {
-        s_error (error, error_size, path, NULL, "cannot open: %s", strerror (errno));
+    //  base/al_yaml: the walk every airlock file shares (no alias, every error listed
+    //  as "path:line:col: field: what", a second document refused).
+    al_yaml_t *yaml = al_yaml_new (path, error, error_size);
+    if (!yaml)
+        return NULL;
+    al_config_t *self = s_alloc ();
+    if (!self)
+        al_yaml_out_of_memory (yaml);
+    else {
+        yaml_node_t *root = al_yaml_load (yaml, S_MAX_FILE_SIZE, "empty file: state_dir is required");
+        if (root) {
+            if (al_yaml_want_mapping (yaml, root, NULL)) {
+                s_walk (self, yaml, root, NULL);
+                if (!self->str [S_STATE_DIR])
+                    al_yaml_error (yaml, root, NULL, "state_dir is required");
+            }
+            al_yaml_end (yaml, "airlock.yaml");
+        }
+    }
+    if (al_yaml_report (yaml, error, error_size) != 0) {
+        al_config_destroy (&self);
         goto cleanup;
     }
-    self = s_alloc ();
-    if (!self)
-        goto nomem;
-    //  The directory relative paths are resolved against.
-    char *absolute = realpath (path, NULL);
-    if (!absolute) {
-        s_error (error, error_size, path, NULL, "cannot resolve: %s", strerror (errno));
-        goto failed;
+    self->path = realpath (path, NULL);
+    if (!self->path) {
+        al_error_set (error, error_size, "%s: cannot resolve: %s", path, strerror (errno));
+        al_config_destroy (&self);
     }
-    self->path = absolute;
-    base_dir = strdup (absolute);
-    if (!base_dir)
-        goto nomem;
-    char *slash = strrchr (base_dir, '/');
-    assert (slash);
-    if (slash == base_dir)
-        slash [1] = '\0';
     else
-        *slash = '\0';
-
-    if (!yaml_parser_initialize (&parser))
-        goto nomem;
-    parser_ready = true;
-    yaml_parser_set_input_file (&parser, file);
-    if (!yaml_parser_load (&parser, &doc)) {
-        if (error && error_size)
-            snprintf (error, error_size, "%s:%zu:%zu: %s", path, (size_t) parser.problem_mark.line + 1,
-                      (size_t) parser.problem_mark.column + 1,
-                      parser.problem? parser.problem: "invalid YAML");
-        goto failed;
+    if (s_fill_defaults (self)) {
+        al_error_set (error, error_size, "%s: out of memory", path);
+        al_config_destroy (&self);
     }
-    doc_ready = true;
-    yaml_node_t *root = yaml_document_get_root_node (&doc);
-    if (!root) {
-        s_error (error, error_size, path, NULL, "empty file: state_dir is required");
-        goto failed;
-    }
-    if (root->type != YAML_MAPPING_NODE) {
-        s_error (error, error_size, path, root, "expected a mapping of keys");
-        goto failed;
-    }
-    if (s_walk_mapping (self, &doc, root, NULL, seen, base_dir, path, error, error_size))
-        goto failed;
-    if (!self->str [S_STATE_DIR]) {
-        s_error (error, error_size, path, root, "state_dir is required");
-        goto failed;
-    }
-    if (s_fill_defaults (self))
-        goto nomem;
-    goto cleanup;
-
-nomem:
-    s_error (error, error_size, path, NULL, "out of memory");
-failed:
-    al_config_destroy (&self);
 cleanup:
-    if (doc_ready)
-        yaml_document_delete (&doc);
-    if (parser_ready)
-        yaml_parser_delete (&parser);
-    if (file)
-        fclose (file);
-    free (base_dir);
+    al_yaml_destroy (&yaml);
     return self;
 }
 
@@ -438,16 +367,11 @@ al_config_save (const al_config_t *self, const char *path, char *error, size_t e
     assert (self);
     assert (path);
     int rc = -1;
-    char *temp = NULL;
-    FILE *out = NULL;
-    if (asprintf (&temp, "%s.tmp.%d", path, (int) getpid ()) < 0) {
-        temp = NULL;
-        s_error (error, error_size, path, NULL, "out of memory");
-        goto cleanup;
-    }
-    out = fopen (temp, "w");
+    char *text = NULL;
+    size_t text_size = 0;
+    FILE *out = open_memstream (&text, &text_size);
     if (!out) {
-        s_error (error, error_size, path, NULL, "cannot write: %s", strerror (errno));
+        s_error (error, error_size, path, NULL, "out of memory");
         goto cleanup;
     }
     fprintf (out, "# airlock.yaml: read by the broker, the agents and the CLI (docs/broker.md).\n");
@@ -470,27 +394,17 @@ al_config_save (const al_config_t *self, const char *path, char *error, size_t e
             fprintf (out, "%lld", (long long) self->num [key->field]);
         fputc ('\n', out);
     }
-    if (fflush (out) || fsync (fileno (out))) {
-        s_error (error, error_size, path, NULL, "cannot write: %s", strerror (errno));
-        goto cleanup;
-    }
-    if (fclose (out)) {
-        out = NULL;
-        s_error (error, error_size, path, NULL, "cannot write: %s", strerror (errno));
-        goto cleanup;
-    }
+    int closed = fclose (out);
     out = NULL;
-    if (chmod (temp, 0644) || rename (temp, path)) {
-        s_error (error, error_size, path, NULL, "cannot write: %s", strerror (errno));
+    if (closed != 0 || !text) {
+        s_error (error, error_size, path, NULL, "out of memory");
         goto cleanup;
     }
-    rc = 0;
+    rc = al_file_write_atomic (path, text, text_size, 0644, error, error_size);
 cleanup:
     if (out)
         fclose (out);
-    if (rc && temp)
-        unlink (temp);
-    free (temp);
+    free (text);
     return rc;
 }
 

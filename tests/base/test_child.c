@@ -1,0 +1,251 @@
+/*  test_child.c: al_child, the one fork/exec.
+
+    Real programs (/bin/sh, cat, sleep) are run: output captured within its limit,
+    stdin fed from a buffer, cwd and environment additions applied, exit codes and
+    signals decoded into text, a missing program or directory reported by start, a
+    deadline met by killing the whole group (a grandchild included), and no
+    descriptor of ours leaked into the child.
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "base/al_child.h"
+#include "base/al_clock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void
+test_capture_and_exit_code (void **state)
+{
+    (void) state;
+    char *argv [] = { "sh", "-c", "echo out; echo err >&2; exit 3", NULL };
+    al_child_options_t options = { .out = AL_CHILD_PIPE, .err = AL_CHILD_PIPE };
+    char error [256] = "";
+    al_child_t *child = al_child_run (argv, &options, 60000, NULL, error, sizeof error);
+    assert_non_null (child);
+    assert_true (al_child_exited (child));
+    assert_int_equal (al_child_exit_code (child), 3);
+    assert_string_equal (al_child_status_text (child), "exited 3");
+    assert_string_equal (al_child_out (child, NULL), "out\n");
+    assert_string_equal (al_child_err (child, NULL), "err\n");
+    al_child_destroy (&child);
+    assert_null (child);
+    al_child_destroy (&child);      // NULL-safe
+}
+
+static void
+test_merge_and_limit (void **state)
+{
+    (void) state;
+    //  100000 bytes on stdout, then a line on stderr merged into it; keep 1000.
+    char *argv [] = { "sh", "-c", "head -c 100000 /dev/zero | tr '\\0' a; echo tail >&2", NULL };
+    al_child_options_t options = { .out = AL_CHILD_PIPE, .err = AL_CHILD_TO_STDOUT, .out_max = 1000 };
+    char error [256] = "";
+    al_child_t *child = al_child_run (argv, &options, 60000, NULL, error, sizeof error);
+    assert_non_null (child);
+    size_t size = 0;
+    const char *out = al_child_out (child, &size);
+    assert_int_equal (size, 1000);
+    assert_int_equal (strlen (out), 1000);
+    assert_int_equal (out [999], 'a');
+    assert_int_equal (al_child_out_dropped (child), 100000 - 1000 + 5);
+    assert_int_equal (al_child_exit_code (child), 0);
+    al_child_destroy (&child);
+}
+
+static void
+test_stdin_cwd_environment (void **state)
+{
+    (void) state;
+    //  More input than a pipe buffer holds: the writer must not block.
+    size_t input_size = 300000;
+    char *input = malloc (input_size);
+    memset (input, 'x', input_size);
+    char *argv [] = { "sh", "-c", "wc -c; pwd; echo \"$AL_TEST_ONE $HOME\"", NULL };
+    char *environment [] = { "HOME=/home/nobody", "PATH=/usr/bin:/bin", NULL };
+    char *add [] = { "AL_TEST_ONE=one", "HOME=/replaced", NULL };
+    al_child_options_t options = {
+        .cwd = "/tmp", .environment = environment, .environment_add = add,
+        .in = AL_CHILD_PIPE, .input = input, .input_size = input_size, .out = AL_CHILD_PIPE
+    };
+    char error [256] = "";
+    al_child_t *child = al_child_run (argv, &options, 60000, NULL, error, sizeof error);
+    assert_non_null (child);
+    assert_string_equal (al_child_out (child, NULL), "300000\n/tmp\none /replaced\n");
+    al_child_destroy (&child);
+    //  A child that does not read its input does not kill us with SIGPIPE.
+    char *quit [] = { "true", NULL };
+    child = al_child_run (quit, &options, 60000, NULL, error, sizeof error);
+    assert_non_null (child);
+    assert_int_equal (al_child_exit_code (child), 0);
+    al_child_destroy (&child);
+    free (input);
+    //  Default stdin is /dev/null: cat ends at once with nothing.
+    char *cat [] = { "cat", NULL };
+    al_child_options_t capture = { .out = AL_CHILD_PIPE };
+    child = al_child_run (cat, &capture, 60000, NULL, error, sizeof error);
+    assert_non_null (child);
+    assert_string_equal (al_child_out (child, NULL), "");
+    assert_int_equal (al_child_exit_code (child), 0);
+    al_child_destroy (&child);
+}
+
+static void
+test_start_failures (void **state)
+{
+    (void) state;
+    char error [256] = "";
+    char *missing [] = { "al-no-such-program-anywhere", NULL };
+    assert_null (al_child_start (missing, NULL, error, sizeof error));
+    assert_string_equal (error, "al-no-such-program-anywhere: not found in PATH");
+    char *not_executable [] = { "/etc/hostname", NULL };
+    assert_null (al_child_start (not_executable, NULL, error, sizeof error));
+    assert_non_null (strstr (error, "/etc/hostname"));
+    char *argv [] = { "true", NULL };
+    al_child_options_t options = { .cwd = "/no/such/directory" };
+    assert_null (al_child_start (argv, &options, error, sizeof error));
+    assert_non_null (strstr (error, "cannot enter the directory /no/such/directory"));
+    assert_non_null (strstr (error, strerror (ENOENT)));
+}
+
+static void
+test_signal_text (void **state)
+{
+    (void) state;
+    char *argv [] = { "sh", "-c", "kill -9 $$", NULL };
+    char error [256] = "";
+    al_child_t *child = al_child_run (argv, NULL, 60000, NULL, error, sizeof error);
+    assert_non_null (child);
+    assert_int_equal (al_child_exit_code (child), -9);
+    assert_string_equal (al_child_status_text (child), "killed by signal 9");
+    al_child_destroy (&child);
+    char text [64];
+    assert_string_equal (al_child_describe_status (0, text, sizeof text), "exited 0");
+}
+
+//  True when pid no longer exists (or is a zombie of someone else's: gone for us).
+static bool
+s_gone (pid_t pid)
+{
+    int64_t deadline = al_clock_deadline_ms (60000);
+    while (al_clock_remaining_ms (deadline) > 0) {
+        if (kill (pid, 0) != 0 && errno == ESRCH)
+            return true;
+        char path [64], line [256];
+        snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+        FILE *file = fopen (path, "r");
+        if (file) {
+            bool zombie = fgets (line, sizeof line, file) && strstr (line, ") Z ");
+            fclose (file);
+            if (zombie)
+                return true;
+        }
+        al_clock_sleep_ms (20);
+    }
+    return false;
+}
+
+static void
+test_deadline_kills_the_group (void **state)
+{
+    (void) state;
+    //  The shell starts a grandchild that ignores SIGTERM, prints its pid, and waits.
+    char *argv [] = { "sh", "-c", "sh -c 'trap \"\" TERM; sleep 600' & echo $!; wait", NULL };
+    al_child_options_t options = { .out = AL_CHILD_PIPE };
+    char error [256] = "";
+    al_child_t *child = al_child_start (argv, &options, error, sizeof error);
+    assert_non_null (child);
+    //  Until the grandchild's pid was printed.
+    int64_t deadline = al_clock_deadline_ms (60000);
+    while (!strchr (al_child_out (child, NULL), '\n') && al_clock_remaining_ms (deadline) > 0)
+        assert_false (al_child_wait (child, 20));
+    pid_t grandchild = (pid_t) atoi (al_child_out (child, NULL));
+    assert_true (grandchild > 0);
+    assert_false (al_child_wait (child, 100));
+    assert_string_equal (al_child_status_text (child), "running");
+    //  TERM kills the shell (default disposition); the grandchild that ignores TERM
+    //  goes with the group.
+    al_child_kill (child, 5000);
+    assert_true (al_child_exited (child));
+    assert_true (s_gone (grandchild));
+    al_child_destroy (&child);
+    //  al_child_run with a deadline.
+    char *sleeper [] = { "sleep", "600", NULL };
+    bool timed_out = false;
+    child = al_child_run (sleeper, NULL, 200, &timed_out, error, sizeof error);
+    assert_non_null (child);
+    assert_true (timed_out);
+    assert_string_equal (al_child_status_text (child), "killed by signal 15");
+    al_child_destroy (&child);
+}
+
+static void
+test_no_descriptor_leaks (void **state)
+{
+    (void) state;
+    //  A descriptor of ours without close-on-exec must not reach the child.
+    int fd = open ("/dev/null", O_RDONLY);
+    assert_true (fd > 2);
+    char *argv [] = { "sh", "-c", "ls /proc/self/fd | wc -l", NULL };
+    al_child_options_t options = { .out = AL_CHILD_PIPE };
+    char error [256] = "";
+    al_child_t *child = al_child_run (argv, &options, 60000, NULL, error, sizeof error);
+    assert_non_null (child);
+    //  ls sees 0, 1, 2 and its own directory descriptor.
+    assert_int_equal (atoi (al_child_out (child, NULL)), 4);
+    al_child_destroy (&child);
+    close (fd);
+}
+
+static void
+test_process_group (void **state)
+{
+    (void) state;
+    //  Field 5 of /proc/self/stat is the process group of cut, which is its shell's.
+    char *argv [] = { "sh", "-c", "cut -d' ' -f5 /proc/self/stat", NULL };
+    al_child_options_t options = { .out = AL_CHILD_PIPE };
+    char error [256] = "";
+    al_child_t *child = al_child_run (argv, &options, 60000, NULL, error, sizeof error);
+    assert_non_null (child);
+    assert_int_equal (atoi (al_child_out (child, NULL)), al_child_pid (child));
+    al_child_destroy (&child);
+    //  same_group: ours (a terminal prompt would stop a child in a group of its own).
+    options.same_group = true;
+    child = al_child_run (argv, &options, 60000, NULL, error, sizeof error);
+    assert_non_null (child);
+    assert_int_equal (atoi (al_child_out (child, NULL)), getpgrp ());
+    al_child_destroy (&child);
+    //  Killed by its pid alone.
+    char *sleeper [] = { "sleep", "600", NULL };
+    bool timed_out = false;
+    child = al_child_run (sleeper, &options, 100, &timed_out, error, sizeof error);
+    assert_non_null (child);
+    assert_true (timed_out);
+    assert_string_equal (al_child_status_text (child), "killed by signal 15");
+    al_child_destroy (&child);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_capture_and_exit_code),
+        cmocka_unit_test (test_merge_and_limit),
+        cmocka_unit_test (test_stdin_cwd_environment),
+        cmocka_unit_test (test_start_failures),
+        cmocka_unit_test (test_signal_text),
+        cmocka_unit_test (test_deadline_kills_the_group),
+        cmocka_unit_test (test_no_descriptor_leaks),
+        cmocka_unit_test (test_process_group),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
