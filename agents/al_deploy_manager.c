@@ -15,6 +15,7 @@
     message.
 */
 #include "agents/al_deploy_manager.h"
+#include "base/al_id.h"
 #include "agents/al_agent.h"
 #include "deploy/al_deployer.h"
 #include "deploy/al_qa_reports.h"
@@ -446,19 +447,6 @@ s_execute (s_manager_t *self, al_deploy_job_t *job)
     return rc;
 }
 
-static bool
-s_valid_id (const char *id)
-{
-    size_t length = id? strlen (id): 0;
-    if (length == 0 || length > 64)
-        return false;
-    for (const char *c = id; *c; c++)
-        if (!(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z') && !(*c >= '0' && *c <= '9')
-        &&  *c != '-' && *c != '_' && *c != '.')
-            return false;
-    return true;
-}
-
 //  Decide on one delivery. Returns 0 when it may be acknowledged, -1 to keep it (a
 //  deployment stopped unrecorded: it is resumed from the journal later).
 static int
@@ -515,8 +503,8 @@ s_handle (s_manager_t *self, al_envelope_t *envelope)
         default:
             return 0;
     }
-    if (!s_valid_id (job.deployment_id)) {
-        s_refuse (self, envelope, "the deployment id must be 1..64 of [A-Za-z0-9._-]");
+    if (!al_id_valid (job.deployment_id)) {
+        s_refuse (self, envelope, "the deployment id must be 1..64 of [A-Za-z0-9._-], not starting with '.'");
         return 0;
     }
     if (!job.request) {

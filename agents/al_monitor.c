@@ -27,6 +27,7 @@
 #include "agents/al_agent.h"
 #include "agents/al_subscriber.h"
 #include "deploy/al_canary.h"
+#include "deploy/al_instances.h"
 #include "deploy/al_metrics.h"
 #include "deploy/al_promql.h"
 #include "deploy/al_rules.h"
@@ -153,26 +154,22 @@ s_refresh (s_group_t *group)
     if (exists) {
         group->registry_seen = true;
         group->registry_mtime = info.st_mtim;
-        json_t *root = json_load_file (group->registry, 0, NULL);
-        json_t *instances = root? json_object_get (root, "instances"): NULL;
-        size_t index;
-        json_t *instance;
+        al_instance_record_t *records = NULL;
+        size_t record_count = 0;
+        char error [512];
+        if (al_instances_read (group->registry, AL_INSTANCES_TO_REACH, &records, &record_count, NULL,
+                               error, sizeof error) != 0)
+            zsys_warning ("monitor: %s", error);
         const char *host = group->svc->host? group->svc->host: "127.0.0.1";
-        json_array_foreach (instances, index, instance) {
-            const char *id = json_string_value (json_object_get (instance, "id"));
-            json_int_t port = json_integer_value (json_object_get (instance, "port"));
-            if (!id || port <= 0 || port > 65535 || count == S_MAX_INSTANCES)
-                continue;
-            snprintf (fresh [count].id, sizeof fresh [count].id, "%s", id);
-            snprintf (fresh [count].url, sizeof fresh [count].url, "http://%s:%d%s", host, (int) port,
+        for (size_t i = 0; i < record_count && count < S_MAX_INSTANCES; i++) {
+            snprintf (fresh [count].id, sizeof fresh [count].id, "%s", records [i].id);
+            snprintf (fresh [count].url, sizeof fresh [count].url, "http://%s:%d%s", host, records [i].port,
                       group->svc->metrics_path);
-            const char *version = json_string_value (json_object_get (instance, "version"));
-            snprintf (fresh [count].version, sizeof fresh [count].version, "%s", version? version: "");
-            json_int_t pid = json_integer_value (json_object_get (instance, "pid"));
-            fresh [count].pid = pid > 0 && pid <= INT32_MAX? (int) pid: 0;
+            snprintf (fresh [count].version, sizeof fresh [count].version, "%s", records [i].version);
+            fresh [count].pid = records [i].pid;
             count++;
         }
-        json_decref (root);
+        free (records);
         //  A registry being rewritten (rename in progress) reads as it was or as it
         //  is: both are whole files.
     }
@@ -843,8 +840,8 @@ al_monitor_run (const al_config_t *config, const al_monitor_options_t *options, 
                 group->env = (Airlock__Environment) env;
                 //  The process driver's registry, when there is one: the version running
                 //  before a rollout (the baseline's label) and the instance count.
-                snprintf (group->registry, sizeof group->registry, "%s/deploy/drivers/%s/%s/instances.json",
-                          self.state_dir, svc->name, al_environment_name (group->env));
+                al_instances_path_in_state (self.state_dir, svc->name, al_environment_name (group->env),
+                                            group->registry, sizeof group->registry);
                 group->prometheus = al_promql_new (svc->prometheus.url, svc->prometheus.timeout_ms, error, error_size);
                 if (!group->prometheus)
                     goto cleanup;
@@ -871,8 +868,8 @@ al_monitor_run (const al_config_t *config, const al_monitor_options_t *options, 
             s_group_t *group = &self.groups [self.group_count++];
             group->svc = svc;
             group->env = (Airlock__Environment) env;
-            snprintf (group->registry, sizeof group->registry, "%s/deploy/drivers/%s/%s/instances.json",
-                      self.state_dir, svc->name, al_environment_name (group->env));
+            al_instances_path_in_state (self.state_dir, svc->name, al_environment_name (group->env),
+                                        group->registry, sizeof group->registry);
             group->signals = al_signals_new (svc->name, al_environment_name (group->env), &signals_config);
             assert (group->signals);
         }

@@ -9,14 +9,16 @@
 
     Deployment ids: the release id is the candidate's deployment id (`airlock submit`
     makes one: rel-<service>-<version>-<random>); its staging deployment is "<id>-stg",
-    its production request and deployment "<id>-prod".
+    its production request and deployment "<id>-prod" (base/al_id makes and splits them).
 */
 #include "agents/al_orchestrator.h"
+#include "base/al_id.h"
 #include "broker/al_telemetry.h"
 #include "agents/al_agent.h"
 #include "agents/al_checklist.h"
 #include "broker/al_broker.h"
 #include "deploy/al_qa_reports.h"
+#include "deploy/al_release_record.h"
 #include "deploy/al_services.h"
 #include "policies/al_gate.h"
 #include "policies/al_policy.h"
@@ -63,19 +65,6 @@ al_orchestrator_releases_dir (const al_config_t *config)
 }
 
 //  ---- release files --------------------------------------------------------------------
-
-static bool
-s_valid_id (const char *id)
-{
-    size_t length = id? strlen (id): 0;
-    if (length == 0 || length > 56)
-        return false;
-    for (const char *c = id; *c; c++)
-        if (!(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z') && !(*c >= '0' && *c <= '9')
-        &&  *c != '-' && *c != '_' && *c != '.')
-            return false;
-    return true;
-}
 
 static json_t *
 s_load (s_orchestrator_t *self, const char *id)
@@ -192,8 +181,8 @@ static int
 s_deploy_staging (s_orchestrator_t *self, json_t *release)
 {
     const al_service_t *svc = s_service (self, release);
-    char deployment [72];
-    snprintf (deployment, sizeof deployment, "%s-stg", s_get (release, "release_id"));
+    char deployment [AL_ID_SIZE];
+    al_id_deployment (s_get (release, "release_id"), AL_ID_PART_STAGING, deployment, sizeof deployment);
     Airlock__DeployRequest request = AIRLOCK__DEPLOY_REQUEST__INIT;
     request.service = (char *) s_get (release, "service");
     request.version = (char *) s_get (release, "version");
@@ -214,8 +203,8 @@ s_deploy_staging (s_orchestrator_t *self, json_t *release)
 static int
 s_request_qa (s_orchestrator_t *self, json_t *release)
 {
-    char deployment [72];
-    snprintf (deployment, sizeof deployment, "%s-stg", s_get (release, "release_id"));
+    char deployment [AL_ID_SIZE];
+    al_id_deployment (s_get (release, "release_id"), AL_ID_PART_STAGING, deployment, sizeof deployment);
     Airlock__QaRequest request = AIRLOCK__QA_REQUEST__INIT;
     request.service = (char *) s_get (release, "service");
     request.version = (char *) s_get (release, "version");
@@ -259,8 +248,8 @@ s_file_request (s_orchestrator_t *self, json_t *release)
     const al_service_t *svc = s_service (self, release);
     const char *type_name = s_get (release, "type");
     Airlock__DeploymentType type = al_deployment_type_from_name (type_name);
-    char request_id [72];
-    snprintf (request_id, sizeof request_id, "%s-prod", s_get (release, "release_id"));
+    char request_id [AL_ID_SIZE];
+    al_id_deployment (s_get (release, "release_id"), AL_ID_PART_PRODUCTION, request_id, sizeof request_id);
     json_t *qa = json_object_get (release, "qa");
     bool migrations = *s_get (release, "migration_set_sha256") != 0;
     bool urgent = type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_HOTFIX || type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_EMERGENCY;
@@ -337,22 +326,27 @@ static bool
 s_rollback_target_ok (s_orchestrator_t *self, const Airlock__ReleaseCandidate *candidate, char *why, size_t why_size)
 {
     char path [S_PATH_SIZE];
-    snprintf (path, sizeof path, "%s/deploy/releases/%s/production.json", self->state_dir, candidate->service);
-    json_t *record = json_load_file (path, 0, NULL);
-    json_t *previous = json_object_get (record, "previous");
-    const char *version = json_string_value (json_object_get (previous, "version"));
-    const char *digest = json_string_value (json_object_get (previous, "artifact_sha256"));
-    bool ok = version && digest && strcmp (version, candidate->version) == 0
-           && strcmp (digest, candidate->artifact_sha256) == 0;
+    al_release_record_t record;
+    char error [512];
+    if (!al_release_record_path_in_state (self->state_dir, candidate->service, "production", path, sizeof path)) {
+        snprintf (why, why_size, "%.64s is not a service name", candidate->service);
+        return false;
+    }
+    if (al_release_record_load (path, &record, error, sizeof error) != 0) {
+        snprintf (why, why_size, "the release record cannot be read: %s", error);
+        return false;
+    }
+    const al_release_t *previous = &record.previous;
+    bool ok = previous->present && strcmp (previous->version, candidate->version) == 0
+           && strcmp (previous->digest, candidate->artifact_sha256) == 0;
     if (!ok) {
-        if (version && digest)
+        if (previous->present)
             snprintf (why, why_size, "a rollback must return to %.64s (sha256:%.64s), the release that ran in "
-                      "production before the current one", version, digest);
+                      "production before the current one", previous->version, previous->digest);
         else
             snprintf (why, why_size, "nothing ran in production before the current release of %.64s (%.512s): "
                       "nothing to roll back to", candidate->service, path);
     }
-    json_decref (record);
     return ok;
 }
 
@@ -361,8 +355,9 @@ s_candidate (s_orchestrator_t *self, const al_envelope_t *envelope)
 {
     const Airlock__ReleaseCandidate *candidate = envelope->release_candidate;
     const char *id = envelope->deployment_id;
-    if (!s_valid_id (id)) {
-        zsys_warning ("orchestrator: release candidate %s from %s: the deployment id must be 1..56 of [A-Za-z0-9._-]",
+    if (!al_id_release_valid (id)) {
+        zsys_warning ("orchestrator: release candidate %s from %s: the release id must be 1..56 of [A-Za-z0-9._-], "
+                      "not starting with '.'",
                       id? id: "", envelope->sender? envelope->sender->identity: "?");
         return 0;
     }
@@ -454,20 +449,10 @@ s_candidate (s_orchestrator_t *self, const al_envelope_t *envelope)
 static json_t *
 s_release_of (s_orchestrator_t *self, const char *deployment_id, bool *production_p)
 {
-    size_t length = deployment_id? strlen (deployment_id): 0;
-    char id [72];
-    if (length > 4 && strcmp (deployment_id + length - 4, "-stg") == 0) {
-        snprintf (id, sizeof id, "%.*s", (int) (length - 4), deployment_id);
-        *production_p = false;
-    }
-    else
-    if (length > 5 && strcmp (deployment_id + length - 5, "-prod") == 0) {
-        snprintf (id, sizeof id, "%.*s", (int) (length - 5), deployment_id);
-        *production_p = true;
-    }
-    else
-        return NULL;
-    return s_valid_id (id)? s_load (self, id): NULL;
+    char id [AL_ID_SIZE];
+    al_id_part_t part = al_id_release_of (deployment_id, id, sizeof id);
+    *production_p = part == AL_ID_PART_PRODUCTION;
+    return part == AL_ID_PART_NONE? NULL: s_load (self, id);
 }
 
 //  Why a deployment failed, for the release's detail (what `airlock status` shows): ":

@@ -32,6 +32,8 @@
     reads is expanded or resolved, so hostile input costs at most one linear pass.
 */
 #include "agents/al_qa.h"
+#include "base/al_id.h"
+#include "deploy/al_instances.h"
 #include "agents/al_agent.h"
 #include "agents/al_notify_config.h"
 #include "agents/al_qa_scan.h"
@@ -1074,44 +1076,28 @@ typedef struct {
 static int
 s_registry (const char *path, s_instance_t *instances, size_t max, char *detail, size_t detail_size)
 {
-    json_error_t json_error;
-    json_t *root = json_load_file (path, JSON_REJECT_DUPLICATES, &json_error);
-    if (!root) {
-        if (access (path, F_OK) != 0)
-            snprintf (detail, detail_size, "%s: not found (nothing was deployed there)", path);
-        else
-            snprintf (detail, detail_size, "%s: line %d: %s", path, json_error.line, json_error.text);
+    al_instance_record_t *records = NULL;
+    size_t count = 0;
+    bool found = false;
+    if (al_instances_read (path, AL_INSTANCES_TO_REACH, &records, &count, &found, detail, detail_size) != 0)
+        return -1;
+    if (!found) {
+        snprintf (detail, detail_size, "%.900s: not found (nothing was deployed there)", path);
         return -1;
     }
-    int count = 0;
-    json_t *list = json_object_get (root, "instances");
-    if (!json_is_array (list)) {
-        snprintf (detail, detail_size, "%s: no \"instances\" array", path);
-        count = -1;
-    }
-    size_t index;
-    json_t *entry;
-    json_array_foreach (list, index, entry) {
-        if (count < 0 || (size_t) count == max)
-            break;
-        const char *id = json_string_value (json_object_get (entry, "id"));
-        json_int_t port = json_integer_value (json_object_get (entry, "port"));
-        const char *version = json_string_value (json_object_get (entry, "version"));
-        if (!id || !*id || port <= 0 || port > 65535) {
-            snprintf (detail, detail_size, "%s: instance %zu has no id or no valid port", path, index);
-            count = -1;
-            break;
-        }
-        s_instance_t *instance = &instances [count++];
-        snprintf (instance->id, sizeof instance->id, "%s", id);
+    if (count > max)
+        count = max;
+    for (size_t i = 0; i < count; i++) {
+        s_instance_t *instance = &instances [i];
+        snprintf (instance->id, sizeof instance->id, "%s", records [i].id);
         s_clean (instance->id);
-        instance->port = (int) port;
-        instance->has_version = version != NULL;
-        snprintf (instance->version, sizeof instance->version, "%s", version ? version : "");
+        instance->port = records [i].port;
+        instance->has_version = records [i].has_version;
+        snprintf (instance->version, sizeof instance->version, "%s", records [i].version);
         s_clean (instance->version);
     }
-    json_decref (root);
-    return count;
+    free (records);
+    return (int) count;
 }
 
 //  ---------------------------------------------------------------------------------
@@ -1174,20 +1160,6 @@ s_env_name (Airlock__Environment env)
     return name ? name : "unspecified";
 }
 
-//  A deployment id that is also a safe directory name.
-static bool
-s_valid_deployment_id (const char *id)
-{
-    size_t length = id ? strlen (id) : 0;
-    if (length == 0 || length > 64 || id [0] == '.')
-        return false;
-    for (const char *c = id; *c; c++)
-        if (!(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z') && !(*c >= '0' && *c <= '9')
-        &&  *c != '-' && *c != '_' && *c != '.')
-            return false;
-    return true;
-}
-
 //  The environment of a suite: the agent's, without the variables services.yaml names
 //  as secret sources and without AIRLOCK_*, plus what the suite needs to know.
 static char **
@@ -1242,7 +1214,8 @@ s_check_instances (s_qa_t *self, const al_envelope_t *envelope, const al_service
 {
     const Airlock__QaRequest *request = envelope->qa_request;
     const char *env_name = s_env_name (envelope->environment);
-    char *registry = s_printf ("%s/drivers/%s/%s/instances.json", self->deploy_dir, svc->name, env_name);
+    char registry [512];
+    al_instances_path (self->deploy_dir, svc->name, env_name, registry, sizeof registry);
     s_instance_t *instances = calloc (S_MAX_INSTANCES, sizeof *instances);
     assert (instances);
     char detail [1024];
@@ -1328,7 +1301,6 @@ s_check_instances (s_qa_t *self, const al_envelope_t *envelope, const al_service
     }
     free (body.data);
     free (instances);
-    free (registry);
     *urls_p = urls;
 }
 
@@ -1924,7 +1896,7 @@ s_handle (s_qa_t *self, const al_envelope_t *envelope)
                   env == AIRLOCK__ENVIRONMENT__ENV_UNSPECIFIED ? "no environment" : s_env_name (env));
         return s_refuse (self, envelope, why);
     }
-    if (!s_valid_deployment_id (envelope->deployment_id))
+    if (!al_id_valid (envelope->deployment_id))
         return s_refuse (self, envelope, "the deployment id must be 1 to 64 of [A-Za-z0-9._-], not starting with '.'");
 
     s_outcome_t outcome = S_RETRY;

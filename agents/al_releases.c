@@ -7,7 +7,9 @@
 */
 #include "agents/al_releases.h"
 #include "agents/al_orchestrator.h"
+#include "base/al_id.h"
 #include "deploy/al_artifacts.h"
+#include "deploy/al_release_record.h"
 #include "deploy/al_services.h"
 
 #include <assert.h>
@@ -21,25 +23,13 @@
 void
 al_releases_new_id (const char *prefix, const char *service, const char *version, char *id, size_t size)
 {
-    uint8_t random [3];
-    randombytes_buf (random, sizeof random);
-    snprintf (id, size, "%s-%.16s-%.16s-%02x%02x%02x", prefix, service, version, random [0], random [1], random [2]);
-    for (char *c = id; *c; c++)
-        if (!(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z') && !(*c >= '0' && *c <= '9') && *c != '-' && *c != '.')
-            *c = '_';
+    al_id_release_make (prefix, service, version, id, size);
 }
 
 bool
 al_releases_id_valid (const char *id)
 {
-    size_t length = id? strlen (id): 0;
-    if (length == 0 || length > 56 || id [0] == '.')
-        return false;
-    for (const char *c = id; *c; c++)
-        if (!(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z') && !(*c >= '0' && *c <= '9')
-        &&  *c != '-' && *c != '_' && *c != '.')
-            return false;
-    return true;
+    return al_id_release_valid (id);
 }
 
 json_t *
@@ -178,39 +168,36 @@ al_releases_rollback_target (const al_config_t *config, const char *release, cha
     json_t *root = al_releases_load (config, release, error, error_size);
     if (!root)
         return NULL;
-    json_t *record = NULL, *target = NULL;
+    json_t *target = NULL;
     const char *service = json_string_value (json_object_get (root, "service"));
     char path [2048];
     if (!service || !*service || strchr (service, '/') || service [0] == '.') {
         snprintf (error, error_size, "release %s names no valid service", release);
         goto cleanup;
     }
-    snprintf (path, sizeof path, "%s/deploy/releases/%s/production.json", al_config_state_dir (config), service);
-    record = json_load_file (path, 0, NULL);
-    json_t *current = json_object_get (record, "current");
-    json_t *previous = json_object_get (record, "previous");
-    const char *current_id = json_string_value (json_object_get (current, "deployment_id"));
-    char production [80];
-    snprintf (production, sizeof production, "%s-prod", release);
+    al_release_record_t record;
+    if (!al_release_record_path_in_state (al_config_state_dir (config), service, "production", path, sizeof path)) {
+        snprintf (error, error_size, "release %s names no valid service", release);
+        goto cleanup;
+    }
+    if (al_release_record_load (path, &record, error, error_size) != 0)
+        goto cleanup;
+    char production [AL_ID_SIZE];
+    al_id_deployment (release, AL_ID_PART_PRODUCTION, production, sizeof production);
     //  Rolling back RELEASE means: it is what runs now, and something ran before it.
-    if (!current_id || strcmp (current_id, production) != 0 || !json_is_object (previous)) {
+    if (!record.current.present || strcmp (record.current.deployment_id, production) != 0 || !record.previous.present) {
         snprintf (error, error_size, "%s is not what runs in production for %s%s, or nothing ran before it (%s)",
-                  release, service, current_id? "": " (nothing recorded)", path);
+                  release, service, record.current.present? "": " (nothing recorded)", path);
         goto cleanup;
     }
-    const char *version = json_string_value (json_object_get (previous, "version"));
-    const char *uri = json_string_value (json_object_get (previous, "artifact_uri"));
-    const char *digest = json_string_value (json_object_get (previous, "artifact_sha256"));
-    if (!version || !uri || !digest) {
-        snprintf (error, error_size, "%s: the previous release is incomplete", path);
-        goto cleanup;
-    }
+    const char *version = record.previous.version;
+    const char *uri = record.previous.artifact_uri;
+    const char *digest = record.previous.digest;
     char summary [256];
     snprintf (summary, sizeof summary, "rollback of %s to %s", release, version);
     target = json_pack ("{s:s, s:s, s:s, s:s, s:s}", "service", service, "version", version, "artifact_uri", uri,
                         "artifact_sha256", digest, "summary", summary);
 cleanup:
-    json_decref (record);
     json_decref (root);
     return target;
 }

@@ -9,6 +9,7 @@
 #include "base/al_clock.h"
 #include "agents/al_agent.h"
 #include "broker/al_config.h"
+#include "deploy/al_instances.h"
 #include "proto/al_codec.h"
 #include "store/al_store.h"
 
@@ -569,8 +570,7 @@ s_demo_load (int argc, char **argv)
         return AL_EXIT_USAGE;
     }
     char registry [2048];
-    snprintf (registry, sizeof registry, "%s/deploy/drivers/%s/%s/instances.json", al_config_state_dir (config),
-              service, env);
+    al_instances_path_in_state (al_config_state_dir (config), service, env, registry, sizeof registry);
     al_config_destroy (&config);
     CURL *curl = curl_easy_init ();
     if (!curl)
@@ -579,14 +579,13 @@ s_demo_load (int argc, char **argv)
     unsigned long requests = 0, errors = 0, turn = 0;
     al_agent_catch_signals ();
     while (s_monotonic () < deadline && !al_agent_interrupted ()) {
-        json_t *root = json_load_file (registry, 0, NULL);
-        json_t *instances = root? json_object_get (root, "instances"): NULL;
-        size_t count = json_array_size (instances);
+        al_instance_record_t *instances = NULL;
+        size_t count = 0;
+        if (al_instances_read (registry, AL_INSTANCES_TO_REACH, &instances, &count, NULL, error, sizeof error) != 0)
+            count = 0;
         if (count) {
-            json_t *instance = json_array_get (instances, turn++ % count);
             char url [128];
-            snprintf (url, sizeof url, "http://127.0.0.1:%d/work?n=1000",
-                      (int) json_integer_value (json_object_get (instance, "port")));
+            snprintf (url, sizeof url, "http://127.0.0.1:%d/work?n=1000", instances [turn++ % count].port);
             curl_easy_setopt (curl, CURLOPT_URL, url);
             curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, 1000L);
             curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_discard);
@@ -596,7 +595,7 @@ s_demo_load (int argc, char **argv)
             ||  curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status >= 500)
                 errors++;
         }
-        json_decref (root);
+        free (instances);
         struct timespec pause = { 0, 1000000000L / rps };
         nanosleep (&pause, NULL);
     }

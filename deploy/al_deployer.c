@@ -19,8 +19,10 @@
 #include "deploy/al_artifacts.h"
 #include "deploy/al_done.h"
 #include "deploy/al_driver.h"
+#include "deploy/al_instances.h"
 #include "deploy/al_migrate.h"
 #include "deploy/al_preflight.h"
+#include "deploy/al_release_record.h"
 #include "deploy/al_probe.h"
 #include "deploy/al_rollout.h"
 #include "policies/al_gate.h"
@@ -44,19 +46,8 @@
 #define S_STEP_SLOTS 8              // Airlock__Step values 0..7
 #define S_MAX_INSTANCES 1024
 
-typedef struct {
-    bool present;
-    char version [128];
-    char digest [65];               // bare hex
-    char artifact_uri [S_PATH_SIZE];
-    char deployment_id [72];
-    unsigned instances;
-} s_release_t;
-
-typedef struct {
-    s_release_t current;
-    s_release_t previous;
-} s_record_t;
+typedef al_release_t s_release_t;
+typedef al_release_record_t s_record_t;
 
 struct _al_deployer_t {
     const al_policy_t *policy;
@@ -259,38 +250,8 @@ static void
 s_record_path (const al_deployer_t *self, const char *service, Airlock__Environment env,
                char *path, size_t path_size)
 {
-    s_format (path, path_size, "%s/releases/%s/%s.json", self->state_dir, service, s_env_name (env));
-}
-
-static void
-s_release_from_json (json_t *object, s_release_t *release)
-{
-    memset (release, 0, sizeof *release);
-    if (!json_is_object (object))
-        return;
-    const char *version = json_string_value (json_object_get (object, "version"));
-    const char *digest = json_string_value (json_object_get (object, "artifact_sha256"));
-    const char *uri = json_string_value (json_object_get (object, "artifact_uri"));
-    const char *id = json_string_value (json_object_get (object, "deployment_id"));
-    json_t *instances = json_object_get (object, "instances");
-    if (!version || !digest || !uri)
-        return;
-    release->present = true;
-    s_format (release->version, sizeof release->version, "%s", version);
-    s_format (release->digest, sizeof release->digest, "%s", digest);
-    s_format (release->artifact_uri, sizeof release->artifact_uri, "%s", uri);
-    s_format (release->deployment_id, sizeof release->deployment_id, "%s", id? id: "");
-    release->instances = json_is_integer (instances)? (unsigned) json_integer_value (instances): 0;
-}
-
-static json_t *
-s_release_to_json (const s_release_t *release)
-{
-    if (!release->present)
-        return json_null ();
-    return json_pack ("{s:s, s:s, s:s, s:s, s:i}", "version", release->version,
-                      "artifact_sha256", release->digest, "artifact_uri", release->artifact_uri,
-                      "deployment_id", release->deployment_id, "instances", (int) release->instances);
+    if (!al_release_record_path (self->state_dir, service, s_env_name (env), path, path_size))
+        s_format (path, path_size, "%s/releases/(invalid service name)", self->state_dir);
 }
 
 //  A missing record is "nothing deployed yet"; an unreadable one is an error: we
@@ -299,47 +260,18 @@ static int
 s_record_load (const al_deployer_t *self, const char *service, Airlock__Environment env,
                s_record_t *record, char *error, size_t error_size)
 {
-    memset (record, 0, sizeof *record);
     char path [S_PATH_SIZE];
     s_record_path (self, service, env, path, sizeof path);
-    if (access (path, F_OK) != 0)
-        return 0;
-    json_error_t parse_error;
-    json_t *root = json_load_file (path, 0, &parse_error);
-    if (!root) {
-        s_format (error, error_size, "%s:%d: %s", path, parse_error.line, parse_error.text);
-        return -1;
-    }
-    s_release_from_json (json_object_get (root, "current"), &record->current);
-    s_release_from_json (json_object_get (root, "previous"), &record->previous);
-    json_decref (root);
-    if (!record->current.present) {
-        s_format (error, error_size, "%s: no current release in the record", path);
-        return -1;
-    }
-    return 0;
+    return al_release_record_load (path, record, error, error_size);
 }
 
 static int
 s_record_save (const al_deployer_t *self, const char *service, Airlock__Environment env,
                const s_record_t *record, char *error, size_t error_size)
 {
-    char path [S_PATH_SIZE], dir [S_PATH_SIZE];
+    char path [S_PATH_SIZE];
     s_record_path (self, service, env, path, sizeof path);
-    s_format (dir, sizeof dir, "%s", path);
-    *strrchr (dir, '/') = 0;
-    if (s_mkdirs (dir, 0700) != 0) {
-        s_format (error, error_size, "%s: %s", dir, strerror (errno));
-        return -1;
-    }
-    json_t *root = json_pack ("{s:s, s:s, s:s, s:o, s:o}", "format", "airlock-release-record-v1",
-                              "service", service, "environment", s_env_name (env),
-                              "current", s_release_to_json (&record->current),
-                              "previous", s_release_to_json (&record->previous));
-    const char *name = strrchr (path, '/') + 1;
-    int rc = s_write_json (dir, name, root, NULL, error, error_size);
-    json_decref (root);
-    return rc;
+    return al_release_record_save (path, service, s_env_name (env), record, error, error_size);
 }
 
 //  ---- the deployer -------------------------------------------------------------------
@@ -434,8 +366,11 @@ s_driver (al_deployer_t *self, const al_service_t *svc, Airlock__Environment env
     if (*slot)
         return *slot;
     char dir [S_PATH_SIZE], state_file [S_PATH_SIZE + 32];
-    s_format (dir, sizeof dir, "%s/drivers/%s/%s", self->state_dir, svc->name, s_env_name (env));
-    s_format (state_file, sizeof state_file, "%s/instances.json", dir);
+    if (!al_instances_dir (self->state_dir, svc->name, s_env_name (env), dir, sizeof dir)
+    ||  !al_instances_path (self->state_dir, svc->name, s_env_name (env), state_file, sizeof state_file)) {
+        s_format (error, error_size, "%s/%s: no instance registry path for this service", svc->name, s_env_name (env));
+        return NULL;
+    }
     if (s_mkdirs (dir, 0700) != 0) {
         s_format (error, error_size, "%s: %s", dir, strerror (errno));
         return NULL;

@@ -258,6 +258,9 @@ typedef struct {
     //  ERR_NOT_FOUND if the step is not configured. Default: ERR_UNSUPPORTED.
     al_driver_status_t (*run_step) (void *handle, const char *step, const al_driver_vars_t *vars,
                                     al_driver_run_t *run, char *error, size_t error_size);
+    //  MAY: how many instances a previous owner left running that open stopped (a
+    //  driver whose instances die with their owner keeps a registry: process). Default: 0.
+    size_t (*stale_stopped) (void *handle);
 } al_driver_ops_t;
 
 //  Register a driver (the table is copied; MAY members left NULL get the shared

@@ -107,7 +107,8 @@ void al_driver_probe_endpoint (const char *endpoint, al_driver_probe_kind_t kind
 double al_now_ms (void);
 void al_sleep_ms (int milliseconds);
 
-//  Process driver: leftovers of a dead owner that open stopped (al_driver_stale_stopped).
-size_t al_driver_process_stale_stopped (void *handle);
+//  The built-in drivers' tables, NULL-terminated (al_driver_builtins.c): the registry
+//  registers each on first use.
+extern const al_driver_ops_t *const al_driver_builtins [];
 
 #endif

@@ -21,8 +21,8 @@
 
     The instance registry (config state_file, optional) covers the owner that dies
     without close (SIGKILL, a crash): its instances are orphaned, still listening, their
-    log pipe gone. The registry is rewritten atomically (temp file, fsync, rename, fsync
-    of the directory) whenever an instance starts (right after the spawn, before the
+    log pipe gone. The registry (its format, reading and atomic writing: al_instances.h)
+    is rewritten whenever an instance starts (right after the spawn, before the
     liveness wait, so no window leaves a child unrecorded) or stops, with each running
     instance's pid, process group and start time (field 22 of /proc/PID/stat). The next
     open stops every recorded instance whose pid still runs with the same start time,
@@ -34,15 +34,15 @@
     survives SIGKILL, fails the open (we cannot know, or cannot stop, what runs) and
     the file is left as it was.
 
-    Beside the registry, file_sd.json is rewritten the same way and at the same moments:
-    the running instances in Prometheus' file_sd format, one target group per instance
-    ("HOST:PORT", labels service, environment, version, instance_id; [] when none runs),
-    so a Prometheus scrapes exactly what runs (docs/monitor.md, the Prometheus provider).
+    al_instances writes file_sd.json beside the registry at the same moments: the
+    running instances in Prometheus' file_sd format, so a Prometheus scrapes exactly
+    what runs (docs/monitor.md, the Prometheus provider).
 
     Threading: one user at a time (al_driver.h); the pump thread touches only the
     streams, under their lock.
 */
 #include "deploy/al_driver_int.h"
+#include "deploy/al_instances.h"
 #include <assert.h>
 #include <ctype.h>
 #include <dirent.h>
@@ -63,8 +63,6 @@
 
 #define S_LOG_TAIL 600
 #define S_START_PROBE_TIMEOUT_MS 1000
-#define S_REGISTRY_FORMAT 1
-#define S_REGISTRY_MAX_SIZE (16u * 1024 * 1024)
 #define S_KILL_WAIT_MS 5000         // after SIGKILL, how long a leftover may take to go
 #define S_POLL_MS 20
 
@@ -340,8 +338,7 @@ typedef struct {
     char active [AL_DRIVER_SET_SIZE];
     s_pump_t pump;
     char *state_file;               // the instance registry, or NULL
-    char *state_dir;                // its directory (fsynced after each rename)
-    char *file_sd;                  // STATE_DIR/file_sd.json, rewritten with the registry
+    char *state_dir;                // its directory
     bool registry_ready;            // leftovers handled: we own the file from now
     size_t stale_stopped;
 } s_process_t;
@@ -464,253 +461,46 @@ s_leftovers_wait (s_leftover_t *leftovers, size_t count, double deadline_ms)
     }
 }
 
-//  A member of one registry entry, checked: an integer in [min, max].
-static bool
-s_json_int (json_t *object, const char *key, long long min, long long max, long long *value_p,
-            const char *file, size_t index, char *error, size_t error_size)
+//  The registry entry of one instance.
+static void
+s_record (const s_instance_t *instance, al_instance_record_t *record)
 {
-    json_t *value = json_object_get (object, key);
-    if (!json_is_integer (value) || json_integer_value (value) < min || json_integer_value (value) > max) {
-        snprintf (error, error_size, "%s: instances[%zu].%s: not an integer in %lld..%lld",
-                  file, index, key, min, max);
-        return false;
-    }
-    *value_p = json_integer_value (value);
-    return true;
+    memset (record, 0, sizeof *record);
+    const al_driver_instance_t *info = &instance->info;
+    snprintf (record->id, sizeof record->id, "%s", info->id);
+    snprintf (record->service, sizeof record->service, "%s", info->service);
+    snprintf (record->version, sizeof record->version, "%s", info->version);
+    snprintf (record->set, sizeof record->set, "%s", info->set);
+    snprintf (record->environment, sizeof record->environment, "%s", instance->environment? instance->environment: "");
+    record->instance = info->instance;
+    record->port = info->port;
+    record->pid = (int) info->pid;
+    record->pgid = (int) info->pid;             // each instance leads its own group
+    record->start_time = instance->start_time;
 }
 
-//  Read and check the registry into leftovers (caller frees). A missing or empty file
-//  holds none. Returns 0, or -1 with "file[:line]: what is wrong".
-static int
-s_registry_read (const char *file, s_leftover_t **leftovers_p, size_t *count_p,
-                 char *error, size_t error_size)
-{
-    *leftovers_p = NULL;
-    *count_p = 0;
-    int rc = -1;
-    char *text = NULL;
-    json_t *root = NULL;
-    int fd = open (file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 && errno == ENOENT)
-        return 0;
-    struct stat info;
-    if (fd < 0 || fstat (fd, &info) != 0) {
-        snprintf (error, error_size, "%s: %s", file, strerror (errno));
-        goto cleanup;
-    }
-    //  The registry says which processes to kill: only our own file may say so.
-    if (!S_ISREG (info.st_mode) || info.st_uid != geteuid () || (info.st_mode & 022)) {
-        snprintf (error, error_size, "%s: not a regular file of ours that only we can write "
-                  "(owner %u, mode %03o); refusing to act on it",
-                  file, (unsigned) info.st_uid, (unsigned) (info.st_mode & 0777));
-        goto cleanup;
-    }
-    if ((unsigned long long) info.st_size > S_REGISTRY_MAX_SIZE) {
-        snprintf (error, error_size, "%s: %lld bytes, larger than a registry can be", file,
-                  (long long) info.st_size);
-        goto cleanup;
-    }
-    size_t size = 0;
-    text = malloc ((size_t) info.st_size + 1);
-    while (text && size < (size_t) info.st_size) {
-        ssize_t got = read (fd, text + size, (size_t) info.st_size - size);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            break;
-        size += (size_t) got;
-    }
-    if (!text || size != (size_t) info.st_size) {
-        snprintf (error, error_size, "%s: cannot read: %s", file, text ? strerror (errno) : "out of memory");
-        goto cleanup;
-    }
-    bool blank = true;
-    for (size_t i = 0; i < size && blank; i++)
-        blank = isspace ((unsigned char) text [i]);
-    if (blank) {
-        rc = 0;
-        goto cleanup;
-    }
-    json_error_t parse_error;
-    root = json_loadb (text, size, JSON_REJECT_DUPLICATES, &parse_error);
-    if (!root) {
-        snprintf (error, error_size, "%s:%d: %s", file, parse_error.line, parse_error.text);
-        goto cleanup;
-    }
-    json_t *instances = json_object_get (root, "instances");
-    json_t *format = json_object_get (root, "format");
-    if (!json_is_object (root) || !json_is_integer (format)
-    ||  json_integer_value (format) != S_REGISTRY_FORMAT || !json_is_array (instances)) {
-        snprintf (error, error_size, "%s: not an instance registry (an object with "
-                  "\"format\": %d and an \"instances\" array)", file, S_REGISTRY_FORMAT);
-        goto cleanup;
-    }
-    size_t count = json_array_size (instances);
-    *leftovers_p = calloc (count ? count : 1, sizeof (s_leftover_t));
-    if (!*leftovers_p) {
-        snprintf (error, error_size, "%s: out of memory", file);
-        goto cleanup;
-    }
-    for (size_t i = 0; i < count; i++) {
-        json_t *entry = json_array_get (instances, i);
-        json_t *id = json_object_get (entry, "id");
-        long long pid, pgid, start_time;
-        if (!json_is_object (entry) || !json_is_string (id)) {
-            snprintf (error, error_size, "%s: instances[%zu]: not an object with a string id", file, i);
-            goto cleanup;
-        }
-        //  pid 1 and group 0 or 1 would signal init or every process we may signal.
-        if (!s_json_int (entry, "pid", 2, INT_MAX, &pid, file, i, error, error_size)
-        ||  !s_json_int (entry, "pgid", 2, INT_MAX, &pgid, file, i, error, error_size)
-        ||  !s_json_int (entry, "start_time", 0, LLONG_MAX, &start_time, file, i, error, error_size))
-            goto cleanup;
-        s_leftover_t *leftover = &(*leftovers_p) [i];
-        snprintf (leftover->id, sizeof (leftover->id), "%s", json_string_value (id));
-        leftover->pid = (pid_t) pid;
-        leftover->pgid = (pid_t) pgid;
-        leftover->start_time = (unsigned long long) start_time;
-    }
-    *count_p = count;
-    rc = 0;
-
-cleanup:
-    if (rc != 0) {
-        free (*leftovers_p);
-        *leftovers_p = NULL;
-    }
-    json_decref (root);
-    free (text);
-    if (fd >= 0)
-        close (fd);
-    return rc;
-}
-
-static json_t *
-s_registry_entry (const al_driver_instance_t *info, unsigned long long start_time)
-{
-    return json_pack ("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:i}",
-                      "id", info->id, "service", info->service, "version", info->version,
-                      "set", info->set, "port", info->port, "pid", (json_int_t) info->pid,
-                      "pgid", (json_int_t) info->pid, "start_time", (json_int_t) start_time,
-                      "instance", info->instance);
-}
-
-//  One target group of the Prometheus file_sd file: the instance's address and the
-//  labels its series get, which the provider's query templates select on.
-static json_t *
-s_file_sd_entry (const s_process_t *self, const s_instance_t *instance)
-{
-    char target [AL_DRIVER_ENDPOINT_SIZE];
-    snprintf (target, sizeof (target), "%s:%d", self->host, instance->info.port);
-    return json_pack ("{s:[s], s:{s:s, s:s, s:s, s:s}}", "targets", target, "labels",
-                      "service", instance->info.service, "environment", instance->environment,
-                      "version", instance->info.version, "instance_id", instance->info.id);
-}
-
-//  Write text (plus a newline) to path atomically: a temporary file beside it, fsync,
-//  rename, fsync of the directory. A crash leaves the old file or the new one, never
-//  half. Returns 0, or -1 with error.
-static int
-s_write_atomic (s_process_t *self, const char *path, const char *text, char *error, size_t error_size)
-{
-    int rc = -1;
-    char *temp = NULL;
-    int fd = -1;
-    if (asprintf (&temp, "%s.XXXXXX", path) < 0) {
-        temp = NULL;
-        snprintf (error, error_size, "%s: out of memory", path);
-        goto cleanup;
-    }
-    fd = mkostemp (temp, O_CLOEXEC);
-    if (fd < 0) {
-        snprintf (error, error_size, "%s: %s", temp, strerror (errno));
-        free (temp);
-        temp = NULL;
-        goto cleanup;
-    }
-    size_t size = strlen (text), done = 0;
-    while (done < size) {
-        ssize_t wrote = write (fd, text + done, size - done);
-        if (wrote < 0 && errno == EINTR)
-            continue;
-        if (wrote <= 0)
-            break;
-        done += (size_t) wrote;
-    }
-    if (done != size || write (fd, "\n", 1) != 1 || fsync (fd) != 0) {
-        snprintf (error, error_size, "%s: cannot write: %s", temp, strerror (errno));
-        goto cleanup;
-    }
-    int closed = close (fd);
-    fd = -1;
-    if (closed != 0 || rename (temp, path) != 0) {
-        snprintf (error, error_size, "%s: cannot replace: %s", path, strerror (errno));
-        goto cleanup;
-    }
-    free (temp);
-    temp = NULL;
-    //  The rename is durable only once the directory is.
-    int dir_fd = open (self->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd < 0 || fsync (dir_fd) != 0) {
-        snprintf (error, error_size, "%s: cannot sync: %s", self->state_dir, strerror (errno));
-        if (dir_fd >= 0)
-            close (dir_fd);
-        goto cleanup;
-    }
-    close (dir_fd);
-    rc = 0;
-
-cleanup:
-    if (fd >= 0)
-        close (fd);
-    if (temp) {
-        unlink (temp);
-        free (temp);
-    }
-    return rc;
-}
-
-//  Rewrite the registry, then the file_sd file beside it: every running instance,
-//  plus starting (MAY be NULL), one that was just spawned. Each file is replaced
-//  atomically. Returns 0, or -1 with error.
+//  Rewrite the registry (and file_sd.json beside it, al_instances): every running
+//  instance, plus starting (MAY be NULL), one that was just spawned. Returns 0, or -1
+//  with error.
 static int
 s_registry_write (s_process_t *self, const s_instance_t *starting, char *error, size_t error_size)
 {
     if (!self->state_file)
         return 0;
     assert (self->registry_ready);
-    int rc = -1;
-    char *text = NULL;
-    char *targets_text = NULL;
-    json_t *instances = json_array ();
-    json_t *targets = json_array ();
-    json_t *root = json_pack ("{s:i, s:s, s:I, s:o}", "format", S_REGISTRY_FORMAT, "driver", "process",
-                              "owner_pid", (json_int_t) getpid (), "instances", instances);
-    bool built = root != NULL && targets != NULL;
-    for (size_t i = 0; built && i < self->count; i++)
-        if (self->instances [i].info.running)
-            built = json_array_append_new (instances, s_registry_entry (&self->instances [i].info,
-                                                                         self->instances [i].start_time)) == 0
-                 && json_array_append_new (targets, s_file_sd_entry (self, &self->instances [i])) == 0;
-    if (built && starting)
-        built = json_array_append_new (instances, s_registry_entry (&starting->info, starting->start_time)) == 0
-             && json_array_append_new (targets, s_file_sd_entry (self, starting)) == 0;
-    text = built ? json_dumps (root, JSON_INDENT (2)) : NULL;
-    targets_text = built ? json_dumps (targets, JSON_INDENT (2)) : NULL;
-    if (!text || !targets_text) {
+    al_instance_record_t *records = calloc (self->count + 1, sizeof *records);
+    if (!records) {
         snprintf (error, error_size, "%s: out of memory", self->state_file);
-        goto cleanup;
+        return -1;
     }
-    if (s_write_atomic (self, self->state_file, text, error, error_size) != 0
-    ||  s_write_atomic (self, self->file_sd, targets_text, error, error_size) != 0)
-        goto cleanup;
-    rc = 0;
-
-cleanup:
-    free (text);
-    free (targets_text);
-    json_decref (root);
-    json_decref (targets);
+    size_t count = 0;
+    for (size_t i = 0; i < self->count; i++)
+        if (self->instances [i].info.running)
+            s_record (&self->instances [i], &records [count++]);
+    if (starting)
+        s_record (starting, &records [count++]);
+    int rc = al_instances_write (self->state_file, self->host, records, count, error, error_size);
+    free (records);
     return rc;
 }
 
@@ -719,10 +509,23 @@ cleanup:
 static int
 s_registry_recover (s_process_t *self, char *error, size_t error_size)
 {
-    s_leftover_t *leftovers;
+    al_instance_record_t *records;
     size_t count;
-    if (s_registry_read (self->state_file, &leftovers, &count, error, error_size) != 0)
+    if (al_instances_read (self->state_file, AL_INSTANCES_TO_STOP, &records, &count, NULL, error, error_size) != 0)
         return -1;
+    s_leftover_t *leftovers = calloc (count? count: 1, sizeof *leftovers);
+    if (!leftovers) {
+        free (records);
+        snprintf (error, error_size, "%s: out of memory", self->state_file);
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        snprintf (leftovers [i].id, sizeof leftovers [i].id, "%s", records [i].id);
+        leftovers [i].pid = (pid_t) records [i].pid;
+        leftovers [i].pgid = (pid_t) records [i].pgid;
+        leftovers [i].start_time = records [i].start_time;
+    }
+    free (records);
     size_t targets = 0;
     for (size_t i = 0; i < count; i++) {
         s_leftover_t *leftover = &leftovers [i];
@@ -758,8 +561,8 @@ s_registry_recover (s_process_t *self, char *error, size_t error_size)
     return s_registry_write (self, NULL, error, error_size);
 }
 
-size_t
-al_driver_process_stale_stopped (void *handle)
+static size_t
+s_process_stale_stopped (void *handle)
 {
     s_process_t *self = handle;
     assert (self);
@@ -796,7 +599,6 @@ s_process_close (void *handle)
     free (self->evidence_dir);
     free (self->state_file);
     free (self->state_dir);
-    free (self->file_sd);
     free (self);
 }
 
@@ -855,12 +657,10 @@ s_process_open (const al_driver_config_t *config, const al_driver_secrets_t *sec
         char *copy = strdup (config->state_file);
         self->state_dir = copy ? strdup (dirname (copy)) : NULL;
         free (copy);
-        if (self->state_dir && asprintf (&self->file_sd, "%s/file_sd.json", self->state_dir) < 0)
-            self->file_sd = NULL;
     }
     if (!self->command || !self->env || !self->host || !self->liveness_path
     ||  !self->readiness_path || !self->evidence_dir
-    ||  (config->state_file && (!self->state_file || !self->state_dir || !self->file_sd))) {
+    ||  (config->state_file && (!self->state_file || !self->state_dir))) {
         snprintf (error, error_size, "out of memory");
         goto cleanup;
     }
@@ -1226,4 +1026,5 @@ const al_driver_ops_t al_driver_process_ops = {
     .probe = s_process_probe,
     .list_instances = s_process_list_instances,
     .switch_active = s_process_switch_active,
+    .stale_stopped = s_process_stale_stopped,
 };

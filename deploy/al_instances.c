@@ -1,0 +1,355 @@
+/*  al_instances.c: the instance registry and its file_sd.json (see al_instances.h).
+*/
+#include "deploy/al_instances.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define S_MAX_SIZE (16u * 1024 * 1024)
+
+//  ---- paths --------------------------------------------------------------------------
+
+static bool
+s_plain_name (const char *name)
+{
+    if (!name || !*name || name [0] == '.')
+        return false;
+    for (const char *c = name; *c; c++)
+        if (!isalnum ((unsigned char) *c) && *c != '.' && *c != '_' && *c != '-')
+            return false;
+    return true;
+}
+
+static bool
+s_path (const char *deploy_dir, const char *middle, const char *service, const char *env, const char *file,
+        char *path, size_t size)
+{
+    assert (deploy_dir && path);
+    if (!s_plain_name (service) || !s_plain_name (env)) {
+        if (size)
+            *path = 0;
+        return false;
+    }
+    int length = snprintf (path, size, "%s%s/drivers/%s/%s%s", deploy_dir, middle, service, env, file);
+    return length >= 0 && (size_t) length < size;
+}
+
+bool
+al_instances_dir (const char *deploy_dir, const char *service, const char *env, char *path, size_t size)
+{
+    return s_path (deploy_dir, "", service, env, "", path, size);
+}
+
+bool
+al_instances_path (const char *deploy_dir, const char *service, const char *env, char *path, size_t size)
+{
+    return s_path (deploy_dir, "", service, env, "/instances.json", path, size);
+}
+
+bool
+al_instances_path_in_state (const char *state_dir, const char *service, const char *env, char *path, size_t size)
+{
+    return s_path (state_dir, "/deploy", service, env, "/instances.json", path, size);
+}
+
+//  ---- reading ------------------------------------------------------------------------
+
+//  A member of one entry, checked: an integer in [min, max]; absent is 0 when optional.
+static bool
+s_json_int (json_t *object, const char *key, bool optional, long long min, long long max, long long *value_p,
+            const char *file, size_t index, char *error, size_t error_size)
+{
+    json_t *value = json_object_get (object, key);
+    if (!value && optional) {
+        *value_p = 0;
+        return true;
+    }
+    if (!json_is_integer (value) || json_integer_value (value) < min || json_integer_value (value) > max) {
+        snprintf (error, error_size, "%s: instances[%zu].%s: not an integer in %lld..%lld",
+                  file, index, key, min, max);
+        return false;
+    }
+    *value_p = json_integer_value (value);
+    return true;
+}
+
+static void
+s_copy_string (json_t *object, const char *key, char *buffer, size_t size, bool *present_p)
+{
+    const char *value = json_string_value (json_object_get (object, key));
+    snprintf (buffer, size, "%s", value? value: "");
+    if (present_p)
+        *present_p = value != NULL;
+}
+
+//  Read the whole file at fd (at most S_MAX_SIZE) into *text_p (caller frees).
+static int
+s_read_text (int fd, const char *file, bool ours, char **text_p, size_t *size_p, char *error, size_t error_size)
+{
+    struct stat info;
+    if (fstat (fd, &info) != 0) {
+        snprintf (error, error_size, "%s: %s", file, strerror (errno));
+        return -1;
+    }
+    //  The registry says which processes to kill: only our own file may say so.
+    if (ours && (!S_ISREG (info.st_mode) || info.st_uid != geteuid () || (info.st_mode & 022))) {
+        snprintf (error, error_size, "%s: not a regular file of ours that only we can write "
+                  "(owner %u, mode %03o); refusing to act on it",
+                  file, (unsigned) info.st_uid, (unsigned) (info.st_mode & 0777));
+        return -1;
+    }
+    if (!S_ISREG (info.st_mode)) {
+        snprintf (error, error_size, "%s: not a regular file", file);
+        return -1;
+    }
+    if ((unsigned long long) info.st_size > S_MAX_SIZE) {
+        snprintf (error, error_size, "%s: %lld bytes, larger than a registry can be", file, (long long) info.st_size);
+        return -1;
+    }
+    size_t size = 0;
+    char *text = malloc ((size_t) info.st_size + 1);
+    while (text && size < (size_t) info.st_size) {
+        ssize_t got = read (fd, text + size, (size_t) info.st_size - size);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        size += (size_t) got;
+    }
+    if (!text || size != (size_t) info.st_size) {
+        snprintf (error, error_size, "%s: cannot read: %s", file, text? strerror (errno): "out of memory");
+        free (text);
+        return -1;
+    }
+    *text_p = text;
+    *size_p = size;
+    return 0;
+}
+
+//  Check entry index of the registry and fill record. Returns false with error.
+static bool
+s_entry (json_t *entry, size_t index, al_instances_use_t use, al_instance_record_t *record, const char *file,
+         char *error, size_t error_size)
+{
+    json_t *id = json_object_get (entry, "id");
+    if (!json_is_object (entry) || !json_is_string (id) || !*json_string_value (id)) {
+        snprintf (error, error_size, "%s: instances[%zu]: not an object with a string id", file, index);
+        return false;
+    }
+    bool stop = use == AL_INSTANCES_TO_STOP;
+    long long pid, pgid, start_time, port, instance;
+    //  pid 1 and group 0 or 1 would signal init or every process we may signal; who
+    //  only connects takes a pid as a label (0: unknown).
+    long long lowest = stop? 2: 0;
+    if (!s_json_int (entry, "pid", !stop, lowest, INT_MAX, &pid, file, index, error, error_size)
+    ||  !s_json_int (entry, "pgid", !stop, lowest, INT_MAX, &pgid, file, index, error, error_size)
+    ||  !s_json_int (entry, "start_time", !stop, 0, LLONG_MAX, &start_time, file, index, error, error_size)
+    ||  !s_json_int (entry, "port", stop, 1, 65535, &port, file, index, error, error_size)
+    ||  !s_json_int (entry, "instance", true, 0, INT_MAX, &instance, file, index, error, error_size))
+        return false;
+    snprintf (record->id, sizeof record->id, "%s", json_string_value (id));
+    s_copy_string (entry, "service", record->service, sizeof record->service, NULL);
+    s_copy_string (entry, "version", record->version, sizeof record->version, &record->has_version);
+    s_copy_string (entry, "set", record->set, sizeof record->set, NULL);
+    record->pid = (int) pid;
+    record->pgid = (int) pgid;
+    record->start_time = (unsigned long long) start_time;
+    record->port = (int) port;
+    record->instance = (int) instance;
+    return true;
+}
+
+int
+al_instances_read (const char *path, al_instances_use_t use, al_instance_record_t **records_p,
+                   size_t *count_p, bool *found_p, char *error, size_t error_size)
+{
+    assert (path && records_p && count_p);
+    *records_p = NULL;
+    *count_p = 0;
+    if (found_p)
+        *found_p = false;
+    int rc = -1;
+    char *text = NULL;
+    json_t *root = NULL;
+    al_instance_record_t *records = NULL;
+    int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ENOENT)
+        return 0;
+    if (fd < 0) {
+        snprintf (error, error_size, "%s: %s", path, strerror (errno));
+        goto cleanup;
+    }
+    if (found_p)
+        *found_p = true;
+    size_t size = 0;
+    if (s_read_text (fd, path, use == AL_INSTANCES_TO_STOP, &text, &size, error, error_size) != 0)
+        goto cleanup;
+    bool blank = true;
+    for (size_t i = 0; i < size && blank; i++)
+        blank = isspace ((unsigned char) text [i]);
+    if (blank) {
+        rc = 0;
+        goto cleanup;
+    }
+    json_error_t parse_error;
+    root = json_loadb (text, size, JSON_REJECT_DUPLICATES, &parse_error);
+    if (!root) {
+        snprintf (error, error_size, "%s:%d: %s", path, parse_error.line, parse_error.text);
+        goto cleanup;
+    }
+    json_t *instances = json_object_get (root, "instances");
+    json_t *format = json_object_get (root, "format");
+    if (!json_is_object (root) || !json_is_integer (format)
+    ||  json_integer_value (format) != AL_INSTANCES_FORMAT || !json_is_array (instances)) {
+        snprintf (error, error_size, "%s: not an instance registry (an object with "
+                  "\"format\": %d and an \"instances\" array)", path, AL_INSTANCES_FORMAT);
+        goto cleanup;
+    }
+    size_t count = json_array_size (instances);
+    records = calloc (count? count: 1, sizeof *records);
+    if (!records) {
+        snprintf (error, error_size, "%s: out of memory", path);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < count; i++)
+        if (!s_entry (json_array_get (instances, i), i, use, &records [i], path, error, error_size))
+            goto cleanup;
+    *records_p = records;
+    records = NULL;
+    *count_p = count;
+    rc = 0;
+
+cleanup:
+    free (records);
+    json_decref (root);
+    free (text);
+    if (fd >= 0)
+        close (fd);
+    return rc;
+}
+
+//  ---- writing ------------------------------------------------------------------------
+
+//  Write text (plus a newline) to path atomically: a temporary file beside it, fsync,
+//  rename, fsync of the directory dir. A crash leaves the old file or the new one, never
+//  half. Returns 0, or -1 with error.
+static int
+s_write_atomic (const char *dir, const char *path, const char *text, char *error, size_t error_size)
+{
+    int rc = -1;
+    char *temp = NULL;
+    int fd = -1;
+    if (asprintf (&temp, "%s.XXXXXX", path) < 0) {
+        temp = NULL;
+        snprintf (error, error_size, "%s: out of memory", path);
+        goto cleanup;
+    }
+    fd = mkostemp (temp, O_CLOEXEC);
+    if (fd < 0) {
+        snprintf (error, error_size, "%s: %s", temp, strerror (errno));
+        free (temp);
+        temp = NULL;
+        goto cleanup;
+    }
+    size_t size = strlen (text), done = 0;
+    while (done < size) {
+        ssize_t wrote = write (fd, text + done, size - done);
+        if (wrote < 0 && errno == EINTR)
+            continue;
+        if (wrote <= 0)
+            break;
+        done += (size_t) wrote;
+    }
+    if (done != size || write (fd, "\n", 1) != 1 || fsync (fd) != 0) {
+        snprintf (error, error_size, "%s: cannot write: %s", temp, strerror (errno));
+        goto cleanup;
+    }
+    int closed = close (fd);
+    fd = -1;
+    if (closed != 0 || rename (temp, path) != 0) {
+        snprintf (error, error_size, "%s: cannot replace: %s", path, strerror (errno));
+        goto cleanup;
+    }
+    free (temp);
+    temp = NULL;
+    //  The rename is durable only once the directory is.
+    int dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0 || fsync (dir_fd) != 0) {
+        snprintf (error, error_size, "%s: cannot sync: %s", dir, strerror (errno));
+        if (dir_fd >= 0)
+            close (dir_fd);
+        goto cleanup;
+    }
+    close (dir_fd);
+    rc = 0;
+
+cleanup:
+    if (fd >= 0)
+        close (fd);
+    if (temp) {
+        unlink (temp);
+        free (temp);
+    }
+    return rc;
+}
+
+int
+al_instances_write (const char *path, const char *host, const al_instance_record_t *records, size_t count,
+                    char *error, size_t error_size)
+{
+    assert (path && host);
+    assert (records || count == 0);
+    int rc = -1;
+    char *text = NULL, *targets_text = NULL, *copy = NULL, *file_sd = NULL;
+    json_t *instances = json_array ();
+    json_t *targets = json_array ();
+    json_t *root = json_pack ("{s:i, s:s, s:I, s:O}", "format", AL_INSTANCES_FORMAT, "driver", "process",
+                              "owner_pid", (json_int_t) getpid (), "instances", instances);
+    bool built = root && targets && instances;
+    for (size_t i = 0; built && i < count; i++) {
+        const al_instance_record_t *record = &records [i];
+        char target [AL_DRIVER_ENDPOINT_SIZE];
+        snprintf (target, sizeof target, "%s:%d", host, record->port);
+        built = json_array_append_new (instances, json_pack ("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:i}",
+                                       "id", record->id, "service", record->service, "version", record->version,
+                                       "set", record->set, "port", record->port, "pid", (json_int_t) record->pid,
+                                       "pgid", (json_int_t) record->pgid, "start_time", (json_int_t) record->start_time,
+                                       "instance", record->instance)) == 0
+             && json_array_append_new (targets, json_pack ("{s:[s], s:{s:s, s:s, s:s, s:s}}", "targets", target,
+                                       "labels", "service", record->service, "environment", record->environment,
+                                       "version", record->version, "instance_id", record->id)) == 0;
+    }
+    text = built? json_dumps (root, JSON_INDENT (2)): NULL;
+    targets_text = built? json_dumps (targets, JSON_INDENT (2)): NULL;
+    copy = strdup (path);
+    char *dir = copy? dirname (copy): NULL;
+    if (!text || !targets_text || !dir || asprintf (&file_sd, "%s/file_sd.json", dir) < 0) {
+        file_sd = NULL;
+        snprintf (error, error_size, "%s: out of memory", path);
+        goto cleanup;
+    }
+    if (s_write_atomic (dir, path, text, error, error_size) != 0
+    ||  s_write_atomic (dir, file_sd, targets_text, error, error_size) != 0)
+        goto cleanup;
+    rc = 0;
+
+cleanup:
+    free (text);
+    free (targets_text);
+    free (copy);
+    free (file_sd);
+    json_decref (root);
+    json_decref (instances);
+    json_decref (targets);
+    return rc;
+}
