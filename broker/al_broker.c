@@ -68,6 +68,7 @@
     unauthenticated peers must not be able to fill the disk.
 */
 #include "broker/al_broker.h"
+#include "base/al_crashpoint.h"
 #include "broker/al_approvals.h"
 #include "base/al_sd_notify.h"
 #include "broker/al_telemetry.h"
@@ -1633,6 +1634,7 @@ s_batch (al_broker_t *self)
     al_store_head_hash (self->store, self->own_head);
     al_approvals_commit (self->approvals);
     zlistx_purge (self->events);
+    al_crashpoint ("broker.after-commit");     // chaos: committed, nothing acknowledged yet
     double committed = s_mono_seconds ();
     al_telemetry_observe (self->metric_commit_seconds, committed - commit_started);
     if (count) {
