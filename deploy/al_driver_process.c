@@ -714,8 +714,49 @@ cleanup:
     return rc;
 }
 
-//  At open: stop what the registry of a dead owner names, then take the file over
-//  (rewrite it empty). Returns 0, or -1 with error (the file is then left untouched).
+//  An owner killed while rewriting the registry (between the spawn's write of the
+//  temporary file and its rename: the fsync takes milliseconds) leaves that temporary
+//  file, which alone names the instance it just spawned (found by the chaos harness,
+//  docs/chaos.md). Add what every complete one names to leftovers and unlink them all
+//  (a half-written one parses as nothing: nothing to add). Never fails: a temporary
+//  that cannot be read adds nothing, as before.
+static void
+s_registry_temporaries (s_process_t *self, s_leftover_t **leftovers_p, size_t *count_p)
+{
+    const char *base = strrchr (self->state_file, '/');
+    base = base ? base + 1 : self->state_file;
+    size_t base_length = strlen (base);
+    DIR *dir = opendir (self->state_dir);
+    if (!dir)
+        return;
+    struct dirent *entry;
+    while ((entry = readdir (dir)) != NULL) {
+        //  s_write_atomic's names: "<registry>.XXXXXX" (mkostemp's six characters).
+        if (strncmp (entry->d_name, base, base_length) != 0 || entry->d_name [base_length] != '.'
+        ||  strlen (entry->d_name) != base_length + 7)
+            continue;
+        char path [PATH_MAX], ignored [512];
+        if (snprintf (path, sizeof (path), "%s/%s", self->state_dir, entry->d_name) >= (int) sizeof (path))
+            continue;
+        s_leftover_t *more = NULL;
+        size_t more_count = 0;
+        if (s_registry_read (path, &more, &more_count, ignored, sizeof (ignored)) == 0 && more_count > 0) {
+            s_leftover_t *all = realloc (*leftovers_p, (*count_p + more_count) * sizeof (s_leftover_t));
+            if (all) {
+                memcpy (all + *count_p, more, more_count * sizeof (s_leftover_t));
+                *leftovers_p = all;
+                *count_p += more_count;
+            }
+        }
+        free (more);
+        unlink (path);
+    }
+    closedir (dir);
+}
+
+//  At open: stop what the registry of a dead owner names (and its unrenamed rewrites),
+//  then take the file over (rewrite it empty). Returns 0, or -1 with error (the file is
+//  then left untouched).
 static int
 s_registry_recover (s_process_t *self, char *error, size_t error_size)
 {
@@ -723,6 +764,7 @@ s_registry_recover (s_process_t *self, char *error, size_t error_size)
     size_t count;
     if (s_registry_read (self->state_file, &leftovers, &count, error, error_size) != 0)
         return -1;
+    s_registry_temporaries (self, &leftovers, &count);
     size_t targets = 0;
     for (size_t i = 0; i < count; i++) {
         s_leftover_t *leftover = &leftovers [i];

@@ -418,6 +418,36 @@ test_reused_pid_and_zombie_left_alone (void **state)
     json_decref (instances);
 }
 
+//  The owner was killed while rewriting the registry right after a spawn: the temporary
+//  file (complete, not yet renamed) alone names the new instance. The next open stops
+//  it too, and removes that file and a half-written one (found by tests/chaos).
+static void
+test_unrenamed_registry_rewrite_stopped (void **state)
+{
+    s_fixture_t *self = *state;
+    pid_t leftover = s_sleeper (self);
+    char directory [4096], temporary [4200], half [4200], text [1024];
+    snprintf (directory, sizeof (directory), "%s/state dir", self->dir);
+    assert_int_equal (mkdir (directory, 0700), 0);
+    s_write_file (self->state_file, "{\"format\": 1, \"instances\": []}", 0600);
+    snprintf (temporary, sizeof (temporary), "%s.Ab1x9Q", self->state_file);
+    snprintf (text, sizeof (text), "{\"format\": 1, \"instances\": ["
+              "{\"id\": \"spawned-0.1\", \"pid\": %d, \"pgid\": %d, \"start_time\": %llu, \"port\": 1}]}",
+              (int) leftover, (int) leftover, s_start_time (leftover));
+    s_write_file (temporary, text, 0600);
+    snprintf (half, sizeof (half), "%s.Zz0000", self->state_file);
+    s_write_file (half, "{\"format\": 1, \"instances\": [{\"id\"", 0600);
+
+    s_open (self);
+    assert_int_equal (al_driver_stale_stopped (self->d), 1);
+    assert_true (dt_pid_gone (leftover));
+    assert_int_equal (access (temporary, F_OK), -1);
+    assert_int_equal (access (half, F_OK), -1);
+    json_t *instances = s_registry (self);
+    assert_int_equal (json_array_size (instances), 0);
+    json_decref (instances);
+}
+
 //  Open must fail naming the file, and leave the file as it was.
 static void
 s_assert_refused (s_fixture_t *self, const char *text, mode_t mode, const char *reason)
@@ -467,6 +497,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_registry_follows_starts_and_stops, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_owner_killed_leftovers_stopped_by_next_open, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_reused_pid_and_zombie_left_alone, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_unrenamed_registry_rewrite_stopped, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_untrusted_registry_fails_open, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
