@@ -303,7 +303,9 @@ class Up:
     def start(self):
         env = dict(os.environ)
         if self.crashpoints:
-            env["AIRLOCK_CRASHPOINT"] = self.crashpoints
+            # A new pass number at every start of up: the windows move (which commit,
+            # which step's record: deploy-manager's records alternate start and end).
+            env["AIRLOCK_CRASHPOINT"] = self.crashpoints()
             env["AIRLOCK_CRASHPOINT_ARM"] = self.state.arm
         out = open(os.path.join(self.state.dir, "up.out"), "a")
         self.process = subprocess.Popen([AIRLOCK, "up", "--state", self.state.dir], stdout=out, stderr=out,
@@ -707,7 +709,10 @@ class Harness:
                 pid = int((read(marker, "0").strip() or "0"))
                 up.wait_restarted(name, pid, 60)
                 checker.check()
-            elif os.path.exists(marker + ".counted") and random.random() < 0.3:
+            elif (os.path.exists(marker + ".counted") and random.random() < 0.3
+                  and up.restart_delay(name, 0) <= self.args.max_delay / 2):
+                # Re-armed only while up restarts name fast (a crash point in every
+                # life of a process would push up's backoff to 30 s).
                 os.unlink(marker + ".counted")
                 os.unlink(marker)       # re-armed: the next process of name fires again
 
@@ -723,8 +728,8 @@ class Harness:
             state = State(root)
             ledger = Ledger()
             checker = Checker(state, ledger)
-            up = Up(state, "broker.after-commit:%d,deploy-manager.before-journal:%d"
-                    % (args.broker_nth, args.journal_nth))
+            up = Up(state, lambda: "broker.after-commit:%d,deploy-manager.before-journal:%d"
+                    % (random.randint(1, args.broker_nth), random.randint(1, args.journal_nth)))
             up.start()
             traffic = Traffic(state, ledger, self)
             traffic.start()
@@ -1027,8 +1032,8 @@ def main():
     args.min_gap, args.max_gap = (0.2, 1.2) if bench else (0.2, 1.0)
     args.max_delay = 2.0
     args.up_kill_rate = 0.04
-    args.broker_nth = 60 if bench else 25
-    args.journal_nth = 3
+    args.broker_nth = 80 if bench else 30      # the crash points' pass: 1..this, new at each start of up
+    args.journal_nth = 12
     args.report_every = 100 if bench else 10
     args.tmpfs_kb = 2048
     try:
