@@ -761,6 +761,7 @@ class Harness:
             summary = checker.check(final=True)
             up.stop()
             reap()
+            check_sanitizers(state)
             leftover = [(p, proc_cmdline(p)) for p in descendants(os.getpid()) if "python3" not in proc_cmdline(p)]
             if leftover and not wait_until(lambda: (reap(), not [p for p in descendants(os.getpid())
                                                                  if "python3" not in proc_cmdline(p)])[1], 20):
@@ -893,10 +894,24 @@ def fault_teardown(root, up, sender, ok, args, mount=None):
             sys.stderr.write("---- %s (last 3000 bytes)\n%s\n" % (name, text[-3000:]))
 
 
+SANITIZER = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error: |WARNING: ThreadSanitizer")
+
+
+def check_sanitizers(state):
+    """Under the ASan build a sanitizer report in any process's log fails the run (up
+    would otherwise just restart the process that aborted)."""
+    for name in ["up.out"] + [os.path.join("logs", n + ".log") for n in SUPERVISED]:
+        text = read(os.path.join(state.dir, name), "")
+        match = SANITIZER.search(text)
+        if match:
+            fail("%s: sanitizer report:\n%s" % (name, text[max(0, match.start() - 200):match.start() + 3000]))
+
+
 def final_checks(up, checker):
     summary = checker.check()
     up.stop()
     reap()
+    check_sanitizers(up.state)
     if not wait_until(lambda: (reap(), not [p for p in descendants(os.getpid())
                                             if "python3" not in proc_cmdline(p)])[1], 20):
         fail("processes survived airlock up's stop: %s" % [(p, proc_cmdline(p)) for p in descendants(os.getpid())])
