@@ -241,6 +241,20 @@ class Checker:
     def _db(self):
         return sqlite3.connect("file:%s?mode=ro" % self.state.database, uri=True, timeout=30)
 
+    def wait_ready(self, timeout=60):
+        """The broker made its log (the events table exists): the checks have a subject."""
+        def ready():
+            try:
+                db = self._db()
+                try:
+                    return db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'events'").fetchone()[0] == 1
+                finally:
+                    db.close()
+            except sqlite3.Error:
+                return False
+        if not wait_until(ready, timeout, 0.2):
+            fail("%s: the broker made no audit log within %d s" % (self.state.database, timeout))
+
     def grants_and_receipts(self, db):
         grants, receipts = {}, {}
         for deployment, kind, count in db.execute(
@@ -731,6 +745,7 @@ class Harness:
             up = Up(state, lambda: "broker.after-commit:%d,deploy-manager.before-journal:%d"
                     % (random.randint(1, args.broker_nth), random.randint(1, args.journal_nth)))
             up.start()
+            checker.wait_ready()
             traffic = Traffic(state, ledger, self)
             traffic.start()
             # The kills go on until the count is reached and the pipeline went through a
