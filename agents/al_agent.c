@@ -805,6 +805,7 @@ s_monitor_drain (al_agent_t *self, s_link_t *link, int64_t now)
 static void
 s_link_remake (al_agent_t *self, s_link_t *link, int64_t now)
 {
+    zsys_warning ("agent %s: no word from the broker for %lld ms (heartbeat timeout): reconnecting", self->options.name, (long long) (now - self->last_rx_ms));
     s_link_close (link, 0);
     self->info.connected = false;
     self->info.registered = false;

@@ -17,6 +17,7 @@
 #include "agents/al_deploy_manager.h"
 #include "base/al_id.h"
 #include "agents/al_agent.h"
+#include "base/al_crashpoint.h"
 #include "deploy/al_deployer.h"
 #include "deploy/al_qa_reports.h"
 #include "deploy/al_rules.h"
@@ -127,6 +128,7 @@ s_hook_journal (void *arg, const char *deployment_id, Airlock__Environment env, 
     progress.outcome = outcome;
     progress.detail = (char *) detail;
     progress.journal = true;
+    al_crashpoint ("deploy-manager.before-journal");  // chaos: the step ran, its record not sent
     char reason [512];
     if (s_send_recorded (self, &envelope, reason, sizeof reason) != 0) {
         zsys_error ("deploy-manager: %s: journal %s/%s: %s", deployment_id, al_step_name (step),

@@ -14,6 +14,7 @@
     Threading: the reactor thread only.
 */
 #include "broker/al_broker_int.h"
+#include "base/al_crashpoint.h"
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -502,6 +503,7 @@ al_broker_batch (al_broker_t *self)
     al_store_head_hash (self->store, self->own_head);
     al_approvals_commit (self->approvals);
     zlistx_purge (self->events);
+    al_crashpoint ("broker.after-commit");     // chaos: committed, nothing acknowledged yet
     double committed = al_broker_mono_seconds ();
     al_telemetry_observe (self->metric_commit_seconds, committed - commit_started);
     if (count) {

@@ -23,6 +23,7 @@
 #include "deploy/al_qa_reports.h"
 #include "policies/al_policy.h"
 #include "base/al_text.h"
+#include "base/al_crashpoint.h"
 #include "proto/al_signature.h"
 
 #include <errno.h>
@@ -474,6 +475,7 @@ s_decide (const char *request_id, const s_options_t *options, Airlock__Decision 
     envelope.signed_approval = (Airlock__SignedApproval *) al_approval_signed_message (signed_approval);
     al_agent_result_t result;
     al_agent_status_t status = al_agent_send (agent, &envelope, S_TIMEOUT_MS, &result);
+    al_crashpoint ("approve.after-send");     // chaos: the signature left, the answer is not printed
     if (status == AL_AGENT_ACKED) {
         printf ("Signed with %s; recorded as audit row %llu.\n%s\n", al_approval_signed_key_id (signed_approval),
                 (unsigned long long) result.audit_sequence, *result.reason ? result.reason : "recorded");

@@ -29,6 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "deploy/al_driver.h"
+#include "deploy/al_driver_int.h"
 #include "deploy/al_probe.h"
 #include "driver_test_util.h"
 
@@ -418,6 +419,117 @@ test_reused_pid_and_zombie_left_alone (void **state)
     json_decref (instances);
 }
 
+//  The owner was killed while rewriting the registry right after a spawn: the temporary
+//  file (complete, not yet renamed) alone names the new instance. The next open stops
+//  it too, and removes that file and a half-written one (found by tests/chaos).
+static void
+test_unrenamed_registry_rewrite_stopped (void **state)
+{
+    s_fixture_t *self = *state;
+    pid_t leftover = s_sleeper (self);
+    char directory [4096], temporary [4200], half [4200], text [1024];
+    snprintf (directory, sizeof (directory), "%s/state dir", self->dir);
+    assert_int_equal (mkdir (directory, 0700), 0);
+    s_write_file (self->state_file, "{\"format\": 1, \"instances\": []}", 0600);
+    snprintf (temporary, sizeof (temporary), "%s.Ab1x9Q", self->state_file);
+    snprintf (text, sizeof (text), "{\"format\": 1, \"instances\": ["
+              "{\"id\": \"spawned-0.1\", \"pid\": %d, \"pgid\": %d, \"start_time\": %llu, \"port\": 1}]}",
+              (int) leftover, (int) leftover, s_start_time (leftover));
+    s_write_file (temporary, text, 0600);
+    snprintf (half, sizeof (half), "%s.Zz0000", self->state_file);
+    s_write_file (half, "{\"format\": 1, \"instances\": [{\"id\"", 0600);
+
+    s_open (self);
+    assert_int_equal (al_driver_stale_stopped (self->d), 1);
+    assert_true (dt_pid_gone (leftover));
+    assert_int_equal (access (temporary, F_OK), -1);
+    assert_int_equal (access (half, F_OK), -1);
+    json_t *instances = s_registry (self);
+    assert_int_equal (json_array_size (instances), 0);
+    json_decref (instances);
+}
+
+//  al_child_spawn_recorded: the program runs only after the record callback returned 0
+//  in the owner. Refused, or the owner dead inside the callback (SIGKILL between the
+//  fork and the registry write, as the chaos harness did), the program never runs.
+static char s_marker [512];
+
+static int
+s_record_checks_not_run (pid_t pid, void *arg, char *error, size_t error_size)
+{
+    int *calls = (int *) arg;
+    (*calls)++;
+    assert_true (pid > 0);
+    usleep (200000);                            // time for the program to run, were it free
+    if (access (s_marker, F_OK) == 0) {
+        snprintf (error, error_size, "the program ran before it was recorded");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+s_record_refuses (pid_t pid, void *arg, char *error, size_t error_size)
+{
+    (void) pid;
+    (void) arg;
+    snprintf (error, error_size, "registry refused");
+    return -1;
+}
+
+static int
+s_record_owner_dies (pid_t pid, void *arg, char *error, size_t error_size)
+{
+    (void) error;
+    (void) error_size;
+    *(pid_t *) arg = pid;
+    kill (getpid (), SIGKILL);                  // the owner dies before recording
+    return 0;
+}
+
+static void
+test_spawn_runs_the_program_only_once_recorded (void **state)
+{
+    s_fixture_t *self = *state;
+    snprintf (s_marker, sizeof (s_marker), "%s/ran", self->dir);
+    char *const argv [] = { "/usr/bin/touch", s_marker, NULL };
+    char *const envp [] = { NULL };
+    char error [512] = "";
+    int calls = 0;
+    pid_t pid = al_child_spawn_recorded (argv, envp, 1, 2, s_record_checks_not_run, &calls, error, sizeof (error));
+    assert_true (pid > 0);
+    assert_int_equal (calls, 1);
+    int status;
+    assert_int_equal (waitpid (pid, &status, 0), pid);
+    assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    assert_int_equal (access (s_marker, F_OK), 0);          // recorded, then it ran
+    assert_int_equal (unlink (s_marker), 0);
+
+    //  Refused: -1 with the callback's error; the child is reaped and never ran.
+    pid = al_child_spawn_recorded (argv, envp, 1, 2, s_record_refuses, NULL, error, sizeof (error));
+    assert_int_equal (pid, -1);
+    assert_string_equal (error, "registry refused");
+    assert_int_equal (access (s_marker, F_OK), -1);
+
+    //  The owner killed inside the callback: its child exits 127 without running.
+    int channel [2];
+    assert_int_equal (pipe (channel), 0);
+    pid_t owner = fork ();
+    assert_true (owner >= 0);
+    if (owner == 0) {
+        close (channel [0]);
+        pid_t child = 0;
+        al_child_spawn_recorded (argv, envp, 1, 2, s_record_owner_dies, &child, error, sizeof (error));
+        _exit (0);                              // not reached
+    }
+    close (channel [1]);
+    close (channel [0]);
+    assert_int_equal (waitpid (owner, &status, 0), owner);
+    assert_true (WIFSIGNALED (status) && WTERMSIG (status) == SIGKILL);
+    usleep (500000);                            // the orphan reads end of file, exits
+    assert_int_equal (access (s_marker, F_OK), -1);
+}
+
 //  Open must fail naming the file, and leave the file as it was.
 static void
 s_assert_refused (s_fixture_t *self, const char *text, mode_t mode, const char *reason)
@@ -467,6 +579,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_registry_follows_starts_and_stops, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_owner_killed_leftovers_stopped_by_next_open, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_reused_pid_and_zombie_left_alone, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_unrenamed_registry_rewrite_stopped, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_spawn_runs_the_program_only_once_recorded, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_untrusted_registry_fails_open, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
