@@ -594,6 +594,8 @@ s_check_schema (s_handle_t *self, const al_store_options_t *options)
         free (value);
         value = NULL;
     }
+    free (value);
+    value = NULL;
     if (s_query_text (self, "SELECT value FROM meta WHERE key = 'application'", "reading meta", &value) != 0)
         goto cleanup;
     if (!value || strcmp (value, S_APPLICATION) != 0) {
