@@ -180,11 +180,12 @@ test_copy_then_audit_on_postgres (void **state)
     assert_null (strchr (strchr (output, '\n') + 1, '\n'));     // one line: the last row
     free (output);
 
-    //  A row changed behind the store's back: verify and compare both name it.
-    char sql [256];
-    snprintf (sql, sizeof sql, "UPDATE events SET reason = 'approved by nobody' WHERE seq = %llu",
+    //  A row changed behind the store's back, with psql: verify and compare both name it.
+    char psql [8192];
+    snprintf (psql, sizeof psql, "sh '%s' psql '%s' -d %s -c \"UPDATE events SET reason = 'approved by nobody'"
+              " WHERE seq = %llu\"", PG_HARNESS_SCRIPT, pg_harness_dir (s_server), name,
               (unsigned long long) s_log->a_prod_approval);
-    free (s_sql (name, sql));
+    assert_int_equal (system (psql), 0);
     char needle [64];
     snprintf (needle, sizeof needle, "row %llu", (unsigned long long) s_log->a_prod_approval);
     assert_int_equal (s_airlock (&output, "audit verify --postgres '%s'", dsn), 1);
