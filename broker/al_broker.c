@@ -271,7 +271,8 @@ al_broker_new (const al_config_t *config, char *error, size_t error_size)
     self->own_rows = al_store_row_count (self->store);
     al_store_head_hash (self->store, self->own_head);
     atomic_init (&self->tampered, false);
-    al_store_options_t read_only = { .read_only = true };
+    //  It reads the head row only: a small page cache (the default is 2 MB per connection).
+    al_store_options_t read_only = { .read_only = true, .cache_kib = 64 };
     self->checkpoint_store = al_store_open (al_config_store_backend (config), al_config_store_location (config),
                                             &read_only, error, error_size);
     if (!self->checkpoint_store)

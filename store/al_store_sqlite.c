@@ -21,8 +21,9 @@
     checkpointer thread with its own connection: the WAL hook (called after each commit
     with the WAL's size) wakes it past S_WAL_CHECKPOINT_PAGES, and it runs a PASSIVE
     checkpoint (never blocks the writer; synchronous=FULL there too, so what it copies is
-    fsynced). Durability is unchanged: a commit is durable once its WAL frames are
-    fsynced, which COMMIT still does. Should the WAL reach S_WAL_INLINE_PAGES anyway (the
+    fsynced; a 16-page cache, since it reads nothing for itself). Durability is
+    unchanged: a commit is durable once its WAL frames are fsynced, which COMMIT still
+    does. Should the WAL reach S_WAL_INLINE_PAGES anyway (the
     thread starved under sustained writes, since a WAL is restarted only once wholly
     copied), the writer checkpoints inline as SQLite would, so the WAL stays bounded.
 */
@@ -118,6 +119,7 @@ typedef struct {
     char *path;
     bool read_only;
     s_checkpointer_t *checkpointer;     // writable handles only; NULL if it could not start
+    int wal_pages_woken;                // WAL size when the checkpointer was last woken
     sqlite3_stmt *stmt [S_STMT_COUNT];
     //  Copies of the last claimed outbox item (borrowed by the caller).
     char *claim_channel;
@@ -244,7 +246,12 @@ s_wal_hook (void *arg, sqlite3 *db, const char *name, int pages)
             sqlite3_wal_checkpoint_v2 (db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
         return SQLITE_OK;
     }
-    if (pages >= S_WAL_CHECKPOINT_PAGES) {
+    //  Woken once per S_WAL_CHECKPOINT_PAGES of growth (or again after the WAL
+    //  restarted), not after every commit: each checkpoint fsyncs twice, and a WAL that
+    //  keeps being written is never wholly copied.
+    if (pages >= S_WAL_CHECKPOINT_PAGES
+    &&  (pages < self->wal_pages_woken || pages - self->wal_pages_woken >= S_WAL_CHECKPOINT_PAGES)) {
+        self->wal_pages_woken = pages;
         s_checkpointer_t *checkpointer = self->checkpointer;
         pthread_mutex_lock (&checkpointer->lock);
         checkpointer->requested = true;
@@ -284,7 +291,8 @@ s_checkpointer_start (s_handle_t *self)
         return;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2 (sqlite3_db_filename (self->db, "main"), &checkpointer->db, flags, NULL) != SQLITE_OK
-    ||  sqlite3_exec (checkpointer->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL) != SQLITE_OK) {
+    ||  sqlite3_exec (checkpointer->db, "PRAGMA synchronous = FULL; PRAGMA cache_size = 16", NULL, NULL,
+                      NULL) != SQLITE_OK) {
         sqlite3_close_v2 (checkpointer->db);
         free (checkpointer);
         return;
