@@ -17,8 +17,10 @@
 #define AL_CLI_REQUEST_VIEW_H_INCLUDED
 
 #include "proto/al_codec.h"
+#include "broker/al_config.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 //  Starts every line of agent-written text on the terminal.
@@ -33,6 +35,17 @@ typedef struct {
                             // shortened (services.yaml soak: reason); NULL: line not shown
     const char *scan;       // the bound QA report's security scan: "critical 0, high 1, ..."
 } al_cli_request_context_t;
+
+//  The buffers behind a context that al_cli_request_context fills.
+typedef struct {
+    char window [384], freeze [256], quorum [256], soak [640], scan [512];
+} al_cli_request_context_text_t;
+
+//  What `airlock approve` adds to REQUEST from the policy and services.yaml as loaded now
+//  (cmd_approve.c): context's strings point into text. False (context all NULL:
+//  "unknown") when the policy does not load.
+bool al_cli_request_context (const Airlock__ApprovalRequest *request, const al_config_t *config,
+                             al_cli_request_context_text_t *text, al_cli_request_context_t *context);
 
 //  Print the request as the approve screen shows it: a heading, the facts block, the
 //  agent-written block. context may be NULL.
