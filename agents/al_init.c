@@ -34,7 +34,7 @@
 #endif
 
 static const char *s_roles [] = {
-    "orchestrator", "qa", "deploy-manager", "monitor", "notifier", "auditor", "approver", "ci"
+    "orchestrator", "qa", "deploy-manager", "monitor", "notifier", "auditor", "approver", "ci", "console"
 };
 #define S_ROLE_COUNT (sizeof s_roles / sizeof s_roles [0])
 
