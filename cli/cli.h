@@ -33,6 +33,7 @@ int al_cmd_mcp (int argc, char **argv);
 int al_cmd_runbook (int argc, char **argv);
 int al_cmd_check (int argc, char **argv);
 int al_cmd_costplan (int argc, char **argv);
+int al_cmd_console (int argc, char **argv);
 
 //  True when argv holds --help or -h (anywhere after the subcommand name).
 bool al_cli_wants_help (int argc, char **argv);
