@@ -535,6 +535,13 @@ s_soak_stream (s_console_t *self, const char *topic)
     return stream;
 }
 
+static const char *
+s_environment (const al_envelope_t *envelope)
+{
+    const char *name = al_environment_name (envelope->environment);
+    return name? name: "";
+}
+
 //  A soak sample with every rule's value, limit and status (deploy/al_rules).
 static void
 s_publish_soak (s_console_t *self, al_console_t *console, const char *topic, const al_envelope_t *envelope,
@@ -542,8 +549,7 @@ s_publish_soak (s_console_t *self, al_console_t *console, const char *topic, con
 {
     const Airlock__SoakSignal *signal = envelope->soak_signal;
     json_t *sample = json_pack ("{s:s, s:s, s:s, s:I, s:I, s:b, s:I}", "service", signal->service,
-                                "environment", al_environment_name (envelope->environment)
-                                    ? al_environment_name (envelope->environment): "",
+                                "environment", s_environment (envelope),
                                 "version", signal->version, "sequence", (json_int_t) signal->sequence,
                                 "time_ms", (json_int_t) s_wall_ms (), "baseline", signal->baseline,
                                 "missed", (json_int_t) missed);
@@ -599,15 +605,16 @@ s_on_event (s_console_t *self, al_console_t *console, const char *topic, const a
     if (envelope->body_case == AIRLOCK__ENVELOPE__BODY_ROLLBACK_TRIGGER) {
         const Airlock__RollbackTrigger *trigger = envelope->rollback_trigger;
         event = "rollback";
-        data = json_pack ("{s:s, s:s, s:s, s:s, s:I}", "service", trigger->service, "rule", trigger->rule,
+        data = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:I}", "service", trigger->service, "rule", trigger->rule,
                           "detail", trigger->detail, "deployment_id", envelope->deployment_id,
-                          "time_ms", (json_int_t) s_wall_ms ());
+                          "environment", s_environment (envelope), "time_ms", (json_int_t) s_wall_ms ());
     }
     else
     if (envelope->body_case == AIRLOCK__ENVELOPE__BODY_DEPLOY_PROGRESS) {
         const Airlock__DeployProgress *progress = envelope->deploy_progress;
         event = "progress";
-        data = json_pack ("{s:s, s:s?, s:s?, s:s, s:i, s:s, s:s, s:I}", "deployment_id", envelope->deployment_id,
+        data = json_pack ("{s:s, s:s, s:s?, s:s?, s:s, s:i, s:s, s:s, s:I}", "deployment_id", envelope->deployment_id,
+                          "environment", s_environment (envelope),
                           "step", al_step_name (progress->step), "outcome", al_outcome_name (progress->outcome),
                           "detail", progress->detail, "percent", (int) progress->percent,
                           "service", progress->service, "version", progress->version,

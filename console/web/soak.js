@@ -18,6 +18,7 @@ const SIGNALS = [
 
 const streams = new Map();   // "env/service" -> {samples: [], markers: []}
 let selected = null;
+let picked = false;          // the user chose a stream: keep it
 let rules = null;
 let dirty = false;
 
@@ -59,11 +60,14 @@ function chart (signal, data, versions) {
   root.appendChild(svg('text', { x: 2, y: H - 20, 'font-size': 11, fill: '#333' }, '0'));
   root.appendChild(svg('text', { x: PAD, y: H - 4, 'font-size': 11, fill: '#333' }, new Date(t0).toLocaleTimeString()));
   root.appendChild(svg('text', { x: W - 90, y: H - 4, 'font-size': 11, fill: '#333' }, new Date(t1).toLocaleTimeString()));
-  // The baseline samples: a shaded band.
-  const base = samples.filter((s) => s.baseline);
-  if (base.length) {
-    const bx0 = x(base[0].time_ms), bx1 = x(base[base.length - 1].time_ms);
+  // Each run of baseline samples: a shaded band.
+  for (let i = 0; i < samples.length; i++) {
+    if (!samples[i].baseline) continue;
+    let j = i;
+    while (j + 1 < samples.length && samples[j + 1].baseline) j++;
+    const bx0 = x(samples[i].time_ms), bx1 = x(samples[j].time_ms);
     root.appendChild(svg('rect', { x: bx0, y: 10, width: Math.max(2, bx1 - bx0), height: H - 30, fill: '#dfe8f1', class: 'baseline-band' }));
+    i = j;
   }
   // The baseline value the rules compare against, and the limit of the rule, per sample.
   const path = (points) => points.map((p, i) => (i ? 'L' : 'M') + p[0].toFixed(1) + ' ' + p[1].toFixed(1)).join(' ');
@@ -104,10 +108,15 @@ function render () {
   dirty = false;
   const keys = [...streams.keys()];
   if (!keys.length) { AL.status('waiting for soak signals…', false); return; }
-  if (!selected || !streams.has(selected)) selected = keys[keys.length - 1];
+  if (!picked || !streams.has(selected)) {
+    // The stream with the latest sample, production first.
+    const latest = (k) => { const d = streams.get(k).samples; return d.length ? d[d.length - 1].time_ms : 0; };
+    const production = keys.filter((k) => k.startsWith('production/'));
+    selected = (production.length ? production : keys).reduce((a, b) => (latest(b) >= latest(a) ? b : a));
+  }
   const picker = AL.el('select', { id: 'pick', 'aria-label': 'service and environment' },
     keys.map((k) => AL.el('option', { value: k, selected: k === selected }, k)));
-  picker.addEventListener('change', () => { selected = picker.value; dirty = true; render(); });
+  picker.addEventListener('change', () => { selected = picker.value; picked = true; dirty = true; render(); });
   const data = streams.get(selected);
   const versions = [...new Set(data.samples.map((s) => s.version || '(all)'))];
   for (const s of data.samples) if (!s.version) s.version = '(all)';
@@ -130,20 +139,18 @@ function start () {
     data.samples.push(s);
     if (data.samples.length > 2000) data.samples.shift();
     if (s.verdict === 'breach' && !data.markers.some((m) => m.kind === 'breach'))
-      data.markers.push({ kind: 'breach', time_ms: s.time_ms, text: Object.entries(s.rules || {}).filter(([, r]) => r.status === 'breach').map(([k, r]) => k + ' ' + r.detail).join('; ') || 'rules breached' });
+      data.markers.push({ kind: 'breach', time_ms: s.time_ms, text: Object.entries(s.rules || {}).filter(([, r]) => r.status === 'breach').map(([k, r]) => k + ': ' + r.detail).join('; ') || 'the soak breached its rules' });
     dirty = true;
   });
   source.addEventListener('rollback', (event) => {
     const r = JSON.parse(event.data);
-    for (const [key, data] of streams) if (key.endsWith('/' + r.service))
-      data.markers.push({ kind: 'rollback', time_ms: r.time_ms, text: r.rule + ': ' + r.detail });
+    stream(r.environment + '/' + r.service).markers.push({ kind: 'rollback', time_ms: r.time_ms, text: r.rule + ': ' + r.detail });
     dirty = true;
   });
   source.addEventListener('progress', (event) => {
     const p = JSON.parse(event.data);
     if (p.step !== 'rollback' || p.outcome !== 'started') return;
-    for (const [key, data] of streams) if (key.endsWith('/' + p.service))
-      data.markers.push({ kind: 'rollback-step', time_ms: p.time_ms, text: 'rollback of ' + p.deployment_id + ' started' });
+    stream(p.environment + '/' + p.service).markers.push({ kind: 'rollback-step', time_ms: p.time_ms, text: 'rollback of ' + p.deployment_id + ' started' });
     dirty = true;
   });
   source.onerror = () => AL.status('the signal stream is reconnecting…', true);
