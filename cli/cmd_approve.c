@@ -4,7 +4,7 @@
     It checks the human's key file first (a public half, a wrong format or a file others
     can read is refused before anything is shown), connects with the state directory's
     `approver` certificate (transport only), asks the broker for the pending production
-    requests, shows the chosen one (cli_request_view.c: what airlock states apart from
+    requests, shows the chosen one (agents/al_request_view.c: what airlock states apart from
     what the agent wrote, the latter escaped), asks for confirmation (only the answer
     `yes` signs), signs the statement with the human's own key (an airlock key file or
     an OpenSSH ed25519 key), submits it, and prints what the gate decided. The statement
@@ -12,7 +12,7 @@
     is signed.
 */
 #include "cli/cli.h"
-#include "cli/cli_request_view.h"
+#include "agents/al_request_view.h"
 #include "agents/al_agent.h"
 #include "broker/al_config.h"
 #include "deploy/al_deployer.h"
@@ -227,7 +227,7 @@ s_list (const s_options_t *options)
         if (options->json) {
             json_t *array = json_array ();
             for (size_t i = 0; i < status->n_approvals; i++)
-                json_array_append_new (array, al_cli_approval_json (status->approvals [i]));
+                json_array_append_new (array, al_request_view_json (status->approvals [i]));
             char *text = json_dumps (array, JSON_INDENT (2));
             printf ("%s\n", text ? text : "[]");
             free (text);
@@ -296,12 +296,12 @@ s_soak_text (const al_policy_t *policy, const al_config_t *config, const Airlock
 //  sees them now (cli_request_view.h); also what the web console shows.
 bool
 al_cli_request_context (const Airlock__ApprovalRequest *request, const al_config_t *config,
-                        al_cli_request_context_text_t *text, al_cli_request_context_t *context)
+                        al_cli_request_context_text_t *text, al_request_view_context_t *context)
 {
     char *window = text->window, *freeze = text->freeze, *quorum = text->quorum, *soak = text->soak,
          *scan = text->scan;
     window [0] = freeze [0] = quorum [0] = soak [0] = scan [0] = '\0';
-    *context = (al_cli_request_context_t) { NULL, NULL, NULL, NULL, NULL };
+    *context = (al_request_view_context_t) { NULL, NULL, NULL, NULL, NULL };
     al_policy_t *policy = al_policy_load (al_config_policy_dir (config), NULL);
     if (!policy)
         return false;
@@ -329,7 +329,7 @@ al_cli_request_context (const Airlock__ApprovalRequest *request, const al_config
                   : verdict == AL_QA_REPORTS_SCAN_UNREADABLE ? "unknown (cannot be judged here; pre-flight "
                   "refuses a report it cannot judge): " : "", summary);
     free (summary);
-    *context = (al_cli_request_context_t) { window, freeze, quorum,
+    *context = (al_request_view_context_t) { window, freeze, quorum,
                                             s_soak_text (policy, config, request, soak, sizeof text->soak)? soak: NULL,
                                             scan };
     al_policy_destroy (&policy);
@@ -342,9 +342,9 @@ static void
 s_show (const Airlock__ApprovalRequest *request, const al_config_t *config)
 {
     al_cli_request_context_text_t text;
-    al_cli_request_context_t context;
+    al_request_view_context_t context;
     al_cli_request_context (request, config, &text, &context);
-    al_cli_request_print (stdout, request, &context);
+    al_request_view_print (stdout, request, &context);
 }
 
 //  The key file must be a private key this command can sign with: checked before the

@@ -6,10 +6,10 @@
       agents     the broker's StatusQuery "agents", and for each process `airlock up`
                  runs its restarts and the last error line of its log (cli_log)
       releases   the orchestrator's release files with their deploy journals and whether
-                 each waits for approval (cli_release), plus the live progress seen on
+                 each waits for approval (agents/al_releases), plus the live progress seen on
                  the bus (DeployProgress: step, percent)
       approvals  each pending production request as `airlock approve` shows it
-                 (cli_request_view: facts, escaped agent text, window, freeze, quorum)
+                 (agents/al_request_view: facts, escaped agent text, window, freeze, quorum)
                  with the signatures the audit log holds for it so far (store/al_replay)
       audit      the audit log filtered (type, sender, denied only, release, text);
       audit_row  one row with its hash, the previous row's hash and whether the link
@@ -28,8 +28,8 @@
     the event bus until SIGINT or SIGTERM.
 */
 #include "cli/cli.h"
-#include "cli/cli_release.h"
-#include "cli/cli_request_view.h"
+#include "agents/al_releases.h"
+#include "agents/al_request_view.h"
 #include "agents/al_agent.h"
 #include "agents/al_subscriber.h"
 #include "broker/al_config.h"
@@ -192,7 +192,7 @@ s_api_agents (s_console_t *self, int *status, char *error, size_t error_size)
 static json_t *
 s_api_releases (s_console_t *self)
 {
-    json_t *releases = al_cli_releases (self->config);
+    json_t *releases = al_releases_list (self->config);
     json_t *shown = json_array ();
     size_t index;
     json_t *release;
@@ -201,7 +201,7 @@ s_api_releases (s_console_t *self)
             break;
         const char *id = s_text (release, "release_id");
         char error [512] = "";
-        json_t *status = al_cli_release_status (self->config, self->agent, id, self->timeout_ms, error, sizeof error);
+        json_t *status = al_releases_status (self->config, self->agent, id, self->timeout_ms, error, sizeof error);
         if (!status)
             status = json_pack ("{s:O, s:b, s:{}, s:s}", "release", release, "awaiting_approval", 0, "events",
                                 "error", error);
@@ -265,11 +265,11 @@ s_api_approvals (s_console_t *self, int *status, char *error, size_t error_size)
     json_t *list = json_array ();
     for (size_t index = 0; index < reply->status_reply->n_approvals; index++) {
         const Airlock__ApprovalRequest *request = reply->status_reply->approvals [index];
-        json_t *item = al_cli_approval_json (request);
+        json_t *item = al_request_view_json (request);
         if (!item)
             continue;
         al_cli_request_context_text_t text;
-        al_cli_request_context_t context;
+        al_request_view_context_t context;
         al_cli_request_context (request, self->config, &text, &context);
         json_object_set_new (item, "context", json_pack ("{s:s?, s:s?, s:s?, s:s?, s:s?}", "window", context.window,
                                                          "freeze", context.freeze, "quorum", context.quorum,

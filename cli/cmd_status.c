@@ -11,7 +11,7 @@
     that does not answer within the timeout is exit code 2, with the endpoint named.
 */
 #include "cli/cli.h"
-#include "cli/cli_release.h"
+#include "agents/al_releases.h"
 #include "agents/al_agent.h"
 #include "agents/al_orchestrator.h"
 #include "broker/al_config.h"
@@ -332,7 +332,7 @@ al_cmd_status (int argc, char **argv)
         }
         goto cleanup;
     }
-    releases = al_cli_releases (config);
+    releases = al_releases_list (config);
     silent = s_silent_agents (config, reply->status_reply);
     s_print (reply->status_reply, json, releases, silent);
     exit_code = AL_EXIT_OK;

@@ -4,7 +4,7 @@
     agents' clients use: it may send a ReleaseCandidate, nothing else) and send one
     ReleaseCandidate to the orchestrator, which runs the release from there. They print
     the release id to follow with `airlock status RELEASE` or `airlock watch`. submit
-    first checks what it can here (al_cli_submit_check): a taken id, an unknown service, a
+    first checks what it can here (al_releases_submit_check): a taken id, an unknown service, a
     missing artifact or one whose bytes do not match the digest are refused before
     "submitted" is said.
 
@@ -17,7 +17,7 @@
     (docs/deploying.md); the orchestrator refuses one from any non-human role.
 */
 #include "cli/cli.h"
-#include "cli/cli_release.h"
+#include "agents/al_releases.h"
 #include "agents/al_agent.h"
 #include "broker/al_config.h"
 
@@ -342,14 +342,14 @@ al_cmd_submit (int argc, char **argv)
     if (id)
         snprintf (release_id, sizeof release_id, "%s", id);
     else
-        al_cli_release_id ("rel", service, version, release_id, sizeof release_id);
+        al_releases_new_id ("rel", service, version, release_id, sizeof release_id);
     char artifact_uri [4096], error [4096];
     al_config_t *config = al_config_load (config_path, error, sizeof error);
     if (!config) {
         fprintf (stderr, "airlock submit: %s\n", error);
         return AL_EXIT_USAGE;
     }
-    int checked = al_cli_submit_check (config, release_id, service, artifact, digest, artifact_uri,
+    int checked = al_releases_submit_check (config, release_id, service, artifact, digest, artifact_uri,
                                        sizeof artifact_uri, error, sizeof error);
     al_config_destroy (&config);
     if (checked != 0) {
@@ -435,7 +435,7 @@ al_cmd_rollback (int argc, char **argv)
     }
     //  The release, then its service's production record: what ran before it.
     int rc = AL_EXIT_BAD;
-    json_t *target = al_cli_rollback_target (config, release, error, sizeof error);
+    json_t *target = al_releases_rollback_target (config, release, error, sizeof error);
     if (!target) {
         fprintf (stderr, "airlock rollback: %s\n", error);
         goto cleanup;
@@ -448,7 +448,7 @@ al_cmd_rollback (int argc, char **argv)
     candidate.summary = (char *) json_string_value (json_object_get (target, "summary"));
     candidate.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_ROLLBACK;
     char release_id [64];
-    al_cli_release_id ("rb", candidate.service, candidate.version, release_id, sizeof release_id);
+    al_releases_new_id ("rb", candidate.service, candidate.version, release_id, sizeof release_id);
     rc = s_send ("rollback", config_path, release_id, &candidate, json);
 cleanup:
     json_decref (target);

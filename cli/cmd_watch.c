@@ -28,7 +28,7 @@
 #include "agents/al_agent.h"
 #include "agents/al_subscriber.h"
 #include "broker/al_config.h"
-#include "cli/cli_release.h"
+#include "agents/al_releases.h"
 #include "deploy/al_rules.h"
 #include "policies/al_policy.h"
 #include "store/al_replay.h"
@@ -518,8 +518,8 @@ s_ask_log (s_watch_t *self, const al_config_t *config, bool quiet, int *exit_cod
         else
         if (length > 5 && strcmp (id + length - 5, "-prod") == 0)
             snprintf (release, sizeof release, "%.*s", (int) (length - 5), id);
-        json_t *file = *release? al_cli_release_load (config, release, error, sizeof error): NULL;
-        json_t *itself = file? NULL: al_cli_release_load (config, id, error, sizeof error);
+        json_t *file = *release? al_releases_load (config, release, error, sizeof error): NULL;
+        json_t *itself = file? NULL: al_releases_load (config, id, error, sizeof error);
         if (file) {
             if (!quiet)
                 fprintf (stderr, "airlock watch: %s has not started yet (release %s is %s): waiting for it\n", id,
@@ -604,9 +604,9 @@ s_show_signal (s_watch_t *self, const al_envelope_t *envelope, uint64_t sequence
                const al_rules_row_t rows [AL_RULES_ROWS], bool judged, const al_rules_result_t *verdict)
 {
     const Airlock__SoakSignal *signal = envelope->soak_signal;
-    bool breach = false;
-    for (int index = 0; index < AL_RULES_ROWS; index++)
-        breach = breach || (judged && s_row_counts (&rows [index]));
+    //  The soak's verdict, as the monitor decides it: sticky, so a sample after a breach
+    //  still says so (the rollback is under way). "breaches" lists this sample's own.
+    bool breach = judged && verdict->verdict == AL_RULES_BREACH;
     if (self->args->json) {
         char stamp [40];
         s_iso_time (envelope->timestamp_ms, stamp, sizeof stamp);

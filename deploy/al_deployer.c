@@ -17,14 +17,12 @@
 #include "deploy/al_deployer.h"
 #include "base/al_text.h"
 #include "deploy/al_artifacts.h"
-#include "deploy/al_cost.h"
 #include "deploy/al_done.h"
 #include "deploy/al_driver.h"
 #include "deploy/al_migrate.h"
+#include "deploy/al_preflight.h"
 #include "deploy/al_probe.h"
-#include "deploy/al_qa_reports.h"
 #include "deploy/al_rollout.h"
-#include "policies/al_calendar.h"
 #include "policies/al_gate.h"
 #include "proto/al_signature.h"
 #include <assert.h>
@@ -1022,64 +1020,6 @@ s_artifact (s_run_t *run, const char *uri, const char *digest, bool keep, char *
 
 //  ---- the steps ----------------------------------------------------------------------
 
-static json_t *
-s_check (json_t *checks, const char *name, bool ok, const char *format, ...) __attribute__ ((format (printf, 4, 5)));
-
-static json_t *
-s_check (json_t *checks, const char *name, bool ok, const char *format, ...)
-{
-    char detail [AL_DEPLOYER_DETAIL_SIZE];
-    va_list args;
-    va_start (args, format);
-    vsnprintf (detail, sizeof detail, format, args);
-    va_end (args);
-    json_array_append_new (checks, json_pack ("{s:s, s:b, s:s}", "check", name, "ok", ok, "detail", detail));
-    return checks;
-}
-
-static bool
-s_checks_ok (json_t *checks, char *first, size_t first_size)
-{
-    size_t index;
-    json_t *check;
-    json_array_foreach (checks, index, check) {
-        if (!json_is_true (json_object_get (check, "ok"))) {
-            s_format (first, first_size, "%s: %s", json_string_value (json_object_get (check, "check")),
-                      json_string_value (json_object_get (check, "detail")));
-            return false;
-        }
-    }
-    return true;
-}
-
-//  The report the approvers signed for: opened from the qa agent's store, its bytes
-//  hashed again, and it must say approved for the very artifact deployed. The digest
-//  alone proves nothing (anyone can name one); fail closed on anything else.
-static void
-s_check_qa_report (s_run_t *run, json_t *checks, const Airlock__ApprovalRequest *signed_request)
-{
-    const char *digest = signed_request->qa_report_sha256;
-    char reason [AL_DEPLOYER_DETAIL_SIZE];
-    bool ok = false;
-    if (!*run->self->qa_reports)
-        s_format (reason, sizeof reason, "QA report %.64s cannot be opened: deploy-manager knows no QA report store",
-                  digest);
-    else
-        ok = al_qa_reports_approves (run->self->qa_reports, digest, run->request->artifact_sha256,
-                                     reason, sizeof reason);
-    //  An approved report over the security scan limits (as loaded now) still refuses.
-    char scan [AL_DEPLOYER_DETAIL_SIZE] = "";
-    if (ok) {
-        char summary [AL_DEPLOYER_DETAIL_SIZE];
-        al_qa_reports_scan_t verdict = al_qa_reports_scan (run->self->qa_reports, digest,
-                                                           al_policy_scan_limits (run->self->policy), summary,
-                                                           sizeof summary);
-        ok = verdict == AL_QA_REPORTS_SCAN_NONE || verdict == AL_QA_REPORTS_SCAN_WITHIN;
-        s_format (scan, sizeof scan, "; security scan: %s", summary);
-    }
-    s_check (checks, "qa_report_approved", ok, "%s%s%s", reason, scan, ok? ", bound by the approvers' signatures": "");
-}
-
 //  Seed 003's validation.json: what was validated before this deploy changed anything:
 //  the QA report it carries (in production the digest the approvers signed, and
 //  pre-flight's verdict on it) and every pre-flight check with its result. Returns 0,
@@ -1126,157 +1066,63 @@ s_step_preflight (s_run_t *run)
     Airlock__Environment env = run->job->environment;
     json_t *checks = json_array ();
     char reason [AL_DEPLOYER_DETAIL_SIZE];
+    char detail [AL_PREFLIGHT_DETAIL_SIZE];
     uint64_t now = s_now (run);
 
-    //  The grant (production), verified here again whatever the caller did.
-    if (env == AIRLOCK__ENVIRONMENT__ENV_PRODUCTION) {
-        bool ok = run->job->execute
-               && al_gate_verify_grant_break_glass (policy, env, run->job->execute, now, &run->grant_break_glass,
-                                                    reason, sizeof reason);
-        s_check (checks, "production_grant", ok, "%s", ok? "signed approvals verified for this artifact"
-                 : run->job->execute? reason: "no ExecuteDeploy with a grant");
-        const Airlock__ProductionGrant *grant = run->job->execute? run->job->execute->grant: NULL;
-        bool qa = grant && grant->request && !al_gate_no_qa_report (grant->request);
-        if (!qa && !al_policy_requires_staging (policy, run->request->deployment_type))
-            s_check (checks, "qa_report_approved", true, "%s deployments need no new QA report (deployment_types.yaml)",
-                     al_deployment_type_name (run->request->deployment_type)?
-                     al_deployment_type_name (run->request->deployment_type): "these");
-        else
-        if (!qa && ok && al_policy_skip_staging_quorum (policy, run->request->deployment_type).count > 0)
-            //  al_gate_verify_grant counted the skip-staging approvals into the quorum.
-            s_check (checks, "qa_report_approved", true, "staging skipped: the grant carries the extra approvals "
-                     "deployment_types.yaml names to skip it (skip_staging_quorum)");
-        else
-        if (!qa)
-            s_check (checks, "qa_report_approved", false, "the grant names no approved QA report");
-        else
-            s_check_qa_report (run, checks, grant->request);
-    }
-    else
-        s_check (checks, "qa_report_approved", true, "not required before %s: QA validates this deploy", s_env_name (env));
-
-    //  Constraints: strategy, instances, budget.
-    bool allowed = al_policy_strategy_allowed (policy, env, run->strategy);
-    s_check (checks, "strategy_allowed", allowed, "%s in %s%s", al_strategy_name (run->strategy)?
-             al_strategy_name (run->strategy): "unspecified", s_env_name (env),
-             allowed? "": " is not allowed by constraints.yaml");
-    unsigned max = al_policy_max_instances (policy, env);
-    s_check (checks, "max_instances", run->instances >= 1 && run->instances <= max,
-             "%u instance(s), constraints.yaml allows %u", run->instances, max);
-    al_cost_projection_t cost;
-    al_cost_project (policy, run->svc, env, run->instances, &cost);
-    char cost_text [256];
-    al_cost_describe (&cost, cost_text, sizeof cost_text);
-    s_check (checks, "monthly_budget", !cost.over_budget, "%s", cost_text);
-
-    //  Calendar: freezes, deploy windows, the request's scheduled window and break-glass,
-    //  decided by the same function as the gate (al_calendar.h), on the approved request
-    //  and with the break-glass the grant's approvals fill, so what the gate granted for
-    //  these facts pre-flight grants too. Judged at now: a scheduled window the
-    //  deploy-manager starts after (busy, restarting) is refused whenever the grant was given.
+    //  The grant and its QA report (production), the constraints, the calendar: the
+    //  checks al_preflight shares with the runbook.
+    al_preflight_add_grant (checks, policy, env, request, run->job->execute, run->self->qa_reports, now,
+                            &run->grant_break_glass);
+    al_preflight_add_constraints (checks, policy, run->svc, env, run->strategy, run->instances);
     const Airlock__ApprovalRequest *approved = env == AIRLOCK__ENVIRONMENT__ENV_PRODUCTION && run->job->execute
         && run->job->execute->grant? run->job->execute->grant->request: NULL;
-    al_calendar_query_t calendar_query = {
-        .environment = env, .deployment_type = request->deployment_type, .now_ms = now,
-        .window_start_ms = approved? approved->window_start_ms: 0,
-        .window_end_ms = approved? approved->window_end_ms: 0,
-        .break_glass = run->grant_break_glass
-    };
-    al_calendar_decision_t calendar;
-    al_calendar_decide (policy, &calendar_query, &calendar);
-    bool lifted = calendar.break_glass_used;
-    s_check (checks, "freeze", calendar.freeze != AL_POLICY_FREEZE_ACTIVE || lifted, "%s%s", calendar.freeze_text,
-             calendar.freeze == AL_POLICY_FREEZE_ACTIVE && lifted? " (lifted by the grant's break-glass approvals)": "");
-    s_check (checks, "deploy_window", !calendar.window_closed || lifted, "%s%s", calendar.window_text,
-             calendar.window_closed && lifted? " (lifted by the grant's break-glass approvals)": "");
-    if (calendar_query.window_end_ms)
-        s_check (checks, "scheduled_window", !calendar.outside_scheduled, "%s", calendar.scheduled_text);
-    //  The checks above are the decision's parts; the decision itself must agree.
-    assert (calendar.allowed == ((calendar.freeze != AL_POLICY_FREEZE_ACTIVE || lifted)
-                                 && (!calendar.window_closed || lifted) && !calendar.outside_scheduled));
+    al_preflight_add_calendar (checks, policy, env, request->deployment_type, approved, now, run->grant_break_glass);
 
     //  The artifact: bit for bit what was approved, kept for rollback.
     if (s_artifact (run, request->artifact_uri, request->artifact_sha256, true,
                     run->artifact_path, sizeof run->artifact_path) == 0)
-        s_check (checks, "artifact_digest", true, "%s is sha256:%s", request->artifact_uri, request->artifact_sha256);
+        al_preflight_add (checks, "artifact_digest", true, "%s is sha256:%s", request->artifact_uri,
+                          request->artifact_sha256);
     else
-        s_check (checks, "artifact_digest", false, "%s", run->failure);
-    if (run->has_from) {
-        s_check (checks, "previous_version_retained", run->from_artifact_path [0] != 0,
-                 "%s (sha256:%s)", run->record.current.version, run->record.current.digest);
-        //  Versions tell releases apart (instances, rollback targets): a release of the
-        //  version that already runs is refused here, before anything is touched.
-        bool same = strcmp (run->record.current.version, request->version) == 0
-                 && strcmp (run->record.current.deployment_id, run->job->deployment_id) != 0;
-        s_check (checks, "new_version", !same, same? "%s already runs in %s (deployment %s): give the release "
-                 "a new version": "%s replaces %s", request->version, same? s_env_name (env): run->record.current.version,
-                 run->record.current.deployment_id);
-    }
-
-    //  A rollback goes back to what ran before, nothing else: its type needs neither
-    //  staging nor QA nor a manager, so a "rollback" to a new artifact must not pass.
+        al_preflight_add (checks, "artifact_digest", false, "%s", run->failure);
+    al_preflight_release_t current = {
+        .present = run->has_from, .version = run->record.current.version,
+        .digest = run->record.current.digest, .deployment_id = run->record.current.deployment_id
+    };
+    al_preflight_add_release (checks, env, &current, run->from_artifact_path [0] != 0, request->version,
+                              run->job->deployment_id);
     if (request->deployment_type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_ROLLBACK) {
-        const s_release_t *previous = &run->record.previous;
-        bool back = previous->present && strcmp (previous->digest, request->artifact_sha256) == 0
-                 && strcmp (previous->version, request->version) == 0;
-        s_check (checks, "rollback_target", back, back? "%s (sha256:%s) ran here before %s": previous->present?
-                 "a rollback must return to %s (sha256:%s), the release that ran before %s": "%s%snothing ran "
-                 "before %s here: there is nothing to roll back to", previous->present? previous->version: "",
-                 previous->present? previous->digest: "", run->has_from? run->record.current.version: "this deploy");
+        const s_release_t *before = &run->record.previous;
+        al_preflight_release_t previous = {
+            .present = before->present, .version = before->version,
+            .digest = before->digest, .deployment_id = before->deployment_id
+        };
+        bool back = al_preflight_rollback_target (&current, &previous, request->version, request->artifact_sha256,
+                                                  detail, sizeof detail);
+        al_preflight_add (checks, "rollback_target", back, "%s", detail);
     }
 
     //  Migrations: the set is the one approved; reversible in production.
-    const char *wanted = request->migration_set_sha256? request->migration_set_sha256: "";
-    if (run->svc->migrations) {
-        char error [512] = "cannot load";
-        if (!run->set)
-            run->set = al_migration_set_load (run->svc->migrations, error, sizeof error);
-        if (!run->set)
-            s_check (checks, "migration_set", false, "%s", error);
-        else {
-            const char *digest = al_migration_set_digest (run->set);
-            s_check (checks, "migration_set", strcmp (digest, wanted) == 0, "%s has digest %s, the request names %s",
-                     run->svc->migrations, digest, *wanted? wanted: "none");
-            bool production = env == AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
-            int reversible = al_migration_set_check_reversible (run->set, production, error, sizeof error);
-            s_check (checks, "migrations_reversible", reversible == 0, "%s", error [0]? error: "every step has a down script or is forward-only");
-        }
-    }
-    else
-        s_check (checks, "migration_set", *wanted == 0, "%s", *wanted? "the request names a migration set "
-                 "but services.yaml has none for this service": "no migrations");
+    al_preflight_add_migrations (checks, run->svc, env, request->migration_set_sha256, &run->set);
 
     //  Observability prerequisites: the probes the soak and the monitor rely on, and the
     //  monitor itself when the soak depends on its signals.
     if (run->svc->signals != AL_SERVICE_SIGNALS_PROBES) {
-        char detail [256] = "no monitor is connected";
+        char monitor [256] = "no monitor is connected";
         bool alive = run->hooks->monitor_alive
-                  && run->hooks->monitor_alive (run->hooks->arg, detail, sizeof detail);
-        s_check (checks, "monitor", alive, "%s", detail);
+                  && run->hooks->monitor_alive (run->hooks->arg, monitor, sizeof monitor);
+        al_preflight_add (checks, "monitor", alive, "%s", monitor);
     }
-    s_check (checks, "observability", run->svc->liveness_path && run->svc->readiness_path && run->svc->metrics_path,
-             "liveness %s, readiness %s, metrics %s", run->svc->liveness_path? run->svc->liveness_path: "(none)",
-             run->svc->readiness_path? run->svc->readiness_path: "(none)",
-             run->svc->metrics_path? run->svc->metrics_path: "(none)");
+    bool observable = al_preflight_observability (run->svc, detail, sizeof detail);
+    al_preflight_add (checks, "observability", observable, "%s", detail);
 
     //  The driver's own prerequisites (connectivity, programs, ports).
-    al_driver_report_t *report = al_driver_report_new ();
-    char error [512] = "";
-    al_driver_status_t status = al_driver_prerequisites (run->driver, &run->to, report, error, sizeof error);
-    for (size_t i = 0; i < al_driver_report_size (report); i++) {
-        bool ok = false;
-        const char *detail = NULL;
-        const char *name = al_driver_report_check (report, i, &ok, &detail);
-        s_check (checks, name, ok, "%s", detail? detail: "");
-    }
-    if (status != AL_DRIVER_OK && al_driver_report_failures (report) == 0)
-        s_check (checks, "driver", false, "%s", error);
-    al_driver_report_destroy (&report);
+    al_preflight_add_driver (checks, run->driver, &run->to);
 
     json_t *root = json_pack ("{s:s, s:s, s:s, s:s, s:I, s:o}", "deployment_id", run->job->deployment_id,
                               "service", run->svc->name, "environment", s_env_name (env),
                               "driver", run->svc->driver, "time_ms", (json_int_t) now, "checks", checks);
-    bool ok = s_checks_ok (checks, reason, sizeof reason);
+    bool ok = al_preflight_passed (checks, reason, sizeof reason);
     char write_error [512];
     if (s_write_json (run->evidence_dir, "connectivity-report.json", root, NULL, write_error, sizeof write_error) != 0) {
         ok = false;

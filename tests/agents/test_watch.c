@@ -7,7 +7,9 @@
     `airlock watch --signals`: each sample is judged by deploy/al_rules (the monitor's
     rules) against quality_rules.yaml and the baseline; missing evidence shows as
     missing and exits 1, a single CPU spike is "over" and no breach, three in a row
-    breach; after a broker restart the watch reports the restart and the gap.
+    breach; after a broker restart the watch reports the restart and the gap. Every
+    rule's status and verdict the watch shows for a run of samples is checked against
+    deploy/al_rules fed the same samples here (s_assert_agrees_with_rules).
 
     The watch subscribes asynchronously; it says "receiving events" on stderr once the
     first event reaches it. Each test publishes warm-up events the watch must not show
@@ -689,26 +691,71 @@ test_signals_within_thresholds (void **state)
 
 //  CPU saturation breaches on the third sample in a row; missing evidence is null in
 //  JSON, listed under "missing", and a breach.
+//  Judge samples with deploy/al_rules here, as the monitor would, and require the
+//  watch's lines to say exactly the same: every rule's status and the verdict. The
+//  cases are those where the CLI's former copy of the rules disagreed: one CPU sample
+//  above 80 % (the copy: breach; the rules: over, a breach only 3 in a row), and an
+//  absent gauge (the copy read its 0 as ok; the rules: missing).
+static void
+s_assert_agrees_with_rules (fixture_t *fixture, json_t *lines, Airlock__SoakSignal *const *samples, size_t count)
+{
+    al_policy_errors_t *errors = NULL;
+    al_policy_t *policy = al_policy_load (al_config_policy_dir (fixture->bus->config), &errors);
+    assert_non_null (policy);
+    al_rules_stream_t *judge = al_rules_stream_new (al_policy_thresholds (policy), 0);
+    assert_non_null (judge);
+    for (size_t index = 0; index < count; index++) {
+        al_rules_row_t rows [AL_RULES_ROWS];
+        bool judged = false;
+        al_rules_result_t verdict = al_rules_stream_feed (judge, samples [index], zclock_mono (), rows,
+                                                          AL_RULES_ROWS, &judged);
+        json_t *line = json_array_get (lines, index);
+        assert_non_null (line);
+        for (size_t row = 0; row < AL_RULES_ROWS; row++)
+            if (strcmp (s_status (line, rows [row].rule), al_rules_row_status_name (rows [row].status)) != 0)
+                fail_msg ("sample %zu, %s: the watch says %s, deploy/al_rules says %s", index, rows [row].rule,
+                          s_status (line, rows [row].rule), al_rules_row_status_name (rows [row].status));
+        assert_int_equal (json_is_true (json_object_get (line, "judged")), judged);
+        if (judged) {
+            json_t *shown = json_object_get (line, "verdict");
+            assert_string_equal (json_string_value (json_object_get (shown, "verdict")),
+                                 al_rules_verdict_name (verdict.verdict));
+            assert_string_equal (json_string_value (json_object_get (shown, "rule")), verdict.rule);
+            assert_int_equal (json_is_true (json_object_get (line, "breach")), verdict.verdict == AL_RULES_BREACH);
+        }
+    }
+    al_rules_stream_destroy (&judge);
+    al_policy_destroy (&policy);
+    al_policy_errors_destroy (&errors);
+}
+
 static void
 test_signals_saturation_and_missing_json (void **state)
 {
     fixture_t *fixture = *state;
     const char *extra [] = { "--json", NULL };
     s_watch_signals (fixture, extra);
-    s_signal (fixture, "demo-service", true, 0.001, 100, 20, 0);
-    for (int index = 0; index < 3; index++)
-        s_signal (fixture, "demo-service", false, 0.001, 100, 95, 0);
+    Airlock__SoakSignal sent [6];
+    sent [0] = s_healthy (true, 0.001, 100, 20);
+    for (int index = 1; index <= 3; index++)
+        sent [index] = s_healthy (false, 0.001, 100, 95);
     Airlock__SoakSignal blind = s_healthy (false, 0.001, 100, 20);
     blind.no_evidence = AL_RULES_SIGNAL_MEMORY;
     blind.memory_percent = 0;
-    s_send (fixture, "demo-service", &blind);
+    sent [4] = blind;
     //  Memory not required: absent, said so, no breach of its own.
     Airlock__SoakSignal optional = s_healthy (false, 0.001, 100, 20);
     optional.no_evidence = optional.not_required = AL_RULES_SIGNAL_MEMORY;
     optional.memory_percent = 0;
-    s_send (fixture, "demo-service", &optional);
+    sent [5] = optional;
+    Airlock__SoakSignal *samples [6];
+    for (size_t index = 0; index < 6; index++) {
+        s_send (fixture, "demo-service", &sent [index]);
+        samples [index] = &sent [index];
+    }
     s_wait_lines (fixture, "checks", 6);
     json_t *lines = s_json_lines (fixture);
+    s_assert_agrees_with_rules (fixture, lines, samples, 6);
     for (size_t index = 1; index <= 2; index++) {
         json_t *spike = json_array_get (lines, index);
         assert_string_equal (s_status (spike, "cpu_percent"), "over");

@@ -1,6 +1,6 @@
 /*  test_approve_screen.c: what the approver sees is true (issue 14).
 
-    First the rendering itself (cli_request_view.c), with agent text the codec would
+    First the rendering itself (agents/al_request_view.c), with agent text the codec would
     refuse on the wire (CR, bidi, ANSI): the screen must show every one of them escaped,
     hold no raw control, bidi or invisible character, keep the agent's words under the
     agent prefix, and never let a forged "Artifact sha256" line start a line. The JSON
@@ -18,7 +18,7 @@
 
 #include "harness.h"
 #include "base/al_text.h"
-#include "cli/cli_request_view.h"
+#include "agents/al_request_view.h"
 #include "policies/al_approval.h"
 #include "proto/al_signature.h"
 
@@ -91,10 +91,10 @@ s_render (const Airlock__ApprovalRequest *request)
 {
     FILE *out = tmpfile ();
     assert_non_null (out);
-    al_cli_request_context_t context = { "open: always", "none", "1 manager",
+    al_request_view_context_t context = { "open: always", "none", "1 manager",
                                          "SHORTENED to 600.0 s, 1 of 4 checkpoint(s) inside it (services.yaml soak)",
                                          "REFUSED (pre-flight will refuse this report): critical 0, high 1" };
-    al_cli_request_print (out, request, &context);
+    al_request_view_print (out, request, &context);
     long size = ftell (out);
     assert_true (size > 0);
     rewind (out);
@@ -144,12 +144,12 @@ test_screen_escapes_agent_text (void **state)
         assert_int_equal (s_lines_starting (text, "- Security scan: REFUSED (pre-flight will refuse this report): "
                                                   "critical 0, high 1\n"), 1);
         char expected [512];
-        snprintf (expected, sizeof expected, AL_CLI_AGENT_PREFIX "Summary: %s\n", cases [i].escaped);
+        snprintf (expected, sizeof expected, AL_REQUEST_VIEW_AGENT_PREFIX "Summary: %s\n", cases [i].escaped);
         if (!strstr (text, expected))
             fail_msg ("case %zu: the screen does not show '%s':\n%s", i, expected, text);
-        snprintf (expected, sizeof expected, AL_CLI_AGENT_PREFIX "Impact if failure: %s\n", cases [i].escaped);
+        snprintf (expected, sizeof expected, AL_REQUEST_VIEW_AGENT_PREFIX "Impact if failure: %s\n", cases [i].escaped);
         assert_non_null (strstr (text, expected));
-        snprintf (expected, sizeof expected, AL_CLI_AGENT_PREFIX "    - [x] %s\n", cases [i].escaped);
+        snprintf (expected, sizeof expected, AL_REQUEST_VIEW_AGENT_PREFIX "    - [x] %s\n", cases [i].escaped);
         assert_non_null (strstr (text, expected));
         //  One "Artifact sha256" line, airlock's, with the real digest; it comes before
         //  the agent's block, and every line of that block carries the agent prefix.
@@ -163,7 +163,7 @@ test_screen_escapes_agent_text (void **state)
         assert_true (facts < agent);
         const char *line = strchr (agent, '\n') + 1;
         while (*line && *line != '\n') {
-            if (strncmp (line, AL_CLI_AGENT_PREFIX, strlen (AL_CLI_AGENT_PREFIX)) != 0)
+            if (strncmp (line, AL_REQUEST_VIEW_AGENT_PREFIX, strlen (AL_REQUEST_VIEW_AGENT_PREFIX)) != 0)
                 fail_msg ("case %zu: a line of the agent's block without the prefix: %.60s", i, line);
             line = strchr (line, '\n') + 1;
         }
@@ -176,7 +176,7 @@ test_json_keeps_facts_apart (void **state)
 {
     (void) state;
     Airlock__ApprovalRequest request = s_request ("req-json", "DISABLES-FRAUD-CHECKS\rok\n\xe2\x80\xae" "x\x1b[2J");
-    json_t *document = al_cli_approval_json (&request);
+    json_t *document = al_request_view_json (&request);
     assert_non_null (document);
     json_t *facts = json_object_get (document, "facts");
     json_t *agent_text = json_object_get (document, "agent_text");

@@ -1,4 +1,4 @@
-/*  cli_release.h: release helpers for the CLI's clients of the pipeline (`airlock mcp`).
+/*  al_releases.h: releases as the pipeline's clients see them (the CLI, the MCP server).
 
     What `airlock submit`, `airlock status RELEASE` and `airlock rollback` compute, as
     functions that return data (jansson) instead of printing: release ids, the
@@ -9,8 +9,8 @@
     Threading: the functions keep no state; the agent passed in may be shared (the agent
     runtime is thread-safe).
 */
-#ifndef AL_CLI_RELEASE_H_INCLUDED
-#define AL_CLI_RELEASE_H_INCLUDED
+#ifndef AL_RELEASES_H_INCLUDED
+#define AL_RELEASES_H_INCLUDED
 
 #include "agents/al_agent.h"
 #include "broker/al_config.h"
@@ -21,11 +21,11 @@
 
 //  A release id as `airlock submit` makes them: PREFIX-<service>-<version>-<6 random
 //  hex>, service and version cut to 16 characters, anything but [A-Za-z0-9.-] made '_'.
-void al_cli_release_id (const char *prefix, const char *service, const char *version, char *id, size_t size);
+void al_releases_new_id (const char *prefix, const char *service, const char *version, char *id, size_t size);
 
 //  True for a release id the orchestrator accepts: 1..56 of [A-Za-z0-9._-], not
 //  starting with '.' (so that it is also a safe file name).
-bool al_cli_release_id_valid (const char *id);
+bool al_releases_id_valid (const char *id);
 
 //  What can be checked on this host before a candidate is sent, since the orchestrator
 //  and deploy-manager would only find it later (a release FAILED in `airlock status`) or
@@ -36,22 +36,22 @@ bool al_cli_release_id_valid (const char *id);
 //  ones) into artifact_out; anything else is copied there as it is (an image reference
 //  is the platform's to pull). Returns 0; -1 with "what is wrong" in error when the
 //  candidate is bad; -2 when the input is malformed or services.yaml does not load.
-int al_cli_submit_check (const al_config_t *config, const char *release_id, const char *service,
+int al_releases_submit_check (const al_config_t *config, const char *release_id, const char *service,
                          const char *artifact, const char *digest, char *artifact_out, size_t artifact_size,
                          char *error, size_t error_size);
 
 //  The orchestrator's release file of ID (STATE_DIR/orchestrator/releases/ID.json), or
 //  NULL with "no release ID (no PATH)" or the parse error in error.
-json_t *al_cli_release_load (const al_config_t *config, const char *id, char *error, size_t error_size);
+json_t *al_releases_load (const al_config_t *config, const char *id, char *error, size_t error_size);
 
 //  Every release the orchestrator knows, newest first (by created_ms). Never NULL.
-json_t *al_cli_releases (const al_config_t *config);
+json_t *al_releases_list (const al_config_t *config);
 
 //  {"release": <file>, "awaiting_approval": bool, "events": {"staging": [...],
 //  "production": [...]}} for release ID, asking the broker for the deploy journal and
 //  the pending approvals (StatusQuery) through AGENT. NULL with the reason in error
 //  (unknown release, no answer from the broker within timeout_ms, refused query).
-json_t *al_cli_release_status (const al_config_t *config, al_agent_t *agent, const char *id, int timeout_ms,
+json_t *al_releases_status (const al_config_t *config, al_agent_t *agent, const char *id, int timeout_ms,
                                char *error, size_t error_size);
 
 //  The rollback of RELEASE (what `airlock rollback RELEASE` submits): RELEASE must be
@@ -59,9 +59,9 @@ json_t *al_cli_release_status (const al_config_t *config, al_agent_t *agent, con
 //  (deploy-manager's record STATE_DIR/deploy/releases/<service>/production.json).
 //  Returns {"service", "version", "artifact_uri", "artifact_sha256", "summary"} of the
 //  previous release, or NULL with the reason in error.
-json_t *al_cli_rollback_target (const al_config_t *config, const char *release, char *error, size_t error_size);
+json_t *al_releases_rollback_target (const al_config_t *config, const char *release, char *error, size_t error_size);
 
 //  The name of a DenyCode ("DENY_NOT_PERMITTED"), or "DENY_UNSPECIFIED".
-const char *al_cli_deny_code_name (Airlock__DenyCode code);
+const char *al_releases_deny_code_name (Airlock__DenyCode code);
 
 #endif

@@ -1,5 +1,5 @@
-/*  cli_request_view.c: a pending production request as a human approver sees it (see
-    cli_request_view.h).
+/*  al_request_view.c: a pending production request as a human approver sees it (see
+    al_request_view.h).
 
     Every string taken from the request goes through al_text_escape before it is
     printed or put in JSON, facts included: the codec already bounds ids, digests and
@@ -7,7 +7,7 @@
     (version, requester, everything the orchestrator wrote) it is the protection.
     Stateless.
 */
-#include "cli/cli_request_view.h"
+#include "agents/al_request_view.h"
 #include "base/al_text.h"
 #include "policies/al_gate.h"
 
@@ -32,10 +32,10 @@ s_or (const char *name, const char *fallback)
 }
 
 void
-al_cli_request_print (FILE *out, const Airlock__ApprovalRequest *request, const al_cli_request_context_t *context)
+al_request_view_print (FILE *out, const Airlock__ApprovalRequest *request, const al_request_view_context_t *context)
 {
     assert (out && request);
-    al_cli_request_context_t none = { NULL, NULL, NULL, NULL, NULL };
+    al_request_view_context_t none = { NULL, NULL, NULL, NULL, NULL };
     if (!context)
         context = &none;
     fprintf (out, "## Production Deployment Request\n\n**Status**: AWAITING HUMAN APPROVAL\n\n");
@@ -73,7 +73,7 @@ al_cli_request_print (FILE *out, const Airlock__ApprovalRequest *request, const 
 
     fprintf (out, "\n### Agent-written text (unverified; shown escaped: \\n is a line break, "
                   "\\u{...} an invisible or control character)\n");
-    const char *p = AL_CLI_AGENT_PREFIX;
+    const char *p = AL_REQUEST_VIEW_AGENT_PREFIX;
     s_line (out, p, "Summary", request->summary, "(none given)");
     s_line (out, p, "Urgency", request->urgency, "(not given)");
     s_line (out, p, "Risk level", request->risk_level, "(not given)");
@@ -116,7 +116,7 @@ s_set_escaped (json_t *object, const char *key, const char *value)
 }
 
 json_t *
-al_cli_approval_json (const Airlock__ApprovalRequest *request)
+al_request_view_json (const Airlock__ApprovalRequest *request)
 {
     assert (request);
     json_t *facts = json_object ();

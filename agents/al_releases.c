@@ -1,11 +1,11 @@
-/*  cli_release.c: release helpers for the CLI's clients of the pipeline (see cli_release.h).
+/*  al_releases.c: releases as the pipeline's clients see them (see al_releases.h).
 
     The same reading of the orchestrator's release files and of the broker's answers as
     cmd_status.c and cmd_submit.c, returning JSON documents instead of printing, so a
     program-facing front end (`airlock mcp`) gives exactly what `airlock status --json`
     gives. Stateless; errors go to the caller's buffer.
 */
-#include "cli/cli_release.h"
+#include "agents/al_releases.h"
 #include "agents/al_orchestrator.h"
 #include "deploy/al_artifacts.h"
 #include "deploy/al_services.h"
@@ -19,7 +19,7 @@
 #include <string.h>
 
 void
-al_cli_release_id (const char *prefix, const char *service, const char *version, char *id, size_t size)
+al_releases_new_id (const char *prefix, const char *service, const char *version, char *id, size_t size)
 {
     uint8_t random [3];
     randombytes_buf (random, sizeof random);
@@ -30,7 +30,7 @@ al_cli_release_id (const char *prefix, const char *service, const char *version,
 }
 
 bool
-al_cli_release_id_valid (const char *id)
+al_releases_id_valid (const char *id)
 {
     size_t length = id? strlen (id): 0;
     if (length == 0 || length > 56 || id [0] == '.')
@@ -43,9 +43,9 @@ al_cli_release_id_valid (const char *id)
 }
 
 json_t *
-al_cli_release_load (const al_config_t *config, const char *id, char *error, size_t error_size)
+al_releases_load (const al_config_t *config, const char *id, char *error, size_t error_size)
 {
-    if (!al_cli_release_id_valid (id)) {
+    if (!al_releases_id_valid (id)) {
         snprintf (error, error_size, "release id '%s': 1..56 of [A-Za-z0-9._-], not starting with '.'", id? id: "");
         return NULL;
     }
@@ -68,7 +68,7 @@ al_cli_release_load (const al_config_t *config, const char *id, char *error, siz
 }
 
 json_t *
-al_cli_releases (const al_config_t *config)
+al_releases_list (const al_config_t *config)
 {
     json_t *list = json_array ();
     char *dir = al_orchestrator_releases_dir (config);
@@ -136,10 +136,10 @@ s_journal (al_agent_t *agent, const char *deployment_id, int timeout_ms, char *e
 }
 
 json_t *
-al_cli_release_status (const al_config_t *config, al_agent_t *agent, const char *id, int timeout_ms,
+al_releases_status (const al_config_t *config, al_agent_t *agent, const char *id, int timeout_ms,
                        char *error, size_t error_size)
 {
-    json_t *release = al_cli_release_load (config, id, error, error_size);
+    json_t *release = al_releases_load (config, id, error, error_size);
     if (!release)
         return NULL;
     json_t *events = json_object ();
@@ -173,9 +173,9 @@ cleanup:
 }
 
 json_t *
-al_cli_rollback_target (const al_config_t *config, const char *release, char *error, size_t error_size)
+al_releases_rollback_target (const al_config_t *config, const char *release, char *error, size_t error_size)
 {
-    json_t *root = al_cli_release_load (config, release, error, error_size);
+    json_t *root = al_releases_load (config, release, error, error_size);
     if (!root)
         return NULL;
     json_t *record = NULL, *target = NULL;
@@ -216,14 +216,14 @@ cleanup:
 }
 
 const char *
-al_cli_deny_code_name (Airlock__DenyCode code)
+al_releases_deny_code_name (Airlock__DenyCode code)
 {
     const ProtobufCEnumValue *value = protobuf_c_enum_descriptor_get_value (&airlock__deny_code__descriptor, (int) code);
     return value? value->name: "DENY_UNSPECIFIED";
 }
 
 int
-al_cli_submit_check (const al_config_t *config, const char *release_id, const char *service,
+al_releases_submit_check (const al_config_t *config, const char *release_id, const char *service,
                      const char *artifact, const char *digest, char *artifact_out, size_t artifact_size,
                      char *error, size_t error_size)
 {
@@ -239,13 +239,13 @@ al_cli_submit_check (const al_config_t *config, const char *release_id, const ch
         snprintf (error, error_size, "digest: '%.100s' is not sha256: and 64 lowercase hex digits", digest);
         return -2;
     }
-    if (!al_cli_release_id_valid (release_id)) {
+    if (!al_releases_id_valid (release_id)) {
         snprintf (error, error_size, "id: '%.100s' is not a release id (1..56 of [A-Za-z0-9._-], not starting "
                   "with '.')", release_id);
         return -2;
     }
     char why [2048];
-    taken = al_cli_release_load (config, release_id, why, sizeof why);
+    taken = al_releases_load (config, release_id, why, sizeof why);
     if (taken) {
         const char *taken_service = json_string_value (json_object_get (taken, "service"));
         const char *taken_version = json_string_value (json_object_get (taken, "version"));
