@@ -28,7 +28,7 @@ typedef enum {
     S_KEY_BROKER, S_KEY_CHECKPOINT, S_KEY_AGENTS, S_CHECKPOINT_PATH, S_SERVICES,
     //  metrics: one optional address per process (unset: no endpoint).
     S_METRICS_BROKER, S_METRICS_ORCHESTRATOR, S_METRICS_QA, S_METRICS_DEPLOY_MANAGER,
-    S_METRICS_MONITOR, S_METRICS_NOTIFIER,
+    S_METRICS_MONITOR, S_METRICS_NOTIFIER, S_CONSOLE_LISTEN, S_CONSOLE_TOKEN_FILE,
     S_STR_COUNT
 } s_str_t;
 
@@ -83,10 +83,12 @@ static const s_key_t s_keys [] = {
     { "metrics",    "deploy-manager",     true,  false, S_METRICS_DEPLOY_MANAGER, 0, 0 },
     { "metrics",    "monitor",            true,  false, S_METRICS_MONITOR, 0, 0 },
     { "metrics",    "notifier",           true,  false, S_METRICS_NOTIFIER, 0, 0 },
+    { "console",    "listen",             true,  false, S_CONSOLE_LISTEN, 0, 0 },
+    { "console",    "token_file",         true,  true,  S_CONSOLE_TOKEN_FILE, 0, 0 },
 };
 #define S_KEY_COUNT (sizeof s_keys / sizeof s_keys [0])
 
-static const char *s_sections [] = { "endpoints", "keys", "limits", "checkpoint", "metrics" };
+static const char *s_sections [] = { "endpoints", "keys", "limits", "checkpoint", "metrics", "console" };
 #define S_SECTION_COUNT (sizeof s_sections / sizeof s_sections [0])
 
 static void
@@ -553,6 +555,20 @@ al_config_metrics_address (const al_config_t *self, const char *process)
         &&  strcmp (s_keys [i].name, process) == 0)
             return self->str [s_keys [i].field];
     return NULL;
+}
+
+const char *
+al_config_console_listen (const al_config_t *self)
+{
+    assert (self);
+    return self->str [S_CONSOLE_LISTEN];
+}
+
+const char *
+al_config_console_token_file (const al_config_t *self)
+{
+    assert (self);
+    return self->str [S_CONSOLE_TOKEN_FILE];
 }
 
 char *

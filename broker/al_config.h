@@ -94,6 +94,10 @@ uint32_t al_config_checkpoint_every_seconds (const al_config_t *self);
 //  "deploy-manager", "monitor", "notifier"): the "HOST:PORT" of the metrics section, or
 //  NULL when none is configured (no endpoint is served).
 const char *al_config_metrics_address (const al_config_t *self, const char *process);
+//  The web console `airlock up` starts (section console: listen "HOST:PORT", token_file
+//  a path): NULL when airlock.yaml does not ask for a console (docs/console.md).
+const char *al_config_console_listen (const al_config_t *self);
+const char *al_config_console_token_file (const al_config_t *self);
 //  Where that process writes the address it bound (state_dir/run/metrics-PROCESS.address,
 //  "HOST:PORT"; useful with port 0). Caller frees; NULL if process is empty or has '/'.
 char *al_config_metrics_port_file (const al_config_t *self, const char *process);

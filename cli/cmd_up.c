@@ -196,6 +196,21 @@ al_cmd_up (int argc, char **argv)
         fprintf (stderr, "airlock up: %s\n", error);
         goto cleanup;
     }
+    //  The web console, when airlock.yaml asks for one (console: listen, token_file).
+    const char *console_listen = al_config_console_listen (config);
+    if (console_listen) {
+        char port_file [S_PATH_MAX + 16];
+        snprintf (port_file, sizeof port_file, "%s/console.port", run);
+        const char *token_file = al_config_console_token_file (config);
+        const char *argv [] = { self_exe, "console", "--config", config_path, "--listen", console_listen,
+                                "--port-file", port_file, token_file? "--token-file": NULL, token_file, NULL };
+        al_supervisor_child_t child = { .name = "console", .argv = argv, .backoff = al_supervisor_agent_backoff,
+                                        .stop_rank = 0 };
+        if (al_supervisor_add (supervisor, &child, error, sizeof error) != 0) {
+            fprintf (stderr, "airlock up: %s\n", error);
+            goto cleanup;
+        }
+    }
     int locked = al_supervisor_lock (supervisor, error, sizeof error);
     if (locked != 0) {
         fprintf (stderr, "airlock up: %s\n", error);
@@ -215,7 +230,9 @@ al_cmd_up (int argc, char **argv)
     sigaction (SIGINT, &action, NULL);
     sigaction (SIGTERM, &action, NULL);
     sigaction (SIGHUP, &action, NULL);
-    fprintf (stderr, "airlock up: starting the broker and 5 agents (logs in %s, pids in %s)\n", logs, run);
+    fprintf (stderr, "airlock up: starting the broker and 5 agents%s%s%s (logs in %s, pids in %s)\n",
+             console_listen? " and the web console on http://": "", console_listen? console_listen: "",
+             console_listen? "/": "", logs, run);
     al_supervisor_run (supervisor, &s_stop);
     fprintf (stderr, "airlock up: stopped\n");
     al_cli_log_json_stop ();

@@ -3,7 +3,8 @@
 // Debian's chromium, headless, driven by playwright-core (pinned in package-lock.json,
 // installed by scripts/install-deps); axe-core injected into each page. A fresh state
 // directory (airlock init, an approver key, the demo service, the soak 1000x faster) runs
-// under `airlock up`; `airlock console` listens on 127.0.0.1 with a port from the kernel.
+// under `airlock up`, which also starts `airlock console` because airlock.yaml asks for
+// it (console: listen: 127.0.0.1:0, a port from the kernel, read from run/console.port).
 // Shown, each by an assertion that can fail:
 //   - every page loads with no CSP violation, no script error, no dialog, and no serious
 //     or critical axe-core violation;
@@ -139,6 +140,8 @@ services:
       smoke:
         - { name: health, path: /healthz, status: 200, body_contains: ok }
 `);
+  // `airlock up` starts the console itself when airlock.yaml asks (port from the kernel).
+  fs.appendFileSync(config, '\nconsole:\n  listen: "127.0.0.1:0"\n');
   run(['check', '--state', state]);
 }
 
@@ -176,8 +179,7 @@ async function main () {
     const agents = JSON.parse(status.stdout).agents.filter((a) => a.alive).map((a) => a.role);
     return ['orchestrator', 'qa', 'deploy-manager', 'monitor', 'notifier'].every((r) => agents.includes(r));
   });
-  const portFile = path.join(work, 'console.port');
-  start(['console', '--state', state, '--listen', '127.0.0.1:0', '--port-file', portFile], 'console.log');
+  const portFile = path.join(state, 'run', 'console.port');
   const port = await until('the console port', () => fs.existsSync(portFile) && fs.readFileSync(portFile, 'utf8').trim());
   base = `http://127.0.0.1:${port}`;
   fs.mkdirSync(SHOTS, { recursive: true });
@@ -203,6 +205,7 @@ async function main () {
     for (const role of ['orchestrator', 'qa', 'deploy-manager', 'monitor', 'notifier'])
       check(await agents.locator(`tr[data-identity="${role}"] td:nth-child(3)`).innerText() === 'yes', `agents page: ${role} connected`);
     check((await agents.locator('tr[data-process="broker"]').count()) === 1, 'agents page: the processes of airlock up with restarts');
+    check((await agents.locator('tr[data-identity="console"]').count()) === 1, 'agents page: the console itself is a bus client (started by airlock up)');
     await agents.screenshot({ path: path.join(SHOTS, 'agents.png'), fullPage: true });
     await axeCheck(agents, 'agents');
 
@@ -318,7 +321,7 @@ try {
   await main();
 } catch (e) {
   fail(e.stack || String(e));
-  for (const log of ['up.log', 'console.log'])
+  for (const log of ['up.log', 'state/logs/console.log'])
     if (fs.existsSync(path.join(work, log))) console.error(`--- ${log}\n` + fs.readFileSync(path.join(work, log), 'utf8').slice(-3000));
 } finally {
   stopAll();
