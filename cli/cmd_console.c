@@ -44,6 +44,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -421,19 +422,33 @@ s_api_verify (s_console_t *self, int *status, char *error, size_t error_size)
         fclose (file);
     else
         checkpoint = NULL;
+    //  Pin the broker's checkpoint key (KEYS/checkpoint.pub, which `airlock init` writes):
+    //  a checkpoint signed by any other key does not verify. Without the file the
+    //  checkpoint's own key is taken, and the page says the key was not pinned.
+    char pub_path [1200], hex_key [80] = "";
+    uint8_t pinned_key [32];
+    bool pinned = false;
+    snprintf (pub_path, sizeof pub_path, "%s/checkpoint.pub", al_config_agents_keys_dir (self->config));
+    FILE *pub = fopen (pub_path, "r");
+    if (pub) {
+        pinned = fgets (hex_key, sizeof hex_key, pub) != NULL
+              && sodium_hex2bin (pinned_key, sizeof pinned_key, hex_key, strlen (hex_key), " \n", NULL, NULL) == 0;
+        fclose (pub);
+    }
     al_verify_report_t report;
-    al_store_status_t result = al_store_verify (store, checkpoint, NULL, &report);
+    al_store_status_t result = al_store_verify (store, checkpoint, pinned? pinned_key: NULL, &report);
     al_store_destroy (&store);
     char head [2 * AL_STORE_HASH_SIZE + 1], key [65];
     s_hex (report.head_hash, AL_STORE_HASH_SIZE, head);
     s_hex (report.checkpoint_key, 32, key);
-    return json_pack ("{s:s, s:b, s:I, s:I, s:s, s:s?, s:b, s:I, s:s?, s:s}",
+    return json_pack ("{s:s, s:b, s:I, s:I, s:s, s:s?, s:b, s:I, s:s?, s:b, s:s}",
                       "result", result == AL_STORE_OK? al_verify_result_name (report.result): "IO",
                       "ok", result == AL_STORE_OK && report.result == AL_VERIFY_OK,
                       "rows", (json_int_t) report.rows, "first_bad_sequence", (json_int_t) report.first_bad_sequence,
                       "head_hash", head, "checkpoint", checkpoint, "checkpoint_checked", report.checkpoint_checked,
                       "checkpoint_rows", (json_int_t) report.checkpoint_rows,
-                      "checkpoint_key", report.checkpoint_checked? key: NULL, "reason", report.reason);
+                      "checkpoint_key", report.checkpoint_checked? key: NULL, "key_pinned", pinned,
+                      "reason", report.reason);
 }
 
 static json_t *

@@ -48,7 +48,8 @@ async function verify () {
   const v = await AL.json('/api/verify');
   AL.replace('verify', AL.el('p', { 'data-verify': v.result },
     AL.badge(v.ok, 'OK', v.result), ' ' + v.rows + ' rows verified; head ', AL.el('code', {}, v.head_hash), '. ',
-    v.checkpoint_checked ? 'Signed checkpoint of ' + v.checkpoint_rows + ' rows verifies (key ' + v.checkpoint_key + ').'
+    v.checkpoint_checked ? 'Signed checkpoint of ' + v.checkpoint_rows + ' rows verifies (key ' + v.checkpoint_key
+      + (v.key_pinned ? ', the broker\'s key from keys/checkpoint.pub).' : ', the checkpoint\'s own: not pinned).')
       : (v.checkpoint ? 'Checkpoint ' + v.checkpoint + ': ' + v.reason : 'No signed checkpoint yet: the chain alone was verified.'),
     v.ok ? '' : ' ' + v.reason));
 }

@@ -25,6 +25,8 @@
 #include <cmocka.h>
 
 #include "console/al_console.h"
+#include "policies/al_policy.h"
+#include "proto/al_codec.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -519,6 +521,33 @@ test_pages_code (void **state)
     }
 }
 
+//  The console's role in the default policy is read-only: the common grants, nothing else.
+static void
+test_console_role_is_read_only (void **state)
+{
+    (void) state;
+    al_policy_t *policy = al_policy_load (AIRLOCK_DEFAULT_POLICY_DIR, NULL);
+    assert_non_null (policy);
+    assert_string_equal (al_policy_role_kind (policy, "console"), "bus-agent");
+    const Airlock__Environment environments [] = { AIRLOCK__ENVIRONMENT__ENV_DEVELOPMENT,
+        AIRLOCK__ENVIRONMENT__ENV_STAGING, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION, AL_POLICY_ENV_BUS };
+    const char *common [] = { "Register", "Heartbeat", "DeliveryAck", "StatusQuery" };
+    size_t allowed = 0;
+    for (size_t type = 0; type < al_msg_type_count (); type++)
+        for (size_t env = 0; env < 4; env++) {
+            if (!al_policy_may_send (policy, "console", al_msg_type_at (type), environments [env], NULL, 0))
+                continue;
+            bool is_common = false;
+            for (size_t at = 0; at < 4; at++)
+                is_common |= al_msg_type_at (type) == al_msg_type_from_name (common [at]);
+            if (!is_common || environments [env] != AL_POLICY_ENV_BUS)
+                fail_msg ("console may send %s", al_msg_type_name (al_msg_type_at (type)));
+            allowed++;
+        }
+    assert_int_equal (allowed, 4);
+    al_policy_destroy (&policy);
+}
+
 int
 main (void)
 {
@@ -532,6 +561,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_event_stream, s_setup, s_teardown),
         cmocka_unit_test (test_event_history_is_bounded),
         cmocka_unit_test (test_pages_code),
+        cmocka_unit_test (test_console_role_is_read_only),
     };
     int failed = cmocka_run_group_tests (tests, NULL, NULL);
     curl_global_cleanup ();
