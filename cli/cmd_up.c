@@ -9,6 +9,7 @@
 */
 #include "cli/cli.h"
 #include "agents/al_supervisor.h"
+#include "console/al_console.h"
 #include "cli/cli_log.h"
 #include "broker/al_config.h"
 #include <jansson.h>
@@ -202,6 +203,11 @@ al_cmd_up (int argc, char **argv)
         char port_file [S_PATH_MAX + 16];
         snprintf (port_file, sizeof port_file, "%s/console.port", run);
         const char *token_file = al_config_console_token_file (config);
+        if (al_console_listen_check (console_listen, token_file != NULL, error, sizeof error) != 0) {
+            fprintf (stderr, "airlock up: %s: console: %s; nothing started\n", config_path, error);
+            rc = AL_EXIT_BAD;
+            goto cleanup;
+        }
         const char *argv [] = { self_exe, "console", "--config", config_path, "--listen", console_listen,
                                 "--port-file", port_file, token_file? "--token-file": NULL, token_file, NULL };
         al_supervisor_child_t child = { .name = "console", .argv = argv, .backoff = al_supervisor_agent_backoff,

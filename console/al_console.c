@@ -42,7 +42,6 @@ struct _al_console_t {
     struct MHD_Daemon *daemon;
     al_console_api_fn *api;
     void *api_arg;
-    bool loopback;              // bound to a loopback address
     bool has_token;
     uint8_t token_hash [crypto_generichash_BYTES];
     uint16_t port;
@@ -451,6 +450,23 @@ s_parse_listen (const char *listen, struct sockaddr_storage *address, socklen_t 
     return 0;
 }
 
+int
+al_console_listen_check (const char *listen, bool has_token_file, char *error, size_t error_size)
+{
+    assert (listen);
+    struct sockaddr_storage address;
+    socklen_t length = 0;
+    bool loopback = false;
+    if (s_parse_listen (listen, &address, &length, &loopback, error, error_size) != 0)
+        return -1;
+    if (!loopback && !has_token_file) {
+        snprintf (error, error_size, "--listen %s: not a loopback address: give --token-file FILE "
+                  "(refused: the console would be open to the network)", listen);
+        return -1;
+    }
+    return 0;
+}
+
 //  The token: the file's first line without surrounding blanks, at least 16 characters.
 static int
 s_read_token (al_console_t *self, const char *path, char *error, size_t error_size)
@@ -501,15 +517,13 @@ al_console_new (const al_console_options_t *options, char *error, size_t error_s
 
     struct sockaddr_storage address;
     socklen_t length = 0;
-    if (s_parse_listen (options->listen, &address, &length, &self->loopback, error, error_size) != 0)
+    bool loopback = false;
+    if (s_parse_listen (options->listen, &address, &length, &loopback, error, error_size) != 0)
         goto failed;
     if (options->token_file && s_read_token (self, options->token_file, error, error_size) != 0)
         goto failed;
-    if (!self->loopback && !self->has_token) {
-        snprintf (error, error_size, "--listen %s: not a loopback address: give --token-file FILE "
-                  "(refused: the console would be open to the network)", options->listen);
+    if (al_console_listen_check (options->listen, self->has_token, error, error_size) != 0)
         goto failed;
-    }
     unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
     if (address.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;

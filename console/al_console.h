@@ -53,6 +53,11 @@ typedef struct {
 //  port in use.
 al_console_t *al_console_new (const al_console_options_t *options, char *error, size_t error_size);
 
+//  Whether al_console_new would accept LISTEN with (or without) a token file, without
+//  listening: 0, or -1 with the reason in error (a bad address, or a non-loopback address
+//  without a token). What `airlock up` checks before it supervises a console.
+int al_console_listen_check (const char *listen, bool has_token_file, char *error, size_t error_size);
+
 //  Stop the server (ends the streams, waits for the connection threads). NULL-safe.
 void al_console_destroy (al_console_t **self_p);
 

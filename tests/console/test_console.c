@@ -361,6 +361,14 @@ test_start_refusals (void **state)
         if (!strstr (error, cases [index].needle))
             fail_msg ("%s: error '%s' lacks '%s'", cases [index].listen, error, cases [index].needle);
     }
+    //  What `airlock up` checks before supervising a console.
+    assert_int_equal (al_console_listen_check ("127.0.0.1:8470", false, error, sizeof error), 0);
+    assert_int_equal (al_console_listen_check ("[::1]:0", false, error, sizeof error), 0);
+    assert_int_equal (al_console_listen_check ("0.0.0.0:8470", true, error, sizeof error), 0);
+    assert_int_equal (al_console_listen_check ("0.0.0.0:8470", false, error, sizeof error), -1);
+    assert_non_null (strstr (error, "not a loopback address"));
+    assert_int_equal (al_console_listen_check ("nonsense", true, error, sizeof error), -1);
+    assert_non_null (strstr (error, "expected HOST:PORT"));
     char path [] = "/tmp/al-console-token-XXXXXX";
     int fd = mkstemp (path);
     assert_true (fd >= 0);
