@@ -204,7 +204,11 @@ async function main () {
     await until('the agents table', () => agents.locator('tr[data-identity="deploy-manager"]').count());
     for (const role of ['orchestrator', 'qa', 'deploy-manager', 'monitor', 'notifier'])
       check(await agents.locator(`tr[data-identity="${role}"] td:nth-child(3)`).innerText() === 'yes', `agents page: ${role} connected`);
-    check((await agents.locator('tr[data-process="broker"]').count()) === 1, 'agents page: the processes of airlock up with restarts');
+    check((await agents.locator('tr[data-process="broker"]').count()) === 1, 'agents page: the processes of airlock up');
+    check(await agents.locator('tr[data-process="orchestrator"] td:nth-child(3)').innerText() === '0',
+          'agents page: restarts counted from up\'s log (orchestrator: 0)');
+    check(/ready/.test(await agents.locator('tr[data-process="orchestrator"] td:nth-child(4)').innerText()),
+          'agents page: the last line that matters of the orchestrator\'s log');
     check((await agents.locator('tr[data-identity="console"]').count()) === 1, 'agents page: the console itself is a bus client (started by airlock up)');
     await agents.screenshot({ path: path.join(SHOTS, 'agents.png'), fullPage: true });
     await axeCheck(agents, 'agents');
