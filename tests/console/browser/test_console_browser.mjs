@@ -13,7 +13,8 @@
 //     (the page's navigation count stays 1), through APPROVE;
 //   - the approvals page shows the pending request with its facts, the exact
 //     `airlock approve ID` command, no approve button, and the hostile summary (HTML and
-//     script) as literal text in the agent-written box: nothing executes;
+//     script) as literal text in the agent-written box: nothing executes; a hostile
+//     version (free text on the bus) is text on the releases and soak pages too;
 //   - the soak chart draws the signals and marks the breach and rollback of a release
 //     whose canary fails (ROLLED_BACK);
 //   - a production deploy attempted by the qa agent is denied and appears in the audit
@@ -97,18 +98,21 @@ function releaseState (id) {
   try { return JSON.parse(result.stdout).release.state; } catch (e) { return ''; }
 }
 
-function artifact (version, ...faults) {
-  const file = path.join(work, `demo-${version}.sh`);
-  fs.writeFileSync(file, `#!/bin/sh\nexec "${DEMO_SERVICE}" --version ${version} ${faults.join(' ')} "$@"\n`, { mode: 0o755 });
+function artifact (id, version, ...faults) {
+  const file = path.join(work, `demo-${id}.sh`);
+  fs.writeFileSync(file, `#!/bin/sh\nexec "${DEMO_SERVICE}" --version '${version}' ${faults.join(' ')} "$@"\n`, { mode: 0o755 });
   const digest = spawnSync('sha256sum', [file], { encoding: 'utf8' }).stdout.slice(0, 64);
   return { file, digest };
 }
 
 const HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>';
+// A version is free text on the bus (the codec refuses control characters only): it
+// reaches the releases page, the soak legend and the approval facts.
+const HOSTILE_VERSION = 'v1<svg/onload=window.__pwned=3>';
 
 function submit (id, version, summary, ...faults) {
-  const { file, digest } = artifact(version, ...faults);
-  const changes = path.join(work, `changes-${version}.txt`);
+  const { file, digest } = artifact(id, version, ...faults);
+  const changes = path.join(work, `changes-${id}.txt`);
   fs.writeFileSync(changes, `${HOSTILE} change list of ${version}\n`);
   run(['submit', '--service', 'demo', '--version', version, '--artifact', file, '--digest', 'sha256:' + digest,
        '--changes', changes, '--summary', summary, '--id', id, '--config', config]);
@@ -223,7 +227,7 @@ async function main () {
     watchPage(soak, 'soak', problems);
     await soak.goto(base + '/soak.html');
 
-    submit('rel-v1', 'v1', HOSTILE);
+    submit('rel-v1', HOSTILE_VERSION, HOSTILE);
     const seen = new Set();
     const card = releases.locator('article[data-release="rel-v1"]');
     await until('rel-v1 at APPROVE on the page', async () => {
@@ -261,6 +265,7 @@ async function main () {
     await releases.screenshot({ path: path.join(SHOTS, 'releases.png'), fullPage: true });
     await axeCheck(releases, 'releases');
     check(await releases.evaluate(() => window.__pwned === undefined), 'releases: nothing executed');
+    check((await card.innerText()).includes('demo ' + HOSTILE_VERSION), 'releases: the hostile version is shown as text');
 
     // A release whose instances fail half their requests: breach, rollback.
     start(['demo', 'load', '--config', config, '--service', 'demo', '--env', 'production', '--rps', '40', '--seconds', '240'], 'load.log');
@@ -277,6 +282,8 @@ async function main () {
     check((await soak.locator('svg[data-signal="error_percent"] .marker-breach').count()) >= 1, 'soak: the breach is marked');
     check((await soak.locator('li[data-marker="rollback"]').count()) >= 1, 'soak: the rollback is listed');
     check(await soak.locator('#pick').inputValue() === 'production/demo', 'soak: the production soak of demo is shown');
+    check((await soak.locator('#legend').innerText()).includes('version ' + HOSTILE_VERSION), 'soak: the hostile version is a legend text');
+    check(await soak.evaluate(() => window.__pwned === undefined), 'soak: nothing executed');
     await soak.screenshot({ path: path.join(SHOTS, 'soak.png'), fullPage: true });
     await axeCheck(soak, 'soak');
 
