@@ -18,13 +18,16 @@ function states (release) {
   return list;
 }
 
+/* The last DeployProgress seen on the bus: its step and outcome, and a bar only when
+   the message carries a percent (a rollout's share); 0 is "no percent", not 0% done. */
 function progress (label, live) {
   if (!live) return null;
   const percent = Math.max(0, Math.min(100, live.percent || 0));
   return AL.el('p', { 'data-progress': label },
     label + ': ' + live.step + ' ' + live.outcome + ' ',
-    AL.el('progress', { max: 100, value: percent, 'aria-label': label + ' progress ' + percent + '%' }),
-    ' ' + percent + '%', live.detail ? AL.el('span', { className: 'muted' }, ' ' + live.detail) : null);
+    percent > 0 ? [AL.el('progress', { max: 100, value: percent, 'aria-label': label + ' progress ' + percent + '%' }),
+      ' ' + percent + '% '] : null,
+    live.detail ? AL.el('span', { className: 'muted' }, live.detail) : null);
 }
 
 function journal (label, entries) {
