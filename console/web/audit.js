@@ -28,8 +28,12 @@ async function showRow (sequence) {
   document.getElementById('detail').setAttribute('data-sequence', String(row.sequence));
 }
 
+let latest = 0;   // the newest events() call: an older answer never replaces a newer filter's
+
 async function events () {
+  const mine = ++latest;
   const data = await AL.json('/api/audit?' + query());
+  if (mine !== latest) return;
   const table = AL.table(data.matched + ' of ' + data.rows_in_log + ' rows match; newest first',
     ['#', 'Time', 'Sender', 'Type', 'Deployment', 'Env', 'Decision', 'Reason'],
     data.rows.map((r) => [String(r.sequence), r.time, r.sender, r.type, r.deployment_id, r.environment,
