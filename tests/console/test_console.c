@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "console/al_console.h"
+#include "agents/al_init.h"
 #include "policies/al_policy.h"
 #include "proto/al_codec.h"
 
@@ -556,6 +557,77 @@ test_console_role_is_read_only (void **state)
     al_policy_destroy (&policy);
 }
 
+static char *
+s_read_all (const char *path)
+{
+    FILE *file = fopen (path, "r");
+    assert_non_null (file);
+    char *text = (char *) calloc (1, 1 << 20);
+    assert_non_null (text);
+    size_t size = fread (text, 1, (1 << 20) - 1, file);
+    text [size] = 0;
+    fclose (file);
+    return text;
+}
+
+//  A state directory whose policy was copied before the console role existed: running
+//  `airlock init` on it again must not list a console identity its roles.yaml does not
+//  define (the broker would refuse the whole identities.yaml), and the policy still loads.
+static void
+test_init_keeps_an_older_policy_loadable (void **state)
+{
+    (void) state;
+    char dir [] = "/tmp/al-console-state-XXXXXX";
+    assert_non_null (mkdtemp (dir));
+    char error [1024];
+    al_init_options_t options = { .policy_source = NULL };
+    if (al_init_state_dir (dir, &options, NULL, NULL, error, sizeof error) != 0)
+        fail_msg ("init: %s", error);
+    char path [512], identities [512], command [1200];
+    snprintf (path, sizeof path, "%s/policy/roles.yaml", dir);
+    snprintf (identities, sizeof identities, "%s/policy/identities.yaml", dir);
+    //  Make it an older state: no console role, certificate or identity.
+    char *roles = s_read_all (path);
+    char *start = strstr (roles, "  # The web console");
+    char *end = start? strstr (start, "  # ---- seed 001"): NULL;
+    assert_non_null (end);
+    memmove (start, end, strlen (end) + 1);
+    s_write_file (path, roles);
+    free (roles);
+    char *listed = s_read_all (identities);
+    char *entry = strstr (listed, "identity: console");
+    assert_non_null (entry);
+    char *line = entry;
+    while (line > listed && !(line [-1] == '\n' && strncmp (line, "  - key:", 8) == 0))
+        line--;
+    char *after = strstr (entry, "role: console\n");
+    assert_non_null (after);
+    after += strlen ("role: console\n");
+    memmove (line, after, strlen (after) + 1);
+    s_write_file (identities, listed);
+    free (listed);
+    snprintf (command, sizeof command, "%s/keys/console.cert", dir);
+    assert_int_equal (unlink (command), 0);
+    snprintf (command, sizeof command, "%s/keys/console.cert_secret", dir);
+    assert_int_equal (unlink (command), 0);
+    snprintf (command, sizeof command, "%s/policy", dir);
+    al_policy_t *policy = al_policy_load (command, NULL);
+    assert_non_null (policy);
+    assert_false (al_policy_role_exists (policy, "console"));
+    al_policy_destroy (&policy);
+    //  init again: the certificate is made, no entry is appended, the policy loads.
+    if (al_init_state_dir (dir, &options, NULL, NULL, error, sizeof error) != 0)
+        fail_msg ("init again: %s", error);
+    listed = s_read_all (identities);
+    assert_null (strstr (listed, "role: console"));
+    free (listed);
+    policy = al_policy_load (command, NULL);
+    assert_non_null (policy);
+    al_policy_destroy (&policy);
+    snprintf (command, sizeof command, "rm -rf '%s'", dir);
+    assert_int_equal (system (command), 0);
+}
+
 int
 main (void)
 {
@@ -570,6 +642,7 @@ main (void)
         cmocka_unit_test (test_event_history_is_bounded),
         cmocka_unit_test (test_pages_code),
         cmocka_unit_test (test_console_role_is_read_only),
+        cmocka_unit_test (test_init_keeps_an_older_policy_loadable),
     };
     int failed = cmocka_run_group_tests (tests, NULL, NULL);
     curl_global_cleanup ();
