@@ -34,7 +34,7 @@
 #endif
 
 static const char *s_roles [] = {
-    "orchestrator", "qa", "deploy-manager", "monitor", "notifier", "auditor", "approver", "ci"
+    "orchestrator", "qa", "deploy-manager", "monitor", "notifier", "auditor", "approver", "ci", "console"
 };
 #define S_ROLE_COUNT (sizeof s_roles / sizeof s_roles [0])
 
@@ -430,12 +430,24 @@ s_lock_policy_dir (s_context_t *context, const char *policy_dir)
 //  identities.yaml already exists: it is the operator's now and is never regenerated. A
 //  certificate this run created for a built-in role is appended (its identity = the role
 //  name) unless that name is taken; a certificate that existed before but is not listed
-//  is reported and left out (the operator may have removed it on purpose).
+//  is reported and left out (the operator may have removed it on purpose). A role the
+//  state's own roles.yaml does not define (a policy copied before the role existed, such
+//  as console) gets no entry: the broker would refuse the whole file for it.
 static int
-s_identities_complete (s_context_t *context, const char *path, zcert_t **certs, const bool *created)
+s_identities_complete (s_context_t *context, const char *policy_dir, const char *path, zcert_t **certs,
+                       const bool *created)
 {
     bool changed = false;
+    al_policy_t *policy = al_policy_load (policy_dir, NULL);
     for (size_t index = 0; index < S_ROLE_COUNT; index++) {
+        if (policy && !al_policy_role_exists (policy, s_roles [index])) {
+            char *note = zsys_sprintf ("%s: no entry for the %s certificate: the policy's roles.yaml has no "
+                                       "role %s (add it from the default policy to use it)", path,
+                                       s_roles [index], s_roles [index]);
+            s_note (context, "warning", note);
+            zstr_free (&note);
+            continue;
+        }
         bool listed_key = false, listed_name = false;
         char error [1024];
         if (al_identities_lookup (path, zcert_public_txt (certs [index]), s_roles [index], &listed_key,
@@ -443,14 +455,17 @@ s_identities_complete (s_context_t *context, const char *path, zcert_t **certs, 
             char *warning = zsys_sprintf ("kept %s as it is, but it does not parse: %s", path, error);
             s_note (context, "warning", warning);
             zstr_free (&warning);
+            al_policy_destroy (&policy);
             return 0;
         }
         if (listed_key)
             continue;
         if (created [index] && !listed_name) {
             al_identity_entry_t entry = { zcert_public_txt (certs [index]), s_roles [index], s_roles [index], NULL };
-            if (al_identities_append (path, &entry, error, sizeof error) != 0)
+            if (al_identities_append (path, &entry, error, sizeof error) != 0) {
+                al_policy_destroy (&policy);
                 return s_fail (context, path, error);
+            }
             changed = true;
             continue;
         }
@@ -460,6 +475,7 @@ s_identities_complete (s_context_t *context, const char *path, zcert_t **certs, 
         s_note (context, "warning", warning);
         zstr_free (&warning);
     }
+    al_policy_destroy (&policy);
     s_note (context, changed ? "appended" : "kept", path);
     return 0;
 }
@@ -473,7 +489,7 @@ s_identities (s_context_t *context, const char *policy_dir, zcert_t **certs, con
     if (!s_join (path, policy_dir, "identities.yaml"))
         return s_fail (context, policy_dir, "path too long");
     if (s_exists (path))
-        return s_identities_complete (context, path, certs, created);
+        return s_identities_complete (context, policy_dir, path, certs, created);
     zchunk_t *text = zchunk_new (NULL, 4096);
     assert (text);
     zchunk_extend (text, "", 0);

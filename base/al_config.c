@@ -35,6 +35,8 @@ typedef enum {
     S_METRICS_MONITOR, S_METRICS_NOTIFIER,
     //  store: the audit log's backend and, for postgres, its connection string.
     S_STORE_BACKEND, S_STORE_DSN,
+    //  console: the web console `airlock up` starts.
+    S_CONSOLE_LISTEN, S_CONSOLE_TOKEN_FILE,
     S_STR_COUNT
 } s_str_t;
 
@@ -91,11 +93,13 @@ static const s_key_t s_keys [] = {
     { "metrics",    "notifier",           true,  false, S_METRICS_NOTIFIER, 0, 0 },
     { "store",      "backend",            true,  false, S_STORE_BACKEND, 0, 0 },
     { "store",      "dsn",                true,  false, S_STORE_DSN, 0, 0 },
+    { "console",    "listen",             true,  false, S_CONSOLE_LISTEN, 0, 0 },
+    { "console",    "token_file",         true,  true,  S_CONSOLE_TOKEN_FILE, 0, 0 },
 };
 #define S_MAX_FILE_SIZE (1024 * 1024)    // airlock.yaml is a few hundred bytes
 #define S_KEY_COUNT (sizeof s_keys / sizeof s_keys [0])
 
-static const char *s_sections [] = { "endpoints", "keys", "limits", "checkpoint", "metrics", "store" };
+static const char *s_sections [] = { "endpoints", "keys", "limits", "checkpoint", "metrics", "store", "console" };
 #define S_SECTION_COUNT (sizeof s_sections / sizeof s_sections [0])
 
 int
@@ -449,6 +453,20 @@ const char *al_config_path (const al_config_t *self) { assert (self); return sel
 const char *al_config_state_dir (const al_config_t *self) { assert (self); return self->str [S_STATE_DIR]; }
 const char *al_config_policy_dir (const al_config_t *self) { assert (self); return self->str [S_POLICY_DIR]; }
 const char *al_config_database (const al_config_t *self) { assert (self); return self->str [S_DATABASE]; }
+
+const char *
+al_config_console_listen (const al_config_t *self)
+{
+    assert (self);
+    return self->str [S_CONSOLE_LISTEN];
+}
+
+const char *
+al_config_console_token_file (const al_config_t *self)
+{
+    assert (self);
+    return self->str [S_CONSOLE_TOKEN_FILE];
+}
 
 const char *
 al_config_store_backend (const al_config_t *self)

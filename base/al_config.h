@@ -77,6 +77,11 @@ const char *al_config_services_path (const al_config_t *self);    // default sta
 const char *al_config_store_backend (const al_config_t *self);
 const char *al_config_store_location (const al_config_t *self);
 
+//  The web console `airlock up` starts (section console: listen "HOST:PORT", token_file
+//  a path): NULL when airlock.yaml does not ask for a console (docs/console.md).
+const char *al_config_console_listen (const al_config_t *self);
+const char *al_config_console_token_file (const al_config_t *self);
+
 //  Endpoints: default ipc://state_dir/broker.ipc and ipc://state_dir/events.ipc.
 const char *al_config_router_endpoint (const al_config_t *self);
 const char *al_config_pub_endpoint (const al_config_t *self);

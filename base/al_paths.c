@@ -26,6 +26,7 @@ static const char *s_relative [AL_PATH_COUNT] = {
     [AL_PATH_LOGS_DIR]                  = "logs",
     [AL_PATH_RUN_DIR]                   = "run",
     [AL_PATH_UP_LOCK]                   = "run/up.lock",
+    [AL_PATH_CONSOLE_PORT]              = "run/console.port",
     [AL_PATH_ORCHESTRATOR_DIR]          = "orchestrator",
     [AL_PATH_ORCHESTRATOR_RELEASES_DIR] = "orchestrator/releases",
     [AL_PATH_QA_DIR]                    = "qa",

@@ -67,6 +67,7 @@ typedef enum {
     AL_PATH_LOGS_DIR,               // logs
     AL_PATH_RUN_DIR,                // run
     AL_PATH_UP_LOCK,                // run/up.lock
+    AL_PATH_CONSOLE_PORT,           // run/console.port (the web console's bound address)
     AL_PATH_ORCHESTRATOR_DIR,       // orchestrator
     AL_PATH_ORCHESTRATOR_RELEASES_DIR, // orchestrator/releases
     AL_PATH_QA_DIR,                 // qa

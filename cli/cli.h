@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <jansson.h>
+#include "agents/al_request_view.h"
 
 enum { AL_EXIT_OK = 0, AL_EXIT_BAD = 1, AL_EXIT_USAGE = 2 };
 
@@ -34,6 +35,7 @@ int al_cmd_mcp (int argc, char **argv);
 int al_cmd_runbook (int argc, char **argv);
 int al_cmd_check (int argc, char **argv);
 int al_cmd_costplan (int argc, char **argv);
+int al_cmd_console (int argc, char **argv);
 
 //  True when argv holds --help or -h (anywhere after the subcommand name).
 bool al_cli_wants_help (int argc, char **argv);
@@ -67,6 +69,20 @@ char *al_cli_log_path (const al_config_t *config, const char *name);
 //  last line; never `airlock up`'s own start lines. Control characters become '?'.
 //  False (line "") when the log is missing or empty.
 bool al_cli_log_last_error (const char *path, char *line, size_t size);
+
+//  ---- airlock approve (cmd_approve.c) ---------------------------------------------------
+
+//  The buffers behind a context that al_cli_request_context fills.
+typedef struct {
+    char window [384], freeze [256], quorum [256], soak [640], scan [512];
+} al_cli_request_context_text_t;
+
+//  What `airlock approve` adds to REQUEST from the policy and services.yaml as loaded now
+//  (the deploy window, freeze, quorum, soak and scan): context's strings point into text.
+//  False (context all NULL: "unknown") when the policy does not load. The web console
+//  shows the same (cmd_console.c).
+bool al_cli_request_context (const Airlock__ApprovalRequest *request, const al_config_t *config,
+                             al_cli_request_context_text_t *text, al_request_view_context_t *context);
 
 //  ---- airlock check (cmd_check.c) ------------------------------------------------------
 

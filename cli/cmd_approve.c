@@ -286,42 +286,58 @@ s_soak_text (const al_policy_t *policy, const al_config_t *config, const Airlock
     return svc != NULL;
 }
 
+//  The deploy window, freeze, quorum, soak and scan of REQUEST as the broker's policy
+//  sees them now (cli_request_view.h); also what the web console shows.
+bool
+al_cli_request_context (const Airlock__ApprovalRequest *request, const al_config_t *config,
+                        al_cli_request_context_text_t *text, al_request_view_context_t *context)
+{
+    char *window = text->window, *freeze = text->freeze, *quorum = text->quorum, *soak = text->soak,
+         *scan = text->scan;
+    window [0] = freeze [0] = quorum [0] = soak [0] = scan [0] = '\0';
+    *context = (al_request_view_context_t) { NULL, NULL, NULL, NULL, NULL };
+    al_policy_t *policy = al_policy_load (al_config_policy_dir (config), NULL);
+    if (!policy)
+        return false;
+    char explanation [256] = "";
+    time_t now = (time_t) al_clock_wall_s ();
+    bool open = al_policy_window_open (policy, request->environment, now, explanation, sizeof explanation);
+    al_policy_freeze_t frozen = al_policy_freeze_check (policy, request->environment, now, freeze,
+                                                        sizeof text->freeze);
+    bool required = al_policy_requires_window (policy, request->deployment_type);
+    snprintf (window, sizeof text->window, "%s: %s%s", open ? "open" : "closed", explanation,
+              open ? "" : required ? " (required: the gate refuses this deployment type outside a window)"
+                                   : " (not required for this deployment type)");
+    if (frozen == AL_POLICY_FREEZE_NONE)
+        snprintf (freeze, sizeof text->freeze, "none");
+    s_quorum_text (policy, request, quorum, sizeof text->quorum);
+    //  The scan of the QA report the request binds, judged by the limits as loaded now.
+    char *reports = al_qa_reports_dir (al_config_state_dir (config));
+    al_qa_reports_scan_t verdict = al_qa_reports_scan (reports, request->qa_report_sha256,
+                                                       al_policy_scan_limits (policy), scan, sizeof text->scan);
+    free (reports);
+    char *summary = strdup (scan);
+    if (summary)
+        snprintf (scan, sizeof text->scan, "%s%s", verdict == AL_QA_REPORTS_SCAN_WITHIN ? "within limits: "
+                  : verdict == AL_QA_REPORTS_SCAN_OVER ? "REFUSED (pre-flight will refuse this report): "
+                  : verdict == AL_QA_REPORTS_SCAN_UNREADABLE ? "unknown (cannot be judged here; pre-flight "
+                  "refuses a report it cannot judge): " : "", summary);
+    free (summary);
+    *context = (al_request_view_context_t) { window, freeze, quorum,
+                                            s_soak_text (policy, config, request, soak, sizeof text->soak)? soak: NULL,
+                                            scan };
+    al_policy_destroy (&policy);
+    return true;
+}
+
 //  The request as filed, with the deploy window, freeze and quorum as the broker's
 //  policy sees them now.
 static void
 s_show (const Airlock__ApprovalRequest *request, const al_config_t *config)
 {
-    char window [384] = "", freeze [256] = "", quorum [256] = "", soak [640] = "", scan [512] = "";
-    al_request_view_context_t context = { NULL, NULL, NULL, NULL, NULL };
-    al_policy_t *policy = al_policy_load (al_config_policy_dir (config), NULL);
-    if (policy) {
-        char explanation [256] = "";
-        time_t now = (time_t) al_clock_wall_s ();
-        bool open = al_policy_window_open (policy, request->environment, now, explanation, sizeof explanation);
-        al_policy_freeze_t frozen = al_policy_freeze_check (policy, request->environment, now, freeze, sizeof freeze);
-        bool required = al_policy_requires_window (policy, request->deployment_type);
-        snprintf (window, sizeof window, "%s: %s%s", open ? "open" : "closed", explanation,
-                  open ? "" : required ? " (required: the gate refuses this deployment type outside a window)"
-                                       : " (not required for this deployment type)");
-        if (frozen == AL_POLICY_FREEZE_NONE)
-            snprintf (freeze, sizeof freeze, "none");
-        s_quorum_text (policy, request, quorum, sizeof quorum);
-        //  The scan of the QA report the request binds, judged by the limits as loaded now.
-        char *reports = al_qa_reports_dir (al_config_state_dir (config));
-        al_qa_reports_scan_t verdict = al_qa_reports_scan (reports, request->qa_report_sha256,
-                                                           al_policy_scan_limits (policy), scan, sizeof scan);
-        free (reports);
-        char *summary = strdup (scan);
-        if (summary)
-            snprintf (scan, sizeof scan, "%s%s", verdict == AL_QA_REPORTS_SCAN_WITHIN ? "within limits: "
-                      : verdict == AL_QA_REPORTS_SCAN_OVER ? "REFUSED (pre-flight will refuse this report): "
-                      : verdict == AL_QA_REPORTS_SCAN_UNREADABLE ? "unknown (cannot be judged here; pre-flight "
-                      "refuses a report it cannot judge): " : "", summary);
-        free (summary);
-        context = (al_request_view_context_t) { window, freeze, quorum,
-                                                s_soak_text (policy, config, request, soak, sizeof soak)? soak: NULL, scan };
-        al_policy_destroy (&policy);
-    }
+    al_cli_request_context_text_t text;
+    al_request_view_context_t context;
+    al_cli_request_context (request, config, &text, &context);
     al_request_view_print (stdout, request, &context);
 }
 

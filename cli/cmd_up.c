@@ -9,6 +9,7 @@
 */
 #include "cli/cli.h"
 #include "agents/al_supervisor.h"
+#include "console/al_console.h"
 #include "cli/cli_log.h"
 #include "base/al_paths.h"
 #include "broker/al_config.h"
@@ -177,6 +178,29 @@ al_cmd_up (int argc, char **argv)
         fprintf (stderr, "airlock up: %s\n", error);
         goto cleanup;
     }
+    //  The web console, when airlock.yaml asks for one (console: listen, token_file).
+    const char *console_listen = al_config_console_listen (config);
+    if (console_listen) {
+        char port_file [S_PATH_MAX + 16];
+        if (al_paths_get (state_dir, AL_PATH_CONSOLE_PORT, port_file, sizeof port_file, error, sizeof error) != 0) {
+            fprintf (stderr, "airlock up: %s\n", error);
+            goto cleanup;
+        }
+        const char *token_file = al_config_console_token_file (config);
+        if (al_console_listen_check (console_listen, token_file != NULL, error, sizeof error) != 0) {
+            fprintf (stderr, "airlock up: %s: console: %s; nothing started\n", config_path, error);
+            rc = AL_EXIT_BAD;
+            goto cleanup;
+        }
+        const char *argv [] = { self_exe, "console", "--config", config_path, "--listen", console_listen,
+                                "--port-file", port_file, token_file? "--token-file": NULL, token_file, NULL };
+        al_supervisor_child_t child = { .name = "console", .argv = argv, .backoff = al_supervisor_agent_backoff,
+                                        .stop_rank = 0 };
+        if (al_supervisor_add (supervisor, &child, error, sizeof error) != 0) {
+            fprintf (stderr, "airlock up: %s\n", error);
+            goto cleanup;
+        }
+    }
     int locked = al_supervisor_lock (supervisor, error, sizeof error);
     if (locked != 0) {
         fprintf (stderr, "airlock up: %s\n", error);
@@ -196,8 +220,11 @@ al_cmd_up (int argc, char **argv)
     sigaction (SIGINT, &action, NULL);
     sigaction (SIGTERM, &action, NULL);
     sigaction (SIGHUP, &action, NULL);
-    fprintf (stderr, "airlock up: starting the broker and 5 agents (logs in %s/%s, pids in %s/%s)\n", state_dir,
-             al_paths_relative (AL_PATH_LOGS_DIR), state_dir, al_paths_relative (AL_PATH_RUN_DIR));
+    fprintf (stderr, "airlock up: starting the broker and 5 agents%s%s%s (logs in %s/%s, pids in %s/%s)
+",
+             console_listen? " and the web console on http://": "", console_listen? console_listen: "",
+             console_listen? "/": "", state_dir, al_paths_relative (AL_PATH_LOGS_DIR), state_dir,
+             al_paths_relative (AL_PATH_RUN_DIR));
     al_supervisor_run (supervisor, &s_stop);
     fprintf (stderr, "airlock up: stopped\n");
     al_cli_log_json_stop ();

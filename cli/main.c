@@ -33,6 +33,7 @@ static const s_command_t s_commands [] = {
     { "identity", al_cmd_identity, "add a client identity (its own CURVE key pair, role and person)" },
     { "mcp",    al_cmd_mcp,    "serve the Model Context Protocol on stdio for AI agents (as ci, never approves)" },
     { "agent",  al_cmd_agent,  "run one bus agent (orchestrator, qa, deploy-manager, monitor, notifier) in the foreground" },
+    { "console", al_cmd_console, "serve the read-only web console (agents, releases, approvals, soak, audit)" },
     { "demo",   al_cmd_demo,   "run the end-to-end demonstration on the embedded default" },
 };
 
