@@ -196,12 +196,16 @@ cleanup:
 
 //  ---- release records ----------------------------------------------------------------
 
-static void
+//  The record's path; false (with error) when the service's name cannot make one:
+//  then nothing is read or written (fail closed, never "nothing deployed yet").
+static bool
 s_record_path (const al_deployer_t *self, const char *service, Airlock__Environment env,
-               char *path, size_t path_size)
+               char *path, size_t path_size, char *error, size_t error_size)
 {
-    if (!al_release_record_path (self->state_dir, service, s_env_name (env), path, path_size))
-        s_format (path, path_size, "%s/releases/(invalid service name)", self->state_dir);
+    if (al_release_record_path (self->state_dir, service, s_env_name (env), path, path_size))
+        return true;
+    s_format (error, error_size, "%s/%s: no release record path for this service name", service, s_env_name (env));
+    return false;
 }
 
 //  A missing record is "nothing deployed yet"; an unreadable one is an error: we
@@ -211,7 +215,9 @@ s_record_load (const al_deployer_t *self, const char *service, Airlock__Environm
                s_record_t *record, char *error, size_t error_size)
 {
     char path [S_PATH_SIZE];
-    s_record_path (self, service, env, path, sizeof path);
+    memset (record, 0, sizeof *record);
+    if (!s_record_path (self, service, env, path, sizeof path, error, error_size))
+        return -1;
     return al_release_record_load (path, record, error, error_size);
 }
 
@@ -220,7 +226,8 @@ s_record_save (const al_deployer_t *self, const char *service, Airlock__Environm
                const s_record_t *record, char *error, size_t error_size)
 {
     char path [S_PATH_SIZE];
-    s_record_path (self, service, env, path, sizeof path);
+    if (!s_record_path (self, service, env, path, sizeof path, error, error_size))
+        return -1;
     return al_release_record_save (path, service, s_env_name (env), record, error, error_size);
 }
 
