@@ -10,8 +10,8 @@
     (or refused it: a refusal is final, and audited); a run cut short by a shutdown
     leaves its delivery unacknowledged, so the broker hands it to the next qa.
 
-    Suites run through a small runner of our own (the drivers' runner is internal to
-    deploy/ and has no working directory): fork and execve of the argv from
+    Suites run through a small runner of our own (al_qa_runner.c; the drivers' runner
+    is internal to deploy/ and has no working directory): fork and execve of the argv from
     services.yaml, no shell, in the directory of services.yaml, in a new process group;
     stdout and stderr on one pipe, kept up to AL_QA_EVIDENCE_MAX_SIZE and drained
     beyond; after the suite exits, or at its timeout (SIGTERM, then SIGKILL half a
@@ -25,13 +25,12 @@
     security_scan by al_qa_reports (docs/qa.md "Security scans"). Fail closed: a scanner
     whose report is not read counts as a failure, never as "no findings".
 
-    The JUnit counter is a small strict XML scanner, not a parser: it checks the
-    structure (matching tags, quoted attributes, known entities, comments, CDATA,
-    processing instructions) and counts <testcase> elements and their <failure>,
-    <error> and <skipped> children. Input is bounded (16 MiB, 256 levels); nothing it
-    reads is expanded or resolved, so hostile input costs at most one linear pass.
+    The JUnit counter is al_qa_junit.c.
 */
 #include "agents/al_qa.h"
+#include "agents/al_qa_int.h"
+#include "base/al_clock.h"
+#include "base/al_file.h"
 #include "base/al_id.h"
 #include "deploy/al_instances.h"
 #include "agents/al_agent.h"
@@ -71,9 +70,7 @@ extern char **environ;
 #define S_MAX_INSTANCES     256
 #define S_MAX_ISSUES        100
 #define S_ISSUE_SIZE        512
-#define S_SMOKE_BODY_MAX    (1024 * 1024)
-#define S_KILL_GRACE_MS     500
-#define S_DRAIN_MS          100
+#define AL_QA_SMOKE_BODY_MAX    (1024 * 1024)
 #define S_REFUSED_DIR       ".refused"  // not a valid deployment id: cannot collide
 #define S_REPORT_MAX_SIZE   (8 * 1024 * 1024)   // a report is kept and sent whole
 
@@ -89,11 +86,8 @@ typedef enum {
 
 //  A formatted string the caller frees. Running out of memory here leaves nothing
 //  sensible to do, as for every small allocation of the agent loops.
-static char *
-s_printf (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
-
-static char *
-s_printf (const char *format, ...)
+char *
+al_qa_printf (const char *format, ...)
 {
     va_list args;
     va_start (args, format);
@@ -104,39 +98,11 @@ s_printf (const char *format, ...)
     return text;
 }
 
-static uint64_t
-s_wall_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
-static double
-s_mono_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec * 1000.0 + (double) ts.tv_nsec / 1e6;
-}
-
-//  "2025-01-31T12:00:00.250Z"
-static void
-s_iso_time (uint64_t ms, char *out, size_t out_size)
-{
-    time_t seconds = (time_t) (ms / 1000);
-    struct tm tm;
-    gmtime_r (&seconds, &tm);
-    char text [32];
-    strftime (text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf (out, out_size, "%s.%03uZ", text, (unsigned) (ms % 1000));
-}
-
 //  Make outside text (an HTTP error, a path, a version cut short by a bound) fit a
 //  report line and the wire's text fields: valid UTF-8 without control characters.
 //  Each byte of a control character or of an invalid or cut sequence becomes '?'.
-static void
-s_clean (char *text)
+void
+al_qa_clean (char *text)
 {
     unsigned char *p = (unsigned char *) text;
     while (*p) {
@@ -164,28 +130,7 @@ s_clean (char *text)
 static int
 s_mkdir_p (const char *path, char *error, size_t error_size)
 {
-    char *copy = s_printf ("%s", path);
-    int rc = 0;
-    for (char *p = copy + 1; rc == 0; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char saved = *p;
-        *p = '\0';
-        if (mkdir (copy, 0700) != 0 && errno != EEXIST) {
-            snprintf (error, error_size, "%s: %s", copy, strerror (errno));
-            rc = -1;
-        }
-        *p = saved;
-        if (saved == '\0')
-            break;
-    }
-    struct stat info;
-    if (rc == 0 && (stat (path, &info) != 0 || !S_ISDIR (info.st_mode))) {
-        snprintf (error, error_size, "%s: not a directory", path);
-        rc = -1;
-    }
-    free (copy);
-    return rc;
+    return al_file_make_directories (path, 0700, error, error_size);
 }
 
 static int
@@ -208,53 +153,12 @@ s_write_all (int fd, const char *data, size_t size)
 static int
 s_write_atomic (const char *path, const char *data, size_t size, char *error, size_t error_size)
 {
-    int rc = -1;
-    char *temp = s_printf ("%s.tmp-XXXXXX", path);
-    char *dir = s_printf ("%s", path);
-    int fd = mkostemp (temp, O_CLOEXEC);
-    if (fd < 0) {
-        snprintf (error, error_size, "%s: %s", temp, strerror (errno));
-        goto cleanup;
-    }
-    if (s_write_all (fd, data, size) != 0 || fsync (fd) != 0) {
-        snprintf (error, error_size, "%s: %s", temp, strerror (errno));
-        goto cleanup;
-    }
-    if (close (fd) != 0) {
-        fd = -1;
-        snprintf (error, error_size, "%s: %s", temp, strerror (errno));
-        goto cleanup;
-    }
-    fd = -1;
-    if (rename (temp, path) != 0) {
-        snprintf (error, error_size, "%s: %s", path, strerror (errno));
-        goto cleanup;
-    }
-    free (temp);
-    temp = NULL;
-    //  The rename itself is durable once the directory is.
-    char *slash = strrchr (dir, '/');
-    if (slash && slash != dir)
-        *slash = '\0';
-    int dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd >= 0) {
-        fsync (dir_fd);
-        close (dir_fd);
-    }
-    rc = 0;
-cleanup:
-    if (fd >= 0)
-        close (fd);
-    if (temp)
-        unlink (temp);
-    free (temp);
-    free (dir);
-    return rc;
+    return al_file_write_atomic (path, data, size, 0600, error, error_size);
 }
 
 //  Write a file (0600, truncated, not through a symlink). Returns 0 or -1.
-static int
-s_write_file (const char *path, const char *data, size_t size)
+int
+al_qa_write_file (const char *path, const char *data, size_t size)
 {
     int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
@@ -267,8 +171,8 @@ s_write_file (const char *path, const char *data, size_t size)
 
 //  Read a regular file of at most max bytes into *data_p (NUL-terminated; caller frees).
 //  Returns 0, or -1 with "path: reason"; *missing_p (MAY be NULL) says it did not exist.
-static int
-s_read_regular (const char *path, size_t max, char **data_p, size_t *size_p, bool *missing_p,
+int
+al_qa_read_regular (const char *path, size_t max, char **data_p, size_t *size_p, bool *missing_p,
                 char *error, size_t error_size)
 {
     *data_p = NULL;
@@ -329,739 +233,6 @@ cleanup:
 }
 
 //  ---------------------------------------------------------------------------------
-//  The JUnit counter
-
-typedef enum {
-    S_XML_OTHER, S_XML_TESTSUITES, S_XML_TESTSUITE, S_XML_TESTCASE, S_XML_FAILURE, S_XML_ERROR,
-    S_XML_SKIPPED
-} s_xml_kind_t;
-
-typedef struct {
-    size_t name;                    // offset of the element's name
-    size_t length;                  // its length
-    s_xml_kind_t kind;
-    bool failed;                    // a testcase with a <failure> or <error>
-    bool skipped;                   // a testcase with a <skipped>
-} s_xml_open_t;
-
-typedef struct {
-    const char *name;               // the input's label in messages
-    const unsigned char *data;
-    size_t size;
-    size_t pos;
-    char *error;
-    size_t error_size;
-    s_xml_open_t stack [AL_QA_JUNIT_MAX_DEPTH];
-    size_t depth;
-    bool root_seen;
-    bool root_closed;
-    al_qa_junit_t counts;
-} s_xml_t;
-
-//  "NAME:LINE: what" for the byte at offset at. Returns -1.
-static int
-s_xml_fail_at (s_xml_t *x, size_t at, const char *format, ...) __attribute__ ((format (printf, 3, 4)));
-
-static int
-s_xml_fail_at (s_xml_t *x, size_t at, const char *format, ...)
-{
-    size_t line = 1;
-    for (size_t i = 0; i < at && i < x->size; i++)
-        if (x->data [i] == '\n')
-            line++;
-    char what [400];
-    va_list args;
-    va_start (args, format);
-    vsnprintf (what, sizeof what, format, args);
-    va_end (args);
-    snprintf (x->error, x->error_size, "%s:%zu: %s", x->name, line, what);
-    return -1;
-}
-
-#define s_xml_fail(x, ...) s_xml_fail_at ((x), (x)->pos, __VA_ARGS__)
-
-static bool
-s_xml_at (const s_xml_t *x, const char *text)
-{
-    size_t length = strlen (text);
-    return x->size - x->pos >= length && memcmp (x->data + x->pos, text, length) == 0;
-}
-
-static bool
-s_xml_space (unsigned char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static bool
-s_xml_name_start (unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' || c >= 0x80;
-}
-
-static bool
-s_xml_name_char (unsigned char c)
-{
-    return s_xml_name_start (c) || (c >= '0' && c <= '9') || c == '-' || c == '.';
-}
-
-static void
-s_xml_skip_space (s_xml_t *x)
-{
-    while (x->pos < x->size && s_xml_space (x->data [x->pos]))
-        x->pos++;
-}
-
-//  A name at pos; its length, 0 if none.
-static size_t
-s_xml_name (s_xml_t *x)
-{
-    size_t start = x->pos;
-    if (x->pos < x->size && s_xml_name_start (x->data [x->pos])) {
-        x->pos++;
-        while (x->pos < x->size && s_xml_name_char (x->data [x->pos]))
-            x->pos++;
-    }
-    return x->pos - start;
-}
-
-//  Skip past terminator (from pos); what names the construct in the error.
-static int
-s_xml_skip_past (s_xml_t *x, const char *terminator, const char *what)
-{
-    size_t start = x->pos;
-    size_t length = strlen (terminator);
-    const void *found = memmem (x->data + x->pos, x->size - x->pos, terminator, length);
-    if (!found)
-        return s_xml_fail_at (x, start, "%s is not closed with '%s'", what, terminator);
-    x->pos = (size_t) ((const unsigned char *) found - x->data) + length;
-    return 0;
-}
-
-//  An entity or character reference at pos ('&'): only the predefined five and
-//  numeric references to valid characters (nothing is defined without a DTD).
-static int
-s_xml_reference (s_xml_t *x)
-{
-    size_t start = x->pos++;
-    if (x->pos < x->size && x->data [x->pos] == '#') {
-        x->pos++;
-        bool hex = x->pos < x->size && x->data [x->pos] == 'x';
-        if (hex)
-            x->pos++;
-        unsigned long value = 0;
-        size_t digits = 0;
-        while (x->pos < x->size && digits < 8) {
-            unsigned char c = x->data [x->pos];
-            int digit = c >= '0' && c <= '9' ? c - '0'
-                      : hex && c >= 'a' && c <= 'f' ? c - 'a' + 10
-                      : hex && c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-            if (digit < 0)
-                break;
-            value = value * (hex ? 16 : 10) + (unsigned long) digit;
-            digits++;
-            x->pos++;
-        }
-        bool valid = digits > 0 && x->pos < x->size && x->data [x->pos] == ';'
-                  && (value == 0x9 || value == 0xa || value == 0xd || (value >= 0x20 && value <= 0xd7ff)
-                      || (value >= 0xe000 && value <= 0xfffd) || (value >= 0x10000 && value <= 0x10ffff));
-        if (!valid)
-            return s_xml_fail_at (x, start, "invalid character reference");
-        x->pos++;
-        return 0;
-    }
-    size_t name_start = x->pos;
-    size_t length = s_xml_name (x);
-    static const char *const known [] = { "lt", "gt", "amp", "apos", "quot" };
-    bool ok = false;
-    for (size_t i = 0; i < 5 && !ok; i++)
-        ok = length == strlen (known [i]) && memcmp (x->data + name_start, known [i], length) == 0;
-    if (!ok || x->pos >= x->size || x->data [x->pos] != ';')
-        return s_xml_fail_at (x, start, "unknown or unterminated entity reference '&%.*s' (only &lt; &gt; "
-                              "&amp; &apos; &quot; and &#...;)", (int) (length > 32 ? 32 : length),
-                              (const char *) x->data + name_start);
-    x->pos++;
-    return 0;
-}
-
-static s_xml_kind_t
-s_xml_kind (const unsigned char *name, size_t length)
-{
-    static const struct { const char *name; s_xml_kind_t kind; } names [] = {
-        { "testsuites", S_XML_TESTSUITES }, { "testsuite", S_XML_TESTSUITE },
-        { "testcase", S_XML_TESTCASE }, { "failure", S_XML_FAILURE }, { "error", S_XML_ERROR },
-        { "skipped", S_XML_SKIPPED },
-    };
-    for (size_t i = 0; i < sizeof names / sizeof names [0]; i++)
-        if (length == strlen (names [i].name) && memcmp (name, names [i].name, length) == 0)
-            return names [i].kind;
-    return S_XML_OTHER;
-}
-
-//  The element on top of the stack ends: tally a testcase.
-static void
-s_xml_close (s_xml_t *x)
-{
-    assert (x->depth > 0);
-    s_xml_open_t *element = &x->stack [--x->depth];
-    if (element->kind == S_XML_TESTCASE) {
-        x->counts.tests++;
-        if (element->failed)
-            x->counts.failed++;
-        else
-        if (element->skipped)
-            x->counts.skipped++;
-        else
-            x->counts.passed++;
-    }
-    if (x->depth == 0)
-        x->root_closed = true;
-}
-
-//  A start tag; pos is just past '<'.
-static int
-s_xml_start_tag (s_xml_t *x)
-{
-    size_t tag = x->pos - 1;
-    size_t name = x->pos;
-    size_t length = s_xml_name (x);
-    if (length == 0)
-        return s_xml_fail_at (x, tag, "'<' that starts no tag (write &lt; in text)");
-    if (x->root_closed)
-        return s_xml_fail_at (x, tag, "a second root element <%.*s>", (int) (length > 64 ? 64 : length),
-                              (const char *) x->data + name);
-    //  Attributes: whitespace, name, '=', a quoted value.
-    while (true) {
-        size_t before = x->pos;
-        s_xml_skip_space (x);
-        if (x->pos >= x->size)
-            return s_xml_fail_at (x, tag, "the tag <%.*s is not closed", (int) (length > 64 ? 64 : length),
-                                  (const char *) x->data + name);
-        unsigned char c = x->data [x->pos];
-        if (c == '>' || (c == '/' && s_xml_at (x, "/>")))
-            break;
-        if (x->pos == before)
-            return s_xml_fail (x, "expected whitespace, '>' or '/>' in the tag");
-        if (s_xml_name (x) == 0)
-            return s_xml_fail (x, "expected an attribute name");
-        s_xml_skip_space (x);
-        if (x->pos >= x->size || x->data [x->pos] != '=')
-            return s_xml_fail (x, "expected '=' after the attribute name");
-        x->pos++;
-        s_xml_skip_space (x);
-        if (x->pos >= x->size || (x->data [x->pos] != '"' && x->data [x->pos] != '\''))
-            return s_xml_fail (x, "an attribute value must be quoted");
-        unsigned char quote = x->data [x->pos++];
-        while (x->pos < x->size && x->data [x->pos] != quote) {
-            if (x->data [x->pos] == '<')
-                return s_xml_fail (x, "'<' in an attribute value");
-            if (x->data [x->pos] == '&') {
-                if (s_xml_reference (x) != 0)
-                    return -1;
-            }
-            else
-                x->pos++;
-        }
-        if (x->pos >= x->size)
-            return s_xml_fail_at (x, tag, "an attribute value is not closed");
-        x->pos++;
-    }
-    bool empty = x->data [x->pos] == '/';
-    x->pos += empty ? 2 : 1;
-
-    //  Where it may be, and what it means there.
-    s_xml_kind_t kind = s_xml_kind (x->data + name, length);
-    s_xml_open_t *parent = x->depth ? &x->stack [x->depth - 1] : NULL;
-    if (!parent) {
-        if (kind != S_XML_TESTSUITES && kind != S_XML_TESTSUITE)
-            return s_xml_fail_at (x, tag, "the root element is <%.*s>, not <testsuites> or <testsuite>",
-                                  (int) (length > 64 ? 64 : length), (const char *) x->data + name);
-        x->root_seen = true;
-    }
-    else
-    if (kind == S_XML_TESTSUITES)
-        return s_xml_fail_at (x, tag, "<testsuites> is only allowed as the root element");
-    else
-    if (kind == S_XML_TESTSUITE && parent->kind != S_XML_TESTSUITES && parent->kind != S_XML_TESTSUITE)
-        return s_xml_fail_at (x, tag, "<testsuite> inside <%.*s>", (int) (parent->length > 64 ? 64 : parent->length),
-                              (const char *) x->data + parent->name);
-    else
-    if (kind == S_XML_TESTCASE && parent->kind != S_XML_TESTSUITE)
-        return s_xml_fail_at (x, tag, "<testcase> outside a <testsuite>");
-    else
-    if ((kind == S_XML_FAILURE || kind == S_XML_ERROR) && parent->kind == S_XML_TESTCASE)
-        parent->failed = true;
-    else
-    if (kind == S_XML_SKIPPED && parent->kind == S_XML_TESTCASE)
-        parent->skipped = true;
-    else
-    if ((kind == S_XML_FAILURE || kind == S_XML_ERROR) && parent->kind == S_XML_TESTSUITE) {
-        //  The suite failed outside its cases (setup, collection): never a pass.
-        x->counts.tests++;
-        x->counts.failed++;
-    }
-    if (x->depth == AL_QA_JUNIT_MAX_DEPTH)
-        return s_xml_fail_at (x, tag, "elements nested deeper than %d", AL_QA_JUNIT_MAX_DEPTH);
-    x->stack [x->depth++] = (s_xml_open_t) { .name = name, .length = length, .kind = kind };
-    if (empty)
-        s_xml_close (x);
-    return 0;
-}
-
-//  An end tag; pos is just past "</".
-static int
-s_xml_end_tag (s_xml_t *x)
-{
-    size_t tag = x->pos - 2;
-    size_t name = x->pos;
-    size_t length = s_xml_name (x);
-    s_xml_skip_space (x);
-    if (length == 0 || x->pos >= x->size || x->data [x->pos] != '>')
-        return s_xml_fail_at (x, tag, "malformed end tag");
-    x->pos++;
-    if (x->depth == 0)
-        return s_xml_fail_at (x, tag, "end tag </%.*s> without a start tag", (int) (length > 64 ? 64 : length),
-                              (const char *) x->data + name);
-    const s_xml_open_t *open = &x->stack [x->depth - 1];
-    if (open->length != length || memcmp (x->data + open->name, x->data + name, length) != 0)
-        return s_xml_fail_at (x, tag, "end tag </%.*s> does not match <%.*s>", (int) (length > 64 ? 64 : length),
-                              (const char *) x->data + name, (int) (open->length > 64 ? 64 : open->length),
-                              (const char *) x->data + open->name);
-    s_xml_close (x);
-    return 0;
-}
-
-static int
-s_xml_document (s_xml_t *x)
-{
-    //  Characters XML 1.0 does not allow anywhere (this also refuses NUL bytes).
-    for (size_t i = 0; i < x->size; i++)
-        if ((x->data [i] < 0x20 && x->data [i] != '\t' && x->data [i] != '\n' && x->data [i] != '\r')
-        ||  x->data [i] == 0x7f)
-            return s_xml_fail_at (x, i, "control character 0x%02x", x->data [i]);
-    if (s_xml_at (x, "\xef\xbb\xbf"))
-        x->pos += 3;
-    while (x->pos < x->size) {
-        unsigned char c = x->data [x->pos];
-        if (c != '<') {
-            bool inside = x->depth > 0;
-            if (c == '&' && inside) {
-                if (s_xml_reference (x) != 0)
-                    return -1;
-                continue;
-            }
-            if (!inside && !s_xml_space (c))
-                return s_xml_fail (x, "text outside the root element");
-            x->pos++;
-            continue;
-        }
-        if (s_xml_at (x, "<!--")) {
-            x->pos += 4;
-            if (s_xml_skip_past (x, "-->", "a comment") != 0)
-                return -1;
-        }
-        else
-        if (s_xml_at (x, "<![CDATA[")) {
-            if (x->depth == 0)
-                return s_xml_fail (x, "CDATA outside the root element");
-            x->pos += 9;
-            if (s_xml_skip_past (x, "]]>", "a CDATA section") != 0)
-                return -1;
-        }
-        else
-        if (s_xml_at (x, "<!"))
-            return s_xml_fail (x, "a DOCTYPE or other declaration is not accepted in a JUnit report");
-        else
-        if (s_xml_at (x, "<?")) {
-            x->pos += 2;
-            if (s_xml_name (x) == 0)
-                return s_xml_fail (x, "malformed processing instruction");
-            if (s_xml_skip_past (x, "?>", "a processing instruction") != 0)
-                return -1;
-        }
-        else
-        if (s_xml_at (x, "</")) {
-            x->pos += 2;
-            if (s_xml_end_tag (x) != 0)
-                return -1;
-        }
-        else {
-            x->pos++;
-            if (s_xml_start_tag (x) != 0)
-                return -1;
-        }
-    }
-    if (!x->root_seen)
-        return s_xml_fail (x, "no root element: expected <testsuites> or <testsuite>");
-    if (x->depth > 0) {
-        const s_xml_open_t *open = &x->stack [x->depth - 1];
-        return s_xml_fail (x, "<%.*s> is not closed", (int) (open->length > 64 ? 64 : open->length),
-                           (const char *) x->data + open->name);
-    }
-    return 0;
-}
-
-int
-al_qa_junit_count (const char *name, const char *data, size_t size, al_qa_junit_t *counts,
-                   char *error, size_t error_size)
-{
-    assert (name && (data || size == 0) && counts && error && error_size > 0);
-    memset (counts, 0, sizeof *counts);
-    if (size > AL_QA_JUNIT_MAX_SIZE) {
-        snprintf (error, error_size, "%s: larger than %u bytes", name, AL_QA_JUNIT_MAX_SIZE);
-        return -1;
-    }
-    s_xml_t *x = calloc (1, sizeof *x);
-    assert (x);
-    x->name = name;
-    x->data = (const unsigned char *) (data ? data : "");
-    x->size = size;
-    x->error = error;
-    x->error_size = error_size;
-    int rc = s_xml_document (x);
-    if (rc == 0) {
-        assert (x->counts.passed + x->counts.failed + x->counts.skipped == x->counts.tests);
-        *counts = x->counts;
-    }
-    free (x);
-    return rc;
-}
-
-int
-al_qa_junit_count_file (const char *path, al_qa_junit_t *counts, char *error, size_t error_size)
-{
-    assert (path && counts && error && error_size > 0);
-    memset (counts, 0, sizeof *counts);
-    char *data = NULL;
-    size_t size = 0;
-    if (s_read_regular (path, AL_QA_JUNIT_MAX_SIZE, &data, &size, NULL, error, error_size) != 0)
-        return -1;
-    int rc = al_qa_junit_count (path, data, size, counts, error, error_size);
-    free (data);
-    return rc;
-}
-
-//  ---------------------------------------------------------------------------------
-//  Running a suite
-
-typedef struct {
-    bool started;                   // the program was executed
-    int exit_code;                  // exit status, or -signal
-    bool timed_out;
-    bool interrupted;               // stopped for a shutdown
-    double duration_ms;
-    size_t kept;                    // output bytes kept
-    size_t dropped;                 // output bytes read past AL_QA_EVIDENCE_MAX_SIZE
-    char error [512];               // why it did not start
-} s_run_t;
-
-//  The program to execute: as given when it holds a '/' (relative to the suite's
-//  directory), else looked up in PATH. False with error when not found.
-static char *
-s_resolve_program (const char *program, const char *cwd, char *error, size_t error_size)
-{
-    if (strchr (program, '/'))
-        return program [0] == '/' ? s_printf ("%s", program) : s_printf ("%s/%s", cwd, program);
-    const char *search = getenv ("PATH");
-    if (!search || !*search)
-        search = "/usr/local/bin:/usr/bin:/bin";
-    char *copy = s_printf ("%s", search);
-    char *found = NULL;
-    char *saveptr = NULL;
-    for (char *dir = strtok_r (copy, ":", &saveptr); dir && !found; dir = strtok_r (NULL, ":", &saveptr)) {
-        char *candidate = s_printf ("%s/%s", dir, program);
-        struct stat info;
-        if (stat (candidate, &info) == 0 && S_ISREG (info.st_mode) && access (candidate, X_OK) == 0)
-            found = candidate;
-        else
-            free (candidate);
-    }
-    free (copy);
-    if (!found)
-        snprintf (error, error_size, "%s: not found in PATH", program);
-    return found;
-}
-
-//  argv as one line, single-quoting what a shell would split (for the evidence).
-static char *
-s_command_text (const char *const *argv)
-{
-    size_t capacity = 1;
-    for (size_t i = 0; argv [i]; i++)
-        capacity += strlen (argv [i]) * 4 + 3;
-    char *text = malloc (capacity);
-    assert (text);
-    char *out = text;
-    for (size_t i = 0; argv [i]; i++) {
-        if (i)
-            *out++ = ' ';
-        bool plain = *argv [i] != 0;
-        for (const char *c = argv [i]; *c && plain; c++)
-            plain = strchr ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:=@,+%", *c) != NULL;
-        if (plain) {
-            out = stpcpy (out, argv [i]);
-            continue;
-        }
-        *out++ = '\'';
-        for (const char *c = argv [i]; *c; c++)
-            if (*c == '\'')
-                out = stpcpy (out, "'\\''");
-            else
-                *out++ = *c;
-        *out++ = '\'';
-    }
-    *out = '\0';
-    return text;
-}
-
-//  Has pid exited? Looks without reaping: while the leader is a zombie its pid, the
-//  group id, cannot be given to another process.
-static bool
-s_exited (pid_t pid)
-{
-    siginfo_t info;
-    memset (&info, 0, sizeof info);
-    return waitid (P_PID, (id_t) pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid;
-}
-
-//  Read what the pipe holds, waiting up to wait_ms; keep up to the bound. Returns
-//  false once the pipe is closed.
-static bool
-s_read_output (int fd, int wait_ms, char *output, s_run_t *run)
-{
-    struct pollfd item = { .fd = fd, .events = POLLIN };
-    if (poll (&item, 1, wait_ms) <= 0)
-        return true;
-    char chunk [16384];
-    ssize_t got = read (fd, chunk, sizeof chunk);
-    if (got < 0)
-        return errno == EINTR || errno == EAGAIN;
-    if (got == 0)
-        return false;
-    size_t keep = (size_t) got;
-    if (run->kept + keep > AL_QA_EVIDENCE_MAX_SIZE)
-        keep = AL_QA_EVIDENCE_MAX_SIZE - run->kept;
-    memcpy (output + run->kept, chunk, keep);
-    run->kept += keep;
-    run->dropped += (size_t) got - keep;
-    return true;
-}
-
-//  Run suite in cwd with envp; its output, with what happened, into evidence_path.
-static void
-s_run_suite (const al_service_suite_t *suite, const char *cwd, char *const *envp,
-             const char *evidence_path, s_run_t *run)
-{
-    memset (run, 0, sizeof *run);
-    char *output = malloc (AL_QA_EVIDENCE_MAX_SIZE);
-    assert (output);
-    int out [2] = { -1, -1 }, report [2] = { -1, -1 }, null_fd = -1;
-    char *path = s_resolve_program (suite->argv [0], cwd, run->error, sizeof run->error);
-    double started = s_mono_ms ();
-    if (!path)
-        goto evidence;
-    if (pipe2 (out, O_CLOEXEC) != 0 || pipe2 (report, O_CLOEXEC) != 0
-    ||  (null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
-        snprintf (run->error, sizeof run->error, "pipe: %s", strerror (errno));
-        goto evidence;
-    }
-    pid_t pid = fork ();
-    if (pid < 0) {
-        snprintf (run->error, sizeof run->error, "fork: %s", strerror (errno));
-        goto evidence;
-    }
-    if (pid == 0) {
-        //  The child: async-signal-safe calls only.
-        setpgid (0, 0);
-        sigset_t none;
-        sigemptyset (&none);
-        sigprocmask (SIG_SETMASK, &none, NULL);
-        for (int sig = 1; sig < NSIG; sig++)
-            if (sig != SIGKILL && sig != SIGSTOP)
-                signal (sig, SIG_DFL);
-        int failure [2] = { 0, 0 };         // stage (0 setup, 1 directory, 2 exec), errno
-        if (dup2 (null_fd, 0) < 0 || dup2 (out [1], 1) < 0 || dup2 (out [1], 2) < 0)
-            failure [1] = errno;
-        else
-        if (chdir (cwd) != 0) {
-            failure [0] = 1;
-            failure [1] = errno;
-        }
-        else {
-            //  Nothing of the agent's but the report pipe: the host may hold descriptors
-            //  (sockets, databases) that are not close-on-exec.
-            int keep = report [1];
-            if (keep > 3)
-                close_range (3, (unsigned) keep - 1, 0);
-            close_range ((unsigned) keep + 1, ~0U, 0);
-            execve (path, (char *const *) suite->argv, envp);
-            failure [0] = 2;
-            failure [1] = errno;
-        }
-        (void) !write (report [1], failure, sizeof failure);
-        _exit (127);
-    }
-    //  Also from here, so that the group exists before we may signal it.
-    setpgid (pid, pid);
-    close (out [1]);
-    close (report [1]);
-    close (null_fd);
-    out [1] = report [1] = null_fd = -1;
-    int failure [2] = { 0, 0 };
-    ssize_t got;
-    do
-        got = read (report [0], failure, sizeof failure);
-    while (got < 0 && errno == EINTR);
-    if (got == (ssize_t) sizeof failure) {
-        while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        snprintf (run->error, sizeof run->error, "%s %s: %s",
-                  failure [0] == 1 ? "cannot enter the directory" : failure [0] == 2 ? "cannot execute" : "cannot set up",
-                  failure [0] == 1 ? cwd : path, strerror (failure [1]));
-        goto evidence;
-    }
-    run->started = true;
-    double deadline = started + suite->timeout_ms;
-    bool open = true, exited = false;
-    while (!(exited = s_exited (pid))) {
-        if (al_agent_interrupted ()) {
-            run->interrupted = true;
-            break;
-        }
-        if (s_mono_ms () >= deadline) {
-            run->timed_out = true;
-            break;
-        }
-        if (open)
-            open = s_read_output (out [0], 20, output, run);
-        else
-            usleep (20000);
-    }
-    if (!exited) {
-        kill (-pid, SIGTERM);
-        double grace = s_mono_ms () + S_KILL_GRACE_MS;
-        while (!s_exited (pid) && s_mono_ms () < grace)
-            if (!open || !(open = s_read_output (out [0], 20, output, run)))
-                usleep (20000);
-    }
-    //  What the suite left in its group (servers, stuck children) goes with it.
-    kill (-pid, SIGKILL);
-    int status = 0;
-    while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    run->exit_code = WIFEXITED (status) ? WEXITSTATUS (status) : WIFSIGNALED (status) ? -WTERMSIG (status) : -1;
-    run->duration_ms = s_mono_ms () - started;
-    //  What was written before the end; a process outside the group that kept the
-    //  pipe open is not waited for.
-    double drain = s_mono_ms () + S_DRAIN_MS;
-    while (open && s_mono_ms () < drain)
-        open = s_read_output (out [0], 10, output, run);
-
-evidence:
-    if (!run->started && run->duration_ms == 0)
-        run->duration_ms = s_mono_ms () - started;
-    char *command = s_command_text (suite->argv);
-    char *header = run->started
-        ? s_printf ("suite: %s\ncommand: %s\ndirectory: %s\nexit_code: %d\ntimed_out: %s\ninterrupted: %s\n"
-                    "duration_ms: %.1f\noutput_kept_bytes: %zu\noutput_dropped_bytes: %zu\n"
-                    "--- output (stdout and stderr) ---\n",
-                    suite->name, command, cwd, run->exit_code, run->timed_out ? "true" : "false",
-                    run->interrupted ? "true" : "false", run->duration_ms, run->kept, run->dropped)
-        : s_printf ("suite: %s\ncommand: %s\ndirectory: %s\nnot started: %s\n", suite->name, command, cwd,
-                    run->error);
-    size_t header_size = strlen (header);
-    char *text = malloc (header_size + run->kept + 1);
-    assert (text);
-    memcpy (text, header, header_size);
-    memcpy (text + header_size, output, run->kept);
-    if (s_write_file (evidence_path, text, header_size + run->kept) != 0)
-        zsys_warning ("qa: %s: cannot write evidence: %s", evidence_path, strerror (errno));
-    free (text);
-    free (header);
-    free (command);
-    for (int i = 0; i < 2; i++) {
-        if (out [i] >= 0)
-            close (out [i]);
-        if (report [i] >= 0)
-            close (report [i]);
-    }
-    if (null_fd >= 0)
-        close (null_fd);
-    free (path);
-    free (output);
-}
-
-//  ---------------------------------------------------------------------------------
-//  HTTP smoke requests
-
-static pthread_once_t s_curl_once = PTHREAD_ONCE_INIT;
-static CURLcode s_curl_init_code = CURLE_OK;
-
-static void
-s_curl_init (void)
-{
-    s_curl_init_code = curl_global_init (CURL_GLOBAL_DEFAULT);
-}
-
-typedef struct {
-    char *data;
-    size_t size;
-    bool cut;                       // the body was longer than S_SMOKE_BODY_MAX
-} s_body_t;
-
-static size_t
-s_body_write (char *chunk, size_t size, size_t count, void *arg)
-{
-    s_body_t *body = (s_body_t *) arg;
-    size_t bytes = size * count;
-    size_t room = S_SMOKE_BODY_MAX - body->size;
-    if (bytes > room) {
-        memcpy (body->data + body->size, chunk, room);
-        body->size += room;
-        body->cut = true;
-        return 0;                   // enough read: stop the transfer
-    }
-    memcpy (body->data + body->size, chunk, bytes);
-    body->size += bytes;
-    return bytes;
-}
-
-//  GET url within timeout_ms: its status (0 when no response came) and body; detail
-//  says why there was no response.
-static long
-s_http_get (const char *url, int timeout_ms, s_body_t *body, char *detail, size_t detail_size)
-{
-    pthread_once (&s_curl_once, s_curl_init);
-    detail [0] = '\0';
-    if (s_curl_init_code != CURLE_OK) {
-        snprintf (detail, detail_size, "libcurl: %s", curl_easy_strerror (s_curl_init_code));
-        return 0;
-    }
-    CURL *curl = curl_easy_init ();
-    if (!curl) {
-        snprintf (detail, detail_size, "libcurl: cannot create a handle");
-        return 0;
-    }
-    char curl_error [CURL_ERROR_SIZE] = "";
-    curl_easy_setopt (curl, CURLOPT_URL, url);
-    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, (long) timeout_ms);
-    curl_easy_setopt (curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_body_write);
-    curl_easy_setopt (curl, CURLOPT_WRITEDATA, body);
-    curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, curl_error);
-    CURLcode code = curl_easy_perform (curl);
-    long status = 0;
-    if (code == CURLE_OK || (code == CURLE_WRITE_ERROR && body->cut))
-        curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
-    else
-        snprintf (detail, detail_size, "no response: %s", *curl_error ? curl_error : curl_easy_strerror (code));
-    curl_easy_cleanup (curl);
-    s_clean (detail);
-    return status;
-}
-
-//  ---------------------------------------------------------------------------------
 //  The instances running in an environment
 
 typedef struct {
@@ -1090,11 +261,11 @@ s_registry (const char *path, s_instance_t *instances, size_t max, char *detail,
     for (size_t i = 0; i < count; i++) {
         s_instance_t *instance = &instances [i];
         snprintf (instance->id, sizeof instance->id, "%s", records [i].id);
-        s_clean (instance->id);
+        al_qa_clean (instance->id);
         instance->port = records [i].port;
         instance->has_version = records [i].has_version;
         snprintf (instance->version, sizeof instance->version, "%s", records [i].version);
-        s_clean (instance->version);
+        al_qa_clean (instance->version);
     }
     free (records);
     return (int) count;
@@ -1138,7 +309,7 @@ s_issue (s_findings_t *findings, const char *format, ...)
     va_start (args, format);
     vsnprintf (text, sizeof text, format, args);
     va_end (args);
-    s_clean (text);
+    al_qa_clean (text);
     json_array_append_new (findings->issues, json_string (text));
 }
 
@@ -1147,7 +318,7 @@ s_check (s_findings_t *findings, const char *name, const char *instance, bool ok
 {
     char clean [S_ISSUE_SIZE];
     snprintf (clean, sizeof clean, "%s", detail);
-    s_clean (clean);
+    al_qa_clean (clean);
     json_array_append_new (findings->checks, json_pack ("{s:s, s:s, s:b, s:s}", "name", name,
                                                         "instance", instance, "ok", ok, "detail", clean));
 }
@@ -1180,18 +351,18 @@ s_suite_env (s_qa_t *self, const al_envelope_t *envelope, const al_service_suite
         for (size_t j = 0; j < self->hidden_count && !hidden; j++)
             hidden = strlen (self->hidden [j]) == length && strncmp (environ [i], self->hidden [j], length) == 0;
         if (!hidden)
-            env [used++] = s_printf ("%s", environ [i]);
+            env [used++] = al_qa_printf ("%s", environ [i]);
     }
-    env [used++] = s_printf ("AIRLOCK_SERVICE=%s", request->service);
-    env [used++] = s_printf ("AIRLOCK_VERSION=%s", request->version);
-    env [used++] = s_printf ("AIRLOCK_DIGEST=%s", request->artifact_sha256);
-    env [used++] = s_printf ("AIRLOCK_ENV=%s", s_env_name (envelope->environment));
-    env [used++] = s_printf ("AIRLOCK_DEPLOYMENT_ID=%s", envelope->deployment_id);
-    env [used++] = s_printf ("AIRLOCK_QA_SUITE=%s", suite->name);
-    env [used++] = s_printf ("AIRLOCK_QA_URLS=%s", urls);
-    env [used++] = s_printf ("AIRLOCK_QA_EVIDENCE_DIR=%s", evidence_dir);
+    env [used++] = al_qa_printf ("AIRLOCK_SERVICE=%s", request->service);
+    env [used++] = al_qa_printf ("AIRLOCK_VERSION=%s", request->version);
+    env [used++] = al_qa_printf ("AIRLOCK_DIGEST=%s", request->artifact_sha256);
+    env [used++] = al_qa_printf ("AIRLOCK_ENV=%s", s_env_name (envelope->environment));
+    env [used++] = al_qa_printf ("AIRLOCK_DEPLOYMENT_ID=%s", envelope->deployment_id);
+    env [used++] = al_qa_printf ("AIRLOCK_QA_SUITE=%s", suite->name);
+    env [used++] = al_qa_printf ("AIRLOCK_QA_URLS=%s", urls);
+    env [used++] = al_qa_printf ("AIRLOCK_QA_EVIDENCE_DIR=%s", evidence_dir);
     if (suite->junit)
-        env [used++] = s_printf ("AIRLOCK_QA_JUNIT=%s", suite->junit);
+        env [used++] = al_qa_printf ("AIRLOCK_QA_JUNIT=%s", suite->junit);
     env [used] = NULL;
     return env;
 }
@@ -1220,19 +391,19 @@ s_check_instances (s_qa_t *self, const al_envelope_t *envelope, const al_service
     assert (instances);
     char detail [1024];
     int count = s_registry (registry, instances, S_MAX_INSTANCES, detail, sizeof detail);
-    char *urls = s_printf ("%s", "");
+    char *urls = al_qa_printf ("%s", "");
     if (count <= 0) {
         if (count == 0)
             snprintf (detail, sizeof detail, "%s: no instance is running", registry);
         s_check (findings, "health.instances", "", false, detail);
         s_issue (findings, "no instance of %s runs in %s: %s", svc->name, env_name, detail);
     }
-    s_body_t body = { .data = malloc (S_SMOKE_BODY_MAX) };
+    al_qa_body_t body = { .data = malloc (AL_QA_SMOKE_BODY_MAX) };
     assert (body.data);
     for (int i = 0; i < count; i++) {
         const s_instance_t *instance = &instances [i];
-        char *base = s_printf ("http://%s:%d", svc->host, instance->port);
-        char *joined = s_printf ("%s%s%s", urls, *urls ? " " : "", base);
+        char *base = al_qa_printf ("http://%s:%d", svc->host, instance->port);
+        char *joined = al_qa_printf ("%s%s%s", urls, *urls ? " " : "", base);
         free (urls);
         urls = joined;
         json_array_append_new (instances_json, json_pack ("{s:s, s:s, s:s}", "id", instance->id, "url", base,
@@ -1250,7 +421,7 @@ s_check_instances (s_qa_t *self, const al_envelope_t *envelope, const al_service
         const char *paths [2] = { svc->liveness_path, svc->readiness_path };
         const char *names [2] = { "liveness", "readiness" };
         for (int kind = 0; kind < 2; kind++) {
-            char *url = s_printf ("%s%s", base, paths [kind]);
+            char *url = al_qa_printf ("%s%s", base, paths [kind]);
             al_probe_result_t probe;
             al_probe_http (url, svc->probe_timeout_ms, &probe);
             char name [32];
@@ -1264,11 +435,11 @@ s_check_instances (s_qa_t *self, const al_envelope_t *envelope, const al_service
         //  The smoke checks.
         for (size_t k = 0; k < svc->qa_smoke_count; k++) {
             const al_service_smoke_t *smoke = &svc->qa_smoke [k];
-            char *url = s_printf ("%s%s", base, smoke->path);
+            char *url = al_qa_printf ("%s%s", base, smoke->path);
             body.size = 0;
             body.cut = false;
             char why [512];
-            long status = s_http_get (url, svc->qa_timeout_ms, &body, why, sizeof why);
+            long status = al_qa_http_get (url, svc->qa_timeout_ms, &body, why, sizeof why);
             bool status_ok = smoke->status ? status == smoke->status : status >= 200 && status <= 299;
             bool body_ok = !smoke->body_contains
                         || memmem (body.data, body.size, smoke->body_contains, strlen (smoke->body_contains));
@@ -1311,8 +482,8 @@ s_suite (s_qa_t *self, const al_envelope_t *envelope, const al_service_suite_t *
 {
     if (al_agent_interrupted ())
         return false;
-    char *evidence = s_printf ("%s/%s.log", evidence_dir, suite->name);
-    char *junit_copy = s_printf ("%s/%s.junit.xml", evidence_dir, suite->name);
+    char *evidence = al_qa_printf ("%s/%s.log", evidence_dir, suite->name);
+    char *junit_copy = al_qa_printf ("%s/%s.junit.xml", evidence_dir, suite->name);
     char error [1024];
     //  A report left by an earlier run must not be counted for this one.
     bool junit_stale = false;
@@ -1321,9 +492,9 @@ s_suite (s_qa_t *self, const al_envelope_t *envelope, const al_service_suite_t *
         snprintf (error, sizeof error, "%s", strerror (errno));
     }
     char **env = s_suite_env (self, envelope, suite, urls, evidence_dir);
-    s_run_t run;
+    al_qa_run_t run;
     zsys_info ("qa: %s: suite %s started", envelope->deployment_id, suite->name);
-    s_run_suite (suite, self->suite_dir, env, evidence, &run);
+    al_qa_run_suite (suite, self->suite_dir, env, evidence, &run);
     s_strv_free (&env);
     bool stopped = run.interrupted;
     if (stopped)
@@ -1342,8 +513,8 @@ s_suite (s_qa_t *self, const al_envelope_t *envelope, const al_service_suite_t *
         char *data = NULL;
         size_t size = 0;
         bool missing = false;
-        if (s_read_regular (suite->junit, AL_QA_JUNIT_MAX_SIZE, &data, &size, &missing, error, sizeof error) == 0) {
-            if (s_write_file (junit_copy, data, size) != 0)
+        if (al_qa_read_regular (suite->junit, AL_QA_JUNIT_MAX_SIZE, &data, &size, &missing, error, sizeof error) == 0) {
+            if (al_qa_write_file (junit_copy, data, size) != 0)
                 zsys_warning ("qa: %s: cannot keep a copy: %s", junit_copy, strerror (errno));
             if (al_qa_junit_count (suite->junit, data, size, &counts, error, sizeof error) == 0)
                 from_junit = true;
@@ -1408,8 +579,8 @@ s_scanner (s_qa_t *self, const al_envelope_t *envelope, const al_service_scanner
            const char *evidence_dir, s_findings_t *findings, json_t *section, al_qa_scan_totals_t *totals,
            bool *stopped)
 {
-    char *evidence = s_printf ("%s/scan-%s.log", evidence_dir, scanner->name);
-    char *copy = s_printf ("%s/scan-%s.json", evidence_dir, scanner->name);
+    char *evidence = al_qa_printf ("%s/scan-%s.log", evidence_dir, scanner->name);
+    char *copy = al_qa_printf ("%s/scan-%s.json", evidence_dir, scanner->name);
     char error [1024] = "";
     bool ok = false;
     char *data = NULL;
@@ -1422,9 +593,9 @@ s_scanner (s_qa_t *self, const al_envelope_t *envelope, const al_service_scanner
     //  The suites' runner, as is: a scanner is a command with a report.
     al_service_suite_t as_suite = { .name = scanner->name, .argv = scanner->argv, .timeout_ms = scanner->timeout_ms };
     char **env = s_suite_env (self, envelope, &as_suite, urls, evidence_dir);
-    s_run_t run;
+    al_qa_run_t run;
     zsys_info ("qa: %s: scanner %s started", envelope->deployment_id, scanner->name);
-    s_run_suite (&as_suite, self->suite_dir, env, evidence, &run);
+    al_qa_run_suite (&as_suite, self->suite_dir, env, evidence, &run);
     s_strv_free (&env);
     if ((*stopped = run.interrupted))
         goto cleanup;
@@ -1445,11 +616,11 @@ s_scanner (s_qa_t *self, const al_envelope_t *envelope, const al_service_scanner
                  run.exit_code < 0 ? "killed by signal" : "exited with code",
                  run.exit_code < 0 ? -run.exit_code : run.exit_code);
     else
-    if (s_read_regular (scanner->output, AL_QA_SCAN_MAX_SIZE, &data, &size, &missing, error, sizeof error) != 0)
+    if (al_qa_read_regular (scanner->output, AL_QA_SCAN_MAX_SIZE, &data, &size, &missing, error, sizeof error) != 0)
         s_issue (findings, "scanner %s: %s", scanner->name,
                  missing ? "wrote no report: its findings are unknown" : error);
     else {
-        if (s_write_file (copy, data, size) != 0)
+        if (al_qa_write_file (copy, data, size) != 0)
             zsys_warning ("qa: %s: cannot keep a copy: %s", copy, strerror (errno));
         al_qa_scan_format_t format = scanner->format == AL_SERVICE_SCAN_SARIF ? AL_QA_SCAN_SARIF
                                                                                : AL_QA_SCAN_BANDIT_JSON;
@@ -1542,9 +713,9 @@ static json_t *
 s_report_new (const al_envelope_t *envelope)
 {
     const Airlock__QaRequest *request = envelope->qa_request;
-    uint64_t now = s_wall_ms ();
+    uint64_t now = (uint64_t) al_clock_wall_ms ();
     char time_text [40];
-    s_iso_time (now, time_text, sizeof time_text);
+    al_clock_wall_iso8601 ((int64_t) now, time_text, sizeof time_text);
     return json_pack ("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
                       "format", S_REPORT_FORMAT, "deployment_id", envelope->deployment_id ? envelope->deployment_id : "",
                       "service", request->service, "version", request->version,
@@ -1581,7 +752,7 @@ s_run_qa (s_qa_t *self, const al_envelope_t *envelope, const char *dir)
     json_t *instances = json_array ();
     json_object_set_new (report, "instances", instances);
     char *urls = NULL;
-    char *evidence_dir = s_printf ("%s/evidence", dir);
+    char *evidence_dir = al_qa_printf ("%s/evidence", dir);
     bool stopped = false;
     char error [512];
     const al_service_t *svc = al_services_find (self->services, request->service);
@@ -1648,7 +819,7 @@ s_save (json_t *report, const char *path, char *error, size_t error_size)
         return -1;
     }
     size_t size = strlen (text);
-    char *line = s_printf ("%s\n", text);
+    char *line = al_qa_printf ("%s\n", text);
     free (text);
     int rc = s_write_atomic (path, line, size + 1, error, error_size);
     free (line);
@@ -1713,7 +884,7 @@ s_answer (s_qa_t *self, const al_envelope_t *request, const char *path, const ch
     char error [512];
     char *bytes = NULL;
     size_t size = 0;
-    if (s_read_regular (path, S_REPORT_MAX_SIZE, &bytes, &size, NULL, error, sizeof error) != 0) {
+    if (al_qa_read_regular (path, S_REPORT_MAX_SIZE, &bytes, &size, NULL, error, sizeof error) != 0) {
         zsys_error ("qa: %s", error);
         return S_RETRY;
     }
@@ -1825,9 +996,9 @@ s_refuse (s_qa_t *self, const al_envelope_t *envelope, const char *why)
     zsys_warning ("qa: refused the QaRequest %s (deployment %s) from %s: %s", envelope->message_id,
                   envelope->deployment_id, envelope->sender ? envelope->sender->identity : "?", why);
     char error [1024];
-    char *dir = s_printf ("%s/%s/%" PRIu64, self->qa_dir, S_REFUSED_DIR, envelope->delivery_id);
-    char *path = s_printf ("%s/qa_report.json", dir);
-    char *message_id = s_printf ("qa-refused-%" PRIu64, envelope->delivery_id);
+    char *dir = al_qa_printf ("%s/%s/%" PRIu64, self->qa_dir, S_REFUSED_DIR, envelope->delivery_id);
+    char *path = al_qa_printf ("%s/qa_report.json", dir);
+    char *message_id = al_qa_printf ("qa-refused-%" PRIu64, envelope->delivery_id);
     s_outcome_t outcome = S_RETRY;
     if (access (path, F_OK) != 0) {
         json_t *report = s_report_new (envelope);
@@ -1901,9 +1072,9 @@ s_handle (s_qa_t *self, const al_envelope_t *envelope)
 
     s_outcome_t outcome = S_RETRY;
     char error [1024];
-    char *dir = s_printf ("%s/%s", self->qa_dir, envelope->deployment_id);
-    char *path = s_printf ("%s/qa_report.json", dir);
-    char *message_id = s_printf ("qa-report-%" PRIu64, envelope->delivery_id);
+    char *dir = al_qa_printf ("%s/%s", self->qa_dir, envelope->deployment_id);
+    char *path = al_qa_printf ("%s/qa_report.json", dir);
+    char *message_id = al_qa_printf ("qa-report-%" PRIu64, envelope->delivery_id);
     json_t *report = NULL;
     if (access (path, F_OK) == 0) {
         //  Answered before: the same report again, nothing runs twice.
@@ -1971,8 +1142,8 @@ al_qa_run (const al_config_t *config, char *error, size_t error_size)
     self.services = al_services_load (al_config_services_path (config), error, error_size);
     if (!self.services)
         goto cleanup;
-    self.qa_dir = s_printf ("%s/qa", al_config_state_dir (config));
-    self.deploy_dir = s_printf ("%s/deploy", al_config_state_dir (config));
+    self.qa_dir = al_qa_printf ("%s/qa", al_config_state_dir (config));
+    self.deploy_dir = al_qa_printf ("%s/deploy", al_config_state_dir (config));
     if (s_mkdir_p (self.qa_dir, error, error_size) != 0)
         goto cleanup;
     char *services_path = realpath (al_services_path (self.services), NULL);
@@ -1991,7 +1162,7 @@ al_qa_run (const al_config_t *config, char *error, size_t error_size)
             if (svc->secrets [j].env) {
                 self.hidden = realloc (self.hidden, (self.hidden_count + 1) * sizeof *self.hidden);
                 assert (self.hidden);
-                self.hidden [self.hidden_count++] = s_printf ("%s", svc->secrets [j].env);
+                self.hidden [self.hidden_count++] = al_qa_printf ("%s", svc->secrets [j].env);
             }
     }
     //  Nor the notifier's webhook secrets (every agent under `airlock up` inherits one
@@ -2007,7 +1178,7 @@ al_qa_run (const al_config_t *config, char *error, size_t error_size)
             if (endpoint->secret_env) {
                 self.hidden = realloc (self.hidden, (self.hidden_count + 1) * sizeof *self.hidden);
                 assert (self.hidden);
-                self.hidden [self.hidden_count++] = s_printf ("%s", endpoint->secret_env);
+                self.hidden [self.hidden_count++] = al_qa_printf ("%s", endpoint->secret_env);
             }
         }
         al_notify_config_destroy (&notify);

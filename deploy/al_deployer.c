@@ -15,6 +15,8 @@
     crash leaves the previous file or the new one, never half of one.
 */
 #include "deploy/al_deployer.h"
+#include "base/al_clock.h"
+#include "base/al_file.h"
 #include "base/al_text.h"
 #include "deploy/al_artifacts.h"
 #include "deploy/al_done.h"
@@ -80,40 +82,12 @@ s_format (char *buffer, size_t size, const char *format, ...)
     va_end (args);
 }
 
-static uint64_t
-s_real_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
-static uint64_t
-s_mono_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
+//  mkdir -p (al_file), errno set on failure for the callers' messages.
 static int
-s_mkdirs (const char *path, mode_t mode)
+s_make_dirs (const char *path, mode_t mode)
 {
-    char buffer [S_PATH_SIZE];
-    if (strlen (path) >= sizeof buffer)
-        return -1;
-    s_format (buffer, sizeof buffer, "%s", path);
-    for (char *slash = buffer + 1; *slash; slash++) {
-        if (*slash != '/')
-            continue;
-        *slash = 0;
-        if (mkdir (buffer, mode) != 0 && errno != EEXIST)
-            return -1;
-        *slash = '/';
-    }
-    if (mkdir (buffer, mode) != 0 && errno != EEXIST)
-        return -1;
-    return 0;
+    char error [256];
+    return al_file_make_directories (path, mode, error, sizeof error);
 }
 
 //  Write root as JSON to dir/name atomically; the file's SHA-256 in sha256 (may be NULL).
@@ -121,44 +95,20 @@ static int
 s_write_json (const char *dir, const char *name, json_t *root, char sha256 [65],
               char *error, size_t error_size)
 {
-    char path [S_PATH_SIZE], temp [S_PATH_SIZE + 16];
+    char path [S_PATH_SIZE];
     s_format (path, sizeof path, "%s/%s", dir, name);
-    s_format (temp, sizeof temp, "%s.tmp", path);
     char *text = json_dumps (root, JSON_INDENT (2) | JSON_SORT_KEYS);
     int rc = -1;
-    int fd = -1;
     if (!text) {
         s_format (error, error_size, "%s: cannot encode JSON", path);
         goto cleanup;
     }
-    fd = open (temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    size_t size = strlen (text);
-    if (fd < 0
-    ||  write (fd, text, size) != (ssize_t) size
-    ||  write (fd, "\n", 1) != 1
-    ||  fsync (fd) != 0) {
-        s_format (error, error_size, "%s: %s", temp, strerror (errno));
+    if (al_file_write_atomic_text (path, text, 0600, error, error_size) != 0)
         goto cleanup;
-    }
-    close (fd);
-    fd = -1;
-    if (rename (temp, path) != 0) {
-        s_format (error, error_size, "%s: %s", path, strerror (errno));
-        goto cleanup;
-    }
-    int dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd >= 0) {
-        fsync (dir_fd);
-        close (dir_fd);
-    }
     if (sha256 && al_sha256_file_hex (path, sha256, error, error_size) != 0)
         goto cleanup;
     rc = 0;
 cleanup:
-    if (fd >= 0) {
-        close (fd);
-        unlink (temp);
-    }
     free (text);
     return rc;
 }
@@ -246,12 +196,16 @@ cleanup:
 
 //  ---- release records ----------------------------------------------------------------
 
-static void
+//  The record's path; false (with error) when the service's name cannot make one:
+//  then nothing is read or written (fail closed, never "nothing deployed yet").
+static bool
 s_record_path (const al_deployer_t *self, const char *service, Airlock__Environment env,
-               char *path, size_t path_size)
+               char *path, size_t path_size, char *error, size_t error_size)
 {
-    if (!al_release_record_path (self->state_dir, service, s_env_name (env), path, path_size))
-        s_format (path, path_size, "%s/releases/(invalid service name)", self->state_dir);
+    if (al_release_record_path (self->state_dir, service, s_env_name (env), path, path_size))
+        return true;
+    s_format (error, error_size, "%s/%s: no release record path for this service name", service, s_env_name (env));
+    return false;
 }
 
 //  A missing record is "nothing deployed yet"; an unreadable one is an error: we
@@ -261,7 +215,9 @@ s_record_load (const al_deployer_t *self, const char *service, Airlock__Environm
                s_record_t *record, char *error, size_t error_size)
 {
     char path [S_PATH_SIZE];
-    s_record_path (self, service, env, path, sizeof path);
+    memset (record, 0, sizeof *record);
+    if (!s_record_path (self, service, env, path, sizeof path, error, error_size))
+        return -1;
     return al_release_record_load (path, record, error, error_size);
 }
 
@@ -270,7 +226,8 @@ s_record_save (const al_deployer_t *self, const char *service, Airlock__Environm
                const s_record_t *record, char *error, size_t error_size)
 {
     char path [S_PATH_SIZE];
-    s_record_path (self, service, env, path, sizeof path);
+    if (!s_record_path (self, service, env, path, sizeof path, error, error_size))
+        return -1;
     return al_release_record_save (path, service, s_env_name (env), record, error, error_size);
 }
 
@@ -296,7 +253,7 @@ al_deployer_new (const al_policy_t *policy, const al_services_t *services, const
     assert (self->drivers);
     char path [S_PATH_SIZE];
     s_format (path, sizeof path, "%s/artifacts", state_dir);
-    if (s_mkdirs (state_dir, 0700) != 0) {
+    if (s_make_dirs (state_dir, 0700) != 0) {
         s_format (error, error_size, "%s: %s", state_dir, strerror (errno));
         al_deployer_destroy (&self);
         return NULL;
@@ -371,7 +328,7 @@ s_driver (al_deployer_t *self, const al_service_t *svc, Airlock__Environment env
         s_format (error, error_size, "%s/%s: no instance registry path for this service", svc->name, s_env_name (env));
         return NULL;
     }
-    if (s_mkdirs (dir, 0700) != 0) {
+    if (s_make_dirs (dir, 0700) != 0) {
         s_format (error, error_size, "%s: %s", dir, strerror (errno));
         return NULL;
     }
@@ -434,7 +391,7 @@ typedef struct {
 static uint64_t
 s_now (const s_run_t *run)
 {
-    return run->hooks->now_ms? run->hooks->now_ms (run->hooks->arg): s_real_now_ms ();
+    return run->hooks->now_ms? run->hooks->now_ms (run->hooks->arg): (uint64_t) al_clock_wall_ms ();
 }
 
 static void
@@ -622,7 +579,7 @@ static bool
 s_stale (s_run_t *run, uint64_t start, uint64_t max_age, bool required)
 {
     uint64_t last = run->hooks->last_signal_ms? run->hooks->last_signal_ms (run->hooks->arg): 0;
-    uint64_t now = s_mono_ms ();
+    uint64_t now = (uint64_t) al_clock_mono_ms ();
     bool stale = false;
     if (last >= start)
         stale = now - last > max_age;
@@ -693,7 +650,7 @@ s_checkpoint_judge (s_run_t *run, size_t index, size_t count, uint64_t due, char
         if (run->hooks->signal_rows)
             row_count = run->hooks->signal_rows (run->hooks->arg, rows, AL_RULES_ROWS, &sample_ms);
         uint64_t max_age = (uint64_t) al_policy_signal_max_age_s (run->self->policy) * 1000;
-        if (!run->hooks->signal_rows || ((row_count == 0 || sample_ms < due) && s_mono_ms () - due > max_age)) {
+        if (!run->hooks->signal_rows || ((row_count == 0 || sample_ms < due) && (uint64_t) al_clock_mono_ms () - due > max_age)) {
             //  Fail closed: the monitor's samples come (s_stale), but none judged since due.
             s_format (run->rule, sizeof run->rule, "missing_evidence");
             s_fail (run, "soak checkpoint %zu (%s): no soak sample judged by the quality rules since the "
@@ -714,7 +671,7 @@ s_checkpoint_judge (s_run_t *run, size_t index, size_t count, uint64_t due, char
     //  A round with a failure waits for the next one (the consecutive-failures rule
     //  breaches a failure that persists); still unhealthy past the signal max age: failed.
     uint64_t patience = (uint64_t) al_policy_signal_max_age_s (run->self->policy) * 1000;
-    bool waited_enough = s_mono_ms () - due > patience;
+    bool waited_enough = (uint64_t) al_clock_mono_ms () - due > patience;
     if (!healthy && !waited_enough)
         return S_CHECKPOINT_PENDING;
     if (!healthy) {
@@ -787,7 +744,7 @@ s_soak (s_run_t *run, int64_t duration_ms, unsigned percent, const char *what)
     if (thresholds && thresholds->health_check_failures_more_than > 0)
         limit = thresholds->health_check_failures_more_than;
     int interval = run->svc->probe_interval_ms > 0? run->svc->probe_interval_ms: 1000;
-    uint64_t start = s_mono_ms ();
+    uint64_t start = (uint64_t) al_clock_mono_ms ();
     uint64_t deadline = start + (uint64_t) (duration_ms > 0? duration_ms: 0);
     //  The monitor's golden signals, scraped or read through the Prometheus provider.
     bool monitored = run->svc->signals != AL_SERVICE_SIGNALS_PROBES;
@@ -826,7 +783,7 @@ s_soak (s_run_t *run, int64_t duration_ms, unsigned percent, const char *what)
                         what, limit, run->to.version);
                 return -1;
             }
-        while (checkpoint < due_count && s_mono_ms () - start >= (uint64_t) at [checkpoint]) {
+        while (checkpoint < due_count && (uint64_t) al_clock_mono_ms () - start >= (uint64_t) at [checkpoint]) {
             //  The checkpoint's index in the policy: the last one for the final check.
             size_t index = final_at_end && checkpoint + 1 == due_count? count - 1: checkpoint;
             char detail [AL_DEPLOYER_DETAIL_SIZE] = "";
@@ -840,12 +797,12 @@ s_soak (s_run_t *run, int64_t duration_ms, unsigned percent, const char *what)
                 return -1;
             checkpoint++;
         }
-        uint64_t elapsed = s_mono_ms () - start;
+        uint64_t elapsed = (uint64_t) al_clock_mono_ms () - start;
         unsigned share = duration_ms > 0? (unsigned) (elapsed * 100 / (uint64_t) duration_ms): 100;
         s_progress (run, AIRLOCK__STEP__STEP_SOAK, AIRLOCK__OUTCOME__OUTCOME_STARTED, 0, run->instances,
                     share > 100? 100: share, "%s: %u probes, %u failed; %zu of %zu checkpoint(s) judged", what,
                     run->probes_run, run->probes_failed, checkpoint, due_count);
-        if (s_mono_ms () >= deadline) {
+        if ((uint64_t) al_clock_mono_ms () >= deadline) {
             //  No promotion without evidence: the soak must have seen the monitor's
             //  samples (a canary step's short soak only checks they are not stale).
             if (monitored && s_stale (run, start, max_age, percent == 100))
@@ -855,7 +812,7 @@ s_soak (s_run_t *run, int64_t duration_ms, unsigned percent, const char *what)
             if (checkpoint >= due_count)
                 break;
         }
-        uint64_t now = s_mono_ms ();
+        uint64_t now = (uint64_t) al_clock_mono_ms ();
         uint64_t left = deadline > now? deadline - now: 0;
         if (checkpoint < due_count && start + (uint64_t) at [checkpoint] > now
         &&  start + (uint64_t) at [checkpoint] - now < left)
@@ -1092,7 +1049,7 @@ s_step_backup (s_run_t *run, bool *skipped)
     }
     char dir [S_PATH_SIZE], error [512], sha [AL_SHA256_HEX_SIZE];
     s_format (dir, sizeof dir, "%s/backups/%s", run->self->state_dir, run->job->deployment_id);
-    if (s_mkdirs (dir, 0700) != 0) {
+    if (s_make_dirs (dir, 0700) != 0) {
         s_fail (run, "backup: %s: %s", dir, strerror (errno));
         return -1;
     }
@@ -1840,7 +1797,7 @@ s_prepare (s_run_t *run)
         s_vars (&run->from, run->svc, from->version, run->from_artifact_path, run->from_digest_ref, job->environment);
     }
     al_deployer_evidence_dir (run->self, job->deployment_id, run->evidence_dir, sizeof run->evidence_dir);
-    if (s_mkdirs (run->evidence_dir, 0700) != 0) {
+    if (s_make_dirs (run->evidence_dir, 0700) != 0) {
         s_fail (run, "%s: %s", run->evidence_dir, strerror (errno));
         return -1;
     }

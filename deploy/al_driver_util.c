@@ -5,6 +5,7 @@
     No state; thread-safe.
 */
 #include "deploy/al_driver_int.h"
+#include "base/al_clock.h"
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -359,17 +360,13 @@ al_check_spec (const al_driver_spec_t *spec, char *error, size_t error_size)
 double
 al_now_ms (void)
 {
-    struct timespec now;
-    clock_gettime (CLOCK_MONOTONIC, &now);
-    return (double) now.tv_sec * 1e3 + now.tv_nsec / 1e6;
+    return (double) al_clock_mono_ms ();
 }
 
 void
 al_sleep_ms (int milliseconds)
 {
-    struct timespec pause = { milliseconds / 1000, (milliseconds % 1000) * 1000000L };
-    while (nanosleep (&pause, &pause) != 0 && errno == EINTR)
-        ;
+    al_clock_sleep_ms (milliseconds);
 }
 
 void

@@ -1,6 +1,8 @@
 /*  al_instances.c: the instance registry and its file_sd.json (see al_instances.h).
 */
 #include "deploy/al_instances.h"
+#include "base/al_file.h"
+#include "base/al_paths.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -59,7 +61,8 @@ al_instances_path (const char *deploy_dir, const char *service, const char *env,
 bool
 al_instances_path_in_state (const char *state_dir, const char *service, const char *env, char *path, size_t size)
 {
-    return s_path (state_dir, "/deploy", service, env, "/instances.json", path, size);
+    char error [256];
+    return al_paths_instances (state_dir, service, env, path, size, error, sizeof error) == 0;
 }
 
 //  ---- reading ------------------------------------------------------------------------
@@ -240,69 +243,6 @@ cleanup:
 
 //  ---- writing ------------------------------------------------------------------------
 
-//  Write text (plus a newline) to path atomically: a temporary file beside it, fsync,
-//  rename, fsync of the directory dir. A crash leaves the old file or the new one, never
-//  half. Returns 0, or -1 with error.
-static int
-s_write_atomic (const char *dir, const char *path, const char *text, char *error, size_t error_size)
-{
-    int rc = -1;
-    char *temp = NULL;
-    int fd = -1;
-    if (asprintf (&temp, "%s.XXXXXX", path) < 0) {
-        temp = NULL;
-        snprintf (error, error_size, "%s: out of memory", path);
-        goto cleanup;
-    }
-    fd = mkostemp (temp, O_CLOEXEC);
-    if (fd < 0) {
-        snprintf (error, error_size, "%s: %s", temp, strerror (errno));
-        free (temp);
-        temp = NULL;
-        goto cleanup;
-    }
-    size_t size = strlen (text), done = 0;
-    while (done < size) {
-        ssize_t wrote = write (fd, text + done, size - done);
-        if (wrote < 0 && errno == EINTR)
-            continue;
-        if (wrote <= 0)
-            break;
-        done += (size_t) wrote;
-    }
-    if (done != size || write (fd, "\n", 1) != 1 || fsync (fd) != 0) {
-        snprintf (error, error_size, "%s: cannot write: %s", temp, strerror (errno));
-        goto cleanup;
-    }
-    int closed = close (fd);
-    fd = -1;
-    if (closed != 0 || rename (temp, path) != 0) {
-        snprintf (error, error_size, "%s: cannot replace: %s", path, strerror (errno));
-        goto cleanup;
-    }
-    free (temp);
-    temp = NULL;
-    //  The rename is durable only once the directory is.
-    int dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd < 0 || fsync (dir_fd) != 0) {
-        snprintf (error, error_size, "%s: cannot sync: %s", dir, strerror (errno));
-        if (dir_fd >= 0)
-            close (dir_fd);
-        goto cleanup;
-    }
-    close (dir_fd);
-    rc = 0;
-
-cleanup:
-    if (fd >= 0)
-        close (fd);
-    if (temp) {
-        unlink (temp);
-        free (temp);
-    }
-    return rc;
-}
-
 int
 al_instances_write (const char *path, const char *host, const al_instance_record_t *records, size_t count,
                     char *error, size_t error_size)
@@ -338,8 +278,9 @@ al_instances_write (const char *path, const char *host, const al_instance_record
         snprintf (error, error_size, "%s: out of memory", path);
         goto cleanup;
     }
-    if (s_write_atomic (dir, path, text, error, error_size) != 0
-    ||  s_write_atomic (dir, file_sd, targets_text, error, error_size) != 0)
+    //  Each replaced atomically (al_file): a reader sees the old file or the new one.
+    if (al_file_write_atomic_text (path, text, 0600, error, error_size) != 0
+    ||  al_file_write_atomic_text (file_sd, targets_text, 0600, error, error_size) != 0)
         goto cleanup;
     rc = 0;
 

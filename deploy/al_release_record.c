@@ -1,7 +1,8 @@
 /*  al_release_record.c: deploy-manager's release record (see al_release_record.h).
 */
 #include "deploy/al_release_record.h"
-#include "deploy/al_driver_int.h"
+#include "base/al_file.h"
+#include "base/al_paths.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -49,7 +50,8 @@ al_release_record_path (const char *deploy_dir, const char *service, const char 
 bool
 al_release_record_path_in_state (const char *state_dir, const char *service, const char *env, char *path, size_t size)
 {
-    return s_path (state_dir, "/deploy", service, env, path, size);
+    char error [256];
+    return al_paths_release_record (state_dir, service, env, path, size, error, sizeof error) == 0;
 }
 
 static void
@@ -113,49 +115,22 @@ al_release_record_save (const char *path, const char *service, const char *env,
     assert (path && service && env && record);
     assert (record->current.present);
     int rc = -1;
-    char *text = NULL, *temp = NULL;
-    int fd = -1;
     char *copy = strdup (path);
     char *dir = copy? dirname (copy): NULL;
     json_t *root = json_pack ("{s:s, s:s, s:s, s:o, s:o}", "format", S_FORMAT, "service", service,
                               "environment", env, "current", s_release_to_json (&record->current),
                               "previous", s_release_to_json (&record->previous));
-    text = root? json_dumps (root, JSON_INDENT (2) | JSON_SORT_KEYS): NULL;
-    if (!dir || !text || asprintf (&temp, "%s.tmp", path) < 0) {
-        temp = NULL;
+    char *text = root? json_dumps (root, JSON_INDENT (2) | JSON_SORT_KEYS): NULL;
+    if (!dir || !text) {
         snprintf (error, error_size, "%s: cannot encode JSON", path);
         goto cleanup;
     }
-    if (al_mkdir_p (dir, error, error_size) != 0)
+    //  Atomically (al_file): the previous record or this one survives a crash, never half.
+    if (al_file_make_directories (dir, 0700, error, error_size) != 0
+    ||  al_file_write_atomic_text (path, text, 0600, error, error_size) != 0)
         goto cleanup;
-    //  Atomically: the previous record or this one survives a crash, never half.
-    fd = open (temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    size_t size = strlen (text);
-    if (fd < 0
-    ||  write (fd, text, size) != (ssize_t) size
-    ||  write (fd, "\n", 1) != 1
-    ||  fsync (fd) != 0) {
-        snprintf (error, error_size, "%s: %s", temp, strerror (errno));
-        goto cleanup;
-    }
-    close (fd);
-    fd = -1;
-    if (rename (temp, path) != 0) {
-        snprintf (error, error_size, "%s: %s", path, strerror (errno));
-        goto cleanup;
-    }
-    int dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd >= 0) {
-        fsync (dir_fd);
-        close (dir_fd);
-    }
     rc = 0;
 cleanup:
-    if (fd >= 0) {
-        close (fd);
-        unlink (temp);
-    }
-    free (temp);
     free (text);
     free (copy);
     json_decref (root);
