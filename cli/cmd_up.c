@@ -220,8 +220,7 @@ al_cmd_up (int argc, char **argv)
     sigaction (SIGINT, &action, NULL);
     sigaction (SIGTERM, &action, NULL);
     sigaction (SIGHUP, &action, NULL);
-    fprintf (stderr, "airlock up: starting the broker and 5 agents%s%s%s (logs in %s/%s, pids in %s/%s)
-",
+    fprintf (stderr, "airlock up: starting the broker and 5 agents%s%s%s (logs in %s/%s, pids in %s/%s)\n",
              console_listen? " and the web console on http://": "", console_listen? console_listen: "",
              console_listen? "/": "", state_dir, al_paths_relative (AL_PATH_LOGS_DIR), state_dir,
              al_paths_relative (AL_PATH_RUN_DIR));
