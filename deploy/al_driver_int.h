@@ -70,6 +70,15 @@ bool al_program_resolve (const char *program, char *path, size_t path_size,
 //  execute PATH: reason", reported by the child before it exits 127).
 pid_t al_child_spawn (char *const *argv, char *const *envp, int out_fd, int err_fd,
                       char *error, size_t error_size);
+//  al_child_spawn, but the child does not execve until record (pid, arg) returned 0 in
+//  the parent: what an owner must know of the child (its registry entry) is on disk
+//  before the program runs, so an owner killed at any moment leaves no program it never
+//  recorded (the child, still a copy of the owner, exits 127 when the owner dies first:
+//  it sees its gate pipe close). record returning -1 (error filled) stops the child
+//  before its execve; the spawn reaps it and returns -1 with that error.
+typedef int (al_child_record_fn) (pid_t pid, void *arg, char *error, size_t error_size);
+pid_t al_child_spawn_recorded (char *const *argv, char *const *envp, int out_fd, int err_fd,
+                               al_child_record_fn *record, void *arg, char *error, size_t error_size);
 //  Wait for pid for up to timeout_ms (0: just check). True with the exit code
 //  (status, or -signal) when it was reaped. kill_leftovers: SIGKILL what the child left
 //  in its process group, before reaping it (so its pid, the group id, is not reused).

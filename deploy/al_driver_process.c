@@ -22,8 +22,9 @@
     The instance registry (config state_file, optional) covers the owner that dies
     without close (SIGKILL, a crash): its instances are orphaned, still listening, their
     log pipe gone. The registry (its format, reading and atomic writing: al_instances.h)
-    is rewritten whenever an instance starts (right after the spawn, before the
-    liveness wait, so no window leaves a child unrecorded) or stops, with each running
+    is rewritten whenever an instance starts (between the fork and the execve: the
+    child waits for it, al_child_spawn_recorded, so no window leaves a program running
+    unrecorded; the open also reads a rewrite killed before its rename) or stops, with each running
     instance's pid, process group and start time (field 22 of /proc/PID/stat). The next
     open stops every recorded instance whose pid still runs with the same start time,
     is not a zombie and belongs to our user: SIGTERM to its group, polling /proc up to
@@ -504,7 +505,38 @@ s_registry_write (s_process_t *self, const s_instance_t *starting, char *error, 
     return rc;
 }
 
-//  At open: stop what the registry of a dead owner names, then take the file over
+//  The spawn's record callback (al_child_spawn_recorded): the child exists, its program
+//  does not run yet; write the registry with it, or refuse (the child then exits).
+typedef struct {
+    s_process_t *self;
+    s_instance_t *starting;
+    bool refused;                   // the registry could not name it
+} s_spawn_record_t;
+
+static int
+s_record_spawned (pid_t pid, void *arg, char *error, size_t error_size)
+{
+    s_spawn_record_t *record = (s_spawn_record_t *) arg;
+    record->refused = true;
+    //  Our own unreaped child: its /proc entry exists until we wait for it.
+    s_proc_stat_t stat;
+    if (!s_proc_stat (pid, &stat)) {
+        snprintf (error, error_size, "cannot read /proc/%d/stat", (int) pid);
+        return -1;
+    }
+    record->starting->info.pid = pid;
+    record->starting->start_time = stat.start_time;
+    char why [400];
+    if (s_registry_write (record->self, record->starting, why, sizeof (why)) != 0) {
+        snprintf (error, error_size, "registry %s", why);
+        return -1;
+    }
+    record->refused = false;
+    return 0;
+}
+
+//  At open: stop what the registry of a dead owner names, and what its rewrites killed
+//  before their rename name (al_instances_read_unrenamed), then take the file over
 //  (rewrite it empty). Returns 0, or -1 with error (the file is then left untouched).
 static int
 s_registry_recover (s_process_t *self, char *error, size_t error_size)
@@ -513,6 +545,10 @@ s_registry_recover (s_process_t *self, char *error, size_t error_size)
     size_t count;
     if (al_instances_read (self->state_file, AL_INSTANCES_TO_STOP, &records, &count, NULL, error, error_size) != 0)
         return -1;
+    if (al_instances_read_unrenamed (self->state_file, &records, &count, error, error_size) != 0) {
+        free (records);
+        return -1;
+    }
     s_leftover_t *leftovers = calloc (count? count: 1, sizeof *leftovers);
     if (!leftovers) {
         free (records);
@@ -558,6 +594,7 @@ s_registry_recover (s_process_t *self, char *error, size_t error_size)
         return -1;
     self->stale_stopped = targets;
     self->registry_ready = true;
+    al_instances_remove_unrenamed (self->state_file);
     return s_registry_write (self, NULL, error, error_size);
 }
 
@@ -824,8 +861,25 @@ s_process_start_instance (void *handle, const al_driver_spec_t *spec, al_driver_
         snprintf (error, error_size, "pipe: %s", strerror (errno));
         goto cleanup;
     }
+    char endpoint [AL_DRIVER_ENDPOINT_SIZE], url [AL_DRIVER_ENDPOINT_SIZE + 256];
+    snprintf (endpoint, sizeof (endpoint), "http://%s:%d", self->host, port);
+    //  The record, complete but for the pid and the log path: the spawn has the registry
+    //  name the child before its program runs (s_record_spawned), so an owner killed at
+    //  any moment, during the spawn or the liveness wait, leaves nothing unknown.
+    s_instance_t starting = { .info = { .instance = spec->instance, .port = port, .running = true },
+                              .environment = environment };
+    snprintf (starting.info.id, sizeof (starting.info.id), "%s", id);
+    snprintf (starting.info.service, sizeof (starting.info.service), "%s", spec->vars.service);
+    snprintf (starting.info.version, sizeof (starting.info.version), "%s", spec->vars.version);
+    snprintf (starting.info.set, sizeof (starting.info.set), "%s", set);
+    snprintf (starting.info.endpoint, sizeof (starting.info.endpoint), "%s", endpoint);
+    s_spawn_record_t record = { self, &starting, false };
     char spawn_error [512];
-    pid = al_child_spawn (argv, al_env_array (env), output [1], output [1], spawn_error, sizeof (spawn_error));
+    pid = al_child_spawn_recorded (argv, al_env_array (env), output [1], output [1],
+                                   self->state_file ? s_record_spawned : NULL, &record,
+                                   spawn_error, sizeof (spawn_error));
+    starting.info.pid = pid;
+    registered = pid > 0 && self->state_file;       // the registry names it
     close (output [1]);
     //  The pump owns the read end and the log descriptor from here.
     int pumped = s_pump_add (&self->pump, id, output [0], log_fd);
@@ -834,36 +888,15 @@ s_process_start_instance (void *handle, const al_driver_spec_t *spec, al_driver_
         snprintf (error, error_size, "out of memory");
         goto cleanup;
     }
+    if (pid < 0 && record.refused) {
+        //  The child was stopped before its execve, and reaped.
+        al_error_set (error, error_size, redact, "instance %s not started: %s", id, spawn_error);
+        goto cleanup;
+    }
     if (pid < 0) {
         al_error_set (error, error_size, redact, "instance %s: %s", id, spawn_error);
         status = AL_DRIVER_ERR_FAILED;
         goto cleanup;
-    }
-    char endpoint [AL_DRIVER_ENDPOINT_SIZE], url [AL_DRIVER_ENDPOINT_SIZE + 256];
-    snprintf (endpoint, sizeof (endpoint), "http://%s:%d", self->host, port);
-    //  The record, complete but for the log path, so the registry can name the child
-    //  before we wait for it: an owner killed during the wait leaves nothing unknown.
-    s_instance_t starting = { .info = { .instance = spec->instance, .port = port, .pid = pid,
-                                        .running = true }, .environment = environment };
-    snprintf (starting.info.id, sizeof (starting.info.id), "%s", id);
-    snprintf (starting.info.service, sizeof (starting.info.service), "%s", spec->vars.service);
-    snprintf (starting.info.version, sizeof (starting.info.version), "%s", spec->vars.version);
-    snprintf (starting.info.set, sizeof (starting.info.set), "%s", set);
-    snprintf (starting.info.endpoint, sizeof (starting.info.endpoint), "%s", endpoint);
-    if (self->state_file) {
-        //  Our own unreaped child: its /proc entry exists until we wait for it.
-        s_proc_stat_t stat;
-        if (!s_proc_stat (pid, &stat)) {
-            snprintf (error, error_size, "instance %s: cannot read /proc/%d/stat", id, (int) pid);
-            goto cleanup;
-        }
-        starting.start_time = stat.start_time;
-        char why [512];
-        if (s_registry_write (self, &starting, why, sizeof (why)) != 0) {
-            al_error_set (error, error_size, redact, "instance %s not started: registry %s", id, why);
-            goto cleanup;
-        }
-        registered = true;
     }
     snprintf (url, sizeof (url), "%s%s", endpoint, self->liveness_path);
     double deadline = al_now_ms () + self->start_timeout_ms;

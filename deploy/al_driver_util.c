@@ -67,6 +67,13 @@ al_program_resolve (const char *program, char *path, size_t path_size, char *err
 pid_t
 al_child_spawn (char *const *argv, char *const *envp, int out_fd, int err_fd, char *error, size_t error_size)
 {
+    return al_child_spawn_recorded (argv, envp, out_fd, err_fd, NULL, NULL, error, error_size);
+}
+
+pid_t
+al_child_spawn_recorded (char *const *argv, char *const *envp, int out_fd, int err_fd,
+                         al_child_record_fn *record, void *arg, char *error, size_t error_size)
+{
     assert (argv && argv [0] && envp);
     char path [PATH_MAX];
     if (!al_program_resolve (argv [0], path, sizeof (path), error, error_size))
@@ -77,19 +84,27 @@ al_child_spawn (char *const *argv, char *const *envp, int out_fd, int err_fd, ch
         snprintf (error, error_size, "pipe: %s", strerror (errno));
         return -1;
     }
-    int null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null_fd < 0) {
-        snprintf (error, error_size, "/dev/null: %s", strerror (errno));
+    //  With record: the child waits on this gate before its execve (one byte: go; end
+    //  of file: the owner died or refused, exit).
+    int gate [2] = { -1, -1 };
+    if (record && pipe2 (gate, O_CLOEXEC) != 0) {
+        snprintf (error, error_size, "pipe: %s", strerror (errno));
         close (report [0]);
         close (report [1]);
         return -1;
     }
-    pid_t pid = fork ();
+    int null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+    pid_t pid = null_fd < 0 ? -1 : fork ();
     if (pid < 0) {
-        snprintf (error, error_size, "fork: %s", strerror (errno));
+        snprintf (error, error_size, "%s: %s", null_fd < 0 ? "/dev/null" : "fork", strerror (errno));
         close (report [0]);
         close (report [1]);
-        close (null_fd);
+        if (null_fd >= 0)
+            close (null_fd);
+        if (record) {
+            close (gate [0]);
+            close (gate [1]);
+        }
         return -1;
     }
     if (pid == 0) {
@@ -106,12 +121,25 @@ al_child_spawn (char *const *argv, char *const *envp, int out_fd, int err_fd, ch
             (void) !write (report [1], &code, sizeof (code));
             _exit (127);
         }
-        //  Everything but 0, 1, 2 and the report pipe: the host may hold descriptors
-        //  (sockets, the audit database) that are not close-on-exec.
-        int keep = report [1];
-        if (keep > 3)
-            close_range (3, (unsigned) keep - 1, 0);
-        close_range ((unsigned) keep + 1, ~0U, 0);
+        //  Everything but 0, 1, 2, the report pipe (and the gate's read end): the host
+        //  may hold descriptors (sockets, the audit database) that are not
+        //  close-on-exec, and other children's gates, whose end of file they await.
+        int keep = report [1], keep_too = record ? gate [0] : report [1];
+        int low = keep < keep_too ? keep : keep_too, high = keep < keep_too ? keep_too : keep;
+        if (low > 3)
+            close_range (3, (unsigned) low - 1, 0);
+        if (high > low + 1)
+            close_range ((unsigned) low + 1, (unsigned) high - 1, 0);
+        close_range ((unsigned) high + 1, ~0U, 0);
+        if (record) {
+            char go = 0;
+            ssize_t got;
+            do
+                got = read (gate [0], &go, 1);
+            while (got < 0 && errno == EINTR);
+            if (got != 1)
+                _exit (127);            // the owner died (or refused) before recording us
+        }
         execve (path, argv, envp);
         int code = errno;
         (void) !write (keep, &code, sizeof (code));
@@ -121,6 +149,22 @@ al_child_spawn (char *const *argv, char *const *envp, int out_fd, int err_fd, ch
     setpgid (pid, pid);
     close (report [1]);
     close (null_fd);
+    if (record) {
+        close (gate [0]);
+        int recorded = record (pid, arg, error, error_size);
+        if (recorded == 0 && write (gate [1], "", 1) != 1) {
+            snprintf (error, error_size, "gate: %s", strerror (errno));
+            recorded = -1;
+        }
+        close (gate [1]);               // without the byte: the child exits 127
+        if (recorded != 0) {
+            close (report [0]);
+            int status;
+            while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+                ;
+            return -1;
+        }
+    }
     int code = 0;
     ssize_t got;
     do

@@ -6,6 +6,7 @@
 
 #include <assert.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -239,6 +240,100 @@ cleanup:
     if (fd >= 0)
         close (fd);
     return rc;
+}
+
+//  ---- rewrites killed before their rename -------------------------------------------
+
+//  Is name (in path's directory) a temporary of path's rewrite: base + ".XXXXXX" (our
+//  mkostemp's) or base + ".tmp-XXXXXX" (al_file_write_atomic's)?
+static bool
+s_unrenamed (const char *base, const char *name)
+{
+    size_t base_size = strlen (base), size = strlen (name);
+    if (strncmp (name, base, base_size) != 0 || name [base_size] != '.')
+        return false;
+    return size == base_size + 7 || (size == base_size + 11 && strncmp (name + base_size, ".tmp-", 5) == 0);
+}
+
+//  Call each (temporary path, arg) for every unrenamed rewrite of path; stops at a
+//  non-zero return and returns it (0 when none, or the directory cannot be read).
+static int
+s_each_unrenamed (const char *path, int (*each) (const char *, void *), void *arg)
+{
+    char directory [PATH_MAX], file [PATH_MAX];
+    if (snprintf (directory, sizeof directory, "%s", path) >= (int) sizeof directory)
+        return 0;
+    char *slash = strrchr (directory, '/');
+    const char *base = slash? path + (slash - directory) + 1: path;
+    if (slash)
+        *slash = 0;
+    DIR *dir = opendir (slash? (*directory? directory: "/"): ".");
+    if (!dir)
+        return 0;
+    int rc = 0;
+    struct dirent *entry;
+    while (rc == 0 && (entry = readdir (dir)) != NULL)
+        if (s_unrenamed (base, entry->d_name)
+        &&  snprintf (file, sizeof file, "%s/%s", slash? directory: ".", entry->d_name) < (int) sizeof file)
+            rc = each (file, arg);
+    closedir (dir);
+    return rc;
+}
+
+typedef struct {
+    al_instance_record_t **records_p;
+    size_t *count_p;
+} s_gather_t;
+
+static int
+s_gather (const char *file, void *arg)
+{
+    s_gather_t *gather = arg;
+    al_instance_record_t *more = NULL;
+    size_t more_count = 0;
+    char ignored [512];
+    if (al_instances_read (file, AL_INSTANCES_TO_STOP, &more, &more_count, NULL, ignored, sizeof ignored) != 0
+    ||  more_count == 0) {
+        free (more);
+        return 0;
+    }
+    size_t count = *gather->count_p;
+    al_instance_record_t *all = realloc (*gather->records_p, (count + more_count) * sizeof *all);
+    if (all) {
+        memcpy (all + count, more, more_count * sizeof *all);
+        *gather->records_p = all;
+        *gather->count_p = count + more_count;
+    }
+    free (more);
+    return all? 0: -1;
+}
+
+int
+al_instances_read_unrenamed (const char *path, al_instance_record_t **records_p, size_t *count_p,
+                             char *error, size_t error_size)
+{
+    assert (path && records_p && count_p);
+    s_gather_t gather = { records_p, count_p };
+    if (s_each_unrenamed (path, s_gather, &gather) != 0) {
+        snprintf (error, error_size, "%s: out of memory", path);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+s_remove (const char *file, void *arg)
+{
+    (void) arg;
+    unlink (file);
+    return 0;
+}
+
+void
+al_instances_remove_unrenamed (const char *path)
+{
+    assert (path);
+    s_each_unrenamed (path, s_remove, NULL);
 }
 
 //  ---- writing ------------------------------------------------------------------------

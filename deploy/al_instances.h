@@ -76,6 +76,18 @@ bool al_instances_path_in_state (const char *state_dir, const char *service, con
 int al_instances_read (const char *path, al_instances_use_t use, al_instance_record_t **records_p,
                        size_t *count_p, bool *found_p, char *error, size_t error_size);
 
+//  An owner killed inside al_instances_write, after the temporary file was written and
+//  before its rename, leaves "<path>.XXXXXX" (or al_file's "<path>.tmp-XXXXXX"): the only
+//  record of the instance it had just spawned. Append to *records_p and *count_p what
+//  every such file names, read as AL_INSTANCES_TO_STOP (one that is half-written, not
+//  trusted or unreadable adds nothing). Returns 0, or -1 with error (out of memory;
+//  what was appended stays: the caller frees *records_p either way).
+int al_instances_read_unrenamed (const char *path, al_instance_record_t **records_p, size_t *count_p,
+                                 char *error, size_t error_size);
+
+//  Remove those files (once what they name is stopped).
+void al_instances_remove_unrenamed (const char *path);
+
 //  Replace the registry at path with records (count may be 0), then file_sd.json beside
 //  it (host: the instances' address for Prometheus). Returns 0, or -1 with error.
 int al_instances_write (const char *path, const char *host, const al_instance_record_t *records, size_t count,

@@ -449,6 +449,28 @@ test_unrenamed_registry_rewrite_stopped (void **state)
     json_decref (instances);
 }
 
+//  The same through base/al_file's temporary name ("<registry>.tmp-XXXXXX"), the one
+//  al_instances_write leaves once it writes through al_file_write_atomic.
+static void
+test_unrenamed_al_file_rewrite_stopped (void **state)
+{
+    s_fixture_t *self = *state;
+    pid_t leftover = s_sleeper (self);
+    char directory [4096], temporary [4200], text [1024];
+    snprintf (directory, sizeof (directory), "%s/state dir", self->dir);
+    assert_int_equal (mkdir (directory, 0700), 0);
+    snprintf (temporary, sizeof (temporary), "%s.tmp-k3Jd8a", self->state_file);
+    snprintf (text, sizeof (text), "{\"format\": 1, \"instances\": ["
+              "{\"id\": \"spawned-0.1\", \"pid\": %d, \"pgid\": %d, \"start_time\": %llu, \"port\": 1}]}",
+              (int) leftover, (int) leftover, s_start_time (leftover));
+    s_write_file (temporary, text, 0600);
+
+    s_open (self);
+    assert_int_equal (al_driver_stale_stopped (self->d), 1);
+    assert_true (dt_pid_gone (leftover));
+    assert_int_equal (access (temporary, F_OK), -1);
+}
+
 //  al_child_spawn_recorded: the program runs only after the record callback returned 0
 //  in the owner. Refused, or the owner dead inside the callback (SIGKILL between the
 //  fork and the registry write, as the chaos harness did), the program never runs.
@@ -580,6 +602,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_owner_killed_leftovers_stopped_by_next_open, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_reused_pid_and_zombie_left_alone, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_unrenamed_registry_rewrite_stopped, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_unrenamed_al_file_rewrite_stopped, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_spawn_runs_the_program_only_once_recorded, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_untrusted_registry_fails_open, s_setup, s_teardown),
     };
