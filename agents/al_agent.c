@@ -217,6 +217,13 @@ al_agent_new (const al_agent_options_t *options, char *error, size_t error_size)
     assert (self->entries && self->unsent && self->inflight && self->completed
          && self->deliveries && self->held);
 
+    self->endpoints = malloc (AL_AGENT_MAX_ENDPOINTS * sizeof *self->endpoints);
+    assert (self->endpoints);
+    int endpoint_count = al_agent_endpoints_split (options->endpoint, self->endpoints,
+                                                    error, error_size);
+    //  al_agent__options_check passed the same list.
+    assert (endpoint_count > 0);
+    self->endpoint_count = (size_t) endpoint_count;
     self->actor = zactor_new (al_agent__actor, self);
     if (!self->actor || *self->start_error) {
         snprintf (error, error_size, "%s", *self->start_error ? self->start_error
@@ -248,6 +255,7 @@ al_agent_destroy (al_agent_t **self_p)
         pthread_cond_destroy (&self->cond);
     }
     free (self->ack_queue);
+    free (self->endpoints);
     zcert_destroy (&self->cert);
     free (self);
     *self_p = NULL;

@@ -85,6 +85,14 @@ struct _al_agent_t {
     int64_t backoff_ms;         // extra wait before the next socket remake
     uint64_t heartbeat_sequence;
     al_agent_info_t info;
+    //  Failover: the broker endpoints from options.endpoint, tried in order; the link
+    //  is on endpoints [endpoint_index]. link_down_ms: since when the link is not up
+    //  (the socket was made, or it disconnected); with several endpoints, a link not up
+    //  for a heartbeat interval (plus backoff) moves on to the next endpoint.
+    char (*endpoints) [AL_AGENT_PATH_SIZE];
+    size_t endpoint_count;
+    size_t endpoint_index;
+    int64_t link_down_ms;
     char last_error [512];
     char start_error [512];     // the actor could not make its first socket
 };

@@ -130,8 +130,11 @@ s_link_open (al_agent_t *self, s_link_t *link, char *error, size_t error_size)
                   zmq_strerror (zmq_errno ()));
         goto failed;
     }
-    if (zsock_connect (link->dealer, "%s", self->options.endpoint) != 0) {
-        al_agent__format (error, error_size, "cannot connect to %s: %s", self->options.endpoint,
+    const char *endpoint = self->endpoints [self->endpoint_index];
+    self->link_down_ms = al_agent__now_ms ();
+    self->info.endpoint_index = self->endpoint_index;
+    if (zsock_connect (link->dealer, "%s", endpoint) != 0) {
+        al_agent__format (error, error_size, "cannot connect to %s: %s", endpoint,
                   zmq_strerror (zmq_errno ()));
         goto failed;
     }
@@ -446,25 +449,29 @@ s_monitor_drain (al_agent_t *self, s_link_t *link, int64_t now)
         if (event == ZMQ_EVENT_DISCONNECTED) {
             self->info.connected = false;
             self->info.registered = false;
+            self->link_down_ms = now;
         }
         else
         if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
             al_agent__format (self->last_error, sizeof self->last_error,
                       "handshake with %s failed: the broker refused this key (%s is not in "
                       "identities.yaml, or the broker key is wrong)",
-                      self->options.endpoint, zcert_public_txt (self->cert));
+                      self->endpoints [self->endpoint_index], zcert_public_txt (self->cert));
         else
         if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
             al_agent__format (self->last_error, sizeof self->last_error,
                       "handshake with %s failed (wrong broker key %s, or not an airlock broker)",
-                      self->options.endpoint, self->options.broker_key);
+                      self->endpoints [self->endpoint_index], self->options.broker_key);
         pthread_cond_broadcast (&self->cond);
         pthread_mutex_unlock (&self->mutex);
     }
 }
 
-//  Under the lock: the broker said nothing for 3 intervals (plus backoff): remake the
-//  socket. The outbox stays; the next link registers and sends it again.
+//  Under the lock: the broker said nothing for 3 intervals (plus backoff), or, with
+//  several endpoints, the link was not up for an interval: remake the socket, on the
+//  next endpoint when there are several. The backoff grows when a whole round of
+//  endpoints failed (with one endpoint: every time). The outbox stays; the next link
+//  registers and sends it again.
 static void
 s_link_remake (al_agent_t *self, s_link_t *link, int64_t now)
 {
@@ -473,13 +480,29 @@ s_link_remake (al_agent_t *self, s_link_t *link, int64_t now)
     self->info.registered = false;
     self->info.socket_recreations++;
     self->last_rx_ms = now;
-    self->backoff_ms = self->backoff_ms
-        ? (self->backoff_ms * 2 < self->options.reconnect_ivl_max_ms
-           ? self->backoff_ms * 2 : self->options.reconnect_ivl_max_ms)
-        : self->options.reconnect_ivl_ms;
+    if (self->endpoint_count > 1) {
+        self->endpoint_index = (self->endpoint_index + 1) % self->endpoint_count;
+        self->info.endpoint_switches++;
+    }
+    if (self->endpoint_index == 0)
+        self->backoff_ms = self->backoff_ms
+            ? (self->backoff_ms * 2 < self->options.reconnect_ivl_max_ms
+               ? self->backoff_ms * 2 : self->options.reconnect_ivl_max_ms)
+            : self->options.reconnect_ivl_ms;
     char error [256];
     if (s_link_open (self, link, error, sizeof error) != 0)
         snprintf (self->last_error, sizeof self->last_error, "%s", error);
+}
+
+//  Under the lock: is it time to give up on the current link?
+static bool
+s_link_given_up (al_agent_t *self, int64_t now)
+{
+    int64_t interval = self->options.heartbeat_ms;
+    if (now - self->last_rx_ms > 3 * interval + self->backoff_ms)
+        return true;        // the broker went silent (or never spoke)
+    return self->endpoint_count > 1 && !self->info.connected
+        && now - self->link_down_ms > interval + self->backoff_ms;
 }
 
 void
@@ -539,7 +562,7 @@ al_agent__actor (zsock_t *pipe, void *args)
             s_dealer_drain (self, &link);
         now = al_agent__now_ms ();
         pthread_mutex_lock (&self->mutex);
-        if (now - self->last_rx_ms > 3 * (int64_t) self->options.heartbeat_ms + self->backoff_ms)
+        if (s_link_given_up (self, now))
             s_link_remake (self, &link, now);
         if (!terminated)
             s_link_flush (self, &link, now);

@@ -57,7 +57,7 @@ al_agent_options_from_config (al_agent_options_t *options, const al_config_t *co
         goto cleanup;
     }
     if (s_copy (options->endpoint, sizeof options->endpoint,
-                al_config_router_endpoint (config), "endpoints.router", error, error_size)
+                al_config_broker_endpoints (config), "endpoints.brokers", error, error_size)
     ||  s_copy (options->broker_key, sizeof options->broker_key,
                 zcert_public_txt (broker_cert), "broker key", error, error_size)
     ||  s_copy (options->cert_path, sizeof options->cert_path, cert_path, "certificate path",
@@ -81,10 +81,12 @@ int
 al_agent__options_check (const al_agent_options_t *options, char *error, size_t error_size)
 {
     uint8_t key [32];
-    if (!*options->endpoint) {
-        snprintf (error, error_size, "endpoint: is required");
+    char (*endpoints) [AL_AGENT_PATH_SIZE] = malloc (AL_AGENT_MAX_ENDPOINTS * sizeof *endpoints);
+    assert (endpoints);
+    int count = al_agent_endpoints_split (options->endpoint, endpoints, error, error_size);
+    free (endpoints);
+    if (count < 0)
         return -1;
-    }
     if (strlen (options->broker_key) != 40 || !zmq_z85_decode (key, options->broker_key)) {
         snprintf (error, error_size, "broker_key: '%s' is not a 40-character Z85 CURVE key",
                   options->broker_key);
@@ -113,4 +115,44 @@ al_agent__options_check (const al_agent_options_t *options, char *error, size_t 
         return -1;
     }
     return 0;
+}
+
+int
+al_agent_endpoints_split (const char *list, char (*endpoints) [AL_AGENT_PATH_SIZE],
+                           char *error, size_t error_size)
+{
+    assert (list);
+    int count = 0;
+    const char *cursor = list;
+    while (true) {
+        const char *comma = strchr (cursor, ',');
+        const char *end = comma ? comma : cursor + strlen (cursor);
+        while (cursor < end && (*cursor == ' ' || *cursor == '\t'))
+            cursor++;
+        while (end > cursor && (end [-1] == ' ' || end [-1] == '\t'))
+            end--;
+        size_t length = (size_t) (end - cursor);
+        if (length == 0) {
+            snprintf (error, error_size, "endpoint: '%s': %s", list,
+                      *list ? "an empty item in the list" : "is required");
+            return -1;
+        }
+        if (count == AL_AGENT_MAX_ENDPOINTS) {
+            snprintf (error, error_size, "endpoint: '%s': more than %d endpoints", list,
+                      AL_AGENT_MAX_ENDPOINTS);
+            return -1;
+        }
+        if (!memchr (cursor, ':', length) || length >= AL_AGENT_PATH_SIZE) {
+            snprintf (error, error_size, "endpoint: '%.*s' is not a ZeroMQ endpoint (tcp://HOST:PORT, ipc://PATH)",
+                      (int) (length < 200 ? length : 200), cursor);
+            return -1;
+        }
+        memcpy (endpoints [count], cursor, length);
+        endpoints [count][length] = 0;
+        count++;
+        if (!comma)
+            break;
+        cursor = comma + 1;
+    }
+    return count;
 }

@@ -29,6 +29,8 @@ typedef enum {
     //  metrics: one optional address per process (unset: no endpoint).
     S_METRICS_BROKER, S_METRICS_ORCHESTRATOR, S_METRICS_QA, S_METRICS_DEPLOY_MANAGER,
     S_METRICS_MONITOR, S_METRICS_NOTIFIER,
+    //  failover (docs/ha.md): what clients connect to, when not just router / pub.
+    S_BROKERS, S_EVENTS,
     S_STR_COUNT
 } s_str_t;
 
@@ -63,6 +65,8 @@ static const s_key_t s_keys [] = {
     { NULL,         "services",           true,  true,  S_SERVICES, 0, 0 },
     { "endpoints",  "router",             true,  false, S_ROUTER, 0, 0 },
     { "endpoints",  "pub",                true,  false, S_PUB, 0, 0 },
+    { "endpoints",  "brokers",            true,  false, S_BROKERS, 0, 0 },
+    { "endpoints",  "events",             true,  false, S_EVENTS, 0, 0 },
     { "keys",       "broker",             true,  true,  S_KEY_BROKER, 0, 0 },
     { "keys",       "checkpoint",         true,  true,  S_KEY_CHECKPOINT, 0, 0 },
     { "keys",       "agents",             true,  true,  S_KEY_AGENTS, 0, 0 },
@@ -519,6 +523,8 @@ const char *al_config_checkpoint_path (const al_config_t *self) { assert (self);
 const char *al_config_services_path (const al_config_t *self) { assert (self); return self->str [S_SERVICES]; }
 const char *al_config_router_endpoint (const al_config_t *self) { assert (self); return self->str [S_ROUTER]; }
 const char *al_config_pub_endpoint (const al_config_t *self) { assert (self); return self->str [S_PUB]; }
+const char *al_config_broker_endpoints (const al_config_t *self) { assert (self); return self->str [S_BROKERS] ? self->str [S_BROKERS] : self->str [S_ROUTER]; }
+const char *al_config_event_endpoints (const al_config_t *self) { assert (self); return self->str [S_EVENTS] ? self->str [S_EVENTS] : self->str [S_PUB]; }
 
 char *
 al_config_agent_cert (const al_config_t *self, const char *role)

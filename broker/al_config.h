@@ -68,6 +68,11 @@ const char *al_config_services_path (const al_config_t *self);    // default sta
 //  Endpoints: default ipc://state_dir/broker.ipc and ipc://state_dir/events.ipc.
 const char *al_config_router_endpoint (const al_config_t *self);
 const char *al_config_pub_endpoint (const al_config_t *self);
+//  What clients connect to (docs/ha.md): endpoints.brokers / endpoints.events, each a
+//  comma-separated list of every broker's router / pub endpoint, tried in order;
+//  unset: the router / pub endpoint above.
+const char *al_config_broker_endpoints (const al_config_t *self);
+const char *al_config_event_endpoints (const al_config_t *self);
 
 //  The certificate file of an agent role: agents_keys_dir/<role>.cert (its secret part
 //  is at that path + "_secret", czmq's convention). Caller frees; NULL if role is empty
