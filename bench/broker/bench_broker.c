@@ -446,6 +446,9 @@ s_bench_setup (s_bench_t *bench)
     bench->broker_cert = zcert_new ();
     snprintf (path, sizeof path, "%s/keys/broker.cert", bench->dir);
     zcert_save (bench->broker_cert, path);
+    //  The broker refuses secret key files others may read.
+    snprintf (path, sizeof path, "%s/keys/broker.cert_secret", bench->dir);
+    chmod (path, 0600);
     uint8_t public_key [crypto_sign_PUBLICKEYBYTES], secret_key [crypto_sign_SECRETKEYBYTES];
     crypto_sign_keypair (public_key, secret_key);
     char hex [2 * crypto_sign_SECRETKEYBYTES + 1];
@@ -454,6 +457,7 @@ s_bench_setup (s_bench_t *bench)
     FILE *file = fopen (path, "w");
     fprintf (file, "%s\n", hex);
     fclose (file);
+    chmod (path, 0600);
 
     snprintf (path, sizeof path, "%s/policy", bench->dir);
     mkdir (path, 0700);
