@@ -10,6 +10,7 @@
     Threading: the registry is guarded by a mutex; a store belongs to one thread.
 */
 #include "store/al_store_int.h"
+#include "store/al_store_pg.h"
 #include <assert.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -133,13 +134,15 @@ s_register_locked (const al_store_ops_t *ops, char *error, size_t error_size)
     return AL_STORE_OK;
 }
 
-//  The built-in backend is registered on first use of the registry.
+//  The built-in backends (SQLite, PostgreSQL) are registered on first use of the registry.
 static void
 s_registry_init_locked (void)
 {
     if (s_registry_count == 0) {
         char error [128];
         al_store_status_t status = s_register_locked (&al_store_sqlite_ops, error, sizeof error);
+        assert (status == AL_STORE_OK);
+        status = s_register_locked (&al_store_pg_ops, error, sizeof error);
         assert (status == AL_STORE_OK);
         (void) status;
     }

@@ -23,7 +23,7 @@ typedef struct _pg_harness_t pg_harness_t;
 
 //  Starts a server; NULL with "what went wrong" (initdb's or the server's log) in error.
 pg_harness_t *pg_harness_new (char *error, size_t error_size);
-//  Stops the server (fast shutdown) and deletes its directory. NULL-safe.
+//  Stops the server (immediate shutdown) and deletes its directory. NULL-safe.
 void pg_harness_destroy (pg_harness_t **self_p);
 
 //  The TCP port (127.0.0.1) and the temporary directory (data/, sock/, server.log).

@@ -68,7 +68,7 @@ start)
     while :; do
         port=$(cat "$dir/port" 2>/dev/null || free_port)
         if as_server_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 120 \
-                -o "-c listen_addresses=127.0.0.1 -p $port -k $dir/sock -c max_connections=60 -c shared_buffers=16MB" \
+                -o "-c listen_addresses=127.0.0.1 -p $port -k $dir/sock -c max_connections=60 -c shared_buffers=16MB -c recovery_init_sync_method=syncfs" \
                 start >/dev/null 2>&1; then
             echo "$port" >"$dir/port"
             break
@@ -85,7 +85,7 @@ start)
     (
         trap '' HUP INT
         while kill -0 "$owner" 2>/dev/null && [ -f "$dir/data/postmaster.pid" ]; do sleep 1; done
-        if [ -f "$dir/data/postmaster.pid" ]; then
+        if ! kill -0 "$owner" 2>/dev/null && [ -f "$dir/data/postmaster.pid" ]; then
             as_server_user "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
             rm -rf "$dir"
         fi

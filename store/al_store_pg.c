@@ -1,0 +1,955 @@
+/*  al_store_pg.c: the PostgreSQL backend of the audit store (ops table "postgres").
+
+    Same tables as the SQLite backend, in the connection's current schema. Every string
+    an agent can influence is stored as bytea, byte for byte: the chain hashes bytes, so
+    no encoding conversion may touch them, and a string that is not valid UTF-8 must not
+    make the broker's transaction fail. Parameters and results travel in binary.
+
+    Durability: at open a writer checks that fsync is on and synchronous_commit is not
+    off (COMMIT then returns only once the WAL is flushed) and refuses to open otherwise.
+    Writers serialise on LOCK TABLE events IN EXCLUSIVE MODE taken at begin (readers are
+    not blocked), the equivalent of SQLite's BEGIN IMMEDIATE, waiting up to
+    busy_timeout_ms (lock_timeout) before AL_STORE_ERR_BUSY. Standalone side-table writes
+    are single statements, each its own durable transaction; the outbox claim picks and
+    leases its item in one UPDATE (FOR UPDATE SKIP LOCKED). A read-only open sets
+    default_transaction_read_only and never creates anything. A connection lost outside a
+    transaction is re-established at the next begin.
+
+    The iterator reads in keyset-paginated batches (seq > last ORDER BY seq LIMIT n), so
+    it never holds the connection between calls and sees rows exactly as stored.
+
+    Threading: a handle (one connection) belongs to one thread; verify opens one handle
+    per worker thread.
+*/
+#include "store/al_store_pg.h"
+#include <libpq-fe.h>
+#include <assert.h>
+#include <endian.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
+
+#define S_SCHEMA_VERSION 1
+#define S_APPLICATION "airlock-audit"
+#define S_ITER_BATCH 2048
+#define S_MAX_PARAMS 12
+//  Serialises schema creation by concurrent first opens (any constant of our own).
+#define S_SCHEMA_LOCK_KEY "7164540183125131521"
+
+static const char *s_schema =
+    "CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);"
+    "CREATE TABLE events ("
+    "  seq bigint PRIMARY KEY, time_ms bigint NOT NULL, sender bytea NOT NULL,"
+    "  role bytea NOT NULL, type bytea NOT NULL, message_id bytea NOT NULL,"
+    "  deployment_id bytea NOT NULL, environment bytea NOT NULL, decision bigint NOT NULL,"
+    "  reason bytea NOT NULL, envelope bytea NOT NULL, hash bytea NOT NULL);"
+    "CREATE UNIQUE INDEX events_message ON events (sender, message_id) WHERE message_id <> '';"
+    "CREATE TABLE deliveries (role bytea NOT NULL, seq bigint NOT NULL, PRIMARY KEY (role, seq));"
+    "CREATE TABLE outbox (id bigserial PRIMARY KEY, seq bigint NOT NULL, channel bytea NOT NULL,"
+    "  payload bytea NOT NULL, attempts bigint NOT NULL DEFAULT 0,"
+    "  next_attempt_ms bigint NOT NULL DEFAULT 0, lease_until_ms bigint NOT NULL DEFAULT 0,"
+    "  sent_ms bigint, last_error bytea NOT NULL DEFAULT '');"
+    "CREATE INDEX outbox_due ON outbox (next_attempt_ms, id) WHERE sent_ms IS NULL;"
+    "CREATE TABLE approvals_used (approval_id bytea PRIMARY KEY, seq bigint NOT NULL);"
+    "CREATE TABLE journal (id bigserial PRIMARY KEY, deployment_id bytea NOT NULL,"
+    "  seq bigint NOT NULL, time_ms bigint NOT NULL, step bytea NOT NULL, phase bytea NOT NULL,"
+    "  status bytea NOT NULL, detail bytea NOT NULL);"
+    "CREATE INDEX journal_deployment ON journal (deployment_id, id);"
+    "INSERT INTO meta (key, value) VALUES ('application', '" S_APPLICATION "'), ('schema_version', '1');";
+
+#define S_EVENT_COLUMNS "seq, time_ms, sender, role, type, message_id, deployment_id, environment, " \
+                        "decision, reason, envelope, hash"
+
+typedef enum {
+    S_HEAD, S_FIND, S_INSERT, S_GET, S_ITER,
+    S_DELIVERY_ADD, S_DELIVERY_ACK, S_DELIVERY_PENDING,
+    S_OUTBOX_ADD, S_OUTBOX_CLAIM, S_OUTBOX_SENT, S_OUTBOX_RETRY,
+    S_APPROVAL, S_JOURNAL_ADD, S_JOURNAL_LIST, S_STMT_COUNT
+} s_stmt_id_t;
+
+static const char *s_sql [S_STMT_COUNT] = {
+    [S_HEAD] = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+    [S_FIND] = "SELECT " S_EVENT_COLUMNS " FROM events WHERE sender = $1::bytea AND message_id = $2::bytea"
+               " AND message_id <> ''",
+    [S_INSERT] = "INSERT INTO events (" S_EVENT_COLUMNS ") VALUES ($1::bigint, $2::bigint, $3::bytea,"
+                 " $4::bytea, $5::bytea, $6::bytea, $7::bytea, $8::bytea, $9::bigint, $10::bytea,"
+                 " $11::bytea, $12::bytea)",
+    [S_GET] = "SELECT " S_EVENT_COLUMNS " FROM events WHERE seq = $1::bigint",
+    [S_ITER] = "SELECT " S_EVENT_COLUMNS " FROM events WHERE seq >= $1::bigint ORDER BY seq LIMIT $2::bigint",
+    [S_DELIVERY_ADD] = "INSERT INTO deliveries (role, seq) VALUES ($1::bytea, $2::bigint)",
+    [S_DELIVERY_ACK] = "DELETE FROM deliveries WHERE role = $1::bytea AND seq = $2::bigint",
+    [S_DELIVERY_PENDING] = "SELECT seq FROM deliveries WHERE role = $1::bytea AND seq > $2::bigint"
+                           " ORDER BY seq LIMIT $3::bigint",
+    [S_OUTBOX_ADD] = "INSERT INTO outbox (seq, channel, payload) VALUES ($1::bigint, $2::bytea, $3::bytea)"
+                     " RETURNING id",
+    [S_OUTBOX_CLAIM] = "UPDATE outbox SET attempts = attempts + 1, lease_until_ms = $2::bigint"
+                       " WHERE id = (SELECT id FROM outbox WHERE sent_ms IS NULL AND next_attempt_ms <= $1::bigint"
+                       " AND lease_until_ms <= $1::bigint ORDER BY next_attempt_ms, id LIMIT 1"
+                       " FOR UPDATE SKIP LOCKED)"
+                       " RETURNING id, seq, channel, payload, attempts, last_error",
+    [S_OUTBOX_SENT] = "UPDATE outbox SET sent_ms = $2::bigint WHERE id = $1::bigint AND sent_ms IS NULL",
+    [S_OUTBOX_RETRY] = "UPDATE outbox SET next_attempt_ms = $2::bigint, lease_until_ms = 0,"
+                       " last_error = $3::bytea WHERE id = $1::bigint AND sent_ms IS NULL",
+    [S_APPROVAL] = "INSERT INTO approvals_used (approval_id, seq) VALUES ($1::bytea, $2::bigint)"
+                   " ON CONFLICT DO NOTHING",
+    [S_JOURNAL_ADD] = "INSERT INTO journal (deployment_id, seq, time_ms, step, phase, status, detail)"
+                      " VALUES ($1::bytea, $2::bigint, $3::bigint, $4::bytea, $5::bytea, $6::bytea, $7::bytea)",
+    [S_JOURNAL_LIST] = "SELECT seq, time_ms, deployment_id, step, phase, status, detail FROM journal"
+                       " WHERE deployment_id = $1::bytea ORDER BY id",
+};
+
+static const char *s_stmt_name [S_STMT_COUNT] = {
+    "al_head", "al_find", "al_insert", "al_get", "al_iter", "al_delivery_add", "al_delivery_ack",
+    "al_delivery_pending", "al_outbox_add", "al_outbox_claim", "al_outbox_sent", "al_outbox_retry",
+    "al_approval", "al_journal_add", "al_journal_list"
+};
+
+typedef struct {
+    PGconn *conn;
+    char *dsn;                      // as given (may hold a password: never printed)
+    char *display;                  // without any password, for messages
+    bool read_only;
+    int busy_timeout_ms;
+    bool prepared [S_STMT_COUNT];
+    PGresult *loan;                 // result behind the last get/find/claim (borrowed by the caller)
+    char error [512];
+} s_handle_t;
+
+typedef struct {
+    s_handle_t *handle;
+    PGresult *batch;
+    int row, rows;
+    int64_t next_from;
+    bool last_batch;
+} s_iter_t;
+
+//  Parameters, all in binary: bigint as 8 big-endian bytes, bytea as raw bytes.
+typedef struct {
+    const char *values [S_MAX_PARAMS];
+    int lengths [S_MAX_PARAMS];
+    int formats [S_MAX_PARAMS];
+    uint64_t integers [S_MAX_PARAMS];
+    int count;
+} s_params_t;
+
+static void
+s_param_int (s_params_t *params, int64_t value)
+{
+    assert (params->count < S_MAX_PARAMS);
+    int i = params->count++;
+    params->integers [i] = htobe64 ((uint64_t) value);
+    params->values [i] = (const char *) &params->integers [i];
+    params->lengths [i] = 8;
+    params->formats [i] = 1;
+}
+
+static void
+s_param_bytes (s_params_t *params, const void *data, size_t size)
+{
+    assert (params->count < S_MAX_PARAMS);
+    int i = params->count++;
+    params->values [i] = size? (const char *) data: "";
+    params->lengths [i] = (int) size;
+    params->formats [i] = 1;
+}
+
+static void
+s_param_text (s_params_t *params, const char *text)
+{
+    text = text? text: "";
+    s_param_bytes (params, text, strlen (text));
+}
+
+static int64_t
+s_get_int (const PGresult *result, int row, int column)
+{
+    if (PQgetisnull (result, row, column))
+        return 0;
+    const uint8_t *bytes = (const uint8_t *) PQgetvalue (result, row, column);
+    int length = PQgetlength (result, row, column);
+    uint64_t value = 0;
+    for (int i = 0; i < length && i < 8; i++)
+        value = (value << 8) | bytes [i];
+    if (length == 4)
+        return (int32_t) (uint32_t) value;
+    return (int64_t) value;
+}
+
+//  A bytea column as a string: libpq terminates every value with a zero byte.
+static const char *
+s_get_text (const PGresult *result, int row, int column)
+{
+    return PQgetisnull (result, row, column)? "": PQgetvalue (result, row, column);
+}
+
+static void
+s_set_error (s_handle_t *self, const char *format, ...)
+{
+    char text [400];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (text, sizeof text, format, args);
+    va_end (args);
+    snprintf (self->error, sizeof self->error, "%s: %s", self->display, text);
+}
+
+//  Records the server's (or the connection's) error for what; maps lock waits to BUSY.
+static al_store_status_t
+s_db_error (s_handle_t *self, const char *what, const PGresult *result)
+{
+    const char *message = result? PQresultErrorMessage (result): "";
+    if (!message || !*message)
+        message = PQerrorMessage (self->conn);
+    char text [320];
+    snprintf (text, sizeof text, "%s", message && *message? message: "unknown error");
+    size_t length = strlen (text);
+    while (length && (text [length - 1] == '\n' || text [length - 1] == ' '))
+        text [--length] = 0;
+    s_set_error (self, "%s: %s", what, text);
+    const char *state = result? PQresultErrorField (result, PG_DIAG_SQLSTATE): NULL;
+    if (state && (strcmp (state, "55P03") == 0 || strcmp (state, "40P01") == 0
+               || strcmp (state, "40001") == 0 || strcmp (state, "57014") == 0))
+        return AL_STORE_ERR_BUSY;
+    if (state && strcmp (state, "53200") == 0)
+        return AL_STORE_ERR_NOMEM;
+    return AL_STORE_ERR_IO;
+}
+
+//  Runs a prepared statement (preparing it on first use); returns the result or NULL
+//  with the error set (*status_p).
+static PGresult *
+s_exec (s_handle_t *self, s_stmt_id_t id, const s_params_t *params, const char *what,
+        al_store_status_t *status_p)
+{
+    assert (id < S_STMT_COUNT);
+    if (!self->prepared [id]) {
+        PGresult *prepared = PQprepare (self->conn, s_stmt_name [id], s_sql [id], 0, NULL);
+        if (PQresultStatus (prepared) != PGRES_COMMAND_OK) {
+            *status_p = s_db_error (self, what, prepared);
+            PQclear (prepared);
+            return NULL;
+        }
+        PQclear (prepared);
+        self->prepared [id] = true;
+    }
+    PGresult *result = PQexecPrepared (self->conn, s_stmt_name [id], params->count, params->values,
+                                       params->lengths, params->formats, 1);
+    ExecStatusType status = PQresultStatus (result);
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+        *status_p = s_db_error (self, what, result);
+        PQclear (result);
+        return NULL;
+    }
+    *status_p = AL_STORE_OK;
+    return result;
+}
+
+//  Runs a prepared write; AL_STORE_OK, or zero_status when it touched no row.
+static al_store_status_t
+s_write (s_handle_t *self, s_stmt_id_t id, const s_params_t *params, const char *what,
+         al_store_status_t zero_status)
+{
+    al_store_status_t status;
+    PGresult *result = s_exec (self, id, params, what, &status);
+    if (!result)
+        return status;
+    const char *tuples = PQcmdTuples (result);
+    if (tuples && strcmp (tuples, "0") == 0)
+        status = zero_status;
+    PQclear (result);
+    return status;
+}
+
+//  A simple query in text format: the first value (malloc'd, NULL if no row) or -1.
+static int
+s_query_text (s_handle_t *self, const char *sql, const char *what, char **value_p)
+{
+    *value_p = NULL;
+    PGresult *result = PQexec (self->conn, sql);
+    ExecStatusType status = PQresultStatus (result);
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+        s_db_error (self, what, result);
+        PQclear (result);
+        return -1;
+    }
+    if (status == PGRES_TUPLES_OK && PQntuples (result) > 0 && PQnfields (result) > 0) {
+        *value_p = strdup (PQgetvalue (result, 0, 0));
+        if (!*value_p) {
+            s_set_error (self, "%s: out of memory", what);
+            PQclear (result);
+            return -1;
+        }
+    }
+    PQclear (result);
+    return 0;
+}
+
+static int
+s_command (s_handle_t *self, const char *sql, const char *what)
+{
+    char *ignored = NULL;
+    int rc = s_query_text (self, sql, what, &ignored);
+    free (ignored);
+    return rc;
+}
+
+static void
+s_end_loan (s_handle_t *self)
+{
+    PQclear (self->loan);
+    self->loan = NULL;
+}
+
+static const char *
+s_error (void *handle)
+{
+    return ((s_handle_t *) handle)->error;
+}
+
+static void
+s_close (void *handle)
+{
+    s_handle_t *self = (s_handle_t *) handle;
+    if (!self)
+        return;
+    s_end_loan (self);
+    if (self->conn) {
+        if (PQtransactionStatus (self->conn) != PQTRANS_IDLE
+        &&  PQtransactionStatus (self->conn) != PQTRANS_UNKNOWN)
+            PQclear (PQexec (self->conn, "ROLLBACK"));
+        PQfinish (self->conn);
+    }
+    free (self->dsn);
+    free (self->display);
+    free (self);
+}
+
+char *
+al_store_pg_dsn_display (const char *dsn)
+{
+    char *error = NULL;
+    PQconninfoOption *options = PQconninfoParse (dsn, &error);
+    PQfreemem (error);
+    if (!options)
+        return strdup ("postgres (connection string not parseable)");
+    char text [512] = "";
+    size_t used = 0;
+    static const char *shown [] = { "host", "hostaddr", "port", "dbname", "user" };
+    for (PQconninfoOption *option = options; option->keyword; option++) {
+        if (!option->val || !*option->val)
+            continue;
+        for (size_t i = 0; i < sizeof shown / sizeof shown [0]; i++)
+            if (strcmp (option->keyword, shown [i]) == 0 && used < sizeof text) {
+                snprintf (text + used, sizeof text - used, "%s%s=%s", used? " ": "", option->keyword, option->val);
+                used = strlen (text);
+            }
+    }
+    PQconninfoFree (options);
+    char *display = NULL;
+    if (asprintf (&display, "postgres:%s%s", used? " ": "", used? text: " (libpq defaults)") < 0)
+        return NULL;
+    return display;
+}
+
+int
+al_store_pg_dsn_has_password (const char *dsn, char *error, size_t error_size)
+{
+    char *parse_error = NULL;
+    PQconninfoOption *options = PQconninfoParse (dsn, &parse_error);
+    PQfreemem (parse_error);
+    if (!options) {
+        snprintf (error, error_size, "not a libpq connection string (key=value pairs or a postgresql:// URI)");
+        return -1;
+    }
+    int found = 0;
+    for (PQconninfoOption *option = options; option->keyword; option++)
+        if (strcmp (option->keyword, "password") == 0 && option->val && *option->val)
+            found = 1;
+    PQconninfoFree (options);
+    return found;
+}
+
+//  Session settings, again after a reconnect (prepared statements are per session).
+static int
+s_session_setup (s_handle_t *self)
+{
+    memset (self->prepared, 0, sizeof self->prepared);
+    char sql [160];
+    snprintf (sql, sizeof sql, "SET lock_timeout = %d", self->busy_timeout_ms);
+    if (s_command (self, sql, "setting lock_timeout") != 0)
+        return -1;
+    if (self->read_only
+    &&  s_command (self, "SET default_transaction_read_only = on", "setting read-only") != 0)
+        return -1;
+    return 0;
+}
+
+//  Durability is not negotiable: fsync on and synchronous_commit not off.
+static int
+s_check_durability (s_handle_t *self)
+{
+    char *value = NULL;
+    int rc = -1;
+    if (s_query_text (self, "SHOW fsync", "reading fsync", &value) != 0)
+        goto cleanup;
+    if (!value || strcmp (value, "on") != 0) {
+        s_set_error (self, "fsync=%s: commits would not survive a crash; the server must run with fsync=on",
+                     value? value: "?");
+        goto cleanup;
+    }
+    free (value);
+    value = NULL;
+    if (s_query_text (self, "SHOW synchronous_commit", "reading synchronous_commit", &value) != 0)
+        goto cleanup;
+    if (!value || strcmp (value, "off") == 0) {
+        s_set_error (self, "synchronous_commit=%s: a commit could return before it is durable; set it to on",
+                     value? value: "?");
+        goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    free (value);
+    return rc;
+}
+
+static int
+s_check_schema (s_handle_t *self, const al_store_options_t *options)
+{
+    char *value = NULL;
+    int rc = -1;
+    if (s_query_text (self, "SELECT to_regclass('meta') IS NOT NULL", "reading schema", &value) != 0)
+        goto cleanup;
+    if (!value || strcmp (value, "t") != 0) {
+        free (value);
+        value = NULL;
+        if (s_query_text (self, "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()",
+                          "reading schema", &value) != 0)
+            goto cleanup;
+        if (!value || strcmp (value, "0") != 0) {
+            s_set_error (self, "not an airlock audit database (no meta table)");
+            goto cleanup;
+        }
+        if (options->read_only) {
+            s_set_error (self, "empty database (no audit log)");
+            goto cleanup;
+        }
+        if (!options->create) {
+            s_set_error (self, "no audit log (and not asked to create one)");
+            goto cleanup;
+        }
+        //  Two first opens at once: the second waits, then finds the tables made.
+        free (value);
+        value = NULL;
+        if (s_command (self, "BEGIN; SELECT pg_advisory_xact_lock(" S_SCHEMA_LOCK_KEY ")",
+                       "creating schema") != 0
+        ||  s_query_text (self, "SELECT to_regclass('meta') IS NOT NULL", "creating schema", &value) != 0
+        ||  (strcmp (value? value: "f", "t") != 0 && s_command (self, s_schema, "creating schema") != 0)
+        ||  s_command (self, "COMMIT", "creating schema") != 0) {
+            PQclear (PQexec (self->conn, "ROLLBACK"));
+            goto cleanup;
+        }
+        free (value);
+        value = NULL;
+    }
+    if (s_query_text (self, "SELECT value FROM meta WHERE key = 'application'", "reading meta", &value) != 0)
+        goto cleanup;
+    if (!value || strcmp (value, S_APPLICATION) != 0) {
+        s_set_error (self, "not an airlock audit database (meta.application is not '%s')", S_APPLICATION);
+        goto cleanup;
+    }
+    free (value);
+    value = NULL;
+    if (s_query_text (self, "SELECT value FROM meta WHERE key = 'schema_version'", "reading meta", &value) != 0)
+        goto cleanup;
+    if (!value) {
+        s_set_error (self, "schema version missing");
+        goto cleanup;
+    }
+    char *end = NULL;
+    long version = strtol (value, &end, 10);
+    if (*end || version < 1) {
+        s_set_error (self, "bad schema version '%s'", value);
+        goto cleanup;
+    }
+    if (version > S_SCHEMA_VERSION) {
+        s_set_error (self, "schema version %ld is newer than this airlock supports (%d)", version, S_SCHEMA_VERSION);
+        goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    free (value);
+    return rc;
+}
+
+//  Server notices (warnings on shutdown, ...) are not errors; libpq would print them on
+//  stderr, which belongs to the program using the store.
+static void
+s_ignore_notice (void *arg, const char *message)
+{
+    (void) arg; (void) message;
+}
+
+static void *
+s_open (const char *path, const al_store_options_t *options, char *error, size_t error_size)
+{
+    s_handle_t *self = calloc (1, sizeof *self);
+    if (!self || !(self->dsn = strdup (path)) || !(self->display = al_store_pg_dsn_display (path))) {
+        snprintf (error, error_size, "postgres: out of memory");
+        goto failed;
+    }
+    self->read_only = options->read_only;
+    self->busy_timeout_ms = options->busy_timeout_ms > 0? options->busy_timeout_ms: 5000;
+    self->conn = PQconnectdb (path);
+    if (!self->conn) {
+        s_set_error (self, "out of memory");
+        goto failed;
+    }
+    if (PQstatus (self->conn) != CONNECTION_OK) {
+        s_db_error (self, "cannot connect", NULL);
+        goto failed;
+    }
+    PQsetNoticeProcessor (self->conn, s_ignore_notice, NULL);
+    if (s_session_setup (self) != 0)
+        goto failed;
+    if (!self->read_only && s_check_durability (self) != 0)
+        goto failed;
+    if (s_check_schema (self, options) != 0)
+        goto failed;
+    return self;
+
+failed:
+    if (self && self->error [0])
+        snprintf (error, error_size, "%s", self->error);
+    s_close (self);
+    return NULL;
+}
+
+//  Fills event from a row of S_EVENT_COLUMNS. A malformed row (hash not 32 bytes,
+//  decision not 1 or 2) is reported with decision 0 so verify flags it at its sequence.
+static void
+s_read_event (const PGresult *result, int row, al_store_event_t *event)
+{
+    event->sequence = (uint64_t) s_get_int (result, row, 0);
+    event->time_ms = (uint64_t) s_get_int (result, row, 1);
+    event->sender = s_get_text (result, row, 2);
+    event->role = s_get_text (result, row, 3);
+    event->type = s_get_text (result, row, 4);
+    event->message_id = s_get_text (result, row, 5);
+    event->deployment_id = s_get_text (result, row, 6);
+    event->environment = s_get_text (result, row, 7);
+    int64_t decision = s_get_int (result, row, 8);
+    event->decision = (decision == AL_STORE_ACCEPTED || decision == AL_STORE_DENIED)
+                    ? (al_store_decision_t) decision: (al_store_decision_t) 0;
+    event->reason = s_get_text (result, row, 9);
+    event->envelope = (const uint8_t *) s_get_text (result, row, 10);
+    event->envelope_size = (size_t) PQgetlength (result, row, 10);
+    if (!PQgetisnull (result, row, 11) && PQgetlength (result, row, 11) == AL_STORE_HASH_SIZE)
+        memcpy (event->hash, PQgetvalue (result, row, 11), AL_STORE_HASH_SIZE);
+    else {
+        memset (event->hash, 0, AL_STORE_HASH_SIZE);
+        event->decision = (al_store_decision_t) 0;
+    }
+}
+
+static al_store_status_t
+s_head (void *handle, uint64_t *rows_p, uint8_t hash [AL_STORE_HASH_SIZE])
+{
+    s_handle_t *self = (s_handle_t *) handle;
+    s_params_t params = { .count = 0 };
+    al_store_status_t status;
+    *rows_p = 0;
+    memset (hash, 0, AL_STORE_HASH_SIZE);
+    PGresult *result = s_exec (self, S_HEAD, &params, "reading head", &status);
+    if (!result)
+        return status;
+    if (PQntuples (result) > 0) {
+        *rows_p = (uint64_t) s_get_int (result, 0, 0);
+        //  A damaged hash reads as zeros: opening must still work so verify names the row.
+        if (PQgetlength (result, 0, 1) == AL_STORE_HASH_SIZE)
+            memcpy (hash, PQgetvalue (result, 0, 1), AL_STORE_HASH_SIZE);
+    }
+    PQclear (result);
+    return AL_STORE_OK;
+}
+
+//  A connection lost while idle (server restart, failover) is re-established here, at the
+//  start of the next transaction, never in the middle of one.
+static al_store_status_t
+s_reconnect_if_lost (s_handle_t *self)
+{
+    if (PQstatus (self->conn) == CONNECTION_OK)
+        return AL_STORE_OK;
+    PQreset (self->conn);
+    if (PQstatus (self->conn) != CONNECTION_OK) {
+        s_db_error (self, "reconnecting", NULL);
+        return AL_STORE_ERR_IO;
+    }
+    return s_session_setup (self) == 0? AL_STORE_OK: AL_STORE_ERR_IO;
+}
+
+static al_store_status_t
+s_simple (s_handle_t *self, const char *sql, const char *what)
+{
+    PGresult *result = PQexec (self->conn, sql);
+    al_store_status_t status = AL_STORE_OK;
+    if (PQresultStatus (result) != PGRES_COMMAND_OK)
+        status = s_db_error (self, what, result);
+    PQclear (result);
+    return status;
+}
+
+static al_store_status_t
+s_begin (void *handle)
+{
+    s_handle_t *self = (s_handle_t *) handle;
+    s_end_loan (self);
+    al_store_status_t status = s_reconnect_if_lost (self);
+    if (status != AL_STORE_OK)
+        return status;
+    status = s_simple (self, "BEGIN", "begin");
+    if (status != AL_STORE_OK)
+        return status;
+    //  The writers' lock, like SQLite's BEGIN IMMEDIATE: the generic layer re-reads the
+    //  head after begin and must see the last committed row.
+    status = s_simple (self, "LOCK TABLE events IN EXCLUSIVE MODE", "begin (waiting for the write lock)");
+    if (status != AL_STORE_OK)
+        PQclear (PQexec (self->conn, "ROLLBACK"));
+    return status;
+}
+
+static al_store_status_t
+s_commit (void *handle)
+{
+    s_handle_t *self = (s_handle_t *) handle;
+    s_end_loan (self);
+    //  COMMIT of a failed transaction "succeeds" as a ROLLBACK: never report that as done.
+    if (PQtransactionStatus (self->conn) == PQTRANS_INERROR) {
+        s_set_error (self, "commit: the transaction failed earlier and was rolled back");
+        PQclear (PQexec (self->conn, "ROLLBACK"));
+        return AL_STORE_ERR_IO;
+    }
+    PGresult *result = PQexec (self->conn, "COMMIT");
+    al_store_status_t status = AL_STORE_OK;
+    if (PQresultStatus (result) != PGRES_COMMAND_OK)
+        status = s_db_error (self, "commit", result);
+    else
+    if (strcmp (PQcmdStatus (result), "COMMIT") != 0) {
+        s_set_error (self, "commit: the server answered %s", PQcmdStatus (result));
+        status = AL_STORE_ERR_IO;
+    }
+    PQclear (result);
+    return status;
+}
+
+static al_store_status_t
+s_rollback (void *handle)
+{
+    s_handle_t *self = (s_handle_t *) handle;
+    s_end_loan (self);
+    PGTransactionStatusType state = PQtransactionStatus (self->conn);
+    //  Nothing open (already rolled back by the server, or the connection is gone: the
+    //  server rolls back what a lost connection left open).
+    if (state == PQTRANS_IDLE || state == PQTRANS_UNKNOWN)
+        return AL_STORE_OK;
+    return s_simple (self, "ROLLBACK", "rollback");
+}
+
+static al_store_status_t
+s_event_query (s_handle_t *self, s_stmt_id_t id, const s_params_t *params, al_store_event_t *event,
+               const char *what)
+{
+    s_end_loan (self);
+    al_store_status_t status;
+    PGresult *result = s_exec (self, id, params, what, &status);
+    if (!result)
+        return status;
+    if (PQntuples (result) == 0) {
+        PQclear (result);
+        return AL_STORE_NOT_FOUND;
+    }
+    s_read_event (result, 0, event);
+    self->loan = result;
+    return AL_STORE_OK;
+}
+
+static al_store_status_t
+s_find_message (void *handle, const char *sender, const char *message_id, al_store_event_t *event)
+{
+    s_params_t params = { .count = 0 };
+    s_param_text (&params, sender);
+    s_param_text (&params, message_id);
+    return s_event_query ((s_handle_t *) handle, S_FIND, &params, event, "finding message");
+}
+
+static al_store_status_t
+s_get (void *handle, uint64_t sequence, al_store_event_t *event)
+{
+    s_params_t params = { .count = 0 };
+    s_param_int (&params, (int64_t) sequence);
+    return s_event_query ((s_handle_t *) handle, S_GET, &params, event, "reading event");
+}
+
+static al_store_status_t
+s_insert (void *handle, const al_store_event_t *event)
+{
+    s_params_t params = { .count = 0 };
+    s_param_int (&params, (int64_t) event->sequence);
+    s_param_int (&params, (int64_t) event->time_ms);
+    s_param_text (&params, event->sender);
+    s_param_text (&params, event->role);
+    s_param_text (&params, event->type);
+    s_param_text (&params, event->message_id);
+    s_param_text (&params, event->deployment_id);
+    s_param_text (&params, event->environment);
+    s_param_int (&params, (int64_t) event->decision);
+    s_param_text (&params, event->reason);
+    s_param_bytes (&params, event->envelope, event->envelope_size);
+    s_param_bytes (&params, event->hash, AL_STORE_HASH_SIZE);
+    return s_write ((s_handle_t *) handle, S_INSERT, &params, "inserting event", AL_STORE_OK);
+}
+
+static void *
+s_iter_open (void *handle, uint64_t from_sequence)
+{
+    s_handle_t *self = (s_handle_t *) handle;
+    s_iter_t *iter = calloc (1, sizeof *iter);
+    if (!iter) {
+        s_set_error (self, "out of memory");
+        return NULL;
+    }
+    iter->handle = self;
+    //  From the start, the scan also returns rows numbered 0 or below (they sort first):
+    //  nobody may hide a row from verify or replay by giving it a sequence below 1.
+    iter->next_from = from_sequence <= 1? INT64_MIN: (int64_t) from_sequence;
+    return iter;
+}
+
+static al_store_status_t
+s_iter_next (void *handle, al_store_event_t *event)
+{
+    s_iter_t *iter = (s_iter_t *) handle;
+    if (iter->row >= iter->rows) {
+        PQclear (iter->batch);
+        iter->batch = NULL;
+        iter->row = iter->rows = 0;
+        if (iter->last_batch)
+            return AL_STORE_END;
+        s_params_t params = { .count = 0 };
+        s_param_int (&params, iter->next_from);
+        s_param_int (&params, S_ITER_BATCH);
+        al_store_status_t status;
+        iter->batch = s_exec (iter->handle, S_ITER, &params, "reading events", &status);
+        if (!iter->batch)
+            return status;
+        iter->rows = PQntuples (iter->batch);
+        if (iter->rows < S_ITER_BATCH)
+            iter->last_batch = true;
+        if (iter->rows == 0)
+            return AL_STORE_END;
+        int64_t last = s_get_int (iter->batch, iter->rows - 1, 0);
+        if (last == INT64_MAX)
+            iter->last_batch = true;
+        else
+            iter->next_from = last + 1;
+    }
+    s_read_event (iter->batch, iter->row++, event);
+    return AL_STORE_OK;
+}
+
+static void
+s_iter_close (void *handle)
+{
+    s_iter_t *iter = (s_iter_t *) handle;
+    if (iter) {
+        PQclear (iter->batch);
+        free (iter);
+    }
+}
+
+static al_store_status_t
+s_delivery_add (void *handle, const char *role, uint64_t sequence)
+{
+    s_params_t params = { .count = 0 };
+    s_param_text (&params, role);
+    s_param_int (&params, (int64_t) sequence);
+    return s_write ((s_handle_t *) handle, S_DELIVERY_ADD, &params, "adding delivery", AL_STORE_OK);
+}
+
+static al_store_status_t
+s_delivery_ack (void *handle, const char *role, uint64_t sequence)
+{
+    s_params_t params = { .count = 0 };
+    s_param_text (&params, role);
+    s_param_int (&params, (int64_t) sequence);
+    return s_write ((s_handle_t *) handle, S_DELIVERY_ACK, &params, "acknowledging delivery",
+                    AL_STORE_NOT_FOUND);
+}
+
+static al_store_status_t
+s_delivery_pending (void *handle, const char *role, uint64_t after_sequence,
+                    uint64_t *sequences, size_t max, size_t *count_p)
+{
+    s_handle_t *self = (s_handle_t *) handle;
+    *count_p = 0;
+    s_params_t params = { .count = 0 };
+    s_param_text (&params, role);
+    s_param_int (&params, (int64_t) after_sequence);
+    s_param_int (&params, (int64_t) max);
+    al_store_status_t status;
+    PGresult *result = s_exec (self, S_DELIVERY_PENDING, &params, "listing deliveries", &status);
+    if (!result)
+        return status;
+    int rows = PQntuples (result);
+    for (int i = 0; i < rows && *count_p < max; i++)
+        sequences [(*count_p)++] = (uint64_t) s_get_int (result, i, 0);
+    PQclear (result);
+    return AL_STORE_OK;
+}
+
+static al_store_status_t
+s_outbox_add (void *handle, uint64_t sequence, const char *channel, const uint8_t *payload,
+              size_t payload_size, uint64_t *id_p)
+{
+    s_handle_t *self = (s_handle_t *) handle;
+    s_params_t params = { .count = 0 };
+    s_param_int (&params, (int64_t) sequence);
+    s_param_text (&params, channel);
+    s_param_bytes (&params, payload, payload_size);
+    al_store_status_t status;
+    PGresult *result = s_exec (self, S_OUTBOX_ADD, &params, "adding outbox item", &status);
+    if (!result)
+        return status;
+    if (id_p)
+        *id_p = PQntuples (result) > 0? (uint64_t) s_get_int (result, 0, 0): 0;
+    PQclear (result);
+    return AL_STORE_OK;
+}
+
+static al_store_status_t
+s_outbox_claim (void *handle, uint64_t now_ms, uint64_t lease_ms, al_store_outbox_item_t *item)
+{
+    s_handle_t *self = (s_handle_t *) handle;
+    s_end_loan (self);
+    s_params_t params = { .count = 0 };
+    s_param_int (&params, (int64_t) now_ms);
+    s_param_int (&params, (int64_t) (now_ms + lease_ms));
+    al_store_status_t status;
+    PGresult *result = s_exec (self, S_OUTBOX_CLAIM, &params, "claiming outbox item", &status);
+    if (!result)
+        return status;
+    if (PQntuples (result) == 0) {
+        PQclear (result);
+        return AL_STORE_NOT_FOUND;
+    }
+    item->id = (uint64_t) s_get_int (result, 0, 0);
+    item->sequence = (uint64_t) s_get_int (result, 0, 1);
+    item->channel = s_get_text (result, 0, 2);
+    item->payload = (const uint8_t *) s_get_text (result, 0, 3);
+    item->payload_size = (size_t) PQgetlength (result, 0, 3);
+    item->attempts = (uint32_t) s_get_int (result, 0, 4);
+    item->last_error = s_get_text (result, 0, 5);
+    self->loan = result;
+    return AL_STORE_OK;
+}
+
+static al_store_status_t
+s_outbox_mark_sent (void *handle, uint64_t id, uint64_t sent_ms)
+{
+    s_params_t params = { .count = 0 };
+    s_param_int (&params, (int64_t) id);
+    s_param_int (&params, (int64_t) sent_ms);
+    return s_write ((s_handle_t *) handle, S_OUTBOX_SENT, &params, "marking outbox item sent",
+                    AL_STORE_NOT_FOUND);
+}
+
+static al_store_status_t
+s_outbox_retry_at (void *handle, uint64_t id, uint64_t next_attempt_ms, const char *error)
+{
+    s_params_t params = { .count = 0 };
+    s_param_int (&params, (int64_t) id);
+    s_param_int (&params, (int64_t) next_attempt_ms);
+    s_param_text (&params, error);
+    return s_write ((s_handle_t *) handle, S_OUTBOX_RETRY, &params, "rescheduling outbox item",
+                    AL_STORE_NOT_FOUND);
+}
+
+static al_store_status_t
+s_approval_consume (void *handle, const uint8_t *approval_id, size_t size, uint64_t sequence)
+{
+    s_params_t params = { .count = 0 };
+    s_param_bytes (&params, approval_id, size);
+    s_param_int (&params, (int64_t) sequence);
+    return s_write ((s_handle_t *) handle, S_APPROVAL, &params, "consuming approval", AL_STORE_ALREADY_USED);
+}
+
+static al_store_status_t
+s_journal_add (void *handle, const al_store_journal_entry_t *entry)
+{
+    s_params_t params = { .count = 0 };
+    s_param_text (&params, entry->deployment_id);
+    s_param_int (&params, (int64_t) entry->sequence);
+    s_param_int (&params, (int64_t) entry->time_ms);
+    s_param_text (&params, entry->step);
+    s_param_text (&params, entry->phase);
+    s_param_text (&params, entry->status);
+    s_param_text (&params, entry->detail);
+    return s_write ((s_handle_t *) handle, S_JOURNAL_ADD, &params, "adding journal entry", AL_STORE_OK);
+}
+
+static al_store_status_t
+s_journal_list (void *handle, const char *deployment_id, al_store_journal_fn *fn, void *arg)
+{
+    s_handle_t *self = (s_handle_t *) handle;
+    s_params_t params = { .count = 0 };
+    s_param_text (&params, deployment_id);
+    al_store_status_t status;
+    PGresult *result = s_exec (self, S_JOURNAL_LIST, &params, "listing journal", &status);
+    if (!result)
+        return status;
+    int rows = PQntuples (result);
+    for (int i = 0; i < rows; i++) {
+        al_store_journal_entry_t entry = {
+            .sequence = (uint64_t) s_get_int (result, i, 0),
+            .time_ms = (uint64_t) s_get_int (result, i, 1),
+            .deployment_id = s_get_text (result, i, 2),
+            .step = s_get_text (result, i, 3),
+            .phase = s_get_text (result, i, 4),
+            .status = s_get_text (result, i, 5),
+            .detail = s_get_text (result, i, 6),
+        };
+        if (fn (&entry, arg) != 0)
+            break;
+    }
+    PQclear (result);
+    return AL_STORE_OK;
+}
+
+const al_store_ops_t al_store_pg_ops = {
+    .name = AL_STORE_PG_BACKEND,
+    .version = AL_STORE_OPS_VERSION,
+    .open = s_open,
+    .close = s_close,
+    .error = s_error,
+    .head = s_head,
+    .begin = s_begin,
+    .commit = s_commit,
+    .rollback = s_rollback,
+    .find_message = s_find_message,
+    .insert = s_insert,
+    .get = s_get,
+    .iter_open = s_iter_open,
+    .iter_next = s_iter_next,
+    .iter_close = s_iter_close,
+    .delivery_add = s_delivery_add,
+    .delivery_ack = s_delivery_ack,
+    .delivery_pending = s_delivery_pending,
+    .outbox_add = s_outbox_add,
+    .outbox_claim = s_outbox_claim,
+    .outbox_mark_sent = s_outbox_mark_sent,
+    .outbox_retry_at = s_outbox_retry_at,
+    .approval_consume = s_approval_consume,
+    .journal_add = s_journal_add,
+    .journal_list = s_journal_list,
+};
