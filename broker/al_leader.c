@@ -1,6 +1,6 @@
 /*  al_leader.c: the lease and the fence in PostgreSQL (see al_leader.h for the contract).
 
-    The lease is one row (id = 1) of airlock_leader: holder, epoch, expires_at and the
+    The lease is one row (id = 1) of airlock_ha.leader: holder, epoch, expires_at and the
     lease length. Every time comparison is the server's clock_timestamp(), so only one
     clock decides who may take over. Taking over and renewing are single UPDATEs whose
     WHERE clause is the whole rule (expired; or still ours with our epoch), so two
@@ -35,18 +35,19 @@ struct _al_leader_t {
 
 static const char s_schema_sql [] =
     "SELECT pg_advisory_xact_lock(7360411);"
-    "CREATE TABLE IF NOT EXISTS airlock_leader ("
+    "CREATE SCHEMA IF NOT EXISTS airlock_ha;"
+    "CREATE TABLE IF NOT EXISTS airlock_ha.leader ("
     "  id integer PRIMARY KEY CHECK (id = 1),"
     "  holder text NOT NULL,"
     "  epoch bigint NOT NULL,"
     "  expires_at timestamptz NOT NULL,"
     "  lease_ms integer NOT NULL);"
-    "INSERT INTO airlock_leader VALUES (1, '', 0, '-infinity', 1000) ON CONFLICT (id) DO NOTHING;"
-    "CREATE OR REPLACE FUNCTION airlock_fence(expected bigint) RETURNS void LANGUAGE plpgsql AS $fence$"
+    "INSERT INTO airlock_ha.leader VALUES (1, '', 0, '-infinity', 1000) ON CONFLICT (id) DO NOTHING;"
+    "CREATE OR REPLACE FUNCTION airlock_ha.fence(expected bigint) RETURNS void LANGUAGE plpgsql AS $fence$"
     " DECLARE current_epoch bigint; current_holder text; lease integer;"
     " BEGIN"
     "  SELECT epoch, holder, lease_ms INTO current_epoch, current_holder, lease"
-    "    FROM airlock_leader WHERE id = 1 FOR SHARE;"
+    "    FROM airlock_ha.leader WHERE id = 1 FOR SHARE;"
     "  IF current_epoch IS DISTINCT FROM expected THEN"
     "    RAISE EXCEPTION 'fenced: epoch % is not the lease''s epoch % (held by %): another broker took over',"
     "      expected, current_epoch, current_holder USING ERRCODE = 'P0001';"
@@ -91,7 +92,7 @@ s_connect (al_leader_t *self, char *error, size_t error_size)
     }
     //  A tick never waits longer than a lease for a lock or an answer.
     char sql [256];
-    snprintf (sql, sizeof sql, "SET lock_timeout = %d; SET statement_timeout = %d;",
+    snprintf (sql, sizeof sql, "SET lock_timeout = %d; SET statement_timeout = %d; SET client_min_messages = warning;",
               self->lease_ms, self->lease_ms);
     PGresult *result = PQexec (self->connection, sql);
     int rc = PQresultStatus (result) == PGRES_COMMAND_OK ? 0 : -1;
@@ -202,7 +203,7 @@ al_leader_tick (al_leader_t *self, char *error, size_t error_size)
     if (self->epoch == 0) {
         const char *values [] = { self->name, lease };
         int rc = s_update (self,
-            "UPDATE airlock_leader SET holder = $1, epoch = epoch + 1, lease_ms = $2::integer,"
+            "UPDATE airlock_ha.leader SET holder = $1, epoch = epoch + 1, lease_ms = $2::integer,"
             " expires_at = clock_timestamp() + make_interval(secs => $2::integer / 1000.0)"
             " WHERE id = 1 AND expires_at < clock_timestamp() RETURNING epoch",
             2, values, &got, error, error_size);
@@ -217,7 +218,7 @@ al_leader_tick (al_leader_t *self, char *error, size_t error_size)
     snprintf (epoch, sizeof epoch, "%" PRIu64, self->epoch);
     const char *values [] = { self->name, epoch, lease };
     int rc = s_update (self,
-        "UPDATE airlock_leader SET lease_ms = $3::integer,"
+        "UPDATE airlock_ha.leader SET lease_ms = $3::integer,"
         " expires_at = clock_timestamp() + make_interval(secs => $3::integer / 1000.0)"
         " WHERE id = 1 AND holder = $1 AND epoch = $2::bigint RETURNING epoch",
         3, values, &got, error, error_size);
@@ -265,7 +266,7 @@ al_leader_fence (void *connection, uint64_t epoch, char *error, size_t error_siz
     char text [24];
     snprintf (text, sizeof text, "%" PRIu64, epoch);
     const char *values [] = { text };
-    PGresult *result = PQexecParams ((PGconn *) connection, "SELECT airlock_fence($1::bigint)", 1, NULL,
+    PGresult *result = PQexecParams ((PGconn *) connection, "SELECT airlock_ha.fence($1::bigint)", 1, NULL,
                                      values, NULL, NULL, 0);
     int rc = 0;
     if (PQresultStatus (result) != PGRES_TUPLES_OK) {

@@ -2,7 +2,8 @@
     keeps a stale one from committing.
 
     Several brokers share one PostgreSQL database (docs/ha.md). Exactly one is active:
-    the holder of the lease row of table airlock_leader. The lease has an epoch that
+    the holder of the lease row of table airlock_ha.leader (its own schema,
+    beside the audit store's tables). The lease has an epoch that
     grows by one at every takeover; a broker takes the lease only when it expired (by
     the database's clock, so the brokers' clocks never matter) and keeps it by renewing
     it well within its length. A broker that was paused (SIGSTOP, a VM migration, a long

@@ -24,6 +24,7 @@
 #include "store/al_store_pg.h"
 #include <libpq-fe.h>
 #include <assert.h>
+#include <inttypes.h>
 #include <endian.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -115,6 +116,7 @@ typedef struct {
     bool prepared [S_STMT_COUNT];
     PGresult *loan;                 // result behind the last get/find/claim (borrowed by the caller)
     char error [512];
+    uint64_t fence_epoch;           // failover: the lease epoch each commit checks (0: none)
 } s_handle_t;
 
 typedef struct {
@@ -619,6 +621,37 @@ s_begin (void *handle)
     return status;
 }
 
+//  ---- failover: the fence (docs/ha.md; the lease and airlock_ha.fence() are made by
+//  broker/al_leader.c). The last statement before COMMIT: it locks the lease row and
+//  raises unless our epoch is the lease's, so a broker that lost the lease while paused
+//  commits nothing; the transaction is rolled back here.
+static al_store_status_t
+s_fence (s_handle_t *self)
+{
+    char epoch [24];
+    snprintf (epoch, sizeof epoch, "%" PRIu64, self->fence_epoch);
+    const char *values [] = { epoch };
+    PGresult *result = PQexecParams (self->conn, "SELECT airlock_ha.fence($1::bigint)", 1, NULL, values,
+                                     NULL, NULL, 0);
+    al_store_status_t status = AL_STORE_OK;
+    if (PQresultStatus (result) != PGRES_TUPLES_OK) {
+        const char *message = PQresultErrorField (result, PG_DIAG_MESSAGE_PRIMARY);
+        s_set_error (self, "commit refused: %s", message? message: PQerrorMessage (self->conn));
+        PQclear (PQexec (self->conn, "ROLLBACK"));
+        status = AL_STORE_ERR_IO;
+    }
+    PQclear (result);
+    return status;
+}
+
+static al_store_status_t
+s_set_fence (void *handle, uint64_t epoch)
+{
+    ((s_handle_t *) handle)->fence_epoch = epoch;
+    return AL_STORE_OK;
+}
+//  ---- end of the fence
+
 static al_store_status_t
 s_commit (void *handle)
 {
@@ -630,6 +663,8 @@ s_commit (void *handle)
         PQclear (PQexec (self->conn, "ROLLBACK"));
         return AL_STORE_ERR_IO;
     }
+    if (self->fence_epoch && s_fence (self) != AL_STORE_OK)
+        return AL_STORE_ERR_IO;
     PGresult *result = PQexec (self->conn, "COMMIT");
     al_store_status_t status = AL_STORE_OK;
     if (PQresultStatus (result) != PGRES_COMMAND_OK)
@@ -952,4 +987,5 @@ const al_store_ops_t al_store_pg_ops = {
     .approval_consume = s_approval_consume,
     .journal_add = s_journal_add,
     .journal_list = s_journal_list,
+    .set_fence = s_set_fence,
 };

@@ -10,6 +10,8 @@
 */
 #include "broker/al_leader.h"
 #include "pg_harness.h"
+#include "store/al_store.h"
+#include "store/al_store_pg.h"
 
 #include <czmq.h>
 #include <libpq-fe.h>
@@ -148,6 +150,46 @@ test_expired_lease_is_taken_over_and_the_old_holder_fenced (void **state)
     al_leader_destroy (&b);
 }
 
+//  The PostgreSQL store fenced with an epoch: its commits pass while that epoch holds the
+//  lease, and fail ("fenced", nothing written) once another broker took over.
+static void
+test_store_commits_are_fenced (void **state)
+{
+    fixture_t *fixture = *state;
+    char error [512] = "";
+    al_leader_t *a = al_leader_new (fixture->dsn, "broker-a", 300, error, sizeof error);
+    al_leader_t *b = al_leader_new (fixture->dsn, "broker-b", 300, error, sizeof error);
+    assert_non_null (a);
+    assert_non_null (b);
+    assert_int_equal (al_leader_tick (a, error, sizeof error), AL_LEADER_ACTIVE);
+    al_store_t *store = al_store_open (AL_STORE_PG_BACKEND, fixture->dsn, NULL, error, sizeof error);
+    if (!store)
+        fail_msg ("%s", error);
+    assert_int_equal (al_store_set_fence (store, al_leader_epoch (a)), AL_STORE_OK);
+    al_store_event_t event = { .type = "Note", .sender = "test", .role = "test", .message_id = "m1",
+                               .deployment_id = "", .environment = "bus", .decision = AL_STORE_ACCEPTED, .reason = "",
+                               .envelope = (const uint8_t *) "x", .envelope_size = 1 };
+    al_store_append_result_t appended;
+    assert_int_equal (al_store_begin (store), AL_STORE_OK);
+    assert_int_equal (al_store_append (store, &event, &appended), AL_STORE_OK);
+    assert_int_equal (al_store_commit (store), AL_STORE_OK);
+    assert_int_equal (al_store_row_count (store), 1);
+    //  A pauses; B takes over; A's next commit is refused and leaves nothing.
+    assert_int_equal (al_leader_wait_active (b, NULL, 30000, error, sizeof error), 0);
+    event.message_id = "m2";
+    assert_int_equal (al_store_begin (store), AL_STORE_OK);
+    assert_int_equal (al_store_append (store, &event, &appended), AL_STORE_OK);
+    assert_int_equal (al_store_commit (store), AL_STORE_ERR_IO);
+    assert_non_null (strstr (al_store_error (store), "fenced"));
+    al_store_destroy (&store);
+    char *rows = pg_harness_sql (s_pg, fixture->dbname, "SELECT count(*) FROM events", error, sizeof error);
+    assert_non_null (rows);
+    assert_string_equal (rows, "1");
+    free (rows);
+    al_leader_destroy (&a);
+    al_leader_destroy (&b);
+}
+
 static pid_t
 s_spawn (const char *dsn, const char *name, const char *log)
 {
@@ -251,6 +293,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test_setup_teardown (test_exactly_one_is_active, setup, teardown),
         cmocka_unit_test_setup_teardown (test_expired_lease_is_taken_over_and_the_old_holder_fenced, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_store_commits_are_fenced, setup, teardown),
         cmocka_unit_test_setup_teardown (test_paused_leader_never_commits_after_the_takeover, setup, teardown),
     };
     return cmocka_run_group_tests (tests, group_setup, group_teardown);
