@@ -401,6 +401,8 @@ al_broker_batch (al_broker_t *self)
         return 0;
 
     al_store_status_t status = al_store_begin (self->store);
+    if (status == AL_STORE_OK && al_broker_leader_superseded (self))
+        status = AL_STORE_ERR_IO;   // failover: the log moved on under a newer leader
     if (status == AL_STORE_OK && !al_broker_head_is_ours (self))
         status = AL_STORE_ERR_HEAD_MISMATCH;
     if (status == AL_STORE_OK)
