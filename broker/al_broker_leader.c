@@ -47,8 +47,9 @@ al_broker_leader_start (al_broker_t *self, char *error, size_t error_size)
     if (!self->leader)
         return -1;
     zsys_info ("broker: %s is a standby until it holds the lease", al_leader_name (self->leader));
-    //  A standby holds nothing: SIGTERM's default action ends it.
-    if (al_leader_wait_active (self->leader, NULL, -1, error, error_size))
+    //  A standby holds nothing: SIGTERM or SIGINT (czmq's handler sets zsys_interrupted)
+    //  ends the wait, and al_broker_new fails with "stopped while standby".
+    if (al_leader_wait_active (self->leader, &zsys_interrupted, -1, error, error_size))
         return -1;
     zsys_info ("broker: %s is active (lease epoch %llu)", al_leader_name (self->leader),
                (unsigned long long) al_leader_epoch (self->leader));

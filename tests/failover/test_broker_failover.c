@@ -13,7 +13,8 @@
       - a client that only knows A posts while A is paused; A is woken: its commit is
         fenced, it acknowledges nothing and exits non-zero, and the message is not in
         the log; the chain verifies;
-      - B stopped writes a signed checkpoint covering A's rows and its own.
+      - a standby stops on SIGTERM; B stopped writes a signed checkpoint covering A's
+        rows and its own.
     Waits are bounded loops on conditions, never assertions on time.
 */
 #include "agents/al_agent.h"
@@ -253,6 +254,16 @@ test_paused_broker_is_replaced_and_fenced (void **state)
     uint64_t last_sequence = result.audit_sequence;
     al_agent_destroy (&qa);
     al_agent_destroy (&orchestrator);
+    //  A standby stops on SIGTERM (it holds nothing).
+    f->a = s_broker (f, f->config_a, "a-again");
+    for (int64_t deadline = zclock_mono () + 30000; zclock_mono () < deadline; zclock_sleep (50))
+        if (s_log_has (f, "a-again", "is a standby"))
+            break;
+    assert_true (s_log_has (f, "a-again", "is a standby"));
+    kill (f->a, SIGTERM);
+    code = s_wait_exit (&f->a, 30000);
+    assert_true (code > 0 && code < 128);
+    assert_true (s_log_has (f, "a-again", "stopped while standby"));
     kill (f->b, SIGTERM);
     assert_int_equal (s_wait_exit (&f->b, 60000), 0);
     char error [1024] = "";
