@@ -222,7 +222,7 @@ test_paused_broker_is_replaced_and_fenced (void **state)
     for (int64_t deadline = zclock_mono () + 60000; zclock_mono () < deadline; zclock_sleep (50))
         if (s_log_has (f, "b", "is active"))
             break;
-    assert_true (s_log_has (f, "b", "is active (lease epoch 2)"));
+    assert_true (s_log_has (f, "b", "is active (lease epoch"));
     //  The clients move to B; the chain goes on from A's rows.
     assert_int_equal (s_qa_request (orchestrator, "v2", 60000, &result, NULL), AL_AGENT_ACKED);
     assert_true (result.audit_sequence > first_sequence);
