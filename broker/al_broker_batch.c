@@ -402,7 +402,7 @@ al_broker_batch (al_broker_t *self)
 
     al_store_status_t status = al_store_begin (self->store);
     if (status == AL_STORE_OK && al_broker_leader_superseded (self))
-        status = AL_STORE_ERR_IO;   // failover: the log moved on under a newer leader
+        status = AL_STORE_ERR_HEAD_MISMATCH;    // failover, not tampering: the leader tick said why
     if (status == AL_STORE_OK && !al_broker_head_is_ours (self))
         status = AL_STORE_ERR_HEAD_MISMATCH;
     if (status == AL_STORE_OK)

@@ -153,7 +153,7 @@ teardown (void **state)
         waitpid (f->b, NULL, 0);
     }
     //  The brokers' last words, for a failure's diagnosis.
-    s_shell ("tail -n 5 '%s/a.log' '%s/b.log' >&2", f->dir, f->dir);
+    s_shell ("tail -n 40 '%s/a.log' '%s/b.log' >&2", f->dir, f->dir);
     s_shell ("rm -rf '%s'", f->dir);
     free (f->dsn);
     pg_harness_destroy (&f->pg);
