@@ -11,6 +11,7 @@
 */
 #include "broker/al_config.h"
 #include "broker/al_telemetry_server.h"
+#include "store/al_store_pg.h"
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
@@ -29,6 +30,8 @@ typedef enum {
     //  metrics: one optional address per process (unset: no endpoint).
     S_METRICS_BROKER, S_METRICS_ORCHESTRATOR, S_METRICS_QA, S_METRICS_DEPLOY_MANAGER,
     S_METRICS_MONITOR, S_METRICS_NOTIFIER,
+    //  store: the audit log's backend and, for postgres, its connection string.
+    S_STORE_BACKEND, S_STORE_DSN,
     //  failover (docs/ha.md): what clients connect to, when not just router / pub.
     S_BROKERS, S_EVENTS,
     //  ha: the PostgreSQL database the brokers share, and this broker's name in the lease.
@@ -90,13 +93,15 @@ static const s_key_t s_keys [] = {
     { "metrics",    "deploy-manager",     true,  false, S_METRICS_DEPLOY_MANAGER, 0, 0 },
     { "metrics",    "monitor",            true,  false, S_METRICS_MONITOR, 0, 0 },
     { "metrics",    "notifier",           true,  false, S_METRICS_NOTIFIER, 0, 0 },
+    { "store",      "backend",            true,  false, S_STORE_BACKEND, 0, 0 },
+    { "store",      "dsn",                true,  false, S_STORE_DSN, 0, 0 },
     { "ha",         "database",           true,  false, S_HA_DATABASE, 0, 0 },
     { "ha",         "name",               true,  false, S_HA_NAME, 0, 0 },
     { "ha",         "lease_ms",           false, false, S_HA_LEASE_MS, 300, 600000 },
 };
 #define S_KEY_COUNT (sizeof s_keys / sizeof s_keys [0])
 
-static const char *s_sections [] = { "endpoints", "keys", "limits", "checkpoint", "metrics", "ha" };
+static const char *s_sections [] = { "endpoints", "keys", "limits", "checkpoint", "metrics", "store", "ha" };
 #define S_SECTION_COUNT (sizeof s_sections / sizeof s_sections [0])
 
 static void
@@ -279,6 +284,41 @@ s_walk_mapping (al_config_t *self, yaml_document_t *doc, yaml_node_t *mapping, c
     return 0;
 }
 
+//  store: backend sqlite (the default; the log is `database`) or postgres (the log is
+//  the database `dsn` names, which must not hold a password: a passfile does).
+static int
+s_check_store (al_config_t *self, const char *path, char *error, size_t error_size)
+{
+    const char *backend = self->str [S_STORE_BACKEND];
+    const char *dsn = self->str [S_STORE_DSN];
+    if (backend && strcmp (backend, "sqlite") != 0 && strcmp (backend, AL_STORE_PG_BACKEND) != 0) {
+        s_error (error, error_size, path, NULL, "store.backend: '%s' is not a store backend (sqlite, postgres)",
+                 backend);
+        return -1;
+    }
+    bool postgres = backend && strcmp (backend, AL_STORE_PG_BACKEND) == 0;
+    if (postgres && !dsn) {
+        s_error (error, error_size, path, NULL, "store.dsn: required with store.backend postgres");
+        return -1;
+    }
+    if (!postgres && dsn) {
+        s_error (error, error_size, path, NULL, "store.dsn: only for store.backend postgres");
+        return -1;
+    }
+    char why [256];
+    int password = dsn? al_store_pg_dsn_has_password (dsn, why, sizeof why): 0;
+    if (password < 0) {
+        s_error (error, error_size, path, NULL, "store.dsn: %s", why);
+        return -1;
+    }
+    if (password > 0) {
+        s_error (error, error_size, path, NULL, "store.dsn: holds a password; put it in a passfile "
+                 "(passfile=FILE in the dsn, libpq's format) so it is never shown");
+        return -1;
+    }
+    return 0;
+}
+
 static al_config_t *
 s_alloc (void)
 {
@@ -391,6 +431,8 @@ al_config_load (const char *path, char *error, size_t error_size)
         s_error (error, error_size, path, root, "state_dir is required");
         goto failed;
     }
+    if (s_check_store (self, path, error, error_size))
+        goto failed;
     if (s_fill_defaults (self))
         goto nomem;
     goto cleanup;
@@ -537,6 +579,20 @@ const char *al_config_ha_database (const al_config_t *self) { assert (self); ret
 const char *al_config_ha_name (const al_config_t *self) { assert (self); return self->str [S_HA_NAME]; }
 int al_config_ha_lease_ms (const al_config_t *self) { assert (self); return (int) self->num [S_HA_LEASE_MS]; }
 const char *al_config_event_endpoints (const al_config_t *self) { assert (self); return self->str [S_EVENTS] ? self->str [S_EVENTS] : self->str [S_PUB]; }
+
+const char *
+al_config_store_backend (const al_config_t *self)
+{
+    assert (self);
+    return self->str [S_STORE_BACKEND]? self->str [S_STORE_BACKEND]: "sqlite";
+}
+
+const char *
+al_config_store_location (const al_config_t *self)
+{
+    assert (self);
+    return self->str [S_STORE_DSN]? self->str [S_STORE_DSN]: self->str [S_DATABASE];
+}
 
 char *
 al_config_agent_cert (const al_config_t *self, const char *role)

@@ -66,6 +66,12 @@ const char *al_config_checkpoint_path (const al_config_t *self);  // default sta
 //  The per-service deployment configuration read by deploy-manager (deploy/al_services.h).
 const char *al_config_services_path (const al_config_t *self);    // default state_dir/services.yaml
 
+//  The audit log: store.backend ("sqlite" unless airlock.yaml says "postgres") and where
+//  al_store_open finds it: the database file for sqlite, store.dsn (a libpq connection
+//  string without password) for postgres.
+const char *al_config_store_backend (const al_config_t *self);
+const char *al_config_store_location (const al_config_t *self);
+
 //  Endpoints: default ipc://state_dir/broker.ipc and ipc://state_dir/events.ipc.
 const char *al_config_router_endpoint (const al_config_t *self);
 const char *al_config_pub_endpoint (const al_config_t *self);

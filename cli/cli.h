@@ -14,6 +14,7 @@
 enum { AL_EXIT_OK = 0, AL_EXIT_BAD = 1, AL_EXIT_USAGE = 2 };
 
 int al_cmd_audit (int argc, char **argv);
+int al_cmd_store (int argc, char **argv);
 int al_cmd_policy (int argc, char **argv);
 int al_cmd_demo (int argc, char **argv);
 int al_cmd_agent (int argc, char **argv);

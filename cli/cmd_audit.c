@@ -1,11 +1,12 @@
 /*  cmd_audit.c: `airlock audit verify|replay|history|export`: the auditor's read-only view
-    of the log.
+    of the log, on either store backend.
 
     A thin client of store/ (al_store.h, al_replay.h, al_signature_audit.h,
     al_cloudevents.h). Every subcommand opens the database read-only, so it runs
-    against a live broker's log or a copy. The database is --db FILE, else the one
-    airlock.yaml names (--config FILE, --state DIR, $AIRLOCK_CONFIG, else
-    ./airlock-state/airlock.yaml: the lookup of every command). A configuration also
+    against a live broker's log or a copy. The log is --db FILE (SQLite), --postgres DSN
+    (PostgreSQL, no password in it), else the one airlock.yaml's store section names
+    (--config FILE, --state DIR, $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml: the
+    lookup of every command). A configuration also
     gives the policy directory (approver names) and the state directory (the live state
     replay compares itself with).
 
@@ -22,6 +23,7 @@
 #include "store/al_replay.h"
 #include "store/al_signature_audit.h"
 #include "store/al_store.h"
+#include "store/al_store_pg.h"
 #include <jansson.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -50,7 +52,8 @@ s_usage (FILE *out)
         "  history  seed 001's deployment history table, one row per deployment\n"
         "  export   every event, one JSON object per line (jsonl, the default) or one\n"
         "           CloudEvents 1.0 event per line (cloudevents)\n\n"
-        "  SOURCE is --db FILE (the audit database; alone, only that file is read) and/or\n"
+        "  SOURCE is --db FILE (the audit database; alone, only that file is read) or\n"
+        "  --postgres DSN (a log on PostgreSQL: a libpq connection string, no password) and/or\n"
         "  --state DIR | --config FILE (airlock.yaml: its database, policy and state\n"
         "  directories); default: $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml\n"
         "  --checkpoint FILE  a checkpoint written by the broker (JSON)\n"
@@ -84,7 +87,9 @@ typedef struct {
     const char *state_path;         // --state
     char config_buffer [2048];
     al_config_t *config;
-    const char *db;                 // resolved
+    const char *db;                 // resolved: the file, or the connection string
+    const char *pg_option;          // --postgres DSN
+    const char *backend;            // resolved: "sqlite" or "postgres"
 } s_source_t;
 
 //  Consumes --db / --config at argv[*index]; true when it was one of them. *bad is set on
@@ -94,6 +99,10 @@ s_source_option (s_source_t *source, int argc, char **argv, int *index, bool *ba
 {
     if (strcmp (argv [*index], "--db") == 0) {
         *bad = !(source->db_option = s_value (argc, argv, index));
+        return true;
+    }
+    if (strcmp (argv [*index], "--postgres") == 0) {
+        *bad = !(source->pg_option = s_value (argc, argv, index));
         return true;
     }
     int taken = al_cli_config_option ("audit", argc, argv, index, &source->config_path, &source->state_path);
@@ -107,7 +116,22 @@ s_source_option (s_source_t *source, int argc, char **argv, int *index, bool *ba
 static int
 s_source_open (s_source_t *source, const char *command)
 {
-    if (!source->db_option || source->config_path || source->state_path) {
+    if (source->db_option && source->pg_option) {
+        fprintf (stderr, "airlock audit %s: --db and --postgres name two logs: give one\n", command);
+        return -1;
+    }
+    if (source->pg_option) {
+        //  The connection string is printed with the results: it must not hold a password.
+        char why [256];
+        int password = al_store_pg_dsn_has_password (source->pg_option, why, sizeof why);
+        if (password != 0) {
+            fprintf (stderr, "airlock audit %s: --postgres: %s\n", command,
+                     password < 0? why: "holds a password; use a passfile (passfile=FILE)");
+            return -1;
+        }
+    }
+    const char *direct = source->db_option? source->db_option: source->pg_option;
+    if (!direct || source->config_path || source->state_path) {
         source->config_path = al_cli_config_path (source->config_path, source->state_path, source->config_buffer,
                                                   sizeof source->config_buffer);
         if (!source->config_path) {
@@ -121,16 +145,23 @@ s_source_open (s_source_t *source, const char *command)
             return -1;
         }
     }
-    source->db = source->db_option? source->db_option: al_config_database (source->config);
+    if (direct) {
+        source->db = direct;
+        source->backend = source->pg_option? AL_STORE_PG_BACKEND: "sqlite";
+    }
+    else {
+        source->db = al_config_store_location (source->config);
+        source->backend = al_config_store_backend (source->config);
+    }
     return 0;
 }
 
 static al_store_t *
-s_store_open (const char *db, const char *command)
+s_store_open (const s_source_t *source, const char *command)
 {
     char error [512];
     al_store_options_t options = { .read_only = true };
-    al_store_t *store = al_store_open (NULL, db, &options, error, sizeof error);
+    al_store_t *store = al_store_open (source->backend, source->db, &options, error, sizeof error);
     if (!store)
         fprintf (stderr, "airlock audit %s: %s\n", command, error);
     return store;
@@ -317,7 +348,7 @@ s_verify (int argc, char **argv)
     al_store_t *store = NULL;
     s_sig_failures_t failures = { .failures = json_array (), .json = json };
     al_verify_report_t report;
-    al_store_status_t status = al_store_verify_path (NULL, source.db, checkpoint, key_text? key: NULL, &report);
+    al_store_status_t status = al_store_verify_path (source.backend, source.db, checkpoint, key_text? key: NULL, &report);
     if (status != AL_STORE_OK) {
         if (json)
             s_print_json (&report, source.db, checkpoint, NULL, failures.failures);
@@ -349,7 +380,7 @@ s_verify (int argc, char **argv)
     //  A log that failed the chain stays exit 1 if the signatures cannot be read.
     al_signature_audit_t signatures;
     rc = report.result == AL_VERIFY_OK? AL_EXIT_USAGE: AL_EXIT_BAD;
-    store = s_store_open (source.db, "verify");
+    store = s_store_open (&source, "verify");
     if (!store)
         goto cleanup;
     if (al_signature_audit_run (store, s_on_bad_signature, &failures, &signatures) != AL_STORE_OK) {
@@ -502,7 +533,7 @@ s_replay (int argc, char **argv)
     al_policy_t *policy = NULL;
     s_disagreements_t disagreements = { .list = json_array (), .json = json };
     json_t *root = NULL;
-    al_store_t *store = s_store_open (source.db, "replay");
+    al_store_t *store = s_store_open (&source, "replay");
     if (!store)
         goto cleanup;
     replay = al_replay_new (store, as_of, error, sizeof error);
@@ -700,7 +731,7 @@ s_history (int argc, char **argv)
     al_replay_t *replay = NULL;
     al_policy_t *policy = NULL;
     json_t *rows = json_array ();
-    al_store_t *store = s_store_open (source.db, "history");
+    al_store_t *store = s_store_open (&source, "history");
     if (!store)
         goto cleanup;
     replay = al_replay_new (store, 0, error, sizeof error);
@@ -827,7 +858,7 @@ s_export (int argc, char **argv)
     if (s_source_open (&source, "export") != 0)
         return AL_EXIT_USAGE;
     int rc = AL_EXIT_USAGE;
-    al_store_t *store = s_store_open (source.db, "export");
+    al_store_t *store = s_store_open (&source, "export");
     if (!store)
         goto cleanup;
     char error [512] = "";

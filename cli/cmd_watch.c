@@ -482,7 +482,8 @@ s_ask_log (s_watch_t *self, const al_config_t *config, bool quiet, int *exit_cod
     const char *id = self->args->deployment;
     char error [1024] = "";
     al_store_options_t options = { .read_only = true };
-    al_store_t *store = al_store_open (NULL, al_config_database (config), &options, error, sizeof error);
+    al_store_t *store = al_store_open (al_config_store_backend (config), al_config_store_location (config), &options,
+                                       error, sizeof error);
     al_replay_t *replay = store? al_replay_new (store, 0, error, sizeof error): NULL;
     if (!replay) {
         //  No log to ask (a broker that never ran, a log we cannot read): say so and

@@ -24,6 +24,7 @@ static const s_command_t s_commands [] = {
     { "runbook", al_cmd_runbook, "write a service's runbook.md from the live configuration" },
     { "costplan", al_cmd_costplan, "write a service's cost-plan.md (estimates, budget, guardrails)" },
     { "audit",  al_cmd_audit,  "verify, replay, history and export the audit log (read-only)" },
+    { "store",  al_cmd_store,  "copy a SQLite audit log into PostgreSQL and compare the two" },
     { "policy", al_cmd_policy, "check, show and explain a policy directory" },
     { "approvals", al_cmd_approvals, "list production requests awaiting human approval" },
     { "approve", al_cmd_approve, "review a production request and sign your approval" },

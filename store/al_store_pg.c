@@ -15,13 +15,25 @@
     default_transaction_read_only and never creates anything. A connection lost outside a
     transaction is re-established at the next begin.
 
+    Pipelining: inside a transaction, the writes whose result the caller does not need
+    (event insert, delivery add, journal add) are sent in libpq's pipeline mode without
+    waiting; the next call that needs an answer (the next de-duplication lookup, commit)
+    sends its own query behind them, syncs, and reads every result in order, so an append
+    costs one round trip instead of two. The first error of a deferred write is reported
+    by that next call, at the latest by commit, which then fails: PostgreSQL aborts the
+    whole transaction at the first error, so nothing of it can be committed.
+
     The iterator reads in keyset-paginated batches (seq > last ORDER BY seq LIMIT n), so
     it never holds the connection between calls and sees rows exactly as stored.
+
+    The side tables' members are in al_store_pg_side.c; what both files share (the
+    handle, parameters, running statements) is in al_store_pg_int.h.
 
     Threading: a handle (one connection) belongs to one thread; verify opens one handle
     per worker thread.
 */
 #include "store/al_store_pg.h"
+#include "store/al_store_pg_int.h"
 #include <libpq-fe.h>
 #include <assert.h>
 #include <inttypes.h>
@@ -35,7 +47,6 @@
 #define S_SCHEMA_VERSION 1
 #define S_APPLICATION "airlock-audit"
 #define S_ITER_BATCH 2048
-#define S_MAX_PARAMS 12
 //  Serialises schema creation by concurrent first opens (any constant of our own).
 #define S_SCHEMA_LOCK_KEY "7164540183125131521"
 
@@ -63,83 +74,55 @@ static const char *s_schema =
 #define S_EVENT_COLUMNS "seq, time_ms, sender, role, type, message_id, deployment_id, environment, " \
                         "decision, reason, envelope, hash"
 
-typedef enum {
-    S_HEAD, S_FIND, S_INSERT, S_GET, S_ITER,
-    S_DELIVERY_ADD, S_DELIVERY_ACK, S_DELIVERY_PENDING,
-    S_OUTBOX_ADD, S_OUTBOX_CLAIM, S_OUTBOX_SENT, S_OUTBOX_RETRY,
-    S_APPROVAL, S_JOURNAL_ADD, S_JOURNAL_LIST, S_STMT_COUNT
-} s_stmt_id_t;
-
-static const char *s_sql [S_STMT_COUNT] = {
-    [S_HEAD] = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
-    [S_FIND] = "SELECT " S_EVENT_COLUMNS " FROM events WHERE sender = $1::bytea AND message_id = $2::bytea"
+static const char *s_sql [AL_PG_STMT_COUNT] = {
+    [AL_PG_HEAD] = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+    [AL_PG_FIND] = "SELECT " S_EVENT_COLUMNS " FROM events WHERE sender = $1::bytea AND message_id = $2::bytea"
                " AND message_id <> ''",
-    [S_INSERT] = "INSERT INTO events (" S_EVENT_COLUMNS ") VALUES ($1::bigint, $2::bigint, $3::bytea,"
+    [AL_PG_INSERT] = "INSERT INTO events (" S_EVENT_COLUMNS ") VALUES ($1::bigint, $2::bigint, $3::bytea,"
                  " $4::bytea, $5::bytea, $6::bytea, $7::bytea, $8::bytea, $9::bigint, $10::bytea,"
                  " $11::bytea, $12::bytea)",
-    [S_GET] = "SELECT " S_EVENT_COLUMNS " FROM events WHERE seq = $1::bigint",
-    [S_ITER] = "SELECT " S_EVENT_COLUMNS " FROM events WHERE seq >= $1::bigint ORDER BY seq LIMIT $2::bigint",
-    [S_DELIVERY_ADD] = "INSERT INTO deliveries (role, seq) VALUES ($1::bytea, $2::bigint)",
-    [S_DELIVERY_ACK] = "DELETE FROM deliveries WHERE role = $1::bytea AND seq = $2::bigint",
-    [S_DELIVERY_PENDING] = "SELECT seq FROM deliveries WHERE role = $1::bytea AND seq > $2::bigint"
+    [AL_PG_GET] = "SELECT " S_EVENT_COLUMNS " FROM events WHERE seq = $1::bigint",
+    [AL_PG_ITER] = "SELECT " S_EVENT_COLUMNS " FROM events WHERE seq >= $1::bigint ORDER BY seq LIMIT $2::bigint",
+    [AL_PG_DELIVERY_ADD] = "INSERT INTO deliveries (role, seq) VALUES ($1::bytea, $2::bigint)",
+    [AL_PG_DELIVERY_ACK] = "DELETE FROM deliveries WHERE role = $1::bytea AND seq = $2::bigint",
+    [AL_PG_DELIVERY_PENDING] = "SELECT seq FROM deliveries WHERE role = $1::bytea AND seq > $2::bigint"
                            " ORDER BY seq LIMIT $3::bigint",
-    [S_OUTBOX_ADD] = "INSERT INTO outbox (seq, channel, payload) VALUES ($1::bigint, $2::bytea, $3::bytea)"
+    [AL_PG_OUTBOX_ADD] = "INSERT INTO outbox (seq, channel, payload) VALUES ($1::bigint, $2::bytea, $3::bytea)"
                      " RETURNING id",
-    [S_OUTBOX_CLAIM] = "UPDATE outbox SET attempts = attempts + 1, lease_until_ms = $2::bigint"
+    [AL_PG_OUTBOX_CLAIM] = "UPDATE outbox SET attempts = attempts + 1, lease_until_ms = $2::bigint"
                        " WHERE id = (SELECT id FROM outbox WHERE sent_ms IS NULL AND next_attempt_ms <= $1::bigint"
                        " AND lease_until_ms <= $1::bigint ORDER BY next_attempt_ms, id LIMIT 1"
                        " FOR UPDATE SKIP LOCKED)"
                        " RETURNING id, seq, channel, payload, attempts, last_error",
-    [S_OUTBOX_SENT] = "UPDATE outbox SET sent_ms = $2::bigint WHERE id = $1::bigint AND sent_ms IS NULL",
-    [S_OUTBOX_RETRY] = "UPDATE outbox SET next_attempt_ms = $2::bigint, lease_until_ms = 0,"
+    [AL_PG_OUTBOX_SENT] = "UPDATE outbox SET sent_ms = $2::bigint WHERE id = $1::bigint AND sent_ms IS NULL",
+    [AL_PG_OUTBOX_RETRY] = "UPDATE outbox SET next_attempt_ms = $2::bigint, lease_until_ms = 0,"
                        " last_error = $3::bytea WHERE id = $1::bigint AND sent_ms IS NULL",
-    [S_APPROVAL] = "INSERT INTO approvals_used (approval_id, seq) VALUES ($1::bytea, $2::bigint)"
+    [AL_PG_APPROVAL] = "INSERT INTO approvals_used (approval_id, seq) VALUES ($1::bytea, $2::bigint)"
                    " ON CONFLICT DO NOTHING",
-    [S_JOURNAL_ADD] = "INSERT INTO journal (deployment_id, seq, time_ms, step, phase, status, detail)"
+    [AL_PG_JOURNAL_ADD] = "INSERT INTO journal (deployment_id, seq, time_ms, step, phase, status, detail)"
                       " VALUES ($1::bytea, $2::bigint, $3::bigint, $4::bytea, $5::bytea, $6::bytea, $7::bytea)",
-    [S_JOURNAL_LIST] = "SELECT seq, time_ms, deployment_id, step, phase, status, detail FROM journal"
+    [AL_PG_JOURNAL_LIST] = "SELECT seq, time_ms, deployment_id, step, phase, status, detail FROM journal"
                        " WHERE deployment_id = $1::bytea ORDER BY id",
 };
 
-static const char *s_stmt_name [S_STMT_COUNT] = {
+static const char *s_stmt_name [AL_PG_STMT_COUNT] = {
     "al_head", "al_find", "al_insert", "al_get", "al_iter", "al_delivery_add", "al_delivery_ack",
     "al_delivery_pending", "al_outbox_add", "al_outbox_claim", "al_outbox_sent", "al_outbox_retry",
     "al_approval", "al_journal_add", "al_journal_list"
 };
 
 typedef struct {
-    PGconn *conn;
-    char *dsn;                      // as given (may hold a password: never printed)
-    char *display;                  // without any password, for messages
-    bool read_only;
-    int busy_timeout_ms;
-    bool prepared [S_STMT_COUNT];
-    PGresult *loan;                 // result behind the last get/find/claim (borrowed by the caller)
-    char error [512];
-    uint64_t fence_epoch;           // failover: the lease epoch each commit checks (0: none)
-} s_handle_t;
-
-typedef struct {
-    s_handle_t *handle;
+    al_pg_handle_t *handle;
     PGresult *batch;
     int row, rows;
     int64_t next_from;
     bool last_batch;
 } s_iter_t;
 
-//  Parameters, all in binary: bigint as 8 big-endian bytes, bytea as raw bytes.
-typedef struct {
-    const char *values [S_MAX_PARAMS];
-    int lengths [S_MAX_PARAMS];
-    int formats [S_MAX_PARAMS];
-    uint64_t integers [S_MAX_PARAMS];
-    int count;
-} s_params_t;
-
-static void
-s_param_int (s_params_t *params, int64_t value)
+void
+al_pg_param_int (al_pg_params_t *params, int64_t value)
 {
-    assert (params->count < S_MAX_PARAMS);
+    assert (params->count < AL_PG_MAX_PARAMS);
     int i = params->count++;
     params->integers [i] = htobe64 ((uint64_t) value);
     params->values [i] = (const char *) &params->integers [i];
@@ -147,25 +130,25 @@ s_param_int (s_params_t *params, int64_t value)
     params->formats [i] = 1;
 }
 
-static void
-s_param_bytes (s_params_t *params, const void *data, size_t size)
+void
+al_pg_param_bytes (al_pg_params_t *params, const void *data, size_t size)
 {
-    assert (params->count < S_MAX_PARAMS);
+    assert (params->count < AL_PG_MAX_PARAMS);
     int i = params->count++;
     params->values [i] = size? (const char *) data: "";
     params->lengths [i] = (int) size;
     params->formats [i] = 1;
 }
 
-static void
-s_param_text (s_params_t *params, const char *text)
+void
+al_pg_param_text (al_pg_params_t *params, const char *text)
 {
     text = text? text: "";
-    s_param_bytes (params, text, strlen (text));
+    al_pg_param_bytes (params, text, strlen (text));
 }
 
-static int64_t
-s_get_int (const PGresult *result, int row, int column)
+int64_t
+al_pg_get_int (const PGresult *result, int row, int column)
 {
     if (PQgetisnull (result, row, column))
         return 0;
@@ -180,14 +163,14 @@ s_get_int (const PGresult *result, int row, int column)
 }
 
 //  A bytea column as a string: libpq terminates every value with a zero byte.
-static const char *
-s_get_text (const PGresult *result, int row, int column)
+const char *
+al_pg_get_text (const PGresult *result, int row, int column)
 {
     return PQgetisnull (result, row, column)? "": PQgetvalue (result, row, column);
 }
 
 static void
-s_set_error (s_handle_t *self, const char *format, ...)
+s_set_error (al_pg_handle_t *self, const char *format, ...)
 {
     char text [400];
     va_list args;
@@ -199,7 +182,7 @@ s_set_error (s_handle_t *self, const char *format, ...)
 
 //  Records the server's (or the connection's) error for what; maps lock waits to BUSY.
 static al_store_status_t
-s_db_error (s_handle_t *self, const char *what, const PGresult *result)
+s_db_error (al_pg_handle_t *self, const char *what, const PGresult *result)
 {
     const char *message = result? PQresultErrorMessage (result): "";
     if (!message || !*message)
@@ -219,25 +202,118 @@ s_db_error (s_handle_t *self, const char *what, const PGresult *result)
     return AL_STORE_ERR_IO;
 }
 
+static al_store_status_t
+s_prepare (al_pg_handle_t *self, al_pg_stmt_t id, const char *what)
+{
+    if (self->prepared [id])
+        return AL_STORE_OK;
+    PGresult *prepared = PQprepare (self->conn, s_stmt_name [id], s_sql [id], 0, NULL);
+    al_store_status_t status = AL_STORE_OK;
+    if (PQresultStatus (prepared) != PGRES_COMMAND_OK)
+        status = s_db_error (self, what, prepared);
+    else
+        self->prepared [id] = true;
+    PQclear (prepared);
+    return status;
+}
+
+//  Syncs the pipeline and reads the result of every query sent into it, in order; the
+//  last one's result goes to *last_p when last_p is not NULL (and all went well). Leaves
+//  pipeline mode. The first error wins (later queries were skipped by the server).
+static al_store_status_t
+s_drain (al_pg_handle_t *self, PGresult **last_p)
+{
+    assert (self->pipeline);
+    al_store_status_t status = AL_STORE_OK;
+    if (!PQpipelineSync (self->conn))
+        status = s_db_error (self, "pipeline sync", NULL);
+    //  Each query yields one result (PGRES_PIPELINE_ABORTED after an earlier error) and a
+    //  NULL; then comes the sync point. A broken connection yields NULL early.
+    bool broken = false;
+    for (int i = 0; i < self->pending && !broken; i++) {
+        PGresult *result = PQgetResult (self->conn);
+        if (!result) {
+            if (status == AL_STORE_OK)
+                status = s_db_error (self, self->pending_what [i], NULL);
+            broken = true;
+            break;
+        }
+        ExecStatusType state = PQresultStatus (result);
+        if (status == AL_STORE_OK && state != PGRES_COMMAND_OK && state != PGRES_TUPLES_OK)
+            status = s_db_error (self, self->pending_what [i], result);
+        if (status == AL_STORE_OK && last_p && i == self->pending - 1)
+            *last_p = result;
+        else
+            PQclear (result);
+        PQclear (PQgetResult (self->conn));
+    }
+    if (!broken)
+        PQclear (PQgetResult (self->conn));         // the sync point
+    self->pending = 0;
+    if (!PQexitPipelineMode (self->conn) && status == AL_STORE_OK)
+        status = s_db_error (self, "leaving pipeline mode", NULL);
+    self->pipeline = false;
+    return status;
+}
+
+//  Reads every deferred result; AL_STORE_OK when all of them succeeded.
+static al_store_status_t
+s_settle (al_pg_handle_t *self)
+{
+    return self->pipeline? s_drain (self, NULL): AL_STORE_OK;
+}
+
+//  Sends a prepared statement into the pipeline without reading its result.
+static al_store_status_t
+s_send (al_pg_handle_t *self, al_pg_stmt_t id, const al_pg_params_t *params, const char *what)
+{
+    if (!self->prepared [id]) {
+        //  Preparing is synchronous: once per statement and session.
+        al_store_status_t status = s_settle (self);
+        if (status == AL_STORE_OK)
+            status = s_prepare (self, id, what);
+        if (status != AL_STORE_OK)
+            return status;
+    }
+    if (!self->pipeline) {
+        if (!PQenterPipelineMode (self->conn))
+            return s_db_error (self, "entering pipeline mode", NULL);
+        self->pipeline = true;
+    }
+    assert (self->pending < AL_PG_STMT_COUNT);
+    if (!PQsendQueryPrepared (self->conn, s_stmt_name [id], params->count, params->values,
+                              params->lengths, params->formats, 1))
+        return s_db_error (self, what, NULL);
+    self->pending_what [self->pending++] = what;
+    return AL_STORE_OK;
+}
+
 //  Runs a prepared statement (preparing it on first use); returns the result or NULL
-//  with the error set (*status_p).
-static PGresult *
-s_exec (s_handle_t *self, s_stmt_id_t id, const s_params_t *params, const char *what,
+//  with the error set (*status_p). Deferred writes go first, in the same round trip.
+PGresult *
+al_pg_exec (al_pg_handle_t *self, al_pg_stmt_t id, const al_pg_params_t *params, const char *what,
         al_store_status_t *status_p)
 {
-    assert (id < S_STMT_COUNT);
-    if (!self->prepared [id]) {
-        PGresult *prepared = PQprepare (self->conn, s_stmt_name [id], s_sql [id], 0, NULL);
-        if (PQresultStatus (prepared) != PGRES_COMMAND_OK) {
-            *status_p = s_db_error (self, what, prepared);
-            PQclear (prepared);
+    assert (id < AL_PG_STMT_COUNT);
+    PGresult *result = NULL;
+    if (self->pipeline) {
+        *status_p = s_send (self, id, params, what);
+        if (*status_p == AL_STORE_OK)
+            *status_p = s_drain (self, &result);
+        else
+        if (self->pipeline)
+            s_drain (self, NULL);
+        if (*status_p != AL_STORE_OK) {
+            PQclear (result);
             return NULL;
         }
-        PQclear (prepared);
-        self->prepared [id] = true;
+        return result;
     }
-    PGresult *result = PQexecPrepared (self->conn, s_stmt_name [id], params->count, params->values,
-                                       params->lengths, params->formats, 1);
+    *status_p = s_prepare (self, id, what);
+    if (*status_p != AL_STORE_OK)
+        return NULL;
+    result = PQexecPrepared (self->conn, s_stmt_name [id], params->count, params->values,
+                             params->lengths, params->formats, 1);
     ExecStatusType status = PQresultStatus (result);
     if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
         *status_p = s_db_error (self, what, result);
@@ -248,13 +324,33 @@ s_exec (s_handle_t *self, s_stmt_id_t id, const s_params_t *params, const char *
     return result;
 }
 
+//  A write whose result nobody reads: deferred inside a transaction (its error surfaces
+//  at the next call that reads, at the latest commit), else run now.
+al_store_status_t
+al_pg_write_deferred (al_pg_handle_t *self, al_pg_stmt_t id, const al_pg_params_t *params, const char *what)
+{
+    if (!self->in_transaction) {
+        al_store_status_t status;
+        PGresult *result = al_pg_exec (self, id, params, what, &status);
+        PQclear (result);
+        return status;
+    }
+    if (self->pending == AL_PG_STMT_COUNT) {
+        //  Bound the queue (and the parameters it refers to: libpq copies them on send).
+        al_store_status_t status = s_settle (self);
+        if (status != AL_STORE_OK)
+            return status;
+    }
+    return s_send (self, id, params, what);
+}
+
 //  Runs a prepared write; AL_STORE_OK, or zero_status when it touched no row.
-static al_store_status_t
-s_write (s_handle_t *self, s_stmt_id_t id, const s_params_t *params, const char *what,
+al_store_status_t
+al_pg_write (al_pg_handle_t *self, al_pg_stmt_t id, const al_pg_params_t *params, const char *what,
          al_store_status_t zero_status)
 {
     al_store_status_t status;
-    PGresult *result = s_exec (self, id, params, what, &status);
+    PGresult *result = al_pg_exec (self, id, params, what, &status);
     if (!result)
         return status;
     const char *tuples = PQcmdTuples (result);
@@ -266,9 +362,11 @@ s_write (s_handle_t *self, s_stmt_id_t id, const s_params_t *params, const char 
 
 //  A simple query in text format: the first value (malloc'd, NULL if no row) or -1.
 static int
-s_query_text (s_handle_t *self, const char *sql, const char *what, char **value_p)
+s_query_text (al_pg_handle_t *self, const char *sql, const char *what, char **value_p)
 {
     *value_p = NULL;
+    if (s_settle (self) != AL_STORE_OK)
+        return -1;
     PGresult *result = PQexec (self->conn, sql);
     ExecStatusType status = PQresultStatus (result);
     if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
@@ -289,7 +387,7 @@ s_query_text (s_handle_t *self, const char *sql, const char *what, char **value_
 }
 
 static int
-s_command (s_handle_t *self, const char *sql, const char *what)
+s_command (al_pg_handle_t *self, const char *sql, const char *what)
 {
     char *ignored = NULL;
     int rc = s_query_text (self, sql, what, &ignored);
@@ -297,27 +395,37 @@ s_command (s_handle_t *self, const char *sql, const char *what)
     return rc;
 }
 
-static void
-s_end_loan (s_handle_t *self)
+void
+al_pg_end_loan (al_pg_handle_t *self)
 {
     PQclear (self->loan);
     self->loan = NULL;
 }
 
+PGconn *
+al_store_pg_connection (void *handle)
+{
+    assert (handle);
+    al_pg_handle_t *self = (al_pg_handle_t *) handle;
+    return s_settle (self) == AL_STORE_OK? self->conn: NULL;
+}
+
 static const char *
 s_error (void *handle)
 {
-    return ((s_handle_t *) handle)->error;
+    return ((al_pg_handle_t *) handle)->error;
 }
 
 static void
 s_close (void *handle)
 {
-    s_handle_t *self = (s_handle_t *) handle;
+    al_pg_handle_t *self = (al_pg_handle_t *) handle;
     if (!self)
         return;
-    s_end_loan (self);
+    al_pg_end_loan (self);
     if (self->conn) {
+        if (self->pipeline)
+            s_drain (self, NULL);
         if (PQtransactionStatus (self->conn) != PQTRANS_IDLE
         &&  PQtransactionStatus (self->conn) != PQTRANS_UNKNOWN)
             PQclear (PQexec (self->conn, "ROLLBACK"));
@@ -375,9 +483,12 @@ al_store_pg_dsn_has_password (const char *dsn, char *error, size_t error_size)
 
 //  Session settings, again after a reconnect (prepared statements are per session).
 static int
-s_session_setup (s_handle_t *self)
+s_session_setup (al_pg_handle_t *self)
 {
     memset (self->prepared, 0, sizeof self->prepared);
+    self->pipeline = false;
+    self->pending = 0;
+    self->in_transaction = false;
     char sql [160];
     snprintf (sql, sizeof sql, "SET lock_timeout = %d", self->busy_timeout_ms);
     if (s_command (self, sql, "setting lock_timeout") != 0)
@@ -390,7 +501,7 @@ s_session_setup (s_handle_t *self)
 
 //  Durability is not negotiable: fsync on and synchronous_commit not off.
 static int
-s_check_durability (s_handle_t *self)
+s_check_durability (al_pg_handle_t *self)
 {
     char *value = NULL;
     int rc = -1;
@@ -417,7 +528,7 @@ cleanup:
 }
 
 static int
-s_check_schema (s_handle_t *self, const al_store_options_t *options)
+s_check_schema (al_pg_handle_t *self, const al_store_options_t *options)
 {
     char *value = NULL;
     int rc = -1;
@@ -455,6 +566,8 @@ s_check_schema (s_handle_t *self, const al_store_options_t *options)
         free (value);
         value = NULL;
     }
+    free (value);
+    value = NULL;
     if (s_query_text (self, "SELECT value FROM meta WHERE key = 'application'", "reading meta", &value) != 0)
         goto cleanup;
     if (!value || strcmp (value, S_APPLICATION) != 0) {
@@ -496,7 +609,7 @@ s_ignore_notice (void *arg, const char *message)
 static void *
 s_open (const char *path, const al_store_options_t *options, char *error, size_t error_size)
 {
-    s_handle_t *self = calloc (1, sizeof *self);
+    al_pg_handle_t *self = calloc (1, sizeof *self);
     if (!self || !(self->dsn = strdup (path)) || !(self->display = al_store_pg_dsn_display (path))) {
         snprintf (error, error_size, "postgres: out of memory");
         goto failed;
@@ -533,19 +646,19 @@ failed:
 static void
 s_read_event (const PGresult *result, int row, al_store_event_t *event)
 {
-    event->sequence = (uint64_t) s_get_int (result, row, 0);
-    event->time_ms = (uint64_t) s_get_int (result, row, 1);
-    event->sender = s_get_text (result, row, 2);
-    event->role = s_get_text (result, row, 3);
-    event->type = s_get_text (result, row, 4);
-    event->message_id = s_get_text (result, row, 5);
-    event->deployment_id = s_get_text (result, row, 6);
-    event->environment = s_get_text (result, row, 7);
-    int64_t decision = s_get_int (result, row, 8);
+    event->sequence = (uint64_t) al_pg_get_int (result, row, 0);
+    event->time_ms = (uint64_t) al_pg_get_int (result, row, 1);
+    event->sender = al_pg_get_text (result, row, 2);
+    event->role = al_pg_get_text (result, row, 3);
+    event->type = al_pg_get_text (result, row, 4);
+    event->message_id = al_pg_get_text (result, row, 5);
+    event->deployment_id = al_pg_get_text (result, row, 6);
+    event->environment = al_pg_get_text (result, row, 7);
+    int64_t decision = al_pg_get_int (result, row, 8);
     event->decision = (decision == AL_STORE_ACCEPTED || decision == AL_STORE_DENIED)
                     ? (al_store_decision_t) decision: (al_store_decision_t) 0;
-    event->reason = s_get_text (result, row, 9);
-    event->envelope = (const uint8_t *) s_get_text (result, row, 10);
+    event->reason = al_pg_get_text (result, row, 9);
+    event->envelope = (const uint8_t *) al_pg_get_text (result, row, 10);
     event->envelope_size = (size_t) PQgetlength (result, row, 10);
     if (!PQgetisnull (result, row, 11) && PQgetlength (result, row, 11) == AL_STORE_HASH_SIZE)
         memcpy (event->hash, PQgetvalue (result, row, 11), AL_STORE_HASH_SIZE);
@@ -558,16 +671,16 @@ s_read_event (const PGresult *result, int row, al_store_event_t *event)
 static al_store_status_t
 s_head (void *handle, uint64_t *rows_p, uint8_t hash [AL_STORE_HASH_SIZE])
 {
-    s_handle_t *self = (s_handle_t *) handle;
-    s_params_t params = { .count = 0 };
+    al_pg_handle_t *self = (al_pg_handle_t *) handle;
+    al_pg_params_t params = { .count = 0 };
     al_store_status_t status;
     *rows_p = 0;
     memset (hash, 0, AL_STORE_HASH_SIZE);
-    PGresult *result = s_exec (self, S_HEAD, &params, "reading head", &status);
+    PGresult *result = al_pg_exec (self, AL_PG_HEAD, &params, "reading head", &status);
     if (!result)
         return status;
     if (PQntuples (result) > 0) {
-        *rows_p = (uint64_t) s_get_int (result, 0, 0);
+        *rows_p = (uint64_t) al_pg_get_int (result, 0, 0);
         //  A damaged hash reads as zeros: opening must still work so verify names the row.
         if (PQgetlength (result, 0, 1) == AL_STORE_HASH_SIZE)
             memcpy (hash, PQgetvalue (result, 0, 1), AL_STORE_HASH_SIZE);
@@ -579,7 +692,7 @@ s_head (void *handle, uint64_t *rows_p, uint8_t hash [AL_STORE_HASH_SIZE])
 //  A connection lost while idle (server restart, failover) is re-established here, at the
 //  start of the next transaction, never in the middle of one.
 static al_store_status_t
-s_reconnect_if_lost (s_handle_t *self)
+s_reconnect_if_lost (al_pg_handle_t *self)
 {
     if (PQstatus (self->conn) == CONNECTION_OK)
         return AL_STORE_OK;
@@ -592,10 +705,12 @@ s_reconnect_if_lost (s_handle_t *self)
 }
 
 static al_store_status_t
-s_simple (s_handle_t *self, const char *sql, const char *what)
+s_simple (al_pg_handle_t *self, const char *sql, const char *what)
 {
+    al_store_status_t status = s_settle (self);
+    if (status != AL_STORE_OK)
+        return status;
     PGresult *result = PQexec (self->conn, sql);
-    al_store_status_t status = AL_STORE_OK;
     if (PQresultStatus (result) != PGRES_COMMAND_OK)
         status = s_db_error (self, what, result);
     PQclear (result);
@@ -605,8 +720,8 @@ s_simple (s_handle_t *self, const char *sql, const char *what)
 static al_store_status_t
 s_begin (void *handle)
 {
-    s_handle_t *self = (s_handle_t *) handle;
-    s_end_loan (self);
+    al_pg_handle_t *self = (al_pg_handle_t *) handle;
+    al_pg_end_loan (self);
     al_store_status_t status = s_reconnect_if_lost (self);
     if (status != AL_STORE_OK)
         return status;
@@ -618,6 +733,8 @@ s_begin (void *handle)
     status = s_simple (self, "LOCK TABLE events IN EXCLUSIVE MODE", "begin (waiting for the write lock)");
     if (status != AL_STORE_OK)
         PQclear (PQexec (self->conn, "ROLLBACK"));
+    else
+        self->in_transaction = true;
     return status;
 }
 
@@ -626,7 +743,7 @@ s_begin (void *handle)
 //  raises unless our epoch is the lease's, so a broker that lost the lease while paused
 //  commits nothing; the transaction is rolled back here.
 static al_store_status_t
-s_fence (s_handle_t *self)
+s_fence (al_pg_handle_t *self)
 {
     char epoch [24];
     snprintf (epoch, sizeof epoch, "%" PRIu64, self->fence_epoch);
@@ -638,6 +755,7 @@ s_fence (s_handle_t *self)
         const char *message = PQresultErrorField (result, PG_DIAG_MESSAGE_PRIMARY);
         s_set_error (self, "commit refused: %s", message? message: PQerrorMessage (self->conn));
         PQclear (PQexec (self->conn, "ROLLBACK"));
+        self->in_transaction = false;
         status = AL_STORE_ERR_IO;
     }
     PQclear (result);
@@ -647,7 +765,7 @@ s_fence (s_handle_t *self)
 static al_store_status_t
 s_set_fence (void *handle, uint64_t epoch)
 {
-    ((s_handle_t *) handle)->fence_epoch = epoch;
+    ((al_pg_handle_t *) handle)->fence_epoch = epoch;
     return AL_STORE_OK;
 }
 //  ---- end of the fence
@@ -655,8 +773,12 @@ s_set_fence (void *handle, uint64_t epoch)
 static al_store_status_t
 s_commit (void *handle)
 {
-    s_handle_t *self = (s_handle_t *) handle;
-    s_end_loan (self);
+    al_pg_handle_t *self = (al_pg_handle_t *) handle;
+    al_pg_end_loan (self);
+    //  A deferred write that failed fails the commit (the caller then rolls back).
+    al_store_status_t settled = s_settle (self);
+    if (settled != AL_STORE_OK)
+        return settled;
     //  COMMIT of a failed transaction "succeeds" as a ROLLBACK: never report that as done.
     if (PQtransactionStatus (self->conn) == PQTRANS_INERROR) {
         s_set_error (self, "commit: the transaction failed earlier and was rolled back");
@@ -675,14 +797,19 @@ s_commit (void *handle)
         status = AL_STORE_ERR_IO;
     }
     PQclear (result);
+    if (status == AL_STORE_OK)
+        self->in_transaction = false;
     return status;
 }
 
 static al_store_status_t
 s_rollback (void *handle)
 {
-    s_handle_t *self = (s_handle_t *) handle;
-    s_end_loan (self);
+    al_pg_handle_t *self = (al_pg_handle_t *) handle;
+    al_pg_end_loan (self);
+    self->in_transaction = false;
+    if (self->pipeline)
+        s_drain (self, NULL);       // its errors belong to the transaction being abandoned
     PGTransactionStatusType state = PQtransactionStatus (self->conn);
     //  Nothing open (already rolled back by the server, or the connection is gone: the
     //  server rolls back what a lost connection left open).
@@ -692,12 +819,12 @@ s_rollback (void *handle)
 }
 
 static al_store_status_t
-s_event_query (s_handle_t *self, s_stmt_id_t id, const s_params_t *params, al_store_event_t *event,
+s_event_query (al_pg_handle_t *self, al_pg_stmt_t id, const al_pg_params_t *params, al_store_event_t *event,
                const char *what)
 {
-    s_end_loan (self);
+    al_pg_end_loan (self);
     al_store_status_t status;
-    PGresult *result = s_exec (self, id, params, what, &status);
+    PGresult *result = al_pg_exec (self, id, params, what, &status);
     if (!result)
         return status;
     if (PQntuples (result) == 0) {
@@ -712,43 +839,43 @@ s_event_query (s_handle_t *self, s_stmt_id_t id, const s_params_t *params, al_st
 static al_store_status_t
 s_find_message (void *handle, const char *sender, const char *message_id, al_store_event_t *event)
 {
-    s_params_t params = { .count = 0 };
-    s_param_text (&params, sender);
-    s_param_text (&params, message_id);
-    return s_event_query ((s_handle_t *) handle, S_FIND, &params, event, "finding message");
+    al_pg_params_t params = { .count = 0 };
+    al_pg_param_text (&params, sender);
+    al_pg_param_text (&params, message_id);
+    return s_event_query ((al_pg_handle_t *) handle, AL_PG_FIND, &params, event, "finding message");
 }
 
 static al_store_status_t
 s_get (void *handle, uint64_t sequence, al_store_event_t *event)
 {
-    s_params_t params = { .count = 0 };
-    s_param_int (&params, (int64_t) sequence);
-    return s_event_query ((s_handle_t *) handle, S_GET, &params, event, "reading event");
+    al_pg_params_t params = { .count = 0 };
+    al_pg_param_int (&params, (int64_t) sequence);
+    return s_event_query ((al_pg_handle_t *) handle, AL_PG_GET, &params, event, "reading event");
 }
 
 static al_store_status_t
 s_insert (void *handle, const al_store_event_t *event)
 {
-    s_params_t params = { .count = 0 };
-    s_param_int (&params, (int64_t) event->sequence);
-    s_param_int (&params, (int64_t) event->time_ms);
-    s_param_text (&params, event->sender);
-    s_param_text (&params, event->role);
-    s_param_text (&params, event->type);
-    s_param_text (&params, event->message_id);
-    s_param_text (&params, event->deployment_id);
-    s_param_text (&params, event->environment);
-    s_param_int (&params, (int64_t) event->decision);
-    s_param_text (&params, event->reason);
-    s_param_bytes (&params, event->envelope, event->envelope_size);
-    s_param_bytes (&params, event->hash, AL_STORE_HASH_SIZE);
-    return s_write ((s_handle_t *) handle, S_INSERT, &params, "inserting event", AL_STORE_OK);
+    al_pg_params_t params = { .count = 0 };
+    al_pg_param_int (&params, (int64_t) event->sequence);
+    al_pg_param_int (&params, (int64_t) event->time_ms);
+    al_pg_param_text (&params, event->sender);
+    al_pg_param_text (&params, event->role);
+    al_pg_param_text (&params, event->type);
+    al_pg_param_text (&params, event->message_id);
+    al_pg_param_text (&params, event->deployment_id);
+    al_pg_param_text (&params, event->environment);
+    al_pg_param_int (&params, (int64_t) event->decision);
+    al_pg_param_text (&params, event->reason);
+    al_pg_param_bytes (&params, event->envelope, event->envelope_size);
+    al_pg_param_bytes (&params, event->hash, AL_STORE_HASH_SIZE);
+    return al_pg_write_deferred ((al_pg_handle_t *) handle, AL_PG_INSERT, &params, "inserting event");
 }
 
 static void *
 s_iter_open (void *handle, uint64_t from_sequence)
 {
-    s_handle_t *self = (s_handle_t *) handle;
+    al_pg_handle_t *self = (al_pg_handle_t *) handle;
     s_iter_t *iter = calloc (1, sizeof *iter);
     if (!iter) {
         s_set_error (self, "out of memory");
@@ -771,11 +898,11 @@ s_iter_next (void *handle, al_store_event_t *event)
         iter->row = iter->rows = 0;
         if (iter->last_batch)
             return AL_STORE_END;
-        s_params_t params = { .count = 0 };
-        s_param_int (&params, iter->next_from);
-        s_param_int (&params, S_ITER_BATCH);
+        al_pg_params_t params = { .count = 0 };
+        al_pg_param_int (&params, iter->next_from);
+        al_pg_param_int (&params, S_ITER_BATCH);
         al_store_status_t status;
-        iter->batch = s_exec (iter->handle, S_ITER, &params, "reading events", &status);
+        iter->batch = al_pg_exec (iter->handle, AL_PG_ITER, &params, "reading events", &status);
         if (!iter->batch)
             return status;
         iter->rows = PQntuples (iter->batch);
@@ -783,7 +910,7 @@ s_iter_next (void *handle, al_store_event_t *event)
             iter->last_batch = true;
         if (iter->rows == 0)
             return AL_STORE_END;
-        int64_t last = s_get_int (iter->batch, iter->rows - 1, 0);
+        int64_t last = al_pg_get_int (iter->batch, iter->rows - 1, 0);
         if (last == INT64_MAX)
             iter->last_batch = true;
         else
@@ -803,164 +930,6 @@ s_iter_close (void *handle)
     }
 }
 
-static al_store_status_t
-s_delivery_add (void *handle, const char *role, uint64_t sequence)
-{
-    s_params_t params = { .count = 0 };
-    s_param_text (&params, role);
-    s_param_int (&params, (int64_t) sequence);
-    return s_write ((s_handle_t *) handle, S_DELIVERY_ADD, &params, "adding delivery", AL_STORE_OK);
-}
-
-static al_store_status_t
-s_delivery_ack (void *handle, const char *role, uint64_t sequence)
-{
-    s_params_t params = { .count = 0 };
-    s_param_text (&params, role);
-    s_param_int (&params, (int64_t) sequence);
-    return s_write ((s_handle_t *) handle, S_DELIVERY_ACK, &params, "acknowledging delivery",
-                    AL_STORE_NOT_FOUND);
-}
-
-static al_store_status_t
-s_delivery_pending (void *handle, const char *role, uint64_t after_sequence,
-                    uint64_t *sequences, size_t max, size_t *count_p)
-{
-    s_handle_t *self = (s_handle_t *) handle;
-    *count_p = 0;
-    s_params_t params = { .count = 0 };
-    s_param_text (&params, role);
-    s_param_int (&params, (int64_t) after_sequence);
-    s_param_int (&params, (int64_t) max);
-    al_store_status_t status;
-    PGresult *result = s_exec (self, S_DELIVERY_PENDING, &params, "listing deliveries", &status);
-    if (!result)
-        return status;
-    int rows = PQntuples (result);
-    for (int i = 0; i < rows && *count_p < max; i++)
-        sequences [(*count_p)++] = (uint64_t) s_get_int (result, i, 0);
-    PQclear (result);
-    return AL_STORE_OK;
-}
-
-static al_store_status_t
-s_outbox_add (void *handle, uint64_t sequence, const char *channel, const uint8_t *payload,
-              size_t payload_size, uint64_t *id_p)
-{
-    s_handle_t *self = (s_handle_t *) handle;
-    s_params_t params = { .count = 0 };
-    s_param_int (&params, (int64_t) sequence);
-    s_param_text (&params, channel);
-    s_param_bytes (&params, payload, payload_size);
-    al_store_status_t status;
-    PGresult *result = s_exec (self, S_OUTBOX_ADD, &params, "adding outbox item", &status);
-    if (!result)
-        return status;
-    if (id_p)
-        *id_p = PQntuples (result) > 0? (uint64_t) s_get_int (result, 0, 0): 0;
-    PQclear (result);
-    return AL_STORE_OK;
-}
-
-static al_store_status_t
-s_outbox_claim (void *handle, uint64_t now_ms, uint64_t lease_ms, al_store_outbox_item_t *item)
-{
-    s_handle_t *self = (s_handle_t *) handle;
-    s_end_loan (self);
-    s_params_t params = { .count = 0 };
-    s_param_int (&params, (int64_t) now_ms);
-    s_param_int (&params, (int64_t) (now_ms + lease_ms));
-    al_store_status_t status;
-    PGresult *result = s_exec (self, S_OUTBOX_CLAIM, &params, "claiming outbox item", &status);
-    if (!result)
-        return status;
-    if (PQntuples (result) == 0) {
-        PQclear (result);
-        return AL_STORE_NOT_FOUND;
-    }
-    item->id = (uint64_t) s_get_int (result, 0, 0);
-    item->sequence = (uint64_t) s_get_int (result, 0, 1);
-    item->channel = s_get_text (result, 0, 2);
-    item->payload = (const uint8_t *) s_get_text (result, 0, 3);
-    item->payload_size = (size_t) PQgetlength (result, 0, 3);
-    item->attempts = (uint32_t) s_get_int (result, 0, 4);
-    item->last_error = s_get_text (result, 0, 5);
-    self->loan = result;
-    return AL_STORE_OK;
-}
-
-static al_store_status_t
-s_outbox_mark_sent (void *handle, uint64_t id, uint64_t sent_ms)
-{
-    s_params_t params = { .count = 0 };
-    s_param_int (&params, (int64_t) id);
-    s_param_int (&params, (int64_t) sent_ms);
-    return s_write ((s_handle_t *) handle, S_OUTBOX_SENT, &params, "marking outbox item sent",
-                    AL_STORE_NOT_FOUND);
-}
-
-static al_store_status_t
-s_outbox_retry_at (void *handle, uint64_t id, uint64_t next_attempt_ms, const char *error)
-{
-    s_params_t params = { .count = 0 };
-    s_param_int (&params, (int64_t) id);
-    s_param_int (&params, (int64_t) next_attempt_ms);
-    s_param_text (&params, error);
-    return s_write ((s_handle_t *) handle, S_OUTBOX_RETRY, &params, "rescheduling outbox item",
-                    AL_STORE_NOT_FOUND);
-}
-
-static al_store_status_t
-s_approval_consume (void *handle, const uint8_t *approval_id, size_t size, uint64_t sequence)
-{
-    s_params_t params = { .count = 0 };
-    s_param_bytes (&params, approval_id, size);
-    s_param_int (&params, (int64_t) sequence);
-    return s_write ((s_handle_t *) handle, S_APPROVAL, &params, "consuming approval", AL_STORE_ALREADY_USED);
-}
-
-static al_store_status_t
-s_journal_add (void *handle, const al_store_journal_entry_t *entry)
-{
-    s_params_t params = { .count = 0 };
-    s_param_text (&params, entry->deployment_id);
-    s_param_int (&params, (int64_t) entry->sequence);
-    s_param_int (&params, (int64_t) entry->time_ms);
-    s_param_text (&params, entry->step);
-    s_param_text (&params, entry->phase);
-    s_param_text (&params, entry->status);
-    s_param_text (&params, entry->detail);
-    return s_write ((s_handle_t *) handle, S_JOURNAL_ADD, &params, "adding journal entry", AL_STORE_OK);
-}
-
-static al_store_status_t
-s_journal_list (void *handle, const char *deployment_id, al_store_journal_fn *fn, void *arg)
-{
-    s_handle_t *self = (s_handle_t *) handle;
-    s_params_t params = { .count = 0 };
-    s_param_text (&params, deployment_id);
-    al_store_status_t status;
-    PGresult *result = s_exec (self, S_JOURNAL_LIST, &params, "listing journal", &status);
-    if (!result)
-        return status;
-    int rows = PQntuples (result);
-    for (int i = 0; i < rows; i++) {
-        al_store_journal_entry_t entry = {
-            .sequence = (uint64_t) s_get_int (result, i, 0),
-            .time_ms = (uint64_t) s_get_int (result, i, 1),
-            .deployment_id = s_get_text (result, i, 2),
-            .step = s_get_text (result, i, 3),
-            .phase = s_get_text (result, i, 4),
-            .status = s_get_text (result, i, 5),
-            .detail = s_get_text (result, i, 6),
-        };
-        if (fn (&entry, arg) != 0)
-            break;
-    }
-    PQclear (result);
-    return AL_STORE_OK;
-}
-
 const al_store_ops_t al_store_pg_ops = {
     .name = AL_STORE_PG_BACKEND,
     .version = AL_STORE_OPS_VERSION,
@@ -977,15 +946,15 @@ const al_store_ops_t al_store_pg_ops = {
     .iter_open = s_iter_open,
     .iter_next = s_iter_next,
     .iter_close = s_iter_close,
-    .delivery_add = s_delivery_add,
-    .delivery_ack = s_delivery_ack,
-    .delivery_pending = s_delivery_pending,
-    .outbox_add = s_outbox_add,
-    .outbox_claim = s_outbox_claim,
-    .outbox_mark_sent = s_outbox_mark_sent,
-    .outbox_retry_at = s_outbox_retry_at,
-    .approval_consume = s_approval_consume,
-    .journal_add = s_journal_add,
-    .journal_list = s_journal_list,
+    .delivery_add = al_pg_delivery_add,
+    .delivery_ack = al_pg_delivery_ack,
+    .delivery_pending = al_pg_delivery_pending,
+    .outbox_add = al_pg_outbox_add,
+    .outbox_claim = al_pg_outbox_claim,
+    .outbox_mark_sent = al_pg_outbox_mark_sent,
+    .outbox_retry_at = al_pg_outbox_retry_at,
+    .approval_consume = al_pg_approval_consume,
+    .journal_add = al_pg_journal_add,
+    .journal_list = al_pg_journal_list,
     .set_fence = s_set_fence,
 };

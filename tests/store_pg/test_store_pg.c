@@ -4,7 +4,8 @@
     read-only (multi-threaded) verify, tamper detection naming the row, writers that wait
     for each other. Then what is PostgreSQL's own: durability refused when
     synchronous_commit is off, refusals of foreign or newer databases, no password in any
-    message, and a connection that comes back after the server restarts.
+    message, a connection that comes back after the server restarts, and a pipelined
+    write the server refuses failing its transaction.
 
     One throwaway PostgreSQL server (tests/pg) serves the whole executable; each case gets
     a database of its own (and, for SQLite, a file in a temporary directory).
@@ -623,6 +624,52 @@ test_pg_reconnect (void **state)
     assert_int_equal (report.rows, 10);
 }
 
+//  PostgreSQL only: a write deferred in the pipeline that the server refuses fails the
+//  transaction (at the next call, at the latest at commit), never a commit that reports
+//  success; the store goes on afterwards.
+static void
+test_pg_deferred_write_fails_the_commit (void **state)
+{
+    s_fixture_t *fixture = *state;
+    al_store_t *store = s_open (fixture);
+    st_append_range (store, 1, 3, 3);
+    s_raw_sql (fixture, "ALTER TABLE events ADD CONSTRAINT no_evil CHECK (reason <> 'evil'::bytea)");
+    al_store_event_t event = {
+        .time_ms = 9, .sender = "qa", .role = "qa", .type = "QaReport", .message_id = "evil-1",
+        .decision = AL_STORE_DENIED, .reason = "evil"
+    };
+    al_store_event_t after = event;
+    after.message_id = "after-1";
+    after.reason = "fine";
+    al_store_append_result_t result;
+    assert_int_equal (al_store_begin (store), AL_STORE_OK);
+    al_store_status_t first = al_store_append (store, &event, &result);
+    al_store_status_t second = first == AL_STORE_OK? al_store_append (store, &after, &result): first;
+    al_store_status_t commit = AL_STORE_ERR_IO;
+    if (first == AL_STORE_OK && second == AL_STORE_OK)
+        commit = al_store_commit (store);
+    else
+        assert_int_equal (al_store_rollback (store), AL_STORE_OK);
+    //  Whichever call saw it, the refusal is reported, and named.
+    assert_true (first != AL_STORE_OK || second != AL_STORE_OK || commit != AL_STORE_OK);
+    assert_non_null (strstr (al_store_error (store), "no_evil"));
+    assert_false (al_store_in_transaction (store));
+    assert_int_equal (al_store_row_count (store), 3);
+    //  Only the commit: an event with no lookup before it (empty message id).
+    event.message_id = "";
+    assert_int_equal (al_store_begin (store), AL_STORE_OK);
+    assert_int_equal (al_store_append (store, &event, &result), AL_STORE_OK);
+    assert_int_not_equal (al_store_commit (store), AL_STORE_OK);
+    assert_int_equal (al_store_row_count (store), 3);
+    //  The store goes on.
+    st_append_range (store, 4, 4, 2);
+    al_store_destroy (&store);
+    al_verify_report_t report;
+    assert_int_equal (al_store_verify_path (AL_STORE_PG_BACKEND, fixture->path, NULL, NULL, &report), AL_STORE_OK);
+    assert_int_equal (report.result, AL_VERIFY_OK);
+    assert_int_equal (report.rows, 7);
+}
+
 #define S_BOTH(test) \
     cmocka_unit_test_prestate_setup_teardown (test, s_setup, s_teardown, (void *) "sqlite"), \
     cmocka_unit_test_prestate_setup_teardown (test, s_setup, s_teardown, (void *) AL_STORE_PG_BACKEND)
@@ -643,6 +690,7 @@ main (void)
         S_BOTH (test_tamper_detection),
         S_BOTH (test_two_writers),
         S_PG (test_pg_refusals),
+        S_PG (test_pg_deferred_write_fails_the_commit),
     };
     return cmocka_run_group_tests (tests, s_group_setup, s_group_teardown);
 }
