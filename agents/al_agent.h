@@ -23,6 +23,15 @@
     is registered and gets the outbox again. If the agent itself said nothing for 3
     intervals (a stalled process), the broker has forgotten it: it registers again.
 
+    Failover (docs/ha.md): the endpoint option may list several brokers, comma-separated.
+    Only the active broker listens; the link is on one endpoint at a time. When it is
+    not up for one heartbeat interval (refused, handshake not finished, disconnected),
+    or the broker said nothing for 3 intervals, the socket is remade on the NEXT
+    endpoint, and the outbox goes again there behind a fresh Register (same message
+    ids, so the new active broker, which shares the store, answers retransmissions of
+    what the old one committed with their original outcome). The backoff grows only
+    after a whole round of endpoints failed. One endpoint: as before.
+
     Threading: a background actor (zactor) owns the socket and does all socket work:
     heartbeats go on while the caller is busy handling a delivery. The caller's side and
     the actor share the outbox and the delivery queue under one mutex, so every function
@@ -48,11 +57,14 @@ typedef struct _al_agent_t al_agent_t;
 #define AL_AGENT_ID_SIZE 65
 //  Size of path and endpoint buffers in the options.
 #define AL_AGENT_PATH_SIZE 1024
+//  Most broker endpoints one agent fails over between.
+#define AL_AGENT_MAX_ENDPOINTS 8
 
 //  How a connection is made and kept. al_agent_options_defaults fills every field;
 //  al_agent_options_from_config fills them from airlock.yaml for a role.
 typedef struct {
-    char endpoint [AL_AGENT_PATH_SIZE];   // broker ROUTER, e.g. "ipc:///abs/state/broker.ipc"
+    char endpoint [AL_AGENT_PATH_SIZE];   // broker ROUTER, e.g. "ipc:///abs/state/broker.ipc",
+                                          // or several, comma-separated, for failover (below)
     char broker_key [41];                 // the broker's CURVE public key, Z85 (40 chars)
     char cert_path [AL_AGENT_PATH_SIZE];  // own czmq certificate; secret at cert_path + "_secret"
     char name [64];                       // agent name: Register.agent_name, message id prefix
@@ -77,6 +89,12 @@ void al_agent_options_defaults (al_agent_options_t *options);
 //  wrong" in error (missing certificate, bad role name).
 int al_agent_options_from_config (al_agent_options_t *options, const al_config_t *config,
                                   const char *role, char *error, size_t error_size);
+
+//  Split a comma-separated endpoint list (spaces around items ignored) into at most
+//  AL_AGENT_MAX_ENDPOINTS endpoints of AL_AGENT_PATH_SIZE. Returns the count (>= 1), or
+//  -1 with "endpoint: what is wrong" in error (empty item, too many, not an endpoint).
+int al_agent_endpoints_split (const char *list, char (*endpoints) [AL_AGENT_PATH_SIZE],
+                              char *error, size_t error_size);
 
 //  Connect as ROLE with the state directory's certificate for it, from a loaded
 //  airlock.yaml: defaults, al_agent_options_from_config, subscribe_deliveries, then
@@ -185,6 +203,8 @@ typedef struct {
     uint64_t deliveries_received;   // deliveries handed to the caller
     uint64_t redeliveries;          // deliveries that came again (dropped, or acknowledged again)
     int64_t last_broker_ms;         // monotonic ms of the last envelope from the broker (0: never)
+    uint64_t endpoint_switches;     // times the link moved on to the next broker endpoint
+    size_t endpoint_index;          // the endpoint the link is on (0-based, in the list)
     size_t pending;                 // outbox messages without an outcome
 } al_agent_info_t;
 

@@ -182,8 +182,8 @@ al_subscriber_options_from_config (al_subscriber_options_t *options, const al_co
                   al_config_broker_cert (config));
         goto cleanup;
     }
-    if (s_copy (options->endpoint, sizeof options->endpoint, al_config_pub_endpoint (config),
-                "endpoints.pub", error, error_size)
+    if (s_copy (options->endpoint, sizeof options->endpoint, al_config_event_endpoints (config),
+                "endpoints.events", error, error_size)
     ||  s_copy (options->broker_key, sizeof options->broker_key, zcert_public_txt (broker_cert),
                 "broker key", error, error_size)
     ||  s_copy (options->cert_path, sizeof options->cert_path, cert_path, "certificate path",
@@ -274,11 +274,20 @@ al_subscriber_new_with (const al_subscriber_options_t *options, char *error, siz
         snprintf (error, error_size, "cannot connect the socket monitor");
         goto failed;
     }
-    if (zsock_connect (self->sub, "%s", options->endpoint) != 0) {
-        snprintf (error, error_size, "%s: cannot connect: %s", options->endpoint,
-                  zmq_strerror (zmq_errno ()));
+    //  Failover (docs/ha.md): only the active broker binds its PUB, so a SUB connected
+    //  to every broker's endpoint hears whichever is active, and nothing twice.
+    char (*endpoints) [AL_AGENT_PATH_SIZE] = malloc (AL_AGENT_MAX_ENDPOINTS * sizeof *endpoints);
+    assert (endpoints);
+    int count = al_agent_endpoints_split (options->endpoint, endpoints, error, error_size);
+    for (int i = 0; i < count; i++)
+        if (zsock_connect (self->sub, "%s", endpoints [i]) != 0) {
+            snprintf (error, error_size, "%s: cannot connect: %s", endpoints [i],
+                      zmq_strerror (zmq_errno ()));
+            count = -1;
+        }
+    free (endpoints);
+    if (count < 0)
         goto failed;
-    }
     return self;
 failed:
     al_subscriber_destroy (&self);

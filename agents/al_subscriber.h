@@ -70,7 +70,8 @@ typedef struct _al_subscriber_t al_subscriber_t;
 #define AL_SUBSCRIBER_PATH_SIZE 1024
 
 typedef struct {
-    char endpoint [AL_SUBSCRIBER_PATH_SIZE];  // broker PUB, e.g. "ipc:///abs/state/events.ipc"
+    char endpoint [AL_SUBSCRIBER_PATH_SIZE];  // broker PUB, e.g. "ipc:///abs/state/events.ipc";
+                                              // several, comma-separated: one per broker (docs/ha.md)
     char broker_key [41];                     // the broker's CURVE public key, Z85
     char cert_path [AL_SUBSCRIBER_PATH_SIZE]; // own czmq certificate; secret at cert_path + "_secret"
     int rcvhwm;                               // receive high-water mark (default 10000)

@@ -37,6 +37,10 @@ typedef enum {
     S_STORE_BACKEND, S_STORE_DSN,
     //  console: the web console `airlock up` starts.
     S_CONSOLE_LISTEN, S_CONSOLE_TOKEN_FILE,
+    //  failover (docs/ha.md): what clients connect to, when not just router / pub.
+    S_BROKERS, S_EVENTS,
+    //  ha: the PostgreSQL database the brokers share, and this broker's name in the lease.
+    S_HA_DATABASE, S_HA_NAME,
     S_STR_COUNT
 } s_str_t;
 
@@ -44,6 +48,7 @@ typedef enum {
 typedef enum {
     S_HEARTBEAT_MS, S_MAX_MESSAGE_BYTES, S_HANDSHAKE_MS, S_SNDHWM, S_RCVHWM,
     S_RATE_PER_SECOND, S_RATE_BURST, S_BATCH_MAX, S_CKPT_EVENTS, S_CKPT_SECONDS,
+    S_HA_LEASE_MS,
     S_INT_COUNT
 } s_int_t;
 
@@ -95,11 +100,16 @@ static const s_key_t s_keys [] = {
     { "store",      "dsn",                true,  false, S_STORE_DSN, 0, 0 },
     { "console",    "listen",             true,  false, S_CONSOLE_LISTEN, 0, 0 },
     { "console",    "token_file",         true,  true,  S_CONSOLE_TOKEN_FILE, 0, 0 },
+    { "endpoints",  "brokers",            true,  false, S_BROKERS, 0, 0 },
+    { "endpoints",  "events",             true,  false, S_EVENTS, 0, 0 },
+    { "ha",         "database",           true,  false, S_HA_DATABASE, 0, 0 },
+    { "ha",         "name",               true,  false, S_HA_NAME, 0, 0 },
+    { "ha",         "lease_ms",           false, false, S_HA_LEASE_MS, 300, 600000 },
 };
 #define S_MAX_FILE_SIZE (1024 * 1024)    // airlock.yaml is a few hundred bytes
 #define S_KEY_COUNT (sizeof s_keys / sizeof s_keys [0])
 
-static const char *s_sections [] = { "endpoints", "keys", "limits", "checkpoint", "metrics", "store", "console" };
+static const char *s_sections [] = { "endpoints", "keys", "limits", "checkpoint", "metrics", "store", "console", "ha" };
 #define S_SECTION_COUNT (sizeof s_sections / sizeof s_sections [0])
 
 int
@@ -273,6 +283,7 @@ s_alloc (void)
     self->num [S_BATCH_MAX] = AL_CONFIG_DEFAULT_BATCH_MAX;
     self->num [S_CKPT_EVENTS] = AL_CONFIG_DEFAULT_CHECKPOINT_EVENTS;
     self->num [S_CKPT_SECONDS] = AL_CONFIG_DEFAULT_CHECKPOINT_SECONDS;
+    self->num [S_HA_LEASE_MS] = AL_CONFIG_DEFAULT_HA_LEASE_MS;
     return self;
 }
 
@@ -407,6 +418,8 @@ al_config_save (const al_config_t *self, const char *path, char *error, size_t e
         const s_key_t *key = &s_keys [i];
         if (key->is_string && !self->str [key->field])
             continue;               // optional and unset (metrics addresses)
+        if (!key->is_string && key->field == S_HA_LEASE_MS && !self->str [S_HA_DATABASE])
+            continue;               // no failover: no ha section
         const char *indent = "";
         if (key->section) {
             indent = "  ";
@@ -453,6 +466,12 @@ const char *al_config_path (const al_config_t *self) { assert (self); return sel
 const char *al_config_state_dir (const al_config_t *self) { assert (self); return self->str [S_STATE_DIR]; }
 const char *al_config_policy_dir (const al_config_t *self) { assert (self); return self->str [S_POLICY_DIR]; }
 const char *al_config_database (const al_config_t *self) { assert (self); return self->str [S_DATABASE]; }
+
+const char *al_config_broker_endpoints (const al_config_t *self) { assert (self); return self->str [S_BROKERS] ? self->str [S_BROKERS] : self->str [S_ROUTER]; }
+const char *al_config_event_endpoints (const al_config_t *self) { assert (self); return self->str [S_EVENTS] ? self->str [S_EVENTS] : self->str [S_PUB]; }
+const char *al_config_ha_database (const al_config_t *self) { assert (self); return self->str [S_HA_DATABASE]; }
+const char *al_config_ha_name (const al_config_t *self) { assert (self); return self->str [S_HA_NAME]; }
+int al_config_ha_lease_ms (const al_config_t *self) { assert (self); return (int) self->num [S_HA_LEASE_MS]; }
 
 const char *
 al_config_console_listen (const al_config_t *self)

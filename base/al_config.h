@@ -41,6 +41,7 @@ typedef struct _al_config_t al_config_t;
 #define AL_CONFIG_DEFAULT_BATCH_MAX           512
 #define AL_CONFIG_DEFAULT_CHECKPOINT_EVENTS   1000
 #define AL_CONFIG_DEFAULT_CHECKPOINT_SECONDS  60
+#define AL_CONFIG_DEFAULT_HA_LEASE_MS         3000
 
 //  Load and validate path. Returns NULL with "path:line:col: what is wrong" (or
 //  "path: what is wrong") in error when the file cannot be read or is invalid.
@@ -85,6 +86,19 @@ const char *al_config_console_token_file (const al_config_t *self);
 //  Endpoints: default ipc://state_dir/broker.ipc and ipc://state_dir/events.ipc.
 const char *al_config_router_endpoint (const al_config_t *self);
 const char *al_config_pub_endpoint (const al_config_t *self);
+//  What clients connect to (docs/ha.md): endpoints.brokers / endpoints.events, each a
+//  comma-separated list of every broker's router / pub endpoint, tried in order;
+//  unset: the router / pub endpoint above.
+const char *al_config_broker_endpoints (const al_config_t *self);
+const char *al_config_event_endpoints (const al_config_t *self);
+
+//  Failover (docs/ha.md): ha.database, a libpq connection string of the PostgreSQL
+//  database the brokers share (their audit log and their lease), or NULL (one broker,
+//  the store section's log); ha.name, this broker's name in the lease (NULL: the host
+//  name); ha.lease_ms, how long the lease lasts unrenewed (at least 3 heartbeats).
+const char *al_config_ha_database (const al_config_t *self);
+const char *al_config_ha_name (const al_config_t *self);
+int al_config_ha_lease_ms (const al_config_t *self);
 
 //  The certificate file of an agent role: agents_keys_dir/<role>.cert (its secret part
 //  is at that path + "_secret", czmq's convention). Caller frees; NULL if role is empty

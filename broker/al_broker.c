@@ -22,6 +22,8 @@
     reactor asks (mutex + condition variable), so its fsyncs never delay an Ack.
 */
 #include "broker/al_broker_int.h"
+#include "broker/al_leader.h"
+#include "store/al_store_pg.h"
 #include "base/al_sd_notify.h"
 #include "proto/al_signature.h"
 #include <assert.h>
@@ -251,7 +253,9 @@ al_broker_new (const al_config_t *config, char *error, size_t error_size)
     //  One broker per audit log: a second one would take the endpoint over and write the
     //  same chain. The lock file holds the holder's pid and is never removed (removing it
     //  would let two processes lock two different files).
-    if (s_lock_database (self, error, error_size))
+    //  Several brokers on one PostgreSQL: the lease instead of the lock (docs/ha.md).
+    if (al_config_ha_database (config)? al_broker_leader_start (self, error, error_size)
+                                      : s_lock_database (self, error, error_size))
         goto failed;
     //  The checkpoint's directory (one level) is made if missing.
     char *checkpoint_dir = strdup (al_config_checkpoint_path (config));
@@ -263,9 +267,11 @@ al_broker_new (const al_config_t *config, char *error, size_t error_size)
         }
         free (checkpoint_dir);
     }
-    self->store = al_store_open (al_config_store_backend (config), al_config_store_location (config), NULL,
-                                 error, error_size);
-    if (!self->store)
+    //  With ha.database: the PostgreSQL store the brokers share, fenced by the lease.
+    const char *backend = self->leader? AL_STORE_PG_BACKEND: al_config_store_backend (config);
+    const char *database = self->leader? al_config_ha_database (config): al_config_store_location (config);
+    self->store = al_store_open (backend, database, NULL, error, error_size);
+    if (!self->store || al_broker_leader_fence (self, error, error_size))
         goto failed;
     //  The head this broker starts from; from now on only its own commits move it.
     self->own_rows = al_store_row_count (self->store);
@@ -273,8 +279,7 @@ al_broker_new (const al_config_t *config, char *error, size_t error_size)
     atomic_init (&self->tampered, false);
     //  It reads the head row only: a small page cache (the default is 2 MB per connection).
     al_store_options_t read_only = { .read_only = true, .cache_kib = 64 };
-    self->checkpoint_store = al_store_open (al_config_store_backend (config), al_config_store_location (config),
-                                            &read_only, error, error_size);
+    self->checkpoint_store = al_store_open (backend, database, &read_only, error, error_size);
     if (!self->checkpoint_store)
         goto failed;
     //  Pending production requests and their approvals, from the log alone.
@@ -418,6 +423,7 @@ al_broker_destroy (al_broker_t **self_p)
     free (self->pack_buffer);
     al_approvals_destroy (&self->approvals);
     al_store_destroy (&self->store);
+    al_leader_destroy (&self->leader);
     zcert_destroy (&self->cert);
     al_policy_destroy (&self->policy);
     sodium_memzero (self->checkpoint_key, sizeof self->checkpoint_key);
@@ -542,6 +548,8 @@ s_tick (al_broker_t *self)
     al_broker_sweep_all (self);
     al_broker_checkpoint (self, false);
     al_broker_metrics_tick (self);
+    if (al_broker_leader_tick (self))
+        self->leadership_lost = true;
 }
 
 int
@@ -566,6 +574,8 @@ al_broker_run (al_broker_t *self)
         }
         if (atomic_load (&self->tampered))
             return -1;              // al_broker_incident said why
+        if (self->leadership_lost)
+            return -1;              // al_broker_leader_tick said why
         if (self->reload_requested) {
             self->reload_requested = 0;
             al_broker_reload (self);

@@ -420,6 +420,8 @@ al_broker_batch (al_broker_t *self)
     self->deferred = 0;
 
     al_store_status_t status = al_store_begin (self->store);
+    if (status == AL_STORE_OK && al_broker_leader_superseded (self))
+        status = AL_STORE_ERR_HEAD_MISMATCH;    // failover, not tampering: the leader tick said why
     if (status == AL_STORE_OK && !al_broker_head_is_ours (self))
         status = AL_STORE_ERR_HEAD_MISMATCH;
     if (status == AL_STORE_OK)

@@ -134,6 +134,7 @@ typedef struct {
 struct _al_broker_t {
     const al_config_t *config;
     int lock_fd;                    // flock on DATABASE.lock: one broker per audit log
+    struct _al_leader_t *leader;    // failover (al_broker_leader.c): the lease; NULL without ha
     al_policy_t *policy;
     uint64_t policy_generation;
     al_store_t *store;
@@ -183,6 +184,7 @@ struct _al_broker_t {
     al_broker_bucket_t unauth_bucket;
     uint64_t unauth_suppressed;
     volatile sig_atomic_t stop_requested;
+    bool leadership_lost;           // the lease was lost: al_broker_run returns -1
     volatile sig_atomic_t reload_requested;
     bool failed;
     uint8_t *pack_buffer;
@@ -248,6 +250,14 @@ void al_broker_event_queue (al_broker_t *self, const char *type, const char *sen
 bool al_broker_bucket_take (al_broker_bucket_t *bucket, double rate, double burst, uint64_t now_mono);
 //  Answer one ZAP request.
 void al_broker_zap_handle (al_broker_t *self);
+//  Failover (al_broker_leader.c, docs/ha.md): wait as a standby until this broker holds
+//  the lease; fence the store with its epoch; renew it (-1: lost, stop serving).
+int al_broker_leader_start (al_broker_t *self, char *error, size_t error_size);
+int al_broker_leader_fence (al_broker_t *self, char *error, size_t error_size);
+int al_broker_leader_tick (al_broker_t *self);
+//  In a transaction just begun: the log grew under us AND the lease is no longer ours
+//  (a failover, not tampering). Sets leadership_lost.
+bool al_broker_leader_superseded (al_broker_t *self);
 //  Handle one event of a socket monitor (handshake failures, disconnects).
 void al_broker_monitor_handle (al_broker_t *self, zsock_t *monitor, const char *socket_name);
 //  Start a monitor on socket; NULL with error filled on failure.

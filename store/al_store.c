@@ -92,6 +92,13 @@ s_unsupported_journal_list (void *handle, const char *deployment_id, al_store_jo
 }
 
 static al_store_status_t
+s_unsupported_fence (void *handle, uint64_t epoch)
+{
+    (void) handle; (void) epoch;
+    return AL_STORE_ERR_UNSUPPORTED;
+}
+
+static al_store_status_t
 s_register_locked (const al_store_ops_t *ops, char *error, size_t error_size)
 {
     const char *missing = !ops->name? "name": !ops->open? "open": !ops->close? "close"
@@ -130,6 +137,7 @@ s_register_locked (const al_store_ops_t *ops, char *error, size_t error_size)
     if (!copy.approval_consume) copy.approval_consume = s_unsupported_approval;
     if (!copy.journal_add)      copy.journal_add = s_unsupported_journal_add;
     if (!copy.journal_list)     copy.journal_list = s_unsupported_journal_list;
+    if (!copy.set_fence)        copy.set_fence = s_unsupported_fence;
     s_registry [s_registry_count++] = copy;
     return AL_STORE_OK;
 }
@@ -588,4 +596,12 @@ al_store_journal_list (al_store_t *self, const char *deployment_id, al_store_jou
     assert (self && deployment_id && fn);
     al_store_status_t status = self->ops.journal_list (self->handle, deployment_id, fn, arg);
     return status == AL_STORE_OK? status: al_store_fail (self, status, "journal list");
+}
+
+al_store_status_t
+al_store_set_fence (al_store_t *self, uint64_t epoch)
+{
+    assert (self);
+    al_store_status_t status = self->ops.set_fence (self->handle, epoch);
+    return status == AL_STORE_OK? status: al_store_fail (self, status, "set fence");
 }

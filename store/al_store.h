@@ -206,6 +206,12 @@ typedef int (al_store_journal_fn) (const al_store_journal_entry_t *entry, void *
 al_store_status_t al_store_journal_list (al_store_t *self, const char *deployment_id,
                                          al_store_journal_fn *fn, void *arg);
 
+//  Fencing for broker failover (docs/ha.md, broker/al_leader.h): every later commit
+//  checks in its own transaction that EPOCH is still the lease's, and fails with
+//  AL_STORE_ERR_IO (its error saying "fenced") otherwise. AL_STORE_ERR_UNSUPPORTED on a backend
+//  without a shared lease (SQLite: one broker per file, by its lock).
+al_store_status_t al_store_set_fence (al_store_t *self, uint64_t epoch);
+
 //  Verification.
 typedef enum {
     AL_VERIFY_OK = 0,

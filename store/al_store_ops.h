@@ -86,6 +86,12 @@ typedef struct {
     al_store_status_t (*journal_add) (void *handle, const al_store_journal_entry_t *entry);
     al_store_status_t (*journal_list) (void *handle, const char *deployment_id,
                                        al_store_journal_fn *fn, void *arg);
+
+    //  MAY: fencing (docs/ha.md). From now on every commit on this handle checks, inside
+    //  its transaction, that EPOCH is still the epoch of the brokers' lease (0: stop
+    //  checking); a commit whose epoch is stale MUST fail (AL_STORE_ERR_IO, its error
+    //  saying "fenced") and leave nothing behind.
+    al_store_status_t (*set_fence) (void *handle, uint64_t epoch);
 } al_store_ops_t;
 
 //  Register a backend (the table is copied). Fails if a mandatory member is missing, the

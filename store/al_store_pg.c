@@ -36,6 +36,7 @@
 #include "store/al_store_pg_int.h"
 #include <libpq-fe.h>
 #include <assert.h>
+#include <inttypes.h>
 #include <endian.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -747,6 +748,38 @@ s_begin (void *handle)
     return status;
 }
 
+//  ---- failover: the fence (docs/ha.md; the lease and airlock_ha.fence() are made by
+//  broker/al_leader.c). The last statement before COMMIT: it locks the lease row and
+//  raises unless our epoch is the lease's, so a broker that lost the lease while paused
+//  commits nothing; the transaction is rolled back here.
+static al_store_status_t
+s_fence (al_pg_handle_t *self)
+{
+    char epoch [24];
+    snprintf (epoch, sizeof epoch, "%" PRIu64, self->fence_epoch);
+    const char *values [] = { epoch };
+    PGresult *result = PQexecParams (self->conn, "SELECT airlock_ha.fence($1::bigint)", 1, NULL, values,
+                                     NULL, NULL, 0);
+    al_store_status_t status = AL_STORE_OK;
+    if (PQresultStatus (result) != PGRES_TUPLES_OK) {
+        const char *message = PQresultErrorField (result, PG_DIAG_MESSAGE_PRIMARY);
+        s_set_error (self, "commit refused: %s", message? message: PQerrorMessage (self->conn));
+        PQclear (PQexec (self->conn, "ROLLBACK"));
+        self->in_transaction = false;
+        status = AL_STORE_ERR_IO;
+    }
+    PQclear (result);
+    return status;
+}
+
+static al_store_status_t
+s_set_fence (void *handle, uint64_t epoch)
+{
+    ((al_pg_handle_t *) handle)->fence_epoch = epoch;
+    return AL_STORE_OK;
+}
+//  ---- end of the fence
+
 static al_store_status_t
 s_commit (void *handle)
 {
@@ -762,6 +795,8 @@ s_commit (void *handle)
         PQclear (PQexec (self->conn, "ROLLBACK"));
         return AL_STORE_ERR_IO;
     }
+    if (self->fence_epoch && s_fence (self) != AL_STORE_OK)
+        return AL_STORE_ERR_IO;
     PGresult *result = PQexec (self->conn, "COMMIT");
     al_store_status_t status = AL_STORE_OK;
     if (PQresultStatus (result) != PGRES_COMMAND_OK)
@@ -931,4 +966,5 @@ const al_store_ops_t al_store_pg_ops = {
     .approval_consume = al_pg_approval_consume,
     .journal_add = al_pg_journal_add,
     .journal_list = al_pg_journal_list,
+    .set_fence = s_set_fence,
 };

@@ -34,6 +34,7 @@ typedef struct {
     int pending;
     const char *pending_what [AL_PG_STMT_COUNT];
     char error [512];
+    uint64_t fence_epoch;           // failover: the lease epoch each commit checks (0: none)
 } al_pg_handle_t;
 
 //  Parameters, all in binary: bigint as 8 big-endian bytes, bytea as raw bytes.

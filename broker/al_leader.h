@@ -1,0 +1,81 @@
+/*  al_leader.h: which broker is active, by a lease in PostgreSQL, and the fence that
+    keeps a stale one from committing.
+
+    Several brokers share one PostgreSQL database (docs/ha.md). Exactly one is active:
+    the holder of the lease row of table airlock_ha.leader (its own schema,
+    beside the audit store's tables). The lease has an epoch that
+    grows by one at every takeover; a broker takes the lease only when it expired (by
+    the database's clock, so the brokers' clocks never matter) and keeps it by renewing
+    it well within its length. A broker that was paused (SIGSTOP, a VM migration, a long
+    GC-like stall) past its lease may still believe it is active when it wakes: the
+    fence stops it. Every commit of the audit log runs al_leader_fence as the last
+    statement of its transaction: it locks the lease row (FOR SHARE) and fails unless
+    the epoch is the caller's. A takeover (an UPDATE of that row) therefore either
+    happened before the check (the stale commit fails and is rolled back) or waits
+    until that commit is done (the commit was still the leader's). So a stale leader
+    can never commit, whatever the timing. Sessions that hold the lock and then stall
+    are ended by the server (idle_in_transaction_session_timeout = the lease), so a
+    paused leader cannot block the takeover either.
+
+    Threading: an al_leader_t is used by one thread (the broker's). al_leader_fence takes
+    any libpq connection in a transaction.
+*/
+#ifndef AL_LEADER_H_INCLUDED
+#define AL_LEADER_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _al_leader_t al_leader_t;
+
+typedef enum {
+    AL_LEADER_STANDBY = 0,      // another broker holds a lease that has not expired
+    AL_LEADER_ACTIVE,           // this broker holds the lease (al_leader_epoch)
+    AL_LEADER_LOST,             // this broker held it and does no longer: stop serving
+    AL_LEADER_ERROR             // the database did not answer (error says why)
+} al_leader_state_t;
+
+//  Connect to the database CONNINFO (a libpq connection string or URI) and make the
+//  lease table and the fence function if missing. NAME identifies this broker in the
+//  lease row (the host name is a good one; a random suffix is added so two processes
+//  never share a name). LEASE_MS (100 .. 600000): how long a lease lasts unrenewed.
+//  Returns NULL with "leader: what is wrong" in error.
+al_leader_t *al_leader_new (const char *conninfo, const char *name, int lease_ms,
+                            char *error, size_t error_size);
+void al_leader_destroy (al_leader_t **self_p);
+
+//  One round: a standby takes the lease if it expired (epoch + 1), the active broker
+//  renews it. Call it at least every lease_ms / 3. Returns the state; AL_LEADER_LOST is
+//  returned once, then STANDBY. A renewal that fails for want of an answer is ERROR
+//  while the lease may still run, LOST once it cannot have (by this host's clock).
+al_leader_state_t al_leader_tick (al_leader_t *self, char *error, size_t error_size);
+
+//  Tick until active (returns 0), or until *stop becomes true or the deadline passes
+//  (timeout_ms, -1: none) (returns -1). Between ticks it sleeps lease_ms / 4.
+int al_leader_wait_active (al_leader_t *self, volatile int *stop, int timeout_ms,
+                           char *error, size_t error_size);
+
+//  The epoch of this broker's lease (0 unless active), its name, the lease length.
+uint64_t al_leader_epoch (al_leader_t *self);
+const char *al_leader_name (al_leader_t *self);
+int al_leader_lease_ms (al_leader_t *self);
+
+//  The fence. CONNECTION is a PGconn * inside the transaction about to commit. Locks
+//  the lease row and checks that EPOCH is the current one; 0, or -1 with "fenced: ..."
+//  (or the server's message) in error, after which the caller must roll back.
+int al_leader_fence (void *connection, uint64_t epoch, char *error, size_t error_size);
+
+//  The SQL that makes the lease table and the fence function (idempotent); a store
+//  backend that creates its schema may run it too.
+const char *al_leader_schema_sql (void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,303 @@
+/*  test_broker_failover.c: two `airlock broker` processes on one PostgreSQL.
+
+    One `airlock init` state directory (one set of keys and one policy, as two brokers of
+    one deployment share them), a throwaway PostgreSQL (tests/pg), and three
+    airlock.yaml files: broker A's and broker B's (each its own ipc:// endpoints in the
+    temporary directory, its checkpoint file, the same ha.database) and the clients'
+    (endpoints.brokers / events: both brokers). Shown:
+      - A takes the lease and serves; B waits as a standby and binds nothing;
+      - a QaRequest is committed by A and queued for qa (no qa agent is connected);
+      - A is paused with SIGSTOP past its lease: B takes over, the client moves to B and
+        its next message is committed on the same chain, and the qa agent that connects
+        now gets the delivery A queued (B resumed the queue from the store);
+      - a client that only knows A posts while A is paused; A is woken: its commit is
+        fenced, it acknowledges nothing and exits non-zero, and the message is not in
+        the log; the chain verifies;
+      - a standby stops on SIGTERM; B stopped writes a signed checkpoint covering A's
+        rows and its own.
+    Waits are bounded loops on conditions, never assertions on time.
+*/
+#include "agents/al_agent.h"
+#include "broker/al_config.h"
+#include "store/al_store.h"
+#include "store/al_store_pg.h"
+#include "pg_harness.h"
+
+#include <czmq.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+
+typedef struct {
+    pg_harness_t *pg;
+    char *dsn;
+    char dir [128];
+    char airlock [400];
+    char config_a [256], config_b [256], config_clients [256], config_only_a [256];
+    pid_t a, b;
+} fixture_t;
+
+static int
+s_shell (const char *format, ...)
+{
+    char command [4096];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (command, sizeof command, format, args);
+    va_end (args);
+    int rc = system (command);
+    return WIFEXITED (rc)? WEXITSTATUS (rc): -1;
+}
+
+static pid_t
+s_broker (fixture_t *f, const char *config, const char *log)
+{
+    char path [400];
+    snprintf (path, sizeof path, "%s/%s.log", f->dir, log);
+    pid_t pid = fork ();
+    assert_true (pid >= 0);
+    if (pid == 0) {
+        FILE *out = freopen (path, "a", stderr);
+        (void) out;
+        execl (f->airlock, f->airlock, "broker", "--config", config, (char *) NULL);
+        _exit (127);
+    }
+    return pid;
+}
+
+//  Exit status of PID within timeout_ms (else killed: -1).
+static int
+s_wait_exit (pid_t *pid, int timeout_ms)
+{
+    int status = 0;
+    for (int64_t deadline = zclock_mono () + timeout_ms; zclock_mono () < deadline; zclock_sleep (20))
+        if (waitpid (*pid, &status, WNOHANG) == *pid) {
+            *pid = 0;
+            return WIFEXITED (status)? WEXITSTATUS (status): 128 + WTERMSIG (status);
+        }
+    kill (*pid, SIGKILL);
+    waitpid (*pid, NULL, 0);
+    *pid = 0;
+    return -1;
+}
+
+static bool
+s_log_has (fixture_t *f, const char *log, const char *text)
+{
+    char path [400];
+    snprintf (path, sizeof path, "%s/%s.log", f->dir, log);
+    return s_shell ("grep -q -- '%s' '%s'", text, path) == 0;
+}
+
+//  One broker's airlock.yaml: the init one with its own endpoints and checkpoint file
+//  and the ha section; ROUTERS / PUBS: what clients connect to.
+static void
+s_write_config (fixture_t *f, const char *path, const char *name, const char *routers, const char *pubs)
+{
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    fprintf (file, "state_dir: %s\nendpoints:\n  router: ipc://%s/%s-router.ipc\n  pub: ipc://%s/%s-pub.ipc\n"
+                   "  brokers: \"%s\"\n  events: \"%s\"\n"
+                   "checkpoint:\n  path: %s/checkpoints/%s.ckpt\n"
+                   "ha:\n  database: \"%s\"\n  name: %s\n  lease_ms: 3000\n",
+             f->dir, f->dir, name, f->dir, name, routers, pubs, f->dir, name, f->dsn, name);
+    fclose (file);
+}
+
+static int
+setup (void **state)
+{
+    fixture_t *f = calloc (1, sizeof *f);
+    assert_non_null (f);
+    char error [1024] = "";
+    f->pg = pg_harness_new (error, sizeof error);
+    if (!f->pg)
+        fail_msg ("pg_harness_new: %s", error);
+    f->dsn = pg_harness_database_new (f->pg, "failover", error, sizeof error);
+    assert_non_null (f->dsn);
+    snprintf (f->dir, sizeof f->dir, "/tmp/al-bfail-XXXXXX");
+    assert_non_null (mkdtemp (f->dir));
+    snprintf (f->airlock, sizeof f->airlock, "%s/airlock", getenv ("AIRLOCK_BINARY_DIR"));
+    assert_int_equal (s_shell ("'%s' init '%s' > /dev/null", f->airlock, f->dir), 0);
+    char routers [600], pubs [600], router_a [300], pub_a [300];
+    snprintf (routers, sizeof routers, "ipc://%s/a-router.ipc, ipc://%s/b-router.ipc", f->dir, f->dir);
+    snprintf (pubs, sizeof pubs, "ipc://%s/a-pub.ipc, ipc://%s/b-pub.ipc", f->dir, f->dir);
+    snprintf (router_a, sizeof router_a, "ipc://%s/a-router.ipc", f->dir);
+    snprintf (pub_a, sizeof pub_a, "ipc://%s/a-pub.ipc", f->dir);
+    snprintf (f->config_a, sizeof f->config_a, "%s/broker-a.yaml", f->dir);
+    snprintf (f->config_b, sizeof f->config_b, "%s/broker-b.yaml", f->dir);
+    snprintf (f->config_clients, sizeof f->config_clients, "%s/clients.yaml", f->dir);
+    snprintf (f->config_only_a, sizeof f->config_only_a, "%s/only-a.yaml", f->dir);
+    s_write_config (f, f->config_a, "a", routers, pubs);
+    s_write_config (f, f->config_b, "b", routers, pubs);
+    s_write_config (f, f->config_clients, "clients", routers, pubs);
+    s_write_config (f, f->config_only_a, "only-a", router_a, pub_a);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown (void **state)
+{
+    fixture_t *f = *state;
+    if (f->a > 0) {
+        kill (f->a, SIGCONT);
+        kill (f->a, SIGKILL);
+        waitpid (f->a, NULL, 0);
+    }
+    if (f->b > 0) {
+        kill (f->b, SIGKILL);
+        waitpid (f->b, NULL, 0);
+    }
+    //  The brokers' last words, for a failure's diagnosis.
+    s_shell ("tail -n 40 '%s/a.log' '%s/b.log' >&2", f->dir, f->dir);
+    s_shell ("rm -rf '%s'", f->dir);
+    free (f->dsn);
+    pg_harness_destroy (&f->pg);
+    free (f);
+    return 0;
+}
+
+static al_agent_t *
+s_agent (const char *config_path, const char *role, bool deliveries)
+{
+    char error [1024] = "";
+    al_config_t *config = al_config_load (config_path, error, sizeof error);
+    if (!config)
+        fail_msg ("%s", error);
+    al_agent_t *agent = al_agent_new_for_role (config, role, deliveries, error, sizeof error);
+    al_config_destroy (&config);
+    if (!agent)
+        fail_msg ("al_agent_new_for_role %s: %s", role, error);
+    return agent;
+}
+
+static al_agent_status_t
+s_qa_request (al_agent_t *agent, const char *version, int timeout_ms, al_agent_result_t *result, char *posted_id)
+{
+    al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+    Airlock__QaRequest request = AIRLOCK__QA_REQUEST__INIT;
+    request.service = "demo";
+    request.version = (char *) version;
+    request.artifact_sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    envelope.environment = AIRLOCK__ENVIRONMENT__ENV_STAGING;
+    envelope.body_case = AIRLOCK__ENVELOPE__BODY_QA_REQUEST;
+    envelope.qa_request = &request;
+    if (posted_id)
+        return al_agent_post (agent, &envelope, timeout_ms, posted_id, NULL, 0);
+    return al_agent_send (agent, &envelope, timeout_ms, result);
+}
+
+static void
+test_paused_broker_is_replaced_and_fenced (void **state)
+{
+    fixture_t *f = *state;
+    f->a = s_broker (f, f->config_a, "a");
+    al_agent_t *orchestrator = s_agent (f->config_clients, "orchestrator", false);
+    al_agent_result_t result;
+    assert_int_equal (s_qa_request (orchestrator, "v1", 60000, &result, NULL), AL_AGENT_ACKED);
+    uint64_t first_sequence = result.audit_sequence;
+    al_agent_info_t info;
+    al_agent_info (orchestrator, &info);
+    assert_int_equal (info.endpoint_index, 0);
+    //  B: a standby, bound to nothing.
+    f->b = s_broker (f, f->config_b, "b");
+    for (int64_t deadline = zclock_mono () + 30000; zclock_mono () < deadline; zclock_sleep (50))
+        if (s_log_has (f, "b", "is a standby"))
+            break;
+    assert_true (s_log_has (f, "b", "is a standby"));
+    char path [300];
+    snprintf (path, sizeof path, "%s/b-router.ipc", f->dir);
+    assert_int_not_equal (access (path, F_OK), 0);
+
+    //  A client that knows only A, registered there.
+    al_agent_t *only_a = s_agent (f->config_only_a, "orchestrator", false);
+    assert_int_equal (al_agent_wait_registered (only_a, 60000), 0);
+
+    //  Pause A past its lease (3 s): B takes over.
+    assert_int_equal (kill (f->a, SIGSTOP), 0);
+    for (int64_t deadline = zclock_mono () + 60000; zclock_mono () < deadline; zclock_sleep (50))
+        if (s_log_has (f, "b", "is active"))
+            break;
+    assert_true (s_log_has (f, "b", "is active (lease epoch"));
+    //  The clients move to B; the chain goes on from A's rows.
+    assert_int_equal (s_qa_request (orchestrator, "v2", 60000, &result, NULL), AL_AGENT_ACKED);
+    assert_true (result.audit_sequence > first_sequence);
+    al_agent_info (orchestrator, &info);
+    assert_int_equal (info.endpoint_index, 1);
+    //  qa connects now: B delivers what A queued (v1), then v2.
+    al_agent_t *qa = s_agent (f->config_clients, "qa", true);
+    al_envelope_t *delivery = al_agent_recv (qa, 60000);
+    assert_non_null (delivery);
+    assert_int_equal (delivery->body_case, AIRLOCK__ENVELOPE__BODY_QA_REQUEST);
+    assert_string_equal (delivery->qa_request->version, "v1");
+    assert_int_equal (delivery->delivery_id, first_sequence);
+    assert_int_equal (al_agent_ack_delivery (qa, delivery->delivery_id), 0);
+    al_codec_free (&delivery);
+
+    //  The client that knows only A posts while A is paused; A is woken.
+    char stale_id [AL_AGENT_ID_SIZE];
+    assert_int_equal (s_qa_request (only_a, "stale", 1000, NULL, stale_id), AL_AGENT_QUEUED);
+    zclock_sleep (500);
+    assert_int_equal (kill (f->a, SIGCONT), 0);
+    int code = s_wait_exit (&f->a, 60000);
+    assert_true (code > 0 && code != 128 + SIGKILL);
+    assert_true (s_log_has (f, "a", "fenced") || s_log_has (f, "a", "no longer the active broker"));
+    assert_int_equal (al_agent_wait (only_a, stale_id, 500, &result), AL_AGENT_TIMEOUT);
+    al_agent_destroy (&only_a);
+
+    //  B goes on; stopped, it checkpoints everything, A's rows included; the log verifies.
+    assert_int_equal (s_qa_request (orchestrator, "v3", 60000, &result, NULL), AL_AGENT_ACKED);
+    uint64_t last_sequence = result.audit_sequence;
+    al_agent_destroy (&qa);
+    al_agent_destroy (&orchestrator);
+    //  A standby stops on SIGTERM (it holds nothing).
+    f->a = s_broker (f, f->config_a, "a-again");
+    for (int64_t deadline = zclock_mono () + 30000; zclock_mono () < deadline; zclock_sleep (50))
+        if (s_log_has (f, "a-again", "is a standby"))
+            break;
+    assert_true (s_log_has (f, "a-again", "is a standby"));
+    kill (f->a, SIGTERM);
+    code = s_wait_exit (&f->a, 30000);
+    assert_true (code > 0 && code < 128);
+    assert_true (s_log_has (f, "a-again", "stopped while standby"));
+    kill (f->b, SIGTERM);
+    assert_int_equal (s_wait_exit (&f->b, 60000), 0);
+    char error [1024] = "";
+    al_store_options_t read_only = { .read_only = true };
+    al_store_t *store = al_store_open (AL_STORE_PG_BACKEND, f->dsn, &read_only, error, sizeof error);
+    if (!store)
+        fail_msg ("%s", error);
+    assert_true (al_store_row_count (store) >= last_sequence);
+    //  The stale message is nowhere in the log.
+    bool found = false;
+    al_store_iter_t *iter = al_store_iter_new (store, 1);
+    assert_non_null (iter);
+    al_store_event_t event;
+    while (al_store_iter_next (iter, &event) == AL_STORE_OK)
+        if (event.message_id && strcmp (event.message_id, stale_id) == 0)
+            found = true;
+    al_store_iter_destroy (&iter);
+    assert_false (found);
+    //  The chain verifies, and so does B's checkpoint, which covers every row.
+    snprintf (path, sizeof path, "%s/checkpoints/b.ckpt", f->dir);
+    al_verify_report_t report;
+    assert_int_equal (al_store_verify (store, path, NULL, &report), AL_STORE_OK);
+    if (report.result != AL_VERIFY_OK)
+        fail_msg ("verify: %s", report.reason);
+    assert_true (report.checkpoint_checked);
+    assert_true (report.checkpoint_rows >= last_sequence);
+    al_store_destroy (&store);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test_setup_teardown (test_paused_broker_is_replaced_and_fenced, setup, teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
