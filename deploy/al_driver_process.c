@@ -612,7 +612,7 @@ s_file_sd_entry (const s_process_t *self, const s_instance_t *instance)
 //  rename, fsync of the directory. A crash leaves the old file or the new one, never
 //  half. Returns 0, or -1 with error.
 static int
-s_write_atomic (s_process_t *self, const char *path, const char *text, char *error, size_t error_size)
+s_write_atomic (s_process_t *self, const char *path, const char *text, bool sync_dir, char *error, size_t error_size)
 {
     int rc = -1;
     char *temp = NULL;
@@ -650,15 +650,18 @@ s_write_atomic (s_process_t *self, const char *path, const char *text, char *err
     }
     free (temp);
     temp = NULL;
-    //  The rename is durable only once the directory is.
-    int dir_fd = open (self->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd < 0 || fsync (dir_fd) != 0) {
-        snprintf (error, error_size, "%s: cannot sync: %s", self->state_dir, strerror (errno));
-        if (dir_fd >= 0)
-            close (dir_fd);
-        goto cleanup;
+    //  The rename is durable only once the directory is (sync_dir false: the caller
+    //  syncs it by a second write soon; the rename is visible to the next owner now).
+    if (sync_dir) {
+        int dir_fd = open (self->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir_fd < 0 || fsync (dir_fd) != 0) {
+            snprintf (error, error_size, "%s: cannot sync: %s", self->state_dir, strerror (errno));
+            if (dir_fd >= 0)
+                close (dir_fd);
+            goto cleanup;
+        }
+        close (dir_fd);
     }
-    close (dir_fd);
     rc = 0;
 
 cleanup:
@@ -675,7 +678,8 @@ cleanup:
 //  plus starting (MAY be NULL), one that was just spawned. Each file is replaced
 //  atomically. Returns 0, or -1 with error.
 static int
-s_registry_write (s_process_t *self, const s_instance_t *starting, char *error, size_t error_size)
+s_registry_write_files (s_process_t *self, const s_instance_t *starting, bool registry_only,
+                        char *error, size_t error_size)
 {
     if (!self->state_file)
         return 0;
@@ -702,8 +706,8 @@ s_registry_write (s_process_t *self, const s_instance_t *starting, char *error, 
         snprintf (error, error_size, "%s: out of memory", self->state_file);
         goto cleanup;
     }
-    if (s_write_atomic (self, self->state_file, text, error, error_size) != 0
-    ||  s_write_atomic (self, self->file_sd, targets_text, error, error_size) != 0)
+    if (s_write_atomic (self, self->state_file, text, !registry_only, error, error_size) != 0
+    ||  (!registry_only && s_write_atomic (self, self->file_sd, targets_text, true, error, error_size) != 0))
         goto cleanup;
     rc = 0;
 
@@ -713,6 +717,12 @@ cleanup:
     json_decref (root);
     json_decref (targets);
     return rc;
+}
+
+static int
+s_registry_write (s_process_t *self, const s_instance_t *starting, char *error, size_t error_size)
+{
+    return s_registry_write_files (self, starting, false, error, error_size);
 }
 
 //  The spawn's record callback (al_child_spawn_recorded): the child exists, its program
@@ -735,7 +745,9 @@ s_record_spawned (pid_t pid, void *arg, char *error, size_t error_size)
     record->starting->info.pid = pid;
     record->starting->start_time = stat.start_time;
     char why [400];
-    if (s_registry_write (record->self, record->starting, why, sizeof (why)) != 0) {
+    //  Only what the next owner needs (the registry renamed into place): the child waits
+    //  for it. The directory's fsync and file_sd follow once it runs (s_process_start_instance).
+    if (s_registry_write_files (record->self, record->starting, true, why, sizeof (why)) != 0) {
         snprintf (error, error_size, "not started: registry %s", why);
         return -1;
     }
@@ -1126,6 +1138,13 @@ s_process_start_instance (void *handle, const al_driver_spec_t *spec, al_driver_
     }
     starting.info.pid = pid;
     registered = self->state_file != NULL;
+    if (registered) {
+        char why [512];
+        if (s_registry_write (self, &starting, why, sizeof (why)) != 0) {
+            al_error_set (error, error_size, redact, "instance %s not started: registry %s", id, why);
+            goto cleanup;
+        }
+    }
     snprintf (url, sizeof (url), "%s%s", endpoint, self->liveness_path);
     double deadline = al_now_ms () + self->start_timeout_ms;
     bool alive = false;
