@@ -1,4 +1,6 @@
-/*  al_policy_yaml.c: the policy loader's error list and its access to YAML nodes and values.
+/*  al_policy_yaml.c: the policy loader's error list, its walk over base/al_yaml (the
+    product's one YAML walker) and the value types only policies have (flags, numbers,
+    durations).
 
     Part of the policy engine; see policies/al_policy.c for its rules and
     policies/al_policy_int.h for how its files divide the work.
