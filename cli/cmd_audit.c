@@ -15,7 +15,6 @@
     does not verify, a disagreement, a deployment not in the log; 2 usage or I/O error.
 */
 #include "cli/cli.h"
-#include "agents/al_orchestrator.h"
 #include "broker/al_config.h"
 #include "policies/al_gate.h"
 #include "policies/al_policy.h"
@@ -528,7 +527,6 @@ s_replay (int argc, char **argv)
         return AL_EXIT_USAGE;
     int rc = AL_EXIT_USAGE;
     char error [512];
-    char *releases_dir = NULL, *deploy_dir = NULL;
     al_replay_t *replay = NULL;
     al_policy_t *policy = NULL;
     s_disagreements_t disagreements = { .list = json_array (), .json = json };
@@ -552,10 +550,8 @@ s_replay (int argc, char **argv)
     bool compare = source.config && !as_of;
     al_replay_live_t live = { 0 };
     if (compare) {
-        releases_dir = al_orchestrator_releases_dir (source.config);
-        if (asprintf (&deploy_dir, "%s/deploy", al_config_state_dir (source.config)) < 0)
-            deploy_dir = NULL;
-        al_replay_compare_live (replay, deploy_dir, releases_dir, s_on_disagreement, &disagreements, &live);
+        al_replay_compare_live (replay, al_config_state_dir (source.config), s_on_disagreement,
+                                &disagreements, &live);
     }
     char as_of_when [48];
     s_format_time (as_of, as_of_when, sizeof as_of_when);
@@ -607,8 +603,6 @@ s_replay (int argc, char **argv)
 cleanup:
     json_decref (root);
     json_decref (disagreements.list);
-    free (releases_dir);
-    free (deploy_dir);
     al_policy_destroy (&policy);
     al_replay_destroy (&replay);
     al_store_destroy (&store);

@@ -121,9 +121,12 @@ al_cmd_init (int argc, char **argv)
         printf ("\n");
         json_decref (root);
     }
-    else
-        printf ("\nstate directory %s is ready; configuration: %s/airlock.yaml\n",
-                state_dir, state_dir);
+    else {
+        char config [PATH_MAX + 16], error [256];
+        if (al_paths_get (state_dir, AL_PATH_AIRLOCK_YAML, config, sizeof config, error, sizeof error) != 0)
+            snprintf (config, sizeof config, "%s", error);
+        printf ("\nstate directory %s is ready; configuration: %s\n", state_dir, config);
+    }
     if (rc != 0 && output.json) {
         json_t *root = json_pack ("{s:s, s:O}", "error", error, "files", output.files);
         json_dumpf (root, stdout, JSON_INDENT (2));

@@ -12,9 +12,9 @@
 */
 #include "cli/cli.h"
 #include "base/al_clock.h"
+#include "base/al_paths.h"
 #include "agents/al_releases.h"
 #include "agents/al_agent.h"
-#include "agents/al_orchestrator.h"
 #include "broker/al_config.h"
 
 
@@ -90,10 +90,12 @@ s_journal (al_agent_t *agent, const char *deployment_id, int timeout_ms)
 static int
 s_release_status (const al_config_t *config, al_agent_t *agent, const char *id, bool json, int timeout_ms)
 {
-    char *dir = al_orchestrator_releases_dir (config);
-    char path [2048];
-    snprintf (path, sizeof path, "%s/%s.json", dir? dir: ".", id);
-    free (dir);
+    char path [2048], error [512];
+    if (al_paths_orchestrator_release (al_config_state_dir (config), id, path, sizeof path,
+                                       error, sizeof error) != 0) {
+        fprintf (stderr, "airlock status: no release %s (%s)\n", id, error);
+        return AL_EXIT_BAD;
+    }
     json_t *release = json_load_file (path, 0, NULL);
     if (!release) {
         fprintf (stderr, "airlock status: no release %s (no %s)\n", id, path);

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <yaml.h>
+#include "base/al_yaml.h"
 
 #define S_MAX_FILE_SIZE     (1024 * 1024)
 #define S_MAX_ERRORS        500
@@ -123,8 +124,11 @@ typedef enum { S_MONTH_END_OFF, S_MONTH_END_FLAG, S_MONTH_END_FREEZE } s_month_e
 
 struct al_policy_t {
     char *dir;
-    yaml_document_t docs [AL_POLICY_FILE_COUNT];
-    bool doc_loaded [AL_POLICY_FILE_COUNT];
+    //  Each file's walk (base/al_yaml): the names the policy holds are borrowed from
+    //  these documents, so they live as long as the policy.
+    al_yaml_t *yamls [AL_POLICY_FILE_COUNT];
+    yaml_node_t *roots [AL_POLICY_FILE_COUNT];
+    char *paths [AL_POLICY_FILE_COUNT];     // the files' paths, which the walks borrow
 
     //  roles.yaml
     s_role_t *roles;
@@ -181,16 +185,16 @@ typedef struct {
     al_policy_t *policy;
     al_policy_errors_t *errors;
     char *path;                 // its path, for messages
-    yaml_document_t *doc;
+    al_yaml_t *yaml;            // the walk of that file: its document and its errors
     bool roles_ok;              // roles.yaml loaded: role references can be checked
 } s_loader_t;
 
 
-//  Errors at a node of the document being loaded ("path:line:column: what").
+//  Errors at a node of the document being loaded ("path:line:column: what"), kept by
+//  the file's al_yaml_t in the order they are found (base/al_yaml.h).
 #define policy_line(node) ((unsigned) (node)->start_mark.line + 1)
 #define policy_col(node) ((unsigned) (node)->start_mark.column + 1)
-#define policy_error(L, node, ...) \
-    policy_error_at ((L), (L)->path, policy_line (node), policy_col (node), __VA_ARGS__)
+#define policy_error(L, node, ...) al_yaml_error ((L)->yaml, (node), NULL, __VA_ARGS__)
 
 //  Each item of a list (a node), as item.
 #define S_FOR_ITEMS(L, list, item) \
@@ -202,9 +206,6 @@ typedef struct {
 void policy_errors_push (al_policy_errors_t *errors, const char *text);
 
 void policy_errors_add (al_policy_errors_t *errors, const char *text);
-
-void policy_error_at (s_loader_t *L, const char *path, unsigned line, unsigned column, const char *format, ...)
-    __attribute__ ((format (printf, 5, 6)));
 
 yaml_node_t *policy_node (s_loader_t *L, int index);
 

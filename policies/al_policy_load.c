@@ -4,114 +4,58 @@
     policies/al_policy_int.h for how its files divide the work.
 */
 #include "policies/al_policy_int.h"
-#include "base/al_yaml.h"
 
 //  ---------------------------------------------------------------------------------
 //  Loading
 
-//  Reads and parses one file into policy->docs [index]; false (with errors) if it fails.
-static bool
+//  Reads and parses one file into policy->yamls [index] (base/al_yaml: size limit,
+//  aliases refused, one document) and returns its root, or NULL with the errors kept
+//  by the file's al_yaml_t.
+static yaml_node_t *
 s_load_document (s_loader_t *L, size_t index)
 {
     al_policy_t *self = L->policy;
-    bool ok = false;
-    char *text = NULL;
-    yaml_parser_t parser;
-    bool parser_ready = false;
-    FILE *file = fopen (L->path, "rb");
-    if (!file) {
-        policy_error_at (L, L->path, 0, 0, "cannot read: %s", strerror (errno));
-        goto cleanup;
-    }
-    //  Read up to one byte past the limit, in a buffer that grows as needed.
-    size_t size = 0, capacity = 0;
-    while (true) {
-        if (size == capacity) {
-            capacity = capacity ? capacity * 2 : 16384;
-            if (capacity > S_MAX_FILE_SIZE + 1)
-                capacity = S_MAX_FILE_SIZE + 1;
-            char *bigger = realloc (text, capacity);
-            if (!bigger)
-                goto cleanup;
-            text = bigger;
-        }
-        size_t got = fread (text + size, 1, capacity - size, file);
-        size += got;
-        if (got == 0 || size > S_MAX_FILE_SIZE)
-            break;
-    }
-    if (ferror (file)) {
-        policy_error_at (L, L->path, 0, 0, "cannot read: %s", strerror (errno));
-        goto cleanup;
-    }
-    if (size > S_MAX_FILE_SIZE) {
-        policy_error_at (L, L->path, 0, 0, "larger than %d bytes", S_MAX_FILE_SIZE);
-        goto cleanup;
-    }
-    //  Aliases make one node the child of several: refused, like in every airlock file
-    //  (base/al_yaml.h): policies are plain data a human reviews, and expanding aliases
-    //  is how small inputs become huge.
-    size_t alias_line = 0, alias_column = 0;
-    char alias_message [160];
-    if (al_yaml_find_alias ((const unsigned char *) text, size, &alias_line, &alias_column,
-                            alias_message, sizeof alias_message)) {
-        policy_error_at (L, L->path, (unsigned) alias_line, (unsigned) alias_column, "%s", alias_message);
-        goto cleanup;
-    }
-    if (!yaml_parser_initialize (&parser))
-        goto cleanup;
-    parser_ready = true;
-    yaml_parser_set_input_string (&parser, (const unsigned char *) text, size);
-    if (!yaml_parser_load (&parser, &self->docs [index])) {
-        policy_error_at (L, L->path, (unsigned) parser.problem_mark.line + 1,
-                         (unsigned) parser.problem_mark.column + 1, "YAML syntax error: %s%s%s",
-                         parser.problem ? parser.problem : "unknown problem",
-                         parser.context ? " " : "", parser.context ? parser.context : "");
-        goto cleanup;
-    }
-    self->doc_loaded [index] = true;
-    L->doc = &self->docs [index];
-    yaml_node_t *root = yaml_document_get_root_node (L->doc);
-    if (!root) {
-        policy_error_at (L, L->path, 1, 1, "empty document");
-        goto cleanup;
-    }
-    //  One document per file: a second one would be silently ignored otherwise.
-    yaml_document_t extra;
-    if (!yaml_parser_load (&parser, &extra)) {
-        policy_error_at (L, L->path, (unsigned) parser.problem_mark.line + 1,
-                         (unsigned) parser.problem_mark.column + 1, "YAML syntax error: %s",
-                         parser.problem ? parser.problem : "unknown problem");
-        goto cleanup;
-    }
-    bool second = yaml_document_get_root_node (&extra) != NULL;
-    unsigned second_line = second ? (unsigned) yaml_document_get_root_node (&extra)->start_mark.line + 1 : 0;
-    yaml_document_delete (&extra);
-    if (second) {
-        policy_error_at (L, L->path, second_line, 1, "more than one YAML document");
-        goto cleanup;
-    }
-    ok = true;
+    self->yamls [index] = al_yaml_new (L->path, NULL, 0);
+    L->yaml = self->yamls [index];
+    if (!L->yaml)
+        return NULL;
+    yaml_node_t *root = al_yaml_load (L->yaml, S_MAX_FILE_SIZE, "empty document");
+    if (root)
+        al_yaml_end (L->yaml, s_file_names [index]);
+    self->roots [index] = root;
+    return root;
+}
 
-cleanup:
-    if (parser_ready)
-        yaml_parser_delete (&parser);
-    if (file)
-        fclose (file);
+//  Moves the errors of the file just walked into the policy's list, one per line.
+static void
+s_take_errors (s_loader_t *L)
+{
+    if (!L->yaml) {
+        policy_errors_add (L->errors, "out of memory");
+        return;
+    }
+    size_t size = (size_t) AL_YAML_MAX_ERRORS * 1024 + 64;
+    char *text = malloc (size);
+    if (!text) {
+        policy_errors_add (L->errors, "out of memory");
+        return;
+    }
+    if (al_yaml_report (L->yaml, text, size) != 0)
+        for (char *line = strtok (text, "\n"); line; line = strtok (NULL, "\n"))
+            policy_errors_add (L->errors, line);
     free (text);
-    return ok;
 }
 
 //  Canonical JSON of a node: see the file header.
 static json_t *
-s_canonical (yaml_document_t *doc, yaml_node_t *node)
+s_canonical (al_yaml_t *doc, yaml_node_t *node)
 {
     if (node->type == YAML_MAPPING_NODE) {
         json_t *object = json_object ();
         for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
              object && pair < node->data.mapping.pairs.top; pair++) {
-            const char *key = policy_scalar (yaml_document_get_node (doc, pair->key));
-            json_t *value = s_canonical (doc, yaml_document_get_node (doc, pair->value));
+            const char *key = policy_scalar (al_yaml_node (doc, pair->key));
+            json_t *value = s_canonical (doc, al_yaml_node (doc, pair->value));
             if (!key || !value || json_object_set_new (object, key, value) != 0) {
                 json_decref (object);
                 object = NULL;
@@ -123,7 +67,7 @@ s_canonical (yaml_document_t *doc, yaml_node_t *node)
         json_t *array = json_array ();
         for (yaml_node_item_t *item = node->data.sequence.items.start;
              array && item < node->data.sequence.items.top; item++) {
-            json_t *value = s_canonical (doc, yaml_document_get_node (doc, *item));
+            json_t *value = s_canonical (doc, al_yaml_node (doc, *item));
             if (!value || json_array_append_new (array, value) != 0) {
                 json_decref (array);
                 array = NULL;
@@ -155,7 +99,7 @@ s_compute_digest (al_policy_t *self)
     json_t *all = json_object ();
     bool ok = all != NULL;
     for (size_t i = 0; ok && i < AL_POLICY_FILE_COUNT; i++) {
-        json_t *value = s_canonical (&self->docs [i], yaml_document_get_root_node (&self->docs [i]));
+        json_t *value = s_canonical (self->yamls [i], self->roots [i]);
         ok = value && json_object_set_new (all, s_file_names [i], value) == 0;
     }
     if (ok)
@@ -200,11 +144,14 @@ al_policy_load (const char *dir, al_policy_errors_t **errors_p)
         }
         snprintf (L->path, path_size, "%s/%s", dir, s_file_names [i]);
         size_t errors_before = errors->count;
-        if (s_load_document (L, i))
-            parsers [i] (L, yaml_document_get_root_node (L->doc));
+        yaml_node_t *root = s_load_document (L, i);
+        if (root)
+            parsers [i] (L, root);
+        s_take_errors (L);
+        L->yaml = NULL;
         if (i == S_FILE_ROLES)
             L->roles_ok = errors->count == errors_before;
-        free (L->path);
+        self->paths [i] = L->path;      // borrowed by the file's al_yaml_t
         L->path = NULL;
     }
     if (errors->count == 0 && !errors->truncated && !s_compute_digest (self))
@@ -230,9 +177,10 @@ al_policy_destroy (al_policy_t **self_p)
     al_policy_t *self = *self_p;
     if (!self)
         return;
-    for (size_t i = 0; i < AL_POLICY_FILE_COUNT; i++)
-        if (self->doc_loaded [i])
-            yaml_document_delete (&self->docs [i]);
+    for (size_t i = 0; i < AL_POLICY_FILE_COUNT; i++) {
+        al_yaml_destroy (&self->yamls [i]);
+        free (self->paths [i]);
+    }
     free (self->roles);
     free (self->identities);
     for (size_t i = 0; i < self->approver_count; i++)

@@ -1,4 +1,6 @@
-/*  al_policy_yaml.c: the policy loader's error list and its access to YAML nodes and values.
+/*  al_policy_yaml.c: the policy loader's error list, its walk over base/al_yaml (the
+    product's one YAML walker) and the value types only policies have (flags, numbers,
+    durations).
 
     Part of the policy engine; see policies/al_policy.c for its rules and
     policies/al_policy_int.h for how its files divide the work.
@@ -35,23 +37,6 @@ policy_errors_add (al_policy_errors_t *errors, const char *text)
         policy_errors_push (errors, text);
 }
 
-void
-policy_error_at (s_loader_t *L, const char *path, unsigned line, unsigned column, const char *format, ...)
-{
-    char message [512];
-    va_list args;
-    va_start (args, format);
-    vsnprintf (message, sizeof message, format, args);
-    va_end (args);
-    char text [1024];
-    if (line)
-        snprintf (text, sizeof text, "%s:%u:%u: %s", path, line, column, message);
-    else
-        snprintf (text, sizeof text, "%s: %s", path, message);
-    policy_errors_add (L->errors, text);
-}
-
-
 size_t
 al_policy_errors_count (const al_policy_errors_t *errors)
 {
@@ -87,28 +72,19 @@ al_policy_file_name (size_t index)
 }
 
 //  ---------------------------------------------------------------------------------
-//  YAML node access
+//  YAML node access: the product's one walker, base/al_yaml, with the policy files'
+//  field names ("roles.deployer.grants") in its messages.
 
 yaml_node_t *
 policy_node (s_loader_t *L, int index)
 {
-    return yaml_document_get_node (L->doc, index);
-}
-
-static const char *
-s_kind_name (yaml_node_t *node)
-{
-    switch (node->type) {
-        case YAML_MAPPING_NODE: return "a mapping";
-        case YAML_SEQUENCE_NODE: return "a list";
-        default: return "a scalar";
-    }
+    return al_yaml_node (L->yaml, index);
 }
 
 const char *
 policy_scalar (yaml_node_t *node)
 {
-    return node && node->type == YAML_SCALAR_NODE ? (const char *) node->data.scalar.value : NULL;
+    return al_yaml_scalar (node);
 }
 
 static bool
@@ -124,44 +100,15 @@ bool
 policy_check_map (s_loader_t *L, yaml_node_t *node, const char *what,
                   const char *const *allowed, const char *const *required)
 {
-    if (node->type != YAML_MAPPING_NODE) {
-        policy_error (L, node, "%s: expected a mapping, found %s", what, s_kind_name (node));
+    if (allowed)
+        return al_yaml_check_map (L->yaml, node, what, allowed, required);
+    //  Keyed by names: the keys are the loader's to check, once each.
+    assert (!required);
+    if (!al_yaml_want_mapping (L->yaml, node, what))
         return false;
-    }
     for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
-         pair < node->data.mapping.pairs.top; pair++) {
-        yaml_node_t *key = policy_node (L, pair->key);
-        const char *name = policy_scalar (key);
-        if (!name) {
-            policy_error (L, key, "%s: keys must be scalars", what);
-            continue;
-        }
-        bool known = !allowed;
-        for (size_t i = 0; allowed && allowed [i]; i++)
-            if (strcmp (allowed [i], name) == 0)
-                known = true;
-        if (!known)
-            policy_error (L, key, "unknown key '%s' in %s", name, what);
-        for (yaml_node_pair_t *prior = node->data.mapping.pairs.start; prior < pair; prior++) {
-            const char *prior_name = policy_scalar (policy_node (L, prior->key));
-            if (prior_name && strcmp (prior_name, name) == 0) {
-                policy_error (L, key, "duplicate key '%s' in %s (first at line %u)", name, what,
-                              policy_line (policy_node (L, prior->key)));
-                break;
-            }
-        }
-    }
-    for (size_t i = 0; required && required [i]; i++) {
-        bool found = false;
-        for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
-             pair < node->data.mapping.pairs.top; pair++) {
-            const char *name = policy_scalar (policy_node (L, pair->key));
-            if (name && strcmp (name, required [i]) == 0)
-                found = true;
-        }
-        if (!found)
-            policy_error (L, node, "missing key '%s' in %s", required [i], what);
-    }
+         pair < node->data.mapping.pairs.top; pair++)
+        al_yaml_first_key (L->yaml, node, pair, what);
     return true;
 }
 
@@ -171,50 +118,26 @@ policy_get (s_loader_t *L, yaml_node_t *map, const char *key)
 {
     if (!map || map->type != YAML_MAPPING_NODE)
         return NULL;
-    for (yaml_node_pair_t *pair = map->data.mapping.pairs.start;
-         pair < map->data.mapping.pairs.top; pair++) {
-        const char *name = policy_scalar (policy_node (L, pair->key));
-        if (name && strcmp (name, key) == 0)
-            return policy_node (L, pair->value);
-    }
-    return NULL;
+    return al_yaml_get (L->yaml, map, key);
 }
 
 bool
 policy_want_list (s_loader_t *L, yaml_node_t *node, const char *what)
 {
-    if (node->type != YAML_SEQUENCE_NODE) {
-        policy_error (L, node, "%s: expected a list, found %s", what, s_kind_name (node));
-        return false;
-    }
-    return true;
+    return al_yaml_want_list (L->yaml, node, what);
 }
-
 
 size_t
 policy_list_length (yaml_node_t *list)
 {
-    return (size_t) (list->data.sequence.items.top - list->data.sequence.items.start);
+    return al_yaml_list_length (list);
 }
 
 //  A string value (any scalar style, no NUL bytes, not empty).
 const char *
 policy_string (s_loader_t *L, yaml_node_t *node, const char *what)
 {
-    const char *value = policy_scalar (node);
-    if (!value) {
-        policy_error (L, node, "%s: expected a string, found %s", what, s_kind_name (node));
-        return NULL;
-    }
-    if (strlen (value) != node->data.scalar.length) {
-        policy_error (L, node, "%s: contains a NUL byte", what);
-        return NULL;
-    }
-    if (!*value) {
-        policy_error (L, node, "%s: must not be empty", what);
-        return NULL;
-    }
-    return value;
+    return al_yaml_string (L->yaml, node, what, false);
 }
 
 bool
@@ -269,18 +192,7 @@ bool
 policy_integer (s_loader_t *L, yaml_node_t *node, const char *what, long long min, long long max,
                 long long *out)
 {
-    const char *value = policy_scalar (node);
-    long long number;
-    if (!value || !s_is_plain (node) || !policy_parse_integer (value, &number)) {
-        policy_error (L, node, "%s: expected an integer", what);
-        return false;
-    }
-    if (number < min || number > max) {
-        policy_error (L, node, "%s: %lld is out of range %lld..%lld", what, number, min, max);
-        return false;
-    }
-    *out = number;
-    return true;
+    return al_yaml_integer (L->yaml, node, what, min, max, out);
 }
 
 //  A number (integer or real). min_exclusive: the value must be strictly above min.

@@ -163,9 +163,9 @@ typedef struct {
 void al_replay_history_row (const al_replay_deployment_t *deployment, al_replay_history_t *row);
 
 //  Comparison with the live state. For every deployment with a DeployReceipt row:
-//  deploy_dir/.artifacts/deployment/<id>/deploy_receipt.json exists, its SHA-256 is the
+//  STATE/deploy/.artifacts/deployment/<id>/deploy_receipt.json exists, its SHA-256 is the
 //  row's receipt_sha256, and its deployment_id and outcome are the replay's. For every
-//  release file releases_dir/<release>.json (either directory may be NULL or missing):
+//  release file STATE/orchestrator/releases/<release>.json (the directory may be missing):
 //  its state agrees with the log: DONE ↔ "<release>-prod" succeeded, ROLLED_BACK ↔
 //  rolled_back, FAILED ↔ failed (a failed or rolled-back staging deployment also makes
 //  FAILED); DONE or ROLLED_BACK without that production outcome in the log disagrees.
@@ -178,7 +178,9 @@ typedef struct {
     size_t disagreements;
 } al_replay_live_t;
 
-void al_replay_compare_live (const al_replay_t *self, const char *deploy_dir, const char *releases_dir,
+//  The paths come from base/al_paths; store/ is below deploy/ and agents/, which own
+//  these files, so it reads them itself (docs/design.md, "Files on disk").
+void al_replay_compare_live (const al_replay_t *self, const char *state_dir,
                              al_replay_disagreement_fn *fn, void *arg, al_replay_live_t *report);
 
 //  Parse a time given as RFC 3339 ("2026-01-30T10:15:00Z", fractions and offsets

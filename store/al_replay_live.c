@@ -4,6 +4,8 @@
     for how its files divide the work.
 */
 #include "store/al_replay_int.h"
+#include "base/al_file.h"
+#include "base/al_paths.h"
 
 //  ---- the live state -----------------------------------------------------------------------
 
@@ -25,85 +27,39 @@ s_disagree (al_replay_live_t *report, al_replay_disagreement_fn *fn, void *arg, 
         fn (subject, what, arg);
 }
 
-//  A deployment id usable as one path component (deploy-manager accepts no other).
-static bool
-s_safe_name (const char *name)
-{
-    return *name && strcmp (name, ".") != 0 && strcmp (name, "..") != 0 && !strchr (name, '/');
-}
-
-//  Read a whole (small) file; caller frees. NULL with errno set.
-static uint8_t *
-s_read_file (const char *path, size_t *size_p)
-{
-    FILE *file = fopen (path, "rb");
-    if (!file)
-        return NULL;
-    uint8_t *data = NULL;
-    size_t size = 0, capacity = 0;
-    while (true) {
-        if (size == capacity) {
-            if (capacity >= S_MAX_EVIDENCE) {
-                errno = EFBIG;
-                goto failed;
-            }
-            capacity = capacity? capacity * 2: 8192;
-            uint8_t *grown = realloc (data, capacity + 1);
-            if (!grown)
-                goto failed;
-            data = grown;
-        }
-        size_t got = fread (data + size, 1, capacity - size, file);
-        size += got;
-        if (got == 0) {
-            if (ferror (file))
-                goto failed;
-            break;
-        }
-    }
-    fclose (file);
-    data [size] = 0;
-    *size_p = size;
-    return data;
-failed: {
-        int saved = errno;
-        fclose (file);
-        free (data);
-        errno = saved? saved: EIO;
-        return NULL;
-    }
-}
-
+//  deploy-manager's receipt (deploy/al_done.h writes it): the file is read here, not
+//  through deploy's API, because store/ is below deploy/ (docs/design.md); its path
+//  comes from base/al_paths, as deploy's does.
 static void
-s_compare_receipt (const al_replay_deployment_t *d, const char *deploy_dir, al_replay_disagreement_fn *fn,
+s_compare_receipt (const al_replay_deployment_t *d, const char *state_dir, al_replay_disagreement_fn *fn,
                    void *arg, al_replay_live_t *report)
 {
     report->receipts++;
-    if (!s_safe_name (d->id)) {
-        s_disagree (report, fn, arg, d->id, "not a deployment id deploy-manager keeps evidence for");
+    char dir [4096], path [4200], error [4400];
+    if (al_paths_deploy_evidence (state_dir, d->id, dir, sizeof dir, error, sizeof error) != 0) {
+        s_disagree (report, fn, arg, d->id, "not a deployment id deploy-manager keeps evidence for (%s)", error);
         return;
     }
-    char path [4096];
-    snprintf (path, sizeof path, "%s/.artifacts/deployment/%s/deploy_receipt.json", deploy_dir, d->id);
+    snprintf (path, sizeof path, "%s/deploy_receipt.json", dir);
     size_t size = 0;
-    uint8_t *data = s_read_file (path, &size);
+    char *data = al_file_read (path, S_MAX_EVIDENCE, &size, error, sizeof error);
     if (!data) {
         s_disagree (report, fn, arg, d->id, "the log holds a receipt (row %llu) but deploy-manager's evidence "
-                    "%s cannot be read: %s", (unsigned long long) d->receipt_sequence, path, strerror (errno));
+                    "cannot be read: %s", (unsigned long long) d->receipt_sequence, error);
         return;
     }
     uint8_t digest [crypto_hash_sha256_BYTES];
     char hex [crypto_hash_sha256_BYTES * 2 + 1];
-    crypto_hash_sha256 (digest, data, size);
+    crypto_hash_sha256 (digest, (const uint8_t *) data, size);
     sodium_bin2hex (hex, sizeof hex, digest, sizeof digest);
     if (strcmp (hex, d->receipt_sha256) != 0)
         s_disagree (report, fn, arg, d->id, "%s has SHA-256 %s but the log's receipt (row %llu) says %s",
                     path, hex, (unsigned long long) d->receipt_sequence, d->receipt_sha256);
-    json_error_t error;
-    json_t *root = json_loadb ((const char *) data, size, 0, &error);
+    json_error_t json_error;
+    json_t *root = json_loadb ((const char *) data, size, 0, &json_error);
     free (data);
     if (!root) {
-        s_disagree (report, fn, arg, d->id, "%s:%d: not JSON: %s", path, error.line, error.text);
+        s_disagree (report, fn, arg, d->id, "%s:%d: not JSON: %s", path, json_error.line, json_error.text);
         return;
     }
     const char *outcome = json_string_value (json_object_get (root, "outcome"));
@@ -177,16 +133,23 @@ s_name_compare (const void *a, const void *b)
 }
 
 void
-al_replay_compare_live (const al_replay_t *self, const char *deploy_dir, const char *releases_dir,
+al_replay_compare_live (const al_replay_t *self, const char *state_dir,
                         al_replay_disagreement_fn *fn, void *arg, al_replay_live_t *report)
 {
-    assert (self && report);
+    assert (self && state_dir && report);
     memset (report, 0, sizeof *report);
-    if (deploy_dir)
-        for (size_t i = 0; i < self->count; i++)
-            if (self->deployments [i]->view.receipt_sequence)
-                s_compare_receipt (&self->deployments [i]->view, deploy_dir, fn, arg, report);
-    DIR *dir = releases_dir? opendir (releases_dir): NULL;
+    for (size_t i = 0; i < self->count; i++)
+        if (self->deployments [i]->view.receipt_sequence)
+            s_compare_receipt (&self->deployments [i]->view, state_dir, fn, arg, report);
+    //  The orchestrator's release files (agents/al_orchestrator.c writes them): read
+    //  here for the same reason, at the path base/al_paths names.
+    char releases_dir [4096], error [4400];
+    if (al_paths_get (state_dir, AL_PATH_ORCHESTRATOR_RELEASES_DIR, releases_dir, sizeof releases_dir,
+                      error, sizeof error) != 0) {
+        s_disagree (report, fn, arg, "orchestrator", "%s", error);
+        return;
+    }
+    DIR *dir = opendir (releases_dir);
     if (!dir)
         return;
     //  In name order, so that the report reads the same every time.
@@ -212,8 +175,8 @@ al_replay_compare_live (const al_replay_t *self, const char *deploy_dir, const c
     if (count)
         qsort (names, count, sizeof *names, s_name_compare);
     for (size_t i = 0; i < count; i++) {
-        char path [4096], id [1024];
-        snprintf (path, sizeof path, "%s/%s", releases_dir, names [i]);
+        char path [4096 + 1024], id [1024];
+        snprintf (path, sizeof path, "%s/%.1000s", releases_dir, names [i]);
         snprintf (id, sizeof id, "%.*s", (int) (strlen (names [i]) - 5), names [i]);
         s_compare_release (self, path, id, fn, arg, report);
         free (names [i]);

@@ -616,7 +616,7 @@ s_compare (al_replay_live_t *live)
     al_replay_t *replay = s_replay (0);
     s_disagreements_t list;
     memset (&list, 0, sizeof list);
-    al_replay_compare_live (replay, s_log->deploy_dir, s_log->releases_dir, s_on_disagreement, &list, live);
+    al_replay_compare_live (replay, s_log->dir, s_on_disagreement, &list, live);
     al_replay_destroy (&replay);
     return list;
 }

@@ -443,6 +443,14 @@ test_release_to_production (void **state)
         if (!strstr (text, states [i]))
             fail_msg ("status rel-1 does not show %s:\n%s", states [i], text);
     free (text);
+    //  A release id is one path component: one that climbs out of the orchestrator's
+    //  directory (even back into it) is refused, not read.
+    assert_int_not_equal (s_airlock (f, "release-climb", "status ../releases/rel-1"), 0);
+    text = s_output (f, "release-climb");
+    assert_non_null (text);
+    if (!strstr (text, "no release ../releases/rel-1") || strstr (text, "DONE"))
+        fail_msg ("status ../releases/rel-1 was not refused:\n%s", text);
+    free (text);
 
     //  A release whose QA fails: staging is fine, the /work smoke check is not.
     s_submit (f, "rel-2", "v2", "--error-rate 1");

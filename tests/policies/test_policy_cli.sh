@@ -31,7 +31,7 @@ AIRLOCK_POLICY_DIR="$default" expect 0 "valid policy" "$airlock" policy check
 mkdir "$scratch/bad" && cp "$default"/*.yaml "$scratch/bad/"
 sed -i 's/    kind: bus-agent$/    kind: bus-agent\n    alow: everything/' "$scratch/bad/roles.yaml"
 sed -i 's/start: "10:00"/start: "25:00"/' "$scratch/bad/constraints.yaml"
-expect 1 "roles.yaml:[0-9]*:5: unknown key 'alow' in role 'orchestrator'" "$airlock" policy check "$scratch/bad"
+expect 1 "roles.yaml:[0-9]*:5: role 'orchestrator': unknown key 'alow'" "$airlock" policy check "$scratch/bad"
 expect 1 "constraints.yaml:[0-9]*:14: start: '25:00' is not a time of day" "$airlock" policy check "$scratch/bad"
 expect 1 "invalid policy (7 errors)" "$airlock" policy check "$scratch/bad"
 
@@ -67,7 +67,7 @@ expect 0 "allowed" env -u AIRLOCK_POLICY_DIR "$airlock" policy explain orchestra
     --config "$scratch/state/airlock.yaml"
 expect 0 '"valid": true' "$airlock" policy check "$default" --json
 expect 1 '"valid": false' "$airlock" policy check "$scratch/bad" --json
-expect 1 "unknown key 'alow' in role 'orchestrator'" "$airlock" policy check "$scratch/bad" --json
+expect 1 "role 'orchestrator': unknown key 'alow'" "$airlock" policy check "$scratch/bad" --json
 
 [ "$failures" -eq 0 ] && echo "test_policy_cli: all passed"
 exit "$failures"

@@ -121,7 +121,7 @@ test_errors_without_list (void **state)
     assert_null (al_policy_load ("/nonexistent/airlock-policy", &errors));
     assert_int_equal (al_policy_errors_count (errors), AL_POLICY_FILE_COUNT);
     assert_string_equal (al_policy_errors_at (errors, 0),
-                         "/nonexistent/airlock-policy/roles.yaml: cannot read: No such file or directory");
+                         "/nonexistent/airlock-policy/roles.yaml: cannot open: No such file or directory");
     al_policy_errors_destroy (&errors);
     al_policy_errors_destroy (&errors);     // NULL-safe
     assert_int_equal (al_policy_errors_count (NULL), 0);
