@@ -26,14 +26,14 @@ default="$source_dir/policies/default"
 expect 0 "valid policy, digest [0-9a-f]\{64\}" "$airlock" policy check "$default"
 AIRLOCK_POLICY_DIR="$default" expect 0 "valid policy" "$airlock" policy check
 
-# Six bus-agent roles (orchestrator, qa, deploy-manager, monitor, ci, notifier) each get the
-# unknown key, plus the bad time: 7 errors.
+# Seven bus-agent roles (orchestrator, qa, deploy-manager, monitor, ci, notifier, console)
+# each get the unknown key, plus the bad time: 8 errors.
 mkdir "$scratch/bad" && cp "$default"/*.yaml "$scratch/bad/"
 sed -i 's/    kind: bus-agent$/    kind: bus-agent\n    alow: everything/' "$scratch/bad/roles.yaml"
 sed -i 's/start: "10:00"/start: "25:00"/' "$scratch/bad/constraints.yaml"
 expect 1 "roles.yaml:[0-9]*:5: role 'orchestrator': unknown key 'alow'" "$airlock" policy check "$scratch/bad"
 expect 1 "constraints.yaml:[0-9]*:14: start: '25:00' is not a time of day" "$airlock" policy check "$scratch/bad"
-expect 1 "invalid policy (7 errors)" "$airlock" policy check "$scratch/bad"
+expect 1 "invalid policy (8 errors)" "$airlock" policy check "$scratch/bad"
 
 expect 0 "rule: roles.yaml:[0-9]*:[0-9]*: orchestrator may send DeployRequest in staging" \
     "$airlock" policy explain orchestrator DeployRequest staging --dir "$default"

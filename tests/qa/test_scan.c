@@ -319,7 +319,7 @@ test_policy_limits (void **state)
     bool medium = false, info = false;
     for (size_t i = 0; i < al_policy_errors_count (errors); i++) {
         medium |= strstr (al_policy_errors_at (errors, i), "max_medium") != NULL;
-        info |= strstr (al_policy_errors_at (errors, i), "unknown key 'max_info' in security_scan") != NULL;
+        info |= strstr (al_policy_errors_at (errors, i), "security_scan: unknown key 'max_info'") != NULL;
     }
     assert_true (medium);
     assert_true (info);
