@@ -302,7 +302,7 @@ s_suite (al_qa_state_t *self, const al_envelope_t *envelope, const al_service_su
     else
     if (junit_stale)
         al_qa_issue (findings, "suite %s: cannot remove the previous JUnit report %s (%s): its counts are not used",
-                 suite->name, suite->junit, error);
+                     suite->name, suite->junit, error);
     else
     if (suite->junit) {
         char *data = NULL;
@@ -333,7 +333,7 @@ s_suite (al_qa_state_t *self, const al_envelope_t *envelope, const al_service_su
         al_qa_issue (findings, "suite %s: %u of %u tests failed", suite->name, counts.failed, counts.tests);
     if (run.timed_out)
         al_qa_issue (findings, "suite %s: timed out after %d ms; its process group was killed", suite->name,
-                 suite->timeout_ms);
+                     suite->timeout_ms);
     else
     if (run.started && run.exit_code > 0)
         al_qa_issue (findings, "suite %s: exited with code %d", suite->name, run.exit_code);
@@ -382,7 +382,7 @@ s_scanner (al_qa_state_t *self, const al_envelope_t *envelope, const al_service_
     //  A report left by an earlier run must never be read for this one.
     if (unlink (scanner->output) != 0 && errno != ENOENT) {
         al_qa_issue (findings, "scanner %s: cannot remove the previous report %s (%s): not run", scanner->name,
-                 scanner->output, strerror (errno));
+                     scanner->output, strerror (errno));
         goto cleanup;
     }
     //  The suites' runner, as is: a scanner is a command with a report.
@@ -403,17 +403,17 @@ s_scanner (al_qa_state_t *self, const al_envelope_t *envelope, const al_service_
     else
     if (run.timed_out)
         al_qa_issue (findings, "scanner %s: timed out after %d ms; its process group was killed", scanner->name,
-                 scanner->timeout_ms);
+                     scanner->timeout_ms);
     else
     if (run.exit_code < 0 || run.exit_code > 1)
         //  0: no findings, 1: findings (bandit, semgrep --error, ...); anything else a failure.
         al_qa_issue (findings, "scanner %s: %s %d: its findings are not trusted", scanner->name,
-                 run.exit_code < 0 ? "killed by signal" : "exited with code",
-                 run.exit_code < 0 ? -run.exit_code : run.exit_code);
+                     run.exit_code < 0 ? "killed by signal" : "exited with code",
+                     run.exit_code < 0 ? -run.exit_code : run.exit_code);
     else
     if (al_qa_read_regular (scanner->output, AL_QA_SCAN_MAX_SIZE, &data, &size, &missing, error, sizeof error) != 0)
         al_qa_issue (findings, "scanner %s: %s", scanner->name,
-                 missing ? "wrote no report: its findings are unknown" : error);
+                     missing ? "wrote no report: its findings are unknown" : error);
     else {
         if (al_qa_write_file (copy, data, size) != 0)
             zsys_warning ("qa: %s: cannot keep a copy: %s", copy, strerror (errno));
@@ -424,7 +424,7 @@ s_scanner (al_qa_state_t *self, const al_envelope_t *envelope, const al_service_
         else
         if (result->tool_errors)
             al_qa_issue (findings, "scanner %s: %s reports %u error(s) (files it could not scan): its findings are "
-                     "incomplete", scanner->name, result->tool, result->tool_errors);
+                         "incomplete", scanner->name, result->tool, result->tool_errors);
         else
             read = true;
     }
@@ -493,8 +493,8 @@ s_scanners (al_qa_state_t *self, const al_envelope_t *envelope, const al_service
     const al_policy_scan_limits_t *limits = policy ? al_policy_scan_limits (policy) : &none;
     if (!policy)
         al_qa_issue (findings, "security scan: the policy %s does not load (%s): its limits are unknown",
-                 al_config_policy_dir (self->config),
-                 errors && al_policy_errors_count (errors) ? al_policy_errors_at (errors, 0) : "no detail");
+                     al_config_policy_dir (self->config),
+                     errors && al_policy_errors_count (errors) ? al_policy_errors_at (errors, 0) : "no detail");
     char summary [512];
     if (!al_qa_reports_scan_judge (section, &totals, complete, limits, summary, sizeof summary))
         al_qa_issue (findings, "security scan: %s", summary);
@@ -553,7 +553,7 @@ al_qa_run_checks (al_qa_state_t *self, const al_envelope_t *envelope, const char
     const al_service_t *svc = al_services_find (self->services, request->service);
     if (!svc) {
         al_qa_issue (&findings, "service %s is not in %s: nothing to check", request->service,
-                 al_services_path (self->services));
+                     al_services_path (self->services));
         goto seal;
     }
     if (al_qa_mkdir_p (evidence_dir, error, sizeof error) != 0)
@@ -579,7 +579,7 @@ al_qa_run_checks (al_qa_state_t *self, const al_envelope_t *envelope, const char
                 snprintf (configured + used, sizeof configured - used, "%s%s", j ? ", " : "", svc->qa_suites [j].name);
             }
             al_qa_issue (&findings, "suite %.64s: not configured for %s, not run (configured: %s)", request->suites [i],
-                     svc->name, svc->qa_suite_count ? configured : "none");
+                         svc->name, svc->qa_suite_count ? configured : "none");
             continue;
         }
         bool again = false;
