@@ -83,7 +83,7 @@ typedef struct {
     json_t *security_scan;          // NULL: no scanner configured
 } al_qa_findings_t;
 
-//  Add an issue to the findings (cleaned, cut at a bound; past S_MAX_ISSUES counted only).
+//  Add an issue to the findings (cleaned, cut to a bound; past a maximum only counted).
 void al_qa_issue (al_qa_findings_t *findings, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
 
 //  "staging", ...; "unspecified" for an environment without a name.
