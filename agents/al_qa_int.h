@@ -1,12 +1,16 @@
-/*  al_qa_int.h: what the qa agent's files share (al_qa.c the agent, al_qa_runner.c
-    the suite runner, al_qa_http.c the smoke checks' HTTP client, al_qa_junit.c the
-    JUnit counter). Internal to agents/, never installed.
+/*  al_qa_int.h: what the qa agent's files share (al_qa.c the agent, al_qa_check.c
+    the QA run of one request and its report, al_qa_util.c small file and text helpers,
+    al_qa_runner.c the suite runner, al_qa_http.c the smoke checks' HTTP client,
+    al_qa_junit.c the JUnit counter). Internal to agents/, never installed.
 */
 #ifndef AL_QA_INT_H_INCLUDED
 #define AL_QA_INT_H_INCLUDED
 
 #include "agents/al_qa.h"
+#include "agents/al_agent.h"
 #include "deploy/al_services.h"
+#include "proto/al_codec.h"
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -54,5 +58,45 @@ typedef struct {
 //  GET url within timeout_ms: its status (0 when no response came) and body; detail
 //  says why there was no response.
 long al_qa_http_get (const char *url, int timeout_ms, al_qa_body_t *body, char *detail, size_t detail_size);
+
+//  mkdir -p, new directories 0700. Returns 0 or -1 with "path: reason".
+int al_qa_mkdir_p (const char *path, char *error, size_t error_size);
+
+//  The qa agent.
+typedef struct {
+    const al_config_t *config;
+    al_agent_t *agent;
+    al_services_t *services;
+    char *qa_dir;                   // STATE_DIR/qa
+    char *deploy_dir;               // STATE_DIR/deploy (the driver registries)
+    char *suite_dir;                // the directory of services.yaml: where suites run
+    char **hidden;                  // variables a suite does not inherit (secret sources)
+    size_t hidden_count;
+} al_qa_state_t;
+
+//  What one QA run found, as it builds the report.
+typedef struct {
+    json_t *checks;
+    json_t *suites;
+    json_t *issues;
+    size_t issues_dropped;
+    json_t *security_scan;          // NULL: no scanner configured
+} al_qa_findings_t;
+
+//  Add an issue to the findings (cleaned, cut to a bound; past a maximum only counted).
+void al_qa_issue (al_qa_findings_t *findings, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
+
+//  "staging", ...; "unspecified" for an environment without a name.
+const char *al_qa_env_name (Airlock__Environment env);
+
+//  The report's fixed part: what the request was about.
+json_t *al_qa_report_new (const al_envelope_t *envelope);
+
+//  Seal a report: issues, recommendation, approval (takes the findings' arrays).
+void al_qa_report_seal (json_t *report, al_qa_findings_t *findings);
+
+//  Run the whole QA of a request in dir. Returns the report, or NULL when a shutdown
+//  stopped it.
+json_t *al_qa_run_checks (al_qa_state_t *self, const al_envelope_t *envelope, const char *dir);
 
 #endif
