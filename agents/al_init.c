@@ -7,7 +7,7 @@
     0700 directory and set to 0600 before anything else can use them.
 */
 #include "agents/al_init.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "policies/al_identities.h"
 #include "policies/al_policy.h"
 

@@ -30,7 +30,7 @@
 
 #include <stddef.h>
 #include "agents/al_agent.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 
 #ifdef __cplusplus
 extern "C" {

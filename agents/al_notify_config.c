@@ -1,6 +1,6 @@
 /*  al_notify_config.c: load and validate notifications.yaml.
 
-    The same strict walk as deploy/al_services.c, with deploy/al_yaml: the file is read
+    The same strict walk as deploy/al_services.c, with base/al_yaml: the file is read
     whole (at most S_MAX_FILE_SIZE bytes), parsed into a libyaml document and walked
     against the fixed schema of docs/notifications.md. Every problem is recorded as
     "path:line:col: field: what is wrong" and the walk goes on, so one load reports

@@ -13,7 +13,7 @@
 #define AL_RELEASES_H_INCLUDED
 
 #include "agents/al_agent.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 
 #include <jansson.h>
 #include <stdbool.h>

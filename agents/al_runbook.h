@@ -25,7 +25,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "deploy/al_services.h"
 #include "policies/al_policy.h"
 

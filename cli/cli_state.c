@@ -6,7 +6,7 @@
 */
 #include "cli/cli.h"
 #include "base/al_paths.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 
 #include <assert.h>
 #include <ctype.h>

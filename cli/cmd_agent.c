@@ -14,7 +14,7 @@
 #include "agents/al_notifier.h"
 #include "agents/al_orchestrator.h"
 #include "agents/al_qa.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "broker/al_telemetry_server.h"
 #include <czmq.h>
 #include <stdio.h>

@@ -15,7 +15,7 @@
 #include "base/al_clock.h"
 #include "agents/al_request_view.h"
 #include "agents/al_agent.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "deploy/al_deployer.h"
 #include "deploy/al_services.h"
 #include "policies/al_approval.h"

@@ -15,7 +15,7 @@
     does not verify, a disagreement, a deployment not in the log; 2 usage or I/O error.
 */
 #include "cli/cli.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "policies/al_gate.h"
 #include "policies/al_policy.h"
 #include "store/al_cloudevents.h"

@@ -9,7 +9,7 @@
 #include "base/al_sd_notify.h"
 #include "cli/cli_log.h"
 #include "broker/al_broker.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "broker/al_telemetry_server.h"
 #include <czmq.h>
 #include <errno.h>

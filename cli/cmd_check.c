@@ -14,7 +14,7 @@
 #include "agents/al_init.h"
 #include "agents/al_notifier.h"
 #include "agents/al_notify_config.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "deploy/al_services.h"
 #include "policies/al_policy.h"
 

@@ -32,7 +32,7 @@
 #include "agents/al_request_view.h"
 #include "agents/al_agent.h"
 #include "agents/al_subscriber.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "console/al_console.h"
 #include "deploy/al_rules.h"
 #include "policies/al_policy.h"

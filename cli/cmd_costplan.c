@@ -10,7 +10,7 @@
 */
 #include "cli/cli.h"
 #include "base/al_file.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "deploy/al_cost.h"
 #include "deploy/al_services.h"
 #include "policies/al_policy.h"

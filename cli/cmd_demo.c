@@ -8,7 +8,7 @@
 #include "cli/cli.h"
 #include "base/al_clock.h"
 #include "agents/al_agent.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "deploy/al_instances.h"
 #include "proto/al_codec.h"
 #include "store/al_store.h"

@@ -7,7 +7,7 @@
 */
 #include "cli/cli.h"
 #include "agents/al_init.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 
 #include <stdlib.h>
 #include <string.h>

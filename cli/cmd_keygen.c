@@ -7,7 +7,7 @@
 */
 #include "cli/cli.h"
 #include "agents/al_init.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "policies/al_policy.h"
 #include "proto/al_signature.h"
 

@@ -11,7 +11,7 @@
 #include "agents/al_agent.h"
 #include "agents/al_init.h"
 #include "agents/al_mcp_server.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 
 #include <czmq.h>
 #include <signal.h>

@@ -8,7 +8,7 @@
     and explain exit 2 when the policy does not load (there is nothing to answer from).
 */
 #include "cli/cli.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "policies/al_policy.h"
 #include <jansson.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
 */
 #include "cli/cli.h"
 #include "agents/al_runbook.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "deploy/al_services.h"
 #include "policies/al_policy.h"
 

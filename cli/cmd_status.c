@@ -15,7 +15,7 @@
 #include "base/al_paths.h"
 #include "agents/al_releases.h"
 #include "agents/al_agent.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 
 
 #include <jansson.h>

@@ -19,7 +19,7 @@
 #include "cli/cli.h"
 #include "agents/al_releases.h"
 #include "agents/al_agent.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 
 #include <jansson.h>
 #include <stdio.h>

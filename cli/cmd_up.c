@@ -12,7 +12,7 @@
 #include "console/al_console.h"
 #include "cli/cli_log.h"
 #include "base/al_paths.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include <jansson.h>
 #include <errno.h>
 #include <signal.h>

@@ -28,7 +28,7 @@
 #include "base/al_clock.h"
 #include "agents/al_agent.h"
 #include "agents/al_subscriber.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "agents/al_releases.h"
 #include "deploy/al_rules.h"
 #include "policies/al_policy.h"

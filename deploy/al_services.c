@@ -4,7 +4,7 @@
     al_services_qa.c and al_services_signals.c (shared internals: al_services_int.h).
 
     The file is read whole (at most S_MAX_FILE_SIZE bytes), parsed into a libyaml
-    document and walked against the fixed schema of docs/drivers.md with deploy/al_yaml,
+    document and walked against the fixed schema of docs/drivers.md with base/al_yaml,
     which records every problem as "path:line:col: field.path: what is wrong" and goes
     on, so one load reports every error of the file, and lets a mapping or list be
     walked once (an alias may stand for a scalar only). A set is returned only when
@@ -16,7 +16,7 @@
 */
 #include "deploy/al_services.h"
 #include "deploy/al_services_int.h"
-#include "deploy/al_yaml.h"
+#include "base/al_yaml.h"
 #include "proto/al_codec.h"
 #include <arpa/inet.h>
 #include <assert.h>
@@ -29,7 +29,7 @@
 #include <yaml.h>
 
 #include "deploy/al_services_int.h"
-#include "deploy/al_yaml.h"
+#include "base/al_yaml.h"
 #include "proto/al_codec.h"
 #include <arpa/inet.h>
 #include <assert.h>

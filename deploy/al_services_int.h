@@ -11,7 +11,7 @@
 #define AL_SERVICES_INT_H_INCLUDED
 
 #include "deploy/al_services.h"
-#include "deploy/al_yaml.h"
+#include "base/al_yaml.h"
 
 typedef struct {
     al_yaml_t *yaml;            // the document, the errors

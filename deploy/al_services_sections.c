@@ -4,7 +4,7 @@
     entry. The schema is in docs/drivers.md.
 */
 #include "deploy/al_services_int.h"
-#include "deploy/al_yaml.h"
+#include "base/al_yaml.h"
 #include "proto/al_codec.h"
 #include <arpa/inet.h>
 #include <assert.h>

@@ -5,7 +5,7 @@
     Errors are recorded in the loader's al_yaml_t and the walk goes on.
 */
 #include "deploy/al_services_int.h"
-#include "deploy/al_yaml.h"
+#include "base/al_yaml.h"
 #include "proto/al_codec.h"
 #include <arpa/inet.h>
 #include <assert.h>

@@ -16,7 +16,7 @@
     Results are printed as "RESULT name value unit" lines (scripts/bench collects them).
 */
 #include "broker/al_broker.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "proto/al_codec.h"
 #include <czmq.h>
 #include <pthread.h>

@@ -16,7 +16,7 @@
     Prints RESULT lines; exits non-zero if a run did not complete.
 */
 #include "agents/al_agent.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "store/al_store.h"
 #include "store/al_store_pg.h"
 #include "pg_harness.h"

@@ -24,7 +24,7 @@
 */
 #include "agents/al_agent.h"
 #include "agents/al_subscriber.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "proto/al_codec.h"
 #include "prom_harness.h"
 #include <curl/curl.h>

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "agents/al_agent.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 
 typedef struct {
     char dir [256];             // the state directory

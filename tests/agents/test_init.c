@@ -8,7 +8,7 @@
 #include "agents/al_init.h"
 #include "agents/al_subscriber.h"
 #include "broker/al_broker.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "policies/al_policy.h"
 
 #include <czmq.h>

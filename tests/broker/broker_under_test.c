@@ -5,7 +5,7 @@
     the endpoints are bound and the start-up rows are committed.
 */
 #include "broker/al_broker.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "broker/al_telemetry_server.h"
 #include <czmq.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
 */
 #include "harness.h"
 #include "broker/al_broker.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "store/al_store.h"
 #include <arpa/inet.h>
 #include <dirent.h>

@@ -2,7 +2,7 @@
 
     Each test writes a file in a fresh temporary directory and loads it.
 */
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -14,7 +14,7 @@
         qa agent shows in airlock_broker_connected_agents{role="qa"}.
 */
 #include "harness.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "broker/al_telemetry.h"
 #include "broker/al_telemetry_server.h"
 #include <curl/curl.h>

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include "agents/al_agent.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "deploy/al_rules.h"
 
 #include <czmq.h>

@@ -16,7 +16,7 @@
 #include "deploy_test_util.h"
 #include "agents/al_agent.h"
 #include "agents/al_deploy_manager.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "policies/al_approval.h"
 #include "proto/al_codec.h"
 #include <pthread.h>

@@ -22,7 +22,7 @@
 #include "agents_test_util.h"
 #include "deploy_test_util.h"
 #include "agents/al_subscriber.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "proto/al_codec.h"
 #include "store/al_store.h"
 #include <jansson.h>

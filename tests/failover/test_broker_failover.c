@@ -18,7 +18,7 @@
     Waits are bounded loops on conditions, never assertions on time.
 */
 #include "agents/al_agent.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "store/al_store.h"
 #include "store/al_store_pg.h"
 #include "pg_harness.h"

@@ -8,7 +8,7 @@
     Waits are bounded loops on a condition, never assertions on time.
 */
 #include "agents/al_agent.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "fake_broker.h"
 
 #include <czmq.h>

@@ -11,7 +11,7 @@
     usage: external_agent AIRLOCK.YAML
 */
 #include "agents/al_agent.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "proto/al_codec.h"
 #include "proto/airlock.pb-c.h"
 

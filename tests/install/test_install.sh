@@ -35,7 +35,7 @@ for file in bin/airlock lib/libairlock.so lib/pkgconfig/airlock.pc \
             lib/cmake/airlock/airlockConfig.cmake lib/cmake/airlock/airlockConfigVersion.cmake \
             lib/cmake/airlock/airlockTargets.cmake \
             include/airlock/agents/al_agent.h include/airlock/proto/al_codec.h \
-            include/airlock/proto/airlock.pb-c.h include/airlock/broker/al_config.h \
+            include/airlock/proto/airlock.pb-c.h include/airlock/base/al_config.h \
             share/airlock/policies/default/roles.yaml share/airlock/examples/demo-service/demo_service.c; do
     [ -e "$prefix/$file" ] || fail "$file is not installed"
 done

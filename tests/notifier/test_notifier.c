@@ -29,7 +29,7 @@
 #include "agents/al_notifier.h"
 #include "agents/al_notify_format.h"
 #include "agents/al_notify_outbox.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>

@@ -23,7 +23,7 @@
 #include <cmocka.h>
 #include "../deploy/deploy_test_util.h"
 #include "agents/al_agent.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "proto/al_codec.h"
 #include "store/al_store.h"
 #include <czmq.h>

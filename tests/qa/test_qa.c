@@ -25,7 +25,7 @@
 #include "../broker/harness.h"
 #include "agents/al_agent.h"
 #include "agents/al_qa.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "policies/al_policy.h"
 #include "deploy/al_artifacts.h"
 #include "deploy/al_qa_reports.h"

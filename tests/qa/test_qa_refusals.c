@@ -17,7 +17,7 @@
 #include "../agents/fake_broker.h"
 #include "agents/al_agent.h"
 #include "agents/al_qa.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "deploy/al_artifacts.h"
 #include "proto/al_codec.h"
 #include <jansson.h>

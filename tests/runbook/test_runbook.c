@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "deploy/al_preflight.h"
 #include "deploy/al_services.h"
 #include "policies/al_policy.h"

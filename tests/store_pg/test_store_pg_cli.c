@@ -14,7 +14,7 @@
 #include "pg_harness.h"
 #include "../audit/audit_log.h"
 #include "../broker/harness.h"
-#include "broker/al_config.h"
+#include "base/al_config.h"
 #include "store/al_store_pg.h"
 #include <stdarg.h>
 #include <stddef.h>
