@@ -22,22 +22,6 @@
 
 static volatile sig_atomic_t s_interrupted = 0;
 
-int64_t
-al_agent__now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-uint64_t
-al_agent__wall_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
 //  snprintf into an error buffer; truncation of an error text is acceptable.
 void
 al_agent__format (char *target, size_t size, const char *format, ...)
@@ -143,7 +127,7 @@ s_result_clear (al_agent_result_t *result, al_agent_status_t status)
 static bool
 s_wait (al_agent_t *self, int64_t deadline)
 {
-    int64_t now = al_agent__now_ms ();
+    int64_t now = al_clock_mono_ms ();
     if (deadline >= 0 && now >= deadline)
         return false;
     int64_t until = now + S_WAIT_SLICE_MS;
@@ -157,7 +141,7 @@ s_wait (al_agent_t *self, int64_t deadline)
 static int64_t
 s_deadline (int timeout_ms)
 {
-    return timeout_ms < 0 ? -1 : al_agent__now_ms () + timeout_ms;
+    return timeout_ms < 0 ? -1 : al_clock_mono_ms () + timeout_ms;
 }
 
 //  ---------------------------------------------------------------------------------
@@ -305,7 +289,7 @@ s_enqueue (al_agent_t *self, const al_envelope_t *envelope, al_agent_kind_t kind
     al_envelope_t copy = *envelope;
     copy.message_id = entry->id;
     if (copy.timestamp_ms == 0)
-        copy.timestamp_ms = al_agent__wall_ms ();
+        copy.timestamp_ms = al_clock_wall_ms ();
     copy.sender = NULL;
     copy.delivery_id = 0;
     char reason [256];

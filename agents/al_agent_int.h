@@ -10,6 +10,7 @@
 #define AL_AGENT_INT_H_INCLUDED
 
 #include "agents/al_agent.h"
+#include "base/al_clock.h"
 #include "broker/al_telemetry.h"
 
 #include <assert.h>
@@ -97,9 +98,6 @@ struct _al_agent_t {
     char start_error [512];     // the actor could not make its first socket
 };
 
-//  Clocks: monotonic milliseconds (deadlines) and wall-clock milliseconds (timestamps).
-int64_t al_agent__now_ms (void);
-uint64_t al_agent__wall_ms (void);
 //  snprintf into an error buffer; truncation of an error text is acceptable.
 void al_agent__format (char *target, size_t size, const char *format, ...);
 //  Under the lock: the next message id.

@@ -34,7 +34,7 @@ s_entry_internal (al_agent_t *self, al_envelope_t *envelope, al_agent_kind_t kin
     entry->kind = kind;
     al_agent__next_id (self, entry->id);
     envelope->message_id = entry->id;
-    envelope->timestamp_ms = al_agent__wall_ms ();
+    envelope->timestamp_ms = al_clock_wall_ms ();
     char error [256];
     al_codec_status_t status = al_codec_pack (envelope, &entry->data, &entry->size,
                                               error, sizeof error);
@@ -131,7 +131,7 @@ s_link_open (al_agent_t *self, s_link_t *link, char *error, size_t error_size)
         goto failed;
     }
     const char *endpoint = self->endpoints [self->endpoint_index];
-    self->link_down_ms = al_agent__now_ms ();
+    self->link_down_ms = al_clock_mono_ms ();
     self->info.endpoint_index = self->endpoint_index;
     if (zsock_connect (link->dealer, "%s", endpoint) != 0) {
         al_agent__format (error, error_size, "cannot connect to %s: %s", endpoint,
@@ -188,7 +188,7 @@ s_link_flush (al_agent_t *self, s_link_t *link, int64_t now)
         al_agent__next_id (self, id);
         ack.delivery_id = self->ack_queue [0];
         envelope.message_id = id;
-        envelope.timestamp_ms = al_agent__wall_ms ();
+        envelope.timestamp_ms = al_clock_wall_ms ();
         envelope.body_case = AIRLOCK__ENVELOPE__BODY_DELIVERY_ACK;
         envelope.delivery_ack = &ack;
         uint8_t *data = NULL;
@@ -222,7 +222,7 @@ s_link_flush (al_agent_t *self, s_link_t *link, int64_t now)
         heartbeat.sequence = ++self->heartbeat_sequence;
         snprintf (id, sizeof id, "hb-%" PRIu64, heartbeat.sequence);
         envelope.message_id = id;
-        envelope.timestamp_ms = al_agent__wall_ms ();
+        envelope.timestamp_ms = al_clock_wall_ms ();
         envelope.body_case = AIRLOCK__ENVELOPE__BODY_HEARTBEAT;
         envelope.heartbeat = &heartbeat;
         uint8_t *data = NULL;
@@ -394,7 +394,7 @@ s_dealer_drain (al_agent_t *self, s_link_t *link)
             snprintf (error, sizeof error, "a multi-frame message");
         }
         pthread_mutex_lock (&self->mutex);
-        int64_t now = al_agent__now_ms ();
+        int64_t now = al_clock_mono_ms ();
         self->last_rx_ms = now;
         self->info.last_broker_ms = now;
         self->backoff_ms = 0;
@@ -519,13 +519,13 @@ al_agent__actor (zsock_t *pipe, void *args)
         return;
     }
     pthread_mutex_lock (&self->mutex);
-    self->last_rx_ms = al_agent__now_ms ();
+    self->last_rx_ms = al_clock_mono_ms ();
     pthread_mutex_unlock (&self->mutex);
     zsock_signal (pipe, 0);
 
     bool terminated = false;
     while (!terminated) {
-        int64_t now = al_agent__now_ms ();
+        int64_t now = al_clock_mono_ms ();
         // Wake at least for the next heartbeat and retry check.
         long timeout = self->options.heartbeat_ms < self->options.retry_ms
                      ? self->options.heartbeat_ms : self->options.retry_ms;
@@ -557,12 +557,12 @@ al_agent__actor (zsock_t *pipe, void *args)
             self->wake_pending = false;
             pthread_mutex_unlock (&self->mutex);
         }
-        now = al_agent__now_ms ();
+        now = al_clock_mono_ms ();
         if (count > 1 && (items [1].revents & ZMQ_POLLIN))
             s_monitor_drain (self, &link, now);
         if (count > 2 && (items [2].revents & ZMQ_POLLIN))
             s_dealer_drain (self, &link);
-        now = al_agent__now_ms ();
+        now = al_clock_mono_ms ();
         pthread_mutex_lock (&self->mutex);
         if (s_link_given_up (self, now))
             s_link_remake (self, &link, now);

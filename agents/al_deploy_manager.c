@@ -17,6 +17,7 @@
 #include "agents/al_deploy_manager.h"
 #include "base/al_id.h"
 #include "agents/al_agent.h"
+#include "base/al_clock.h"
 #include "base/al_crashpoint.h"
 #include "deploy/al_deployer.h"
 #include "deploy/al_qa_reports.h"
@@ -56,22 +57,6 @@ typedef struct {
     al_envelope_t *trigger;         // the RollbackTrigger acted on, for the receipt
     al_envelope_t *signal;          // its latest SoakSignal of the new release, for the evidence
 } s_manager_t;
-
-static uint64_t
-s_mono_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
-static uint64_t
-s_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
 
 static void
 s_progress_init (al_envelope_t *envelope, Airlock__DeployProgress *progress, const char *deployment_id,
@@ -203,7 +188,7 @@ s_hook_rollback (void *arg, const char *deployment_id, char *rule, size_t rule_s
         if (envelope->body_case == AIRLOCK__ENVELOPE__BODY_SOAK_SIGNAL
         &&  strcmp (envelope->soak_signal->service, self->service) == 0
         &&  envelope->environment == self->environment) {
-            self->last_signal_ms = s_mono_ms ();
+            self->last_signal_ms = al_clock_mono_ms ();
             al_rules_row_t rows [AL_RULES_ROWS];
             bool judged = false;
             if (self->signals) {
@@ -489,7 +474,7 @@ s_handle (s_manager_t *self, al_envelope_t *envelope)
                 return 0;
             }
             if (!al_gate_verify_grant (self->policy, envelope->environment, envelope->execute_deploy,
-                                       s_now_ms (), reason, sizeof reason)) {
+                                       al_clock_wall_ms (), reason, sizeof reason)) {
                 char why [600];
                 snprintf (why, sizeof why, "the grant does not verify: %s", reason);
                 s_refuse (self, envelope, why);

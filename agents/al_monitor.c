@@ -26,6 +26,7 @@
 #include "broker/al_telemetry.h"
 #include "agents/al_agent.h"
 #include "agents/al_subscriber.h"
+#include "base/al_clock.h"
 #include "deploy/al_canary.h"
 #include "deploy/al_instances.h"
 #include "deploy/al_metrics.h"
@@ -113,22 +114,6 @@ typedef struct {
     uint64_t sent;
     uint64_t dropped;
 } s_monitor_t;
-
-static uint64_t
-s_wall_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
-static uint64_t
-s_mono_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
 
 void
 al_monitor_options_defaults (al_monitor_options_t *options)
@@ -413,7 +398,7 @@ s_watch_start (s_monitor_t *self, s_group_t *group, const char *deployment_id, c
     al_baseline_t baseline;
     al_baseline_from (samples, count, &baseline);
     group->rules = al_rules_new (al_policy_thresholds (self->policy), &baseline, self->options.evidence_grace_ms);
-    group->watched_since_ms = s_mono_ms ();
+    group->watched_since_ms = al_clock_mono_ms ();
     //  A canary rollout is also judged against the stable version serving beside it.
     const al_service_canary_judge_t *judge = &group->svc->canary_judge;
     if (judge->enabled && group->signals && group->version [0]
@@ -454,7 +439,7 @@ s_watch_start (s_monitor_t *self, s_group_t *group, const char *deployment_id, c
                                "no_evidence", (int) samples [i]->no_evidence));
     json_t *root = json_pack ("{s:s, s:s, s:s, s:I, s:i, s:f, s:o, s:o}", "deployment_id", deployment_id,
                               "service", group->svc->name, "environment", al_environment_name (group->env),
-                              "time_ms", (json_int_t) s_wall_ms (), "samples_with_traffic", (int) baseline.samples,
+                              "time_ms", (json_int_t) al_clock_wall_ms (), "samples_with_traffic", (int) baseline.samples,
                               "error_ratio", baseline.error_ratio,
                               "latency_p99_ms", isfinite (baseline.latency_p99_ms)? json_real (baseline.latency_p99_ms): json_null (),
                               "samples", list);
@@ -665,7 +650,7 @@ s_prometheus_tick (s_monitor_t *self, s_group_t *group, int64_t now)
     message.instances_up = failed? 0: message.instances_total;
     if (group->rules && !group->judging)
         group->judging = failed > 0 || statuses [AL_SIGNAL_REQUESTS_PER_SECOND] == AL_PROMQL_OK
-                      || s_mono_ms () - group->watched_since_ms > S_PROMETHEUS_FIRST_DATA_MS;
+                      || al_clock_mono_ms () - group->watched_since_ms > S_PROMETHEUS_FIRST_DATA_MS;
     //  While a deployment waits for its version's first data nothing is published for
     //  it: deploy-manager takes every published sample of the soak as judged evidence,
     //  so a soak that ends before Prometheus has scraped the new version must end with
@@ -703,7 +688,7 @@ s_tick (s_monitor_t *self)
         }
     if (total)
         al_scraper_run (self->scraper, targets, total, self->options.scrape_timeout_ms, results);
-    int64_t now = (int64_t) s_wall_ms ();
+    int64_t now = al_clock_wall_ms ();
     index = 0;
     for (size_t g = 0; g < self->group_count; g++) {
         s_group_t *group = &self->groups [g];
@@ -884,17 +869,17 @@ al_monitor_run (const al_config_t *config, const al_monitor_options_t *options, 
     zsys_info ("monitor: ready (%zu group(s), every %d ms, scrape timeout %d ms, grace %d ms)", self.group_count,
                self.options.interval_ms, self.options.scrape_timeout_ms, self.options.evidence_grace_ms);
     rc = 0;
-    uint64_t next = s_mono_ms ();
+    int64_t next = al_clock_mono_ms ();
     while (!al_agent_interrupted ()) {
         s_tick (&self);
-        next += (uint64_t) self.options.interval_ms;
-        uint64_t now = s_mono_ms ();
+        next += self.options.interval_ms;
+        int64_t now = al_clock_mono_ms ();
         if (next < now)
             next = now;                 // a slow round: no burst to catch up
         //  Until the next tick: deployment events.
         do {
-            uint64_t wait = next - s_mono_ms ();
-            if ((int64_t) wait <= 0)
+            int64_t wait = next - al_clock_mono_ms ();
+            if (wait <= 0)
                 break;
             uint64_t missed = 0;
             al_envelope_t *event = al_subscriber_recv (self.events, (int) wait, NULL, 0, NULL, &missed, NULL);
@@ -902,7 +887,7 @@ al_monitor_run (const al_config_t *config, const al_monitor_options_t *options, 
                 s_event (&self, event, missed);
                 al_codec_free (&event);
             }
-        } while (!al_agent_interrupted () && s_mono_ms () < next);
+        } while (!al_agent_interrupted () && al_clock_mono_ms () < next);
     }
     al_agent_flush (self.agent, 2000);
 cleanup:

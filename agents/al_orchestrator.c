@@ -12,6 +12,7 @@
     its production request and deployment "<id>-prod" (base/al_id makes and splits them).
 */
 #include "agents/al_orchestrator.h"
+#include "base/al_clock.h"
 #include "base/al_id.h"
 #include "broker/al_telemetry.h"
 #include "agents/al_agent.h"
@@ -46,14 +47,6 @@ typedef struct {
     char *dir;                      // releases directory
     const char *state_dir;          // STATE_DIR (deploy-manager's release records live below)
 } s_orchestrator_t;
-
-static uint64_t
-s_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
 
 char *
 al_orchestrator_releases_dir (const al_config_t *config)
@@ -124,14 +117,14 @@ s_state (json_t *release, const char *state, const char *format, ...)
     al_telemetry_add (al_telemetry_series (al_telemetry_process (), AL_TELEMETRY_COUNTER, "airlock_orchestrator_releases_total",
                                      "Releases that entered each state", "state", state, NULL, NULL), 1);
     json_object_set_new (release, "detail", json_string (detail));
-    json_object_set_new (release, "updated_ms", json_integer ((json_int_t) s_now_ms ()));
+    json_object_set_new (release, "updated_ms", json_integer ((json_int_t) al_clock_wall_ms ()));
     json_t *history = json_object_get (release, "history");
     if (!json_is_array (history)) {
         history = json_array ();
         json_object_set_new (release, "history", history);
     }
     json_array_append_new (history, json_pack ("{s:s, s:I, s:s}", "state", state,
-                                               "time_ms", (json_int_t) s_now_ms (), "detail", detail));
+                                               "time_ms", (json_int_t) al_clock_wall_ms (), "detail", detail));
     zsys_info ("orchestrator: %s: %s: %s", s_get (release, "release_id"), state, detail);
 }
 
@@ -259,7 +252,7 @@ s_file_request (s_orchestrator_t *self, json_t *release)
     //  The checklist, section by section (seed 001), each box computed (al_checklist).
     const char *report_sha256 = json_string_value (json_object_get (qa, "report_sha256"));
     al_checklist_input_t input = { .policy = self->policy, .service = svc, .release = release,
-                                   .state_dir = self->state_dir, .now = (time_t) (s_now_ms () / 1000),
+                                   .state_dir = self->state_dir, .now = (time_t) (al_clock_wall_ms () / 1000),
                                    .risk = risk };
     al_checklist_t *checklist = al_checklist_new (&input);
     Airlock__ApprovalRequest request = AIRLOCK__APPROVAL_REQUEST__INIT;
@@ -377,7 +370,7 @@ s_candidate (s_orchestrator_t *self, const al_envelope_t *envelope)
                          "type", al_deployment_type_name (type)? al_deployment_type_name (type): "standard",
                          "summary", candidate->summary? candidate->summary: "",
                          "submitted_by", envelope->sender? envelope->sender->identity: "",
-                         "created_ms", (json_int_t) s_now_ms ());
+                         "created_ms", (json_int_t) al_clock_wall_ms ());
     json_t *changes = json_array ();
     for (size_t i = 0; i < candidate->n_changes; i++)
         json_array_append_new (changes, json_string (candidate->changes [i]));
@@ -556,7 +549,7 @@ s_note (json_t *release, const char *detail)
         json_object_set_new (release, "history", history);
     }
     json_array_append_new (history, json_pack ("{s:s, s:I, s:s}", "state", s_get (release, "state"),
-                                               "time_ms", (json_int_t) s_now_ms (), "detail", detail));
+                                               "time_ms", (json_int_t) al_clock_wall_ms (), "detail", detail));
     zsys_info ("orchestrator: %s: %s", s_get (release, "release_id"), detail);
 }
 
@@ -610,7 +603,7 @@ s_qa_evidence (s_orchestrator_t *self, json_t *release, const al_envelope_t *env
                                "passed", (int) passed, "failed", (int) failed,
                                "report_sha256", hex? digest: "",
                                "artifact_sha256", report->artifact_sha256? report->artifact_sha256: "",
-                               "time_ms", (json_int_t) s_now_ms ()));
+                               "time_ms", (json_int_t) al_clock_wall_ms ()));
         s_note (release, detail);
         rc = s_save (self, release);
     }

@@ -13,6 +13,7 @@
     may have taken over, so we report LOST even if the database never said so.
 */
 #include "broker/al_leader.h"
+#include "base/al_clock.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -56,14 +57,6 @@ static const char s_schema_sql [] =
     //  takeover for longer than a lease.
     "  PERFORM set_config('idle_in_transaction_session_timeout', lease::text, true);"
     " END $fence$;";
-
-static int64_t
-s_mono_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 //  The server's message without its trailing newline.
 static void
@@ -198,7 +191,7 @@ al_leader_tick (al_leader_t *self, char *error, size_t error_size)
     assert (self);
     char lease [16], epoch [24];
     snprintf (lease, sizeof lease, "%d", self->lease_ms);
-    int64_t started = s_mono_ms ();
+    int64_t started = al_clock_mono_ms ();
     uint64_t got = 0;
     if (self->epoch == 0) {
         const char *values [] = { self->name, lease };
@@ -226,7 +219,7 @@ al_leader_tick (al_leader_t *self, char *error, size_t error_size)
         self->renewed_mono_ms = started;
         return AL_LEADER_ACTIVE;
     }
-    if (rc < 0 && s_mono_ms () - self->renewed_mono_ms < self->lease_ms)
+    if (rc < 0 && al_clock_mono_ms () - self->renewed_mono_ms < self->lease_ms)
         return AL_LEADER_ERROR;     // the lease may still run: try again
     if (rc == 0)
         snprintf (error, error_size, "leader: %s lost the lease of epoch %" PRIu64 ": another broker took over",
@@ -241,12 +234,12 @@ al_leader_wait_active (al_leader_t *self, volatile int *stop, int timeout_ms, ch
     assert (self);
     if (error_size)
         *error = 0;
-    int64_t deadline = timeout_ms < 0 ? -1 : s_mono_ms () + timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? -1 : al_clock_mono_ms () + timeout_ms;
     while (!(stop && *stop)) {
         al_leader_state_t state = al_leader_tick (self, error, error_size);
         if (state == AL_LEADER_ACTIVE)
             return 0;
-        if (deadline >= 0 && s_mono_ms () >= deadline)
+        if (deadline >= 0 && al_clock_mono_ms () >= deadline)
             break;
         usleep ((useconds_t) self->lease_ms / 4 * 1000);
     }

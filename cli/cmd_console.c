@@ -32,6 +32,7 @@
 #include "agents/al_request_view.h"
 #include "agents/al_agent.h"
 #include "agents/al_subscriber.h"
+#include "base/al_clock.h"
 #include "base/al_config.h"
 #include "console/al_console.h"
 #include "deploy/al_rules.h"
@@ -96,14 +97,6 @@ s_text (json_t *object, const char *key)
     return value? value: "";
 }
 
-static uint64_t
-s_wall_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
 static void
 s_hex (const uint8_t *bytes, size_t size, char *out)
 {
@@ -156,7 +149,7 @@ s_api_agents (s_console_t *self, int *status, char *error, size_t error_size)
                   al_agent_status_name (result.status));
         return NULL;
     }
-    uint64_t now = s_wall_ms ();
+    uint64_t now = al_clock_wall_ms ();
     json_t *agents = json_array ();
     const Airlock__StatusReply *status_reply = reply->status_reply;
     for (size_t index = 0; index < status_reply->n_agents; index++) {
@@ -566,7 +559,7 @@ s_publish_soak (s_console_t *self, al_console_t *console, const char *topic, con
     json_t *sample = json_pack ("{s:s, s:s, s:s, s:I, s:I, s:b, s:I}", "service", signal->service,
                                 "environment", s_environment (envelope),
                                 "version", signal->version, "sequence", (json_int_t) signal->sequence,
-                                "time_ms", (json_int_t) s_wall_ms (), "baseline", signal->baseline,
+                                "time_ms", (json_int_t) al_clock_wall_ms (), "baseline", signal->baseline,
                                 "missed", (json_int_t) missed);
     json_object_set_new (sample, "rps", signal->no_evidence & AL_RULES_SIGNAL_TRAFFIC? json_null ()
                                                                                      : s_number (signal->requests_per_second));
@@ -622,7 +615,7 @@ s_on_event (s_console_t *self, al_console_t *console, const char *topic, const a
         event = "rollback";
         data = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:I}", "service", trigger->service, "rule", trigger->rule,
                           "detail", trigger->detail, "deployment_id", envelope->deployment_id,
-                          "environment", s_environment (envelope), "time_ms", (json_int_t) s_wall_ms ());
+                          "environment", s_environment (envelope), "time_ms", (json_int_t) al_clock_wall_ms ());
     }
     else
     if (envelope->body_case == AIRLOCK__ENVELOPE__BODY_DEPLOY_PROGRESS) {
@@ -633,7 +626,7 @@ s_on_event (s_console_t *self, al_console_t *console, const char *topic, const a
                           "step", al_step_name (progress->step), "outcome", al_outcome_name (progress->outcome),
                           "detail", progress->detail, "percent", (int) progress->percent,
                           "service", progress->service, "version", progress->version,
-                          "time_ms", (json_int_t) s_wall_ms ());
+                          "time_ms", (json_int_t) al_clock_wall_ms ());
         pthread_mutex_lock (&self->mutex);
         json_object_set (self->progress, envelope->deployment_id, data);
         pthread_mutex_unlock (&self->mutex);
@@ -643,7 +636,7 @@ s_on_event (s_console_t *self, al_console_t *console, const char *topic, const a
         event = "receipt";
         data = json_pack ("{s:s, s:s, s:I}", "deployment_id", envelope->deployment_id,
                           "outcome", al_outcome_name (envelope->deploy_receipt->outcome)? al_outcome_name (envelope->deploy_receipt->outcome): "",
-                          "time_ms", (json_int_t) s_wall_ms ());
+                          "time_ms", (json_int_t) al_clock_wall_ms ());
     }
     if (data)
         al_console_publish (console, event, data);

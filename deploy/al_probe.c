@@ -6,6 +6,7 @@
     keeps libcurl away from SIGALRM so probes are safe in threaded callers.
 */
 #include "deploy/al_probe.h"
+#include "base/al_clock.h"
 #include <assert.h>
 #include <curl/curl.h>
 #include <pthread.h>
@@ -47,14 +48,6 @@ s_discard (char *data, size_t size, size_t count, void *arg)
     return body->total > S_MAX_BODY ? 0 : bytes;
 }
 
-static double
-s_now_ms (void)
-{
-    struct timespec now;
-    clock_gettime (CLOCK_MONOTONIC, &now);
-    return (double) now.tv_sec * 1e3 + now.tv_nsec / 1e6;
-}
-
 static bool
 s_get (const char *url, int timeout_ms, al_probe_result_t *result, s_body_t *body)
 {
@@ -86,9 +79,9 @@ s_get (const char *url, int timeout_ms, al_probe_result_t *result, s_body_t *bod
     curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, curl_error);
     curl_easy_setopt (curl, CURLOPT_USERAGENT, "airlock-probe");
 
-    double started = s_now_ms ();
+    double started = al_clock_mono_ms ();
     CURLcode code = curl_easy_perform (curl);
-    result->latency_ms = s_now_ms () - started;
+    result->latency_ms = al_clock_mono_ms () - started;
     long status = 0;
     curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
     if (code == CURLE_OK || (code == CURLE_WRITE_ERROR && status > 0)) {

@@ -16,6 +16,7 @@
     Not thread-safe: one owner per client.
 */
 #include "deploy/al_promql.h"
+#include "base/al_clock.h"
 #include <assert.h>
 #include <ctype.h>
 #include <curl/curl.h>
@@ -87,14 +88,6 @@ s_set_error (char *error, size_t error_size, const char *format, ...)
     va_start (args, format);
     vsnprintf (error, error_size, format, args);
     va_end (args);
-}
-
-static double
-s_now_ms (void)
-{
-    struct timespec now;
-    clock_gettime (CLOCK_MONOTONIC, &now);
-    return (double) now.tv_sec * 1e3 + now.tv_nsec / 1e6;
 }
 
 const char *
@@ -607,7 +600,7 @@ s_run (al_promql_t *self, const char *const queries [AL_PROMQL_SIGNALS])
 {
     size_t pending = 0;
     const char *failure = NULL;
-    double started = s_now_ms ();
+    double started = al_clock_mono_ms ();
     for (int i = 0; i < AL_PROMQL_SIGNALS; i++) {
         s_slot_t *slot = &self->slots [i];
         slot->finished = true;
@@ -666,7 +659,7 @@ s_run (al_promql_t *self, const char *const queries [AL_PROMQL_SIGNALS])
         }
         if (pending == 0)
             break;
-        double remaining = deadline - s_now_ms ();
+        double remaining = deadline - al_clock_mono_ms ();
         if (remaining <= 0)
             break;
         multi_code = curl_multi_poll (self->multi, NULL, 0, (int) remaining + 1, NULL);

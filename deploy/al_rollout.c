@@ -17,6 +17,7 @@
     caller's thread.
 */
 #include "deploy/al_rollout.h"
+#include "base/al_clock.h"
 #include "proto/airlock.pb-c.h"
 #include <assert.h>
 #include <stdarg.h>
@@ -71,14 +72,6 @@ s_error (s_run_t *run, const char *format, ...)
     va_start (args, format);
     vsnprintf (run->error, run->error_size, format, args);
     va_end (args);
-}
-
-static double
-s_now_ms (void)
-{
-    struct timespec now;
-    clock_gettime (CLOCK_MONOTONIC, &now);
-    return now.tv_sec * 1000.0 + now.tv_nsec / 1e6;
 }
 
 static void
@@ -333,7 +326,7 @@ s_gate (s_run_t *run, const s_group_t *group)
         s_error (run, "out of memory");
         return AL_ROLLOUT_ERROR;
     }
-    double deadline = s_now_ms () + run->ready_timeout_ms;
+    double deadline = al_clock_mono_ms () + run->ready_timeout_ms;
     size_t pending = group->size;
     //  The last failed probe, for the error: which instance and what it answered.
     size_t last_index = 0;
@@ -382,7 +375,7 @@ s_gate (s_run_t *run, const s_group_t *group)
                 goto cleanup;
             }
         }
-        if (s_now_ms () >= deadline) {
+        if (al_clock_mono_ms () >= deadline) {
             const al_driver_instance_t *instance = &group->items [last_index];
             assert (!ready [last_index]);
             s_error (run, "instance %s (%s %s) not ready after %d ms; last readiness probe: %s",
@@ -390,8 +383,8 @@ s_gate (s_run_t *run, const s_group_t *group)
             rc = AL_ROLLOUT_FAILED;
             goto cleanup;
         }
-        double wake = s_now_ms () + run->probe_interval_ms;
-        for (double now = s_now_ms (); now < wake; now = s_now_ms ()) {
+        double wake = al_clock_mono_ms () + run->probe_interval_ms;
+        for (double now = al_clock_mono_ms (); now < wake; now = al_clock_mono_ms ()) {
             double left = wake - now;
             s_sleep_ms (left < S_ABORT_POLL_MS ? (int) left + 1 : S_ABORT_POLL_MS);
             if (s_aborted (run)) {

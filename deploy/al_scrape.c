@@ -12,6 +12,7 @@
     Not thread-safe: one owner per scraper.
 */
 #include "deploy/al_scrape.h"
+#include "base/al_clock.h"
 #include <assert.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -69,14 +70,6 @@ s_set_error (char *error, size_t error_size, const char *format, ...)
     va_start (args, format);
     vsnprintf (error, error_size, format, args);
     va_end (args);
-}
-
-static double
-s_now_ms (void)
-{
-    struct timespec now;
-    clock_gettime (CLOCK_MONOTONIC, &now);
-    return (double) now.tv_sec * 1e3 + now.tv_nsec / 1e6;
 }
 
 //  libcurl's write callback: append to the slot's buffer, or abort the transfer
@@ -284,7 +277,7 @@ al_scraper_run (al_scraper_t *self, const al_scrape_target_t *targets, size_t co
     size_t pending = 0;
     bool out_of_memory = false;
     bool deadline_reached = false;
-    double started = s_now_ms ();
+    double started = al_clock_mono_ms ();
     for (size_t i = 0; i < count; i++) {
         assert (targets [i].url);
         al_scrape_result_t *result = &results [i];
@@ -354,7 +347,7 @@ al_scraper_run (al_scraper_t *self, const al_scrape_target_t *targets, size_t co
         }
         if (pending == 0)
             break;
-        double remaining = deadline - s_now_ms ();
+        double remaining = deadline - al_clock_mono_ms ();
         if (remaining <= 0)
             break;
         multi_code = curl_multi_poll (self->multi, NULL, 0, (int) remaining + 1, NULL);
@@ -378,7 +371,7 @@ cleanup:
         if (slot && slot->attached) {
             curl_multi_remove_handle (self->multi, slot->easy);
             slot->attached = false;
-            result->duration_ms = s_now_ms () - started;
+            result->duration_ms = al_clock_mono_ms () - started;
             if (deadline_reached) {
                 result->timed_out = true;
                 snprintf (result->error, sizeof result->error, "timeout after %d ms", timeout_ms);
