@@ -7,6 +7,7 @@
     PRAGMA user_version; a newer one is refused.
 */
 #include "agents/al_notify_outbox.h"
+#include "base/al_error.h"
 #include <assert.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -88,9 +89,9 @@ s_set_error (al_notify_outbox_t *self, const char *format, ...)
     char what [400];
     va_list args;
     va_start (args, format);
-    vsnprintf (what, sizeof what, format, args);
+    al_error_vset (what, sizeof what, format, args);
     va_end (args);
-    snprintf (self->error, sizeof self->error, "%s: %s", self->path, what);
+    al_error_set (self->error, sizeof self->error, "%s: %s", self->path, what);
 }
 
 static int

@@ -6,9 +6,9 @@
     that needs no QA report); everything else that is not proved is "false".
 */
 #include "deploy/al_done.h"
+#include "base/al_error.h"
 #include "policies/al_gate.h"
 #include <assert.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,18 +16,6 @@
 
 typedef al_done_status_t (s_point_fn) (const al_policy_t *policy, const al_done_evidence_t *evidence,
                                        char *reason, size_t reason_size);
-
-static void
-s_say (char *reason, size_t size, const char *format, ...) __attribute__ ((format (printf, 3, 4)));
-
-static void
-s_say (char *reason, size_t size, const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    vsnprintf (reason, size, format, args);
-    va_end (args);
-}
 
 static const char *
 s_env (const al_done_evidence_t *evidence)
@@ -66,13 +54,13 @@ s_not_reached (const al_done_evidence_t *evidence, const char *what, char *reaso
     for (int step = AIRLOCK__STEP__STEP_PREFLIGHT; step <= AIRLOCK__STEP__STEP_SOAK; step++) {
         const al_done_step_t *entry = &evidence->steps [step];
         if (entry->finished && entry->outcome == AIRLOCK__OUTCOME__OUTCOME_FAILED) {
-            s_say (reason, size, "%s never ran: %s failed first (%s)", what,
+            al_error_set (reason, size, "%s never ran: %s failed first (%s)", what,
                    al_step_name ((Airlock__Step) step)? al_step_name ((Airlock__Step) step): "a step",
                    s_text (entry->detail));
             return;
         }
     }
-    s_say (reason, size, "%s never ran%s%s", what, evidence->failure && *evidence->failure? ": ": "",
+    al_error_set (reason, size, "%s never ran%s%s", what, evidence->failure && *evidence->failure? ": ": "",
            evidence->failure? evidence->failure: "");
 }
 
@@ -82,7 +70,7 @@ static al_done_status_t
 s_qa_approved (const al_policy_t *policy, const al_done_evidence_t *evidence, char *reason, size_t size)
 {
     if (evidence->environment != AIRLOCK__ENVIRONMENT__ENV_PRODUCTION) {
-        s_say (reason, size, "QA validates a %s deploy after it; its report is approved before production", s_env (evidence));
+        al_error_set (reason, size, "QA validates a %s deploy after it; its report is approved before production", s_env (evidence));
         return AL_DONE_NOT_APPLICABLE;
     }
     bool ok = false;
@@ -93,7 +81,7 @@ s_qa_approved (const al_policy_t *policy, const al_done_evidence_t *evidence, ch
     const char *type = al_deployment_type_name (evidence->deployment_type)?
                        al_deployment_type_name (evidence->deployment_type): "this";
     if (no_report && !al_policy_requires_staging (policy, evidence->deployment_type)) {
-        s_say (reason, size, "%s deployments need no new QA report (deployment_types.yaml)", type);
+        al_error_set (reason, size, "%s deployments need no new QA report (deployment_types.yaml)", type);
         return AL_DONE_NOT_APPLICABLE;
     }
     if (no_report && al_policy_skip_staging_quorum (policy, evidence->deployment_type).count > 0 && checked && ok) {
@@ -103,23 +91,23 @@ s_qa_approved (const al_policy_t *policy, const al_done_evidence_t *evidence, ch
         //  evidence. "false" would make every sanctioned emergency "not done" forever,
         //  and a done that can never be reached stops being read. The reason says
         //  plainly that no QA report stands behind this release.
-        s_say (reason, size, "staging skipped under the extra approvals deployment_types.yaml names "
+        al_error_set (reason, size, "staging skipped under the extra approvals deployment_types.yaml names "
                "(skip_staging_quorum): no QA report stands behind this release");
         return AL_DONE_NOT_APPLICABLE;
     }
     if (no_report) {
-        s_say (reason, size, "the grant names no approved QA report");
+        al_error_set (reason, size, "the grant names no approved QA report");
         return AL_DONE_FALSE;
     }
     if (!checked) {
-        s_say (reason, size, "pre-flight's evidence (connectivity-report.json) does not show QA report sha256:%s verified", sha);
+        al_error_set (reason, size, "pre-flight's evidence (connectivity-report.json) does not show QA report sha256:%s verified", sha);
         return AL_DONE_FALSE;
     }
     if (!ok) {
-        s_say (reason, size, "pre-flight refused the QA report: %s", s_text (detail));
+        al_error_set (reason, size, "pre-flight refused the QA report: %s", s_text (detail));
         return AL_DONE_FALSE;
     }
-    s_say (reason, size, "QA report sha256:%s, verified by pre-flight: %s", sha, s_text (detail));
+    al_error_set (reason, size, "QA report sha256:%s, verified by pre-flight: %s", sha, s_text (detail));
     return AL_DONE_TRUE;
 }
 
@@ -129,16 +117,16 @@ s_approvals_valid (const al_policy_t *policy, const al_done_evidence_t *evidence
 {
     (void) policy;
     if (evidence->environment != AIRLOCK__ENVIRONMENT__ENV_PRODUCTION) {
-        s_say (reason, size, "%s needs no human approval: only production does", s_env (evidence));
+        al_error_set (reason, size, "%s needs no human approval: only production does", s_env (evidence));
         return AL_DONE_NOT_APPLICABLE;
     }
     bool ok = false;
     const char *detail = NULL;
     if (!s_check (evidence, "production_grant", &ok, &detail)) {
-        s_say (reason, size, "pre-flight's evidence (connectivity-report.json) shows no verified grant");
+        al_error_set (reason, size, "pre-flight's evidence (connectivity-report.json) shows no verified grant");
         return AL_DONE_FALSE;
     }
-    s_say (reason, size, "%s%s", ok? "pre-flight verified: ": "pre-flight refused the grant: ", s_text (detail));
+    al_error_set (reason, size, "%s%s", ok? "pre-flight verified: ": "pre-flight refused the grant: ", s_text (detail));
     return ok? AL_DONE_TRUE: AL_DONE_FALSE;
 }
 
@@ -148,7 +136,7 @@ s_backup_verified (const al_policy_t *policy, const al_done_evidence_t *evidence
     (void) policy;
     const al_done_step_t *step = &evidence->steps [AIRLOCK__STEP__STEP_BACKUP];
     if (!evidence->has_database) {
-        s_say (reason, size, "no database in %s (services.yaml)", s_env (evidence));
+        al_error_set (reason, size, "no database in %s (services.yaml)", s_env (evidence));
         return AL_DONE_NOT_APPLICABLE;
     }
     if (!step->finished) {
@@ -156,14 +144,14 @@ s_backup_verified (const al_policy_t *policy, const al_done_evidence_t *evidence
         return AL_DONE_FALSE;
     }
     if (step->outcome == AIRLOCK__OUTCOME__OUTCOME_SKIPPED) {
-        s_say (reason, size, "nothing to back up: %s", s_text (step->detail));
+        al_error_set (reason, size, "nothing to back up: %s", s_text (step->detail));
         return AL_DONE_NOT_APPLICABLE;
     }
     if (step->outcome == AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED) {
-        s_say (reason, size, "%s", s_text (step->detail));
+        al_error_set (reason, size, "%s", s_text (step->detail));
         return AL_DONE_TRUE;
     }
-    s_say (reason, size, "the backup failed: %s", s_text (step->detail));
+    al_error_set (reason, size, "the backup failed: %s", s_text (step->detail));
     return AL_DONE_FALSE;
 }
 
@@ -173,11 +161,11 @@ s_migrations_applied (const al_policy_t *policy, const al_done_evidence_t *evide
     (void) policy;
     const al_done_step_t *step = &evidence->steps [AIRLOCK__STEP__STEP_MIGRATE];
     if (!evidence->has_migrations) {
-        s_say (reason, size, "the service has no migrations (services.yaml)");
+        al_error_set (reason, size, "the service has no migrations (services.yaml)");
         return AL_DONE_NOT_APPLICABLE;
     }
     if (!evidence->has_database) {
-        s_say (reason, size, "no database in %s (services.yaml)", s_env (evidence));
+        al_error_set (reason, size, "no database in %s (services.yaml)", s_env (evidence));
         return AL_DONE_NOT_APPLICABLE;
     }
     if (!step->finished) {
@@ -185,23 +173,23 @@ s_migrations_applied (const al_policy_t *policy, const al_done_evidence_t *evide
         return AL_DONE_FALSE;
     }
     if (step->outcome == AIRLOCK__OUTCOME__OUTCOME_SKIPPED) {
-        s_say (reason, size, "%s", s_text (step->detail));
+        al_error_set (reason, size, "%s", s_text (step->detail));
         return AL_DONE_NOT_APPLICABLE;
     }
     if (step->outcome != AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED) {
-        s_say (reason, size, "migrate failed: %s", s_text (step->detail));
+        al_error_set (reason, size, "migrate failed: %s", s_text (step->detail));
         return AL_DONE_FALSE;
     }
     const al_done_step_t *rollback = &evidence->steps [AIRLOCK__STEP__STEP_ROLLBACK];
     if (rollback->finished) {
-        s_say (reason, size, "applied (%s), then undone by the rollback: %s", s_text (step->detail),
+        al_error_set (reason, size, "applied (%s), then undone by the rollback: %s", s_text (step->detail),
                s_text (rollback->detail));
         return AL_DONE_FALSE;
     }
     bool ok = false;
     const char *detail = NULL;
     bool checked = s_check (evidence, "migrations_reversible", &ok, &detail);
-    s_say (reason, size, "%s; backward compatibility: %s", s_text (step->detail),
+    al_error_set (reason, size, "%s; backward compatibility: %s", s_text (step->detail),
            checked? s_text (detail): "not shown in pre-flight's evidence");
     return checked && ok? AL_DONE_TRUE: AL_DONE_FALSE;
 }
@@ -216,11 +204,11 @@ s_rollout_healthy (const al_policy_t *policy, const al_done_evidence_t *evidence
         return AL_DONE_FALSE;
     }
     if (step->outcome == AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED) {
-        s_say (reason, size, "every instance of the new release passed its readiness gate%s%s",
+        al_error_set (reason, size, "every instance of the new release passed its readiness gate%s%s",
                step->detail && *step->detail? "; ": "", step->detail? step->detail: "");
         return AL_DONE_TRUE;
     }
-    s_say (reason, size, "the rollout failed: %s", s_text (step->detail));
+    al_error_set (reason, size, "the rollout failed: %s", s_text (step->detail));
     return AL_DONE_FALSE;
 }
 
@@ -231,14 +219,14 @@ s_soak_passed (const al_policy_t *policy, const al_done_evidence_t *evidence, ch
     const al_done_step_t *step = &evidence->steps [AIRLOCK__STEP__STEP_SOAK];
     bool rule = evidence->rule && *evidence->rule;
     if (step->finished && step->outcome == AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED && !rule) {
-        s_say (reason, size, "%s", s_text (step->detail));
+        al_error_set (reason, size, "%s", s_text (step->detail));
         return AL_DONE_TRUE;
     }
     if (step->finished)
-        s_say (reason, size, "rule %s: %s", rule? evidence->rule: "soak_failed", s_text (step->detail));
+        al_error_set (reason, size, "rule %s: %s", rule? evidence->rule: "soak_failed", s_text (step->detail));
     else
     if (rule)
-        s_say (reason, size, "the soak never ran: rule %s broke before it: %s", evidence->rule,
+        al_error_set (reason, size, "the soak never ran: rule %s broke before it: %s", evidence->rule,
                s_text (evidence->failure));
     else
         s_not_reached (evidence, "the soak", reason, size);
@@ -256,10 +244,10 @@ s_receipt_recorded (const al_policy_t *policy, const al_done_evidence_t *evidenc
 {
     (void) policy;
     if (!evidence->recorded) {
-        s_say (reason, size, "the journal refused a record of this deployment");
+        al_error_set (reason, size, "the journal refused a record of this deployment");
         return AL_DONE_FALSE;
     }
-    s_say (reason, size, "the journal holds every step; this file is written atomically and its SHA-256 "
+    al_error_set (reason, size, "the journal holds every step; this file is written atomically and its SHA-256 "
            "journaled with the receipt step (compare with the audit log's receipt row)");
     return AL_DONE_TRUE;
 }
@@ -293,7 +281,7 @@ al_done_evaluate (const al_policy_t *policy, const al_done_evidence_t *evidence,
     *done = evidence->outcome == AIRLOCK__OUTCOME__OUTCOME_SUCCEEDED;
     char first [S_REASON_SIZE + 64] = "";
     if (!*done)
-        s_say (first, sizeof first, "the deployment %s: %s", al_outcome_name (evidence->outcome)?
+        al_error_set (first, sizeof first, "the deployment %s: %s", al_outcome_name (evidence->outcome)?
                al_outcome_name (evidence->outcome): "did not succeed", s_text (evidence->failure));
     for (size_t i = 0; i < al_policy_done_count (policy); i++) {
         const char *id = al_policy_done_id (policy, i);
@@ -306,18 +294,18 @@ al_done_evaluate (const al_policy_t *policy, const al_done_evidence_t *evidence,
         if (fn)
             status = fn (policy, evidence, reason, sizeof reason);
         else
-            s_say (reason, sizeof reason, "airlock cannot evaluate it: no evidence is collected for this id");
+            al_error_set (reason, sizeof reason, "airlock cannot evaluate it: no evidence is collected for this id");
         if (status == AL_DONE_FALSE && *done) {
             *done = false;
-            s_say (first, sizeof first, "%s is false: %s", id, reason);
+            al_error_set (first, sizeof first, "%s is false: %s", id, reason);
         }
         json_array_append_new (points, json_pack ("{s:s, s:s, s:s, s:s}", "id", id,
                                                   "text", al_policy_done_text (policy, i),
                                                   "status", al_done_status_name (status), "reason", reason));
     }
     if (*done)
-        s_say (first, sizeof first, "every applicable point is true");
+        al_error_set (first, sizeof first, "every applicable point is true");
     if (why && why_size)
-        s_say (why, why_size, "%s", first);
+        al_error_set (why, why_size, "%s", first);
     return points;
 }

@@ -5,12 +5,12 @@
     the very buffer that was hashed, so what is judged is what the digest names.
 */
 #include "deploy/al_qa_reports.h"
+#include "base/al_error.h"
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,20 +18,6 @@
 #include <unistd.h>
 
 #define S_MAX_SIZE (8 * 1024 * 1024)
-
-static void
-s_say (char *buffer, size_t size, const char *format, ...) __attribute__ ((format (printf, 3, 4)));
-
-static void
-s_say (char *buffer, size_t size, const char *format, ...)
-{
-    if (!buffer || size == 0)
-        return;
-    va_list args;
-    va_start (args, format);
-    vsnprintf (buffer, size, format, args);
-    va_end (args);
-}
 
 static bool
 s_valid_digest (const char *digest)
@@ -69,17 +55,17 @@ s_read (const char *path, size_t *size_p, char *error, size_t error_size)
     int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     struct stat info;
     if (fd < 0 || fstat (fd, &info) != 0) {
-        s_say (error, error_size, "%s: %s", path, strerror (errno));
+        al_error_set (error, error_size, "%s: %s", path, strerror (errno));
         goto cleanup;
     }
     if (!S_ISREG (info.st_mode) || info.st_size > S_MAX_SIZE) {
-        s_say (error, error_size, "%s: not a regular file of at most %d bytes", path, S_MAX_SIZE);
+        al_error_set (error, error_size, "%s: not a regular file of at most %d bytes", path, S_MAX_SIZE);
         goto cleanup;
     }
     size_t size = (size_t) info.st_size, done = 0;
     data = malloc (size + 1);
     if (!data) {
-        s_say (error, error_size, "%s: out of memory", path);
+        al_error_set (error, error_size, "%s: out of memory", path);
         goto cleanup;
     }
     while (done < size) {
@@ -87,7 +73,7 @@ s_read (const char *path, size_t *size_p, char *error, size_t error_size)
         if (got < 0 && errno == EINTR)
             continue;
         if (got <= 0) {
-            s_say (error, error_size, "%s: %s", path, got < 0? strerror (errno): "shorter than it was");
+            al_error_set (error, error_size, "%s: %s", path, got < 0? strerror (errno): "shorter than it was");
             free (data);
             data = NULL;
             goto cleanup;
@@ -106,7 +92,7 @@ static int
 s_mkdir (const char *path, char *error, size_t error_size)
 {
     if (mkdir (path, 0700) != 0 && errno != EEXIST) {
-        s_say (error, error_size, "%s: %s", path, strerror (errno));
+        al_error_set (error, error_size, "%s: %s", path, strerror (errno));
         return -1;
     }
     return 0;
@@ -121,7 +107,7 @@ al_qa_reports_put (const char *dir, const void *bytes, size_t size, char digest 
     s_hex_digest (bytes, size, digest);
     if (asprintf (&path, "%s/%s.json", dir, digest) < 0 || asprintf (&temp, "%s.%d.tmp", path, (int) getpid ()) < 0
     ||  !(parent = strdup (dir))) {
-        s_say (error, error_size, "%s: out of memory", dir);
+        al_error_set (error, error_size, "%s: out of memory", dir);
         goto cleanup;
     }
     char *slash = strrchr (parent, '/');
@@ -141,7 +127,7 @@ al_qa_reports_put (const char *dir, const void *bytes, size_t size, char digest 
         free (kept);
         if (!same) {
             if (kept)
-                s_say (error, error_size, "%s: already kept with other bytes than its name says: left as it is", path);
+                al_error_set (error, error_size, "%s: already kept with other bytes than its name says: left as it is", path);
             goto cleanup;
         }
         rc = 0;
@@ -149,7 +135,7 @@ al_qa_reports_put (const char *dir, const void *bytes, size_t size, char digest 
     }
     fd = open (temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
     if (fd < 0) {
-        s_say (error, error_size, "%s: %s", temp, strerror (errno));
+        al_error_set (error, error_size, "%s: %s", temp, strerror (errno));
         goto cleanup;
     }
     size_t done = 0;
@@ -158,20 +144,20 @@ al_qa_reports_put (const char *dir, const void *bytes, size_t size, char digest 
         if (written < 0 && errno == EINTR)
             continue;
         if (written <= 0) {
-            s_say (error, error_size, "%s: %s", temp, strerror (errno));
+            al_error_set (error, error_size, "%s: %s", temp, strerror (errno));
             goto cleanup;
         }
         done += (size_t) written;
     }
     if (fsync (fd) != 0) {
-        s_say (error, error_size, "%s: %s", temp, strerror (errno));
+        al_error_set (error, error_size, "%s: %s", temp, strerror (errno));
         goto cleanup;
     }
     close (fd);
     fd = -1;
     //  link() refuses to replace an existing name, where rename() would not.
     if (link (temp, path) != 0 && errno != EEXIST) {
-        s_say (error, error_size, "%s: %s", path, strerror (errno));
+        al_error_set (error, error_size, "%s: %s", path, strerror (errno));
         goto cleanup;
     }
     int dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -200,31 +186,31 @@ s_open (const char *dir, const char *digest, char **path_p, char *reason, size_t
     json_t *root = NULL;
     size_t size = 0;
     if (!s_valid_digest (digest)) {
-        s_say (reason, reason_size, "QA report digest '%.80s' is not 64 lowercase hex digits", digest? digest: "");
+        al_error_set (reason, reason_size, "QA report digest '%.80s' is not 64 lowercase hex digits", digest? digest: "");
         goto cleanup;
     }
     if (!dir || asprintf (&path, "%s/%s.json", dir, digest) < 0) {
-        s_say (reason, reason_size, "QA report %s: no report store", digest);
+        al_error_set (reason, reason_size, "QA report %s: no report store", digest);
         path = NULL;
         goto cleanup;
     }
     char error [512];
     data = s_read (path, &size, error, sizeof error);
     if (!data) {
-        s_say (reason, reason_size, "QA report %s is not kept: %s", digest, error);
+        al_error_set (reason, reason_size, "QA report %s is not kept: %s", digest, error);
         goto cleanup;
     }
     char actual [65];
     s_hex_digest (data, size, actual);
     if (strcmp (actual, digest) != 0) {
-        s_say (reason, reason_size, "%s: its bytes have digest %s, not the %s the request names: altered", path,
+        al_error_set (reason, reason_size, "%s: its bytes have digest %s, not the %s the request names: altered", path,
                actual, digest);
         goto cleanup;
     }
     json_error_t json_error;
     root = json_loadb (data, size, JSON_REJECT_DUPLICATES, &json_error);
     if (!json_is_object (root)) {
-        s_say (reason, reason_size, "%s:%d: %s", path, json_error.line, root? "not a JSON object": json_error.text);
+        al_error_set (reason, reason_size, "%s:%d: %s", path, json_error.line, root? "not a JSON object": json_error.text);
         json_decref (root);
         root = NULL;
     }
@@ -248,16 +234,16 @@ al_qa_reports_approves (const char *dir, const char *digest, const char *artifac
         goto cleanup;
     const char *reported = json_string_value (json_object_get (root, "artifact_sha256"));
     if (json_is_true (json_object_get (root, "refused")))
-        s_say (reason, reason_size, "%s: a refusal (\"refused\": true), no QA verdict", path);
+        al_error_set (reason, reason_size, "%s: a refusal (\"refused\": true), no QA verdict", path);
     else
     if (!json_is_true (json_object_get (root, "approved")))
-        s_say (reason, reason_size, "%s: \"approved\" is not true: QA did not approve this release", path);
+        al_error_set (reason, reason_size, "%s: \"approved\" is not true: QA did not approve this release", path);
     else
     if (!reported || !artifact_sha256 || strcmp (reported, artifact_sha256) != 0)
-        s_say (reason, reason_size, "%s: \"artifact_sha256\" is %.64s, not the deployed artifact's %.64s", path,
+        al_error_set (reason, reason_size, "%s: \"artifact_sha256\" is %.64s, not the deployed artifact's %.64s", path,
                reported? reported: "(missing)", artifact_sha256? artifact_sha256: "(none)");
     else {
-        s_say (reason, reason_size, "QA report %s approves artifact sha256:%s", digest, artifact_sha256);
+        al_error_set (reason, reason_size, "QA report %s approves artifact sha256:%s", digest, artifact_sha256);
         approves = true;
     }
 cleanup:
@@ -318,7 +304,7 @@ al_qa_reports_scan_judge (json_t *section, const al_qa_scan_totals_t *totals, bo
     bool within = s_judge (counts, limits, text, sizeof text);
     json_object_set_new (section, "within_limits", json_boolean (within));
     json_object_set_new (section, "complete", json_boolean (complete));
-    s_say (summary, summary_size, "%s", text);
+    al_error_set (summary, summary_size, "%s", text);
     return within;
 }
 
@@ -334,7 +320,7 @@ al_qa_reports_scan (const char *dir, const char *digest, const al_policy_scan_li
         goto cleanup;
     json_t *section = json_object_get (root, "security_scan");
     if (!section || json_is_null (section)) {
-        s_say (summary, summary_size, "not run (services.yaml configures no scanner for %.64s)",
+        al_error_set (summary, summary_size, "not run (services.yaml configures no scanner for %.64s)",
                json_string_value (json_object_get (root, "service"))?
                json_string_value (json_object_get (root, "service")): "this service");
         verdict = AL_QA_REPORTS_SCAN_NONE;
@@ -345,7 +331,7 @@ al_qa_reports_scan (const char *dir, const char *digest, const al_policy_scan_li
     for (int i = 0; i < 4; i++) {
         json_t *count = json_object_get (totals, s_severities [i]);
         if (!json_is_integer (count) || json_integer_value (count) < 0) {
-            s_say (summary, summary_size, "%s: security_scan.totals.%s is not a count: the scan cannot be judged",
+            al_error_set (summary, summary_size, "%s: security_scan.totals.%s is not a count: the scan cannot be judged",
                    path, s_severities [i]);
             goto cleanup;
         }
@@ -356,12 +342,12 @@ al_qa_reports_scan (const char *dir, const char *digest, const al_policy_scan_li
     //  QA's own verdict on its scan (a scanner that did not run, a report that did not
     //  read) counts too, whatever the limits now.
     if (!json_is_true (json_object_get (section, "within_limits")) || !json_is_true (json_object_get (section, "complete"))) {
-        s_say (summary, summary_size, "%s; QA judged the scan %s", text,
+        al_error_set (summary, summary_size, "%s; QA judged the scan %s", text,
                json_is_true (json_object_get (section, "complete"))? "over its limits": "incomplete (a scanner failed)");
         verdict = AL_QA_REPORTS_SCAN_OVER;
     }
     else {
-        s_say (summary, summary_size, "%s", text);
+        al_error_set (summary, summary_size, "%s", text);
         verdict = within? AL_QA_REPORTS_SCAN_WITHIN: AL_QA_REPORTS_SCAN_OVER;
     }
 cleanup:

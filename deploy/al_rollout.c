@@ -18,6 +18,7 @@
 */
 #include "deploy/al_rollout.h"
 #include "base/al_clock.h"
+#include "base/al_error.h"
 #include "proto/airlock.pb-c.h"
 #include <assert.h>
 #include <stdarg.h>
@@ -70,7 +71,7 @@ s_error (s_run_t *run, const char *format, ...)
 {
     va_list args;
     va_start (args, format);
-    vsnprintf (run->error, run->error_size, format, args);
+    al_error_vset (run->error, run->error_size, format, args);
     va_end (args);
 }
 

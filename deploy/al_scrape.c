@@ -13,11 +13,11 @@
 */
 #include "deploy/al_scrape.h"
 #include "base/al_clock.h"
+#include "base/al_error.h"
 #include <assert.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,17 +59,6 @@ static void
 s_curl_init (void)
 {
     s_curl_init_code = curl_global_init (CURL_GLOBAL_DEFAULT);
-}
-
-static void
-s_set_error (char *error, size_t error_size, const char *format, ...)
-{
-    if (!error || error_size == 0)
-        return;
-    va_list args;
-    va_start (args, format);
-    vsnprintf (error, error_size, format, args);
-    va_end (args);
 }
 
 //  libcurl's write callback: append to the slot's buffer, or abort the transfer
@@ -159,12 +148,12 @@ al_scraper_new (size_t max_body_bytes, char *error, size_t error_size)
 {
     pthread_once (&s_curl_once, s_curl_init);
     if (s_curl_init_code != CURLE_OK) {
-        s_set_error (error, error_size, "libcurl: %s", curl_easy_strerror (s_curl_init_code));
+        al_error_set (error, error_size, "libcurl: %s", curl_easy_strerror (s_curl_init_code));
         return NULL;
     }
     al_scraper_t *self = calloc (1, sizeof (al_scraper_t));
     if (!self) {
-        s_set_error (error, error_size, "out of memory");
+        al_error_set (error, error_size, "out of memory");
         return NULL;
     }
     self->max_body = max_body_bytes? max_body_bytes: AL_SCRAPE_DEFAULT_MAX_BODY;
@@ -174,7 +163,7 @@ al_scraper_new (size_t max_body_bytes, char *error, size_t error_size)
     self->multi = curl_multi_init ();
     self->headers = curl_slist_append (NULL, S_ACCEPT);
     if (!self->multi || !self->headers) {
-        s_set_error (error, error_size, "libcurl: cannot create the multi handle");
+        al_error_set (error, error_size, "libcurl: cannot create the multi handle");
         al_scraper_destroy (&self);
     }
     return self;
