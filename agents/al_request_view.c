@@ -5,15 +5,23 @@
     printed or put in JSON, facts included: the codec already bounds ids, digests and
     URIs to visible ASCII, so for those the escape is a no-op, and for the rest
     (version, requester, everything the orchestrator wrote) it is the protection.
-    Stateless.
+    Stateless. The context (al_request_view_context_load) reads the policy, services.yaml
+    and the QA report as they are on disk now.
 */
 #include "agents/al_request_view.h"
+#include "base/al_clock.h"
+#include "base/al_config.h"
 #include "base/al_text.h"
+#include "deploy/al_deployer.h"
+#include "deploy/al_qa_reports.h"
+#include "deploy/al_services.h"
 #include "policies/al_gate.h"
+#include "policies/al_policy.h"
 
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 //  Print label and the escaped value (fallback when the value is empty).
 static void
@@ -179,4 +187,94 @@ cleanup:
     json_decref (agent_text);
     json_decref (facts);
     return document;
+}
+
+//  ---- the context from the policy and services.yaml as loaded now ----------------------
+
+//  "1 manager + 1 security", plus the skip-staging signatures when the request has no QA
+//  report and its type requires staging.
+static void
+s_quorum_text (const al_policy_t *policy, const Airlock__ApprovalRequest *request, char *text, size_t size)
+{
+    size_t used = 0;
+    text [0] = '\0';
+    al_policy_quorum_t quorum = al_policy_quorum (policy, request->deployment_type);
+    for (size_t i = 0; i < quorum.count && used < size; i++)
+        used += (size_t) snprintf (text + used, size - used, "%s%u %s", i ? " + " : "",
+                                   quorum.entries [i].count, quorum.entries [i].role);
+    if (al_gate_no_qa_report (request) && al_policy_requires_staging (policy, request->deployment_type)) {
+        al_policy_quorum_t skip = al_policy_skip_staging_quorum (policy, request->deployment_type);
+        for (size_t i = 0; i < skip.count && used < size; i++)
+            used += (size_t) snprintf (text + used, size - used, " + %u %s (to skip staging)",
+                                       skip.entries [i].count, skip.entries [i].role);
+    }
+    if (quorum.count == 0)
+        snprintf (text, size, "none defined for this deployment type (the gate refuses it)");
+}
+
+//  The soak the deploy will run (al_deployer_soak_ms, what deploy-manager runs), its
+//  checkpoints, and the reason when services.yaml shortens it. False if services.yaml
+//  cannot be read or does not name the service.
+static bool
+s_soak_text (const al_policy_t *policy, const al_config_t *config, const Airlock__ApprovalRequest *request,
+             char *text, size_t size)
+{
+    char error [512];
+    al_services_t *services = al_services_load (al_config_services_path (config), error, sizeof error);
+    const al_service_t *svc = services? al_services_find (services, request->service): NULL;
+    if (svc) {
+        bool shortened = false;
+        char why [400];
+        int64_t ms = al_deployer_soak_ms (policy, svc, request->environment, &shortened, why, sizeof why);
+        const al_policy_soak_t *soak = al_policy_soak (policy);
+        size_t reached = 0;
+        for (size_t i = 0; i < soak->checkpoint_count; i++)
+            reached += soak->checkpoints_ms [i] <= ms;
+        snprintf (text, size, "%s%.1f s, %zu of %zu checkpoint(s) inside it (%s)", shortened? "SHORTENED to ": "",
+                  (double) ms / 1000.0, reached, soak->checkpoint_count, why);
+    }
+    al_services_destroy (&services);
+    return svc != NULL;
+}
+
+bool
+al_request_view_context_load (const Airlock__ApprovalRequest *request, const al_config_t *config,
+                              al_request_view_context_text_t *text, al_request_view_context_t *context)
+{
+    char *window = text->window, *freeze = text->freeze, *quorum = text->quorum, *soak = text->soak,
+         *scan = text->scan;
+    window [0] = freeze [0] = quorum [0] = soak [0] = scan [0] = '\0';
+    *context = (al_request_view_context_t) { NULL, NULL, NULL, NULL, NULL };
+    al_policy_t *policy = al_policy_load (al_config_policy_dir (config), NULL);
+    if (!policy)
+        return false;
+    char explanation [256] = "";
+    time_t now = (time_t) al_clock_wall_s ();
+    bool open = al_policy_window_open (policy, request->environment, now, explanation, sizeof explanation);
+    al_policy_freeze_t frozen = al_policy_freeze_check (policy, request->environment, now, freeze,
+                                                        sizeof text->freeze);
+    bool required = al_policy_requires_window (policy, request->deployment_type);
+    snprintf (window, sizeof text->window, "%s: %s%s", open ? "open" : "closed", explanation,
+              open ? "" : required ? " (required: the gate refuses this deployment type outside a window)"
+                                   : " (not required for this deployment type)");
+    if (frozen == AL_POLICY_FREEZE_NONE)
+        snprintf (freeze, sizeof text->freeze, "none");
+    s_quorum_text (policy, request, quorum, sizeof text->quorum);
+    //  The scan of the QA report the request binds, judged by the limits as loaded now.
+    char *reports = al_qa_reports_dir (al_config_state_dir (config));
+    al_qa_reports_scan_t verdict = al_qa_reports_scan (reports, request->qa_report_sha256,
+                                                       al_policy_scan_limits (policy), scan, sizeof text->scan);
+    free (reports);
+    char *summary = strdup (scan);
+    if (summary)
+        snprintf (scan, sizeof text->scan, "%s%s", verdict == AL_QA_REPORTS_SCAN_WITHIN ? "within limits: "
+                  : verdict == AL_QA_REPORTS_SCAN_OVER ? "REFUSED (pre-flight will refuse this report): "
+                  : verdict == AL_QA_REPORTS_SCAN_UNREADABLE ? "unknown (cannot be judged here; pre-flight "
+                  "refuses a report it cannot judge): " : "", summary);
+    free (summary);
+    *context = (al_request_view_context_t) { window, freeze, quorum,
+                                            s_soak_text (policy, config, request, soak, sizeof text->soak)? soak: NULL,
+                                            scan };
+    al_policy_destroy (&policy);
+    return true;
 }

@@ -11,14 +11,18 @@
         checklist): unverified, every string passed through al_text_escape, and on the
         terminal every line prefixed with AL_REQUEST_VIEW_AGENT_PREFIX, which escaped text can
         never produce at the start of a line (escaped text holds no line feed).
-    Stateless; nothing here talks to the broker.
+    Stateless; nothing here talks to the broker. The context (window, freeze, quorum,
+    soak, scan) is read from the policy, services.yaml and the QA reports as they are on
+    disk now (al_request_view_context_load), for `airlock approve` and the web console.
 */
 #ifndef AL_REQUEST_VIEW_H_INCLUDED
 #define AL_REQUEST_VIEW_H_INCLUDED
 
+#include "base/al_config.h"
 #include "proto/al_codec.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 //  Starts every line of agent-written text on the terminal.
@@ -33,6 +37,18 @@ typedef struct {
                             // shortened (services.yaml soak: reason); NULL: line not shown
     const char *scan;       // the bound QA report's security scan: "critical 0, high 1, ..."
 } al_request_view_context_t;
+
+//  The buffers behind a context that al_request_view_context_load fills.
+typedef struct {
+    char window [384], freeze [256], quorum [256], soak [640], scan [512];
+} al_request_view_context_text_t;
+
+//  What `airlock approve` and the web console add to REQUEST from the policy and
+//  services.yaml as loaded now (the deploy window, freeze, quorum, soak and scan):
+//  context's strings point into text. False (context all NULL: "unknown") when the
+//  policy does not load.
+bool al_request_view_context_load (const Airlock__ApprovalRequest *request, const al_config_t *config,
+                                   al_request_view_context_text_t *text, al_request_view_context_t *context);
 
 //  Print the request as the approve screen shows it: a heading, the facts block, the
 //  agent-written block. context may be NULL.

@@ -57,33 +57,6 @@ const char *al_cli_config_path (const char *config_option, const char *state_opt
 int al_cli_config_option (const char *command, int argc, char **argv, int *index,
                           const char **config_option, const char **state_option);
 
-//  The five bus agents `airlock up` runs, in start order (their role and log name).
-size_t al_cli_agent_count (void);
-const char *al_cli_agent_at (size_t index);
-
-//  STATE_DIR/logs/NAME.log, where `airlock up` logs the process NAME (caller frees).
-char *al_cli_log_path (const al_config_t *config, const char *name);
-
-//  The line of a log that best says why its process stopped: the last error line
-//  ("E: ...", or one saying error, cannot, invalid, refused, failed, no such), else the
-//  last line; never `airlock up`'s own start lines. Control characters become '?'.
-//  False (line "") when the log is missing or empty.
-bool al_cli_log_last_error (const char *path, char *line, size_t size);
-
-//  ---- airlock approve (cmd_approve.c) ---------------------------------------------------
-
-//  The buffers behind a context that al_cli_request_context fills.
-typedef struct {
-    char window [384], freeze [256], quorum [256], soak [640], scan [512];
-} al_cli_request_context_text_t;
-
-//  What `airlock approve` adds to REQUEST from the policy and services.yaml as loaded now
-//  (the deploy window, freeze, quorum, soak and scan): context's strings point into text.
-//  False (context all NULL: "unknown") when the policy does not load. The web console
-//  shows the same (cmd_console.c).
-bool al_cli_request_context (const Airlock__ApprovalRequest *request, const al_config_t *config,
-                             al_cli_request_context_text_t *text, al_request_view_context_t *context);
-
 //  ---- airlock check (cmd_check.c) ------------------------------------------------------
 
 //  Validate the state directory of the airlock.yaml at config_path before anything

@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "base/al_clock.h"
 #include "base/al_paths.h"
+#include "agents/al_process_logs.h"
 #include "agents/al_releases.h"
 #include "agents/al_agent.h"
 #include "base/al_config.h"
@@ -157,14 +158,14 @@ static json_t *
 s_silent_agents (const al_config_t *config, const Airlock__StatusReply *reply)
 {
     json_t *silent = json_array ();
-    for (size_t index = 0; index < al_cli_agent_count (); index++) {
-        const char *name = al_cli_agent_at (index);
+    for (size_t index = 0; index < al_process_logs_agent_count (); index++) {
+        const char *name = al_process_logs_agent_at (index);
         bool alive = false;
         for (size_t at = 0; at < reply->n_agents; at++)
             alive |= reply->agents [at]->alive && strcmp (reply->agents [at]->role, name) == 0;
-        char *log = alive? NULL: al_cli_log_path (config, name);
+        char *log = alive? NULL: al_process_logs_path (config, name);
         char line [512];
-        if (log && al_cli_log_last_error (log, line, sizeof line))
+        if (log && al_process_logs_last_error (log, line, sizeof line))
             json_array_append_new (silent, json_pack ("{s:s, s:s, s:s}", "agent", name, "log", log,
                                                       "last_line", line));
         free (log);
@@ -319,9 +320,9 @@ al_cmd_status (int argc, char **argv)
             fprintf (stderr, "airlock status: no answer from the broker at %s within %d s%s%s\n"
                              "(is it running? `airlock up` starts it and the agents)\n",
                      al_config_router_endpoint (config), timeout_s, *last ? ": " : "", last);
-            char *log = al_cli_log_path (config, "broker");
+            char *log = al_process_logs_path (config, "broker");
             char line [512];
-            if (log && al_cli_log_last_error (log, line, sizeof line))
+            if (log && al_process_logs_last_error (log, line, sizeof line))
                 fprintf (stderr, "airlock status: the broker's log says: %s (%s)\n", line, log);
             free (log);
         }

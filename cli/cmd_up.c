@@ -8,6 +8,7 @@
     polls; SIGTERM, SIGINT (Ctrl-C) or SIGHUP is a clean shutdown and exit 0.
 */
 #include "cli/cli.h"
+#include "agents/al_process_logs.h"
 #include "agents/al_supervisor.h"
 #include "console/al_console.h"
 #include "cli/cli_log.h"
@@ -71,7 +72,7 @@ s_report_last_error (void *arg, const char *name, const char *log_path)
 {
     (void) arg;
     char line [512];
-    if (al_cli_log_last_error (log_path, line, sizeof line))
+    if (al_process_logs_last_error (log_path, line, sizeof line))
         fprintf (stderr, "airlock up: %s last said: %s (%s)\n", name, line, log_path);
 }
 
