@@ -15,6 +15,11 @@
         the log; the chain verifies;
       - a standby stops on SIGTERM; B stopped writes a signed checkpoint covering A's
         rows and its own.
+    And pending approvals survive a failover: a production hotfix request (manager +
+    security) holds one approval accepted by A; A is killed; B takes over and rebuilds
+    the request and its approval from the store: a replay of the first approval is
+    refused as used before, the second completes the quorum, and deploy-manager gets
+    exactly one ExecuteDeploy carrying both signed approvals.
     Waits are bounded loops on conditions, never assertions on time.
 */
 #include "agents/al_agent.h"
@@ -22,12 +27,14 @@
 #include "store/al_store.h"
 #include "store/al_store_pg.h"
 #include "pg_harness.h"
+#include "policies/al_approval.h"
 
 #include <czmq.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <sodium.h>
 #include <sys/wait.h>
 #include <cmocka.h>
 
@@ -293,11 +300,233 @@ test_paused_broker_is_replaced_and_fenced (void **state)
     al_store_destroy (&store);
 }
 
+//  Replace the file's "calendar:" section with an empty calendar (deploy windows and
+//  freezes are tested against injected clocks in tests/gate), and name two approvers:
+//  alice (manager) and carol (security), the hotfix quorum of the default policy.
+static void
+s_approval_policy (fixture_t *f, const uint8_t *alice, const uint8_t *carol)
+{
+    char path [400], text [16384];
+    snprintf (path, sizeof path, "%s/policy/constraints.yaml", f->dir);
+    FILE *file = fopen (path, "r");
+    assert_non_null (file);
+    size_t size = fread (text, 1, sizeof text - 1, file);
+    fclose (file);
+    text [size] = 0;
+    char *calendar = strstr (text, "\ncalendar:");
+    assert_non_null (calendar);
+    calendar [1] = 0;
+    file = fopen (path, "w");
+    assert_non_null (file);
+    fprintf (file, "%scalendar:\n  timezone: UTC\n  applies_to: [production]\n  windows: []\n"
+                   "  freezes:\n    weekdays: []\n    holidays: []\n    month_end: off\n", text);
+    fclose (file);
+    char alice_hex [65], carol_hex [65];
+    sodium_bin2hex (alice_hex, sizeof alice_hex, alice, 32);
+    sodium_bin2hex (carol_hex, sizeof carol_hex, carol, 32);
+    snprintf (path, sizeof path, "%s/policy/approvers.yaml", f->dir);
+    file = fopen (path, "w");
+    assert_non_null (file);
+    fprintf (file, "approvers:\n"
+        "  - name: alice\n    roles: [manager]\n    keys:\n      - {id: a, ed25519: \"%s\"}\n"
+        "  - name: carol\n    roles: [security]\n    keys:\n      - {id: c, ed25519: \"%s\"}\n",
+        alice_hex, carol_hex);
+    fclose (file);
+}
+
+static const char s_artifact [] = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+static Airlock__ApprovalRequest
+s_hotfix_request (const char *request_id)
+{
+    Airlock__ApprovalRequest request = AIRLOCK__APPROVAL_REQUEST__INIT;
+    request.request_id = (char *) request_id;
+    request.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_HOTFIX;
+    request.environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
+    request.service = "demo-service";
+    request.version = "v2.0.0";
+    request.artifact_uri = "file:///artifacts/demo-service-v2";
+    request.artifact_sha256 = (char *) s_artifact;
+    request.qa_report_sha256 = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
+    request.requested_by = "orchestrator";
+    request.summary = "v2: the checkout fix";
+    request.strategy = AIRLOCK__STRATEGY__STRATEGY_ROLLING;
+    request.instances = 3;
+    return request;
+}
+
+static al_approval_signed_t *
+s_sign (const Airlock__ApprovalRequest *request, const uint8_t *secret_key)
+{
+    al_approval_options_t options = {
+        .decision = AIRLOCK__DECISION__DECISION_GRANT, .issued_at_ms = (uint64_t) zclock_time (),
+        .valid_for_ms = 3600000,
+    };
+    char error [256] = "";
+    al_approval_signed_t *signed_approval = al_approval_sign_with_secret (request, secret_key, &options,
+                                                                          error, sizeof error);
+    if (!signed_approval)
+        fail_msg ("signing: %s", error);
+    return signed_approval;
+}
+
+static al_agent_status_t
+s_send_approval (al_agent_t *approver, const al_approval_signed_t *signed_approval, al_agent_result_t *result)
+{
+    al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+    envelope.environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
+    envelope.body_case = AIRLOCK__ENVELOPE__BODY_SIGNED_APPROVAL;
+    envelope.signed_approval = (Airlock__SignedApproval *) al_approval_signed_message (signed_approval);
+    return al_agent_send (approver, &envelope, 60000, result);
+}
+
+//  Whether a grant's approvals include this one, byte for byte.
+static bool
+s_grant_holds (const Airlock__ProductionGrant *grant, const al_approval_signed_t *signed_approval)
+{
+    const Airlock__SignedApproval *wanted = al_approval_signed_message (signed_approval);
+    for (size_t i = 0; i < grant->n_approvals; i++) {
+        const Airlock__SignedApproval *held = grant->approvals [i];
+        if (held->statement.len == wanted->statement.len && held->signature.len == wanted->signature.len
+        &&  memcmp (held->statement.data, wanted->statement.data, wanted->statement.len) == 0
+        &&  memcmp (held->signature.data, wanted->signature.data, wanted->signature.len) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void
+test_pending_approval_survives_failover (void **state)
+{
+    fixture_t *f = *state;
+    assert_true (sodium_init () >= 0);
+    uint8_t alice_public [32], alice_secret [64], carol_public [32], carol_secret [64];
+    crypto_sign_keypair (alice_public, alice_secret);
+    crypto_sign_keypair (carol_public, carol_secret);
+    s_approval_policy (f, alice_public, carol_public);
+
+    //  A active, B standby.
+    f->a = s_broker (f, f->config_a, "a");
+    al_agent_t *orchestrator = s_agent (f->config_clients, "orchestrator", false);
+    assert_int_equal (al_agent_wait_registered (orchestrator, 60000), 0);
+    f->b = s_broker (f, f->config_b, "b");
+    for (int64_t deadline = zclock_mono () + 30000; zclock_mono () < deadline; zclock_sleep (50))
+        if (s_log_has (f, "b", "is a standby"))
+            break;
+    assert_true (s_log_has (f, "b", "is a standby"));
+
+    //  The production request, filed with A.
+    Airlock__ApprovalRequest request = s_hotfix_request ("req-ha-1");
+    al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+    envelope.deployment_id = "req-ha-1";
+    envelope.environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
+    envelope.body_case = AIRLOCK__ENVELOPE__BODY_APPROVAL_REQUEST;
+    envelope.approval_request = &request;
+    al_agent_result_t result;
+    al_agent_status_t status = al_agent_send (orchestrator, &envelope, 60000, &result);
+    if (status != AL_AGENT_ACKED)
+        fail_msg ("the request was not filed: %s %s", al_agent_status_name (status), result.reason);
+
+    //  alice (manager) approves through A: counted, security still needed.
+    al_agent_t *approver = s_agent (f->config_clients, "approver", false);
+    al_approval_signed_t *alice = s_sign (&request, alice_secret);
+    status = s_send_approval (approver, alice, &result);
+    if (status != AL_AGENT_ACKED)
+        fail_msg ("alice's approval: %s %s", al_agent_status_name (status), result.reason);
+    if (!strstr (result.reason, "waiting for 1 more approval: security"))
+        fail_msg ("alice's approval: '%s'", result.reason);
+    al_agent_info_t info;
+    al_agent_info (approver, &info);
+    assert_int_equal (info.endpoint_index, 0);
+
+    //  A dies; B takes over and rebuilds the pending request from the store.
+    assert_int_equal (kill (f->a, SIGKILL), 0);
+    assert_int_equal (s_wait_exit (&f->a, 30000), 128 + SIGKILL);
+    for (int64_t deadline = zclock_mono () + 60000; zclock_mono () < deadline; zclock_sleep (50))
+        if (s_log_has (f, "b", "is active"))
+            break;
+    assert_true (s_log_has (f, "b", "is active (lease epoch"));
+    al_agent_t *deploy_manager = s_agent (f->config_clients, "deploy-manager", true);
+
+    //  A replay of alice's approval, now at B: used before.
+    status = s_send_approval (approver, alice, &result);
+    if (status != AL_AGENT_DENIED)
+        fail_msg ("alice's replay at the new leader: %s %s", al_agent_status_name (status), result.reason);
+    assert_int_equal (result.deny_code, AIRLOCK__DENY_CODE__DENY_APPROVAL_INVALID);
+    if (!strstr (result.reason, "used before"))
+        fail_msg ("alice's replay: '%s'", result.reason);
+    al_agent_info (approver, &info);
+    assert_int_equal (info.endpoint_index, 1);
+
+    //  carol (security) completes the quorum at B.
+    al_approval_signed_t *carol = s_sign (&request, carol_secret);
+    status = s_send_approval (approver, carol, &result);
+    if (status != AL_AGENT_ACKED)
+        fail_msg ("carol's approval: %s %s", al_agent_status_name (status), result.reason);
+    if (!strstr (result.reason, "granted"))
+        fail_msg ("carol's approval: '%s'", result.reason);
+
+    //  deploy-manager gets the grant from B, with both approvals.
+    al_envelope_t *delivery = al_agent_recv (deploy_manager, 60000);
+    assert_non_null (delivery);
+    assert_int_equal (delivery->body_case, AIRLOCK__ENVELOPE__BODY_EXECUTE_DEPLOY);
+    assert_int_equal (delivery->environment, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION);
+    assert_string_equal (delivery->sender->identity, "broker");
+    const Airlock__ProductionGrant *grant = delivery->execute_deploy->grant;
+    assert_non_null (grant);
+    assert_string_equal (grant->request_id, "req-ha-1");
+    assert_int_equal (grant->n_approvals, 2);
+    assert_true (s_grant_holds (grant, alice));
+    assert_true (s_grant_holds (grant, carol));
+    assert_string_equal (delivery->execute_deploy->request->artifact_sha256, s_artifact);
+    assert_int_equal (al_agent_ack_delivery (deploy_manager, delivery->delivery_id), 0);
+    al_codec_free (&delivery);
+
+    //  The request is closed now: alice's approval again is refused.
+    status = s_send_approval (approver, alice, &result);
+    assert_int_equal (status, AL_AGENT_DENIED);
+    al_approval_signed_destroy (&alice);
+    al_approval_signed_destroy (&carol);
+    al_agent_destroy (&deploy_manager);
+    al_agent_destroy (&approver);
+    al_agent_destroy (&orchestrator);
+    kill (f->b, SIGTERM);
+    assert_int_equal (s_wait_exit (&f->b, 60000), 0);
+
+    //  The log: exactly one grant for the request, and alice's approval accepted once.
+    char error [1024] = "";
+    al_store_options_t read_only = { .read_only = true };
+    al_store_t *store = al_store_open (AL_STORE_PG_BACKEND, f->dsn, &read_only, error, sizeof error);
+    if (!store)
+        fail_msg ("%s", error);
+    size_t grants = 0, approvals = 0, refusals = 0;
+    al_store_iter_t *iter = al_store_iter_new (store, 1);
+    assert_non_null (iter);
+    al_store_event_t event;
+    while (al_store_iter_next (iter, &event) == AL_STORE_OK) {
+        if (strcmp (event.type, "ExecuteDeploy") == 0 && strcmp (event.sender, "broker") == 0
+        &&  event.decision == AL_STORE_ACCEPTED)
+            grants++;
+        if (strcmp (event.type, "SignedApproval") == 0)
+            event.decision == AL_STORE_ACCEPTED? approvals++: refusals++;
+    }
+    al_store_iter_destroy (&iter);
+    assert_int_equal (grants, 1);
+    assert_int_equal (approvals, 2);
+    assert_int_equal (refusals, 2);
+    al_verify_report_t report;
+    assert_int_equal (al_store_verify (store, NULL, NULL, &report), AL_STORE_OK);
+    if (report.result != AL_VERIFY_OK)
+        fail_msg ("verify: %s", report.reason);
+    al_store_destroy (&store);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test_setup_teardown (test_paused_broker_is_replaced_and_fenced, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_pending_approval_survives_failover, setup, teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
