@@ -8,6 +8,7 @@
 #include "agents/al_releases.h"
 #include "agents/al_request_view.h"
 #include "base/al_clock.h"
+#include "base/al_id.h"
 #include "deploy/al_rules.h"
 #include "policies/al_policy.h"
 #include "store/al_replay.h"
@@ -170,15 +171,16 @@ s_api_releases (al_console_data_t *self)
         if (!status)
             status = json_pack ("{s:O, s:b, s:{}, s:s}", "release", release, "awaiting_approval", 0, "events",
                                 "error", error);
-        char deployment [160];
+        char deployment [AL_ID_SIZE];
         json_t *live = json_object ();
         pthread_mutex_lock (&self->mutex);
-        snprintf (deployment, sizeof deployment, "%s-stg", id);
-        json_t *progress = json_object_get (self->progress, deployment);
+        //  An id that is no valid release id has no deployments: "" is in no progress.
+        al_id_deployment (id, AL_ID_PART_STAGING, deployment, sizeof deployment);
+        json_t *progress = *deployment? json_object_get (self->progress, deployment): NULL;
         if (progress)
             json_object_set_new (live, "staging", json_deep_copy (progress));
-        snprintf (deployment, sizeof deployment, "%s-prod", id);
-        progress = json_object_get (self->progress, deployment);
+        al_id_deployment (id, AL_ID_PART_PRODUCTION, deployment, sizeof deployment);
+        progress = *deployment? json_object_get (self->progress, deployment): NULL;
         if (progress)
             json_object_set_new (live, "production", json_deep_copy (progress));
         pthread_mutex_unlock (&self->mutex);

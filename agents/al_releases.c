@@ -135,14 +135,17 @@ al_releases_status (const al_config_t *config, al_agent_t *agent, const char *id
     json_t *events = json_object ();
     json_t *document = NULL;
     al_envelope_t *reply = NULL;
-    const char *parts [] = { "staging", "-stg", "production", "-prod" };
-    char deployment [128];
-    for (int p = 0; p < 4; p += 2) {
-        snprintf (deployment, sizeof deployment, "%s%s", id, parts [p + 1]);
+    const struct { const char *name; al_id_part_t part; } parts [] = {
+        { "staging", AL_ID_PART_STAGING }, { "production", AL_ID_PART_PRODUCTION }
+    };
+    char deployment [AL_ID_SIZE];
+    for (size_t p = 0; p < sizeof parts / sizeof parts [0]; p++) {
+        //  al_releases_load checked id: it is a valid release id.
+        al_id_deployment (id, parts [p].part, deployment, sizeof deployment);
         json_t *entries = s_journal (agent, deployment, timeout_ms, error, error_size);
         if (!entries)
             goto cleanup;
-        json_object_set_new (events, parts [p], entries);
+        json_object_set_new (events, parts [p].name, entries);
     }
     //  deployment is now the production request's id.
     al_agent_result_t result;

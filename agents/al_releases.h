@@ -56,7 +56,7 @@ json_t *al_releases_status (const al_config_t *config, al_agent_t *agent, const 
 
 //  The rollback of RELEASE (what `airlock rollback RELEASE` submits): RELEASE must be
 //  what runs in production for its service, and a release must have run before it
-//  (deploy-manager's record STATE_DIR/deploy/releases/<service>/production.json).
+//  (deploy-manager's release record of the service in production, deploy/al_release_record).
 //  Returns {"service", "version", "artifact_uri", "artifact_sha256", "summary"} of the
 //  previous release, or NULL with the reason in error.
 json_t *al_releases_rollback_target (const al_config_t *config, const char *release, char *error, size_t error_size);

@@ -8,6 +8,7 @@
 #include "agents/al_runbook_int.h"
 #include "agents/al_notifier.h"
 #include "deploy/al_deployer.h"
+#include "deploy/al_release_record.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -440,8 +441,10 @@ s_operations (const al_runbook_t *self, FILE *out)
     fprintf (out, " --service %s` |\n", svc->name);
     fprintf (out, "| audit log intact | `");
     s_cmd (self, out, "audit verify");
-    fprintf (out, "` |\n| what runs in %s (current and previous release) | `%s/deploy/releases/%s/%s.json` |\n",
-             env, state, svc->name, env);
+    char record [4096];
+    if (!al_release_record_path_in_state (state, svc->name, env, record, sizeof record))
+        *record = 0;                // a service or environment name that is no file name: no record
+    fprintf (out, "` |\n| what runs in %s (current and previous release) | `%s` |\n", env, record);
     if (strcmp (svc->driver, "process") == 0)
         fprintf (out, "| %s instances (pid, port, version, set) | `%s/deploy/drivers/%s/%s/instances.json` |\n"
                       "| instance logs (redacted) | `%s/deploy/drivers/%s/%s/INSTANCE.log` |\n",

@@ -12,6 +12,7 @@
 */
 #include "cli/cli.h"
 #include "base/al_clock.h"
+#include "base/al_id.h"
 #include "base/al_paths.h"
 #include "agents/al_process_logs.h"
 #include "agents/al_releases.h"
@@ -102,11 +103,13 @@ s_release_status (const al_config_t *config, al_agent_t *agent, const char *id, 
         fprintf (stderr, "airlock status: no release %s (no %s)\n", id, path);
         return AL_EXIT_BAD;
     }
-    char deployment [128];
+    //  An id that is no valid release id has no deployments: "" has no journal and
+    //  awaits no approval.
+    char deployment [AL_ID_SIZE];
     json_t *events = json_object ();
-    snprintf (deployment, sizeof deployment, "%s-stg", id);
+    al_id_deployment (id, AL_ID_PART_STAGING, deployment, sizeof deployment);
     json_object_set_new (events, "staging", s_journal (agent, deployment, timeout_ms));
-    snprintf (deployment, sizeof deployment, "%s-prod", id);
+    al_id_deployment (id, AL_ID_PART_PRODUCTION, deployment, sizeof deployment);
     json_object_set_new (events, "production", s_journal (agent, deployment, timeout_ms));
     bool awaiting = false;
     al_agent_result_t result;

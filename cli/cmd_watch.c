@@ -26,6 +26,7 @@
 */
 #include "cli/cli.h"
 #include "base/al_clock.h"
+#include "base/al_id.h"
 #include "agents/al_agent.h"
 #include "agents/al_subscriber.h"
 #include "base/al_config.h"
@@ -513,13 +514,8 @@ s_ask_log (s_watch_t *self, const al_config_t *config, bool quiet, int *exit_cod
     }
     else
     if (!deployment) {
-        size_t length = strlen (id);
-        char release [80] = "";
-        if (length > 4 && strcmp (id + length - 4, "-stg") == 0)
-            snprintf (release, sizeof release, "%.*s", (int) (length - 4), id);
-        else
-        if (length > 5 && strcmp (id + length - 5, "-prod") == 0)
-            snprintf (release, sizeof release, "%.*s", (int) (length - 5), id);
+        char release [AL_ID_SIZE];
+        al_id_release_of (id, release, sizeof release);
         json_t *file = *release? al_releases_load (config, release, error, sizeof error): NULL;
         json_t *itself = file? NULL: al_releases_load (config, id, error, sizeof error);
         if (file) {
@@ -529,9 +525,14 @@ s_ask_log (s_watch_t *self, const al_config_t *config, bool quiet, int *exit_cod
                                   ? json_string_value (json_object_get (file, "state")): "?");
         }
         else {
-            if (itself)
-                fprintf (stderr, "airlock watch: no such deployment: %s (it is a release: watch %s-stg for "
-                         "staging or %s-prod for production)\n", id, id, id);
+            if (itself) {
+                //  itself loaded: id is a valid release id.
+                char staging [AL_ID_SIZE], production [AL_ID_SIZE];
+                al_id_deployment (id, AL_ID_PART_STAGING, staging, sizeof staging);
+                al_id_deployment (id, AL_ID_PART_PRODUCTION, production, sizeof production);
+                fprintf (stderr, "airlock watch: no such deployment: %s (it is a release: watch %s for "
+                         "staging or %s for production)\n", id, staging, production);
+            }
             else
                 fprintf (stderr, "airlock watch: no such deployment: %s (not in the audit log %s, and no "
                          "release of the orchestrator)\n", id, al_config_database (config));

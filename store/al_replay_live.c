@@ -5,6 +5,7 @@
 */
 #include "store/al_replay_int.h"
 #include "base/al_file.h"
+#include "base/al_id.h"
 #include "base/al_paths.h"
 
 //  ---- the live state -----------------------------------------------------------------------
@@ -102,27 +103,29 @@ s_compare_release (const al_replay_t *self, const char *path, const char *file_i
     const char *state = json_string_value (json_object_get (release, "state"));
     id = id? id: file_id;
     state = state? state: "";
-    char name [512];
-    snprintf (name, sizeof name, "%.400s-prod", id);
-    const al_replay_deployment_t *production = al_replay_find (self, name);
-    snprintf (name, sizeof name, "%.400s-stg", id);
-    const al_replay_deployment_t *staging = al_replay_find (self, name);
+    //  A release id that is not valid has no deployments (al_id makes them from valid
+    //  ones only): "" is found in no log.
+    char production_id [AL_ID_SIZE], staging_id [AL_ID_SIZE];
+    al_id_deployment (id, AL_ID_PART_PRODUCTION, production_id, sizeof production_id);
+    al_id_deployment (id, AL_ID_PART_STAGING, staging_id, sizeof staging_id);
+    const al_replay_deployment_t *production = *production_id? al_replay_find (self, production_id): NULL;
+    const al_replay_deployment_t *staging = *staging_id? al_replay_find (self, staging_id): NULL;
     const char *expected = s_release_state (production);
     if (expected) {
         if (strcmp (state, expected) != 0)
-            s_disagree (report, fn, arg, id, "release file says %s, the log says production deployment %s-prod %s "
-                        "(expected %s)", state, id, al_replay_state_name (production->state), expected);
+            s_disagree (report, fn, arg, id, "release file says %s, the log says production deployment %s %s "
+                        "(expected %s)", state, production_id, al_replay_state_name (production->state), expected);
     }
     else
     if (strcmp (state, "DONE") == 0 || strcmp (state, "ROLLED_BACK") == 0)
-        s_disagree (report, fn, arg, id, "release file says %s, but the log holds no %s receipt for %s-prod%s%s",
-                    state, strcmp (state, "DONE") == 0? "succeeded": "rolled_back", id,
+        s_disagree (report, fn, arg, id, "release file says %s, but the log holds no %s receipt for %s%s%s",
+                    state, strcmp (state, "DONE") == 0? "succeeded": "rolled_back", *production_id? production_id: id,
                     production? ", which is ": "", production? al_replay_state_name (production->state): "");
     else
     if (staging && (staging->state == AL_REPLAY_FAILED || staging->state == AL_REPLAY_ROLLED_BACK)
     &&  strcmp (state, "FAILED") != 0)
-        s_disagree (report, fn, arg, id, "release file says %s, but its staging deployment %s-stg %s",
-                    state, id, al_replay_state_name (staging->state));
+        s_disagree (report, fn, arg, id, "release file says %s, but its staging deployment %s %s",
+                    state, staging_id, al_replay_state_name (staging->state));
     json_decref (release);
 }
 
