@@ -13,15 +13,12 @@
     The QA run itself (instances, smoke checks, suites, scanners, the report) is
     al_qa_check.c; small file and text helpers are al_qa_util.c.
 
-    Suites run through a small runner of our own (al_qa_runner.c; the drivers' runner
-    is internal to deploy/ and has no working directory): fork and execve of the argv from
-    services.yaml, no shell, in the directory of services.yaml, in a new process group;
-    stdout and stderr on one pipe, kept up to AL_QA_EVIDENCE_MAX_SIZE and drained
-    beyond; after the suite exits, or at its timeout (SIGTERM, then SIGKILL half a
-    second later), whatever is left of its process group is killed before the leader
-    is reaped, so the group id cannot be reused meanwhile. A shutdown request stops a
-    running suite the same way. Between fork and execve the child makes only
-    async-signal-safe calls; everything it needs is prepared before the fork.
+    Suites run through al_qa_runner.c, on base/al_child (the one fork/exec): the argv
+    from services.yaml, no shell, in the directory of services.yaml, in a new process
+    group; stdout and stderr on one pipe, kept up to AL_QA_EVIDENCE_MAX_SIZE and
+    drained beyond; after the suite exits, or at its timeout (SIGTERM, then SIGKILL
+    half a second later), whatever is left of its process group is killed before the
+    leader is reaped. A shutdown request stops a running suite the same way.
 
     Security scanners (qa.scanners) run through the same runner after the suites; their
     reports are read by al_qa_scan.c and judged against quality_rules.yaml

@@ -306,7 +306,7 @@ al_child_start (char *const *argv, const al_child_options_t *options, char *erro
     int null_fd = -1, report [2] = { -1, -1 }, input [2] = { -1, -1 };
     int out [2] = { -1, -1 }, err [2] = { -1, -1 };
     char path [PATH_MAX];
-    if (!al_child_resolve (argv [0], path, sizeof path, error, error_size))
+    if (!al_child_resolve (options->program ? options->program : argv [0], path, sizeof path, error, error_size))
         goto failed;
     self = calloc (1, sizeof *self);
     envp = s_environment (options->environment, options->environment_add);

@@ -15,7 +15,9 @@
       the limit is read and counted, never blocks the child); stderr may also be merged
       into stdout;
     - optionally starts in a working directory and with variables added to (or replacing
-      ones of) the environment.
+      ones of) the environment;
+    - optionally executes a program other than argv[0] (a path resolved as argv[0]
+      would be), argv[0] then being only the name the child sees.
     A failure to resolve, enter the directory or execute is reported by al_child_start
     itself ("cannot execute /x/y: Permission denied"), not as an exit code 127.
 
@@ -51,6 +53,9 @@ typedef enum {
 
 typedef struct {
     const char *cwd;                //  MAY be NULL: the caller's directory
+    const char *program;            //  MAY be NULL: argv[0]; else what is executed (a
+                                    //  relative path is relative to the caller's
+                                    //  directory, not to cwd), argv[0] left as given
     char *const *environment;       //  "NAME=value" list, NULL-terminated; NULL: the caller's
     char *const *environment_add;   //  MAY be NULL: set (or replace) these
     al_child_stream_t in, out, err;

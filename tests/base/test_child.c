@@ -3,6 +3,7 @@
     Real programs (/bin/sh, cat, sleep) are run: output captured within its limit,
     stdin fed from a buffer, cwd and environment additions applied, exit codes and
     signals decoded into text, a missing program or directory reported by start, a
+    program executed other than argv[0] (which the child still sees), a
     deadline met by killing the whole group (a grandchild included), and no
     descriptor of ours leaked into the child.
 */
@@ -115,6 +116,25 @@ test_start_failures (void **state)
     assert_null (al_child_start (argv, &options, error, sizeof error));
     assert_non_null (strstr (error, "cannot enter the directory /no/such/directory"));
     assert_non_null (strstr (error, strerror (ENOENT)));
+}
+
+//  options.program is what runs; argv[0] is only the name the child sees.
+static void
+test_program_other_than_argv0 (void **state)
+{
+    (void) state;
+    char *argv [] = { "al-seen-name", "-c", "echo \"$0\"", NULL };
+    al_child_options_t options = { .program = "/bin/sh", .out = AL_CHILD_PIPE };
+    char error [256] = "";
+    al_child_t *child = al_child_run (argv, &options, 60000, NULL, error, sizeof error);
+    assert_non_null (child);
+    assert_string_equal (al_child_status_text (child), "exited 0");
+    assert_string_equal (al_child_out (child, NULL), "al-seen-name\n");
+    al_child_destroy (&child);
+    //  Resolved as argv[0] would be, and named in the error.
+    al_child_options_t missing = { .program = "/no/such/al-program" };
+    assert_null (al_child_start (argv, &missing, error, sizeof error));
+    assert_non_null (strstr (error, "/no/such/al-program"));
 }
 
 static void
@@ -242,6 +262,7 @@ main (void)
         cmocka_unit_test (test_merge_and_limit),
         cmocka_unit_test (test_stdin_cwd_environment),
         cmocka_unit_test (test_start_failures),
+        cmocka_unit_test (test_program_other_than_argv0),
         cmocka_unit_test (test_signal_text),
         cmocka_unit_test (test_deadline_kills_the_group),
         cmocka_unit_test (test_no_descriptor_leaks),
