@@ -15,8 +15,8 @@
     broker-1 starts first and takes the lease; broker-2 is a standby. The agents
     (orchestrator, deploy-manager, monitor, qa) and every CLI command run in "agents"
     with endpoints.brokers / events naming both brokers. A release goes end to end
-    (submit, staging, QA, signed approval, production, DONE) while the link between the
-    agents and the active broker is cut (`ip link set down`) long enough for every agent
+    (submit, staging, QA, signed approval, production, DONE); while it waits for the
+    approval, the link between the agents and the active broker is cut (`ip link set down`) long enough for every agent
     to declare it dead, and restored. The namespaces are deleted at the end, also when
     an assertion fails.
 
@@ -449,9 +449,12 @@ test_release_across_a_cut_link (void **state)
         fail_msg ("airlock submit failed: %s", text? text: "");
     }
 
+    s_wait_state (f, "rel-net", "APPROVE", 120000);
     //  Cut the link between the agents and the active broker in the middle of the
-    //  release, long enough (5 s: 5 heartbeat intervals) for every agent to declare it
-    //  dead (the standby does not answer: it holds no lease); then restore it.
+    //  release, while it waits for the approval (a cut during a soak fails the release
+    //  closed: the monitor's evidence cannot reach deploy-manager), long enough (5 s:
+    //  5 heartbeat intervals) for every agent to declare it dead (the standby does not
+    //  answer: it holds no lease); then restore it.
     assert_int_equal (s_shell ("ip -n %s link set %s down", f->ns [S_NS_AGENTS], f->veth [0][1]), 0);
     int64_t cut_at = zclock_mono ();
     assert_int_not_equal (s_airlock (f, "cut", "status --timeout 2"), 0);
@@ -459,7 +462,6 @@ test_release_across_a_cut_link (void **state)
         zclock_sleep (100);
     assert_int_equal (s_shell ("ip -n %s link set %s up", f->ns [S_NS_AGENTS], f->veth [0][1]), 0);
 
-    s_wait_state (f, "rel-net", "APPROVE", 120000);
     snprintf (arguments, sizeof arguments, "approve rel-net-prod --yes --key '%s/alice.key'", f->dir);
     int rc = s_airlock (f, "approve", arguments);
     char *text = s_output (f, "approve");
