@@ -18,6 +18,8 @@
 
 struct _pg_harness_t {
     char *dir;
+    char *netns;                // network namespace the server runs in, or NULL (the host's)
+    char *address;              // the address it listens on (default 127.0.0.1)
     int port;
     bool running;
     unsigned databases;         // databases made so far (for unique names)
@@ -28,8 +30,8 @@ static int
 s_script (pg_harness_t *self, const char *command, const char *extra, char *line, size_t line_size)
 {
     char shell [4096];
-    snprintf (shell, sizeof shell, "sh '%s' %s '%s' %s 2>&1", PG_HARNESS_SCRIPT, command, self->dir,
-              extra? extra: "");
+    snprintf (shell, sizeof shell, "PG_HARNESS_NETNS='%s' PG_HARNESS_ADDRESS='%s' sh '%s' %s '%s' %s 2>&1",
+              self->netns? self->netns: "", self->address, PG_HARNESS_SCRIPT, command, self->dir, extra? extra: "");
     FILE *pipe = popen (shell, "r");
     if (!pipe)
         return -1;
@@ -57,12 +59,24 @@ s_remove_entry (const char *path, const struct stat *info, int flag, struct FTW 
 pg_harness_t *
 pg_harness_new (char *error, size_t error_size)
 {
+    return pg_harness_new_in (NULL, NULL, error, error_size);
+}
+
+pg_harness_t *
+pg_harness_new_in (const char *netns, const char *address, char *error, size_t error_size)
+{
     pg_harness_t *self = calloc (1, sizeof *self);
     const char *tmp = getenv ("TMPDIR");
     char template [4096];
     snprintf (template, sizeof template, "%s/airlock-pg-XXXXXX", tmp && *tmp? tmp: "/tmp");
-    if (!self || !mkdtemp (template) || !(self->dir = strdup (template))) {
+    if (!self || !mkdtemp (template) || !(self->dir = strdup (template))
+    ||  !(self->address = strdup (address? address: "127.0.0.1"))
+    ||  (netns && !(self->netns = strdup (netns)))) {
         snprintf (error, error_size, "pg_harness: cannot make a temporary directory");
+        if (self) {
+            free (self->dir);
+            free (self->address);
+        }
         free (self);
         return NULL;
     }
@@ -86,6 +100,8 @@ pg_harness_destroy (pg_harness_t **self_p)
     if (self->dir)
         nftw (self->dir, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     free (self->dir);
+    free (self->netns);
+    free (self->address);
     free (self);
     *self_p = NULL;
 }
@@ -149,8 +165,22 @@ char *
 pg_harness_dsn (pg_harness_t *self, const char *dbname)
 {
     char *dsn = NULL;
-    if (asprintf (&dsn, "host=127.0.0.1 port=%d user=airlock dbname=%s connect_timeout=10",
-                  self->port, dbname) < 0)
+    if (asprintf (&dsn, "host=%s port=%d user=airlock dbname=%s connect_timeout=10",
+                  self->address, self->port, dbname) < 0)
+        return NULL;
+    return dsn;
+}
+
+//  Where this process reaches the server: its address, or the socket directory when the
+//  server is in another network namespace.
+static char *
+s_local_dsn (pg_harness_t *self, const char *dbname)
+{
+    char *dsn = NULL;
+    if (!self->netns)
+        return pg_harness_dsn (self, dbname);
+    if (asprintf (&dsn, "host=%s/sock port=%d user=airlock dbname=%s connect_timeout=10",
+                  self->dir, self->port, dbname) < 0)
         return NULL;
     return dsn;
 }
@@ -159,7 +189,7 @@ char *
 pg_harness_sql (pg_harness_t *self, const char *dbname, const char *sql, char *error, size_t error_size)
 {
     char *value = NULL;
-    char *dsn = pg_harness_dsn (self, dbname);
+    char *dsn = s_local_dsn (self, dbname);
     PGconn *conn = dsn? PQconnectdb (dsn): NULL;
     PGresult *result = NULL;
     if (!conn || PQstatus (conn) != CONNECTION_OK) {

@@ -23,14 +23,19 @@ typedef struct _pg_harness_t pg_harness_t;
 
 //  Starts a server; NULL with "what went wrong" (initdb's or the server's log) in error.
 pg_harness_t *pg_harness_new (char *error, size_t error_size);
+//  The same, the server inside network namespace NETNS (NULL: the host's; needs root and
+//  iproute2) listening on ADDRESS (NULL: 127.0.0.1), which pg_harness_dsn then names;
+//  clients in namespaces linked to NETNS are trusted ("samenet"). pg_harness_sql reaches
+//  it through the socket directory.
+pg_harness_t *pg_harness_new_in (const char *netns, const char *address, char *error, size_t error_size);
 //  Stops the server (immediate shutdown) and deletes its directory. NULL-safe.
 void pg_harness_destroy (pg_harness_t **self_p);
 
-//  The TCP port (127.0.0.1) and the temporary directory (data/, sock/, server.log).
+//  The TCP port (on its address) and the temporary directory (data/, sock/, server.log).
 int pg_harness_port (pg_harness_t *self);
 const char *pg_harness_dir (pg_harness_t *self);
 
-//  A libpq connection string for database dbname: "host=127.0.0.1 port=N user=airlock
+//  A libpq connection string for database dbname: "host=ADDRESS port=N user=airlock
 //  dbname=DBNAME connect_timeout=10". Caller frees.
 char *pg_harness_dsn (pg_harness_t *self, const char *dbname);
 //  Creates a new empty database named prefix_N (N unique in this harness) and returns its

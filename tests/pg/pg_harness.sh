@@ -13,6 +13,11 @@
 # "trust" and only loopback and the private socket directory listen, so nothing outside
 # this host can reach it. fsync and synchronous_commit keep their durable defaults.
 #
+# PG_HARNESS_NETNS and PG_HARNESS_ADDRESS (environment, for "start"): run the server
+# inside that network namespace (`ip netns exec`, root only) and listen on that address
+# (or comma-separated addresses) instead of 127.0.0.1; pg_hba.conf then also trusts "samenet" (the subnets of the
+# namespace's own links), and psql connects through the socket directory.
+#
 # A watchdog started with the server stops it (immediate) and deletes DIR when OWNER_PID
 # (default: the caller's parent) exits without stopping it, so a crashed test never
 # leaves a server behind.
@@ -30,8 +35,17 @@ as_server_user() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u nobody -- "$@"; else "$@"; fi
 }
 
+netns=${PG_HARNESS_NETNS:-}
+address=${PG_HARNESS_ADDRESS:-127.0.0.1}
+in_netns() {
+    if [ -n "$netns" ]; then ip netns exec "$netns" "$@"; else "$@"; fi
+}
+server_in_netns() {
+    if [ -n "$netns" ]; then ip netns exec "$netns" runuser -u nobody -- "$@"; else as_server_user "$@"; fi
+}
+
 free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+    in_netns python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1]); s.close()' "${address%%,*}"
 }
 
 cmd=${1:-}
@@ -61,14 +75,17 @@ start)
             exit 1
         fi
     fi
+    if [ "$address" != 127.0.0.1 ] && ! grep -q '^host all all samenet trust' "$dir/data/pg_hba.conf"; then
+        echo 'host all all samenet trust' >>"$dir/data/pg_hba.conf"
+    fi
     [ "$(id -u)" -eq 0 ] && touch "$dir/server.log" && chown nobody "$dir/server.log"
     # The kernel picks a free port; another process may take it before the server binds,
     # so a failed start is retried on a new port.
     tries=0
     while :; do
         port=$(cat "$dir/port" 2>/dev/null || free_port)
-        if as_server_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 120 \
-                -o "-c listen_addresses=127.0.0.1 -p $port -k $dir/sock -c max_connections=60 -c shared_buffers=16MB -c recovery_init_sync_method=syncfs" \
+        if server_in_netns "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 120 \
+                -o "-c listen_addresses=$address -p $port -k $dir/sock -c max_connections=60 -c shared_buffers=16MB -c recovery_init_sync_method=syncfs" \
                 start >/dev/null 2>&1; then
             echo "$port" >"$dir/port"
             break
@@ -102,7 +119,7 @@ stop|kill)
 psql)
     shift 2
     port=$(cat "$dir/port")
-    exec "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U airlock "$@"
+    exec "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir/sock" -p "$port" -U airlock "$@"
     ;;
 *)
     echo "pg_harness: unknown command '$cmd'" >&2
