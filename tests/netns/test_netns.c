@@ -338,9 +338,12 @@ test_release_across_a_cut_link (void **state)
         fail_msg ("airlock submit failed: %s", text? text: "");
     }
 
-    //  Cut the link in the middle of the release, long enough (5 s: 5 heartbeat
-    //  intervals) for every agent to declare the broker dead; the broker cannot be
-    //  reached meanwhile (a status query times out), then the link comes back.
+    //  Cut the link in the middle of the release, while it waits for the approval (a
+    //  cut during a soak fails the release closed: the monitor's evidence cannot reach
+    //  deploy-manager), long enough (5 s: 5 heartbeat intervals) for every agent to
+    //  declare the broker dead; the broker cannot be reached meanwhile (a status query
+    //  times out), then the link comes back.
+    s_wait_state (f, "rel-net", "APPROVE", 120000);
     assert_int_equal (s_shell ("ip -n %s link set %s down", f->ns_agents, f->veth_agents), 0);
     int64_t cut_at = zclock_mono ();
     assert_int_not_equal (s_airlock (f, "cut", "status --timeout 2"), 0);
@@ -352,7 +355,6 @@ test_release_across_a_cut_link (void **state)
         zclock_sleep (100);
     assert_int_equal (s_shell ("ip -n %s link set %s up", f->ns_agents, f->veth_agents), 0);
 
-    s_wait_state (f, "rel-net", "APPROVE", 120000);
     snprintf (arguments, sizeof arguments, "approve rel-net-prod --yes --key '%s/alice.key'", f->dir);
     int rc = s_airlock (f, "approve", arguments);
     char *text = s_output (f, "approve");
