@@ -751,10 +751,22 @@ class Harness:
             # The kills go on until the count is reached and the pipeline went through a
             # production grant at least once under fire (approve, grant, receipt).
             checked = 0
+            calm_since = None
             while self.kills < args.kills or not checker.grants_seen:
                 if traffic.errors:
                     fail("traffic: %s" % traffic.errors[0])
                 time.sleep(random.uniform(args.min_gap, args.max_gap))
+                if self.kills >= args.kills:
+                    # The count is reached but no production grant went through yet (on a busy
+                    # machine every release can be interrupted): hold fire until one does, so
+                    # the run's length depends on the machine's speed only through one release.
+                    if calm_since is None:
+                        calm_since = time.monotonic()
+                        log("%d kills reached before any production grant: holding fire until one" % self.kills)
+                    if time.monotonic() - calm_since > self.release_timeout:
+                        fail("no production grant within %d s after the kills stopped" % self.release_timeout)
+                    checker.check()
+                    continue
                 if self.kill(up, traffic, checker) or self.kills > checked:
                     checked = self.kills     # a killed approve is counted by the traffic thread
                     summary = checker.check()
