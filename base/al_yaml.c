@@ -515,8 +515,8 @@ al_yaml_want_list (al_yaml_t *self, yaml_node_t *node, const char *field)
         al_yaml_error (self, node, field, "expected a list, found %s", al_yaml_kind_name (node));
         return false;
     }
-    if (node->data.sequence.items.top - node->data.sequence.items.start > AL_YAML_MAX_ENTRIES) {
-        al_yaml_error (self, node, field, "more than %d items", AL_YAML_MAX_ENTRIES);
+    if (node->data.sequence.items.top - node->data.sequence.items.start > AL_YAML_MAX_ITEMS) {
+        al_yaml_error (self, node, field, "more than %d items", AL_YAML_MAX_ITEMS);
         return false;
     }
     return s_enter (self, node, field);

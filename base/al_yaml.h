@@ -19,8 +19,9 @@
       (the "billion laughs"). Anchors without aliases are harmless and ignored.
       al_yaml_want_mapping and al_yaml_want_list still refuse to walk a node twice, as
       the check of that invariant.
-    - A mapping or list holds at most AL_YAML_MAX_ENTRIES keys or items, which keeps the
-      duplicate-key checks (quadratic) cheap on any input.
+    - A mapping holds at most AL_YAML_MAX_ENTRIES keys, which keeps the duplicate-key
+      check (quadratic) cheap on any input; a list holds at most AL_YAML_MAX_ITEMS items
+      (identities.yaml lists one entry per agent key: thousands are normal).
     - Out of memory is a flag, reported once, as the last error.
 
     Field paths ("services.demo.canary.steps[2]") are built in caller buffers of
@@ -40,6 +41,7 @@ extern "C" {
 
 #define AL_YAML_MAX_ERRORS      100
 #define AL_YAML_MAX_ENTRIES     1000
+#define AL_YAML_MAX_ITEMS       10000
 #define AL_YAML_MAX_PATH        4096    // al_yaml_path: bytes of a path as written
 #define AL_YAML_FIELD_SIZE      256     // a field path in a message
 

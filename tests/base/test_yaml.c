@@ -137,6 +137,30 @@ test_errors_name_the_place (void **state)
     assert_non_null (strstr (fixture->error, ":3:1: unknown key 'b'"));
 }
 
+//  A list may be long (identities.yaml: one item per agent key), up to AL_YAML_MAX_ITEMS.
+static void
+test_list_limit (void **state)
+{
+    s_fixture_t *fixture = *state;
+    size_t size = 16 + 3 * (AL_YAML_MAX_ITEMS + 1) + 8;
+    char *text = malloc (size);
+    assert_non_null (text);
+    for (int items = AL_YAML_MAX_ITEMS; items <= AL_YAML_MAX_ITEMS + 1; items++) {
+        size_t used = (size_t) snprintf (text, size, "name: web\ntags: [");
+        for (int index = 0; index < items; index++)
+            used += (size_t) snprintf (text + used, size - used, index? ",a ": "a ");
+        snprintf (text + used, size - used, "]\n");
+        if (items == AL_YAML_MAX_ITEMS)
+            assert_int_equal (s_load (fixture, text, NULL, NULL), 0);
+        else {
+            char expected [64];
+            snprintf (expected, sizeof expected, ":2:7: tags: more than %d items", AL_YAML_MAX_ITEMS);
+            s_expect (fixture, text, expected);
+        }
+    }
+    free (text);
+}
+
 static void
 test_every_alias_refused (void **state)
 {
@@ -188,6 +212,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test_setup_teardown (test_walk, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_errors_name_the_place, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_list_limit, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_every_alias_refused, s_setup, s_teardown),
         cmocka_unit_test (test_find_alias),
     };
