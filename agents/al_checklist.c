@@ -8,7 +8,7 @@
 #include "base/al_paths.h"
 #include "agents/al_notify_config.h"
 #include "deploy/al_migrate.h"
-#include "policies/al_gate.h"
+#include "policies/al_approval_gate.h"
 #include <assert.h>
 #include <ctype.h>
 #include <stdarg.h>
@@ -108,7 +108,7 @@ s_tests (al_checklist_t *self, const al_checklist_input_t *input)
     const char *type_name = s_get (release, "type");
     Airlock__DeploymentType type = al_deployment_type_from_name (type_name);
     const char *report = s_get (qa, "report_sha256");
-    bool no_report = !*report || strcmp (report, AL_GATE_NO_QA_REPORT) == 0;
+    bool no_report = !*report || strcmp (report, AL_APPROVAL_GATE_NO_QA_REPORT) == 0;
     if (no_report && al_policy_requires_staging (input->policy, type)) {
         s_add (self, "Tests Passed", false, "NONE: staging skipped (%s); no QA report stands behind this request",
                type_name);

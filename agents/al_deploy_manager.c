@@ -23,7 +23,7 @@
 #include "deploy/al_qa_reports.h"
 #include "deploy/al_rules.h"
 #include "deploy/al_services.h"
-#include "policies/al_gate.h"
+#include "policies/al_approval_gate.h"
 #include "policies/al_policy.h"
 #include <assert.h>
 #include <czmq.h>
@@ -473,7 +473,7 @@ s_handle (s_manager_t *self, al_envelope_t *envelope)
                           "during a deployment; an approved rollback is deployed as the previous artifact");
                 return 0;
             }
-            if (!al_gate_verify_grant (self->policy, envelope->environment, envelope->execute_deploy,
+            if (!al_approval_gate_verify_grant (self->policy, envelope->environment, envelope->execute_deploy,
                                        al_clock_wall_ms (), reason, sizeof reason)) {
                 char why [600];
                 snprintf (why, sizeof why, "the grant does not verify: %s", reason);

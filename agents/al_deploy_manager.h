@@ -4,7 +4,7 @@
     to it:
       - DeployRequest (development, staging) from the orchestrator: run it;
       - ExecuteDeploy (production) from the broker's approval gate: verify the grant again
-        itself (al_gate_verify_grant) and run it;
+        itself (al_approval_gate_verify_grant) and run it;
       - anything else that asks for a production change (a production DeployRequest, an
         ExecuteDeploy not from the broker, without a grant, or with a grant that does not
         verify) is refused: the refusal is reported to the broker as a DeployProgress

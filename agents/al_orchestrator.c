@@ -21,7 +21,7 @@
 #include "deploy/al_qa_reports.h"
 #include "deploy/al_release_record.h"
 #include "deploy/al_services.h"
-#include "policies/al_gate.h"
+#include "policies/al_approval_gate.h"
 #include "policies/al_policy.h"
 #include <assert.h>
 #include <czmq.h>
@@ -263,7 +263,7 @@ s_file_request (s_orchestrator_t *self, json_t *release)
     request.version = (char *) s_get (release, "version");
     request.artifact_uri = (char *) s_get (release, "artifact_uri");
     request.artifact_sha256 = (char *) s_get (release, "artifact_sha256");
-    request.qa_report_sha256 = (char *) (report_sha256? report_sha256: AL_GATE_NO_QA_REPORT);
+    request.qa_report_sha256 = (char *) (report_sha256? report_sha256: AL_APPROVAL_GATE_NO_QA_REPORT);
     request.migration_set_sha256 = (char *) s_get (release, "migration_set_sha256");
     request.urgency = (char *) (type == AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_EMERGENCY? "Emergency": urgent? "Urgent": "Routine");
     request.risk_level = (char *) risk;
@@ -419,7 +419,7 @@ s_candidate (s_orchestrator_t *self, const al_envelope_t *envelope)
         s_state (release, "STAGING", "deploying %s %s to staging", candidate->service, candidate->version);
     else {
         json_object_set_new (release, "qa", json_pack ("{s:i, s:i, s:i, s:s}", "passed", 0, "failed", 0,
-                             "skipped", 0, "report_sha256", AL_GATE_NO_QA_REPORT));
+                             "skipped", 0, "report_sha256", AL_APPROVAL_GATE_NO_QA_REPORT));
         if (candidate->skip_staging)
             s_state (release, "APPROVE", "%s deployment skips staging: asking for approval, including the "
                      "extra approvals deployment_types.yaml names to skip it", s_get (release, "type"));

@@ -15,7 +15,7 @@
 #include "deploy/al_deployer.h"
 #include "deploy/al_qa_reports.h"
 #include "deploy/al_services.h"
-#include "policies/al_gate.h"
+#include "policies/al_approval_gate.h"
 #include "policies/al_policy.h"
 
 #include <assert.h>
@@ -54,11 +54,11 @@ al_request_view_print (FILE *out, const Airlock__ApprovalRequest *request, const
     s_line (out, "- ", "Service", request->service, "(none)");
     s_line (out, "- ", "Deployment type", s_or (al_deployment_type_name (request->deployment_type), "unknown"), NULL);
     s_line (out, "- ", "Artifact sha256", request->artifact_sha256, "(none)");
-    if (al_gate_no_qa_report (request))
+    if (al_approval_gate_no_qa_report (request))
         fprintf (out, "- QA report: NONE (no staging run stands behind this request)\n");
     else
         s_line (out, "- ", "QA report sha256", request->qa_report_sha256, "(none)");
-    if (!al_gate_no_qa_report (request))
+    if (!al_approval_gate_no_qa_report (request))
         s_line (out, "- ", "Security scan", context->scan, "unknown (the QA report could not be read here)");
     s_line (out, "- ", "Database changes", request->migration_set_sha256, "none (no migration set)");
     s_line (out, "- ", "Version", request->version, "(none)");
@@ -133,7 +133,7 @@ al_request_view_json (const Airlock__ApprovalRequest *request)
     json_t *document = NULL;
     if (!facts || !agent_text || !checklist)
         goto cleanup;
-    const char *no_report = al_gate_no_qa_report (request) ? "none" : NULL;
+    const char *no_report = al_approval_gate_no_qa_report (request) ? "none" : NULL;
     struct { const char *key, *value; } fact_strings [] = {
         { "request_id", request->request_id },
         { "environment", s_or (al_environment_name (request->environment), "unknown") },
@@ -202,7 +202,7 @@ s_quorum_text (const al_policy_t *policy, const Airlock__ApprovalRequest *reques
     for (size_t i = 0; i < quorum.count && used < size; i++)
         used += (size_t) snprintf (text + used, size - used, "%s%u %s", i ? " + " : "",
                                    quorum.entries [i].count, quorum.entries [i].role);
-    if (al_gate_no_qa_report (request) && al_policy_requires_staging (policy, request->deployment_type)) {
+    if (al_approval_gate_no_qa_report (request) && al_policy_requires_staging (policy, request->deployment_type)) {
         al_policy_quorum_t skip = al_policy_skip_staging_quorum (policy, request->deployment_type);
         for (size_t i = 0; i < skip.count && used < size; i++)
             used += (size_t) snprintf (text + used, size - used, " + %u %s (to skip staging)",

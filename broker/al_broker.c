@@ -283,8 +283,8 @@ al_broker_new (const al_config_t *config, char *error, size_t error_size)
     if (!self->checkpoint_store)
         goto failed;
     //  Pending production requests and their approvals, from the log alone.
-    self->approvals = al_approvals_new ();
-    if (!self->approvals || al_approvals_rebuild (self->approvals, self->store, self->policy, error, error_size) < 0)
+    self->approvals = al_approval_desk_new ();
+    if (!self->approvals || al_approval_desk_rebuild (self->approvals, self->store, self->policy, error, error_size) < 0)
         goto failed;
     pthread_mutex_init (&self->checkpoint_lock, NULL);
     pthread_cond_init (&self->checkpoint_wake, NULL);
@@ -421,7 +421,7 @@ al_broker_destroy (al_broker_t **self_p)
     zlistx_destroy (&self->events);
     free (self->items);
     free (self->pack_buffer);
-    al_approvals_destroy (&self->approvals);
+    al_approval_desk_destroy (&self->approvals);
     al_store_destroy (&self->store);
     al_leader_destroy (&self->leader);
     zcert_destroy (&self->cert);

@@ -86,9 +86,9 @@ s_judge (al_broker_t *self, al_broker_item_t *item, al_broker_peer_t *peer, uint
     //  is decided here, against the request it names (one clock reading per decision).
     if (item->envelope->body_case == AIRLOCK__ENVELOPE__BODY_SIGNED_APPROVAL) {
         item->now_ms = al_broker_wall_ms ();
-        item->verdict = (al_approvals_verdict_t *) calloc (1, sizeof *item->verdict);
+        item->verdict = (al_approval_desk_verdict_t *) calloc (1, sizeof *item->verdict);
         assert (item->verdict);
-        al_approvals_check (self->approvals, self->policy, item->envelope->signed_approval, item->now_ms,
+        al_approval_desk_check (self->approvals, self->policy, item->envelope->signed_approval, item->now_ms,
                             item->verdict);
         if (!item->verdict->valid) {
             item->code = AIRLOCK__DENY_CODE__DENY_APPROVAL_INVALID;
@@ -99,7 +99,7 @@ s_judge (al_broker_t *self, al_broker_item_t *item, al_broker_peer_t *peer, uint
     else
     if (item->envelope->body_case == AIRLOCK__ENVELOPE__BODY_APPROVAL_REQUEST
     &&  item->envelope->environment == AIRLOCK__ENVIRONMENT__ENV_PRODUCTION
-    &&  al_approvals_known (self->approvals, item->envelope->approval_request->request_id)) {
+    &&  al_approval_desk_known (self->approvals, item->envelope->approval_request->request_id)) {
         item->code = AIRLOCK__DENY_CODE__DENY_POLICY;
         snprintf (item->reason, sizeof item->reason, "production request %s was filed before",
                   item->envelope->approval_request->request_id);
@@ -156,7 +156,7 @@ s_append_events (al_broker_t *self)
 static al_store_status_t
 s_count_approval (al_broker_t *self, al_broker_item_t *item)
 {
-    al_approvals_verdict_t *verdict = item->verdict;
+    al_approval_desk_verdict_t *verdict = item->verdict;
     al_store_status_t status = al_store_approval_consume (self->store, verdict->approval.approval_id,
                                                           AL_APPROVAL_ID_SIZE, al_store_row_count (self->store) + 1);
     if (status != AL_STORE_OK && status != AL_STORE_ALREADY_USED)
@@ -170,7 +170,7 @@ s_count_approval (al_broker_t *self, al_broker_item_t *item)
                   "before (a replay)", id, verdict->approval.approver);
         return AL_STORE_OK;
     }
-    if (!al_approvals_add (self->approvals, self->policy, item->envelope->signed_approval, item->now_ms, verdict)) {
+    if (!al_approval_desk_add (self->approvals, self->policy, item->envelope->signed_approval, item->now_ms, verdict)) {
         snprintf (item->reason, sizeof item->reason, "approval refused: %s", verdict->reason);
         return AL_STORE_OK;
     }
@@ -188,11 +188,11 @@ s_count_approval (al_broker_t *self, al_broker_item_t *item)
 static al_store_status_t
 s_conclude (al_broker_t *self, al_broker_item_t *item)
 {
-    al_approvals_verdict_t *verdict = item->verdict;
+    al_approval_desk_verdict_t *verdict = item->verdict;
     al_store_append_result_t result;
     al_store_status_t status;
     char reason [1024];
-    if (verdict->outcome == AL_GATE_DENIED) {
+    if (verdict->outcome == AL_APPROVAL_GATE_DENIED) {
         snprintf (reason, sizeof reason, "request %s closed: %s", verdict->request_id, verdict->explanation);
         //  The row carries a Notification for the orchestrator (its release ends there,
         //  FAILED with the reason), queued in the same transaction.
@@ -229,19 +229,19 @@ s_conclude (al_broker_t *self, al_broker_item_t *item)
             status = al_store_delivery_add (self->store, "orchestrator", result.sequence);
         if (status == AL_STORE_OK) {
             item->closed_sequence = result.sequence;
-            al_approvals_close (self->approvals, verdict->request_id);
+            al_approval_desk_close (self->approvals, verdict->request_id);
         }
         return status;
     }
-    assert (verdict->outcome == AL_GATE_GRANTED);
+    assert (verdict->outcome == AL_APPROVAL_GATE_GRANTED);
     size_t size = 0;
-    uint8_t *bytes = al_approvals_execute_deploy (self->approvals, verdict->request_id, item->now_ms,
+    uint8_t *bytes = al_approval_desk_execute_deploy (self->approvals, verdict->request_id, item->now_ms,
                                                   item->result.sequence, &size);
     if (!bytes)
         return AL_STORE_ERR_NOMEM;     // the batch fails whole: nothing is granted
     //  The row's columns are known here: no need to decode what was just packed.
     char message_id [AL_CODEC_MAX_ID_LEN + 1];
-    snprintf (message_id, sizeof message_id, AL_APPROVALS_GRANT_ID_FORMAT, verdict->request_id);
+    snprintf (message_id, sizeof message_id, AL_APPROVAL_DESK_GRANT_ID_FORMAT, verdict->request_id);
     al_envelope_t meta = AIRLOCK__ENVELOPE__INIT;
     meta.message_id = message_id;
     meta.deployment_id = verdict->request_id;
@@ -255,7 +255,7 @@ s_conclude (al_broker_t *self, al_broker_item_t *item)
         status = al_store_delivery_add (self->store, "deploy-manager", result.sequence);
     if (status == AL_STORE_OK) {
         item->grant_sequence = result.sequence;
-        al_approvals_close (self->approvals, verdict->request_id);
+        al_approval_desk_close (self->approvals, verdict->request_id);
     }
     return status;
 }
@@ -444,7 +444,7 @@ al_broker_batch (al_broker_t *self)
             //  counted now (its first try was refused), its id stays consumed: the
             //  approver signs again (fail closed).
             if (counted)
-                al_approvals_withdraw (self->approvals, item->verdict->request_id,
+                al_approval_desk_withdraw (self->approvals, item->verdict->request_id,
                                        item->verdict->approval.approval_id);
             status = AL_STORE_OK;
             continue;
@@ -456,9 +456,9 @@ al_broker_batch (al_broker_t *self)
             continue;
         if (item->envelope->body_case == AIRLOCK__ENVELOPE__BODY_APPROVAL_REQUEST
         &&  item->envelope->environment == AIRLOCK__ENVIRONMENT__ENV_PRODUCTION)
-            al_approvals_file (self->approvals, item->envelope->approval_request, item->sender,
+            al_approval_desk_file (self->approvals, item->envelope->approval_request, item->sender,
                                item->result.sequence, al_broker_wall_ms (), NULL, 0);
-        if (counted && (item->verdict->outcome == AL_GATE_GRANTED || item->verdict->outcome == AL_GATE_DENIED)) {
+        if (counted && (item->verdict->outcome == AL_APPROVAL_GATE_GRANTED || item->verdict->outcome == AL_APPROVAL_GATE_DENIED)) {
             status = s_conclude (self, item);
             if (status != AL_STORE_OK)
                 break;
@@ -496,14 +496,14 @@ al_broker_batch (al_broker_t *self)
             zsys_error ("broker: audit store: %s: %s", al_store_strerror (status), al_store_error (self->store));
         if (al_store_in_transaction (self->store))
             al_store_rollback (self->store);
-        al_approvals_rollback (self->approvals);
+        al_approval_desk_rollback (self->approvals);
         for (size_t i = 0; i < count; i++)
             s_item_release (&self->items [i]);
         return -1;
     }
     self->own_rows = al_store_row_count (self->store);
     al_store_head_hash (self->store, self->own_head);
-    al_approvals_commit (self->approvals);
+    al_approval_desk_commit (self->approvals);
     zlistx_purge (self->events);
     al_crashpoint ("broker.after-commit");     // chaos: committed, nothing acknowledged yet
     double committed = al_broker_mono_seconds ();

@@ -21,7 +21,7 @@
 #define AL_BROKER_INT_H_INCLUDED
 
 #include "broker/al_broker.h"
-#include "broker/al_approvals.h"
+#include "broker/al_approval_desk.h"
 #include "broker/al_telemetry.h"
 #include "policies/al_policy.h"
 #include "proto/al_codec.h"
@@ -124,7 +124,7 @@ typedef struct {
     al_store_append_result_t result;
     //  SignedApproval: the gate's verdict (NULL for other types), the clock reading of
     //  its decision, the outcome text for the Ack, and the row of the grant it produced.
-    al_approvals_verdict_t *verdict;
+    al_approval_desk_verdict_t *verdict;
     uint64_t now_ms;
     char detail [512];
     uint64_t grant_sequence;
@@ -138,7 +138,7 @@ struct _al_broker_t {
     al_policy_t *policy;
     uint64_t policy_generation;
     al_store_t *store;
-    al_approvals_t *approvals;      // pending production requests and their approvals
+    al_approval_desk_t *approvals;      // pending production requests and their approvals
     zcert_t *cert;
     uint8_t checkpoint_key [crypto_sign_SECRETKEYBYTES];
     zsock_t *router;

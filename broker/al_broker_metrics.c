@@ -91,7 +91,7 @@ al_broker_metrics_tick (al_broker_t *self)
                        "Accepted messages not yet acknowledged by their role (counted up to 16384)",
                        "role", role, NULL, NULL), (double) depth);
     }
-    al_telemetry_set (self->metric_approvals_pending, (double) al_approvals_pending (self->approvals, NULL, 0));
+    al_telemetry_set (self->metric_approvals_pending, (double) al_approval_desk_pending (self->approvals, NULL, 0));
     //  Nothing committed since the last signed checkpoint: the log is covered now. A
     //  failed or stalled checkpoint leaves the age growing, which is what is alerted on.
     if (atomic_load (&self->checkpoint_written_rows) == self->own_rows)

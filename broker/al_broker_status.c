@@ -75,10 +75,10 @@ al_broker_reply_status (al_broker_t *self, al_broker_peer_t *peer, const al_enve
     }
     else
     if (strcmp (query->status_query->what, "approvals") == 0) {
-        size_t pending = al_approvals_pending (self->approvals, NULL, 0);
+        size_t pending = al_approval_desk_pending (self->approvals, NULL, 0);
         approvals = (const Airlock__ApprovalRequest **) calloc (pending + 1, sizeof *approvals);
         assert (approvals);
-        reply.n_approvals = al_approvals_pending (self->approvals, approvals, pending);
+        reply.n_approvals = al_approval_desk_pending (self->approvals, approvals, pending);
         reply.approvals = (Airlock__ApprovalRequest **) approvals;
     }
     else

@@ -16,8 +16,8 @@
 #include "agents/al_request_view.h"
 #include "agents/al_agent.h"
 #include "base/al_config.h"
-#include "policies/al_approval.h"
-#include "policies/al_gate.h"
+#include "policies/al_approval_sign.h"
+#include "policies/al_approval_gate.h"
 #include "policies/al_policy.h"
 #include "base/al_text.h"
 #include "base/al_crashpoint.h"
@@ -379,7 +379,7 @@ s_decide (const char *request_id, const s_options_t *options, Airlock__Decision 
             goto cleanup;
         }
     }
-    al_approval_options_t sign_options = {
+    al_approval_sign_options_t sign_options = {
         .decision = decision, .reason = options->reason, .break_glass = options->break_glass,
         .issued_at_ms = (uint64_t) al_clock_wall_ms (), .valid_for_ms = valid_for,
     };

@@ -16,7 +16,7 @@
 */
 #include "cli/cli.h"
 #include "base/al_config.h"
-#include "policies/al_gate.h"
+#include "policies/al_approval_gate.h"
 #include "policies/al_policy.h"
 #include "store/al_cloudevents.h"
 #include "store/al_replay.h"
@@ -628,9 +628,9 @@ s_cell (const char *text, char *out, size_t size)
 #define S_MAX_COUNTED 16
 
 //  Which of a grant's signatures counted: those that pass the gate's check against the
-//  grant's request at the grant's time (al_gate_check_approval, as deploy-manager does),
+//  grant's request at the grant's time (al_approval_gate_check, as deploy-manager does),
 //  cut down to a minimal set that still meets the quorum as the whole set does
-//  (al_gate_evaluate): surplus signers, denials, expired or refused signatures are not
+//  (al_approval_gate_evaluate): surplus signers, denials, expired or refused signatures are not
 //  among them. Later signers are dropped first: the quorum was met by the earlier ones.
 //  Fills ids (hex approval ids) and returns how many, or -1 with why when the grant
 //  does not meet the quorum under this policy (nothing can be said to have counted).
@@ -649,18 +649,18 @@ s_counted (al_store_t *store, const al_policy_t *policy, uint64_t grant_sequence
         goto cleanup;
     const Airlock__ProductionGrant *grant = envelope->execute_deploy->grant;
     const Airlock__ApprovalRequest *request = grant->request;
-    al_gate_approval_t valid [S_MAX_COUNTED];
+    al_approval_gate_accepted_t valid [S_MAX_COUNTED];
     size_t valid_count = 0;
     for (size_t i = 0; i < grant->n_approvals && valid_count < S_MAX_COUNTED; i++) {
         char reason [256];
-        if (al_gate_check_approval (policy, request, request->requested_by, grant->approvals [i],
+        if (al_approval_gate_check (policy, request, request->requested_by, grant->approvals [i],
                                     grant->granted_at_ms, &valid [valid_count], reason, sizeof reason))
             valid_count++;
     }
     char explanation [256];
-    al_gate_outcome_t full = al_gate_evaluate (policy, request, valid, valid_count, grant->granted_at_ms,
+    al_approval_gate_outcome_t full = al_approval_gate_evaluate (policy, request, valid, valid_count, grant->granted_at_ms,
                                                explanation, sizeof explanation);
-    if (full != AL_GATE_GRANTED && full != AL_GATE_BLOCKED) {
+    if (full != AL_APPROVAL_GATE_GRANTED && full != AL_APPROVAL_GATE_BLOCKED) {
         snprintf (why, why_size, "its signatures do not meet the quorum under this policy: %s", explanation);
         goto cleanup;
     }
@@ -669,12 +669,12 @@ s_counted (al_store_t *store, const al_policy_t *policy, uint64_t grant_sequence
         kept [i] = true;
     for (size_t drop = valid_count; drop-- > 0; ) {
         kept [drop] = false;
-        al_gate_approval_t rest [S_MAX_COUNTED];
+        al_approval_gate_accepted_t rest [S_MAX_COUNTED];
         size_t rest_count = 0;
         for (size_t i = 0; i < valid_count; i++)
             if (kept [i])
                 rest [rest_count++] = valid [i];
-        if (al_gate_evaluate (policy, request, rest, rest_count, grant->granted_at_ms, explanation,
+        if (al_approval_gate_evaluate (policy, request, rest, rest_count, grant->granted_at_ms, explanation,
                               sizeof explanation) != full)
             kept [drop] = true;
     }

@@ -32,7 +32,7 @@
         .artifacts/deployment/<deployment>/ evidence with seed 003's names, deploy_receipt.json
 
     Production: a job for production must carry the ExecuteDeploy with its grant, and
-    pre-flight verifies it again (al_gate_verify_grant) against the policy, so a caller
+    pre-flight verifies it again (al_approval_gate_verify_grant) against the policy, so a caller
     that forgot to cannot deploy. Secrets stay in the drivers (by reference).
 
     Threading: one thread at a time per al_deployer_t. Hooks are called on that thread.

@@ -21,7 +21,7 @@
 #include "deploy/al_release_record.h"
 #include "deploy/al_probe.h"
 #include "deploy/al_rollout.h"
-#include "policies/al_gate.h"
+#include "policies/al_approval_gate.h"
 #include "proto/al_signature.h"
 #include <czmq.h>
 #include <jansson.h>

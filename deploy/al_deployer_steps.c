@@ -126,7 +126,7 @@ s_validation (al_deployer_run_t *run, json_t *checks, bool passed, uint64_t now)
     Airlock__Environment env = run->job->environment;
     const Airlock__ProductionGrant *grant = run->job->execute? run->job->execute->grant: NULL;
     const Airlock__ApprovalRequest *approved = grant? grant->request: NULL;
-    bool has_report = approved && !al_gate_no_qa_report (approved);
+    bool has_report = approved && !al_approval_gate_no_qa_report (approved);
     bool qa_ok = false;
     const char *qa_detail = "pre-flight made no QA check";
     size_t index;

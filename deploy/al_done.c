@@ -7,7 +7,7 @@
 */
 #include "deploy/al_done.h"
 #include "base/al_error.h"
-#include "policies/al_gate.h"
+#include "policies/al_approval_gate.h"
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -77,7 +77,7 @@ s_qa_approved (const al_policy_t *policy, const al_done_evidence_t *evidence, ch
     const char *detail = NULL;
     bool checked = s_check (evidence, "qa_report_approved", &ok, &detail);
     const char *sha = evidence->qa_report_sha256;
-    bool no_report = !sha || !*sha || strcmp (sha, AL_GATE_NO_QA_REPORT) == 0;
+    bool no_report = !sha || !*sha || strcmp (sha, AL_APPROVAL_GATE_NO_QA_REPORT) == 0;
     const char *type = al_deployment_type_name (evidence->deployment_type)?
                        al_deployment_type_name (evidence->deployment_type): "this";
     if (no_report && !al_policy_requires_staging (policy, evidence->deployment_type)) {

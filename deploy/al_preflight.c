@@ -9,7 +9,7 @@
 #include "deploy/al_cost.h"
 #include "deploy/al_qa_reports.h"
 #include "policies/al_calendar.h"
-#include "policies/al_gate.h"
+#include "policies/al_approval_gate.h"
 #include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -147,18 +147,18 @@ al_preflight_add_grant (json_t *checks, const al_policy_t *policy, Airlock__Envi
     //  The grant, verified here again whatever the caller did.
     char reason [AL_PREFLIGHT_DETAIL_SIZE];
     bool ok = execute
-           && al_gate_verify_grant_break_glass (policy, env, execute, now_ms, break_glass, reason, sizeof reason);
+           && al_approval_gate_verify_grant_break_glass (policy, env, execute, now_ms, break_glass, reason, sizeof reason);
     al_preflight_add (checks, "production_grant", ok, "%s", ok? "signed approvals verified for this artifact"
                       : execute? reason: "no ExecuteDeploy with a grant");
     const Airlock__ProductionGrant *grant = execute? execute->grant: NULL;
-    bool qa = grant && grant->request && !al_gate_no_qa_report (grant->request);
+    bool qa = grant && grant->request && !al_approval_gate_no_qa_report (grant->request);
     const char *type = al_deployment_type_name (request->deployment_type);
     if (!qa && !al_policy_requires_staging (policy, request->deployment_type))
         al_preflight_add (checks, "qa_report_approved", true,
                           "%s deployments need no new QA report (deployment_types.yaml)", type? type: "these");
     else
     if (!qa && ok && al_policy_skip_staging_quorum (policy, request->deployment_type).count > 0)
-        //  al_gate_verify_grant counted the skip-staging approvals into the quorum.
+        //  al_approval_gate_verify_grant counted the skip-staging approvals into the quorum.
         al_preflight_add (checks, "qa_report_approved", true, "staging skipped: the grant carries the extra "
                           "approvals deployment_types.yaml names to skip it (skip_staging_quorum)");
     else

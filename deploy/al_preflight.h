@@ -70,7 +70,7 @@ void al_preflight_add_constraints (json_t *checks, const al_policy_t *policy, co
 //  ---- the grant and the QA report (production) ------------------------------------------
 
 //  production_grant and qa_report_approved. In production: the ExecuteDeploy's grant is
-//  verified again (al_gate) at now_ms, and the QA report the approvers signed must be in
+//  verified again (al_approval_gate) at now_ms, and the QA report the approvers signed must be in
 //  qa_reports (the qa agent's store, "" = none), approve request's artifact and be within
 //  the policy's scan limits, unless the deployment type needs no QA report or the grant
 //  carries the skip-staging approvals. Elsewhere only qa_report_approved (passed: QA

@@ -1,7 +1,7 @@
 /*  al_calendar.h: the one window decision: may a deploy start now, as far as deploy
     windows, freezes, the request's own scheduled window and break-glass are concerned?
 
-    Both the approval gate (al_gate_evaluate, at the grant) and deploy-manager's
+    Both the approval gate (al_approval_gate_evaluate, at the grant) and deploy-manager's
     pre-flight (at the start of the deploy) call al_calendar_decide, so they cannot
     disagree on the same facts. The rules:
 
@@ -9,7 +9,7 @@
       month end in `flag` mode only flags;
     - a closed deploy window stands in the way of a type with requires_window;
     - both are overridden by break-glass: the verified approvals fill the policy's
-      break_glass quorum with yet other people (al_gate decides that by matching people
+      break_glass quorum with yet other people (al_approval_gate decides that by matching people
       to slots; this function takes the answer as a flag);
     - the request's own scheduled window (window_start_ms..window_end_ms) is never
       overridden: it is what the requester asked for and what the approvers were shown;

@@ -17,7 +17,7 @@
       accepted earlier in the log as a SignedApproval for that request (same approval id).
     Denied rows are not checked: the broker already said no to them.
 
-    Whether a key belonged to an approver at the time is the policy's question (al_gate);
+    Whether a key belonged to an approver at the time is the policy's question (al_approval_gate);
     this check needs no policy and trusts nothing but the signatures.
 
     Reads the store in the caller's thread.

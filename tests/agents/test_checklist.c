@@ -12,7 +12,7 @@
 #include "agents/al_checklist.h"
 #include "../deploy/deploy_test_util.h"
 #include "deploy/al_migrate.h"
-#include "policies/al_gate.h"
+#include "policies/al_approval_gate.h"
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -142,7 +142,7 @@ test_tests_per_suite_kind (void **state)
 
     //  An emergency that skipped staging: no QA report, nothing ticked.
     json_object_set_new (f->release, "type", json_string ("emergency"));
-    json_object_set_new (json_object_get (f->release, "qa"), "report_sha256", json_string (AL_GATE_NO_QA_REPORT));
+    json_object_set_new (json_object_get (f->release, "qa"), "report_sha256", json_string (AL_APPROVAL_GATE_NO_QA_REPORT));
     checklist = s_checklist (f, "shop");
     assert_false (s_item (checklist, "Tests Passed", "NONE: staging skipped"));
     al_checklist_destroy (&checklist);

@@ -19,7 +19,7 @@
 #include "harness.h"
 #include "base/al_text.h"
 #include "agents/al_request_view.h"
-#include "policies/al_approval.h"
+#include "policies/al_approval_sign.h"
 #include "proto/al_signature.h"
 
 #include <sodium.h>

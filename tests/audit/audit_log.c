@@ -349,7 +349,7 @@ s_send_approval (s_builder_t *self, const char *request_id, s_signed_t *holder, 
     return s_append (self, "approver-1", "approver", &envelope, decision, reason);
 }
 
-//  The broker's ExecuteDeploy, as al_approvals_execute_deploy makes it.
+//  The broker's ExecuteDeploy, as al_approval_desk_execute_deploy makes it.
 static uint64_t
 s_grant (s_builder_t *self, const char *id, const char *service, const char *version, const char *artifact,
          s_signed_t *holder, uint64_t approval_sequence)

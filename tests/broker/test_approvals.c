@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
-#include "policies/al_approval.h"
+#include "policies/al_approval_sign.h"
 #include "proto/al_codec.h"
 
 #include <signal.h>
@@ -207,7 +207,7 @@ static al_approval_signed_t *
 s_sign (const Airlock__ApprovalRequest *request, const s_key_t *key, uint64_t issued, uint64_t valid_for,
         Airlock__Decision decision)
 {
-    al_approval_options_t options = {
+    al_approval_sign_options_t options = {
         .decision = decision, .reason = decision == AIRLOCK__DECISION__DECISION_DENY ? "not today" : NULL,
         .issued_at_ms = issued, .valid_for_ms = valid_for,
     };

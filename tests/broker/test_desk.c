@@ -1,4 +1,4 @@
-/*  test_desk.c: the broker's approval desk (broker/al_approvals) on its own, with an
+/*  test_desk.c: the broker's approval desk (broker/al_approval_desk) on its own, with an
     injected clock: a production request lives as long as the QA report it was built on
     (qa_handoff.report_max_age, 24 h by default). Signed a minute before that age it is
     granted; a minute after, the same approval closes it as stale, whatever the quorum
@@ -9,8 +9,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
-#include "broker/al_approvals.h"
-#include "policies/al_approval.h"
+#include "broker/al_approval_desk.h"
+#include "policies/al_approval_sign.h"
 #include "policies/al_policy.h"
 #include <sodium.h>
 #include <stdio.h>
@@ -70,8 +70,8 @@ s_teardown (void **state)
 }
 
 //  File request `id` at S_FILED_MS, then alice signs it at now_ms: the verdict.
-static al_approvals_verdict_t
-s_sign_at (s_fixture_t *f, al_approvals_t *desk, const char *id, uint64_t now_ms)
+static al_approval_desk_verdict_t
+s_sign_at (s_fixture_t *f, al_approval_desk_t *desk, const char *id, uint64_t now_ms)
 {
     Airlock__ApprovalRequest request = AIRLOCK__APPROVAL_REQUEST__INIT;
     request.request_id = (char *) id;
@@ -82,19 +82,19 @@ s_sign_at (s_fixture_t *f, al_approvals_t *desk, const char *id, uint64_t now_ms
     request.artifact_sha256 = (char *) "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
     request.qa_report_sha256 = (char *) "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
     char reason [256] = "";
-    assert_true (al_approvals_file (desk, &request, "orchestrator", 1, S_FILED_MS, reason, sizeof reason));
-    al_approvals_commit (desk);
-    al_approval_options_t options = { .decision = AIRLOCK__DECISION__DECISION_GRANT,
+    assert_true (al_approval_desk_file (desk, &request, "orchestrator", 1, S_FILED_MS, reason, sizeof reason));
+    al_approval_desk_commit (desk);
+    al_approval_sign_options_t options = { .decision = AIRLOCK__DECISION__DECISION_GRANT,
                                       .issued_at_ms = now_ms - 1000, .valid_for_ms = 3600000 };
     char error [256];
     al_approval_signed_t *approval = al_approval_sign_with_secret (&request, f->secret_key, &options,
                                                                    error, sizeof error);
     assert_non_null (approval);
-    al_approvals_verdict_t verdict;
-    al_approvals_check (desk, f->policy, al_approval_signed_message (approval), now_ms, &verdict);
+    al_approval_desk_verdict_t verdict;
+    al_approval_desk_check (desk, f->policy, al_approval_signed_message (approval), now_ms, &verdict);
     if (!verdict.valid)
         fail_msg ("%s: approval refused: %s", id, verdict.reason);
-    assert_true (al_approvals_add (desk, f->policy, al_approval_signed_message (approval), now_ms, &verdict));
+    assert_true (al_approval_desk_add (desk, f->policy, al_approval_signed_message (approval), now_ms, &verdict));
     al_approval_signed_destroy (&approval);
     return verdict;
 }
@@ -103,18 +103,18 @@ static void
 test_request_lives_as_long_as_its_qa_report (void **state)
 {
     s_fixture_t *f = *state;
-    al_approvals_t *desk = al_approvals_new ();
+    al_approval_desk_t *desk = al_approval_desk_new ();
     assert_non_null (desk);
     //  Signed a minute before the report's age runs out: granted.
-    al_approvals_verdict_t verdict = s_sign_at (f, desk, "fresh", S_FILED_MS + S_DAY_MS - 60000);
-    if (verdict.outcome != AL_GATE_GRANTED)
+    al_approval_desk_verdict_t verdict = s_sign_at (f, desk, "fresh", S_FILED_MS + S_DAY_MS - 60000);
+    if (verdict.outcome != AL_APPROVAL_GATE_GRANTED)
         fail_msg ("fresh: %s", verdict.explanation);
     //  A minute after: the same approval closes the request as stale.
     verdict = s_sign_at (f, desk, "stale", S_FILED_MS + S_DAY_MS + 60000);
-    assert_int_equal (verdict.outcome, AL_GATE_DENIED);
+    assert_int_equal (verdict.outcome, AL_APPROVAL_GATE_DENIED);
     if (!strstr (verdict.explanation, "stale") || !strstr (verdict.explanation, "report_max_age"))
         fail_msg ("stale: %s", verdict.explanation);
-    al_approvals_destroy (&desk);
+    al_approval_desk_destroy (&desk);
 }
 
 int

@@ -19,7 +19,7 @@
 #include "../broker/harness.h"
 #include "deploy_test_util.h"
 #include "deploy/al_deployer.h"
-#include "policies/al_approval.h"
+#include "policies/al_approval_sign.h"
 #include "proto/al_codec.h"
 #include <jansson.h>
 #include <signal.h>
@@ -340,7 +340,7 @@ test_production_paths (void **state)
     answer = s_roundtrip (f, f->orchestrator, &file_envelope);
     assert_int_equal (answer->body_case, AIRLOCK__ENVELOPE__BODY_ACK);
     al_codec_free (&answer);
-    al_approval_options_t options = { .decision = AIRLOCK__DECISION__DECISION_GRANT,
+    al_approval_sign_options_t options = { .decision = AIRLOCK__DECISION__DECISION_GRANT,
                                       .issued_at_ms = (uint64_t) time (NULL) * 1000, .valid_for_ms = 3600000 };
     char error [256];
     al_approval_signed_t *approval = al_approval_sign_with_secret (&filed, f->alice_secret, &options, error, sizeof error);

@@ -17,7 +17,7 @@
 #include "agents/al_agent.h"
 #include "agents/al_deploy_manager.h"
 #include "base/al_config.h"
-#include "policies/al_approval.h"
+#include "policies/al_approval_sign.h"
 #include "proto/al_codec.h"
 #include <pthread.h>
 #include <sodium.h>
@@ -175,7 +175,7 @@ test_refusals (void **state)
     filed.qa_report_sha256 = (char *) "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
     filed.requested_by = (char *) "orchestrator";
     uint64_t now = (uint64_t) time (NULL) * 1000;
-    al_approval_options_t options = { .decision = AIRLOCK__DECISION__DECISION_GRANT,
+    al_approval_sign_options_t options = { .decision = AIRLOCK__DECISION__DECISION_GRANT,
                                       .issued_at_ms = now, .valid_for_ms = 3600000 };
     char error [256];
     al_approval_signed_t *approval = al_approval_sign_with_secret (&filed, f->alice_secret, &options, error, sizeof error);

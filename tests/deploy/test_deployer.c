@@ -15,8 +15,8 @@
 #include "deploy/al_migrate.h"
 #include "deploy/al_qa_reports.h"
 #include "deploy_test_util.h"
-#include "policies/al_approval.h"
-#include "policies/al_gate.h"
+#include "policies/al_approval_sign.h"
+#include "policies/al_approval_gate.h"
 #include <sodium.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -733,7 +733,7 @@ s_run_granted (s_fixture_t *f, const char *deployment_id, s_release_t *release, 
     dtu_qa_report (f->dir, release->sha, true, release->qa_digest);
     g.filed.qa_report_sha256 = release->qa_digest;
     g.filed.requested_by = (char *) "orchestrator";
-    al_approval_options_t options = { .decision = AIRLOCK__DECISION__DECISION_GRANT,
+    al_approval_sign_options_t options = { .decision = AIRLOCK__DECISION__DECISION_GRANT,
                                       .issued_at_ms = now - 1000, .valid_for_ms = 3600000 };
     char error [256];
     g.approval = al_approval_sign_with_secret (&g.filed, secret_key, &options, error, sizeof error);
@@ -787,7 +787,7 @@ test_scheduled_window_at_preflight (void **state)
     filed.requested_by = (char *) "orchestrator";
     filed.window_start_ms = start;
     filed.window_end_ms = start + 1800000;                          //  ...that closed 30 min ago
-    al_approval_options_t options = { .decision = AIRLOCK__DECISION__DECISION_GRANT,
+    al_approval_sign_options_t options = { .decision = AIRLOCK__DECISION__DECISION_GRANT,
                                       .issued_at_ms = start + 600000, .valid_for_ms = 3600000 };
     char error [256];
     al_approval_signed_t *approval = al_approval_sign_with_secret (&filed, secret_key, &options, error, sizeof error);
@@ -919,7 +919,7 @@ test_qa_report_opened_at_preflight (void **state)
         filed.qa_report_sha256 = (char *) cases [i].digest;
         filed.requested_by = (char *) "orchestrator";
         uint64_t now = (uint64_t) time (NULL) * 1000;
-        al_approval_options_t options = { .decision = AIRLOCK__DECISION__DECISION_GRANT,
+        al_approval_sign_options_t options = { .decision = AIRLOCK__DECISION__DECISION_GRANT,
                                           .issued_at_ms = now - 60000, .valid_for_ms = 3600000 };
         al_approval_signed_t *approval = al_approval_sign_with_secret (&filed, secret_key, &options, error, sizeof error);
         if (!approval)
@@ -1006,7 +1006,7 @@ s_run_production (s_fixture_t *f, const char *request_id, s_release_t *release, 
     filed.qa_report_sha256 = release->qa_digest;
     filed.requested_by = (char *) "orchestrator";
     char error [256];
-    al_approval_options_t options = { .decision = AIRLOCK__DECISION__DECISION_GRANT,
+    al_approval_sign_options_t options = { .decision = AIRLOCK__DECISION__DECISION_GRANT,
                                       .issued_at_ms = now - 60000, .valid_for_ms = 3600000 };
     al_approval_signed_t *signed_approvals [2] = { NULL, NULL };
     Airlock__SignedApproval *signatures [2];
@@ -1121,7 +1121,7 @@ test_one_window_decision_at_preflight (void **state)
             filed.window_end_ms = filed.window_start_ms + 1800000;
         }
         char error [256];
-        al_approval_options_t options = { .decision = AIRLOCK__DECISION__DECISION_GRANT,
+        al_approval_sign_options_t options = { .decision = AIRLOCK__DECISION__DECISION_GRANT,
                                           .issued_at_ms = now - 60000, .valid_for_ms = 3600000 };
         al_approval_signed_t *manager = al_approval_sign_with_secret (&filed, alice_sk, &options, error, sizeof error);
         options.break_glass = test->carol_break_glass;
@@ -1144,7 +1144,7 @@ test_one_window_decision_at_preflight (void **state)
 
         //  The gate's decision on these approvals, now.
         char reason [512];
-        bool granted = al_gate_verify_grant (f->policy, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION, &execute, now,
+        bool granted = al_approval_gate_verify_grant (f->policy, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION, &execute, now,
                                              reason, sizeof reason);
         if (granted != test->granted)
             fail_msg ("%s: the gate says %s: %s", test->name, granted? "granted": "refused", reason);

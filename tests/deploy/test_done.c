@@ -10,7 +10,7 @@
 */
 #include "deploy/al_done.h"
 #include "deploy_test_util.h"
-#include "policies/al_gate.h"
+#include "policies/al_approval_gate.h"
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -218,7 +218,7 @@ test_qa_and_approvals (void **state)
     //  it, not applicable under the extra approvals.
     e->environment = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
     e->deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_EMERGENCY;
-    e->qa_report_sha256 = AL_GATE_NO_QA_REPORT;
+    e->qa_report_sha256 = AL_APPROVAL_GATE_NO_QA_REPORT;
     points = al_done_evaluate (f->policy, e, &done, why, sizeof why);
     s_expect (points, "qa_approved", "not_applicable", "staging skipped under the extra approvals");
     s_expect (points, "approvals_valid", "true", "signed approvals verified");
@@ -248,7 +248,7 @@ test_qa_and_approvals (void **state)
     //  A rollback type needs no new QA report.
     e->preflight_checks = f->checks;
     e->deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_ROLLBACK;
-    e->qa_report_sha256 = AL_GATE_NO_QA_REPORT;
+    e->qa_report_sha256 = AL_APPROVAL_GATE_NO_QA_REPORT;
     points = al_done_evaluate (f->policy, e, &done, why, sizeof why);
     s_expect (points, "qa_approved", "not_applicable", "need no new QA report");
     json_decref (points);

@@ -27,7 +27,7 @@
 #include "store/al_store.h"
 #include "store/al_store_pg.h"
 #include "pg_harness.h"
-#include "policies/al_approval.h"
+#include "policies/al_approval_sign.h"
 
 #include <czmq.h>
 #include <setjmp.h>
@@ -358,7 +358,7 @@ s_hotfix_request (const char *request_id)
 static al_approval_signed_t *
 s_sign (const Airlock__ApprovalRequest *request, const uint8_t *secret_key)
 {
-    al_approval_options_t options = {
+    al_approval_sign_options_t options = {
         .decision = AIRLOCK__DECISION__DECISION_GRANT, .issued_at_ms = (uint64_t) zclock_time (),
         .valid_for_ms = 3600000,
     };

@@ -1,9 +1,9 @@
 /*  fuzz_approval.c: libFuzzer target for the approval verifier as the broker runs it:
-    arbitrary bytes decoded as a SignedApproval, then judged by al_gate_check_approval
+    arbitrary bytes decoded as a SignedApproval, then judged by al_approval_gate_check
     against the shipped default policy plus one approver whose secret key the fuzzer
     never sees. Nothing may crash or leak, and nothing may be accepted.
 */
-#include "policies/al_gate.h"
+#include "policies/al_approval_gate.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -55,9 +55,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     request.service = "demo-service";
     request.artifact_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
     request.qa_report_sha256 = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
-    al_gate_approval_t checked;
+    al_approval_gate_accepted_t checked;
     char reason [256];
-    if (al_gate_check_approval (s_policy, &request, "orchestrator", approval, 1795618800000ULL,
+    if (al_approval_gate_check (s_policy, &request, "orchestrator", approval, 1795618800000ULL,
                                 &checked, reason, sizeof reason))
         abort ();   // a forged approval passed the gate
     airlock__signed_approval__free_unpacked (approval, NULL);

@@ -12,8 +12,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "policies/al_approval.h"
-#include "policies/al_gate.h"
+#include "policies/al_approval_sign.h"
+#include "policies/al_approval_gate.h"
 #include "proto/al_codec.h"
 
 #include <sodium.h>
@@ -230,10 +230,10 @@ static void
 s_expect_rejected (s_fixture_t *f, const Airlock__ApprovalRequest *request, const char *requester,
                    const s_signed_t *approval, uint64_t now_ms, const char *reason_part)
 {
-    al_gate_approval_t checked;
+    al_approval_gate_accepted_t checked;
     char reason [256] = "";
     f->attempts++;
-    if (al_gate_check_approval (f->policy, request, requester, &approval->message, now_ms, &checked,
+    if (al_approval_gate_check (f->policy, request, requester, &approval->message, now_ms, &checked,
                                 reason, sizeof reason)) {
         f->grants++;
         fail_msg ("approval accepted; expected a rejection containing '%s'", reason_part);
@@ -244,19 +244,19 @@ s_expect_rejected (s_fixture_t *f, const Airlock__ApprovalRequest *request, cons
 
 static void
 s_accept (s_fixture_t *f, const Airlock__ApprovalRequest *request, const s_signed_t *approval,
-          uint64_t now_ms, al_gate_approval_t *checked)
+          uint64_t now_ms, al_approval_gate_accepted_t *checked)
 {
     char reason [256] = "";
-    if (!al_gate_check_approval (f->policy, request, "orchestrator", &approval->message, now_ms, checked,
+    if (!al_approval_gate_check (f->policy, request, "orchestrator", &approval->message, now_ms, checked,
                                  reason, sizeof reason))
         fail_msg ("valid approval rejected: %s", reason);
 }
 
-static al_gate_outcome_t
-s_evaluate (s_fixture_t *f, const Airlock__ApprovalRequest *request, const al_gate_approval_t *approvals,
+static al_approval_gate_outcome_t
+s_evaluate (s_fixture_t *f, const Airlock__ApprovalRequest *request, const al_approval_gate_accepted_t *approvals,
             size_t count, uint64_t now_ms, char *explanation, size_t size)
 {
-    return al_gate_evaluate (f->policy, request, approvals, count, now_ms, explanation, size);
+    return al_approval_gate_evaluate (f->policy, request, approvals, count, now_ms, explanation, size);
 }
 
 static void
@@ -264,7 +264,7 @@ test_each_type_granted_with_exactly_its_quorum (void **state)
 {
     s_fixture_t *f = *state;
     char explanation [512];
-    al_gate_approval_t checked [3];
+    al_approval_gate_accepted_t checked [3];
     s_signed_t signed_approval;
     struct { Airlock__DeploymentType type; s_key_t *keys [2]; size_t count; uint64_t now; } cases [] = {
         { AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD, { &f->alice }, 1, S_WEDNESDAY_LATE },
@@ -280,12 +280,12 @@ test_each_type_granted_with_exactly_its_quorum (void **state)
             s_sign (&fields, cases [c].keys [k], &signed_approval);
             s_accept (f, &request, &signed_approval, cases [c].now, &checked [k]);
             //  One short of the quorum is pending, never granted.
-            al_gate_outcome_t outcome = s_evaluate (f, &request, checked, k + 1, cases [c].now,
+            al_approval_gate_outcome_t outcome = s_evaluate (f, &request, checked, k + 1, cases [c].now,
                                                     explanation, sizeof explanation);
             if (k + 1 < cases [c].count)
-                assert_int_equal (outcome, AL_GATE_PENDING);
+                assert_int_equal (outcome, AL_APPROVAL_GATE_PENDING);
             else
-            if (outcome != AL_GATE_GRANTED)
+            if (outcome != AL_APPROVAL_GATE_GRANTED)
                 fail_msg ("type %d with its quorum: %s", (int) cases [c].type, explanation);
         }
     }
@@ -298,7 +298,7 @@ test_hotfix_needs_two_people (void **state)
     Airlock__ApprovalRequest request = s_request (AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_HOTFIX);
     uint64_t now = S_WEDNESDAY_LATE;
     char explanation [512];
-    al_gate_approval_t checked [2];
+    al_approval_gate_accepted_t checked [2];
     s_signed_t a, b;
     s_statement_t fields = s_statement_for (&request, now);
 
@@ -306,7 +306,7 @@ test_hotfix_needs_two_people (void **state)
     s_sign (&fields, &f->alice, &a);
     s_accept (f, &request, &a, now, &checked [0]);
     f->attempts++;
-    assert_int_equal (s_evaluate (f, &request, checked, 1, now, explanation, sizeof explanation), AL_GATE_PENDING);
+    assert_int_equal (s_evaluate (f, &request, checked, 1, now, explanation, sizeof explanation), AL_APPROVAL_GATE_PENDING);
     assert_non_null (strstr (explanation, "security"));
 
     //  bob holds manager and security and signs with both his keys: one person, one slot.
@@ -315,15 +315,15 @@ test_hotfix_needs_two_people (void **state)
     s_accept (f, &request, &a, now, &checked [0]);
     s_accept (f, &request, &b, now, &checked [1]);
     f->attempts++;
-    al_gate_outcome_t outcome = s_evaluate (f, &request, checked, 2, now, explanation, sizeof explanation);
-    if (outcome == AL_GATE_GRANTED)
+    al_approval_gate_outcome_t outcome = s_evaluate (f, &request, checked, 2, now, explanation, sizeof explanation);
+    if (outcome == AL_APPROVAL_GATE_GRANTED)
         f->grants++;
-    assert_int_equal (outcome, AL_GATE_PENDING);
+    assert_int_equal (outcome, AL_APPROVAL_GATE_PENDING);
 
     //  bob + alice: bob takes security, alice manager.
     s_sign (&fields, &f->alice, &b);
     s_accept (f, &request, &b, now, &checked [1]);
-    assert_int_equal (s_evaluate (f, &request, checked, 2, now, explanation, sizeof explanation), AL_GATE_GRANTED);
+    assert_int_equal (s_evaluate (f, &request, checked, 2, now, explanation, sizeof explanation), AL_APPROVAL_GATE_GRANTED);
 }
 
 static void
@@ -391,17 +391,17 @@ test_expiry_boundaries (void **state)
     fields.expires_at_ms = expires;
     s_signed_t approval;
     s_sign (&fields, &f->alice, &approval);
-    al_gate_approval_t checked;
+    al_approval_gate_accepted_t checked;
     s_accept (f, &request, &approval, expires - 1000, &checked);           // expiry - 1 s: valid
     char explanation [256];
     assert_int_equal (s_evaluate (f, &request, &checked, 1, expires - 1000, explanation, sizeof explanation),
-                      AL_GATE_GRANTED);
+                      AL_APPROVAL_GATE_GRANTED);
     s_expect_rejected (f, &request, "orchestrator", &approval, expires, "expired");          // at expiry
     s_expect_rejected (f, &request, "orchestrator", &approval, expires + 1000, "expired");   // expiry + 1 s
     //  A collected approval that expires before the quorum completes no longer counts.
     f->attempts++;
     assert_int_equal (s_evaluate (f, &request, &checked, 1, expires, explanation, sizeof explanation),
-                      AL_GATE_PENDING);
+                      AL_APPROVAL_GATE_PENDING);
     //  Valid for longer than the policy's approval_expiry (4h): refused.
     fields.expires_at_ms = issued + 5 * 3600000ULL;
     s_sign (&fields, &f->alice, &approval);
@@ -425,7 +425,7 @@ test_every_bit_flip_is_refused (void **state)
             s_expect_rejected (f, &request, "orchestrator", &approval, now, NULL);
             buffers [b][bit / 8] ^= (uint8_t) (1u << (bit % 8));
         }
-    al_gate_approval_t checked;
+    al_approval_gate_accepted_t checked;
     s_accept (f, &request, &approval, now, &checked);
 }
 
@@ -434,7 +434,7 @@ test_windows_freezes_and_break_glass (void **state)
 {
     s_fixture_t *f = *state;
     char explanation [512];
-    al_gate_approval_t checked [2];
+    al_approval_gate_accepted_t checked [2];
     s_signed_t approval;
 
     //  A scheduled deploy outside its window: blocked.
@@ -444,7 +444,7 @@ test_windows_freezes_and_break_glass (void **state)
     s_accept (f, &scheduled, &approval, S_WEDNESDAY_LATE, &checked [0]);
     f->attempts++;
     assert_int_equal (s_evaluate (f, &scheduled, checked, 1, S_WEDNESDAY_LATE, explanation, sizeof explanation),
-                      AL_GATE_BLOCKED);
+                      AL_APPROVAL_GATE_BLOCKED);
     assert_non_null (strstr (explanation, "window"));
 
     //  A standard deploy on a Friday: frozen without break-glass...
@@ -454,7 +454,7 @@ test_windows_freezes_and_break_glass (void **state)
     s_accept (f, &standard, &approval, S_FRIDAY, &checked [0]);
     f->attempts++;
     assert_int_equal (s_evaluate (f, &standard, checked, 1, S_FRIDAY, explanation, sizeof explanation),
-                      AL_GATE_BLOCKED);
+                      AL_APPROVAL_GATE_BLOCKED);
     assert_non_null (strstr (explanation, "break-glass"));
     //  ...a security signature without the break_glass mark does not override it...
     fields.break_glass = false;
@@ -462,20 +462,20 @@ test_windows_freezes_and_break_glass (void **state)
     s_accept (f, &standard, &approval, S_FRIDAY, &checked [1]);
     f->attempts++;
     assert_int_equal (s_evaluate (f, &standard, checked, 2, S_FRIDAY, explanation, sizeof explanation),
-                      AL_GATE_BLOCKED);
+                      AL_APPROVAL_GATE_BLOCKED);
     //  ...one with it does.
     fields.break_glass = true;
     s_sign (&fields, &f->carol, &approval);
     s_accept (f, &standard, &approval, S_FRIDAY, &checked [1]);
     assert_int_equal (s_evaluate (f, &standard, checked, 2, S_FRIDAY, explanation, sizeof explanation),
-                      AL_GATE_GRANTED);
+                      AL_APPROVAL_GATE_GRANTED);
     //  The manager's own break-glass mark cannot fill both slots: bob alone stays blocked.
     fields.break_glass = true;
     s_sign (&fields, &f->bob1, &approval);
     s_accept (f, &standard, &approval, S_FRIDAY, &checked [0]);
     f->attempts++;
     assert_int_not_equal (s_evaluate (f, &standard, checked, 1, S_FRIDAY, explanation, sizeof explanation),
-                          AL_GATE_GRANTED);
+                          AL_APPROVAL_GATE_GRANTED);
 
     //  The scheduled release outside the policy's windows: a break-glass signature lifts
     //  the closed window (pre-flight takes the same decision, tests/deploy)...
@@ -486,14 +486,14 @@ test_windows_freezes_and_break_glass (void **state)
     s_sign (&fields, &f->carol, &approval);
     s_accept (f, &scheduled, &approval, S_WEDNESDAY_LATE, &checked [1]);
     assert_int_equal (s_evaluate (f, &scheduled, checked, 2, S_WEDNESDAY_LATE, explanation, sizeof explanation),
-                      AL_GATE_GRANTED);
+                      AL_APPROVAL_GATE_GRANTED);
     assert_non_null (strstr (explanation, "break-glass overrides: deploy window closed"));
     //  ...but never the request's own scheduled window: outside it, blocked whatever is signed.
     scheduled.window_start_ms = S_WEDNESDAY_LATE + 3600000;
     scheduled.window_end_ms = S_WEDNESDAY_LATE + 7200000;
     f->attempts++;
     assert_int_equal (s_evaluate (f, &scheduled, checked, 2, S_WEDNESDAY_LATE, explanation, sizeof explanation),
-                      AL_GATE_BLOCKED);
+                      AL_APPROVAL_GATE_BLOCKED);
     assert_non_null (strstr (explanation, "scheduled window"));
 }
 
@@ -503,7 +503,7 @@ test_deny_closes_the_request (void **state)
     s_fixture_t *f = *state;
     Airlock__ApprovalRequest request = s_request (AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_HOTFIX);
     uint64_t now = S_WEDNESDAY_LATE;
-    al_gate_approval_t checked [3];
+    al_approval_gate_accepted_t checked [3];
     s_signed_t approval;
     s_statement_t fields = s_statement_for (&request, now);
     s_sign (&fields, &f->alice, &approval);
@@ -516,7 +516,7 @@ test_deny_closes_the_request (void **state)
     s_accept (f, &request, &approval, now, &checked [2]);
     char explanation [256];
     f->attempts++;
-    assert_int_equal (s_evaluate (f, &request, checked, 3, now, explanation, sizeof explanation), AL_GATE_DENIED);
+    assert_int_equal (s_evaluate (f, &request, checked, 3, now, explanation, sizeof explanation), AL_APPROVAL_GATE_DENIED);
     assert_non_null (strstr (explanation, "carol"));
 }
 
@@ -526,11 +526,11 @@ test_signing_clients (void **state)
     s_fixture_t *f = *state;
     Airlock__ApprovalRequest request = s_request (AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD);
     uint64_t now = S_WEDNESDAY_LATE;
-    al_approval_options_t options = {
+    al_approval_sign_options_t options = {
         .decision = AIRLOCK__DECISION__DECISION_GRANT, .issued_at_ms = now, .valid_for_ms = 3600000,
     };
     char error [512], explanation [256];
-    al_gate_approval_t checked;
+    al_approval_gate_accepted_t checked;
 
     //  frank's OpenSSH key, through ssh-keygen -Y sign: an SSHSIG approval the gate accepts.
     char key_path [128];
@@ -541,13 +541,13 @@ test_signing_clients (void **state)
         fail_msg ("ssh signing failed: %s", error);
     assert_int_equal (al_approval_signed_message (ssh_signed)->format, AIRLOCK__SIGNATURE_FORMAT__SIG_SSHSIG);
     char reason [256] = "";
-    if (!al_gate_check_approval (f->policy, &request, "orchestrator", al_approval_signed_message (ssh_signed),
+    if (!al_approval_gate_check (f->policy, &request, "orchestrator", al_approval_signed_message (ssh_signed),
                                  now, &checked, reason, sizeof reason))
         fail_msg ("SSHSIG approval rejected: %s", reason);
     assert_string_equal (checked.approver, "frank");
     assert_memory_equal (checked.approval_id, al_approval_signed_id (ssh_signed), AL_APPROVAL_ID_SIZE);
-    assert_int_equal (al_gate_evaluate (f->policy, &request, &checked, 1, now, explanation, sizeof explanation),
-                      AL_GATE_GRANTED);
+    assert_int_equal (al_approval_gate_evaluate (f->policy, &request, &checked, 1, now, explanation, sizeof explanation),
+                      AL_APPROVAL_GATE_GRANTED);
     al_approval_signed_destroy (&ssh_signed);
 
     //  alice's airlock key file: raw Ed25519.
@@ -558,12 +558,12 @@ test_signing_clients (void **state)
     al_approval_signed_t *key_signed = al_approval_sign_with_key_file (&request, key_path, &options,
                                                                        error, sizeof error);
     assert_non_null (key_signed);
-    assert_true (al_gate_check_approval (f->policy, &request, "orchestrator", al_approval_signed_message (key_signed),
+    assert_true (al_approval_gate_check (f->policy, &request, "orchestrator", al_approval_signed_message (key_signed),
                                          now, &checked, reason, sizeof reason));
     assert_int_equal (checked.decision, AIRLOCK__DECISION__DECISION_DENY);
     assert_string_equal (checked.reason, "rollback plan missing");
-    assert_int_equal (al_gate_evaluate (f->policy, &request, &checked, 1, now, explanation, sizeof explanation),
-                      AL_GATE_DENIED);
+    assert_int_equal (al_approval_gate_evaluate (f->policy, &request, &checked, 1, now, explanation, sizeof explanation),
+                      AL_APPROVAL_GATE_DENIED);
     al_approval_signed_destroy (&key_signed);
 
     //  A signer never produces what the verifier refuses: no validity, no statement.
@@ -604,7 +604,7 @@ test_verify_grant (void **state)
     execute.grant = &grant;
     char reason [512];
     const Airlock__Environment production = AIRLOCK__ENVIRONMENT__ENV_PRODUCTION;
-    if (!al_gate_verify_grant (f->policy, production, &execute, now + 1000, reason, sizeof reason))
+    if (!al_approval_gate_verify_grant (f->policy, production, &execute, now + 1000, reason, sizeof reason))
         fail_msg ("a valid grant was refused: %s", reason);
 
     //  Each forgery must be refused, naming what is wrong.
@@ -635,7 +635,7 @@ test_verify_grant (void **state)
             case 7: request_copy.requested_by = "alice"; break;                   // self-approval
         }
         f->attempts++;
-        bool accepted = al_gate_verify_grant (f->policy, env, &copy, at, reason, sizeof reason);
+        bool accepted = al_approval_gate_verify_grant (f->policy, env, &copy, at, reason, sizeof reason);
         alice.signature [5] = saved;
         if (accepted) {
             f->grants++;
@@ -668,10 +668,10 @@ test_four_eyes_between_submitter_and_approver (void **state)
     s_sign (&fields, &f->bob1, &bob);
     s_expect_rejected (f, &request, "orchestrator", &alice, now,
                        "four eyes: alice submitted this release (request req-42) through identity ci-1");
-    al_gate_approval_t checked;
+    al_approval_gate_accepted_t checked;
     s_accept (f, &request, &bob, now, &checked);
     char explanation [512];
-    assert_int_equal (s_evaluate (f, &request, &checked, 1, now, explanation, sizeof explanation), AL_GATE_GRANTED);
+    assert_int_equal (s_evaluate (f, &request, &checked, 1, now, explanation, sizeof explanation), AL_APPROVAL_GATE_GRANTED);
     assert_non_null (strstr (explanation, "manager bob"));
 
     //  The same alice may approve a release ci-2 (nobody's) submitted.
@@ -706,21 +706,21 @@ test_four_eyes_between_submitter_and_approver (void **state)
     s_sign (&legacy_fields, &f->alice, &alice_legacy);
     s_accept (f, &legacy, &alice_legacy, now, &checked);
 
-    //  The signing client (al_approval) signs the request's submitter.
-    const al_approval_options_t options = { AIRLOCK__DECISION__DECISION_GRANT, NULL, false, now - 1000, 3600000 };
+    //  The signing client (al_approval_sign) signs the request's submitter.
+    const al_approval_sign_options_t options = { AIRLOCK__DECISION__DECISION_GRANT, NULL, false, now - 1000, 3600000 };
     char error [256] = "";
     al_approval_signed_t *signed_alice = al_approval_sign_with_secret (&request, f->alice.secret_key, &options,
                                                                        error, sizeof error);
     assert_non_null (signed_alice);
     char reason [512] = "";
     f->attempts++;
-    assert_false (al_gate_check_approval (f->policy, &request, "orchestrator", al_approval_signed_message (signed_alice),
+    assert_false (al_approval_gate_check (f->policy, &request, "orchestrator", al_approval_signed_message (signed_alice),
                                           now, &checked, reason, sizeof reason));
     assert_non_null (strstr (reason, "four eyes: alice"));
     al_approval_signed_t *signed_bob = al_approval_sign_with_secret (&request, f->bob1.secret_key, &options,
                                                                      error, sizeof error);
     assert_non_null (signed_bob);
-    if (!al_gate_check_approval (f->policy, &request, "orchestrator", al_approval_signed_message (signed_bob),
+    if (!al_approval_gate_check (f->policy, &request, "orchestrator", al_approval_signed_message (signed_bob),
                                  now, &checked, reason, sizeof reason))
         fail_msg ("bob's approval of ci-1's release was refused: %s", reason);
 
@@ -743,14 +743,14 @@ test_four_eyes_between_submitter_and_approver (void **state)
     execute.request = &deploy;
     execute.grant = &grant;
     f->attempts++;
-    if (al_gate_verify_grant (f->policy, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION, &execute, now + 1000,
+    if (al_approval_gate_verify_grant (f->policy, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION, &execute, now + 1000,
                               reason, sizeof reason)) {
         f->grants++;
         fail_msg ("a grant counting the submitter's own approval was accepted");
     }
     assert_non_null (strstr (reason, "four eyes"));
     approvals [0] = (Airlock__SignedApproval *) al_approval_signed_message (signed_bob);
-    if (!al_gate_verify_grant (f->policy, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION, &execute, now + 1000,
+    if (!al_approval_gate_verify_grant (f->policy, AIRLOCK__ENVIRONMENT__ENV_PRODUCTION, &execute, now + 1000,
                                reason, sizeof reason))
         fail_msg ("bob's grant was refused: %s", reason);
     al_approval_signed_destroy (&signed_alice);
@@ -766,20 +766,20 @@ test_skipping_staging (void **state)
     s_fixture_t *f = *state;
     uint64_t now = S_WEDNESDAY_LATE;
     char explanation [512];
-    al_gate_approval_t checked [2];
+    al_approval_gate_accepted_t checked [2];
     s_signed_t a;
 
     Airlock__ApprovalRequest emergency = s_request (AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_EMERGENCY);
-    emergency.qa_report_sha256 = AL_GATE_NO_QA_REPORT;
+    emergency.qa_report_sha256 = AL_APPROVAL_GATE_NO_QA_REPORT;
     s_statement_t fields = s_statement_for (&emergency, now);
     //  The manager's quorum alone is not enough without staging.
     s_sign (&fields, &f->alice, &a);
     s_accept (f, &emergency, &a, now, &checked [0]);
     f->attempts++;
-    al_gate_outcome_t outcome = s_evaluate (f, &emergency, checked, 1, now, explanation, sizeof explanation);
-    if (outcome == AL_GATE_GRANTED)
+    al_approval_gate_outcome_t outcome = s_evaluate (f, &emergency, checked, 1, now, explanation, sizeof explanation);
+    if (outcome == AL_APPROVAL_GATE_GRANTED)
         f->grants++;
-    assert_int_equal (outcome, AL_GATE_PENDING);
+    assert_int_equal (outcome, AL_APPROVAL_GATE_PENDING);
     if (!strstr (explanation, "devops (to skip staging)"))
         fail_msg ("explanation: %s", explanation);
     //  A devops engineer alone fills the skip slot, not the manager's.
@@ -787,14 +787,14 @@ test_skipping_staging (void **state)
     s_accept (f, &emergency, &a, now, &checked [0]);
     f->attempts++;
     outcome = s_evaluate (f, &emergency, checked, 1, now, explanation, sizeof explanation);
-    if (outcome == AL_GATE_GRANTED)
+    if (outcome == AL_APPROVAL_GATE_GRANTED)
         f->grants++;
-    assert_int_equal (outcome, AL_GATE_PENDING);
+    assert_int_equal (outcome, AL_APPROVAL_GATE_PENDING);
     //  Both: granted, and the explanation says who let staging be skipped.
     s_sign (&fields, &f->alice, &a);
     s_accept (f, &emergency, &a, now, &checked [1]);
     outcome = s_evaluate (f, &emergency, checked, 2, now, explanation, sizeof explanation);
-    if (outcome != AL_GATE_GRANTED)
+    if (outcome != AL_APPROVAL_GATE_GRANTED)
         fail_msg ("emergency with manager + devops: %s", explanation);
     assert_non_null (strstr (explanation, "devops (skipping staging) dave"));
     //  A DENY from the devops engineer closes it.
@@ -803,13 +803,13 @@ test_skipping_staging (void **state)
     s_accept (f, &emergency, &a, now, &checked [0]);
     f->attempts++;
     outcome = s_evaluate (f, &emergency, checked, 2, now, explanation, sizeof explanation);
-    if (outcome == AL_GATE_GRANTED)
+    if (outcome == AL_APPROVAL_GATE_GRANTED)
         f->grants++;
-    assert_int_equal (outcome, AL_GATE_DENIED);
+    assert_int_equal (outcome, AL_APPROVAL_GATE_DENIED);
 
     //  A standard deployment without a QA report: refused whoever signs.
     Airlock__ApprovalRequest standard = s_request (AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD);
-    standard.qa_report_sha256 = AL_GATE_NO_QA_REPORT;
+    standard.qa_report_sha256 = AL_APPROVAL_GATE_NO_QA_REPORT;
     fields = s_statement_for (&standard, now);
     s_sign (&fields, &f->alice, &a);
     s_accept (f, &standard, &a, now, &checked [0]);
@@ -817,19 +817,19 @@ test_skipping_staging (void **state)
     s_accept (f, &standard, &a, now, &checked [1]);
     f->attempts++;
     outcome = s_evaluate (f, &standard, checked, 2, now, explanation, sizeof explanation);
-    if (outcome == AL_GATE_GRANTED)
+    if (outcome == AL_APPROVAL_GATE_GRANTED)
         f->grants++;
-    assert_int_equal (outcome, AL_GATE_DENIED);
+    assert_int_equal (outcome, AL_APPROVAL_GATE_DENIED);
     assert_non_null (strstr (explanation, "require a staging run"));
 
     //  A rollback needs no QA report: devops alone, as its quorum says.
     Airlock__ApprovalRequest rollback = s_request (AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_ROLLBACK);
-    rollback.qa_report_sha256 = AL_GATE_NO_QA_REPORT;
+    rollback.qa_report_sha256 = AL_APPROVAL_GATE_NO_QA_REPORT;
     fields = s_statement_for (&rollback, now);
     s_sign (&fields, &f->dave, &a);
     s_accept (f, &rollback, &a, now, &checked [0]);
     outcome = s_evaluate (f, &rollback, checked, 1, now, explanation, sizeof explanation);
-    if (outcome != AL_GATE_GRANTED)
+    if (outcome != AL_APPROVAL_GATE_GRANTED)
         fail_msg ("rollback with devops: %s", explanation);
 }
 

@@ -1,4 +1,4 @@
-/*  al_gate.c: the approval gate (see al_gate.h for the rules).
+/*  al_approval_gate.c: the approval gate (see al_approval_gate.h for the rules).
 
     Quorum counting is a bipartite matching of PEOPLE to SLOTS: a hotfix needs one
     manager slot and one security slot; alice who is both manager and security can fill
@@ -7,7 +7,7 @@
     slots that only approvals marked break_glass can fill, again by other people.
     Sizes are tiny (a few slots, a few people), so Kuhn's augmenting paths are plenty.
 */
-#include "policies/al_gate.h"
+#include "policies/al_approval_gate.h"
 #include "base/al_error.h"
 #include "policies/al_calendar.h"
 
@@ -20,13 +20,13 @@
 #define S_MAX_PEOPLE 64
 
 const char *
-al_gate_outcome_name (al_gate_outcome_t outcome)
+al_approval_gate_outcome_name (al_approval_gate_outcome_t outcome)
 {
     switch (outcome) {
-        case AL_GATE_PENDING: return "pending";
-        case AL_GATE_GRANTED: return "granted";
-        case AL_GATE_DENIED: return "denied";
-        case AL_GATE_BLOCKED: return "blocked";
+        case AL_APPROVAL_GATE_PENDING: return "pending";
+        case AL_APPROVAL_GATE_GRANTED: return "granted";
+        case AL_APPROVAL_GATE_DENIED: return "denied";
+        case AL_APPROVAL_GATE_BLOCKED: return "blocked";
     }
     return "unknown";
 }
@@ -38,9 +38,9 @@ s_same (const char *a, const char *b)
 }
 
 bool
-al_gate_check_approval (const al_policy_t *policy, const Airlock__ApprovalRequest *request,
+al_approval_gate_check (const al_policy_t *policy, const Airlock__ApprovalRequest *request,
                         const char *requester, const Airlock__SignedApproval *signed_approval,
-                        uint64_t now_ms, al_gate_approval_t *approval, char *reason, size_t reason_size)
+                        uint64_t now_ms, al_approval_gate_accepted_t *approval, char *reason, size_t reason_size)
 {
     memset (approval, 0, sizeof *approval);
     char error [256];
@@ -103,7 +103,7 @@ al_gate_check_approval (const al_policy_t *policy, const Airlock__ApprovalReques
                       statement->approver_key_id, key_id);
         goto cleanup;
     }
-    if (statement->issued_at_ms > now_ms + AL_GATE_CLOCK_SKEW_MS) {
+    if (statement->issued_at_ms > now_ms + AL_APPROVAL_GATE_CLOCK_SKEW_MS) {
         al_error_set (reason, reason_size, "statement.issued_at_ms is in the future");
         goto cleanup;
     }
@@ -151,7 +151,7 @@ cleanup:
 }
 
 static bool
-s_has_role (const al_gate_approval_t *approval, const char *role)
+s_has_role (const al_approval_gate_accepted_t *approval, const char *role)
 {
     for (size_t i = 0; i < approval->role_count; i++)
         if (strcmp (approval->roles [i], role) == 0)
@@ -169,7 +169,7 @@ typedef struct {
 //  People: one entry per approver name, the first of their approvals standing in for
 //  their roles, break_glass if any of their approvals carries it.
 typedef struct {
-    const al_gate_approval_t *approval;
+    const al_approval_gate_accepted_t *approval;
     bool break_glass;
 } s_person_t;
 
@@ -227,16 +227,16 @@ s_add_slots (s_slot_t *slots, size_t count, al_policy_quorum_t quorum, bool brea
 }
 
 bool
-al_gate_no_qa_report (const Airlock__ApprovalRequest *request)
+al_approval_gate_no_qa_report (const Airlock__ApprovalRequest *request)
 {
     return !request->qa_report_sha256 || !request->qa_report_sha256 [0]
-        || strcmp (request->qa_report_sha256, AL_GATE_NO_QA_REPORT) == 0;
+        || strcmp (request->qa_report_sha256, AL_APPROVAL_GATE_NO_QA_REPORT) == 0;
 }
 
 //  People with a live GRANT at now_ms, each once (break_glass if any of their approvals
 //  carries it). Returns how many.
 static size_t
-s_people (const al_gate_approval_t *approvals, size_t count, uint64_t now_ms, s_person_t *people)
+s_people (const al_approval_gate_accepted_t *approvals, size_t count, uint64_t now_ms, s_person_t *people)
 {
     size_t person_count = 0;
     for (size_t i = 0; i < count; i++) {
@@ -284,7 +284,7 @@ static al_policy_quorum_t
 s_skip_quorum (const al_policy_t *policy, const Airlock__ApprovalRequest *request)
 {
     al_policy_quorum_t none = { NULL, 0 };
-    if (al_gate_no_qa_report (request) && al_policy_requires_staging (policy, request->deployment_type))
+    if (al_approval_gate_no_qa_report (request) && al_policy_requires_staging (policy, request->deployment_type))
         return al_policy_skip_staging_quorum (policy, request->deployment_type);
     return none;
 }
@@ -293,7 +293,7 @@ s_skip_quorum (const al_policy_t *policy, const Airlock__ApprovalRequest *reques
 //  break_glass quorum together, each slot by a different person, at now_ms?
 static bool
 s_break_glass_filled (const al_policy_t *policy, const Airlock__ApprovalRequest *request,
-                      const al_gate_approval_t *approvals, size_t count, uint64_t now_ms)
+                      const al_approval_gate_accepted_t *approvals, size_t count, uint64_t now_ms)
 {
     al_policy_quorum_t glass = al_policy_break_glass (policy);
     if (glass.count == 0)
@@ -316,28 +316,28 @@ s_break_glass_filled (const al_policy_t *policy, const Airlock__ApprovalRequest 
     return true;
 }
 
-al_gate_outcome_t
-al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *request,
-                  const al_gate_approval_t *approvals, size_t count, uint64_t now_ms,
-                  char *explanation, size_t explanation_size)
+al_approval_gate_outcome_t
+al_approval_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *request,
+                           const al_approval_gate_accepted_t *approvals, size_t count, uint64_t now_ms,
+                           char *explanation, size_t explanation_size)
 {
     al_policy_quorum_t quorum = al_policy_quorum (policy, request->deployment_type);
     if (quorum.count == 0) {
         al_error_set (explanation, explanation_size, "deployment type %d has no quorum in policy: refused",
                       (int) request->deployment_type);
-        return AL_GATE_DENIED;
+        return AL_APPROVAL_GATE_DENIED;
     }
     //  No QA report for a type that requires staging: only the type's extra approvals
     //  to skip staging can stand in for it.
     al_policy_quorum_t skip = { NULL, 0 };
-    if (al_gate_no_qa_report (request) && al_policy_requires_staging (policy, request->deployment_type)) {
+    if (al_approval_gate_no_qa_report (request) && al_policy_requires_staging (policy, request->deployment_type)) {
         skip = al_policy_skip_staging_quorum (policy, request->deployment_type);
         if (skip.count == 0) {
             al_error_set (explanation, explanation_size, "%s deployments require a staging run and an approved QA report "
                           "(deployment_types.yaml has no skip_staging_quorum for them); the request names none: refused",
                           al_deployment_type_name (request->deployment_type) ? al_deployment_type_name (request->deployment_type)
                           : "these");
-            return AL_GATE_DENIED;
+            return AL_APPROVAL_GATE_DENIED;
         }
     }
     //  A DENY from anyone whose role the quorum (or the skip-staging quorum) needs closes
@@ -350,7 +350,7 @@ al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *req
             if (s_has_role (&approvals [i], role)) {
                 al_error_set (explanation, explanation_size, "denied by %s (%s): %s", approvals [i].approver,
                               role, approvals [i].reason [0] ? approvals [i].reason : "no reason given");
-                return AL_GATE_DENIED;
+                return AL_APPROVAL_GATE_DENIED;
             }
         }
     }
@@ -376,7 +376,7 @@ al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *req
     if (slot_count > S_MAX_SLOTS) {
         al_error_set (explanation, explanation_size, "the policy asks for more than %d signatures for one decision: "
                       "refused (the gate never counts a quorum short)", S_MAX_SLOTS);
-        return AL_GATE_DENIED;
+        return AL_APPROVAL_GATE_DENIED;
     }
 
     s_matching_t m;
@@ -397,7 +397,7 @@ al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *req
     if (missing_quorum) {
         al_error_set (explanation, explanation_size, "waiting for %zu more approval%s: %s", missing_quorum,
                       missing_quorum == 1 ? "" : "s", missing);
-        return AL_GATE_PENDING;
+        return AL_APPROVAL_GATE_PENDING;
     }
     calendar_query.break_glass = calendar.break_glass_needed && missing_glass == 0;
     if (!al_calendar_decide (policy, &calendar_query, &calendar)) {
@@ -406,7 +406,7 @@ al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *req
                           calendar.explanation, missing);
         else
             al_error_set (explanation, explanation_size, "quorum met but %s", calendar.explanation);
-        return AL_GATE_BLOCKED;
+        return AL_APPROVAL_GATE_BLOCKED;
     }
     char granted [512] = "";
     for (size_t s = 0; s < slot_count; s++) {
@@ -418,22 +418,22 @@ al_gate_evaluate (const al_policy_t *policy, const Airlock__ApprovalRequest *req
     }
     al_error_set (explanation, explanation_size, "granted: %s%s%s", granted, calendar.break_glass_used ? "; " : "",
                   calendar.break_glass_used ? calendar.explanation : "");
-    return AL_GATE_GRANTED;
+    return AL_APPROVAL_GATE_GRANTED;
 }
 
 #define S_MAX_GRANT_APPROVALS 64
 
 bool
-al_gate_verify_grant (const al_policy_t *policy, Airlock__Environment environment,
-                      const Airlock__ExecuteDeploy *execute, uint64_t now_ms, char *reason, size_t reason_size)
+al_approval_gate_verify_grant (const al_policy_t *policy, Airlock__Environment environment,
+                               const Airlock__ExecuteDeploy *execute, uint64_t now_ms, char *reason, size_t reason_size)
 {
-    return al_gate_verify_grant_break_glass (policy, environment, execute, now_ms, NULL, reason, reason_size);
+    return al_approval_gate_verify_grant_break_glass (policy, environment, execute, now_ms, NULL, reason, reason_size);
 }
 
 bool
-al_gate_verify_grant_break_glass (const al_policy_t *policy, Airlock__Environment environment,
-                                  const Airlock__ExecuteDeploy *execute, uint64_t now_ms,
-                                  bool *break_glass_p, char *reason, size_t reason_size)
+al_approval_gate_verify_grant_break_glass (const al_policy_t *policy, Airlock__Environment environment,
+                                           const Airlock__ExecuteDeploy *execute, uint64_t now_ms,
+                                           bool *break_glass_p, char *reason, size_t reason_size)
 {
     if (break_glass_p)
         *break_glass_p = false;
@@ -470,7 +470,7 @@ al_gate_verify_grant_break_glass (const al_policy_t *policy, Airlock__Environmen
         return false;
     }
     uint64_t longest_ms = (uint64_t) al_policy_approval_expiry_s (policy) * 1000;
-    if (grant->granted_at_ms > now_ms + AL_GATE_CLOCK_SKEW_MS || now_ms - grant->granted_at_ms > longest_ms) {
+    if (grant->granted_at_ms > now_ms + AL_APPROVAL_GATE_CLOCK_SKEW_MS || now_ms - grant->granted_at_ms > longest_ms) {
         al_error_set (reason, reason_size, "grant: granted_at is in the future or older than approval_expiry");
         return false;
     }
@@ -478,10 +478,10 @@ al_gate_verify_grant_break_glass (const al_policy_t *policy, Airlock__Environmen
         al_error_set (reason, reason_size, "grant: carries %zu approvals", grant->n_approvals);
         return false;
     }
-    al_gate_approval_t approvals [S_MAX_GRANT_APPROVALS];
+    al_approval_gate_accepted_t approvals [S_MAX_GRANT_APPROVALS];
     char why [256];
     for (size_t i = 0; i < grant->n_approvals; i++) {
-        if (!al_gate_check_approval (policy, request, request->requested_by, grant->approvals [i],
+        if (!al_approval_gate_check (policy, request, request->requested_by, grant->approvals [i],
                                      grant->granted_at_ms, &approvals [i], why, sizeof why)) {
             al_error_set (reason, reason_size, "grant: approval %zu: %s", i, why);
             return false;
@@ -493,8 +493,8 @@ al_gate_verify_grant_break_glass (const al_policy_t *policy, Airlock__Environmen
             }
     }
     char explanation [512];
-    if (al_gate_evaluate (policy, request, approvals, grant->n_approvals, grant->granted_at_ms,
-                          explanation, sizeof explanation) != AL_GATE_GRANTED) {
+    if (al_approval_gate_evaluate (policy, request, approvals, grant->n_approvals, grant->granted_at_ms,
+                          explanation, sizeof explanation) != AL_APPROVAL_GATE_GRANTED) {
         al_error_set (reason, reason_size, "grant: the approvals do not open production: %s", explanation);
         return false;
     }

@@ -1,4 +1,4 @@
-/*  al_approvals.c: the broker's approval desk (see al_approvals.h).
+/*  al_approval_desk.c: the broker's approval desk (see al_approval_desk.h).
 
     Each request keeps a private copy of the ApprovalRequest (packed and unpacked, so the
     grant carries it exactly as filed) and the packed SignedApproval of every approval
@@ -6,7 +6,7 @@
     to committed batches; the tail beyond it is the current batch's, dropped by rollback.
     Requests are few (a handful open at any time), so a list is the right structure.
 */
-#include "broker/al_approvals.h"
+#include "broker/al_approval_desk.h"
 #include "base/al_error.h"
 
 #include <assert.h>
@@ -19,7 +19,7 @@
 typedef struct {
     uint8_t *bytes;                 // packed SignedApproval as received
     size_t size;
-    al_gate_approval_t verdict;
+    al_approval_gate_accepted_t verdict;
 } s_approval_t;
 
 typedef struct {
@@ -36,7 +36,7 @@ typedef struct {
     bool tentative;                 // filed in the current batch
 } s_request_t;
 
-struct al_approvals_t {
+struct al_approval_desk_t {
     zlistx_t *requests;             // s_request_t, in filing order
 };
 
@@ -54,10 +54,10 @@ s_request_destroy (void **item_p)
     *item_p = NULL;
 }
 
-al_approvals_t *
-al_approvals_new (void)
+al_approval_desk_t *
+al_approval_desk_new (void)
 {
-    al_approvals_t *self = (al_approvals_t *) calloc (1, sizeof *self);
+    al_approval_desk_t *self = (al_approval_desk_t *) calloc (1, sizeof *self);
     if (!self)
         return NULL;
     self->requests = zlistx_new ();
@@ -70,18 +70,18 @@ al_approvals_new (void)
 }
 
 void
-al_approvals_destroy (al_approvals_t **self_p)
+al_approval_desk_destroy (al_approval_desk_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    al_approvals_t *self = *self_p;
+    al_approval_desk_t *self = *self_p;
     zlistx_destroy (&self->requests);
     free (self);
     *self_p = NULL;
 }
 
 static s_request_t *
-s_find (al_approvals_t *self, const char *request_id)
+s_find (al_approval_desk_t *self, const char *request_id)
 {
     for (s_request_t *request = (s_request_t *) zlistx_first (self->requests); request;
          request = (s_request_t *) zlistx_next (self->requests))
@@ -91,8 +91,8 @@ s_find (al_approvals_t *self, const char *request_id)
 }
 
 bool
-al_approvals_file (al_approvals_t *self, const Airlock__ApprovalRequest *request, const char *requester,
-                   uint64_t sequence, uint64_t filed_ms, char *reason, size_t reason_size)
+al_approval_desk_file (al_approval_desk_t *self, const Airlock__ApprovalRequest *request, const char *requester,
+                       uint64_t sequence, uint64_t filed_ms, char *reason, size_t reason_size)
 {
     assert (self && request && requester);
     if (s_find (self, request->request_id)) {
@@ -136,8 +136,8 @@ failed:
     return false;
 }
 
-static al_gate_approval_t *
-s_verdicts (s_request_t *request, al_gate_approval_t *buffer, size_t max)
+static al_approval_gate_accepted_t *
+s_verdicts (s_request_t *request, al_approval_gate_accepted_t *buffer, size_t max)
 {
     for (size_t i = 0; i < request->count && i < max; i++)
         buffer [i] = request->approvals [i].verdict;
@@ -150,9 +150,9 @@ s_verdicts (s_request_t *request, al_gate_approval_t *buffer, size_t max)
 #define S_MAX_APPROVALS 16
 
 void
-al_approvals_check (al_approvals_t *self, const al_policy_t *policy,
-                    const Airlock__SignedApproval *signed_approval, uint64_t now_ms,
-                    al_approvals_verdict_t *verdict)
+al_approval_desk_check (al_approval_desk_t *self, const al_policy_t *policy,
+                        const Airlock__SignedApproval *signed_approval, uint64_t now_ms,
+                        al_approval_desk_verdict_t *verdict)
 {
     assert (self && policy && signed_approval && verdict);
     memset (verdict, 0, sizeof *verdict);
@@ -178,14 +178,14 @@ al_approvals_check (al_approvals_t *self, const al_policy_t *policy,
         al_error_set (verdict->reason, sizeof verdict->reason, "request %s is closed", verdict->request_id);
         return;
     }
-    verdict->valid = al_gate_check_approval (policy, request->request, request->requester, signed_approval,
+    verdict->valid = al_approval_gate_check (policy, request->request, request->requester, signed_approval,
                                              now_ms, &verdict->approval, verdict->reason, sizeof verdict->reason);
 }
 
 bool
-al_approvals_add (al_approvals_t *self, const al_policy_t *policy,
-                  const Airlock__SignedApproval *signed_approval, uint64_t now_ms,
-                  al_approvals_verdict_t *verdict)
+al_approval_desk_add (al_approval_desk_t *self, const al_policy_t *policy,
+                      const Airlock__SignedApproval *signed_approval, uint64_t now_ms,
+                      al_approval_desk_verdict_t *verdict)
 {
     assert (verdict->valid);
     s_request_t *request = s_find (self, verdict->request_id);
@@ -215,17 +215,17 @@ al_approvals_add (al_approvals_t *self, const al_policy_t *policy,
     airlock__signed_approval__pack (signed_approval, slot->bytes);
     slot->verdict = verdict->approval;
     request->count++;
-    al_gate_approval_t verdicts [S_MAX_APPROVALS];
-    verdict->outcome = al_gate_evaluate (policy, request->request, s_verdicts (request, verdicts, S_MAX_APPROVALS),
-                                         request->count, now_ms, verdict->explanation,
-                                         sizeof verdict->explanation);
+    al_approval_gate_accepted_t verdicts [S_MAX_APPROVALS];
+    verdict->outcome = al_approval_gate_evaluate (policy, request->request, s_verdicts (request, verdicts, S_MAX_APPROVALS),
+                                                  request->count, now_ms, verdict->explanation,
+                                                  sizeof verdict->explanation);
     //  A request lives as long as the QA report it was built on (qa_handoff.report_max_age):
     //  whatever the approvals say, a stale one is closed, and its release must be submitted
     //  again. Fail closed.
     uint64_t max_age_ms = (uint64_t) al_policy_qa_report_max_age_s (policy) * 1000;
     if (max_age_ms && now_ms > request->filed_ms && now_ms - request->filed_ms > max_age_ms
-    &&  verdict->outcome != AL_GATE_DENIED) {
-        verdict->outcome = AL_GATE_DENIED;
+    &&  verdict->outcome != AL_APPROVAL_GATE_DENIED) {
+        verdict->outcome = AL_APPROVAL_GATE_DENIED;
         al_error_set (verdict->explanation, sizeof verdict->explanation, "request filed %llu min ago, longer than "
                       "qa_handoff.report_max_age (%llu min): its QA report is stale; submit the release again",
                       (unsigned long long) ((now_ms - request->filed_ms) / 60000), (unsigned long long) (max_age_ms / 60000));
@@ -234,7 +234,7 @@ al_approvals_add (al_approvals_t *self, const al_policy_t *policy,
 }
 
 void
-al_approvals_withdraw (al_approvals_t *self, const char *request_id, const uint8_t *approval_id)
+al_approval_desk_withdraw (al_approval_desk_t *self, const char *request_id, const uint8_t *approval_id)
 {
     s_request_t *request = s_find (self, request_id);
     if (!request)
@@ -250,13 +250,13 @@ al_approvals_withdraw (al_approvals_t *self, const char *request_id, const uint8
 }
 
 bool
-al_approvals_known (al_approvals_t *self, const char *request_id)
+al_approval_desk_known (al_approval_desk_t *self, const char *request_id)
 {
     return s_find (self, request_id) != NULL;
 }
 
 void
-al_approvals_close (al_approvals_t *self, const char *request_id)
+al_approval_desk_close (al_approval_desk_t *self, const char *request_id)
 {
     s_request_t *request = s_find (self, request_id);
     if (request)
@@ -264,7 +264,7 @@ al_approvals_close (al_approvals_t *self, const char *request_id)
 }
 
 void
-al_approvals_commit (al_approvals_t *self)
+al_approval_desk_commit (al_approval_desk_t *self)
 {
     for (s_request_t *request = (s_request_t *) zlistx_first (self->requests); request;
          request = (s_request_t *) zlistx_next (self->requests)) {
@@ -277,7 +277,7 @@ al_approvals_commit (al_approvals_t *self)
 }
 
 void
-al_approvals_rollback (al_approvals_t *self)
+al_approval_desk_rollback (al_approval_desk_t *self)
 {
     s_request_t *request = (s_request_t *) zlistx_first (self->requests);
     while (request) {
@@ -298,8 +298,8 @@ al_approvals_rollback (al_approvals_t *self)
 }
 
 uint8_t *
-al_approvals_execute_deploy (al_approvals_t *self, const char *request_id, uint64_t now_ms,
-                             uint64_t grant_sequence, size_t *size_p)
+al_approval_desk_execute_deploy (al_approval_desk_t *self, const char *request_id, uint64_t now_ms,
+                                 uint64_t grant_sequence, size_t *size_p)
 {
     s_request_t *request = s_find (self, request_id);
     if (!request || request->count == 0)
@@ -340,7 +340,7 @@ al_approvals_execute_deploy (al_approvals_t *self, const char *request_id, uint6
     execute.reason = "production grant: the approval quorum is met";
 
     char message_id [AL_CODEC_MAX_ID_LEN + 1];
-    snprintf (message_id, sizeof message_id, AL_APPROVALS_GRANT_ID_FORMAT, filed->request_id);
+    snprintf (message_id, sizeof message_id, AL_APPROVAL_DESK_GRANT_ID_FORMAT, filed->request_id);
     Airlock__Envelope envelope = AIRLOCK__ENVELOPE__INIT;
     envelope.message_id = message_id;
     envelope.deployment_id = filed->request_id;
@@ -361,7 +361,7 @@ cleanup:
 }
 
 size_t
-al_approvals_pending (al_approvals_t *self, const Airlock__ApprovalRequest **requests, size_t max)
+al_approval_desk_pending (al_approval_desk_t *self, const Airlock__ApprovalRequest **requests, size_t max)
 {
     size_t count = 0;
     for (s_request_t *request = (s_request_t *) zlistx_first (self->requests); request;
@@ -376,8 +376,8 @@ al_approvals_pending (al_approvals_t *self, const Airlock__ApprovalRequest **req
 }
 
 int
-al_approvals_rebuild (al_approvals_t *self, al_store_t *store, const al_policy_t *policy,
-                      char *error, size_t error_size)
+al_approval_desk_rebuild (al_approval_desk_t *self, al_store_t *store, const al_policy_t *policy,
+                          char *error, size_t error_size)
 {
     al_store_iter_t *iter = al_store_iter_new (store, 1);
     if (!iter) {
@@ -401,26 +401,26 @@ al_approvals_rebuild (al_approvals_t *self, al_store_t *store, const al_policy_t
             != AL_CODEC_OK)
             continue;
         if (filing && envelope->environment == AIRLOCK__ENVIRONMENT__ENV_PRODUCTION)
-            al_approvals_file (self, envelope->approval_request, event.sender, event.sequence, event.time_ms, NULL, 0);
+            al_approval_desk_file (self, envelope->approval_request, event.sender, event.sequence, event.time_ms, NULL, 0);
         else
         if (approving) {
             //  Judged again as it was then, at the time it was recorded.
-            al_approvals_verdict_t verdict;
-            al_approvals_check (self, policy, envelope->signed_approval, event.time_ms, &verdict);
-            if (verdict.valid && al_approvals_add (self, policy, envelope->signed_approval, event.time_ms, &verdict)
-            &&  verdict.outcome == AL_GATE_DENIED)
-                al_approvals_close (self, verdict.request_id);
+            al_approval_desk_verdict_t verdict;
+            al_approval_desk_check (self, policy, envelope->signed_approval, event.time_ms, &verdict);
+            if (verdict.valid && al_approval_desk_add (self, policy, envelope->signed_approval, event.time_ms, &verdict)
+            &&  verdict.outcome == AL_APPROVAL_GATE_DENIED)
+                al_approval_desk_close (self, verdict.request_id);
         }
         else
         if (granting && envelope->execute_deploy->grant)
-            al_approvals_close (self, envelope->execute_deploy->grant->request_id);
+            al_approval_desk_close (self, envelope->execute_deploy->grant->request_id);
         al_codec_free (&envelope);
-        al_approvals_commit (self);
+        al_approval_desk_commit (self);
     }
     al_store_iter_destroy (&iter);
     if (status != AL_STORE_END) {
         al_error_set (error, error_size, "approvals: reading the log: %s", al_store_error (store));
         return -1;
     }
-    return (int) al_approvals_pending (self, NULL, 0);
+    return (int) al_approval_desk_pending (self, NULL, 0);
 }

@@ -1,4 +1,4 @@
-/*  al_approval.c: build and sign approval statements (the approver's side).
+/*  al_approval_sign.c: build and sign approval statements (the approver's side).
 
     The statement is packed once; those exact bytes are what gets signed and what
     travels in SignedApproval.statement (the verifier never re-encodes).
@@ -8,7 +8,7 @@
     terminal. (This is the approver's side, run by `airlock approve`; nothing on the
     broker's decision path signs or runs a program.)
 */
-#include "policies/al_approval.h"
+#include "policies/al_approval_sign.h"
 #include "base/al_child.h"
 #include "base/al_error.h"
 #include "base/al_file.h"
@@ -50,7 +50,7 @@ al_approval_signed_destroy (al_approval_signed_t **self_p)
 //  A new object holding the packed statement for request, signed later by the caller.
 static al_approval_signed_t *
 s_new_statement (const Airlock__ApprovalRequest *request, const uint8_t public_key [32],
-                 const al_approval_options_t *options, char *error, size_t error_size)
+                 const al_approval_sign_options_t *options, char *error, size_t error_size)
 {
     if (sodium_init () < 0)
         return NULL;
@@ -122,7 +122,7 @@ s_finish (al_approval_signed_t *self, Airlock__SignatureFormat format)
 al_approval_signed_t *
 al_approval_sign_with_secret (const Airlock__ApprovalRequest *request,
                               const uint8_t secret_key [AL_ED25519_SECRET_KEY_SIZE],
-                              const al_approval_options_t *options, char *error, size_t error_size)
+                              const al_approval_sign_options_t *options, char *error, size_t error_size)
 {
     uint8_t public_key [AL_ED25519_PUBLIC_KEY_SIZE];
     crypto_sign_ed25519_sk_to_pk (public_key, secret_key);
@@ -147,7 +147,7 @@ al_approval_sign_with_secret (const Airlock__ApprovalRequest *request,
 
 al_approval_signed_t *
 al_approval_sign_with_key_file (const Airlock__ApprovalRequest *request, const char *key_path,
-                                const al_approval_options_t *options, char *error, size_t error_size)
+                                const al_approval_sign_options_t *options, char *error, size_t error_size)
 {
     uint8_t secret_key [AL_ED25519_SECRET_KEY_SIZE];
     if (al_key_file_read (key_path, secret_key, NULL, 0, error, error_size) != AL_SIG_OK)
@@ -185,7 +185,7 @@ s_read_all (const char *path, size_t max, size_t *size_p)
 
 al_approval_signed_t *
 al_approval_sign_with_ssh_key (const Airlock__ApprovalRequest *request, const char *key_path,
-                               const al_approval_options_t *options, char *error, size_t error_size)
+                               const al_approval_sign_options_t *options, char *error, size_t error_size)
 {
     char public_path [4096];
     snprintf (public_path, sizeof public_path, "%s.pub", key_path);

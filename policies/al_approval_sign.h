@@ -1,4 +1,4 @@
-/*  al_approval.h: the approver's side: build the statement for a request and sign it.
+/*  al_approval_sign.h: the approver's side: build the statement for a request and sign it.
 
     The statement copies every field the gate compares from the request (so a human
     signs exactly what they were shown), adds the signing key's id, issued/expires
@@ -9,9 +9,9 @@
       to), and the resulting SSHSIG blob is carried as is.
     The result is a SignedApproval ready to put in an Envelope.
 
-    Where this sits in the approval decision (docs/design.md): 1. policies/al_approval,
-    the approver signs; 2. broker/al_approvals, the broker's desk collects; 3.
-    policies/al_gate, the decision the desk (and deploy-manager again) asks for.
+    Where this sits in the approval decision (docs/design.md): 1. policies/al_approval_sign,
+    the approver signs; 2. broker/al_approval_desk, the broker's desk collects; 3.
+    policies/al_approval_gate, the decision the desk (and deploy-manager again) asks for.
 */
 #ifndef AL_APPROVAL_H_INCLUDED
 #define AL_APPROVAL_H_INCLUDED
@@ -31,7 +31,7 @@ typedef struct {
     bool break_glass;               // consciously override an active freeze / closed window
     uint64_t issued_at_ms;          // the caller's clock reading
     uint64_t valid_for_ms;          // expires_at = issued_at + valid_for
-} al_approval_options_t;
+} al_approval_sign_options_t;
 
 //  A signed approval: owns its buffers; free with al_approval_signed_destroy.
 typedef struct al_approval_signed_t al_approval_signed_t;
@@ -39,18 +39,18 @@ typedef struct al_approval_signed_t al_approval_signed_t;
 //  Sign with an airlock key file (raw Ed25519).
 al_approval_signed_t *al_approval_sign_with_key_file (const Airlock__ApprovalRequest *request,
                                                       const char *key_path,
-                                                      const al_approval_options_t *options,
+                                                      const al_approval_sign_options_t *options,
                                                       char *error, size_t error_size);
 //  Sign with an OpenSSH ed25519 private key through ssh-keygen -Y sign (its public key
 //  is read from key_path + ".pub").
 al_approval_signed_t *al_approval_sign_with_ssh_key (const Airlock__ApprovalRequest *request,
                                                      const char *key_path,
-                                                     const al_approval_options_t *options,
+                                                     const al_approval_sign_options_t *options,
                                                      char *error, size_t error_size);
 //  Sign with a secret key in memory (tests, the demo's approver).
 al_approval_signed_t *al_approval_sign_with_secret (const Airlock__ApprovalRequest *request,
                                                     const uint8_t secret_key [AL_ED25519_SECRET_KEY_SIZE],
-                                                    const al_approval_options_t *options,
+                                                    const al_approval_sign_options_t *options,
                                                     char *error, size_t error_size);
 
 //  The SignedApproval message (borrowed; valid while the object lives).
