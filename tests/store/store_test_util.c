@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <ftw.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,4 +122,46 @@ st_append_range (al_store_t *store, uint64_t first, uint64_t count, uint64_t bat
         }
         assert_int_equal (al_store_commit (store), AL_STORE_OK);
     }
+}
+
+void
+st_sql_exec (const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
+    char *message = NULL;
+    if (sqlite3_exec (db, sql, NULL, NULL, &message) != SQLITE_OK)
+        fail_msg ("%s: %s", sql, message);
+    sqlite3_close (db);
+}
+
+uint64_t
+st_append_with_side_effects (al_store_t *store, uint64_t index, const uint8_t approval [16])
+{
+    st_event_t holder;
+    st_event_make (&holder, index);
+    al_store_append_result_t result;
+    assert_int_equal (al_store_append (store, &holder.event, &result), AL_STORE_OK);
+    assert_int_equal (al_store_delivery_add (store, "deploy-manager", result.sequence), AL_STORE_OK);
+    uint64_t id = 0;
+    assert_int_equal (al_store_outbox_add (store, result.sequence, "webhook", (const uint8_t *) "{}", 2, &id),
+                      AL_STORE_OK);
+    assert_true (id > 0);
+    if (approval)
+        assert_int_equal (al_store_approval_consume (store, approval, 16, result.sequence), AL_STORE_OK);
+    assert_int_equal (al_store_journal_add (store, "dep-1", "backup", "after", "ok", "12 MB"), AL_STORE_OK);
+    return result.sequence;
+}
+
+int
+st_journal_collect (const al_store_journal_entry_t *entry, void *arg)
+{
+    st_journal_seen_t *seen = arg;
+    if (seen->count < 8) {
+        snprintf (seen->steps [seen->count], sizeof seen->steps [0], "%s/%s/%s/%s", entry->step, entry->phase,
+                  entry->status, entry->detail);
+        seen->sequences [seen->count] = entry->sequence;
+    }
+    seen->count++;
+    return 0;
 }

@@ -60,17 +60,6 @@ s_sql_text (const char *path, const char *sql)
 }
 
 static void
-s_sql_exec (const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
-    char *message = NULL;
-    if (sqlite3_exec (db, sql, NULL, NULL, &message) != SQLITE_OK)
-        fail_msg ("%s: %s", sql, message);
-    sqlite3_close (db);
-}
-
-static void
 test_append_chain_and_reopen (void **state)
 {
     s_fixture_t *fixture = *state;
@@ -191,7 +180,7 @@ test_open_refusals (void **state)
     remove (fixture->path);
 
     //  Someone else's SQLite database.
-    s_sql_exec (fixture->path, "CREATE TABLE customers (id INTEGER)");
+    st_sql_exec (fixture->path, "CREATE TABLE customers (id INTEGER)");
     store = al_store_open ("sqlite", fixture->path, NULL, error, sizeof error);
     assert_null (store);
     assert_non_null (strstr (error, "not an airlock audit database"));
@@ -200,7 +189,7 @@ test_open_refusals (void **state)
     //  A newer schema.
     store = st_open (fixture->path);
     al_store_destroy (&store);
-    s_sql_exec (fixture->path, "UPDATE meta SET value = '2' WHERE key = 'schema_version'");
+    st_sql_exec (fixture->path, "UPDATE meta SET value = '2' WHERE key = 'schema_version'");
     store = al_store_open ("sqlite", fixture->path, NULL, error, sizeof error);
     assert_null (store);
     assert_non_null (strstr (error, "schema version 2 is newer"));
@@ -284,44 +273,6 @@ test_dedup (void **state)
     al_store_destroy (&store);
 }
 
-typedef struct {
-    int count;
-    char steps [8][32];
-    uint64_t sequences [8];
-} s_journal_seen_t;
-
-static int
-s_journal_collect (const al_store_journal_entry_t *entry, void *arg)
-{
-    s_journal_seen_t *seen = arg;
-    if (seen->count < 8) {
-        snprintf (seen->steps [seen->count], sizeof seen->steps [0], "%s/%s/%s", entry->step, entry->phase,
-                  entry->status);
-        seen->sequences [seen->count] = entry->sequence;
-    }
-    seen->count++;
-    return 0;
-}
-
-//  Appends one event with side-table writes; returns its sequence.
-static uint64_t
-s_append_with_side_effects (al_store_t *store, uint64_t index, const uint8_t approval [16])
-{
-    st_event_t holder;
-    st_event_make (&holder, index);
-    al_store_append_result_t result;
-    assert_int_equal (al_store_append (store, &holder.event, &result), AL_STORE_OK);
-    assert_int_equal (al_store_delivery_add (store, "deploy-manager", result.sequence), AL_STORE_OK);
-    uint64_t id = 0;
-    assert_int_equal (al_store_outbox_add (store, result.sequence, "webhook", (const uint8_t *) "{}", 2, &id),
-                      AL_STORE_OK);
-    assert_true (id > 0);
-    if (approval)
-        assert_int_equal (al_store_approval_consume (store, approval, 16, result.sequence), AL_STORE_OK);
-    assert_int_equal (al_store_journal_add (store, "dep-1", "backup", "after", "ok", "12 MB"), AL_STORE_OK);
-    return result.sequence;
-}
-
 static void
 test_side_tables (void **state)
 {
@@ -332,22 +283,22 @@ test_side_tables (void **state)
     uint64_t pending [8];
     size_t count = 99;
     al_store_outbox_item_t item;
-    s_journal_seen_t seen = { 0 };
+    st_journal_seen_t seen = { 0 };
 
     //  Rolled back: nothing of the event's side effects survives.
     assert_int_equal (al_store_begin (store), AL_STORE_OK);
-    s_append_with_side_effects (store, 1, approval);
+    st_append_with_side_effects (store, 1, approval);
     assert_int_equal (al_store_rollback (store), AL_STORE_OK);
     assert_int_equal (al_store_delivery_pending (store, "deploy-manager", 0, pending, 8, &count), AL_STORE_OK);
     assert_int_equal (count, 0);
     assert_int_equal (al_store_outbox_claim (store, 5000, 1000, &item), AL_STORE_NOT_FOUND);
-    assert_int_equal (al_store_journal_list (store, "dep-1", s_journal_collect, &seen), AL_STORE_OK);
+    assert_int_equal (al_store_journal_list (store, "dep-1", st_journal_collect, &seen), AL_STORE_OK);
     assert_int_equal (seen.count, 0);
 
     //  Committed: everything is there, tied to the event.
     assert_int_equal (al_store_begin (store), AL_STORE_OK);
-    uint64_t first = s_append_with_side_effects (store, 1, approval);
-    uint64_t second = s_append_with_side_effects (store, 2, NULL);
+    uint64_t first = st_append_with_side_effects (store, 1, approval);
+    uint64_t second = st_append_with_side_effects (store, 2, NULL);
     assert_int_equal (al_store_commit (store), AL_STORE_OK);
     assert_int_equal (first, 1);
     al_store_destroy (&store);
@@ -400,9 +351,9 @@ test_side_tables (void **state)
     assert_int_equal (al_store_outbox_claim (store, 99999, 1000, &item), AL_STORE_NOT_FOUND);
 
     //  Journal: in order, tied to the events.
-    assert_int_equal (al_store_journal_list (store, "dep-1", s_journal_collect, &seen), AL_STORE_OK);
+    assert_int_equal (al_store_journal_list (store, "dep-1", st_journal_collect, &seen), AL_STORE_OK);
     assert_int_equal (seen.count, 2);
-    assert_string_equal (seen.steps [0], "backup/after/ok");
+    assert_string_equal (seen.steps [0], "backup/after/ok/12 MB");
     assert_int_equal (seen.sequences [0], first);
     assert_int_equal (seen.sequences [1], second);
     al_store_destroy (&store);
