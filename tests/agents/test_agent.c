@@ -6,76 +6,33 @@
     (never assertions on time): a test fails if the condition never becomes true.
 */
 #include "agents/al_agent.h"
+#include "agent_test_env.h"
 #include "fake_broker.h"
 
 #include <czmq.h>
-#include <dirent.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <sys/stat.h>
 #include <cmocka.h>
 
-//  Wait until COND holds, for at most 20 s; the caller asserts COND afterwards.
-#define WAIT_UNTIL(cond) do { \
-        int64_t wait_deadline_ = zclock_mono () + 20000; \
-        while (!(cond) && zclock_mono () < wait_deadline_) \
-            zclock_sleep (5); \
-    } while (0)
+#define WAIT_UNTIL(cond) AGENT_TEST_WAIT_UNTIL (cond, 20000)
 
 typedef struct {
-    char dir [128];
-    char keys [160];
+    agent_test_env_t env;       // directory, certificates, zauth
     char endpoint [200];
-    char agent_cert [200];
-    zcert_t *broker_cert;
-    zcert_t *agent_cert_loaded;
-    zactor_t *auth;
     fake_broker_t *broker;
 } fixture_t;
-
-static void
-s_remove_tree (const char *path)
-{
-    DIR *dir = opendir (path);
-    if (dir) {
-        struct dirent *item;
-        while ((item = readdir (dir))) {
-            if (streq (item->d_name, ".") || streq (item->d_name, ".."))
-                continue;
-            char child [512];
-            snprintf (child, sizeof child, "%s/%s", path, item->d_name);
-            s_remove_tree (child);
-        }
-        closedir (dir);
-        rmdir (path);
-    }
-    else
-        unlink (path);
-}
 
 static int
 setup (void **state)
 {
     fixture_t *fixture = calloc (1, sizeof *fixture);
     assert_non_null (fixture);
-    snprintf (fixture->dir, sizeof fixture->dir, "/tmp/al-agent-XXXXXX");
-    assert_non_null (mkdtemp (fixture->dir));
-    snprintf (fixture->keys, sizeof fixture->keys, "%s/keys", fixture->dir);
-    assert_int_equal (mkdir (fixture->keys, 0700), 0);
-    snprintf (fixture->endpoint, sizeof fixture->endpoint, "ipc://%s/broker.ipc", fixture->dir);
-    snprintf (fixture->agent_cert, sizeof fixture->agent_cert, "%s/qa.cert", fixture->keys);
-    fixture->broker_cert = zcert_new ();
-    zcert_t *agent = zcert_new ();
-    assert_int_equal (zcert_save (agent, fixture->agent_cert), 0);
-    fixture->agent_cert_loaded = agent;
-    fixture->auth = zactor_new (zauth, NULL);
-    assert_non_null (fixture->auth);
-    zstr_sendx (fixture->auth, "CURVE", fixture->keys, NULL);
-    zsock_wait (fixture->auth);
-    fixture->broker = fake_broker_new (fixture->endpoint, fixture->broker_cert, 100);
+    agent_test_env_init (&fixture->env, "al-agent");
+    snprintf (fixture->endpoint, sizeof fixture->endpoint, "ipc://%s/broker.ipc", fixture->env.dir);
+    fixture->broker = fake_broker_new (fixture->endpoint, fixture->env.broker_cert, 100);
     fake_broker_start (fixture->broker);
     *state = fixture;
     return 0;
@@ -86,10 +43,7 @@ teardown (void **state)
 {
     fixture_t *fixture = *state;
     fake_broker_destroy (&fixture->broker);
-    zactor_destroy (&fixture->auth);
-    zcert_destroy (&fixture->broker_cert);
-    zcert_destroy (&fixture->agent_cert_loaded);
-    s_remove_tree (fixture->dir);
+    agent_test_env_fini (&fixture->env);
     free (fixture);
     al_agent_set_interrupted (false);
     return 0;
@@ -98,17 +52,7 @@ teardown (void **state)
 static void
 s_options (fixture_t *fixture, al_agent_options_t *options)
 {
-    al_agent_options_defaults (options);
-    snprintf (options->endpoint, sizeof options->endpoint, "%s", fixture->endpoint);
-    snprintf (options->broker_key, sizeof options->broker_key, "%s",
-              zcert_public_txt (fixture->broker_cert));
-    snprintf (options->cert_path, sizeof options->cert_path, "%s", fixture->agent_cert);
-    snprintf (options->name, sizeof options->name, "qa");
-    options->subscribe_deliveries = true;
-    options->heartbeat_ms = 100;
-    options->retry_ms = 500;
-    options->reconnect_ivl_ms = 50;
-    options->reconnect_ivl_max_ms = 400;
+    agent_test_options (&fixture->env, fixture->endpoint, options);
 }
 
 static al_agent_t *
@@ -121,22 +65,6 @@ s_agent (fixture_t *fixture)
     if (!agent)
         fail_msg ("al_agent_new: %s", error);
     return agent;
-}
-
-//  A QaReport envelope (an application message) with the given version.
-static void
-s_qa_report (al_envelope_t *envelope, Airlock__QaReport *report, const char *version)
-{
-    airlock__envelope__init (envelope);
-    airlock__qa_report__init (report);
-    report->service = "demo";
-    report->version = (char *) version;
-    report->artifact_sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-    report->report_sha256 = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
-    report->approved = true;
-    envelope->environment = AIRLOCK__ENVIRONMENT__ENV_STAGING;
-    envelope->body_case = AIRLOCK__ENVELOPE__BODY_QA_REPORT;
-    envelope->qa_report = report;
 }
 
 //  Pack a QaRequest delivery with DELIVERY_ID for the fake broker to send.
@@ -195,7 +123,7 @@ test_register_is_sent_first (void **state)
     assert_string_equal (first.agent_name, "qa");
     assert_true (first.subscribe_deliveries);
     // The broker sees the agent's certificate key as the ZAP User-Id.
-    assert_string_equal (first.user_id, zcert_public_txt (fixture->agent_cert_loaded));
+    assert_string_equal (first.user_id, zcert_public_txt (fixture->env.agent));
     al_agent_info_t info;
     al_agent_info (agent, &info);
     assert_true (info.registered);
@@ -212,7 +140,7 @@ test_send_retries_with_the_same_id (void **state)
     al_agent_t *agent = s_agent (fixture);
     al_envelope_t envelope;
     Airlock__QaReport report;
-    s_qa_report (&envelope, &report, "v1");
+    agent_test_qa_report (&envelope, &report, "v1");
     al_agent_result_t result;
     assert_int_equal (al_agent_send (agent, &envelope, 20000, &result), AL_AGENT_ACKED);
     assert_int_equal (result.status, AL_AGENT_ACKED);
@@ -240,7 +168,7 @@ test_denied_reaches_the_caller (void **state)
     al_agent_t *agent = s_agent (fixture);
     al_envelope_t envelope;
     Airlock__QaReport report;
-    s_qa_report (&envelope, &report, "v2");
+    agent_test_qa_report (&envelope, &report, "v2");
     al_agent_result_t result;
     assert_int_equal (al_agent_send (agent, &envelope, 20000, &result), AL_AGENT_DENIED);
     assert_int_equal (result.deny_code, AIRLOCK__DENY_CODE__DENY_NOT_PERMITTED);
@@ -347,7 +275,7 @@ test_heartbeats_and_reconnect_after_restart (void **state)
     char id [AL_AGENT_ID_SIZE];
     al_envelope_t envelope;
     Airlock__QaReport report;
-    s_qa_report (&envelope, &report, "v3");
+    agent_test_qa_report (&envelope, &report, "v3");
     assert_int_equal (al_agent_post (agent, &envelope, 1000, id, NULL, 0), AL_AGENT_QUEUED);
     al_agent_result_t result;
     assert_int_equal (al_agent_wait (agent, id, 200, &result), AL_AGENT_TIMEOUT);
@@ -424,7 +352,7 @@ test_pipelined_posts (void **state)
     zhashx_t *ids = zhashx_new ();
     al_envelope_t envelope;
     Airlock__QaReport report;
-    s_qa_report (&envelope, &report, "v4");
+    agent_test_qa_report (&envelope, &report, "v4");
     for (int index = 0; index < COUNT; index++) {
         char id [AL_AGENT_ID_SIZE];
         assert_int_equal (al_agent_post (agent, &envelope, 20000, id, NULL, 0), AL_AGENT_QUEUED);
@@ -471,7 +399,7 @@ s_sender (void *arg)
     s_sender_t *sender = arg;
     al_envelope_t envelope;
     Airlock__QaReport report;
-    s_qa_report (&envelope, &report, "v6");
+    agent_test_qa_report (&envelope, &report, "v6");
     for (int index = 0; index < 200; index++) {
         al_agent_result_t result;
         if (al_agent_send (sender->agent, &envelope, 20000, &result) == AL_AGENT_ACKED)
@@ -536,7 +464,7 @@ test_unknown_key_is_reported (void **state)
     fixture_t *fixture = *state;
     // A certificate outside the ZAP handler's directory.
     char path [256];
-    snprintf (path, sizeof path, "%s/stranger.cert", fixture->dir);
+    snprintf (path, sizeof path, "%s/stranger.cert", fixture->env.dir);
     zcert_t *stranger = zcert_new ();
     assert_int_equal (zcert_save (stranger, path), 0);
     al_agent_options_t options;
@@ -567,13 +495,13 @@ test_bad_options_are_errors (void **state)
     assert_non_null (strstr (error, "broker_key"));
 
     s_options (fixture, &options);
-    snprintf (options.cert_path, sizeof options.cert_path, "%s/missing.cert", fixture->dir);
+    snprintf (options.cert_path, sizeof options.cert_path, "%s/missing.cert", fixture->env.dir);
     assert_null (al_agent_new (&options, error, sizeof error));
     assert_non_null (strstr (error, "missing.cert"));
 
     // A public certificate without its secret half cannot authenticate.
     char path [256];
-    snprintf (path, sizeof path, "%s/public-only.cert", fixture->dir);
+    snprintf (path, sizeof path, "%s/public-only.cert", fixture->env.dir);
     zcert_t *cert = zcert_new ();
     assert_int_equal (zcert_save_public (cert, path), 0);
     zcert_destroy (&cert);
@@ -601,7 +529,7 @@ test_ids_differ_across_restarts (void **state)
     char second [AL_AGENT_ID_SIZE];
     al_envelope_t envelope;
     Airlock__QaReport report;
-    s_qa_report (&envelope, &report, "v5");
+    agent_test_qa_report (&envelope, &report, "v5");
     al_agent_result_t result;
     al_agent_t *agent = s_agent (fixture);
     assert_int_equal (al_agent_post (agent, &envelope, 1000, first, NULL, 0), AL_AGENT_QUEUED);

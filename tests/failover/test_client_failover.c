@@ -9,80 +9,35 @@
 */
 #include "agents/al_agent.h"
 #include "base/al_config.h"
+#include "agent_test_env.h"
 #include "fake_broker.h"
 
 #include <czmq.h>
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <sys/stat.h>
 #include <cmocka.h>
 
-//  Wait until COND holds, for at most 30 s; the caller asserts COND afterwards.
-#define WAIT_UNTIL(cond) do { \
-        int64_t wait_deadline_ = zclock_mono () + 30000; \
-        while (!(cond) && zclock_mono () < wait_deadline_) \
-            zclock_sleep (5); \
-    } while (0)
+#define WAIT_UNTIL(cond) AGENT_TEST_WAIT_UNTIL (cond, 30000)
 
 typedef struct {
-    char dir [128];
-    char keys [160];
+    agent_test_env_t env;       // directory, certificates (one broker key for both), zauth
     char endpoint_a [200];
     char endpoint_b [200];
-    char agent_cert [200];
-    zcert_t *broker_cert;
-    zactor_t *auth;
     fake_broker_t *a;
     fake_broker_t *b;
 } fixture_t;
-
-static void
-s_remove_tree (const char *path)
-{
-    DIR *dir = opendir (path);
-    if (dir) {
-        struct dirent *item;
-        while ((item = readdir (dir))) {
-            if (streq (item->d_name, ".") || streq (item->d_name, ".."))
-                continue;
-            char child [512];
-            snprintf (child, sizeof child, "%s/%s", path, item->d_name);
-            s_remove_tree (child);
-        }
-        closedir (dir);
-        rmdir (path);
-    }
-    else
-        unlink (path);
-}
 
 static int
 setup (void **state)
 {
     fixture_t *fixture = calloc (1, sizeof *fixture);
     assert_non_null (fixture);
-    snprintf (fixture->dir, sizeof fixture->dir, "/tmp/al-failover-XXXXXX");
-    assert_non_null (mkdtemp (fixture->dir));
-    snprintf (fixture->keys, sizeof fixture->keys, "%s/keys", fixture->dir);
-    assert_int_equal (mkdir (fixture->keys, 0700), 0);
-    snprintf (fixture->endpoint_a, sizeof fixture->endpoint_a, "ipc://%s/a.ipc", fixture->dir);
-    snprintf (fixture->endpoint_b, sizeof fixture->endpoint_b, "ipc://%s/b.ipc", fixture->dir);
-    snprintf (fixture->agent_cert, sizeof fixture->agent_cert, "%s/qa.cert", fixture->keys);
-    fixture->broker_cert = zcert_new ();
-    char broker_cert [256];
-    snprintf (broker_cert, sizeof broker_cert, "%s/broker.cert", fixture->dir);
-    assert_int_equal (zcert_save (fixture->broker_cert, broker_cert), 0);
-    zcert_t *agent = zcert_new ();
-    assert_int_equal (zcert_save (agent, fixture->agent_cert), 0);
-    zcert_destroy (&agent);
-    fixture->auth = zactor_new (zauth, NULL);
-    assert_non_null (fixture->auth);
-    zstr_sendx (fixture->auth, "CURVE", fixture->keys, NULL);
-    zsock_wait (fixture->auth);
-    fixture->a = fake_broker_new (fixture->endpoint_a, fixture->broker_cert, 100);
-    fixture->b = fake_broker_new (fixture->endpoint_b, fixture->broker_cert, 100);
+    agent_test_env_init (&fixture->env, "al-failover");
+    snprintf (fixture->endpoint_a, sizeof fixture->endpoint_a, "ipc://%s/a.ipc", fixture->env.dir);
+    snprintf (fixture->endpoint_b, sizeof fixture->endpoint_b, "ipc://%s/b.ipc", fixture->env.dir);
+    fixture->a = fake_broker_new (fixture->endpoint_a, fixture->env.broker_cert, 100);
+    fixture->b = fake_broker_new (fixture->endpoint_b, fixture->env.broker_cert, 100);
     *state = fixture;
     return 0;
 }
@@ -93,49 +48,24 @@ teardown (void **state)
     fixture_t *fixture = *state;
     fake_broker_destroy (&fixture->a);
     fake_broker_destroy (&fixture->b);
-    zactor_destroy (&fixture->auth);
-    zcert_destroy (&fixture->broker_cert);
-    s_remove_tree (fixture->dir);
+    agent_test_env_fini (&fixture->env);
     free (fixture);
     return 0;
 }
 
+//  The agent is given both endpoints, a first.
 static al_agent_t *
 s_agent (fixture_t *fixture)
 {
+    char endpoints [420];
+    snprintf (endpoints, sizeof endpoints, "%s , %s", fixture->endpoint_a, fixture->endpoint_b);
     al_agent_options_t options;
-    al_agent_options_defaults (&options);
-    snprintf (options.endpoint, sizeof options.endpoint, "%s , %s",
-              fixture->endpoint_a, fixture->endpoint_b);
-    snprintf (options.broker_key, sizeof options.broker_key, "%s",
-              zcert_public_txt (fixture->broker_cert));
-    snprintf (options.cert_path, sizeof options.cert_path, "%s", fixture->agent_cert);
-    snprintf (options.name, sizeof options.name, "qa");
-    options.subscribe_deliveries = true;
-    options.heartbeat_ms = 100;
-    options.retry_ms = 500;
-    options.reconnect_ivl_ms = 50;
-    options.reconnect_ivl_max_ms = 400;
+    agent_test_options (&fixture->env, endpoints, &options);
     char error [256] = "";
     al_agent_t *agent = al_agent_new (&options, error, sizeof error);
     if (!agent)
         fail_msg ("al_agent_new: %s", error);
     return agent;
-}
-
-static void
-s_qa_report (al_envelope_t *envelope, Airlock__QaReport *report, const char *version)
-{
-    airlock__envelope__init (envelope);
-    airlock__qa_report__init (report);
-    report->service = "demo";
-    report->version = (char *) version;
-    report->artifact_sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-    report->report_sha256 = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
-    report->approved = true;
-    envelope->environment = AIRLOCK__ENVIRONMENT__ENV_STAGING;
-    envelope->body_case = AIRLOCK__ENVELOPE__BODY_QA_REPORT;
-    envelope->qa_report = report;
 }
 
 //  ---------------------------------------------------------------------------------
@@ -150,7 +80,7 @@ test_unanswered_first_endpoint_moves_to_the_second (void **state)
     al_agent_t *agent = s_agent (fixture);
     al_envelope_t envelope;
     Airlock__QaReport report;
-    s_qa_report (&envelope, &report, "v1");
+    agent_test_qa_report (&envelope, &report, "v1");
     al_agent_result_t result;
     assert_int_equal (al_agent_send (agent, &envelope, 30000, &result), AL_AGENT_ACKED);
     assert_int_equal (fake_broker_count_id (fixture->b, result.message_id), 1);
@@ -181,7 +111,7 @@ test_silent_active_broker_fails_over_with_the_same_ids (void **state)
     fake_broker_set_mute (fixture->a, true);
     al_envelope_t envelope;
     Airlock__QaReport report;
-    s_qa_report (&envelope, &report, "v2");
+    agent_test_qa_report (&envelope, &report, "v2");
     char id [AL_AGENT_ID_SIZE];
     assert_int_equal (al_agent_post (agent, &envelope, 1000, id, NULL, 0), AL_AGENT_QUEUED);
     // A records it but answers nothing.
@@ -203,7 +133,7 @@ test_silent_active_broker_fails_over_with_the_same_ids (void **state)
     // B goes away, A is back: the agent goes round the list to A.
     fake_broker_stop (fixture->b);
     fake_broker_set_mute (fixture->a, false);
-    s_qa_report (&envelope, &report, "v3");
+    agent_test_qa_report (&envelope, &report, "v3");
     assert_int_equal (al_agent_send (agent, &envelope, 30000, &result), AL_AGENT_ACKED);
     assert_true (fake_broker_count_id (fixture->a, result.message_id) >= 1);
     assert_int_equal (fake_broker_count_id (fixture->b, result.message_id), 0);
@@ -222,8 +152,8 @@ test_single_endpoint_stays (void **state)
     al_agent_options_t options;
     al_agent_options_defaults (&options);
     snprintf (options.endpoint, sizeof options.endpoint, "%s", fixture->endpoint_a);
-    snprintf (options.broker_key, sizeof options.broker_key, "%s", zcert_public_txt (fixture->broker_cert));
-    snprintf (options.cert_path, sizeof options.cert_path, "%s", fixture->agent_cert);
+    snprintf (options.broker_key, sizeof options.broker_key, "%s", zcert_public_txt (fixture->env.broker_cert));
+    snprintf (options.cert_path, sizeof options.cert_path, "%s", fixture->env.agent_cert);
     snprintf (options.name, sizeof options.name, "qa");
     options.heartbeat_ms = 100;
     char error [256] = "";
@@ -234,7 +164,7 @@ test_single_endpoint_stays (void **state)
     fake_broker_start (fixture->a);
     al_envelope_t envelope;
     Airlock__QaReport report;
-    s_qa_report (&envelope, &report, "v4");
+    agent_test_qa_report (&envelope, &report, "v4");
     al_agent_result_t result;
     assert_int_equal (al_agent_send (agent, &envelope, 30000, &result), AL_AGENT_ACKED);
     al_agent_info_t info;
@@ -278,13 +208,13 @@ test_config_endpoint_lists (void **state)
 {
     fixture_t *fixture = *state;
     char path [256];
-    snprintf (path, sizeof path, "%s/airlock.yaml", fixture->dir);
+    snprintf (path, sizeof path, "%s/airlock.yaml", fixture->env.dir);
     FILE *file = fopen (path, "w");
     assert_non_null (file);
     fprintf (file, "state_dir: %s\nkeys:\n  broker: %s/broker.cert\n  agents: %s\n"
                    "endpoints:\n  router: tcp://0.0.0.0:5555\n"
                    "  brokers: \"tcp://10.1.0.1:5555, tcp://10.2.0.1:5555\"\n",
-             fixture->dir, fixture->dir, fixture->keys);
+             fixture->env.dir, fixture->env.dir, fixture->env.keys);
     fclose (file);
     char error [512] = "";
     al_config_t *config = al_config_load (path, error, sizeof error);
@@ -293,7 +223,7 @@ test_config_endpoint_lists (void **state)
     assert_string_equal (al_config_router_endpoint (config), "tcp://0.0.0.0:5555");
     assert_string_equal (al_config_broker_endpoints (config), "tcp://10.1.0.1:5555, tcp://10.2.0.1:5555");
     char pub [300];
-    snprintf (pub, sizeof pub, "ipc://%s/events.ipc", fixture->dir);
+    snprintf (pub, sizeof pub, "ipc://%s/events.ipc", fixture->env.dir);
     assert_string_equal (al_config_event_endpoints (config), pub);
     al_agent_options_t options;
     al_agent_options_defaults (&options);
@@ -305,7 +235,7 @@ test_config_endpoint_lists (void **state)
     config = al_config_load (path, error, sizeof error);
     assert_non_null (config);
     char saved [256];
-    snprintf (saved, sizeof saved, "%s/saved.yaml", fixture->dir);
+    snprintf (saved, sizeof saved, "%s/saved.yaml", fixture->env.dir);
     assert_int_equal (al_config_save (config, saved, error, sizeof error), 0);
     al_config_destroy (&config);
     config = al_config_load (saved, error, sizeof error);
@@ -317,7 +247,7 @@ test_config_endpoint_lists (void **state)
     file = fopen (path, "w");
     assert_non_null (file);
     fprintf (file, "state_dir: %s\nkeys:\n  broker: %s/broker.cert\n  agents: %s\n"
-                   "endpoints:\n  brokers: \"tcp://10.1.0.1:5555,,\"\n", fixture->dir, fixture->dir, fixture->keys);
+                   "endpoints:\n  brokers: \"tcp://10.1.0.1:5555,,\"\n", fixture->env.dir, fixture->env.dir, fixture->env.keys);
     fclose (file);
     config = al_config_load (path, error, sizeof error);
     assert_non_null (config);
