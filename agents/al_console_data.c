@@ -2,6 +2,14 @@
     al_console_data.h). Read-only: it asks the broker (StatusQuery), opens the store
     read-only per request, and reads the release files, the policy and the logs, never
     another module's bytes itself.
+
+    The log view: audit, history and approvals answer from one replay of the audit log
+    and one in-memory list of its rows (what the audit filter reads), both kept in this
+    object and advanced over the rows appended since the last request (store/
+    al_replay_advance), so a request costs the new rows, not the whole log. They are
+    built anew only when the log is not the one they were built from: the row they last
+    saw is gone or has another hash (a replaced or truncated database). log_mutex holds
+    one request at a time in the view.
 */
 #include "agents/al_console_data.h"
 #include "agents/al_process_logs.h"
@@ -12,6 +20,7 @@
 #include "deploy/al_rules.h"
 #include "policies/al_policy.h"
 #include "store/al_replay.h"
+#include "store/al_replay_advance.h"
 #include "store/al_store.h"
 
 #include <assert.h>
@@ -31,6 +40,16 @@ typedef struct {
     al_rules_stream_t *rules;
 } s_soak_stream_t;
 
+//  One audit row as the audit API filters and shows it; the strings live in text.
+typedef struct {
+    uint64_t sequence;
+    uint64_t time_ms;
+    al_store_decision_t decision;
+    uint8_t hash [AL_STORE_HASH_SIZE];
+    const char *sender, *role, *type, *message_id, *deployment_id, *environment, *reason;
+    char text [];
+} s_audit_row_t;
+
 struct _al_console_data_t {
     const al_config_t *config;
     al_agent_t *agent;
@@ -40,6 +59,13 @@ struct _al_console_data_t {
     al_policy_t *policy;            // for the soak judgement (the event thread only)
     s_soak_stream_t streams [S_STREAMS_MAX];
     size_t stream_count;
+    pthread_mutex_t log_mutex;      // the log view below
+    al_replay_t *replay;            // of the whole log, up to its last sequence
+    s_audit_row_t **rows;           // every row, in sequence order
+    size_t row_count;
+    size_t row_capacity;
+    uint8_t last_hash [AL_STORE_HASH_SIZE];     // of the row at al_replay_last_sequence
+    al_console_data_log_stats_t stats;
 };
 
 al_console_data_t *
@@ -53,6 +79,7 @@ al_console_data_new (const al_config_t *config, al_agent_t *agent, int timeout_m
     self->agent = agent;
     self->timeout_ms = timeout_ms;
     pthread_mutex_init (&self->mutex, NULL);
+    pthread_mutex_init (&self->log_mutex, NULL);
     self->progress = json_object ();
     self->policy = al_policy_load (al_config_policy_dir (config), NULL);
     if (!self->progress)
@@ -71,6 +98,11 @@ al_console_data_destroy (al_console_data_t **self_p)
         al_rules_stream_destroy (&self->streams [index].rules);
     al_policy_destroy (&self->policy);
     json_decref (self->progress);
+    al_replay_destroy (&self->replay);
+    for (size_t index = 0; index < self->row_count; index++)
+        free (self->rows [index]);
+    free (self->rows);
+    pthread_mutex_destroy (&self->log_mutex);
     pthread_mutex_destroy (&self->mutex);
     free (self);
     *self_p = NULL;
@@ -216,6 +248,94 @@ s_store_open (al_console_data_t *self, char *error, size_t error_size)
     return al_store_open (NULL, al_config_database (self->config), &options, error, error_size);
 }
 
+//  ---- the log view (log_mutex held) -----------------------------------------------------
+
+static void
+s_log_forget (al_console_data_t *self)
+{
+    al_replay_destroy (&self->replay);
+    for (size_t index = 0; index < self->row_count; index++)
+        free (self->rows [index]);
+    self->row_count = 0;
+}
+
+//  al_replay_row_fn: keep the row for the audit API.
+static bool
+s_log_keep_row (const al_store_event_t *event, void *arg)
+{
+    al_console_data_t *self = (al_console_data_t *) arg;
+    if (self->row_count == self->row_capacity) {
+        size_t capacity = self->row_capacity? 2 * self->row_capacity: 1024;
+        s_audit_row_t **rows = (s_audit_row_t **) realloc (self->rows, capacity * sizeof *rows);
+        if (!rows)
+            return false;
+        self->rows = rows;
+        self->row_capacity = capacity;
+    }
+    const char *fields [7] = { event->sender, event->role, event->type, event->message_id, event->deployment_id,
+                               event->environment, event->reason };
+    size_t lengths [7], total = 0;
+    for (size_t index = 0; index < 7; index++)
+        total += (lengths [index] = strlen (fields [index])) + 1;
+    s_audit_row_t *row = (s_audit_row_t *) malloc (sizeof *row + total);
+    if (!row)
+        return false;
+    row->sequence = event->sequence;
+    row->time_ms = event->time_ms;
+    row->decision = event->decision;
+    memcpy (row->hash, event->hash, sizeof row->hash);
+    const char **targets [7] = { &row->sender, &row->role, &row->type, &row->message_id, &row->deployment_id,
+                                 &row->environment, &row->reason };
+    char *at = row->text;
+    for (size_t index = 0; index < 7; index++) {
+        memcpy (at, fields [index], lengths [index] + 1);
+        *targets [index] = at;
+        at += lengths [index] + 1;
+    }
+    self->rows [self->row_count++] = row;
+    memcpy (self->last_hash, event->hash, sizeof self->last_hash);
+    self->stats.rows_read++;
+    return true;
+}
+
+//  Bring the view up to the log's head: the new rows only, unless the log is not the
+//  one the view was built from. False with error set when the store cannot be read
+//  (the view is dropped, to be built again by the next request).
+static bool
+s_log_advance (al_console_data_t *self, al_store_t *store, char *error, size_t error_size)
+{
+    uint64_t last = self->replay? al_replay_last_sequence (self->replay): 0;
+    if (last) {
+        al_store_event_t event;
+        if (al_store_event_get (store, last, &event) != AL_STORE_OK
+        ||  memcmp (event.hash, self->last_hash, sizeof self->last_hash) != 0)
+            s_log_forget (self);        // replaced or truncated: start over
+    }
+    if (!self->replay) {
+        self->replay = al_replay_new_empty ();
+        if (!self->replay) {
+            snprintf (error, error_size, "replay: out of memory");
+            return false;
+        }
+        self->stats.full_replays++;
+    }
+    if (al_replay_advance (self->replay, store, s_log_keep_row, self, error, error_size) < 0) {
+        s_log_forget (self);
+        return false;
+    }
+    return true;
+}
+
+void
+al_console_data_log_stats (al_console_data_t *self, al_console_data_log_stats_t *stats)
+{
+    assert (self && stats);
+    pthread_mutex_lock (&self->log_mutex);
+    *stats = self->stats;
+    stats->rows_held = self->row_count;
+    pthread_mutex_unlock (&self->log_mutex);
+}
+
 static json_t *
 s_api_approvals (al_console_data_t *self, int *status, char *error, size_t error_size)
 {
@@ -228,7 +348,9 @@ s_api_approvals (al_console_data_t *self, int *status, char *error, size_t error
     }
     char store_error [512] = "";
     al_store_t *store = reply->status_reply->n_approvals? s_store_open (self, store_error, sizeof store_error): NULL;
-    al_replay_t *replay = store? al_replay_new (store, 0, store_error, sizeof store_error): NULL;
+    pthread_mutex_lock (&self->log_mutex);
+    const al_replay_t *replay = store && s_log_advance (self, store, store_error, sizeof store_error)
+                              ? self->replay: NULL;
     json_t *list = json_array ();
     for (size_t index = 0; index < reply->status_reply->n_approvals; index++) {
         const Airlock__ApprovalRequest *request = reply->status_reply->approvals [index];
@@ -244,7 +366,7 @@ s_api_approvals (al_console_data_t *self, int *status, char *error, size_t error
         json_object_set_new (item, "signatures_so_far", s_signatures_so_far (replay, request->request_id));
         json_array_append_new (list, item);
     }
-    al_replay_destroy (&replay);
+    pthread_mutex_unlock (&self->log_mutex);
     al_store_destroy (&store);
     al_codec_free (&reply);
     return json_pack ("{s:o, s:s}", "approvals", list, "store_error", store_error);
@@ -293,35 +415,42 @@ s_api_audit (al_console_data_t *self, al_console_data_arg_fn *arg, const void *r
         *status = 503;
         return NULL;
     }
-    //  Newest first: keep the last LIMIT matches of a forward scan.
-    json_t *rows = json_array ();
-    uint64_t matched = 0, scanned = 0;
-    al_store_iter_t *iter = al_store_iter_new (store, 1);
-    al_store_event_t event;
-    while (iter && al_store_iter_next (iter, &event) == AL_STORE_OK) {
-        scanned++;
-        if ((type && *type && strcmp (event.type, type) != 0)
-        ||  (sender && *sender && strcmp (event.sender, sender) != 0)
-        ||  (denied_only && event.decision != AL_STORE_DENIED)
-        ||  (release && *release && strncmp (event.deployment_id, release, strlen (release)) != 0))
-            continue;
-        if (search && *search && !(s_contains (event.type, search) || s_contains (event.sender, search)
-                                   || s_contains (event.deployment_id, search) || s_contains (event.reason, search)
-                                   || s_contains (event.message_id, search)))
-            continue;
-        matched++;
-        json_array_append_new (rows, s_row_json (&event));
-        if (json_array_size (rows) > (size_t) limit)
-            json_array_remove (rows, 0);
+    pthread_mutex_lock (&self->log_mutex);
+    if (!s_log_advance (self, store, error, error_size)) {
+        pthread_mutex_unlock (&self->log_mutex);
+        al_store_destroy (&store);
+        *status = 503;
+        return NULL;
     }
-    al_store_iter_destroy (&iter);
     al_store_destroy (&store);
-    json_t *reversed = json_array ();
-    for (size_t index = json_array_size (rows); index > 0; index--)
-        json_array_append (reversed, json_array_get (rows, index - 1));
-    json_decref (rows);
-    return json_pack ("{s:o, s:I, s:I}", "rows", reversed, "matched", (json_int_t) matched,
-                      "rows_in_log", (json_int_t) scanned);
+    //  Newest first: the first LIMIT matches of a backward scan; every match counted.
+    json_t *rows = json_array ();
+    uint64_t matched = 0;
+    for (size_t index = self->row_count; index > 0; index--) {
+        const s_audit_row_t *row = self->rows [index - 1];
+        if ((type && *type && strcmp (row->type, type) != 0)
+        ||  (sender && *sender && strcmp (row->sender, sender) != 0)
+        ||  (denied_only && row->decision != AL_STORE_DENIED)
+        ||  (release && *release && strncmp (row->deployment_id, release, strlen (release)) != 0))
+            continue;
+        if (search && *search && !(s_contains (row->type, search) || s_contains (row->sender, search)
+                                   || s_contains (row->deployment_id, search) || s_contains (row->reason, search)
+                                   || s_contains (row->message_id, search)))
+            continue;
+        if (matched++ < (uint64_t) limit) {
+            al_store_event_t event = {
+                .sequence = row->sequence, .time_ms = row->time_ms, .sender = row->sender, .role = row->role,
+                .type = row->type, .message_id = row->message_id, .deployment_id = row->deployment_id,
+                .environment = row->environment, .decision = row->decision, .reason = row->reason
+            };
+            memcpy (event.hash, row->hash, sizeof event.hash);
+            json_array_append_new (rows, s_row_json (&event));
+        }
+    }
+    size_t in_log = self->row_count;
+    pthread_mutex_unlock (&self->log_mutex);
+    return json_pack ("{s:o, s:I, s:I}", "rows", rows, "matched", (json_int_t) matched,
+                      "rows_in_log", (json_int_t) in_log);
 }
 
 static json_t *
@@ -421,12 +550,19 @@ static json_t *
 s_api_history (al_console_data_t *self, int *status, char *error, size_t error_size)
 {
     al_store_t *store = s_store_open (self, error, error_size);
-    al_replay_t *replay = store? al_replay_new (store, 0, error, error_size): NULL;
-    if (!replay) {
+    if (!store) {
+        *status = 503;
+        return NULL;
+    }
+    pthread_mutex_lock (&self->log_mutex);
+    if (!s_log_advance (self, store, error, error_size)) {
+        pthread_mutex_unlock (&self->log_mutex);
         al_store_destroy (&store);
         *status = 503;
         return NULL;
     }
+    al_store_destroy (&store);
+    const al_replay_t *replay = self->replay;
     json_t *rows = json_array ();
     for (size_t index = 0; index < al_replay_count (replay); index++) {
         const al_replay_deployment_t *deployment = al_replay_at (replay, index);
@@ -439,8 +575,7 @@ s_api_history (al_console_data_t *self, int *status, char *error, size_t error_s
                                                 "duration_ms", (json_int_t) row.duration_ms, "notes", row.notes,
                                                 "state", al_replay_state_name (deployment->state)));
     }
-    al_replay_destroy (&replay);
-    al_store_destroy (&store);
+    pthread_mutex_unlock (&self->log_mutex);
     return json_pack ("{s:o}", "history", rows);
 }
 

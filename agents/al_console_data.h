@@ -21,9 +21,14 @@
     (deploy/al_rules: the limit and status of every rule, the baseline), the rollback
     triggers, deploy progress and receipts.
 
+    audit, history and approvals answer from a view of the log kept in the object and
+    advanced over the new rows at each request (built anew only when the log was
+    replaced or truncated).
+
     Threading: al_console_data_api may be called from several threads at once (the
     agent runtime is thread-safe, the store is opened read-only per request, the live
-    progress is under a mutex); al_console_data_event from one thread only.
+    progress and the log view are under mutexes); al_console_data_event from one
+    thread only.
 */
 #ifndef AL_CONSOLE_DATA_H_INCLUDED
 #define AL_CONSOLE_DATA_H_INCLUDED
@@ -55,6 +60,15 @@ bool al_console_data_judges (const al_console_data_t *self);
 //  there) and error set. The caller owns the result.
 json_t *al_console_data_api (al_console_data_t *self, const char *name, al_console_data_arg_fn *arg, const void *request,
                              int *status, char *error, size_t error_size);
+
+//  What the log view cost so far (for tests and diagnostics).
+typedef struct {
+    uint64_t full_replays;          // views built from the first row (the first, and after a replaced log)
+    uint64_t rows_read;             // rows read from the store into the view, all told
+    uint64_t rows_held;             // rows in the view now
+} al_console_data_log_stats_t;
+
+void al_console_data_log_stats (al_console_data_t *self, al_console_data_log_stats_t *stats);
 
 //  What to stream for an envelope received on topic (missed: how many the subscriber
 //  lost before it): the JSON with *event_p its event name ("soak", "rollback",

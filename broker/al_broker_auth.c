@@ -17,6 +17,7 @@
     Threading: the reactor thread only.
 */
 #include "broker/al_broker_int.h"
+#include "base/al_crashpoint.h"
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,7 @@ al_broker_zap_handle (al_broker_t *self)
     zmsg_t *request = zmsg_recv (self->zap);
     if (!request)
         return;
+    al_crashpoint ("broker.zap");       // tests: die while a client's handshake waits on us
     char *version = zmsg_popstr (request);
     zframe_t *request_id = zmsg_pop (request);
     char *domain = zmsg_popstr (request);

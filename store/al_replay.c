@@ -564,9 +564,10 @@ s_qa (al_replay_t *self, s_deployment_t *deployment, const al_store_event_t *eve
     }
 }
 
-static void
-s_row (al_replay_t *self, const al_store_event_t *event)
+void
+replay_row (al_replay_t *self, const al_store_event_t *event)
 {
+    self->last_sequence = event->sequence;
     s_type_t type = s_type (event->type);
     if (type == S_OTHER)
         return;
@@ -678,7 +679,7 @@ al_replay_new (al_store_t *store, uint64_t as_of_ms, char *error, size_t error_s
         if (as_of_ms && event.time_ms > as_of_ms)
             continue;
         self->rows++;
-        s_row (self, &event);
+        replay_row (self, &event);
         if (self->out_of_memory) {
             status = AL_STORE_ERR_NOMEM;
             break;

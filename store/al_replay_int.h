@@ -45,11 +45,14 @@ struct _al_replay_t {
     size_t pool_count;
     size_t pool_capacity;
     uint64_t rows;
+    uint64_t last_sequence;         // the last row replay_row saw (al_replay_advance goes on after it)
     bool out_of_memory;
 };
 
 
 //  al_replay.c
 bool replay_terminal (al_replay_state_t state);
+//  Fold one row into the replay (sets out_of_memory when it fails; last_sequence).
+void replay_row (al_replay_t *self, const al_store_event_t *event);
 
 #endif

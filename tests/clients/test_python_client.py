@@ -7,7 +7,10 @@ these tests need). Shown here, with the state directory's `ci` certificate:
   - submit_release: the orchestrator's release file appears in state STAGING, submitted
     by ci, and status() returns it with its (empty) journal and no pending approval;
   - a ReleaseCandidate for production is denied, with the broker's reason;
-  - a certificate whose key is not in identities.yaml is refused at the handshake;
+  - a certificate whose key is not in identities.yaml is refused at the handshake, and
+    so is a client given the wrong broker key (long before its timeout);
+  - a broker SIGKILLed in the middle of the client's handshake (crash point broker.zap,
+    twice in a row) and restarted: the client's send completes, nothing raised;
   - a release submitted while the broker is down is delivered once it is back;
   - request_rollback submits the release that ran before as a rollback;
   - `python3 -m airlock_client submit|status --json`, and its exit codes.
@@ -30,6 +33,7 @@ import unittest
 import zmq
 
 import airlock_client as ac
+from airlock_client import airlock_pb2 as pb
 
 AIRLOCK = os.path.join(os.environ.get("AIRLOCK_BINARY_DIR", "."), "airlock")
 DIGEST = "sha256:" + "5e" * 32
@@ -171,6 +175,19 @@ class ClientTest(unittest.TestCase):
         self.assertIn("refused this key", str(caught.exception))
         self.assertIn(public.decode(), str(caught.exception))
 
+    def test_wrong_broker_key_is_refused(self):
+        # The broker cannot open our HELLO and closes the connection, every time: that
+        # is a refusal (final), not a broker that died (retried), and it comes long
+        # before the call's timeout.
+        public, _ = zmq.curve_keypair()
+        config = ac.load_config(self.stack.config)
+        certificate = ac.load_certificate(config.agent_cert("ci"), secret=True)
+        with ac.Client(config.router_endpoint, public.decode(), certificate) as lost:
+            with self.assertRaises(ac.KeyRefused) as caught:
+                lost.submit_release("demo", "v1", "/opt/demo", DIGEST, timeout=120)
+        self.assertIn("wrong broker key", str(caught.exception))
+        self.assertIn("3 times in a row", str(caught.exception))
+
     def test_submit_while_broker_down_is_delivered_later(self):
         self.client.connect(10)
         self.stack.stop_broker()
@@ -278,6 +295,80 @@ class ClientTest(unittest.TestCase):
             os.chmod(secret, 0o600)
         self.assertEqual(str(caught.exception), "%s: mode 0644: a secret key must be readable by its owner only "
                          "(chmod 600 %s)" % (secret, secret))
+
+
+class HandshakeDropTest(unittest.TestCase):
+    """A broker of its own (no other client), started with the crash point broker.zap:
+    it SIGKILLs itself on the first ZAP request it handles, i.e. in the middle of the
+    first CURVE handshake it sees, which is ours."""
+
+    KILLS = 2
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="al-pydrop-")
+        self.config = os.path.join(self.dir, "airlock.yaml")
+        subprocess.run([AIRLOCK, "init", self.dir], check=True, stdout=subprocess.DEVNULL)
+        self.broker = None
+        self.exits = []
+
+    def tearDown(self):
+        if self.broker and self.broker.poll() is None:
+            self.broker.send_signal(signal.SIGTERM)
+            try:
+                self.broker.wait(30)
+            except subprocess.TimeoutExpired:
+                self.broker.kill()
+                self.broker.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def start_broker(self, crash):
+        env = dict(os.environ)
+        env.pop("AIRLOCK_CRASHPOINT", None)
+        if crash:
+            env["AIRLOCK_CRASHPOINT"] = "broker.zap"
+        with open(os.path.join(self.dir, "broker.log"), "a") as out:
+            self.broker = subprocess.Popen([AIRLOCK, "broker", "--config", self.config], stdout=out,
+                                           stderr=subprocess.STDOUT, env=env)
+
+    def supervise(self):
+        """As `airlock up` would: restart the broker each time it dies, the crash point
+        armed for the first KILLS runs."""
+        for _ in range(self.KILLS):
+            self.exits.append(self.broker.wait(120))
+            time.sleep(0.3)
+            self.start_broker(crash=len(self.exits) < self.KILLS)
+
+    def test_broker_killed_in_handshake_then_restarted(self):
+        self.start_broker(crash=True)
+        supervisor = threading.Thread(target=self.supervise)
+        supervisor.start()
+        try:
+            with ac.Client.from_config(self.config) as client:
+                ack = client.send(self.candidate(), timeout=120)
+        finally:
+            supervisor.join(150)
+        self.assertEqual(self.exits, [-signal.SIGKILL] * self.KILLS, "the broker did not die in the handshake")
+        self.assertGreater(ack.audit_sequence, 0)
+        self.assertFalse(ack.duplicate)
+        database = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.dir, "audit.db"), uri=True)
+        try:
+            rows = database.execute("SELECT sender FROM events WHERE type = 'ReleaseCandidate'").fetchall()
+        finally:
+            database.close()
+        self.assertEqual(rows, [("ci",)])
+
+    @staticmethod
+    def candidate():
+        envelope = pb.Envelope()
+        envelope.deployment_id = "rel-drop-1"
+        envelope.environment = pb.ENV_DEVELOPMENT
+        candidate = envelope.release_candidate
+        candidate.service = "demo"
+        candidate.version = "v1"
+        candidate.artifact_uri = "/opt/demo-v1"
+        candidate.artifact_sha256 = DIGEST[7:]
+        candidate.deployment_type = pb.DEPLOY_TYPE_STANDARD
+        return envelope
 
 
 if __name__ == "__main__":

@@ -16,6 +16,13 @@ Invariants:
   Client, so they never repeat across restarts.
 - Register is the first message of every connection; a broker heartbeat whose sequence
   goes back (the broker restarted, or forgot us) or a new handshake registers us again.
+- KeyRefused is final, so it is raised only for a refusal: the broker's ZAP handler
+  answered 400 for our key (the monitor's HANDSHAKE_FAILED_AUTH), or the broker closed
+  the connection during the handshake _DROPS_REFUSED times in a row while it was there
+  all along (each reconnect reached it at once: a wrong broker key, or not an airlock
+  broker). A handshake cut because the broker died (the next connect attempt finds
+  nobody) or timed out is a lost connection like any other: retried within the
+  caller's timeout.
 
 Threading: a Client is used by one thread at a time. It has no background thread: the
 socket is read, heartbeats are sent and messages retransmitted only while a call waits
@@ -42,6 +49,10 @@ except ImportError as cause:  # pragma: no cover - depends on the build
         "PYTHONPATH next to the source clients/python") from cause
 
 SOFTWARE_VERSION = "airlock-python 0.1.0"
+
+# Handshakes the peer cut, in a row, each on the first connect attempt after the last
+# (the peer never went away), before the broker key is taken as wrong.
+_DROPS_REFUSED = 3
 
 ENVIRONMENTS = {
     "development": pb.ENV_DEVELOPMENT,
@@ -79,7 +90,9 @@ class Timeout(AirlockError):
 
 
 class KeyRefused(AirlockError):
-    """The broker refused our CURVE key in the handshake (not in identities.yaml)."""
+    """The broker refused our CURVE key in the handshake (not in identities.yaml), or
+    the broker key is wrong (the peer cut three handshakes in a row). Final; a broker
+    that died during the handshake is not a refusal (the call reconnects)."""
 
 
 class Denied(AirlockError):
@@ -405,6 +418,10 @@ class Client:
         self._heartbeats = 0
         self._connections = 0
         self._refused = None
+        self._handshake_s = handshake_ms / 1000.0
+        self._connected_at = None           # when the monitor reported the last connect
+        self._drops = 0                     # handshakes cut in a row by a peer that stayed
+        self._retries_since_drop = 0        # reconnects scheduled since the last cut
         self._broker_heartbeat = None       # last broker heartbeat sequence
         self._last_tx = 0.0
         self._next_heartbeat = 0.0
@@ -429,7 +446,8 @@ class Client:
         self._socket.curve_serverkey = broker_key.encode("ascii")
         self._monitor = self._socket.get_monitor_socket(
             zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
-            | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+            | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+            | zmq.EVENT_CONNECTED | zmq.EVENT_CONNECT_RETRIED)
         self._poller = zmq.Poller()
         self._poller.register(self._socket, zmq.POLLIN)
         self._poller.register(self._monitor, zmq.POLLIN)
@@ -584,21 +602,42 @@ class Client:
         # acknowledging it leaves it to the role's agents.
 
     def _on_monitor_event(self):
-        event = parse_monitor_message(self._monitor.recv_multipart())["event"]
+        message = parse_monitor_message(self._monitor.recv_multipart())
+        event, value = message["event"], message["value"]
+        now = time.monotonic()
         if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
             self._connections += 1
             self._refused = None
+            self._drops = 0
             self._broker_heartbeat = None
             if self._connections > 1:
                 self._resend_all()
         elif event == zmq.EVENT_DISCONNECTED:
             self._registered = False
-        elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+        elif event == zmq.EVENT_CONNECTED:
+            self._connected_at = now
+        elif event == zmq.EVENT_CONNECT_RETRIED:
+            # The first one after a cut schedules the reconnect; a second means that
+            # attempt found nobody: the broker went away (it died), not a refusal.
+            self._retries_since_drop += 1
+            if self._retries_since_drop >= 2:
+                self._drops = 0
+        elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH and value != 300:
+            # The ZAP status: 400 from the broker's handler (300, temporary: retried).
             self._refused = ("handshake with %s failed: the broker refused this key (%s is not in the "
-                             "policy's identities.yaml)" % (self.endpoint, self.public_key))
-        else:
-            self._refused = ("handshake with %s failed: wrong broker key, or not an airlock broker"
-                             % self.endpoint)
+                             "policy's identities.yaml; ZAP status %d)" % (self.endpoint, self.public_key, value))
+        elif event in (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL):
+            # Cut during the handshake. A handshake that ran into its timeout is a slow
+            # broker, not a refusal; a quick cut counts toward _DROPS_REFUSED.
+            quick = self._connected_at is not None and now - self._connected_at < self._handshake_s / 2
+            self._connected_at = None
+            self._retries_since_drop = 0
+            if quick:
+                self._drops += 1
+            if self._drops >= _DROPS_REFUSED:
+                self._refused = ("handshake with %s failed: the broker closed the connection during the CURVE "
+                                 "handshake %d times in a row: wrong broker key, or not an airlock broker"
+                                 % (self.endpoint, self._drops))
 
     def _wait(self, deadline):
         """One round: receive, keep alive, retransmit. False once the deadline passed."""
