@@ -371,16 +371,16 @@ s_process_start_instance (void *handle, const al_driver_spec_t *spec, al_driver_
             al_process_pump_wait_eof (&self->pump, id, 2000);
             tail = al_file_tail (log_path, S_LOG_TAIL, redact);
             al_driver_error_set (error, error_size, redact,
-                          "instance %s exited during start with exit code %d; log %s ends: %s",
-                          id, exit_code, log_path, tail);
+                                 "instance %s exited during start with exit code %d; log %s ends: %s",
+                                 id, exit_code, log_path, tail);
             status = AL_DRIVER_ERR_FAILED;
             goto cleanup;
         }
         if (al_clock_remaining_ms (deadline) == 0) {
             tail = al_file_tail (log_path, S_LOG_TAIL, redact);
             al_driver_error_set (error, error_size, redact,
-                          "instance %s did not answer %s within %d ms (killed); log %s ends: %s",
-                          id, url, self->start_timeout_ms, log_path, tail);
+                                 "instance %s did not answer %s within %d ms (killed); log %s ends: %s",
+                                 id, url, self->start_timeout_ms, log_path, tail);
             status = AL_DRIVER_ERR_TIMEOUT;
             goto cleanup;
         }
@@ -450,7 +450,7 @@ s_process_stop_instance (void *handle, const char *id, int grace_ms, al_driver_s
     char why [512];
     if (self->state_file && al_process_registry_write (self, NULL, why, sizeof (why)) != 0) {
         al_driver_error_set (error, error_size, self->secrets->redact,
-                      "instance %s stopped, but the registry was not updated: %s", id, why);
+                             "instance %s stopped, but the registry was not updated: %s", id, why);
         return AL_DRIVER_ERR_SYSTEM;
     }
     return AL_DRIVER_OK;
