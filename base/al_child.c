@@ -4,6 +4,11 @@
     close-on-exec pipe: {stage, errno}. End of file on that pipe means execve worked.
     stdin fed from a buffer is a socket pair, written with MSG_NOSIGNAL, so a child
     that exits without reading its input cannot kill us with SIGPIPE.
+
+    The hold gate is a socket pair too (a release sent to a child that already died
+    must not raise SIGPIPE either). The held child closes every descriptor but 0, 1, 2,
+    its report pipe and its end of the gate before it waits: it then holds no other
+    child's gate open, so each gate's end of file means its own caller closed it or died.
 */
 #include "base/al_child.h"
 #include "base/al_clock.h"
@@ -25,10 +30,6 @@
 
 extern char **environ;
 
-//  After the leader exited: how long its output is still read (a process outside the
-//  group may hold the pipe open; it is not waited for longer).
-#define S_DRAIN_MS      2000
-
 typedef struct {
     int fd;                 // our end; -1 once closed
     char *data;             // captured bytes (NUL-terminated)
@@ -44,12 +45,18 @@ struct _al_child_t {
     int status;             // from waitpid; valid once exited
     bool lost;              // reaped elsewhere: status unknown
     bool keep_leftovers;
+    int64_t drain_ms;
     pid_t target;           // what signals go to: -pid (the group), or pid (same_group)
     int input_fd;           // our end of stdin; -1 once closed
     const char *input;      // borrowed from the options: the caller keeps it alive
     size_t input_size;
     size_t input_done;
     s_capture_t out, err;
+    int report_fd;          // while held: the child's report pipe (read at release)
+    int gate_fd;            // while held: our end of the gate; -1 otherwise
+    char *name;             // argv[0], the resolved path and cwd: for error texts
+    char *path;
+    char *cwd;
     char status_text [48];
 };
 
@@ -180,10 +187,16 @@ s_capture_read (s_capture_t *capture)
                 capacity *= 2;
             if (capacity > capture->max + 1)
                 capacity = capture->max + 1;
-            char *data = realloc (capture->data, capacity);
+            //  Not realloc: the old buffer is wiped before it is freed.
+            char *data = malloc (capacity);
             if (!data)
                 keep = 0;       // out of memory: counted as dropped, the child goes on
             else {
+                if (capture->data) {
+                    memcpy (data, capture->data, capture->size + 1);
+                    explicit_bzero (capture->data, capture->capacity);
+                    free (capture->data);
+                }
                 capture->data = data;
                 capture->capacity = capacity;
             }
@@ -273,6 +286,8 @@ s_reap_if_exited (al_child_t *self)
         return false;
     if (!self->keep_leftovers && self->target < 0)
         kill (self->target, SIGKILL);
+    if (self->gate_fd >= 0)
+        s_close (&self->gate_fd);       // it died at its gate
     int status = 0;
     while (waitpid (self->pid, &status, 0) < 0 && errno == EINTR)
         ;
@@ -281,7 +296,7 @@ s_reap_if_exited (al_child_t *self)
     al_child_describe_status (status, self->status_text, sizeof self->status_text);
     //  What it wrote before the end.
     s_close (&self->input_fd);
-    int64_t drain = al_clock_deadline_ms (S_DRAIN_MS);
+    int64_t drain = al_clock_deadline_ms (self->drain_ms);
     while ((self->out.fd >= 0 || self->err.fd >= 0) && al_clock_remaining_ms (drain) > 0)
         s_pump (self, (int) (al_clock_remaining_ms (drain) < 50 ? al_clock_remaining_ms (drain) : 50));
     s_close (&self->out.fd);
@@ -290,6 +305,50 @@ s_reap_if_exited (al_child_t *self)
 }
 
 //  ---------------------------------------------------------------------------------
+
+//  The child closes every descriptor but 0, 1, 2 and the two it keeps (a and b, maybe
+//  equal). Async-signal-safe.
+static void
+s_close_all_but (int a, int b)
+{
+    int low = a < b ? a : b, high = a < b ? b : a;
+    if (low > 3)
+        close_range (3, (unsigned) low - 1, 0);
+    if (high > low + 1)
+        close_range ((unsigned) low + 1, (unsigned) high - 1, 0);
+    close_range ((unsigned) high + 1, ~0U, 0);
+}
+
+//  Read the child's report pipe until execve closed it or the child reported a failure
+//  (then reaped, with why in error). Closes the pipe. True when it executed its program.
+static bool
+s_report_read (al_child_t *self, int *report_fd_p, char *error, size_t error_size)
+{
+    int failure [2] = { 0, 0 };
+    ssize_t got;
+    do
+        got = read (*report_fd_p, failure, sizeof failure);
+    while (got < 0 && errno == EINTR);
+    s_close (report_fd_p);
+    if (got != (ssize_t) sizeof failure)
+        return true;
+    int status = 0;
+    while (waitpid (self->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    self->status = status;
+    self->exited = true;
+    al_child_describe_status (status, self->status_text, sizeof self->status_text);
+    if (failure [0] == S_STAGE_DIRECTORY)
+        al_error_set (error, error_size, "%s: cannot enter the directory %s: %s",
+                      self->name, self->cwd ? self->cwd : "", strerror (failure [1]));
+    else
+    if (failure [0] == S_STAGE_EXECUTE)
+        al_error_set (error, error_size, "cannot execute %s: %s", self->path, strerror (failure [1]));
+    else
+        al_error_set (error, error_size, "%s: cannot set up its descriptors: %s", self->name,
+                      strerror (failure [1]));
+    return false;
+}
 
 al_child_t *
 al_child_start (char *const *argv, const al_child_options_t *options, char *error, size_t error_size)
@@ -303,25 +362,32 @@ al_child_start (char *const *argv, const al_child_options_t *options, char *erro
 
     al_child_t *self = NULL;
     char **envp = NULL;
-    int null_fd = -1, report [2] = { -1, -1 }, input [2] = { -1, -1 };
+    int null_fd = -1, report [2] = { -1, -1 }, input [2] = { -1, -1 }, gate [2] = { -1, -1 };
     int out [2] = { -1, -1 }, err [2] = { -1, -1 };
     char path [PATH_MAX];
     if (!al_child_resolve (options->program ? options->program : argv [0], path, sizeof path, error, error_size))
         goto failed;
     self = calloc (1, sizeof *self);
     envp = s_environment (options->environment, options->environment_add);
-    if (!self || !envp) {
+    if (self) {
+        self->input_fd = self->out.fd = self->err.fd = self->report_fd = self->gate_fd = -1;
+        self->name = strdup (argv [0]);
+        self->path = strdup (path);
+        self->cwd = options->cwd ? strdup (options->cwd) : NULL;
+    }
+    if (!self || !envp || !self->name || !self->path || (options->cwd && !self->cwd)) {
         al_error_set (error, error_size, "%s: out of memory", argv [0]);
         goto failed;
     }
-    self->input_fd = self->out.fd = self->err.fd = -1;
     self->keep_leftovers = options->keep_leftovers;
+    self->drain_ms = options->drain_ms > 0 ? options->drain_ms : AL_CHILD_DEFAULT_DRAIN_MS;
     self->out.max = options->out_max ? options->out_max : AL_CHILD_DEFAULT_MAX;
     self->err.max = options->err_max ? options->err_max : AL_CHILD_DEFAULT_MAX;
     snprintf (self->status_text, sizeof self->status_text, "running");
 
     if ((null_fd = open ("/dev/null", O_RDWR | O_CLOEXEC)) < 0
     ||  pipe2 (report, O_CLOEXEC) != 0
+    ||  (options->hold && socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, gate) != 0)
     ||  (options->in == AL_CHILD_PIPE && socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, input) != 0)
     ||  (options->out == AL_CHILD_PIPE && pipe2 (out, O_CLOEXEC) != 0)
     ||  (options->err == AL_CHILD_PIPE && pipe2 (err, O_CLOEXEC) != 0)) {
@@ -342,6 +408,7 @@ al_child_start (char *const *argv, const al_child_options_t *options, char *erro
                : options->err == AL_CHILD_TO_STDOUT ? source [1] : null_fd;
     const char *cwd = options->cwd;
     bool same_group = options->same_group;
+    bool hold = options->hold;
 
     pid_t pid = fork ();
     if (pid < 0) {
@@ -361,10 +428,11 @@ al_child_start (char *const *argv, const al_child_options_t *options, char *erro
         int failure [2] = { S_STAGE_SETUP, 0 };
         //  Above 2 first, so that placing one cannot overwrite another's source.
         int keep = fcntl (report [1], F_DUPFD_CLOEXEC, 3);
+        int gate_keep = hold ? fcntl (gate [1], F_DUPFD_CLOEXEC, 3) : keep;
         int high [3];
         for (int index = 0; index < 3; index++)
             high [index] = fcntl (source [index], F_DUPFD_CLOEXEC, 3);
-        if (keep < 0 || high [0] < 0 || high [1] < 0 || high [2] < 0
+        if (keep < 0 || gate_keep < 0 || high [0] < 0 || high [1] < 0 || high [2] < 0
         ||  dup2 (high [0], 0) < 0 || dup2 (high [1], 1) < 0 || dup2 (high [2], 2) < 0)
             failure [1] = errno;
         else
@@ -373,10 +441,18 @@ al_child_start (char *const *argv, const al_child_options_t *options, char *erro
             failure [1] = errno;
         }
         else {
-            //  Nothing of ours but 0, 1, 2 and the report pipe (close-on-exec).
-            if (keep > 3)
-                close_range (3, (unsigned) keep - 1, 0);
-            close_range ((unsigned) keep + 1, ~0U, 0);
+            //  Nothing of ours but 0, 1, 2, the report pipe (close-on-exec) and the gate.
+            s_close_all_but (keep, gate_keep);
+            if (hold) {
+                char go = 0;
+                ssize_t got;
+                do
+                    got = read (gate_keep, &go, 1);
+                while (got < 0 && errno == EINTR);
+                if (got != 1)
+                    _exit (127);    // refused, or the caller died: never execute
+                close (gate_keep);
+            }
             execve (path, argv, envp);
             failure [0] = S_STAGE_EXECUTE;
             failure [1] = errno;
@@ -392,35 +468,24 @@ al_child_start (char *const *argv, const al_child_options_t *options, char *erro
     self->pid = pid;
     self->target = same_group ? pid : -pid;
     s_close (&report [1]);
+    s_close (&gate [1]);
     s_close (&input [1]);
     s_close (&out [1]);
     s_close (&err [1]);
     s_close (&null_fd);
-    int failure [2] = { 0, 0 };
-    ssize_t got;
-    do
-        got = read (report [0], failure, sizeof failure);
-    while (got < 0 && errno == EINTR);
-    s_close (&report [0]);
-    if (got == (ssize_t) sizeof failure) {
-        while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        self->exited = true;
-        if (failure [0] == S_STAGE_DIRECTORY)
-            al_error_set (error, error_size, "%s: cannot enter the directory %s: %s",
-                          argv [0], cwd, strerror (failure [1]));
-        else
-        if (failure [0] == S_STAGE_EXECUTE)
-            al_error_set (error, error_size, "cannot execute %s: %s", path, strerror (failure [1]));
-        else
-            al_error_set (error, error_size, "%s: cannot set up its descriptors: %s", argv [0],
-                          strerror (failure [1]));
-        goto failed;
-    }
     self->input_fd = input [0];
     self->out.fd = out [0];
     self->err.fd = err [0];
     input [0] = out [0] = err [0] = -1;
+    if (hold) {
+        //  The report is read at the release.
+        self->report_fd = report [0];
+        self->gate_fd = gate [0];
+        report [0] = gate [0] = -1;
+    }
+    else
+    if (!s_report_read (self, &report [0], error, error_size))
+        goto failed;
     int ours [3] = { self->input_fd, self->out.fd, self->err.fd };
     for (int index = 0; index < 3; index++)
         if (ours [index] >= 0)
@@ -436,15 +501,60 @@ failed:
     s_close (&null_fd);
     for (int index = 0; index < 2; index++) {
         s_close (&report [index]);
+        s_close (&gate [index]);
         s_close (&input [index]);
         s_close (&out [index]);
         s_close (&err [index]);
     }
     if (self) {
         assert (self->pid == 0 || self->exited);
+        s_close (&self->input_fd);
+        s_close (&self->out.fd);
+        s_close (&self->err.fd);
+        free (self->name);
+        free (self->path);
+        free (self->cwd);
         free (self);
     }
     return NULL;
+}
+
+bool
+al_child_release (al_child_t *self, char *error, size_t error_size)
+{
+    assert (self);
+    if (self->exited) {
+        //  Killed at its gate, and reaped by a wait since.
+        s_close (&self->report_fd);
+        al_error_set (error, error_size, "%s: %s before its release", self->name, self->status_text);
+        return false;
+    }
+    assert (self->gate_fd >= 0);        // started with hold, neither released nor refused
+    //  A child that already died at its gate (killed) reads nothing: its report pipe
+    //  then ends without a failure, and the next wait reaps it.
+    ssize_t sent;
+    do
+        sent = send (self->gate_fd, "g", 1, MSG_NOSIGNAL);
+    while (sent < 0 && errno == EINTR);
+    s_close (&self->gate_fd);
+    return s_report_read (self, &self->report_fd, error, error_size);
+}
+
+void
+al_child_refuse (al_child_t *self)
+{
+    assert (self);
+    assert (self->gate_fd >= 0 || self->exited);
+    s_close (&self->gate_fd);
+    s_close (&self->report_fd);
+    al_child_wait (self, -1);           // it exits 127 at its gate
+}
+
+bool
+al_child_held (const al_child_t *self)
+{
+    assert (self);
+    return self->gate_fd >= 0;
 }
 
 bool
@@ -467,6 +577,7 @@ al_child_kill (al_child_t *self, int64_t grace_ms)
     assert (self);
     if (s_reap_if_exited (self))
         return false;
+    self->keep_leftovers = false;       // a killed child takes its group along
     kill (self->target, SIGTERM);
     if (al_child_wait (self, grace_ms > 0 ? grace_ms : 0))
         return false;
@@ -482,13 +593,23 @@ al_child_destroy (al_child_t **self_p)
     al_child_t *self = *self_p;
     if (!self)
         return;
+    if (self->gate_fd >= 0)
+        al_child_refuse (self);
     if (!self->exited)
         al_child_kill (self, 0);
     s_close (&self->input_fd);
     s_close (&self->out.fd);
     s_close (&self->err.fd);
+    s_close (&self->report_fd);
+    if (self->out.data)
+        explicit_bzero (self->out.data, self->out.capacity);
+    if (self->err.data)
+        explicit_bzero (self->err.data, self->err.capacity);
     free (self->out.data);
     free (self->err.data);
+    free (self->name);
+    free (self->path);
+    free (self->cwd);
     free (self);
     *self_p = NULL;
 }
@@ -497,6 +618,7 @@ al_child_t *
 al_child_run (char *const *argv, const al_child_options_t *options, int64_t timeout_ms,
               bool *timed_out_p, char *error, size_t error_size)
 {
+    assert (!options || !options->hold);
     al_child_t *self = al_child_start (argv, options, error, error_size);
     bool timed_out = false;
     if (self && !al_child_wait (self, timeout_ms)) {

@@ -21,11 +21,23 @@
     A failure to resolve, enter the directory or execute is reported by al_child_start
     itself ("cannot execute /x/y: Permission denied"), not as an exit code 127.
 
+    With hold, the child is created (its pid known, its descriptors, directory and
+    group in place) but waits at a gate before execve: the caller first records what it
+    must know of the child (an instance registry on disk), then al_child_release lets it
+    run (and reports a failure to execute, as al_child_start would). The program never
+    runs unless released: al_child_refuse closes the gate (the child exits 127), and so
+    do al_child_destroy and the death of the caller, at any moment (the gate is a socket
+    whose only writer is the caller; the child, a copy of the caller until execve, holds
+    no other descriptor of ours while it waits).
+
     al_child_wait waits up to a deadline while it pumps the pipes; al_child_kill sends
     SIGTERM to the whole group, waits up to a grace period, then SIGKILL. When the leader
     has exited, whatever it left in its group is killed with SIGKILL (unless
-    keep_leftovers) before the leader is reaped: while the leader is a zombie its pid,
-    the group id, cannot be reused, so the signal never reaches a stranger.
+    keep_leftovers, which a kill overrides: a killed child takes its group along) before
+    the leader is reaped: while the leader is a zombie its pid, the group id, cannot be
+    reused, so the signal never reaches a stranger. Its output is then still read for
+    drain_ms (a program it left running may hold the pipes: it is not waited for longer).
+    Captured bytes (they may hold secrets) are wiped before their memory is freed.
     al_child_status_text decodes the end: "exited 0", "exited 3", "killed by signal 9".
 
     An al_child_t belongs to one thread. Between fork and execve the child makes only
@@ -64,13 +76,19 @@ typedef struct {
     size_t input_size;
     size_t out_max, err_max;        //  for AL_CHILD_PIPE: bytes kept (0: AL_CHILD_DEFAULT_MAX)
     bool keep_leftovers;            //  do not kill the group when the leader has exited
+                                    //  (al_child_kill still does)
+    int64_t drain_ms;               //  after the leader exited, how long its captured
+                                    //  output is still read (0: AL_CHILD_DEFAULT_DRAIN_MS)
+    bool hold;                      //  wait at the gate before execve until
+                                    //  al_child_release (see above)
     bool same_group;                //  stay in the caller's process group (a program that
                                     //  prompts on the terminal: in a group of its own it
                                     //  would be stopped by SIGTTIN); signals then reach
                                     //  the child only, and leftovers are not killed
 } al_child_options_t;
 
-#define AL_CHILD_DEFAULT_MAX    (1024 * 1024)
+#define AL_CHILD_DEFAULT_MAX        (1024 * 1024)
+#define AL_CHILD_DEFAULT_DRAIN_MS   2000
 
 typedef struct _al_child_t al_child_t;
 
@@ -78,6 +96,19 @@ typedef struct _al_child_t al_child_t;
 //  the reason in error when it could not be started.
 al_child_t *al_child_start (char *const *argv, const al_child_options_t *options,
                             char *error, size_t error_size);
+
+//  A child started with hold: open its gate and wait until it executed its program.
+//  False (the child exited and was reaped) with why in error when it reported a failure
+//  to set up, enter its directory or execute ("cannot execute /x/y: reason"); true
+//  otherwise (a child killed at its gate is reported by the next wait).
+bool al_child_release (al_child_t *self, char *error, size_t error_size);
+
+//  A child started with hold: close its gate without releasing it. The child exits 127
+//  without ever executing its program; it is reaped before this returns.
+void al_child_refuse (al_child_t *self);
+
+//  True while a child started with hold waits at its gate (neither released nor refused).
+bool al_child_held (const al_child_t *self);
 
 //  Wait until the child has exited, or timeout_ms passed (< 0: no limit), pumping its
 //  input and output meanwhile. True when it has exited (and was reaped).
@@ -87,8 +118,8 @@ bool al_child_wait (al_child_t *self, int64_t timeout_ms);
 //  needed. Nothing happens (false) if the child has already been reaped.
 bool al_child_kill (al_child_t *self, int64_t grace_ms);
 
-//  Kill (grace 0) and reap the child if it still runs, close the pipes, free. NULL-safe;
-//  sets *self_p to NULL.
+//  Kill (grace 0) and reap the child if it still runs (a held child is refused first),
+//  close the pipes, free. NULL-safe; sets *self_p to NULL.
 void al_child_destroy (al_child_t **self_p);
 
 //  The child's pid (its process group id).
@@ -121,7 +152,7 @@ const char *al_child_describe_status (int status, char *out, size_t out_size);
 bool al_child_resolve (const char *program, char *path, size_t path_size,
                        char *error, size_t error_size);
 
-//  Run argv to its end: start, wait up to timeout_ms (< 0: no limit), kill the group
+//  Run argv (options MUST NOT hold) to its end: start, wait up to timeout_ms (< 0: no limit), kill the group
 //  (grace 1 s) if it did not end. Returns the child (exited; the caller reads and
 //  destroys it), or NULL with why in error when it could not start. *timed_out_p
 //  (MAY be NULL) says whether it had to be killed.

@@ -45,9 +45,10 @@ al_file_sync_directory (const char *path, char *error, size_t error_size)
     return rc;
 }
 
-int
-al_file_write_atomic (const char *path, const void *data, size_t size, mode_t mode,
-                      char *error, size_t error_size)
+//  Steps 1 to 3, and 4 when sync_directory.
+static int
+s_write_atomic (const char *path, const void *data, size_t size, mode_t mode, bool sync_directory,
+                char *error, size_t error_size)
 {
     assert (path);
     assert (data || size == 0);
@@ -100,7 +101,7 @@ al_file_write_atomic (const char *path, const void *data, size_t size, mode_t mo
     }
     temporary [0] = 0;          // renamed: nothing to remove
     s_directory_of (path, directory, sizeof directory);
-    if (al_file_sync_directory (directory, error, error_size) != 0)
+    if (sync_directory && al_file_sync_directory (directory, error, error_size) != 0)
         goto cleanup;
     rc = 0;
 
@@ -113,6 +114,20 @@ cleanup:
         errno = saved;
     }
     return rc;
+}
+
+int
+al_file_write_atomic (const char *path, const void *data, size_t size, mode_t mode,
+                      char *error, size_t error_size)
+{
+    return s_write_atomic (path, data, size, mode, true, error, error_size);
+}
+
+int
+al_file_write_atomic_unsynced (const char *path, const void *data, size_t size, mode_t mode,
+                               char *error, size_t error_size)
+{
+    return s_write_atomic (path, data, size, mode, false, error, error_size);
 }
 
 int

@@ -33,6 +33,13 @@ extern "C" {
 int al_file_write_atomic (const char *path, const void *data, size_t size, mode_t mode,
                           char *error, size_t error_size);
 
+//  Steps 1 to 3 only: the new file is in place for every reader and survives the
+//  writer's death, but without the directory's fsync a power cut may bring the old one
+//  back. For a write that a durable one follows at once (the process driver's spawn
+//  gate: the child waits for it).
+int al_file_write_atomic_unsynced (const char *path, const void *data, size_t size, mode_t mode,
+                                   char *error, size_t error_size);
+
 //  The same for a NUL-terminated string.
 int al_file_write_atomic_text (const char *path, const char *text, mode_t mode,
                                char *error, size_t error_size);

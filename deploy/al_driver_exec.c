@@ -27,16 +27,14 @@
     Threading: one user at a time (al_driver.h).
 */
 #include "deploy/al_driver_int.h"
+#include "base/al_child.h"
+#include "base/al_clock.h"
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define S_KILL_GRACE_MS 500
@@ -75,14 +73,6 @@ typedef struct {
     unsigned runs;                  // evidence files
     char active [AL_DRIVER_SET_SIZE];
 } s_exec_t;
-
-//  One captured stream.
-typedef struct {
-    int fd;
-    char *data;
-    size_t size;
-    size_t dropped;
-} s_stream_t;
 
 static void
 s_exec_close (void *handle)
@@ -238,57 +228,14 @@ s_command_text (char *const *argv)
     return text;
 }
 
-static void
-s_stream_read (s_stream_t *stream, size_t max)
-{
-    char chunk [4096];
-    ssize_t got = read (stream->fd, chunk, sizeof (chunk));
-    if (got < 0 && (errno == EINTR || errno == EAGAIN))
-        return;
-    if (got <= 0) {
-        close (stream->fd);
-        stream->fd = -1;
-        return;
-    }
-    size_t keep = (size_t) got;
-    if (stream->size + keep > max)
-        keep = max - stream->size;
-    memcpy (stream->data + stream->size, chunk, keep);
-    stream->size += keep;
-    stream->dropped += (size_t) got - keep;
-}
-
-//  Poll both streams for up to wait_ms.
-static void
-s_streams_poll (s_stream_t *streams, size_t max, int wait_ms)
-{
-    struct pollfd fds [2];
-    nfds_t count = 0;
-    s_stream_t *which [2];
-    for (int i = 0; i < 2; i++)
-        if (streams [i].fd >= 0) {
-            fds [count] = (struct pollfd) { .fd = streams [i].fd, .events = POLLIN };
-            which [count++] = &streams [i];
-        }
-    if (count == 0) {
-        al_sleep_ms (wait_ms);
-        return;
-    }
-    if (poll (fds, count, wait_ms) <= 0)
-        return;
-    for (nfds_t i = 0; i < count; i++)
-        if (fds [i].revents)
-            s_stream_read (which [i], max);
-}
-
-//  Redacted copy of a captured stream.
+//  Redacted copy of captured output (dropped: bytes beyond the limit were cut, so its
+//  end may be the head of a secret, dropped before redaction).
 static char *
-s_stream_redact (const s_stream_t *stream, const al_redact_t *redact, size_t *size_p)
+s_output_redact (const char *data, size_t size, size_t dropped, const al_redact_t *redact, size_t *size_p)
 {
-    size_t size = stream->size;
-    if (stream->dropped > 0)
-        size -= al_redact_partial_suffix (redact, stream->data, size);
-    return al_redact_text (redact, stream->data, size, size_p);
+    if (dropped > 0)
+        size -= al_redact_partial_suffix (redact, data, size);
+    return al_redact_text (redact, data, size, size_p);
 }
 
 //  The evidence file of a run.
@@ -334,99 +281,68 @@ s_run (s_exec_t *self, const s_step_t *step, al_tvars_t *tvars, const char *cons
     char **argv = al_template_expand_argv ((const char *const *) step->argv, tvars);
     al_env_t *env = al_env_new ();
     char *command = argv ? s_command_text (argv) : NULL;
-    s_stream_t streams [2] = { { .fd = -1 }, { .fd = -1 } };
-    int pipes [2][2] = { { -1, -1 }, { -1, -1 } };
-    streams [0].data = malloc (self->max_output);
-    streams [1].data = malloc (self->max_output);
-    if (!argv || !env || !command || !streams [0].data || !streams [1].data
+    al_child_t *child = NULL;
+    if (!argv || !env || !command
     ||  !al_env_put_tvars (env, tvars) || !al_env_put_all (env, extra_env)
     ||  !al_env_put_all (env, self->secrets->env)) {
         snprintf (error, error_size, "steps.%s: out of memory", step->name);
         goto cleanup;
     }
     run->command = al_redact_text (redact, command, strlen (command), NULL);
-    if (pipe2 (pipes [0], O_CLOEXEC) != 0 || pipe2 (pipes [1], O_CLOEXEC) != 0) {
-        snprintf (error, error_size, "steps.%s: pipe: %s", step->name, strerror (errno));
-        goto cleanup;
-    }
+    //  A step that exits normally may leave a service it started in its group: that is
+    //  the operator's to keep (keep_leftovers), and its output is not waited for past
+    //  S_DRAIN_MS. A step that timed out takes its group along (al_child_kill).
+    al_child_options_t options = {
+        .environment = al_env_array (env),
+        .out = AL_CHILD_PIPE, .err = AL_CHILD_PIPE,
+        .out_max = self->max_output, .err_max = self->max_output,
+        .keep_leftovers = true, .drain_ms = S_DRAIN_MS
+    };
     char spawn_error [512];
-    double started = al_now_ms ();
-    pid_t pid = al_child_spawn (argv, al_env_array (env), pipes [0][1], pipes [1][1],
-                                spawn_error, sizeof (spawn_error));
-    close (pipes [0][1]);
-    close (pipes [1][1]);
-    pipes [0][1] = pipes [1][1] = -1;
-    if (pid < 0) {
-        al_error_set (error, error_size, redact, "steps.%s: %s", step->name, spawn_error);
+    int64_t started = al_clock_mono_ms ();
+    child = al_child_start (argv, &options, spawn_error, sizeof (spawn_error));
+    if (!child) {
+        al_driver_error_set (error, error_size, redact, "steps.%s: %s", step->name, spawn_error);
         status = AL_DRIVER_ERR_FAILED;
         goto cleanup;
     }
-    for (int i = 0; i < 2; i++) {
-        streams [i].fd = pipes [i][0];
-        pipes [i][0] = -1;
-        fcntl (streams [i].fd, F_SETFL, O_NONBLOCK);
-    }
     int timeout_ms = step->timeout_ms + extra_timeout_ms;
-    double deadline = started + timeout_ms;
-    bool exited = false;
-    while (!exited) {
-        //  A step that exits normally may leave a service it started in its group:
-        //  that is the operator's to keep. A step that timed out takes its group along.
-        exited = al_child_wait (pid, 0, false, &run->exit_code);
-        if (!exited && al_now_ms () >= deadline) {
-            run->timed_out = true;
-            kill (-pid, SIGTERM);
-            if (!al_child_wait (pid, S_KILL_GRACE_MS, true, &run->exit_code)) {
-                kill (-pid, SIGKILL);
-                al_child_wait (pid, 60000, true, &run->exit_code);
-            }
-            exited = true;
-        }
-        if (!exited)
-            s_streams_poll (streams, self->max_output, 10);
+    if (!al_child_wait (child, timeout_ms)) {
+        run->timed_out = true;
+        al_child_kill (child, S_KILL_GRACE_MS);
     }
-    run->duration_ms = al_now_ms () - started;
-    //  Drain what the step wrote before it exited; a background child of the step
-    //  that kept the pipes open is not waited for.
-    double drain_until = al_now_ms () + S_DRAIN_MS;
-    while ((streams [0].fd >= 0 || streams [1].fd >= 0) && al_now_ms () < drain_until)
-        s_streams_poll (streams, self->max_output, 10);
-    run->out = s_stream_redact (&streams [0], redact, &run->out_size);
-    run->err = s_stream_redact (&streams [1], redact, &run->err_size);
-    run->out_truncated = streams [0].dropped > 0;
-    run->err_truncated = streams [1].dropped > 0;
+    run->exit_code = al_child_exit_code (child);
+    run->duration_ms = (double) (al_clock_mono_ms () - started);
+    size_t out_size, err_size;
+    const char *out = al_child_out (child, &out_size);
+    const char *err = al_child_err (child, &err_size);
+    run->out = s_output_redact (out, out_size, al_child_out_dropped (child), redact, &run->out_size);
+    run->err = s_output_redact (err, err_size, al_child_err_dropped (child), redact, &run->err_size);
+    run->out_truncated = al_child_out_dropped (child) > 0;
+    run->err_truncated = al_child_err_dropped (child) > 0;
     if (!run->out || !run->err || !run->command) {
         snprintf (error, error_size, "steps.%s: out of memory", step->name);
         goto cleanup;
     }
     s_write_evidence (self, step->name, run);
     if (run->timed_out) {
-        al_error_set (error, error_size, redact, "steps.%s: timed out after %d ms, process group killed "
-                      "(evidence %s): %s", step->name, timeout_ms,
-                      run->evidence_path ? run->evidence_path : "not written", s_run_tail (run));
+        al_driver_error_set (error, error_size, redact, "steps.%s: timed out after %d ms, process group killed "
+                             "(evidence %s): %s", step->name, timeout_ms,
+                             run->evidence_path ? run->evidence_path : "not written", s_run_tail (run));
         status = AL_DRIVER_ERR_TIMEOUT;
     }
     else
     if (run->exit_code != 0) {
-        al_error_set (error, error_size, redact, "steps.%s: exited with exit code %d (evidence %s): %s",
-                      step->name, run->exit_code,
-                      run->evidence_path ? run->evidence_path : "not written", s_run_tail (run));
+        al_driver_error_set (error, error_size, redact, "steps.%s: exited with exit code %d (evidence %s): %s",
+                             step->name, run->exit_code,
+                             run->evidence_path ? run->evidence_path : "not written", s_run_tail (run));
         status = AL_DRIVER_ERR_FAILED;
     }
     else
         status = AL_DRIVER_OK;
 
 cleanup:
-    for (int i = 0; i < 2; i++) {
-        if (streams [i].fd >= 0)
-            close (streams [i].fd);
-        if (streams [i].data)
-            explicit_bzero (streams [i].data, self->max_output);
-        free (streams [i].data);
-        for (int end = 0; end < 2; end++)
-            if (pipes [i][end] >= 0)
-                close (pipes [i][end]);
-    }
+    al_child_destroy (&child);          // wipes what it captured
     free (command);
     al_env_destroy (&env);
     al_strv_free (&argv);
@@ -514,7 +430,7 @@ s_exec_prerequisites (void *handle, const al_driver_vars_t *vars, al_driver_repo
         char *program = al_template_expand (step->argv [0], &tvars);
         char path [PATH_MAX];
         char why [512] = "";
-        bool found = program && al_program_resolve (program, path, sizeof (path), why, sizeof (why));
+        bool found = program && al_child_resolve (program, path, sizeof (path), why, sizeof (why));
         al_driver_report_add (report, check, found, "%s", found ? path : why);
         free (program);
     }

@@ -1,607 +1,51 @@
 /*  al_driver_process.c: the "process" driver, airlock's embedded default.
 
-    Each instance is a child process of this handle: the configured argv template,
-    expanded for the instance, run with PORT (and AIRLOCK_PORT, AIRLOCK_VERSION, ...)
-    in its environment, in its own process group, with stdout and stderr on a pipe that
-    a log thread (the pump, one per handle) copies, redacted of the secrets, to
-    EVIDENCE_DIR/<id>.log. A port of 0 in the spec means "pick one": the driver binds
-    port 0 on the host to learn a free port and passes it explicitly (a small race with
-    other programs remains; the instance then fails to listen and its start fails with
-    its log tail).
+    Each instance is a child process of this handle (base/al_child): the configured argv
+    template, expanded for the instance, run with PORT (and AIRLOCK_PORT,
+    AIRLOCK_VERSION, ...) in its environment, in its own process group, with stdout and
+    stderr on a pipe that the log pump (al_driver_process_log.c) copies, redacted of the
+    secrets, to EVIDENCE_DIR/<id>.log. A port of 0 in the spec means "pick one": the
+    driver binds port 0 on the host to learn a free port and passes it explicitly (a
+    small race with other programs remains; the instance then fails to listen and its
+    start fails with its log tail).
 
     start_instance returns once the instance answers its liveness path, or fails when
     the child exits first (crash at start: its exit code and the redacted tail of its
     log are in the error) or the start timeout passes (the group is killed). Children
-    are reaped with waitpid on their own pid only, never -1, so the host's other
-    children are left alone; every call first reaps instances that exited.
+    are reaped by al_child on their own pid only, never -1, so the host's other
+    children are left alone; every call first reaps instances that exited (what an
+    instance left in its group goes with it).
+
+    With a state_file, the instance registry (al_driver_process_registry.c) names each
+    instance before its program runs (the child is held at al_child's gate until then)
+    and is rewritten at every start and stop; an open stops what a dead owner left.
 
     There is no load balancer in the embedded default: switch_active records which set
     receives traffic, a label that list_instances reports (active) and the monitor and
     tests read. Instances cannot outlive the handle: close stops every running one.
 
-    The instance registry (config state_file, optional) covers the owner that dies
-    without close (SIGKILL, a crash): its instances are orphaned, still listening, their
-    log pipe gone. The registry (its format, reading and atomic writing: al_instances.h)
-    is rewritten whenever an instance starts (between the fork and the execve: the
-    child waits for it, al_child_spawn_recorded, so no window leaves a program running
-    unrecorded; the open also reads a rewrite killed before its rename) or stops, with each running
-    instance's pid, process group and start time (field 22 of /proc/PID/stat). The next
-    open stops every recorded instance whose pid still runs with the same start time,
-    is not a zombie and belongs to our user: SIGTERM to its group, polling /proc up to
-    stop_timeout_ms, then SIGKILL. The start time is what makes this safe: a pid reused
-    by another program has another start time and is left alone. A group is signalled
-    only while its leader is verified or while members still hold its id (a pgid in
-    use cannot be handed out again). A registry that does not parse, or a leftover that
-    survives SIGKILL, fails the open (we cannot know, or cannot stop, what runs) and
-    the file is left as it was.
-
-    al_instances writes file_sd.json beside the registry at the same moments: the
-    running instances in Prometheus' file_sd format, so a Prometheus scrapes exactly
-    what runs (docs/monitor.md, the Prometheus provider).
-
     Threading: one user at a time (al_driver.h); the pump thread touches only the
     streams, under their lock.
 */
-#include "deploy/al_driver_int.h"
-#include "deploy/al_instances.h"
+#include "deploy/al_driver_process_int.h"
+#include "base/al_clock.h"
 #include <assert.h>
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <libgen.h>
 #include <limits.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
-#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define S_LOG_TAIL 600
 #define S_START_PROBE_TIMEOUT_MS 1000
-#define S_KILL_WAIT_MS 5000         // after SIGKILL, how long a leftover may take to go
-#define S_POLL_MS 20
-
-//  --------------------------------------------------------------------------
-//  The log pump: one thread per handle copies every instance's stdout and stderr
-//  (one pipe per instance) into its log file, redacted. A chunk's tail that could be
-//  the head of a secret waits for the next chunk, so a secret split across two reads
-//  is still redacted. The main thread only adds streams; the pump closes them at EOF.
-
-typedef struct {
-    char id [AL_DRIVER_ID_SIZE];
-    int fd;                         // read end of the instance's pipe, -1 at EOF
-    int log_fd;
-    char *pending;                  // bytes not yet written (a possible secret head)
-    size_t pending_size;
-    size_t capacity;
-} s_stream_t;
-
-typedef struct {
-    pthread_t thread;
-    bool initialized;               // lock, cond and wake pipe exist
-    bool started;
-    pthread_mutex_t lock;
-    pthread_cond_t changed;         // a stream reached EOF
-    int wake [2];                   // the main thread writes a byte here to wake the pump
-    bool stopping;
-    s_stream_t *streams;
-    size_t count;
-    const al_redact_t *redact;
-} s_pump_t;
-
-//  Redact and write what is pending; keep a possible secret head unless final.
-static void
-s_stream_flush (s_stream_t *stream, const al_redact_t *redact, bool final)
-{
-    size_t keep = final ? 0 : al_redact_partial_suffix (redact, stream->pending, stream->pending_size);
-    size_t size = stream->pending_size - keep;
-    size_t out_size = 0;
-    char *out = al_redact_text (redact, stream->pending, size, &out_size);
-    for (size_t done = 0; out && done < out_size; ) {
-        ssize_t wrote = write (stream->log_fd, out + done, out_size - done);
-        if (wrote < 0 && errno == EINTR)
-            continue;
-        if (wrote <= 0)
-            break;                  // a full disk loses log lines, never the instance
-        done += (size_t) wrote;
-    }
-    free (out);
-    memmove (stream->pending, stream->pending + size, keep);
-    stream->pending_size = keep;
-}
-
-static void
-s_stream_close (s_stream_t *stream, const al_redact_t *redact)
-{
-    if (stream->fd < 0)
-        return;
-    s_stream_flush (stream, redact, true);
-    close (stream->fd);
-    close (stream->log_fd);
-    stream->fd = -1;
-    stream->log_fd = -1;
-}
-
-//  Read what is there from one stream (non-blocking). Lock held.
-static void
-s_stream_read (s_stream_t *stream, const al_redact_t *redact)
-{
-    while (stream->fd >= 0) {
-        size_t room = stream->capacity - stream->pending_size;
-        if (room == 0) {
-            s_stream_flush (stream, redact, false);
-            room = stream->capacity - stream->pending_size;
-            assert (room > 0);
-        }
-        ssize_t got = read (stream->fd, stream->pending + stream->pending_size, room);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0 && errno == EAGAIN) {
-            s_stream_flush (stream, redact, false);
-            return;
-        }
-        if (got <= 0) {
-            s_stream_close (stream, redact);
-            return;
-        }
-        stream->pending_size += (size_t) got;
-    }
-}
-
-static void *
-s_pump_run (void *arg)
-{
-    s_pump_t *self = arg;
-    struct pollfd *fds = NULL;
-    size_t fds_capacity = 0;
-    pthread_mutex_lock (&self->lock);
-    while (true) {
-        if (fds_capacity < self->count + 1) {
-            struct pollfd *grown = realloc (fds, (self->count + 1) * sizeof (struct pollfd));
-            if (grown) {
-                fds = grown;
-                fds_capacity = self->count + 1;
-            }
-        }
-        nfds_t count = 0;
-        if (fds) {
-            fds [count++] = (struct pollfd) { .fd = self->wake [0], .events = POLLIN };
-            for (size_t i = 0; i < self->count && count < fds_capacity; i++)
-                fds [count++] = (struct pollfd) { .fd = self->streams [i].fd, .events = POLLIN };
-        }
-        bool stopping = self->stopping;
-        pthread_mutex_unlock (&self->lock);
-        if (count > 0)
-            poll (fds, count, stopping ? 0 : 1000);
-        else
-            al_sleep_ms (10);
-        char drain [64];
-        while (read (self->wake [0], drain, sizeof (drain)) > 0)
-            ;
-        pthread_mutex_lock (&self->lock);
-        for (size_t i = 0; i < self->count; i++)
-            if (self->streams [i].fd >= 0) {
-                s_stream_read (&self->streams [i], self->redact);
-                if (self->streams [i].fd < 0)
-                    pthread_cond_broadcast (&self->changed);
-            }
-        if (stopping)
-            break;
-    }
-    for (size_t i = 0; i < self->count; i++)
-        s_stream_close (&self->streams [i], self->redact);
-    pthread_cond_broadcast (&self->changed);
-    pthread_mutex_unlock (&self->lock);
-    free (fds);
-    return NULL;
-}
-
-static void
-s_pump_wake (s_pump_t *self)
-{
-    char byte = 1;
-    (void) !write (self->wake [1], &byte, 1);
-}
-
-static int
-s_pump_start (s_pump_t *self, const al_redact_t *redact, char *error, size_t error_size)
-{
-    self->redact = redact;
-    self->wake [0] = self->wake [1] = -1;
-    pthread_mutex_init (&self->lock, NULL);
-    pthread_cond_init (&self->changed, NULL);
-    self->initialized = true;
-    if (pipe2 (self->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
-        snprintf (error, error_size, "pipe: %s", strerror (errno));
-        return -1;
-    }
-    if (pthread_create (&self->thread, NULL, s_pump_run, self) != 0) {
-        snprintf (error, error_size, "cannot start the log thread");
-        return -1;
-    }
-    self->started = true;
-    return 0;
-}
-
-//  Stop the thread after a last drain; close every stream. Safe on a pump never
-//  started (open failed before or during s_pump_start).
-static void
-s_pump_stop (s_pump_t *self)
-{
-    if (!self->initialized)
-        return;
-    if (self->started) {
-        pthread_mutex_lock (&self->lock);
-        self->stopping = true;
-        pthread_mutex_unlock (&self->lock);
-        s_pump_wake (self);
-        pthread_join (self->thread, NULL);
-        self->started = false;
-    }
-    for (size_t i = 0; i < self->count; i++) {
-        s_stream_close (&self->streams [i], self->redact);
-        free (self->streams [i].pending);
-    }
-    free (self->streams);
-    self->streams = NULL;
-    self->count = 0;
-    for (int end = 0; end < 2; end++)
-        if (self->wake [end] >= 0)
-            close (self->wake [end]);
-    pthread_mutex_destroy (&self->lock);
-    pthread_cond_destroy (&self->changed);
-    self->initialized = false;
-}
-
-//  Hand a pipe's read end and a log descriptor to the pump (both owned by it from now,
-//  also on failure).
-static int
-s_pump_add (s_pump_t *self, const char *id, int fd, int log_fd)
-{
-    size_t capacity = 4096 + al_redact_longest (self->redact);
-    char *pending = malloc (capacity);
-    pthread_mutex_lock (&self->lock);
-    s_stream_t *grown = pending ? realloc (self->streams, (self->count + 1) * sizeof (s_stream_t)) : NULL;
-    if (grown) {
-        self->streams = grown;
-        s_stream_t *stream = &self->streams [self->count++];
-        memset (stream, 0, sizeof (*stream));
-        snprintf (stream->id, sizeof (stream->id), "%s", id);
-        stream->fd = fd;
-        stream->log_fd = log_fd;
-        stream->pending = pending;
-        stream->capacity = capacity;
-        fcntl (fd, F_SETFL, O_NONBLOCK);
-    }
-    pthread_mutex_unlock (&self->lock);
-    if (!grown) {
-        free (pending);
-        close (fd);
-        close (log_fd);
-        return -1;
-    }
-    s_pump_wake (self);
-    return 0;
-}
-
-//  Wait up to timeout_ms until the stream of id reached EOF (its output is all in
-//  the log).
-static void
-s_pump_wait_eof (s_pump_t *self, const char *id, int timeout_ms)
-{
-    struct timespec deadline;
-    clock_gettime (CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock (&self->lock);
-    while (true) {
-        bool open = false;
-        for (size_t i = 0; i < self->count; i++)
-            if (strcmp (self->streams [i].id, id) == 0)
-                open = self->streams [i].fd >= 0;
-        if (!open || pthread_cond_timedwait (&self->changed, &self->lock, &deadline) != 0)
-            break;
-    }
-    pthread_mutex_unlock (&self->lock);
-}
-
-typedef struct {
-    al_driver_instance_t info;
-    char *log_path;
-    char *environment;              // the spec's env ("" when none): a file_sd label
-    unsigned long long start_time;  // of info.pid, clock ticks since boot (/proc/PID/stat)
-} s_instance_t;
-
-typedef struct {
-    char **command;
-    char **env;                     // "NAME=template"
-    char *host;
-    char *liveness_path;
-    char *readiness_path;
-    char *evidence_dir;
-    int start_timeout_ms;
-    int stop_timeout_ms;
-    int probe_timeout_ms;
-    const al_driver_secrets_t *secrets;
-    s_instance_t *instances;
-    size_t count;
-    unsigned sequence;
-    char active [AL_DRIVER_SET_SIZE];
-    s_pump_t pump;
-    char *state_file;               // the instance registry, or NULL
-    char *state_dir;                // its directory
-    bool registry_ready;            // leftovers handled: we own the file from now
-    size_t stale_stopped;
-} s_process_t;
-
-//  --------------------------------------------------------------------------
-//  The instance registry (see the top of the file).
-
-//  What /proc/PID/stat says of pid. False if it does not exist (or cannot be parsed).
-typedef struct {
-    char state;                     // 'R', 'S', 'Z', ...
-    pid_t pgid;
-    unsigned long long start_time;  // field 22, clock ticks since boot
-} s_proc_stat_t;
-
-static bool
-s_proc_stat (pid_t pid, s_proc_stat_t *stat_p)
-{
-    char path [64], line [1024];
-    snprintf (path, sizeof (path), "/proc/%d/stat", (int) pid);
-    int fd = open (path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    ssize_t got;
-    do
-        got = read (fd, line, sizeof (line) - 1);
-    while (got < 0 && errno == EINTR);
-    close (fd);
-    if (got <= 0)
-        return false;
-    line [got] = 0;
-    //  The command name (field 2) may hold spaces and parentheses: fields restart after
-    //  the last ')'.
-    const char *rest = strrchr (line, ')');
-    int pgid;
-    if (!rest || sscanf (rest + 1, " %c %*d %d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d"
-                                   " %*d %*d %*d %*d %llu",
-                         &stat_p->state, &pgid, &stat_p->start_time) != 3)
-        return false;
-    stat_p->pgid = (pid_t) pgid;
-    return true;
-}
-
-static bool
-s_proc_gone (char state)
-{
-    return state == 'Z' || state == 'X' || state == 'x';
-}
-
-//  Is pid the process the registry recorded: same start time, not a zombie, our user?
-static bool
-s_proc_matches (pid_t pid, unsigned long long start_time, s_proc_stat_t *stat_p)
-{
-    char path [64];
-    struct stat owner;
-    snprintf (path, sizeof (path), "/proc/%d", (int) pid);
-    return s_proc_stat (pid, stat_p) && stat_p->start_time == start_time && !s_proc_gone (stat_p->state)
-        && stat (path, &owner) == 0 && owner.st_uid == geteuid ();
-}
-
-//  Does any live (non-zombie) process belong to group pgid?
-static bool
-s_group_alive (pid_t pgid)
-{
-    DIR *proc = opendir ("/proc");
-    if (!proc)
-        return false;
-    bool alive = false;
-    struct dirent *entry;
-    while (!alive && (entry = readdir (proc)) != NULL) {
-        if (!isdigit ((unsigned char) entry->d_name [0]))
-            continue;
-        s_proc_stat_t stat;
-        alive = s_proc_stat ((pid_t) atoi (entry->d_name), &stat) && stat.pgid == pgid
-             && !s_proc_gone (stat.state);
-    }
-    closedir (proc);
-    return alive;
-}
-
-//  One leftover named by the registry.
-typedef struct {
-    char id [AL_DRIVER_ID_SIZE];
-    pid_t pid;
-    pid_t pgid;
-    unsigned long long start_time;
-    bool target;                    // verified alive: we stop it
-    bool group;                     // signal its group (the leader is still in it)
-} s_leftover_t;
-
-//  Is the leftover still there? Its leader verified, or its group still has members
-//  (only then is the group id still reserved, so signalling it reaches no stranger).
-static bool
-s_leftover_alive (const s_leftover_t *leftover)
-{
-    s_proc_stat_t stat;
-    if (s_proc_matches (leftover->pid, leftover->start_time, &stat))
-        return true;
-    return leftover->group && s_group_alive (leftover->pgid);
-}
-
-static void
-s_leftover_signal (const s_leftover_t *leftover, int signal_number)
-{
-    kill (leftover->group ? -leftover->pgid : leftover->pid, signal_number);
-}
-
-//  Wait until no target is alive or deadline_ms (monotonic) passes. True when all gone.
-static bool
-s_leftovers_wait (s_leftover_t *leftovers, size_t count, double deadline_ms)
-{
-    while (true) {
-        bool any = false;
-        for (size_t i = 0; i < count && !any; i++)
-            any = leftovers [i].target && s_leftover_alive (&leftovers [i]);
-        if (!any)
-            return true;
-        if (al_now_ms () >= deadline_ms)
-            return false;
-        al_sleep_ms (S_POLL_MS);
-    }
-}
-
-//  The registry entry of one instance.
-static void
-s_record (const s_instance_t *instance, al_instance_record_t *record)
-{
-    memset (record, 0, sizeof *record);
-    const al_driver_instance_t *info = &instance->info;
-    snprintf (record->id, sizeof record->id, "%s", info->id);
-    snprintf (record->service, sizeof record->service, "%s", info->service);
-    snprintf (record->version, sizeof record->version, "%s", info->version);
-    snprintf (record->set, sizeof record->set, "%s", info->set);
-    snprintf (record->environment, sizeof record->environment, "%s", instance->environment? instance->environment: "");
-    record->instance = info->instance;
-    record->port = info->port;
-    record->pid = (int) info->pid;
-    record->pgid = (int) info->pid;             // each instance leads its own group
-    record->start_time = instance->start_time;
-}
-
-//  Rewrite the registry (and file_sd.json beside it, al_instances): every running
-//  instance, plus starting (MAY be NULL), one that was just spawned. Returns 0, or -1
-//  with error.
-static int
-s_registry_write (s_process_t *self, const s_instance_t *starting, char *error, size_t error_size)
-{
-    if (!self->state_file)
-        return 0;
-    assert (self->registry_ready);
-    al_instance_record_t *records = calloc (self->count + 1, sizeof *records);
-    if (!records) {
-        snprintf (error, error_size, "%s: out of memory", self->state_file);
-        return -1;
-    }
-    size_t count = 0;
-    for (size_t i = 0; i < self->count; i++)
-        if (self->instances [i].info.running)
-            s_record (&self->instances [i], &records [count++]);
-    if (starting)
-        s_record (starting, &records [count++]);
-    int rc = al_instances_write (self->state_file, self->host, records, count, error, error_size);
-    free (records);
-    return rc;
-}
-
-//  The spawn's record callback (al_child_spawn_recorded): the child exists, its program
-//  does not run yet; write the registry with it, or refuse (the child then exits).
-typedef struct {
-    s_process_t *self;
-    s_instance_t *starting;
-    bool refused;                   // the registry could not name it
-} s_spawn_record_t;
-
-static int
-s_record_spawned (pid_t pid, void *arg, char *error, size_t error_size)
-{
-    s_spawn_record_t *record = (s_spawn_record_t *) arg;
-    record->refused = true;
-    //  Our own unreaped child: its /proc entry exists until we wait for it.
-    s_proc_stat_t stat;
-    if (!s_proc_stat (pid, &stat)) {
-        snprintf (error, error_size, "cannot read /proc/%d/stat", (int) pid);
-        return -1;
-    }
-    record->starting->info.pid = pid;
-    record->starting->start_time = stat.start_time;
-    char why [400];
-    if (s_registry_write (record->self, record->starting, why, sizeof (why)) != 0) {
-        snprintf (error, error_size, "registry %s", why);
-        return -1;
-    }
-    record->refused = false;
-    return 0;
-}
-
-//  At open: stop what the registry of a dead owner names, and what its rewrites killed
-//  before their rename name (al_instances_read_unrenamed), then take the file over
-//  (rewrite it empty). Returns 0, or -1 with error (the file is then left untouched).
-static int
-s_registry_recover (s_process_t *self, char *error, size_t error_size)
-{
-    al_instance_record_t *records;
-    size_t count;
-    if (al_instances_read (self->state_file, AL_INSTANCES_TO_STOP, &records, &count, NULL, error, error_size) != 0)
-        return -1;
-    if (al_instances_read_unrenamed (self->state_file, &records, &count, error, error_size) != 0) {
-        free (records);
-        return -1;
-    }
-    s_leftover_t *leftovers = calloc (count? count: 1, sizeof *leftovers);
-    if (!leftovers) {
-        free (records);
-        snprintf (error, error_size, "%s: out of memory", self->state_file);
-        return -1;
-    }
-    for (size_t i = 0; i < count; i++) {
-        snprintf (leftovers [i].id, sizeof leftovers [i].id, "%s", records [i].id);
-        leftovers [i].pid = (pid_t) records [i].pid;
-        leftovers [i].pgid = (pid_t) records [i].pgid;
-        leftovers [i].start_time = records [i].start_time;
-    }
-    free (records);
-    size_t targets = 0;
-    for (size_t i = 0; i < count; i++) {
-        s_leftover_t *leftover = &leftovers [i];
-        s_proc_stat_t stat;
-        //  Anything else (gone, a zombie, a reused pid, another user's) is not ours.
-        if (!s_proc_matches (leftover->pid, leftover->start_time, &stat))
-            continue;
-        leftover->target = true;
-        leftover->group = stat.pgid == leftover->pgid;
-        targets++;
-        s_leftover_signal (leftover, SIGTERM);
-    }
-    int rc = 0;
-    if (targets > 0
-    &&  !s_leftovers_wait (leftovers, count, al_now_ms () + self->stop_timeout_ms)) {
-        for (size_t i = 0; i < count; i++)
-            if (leftovers [i].target && s_leftover_alive (&leftovers [i]))
-                s_leftover_signal (&leftovers [i], SIGKILL);
-        if (!s_leftovers_wait (leftovers, count, al_now_ms () + S_KILL_WAIT_MS)) {
-            for (size_t i = 0; i < count && rc == 0; i++)
-                if (leftovers [i].target && s_leftover_alive (&leftovers [i])) {
-                    snprintf (error, error_size, "%s: leftover instance %s (pid %d) survived SIGKILL",
-                              self->state_file, leftovers [i].id, (int) leftovers [i].pid);
-                    rc = -1;
-                }
-        }
-    }
-    free (leftovers);
-    if (rc != 0)
-        return -1;
-    self->stale_stopped = targets;
-    self->registry_ready = true;
-    al_instances_remove_unrenamed (self->state_file);
-    return s_registry_write (self, NULL, error, error_size);
-}
 
 static size_t
 s_process_stale_stopped (void *handle)
 {
-    s_process_t *self = handle;
+    al_process_driver_t *self = handle;
     assert (self);
     return self->stale_stopped;
 }
@@ -609,13 +53,14 @@ s_process_stale_stopped (void *handle)
 static void
 s_process_close (void *handle)
 {
-    s_process_t *self = handle;
+    al_process_driver_t *self = handle;
     if (!self)
         return;
     for (size_t i = 0; i < self->count; i++) {
-        s_instance_t *instance = &self->instances [i];
+        al_process_instance_t *instance = &self->instances [i];
         if (instance->info.running)
-            al_child_stop (instance->info.pid, self->stop_timeout_ms, NULL, NULL);
+            al_child_kill (instance->child, self->stop_timeout_ms);
+        al_child_destroy (&instance->child);
         instance->info.running = false;
         free (instance->log_path);
         free (instance->environment);
@@ -625,8 +70,8 @@ s_process_close (void *handle)
     //  are gone, and the start times keep their reuse from being mistaken for ours.
     char ignored [256];
     if (self->registry_ready)
-        s_registry_write (self, NULL, ignored, sizeof (ignored));
-    s_pump_stop (&self->pump);
+        al_process_registry_write (self, NULL, ignored, sizeof (ignored));
+    al_process_pump_stop (&self->pump);
     free (self->instances);
     al_strv_free (&self->command);
     al_strv_free (&self->env);
@@ -668,7 +113,7 @@ s_process_open (const al_driver_config_t *config, const al_driver_secrets_t *sec
             return NULL;
         }
     }
-    s_process_t *self = calloc (1, sizeof (s_process_t));
+    al_process_driver_t *self = calloc (1, sizeof (al_process_driver_t));
     if (!self) {
         snprintf (error, error_size, "out of memory");
         return NULL;
@@ -712,8 +157,8 @@ s_process_open (const al_driver_config_t *config, const al_driver_secrets_t *sec
     }
     if (al_mkdir_p (self->evidence_dir, error, error_size) != 0
     ||  (self->state_file && al_mkdir_p (self->state_dir, error, error_size) != 0)
-    ||  (self->state_file && s_registry_recover (self, error, error_size) != 0)
-    ||  s_pump_start (&self->pump, secrets->redact, error, error_size) != 0)
+    ||  (self->state_file && al_process_registry_recover (self, error, error_size) != 0)
+    ||  al_process_pump_start (&self->pump, secrets->redact, error, error_size) != 0)
         goto cleanup;
     return self;
 
@@ -724,13 +169,14 @@ cleanup:
 
 //  Mark instances that exited since the last call, reaping them. Returns how many.
 static size_t
-s_reap (s_process_t *self)
+s_reap (al_process_driver_t *self)
 {
     size_t exited = 0;
     for (size_t i = 0; i < self->count; i++) {
-        al_driver_instance_t *info = &self->instances [i].info;
-        if (info->running && al_child_wait (info->pid, 0, true, &info->exit_code)) {
-            info->running = false;
+        al_process_instance_t *instance = &self->instances [i];
+        if (instance->info.running && al_child_wait (instance->child, 0)) {
+            instance->info.exit_code = al_child_exit_code (instance->child);
+            instance->info.running = false;
             exited++;
         }
     }
@@ -741,15 +187,15 @@ s_reap (s_process_t *self)
 //  registry themselves (probe, list, switch): a failed write is not their failure, and
 //  an entry left behind is harmless (its start time no longer matches once reused).
 static void
-s_reap_and_record (s_process_t *self)
+s_reap_and_record (al_process_driver_t *self)
 {
     char ignored [256];
     if (s_reap (self) > 0 && self->state_file)
-        s_registry_write (self, NULL, ignored, sizeof (ignored));
+        al_process_registry_write (self, NULL, ignored, sizeof (ignored));
 }
 
-static s_instance_t *
-s_find (s_process_t *self, const char *id)
+static al_process_instance_t *
+s_find (al_process_driver_t *self, const char *id)
 {
     for (size_t i = 0; i < self->count; i++)
         if (strcmp (self->instances [i].info.id, id) == 0)
@@ -761,7 +207,7 @@ static al_driver_status_t
 s_process_prerequisites (void *handle, const al_driver_vars_t *vars, al_driver_report_t *report,
                          char *error, size_t error_size)
 {
-    s_process_t *self = handle;
+    al_process_driver_t *self = handle;
     al_tvars_t tvars = { { NULL } };
     al_tvars_from_vars (&tvars, vars);
     bool templated = false;
@@ -775,7 +221,7 @@ s_process_prerequisites (void *handle, const al_driver_vars_t *vars, al_driver_r
         char *program = al_template_expand (self->command [0], &tvars);
         char path [PATH_MAX];
         char why [512] = "";
-        bool found = program && al_program_resolve (program, path, sizeof (path), why, sizeof (why));
+        bool found = program && al_child_resolve (program, path, sizeof (path), why, sizeof (why));
         al_driver_report_add (report, "program", found, "%s", found ? path : why);
         free (program);
     }
@@ -799,7 +245,7 @@ static al_driver_status_t
 s_process_start_instance (void *handle, const al_driver_spec_t *spec, al_driver_instance_t *info,
                           char *error, size_t error_size)
 {
-    s_process_t *self = handle;
+    al_process_driver_t *self = handle;
     const al_redact_t *redact = self->secrets->redact;
     s_reap_and_record (self);
     if (!al_check_spec (spec, error, error_size))
@@ -811,7 +257,8 @@ s_process_start_instance (void *handle, const al_driver_spec_t *spec, al_driver_
     char *tail = NULL;
     char *environment = NULL;
     int log_fd = -1;
-    pid_t pid = -1;
+    al_child_t *child = NULL;
+    al_process_instance_t starting = { .info = { .running = false } };
     bool registered = false;
 
     int port = spec->port;
@@ -853,7 +300,7 @@ s_process_start_instance (void *handle, const al_driver_spec_t *spec, al_driver_
     }
     log_fd = open (log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (log_fd < 0) {
-        al_error_set (error, error_size, redact, "%s: %s", log_path, strerror (errno));
+        al_driver_error_set (error, error_size, redact, "%s: %s", log_path, strerror (errno));
         goto cleanup;
     }
     int output [2];
@@ -863,61 +310,77 @@ s_process_start_instance (void *handle, const al_driver_spec_t *spec, al_driver_
     }
     char endpoint [AL_DRIVER_ENDPOINT_SIZE], url [AL_DRIVER_ENDPOINT_SIZE + 256];
     snprintf (endpoint, sizeof (endpoint), "http://%s:%d", self->host, port);
-    //  The record, complete but for the pid and the log path: the spawn has the registry
-    //  name the child before its program runs (s_record_spawned), so an owner killed at
-    //  any moment, during the spawn or the liveness wait, leaves nothing unknown.
-    s_instance_t starting = { .info = { .instance = spec->instance, .port = port, .running = true },
-                              .environment = environment };
+    //  The record, complete but for the pid and the log path. With a registry, the child
+    //  is held at its gate until the registry names it (al_process_registry_name_held),
+    //  so an owner killed at any moment, during the start or the liveness wait, leaves
+    //  nothing unknown.
+    starting = (al_process_instance_t) { .info = { .instance = spec->instance, .port = port, .running = true },
+                                         .environment = environment };
     snprintf (starting.info.id, sizeof (starting.info.id), "%s", id);
     snprintf (starting.info.service, sizeof (starting.info.service), "%s", spec->vars.service);
     snprintf (starting.info.version, sizeof (starting.info.version), "%s", spec->vars.version);
     snprintf (starting.info.set, sizeof (starting.info.set), "%s", set);
     snprintf (starting.info.endpoint, sizeof (starting.info.endpoint), "%s", endpoint);
-    s_spawn_record_t record = { self, &starting, false };
+    al_child_options_t options = {
+        .environment = al_env_array (env),
+        .out = AL_CHILD_FD, .out_fd = output [1], .err = AL_CHILD_TO_STDOUT,
+        .hold = self->state_file != NULL
+    };
     char spawn_error [512];
-    pid = al_child_spawn_recorded (argv, al_env_array (env), output [1], output [1],
-                                   self->state_file ? s_record_spawned : NULL, &record,
-                                   spawn_error, sizeof (spawn_error));
-    starting.info.pid = pid;
-    registered = pid > 0 && self->state_file;       // the registry names it
+    child = al_child_start (argv, &options, spawn_error, sizeof (spawn_error));
     close (output [1]);
     //  The pump owns the read end and the log descriptor from here.
-    int pumped = s_pump_add (&self->pump, id, output [0], log_fd);
+    int pumped = al_process_pump_add (&self->pump, id, output [0], log_fd);
     log_fd = -1;
-    if (pumped != 0 && pid > 0) {
-        snprintf (error, error_size, "out of memory");
-        goto cleanup;
-    }
-    if (pid < 0 && record.refused) {
-        //  The child was stopped before its execve, and reaped.
-        al_error_set (error, error_size, redact, "instance %s not started: %s", id, spawn_error);
-        goto cleanup;
-    }
-    if (pid < 0) {
-        al_error_set (error, error_size, redact, "instance %s: %s", id, spawn_error);
+    if (!child) {
+        al_driver_error_set (error, error_size, redact, "instance %s: %s", id, spawn_error);
         status = AL_DRIVER_ERR_FAILED;
         goto cleanup;
     }
-    snprintf (url, sizeof (url), "%s%s", endpoint, self->liveness_path);
-    double deadline = al_now_ms () + self->start_timeout_ms;
-    bool alive = false;
-    while (!alive) {
-        int exit_code;
-        if (al_child_wait (pid, 0, true, &exit_code)) {
-            pid = -1;
-            s_pump_wait_eof (&self->pump, id, 2000);
-            tail = al_file_tail (log_path, S_LOG_TAIL, redact);
-            al_error_set (error, error_size, redact,
-                          "instance %s exited during start with exit code %d; log %s ends: %s",
-                          id, exit_code, log_path, tail);
+    starting.info.pid = al_child_pid (child);
+    if (pumped != 0) {
+        snprintf (error, error_size, "out of memory");
+        goto cleanup;
+    }
+    if (al_child_held (child)) {
+        char why [512];
+        if (al_process_registry_name_held (self, &starting, starting.info.pid, why, sizeof (why)) != 0) {
+            //  Its program never runs: the child exits at its gate, and is reaped.
+            al_child_refuse (child);
+            al_driver_error_set (error, error_size, redact, "instance %s not started: %s", id, why);
+            goto cleanup;
+        }
+        registered = true;              // the registry names it
+        if (!al_child_release (child, spawn_error, sizeof (spawn_error))) {
+            al_driver_error_set (error, error_size, redact, "instance %s: %s", id, spawn_error);
             status = AL_DRIVER_ERR_FAILED;
             goto cleanup;
         }
-        if (al_now_ms () >= deadline) {
+        //  It runs: now the durable rewrite, and file_sd.json for Prometheus.
+        if (al_process_registry_write (self, &starting, why, sizeof (why)) != 0) {
+            al_driver_error_set (error, error_size, redact, "instance %s not started: registry %s", id, why);
+            goto cleanup;
+        }
+    }
+    snprintf (url, sizeof (url), "%s%s", endpoint, self->liveness_path);
+    int64_t deadline = al_clock_deadline_ms (self->start_timeout_ms);
+    bool alive = false;
+    while (!alive) {
+        if (al_child_wait (child, 0)) {
+            int exit_code = al_child_exit_code (child);
+            al_process_pump_wait_eof (&self->pump, id, 2000);
             tail = al_file_tail (log_path, S_LOG_TAIL, redact);
-            al_error_set (error, error_size, redact,
-                          "instance %s did not answer %s within %d ms (killed); log %s ends: %s",
-                          id, url, self->start_timeout_ms, log_path, tail);
+            al_driver_error_set (error, error_size, redact,
+                                 "instance %s exited during start with exit code %d; log %s ends: %s",
+                                 id, exit_code, log_path, tail);
+            status = AL_DRIVER_ERR_FAILED;
+            goto cleanup;
+        }
+        if (al_clock_remaining_ms (deadline) == 0) {
+            tail = al_file_tail (log_path, S_LOG_TAIL, redact);
+            al_driver_error_set (error, error_size, redact,
+                                 "instance %s did not answer %s within %d ms (killed); log %s ends: %s",
+                                 id, url, self->start_timeout_ms, log_path, tail);
             status = AL_DRIVER_ERR_TIMEOUT;
             goto cleanup;
         }
@@ -926,20 +389,21 @@ s_process_start_instance (void *handle, const al_driver_spec_t *spec, al_driver_
                                                                          : S_START_PROBE_TIMEOUT_MS;
         alive = al_probe_http (url, timeout, &probe);
         if (!alive)
-            al_sleep_ms (20);
+            al_clock_sleep_ms (20);
     }
-    s_instance_t *grown = realloc (self->instances, (self->count + 1) * sizeof (s_instance_t));
+    al_process_instance_t *grown = realloc (self->instances, (self->count + 1) * sizeof (al_process_instance_t));
     if (!grown) {
         snprintf (error, error_size, "out of memory");
         goto cleanup;
     }
     self->instances = grown;
-    s_instance_t *instance = &self->instances [self->count++];
+    al_process_instance_t *instance = &self->instances [self->count++];
     *instance = starting;
+    instance->child = child;
     instance->log_path = log_path;
+    child = NULL;
     log_path = NULL;
     environment = NULL;
-    pid = -1;
     //  The registry already names it (written with starting above).
     registered = false;
     *info = instance->info;
@@ -947,13 +411,12 @@ s_process_start_instance (void *handle, const al_driver_spec_t *spec, al_driver_
     status = AL_DRIVER_OK;
 
 cleanup:
-    if (pid > 0)
-        al_child_stop (pid, 0, NULL, NULL);
+    al_child_destroy (&child);          // killed (grace 0) and reaped if it runs
     if (registered) {
         //  It is stopped and reaped; an entry left behind by a failed write no longer
         //  matches anything once its pid is reused (start time).
         char ignored [256];
-        s_registry_write (self, NULL, ignored, sizeof (ignored));
+        al_process_registry_write (self, NULL, ignored, sizeof (ignored));
     }
     if (log_fd >= 0)
         close (log_fd);
@@ -969,25 +432,25 @@ static al_driver_status_t
 s_process_stop_instance (void *handle, const char *id, int grace_ms, al_driver_stop_t *result,
                          char *error, size_t error_size)
 {
-    s_process_t *self = handle;
+    al_process_driver_t *self = handle;
     s_reap (self);
-    s_instance_t *instance = s_find (self, id);
+    al_process_instance_t *instance = s_find (self, id);
     if (!instance) {
         snprintf (error, error_size, "instance %.64s: not found", id);
         return AL_DRIVER_ERR_NOT_FOUND;
     }
     al_driver_instance_t *info = &instance->info;
     if (info->running) {
-        al_child_stop (info->pid, grace_ms > 0 ? grace_ms : self->stop_timeout_ms,
-                       &result->forced, &info->exit_code);
+        result->forced = al_child_kill (instance->child, grace_ms > 0 ? grace_ms : self->stop_timeout_ms);
+        info->exit_code = al_child_exit_code (instance->child);
         info->running = false;
     }
     result->exit_code = info->exit_code;
     //  Also after s_reap found it exited: that stop is recorded here too.
     char why [512];
-    if (self->state_file && s_registry_write (self, NULL, why, sizeof (why)) != 0) {
-        al_error_set (error, error_size, self->secrets->redact,
-                      "instance %s stopped, but the registry was not updated: %s", id, why);
+    if (self->state_file && al_process_registry_write (self, NULL, why, sizeof (why)) != 0) {
+        al_driver_error_set (error, error_size, self->secrets->redact,
+                             "instance %s stopped, but the registry was not updated: %s", id, why);
         return AL_DRIVER_ERR_SYSTEM;
     }
     return AL_DRIVER_OK;
@@ -997,9 +460,9 @@ static al_driver_status_t
 s_process_probe (void *handle, const char *id, al_driver_probe_kind_t kind, al_probe_result_t *result,
                  char *error, size_t error_size)
 {
-    s_process_t *self = handle;
+    al_process_driver_t *self = handle;
     s_reap_and_record (self);
-    s_instance_t *instance = s_find (self, id);
+    al_process_instance_t *instance = s_find (self, id);
     if (!instance) {
         snprintf (error, error_size, "instance %.64s: not found", id);
         return AL_DRIVER_ERR_NOT_FOUND;
@@ -1021,7 +484,7 @@ s_process_list_instances (void *handle, al_driver_instance_t *instances, size_t 
 {
     (void) error;
     (void) error_size;
-    s_process_t *self = handle;
+    al_process_driver_t *self = handle;
     s_reap_and_record (self);
     for (size_t i = 0; i < self->count && i < max; i++) {
         instances [i] = self->instances [i].info;
@@ -1034,7 +497,7 @@ s_process_list_instances (void *handle, al_driver_instance_t *instances, size_t 
 static al_driver_status_t
 s_process_switch_active (void *handle, const char *set, char *error, size_t error_size)
 {
-    s_process_t *self = handle;
+    al_process_driver_t *self = handle;
     s_reap_and_record (self);
     //  Moving traffic to a set with nothing running would be an outage.
     bool any = false;

@@ -1,6 +1,6 @@
-/*  al_driver_util.c: the system helpers the built-in drivers share: resolving and
-    spawning programs, waiting for and stopping children, free ports, directories and
-    evidence files, error texts, validation of outside values, and a monotonic clock.
+/*  al_driver_util.c: the system helpers the built-in drivers share: free ports,
+    directories and evidence files, redacted error texts, validation of outside values,
+    HTTP probes of an endpoint. Children are base/al_child's, time base/al_clock's.
 
     No state; thread-safe.
 */
@@ -25,221 +25,7 @@
 extern char **environ;
 
 //  --------------------------------------------------------------------------
-//  Programs and children
-
-bool
-al_program_resolve (const char *program, char *path, size_t path_size, char *error, size_t error_size)
-{
-    assert (program && path);
-    if (!*program) {
-        snprintf (error, error_size, "the program name is empty");
-        return false;
-    }
-    if (strchr (program, '/')) {
-        snprintf (path, path_size, "%s", program);
-        struct stat info;
-        if (stat (program, &info) != 0) {
-            snprintf (error, error_size, "%s: %s", program, strerror (errno));
-            return false;
-        }
-        if (!S_ISREG (info.st_mode) || access (program, X_OK) != 0) {
-            snprintf (error, error_size, "%s: not an executable file", program);
-            return false;
-        }
-        return true;
-    }
-    const char *search = getenv ("PATH");
-    if (!search || !*search)
-        search = "/usr/local/bin:/usr/bin:/bin";
-    while (*search) {
-        const char *colon = strchr (search, ':');
-        size_t length = colon ? (size_t) (colon - search) : strlen (search);
-        snprintf (path, path_size, "%.*s/%s", (int) length, length ? search : ".", program);
-        struct stat info;
-        if (stat (path, &info) == 0 && S_ISREG (info.st_mode) && access (path, X_OK) == 0)
-            return true;
-        search += length + (colon ? 1 : 0);
-    }
-    snprintf (error, error_size, "%s: not found in PATH", program);
-    return false;
-}
-
-pid_t
-al_child_spawn (char *const *argv, char *const *envp, int out_fd, int err_fd, char *error, size_t error_size)
-{
-    return al_child_spawn_recorded (argv, envp, out_fd, err_fd, NULL, NULL, error, error_size);
-}
-
-pid_t
-al_child_spawn_recorded (char *const *argv, char *const *envp, int out_fd, int err_fd,
-                         al_child_record_fn *record, void *arg, char *error, size_t error_size)
-{
-    assert (argv && argv [0] && envp);
-    char path [PATH_MAX];
-    if (!al_program_resolve (argv [0], path, sizeof (path), error, error_size))
-        return -1;
-    //  The child reports an execve failure through this pipe (closed on exec).
-    int report [2];
-    if (pipe2 (report, O_CLOEXEC) != 0) {
-        snprintf (error, error_size, "pipe: %s", strerror (errno));
-        return -1;
-    }
-    //  With record: the child waits on this gate before its execve (one byte: go; end
-    //  of file: the owner died or refused, exit).
-    int gate [2] = { -1, -1 };
-    if (record && pipe2 (gate, O_CLOEXEC) != 0) {
-        snprintf (error, error_size, "pipe: %s", strerror (errno));
-        close (report [0]);
-        close (report [1]);
-        return -1;
-    }
-    int null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
-    pid_t pid = null_fd < 0 ? -1 : fork ();
-    if (pid < 0) {
-        snprintf (error, error_size, "%s: %s", null_fd < 0 ? "/dev/null" : "fork", strerror (errno));
-        close (report [0]);
-        close (report [1]);
-        if (null_fd >= 0)
-            close (null_fd);
-        if (record) {
-            close (gate [0]);
-            close (gate [1]);
-        }
-        return -1;
-    }
-    if (pid == 0) {
-        //  Child: async-signal-safe calls only.
-        setpgid (0, 0);
-        sigset_t none;
-        sigemptyset (&none);
-        sigprocmask (SIG_SETMASK, &none, NULL);
-        for (int sig = 1; sig < NSIG; sig++)
-            if (sig != SIGKILL && sig != SIGSTOP)
-                signal (sig, SIG_DFL);
-        if (dup2 (null_fd, 0) < 0 || dup2 (out_fd, 1) < 0 || dup2 (err_fd, 2) < 0) {
-            int code = errno;
-            (void) !write (report [1], &code, sizeof (code));
-            _exit (127);
-        }
-        //  Everything but 0, 1, 2, the report pipe (and the gate's read end): the host
-        //  may hold descriptors (sockets, the audit database) that are not
-        //  close-on-exec, and other children's gates, whose end of file they await.
-        int keep = report [1], keep_too = record ? gate [0] : report [1];
-        int low = keep < keep_too ? keep : keep_too, high = keep < keep_too ? keep_too : keep;
-        if (low > 3)
-            close_range (3, (unsigned) low - 1, 0);
-        if (high > low + 1)
-            close_range ((unsigned) low + 1, (unsigned) high - 1, 0);
-        close_range ((unsigned) high + 1, ~0U, 0);
-        if (record) {
-            char go = 0;
-            ssize_t got;
-            do
-                got = read (gate [0], &go, 1);
-            while (got < 0 && errno == EINTR);
-            if (got != 1)
-                _exit (127);            // the owner died (or refused) before recording us
-        }
-        execve (path, argv, envp);
-        int code = errno;
-        (void) !write (keep, &code, sizeof (code));
-        _exit (127);
-    }
-    //  Also set from here, so the group exists before we might signal it.
-    setpgid (pid, pid);
-    close (report [1]);
-    close (null_fd);
-    if (record) {
-        close (gate [0]);
-        int recorded = record (pid, arg, error, error_size);
-        if (recorded == 0 && write (gate [1], "", 1) != 1) {
-            snprintf (error, error_size, "gate: %s", strerror (errno));
-            recorded = -1;
-        }
-        close (gate [1]);               // without the byte: the child exits 127
-        if (recorded != 0) {
-            close (report [0]);
-            int status;
-            while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
-                ;
-            return -1;
-        }
-    }
-    int code = 0;
-    ssize_t got;
-    do
-        got = read (report [0], &code, sizeof (code));
-    while (got < 0 && errno == EINTR);
-    close (report [0]);
-    if (got == (ssize_t) sizeof (code)) {
-        int status;
-        while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
-            ;
-        snprintf (error, error_size, "cannot execute %s: %s", path, strerror (code));
-        return -1;
-    }
-    return pid;
-}
-
-static int
-s_exit_code (int status)
-{
-    if (WIFEXITED (status))
-        return WEXITSTATUS (status);
-    if (WIFSIGNALED (status))
-        return -WTERMSIG (status);
-    return -1;
-}
-
-bool
-al_child_wait (pid_t pid, int timeout_ms, bool kill_leftovers, int *exit_code_p)
-{
-    assert (pid > 0);
-    double deadline = al_now_ms () + timeout_ms;
-    while (true) {
-        //  Look without reaping first: while the leader is a zombie its pid (the group
-        //  id) cannot be reused, so signalling the group cannot hit a stranger.
-        siginfo_t info = { 0 };
-        int rc = waitid (P_PID, (id_t) pid, &info, WEXITED | WNOHANG | WNOWAIT);
-        if (rc == 0 && info.si_pid == pid) {
-            if (kill_leftovers)
-                kill (-pid, SIGKILL);
-            int status = 0;
-            while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
-                ;
-            if (exit_code_p)
-                *exit_code_p = s_exit_code (status);
-            return true;
-        }
-        if (rc < 0 && errno != EINTR) {
-            //  Not our child any more (reaped elsewhere): treat as gone.
-            if (exit_code_p)
-                *exit_code_p = -1;
-            return true;
-        }
-        if (al_now_ms () >= deadline)
-            return false;
-        al_sleep_ms (10);
-    }
-}
-
-void
-al_child_stop (pid_t pid, int grace_ms, bool *forced_p, int *exit_code_p)
-{
-    assert (pid > 0);
-    bool forced = false;
-    int exit_code = 0;
-    kill (-pid, SIGTERM);
-    if (!al_child_wait (pid, grace_ms, true, &exit_code)) {
-        forced = true;
-        kill (-pid, SIGKILL);
-        al_child_wait (pid, 60000, true, &exit_code);
-    }
-    if (forced_p)
-        *forced_p = forced;
-    if (exit_code_p)
-        *exit_code_p = exit_code;
-}
+//  Ports
 
 int
 al_free_port (const char *host, char *error, size_t error_size)
@@ -266,7 +52,7 @@ al_free_port (const char *host, char *error, size_t error_size)
 }
 
 //  --------------------------------------------------------------------------
-//  Files, errors, checks, time
+//  Files, errors, checks, probes
 
 int
 al_mkdir_p (const char *path, char *error, size_t error_size)
@@ -336,7 +122,7 @@ al_file_write (const char *path, const char *data, size_t size)
 }
 
 void
-al_error_set (char *error, size_t error_size, const al_redact_t *redact, const char *format, ...)
+al_driver_error_set (char *error, size_t error_size, const al_redact_t *redact, const char *format, ...)
 {
     va_list args;
     va_start (args, format);
@@ -399,18 +185,6 @@ al_check_spec (const al_driver_spec_t *spec, char *error, size_t error_size)
             return false;
         }
     return true;
-}
-
-double
-al_now_ms (void)
-{
-    return (double) al_clock_mono_ms ();
-}
-
-void
-al_sleep_ms (int milliseconds)
-{
-    al_clock_sleep_ms (milliseconds);
 }
 
 void

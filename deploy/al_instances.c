@@ -338,9 +338,10 @@ al_instances_remove_unrenamed (const char *path)
 
 //  ---- writing ------------------------------------------------------------------------
 
-int
-al_instances_write (const char *path, const char *host, const al_instance_record_t *records, size_t count,
-                    char *error, size_t error_size)
+//  The registry, then (unless registry_only) file_sd.json, each replaced atomically.
+static int
+s_write (const char *path, const char *host, const al_instance_record_t *records, size_t count,
+         bool registry_only, char *error, size_t error_size)
 {
     assert (path && host);
     assert (records || count == 0);
@@ -374,6 +375,11 @@ al_instances_write (const char *path, const char *host, const al_instance_record
         goto cleanup;
     }
     //  Each replaced atomically (al_file): a reader sees the old file or the new one.
+    if (registry_only) {
+        if (al_file_write_atomic_unsynced (path, text, strlen (text), 0600, error, error_size) != 0)
+            goto cleanup;
+    }
+    else
     if (al_file_write_atomic_text (path, text, 0600, error, error_size) != 0
     ||  al_file_write_atomic_text (file_sd, targets_text, 0600, error, error_size) != 0)
         goto cleanup;
@@ -388,4 +394,18 @@ cleanup:
     json_decref (instances);
     json_decref (targets);
     return rc;
+}
+
+int
+al_instances_write (const char *path, const char *host, const al_instance_record_t *records, size_t count,
+                    char *error, size_t error_size)
+{
+    return s_write (path, host, records, count, false, error, error_size);
+}
+
+int
+al_instances_write_unsynced (const char *path, const al_instance_record_t *records, size_t count,
+                             char *error, size_t error_size)
+{
+    return s_write (path, "", records, count, true, error, error_size);
 }

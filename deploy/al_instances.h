@@ -93,6 +93,13 @@ void al_instances_remove_unrenamed (const char *path);
 int al_instances_write (const char *path, const char *host, const al_instance_record_t *records, size_t count,
                         char *error, size_t error_size);
 
+//  The registry alone, renamed into place without the directory's fsync and without
+//  file_sd.json (al_file_write_atomic_unsynced): a new owner after a kill finds what it
+//  names, a power cut may bring the previous file back. For the process driver's spawn
+//  gate, which the child waits on; al_instances_write follows as soon as it runs.
+int al_instances_write_unsynced (const char *path, const al_instance_record_t *records, size_t count,
+                                 char *error, size_t error_size);
+
 #ifdef __cplusplus
 }
 #endif

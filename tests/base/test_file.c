@@ -97,6 +97,14 @@ test_write_then_read (void **state)
     assert_non_null (text);
     assert_int_equal (size, 0);
     free (text);
+    //  Unsynced (no fsync of the directory): replaced all the same, mode exact.
+    assert_int_equal (al_file_write_atomic_unsynced (fixture->path, "second", 6, 0640, error, sizeof error), 0);
+    assert_int_equal (stat (fixture->path, &info), 0);
+    assert_int_equal (info.st_mode & 07777, 0640);
+    text = al_file_read (fixture->path, 100, &size, error, sizeof error);
+    assert_non_null (text);
+    assert_string_equal (text, "second");
+    free (text);
     assert_int_equal (s_entries (fixture->directory), 1);   // no temporary left
 }
 

@@ -141,6 +141,19 @@ test_write_read (void **state)
     targets = json_load_file (sd_path, 0, &json_error);
     assert_int_equal (json_array_size (targets), 0);
     json_decref (targets);
+
+    //  The unsynced write (the process driver's spawn gate): the registry only, read
+    //  back as written; file_sd.json is left for the durable write that follows.
+    assert_int_equal (al_instances_write_unsynced (f->path, records, 1, error, sizeof error), 0);
+    read = NULL;
+    assert_int_equal (al_instances_read (f->path, AL_INSTANCES_TO_STOP, &read, &count, NULL, error, sizeof error), 0);
+    assert_int_equal (count, 1);
+    assert_string_equal (read [0].id, records [0].id);
+    assert_int_equal (read [0].start_time, records [0].start_time);
+    free (read);
+    targets = json_load_file (sd_path, 0, &json_error);
+    assert_int_equal (json_array_size (targets), 0);
+    json_decref (targets);
 }
 
 //  Read must fail with reason in the error, naming the file.

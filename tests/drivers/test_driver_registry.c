@@ -29,7 +29,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "deploy/al_driver.h"
-#include "deploy/al_driver_int.h"
 #include "deploy/al_probe.h"
 #include "driver_test_util.h"
 
@@ -471,85 +470,51 @@ test_unrenamed_al_file_rewrite_stopped (void **state)
     assert_int_equal (access (temporary, F_OK), -1);
 }
 
-//  al_child_spawn_recorded: the program runs only after the record callback returned 0
-//  in the owner. Refused, or the owner dead inside the callback (SIGKILL between the
-//  fork and the registry write, as the chaos harness did), the program never runs.
-static char s_marker [512];
-
-static int
-s_record_checks_not_run (pid_t pid, void *arg, char *error, size_t error_size)
-{
-    int *calls = (int *) arg;
-    (*calls)++;
-    assert_true (pid > 0);
-    usleep (200000);                            // time for the program to run, were it free
-    if (access (s_marker, F_OK) == 0) {
-        snprintf (error, error_size, "the program ran before it was recorded");
-        return -1;
-    }
-    return 0;
-}
-
-static int
-s_record_refuses (pid_t pid, void *arg, char *error, size_t error_size)
-{
-    (void) pid;
-    (void) arg;
-    snprintf (error, error_size, "registry refused");
-    return -1;
-}
-
-static int
-s_record_owner_dies (pid_t pid, void *arg, char *error, size_t error_size)
-{
-    (void) error;
-    (void) error_size;
-    *(pid_t *) arg = pid;
-    kill (getpid (), SIGKILL);                  // the owner dies before recording
-    return 0;
-}
-
+//  An instance's program runs only once the registry names it: the driver holds the
+//  child at al_child's gate (tests/base/test_child proves the gate itself). Named, it
+//  runs, and the durable rewrite with file_sd.json follows; when the registry cannot be
+//  written, the start fails and the program never ran (a marker it would write stays
+//  absent).
 static void
-test_spawn_runs_the_program_only_once_recorded (void **state)
+test_instance_runs_only_once_named (void **state)
 {
     s_fixture_t *self = *state;
-    snprintf (s_marker, sizeof (s_marker), "%s/ran", self->dir);
-    char *const argv [] = { "/usr/bin/touch", s_marker, NULL };
-    char *const envp [] = { NULL };
-    char error [512] = "";
-    int calls = 0;
-    pid_t pid = al_child_spawn_recorded (argv, envp, 1, 2, s_record_checks_not_run, &calls, error, sizeof (error));
-    assert_true (pid > 0);
-    assert_int_equal (calls, 1);
-    int status;
-    assert_int_equal (waitpid (pid, &status, 0), pid);
-    assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
-    assert_int_equal (access (s_marker, F_OK), 0);          // recorded, then it ran
-    assert_int_equal (unlink (s_marker), 0);
+    char marker [4200], wrapper [4200], text [12000];
+    snprintf (marker, sizeof (marker), "%s/ran", self->dir);
+    snprintf (wrapper, sizeof (wrapper), "%s/wrapper.sh", self->dir);
+    snprintf (text, sizeof (text), "touch '%s'\nexec /bin/sh '%s' \"$@\"\n", marker, self->service_sh);
+    s_write_file (wrapper, text, 0700);
+    self->command [1] = wrapper;
+    s_open (self);
 
-    //  Refused: -1 with the callback's error; the child is reaped and never ran.
-    pid = al_child_spawn_recorded (argv, envp, 1, 2, s_record_refuses, NULL, error, sizeof (error));
-    assert_int_equal (pid, -1);
-    assert_string_equal (error, "registry refused");
-    assert_int_equal (access (s_marker, F_OK), -1);
+    al_driver_instance_t info;
+    char error [2048] = "";
+    if (s_start (self->d, 0, NULL, &info, error, sizeof (error)) != AL_DRIVER_OK)
+        fail_msg ("start: %s", error);
+    assert_int_equal (access (marker, F_OK), 0);
+    json_t *instances = s_registry (self);
+    assert_int_equal (json_array_size (instances), 1);
+    assert_int_equal (json_integer_value (json_object_get (json_array_get (instances, 0), "pid")), info.pid);
+    json_decref (instances);
+    char sd_path [4200];
+    snprintf (sd_path, sizeof (sd_path), "%s/state dir/file_sd.json", self->dir);
+    char *sd = s_read_file (sd_path);
+    assert_non_null (strstr (sd, info.id));
+    free (sd);
+    al_driver_stop_t stopped;
+    assert_int_equal (al_driver_stop_instance (self->d, info.id, 0, &stopped, error, sizeof (error)), AL_DRIVER_OK);
+    assert_int_equal (unlink (marker), 0);
 
-    //  The owner killed inside the callback: its child exits 127 without running.
-    int channel [2];
-    assert_int_equal (pipe (channel), 0);
-    pid_t owner = fork ();
-    assert_true (owner >= 0);
-    if (owner == 0) {
-        close (channel [0]);
-        pid_t child = 0;
-        al_child_spawn_recorded (argv, envp, 1, 2, s_record_owner_dies, &child, error, sizeof (error));
-        _exit (0);                              // not reached
-    }
-    close (channel [1]);
-    close (channel [0]);
-    assert_int_equal (waitpid (owner, &status, 0), owner);
-    assert_true (WIFSIGNALED (status) && WTERMSIG (status) == SIGKILL);
-    usleep (500000);                            // the orphan reads end of file, exits
-    assert_int_equal (access (s_marker, F_OK), -1);
+    //  The registry cannot be replaced (a directory now holds its name): not started,
+    //  never run.
+    assert_int_equal (unlink (self->state_file), 0);
+    assert_int_equal (mkdir (self->state_file, 0700), 0);
+    al_driver_status_t status = s_start (self->d, 1, NULL, &info, error, sizeof (error));
+    assert_int_not_equal (status, AL_DRIVER_OK);
+    if (!strstr (error, "not started") || !strstr (error, self->state_file))
+        fail_msg ("error \"%s\" does not say the instance was not started for its registry", error);
+    assert_int_equal (access (marker, F_OK), -1);
+    assert_int_equal (rmdir (self->state_file), 0);
 }
 
 //  Open must fail naming the file, and leave the file as it was.
@@ -603,7 +568,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_reused_pid_and_zombie_left_alone, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_unrenamed_registry_rewrite_stopped, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_unrenamed_al_file_rewrite_stopped, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_spawn_runs_the_program_only_once_recorded, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_instance_runs_only_once_named, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_untrusted_registry_fails_open, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
