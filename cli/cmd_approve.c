@@ -129,16 +129,20 @@ s_connect (const s_options_t *options, al_config_t **config_p)
 
 //  The pending requests (caller frees the reply with al_codec_free), or NULL.
 static al_envelope_t *
-s_fetch_pending (al_agent_t *agent)
+s_fetch_pending (al_agent_t *agent, const al_config_t *config)
 {
     al_agent_result_t result;
     al_envelope_t *reply = al_agent_status_query (agent, "approvals", NULL, 0, S_TIMEOUT_MS, &result);
     if (!reply) {
-        char last [256] = "";
+        char last [256] = "", brokers [AL_AGENT_ENDPOINTS_TEXT_SIZE];
         al_agent_last_error (agent, last, sizeof last);
-        fprintf (stderr, "airlock: the broker did not list approvals: %s%s%s\n",
-                 result.status == AL_AGENT_DENIED ? result.reason : al_agent_status_name (result.status),
-                 *last ? ": " : "", last);
+        if (result.status == AL_AGENT_DENIED)
+            fprintf (stderr, "airlock: the broker did not list approvals: %s\n", result.reason);
+        else
+            fprintf (stderr, "airlock: the broker did not list approvals: %s (no answer from %s)%s%s\n",
+                     al_agent_status_name (result.status),
+                     al_agent_endpoints_describe (al_config_broker_endpoints (config), brokers, sizeof brokers),
+                     *last ? ": " : "", last);
     }
     return reply;
 }
@@ -212,7 +216,7 @@ s_list (const s_options_t *options)
     al_config_t *config = NULL;
     al_agent_t *agent = s_connect (options, &config);
     int rc = AL_EXIT_USAGE;
-    al_envelope_t *reply = agent ? s_fetch_pending (agent) : NULL;
+    al_envelope_t *reply = agent ? s_fetch_pending (agent, config) : NULL;
     if (reply) {
         const Airlock__StatusReply *status = reply->status_reply;
         if (options->json) {
@@ -356,7 +360,7 @@ s_decide (const char *request_id, const s_options_t *options, Airlock__Decision 
     }
     al_config_t *config = NULL;
     al_agent_t *agent = s_connect (options, &config);
-    al_envelope_t *reply = agent ? s_fetch_pending (agent) : NULL;
+    al_envelope_t *reply = agent ? s_fetch_pending (agent, config) : NULL;
     al_approval_signed_t *signed_approval = NULL;
     int rc = AL_EXIT_USAGE;
     if (!reply)
@@ -410,8 +414,12 @@ s_decide (const char *request_id, const s_options_t *options, Airlock__Decision 
                 result.reason);
         rc = AL_EXIT_BAD;
     }
-    else
-        fprintf (stderr, "airlock: no answer from the broker: %s\n", al_agent_status_name (status));
+    else {
+        char brokers [AL_AGENT_ENDPOINTS_TEXT_SIZE];
+        fprintf (stderr, "airlock: no answer from the broker at %s: %s\n",
+                 al_agent_endpoints_describe (al_config_broker_endpoints (config), brokers, sizeof brokers),
+                 al_agent_status_name (status));
+    }
 
 cleanup:
     al_approval_signed_destroy (&signed_approval);

@@ -291,11 +291,14 @@ al_cmd_status (int argc, char **argv)
     al_agent_t *agent = NULL;
     al_envelope_t *reply = NULL;
     json_t *silent = NULL;
+    char brokers [AL_AGENT_ENDPOINTS_TEXT_SIZE];
     al_config_t *config = al_config_load (config_path, error, sizeof error);
     if (!config) {
         fprintf (stderr, "airlock status: %s\n", error);
         goto cleanup;
     }
+    //  Every broker the agent tries (endpoints.brokers), for the messages below.
+    al_agent_endpoints_describe (al_config_broker_endpoints (config), brokers, sizeof brokers);
     agent = al_agent_new_for_role (config, "auditor", false, error, sizeof error);
     if (!agent) {
         fprintf (stderr, "airlock status: %s\n", error);
@@ -303,8 +306,7 @@ al_cmd_status (int argc, char **argv)
     }
     if (release_id) {
         if (al_agent_wait_registered (agent, timeout_s * 1000) != 0) {
-            fprintf (stderr, "airlock status: no answer from the broker at %s within %d s\n",
-                     al_config_router_endpoint (config), timeout_s);
+            fprintf (stderr, "airlock status: no answer from the broker at %s within %d s\n", brokers, timeout_s);
             goto cleanup;
         }
         exit_code = s_release_status (config, agent, release_id, json, timeout_s * 1000);
@@ -322,7 +324,7 @@ al_cmd_status (int argc, char **argv)
             al_agent_last_error (agent, last, sizeof last);
             fprintf (stderr, "airlock status: no answer from the broker at %s within %d s%s%s\n"
                              "(is it running? `airlock up` starts it and the agents)\n",
-                     al_config_router_endpoint (config), timeout_s, *last ? ": " : "", last);
+                     brokers, timeout_s, *last ? ": " : "", last);
             char *log = al_process_logs_path (config, "broker");
             char line [512];
             if (log && al_process_logs_last_error (log, line, sizeof line))

@@ -322,8 +322,10 @@ s_check_stop (s_watch_t *self, int64_t deadline, int64_t started, bool *warned)
     }
     if (!info.connected && info.connections == 0 && !*warned
     &&  al_clock_mono_ms () - started >= S_CONNECT_WARN_MS) {
+        char brokers [AL_AGENT_ENDPOINTS_TEXT_SIZE];
         fprintf (stderr, "airlock watch: not connected to %s yet (is the broker running? "
-                 "`airlock broker --config FILE` starts it)\n", al_subscriber_endpoint (self->subscriber));
+                 "`airlock broker --config FILE` starts it)\n",
+                 al_agent_endpoints_describe (al_subscriber_endpoint (self->subscriber), brokers, sizeof brokers));
         *warned = true;
     }
     if (al_agent_interrupted ()) {
@@ -356,8 +358,17 @@ s_announce (s_watch_t *self, const char *topic)
     al_subscriber_info (self->subscriber, &info);
     if (!info.connections)
         return false;
-    fprintf (stderr, "airlock watch: connected to %s as %s, watching %s%s\n",
-             al_subscriber_endpoint (self->subscriber), self->args->role,
+    //  With several brokers: the one that answered, and the list it is one of.
+    const char *list = al_subscriber_endpoint (self->subscriber);
+    const char *answered = al_subscriber_answered (self->subscriber);
+    char brokers [AL_AGENT_ENDPOINTS_TEXT_SIZE] = "", error [256];
+    char (*endpoints) [AL_AGENT_PATH_SIZE] = malloc (AL_AGENT_MAX_ENDPOINTS * sizeof *endpoints);
+    if (endpoints && al_agent_endpoints_split (list, endpoints, error, sizeof error) > 1)
+        al_agent_endpoints_describe (list, brokers, sizeof brokers);
+    free (endpoints);
+    fprintf (stderr, "airlock watch: connected to %s%s%s%s as %s, watching %s%s\n",
+             *answered? answered: list, *brokers? " (endpoints.events: ": "", brokers, *brokers? ")": "",
+             self->args->role,
              self->args->deployment? "deployment ": "", self->args->deployment? self->args->deployment: topic);
     return true;
 }
