@@ -33,7 +33,7 @@ struct _al_watch_view_t {
 al_watch_view_t *
 al_watch_view_new_deployment (const char *deployment)
 {
-    assert (deployment);
+    assert (deployment && strlen (deployment) <= AL_CODEC_MAX_ID_LEN);
     al_watch_view_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
@@ -47,6 +47,7 @@ al_watch_view_t *
 al_watch_view_new_signals (const char *service, const char *environment, const al_policy_thresholds_t *thresholds)
 {
     assert (service && environment && thresholds);
+    assert (strlen (service) <= AL_CODEC_MAX_SERVICE_LEN && strlen (environment) < 32);
     al_watch_view_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;

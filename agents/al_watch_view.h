@@ -48,10 +48,11 @@ extern "C" {
 typedef struct _al_watch_view_t al_watch_view_t;
 
 //  A deployment watch: topics event.DeployProgress and event.DeployReceipt, envelopes of
-//  DEPLOYMENT only. NULL if out of memory.
+//  DEPLOYMENT (at most AL_CODEC_MAX_ID_LEN characters) only. NULL if out of memory.
 al_watch_view_t *al_watch_view_new_deployment (const char *deployment);
 
-//  A signals watch of SERVICE in ENVIRONMENT: topic soak.ENVIRONMENT.SERVICE, samples
+//  A signals watch of SERVICE (at most AL_CODEC_MAX_SERVICE_LEN characters) in
+//  ENVIRONMENT (a name of al_environment_from_name): topic soak.ENVIRONMENT.SERVICE, samples
 //  judged by deploy/al_rules with the policy's thresholds and grace 0 (the watch judges
 //  the samples it sees; missing evidence counts at once). NULL if out of memory.
 al_watch_view_t *al_watch_view_new_signals (const char *service, const char *environment,
