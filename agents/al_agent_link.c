@@ -444,6 +444,13 @@ s_monitor_drain (al_agent_t *self, s_link_t *link, int64_t now)
             self->last_rx_ms = now;
             self->last_tx_ms = 0;
             s_link_registered_afresh (self);
+            //  With several brokers, say which one answered (the others stay silent).
+            if (self->endpoint_count > 1) {
+                char brokers [AL_AGENT_ENDPOINTS_TEXT_SIZE];
+                zsys_info ("agent %s: connected to the broker at %s (endpoints.brokers: %s)", self->options.name,
+                           self->endpoints [self->endpoint_index],
+                           al_agent_endpoints_describe (self->options.endpoint, brokers, sizeof brokers));
+            }
         }
         else
         if (event == ZMQ_EVENT_DISCONNECTED) {

@@ -186,6 +186,35 @@ test_watch_names_the_broker_that_answered (void **state)
 {
     fixture_t *self = *state;
     assert_int_equal (bus_broker_start (self->bus), 0);
+    //  An agent fails over from the dead first broker to the second and logs which one
+    //  answered.
+    char path [512];
+    snprintf (path, sizeof path, "%s/agent.log", self->dir);
+    FILE *log = fopen (path, "w+");
+    assert_non_null (log);
+    zsys_set_logstream (log);
+    char error [512] = "";
+    al_agent_t *agent = al_agent_new_for_role (self->bus->config, "auditor", false, error, sizeof error);
+    if (!agent)
+        fail_msg ("agent: %s", error);
+    int registered = al_agent_wait_registered (agent, 60000);
+    char endpoint [AL_AGENT_PATH_SIZE];
+    al_agent_endpoint (agent, endpoint, sizeof endpoint);
+    al_agent_destroy (&agent);
+    zsys_set_logstream (NULL);
+    fflush (log);
+    rewind (log);
+    char text [8192] = "";
+    text [fread (text, 1, sizeof text - 1, log)] = 0;
+    fclose (log);
+    unlink (path);
+    assert_int_equal (registered, 0);
+    assert_string_equal (endpoint, self->brokers [1]);
+    char connected [1400];
+    snprintf (connected, sizeof connected, "connected to the broker at %s (endpoints.brokers: any of 2 brokers (%s, %s))",
+              self->brokers [1], self->brokers [0], self->brokers [1]);
+    s_assert_contains (text, connected);
+
     const char *err = NULL;
     const char *args [] = { "watch", "--signals", "api", "--timeout", "4", NULL };
     al_child_t *child = s_airlock (self, args, 120000, &err);
