@@ -92,15 +92,10 @@ s_journal (al_agent_t *agent, const char *deployment_id, int timeout_ms)
 static int
 s_release_status (const al_config_t *config, al_agent_t *agent, const char *id, bool json, int timeout_ms)
 {
-    char path [2048], error [512];
-    if (al_paths_orchestrator_release (al_config_state_dir (config), id, path, sizeof path,
-                                       error, sizeof error) != 0) {
-        fprintf (stderr, "airlock status: no release %s (%s)\n", id, error);
-        return AL_EXIT_BAD;
-    }
-    json_t *release = json_load_file (path, 0, NULL);
+    char error [4400];
+    json_t *release = al_releases_load (config, id, error, sizeof error);
     if (!release) {
-        fprintf (stderr, "airlock status: no release %s (no %s)\n", id, path);
+        fprintf (stderr, "airlock status: %s\n", error);
         return AL_EXIT_BAD;
     }
     //  An id that is no valid release id has no deployments: "" has no journal and
