@@ -112,6 +112,30 @@ al_audit_history_approvers (al_store_t *store, const al_policy_t *policy, const 
     return approvers;
 }
 
+bool
+al_audit_history_listed (const al_replay_deployment_t *deployment, const char *service)
+{
+    assert (deployment);
+    return *deployment->environment && deployment->state != AL_REPLAY_UNKNOWN
+        && (!service || strcmp (deployment->service, service) == 0);
+}
+
+json_t *
+al_audit_history_entry (al_store_t *store, const al_policy_t *policy, const al_replay_deployment_t *deployment,
+                        bool *verified_p, char *why, size_t why_size)
+{
+    assert (store && deployment && verified_p && why);
+    al_replay_history_t row;
+    al_replay_history_row (deployment, &row);
+    json_t *approvers = al_audit_history_approvers (store, policy, deployment, verified_p, why, why_size);
+    return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:s, s:s, s:s}",
+        "date", row.date, "deployment_id", deployment->id, "service", deployment->service,
+        "version", deployment->version, "type", row.type, "environment", deployment->environment,
+        "approved_by", approvers, "status", row.status, "state", al_replay_state_name (deployment->state),
+        "duration_ms", row.duration_ms? json_integer ((json_int_t) row.duration_ms): json_null (),
+        "rollback", row.rollback, "rollback_rule", deployment->rollback_rule, "notes", row.notes);
+}
+
 json_t *
 al_audit_deployment_json (const al_replay_deployment_t *deployment, const al_policy_t *policy)
 {

@@ -59,6 +59,20 @@ json_t *al_audit_history_approvers (al_store_t *store, const al_policy_t *policy
                                     const al_replay_deployment_t *deployment, bool *verified_p,
                                     char *why, size_t why_size);
 
+//  Whether the history lists a deployment: it has an environment and a request (rows
+//  about an id that has neither, a stray denial or an approval naming no filed request,
+//  are in the replay, not in the history) and, when service is not NULL, is of service.
+bool al_audit_history_listed (const al_replay_deployment_t *deployment, const char *service);
+
+//  One row of the deployment history (seed 001's table) as JSON: "date", "deployment_id",
+//  "service", "version", "type", "environment", "approved_by" (al_audit_history_approvers),
+//  "status", "state", "duration_ms" (null when it did not run to a receipt), "rollback",
+//  "rollback_rule", "notes". *verified_p and why as for al_audit_history_approvers.
+//  NULL when out of memory.
+json_t *al_audit_history_entry (al_store_t *store, const al_policy_t *policy,
+                                const al_replay_deployment_t *deployment, bool *verified_p,
+                                char *why, size_t why_size);
+
 //  al_replay_deployment_json with each approval's "approver" name (null when unknown).
 json_t *al_audit_deployment_json (const al_replay_deployment_t *deployment, const al_policy_t *policy);
 

@@ -652,20 +652,21 @@ s_history (int argc, char **argv)
                 "|----------|-------|\n");
     for (size_t i = 0; i < al_replay_count (replay); i++) {
         const al_replay_deployment_t *d = al_replay_at (replay, i);
-        //  A deployment has an environment and a request; rows about an id that has
-        //  neither (a stray denial, an approval naming no filed request) are in the
-        //  replay, not in the history.
-        if (!*d->environment || d->state == AL_REPLAY_UNKNOWN || (service && strcmp (d->service, service) != 0))
+        if (!al_audit_history_listed (d, service))
             continue;
-        al_replay_history_t row;
-        al_replay_history_row (d, &row);
-        char approved [600] = "", duration [32] = "-", why [400];
         //  Only the signatures that counted (al_audit_history_approvers). Without the
         //  policy they cannot be judged: the grant's signers are listed as "unverified".
+        char approved [600] = "", duration [32] = "-", why [400];
         bool verified = false;
-        json_t *approvers = al_audit_history_approvers (store, policy, d, &verified, why, sizeof why);
+        json_t *entry = al_audit_history_entry (store, policy, d, &verified, why, sizeof why);
         if (*why)
             fprintf (stderr, "airlock audit history: %s: %s\n", d->id, why);
+        if (!entry) {
+            fprintf (stderr, "airlock audit history: out of memory\n");
+            goto cleanup;
+        }
+        json_array_append_new (rows, entry);
+        json_t *approvers = json_object_get (entry, "approved_by");
         for (size_t k = 0; k < json_array_size (approvers); k++) {
             json_t *approver = json_array_get (approvers, k);
             const char *name = json_string_value (json_object_get (approver, "approver"));
@@ -673,24 +674,21 @@ s_history (int argc, char **argv)
             snprintf (approved + used, sizeof approved - used, "%s%s", used? ", ": verified? "": "unverified: ",
                       name? name: json_string_value (json_object_get (approver, "key_id")));
         }
-        if (row.duration_ms)
-            s_format_duration (row.duration_ms, duration, sizeof duration);
-        json_array_append_new (rows, json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:s, s:s, s:s}",
-            "date", row.date, "deployment_id", d->id, "service", d->service, "version", d->version,
-            "type", row.type, "environment", d->environment, "approved_by", approvers,
-            "status", row.status, "state", al_replay_state_name (d->state),
-            "duration_ms", row.duration_ms? json_integer ((json_int_t) row.duration_ms): json_null (),
-            "rollback", row.rollback, "rollback_rule", d->rollback_rule, "notes", row.notes));
+        json_int_t duration_ms = json_integer_value (json_object_get (entry, "duration_ms"));
+        if (duration_ms)
+            s_format_duration ((uint64_t) duration_ms, duration, sizeof duration);
         if (!json) {
             char cells [6][640];
             s_cell (d->service, cells [0], sizeof cells [0]);
             s_cell (d->version, cells [1], sizeof cells [1]);
             s_cell (d->environment, cells [2], sizeof cells [2]);
             s_cell (*approved? approved: "-", cells [3], sizeof cells [3]);
-            s_cell (row.notes, cells [4], sizeof cells [4]);
-            s_cell (row.type, cells [5], sizeof cells [5]);
-            printf ("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", row.date, cells [0], cells [1],
-                    cells [5], cells [2], cells [3], row.status, duration, row.rollback, cells [4]);
+            s_cell (json_string_value (json_object_get (entry, "notes")), cells [4], sizeof cells [4]);
+            s_cell (json_string_value (json_object_get (entry, "type")), cells [5], sizeof cells [5]);
+            printf ("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+                    json_string_value (json_object_get (entry, "date")), cells [0], cells [1], cells [5], cells [2],
+                    cells [3], json_string_value (json_object_get (entry, "status")), duration,
+                    json_string_value (json_object_get (entry, "rollback")), cells [4]);
         }
     }
     if (json) {

@@ -164,6 +164,61 @@ test_signers_counted (void **state)
     free (elsewhere);
 }
 
+//  The history's rows: which deployments it lists, and one row's fields.
+static void
+test_history_entry (void **state)
+{
+    (void) state;
+    al_policy_t *policy = s_policy ();
+    al_store_t *store = s_open (s_log->db);
+    char why [400];
+    al_replay_t *replay = al_replay_new (store, 0, why, sizeof why);
+    assert_non_null (replay);
+    size_t listed = 0, api = 0;
+    for (size_t i = 0; i < al_replay_count (replay); i++) {
+        const al_replay_deployment_t *d = al_replay_at (replay, i);
+        listed += al_audit_history_listed (d, NULL);
+        api += al_audit_history_listed (d, "api");
+    }
+    //  rel-a/b stg+prod, rel-c-prod, rel-d-prod, rel-e-stg, rel-f-stg, rel-g-prod; api: rel-a, rel-b,
+    //  rel-d, rel-g.
+    assert_int_equal (listed, 9);
+    assert_int_equal (api, 6);
+    const al_replay_deployment_t *d = al_replay_find (replay, "rel-b-prod");
+    assert_false (al_audit_history_listed (d, "web"));
+    //  An id with rows but no environment, or no request among them, is not listed.
+    al_replay_deployment_t stray = *d;
+    stray.environment = "";
+    assert_false (al_audit_history_listed (&stray, NULL));
+    stray = *d;
+    stray.state = AL_REPLAY_UNKNOWN;
+    assert_false (al_audit_history_listed (&stray, NULL));
+    bool verified = false;
+    json_t *entry = al_audit_history_entry (store, policy, d, &verified, why, sizeof why);
+    assert_non_null (entry);
+    assert_true (verified);
+    assert_string_equal (json_string_value (json_object_get (entry, "deployment_id")), "rel-b-prod");
+    assert_string_equal (json_string_value (json_object_get (entry, "date")), "2026-02-01");
+    assert_string_equal (json_string_value (json_object_get (entry, "status")), "Rolled back");
+    assert_string_equal (json_string_value (json_object_get (entry, "rollback")), "Yes");
+    assert_string_equal (json_string_value (json_object_get (entry, "rollback_rule")), "error_rate_increase");
+    assert_string_equal (json_string_value (json_object_get (entry, "environment")), "production");
+    assert_true (json_integer_value (json_object_get (entry, "duration_ms")) > 0);
+    json_t *approvers = json_object_get (entry, "approved_by");
+    assert_int_equal (json_array_size (approvers), 1);
+    assert_string_equal (json_string_value (json_object_get (json_array_get (approvers, 0), "approver")), "bob");
+    json_decref (entry);
+    //  Refused before it ran: no duration, nobody approved.
+    entry = al_audit_history_entry (store, policy, al_replay_find (replay, "rel-c-prod"), &verified, why, sizeof why);
+    assert_true (json_is_null (json_object_get (entry, "duration_ms")));
+    assert_string_equal (json_string_value (json_object_get (entry, "status")), "Refused");
+    assert_int_equal (json_array_size (json_object_get (entry, "approved_by")), 0);
+    json_decref (entry);
+    al_replay_destroy (&replay);
+    al_store_destroy (&store);
+    al_policy_destroy (&policy);
+}
+
 //  deploy_receipt.json through its reader: the fields, the digest the log carries, and
 //  the three answers (read, not read, read but not parsed).
 static void
@@ -373,6 +428,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_approver_name),
         cmocka_unit_test (test_signers_counted),
+        cmocka_unit_test (test_history_entry),
         cmocka_unit_test (test_deploy_receipt),
         cmocka_unit_test (test_orchestrator_release),
         cmocka_unit_test (test_live_source),
