@@ -29,7 +29,6 @@
 #include <assert.h>
 #include <czmq.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdint.h>

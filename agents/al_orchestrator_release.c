@@ -52,8 +52,10 @@ al_orchestrator_release_load (const char *state_dir, const char *id, char *error
     size_t size = 0;
     char *data = al_file_read (path, AL_ORCHESTRATOR_RELEASE_MAX_SIZE, &size, error, error_size);
     if (!data) {
-        if (errno == ENOENT)
+        int cause = errno;
+        if (cause == ENOENT)
             al_error_set (error, error_size, "no release %s (no %s)", id, path);
+        errno = cause;
         return NULL;
     }
     json_error_t parse;

@@ -13,7 +13,6 @@
 #include "cli/cli.h"
 #include "base/al_clock.h"
 #include "base/al_id.h"
-#include "base/al_paths.h"
 #include "agents/al_process_logs.h"
 #include "agents/al_releases.h"
 #include "agents/al_agent.h"
