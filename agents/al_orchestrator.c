@@ -17,6 +17,9 @@
 #include "broker/al_telemetry.h"
 #include "agents/al_agent.h"
 #include "agents/al_checklist.h"
+#include "agents/al_orchestrator_release.h"
+#include "base/al_file.h"
+#include "base/al_paths.h"
 #include "broker/al_broker.h"
 #include "deploy/al_qa_reports.h"
 #include "deploy/al_release_record.h"
@@ -26,7 +29,6 @@
 #include <assert.h>
 #include <czmq.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -44,52 +46,36 @@ typedef struct {
     al_agent_t *agent;
     al_policy_t *policy;
     al_services_t *services;
-    char *dir;                      // releases directory
     const char *state_dir;          // STATE_DIR (deploy-manager's release records live below)
 } s_orchestrator_t;
 
-char *
-al_orchestrator_releases_dir (const al_config_t *config)
-{
-    char *path = NULL;
-    if (asprintf (&path, "%s/orchestrator/releases", al_config_state_dir (config)) < 0)
-        return NULL;
-    return path;
-}
+//  ---- release files (agents/al_orchestrator_release owns them) ---------------------------
 
-//  ---- release files --------------------------------------------------------------------
-
+//  The release file of id as a document to change, or NULL when there is none yet. A
+//  file that is there but does not read is said once in the log; the candidate then
+//  starts the release again (what a redelivery after such a loss can do).
 static json_t *
 s_load (s_orchestrator_t *self, const char *id)
 {
-    char path [S_PATH_SIZE];
-    snprintf (path, sizeof path, "%s/%s.json", self->dir, id);
-    return json_load_file (path, 0, NULL);
+    char error [1024];
+    al_orchestrator_release_t *release = al_orchestrator_release_load (self->state_dir, id, error, sizeof error);
+    if (!release) {
+        if (errno != ENOENT)
+            zsys_warning ("orchestrator: %s", error);
+        return NULL;
+    }
+    json_t *document = json_incref (release->document);
+    al_orchestrator_release_destroy (&release);
+    return document;
 }
 
 static int
 s_save (s_orchestrator_t *self, json_t *release)
 {
-    const char *id = json_string_value (json_object_get (release, "release_id"));
-    char path [S_PATH_SIZE], temp [S_PATH_SIZE + 8];
-    snprintf (path, sizeof path, "%s/%s.json", self->dir, id);
-    snprintf (temp, sizeof temp, "%s.tmp", path);
-    char *text = json_dumps (release, JSON_INDENT (2) | JSON_SORT_KEYS);
-    int fd = text? open (temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600): -1;
-    size_t size = text? strlen (text): 0;
-    bool ok = fd >= 0 && write (fd, text, size) == (ssize_t) size && fsync (fd) == 0;
-    if (fd >= 0)
-        close (fd);
-    ok = ok && rename (temp, path) == 0;
-    free (text);
-    if (!ok) {
-        zsys_error ("orchestrator: %s: cannot save: %s", path, strerror (errno));
+    char error [1024];
+    if (al_orchestrator_release_save (self->state_dir, release, error, sizeof error) != 0) {
+        zsys_error ("orchestrator: cannot save: %s", error);
         return -1;
-    }
-    int dir_fd = open (self->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd >= 0) {
-        fsync (dir_fd);
-        close (dir_fd);
     }
     return 0;
 }
@@ -717,19 +703,16 @@ al_orchestrator_run (const al_config_t *config, char *error, size_t error_size)
     self.services = al_services_load (al_config_services_path (config), error, error_size);
     if (!self.services)
         goto cleanup;
-    self.dir = al_orchestrator_releases_dir (config);
     self.state_dir = al_config_state_dir (config);
-    char parent [S_PATH_SIZE];
-    snprintf (parent, sizeof parent, "%s/orchestrator", al_config_state_dir (config));
-    mkdir (parent, 0700);
-    if (!self.dir || (mkdir (self.dir, 0700) != 0 && errno != EEXIST)) {
-        snprintf (error, error_size, "%s: %s", self.dir? self.dir: "releases", strerror (errno));
+    char releases_dir [S_PATH_SIZE];
+    if (al_paths_get (self.state_dir, AL_PATH_ORCHESTRATOR_RELEASES_DIR, releases_dir, sizeof releases_dir,
+                      error, error_size) != 0
+    ||  al_file_make_directories (releases_dir, 0700, error, error_size) != 0)
         goto cleanup;
-    }
     self.agent = al_agent_new_for_role (config, "orchestrator", true, error, error_size);
     if (!self.agent)
         goto cleanup;
-    zsys_info ("orchestrator: ready (releases in %s)", self.dir);
+    zsys_info ("orchestrator: ready (releases in %s)", releases_dir);
     rc = 0;
     while (!al_agent_interrupted ()) {
         al_envelope_t *envelope = al_agent_recv (self.agent, 500);
@@ -743,7 +726,6 @@ al_orchestrator_run (const al_config_t *config, char *error, size_t error_size)
     al_agent_flush (self.agent, 3000);
 cleanup:
     al_agent_destroy (&self.agent);
-    free (self.dir);
     al_services_destroy (&self.services);
     al_policy_errors_destroy (&errors);
     al_policy_destroy (&self.policy);

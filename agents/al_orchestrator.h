@@ -18,10 +18,11 @@
     only when the candidate asks for it, and then the broker's gate needs the policy's
     extra signatures. A QA failure ends the release before any approval is asked.
 
-    Every release is persisted (STATE_DIR/orchestrator/releases/<id>.json, atomic writes)
-    before the delivery that moved it is acknowledged, so a restarted orchestrator
-    resumes: the broker redelivers what was not acknowledged and every step is idempotent.
-    `airlock status` reads these files.
+    Every release is persisted (STATE_DIR/orchestrator/releases/<id>.json, atomic writes,
+    through agents/al_orchestrator_release) before the delivery that moved it is
+    acknowledged, so a restarted orchestrator resumes: the broker redelivers what was not
+    acknowledged and every step is idempotent. Everyone else reads these files through
+    agents/al_orchestrator_release too.
 */
 #ifndef AL_ORCHESTRATOR_H_INCLUDED
 #define AL_ORCHESTRATOR_H_INCLUDED
@@ -35,9 +36,6 @@ extern "C" {
 
 //  Run the orchestrator until interrupted. 0 after a clean shutdown, 2 when it cannot start.
 int al_orchestrator_run (const al_config_t *config, char *error, size_t error_size);
-
-//  The directory holding the release files of a state directory (caller frees).
-char *al_orchestrator_releases_dir (const al_config_t *config);
 
 #ifdef __cplusplus
 }

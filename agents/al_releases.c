@@ -6,14 +6,13 @@
     gives. Stateless; errors go to the caller's buffer.
 */
 #include "agents/al_releases.h"
-#include "agents/al_orchestrator.h"
+#include "agents/al_orchestrator_release.h"
 #include "base/al_id.h"
 #include "deploy/al_artifacts.h"
 #include "deploy/al_release_record.h"
 #include "deploy/al_services.h"
 
 #include <assert.h>
-#include <dirent.h>
 #include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -35,59 +34,66 @@ al_releases_id_valid (const char *id)
 json_t *
 al_releases_load (const al_config_t *config, const char *id, char *error, size_t error_size)
 {
-    if (!al_releases_id_valid (id)) {
-        snprintf (error, error_size, "release id '%s': 1..56 of [A-Za-z0-9._-], not starting with '.'", id? id: "");
+    al_orchestrator_release_t *release = al_orchestrator_release_load (al_config_state_dir (config), id,
+                                                                       error, error_size);
+    if (!release)
         return NULL;
-    }
-    char *dir = al_orchestrator_releases_dir (config);
-    char path [2048];
-    snprintf (path, sizeof path, "%s/%s.json", dir? dir: ".", id);
-    free (dir);
-    json_error_t parse;
-    json_t *release = json_load_file (path, 0, &parse);
-    if (!release) {
-        FILE *probe = fopen (path, "r");
-        if (probe) {
-            fclose (probe);
-            snprintf (error, error_size, "%s:%d: %s", path, parse.line, parse.text);
+    json_t *document = json_incref (release->document);
+    al_orchestrator_release_destroy (&release);
+    return document;
+}
+
+typedef struct {
+    const char *state_dir;
+    al_orchestrator_release_t **items;
+    size_t count;
+    size_t capacity;
+} s_release_list_t;
+
+//  One release file for the list; one that does not read is left out of it (the list is
+//  what the orchestrator knows; `airlock status ID` and `airlock audit replay` say what
+//  is wrong with a file).
+static void
+s_list_add (const char *id, void *arg)
+{
+    s_release_list_t *list = (s_release_list_t *) arg;
+    char error [512];
+    al_orchestrator_release_t *release = al_orchestrator_release_load (list->state_dir, id, error, sizeof error);
+    if (!release)
+        return;
+    if (list->count == list->capacity) {
+        size_t capacity = list->capacity? list->capacity * 2: 16;
+        al_orchestrator_release_t **grown = realloc (list->items, capacity * sizeof *grown);
+        if (!grown) {
+            al_orchestrator_release_destroy (&release);
+            return;
         }
-        else
-            snprintf (error, error_size, "no release %s (no %s)", id, path);
+        list->items = grown;
+        list->capacity = capacity;
     }
-    return release;
+    list->items [list->count++] = release;
 }
 
 json_t *
 al_releases_list (const al_config_t *config)
 {
     json_t *list = json_array ();
-    char *dir = al_orchestrator_releases_dir (config);
-    DIR *handle = dir? opendir (dir): NULL;
-    struct dirent *entry;
-    while (handle && (entry = readdir (handle))) {
-        size_t length = strlen (entry->d_name);
-        if (length < 6 || strcmp (entry->d_name + length - 5, ".json") != 0)
-            continue;
-        char path [2048];
-        snprintf (path, sizeof path, "%s/%s", dir, entry->d_name);
-        json_t *release = json_load_file (path, 0, NULL);
-        if (release)
-            json_array_append_new (list, release);
-    }
-    if (handle)
-        closedir (handle);
-    free (dir);
-    //  Newest first (insertion sort: a handful of releases).
-    size_t count = json_array_size (list);
-    for (size_t i = 1; i < count; i++)
-        for (size_t j = i; j > 0; j--) {
-            json_t *a = json_array_get (list, j - 1), *b = json_array_get (list, j);
-            if (json_integer_value (json_object_get (a, "created_ms")) >= json_integer_value (json_object_get (b, "created_ms")))
-                break;
-            json_incref (a);
-            json_array_set (list, j - 1, b);
-            json_array_set_new (list, j, a);
+    s_release_list_t releases = { .state_dir = al_config_state_dir (config) };
+    char error [512];
+    al_orchestrator_release_each (releases.state_dir, s_list_add, &releases, error, sizeof error);
+    //  Newest first (by created_ms), ties in name order: an insertion sort (stable; a
+    //  handful of releases).
+    for (size_t i = 1; i < releases.count; i++)
+        for (size_t j = i; j > 0 && releases.items [j - 1]->created_ms < releases.items [j]->created_ms; j--) {
+            al_orchestrator_release_t *swap = releases.items [j - 1];
+            releases.items [j - 1] = releases.items [j];
+            releases.items [j] = swap;
         }
+    for (size_t i = 0; i < releases.count; i++) {
+        json_array_append (list, releases.items [i]->document);
+        al_orchestrator_release_destroy (&releases.items [i]);
+    }
+    free (releases.items);
     return list;
 }
 
@@ -168,11 +174,12 @@ cleanup:
 json_t *
 al_releases_rollback_target (const al_config_t *config, const char *release, char *error, size_t error_size)
 {
-    json_t *root = al_releases_load (config, release, error, error_size);
-    if (!root)
+    al_orchestrator_release_t *file = al_orchestrator_release_load (al_config_state_dir (config), release,
+                                                                    error, error_size);
+    if (!file)
         return NULL;
     json_t *target = NULL;
-    const char *service = json_string_value (json_object_get (root, "service"));
+    const char *service = file->service;
     char path [2048];
     if (!service || !*service || strchr (service, '/') || service [0] == '.') {
         snprintf (error, error_size, "release %s names no valid service", release);
@@ -201,7 +208,7 @@ al_releases_rollback_target (const al_config_t *config, const char *release, cha
     target = json_pack ("{s:s, s:s, s:s, s:s, s:s}", "service", service, "version", version, "artifact_uri", uri,
                         "artifact_sha256", digest, "summary", summary);
 cleanup:
-    json_decref (root);
+    al_orchestrator_release_destroy (&file);
     return target;
 }
 
@@ -220,7 +227,7 @@ al_releases_submit_check (const al_config_t *config, const char *release_id, con
     assert (config && release_id && service && artifact && digest && artifact_out && error);
     int rc = -1;
     al_services_t *services = NULL;
-    json_t *taken = NULL;
+    al_orchestrator_release_t *taken = NULL;
     char *local = NULL;
     bool hex = strlen (digest) == 64;
     for (const char *c = digest; hex && *c; c++)
@@ -235,14 +242,11 @@ al_releases_submit_check (const al_config_t *config, const char *release_id, con
         return -2;
     }
     char why [2048];
-    taken = al_releases_load (config, release_id, why, sizeof why);
+    taken = al_orchestrator_release_load (al_config_state_dir (config), release_id, why, sizeof why);
     if (taken) {
-        const char *taken_service = json_string_value (json_object_get (taken, "service"));
-        const char *taken_version = json_string_value (json_object_get (taken, "version"));
-        const char *taken_state = json_string_value (json_object_get (taken, "state"));
         snprintf (error, error_size, "release id %s is taken (%.64s %.64s, %.32s): choose another id, or leave it "
-                  "out for a new one", release_id, taken_service? taken_service: "?",
-                  taken_version? taken_version: "?", taken_state? taken_state: "?");
+                  "out for a new one", release_id, *taken->service? taken->service: "?",
+                  *taken->version? taken->version: "?", *taken->state? taken->state: "?");
         goto cleanup;
     }
     services = al_services_load (al_config_services_path (config), why, sizeof why);
@@ -288,7 +292,7 @@ al_releases_submit_check (const al_config_t *config, const char *release_id, con
     rc = 0;
 cleanup:
     free (local);
-    json_decref (taken);
+    al_orchestrator_release_destroy (&taken);
     al_services_destroy (&services);
     return rc;
 }

@@ -40,11 +40,13 @@ int al_releases_submit_check (const al_config_t *config, const char *release_id,
                          const char *artifact, const char *digest, char *artifact_out, size_t artifact_size,
                          char *error, size_t error_size);
 
-//  The orchestrator's release file of ID (STATE_DIR/orchestrator/releases/ID.json), or
-//  NULL with "no release ID (no PATH)" or the parse error in error.
+//  The orchestrator's release file of ID (STATE_DIR/orchestrator/releases/ID.json) as
+//  its JSON document, read through agents/al_orchestrator_release (which also gives the
+//  typed fields), or NULL with "no release ID (...)" or the parse error in error.
 json_t *al_releases_load (const al_config_t *config, const char *id, char *error, size_t error_size);
 
-//  Every release the orchestrator knows, newest first (by created_ms). Never NULL.
+//  Every release the orchestrator knows, newest first (by created_ms; the same time in
+//  name order); a file that does not read is left out. Never NULL.
 json_t *al_releases_list (const al_config_t *config);
 
 //  {"release": <file>, "awaiting_approval": bool, "events": {"staging": [...],

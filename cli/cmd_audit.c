@@ -2,7 +2,8 @@
     of the log, on either store backend.
 
     A thin client of store/ (al_store.h, al_replay.h, al_signature_audit.h,
-    al_cloudevents.h). Every subcommand opens the database read-only, so it runs
+    al_cloudevents.h) and of agents/al_audit_view.h (approver names, the signers that
+    counted, the live state read through its owners): it parses and prints. Every subcommand opens the database read-only, so it runs
     against a live broker's log or a copy. The log is --db FILE (SQLite), --postgres DSN
     (PostgreSQL, no password in it), else the one airlock.yaml's store section names
     (--config FILE, --state DIR, $AIRLOCK_CONFIG, else ./airlock-state/airlock.yaml: the
@@ -15,8 +16,8 @@
     does not verify, a disagreement, a deployment not in the log; 2 usage or I/O error.
 */
 #include "cli/cli.h"
+#include "agents/al_audit_view.h"
 #include "base/al_config.h"
-#include "policies/al_approval_gate.h"
 #include "policies/al_policy.h"
 #include "store/al_cloudevents.h"
 #include "store/al_replay.h"
@@ -182,20 +183,6 @@ s_policy_open (const char *dir, const s_source_t *source, const char *command)
                  errors && al_policy_errors_count (errors)? al_policy_errors_at (errors, 0): dir);
     al_policy_errors_destroy (&errors);
     return policy;
-}
-
-//  The approver's name for an approval's signing key (hex), or NULL.
-static const char *
-s_approver_name (const al_policy_t *policy, const char *public_key_hex)
-{
-    uint8_t key [32];
-    size_t length = 0;
-    al_policy_approver_t approver;
-    if (!policy || strlen (public_key_hex) != 64
-    ||  sodium_hex2bin (key, sizeof key, public_key_hex, 64, NULL, &length, NULL) != 0 || length != 32
-    ||  !al_policy_approver_for_key (policy, key, &approver))
-        return NULL;
-    return approver.name;
 }
 
 //  A time, or "-" when there is none.
@@ -446,7 +433,7 @@ s_print_deployment (const al_replay_deployment_t *d, const al_policy_t *policy)
     }
     for (size_t i = 0; i < d->approval_count; i++) {
         const al_replay_approval_t *a = &d->approvals [i];
-        const char *name = s_approver_name (policy, a->public_key);
+        const char *name = al_audit_approver_name (policy, a->public_key);
         printf ("  approval: %s by %s%s%s%s via %s, row %llu%s%s%s\n", a->decision, a->key_id,
                 name? " (": "", name? name: "", name? ")": "", a->sender, (unsigned long long) a->sequence,
                 a->in_grant? ", in the grant": "", a->break_glass? ", break-glass": "",
@@ -467,19 +454,6 @@ s_print_deployment (const al_replay_deployment_t *d, const al_policy_t *policy)
                 e->text);
     }
     printf ("\n");
-}
-
-//  The deployment's JSON with approver names added.
-static json_t *
-s_deployment_json (const al_replay_deployment_t *d, const al_policy_t *policy)
-{
-    json_t *root = al_replay_deployment_json (d);
-    json_t *approvals = json_object_get (root, "approvals");
-    for (size_t i = 0; i < d->approval_count && i < json_array_size (approvals); i++) {
-        const char *name = s_approver_name (policy, d->approvals [i].public_key);
-        json_object_set_new (json_array_get (approvals, i), "approver", name? json_string (name): json_null ());
-    }
-    return root;
 }
 
 static int
@@ -550,8 +524,9 @@ s_replay (int argc, char **argv)
     bool compare = source.config && !as_of;
     al_replay_live_t live = { 0 };
     if (compare) {
-        al_replay_compare_live (replay, al_config_state_dir (source.config), s_on_disagreement,
-                                &disagreements, &live);
+        al_replay_live_source_t live_source;
+        al_audit_live_source (al_config_state_dir (source.config), &live_source);
+        al_replay_compare_live (replay, &live_source, s_on_disagreement, &disagreements, &live);
     }
     char as_of_when [48];
     s_format_time (as_of, as_of_when, sizeof as_of_when);
@@ -560,7 +535,7 @@ s_replay (int argc, char **argv)
         for (size_t i = 0; i < al_replay_count (replay); i++) {
             const al_replay_deployment_t *d = al_replay_at (replay, i);
             if (!only || strcmp (d->id, only) == 0)
-                json_array_append_new (deployments, s_deployment_json (d, policy));
+                json_array_append_new (deployments, al_audit_deployment_json (d, policy));
         }
         root = json_pack ("{s:s, s:o, s:I, s:o, s:o}", "db", source.db,
                           "as_of", as_of? json_string (as_of_when): json_null (),
@@ -625,69 +600,6 @@ s_cell (const char *text, char *out, size_t size)
     out [used] = '\0';
 }
 
-#define S_MAX_COUNTED 16
-
-//  Which of a grant's signatures counted: those that pass the gate's check against the
-//  grant's request at the grant's time (al_approval_gate_check, as deploy-manager does),
-//  cut down to a minimal set that still meets the quorum as the whole set does
-//  (al_approval_gate_evaluate): surplus signers, denials, expired or refused signatures are not
-//  among them. Later signers are dropped first: the quorum was met by the earlier ones.
-//  Fills ids (hex approval ids) and returns how many, or -1 with why when the grant
-//  does not meet the quorum under this policy (nothing can be said to have counted).
-static int
-s_counted (al_store_t *store, const al_policy_t *policy, uint64_t grant_sequence,
-           char ids [S_MAX_COUNTED][AL_APPROVAL_ID_SIZE * 2 + 1], char *why, size_t why_size)
-{
-    int count = -1;
-    al_store_event_t event;
-    Airlock__Envelope *envelope = NULL;
-    snprintf (why, why_size, "the grant (row %llu) does not read", (unsigned long long) grant_sequence);
-    if (al_store_event_get (store, grant_sequence, &event) != AL_STORE_OK
-    ||  !(envelope = airlock__envelope__unpack (NULL, event.envelope_size, event.envelope))
-    ||  envelope->body_case != AIRLOCK__ENVELOPE__BODY_EXECUTE_DEPLOY || !envelope->execute_deploy->grant
-    ||  !envelope->execute_deploy->grant->request)
-        goto cleanup;
-    const Airlock__ProductionGrant *grant = envelope->execute_deploy->grant;
-    const Airlock__ApprovalRequest *request = grant->request;
-    al_approval_gate_accepted_t valid [S_MAX_COUNTED];
-    size_t valid_count = 0;
-    for (size_t i = 0; i < grant->n_approvals && valid_count < S_MAX_COUNTED; i++) {
-        char reason [256];
-        if (al_approval_gate_check (policy, request, request->requested_by, grant->approvals [i],
-                                    grant->granted_at_ms, &valid [valid_count], reason, sizeof reason))
-            valid_count++;
-    }
-    char explanation [256];
-    al_approval_gate_outcome_t full = al_approval_gate_evaluate (policy, request, valid, valid_count, grant->granted_at_ms,
-                                               explanation, sizeof explanation);
-    if (full != AL_APPROVAL_GATE_GRANTED && full != AL_APPROVAL_GATE_BLOCKED) {
-        snprintf (why, why_size, "its signatures do not meet the quorum under this policy: %s", explanation);
-        goto cleanup;
-    }
-    bool kept [S_MAX_COUNTED];
-    for (size_t i = 0; i < valid_count; i++)
-        kept [i] = true;
-    for (size_t drop = valid_count; drop-- > 0; ) {
-        kept [drop] = false;
-        al_approval_gate_accepted_t rest [S_MAX_COUNTED];
-        size_t rest_count = 0;
-        for (size_t i = 0; i < valid_count; i++)
-            if (kept [i])
-                rest [rest_count++] = valid [i];
-        if (al_approval_gate_evaluate (policy, request, rest, rest_count, grant->granted_at_ms, explanation,
-                              sizeof explanation) != full)
-            kept [drop] = true;
-    }
-    count = 0;
-    for (size_t i = 0; i < valid_count; i++)
-        if (kept [i])
-            sodium_bin2hex (ids [count++], AL_APPROVAL_ID_SIZE * 2 + 1, valid [i].approval_id, AL_APPROVAL_ID_SIZE);
-cleanup:
-    if (envelope)
-        airlock__envelope__free_unpacked (envelope, NULL);
-    return count;
-}
-
 static int
 s_history (int argc, char **argv)
 {
@@ -740,58 +652,43 @@ s_history (int argc, char **argv)
                 "|----------|-------|\n");
     for (size_t i = 0; i < al_replay_count (replay); i++) {
         const al_replay_deployment_t *d = al_replay_at (replay, i);
-        //  A deployment has an environment and a request; rows about an id that has
-        //  neither (a stray denial, an approval naming no filed request) are in the
-        //  replay, not in the history.
-        if (!*d->environment || d->state == AL_REPLAY_UNKNOWN || (service && strcmp (d->service, service) != 0))
+        if (!al_audit_history_listed (d, service))
             continue;
-        al_replay_history_t row;
-        al_replay_history_row (d, &row);
-        char approved [600] = "", duration [32] = "-";
-        json_t *approvers = json_array ();
-        //  Only the signatures that counted (s_counted). Without the policy they cannot
-        //  be judged: the grant's signers are listed as "unverified".
-        char counted [S_MAX_COUNTED][AL_APPROVAL_ID_SIZE * 2 + 1], why [400] = "";
-        int counted_count = policy && d->grant_sequence?
-                            s_counted (store, policy, d->grant_sequence, counted, why, sizeof why): -1;
-        bool verified = counted_count >= 0;
-        if (policy && d->grant_sequence && !verified)
+        //  Only the signatures that counted (al_audit_history_approvers). Without the
+        //  policy they cannot be judged: the grant's signers are listed as "unverified".
+        char approved [600] = "", duration [32] = "-", why [400];
+        bool verified = false;
+        json_t *entry = al_audit_history_entry (store, policy, d, &verified, why, sizeof why);
+        if (*why)
             fprintf (stderr, "airlock audit history: %s: %s\n", d->id, why);
-        for (size_t k = 0; k < d->approval_count && (verified || !policy); k++) {
-            const al_replay_approval_t *a = &d->approvals [k];
-            if (!a->in_grant || strcmp (a->decision, "grant") != 0)
-                continue;
-            bool counts = false;
-            for (int c = 0; c < counted_count && !counts; c++)
-                counts = strcmp (counted [c], a->approval_id) == 0;
-            if (verified && !counts)
-                continue;
-            const char *name = s_approver_name (policy, a->public_key);
+        if (!entry) {
+            fprintf (stderr, "airlock audit history: out of memory\n");
+            goto cleanup;
+        }
+        json_array_append_new (rows, entry);
+        json_t *approvers = json_object_get (entry, "approved_by");
+        for (size_t k = 0; k < json_array_size (approvers); k++) {
+            json_t *approver = json_array_get (approvers, k);
+            const char *name = json_string_value (json_object_get (approver, "approver"));
             size_t used = strlen (approved);
             snprintf (approved + used, sizeof approved - used, "%s%s", used? ", ": verified? "": "unverified: ",
-                      name? name: a->key_id);
-            json_array_append_new (approvers, json_pack ("{s:s, s:o, s:b}", "key_id", a->key_id,
-                                                         "approver", name? json_string (name): json_null (),
-                                                         "verified", verified));
+                      name? name: json_string_value (json_object_get (approver, "key_id")));
         }
-        if (row.duration_ms)
-            s_format_duration (row.duration_ms, duration, sizeof duration);
-        json_array_append_new (rows, json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:s, s:s, s:s}",
-            "date", row.date, "deployment_id", d->id, "service", d->service, "version", d->version,
-            "type", row.type, "environment", d->environment, "approved_by", approvers,
-            "status", row.status, "state", al_replay_state_name (d->state),
-            "duration_ms", row.duration_ms? json_integer ((json_int_t) row.duration_ms): json_null (),
-            "rollback", row.rollback, "rollback_rule", d->rollback_rule, "notes", row.notes));
+        json_int_t duration_ms = json_integer_value (json_object_get (entry, "duration_ms"));
+        if (duration_ms)
+            s_format_duration ((uint64_t) duration_ms, duration, sizeof duration);
         if (!json) {
             char cells [6][640];
             s_cell (d->service, cells [0], sizeof cells [0]);
             s_cell (d->version, cells [1], sizeof cells [1]);
             s_cell (d->environment, cells [2], sizeof cells [2]);
             s_cell (*approved? approved: "-", cells [3], sizeof cells [3]);
-            s_cell (row.notes, cells [4], sizeof cells [4]);
-            s_cell (row.type, cells [5], sizeof cells [5]);
-            printf ("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", row.date, cells [0], cells [1],
-                    cells [5], cells [2], cells [3], row.status, duration, row.rollback, cells [4]);
+            s_cell (json_string_value (json_object_get (entry, "notes")), cells [4], sizeof cells [4]);
+            s_cell (json_string_value (json_object_get (entry, "type")), cells [5], sizeof cells [5]);
+            printf ("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+                    json_string_value (json_object_get (entry, "date")), cells [0], cells [1], cells [5], cells [2],
+                    cells [3], json_string_value (json_object_get (entry, "status")), duration,
+                    json_string_value (json_object_get (entry, "rollback")), cells [4]);
         }
     }
     if (json) {

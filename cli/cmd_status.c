@@ -13,7 +13,6 @@
 #include "cli/cli.h"
 #include "base/al_clock.h"
 #include "base/al_id.h"
-#include "base/al_paths.h"
 #include "agents/al_process_logs.h"
 #include "agents/al_releases.h"
 #include "agents/al_agent.h"
@@ -80,7 +79,7 @@ s_print_releases (json_t *releases)
 static int
 s_release_status (const al_config_t *config, al_agent_t *agent, const char *id, bool json, int timeout_ms)
 {
-    char error [1024] = "";
+    char error [4400] = "";
     json_t *known = al_releases_load (config, id, error, sizeof error);
     if (!known) {
         fprintf (stderr, "airlock status: %s\n", error);

@@ -1,9 +1,11 @@
 /*  al_deployer_receipt.c: the receipt step: promote the release (success only), judge
     the Definition of Done, write the evidence and deploy_receipt.json.
 
-    See al_deployer.c for the map of the deployer's files.
+    See al_deployer.c for the map of the deployer's files. The receipt's name and its
+    typed reader are deploy/al_deploy_receipt.h (what everyone else reads it through).
 */
 #include "deploy/al_deployer_int.h"
+#include "deploy/al_deploy_receipt.h"
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -178,7 +180,7 @@ al_deployer_receipt (al_deployer_run_t *run, Airlock__Outcome outcome)
     const Airlock__ProductionGrant *grant = run->job->execute? run->job->execute->grant: NULL;
     json_t *receipt = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s}, s:s, s:s, s:i, s:s, s:s, s:s,"
                                  " s:o, s:o, s:o, s:{s:s, s:i, s:i, s:f, s:s}, s:o, s:b, s:s, s:o}",
-        "format", "airlock-deploy-receipt-v1",
+        "format", AL_DEPLOY_RECEIPT_FORMAT,
         "deployment_id", run->job->deployment_id,
         "service", run->svc->name,
         "environment", al_deployer_env_name (env),
@@ -220,13 +222,13 @@ al_deployer_receipt (al_deployer_run_t *run, Airlock__Outcome outcome)
                                                          "expedited", run->expedited));
     }
     int rc = 0;
-    if (!receipt || al_deployer_write_json (run->evidence_dir, "deploy_receipt.json", receipt, result->receipt_sha256,
+    if (!receipt || al_deployer_write_json (run->evidence_dir, AL_DEPLOY_RECEIPT_FILE, receipt, result->receipt_sha256,
                                   error, sizeof error) != 0) {
         zsys_error ("deploy-manager: %s: receipt: %s", run->job->deployment_id, receipt? error: "cannot encode");
         rc = -1;
     }
     json_decref (receipt);
-    al_error_set (result->receipt_path, sizeof result->receipt_path, "%s/deploy_receipt.json", run->evidence_dir);
+    al_error_set (result->receipt_path, sizeof result->receipt_path, "%s/%s", run->evidence_dir, AL_DEPLOY_RECEIPT_FILE);
     char detail [AL_DEPLOYER_DETAIL_SIZE];
     al_error_set (detail, sizeof detail, "%s receipt sha256 %s", al_outcome_name (outcome),
                   rc == 0? result->receipt_sha256: "(not written)");

@@ -7,6 +7,7 @@
     journal records, progress and rollback triggers. See al_deployer.c for the map.
 */
 #include "deploy/al_deployer_int.h"
+#include "deploy/al_deploy_receipt.h"
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -293,7 +294,7 @@ al_deployer_run (al_deployer_t *self, const al_deploy_job_t *job, const al_deplo
                       al_outcome_name (result->outcome));
         al_error_set (result->rollback_rule, sizeof result->rollback_rule, "%s", run.rule);
         al_deployer_evidence_dir (self, job->deployment_id, result->receipt_path, sizeof result->receipt_path);
-        strncat (result->receipt_path, "/deploy_receipt.json", sizeof result->receipt_path - strlen (result->receipt_path) - 1);
+        strncat (result->receipt_path, "/" AL_DEPLOY_RECEIPT_FILE, sizeof result->receipt_path - strlen (result->receipt_path) - 1);
         char error [256];
         if (al_sha256_file_hex (result->receipt_path, result->receipt_sha256, error, sizeof error) != 0)
             result->receipt_sha256 [0] = 0;

@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "base/al_id.h"
 #include "store/al_store.h"
 
 #ifdef __cplusplus
@@ -163,14 +164,57 @@ typedef struct {
 void al_replay_history_row (const al_replay_deployment_t *deployment, al_replay_history_t *row);
 
 //  Comparison with the live state. For every deployment with a DeployReceipt row:
-//  STATE/deploy/.artifacts/deployment/<id>/deploy_receipt.json exists, its SHA-256 is the
-//  row's receipt_sha256, and its deployment_id and outcome are the replay's. For every
-//  release file STATE/orchestrator/releases/<release>.json (the directory may be missing):
-//  its state agrees with the log: DONE ↔ "<release>-prod" succeeded, ROLLED_BACK ↔
-//  rolled_back, FAILED ↔ failed (a failed or rolled-back staging deployment also makes
-//  FAILED); DONE or ROLLED_BACK without that production outcome in the log disagrees.
-//  fn hears about each disagreement ("subject", "what is wrong").
+//  deploy-manager's receipt (deploy_receipt.json in the deployment's evidence directory)
+//  can be read, its SHA-256 is the row's receipt_sha256, and its deployment_id and
+//  outcome are the replay's. For every orchestrator release file
+//  (orchestrator/releases/<release>.json; none at all is fine): its state agrees with
+//  the log: DONE <-> "<release>-prod" succeeded, ROLLED_BACK <-> rolled_back, FAILED <->
+//  failed (a failed or rolled-back staging deployment also makes FAILED); DONE or
+//  ROLLED_BACK without that production outcome in the log disagrees. A file that cannot
+//  be read or parsed is a disagreement, never skipped. fn hears about each disagreement
+//  ("subject", "what is wrong").
+//
+//  store/ is below deploy/ and agents/, which own those files, so it reads none of them:
+//  the caller hands in a source that reads them through their owners' typed API
+//  (agents/al_audit_view.h fills one) and store only compares (docs/design.md, "Files
+//  on disk").
 typedef void (al_replay_disagreement_fn) (const char *subject, const char *what, void *arg);
+
+//  An orchestrator release file, as the comparison needs it.
+typedef struct {
+    char release_id [AL_ID_SIZE];   // the id the file names; "" when it names none
+    char state [32];                // "DONE", "FAILED", ...; "" when it has none
+} al_replay_release_t;
+
+//  deploy-manager's receipt of one deployment, as the comparison needs it.
+typedef struct {
+    char path [4200];               // where it was read (for messages)
+    char sha256 [65];               // lowercase hex of the file's bytes
+    char deployment_id [AL_ID_SIZE];// "" when the receipt names none
+    char outcome [32];              // "succeeded", "rolled_back", "failed"; "" when none
+} al_replay_receipt_t;
+
+//  Called by list_releases once per release file.
+typedef void (al_replay_release_id_fn) (const char *release_id, void *arg);
+
+//  The live state, read by its owners. Every member is mandatory; self is handed back
+//  to each of them as it is. Errors go to (error, error_size) as "what is wrong".
+typedef struct {
+    //  Call each (release_id, each_arg) for every release file, in name order. 0; a
+    //  missing release directory is an empty list; -1 when the list cannot be read.
+    int (*list_releases) (void *self, al_replay_release_id_fn *each, void *each_arg,
+                          char *error, size_t error_size);
+    //  Fill *release with the release file of release_id. 0, or -1 when it cannot be
+    //  read or parsed.
+    int (*load_release) (void *self, const char *release_id, al_replay_release_t *release,
+                         char *error, size_t error_size);
+    //  Fill *receipt with the receipt of deployment_id. 0 when read and parsed; -1 when
+    //  it cannot be read (nothing but path may be set); -2 when it was read but does not
+    //  parse (path and sha256 are set).
+    int (*load_receipt) (void *self, const char *deployment_id, al_replay_receipt_t *receipt,
+                         char *error, size_t error_size);
+    void *self;
+} al_replay_live_source_t;
 
 typedef struct {
     size_t receipts;                // receipt rows compared with evidence
@@ -178,9 +222,7 @@ typedef struct {
     size_t disagreements;
 } al_replay_live_t;
 
-//  The paths come from base/al_paths; store/ is below deploy/ and agents/, which own
-//  these files, so it reads them itself (docs/design.md, "Files on disk").
-void al_replay_compare_live (const al_replay_t *self, const char *state_dir,
+void al_replay_compare_live (const al_replay_t *self, const al_replay_live_source_t *source,
                              al_replay_disagreement_fn *fn, void *arg, al_replay_live_t *report);
 
 //  Parse a time given as RFC 3339 ("2026-01-30T10:15:00Z", fractions and offsets

@@ -2,7 +2,8 @@
 
     al_replay.c derives deployments from the audit rows; al_replay_json.c renders them
     (JSON, history) and parses times; al_replay_live.c compares them with the live
-    state the orchestrator and deploy-manager keep on disk. Helpers shared across
+    state the orchestrator and deploy-manager keep on disk, read by them through the
+    caller's al_replay_live_source_t. Helpers shared across
     them carry the replay_ prefix (internal, unlike the public al_replay_ ones).
 */
 #ifndef AL_REPLAY_INT_H_INCLUDED
@@ -22,9 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-//  Largest evidence file read for the comparison (receipts are a few KiB).
-#define S_MAX_EVIDENCE (16 * 1024 * 1024)
 
 typedef struct {
     al_replay_deployment_t view;    // what callers see; pointers into the pool and arrays below

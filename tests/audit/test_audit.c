@@ -6,6 +6,7 @@
     that edit the live state put the files back.
 */
 #include "audit_log.h"
+#include "agents/al_audit_view.h"
 #include "proto/al_codec.h"
 #include "proto/al_signature.h"
 #include "store/al_cloudevents.h"
@@ -616,7 +617,9 @@ s_compare (al_replay_live_t *live)
     al_replay_t *replay = s_replay (0);
     s_disagreements_t list;
     memset (&list, 0, sizeof list);
-    al_replay_compare_live (replay, s_log->dir, s_on_disagreement, &list, live);
+    al_replay_live_source_t source;
+    al_audit_live_source (s_log->dir, &source);
+    al_replay_compare_live (replay, &source, s_on_disagreement, &list, live);
     al_replay_destroy (&replay);
     return list;
 }
@@ -696,6 +699,162 @@ test_live_disagrees (void **state)
     assert_int_equal (live.disagreements, 0);
 }
 
+//  A live source whose every read fails in a chosen way: what store/ does with files it
+//  cannot get (reports each, never skips), without any file.
+typedef struct {
+    int list_rc;                    // list_releases' answer
+    int receipt_rc;                 // load_receipt's answer: 0, -1, -2
+    const char *receipt_outcome;
+    bool receipt_right_digest;
+} s_fake_source_t;
+
+static int
+s_fake_list (void *self, al_replay_release_id_fn *each, void *each_arg, char *error, size_t error_size)
+{
+    s_fake_source_t *fake = (s_fake_source_t *) self;
+    if (fake->list_rc != 0) {
+        snprintf (error, error_size, "releases: Permission denied");
+        return fake->list_rc;
+    }
+    each ("rel-a", each_arg);
+    each ("rel-broken", each_arg);
+    return 0;
+}
+
+static int
+s_fake_release (void *self, const char *release_id, al_replay_release_t *release, char *error, size_t error_size)
+{
+    (void) self;
+    if (strcmp (release_id, "rel-broken") == 0) {
+        snprintf (error, error_size, "rel-broken.json:1: not JSON: '[' or '{' expected near 'x'");
+        return -1;
+    }
+    snprintf (release->release_id, sizeof release->release_id, "%s", release_id);
+    snprintf (release->state, sizeof release->state, "DONE");
+    return 0;
+}
+
+static int
+s_fake_receipt (void *self, const char *deployment_id, al_replay_receipt_t *receipt, char *error, size_t error_size)
+{
+    s_fake_source_t *fake = (s_fake_source_t *) self;
+    snprintf (receipt->path, sizeof receipt->path, "/evidence/%s/deploy_receipt.json", deployment_id);
+    if (fake->receipt_rc == -1) {
+        snprintf (error, error_size, "%s: No such file or directory", receipt->path);
+        return -1;
+    }
+    //  The replay's own digest, or one that is not it.
+    al_replay_t *replay = s_replay (0);
+    const al_replay_deployment_t *d = al_replay_find (replay, deployment_id);
+    snprintf (receipt->sha256, sizeof receipt->sha256, "%s",
+              fake->receipt_right_digest && d? d->receipt_sha256: "00");
+    if (d)
+        snprintf (receipt->outcome, sizeof receipt->outcome, "%s",
+                  fake->receipt_outcome? fake->receipt_outcome: al_replay_state_name (d->state));
+    al_replay_destroy (&replay);
+    snprintf (receipt->deployment_id, sizeof receipt->deployment_id, "%s", deployment_id);
+    if (fake->receipt_rc == -2) {
+        snprintf (error, error_size, "%s:1: not JSON: end of file expected", receipt->path);
+        return -2;
+    }
+    return 0;
+}
+
+static s_disagreements_t
+s_compare_fake (s_fake_source_t *fake, al_replay_live_t *live)
+{
+    al_replay_t *replay = s_replay (0);
+    al_replay_live_source_t source = { .list_releases = s_fake_list, .load_release = s_fake_release,
+                                       .load_receipt = s_fake_receipt, .self = fake };
+    s_disagreements_t list;
+    memset (&list, 0, sizeof list);
+    al_replay_compare_live (replay, &source, s_on_disagreement, &list, live);
+    al_replay_destroy (&replay);
+    return list;
+}
+
+static void
+test_live_source_failures (void **state)
+{
+    (void) state;
+    al_replay_live_t live;
+    //  Receipts that match; rel-a's release file agrees; rel-broken does not parse.
+    s_fake_source_t fake = { .list_rc = 0, .receipt_rc = 0, .receipt_right_digest = true };
+    s_disagreements_t list = s_compare_fake (&fake, &live);
+    assert_int_equal (live.receipts, 4);
+    assert_int_equal (live.releases, 2);
+    assert_int_equal (live.disagreements, 1);
+    assert_string_equal (list.subjects [0], "rel-broken");
+    assert_non_null (strstr (list.whats [0], "not JSON"));
+
+    //  Release files that cannot be listed: one disagreement, about the orchestrator.
+    fake.list_rc = -1;
+    list = s_compare_fake (&fake, &live);
+    assert_int_equal (live.releases, 0);
+    assert_int_equal (live.disagreements, 1);
+    assert_string_equal (list.subjects [0], "orchestrator");
+    assert_non_null (strstr (list.whats [0], "cannot be listed: releases: Permission denied"));
+
+    //  Receipts that cannot be read: each is a disagreement naming its row.
+    fake.list_rc = 0;
+    fake.receipt_rc = -1;
+    list = s_compare_fake (&fake, &live);
+    assert_int_equal (live.receipts, 4);
+    assert_int_equal (live.disagreements, 4 + 1);
+    assert_string_equal (list.subjects [0], "rel-a-stg");
+    assert_non_null (strstr (list.whats [0], "cannot be read: /evidence/rel-a-stg/deploy_receipt.json: No such file"));
+
+    //  Receipts read but not parsed: the digest is still compared, and the parse error said.
+    fake.receipt_rc = -2;
+    fake.receipt_right_digest = false;
+    list = s_compare_fake (&fake, &live);
+    assert_int_equal (live.disagreements, 4 * 2 + 1);
+    assert_non_null (strstr (list.whats [0], "has SHA-256 00 but the log's receipt"));
+    assert_non_null (strstr (list.whats [1], "not JSON: end of file expected"));
+
+    //  A receipt whose outcome is not the log's.
+    fake.receipt_rc = 0;
+    fake.receipt_right_digest = true;
+    fake.receipt_outcome = "failed";
+    list = s_compare_fake (&fake, &live);
+    assert_int_equal (live.disagreements, 4 + 1);
+    assert_non_null (strstr (list.whats [0], "says outcome failed, the log says succeeded"));
+}
+
+//  The real source on files that do not parse: a release file and a receipt.
+static void
+test_live_unparsable_files (void **state)
+{
+    (void) state;
+    al_replay_live_t live;
+    char *path = NULL;
+    assert_true (asprintf (&path, "%s/rel-e.json", s_log->releases_dir) >= 0);
+    char *original = audit_log_read_file (path);
+    audit_log_write_file (path, "{\"release_id\": \"rel-e\", \"state\": ");
+    s_disagreements_t list = s_compare (&live);
+    assert_int_equal (live.disagreements, 1);
+    assert_string_equal (list.subjects [0], "rel-e");
+    assert_non_null (strstr (list.whats [0], "rel-e.json:1: not JSON"));
+    audit_log_write_file (path, original);
+    free (original);
+    free (path);
+
+    path = audit_log_evidence (s_log, "rel-b-prod");
+    original = audit_log_read_file (path);
+    audit_log_write_file (path, "[1, 2");
+    list = s_compare (&live);
+    assert_int_equal (live.disagreements, 2);
+    assert_string_equal (list.subjects [0], "rel-b-prod");
+    assert_non_null (strstr (list.whats [0], "SHA-256"));
+    assert_non_null (strstr (list.whats [1], "deploy_receipt.json:1: not JSON"));
+    audit_log_write_file (path, original);
+    free (original);
+    free (path);
+
+    list = s_compare (&live);
+    assert_int_equal (live.disagreements, 0);
+}
+
 static void
 test_parse_time (void **state)
 {
@@ -732,6 +891,8 @@ main (void)
         cmocka_unit_test (test_grant_bound_to_artifact),
         cmocka_unit_test (test_live_agrees),
         cmocka_unit_test (test_live_disagrees),
+        cmocka_unit_test (test_live_source_failures),
+        cmocka_unit_test (test_live_unparsable_files),
         cmocka_unit_test (test_parse_time),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);

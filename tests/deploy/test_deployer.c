@@ -11,6 +11,7 @@
     restore; secrets never reach the evidence, the logs or the journal.
 */
 #include "deploy/al_deployer.h"
+#include "deploy/al_deploy_receipt.h"
 #include "deploy/al_artifacts.h"
 #include "deploy/al_migrate.h"
 #include "deploy/al_qa_reports.h"
@@ -449,6 +450,17 @@ test_rolling_and_failed_readiness (void **state)
     char sha [65], error [256];
     assert_int_equal (al_sha256_file_hex (result->receipt_path, sha, error, sizeof error), 0);
     assert_string_equal (sha, result->receipt_sha256);
+    //  The receipt's owner reads back what the receipt step wrote (deploy/al_deploy_receipt).
+    al_deploy_receipt_t read_back;
+    char read_error [4400];
+    assert_int_equal (al_deploy_receipt_load (f->dir, "dep-v2", &read_back, read_error, sizeof read_error), 0);
+    assert_string_equal (read_back.path, result->receipt_path);
+    assert_string_equal (read_back.sha256, result->receipt_sha256);
+    assert_string_equal (read_back.format, AL_DEPLOY_RECEIPT_FORMAT);
+    assert_string_equal (read_back.deployment_id, "dep-v2");
+    assert_string_equal (read_back.outcome, "succeeded");
+    assert_string_equal (read_back.previous_version, "v1");
+    assert_true (read_back.done);
     free (result);
 
     //  v3 never gets ready: the rollout stops, v2 is restored, the receipt names the rule.
