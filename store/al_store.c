@@ -416,6 +416,11 @@ al_store_append (al_store_t *self, const al_store_event_t *event, al_store_appen
         return AL_STORE_ERR_NOMEM;
     }
     al_store_chain_hash (self->head, self->row, size, row.hash);
+    //  All zero only if libcrypto failed (al_store_chain_hash): append nothing then.
+    if (sodium_is_zero (row.hash, AL_STORE_HASH_SIZE)) {
+        snprintf (self->error, sizeof self->error, "append: SHA-256 failed");
+        return AL_STORE_ERR_NOMEM;
+    }
     al_store_status_t status = self->ops.insert (self->handle, &row);
     if (status != AL_STORE_OK)
         return al_store_fail (self, status, "append");

@@ -9,7 +9,7 @@
     Final, kept by OpenSSL 3 though marked deprecated), not EVP: EVP fetches the
     algorithm from OpenSSL 3's provider machinery, whose first use initialises the
     default provider and its tables, about 2 MB of resident memory in every process
-    that appends or verifies (the broker among them, issue 19), for the same SHA-NI code
+    that appends (the broker, issue 19; the verifier keeps EVP), for the same SHA-NI code
     path per row (0.9 us for a 300-byte row either way; libsodium's portable SHA-256
     takes 4 us).
 */
@@ -82,7 +82,8 @@ al_store_chain_hash (const uint8_t prev [AL_STORE_HASH_SIZE], const uint8_t *row
 {
     SHA256_CTX ctx;
     //  The primitive cannot fail on valid arguments (no allocation); should it report
-    //  a failure anyway, an all-zero hash never verifies.
+    //  a failure anyway, the hash is all zero: al_store_append refuses it, and such a
+    //  row never verifies.
     int ok = SHA256_Init (&ctx) && SHA256_Update (&ctx, prev, AL_STORE_HASH_SIZE)
           && SHA256_Update (&ctx, row, row_size) && SHA256_Final (hash, &ctx);
     if (!ok)
