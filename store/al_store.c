@@ -228,10 +228,8 @@ al_store_open (const char *backend, const char *path, const al_store_options_t *
     self->path = strdup (path);
     self->row_size = 1024;
     self->row = malloc (self->row_size);
-    self->hash_ctx = EVP_MD_CTX_new ();
-    self->sha256 = EVP_MD_fetch (NULL, "SHA256", NULL);
-    if (!self->path || !self->row || !self->hash_ctx || !self->sha256) {
-        snprintf (error, error_size, "%s: out of memory (or no SHA-256 in libcrypto)", path);
+    if (!self->path || !self->row) {
+        snprintf (error, error_size, "%s: out of memory", path);
         goto failed;
     }
     self->handle = self->ops.open (path, options, error, error_size);
@@ -256,8 +254,6 @@ al_store_destroy (al_store_t **self_p)
         return;
     if (self->handle)
         self->ops.close (self->handle);
-    EVP_MD_CTX_free (self->hash_ctx);
-    EVP_MD_free (self->sha256);
     free (self->row);
     free (self->path);
     free (self);
@@ -419,15 +415,12 @@ al_store_append (al_store_t *self, const al_store_event_t *event, al_store_appen
         snprintf (self->error, sizeof self->error, "append: out of memory");
         return AL_STORE_ERR_NOMEM;
     }
-    unsigned int length = 0;
-    if (!EVP_DigestInit_ex (self->hash_ctx, self->sha256, NULL)
-    ||  !EVP_DigestUpdate (self->hash_ctx, self->head, AL_STORE_HASH_SIZE)
-    ||  !EVP_DigestUpdate (self->hash_ctx, self->row, size)
-    ||  !EVP_DigestFinal_ex (self->hash_ctx, row.hash, &length)) {
+    al_store_chain_hash (self->head, self->row, size, row.hash);
+    //  All zero only if libcrypto failed (al_store_chain_hash): append nothing then.
+    if (sodium_is_zero (row.hash, AL_STORE_HASH_SIZE)) {
         snprintf (self->error, sizeof self->error, "append: SHA-256 failed");
         return AL_STORE_ERR_NOMEM;
     }
-    assert (length == AL_STORE_HASH_SIZE);
     al_store_status_t status = self->ops.insert (self->handle, &row);
     if (status != AL_STORE_OK)
         return al_store_fail (self, status, "append");

@@ -9,7 +9,7 @@
 #define AL_STORE_INT_H_INCLUDED
 
 #include "store/al_store_ops.h"
-#include <openssl/evp.h>
+#include <openssl/evp.h>         // al_store_audit.c's verifier hashes with EVP
 
 struct _al_store_t {
     al_store_ops_t ops;             // a copy of the registered table, defaults filled in
@@ -23,8 +23,6 @@ struct _al_store_t {
     uint64_t last_time_ms;          // time of the last event appended in this transaction
     uint8_t *row;                   // reusable row-bytes buffer
     size_t row_size;
-    EVP_MD_CTX *hash_ctx;
-    EVP_MD *sha256;
     char error [512];
 };
 

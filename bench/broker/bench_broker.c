@@ -12,7 +12,11 @@
     against a plain (NULL mechanism) forwarder is printed for reference.
 
     Throughput: messages received by the receiver per second from the first send to the
-    last receipt. Latency: send → receipt at 1,000 msgs/s offered in total, p50 and p99.
+    last receipt. Latency: send → receipt at 1,000 msgs/s offered in total, p50 and p99,
+    a histogram of both servers' latencies, and the airlock broker's stalls: slow
+    messages (above the 2 ms goal) sent close together, with their time into the run,
+    to tell a periodic stall (checkpoints, ticks) from scattered scheduling noise.
+    AIRLOCK_BENCH_LATENCY_ONLY=1 runs only the two latency phases.
     Results are printed as "RESULT name value unit" lines (scripts/bench collects them).
 */
 #include "broker/al_broker.h"
@@ -54,6 +58,7 @@ typedef struct {
     bool paced;                     // latency run: offer S_LATENCY_RATE msgs/s in total
     int64_t *sent_ns;               // [sender * per_sender + n]
     int64_t *latency_ns;            // per received message
+    int64_t *latency_sent_ns;       // its send time, same order as latency_ns
     volatile size_t received;
     volatile bool receiver_ready;
     volatile bool stop;
@@ -210,6 +215,7 @@ s_receiver_run (void *arg)
                     if (!seen [slot]) {
                         seen [slot] = true;
                         phase->latency_ns [phase->received] = now - phase->sent_ns [slot];
+                        phase->latency_sent_ns [phase->received] = phase->sent_ns [slot];
                         phase->received++;
                         phase->last_receive_ns = now;
                     }
@@ -316,11 +322,75 @@ s_compare_i64 (const void *a, const void *b)
     return x < y? -1: x > y;
 }
 
+//  Latency histogram bucket upper bounds (ms); the last bucket is open.
+static const double s_bucket_ms [] = { 0.5, 1, 2, 5, 10, 20 };
+#define S_BUCKETS (sizeof s_bucket_ms / sizeof s_bucket_ms [0] + 1)
+//  Slow messages (above the 2 ms goal) sent within this many ms of each other form one
+//  stall; the worst stalls are printed with their time into the run.
+#define S_SLOW_NS 2000000
+#define S_STALL_GAP_NS 20000000
+#define S_STALLS_SHOWN 10
+
+typedef struct {
+    double start_s;                 // send time of its first slow message, from the phase start
+    double span_ms;                 // first to last slow send
+    size_t count;
+    double worst_ms;
+} s_stall_t;
+
 typedef struct {
     double rate;                    // msgs/s received
     double p50_ms, p99_ms;
     size_t received, expected;
+    size_t histogram [S_BUCKETS];
+    s_stall_t stalls [S_STALLS_SHOWN];  // the worst, by count of slow messages
+    size_t stall_total;
 } s_result_t;
+
+//  Which messages were slow and when: in send order, slow messages close together make
+//  one stall; keep the S_STALLS_SHOWN with the most slow messages.
+static void
+s_find_stalls (s_phase_t *phase, s_result_t *result)
+{
+    size_t n = phase->received;
+    s_stall_t current = { 0 };
+    int64_t last_slow = 0;
+    //  received order is close to send order at this rate; sort by send time anyway.
+    int64_t (*pairs) [2] = calloc (n? n: 1, sizeof *pairs);
+    assert (pairs);
+    for (size_t i = 0; i < n; i++) {
+        pairs [i][0] = phase->latency_sent_ns [i];
+        pairs [i][1] = phase->latency_ns [i];
+    }
+    qsort (pairs, n, sizeof *pairs, s_compare_i64);    // by the first member
+    for (size_t i = 0; i <= n; i++) {
+        bool slow = i < n && pairs [i][1] > S_SLOW_NS;
+        bool ends = current.count && (i == n || (slow && pairs [i][0] - last_slow > S_STALL_GAP_NS));
+        if (ends) {
+            result->stall_total++;
+            size_t place = S_STALLS_SHOWN;
+            while (place > 0 && result->stalls [place - 1].count < current.count)
+                place--;
+            if (place < S_STALLS_SHOWN) {
+                memmove (&result->stalls [place + 1], &result->stalls [place],
+                         (S_STALLS_SHOWN - place - 1) * sizeof (s_stall_t));
+                result->stalls [place] = current;
+            }
+            memset (&current, 0, sizeof current);
+        }
+        if (!slow)
+            continue;
+        double sent_s = (double) (pairs [i][0] - phase->first_send_ns) / 1e9;
+        if (current.count == 0)
+            current.start_s = sent_s;
+        current.span_ms = (sent_s - current.start_s) * 1e3;
+        current.count++;
+        if ((double) pairs [i][1] / 1e6 > current.worst_ms)
+            current.worst_ms = (double) pairs [i][1] / 1e6;
+        last_slow = pairs [i][0];
+    }
+    free (pairs);
+}
 
 static s_result_t
 s_run_phase (s_bench_t *bench, s_mode_t mode, bool paced, al_config_t *config)
@@ -335,7 +405,8 @@ s_run_phase (s_bench_t *bench, s_mode_t mode, bool paced, al_config_t *config)
     size_t total = (size_t) S_SENDERS * phase.per_sender;
     phase.sent_ns = (int64_t *) calloc (total, sizeof *phase.sent_ns);
     phase.latency_ns = (int64_t *) calloc (total, sizeof *phase.latency_ns);
-    assert (phase.sent_ns && phase.latency_ns);
+    phase.latency_sent_ns = (int64_t *) calloc (total, sizeof *phase.latency_sent_ns);
+    assert (phase.sent_ns && phase.latency_ns && phase.latency_sent_ns);
     snprintf (bench->endpoint, sizeof bench->endpoint, "ipc://%s/bench-%d-%d.ipc", bench->dir, (int) mode, paced);
 
     s_forwarder_t forwarder = { .phase = &phase };
@@ -406,6 +477,14 @@ s_run_phase (s_bench_t *bench, s_mode_t mode, bool paced, al_config_t *config)
     result.expected = total;
     double seconds = (double) (phase.last_receive_ns - phase.first_send_ns) / 1e9;
     result.rate = seconds > 0? (double) phase.received / seconds: 0;
+    if (paced)
+        s_find_stalls (&phase, &result);
+    for (size_t i = 0; i < phase.received; i++) {
+        size_t bucket = 0;
+        while (bucket < S_BUCKETS - 1 && (double) phase.latency_ns [i] / 1e6 >= s_bucket_ms [bucket])
+            bucket++;
+        result.histogram [bucket]++;
+    }
     if (phase.received > 0) {
         qsort (phase.latency_ns, phase.received, sizeof (int64_t), s_compare_i64);
         result.p50_ms = (double) phase.latency_ns [phase.received / 2] / 1e6;
@@ -413,6 +492,7 @@ s_run_phase (s_bench_t *bench, s_mode_t mode, bool paced, al_config_t *config)
     }
     free (phase.sent_ns);
     free (phase.latency_ns);
+    free (phase.latency_sent_ns);
     return result;
 }
 
@@ -497,29 +577,55 @@ main (void)
     printf ("bench_broker: %d senders, 1 receiver, %d-byte envelopes, ipc:// in %s\n",
             S_SENDERS, S_PAYLOAD_BYTES, bench.dir);
 
-    s_result_t plain = s_run_phase (&bench, S_FORWARDER_PLAIN, false, NULL);
-    s_result_t forwarder = s_run_phase (&bench, S_FORWARDER_CURVE, false, NULL);
-    s_result_t airlock = s_run_phase (&bench, S_AIRLOCK, false, NULL);
+    //  AIRLOCK_BENCH_LATENCY_ONLY=1: only the two latency phases (to study the tail).
+    bool latency_only = getenv ("AIRLOCK_BENCH_LATENCY_ONLY") != NULL;
+    s_result_t plain = { 0 }, forwarder = { 0 }, airlock = { 0 };
+    if (!latency_only) {
+        plain = s_run_phase (&bench, S_FORWARDER_PLAIN, false, NULL);
+        forwarder = s_run_phase (&bench, S_FORWARDER_CURVE, false, NULL);
+        airlock = s_run_phase (&bench, S_AIRLOCK, false, NULL);
+    }
     s_result_t forwarder_latency = s_run_phase (&bench, S_FORWARDER_CURVE, true, NULL);
     s_result_t airlock_latency = s_run_phase (&bench, S_AIRLOCK, true, NULL);
 
-    printf ("throughput: %zu messages each\n", forwarder.expected);
-    printf ("  forwarder (NULL)   %10.0f msgs/s (%zu received)\n", plain.rate, plain.received);
-    printf ("  forwarder (CURVE)  %10.0f msgs/s (%zu received)\n", forwarder.rate, forwarder.received);
-    printf ("  airlock broker     %10.0f msgs/s (%zu received)\n", airlock.rate, airlock.received);
+    if (!latency_only) {
+        printf ("throughput: %zu messages each\n", forwarder.expected);
+        printf ("  forwarder (NULL)   %10.0f msgs/s (%zu received)\n", plain.rate, plain.received);
+        printf ("  forwarder (CURVE)  %10.0f msgs/s (%zu received)\n", forwarder.rate, forwarder.received);
+        printf ("  airlock broker     %10.0f msgs/s (%zu received)\n", airlock.rate, airlock.received);
+    }
     double ratio = forwarder.rate > 0? airlock.rate / forwarder.rate: 0;
     double ratio_plain = plain.rate > 0? airlock.rate / plain.rate: 0;
-    printf ("  ratio airlock / forwarder (CURVE) = %.2f (goal >= 0.40); / forwarder (NULL) = %.2f\n",
-            ratio, ratio_plain);
+    if (!latency_only)
+        printf ("  ratio airlock / forwarder (CURVE) = %.2f (goal >= 0.50); / forwarder (NULL) = %.2f\n",
+                ratio, ratio_plain);
     printf ("latency at %d msgs/s offered, %d s:\n", S_LATENCY_RATE, S_LATENCY_SECONDS);
     printf ("  forwarder (CURVE)  p50 %.3f ms  p99 %.3f ms\n", forwarder_latency.p50_ms, forwarder_latency.p99_ms);
     printf ("  airlock broker     p50 %.3f ms  p99 %.3f ms (goal p99 <= 2 ms)\n",
             airlock_latency.p50_ms, airlock_latency.p99_ms);
-    printf ("RESULT broker.forwarder_plain_rate %.0f msgs/s\n", plain.rate);
-    printf ("RESULT broker.forwarder_curve_rate %.0f msgs/s\n", forwarder.rate);
-    printf ("RESULT broker.airlock_rate %.0f msgs/s\n", airlock.rate);
-    printf ("RESULT broker.ratio_vs_curve_forwarder %.2f x\n", ratio);
-    printf ("RESULT broker.ratio_vs_plain_forwarder %.2f x\n", ratio_plain);
+    const s_result_t *shown [] = { &forwarder_latency, &airlock_latency };
+    const char *shown_name [] = { "forwarder (CURVE)", "airlock broker" };
+    for (size_t r = 0; r < 2; r++) {
+        printf ("  %-18s", shown_name [r]);
+        for (size_t b = 0; b < S_BUCKETS; b++) {
+            if (b < S_BUCKETS - 1)
+                printf (" <%g ms: %zu", s_bucket_ms [b], shown [r]->histogram [b]);
+            else
+                printf (" >=%g ms: %zu\n", s_bucket_ms [b - 1], shown [r]->histogram [b]);
+        }
+    }
+    printf ("  airlock broker: %zu stalls (slow messages > %d ms, sent within %d ms of each other); the worst:\n",
+            airlock_latency.stall_total, S_SLOW_NS / 1000000, S_STALL_GAP_NS / 1000000);
+    for (size_t i = 0; i < S_STALLS_SHOWN && airlock_latency.stalls [i].count; i++)
+        printf ("    at %.3f s: %zu slow over %.1f ms, worst %.3f ms\n", airlock_latency.stalls [i].start_s,
+                airlock_latency.stalls [i].count, airlock_latency.stalls [i].span_ms, airlock_latency.stalls [i].worst_ms);
+    if (!latency_only) {
+        printf ("RESULT broker.forwarder_plain_rate %.0f msgs/s\n", plain.rate);
+        printf ("RESULT broker.forwarder_curve_rate %.0f msgs/s\n", forwarder.rate);
+        printf ("RESULT broker.airlock_rate %.0f msgs/s\n", airlock.rate);
+        printf ("RESULT broker.ratio_vs_curve_forwarder %.2f x\n", ratio);
+        printf ("RESULT broker.ratio_vs_plain_forwarder %.2f x\n", ratio_plain);
+    }
     printf ("RESULT broker.airlock_p50_at_1000 %.3f ms\n", airlock_latency.p50_ms);
     printf ("RESULT broker.airlock_p99_at_1000 %.3f ms\n", airlock_latency.p99_ms);
 
@@ -531,7 +637,8 @@ main (void)
     snprintf (command, sizeof command, "rm -rf '%s'", bench.dir);
     if (system (command) != 0)
         fprintf (stderr, "bench_broker: could not remove %s\n", bench.dir);
-    bool complete = plain.received == plain.expected && forwarder.received == forwarder.expected
+    bool complete = latency_only? airlock_latency.received == airlock_latency.expected
+                 : plain.received == plain.expected && forwarder.received == forwarder.expected
                  && airlock.received == airlock.expected
                  && airlock_latency.received == airlock_latency.expected;
     return complete? 0: 1;

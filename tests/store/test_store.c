@@ -97,6 +97,13 @@ test_append_chain_and_reopen (void **state)
         assert_int_equal (row [8], seq);    // big-endian sequence in bytes 1..8
         uint8_t hash [AL_STORE_HASH_SIZE];
         al_store_chain_hash (prev, row, size, hash);
+        //  The chain hash is SHA-256 (previous hash || row bytes), checked against a
+        //  second implementation (libsodium's), whatever libcrypto API the store uses.
+        uint8_t joined [AL_STORE_HASH_SIZE + sizeof row], independent [crypto_hash_sha256_BYTES];
+        memcpy (joined, prev, AL_STORE_HASH_SIZE);
+        memcpy (joined + AL_STORE_HASH_SIZE, row, size);
+        crypto_hash_sha256 (independent, joined, AL_STORE_HASH_SIZE + size);
+        assert_memory_equal (hash, independent, AL_STORE_HASH_SIZE);
         al_store_event_t stored;
         assert_int_equal (al_store_event_get (store, seq, &stored), AL_STORE_OK);
         assert_int_equal (stored.sequence, seq);
