@@ -419,6 +419,12 @@ rc_dsn (rc_cluster_t *self)
 }
 
 //  One number from SQL, -1 on error.
+pg_harness_t *
+rc_pg (rc_cluster_t *self)
+{
+    return self->pg;
+}
+
 long long
 rc_sql_number (rc_cluster_t *self, const char *sql, char *error, size_t error_size)
 {

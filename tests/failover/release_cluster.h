@@ -36,6 +36,8 @@ void rc_cluster_destroy (rc_cluster_t **self_p, bool keep);
 
 const char *rc_dir (rc_cluster_t *self);
 const char *rc_dsn (rc_cluster_t *self);
+//  The PostgreSQL server (for another database on it).
+struct _pg_harness_t *rc_pg (rc_cluster_t *self);
 
 //  Which broker holds an unexpired lease (0 = A, 1 = B), -1 if none; the lease's epoch.
 int rc_active (rc_cluster_t *self);
