@@ -157,6 +157,7 @@ int
 main (void)
 {
     setvbuf (stdout, NULL, _IOLBF, 0);
+    zsys_set_logstream (stderr);            // the ledger client's warnings, apart from the RESULT lines
     int kills = getenv ("BENCH_FAILOVER_KILLS")? atoi (getenv ("BENCH_FAILOVER_KILLS")): 10;
     s_bench_t *self = calloc (1, sizeof *self);
     assert (self);
