@@ -147,11 +147,13 @@ s_output (rc_cluster_t *self, const char *name)
     return s_read (path);
 }
 
-//  The ha lines of a broker's airlock.yaml: the one place that spells the HA syntax.
+//  The store and ha lines of a broker's airlock.yaml: the one place that spells the HA
+//  syntax (the shared log and the lease in the PostgreSQL database at store.dsn).
 static void
 s_write_ha (FILE *file, const char *dsn, const char *name)
 {
-    fprintf (file, "ha:\n  database: \"%s\"\n  name: %s\n  lease_ms: 3000\n", dsn, name);
+    fprintf (file, "store:\n  backend: postgres\n  dsn: \"%s\"\n", dsn);
+    fprintf (file, "ha:\n  name: %s\n  lease_ms: 3000\n", name);
 }
 
 //  An airlock.yaml from the init one (TEXT): the endpoints of NAME (both brokers listed),
