@@ -51,7 +51,7 @@ typedef struct {
 static void
 s_approve (s_bench_t *self, const char *id, const char *request)
 {
-    for (int attempt = 0; attempt < 10 && !self->stop; attempt++) {
+    for (int attempt = 0; attempt < 10; attempt++) {    // also once stopping: it is followed to its end
         char error [2048] = "";
         uint64_t row = 0;
         if (rc_approve (self->cluster, request, &row, error, sizeof error) == 0) {

@@ -51,6 +51,33 @@ s_expect_state (rc_cluster_t *cluster, const char *id, const char *want)
     free (state);
 }
 
+//  How many times broker WHICH (0 = A) has said it starts as a standby: once per start.
+static int
+s_standby_starts (rc_cluster_t *cluster, int which)
+{
+    char command [600];
+    snprintf (command, sizeof command, "grep -c 'is a standby until it holds the lease' '%s/broker-%c.log'",
+              rc_dir (cluster), 'a' + which);
+    FILE *pipe = popen (command, "r");
+    int count = 0;
+    if (pipe) {
+        if (fscanf (pipe, "%d", &count) != 1)
+            count = 0;
+        pclose (pipe);
+    }
+    return count;
+}
+
+//  The killed broker runs again, as a standby (60 s at most).
+static void
+s_expect_restarted (rc_cluster_t *cluster, int which, int starts)
+{
+    for (int64_t deadline = zclock_mono () + 60000; zclock_mono () < deadline && s_standby_starts (cluster, which) < starts; )
+        zclock_sleep (100);
+    if (s_standby_starts (cluster, which) < starts)
+        s_fail (cluster, "restart", "the killed broker did not come back as a standby");
+}
+
 static int
 s_setup (void **state)
 {
@@ -96,6 +123,7 @@ test_release_survives_two_kills (void **state)
     if (killed < 0)
         s_fail (cluster, "kill 1", error);
     assert_int_equal (killed, 0);
+    s_expect_restarted (cluster, 0, 2);
     uint64_t second_epoch = rc_epoch (cluster);
     assert_true (second_epoch > first_epoch);
 
@@ -113,6 +141,7 @@ test_release_survives_two_kills (void **state)
     if (killed < 0)
         s_fail (cluster, "kill 2", error);
     assert_int_equal (killed, leader);
+    s_expect_restarted (cluster, leader, leader == 0? 3: 2);
     uint64_t third_epoch = rc_epoch (cluster);
     assert_true (third_epoch > second_epoch);
     assert_true (rc_active (cluster) >= 0);
