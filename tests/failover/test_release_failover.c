@@ -16,7 +16,8 @@
     holds exactly one accepted production ExecuteDeploy and one DeployReceipt, for
     rel-fo-prod; `airlock audit verify --postgres` passes; every Ack the ledger client
     got (and the approval's row) is in the log with its sequence and hash; production
-    runs the new version on both instances. Only conditions are polled, with long
+    runs the new version on both instances; a CLI client that moves past a dead
+    endpoint warns on stderr and its `status --json` output stays JSON. Only conditions are polled, with long
     deadlines; no timing is asserted.
 */
 #include <setjmp.h>
@@ -210,6 +211,25 @@ test_release_survives_two_kills (void **state)
     }
     json_decref (root);
     assert_int_equal (running, 2);
+
+    //  A command whose client moves past an endpoint nobody serves (as after a failover,
+    //  when the first listed broker is a standby) warns on stderr, never inside its
+    //  output: `status --json` stays JSON.
+    const char *dir = rc_dir (cluster);
+    char command [2048];
+    snprintf (command, sizeof command,
+              "sed 's|brokers: \"|brokers: \"ipc://%s/nobody.ipc, |' '%s/clients.yaml' > '%s/moving.yaml'"
+              " && '%s/airlock' status rel-fo --json --config '%s/moving.yaml' > '%s/moving.out' 2> '%s/moving.err'",
+              dir, dir, dir, getenv ("AIRLOCK_BINARY_DIR"), dir, dir, dir);
+    assert_int_equal (system (command), 0);
+    snprintf (path, sizeof path, "%s/moving.out", dir);
+    root = json_load_file (path, 0, NULL);
+    if (!root)
+        fail_msg ("airlock status --json printed more than JSON (%s)", path);
+    assert_string_equal (json_string_value (json_object_get (json_object_get (root, "release"), "state")), "DONE");
+    json_decref (root);
+    snprintf (command, sizeof command, "grep -q 'no word from the broker at ipc://%s/nobody.ipc' '%s/moving.err'", dir, dir);
+    assert_int_equal (system (command), 0);
 }
 
 int
