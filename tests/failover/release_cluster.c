@@ -9,6 +9,7 @@
 #include "release_cluster.h"
 #include "agents/al_agent.h"
 #include "base/al_config.h"
+#include "base/al_error.h"
 #include "deploy/al_artifacts.h"
 #include "pg_harness.h"
 
@@ -54,15 +55,6 @@ struct _rc_cluster_t {
     uint64_t rows [64];             // audit rows commands reported (approvals)
     size_t row_count;
 };
-
-static void
-s_error (char *error, size_t error_size, const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    vsnprintf (error, error_size, format, args);
-    va_end (args);
-}
 
 static int
 s_shell (const char *format, ...)
@@ -165,12 +157,12 @@ s_write_config (rc_cluster_t *self, const char *path, const char *text, const ch
     const char *endpoints = strstr (text, "endpoints:\n"), *keys = strstr (text, "keys:\n"),
                *checkpoint = strstr (text, "checkpoint:\n");
     if (!endpoints || !keys || !checkpoint || !(endpoints < keys && keys < checkpoint)) {
-        s_error (error, error_size, "%s/airlock.yaml: not the layout `airlock init` writes", self->dir);
+        al_error_set (error, error_size, "%s/airlock.yaml: not the layout `airlock init` writes", self->dir);
         return -1;
     }
     FILE *file = fopen (path, "w");
     if (!file) {
-        s_error (error, error_size, "%s: %s", path, strerror (errno));
+        al_error_set (error, error_size, "%s: %s", path, strerror (errno));
         return -1;
     }
     const char *own = strcmp (name, "b") == 0? "b": "a";
@@ -198,14 +190,14 @@ s_write_state (rc_cluster_t *self, int staging_soak_ms, char *error, size_t erro
     char *calendar = text? strstr (text, "\ncalendar:"): NULL;
     if (!calendar) {
         free (text);
-        s_error (error, error_size, "%s: no calendar section", path);
+        al_error_set (error, error_size, "%s: no calendar section", path);
         return -1;
     }
     calendar [1] = 0;
     FILE *file = fopen (path, "w");
     if (!file) {
         free (text);
-        s_error (error, error_size, "%s: %s", path, strerror (errno));
+        al_error_set (error, error_size, "%s: %s", path, strerror (errno));
         return -1;
     }
     fprintf (file, "%scalendar:\n  timezone: UTC\n  applies_to: [production]\n  windows: []\n"
@@ -218,14 +210,14 @@ s_write_state (rc_cluster_t *self, int staging_soak_ms, char *error, size_t erro
     char hex [65] = "";
     if (!text || sscanf (text, "airlock-ed25519 %64s", hex) != 1) {
         free (text);
-        s_error (error, error_size, "%s: not an airlock public key", path);
+        al_error_set (error, error_size, "%s: not an airlock public key", path);
         return -1;
     }
     free (text);
     snprintf (path, sizeof path, "%s/policy/approvers.yaml", self->dir);
     file = fopen (path, "w");
     if (!file) {
-        s_error (error, error_size, "%s: %s", path, strerror (errno));
+        al_error_set (error, error_size, "%s: %s", path, strerror (errno));
         return -1;
     }
     fprintf (file, "approvers:\n  - name: alice\n    roles: [manager]\n    keys:\n      - {id: alice, ed25519: \"%s\"}\n", hex);
@@ -234,7 +226,7 @@ s_write_state (rc_cluster_t *self, int staging_soak_ms, char *error, size_t erro
     snprintf (path, sizeof path, "%s/services.yaml", self->dir);
     file = fopen (path, "w");
     if (!file) {
-        s_error (error, error_size, "%s: %s", path, strerror (errno));
+        al_error_set (error, error_size, "%s: %s", path, strerror (errno));
         return -1;
     }
     fprintf (file, "version: 1\nservices:\n  demo:\n    driver: process\n    instances: 2\n    strategy: rolling\n"
@@ -289,7 +281,7 @@ rc_cluster_new (const char *binary_dir, int staging_soak_ms, char *error, size_t
     snprintf (self->airlock, sizeof self->airlock, "%s/airlock", binary_dir);
     snprintf (self->dir, sizeof self->dir, "/tmp/al-release-failover-XXXXXX");
     if (!mkdtemp (self->dir)) {
-        s_error (error, error_size, "mkdtemp: %s", strerror (errno));
+        al_error_set (error, error_size, "mkdtemp: %s", strerror (errno));
         *self->dir = 0;
         goto failed;
     }
@@ -301,19 +293,19 @@ rc_cluster_new (const char *binary_dir, int staging_soak_ms, char *error, size_t
         goto failed;
     self->db = PQconnectdb (self->dsn);
     if (PQstatus (self->db) != CONNECTION_OK) {
-        s_error (error, error_size, "%s: %s", self->dsn, PQerrorMessage (self->db));
+        al_error_set (error, error_size, "%s: %s", self->dsn, PQerrorMessage (self->db));
         goto failed;
     }
     if (s_shell ("'%s' init '%s' > '%s/init.out' 2>&1 && '%s' keygen --name alice --out '%s/alice.key' >> '%s/init.out' 2>&1",
                  self->airlock, self->dir, self->dir, self->airlock, self->dir, self->dir) != 0) {
-        s_error (error, error_size, "airlock init / keygen failed (%s/init.out)", self->dir);
+        al_error_set (error, error_size, "airlock init / keygen failed (%s/init.out)", self->dir);
         goto failed;
     }
     char path [400];
     snprintf (path, sizeof path, "%s/airlock.yaml", self->dir);
     char *text = s_read (path);
     if (!text) {
-        s_error (error, error_size, "%s: cannot read", path);
+        al_error_set (error, error_size, "%s: cannot read", path);
         goto failed;
     }
     snprintf (self->config_broker [0], sizeof self->config_broker [0], "%s/broker-a.yaml", self->dir);
@@ -331,12 +323,12 @@ rc_cluster_new (const char *binary_dir, int staging_soak_ms, char *error, size_t
     //  A first: it takes the lease; then B, a standby.
     s_start_broker (self, 0);
     if (!s_wait_log (self, "broker-a", "is active (lease epoch")) {
-        s_error (error, error_size, "broker A never took the lease (%s/broker-a.log)", self->dir);
+        al_error_set (error, error_size, "broker A never took the lease (%s/broker-a.log)", self->dir);
         goto failed;
     }
     s_start_broker (self, 1);
     if (!s_wait_log (self, "broker-b", "is a standby until it holds the lease")) {
-        s_error (error, error_size, "broker B never said it is a standby (%s/broker-b.log)", self->dir);
+        al_error_set (error, error_size, "broker B never said it is a standby (%s/broker-b.log)", self->dir);
         goto failed;
     }
     for (int i = 0; i < S_AGENTS; i++) {
@@ -350,7 +342,7 @@ rc_cluster_new (const char *binary_dir, int staging_soak_ms, char *error, size_t
         if ((alive = s_registered (self)) == S_AGENTS)
             break;
     if (alive != S_AGENTS) {
-        s_error (error, error_size, "only %d of the %d agents registered within 60 s", alive, S_AGENTS);
+        al_error_set (error, error_size, "only %d of the %d agents registered within 60 s", alive, S_AGENTS);
         goto failed;
     }
     return self;
@@ -373,8 +365,10 @@ s_stop_instances (rc_cluster_t *self)
         json_t *instance;
         json_array_foreach (json_object_get (root, "instances"), index, instance) {
             json_int_t pgid = json_integer_value (json_object_get (instance, "pgid"));
-            if (pgid > 1)
-                kill (-(pid_t) pgid, SIGKILL);
+            if (pgid > 1 && kill (-(pid_t) pgid, SIGKILL) == 0)
+                //  Gone before the directory they write logs into is removed.
+                for (int64_t deadline = zclock_mono () + 5000; kill (-(pid_t) pgid, 0) == 0 && zclock_mono () < deadline; )
+                    zclock_sleep (20);
         }
         json_decref (root);
     }
@@ -436,7 +430,7 @@ rc_sql_number (rc_cluster_t *self, const char *sql, char *error, size_t error_si
         value = PQgetisnull (result, 0, 0)? 0: strtoll (PQgetvalue (result, 0, 0), NULL, 10);
     else
     if (error)
-        s_error (error, error_size, "%s: %s", sql, PQerrorMessage (self->db));
+        al_error_set (error, error_size, "%s: %s", sql, PQerrorMessage (self->db));
     PQclear (result);
     return value;
 }
@@ -472,7 +466,7 @@ rc_kill_active (rc_cluster_t *self, double *seconds, char *error, size_t error_s
 {
     int active = rc_active (self);
     if (active < 0) {
-        s_error (error, error_size, "no broker holds the lease");
+        al_error_set (error, error_size, "no broker holds the lease");
         return -1;
     }
     uint64_t old_epoch = rc_epoch (self);
@@ -486,14 +480,14 @@ rc_kill_active (rc_cluster_t *self, double *seconds, char *error, size_t error_s
     while (rc_epoch (self) <= old_epoch && zclock_mono () < deadline)
         zclock_sleep (10);
     if (rc_epoch (self) <= old_epoch) {
-        s_error (error, error_size, "no broker took the lease within 60 s of killing %c", 'a' + active);
+        al_error_set (error, error_size, "no broker took the lease within 60 s of killing %c", 'a' + active);
         return -1;
     }
     long long last = s_max_sequence (self);
     while (s_max_sequence (self) <= last && zclock_mono () < deadline)
         zclock_sleep (10);
     if (s_max_sequence (self) <= last) {
-        s_error (error, error_size, "the new leader (epoch %llu) committed nothing within 60 s of the kill",
+        al_error_set (error, error_size, "the new leader (epoch %llu) committed nothing within 60 s of the kill",
                  (unsigned long long) rc_epoch (self));
         return -1;
     }
@@ -509,7 +503,7 @@ rc_submit (rc_cluster_t *self, const char *id, const char *version, char *error,
     snprintf (artifact, sizeof artifact, "%s/art-%s.sh", self->dir, id);
     FILE *file = fopen (artifact, "w");
     if (!file) {
-        s_error (error, error_size, "%s: %s", artifact, strerror (errno));
+        al_error_set (error, error_size, "%s: %s", artifact, strerror (errno));
         return -1;
     }
     //  The release id in the script gives each release its own digest.
@@ -521,7 +515,7 @@ rc_submit (rc_cluster_t *self, const char *id, const char *version, char *error,
     snprintf (changes, sizeof changes, "%s/changes-%s.txt", self->dir, id);
     file = fopen (changes, "w");
     if (!file) {
-        s_error (error, error_size, "%s: %s", changes, strerror (errno));
+        al_error_set (error, error_size, "%s: %s", changes, strerror (errno));
         return -1;
     }
     fprintf (file, "release %s: faster checkout\n", id);
@@ -531,7 +525,7 @@ rc_submit (rc_cluster_t *self, const char *id, const char *version, char *error,
               "--changes '%s' --summary 'release %s' --id '%s'", version, artifact, sha, changes, version, id);
     if (s_airlock (self, "submit", arguments) != 0) {
         char *text = s_output (self, "submit"), *errors = s_output (self, "submit.err");
-        s_error (error, error_size, "airlock submit %s: %s%s", id, text? text: "", errors? errors: "");
+        al_error_set (error, error_size, "airlock submit %s: %s%s", id, text? text: "", errors? errors: "");
         free (text);
         free (errors);
         return -1;
@@ -585,7 +579,7 @@ rc_approve (rc_cluster_t *self, const char *request, uint64_t *row, char *error,
     unsigned long long sequence = 0;
     if (rc != 0 || !text || !strstr (text, "granted") || !recorded
     ||  sscanf (recorded, "recorded as audit row %llu", &sequence) != 1) {
-        s_error (error, error_size, "airlock approve %s: exit %d: %s%s", request, rc, text? text: "(no output)",
+        al_error_set (error, error_size, "airlock approve %s: exit %d: %s%s", request, rc, text? text: "(no output)",
                  errors? errors: "");
         free (text);
         free (errors);
@@ -629,7 +623,7 @@ rc_production_deploys (rc_cluster_t *self, size_t *deployments, size_t *grants, 
         " GROUP BY deployment_id";
     PGresult *result = PQexec (self->db, sql);
     if (PQresultStatus (result) != PGRES_TUPLES_OK) {
-        s_error (error, error_size, "production deploys: %s", PQerrorMessage (self->db));
+        al_error_set (error, error_size, "production deploys: %s", PQerrorMessage (self->db));
         PQclear (result);
         return -1;
     }
@@ -731,7 +725,7 @@ rc_ledger_start (rc_cluster_t *self, size_t window, int gap_ms, char *error, siz
     self->gap_ms = gap_ms;
     self->ledger_stop = false;
     if (pthread_create (&self->ledger, NULL, s_ledger_run, self) != 0) {
-        s_error (error, error_size, "pthread_create: %s", strerror (errno));
+        al_error_set (error, error_size, "pthread_create: %s", strerror (errno));
         return -1;
     }
     self->ledger_running = true;
@@ -772,7 +766,7 @@ rc_ledger_lost (rc_cluster_t *self, char *error, size_t error_size)
                                          " WHERE sender = convert_to('orchestrator', 'UTF8')"
                                          " AND type = convert_to('Notification', 'UTF8')");
     if (PQresultStatus (result) != PGRES_TUPLES_OK) {
-        s_error (error, error_size, "ledger: %s", PQerrorMessage (self->db));
+        al_error_set (error, error_size, "ledger: %s", PQerrorMessage (self->db));
         PQclear (result);
         return -1;
     }
