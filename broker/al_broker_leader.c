@@ -1,7 +1,7 @@
 /*  al_broker_leader.c: the broker's side of failover (docs/ha.md): serve only while
     holding the lease.
 
-    With ha.database set, al_broker_new calls al_broker_leader_start before it opens
+    With an ha section (its database is store.dsn), al_broker_new calls al_broker_leader_start before it opens
     anything: the broker waits there as a standby (it binds nothing, so clients with
     several endpoints move on to the active one) until it takes the lease, then opens
     the shared PostgreSQL store with the lease's epoch as its fence, and builds its
@@ -29,8 +29,8 @@ al_broker_leader_start (al_broker_t *self, char *error, size_t error_size)
     char why [256] = "";
     int has_password = al_store_pg_dsn_has_password (database, why, sizeof why);
     if (has_password != 0) {
-        snprintf (error, error_size, "ha.database: %s", has_password > 0
-                  ? "holds a password: put it in a passfile (PGPASSFILE), never in airlock.yaml" : why);
+        snprintf (error, error_size, "store.dsn: %s", has_password > 0
+                  ? "holds a password: put it in a passfile (passfile=FILE in the dsn, or PGPASSFILE), never in airlock.yaml" : why);
         return -1;
     }
     if (al_config_ha_lease_ms (config) < 3 * al_config_heartbeat_ms (config)) {
@@ -62,7 +62,7 @@ al_broker_leader_fence (al_broker_t *self, char *error, size_t error_size)
     if (!self->leader)
         return 0;
     if (al_store_set_fence (self->store, al_leader_epoch (self->leader)) != AL_STORE_OK) {
-        snprintf (error, error_size, "ha.database: cannot fence the store: %s", al_store_error (self->store));
+        snprintf (error, error_size, "store.dsn: cannot fence the store: %s", al_store_error (self->store));
         return -1;
     }
     return 0;

@@ -4,6 +4,7 @@
     headers; the subcommands in cmd_*.c parse arguments and print.
 */
 #include "cli/cli.h"
+#include <czmq.h>
 #include <string.h>
 
 typedef struct {
@@ -66,6 +67,9 @@ al_cli_wants_help (int argc, char **argv)
 int
 main (int argc, char **argv)
 {
+    //  czmq logs to stdout unless told otherwise: a client's warning (moving to another
+    //  broker after a failover) would land inside a command's output (`status --json`).
+    zsys_set_logstream (stderr);
     if (argc < 2) {
         s_usage (stderr);
         return AL_EXIT_USAGE;

@@ -109,7 +109,7 @@ s_write_config (fixture_t *f, const char *path, const char *name, const char *ro
     fprintf (file, "state_dir: %s\nendpoints:\n  router: ipc://%s/%s-router.ipc\n  pub: ipc://%s/%s-pub.ipc\n"
                    "  brokers: \"%s\"\n  events: \"%s\"\n"
                    "checkpoint:\n  path: %s/checkpoints/%s.ckpt\n"
-                   "ha:\n  database: \"%s\"\n  name: %s\n  lease_ms: 3000\n",
+                   "store:\n  backend: postgres\n  dsn: \"%s\"\nha:\n  name: %s\n  lease_ms: 3000\n",
              f->dir, f->dir, name, f->dir, name, routers, pubs, f->dir, name, f->dsn, name);
     fclose (file);
 }
