@@ -96,20 +96,36 @@ s_kill (pid_t *pid, int signum)
     }
 }
 
-//  An airlock command in the agents' namespace, output in dir/NAME.out; its exit code.
+//  An airlock command in the agents' namespace, output in dir/NAME.out and NAME.err; its exit code.
 static int
 s_airlock (s_fixture_t *f, const char *name, const char *arguments)
 {
-    return s_shell ("ip netns exec %s '%s' %s --config '%s' > '%s/%s.out' 2>&1", f->ns_agents, f->airlock,
-                    arguments, f->config, f->dir, name);
+    return s_shell ("ip netns exec %s '%s' %s --config '%s' > '%s/%s.out' 2> '%s/%s.err'", f->ns_agents, f->airlock,
+                    arguments, f->config, f->dir, name, f->dir, name);
 }
 
+//  What the command NAME printed on its standard output (JSON is parsed from this alone).
 static char *
-s_output (s_fixture_t *f, const char *name)
+s_stdout (s_fixture_t *f, const char *name)
 {
     char path [400];
     snprintf (path, sizeof path, "%s/%s.out", f->dir, name);
     return dtu_read (path);
+}
+
+//  What the command NAME printed, standard output then standard error.
+static char *
+s_output (s_fixture_t *f, const char *name)
+{
+    char path [400];
+    snprintf (path, sizeof path, "%s/%s.err", f->dir, name);
+    char *out = s_stdout (f, name), *err = dtu_read (path);
+    char *both = NULL;
+    if (asprintf (&both, "%s%s", out? out: "", err? err: "") < 0)
+        both = NULL;
+    free (out);
+    free (err);
+    return both;
 }
 
 static void
@@ -133,7 +149,7 @@ s_state (s_fixture_t *f, const char *release)
     snprintf (arguments, sizeof arguments, "status %s --json", release);
     if (s_airlock (f, "status", arguments) != 0)
         return NULL;
-    char *text = s_output (f, "status");
+    char *text = s_stdout (f, "status");
     json_t *root = text? json_loads (text, 0, NULL): NULL;
     free (text);
     const char *state = json_string_value (json_object_get (json_object_get (root, "release"), "state"));
@@ -272,7 +288,7 @@ s_setup (void **state)
     bool all = false;
     for (int64_t deadline = zclock_mono () + 60000; !all && zclock_mono () < deadline; ) {
         if (s_airlock (f, "agents", "status --json") == 0) {
-            char *agents = s_output (f, "agents");
+            char *agents = s_stdout (f, "agents");
             int alive = 0;
             for (int i = 0; i < S_AGENTS; i++) {
                 char needle [64];
