@@ -29,6 +29,7 @@
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -393,7 +394,15 @@ al_leader_start (al_leader_t *self, int renew_ms, char *error, size_t error_size
     if (self->connection && PQstatus (self->connection) == CONNECTION_OK)
         self->cancel = PQgetCancel (self->connection);
     self->threaded = true;
-    if (pthread_create (&self->thread, NULL, s_keeper, self) != 0) {
+    //  The thread takes no signal (it inherits this mask): a SIGTERM or SIGHUP for the
+    //  process goes to a thread that acts on it (the broker's reactor), not to a libpq
+    //  call that would only retry.
+    sigset_t all, previous;
+    sigfillset (&all);
+    pthread_sigmask (SIG_SETMASK, &all, &previous);
+    int created = pthread_create (&self->thread, NULL, s_keeper, self);
+    pthread_sigmask (SIG_SETMASK, &previous, NULL);
+    if (created != 0) {
         self->threaded = false;
         PQfreeCancel (self->cancel);
         self->cancel = NULL;
