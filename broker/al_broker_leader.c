@@ -50,8 +50,13 @@ s_wait_standby (al_broker_t *self, char *error, size_t error_size)
     while (!zsys_interrupted) {
         char why [512] = "";
         al_leader_state_t state = al_leader_wait (self->leader, S_STANDBY_SLICE_MS, why, sizeof why);
-        if (state == AL_LEADER_ACTIVE)
+        if (state == AL_LEADER_ACTIVE) {
+            //  systemd's watchdog runs since the standby's READY=1: a full interval for
+            //  opening the store and rebuilding from it, before the reactor pings.
+            if (ready_sent && watchdog_ms)
+                al_sd_notify ("WATCHDOG=1\nSTATUS=taking over: opening the store");
             return 0;
+        }
         if (state == AL_LEADER_LOST) {
             snprintf (error, error_size, "%s", why);
             return -1;
