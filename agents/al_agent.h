@@ -96,6 +96,13 @@ int al_agent_options_from_config (al_agent_options_t *options, const al_config_t
 int al_agent_endpoints_split (const char *list, char (*endpoints) [AL_AGENT_PATH_SIZE],
                               char *error, size_t error_size);
 
+//  An endpoint list as a message names it: "X" for one endpoint, "any of 2 brokers (X,
+//  Y)" for several (endpoints.brokers, endpoints.events; a list that does not split is
+//  named as written). Into text (AL_AGENT_ENDPOINTS_TEXT_SIZE is always enough for a
+//  list of options.endpoint); returns text.
+#define AL_AGENT_ENDPOINTS_TEXT_SIZE (AL_AGENT_PATH_SIZE + 64)
+const char *al_agent_endpoints_describe (const char *list, char *text, size_t size);
+
 //  Connect as ROLE with the state directory's certificate for it, from a loaded
 //  airlock.yaml: defaults, al_agent_options_from_config, subscribe_deliveries, then
 //  al_agent_new. What every agent and CLI client does. NULL with the reason in error.
@@ -209,6 +216,14 @@ typedef struct {
 } al_agent_info_t;
 
 void al_agent_info (al_agent_t *self, al_agent_info_t *info);
+
+//  The broker endpoint the link is on (endpoints [endpoint_index]; the one that answered
+//  while info.connected), copied into endpoint. Returns endpoint.
+const char *al_agent_endpoint (al_agent_t *self, char *endpoint, size_t endpoint_size);
+
+//  Every broker endpoint the agent tries (options.endpoint), as al_agent_endpoints_describe
+//  names them for a message ("no answer from the broker at %s"). Returns text.
+const char *al_agent_brokers (al_agent_t *self, char *text, size_t size);
 
 //  The last connection problem ("handshake with ENDPOINT failed: authentication refused"),
 //  or "" if none. Copied into error.

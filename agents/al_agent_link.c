@@ -444,6 +444,13 @@ s_monitor_drain (al_agent_t *self, s_link_t *link, int64_t now)
             self->last_rx_ms = now;
             self->last_tx_ms = 0;
             s_link_registered_afresh (self);
+            //  With several brokers, say which one answered (the others stay silent).
+            if (self->endpoint_count > 1) {
+                char brokers [AL_AGENT_ENDPOINTS_TEXT_SIZE];
+                zsys_info ("agent %s: connected to the broker at %s (endpoints.brokers: %s)", self->options.name,
+                           self->endpoints [self->endpoint_index],
+                           al_agent_endpoints_describe (self->options.endpoint, brokers, sizeof brokers));
+            }
         }
         else
         if (event == ZMQ_EVENT_DISCONNECTED) {
@@ -475,15 +482,26 @@ s_monitor_drain (al_agent_t *self, s_link_t *link, int64_t now)
 static void
 s_link_remake (al_agent_t *self, s_link_t *link, int64_t now)
 {
-    zsys_warning ("agent %s: no word from the broker at %s for %lld ms (heartbeat timeout): reconnecting",
-                  self->options.name, self->endpoints [self->endpoint_index], (long long) (now - self->last_rx_ms));
+    //  Name the whole list and where the link goes next: with several brokers, the
+    //  operator must see that the next one is tried, not only that one went silent.
+    size_t next = self->endpoint_count > 1? (self->endpoint_index + 1) % self->endpoint_count: self->endpoint_index;
+    if (self->endpoint_count > 1) {
+        char brokers [AL_AGENT_ENDPOINTS_TEXT_SIZE];
+        zsys_warning ("agent %s: no word from the broker at %s for %lld ms (heartbeat timeout): trying %s "
+                      "(endpoints.brokers: %s)", self->options.name, self->endpoints [self->endpoint_index],
+                      (long long) (now - self->last_rx_ms), self->endpoints [next],
+                      al_agent_endpoints_describe (self->options.endpoint, brokers, sizeof brokers));
+    }
+    else
+        zsys_warning ("agent %s: no word from the broker at %s for %lld ms (heartbeat timeout): reconnecting",
+                      self->options.name, self->endpoints [self->endpoint_index], (long long) (now - self->last_rx_ms));
     s_link_close (link, 0);
     self->info.connected = false;
     self->info.registered = false;
     self->info.socket_recreations++;
     self->last_rx_ms = now;
     if (self->endpoint_count > 1) {
-        self->endpoint_index = (self->endpoint_index + 1) % self->endpoint_count;
+        self->endpoint_index = next;
         self->info.endpoint_switches++;
     }
     if (self->endpoint_index == 0)
@@ -572,4 +590,22 @@ al_agent__actor (zsock_t *pipe, void *args)
     }
     // Give what was handed to the socket (the last DeliveryAcks) a moment to leave.
     s_link_close (&link, 1000);
+}
+
+const char *
+al_agent_endpoint (al_agent_t *self, char *endpoint, size_t endpoint_size)
+{
+    assert (self && endpoint && endpoint_size);
+    pthread_mutex_lock (&self->mutex);
+    snprintf (endpoint, endpoint_size, "%s", self->endpoints [self->endpoint_index]);
+    pthread_mutex_unlock (&self->mutex);
+    return endpoint;
+}
+
+const char *
+al_agent_brokers (al_agent_t *self, char *text, size_t size)
+{
+    assert (self);
+    //  options.endpoint is set before the actor starts and never changes.
+    return al_agent_endpoints_describe (self->options.endpoint, text, size);
 }

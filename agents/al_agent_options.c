@@ -158,3 +158,25 @@ al_agent_endpoints_split (const char *list, char (*endpoints) [AL_AGENT_PATH_SIZ
     }
     return count;
 }
+
+const char *
+al_agent_endpoints_describe (const char *list, char *text, size_t size)
+{
+    assert (list && text && size);
+    char (*endpoints) [AL_AGENT_PATH_SIZE] = malloc (AL_AGENT_MAX_ENDPOINTS * sizeof *endpoints);
+    char error [256];
+    int count = endpoints? al_agent_endpoints_split (list, endpoints, error, sizeof error): -1;
+    if (count <= 1)
+        //  One endpoint, or a list that does not split (named as written: the message
+        //  about it must still say what was configured).
+        snprintf (text, size, "%s", count == 1? endpoints [0]: list);
+    else {
+        int used = snprintf (text, size, "any of %d brokers (", count);
+        for (int index = 0; index < count && used >= 0 && (size_t) used < size; index++)
+            used += snprintf (text + used, size - (size_t) used, "%s%s", index? ", ": "", endpoints [index]);
+        if (used >= 0 && (size_t) used < size)
+            snprintf (text + used, size - (size_t) used, ")");
+    }
+    free (endpoints);
+    return text;
+}

@@ -149,8 +149,9 @@ s_api_agents (al_console_data_t *self, int *status, char *error, size_t error_si
     al_envelope_t *reply = al_agent_status_query (self->agent, "agents", NULL, 0, self->timeout_ms, &result);
     if (!reply) {
         *status = 503;
-        snprintf (error, error_size, "no answer from the broker at %s (%s)", al_config_router_endpoint (self->config),
-                  al_agent_status_name (result.status));
+        char brokers [AL_AGENT_ENDPOINTS_TEXT_SIZE];
+        snprintf (error, error_size, "no answer from the broker at %s (%s)", al_agent_brokers (self->agent, brokers,
+                  sizeof brokers), al_agent_status_name (result.status));
         return NULL;
     }
     uint64_t now = al_clock_wall_ms ();

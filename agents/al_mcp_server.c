@@ -249,10 +249,13 @@ s_send_candidate (s_mcp_t *self, const char *release_id, Airlock__ReleaseCandida
         }
         case AL_AGENT_INVALID:
             return s_failure (failed, "invalid release candidate: %s", result.reason);
-        default:
+        default: {
+            char brokers [AL_AGENT_ENDPOINTS_TEXT_SIZE];
             return s_failure (failed, "no answer from the broker at %s within %d s; release %s stays queued and "
-                              "may still be accepted (check with get_status)", al_config_router_endpoint (self->config),
-                              S_SEND_TIMEOUT_MS / 1000, release_id);
+                              "may still be accepted (check with get_status)",
+                              al_agent_brokers (self->agent, brokers, sizeof brokers), S_SEND_TIMEOUT_MS / 1000,
+                              release_id);
+        }
     }
 }
 
@@ -262,8 +265,9 @@ s_query_failure (s_mcp_t *self, const al_agent_result_t *result, bool *failed)
 {
     if (result->status == AL_AGENT_DENIED)
         return s_failure (failed, "the broker refused the query: %s", result->reason);
+    char brokers [AL_AGENT_ENDPOINTS_TEXT_SIZE];
     return s_failure (failed, "no answer from the broker at %s within %d s (is it running?)",
-                      al_config_router_endpoint (self->config), S_QUERY_TIMEOUT_MS / 1000);
+                      al_agent_brokers (self->agent, brokers, sizeof brokers), S_QUERY_TIMEOUT_MS / 1000);
 }
 
 //  ---- the tools ------------------------------------------------------------------------
@@ -536,8 +540,10 @@ s_tool_recent_signals (s_mcp_t *self, json_t *arguments, bool *failed)
     }
     if (al_subscriber_wait_connected (subscriber, S_SIGNALS_CONNECT_MS) != 0) {
         al_subscriber_last_error (subscriber, error, sizeof error);
+        char brokers [AL_AGENT_ENDPOINTS_TEXT_SIZE];
         document = s_failure (failed, "no connection to the broker's events at %s%s%s",
-                              al_subscriber_endpoint (subscriber), *error? ": ": "", error);
+                              al_agent_endpoints_describe (al_subscriber_endpoint (subscriber), brokers, sizeof brokers),
+                              *error? ": ": "", error);
         goto cleanup;
     }
     uint64_t missed = 0;

@@ -99,10 +99,10 @@ s_query_failed (al_agent_t *agent, const char *what, const al_agent_result_t *re
     if (result->status == AL_AGENT_DENIED)
         snprintf (error, error_size, "the broker refused the %s query: %s", what, result->reason);
     else {
-        char last [512] = "";
+        char last [512] = "", brokers [AL_AGENT_ENDPOINTS_TEXT_SIZE];
         al_agent_last_error (agent, last, sizeof last);
-        snprintf (error, error_size, "no answer from the broker to the %s query within %d ms%s%s", what,
-                  timeout_ms, *last? ": ": "", last);
+        snprintf (error, error_size, "no answer from the broker at %s to the %s query within %d ms%s%s",
+                  al_agent_brokers (agent, brokers, sizeof brokers), what, timeout_ms, *last? ": ": "", last);
     }
 }
 

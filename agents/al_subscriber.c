@@ -136,6 +136,7 @@ struct _al_subscriber_t {
     al_seqtrack_t *tracker;
     al_subscriber_info_t info;
     char last_error [512];
+    char answered [AL_SUBSCRIBER_PATH_SIZE]; // the endpoint of the last handshake that succeeded
 };
 
 static atomic_uint_fast64_t s_monitor_count = 0;
@@ -349,12 +350,21 @@ s_monitor_drain (al_subscriber_t *self)
             memcpy (&event, zmq_msg_data (&msg), 2);
         bool more = zmq_msg_more (&msg);
         zmq_msg_close (&msg);
+        //  The second frame is the endpoint the event is about: with several brokers,
+        //  which one answered.
+        char address [AL_SUBSCRIBER_PATH_SIZE] = "";
         while (more) {
             zmq_msg_init (&msg);
-            more = zmq_msg_recv (&msg, socket, ZMQ_DONTWAIT) >= 0 && zmq_msg_more (&msg);
+            bool received = zmq_msg_recv (&msg, socket, ZMQ_DONTWAIT) >= 0;
+            if (received && !*address && zmq_msg_size (&msg) < sizeof address) {
+                memcpy (address, zmq_msg_data (&msg), zmq_msg_size (&msg));
+                address [zmq_msg_size (&msg)] = 0;
+            }
+            more = received && zmq_msg_more (&msg);
             zmq_msg_close (&msg);
         }
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            snprintf (self->answered, sizeof self->answered, "%s", address);
             self->info.connected = true;
             self->info.refused = false;
             self->info.connections++;
@@ -368,13 +378,13 @@ s_monitor_drain (al_subscriber_t *self)
             al_error_set (self->last_error, sizeof self->last_error,
                           "handshake with %s failed: the broker refused this key (%s is not in "
                           "identities.yaml, or the broker key is wrong)",
-                          self->options.endpoint, zcert_public_txt (self->cert));
+                          *address? address: self->options.endpoint, zcert_public_txt (self->cert));
         }
         else
         if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
             al_error_set (self->last_error, sizeof self->last_error,
                           "handshake with %s failed (wrong broker key %s, or not an airlock broker)",
-                          self->options.endpoint, self->options.broker_key);
+                          *address? address: self->options.endpoint, self->options.broker_key);
     }
 }
 
@@ -557,4 +567,12 @@ al_subscriber_endpoint (al_subscriber_t *self)
 {
     assert (self);
     return self->options.endpoint;
+}
+
+const char *
+al_subscriber_answered (al_subscriber_t *self)
+{
+    assert (self);
+    s_monitor_drain (self);
+    return self->answered;
 }

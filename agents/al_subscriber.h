@@ -141,8 +141,13 @@ void al_subscriber_info (al_subscriber_t *self, al_subscriber_info_t *info);
 //  "event.X #4: envelope: ..."), or "" if none. Copied into error.
 void al_subscriber_last_error (al_subscriber_t *self, char *error, size_t error_size);
 
-//  The PUB endpoint this subscriber connects to.
+//  The PUB endpoints this subscriber connects to, as configured: one, or several
+//  comma-separated (al_agent_endpoints_describe names them for a message).
 const char *al_subscriber_endpoint (al_subscriber_t *self);
+
+//  The endpoint whose broker answered the last successful handshake ("" before any):
+//  with several brokers, which one the events come from.
+const char *al_subscriber_answered (al_subscriber_t *self);
 
 #ifdef __cplusplus
 }

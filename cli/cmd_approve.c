@@ -23,13 +23,10 @@
 #include "base/al_crashpoint.h"
 #include "proto/al_signature.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -129,16 +126,20 @@ s_connect (const s_options_t *options, al_config_t **config_p)
 
 //  The pending requests (caller frees the reply with al_codec_free), or NULL.
 static al_envelope_t *
-s_fetch_pending (al_agent_t *agent)
+s_fetch_pending (al_agent_t *agent, const al_config_t *config)
 {
     al_agent_result_t result;
     al_envelope_t *reply = al_agent_status_query (agent, "approvals", NULL, 0, S_TIMEOUT_MS, &result);
     if (!reply) {
-        char last [256] = "";
+        char last [256] = "", brokers [AL_AGENT_ENDPOINTS_TEXT_SIZE];
         al_agent_last_error (agent, last, sizeof last);
-        fprintf (stderr, "airlock: the broker did not list approvals: %s%s%s\n",
-                 result.status == AL_AGENT_DENIED ? result.reason : al_agent_status_name (result.status),
-                 *last ? ": " : "", last);
+        if (result.status == AL_AGENT_DENIED)
+            fprintf (stderr, "airlock: the broker did not list approvals: %s\n", result.reason);
+        else
+            fprintf (stderr, "airlock: the broker did not list approvals: %s (no answer from %s)%s%s\n",
+                     al_agent_status_name (result.status),
+                     al_agent_endpoints_describe (al_config_broker_endpoints (config), brokers, sizeof brokers),
+                     *last ? ": " : "", last);
     }
     return reply;
 }
@@ -212,7 +213,7 @@ s_list (const s_options_t *options)
     al_config_t *config = NULL;
     al_agent_t *agent = s_connect (options, &config);
     int rc = AL_EXIT_USAGE;
-    al_envelope_t *reply = agent ? s_fetch_pending (agent) : NULL;
+    al_envelope_t *reply = agent ? s_fetch_pending (agent, config) : NULL;
     if (reply) {
         const Airlock__StatusReply *status = reply->status_reply;
         if (options->json) {
@@ -246,68 +247,6 @@ s_show (const Airlock__ApprovalRequest *request, const al_config_t *config)
     al_request_view_context_t context;
     al_request_view_context_load (request, config, &text, &context);
     al_request_view_print (stdout, request, &context);
-}
-
-//  The key file must be a private key this command can sign with: checked before the
-//  request is shown, so the human does not read it only to be told "chmod 600" about a
-//  public key. False with the reason in error.
-static bool
-s_check_key_file (const char *path, bool ssh, char *error, size_t error_size)
-{
-    FILE *file = fopen (path, "r");
-    if (!file) {
-        snprintf (error, error_size, "%s: cannot open: %s", path, strerror (errno));
-        return false;
-    }
-    char line [512] = "";
-    struct stat st;
-    bool stated = fstat (fileno (file), &st) == 0;
-    if (!fgets (line, sizeof line, file))
-        line [0] = '\0';
-    fclose (file);
-    static const char *public_prefixes [] = {
-        "airlock-ed25519 ", "ssh-ed25519 ", "ssh-rsa ", "ssh-dss ", "ecdsa-sha2-", "sk-ssh-", "sk-ecdsa-",
-    };
-    size_t length = strlen (path);
-    bool named_pub = length > 4 && strcmp (path + length - 4, ".pub") == 0;
-    for (size_t i = 0; i < sizeof public_prefixes / sizeof public_prefixes [0]; i++)
-        if (strncmp (line, public_prefixes [i], strlen (public_prefixes [i])) == 0) {
-            if (named_pub)
-                snprintf (error, error_size, "%s: this is the public half of a key; give the private key file (%.*s)",
-                          path, (int) (length - 4), path);
-            else
-                snprintf (error, error_size, "%s: this is the public half of a key; give the private key file", path);
-            return false;
-        }
-    if (!stated || !S_ISREG (st.st_mode)) {
-        snprintf (error, error_size, "%s: not a regular file", path);
-        return false;
-    }
-    static const char ssh_header [] = "-----BEGIN OPENSSH PRIVATE KEY-----";
-    static const char airlock_header [] = "airlock-ed25519-secret-v1 ";
-    if (ssh && strncmp (line, ssh_header, strlen (ssh_header)) != 0) {
-        snprintf (error, error_size, "%s: not an OpenSSH private key (%s)", path,
-                  strncmp (line, airlock_header, strlen (airlock_header)) == 0
-                  ? "it is an airlock key: use --key" : "expected " "-----BEGIN OPENSSH PRIVATE KEY-----");
-        return false;
-    }
-    if (!ssh && strncmp (line, airlock_header, strlen (airlock_header)) != 0) {
-        snprintf (error, error_size, "%s: not an airlock secret key file (%s)", path,
-                  strncmp (line, ssh_header, strlen (ssh_header)) == 0
-                  ? "it is an OpenSSH key: use --ssh-key" : "make one with `airlock keygen`");
-        return false;
-    }
-    if (!al_secret_file_private (path, -1, error, error_size))
-        return false;
-    if (!ssh) {
-        //  Read it whole now (format, public half consistent): a broken key fails here.
-        uint8_t secret_key [AL_ED25519_SECRET_KEY_SIZE];
-        al_sig_status_t status = al_key_file_read (path, secret_key, NULL, 0, error, error_size);
-        sodium_memzero (secret_key, sizeof secret_key);
-        if (status != AL_SIG_OK)
-            return false;
-    }
-    return true;
 }
 
 //  Read the confirmation: true only for a line that is exactly "yes" once its line end
@@ -349,14 +288,14 @@ s_decide (const char *request_id, const s_options_t *options, Airlock__Decision 
         return AL_EXIT_USAGE;
     }
     char key_error [512];
-    if (!s_check_key_file (options->ssh_key_path ? options->ssh_key_path : key_path, options->ssh_key_path != NULL,
+    if (!al_key_file_check_signing (options->ssh_key_path ? options->ssh_key_path : key_path, options->ssh_key_path != NULL,
                            key_error, sizeof key_error)) {
         fprintf (stderr, "airlock: %s\n", key_error);
         return AL_EXIT_USAGE;
     }
     al_config_t *config = NULL;
     al_agent_t *agent = s_connect (options, &config);
-    al_envelope_t *reply = agent ? s_fetch_pending (agent) : NULL;
+    al_envelope_t *reply = agent ? s_fetch_pending (agent, config) : NULL;
     al_approval_signed_t *signed_approval = NULL;
     int rc = AL_EXIT_USAGE;
     if (!reply)
@@ -410,8 +349,12 @@ s_decide (const char *request_id, const s_options_t *options, Airlock__Decision 
                 result.reason);
         rc = AL_EXIT_BAD;
     }
-    else
-        fprintf (stderr, "airlock: no answer from the broker: %s\n", al_agent_status_name (status));
+    else {
+        char brokers [AL_AGENT_ENDPOINTS_TEXT_SIZE];
+        fprintf (stderr, "airlock: no answer from the broker at %s: %s\n",
+                 al_agent_endpoints_describe (al_config_broker_endpoints (config), brokers, sizeof brokers),
+                 al_agent_status_name (status));
+    }
 
 cleanup:
     al_approval_signed_destroy (&signed_approval);

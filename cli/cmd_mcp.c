@@ -97,8 +97,9 @@ al_cmd_mcp (int argc, char **argv)
         goto cleanup;
     }
     al_agent_catch_signals ();
+    char brokers [AL_AGENT_ENDPOINTS_TEXT_SIZE];
     zsys_info ("mcp: serving on stdio as %s, role %s (broker %s)", identity? identity: "ci", role,
-               al_config_router_endpoint (config));
+               al_agent_endpoints_describe (al_config_broker_endpoints (config), brokers, sizeof brokers));
     exit_code = al_mcp_server_serve (server, STDIN_FILENO, STDOUT_FILENO) == 0? AL_EXIT_OK: AL_EXIT_USAGE;
     al_agent_flush (agent, 1000);
 cleanup:

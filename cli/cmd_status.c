@@ -17,6 +17,7 @@
 #include "agents/al_process_logs.h"
 #include "agents/al_releases.h"
 #include "agents/al_agent.h"
+#include "agents/al_status_view.h"
 #include "base/al_config.h"
 
 
@@ -72,56 +73,34 @@ s_print_releases (json_t *releases)
                 s_text (release, "version"), s_text (release, "state"), s_text (release, "detail"));
 }
 
-//  The journal of one deployment as a JSON array (empty when none or unreadable).
-static json_t *
-s_journal (al_agent_t *agent, const char *deployment_id, int timeout_ms)
-{
-    al_agent_result_t result;
-    al_envelope_t *reply = al_agent_status_query (agent, "journal", deployment_id, 0, timeout_ms, &result);
-    json_t *entries = NULL;
-    if (reply) {
-        json_t *root = json_loads (reply->status_reply->json, 0, NULL);
-        entries = json_incref (json_object_get (root, "entries"));
-        json_decref (root);
-    }
-    al_codec_free (&reply);
-    return entries? entries: json_array ();
-}
-
-//  `airlock status RELEASE`
+//  `airlock status RELEASE`: the document of al_releases_status (agents/al_releases:
+//  the release file, its deployments' journals, whether its production request awaits
+//  approval), printed. A release the orchestrator does not hold is 1; a query the
+//  broker did not answer is 2, never an empty history.
 static int
 s_release_status (const al_config_t *config, al_agent_t *agent, const char *id, bool json, int timeout_ms)
 {
-    char path [2048], error [512];
-    if (al_paths_orchestrator_release (al_config_state_dir (config), id, path, sizeof path,
-                                       error, sizeof error) != 0) {
-        fprintf (stderr, "airlock status: no release %s (%s)\n", id, error);
+    char error [1024] = "";
+    json_t *known = al_releases_load (config, id, error, sizeof error);
+    if (!known) {
+        fprintf (stderr, "airlock status: %s\n", error);
         return AL_EXIT_BAD;
     }
-    json_t *release = json_load_file (path, 0, NULL);
-    if (!release) {
-        fprintf (stderr, "airlock status: no release %s (no %s)\n", id, path);
-        return AL_EXIT_BAD;
+    json_decref (known);
+    json_t *document = al_releases_status (config, agent, id, timeout_ms, error, sizeof error);
+    if (!document) {
+        fprintf (stderr, "airlock status: %s\n", error);
+        return AL_EXIT_USAGE;
     }
-    //  An id that is no valid release id has no deployments: "" has no journal and
-    //  awaits no approval.
+    json_t *release = json_object_get (document, "release");
+    json_t *events = json_object_get (document, "events");
+    bool awaiting = json_is_true (json_object_get (document, "awaiting_approval"));
     char deployment [AL_ID_SIZE];
-    json_t *events = json_object ();
-    al_id_deployment (id, AL_ID_PART_STAGING, deployment, sizeof deployment);
-    json_object_set_new (events, "staging", s_journal (agent, deployment, timeout_ms));
     al_id_deployment (id, AL_ID_PART_PRODUCTION, deployment, sizeof deployment);
-    json_object_set_new (events, "production", s_journal (agent, deployment, timeout_ms));
-    bool awaiting = false;
-    al_agent_result_t result;
-    al_envelope_t *reply = al_agent_status_query (agent, "approvals", NULL, 0, timeout_ms, &result);
-    for (size_t i = 0; reply && i < reply->status_reply->n_approvals; i++)
-        awaiting |= strcmp (reply->status_reply->approvals [i]->request_id, deployment) == 0;
-    al_codec_free (&reply);
     if (json) {
-        json_t *root = json_pack ("{s:o, s:b, s:o}", "release", release, "awaiting_approval", awaiting, "events", events);
-        json_dumpf (root, stdout, JSON_INDENT (2));
+        json_dumpf (document, stdout, JSON_INDENT (2));
         printf ("\n");
-        json_decref (root);
+        json_decref (document);
         return AL_EXIT_OK;
     }
     printf ("release   %s\nservice   %s %s (%s)\nartifact  %s\n          sha256:%s\nstate     %s: %s\n",
@@ -149,31 +128,8 @@ s_release_status (const al_config_t *config, al_agent_t *agent, const char *id, 
             printf ("  #%-6lld %-9s %-6s %-11s %s\n", (long long) json_integer_value (json_object_get (entry, "sequence")),
                     s_text (entry, "step"), s_text (entry, "phase"), s_text (entry, "status"), s_text (entry, "detail"));
     }
-    json_decref (release);
-    json_decref (events);
+    json_decref (document);
     return AL_EXIT_OK;
-}
-
-//  The agents `airlock up` runs that the broker does not see alive, each with the line
-//  of its log that says why (STATE_DIR/logs/<agent>.log): [{"agent", "log", "last_line"}].
-//  An agent without a log was never started by `airlock up`: not listed.
-static json_t *
-s_silent_agents (const al_config_t *config, const Airlock__StatusReply *reply)
-{
-    json_t *silent = json_array ();
-    for (size_t index = 0; index < al_process_logs_agent_count (); index++) {
-        const char *name = al_process_logs_agent_at (index);
-        bool alive = false;
-        for (size_t at = 0; at < reply->n_agents; at++)
-            alive |= reply->agents [at]->alive && strcmp (reply->agents [at]->role, name) == 0;
-        char *log = alive? NULL: al_process_logs_path (config, name);
-        char line [512];
-        if (log && al_process_logs_last_error (log, line, sizeof line))
-            json_array_append_new (silent, json_pack ("{s:s, s:s, s:s}", "agent", name, "log", log,
-                                                      "last_line", line));
-        free (log);
-    }
-    return silent;
 }
 
 static void
@@ -194,19 +150,7 @@ s_print (const Airlock__StatusReply *reply, bool json, json_t *releases, json_t 
 {
     uint64_t now = (uint64_t) al_clock_wall_ms ();
     if (json) {
-        json_t *agents = json_array ();
-        for (size_t index = 0; index < reply->n_agents; index++) {
-            const Airlock__AgentStatus *agent = reply->agents [index];
-            json_t *item = json_pack ("{s:s, s:s, s:b, s:I}", "identity", agent->identity,
-                                      "role", agent->role, "alive", agent->alive,
-                                      "last_heartbeat_ms", (json_int_t) agent->last_heartbeat_ms);
-            if (agent->last_heartbeat_ms && agent->last_heartbeat_ms <= now)
-                json_object_set_new (item, "age_seconds",
-                                     json_real ((double) (now - agent->last_heartbeat_ms) / 1000.0));
-            else
-                json_object_set_new (item, "age_seconds", json_null ());
-            json_array_append_new (agents, item);
-        }
+        json_t *agents = al_status_view_agents (reply, now);
         json_t *root = json_pack ("{s:o, s:O, s:O}", "agents", agents, "releases", releases,
                                   "not_connected", silent);
         json_dumpf (root, stdout, JSON_INDENT (2) | JSON_REAL_PRECISION (6));
@@ -224,14 +168,7 @@ s_print (const Airlock__StatusReply *reply, bool json, json_t *releases, json_t 
     for (size_t index = 0; index < reply->n_agents; index++) {
         const Airlock__AgentStatus *agent = reply->agents [index];
         char age [64];
-        if (agent->last_heartbeat_ms == 0)
-            snprintf (age, sizeof age, "never");
-        else
-        if (agent->last_heartbeat_ms > now)
-            snprintf (age, sizeof age, "just now");
-        else
-            snprintf (age, sizeof age, "%.1f s ago",
-                      (double) (now - agent->last_heartbeat_ms) / 1000.0);
+        al_status_view_age_text (agent->last_heartbeat_ms, now, age, sizeof age);
         printf ("%-24s %-20s %-6s %s\n", agent->identity, agent->role,
                 agent->alive ? "yes" : "no", age);
     }
@@ -291,11 +228,14 @@ al_cmd_status (int argc, char **argv)
     al_agent_t *agent = NULL;
     al_envelope_t *reply = NULL;
     json_t *silent = NULL;
+    char brokers [AL_AGENT_ENDPOINTS_TEXT_SIZE];
     al_config_t *config = al_config_load (config_path, error, sizeof error);
     if (!config) {
         fprintf (stderr, "airlock status: %s\n", error);
         goto cleanup;
     }
+    //  Every broker the agent tries (endpoints.brokers), for the messages below.
+    al_agent_endpoints_describe (al_config_broker_endpoints (config), brokers, sizeof brokers);
     agent = al_agent_new_for_role (config, "auditor", false, error, sizeof error);
     if (!agent) {
         fprintf (stderr, "airlock status: %s\n", error);
@@ -303,8 +243,7 @@ al_cmd_status (int argc, char **argv)
     }
     if (release_id) {
         if (al_agent_wait_registered (agent, timeout_s * 1000) != 0) {
-            fprintf (stderr, "airlock status: no answer from the broker at %s within %d s\n",
-                     al_config_router_endpoint (config), timeout_s);
+            fprintf (stderr, "airlock status: no answer from the broker at %s within %d s\n", brokers, timeout_s);
             goto cleanup;
         }
         exit_code = s_release_status (config, agent, release_id, json, timeout_s * 1000);
@@ -322,7 +261,7 @@ al_cmd_status (int argc, char **argv)
             al_agent_last_error (agent, last, sizeof last);
             fprintf (stderr, "airlock status: no answer from the broker at %s within %d s%s%s\n"
                              "(is it running? `airlock up` starts it and the agents)\n",
-                     al_config_router_endpoint (config), timeout_s, *last ? ": " : "", last);
+                     brokers, timeout_s, *last ? ": " : "", last);
             char *log = al_process_logs_path (config, "broker");
             char line [512];
             if (log && al_process_logs_last_error (log, line, sizeof line))
@@ -332,7 +271,7 @@ al_cmd_status (int argc, char **argv)
         goto cleanup;
     }
     releases = al_releases_list (config);
-    silent = s_silent_agents (config, reply->status_reply);
+    silent = al_status_view_not_connected (config, reply->status_reply);
     s_print (reply->status_reply, json, releases, silent);
     exit_code = AL_EXIT_OK;
 cleanup:

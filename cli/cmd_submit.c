@@ -127,8 +127,11 @@ s_send (const char *command, const char *config_path, const char *release_id,
         fprintf (stderr, "airlock %s: refused: %s\n", command, result.reason);
         exit_code = AL_EXIT_BAD;
     }
-    else
-        fprintf (stderr, "airlock %s: no answer from the broker at %s\n", command, al_config_router_endpoint (config));
+    else {
+        char brokers [AL_AGENT_ENDPOINTS_TEXT_SIZE];
+        fprintf (stderr, "airlock %s: no answer from the broker at %s\n", command,
+                 al_agent_endpoints_describe (al_config_broker_endpoints (config), brokers, sizeof brokers));
+    }
     al_agent_flush (agent, 1000);
 cleanup:
     al_agent_destroy (&agent);

@@ -17,6 +17,7 @@
 #include "base/al_error.h"
 #include "proto/al_codec.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -493,4 +494,66 @@ al_key_file_read (const char *path, uint8_t secret_key [AL_ED25519_SECRET_KEY_SI
 cleanup:
     sodium_memzero (line, sizeof line);
     return status;
+}
+
+//  Checked before `airlock approve` shows the request, so the human does not read it only
+//  to be told "chmod 600" about a public key (moved from cli/cmd_approve.c).
+bool
+al_key_file_check_signing (const char *path, bool ssh, char *error, size_t error_size)
+{
+    assert (path);
+    FILE *file = fopen (path, "r");
+    if (!file) {
+        snprintf (error, error_size, "%s: cannot open: %s", path, strerror (errno));
+        return false;
+    }
+    char line [512] = "";
+    struct stat st;
+    bool stated = fstat (fileno (file), &st) == 0;
+    if (!fgets (line, sizeof line, file))
+        line [0] = '\0';
+    fclose (file);
+    static const char *public_prefixes [] = {
+        "airlock-ed25519 ", "ssh-ed25519 ", "ssh-rsa ", "ssh-dss ", "ecdsa-sha2-", "sk-ssh-", "sk-ecdsa-",
+    };
+    size_t length = strlen (path);
+    bool named_pub = length > 4 && strcmp (path + length - 4, ".pub") == 0;
+    for (size_t i = 0; i < sizeof public_prefixes / sizeof public_prefixes [0]; i++)
+        if (strncmp (line, public_prefixes [i], strlen (public_prefixes [i])) == 0) {
+            if (named_pub)
+                snprintf (error, error_size, "%s: this is the public half of a key; give the private key file (%.*s)",
+                          path, (int) (length - 4), path);
+            else
+                snprintf (error, error_size, "%s: this is the public half of a key; give the private key file", path);
+            return false;
+        }
+    if (!stated || !S_ISREG (st.st_mode)) {
+        snprintf (error, error_size, "%s: not a regular file", path);
+        return false;
+    }
+    static const char ssh_header [] = "-----BEGIN OPENSSH PRIVATE KEY-----";
+    static const char airlock_header [] = "airlock-ed25519-secret-v1 ";
+    if (ssh && strncmp (line, ssh_header, strlen (ssh_header)) != 0) {
+        snprintf (error, error_size, "%s: not an OpenSSH private key (%s)", path,
+                  strncmp (line, airlock_header, strlen (airlock_header)) == 0
+                  ? "it is an airlock key: use --key" : "expected " "-----BEGIN OPENSSH PRIVATE KEY-----");
+        return false;
+    }
+    if (!ssh && strncmp (line, airlock_header, strlen (airlock_header)) != 0) {
+        snprintf (error, error_size, "%s: not an airlock secret key file (%s)", path,
+                  strncmp (line, ssh_header, strlen (ssh_header)) == 0
+                  ? "it is an OpenSSH key: use --ssh-key" : "make one with `airlock keygen`");
+        return false;
+    }
+    if (!al_secret_file_private (path, -1, error, error_size))
+        return false;
+    if (!ssh) {
+        //  Read it whole now (format, public half consistent): a broken key fails here.
+        uint8_t secret_key [AL_ED25519_SECRET_KEY_SIZE];
+        al_sig_status_t status = al_key_file_read (path, secret_key, NULL, 0, error, error_size);
+        sodium_memzero (secret_key, sizeof secret_key);
+        if (status != AL_SIG_OK)
+            return false;
+    }
+    return true;
 }

@@ -96,6 +96,14 @@ bool al_secret_file_private (const char *path, int fd, char *error, size_t error
 al_sig_status_t al_key_file_read (const char *path, uint8_t secret_key [AL_ED25519_SECRET_KEY_SIZE],
                                   char *name, size_t name_size, char *error, size_t error_size);
 
+//  Can PATH sign: a private key of the kind asked for (SSH: an OpenSSH private key for
+//  `ssh-keygen -Y sign`; else an airlock secret key file, read whole), a regular file
+//  readable by its owner only? Checked before a human is shown what to sign. False with
+//  "PATH: what is wrong" in error: the public half given instead (naming the private
+//  file for a ".pub"), the other kind of key (which option takes it), not a regular
+//  file, a mode others can read, a corrupted airlock key.
+bool al_key_file_check_signing (const char *path, bool ssh, char *error, size_t error_size);
+
 #ifdef __cplusplus
 }
 #endif

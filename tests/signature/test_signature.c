@@ -350,6 +350,58 @@ test_key_file (void **state)
     s_run (command);
 }
 
+//  What `airlock approve` checks before it shows a request: a private key of the kind
+//  asked for, its owner's alone.
+static void
+test_key_file_check_signing (void **state)
+{
+    (void) state;
+    assert_true (sodium_init () >= 0);
+    char dir [] = "/tmp/airlock-keycheck-XXXXXX";
+    assert_non_null (mkdtemp (dir));
+    char path [512], public_path [600], error [512] = "", command [1200];
+    snprintf (path, sizeof path, "%s/alice.key", dir);
+    snprintf (public_path, sizeof public_path, "%s.pub", path);
+    uint8_t public_key [32], secret_key [64];
+    crypto_sign_keypair (public_key, secret_key);
+    assert_int_equal (al_key_file_write (path, "alice", secret_key, error, sizeof error), AL_SIG_OK);
+    assert_true (al_key_file_check_signing (path, false, error, sizeof error));
+
+    //  The public half, named .pub: the private file is named.
+    assert_false (al_key_file_check_signing (public_path, false, error, sizeof error));
+    assert_non_null (strstr (error, "this is the public half of a key; give the private key file ("));
+    assert_non_null (strstr (error, path));
+    //  An airlock key given as an SSH key, and the other way round.
+    assert_false (al_key_file_check_signing (path, true, error, sizeof error));
+    assert_non_null (strstr (error, "it is an airlock key: use --key"));
+    char ssh_path [600];
+    snprintf (ssh_path, sizeof ssh_path, "%s/id", dir);
+    snprintf (command, sizeof command, "ssh-keygen -q -t ed25519 -N '' -C bob -f %s", ssh_path);
+    s_run (command);
+    assert_true (al_key_file_check_signing (ssh_path, true, error, sizeof error));
+    assert_false (al_key_file_check_signing (ssh_path, false, error, sizeof error));
+    assert_non_null (strstr (error, "it is an OpenSSH key: use --ssh-key"));
+    //  Readable by others: refused before anything is shown.
+    assert_int_equal (chmod (path, 0640), 0);
+    assert_false (al_key_file_check_signing (path, false, error, sizeof error));
+    assert_non_null (strstr (error, "mode 0640"));
+    //  Missing, a directory, an empty file.
+    snprintf (command, sizeof command, "%s/missing", dir);
+    assert_false (al_key_file_check_signing (command, false, error, sizeof error));
+    assert_non_null (strstr (error, "cannot open"));
+    assert_false (al_key_file_check_signing (dir, false, error, sizeof error));
+    assert_non_null (strstr (error, "not a regular file"));
+    snprintf (command, sizeof command, "%s/empty", dir);
+    FILE *empty = fopen (command, "w");
+    assert_non_null (empty);
+    fclose (empty);
+    assert_false (al_key_file_check_signing (command, false, error, sizeof error));
+    assert_non_null (strstr (error, "make one with `airlock keygen`"));
+
+    snprintf (command, sizeof command, "rm -rf %s", dir);
+    s_run (command);
+}
+
 int
 main (void)
 {
@@ -359,6 +411,7 @@ main (void)
         cmocka_unit_test (test_statement_validation),
         cmocka_unit_test (test_key_helpers),
         cmocka_unit_test (test_key_file),
+        cmocka_unit_test (test_key_file_check_signing),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
