@@ -39,8 +39,8 @@ typedef enum {
     S_CONSOLE_LISTEN, S_CONSOLE_TOKEN_FILE,
     //  failover (docs/ha.md): what clients connect to, when not just router / pub.
     S_BROKERS, S_EVENTS,
-    //  ha: the PostgreSQL database the brokers share, and this broker's name in the lease.
-    S_HA_DATABASE, S_HA_NAME,
+    //  ha: this broker's name in the lease (the database is store.dsn).
+    S_HA_NAME,
     S_STR_COUNT
 } s_str_t;
 
@@ -56,6 +56,7 @@ struct _al_config_t {
     char *path;
     char *str [S_STR_COUNT];
     int64_t num [S_INT_COUNT];
+    bool ha;                    // an ha section: several brokers share store.dsn (docs/ha.md)
 };
 
 //  One key of the file: where it lives (section, or NULL at top level), its name, and
@@ -102,12 +103,18 @@ static const s_key_t s_keys [] = {
     { "store",      "dsn",                true,  false, S_STORE_DSN, 0, 0 },
     { "console",    "listen",             true,  false, S_CONSOLE_LISTEN, 0, 0 },
     { "console",    "token_file",         true,  true,  S_CONSOLE_TOKEN_FILE, 0, 0 },
-    { "ha",         "database",           true,  false, S_HA_DATABASE, 0, 0 },
     { "ha",         "name",               true,  false, S_HA_NAME, 0, 0 },
     { "ha",         "lease_ms",           false, false, S_HA_LEASE_MS, 300, 600000 },
 };
 #define S_MAX_FILE_SIZE (1024 * 1024)    // airlock.yaml is a few hundred bytes
 #define S_KEY_COUNT (sizeof s_keys / sizeof s_keys [0])
+
+//  Keys that were removed, each with what to write instead: refused with that advice
+//  rather than as unknown (never read as an alias of their replacement).
+static const struct { const char *section, *name, *advice; } s_retired [] = {
+    { "ha", "database", "no longer exists: move its connection string to store.dsn, with store.backend "
+                        "postgres (with ha the brokers' audit log is the lease's database)" },
+};
 
 static const char *s_sections [] = { "endpoints", "keys", "limits", "checkpoint", "metrics", "store", "console", "ha" };
 #define S_SECTION_COUNT (sizeof s_sections / sizeof s_sections [0])
@@ -235,9 +242,19 @@ s_walk (al_config_t *self, al_yaml_t *yaml, yaml_node_t *mapping, const char *se
         if (!section && s_is_section (name)) {
             if (al_yaml_want_mapping (yaml, value, name))
                 s_walk (self, yaml, value, name);
+            if (strcmp (name, "ha") == 0)
+                self->ha = true;
             continue;
         }
         const s_key_t *key = s_key_find (section, name);
+        const char *retired = NULL;
+        for (size_t i = 0; i < sizeof s_retired / sizeof s_retired [0]; i++)
+            if (section && strcmp (s_retired [i].section, section) == 0 && strcmp (s_retired [i].name, name) == 0)
+                retired = s_retired [i].advice;
+        if (retired) {
+            al_yaml_error (yaml, key_node, NULL, "%s.%s %s", section, name, retired);
+            continue;
+        }
         if (!key) {
             if (section)
                 al_yaml_error (yaml, key_node, NULL, "unknown key '%s.%.64s'", section, name);
@@ -252,7 +269,10 @@ s_walk (al_config_t *self, al_yaml_t *yaml, yaml_node_t *mapping, const char *se
 //  store: backend sqlite (the default; the log is `database`) or postgres (the log is
 //  the database `dsn` names). The dsn itself (its syntax, and that it holds no password:
 //  a passfile does) is checked by the PostgreSQL backend when the store is opened
-//  (store/al_store_pg.c), since libpq's parser lives above this layer.
+//  (store/al_store_pg.c) and, with ha, before the lease's connection is made
+//  (broker/al_broker_leader.c), since libpq's parser lives above this layer.
+//  ha: several brokers share one audit log, which is the PostgreSQL database that also
+//  holds their lease, so ha requires store.backend postgres (one name for one database).
 static void
 s_check_store (al_config_t *self, al_yaml_t *yaml, yaml_node_t *root)
 {
@@ -265,6 +285,21 @@ s_check_store (al_config_t *self, al_yaml_t *yaml, yaml_node_t *root)
         al_yaml_error (yaml, root, "store.dsn", "required with store.backend postgres");
     if (!postgres && dsn)
         al_yaml_error (yaml, root, "store.dsn", "only for store.backend postgres");
+    if (self->ha && !postgres) {
+        //  At the ha key itself: that is the line the reader has to change or complete.
+        yaml_node_t *where = root;
+        for (yaml_node_pair_t *pair = root->data.mapping.pairs.start; pair < root->data.mapping.pairs.top; pair++) {
+            yaml_node_t *key = al_yaml_node (yaml, pair->key);
+            const char *name = key? al_yaml_scalar (key): NULL;
+            if (name && strcmp (name, "ha") == 0) {
+                where = key;
+                break;
+            }
+        }
+        al_yaml_error (yaml, where, "ha", "requires store: {backend: postgres, dsn: ...}: the brokers share "
+                       "their audit log and their lease in one PostgreSQL database (the store is %s)",
+                       backend? backend: "sqlite, the default");
+    }
 }
 
 static al_config_t *
@@ -418,7 +453,7 @@ al_config_save (const al_config_t *self, const char *path, char *error, size_t e
         const s_key_t *key = &s_keys [i];
         if (key->is_string && !self->str [key->field])
             continue;               // optional and unset (metrics addresses)
-        if (!key->is_string && key->field == S_HA_LEASE_MS && !self->str [S_HA_DATABASE])
+        if (key->section && strcmp (key->section, "ha") == 0 && !self->ha)
             continue;               // no failover: no ha section
         const char *indent = "";
         if (key->section) {
@@ -469,7 +504,7 @@ const char *al_config_database (const al_config_t *self) { assert (self); return
 
 const char *al_config_broker_endpoints (const al_config_t *self) { assert (self); return self->str [S_BROKERS] ? self->str [S_BROKERS] : self->str [S_ROUTER]; }
 const char *al_config_event_endpoints (const al_config_t *self) { assert (self); return self->str [S_EVENTS] ? self->str [S_EVENTS] : self->str [S_PUB]; }
-const char *al_config_ha_database (const al_config_t *self) { assert (self); return self->str [S_HA_DATABASE]; }
+const char *al_config_ha_database (const al_config_t *self) { assert (self); return self->ha? self->str [S_STORE_DSN]: NULL; }
 const char *al_config_ha_name (const al_config_t *self) { assert (self); return self->str [S_HA_NAME]; }
 int al_config_ha_lease_ms (const al_config_t *self) { assert (self); return (int) self->num [S_HA_LEASE_MS]; }
 

@@ -92,10 +92,13 @@ const char *al_config_pub_endpoint (const al_config_t *self);
 const char *al_config_broker_endpoints (const al_config_t *self);
 const char *al_config_event_endpoints (const al_config_t *self);
 
-//  Failover (docs/ha.md): ha.database, a libpq connection string of the PostgreSQL
-//  database the brokers share (their audit log and their lease), or NULL (one broker,
-//  the store section's log); ha.name, this broker's name in the lease (NULL: the host
-//  name); ha.lease_ms, how long the lease lasts unrenewed (at least 3 heartbeats).
+//  Failover (docs/ha.md): with an ha section, several brokers share one PostgreSQL
+//  database, their audit log and their lease, and that database is store.dsn (the
+//  file is refused unless store.backend is postgres; a leftover ha.database is refused
+//  with the advice to move it to store.dsn). al_config_ha_database: store.dsn with an
+//  ha section, NULL without (one broker, its own log). ha.name, this broker's name in
+//  the lease (NULL: the host name); ha.lease_ms, how long the lease lasts unrenewed (at
+//  least 3 heartbeats).
 const char *al_config_ha_database (const al_config_t *self);
 const char *al_config_ha_name (const al_config_t *self);
 int al_config_ha_lease_ms (const al_config_t *self);

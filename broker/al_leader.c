@@ -11,13 +11,24 @@
     Our own clock only says when to give up: a renewal that did not get through for a
     whole lease (measured from the start of the last one that did) means another broker
     may have taken over, so we report LOST even if the database never said so.
+
+    The thread (al_leader_start): s_keeper runs the same al_leader_tick in a loop and
+    publishes each outcome under lock (state, epoch, error, round count, time), signalling
+    `changed`; the owner reads those, never the connection. The thread holds the lock
+    only to publish and to sleep (a condition variable on the monotonic clock, woken
+    early by al_leader_check and by destroy), never across a round trip. Destroy asks the
+    server to cancel a round in flight (PQcancel on the connection's cancel handle, kept
+    under the lock) so that a stop does not wait for a blocked renewal's timeout.
 */
 #include "broker/al_leader.h"
 #include "base/al_clock.h"
+#include "store/al_store_pg.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +41,27 @@ struct _al_leader_t {
     char conninfo [1024];
     char name [160];
     int lease_ms;
-    uint64_t epoch;                 // 0 unless active
+    uint64_t epoch;                 // 0 unless active (the ticking thread's)
     int64_t renewed_mono_ms;        // start of the last renewal that got through
+    //  The thread (al_leader_start); everything below is under lock once it runs.
+    bool threaded;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;         // a round's outcome was published
+    pthread_cond_t wake;            // to the thread: a check was asked for, or stop
+    int renew_ms;
+    bool stop;
+    uint64_t checks_asked;          // al_leader_check calls so far
+    uint64_t checks_seen;           // checks_asked when the current round started
+    uint64_t checks_answered;       // checks_seen of the last round completed
+    PGcancel *cancel;               // the current connection's, for destroy
+    al_leader_state_t published;    // STANDBY, ACTIVE or LOST (sticky)
+    uint64_t published_epoch;
+    uint64_t rounds;                // rounds completed
+    uint64_t failed_rounds;         // of which got no answer
+    uint64_t failed_reported;       // failed rounds al_leader_state has reported
+    int64_t last_round_mono_ms;
+    char last_error [512];
 };
 
 static const char s_schema_sql [] =
@@ -76,6 +106,15 @@ s_connect (al_leader_t *self, char *error, size_t error_size)
         return 0;
     PQfinish (self->connection);
     self->connection = PQconnectdb (self->conninfo);
+    if (self->threaded) {
+        //  destroy may cancel a round of the new connection from now on.
+        PGcancel *cancel = self->connection && PQstatus (self->connection) == CONNECTION_OK
+                         ? PQgetCancel (self->connection) : NULL;
+        pthread_mutex_lock (&self->lock);
+        PQfreeCancel (self->cancel);
+        self->cancel = cancel;
+        pthread_mutex_unlock (&self->lock);
+    }
     if (!self->connection || PQstatus (self->connection) != CONNECTION_OK) {
         s_pg_error (error, error_size, "cannot connect to the database",
                     self->connection ? PQerrorMessage (self->connection) : "out of memory");
@@ -114,6 +153,15 @@ al_leader_new (const char *conninfo, const char *name, int lease_ms, char *error
     }
     if (strlen (conninfo) >= sizeof self->conninfo || strlen (name) > 100 || !*name) {
         snprintf (error, error_size, "leader: the connection string or the name '%s' is empty or too long", name);
+        goto failed;
+    }
+    //  A password in airlock.yaml is readable by whoever reads the file: refused
+    //  (without echoing it), as for the store's connections.
+    char why [256] = "";
+    int has_password = al_store_pg_dsn_has_password (conninfo, why, sizeof why);
+    if (has_password != 0) {
+        snprintf (error, error_size, "leader: the connection string %s", has_password > 0
+                  ? "holds a password: put it in a passfile (passfile=FILE, or PGPASSFILE)" : why);
         goto failed;
     }
     if (sodium_init () < 0) {
@@ -157,6 +205,21 @@ al_leader_destroy (al_leader_t **self_p)
     al_leader_t *self = *self_p;
     if (!self)
         return;
+    if (self->threaded) {
+        pthread_mutex_lock (&self->lock);
+        self->stop = true;
+        if (self->cancel) {
+            char ignored [256];
+            PQcancel (self->cancel, ignored, sizeof ignored);
+        }
+        pthread_cond_broadcast (&self->wake);
+        pthread_mutex_unlock (&self->lock);
+        pthread_join (self->thread, NULL);
+        PQfreeCancel (self->cancel);
+        pthread_cond_destroy (&self->wake);
+        pthread_cond_destroy (&self->changed);
+        pthread_mutex_destroy (&self->lock);
+    }
     PQfinish (self->connection);
     free (self);
     *self_p = NULL;
@@ -185,10 +248,10 @@ s_update (al_leader_t *self, const char *sql, int count, const char *const *valu
     return rc;
 }
 
-al_leader_state_t
-al_leader_tick (al_leader_t *self, char *error, size_t error_size)
+//  One round, on whichever thread drives the lease.
+static al_leader_state_t
+s_tick (al_leader_t *self, char *error, size_t error_size)
 {
-    assert (self);
     char lease [16], epoch [24];
     snprintf (lease, sizeof lease, "%d", self->lease_ms);
     int64_t started = al_clock_mono_ms ();
@@ -228,10 +291,19 @@ al_leader_tick (al_leader_t *self, char *error, size_t error_size)
     return AL_LEADER_LOST;
 }
 
+al_leader_state_t
+al_leader_tick (al_leader_t *self, char *error, size_t error_size)
+{
+    assert (self);
+    assert (!self->threaded);
+    return s_tick (self, error, error_size);
+}
+
 int
 al_leader_wait_active (al_leader_t *self, volatile int *stop, int timeout_ms, char *error, size_t error_size)
 {
     assert (self);
+    assert (!self->threaded);
     if (error_size)
         *error = 0;
     int64_t deadline = timeout_ms < 0 ? -1 : al_clock_mono_ms () + timeout_ms;
@@ -248,7 +320,181 @@ al_leader_wait_active (al_leader_t *self, volatile int *stop, int timeout_ms, ch
     return -1;
 }
 
-uint64_t al_leader_epoch (al_leader_t *self) { assert (self); return self->epoch; }
+//  A deadline on the monotonic clock, for pthread_cond_timedwait (the conditions are
+//  made with CLOCK_MONOTONIC).
+static struct timespec
+s_deadline (int64_t timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime (CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    return deadline;
+}
+
+static void *
+s_keeper (void *argument)
+{
+    al_leader_t *self = (al_leader_t *) argument;
+    pthread_mutex_lock (&self->lock);
+    while (!self->stop) {
+        self->checks_seen = self->checks_asked;
+        pthread_mutex_unlock (&self->lock);
+        char error [512] = "";
+        al_leader_state_t state = s_tick (self, error, sizeof error);
+        pthread_mutex_lock (&self->lock);
+        self->rounds++;
+        self->checks_answered = self->checks_seen;
+        self->last_round_mono_ms = al_clock_mono_ms ();
+        if (state == AL_LEADER_ERROR)
+            self->failed_rounds++;      // the lease may still run: what was published holds
+        else
+            self->published = state;
+        self->published_epoch = self->epoch;
+        if (*error || state != AL_LEADER_ERROR)
+            snprintf (self->last_error, sizeof self->last_error, "%s", error);
+        pthread_cond_broadcast (&self->changed);
+        if (state == AL_LEADER_LOST)
+            break;                      // the owner stops serving; nothing more to do
+        int64_t pause_ms = self->published == AL_LEADER_ACTIVE ? self->renew_ms : self->lease_ms / 4;
+        struct timespec deadline = s_deadline (pause_ms);
+        while (!self->stop && self->checks_asked == self->checks_seen)
+            if (pthread_cond_timedwait (&self->wake, &self->lock, &deadline) == ETIMEDOUT)
+                break;
+    }
+    pthread_mutex_unlock (&self->lock);
+    return NULL;
+}
+
+int
+al_leader_start (al_leader_t *self, int renew_ms, char *error, size_t error_size)
+{
+    assert (self);
+    assert (!self->threaded);
+    if (renew_ms < 1 || renew_ms > self->lease_ms / 2) {
+        snprintf (error, error_size, "leader: renewing every %d ms is outside 1..%d (half the lease)",
+                  renew_ms, self->lease_ms / 2);
+        return -1;
+    }
+    pthread_condattr_t attributes;
+    pthread_condattr_init (&attributes);
+    pthread_condattr_setclock (&attributes, CLOCK_MONOTONIC);
+    pthread_mutex_init (&self->lock, NULL);
+    pthread_cond_init (&self->changed, &attributes);
+    pthread_cond_init (&self->wake, &attributes);
+    pthread_condattr_destroy (&attributes);
+    self->renew_ms = renew_ms;
+    self->published = self->epoch ? AL_LEADER_ACTIVE : AL_LEADER_STANDBY;
+    self->published_epoch = self->epoch;
+    if (self->connection && PQstatus (self->connection) == CONNECTION_OK)
+        self->cancel = PQgetCancel (self->connection);
+    self->threaded = true;
+    if (pthread_create (&self->thread, NULL, s_keeper, self) != 0) {
+        self->threaded = false;
+        PQfreeCancel (self->cancel);
+        self->cancel = NULL;
+        pthread_cond_destroy (&self->wake);
+        pthread_cond_destroy (&self->changed);
+        pthread_mutex_destroy (&self->lock);
+        snprintf (error, error_size, "leader: cannot start the lease's thread");
+        return -1;
+    }
+    return 0;
+}
+
+//  Under lock: the published state as al_leader_state reports it.
+static al_leader_state_t
+s_published (al_leader_t *self, char *error, size_t error_size)
+{
+    if (self->published == AL_LEADER_LOST) {
+        snprintf (error, error_size, "%s", self->last_error);
+        return AL_LEADER_LOST;
+    }
+    if (self->failed_rounds > self->failed_reported) {
+        self->failed_reported = self->failed_rounds;
+        snprintf (error, error_size, "%s", self->last_error);
+        return AL_LEADER_ERROR;
+    }
+    return self->published;
+}
+
+al_leader_state_t
+al_leader_state (al_leader_t *self, char *error, size_t error_size)
+{
+    assert (self);
+    assert (self->threaded);
+    pthread_mutex_lock (&self->lock);
+    al_leader_state_t state = s_published (self, error, error_size);
+    pthread_mutex_unlock (&self->lock);
+    return state;
+}
+
+al_leader_state_t
+al_leader_wait (al_leader_t *self, int timeout_ms, char *error, size_t error_size)
+{
+    assert (self);
+    assert (self->threaded);
+    struct timespec deadline = s_deadline (timeout_ms < 0 ? 0 : timeout_ms);
+    pthread_mutex_lock (&self->lock);
+    while (self->published == AL_LEADER_STANDBY)
+        if (timeout_ms < 0)
+            pthread_cond_wait (&self->changed, &self->lock);
+        else
+        if (pthread_cond_timedwait (&self->changed, &self->lock, &deadline) == ETIMEDOUT)
+            break;
+    al_leader_state_t state = self->published;
+    if (state == AL_LEADER_LOST)
+        snprintf (error, error_size, "%s", self->last_error);
+    pthread_mutex_unlock (&self->lock);
+    return state;
+}
+
+al_leader_state_t
+al_leader_check (al_leader_t *self, char *error, size_t error_size)
+{
+    assert (self);
+    assert (self->threaded);
+    pthread_mutex_lock (&self->lock);
+    //  A round in flight may have started before the question: wait for one that
+    //  started after it.
+    uint64_t ticket = ++self->checks_asked;
+    pthread_cond_broadcast (&self->wake);
+    struct timespec deadline = s_deadline (3 * (int64_t) self->lease_ms + 10000);
+    while (self->checks_answered < ticket && self->published != AL_LEADER_LOST)
+        if (pthread_cond_timedwait (&self->changed, &self->lock, &deadline) == ETIMEDOUT)
+            break;
+    al_leader_state_t state = s_published (self, error, error_size);
+    pthread_mutex_unlock (&self->lock);
+    return state;
+}
+
+int64_t
+al_leader_last_round_ms (al_leader_t *self)
+{
+    assert (self);
+    assert (self->threaded);
+    pthread_mutex_lock (&self->lock);
+    int64_t last = self->last_round_mono_ms;
+    pthread_mutex_unlock (&self->lock);
+    return last;
+}
+
+uint64_t
+al_leader_epoch (al_leader_t *self)
+{
+    assert (self);
+    if (!self->threaded)
+        return self->epoch;
+    pthread_mutex_lock (&self->lock);
+    uint64_t epoch = self->published_epoch;
+    pthread_mutex_unlock (&self->lock);
+    return epoch;
+}
+
 const char *al_leader_name (al_leader_t *self) { assert (self); return self->name; }
 int al_leader_lease_ms (al_leader_t *self) { assert (self); return self->lease_ms; }
 

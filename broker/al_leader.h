@@ -17,8 +17,20 @@
     are ended by the server (idle_in_transaction_session_timeout = the lease), so a
     paused leader cannot block the takeover either.
 
-    Threading: an al_leader_t is used by one thread (the broker's). al_leader_fence takes
-    any libpq connection in a transaction.
+    Two ways to drive it. Synchronously (al_leader_tick, al_leader_wait_active): each
+    call is a round trip on the caller's thread. Or on a thread of its own
+    (al_leader_start): from then on only that thread touches the lease's connection; it
+    takes the lease (a standby polls every lease/4) and renews it every renew_ms, and
+    the owner only reads what it learned (al_leader_state, al_leader_wait, never a round
+    trip), so a slow or locked lease row never stalls the owner (the broker's reactor).
+    Fencing does not depend on the thread: every commit runs the fence in its own
+    transaction, so a stale leader never commits whatever the thread knows or not yet.
+
+    Threading: without al_leader_start an al_leader_t is used by one thread. After it,
+    the owner's thread may call al_leader_state, al_leader_wait, al_leader_check,
+    al_leader_epoch and al_leader_destroy (which stops the thread); al_leader_tick and
+    al_leader_wait_active are then a programming error (asserted). al_leader_fence
+    takes any libpq connection in a transaction.
 */
 #ifndef AL_LEADER_H_INCLUDED
 #define AL_LEADER_H_INCLUDED
@@ -59,6 +71,32 @@ al_leader_state_t al_leader_tick (al_leader_t *self, char *error, size_t error_s
 //  (timeout_ms, -1: none) (returns -1). Between ticks it sleeps lease_ms / 4.
 int al_leader_wait_active (al_leader_t *self, volatile int *stop, int timeout_ms,
                            char *error, size_t error_size);
+
+//  Hand the lease to a thread of its own (see the top of this file): it ticks at once,
+//  then every lease_ms / 4 while standby and every RENEW_MS (1 .. lease_ms / 2) while
+//  active; once it reports AL_LEADER_LOST it stops ticking (the owner is expected to
+//  stop serving: a new process comes back as a standby). 0, or -1 with error.
+int al_leader_start (al_leader_t *self, int renew_ms, char *error, size_t error_size);
+
+//  What the thread last learned, without a round trip: AL_LEADER_STANDBY (also before
+//  its first round), AL_LEADER_ACTIVE, AL_LEADER_LOST (error says why; it stays LOST),
+//  or AL_LEADER_ERROR once per round that got no answer while the lease may still run
+//  (error says why; whether this broker is active is then al_leader_epoch () != 0).
+al_leader_state_t al_leader_state (al_leader_t *self, char *error, size_t error_size);
+
+//  Block until the thread reports ACTIVE or LOST, or timeout_ms (-1: none) passes;
+//  returns the state then (STANDBY on timeout; error filled for LOST).
+al_leader_state_t al_leader_wait (al_leader_t *self, int timeout_ms, char *error, size_t error_size);
+
+//  Ask the thread for a round now and wait for its outcome (at most about two leases:
+//  the round's statements time out after one). For the rare moment the owner must know
+//  before going on (the log grew under it: a failover or tampering?). The state after
+//  that round, as al_leader_state returns it (ERROR: still no answer).
+al_leader_state_t al_leader_check (al_leader_t *self, char *error, size_t error_size);
+
+//  The monotonic time (al_clock_mono_ms) at which the thread finished its last round,
+//  whatever its outcome (0: none yet): proof that it is alive (a standby's watchdog).
+int64_t al_leader_last_round_ms (al_leader_t *self);
 
 //  The epoch of this broker's lease (0 unless active), its name, the lease length.
 uint64_t al_leader_epoch (al_leader_t *self);

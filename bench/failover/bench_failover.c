@@ -276,7 +276,7 @@ main (void)
         fprintf (file, "state_dir: %s\nendpoints:\n  router: ipc://%s/%s-router.ipc\n  pub: ipc://%s/%s-pub.ipc\n"
                        "  brokers: \"%s\"\n  events: \"%s\"\n"
                        "checkpoint:\n  path: %s/checkpoints/%s.ckpt\n"
-                       "ha:\n  database: \"%s\"\n  name: %s\n  lease_ms: 3000\n",
+                       "store:\n  backend: postgres\n  dsn: \"%s\"\nha:\n  name: %s\n  lease_ms: 3000\n",
                  self->dir, self->dir, names [i], self->dir, names [i], routers, pubs, self->dir, names [i],
                  self->dsn, names [i]);
         fclose (file);

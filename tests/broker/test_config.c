@@ -228,6 +228,91 @@ test_new_save_load (void **state)
     al_config_destroy (&config);
 }
 
+//  ha: the brokers' shared database is store.dsn. ha requires a postgres store, the former
+//  ha.database is refused with the advice to move it, and save writes the section back.
+static void
+test_ha_uses_the_store_dsn (void **state)
+{
+    s_fixture_t *fx = *state;
+    char error [1024] = "";
+    s_write (fx, "state_dir: /s\nstore:\n  backend: postgres\n  dsn: \"host=db1 dbname=airlock\"\n"
+                 "ha:\n  name: broker-1\n  lease_ms: 4000\n");
+    al_config_t *config = al_config_load (fx->path, error, sizeof error);
+    if (!config)
+        fail_msg ("%s", error);
+    assert_string_equal (al_config_ha_database (config), "host=db1 dbname=airlock");
+    assert_string_equal (al_config_store_location (config), "host=db1 dbname=airlock");
+    assert_string_equal (al_config_ha_name (config), "broker-1");
+    assert_int_equal (al_config_ha_lease_ms (config), 4000);
+    //  Saved and loaded again: the same store and ha section.
+    char saved [400];
+    snprintf (saved, sizeof saved, "%s/saved.yaml", fx->dir);
+    assert_int_equal (al_config_save (config, saved, error, sizeof error), 0);
+    al_config_destroy (&config);
+    config = al_config_load (saved, error, sizeof error);
+    if (!config)
+        fail_msg ("%s", error);
+    assert_string_equal (al_config_ha_database (config), "host=db1 dbname=airlock");
+    assert_string_equal (al_config_ha_name (config), "broker-1");
+    assert_int_equal (al_config_ha_lease_ms (config), 4000);
+    al_config_destroy (&config);
+    //  An empty ha mapping is failover with the defaults.
+    s_write (fx, "state_dir: /s\nstore: {backend: postgres, dsn: \"host=db1\"}\nha: {}\n");
+    config = al_config_load (fx->path, error, sizeof error);
+    if (!config)
+        fail_msg ("%s", error);
+    assert_string_equal (al_config_ha_database (config), "host=db1");
+    assert_null (al_config_ha_name (config));
+    assert_int_equal (al_config_ha_lease_ms (config), AL_CONFIG_DEFAULT_HA_LEASE_MS);
+    al_config_destroy (&config);
+    //  Without ha: no shared database, even with a postgres store; save writes no ha.
+    s_write (fx, "state_dir: /s\nstore: {backend: postgres, dsn: \"host=db1\"}\n");
+    config = al_config_load (fx->path, error, sizeof error);
+    assert_non_null (config);
+    assert_null (al_config_ha_database (config));
+    assert_int_equal (al_config_save (config, saved, error, sizeof error), 0);
+    al_config_destroy (&config);
+    FILE *file = fopen (saved, "r");
+    assert_non_null (file);
+    char text [4096];
+    size_t size = fread (text, 1, sizeof text - 1, file);
+    fclose (file);
+    text [size] = 0;
+    assert_null (strstr (text, "ha:"));
+    assert_null (strstr (text, "lease_ms"));
+
+    struct { const char *text; const char *expected; } cases [] = {
+        //  A SQLite store (the default, or said so) with ha: refused at the ha key.
+        { "state_dir: /s\nha:\n  name: b1\n",
+          ":2:1: ha: requires store: {backend: postgres, dsn: ...}" },
+        { "state_dir: /s\nstore:\n  backend: sqlite\nha:\n  lease_ms: 3000\n",
+          ":4:1: ha: requires store: {backend: postgres, dsn: ...}" },
+        //  The former key: refused with the advice, even beside a postgres store.
+        { "state_dir: /s\nstore: {backend: postgres, dsn: \"host=db1\"}\nha:\n  database: \"host=db1\"\n",
+          ":4:3: ha.database no longer exists: move its connection string to store.dsn" },
+        { "state_dir: /s\nha:\n  database: \"host=db1\"\n  name: b1\n",
+          ":3:3: ha.database no longer exists: move its connection string to store.dsn" },
+        { "state_dir: /s\nstore: {backend: postgres}\nha: {}\n", "store.dsn: required with store.backend postgres" },
+        { "state_dir: /s\nstore: {backend: postgres, dsn: x}\nha: {lease_ms: 10}\n", ":3:16: ha.lease_ms: 10 is out of range" },
+        { "state_dir: /s\nstore: {backend: postgres, dsn: x}\nha: yes\n", ":3:5: ha: expected a mapping" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        s_write (fx, cases [i].text);
+        error [0] = 0;
+        config = al_config_load (fx->path, error, sizeof error);
+        if (config)
+            fail_msg ("case %zu loaded", i);
+        assert_non_null (strstr (error, fx->path));
+        if (!strstr (error, cases [i].expected))
+            fail_msg ("case %zu: '%s' not in '%s'", i, cases [i].expected, error);
+    }
+    //  Both faults of one file are listed.
+    s_write (fx, "state_dir: /s\nha:\n  database: \"host=db1\"\n");
+    assert_null (al_config_load (fx->path, error, sizeof error));
+    assert_non_null (strstr (error, "ha.database no longer exists"));
+    assert_non_null (strstr (error, "ha: requires store"));
+}
+
 int
 main (void)
 {
@@ -237,6 +322,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_strict_errors, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_services_path, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_new_save_load, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_ha_uses_the_store_dsn, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

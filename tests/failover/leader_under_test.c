@@ -1,11 +1,13 @@
 /*  leader_under_test.c: a process that commits only while it holds the lease.
 
-    leader_under_test CONNINFO NAME LEASE_MS: waits as standby until it takes the lease
-    (prints "active EPOCH"), then commits one row (holder, epoch) into fenced_commits
-    every 20 ms, each transaction fenced (al_leader_fence as its last statement), and
-    renews the lease every lease/3. Exit codes: 3 a commit was fenced (prints "fenced:
-    ..."), 4 the lease was lost at a renewal, 5 the database failed otherwise, 0 on
-    SIGTERM. test_leader pauses it with SIGSTOP past its lease and wakes it.
+    leader_under_test CONNINFO NAME LEASE_MS: hands the lease to its thread (as the
+    broker does: al_leader_start, renewing every lease/3), waits as standby until the
+    thread reports the lease taken (prints "active EPOCH"), then commits one row
+    (holder, epoch) into fenced_commits every 20 ms, each transaction fenced
+    (al_leader_fence as its last statement), and looks at what the thread learned after
+    each commit. Exit codes: 3 a commit was fenced (prints "fenced: ..."), 4 the thread
+    reported the lease lost, 5 the database failed otherwise, 0 on SIGTERM. test_leader
+    pauses it with SIGSTOP past its lease and wakes it.
 */
 #include "broker/al_leader.h"
 
@@ -14,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 static volatile int s_stop = 0;
@@ -24,14 +25,6 @@ s_on_term (int signum)
 {
     (void) signum;
     s_stop = 1;
-}
-
-static int64_t
-s_mono_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int
@@ -63,11 +56,14 @@ main (int argc, char *argv [])
         return 5;
     }
     int code = 5;
+    al_leader_state_t state = AL_LEADER_STANDBY;
     if (s_exec (connection, "CREATE TABLE IF NOT EXISTS fenced_commits (seq bigserial PRIMARY KEY,"
                             " holder text NOT NULL, epoch bigint NOT NULL)") == 0
-    &&  al_leader_wait_active (leader, &s_stop, -1, error, sizeof error) == 0) {
+    &&  al_leader_start (leader, lease_ms / 3, error, sizeof error) == 0)
+        while (!s_stop && (state = al_leader_wait (leader, 100, error, sizeof error)) == AL_LEADER_STANDBY)
+            ;
+    if (state == AL_LEADER_ACTIVE) {
         printf ("active %llu\n", (unsigned long long) al_leader_epoch (leader));
-        int64_t next_tick = s_mono_ms () + lease_ms / 3;
         code = 0;
         while (!s_stop) {
             usleep (20 * 1000);
@@ -96,14 +92,10 @@ main (int argc, char *argv [])
                 code = 5;
                 break;
             }
-            if (s_mono_ms () >= next_tick) {
-                al_leader_state_t state = al_leader_tick (leader, error, sizeof error);
-                if (state == AL_LEADER_LOST) {
-                    printf ("lost: %s\n", error);
-                    code = 4;
-                    break;
-                }
-                next_tick = s_mono_ms () + lease_ms / 3;
+            if (al_leader_state (leader, error, sizeof error) == AL_LEADER_LOST) {
+                printf ("lost: %s\n", error);
+                code = 4;
+                break;
             }
         }
     }

@@ -20,6 +20,11 @@
     the request and its approval from the store: a replay of the first approval is
     refused as used before, the second completes the quorum, and deploy-manager gets
     exactly one ExecuteDeploy carrying both signed approvals.
+    The lease on its own thread: while a session holds the lease row (so that the
+    renewal waits for it), the active broker still acknowledges messages, the lease
+    stays valid, and the renewal goes through once the row is free. Under systemd
+    (a fake $NOTIFY_SOCKET): a standby says READY=1 with STATUS=standby and feeds the
+    watchdog while it waits, then says READY=1 with its endpoints once it took over.
     Waits are bounded loops on conditions, never assertions on time.
 */
 #include "agents/al_agent.h"
@@ -34,7 +39,11 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <libpq-fe.h>
+#include <poll.h>
 #include <sodium.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <cmocka.h>
 
@@ -109,7 +118,7 @@ s_write_config (fixture_t *f, const char *path, const char *name, const char *ro
     fprintf (file, "state_dir: %s\nendpoints:\n  router: ipc://%s/%s-router.ipc\n  pub: ipc://%s/%s-pub.ipc\n"
                    "  brokers: \"%s\"\n  events: \"%s\"\n"
                    "checkpoint:\n  path: %s/checkpoints/%s.ckpt\n"
-                   "ha:\n  database: \"%s\"\n  name: %s\n  lease_ms: 3000\n",
+                   "store:\n  backend: postgres\n  dsn: \"%s\"\nha:\n  name: %s\n  lease_ms: 3000\n",
              f->dir, f->dir, name, f->dir, name, routers, pubs, f->dir, name, f->dsn, name);
     fclose (file);
 }
@@ -521,12 +530,217 @@ test_pending_approval_survives_failover (void **state)
     al_store_destroy (&store);
 }
 
+//  The fixture's database name (dbname=... of its dsn).
+static void
+s_dbname (fixture_t *f, char *dbname, size_t size)
+{
+    const char *name = strstr (f->dsn, "dbname=");
+    assert_non_null (name);
+    snprintf (dbname, size, "%.*s", (int) strcspn (name + 7, " "), name + 7);
+}
+
+static long
+s_count (fixture_t *f, const char *sql)
+{
+    char dbname [64], error [512] = "";
+    s_dbname (f, dbname, sizeof dbname);
+    char *value = pg_harness_sql (f->pg, dbname, sql, error, sizeof error);
+    long count = value && *value? atol (value): -1;
+    free (value);
+    return count;
+}
+
+//  Sessions waiting for a lock while renewing the lease.
+static long
+s_renewals_waiting (fixture_t *f)
+{
+    return s_count (f, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                       " AND query LIKE 'UPDATE airlock_ha.leader%'");
+}
+
+//  A slow lease round trip: a session holds the lease row FOR SHARE (as a fence does)
+//  for as long as the test likes, so the active broker's renewal (an UPDATE) waits for
+//  it. The broker must go on acknowledging meanwhile (its commits' fences do not wait
+//  for a share lock), with its lease still valid; once the row is free the renewal goes
+//  through, same epoch. With the renewal on the reactor, the message would wait for the
+//  renewal (the lease is 30 s, so is its lock_timeout) and the Ack would not come.
+static void
+test_slow_lease_round_trip_does_not_stall_the_broker (void **state)
+{
+    fixture_t *f = *state;
+    //  A long lease: a renewal may wait that long for the row without risk to the lease.
+    assert_int_equal (s_shell ("sed -i 's/^  lease_ms: 3000$/  lease_ms: 30000/' '%s'", f->config_a), 0);
+    f->a = s_broker (f, f->config_a, "a");
+    al_agent_t *orchestrator = s_agent (f->config_clients, "orchestrator", false);
+    al_agent_result_t result;
+    assert_int_equal (s_qa_request (orchestrator, "v1", 60000, &result, NULL), AL_AGENT_ACKED);
+    long epoch = s_count (f, "SELECT epoch FROM airlock_ha.leader");
+    assert_true (epoch >= 1);
+    char dbname [64], error [512] = "";
+    s_dbname (f, dbname, sizeof dbname);
+    char *before = pg_harness_sql (f->pg, dbname, "SELECT expires_at FROM airlock_ha.leader", error, sizeof error);
+    assert_non_null (before);
+
+    PGconn *holder = PQconnectdb (f->dsn);
+    assert_int_equal (PQstatus (holder), CONNECTION_OK);
+    PGresult *locked = PQexec (holder, "BEGIN; SELECT epoch FROM airlock_ha.leader WHERE id = 1 FOR SHARE");
+    assert_int_equal (PQresultStatus (locked), PGRES_TUPLES_OK);
+    PQclear (locked);
+    long waiting = 0;
+    for (int64_t deadline = zclock_mono () + 30000; zclock_mono () < deadline && waiting != 1; zclock_sleep (50))
+        waiting = s_renewals_waiting (f);
+    assert_int_equal (waiting, 1);
+    //  The broker acknowledges while its renewal waits (within 20 s: less than the
+    //  renewal's own lock timeout, so the Ack cannot be one that waited for it).
+    assert_int_equal (s_qa_request (orchestrator, "v2", 20000, &result, NULL), AL_AGENT_ACKED);
+    assert_int_equal (s_qa_request (orchestrator, "v3", 20000, &result, NULL), AL_AGENT_ACKED);
+    //  The same renewal still waits, the row has not moved, and the lease is valid.
+    assert_int_equal (s_renewals_waiting (f), 1);
+    char sql [512];
+    snprintf (sql, sizeof sql, "SELECT count(*) FROM airlock_ha.leader WHERE expires_at = '%s'::timestamptz"
+                               " AND expires_at > clock_timestamp() AND epoch = %ld", before, epoch);
+    assert_int_equal (s_count (f, sql), 1);
+    locked = PQexec (holder, "COMMIT");
+    assert_int_equal (PQresultStatus (locked), PGRES_COMMAND_OK);
+    PQclear (locked);
+    PQfinish (holder);
+
+    //  The renewal goes through: the lease runs on, same epoch, same broker.
+    snprintf (sql, sizeof sql, "SELECT count(*) FROM airlock_ha.leader WHERE expires_at > '%s'::timestamptz"
+                               " AND epoch = %ld AND holder LIKE 'a-%%'", before, epoch);
+    long renewed = 0;
+    for (int64_t deadline = zclock_mono () + 30000; zclock_mono () < deadline && renewed != 1; zclock_sleep (50))
+        renewed = s_count (f, sql);
+    assert_int_equal (renewed, 1);
+    free (before);
+    assert_int_equal (s_qa_request (orchestrator, "v4", 60000, &result, NULL), AL_AGENT_ACKED);
+    al_agent_destroy (&orchestrator);
+    int status = 0;
+    assert_int_equal (waitpid (f->a, &status, WNOHANG), 0);
+    assert_false (s_log_has (f, "a", "no longer the active broker"));
+    kill (f->a, SIGTERM);
+    assert_int_equal (s_wait_exit (&f->a, 60000), 0);
+}
+
+//  `airlock broker` with a fake systemd notification socket and a watchdog.
+static pid_t
+s_broker_notified (fixture_t *f, const char *config, const char *log, const char *socket_path)
+{
+    char path [400];
+    snprintf (path, sizeof path, "%s/%s.log", f->dir, log);
+    pid_t pid = fork ();
+    assert_true (pid >= 0);
+    if (pid == 0) {
+        setenv ("NOTIFY_SOCKET", socket_path, 1);
+        setenv ("WATCHDOG_USEC", "2000000", 1);
+        FILE *out = freopen (path, "a", stderr);
+        (void) out;
+        execl (f->airlock, f->airlock, "broker", "--config", config, (char *) NULL);
+        _exit (127);
+    }
+    return pid;
+}
+
+//  The next datagram on fd holding text (others are skipped), within timeout_ms.
+static bool
+s_notified (int fd, const char *text, int timeout_ms, char *got, size_t got_size)
+{
+    for (int64_t deadline = zclock_mono () + timeout_ms; zclock_mono () < deadline; ) {
+        struct pollfd item = { .fd = fd, .events = POLLIN };
+        if (poll (&item, 1, (int) (deadline - zclock_mono ())) != 1)
+            break;
+        ssize_t length = recv (fd, got, got_size - 1, 0);
+        if (length < 0)
+            break;
+        got [length] = 0;
+        if (strstr (got, text))
+            return true;
+    }
+    return false;
+}
+
+//  Under systemd (Type=notify, a watchdog): a standby has started, so it says READY=1
+//  with STATUS=standby and feeds the watchdog while it waits (else TimeoutStartSec or
+//  the watchdog would kill it for waiting its turn); it binds nothing. When it takes
+//  over, `airlock broker` says READY=1 with its endpoints and the reactor feeds the
+//  watchdog.
+static void
+test_standby_is_ready_for_systemd (void **state)
+{
+    fixture_t *f = *state;
+    char socket_path [300];
+    snprintf (socket_path, sizeof socket_path, "%s/notify.sock", f->dir);
+    int fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true (fd >= 0);
+    struct sockaddr_un address = { .sun_family = AF_UNIX };
+    assert_true (strlen (socket_path) < sizeof address.sun_path);
+    memcpy (address.sun_path, socket_path, strlen (socket_path) + 1);
+    assert_int_equal (bind (fd, (struct sockaddr *) &address, sizeof address), 0);
+
+    f->a = s_broker (f, f->config_a, "a");
+    al_agent_t *orchestrator = s_agent (f->config_clients, "orchestrator", false);
+    al_agent_result_t result;
+    assert_int_equal (s_qa_request (orchestrator, "v1", 60000, &result, NULL), AL_AGENT_ACKED);
+    f->b = s_broker_notified (f, f->config_b, "b", socket_path);
+    char got [512] = "";
+    if (!s_notified (fd, "READY=1", 30000, got, sizeof got))
+        fail_msg ("the standby did not say READY=1 (last: '%s')", got);
+    assert_non_null (strstr (got, "STATUS=standby: b-"));
+    assert_non_null (strstr (got, "waits for the lease"));
+    //  It feeds the watchdog while it waits, and binds nothing.
+    for (int i = 0; i < 3; i++)
+        if (!s_notified (fd, "WATCHDOG=1", 30000, got, sizeof got))
+            fail_msg ("the standby did not feed the watchdog (%d): '%s'", i, got);
+    assert_true (s_log_has (f, "b", "is a standby"));
+    char path [300];
+    snprintf (path, sizeof path, "%s/b-router.ipc", f->dir);
+    assert_int_not_equal (access (path, F_OK), 0);
+
+    //  A dies: B takes over, binds and says so.
+    assert_int_equal (kill (f->a, SIGKILL), 0);
+    assert_int_equal (s_wait_exit (&f->a, 30000), 128 + SIGKILL);
+    if (!s_notified (fd, "STATUS=broker listening on", 60000, got, sizeof got))
+        fail_msg ("the new leader did not say it listens: '%s'", got);
+    assert_non_null (strstr (got, "READY=1"));
+    assert_non_null (strstr (got, "b-router.ipc"));
+    assert_true (s_notified (fd, "WATCHDOG=1", 30000, got, sizeof got));
+    assert_int_equal (s_qa_request (orchestrator, "v2", 60000, &result, NULL), AL_AGENT_ACKED);
+    al_agent_destroy (&orchestrator);
+    kill (f->b, SIGTERM);
+    assert_int_equal (s_wait_exit (&f->b, 60000), 0);
+    close (fd);
+}
+
+//  store.dsn with a password is refused before the lease's connection is made (the
+//  harness's server trusts loopback, so a connection would have succeeded).
+static void
+test_password_in_the_dsn_is_refused (void **state)
+{
+    fixture_t *f = *state;
+    char path [300];
+    snprintf (path, sizeof path, "%s/password.yaml", f->dir);
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    fprintf (file, "state_dir: %s\nstore:\n  backend: postgres\n  dsn: \"%s password=hunter2secret\"\n"
+                   "ha:\n  name: p\n", f->dir, f->dsn);
+    fclose (file);
+    pid_t pid = s_broker (f, path, "password");
+    assert_int_equal (s_wait_exit (&pid, 60000), 2);
+    assert_true (s_log_has (f, "password", "store.dsn: holds a password"));
+    assert_false (s_log_has (f, "password", "hunter2secret"));
+    //  Not even the lease's table was made: nothing connected.
+    assert_int_equal (s_count (f, "SELECT count(*) FROM pg_namespace WHERE nspname = 'airlock_ha'"), 0);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test_setup_teardown (test_paused_broker_is_replaced_and_fenced, setup, teardown),
         cmocka_unit_test_setup_teardown (test_pending_approval_survives_failover, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_slow_lease_round_trip_does_not_stall_the_broker, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_standby_is_ready_for_systemd, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_password_in_the_dsn_is_refused, setup, teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -121,6 +121,17 @@ test_exactly_one_is_active (void **state)
     assert_non_null (strstr (error, "lease 5 ms"));
     assert_null (al_leader_new ("host=127.0.0.1 port=1 connect_timeout=2", "x", 1000, error, sizeof error));
     assert_non_null (strstr (error, "cannot connect"));
+    //  A password in the connection string is refused before connecting, never echoed.
+    assert_null (al_leader_new ("host=127.0.0.1 port=1 password=hunter2secret", "x", 1000, error, sizeof error));
+    assert_non_null (strstr (error, "holds a password"));
+    assert_null (strstr (error, "hunter2secret"));
+    //  The thread renews within the lease, or not at all.
+    al_leader_t *c = al_leader_new (fixture->dsn, "broker-c", 1000, error, sizeof error);
+    assert_non_null (c);
+    assert_int_equal (al_leader_start (c, 501, error, sizeof error), -1);
+    assert_non_null (strstr (error, "outside 1..500"));
+    assert_int_equal (al_leader_start (c, 0, error, sizeof error), -1);
+    al_leader_destroy (&c);
 }
 
 static void
@@ -190,6 +201,142 @@ test_store_commits_are_fenced (void **state)
     free (rows);
     al_leader_destroy (&a);
     al_leader_destroy (&b);
+}
+
+//  How many sessions wait for a lock while renewing the lease (pg_stat_activity).
+static long s_count (fixture_t *fixture, const char *sql);
+static long
+s_renewals_waiting (fixture_t *fixture)
+{
+    return s_count (fixture, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                             " AND query LIKE 'UPDATE airlock_ha.leader%'");
+}
+
+//  A session that holds the lease row FOR SHARE, as a commit's fence does: a renewal
+//  (an UPDATE) waits for it, fences do not.
+static PGconn *
+s_lock_lease_row (fixture_t *fixture)
+{
+    PGconn *connection = PQconnectdb (fixture->dsn);
+    assert_int_equal (PQstatus (connection), CONNECTION_OK);
+    PGresult *result = PQexec (connection, "BEGIN; SELECT epoch FROM airlock_ha.leader WHERE id = 1 FOR SHARE");
+    assert_int_equal (PQresultStatus (result), PGRES_TUPLES_OK);
+    PQclear (result);
+    return connection;
+}
+
+static void
+s_unlock (PGconn **connection_p)
+{
+    PGresult *result = PQexec (*connection_p, "COMMIT");
+    assert_int_equal (PQresultStatus (result), PGRES_COMMAND_OK);
+    PQclear (result);
+    PQfinish (*connection_p);
+    *connection_p = NULL;
+}
+
+//  The lease on its own thread: its owner reads what the thread learned and is never
+//  held up by a round trip. A renewal blocked on the lease row (a session holding it FOR
+//  SHARE, for as long as the test likes) leaves the owner answering ACTIVE at once and
+//  fenced commits passing; once the row is free the renewal goes through (the lease
+//  runs on, same epoch), and al_leader_check gets a fresh round's answer.
+static void
+test_thread_renews_without_blocking_its_owner (void **state)
+{
+    fixture_t *fixture = *state;
+    char error [512] = "";
+    //  A long lease: the renewal may wait for the row that long (lock_timeout) on a
+    //  loaded machine without the lease being at risk.
+    al_leader_t *a = al_leader_new (fixture->dsn, "broker-a", 30000, error, sizeof error);
+    al_leader_t *b = al_leader_new (fixture->dsn, "broker-b", 30000, error, sizeof error);
+    assert_non_null (a);
+    assert_non_null (b);
+    assert_int_equal (al_leader_start (a, 200, error, sizeof error), 0);
+    assert_int_equal (al_leader_wait (a, 30000, error, sizeof error), AL_LEADER_ACTIVE);
+    assert_int_equal (al_leader_epoch (a), 1);
+    assert_true (al_leader_last_round_ms (a) > 0);
+    assert_int_equal (al_leader_tick (b, error, sizeof error), AL_LEADER_STANDBY);
+    char *before = pg_harness_sql (s_pg, fixture->dbname, "SELECT expires_at FROM airlock_ha.leader", error, sizeof error);
+    assert_non_null (before);
+
+    PGconn *holder = s_lock_lease_row (fixture);
+    long waiting = 0;
+    for (int64_t deadline = zclock_mono () + 30000; zclock_mono () < deadline && waiting == 0; zclock_sleep (50))
+        waiting = s_renewals_waiting (fixture);
+    assert_int_equal (waiting, 1);
+    //  Meanwhile: the owner gets its answer, a fenced commit of A's epoch passes.
+    assert_int_equal (al_leader_state (a, error, sizeof error), AL_LEADER_ACTIVE);
+    assert_int_equal (al_leader_epoch (a), 1);
+    assert_int_equal (s_fenced_insert (fixture->dsn, 1, error, sizeof error), 0);
+    //  ... and the renewal was still waiting all along (the same one: the lease row
+    //  has not moved).
+    assert_int_equal (s_renewals_waiting (fixture), 1);
+    char *during = pg_harness_sql (s_pg, fixture->dbname, "SELECT expires_at FROM airlock_ha.leader", error, sizeof error);
+    assert_non_null (during);
+    assert_string_equal (during, before);
+    s_unlock (&holder);
+
+    //  The renewal goes through: the lease runs on under the same epoch.
+    long renewed = 0;
+    for (int64_t deadline = zclock_mono () + 30000; zclock_mono () < deadline && renewed != 1; zclock_sleep (50)) {
+        char sql [256];
+        snprintf (sql, sizeof sql, "SELECT count(*) FROM airlock_ha.leader WHERE expires_at > '%s'::timestamptz"
+                                   " AND epoch = 1 AND holder LIKE 'broker-a-%%'", before);
+        renewed = s_count (fixture, sql);
+    }
+    assert_int_equal (renewed, 1);
+    assert_int_equal (al_leader_check (a, error, sizeof error), AL_LEADER_ACTIVE);
+    assert_int_equal (al_leader_epoch (a), 1);
+    assert_int_equal (al_leader_tick (b, error, sizeof error), AL_LEADER_STANDBY);
+
+    //  Destroyed while a renewal waits for the row: the thread is stopped (its round
+    //  cancelled) and the row's holder is untouched.
+    holder = s_lock_lease_row (fixture);
+    waiting = 0;
+    for (int64_t deadline = zclock_mono () + 30000; zclock_mono () < deadline && waiting == 0; zclock_sleep (50))
+        waiting = s_renewals_waiting (fixture);
+    assert_int_equal (waiting, 1);
+    al_leader_destroy (&a);
+    assert_null (a);
+    s_unlock (&holder);
+    free (before);
+    free (during);
+    al_leader_destroy (&b);
+}
+
+//  The thread learns that another broker took the lease; its owner reads LOST (and the
+//  reason) without a round trip of its own, and the old epoch's commits are fenced.
+static void
+test_thread_reports_a_lost_lease (void **state)
+{
+    fixture_t *fixture = *state;
+    char error [512] = "";
+    al_leader_t *a = al_leader_new (fixture->dsn, "broker-a", 30000, error, sizeof error);
+    assert_non_null (a);
+    assert_int_equal (al_leader_start (a, 100, error, sizeof error), 0);
+    assert_int_equal (al_leader_wait (a, 30000, error, sizeof error), AL_LEADER_ACTIVE);
+    uint64_t epoch = al_leader_epoch (a);
+    assert_true (epoch > 0);
+    //  Someone else holds it now (as a takeover after expiry would leave the row).
+    char *taken = pg_harness_sql (s_pg, fixture->dbname,
+                                  "UPDATE airlock_ha.leader SET holder = 'thief', epoch = epoch + 1,"
+                                  " expires_at = clock_timestamp() + interval '1 hour' RETURNING epoch",
+                                  error, sizeof error);
+    assert_non_null (taken);
+    free (taken);
+    al_leader_state_t seen = AL_LEADER_ACTIVE;
+    for (int64_t deadline = zclock_mono () + 30000; zclock_mono () < deadline && seen != AL_LEADER_LOST; zclock_sleep (20))
+        seen = al_leader_state (a, error, sizeof error);
+    assert_int_equal (seen, AL_LEADER_LOST);
+    assert_non_null (strstr (error, "lost the lease"));
+    assert_int_equal (al_leader_epoch (a), 0);
+    //  It stays lost, for every reader.
+    assert_int_equal (al_leader_state (a, error, sizeof error), AL_LEADER_LOST);
+    assert_int_equal (al_leader_check (a, error, sizeof error), AL_LEADER_LOST);
+    assert_int_equal (al_leader_wait (a, 100, error, sizeof error), AL_LEADER_LOST);
+    assert_int_equal (s_fenced_insert (fixture->dsn, epoch, error, sizeof error), -1);
+    assert_non_null (strstr (error, "another broker took over"));
+    al_leader_destroy (&a);
 }
 
 static pid_t
@@ -299,6 +446,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_expired_lease_is_taken_over_and_the_old_holder_fenced, setup, teardown),
         cmocka_unit_test_setup_teardown (test_store_commits_are_fenced, setup, teardown),
         cmocka_unit_test_setup_teardown (test_paused_leader_never_commits_after_the_takeover, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_thread_renews_without_blocking_its_owner, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_thread_reports_a_lost_lease, setup, teardown),
     };
     return cmocka_run_group_tests (tests, group_setup, group_teardown);
 }

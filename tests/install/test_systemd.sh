@@ -19,7 +19,20 @@ unit=$prefix/lib/systemd/system/airlock.service
 grep -qxF "ExecStart=$prefix/bin/airlock up --state /var/lib/airlock/state" "$unit" \
     || { grep ExecStart "$unit" >&2; fail "ExecStart does not run the installed binary"; }
 grep -q '@[A-Z_]*@' "$unit" && fail "unsubstituted @VARIABLE@ in the unit"
+# The settings a standby's notifications rely on (the last assignment of each wins).
+setting () { sed -n "s/^$1=//p" "$unit" | tail -n 1; }
+[ "$(setting Type)" = notify ] || fail "Type is not notify"
+[ "$(setting NotifyAccess)" = all ] || fail "NotifyAccess is not all (the broker is up's child)"
+start_timeout=$(setting TimeoutStartSec)
+case "$start_timeout" in
+    ''|infinity|0) fail "TimeoutStartSec is '$start_timeout': a standby says READY=1, the start timeout must stay finite";;
+    *[!0-9]*) fail "TimeoutStartSec '$start_timeout' is not a number of seconds";;
+esac
+[ -n "$(setting WatchdogSec)" ] || fail "no WatchdogSec: a standby feeds it while it waits"
 
+# A standby broker (docs/ha.md) waits for the lease, maybe forever: it says READY=1 with
+# STATUS=standby (tests/failover/test_broker_failover proves it) so that the start timeout
+# stays finite and the watchdog armed. What systemd reads of this must say so.
 systemd-analyze verify "$unit" >"$work/verify.log" 2>&1 \
     || { cat "$work/verify.log" >&2; fail "systemd-analyze verify failed"; }
 [ ! -s "$work/verify.log" ] || { cat "$work/verify.log" >&2; fail "systemd-analyze verify warns"; }

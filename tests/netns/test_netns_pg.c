@@ -270,7 +270,7 @@ s_write_config (s_fixture_t *f, const char *path, const char *text, const char *
     fprintf (file, "checkpoint:\n  every_events: 1000\n  every_seconds: 60\n  path: \"%s/checkpoints/%s.ckpt\"\n",
              f->dir, name);
     if (ha)
-        fprintf (file, "ha:\n  database: \"%s\"\n  name: %s\n  lease_ms: 3000\n", f->dsn, name);
+        fprintf (file, "store:\n  backend: postgres\n  dsn: \"%s\"\nha:\n  name: %s\n  lease_ms: 3000\n", f->dsn, name);
     fclose (file);
 }
 
