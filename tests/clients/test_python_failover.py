@@ -9,6 +9,9 @@ lease and binds, B is a standby that binds nothing. The client's airlock.yaml li
     SIGKILLed before it read it) is acknowledged by B once it took the lease, and
     audited exactly once;
   - the next send after the kill is acknowledged by B within its timeout;
+  - a message A committed but died before acknowledging (crash point
+    broker.after-commit) is resent with its id and answered by B from the log
+    (Ack.duplicate), audited once;
   - Timeout names the whole list ("any of 2 brokers (A, B)");
 and, without any broker, that endpoints.brokers is read as the list (the C side's
 syntax and limits), endpoints.router being the fallback.
@@ -161,10 +164,14 @@ class FailoverTest(unittest.TestCase):
     def logs(self):
         return "".join("---- %s\n%s\n" % (name, self.log(name)[-3000:]) for name in ("a", "b"))
 
-    def start(self, name, says, timeout=60):
+    def start(self, name, says, timeout=60, crashpoint=None):
+        env = dict(os.environ)
+        env.pop("AIRLOCK_CRASHPOINT", None)
+        if crashpoint:
+            env["AIRLOCK_CRASHPOINT"] = crashpoint
         with open(os.path.join(self.dir, name + ".log"), "a") as out:
             self.brokers[name] = subprocess.Popen([AIRLOCK, "broker", "--config", os.path.join(self.dir, name + ".yaml")],
-                                                  stdout=out, stderr=subprocess.STDOUT)
+                                                  stdout=out, stderr=subprocess.STDOUT, env=env)
         self.wait_log(name, says, timeout)
 
     def wait_log(self, name, says, timeout=60):
@@ -213,6 +220,21 @@ class FailoverTest(unittest.TestCase):
             self.assertGreater(third.audit_sequence, outcome["ack"].audit_sequence)
             self.assertFalse(third.duplicate)
         self.assertEqual([self.audited("rel-pyfail-%d" % n) for n in (1, 2, 3)], [1, 1, 1])
+
+    def test_leader_dies_after_commit(self):
+        # A commits the client's message and dies before acknowledging it (crash point
+        # broker.after-commit, its 3rd commit: its PolicyLoaded row and the client's
+        # Register come first). The client resends the same message id to B, which
+        # answers from the shared log.
+        self.start("a", "is active (lease epoch", crashpoint="broker.after-commit:3")
+        self.start("b", "is a standby until it holds the lease")
+        with ac.Client.from_config(os.path.join(self.dir, "clients.yaml")) as client:
+            client.connect(30)
+            ack = client.send(candidate("rel-pyfail-4"), timeout=60)
+            self.assertEqual(self.brokers["a"].wait(30), -signal.SIGKILL, self.logs())
+            self.assertTrue(ack.duplicate, "B did not answer from the log: %s" % ack)
+            self.assertEqual(client.endpoint, self.routers[1])
+        self.assertEqual(self.audited("rel-pyfail-4"), 1)
 
 
 if __name__ == "__main__":
