@@ -521,11 +521,9 @@ class Client:
         """The brokers as a Timeout names them: "the broker at X", or "any of 2 brokers (X, Y)"."""
         return "the broker at " + self.endpoint if len(self.endpoints) == 1 else self.brokers
 
-    def _where(self):
-        """Where an error happened: the endpoint, and the whole list when there are several."""
-        if len(self.endpoints) == 1:
-            return self.endpoint
-        return "%s (endpoints.brokers: %s)" % (self.endpoint, self.brokers)
+    def _list(self):
+        """The end of an error about one endpoint: the whole list when there are several."""
+        return "" if len(self.endpoints) == 1 else " (endpoints.brokers: %s)" % self.brokers
 
     def _open_socket(self):
         certificate, broker_key, handshake_ms = self._certificate, self._broker_key, self._handshake_ms
@@ -766,7 +764,8 @@ class Client:
         elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH and value != 300:
             # The ZAP status: 400 from the broker's handler (300, temporary: retried).
             self._refused = ("handshake with %s failed: the broker refused this key (%s is not in the "
-                             "policy's identities.yaml; ZAP status %d)" % (self._where(), self.public_key, value))
+                             "policy's identities.yaml; ZAP status %d)%s"
+                             % (self.endpoint, self.public_key, value, self._list()))
         elif event in (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL):
             # Cut during the handshake. A handshake that ran into its timeout is a slow
             # broker, not a refusal; a quick cut counts toward _DROPS_REFUSED.
@@ -777,8 +776,8 @@ class Client:
                 self._drops += 1
             if self._drops >= _DROPS_REFUSED:
                 self._refused = ("handshake with %s failed: the broker closed the connection during the CURVE "
-                                 "handshake %d times in a row: wrong broker key, or not an airlock broker"
-                                 % (self._where(), self._drops))
+                                 "handshake %d times in a row: wrong broker key, or not an airlock broker%s"
+                                 % (self.endpoint, self._drops, self._list()))
 
     def _wait(self, deadline):
         """One round: receive, keep alive, retransmit. False once the deadline passed."""
