@@ -489,7 +489,7 @@ class Client:
         self._handshake_s = handshake_ms / 1000.0
         self._connected_at = None           # when the monitor reported the last connect
         self._drops = 0                     # handshakes cut in a row by a peer that stayed
-        self._retries_since_drop = 0        # reconnects scheduled since the last cut
+        self._retries_since_drop = None     # reconnects scheduled since the last cut (None: no cut)
         self._broker_heartbeat = None       # last broker heartbeat sequence
         self._last_tx = 0.0
         self._next_heartbeat = 0.0
@@ -615,7 +615,6 @@ class Client:
             self._socket = None
         self._context.term()
         self._context = None
-        self._socket = None
 
     def __enter__(self):
         return self
