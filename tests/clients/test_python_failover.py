@@ -119,6 +119,7 @@ class FailoverTest(unittest.TestCase):
         # opens it to 0755; the state directory stays private).
         self.pg_dir = tempfile.mkdtemp(prefix="al-pyfail-pg-")
         self.brokers = {}
+        self.addCleanup(self.stop_all)      # also when the rest of setUp fails
         # The harness's watchdog stops the server if this process dies first.
         started = subprocess.run(["sh", PG_HARNESS, "start", self.pg_dir, str(os.getpid())],
                                  capture_output=True, text=True)
@@ -138,7 +139,7 @@ class FailoverTest(unittest.TestCase):
                              % (self.dir, self.dir, name, self.dir, name, ", ".join(self.routers), ", ".join(pubs),
                                 self.dir, name, self.dsn, name))
 
-    def tearDown(self):
+    def stop_all(self):
         for process in self.brokers.values():
             if process.poll() is None:
                 process.send_signal(signal.SIGCONT)
