@@ -8,7 +8,8 @@ these tests need). Shown here, with the state directory's `ci` certificate:
     by ci, and status() returns it with its (empty) journal and no pending approval;
   - a ReleaseCandidate for production is denied, with the broker's reason;
   - a certificate whose key is not in identities.yaml is refused at the handshake, and
-    so is a client given the wrong broker key (long before its timeout);
+    so is a client given the wrong broker key (long before its timeout), also with a
+    list of brokers (the message names the list);
   - a broker SIGKILLed in the middle of the client's handshake (crash point broker.zap,
     twice in a row) and restarted: the client's send completes, nothing raised;
   - a release submitted while the broker is down is delivered once it is back;
@@ -187,6 +188,29 @@ class ClientTest(unittest.TestCase):
                 lost.submit_release("demo", "v1", "/opt/demo", DIGEST, timeout=120)
         self.assertIn("wrong broker key", str(caught.exception))
         self.assertIn("3 times in a row", str(caught.exception))
+
+    def test_refusals_name_the_list(self):
+        # Several brokers (a standby that binds nothing, then this broker): a refusal is
+        # still found (on the broker that answers) and the message names the whole list.
+        config = ac.load_config(self.stack.config)
+        nobody = "ipc://%s/standby.ipc" % self.stack.dir
+        brokers = "any of 2 brokers (%s, %s)" % (nobody, config.router_endpoint)
+        broker_key = ac.load_certificate(config.broker_cert).public_key
+        public, secret = zmq.curve_keypair()
+        with ac.Client([nobody, config.router_endpoint], broker_key, ac.Certificate(public.decode(), secret.decode()),
+                       heartbeat_ms=300) as rogue:
+            with self.assertRaises(ac.KeyRefused) as caught:
+                rogue.submit_release("demo", "v1", "/opt/demo", DIGEST, timeout=30)
+        self.assertIn("handshake with %s failed: the broker refused this key" % config.router_endpoint,
+                      str(caught.exception))
+        self.assertIn("(endpoints.brokers: %s)" % brokers, str(caught.exception))
+        certificate = ac.load_certificate(config.agent_cert("ci"), secret=True)
+        with ac.Client([nobody, config.router_endpoint], zmq.curve_keypair()[0].decode(), certificate,
+                       heartbeat_ms=300) as lost:
+            with self.assertRaises(ac.KeyRefused) as caught:
+                lost.submit_release("demo", "v1", "/opt/demo", DIGEST, timeout=120)
+        self.assertIn("wrong broker key", str(caught.exception))
+        self.assertIn("(endpoints.brokers: %s)" % brokers, str(caught.exception))
 
     def test_submit_while_broker_down_is_delivered_later(self):
         self.client.connect(10)

@@ -26,9 +26,11 @@ from .client import (  # noqa: E402  (the path must be extended first)
     NotFound,
     Timeout,
     default_config_path,
+    describe_endpoints,
     load_certificate,
     load_config,
     release_id_for,
+    split_endpoints,
 )
 
 __version__ = "0.1.0"
@@ -44,7 +46,9 @@ __all__ = [
     "NotFound",
     "Timeout",
     "default_config_path",
+    "describe_endpoints",
     "load_certificate",
     "load_config",
     "release_id_for",
+    "split_endpoints",
 ]

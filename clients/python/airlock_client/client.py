@@ -31,6 +31,7 @@ the client gone; the next call registers again first, so nothing is lost, but a
 long-lived agent that wants to stay listed as alive calls poll() regularly.
 """
 import json
+import logging
 import os
 import re
 import secrets
@@ -53,6 +54,17 @@ SOFTWARE_VERSION = "airlock-python 0.1.0"
 # Handshakes the peer cut, in a row, each on the first connect attempt after the last
 # (the peer never went away), before the broker key is taken as wrong.
 _DROPS_REFUSED = 3
+
+# Broker endpoints one client fails over between, and the longest endpoint: as the C
+# agents (AL_AGENT_MAX_ENDPOINTS, AL_AGENT_PATH_SIZE in agents/al_agent.h).
+MAX_ENDPOINTS = 8
+_ENDPOINT_SIZE = 1024
+
+# The backoff between two rounds of endpoints (C agents: reconnect_ivl 250 ms, max 1 s).
+_RECONNECT_IVL_S = 0.25
+_RECONNECT_IVL_MAX_S = 1.0
+
+_log = logging.getLogger("airlock_client")
 
 ENVIRONMENTS = {
     "development": pb.ENV_DEVELOPMENT,
@@ -213,6 +225,43 @@ def load_certificate(path, secret=False):
     raise ConfigError(last_error or "%s: cannot read" % path)
 
 
+# ---- broker endpoints -------------------------------------------------------------------
+
+def split_endpoints(endpoints):
+    """The broker endpoints of a list: a string of one endpoint or several, comma-separated
+    (spaces around each ignored, as endpoints.brokers and agents/al_agent_endpoints_split),
+    or a list or tuple of them. Returns a list of 1..MAX_ENDPOINTS endpoints; raises
+    ConfigError ("endpoint: ...: what is wrong") for an empty item, too many, or an item
+    that is not a ZeroMQ endpoint."""
+    if isinstance(endpoints, str):
+        text, items = endpoints, endpoints.split(",")
+    elif isinstance(endpoints, (list, tuple)) and all(isinstance(item, str) for item in endpoints):
+        text, items = ", ".join(endpoints), list(endpoints)
+    else:
+        raise ConfigError("endpoint: %r is neither a string nor a list of strings" % (endpoints,))
+    if not items:
+        raise ConfigError("endpoint: is required")
+    out = []
+    for item in items:
+        item = item.strip(" \t")
+        if not item:
+            raise ConfigError("endpoint: '%s': %s" % (text, "an empty item in the list" if text else "is required"))
+        if len(out) == MAX_ENDPOINTS:
+            raise ConfigError("endpoint: '%s': more than %d endpoints" % (text, MAX_ENDPOINTS))
+        if ":" not in item or len(item) >= _ENDPOINT_SIZE:
+            raise ConfigError("endpoint: '%s' is not a ZeroMQ endpoint (tcp://HOST:PORT, ipc://PATH)" % item[:200])
+        out.append(item)
+    return out
+
+
+def describe_endpoints(endpoints):
+    """An endpoint list as messages name it (as agents/al_agent_endpoints_describe): "X"
+    for one endpoint, "any of 2 brokers (X, Y)" for several."""
+    if len(endpoints) == 1:
+        return endpoints[0]
+    return "any of %d brokers (%s)" % (len(endpoints), ", ".join(endpoints))
+
+
 # ---- airlock.yaml -----------------------------------------------------------------------
 
 def default_config_path():
@@ -249,7 +298,9 @@ def _yaml_scalar(text, path, number):
 
 
 class Config:
-    """The few keys of airlock.yaml a client needs; paths absolute, defaults as in C."""
+    """The few keys of airlock.yaml a client needs; paths absolute, defaults as in C.
+    broker_endpoints is the list the client connects to (endpoints.brokers, else
+    endpoints.router)."""
 
     def __init__(self, path, values):
         self.path = os.path.abspath(path)
@@ -266,6 +317,14 @@ class Config:
             raise ConfigError("%s: state_dir is required" % path)
         self.state_dir = where("state_dir", None)
         self.router_endpoint = values.get("endpoints.router") or "ipc://%s/broker.ipc" % self.state_dir
+        # What clients connect to: endpoints.brokers (several brokers on one store,
+        # docs/ha.md), else the broker's own endpoints.router (as al_config_broker_endpoints).
+        brokers = values.get("endpoints.brokers")
+        try:
+            self.broker_endpoints = split_endpoints(brokers if brokers else self.router_endpoint)
+        except ConfigError as error:
+            raise ConfigError("%s: %s: %s" % (self.path, "endpoints.brokers" if brokers else "endpoints.router",
+                                               error)) from None
         self.pub_endpoint = values.get("endpoints.pub") or "ipc://%s/events.ipc" % self.state_dir
         self.broker_cert = where("keys.broker", os.path.join(self.state_dir, "keys", "broker.cert"))
         self.agents_keys_dir = where("keys.agents", os.path.join(self.state_dir, "keys"))
@@ -395,6 +454,12 @@ class Client:
     """One CURVE-authenticated DEALER connection to the broker.
 
     Client(endpoint, broker_key, certificate) or Client.from_config(path, role="ci").
+    endpoint is one broker endpoint or several (a list, or one comma-separated string):
+    several brokers on one store (docs/ha.md), of which only the active one binds. As the
+    C agents (agents/al_agent_link.c), the client is on one endpoint at a time and moves
+    to the next when the link is not up for one heartbeat interval or the broker said
+    nothing for 3 (plus a backoff that grows after each whole round, up to 1 s); on the
+    new link it registers and sends every unanswered message again with its message id.
     Usable as a context manager; close() ends it.
     """
 
@@ -403,7 +468,10 @@ class Client:
         if certificate.secret_key is None:
             raise ConfigError("%s: the certificate has no secret key" % (certificate.path or "certificate"))
         _z85_key(broker_key, "broker key", "arguments")
-        self.endpoint = endpoint
+        self.endpoints = split_endpoints(endpoint)
+        self.brokers = describe_endpoints(self.endpoints)   # "X", or "any of 2 brokers (X, Y)"
+        self._index = 0                     # the endpoint the link is on
+        self.switches = 0                   # moves to the next endpoint
         self.name = _ID_CHARS.sub("_", name)[:24] or "python-client"
         self.heartbeat_ms = heartbeat_ms
         self.retry_ms = retry_ms
@@ -421,22 +489,45 @@ class Client:
         self._handshake_s = handshake_ms / 1000.0
         self._connected_at = None           # when the monitor reported the last connect
         self._drops = 0                     # handshakes cut in a row by a peer that stayed
-        self._retries_since_drop = 0        # reconnects scheduled since the last cut
+        self._retries_since_drop = None     # reconnects scheduled since the last cut (None: no cut)
         self._broker_heartbeat = None       # last broker heartbeat sequence
         self._last_tx = 0.0
         self._next_heartbeat = 0.0
         self._config = None
+        self._certificate = certificate
+        self._broker_key = broker_key
+        self._handshake_ms = handshake_ms
+        self._up = False                    # handshake done, not disconnected since
+        self._down_since = 0.0              # when the link was opened or went down
+        self._last_rx = 0.0                 # when the broker last said something
+        self._backoff = 0.0                 # added to the failover timeouts
+        self._monitors = 0
         self._context = zmq.Context()
-        self._socket = self._context.socket(zmq.DEALER)
+        self._socket = None
         self._monitor = None
         try:
-            self._open_socket(certificate, broker_key, handshake_ms)
+            self._open_socket()
         except zmq.ZMQError as error:
             self.close()
-            raise ConfigError("%s: %s" % (endpoint, error)) from None
+            raise ConfigError("%s: %s" % (self.endpoint, error)) from None
         self._queue_register()
 
-    def _open_socket(self, certificate, broker_key, handshake_ms):
+    @property
+    def endpoint(self):
+        """The endpoint the link is on (one of self.endpoints)."""
+        return self.endpoints[self._index]
+
+    def _named(self):
+        """The brokers as a Timeout names them: "the broker at X", or "any of 2 brokers (X, Y)"."""
+        return "the broker at " + self.endpoint if len(self.endpoints) == 1 else self.brokers
+
+    def _list(self):
+        """The end of an error about one endpoint: the whole list when there are several."""
+        return "" if len(self.endpoints) == 1 else " (endpoints.brokers: %s)" % self.brokers
+
+    def _open_socket(self):
+        certificate, broker_key, handshake_ms = self._certificate, self._broker_key, self._handshake_ms
+        self._socket = self._context.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)
         self._socket.setsockopt(zmq.HANDSHAKE_IVL, handshake_ms)
         self._socket.setsockopt(zmq.RECONNECT_IVL, 250)
@@ -444,14 +535,55 @@ class Client:
         self._socket.curve_secretkey = certificate.secret_key.encode("ascii")
         self._socket.curve_publickey = certificate.public_key.encode("ascii")
         self._socket.curve_serverkey = broker_key.encode("ascii")
+        # Each socket its own monitor address (a new socket may reuse the old one's fd).
+        self._monitors += 1
         self._monitor = self._socket.get_monitor_socket(
             zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
             | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
-            | zmq.EVENT_CONNECTED | zmq.EVENT_CONNECT_RETRIED)
+            | zmq.EVENT_CONNECTED | zmq.EVENT_CONNECT_RETRIED,
+            "inproc://airlock-client-monitor-%x-%d" % (id(self), self._monitors))
         self._poller = zmq.Poller()
         self._poller.register(self._socket, zmq.POLLIN)
         self._poller.register(self._monitor, zmq.POLLIN)
+        now = time.monotonic()
+        self._up = False
+        self._down_since = now
+        self._last_rx = now
+        self._connected_at = None
+        self._retries_since_drop = None     # no cut on this socket yet
         self._socket.connect(self.endpoint)
+
+    def _close_socket(self):
+        if self._monitor is not None:
+            self._socket.disable_monitor()
+            self._monitor.close(linger=0)
+            self._monitor = None
+        self._socket.close(linger=0)
+
+    def _remake(self, now):
+        """The link is given up (not up for an interval, or the broker silent for 3): a new
+        socket on the next endpoint, as s_link_remake in agents/al_agent_link.c. What is
+        unanswered stays queued; the new link's handshake sends a Register and all of it
+        again (same message ids: the new active broker, which shares the store, answers
+        what the old one committed with its original outcome)."""
+        after = (self._index + 1) % len(self.endpoints)
+        _log.warning("%s: no word from the broker at %s for %d ms (heartbeat timeout): trying %s (endpoints.brokers: %s)",
+                     self.name, self.endpoint, int((now - self._last_rx) * 1000), self.endpoints[after], self.brokers)
+        self._close_socket()
+        self._index = after
+        self.switches += 1
+        if self._index == 0:
+            self._backoff = min(self._backoff * 2, _RECONNECT_IVL_MAX_S) if self._backoff else _RECONNECT_IVL_S
+        self._registered = False
+        self._broker_heartbeat = None
+        self._open_socket()
+
+    def _given_up(self, now):
+        """With several endpoints: is it time to move on? (s_link_given_up)"""
+        interval = self.heartbeat_ms / 1000.0
+        if self._up:
+            return now - self._last_rx > 3 * interval + self._backoff
+        return now - self._down_since > interval + self._backoff
 
     @classmethod
     def from_config(cls, config=None, role="ci", certificate=None, name=None, identity=None, **options):
@@ -467,7 +599,7 @@ class Client:
         cert = load_certificate(certificate or config.agent_cert(identity or role), secret=True)
         options.setdefault("heartbeat_ms", config.heartbeat_ms)
         options.setdefault("handshake_ms", config.handshake_ms)
-        client = cls(config.router_endpoint, broker_key, cert, name=name or identity or role,
+        client = cls(config.broker_endpoints, broker_key, cert, name=name or identity or role,
                      state_dir=config.state_dir, **options)
         client._config = config
         return client
@@ -476,14 +608,13 @@ class Client:
 
     def close(self):
         """Close the connection. Unanswered messages are dropped (they may be committed)."""
-        if self._socket is None:
+        if self._context is None:
             return
-        if self._monitor is not None:
-            self._socket.disable_monitor()
-            self._monitor.close(linger=0)
-        self._socket.close(linger=0)
+        if self._socket is not None:
+            self._close_socket()
+            self._socket = None
         self._context.term()
-        self._socket = None
+        self._context = None
 
     def __enter__(self):
         return self
@@ -501,7 +632,7 @@ class Client:
                 raise Denied(self._register.message_id, answer.denied.code,
                              "registration: " + answer.denied.reason, answer.denied.audit_sequence)
             if not self._wait(deadline):
-                raise Timeout("no answer from the broker at %s within %.1f s" % (self.endpoint, timeout))
+                raise Timeout("no answer from %s within %.1f s" % (self._named(), timeout))
 
     def poll(self, timeout=0.0):
         """Handle what the broker sent and keep the link alive (heartbeats, resends) for
@@ -607,25 +738,33 @@ class Client:
         now = time.monotonic()
         if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
             self._connections += 1
+            self._up = True
+            self._last_rx = now
             self._refused = None
             self._drops = 0
             self._broker_heartbeat = None
-            if self._connections > 1:
+            if self._connections > 1 or self.switches:
+                # A new link (the first one after moves counts too): Register and resend.
                 self._resend_all()
         elif event == zmq.EVENT_DISCONNECTED:
             self._registered = False
+            self._up = False
+            self._down_since = now
         elif event == zmq.EVENT_CONNECTED:
             self._connected_at = now
         elif event == zmq.EVENT_CONNECT_RETRIED:
             # The first one after a cut schedules the reconnect; a second means that
             # attempt found nobody: the broker went away (it died), not a refusal.
-            self._retries_since_drop += 1
-            if self._retries_since_drop >= 2:
-                self._drops = 0
+            # (Only after a cut on this socket: a standby that binds nothing is no proof.)
+            if self._retries_since_drop is not None:
+                self._retries_since_drop += 1
+                if self._retries_since_drop >= 2:
+                    self._drops = 0
         elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH and value != 300:
             # The ZAP status: 400 from the broker's handler (300, temporary: retried).
             self._refused = ("handshake with %s failed: the broker refused this key (%s is not in the "
-                             "policy's identities.yaml; ZAP status %d)" % (self.endpoint, self.public_key, value))
+                             "policy's identities.yaml; ZAP status %d)%s"
+                             % (self.endpoint, self.public_key, value, self._list()))
         elif event in (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL):
             # Cut during the handshake. A handshake that ran into its timeout is a slow
             # broker, not a refusal; a quick cut counts toward _DROPS_REFUSED.
@@ -636,14 +775,16 @@ class Client:
                 self._drops += 1
             if self._drops >= _DROPS_REFUSED:
                 self._refused = ("handshake with %s failed: the broker closed the connection during the CURVE "
-                                 "handshake %d times in a row: wrong broker key, or not an airlock broker"
-                                 % (self.endpoint, self._drops))
+                                 "handshake %d times in a row: wrong broker key, or not an airlock broker%s"
+                                 % (self.endpoint, self._drops, self._list()))
 
     def _wait(self, deadline):
         """One round: receive, keep alive, retransmit. False once the deadline passed."""
         now = time.monotonic()
         if now >= deadline:
             return False
+        if len(self.endpoints) > 1 and self._given_up(now):
+            self._remake(now)
         if self._registered and now - self._last_tx > 3 * self.heartbeat_ms / 1000.0:
             # Silent for 3 intervals: the broker has forgotten us.
             self._resend_all()
@@ -654,7 +795,8 @@ class Client:
             if pending.sent_at is None or now - pending.sent_at >= retry:
                 self._transmit(pending)
         wake = min([deadline, self._next_heartbeat if self._registered else deadline]
-                   + [(p.sent_at or now) + retry for p in self._pending.values()])
+                   + [(p.sent_at or now) + retry for p in self._pending.values()]
+                   + ([now + self.heartbeat_ms / 1000.0] if len(self.endpoints) > 1 else []))
         events = dict(self._poller.poll(max(0, int((wake - now) * 1000)) + 1))
         if self._monitor in events:
             while self._monitor.poll(0):
@@ -669,6 +811,7 @@ class Client:
                     break
                 if len(frames) != 1:
                     continue        # the bus sends single frames
+                self._last_rx = time.monotonic()
                 envelope = pb.Envelope()
                 try:
                     envelope.ParseFromString(frames[0])
@@ -685,8 +828,8 @@ class Client:
         pending = self._queue(envelope)
         while pending.answer is None:
             if not self._wait(deadline):
-                raise Timeout("no answer from the broker at %s within %.1f s (message %s stays unanswered: "
-                              "it may be committed)" % (self.endpoint, timeout, pending.message_id))
+                raise Timeout("no answer from %s within %.1f s (message %s stays unanswered: it may be committed)"
+                              % (self._named(), timeout, pending.message_id))
         answer = pending.answer
         if answer.WhichOneof("body") == "denied":
             denied = answer.denied
