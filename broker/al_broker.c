@@ -267,7 +267,7 @@ al_broker_new (const al_config_t *config, char *error, size_t error_size)
         }
         free (checkpoint_dir);
     }
-    //  With ha.database: the PostgreSQL store the brokers share, fenced by the lease.
+    //  With ha: the PostgreSQL store (store.dsn) the brokers share, fenced by the lease.
     const char *backend = self->leader? AL_STORE_PG_BACKEND: al_config_store_backend (config);
     const char *database = self->leader? al_config_ha_database (config): al_config_store_location (config);
     self->store = al_store_open (backend, database, NULL, error, error_size);
