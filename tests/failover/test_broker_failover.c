@@ -3,7 +3,7 @@
     One `airlock init` state directory (one set of keys and one policy, as two brokers of
     one deployment share them), a throwaway PostgreSQL (tests/pg), and three
     airlock.yaml files: broker A's and broker B's (each its own ipc:// endpoints in the
-    temporary directory, its checkpoint file, the same ha.database) and the clients'
+    temporary directory, its checkpoint file, the same store.dsn) and the clients'
     (endpoints.brokers / events: both brokers). Shown:
       - A takes the lease and serves; B waits as a standby and binds nothing;
       - a QaRequest is committed by A and queued for qa (no qa agent is connected);

@@ -10,7 +10,7 @@
                └─ 10.99.2.0/24 ── broker-2 ── 10.99.4.0/24 ──┴─ pg
 
     PostgreSQL (tests/pg, pg_harness_new_in) runs in "pg" and listens on both of its
-    link addresses; each broker's ha.database names both (libpq tries them in order, the
+    link addresses; each broker's store.dsn names both (libpq tries them in order, the
     one without a route fails at once), so the lease and the audit log cross a link.
     broker-1 starts first and takes the lease; broker-2 is a standby. The agents
     (orchestrator, deploy-manager, monitor, qa) and every CLI command run in "agents"
