@@ -77,15 +77,61 @@ s_string_kind (const char *field_name)
     return S_KIND_TEXT;
 }
 
-//  State of one validation: where we are and the first error.
+//  One step of the path to the field being checked: a field name, or a list index.
+typedef struct {
+    const char *name;               // NULL: the index of a list element
+    size_t index;
+} s_step_t;
+
+//  Deeper than airlock.proto ever nests; steps beyond it are counted, not kept.
+#define S_PATH_STEPS 32
+
+//  State of one validation: where we are and the first error. The path is kept as steps
+//  (pointers into the descriptors) and spelled out only when a failure is reported: a
+//  valid message never pays for the text.
 typedef struct {
     const al_envelope_t *envelope;
     al_codec_status_t status;
     char *error;
     size_t error_size;
-    char path [256];
-    size_t path_length;
+    s_step_t steps [S_PATH_STEPS];
+    size_t depth;
 } s_check_t;
+
+//  Append text to path (of length *length_p in a buffer of size bytes); text that does
+//  not fit is cut.
+static void
+s_path_append (char *path, size_t size, size_t *length_p, const char *text)
+{
+    size_t room = size - *length_p;
+    int added = snprintf (path + *length_p, room, "%s", text);
+    *length_p = added < 0 ? *length_p
+              : (size_t) added >= room ? size - 1
+              : *length_p + (size_t) added;
+}
+
+//  The current path as text, "execute_deploy.grant.approvals[0]"; returns its length. A
+//  path longer than the buffer is cut; the nesting of airlock.proto never gets there.
+static size_t
+s_path_text (const s_check_t *check, char *path, size_t size)
+{
+    size_t length = 0;
+    path [0] = '\0';
+    size_t kept = check->depth < S_PATH_STEPS ? check->depth : S_PATH_STEPS;
+    for (size_t i = 0; i < kept; i++) {
+        const s_step_t *step = &check->steps [i];
+        if (step->name) {
+            s_path_append (path, size, &length, length ? "." : "");
+            s_path_append (path, size, &length, step->name);
+        }
+        else {
+            char text [32];
+            snprintf (text, sizeof text, "[%zu]", step->index);
+            s_path_append (path, size, &length, text);
+        }
+    }
+    return length;
+}
 
 //  Record a failure at the current path (plus field, if given). First failure wins.
 static void
@@ -96,9 +142,11 @@ s_fail (s_check_t *check, al_codec_status_t status, const char *field, const cha
     check->status = status;
     if (!check->error || check->error_size == 0)
         return;
-    const char *path = check->path_length ? check->path : (field ? "" : "envelope");
+    char text [256];
+    size_t path_length = s_path_text (check, text, sizeof text);
+    const char *path = path_length ? text : (field ? "" : "envelope");
     int used = snprintf (check->error, check->error_size, "%s%s%s: ", path,
-                         check->path_length && field ? "." : "", field ? field : "");
+                         path_length && field ? "." : "", field ? field : "");
     if (used < 0 || (size_t) used >= check->error_size)
         return;
     va_list args;
@@ -107,41 +155,33 @@ s_fail (s_check_t *check, al_codec_status_t status, const char *field, const cha
     va_end (args);
 }
 
-//  Append text to the path; returns the length to restore with s_path_pop. A path longer
-//  than the buffer is cut; the nesting of airlock.proto never gets there.
+//  Enter a field or a list element; returns the depth to restore with s_path_pop.
 static size_t
-s_path_append (s_check_t *check, const char *text)
+s_path_push_step (s_check_t *check, const char *name, size_t index)
 {
-    size_t saved = check->path_length;
-    size_t room = sizeof check->path - saved;
-    int added = snprintf (check->path + saved, room, "%s", text);
-    check->path_length = added < 0 ? saved
-                       : (size_t) added >= room ? sizeof check->path - 1
-                       : saved + (size_t) added;
+    size_t saved = check->depth;
+    if (saved < S_PATH_STEPS)
+        check->steps [saved] = (s_step_t) { .name = name, .index = index };
+    check->depth = saved + 1;
     return saved;
 }
 
 static size_t
 s_path_push (s_check_t *check, const char *name)
 {
-    size_t saved = s_path_append (check, check->path_length ? "." : "");
-    s_path_append (check, name);
-    return saved;
+    return s_path_push_step (check, name, 0);
 }
 
 static size_t
 s_path_push_index (s_check_t *check, size_t index)
 {
-    char text [32];
-    snprintf (text, sizeof text, "[%zu]", index);
-    return s_path_append (check, text);
+    return s_path_push_step (check, NULL, index);
 }
 
 static void
 s_path_pop (s_check_t *check, size_t saved)
 {
-    check->path_length = saved;
-    check->path [saved] = '\0';
+    check->depth = saved;
 }
 
 //  Check a string against its kind; fails at the current path.

@@ -399,7 +399,8 @@ al_store_append (al_store_t *self, const al_store_event_t *event, al_store_appen
     row.reason = row.reason? row.reason: "";
     if (!row.envelope)
         row.envelope_size = 0;
-    if (*row.message_id) {
+    //  A backend whose insert reports duplicates saves this probe per append (below).
+    if (*row.message_id && !self->ops.insert_reports_duplicate) {
         al_store_event_t original;
         al_store_status_t status = self->ops.find_message (self->handle, row.sender, row.message_id, &original);
         if (status == AL_STORE_OK) {
@@ -422,6 +423,19 @@ al_store_append (al_store_t *self, const al_store_event_t *event, al_store_appen
         return AL_STORE_ERR_NOMEM;
     }
     al_store_status_t status = self->ops.insert (self->handle, &row);
+    if (status == AL_STORE_DUPLICATE && *row.message_id && self->ops.insert_reports_duplicate) {
+        al_store_event_t original;
+        status = self->ops.find_message (self->handle, row.sender, row.message_id, &original);
+        if (status == AL_STORE_OK) {
+            s_result_from (result, &original);
+            return AL_STORE_DUPLICATE;
+        }
+        if (status == AL_STORE_NOT_FOUND) {
+            snprintf (self->error, sizeof self->error, "append: insert reported a duplicate of '%s' that is not stored",
+                      row.message_id);
+            return AL_STORE_ERR_IO;
+        }
+    }
     if (status != AL_STORE_OK)
         return al_store_fail (self, status, "append");
     self->rows = row.sequence;

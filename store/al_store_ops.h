@@ -92,6 +92,12 @@ typedef struct {
     //  checking); a commit whose epoch is stale MUST fail (AL_STORE_ERR_IO, its error
     //  saying "fenced") and leave nothing behind.
     al_store_status_t (*set_fence) (void *handle, uint64_t epoch);
+
+    //  MAY: true if insert itself refuses an event whose sender and non-empty message_id
+    //  are already stored, returning AL_STORE_DUPLICATE, storing nothing and leaving the
+    //  transaction usable. append then inserts without calling find_message first, and
+    //  calls it only to answer a duplicate. false: append probes with find_message first.
+    bool insert_reports_duplicate;
 } al_store_ops_t;
 
 //  Register a backend (the table is copied). Fails if a mandatory member is missing, the

@@ -6,7 +6,11 @@
     versioned in the meta table; a database written by a newer schema is refused.
 
     Events are stored one column per field (seq is the rowid) with a partial unique index
-    on (sender, message_id) that recognises retransmissions. Side tables (deliveries,
+    on (sender, message_id) that recognises retransmissions: the insert itself fails on a
+    retransmission (SQLITE_CONSTRAINT_UNIQUE) and reports AL_STORE_DUPLICATE, so append
+    needs no SELECT before each insert (insert_reports_duplicate). A database whose index
+    is not exactly that one (altered by hand) gets the SELECT before the insert instead,
+    so a retransmission is still never stored twice. Side tables (deliveries,
     outbox, approvals_used, journal) live in the same file so they commit atomically with
     their event. Read-only opens (verify, export) never write; a WAL database whose -shm
     cannot be created (read-only directory) and that has no -wal content is opened as
@@ -45,6 +49,10 @@
 #define S_WAL_CHECKPOINT_PAGES 1000
 #define S_WAL_INLINE_PAGES 16000
 
+//  The index that recognises retransmissions, exactly as created (sqlite_master keeps
+//  the text): the insert relies on it (s_insert).
+#define S_MESSAGE_INDEX "CREATE UNIQUE INDEX events_message ON events (sender, message_id) WHERE message_id <> ''"
+
 static const char *s_schema =
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE events ("
@@ -52,7 +60,7 @@ static const char *s_schema =
     "  role TEXT NOT NULL, type TEXT NOT NULL, message_id TEXT NOT NULL,"
     "  deployment_id TEXT NOT NULL, environment TEXT NOT NULL, decision INTEGER NOT NULL,"
     "  reason TEXT NOT NULL, envelope BLOB NOT NULL, hash BLOB NOT NULL);"
-    "CREATE UNIQUE INDEX events_message ON events (sender, message_id) WHERE message_id <> '';"
+    S_MESSAGE_INDEX ";"
     "CREATE TABLE deliveries (role TEXT NOT NULL, seq INTEGER NOT NULL,"
     "  PRIMARY KEY (role, seq)) WITHOUT ROWID;"
     "CREATE TABLE outbox (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, channel TEXT NOT NULL,"
@@ -118,6 +126,7 @@ typedef struct {
     sqlite3 *db;
     char *path;
     bool read_only;
+    bool probe_before_insert;           // events_message is not S_MESSAGE_INDEX (s_check_schema)
     s_checkpointer_t *checkpointer;     // writable handles only; NULL if it could not start
     int wal_pages_woken;                // WAL size when the checkpointer was last woken
     sqlite3_stmt *stmt [S_STMT_COUNT];
@@ -442,6 +451,16 @@ s_check_schema (s_handle_t *self, bool read_only)
                      version, S_SCHEMA_VERSION);
         goto cleanup;
     }
+    //  The insert detects a retransmission only through the unique index; without it
+    //  (a database altered by hand) s_insert looks the message up first.
+    free (value);
+    value = NULL;
+    if (s_query_text (self->db, "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'events_message'"
+                      " AND tbl_name = 'events'", &value) != SQLITE_OK) {
+        s_db_error (self, "reading schema");
+        goto cleanup;
+    }
+    self->probe_before_insert = !value || strcmp (value, S_MESSAGE_INDEX) != 0;
     status = AL_STORE_OK;
 cleanup:
     free (value);
@@ -658,10 +677,21 @@ s_get (void *handle, uint64_t sequence, al_store_event_t *event)
     return s_event_query (self, stmt, event, "reading event");
 }
 
+//  Stores the event; AL_STORE_DUPLICATE (nothing stored, the transaction still usable:
+//  a constraint failure undoes only its statement) if an event with the same sender and
+//  non-empty message_id exists.
 static al_store_status_t
 s_insert (void *handle, const al_store_event_t *event)
 {
     s_handle_t *self = (s_handle_t *) handle;
+    bool has_id = event->message_id && *event->message_id;
+    if (has_id && self->probe_before_insert) {
+        al_store_event_t original;
+        al_store_status_t status = s_find_message (self, event->sender, event->message_id, &original);
+        sqlite3_reset (self->stmt [S_FIND]);
+        if (status != AL_STORE_NOT_FOUND)
+            return status == AL_STORE_OK? AL_STORE_DUPLICATE: status;
+    }
     sqlite3_stmt *stmt = s_stmt (self, S_INSERT);
     if (!stmt)
         return AL_STORE_ERR_IO;
@@ -678,7 +708,16 @@ s_insert (void *handle, const al_store_event_t *event)
     sqlite3_bind_blob64 (stmt, 11, event->envelope_size? event->envelope: (const void *) "",
                          event->envelope_size, SQLITE_STATIC);
     sqlite3_bind_blob (stmt, 12, event->hash, AL_STORE_HASH_SIZE, SQLITE_STATIC);
-    return s_run (self, stmt, "inserting event");
+    int rc = sqlite3_step (stmt);
+    //  Only events_message is a UNIQUE index of events (seq, the rowid, would fail with
+    //  SQLITE_CONSTRAINT_PRIMARYKEY, an error).
+    if ((rc & 0xff) == SQLITE_CONSTRAINT && has_id && sqlite3_extended_errcode (self->db) == SQLITE_CONSTRAINT_UNIQUE) {
+        sqlite3_reset (stmt);
+        return AL_STORE_DUPLICATE;
+    }
+    al_store_status_t status = rc == SQLITE_DONE? AL_STORE_OK: s_db_error (self, "inserting event");
+    sqlite3_reset (stmt);
+    return status;
 }
 
 static void *
@@ -974,6 +1013,7 @@ const al_store_ops_t al_store_sqlite_ops = {
     .rollback = s_rollback,
     .find_message = s_find_message,
     .insert = s_insert,
+    .insert_reports_duplicate = true,
     .get = s_get,
     .iter_open = s_iter_open,
     .iter_next = s_iter_next,

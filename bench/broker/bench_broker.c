@@ -17,6 +17,18 @@
     messages (above the 2 ms goal) sent close together, with their time into the run,
     to tell a periodic stall (checkpoints, ticks) from scattered scheduling noise.
     AIRLOCK_BENCH_LATENCY_ONLY=1 runs only the two latency phases.
+
+    The durable reference: the broker acknowledges a message only after its commit is on
+    disk (WAL, synchronous=FULL: a write and an fdatasync of the WAL), which the forwarder
+    never does. So in the same run, in the same state directory (same file system), a
+    zero-work durable writer appends ~300 bytes to a file and fdatasyncs it, at the same
+    1,000 ops/s, and its per-op latency is printed beside the two servers: the broker's
+    p99 cannot be below the disk's own.
+
+    The reactor's CPU per message: the airlock broker's reactor thread's CPU time (it does
+    the decoding, the store and the commit's write) over the throughput phase, divided by
+    the messages delivered. This VM has no hardware counters (perf stat -e instructions:
+    not supported), and thread CPU time survives the load far better than wall time.
     Results are printed as "RESULT name value unit" lines (scripts/bench collects them).
 */
 #include "broker/al_broker.h"
@@ -28,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +51,7 @@
 #define S_LATENCY_SECONDS 4
 #define S_LATENCY_PER_SENDER (S_LATENCY_RATE * S_LATENCY_SECONDS / S_SENDERS)
 #define S_PAYLOAD_BYTES 200
+#define S_FSYNC_RECORD_BYTES 300        // about one audit row and its WAL frame header
 
 typedef enum { S_FORWARDER_CURVE, S_FORWARDER_PLAIN, S_AIRLOCK } s_mode_t;
 
@@ -302,14 +316,25 @@ s_forwarder_run (void *arg)
 typedef struct {
     al_broker_t *broker;
     int rc;
+    int64_t cpu_ns;                 // the reactor thread's CPU time in al_broker_run
 } s_airlock_t;
+
+static int64_t
+s_thread_cpu_ns (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static void *
 s_airlock_run (void *arg)
 {
     s_airlock_t *self = (s_airlock_t *) arg;
     pthread_setname_np (pthread_self (), "airlock-broker");
+    int64_t start = s_thread_cpu_ns ();
     self->rc = al_broker_run (self->broker);
+    self->cpu_ns = s_thread_cpu_ns () - start;
     return NULL;
 }
 
@@ -340,6 +365,7 @@ typedef struct {
 
 typedef struct {
     double rate;                    // msgs/s received
+    double cpu_us_per_message;      // airlock broker: its reactor thread's CPU per message
     double p50_ms, p99_ms;
     size_t received, expected;
     size_t histogram [S_BUCKETS];
@@ -466,6 +492,8 @@ s_run_phase (s_bench_t *bench, s_mode_t mode, bool paced, al_config_t *config)
     if (mode == S_AIRLOCK) {
         al_broker_request_stop (airlock.broker);
         pthread_join (server, NULL);
+        if (phase.received > 0)
+            result.cpu_us_per_message = (double) airlock.cpu_ns / 1e3 / (double) phase.received;
         al_broker_destroy (&airlock.broker);
         al_config_destroy (&config);
     }
@@ -493,6 +521,58 @@ s_run_phase (s_bench_t *bench, s_mode_t mode, bool paced, al_config_t *config)
     free (phase.sent_ns);
     free (phase.latency_ns);
     free (phase.latency_sent_ns);
+    return result;
+}
+
+//  The durable reference: append S_FSYNC_RECORD_BYTES to a file in the state directory
+//  and fdatasync it, at S_LATENCY_RATE ops/s for S_LATENCY_SECONDS; per op latency (the
+//  write and the fdatasync). What the broker's commit costs at the least.
+typedef struct {
+    double p50_ms, p99_ms, max_ms;
+    size_t done, expected;
+} s_fsync_result_t;
+
+static s_fsync_result_t
+s_run_fsync (s_bench_t *bench)
+{
+    s_fsync_result_t result = { 0 };
+    result.expected = (size_t) S_LATENCY_RATE * S_LATENCY_SECONDS;
+    char path [400];
+    snprintf (path, sizeof path, "%s/fsync-reference.log", bench->dir);
+    int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd == -1) {
+        fprintf (stderr, "bench_broker: cannot create %s\n", path);
+        return result;
+    }
+    int64_t *latency = (int64_t *) calloc (result.expected, sizeof *latency);
+    assert (latency);
+    uint8_t record [S_FSYNC_RECORD_BYTES];
+    memset (record, 'a', sizeof record);
+    int64_t interval = 1000000000ll / S_LATENCY_RATE;
+    int64_t start = s_now_ns ();
+    for (size_t n = 0; n < result.expected; n++) {
+        int64_t due = start + (int64_t) n * interval;
+        while (s_now_ns () < due) {
+            int64_t left = due - s_now_ns ();
+            if (left > 200000)
+                usleep (100);
+        }
+        int64_t begin = s_now_ns ();
+        if (write (fd, record, sizeof record) != (ssize_t) sizeof record || fdatasync (fd) != 0) {
+            fprintf (stderr, "bench_broker: %s: write or fdatasync failed\n", path);
+            break;
+        }
+        latency [result.done++] = s_now_ns () - begin;
+    }
+    close (fd);
+    unlink (path);
+    if (result.done > 0) {
+        qsort (latency, result.done, sizeof (int64_t), s_compare_i64);
+        result.p50_ms = (double) latency [result.done / 2] / 1e6;
+        result.p99_ms = (double) latency [(result.done * 99) / 100] / 1e6;
+        result.max_ms = (double) latency [result.done - 1] / 1e6;
+    }
+    free (latency);
     return result;
 }
 
@@ -586,13 +666,15 @@ main (void)
         airlock = s_run_phase (&bench, S_AIRLOCK, false, NULL);
     }
     s_result_t forwarder_latency = s_run_phase (&bench, S_FORWARDER_CURVE, true, NULL);
+    s_fsync_result_t disk = s_run_fsync (&bench);
     s_result_t airlock_latency = s_run_phase (&bench, S_AIRLOCK, true, NULL);
 
     if (!latency_only) {
         printf ("throughput: %zu messages each\n", forwarder.expected);
         printf ("  forwarder (NULL)   %10.0f msgs/s (%zu received)\n", plain.rate, plain.received);
         printf ("  forwarder (CURVE)  %10.0f msgs/s (%zu received)\n", forwarder.rate, forwarder.received);
-        printf ("  airlock broker     %10.0f msgs/s (%zu received)\n", airlock.rate, airlock.received);
+        printf ("  airlock broker     %10.0f msgs/s (%zu received); reactor thread CPU %.2f us/msg\n",
+                airlock.rate, airlock.received, airlock.cpu_us_per_message);
     }
     double ratio = forwarder.rate > 0? airlock.rate / forwarder.rate: 0;
     double ratio_plain = plain.rate > 0? airlock.rate / plain.rate: 0;
@@ -601,8 +683,13 @@ main (void)
                 ratio, ratio_plain);
     printf ("latency at %d msgs/s offered, %d s:\n", S_LATENCY_RATE, S_LATENCY_SECONDS);
     printf ("  forwarder (CURVE)  p50 %.3f ms  p99 %.3f ms\n", forwarder_latency.p50_ms, forwarder_latency.p99_ms);
+    printf ("  disk (write+fdatasync)  p50 %.3f ms  p99 %.3f ms  max %.3f ms (%zu-byte appends, %zu of %zu)\n",
+            disk.p50_ms, disk.p99_ms, disk.max_ms, (size_t) S_FSYNC_RECORD_BYTES, disk.done, disk.expected);
     printf ("  airlock broker     p50 %.3f ms  p99 %.3f ms (goal p99 <= 2 ms)\n",
             airlock_latency.p50_ms, airlock_latency.p99_ms);
+    double over_fsync = disk.p99_ms > 0? airlock_latency.p99_ms / disk.p99_ms: 0;
+    printf ("  airlock broker p99 / disk p99 = %.2f (the broker fsyncs before every ack; the forwarder never does)\n",
+            over_fsync);
     const s_result_t *shown [] = { &forwarder_latency, &airlock_latency };
     const char *shown_name [] = { "forwarder (CURVE)", "airlock broker" };
     for (size_t r = 0; r < 2; r++) {
@@ -625,9 +712,13 @@ main (void)
         printf ("RESULT broker.airlock_rate %.0f msgs/s\n", airlock.rate);
         printf ("RESULT broker.ratio_vs_curve_forwarder %.2f x\n", ratio);
         printf ("RESULT broker.ratio_vs_plain_forwarder %.2f x\n", ratio_plain);
+        printf ("RESULT broker.reactor_cpu_per_msg %.2f us\n", airlock.cpu_us_per_message);
     }
     printf ("RESULT broker.airlock_p50_at_1000 %.3f ms\n", airlock_latency.p50_ms);
     printf ("RESULT broker.airlock_p99_at_1000 %.3f ms\n", airlock_latency.p99_ms);
+    printf ("RESULT broker.fsync_p50_at_1000 %.3f ms\n", disk.p50_ms);
+    printf ("RESULT broker.fsync_p99_at_1000 %.3f ms\n", disk.p99_ms);
+    printf ("RESULT broker.airlock_p99_over_fsync_p99 %.2f x\n", over_fsync);
 
     for (int i = 0; i < S_SENDERS; i++)
         zcert_destroy (&bench.senders [i]);
@@ -637,9 +728,10 @@ main (void)
     snprintf (command, sizeof command, "rm -rf '%s'", bench.dir);
     if (system (command) != 0)
         fprintf (stderr, "bench_broker: could not remove %s\n", bench.dir);
-    bool complete = latency_only? airlock_latency.received == airlock_latency.expected
-                 : plain.received == plain.expected && forwarder.received == forwarder.expected
-                 && airlock.received == airlock.expected
-                 && airlock_latency.received == airlock_latency.expected;
+    bool complete = disk.done == disk.expected
+                 && (latency_only? airlock_latency.received == airlock_latency.expected
+                     : plain.received == plain.expected && forwarder.received == forwarder.expected
+                       && airlock.received == airlock.expected
+                       && airlock_latency.received == airlock_latency.expected);
     return complete? 0: 1;
 }

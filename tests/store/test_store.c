@@ -258,6 +258,7 @@ test_dedup (void **state)
     assert_int_equal (al_store_append (store, &fresh, &again), AL_STORE_DUPLICATE);
     assert_int_equal (again.sequence, 3);
     assert_string_equal (again.reason, "ok");
+    assert_int_equal (al_store_row_count (store), 3);
     //  Empty message ids are never de-duplicated.
     al_store_event_t anonymous = event;
     anonymous.message_id = "";
@@ -277,7 +278,59 @@ test_dedup (void **state)
     assert_int_equal (al_store_begin (store), AL_STORE_OK);
     assert_int_equal (al_store_append (store, &bad, &result), AL_STORE_ERR_ARGUMENT);
     assert_int_equal (al_store_rollback (store), AL_STORE_OK);
+    //  The SQLite insert reports the duplicate itself (no probe before it): the refused
+    //  insert leaves the transaction usable and the chain intact.
+    assert_true (al_store_sqlite_ops.insert_reports_duplicate);
+    assert_int_equal (al_store_begin (store), AL_STORE_OK);
+    assert_int_equal (al_store_append (store, &event, &again), AL_STORE_DUPLICATE);
+    assert_int_equal (again.sequence, 1);
+    bad.decision = AL_STORE_ACCEPTED;
+    assert_int_equal (al_store_append (store, &bad, &result), AL_STORE_OK);
+    assert_int_equal (result.sequence, 3);
+    assert_int_equal (al_store_commit (store), AL_STORE_OK);
+    al_verify_report_t report;
+    assert_int_equal (al_store_verify (store, NULL, NULL, &report), AL_STORE_OK);
+    assert_int_equal (report.result, AL_VERIFY_OK);
+    assert_int_equal (report.rows, 3);
     al_store_destroy (&store);
+}
+
+//  A database whose unique index was altered by hand still never stores a retransmission
+//  twice: the backend then looks the message up before inserting.
+static void
+test_dedup_without_unique_index (void **state)
+{
+    s_fixture_t *fixture = *state;
+    al_store_t *store = st_open (fixture->path);
+    al_store_append_result_t result, again;
+    al_store_event_t event = {
+        .time_ms = 1000, .sender = "orchestrator-1", .role = "orchestrator", .type = "DeployRequest",
+        .message_id = "m-1", .decision = AL_STORE_ACCEPTED, .reason = "ok",
+        .envelope = (const uint8_t *) "abc", .envelope_size = 3
+    };
+    assert_int_equal (al_store_begin (store), AL_STORE_OK);
+    assert_int_equal (al_store_append (store, &event, &result), AL_STORE_OK);
+    assert_int_equal (al_store_commit (store), AL_STORE_OK);
+    al_store_destroy (&store);
+    st_sql_exec (fixture->path, "DROP INDEX events_message;"
+                               "CREATE INDEX events_message ON events (sender, message_id)");
+
+    store = st_open (fixture->path);
+    assert_int_equal (al_store_begin (store), AL_STORE_OK);
+    assert_int_equal (al_store_append (store, &event, &again), AL_STORE_DUPLICATE);
+    assert_int_equal (again.sequence, 1);
+    assert_memory_equal (again.hash, result.hash, AL_STORE_HASH_SIZE);
+    al_store_event_t fresh = event;
+    fresh.message_id = "m-2";
+    assert_int_equal (al_store_append (store, &fresh, &result), AL_STORE_OK);
+    assert_int_equal (result.sequence, 2);
+    assert_int_equal (al_store_append (store, &fresh, &again), AL_STORE_DUPLICATE);
+    assert_int_equal (again.sequence, 2);
+    assert_int_equal (al_store_commit (store), AL_STORE_OK);
+    al_store_destroy (&store);
+    char *rows = s_sql_text (fixture->path, "SELECT count(*) FROM events");
+    assert_string_equal (rows, "2");
+    free (rows);
 }
 
 static void
@@ -522,6 +575,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_durability_settings, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_open_refusals, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_dedup, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_dedup_without_unique_index, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_side_tables, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_iterator_and_export, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_checkpoint_and_read_only_verify, s_setup, s_teardown),
