@@ -29,6 +29,7 @@
 #include "deploy/al_driver_int.h"
 #include "base/al_child.h"
 #include "base/al_clock.h"
+#include "base/al_file.h"
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
@@ -182,7 +183,7 @@ s_exec_open (const al_driver_config_t *config, const al_driver_secrets_t *secret
             goto cleanup;
         }
     }
-    if (al_mkdir_p (self->evidence_dir, error, error_size) != 0)
+    if (al_file_make_directories (self->evidence_dir, 0700, error, error_size) != 0)
         goto cleanup;
     return self;
 
@@ -253,7 +254,9 @@ s_write_evidence (s_exec_t *self, const char *step, al_driver_run_t *run)
         step, run->command, run->exit_code, run->timed_out ? "true" : "false", run->duration_ms,
         run->out_truncated ? "true" : "false", run->err_truncated ? "true" : "false",
         run->out, run->err);
-    if (size < 0 || al_file_write (run->evidence_path, text, (size_t) size) != 0) {
+    char ignored [256];
+    if (size < 0 || al_file_write_atomic (run->evidence_path, text, (size_t) size, 0600,
+                                          ignored, sizeof ignored) != 0) {
         free (run->evidence_path);
         run->evidence_path = NULL;
     }

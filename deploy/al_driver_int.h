@@ -57,12 +57,8 @@ char *const *al_env_array (const al_env_t *self);
 //  A TCP port on host that was free a moment ago (bind to port 0), or -1 with error.
 int al_free_port (const char *host, char *error, size_t error_size);
 
-//  mkdir -p with mode 0700. Returns 0 or -1 with "path: reason".
-int al_mkdir_p (const char *path, char *error, size_t error_size);
 //  The last max bytes of a file, redacted, NUL-terminated. Caller frees; "" if unreadable.
 char *al_file_tail (const char *path, size_t max, const al_redact_t *redact);
-//  Write size bytes to path (0600, truncating). Returns 0 or -1.
-int al_file_write (const char *path, const char *data, size_t size);
 
 //  snprintf into error, then redact it in place (al_error_set, with the secrets removed).
 void al_driver_error_set (char *error, size_t error_size, const al_redact_t *redact,

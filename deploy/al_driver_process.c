@@ -29,6 +29,7 @@
 */
 #include "deploy/al_driver_process_int.h"
 #include "base/al_clock.h"
+#include "base/al_file.h"
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -155,8 +156,8 @@ s_process_open (const al_driver_config_t *config, const al_driver_secrets_t *sec
         snprintf (error, error_size, "host: %s", probe_error);
         goto cleanup;
     }
-    if (al_mkdir_p (self->evidence_dir, error, error_size) != 0
-    ||  (self->state_file && al_mkdir_p (self->state_dir, error, error_size) != 0)
+    if (al_file_make_directories (self->evidence_dir, 0700, error, error_size) != 0
+    ||  (self->state_file && al_file_make_directories (self->state_dir, 0700, error, error_size) != 0)
     ||  (self->state_file && al_process_registry_recover (self, error, error_size) != 0)
     ||  al_process_pump_start (&self->pump, secrets->redact, error, error_size) != 0)
         goto cleanup;

@@ -54,35 +54,6 @@ al_free_port (const char *host, char *error, size_t error_size)
 //  --------------------------------------------------------------------------
 //  Files, errors, checks, probes
 
-int
-al_mkdir_p (const char *path, char *error, size_t error_size)
-{
-    char buffer [PATH_MAX];
-    if (snprintf (buffer, sizeof (buffer), "%s", path) >= (int) sizeof (buffer)) {
-        snprintf (error, error_size, "%s: path too long", path);
-        return -1;
-    }
-    for (char *slash = buffer + 1; ; slash++) {
-        bool last = *slash == 0;
-        if (*slash == '/' || last) {
-            *slash = 0;
-            if (mkdir (buffer, 0700) != 0 && errno != EEXIST) {
-                snprintf (error, error_size, "%s: %s", buffer, strerror (errno));
-                return -1;
-            }
-            if (last)
-                break;
-            *slash = '/';
-        }
-    }
-    struct stat info;
-    if (stat (path, &info) != 0 || !S_ISDIR (info.st_mode)) {
-        snprintf (error, error_size, "%s: not a directory", path);
-        return -1;
-    }
-    return 0;
-}
-
 char *
 al_file_tail (const char *path, size_t max, const al_redact_t *redact)
 {
@@ -100,25 +71,6 @@ al_file_tail (const char *path, size_t max, const al_redact_t *redact)
     char *result = raw ? al_redact_text (redact, raw, size, NULL) : NULL;
     free (raw);
     return result ? result : strdup ("");
-}
-
-int
-al_file_write (const char *path, const char *data, size_t size)
-{
-    int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
-    size_t done = 0;
-    while (done < size) {
-        ssize_t wrote = write (fd, data + done, size - done);
-        if (wrote < 0 && errno == EINTR)
-            continue;
-        if (wrote <= 0)
-            break;
-        done += (size_t) wrote;
-    }
-    int rc = close (fd) == 0 && done == size ? 0 : -1;
-    return rc;
 }
 
 void
