@@ -5,6 +5,7 @@
     No state; thread-safe.
 */
 #include "deploy/al_driver_int.h"
+#include "base/al_child.h"
 #include "base/al_clock.h"
 #include <assert.h>
 #include <errno.h>
@@ -146,4 +147,58 @@ al_driver_probe_endpoint (const char *endpoint, al_driver_probe_kind_t kind, con
     char url [AL_DRIVER_ENDPOINT_SIZE + 256];
     snprintf (url, sizeof (url), "%s%s", endpoint, kind == AL_DRIVER_LIVENESS ? liveness_path : readiness_path);
     al_probe_http (url, timeout_ms, result);
+}
+
+void
+al_driver_check_program (al_driver_report_t *report, const char *check, const char *program_template,
+                         const al_tvars_t *tvars, bool vars_given)
+{
+    bool templated = false;
+    for (int var = 0; var < AL_TVAR_COUNT; var++)
+        templated |= al_template_uses (program_template, (al_tvar_t) var);
+    if (templated && !vars_given) {
+        al_driver_report_add (report, check, false, "%s depends on the deployment's variables, "
+                              "none were given", program_template);
+        return;
+    }
+    char *program = al_template_expand (program_template, tvars);
+    char path [PATH_MAX];
+    char why [512] = "";
+    bool found = program && al_child_resolve (program, path, sizeof (path), why, sizeof (why));
+    al_driver_report_add (report, check, found, "%s", found ? path : why);
+    free (program);
+}
+
+void
+al_driver_check_evidence_dir (al_driver_report_t *report, const char *evidence_dir)
+{
+    bool writable = access (evidence_dir, W_OK | X_OK) == 0;
+    al_driver_report_add (report, "evidence_dir", writable, "%s%s", evidence_dir,
+                          writable ? " is writable" : ": not writable");
+}
+
+al_driver_status_t
+al_driver_report_verdict (const al_driver_report_t *report, char *error, size_t error_size)
+{
+    if (al_driver_report_failures (report) > 0) {
+        snprintf (error, error_size, "%zu prerequisite(s) failed", al_driver_report_failures (report));
+        return AL_DRIVER_ERR_FAILED;
+    }
+    return AL_DRIVER_OK;
+}
+
+bool
+al_driver_config_copy (const al_driver_config_t *config, char **host, char **liveness_path,
+                       char **readiness_path, char **evidence_dir, char *error, size_t error_size)
+{
+    *host = strdup (config->host ? config->host : AL_DRIVER_DEFAULT_HOST);
+    *liveness_path = strdup (config->liveness_path ? config->liveness_path : AL_DRIVER_DEFAULT_LIVENESS_PATH);
+    *readiness_path = strdup (config->readiness_path ? config->readiness_path
+                                                    : AL_DRIVER_DEFAULT_READINESS_PATH);
+    *evidence_dir = config->evidence_dir ? strdup (config->evidence_dir) : NULL;
+    if (!*host || !*liveness_path || !*readiness_path || (config->evidence_dir && !*evidence_dir)) {
+        snprintf (error, error_size, "out of memory");
+        return false;
+    }
+    return true;
 }
