@@ -5,6 +5,7 @@
     size; size <= max_body. Not thread-safe: one owner per transfer.
 */
 #include "deploy/al_http_int.h"
+#include "base/al_clock.h"
 #include <assert.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -112,4 +113,41 @@ al_http_transfer_clear (al_http_transfer_t *self)
     free (self->body);
     self->easy = NULL;
     self->body = NULL;
+}
+
+const char *
+al_http_multi_drive (CURLM *multi, size_t *pending, double deadline, al_http_done_fn *done, void *arg)
+{
+    assert (multi && pending && done);
+    //  libcurl ends each transfer at its own timeout; this deadline only keeps the
+    //  bound if a transfer overstays (e.g. in a resolver libcurl cannot interrupt).
+    while (*pending > 0) {
+        int running = 0;
+        CURLMcode multi_code = curl_multi_perform (multi, &running);
+        if (multi_code)
+            return curl_multi_strerror (multi_code);
+        CURLMsg *message;
+        int queued = 0;
+        while ((message = curl_multi_info_read (multi, &queued))) {
+            if (message->msg != CURLMSG_DONE)
+                continue;
+            CURL *easy = message->easy_handle;
+            CURLcode code = message->data.result;
+            char *private_data = NULL;
+            curl_easy_getinfo (easy, CURLINFO_PRIVATE, &private_data);
+            done (private_data, easy, code, arg);
+            curl_multi_remove_handle (multi, easy);
+            assert (*pending > 0);
+            (*pending)--;
+        }
+        if (*pending == 0)
+            break;
+        double remaining = deadline - al_clock_mono_ms ();
+        if (remaining <= 0)
+            break;
+        multi_code = curl_multi_poll (multi, NULL, 0, (int) remaining + 1, NULL);
+        if (multi_code)
+            return curl_multi_strerror (multi_code);
+    }
+    return NULL;
 }

@@ -44,4 +44,16 @@ void al_http_transfer_reset (al_http_transfer_t *self);
 //  detached from any multi handle).
 void al_http_transfer_clear (al_http_transfer_t *self);
 
+//  A transfer that multi reports done: the owner records its outcome (code is libcurl's
+//  result; easy is still attached, so curl_easy_getinfo works). private_data is its
+//  CURLOPT_PRIVATE.
+typedef void (al_http_done_fn) (void *private_data, CURL *easy, CURLcode code, void *arg);
+
+//  Drive the transfers attached to multi until *pending is 0, the monotonic deadline
+//  (al_clock_mono_ms) has passed, or libcurl fails. Each transfer done: done() is
+//  called, then it is removed from multi and *pending decremented. NULL, or libcurl's
+//  text for its failure (the transfers still attached are the caller's to remove).
+const char *al_http_multi_drive (CURLM *multi, size_t *pending, double deadline,
+                                 al_http_done_fn *done, void *arg);
+
 #endif

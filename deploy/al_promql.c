@@ -527,6 +527,18 @@ s_finish (al_promql_t *self, s_slot_t *slot, CURLcode code)
     }
 }
 
+//  A query's transfer ended (an al_http_done_fn): its outcome goes into its slot.
+static void
+s_done (void *private_data, CURL *easy, CURLcode code, void *arg)
+{
+    al_promql_t *self = arg;
+    s_slot_t *slot = private_data;
+    assert (slot && slot->http.easy == easy && slot->attached);
+    s_finish (self, slot, code);
+    slot->attached = false;
+    slot->finished = true;
+}
+
 //  Run queries [i] in slot i for every i < AL_PROMQL_SIGNALS with queries [i] set, all
 //  at once, until every transfer has ended or timeout_ms has passed. Each started
 //  slot's status, value and error are filled.
@@ -564,42 +576,7 @@ s_run (al_promql_t *self, const char *const queries [AL_PROMQL_SIGNALS])
         slot->attached = true;
         pending++;
     }
-    //  libcurl ends each transfer at timeout_ms itself; this deadline only keeps the
-    //  bound if a transfer overstays (e.g. in a resolver libcurl cannot interrupt).
-    double deadline = started + self->timeout_ms;
-    while (pending > 0) {
-        int running = 0;
-        CURLMcode multi_code = curl_multi_perform (self->multi, &running);
-        if (multi_code) {
-            failure = curl_multi_strerror (multi_code);
-            break;
-        }
-        CURLMsg *message;
-        int queued = 0;
-        while ((message = curl_multi_info_read (self->multi, &queued))) {
-            if (message->msg != CURLMSG_DONE)
-                continue;
-            char *private = NULL;
-            curl_easy_getinfo (message->easy_handle, CURLINFO_PRIVATE, &private);
-            s_slot_t *slot = (s_slot_t *) private;
-            assert (slot && slot->http.easy == message->easy_handle && slot->attached);
-            s_finish (self, slot, message->data.result);
-            curl_multi_remove_handle (self->multi, slot->http.easy);
-            slot->attached = false;
-            slot->finished = true;
-            pending--;
-        }
-        if (pending == 0)
-            break;
-        double remaining = deadline - al_clock_mono_ms ();
-        if (remaining <= 0)
-            break;
-        multi_code = curl_multi_poll (self->multi, NULL, 0, (int) remaining + 1, NULL);
-        if (multi_code) {
-            failure = curl_multi_strerror (multi_code);
-            break;
-        }
-    }
+    failure = al_http_multi_drive (self->multi, &pending, started + self->timeout_ms, s_done, self);
     for (int i = 0; i < AL_PROMQL_SIGNALS; i++) {
         s_slot_t *slot = &self->slots [i];
         if (slot->finished)

@@ -183,6 +183,30 @@ s_finish (s_slot_t *slot, CURLcode code, int timeout_ms, al_scrape_result_t *res
     }
 }
 
+//  What the scrape round's s_done needs.
+typedef struct {
+    al_scraper_t *self;
+    size_t count;
+    int timeout_ms;
+    al_scrape_result_t *results;
+    bool out_of_memory;             // a body could not grow
+} s_round_t;
+
+//  A scrape ended (an al_http_done_fn): its result is filled.
+static void
+s_done (void *private_data, CURL *easy, CURLcode code, void *arg)
+{
+    s_round_t *round = arg;
+    s_slot_t *slot = private_data;
+    assert (slot && slot->http.easy == easy && slot->attached);
+    assert (slot->index < round->count && round->self->slots [slot->index] == slot);
+    s_finish (slot, code, round->timeout_ms, &round->results [slot->index]);
+    slot->attached = false;
+    slot->finished = true;
+    if (slot->http.no_memory)
+        round->out_of_memory = true;
+}
+
 int
 al_scraper_run (al_scraper_t *self, const al_scrape_target_t *targets, size_t count,
                 int timeout_ms, al_scrape_result_t *results)
@@ -230,45 +254,14 @@ al_scraper_run (al_scraper_t *self, const al_scrape_target_t *targets, size_t co
         pending++;
     }
 
-    //  Drive them until all have ended or the round's deadline has passed. libcurl
-    //  ends each transfer at timeout_ms itself; the deadline here only guarantees the
-    //  bound if a transfer overstays (e.g. in a resolver libcurl cannot interrupt).
-    double deadline = started + timeout_ms;
-    while (pending > 0) {
-        int running = 0;
-        CURLMcode multi_code = curl_multi_perform (self->multi, &running);
-        if (multi_code) {
-            failure = curl_multi_strerror (multi_code);
-            goto cleanup;
-        }
-        CURLMsg *message;
-        int queued = 0;
-        while ((message = curl_multi_info_read (self->multi, &queued))) {
-            if (message->msg != CURLMSG_DONE)
-                continue;
-            char *private = NULL;
-            curl_easy_getinfo (message->easy_handle, CURLINFO_PRIVATE, &private);
-            s_slot_t *slot = (s_slot_t *) private;
-            assert (slot && slot->http.easy == message->easy_handle && slot->attached);
-            assert (slot->index < count && self->slots [slot->index] == slot);
-            s_finish (slot, message->data.result, timeout_ms, &results [slot->index]);
-            curl_multi_remove_handle (self->multi, slot->http.easy);
-            slot->attached = false;
-            slot->finished = true;
-            if (slot->http.no_memory)
-                out_of_memory = true;
-            pending--;
-        }
-        if (pending == 0)
-            break;
-        double remaining = deadline - al_clock_mono_ms ();
-        if (remaining <= 0)
-            break;
-        multi_code = curl_multi_poll (self->multi, NULL, 0, (int) remaining + 1, NULL);
-        if (multi_code) {
-            failure = curl_multi_strerror (multi_code);
-            goto cleanup;
-        }
+    //  Drive them until all have ended or the round's deadline has passed.
+    s_round_t round = { .self = self, .count = count, .timeout_ms = timeout_ms, .results = results };
+    const char *drive_failure = al_http_multi_drive (self->multi, &pending, started + timeout_ms,
+                                                     s_done, &round);
+    out_of_memory = round.out_of_memory;
+    if (drive_failure) {
+        failure = drive_failure;
+        goto cleanup;
     }
     deadline_reached = pending > 0;
     //  A body that could not grow is a system error, though the others finished.
