@@ -281,7 +281,7 @@ s_refuse (al_qa_state_t *self, const al_envelope_t *envelope, const char *why)
         al_qa_issue (&findings, "%s", why);
         al_qa_report_seal (report, &findings);
         json_object_set_new (report, "refused", json_true ());
-        int rc = al_qa_mkdir_p (dir, error, sizeof error);
+        int rc = al_file_make_directories (dir, 0700, error, sizeof error);
         if (rc == 0)
             rc = s_save (report, path, error, sizeof error);
         json_decref (report);
@@ -374,7 +374,7 @@ s_handle (al_qa_state_t *self, const al_envelope_t *envelope)
         json_decref (stored);
         goto cleanup;
     }
-    if (al_qa_mkdir_p (dir, error, sizeof error) != 0) {
+    if (al_file_make_directories (dir, 0700, error, sizeof error) != 0) {
         zsys_error ("qa: %s", error);
         goto cleanup;
     }
@@ -419,7 +419,7 @@ al_qa_run (const al_config_t *config, char *error, size_t error_size)
         goto cleanup;
     self.qa_dir = al_qa_printf ("%s/qa", al_config_state_dir (config));
     self.deploy_dir = al_qa_printf ("%s/deploy", al_config_state_dir (config));
-    if (al_qa_mkdir_p (self.qa_dir, error, error_size) != 0)
+    if (al_file_make_directories (self.qa_dir, 0700, error, error_size) != 0)
         goto cleanup;
     char *services_path = realpath (al_services_path (self.services), NULL);
     if (!services_path) {

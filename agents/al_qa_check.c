@@ -556,7 +556,7 @@ al_qa_run_checks (al_qa_state_t *self, const al_envelope_t *envelope, const char
                      al_services_path (self->services));
         goto seal;
     }
-    if (al_qa_mkdir_p (evidence_dir, error, sizeof error) != 0)
+    if (al_file_make_directories (evidence_dir, 0700, error, sizeof error) != 0)
         al_qa_issue (&findings, "evidence directory: %s", error);
     s_check_instances (self, envelope, svc, &findings, instances, &urls);
 

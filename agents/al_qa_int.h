@@ -59,9 +59,6 @@ typedef struct {
 //  says why there was no response.
 long al_qa_http_get (const char *url, int timeout_ms, al_qa_body_t *body, char *detail, size_t detail_size);
 
-//  mkdir -p, new directories 0700. Returns 0 or -1 with "path: reason".
-int al_qa_mkdir_p (const char *path, char *error, size_t error_size);
-
 //  The qa agent.
 typedef struct {
     const al_config_t *config;

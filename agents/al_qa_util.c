@@ -3,7 +3,6 @@
     files with bounds.
 */
 #include "agents/al_qa_int.h"
-#include "base/al_file.h"
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -59,13 +58,6 @@ al_qa_clean (char *text)
         }
         p += length;
     }
-}
-
-//  mkdir -p, new directories 0700. Returns 0 or -1 with "path: reason".
-int
-al_qa_mkdir_p (const char *path, char *error, size_t error_size)
-{
-    return al_file_make_directories (path, 0700, error, error_size);
 }
 
 static int

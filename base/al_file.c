@@ -229,7 +229,8 @@ al_file_make_directories (const char *path, mode_t mode, char *error, size_t err
     assert (path);
     char copy [PATH_MAX];
     if (snprintf (copy, sizeof copy, "%s", path) >= (int) sizeof copy) {
-        al_error_set (error, error_size, "%s: path too long", path);
+        //  Its start only: the whole would push the reason out of a caller's buffer.
+        al_error_set (error, error_size, "%.128s...: path too long", path);
         return -1;
     }
     //  Each prefix ending before a '/', then the whole path.

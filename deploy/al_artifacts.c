@@ -13,6 +13,7 @@
     Threading: the object is read-only after open; see al_artifacts.h.
 */
 #include "deploy/al_artifacts.h"
+#include "base/al_file.h"
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
@@ -34,36 +35,6 @@ struct _al_artifacts_t {
     char *dir;                      // absolute
     char *kept;                     // dir/sha256
 };
-
-//  mkdir -p, new directories 0700. Returns 0 or -1 with "path: reason".
-static int
-s_mkdir_p (const char *path, char *error, size_t error_size)
-{
-    char buffer [PATH_MAX];
-    if (snprintf (buffer, sizeof (buffer), "%s", path) >= (int) sizeof (buffer)) {
-        snprintf (error, error_size, "%.128s...: path too long", path);
-        return -1;
-    }
-    for (char *slash = buffer + 1; ; slash++) {
-        bool last = *slash == 0;
-        if (*slash == '/' || last) {
-            *slash = 0;
-            if (mkdir (buffer, 0700) != 0 && errno != EEXIST) {
-                snprintf (error, error_size, "%s: %s", buffer, strerror (errno));
-                return -1;
-            }
-            if (last)
-                break;
-            *slash = '/';
-        }
-    }
-    struct stat info;
-    if (stat (path, &info) != 0 || !S_ISDIR (info.st_mode)) {
-        snprintf (error, error_size, "%s: not a directory", path);
-        return -1;
-    }
-    return 0;
-}
 
 static bool
 s_is_hex64 (const char *text)
@@ -218,7 +189,7 @@ al_artifacts_open (const char *dir, char *error, size_t error_size)
         snprintf (error, error_size, "%s: out of memory", dir);
         return NULL;
     }
-    if (s_mkdir_p (dir, error, error_size) != 0)
+    if (al_file_make_directories (dir, 0700, error, error_size) != 0)
         goto cleanup;
     self->dir = realpath (dir, NULL);
     if (!self->dir) {

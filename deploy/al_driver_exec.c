@@ -29,6 +29,7 @@
 #include "deploy/al_driver_int.h"
 #include "base/al_child.h"
 #include "base/al_clock.h"
+#include "base/al_file.h"
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
@@ -124,14 +125,10 @@ s_exec_open (const al_driver_config_t *config, const al_driver_secrets_t *secret
     }
     self->secrets = secrets;
     self->steps = calloc (config->step_count + 1, sizeof (s_step_t));
-    self->host = strdup (config->host ? config->host : AL_DRIVER_DEFAULT_HOST);
-    self->liveness_path = strdup (config->liveness_path ? config->liveness_path
-                                                       : AL_DRIVER_DEFAULT_LIVENESS_PATH);
-    self->readiness_path = strdup (config->readiness_path ? config->readiness_path
-                                                         : AL_DRIVER_DEFAULT_READINESS_PATH);
-    self->evidence_dir = strdup (config->evidence_dir);
-    if (!self->steps || !self->host || !self->liveness_path || !self->readiness_path
-    ||  !self->evidence_dir) {
+    if (!al_driver_config_copy (config, &self->host, &self->liveness_path, &self->readiness_path,
+                                &self->evidence_dir, error, error_size))
+        goto cleanup;
+    if (!self->steps) {
         snprintf (error, error_size, "out of memory");
         goto cleanup;
     }
@@ -182,7 +179,7 @@ s_exec_open (const al_driver_config_t *config, const al_driver_secrets_t *secret
             goto cleanup;
         }
     }
-    if (al_mkdir_p (self->evidence_dir, error, error_size) != 0)
+    if (al_file_make_directories (self->evidence_dir, 0700, error, error_size) != 0)
         goto cleanup;
     return self;
 
@@ -253,7 +250,9 @@ s_write_evidence (s_exec_t *self, const char *step, al_driver_run_t *run)
         step, run->command, run->exit_code, run->timed_out ? "true" : "false", run->duration_ms,
         run->out_truncated ? "true" : "false", run->err_truncated ? "true" : "false",
         run->out, run->err);
-    if (size < 0 || al_file_write (run->evidence_path, text, (size_t) size) != 0) {
+    char ignored [256];
+    if (size < 0 || al_file_write_atomic (run->evidence_path, text, (size_t) size, 0600,
+                                          ignored, sizeof ignored) != 0) {
         free (run->evidence_path);
         run->evidence_path = NULL;
     }
@@ -419,24 +418,9 @@ s_exec_prerequisites (void *handle, const al_driver_vars_t *vars, al_driver_repo
         const s_step_t *step = &self->steps [i];
         char check [64];
         snprintf (check, sizeof (check), "steps.%s", step->name);
-        bool templated = false;
-        for (int var = 0; var < AL_TVAR_COUNT; var++)
-            templated |= al_template_uses (step->argv [0], (al_tvar_t) var);
-        if (templated && !vars) {
-            al_driver_report_add (report, check, false, "%s depends on the deployment's "
-                                  "variables, none were given", step->argv [0]);
-            continue;
-        }
-        char *program = al_template_expand (step->argv [0], &tvars);
-        char path [PATH_MAX];
-        char why [512] = "";
-        bool found = program && al_child_resolve (program, path, sizeof (path), why, sizeof (why));
-        al_driver_report_add (report, check, found, "%s", found ? path : why);
-        free (program);
+        al_driver_check_program (report, check, step->argv [0], &tvars, vars != NULL);
     }
-    bool writable = access (self->evidence_dir, W_OK | X_OK) == 0;
-    al_driver_report_add (report, "evidence_dir", writable, "%s%s", self->evidence_dir,
-                          writable ? " is writable" : ": not writable");
+    al_driver_check_evidence_dir (report, self->evidence_dir);
     const s_step_t *step = s_step (self, "prerequisites");
     if (step && al_driver_report_failures (report) == 0) {
         al_driver_run_t run = { 0 };
@@ -447,11 +431,7 @@ s_exec_prerequisites (void *handle, const al_driver_vars_t *vars, al_driver_repo
                                                      : why);
         al_driver_run_clear (&run);
     }
-    if (al_driver_report_failures (report) > 0) {
-        snprintf (error, error_size, "%zu prerequisite(s) failed", al_driver_report_failures (report));
-        return AL_DRIVER_ERR_FAILED;
-    }
-    return AL_DRIVER_OK;
+    return al_driver_report_verdict (report, error, error_size);
 }
 
 static al_driver_status_t

@@ -57,12 +57,8 @@ char *const *al_env_array (const al_env_t *self);
 //  A TCP port on host that was free a moment ago (bind to port 0), or -1 with error.
 int al_free_port (const char *host, char *error, size_t error_size);
 
-//  mkdir -p with mode 0700. Returns 0 or -1 with "path: reason".
-int al_mkdir_p (const char *path, char *error, size_t error_size);
 //  The last max bytes of a file, redacted, NUL-terminated. Caller frees; "" if unreadable.
 char *al_file_tail (const char *path, size_t max, const al_redact_t *redact);
-//  Write size bytes to path (0600, truncating). Returns 0 or -1.
-int al_file_write (const char *path, const char *data, size_t size);
 
 //  snprintf into error, then redact it in place (al_error_set, with the secrets removed).
 void al_driver_error_set (char *error, size_t error_size, const al_redact_t *redact,
@@ -75,6 +71,22 @@ bool al_check_text (const char *value, const char *what, char *error, size_t err
 
 //  A spec is outside input: names, texts, ranges, extra_env shape.
 bool al_check_spec (const al_driver_spec_t *spec, char *error, size_t error_size);
+
+//  Prerequisite checks the built-in drivers share, added to report under check:
+//  the program of an argv template resolves on PATH (a template that needs the
+//  deployment's variables fails when vars_given is false); evidence_dir is writable.
+void al_driver_check_program (al_driver_report_t *report, const char *check, const char *program_template,
+                              const al_tvars_t *tvars, bool vars_given);
+void al_driver_check_evidence_dir (al_driver_report_t *report, const char *evidence_dir);
+//  The verdict of a prerequisites report: AL_DRIVER_OK, or AL_DRIVER_ERR_FAILED with
+//  "N prerequisite(s) failed" in error.
+al_driver_status_t al_driver_report_verdict (const al_driver_report_t *report, char *error, size_t error_size);
+
+//  Copies of the config's host, probe paths and evidence directory, with the defaults
+//  (AL_DRIVER_DEFAULT_*) where the config has none. false when out of memory ("out of
+//  memory" in error); what was copied is the caller's to free either way.
+bool al_driver_config_copy (const al_driver_config_t *config, char **host, char **liveness_path,
+                            char **readiness_path, char **evidence_dir, char *error, size_t error_size);
 
 //  Probe an instance over HTTP at endpoint + the liveness or readiness path (al_probe).
 void al_driver_probe_endpoint (const char *endpoint, al_driver_probe_kind_t kind, const char *liveness_path,

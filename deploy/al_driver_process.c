@@ -29,6 +29,7 @@
 */
 #include "deploy/al_driver_process_int.h"
 #include "base/al_clock.h"
+#include "base/al_file.h"
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -121,12 +122,9 @@ s_process_open (const al_driver_config_t *config, const al_driver_secrets_t *sec
     self->secrets = secrets;
     self->command = al_strv_dup (config->command);
     self->env = config->env ? al_strv_dup (config->env) : calloc (1, sizeof (char *));
-    self->host = strdup (config->host ? config->host : AL_DRIVER_DEFAULT_HOST);
-    self->liveness_path = strdup (config->liveness_path ? config->liveness_path
-                                                       : AL_DRIVER_DEFAULT_LIVENESS_PATH);
-    self->readiness_path = strdup (config->readiness_path ? config->readiness_path
-                                                         : AL_DRIVER_DEFAULT_READINESS_PATH);
-    self->evidence_dir = strdup (config->evidence_dir);
+    if (!al_driver_config_copy (config, &self->host, &self->liveness_path, &self->readiness_path,
+                                &self->evidence_dir, error, error_size))
+        goto cleanup;
     self->start_timeout_ms = config->start_timeout_ms > 0 ? config->start_timeout_ms
                                                           : AL_DRIVER_DEFAULT_START_TIMEOUT_MS;
     self->stop_timeout_ms = config->stop_timeout_ms > 0 ? config->stop_timeout_ms
@@ -140,8 +138,7 @@ s_process_open (const al_driver_config_t *config, const al_driver_secrets_t *sec
         self->state_dir = copy ? strdup (dirname (copy)) : NULL;
         free (copy);
     }
-    if (!self->command || !self->env || !self->host || !self->liveness_path
-    ||  !self->readiness_path || !self->evidence_dir
+    if (!self->command || !self->env
     ||  (config->state_file && (!self->state_file || !self->state_dir))) {
         snprintf (error, error_size, "out of memory");
         goto cleanup;
@@ -155,8 +152,8 @@ s_process_open (const al_driver_config_t *config, const al_driver_secrets_t *sec
         snprintf (error, error_size, "host: %s", probe_error);
         goto cleanup;
     }
-    if (al_mkdir_p (self->evidence_dir, error, error_size) != 0
-    ||  (self->state_file && al_mkdir_p (self->state_dir, error, error_size) != 0)
+    if (al_file_make_directories (self->evidence_dir, 0700, error, error_size) != 0
+    ||  (self->state_file && al_file_make_directories (self->state_dir, 0700, error, error_size) != 0)
     ||  (self->state_file && al_process_registry_recover (self, error, error_size) != 0)
     ||  al_process_pump_start (&self->pump, secrets->redact, error, error_size) != 0)
         goto cleanup;
@@ -210,35 +207,15 @@ s_process_prerequisites (void *handle, const al_driver_vars_t *vars, al_driver_r
     al_process_driver_t *self = handle;
     al_tvars_t tvars = { { NULL } };
     al_tvars_from_vars (&tvars, vars);
-    bool templated = false;
-    for (int var = 0; var < AL_TVAR_COUNT; var++)
-        templated |= al_template_uses (self->command [0], (al_tvar_t) var);
-    if (templated && !vars)
-        al_driver_report_add (report, "program", false,
-                              "%s depends on the deployment's variables, none were given",
-                              self->command [0]);
-    else {
-        char *program = al_template_expand (self->command [0], &tvars);
-        char path [PATH_MAX];
-        char why [512] = "";
-        bool found = program && al_child_resolve (program, path, sizeof (path), why, sizeof (why));
-        al_driver_report_add (report, "program", found, "%s", found ? path : why);
-        free (program);
-    }
+    al_driver_check_program (report, "program", self->command [0], &tvars, vars != NULL);
     char why [256];
     int port = al_free_port (self->host, why, sizeof (why));
     if (port > 0)
         al_driver_report_add (report, "ports", true, "free ports on %s (e.g. %d)", self->host, port);
     else
         al_driver_report_add (report, "ports", false, "%s", why);
-    bool writable = access (self->evidence_dir, W_OK | X_OK) == 0;
-    al_driver_report_add (report, "evidence_dir", writable, "%s%s", self->evidence_dir,
-                          writable ? " is writable" : ": not writable");
-    if (al_driver_report_failures (report) > 0) {
-        snprintf (error, error_size, "%zu prerequisite(s) failed", al_driver_report_failures (report));
-        return AL_DRIVER_ERR_FAILED;
-    }
-    return AL_DRIVER_OK;
+    al_driver_check_evidence_dir (report, self->evidence_dir);
+    return al_driver_report_verdict (report, error, error_size);
 }
 
 static al_driver_status_t

@@ -5,6 +5,7 @@
     No state; thread-safe.
 */
 #include "deploy/al_driver_int.h"
+#include "base/al_child.h"
 #include "base/al_clock.h"
 #include <assert.h>
 #include <errno.h>
@@ -54,35 +55,6 @@ al_free_port (const char *host, char *error, size_t error_size)
 //  --------------------------------------------------------------------------
 //  Files, errors, checks, probes
 
-int
-al_mkdir_p (const char *path, char *error, size_t error_size)
-{
-    char buffer [PATH_MAX];
-    if (snprintf (buffer, sizeof (buffer), "%s", path) >= (int) sizeof (buffer)) {
-        snprintf (error, error_size, "%s: path too long", path);
-        return -1;
-    }
-    for (char *slash = buffer + 1; ; slash++) {
-        bool last = *slash == 0;
-        if (*slash == '/' || last) {
-            *slash = 0;
-            if (mkdir (buffer, 0700) != 0 && errno != EEXIST) {
-                snprintf (error, error_size, "%s: %s", buffer, strerror (errno));
-                return -1;
-            }
-            if (last)
-                break;
-            *slash = '/';
-        }
-    }
-    struct stat info;
-    if (stat (path, &info) != 0 || !S_ISDIR (info.st_mode)) {
-        snprintf (error, error_size, "%s: not a directory", path);
-        return -1;
-    }
-    return 0;
-}
-
 char *
 al_file_tail (const char *path, size_t max, const al_redact_t *redact)
 {
@@ -100,25 +72,6 @@ al_file_tail (const char *path, size_t max, const al_redact_t *redact)
     char *result = raw ? al_redact_text (redact, raw, size, NULL) : NULL;
     free (raw);
     return result ? result : strdup ("");
-}
-
-int
-al_file_write (const char *path, const char *data, size_t size)
-{
-    int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
-    size_t done = 0;
-    while (done < size) {
-        ssize_t wrote = write (fd, data + done, size - done);
-        if (wrote < 0 && errno == EINTR)
-            continue;
-        if (wrote <= 0)
-            break;
-        done += (size_t) wrote;
-    }
-    int rc = close (fd) == 0 && done == size ? 0 : -1;
-    return rc;
 }
 
 void
@@ -194,4 +147,58 @@ al_driver_probe_endpoint (const char *endpoint, al_driver_probe_kind_t kind, con
     char url [AL_DRIVER_ENDPOINT_SIZE + 256];
     snprintf (url, sizeof (url), "%s%s", endpoint, kind == AL_DRIVER_LIVENESS ? liveness_path : readiness_path);
     al_probe_http (url, timeout_ms, result);
+}
+
+void
+al_driver_check_program (al_driver_report_t *report, const char *check, const char *program_template,
+                         const al_tvars_t *tvars, bool vars_given)
+{
+    bool templated = false;
+    for (int var = 0; var < AL_TVAR_COUNT; var++)
+        templated |= al_template_uses (program_template, (al_tvar_t) var);
+    if (templated && !vars_given) {
+        al_driver_report_add (report, check, false, "%s depends on the deployment's variables, "
+                              "none were given", program_template);
+        return;
+    }
+    char *program = al_template_expand (program_template, tvars);
+    char path [PATH_MAX];
+    char why [512] = "";
+    bool found = program && al_child_resolve (program, path, sizeof (path), why, sizeof (why));
+    al_driver_report_add (report, check, found, "%s", found ? path : why);
+    free (program);
+}
+
+void
+al_driver_check_evidence_dir (al_driver_report_t *report, const char *evidence_dir)
+{
+    bool writable = access (evidence_dir, W_OK | X_OK) == 0;
+    al_driver_report_add (report, "evidence_dir", writable, "%s%s", evidence_dir,
+                          writable ? " is writable" : ": not writable");
+}
+
+al_driver_status_t
+al_driver_report_verdict (const al_driver_report_t *report, char *error, size_t error_size)
+{
+    if (al_driver_report_failures (report) > 0) {
+        snprintf (error, error_size, "%zu prerequisite(s) failed", al_driver_report_failures (report));
+        return AL_DRIVER_ERR_FAILED;
+    }
+    return AL_DRIVER_OK;
+}
+
+bool
+al_driver_config_copy (const al_driver_config_t *config, char **host, char **liveness_path,
+                       char **readiness_path, char **evidence_dir, char *error, size_t error_size)
+{
+    *host = strdup (config->host ? config->host : AL_DRIVER_DEFAULT_HOST);
+    *liveness_path = strdup (config->liveness_path ? config->liveness_path : AL_DRIVER_DEFAULT_LIVENESS_PATH);
+    *readiness_path = strdup (config->readiness_path ? config->readiness_path
+                                                    : AL_DRIVER_DEFAULT_READINESS_PATH);
+    *evidence_dir = config->evidence_dir ? strdup (config->evidence_dir) : NULL;
+    if (!*host || !*liveness_path || !*readiness_path || (config->evidence_dir && !*evidence_dir)) {
+        snprintf (error, error_size, "out of memory");
+        return false;
+    }
+    return true;
 }

@@ -16,6 +16,7 @@
     Not thread-safe: one owner per client.
 */
 #include "deploy/al_promql.h"
+#include "deploy/al_http_int.h"
 #include "base/al_clock.h"
 #include <assert.h>
 #include <ctype.h>
@@ -32,7 +33,6 @@
 #include <string.h>
 #include <time.h>
 
-#define S_INITIAL_BODY 4096
 #define S_USER_AGENT "airlock-monitor"
 //  Bytes of a server's own error text kept in ours.
 #define S_SERVER_TEXT 300
@@ -43,15 +43,9 @@ static const char *s_signal_names [AL_PROMQL_SIGNALS] = {
 };
 
 typedef struct {
-    CURL *easy;
-    char *body;
-    size_t size;
-    size_t alloc;
-    bool too_big;                   // the body grew past the cap: transfer aborted
-    bool no_memory;                 // the body could not grow: transfer aborted
+    al_http_transfer_t http;        // easy handle and capped body (al_http_int.h)
     bool attached;                  // added to the multi handle in this round
     bool finished;                  // its outcome is filled in this round
-    char curl_error [CURL_ERROR_SIZE];
     //  Outcome of the round
     al_promql_status_t status;
     double value;
@@ -65,15 +59,6 @@ struct _al_promql_t {
     struct curl_slist *headers;
     s_slot_t slots [AL_PROMQL_SIGNALS];
 };
-
-static pthread_once_t s_curl_once = PTHREAD_ONCE_INIT;
-static CURLcode s_curl_init_code = CURLE_OK;
-
-static void
-s_curl_init (void)
-{
-    s_curl_init_code = curl_global_init (CURL_GLOBAL_DEFAULT);
-}
 
 static void
 s_set_error (char *error, size_t error_size, const char *format, ...)
@@ -382,61 +367,13 @@ cleanup:
 //  --------------------------------------------------------------------------
 //  The client
 
-//  libcurl's write callback: append to the slot's buffer, or abort the transfer
-//  (by returning less than given) when the cap would be passed or memory is short.
-static size_t
-s_write (char *data, size_t size, size_t count, void *arg)
-{
-    s_slot_t *slot = arg;
-    size_t length = size * count;
-    if (length > AL_PROMQL_MAX_BODY - slot->size) {
-        slot->too_big = true;
-        return 0;
-    }
-    size_t needed = slot->size + length + 1;
-    if (needed > slot->alloc) {
-        size_t alloc = slot->alloc;
-        while (alloc < needed)
-            alloc *= 2;
-        if (alloc > AL_PROMQL_MAX_BODY + 1)
-            alloc = AL_PROMQL_MAX_BODY + 1;
-        char *grown = realloc (slot->body, alloc);
-        if (!grown) {
-            slot->no_memory = true;
-            return 0;
-        }
-        slot->body = grown;
-        slot->alloc = alloc;
-    }
-    memcpy (slot->body + slot->size, data, length);
-    slot->size += length;
-    slot->body [slot->size] = 0;
-    return length;
-}
-
 static int
 s_slot_init (al_promql_t *self, s_slot_t *slot)
 {
-    slot->alloc = S_INITIAL_BODY;
-    slot->body = calloc (1, slot->alloc);
-    slot->easy = curl_easy_init ();
-    if (!slot->body || !slot->easy)
+    if (al_http_transfer_init (&slot->http, AL_PROMQL_MAX_BODY, S_USER_AGENT, self->headers, slot) != 0)
         return -1;
-    CURL *easy = slot->easy;
-    CURLcode code = CURLE_OK;
-    //  Each option is checked: a libcurl that refuses one (e.g. the protocol
-    //  restriction) must not query with weaker limits.
-    if (!code) code = curl_easy_setopt (easy, CURLOPT_NOSIGNAL, 1L);
-    if (!code) code = curl_easy_setopt (easy, CURLOPT_FOLLOWLOCATION, 0L);
-    if (!code) code = curl_easy_setopt (easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (!code) code = curl_easy_setopt (easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) AL_PROMQL_MAX_BODY);
-    if (!code) code = curl_easy_setopt (easy, CURLOPT_WRITEFUNCTION, s_write);
-    if (!code) code = curl_easy_setopt (easy, CURLOPT_WRITEDATA, slot);
-    if (!code) code = curl_easy_setopt (easy, CURLOPT_ERRORBUFFER, slot->curl_error);
-    if (!code) code = curl_easy_setopt (easy, CURLOPT_PRIVATE, slot);
-    if (!code) code = curl_easy_setopt (easy, CURLOPT_USERAGENT, S_USER_AGENT);
-    if (!code) code = curl_easy_setopt (easy, CURLOPT_HTTPHEADER, self->headers);
-    if (!code) code = curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS, (long) self->timeout_ms);
+    CURL *easy = slot->http.easy;
+    CURLcode code = curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS, (long) self->timeout_ms);
     if (!code) code = curl_easy_setopt (easy, CURLOPT_CONNECTTIMEOUT_MS, (long) self->timeout_ms);
     return code ? -1 : 0;
 }
@@ -466,9 +403,9 @@ al_promql_new (const char *base_url, int timeout_ms, char *error, size_t error_s
                      "(they would appear in error texts)");
         return NULL;
     }
-    pthread_once (&s_curl_once, s_curl_init);
-    if (s_curl_init_code != CURLE_OK) {
-        s_set_error (error, error_size, "libcurl: %s", curl_easy_strerror (s_curl_init_code));
+    CURLcode init_code = al_http_global_init ();
+    if (init_code != CURLE_OK) {
+        s_set_error (error, error_size, "libcurl: %s", curl_easy_strerror (init_code));
         return NULL;
     }
     al_promql_t *self = calloc (1, sizeof (al_promql_t));
@@ -504,10 +441,8 @@ al_promql_destroy (al_promql_t **self_p)
     for (int i = 0; i < AL_PROMQL_SIGNALS; i++) {
         s_slot_t *slot = &self->slots [i];
         if (slot->attached)
-            curl_multi_remove_handle (self->multi, slot->easy);
-        if (slot->easy)
-            curl_easy_cleanup (slot->easy);
-        free (slot->body);
+            curl_multi_remove_handle (self->multi, slot->http.easy);
+        al_http_transfer_clear (&slot->http);
     }
     if (self->multi)
         curl_multi_cleanup (self->multi);
@@ -553,12 +488,12 @@ static void
 s_finish (al_promql_t *self, s_slot_t *slot, CURLcode code)
 {
     long http = 0;
-    curl_easy_getinfo (slot->easy, CURLINFO_RESPONSE_CODE, &http);
+    curl_easy_getinfo (slot->http.easy, CURLINFO_RESPONSE_CODE, &http);
     slot->value = NAN;
     slot->status = AL_PROMQL_ERROR;
     bool success = http >= 200 && http < 300;
     if (code == CURLE_OK && success)
-        slot->status = al_promql_parse_response (slot->body, slot->size, &slot->value,
+        slot->status = al_promql_parse_response (slot->http.body, slot->http.size, &slot->value,
                                                  slot->error, sizeof slot->error);
     else
     if (http > 0 && !success) {
@@ -566,30 +501,42 @@ s_finish (al_promql_t *self, s_slot_t *slot, CURLcode code)
         char reason [400] = "";
         double ignored;
         if (code == CURLE_OK
-        &&  al_promql_parse_response (slot->body, slot->size, &ignored, reason, sizeof reason) == AL_PROMQL_ERROR
+        &&  al_promql_parse_response (slot->http.body, slot->http.size, &ignored, reason, sizeof reason) == AL_PROMQL_ERROR
         &&  strncmp (reason, "status error: ", 14) == 0)
             snprintf (slot->error, sizeof slot->error, "HTTP %ld: %s", http, reason + 14);
         else
             snprintf (slot->error, sizeof slot->error, "HTTP %ld", http);
     }
     else
-    if (slot->too_big || code == CURLE_FILESIZE_EXCEEDED)
+    if (slot->http.too_big || code == CURLE_FILESIZE_EXCEEDED)
         snprintf (slot->error, sizeof slot->error, "response above %u bytes", AL_PROMQL_MAX_BODY);
     else
-    if (slot->no_memory)
+    if (slot->http.no_memory)
         snprintf (slot->error, sizeof slot->error, "out of memory receiving the response");
     else
     if (code == CURLE_OPERATION_TIMEDOUT)
         snprintf (slot->error, sizeof slot->error, "timeout after %d ms", self->timeout_ms);
     else {
         long os_errno = 0;
-        curl_easy_getinfo (slot->easy, CURLINFO_OS_ERRNO, &os_errno);
+        curl_easy_getinfo (slot->http.easy, CURLINFO_OS_ERRNO, &os_errno);
         if (code == CURLE_COULDNT_CONNECT && os_errno == ECONNREFUSED)
             snprintf (slot->error, sizeof slot->error, "connection refused");
         else
             snprintf (slot->error, sizeof slot->error, "%.60s: %.200s", curl_easy_strerror (code),
-                      slot->curl_error [0] ? slot->curl_error : "no detail");
+                      slot->http.curl_error [0] ? slot->http.curl_error : "no detail");
     }
+}
+
+//  A query's transfer ended (an al_http_done_fn): its outcome goes into its slot.
+static void
+s_done (void *private_data, CURL *easy, CURLcode code, void *arg)
+{
+    al_promql_t *self = arg;
+    s_slot_t *slot = private_data;
+    assert (slot && slot->http.easy == easy && slot->attached);
+    s_finish (self, slot, code);
+    slot->attached = false;
+    slot->finished = true;
 }
 
 //  Run queries [i] in slot i for every i < AL_PROMQL_SIGNALS with queries [i] set, all
@@ -607,23 +554,20 @@ s_run (al_promql_t *self, const char *const queries [AL_PROMQL_SIGNALS])
         if (!queries [i])
             continue;
         slot->finished = false;
-        slot->size = 0;
-        slot->body [0] = 0;
-        slot->too_big = slot->no_memory = false;
-        slot->curl_error [0] = 0;
+        al_http_transfer_reset (&slot->http);
         slot->status = AL_PROMQL_ERROR;
         slot->value = NAN;
         snprintf (slot->error, sizeof slot->error, "not run");
         char *url = s_query_url (self, queries [i]);
         //  libcurl copies the URL string.
-        CURLcode code = url ? curl_easy_setopt (slot->easy, CURLOPT_URL, url) : CURLE_OUT_OF_MEMORY;
+        CURLcode code = url ? curl_easy_setopt (slot->http.easy, CURLOPT_URL, url) : CURLE_OUT_OF_MEMORY;
         free (url);
         if (code) {
             snprintf (slot->error, sizeof slot->error, "%s", curl_easy_strerror (code));
             slot->finished = true;
             continue;
         }
-        CURLMcode multi_code = curl_multi_add_handle (self->multi, slot->easy);
+        CURLMcode multi_code = curl_multi_add_handle (self->multi, slot->http.easy);
         if (multi_code) {
             snprintf (slot->error, sizeof slot->error, "%s", curl_multi_strerror (multi_code));
             slot->finished = true;
@@ -632,48 +576,13 @@ s_run (al_promql_t *self, const char *const queries [AL_PROMQL_SIGNALS])
         slot->attached = true;
         pending++;
     }
-    //  libcurl ends each transfer at timeout_ms itself; this deadline only keeps the
-    //  bound if a transfer overstays (e.g. in a resolver libcurl cannot interrupt).
-    double deadline = started + self->timeout_ms;
-    while (pending > 0) {
-        int running = 0;
-        CURLMcode multi_code = curl_multi_perform (self->multi, &running);
-        if (multi_code) {
-            failure = curl_multi_strerror (multi_code);
-            break;
-        }
-        CURLMsg *message;
-        int queued = 0;
-        while ((message = curl_multi_info_read (self->multi, &queued))) {
-            if (message->msg != CURLMSG_DONE)
-                continue;
-            char *private = NULL;
-            curl_easy_getinfo (message->easy_handle, CURLINFO_PRIVATE, &private);
-            s_slot_t *slot = (s_slot_t *) private;
-            assert (slot && slot->easy == message->easy_handle && slot->attached);
-            s_finish (self, slot, message->data.result);
-            curl_multi_remove_handle (self->multi, slot->easy);
-            slot->attached = false;
-            slot->finished = true;
-            pending--;
-        }
-        if (pending == 0)
-            break;
-        double remaining = deadline - al_clock_mono_ms ();
-        if (remaining <= 0)
-            break;
-        multi_code = curl_multi_poll (self->multi, NULL, 0, (int) remaining + 1, NULL);
-        if (multi_code) {
-            failure = curl_multi_strerror (multi_code);
-            break;
-        }
-    }
+    failure = al_http_multi_drive (self->multi, &pending, started + self->timeout_ms, s_done, self);
     for (int i = 0; i < AL_PROMQL_SIGNALS; i++) {
         s_slot_t *slot = &self->slots [i];
         if (slot->finished)
             continue;
         if (slot->attached) {
-            curl_multi_remove_handle (self->multi, slot->easy);
+            curl_multi_remove_handle (self->multi, slot->http.easy);
             slot->attached = false;
         }
         slot->status = AL_PROMQL_ERROR;

@@ -687,6 +687,25 @@ s_run_free (s_run_t *run)
     s_group_free (&run->batch);
 }
 
+//  The arguments of a run or a revert: the plan (with_strategy: as al_rollout_run needs it),
+//  to and from (MAY be NULL), one service, two versions. False with the error set.
+static bool
+s_releases_valid (s_run_t *run, bool with_strategy, const al_driver_vars_t *from, const al_driver_vars_t *to)
+{
+    if (!s_plan_valid (run, with_strategy) || !s_vars_valid (run, "to", to)
+    ||  (from && !s_vars_valid (run, "from", from)))
+        return false;
+    if (from && strcmp (from->service, to->service) != 0) {
+        s_error (run, "from.service: %s differs from to.service %s", from->service, to->service);
+        return false;
+    }
+    if (from && strcmp (from->version, to->version) == 0) {
+        s_error (run, "to.version: %s equals from.version (releases are told apart by version)", to->version);
+        return false;
+    }
+    return true;
+}
+
 //  --------------------------------------------------------------------------
 //  Public calls
 
@@ -698,17 +717,8 @@ al_rollout_run (al_driver_t *driver, const al_rollout_plan_t *plan, const al_dri
     s_run_t run;
     s_run_init (&run, driver, plan, error, error_size);
     al_rollout_status_t rc = AL_ROLLOUT_ERROR;
-    if (!s_plan_valid (&run, true) || !s_vars_valid (&run, "to", to)
-    ||  (from && !s_vars_valid (&run, "from", from)))
+    if (!s_releases_valid (&run, true, from, to))
         goto cleanup;
-    if (from && strcmp (from->service, to->service) != 0) {
-        s_error (&run, "from.service: %s differs from to.service %s", from->service, to->service);
-        goto cleanup;
-    }
-    if (from && strcmp (from->version, to->version) == 0) {
-        s_error (&run, "to.version: %s equals from.version (releases are told apart by version)", to->version);
-        goto cleanup;
-    }
     if (plan->strategy == AIRLOCK__STRATEGY__STRATEGY_ROLLING)
         rc = s_rolling (&run, from, to);
     else
@@ -784,17 +794,8 @@ al_rollout_revert (al_driver_t *driver, const al_rollout_plan_t *plan, const al_
     s_run_t run;
     s_run_init (&run, driver, plan, error, error_size);
     al_rollout_status_t rc = AL_ROLLOUT_ERROR;
-    if (!s_plan_valid (&run, false) || !s_vars_valid (&run, "to", to)
-    ||  (from && !s_vars_valid (&run, "from", from)))
+    if (!s_releases_valid (&run, false, from, to))
         goto cleanup;
-    if (from && strcmp (from->service, to->service) != 0) {
-        s_error (&run, "from.service: %s differs from to.service %s", from->service, to->service);
-        goto cleanup;
-    }
-    if (from && strcmp (from->version, to->version) == 0) {
-        s_error (&run, "to.version: %s equals from.version (releases are told apart by version)", to->version);
-        goto cleanup;
-    }
     if (s_aborted (&run)) {
         rc = AL_ROLLOUT_ABORTED;
         goto cleanup;

@@ -12,6 +12,7 @@
     Not thread-safe: one owner per scraper.
 */
 #include "deploy/al_scrape.h"
+#include "deploy/al_http_int.h"
 #include "base/al_clock.h"
 #include "base/al_error.h"
 #include <assert.h>
@@ -24,24 +25,15 @@
 #include <string.h>
 #include <time.h>
 
-//  First allocation of a slot's body buffer; it doubles up to max_body + 1.
-#define S_INITIAL_BODY 4096
 //  What Prometheus itself asks for: the text format, anything else as a fallback.
 #define S_ACCEPT "Accept: text/plain;version=0.0.4;q=1,*/*;q=0.1"
 #define S_USER_AGENT "airlock-monitor"
 
 typedef struct {
-    CURL *easy;
-    char *body;
-    size_t size;
-    size_t alloc;
-    size_t max_body;
-    bool too_big;                   // the body grew past max_body: transfer aborted
-    bool no_memory;                 // the body could not grow: transfer aborted
+    al_http_transfer_t http;        // easy handle and capped body (al_http_int.h)
     bool attached;                  // added to the multi handle in this round
     bool finished;                  // its result is filled in this round
     size_t index;                   // of the result it serves
-    char curl_error [CURL_ERROR_SIZE];
 } s_slot_t;
 
 struct _al_scraper_t {
@@ -52,47 +44,6 @@ struct _al_scraper_t {
     size_t slot_count;
 };
 
-static pthread_once_t s_curl_once = PTHREAD_ONCE_INIT;
-static CURLcode s_curl_init_code = CURLE_OK;
-
-static void
-s_curl_init (void)
-{
-    s_curl_init_code = curl_global_init (CURL_GLOBAL_DEFAULT);
-}
-
-//  libcurl's write callback: append to the slot's buffer, or abort the transfer
-//  (by returning less than given) when the cap would be passed or memory is short.
-static size_t
-s_write (char *data, size_t size, size_t count, void *arg)
-{
-    s_slot_t *slot = arg;
-    size_t length = size * count;
-    if (length > slot->max_body - slot->size) {
-        slot->too_big = true;
-        return 0;
-    }
-    size_t needed = slot->size + length + 1;
-    if (needed > slot->alloc) {
-        size_t alloc = slot->alloc;
-        while (alloc < needed)
-            alloc = alloc > SIZE_MAX / 2? SIZE_MAX: alloc * 2;
-        if (alloc > slot->max_body + 1)
-            alloc = slot->max_body + 1;
-        char *grown = realloc (slot->body, alloc);
-        if (!grown) {
-            slot->no_memory = true;
-            return 0;
-        }
-        slot->body = grown;
-        slot->alloc = alloc;
-    }
-    memcpy (slot->body + slot->size, data, length);
-    slot->size += length;
-    slot->body [slot->size] = 0;
-    return length;
-}
-
 static void
 s_slot_destroy (s_slot_t **slot_p)
 {
@@ -100,9 +51,7 @@ s_slot_destroy (s_slot_t **slot_p)
     s_slot_t *slot = *slot_p;
     if (!slot)
         return;
-    if (slot->easy)
-        curl_easy_cleanup (slot->easy);
-    free (slot->body);
+    al_http_transfer_clear (&slot->http);
     free (slot);
     *slot_p = NULL;
 }
@@ -114,27 +63,7 @@ s_slot_new (al_scraper_t *self)
     s_slot_t *slot = calloc (1, sizeof (s_slot_t));
     if (!slot)
         return NULL;
-    slot->max_body = self->max_body;
-    slot->alloc = S_INITIAL_BODY < self->max_body + 1? S_INITIAL_BODY: self->max_body + 1;
-    slot->body = calloc (1, slot->alloc);
-    slot->easy = curl_easy_init ();
-    if (!slot->body || !slot->easy)
-        goto cleanup;
-    CURL *easy = slot->easy;
-    CURLcode code = CURLE_OK;
-    //  Each option is checked: a libcurl that refuses one of them (e.g. the protocol
-    //  restriction) must not silently scrape with weaker limits.
-    if (!code) code = curl_easy_setopt (easy, CURLOPT_NOSIGNAL, 1L);
-    if (!code) code = curl_easy_setopt (easy, CURLOPT_FOLLOWLOCATION, 0L);
-    if (!code) code = curl_easy_setopt (easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (!code) code = curl_easy_setopt (easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) self->max_body);
-    if (!code) code = curl_easy_setopt (easy, CURLOPT_WRITEFUNCTION, s_write);
-    if (!code) code = curl_easy_setopt (easy, CURLOPT_WRITEDATA, slot);
-    if (!code) code = curl_easy_setopt (easy, CURLOPT_ERRORBUFFER, slot->curl_error);
-    if (!code) code = curl_easy_setopt (easy, CURLOPT_PRIVATE, slot);
-    if (!code) code = curl_easy_setopt (easy, CURLOPT_USERAGENT, S_USER_AGENT);
-    if (!code) code = curl_easy_setopt (easy, CURLOPT_HTTPHEADER, self->headers);
-    if (code)
+    if (al_http_transfer_init (&slot->http, self->max_body, S_USER_AGENT, self->headers, slot) != 0)
         goto cleanup;
     return slot;
 
@@ -146,9 +75,9 @@ cleanup:
 al_scraper_t *
 al_scraper_new (size_t max_body_bytes, char *error, size_t error_size)
 {
-    pthread_once (&s_curl_once, s_curl_init);
-    if (s_curl_init_code != CURLE_OK) {
-        al_error_set (error, error_size, "libcurl: %s", curl_easy_strerror (s_curl_init_code));
+    CURLcode init_code = al_http_global_init ();
+    if (init_code != CURLE_OK) {
+        al_error_set (error, error_size, "libcurl: %s", curl_easy_strerror (init_code));
         return NULL;
     }
     al_scraper_t *self = calloc (1, sizeof (al_scraper_t));
@@ -179,7 +108,7 @@ al_scraper_destroy (al_scraper_t **self_p)
     //  Easy handles leave the multi handle before either is cleaned up (libcurl's rule).
     for (size_t i = 0; i < self->slot_count; i++) {
         if (self->slots [i]->attached)
-            curl_multi_remove_handle (self->multi, self->slots [i]->easy);
+            curl_multi_remove_handle (self->multi, self->slots [i]->http.easy);
         s_slot_destroy (&self->slots [i]);
     }
     free (self->slots);
@@ -215,28 +144,28 @@ static void
 s_finish (s_slot_t *slot, CURLcode code, int timeout_ms, al_scrape_result_t *result)
 {
     long status = 0;
-    curl_easy_getinfo (slot->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo (slot->http.easy, CURLINFO_RESPONSE_CODE, &status);
     curl_off_t total_us = 0;
-    if (curl_easy_getinfo (slot->easy, CURLINFO_TOTAL_TIME_T, &total_us) == CURLE_OK)
+    if (curl_easy_getinfo (slot->http.easy, CURLINFO_TOTAL_TIME_T, &total_us) == CURLE_OK)
         result->duration_ms = (double) total_us / 1e3;
     result->status = status;
     bool success_status = status >= 200 && status < 300;
     if (code == CURLE_OK && success_status) {
         result->ok = true;
-        result->body = slot->body;
-        result->body_size = slot->size;
+        result->body = slot->http.body;
+        result->body_size = slot->http.size;
         result->error [0] = 0;
     }
     else
-    if (code == CURLE_OK || (status > 0 && !success_status && !slot->no_memory))
+    if (code == CURLE_OK || (status > 0 && !success_status && !slot->http.no_memory))
         //  An answer that is no success is reported as such, even when its error
         //  page was also too long or cut short.
         snprintf (result->error, sizeof result->error, "HTTP %ld", status);
     else
-    if (slot->too_big || code == CURLE_FILESIZE_EXCEEDED)
-        snprintf (result->error, sizeof result->error, "body above %zu bytes", slot->max_body);
+    if (slot->http.too_big || code == CURLE_FILESIZE_EXCEEDED)
+        snprintf (result->error, sizeof result->error, "body above %zu bytes", slot->http.max_body);
     else
-    if (slot->no_memory)
+    if (slot->http.no_memory)
         snprintf (result->error, sizeof result->error, "out of memory receiving the body");
     else
     if (code == CURLE_OPERATION_TIMEDOUT) {
@@ -245,13 +174,37 @@ s_finish (s_slot_t *slot, CURLcode code, int timeout_ms, al_scrape_result_t *res
     }
     else {
         long os_errno = 0;
-        curl_easy_getinfo (slot->easy, CURLINFO_OS_ERRNO, &os_errno);
+        curl_easy_getinfo (slot->http.easy, CURLINFO_OS_ERRNO, &os_errno);
         if (code == CURLE_COULDNT_CONNECT && os_errno == ECONNREFUSED)
             snprintf (result->error, sizeof result->error, "connection refused");
         else
             snprintf (result->error, sizeof result->error, "%.60s: %.180s", curl_easy_strerror (code),
-                      slot->curl_error [0]? slot->curl_error: "no detail");
+                      slot->http.curl_error [0]? slot->http.curl_error: "no detail");
     }
+}
+
+//  What the scrape round's s_done needs.
+typedef struct {
+    al_scraper_t *self;
+    size_t count;
+    int timeout_ms;
+    al_scrape_result_t *results;
+    bool out_of_memory;             // a body could not grow
+} s_round_t;
+
+//  A scrape ended (an al_http_done_fn): its result is filled.
+static void
+s_done (void *private_data, CURL *easy, CURLcode code, void *arg)
+{
+    s_round_t *round = arg;
+    s_slot_t *slot = private_data;
+    assert (slot && slot->http.easy == easy && slot->attached);
+    assert (slot->index < round->count && round->self->slots [slot->index] == slot);
+    s_finish (slot, code, round->timeout_ms, &round->results [slot->index]);
+    slot->attached = false;
+    slot->finished = true;
+    if (slot->http.no_memory)
+        round->out_of_memory = true;
 }
 
 int
@@ -284,19 +237,15 @@ al_scraper_run (al_scraper_t *self, const al_scrape_target_t *targets, size_t co
     //  Start every transfer; each slot serves the result of the same index.
     for (size_t i = 0; i < count; i++) {
         s_slot_t *slot = self->slots [i];
-        slot->size = 0;
-        slot->body [0] = 0;
-        slot->too_big = false;
-        slot->no_memory = false;
-        slot->curl_error [0] = 0;
-        CURLcode code = curl_easy_setopt (slot->easy, CURLOPT_URL, targets [i].url);
-        if (!code) code = curl_easy_setopt (slot->easy, CURLOPT_TIMEOUT_MS, (long) timeout_ms);
-        if (!code) code = curl_easy_setopt (slot->easy, CURLOPT_CONNECTTIMEOUT_MS, (long) timeout_ms);
+        al_http_transfer_reset (&slot->http);
+        CURLcode code = curl_easy_setopt (slot->http.easy, CURLOPT_URL, targets [i].url);
+        if (!code) code = curl_easy_setopt (slot->http.easy, CURLOPT_TIMEOUT_MS, (long) timeout_ms);
+        if (!code) code = curl_easy_setopt (slot->http.easy, CURLOPT_CONNECTTIMEOUT_MS, (long) timeout_ms);
         if (code) {
             failure = curl_easy_strerror (code);
             goto cleanup;
         }
-        CURLMcode multi_code = curl_multi_add_handle (self->multi, slot->easy);
+        CURLMcode multi_code = curl_multi_add_handle (self->multi, slot->http.easy);
         if (multi_code) {
             failure = curl_multi_strerror (multi_code);
             goto cleanup;
@@ -305,45 +254,14 @@ al_scraper_run (al_scraper_t *self, const al_scrape_target_t *targets, size_t co
         pending++;
     }
 
-    //  Drive them until all have ended or the round's deadline has passed. libcurl
-    //  ends each transfer at timeout_ms itself; the deadline here only guarantees the
-    //  bound if a transfer overstays (e.g. in a resolver libcurl cannot interrupt).
-    double deadline = started + timeout_ms;
-    while (pending > 0) {
-        int running = 0;
-        CURLMcode multi_code = curl_multi_perform (self->multi, &running);
-        if (multi_code) {
-            failure = curl_multi_strerror (multi_code);
-            goto cleanup;
-        }
-        CURLMsg *message;
-        int queued = 0;
-        while ((message = curl_multi_info_read (self->multi, &queued))) {
-            if (message->msg != CURLMSG_DONE)
-                continue;
-            char *private = NULL;
-            curl_easy_getinfo (message->easy_handle, CURLINFO_PRIVATE, &private);
-            s_slot_t *slot = (s_slot_t *) private;
-            assert (slot && slot->easy == message->easy_handle && slot->attached);
-            assert (slot->index < count && self->slots [slot->index] == slot);
-            s_finish (slot, message->data.result, timeout_ms, &results [slot->index]);
-            curl_multi_remove_handle (self->multi, slot->easy);
-            slot->attached = false;
-            slot->finished = true;
-            if (slot->no_memory)
-                out_of_memory = true;
-            pending--;
-        }
-        if (pending == 0)
-            break;
-        double remaining = deadline - al_clock_mono_ms ();
-        if (remaining <= 0)
-            break;
-        multi_code = curl_multi_poll (self->multi, NULL, 0, (int) remaining + 1, NULL);
-        if (multi_code) {
-            failure = curl_multi_strerror (multi_code);
-            goto cleanup;
-        }
+    //  Drive them until all have ended or the round's deadline has passed.
+    s_round_t round = { .self = self, .count = count, .timeout_ms = timeout_ms, .results = results };
+    const char *drive_failure = al_http_multi_drive (self->multi, &pending, started + timeout_ms,
+                                                     s_done, &round);
+    out_of_memory = round.out_of_memory;
+    if (drive_failure) {
+        failure = drive_failure;
+        goto cleanup;
     }
     deadline_reached = pending > 0;
     //  A body that could not grow is a system error, though the others finished.
@@ -358,7 +276,7 @@ cleanup:
         if (slot && slot->finished)
             continue;
         if (slot && slot->attached) {
-            curl_multi_remove_handle (self->multi, slot->easy);
+            curl_multi_remove_handle (self->multi, slot->http.easy);
             slot->attached = false;
             result->duration_ms = al_clock_mono_ms () - started;
             if (deadline_reached) {

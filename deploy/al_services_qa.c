@@ -129,6 +129,58 @@ s_qa_smoke (s_loader_t *L, al_service_t *svc, yaml_node_t *node, const char *fie
     }
 }
 
+static const char *
+s_suite_junit_at (const void *entries, size_t index)
+{
+    return ((const al_service_suite_t *) entries) [index].junit;
+}
+
+static const char *
+s_scanner_name_at (const void *entries, size_t index)
+{
+    return ((const al_service_scanner_t *) entries) [index].name;
+}
+
+static const char *
+s_scanner_output_at (const void *entries, size_t index)
+{
+    return ((const al_service_scanner_t *) entries) [index].output;
+}
+
+//  The report a suite or scanner writes (value at sub), absolute and pooled; NULL (with
+//  an error) when it is not, or when one of the count entries before it (read with
+//  path_at, named with name_at) writes the same file.
+static const char *
+s_qa_report_path (s_loader_t *L, yaml_node_t *value, const char *sub, const char *what,
+                  const char *(*path_at) (const void *, size_t),
+                  const char *(*name_at) (const void *, size_t), const void *entries, size_t count)
+{
+    const char *path = al_services_abs_path (L, value, sub);
+    for (size_t j = 0; path && j < count; j++) {
+        const char *prior = path_at (entries, j);
+        if (prior && strcmp (prior, path) == 0) {
+            const char *name = name_at (entries, j);
+            al_yaml_error (L->yaml, value, sub, "%s is also the report of %s '%s'", path, what,
+                           name ? name : "?");
+            path = NULL;
+        }
+    }
+    return path;
+}
+
+//  The timeout_ms key of a suite or scanner entry, into *timeout_ms when present.
+//  False (with an error) when it is present and out of range.
+static bool
+s_qa_timeout (s_loader_t *L, yaml_node_t *entry, const char *item, int *timeout_ms)
+{
+    yaml_node_t *value = al_yaml_get (L->yaml, entry, "timeout_ms");
+    if (!value)
+        return true;
+    char sub [AL_YAML_FIELD_SIZE];
+    al_yaml_field_key (sub, item, "timeout_ms");
+    return al_services_integer_into_int (L, value, sub, 100, AL_SERVICES_MAX_DAY_MS, timeout_ms);
+}
+
 //  qa.suites[index]: one command suite (an al_services_entry_fn).
 static bool
 s_qa_suite (s_loader_t *L, void *entries, size_t i, yaml_node_t *entry, const char *item)
@@ -146,22 +198,13 @@ s_qa_suite (s_loader_t *L, void *entries, size_t i, yaml_node_t *entry, const ch
     }
     if ((value = al_yaml_get (L->yaml, entry, "junit"))) {
         al_yaml_field_key (sub, item, "junit");
-        suite->junit = al_services_abs_path (L, value, sub);
         //  Two suites writing one report would count each other's tests.
-        for (size_t j = 0; suite->junit && j < i; j++)
-            if (suites [j].junit && strcmp (suites [j].junit, suite->junit) == 0) {
-                al_yaml_error (L->yaml, value, sub, "%s is also the report of suite '%s'",
-                               suite->junit, suites [j].name ? suites [j].name : "?");
-                suite->junit = NULL;
-            }
+        suite->junit = s_qa_report_path (L, value, sub, "suite", s_suite_junit_at, s_suite_name_at, suites, i);
         if (!suite->junit)
             ok = false;
     }
-    if ((value = al_yaml_get (L->yaml, entry, "timeout_ms"))) {
-        al_yaml_field_key (sub, item, "timeout_ms");
-        if (!al_services_integer_into_int (L, value, sub, 100, AL_SERVICES_MAX_DAY_MS, &suite->timeout_ms))
-            ok = false;
-    }
+    if (!s_qa_timeout (L, entry, item, &suite->timeout_ms))
+        ok = false;
     if (!suite->name || !suite->argv)
         ok = false;
     return ok;
@@ -179,12 +222,6 @@ s_qa_suites (s_loader_t *L, al_service_t *svc, yaml_node_t *node, const char *fi
         svc->qa_suites = suites;
         svc->qa_suite_count = count;
     }
-}
-
-static const char *
-s_scanner_name_at (const void *entries, size_t index)
-{
-    return ((const al_service_scanner_t *) entries) [index].name;
 }
 
 //  qa.scanners[index]: one security scanner (an al_services_entry_fn).
@@ -218,20 +255,12 @@ s_qa_scanner (s_loader_t *L, void *entries, size_t i, yaml_node_t *entry, const 
     }
     if ((value = al_yaml_get (L->yaml, entry, "output"))) {
         al_yaml_field_key (sub, item, "output");
-        scanner->output = al_services_abs_path (L, value, sub);
         //  Two scanners writing one report would count each other's findings.
-        for (size_t j = 0; scanner->output && j < i; j++)
-            if (scanners [j].output && strcmp (scanners [j].output, scanner->output) == 0) {
-                al_yaml_error (L->yaml, value, sub, "%s is also the report of scanner '%s'",
-                               scanner->output, scanners [j].name ? scanners [j].name : "?");
-                scanner->output = NULL;
-            }
+        scanner->output = s_qa_report_path (L, value, sub, "scanner", s_scanner_output_at, s_scanner_name_at,
+                                            scanners, i);
     }
-    if ((value = al_yaml_get (L->yaml, entry, "timeout_ms"))) {
-        al_yaml_field_key (sub, item, "timeout_ms");
-        if (!al_services_integer_into_int (L, value, sub, 100, AL_SERVICES_MAX_DAY_MS, &scanner->timeout_ms))
-            ok = false;
-    }
+    if (!s_qa_timeout (L, entry, item, &scanner->timeout_ms))
+        ok = false;
     return ok && scanner->name && scanner->argv && scanner->format_name && scanner->output;
 }
 

@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,11 +183,41 @@ test_make_directories (void **state)
     assert_non_null (strstr (error, "receipt.json"));
 }
 
+//  The one mkdir -p of the tree (the drivers, the artifact store and the qa agent call
+//  it): new directories get the caller's mode, existing ones keep theirs.
+static void
+test_make_directories_mode (void **state)
+{
+    s_fixture_t *fixture = *state;
+    char error [256] = "";
+    char parent [200], deep [220];
+    snprintf (parent, sizeof parent, "%s/kept", fixture->directory);
+    assert_int_equal (mkdir (parent, 0755), 0);
+    assert_int_equal (chmod (parent, 0755), 0);
+    snprintf (deep, sizeof deep, "%s/evidence/run", parent);
+    assert_int_equal (al_file_make_directories (deep, 0700, error, sizeof error), 0);
+    struct stat info;
+    assert_int_equal (stat (deep, &info), 0);
+    assert_int_equal (info.st_mode & 0777, 0700);
+    assert_int_equal (stat (parent, &info), 0);
+    assert_int_equal (info.st_mode & 0777, 0755);
+    //  A path too long for PATH_MAX is refused with a message, not cut.
+    char *longest = malloc (PATH_MAX + 16);
+    assert_non_null (longest);
+    memset (longest, 'a', PATH_MAX + 15);
+    longest [0] = '/';
+    longest [PATH_MAX + 15] = 0;
+    assert_int_equal (al_file_make_directories (longest, 0700, error, sizeof error), -1);
+    assert_non_null (strstr (error, "path too long"));
+    free (longest);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test_setup_teardown (test_write_then_read, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_make_directories_mode, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_failed_write_keeps_old, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_read_refuses, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_make_directories, s_setup, s_teardown),
