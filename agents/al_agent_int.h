@@ -115,4 +115,26 @@ int al_agent__options_check (const al_agent_options_t *options, char *error, siz
 //  The actor (zactor_fn): args is the al_agent_t.
 void al_agent__actor (zsock_t *pipe, void *args);
 
+//  What the agent runtime and the subscriber (al_subscriber.c) share: both are CURVE
+//  clients of the broker, configured from airlock.yaml the same way.
+
+//  Copy VALUE into TARGET (TARGET_SIZE bytes). 0, or -1 with "WHAT: longer than ...".
+int al_agent__copy (char *target, size_t target_size, const char *value, const char *what,
+                    char *error, size_t error_size);
+//  ROLE's CURVE identity from a loaded airlock.yaml: ENDPOINTS (FIELD names it in errors)
+//  into endpoint, the broker's public key into broker_key (41 bytes) and ROLE's
+//  certificate path into cert_path; endpoint and cert_path are AL_AGENT_PATH_SIZE.
+//  0, or -1 with the field at fault in error.
+int al_agent__identity_from_config (const al_config_t *config, const char *role,
+                                    const char *endpoints, const char *field, char *endpoint,
+                                    char *broker_key, char *cert_path,
+                                    char *error, size_t error_size);
+//  Load the certificate at CERT_PATH with its secret half, which must be its owner's
+//  alone. The certificate, or NULL with the reason in error.
+zcert_t *al_agent__cert_load (const char *cert_path, char *error, size_t error_size);
+//  Watch SOCKET's handshakes and disconnections: *monitor is a new PAIR that receives
+//  the events (NAME makes its inproc endpoint readable). 0, or -1 with the reason.
+int al_agent__socket_monitor (zsock_t *socket, const char *name, zsock_t **monitor,
+                              char *error, size_t error_size);
+
 #endif

@@ -18,10 +18,6 @@ typedef struct {
     int64_t next_heartbeat_ms;
 } s_link_t;
 
-//  Names the inproc endpoint of each socket monitor (unique in the process: an old
-//  monitor's endpoint may still be registered for a moment after its socket closed).
-static atomic_uint_fast64_t s_monitor_count = 0;
-
 //  ---------------------------------------------------------------------------------
 //  The actor
 
@@ -99,9 +95,6 @@ static int
 s_link_open (al_agent_t *self, s_link_t *link, char *error, size_t error_size)
 {
     assert (!link->dealer);
-    char monitor_endpoint [128];
-    snprintf (monitor_endpoint, sizeof monitor_endpoint, "inproc://al-agent-monitor-%d-%" PRIuFAST64,
-              (int) getpid (), atomic_fetch_add (&s_monitor_count, 1) + 1);
     link->dealer = zsock_new (ZMQ_DEALER);
     if (!link->dealer) {
         snprintf (error, error_size, "cannot create a socket: %s", zmq_strerror (zmq_errno ()));
@@ -117,19 +110,8 @@ s_link_open (al_agent_t *self, s_link_t *link, char *error, size_t error_size)
     zsock_set_sndhwm (link->dealer, self->options.sndhwm);
     zsock_set_rcvhwm (link->dealer, self->options.rcvhwm);
     zsock_set_linger (link->dealer, 0);
-    if (zmq_socket_monitor (zsock_resolve (link->dealer), monitor_endpoint,
-                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED
-                          | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-                          | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0) {
-        snprintf (error, error_size, "cannot monitor the socket: %s", zmq_strerror (zmq_errno ()));
+    if (al_agent__socket_monitor (link->dealer, "agent", &link->monitor, error, error_size) != 0)
         goto failed;
-    }
-    link->monitor = zsock_new (ZMQ_PAIR);
-    if (!link->monitor || zsock_connect (link->monitor, "%s", monitor_endpoint) != 0) {
-        snprintf (error, error_size, "cannot connect the socket monitor: %s",
-                  zmq_strerror (zmq_errno ()));
-        goto failed;
-    }
     const char *endpoint = self->endpoints [self->endpoint_index];
     self->link_down_ms = al_clock_mono_ms ();
     self->info.endpoint_index = self->endpoint_index;
