@@ -7,6 +7,7 @@
     monitor counter (atomic): any thread.
 */
 #include "agents/al_agent_int.h"
+#include "base/al_error.h"
 
 //  Names the inproc endpoint of each socket monitor (unique in the process: an old
 //  monitor's endpoint may still be registered for a moment after its socket closed).
@@ -17,7 +18,7 @@ al_agent__copy (char *target, size_t target_size, const char *value, const char 
                 char *error, size_t error_size)
 {
     if (strlen (value) >= target_size) {
-        snprintf (error, error_size, "%s: longer than %zu characters", what, target_size - 1);
+        al_error_set (error, error_size, "%s: longer than %zu characters", what, target_size - 1);
         return -1;
     }
     strcpy (target, value);
@@ -37,12 +38,12 @@ al_agent__identity_from_config (const al_config_t *config, const char *role,
     char *role_cert_path = al_config_agent_cert (config, role);
     zcert_t *broker_cert = NULL;
     if (!role_cert_path) {
-        snprintf (error, error_size, "role '%s': not a valid role name", role);
+        al_error_set (error, error_size, "role '%s': not a valid role name", role);
         goto cleanup;
     }
     broker_cert = zcert_load (al_config_broker_cert (config));
     if (!broker_cert) {
-        snprintf (error, error_size, "%s: cannot read the broker's certificate",
+        al_error_set (error, error_size, "%s: cannot read the broker's certificate",
                   al_config_broker_cert (config));
         goto cleanup;
     }
@@ -65,12 +66,12 @@ al_agent__cert_load (const char *cert_path, char *error, size_t error_size)
     assert (cert_path);
     zcert_t *cert = zcert_load (cert_path);
     if (!cert) {
-        snprintf (error, error_size, "%s: cannot read the certificate", cert_path);
+        al_error_set (error, error_size, "%s: cannot read the certificate", cert_path);
         return NULL;
     }
     uint8_t zero [32] = { 0 };
     if (memcmp (zcert_secret_key (cert), zero, 32) == 0) {
-        snprintf (error, error_size, "%s_secret: no secret key (missing or unreadable)",
+        al_error_set (error, error_size, "%s_secret: no secret key (missing or unreadable)",
                   cert_path);
         zcert_destroy (&cert);
         return NULL;
@@ -98,14 +99,64 @@ al_agent__socket_monitor (zsock_t *socket, const char *name, zsock_t **monitor,
                             ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED
                           | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
                           | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0) {
-        snprintf (error, error_size, "cannot monitor the socket: %s", zmq_strerror (zmq_errno ()));
+        al_error_set (error, error_size, "cannot monitor the socket: %s", zmq_strerror (zmq_errno ()));
         return -1;
     }
     *monitor = zsock_new (ZMQ_PAIR);
     if (!*monitor || zsock_connect (*monitor, "%s", monitor_endpoint) != 0) {
-        snprintf (error, error_size, "cannot connect the socket monitor: %s",
+        al_error_set (error, error_size, "cannot connect the socket monitor: %s",
                   zmq_strerror (zmq_errno ()));
         return -1;
     }
     return 0;
+}
+
+bool
+al_agent__monitor_event (zsock_t *monitor, uint16_t *event, char *address, size_t address_size)
+{
+    assert (monitor && event && address && address_size > 0);
+    void *socket = zsock_resolve (monitor);
+    zmq_msg_t msg;
+    zmq_msg_init (&msg);
+    if (zmq_msg_recv (&msg, socket, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (&msg);
+        return false;
+    }
+    *event = 0;
+    if (zmq_msg_size (&msg) >= 6)
+        memcpy (event, zmq_msg_data (&msg), 2);
+    bool more = zmq_msg_more (&msg);
+    zmq_msg_close (&msg);
+    //  The second frame is the endpoint the event is about: with several brokers,
+    //  which one answered.
+    *address = 0;
+    while (more) {
+        zmq_msg_init (&msg);
+        bool received = zmq_msg_recv (&msg, socket, ZMQ_DONTWAIT) >= 0;
+        if (received && !*address && zmq_msg_size (&msg) < address_size) {
+            memcpy (address, zmq_msg_data (&msg), zmq_msg_size (&msg));
+            address [zmq_msg_size (&msg)] = 0;
+        }
+        more = received && zmq_msg_more (&msg);
+        zmq_msg_close (&msg);
+    }
+    return true;
+}
+
+bool
+al_agent__handshake_failure (uint16_t event, const char *endpoint, const char *own_key,
+                             const char *broker_key, char *error, size_t error_size)
+{
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        al_error_set (error, error_size,
+                  "handshake with %s failed: the broker refused this key (%s is not in "
+                  "identities.yaml, or the broker key is wrong)", endpoint, own_key);
+    else
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+        al_error_set (error, error_size,
+                  "handshake with %s failed (wrong broker key %s, or not an airlock broker)",
+                  endpoint, broker_key);
+    else
+        return false;
+    return true;
 }

@@ -136,5 +136,14 @@ zcert_t *al_agent__cert_load (const char *cert_path, char *error, size_t error_s
 //  the events (NAME makes its inproc endpoint readable). 0, or -1 with the reason.
 int al_agent__socket_monitor (zsock_t *socket, const char *name, zsock_t **monitor,
                               char *error, size_t error_size);
+//  Read one pending event from MONITOR without blocking: its number into *event and the
+//  endpoint it is about into ADDRESS ("" if unknown or longer than ADDRESS_SIZE). false
+//  when none is waiting.
+bool al_agent__monitor_event (zsock_t *monitor, uint16_t *event, char *address,
+                              size_t address_size);
+//  When EVENT is a failed handshake with ENDPOINT, say why into error (OWN_KEY: this
+//  client's public key; BROKER_KEY: the key it expected) and return true.
+bool al_agent__handshake_failure (uint16_t event, const char *endpoint, const char *own_key,
+                                  const char *broker_key, char *error, size_t error_size);
 
 #endif

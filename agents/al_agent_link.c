@@ -393,27 +393,9 @@ s_dealer_drain (al_agent_t *self, s_link_t *link)
 static void
 s_monitor_drain (al_agent_t *self, s_link_t *link, int64_t now)
 {
-    void *socket = zsock_resolve (link->monitor);
-    while (true) {
-        zmq_msg_t msg;
-        zmq_msg_init (&msg);
-        if (zmq_msg_recv (&msg, socket, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&msg);
-            return;
-        }
-        uint16_t event = 0;
-        uint32_t value = 0;
-        if (zmq_msg_size (&msg) >= 6) {
-            memcpy (&event, zmq_msg_data (&msg), 2);
-            memcpy (&value, (uint8_t *) zmq_msg_data (&msg) + 2, 4);
-        }
-        bool more = zmq_msg_more (&msg);
-        zmq_msg_close (&msg);
-        while (more) {
-            zmq_msg_init (&msg);
-            more = zmq_msg_recv (&msg, socket, ZMQ_DONTWAIT) >= 0 && zmq_msg_more (&msg);
-            zmq_msg_close (&msg);
-        }
+    uint16_t event;
+    char address [AL_AGENT_PATH_SIZE];
+    while (al_agent__monitor_event (link->monitor, &event, address, sizeof address)) {
         pthread_mutex_lock (&self->mutex);
         al_telemetry_set (al_telemetry_series (al_telemetry_process (), AL_TELEMETRY_GAUGE, "airlock_agent_connected",
                                          "1 while the CURVE connection to the broker is up", NULL, NULL, NULL, NULL),
@@ -441,16 +423,9 @@ s_monitor_drain (al_agent_t *self, s_link_t *link, int64_t now)
             self->link_down_ms = now;
         }
         else
-        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
-            al_agent__format (self->last_error, sizeof self->last_error,
-                      "handshake with %s failed: the broker refused this key (%s is not in "
-                      "identities.yaml, or the broker key is wrong)",
-                      self->endpoints [self->endpoint_index], zcert_public_txt (self->cert));
-        else
-        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
-            al_agent__format (self->last_error, sizeof self->last_error,
-                      "handshake with %s failed (wrong broker key %s, or not an airlock broker)",
-                      self->endpoints [self->endpoint_index], self->options.broker_key);
+            al_agent__handshake_failure (event, self->endpoints [self->endpoint_index],
+                                         zcert_public_txt (self->cert), self->options.broker_key,
+                                         self->last_error, sizeof self->last_error);
         pthread_cond_broadcast (&self->cond);
         pthread_mutex_unlock (&self->mutex);
     }

@@ -280,32 +280,9 @@ al_subscriber_subscribe (al_subscriber_t *self, const char *topic_prefix)
 static void
 s_monitor_drain (al_subscriber_t *self)
 {
-    void *socket = zsock_resolve (self->monitor);
-    while (true) {
-        zmq_msg_t msg;
-        zmq_msg_init (&msg);
-        if (zmq_msg_recv (&msg, socket, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&msg);
-            return;
-        }
-        uint16_t event = 0;
-        if (zmq_msg_size (&msg) >= 6)
-            memcpy (&event, zmq_msg_data (&msg), 2);
-        bool more = zmq_msg_more (&msg);
-        zmq_msg_close (&msg);
-        //  The second frame is the endpoint the event is about: with several brokers,
-        //  which one answered.
-        char address [AL_SUBSCRIBER_PATH_SIZE] = "";
-        while (more) {
-            zmq_msg_init (&msg);
-            bool received = zmq_msg_recv (&msg, socket, ZMQ_DONTWAIT) >= 0;
-            if (received && !*address && zmq_msg_size (&msg) < sizeof address) {
-                memcpy (address, zmq_msg_data (&msg), zmq_msg_size (&msg));
-                address [zmq_msg_size (&msg)] = 0;
-            }
-            more = received && zmq_msg_more (&msg);
-            zmq_msg_close (&msg);
-        }
+    uint16_t event;
+    char address [AL_SUBSCRIBER_PATH_SIZE];
+    while (al_agent__monitor_event (self->monitor, &event, address, sizeof address)) {
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             snprintf (self->answered, sizeof self->answered, "%s", address);
             self->info.connected = true;
@@ -315,19 +292,13 @@ s_monitor_drain (al_subscriber_t *self)
         else
         if (event == ZMQ_EVENT_DISCONNECTED)
             self->info.connected = false;
-        else
-        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
-            self->info.refused = true;
-            al_error_set (self->last_error, sizeof self->last_error,
-                          "handshake with %s failed: the broker refused this key (%s is not in "
-                          "identities.yaml, or the broker key is wrong)",
-                          *address? address: self->options.endpoint, zcert_public_txt (self->cert));
+        else {
+            if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+                self->info.refused = true;
+            al_agent__handshake_failure (event, *address? address: self->options.endpoint,
+                                         zcert_public_txt (self->cert), self->options.broker_key,
+                                         self->last_error, sizeof self->last_error);
         }
-        else
-        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
-            al_error_set (self->last_error, sizeof self->last_error,
-                          "handshake with %s failed (wrong broker key %s, or not an airlock broker)",
-                          *address? address: self->options.endpoint, self->options.broker_key);
     }
 }
 
