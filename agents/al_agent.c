@@ -160,22 +160,8 @@ al_agent_new (const al_agent_options_t *options, char *error, size_t error_size)
     al_agent_t *self = calloc (1, sizeof *self);
     assert (self);
     self->options = *options;
-    self->cert = zcert_load (options->cert_path);
-    if (!self->cert) {
-        snprintf (error, error_size, "%s: cannot read the certificate", options->cert_path);
-        goto failed;
-    }
-    uint8_t zero [32] = { 0 };
-    if (memcmp (zcert_secret_key (self->cert), zero, 32) == 0) {
-        snprintf (error, error_size, "%s_secret: no secret key (missing or unreadable)",
-                  options->cert_path);
-        goto failed;
-    }
-    //  The secret half must be its owner's alone: a key others can read is no identity.
-    char secret_path [sizeof options->cert_path + 8];
-    snprintf (secret_path, sizeof secret_path, "%s_secret", options->cert_path);
-    if (!al_secret_file_private (access (secret_path, F_OK) == 0 ? secret_path : options->cert_path, -1,
-                                 error, error_size))
+    self->cert = al_agent__cert_load (options->cert_path, error, error_size);
+    if (!self->cert)
         goto failed;
     // Message id prefix: the name as visible ASCII, short enough for a 64-character id.
     size_t length = 0;

@@ -115,4 +115,35 @@ int al_agent__options_check (const al_agent_options_t *options, char *error, siz
 //  The actor (zactor_fn): args is the al_agent_t.
 void al_agent__actor (zsock_t *pipe, void *args);
 
+//  What the agent runtime and the subscriber (al_subscriber.c) share: both are CURVE
+//  clients of the broker, configured from airlock.yaml the same way.
+
+//  Copy VALUE into TARGET (TARGET_SIZE bytes). 0, or -1 with "WHAT: longer than ...".
+int al_agent__copy (char *target, size_t target_size, const char *value, const char *what,
+                    char *error, size_t error_size);
+//  ROLE's CURVE identity from a loaded airlock.yaml: ENDPOINTS (FIELD names it in errors)
+//  into endpoint, the broker's public key into broker_key (41 bytes) and ROLE's
+//  certificate path into cert_path; endpoint and cert_path are AL_AGENT_PATH_SIZE.
+//  0, or -1 with the field at fault in error.
+int al_agent__identity_from_config (const al_config_t *config, const char *role,
+                                    const char *endpoints, const char *field, char *endpoint,
+                                    char *broker_key, char *cert_path,
+                                    char *error, size_t error_size);
+//  Load the certificate at CERT_PATH with its secret half, which must be its owner's
+//  alone. The certificate, or NULL with the reason in error.
+zcert_t *al_agent__cert_load (const char *cert_path, char *error, size_t error_size);
+//  Watch SOCKET's handshakes and disconnections: *monitor is a new PAIR that receives
+//  the events (NAME makes its inproc endpoint readable). 0, or -1 with the reason.
+int al_agent__socket_monitor (zsock_t *socket, const char *name, zsock_t **monitor,
+                              char *error, size_t error_size);
+//  Read one pending event from MONITOR without blocking: its number into *event and the
+//  endpoint it is about into ADDRESS ("" if unknown or longer than ADDRESS_SIZE). false
+//  when none is waiting.
+bool al_agent__monitor_event (zsock_t *monitor, uint16_t *event, char *address,
+                              size_t address_size);
+//  When EVENT is a failed handshake with ENDPOINT, say why into error (OWN_KEY: this
+//  client's public key; BROKER_KEY: the key it expected) and return true.
+bool al_agent__handshake_failure (uint16_t event, const char *endpoint, const char *own_key,
+                                  const char *broker_key, char *error, size_t error_size);
+
 #endif

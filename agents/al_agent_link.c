@@ -18,10 +18,6 @@ typedef struct {
     int64_t next_heartbeat_ms;
 } s_link_t;
 
-//  Names the inproc endpoint of each socket monitor (unique in the process: an old
-//  monitor's endpoint may still be registered for a moment after its socket closed).
-static atomic_uint_fast64_t s_monitor_count = 0;
-
 //  ---------------------------------------------------------------------------------
 //  The actor
 
@@ -99,9 +95,6 @@ static int
 s_link_open (al_agent_t *self, s_link_t *link, char *error, size_t error_size)
 {
     assert (!link->dealer);
-    char monitor_endpoint [128];
-    snprintf (monitor_endpoint, sizeof monitor_endpoint, "inproc://al-agent-monitor-%d-%" PRIuFAST64,
-              (int) getpid (), atomic_fetch_add (&s_monitor_count, 1) + 1);
     link->dealer = zsock_new (ZMQ_DEALER);
     if (!link->dealer) {
         snprintf (error, error_size, "cannot create a socket: %s", zmq_strerror (zmq_errno ()));
@@ -117,19 +110,8 @@ s_link_open (al_agent_t *self, s_link_t *link, char *error, size_t error_size)
     zsock_set_sndhwm (link->dealer, self->options.sndhwm);
     zsock_set_rcvhwm (link->dealer, self->options.rcvhwm);
     zsock_set_linger (link->dealer, 0);
-    if (zmq_socket_monitor (zsock_resolve (link->dealer), monitor_endpoint,
-                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED
-                          | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-                          | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0) {
-        snprintf (error, error_size, "cannot monitor the socket: %s", zmq_strerror (zmq_errno ()));
+    if (al_agent__socket_monitor (link->dealer, "agent", &link->monitor, error, error_size) != 0)
         goto failed;
-    }
-    link->monitor = zsock_new (ZMQ_PAIR);
-    if (!link->monitor || zsock_connect (link->monitor, "%s", monitor_endpoint) != 0) {
-        snprintf (error, error_size, "cannot connect the socket monitor: %s",
-                  zmq_strerror (zmq_errno ()));
-        goto failed;
-    }
     const char *endpoint = self->endpoints [self->endpoint_index];
     self->link_down_ms = al_clock_mono_ms ();
     self->info.endpoint_index = self->endpoint_index;
@@ -411,27 +393,9 @@ s_dealer_drain (al_agent_t *self, s_link_t *link)
 static void
 s_monitor_drain (al_agent_t *self, s_link_t *link, int64_t now)
 {
-    void *socket = zsock_resolve (link->monitor);
-    while (true) {
-        zmq_msg_t msg;
-        zmq_msg_init (&msg);
-        if (zmq_msg_recv (&msg, socket, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&msg);
-            return;
-        }
-        uint16_t event = 0;
-        uint32_t value = 0;
-        if (zmq_msg_size (&msg) >= 6) {
-            memcpy (&event, zmq_msg_data (&msg), 2);
-            memcpy (&value, (uint8_t *) zmq_msg_data (&msg) + 2, 4);
-        }
-        bool more = zmq_msg_more (&msg);
-        zmq_msg_close (&msg);
-        while (more) {
-            zmq_msg_init (&msg);
-            more = zmq_msg_recv (&msg, socket, ZMQ_DONTWAIT) >= 0 && zmq_msg_more (&msg);
-            zmq_msg_close (&msg);
-        }
+    uint16_t event;
+    char address [AL_AGENT_PATH_SIZE];
+    while (al_agent__monitor_event (link->monitor, &event, address, sizeof address)) {
         pthread_mutex_lock (&self->mutex);
         al_telemetry_set (al_telemetry_series (al_telemetry_process (), AL_TELEMETRY_GAUGE, "airlock_agent_connected",
                                          "1 while the CURVE connection to the broker is up", NULL, NULL, NULL, NULL),
@@ -459,16 +423,9 @@ s_monitor_drain (al_agent_t *self, s_link_t *link, int64_t now)
             self->link_down_ms = now;
         }
         else
-        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
-            al_agent__format (self->last_error, sizeof self->last_error,
-                      "handshake with %s failed: the broker refused this key (%s is not in "
-                      "identities.yaml, or the broker key is wrong)",
-                      self->endpoints [self->endpoint_index], zcert_public_txt (self->cert));
-        else
-        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
-            al_agent__format (self->last_error, sizeof self->last_error,
-                      "handshake with %s failed (wrong broker key %s, or not an airlock broker)",
-                      self->endpoints [self->endpoint_index], self->options.broker_key);
+            al_agent__handshake_failure (event, self->endpoints [self->endpoint_index],
+                                         zcert_public_txt (self->cert), self->options.broker_key,
+                                         self->last_error, sizeof self->last_error);
         pthread_cond_broadcast (&self->cond);
         pthread_mutex_unlock (&self->mutex);
     }

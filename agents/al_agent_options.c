@@ -26,18 +26,6 @@ al_agent_options_defaults (al_agent_options_t *options)
     options->max_reply_bytes = 4 * 1024 * 1024;
 }
 
-static int
-s_copy (char *target, size_t target_size, const char *value, const char *what,
-        char *error, size_t error_size)
-{
-    if (strlen (value) >= target_size) {
-        snprintf (error, error_size, "%s: longer than %zu characters", what, target_size - 1);
-        return -1;
-    }
-    strcpy (target, value);
-    return 0;
-}
-
 int
 al_agent_options_from_config (al_agent_options_t *options, const al_config_t *config,
                               const char *role, char *error, size_t error_size)
@@ -45,38 +33,19 @@ al_agent_options_from_config (al_agent_options_t *options, const al_config_t *co
     assert (options);
     assert (config);
     assert (role);
-    int rc = -1;
-    char *cert_path = al_config_agent_cert (config, role);
-    zcert_t *broker_cert = NULL;
-    if (!cert_path) {
-        snprintf (error, error_size, "role '%s': not a valid role name", role);
-        goto cleanup;
-    }
-    broker_cert = zcert_load (al_config_broker_cert (config));
-    if (!broker_cert) {
-        snprintf (error, error_size, "%s: cannot read the broker's certificate",
-                  al_config_broker_cert (config));
-        goto cleanup;
-    }
-    if (s_copy (options->endpoint, sizeof options->endpoint,
-                al_config_broker_endpoints (config), "endpoints.brokers", error, error_size)
-    ||  s_copy (options->broker_key, sizeof options->broker_key,
-                zcert_public_txt (broker_cert), "broker key", error, error_size)
-    ||  s_copy (options->cert_path, sizeof options->cert_path, cert_path, "certificate path",
-                error, error_size)
-    ||  s_copy (options->name, sizeof options->name, role, "role", error, error_size))
-        goto cleanup;
+    if (al_agent__identity_from_config (config, role, al_config_broker_endpoints (config),
+                                        "endpoints.brokers", options->endpoint,
+                                        options->broker_key, options->cert_path,
+                                        error, error_size)
+    ||  al_agent__copy (options->name, sizeof options->name, role, "role", error, error_size))
+        return -1;
     options->heartbeat_ms = al_config_heartbeat_ms (config);
     options->handshake_ms = al_config_handshake_ms (config);
     options->sndhwm = al_config_sndhwm (config);
     options->rcvhwm = al_config_rcvhwm (config);
     if (options->max_reply_bytes < 4 * al_config_max_message_bytes (config))
         options->max_reply_bytes = 4 * al_config_max_message_bytes (config);
-    rc = 0;
-cleanup:
-    zcert_destroy (&broker_cert);
-    free (cert_path);
-    return rc;
+    return 0;
 }
 
 int

@@ -15,7 +15,7 @@
 #include "agents/al_subscriber.h"
 #include "base/al_clock.h"
 #include "base/al_error.h"
-#include "agents/al_agent.h"
+#include "agents/al_agent_int.h"
 
 #include <assert.h>
 #include "proto/al_signature.h"
@@ -28,6 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+//  The options' buffers are filled by the agent runtime's shared helpers (al_agent_curve.c).
+_Static_assert (AL_SUBSCRIBER_PATH_SIZE == AL_AGENT_PATH_SIZE, "path buffers differ");
 
 //  Longest topic we accept ("soak.<environment>.<service>" is far shorter).
 #define S_MAX_TOPIC 255
@@ -139,8 +142,6 @@ struct _al_subscriber_t {
     char answered [AL_SUBSCRIBER_PATH_SIZE]; // the endpoint of the last handshake that succeeded
 };
 
-static atomic_uint_fast64_t s_monitor_count = 0;
-
 void
 al_subscriber_options_defaults (al_subscriber_options_t *options)
 {
@@ -151,18 +152,6 @@ al_subscriber_options_defaults (al_subscriber_options_t *options)
     options->max_envelope_bytes = 4 * 1024 * 1024;
 }
 
-static int
-s_copy (char *target, size_t target_size, const char *value, const char *what, char *error,
-        size_t error_size)
-{
-    if (strlen (value) >= target_size) {
-        snprintf (error, error_size, "%s: longer than %zu characters", what, target_size - 1);
-        return -1;
-    }
-    strcpy (target, value);
-    return 0;
-}
-
 int
 al_subscriber_options_from_config (al_subscriber_options_t *options, const al_config_t *config,
                                    const char *role, char *error, size_t error_size)
@@ -170,37 +159,18 @@ al_subscriber_options_from_config (al_subscriber_options_t *options, const al_co
     assert (options);
     assert (config);
     assert (role);
-    int rc = -1;
-    char *cert_path = al_config_agent_cert (config, role);
-    zcert_t *broker_cert = NULL;
-    if (!cert_path) {
-        snprintf (error, error_size, "role '%s': not a valid role name", role);
-        goto cleanup;
-    }
-    broker_cert = zcert_load (al_config_broker_cert (config));
-    if (!broker_cert) {
-        snprintf (error, error_size, "%s: cannot read the broker's certificate",
-                  al_config_broker_cert (config));
-        goto cleanup;
-    }
-    if (s_copy (options->endpoint, sizeof options->endpoint, al_config_event_endpoints (config),
-                "endpoints.events", error, error_size)
-    ||  s_copy (options->broker_key, sizeof options->broker_key, zcert_public_txt (broker_cert),
-                "broker key", error, error_size)
-    ||  s_copy (options->cert_path, sizeof options->cert_path, cert_path, "certificate path",
-                error, error_size))
-        goto cleanup;
+    if (al_agent__identity_from_config (config, role, al_config_event_endpoints (config),
+                                        "endpoints.events", options->endpoint,
+                                        options->broker_key, options->cert_path,
+                                        error, error_size))
+        return -1;
     options->rcvhwm = al_config_rcvhwm (config);
     options->handshake_ms = al_config_handshake_ms (config);
     //  The broker publishes envelopes it accepted, with the sender stamped on: a little
     //  larger than the limit it enforces; the agent runtime allows the same margin.
     if (options->max_envelope_bytes < 4 * al_config_max_message_bytes (config))
         options->max_envelope_bytes = 4 * al_config_max_message_bytes (config);
-    rc = 0;
-cleanup:
-    zcert_destroy (&broker_cert);
-    free (cert_path);
-    return rc;
+    return 0;
 }
 
 al_subscriber_t *
@@ -229,22 +199,8 @@ al_subscriber_new_with (const al_subscriber_options_t *options, char *error, siz
     al_subscriber_t *self = (al_subscriber_t *) calloc (1, sizeof *self);
     assert (self);
     self->options = *options;
-    self->cert = zcert_load (options->cert_path);
-    if (!self->cert) {
-        snprintf (error, error_size, "%s: cannot read the certificate", options->cert_path);
-        goto failed;
-    }
-    uint8_t zero [32] = { 0 };
-    if (memcmp (zcert_secret_key (self->cert), zero, 32) == 0) {
-        snprintf (error, error_size, "%s_secret: no secret key (missing or unreadable)",
-                  options->cert_path);
-        goto failed;
-    }
-    //  The secret half must be its owner's alone: a key others can read is no identity.
-    char secret_path [sizeof options->cert_path + 8];
-    snprintf (secret_path, sizeof secret_path, "%s_secret", options->cert_path);
-    if (!al_secret_file_private (access (secret_path, F_OK) == 0 ? secret_path : options->cert_path, -1,
-                                 error, error_size))
+    self->cert = al_agent__cert_load (options->cert_path, error, error_size);
+    if (!self->cert)
         goto failed;
     self->tracker = al_seqtrack_new ();
     self->sub = zsock_new (ZMQ_SUB);
@@ -260,21 +216,8 @@ al_subscriber_new_with (const al_subscriber_options_t *options, char *error, siz
     zsock_set_maxmsgsize (self->sub, options->max_envelope_bytes > INT_MAX / 2? INT_MAX
                                      : (int) (2 * options->max_envelope_bytes));
     zsock_set_linger (self->sub, 0);
-    char monitor_endpoint [128];
-    snprintf (monitor_endpoint, sizeof monitor_endpoint, "inproc://al-subscriber-monitor-%d-%" PRIuFAST64,
-              (int) getpid (), atomic_fetch_add (&s_monitor_count, 1) + 1);
-    if (zmq_socket_monitor (zsock_resolve (self->sub), monitor_endpoint,
-                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED
-                          | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-                          | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0) {
-        snprintf (error, error_size, "cannot monitor the socket: %s", zmq_strerror (zmq_errno ()));
+    if (al_agent__socket_monitor (self->sub, "subscriber", &self->monitor, error, error_size) != 0)
         goto failed;
-    }
-    self->monitor = zsock_new (ZMQ_PAIR);
-    if (!self->monitor || zsock_connect (self->monitor, "%s", monitor_endpoint) != 0) {
-        snprintf (error, error_size, "cannot connect the socket monitor");
-        goto failed;
-    }
     //  Failover (docs/ha.md): only the active broker binds its PUB, so a SUB connected
     //  to every broker's endpoint hears whichever is active, and nothing twice.
     char (*endpoints) [AL_AGENT_PATH_SIZE] = malloc (AL_AGENT_MAX_ENDPOINTS * sizeof *endpoints);
@@ -337,32 +280,9 @@ al_subscriber_subscribe (al_subscriber_t *self, const char *topic_prefix)
 static void
 s_monitor_drain (al_subscriber_t *self)
 {
-    void *socket = zsock_resolve (self->monitor);
-    while (true) {
-        zmq_msg_t msg;
-        zmq_msg_init (&msg);
-        if (zmq_msg_recv (&msg, socket, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&msg);
-            return;
-        }
-        uint16_t event = 0;
-        if (zmq_msg_size (&msg) >= 6)
-            memcpy (&event, zmq_msg_data (&msg), 2);
-        bool more = zmq_msg_more (&msg);
-        zmq_msg_close (&msg);
-        //  The second frame is the endpoint the event is about: with several brokers,
-        //  which one answered.
-        char address [AL_SUBSCRIBER_PATH_SIZE] = "";
-        while (more) {
-            zmq_msg_init (&msg);
-            bool received = zmq_msg_recv (&msg, socket, ZMQ_DONTWAIT) >= 0;
-            if (received && !*address && zmq_msg_size (&msg) < sizeof address) {
-                memcpy (address, zmq_msg_data (&msg), zmq_msg_size (&msg));
-                address [zmq_msg_size (&msg)] = 0;
-            }
-            more = received && zmq_msg_more (&msg);
-            zmq_msg_close (&msg);
-        }
+    uint16_t event;
+    char address [AL_SUBSCRIBER_PATH_SIZE];
+    while (al_agent__monitor_event (self->monitor, &event, address, sizeof address)) {
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             snprintf (self->answered, sizeof self->answered, "%s", address);
             self->info.connected = true;
@@ -372,19 +292,13 @@ s_monitor_drain (al_subscriber_t *self)
         else
         if (event == ZMQ_EVENT_DISCONNECTED)
             self->info.connected = false;
-        else
-        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
-            self->info.refused = true;
-            al_error_set (self->last_error, sizeof self->last_error,
-                          "handshake with %s failed: the broker refused this key (%s is not in "
-                          "identities.yaml, or the broker key is wrong)",
-                          *address? address: self->options.endpoint, zcert_public_txt (self->cert));
+        else {
+            if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+                self->info.refused = true;
+            al_agent__handshake_failure (event, *address? address: self->options.endpoint,
+                                         zcert_public_txt (self->cert), self->options.broker_key,
+                                         self->last_error, sizeof self->last_error);
         }
-        else
-        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
-            al_error_set (self->last_error, sizeof self->last_error,
-                          "handshake with %s failed (wrong broker key %s, or not an airlock broker)",
-                          *address? address: self->options.endpoint, self->options.broker_key);
     }
 }
 

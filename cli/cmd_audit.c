@@ -113,6 +113,44 @@ s_source_option (s_source_t *source, int argc, char **argv, int *index, bool *ba
 //  Load the configuration and resolve the database: --db alone reads only that file;
 //  otherwise the configuration every command finds (al_cli_config_path) names it.
 //  0, or -1 (printed).
+//  One option of a subcommand besides the source options: --NAME takes a value into
+//  *value or, with value NULL, sets *flag.
+typedef struct {
+    const char *name;
+    const char **value;
+    bool *flag;
+} s_option_t;
+
+//  Reads argv into SOURCE and OPTIONS (ended by a { NULL } row), the same way for every
+//  subcommand. 0, or -1 after saying what is wrong on stderr.
+static int
+s_parse (int argc, char **argv, const char *command, s_source_t *source,
+         const s_option_t *options)
+{
+    bool bad = false;
+    for (int i = 1; i < argc; i++) {
+        if (s_source_option (source, argc, argv, &i, &bad)) {
+            if (bad)
+                return -1;
+            continue;
+        }
+        const s_option_t *option = options;
+        while (option->name && strcmp (argv [i], option->name) != 0)
+            option++;
+        if (!option->name) {
+            fprintf (stderr, "airlock audit %s: unexpected argument '%s'\n", command, argv [i]);
+            s_usage (stderr);
+            return -1;
+        }
+        if (option->flag)
+            *option->flag = true;
+        else
+        if (!(*option->value = s_value (argc, argv, &i)))
+            return -1;
+    }
+    return 0;
+}
+
 static int
 s_source_open (s_source_t *source, const char *command)
 {
@@ -296,31 +334,13 @@ s_verify (int argc, char **argv)
     s_source_t source = { 0 };
     const char *checkpoint = NULL;
     const char *key_text = NULL;
-    bool json = false, bad = false;
-    for (int i = 1; i < argc; i++) {
-        if (s_source_option (&source, argc, argv, &i, &bad)) {
-            if (bad)
-                return AL_EXIT_USAGE;
-        }
-        else
-        if (strcmp (argv [i], "--checkpoint") == 0) {
-            if (!(checkpoint = s_value (argc, argv, &i)))
-                return AL_EXIT_USAGE;
-        }
-        else
-        if (strcmp (argv [i], "--key") == 0) {
-            if (!(key_text = s_value (argc, argv, &i)))
-                return AL_EXIT_USAGE;
-        }
-        else
-        if (strcmp (argv [i], "--json") == 0)
-            json = true;
-        else {
-            fprintf (stderr, "airlock audit verify: unexpected argument '%s'\n", argv [i]);
-            s_usage (stderr);
-            return AL_EXIT_USAGE;
-        }
-    }
+    bool json = false;
+    const s_option_t options [] = {
+        { "--checkpoint", &checkpoint, NULL }, { "--key", &key_text, NULL },
+        { "--json", NULL, &json }, { NULL, NULL, NULL }
+    };
+    if (s_parse (argc, argv, "verify", &source, options) != 0)
+        return AL_EXIT_USAGE;
     if (key_text && !checkpoint) {
         fprintf (stderr, "airlock audit verify: --key needs --checkpoint\n");
         return AL_EXIT_USAGE;
@@ -462,40 +482,17 @@ s_replay (int argc, char **argv)
     s_source_t source = { 0 };
     const char *only = NULL, *as_of_text = NULL, *policy_dir = NULL;
     uint64_t as_of = 0;
-    bool json = false, bad = false;
-    for (int i = 1; i < argc; i++) {
-        if (s_source_option (&source, argc, argv, &i, &bad)) {
-            if (bad)
-                return AL_EXIT_USAGE;
-        }
-        else
-        if (strcmp (argv [i], "--deployment") == 0) {
-            if (!(only = s_value (argc, argv, &i)))
-                return AL_EXIT_USAGE;
-        }
-        else
-        if (strcmp (argv [i], "--as-of") == 0) {
-            if (!(as_of_text = s_value (argc, argv, &i)))
-                return AL_EXIT_USAGE;
-            if (!al_replay_parse_time (as_of_text, &as_of)) {
-                fprintf (stderr, "airlock audit replay: --as-of '%s': not an RFC 3339 time "
-                         "(2026-02-01T10:00:00Z) nor epoch milliseconds\n", as_of_text);
-                return AL_EXIT_USAGE;
-            }
-        }
-        else
-        if (strcmp (argv [i], "--policy") == 0) {
-            if (!(policy_dir = s_value (argc, argv, &i)))
-                return AL_EXIT_USAGE;
-        }
-        else
-        if (strcmp (argv [i], "--json") == 0)
-            json = true;
-        else {
-            fprintf (stderr, "airlock audit replay: unexpected argument '%s'\n", argv [i]);
-            s_usage (stderr);
-            return AL_EXIT_USAGE;
-        }
+    bool json = false;
+    const s_option_t options [] = {
+        { "--deployment", &only, NULL }, { "--as-of", &as_of_text, NULL },
+        { "--policy", &policy_dir, NULL }, { "--json", NULL, &json }, { NULL, NULL, NULL }
+    };
+    if (s_parse (argc, argv, "replay", &source, options) != 0)
+        return AL_EXIT_USAGE;
+    if (as_of_text && !al_replay_parse_time (as_of_text, &as_of)) {
+        fprintf (stderr, "airlock audit replay: --as-of '%s': not an RFC 3339 time "
+                 "(2026-02-01T10:00:00Z) nor epoch milliseconds\n", as_of_text);
+        return AL_EXIT_USAGE;
     }
     if (s_source_open (&source, "replay") != 0)
         return AL_EXIT_USAGE;
@@ -605,31 +602,13 @@ s_history (int argc, char **argv)
 {
     s_source_t source = { 0 };
     const char *service = NULL, *policy_dir = NULL;
-    bool json = false, bad = false;
-    for (int i = 1; i < argc; i++) {
-        if (s_source_option (&source, argc, argv, &i, &bad)) {
-            if (bad)
-                return AL_EXIT_USAGE;
-        }
-        else
-        if (strcmp (argv [i], "--service") == 0) {
-            if (!(service = s_value (argc, argv, &i)))
-                return AL_EXIT_USAGE;
-        }
-        else
-        if (strcmp (argv [i], "--policy") == 0) {
-            if (!(policy_dir = s_value (argc, argv, &i)))
-                return AL_EXIT_USAGE;
-        }
-        else
-        if (strcmp (argv [i], "--json") == 0)
-            json = true;
-        else {
-            fprintf (stderr, "airlock audit history: unexpected argument '%s'\n", argv [i]);
-            s_usage (stderr);
-            return AL_EXIT_USAGE;
-        }
-    }
+    bool json = false;
+    const s_option_t options [] = {
+        { "--service", &service, NULL }, { "--policy", &policy_dir, NULL },
+        { "--json", NULL, &json }, { NULL, NULL, NULL }
+    };
+    if (s_parse (argc, argv, "history", &source, options) != 0)
+        return AL_EXIT_USAGE;
     if (s_source_open (&source, "history") != 0)
         return AL_EXIT_USAGE;
     int rc = AL_EXIT_USAGE;
@@ -715,36 +694,21 @@ s_export (int argc, char **argv)
 {
     s_source_t source = { 0 };
     const char *format = "jsonl";
+    const char *from_text = NULL;
     uint64_t from = 1;
-    bool bad = false;
-    for (int i = 1; i < argc; i++) {
-        if (s_source_option (&source, argc, argv, &i, &bad)) {
-            if (bad)
-                return AL_EXIT_USAGE;
-        }
-        else
-        if (strcmp (argv [i], "--from") == 0) {
-            const char *value = s_value (argc, argv, &i);
-            char *end = NULL;
-            if (!value || (from = strtoull (value, &end, 10), *end) || from == 0) {
-                fprintf (stderr, "airlock audit export: --from needs a sequence number >= 1\n");
-                return AL_EXIT_USAGE;
-            }
-        }
-        else
-        if (strcmp (argv [i], "--format") == 0) {
-            if (!(format = s_value (argc, argv, &i)))
-                return AL_EXIT_USAGE;
-            if (strcmp (format, "jsonl") != 0 && strcmp (format, "cloudevents") != 0) {
-                fprintf (stderr, "airlock audit export: --format '%s': use jsonl or cloudevents\n", format);
-                return AL_EXIT_USAGE;
-            }
-        }
-        else {
-            fprintf (stderr, "airlock audit export: unexpected argument '%s'\n", argv [i]);
-            s_usage (stderr);
-            return AL_EXIT_USAGE;
-        }
+    const s_option_t options [] = {
+        { "--from", &from_text, NULL }, { "--format", &format, NULL }, { NULL, NULL, NULL }
+    };
+    if (s_parse (argc, argv, "export", &source, options) != 0)
+        return AL_EXIT_USAGE;
+    char *end = NULL;
+    if (from_text && ((from = strtoull (from_text, &end, 10), *end) || from == 0)) {
+        fprintf (stderr, "airlock audit export: --from needs a sequence number >= 1\n");
+        return AL_EXIT_USAGE;
+    }
+    if (strcmp (format, "jsonl") != 0 && strcmp (format, "cloudevents") != 0) {
+        fprintf (stderr, "airlock audit export: --format '%s': use jsonl or cloudevents\n", format);
+        return AL_EXIT_USAGE;
     }
     if (s_source_open (&source, "export") != 0)
         return AL_EXIT_USAGE;

@@ -156,6 +156,38 @@ s_registry_init_locked (void)
     }
 }
 
+int
+al_store_meta_application_check (const char *application, char *error, size_t error_size)
+{
+    if (!application || strcmp (application, AL_STORE_META_APPLICATION) != 0) {
+        snprintf (error, error_size, "not an airlock audit database (meta.application is not '%s')",
+                  AL_STORE_META_APPLICATION);
+        return -1;
+    }
+    return 0;
+}
+
+int
+al_store_meta_version_check (const char *schema_version, char *error, size_t error_size)
+{
+    if (!schema_version) {
+        snprintf (error, error_size, "schema version missing");
+        return -1;
+    }
+    char *end = NULL;
+    long version = strtol (schema_version, &end, 10);
+    if (*end || version < 1) {
+        snprintf (error, error_size, "bad schema version '%s'", schema_version);
+        return -1;
+    }
+    if (version > AL_STORE_META_SCHEMA_VERSION) {
+        snprintf (error, error_size, "schema version %ld is newer than this airlock supports (%d)",
+                  version, AL_STORE_META_SCHEMA_VERSION);
+        return -1;
+    }
+    return 0;
+}
+
 al_store_status_t
 al_store_backend_register (const al_store_ops_t *ops, char *error, size_t error_size)
 {

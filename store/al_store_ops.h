@@ -104,6 +104,15 @@ typedef struct {
 //  version differs or the name is taken. Thread-safe.
 al_store_status_t al_store_backend_register (const al_store_ops_t *ops, char *error, size_t error_size);
 
+//  For backends: the meta table every audit database carries. A backend writes these
+//  values when it creates the schema, reads them back at open, and lets the generic layer
+//  judge them (one rule for every backend). Each check takes the value read (NULL: no
+//  row) and returns 0, or -1 with what is wrong in error.
+#define AL_STORE_META_APPLICATION "airlock-audit"
+#define AL_STORE_META_SCHEMA_VERSION 1
+int al_store_meta_application_check (const char *application, char *error, size_t error_size);
+int al_store_meta_version_check (const char *schema_version, char *error, size_t error_size);
+
 //  The built-in SQLite backend.
 extern const al_store_ops_t al_store_sqlite_ops;
 

@@ -44,8 +44,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#define S_SCHEMA_VERSION 1
-#define S_APPLICATION "airlock-audit"
 #define S_ITER_BATCH 2048
 //  Serialises schema creation by concurrent first opens (any constant of our own).
 #define S_SCHEMA_LOCK_KEY "7164540183125131521"
@@ -69,7 +67,7 @@ static const char *s_schema =
     "  seq bigint NOT NULL, time_ms bigint NOT NULL, step bytea NOT NULL, phase bytea NOT NULL,"
     "  status bytea NOT NULL, detail bytea NOT NULL);"
     "CREATE INDEX journal_deployment ON journal (deployment_id, id);"
-    "INSERT INTO meta (key, value) VALUES ('application', '" S_APPLICATION "'), ('schema_version', '1');";
+    "INSERT INTO meta (key, value) VALUES ('application', '" AL_STORE_META_APPLICATION "'), ('schema_version', '1');";
 
 #define S_EVENT_COLUMNS "seq, time_ms, sender, role, type, message_id, deployment_id, environment, " \
                         "decision, reason, envelope, hash"
@@ -570,26 +568,17 @@ s_check_schema (al_pg_handle_t *self, const al_store_options_t *options)
     value = NULL;
     if (s_query_text (self, "SELECT value FROM meta WHERE key = 'application'", "reading meta", &value) != 0)
         goto cleanup;
-    if (!value || strcmp (value, S_APPLICATION) != 0) {
-        s_set_error (self, "not an airlock audit database (meta.application is not '%s')", S_APPLICATION);
+    char reason [256];
+    if (al_store_meta_application_check (value, reason, sizeof reason) != 0) {
+        s_set_error (self, "%s", reason);
         goto cleanup;
     }
     free (value);
     value = NULL;
     if (s_query_text (self, "SELECT value FROM meta WHERE key = 'schema_version'", "reading meta", &value) != 0)
         goto cleanup;
-    if (!value) {
-        s_set_error (self, "schema version missing");
-        goto cleanup;
-    }
-    char *end = NULL;
-    long version = strtol (value, &end, 10);
-    if (*end || version < 1) {
-        s_set_error (self, "bad schema version '%s'", value);
-        goto cleanup;
-    }
-    if (version > S_SCHEMA_VERSION) {
-        s_set_error (self, "schema version %ld is newer than this airlock supports (%d)", version, S_SCHEMA_VERSION);
+    if (al_store_meta_version_check (value, reason, sizeof reason) != 0) {
+        s_set_error (self, "%s", reason);
         goto cleanup;
     }
     rc = 0;

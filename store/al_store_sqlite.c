@@ -428,27 +428,18 @@ s_check_schema (s_handle_t *self, bool read_only)
     }
     free (value);
     value = NULL;
-    if (s_query_text (self->db, "SELECT value FROM meta WHERE key = 'application'", &value) != SQLITE_OK
-    ||  !value || strcmp (value, S_APPLICATION) != 0) {
-        s_set_error (self, "not an airlock audit database (meta.application is not '%s')", S_APPLICATION);
+    //  A failed read counts as no row: the same verdict as a missing value.
+    char reason [256];
+    int found = s_query_text (self->db, "SELECT value FROM meta WHERE key = 'application'", &value);
+    if (al_store_meta_application_check (found == SQLITE_OK? value: NULL, reason, sizeof reason) != 0) {
+        s_set_error (self, "%s", reason);
         goto cleanup;
     }
     free (value);
     value = NULL;
-    if (s_query_text (self->db, "SELECT value FROM meta WHERE key = 'schema_version'", &value) != SQLITE_OK
-    ||  !value) {
-        s_set_error (self, "schema version missing");
-        goto cleanup;
-    }
-    char *end = NULL;
-    long version = strtol (value, &end, 10);
-    if (*end || version < 1) {
-        s_set_error (self, "bad schema version '%s'", value);
-        goto cleanup;
-    }
-    if (version > S_SCHEMA_VERSION) {
-        s_set_error (self, "schema version %ld is newer than this airlock supports (%d)",
-                     version, S_SCHEMA_VERSION);
+    found = s_query_text (self->db, "SELECT value FROM meta WHERE key = 'schema_version'", &value);
+    if (al_store_meta_version_check (found == SQLITE_OK? value: NULL, reason, sizeof reason) != 0) {
+        s_set_error (self, "%s", reason);
         goto cleanup;
     }
     //  The insert detects a retransmission only through the unique index; without it

@@ -267,6 +267,19 @@ test_export (void **state)
     assert_int_equal (s_airlock (&output, "audit export --db %s --format xml", s_log->db), 2);
     s_expect (output, "use jsonl or cloudevents");
     free (output);
+    //  Each subcommand reads its options the same way (cmd_audit.c's s_parse).
+    assert_int_equal (s_airlock (&output, "audit export --db %s --from 0", s_log->db), 2);
+    s_expect (output, "--from needs a sequence number >= 1");
+    free (output);
+    assert_int_equal (s_airlock (&output, "audit history --db %s --bogus", s_log->db), 2);
+    s_expect (output, "airlock audit history: unexpected argument '--bogus'");
+    free (output);
+    assert_int_equal (s_airlock (&output, "audit verify --db %s --key", s_log->db), 2);
+    s_expect (output, "--key needs a value");
+    free (output);
+    assert_int_equal (s_airlock (&output, "audit verify --db %s --key abc", s_log->db), 2);
+    s_expect (output, "--key needs --checkpoint");
+    free (output);
 }
 
 static void

@@ -201,6 +201,21 @@ test_open_refusals (void **state)
     assert_null (store);
     assert_non_null (strstr (error, "schema version 2 is newer"));
 
+    //  The other meta verdicts, judged by the generic layer for every backend.
+    st_sql_exec (fixture->path, "UPDATE meta SET value = 'x1' WHERE key = 'schema_version'");
+    store = al_store_open ("sqlite", fixture->path, NULL, error, sizeof error);
+    assert_null (store);
+    assert_non_null (strstr (error, fixture->path));
+    assert_non_null (strstr (error, "bad schema version 'x1'"));
+    st_sql_exec (fixture->path, "DELETE FROM meta WHERE key = 'schema_version'");
+    store = al_store_open ("sqlite", fixture->path, NULL, error, sizeof error);
+    assert_null (store);
+    assert_non_null (strstr (error, "schema version missing"));
+    st_sql_exec (fixture->path, "UPDATE meta SET value = 'someone-else' WHERE key = 'application'");
+    store = al_store_open ("sqlite", fixture->path, NULL, error, sizeof error);
+    assert_null (store);
+    assert_non_null (strstr (error, "meta.application is not 'airlock-audit'"));
+
     //  Unknown backend; missing file opened read-only or without create.
     store = al_store_open ("oracle", fixture->path, NULL, error, sizeof error);
     assert_null (store);
@@ -567,6 +582,29 @@ test_backend_registry (void **state)
     al_store_destroy (&store);
 }
 
+//  The meta rules every backend calls (al_store_ops.h), value by value.
+static void
+test_meta_checks (void **state)
+{
+    (void) state;
+    char error [256] = "";
+    assert_int_equal (al_store_meta_application_check (AL_STORE_META_APPLICATION, error, sizeof error), 0);
+    assert_int_equal (al_store_meta_application_check (NULL, error, sizeof error), -1);
+    assert_non_null (strstr (error, "not an airlock audit database"));
+    *error = 0;
+    assert_int_equal (al_store_meta_application_check ("airlock-audit2", error, sizeof error), -1);
+    assert_non_null (strstr (error, "meta.application is not 'airlock-audit'"));
+    assert_int_equal (al_store_meta_version_check ("1", error, sizeof error), 0);
+    assert_int_equal (al_store_meta_version_check (NULL, error, sizeof error), -1);
+    assert_string_equal (error, "schema version missing");
+    assert_int_equal (al_store_meta_version_check ("0", error, sizeof error), -1);
+    assert_string_equal (error, "bad schema version '0'");
+    assert_int_equal (al_store_meta_version_check ("1x", error, sizeof error), -1);
+    assert_string_equal (error, "bad schema version '1x'");
+    assert_int_equal (al_store_meta_version_check ("2", error, sizeof error), -1);
+    assert_string_equal (error, "schema version 2 is newer than this airlock supports (1)");
+}
+
 int
 main (void)
 {
@@ -574,6 +612,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_append_chain_and_reopen, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_durability_settings, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_open_refusals, s_setup, s_teardown),
+        cmocka_unit_test (test_meta_checks),
         cmocka_unit_test_setup_teardown (test_dedup, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_dedup_without_unique_index, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_side_tables, s_setup, s_teardown),
