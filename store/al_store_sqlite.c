@@ -18,23 +18,13 @@
 
     Threading: a handle belongs to one thread (SQLITE_OPEN_NOMUTEX).
 
-    Checkpoint policy (WAL → database file): SQLite's default auto-checkpoint runs inside
-    whichever COMMIT crosses 1,000 WAL pages, copying pages and fsyncing the database
-    file on the writer's path, so one commit in a few hundred paid milliseconds (the
-    broker's p99). A writable handle instead turns the auto-checkpoint off and starts a
-    checkpointer thread with its own connection: the WAL hook (called after each commit
-    with the WAL's size) wakes it past S_WAL_CHECKPOINT_PAGES, and it runs a PASSIVE
-    checkpoint (never blocks the writer; synchronous=FULL there too, so what it copies is
-    fsynced; a 16-page cache, since it reads nothing for itself). Durability is
-    unchanged: a commit is durable once its WAL frames are fsynced, which COMMIT still
-    does. Should the WAL reach S_WAL_INLINE_PAGES anyway (the
-    thread starved under sustained writes, since a WAL is restarted only once wholly
-    copied), the writer checkpoints inline as SQLite would, so the WAL stays bounded.
+    Checkpoint policy (WAL → database file): a writable handle hands checkpoints to a
+    thread of its own (al_store_sqlite_checkpointer.h says why and how).
 */
 #include "store/al_store_ops.h"
+#include "store/al_store_sqlite_checkpointer.h"
 #include <sqlite3.h>
 #include <assert.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,12 +32,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define S_SCHEMA_VERSION 1
-#define S_APPLICATION "airlock-audit"
-//  WAL pages (4 KiB each by default) that wake the checkpointer thread, and that make the
-//  writer checkpoint inline (see the comment at the top).
-#define S_WAL_CHECKPOINT_PAGES 1000
-#define S_WAL_INLINE_PAGES 16000
 
 //  The index that recognises retransmissions, exactly as created (sqlite_master keeps
 //  the text): the insert relies on it (s_insert).
@@ -73,7 +57,7 @@ static const char *s_schema =
     "  seq INTEGER NOT NULL, time_ms INTEGER NOT NULL, step TEXT NOT NULL, phase TEXT NOT NULL,"
     "  status TEXT NOT NULL, detail TEXT NOT NULL);"
     "CREATE INDEX journal_deployment ON journal (deployment_id, id);"
-    "INSERT INTO meta (key, value) VALUES ('application', '" S_APPLICATION "'), ('schema_version', '1');";
+    "INSERT INTO meta (key, value) VALUES ('application', '" AL_STORE_META_APPLICATION "'), ('schema_version', '1');";
 
 #define S_EVENT_COLUMNS "seq, time_ms, sender, role, type, message_id, deployment_id, environment, " \
                         "decision, reason, envelope, hash"
@@ -112,23 +96,12 @@ static const char *s_sql [S_STMT_COUNT] = {
                        " WHERE deployment_id = ?1 ORDER BY id",
 };
 
-//  The checkpointer of a writable handle: its own connection, run by its own thread.
-typedef struct {
-    sqlite3 *db;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool requested;
-    bool stop;
-} s_checkpointer_t;
-
 typedef struct {
     sqlite3 *db;
     char *path;
     bool read_only;
     bool probe_before_insert;           // events_message is not S_MESSAGE_INDEX (s_check_schema)
-    s_checkpointer_t *checkpointer;     // writable handles only; NULL if it could not start
-    int wal_pages_woken;                // WAL size when the checkpointer was last woken
+    al_store_sqlite_checkpointer_t *checkpointer;   // writable handles only; NULL if it could not start
     sqlite3_stmt *stmt [S_STMT_COUNT];
     //  Copies of the last claimed outbox item (borrowed by the caller).
     char *claim_channel;
@@ -224,101 +197,6 @@ s_error (void *handle)
     return ((s_handle_t *) handle)->error;
 }
 
-static void *
-s_checkpointer_run (void *arg)
-{
-    s_checkpointer_t *self = (s_checkpointer_t *) arg;
-    pthread_mutex_lock (&self->lock);
-    while (true) {
-        while (!self->requested && !self->stop)
-            pthread_cond_wait (&self->wake, &self->lock);
-        if (self->stop)
-            break;
-        self->requested = false;
-        pthread_mutex_unlock (&self->lock);
-        //  A failure (busy, I/O) leaves the pages in the WAL: the next wake-up or the
-        //  writer's inline checkpoint copies them.
-        sqlite3_wal_checkpoint_v2 (self->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        pthread_mutex_lock (&self->lock);
-    }
-    pthread_mutex_unlock (&self->lock);
-    return NULL;
-}
-
-//  After each commit of the writer, with the WAL's size in pages.
-static int
-s_wal_hook (void *arg, sqlite3 *db, const char *name, int pages)
-{
-    s_handle_t *self = (s_handle_t *) arg;
-    if (pages >= S_WAL_INLINE_PAGES || !self->checkpointer) {
-        if (pages >= S_WAL_CHECKPOINT_PAGES)
-            sqlite3_wal_checkpoint_v2 (db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        return SQLITE_OK;
-    }
-    //  Woken once per S_WAL_CHECKPOINT_PAGES of growth (or again after the WAL
-    //  restarted), not after every commit: each checkpoint fsyncs twice, and a WAL that
-    //  keeps being written is never wholly copied.
-    if (pages >= S_WAL_CHECKPOINT_PAGES
-    &&  (pages < self->wal_pages_woken || pages - self->wal_pages_woken >= S_WAL_CHECKPOINT_PAGES)) {
-        self->wal_pages_woken = pages;
-        s_checkpointer_t *checkpointer = self->checkpointer;
-        pthread_mutex_lock (&checkpointer->lock);
-        checkpointer->requested = true;
-        pthread_cond_signal (&checkpointer->wake);
-        pthread_mutex_unlock (&checkpointer->lock);
-    }
-    return SQLITE_OK;
-}
-
-static void
-s_checkpointer_stop (s_checkpointer_t **self_p)
-{
-    s_checkpointer_t *self = *self_p;
-    if (!self)
-        return;
-    pthread_mutex_lock (&self->lock);
-    self->stop = true;
-    pthread_cond_signal (&self->wake);
-    pthread_mutex_unlock (&self->lock);
-    pthread_join (self->thread, NULL);
-    pthread_mutex_destroy (&self->lock);
-    pthread_cond_destroy (&self->wake);
-    sqlite3_close_v2 (self->db);
-    free (self);
-    *self_p = NULL;
-}
-
-//  Turn the writer's auto-checkpoint over to a checkpointer thread (see the comment at
-//  the top). Without one (no memory, no thread) the writer checkpoints inline past
-//  S_WAL_CHECKPOINT_PAGES, as SQLite's default does.
-static void
-s_checkpointer_start (s_handle_t *self)
-{
-    sqlite3_wal_hook (self->db, s_wal_hook, self);
-    s_checkpointer_t *checkpointer = (s_checkpointer_t *) calloc (1, sizeof *checkpointer);
-    if (!checkpointer)
-        return;
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2 (sqlite3_db_filename (self->db, "main"), &checkpointer->db, flags, NULL) != SQLITE_OK
-    ||  sqlite3_exec (checkpointer->db, "PRAGMA synchronous = FULL; PRAGMA cache_size = 16", NULL, NULL,
-                      NULL) != SQLITE_OK) {
-        sqlite3_close_v2 (checkpointer->db);
-        free (checkpointer);
-        return;
-    }
-    sqlite3_busy_timeout (checkpointer->db, 1000);
-    pthread_mutex_init (&checkpointer->lock, NULL);
-    pthread_cond_init (&checkpointer->wake, NULL);
-    if (pthread_create (&checkpointer->thread, NULL, s_checkpointer_run, checkpointer) != 0) {
-        pthread_mutex_destroy (&checkpointer->lock);
-        pthread_cond_destroy (&checkpointer->wake);
-        sqlite3_close_v2 (checkpointer->db);
-        free (checkpointer);
-        return;
-    }
-    self->checkpointer = checkpointer;
-}
-
 static void
 s_close (void *handle)
 {
@@ -327,7 +205,7 @@ s_close (void *handle)
         return;
     //  The checkpointer's connection closes first, so that the writer's close is the
     //  last one and checkpoints the WAL wholly, as before.
-    s_checkpointer_stop (&self->checkpointer);
+    al_store_sqlite_checkpointer_stop (self->db, &self->checkpointer);
     for (int i = 0; i < S_STMT_COUNT; i++)
         sqlite3_finalize (self->stmt [i]);
     if (self->db) {
@@ -495,7 +373,7 @@ s_open (const char *path, const al_store_options_t *options, char *error, size_t
         }
         free (value);
         value = NULL;
-        s_checkpointer_start (self);
+        self->checkpointer = al_store_sqlite_checkpointer_start (self->db);
     }
     else {
         if (s_query_text (self->db, "PRAGMA journal_mode", &value) != SQLITE_OK || !value) {

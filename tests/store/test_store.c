@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct {
     char *dir;
@@ -348,6 +350,43 @@ test_dedup_without_unique_index (void **state)
     free (rows);
 }
 
+//  The writer's WAL is copied into the database file while the store is open once it
+//  passes AL_STORE_SQLITE_WAL_CHECKPOINT_PAGES (by the checkpointer thread, or inline when
+//  there is none: store/al_store_sqlite_checkpointer.h), so it never grows unbounded.
+static void
+test_wal_checkpointed_while_open (void **state)
+{
+    s_fixture_t *fixture = *state;
+    al_store_t *store = st_open (fixture->path);
+    struct stat before;
+    assert_int_equal (stat (fixture->path, &before), 0);
+    static uint8_t envelope [4000];
+    memset (envelope, 'e', sizeof envelope);
+    //  1,300 rows of 4 KB: more than 1,000 WAL pages, far fewer than the inline limit.
+    for (int batch = 0; batch < 26; batch++) {
+        assert_int_equal (al_store_begin (store), AL_STORE_OK);
+        for (int row = 0; row < 50; row++) {
+            al_store_event_t event = {
+                .time_ms = 1000, .sender = "orchestrator-1", .role = "orchestrator", .type = "DeployRequest",
+                .message_id = "", .decision = AL_STORE_ACCEPTED, .reason = "ok",
+                .envelope = envelope, .envelope_size = sizeof envelope
+            };
+            al_store_append_result_t result;
+            assert_int_equal (al_store_append (store, &event, &result), AL_STORE_OK);
+        }
+        assert_int_equal (al_store_commit (store), AL_STORE_OK);
+    }
+    //  The thread runs on its own time: poll (a busy machine may take a while).
+    struct stat after = before;
+    for (int tries = 0; tries < 600 && after.st_size < (off_t) 2 * 1000 * 1000; tries++) {
+        usleep (50 * 1000);
+        assert_int_equal (stat (fixture->path, &after), 0);
+    }
+    assert_true (before.st_size < (off_t) 1000 * 1000);
+    assert_true (after.st_size >= (off_t) 2 * 1000 * 1000);
+    al_store_destroy (&store);
+}
+
 static void
 test_side_tables (void **state)
 {
@@ -614,6 +653,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_open_refusals, s_setup, s_teardown),
         cmocka_unit_test (test_meta_checks),
         cmocka_unit_test_setup_teardown (test_dedup, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_wal_checkpointed_while_open, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_dedup_without_unique_index, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_side_tables, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_iterator_and_export, s_setup, s_teardown),
