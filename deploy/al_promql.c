@@ -15,6 +15,7 @@
 
     Not thread-safe: one owner per client.
 */
+#include "base/al_error.h"
 #include "deploy/al_promql.h"
 #include "deploy/al_http_int.h"
 #include "base/al_clock.h"
@@ -59,21 +60,6 @@ struct _al_promql_t {
     struct curl_slist *headers;
     s_slot_t slots [AL_PROMQL_SIGNALS];
 };
-
-static void
-s_set_error (char *error, size_t error_size, const char *format, ...)
-    __attribute__ ((format (printf, 3, 4)));
-
-static void
-s_set_error (char *error, size_t error_size, const char *format, ...)
-{
-    if (!error || error_size == 0)
-        return;
-    va_list args;
-    va_start (args, format);
-    vsnprintf (error, error_size, format, args);
-    va_end (args);
-}
 
 const char *
 al_promql_signal_name (int signal)
@@ -168,7 +154,7 @@ al_promql_expand (const char *template_text, const al_promql_labels_t *labels,
         if (at [0] == '{' && at [1] == '{' && state != S_COMMENT) {
             const char *close = strstr (at + 2, "}}");
             if (!close) {
-                s_set_error (error, error_size, "offset %zu: unclosed {{", offset);
+                al_error_set (error, error_size, "offset %zu: unclosed {{", offset);
                 goto cleanup;
             }
             size_t length = (size_t) (close - at - 2);
@@ -177,24 +163,24 @@ al_promql_expand (const char *template_text, const al_promql_labels_t *labels,
                 if (strlen (names [i]) == length && memcmp (names [i], at + 2, length) == 0)
                     found = i;
             if (found < 0) {
-                s_set_error (error, error_size, "offset %zu: unknown {{%.*s}} (known: {{service}}, "
+                al_error_set (error, error_size, "offset %zu: unknown {{%.*s}} (known: {{service}}, "
                              "{{environment}}, {{version}}, {{instance}})", offset,
                              length > 40 ? 40 : (int) length, at + 2);
                 goto cleanup;
             }
             if (state == S_CODE) {
-                s_set_error (error, error_size, "offset %zu: {{%s}} outside a string literal: "
+                al_error_set (error, error_size, "offset %zu: {{%s}} outside a string literal: "
                              "write it inside quotes, e.g. service=\"{{%s}}\"", offset,
                              names [found], names [found]);
                 goto cleanup;
             }
             if (!values [found]) {
-                s_set_error (error, error_size, "offset %zu: {{%s}} has no value here", offset,
+                al_error_set (error, error_size, "offset %zu: {{%s}} has no value here", offset,
                              names [found]);
                 goto cleanup;
             }
             if (!s_append_escaped (&out, values [found], state)) {
-                s_set_error (error, error_size, "offset %zu: the value of {{%s}} holds a backquote, "
+                al_error_set (error, error_size, "offset %zu: the value of {{%s}} holds a backquote, "
                              "which a `raw` string cannot hold: use double quotes", offset, names [found]);
                 goto cleanup;
             }
@@ -229,7 +215,7 @@ al_promql_expand (const char *template_text, const al_promql_labels_t *labels,
         at += take;
     }
     if (out.failed)
-        s_set_error (error, error_size, "out of memory");
+        al_error_set (error, error_size, "out of memory");
     return out.data;                // NULL when out of memory
 
 cleanup:
@@ -258,7 +244,7 @@ s_parse_sample (json_t *sample, double *value, char *error, size_t error_size)
 {
     if (!json_is_array (sample) || json_array_size (sample) != 2
     ||  !json_is_number (json_array_get (sample, 0)) || !json_is_string (json_array_get (sample, 1))) {
-        s_set_error (error, error_size, "value: not [ <time>, \"<number>\" ]");
+        al_error_set (error, error_size, "value: not [ <time>, \"<number>\" ]");
         return AL_PROMQL_ERROR;
     }
     const char *text = json_string_value (json_array_get (sample, 1));
@@ -268,7 +254,7 @@ s_parse_sample (json_t *sample, double *value, char *error, size_t error_size)
     if (!end || end == text || *end || (errno == ERANGE && !isinf (number))) {
         char shown [64];
         s_server_text (shown, sizeof shown, text);
-        s_set_error (error, error_size, "value: \"%s\" is not a number", shown);
+        al_error_set (error, error_size, "value: \"%s\" is not a number", shown);
         return AL_PROMQL_ERROR;
     }
     if (isnan (number) || isinf (number))
@@ -283,7 +269,7 @@ al_promql_parse_response (const char *body, size_t size, double *value, char *er
     assert (value);
     *value = NAN;
     if (!body) {
-        s_set_error (error, error_size, "no body");
+        al_error_set (error, error_size, "no body");
         return AL_PROMQL_ERROR;
     }
     al_promql_status_t status = AL_PROMQL_ERROR;
@@ -292,26 +278,26 @@ al_promql_parse_response (const char *body, size_t size, double *value, char *er
     if (!root) {
         char shown [128];
         s_server_text (shown, sizeof shown, parse_error.text);
-        s_set_error (error, error_size, "not JSON: %s (byte %d)", shown, parse_error.position);
+        al_error_set (error, error_size, "not JSON: %s (byte %d)", shown, parse_error.position);
         return AL_PROMQL_ERROR;
     }
     const char *state = json_string_value (json_object_get (root, "status"));
     if (!json_is_object (root) || !state) {
-        s_set_error (error, error_size, "not an API response (no \"status\")");
+        al_error_set (error, error_size, "not an API response (no \"status\")");
         goto cleanup;
     }
     if (strcmp (state, "error") == 0) {
         char type [64], text [S_SERVER_TEXT + 1];
         s_server_text (type, sizeof type, json_string_value (json_object_get (root, "errorType")));
         s_server_text (text, sizeof text, json_string_value (json_object_get (root, "error")));
-        s_set_error (error, error_size, "status error: %s: %s", *type ? type : "unknown",
+        al_error_set (error, error_size, "status error: %s: %s", *type ? type : "unknown",
                      *text ? text : "no reason given");
         goto cleanup;
     }
     if (strcmp (state, "success") != 0) {
         char shown [64];
         s_server_text (shown, sizeof shown, state);
-        s_set_error (error, error_size, "status \"%s\" (neither success nor error)", shown);
+        al_error_set (error, error_size, "status \"%s\" (neither success nor error)", shown);
         goto cleanup;
     }
     //  A warning means the answer may be partial or wrong (a partial response of a
@@ -320,14 +306,14 @@ al_promql_parse_response (const char *body, size_t size, double *value, char *er
     if (json_is_array (warnings) && json_array_size (warnings) > 0) {
         char text [S_SERVER_TEXT + 1];
         s_server_text (text, sizeof text, json_string_value (json_array_get (warnings, 0)));
-        s_set_error (error, error_size, "warning: %s", *text ? text : "(not a string)");
+        al_error_set (error, error_size, "warning: %s", *text ? text : "(not a string)");
         goto cleanup;
     }
     json_t *data = json_object_get (root, "data");
     const char *type = json_string_value (json_object_get (data, "resultType"));
     json_t *result = json_object_get (data, "result");
     if (!json_is_object (data) || !type || !result) {
-        s_set_error (error, error_size, "data: no resultType and result");
+        al_error_set (error, error_size, "data: no resultType and result");
         goto cleanup;
     }
     if (strcmp (type, "scalar") == 0)
@@ -335,17 +321,17 @@ al_promql_parse_response (const char *body, size_t size, double *value, char *er
     else
     if (strcmp (type, "vector") == 0) {
         if (!json_is_array (result))
-            s_set_error (error, error_size, "vector: result is not an array");
+            al_error_set (error, error_size, "vector: result is not an array");
         else
         if (json_array_size (result) == 0)
             status = AL_PROMQL_NO_DATA;
         else
         if (json_array_size (result) > 1)
-            s_set_error (error, error_size, "%zu series: aggregate the query to one (sum, max, ...)",
+            al_error_set (error, error_size, "%zu series: aggregate the query to one (sum, max, ...)",
                          json_array_size (result));
         else
         if (!json_is_object (json_array_get (result, 0)))
-            s_set_error (error, error_size, "vector: its element is not an object");
+            al_error_set (error, error_size, "vector: its element is not an object");
         else
             status = s_parse_sample (json_object_get (json_array_get (result, 0), "value"), value,
                                      error, error_size);
@@ -353,7 +339,7 @@ al_promql_parse_response (const char *body, size_t size, double *value, char *er
     else {
         char shown [64];
         s_server_text (shown, sizeof shown, type);
-        s_set_error (error, error_size, "resultType %s: an instant query must give a vector or a scalar",
+        al_error_set (error, error_size, "resultType %s: an instant query must give a vector or a scalar",
                      shown);
     }
 
@@ -387,30 +373,30 @@ al_promql_new (const char *base_url, int timeout_ms, char *error, size_t error_s
     const char *authority = strncmp (base_url, "http://", 7) == 0 ? base_url + 7
                           : strncmp (base_url, "https://", 8) == 0 ? base_url + 8 : NULL;
     if (!authority) {
-        s_set_error (error, error_size, "prometheus url \"%.100s\": not http:// or https://", base_url);
+        al_error_set (error, error_size, "prometheus url \"%.100s\": not http:// or https://", base_url);
         return NULL;
     }
     size_t authority_length = strcspn (authority, "/");
     if (length > AL_PROMQL_MAX_URL || authority_length == 0
     ||  strcspn (base_url, "?# \t\r\n") != length) {
-        s_set_error (error, error_size, "prometheus url \"%.100s\": needs a host, and no query, "
+        al_error_set (error, error_size, "prometheus url \"%.100s\": needs a host, and no query, "
                      "fragment or blanks", base_url);
         return NULL;
     }
     if (memchr (authority, '@', authority_length)) {
         //  Not even echoed: it holds a password.
-        s_set_error (error, error_size, "prometheus url: credentials in the URL are not supported "
+        al_error_set (error, error_size, "prometheus url: credentials in the URL are not supported "
                      "(they would appear in error texts)");
         return NULL;
     }
     CURLcode init_code = al_http_global_init ();
     if (init_code != CURLE_OK) {
-        s_set_error (error, error_size, "libcurl: %s", curl_easy_strerror (init_code));
+        al_error_set (error, error_size, "libcurl: %s", curl_easy_strerror (init_code));
         return NULL;
     }
     al_promql_t *self = calloc (1, sizeof (al_promql_t));
     if (!self) {
-        s_set_error (error, error_size, "out of memory");
+        al_error_set (error, error_size, "out of memory");
         return NULL;
     }
     self->timeout_ms = timeout_ms;
@@ -424,7 +410,7 @@ al_promql_new (const char *base_url, int timeout_ms, char *error, size_t error_s
     for (int i = 0; ok && i < AL_PROMQL_SIGNALS; i++)
         ok = s_slot_init (self, &self->slots [i]) == 0;
     if (!ok) {
-        s_set_error (error, error_size, "libcurl: cannot create the client (out of memory?)");
+        al_error_set (error, error_size, "libcurl: cannot create the client (out of memory?)");
         al_promql_destroy (&self);
     }
     return self;
@@ -606,7 +592,7 @@ al_promql_query (al_promql_t *self, const char *query, double *value, char *erro
     s_slot_t *slot = &self->slots [0];
     *value = slot->status == AL_PROMQL_OK ? slot->value : NAN;
     if (slot->status == AL_PROMQL_ERROR)
-        s_set_error (error, error_size, "prometheus %s: %s", self->base_url, slot->error);
+        al_error_set (error, error_size, "prometheus %s: %s", self->base_url, slot->error);
     return slot->status;
 }
 
@@ -649,7 +635,7 @@ al_promql_sample (al_promql_t *self, const char *const queries [AL_PROMQL_SIGNAL
         if (why) {
             failed++;
             if (!reported)
-                s_set_error (error, error_size, "prometheus %s: %s: %s%s", self->base_url,
+                al_error_set (error, error_size, "prometheus %s: %s: %s%s", self->base_url,
                              s_signal_names [i], why, expanded [i] ? "" : " (query template)");
             reported = true;
         }

@@ -14,6 +14,7 @@
 
     Not thread-safe: one owner.
 */
+#include "base/al_error.h"
 #include "deploy/al_signals.h"
 #include <assert.h>
 #include <math.h>
@@ -54,17 +55,6 @@ struct _al_signals_t {
     size_t instance_alloc;
     uint64_t sequence;
 };
-
-static void
-s_set_error (char *error, size_t error_size, const char *format, ...)
-{
-    if (!error || error_size == 0)
-        return;
-    va_list args;
-    va_start (args, format);
-    vsnprintf (error, error_size, format, args);
-    va_end (args);
-}
 
 void
 al_signals_config_default (al_signals_config_t *config)
@@ -354,11 +344,11 @@ s_reported (al_signals_t *self, const char *instance, int64_t timestamp_ms, char
     assert (instance);
     s_instance_t *entry = s_find_instance (self, instance, NULL);
     if (!entry) {
-        s_set_error (error, error_size, "%s: not an instance of %s", instance, self->service);
+        al_error_set (error, error_size, "%s: not an instance of %s", instance, self->service);
         return NULL;
     }
     if (entry->last_report_ms >= 0 && timestamp_ms <= entry->last_report_ms) {
-        s_set_error (error, error_size, "%s: scrape time %lld is not after the previous report "
+        al_error_set (error, error_size, "%s: scrape time %lld is not after the previous report "
                      "(%lld)", instance, (long long) timestamp_ms, (long long) entry->last_report_ms);
         return NULL;
     }
@@ -539,7 +529,7 @@ al_signals_scrape_ok (al_signals_t *self, const char *instance, int64_t timestam
         assert (timestamp_ms > entry->metrics_ms);
         if (s_compute_window (self, entry, entry->metrics, metrics,
                               timestamp_ms - entry->metrics_ms)) {
-            s_set_error (error, error_size, "%s: out of memory", instance);
+            al_error_set (error, error_size, "%s: out of memory", instance);
             goto cleanup;
         }
     }
@@ -569,7 +559,7 @@ al_signals_scrape_failed (al_signals_t *self, const char *instance, int64_t time
         return -1;
     char *copy = strdup (reason ? reason : "scrape failed");
     if (!copy) {
-        s_set_error (error, error_size, "%s: out of memory", instance);
+        al_error_set (error, error_size, "%s: out of memory", instance);
         return -1;
     }
     free (entry->last_error);
