@@ -32,6 +32,7 @@
     Threading: a handle (one connection) belongs to one thread; verify opens one handle
     per worker thread.
 */
+#include "base/al_error.h"
 #include "store/al_store_pg.h"
 #include "store/al_store_pg_int.h"
 #include <libpq-fe.h>
@@ -173,9 +174,9 @@ s_set_error (al_pg_handle_t *self, const char *format, ...)
     char text [400];
     va_list args;
     va_start (args, format);
-    vsnprintf (text, sizeof text, format, args);
+    al_error_vset (text, sizeof text, format, args);
     va_end (args);
-    snprintf (self->error, sizeof self->error, "%s: %s", self->display, text);
+    al_error_set (self->error, sizeof self->error, "%s: %s", self->display, text);
 }
 
 //  Records the server's (or the connection's) error for what; maps lock waits to BUSY.

@@ -21,6 +21,7 @@
     Checkpoint policy (WAL → database file): a writable handle hands checkpoints to a
     thread of its own (al_store_sqlite_checkpointer.h says why and how).
 */
+#include "base/al_error.h"
 #include "store/al_store_ops.h"
 #include "store/al_store_sqlite_checkpointer.h"
 #include <sqlite3.h>
@@ -121,9 +122,9 @@ s_set_error (s_handle_t *self, const char *format, ...)
     char text [384];
     va_list args;
     va_start (args, format);
-    vsnprintf (text, sizeof text, format, args);
+    al_error_vset (text, sizeof text, format, args);
     va_end (args);
-    snprintf (self->error, sizeof self->error, "%s: %s", self->path, text);
+    al_error_set (self->error, sizeof self->error, "%s: %s", self->path, text);
 }
 
 static al_store_status_t
