@@ -16,7 +16,7 @@
     a histogram of both servers' latencies, and the airlock broker's stalls: slow
     messages (above the 2 ms goal) sent close together, with their time into the run,
     to tell a periodic stall (checkpoints, ticks) from scattered scheduling noise.
-    AIRLOCK_BENCH_LATENCY_ONLY=1 runs only the two latency phases.
+    AIRLOCK_BENCH_LATENCY_ONLY=1 runs only the latency phases.
 
     The durable reference: the broker acknowledges a message only after its commit is on
     disk (WAL, synchronous=FULL: a write and an fdatasync of the WAL), which the forwarder
