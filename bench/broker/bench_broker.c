@@ -718,7 +718,7 @@ main (void)
     printf ("bench_broker: %d senders, 1 receiver, %d-byte envelopes, ipc:// in %s\n",
             S_SENDERS, S_PAYLOAD_BYTES, bench.dir);
 
-    //  AIRLOCK_BENCH_LATENCY_ONLY=1: only the two latency phases (to study the tail).
+    //  AIRLOCK_BENCH_LATENCY_ONLY=1: only the latency phases (to study the tail).
     bool latency_only = getenv ("AIRLOCK_BENCH_LATENCY_ONLY") != NULL;
     s_result_t plain = { 0 }, forwarder = { 0 }, airlock = { 0 };
     if (!latency_only) {
