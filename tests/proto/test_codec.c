@@ -485,7 +485,10 @@ s_expect_env (const Airlock__Envelope *env, al_codec_status_t expected, const ch
     free (data);
     // validate on the in-memory envelope agrees with unpack
     char error [512];
+    memset (error, 'x', sizeof error);      // a valid envelope leaves it empty
     assert_int_equal (al_codec_validate (env, error, sizeof error), expected);
+    if (expected == AL_CODEC_OK)
+        assert_string_equal (error, "");
 }
 
 static void
@@ -894,6 +897,13 @@ test_bad_value (void **state)
     s_fixture_init (&f, AIRLOCK__ENVELOPE__BODY_RELEASE_CANDIDATE);
     f.release.version = "v1\n";
     s_expect_env (&f.env, AL_CODEC_ERR_BAD_VALUE, "release_candidate.version:");
+    //  The ASCII fast path of names refuses what the full decoder refuses: TAB, DEL.
+    s_fixture_init (&f, AIRLOCK__ENVELOPE__BODY_RELEASE_CANDIDATE);
+    f.release.version = "v1\t2";
+    s_expect_env (&f.env, AL_CODEC_ERR_BAD_VALUE, "release_candidate.version: character 2");
+    s_fixture_init (&f, AIRLOCK__ENVELOPE__BODY_RELEASE_CANDIDATE);
+    f.release.version = "v1\x7f";
+    s_expect_env (&f.env, AL_CODEC_ERR_BAD_VALUE, "release_candidate.version: character 2");
     // Free text an approver reads: CR (it overwrites the line on a terminal), DEL, C1
     // and every bidi control are refused; so are bidi controls in a name.
     static const char *bad_text [] = {
