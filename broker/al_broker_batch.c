@@ -22,6 +22,17 @@
 
 //  ---- the batch ----------------------------------------------------------------------
 
+//  Copy text into a buffer of size bytes, cut to fit, always terminated: what
+//  snprintf ("%s") does, without parsing a format for every message.
+static void
+s_copy (char *buffer, size_t size, const char *text)
+{
+    assert (size > 0);
+    size_t length = strnlen (text, size - 1);
+    memcpy (buffer, text, length);
+    buffer [length] = '\0';
+}
+
 //  Judge one received message: fills the item's decision. The identity comes from the
 //  peer (ZAP User-Id → policy), never from the envelope.
 void
@@ -106,7 +117,7 @@ s_judge (al_broker_t *self, al_broker_item_t *item, al_broker_peer_t *peer, uint
         return;
     }
     item->decision = AL_STORE_ACCEPTED;
-    snprintf (item->reason, sizeof item->reason, "%s", rule);
+    s_copy (item->reason, sizeof item->reason, rule);
 }
 
 //  Append one row inside the open transaction; returns the store status.
@@ -377,9 +388,9 @@ al_broker_batch (al_broker_t *self)
             zmq_msg_close (&item->body);
             continue;
         }
-        snprintf (item->user_id, sizeof item->user_id, "%s", peer->user_id);
-        snprintf (item->sender, sizeof item->sender, "%s", peer->identity [0]? peer->identity: peer->user_id);
-        snprintf (item->role, sizeof item->role, "%s", peer->role);
+        s_copy (item->user_id, sizeof item->user_id, peer->user_id);
+        s_copy (item->sender, sizeof item->sender, peer->identity [0]? peer->identity: peer->user_id);
+        s_copy (item->role, sizeof item->role, peer->role);
         if (extra) {
             item->type = "malformed";
             item->decision = AL_STORE_DENIED;
