@@ -204,7 +204,34 @@ s_check_string (s_check_t *check, const char *field_name, const char *value)
         s_fail (check, AL_CODEC_ERR_BAD_LENGTH, NULL, "is %zu bytes, the limit is %zu", length, limit);
         return;
     }
+    //  First the plain prefix, nearly always the whole string: ASCII bytes the kind
+    //  allows, one comparison or two each. From the first other byte on, each character
+    //  is decoded and judged below (which also words the error).
     const unsigned char *cursor = (const unsigned char *) value;
+    switch (kind) {
+        case S_KIND_ID:
+        case S_KIND_URI:
+            while (*cursor > 0x20 && *cursor < 0x7F)
+                cursor++;
+            break;
+        case S_KIND_SERVICE:
+            if (*cursor != '-')
+                while ((*cursor >= 'a' && *cursor <= 'z') || (*cursor >= '0' && *cursor <= '9') || *cursor == '-')
+                    cursor++;
+            break;
+        case S_KIND_DIGEST:
+            while ((*cursor >= 'a' && *cursor <= 'f') || (*cursor >= '0' && *cursor <= '9'))
+                cursor++;
+            break;
+        case S_KIND_NAME:
+            while (*cursor >= 0x20 && *cursor < 0x7F)
+                cursor++;
+            break;
+        default:    // text and documents; CR only in a document, checked below
+            while ((*cursor >= 0x20 && *cursor < 0x7F) || *cursor == '\t' || *cursor == '\n')
+                cursor++;
+            break;
+    }
     while (*cursor) {
         //  ASCII, nearly every byte on the bus, needs no decoding.
         uint32_t code_point = *cursor;
