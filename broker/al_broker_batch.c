@@ -16,15 +16,72 @@
 #include "broker/al_broker_int.h"
 #include "base/al_crashpoint.h"
 #include <assert.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 //  ---- the batch ----------------------------------------------------------------------
 
+//  Copy text into a buffer of size bytes, cut to fit, always terminated: what
+//  snprintf ("%s") does, without parsing a format for every message.
+static void
+s_copy (char *buffer, size_t size, const char *text)
+{
+    assert (size > 0);
+    size_t length = strnlen (text, size - 1);
+    memcpy (buffer, text, length);
+    buffer [length] = '\0';
+}
+
+//  The item's envelope is unpacked into the item's own arena: no malloc per field on
+//  the way in, no free per field on the way out (s_item_release drops the arena whole).
+static void *
+s_arena_alloc (void *data, size_t size)
+{
+    al_broker_item_t *item = (al_broker_item_t *) data;
+    size_t at = (item->arena_used + 15) & ~(size_t) 15;
+    if (at > sizeof item->arena || size > sizeof item->arena - at)
+        return NULL;        // protobuf-c then fails the unpack; s_unpack retries with malloc
+    item->arena_used = at + size;
+    return item->arena + at;
+}
+
+static void
+s_arena_free (void *data, void *pointer)
+{
+    (void) data;
+    (void) pointer;         // freed with the arena
+}
+
+//  al_codec_unpack of the item's body, into its arena when the envelope fits there:
+//  decoded by protobuf-c and checked by al_codec_validate as al_codec_unpack does. The
+//  caller has already refused a body above max_message.
+static al_codec_status_t
+s_unpack (al_broker_t *self, al_broker_item_t *item, char *error, size_t error_size)
+{
+    const uint8_t *data = (const uint8_t *) zmq_msg_data (&item->body);
+    size_t size = zmq_msg_size (&item->body);
+    assert (size <= self->max_message);
+    ProtobufCAllocator allocator = { .alloc = s_arena_alloc, .free = s_arena_free, .allocator_data = item };
+    item->arena_used = 0;
+    al_envelope_t *envelope = data? airlock__envelope__unpack (&allocator, size, data): NULL;
+    if (envelope) {
+        al_codec_status_t status = al_codec_validate (envelope, error, error_size);
+        if (status == AL_CODEC_OK) {
+            item->envelope = envelope;
+            item->envelope_in_arena = true;
+        }
+        return status;
+    }
+    //  Too big for the arena, or not an envelope at all: al_codec_unpack decides, with
+    //  its own words for what is wrong.
+    return al_codec_unpack (data, size, self->max_message, &item->envelope, error, error_size);
+}
+
 //  Judge one received message: fills the item's decision. The identity comes from the
 //  peer (ZAP User-Id → policy), never from the envelope.
-void
+static void
 s_judge (al_broker_t *self, al_broker_item_t *item, al_broker_peer_t *peer, uint64_t now_mono)
 {
     size_t size = zmq_msg_size (&item->body);
@@ -39,8 +96,7 @@ s_judge (al_broker_t *self, al_broker_item_t *item, al_broker_peer_t *peer, uint
         return;
     }
     char error [256] = "";
-    al_codec_status_t status = al_codec_unpack ((const uint8_t *) zmq_msg_data (&item->body), size,
-                                                self->max_message, &item->envelope, error, sizeof error);
+    al_codec_status_t status = s_unpack (self, item, error, sizeof error);
     if (status != AL_CODEC_OK) {
         item->type = "malformed";
         item->code = AIRLOCK__DENY_CODE__DENY_MALFORMED;
@@ -106,7 +162,7 @@ s_judge (al_broker_t *self, al_broker_item_t *item, al_broker_peer_t *peer, uint
         return;
     }
     item->decision = AL_STORE_ACCEPTED;
-    snprintf (item->reason, sizeof item->reason, "%s", rule);
+    s_copy (item->reason, sizeof item->reason, rule);
 }
 
 //  Append one row inside the open transaction; returns the store status.
@@ -263,7 +319,11 @@ s_conclude (al_broker_t *self, al_broker_item_t *item)
 static void
 s_item_release (al_broker_item_t *item)
 {
-    al_codec_free (&item->envelope);
+    if (item->envelope_in_arena)
+        item->envelope = NULL;          // its memory is the item's arena
+    else
+        al_codec_free (&item->envelope);
+    item->envelope_in_arena = false;
     zmq_msg_close (&item->body);
     free (item->verdict);
     item->verdict = NULL;
@@ -351,7 +411,7 @@ al_broker_batch (al_broker_t *self)
             break;
         }
         al_broker_item_t *item = &self->items [count];
-        memset (item, 0, sizeof *item);
+        memset (item, 0, offsetof (al_broker_item_t, arena));     // the arena is overwritten as used
         zmq_msg_init (&item->body);
         bool extra = false;
         if (zmq_msg_more (&routing_id)) {
@@ -377,9 +437,9 @@ al_broker_batch (al_broker_t *self)
             zmq_msg_close (&item->body);
             continue;
         }
-        snprintf (item->user_id, sizeof item->user_id, "%s", peer->user_id);
-        snprintf (item->sender, sizeof item->sender, "%s", peer->identity [0]? peer->identity: peer->user_id);
-        snprintf (item->role, sizeof item->role, "%s", peer->role);
+        s_copy (item->user_id, sizeof item->user_id, peer->user_id);
+        s_copy (item->sender, sizeof item->sender, peer->identity [0]? peer->identity: peer->user_id);
+        s_copy (item->role, sizeof item->role, peer->role);
         if (extra) {
             item->type = "malformed";
             item->decision = AL_STORE_DENIED;

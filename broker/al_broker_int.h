@@ -104,6 +104,10 @@ typedef struct {
 } al_broker_event_t;
 
 
+//  Bytes per item for its unpacked envelope: a 200-byte DeployRequest takes about 700;
+//  a larger envelope is unpacked with malloc instead.
+#define AL_BROKER_ARENA_SIZE 2048
+
 //  One received message within a batch.
 typedef struct {
     zmq_msg_t body;
@@ -129,6 +133,10 @@ typedef struct {
     char detail [512];
     uint64_t grant_sequence;
     uint64_t closed_sequence;       // the ApprovalClosed row the orchestrator is told of
+    //  Memory the envelope is unpacked into, if it fits (al_broker_batch.c); last: not cleared per message.
+    bool envelope_in_arena;
+    size_t arena_used;
+    _Alignas (16) uint8_t arena [AL_BROKER_ARENA_SIZE];
 } al_broker_item_t;
 
 struct _al_broker_t {

@@ -46,19 +46,55 @@ al_broker_metrics_init (al_broker_t *self)
         "type", "malformed", "reason", "DENY_MALFORMED");
 }
 
+//  The series of the last outcomes counted on this thread: the process registry keeps
+//  its series for good, so a resolved one may be reused; finding it again by name and
+//  labels (string compares down two lists) would cost more than the count itself.
+#define S_COUNT_CACHE 16
+typedef struct {
+    char type [AL_CODEC_MAX_NAME_LEN + 1];
+    al_store_decision_t decision;
+    Airlock__DenyCode code;
+    al_telemetry_series_t *series;
+} s_count_cached_t;
+static _Thread_local s_count_cached_t s_count_cache [S_COUNT_CACHE];
+static _Thread_local size_t s_count_cache_next;
+
+static al_telemetry_series_t *
+s_count_series (const char *type, al_store_decision_t decision, Airlock__DenyCode code)
+{
+    al_telemetry_t *metrics = al_telemetry_process ();
+    if (decision == AL_STORE_ACCEPTED)
+        return al_telemetry_series (metrics, AL_TELEMETRY_COUNTER, "airlock_broker_messages_accepted_total",
+                                    NULL, "type", type, NULL, NULL);
+    const ProtobufCEnumValue *value = protobuf_c_enum_descriptor_get_value (&airlock__deny_code__descriptor, code);
+    return al_telemetry_series (metrics, AL_TELEMETRY_COUNTER, "airlock_broker_messages_denied_total",
+                                NULL, "type", type, "reason", value? value->name: "unknown");
+}
+
 //  One audited message (its row committed): accepted by type, denied by type and code.
 void
 al_broker_metrics_count (const char *type, al_store_decision_t decision, Airlock__DenyCode code)
 {
-    al_telemetry_t *metrics = al_telemetry_process ();
-    if (decision == AL_STORE_ACCEPTED) {
-        al_telemetry_add (al_telemetry_series (metrics, AL_TELEMETRY_COUNTER, "airlock_broker_messages_accepted_total",
-                                         NULL, "type", type, NULL, NULL), 1);
-        return;
+    if (decision == AL_STORE_ACCEPTED)
+        code = 0;           // accepted messages are counted by type only
+    for (size_t i = 0; i < S_COUNT_CACHE; i++) {
+        s_count_cached_t *cached = &s_count_cache [i];
+        if (cached->series && cached->decision == decision && cached->code == code
+        &&  cached->type [0] == type [0] && strcmp (cached->type, type) == 0) {
+            al_telemetry_add (cached->series, 1);
+            return;
+        }
     }
-    const ProtobufCEnumValue *value = protobuf_c_enum_descriptor_get_value (&airlock__deny_code__descriptor, code);
-    al_telemetry_add (al_telemetry_series (metrics, AL_TELEMETRY_COUNTER, "airlock_broker_messages_denied_total",
-                                     NULL, "type", type, "reason", value? value->name: "unknown"), 1);
+    al_telemetry_series_t *series = s_count_series (type, decision, code);
+    al_telemetry_add (series, 1);
+    //  Types are names of at most AL_CODEC_MAX_NAME_LEN bytes; a longer one is never cached.
+    if (series && strlen (type) <= AL_CODEC_MAX_NAME_LEN) {
+        s_count_cached_t *cached = &s_count_cache [s_count_cache_next++ % S_COUNT_CACHE];
+        strcpy (cached->type, type);
+        cached->decision = decision;
+        cached->code = code;
+        cached->series = series;
+    }
 }
 
 //  Once per tick: connected agents and delivery queue depth per role, approvals pending.

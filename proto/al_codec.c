@@ -56,23 +56,25 @@ static const struct {
 };
 
 static bool
-s_ends_with (const char *string, const char *suffix)
+s_ends_with (const char *string, size_t length, const char *suffix, size_t suffix_length)
 {
-    size_t length = strlen (string), suffix_length = strlen (suffix);
-    return length >= suffix_length && strcmp (string + length - suffix_length, suffix) == 0;
+    return length >= suffix_length && memcmp (string + length - suffix_length, suffix, suffix_length) == 0;
 }
 
 //  Kind of a string field by its name; anything not listed is free text, the safe default
-//  for a field added later.
+//  for a field added later. Runs for every string of every message: the first letter
+//  rules out most of the table before any strcmp.
 static s_kind_t
 s_string_kind (const char *field_name)
 {
     for (size_t i = 0; i < sizeof s_string_kinds / sizeof s_string_kinds [0]; i++)
-        if (strcmp (s_string_kinds [i].field, field_name) == 0)
+        if (s_string_kinds [i].field [0] == field_name [0]
+        &&  strcmp (s_string_kinds [i].field, field_name) == 0)
             return s_string_kinds [i].kind;
-    if (s_ends_with (field_name, "_sha256"))
+    size_t length = strlen (field_name);
+    if (s_ends_with (field_name, length, "_sha256", 7))
         return S_KIND_DIGEST;
-    if (s_ends_with (field_name, "_uri"))
+    if (s_ends_with (field_name, length, "_uri", 4))
         return S_KIND_URI;
     return S_KIND_TEXT;
 }
@@ -202,10 +204,38 @@ s_check_string (s_check_t *check, const char *field_name, const char *value)
         s_fail (check, AL_CODEC_ERR_BAD_LENGTH, NULL, "is %zu bytes, the limit is %zu", length, limit);
         return;
     }
+    //  First the plain prefix, nearly always the whole string: ASCII bytes the kind
+    //  allows, one comparison or two each. From the first other byte on, each character
+    //  is decoded and judged below (which also words the error).
     const unsigned char *cursor = (const unsigned char *) value;
+    switch (kind) {
+        case S_KIND_ID:
+        case S_KIND_URI:
+            while (*cursor > 0x20 && *cursor < 0x7F)
+                cursor++;
+            break;
+        case S_KIND_SERVICE:
+            if (*cursor != '-')
+                while ((*cursor >= 'a' && *cursor <= 'z') || (*cursor >= '0' && *cursor <= '9') || *cursor == '-')
+                    cursor++;
+            break;
+        case S_KIND_DIGEST:
+            while ((*cursor >= 'a' && *cursor <= 'f') || (*cursor >= '0' && *cursor <= '9'))
+                cursor++;
+            break;
+        case S_KIND_NAME:
+            while (*cursor >= 0x20 && *cursor < 0x7F)
+                cursor++;
+            break;
+        default:    // text and documents; CR only in a document, checked below
+            while ((*cursor >= 0x20 && *cursor < 0x7F) || *cursor == '\t' || *cursor == '\n')
+                cursor++;
+            break;
+    }
     while (*cursor) {
-        uint32_t code_point;
-        size_t step = al_text_utf8_next (cursor, &code_point);
+        //  ASCII, nearly every byte on the bus, needs no decoding.
+        uint32_t code_point = *cursor;
+        size_t step = code_point < 0x80? 1: al_text_utf8_next (cursor, &code_point);
         if (step == 0) {
             s_fail (check, AL_CODEC_ERR_BAD_VALUE, NULL, "is not valid UTF-8 (byte %zu)",
                     (size_t) (cursor - (const unsigned char *) value));
@@ -227,13 +257,15 @@ s_check_string (s_check_t *check, const char *field_name, const char *value)
                        || (code_point >= '0' && code_point <= '9');
                 break;
             case S_KIND_NAME:
-                allowed = !al_text_is_control (code_point) && !al_text_is_bidi_control (code_point);
+                allowed = code_point < 0x80? code_point >= 0x20 && code_point != 0x7F
+                        : !al_text_is_control (code_point) && !al_text_is_bidi_control (code_point);
                 break;
             case S_KIND_TEXT:
                 //  Free text reaches a human's terminal: TAB and LF only (al_text shows
                 //  them escaped), never CR (it overwrites the line), DEL, C1 or bidi.
-                allowed = (!al_text_is_control (code_point) && !al_text_is_bidi_control (code_point))
-                       || code_point == '\t' || code_point == '\n';
+                allowed = code_point < 0x80
+                        ? (code_point >= 0x20 && code_point != 0x7F) || code_point == '\t' || code_point == '\n'
+                        : !al_text_is_control (code_point) && !al_text_is_bidi_control (code_point);
                 break;
             default:
                 //  A JSON document: its whitespace may include CR; its readers escape
@@ -743,8 +775,11 @@ s_check_message (s_check_t *check, const ProtobufCMessage *message)
 {
     s_check_fields (check, message);
     for (size_t i = 0; i < sizeof s_rules / sizeof s_rules [0]; i++)
-        if (s_rules [i].descriptor == message->descriptor && check->status == AL_CODEC_OK)
-            s_rules [i].rule (check, message);
+        if (s_rules [i].descriptor == message->descriptor) {
+            if (check->status == AL_CODEC_OK)
+                s_rules [i].rule (check, message);
+            break;      // one rule per descriptor
+        }
 }
 
 al_codec_status_t
@@ -754,7 +789,8 @@ al_codec_validate (const al_envelope_t *envelope, char *error, size_t error_size
     assert (envelope->base.descriptor == &airlock__envelope__descriptor);
     s_check_t check = { .envelope = envelope, .status = AL_CODEC_OK,
                         .error = error, .error_size = error_size };
-    al_error_set (error, error_size, "%s", "");
+    if (error && error_size)
+        error [0] = '\0';              // no formatting on the per-message path
     // body_case is the union's tag; any member reads the one pointer stored.
     if (!al_msg_type_name (envelope->body_case) || !envelope->register_) {
         s_fail (&check, AL_CODEC_ERR_NO_BODY, "body", "no message body is set");

@@ -390,7 +390,11 @@ s_result_from (al_store_append_result_t *result, const al_store_event_t *event)
     result->sequence = event->sequence;
     memcpy (result->hash, event->hash, AL_STORE_HASH_SIZE);
     result->decision = event->decision;
-    snprintf (result->reason, sizeof result->reason, "%s", event->reason? event->reason: "");
+    //  Cut to fit like snprintf, without parsing a format for every row.
+    const char *reason = event->reason? event->reason: "";
+    size_t length = strnlen (reason, sizeof result->reason - 1);
+    memcpy (result->reason, reason, length);
+    result->reason [length] = '\0';
 }
 
 //  Encodes into self->row, growing it; returns the size or 0 on allocation failure.

@@ -17,6 +17,10 @@
     messages (above the 2 ms goal) sent close together, with their time into the run,
     to tell a periodic stall (checkpoints, ticks) from scattered scheduling noise.
     AIRLOCK_BENCH_LATENCY_ONLY=1 runs only the latency phases.
+    AIRLOCK_BENCH_AIRLOCK_ONLY=N runs only the airlock broker's throughput phase, with N
+    messages per sender: short enough for valgrind, to count the instructions of the
+    whole per-message path (`valgrind --tool=callgrind --toggle-collect=al_broker_batch`,
+    Ir divided by the messages printed).
 
     The durable reference: the broker acknowledges a message only after its commit is on
     disk (WAL, synchronous=FULL: a write and an fdatasync of the WAL), which the forwarder
@@ -487,6 +491,9 @@ s_run_phase (s_bench_t *bench, s_mode_t mode, bool paced, al_config_t *config)
     phase.mode = mode;
     phase.paced = paced;
     phase.per_sender = paced? S_LATENCY_PER_SENDER: S_THROUGHPUT_PER_SENDER;
+    const char *airlock_only = getenv ("AIRLOCK_BENCH_AIRLOCK_ONLY");
+    if (!paced && airlock_only && atoi (airlock_only) > 0)
+        phase.per_sender = atoi (airlock_only);
     size_t total = (size_t) S_SENDERS * phase.per_sender;
     phase.sent_ns = (int64_t *) calloc (total, sizeof *phase.sent_ns);
     phase.latency_ns = (int64_t *) calloc (total, sizeof *phase.latency_ns);
@@ -720,6 +727,21 @@ main (void)
 
     //  AIRLOCK_BENCH_LATENCY_ONLY=1: only the latency phases (to study the tail).
     bool latency_only = getenv ("AIRLOCK_BENCH_LATENCY_ONLY") != NULL;
+    if (getenv ("AIRLOCK_BENCH_AIRLOCK_ONLY")) {
+        s_result_t only = s_run_phase (&bench, S_AIRLOCK, false, NULL);
+        printf ("airlock broker: %zu of %zu messages, %.0f msgs/s; reactor thread CPU %.2f us/msg\n",
+                only.received, only.expected, only.rate, only.cpu_us_per_message);
+        printf ("RESULT broker.reactor_cpu_per_msg %.2f us\n", only.cpu_us_per_message);
+        char command [400];
+        snprintf (command, sizeof command, "rm -rf '%s'", bench.dir);
+        if (system (command) != 0)
+            fprintf (stderr, "bench_broker: could not remove %s\n", bench.dir);
+        for (int i = 0; i < S_SENDERS; i++)
+            zcert_destroy (&bench.senders [i]);
+        zcert_destroy (&bench.receiver);
+        zcert_destroy (&bench.broker_cert);
+        return only.received == only.expected? 0: 1;
+    }
     s_result_t plain = { 0 }, forwarder = { 0 }, airlock = { 0 };
     if (!latency_only) {
         plain = s_run_phase (&bench, S_FORWARDER_PLAIN, false, NULL);

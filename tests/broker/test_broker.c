@@ -472,6 +472,79 @@ test_delivered_when_deploy_manager_returns (void **state)
     harness_destroy (&fx);
 }
 
+//  The broker unpacks an envelope into its batch item's arena when it fits there and
+//  with malloc when not (al_broker_batch.c, s_unpack): both are judged, audited and
+//  delivered alike, and one that does not validate is denied with the codec's words.
+static void
+test_envelopes_in_and_beyond_the_arena (void **state)
+{
+    (void) state;
+    harness_t *fx = harness_new (NULL, s_identities, S_IDENTITY_COUNT);
+    assert_int_equal (harness_broker_start (fx), 0);
+    zsock_t *orchestrator = harness_client (fx, "orchestrator", NULL);
+    s_register (orchestrator, "reg-o", false);
+    zsock_t *manager = harness_client (fx, "deploy-manager", NULL);
+    s_register (manager, "reg-m", true);
+
+    //  A URI of 2,000 bytes: the unpacked envelope cannot fit AL_BROKER_ARENA_SIZE.
+    static char uri [2001];
+    memcpy (uri, "oci://registry.example/", 23);
+    memset (uri + 23, 'a', sizeof uri - 24);
+    const char *uris [] = { "file:///artifacts/small.tar.gz", uri };
+    const char *ids [] = { "small-1", "big-1" };
+    for (size_t i = 0; i < 2; i++) {
+        al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
+        Airlock__DeployRequest body = AIRLOCK__DEPLOY_REQUEST__INIT;
+        body.service = (char *) "demo";
+        body.version = (char *) "v1.2.3";
+        body.artifact_uri = (char *) uris [i];
+        body.artifact_sha256 = (char *) "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        body.strategy = AIRLOCK__STRATEGY__STRATEGY_ROLLING;
+        body.instances = 2;
+        body.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_STANDARD;
+        envelope.message_id = (char *) ids [i];
+        envelope.deployment_id = (char *) "dep-1";
+        envelope.environment = AIRLOCK__ENVIRONMENT__ENV_STAGING;
+        envelope.body_case = AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST;
+        envelope.deploy_request = &body;
+        assert_int_equal (harness_send (orchestrator, &envelope), 0);
+        al_envelope_t *ack = s_expect (orchestrator, AIRLOCK__ENVELOPE__BODY_ACK, 10000);
+        assert_non_null (ack);
+        assert_string_equal (ack->ack->acked_message_id, ids [i]);
+        al_codec_free (&ack);
+        al_envelope_t *delivery = s_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 10000);
+        assert_non_null (delivery);
+        assert_string_equal (delivery->message_id, ids [i]);
+        assert_string_equal (delivery->deploy_request->artifact_uri, uris [i]);
+        assert_string_equal (delivery->sender->identity, "orchestrator");
+        al_codec_free (&delivery);
+
+        //  The same body with a strategy no enum declares (packed raw: the codec would
+        //  refuse to pack it) decodes into the arena and fails validation there.
+        char bad_id [32];
+        snprintf (bad_id, sizeof bad_id, "bad-%zu", i);
+        envelope.message_id = bad_id;
+        body.strategy = (Airlock__Strategy) 99;
+        uint8_t *bytes = malloc (airlock__envelope__get_packed_size (&envelope));
+        assert_non_null (bytes);
+        size_t size = airlock__envelope__pack (&envelope, bytes);
+        assert_int_equal (zmq_send (zsock_resolve (orchestrator), bytes, size, 0), (int) size);
+        free (bytes);
+        al_envelope_t *denied = s_expect (orchestrator, AIRLOCK__ENVELOPE__BODY_DENIED, 10000);
+        assert_non_null (denied);
+        assert_string_equal (denied->denied->denied_message_id, "");     // not trusted: it did not validate
+        assert_int_equal (denied->denied->code, AIRLOCK__DENY_CODE__DENY_MALFORMED);
+        assert_non_null (strstr (denied->denied->reason, "deploy_request.strategy: 99 is not a valid"));
+        al_codec_free (&denied);
+    }
+    assert_int_equal (harness_wait_rows (fx, "DeployRequest", "orchestrator", NULL, 2, 10000), 2);
+    assert_int_equal (harness_wait_rows (fx, "malformed", "orchestrator", "is not a valid", 2, 10000), 2);
+    zsock_destroy (&manager);
+    zsock_destroy (&orchestrator);
+    assert_int_equal (harness_broker_signal (fx, SIGTERM), 0);
+    harness_destroy (&fx);
+}
+
 //  ---- limits -----------------------------------------------------------------------
 
 static void
@@ -1191,6 +1264,7 @@ main (void)
         cmocka_unit_test (test_forged_metadata_is_ignored),
         cmocka_unit_test (test_qa_production_deploy_denied_and_audited),
         cmocka_unit_test (test_delivered_when_deploy_manager_returns),
+        cmocka_unit_test (test_envelopes_in_and_beyond_the_arena),
         cmocka_unit_test (test_oversized_message_drops_peer),
         cmocka_unit_test (test_oversized_answered_every_time_tcp),
         cmocka_unit_test (test_oversized_answered_every_time_ipc),

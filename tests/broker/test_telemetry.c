@@ -17,6 +17,7 @@
 #include "base/al_config.h"
 #include "broker/al_telemetry.h"
 #include "broker/al_telemetry_server.h"
+#include "broker/al_broker_int.h"
 #include <curl/curl.h>
 #include <math.h>
 #include <setjmp.h>
@@ -193,6 +194,46 @@ s_write (const char *path, const char *text)
     fclose (file);
 }
 
+//  al_broker_metrics_count reuses the series it resolved (a cache per thread): every
+//  outcome still lands in its own series, also once more outcomes were counted than
+//  the cache holds, and a type given in a reused buffer is not taken for the one before.
+static double
+s_counted (const char *type, const char *reason)
+{
+    al_telemetry_t *metrics = al_telemetry_process ();
+    al_telemetry_series_t *series = reason
+        ? al_telemetry_series (metrics, AL_TELEMETRY_COUNTER, "airlock_broker_messages_denied_total", NULL,
+                               "type", type, "reason", reason)
+        : al_telemetry_series (metrics, AL_TELEMETRY_COUNTER, "airlock_broker_messages_accepted_total", NULL,
+                               "type", type, NULL, NULL);
+    return al_telemetry_value (series);
+}
+
+static void
+test_metrics_count (void **state)
+{
+    (void) state;
+    char type [64];
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 40; i++) {
+            snprintf (type, sizeof type, "CountTest%d", i);      // one buffer, many types
+            al_broker_metrics_count (type, AL_STORE_ACCEPTED, AIRLOCK__DENY_CODE__DENY_NOT_PERMITTED);
+        }
+        snprintf (type, sizeof type, "CountTestDenied");
+        al_broker_metrics_count (type, AL_STORE_DENIED, AIRLOCK__DENY_CODE__DENY_NOT_PERMITTED);
+        al_broker_metrics_count (type, AL_STORE_DENIED, AIRLOCK__DENY_CODE__DENY_NOT_PERMITTED);
+        al_broker_metrics_count (type, AL_STORE_DENIED, AIRLOCK__DENY_CODE__DENY_RATE_LIMITED);
+        al_broker_metrics_count ("CountTest7", AL_STORE_ACCEPTED, AIRLOCK__DENY_CODE__DENY_POLICY);
+    }
+    for (int i = 0; i < 40; i++) {
+        snprintf (type, sizeof type, "CountTest%d", i);
+        assert_true (s_counted (type, NULL) == (i == 7? 6: 3));
+    }
+    assert_true (s_counted ("CountTestDenied", "DENY_NOT_PERMITTED") == 6);
+    assert_true (s_counted ("CountTestDenied", "DENY_RATE_LIMITED") == 3);
+    assert_true (s_counted ("CountTestDenied", NULL) == 0);
+}
+
 static void
 test_config (void **state)
 {
@@ -335,6 +376,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_render),
         cmocka_unit_test (test_config),
+        cmocka_unit_test (test_metrics_count),
         cmocka_unit_test_setup_teardown (test_broker_endpoint, s_setup, s_teardown),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);

@@ -485,7 +485,10 @@ s_expect_env (const Airlock__Envelope *env, al_codec_status_t expected, const ch
     free (data);
     // validate on the in-memory envelope agrees with unpack
     char error [512];
+    memset (error, 'x', sizeof error);      // a valid envelope leaves it empty
     assert_int_equal (al_codec_validate (env, error, sizeof error), expected);
+    if (expected == AL_CODEC_OK)
+        assert_string_equal (error, "");
 }
 
 static void
@@ -894,6 +897,13 @@ test_bad_value (void **state)
     s_fixture_init (&f, AIRLOCK__ENVELOPE__BODY_RELEASE_CANDIDATE);
     f.release.version = "v1\n";
     s_expect_env (&f.env, AL_CODEC_ERR_BAD_VALUE, "release_candidate.version:");
+    //  The ASCII fast path of names refuses what the full decoder refuses: TAB, DEL.
+    s_fixture_init (&f, AIRLOCK__ENVELOPE__BODY_RELEASE_CANDIDATE);
+    f.release.version = "v1\t2";
+    s_expect_env (&f.env, AL_CODEC_ERR_BAD_VALUE, "release_candidate.version: character 2");
+    s_fixture_init (&f, AIRLOCK__ENVELOPE__BODY_RELEASE_CANDIDATE);
+    f.release.version = "v1\x7f";
+    s_expect_env (&f.env, AL_CODEC_ERR_BAD_VALUE, "release_candidate.version: character 2");
     // Free text an approver reads: CR (it overwrites the line on a terminal), DEL, C1
     // and every bidi control are refused; so are bidi controls in a name.
     static const char *bad_text [] = {
@@ -926,6 +936,29 @@ test_bad_value (void **state)
     s_fixture_init (&f, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST);
     f.deploy.service = "-payments";
     s_expect_env (&f.env, AL_CODEC_ERR_BAD_VALUE, "deploy_request.service:");
+    //  Past the plain ASCII prefix each character is decoded and judged, and the error
+    //  names its position: a byte that is not UTF-8, a character the kind refuses.
+    s_fixture_init (&f, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST);
+    f.deploy.service = "payments-api-";
+    s_expect_env (&f.env, AL_CODEC_OK, NULL);
+    s_fixture_init (&f, AIRLOCK__ENVELOPE__BODY_HEARTBEAT);
+    f.env.message_id = "msg-1\xff";
+    s_expect_env (&f.env, AL_CODEC_ERR_BAD_VALUE, "message_id: is not valid UTF-8 (byte 5)");
+    s_fixture_init (&f, AIRLOCK__ENVELOPE__BODY_HEARTBEAT);
+    f.env.message_id = "msg-\xc3\xbc";
+    s_expect_env (&f.env, AL_CODEC_ERR_BAD_VALUE, "message_id: character 4 is not allowed in an id");
+    s_fixture_init (&f, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST);
+    f.deploy.artifact_sha256 = "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef";
+    s_expect_env (&f.env, AL_CODEC_ERR_BAD_VALUE, "deploy_request.artifact_sha256: character 10 is not allowed");
+    s_fixture_init (&f, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST);
+    f.deploy.artifact_sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde";
+    s_expect_env (&f.env, AL_CODEC_ERR_BAD_VALUE, "deploy_request.artifact_sha256: is 63 hex digits");
+    s_fixture_init (&f, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST);
+    f.deploy.version = "v1.2.3 \xc3\xa9t\xc3\xa9";
+    s_expect_env (&f.env, AL_CODEC_OK, NULL);
+    s_fixture_init (&f, AIRLOCK__ENVELOPE__BODY_STATUS_REPLY);
+    f.reply.json = "{\r\n\t\"deployments\": []\r\n}";
+    s_expect_env (&f.env, AL_CODEC_OK, NULL);
 
     // Doubles: finite, non-negative; a ratio is at most 1.
     double bad_numbers [] = { NAN, INFINITY, -INFINITY, -0.5 };
