@@ -80,16 +80,11 @@ static int
 s_release_status (const al_config_t *config, al_agent_t *agent, const char *id, bool json, int timeout_ms)
 {
     char error [4400] = "";
-    json_t *known = al_releases_load (config, id, error, sizeof error);
-    if (!known) {
-        fprintf (stderr, "airlock status: %s\n", error);
-        return AL_EXIT_BAD;
-    }
-    json_decref (known);
-    json_t *document = al_releases_status (config, agent, id, timeout_ms, error, sizeof error);
+    al_releases_status_failure_t failure;
+    json_t *document = al_releases_status (config, agent, id, timeout_ms, &failure, error, sizeof error);
     if (!document) {
         fprintf (stderr, "airlock status: %s\n", error);
-        return AL_EXIT_USAGE;
+        return failure == AL_RELEASES_STATUS_NO_RELEASE? AL_EXIT_BAD: AL_EXIT_USAGE;
     }
     json_t *release = json_object_get (document, "release");
     json_t *events = json_object_get (document, "events");

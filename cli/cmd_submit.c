@@ -438,23 +438,14 @@ al_cmd_rollback (int argc, char **argv)
     }
     //  The release, then its service's production record: what ran before it.
     int rc = AL_EXIT_BAD;
-    json_t *target = al_releases_rollback_target (config, release, error, sizeof error);
-    if (!target) {
+    al_releases_rollback_t *rollback = al_releases_rollback_new (config, release, error, sizeof error);
+    if (!rollback) {
         fprintf (stderr, "airlock rollback: %s\n", error);
         goto cleanup;
     }
-    Airlock__ReleaseCandidate candidate = AIRLOCK__RELEASE_CANDIDATE__INIT;
-    candidate.service = (char *) json_string_value (json_object_get (target, "service"));
-    candidate.version = (char *) json_string_value (json_object_get (target, "version"));
-    candidate.artifact_uri = (char *) json_string_value (json_object_get (target, "artifact_uri"));
-    candidate.artifact_sha256 = (char *) json_string_value (json_object_get (target, "artifact_sha256"));
-    candidate.summary = (char *) json_string_value (json_object_get (target, "summary"));
-    candidate.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_ROLLBACK;
-    char release_id [64];
-    al_releases_new_id ("rb", candidate.service, candidate.version, release_id, sizeof release_id);
-    rc = s_send ("rollback", config_path, release_id, &candidate, json);
+    rc = s_send ("rollback", config_path, rollback->release_id, &rollback->candidate, json);
 cleanup:
-    json_decref (target);
+    al_releases_rollback_destroy (&rollback);
     al_config_destroy (&config);
     return rc;
 }
