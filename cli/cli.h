@@ -85,6 +85,10 @@ typedef struct {
 typedef struct {
     const char *config_option;      // --config FILE, or NULL
     const char *state_option;       // --state DIR, or NULL
+    //  With parser->config: the airlock.yaml they name by the lookup of every command
+    //  (al_cli_config_path), possibly in config_buffer. NULL otherwise.
+    const char *config_path;
+    char config_buffer [2048];
     bool json;                      // --json was given
     size_t arguments;               // how many argument slots were filled
 } al_cli_common_t;
@@ -93,8 +97,9 @@ typedef struct {
 //  the common options, then the command's table, then other, then the argument slots.
 //  An option that wants a value and has none is "airlock COMMAND: --NAME needs a
 //  value"; anything else no one takes is "airlock COMMAND: unexpected argument 'ARG'",
-//  followed by a blank line and the usage. Fills common (zeroed first). 0, or -1 after
-//  the message on stderr.
+//  followed by a blank line and the usage; a --state DIR too long for a path is
+//  "airlock COMMAND: --state: path too long". Fills common (zeroed first). 0, or -1
+//  after the message on stderr.
 int al_cli_parse (const al_cli_parser_t *parser, int argc, char **argv, al_cli_common_t *common);
 
 //  A whole number option: a take of al_cli_option_t whose arg is an al_cli_number_t.
@@ -110,11 +115,6 @@ typedef struct {
     const char **text;
 } al_cli_number_t;
 int al_cli_take_number (const char *value, void *number);
-
-//  The airlock.yaml path of common's --config/--state (al_cli_config_path, composed in
-//  buffer when needed), or NULL after "airlock COMMAND: --state: path too long".
-const char *al_cli_common_config_path (const al_cli_common_t *common, const char *command, char *buffer,
-                                       size_t size);
 
 //  ---- airlock check (cmd_check.c) ------------------------------------------------------
 

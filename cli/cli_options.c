@@ -1,7 +1,7 @@
 /*  cli_options.c: the one option parser every subcommand uses (al_cli_parse).
 
     Every command reads its arguments the same way: the common options (--config FILE
-    and --state DIR, which al_cli_config_path turns into the airlock.yaml path; --json),
+    and --state DIR, turned into the airlock.yaml path by al_cli_config_path; --json),
     then the command's own table of options (a value, a flag, or a value handed to a
     checking function), then an optional hook for options of another form, then slots
     for the arguments that are not options. So a missing value and an unknown option are
@@ -88,16 +88,15 @@ al_cli_parse (const al_cli_parser_t *parser, int argc, char **argv, al_cli_commo
             parser->usage (stderr);
         return -1;
     }
+    if (parser->config) {
+        common->config_path = al_cli_config_path (common->config_option, common->state_option,
+                                                  common->config_buffer, sizeof common->config_buffer);
+        if (!common->config_path) {
+            fprintf (stderr, "airlock %s: --state: path too long\n", parser->command);
+            return -1;
+        }
+    }
     return 0;
-}
-
-const char *
-al_cli_common_config_path (const al_cli_common_t *common, const char *command, char *buffer, size_t size)
-{
-    const char *path = al_cli_config_path (common->config_option, common->state_option, buffer, size);
-    if (!path)
-        fprintf (stderr, "airlock %s: --state: path too long\n", command);
-    return path;
 }
 
 int

@@ -78,10 +78,7 @@ s_agent (int argc, char **argv)
         fprintf (stderr, "airlock agent: unknown role '%s' (roles: orchestrator, qa, deploy-manager, monitor, notifier)\n", role);
         return AL_EXIT_USAGE;
     }
-    char config_buffer [2048];
-    const char *config_path = al_cli_common_config_path (&common, "agent", config_buffer, sizeof config_buffer);
-    if (!config_path)
-        return AL_EXIT_USAGE;
+    const char *config_path = common.config_path;
     char error [2048] = "";
     al_config_t *config = al_config_load (config_path, error, sizeof error);
     if (!config) {

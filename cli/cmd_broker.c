@@ -41,10 +41,7 @@ s_broker (int argc, char **argv)
     al_cli_common_t common;
     if (al_cli_parse (&parser, argc, argv, &common) != 0)
         return AL_EXIT_USAGE;
-    char config_buffer [2048];
-    const char *path = al_cli_common_config_path (&common, "broker", config_buffer, sizeof config_buffer);
-    if (!path)
-        return AL_EXIT_USAGE;
+    const char *path = common.config_path;
     //  Logs go to stderr: stdout may be a pipe its reader closes.
     zsys_set_logstream (stderr);
     char error [1024] = "";

@@ -217,10 +217,7 @@ al_cmd_check (int argc, char **argv)
     if (al_cli_parse (&parser, argc, argv, &common) != 0)
         return AL_EXIT_USAGE;
     bool json = common.json;
-    char buffer [2048];
-    const char *config_path = al_cli_common_config_path (&common, "check", buffer, sizeof buffer);
-    if (!config_path)
-        return AL_EXIT_USAGE;
+    const char *config_path = common.config_path;
     json_t *errors = json_array ();
     int count = al_cli_check_state (config_path, errors);
     int exit_code = count < 0? AL_EXIT_USAGE: count > 0? AL_EXIT_BAD: AL_EXIT_OK;

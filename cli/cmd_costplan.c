@@ -184,10 +184,7 @@ al_cmd_costplan (int argc, char **argv)
         s_usage (stderr);
         return AL_EXIT_USAGE;
     }
-    char config_buffer [2048];
-    const char *config_path = al_cli_common_config_path (&common, "costplan", config_buffer, sizeof config_buffer);
-    if (!config_path)
-        return AL_EXIT_USAGE;
+    const char *config_path = common.config_path;
     int exit_code = AL_EXIT_USAGE;
     char error [8192];
     al_policy_errors_t *errors = NULL;

@@ -554,10 +554,7 @@ s_demo_load (int argc, char **argv)
         s_demo_usage (stderr);
         return AL_EXIT_USAGE;
     }
-    char config_buffer [2048];
-    const char *config_path = al_cli_common_config_path (&common, "demo load", config_buffer, sizeof config_buffer);
-    if (!config_path)
-        return AL_EXIT_USAGE;
+    const char *config_path = common.config_path;
     char error [512];
     al_config_t *config = al_config_load (config_path, error, sizeof error);
     if (!config) {

@@ -51,10 +51,7 @@ al_cmd_mcp (int argc, char **argv)
     al_cli_common_t common;
     if (al_cli_parse (&parser, argc, argv, &common) != 0)
         return AL_EXIT_USAGE;
-    char config_buffer [2048];
-    const char *config_path = al_cli_common_config_path (&common, "mcp", config_buffer, sizeof config_buffer);
-    if (!config_path)
-        return AL_EXIT_USAGE;
+    const char *config_path = common.config_path;
     //  stdout is the protocol channel: everything else goes to stderr.
     zsys_set_logstream (stderr);
     signal (SIGPIPE, SIG_IGN);

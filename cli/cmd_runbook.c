@@ -118,10 +118,7 @@ al_cmd_runbook (int argc, char **argv)
         s_usage (stderr);
         return AL_EXIT_USAGE;
     }
-    char config_buffer [2048];
-    const char *config_path = al_cli_common_config_path (&common, "runbook", config_buffer, sizeof config_buffer);
-    if (!config_path)
-        return AL_EXIT_USAGE;
+    const char *config_path = common.config_path;
     Airlock__Environment env = al_environment_from_name (env_name);
     if (env == AIRLOCK__ENVIRONMENT__ENV_UNSPECIFIED) {
         fprintf (stderr, "airlock runbook: --env: unknown environment '%s' (development, staging, production)\n", env_name);

@@ -190,10 +190,7 @@ al_cmd_status (int argc, char **argv)
     if (al_cli_parse (&parser, argc, argv, &common) != 0)
         return AL_EXIT_USAGE;
     bool json = common.json;
-    char buffer [2048];
-    const char *config_path = al_cli_common_config_path (&common, "status", buffer, sizeof buffer);
-    if (!config_path)
-        return AL_EXIT_USAGE;
+    const char *config_path = common.config_path;
     int exit_code = AL_EXIT_USAGE;
     char error [1024] = "";
     al_agent_t *agent = NULL;

@@ -318,10 +318,7 @@ al_cmd_submit (int argc, char **argv)
                  "START before END)\n", window);
         return AL_EXIT_USAGE;
     }
-    char config_buffer [2048];
-    const char *config_path = al_cli_common_config_path (&common, "submit", config_buffer, sizeof config_buffer);
-    if (!config_path)
-        return AL_EXIT_USAGE;
+    const char *config_path = common.config_path;
     char release_id [64];
     if (id && strlen (id) >= sizeof release_id) {
         fprintf (stderr, "airlock submit: --id: '%s' is longer than 56 characters\n", id);
@@ -396,10 +393,7 @@ al_cmd_rollback (int argc, char **argv)
         s_rollback_usage (stderr);
         return AL_EXIT_USAGE;
     }
-    char config_buffer [2048];
-    const char *config_path = al_cli_common_config_path (&common, "rollback", config_buffer, sizeof config_buffer);
-    if (!config_path)
-        return AL_EXIT_USAGE;
+    const char *config_path = common.config_path;
     char error [1024];
     al_config_t *config = al_config_load (config_path, error, sizeof error);
     if (!config) {

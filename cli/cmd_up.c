@@ -116,10 +116,7 @@ al_cmd_up (int argc, char **argv)
             return AL_EXIT_USAGE;
         }
     }
-    char state_config [S_PATH_MAX];
-    const char *config_path = al_cli_common_config_path (&common, "up", state_config, sizeof state_config);
-    if (!config_path)
-        return AL_EXIT_USAGE;
+    const char *config_path = common.config_path;
     //  `airlock check` first: an invalid file would only make an agent crash-loop, the
     //  cause in its log. Every error is listed here instead, and nothing starts.
     json_t *problems = json_array ();

@@ -46,7 +46,7 @@
 
 typedef struct {
     const char *config_path;
-    char state_config [1100];       // --state DIR/airlock.yaml
+    char state_config [2048];       // airlock.yaml (al_cli_parse)
     const char *role;
     const char *deployment;         // DEPLOYMENT form
     const char *service;            // --signals form
@@ -128,9 +128,8 @@ s_parse (int argc, char **argv, s_args_t *args)
     if (al_cli_parse (&parser, argc, argv, &common) != 0)
         return AL_EXIT_USAGE;
     args->json = common.json;
-    args->config_path = al_cli_common_config_path (&common, "watch", args->state_config, sizeof args->state_config);
-    if (!args->config_path)
-        return AL_EXIT_USAGE;
+    snprintf (args->state_config, sizeof args->state_config, "%s", common.config_path);
+    args->config_path = args->state_config;
     if (args->service && args->deployment)
         return s_usage_error ("give a DEPLOYMENT or --signals SERVICE, not both (%s)", args->deployment);
     if (!args->service && !args->deployment)

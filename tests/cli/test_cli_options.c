@@ -4,7 +4,7 @@
     test) with tables like the commands', and its stderr is captured: the common options
     (--config, --state, --json), value, flag and checked options, the argument slots, the
     other-form hook, and the two messages (a missing value, an unexpected argument naming
-    itself, then the usage). al_cli_common_config_path's lookup and al_cli_take_number's
+    itself, then the usage), the airlock.yaml path it resolves and al_cli_take_number's
     bounds. Then the built binary: every command that reads options this way refuses an
     unknown option with exit 2, naming it, and still answers --help with its usage.
 */
@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "cli/cli.h"
-#include "base/al_child.h"
+#include "cli_test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,55 +255,38 @@ static void
 test_config_path (void **state)
 {
     (void) state;
-    char buffer [2048];
-    al_cli_common_t common = { .config_option = "/etc/airlock.yaml", .state_option = "/srv/state" };
+    const al_cli_parser_t parser = { "test", NULL, .config = true };
+    al_cli_common_t common;
     //  --config wins over --state.
-    assert_string_equal (al_cli_common_config_path (&common, "test", buffer, sizeof buffer), "/etc/airlock.yaml");
-    common.config_option = NULL;
-    assert_string_equal (al_cli_common_config_path (&common, "test", buffer, sizeof buffer),
-                         "/srv/state/airlock.yaml");
-    common.state_option = NULL;
+    const char *both [] = { "test", "--state", "/srv/state", "--config", "/etc/airlock.yaml", NULL };
+    assert_int_equal (s_parse (&parser, both, &common), 0);
+    assert_string_equal (common.config_path, "/etc/airlock.yaml");
+    const char *state_dir [] = { "test", "--state", "/srv/state", NULL };
+    assert_int_equal (s_parse (&parser, state_dir, &common), 0);
+    assert_string_equal (common.config_path, "/srv/state/airlock.yaml");
+    assert_ptr_equal (common.config_path, common.config_buffer);
+    //  Neither: $AIRLOCK_CONFIG, else the default.
+    const char *none [] = { "test", NULL };
     setenv ("AIRLOCK_CONFIG", "/env/airlock.yaml", 1);
-    assert_string_equal (al_cli_common_config_path (&common, "test", buffer, sizeof buffer), "/env/airlock.yaml");
+    assert_int_equal (s_parse (&parser, none, &common), 0);
+    assert_string_equal (common.config_path, "/env/airlock.yaml");
     unsetenv ("AIRLOCK_CONFIG");
-    assert_string_equal (al_cli_common_config_path (&common, "test", buffer, sizeof buffer), AL_CLI_DEFAULT_CONFIG);
-    //  A state directory too long for the buffer: NULL, said once.
-    common.state_option = "/a/very/long/state/directory";
-    char small [16];
-    s_capture_start ();
-    const char *path = al_cli_common_config_path (&common, "test", small, sizeof small);
-    s_capture_end ();
-    assert_null (path);
+    assert_int_equal (s_parse (&parser, none, &common), 0);
+    assert_string_equal (common.config_path, AL_CLI_DEFAULT_CONFIG);
+    //  A state directory too long for a path: refused, said once.
+    static char long_dir [3000];
+    memset (long_dir, 'd', sizeof long_dir - 1);
+    long_dir [0] = '/';
+    const char *too_long [] = { "test", "--state", long_dir, NULL };
+    assert_int_equal (s_parse (&parser, too_long, &common), -1);
     assert_string_equal (s_captured, "airlock test: --state: path too long\n");
+    //  A command without --config/--state has no path.
+    const al_cli_parser_t plain = { "plain", NULL, .config = false };
+    assert_int_equal (s_parse (&plain, none, &common), 0);
+    assert_null (common.config_path);
 }
 
 //  ---- the built binary -----------------------------------------------------------------
-
-//  Run the airlock binary with words; stderr into *err, stdout into *out.
-static al_child_t *
-s_airlock (const char *const *words, const char **out, const char **err)
-{
-    const char *binary = getenv ("AIRLOCK_BINARY_DIR");
-    assert_non_null (binary);
-    char path [512];
-    snprintf (path, sizeof path, "%s/airlock", binary);
-    char *argv [16];
-    size_t count = 0;
-    argv [count++] = path;
-    for (size_t index = 0; words [index]; index++)
-        argv [count++] = (char *) words [index];
-    argv [count] = NULL;
-    al_child_options_t options = { .out = AL_CHILD_PIPE, .err = AL_CHILD_PIPE };
-    char error [512] = "";
-    bool timed_out = false;
-    al_child_t *child = al_child_run (argv, &options, 60000, &timed_out, error, sizeof error);
-    if (!child)
-        fail_msg ("airlock: %s", error);
-    assert_false (timed_out);
-    *out = al_child_out (child, NULL);
-    *err = al_child_err (child, NULL);
-    return child;
-}
 
 static void
 test_every_command (void **state)
@@ -330,14 +313,14 @@ test_every_command (void **state)
             words [count++] = commands [i][1];
         words [count++] = "--bogus-option";
         words [count] = NULL;
-        al_child_t *child = s_airlock (words, &out, &err);
+        al_child_t *child = cli_test_run (words, NULL, &out, &err);
         if (al_child_exit_code (child) != 2 || !strstr (err, "unexpected argument '--bogus-option'"))
             fail_msg ("%s %s: exit %d, stderr '%s'", commands [i][0], commands [i][1]? commands [i][1]: "",
                       al_child_exit_code (child), err);
         al_child_destroy (&child);
 
         words [count - 1] = "--help";
-        child = s_airlock (words, &out, &err);
+        child = cli_test_run (words, NULL, &out, &err);
         if (al_child_exit_code (child) != 0 || strncmp (out, commands [i][2], strlen (commands [i][2])) != 0)
             fail_msg ("%s --help: exit %d, stdout '%.80s'", commands [i][0], al_child_exit_code (child), out);
         al_child_destroy (&child);
@@ -345,12 +328,12 @@ test_every_command (void **state)
     //  A missing value is said the same way everywhere.
     const char *out, *err;
     const char *words [] = { "status", "--timeout", NULL };
-    al_child_t *child = s_airlock (words, &out, &err);
+    al_child_t *child = cli_test_run (words, NULL, &out, &err);
     assert_int_equal (al_child_exit_code (child), 2);
     s_assert_contains (err, "airlock status: --timeout needs a value");
     al_child_destroy (&child);
     const char *state_words [] = { "submit", "--service", "api", "--state", NULL };
-    child = s_airlock (state_words, &out, &err);
+    child = cli_test_run (state_words, NULL, &out, &err);
     assert_int_equal (al_child_exit_code (child), 2);
     s_assert_contains (err, "airlock submit: --state needs a value");
     al_child_destroy (&child);

@@ -16,9 +16,9 @@
 #include <cmocka.h>
 
 #include "bus.h"
+#include "cli_test.h"
 #include "agents/al_orchestrator_release.h"
 #include "agents/al_releases.h"
-#include "base/al_child.h"
 #include "deploy/al_release_record.h"
 
 #include <jansson.h>
@@ -37,28 +37,7 @@ s_assert_contains (const char *text, const char *part)
 static al_child_t *
 s_airlock (bus_t *bus, const char *const *args, const char **out, const char **err)
 {
-    const char *binary = getenv ("AIRLOCK_BINARY_DIR");
-    assert_non_null (binary);
-    char path [512];
-    snprintf (path, sizeof path, "%s/airlock", binary);
-    char *argv [16];
-    size_t count = 0;
-    argv [count++] = path;
-    for (size_t index = 0; args [index]; index++)
-        argv [count++] = (char *) args [index];
-    argv [count++] = "--config";
-    argv [count++] = bus->config_path;
-    argv [count] = NULL;
-    al_child_options_t options = { .out = AL_CHILD_PIPE, .err = AL_CHILD_PIPE };
-    char error [512] = "";
-    bool timed_out = false;
-    al_child_t *child = al_child_run (argv, &options, 120000, &timed_out, error, sizeof error);
-    if (!child)
-        fail_msg ("airlock: %s", error);
-    assert_false (timed_out);
-    *out = al_child_out (child, NULL);
-    *err = al_child_err (child, NULL);
-    return child;
+    return cli_test_run (args, bus->config_path, out, err);
 }
 
 static void
