@@ -200,7 +200,8 @@ s_api_releases (al_console_data_t *self)
             break;
         const char *id = s_text (release, "release_id");
         char error [512] = "";
-        json_t *status = al_releases_status (self->config, self->agent, id, self->timeout_ms, error, sizeof error);
+        json_t *status = al_releases_status (self->config, self->agent, id, self->timeout_ms, NULL, error,
+                                            sizeof error);
         if (!status)
             status = json_pack ("{s:O, s:b, s:{}, s:s}", "release", release, "awaiting_approval", 0, "events",
                                 "error", error);

@@ -5,7 +5,7 @@
     content for the negotiated revision. The tools do what `airlock submit`, `airlock
     status RELEASE --json`, `airlock approvals`, `airlock rollback` and `airlock watch
     --signals` do, through agents/al_releases (release files, status documents, the
-    rollback target), agents/al_request_view (a pending request, facts apart from agent
+    rollback candidate), agents/al_request_view (a pending request, facts apart from agent
     text) and deploy/al_rules (each soak sample judged by the monitor's rules).
 
     Threading: one thread handles one request at a time; the agent runtime heartbeats
@@ -339,8 +339,8 @@ s_tool_get_status (s_mcp_t *self, json_t *arguments, bool *failed)
     ||  !s_text_argument (arguments, "release_id", false, &release_id, error, sizeof error))
         return s_failure (failed, "%s", error);
     if (release_id) {
-        json_t *document = al_releases_status (self->config, self->agent, release_id, S_QUERY_TIMEOUT_MS,
-                                                  error, sizeof error);
+        json_t *document = al_releases_status (self->config, self->agent, release_id, S_QUERY_TIMEOUT_MS, NULL,
+                                               error, sizeof error);
         return document? document: s_failure (failed, "%s", error);
     }
     al_agent_result_t result;
@@ -386,26 +386,17 @@ s_tool_request_rollback (s_mcp_t *self, json_t *arguments, bool *failed)
     if (s_unknown_argument (arguments, allowed, error, sizeof error)
     ||  !s_text_argument (arguments, "release_id", true, &release, error, sizeof error))
         return s_failure (failed, "%s", error);
-    json_t *target = al_releases_rollback_target (self->config, release, error, sizeof error);
-    if (!target)
+    al_releases_rollback_t *rollback = al_releases_rollback_new (self->config, release, error, sizeof error);
+    if (!rollback)
         return s_failure (failed, "%s", error);
-    Airlock__ReleaseCandidate candidate = AIRLOCK__RELEASE_CANDIDATE__INIT;
-    candidate.service = (char *) json_string_value (json_object_get (target, "service"));
-    candidate.version = (char *) json_string_value (json_object_get (target, "version"));
-    candidate.artifact_uri = (char *) json_string_value (json_object_get (target, "artifact_uri"));
-    candidate.artifact_sha256 = (char *) json_string_value (json_object_get (target, "artifact_sha256"));
-    candidate.summary = (char *) json_string_value (json_object_get (target, "summary"));
-    candidate.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_ROLLBACK;
-    char release_id [64];
-    al_releases_new_id ("rb", candidate.service, candidate.version, release_id, sizeof release_id);
-    json_t *document = s_send_candidate (self, release_id, &candidate, failed);
+    json_t *document = s_send_candidate (self, rollback->release_id, &rollback->candidate, failed);
     if (!*failed) {
         json_object_set_new (document, "rolls_back", json_string (release));
-        json_object_set_new (document, "to_version", json_string (candidate.version));
+        json_object_set_new (document, "to_version", json_string (rollback->candidate.version));
         json_object_set_new (document, "next", json_string (
             "a devops human approves the rollback (airlock approve RELEASE_ID-prod); follow it with get_status"));
     }
-    json_decref (target);
+    al_releases_rollback_destroy (&rollback);
     return document;
 }
 

@@ -1,9 +1,11 @@
 /*  al_releases.c: releases as the pipeline's clients see them (see al_releases.h).
 
-    The same reading of the orchestrator's release files and of the broker's answers as
-    cmd_status.c and cmd_submit.c, returning JSON documents instead of printing, so a
-    program-facing front end (`airlock mcp`) gives exactly what `airlock status --json`
-    gives. Stateless; errors go to the caller's buffer.
+    The reading of the orchestrator's release files and of the broker's answers, and the
+    making of a rollback candidate, that cmd_status.c, cmd_submit.c and the MCP server
+    share: they return data (JSON documents, a ReleaseCandidate) instead of printing, so
+    a program-facing front end (`airlock mcp`) gives exactly what `airlock status
+    --json` gives and submits exactly what `airlock rollback` submits. Stateless; errors
+    go to the caller's buffer.
 */
 #include "agents/al_releases.h"
 #include "agents/al_orchestrator_release.h"
@@ -133,11 +135,17 @@ s_journal (al_agent_t *agent, const char *deployment_id, int timeout_ms, char *e
 
 json_t *
 al_releases_status (const al_config_t *config, al_agent_t *agent, const char *id, int timeout_ms,
-                       char *error, size_t error_size)
+                    al_releases_status_failure_t *failure, char *error, size_t error_size)
 {
+    al_releases_status_failure_t ignored;
+    if (!failure)
+        failure = &ignored;
+    *failure = AL_RELEASES_STATUS_NO_RELEASE;
     json_t *release = al_releases_load (config, id, error, error_size);
     if (!release)
         return NULL;
+    //  From here on only the broker's answers can be missing.
+    *failure = AL_RELEASES_STATUS_NO_ANSWER;
     json_t *events = json_object ();
     json_t *document = NULL;
     al_envelope_t *reply = NULL;
@@ -164,6 +172,10 @@ al_releases_status (const al_config_t *config, al_agent_t *agent, const char *id
     for (size_t i = 0; i < reply->status_reply->n_approvals; i++)
         awaiting |= strcmp (reply->status_reply->approvals [i]->request_id, deployment) == 0;
     document = json_pack ("{s:O, s:b, s:O}", "release", release, "awaiting_approval", awaiting, "events", events);
+    if (document)
+        *failure = AL_RELEASES_STATUS_OK;
+    else
+        snprintf (error, error_size, "release %s: out of memory", id);
 cleanup:
     al_codec_free (&reply);
     json_decref (events);
@@ -171,22 +183,20 @@ cleanup:
     return document;
 }
 
-json_t *
-al_releases_rollback_target (const al_config_t *config, const char *release, char *error, size_t error_size)
+al_releases_rollback_t *
+al_releases_rollback_new (const al_config_t *config, const char *release, char *error, size_t error_size)
 {
+    assert (config && release && error);
     al_orchestrator_release_t *file = al_orchestrator_release_load (al_config_state_dir (config), release,
                                                                     error, error_size);
     if (!file)
         return NULL;
-    json_t *target = NULL;
+    al_releases_rollback_t *self = NULL;
     const char *service = file->service;
     char path [2048];
-    if (!service || !*service || strchr (service, '/') || service [0] == '.') {
-        snprintf (error, error_size, "release %s names no valid service", release);
-        goto cleanup;
-    }
     al_release_record_t record;
-    if (!al_release_record_path_in_state (al_config_state_dir (config), service, "production", path, sizeof path)) {
+    if (!*service || !al_release_record_path_in_state (al_config_state_dir (config), service, "production",
+                                                       path, sizeof path)) {
         snprintf (error, error_size, "release %s names no valid service", release);
         goto cleanup;
     }
@@ -200,16 +210,39 @@ al_releases_rollback_target (const al_config_t *config, const char *release, cha
                   release, service, record.current.present? "": " (nothing recorded)", path);
         goto cleanup;
     }
-    const char *version = record.previous.version;
-    const char *uri = record.previous.artifact_uri;
-    const char *digest = record.previous.digest;
-    char summary [256];
-    snprintf (summary, sizeof summary, "rollback of %s to %s", release, version);
-    target = json_pack ("{s:s, s:s, s:s, s:s, s:s}", "service", service, "version", version, "artifact_uri", uri,
-                        "artifact_sha256", digest, "summary", summary);
+    self = (al_releases_rollback_t *) calloc (1, sizeof *self);
+    assert (self);
+    airlock__release_candidate__init (&self->candidate);
+    Airlock__ReleaseCandidate *candidate = &self->candidate;
+    candidate->deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_ROLLBACK;
+    candidate->service = strdup (service);
+    candidate->version = strdup (record.previous.version);
+    candidate->artifact_uri = strdup (record.previous.artifact_uri);
+    candidate->artifact_sha256 = strdup (record.previous.digest);
+    if (asprintf (&candidate->summary, "rollback of %s to %s", release, record.previous.version) < 0)
+        candidate->summary = NULL;
+    assert (candidate->service && candidate->version && candidate->artifact_uri && candidate->artifact_sha256
+            && candidate->summary);
+    al_releases_new_id ("rb", candidate->service, candidate->version, self->release_id, sizeof self->release_id);
 cleanup:
     al_orchestrator_release_destroy (&file);
-    return target;
+    return self;
+}
+
+void
+al_releases_rollback_destroy (al_releases_rollback_t **self_p)
+{
+    assert (self_p);
+    al_releases_rollback_t *self = *self_p;
+    if (!self)
+        return;
+    free (self->candidate.service);
+    free (self->candidate.version);
+    free (self->candidate.artifact_uri);
+    free (self->candidate.artifact_sha256);
+    free (self->candidate.summary);
+    free (self);
+    *self_p = NULL;
 }
 
 const char *

@@ -14,6 +14,7 @@
 
 #include "agents/al_agent.h"
 #include "base/al_config.h"
+#include "base/al_id.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -49,19 +50,42 @@ json_t *al_releases_load (const al_config_t *config, const char *id, char *error
 //  name order); a file that does not read is left out. Never NULL.
 json_t *al_releases_list (const al_config_t *config);
 
+//  Why al_releases_status gave no document.
+typedef enum {
+    AL_RELEASES_STATUS_OK = 0,
+    AL_RELEASES_STATUS_NO_RELEASE,      // no release file of that id, or one that does not read
+    AL_RELEASES_STATUS_NO_ANSWER        // the broker refused a query or did not answer in time
+} al_releases_status_failure_t;
+
 //  {"release": <file>, "awaiting_approval": bool, "events": {"staging": [...],
 //  "production": [...]}} for release ID, asking the broker for the deploy journal and
-//  the pending approvals (StatusQuery) through AGENT. NULL with the reason in error
-//  (unknown release, no answer from the broker within timeout_ms, refused query).
+//  the pending approvals (StatusQuery) through AGENT. NULL with the reason in error and,
+//  when failure is not NULL, which of the two failures it was in *failure (the release
+//  file is read once, before any query: an unknown release never waits for the
+//  broker); *failure is AL_RELEASES_STATUS_OK with a document.
 json_t *al_releases_status (const al_config_t *config, al_agent_t *agent, const char *id, int timeout_ms,
-                               char *error, size_t error_size);
+                            al_releases_status_failure_t *failure, char *error, size_t error_size);
 
-//  The rollback of RELEASE (what `airlock rollback RELEASE` submits): RELEASE must be
-//  what runs in production for its service, and a release must have run before it
-//  (deploy-manager's release record of the service in production, deploy/al_release_record).
-//  Returns {"service", "version", "artifact_uri", "artifact_sha256", "summary"} of the
-//  previous release, or NULL with the reason in error.
-json_t *al_releases_rollback_target (const al_config_t *config, const char *release, char *error, size_t error_size);
+//  The rollback of a release: the ReleaseCandidate that `airlock rollback RELEASE` and
+//  the MCP tool request_rollback submit, built here once. The candidate is of type
+//  rollback and carries the previous release's service, version, artifact_uri and
+//  artifact_sha256 (bare hex) and the summary "rollback of RELEASE to VERSION";
+//  release_id is a new id for it, rb-SERVICE-VERSION-<6 hex> (al_releases_new_id). The
+//  candidate's strings belong to the struct: send it, then destroy the struct.
+typedef struct {
+    char release_id [AL_ID_SIZE];
+    Airlock__ReleaseCandidate candidate;
+} al_releases_rollback_t;
+
+//  The rollback of RELEASE: RELEASE must be what runs in production for its service
+//  (the orchestrator's release file names the service), and a release must have run
+//  before it (deploy-manager's release record of the service in production,
+//  deploy/al_release_record). NULL with the reason in error otherwise.
+al_releases_rollback_t *al_releases_rollback_new (const al_config_t *config, const char *release, char *error,
+                                                  size_t error_size);
+
+//  NULL-safe; sets *self_p to NULL.
+void al_releases_rollback_destroy (al_releases_rollback_t **self_p);
 
 //  The name of a DenyCode ("DENY_NOT_PERMITTED"), or "DENY_UNSPECIFIED".
 const char *al_releases_deny_code_name (Airlock__DenyCode code);

@@ -51,11 +51,70 @@ typedef struct _al_config_t al_config_t;
 //  ./airlock-state/airlock.yaml. Either option may be NULL. NULL if DIR is too long.
 const char *al_cli_config_path (const char *config_option, const char *state_option, char *buffer, size_t size);
 
-//  If argv[*index] is --config FILE or --state DIR, stores its value, moves *index past
-//  it and returns 1; returns 0 for any other argument, -1 (printed) when the value is
-//  missing.
-int al_cli_config_option (const char *command, int argc, char **argv, int *index,
-                          const char **config_option, const char **state_option);
+//  ---- options (cli_options.c) -----------------------------------------------------------
+
+//  One option of a command. Exactly one of value, flag, take is set: the option takes
+//  the next argument into *value, sets *flag, or hands the next argument to take (arg
+//  as its second argument), which returns 0, or -1 after saying on stderr what is wrong.
+typedef struct {
+    const char *name;                               // "--listen"; NULL ends a table
+    const char **value;
+    bool *flag;
+    int (*take) (const char *value, void *arg);
+    void *arg;
+} al_cli_option_t;
+
+//  How a command reads its arguments: the common options it takes, its own table, and
+//  slots for the arguments that are not options.
+typedef struct {
+    const char *command;            // "status", "audit verify": messages begin "airlock COMMAND: "
+    void (*usage) (FILE *out);      // printed on stderr after an unexpected argument; NULL: not
+    bool config;                    // takes --config FILE and --state DIR
+    bool json;                      // takes --json
+    const al_cli_option_t *options; // its own options, ended by a { NULL } row; NULL: none
+    const char **arguments;         // slots, filled in order by arguments not starting with '-'
+    size_t arguments_max;           // how many slots (0: the command takes none)
+    //  Called for an argument nothing above took (an option of another form, such as
+    //  --log-format=json): 1 taken (*index moved past its value), 0 not taken, -1 said
+    //  on stderr what is wrong. NULL: none.
+    int (*other) (int argc, char **argv, int *index, void *arg);
+    void *other_arg;
+} al_cli_parser_t;
+
+//  What the common options said.
+typedef struct {
+    const char *config_option;      // --config FILE, or NULL
+    const char *state_option;       // --state DIR, or NULL
+    //  With parser->config: the airlock.yaml they name by the lookup of every command
+    //  (al_cli_config_path), possibly in config_buffer. NULL otherwise.
+    const char *config_path;
+    char config_buffer [2048];
+    bool json;                      // --json was given
+    size_t arguments;               // how many argument slots were filled
+} al_cli_common_t;
+
+//  Reads argv[1..argc) (argv[0] is the command's name) the same way for every command:
+//  the common options, then the command's table, then other, then the argument slots.
+//  An option that wants a value and has none is "airlock COMMAND: --NAME needs a
+//  value"; anything else no one takes is "airlock COMMAND: unexpected argument 'ARG'",
+//  followed by a blank line and the usage; a --state DIR too long for a path is
+//  "airlock COMMAND: --state: path too long". Fills common (zeroed first). 0, or -1
+//  after the message on stderr.
+int al_cli_parse (const al_cli_parser_t *parser, int argc, char **argv, al_cli_common_t *common);
+
+//  A whole number option: a take of al_cli_option_t whose arg is an al_cli_number_t.
+//  Stores the value in *out and, when text is not NULL, the argument as given in *text;
+//  otherwise (not a number, or out of [min, max]) says "airlock COMMAND: NAME: 'VALUE'
+//  is not a number of UNIT (MIN..MAX)" and returns -1.
+typedef struct {
+    const char *command;
+    const char *name;               // "--timeout"
+    const char *unit;               // "seconds"
+    long min, max;
+    int *out;
+    const char **text;
+} al_cli_number_t;
+int al_cli_take_number (const char *value, void *number);
 
 //  ---- airlock check (cmd_check.c) ------------------------------------------------------
 

@@ -1,9 +1,9 @@
 /*  cli_state.c: what every subcommand needs to find a state directory.
 
-    One lookup rule for airlock.yaml across the tool (al_cli_config_path) and the
-    --config/--state options. The logs `airlock up` writes are read through
-    agents/al_process_logs.h. Nothing here prints or exits, except the missing-value
-    message of al_cli_config_option.
+    One lookup rule for airlock.yaml across the tool (al_cli_config_path); the
+    --config/--state options that feed it are read by al_cli_parse (cli_options.c).
+    The logs `airlock up` writes are read through agents/al_process_logs.h. Nothing
+    here prints or exits.
 */
 #include "cli/cli.h"
 #include "base/al_paths.h"
@@ -24,20 +24,4 @@ al_cli_config_path (const char *config_option, const char *state_option, char *b
     }
     const char *environment = getenv ("AIRLOCK_CONFIG");
     return environment && *environment? environment: AL_CLI_DEFAULT_CONFIG;
-}
-
-int
-al_cli_config_option (const char *command, int argc, char **argv, int *index,
-                      const char **config_option, const char **state_option)
-{
-    const char *option = argv [*index];
-    bool config = strcmp (option, "--config") == 0, state = strcmp (option, "--state") == 0;
-    if (!config && !state)
-        return 0;
-    if (*index + 1 >= argc) {
-        fprintf (stderr, "airlock %s: %s needs a value\n", command, option);
-        return -1;
-    }
-    *(config? config_option: state_option) = argv [++*index];
-    return 1;
 }

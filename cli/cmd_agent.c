@@ -57,34 +57,18 @@ s_agent (int argc, char **argv)
         s_usage (stdout);
         return AL_EXIT_OK;
     }
-    const char *config_option = NULL, *state_option = NULL;
     const char *role = NULL;
     al_monitor_options_t monitor;
     al_monitor_options_defaults (&monitor);
-    for (int index = 1; index < argc; index++) {
-        int taken = al_cli_config_option ("agent", argc, argv, &index, &config_option, &state_option);
-        if (taken < 0)
-            return AL_EXIT_USAGE;
-        if (taken)
-            continue;
-        if (strcmp (argv [index], "--interval-ms") == 0 && index + 1 < argc) {
-            char *end = NULL;
-            long value = strtol (argv [++index], &end, 10);
-            if (!end || *end || value < 50 || value > 60000) {
-                fprintf (stderr, "airlock agent: --interval-ms: '%s' is not a number of ms (50..60000)\n", argv [index]);
-                return AL_EXIT_USAGE;
-            }
-            monitor.interval_ms = (int) value;
-        }
-        else
-        if (argv [index][0] != '-' && !role)
-            role = argv [index];
-        else {
-            fprintf (stderr, "airlock agent: unexpected argument '%s'\n\n", argv [index]);
-            s_usage (stderr);
-            return AL_EXIT_USAGE;
-        }
-    }
+    al_cli_number_t interval = { "agent", "--interval-ms", "ms", 50, 60000, &monitor.interval_ms, NULL };
+    const al_cli_option_t options [] = {
+        { "--interval-ms", .take = al_cli_take_number, .arg = &interval }, { .name = NULL }
+    };
+    const al_cli_parser_t parser = { "agent", s_usage, .config = true, .options = options,
+                                     .arguments = &role, .arguments_max = 1 };
+    al_cli_common_t common;
+    if (al_cli_parse (&parser, argc, argv, &common) != 0)
+        return AL_EXIT_USAGE;
     if (!role) {
         s_usage (stderr);
         return AL_EXIT_USAGE;
@@ -94,12 +78,7 @@ s_agent (int argc, char **argv)
         fprintf (stderr, "airlock agent: unknown role '%s' (roles: orchestrator, qa, deploy-manager, monitor, notifier)\n", role);
         return AL_EXIT_USAGE;
     }
-    char config_buffer [2048];
-    const char *config_path = al_cli_config_path (config_option, state_option, config_buffer, sizeof config_buffer);
-    if (!config_path) {
-        fprintf (stderr, "airlock agent: --state: path too long\n");
-        return AL_EXIT_USAGE;
-    }
+    const char *config_path = common.config_path;
     char error [2048] = "";
     al_config_t *config = al_config_load (config_path, error, sizeof error);
     if (!config) {

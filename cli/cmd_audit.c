@@ -24,6 +24,7 @@
 #include "store/al_signature_audit.h"
 #include "store/al_store.h"
 #include "store/al_store_pg.h"
+#include <assert.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -69,17 +70,6 @@ s_usage (FILE *out)
         "  --json             print the result as JSON\n");
 }
 
-//  Option value after argv[*index], or NULL (usage error printed).
-static const char *
-s_value (int argc, char **argv, int *index)
-{
-    if (*index + 1 >= argc) {
-        fprintf (stderr, "airlock audit: %s needs a value\n", argv [*index]);
-        return NULL;
-    }
-    return argv [++*index];
-}
-
 //  Where the log is, and the configuration when one was given.
 typedef struct {
     const char *db_option;
@@ -92,62 +82,29 @@ typedef struct {
     const char *backend;            // resolved: "sqlite" or "postgres"
 } s_source_t;
 
-//  Consumes --db / --config at argv[*index]; true when it was one of them. *bad is set on
-//  a missing value.
-static bool
-s_source_option (s_source_t *source, int argc, char **argv, int *index, bool *bad)
-{
-    if (strcmp (argv [*index], "--db") == 0) {
-        *bad = !(source->db_option = s_value (argc, argv, index));
-        return true;
-    }
-    if (strcmp (argv [*index], "--postgres") == 0) {
-        *bad = !(source->pg_option = s_value (argc, argv, index));
-        return true;
-    }
-    int taken = al_cli_config_option ("audit", argc, argv, index, &source->config_path, &source->state_path);
-    *bad = taken < 0;
-    return taken != 0;
-}
-
-//  Load the configuration and resolve the database: --db alone reads only that file;
-//  otherwise the configuration every command finds (al_cli_config_path) names it.
-//  0, or -1 (printed).
-//  One option of a subcommand besides the source options: --NAME takes a value into
-//  *value or, with value NULL, sets *flag.
-typedef struct {
-    const char *name;
-    const char **value;
-    bool *flag;
-} s_option_t;
-
-//  Reads argv into SOURCE and OPTIONS (ended by a { NULL } row), the same way for every
-//  subcommand. 0, or -1 after saying what is wrong on stderr.
+//  Reads argv into SOURCE (--db, --postgres, --config, --state) and OPTIONS (ended by a
+//  { NULL } row) with al_cli_parse, the same way for every subcommand. 0, or -1 after
+//  saying what is wrong on stderr.
 static int
 s_parse (int argc, char **argv, const char *command, s_source_t *source,
-         const s_option_t *options)
+         const al_cli_option_t *options)
 {
-    bool bad = false;
-    for (int i = 1; i < argc; i++) {
-        if (s_source_option (source, argc, argv, &i, &bad)) {
-            if (bad)
-                return -1;
-            continue;
-        }
-        const s_option_t *option = options;
-        while (option->name && strcmp (argv [i], option->name) != 0)
-            option++;
-        if (!option->name) {
-            fprintf (stderr, "airlock audit %s: unexpected argument '%s'\n", command, argv [i]);
-            s_usage (stderr);
-            return -1;
-        }
-        if (option->flag)
-            *option->flag = true;
-        else
-        if (!(*option->value = s_value (argc, argv, &i)))
-            return -1;
+    al_cli_option_t table [16] = {
+        { "--db", .value = &source->db_option }, { "--postgres", .value = &source->pg_option }
+    };
+    size_t count = 2;
+    for (const al_cli_option_t *option = options; option->name; option++) {
+        assert (count + 1 < sizeof table / sizeof table [0]);
+        table [count++] = *option;
     }
+    char name [32];
+    snprintf (name, sizeof name, "audit %s", command);
+    const al_cli_parser_t parser = { name, s_usage, .config = true, .options = table };
+    al_cli_common_t common;
+    if (al_cli_parse (&parser, argc, argv, &common) != 0)
+        return -1;
+    source->config_path = common.config_option;
+    source->state_path = common.state_option;
     return 0;
 }
 
@@ -335,9 +292,9 @@ s_verify (int argc, char **argv)
     const char *checkpoint = NULL;
     const char *key_text = NULL;
     bool json = false;
-    const s_option_t options [] = {
-        { "--checkpoint", &checkpoint, NULL }, { "--key", &key_text, NULL },
-        { "--json", NULL, &json }, { NULL, NULL, NULL }
+    const al_cli_option_t options [] = {
+        { "--checkpoint", .value = &checkpoint }, { "--key", .value = &key_text },
+        { "--json", .flag = &json }, { .name = NULL }
     };
     if (s_parse (argc, argv, "verify", &source, options) != 0)
         return AL_EXIT_USAGE;
@@ -483,9 +440,9 @@ s_replay (int argc, char **argv)
     const char *only = NULL, *as_of_text = NULL, *policy_dir = NULL;
     uint64_t as_of = 0;
     bool json = false;
-    const s_option_t options [] = {
-        { "--deployment", &only, NULL }, { "--as-of", &as_of_text, NULL },
-        { "--policy", &policy_dir, NULL }, { "--json", NULL, &json }, { NULL, NULL, NULL }
+    const al_cli_option_t options [] = {
+        { "--deployment", .value = &only }, { "--as-of", .value = &as_of_text },
+        { "--policy", .value = &policy_dir }, { "--json", .flag = &json }, { .name = NULL }
     };
     if (s_parse (argc, argv, "replay", &source, options) != 0)
         return AL_EXIT_USAGE;
@@ -603,9 +560,9 @@ s_history (int argc, char **argv)
     s_source_t source = { 0 };
     const char *service = NULL, *policy_dir = NULL;
     bool json = false;
-    const s_option_t options [] = {
-        { "--service", &service, NULL }, { "--policy", &policy_dir, NULL },
-        { "--json", NULL, &json }, { NULL, NULL, NULL }
+    const al_cli_option_t options [] = {
+        { "--service", .value = &service }, { "--policy", .value = &policy_dir },
+        { "--json", .flag = &json }, { .name = NULL }
     };
     if (s_parse (argc, argv, "history", &source, options) != 0)
         return AL_EXIT_USAGE;
@@ -696,8 +653,8 @@ s_export (int argc, char **argv)
     const char *format = "jsonl";
     const char *from_text = NULL;
     uint64_t from = 1;
-    const s_option_t options [] = {
-        { "--from", &from_text, NULL }, { "--format", &format, NULL }, { NULL, NULL, NULL }
+    const al_cli_option_t options [] = {
+        { "--from", .value = &from_text }, { "--format", .value = &format }, { .name = NULL }
     };
     if (s_parse (argc, argv, "export", &source, options) != 0)
         return AL_EXIT_USAGE;

@@ -37,25 +37,11 @@ s_broker (int argc, char **argv)
         s_usage (stdout);
         return AL_EXIT_OK;
     }
-    const char *config_option = NULL, *state_option = NULL;
-    for (int i = 1; i < argc; i++) {
-        int taken = al_cli_config_option ("broker", argc, argv, &i, &config_option, &state_option);
-        if (taken < 0)
-            return AL_EXIT_USAGE;
-        if (taken)
-            continue;
-        {
-            fprintf (stderr, "airlock broker: unexpected argument '%s'\n", argv [i]);
-            s_usage (stderr);
-            return AL_EXIT_USAGE;
-        }
-    }
-    char config_buffer [2048];
-    const char *path = al_cli_config_path (config_option, state_option, config_buffer, sizeof config_buffer);
-    if (!path) {
-        fprintf (stderr, "airlock broker: --state: path too long\n");
+    const al_cli_parser_t parser = { "broker", s_usage, .config = true };
+    al_cli_common_t common;
+    if (al_cli_parse (&parser, argc, argv, &common) != 0)
         return AL_EXIT_USAGE;
-    }
+    const char *path = common.config_path;
     //  Logs go to stderr: stdout may be a pipe its reader closes.
     zsys_set_logstream (stderr);
     char error [1024] = "";

@@ -212,28 +212,12 @@ al_cmd_check (int argc, char **argv)
         s_usage (stdout);
         return AL_EXIT_OK;
     }
-    const char *config_option = NULL, *state_option = NULL;
-    bool json = false;
-    for (int index = 1; index < argc; index++) {
-        int taken = al_cli_config_option ("check", argc, argv, &index, &config_option, &state_option);
-        if (taken < 0)
-            return AL_EXIT_USAGE;
-        if (taken)
-            continue;
-        if (strcmp (argv [index], "--json") == 0)
-            json = true;
-        else {
-            fprintf (stderr, "airlock check: unexpected argument '%s'\n\n", argv [index]);
-            s_usage (stderr);
-            return AL_EXIT_USAGE;
-        }
-    }
-    char buffer [2048];
-    const char *config_path = al_cli_config_path (config_option, state_option, buffer, sizeof buffer);
-    if (!config_path) {
-        fprintf (stderr, "airlock check: --state: path too long\n");
+    const al_cli_parser_t parser = { "check", s_usage, .config = true, .json = true };
+    al_cli_common_t common;
+    if (al_cli_parse (&parser, argc, argv, &common) != 0)
         return AL_EXIT_USAGE;
-    }
+    bool json = common.json;
+    const char *config_path = common.config_path;
     json_t *errors = json_array ();
     int count = al_cli_check_state (config_path, errors);
     int exit_code = count < 0? AL_EXIT_USAGE: count > 0? AL_EXIT_BAD: AL_EXIT_OK;

@@ -66,47 +66,19 @@ al_cmd_console (int argc, char **argv)
         s_usage (stdout);
         return AL_EXIT_OK;
     }
-    const char *config_option = NULL, *state_option = NULL;
     const char *listen = "127.0.0.1:8470", *token_file = NULL, *port_file = NULL;
     int timeout_s = 5;
-    for (int index = 1; index < argc; index++) {
-        int taken = al_cli_config_option ("console", argc, argv, &index, &config_option, &state_option);
-        if (taken < 0)
-            return AL_EXIT_USAGE;
-        if (taken)
-            continue;
-        bool has_value = index + 1 < argc;
-        if (strcmp (argv [index], "--listen") == 0 && has_value)
-            listen = argv [++index];
-        else
-        if (strcmp (argv [index], "--token-file") == 0 && has_value)
-            token_file = argv [++index];
-        else
-        if (strcmp (argv [index], "--port-file") == 0 && has_value)
-            port_file = argv [++index];
-        else
-        if (strcmp (argv [index], "--timeout") == 0 && has_value) {
-            char *end = NULL;
-            long value = strtol (argv [++index], &end, 10);
-            if (!end || *end || value < 1 || value > 3600) {
-                fprintf (stderr, "airlock console: --timeout: '%s' is not a number of seconds (1..3600)\n",
-                         argv [index]);
-                return AL_EXIT_USAGE;
-            }
-            timeout_s = (int) value;
-        }
-        else {
-            fprintf (stderr, "airlock console: unexpected argument '%s'\n\n", argv [index]);
-            s_usage (stderr);
-            return AL_EXIT_USAGE;
-        }
-    }
-    char buffer [2048];
-    const char *config_path = al_cli_config_path (config_option, state_option, buffer, sizeof buffer);
-    if (!config_path) {
-        fprintf (stderr, "airlock console: --state: path too long\n");
+    al_cli_number_t timeout = { "console", "--timeout", "seconds", 1, 3600, &timeout_s, NULL };
+    const al_cli_option_t table [] = {
+        { "--listen", .value = &listen }, { "--token-file", .value = &token_file },
+        { "--port-file", .value = &port_file },
+        { "--timeout", .take = al_cli_take_number, .arg = &timeout }, { .name = NULL }
+    };
+    const al_cli_parser_t parser = { "console", s_usage, .config = true, .options = table };
+    al_cli_common_t common;
+    if (al_cli_parse (&parser, argc, argv, &common) != 0)
         return AL_EXIT_USAGE;
-    }
+    const char *config_path = common.config_path;
     int exit_code = AL_EXIT_USAGE;
     char error [1024] = "";
     al_console_t *console = NULL;

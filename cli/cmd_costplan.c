@@ -172,38 +172,19 @@ al_cmd_costplan (int argc, char **argv)
         s_usage (stdout);
         return AL_EXIT_OK;
     }
-    const char *config_option = NULL, *state_option = NULL;
     const char *service = NULL, *out_path = NULL;
-    for (int index = 1; index < argc; index++) {
-        const char *arg = argv [index];
-        int taken = al_cli_config_option ("costplan", argc, argv, &index, &config_option, &state_option);
-        if (taken < 0)
-            return AL_EXIT_USAGE;
-        if (taken)
-            continue;
-        const char **slot = strcmp (arg, "--out") == 0? &out_path: NULL;
-        if (slot && index + 1 < argc)
-            *slot = argv [++index];
-        else
-        if (!slot && arg [0] != '-' && !service)
-            service = arg;
-        else {
-            fprintf (stderr, "airlock costplan: %s '%s'\n\n", slot? "missing value after": "unexpected argument", arg);
-            s_usage (stderr);
-            return AL_EXIT_USAGE;
-        }
-    }
+    const al_cli_option_t options [] = { { "--out", .value = &out_path }, { .name = NULL } };
+    const al_cli_parser_t parser = { "costplan", s_usage, .config = true, .options = options,
+                                     .arguments = &service, .arguments_max = 1 };
+    al_cli_common_t common;
+    if (al_cli_parse (&parser, argc, argv, &common) != 0)
+        return AL_EXIT_USAGE;
     if (!service) {
         fprintf (stderr, "airlock costplan: which service? (SERVICE is required)\n\n");
         s_usage (stderr);
         return AL_EXIT_USAGE;
     }
-    char config_buffer [2048];
-    const char *config_path = al_cli_config_path (config_option, state_option, config_buffer, sizeof config_buffer);
-    if (!config_path) {
-        fprintf (stderr, "airlock costplan: --state: path too long\n");
-        return AL_EXIT_USAGE;
-    }
+    const char *config_path = common.config_path;
     int exit_code = AL_EXIT_USAGE;
     char error [8192];
     al_policy_errors_t *errors = NULL;

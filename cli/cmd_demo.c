@@ -531,38 +531,30 @@ s_discard (char *data, size_t size, size_t count, void *arg)
 static int
 s_demo_load (int argc, char **argv)
 {
-    const char *config_path = NULL, *service = NULL, *env = "production";
-    long rps = 40, seconds = 60;
-    for (int index = 1; index < argc; index++) {
-        const char *value = index + 1 < argc? argv [index + 1]: NULL;
-        if (!value) {
-            fprintf (stderr, "airlock demo load: '%s' needs a value\n", argv [index]);
-            return AL_EXIT_USAGE;
-        }
-        if (strcmp (argv [index], "--config") == 0)
-            config_path = value;
-        else
-        if (strcmp (argv [index], "--service") == 0)
-            service = value;
-        else
-        if (strcmp (argv [index], "--env") == 0)
-            env = value;
-        else
-        if (strcmp (argv [index], "--rps") == 0)
-            rps = strtol (value, NULL, 10);
-        else
-        if (strcmp (argv [index], "--seconds") == 0)
-            seconds = strtol (value, NULL, 10);
-        else {
-            fprintf (stderr, "airlock demo load: unexpected argument '%s'\n", argv [index]);
-            return AL_EXIT_USAGE;
-        }
-        index++;
+    //  Like demo's other subcommands (getopt's -h): the usage, exit 0.
+    if (al_cli_wants_help (argc, argv)) {
+        s_demo_usage (stdout);
+        return AL_EXIT_OK;
     }
-    if (!config_path || !service || rps < 1 || rps > 1000 || seconds < 1 || seconds > 86400) {
+    const char *service = NULL, *env = "production";
+    int rps = 40, seconds = 60;
+    al_cli_number_t rate = { "demo load", "--rps", "requests a second", 1, 1000, &rps, NULL };
+    al_cli_number_t duration = { "demo load", "--seconds", "seconds", 1, 86400, &seconds, NULL };
+    const al_cli_option_t options [] = {
+        { "--service", .value = &service }, { "--env", .value = &env },
+        { "--rps", .take = al_cli_take_number, .arg = &rate },
+        { "--seconds", .take = al_cli_take_number, .arg = &duration }, { .name = NULL }
+    };
+    const al_cli_parser_t parser = { "demo load", s_demo_usage, .config = true, .options = options };
+    al_cli_common_t common;
+    if (al_cli_parse (&parser, argc, argv, &common) != 0)
+        return AL_EXIT_USAGE;
+    //  The demo's own state directory is named: no fallback to $AIRLOCK_CONFIG here.
+    if ((!common.config_option && !common.state_option) || !service) {
         s_demo_usage (stderr);
         return AL_EXIT_USAGE;
     }
+    const char *config_path = common.config_path;
     char error [512];
     al_config_t *config = al_config_load (config_path, error, sizeof error);
     if (!config) {

@@ -57,39 +57,22 @@ al_cmd_identity (int argc, char **argv)
         s_usage (stderr);
         return AL_EXIT_USAGE;
     }
-    const char *config_option = NULL, *state_option = NULL;
     const char *name = NULL, *role = NULL, *person = NULL;
-    for (int index = 2; index < argc; index++) {
-        int taken = al_cli_config_option ("identity", argc, argv, &index, &config_option, &state_option);
-        if (taken < 0)
-            return AL_EXIT_USAGE;
-        if (taken)
-            continue;
-        if (strcmp (argv [index], "--role") == 0 && index + 1 < argc)
-            role = argv [++index];
-        else
-        if (strcmp (argv [index], "--person") == 0 && index + 1 < argc)
-            person = argv [++index];
-        else
-        if (argv [index][0] != '-' && !name)
-            name = argv [index];
-        else {
-            fprintf (stderr, "airlock identity: unexpected argument '%s'\n\n", argv [index]);
-            s_usage (stderr);
-            return AL_EXIT_USAGE;
-        }
-    }
+    const al_cli_option_t options [] = {
+        { "--role", .value = &role }, { "--person", .value = &person }, { .name = NULL }
+    };
+    const al_cli_parser_t parser = { "identity", s_usage, .config = true, .options = options,
+                                     .arguments = &name, .arguments_max = 1 };
+    al_cli_common_t common;
+    //  argv [1] is "add": the options follow it.
+    if (al_cli_parse (&parser, argc - 1, argv + 1, &common) != 0)
+        return AL_EXIT_USAGE;
     if (!name || !role) {
         fprintf (stderr, "airlock identity add: NAME and --role ROLE are required\n\n");
         s_usage (stderr);
         return AL_EXIT_USAGE;
     }
-    char config_buffer [2048];
-    const char *config_path = al_cli_config_path (config_option, state_option, config_buffer, sizeof config_buffer);
-    if (!config_path) {
-        fprintf (stderr, "airlock identity: --state: path too long\n");
-        return AL_EXIT_USAGE;
-    }
+    const char *config_path = common.config_path;
     char error [1024];
     al_config_t *config = al_config_load (config_path, error, sizeof error);
     if (!config) {

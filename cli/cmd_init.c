@@ -65,31 +65,22 @@ al_cmd_init (int argc, char **argv)
         s_usage (stdout);
         return AL_EXIT_OK;
     }
-    const char *dir = NULL;
     al_init_options_t options = { NULL, false };
     s_output_t output = { false, NULL, NULL };
-    for (int index = 1; index < argc; index++) {
-        if (strcmp (argv [index], "--force-config") == 0)
-            options.force_config = true;
-        else
-        if (strcmp (argv [index], "--json") == 0)
-            output.json = true;
-        else
-        if (argv [index][0] == '-' && argv [index][1] != 0) {
-            fprintf (stderr, "airlock init: unknown option '%s'\n\n", argv [index]);
-            s_usage (stderr);
-            return AL_EXIT_USAGE;
-        }
-        else
-        if (!dir)
-            dir = argv [index];
-        else {
-            fprintf (stderr, "airlock init: more than one DIR given ('%s' and '%s')\n\n",
-                     dir, argv [index]);
-            s_usage (stderr);
-            return AL_EXIT_USAGE;
-        }
+    const char *dirs [2] = { NULL, NULL };
+    const al_cli_option_t table [] = { { "--force-config", .flag = &options.force_config }, { .name = NULL } };
+    const al_cli_parser_t parser = { "init", s_usage, .json = true, .options = table, .arguments = dirs,
+                                     .arguments_max = 2 };
+    al_cli_common_t common;
+    if (al_cli_parse (&parser, argc, argv, &common) != 0)
+        return AL_EXIT_USAGE;
+    output.json = common.json;
+    if (dirs [1]) {
+        fprintf (stderr, "airlock init: more than one DIR given ('%s' and '%s')\n\n", dirs [0], dirs [1]);
+        s_usage (stderr);
+        return AL_EXIT_USAGE;
     }
+    const char *dir = dirs [0];
     if (!dir)
         dir = "./airlock-state";
     if (output.json) {

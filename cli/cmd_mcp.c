@@ -45,28 +45,13 @@ al_cmd_mcp (int argc, char **argv)
         s_usage (stdout);
         return AL_EXIT_OK;
     }
-    const char *config_option = NULL, *state_option = NULL;
     const char *identity = NULL;
-    for (int index = 1; index < argc; index++) {
-        int taken = al_cli_config_option ("mcp", argc, argv, &index, &config_option, &state_option);
-        if (taken < 0)
-            return AL_EXIT_USAGE;
-        if (taken)
-            continue;
-        if (strcmp (argv [index], "--identity") == 0 && index + 1 < argc)
-            identity = argv [++index];
-        else {
-            fprintf (stderr, "airlock mcp: unexpected argument '%s'\n\n", argv [index]);
-            s_usage (stderr);
-            return AL_EXIT_USAGE;
-        }
-    }
-    char config_buffer [2048];
-    const char *config_path = al_cli_config_path (config_option, state_option, config_buffer, sizeof config_buffer);
-    if (!config_path) {
-        fprintf (stderr, "airlock mcp: --state: path too long\n");
+    const al_cli_option_t options [] = { { "--identity", .value = &identity }, { .name = NULL } };
+    const al_cli_parser_t parser = { "mcp", s_usage, .config = true, .options = options };
+    al_cli_common_t common;
+    if (al_cli_parse (&parser, argc, argv, &common) != 0)
         return AL_EXIT_USAGE;
-    }
+    const char *config_path = common.config_path;
     //  stdout is the protocol channel: everything else goes to stderr.
     zsys_set_logstream (stderr);
     signal (SIGPIPE, SIG_IGN);

@@ -52,28 +52,19 @@ static int
 s_parse (int argc, char **argv, s_args_t *args, int extra_max, bool dir_option)
 {
     memset (args, 0, sizeof *args);
-    for (int i = 1; i < argc; i++) {
-        int taken = al_cli_config_option ("policy", argc, argv, &i, &args->config_option, &args->state_option);
-        if (taken < 0)
-            return AL_EXIT_USAGE;
-        if (taken)
-            continue;
-        if (strcmp (argv [i], "--json") == 0)
-            args->json = true;
-        else
-        if (dir_option && strcmp (argv [i], "--dir") == 0 && i + 1 < argc && !args->dir)
-            args->dir = argv [++i];
-        else
-        if (argv [i][0] != '-' && args->extra_count < extra_max)
-            args->extra [args->extra_count++] = argv [i];
-        else
-        if (argv [i][0] != '-' && !dir_option && !args->dir)
-            args->dir = argv [i];
-        else {
-            fprintf (stderr, "airlock policy: unexpected argument '%s'\n\n", argv [i]);
-            return AL_EXIT_USAGE;
-        }
-    }
+    const al_cli_option_t options [] = { { "--dir", .value = &args->dir }, { .name = NULL } };
+    //  explain: ROLE MESSAGE_TYPE ENV and --dir DIR; check and show: [DIR].
+    const al_cli_parser_t parser = { "policy", NULL, .config = true, .json = true,
+                                     .options = dir_option? options: NULL,
+                                     .arguments = extra_max? args->extra: &args->dir,
+                                     .arguments_max = extra_max? (size_t) extra_max: !dir_option };
+    al_cli_common_t common;
+    if (al_cli_parse (&parser, argc, argv, &common) != 0)
+        return AL_EXIT_USAGE;
+    args->config_option = common.config_option;
+    args->state_option = common.state_option;
+    args->json = common.json;
+    args->extra_count = extra_max? (int) common.arguments: 0;
     return 0;
 }
 

@@ -103,44 +103,22 @@ al_cmd_runbook (int argc, char **argv)
         s_usage (stdout);
         return AL_EXIT_OK;
     }
-    const char *config_option = NULL, *state_option = NULL;
     const char *service = NULL, *out_path = NULL, *env_name = "production";
-    bool json = false;
-    for (int index = 1; index < argc; index++) {
-        const char *arg = argv [index];
-        int taken = al_cli_config_option ("runbook", argc, argv, &index, &config_option, &state_option);
-        if (taken < 0)
-            return AL_EXIT_USAGE;
-        if (taken)
-            continue;
-        if (strcmp (arg, "--json") == 0) {
-            json = true;
-            continue;
-        }
-        const char **slot = strcmp (arg, "--out") == 0? &out_path
-                          : strcmp (arg, "--env") == 0? &env_name: NULL;
-        if (slot && index + 1 < argc)
-            *slot = argv [++index];
-        else
-        if (!slot && arg [0] != '-' && !service)
-            service = arg;
-        else {
-            fprintf (stderr, "airlock runbook: %s '%s'\n\n", slot? "missing value after": "unexpected argument", arg);
-            s_usage (stderr);
-            return AL_EXIT_USAGE;
-        }
-    }
+    const al_cli_option_t options [] = {
+        { "--out", .value = &out_path }, { "--env", .value = &env_name }, { .name = NULL }
+    };
+    const al_cli_parser_t parser = { "runbook", s_usage, .config = true, .json = true, .options = options,
+                                     .arguments = &service, .arguments_max = 1 };
+    al_cli_common_t common;
+    if (al_cli_parse (&parser, argc, argv, &common) != 0)
+        return AL_EXIT_USAGE;
+    bool json = common.json;
     if (!service) {
         fprintf (stderr, "airlock runbook: which service? (SERVICE is required)\n\n");
         s_usage (stderr);
         return AL_EXIT_USAGE;
     }
-    char config_buffer [2048];
-    const char *config_path = al_cli_config_path (config_option, state_option, config_buffer, sizeof config_buffer);
-    if (!config_path) {
-        fprintf (stderr, "airlock runbook: --state: path too long\n");
-        return AL_EXIT_USAGE;
-    }
+    const char *config_path = common.config_path;
     Airlock__Environment env = al_environment_from_name (env_name);
     if (env == AIRLOCK__ENVIRONMENT__ENV_UNSPECIFIED) {
         fprintf (stderr, "airlock runbook: --env: unknown environment '%s' (development, staging, production)\n", env_name);

@@ -80,16 +80,11 @@ static int
 s_release_status (const al_config_t *config, al_agent_t *agent, const char *id, bool json, int timeout_ms)
 {
     char error [4400] = "";
-    json_t *known = al_releases_load (config, id, error, sizeof error);
-    if (!known) {
-        fprintf (stderr, "airlock status: %s\n", error);
-        return AL_EXIT_BAD;
-    }
-    json_decref (known);
-    json_t *document = al_releases_status (config, agent, id, timeout_ms, error, sizeof error);
+    al_releases_status_failure_t failure;
+    json_t *document = al_releases_status (config, agent, id, timeout_ms, &failure, error, sizeof error);
     if (!document) {
         fprintf (stderr, "airlock status: %s\n", error);
-        return AL_EXIT_USAGE;
+        return failure == AL_RELEASES_STATUS_NO_RELEASE? AL_EXIT_BAD: AL_EXIT_USAGE;
     }
     json_t *release = json_object_get (document, "release");
     json_t *events = json_object_get (document, "events");
@@ -182,46 +177,20 @@ al_cmd_status (int argc, char **argv)
         s_usage (stdout);
         return AL_EXIT_OK;
     }
-    const char *config_option = NULL, *state_option = NULL;
-    bool json = false;
     int timeout_s = 5;
     const char *release_id = NULL;
     json_t *releases = NULL;
-    for (int index = 1; index < argc; index++) {
-        int taken = al_cli_config_option ("status", argc, argv, &index, &config_option, &state_option);
-        if (taken < 0)
-            return AL_EXIT_USAGE;
-        if (taken)
-            continue;
-        if (strcmp (argv [index], "--json") == 0)
-            json = true;
-        else
-        if (strcmp (argv [index], "--timeout") == 0 && index + 1 < argc) {
-            char *end = NULL;
-            long value = strtol (argv [++index], &end, 10);
-            if (!end || *end || value < 1 || value > 3600) {
-                fprintf (stderr, "airlock status: --timeout: '%s' is not a number of seconds "
-                         "(1..3600)\n", argv [index]);
-                return AL_EXIT_USAGE;
-            }
-            timeout_s = (int) value;
-        }
-        else
-        if (argv [index][0] != '-' && !release_id)
-            release_id = argv [index];
-        else {
-            fprintf (stderr, "airlock status: unexpected argument '%s'\n\n", argv [index]);
-            s_usage (stderr);
-            return AL_EXIT_USAGE;
-        }
-    }
-
-    char buffer [2048];
-    const char *config_path = al_cli_config_path (config_option, state_option, buffer, sizeof buffer);
-    if (!config_path) {
-        fprintf (stderr, "airlock status: --state: path too long\n");
+    al_cli_number_t timeout = { "status", "--timeout", "seconds", 1, 3600, &timeout_s, NULL };
+    const al_cli_option_t options [] = {
+        { "--timeout", .take = al_cli_take_number, .arg = &timeout }, { .name = NULL }
+    };
+    const al_cli_parser_t parser = { "status", s_usage, .config = true, .json = true, .options = options,
+                                     .arguments = &release_id, .arguments_max = 1 };
+    al_cli_common_t common;
+    if (al_cli_parse (&parser, argc, argv, &common) != 0)
         return AL_EXIT_USAGE;
-    }
+    bool json = common.json;
+    const char *config_path = common.config_path;
     int exit_code = AL_EXIT_USAGE;
     char error [1024] = "";
     al_agent_t *agent = NULL;

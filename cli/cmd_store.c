@@ -91,23 +91,17 @@ al_cmd_store (int argc, char **argv)
     }
     const char *command = argv [1];
     const char *db = NULL, *dsn = NULL;
-    bool json = false;
-    for (int i = 2; i < argc; i++) {
-        if ((strcmp (argv [i], "--db") == 0 || strcmp (argv [i], "--postgres") == 0) && i + 1 < argc) {
-            if (strcmp (argv [i], "--db") == 0)
-                db = argv [++i];
-            else
-                dsn = argv [++i];
-        }
-        else
-        if (strcmp (argv [i], "--json") == 0)
-            json = true;
-        else {
-            fprintf (stderr, "airlock store %s: unexpected '%s'\n", command, argv [i]);
-            s_usage (stderr);
-            return AL_EXIT_USAGE;
-        }
-    }
+    const al_cli_option_t options [] = {
+        { "--db", .value = &db }, { "--postgres", .value = &dsn }, { .name = NULL }
+    };
+    char name [32];
+    snprintf (name, sizeof name, "store %s", command);
+    const al_cli_parser_t parser = { name, s_usage, .json = true, .options = options };
+    al_cli_common_t common;
+    //  argv [1] is copy or compare: the options follow it.
+    if (al_cli_parse (&parser, argc - 1, argv + 1, &common) != 0)
+        return AL_EXIT_USAGE;
+    bool json = common.json;
     if (!db || !dsn) {
         fprintf (stderr, "airlock store %s: --db FILE and --postgres DSN are both required\n", command);
         return AL_EXIT_USAGE;

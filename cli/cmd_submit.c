@@ -215,6 +215,29 @@ s_dependency_valid (const char *text, char *why, size_t why_size)
     return true;
 }
 
+//  The --dependency options of a submit, each checked as it comes.
+typedef struct {
+    char *items [S_MAX_DEPENDENCIES];
+    size_t count;
+} s_dependencies_t;
+
+static int
+s_dependency_add (const char *value, void *arg)
+{
+    s_dependencies_t *dependencies = (s_dependencies_t *) arg;
+    char why [128];
+    if (!s_dependency_valid (value, why, sizeof why)) {
+        fprintf (stderr, "airlock submit: --dependency '%s': %s\n", value, why);
+        return -1;
+    }
+    if (dependencies->count == S_MAX_DEPENDENCIES) {
+        fprintf (stderr, "airlock submit: --dependency: at most %d\n", S_MAX_DEPENDENCIES);
+        return -1;
+    }
+    dependencies->items [dependencies->count++] = (char *) value;
+    return 0;
+}
+
 static bool
 s_parse_window (const char *text, uint64_t *start_ms, uint64_t *end_ms)
 {
@@ -230,64 +253,28 @@ al_cmd_submit (int argc, char **argv)
         s_submit_usage (stdout);
         return AL_EXIT_OK;
     }
-    const char *config_option = NULL, *state_option = NULL;
     const char *service = NULL, *version = NULL, *artifact = NULL, *digest = NULL, *type = "standard";
     const char *changes_path = NULL, *summary = "", *migrations = "", *id = NULL, *window = NULL;
     const char *breaking = NULL;
-    bool json = false, skip_staging = false, no_dependencies = false, no_breaking = false;
-    char *dependencies [S_MAX_DEPENDENCIES];
-    size_t dependency_count = 0;
-    for (int index = 1; index < argc; index++) {
-        const char *arg = argv [index];
-        int taken = al_cli_config_option ("submit", argc, argv, &index, &config_option, &state_option);
-        if (taken < 0)
-            return AL_EXIT_USAGE;
-        if (taken)
-            continue;
-        const char *value = index + 1 < argc? argv [index + 1]: NULL;
-        const char **target = strcmp (arg, "--service") == 0? &service : strcmp (arg, "--version") == 0? &version
-                            : strcmp (arg, "--artifact") == 0? &artifact : strcmp (arg, "--digest") == 0? &digest
-                            : strcmp (arg, "--type") == 0? &type : strcmp (arg, "--changes") == 0? &changes_path
-                            : strcmp (arg, "--summary") == 0? &summary : strcmp (arg, "--migrations") == 0? &migrations
-                            : strcmp (arg, "--id") == 0? &id
-                            : strcmp (arg, "--window") == 0? &window
-                            : strcmp (arg, "--breaking-changes") == 0? &breaking: NULL;
-        if (target && value) {
-            *target = value;
-            index++;
-        }
-        else
-        if (strcmp (arg, "--dependency") == 0 && value) {
-            char why [128];
-            if (!s_dependency_valid (value, why, sizeof why)) {
-                fprintf (stderr, "airlock submit: --dependency '%s': %s\n", value, why);
-                return AL_EXIT_USAGE;
-            }
-            if (dependency_count == S_MAX_DEPENDENCIES) {
-                fprintf (stderr, "airlock submit: --dependency: at most %d\n", S_MAX_DEPENDENCIES);
-                return AL_EXIT_USAGE;
-            }
-            dependencies [dependency_count++] = (char *) value;
-            index++;
-        }
-        else
-        if (strcmp (arg, "--no-new-dependencies") == 0)
-            no_dependencies = true;
-        else
-        if (strcmp (arg, "--no-breaking-changes") == 0)
-            no_breaking = true;
-        else
-        if (strcmp (arg, "--json") == 0)
-            json = true;
-        else
-        if (strcmp (arg, "--skip-staging") == 0)
-            skip_staging = true;
-        else {
-            fprintf (stderr, "airlock submit: unexpected argument '%s'\n\n", arg);
-            s_submit_usage (stderr);
-            return AL_EXIT_USAGE;
-        }
-    }
+    bool skip_staging = false, no_dependencies = false, no_breaking = false;
+    s_dependencies_t dependencies = { .count = 0 };
+    const al_cli_option_t options [] = {
+        { "--service", .value = &service }, { "--version", .value = &version },
+        { "--artifact", .value = &artifact }, { "--digest", .value = &digest },
+        { "--type", .value = &type }, { "--changes", .value = &changes_path }, { "--summary", .value = &summary },
+        { "--migrations", .value = &migrations }, { "--id", .value = &id }, { "--window", .value = &window },
+        { "--breaking-changes", .value = &breaking },
+        { "--dependency", .take = s_dependency_add, .arg = &dependencies },
+        { "--no-new-dependencies", .flag = &no_dependencies }, { "--no-breaking-changes", .flag = &no_breaking },
+        { "--skip-staging", .flag = &skip_staging }, { .name = NULL }
+    };
+    const al_cli_parser_t parser = { "submit", s_submit_usage, .config = true, .json = true, .options = options };
+    al_cli_common_t common;
+    if (al_cli_parse (&parser, argc, argv, &common) != 0)
+        return AL_EXIT_USAGE;
+    bool json = common.json;
+    char **dependency_list = dependencies.items;
+    size_t dependency_count = dependencies.count;
     if (!service || !version || !artifact || !digest) {
         fprintf (stderr, "airlock submit: --service, --version, --artifact and --digest are required\n\n");
         s_submit_usage (stderr);
@@ -331,12 +318,7 @@ al_cmd_submit (int argc, char **argv)
                  "START before END)\n", window);
         return AL_EXIT_USAGE;
     }
-    char config_buffer [2048];
-    const char *config_path = al_cli_config_path (config_option, state_option, config_buffer, sizeof config_buffer);
-    if (!config_path) {
-        fprintf (stderr, "airlock submit: --state: path too long\n");
-        return AL_EXIT_USAGE;
-    }
+    const char *config_path = common.config_path;
     char release_id [64];
     if (id && strlen (id) >= sizeof release_id) {
         fprintf (stderr, "airlock submit: --id: '%s' is longer than 56 characters\n", id);
@@ -371,7 +353,7 @@ al_cmd_submit (int argc, char **argv)
     candidate.window_start_ms = window_start_ms;
     candidate.window_end_ms = window_end_ms;
     candidate.n_dependencies_added = dependency_count;
-    candidate.dependencies_added = dependency_count? dependencies: NULL;
+    candidate.dependencies_added = dependency_count? dependency_list: NULL;
     candidate.no_dependencies_added = no_dependencies;
     candidate.breaking_changes = (char *) (breaking? breaking: "");
     candidate.no_breaking_changes = no_breaking;
@@ -400,36 +382,18 @@ al_cmd_rollback (int argc, char **argv)
         s_rollback_usage (stdout);
         return AL_EXIT_OK;
     }
-    const char *config_option = NULL, *state_option = NULL;
     const char *release = NULL;
-    bool json = false;
-    for (int index = 1; index < argc; index++) {
-        int taken = al_cli_config_option ("rollback", argc, argv, &index, &config_option, &state_option);
-        if (taken < 0)
-            return AL_EXIT_USAGE;
-        if (taken)
-            continue;
-        if (strcmp (argv [index], "--json") == 0)
-            json = true;
-        else
-        if (argv [index][0] != '-' && !release)
-            release = argv [index];
-        else {
-            fprintf (stderr, "airlock rollback: unexpected argument '%s'\n\n", argv [index]);
-            s_rollback_usage (stderr);
-            return AL_EXIT_USAGE;
-        }
-    }
+    const al_cli_parser_t parser = { "rollback", s_rollback_usage, .config = true, .json = true,
+                                     .arguments = &release, .arguments_max = 1 };
+    al_cli_common_t common;
+    if (al_cli_parse (&parser, argc, argv, &common) != 0)
+        return AL_EXIT_USAGE;
+    bool json = common.json;
     if (!release) {
         s_rollback_usage (stderr);
         return AL_EXIT_USAGE;
     }
-    char config_buffer [2048];
-    const char *config_path = al_cli_config_path (config_option, state_option, config_buffer, sizeof config_buffer);
-    if (!config_path) {
-        fprintf (stderr, "airlock rollback: --state: path too long\n");
-        return AL_EXIT_USAGE;
-    }
+    const char *config_path = common.config_path;
     char error [1024];
     al_config_t *config = al_config_load (config_path, error, sizeof error);
     if (!config) {
@@ -438,23 +402,14 @@ al_cmd_rollback (int argc, char **argv)
     }
     //  The release, then its service's production record: what ran before it.
     int rc = AL_EXIT_BAD;
-    json_t *target = al_releases_rollback_target (config, release, error, sizeof error);
-    if (!target) {
+    al_releases_rollback_t *rollback = al_releases_rollback_new (config, release, error, sizeof error);
+    if (!rollback) {
         fprintf (stderr, "airlock rollback: %s\n", error);
         goto cleanup;
     }
-    Airlock__ReleaseCandidate candidate = AIRLOCK__RELEASE_CANDIDATE__INIT;
-    candidate.service = (char *) json_string_value (json_object_get (target, "service"));
-    candidate.version = (char *) json_string_value (json_object_get (target, "version"));
-    candidate.artifact_uri = (char *) json_string_value (json_object_get (target, "artifact_uri"));
-    candidate.artifact_sha256 = (char *) json_string_value (json_object_get (target, "artifact_sha256"));
-    candidate.summary = (char *) json_string_value (json_object_get (target, "summary"));
-    candidate.deployment_type = AIRLOCK__DEPLOYMENT_TYPE__DEPLOY_TYPE_ROLLBACK;
-    char release_id [64];
-    al_releases_new_id ("rb", candidate.service, candidate.version, release_id, sizeof release_id);
-    rc = s_send ("rollback", config_path, release_id, &candidate, json);
+    rc = s_send ("rollback", config_path, rollback->release_id, &rollback->candidate, json);
 cleanup:
-    json_decref (target);
+    al_releases_rollback_destroy (&rollback);
     al_config_destroy (&config);
     return rc;
 }

@@ -76,6 +76,18 @@ s_report_last_error (void *arg, const char *name, const char *log_path)
         fprintf (stderr, "airlock up: %s last said: %s (%s)\n", name, line, log_path);
 }
 
+//  --log-format text|json (also --log-format=json), for al_cli_parse: *arg is the
+//  int that becomes 1 for json, 0 for text.
+static int
+s_log_format_option (int argc, char **argv, int *index, void *arg)
+{
+    int json = 0;
+    int taken = al_cli_log_format_option ("up", argc, argv, index, &json);
+    if (taken > 0)
+        *(int *) arg = json;
+    return taken;
+}
+
 int
 al_cmd_up (int argc, char **argv)
 {
@@ -83,43 +95,18 @@ al_cmd_up (int argc, char **argv)
         s_usage (stdout);
         return AL_EXIT_OK;
     }
-    const char *config_option = NULL, *state_option = NULL, *interval = NULL;
-    int log_json = -1;              // -1: no --log-format given
-    for (int index = 1; index < argc; index++) {
-        const char *option = argv [index];
-        int taken = al_cli_config_option ("up", argc, argv, &index, &config_option, &state_option);
-        if (!taken) {
-            int json = 0;
-            taken = al_cli_log_format_option ("up", argc, argv, &index, &json);
-            if (taken > 0)
-                log_json = json;
-        }
-        if (taken < 0) {
-            s_usage (stderr);
-            return AL_EXIT_USAGE;
-        }
-        if (taken)
-            continue;
-        if (strcmp (option, "--interval-ms") == 0) {
-            if (index + 1 >= argc) {
-                fprintf (stderr, "airlock up: %s needs a value\n\n", option);
-                s_usage (stderr);
-                return AL_EXIT_USAGE;
-            }
-            interval = argv [++index];
-            char *end = NULL;
-            long value = strtol (interval, &end, 10);
-            if (!*interval || !end || *end || value < 50 || value > 60000) {
-                fprintf (stderr, "airlock up: --interval-ms: '%s' is not a number of ms (50..60000)\n", interval);
-                return AL_EXIT_USAGE;
-            }
-        }
-        else {
-            fprintf (stderr, "airlock up: unexpected argument '%s'\n\n", option);
-            s_usage (stderr);
-            return AL_EXIT_USAGE;
-        }
-    }
+    const char *interval = NULL;
+    int interval_ms = 0, log_json = -1;     // -1: no --log-format given
+    al_cli_number_t number = { "up", "--interval-ms", "ms", 50, 60000, &interval_ms, &interval };
+    const al_cli_option_t options [] = {
+        { "--interval-ms", .take = al_cli_take_number, .arg = &number }, { .name = NULL }
+    };
+    const al_cli_parser_t parser = { "up", s_usage, .config = true, .options = options,
+                                     .other = s_log_format_option, .other_arg = &log_json };
+    al_cli_common_t common;
+    if (al_cli_parse (&parser, argc, argv, &common) != 0)
+        return AL_EXIT_USAGE;
+    const char *state_option = common.state_option;
     if (state_option) {
         struct stat info;
         bool found = stat (state_option, &info) == 0;
@@ -129,12 +116,7 @@ al_cmd_up (int argc, char **argv)
             return AL_EXIT_USAGE;
         }
     }
-    char state_config [S_PATH_MAX];
-    const char *config_path = al_cli_config_path (config_option, state_option, state_config, sizeof state_config);
-    if (!config_path) {
-        fprintf (stderr, "airlock up: --state: path too long\n");
-        return AL_EXIT_USAGE;
-    }
+    const char *config_path = common.config_path;
     //  `airlock check` first: an invalid file would only make an agent crash-loop, the
     //  cause in its log. Every error is listed here instead, and nothing starts.
     json_t *problems = json_array ();

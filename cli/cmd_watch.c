@@ -46,7 +46,7 @@
 
 typedef struct {
     const char *config_path;
-    char state_config [1100];       // --state DIR/airlock.yaml
+    char state_config [2048];       // airlock.yaml (al_cli_parse)
     const char *role;
     const char *deployment;         // DEPLOYMENT form
     const char *service;            // --signals form
@@ -114,50 +114,22 @@ static int
 s_parse (int argc, char **argv, s_args_t *args)
 {
     memset (args, 0, sizeof *args);
-    const char *config_option = NULL, *state_option = NULL;
     args->role = "auditor";
     args->environment = "production";
-    for (int index = 1; index < argc; index++) {
-        const char *arg = argv [index];
-        bool has_value = index + 1 < argc;
-        if (strcmp (arg, "--json") == 0)
-            args->json = true;
-        else
-        if (strcmp (arg, "--signals") == 0 && has_value)
-            args->service = argv [++index];
-        else
-        if (strcmp (arg, "--env") == 0 && has_value)
-            args->environment = argv [++index];
-        else
-        if (strcmp (arg, "--as") == 0 && has_value)
-            args->role = argv [++index];
-        else
-        if (strcmp (arg, "--config") == 0 || strcmp (arg, "--state") == 0) {
-            if (al_cli_config_option ("watch", argc, argv, &index, &config_option, &state_option) < 0)
-                return AL_EXIT_USAGE;
-        }
-        else
-        if (strcmp (arg, "--timeout") == 0 && has_value) {
-            char *end = NULL;
-            long value = strtol (argv [++index], &end, 10);
-            if (!end || *end || value < 1 || value > 7 * 86400)
-                return s_usage_error ("--timeout: '%s' is not a number of seconds (1..604800)",
-                                      argv [index]);
-            args->timeout_s = (int) value;
-        }
-        else
-        if (arg [0] == '-')
-            return s_usage_error ("unexpected option '%s' (or its value is missing)", arg);
-        else
-        if (!args->deployment)
-            args->deployment = arg;
-        else
-            return s_usage_error ("unexpected argument '%s'", arg);
-    }
-    args->config_path = al_cli_config_path (config_option, state_option, args->state_config,
-                                            sizeof args->state_config);
-    if (!args->config_path)
-        return s_usage_error ("%s", "--state: path too long");
+    al_cli_number_t timeout = { "watch", "--timeout", "seconds", 1, 7 * 86400, &args->timeout_s, NULL };
+    const al_cli_option_t options [] = {
+        { "--signals", .value = &args->service }, { "--env", .value = &args->environment },
+        { "--as", .value = &args->role },
+        { "--timeout", .take = al_cli_take_number, .arg = &timeout }, { .name = NULL }
+    };
+    const al_cli_parser_t parser = { "watch", s_usage, .config = true, .json = true, .options = options,
+                                     .arguments = &args->deployment, .arguments_max = 1 };
+    al_cli_common_t common;
+    if (al_cli_parse (&parser, argc, argv, &common) != 0)
+        return AL_EXIT_USAGE;
+    args->json = common.json;
+    snprintf (args->state_config, sizeof args->state_config, "%s", common.config_path);
+    args->config_path = args->state_config;
     if (args->service && args->deployment)
         return s_usage_error ("give a DEPLOYMENT or --signals SERVICE, not both (%s)", args->deployment);
     if (!args->service && !args->deployment)
