@@ -10,6 +10,7 @@
     in the view.
 */
 #include "agents/al_console_data.h"
+#include "agents/al_audit_view.h"
 #include "agents/al_console_log.h"
 #include "agents/al_process_logs.h"
 #include "agents/al_releases.h"
@@ -450,6 +451,9 @@ s_api_history (al_console_data_t *self, int *status, char *error, size_t error_s
     json_t *rows = json_array ();
     for (size_t index = 0; index < al_replay_count (replay); index++) {
         const al_replay_deployment_t *deployment = al_replay_at (replay, index);
+        //  The deployments `airlock audit history` lists, by the same rule.
+        if (!al_audit_history_listed (deployment, NULL))
+            continue;
         al_replay_history_t row;
         al_replay_history_row (deployment, &row);
         json_array_append_new (rows, json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s}",

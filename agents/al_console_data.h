@@ -16,7 +16,8 @@
                  newest first, a page at a time (limit, before: a sequence);
       audit_row  one row with its hash, the previous row's hash and whether the link
                  holds; verify  the chain against the latest signed checkpoint;
-      history    seed 001's deployment history table (al_replay_history_row)
+      history    seed 001's deployment history table (al_replay_history_row) of the
+                 deployments `airlock audit history` lists (al_audit_history_listed)
       soak_rules the quality rules' thresholds and the soak's checkpoints
     The events: the soak signals of every service, each judged by the monitor's rules
     (deploy/al_rules: the limit and status of every rule, the baseline), the rollback

@@ -10,7 +10,8 @@
     and al_replay_advance against al_replay_new); a replaced or truncated log is seen
     and the view is built again from its first row. With a window smaller than the log,
     every page of every filter (old pages included, walked with before) equals a scan of
-    the store, and the rows held stay at the window.
+    the store, and the rows held stay at the window. The history lists the deployments
+    `airlock audit history --json` lists, on one log.
 */
 #include "agents/al_console_data.h"
 #include "store/al_replay.h"
@@ -527,6 +528,75 @@ test_window_bounds_memory_and_pages_older_rows (void **state)
     assert_non_null (strstr (error, "before"));
 }
 
+//  ---- history: the CLI's deployments ------------------------------------------------------
+
+//  A refused DeployRequest about an id nobody filed: in the replay, not in the history.
+static void
+s_append_stray_denial (s_fixture_t *fixture, const char *deployment)
+{
+    assert_int_equal (al_store_begin (fixture->store), AL_STORE_OK);
+    char id [64];
+    snprintf (id, sizeof id, "stray-%llu", (unsigned long long) ++fixture->appended);
+    al_store_event_t event = { .time_ms = 1765000000000ULL + fixture->appended, .sender = "qa", .role = "qa",
+                               .type = "DeployRequest", .message_id = id, .deployment_id = deployment,
+                               .environment = "", .decision = AL_STORE_DENIED, .reason = "not permitted" };
+    al_store_append_result_t result;
+    assert_int_equal (al_store_append (fixture->store, &event, &result), AL_STORE_OK);
+    assert_int_equal (al_store_commit (fixture->store), AL_STORE_OK);
+}
+
+static void
+test_history_lists_what_the_cli_lists (void **state)
+{
+    s_fixture_t *fixture = *state;
+    s_append (fixture, "rel-a-stg", "QaReport", 4);    // rel-x-stg's denials: a replayed id without request
+    s_append_stray_denial (fixture, "rel-stray-stg");
+    s_append (fixture, "rel-b-stg", NULL, 0);
+
+    //  The replay holds deployments the history does not list.
+    char error [512] = "";
+    al_replay_t *replay = al_replay_new (fixture->store, 0, error, sizeof error);
+    assert_non_null (replay);
+    assert_non_null (al_replay_find (replay, "rel-stray-stg"));
+    assert_non_null (al_replay_find (replay, "rel-x-stg"));
+    size_t replayed = al_replay_count (replay);
+    al_replay_destroy (&replay);
+
+    //  `airlock audit history DB --json`, the CLI.
+    const char *binary_dir = getenv ("AIRLOCK_BINARY_DIR");
+    assert_non_null (binary_dir);
+    char command [2048];
+    snprintf (command, sizeof command, "'%s/airlock' audit history --db '%s' --json 2>/dev/null", binary_dir,
+              fixture->database);
+    FILE *pipe = popen (command, "r");
+    assert_non_null (pipe);
+    json_error_t json_error;
+    json_t *cli = json_loadf (pipe, 0, &json_error);
+    assert_int_equal (pclose (pipe), 0);
+    if (!cli)
+        fail_msg ("airlock audit history --json: %s", json_error.text);
+    json_t *listed = json_object_get (cli, "deployments");
+
+    json_t *console = s_api (fixture, "history", NULL);
+    json_t *rows = json_object_get (console, "history");
+    assert_int_equal (json_array_size (rows), json_array_size (listed));
+    assert_int_equal (json_array_size (rows), 2);
+    assert_true (replayed > json_array_size (rows));
+    for (size_t index = 0; index < json_array_size (rows); index++) {
+        json_t *row = json_array_get (rows, index), *entry = json_array_get (listed, index);
+        assert_string_equal (json_string_value (json_object_get (row, "deployment")),
+                             json_string_value (json_object_get (entry, "deployment_id")));
+        assert_string_equal (json_string_value (json_object_get (row, "status")),
+                             json_string_value (json_object_get (entry, "status")));
+        assert_string_equal (json_string_value (json_object_get (row, "date")),
+                             json_string_value (json_object_get (entry, "date")));
+    }
+    assert_string_equal (json_string_value (json_object_get (json_array_get (rows, 0), "deployment")), "rel-a-stg");
+    assert_string_equal (json_string_value (json_object_get (json_array_get (rows, 1), "deployment")), "rel-b-stg");
+    json_decref (console);
+    json_decref (cli);
+}
+
 int
 main (void)
 {
@@ -535,6 +605,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_history_advances_and_equals_a_fresh_replay, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_replaced_or_truncated_log_is_built_again, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_window_bounds_memory_and_pages_older_rows, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_history_lists_what_the_cli_lists, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
