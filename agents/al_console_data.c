@@ -3,15 +3,15 @@
     read-only per request, and reads the release files, the policy and the logs, never
     another module's bytes itself.
 
-    The log view: audit, history and approvals answer from one replay of the audit log
-    and one in-memory list of its rows (what the audit filter reads), both kept in this
-    object and advanced over the rows appended since the last request (store/
-    al_replay_advance), so a request costs the new rows, not the whole log. They are
-    built anew only when the log is not the one they were built from: the row they last
-    saw is gone or has another hash (a replaced or truncated database). log_mutex holds
-    one request at a time in the view.
+    The log view: audit, history and approvals answer from one view of the audit log
+    (agents/al_console_log: a replay of the whole log and a bounded window of its newest
+    rows, advanced over the rows appended since the last request; older rows are read
+    back from the store when a page reaches them). log_mutex holds one request at a time
+    in the view.
 */
 #include "agents/al_console_data.h"
+#include "agents/al_audit_view.h"
+#include "agents/al_console_log.h"
 #include "agents/al_process_logs.h"
 #include "agents/al_releases.h"
 #include "agents/al_request_view.h"
@@ -20,7 +20,6 @@
 #include "deploy/al_rules.h"
 #include "policies/al_policy.h"
 #include "store/al_replay.h"
-#include "store/al_replay_advance.h"
 #include "store/al_store.h"
 
 #include <assert.h>
@@ -40,16 +39,6 @@ typedef struct {
     al_rules_stream_t *rules;
 } s_soak_stream_t;
 
-//  One audit row as the audit API filters and shows it; the strings live in text.
-typedef struct {
-    uint64_t sequence;
-    uint64_t time_ms;
-    al_store_decision_t decision;
-    uint8_t hash [AL_STORE_HASH_SIZE];
-    const char *sender, *role, *type, *message_id, *deployment_id, *environment, *reason;
-    char text [];
-} s_audit_row_t;
-
 struct _al_console_data_t {
     const al_config_t *config;
     al_agent_t *agent;
@@ -60,12 +49,7 @@ struct _al_console_data_t {
     s_soak_stream_t streams [S_STREAMS_MAX];
     size_t stream_count;
     pthread_mutex_t log_mutex;      // the log view below
-    al_replay_t *replay;            // of the whole log, up to its last sequence
-    s_audit_row_t **rows;           // every row, in sequence order
-    size_t row_count;
-    size_t row_capacity;
-    uint8_t last_hash [AL_STORE_HASH_SIZE];     // of the row at al_replay_last_sequence
-    al_console_data_log_stats_t stats;
+    al_console_log_t *log;          // the replay and the newest rows (al_console_log)
 };
 
 al_console_data_t *
@@ -82,7 +66,8 @@ al_console_data_new (const al_config_t *config, al_agent_t *agent, int timeout_m
     pthread_mutex_init (&self->log_mutex, NULL);
     self->progress = json_object ();
     self->policy = al_policy_load (al_config_policy_dir (config), NULL);
-    if (!self->progress)
+    self->log = al_console_log_new (AL_CONSOLE_LOG_WINDOW_ROWS);
+    if (!self->progress || !self->log)
         al_console_data_destroy (&self);
     return self;
 }
@@ -98,10 +83,7 @@ al_console_data_destroy (al_console_data_t **self_p)
         al_rules_stream_destroy (&self->streams [index].rules);
     al_policy_destroy (&self->policy);
     json_decref (self->progress);
-    al_replay_destroy (&self->replay);
-    for (size_t index = 0; index < self->row_count; index++)
-        free (self->rows [index]);
-    free (self->rows);
+    al_console_log_destroy (&self->log);
     pthread_mutex_destroy (&self->log_mutex);
     pthread_mutex_destroy (&self->mutex);
     free (self);
@@ -250,81 +232,19 @@ s_store_open (al_console_data_t *self, char *error, size_t error_size)
     return al_store_open (NULL, al_config_database (self->config), &options, error, error_size);
 }
 
-//  ---- the log view (log_mutex held) -----------------------------------------------------
+//  ---- the log view ----------------------------------------------------------------------
 
-static void
-s_log_forget (al_console_data_t *self)
+bool
+al_console_data_set_window (al_console_data_t *self, size_t rows)
 {
-    al_replay_destroy (&self->replay);
-    for (size_t index = 0; index < self->row_count; index++)
-        free (self->rows [index]);
-    self->row_count = 0;
-}
-
-//  al_replay_row_fn: keep the row for the audit API.
-static bool
-s_log_keep_row (const al_store_event_t *event, void *arg)
-{
-    al_console_data_t *self = (al_console_data_t *) arg;
-    if (self->row_count == self->row_capacity) {
-        size_t capacity = self->row_capacity? 2 * self->row_capacity: 1024;
-        s_audit_row_t **rows = (s_audit_row_t **) realloc (self->rows, capacity * sizeof *rows);
-        if (!rows)
-            return false;
-        self->rows = rows;
-        self->row_capacity = capacity;
-    }
-    const char *fields [7] = { event->sender, event->role, event->type, event->message_id, event->deployment_id,
-                               event->environment, event->reason };
-    size_t lengths [7], total = 0;
-    for (size_t index = 0; index < 7; index++)
-        total += (lengths [index] = strlen (fields [index])) + 1;
-    s_audit_row_t *row = (s_audit_row_t *) malloc (sizeof *row + total);
-    if (!row)
+    assert (self);
+    al_console_log_t *log = al_console_log_new (rows);
+    if (!log)
         return false;
-    row->sequence = event->sequence;
-    row->time_ms = event->time_ms;
-    row->decision = event->decision;
-    memcpy (row->hash, event->hash, sizeof row->hash);
-    const char **targets [7] = { &row->sender, &row->role, &row->type, &row->message_id, &row->deployment_id,
-                                 &row->environment, &row->reason };
-    char *at = row->text;
-    for (size_t index = 0; index < 7; index++) {
-        memcpy (at, fields [index], lengths [index] + 1);
-        *targets [index] = at;
-        at += lengths [index] + 1;
-    }
-    self->rows [self->row_count++] = row;
-    memcpy (self->last_hash, event->hash, sizeof self->last_hash);
-    self->stats.rows_read++;
-    return true;
-}
-
-//  Bring the view up to the log's head: the new rows only, unless the log is not the
-//  one the view was built from. False with error set when the store cannot be read
-//  (the view is dropped, to be built again by the next request).
-static bool
-s_log_advance (al_console_data_t *self, al_store_t *store, char *error, size_t error_size)
-{
-    uint64_t last = self->replay? al_replay_last_sequence (self->replay): 0;
-    if (last) {
-        al_store_event_t event;
-        if (al_store_event_get (store, last, &event) != AL_STORE_OK
-        ||  memcmp (event.hash, self->last_hash, sizeof self->last_hash) != 0)
-            s_log_forget (self);        // replaced or truncated: start over
-    }
-    if (!self->replay) {
-        self->replay = al_replay_new_empty ();
-        if (!self->replay) {
-            snprintf (error, error_size, "replay: out of memory");
-            return false;
-        }
-        self->stats.full_replays++;
-    }
-    if (al_replay_advance (self->replay, store, s_log_keep_row, self, error, error_size) < 0) {
-        s_log_forget (self);
-        return false;
-    }
+    pthread_mutex_lock (&self->log_mutex);
+    al_console_log_destroy (&self->log);
+    self->log = log;
+    pthread_mutex_unlock (&self->log_mutex);
     return true;
 }
 
@@ -333,8 +253,7 @@ al_console_data_log_stats (al_console_data_t *self, al_console_data_log_stats_t 
 {
     assert (self && stats);
     pthread_mutex_lock (&self->log_mutex);
-    *stats = self->stats;
-    stats->rows_held = self->row_count;
+    al_console_log_stats (self->log, stats);
     pthread_mutex_unlock (&self->log_mutex);
 }
 
@@ -351,8 +270,8 @@ s_api_approvals (al_console_data_t *self, int *status, char *error, size_t error
     char store_error [512] = "";
     al_store_t *store = reply->status_reply->n_approvals? s_store_open (self, store_error, sizeof store_error): NULL;
     pthread_mutex_lock (&self->log_mutex);
-    const al_replay_t *replay = store && s_log_advance (self, store, store_error, sizeof store_error)
-                              ? self->replay: NULL;
+    const al_replay_t *replay = store && al_console_log_advance (self->log, store, store_error, sizeof store_error)
+                              ? al_console_log_replay (self->log): NULL;
     json_t *list = json_array ();
     for (size_t index = 0; index < reply->status_reply->n_approvals; index++) {
         const Airlock__ApprovalRequest *request = reply->status_reply->approvals [index];
@@ -377,82 +296,47 @@ s_api_approvals (al_console_data_t *self, int *status, char *error, size_t error
 //  ---- audit ---------------------------------------------------------------------------
 
 static json_t *
-s_row_json (const al_store_event_t *event)
-{
-    char when [40], hash [2 * AL_STORE_HASH_SIZE + 1];
-    al_store_format_time (event->time_ms, when, sizeof when);
-    s_hex (event->hash, AL_STORE_HASH_SIZE, hash);
-    return json_pack ("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
-                      "sequence", (json_int_t) event->sequence, "time", when, "sender", event->sender,
-                      "role", event->role, "type", event->type, "message_id", event->message_id,
-                      "deployment_id", event->deployment_id, "environment", event->environment,
-                      "decision", event->decision == AL_STORE_DENIED? "denied": "accepted",
-                      "reason", event->reason, "hash", hash);
-}
-
-static bool
-s_contains (const char *haystack, const char *needle)
-{
-    return !needle || !*needle || strcasestr (haystack, needle) != NULL;
-}
-
-static json_t *
 s_api_audit (al_console_data_t *self, al_console_data_arg_fn *arg, const void *request, int *status, char *error, size_t error_size)
 {
-    const char *type = arg (request, "type");
-    const char *sender = arg (request, "sender");
-    const char *release = arg (request, "release");
-    const char *search = arg (request, "q");
     const char *denied = arg (request, "denied");
     const char *limit_text = arg (request, "limit");
-    bool denied_only = denied && (strcmp (denied, "1") == 0 || strcmp (denied, "true") == 0);
+    const char *before_text = arg (request, "before");
+    al_console_log_filter_t filter = {
+        .type = arg (request, "type"), .sender = arg (request, "sender"), .release = arg (request, "release"),
+        .search = arg (request, "q"),
+        .denied_only = denied && (strcmp (denied, "1") == 0 || strcmp (denied, "true") == 0)
+    };
     long limit = limit_text? strtol (limit_text, NULL, 10): 200;
     if (limit < 1 || limit > S_AUDIT_LIMIT_MAX) {
         *status = 400;
         snprintf (error, error_size, "limit: 1..%d", S_AUDIT_LIMIT_MAX);
         return NULL;
     }
+    filter.limit = (size_t) limit;
+    if (before_text) {
+        char *end = NULL;
+        unsigned long long before = strtoull (before_text, &end, 10);
+        if (!*before_text || *before_text == '-' || *end || before == 0) {
+            *status = 400;
+            snprintf (error, error_size, "before: a row's sequence number (the page holds older rows)");
+            return NULL;
+        }
+        filter.before = before;
+    }
     al_store_t *store = s_store_open (self, error, error_size);
     if (!store) {
         *status = 503;
         return NULL;
     }
+    //  The store stays open: a page may reach rows older than the view's window.
     pthread_mutex_lock (&self->log_mutex);
-    if (!s_log_advance (self, store, error, error_size)) {
-        pthread_mutex_unlock (&self->log_mutex);
-        al_store_destroy (&store);
-        *status = 503;
-        return NULL;
-    }
-    al_store_destroy (&store);
-    //  Newest first: the first LIMIT matches of a backward scan; every match counted.
-    json_t *rows = json_array ();
-    uint64_t matched = 0;
-    for (size_t index = self->row_count; index > 0; index--) {
-        const s_audit_row_t *row = self->rows [index - 1];
-        if ((type && *type && strcmp (row->type, type) != 0)
-        ||  (sender && *sender && strcmp (row->sender, sender) != 0)
-        ||  (denied_only && row->decision != AL_STORE_DENIED)
-        ||  (release && *release && strncmp (row->deployment_id, release, strlen (release)) != 0))
-            continue;
-        if (search && *search && !(s_contains (row->type, search) || s_contains (row->sender, search)
-                                   || s_contains (row->deployment_id, search) || s_contains (row->reason, search)
-                                   || s_contains (row->message_id, search)))
-            continue;
-        if (matched++ < (uint64_t) limit) {
-            al_store_event_t event = {
-                .sequence = row->sequence, .time_ms = row->time_ms, .sender = row->sender, .role = row->role,
-                .type = row->type, .message_id = row->message_id, .deployment_id = row->deployment_id,
-                .environment = row->environment, .decision = row->decision, .reason = row->reason
-            };
-            memcpy (event.hash, row->hash, sizeof event.hash);
-            json_array_append_new (rows, s_row_json (&event));
-        }
-    }
-    size_t in_log = self->row_count;
+    json_t *root = al_console_log_advance (self->log, store, error, error_size)
+                 ? al_console_log_audit (self->log, store, &filter, error, error_size): NULL;
     pthread_mutex_unlock (&self->log_mutex);
-    return json_pack ("{s:o, s:I, s:I}", "rows", rows, "matched", (json_int_t) matched,
-                      "rows_in_log", (json_int_t) in_log);
+    al_store_destroy (&store);
+    if (!root)
+        *status = 503;
+    return root;
 }
 
 static json_t *
@@ -484,7 +368,7 @@ s_api_audit_row (al_console_data_t *self, al_console_data_arg_fn *arg, const voi
         snprintf (error, error_size, "no row %llu in %s", sequence, al_config_database (self->config));
         goto cleanup;
     }
-    root = s_row_json (&event);
+    root = al_console_log_row_json (&event);
     char hex [2 * AL_STORE_HASH_SIZE + 1];
     s_hex (previous, sizeof previous, hex);
     json_object_set_new (root, "previous_hash", has_previous? json_string (hex): json_null ());
@@ -557,17 +441,20 @@ s_api_history (al_console_data_t *self, int *status, char *error, size_t error_s
         return NULL;
     }
     pthread_mutex_lock (&self->log_mutex);
-    if (!s_log_advance (self, store, error, error_size)) {
+    if (!al_console_log_advance (self->log, store, error, error_size)) {
         pthread_mutex_unlock (&self->log_mutex);
         al_store_destroy (&store);
         *status = 503;
         return NULL;
     }
     al_store_destroy (&store);
-    const al_replay_t *replay = self->replay;
+    const al_replay_t *replay = al_console_log_replay (self->log);
     json_t *rows = json_array ();
     for (size_t index = 0; index < al_replay_count (replay); index++) {
         const al_replay_deployment_t *deployment = al_replay_at (replay, index);
+        //  The deployments `airlock audit history` lists, by the same rule.
+        if (!al_audit_history_listed (deployment, NULL))
+            continue;
         al_replay_history_t row;
         al_replay_history_row (deployment, &row);
         json_array_append_new (rows, json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s}",

@@ -12,18 +12,21 @@
       approvals  each pending production request as `airlock approve` shows it
                  (al_request_view: facts, escaped agent text, window, freeze, quorum)
                  with the signatures the audit log holds for it so far (store/al_replay)
-      audit      the audit log filtered (type, sender, denied only, release, text);
+      audit      the audit log filtered (type, sender, denied only, release, text),
+                 newest first, a page at a time (limit, before: a sequence);
       audit_row  one row with its hash, the previous row's hash and whether the link
                  holds; verify  the chain against the latest signed checkpoint;
-      history    seed 001's deployment history table (al_replay_history_row)
+      history    seed 001's deployment history table (al_replay_history_row) of the
+                 deployments `airlock audit history` lists (al_audit_history_listed)
       soak_rules the quality rules' thresholds and the soak's checkpoints
     The events: the soak signals of every service, each judged by the monitor's rules
     (deploy/al_rules: the limit and status of every rule, the baseline), the rollback
     triggers, deploy progress and receipts.
 
-    audit, history and approvals answer from a view of the log kept in the object and
+    audit, history and approvals answer from a view of the log kept in the object
+    (agents/al_console_log: a replay and a bounded window of the newest rows) and
     advanced over the new rows at each request (built anew only when the log was
-    replaced or truncated).
+    replaced or truncated); older rows are read from the store when a page needs them.
 
     Threading: al_console_data_api may be called from several threads at once (the
     agent runtime is thread-safe, the store is opened read-only per request, the live
@@ -34,6 +37,7 @@
 #define AL_CONSOLE_DATA_H_INCLUDED
 
 #include "agents/al_agent.h"
+#include "agents/al_console_log.h"
 #include "base/al_config.h"
 #include "proto/al_codec.h"
 
@@ -61,14 +65,14 @@ bool al_console_data_judges (const al_console_data_t *self);
 json_t *al_console_data_api (al_console_data_t *self, const char *name, al_console_data_arg_fn *arg, const void *request,
                              int *status, char *error, size_t error_size);
 
-//  What the log view cost so far (for tests and diagnostics).
-typedef struct {
-    uint64_t full_replays;          // views built from the first row (the first, and after a replaced log)
-    uint64_t rows_read;             // rows read from the store into the view, all told
-    uint64_t rows_held;             // rows in the view now
-} al_console_data_log_stats_t;
+//  What the log view cost so far (for tests and diagnostics): al_console_log_stats.
+typedef al_console_log_stats_t al_console_data_log_stats_t;
 
 void al_console_data_log_stats (al_console_data_t *self, al_console_data_log_stats_t *stats);
+
+//  Keep the newest ROWS rows in memory instead of AL_CONSOLE_LOG_WINDOW_ROWS (the view
+//  starts over). False if memory runs out (the view is unchanged).
+bool al_console_data_set_window (al_console_data_t *self, size_t rows);
 
 //  What to stream for an envelope received on topic (missed: how many the subscriber
 //  lost before it): the JSON with *event_p its event name ("soak", "rollback",

@@ -1,8 +1,12 @@
-/* audit.js: the audit log with filters, a row's hash and chain link, the verification
-   against the latest signed checkpoint, and seed 001's deployment history table. */
+/* audit.js: the audit log with filters, a page at a time (older rows: before=SEQ), a
+   row's hash and chain link, the verification against the latest signed checkpoint,
+   and seed 001's deployment history table. audit.html?limit=N sets the page size. */
 'use strict';
 
 const filters = document.getElementById('filters');
+const pageSize = new URLSearchParams(window.location.search).get('limit');
+let before = null;        // the page shown: rows older than this sequence (null: the newest)
+let nextBefore = null;    // where the page after it starts (null: no older match)
 
 function query () {
   const params = new URLSearchParams();
@@ -11,6 +15,8 @@ function query () {
     if (value) params.set(name, value);
   }
   if (document.getElementById('f-denied').checked) params.set('denied', '1');
+  if (pageSize) params.set('limit', pageSize);
+  if (before !== null) params.set('before', String(before));
   return params.toString();
 }
 
@@ -34,7 +40,11 @@ async function events () {
   const mine = ++latest;
   const data = await AL.json('/api/audit?' + query());
   if (mine !== latest) return;
-  const table = AL.table(data.matched + ' of ' + data.rows_in_log + ' rows match; newest first',
+  nextBefore = data.next_before;
+  document.getElementById('older').hidden = nextBefore === null;
+  document.getElementById('newest').hidden = before === null;
+  const table = AL.table(data.matched + ' of ' + data.rows_in_log + ' rows match; newest first'
+    + (before === null ? '' : ', older than row ' + before),
     ['#', 'Time', 'Sender', 'Type', 'Deployment', 'Env', 'Decision', 'Reason'],
     data.rows.map((r) => [String(r.sequence), r.time, r.sender, r.type, r.deployment_id, r.environment,
       AL.el('span', { className: r.decision === 'denied' ? 'bad' : 'ok' }, r.decision), r.reason]),
@@ -66,5 +76,12 @@ async function history () {
         r.duration_ms ? (r.duration_ms / 1000).toFixed(1) + ' s' : '-', r.notes])));
 }
 
-filters.addEventListener('submit', (event) => { event.preventDefault(); events().catch((e) => AL.status(e.message, true)); });
+function show (page) {
+  before = page;
+  events().catch((e) => AL.status(e.message, true));
+}
+
+filters.addEventListener('submit', (event) => { event.preventDefault(); show(null); });
+document.getElementById('older').addEventListener('click', () => show(nextBefore));
+document.getElementById('newest').addEventListener('click', () => show(null));
 AL.poll(async () => { await Promise.all([events(), verify(), history()]); }, 3000);

@@ -24,7 +24,8 @@ from airlock_client import airlock_pb2 as pb
 
 
 class FakeBroker(threading.Thread):
-    """A ROUTER that records envelopes and answers with script(envelope, raw) -> [replies]."""
+    """A ROUTER that records envelopes and answers with script(envelope, raw) -> [replies],
+    and every heartbeat of the client with an Ack (so the link is never silent)."""
 
     def __init__(self, script):
         super().__init__(daemon=True)
@@ -53,7 +54,12 @@ class FakeBroker(threading.Thread):
                 envelope.ParseFromString(frames[1])
                 with self.lock:
                     self.received.append((envelope, frames[1]))
-                for reply in self.script(envelope, frames[1]) or []:
+                replies = list(self.script(envelope, frames[1]) or [])
+                if envelope.WhichOneof("body") == "heartbeat":
+                    # A live broker speaks every interval (the client remakes a link
+                    # silent for 3): an Ack of the heartbeat, which the client ignores.
+                    replies.append(ack(envelope, 0))
+                for reply in replies:
                     self.router.send_multipart([self.peer, reply.SerializeToString()])
             while not self.outgoing.empty() and self.peer is not None:
                 self.router.send_multipart([self.peer, self.outgoing.get().SerializeToString()])

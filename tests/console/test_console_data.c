@@ -8,7 +8,10 @@
     from the store (al_console_data_log_stats: rows_read, full_replays); a request with
     no new rows reads none; the advanced view equals one built from scratch (history,
     and al_replay_advance against al_replay_new); a replaced or truncated log is seen
-    and the view is built again from its first row.
+    and the view is built again from its first row. With a window smaller than the log,
+    every page of every filter (old pages included, walked with before) equals a scan of
+    the store, and the rows held stay at the window. The history lists the deployments
+    `airlock audit history --json` lists, on one log.
 */
 #include "agents/al_console_data.h"
 #include "store/al_replay.h"
@@ -379,6 +382,221 @@ test_replaced_or_truncated_log_is_built_again (void **state)
     json_decref (answer);
 }
 
+//  ---- the bounded window ---------------------------------------------------------------
+
+//  Does row EVENT match the audit query PAIRS? Written here apart from the console's
+//  filter: the reference the pages are compared with.
+static bool
+s_reference_match (const al_store_event_t *event, const char *const *pairs)
+{
+    const char *type = s_arg (pairs, "type"), *sender = s_arg (pairs, "sender");
+    const char *release = s_arg (pairs, "release"), *search = s_arg (pairs, "q"), *denied = s_arg (pairs, "denied");
+    if (type && strcmp (event->type, type) != 0)
+        return false;
+    if (sender && strcmp (event->sender, sender) != 0)
+        return false;
+    if (denied && event->decision != AL_STORE_DENIED)
+        return false;
+    if (release && strncmp (event->deployment_id, release, strlen (release)) != 0)
+        return false;
+    if (!search)
+        return true;
+    const char *fields [] = { event->type, event->sender, event->deployment_id, event->reason, event->message_id };
+    for (size_t index = 0; index < 5; index++)
+        if (strcasestr (fields [index], search))
+            return true;
+    return false;
+}
+
+//  The sequences of the whole log matching PAIRS, oldest first (a scan of the store).
+static size_t
+s_reference (s_fixture_t *fixture, const char *const *pairs, uint64_t *sequences, size_t size)
+{
+    al_store_iter_t *iter = al_store_iter_new (fixture->store, 1);
+    assert_non_null (iter);
+    al_store_event_t event;
+    size_t count = 0;
+    while (al_store_iter_next (iter, &event) == AL_STORE_OK)
+        if (s_reference_match (&event, pairs)) {
+            assert_true (count < size);
+            sequences [count++] = event.sequence;
+        }
+    al_store_iter_destroy (&iter);
+    return count;
+}
+
+//  Walk the pages of query PAIRS (limit LIMIT) from the newest back to the first row:
+//  every match of the reference comes once, newest first, and each page says how many
+//  rows match in all. Returns the number of pages.
+static size_t
+s_walk_pages (s_fixture_t *fixture, const char *type, const char *denied, const char *search, const char *limit)
+{
+    const char *filter [12] = { NULL };
+    size_t used = 0;
+    if (type) { filter [used++] = "type"; filter [used++] = type; }
+    if (denied) { filter [used++] = "denied"; filter [used++] = denied; }
+    if (search) { filter [used++] = "q"; filter [used++] = search; }
+    static uint64_t expect [20000];
+    size_t expected = s_reference (fixture, filter, expect, 20000);
+    size_t seen = 0, pages = 0;
+    char before [32] = "";
+    while (true) {
+        const char *pairs [16] = { NULL };
+        memcpy (pairs, filter, sizeof filter);
+        size_t at = used;
+        pairs [at++] = "limit";
+        pairs [at++] = limit;
+        if (*before) {
+            pairs [at++] = "before";
+            pairs [at++] = before;
+        }
+        json_t *answer = s_api (fixture, "audit", pairs);
+        pages++;
+        assert_int_equal (json_integer_value (json_object_get (answer, "matched")), expected);
+        assert_int_equal (json_integer_value (json_object_get (answer, "rows_in_log")), fixture->appended);
+        json_t *rows = json_object_get (answer, "rows");
+        for (size_t index = 0; index < json_array_size (rows); index++) {
+            assert_true (seen < expected);
+            assert_int_equal (json_integer_value (json_object_get (json_array_get (rows, index), "sequence")),
+                              expect [expected - 1 - seen]);
+            seen++;
+        }
+        json_t *next = json_object_get (answer, "next_before");
+        bool more = json_is_integer (next);
+        if (more)
+            snprintf (before, sizeof before, "%lld", (long long) json_integer_value (next));
+        else
+            assert_true (json_array_size (rows) < (size_t) atoi (limit));
+        json_decref (answer);
+        al_console_data_log_stats_t stats = s_stats (fixture);
+        assert_int_equal (stats.rows_held, stats.window_rows);      // the window stays at its cap
+        if (!more)
+            break;
+    }
+    assert_int_equal (seen, expected);
+    return pages;
+}
+
+static void
+test_window_bounds_memory_and_pages_older_rows (void **state)
+{
+    s_fixture_t *fixture = *state;
+    assert_true (al_console_data_set_window (fixture->data, 16));
+    s_append (fixture, "rel-a-stg", "QaReport", 299);                  // rows 1..300
+    json_t *answer = s_api (fixture, "audit", NULL);
+    assert_int_equal (json_array_size (json_object_get (answer, "rows")), 200);
+    assert_int_equal (json_integer_value (json_object_get (answer, "matched")), 300);
+    json_decref (answer);
+    al_console_data_log_stats_t stats = s_stats (fixture);
+    assert_int_equal (stats.window_rows, 16);
+    assert_int_equal (stats.rows_held, 16);
+    assert_int_equal (stats.rows_read, 300);
+    assert_true (stats.older_rows_read > 0);       // the page went below the window
+
+    //  Every page, old ones included, as the reference scan of the store says.
+    assert_int_equal (s_walk_pages (fixture, NULL, NULL, NULL, "7"), 43);
+    s_walk_pages (fixture, NULL, "1", NULL, "9");
+    s_walk_pages (fixture, "QaReport", NULL, NULL, "1000");
+    s_walk_pages (fixture, NULL, NULL, "msg-2", "4");
+    s_walk_pages (fixture, "DeployRequest", NULL, NULL, "3");          // the first row only
+    s_walk_pages (fixture, "NoSuchType", NULL, NULL, "5");
+
+    //  The log grows past the window again: the window slides, the counts of older
+    //  rows follow (remembered per filter, counted over the rows that left only), and
+    //  the memory stays at the window.
+    for (int round = 0; round < 3; round++) {
+        s_append (fixture, NULL, "QaRequest", 40 + (size_t) round);
+        s_walk_pages (fixture, NULL, "1", NULL, "50");
+        s_walk_pages (fixture, "QaRequest", NULL, NULL, "13");
+        stats = s_stats (fixture);
+        assert_int_equal (stats.rows_held, 16);
+        assert_int_equal (stats.rows_read, fixture->appended);
+        assert_int_equal (stats.full_replays, 1);
+    }
+    //  More rows than one range read back (4096): pages cross ranges.
+    s_append (fixture, NULL, "QaReport", 5000);
+    s_walk_pages (fixture, NULL, NULL, "msg-1", "1000");
+    s_walk_pages (fixture, NULL, NULL, NULL, "1000");
+    assert_int_equal (s_stats (fixture).rows_held, 16);
+
+    //  A bad before is refused.
+    const char *bad [] = { "before", "x1", NULL };
+    int status = 200;
+    char error [512] = "";
+    assert_null (al_console_data_api (fixture->data, "audit", s_arg, bad, &status, error, sizeof error));
+    assert_int_equal (status, 400);
+    assert_non_null (strstr (error, "before"));
+}
+
+//  ---- history: the CLI's deployments ------------------------------------------------------
+
+//  A refused DeployRequest about an id nobody filed: in the replay, not in the history.
+static void
+s_append_stray_denial (s_fixture_t *fixture, const char *deployment)
+{
+    assert_int_equal (al_store_begin (fixture->store), AL_STORE_OK);
+    char id [64];
+    snprintf (id, sizeof id, "stray-%llu", (unsigned long long) ++fixture->appended);
+    al_store_event_t event = { .time_ms = 1765000000000ULL + fixture->appended, .sender = "qa", .role = "qa",
+                               .type = "DeployRequest", .message_id = id, .deployment_id = deployment,
+                               .environment = "", .decision = AL_STORE_DENIED, .reason = "not permitted" };
+    al_store_append_result_t result;
+    assert_int_equal (al_store_append (fixture->store, &event, &result), AL_STORE_OK);
+    assert_int_equal (al_store_commit (fixture->store), AL_STORE_OK);
+}
+
+static void
+test_history_lists_what_the_cli_lists (void **state)
+{
+    s_fixture_t *fixture = *state;
+    s_append (fixture, "rel-a-stg", "QaReport", 4);    // rel-x-stg's denials: a replayed id without request
+    s_append_stray_denial (fixture, "rel-stray-stg");
+    s_append (fixture, "rel-b-stg", NULL, 0);
+
+    //  The replay holds deployments the history does not list.
+    char error [512] = "";
+    al_replay_t *replay = al_replay_new (fixture->store, 0, error, sizeof error);
+    assert_non_null (replay);
+    assert_non_null (al_replay_find (replay, "rel-stray-stg"));
+    assert_non_null (al_replay_find (replay, "rel-x-stg"));
+    size_t replayed = al_replay_count (replay);
+    al_replay_destroy (&replay);
+
+    //  `airlock audit history DB --json`, the CLI.
+    const char *binary_dir = getenv ("AIRLOCK_BINARY_DIR");
+    assert_non_null (binary_dir);
+    char command [2048];
+    snprintf (command, sizeof command, "'%s/airlock' audit history --db '%s' --json 2>/dev/null", binary_dir,
+              fixture->database);
+    FILE *pipe = popen (command, "r");
+    assert_non_null (pipe);
+    json_error_t json_error;
+    json_t *cli = json_loadf (pipe, 0, &json_error);
+    assert_int_equal (pclose (pipe), 0);
+    if (!cli)
+        fail_msg ("airlock audit history --json: %s", json_error.text);
+    json_t *listed = json_object_get (cli, "deployments");
+
+    json_t *console = s_api (fixture, "history", NULL);
+    json_t *rows = json_object_get (console, "history");
+    assert_int_equal (json_array_size (rows), json_array_size (listed));
+    assert_int_equal (json_array_size (rows), 2);
+    assert_true (replayed > json_array_size (rows));
+    for (size_t index = 0; index < json_array_size (rows); index++) {
+        json_t *row = json_array_get (rows, index), *entry = json_array_get (listed, index);
+        assert_string_equal (json_string_value (json_object_get (row, "deployment")),
+                             json_string_value (json_object_get (entry, "deployment_id")));
+        assert_string_equal (json_string_value (json_object_get (row, "status")),
+                             json_string_value (json_object_get (entry, "status")));
+        assert_string_equal (json_string_value (json_object_get (row, "date")),
+                             json_string_value (json_object_get (entry, "date")));
+    }
+    assert_string_equal (json_string_value (json_object_get (json_array_get (rows, 0), "deployment")), "rel-a-stg");
+    assert_string_equal (json_string_value (json_object_get (json_array_get (rows, 1), "deployment")), "rel-b-stg");
+    json_decref (console);
+    json_decref (cli);
+}
+
 int
 main (void)
 {
@@ -386,6 +604,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_requests_read_only_the_new_rows, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_history_advances_and_equals_a_fresh_replay, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_replaced_or_truncated_log_is_built_again, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_window_bounds_memory_and_pages_older_rows, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_history_lists_what_the_cli_lists, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -28,7 +28,8 @@ Threading: a Client is used by one thread at a time. It has no background thread
 socket is read, heartbeats are sent and messages retransmitted only while a call waits
 (any call, or poll()). After more than 3 silent heartbeat intervals the broker considers
 the client gone; the next call registers again first, so nothing is lost, but a
-long-lived agent that wants to stay listed as alive calls poll() regularly.
+long-lived agent that wants to stay listed as alive calls poll() regularly. The broker's
+silence is judged only while a call listens: an idle spell says nothing about the link.
 """
 import json
 import logging
@@ -460,6 +461,9 @@ class Client:
     to the next when the link is not up for one heartbeat interval or the broker said
     nothing for 3 (plus a backoff that grows after each whole round, up to 1 s); on the
     new link it registers and sends every unanswered message again with its message id.
+    With one endpoint, a broker silent for 3 intervals (plus the backoff) gets a new
+    socket on the same endpoint (a link dead without a word, a broker stopped or
+    restarted), counted in recreations.
     Usable as a context manager; close() ends it.
     """
 
@@ -472,6 +476,7 @@ class Client:
         self.brokers = describe_endpoints(self.endpoints)   # "X", or "any of 2 brokers (X, Y)"
         self._index = 0                     # the endpoint the link is on
         self.switches = 0                   # moves to the next endpoint
+        self.recreations = 0                # sockets remade (a silent broker, or a move)
         self.name = _ID_CHARS.sub("_", name)[:24] or "python-client"
         self.heartbeat_ms = heartbeat_ms
         self.retry_ms = retry_ms
@@ -500,6 +505,7 @@ class Client:
         self._up = False                    # handshake done, not disconnected since
         self._down_since = 0.0              # when the link was opened or went down
         self._last_rx = 0.0                 # when the broker last said something
+        self._last_wait = 0.0               # when a call last stopped listening (_wait)
         self._backoff = 0.0                 # added to the failover timeouts
         self._monitors = 0
         self._context = zmq.Context()
@@ -562,16 +568,23 @@ class Client:
 
     def _remake(self, now):
         """The link is given up (not up for an interval, or the broker silent for 3): a new
-        socket on the next endpoint, as s_link_remake in agents/al_agent_link.c. What is
-        unanswered stays queued; the new link's handshake sends a Register and all of it
-        again (same message ids: the new active broker, which shares the store, answers
-        what the old one committed with its original outcome)."""
-        after = (self._index + 1) % len(self.endpoints)
-        _log.warning("%s: no word from the broker at %s for %d ms (heartbeat timeout): trying %s (endpoints.brokers: %s)",
-                     self.name, self.endpoint, int((now - self._last_rx) * 1000), self.endpoints[after], self.brokers)
+        socket, on the next endpoint when there are several, as s_link_remake in
+        agents/al_agent_link.c. What is unanswered stays queued; the new link's handshake
+        sends a Register and all of it again (same message ids: the broker, or the new
+        active one sharing the store, answers what was committed with its outcome)."""
+        silent_ms = int((now - self._last_rx) * 1000)
+        if len(self.endpoints) > 1:
+            after = (self._index + 1) % len(self.endpoints)
+            _log.warning("%s: no word from the broker at %s for %d ms (heartbeat timeout): trying %s "
+                         "(endpoints.brokers: %s)", self.name, self.endpoint, silent_ms, self.endpoints[after], self.brokers)
+            self.switches += 1
+        else:
+            after = self._index
+            _log.warning("%s: no word from the broker at %s for %d ms (heartbeat timeout): reconnecting",
+                         self.name, self.endpoint, silent_ms)
         self._close_socket()
         self._index = after
-        self.switches += 1
+        self.recreations += 1
         if self._index == 0:
             self._backoff = min(self._backoff * 2, _RECONNECT_IVL_MAX_S) if self._backoff else _RECONNECT_IVL_S
         self._registered = False
@@ -579,11 +592,11 @@ class Client:
         self._open_socket()
 
     def _given_up(self, now):
-        """With several endpoints: is it time to move on? (s_link_given_up)"""
+        """Remake the link? The broker silent for 3 intervals, or (several endpoints) not up for 1."""
         interval = self.heartbeat_ms / 1000.0
-        if self._up:
-            return now - self._last_rx > 3 * interval + self._backoff
-        return now - self._down_since > interval + self._backoff
+        if now - self._last_rx > 3 * interval + self._backoff:
+            return True
+        return len(self.endpoints) > 1 and not self._up and now - self._down_since > interval + self._backoff
 
     @classmethod
     def from_config(cls, config=None, role="ci", certificate=None, name=None, identity=None, **options):
@@ -783,7 +796,11 @@ class Client:
         now = time.monotonic()
         if now >= deadline:
             return False
-        if len(self.endpoints) > 1 and self._given_up(now):
+        if now - self._last_wait > self.heartbeat_ms / 1000.0:
+            # Nobody listened since the last round (an idle client): what the broker sent
+            # waits unread, so its silence is measured from now.
+            self._last_rx = now
+        if self._given_up(now):
             self._remake(now)
         if self._registered and now - self._last_tx > 3 * self.heartbeat_ms / 1000.0:
             # Silent for 3 intervals: the broker has forgotten us.
@@ -796,7 +813,7 @@ class Client:
                 self._transmit(pending)
         wake = min([deadline, self._next_heartbeat if self._registered else deadline]
                    + [(p.sent_at or now) + retry for p in self._pending.values()]
-                   + ([now + self.heartbeat_ms / 1000.0] if len(self.endpoints) > 1 else []))
+                   + [now + self.heartbeat_ms / 1000.0])
         events = dict(self._poller.poll(max(0, int((wake - now) * 1000)) + 1))
         if self._monitor in events:
             while self._monitor.poll(0):
@@ -818,6 +835,7 @@ class Client:
                 except Exception:  # noqa: BLE001 - protobuf raises DecodeError subclasses
                     continue
                 self._on_envelope(envelope)
+        self._last_wait = time.monotonic()
         return True
 
     def _exchange(self, envelope, timeout):

@@ -19,7 +19,9 @@
 //     whose canary fails (ROLLED_BACK);
 //   - a production deploy attempted by the qa agent is denied and appears in the audit
 //     view with the "denied only" filter; its row's detail shows the hash and a chain
-//     link that holds; the log verifies; the history table lists the deployments.
+//     link that holds; the log verifies; the history table lists the deployments;
+//   - audit.html?limit=5 pages back by sequence: "older rows" shows the 5 rows just
+//     below the page shown, "newest rows" comes back.
 // Screenshots go to the build tree (AIRLOCK_BINARY_DIR/console-screenshots).
 import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -314,7 +316,27 @@ async function main () {
     await audit.screenshot({ path: path.join(SHOTS, 'audit.png'), fullPage: true });
     await axeCheck(audit, 'audit');
 
-    for (const page of [agents, releases, approvals, soak, audit]) {
+    // Paging back by sequence: pages of 5 rows, the next one older than the last shown.
+    const paged = await context.newPage();
+    watchPage(paged, 'audit paged', problems);
+    await paged.goto(base + '/audit.html?limit=5');
+    const shown = () => paged.locator('#events tbody tr').evaluateAll((rows) => rows.map((r) => Number(r.getAttribute('data-sequence'))));
+    await until('the first page of 5 rows', async () => (await shown()).length === 5);
+    const first = await shown();
+    check(await paged.locator('#newest').isHidden() && await paged.locator('#older').isVisible(),
+          'audit: the newest page offers older rows, not the newest');
+    const last = (await shown())[4];    // the page refreshes every 3 s: the one clicked from
+    await paged.click('#older');
+    await until('the older page', async () => { const s = await shown(); return s.length > 0 && s[0] < last; });
+    const second = await shown();
+    check(second.length === 5 && second.every((sequence, i) => sequence === last - 1 - i),
+          `audit: the older page continues where the first stopped (${last} then ${second})`);
+    check(await paged.locator('#newest').isVisible(), 'audit: an older page offers the newest rows');
+    await paged.click('#newest');
+    await until('the newest page again', async () => (await shown())[0] >= first[0]);
+    check(await paged.locator('#newest').isHidden(), 'audit: back on the newest page');
+
+    for (const page of [agents, releases, approvals, soak, audit, paged]) {
       const csp = await page.evaluate(() => window.__csp);
       for (const v of csp) problems.push('CSP violation: ' + v);
     }
