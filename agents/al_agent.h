@@ -183,7 +183,8 @@ int al_agent_flush (al_agent_t *self, int timeout_ms);
 //  keeps it queued and redelivers it if this agent goes away.
 al_envelope_t *al_agent_recv (al_agent_t *self, int timeout_ms);
 
-//  Acknowledge a handled delivery (sends DeliveryAck; the broker answers nothing).
+//  Acknowledge a handled delivery (queued; the actor sends what is queued as one
+//  DeliveryAck listing up to AL_CODEC_MAX_DELIVERY_ACK_IDS ids; the broker answers nothing).
 //  Returns 0, or -1 if DELIVERY_ID is not a delivery this agent holds.
 int al_agent_ack_delivery (al_agent_t *self, uint64_t delivery_id);
 

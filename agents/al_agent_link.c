@@ -162,13 +162,19 @@ s_link_flush (al_agent_t *self, s_link_t *link, int64_t now)
         if (entry->sends++ > 0)
             self->info.retransmissions++;
     }
-    // Delivery acknowledgements (answered by nothing; a lost one is redone on redelivery).
+    // Delivery acknowledgements (answered by nothing; a lost one is redone on redelivery):
+    // whatever is queued leaves as ONE DeliveryAck listing up to the codec's cap of ids,
+    // one frame and one audit row instead of one per delivery.
     while (self->ack_count > 0) {
         al_envelope_t envelope = AIRLOCK__ENVELOPE__INIT;
         Airlock__DeliveryAck ack = AIRLOCK__DELIVERY_ACK__INIT;
         char id [AL_AGENT_ID_SIZE];
         al_agent__next_id (self, id);
+        size_t listed = self->ack_count < AL_CODEC_MAX_DELIVERY_ACK_IDS
+                      ? self->ack_count: AL_CODEC_MAX_DELIVERY_ACK_IDS;
         ack.delivery_id = self->ack_queue [0];
+        ack.n_more_delivery_ids = listed - 1;
+        ack.more_delivery_ids = listed > 1? self->ack_queue + 1: NULL;
         envelope.message_id = id;
         envelope.timestamp_ms = al_clock_wall_ms ();
         envelope.body_case = AIRLOCK__ENVELOPE__BODY_DELIVERY_ACK;
@@ -182,7 +188,8 @@ s_link_flush (al_agent_t *self, s_link_t *link, int64_t now)
         free (data);
         if (!sent)
             return;
-        memmove (self->ack_queue, self->ack_queue + 1, --self->ack_count * sizeof (uint64_t));
+        self->ack_count -= listed;
+        memmove (self->ack_queue, self->ack_queue + listed, self->ack_count * sizeof (uint64_t));
         if (self->ack_count == 0)
             pthread_cond_broadcast (&self->cond);
     }

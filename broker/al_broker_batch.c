@@ -356,7 +356,8 @@ s_item_finish (al_broker_t *self, al_broker_item_t *item)
     assert (envelope);
     switch (envelope->body_case) {
         case AIRLOCK__ENVELOPE__BODY_DELIVERY_ACK:
-            zhashx_delete (self->inflight, AL_BROKER_KEY (envelope->delivery_ack->delivery_id));
+            for (size_t k = 0; k < al_delivery_ack_count (envelope->delivery_ack); k++)
+                zhashx_delete (self->inflight, AL_BROKER_KEY (al_delivery_ack_id (envelope->delivery_ack, k)));
             return;
         case AIRLOCK__ENVELOPE__BODY_STATUS_QUERY:
             al_broker_reply_status (self, peer, envelope);
@@ -543,9 +544,14 @@ al_broker_batch (al_broker_t *self)
             status = al_store_delivery_add (self->store, role, item->result.sequence);
         else
         if (item->envelope->body_case == AIRLOCK__ENVELOPE__BODY_DELIVERY_ACK) {
-            status = al_store_delivery_ack (self->store, item->role, item->envelope->delivery_ack->delivery_id);
-            if (status == AL_STORE_NOT_FOUND)
-                status = AL_STORE_OK;
+            //  One row (appended above, listing every id) for all the deliveries it
+            //  acknowledges; an id not queued for this role is ignored.
+            const Airlock__DeliveryAck *ack = item->envelope->delivery_ack;
+            for (size_t k = 0; k < al_delivery_ack_count (ack) && status == AL_STORE_OK; k++) {
+                status = al_store_delivery_ack (self->store, item->role, al_delivery_ack_id (ack, k));
+                if (status == AL_STORE_NOT_FOUND)
+                    status = AL_STORE_OK;
+            }
         }
     }
     double commit_started = al_broker_mono_seconds ();

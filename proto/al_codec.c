@@ -508,6 +508,18 @@ s_rule_delivery_ack (s_check_t *check, const void *message)
 {
     const Airlock__DeliveryAck *self = message;
     s_need_nonzero (check, self->delivery_id, "delivery_id");
+    //  One frame and one audit row for many deliveries, but never unbounded work: the
+    //  broker deletes one queue row per id.
+    if (self->n_more_delivery_ids > AL_CODEC_MAX_DELIVERY_ACK_IDS - 1)
+        s_fail (check, AL_CODEC_ERR_BAD_LENGTH, "more_delivery_ids",
+                "lists %zu ids, with delivery_id %zu, the limit is %d", self->n_more_delivery_ids,
+                self->n_more_delivery_ids + 1, AL_CODEC_MAX_DELIVERY_ACK_IDS);
+    for (size_t i = 0; i < self->n_more_delivery_ids && check->status == AL_CODEC_OK; i++)
+        if (self->more_delivery_ids [i] == 0) {
+            char field [48];
+            snprintf (field, sizeof field, "more_delivery_ids[%zu]", i);
+            s_fail (check, AL_CODEC_ERR_MISSING_FIELD, field, "is 0 (a delivery id is never 0)");
+        }
 }
 
 static void

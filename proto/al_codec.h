@@ -36,6 +36,7 @@ typedef Airlock__Envelope al_envelope_t;
 #define AL_CODEC_DIGEST_HEX_LEN  64      // SHA-256 digests: bare lowercase hex, no "sha256:" prefix
 #define AL_CODEC_MIN_HEARTBEAT_MS 100    // Register.heartbeat_interval_ms: 0 or in this range
 #define AL_CODEC_MAX_HEARTBEAT_MS 3600000
+#define AL_CODEC_MAX_DELIVERY_ACK_IDS 1024  // DeliveryAck: delivery_id plus more_delivery_ids
 
 typedef enum {
     AL_CODEC_OK = 0,
@@ -53,6 +54,20 @@ typedef enum {
 //  ("DeployRequest") and are what policies/roles.yaml refers to.
 typedef Airlock__Envelope__BodyCase al_msg_type_t;
 #define AL_MSG_NONE AIRLOCK__ENVELOPE__BODY__NOT_SET
+
+//  The deliveries one DeliveryAck acknowledges: delivery_id, then more_delivery_ids.
+//  A validated DeliveryAck lists 1..AL_CODEC_MAX_DELIVERY_ACK_IDS ids, none 0.
+static inline size_t
+al_delivery_ack_count (const Airlock__DeliveryAck *ack)
+{
+    return 1 + ack->n_more_delivery_ids;
+}
+
+static inline uint64_t
+al_delivery_ack_id (const Airlock__DeliveryAck *ack, size_t index)
+{
+    return index == 0? ack->delivery_id: ack->more_delivery_ids [index - 1];
+}
 
 //  Name of a body case ("DeployRequest"), or NULL if not a known case.
 const char *al_msg_type_name (al_msg_type_t type);

@@ -5,7 +5,10 @@
     forwarder only passes frames from the senders to the receiver. The airlock broker
     does everything it does in production: ZAP, protobuf decode and validation, policy,
     rate limit, audit append with the hash chain, commit with synchronous=FULL, Ack after
-    commit, durable delivery queue, routing, and an audited DeliveryAck per delivery.
+    commit, durable delivery queue, routing, and audited DeliveryAcks: the receiver
+    acknowledges what one drain of its socket returned with one DeliveryAck listing
+    those deliveries (as the agent runtime does with what it queued), one frame and one
+    audit row per drain rather than per delivery.
     Both use CURVE on ipc:// (the airlock broker cannot run without it; with a plain
     forwarder the ratio below would also charge the broker for the transport's crypto):
     the ratio measures what airlock adds on top of an encrypted bus. A second ratio
@@ -187,6 +190,32 @@ s_sender_run (void *arg)
     return NULL;
 }
 
+//  Send one DeliveryAck for ids [0, *count_p) (nothing if none) and empty the list.
+static void
+s_receiver_ack (void *handle, uint64_t *ids, size_t *count_p, uint64_t *acks_sent)
+{
+    size_t count = *count_p;
+    if (count == 0)
+        return;
+    char id [48];
+    snprintf (id, sizeof id, "dack-%llu-%llu", (unsigned long long) ++*acks_sent, (unsigned long long) ids [0]);
+    al_envelope_t ack = AIRLOCK__ENVELOPE__INIT;
+    Airlock__DeliveryAck body = AIRLOCK__DELIVERY_ACK__INIT;
+    body.delivery_id = ids [0];
+    body.n_more_delivery_ids = count - 1;
+    body.more_delivery_ids = ids + 1;
+    ack.message_id = id;
+    ack.body_case = AIRLOCK__ENVELOPE__BODY_DELIVERY_ACK;
+    ack.delivery_ack = &body;
+    size_t size = airlock__envelope__get_packed_size (&ack);
+    uint8_t *buffer = (uint8_t *) malloc (size);
+    assert (buffer);
+    airlock__envelope__pack (&ack, buffer);
+    zmq_send (handle, buffer, size, 0);
+    free (buffer);
+    *count_p = 0;
+}
+
 static void *
 s_receiver_run (void *arg)
 {
@@ -210,7 +239,11 @@ s_receiver_run (void *arg)
         zmq_send (handle, "hello", 5, 0);
     bool *seen = (bool *) calloc (total, sizeof *seen);
     assert (seen);
-    uint8_t ack_buffer [128];
+    //  The delivery ids of one drain, acknowledged together (s_receiver_ack).
+    uint64_t *unacked = (uint64_t *) calloc (AL_CODEC_MAX_DELIVERY_ACK_IDS, sizeof *unacked);
+    assert (unacked);
+    size_t unacked_count = 0;
+    uint64_t acks_sent = 0;
     zmq_msg_t msg;
     zmq_msg_init (&msg);
     while (!phase->stop && phase->received < total) {
@@ -243,23 +276,19 @@ s_receiver_run (void *arg)
                         phase->last_receive_ns = now;
                     }
                 }
-                if (phase->mode == S_AIRLOCK) {
-                    char id [32];
-                    snprintf (id, sizeof id, "dack-%llu", (unsigned long long) envelope->delivery_id);
-                    al_envelope_t ack = AIRLOCK__ENVELOPE__INIT;
-                    Airlock__DeliveryAck body = AIRLOCK__DELIVERY_ACK__INIT;
-                    body.delivery_id = envelope->delivery_id;
-                    ack.message_id = id;
-                    ack.body_case = AIRLOCK__ENVELOPE__BODY_DELIVERY_ACK;
-                    ack.delivery_ack = &body;
-                    size_t size = airlock__envelope__pack (&ack, ack_buffer);
-                    zmq_send (handle, ack_buffer, size, 0);
+                if (phase->mode == S_AIRLOCK && envelope->delivery_id) {
+                    unacked [unacked_count++] = envelope->delivery_id;
+                    if (unacked_count == AL_CODEC_MAX_DELIVERY_ACK_IDS)
+                        s_receiver_ack (handle, unacked, &unacked_count, &acks_sent);
                 }
             }
             airlock__envelope__free_unpacked (envelope, NULL);
         }
+        //  The socket is drained: one DeliveryAck for everything it returned.
+        s_receiver_ack (handle, unacked, &unacked_count, &acks_sent);
     }
     zmq_msg_close (&msg);
+    free (unacked);
     free (seen);
     zsock_destroy (&client);
     return NULL;

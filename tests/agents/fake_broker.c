@@ -4,6 +4,7 @@
 #include "proto/al_codec.h"
 
 #include <assert.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -20,6 +21,7 @@ struct _fake_broker_t {
     zlistx_t *log;                  // fake_record_t *
     zhashx_t *outcomes;             // message id -> audit sequence (as pointer-sized int)
     zhashx_t *dropped;              // message ids whose first copy was dropped
+    zhashx_t *acked;                // delivery id (decimal) -> times listed in DeliveryAcks
     uint64_t sequence;
     zframe_t *last_peer;            // routing id of the latest registration
 };
@@ -44,6 +46,7 @@ fake_broker_new (const char *endpoint, zcert_t *broker_cert, int heartbeat_ms)
     zlistx_set_destructor (self->log, s_record_destroy);
     self->outcomes = zhashx_new ();
     self->dropped = zhashx_new ();
+    self->acked = zhashx_new ();
     return self;
 }
 
@@ -57,6 +60,7 @@ fake_broker_destroy (fake_broker_t **self_p)
     zlistx_destroy (&self->log);
     zhashx_destroy (&self->outcomes);
     zhashx_destroy (&self->dropped);
+    zhashx_destroy (&self->acked);
     zframe_destroy (&self->last_peer);
     pthread_mutex_destroy (&self->mutex);
     free (self);
@@ -232,8 +236,10 @@ s_actor (zsock_t *pipe, void *args)
                 snprintf (record->type, sizeof record->type, "%s",
                           al_msg_type_name (envelope->body_case));
                 snprintf (record->message_id, sizeof record->message_id, "%s", envelope->message_id);
-                if (envelope->body_case == AIRLOCK__ENVELOPE__BODY_DELIVERY_ACK)
+                if (envelope->body_case == AIRLOCK__ENVELOPE__BODY_DELIVERY_ACK) {
                     record->delivery_id = envelope->delivery_ack->delivery_id;
+                    record->delivery_id_count = al_delivery_ack_count (envelope->delivery_ack);
+                }
                 if (envelope->body_case == AIRLOCK__ENVELOPE__BODY_DEPLOY_PROGRESS)
                     snprintf (record->detail, sizeof record->detail, "%s", envelope->deploy_progress->detail);
                 if (envelope->body_case == AIRLOCK__ENVELOPE__BODY_REGISTER) {
@@ -247,6 +253,12 @@ s_actor (zsock_t *pipe, void *args)
             pthread_mutex_lock (&self->mutex);
             record->generation = self->generation;
             zlistx_add_end (self->log, record);
+            for (size_t k = 0; k < record->delivery_id_count; k++) {
+                char key [24];
+                snprintf (key, sizeof key, "%" PRIu64, al_delivery_ack_id (envelope->delivery_ack, k));
+                uintptr_t times = (uintptr_t) zhashx_lookup (self->acked, key);
+                zhashx_update (self->acked, key, (void *) (times + 1));
+            }
             if (envelope)
                 s_handle (self, router, peer, envelope, registered);
             pthread_mutex_unlock (&self->mutex);
@@ -376,4 +388,15 @@ fake_broker_count_id (fake_broker_t *self, const char *message_id)
             count++;
     pthread_mutex_unlock (&self->mutex);
     return count;
+}
+
+size_t
+fake_broker_acks_of (fake_broker_t *self, uint64_t delivery_id)
+{
+    char key [24];
+    snprintf (key, sizeof key, "%" PRIu64, delivery_id);
+    pthread_mutex_lock (&self->mutex);
+    size_t times = (size_t) (uintptr_t) zhashx_lookup (self->acked, key);
+    pthread_mutex_unlock (&self->mutex);
+    return times;
 }

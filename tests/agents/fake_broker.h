@@ -28,7 +28,8 @@ typedef struct {
     char user_id [48];           // ZAP User-Id of the frame (the client's Z85 key)
     char routing_id [64];        // hex of the ROUTER routing id
     int generation;              // which start of the broker saw it (1, 2, ...)
-    uint64_t delivery_id;        // DeliveryAck: the acknowledged delivery
+    uint64_t delivery_id;        // DeliveryAck: the first acknowledged delivery
+    size_t delivery_id_count;    // DeliveryAck: how many deliveries it lists
     bool subscribe_deliveries;   // Register
     char agent_name [64];        // Register
     char detail [256];           // DeployProgress
@@ -56,5 +57,8 @@ bool fake_broker_log_at (fake_broker_t *self, size_t index, fake_record_t *recor
 size_t fake_broker_count (fake_broker_t *self, const char *type, int generation);
 //  Number of records with MESSAGE_ID.
 size_t fake_broker_count_id (fake_broker_t *self, const char *message_id);
+//  How many times DELIVERY_ID was listed in the DeliveryAcks received (any frame, any
+//  position in its list).
+size_t fake_broker_acks_of (fake_broker_t *self, uint64_t delivery_id);
 
 #endif

@@ -95,18 +95,21 @@ s_deliver (fixture_t *fixture, uint64_t delivery_id)
     free (data);
 }
 
+//  How many times delivery_id was acknowledged (a DeliveryAck may list several).
 static size_t
 s_delivery_acks (fixture_t *fixture, uint64_t delivery_id)
 {
-    size_t count = 0;
-    size_t size = fake_broker_log_size (fixture->broker);
-    for (size_t index = 0; index < size; index++) {
-        fake_record_t record;
-        if (fake_broker_log_at (fixture->broker, index, &record)
-        &&  streq (record.type, "DeliveryAck") && record.delivery_id == delivery_id)
-            count++;
-    }
-    return count;
+    return fake_broker_acks_of (fixture->broker, delivery_id);
+}
+
+//  Every delivery id in [first, end) was acknowledged exactly once.
+static bool
+s_acked_once (fixture_t *fixture, uint64_t first, uint64_t end)
+{
+    for (uint64_t delivery_id = first; delivery_id < end; delivery_id++)
+        if (s_delivery_acks (fixture, delivery_id) != 1)
+            return false;
+    return true;
 }
 
 //  ---------------------------------------------------------------------------------
@@ -252,6 +255,50 @@ test_deliveries_are_received_and_acked (void **state)
     al_codec_free (&second);
     al_agent_info (agent, &info);
     assert_int_equal (info.deliveries_received, 3);
+    al_agent_destroy (&agent);
+}
+
+//  Acknowledgements queued while the link is down leave, once it is up, as ONE
+//  DeliveryAck per AL_CODEC_MAX_DELIVERY_ACK_IDS ids (one frame, one audit row at the
+//  broker), in the order they were made.
+static void
+test_queued_acks_leave_as_one_frame (void **state)
+{
+    fixture_t *fixture = *state;
+    al_agent_t *agent = s_agent (fixture);
+    assert_int_equal (al_agent_wait_registered (agent, 20000), 0);
+    const uint64_t first = 1000, count = AL_CODEC_MAX_DELIVERY_ACK_IDS + 6;
+    for (uint64_t delivery_id = first; delivery_id < first + count; delivery_id++) {
+        s_deliver (fixture, delivery_id);
+        al_envelope_t *delivery = al_agent_recv (agent, 20000);
+        assert_non_null (delivery);
+        assert_int_equal (delivery->delivery_id, delivery_id);
+        al_codec_free (&delivery);
+    }
+    fake_broker_stop (fixture->broker);
+    al_agent_info_t info;
+    WAIT_UNTIL ((al_agent_info (agent, &info), !info.connected));
+    assert_false (info.connected);
+    for (uint64_t delivery_id = first; delivery_id < first + count; delivery_id++)
+        assert_int_equal (al_agent_ack_delivery (agent, delivery_id), 0);
+    assert_int_equal (fake_broker_count (fixture->broker, "DeliveryAck", 0), 0);
+
+    fake_broker_start (fixture->broker);
+    WAIT_UNTIL (s_acked_once (fixture, first, first + count));
+    assert_true (s_acked_once (fixture, first, first + count));
+    assert_int_equal (al_agent_flush (agent, 20000), 0);
+    assert_int_equal (fake_broker_count (fixture->broker, "DeliveryAck", 0), 2);
+    fake_record_t acks [2];
+    size_t found = 0, size = fake_broker_log_size (fixture->broker);
+    for (size_t index = 0; index < size && found < 2; index++)
+        if (fake_broker_log_at (fixture->broker, index, &acks [found]) && streq (acks [found].type, "DeliveryAck"))
+            found++;
+    assert_int_equal (found, 2);
+    assert_int_equal (acks [0].generation, 2);
+    assert_int_equal (acks [0].delivery_id, first);
+    assert_int_equal (acks [0].delivery_id_count, AL_CODEC_MAX_DELIVERY_ACK_IDS);
+    assert_int_equal (acks [1].delivery_id, first + AL_CODEC_MAX_DELIVERY_ACK_IDS);
+    assert_int_equal (acks [1].delivery_id_count, 6);
     al_agent_destroy (&agent);
 }
 
@@ -435,8 +482,12 @@ test_concurrent_senders_and_receiver (void **state)
     assert_string_not_equal (senders [0].last_id, senders [1].last_id);
     assert_true (fake_broker_count (fixture->broker, "QaReport", 0) >= 400);
     assert_int_equal (al_agent_flush (agent, 20000), 0);
-    WAIT_UNTIL (fake_broker_count (fixture->broker, "DeliveryAck", 0) == 10);
-    assert_int_equal (fake_broker_count (fixture->broker, "DeliveryAck", 0), 10);
+    // Each of the ten acknowledged once (in as many DeliveryAcks as the flushes made).
+    WAIT_UNTIL (s_acked_once (fixture, 100, 110));
+    for (uint64_t delivery_id = 100; delivery_id < 110; delivery_id++)
+        assert_int_equal (s_delivery_acks (fixture, delivery_id), 1);
+    assert_true (fake_broker_count (fixture->broker, "DeliveryAck", 0) >= 1);
+    assert_true (fake_broker_count (fixture->broker, "DeliveryAck", 0) <= 10);
     al_agent_destroy (&agent);
 }
 
@@ -602,6 +653,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_denied_reaches_the_caller, setup, teardown),
         cmocka_unit_test_setup_teardown (test_invalid_envelope_is_not_sent, setup, teardown),
         cmocka_unit_test_setup_teardown (test_deliveries_are_received_and_acked, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_queued_acks_leave_as_one_frame, setup, teardown),
         cmocka_unit_test_setup_teardown (test_heartbeats_and_reconnect_after_restart, setup, teardown),
         cmocka_unit_test_setup_teardown (test_silent_broker_is_declared_dead, setup, teardown),
         cmocka_unit_test_setup_teardown (test_pipelined_posts, setup, teardown),

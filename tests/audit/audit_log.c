@@ -521,6 +521,20 @@ s_history (s_builder_t *self)
     const uint8_t garbage [] = { 0xff, 0xff, 0xff };
     log->malformed = s_append_raw (self, "qa-1", "qa", "Malformed", "", "", "", AL_STORE_DENIED,
                                    "envelope: not a valid protobuf Envelope", garbage, sizeof garbage);
+
+    //  deploy-manager acknowledges three deliveries with one DeliveryAck: one row.
+    log->batched_ack_ids [0] = log->a_stg_request;
+    log->batched_ack_ids [1] = log->a_prod_grant;
+    log->batched_ack_ids [2] = log->b_prod_first_journal;
+    Airlock__DeliveryAck ack = AIRLOCK__DELIVERY_ACK__INIT;
+    ack.delivery_id = log->batched_ack_ids [0];
+    ack.n_more_delivery_ids = 2;
+    ack.more_delivery_ids = log->batched_ack_ids + 1;
+    al_envelope_t ack_envelope = AIRLOCK__ENVELOPE__INIT;
+    ack_envelope.body_case = AIRLOCK__ENVELOPE__BODY_DELIVERY_ACK;
+    ack_envelope.delivery_ack = &ack;
+    log->batched_ack = s_append (self, "deploy-manager-1", "deploy-manager", &ack_envelope, AL_STORE_ACCEPTED,
+                                 "roles.yaml: common grants DeliveryAck");
 }
 
 //  ---- the state directory --------------------------------------------------------------------

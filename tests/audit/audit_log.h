@@ -13,7 +13,8 @@
       rel-d-prod  filed, one approval refused by the broker: awaiting approval
       rel-e-stg   running rollout                  rel-f-stg   refused by deploy-manager
       rel-g-prod  bob signed a DENY, the broker closed the request: refused
-    plus rows about no deployment (policy loaded, soak signals, a frame that does not decode).
+    plus rows about no deployment (policy loaded, soak signals, a frame that does not decode,
+    and deploy-manager's DeliveryAck acknowledging three deliveries in one row).
 */
 #ifndef AUDIT_LOG_H_INCLUDED
 #define AUDIT_LOG_H_INCLUDED
@@ -47,6 +48,8 @@ typedef struct {
     uint64_t b_prod_receipt;
     uint64_t policy_loaded;
     uint64_t malformed;
+    uint64_t batched_ack;           // deploy-manager's DeliveryAck of three deliveries
+    uint64_t batched_ack_ids [3];   // the deliveries it lists, in order
 } audit_log_t;
 
 //  Build it all; fails the test on any error.

@@ -452,6 +452,45 @@ test_message_json (void **state)
     json_decref (json);
 }
 
+//  A DeliveryAck row that acknowledges several deliveries: the chain verifies, the
+//  replay reads past it (it is about no deployment), and its CloudEvent lists every id.
+static void
+test_batched_delivery_ack (void **state)
+{
+    (void) state;
+    al_verify_report_t verify;
+    assert_int_equal (al_store_verify_path (NULL, s_log->db, NULL, NULL, &verify), AL_STORE_OK);
+    assert_int_equal (verify.result, AL_VERIFY_OK);
+    assert_int_equal (verify.rows, s_log->rows);
+    assert_int_equal (s_log->batched_ack, s_log->rows);
+
+    al_replay_t *replay = s_replay (0);
+    assert_int_equal (al_replay_rows (replay), s_log->rows);
+    for (size_t i = 0; i < al_replay_count (replay); i++) {
+        const al_replay_deployment_t *deployment = al_replay_at (replay, i);
+        for (size_t j = 0; j < deployment->entry_count; j++)
+            assert_int_not_equal (deployment->entries [j].sequence, s_log->batched_ack);
+    }
+    al_replay_destroy (&replay);
+
+    al_store_t *store = s_open (s_log->db);
+    al_store_event_t event;
+    assert_int_equal (al_store_event_get (store, s_log->batched_ack, &event), AL_STORE_OK);
+    assert_string_equal (event.type, "DeliveryAck");
+    json_t *cloudevent = al_cloudevent_of (&event);
+    assert_non_null (cloudevent);
+    assert_string_equal (json_string_value (json_object_get (cloudevent, "type")), "dev.airlock.DeliveryAck");
+    json_t *ack = json_object_get (json_object_get (json_object_get (cloudevent, "data"), "envelope"), "delivery_ack");
+    assert_non_null (ack);
+    assert_int_equal (json_integer_value (json_object_get (ack, "delivery_id")), s_log->batched_ack_ids [0]);
+    json_t *more = json_object_get (ack, "more_delivery_ids");
+    assert_int_equal (json_array_size (more), 2);
+    assert_int_equal (json_integer_value (json_array_get (more, 0)), s_log->batched_ack_ids [1]);
+    assert_int_equal (json_integer_value (json_array_get (more, 1)), s_log->batched_ack_ids [2]);
+    json_decref (cloudevent);
+    al_store_destroy (&store);
+}
+
 static void
 test_signatures_hold (void **state)
 {
@@ -886,6 +925,7 @@ main (void)
         cmocka_unit_test (test_deployment_json),
         cmocka_unit_test (test_cloudevents),
         cmocka_unit_test (test_message_json),
+        cmocka_unit_test (test_batched_delivery_ack),
         cmocka_unit_test (test_signatures_hold),
         cmocka_unit_test (test_signature_tampered),
         cmocka_unit_test (test_grant_bound_to_artifact),

@@ -264,6 +264,16 @@ test_export (void **state)
     assert_int_equal (s_lines (output), s_log->rows - 1);
     s_expect (output, "{\"seq\":2,");
     free (output);
+    //  The last row is a DeliveryAck of three deliveries: its event lists them all.
+    assert_int_equal (s_airlock (&output, "audit export --db %s --format cloudevents --from %llu", s_log->db,
+                                 (unsigned long long) s_log->batched_ack), 0);
+    assert_int_equal (s_lines (output), 1);
+    char needle [160];
+    snprintf (needle, sizeof needle, "\"delivery_ack\":{\"delivery_id\":%llu,\"more_delivery_ids\":[%llu,%llu]}",
+              (unsigned long long) s_log->batched_ack_ids [0], (unsigned long long) s_log->batched_ack_ids [1],
+              (unsigned long long) s_log->batched_ack_ids [2]);
+    s_expect (output, needle);
+    free (output);
     assert_int_equal (s_airlock (&output, "audit export --db %s --format xml", s_log->db), 2);
     s_expect (output, "use jsonl or cloudevents");
     free (output);

@@ -418,3 +418,44 @@ harness_wait_rows (harness_t *self, const char *type, const char *sender, const 
     }
     return count;
 }
+
+long
+harness_count_delivery_acks (harness_t *self, const char *sender)
+{
+    al_store_options_t options = { .read_only = true };
+    char error [512];
+    al_store_t *store = al_store_open (NULL, self->database, &options, error, sizeof error);
+    if (!store)
+        return -1;
+    long count = 0;
+    al_store_iter_t *iter = al_store_iter_new (store, 1);
+    al_store_event_t event;
+    while (iter && al_store_iter_next (iter, &event) == AL_STORE_OK) {
+        if (strcmp (event.type, "DeliveryAck") != 0 || event.decision != AL_STORE_ACCEPTED
+        ||  (sender && strcmp (event.sender, sender) != 0))
+            continue;
+        al_envelope_t *envelope = NULL;
+        if (al_codec_unpack (event.envelope, event.envelope_size, AL_CODEC_DEFAULT_MAX_SIZE, &envelope,
+                             error, sizeof error) != AL_CODEC_OK) {
+            count = -1;
+            break;
+        }
+        count += (long) al_delivery_ack_count (envelope->delivery_ack);
+        al_codec_free (&envelope);
+    }
+    al_store_iter_destroy (&iter);
+    al_store_destroy (&store);
+    return count;
+}
+
+long
+harness_wait_delivery_acks (harness_t *self, const char *sender, long minimum, int timeout_ms)
+{
+    int64_t deadline = zclock_mono () + timeout_ms;
+    long count = harness_count_delivery_acks (self, sender);
+    while (count < minimum && zclock_mono () < deadline) {
+        zclock_sleep (50);
+        count = harness_count_delivery_acks (self, sender);
+    }
+    return count;
+}

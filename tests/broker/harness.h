@@ -83,5 +83,9 @@ long harness_count_rows (harness_t *self, const char *type, const char *sender, 
 //  Wait (up to timeout_ms) until harness_count_rows reaches at least minimum.
 long harness_wait_rows (harness_t *self, const char *type, const char *sender, const char *needle,
                         long minimum, int timeout_ms);
+//  Deliveries acknowledged in the accepted DeliveryAck rows of sender (NULL = any): one
+//  DeliveryAck row may list several. -1 on error. And the wait for at least minimum.
+long harness_count_delivery_acks (harness_t *self, const char *sender);
+long harness_wait_delivery_acks (harness_t *self, const char *sender, long minimum, int timeout_ms);
 
 #endif

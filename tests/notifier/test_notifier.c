@@ -613,7 +613,7 @@ test_every_event_once (void **state)
     assert_non_null (strstr (body, "quality rule breached: error_rate"));
     free (body);
     //  The deliveries were acknowledged once queued.
-    assert_true (harness_wait_rows (f->harness, "DeliveryAck", "notifier", NULL, 3, 10000) >= 3);
+    assert_true (harness_wait_delivery_acks (f->harness, "notifier", 3, 10000) >= 3);
 }
 
 static void
@@ -733,18 +733,18 @@ test_outbox_busy_holds_events (void **state)
     sqlite3 *lock = NULL;
     assert_int_equal (sqlite3_open (path, &lock), SQLITE_OK);
     assert_int_equal (sqlite3_exec (lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-    long acks = harness_count_rows (f->harness, "DeliveryAck", "notifier", NULL);
+    long acks = harness_count_delivery_acks (f->harness, "notifier");
     s_expect_event (f, s_notification (f, f->monitor, "escalation", "dep-b", AIRLOCK__ENVIRONMENT__ENV_STAGING));
     s_receipt (f, "dep-b", AIRLOCK__OUTCOME__OUTCOME_FAILED);
     s_expect (f, "deployment:dep-b:escalation");
     zclock_sleep (7000);
     //  Not stored, so not acknowledged: the broker still holds the delivery.
-    assert_int_equal (harness_count_rows (f->harness, "DeliveryAck", "notifier", NULL), acks);
+    assert_int_equal (harness_count_delivery_acks (f->harness, "notifier"), acks);
     assert_int_equal (sqlite3_exec (lock, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close (lock);
     //  Held, then stored in order once the outbox is free: nothing lost.
     s_assert_exactly_once (f);
-    assert_true (harness_wait_rows (f->harness, "DeliveryAck", "notifier", NULL, acks + 1, 10000) > acks);
+    assert_true (harness_wait_delivery_acks (f->harness, "notifier", acks + 1, 10000) > acks);
 }
 
 int

@@ -29,6 +29,7 @@ typedef struct {
     Airlock__Ack ack;
     Airlock__Denied denied;
     Airlock__DeliveryAck delivery_ack;
+    uint64_t more_delivery_ids [2];
     Airlock__ReleaseCandidate release;
     char *changes [2];
     char *dependencies [2];
@@ -124,6 +125,10 @@ s_fixture_init (s_fixture_t *f, al_msg_type_t type)
 
     f->delivery_ack = (Airlock__DeliveryAck) AIRLOCK__DELIVERY_ACK__INIT;
     f->delivery_ack.delivery_id = 17;
+    f->more_delivery_ids [0] = 18;
+    f->more_delivery_ids [1] = 21;
+    f->delivery_ack.n_more_delivery_ids = 2;
+    f->delivery_ack.more_delivery_ids = f->more_delivery_ids;
 
     f->release = (Airlock__ReleaseCandidate) AIRLOCK__RELEASE_CANDIDATE__INIT;
     f->release.service = "payments-api";
@@ -1215,6 +1220,7 @@ s_write_corpus (const char *dir)
         AIRLOCK__ENVELOPE__BODY_ROLLBACK_TRIGGER, AIRLOCK__ENVELOPE__BODY_NOTIFICATION,
         AIRLOCK__ENVELOPE__BODY_STATUS_REPLY, AIRLOCK__ENVELOPE__BODY_CHECKPOINT,
         AIRLOCK__ENVELOPE__BODY_QA_REPORT, AIRLOCK__ENVELOPE__BODY_ACK,
+        AIRLOCK__ENVELOPE__BODY_DELIVERY_ACK,
     };
     for (size_t i = 0; i < sizeof types / sizeof types [0]; i++) {
         s_fixture_t f;
@@ -1241,6 +1247,70 @@ s_write_corpus (const char *dir)
     return 0;
 }
 
+//  DeliveryAck lists 1..AL_CODEC_MAX_DELIVERY_ACK_IDS ids, none 0; the single-id form
+//  of older clients is byte for byte what it always was, and still accepted.
+static void
+test_delivery_ack_ids (void **state)
+{
+    (void) state;
+    //  The old form: delivery_id alone, no field 2 on the wire.
+    s_fixture_t f;
+    s_fixture_init (&f, AIRLOCK__ENVELOPE__BODY_DELIVERY_ACK);
+    f.delivery_ack.n_more_delivery_ids = 0;
+    f.delivery_ack.more_delivery_ids = NULL;
+    f.delivery_ack.delivery_id = 300;
+    uint8_t body [16];
+    size_t body_size = airlock__delivery_ack__pack (&f.delivery_ack, body);
+    static const uint8_t old_form [] = { 0x08, 0xAC, 0x02 };    // field 1, varint 300
+    assert_int_equal (body_size, sizeof old_form);
+    assert_memory_equal (body, old_form, sizeof old_form);
+    uint8_t *data;
+    size_t size;
+    char error [512];
+    assert_int_equal (al_codec_pack (&f.env, &data, &size, error, sizeof error), AL_CODEC_OK);
+    al_envelope_t *env = NULL;
+    assert_int_equal (al_codec_unpack (data, size, size, &env, error, sizeof error), AL_CODEC_OK);
+    free (data);
+    assert_int_equal (al_delivery_ack_count (env->delivery_ack), 1);
+    assert_int_equal (al_delivery_ack_id (env->delivery_ack, 0), 300);
+    al_codec_free (&env);
+
+    //  The most a DeliveryAck may list: delivery_id and 1023 more, in order.
+    size_t most = AL_CODEC_MAX_DELIVERY_ACK_IDS;
+    uint64_t *ids = calloc (most + 1, sizeof *ids);
+    assert_non_null (ids);
+    for (size_t i = 0; i <= most; i++)
+        ids [i] = 1000 + i;
+    f.delivery_ack.delivery_id = 999;
+    f.delivery_ack.more_delivery_ids = ids;
+    f.delivery_ack.n_more_delivery_ids = most - 1;
+    assert_int_equal (al_codec_pack (&f.env, &data, &size, error, sizeof error), AL_CODEC_OK);
+    assert_int_equal (al_codec_unpack (data, size, size, &env, error, sizeof error), AL_CODEC_OK);
+    free (data);
+    assert_int_equal (al_delivery_ack_count (env->delivery_ack), most);
+    for (size_t i = 0; i < most; i++)
+        assert_int_equal (al_delivery_ack_id (env->delivery_ack, i), 999 + i);
+    al_codec_free (&env);
+
+    //  One more is refused (by the DeliveryAck rule), and so is a list past the generic
+    //  list limit.
+    f.delivery_ack.n_more_delivery_ids = most;
+    s_expect_env (&f.env, AL_CODEC_ERR_BAD_LENGTH, "delivery_ack.more_delivery_ids: lists 1024 ids");
+    f.delivery_ack.n_more_delivery_ids = most + 1;
+    s_expect_env (&f.env, AL_CODEC_ERR_BAD_LENGTH, "delivery_ack.more_delivery_ids:");
+
+    //  No id is 0: not the first, not any other.
+    f.delivery_ack.n_more_delivery_ids = 3;
+    ids [1] = 0;
+    s_expect_env (&f.env, AL_CODEC_ERR_MISSING_FIELD, "delivery_ack.more_delivery_ids[1]:");
+    ids [1] = 1001;
+    f.delivery_ack.delivery_id = 0;
+    s_expect_env (&f.env, AL_CODEC_ERR_MISSING_FIELD, "delivery_ack.delivery_id:");
+    f.delivery_ack.delivery_id = 999;
+    s_expect_env (&f.env, AL_CODEC_OK, NULL);
+    free (ids);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1261,6 +1331,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_strerror),
         cmocka_unit_test (test_names),
         cmocka_unit_test (test_signing_bytes),
+        cmocka_unit_test (test_delivery_ack_ids),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

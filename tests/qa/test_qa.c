@@ -592,7 +592,7 @@ test_passing_release (void **state)
     assert_string_equal (runs, "run\n");
     free (runs);
     //  Each delivery was acknowledged by qa once answered.
-    assert_true (harness_wait_rows (h, "DeliveryAck", "qa", NULL, 2, 10000) >= 2);
+    assert_true (harness_wait_delivery_acks (h, "qa", 2, 10000) >= 2);
     assert_true (harness_count_rows (h, "QaReport", "qa", NULL) >= 2);
 }
 

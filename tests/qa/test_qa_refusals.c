@@ -141,14 +141,7 @@ s_deliver (s_fixture_t *f, const char *deployment_id, Airlock__Environment env, 
     snprintf (answer, sizeof answer, "qa-refused-%llu", (unsigned long long) delivery_id);
     size_t acks = 0;
     for (int waited = 0; waited < 10000; waited += 20) {
-        acks = 0;
-        size_t count = fake_broker_log_size (f->broker);
-        for (size_t i = 0; i < count; i++) {
-            fake_record_t record;
-            assert_true (fake_broker_log_at (f->broker, i, &record));
-            if (strcmp (record.type, "DeliveryAck") == 0 && record.delivery_id == delivery_id)
-                acks++;
-        }
+        acks = fake_broker_acks_of (f->broker, delivery_id);     // DeliveryAcks may list several
         if (acks >= copies && fake_broker_count_id (f->broker, answer) >= copies)
             break;
         zclock_sleep (20);
