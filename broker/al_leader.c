@@ -68,6 +68,7 @@ struct _al_leader_t {
     atomic_int_fast64_t grace_until_mono_ms;    // 0 once the owner stamped after a takeover
     bool rebuilding;                // the ticking thread's: in a takeover's grace
     bool stalled;                   // the ticking thread's: renewals skipped, said once
+    int64_t watched_from_mono_ms;   // the ticking thread's: it looks since then (no pause)
     //  The thread (al_leader_start); everything below is under lock once it runs.
     bool threaded;
     pthread_t thread;
@@ -305,7 +306,13 @@ s_owner_gate (al_leader_t *self, char *error, size_t error_size)
             return 0;
         }
     }
-    int64_t silent = now - atomic_load (&self->progress_mono_ms);
+    //  A thread that overslept by more than the bound was frozen with its owner (SIGSTOP,
+    //  a VM pause): the owner's silence counts only from when the thread looks again,
+    //  and the renewal says whether the lease is still ours.
+    if (self->threaded && now - self->last_round_mono_ms > self->renew_ms + self->stale_ms)
+        self->watched_from_mono_ms = now;
+    int64_t stamp = atomic_load (&self->progress_mono_ms);
+    int64_t silent = now - (stamp > self->watched_from_mono_ms? stamp: self->watched_from_mono_ms);
     if (silent < self->stale_ms) {
         if (self->stalled)
             zsys_info ("leader: %s: the reactor made progress again: lease renewed (epoch %" PRIu64 ")",
