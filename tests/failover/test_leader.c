@@ -216,14 +216,19 @@ s_renewals_waiting (fixture_t *fixture)
 }
 
 //  A session that holds the lease row FOR SHARE, as a commit's fence does: a renewal
-//  (an UPDATE) waits for it, fences do not.
+//  (an UPDATE) waits for it, fences do not. The row's expiry as locked in *expires_p
+//  (the caller's) unless NULL: read apart, a renewal could move it in between.
 static PGconn *
-s_lock_lease_row (fixture_t *fixture)
+s_lock_lease_row (fixture_t *fixture, char **expires_p)
 {
     PGconn *connection = PQconnectdb (fixture->dsn);
     assert_int_equal (PQstatus (connection), CONNECTION_OK);
-    PGresult *result = PQexec (connection, "BEGIN; SELECT epoch FROM airlock_ha.leader WHERE id = 1 FOR SHARE");
+    PGresult *result = PQexec (connection, "BEGIN; SELECT expires_at FROM airlock_ha.leader WHERE id = 1 FOR SHARE");
     assert_int_equal (PQresultStatus (result), PGRES_TUPLES_OK);
+    if (expires_p) {
+        *expires_p = strdup (PQgetvalue (result, 0, 0));
+        assert_non_null (*expires_p);
+    }
     PQclear (result);
     return connection;
 }
@@ -259,10 +264,8 @@ test_thread_renews_without_blocking_its_owner (void **state)
     assert_int_equal (al_leader_epoch (a), 1);
     assert_true (al_leader_last_round_ms (a) > 0);
     assert_int_equal (al_leader_tick (b, error, sizeof error), AL_LEADER_STANDBY);
-    char *before = pg_harness_sql (s_pg, fixture->dbname, "SELECT expires_at FROM airlock_ha.leader", error, sizeof error);
-    assert_non_null (before);
-
-    PGconn *holder = s_lock_lease_row (fixture);
+    char *before = NULL;
+    PGconn *holder = s_lock_lease_row (fixture, &before);
     long waiting = 0;
     for (int64_t deadline = zclock_mono () + 30000; zclock_mono () < deadline && waiting == 0; zclock_sleep (50))
         waiting = s_renewals_waiting (fixture);
@@ -294,7 +297,7 @@ test_thread_renews_without_blocking_its_owner (void **state)
 
     //  Destroyed while a renewal waits for the row: the thread is stopped (its round
     //  cancelled) and the row's holder is untouched.
-    holder = s_lock_lease_row (fixture);
+    holder = s_lock_lease_row (fixture, NULL);
     waiting = 0;
     for (int64_t deadline = zclock_mono () + 30000; zclock_mono () < deadline && waiting == 0; zclock_sleep (50))
         waiting = s_renewals_waiting (fixture);
