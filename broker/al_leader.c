@@ -315,7 +315,7 @@ s_owner_gate (al_leader_t *self, char *error, size_t error_size)
     int64_t silent = now - (stamp > self->watched_from_mono_ms? stamp: self->watched_from_mono_ms);
     if (silent < self->stale_ms) {
         if (self->stalled)
-            zsys_info ("leader: %s: the reactor made progress again: lease renewed (epoch %" PRIu64 ")",
+            zsys_info ("leader: %s: the reactor made progress again: renewing the lease (epoch %" PRIu64 ")",
                        self->name, self->epoch);
         self->stalled = false;
         return 0;

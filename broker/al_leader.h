@@ -33,8 +33,9 @@
 
     Threading: without al_leader_start an al_leader_t is used by one thread. After it,
     the owner's thread may call al_leader_state, al_leader_wait, al_leader_check,
-    al_leader_epoch and al_leader_destroy, any thread al_leader_progress (which stops the thread); al_leader_tick and
-    al_leader_wait_active are then a programming error (asserted). al_leader_fence
+    al_leader_epoch and al_leader_destroy (which stops the thread), any thread
+    al_leader_progress; al_leader_tick, al_leader_wait_active and
+    al_leader_require_progress are then a programming error (asserted). al_leader_fence
     takes any libpq connection in a transaction.
 */
 #ifndef AL_LEADER_H_INCLUDED
