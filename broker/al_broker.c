@@ -568,6 +568,8 @@ al_broker_run (al_broker_t *self)
     uint64_t watchdog_ms = al_sd_watchdog_usec () / 2000;
     uint64_t next_watchdog_mono = 0;
     while (!self->stop_requested) {
+        if (self->leader)
+            al_leader_progress (self->leader);  // the lease is renewed while this runs
         if (watchdog_ms && al_broker_mono_ms () >= next_watchdog_mono) {
             al_sd_notify ("WATCHDOG=1");
             next_watchdog_mono = al_broker_mono_ms () + watchdog_ms;

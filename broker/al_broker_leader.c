@@ -26,18 +26,39 @@
     infinite start timeout). `airlock broker` sends READY=1 again with its endpoints once
     it is active and bound.
 
+    The lease follows the reactor: al_broker_run stamps its progress once per loop pass
+    (al_leader_progress) and the lease's thread renews only while that stamp is younger
+    than half the lease (al_leader_require_progress). A reactor that hangs (a deadlock, a
+    blocking call) therefore stops renewing: the thread logs once why, the lease expires,
+    a standby takes over, and when the reactor comes back it reads LOST and stops as for
+    any lost lease (a commit meanwhile would be fenced). A takeover's rebuild (opening
+    the store, reading the log for the pending approvals, the first batch) runs before
+    the reactor's first pass: the thread renews without stamps for it, up to
+    S_TAKEOVER_GRACE_MS, and feeds systemd meanwhile (EXTEND_TIMEOUT_USEC=, WATCHDOG=1).
+
+    Test hooks (base/al_stallpoint): "broker.reactor" hangs the reactor in its
+    heartbeat tick, "broker.takeover-rebuild" slows the rebuild just after the store
+    opened; neither does anything unless AIRLOCK_STALLPOINT names it.
+
     Threading: the broker's thread; the lease's own thread lives in al_leader.c.
 */
 #include "broker/al_broker_int.h"
 #include "broker/al_leader.h"
 #include "base/al_clock.h"
 #include "base/al_sd_notify.h"
+#include "base/al_stallpoint.h"
 #include "store/al_store_pg.h"
 
 #include <unistd.h>
 
 //  How often a standby looks up from its wait (stop flag, systemd's watchdog).
 #define S_STANDBY_SLICE_MS 250
+
+//  How long a takeover's rebuild may hold the lease before the reactor's first pass.
+//  The rebuild reads the whole log (the pending approvals): generous, so that a large
+//  log does not make every takeover lose the lease it just took (and the next broker
+//  the same); bounded, so that a rebuild that hangs gives the lease up.
+#define S_TAKEOVER_GRACE_MS 600000
 
 //  A standby's wait for the lease. 0 once active; -1 with error (stopped, lost).
 static int
@@ -111,7 +132,11 @@ al_broker_leader_start (al_broker_t *self, char *error, size_t error_size)
     self->leader = al_leader_new (database, name, al_config_ha_lease_ms (config), error, error_size);
     if (!self->leader)
         return -1;
-    if (al_leader_start (self->leader, al_config_heartbeat_ms (config), error, error_size))
+    //  Renewed while the reactor stamped within half a lease: an idle reactor stamps at
+    //  least once per heartbeat interval (a third of the lease at most).
+    if (al_leader_require_progress (self->leader, al_config_ha_lease_ms (config) / 2, S_TAKEOVER_GRACE_MS,
+                                    error, error_size)
+    ||  al_leader_start (self->leader, al_config_heartbeat_ms (config), error, error_size))
         return -1;
     zsys_info ("broker: %s is a standby until it holds the lease", al_leader_name (self->leader));
     //  On failure al_broker_new fails: "stopped while standby" on SIGTERM.
@@ -127,6 +152,7 @@ al_broker_leader_fence (al_broker_t *self, char *error, size_t error_size)
 {
     if (!self->leader)
         return 0;
+    al_stallpoint ("broker.takeover-rebuild");
     if (al_store_set_fence (self->store, al_leader_epoch (self->leader)) != AL_STORE_OK) {
         snprintf (error, error_size, "store.dsn: cannot fence the store: %s", al_store_error (self->store));
         return -1;
@@ -153,6 +179,7 @@ al_broker_leader_tick (al_broker_t *self)
 {
     if (!self->leader)
         return 0;
+    al_stallpoint ("broker.reactor");
     char error [512] = "";
     return s_act_on (al_leader_state (self->leader, error, sizeof error), error);
 }

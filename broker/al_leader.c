@@ -19,10 +19,26 @@
     early by al_leader_check and by destroy), never across a round trip. Destroy asks the
     server to cancel a round in flight (PQcancel on the connection's cancel handle, kept
     under the lock) so that a stop does not wait for a blocked renewal's timeout.
+
+    The owner's progress (al_leader_require_progress): the owner stamps an atomic
+    monotonic time (al_leader_progress, no lock: the reactor does it once per loop pass);
+    before each renewal the thread reads it and renews only while it is younger than
+    stale_ms. A renewal so skipped is not a failed round: the lease still runs, and the
+    thread says once, on its own (the owner is the one that hangs), that it let it run
+    out; if the owner stamps again before the lease expired, renewals resume; once a
+    whole lease passed since the last renewal that got through, the thread reports LOST,
+    exactly as for a renewal the database never answered. A takeover starts a bounded
+    grace (grace_ms): the owner then rebuilds its state from the log before it stamps,
+    so the thread renews without stamps and, since the owner's thread cannot, feeds
+    systemd's watchdog and extends its timeouts (al_sd_notify: nothing without
+    $NOTIFY_SOCKET). The owner's first stamp ends the grace.
 */
 #include "broker/al_leader.h"
 #include "base/al_clock.h"
+#include "base/al_sd_notify.h"
 #include "store/al_store_pg.h"
+
+#include <czmq.h>
 
 #include <assert.h>
 #include <errno.h>
@@ -31,6 +47,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +61,14 @@ struct _al_leader_t {
     int lease_ms;
     uint64_t epoch;                 // 0 unless active (the ticking thread's)
     int64_t renewed_mono_ms;        // start of the last renewal that got through
+    //  The owner's progress (al_leader_require_progress); 0: not watched.
+    int stale_ms;                   // renew only while the owner stamped this recently
+    int grace_ms;                   // after a takeover, renew without stamps this long
+    atomic_int_fast64_t progress_mono_ms;   // the owner's last stamp (any thread writes)
+    atomic_int_fast64_t grace_until_mono_ms;    // 0 once the owner stamped after a takeover
+    bool rebuilding;                // the ticking thread's: in a takeover's grace
+    bool stalled;                   // the ticking thread's: renewals skipped, said once
+    int64_t watched_from_mono_ms;   // the ticking thread's: it looks since then (no pause)
     //  The thread (al_leader_start); everything below is under lock once it runs.
     bool threaded;
     pthread_t thread;
@@ -171,6 +196,8 @@ al_leader_new (const char *conninfo, const char *name, int lease_ms, char *error
     }
     self = calloc (1, sizeof *self);
     assert (self);
+    atomic_init (&self->progress_mono_ms, 0);
+    atomic_init (&self->grace_until_mono_ms, 0);
     self->lease_ms = lease_ms;
     snprintf (self->conninfo, sizeof self->conninfo, "%s", conninfo);
     snprintf (self->name, sizeof self->name, "%s-%d-%08" PRIx32, name, (int) getpid (), randombytes_random ());
@@ -249,6 +276,67 @@ s_update (al_leader_t *self, const char *sql, int count, const char *const *valu
     return rc;
 }
 
+//  During a takeover's grace: tell systemd the broker is alive and may take a while
+//  longer (the owner's thread, which normally does it, is busy rebuilding).
+static void
+s_feed_systemd (al_leader_t *self)
+{
+    char state [128];
+    //  Within that time the next message comes (one per round; a round waits at most a
+    //  lease for its statements).
+    snprintf (state, sizeof state, "EXTEND_TIMEOUT_USEC=%" PRIu64 "%s",
+              (uint64_t) (2 * self->lease_ms + self->renew_ms) * 1000,
+              al_sd_watchdog_usec ()? "\nWATCHDOG=1": "");
+    al_sd_notify (state);
+}
+
+//  Before a renewal, with the owner's progress watched: 0 renew; 1 skip it (the owner
+//  is silent, the lease still runs); -1 the lease ran out unrenewed (error says why).
+static int
+s_owner_gate (al_leader_t *self, char *error, size_t error_size)
+{
+    int64_t now = al_clock_mono_ms ();
+    if (self->rebuilding) {
+        int64_t grace_until = atomic_load (&self->grace_until_mono_ms);
+        if (grace_until == 0)
+            self->rebuilding = false;   // the owner stamped: it serves
+        else
+        if (now < grace_until) {
+            s_feed_systemd (self);
+            return 0;
+        }
+    }
+    //  A thread that overslept by more than the bound was frozen with its owner (SIGSTOP,
+    //  a VM pause): the owner's silence counts only from when the thread looks again,
+    //  and the renewal says whether the lease is still ours.
+    if (self->threaded && now - self->last_round_mono_ms > self->renew_ms + self->stale_ms)
+        self->watched_from_mono_ms = now;
+    int64_t stamp = atomic_load (&self->progress_mono_ms);
+    int64_t silent = now - (stamp > self->watched_from_mono_ms? stamp: self->watched_from_mono_ms);
+    if (silent < self->stale_ms) {
+        if (self->stalled)
+            zsys_info ("leader: %s: the reactor made progress again: renewing the lease (epoch %" PRIu64 ")",
+                       self->name, self->epoch);
+        self->stalled = false;
+        return 0;
+    }
+    if (!self->stalled) {
+        if (self->rebuilding)
+            zsys_warning ("leader: %s: the takeover's rebuild went on past its bound of %d ms: lease not "
+                          "renewed, a standby may take over", self->name, self->grace_ms);
+        else
+            zsys_warning ("leader: %s: reactor made no progress for %" PRId64 " ms: lease not renewed, "
+                          "a standby may take over", self->name, silent);
+        self->stalled = true;
+    }
+    if (now - self->renewed_mono_ms < self->lease_ms)
+        return 1;
+    snprintf (error, error_size, "leader: %s let the lease of epoch %" PRIu64 " expire: the %s made no progress "
+              "for %" PRId64 " ms (a standby may have taken over)", self->name, self->epoch,
+              self->rebuilding? "takeover's rebuild": "reactor", silent);
+    return -1;
+}
+
 //  One round, on whichever thread drives the lease.
 static al_leader_state_t
 s_tick (al_leader_t *self, char *error, size_t error_size)
@@ -270,7 +358,23 @@ s_tick (al_leader_t *self, char *error, size_t error_size)
             return AL_LEADER_STANDBY;
         self->epoch = got;
         self->renewed_mono_ms = started;
+        if (self->stale_ms) {
+            //  The owner builds its state before it stamps: a bounded grace for that.
+            atomic_store (&self->progress_mono_ms, started);
+            atomic_store (&self->grace_until_mono_ms, self->grace_ms? started + self->grace_ms: 0);
+            self->rebuilding = self->grace_ms > 0;
+            self->stalled = false;
+        }
         return AL_LEADER_ACTIVE;
+    }
+    if (self->stale_ms) {
+        int gate = s_owner_gate (self, error, error_size);
+        if (gate > 0)
+            return AL_LEADER_ACTIVE;    // not renewed; the lease still runs
+        if (gate < 0) {
+            self->epoch = 0;
+            return AL_LEADER_LOST;
+        }
     }
     snprintf (epoch, sizeof epoch, "%" PRIu64, self->epoch);
     const char *values [] = { self->name, epoch, lease };
@@ -502,6 +606,32 @@ al_leader_epoch (al_leader_t *self)
     uint64_t epoch = self->published_epoch;
     pthread_mutex_unlock (&self->lock);
     return epoch;
+}
+
+int
+al_leader_require_progress (al_leader_t *self, int stale_ms, int grace_ms, char *error, size_t error_size)
+{
+    assert (self);
+    assert (!self->threaded);
+    if (stale_ms < 1 || stale_ms >= self->lease_ms || grace_ms < 0) {
+        snprintf (error, error_size, "leader: a silence of %d ms (or a grace of %d ms) is outside 1..%d (the lease)",
+                  stale_ms, grace_ms, self->lease_ms - 1);
+        return -1;
+    }
+    self->stale_ms = stale_ms;
+    self->grace_ms = grace_ms;
+    atomic_store (&self->progress_mono_ms, al_clock_mono_ms ());
+    atomic_store (&self->grace_until_mono_ms, 0);
+    return 0;
+}
+
+void
+al_leader_progress (al_leader_t *self)
+{
+    assert (self);
+    atomic_store (&self->progress_mono_ms, al_clock_mono_ms ());
+    if (atomic_load (&self->grace_until_mono_ms))
+        atomic_store (&self->grace_until_mono_ms, 0);
 }
 
 const char *al_leader_name (al_leader_t *self) { assert (self); return self->name; }

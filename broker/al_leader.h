@@ -26,10 +26,16 @@
     Fencing does not depend on the thread: every commit runs the fence in its own
     transaction, so a stale leader never commits whatever the thread knows or not yet.
 
+    The thread renews for an owner that works: with al_leader_require_progress, it
+    renews only while the owner stamped its progress recently (al_leader_progress), so
+    an owner that hangs loses the lease by expiry and a standby takes over; a takeover's
+    rebuild has a bounded grace.
+
     Threading: without al_leader_start an al_leader_t is used by one thread. After it,
     the owner's thread may call al_leader_state, al_leader_wait, al_leader_check,
-    al_leader_epoch and al_leader_destroy (which stops the thread); al_leader_tick and
-    al_leader_wait_active are then a programming error (asserted). al_leader_fence
+    al_leader_epoch and al_leader_destroy (which stops the thread), any thread
+    al_leader_progress; al_leader_tick, al_leader_wait_active and
+    al_leader_require_progress are then a programming error (asserted). al_leader_fence
     takes any libpq connection in a transaction.
 */
 #ifndef AL_LEADER_H_INCLUDED
@@ -77,6 +83,22 @@ int al_leader_wait_active (al_leader_t *self, volatile int *stop, int timeout_ms
 //  active; once it reports AL_LEADER_LOST it stops ticking (the owner is expected to
 //  stop serving: a new process comes back as a standby). 0, or -1 with error.
 int al_leader_start (al_leader_t *self, int renew_ms, char *error, size_t error_size);
+
+//  Renew only while the owner makes progress (docs/ha.md: a broker whose reactor hangs
+//  must not keep the lease). Call before al_leader_start. From then on the active
+//  thread renews only while the owner called al_leader_progress within the last
+//  STALE_MS (1 .. lease_ms - 1; the broker uses half the lease); past that it skips
+//  renewals and logs once why ("reactor made no progress for N ms: lease not renewed,
+//  a standby may take over"), resumes them if the owner stamps again while the lease
+//  runs, and reports AL_LEADER_LOST once a whole lease passed since the last renewal.
+//  A takeover starts a grace of GRACE_MS (0: none) in which the thread renews without
+//  stamps, for the owner's rebuild from the log, and feeds systemd for it
+//  (EXTEND_TIMEOUT_USEC=, and WATCHDOG=1 under a watchdog); the owner's first stamp
+//  ends it. 0, or -1 with error.
+int al_leader_require_progress (al_leader_t *self, int stale_ms, int grace_ms, char *error, size_t error_size);
+
+//  The owner made progress (any thread, no lock, no round trip: one atomic store).
+void al_leader_progress (al_leader_t *self);
 
 //  What the thread last learned, without a round trip: AL_LEADER_STANDBY (also before
 //  its first round), AL_LEADER_ACTIVE, AL_LEADER_LOST (error says why; it stays LOST),

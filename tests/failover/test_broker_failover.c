@@ -25,6 +25,9 @@
     stays valid, and the renewal goes through once the row is free. Under systemd
     (a fake $NOTIFY_SOCKET): a standby says READY=1 with STATUS=standby and feeds the
     watchdog while it waits, then says READY=1 with its endpoints once it took over.
+    The lease follows the reactor: a reactor hung by a stall point (the process alive)
+    stops the renewals, B takes over, and A, resumed, commits nothing and exits; a
+    takeover's rebuild slowed past that bound keeps its lease and keeps systemd fed.
     Waits are bounded loops on conditions, never assertions on time.
 */
 #include "agents/al_agent.h"
@@ -43,6 +46,7 @@
 #include <poll.h>
 #include <sodium.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <cmocka.h>
@@ -68,20 +72,30 @@ s_shell (const char *format, ...)
     return WIFEXITED (rc)? WEXITSTATUS (rc): -1;
 }
 
+//  `airlock broker --config CONFIG`, its stderr in DIR/LOG.log, with the environment
+//  settings ENV ("NAME=VALUE", NULL-terminated; NULL: none) added.
 static pid_t
-s_broker (fixture_t *f, const char *config, const char *log)
+s_broker_with (fixture_t *f, const char *config, const char *log, char *const *env)
 {
     char path [400];
     snprintf (path, sizeof path, "%s/%s.log", f->dir, log);
     pid_t pid = fork ();
     assert_true (pid >= 0);
     if (pid == 0) {
+        for (size_t i = 0; env && env [i]; i++)
+            putenv (env [i]);
         FILE *out = freopen (path, "a", stderr);
         (void) out;
         execl (f->airlock, f->airlock, "broker", "--config", config, (char *) NULL);
         _exit (127);
     }
     return pid;
+}
+
+static pid_t
+s_broker (fixture_t *f, const char *config, const char *log)
+{
+    return s_broker_with (f, config, log, NULL);
 }
 
 //  Exit status of PID within timeout_ms (else killed: -1).
@@ -170,6 +184,7 @@ teardown (void **state)
     }
     //  The brokers' last words, for a failure's diagnosis.
     s_shell ("tail -n 40 '%s/a.log' '%s/b.log' >&2", f->dir, f->dir);
+    s_shell ("test -f '%s/a-again.log' && tail -n 20 '%s/a-again.log' >&2", f->dir, f->dir);
     s_shell ("rm -rf '%s'", f->dir);
     free (f->dsn);
     pg_harness_destroy (&f->pg);
@@ -576,15 +591,14 @@ test_slow_lease_round_trip_does_not_stall_the_broker (void **state)
     assert_int_equal (s_qa_request (orchestrator, "v1", 60000, &result, NULL), AL_AGENT_ACKED);
     long epoch = s_count (f, "SELECT epoch FROM airlock_ha.leader");
     assert_true (epoch >= 1);
-    char dbname [64], error [512] = "";
-    s_dbname (f, dbname, sizeof dbname);
-    char *before = pg_harness_sql (f->pg, dbname, "SELECT expires_at FROM airlock_ha.leader", error, sizeof error);
-    assert_non_null (before);
-
+    //  The row's expiry as locked (read apart before the lock, a renewal could move it
+    //  in between: the broker renews every second).
     PGconn *holder = PQconnectdb (f->dsn);
     assert_int_equal (PQstatus (holder), CONNECTION_OK);
-    PGresult *locked = PQexec (holder, "BEGIN; SELECT epoch FROM airlock_ha.leader WHERE id = 1 FOR SHARE");
+    PGresult *locked = PQexec (holder, "BEGIN; SELECT expires_at FROM airlock_ha.leader WHERE id = 1 FOR SHARE");
     assert_int_equal (PQresultStatus (locked), PGRES_TUPLES_OK);
+    char *before = strdup (PQgetvalue (locked, 0, 0));
+    assert_non_null (before);
     PQclear (locked);
     long waiting = 0;
     for (int64_t deadline = zclock_mono () + 30000; zclock_mono () < deadline && waiting != 1; zclock_sleep (50))
@@ -622,23 +636,18 @@ test_slow_lease_round_trip_does_not_stall_the_broker (void **state)
     assert_int_equal (s_wait_exit (&f->a, 60000), 0);
 }
 
-//  `airlock broker` with a fake systemd notification socket and a watchdog.
+//  `airlock broker` with a fake systemd notification socket and a watchdog (2 s), and
+//  the environment settings EXTRA (NULL-terminated; NULL: none).
 static pid_t
-s_broker_notified (fixture_t *f, const char *config, const char *log, const char *socket_path)
+s_broker_notified (fixture_t *f, const char *config, const char *log, const char *socket_path, char *const *extra)
 {
-    char path [400];
-    snprintf (path, sizeof path, "%s/%s.log", f->dir, log);
-    pid_t pid = fork ();
-    assert_true (pid >= 0);
-    if (pid == 0) {
-        setenv ("NOTIFY_SOCKET", socket_path, 1);
-        setenv ("WATCHDOG_USEC", "2000000", 1);
-        FILE *out = freopen (path, "a", stderr);
-        (void) out;
-        execl (f->airlock, f->airlock, "broker", "--config", config, (char *) NULL);
-        _exit (127);
-    }
-    return pid;
+    char notify [400];
+    snprintf (notify, sizeof notify, "NOTIFY_SOCKET=%s", socket_path);
+    char watchdog [] = "WATCHDOG_USEC=2000000";
+    char *env [8] = { notify, watchdog };
+    for (size_t i = 0; extra && extra [i] && i < 5; i++)
+        env [2 + i] = extra [i];
+    return s_broker_with (f, config, log, env);
 }
 
 //  The next datagram on fd holding text (others are skipped), within timeout_ms.
@@ -681,7 +690,7 @@ test_standby_is_ready_for_systemd (void **state)
     al_agent_t *orchestrator = s_agent (f->config_clients, "orchestrator", false);
     al_agent_result_t result;
     assert_int_equal (s_qa_request (orchestrator, "v1", 60000, &result, NULL), AL_AGENT_ACKED);
-    f->b = s_broker_notified (f, f->config_b, "b", socket_path);
+    f->b = s_broker_notified (f, f->config_b, "b", socket_path, NULL);
     char got [512] = "";
     if (!s_notified (fd, "READY=1", 30000, got, sizeof got))
         fail_msg ("the standby did not say READY=1 (last: '%s')", got);
@@ -708,6 +717,190 @@ test_standby_is_ready_for_systemd (void **state)
     al_agent_destroy (&orchestrator);
     kill (f->b, SIGTERM);
     assert_int_equal (s_wait_exit (&f->b, 60000), 0);
+    close (fd);
+}
+
+//  A fake systemd: a datagram socket bound at DIR/NAME (its path in socket_path).
+static int
+s_fake_systemd (fixture_t *f, const char *name, char *socket_path, size_t size)
+{
+    snprintf (socket_path, size, "%s/%s", f->dir, name);
+    int fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true (fd >= 0);
+    struct sockaddr_un address = { .sun_family = AF_UNIX };
+    assert_true (strlen (socket_path) < sizeof address.sun_path);
+    memcpy (address.sun_path, socket_path, strlen (socket_path) + 1);
+    assert_int_equal (bind (fd, (struct sockaddr *) &address, sizeof address), 0);
+    return fd;
+}
+
+//  The lease follows the reactor. A's reactor hangs (stall point broker.reactor, 30 s,
+//  triggered by the test once A serves) while its process and its lease thread live
+//  on: the thread stops renewing and says why, the lease expires and B takes over while
+//  A still hangs; clients move to B. A message sent to A meanwhile is never committed:
+//  when A's reactor resumes it reads that it lost the lease and exits non-zero. The
+//  chain verifies.
+static void
+test_hung_reactor_loses_the_lease (void **state)
+{
+    fixture_t *f = *state;
+    char stall_dir [300], trigger [400];
+    snprintf (stall_dir, sizeof stall_dir, "%s/stall", f->dir);
+    assert_int_equal (mkdir (stall_dir, 0700), 0);
+    snprintf (trigger, sizeof trigger, "%s/broker.reactor", stall_dir);
+    char spec [] = "AIRLOCK_STALLPOINT=broker.reactor:30000";
+    char arm [400];
+    snprintf (arm, sizeof arm, "AIRLOCK_STALLPOINT_ARM=%s", stall_dir);
+    char *env [] = { spec, arm, NULL };
+    f->a = s_broker_with (f, f->config_a, "a", env);
+    al_agent_t *orchestrator = s_agent (f->config_clients, "orchestrator", false);
+    al_agent_result_t result;
+    assert_int_equal (s_qa_request (orchestrator, "v1", 60000, &result, NULL), AL_AGENT_ACKED);
+    f->b = s_broker (f, f->config_b, "b");
+    for (int64_t deadline = zclock_mono () + 30000; zclock_mono () < deadline; zclock_sleep (50))
+        if (s_log_has (f, "b", "is a standby"))
+            break;
+    assert_true (s_log_has (f, "b", "is a standby"));
+    al_agent_t *only_a = s_agent (f->config_only_a, "orchestrator", false);
+    assert_int_equal (al_agent_wait_registered (only_a, 60000), 0);
+    long epoch = s_count (f, "SELECT epoch FROM airlock_ha.leader");
+    assert_true (epoch >= 1);
+
+    //  Hang A's reactor at its next heartbeat tick.
+    FILE *file = fopen (trigger, "w");
+    assert_non_null (file);
+    fclose (file);
+    for (int64_t deadline = zclock_mono () + 30000; zclock_mono () < deadline; zclock_sleep (20))
+        if (s_log_has (f, "a", "stallpoint: broker.reactor"))
+            break;
+    assert_true (s_log_has (f, "a", "stallpoint: broker.reactor (pass"));
+    int64_t hung = zclock_mono ();
+    for (int64_t deadline = zclock_mono () + 60000; zclock_mono () < deadline; zclock_sleep (50))
+        if (s_log_has (f, "b", "is active"))
+            break;
+    assert_true (s_log_has (f, "b", "is active (lease epoch"));
+    print_message ("    reactor hung -> standby active: %lld ms (lease 3000 ms)\n",
+                   (long long) (zclock_mono () - hung));
+    //  ... while A is alive and still hung: its lease thread let the lease go.
+    int status = 0;
+    assert_int_equal (waitpid (f->a, &status, WNOHANG), 0);
+    assert_false (s_log_has (f, "a", "stallpoint: broker.reactor (pass [0-9]*): resumed"));
+    assert_true (s_log_has (f, "a", "reactor made no progress for [0-9]* ms: lease not renewed, a standby may take over"));
+    char sql [256];
+    snprintf (sql, sizeof sql, "SELECT count(*) FROM airlock_ha.leader WHERE epoch = %ld AND holder LIKE 'b-%%'",
+              epoch + 1);
+    assert_int_equal (s_count (f, sql), 1);
+    //  A client that knows only A posts to the hung broker; the others move to B.
+    char stale_id [AL_AGENT_ID_SIZE];
+    assert_int_equal (s_qa_request (only_a, "stale", 1000, NULL, stale_id), AL_AGENT_QUEUED);
+    assert_int_equal (s_qa_request (orchestrator, "v2", 60000, &result, NULL), AL_AGENT_ACKED);
+    al_agent_info_t info;
+    al_agent_info (orchestrator, &info);
+    assert_int_equal (info.endpoint_index, 1);
+    uint64_t last_sequence = result.audit_sequence;
+
+    //  A's reactor resumes: it learns the lease is gone and stops, committing nothing.
+    int code = s_wait_exit (&f->a, 90000);
+    assert_true (code > 0 && code != 128 + SIGKILL);
+    assert_true (s_log_has (f, "a", "resumed"));
+    assert_true (s_log_has (f, "a", "no longer the active broker"));
+    assert_true (s_log_has (f, "a", "let the lease of epoch"));
+    assert_int_equal (al_agent_wait (only_a, stale_id, 500, &result), AL_AGENT_TIMEOUT);
+    al_agent_destroy (&only_a);
+    al_agent_destroy (&orchestrator);
+    kill (f->b, SIGTERM);
+    assert_int_equal (s_wait_exit (&f->b, 60000), 0);
+    char error [1024] = "";
+    al_store_options_t read_only = { .read_only = true };
+    al_store_t *store = al_store_open (AL_STORE_PG_BACKEND, f->dsn, &read_only, error, sizeof error);
+    if (!store)
+        fail_msg ("%s", error);
+    assert_true (al_store_row_count (store) >= last_sequence);
+    bool found = false;
+    al_store_iter_t *iter = al_store_iter_new (store, 1);
+    assert_non_null (iter);
+    al_store_event_t event;
+    while (al_store_iter_next (iter, &event) == AL_STORE_OK)
+        if (event.message_id && strcmp (event.message_id, stale_id) == 0)
+            found = true;
+    al_store_iter_destroy (&iter);
+    assert_false (found);
+    al_verify_report_t report;
+    assert_int_equal (al_store_verify (store, NULL, NULL, &report), AL_STORE_OK);
+    if (report.result != AL_VERIFY_OK)
+        fail_msg ("verify: %s", report.reason);
+    al_store_destroy (&store);
+}
+
+//  A takeover's rebuild slower than the reactor's bound keeps the lease it just took.
+//  B (under a fake systemd with a 2 s watchdog) takes over from a killed A and its
+//  rebuild stalls 8 s (stall point broker.takeover-rebuild) while A, restarted, waits
+//  as a standby ready to take a lapsed lease: B keeps the lease (same epoch, A still a
+//  standby), tells systemd meanwhile (EXTEND_TIMEOUT_USEC= with WATCHDOG=1), then
+//  serves.
+static void
+test_slow_takeover_rebuild_keeps_the_lease (void **state)
+{
+    fixture_t *f = *state;
+    char socket_path [300];
+    int fd = s_fake_systemd (f, "notify.sock", socket_path, sizeof socket_path);
+    f->a = s_broker (f, f->config_a, "a");
+    al_agent_t *orchestrator = s_agent (f->config_clients, "orchestrator", false);
+    al_agent_result_t result;
+    assert_int_equal (s_qa_request (orchestrator, "v1", 60000, &result, NULL), AL_AGENT_ACKED);
+    long epoch = s_count (f, "SELECT epoch FROM airlock_ha.leader");
+    char spec [] = "AIRLOCK_STALLPOINT=broker.takeover-rebuild:8000";
+    char *extra [] = { spec, NULL };
+    f->b = s_broker_notified (f, f->config_b, "b", socket_path, extra);
+    char got [512] = "";
+    if (!s_notified (fd, "STATUS=standby", 30000, got, sizeof got))
+        fail_msg ("the standby did not say READY=1 (last: '%s')", got);
+    assert_int_equal (kill (f->a, SIGKILL), 0);
+    assert_int_equal (s_wait_exit (&f->a, 30000), 128 + SIGKILL);
+    //  B takes over and starts its rebuild; A comes back as a standby (started after the
+    //  takeover, else it may win the race for A's expired lease).
+    for (int64_t deadline = zclock_mono () + 60000; zclock_mono () < deadline; zclock_sleep (50))
+        if (s_log_has (f, "b", "is active"))
+            break;
+    assert_true (s_log_has (f, "b", "is active (lease epoch"));
+    f->a = s_broker (f, f->config_a, "a-again");
+    //  What B tells systemd from its takeover to its READY=1 with endpoints.
+    int extended = 0, fed = 0;
+    bool listening = false;
+    for (int64_t deadline = zclock_mono () + 90000; zclock_mono () < deadline && !listening; ) {
+        if (!s_notified (fd, "=", (int) (deadline - zclock_mono ()), got, sizeof got))
+            break;
+        if (strstr (got, "STATUS=broker listening on"))
+            listening = true;
+        else
+        if (strstr (got, "EXTEND_TIMEOUT_USEC=")) {
+            extended++;
+            fed += strstr (got, "WATCHDOG=1") != NULL;
+        }
+    }
+    assert_true (listening);
+    assert_true (s_log_has (f, "b", "stallpoint: broker.takeover-rebuild (pass 1): stalling 8000 ms"));
+    assert_true (s_log_has (f, "b", "stallpoint: broker.takeover-rebuild (pass 1): resumed"));
+    print_message ("    during an 8 s rebuild: %d EXTEND_TIMEOUT_USEC (%d with WATCHDOG=1)\n", extended, fed);
+    //  An 8 s stall with a 2 s watchdog and a 1 s heartbeat: fed all along.
+    assert_true (extended >= 3);
+    assert_int_equal (fed, extended);
+    //  B serves, with the lease it took; A waits its turn.
+    assert_int_equal (s_qa_request (orchestrator, "v2", 60000, &result, NULL), AL_AGENT_ACKED);
+    char sql [256];
+    snprintf (sql, sizeof sql, "SELECT count(*) FROM airlock_ha.leader WHERE epoch = %ld AND holder LIKE 'b-%%'",
+              epoch + 1);
+    assert_int_equal (s_count (f, sql), 1);
+    assert_true (s_log_has (f, "a-again", "is a standby"));
+    assert_false (s_log_has (f, "a-again", "is active"));
+    assert_false (s_log_has (f, "b", "made no progress"));
+    assert_false (s_log_has (f, "b", "no longer the active broker"));
+    al_agent_destroy (&orchestrator);
+    kill (f->b, SIGTERM);
+    assert_int_equal (s_wait_exit (&f->b, 60000), 0);
+    kill (f->a, SIGTERM);
+    int code = s_wait_exit (&f->a, 30000);
+    assert_true (code > 0 && code < 128);
     close (fd);
 }
 
@@ -740,6 +933,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_pending_approval_survives_failover, setup, teardown),
         cmocka_unit_test_setup_teardown (test_slow_lease_round_trip_does_not_stall_the_broker, setup, teardown),
         cmocka_unit_test_setup_teardown (test_standby_is_ready_for_systemd, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_hung_reactor_loses_the_lease, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_slow_takeover_rebuild_keeps_the_lease, setup, teardown),
         cmocka_unit_test_setup_teardown (test_password_in_the_dsn_is_refused, setup, teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

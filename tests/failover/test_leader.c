@@ -6,7 +6,10 @@
     refused and its renewal reports the loss. With processes (leader_under_test): the
     active one is paused with SIGSTOP past its lease, the standby takes over and commits,
     the paused one is woken: none of its commits lands after the takeover (checked on
-    the rows themselves), and it stops. Waits are bounded loops on conditions.
+    the rows themselves), and it stops. The lease follows its owner's progress: renewals
+    stop while the owner is silent, resume when it stamps again, and a silence of a
+    lease is LOST (a standby takes over, the old epoch is fenced); a takeover's grace
+    renews without stamps, for a bounded time. Waits are bounded loops on conditions.
 */
 #include "broker/al_leader.h"
 #include "pg_harness.h"
@@ -213,14 +216,19 @@ s_renewals_waiting (fixture_t *fixture)
 }
 
 //  A session that holds the lease row FOR SHARE, as a commit's fence does: a renewal
-//  (an UPDATE) waits for it, fences do not.
+//  (an UPDATE) waits for it, fences do not. The row's expiry as locked in *expires_p
+//  (the caller's) unless NULL: read apart, a renewal could move it in between.
 static PGconn *
-s_lock_lease_row (fixture_t *fixture)
+s_lock_lease_row (fixture_t *fixture, char **expires_p)
 {
     PGconn *connection = PQconnectdb (fixture->dsn);
     assert_int_equal (PQstatus (connection), CONNECTION_OK);
-    PGresult *result = PQexec (connection, "BEGIN; SELECT epoch FROM airlock_ha.leader WHERE id = 1 FOR SHARE");
+    PGresult *result = PQexec (connection, "BEGIN; SELECT expires_at FROM airlock_ha.leader WHERE id = 1 FOR SHARE");
     assert_int_equal (PQresultStatus (result), PGRES_TUPLES_OK);
+    if (expires_p) {
+        *expires_p = strdup (PQgetvalue (result, 0, 0));
+        assert_non_null (*expires_p);
+    }
     PQclear (result);
     return connection;
 }
@@ -256,10 +264,8 @@ test_thread_renews_without_blocking_its_owner (void **state)
     assert_int_equal (al_leader_epoch (a), 1);
     assert_true (al_leader_last_round_ms (a) > 0);
     assert_int_equal (al_leader_tick (b, error, sizeof error), AL_LEADER_STANDBY);
-    char *before = pg_harness_sql (s_pg, fixture->dbname, "SELECT expires_at FROM airlock_ha.leader", error, sizeof error);
-    assert_non_null (before);
-
-    PGconn *holder = s_lock_lease_row (fixture);
+    char *before = NULL;
+    PGconn *holder = s_lock_lease_row (fixture, &before);
     long waiting = 0;
     for (int64_t deadline = zclock_mono () + 30000; zclock_mono () < deadline && waiting == 0; zclock_sleep (50))
         waiting = s_renewals_waiting (fixture);
@@ -291,7 +297,7 @@ test_thread_renews_without_blocking_its_owner (void **state)
 
     //  Destroyed while a renewal waits for the row: the thread is stopped (its round
     //  cancelled) and the row's holder is untouched.
-    holder = s_lock_lease_row (fixture);
+    holder = s_lock_lease_row (fixture, NULL);
     waiting = 0;
     for (int64_t deadline = zclock_mono () + 30000; zclock_mono () < deadline && waiting == 0; zclock_sleep (50))
         waiting = s_renewals_waiting (fixture);
@@ -336,6 +342,130 @@ test_thread_reports_a_lost_lease (void **state)
     assert_int_equal (al_leader_wait (a, 100, error, sizeof error), AL_LEADER_LOST);
     assert_int_equal (s_fenced_insert (fixture->dsn, epoch, error, sizeof error), -1);
     assert_non_null (strstr (error, "another broker took over"));
+    al_leader_destroy (&a);
+}
+
+//  The lease follows its owner (the broker's reactor): renewed while the owner stamps
+//  its progress, skipped once it fell silent past the bound (the row stops moving),
+//  resumed when it stamps again within the lease; a silence of a whole lease is LOST,
+//  after which a standby takes over and the old epoch is fenced.
+static void
+test_thread_renews_only_while_its_owner_progresses (void **state)
+{
+    fixture_t *fixture = *state;
+    char error [512] = "";
+    al_leader_t *a = al_leader_new (fixture->dsn, "broker-a", 30000, error, sizeof error);
+    assert_non_null (a);
+    //  Bounds: a silence within the lease, a grace not negative.
+    assert_int_equal (al_leader_require_progress (a, 0, 0, error, sizeof error), -1);
+    assert_non_null (strstr (error, "outside 1..29999"));
+    assert_int_equal (al_leader_require_progress (a, 30000, 0, error, sizeof error), -1);
+    assert_int_equal (al_leader_require_progress (a, 1000, -1, error, sizeof error), -1);
+    //  A long lease first: silence, then progress again, well within it.
+    assert_int_equal (al_leader_require_progress (a, 1000, 0, error, sizeof error), 0);
+    assert_int_equal (al_leader_start (a, 100, error, sizeof error), 0);
+    assert_int_equal (al_leader_wait (a, 30000, error, sizeof error), AL_LEADER_ACTIVE);
+    //  The owner stamps: the row moves.
+    char *before = pg_harness_sql (s_pg, fixture->dbname, "SELECT expires_at FROM airlock_ha.leader", error, sizeof error);
+    assert_non_null (before);
+    char sql [256];
+    snprintf (sql, sizeof sql, "SELECT count(*) FROM airlock_ha.leader WHERE expires_at > '%s'::timestamptz", before);
+    long moved = 0;
+    for (int64_t deadline = zclock_mono () + 30000; zclock_mono () < deadline && moved != 1; zclock_sleep (50)) {
+        al_leader_progress (a);
+        moved = s_count (fixture, sql);
+    }
+    assert_int_equal (moved, 1);
+    free (before);
+    //  The owner falls silent: the row stops moving (two reads 2 s apart agree, with
+    //  renewals every 100 ms had they gone on), the owner still reads ACTIVE.
+    char *last = NULL;
+    bool still = false;
+    for (int64_t deadline = zclock_mono () + 30000; zclock_mono () < deadline && !still; ) {
+        free (last);
+        last = pg_harness_sql (s_pg, fixture->dbname, "SELECT expires_at FROM airlock_ha.leader", error, sizeof error);
+        assert_non_null (last);
+        zclock_sleep (2000);
+        char *now = pg_harness_sql (s_pg, fixture->dbname, "SELECT expires_at FROM airlock_ha.leader", error, sizeof error);
+        assert_non_null (now);
+        still = strcmp (now, last) == 0;
+        free (now);
+    }
+    assert_true (still);
+    assert_int_equal (al_leader_state (a, error, sizeof error), AL_LEADER_ACTIVE);
+    assert_int_equal (al_leader_epoch (a), 1);
+    //  It stamps again: renewals resume, same epoch.
+    snprintf (sql, sizeof sql, "SELECT count(*) FROM airlock_ha.leader WHERE expires_at > '%s'::timestamptz"
+                               " AND epoch = 1 AND holder LIKE 'broker-a-%%'", last);
+    moved = 0;
+    for (int64_t deadline = zclock_mono () + 30000; zclock_mono () < deadline && moved != 1; zclock_sleep (50)) {
+        al_leader_progress (a);
+        moved = s_count (fixture, sql);
+    }
+    assert_int_equal (moved, 1);
+    free (last);
+    assert_int_equal (al_leader_state (a, error, sizeof error), AL_LEADER_ACTIVE);
+    al_leader_destroy (&a);
+
+    //  A short lease, an owner that stops for good: LOST once the lease ran out
+    //  unrenewed; a standby takes over; the old epoch is fenced.
+    assert_int_equal (s_count (fixture, "WITH expired AS (UPDATE airlock_ha.leader SET expires_at = '-infinity'"
+                                        " RETURNING 1) SELECT count(*) FROM expired"), 1);
+    al_leader_t *c = al_leader_new (fixture->dsn, "broker-c", 1500, error, sizeof error);
+    assert_non_null (c);
+    assert_int_equal (al_leader_require_progress (c, 750, 0, error, sizeof error), 0);
+    assert_int_equal (al_leader_start (c, 100, error, sizeof error), 0);
+    assert_int_equal (al_leader_wait (c, 30000, error, sizeof error), AL_LEADER_ACTIVE);
+    uint64_t epoch = al_leader_epoch (c);
+    assert_int_equal (epoch, 2);
+    al_leader_state_t seen = AL_LEADER_ACTIVE;
+    for (int64_t deadline = zclock_mono () + 30000; zclock_mono () < deadline && seen != AL_LEADER_LOST; zclock_sleep (20))
+        seen = al_leader_state (c, error, sizeof error);
+    assert_int_equal (seen, AL_LEADER_LOST);
+    assert_non_null (strstr (error, "let the lease of epoch 2 expire: the reactor made no progress"));
+    assert_int_equal (al_leader_epoch (c), 0);
+    al_leader_t *b = al_leader_new (fixture->dsn, "broker-b", 1500, error, sizeof error);
+    assert_non_null (b);
+    assert_int_equal (al_leader_wait_active (b, NULL, 30000, error, sizeof error), 0);
+    assert_int_equal (al_leader_epoch (b), 3);
+    assert_int_equal (s_fenced_insert (fixture->dsn, epoch, error, sizeof error), -1);
+    assert_non_null (strstr (error, "another broker took over"));
+    assert_int_equal (al_leader_state (c, error, sizeof error), AL_LEADER_LOST);
+    al_leader_destroy (&c);
+    al_leader_destroy (&b);
+}
+
+//  A takeover's grace: the owner rebuilds before its first stamp, and the thread
+//  renews meanwhile (the row moves past the silence bound with no stamp at all), but
+//  only for the grace: then the lease runs out and the thread says why.
+static void
+test_takeover_grace_keeps_the_lease_for_a_bounded_time (void **state)
+{
+    fixture_t *fixture = *state;
+    char error [512] = "";
+    al_leader_t *a = al_leader_new (fixture->dsn, "broker-a", 1500, error, sizeof error);
+    assert_non_null (a);
+    assert_int_equal (al_leader_require_progress (a, 750, 5000, error, sizeof error), 0);
+    assert_int_equal (al_leader_start (a, 100, error, sizeof error), 0);
+    assert_int_equal (al_leader_wait (a, 30000, error, sizeof error), AL_LEADER_ACTIVE);
+    char *taken = pg_harness_sql (s_pg, fixture->dbname, "SELECT expires_at FROM airlock_ha.leader", error, sizeof error);
+    assert_non_null (taken);
+    //  Renewed more than the silence bound and the whole lease after the takeover,
+    //  never stamped.
+    char sql [256];
+    snprintf (sql, sizeof sql, "SELECT count(*) FROM airlock_ha.leader WHERE expires_at > '%s'::timestamptz"
+                               " + interval '1600 milliseconds' AND epoch = 1", taken);
+    long moved = 0;
+    for (int64_t deadline = zclock_mono () + 30000; zclock_mono () < deadline && moved != 1; zclock_sleep (50))
+        moved = s_count (fixture, sql);
+    assert_int_equal (moved, 1);
+    free (taken);
+    //  The grace ends, the lease runs out.
+    al_leader_state_t seen = AL_LEADER_ACTIVE;
+    for (int64_t deadline = zclock_mono () + 60000; zclock_mono () < deadline && seen != AL_LEADER_LOST; zclock_sleep (20))
+        seen = al_leader_state (a, error, sizeof error);
+    assert_int_equal (seen, AL_LEADER_LOST);
+    assert_non_null (strstr (error, "expire: the takeover's rebuild made no progress"));
     al_leader_destroy (&a);
 }
 
@@ -448,6 +578,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_paused_leader_never_commits_after_the_takeover, setup, teardown),
         cmocka_unit_test_setup_teardown (test_thread_renews_without_blocking_its_owner, setup, teardown),
         cmocka_unit_test_setup_teardown (test_thread_reports_a_lost_lease, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_thread_renews_only_while_its_owner_progresses, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_takeover_grace_keeps_the_lease_for_a_bounded_time, setup, teardown),
     };
     return cmocka_run_group_tests (tests, group_setup, group_teardown);
 }
