@@ -315,12 +315,8 @@ al_broker_new (const al_config_t *config, char *error, size_t error_size)
     zlistx_set_destructor (self->events, s_event_destroy);
 
     //  The ZAP handler first: libzmq accepts any CURVE key when none is bound.
-    self->zap = zsock_new (ZMQ_REP);
-    if (!self->zap || zsock_bind (self->zap, AL_BROKER_ZAP_ENDPOINT) == -1) {
-        snprintf (error, error_size, "%s: cannot bind the ZAP handler (another one in this process?): "
-                  "refusing to start", AL_BROKER_ZAP_ENDPOINT);
+    if (al_broker_zap_start (self, error, error_size))
         goto failed;
-    }
     self->router = zsock_new (ZMQ_ROUTER);
     self->pub = zsock_new (ZMQ_PUB);
     if (!self->router || !self->pub) {
@@ -396,6 +392,7 @@ al_broker_destroy (al_broker_t **self_p)
     zsock_destroy (&self->router);
     zsock_destroy (&self->pub);
     zsock_destroy (&self->zap);
+    zsock_destroy (&self->zap_retiring);
     if (self->items)
         al_broker_batch_discard (self);
     if (self->checkpoint_thread_started) {
@@ -541,9 +538,11 @@ s_tick (al_broker_t *self)
     //  Connections that ended leave their buffers (ours, libzmq's, CURVE's) free but
     //  scattered over the heaps of two threads, which glibc does not return by itself:
     //  without this, waves of agents connecting and leaving grew the RSS by a third.
-    if (self->forgotten_peers >= AL_BROKER_TRIM_AFTER_PEERS) {
+    //  The same for the ZAP pipes a closed ZAP handler released (al_broker_auth.c).
+    if (self->forgotten_peers + self->zap_released >= AL_BROKER_TRIM_AFTER_PEERS) {
         malloc_trim (0);
         self->forgotten_peers = 0;
+        self->zap_released = 0;
     }
     al_broker_sweep_all (self);
     al_broker_checkpoint (self, false);
@@ -556,11 +555,13 @@ int
 al_broker_run (al_broker_t *self)
 {
     assert (self);
+    //  Items 1 and 4 are the ZAP handler and the retiring one: renewed as they change.
     zmq_pollitem_t items [] = {
         { zsock_resolve (self->router), 0, ZMQ_POLLIN, 0 },
-        { zsock_resolve (self->zap), 0, ZMQ_POLLIN, 0 },
+        { NULL, 0, ZMQ_POLLIN, 0 },
         { zsock_resolve (self->monitor_router), 0, ZMQ_POLLIN, 0 },
         { zsock_resolve (self->monitor_pub), 0, ZMQ_POLLIN, 0 },
+        { NULL, 0, ZMQ_POLLIN, 0 },
     };
     uint64_t interval = (uint64_t) al_config_heartbeat_ms (self->config);
     //  Under systemd's watchdog (WATCHDOG_USEC), ping twice per interval from this loop:
@@ -597,15 +598,27 @@ al_broker_run (al_broker_t *self)
             if (until_due < timeout)
                 timeout = until_due;
         }
-        int rc = zmq_poll (items, 4, timeout);
+        if (self->zap_retiring) {
+            long until_retire = self->zap_retire_mono > now? (long) (self->zap_retire_mono - now): 0;
+            if (until_retire < timeout)
+                timeout = until_retire;
+        }
+        items [1].socket = zsock_resolve (self->zap);
+        items [4].socket = self->zap_retiring? zsock_resolve (self->zap_retiring): NULL;
+        int rc = zmq_poll (items, self->zap_retiring? 5: 4, timeout);
         if (rc == -1 && zmq_errno () != EINTR) {
             zsys_error ("broker: poll: %s", zmq_strerror (zmq_errno ()));
             return -1;
         }
         if (rc > 0) {
             while (items [1].revents & ZMQ_POLLIN) {
-                al_broker_zap_handle (self);
+                al_broker_zap_handle (self, self->zap);
                 if (!(zsock_events (self->zap) & ZMQ_POLLIN))
+                    break;
+            }
+            while (self->zap_retiring && (items [4].revents & ZMQ_POLLIN)) {
+                al_broker_zap_handle (self, self->zap_retiring);
+                if (!(zsock_events (self->zap_retiring) & ZMQ_POLLIN))
                     break;
             }
             if (items [2].revents & ZMQ_POLLIN)
@@ -620,6 +633,7 @@ al_broker_run (al_broker_t *self)
         }
         al_broker_close_due (self);
         now = al_broker_mono_ms ();
+        al_broker_zap_renew (self, now);
         if (now >= self->next_tick_mono) {
             s_tick (self);
             self->next_tick_mono = now + interval;
