@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -300,7 +301,13 @@ al_broker_new (const al_config_t *config, char *error, size_t error_size)
     self->round_robin = zhashx_new ();
     self->events = zlistx_new ();
     self->closed = zhashx_new ();
-    self->items = (al_broker_item_t *) calloc (self->max_items, sizeof *self->items);
+    //  The batch's items (~2.7 KB each, 1.4 MB for 512) are mapped on their own, so that
+    //  the tick can hand their pages back once a burst has touched them all.
+    self->items_bytes = self->max_items * sizeof *self->items;
+    self->items = (al_broker_item_t *) mmap (NULL, self->items_bytes, PROT_READ | PROT_WRITE,
+                                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (self->items == MAP_FAILED)
+        self->items = NULL;
     if (!self->peers || !self->buckets || !self->inflight || !self->topics || !self->round_robin
     ||  !self->events || !self->closed || !self->items) {
         snprintf (error, error_size, "broker: out of memory");
@@ -416,7 +423,8 @@ al_broker_destroy (al_broker_t **self_p)
     zhashx_destroy (&self->round_robin);
     zhashx_destroy (&self->closed);
     zlistx_destroy (&self->events);
-    free (self->items);
+    if (self->items)
+        munmap (self->items, self->items_bytes);
     free (self->pack_buffer);
     al_approval_desk_destroy (&self->approvals);
     al_store_destroy (&self->store);
@@ -495,6 +503,19 @@ al_broker_handle_signals (al_broker_t *self)
     signal (SIGPIPE, SIG_IGN);
 }
 
+//  Items past the DeliveryAcks held for the next commit are dead between batches (each
+//  batch clears an item before use): their pages go back to the kernel, which gives
+//  zeroed ones on the next touch. After a burst of 512 messages they held 1.4 MB.
+static void
+s_items_release (al_broker_t *self)
+{
+    size_t page = (size_t) sysconf (_SC_PAGESIZE);
+    size_t live = self->deferred * sizeof *self->items;
+    size_t from = (live + page - 1) / page * page;
+    if (from < self->items_bytes)
+        madvise ((char *) self->items + from, self->items_bytes - from, MADV_DONTNEED);
+}
+
 //  Once per heartbeat interval: heartbeat every peer, forget the dead, resend what
 //  waits, checkpoint on time.
 static void
@@ -544,6 +565,7 @@ s_tick (al_broker_t *self)
         self->forgotten_peers = 0;
         self->zap_released = 0;
     }
+    s_items_release (self);
     al_broker_sweep_all (self);
     al_broker_checkpoint (self, false);
     al_broker_metrics_tick (self);

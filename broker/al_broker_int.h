@@ -172,7 +172,8 @@ struct _al_broker_t {
     size_t closing_peers;           // peers in the closing state (recounted by al_broker_close_due)
     size_t forgotten_peers;         // peers forgotten since the heap was last trimmed
     zhashx_t *closed;               // key hex of a dropped closing peer → uint64_t expiry (mono)
-    al_broker_item_t *items;
+    al_broker_item_t *items;        // max_items, mapped on their own (al_broker.c, s_items_release)
+    size_t items_bytes;
     size_t deferred;                // items [0, deferred): DeliveryAcks waiting for a commit
     uint64_t deferred_since_mono;
     size_t max_items;
