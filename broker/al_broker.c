@@ -271,7 +271,11 @@ al_broker_new (const al_config_t *config, char *error, size_t error_size)
     //  With ha: the PostgreSQL store (store.dsn) the brokers share, fenced by the lease.
     const char *backend = self->leader? AL_STORE_PG_BACKEND: al_config_store_backend (config);
     const char *database = self->leader? al_config_ha_database (config): al_config_store_location (config);
-    self->store = al_store_open (backend, database, NULL, error, error_size);
+    //  The writer's page cache: 1 MiB instead of SQLite's 2 MB. It appends at the right
+    //  edge of the table and its indexes, and its sweeps read the delivery queue; a full
+    //  2 MB cache was 5% of the broker's resident memory with 1,000 agents.
+    al_store_options_t writer = { .create = true, .cache_kib = AL_BROKER_WRITER_CACHE_KIB };
+    self->store = al_store_open (backend, database, &writer, error, error_size);
     if (!self->store || al_broker_leader_fence (self, error, error_size))
         goto failed;
     //  The head this broker starts from; from now on only its own commits move it.

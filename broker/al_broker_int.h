@@ -58,6 +58,8 @@
 //  releases the pipes of the handshakes it answered (al_broker_auth.c).
 #define AL_BROKER_ZAP_RENEW_AFTER 64
 #define AL_BROKER_ZAP_RETIRE_MS 250
+//  The audit writer's SQLite page cache, KiB (al_broker.c, al_broker_new).
+#define AL_BROKER_WRITER_CACHE_KIB 1024
 //  How long accepted DeliveryAcks may wait for the next commit (al_broker_batch.c).
 #define AL_BROKER_ACK_DEFER_MS 10
 //  Integer keys for zhashx (delivery sequences): stored in the key pointer itself.

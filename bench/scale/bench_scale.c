@@ -32,6 +32,7 @@
 #include "broker/al_broker.h"
 #include "base/al_config.h"
 #include "proto/al_codec.h"
+#include "store/al_store.h"
 #include <czmq.h>
 #include <errno.h>
 #include <pthread.h>
@@ -677,6 +678,28 @@ s_setup (s_bench_t *bench)
     fclose (file);
 }
 
+//  Rows of the given type in the broker's audit log (read once it has stopped); -1 if
+//  it cannot be read.
+static long
+s_count_rows (s_bench_t *bench, const char *type)
+{
+    char database [320], error [512];
+    snprintf (database, sizeof database, "%s/audit.db", bench->dir);
+    al_store_options_t options = { .read_only = true };
+    al_store_t *store = al_store_open (NULL, database, &options, error, sizeof error);
+    if (!store)
+        return -1;
+    long count = 0;
+    al_store_iter_t *iter = al_store_iter_new (store, 1);
+    al_store_event_t event;
+    while (iter && al_store_iter_next (iter, &event) == AL_STORE_OK)
+        if (strcmp (event.type, type) == 0 && count++ < 3)
+            printf ("  %s: %s\n", type, event.reason);     // the first ones, to say why
+    al_store_iter_destroy (&iter);
+    al_store_destroy (&store);
+    return count;
+}
+
 static int
 s_wait_child (pid_t pid)
 {
@@ -810,6 +833,14 @@ main (void)
                  zero_zap_rc);
         complete = false;
     }
+    //  Handshakes the broker audited as failed (not completed within handshake_ms: they
+    //  appear when the machine is loaded, the client then connects again) or refused
+    //  (none expected: every key is known). The first reasons are printed above.
+    long failed = s_count_rows (&bench, "HandshakeFailed"), refused = s_count_rows (&bench, "HandshakeRefused");
+    printf ("RESULT scale.broker_handshakes_failed %ld rows\n", failed);
+    printf ("RESULT scale.broker_handshakes_refused %ld rows\n", refused);
+    if (refused != 0)
+        complete = false;
     for (int i = 0; i < S_MAX_AGENTS; i++)
         zcert_destroy (&bench.agents [i]);
     zcert_destroy (&bench.observer);

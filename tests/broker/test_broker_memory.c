@@ -1,12 +1,17 @@
-/*  test_zap_renewal.c: the broker renews its ZAP handler to release libzmq's per-
-    connection ZAP pipes (al_broker_auth.c), and authentication is unchanged by it.
+/*  test_broker_memory.c: what the broker does to hold less memory per connection
+    leaves its behaviour as it was.
+
+    1. It renews its ZAP handler to release libzmq's per-connection ZAP pipes
+       (al_broker_auth.c): agents registered under an old handler keep working after it
+       was closed, new agents are admitted by the fresh handler, an unknown key is still
+       refused and audited, and the retired handlers were really closed.
+    2. A peer's key and routing id live in storage sized to its routing id
+       (al_broker_peers.c): clients that choose their own routing id, of 1 and of 255
+       bytes (libzmq's largest), are answered and their messages delivered.
 
     The broker runs in this process (al_broker_run in a thread), so that the test can
     lower the renewal threshold (zap_renew_after, al_broker_int.h) and read how many
-    handlers were closed. The clients are the harness's CURVE DEALERs. Asserted: agents
-    registered under an old handler keep working after it was closed, new agents are
-    admitted by the fresh handler, an unknown key is still refused and audited, and the
-    retired handlers were really closed.
+    handlers were closed. The clients are CURVE DEALERs with the harness's keys.
 */
 #include "harness.h"
 #include "broker/al_broker_int.h"
@@ -141,6 +146,87 @@ test_renewed_handler_keeps_agents_and_refuses_strangers (void **state)
     harness_destroy (&fx);
 }
 
+//  ---- 2. peers' storage sized to their routing id -----------------------------------
+
+static zsock_t *
+s_client_with_routing_id (harness_t *fx, const char *identity, const uint8_t *routing_id, size_t size)
+{
+    zcert_t *cert = (zcert_t *) zhashx_lookup (fx->certs, identity);
+    assert_non_null (cert);
+    zsock_t *client = zsock_new (ZMQ_DEALER);
+    assert_non_null (client);
+    zcert_apply (cert, client);
+    zsock_set_curve_serverkey (client, fx->broker_public);
+    zsock_set_linger (client, 0);
+    assert_int_equal (zmq_setsockopt (zsock_resolve (client), ZMQ_ROUTING_ID, routing_id, size), 0);
+    assert_int_equal (zsock_connect (client, "%s", fx->router), 0);
+    return client;
+}
+
+static void
+test_own_routing_ids_of_1_and_255_bytes_are_served (void **state)
+{
+    (void) state;
+    static const harness_identity_t identities [] = {
+        { "orch-short", "orchestrator" },
+        { "orch-long", "orchestrator" },
+        { "deploy-manager", "deploy-manager" },
+    };
+    harness_options_t options = { .tcp = false };
+    harness_t *fx = harness_new (&options, identities, 3);
+    assert_non_null (fx);
+    char error [1024] = "";
+    al_config_t *config = al_config_load (fx->config_path, error, sizeof error);
+    assert_non_null (config);
+    al_broker_t *broker = al_broker_new (config, error, sizeof error);
+    assert_non_null (broker);
+    pthread_t thread;
+    assert_int_equal (pthread_create (&thread, NULL, s_run, broker), 0);
+
+    zsock_t *manager = harness_client (fx, "deploy-manager", NULL);
+    harness_register (manager, "reg-m", true);
+    al_envelope_t *ack = s_expect (manager, AIRLOCK__ENVELOPE__BODY_ACK, 20000);
+    assert_non_null (ack);
+    al_codec_free (&ack);
+    uint8_t short_id [1] = { 'A' };
+    uint8_t long_id [255];
+    for (size_t i = 0; i < sizeof long_id; i++)
+        long_id [i] = (uint8_t) (0x80 + i % 64);
+    struct {
+        const char *identity;
+        const uint8_t *routing_id;
+        size_t size;
+    } senders [] = {
+        { "orch-short", short_id, sizeof short_id },
+        { "orch-long", long_id, sizeof long_id },
+    };
+    for (size_t k = 0; k < 2; k++) {
+        zsock_t *client = s_client_with_routing_id (fx, senders [k].identity, senders [k].routing_id,
+                                                    senders [k].size);
+        char id [32];
+        snprintf (id, sizeof id, "reg-%zu", k);
+        s_register (client, id);                    // the Ack went to the stored routing id
+        snprintf (id, sizeof id, "deploy-%zu", k);
+        harness_deploy_request (client, id, AIRLOCK__ENVIRONMENT__ENV_STAGING);
+        al_envelope_t *reply = s_expect (client, AIRLOCK__ENVELOPE__BODY_ACK, 20000);
+        assert_non_null (reply);
+        assert_string_equal (reply->ack->acked_message_id, id);
+        al_codec_free (&reply);
+        al_envelope_t *delivery = s_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 20000);
+        assert_non_null (delivery);
+        assert_string_equal (delivery->message_id, id);
+        assert_string_equal (delivery->sender->identity, senders [k].identity);
+        al_codec_free (&delivery);
+        zsock_destroy (&client);
+    }
+    al_broker_request_stop (broker);
+    assert_int_equal (pthread_join (thread, NULL), 0);
+    zsock_destroy (&manager);
+    al_broker_destroy (&broker);
+    al_config_destroy (&config);
+    harness_destroy (&fx);
+}
+
 int
 main (void)
 {
@@ -148,6 +234,7 @@ main (void)
     zsys_handler_set (NULL);
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_renewed_handler_keeps_agents_and_refuses_strangers),
+        cmocka_unit_test (test_own_routing_ids_of_1_and_255_bytes_are_served),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
