@@ -9,6 +9,22 @@
     inproc://zeromq.zap.01 before any endpoint is bound, and ZMQ_ZAP_ENFORCE_DOMAIN is
     set and read back on both sockets, so libzmq never falls back to "no handler: accept".
 
+    Renewing the handler: libzmq opens a pipe pair from each connection to the ZAP
+    handler for its handshake and keeps it until the connection ends (session_base's
+    _zap_pipe; ~10 KB resident each, 10 MB at 1,000 agents), although CURVE never uses
+    it again. Only the handler's side can end those pipes, by closing its socket. So
+    after AL_BROKER_ZAP_RENEW_AFTER answered requests the reactor binds a fresh REP
+    socket to the ZAP endpoint and keeps the old one, unbound, polled and answering,
+    until it was quiet for AL_BROKER_ZAP_RETIRE_MS; then it closes it (linger 0), which
+    releases the pipes of every handshake it answered. Authentication is unchanged:
+    every handshake still goes through one of the two sockets, each answer comes from
+    the current policy. Two races, both fail closed under ZMQ_ZAP_ENFORCE_DOMAIN: a
+    handshake that looks the endpoint up between the unbind and the bind finds no
+    handler and is refused (the client connects again), and a request that reached the
+    old socket only after it was closed is never answered (the handshake times out
+    after handshake_ms and the client connects again). The second needs an I/O thread
+    stalled for AL_BROKER_ZAP_RETIRE_MS between finding the endpoint and sending.
+
     Handshake failures (NULL mechanism, garbage, timeouts) come from socket monitors and
     ZAP refusals from the handler; both are audited through a token bucket, because
     unauthenticated peers must not be able to fill the disk. A known peer's disconnect,
@@ -19,6 +35,7 @@
 #include "broker/al_broker_int.h"
 #include "base/al_crashpoint.h"
 #include <assert.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,9 +82,9 @@ s_unauth_event (al_broker_t *self, const char *type, const char *reason)
 //  ---- ZAP handler (RFC 27) -----------------------------------------------------------
 
 void
-al_broker_zap_handle (al_broker_t *self)
+al_broker_zap_handle (al_broker_t *self, zsock_t *zap)
 {
-    zmsg_t *request = zmsg_recv (self->zap);
+    zmsg_t *request = zmsg_recv (zap);
     if (!request)
         return;
     al_crashpoint ("broker.zap");       // tests: die while a client's handshake waits on us
@@ -119,7 +136,13 @@ al_broker_zap_handle (al_broker_t *self)
     zmsg_addstr (reply, text);
     zmsg_addstr (reply, user_id);
     zmsg_addmem (reply, "", 0);
-    zmsg_send (&reply, self->zap);
+    zmsg_send (&reply, zap);
+    if (zap == self->zap)
+        self->zap_answered++;
+    else {
+        self->zap_retiring_answered++;
+        self->zap_retire_mono = al_broker_mono_ms () + AL_BROKER_ZAP_RETIRE_MS;   // not quiet yet
+    }
 
     zstr_free (&version);
     zframe_destroy (&request_id);
@@ -129,6 +152,73 @@ al_broker_zap_handle (al_broker_t *self)
     zstr_free (&mechanism);
     zframe_destroy (&credentials);
     zmsg_destroy (&request);
+}
+
+//  A ZAP handler socket, not bound yet. Linger 0: when it is closed, a reply it still
+//  holds is for a handshake that waited longer than AL_BROKER_ZAP_RETIRE_MS.
+static zsock_t *
+s_zap_socket (void)
+{
+    zsock_t *zap = zsock_new (ZMQ_REP);
+    if (zap)
+        zsock_set_linger (zap, 0);
+    return zap;
+}
+
+int
+al_broker_zap_start (al_broker_t *self, char *error, size_t error_size)
+{
+    assert (!self->zap);
+    self->zap_renew_after = AL_BROKER_ZAP_RENEW_AFTER;
+    self->zap = s_zap_socket ();
+    if (!self->zap || zsock_bind (self->zap, AL_BROKER_ZAP_ENDPOINT) == -1) {
+        snprintf (error, error_size, "%s: cannot bind the ZAP handler (another one in this process?): "
+                  "refusing to start", AL_BROKER_ZAP_ENDPOINT);
+        return -1;
+    }
+    return 0;
+}
+
+void
+al_broker_zap_renew (al_broker_t *self, uint64_t now_mono)
+{
+    if (self->zap_retiring) {
+        if (now_mono < self->zap_retire_mono)
+            return;
+        //  Answer what arrived since it was last read; close it only after a quiet period.
+        while (zsock_events (self->zap_retiring) & ZMQ_POLLIN)
+            al_broker_zap_handle (self, self->zap_retiring);
+        if (now_mono < self->zap_retire_mono)
+            return;
+        zsock_destroy (&self->zap_retiring);
+        self->zap_retired++;
+        self->zap_released += self->zap_retiring_answered;    // the next tick trims the heap
+        self->zap_retiring_answered = 0;
+        return;
+    }
+    if (self->zap_answered < self->zap_renew_after)
+        return;
+    //  The fresh socket first: if it cannot be made (no descriptor left), keep the old.
+    zsock_t *fresh = s_zap_socket ();
+    if (!fresh)
+        return;
+    //  Fails only if the old one is not bound (a renewal whose binds both failed).
+    void *handle = zsock_resolve (self->zap);
+    zmq_unbind (handle, AL_BROKER_ZAP_ENDPOINT);
+    if (zsock_bind (fresh, AL_BROKER_ZAP_ENDPOINT) == -1) {
+        //  Keep the old handler. Should it fail too, no handler is bound: libzmq then
+        //  refuses every handshake (ZMQ_ZAP_ENFORCE_DOMAIN) until a later turn binds one.
+        zsock_destroy (&fresh);
+        if (zmq_bind (handle, AL_BROKER_ZAP_ENDPOINT) == -1 && zmq_errno () != EADDRINUSE)
+            zsys_error ("broker: the ZAP handler could not be bound again (%s): handshakes are refused",
+                        zmq_strerror (zmq_errno ()));
+        return;
+    }
+    self->zap_retiring = self->zap;
+    self->zap = fresh;
+    self->zap_retiring_answered = self->zap_answered;
+    self->zap_answered = 0;
+    self->zap_retire_mono = now_mono + AL_BROKER_ZAP_RETIRE_MS;
 }
 
 //  ---- socket monitors ----------------------------------------------------------------

@@ -52,6 +52,14 @@
 //  After this many peers were forgotten, the next tick hands free heap pages back to the
 //  kernel (al_broker.c, s_tick).
 #define AL_BROKER_TRIM_AFTER_PEERS 32
+//  libzmq keeps the pipe pair of each connection's ZAP request until the connection
+//  ends (~10 KB each). After this many answered requests the reactor binds a fresh ZAP
+//  handler and closes the old one once it was quiet for AL_BROKER_ZAP_RETIRE_MS, which
+//  releases the pipes of the handshakes it answered (al_broker_auth.c).
+#define AL_BROKER_ZAP_RENEW_AFTER 64
+#define AL_BROKER_ZAP_RETIRE_MS 250
+//  The audit writer's SQLite page cache, KiB (al_broker.c, al_broker_new).
+#define AL_BROKER_WRITER_CACHE_KIB 1024
 //  How long accepted DeliveryAcks may wait for the next commit (al_broker_batch.c).
 #define AL_BROKER_ACK_DEFER_MS 10
 //  Integer keys for zhashx (delivery sequences): stored in the key pointer itself.
@@ -59,10 +67,13 @@
 
 //  ---- state --------------------------------------------------------------------------
 
-//  One connection, known by its ROUTER routing id.
+//  One connection, known by its ROUTER routing id. key and routing_id point into the
+//  storage allocated with the struct (al_broker_peer_touch), sized for this routing id:
+//  libzmq's are 5 bytes, a client's own up to 255, and 1,000 peers with room for the
+//  largest held 0.75 MB for nothing.
 typedef struct {
-    char key [512];                 // hex of the routing id (zhashx key)
-    uint8_t routing_id [256];
+    char *key;                      // hex of the routing id (zhashx key)
+    uint8_t *routing_id;
     size_t routing_id_size;
     char user_id [64];              // Z85 CURVE key from ZAP
     char identity [AL_CODEC_MAX_NAME_LEN + 1];  // "" when the key is unknown
@@ -87,6 +98,7 @@ typedef struct {
     bool closing;
     uint64_t closing_mono;
     uint64_t answered_mono;
+    char storage [];                // routing_id, then key
 } al_broker_peer_t;
 
 //  Token bucket.
@@ -151,7 +163,14 @@ struct _al_broker_t {
     uint8_t checkpoint_key [crypto_sign_SECRETKEYBYTES];
     zsock_t *router;
     zsock_t *pub;
-    zsock_t *zap;
+    zsock_t *zap;                   // the ZAP handler bound to AL_BROKER_ZAP_ENDPOINT
+    zsock_t *zap_retiring;          // the previous one, unbound: answers what it holds, then closed
+    uint64_t zap_retire_mono;       // when zap_retiring may be closed, if quiet until then
+    size_t zap_answered;            // requests answered by zap since it was bound
+    size_t zap_retiring_answered;   // requests answered by zap_retiring (pipes it will release)
+    size_t zap_renew_after;         // AL_BROKER_ZAP_RENEW_AFTER (tests lower it)
+    size_t zap_retired;             // ZAP handlers closed so far
+    size_t zap_released;            // their answered requests since the heap was last trimmed
     zsock_t *monitor_router;
     zsock_t *monitor_pub;
     zhashx_t *peers;                // key hex → al_broker_peer_t
@@ -163,7 +182,8 @@ struct _al_broker_t {
     size_t closing_peers;           // peers in the closing state (recounted by al_broker_close_due)
     size_t forgotten_peers;         // peers forgotten since the heap was last trimmed
     zhashx_t *closed;               // key hex of a dropped closing peer → uint64_t expiry (mono)
-    al_broker_item_t *items;
+    al_broker_item_t *items;        // max_items, mapped on their own (al_broker.c, s_items_release)
+    size_t items_bytes;
     size_t deferred;                // items [0, deferred): DeliveryAcks waiting for a commit
     uint64_t deferred_since_mono;
     size_t max_items;
@@ -257,7 +277,12 @@ void al_broker_event_queue (al_broker_t *self, const char *type, const char *sen
 //  Take one token from bucket (rate per second, burst); false when empty.
 bool al_broker_bucket_take (al_broker_bucket_t *bucket, double rate, double burst, uint64_t now_mono);
 //  Answer one ZAP request.
-void al_broker_zap_handle (al_broker_t *self);
+//  Bind the first ZAP handler (before any endpoint). Returns 0 or -1 with error set.
+int al_broker_zap_start (al_broker_t *self, char *error, size_t error_size);
+//  Answer one ZAP request waiting on zap (self->zap or self->zap_retiring).
+void al_broker_zap_handle (al_broker_t *self, zsock_t *zap);
+//  Renew the handler when due, close the retiring one once quiet (every loop turn).
+void al_broker_zap_renew (al_broker_t *self, uint64_t now_mono);
 //  Failover (al_broker_leader.c, docs/ha.md): wait as a standby until this broker holds
 //  the lease; fence the store with its epoch; renew it (-1: lost, stop serving).
 int al_broker_leader_start (al_broker_t *self, char *error, size_t error_size);

@@ -149,10 +149,12 @@ al_broker_peer_touch (al_broker_t *self, const zmq_msg_t *routing_id, zmq_msg_t 
         peer = NULL;
     }
     if (!peer) {
-        peer = (al_broker_peer_t *) calloc (1, sizeof *peer);
+        peer = (al_broker_peer_t *) calloc (1, sizeof *peer + id_size + 2 * id_size + 1);
         assert (peer);
-        snprintf (peer->key, sizeof peer->key, "%s", key_out);
+        peer->routing_id = (uint8_t *) peer->storage;
+        peer->key = peer->storage + id_size;
         memcpy (peer->routing_id, zmq_msg_data ((zmq_msg_t *) routing_id), id_size);
+        memcpy (peer->key, key_out, 2 * id_size + 1);
         peer->routing_id_size = id_size;
         snprintf (peer->user_id, sizeof peer->user_id, "%s", user_id);
         struct stat status;

@@ -32,6 +32,7 @@
 #include "broker/al_broker.h"
 #include "base/al_config.h"
 #include "proto/al_codec.h"
+#include "store/al_store.h"
 #include <czmq.h>
 #include <errno.h>
 #include <pthread.h>
@@ -92,6 +93,63 @@ s_rss_mb (pid_t pid)
         }
     fclose (file);
     return mb;
+}
+
+//  A server's resident memory split as smaps_rollup shows it: anonymous pages (heaps,
+//  stacks, libzmq's buffers) and file-backed ones (the binary and every shared library
+//  page the process touched). -1 when unreadable.
+typedef struct {
+    double rss_mb;
+    double anon_mb;
+    double file_mb;
+} s_rss_split_t;
+
+static s_rss_split_t
+s_rss_split (pid_t pid)
+{
+    s_rss_split_t split = { -1, -1, -1 };
+    char path [64], line [256];
+    snprintf (path, sizeof path, "/proc/%d/smaps_rollup", (int) pid);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return split;
+    double rss_kb = -1, anon_kb = -1;
+    while (fgets (line, sizeof line, file)) {
+        if (strncmp (line, "Rss:", 4) == 0)
+            rss_kb = atof (line + 4);
+        else
+        if (strncmp (line, "Anonymous:", 10) == 0)
+            anon_kb = atof (line + 10);
+    }
+    fclose (file);
+    if (rss_kb >= 0 && anon_kb >= 0) {
+        split.rss_mb = rss_kb / 1024.0;
+        split.anon_mb = anon_kb / 1024.0;
+        split.file_mb = (rss_kb - anon_kb) / 1024.0;
+    }
+    return split;
+}
+
+//  AIRLOCK_BENCH_SCALE_SMAPS_DIR=dir: a copy of the server's /proc/PID/smaps at the
+//  moment its RSS is read, as dir/<server>-<agents>.smaps, to see which mappings hold it.
+static void
+s_save_smaps (pid_t pid, const char *server, size_t agents)
+{
+    const char *dir = getenv ("AIRLOCK_BENCH_SCALE_SMAPS_DIR");
+    if (!dir)
+        return;
+    char from [64], to [512], buffer [8192];
+    snprintf (from, sizeof from, "/proc/%d/smaps", (int) pid);
+    snprintf (to, sizeof to, "%s/%s-%zu.smaps", dir, server, agents);
+    FILE *in = fopen (from, "r");
+    FILE *out = fopen (to, "w");
+    size_t size;
+    while (in && out && (size = fread (buffer, 1, sizeof buffer, in)) > 0)
+        fwrite (buffer, 1, size, out);
+    if (in)
+        fclose (in);
+    if (out)
+        fclose (out);
 }
 
 static void
@@ -391,6 +449,8 @@ typedef struct {
     double rate;                    // burst replies per second
     double p99_ms;                  // paced send → reply
     double rss_mb;                  // holding n registered connections, before traffic
+    double anon_mb;                 // of which anonymous (smaps_rollup)
+    double file_mb;                 // of which file-backed (binary and libraries)
     double rss_traffic_mb;          // after the burst and the paced run
     bool complete;
 } s_step_t;
@@ -398,7 +458,7 @@ typedef struct {
 //  Connect n agents to endpoint, register them, measure, (leave them connected).
 static s_step_t
 s_step (s_bench_t *bench, s_agents_t *agents, size_t n, const char *endpoint, bool echo, pid_t server,
-        bool measure_traffic)
+        const char *server_name, bool measure_traffic)
 {
     s_step_t step = { 0 };
     step.complete = true;
@@ -420,7 +480,11 @@ s_step (s_bench_t *bench, s_agents_t *agents, size_t n, const char *endpoint, bo
         got += s_collect (agents, 'r', received, n, 100);
     step.register_ms = (double) (s_now_ns () - started) / 1e6;
     step.complete = got == n;
+    s_rss_split_t split = s_rss_split (server);
     step.rss_mb = s_rss_mb (server);
+    step.anon_mb = split.anon_mb;
+    step.file_mb = split.file_mb;
+    s_save_smaps (server, server_name, n);
     if (measure_traffic && step.complete) {
         //  Burst: every message at once, spread over the agents.
         memset (received, 0, S_BURST * sizeof *received);
@@ -614,6 +678,28 @@ s_setup (s_bench_t *bench)
     fclose (file);
 }
 
+//  Rows of the given type in the broker's audit log (read once it has stopped); -1 if
+//  it cannot be read.
+static long
+s_count_rows (s_bench_t *bench, const char *type)
+{
+    char database [320], error [512];
+    snprintf (database, sizeof database, "%s/audit.db", bench->dir);
+    al_store_options_t options = { .read_only = true };
+    al_store_t *store = al_store_open (NULL, database, &options, error, sizeof error);
+    if (!store)
+        return -1;
+    long count = 0;
+    al_store_iter_t *iter = al_store_iter_new (store, 1);
+    al_store_event_t event;
+    while (iter && al_store_iter_next (iter, &event) == AL_STORE_OK)
+        if (strcmp (event.type, type) == 0 && count++ < 3)
+            printf ("  %s: %s\n", type, event.reason);     // the first ones, to say why
+    al_store_iter_destroy (&iter);
+    al_store_destroy (&store);
+    return count;
+}
+
 static int
 s_wait_child (pid_t pid)
 {
@@ -647,8 +733,20 @@ main (void)
     zsys_init ();
     zsys_set_logstream (stderr);
     printf ("bench_scale: agents with their own CURVE keys, ipc:// in %s\n", bench.dir);
-    printf ("  broker RSS %.1f MB, zero-work ROUTER RSS %.1f MB before any agent\n",
-            s_rss_mb (bench.broker_pid), s_rss_mb (bench.zero_pid));
+    //  The fixed cost, split: anonymous (heaps, stacks, caches) and file-backed pages.
+    s_rss_split_t broker_idle = s_rss_split (bench.broker_pid);
+    s_rss_split_t zero_idle = s_rss_split (bench.zero_pid);
+    s_save_smaps (bench.broker_pid, "broker", 0);
+    s_save_smaps (bench.zero_pid, "zero", 0);
+    printf ("  before any agent: broker RSS %.1f MB (anon %.1f, file %.1f), zero-work ROUTER RSS %.1f MB"
+            " (anon %.1f, file %.1f)\n", broker_idle.rss_mb, broker_idle.anon_mb, broker_idle.file_mb,
+            zero_idle.rss_mb, zero_idle.anon_mb, zero_idle.file_mb);
+    printf ("RESULT scale.broker_rss_mb_0_agents %.1f MB\n", broker_idle.rss_mb);
+    printf ("RESULT scale.broker_anon_mb_0_agents %.1f MB\n", broker_idle.anon_mb);
+    printf ("RESULT scale.broker_file_mb_0_agents %.1f MB\n", broker_idle.file_mb);
+    printf ("RESULT scale.zero_work_rss_mb_0_agents %.1f MB\n", zero_idle.rss_mb);
+    printf ("RESULT scale.zero_work_anon_mb_0_agents %.1f MB\n", zero_idle.anon_mb);
+    printf ("RESULT scale.zero_work_file_mb_0_agents %.1f MB\n", zero_idle.file_mb);
 
     static s_agents_t agents;
     zsock_t *observer = s_connect (&bench, bench.observer, bench.broker_endpoint);
@@ -667,11 +765,12 @@ main (void)
             "RSS MB", "after traffic");
     for (size_t s = quick? 3: 0; s < sizeof sizes / sizeof sizes [0]; s++) {
         size_t n = sizes [s];
-        s_step_t zero = s_step (&bench, &agents, n, bench.zero_endpoint, true, bench.zero_pid, true);
+        s_step_t zero = s_step (&bench, &agents, n, bench.zero_endpoint, true, bench.zero_pid, "zero", true);
         s_leave (&agents);
-        s_step_t zero_zap = s_step (&bench, &agents, n, bench.zero_zap_endpoint, true, bench.zero_zap_pid, false);
+        s_step_t zero_zap = s_step (&bench, &agents, n, bench.zero_zap_endpoint, true, bench.zero_zap_pid, "zero-zap",
+                                    false);
         s_leave (&agents);
-        s_step_t broker = s_step (&bench, &agents, n, bench.broker_endpoint, false, bench.broker_pid, true);
+        s_step_t broker = s_step (&bench, &agents, n, bench.broker_endpoint, false, bench.broker_pid, "broker", true);
         s_leave (&agents);
         size_t left = s_broker_settled (observer);
         complete = complete && zero.complete && zero_zap.complete && broker.complete && left == 1;
@@ -689,6 +788,11 @@ main (void)
         printf ("RESULT scale.broker_rss_mb_%zu_agents %.1f MB\n", n, broker.rss_mb);
         printf ("RESULT scale.zero_work_rss_mb_%zu_agents %.1f MB\n", n, zero.rss_mb);
         printf ("RESULT scale.zero_work_zap_rss_mb_%zu_agents %.1f MB\n", n, zero_zap.rss_mb);
+        printf ("RESULT scale.broker_anon_mb_%zu_agents %.1f MB\n", n, broker.anon_mb);
+        printf ("RESULT scale.broker_file_mb_%zu_agents %.1f MB\n", n, broker.file_mb);
+        printf ("RESULT scale.zero_work_anon_mb_%zu_agents %.1f MB\n", n, zero.anon_mb);
+        printf ("RESULT scale.zero_work_file_mb_%zu_agents %.1f MB\n", n, zero.file_mb);
+        printf ("RESULT scale.zero_work_zap_anon_mb_%zu_agents %.1f MB\n", n, zero_zap.anon_mb);
         printf ("RESULT scale.broker_rss_mb_%zu_agents_after_traffic %.1f MB\n", n, broker.rss_traffic_mb);
         printf ("RESULT scale.zero_work_rss_mb_%zu_agents_after_traffic %.1f MB\n", n, zero.rss_traffic_mb);
         if (n == S_MAX_AGENTS) {
@@ -704,7 +808,8 @@ main (void)
     double first = 0, last = 0;
     printf ("waves of %d agents connecting, registering and leaving the broker:\n", S_MAX_AGENTS);
     for (int wave = 1; wave <= (quick? 1: S_WAVES); wave++) {
-        s_step_t step = s_step (&bench, &agents, S_MAX_AGENTS, bench.broker_endpoint, false, bench.broker_pid, false);
+        s_step_t step = s_step (&bench, &agents, S_MAX_AGENTS, bench.broker_endpoint, false, bench.broker_pid, "wave",
+                                false);
         s_leave (&agents);
         size_t left = s_broker_settled (observer);
         complete = complete && step.complete && left == 1;
@@ -728,6 +833,14 @@ main (void)
                  zero_zap_rc);
         complete = false;
     }
+    //  Handshakes the broker audited as failed (not completed within handshake_ms: they
+    //  appear when the machine is loaded, the client then connects again) or refused
+    //  (none expected: every key is known). The first reasons are printed above.
+    long failed = s_count_rows (&bench, "HandshakeFailed"), refused = s_count_rows (&bench, "HandshakeRefused");
+    printf ("RESULT scale.broker_handshakes_failed %ld rows\n", failed);
+    printf ("RESULT scale.broker_handshakes_refused %ld rows\n", refused);
+    if (refused != 0)
+        complete = false;
     for (int i = 0; i < S_MAX_AGENTS; i++)
         zcert_destroy (&bench.agents [i]);
     zcert_destroy (&bench.observer);
