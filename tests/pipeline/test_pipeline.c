@@ -25,6 +25,7 @@
 #include "agents/al_agent.h"
 #include "base/al_config.h"
 #include "proto/al_codec.h"
+#include "proc_harness.h"
 #include "store/al_store.h"
 #include <czmq.h>
 #include <jansson.h>
@@ -43,110 +44,55 @@ typedef struct {
     char dir [256];
     char config [300];
     char airlock [400];
-    pid_t broker;
-    pid_t agents [S_AGENTS];
+    ph_cli_t cli;
+    al_child_t *broker;
+    al_child_t *agents [S_AGENTS];
 } s_fixture_t;
 
 static const char *s_roles [S_AGENTS] = { "orchestrator", "deploy-manager", "monitor", "qa" };
-
-static pid_t
-s_spawn (s_fixture_t *f, const char *log, const char *const *argv)
-{
-    char path [400];
-    snprintf (path, sizeof path, "%s/%s.log", f->dir, log);
-    pid_t pid = fork ();
-    assert_true (pid >= 0);
-    if (pid == 0) {
-        FILE *out = freopen (path, "a", stderr);
-        out = freopen (path, "a", stdout);
-        (void) out;
-        execv (argv [0], (char *const *) argv);
-        _exit (127);
-    }
-    return pid;
-}
+static const char *s_logs [] = { "broker", "orchestrator", "deploy-manager", "monitor", "qa" };
 
 static void
 s_start_agent (s_fixture_t *f, int index)
 {
-    const char *argv [] = { f->airlock, "agent", s_roles [index], "--config", f->config,
-                            index == 2? "--interval-ms": NULL, "250", NULL };
-    f->agents [index] = s_spawn (f, s_roles [index], argv);
+    char error [1024] = "";
+    f->agents [index] = ph_start_agent (&f->cli, s_roles [index], error, sizeof error);
+    if (!f->agents [index])
+        fail_msg ("%s", error);
 }
 
-static void
-s_kill (pid_t *pid, int signum)
-{
-    if (*pid > 0) {
-        kill (*pid, signum);
-        waitpid (*pid, NULL, 0);
-        *pid = 0;
-    }
-}
-
-//  Run an airlock command, output into dir/NAME.out; returns its exit code.
+//  Run an airlock command, output into dir/NAME.out (and NAME.err); returns its exit code.
 static int
 s_airlock (s_fixture_t *f, const char *name, const char *arguments)
 {
-    char command [4096];
-    snprintf (command, sizeof command, "'%s' %s --config '%s' > '%s/%s.out' 2>&1", f->airlock, arguments,
-              f->config, f->dir, name);
-    int rc = system (command);
-    return WIFEXITED (rc)? WEXITSTATUS (rc): -1;
+    return ph_airlock (&f->cli, name, arguments);
 }
 
+//  What the command NAME printed, stdout then stderr.
 static char *
 s_output (s_fixture_t *f, const char *name)
 {
-    char path [400];
-    snprintf (path, sizeof path, "%s/%s.out", f->dir, name);
-    return dtu_read (path);
+    return ph_output (&f->cli, name);
 }
 
 static void
 s_dump_logs (s_fixture_t *f)
 {
-    const char *logs [] = { "broker", "orchestrator", "deploy-manager", "monitor", "qa" };
-    for (size_t i = 0; i < sizeof logs / sizeof logs [0]; i++) {
-        char path [400];
-        snprintf (path, sizeof path, "%s/%s.log", f->dir, logs [i]);
-        char *text = dtu_read (path);
-        size_t length = text? strlen (text): 0;
-        fprintf (stderr, "---- %s (last 3000 bytes)\n%s\n", logs [i], text? text + (length > 3000? length - 3000: 0): "");
-        free (text);
-    }
+    ph_dump_logs (f->dir, s_logs, sizeof s_logs / sizeof s_logs [0], 3000);
 }
 
 //  The release's state, through `airlock status RELEASE --json`.
 static char *
 s_state (s_fixture_t *f, const char *release)
 {
-    char arguments [256];
-    snprintf (arguments, sizeof arguments, "status %s --json", release);
-    if (s_airlock (f, "status", arguments) != 0)
-        return NULL;
-    char *text = s_output (f, "status");
-    json_t *root = text? json_loads (text, 0, NULL): NULL;
-    free (text);
-    const char *state = json_string_value (json_object_get (json_object_get (root, "release"), "state"));
-    char *copy = state? strdup (state): NULL;
-    json_decref (root);
-    return copy;
+    return ph_state (&f->cli, release);
 }
 
 //  Wait until the release reaches want (or a final state); fail with the logs otherwise.
 static void
 s_wait_state (s_fixture_t *f, const char *release, const char *want, int timeout_ms)
 {
-    char *state = NULL;
-    for (int waited = 0; waited < timeout_ms; waited += 250) {
-        free (state);
-        state = s_state (f, release);
-        if (state && (strcmp (state, want) == 0 || strcmp (state, "FAILED") == 0
-                      || strcmp (state, "DONE") == 0 || strcmp (state, "ROLLED_BACK") == 0))
-            break;
-        zclock_sleep (250);
-    }
+    char *state = ph_wait_state (&f->cli, release, want, timeout_ms);
     if (!state || strcmp (state, want) != 0) {
         s_airlock (f, "status-text", "status");
         char arguments [256];
@@ -257,14 +203,16 @@ s_setup (void **state)
     assert_non_null (mkdtemp (f->dir));
     snprintf (f->config, sizeof f->config, "%s/airlock.yaml", f->dir);
     snprintf (f->airlock, sizeof f->airlock, "%s/airlock", getenv ("AIRLOCK_BINARY_DIR"));
-    char command [4096];
-    snprintf (command, sizeof command, "'%s' init '%s' > /dev/null && '%s' keygen --name alice --out '%s/alice.key' > /dev/null"
-              " && '%s' keygen --name dave --out '%s/dave.key' > /dev/null",
-              f->airlock, f->dir, f->airlock, f->dir, f->airlock, f->dir);
-    assert_int_equal (system (command), 0);
-    char path [400];
+    f->cli = (ph_cli_t) { .airlock = f->airlock, .config = f->config, .dir = f->dir };
+    const char *keys [] = { "alice", "dave" }, *roles [] = { "manager", "devops" };
+    char error [1024] = "", path [400];
     snprintf (path, sizeof path, "%s/policy", f->dir);
-    dtu_open_calendar (path);
+    if (ph_init (f->airlock, f->dir, keys, 2, error, sizeof error) != 0
+    ||  ph_open_calendar (path, error, sizeof error) != 0
+    ||  ph_write_approvers (f->dir, keys, roles, 2, error, sizeof error) != 0
+    ||  ph_write_demo_services (f->dir, 1500, "        - { name: work, path: \"/work?n=10\", status: 200 }\n",
+                                error, sizeof error) != 0)
+        fail_msg ("%s", error);
     //  One window all day every day, for the scheduled deployment (its own window decides).
     snprintf (path, sizeof path, "%s/policy/constraints.yaml", f->dir);
     char *constraints = dtu_read (path);
@@ -278,36 +226,8 @@ s_setup (void **state)
              "start: \"00:00\", end: \"24:00\"}\n%s", constraints, windows + strlen ("  windows: []\n"));
     fclose (rewrite);
     free (constraints);
-    snprintf (path, sizeof path, "%s/alice.key.pub", f->dir);
-    char *public_line = dtu_read (path);
-    assert_non_null (public_line);
-    char hex [65], dave [65];
-    assert_int_equal (sscanf (public_line, "airlock-ed25519 %64s", hex), 1);
-    free (public_line);
-    snprintf (path, sizeof path, "%s/dave.key.pub", f->dir);
-    public_line = dtu_read (path);
-    assert_non_null (public_line);
-    assert_int_equal (sscanf (public_line, "airlock-ed25519 %64s", dave), 1);
-    free (public_line);
-    snprintf (path, sizeof path, "%s/policy/approvers.yaml", f->dir);
-    FILE *file = fopen (path, "w");
-    assert_non_null (file);
-    fprintf (file, "approvers:\n  - name: alice\n    roles: [manager]\n    keys:\n      - {id: alice, ed25519: \"%s\"}\n"
-                   "  - name: dave\n    roles: [devops]\n    keys:\n      - {id: dave, ed25519: \"%s\"}\n", hex, dave);
-    fclose (file);
-    snprintf (path, sizeof path, "%s/services.yaml", f->dir);
-    file = fopen (path, "w");
-    assert_non_null (file);
-    fprintf (file, "version: 1\nservices:\n  demo:\n    driver: process\n    instances: 2\n    strategy: rolling\n"
-                   "    soak_ms: 1500\n    soak: { duration_ms: 1500, reason: \"test: 1.5 s of production soak suffice\" }\n"
-                   "    probe_interval_ms: 100\n    ready_timeout_ms: 10000\n"
-                   "    stop_timeout_ms: 2000\n    command: [\"{{artifact}}\"]\n"
-                   "    qa:\n      smoke:\n        - { name: health, path: /healthz, status: 200, body_contains: ok }\n"
-                   "        - { name: work, path: \"/work?n=10\", status: 200 }\n");
-    fclose (file);
     //  Two of seed 001's AI agents connect too, as an MCP client would: their CURVE
     //  certificates and identities (the broker reads identities.yaml when it starts).
-    char error [512];
     al_config_t *config = al_config_load (f->config, error, sizeof error);
     assert_non_null (config);
     snprintf (path, sizeof path, "%s/identities.yaml", al_config_policy_dir (config));
@@ -318,7 +238,7 @@ s_setup (void **state)
         char *cert_path = al_config_agent_cert (config, specialists [i]);
         assert_non_null (cert_path);
         assert_int_equal (zcert_save (cert, cert_path), 0);
-        file = fopen (path, "a");
+        FILE *file = fopen (path, "a");
         assert_non_null (file);
         fprintf (file, "  - key: \"%s\"\n    identity: %s-1\n    role: %s\n", zcert_public_txt (cert),
                  specialists [i], specialists [i]);
@@ -327,27 +247,15 @@ s_setup (void **state)
         zcert_destroy (&cert);
     }
     al_config_destroy (&config);
-    const char *broker [] = { f->airlock, "broker", "--config", f->config, NULL };
-    f->broker = s_spawn (f, "broker", broker);
+    f->broker = ph_start_broker (&f->cli, f->config, "broker", error, sizeof error);
+    if (!f->broker)
+        fail_msg ("%s", error);
     zclock_sleep (300);
     for (int i = 0; i < S_AGENTS; i++)
         s_start_agent (f, i);
-    //  Everyone registered (airlock status shows them alive).
-    for (int waited = 0; waited < 20000; waited += 250) {
-        if (s_airlock (f, "agents", "status --json") == 0) {
-            char *text = s_output (f, "agents");
-            int alive = 0;
-            for (int i = 0; i < S_AGENTS; i++) {
-                char needle [64];
-                snprintf (needle, sizeof needle, "\"role\": \"%s\"", s_roles [i]);
-                alive += text && strstr (text, needle) != NULL;
-            }
-            free (text);
-            if (alive == S_AGENTS)
-                break;
-        }
-        zclock_sleep (250);
-    }
+    //  Everyone registered (airlock status shows them alive); a release that waits in
+    //  vain says which agent's log to read.
+    (void) ph_wait_registered (&f->cli, s_roles, S_AGENTS, 20000);
     *state = f;
     return 0;
 }
@@ -357,8 +265,8 @@ s_teardown (void **state)
 {
     s_fixture_t *f = *state;
     for (int i = 0; i < S_AGENTS; i++)
-        s_kill (&f->agents [i], SIGTERM);
-    s_kill (&f->broker, SIGTERM);
+        ph_stop (&f->agents [i], SIGTERM);
+    ph_stop (&f->broker, SIGTERM);
     dtu_remove_tree (f->dir);
     free (f);
     return 0;
@@ -487,7 +395,7 @@ test_orchestrator_restart_resumes (void **state)
     //  v1 takes 2 s per instance to get ready in staging: kill the orchestrator meanwhile.
     s_submit (f, "rel-3", "v1", "--ready-delay-ms 2000");
     s_wait_state (f, "rel-3", "STAGING", 30000);
-    s_kill (&f->agents [0], SIGKILL);
+    ph_stop (&f->agents [0], SIGKILL);
     zclock_sleep (3000);
     s_start_agent (f, 0);
     s_wait_state (f, "rel-3", "APPROVE", 60000);
@@ -529,7 +437,7 @@ test_rollback_and_emergency (void **state)
 
     //  Roll rel-b back: a rollback release of v1, straight to the approval.
     assert_int_equal (s_airlock (f, "rollback", "rollback rel-b --json"), 0);
-    char *text = s_output (f, "rollback");
+    char *text = ph_stdout (&f->cli, "rollback");
     json_t *root = text? json_loads (text, 0, NULL): NULL;
     const char *id = json_string_value (json_object_get (root, "release_id"));
     if (!id)
@@ -688,7 +596,7 @@ s_release_json (s_fixture_t *f, const char *release)
     snprintf (arguments, sizeof arguments, "status %s --json", release);
     if (s_airlock (f, "status", arguments) != 0)
         return NULL;
-    char *text = s_output (f, "status");
+    char *text = ph_stdout (&f->cli, "status");
     json_t *root = text? json_loads (text, 0, NULL): NULL;
     free (text);
     json_t *document = json_incref (json_object_get (root, "release"));
@@ -702,7 +610,7 @@ static bool
 s_audited (s_fixture_t *f, const char *type, const char *role, const char *prefix, const char *decision)
 {
     assert_int_equal (s_airlock (f, "export", "audit export"), 0);
-    char *text = s_output (f, "export");
+    char *text = ph_stdout (&f->cli, "export");
     assert_non_null (text);
     bool found = false;
     for (char *line = strtok (text, "\n"); line && !found; line = strtok (NULL, "\n")) {
@@ -730,7 +638,7 @@ test_forged_qa_verdict (void **state)
 {
     s_fixture_t *f = *state;
     //  The qa agent is away: its report comes only when the test lets it.
-    s_kill (&f->agents [3], SIGTERM);
+    ph_stop (&f->agents [3], SIGTERM);
     s_submit (f, "rel-f", "v2", "--error-rate 1");
     s_wait_state (f, "rel-f", "VALIDATE", 60000);
     json_t *release = s_release_json (f, "rel-f");
@@ -914,7 +822,7 @@ test_grant_refused_by_deploy_manager (void **state)
     assert_non_null (file);
     fprintf (file, "  - name: erin\n    roles: [manager]\n    keys:\n      - {id: erin, ed25519: \"%s\"}\n", hex);
     fclose (file);
-    assert_int_equal (kill (f->broker, SIGHUP), 0);
+    assert_int_equal (kill (al_child_pid (f->broker), SIGHUP), 0);
     //  The broker has reloaded once erin's approval counts.
     char arguments [600];
     snprintf (arguments, sizeof arguments, "approve rel-r-prod --yes --key '%s/erin.key'", f->dir);
