@@ -152,6 +152,19 @@ ph_write_demo_services (const char *dir, int staging_soak_ms, const char *extra_
 }
 
 int
+ph_prepare_demo (const char *dir, const char *const *names, const char *const *roles, size_t count,
+                 int staging_soak_ms, const char *extra_smoke, char *error, size_t error_size)
+{
+    char policy [1024];
+    snprintf (policy, sizeof policy, "%s/policy", dir);
+    if (ph_open_calendar (policy, error, error_size) != 0
+    ||  ph_write_approvers (dir, names, roles, count, error, error_size) != 0
+    ||  ph_write_demo_services (dir, staging_soak_ms, extra_smoke, error, error_size) != 0)
+        return -1;
+    return 0;
+}
+
+int
 ph_write_config (const char *path, const char *init_text, const char *dir, const ph_endpoints_t *endpoints,
                  char *error, size_t error_size)
 {
@@ -251,6 +264,27 @@ ph_start_agent (const ph_cli_t *cli, const char *role, char *error, size_t error
 }
 
 int
+ph_start_agents (const ph_cli_t *cli, const char *const *roles, int count, al_child_t **agents, int timeout_ms,
+                 char *error, size_t error_size)
+{
+    for (int i = 0; i < count; i++)
+        if (!(agents [i] = ph_start_agent (cli, roles [i], error, error_size)))
+            return -1;
+    if (ph_wait_registered (cli, roles, count, timeout_ms))
+        return count;
+    int registered = ph_registered (cli, roles, count);
+    al_error_set (error, error_size, "only %d of the %d agents registered within %d ms", registered, count, timeout_ms);
+    return registered;
+}
+
+void
+ph_stop_all (al_child_t **children, int count, int signum)
+{
+    for (int i = 0; i < count; i++)
+        ph_stop (&children [i], signum);
+}
+
+int
 ph_registered (const ph_cli_t *cli, const char *const *roles, int count)
 {
     if (ph_airlock (cli, "agents", "status --json") != 0)
@@ -338,6 +372,63 @@ ph_output (const ph_cli_t *cli, const char *name)
     free (out);
     free (err);
     return both;
+}
+
+int
+ph_submit (const ph_cli_t *cli, const char *service, const char *release, const char *version,
+           const char *artifact, const char *sha256, const char *changes, const char *extra,
+           char *error, size_t error_size)
+{
+    char path [1024];
+    snprintf (path, sizeof path, "%s/changes-%s.txt", cli->dir, release);
+    if (s_write (path, error, error_size, "%s", changes) != 0)
+        return -1;
+    char arguments [4096];
+    snprintf (arguments, sizeof arguments, "submit --service '%s' --version '%s' --artifact '%s' --digest sha256:%s "
+              "--changes '%s' --summary 'release %s' --id '%s' %s", service, version, artifact, sha256, path, version,
+              release, extra? extra: "");
+    if (ph_airlock (cli, "submit", arguments) != 0) {
+        char *output = ph_output (cli, "submit");
+        al_error_set (error, error_size, "airlock submit %s: %s", release, output? output: "(no output)");
+        free (output);
+        return -1;
+    }
+    return 0;
+}
+
+int
+ph_approve (const ph_cli_t *cli, const char *request, const char *key, char **output_p)
+{
+    char arguments [2048];
+    snprintf (arguments, sizeof arguments, "approve '%s' --yes --key '%s/%s.key'", request, cli->dir, key);
+    int rc = ph_airlock (cli, "approve", arguments);
+    *output_p = ph_output (cli, "approve");
+    return rc;
+}
+
+int
+ph_answering (const char *dir, const char *service, const char *env, const char *version, const char *netns)
+{
+    char path [1024];
+    snprintf (path, sizeof path, "%s/deploy/drivers/%s/%s/instances.json", dir, service, env);
+    json_t *root = json_load_file (path, 0, NULL);
+    if (!root)
+        return -1;
+    char prefix [128] = "";
+    if (netns)
+        snprintf (prefix, sizeof prefix, S_IP " netns exec %s ", netns);
+    int answering = 0;
+    size_t index;
+    json_t *instance;
+    json_array_foreach (json_object_get (root, "instances"), index, instance) {
+        const char *running = json_string_value (json_object_get (instance, "version"));
+        int port = (int) json_integer_value (json_object_get (instance, "port"));
+        if (running && strcmp (running, version) == 0
+        &&  ph_shell ("%scurl -sf --max-time 10 -o /dev/null http://127.0.0.1:%d/healthz", prefix, port) == 0)
+            answering++;
+    }
+    json_decref (root);
+    return answering;
 }
 
 char *

@@ -57,6 +57,12 @@ int ph_write_approvers (const char *dir, const char *const *names, const char *c
 int ph_write_demo_services (const char *dir, int staging_soak_ms, const char *extra_smoke,
                             char *error, size_t error_size);
 
+//  DIR ready for releases of the demo service: the calendar open (ph_open_calendar on
+//  DIR/policy), the COUNT approvers (ph_write_approvers) and services.yaml
+//  (ph_write_demo_services). 0 or -1.
+int ph_prepare_demo (const char *dir, const char *const *names, const char *const *roles, size_t count,
+                     int staging_soak_ms, const char *extra_smoke, char *error, size_t error_size);
+
 //  Where a process's endpoints are, for ph_write_config. ROUTER and PUB: where the broker
 //  of this config binds. BROKERS and EVENTS (MAY be NULL: not written): every broker a
 //  client tries. CHECKPOINT (MAY be NULL: the init one kept): DIR/checkpoints/NAME.ckpt.
@@ -98,6 +104,16 @@ al_child_t *ph_start_broker (const ph_cli_t *cli, const char *config, const char
 //  DIR/ROLE.log.
 al_child_t *ph_start_agent (const ph_cli_t *cli, const char *role, char *error, size_t error_size);
 
+//  An agent for each of the COUNT ROLES (ph_start_agent) into AGENTS, then a wait
+//  (TIMEOUT_MS at most) until all are registered. How many are registered, or -1 when
+//  one could not be started; with why in error unless all are. The agents started stay
+//  in AGENTS for the caller to stop (ph_stop_all).
+int ph_start_agents (const ph_cli_t *cli, const char *const *roles, int count, al_child_t **agents, int timeout_ms,
+                     char *error, size_t error_size);
+
+//  ph_stop on each of the COUNT CHILDREN.
+void ph_stop_all (al_child_t **children, int count, int signum);
+
 //  How many of ROLES `airlock status --json` lists.
 int ph_registered (const ph_cli_t *cli, const char *const *roles, int count);
 
@@ -123,6 +139,23 @@ char *ph_stdout (const ph_cli_t *cli, const char *name);
 
 //  What command NAME printed, stdout then stderr; caller frees.
 char *ph_output (const ph_cli_t *cli, const char *name);
+
+//  `airlock submit` of RELEASE: SERVICE at VERSION, the artifact at ARTIFACT with its
+//  SHA256 (hex), CHANGES written to DIR/changes-RELEASE.txt, the summary "release
+//  VERSION", and EXTRA (shell text, MAY be NULL) after the rest. 0, or -1 with what the
+//  command printed in error.
+int ph_submit (const ph_cli_t *cli, const char *service, const char *release, const char *version,
+               const char *artifact, const char *sha256, const char *changes, const char *extra,
+               char *error, size_t error_size);
+
+//  `airlock approve REQUEST --yes --key DIR/KEY.key`: its exit code; what it printed
+//  (stdout then stderr) in *OUTPUT_P (caller frees).
+int ph_approve (const ph_cli_t *cli, const char *request, const char *key, char **output_p);
+
+//  How many instances of SERVICE in ENV that run VERSION (the process driver's registry
+//  under DIR/deploy) answer GET /healthz, asked from the network namespace NETNS (NULL:
+//  this one). -1 if the registry cannot be read.
+int ph_answering (const char *dir, const char *service, const char *env, const char *version, const char *netns);
 
 //  The state of RELEASE (`airlock status RELEASE --json`); caller frees, NULL if unknown.
 char *ph_state (const ph_cli_t *cli, const char *release);

@@ -124,10 +124,7 @@ rc_cluster_new (const char *binary_dir, int staging_soak_ms, char *error, size_t
     for (int i = 0; i < 3 && rc == 0; i++)
         rc = ph_write_config (configs [i], text, self->dir, &endpoints [i], error, error_size);
     free (text);
-    snprintf (path, sizeof path, "%s/policy", self->dir);
-    if (rc != 0 || ph_open_calendar (path, error, error_size) != 0
-    ||  ph_write_approvers (self->dir, keys, roles, 1, error, error_size) != 0
-    ||  ph_write_demo_services (self->dir, staging_soak_ms, NULL, error, error_size) != 0)
+    if (rc != 0 || ph_prepare_demo (self->dir, keys, roles, 1, staging_soak_ms, NULL, error, error_size) != 0)
         goto failed;
 
     //  A first: it takes the lease; then B, a standby.
@@ -141,14 +138,8 @@ rc_cluster_new (const char *binary_dir, int staging_soak_ms, char *error, size_t
         al_error_set (error, error_size, "broker B never said it is a standby (%s/broker-b.log)", self->dir);
         goto failed;
     }
-    for (int i = 0; i < S_AGENTS; i++)
-        if (!(self->agents [i] = ph_start_agent (&self->cli, s_roles [i], error, error_size)))
-            goto failed;
-    if (!ph_wait_registered (&self->cli, s_roles, S_AGENTS, 60000)) {
-        al_error_set (error, error_size, "only %d of the %d agents registered within 60 s",
-                      ph_registered (&self->cli, s_roles, S_AGENTS), S_AGENTS);
+    if (ph_start_agents (&self->cli, s_roles, S_AGENTS, self->agents, 60000, error, error_size) != S_AGENTS)
         goto failed;
-    }
     return self;
 failed:
     rc_dump_logs (self);
@@ -186,10 +177,8 @@ rc_cluster_destroy (rc_cluster_t **self_p, bool keep)
     if (!self)
         return;
     rc_ledger_stop (self);
-    for (int i = 0; i < S_AGENTS; i++)
-        ph_stop (&self->agents [i], SIGTERM);
-    ph_stop (&self->broker [0], SIGTERM);
-    ph_stop (&self->broker [1], SIGTERM);
+    ph_stop_all (self->agents, S_AGENTS, SIGTERM);
+    ph_stop_all (self->broker, 2, SIGTERM);
     if (*self->dir)
         s_stop_instances (self);
     PQfinish (self->db);
@@ -315,24 +304,8 @@ rc_submit (rc_cluster_t *self, const char *id, const char *version, char *error,
     fclose (file);
     if (chmod (artifact, 0755) != 0 || al_sha256_file_hex (artifact, sha, error, error_size) != 0)
         return -1;
-    snprintf (changes, sizeof changes, "%s/changes-%s.txt", self->dir, id);
-    file = fopen (changes, "w");
-    if (!file) {
-        al_error_set (error, error_size, "%s: %s", changes, strerror (errno));
-        return -1;
-    }
-    fprintf (file, "release %s: faster checkout\n", id);
-    fclose (file);
-    char arguments [2048];
-    snprintf (arguments, sizeof arguments, "submit --service demo --version '%s' --artifact '%s' --digest sha256:%s "
-              "--changes '%s' --summary 'release %s' --id '%s'", version, artifact, sha, changes, version, id);
-    if (ph_airlock (&self->cli, "submit", arguments) != 0) {
-        char *text = ph_output (&self->cli, "submit");
-        al_error_set (error, error_size, "airlock submit %s: %s", id, text? text: "");
-        free (text);
-        return -1;
-    }
-    return 0;
+    snprintf (changes, sizeof changes, "release %s: faster checkout\n", id);
+    return ph_submit (&self->cli, "demo", id, version, artifact, sha, changes, NULL, error, error_size);
 }
 
 char *
@@ -350,21 +323,20 @@ rc_wait_state (rc_cluster_t *self, const char *id, const char *want, int timeout
 int
 rc_approve (rc_cluster_t *self, const char *request, uint64_t *row, char *error, size_t error_size)
 {
-    char arguments [1024];
-    snprintf (arguments, sizeof arguments, "approve '%s' --yes --key '%s/alice.key'", request, self->dir);
-    int rc = ph_airlock (&self->cli, "approve", arguments);
+    char *output = NULL;
+    int rc = ph_approve (&self->cli, request, "alice", &output);
     char *text = ph_stdout (&self->cli, "approve");
     const char *recorded = text? strstr (text, "recorded as audit row "): NULL;
     unsigned long long sequence = 0;
     if (rc != 0 || !text || !strstr (text, "granted") || !recorded
     ||  sscanf (recorded, "recorded as audit row %llu", &sequence) != 1) {
-        char *output = ph_output (&self->cli, "approve");
         al_error_set (error, error_size, "airlock approve %s: exit %d: %s", request, rc,
                       output && *output? output: "(no output)");
         free (output);
         free (text);
         return -1;
     }
+    free (output);
     free (text);
     if (row)
         *row = sequence;

@@ -101,11 +101,7 @@ s_setup (void **state)
     ph_endpoints_t endpoints = { .router = "tcp://" S_BROKER_ADDRESS ":7101", .pub = "tcp://" S_BROKER_ADDRESS ":7102" };
     int rc = ph_write_config (f->config, text, f->dir, &endpoints, error, sizeof error);
     free (text);
-    char policy [400];
-    snprintf (policy, sizeof policy, "%s/policy", f->dir);
-    if (rc != 0 || ph_open_calendar (policy, error, sizeof error) != 0
-    ||  ph_write_approvers (f->dir, keys, roles, 1, error, sizeof error) != 0
-    ||  ph_write_demo_services (f->dir, 1500, NULL, error, sizeof error) != 0)
+    if (rc != 0 || ph_prepare_demo (f->dir, keys, roles, 1, 1500, NULL, error, sizeof error) != 0)
         fail_msg ("%s", error);
 
     ph_cli_t broker_side = f->cli;
@@ -113,13 +109,10 @@ s_setup (void **state)
     f->broker = ph_start_broker (&broker_side, f->config, "broker", error, sizeof error);
     if (!f->broker)
         fail_msg ("%s", error);
-    for (int i = 0; i < S_AGENTS; i++)
-        if (!(f->agents [i] = ph_start_agent (&f->cli, s_roles [i], error, sizeof error)))
-            fail_msg ("%s", error);
     //  Everyone registered, over the link.
-    if (!ph_wait_registered (&f->cli, s_roles, S_AGENTS, 60000)) {
+    if (ph_start_agents (&f->cli, s_roles, S_AGENTS, f->agents, 60000, error, sizeof error) != S_AGENTS) {
         s_dump_logs (f);
-        fail_msg ("the agents did not all register with the broker across the link");
+        fail_msg ("the agents did not all register with the broker across the link: %s", error);
     }
     return 0;
 }
@@ -128,8 +121,7 @@ static int
 s_teardown (void **state)
 {
     s_fixture_t *f = *state;
-    for (int i = 0; i < S_AGENTS; i++)
-        ph_stop (&f->agents [i], SIGTERM);
+    ph_stop_all (f->agents, S_AGENTS, SIGTERM);
     ph_stop (&f->broker, SIGTERM);
     //  The demo service instances deploy-manager started live in the agents' namespace:
     //  nh_delete stops them before it deletes the namespaces.
@@ -156,20 +148,10 @@ test_release_across_a_cut_link (void **state)
     assert_int_equal (ph_shell ("test $(ip netns exec %s ss -Htn state established dst " S_BROKER_ADDRESS
                                " | wc -l) -ge %d", ns_agents, S_AGENTS), 0);
 
-    char artifact [1024], sha [65], arguments [2048];
+    char artifact [1024], sha [65], error [4096] = "";
     dtu_artifact (f->dir, "demo-v1", "v1", NULL, artifact, sizeof artifact, sha);
-    char changes [400];
-    snprintf (changes, sizeof changes, "%s/changes.txt", f->dir);
-    FILE *file = fopen (changes, "w");
-    assert_non_null (file);
-    fprintf (file, "faster checkout\n");
-    fclose (file);
-    snprintf (arguments, sizeof arguments, "submit --service demo --version v1 --artifact '%s' --digest sha256:%s "
-              "--changes '%s' --summary 'release v1' --id rel-net", artifact, sha, changes);
-    if (ph_airlock (&f->cli, "submit", arguments) != 0) {
-        char *text = ph_output (&f->cli, "submit");
-        fail_msg ("airlock submit failed: %s", text? text: "");
-    }
+    if (ph_submit (&f->cli, "demo", "rel-net", "v1", artifact, sha, "faster checkout\n", NULL, error, sizeof error) != 0)
+        fail_msg ("%s", error);
 
     //  Cut the link in the middle of the release, while it waits for the approval (a
     //  cut during a soak fails the release closed: the monitor's evidence cannot reach
@@ -188,9 +170,8 @@ test_release_across_a_cut_link (void **state)
         zclock_sleep (100);
     assert_int_equal (ph_shell ("ip -n %s link set %s up", ns_agents, nh_veth (f->net, 0, 1)), 0);
 
-    snprintf (arguments, sizeof arguments, "approve rel-net-prod --yes --key '%s/alice.key'", f->dir);
-    int rc = ph_airlock (&f->cli, "approve", arguments);
-    char *text = ph_output (&f->cli, "approve");
+    char *text = NULL;
+    int rc = ph_approve (&f->cli, "rel-net-prod", "alice", &text);
     if (rc != 0 || !text || !strstr (text, "granted"))
         fail_msg ("airlock approve: exit %d:\n%s", rc, text? text: "");
     free (text);
@@ -198,23 +179,7 @@ test_release_across_a_cut_link (void **state)
 
     //  Production runs the new version on both instances, answering in the agents'
     //  namespace (where deploy-manager started them).
-    char path [600];
-    snprintf (path, sizeof path, "%s/deploy/drivers/demo/production/instances.json", f->dir);
-    json_t *root = json_load_file (path, 0, NULL);
-    assert_non_null (root);
-    int answering = 0;
-    size_t index;
-    json_t *instance;
-    json_array_foreach (json_object_get (root, "instances"), index, instance) {
-        const char *version = json_string_value (json_object_get (instance, "version"));
-        int port = (int) json_integer_value (json_object_get (instance, "port"));
-        if (version && strcmp (version, "v1") == 0
-        &&  ph_shell ("ip netns exec %s curl -sf --max-time 10 -o /dev/null http://127.0.0.1:%d/healthz",
-                     ns_agents, port) == 0)
-            answering++;
-    }
-    json_decref (root);
-    assert_int_equal (answering, 2);
+    assert_int_equal (ph_answering (f->dir, "demo", "production", "v1", ns_agents), 2);
 }
 
 int

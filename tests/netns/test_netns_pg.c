@@ -167,10 +167,7 @@ s_setup (void **state)
     if (rc == 0)
         rc = ph_write_config (f->config_broker [1], text, f->dir, &broker_2, error, sizeof error);
     free (text);
-    snprintf (path, sizeof path, "%s/policy", f->dir);
-    if (rc != 0 || ph_open_calendar (path, error, sizeof error) != 0
-    ||  ph_write_approvers (f->dir, keys, roles, 1, error, sizeof error) != 0
-    ||  ph_write_demo_services (f->dir, 1500, NULL, error, sizeof error) != 0)
+    if (rc != 0 || ph_prepare_demo (f->dir, keys, roles, 1, 1500, NULL, error, sizeof error) != 0)
         fail_msg ("%s", error);
 
     //  broker-1 first: it takes the lease; then broker-2, a standby.
@@ -179,13 +176,10 @@ s_setup (void **state)
     s_start_broker (f, 1);
     s_wait_log (f, "broker-2", "is a standby until it holds the lease");
 
-    for (int i = 0; i < S_AGENTS; i++)
-        if (!(f->agents [i] = ph_start_agent (&f->cli, s_roles [i], error, sizeof error)))
-            fail_msg ("%s", error);
     //  Everyone registered, over the link.
-    if (!ph_wait_registered (&f->cli, s_roles, S_AGENTS, 60000)) {
+    if (ph_start_agents (&f->cli, s_roles, S_AGENTS, f->agents, 60000, error, sizeof error) != S_AGENTS) {
         s_dump_logs (f);
-        fail_msg ("the agents did not all register with the broker across the link");
+        fail_msg ("the agents did not all register with the broker across the link: %s", error);
     }
     return 0;
 }
@@ -194,10 +188,8 @@ static int
 s_teardown (void **state)
 {
     s_fixture_t *f = *state;
-    for (int i = 0; i < S_AGENTS; i++)
-        ph_stop (&f->agents [i], SIGTERM);
-    ph_stop (&f->broker [0], SIGTERM);
-    ph_stop (&f->broker [1], SIGTERM);
+    ph_stop_all (f->agents, S_AGENTS, SIGTERM);
+    ph_stop_all (f->broker, 2, SIGTERM);
     pg_harness_destroy (&f->pg);
     free (f->dsn);
     //  The demo service instances deploy-manager started live in the agents' namespace:
@@ -223,7 +215,7 @@ test_release_across_a_cut_link (void **state)
     //  (the lease row names it) and its connections are tcp from 10.99.3.1.
     assert_int_equal (ph_shell ("test \"$(ip netns exec %s ss -Htln | awk '{print $4}' | grep -v -e '^10.99.3.2:' "
                                "-e '^10.99.4.2:')\" = ''", nh_ns (f->net, S_NS_PG)), 0);
-    char error [1024] = "";
+    char error [4096] = "";
     char *dbname = strstr (f->dsn, "dbname=") + strlen ("dbname=");
     char name [64];
     assert_int_equal (sscanf (dbname, "%63s", name), 1);
@@ -242,20 +234,10 @@ test_release_across_a_cut_link (void **state)
     assert_int_equal (ph_shell ("test $(ip netns exec %s ss -Htn state established dst 10.99.1.1"
                                " | wc -l) -ge %d", nh_ns (f->net, S_NS_AGENTS), S_AGENTS), 0);
 
-    char artifact [1024], sha [65], arguments [2048];
+    char artifact [1024], sha [65];
     dtu_artifact (f->dir, "demo-v1", "v1", NULL, artifact, sizeof artifact, sha);
-    char changes [400];
-    snprintf (changes, sizeof changes, "%s/changes.txt", f->dir);
-    FILE *file = fopen (changes, "w");
-    assert_non_null (file);
-    fprintf (file, "faster checkout\n");
-    fclose (file);
-    snprintf (arguments, sizeof arguments, "submit --service demo --version v1 --artifact '%s' --digest sha256:%s "
-              "--changes '%s' --summary 'release v1' --id rel-net", artifact, sha, changes);
-    if (ph_airlock (&f->cli, "submit", arguments) != 0) {
-        char *text = ph_output (&f->cli, "submit");
-        fail_msg ("airlock submit failed: %s", text? text: "");
-    }
+    if (ph_submit (&f->cli, "demo", "rel-net", "v1", artifact, sha, "faster checkout\n", NULL, error, sizeof error) != 0)
+        fail_msg ("%s", error);
 
     s_wait_state (f, "rel-net", "APPROVE", 120000);
     //  Cut the link between the agents and the active broker in the middle of the
@@ -270,9 +252,8 @@ test_release_across_a_cut_link (void **state)
         zclock_sleep (100);
     assert_int_equal (ph_shell ("ip -n %s link set %s up", nh_ns (f->net, S_NS_AGENTS), nh_veth (f->net, 0, 1)), 0);
 
-    snprintf (arguments, sizeof arguments, "approve rel-net-prod --yes --key '%s/alice.key'", f->dir);
-    int rc = ph_airlock (&f->cli, "approve", arguments);
-    char *text = ph_output (&f->cli, "approve");
+    char *text = NULL;
+    int rc = ph_approve (&f->cli, "rel-net-prod", "alice", &text);
     if (rc != 0 || !text || !strstr (text, "granted"))
         fail_msg ("airlock approve: exit %d:\n%s", rc, text? text: "");
     free (text);
@@ -280,23 +261,7 @@ test_release_across_a_cut_link (void **state)
 
     //  Production runs the new version on both instances, answering in the agents'
     //  namespace (where deploy-manager started them).
-    char path [600];
-    snprintf (path, sizeof path, "%s/deploy/drivers/demo/production/instances.json", f->dir);
-    json_t *root = json_load_file (path, 0, NULL);
-    assert_non_null (root);
-    int answering = 0;
-    size_t index;
-    json_t *instance;
-    json_array_foreach (json_object_get (root, "instances"), index, instance) {
-        const char *version = json_string_value (json_object_get (instance, "version"));
-        int port = (int) json_integer_value (json_object_get (instance, "port"));
-        if (version && strcmp (version, "v1") == 0
-        &&  ph_shell ("ip netns exec %s curl -sf --max-time 10 -o /dev/null http://127.0.0.1:%d/healthz",
-                     nh_ns (f->net, S_NS_AGENTS), port) == 0)
-            answering++;
-    }
-    json_decref (root);
-    assert_int_equal (answering, 2);
+    assert_int_equal (ph_answering (f->dir, "demo", "production", "v1", nh_ns (f->net, S_NS_AGENTS)), 2);
     //  The release's messages are in PostgreSQL's audit log, written across the link.
     char *count = pg_harness_sql (f->pg, name, "SELECT count(*) FROM information_schema.tables "
                                   "WHERE table_schema NOT IN ('pg_catalog', 'information_schema', 'airlock_ha')",

@@ -61,20 +61,6 @@ s_start_agent (s_fixture_t *f, int index)
         fail_msg ("%s", error);
 }
 
-//  Run an airlock command, output into dir/NAME.out (and NAME.err); returns its exit code.
-static int
-s_airlock (s_fixture_t *f, const char *name, const char *arguments)
-{
-    return ph_airlock (&f->cli, name, arguments);
-}
-
-//  What the command NAME printed, stdout then stderr.
-static char *
-s_output (s_fixture_t *f, const char *name)
-{
-    return ph_output (&f->cli, name);
-}
-
 static void
 s_dump_logs (s_fixture_t *f)
 {
@@ -94,11 +80,11 @@ s_wait_state (s_fixture_t *f, const char *release, const char *want, int timeout
 {
     char *state = ph_wait_state (&f->cli, release, want, timeout_ms);
     if (!state || strcmp (state, want) != 0) {
-        s_airlock (f, "status-text", "status");
+        ph_airlock (&f->cli, "status-text", "status");
         char arguments [256];
         snprintf (arguments, sizeof arguments, "status %s", release);
-        s_airlock (f, "release-text", arguments);
-        char *all = s_output (f, "status-text"), *one = s_output (f, "release-text");
+        ph_airlock (&f->cli, "release-text", arguments);
+        char *all = ph_output (&f->cli, "status-text"), *one = ph_output (&f->cli, "release-text");
         fprintf (stderr, "%s\n%s\n", all? all: "", one? one: "");
         free (all);
         free (one);
@@ -111,22 +97,12 @@ s_wait_state (s_fixture_t *f, const char *release, const char *want, int timeout
 static void
 s_submit_with (s_fixture_t *f, const char *release, const char *version, const char *faults, const char *extra)
 {
-    char artifact [1024], sha [65], name [64], arguments [2048];
+    char artifact [1024], sha [65], name [64], changes [128], error [4096] = "";
     snprintf (name, sizeof name, "demo-%s", version);
     dtu_artifact (f->dir, name, version, faults, artifact, sizeof artifact, sha);
-    char changes [400];
-    snprintf (changes, sizeof changes, "%s/changes-%s.txt", f->dir, version);
-    FILE *file = fopen (changes, "w");
-    assert_non_null (file);
-    fprintf (file, "faster checkout (%s)\nfix: totals rounding\n", version);
-    fclose (file);
-    snprintf (arguments, sizeof arguments, "submit --service demo --version %s --artifact '%s' --digest sha256:%s "
-              "--changes '%s' --summary 'release %s' --id %s %s", version, artifact, sha, changes, version, release,
-              extra);
-    if (s_airlock (f, "submit", arguments) != 0) {
-        char *text = s_output (f, "submit");
-        fail_msg ("airlock submit failed: %s", text? text: "");
-    }
+    snprintf (changes, sizeof changes, "faster checkout (%s)\nfix: totals rounding\n", version);
+    if (ph_submit (&f->cli, "demo", release, version, artifact, sha, changes, extra, error, sizeof error) != 0)
+        fail_msg ("%s", error);
 }
 
 static void
@@ -170,10 +146,8 @@ s_expect_point (json_t *receipt, const char *id, const char *status, const char 
 static char *
 s_approve_as (s_fixture_t *f, const char *request, const char *key, const char *expect)
 {
-    char arguments [600];
-    snprintf (arguments, sizeof arguments, "approve %s --yes --key '%s/%s.key'", request, f->dir, key);
-    int rc = s_airlock (f, "approve", arguments);
-    char *text = s_output (f, "approve");
+    char *text = NULL;
+    int rc = ph_approve (&f->cli, request, key, &text);
     if (rc != 0 || !text || !strstr (text, expect))
         fail_msg ("airlock approve %s as %s: exit %d, expected '%s':\n%s", request, key, rc, expect, text? text: "");
     return text;
@@ -206,12 +180,9 @@ s_setup (void **state)
     f->cli = (ph_cli_t) { .airlock = f->airlock, .config = f->config, .dir = f->dir };
     const char *keys [] = { "alice", "dave" }, *roles [] = { "manager", "devops" };
     char error [1024] = "", path [400];
-    snprintf (path, sizeof path, "%s/policy", f->dir);
     if (ph_init (f->airlock, f->dir, keys, 2, error, sizeof error) != 0
-    ||  ph_open_calendar (path, error, sizeof error) != 0
-    ||  ph_write_approvers (f->dir, keys, roles, 2, error, sizeof error) != 0
-    ||  ph_write_demo_services (f->dir, 1500, "        - { name: work, path: \"/work?n=10\", status: 200 }\n",
-                                error, sizeof error) != 0)
+    ||  ph_prepare_demo (f->dir, keys, roles, 2, 1500, "        - { name: work, path: \"/work?n=10\", status: 200 }\n",
+                         error, sizeof error) != 0)
         fail_msg ("%s", error);
     //  One window all day every day, for the scheduled deployment (its own window decides).
     snprintf (path, sizeof path, "%s/policy/constraints.yaml", f->dir);
@@ -251,11 +222,10 @@ s_setup (void **state)
     if (!f->broker)
         fail_msg ("%s", error);
     zclock_sleep (300);
-    for (int i = 0; i < S_AGENTS; i++)
-        s_start_agent (f, i);
     //  Everyone registered (airlock status shows them alive); a release that waits in
     //  vain says which agent's log to read.
-    (void) ph_wait_registered (&f->cli, s_roles, S_AGENTS, 20000);
+    if (ph_start_agents (&f->cli, s_roles, S_AGENTS, f->agents, 20000, error, sizeof error) < 0)
+        fail_msg ("%s", error);
     *state = f;
     return 0;
 }
@@ -264,8 +234,7 @@ static int
 s_teardown (void **state)
 {
     s_fixture_t *f = *state;
-    for (int i = 0; i < S_AGENTS; i++)
-        ph_stop (&f->agents [i], SIGTERM);
+    ph_stop_all (f->agents, S_AGENTS, SIGTERM);
     ph_stop (&f->broker, SIGTERM);
     dtu_remove_tree (f->dir);
     free (f);
@@ -309,8 +278,8 @@ test_release_to_production (void **state)
                    "--breaking-changes 'GET /v1/cart is gone'");
     s_wait_state (f, "rel-1", "APPROVE", 60000);
     //  The request waits in `airlock approvals`.
-    assert_int_equal (s_airlock (f, "approvals", "approvals"), 0);
-    char *text = s_output (f, "approvals");
+    assert_int_equal (ph_airlock (&f->cli, "approvals", "approvals"), 0);
+    char *text = ph_output (&f->cli, "approvals");
     assert_non_null (strstr (text, "rel-1-prod"));
     free (text);
     //  Four eyes: the request names who submitted the release (`airlock submit`: ci), and
@@ -344,8 +313,8 @@ test_release_to_production (void **state)
     dtu_count (deploy_state, "demo", "production", "v1", &with_version, &total);
     assert_int_equal (with_version, 2);
     //  The human view of the release.
-    assert_int_equal (s_airlock (f, "release", "status rel-1"), 0);
-    text = s_output (f, "release");
+    assert_int_equal (ph_airlock (&f->cli, "release", "status rel-1"), 0);
+    text = ph_output (&f->cli, "release");
     const char *states [] = { "PREPARE", "STAGING", "VALIDATE", "APPROVE", "DEPLOY", "DONE" };
     for (size_t i = 0; i < sizeof states / sizeof states [0]; i++)
         if (!strstr (text, states [i]))
@@ -353,8 +322,8 @@ test_release_to_production (void **state)
     free (text);
     //  A release id is one path component: one that climbs out of the orchestrator's
     //  directory (even back into it) is refused, not read.
-    assert_int_not_equal (s_airlock (f, "release-climb", "status ../releases/rel-1"), 0);
-    text = s_output (f, "release-climb");
+    assert_int_not_equal (ph_airlock (&f->cli, "release-climb", "status ../releases/rel-1"), 0);
+    text = ph_output (&f->cli, "release-climb");
     assert_non_null (text);
     if (!strstr (text, "no release ../releases/rel-1") || strstr (text, "DONE"))
         fail_msg ("status ../releases/rel-1 was not refused:\n%s", text);
@@ -363,8 +332,8 @@ test_release_to_production (void **state)
     //  A release whose QA fails: staging is fine, the /work smoke check is not.
     s_submit (f, "rel-2", "v2", "--error-rate 1");
     s_wait_state (f, "rel-2", "FAILED", 60000);
-    assert_int_equal (s_airlock (f, "approvals2", "approvals --json"), 0);
-    text = s_output (f, "approvals2");
+    assert_int_equal (ph_airlock (&f->cli, "approvals2", "approvals --json"), 0);
+    text = ph_output (&f->cli, "approvals2");
     assert_null (strstr (text, "rel-2"));
     free (text);
     dtu_count (deploy_state, "demo", "production", "v1", &with_version, &total);
@@ -377,10 +346,10 @@ test_release_to_production (void **state)
     char arguments [600];
     snprintf (arguments, sizeof arguments, "deny rel-n-prod --yes --reason 'not before the sale' --key '%s/alice.key'",
               f->dir);
-    assert_int_equal (s_airlock (f, "deny", arguments), 0);
+    assert_int_equal (ph_airlock (&f->cli, "deny", arguments), 0);
     s_wait_state (f, "rel-n", "FAILED", 30000);
-    assert_int_equal (s_airlock (f, "denied", "status rel-n"), 0);
-    text = s_output (f, "denied");
+    assert_int_equal (ph_airlock (&f->cli, "denied", "status rel-n"), 0);
+    text = ph_output (&f->cli, "denied");
     if (!strstr (text, "not before the sale"))
         fail_msg ("status rel-n does not give the denial's reason:\n%s", text);
     free (text);
@@ -409,8 +378,8 @@ s_assert_no_staging (s_fixture_t *f, const char *release)
 {
     char arguments [256];
     snprintf (arguments, sizeof arguments, "status %s --json", release);
-    assert_int_equal (s_airlock (f, "history", arguments), 0);
-    char *text = s_output (f, "history");
+    assert_int_equal (ph_airlock (&f->cli, "history", arguments), 0);
+    char *text = ph_output (&f->cli, "history");
     assert_non_null (text);
     if (strstr (text, "\"STAGING\""))
         fail_msg ("%s went through staging:\n%s", release, text);
@@ -436,7 +405,7 @@ test_rollback_and_emergency (void **state)
     assert_int_equal (with_version, 2);
 
     //  Roll rel-b back: a rollback release of v1, straight to the approval.
-    assert_int_equal (s_airlock (f, "rollback", "rollback rel-b --json"), 0);
+    assert_int_equal (ph_airlock (&f->cli, "rollback", "rollback rel-b --json"), 0);
     char *text = ph_stdout (&f->cli, "rollback");
     json_t *root = text? json_loads (text, 0, NULL): NULL;
     const char *id = json_string_value (json_object_get (root, "release_id"));
@@ -483,12 +452,12 @@ test_rollback_and_emergency (void **state)
     al_agent_destroy (&ci);
     al_config_destroy (&config);
     s_wait_state (f, "rb-forged", "FAILED", 30000);
-    assert_int_equal (s_airlock (f, "forged", "status rb-forged"), 0);
-    text = s_output (f, "forged");
+    assert_int_equal (ph_airlock (&f->cli, "forged", "status rb-forged"), 0);
+    text = ph_output (&f->cli, "forged");
     assert_non_null (strstr (text, "a rollback must return to v2"));
     free (text);
-    assert_int_equal (s_airlock (f, "approvals-forged", "approvals --json"), 0);
-    text = s_output (f, "approvals-forged");
+    assert_int_equal (ph_airlock (&f->cli, "approvals-forged", "approvals --json"), 0);
+    text = ph_output (&f->cli, "approvals-forged");
     assert_null (strstr (text, "rb-forged"));
     free (text);
 
@@ -517,13 +486,13 @@ test_rollback_and_emergency (void **state)
     al_agent_destroy (&ci);
     al_config_destroy (&config);
     s_wait_state (f, "em-by-ci", "FAILED", 30000);
-    assert_int_equal (s_airlock (f, "em-ci", "status em-by-ci"), 0);
-    text = s_output (f, "em-ci");
+    assert_int_equal (ph_airlock (&f->cli, "em-ci", "status em-by-ci"), 0);
+    text = ph_output (&f->cli, "em-ci");
     if (!strstr (text, "an emergency is declared by a human"))
         fail_msg ("status em-by-ci does not say why:\n%s", text);
     free (text);
-    assert_int_equal (s_airlock (f, "approvals-em", "approvals --json"), 0);
-    text = s_output (f, "approvals-em");
+    assert_int_equal (ph_airlock (&f->cli, "approvals-em", "approvals --json"), 0);
+    text = ph_output (&f->cli, "approvals-em");
     assert_null (strstr (text, "em-by-ci"));
     free (text);
 
@@ -532,21 +501,21 @@ test_rollback_and_emergency (void **state)
     dtu_artifact (f->dir, "demo-v3", "v3", NULL, artifact, sizeof artifact, sha);
     snprintf (arguments, sizeof arguments, "submit --service demo --version v3 --artifact '%s' --digest sha256:%s "
               "--skip-staging --id rel-c", artifact, sha);
-    assert_int_equal (s_airlock (f, "skip-standard", arguments), 2);
-    text = s_output (f, "skip-standard");
+    assert_int_equal (ph_airlock (&f->cli, "skip-standard", arguments), 2);
+    text = ph_output (&f->cli, "skip-standard");
     assert_non_null (strstr (text, "emergency only"));
     free (text);
     //  Declarations that contradict each other, or a dependency without its version.
     snprintf (arguments, sizeof arguments, "submit --service demo --version v3 --artifact '%s' --digest sha256:%s "
               "--no-breaking-changes --breaking-changes 'x' --id rel-c", artifact, sha);
-    assert_int_equal (s_airlock (f, "contradiction", arguments), 2);
-    text = s_output (f, "contradiction");
+    assert_int_equal (ph_airlock (&f->cli, "contradiction", arguments), 2);
+    text = ph_output (&f->cli, "contradiction");
     assert_non_null (strstr (text, "--no-breaking-changes contradicts --breaking-changes"));
     free (text);
     snprintf (arguments, sizeof arguments, "submit --service demo --version v3 --artifact '%s' --digest sha256:%s "
               "--dependency libfoo --id rel-c", artifact, sha);
-    assert_int_equal (s_airlock (f, "bad-dependency", arguments), 2);
-    text = s_output (f, "bad-dependency");
+    assert_int_equal (ph_airlock (&f->cli, "bad-dependency", arguments), 2);
+    text = ph_output (&f->cli, "bad-dependency");
     assert_non_null (strstr (text, "expected NAME@VERSION"));
     free (text);
     //  An emergency skipping staging, declared by a human (`airlock submit --type
@@ -554,7 +523,7 @@ test_rollback_and_emergency (void **state)
     //  quorum plus devops to skip staging.
     snprintf (arguments, sizeof arguments, "submit --service demo --version v3 --artifact '%s' --digest sha256:%s "
               "--type emergency --skip-staging --summary 'P1: checkout down' --id rel-e", artifact, sha);
-    assert_int_equal (s_airlock (f, "emergency", arguments), 0);
+    assert_int_equal (ph_airlock (&f->cli, "emergency", arguments), 0);
     s_wait_state (f, "rel-e", "APPROVE", 30000);
     text = s_approve_as (f, "rel-e-prod", "alice", "devops (to skip staging)");
     assert_non_null (strstr (text, "staging skipped"));
@@ -594,7 +563,7 @@ s_release_json (s_fixture_t *f, const char *release)
 {
     char arguments [256];
     snprintf (arguments, sizeof arguments, "status %s --json", release);
-    if (s_airlock (f, "status", arguments) != 0)
+    if (ph_airlock (&f->cli, "status", arguments) != 0)
         return NULL;
     char *text = ph_stdout (&f->cli, "status");
     json_t *root = text? json_loads (text, 0, NULL): NULL;
@@ -609,7 +578,7 @@ s_release_json (s_fixture_t *f, const char *release)
 static bool
 s_audited (s_fixture_t *f, const char *type, const char *role, const char *prefix, const char *decision)
 {
-    assert_int_equal (s_airlock (f, "export", "audit export"), 0);
+    assert_int_equal (ph_airlock (&f->cli, "export", "audit export"), 0);
     char *text = ph_stdout (&f->cli, "export");
     assert_non_null (text);
     bool found = false;
@@ -698,14 +667,14 @@ test_forged_qa_verdict (void **state)
     char *state_text = s_state (f, "rel-f");
     assert_string_equal (state_text, "VALIDATE");
     free (state_text);
-    assert_int_equal (s_airlock (f, "approvals-f", "approvals --json"), 0);
-    char *text = s_output (f, "approvals-f");
+    assert_int_equal (ph_airlock (&f->cli, "approvals-f", "approvals --json"), 0);
+    char *text = ph_output (&f->cli, "approvals-f");
     assert_null (strstr (text, "rel-f"));
     free (text);
     //  Audit-visible: the orchestrator's qa_evidence Notification is a row of the log.
     assert_true (s_audited (f, "Notification", "orchestrator", "orc-rel-f-qaev-", "accepted"));
-    assert_int_equal (s_airlock (f, "status-f", "status rel-f"), 0);
-    text = s_output (f, "status-f");
+    assert_int_equal (ph_airlock (&f->cli, "status-f", "status rel-f"), 0);
+    text = ph_output (&f->cli, "status-f");
     if (!strstr (text, "kept as evidence, not as the verdict"))
         fail_msg ("status rel-f does not show the evidence note:\n%s", text);
     free (text);
@@ -713,8 +682,8 @@ test_forged_qa_verdict (void **state)
     //  The real verdict: approved: false. The release fails; nothing reaches production.
     s_start_agent (f, 3);
     s_wait_state (f, "rel-f", "FAILED", 60000);
-    assert_int_equal (s_airlock (f, "approvals-f2", "approvals --json"), 0);
-    text = s_output (f, "approvals-f2");
+    assert_int_equal (ph_airlock (&f->cli, "approvals-f2", "approvals --json"), 0);
+    text = ph_output (&f->cli, "approvals-f2");
     assert_null (strstr (text, "rel-f"));
     free (text);
     int with_version = 0, total = 0;
@@ -763,8 +732,8 @@ test_scheduled_window (void **state)
     dtu_artifact (f->dir, "demo-v4", "v4", NULL, artifact, sizeof artifact, sha);
     snprintf (arguments, sizeof arguments, "submit --service demo --version v4 --artifact '%s' --digest sha256:%s "
               "--type scheduled --id rel-x", artifact, sha);
-    assert_int_equal (s_airlock (f, "no-window", arguments), 2);
-    char *text = s_output (f, "no-window");
+    assert_int_equal (ph_airlock (&f->cli, "no-window", arguments), 2);
+    char *text = ph_output (&f->cli, "no-window");
     assert_non_null (strstr (text, "--window is required"));
     free (text);
 
@@ -773,7 +742,7 @@ test_scheduled_window (void **state)
     s_utc (now + 90000, end, sizeof end);
     snprintf (arguments, sizeof arguments, "submit --service demo --version v4 --artifact '%s' --digest sha256:%s "
               "--type scheduled --window %s/%s --id rel-later", artifact, sha, start, end);
-    assert_int_equal (s_airlock (f, "later", arguments), 0);
+    assert_int_equal (ph_airlock (&f->cli, "later", arguments), 0);
     s_wait_state (f, "rel-later", "APPROVE", 60000);
     text = s_approve_as (f, "rel-later-prod", "alice", "outside the request's scheduled window");
     assert_null (strstr (text, "granted:"));
@@ -791,7 +760,7 @@ test_scheduled_window (void **state)
     s_utc (now + 3600, end, sizeof end);
     snprintf (arguments, sizeof arguments, "submit --service demo --version v5 --artifact '%s' --digest sha256:%s "
               "--type scheduled --window %s/%s --id rel-now", artifact, sha, start, end);
-    assert_int_equal (s_airlock (f, "now", arguments), 0);
+    assert_int_equal (ph_airlock (&f->cli, "now", arguments), 0);
     s_wait_state (f, "rel-now", "APPROVE", 60000);
     free (s_approve_as (f, "rel-now-prod", "alice", "granted"));
     s_wait_state (f, "rel-now", "DONE", 60000);
@@ -829,15 +798,15 @@ test_grant_refused_by_deploy_manager (void **state)
     int rc = -1;
     for (int tries = 0; tries < 20 && rc != 0; tries++) {
         zclock_sleep (250);
-        rc = s_airlock (f, "approve-erin", arguments);
+        rc = ph_airlock (&f->cli, "approve-erin", arguments);
     }
-    char *text = s_output (f, "approve-erin");
+    char *text = ph_output (&f->cli, "approve-erin");
     if (rc != 0 || !strstr (text, "granted"))
         fail_msg ("erin's approval: exit %d:\n%s", rc, text? text: "");
     free (text);
     s_wait_state (f, "rel-r", "FAILED", 30000);
-    assert_int_equal (s_airlock (f, "refused", "status rel-r"), 0);
-    text = s_output (f, "refused");
+    assert_int_equal (ph_airlock (&f->cli, "refused", "status rel-r"), 0);
+    text = ph_output (&f->cli, "refused");
     if (!strstr (text, "deploy-manager refused: the grant does not verify"))
         fail_msg ("status rel-r does not give deploy-manager's refusal:\n%s", text);
     free (text);

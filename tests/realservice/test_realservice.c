@@ -57,20 +57,6 @@ typedef struct {
 static const char *s_roles [S_AGENTS] = { "orchestrator", "deploy-manager", "monitor", "qa" };
 static const char *s_logs [] = { "broker", "orchestrator", "deploy-manager", "monitor", "qa" };
 
-//  Run an airlock command, output into dir/NAME.out (and NAME.err); returns its exit code.
-static int
-s_airlock (s_fixture_t *f, const char *name, const char *arguments)
-{
-    return ph_airlock (&f->cli, name, arguments);
-}
-
-//  What the command NAME printed, stdout then stderr.
-static char *
-s_output (s_fixture_t *f, const char *name)
-{
-    return ph_output (&f->cli, name);
-}
-
 static void
 s_dump_logs (s_fixture_t *f)
 {
@@ -85,8 +71,8 @@ s_wait_state (s_fixture_t *f, const char *release, const char *want, int timeout
     if (!state || strcmp (state, want) != 0) {
         char arguments [256];
         snprintf (arguments, sizeof arguments, "status %s", release);
-        s_airlock (f, "release-text", arguments);
-        char *one = s_output (f, "release-text");
+        ph_airlock (&f->cli, "release-text", arguments);
+        char *one = ph_output (&f->cli, "release-text");
         fprintf (stderr, "%s\n", one? one: "");
         free (one);
         s_dump_logs (f);
@@ -99,7 +85,7 @@ s_wait_state (s_fixture_t *f, const char *release, const char *want, int timeout
 static void
 s_submit (s_fixture_t *f, const char *service, const char *release, const char *version, const char *faults)
 {
-    char artifact [600], sha [65], arguments [2048], error [256];
+    char artifact [600], sha [65], error [4096] = "";
     snprintf (artifact, sizeof artifact, "%s/art-%s.sh", f->dir, version);
     FILE *file = fopen (artifact, "w");
     assert_non_null (file);
@@ -108,19 +94,10 @@ s_submit (s_fixture_t *f, const char *service, const char *release, const char *
     fclose (file);
     assert_int_equal (chmod (artifact, 0755), 0);
     assert_int_equal (al_sha256_file_hex (artifact, sha, error, sizeof error), 0);
-    char changes [400];
-    snprintf (changes, sizeof changes, "%s/changes-%s.txt", f->dir, version);
-    file = fopen (changes, "w");
-    assert_non_null (file);
-    fprintf (file, "pyservice %s\n", version);
-    fclose (file);
-    snprintf (arguments, sizeof arguments, "submit --service %s --version %s --artifact '%s' "
-              "--digest sha256:%s --changes '%s' --summary 'release %s' --id %s", service, version, artifact, sha,
-              changes, version, release);
-    if (s_airlock (f, "submit", arguments) != 0) {
-        char *text = s_output (f, "submit");
-        fail_msg ("airlock submit failed: %s", text? text: "");
-    }
+    char changes [128];
+    snprintf (changes, sizeof changes, "pyservice %s\n", version);
+    if (ph_submit (&f->cli, service, release, version, artifact, sha, changes, NULL, error, sizeof error) != 0)
+        fail_msg ("%s", error);
 }
 
 //  The receipt of version's deployment to env (caller decrefs), or NULL.
@@ -266,11 +243,9 @@ s_setup (void **state)
     if (!f->broker)
         fail_msg ("%s", error);
     zclock_sleep (300);
-    for (int i = 0; i < S_AGENTS; i++)
-        if (!(f->agents [i] = ph_start_agent (&f->cli, s_roles [i], error, sizeof error)))
-            fail_msg ("%s", error);
     //  A release that waits in vain says which agent's log to read.
-    (void) ph_wait_registered (&f->cli, s_roles, S_AGENTS, 30000);
+    if (ph_start_agents (&f->cli, s_roles, S_AGENTS, f->agents, 30000, error, sizeof error) < 0)
+        fail_msg ("%s", error);
     f->traffic [0] = dtu_traffic_start (f->deploy_state, "pyservice", "staging", 30);
     f->traffic [1] = dtu_traffic_start (f->deploy_state, "pyservice", "production", 30);
     *state = f;
@@ -327,10 +302,7 @@ test_prometheus_client_service (void **state)
     //  (i) Healthy: staging, QA, a signed approval, production, soak, DONE.
     s_submit (f, "pyservice", "py-1", "v1", NULL);
     s_wait_state (f, "py-1", "APPROVE", 90000);
-    char arguments [600];
-    snprintf (arguments, sizeof arguments, "approve py-1-prod --yes --key '%s/alice.key'", f->dir);
-    int rc = s_airlock (f, "approve", arguments);
-    text = s_output (f, "approve");
+    int rc = ph_approve (&f->cli, "py-1-prod", "alice", &text);
     if (rc != 0 || !text || !strstr (text, "granted"))
         fail_msg ("airlock approve: exit %d:\n%s", rc, text? text: "");
     free (text);
