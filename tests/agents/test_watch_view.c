@@ -16,6 +16,7 @@
 
 #include "agents/al_watch_view.h"
 #include "store/al_store.h"
+#include "rules_fixture.h"
 
 #include <czmq.h>
 #include <jansson.h>
@@ -24,42 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static al_policy_thresholds_t
-s_thresholds (void)
-{
-    al_policy_thresholds_t thresholds = {
-        .health_check_failures_more_than = 3,
-        .error_rate_increase_more_than_points = 5,
-        .latency_p99_more_than_baseline_factor = 2.0,
-        .cpu_percent_more_than = 80,
-        .memory_percent_more_than = 80,
-        .investigate_error_rate_percent_more_than = 1,
-        .liveness_path = "/healthz",
-        .readiness_path = "/readyz",
-        .health_interval_ms = 10000,
-        .health_timeout_ms = 2000,
-    };
-    return thresholds;
-}
-
-//  A healthy sample: traffic, 0.2 % errors, p99 100 ms, moderate saturation, all up.
+//  A healthy sample of api (rules_fixture.h, shared with test_rules).
 static Airlock__SoakSignal
 s_sample (uint64_t sequence, bool baseline)
 {
-    Airlock__SoakSignal sample;
-    airlock__soak_signal__init (&sample);
-    sample.service = "api";
-    sample.sequence = sequence;
-    sample.baseline = baseline;
-    sample.requests_per_second = 20;
-    sample.error_ratio = 0.002;
-    sample.latency_p50_ms = 20;
-    sample.latency_p99_ms = 100;
-    sample.cpu_percent = 30;
-    sample.memory_percent = 40;
-    sample.instances_up = 3;
-    sample.instances_total = 3;
-    return sample;
+    return rf_sample ("api", sequence, baseline);
 }
 
 static void
@@ -197,7 +167,7 @@ static void
 test_signals_judged_by_rules (void **state)
 {
     (void) state;
-    al_policy_thresholds_t thresholds = s_thresholds ();
+    al_policy_thresholds_t thresholds = rf_thresholds ();
     al_watch_view_t *view = al_watch_view_new_signals ("api", "staging", &thresholds);
     assert_non_null (view);
     assert_int_equal (al_watch_view_topic_count (view), 1);

@@ -1,25 +1,27 @@
 /*  release_cluster.c: two brokers on one PostgreSQL, the five agents and the demo
     service, for failover in the middle of real releases. See release_cluster.h.
 
-    Processes are started with fork/exec, each with its log in the state directory
-    (broker-a.log, broker-b.log, ROLE.log); the CLI runs through system() with its output
-    in dir/NAME.out. PostgreSQL is read with libpq on one connection owned by the driving
-    thread (the ledger thread never touches it).
+    The state directory, the processes (each with its log in the state directory:
+    broker-a.log, broker-b.log, ROLE.log) and the CLI (its output in dir/NAME.out and
+    NAME.err) come from tests/common/proc_harness, as for the other tests that run
+    airlock as processes; what is this cluster's own is the two brokers' HA configs, the
+    lease and the log read from PostgreSQL, and the ledger. PostgreSQL is read with libpq
+    on one connection owned by the driving thread (the ledger thread never touches it).
 */
 #include "release_cluster.h"
 #include "agents/al_agent.h"
 #include "base/al_config.h"
 #include "base/al_error.h"
+#include "base/al_file.h"
 #include "deploy/al_artifacts.h"
 #include "pg_harness.h"
+#include "proc_harness.h"
 
 #include <czmq.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <sys/wait.h>
 
 #define S_AGENTS 5
 #define S_LEDGER_MAX 1000000
@@ -41,8 +43,9 @@ struct _rc_cluster_t {
     pg_harness_t *pg;
     char *dsn;
     PGconn *db;
-    pid_t broker [2];
-    pid_t agents [S_AGENTS];
+    ph_cli_t cli;                   // the CLI as the clients' config
+    al_child_t *broker [2];
+    al_child_t *agents [S_AGENTS];
     //  the ledger
     pthread_t ledger;
     bool ledger_running;
@@ -56,219 +59,14 @@ struct _rc_cluster_t {
     size_t row_count;
 };
 
-static int
-s_shell (const char *format, ...)
-{
-    char command [4096];
-    va_list args;
-    va_start (args, format);
-    vsnprintf (command, sizeof command, format, args);
-    va_end (args);
-    int rc = system (command);
-    return WIFEXITED (rc)? WEXITSTATUS (rc): -1;
-}
-
-static char *
-s_read (const char *path)
-{
-    FILE *file = fopen (path, "rb");
-    if (!file)
-        return NULL;
-    fseek (file, 0, SEEK_END);
-    long size = ftell (file);
-    fseek (file, 0, SEEK_SET);
-    char *text = malloc ((size_t) (size > 0? size: 0) + 1);
-    size_t got = text? fread (text, 1, (size_t) (size > 0? size: 0), file): 0;
-    if (text)
-        text [got] = 0;
-    fclose (file);
-    return text;
-}
-
-static pid_t
-s_spawn (rc_cluster_t *self, const char *log, const char *const *argv)
-{
-    char path [400];
-    snprintf (path, sizeof path, "%s/%s.log", self->dir, log);
-    fflush (stdout);
-    fflush (stderr);
-    pid_t pid = fork ();
-    if (pid == 0) {
-        FILE *out = freopen (path, "a", stderr);
-        out = freopen (path, "a", stdout);
-        (void) out;
-        execv (argv [0], (char *const *) argv);
-        _exit (127);
-    }
-    return pid;
-}
-
-static void
-s_stop (pid_t *pid, int signum)
-{
-    if (*pid > 0) {
-        kill (*pid, signum);
-        waitpid (*pid, NULL, 0);
-        *pid = 0;
-    }
-}
-
 static void
 s_start_broker (rc_cluster_t *self, int which)
 {
-    const char *argv [] = { self->airlock, "broker", "--config", self->config_broker [which], NULL };
-    self->broker [which] = s_spawn (self, which? "broker-b": "broker-a", argv);
-}
-
-//  An airlock command as the clients' config, output in dir/NAME.out; its exit code.
-static int
-s_airlock (rc_cluster_t *self, const char *name, const char *arguments)
-{
-    //  stderr apart: a client that first tries the standby warns there before it moves.
-    return s_shell ("'%s' %s --config '%s' > '%s/%s.out' 2> '%s/%s.err'", self->airlock, arguments, self->config_clients,
-                    self->dir, name, self->dir, name);
-}
-
-//  A command's stdout (dir/NAME.out), or the file NAME names when it has a suffix
-//  ("approve.err"). Caller frees; NULL if missing.
-static char *
-s_output (rc_cluster_t *self, const char *name)
-{
-    char path [400];
-    snprintf (path, sizeof path, strchr (name, '.')? "%s/%s": "%s/%s.out", self->dir, name);
-    return s_read (path);
-}
-
-//  The store and ha lines of a broker's airlock.yaml: the one place that spells the HA
-//  syntax (the shared log and the lease in the PostgreSQL database at store.dsn).
-static void
-s_write_ha (FILE *file, const char *dsn, const char *name)
-{
-    fprintf (file, "store:\n  backend: postgres\n  dsn: \"%s\"\n", dsn);
-    fprintf (file, "ha:\n  name: %s\n  lease_ms: 3000\n", name);
-}
-
-//  An airlock.yaml from the init one (TEXT): the endpoints of NAME (both brokers listed),
-//  its own checkpoint file, and the ha lines for a broker.
-static int
-s_write_config (rc_cluster_t *self, const char *path, const char *text, const char *name, bool broker,
-                char *error, size_t error_size)
-{
-    const char *endpoints = strstr (text, "endpoints:\n"), *keys = strstr (text, "keys:\n"),
-               *checkpoint = strstr (text, "checkpoint:\n");
-    if (!endpoints || !keys || !checkpoint || !(endpoints < keys && keys < checkpoint)) {
-        al_error_set (error, error_size, "%s/airlock.yaml: not the layout `airlock init` writes", self->dir);
-        return -1;
-    }
-    FILE *file = fopen (path, "w");
-    if (!file) {
-        al_error_set (error, error_size, "%s: %s", path, strerror (errno));
-        return -1;
-    }
-    const char *own = strcmp (name, "b") == 0? "b": "a";
-    fprintf (file, "%.*s", (int) (endpoints - text), text);
-    fprintf (file, "endpoints:\n  router: \"ipc://%s/%s-router.ipc\"\n  pub: \"ipc://%s/%s-pub.ipc\"\n"
-                   "  brokers: \"ipc://%s/a-router.ipc, ipc://%s/b-router.ipc\"\n"
-                   "  events: \"ipc://%s/a-pub.ipc, ipc://%s/b-pub.ipc\"\n",
-             self->dir, own, self->dir, own, self->dir, self->dir, self->dir, self->dir);
-    fprintf (file, "%.*s", (int) (checkpoint - keys), keys);
-    fprintf (file, "checkpoint:\n  every_events: 1000\n  every_seconds: 60\n  path: \"%s/checkpoints/%s.ckpt\"\n",
-             self->dir, name);
-    if (broker)
-        s_write_ha (file, self->dsn, name);
-    fclose (file);
-    return 0;
-}
-
-//  The policy's calendar open all day, alice a manager, the demo service.
-static int
-s_write_state (rc_cluster_t *self, int staging_soak_ms, char *error, size_t error_size)
-{
-    char path [400];
-    snprintf (path, sizeof path, "%s/policy/constraints.yaml", self->dir);
-    char *text = s_read (path);
-    char *calendar = text? strstr (text, "\ncalendar:"): NULL;
-    if (!calendar) {
-        free (text);
-        al_error_set (error, error_size, "%s: no calendar section", path);
-        return -1;
-    }
-    calendar [1] = 0;
-    FILE *file = fopen (path, "w");
-    if (!file) {
-        free (text);
-        al_error_set (error, error_size, "%s: %s", path, strerror (errno));
-        return -1;
-    }
-    fprintf (file, "%scalendar:\n  timezone: UTC\n  applies_to: [production]\n  windows: []\n"
-                   "  freezes:\n    weekdays: []\n    holidays: []\n    month_end: off\n", text);
-    fclose (file);
-    free (text);
-
-    snprintf (path, sizeof path, "%s/alice.key.pub", self->dir);
-    text = s_read (path);
-    char hex [65] = "";
-    if (!text || sscanf (text, "airlock-ed25519 %64s", hex) != 1) {
-        free (text);
-        al_error_set (error, error_size, "%s: not an airlock public key", path);
-        return -1;
-    }
-    free (text);
-    snprintf (path, sizeof path, "%s/policy/approvers.yaml", self->dir);
-    file = fopen (path, "w");
-    if (!file) {
-        al_error_set (error, error_size, "%s: %s", path, strerror (errno));
-        return -1;
-    }
-    fprintf (file, "approvers:\n  - name: alice\n    roles: [manager]\n    keys:\n      - {id: alice, ed25519: \"%s\"}\n", hex);
-    fclose (file);
-
-    snprintf (path, sizeof path, "%s/services.yaml", self->dir);
-    file = fopen (path, "w");
-    if (!file) {
-        al_error_set (error, error_size, "%s: %s", path, strerror (errno));
-        return -1;
-    }
-    fprintf (file, "version: 1\nservices:\n  demo:\n    driver: process\n    instances: 2\n    strategy: rolling\n"
-                   "    soak_ms: %d\n    soak: { duration_ms: 1500, reason: \"test: 1.5 s of production soak suffice\" }\n"
-                   "    probe_interval_ms: 100\n    ready_timeout_ms: 10000\n"
-                   "    stop_timeout_ms: 2000\n    command: [\"{{artifact}}\"]\n"
-                   "    qa:\n      smoke:\n        - { name: health, path: /healthz, status: 200, body_contains: ok }\n",
-             staging_soak_ms);
-    fclose (file);
-    return 0;
-}
-
-//  Which agent roles `airlock status --json` lists.
-static int
-s_registered (rc_cluster_t *self)
-{
-    if (s_airlock (self, "agents", "status --json") != 0)
-        return 0;
-    char *agents = s_output (self, "agents");
-    int alive = 0;
-    for (int i = 0; i < S_AGENTS; i++) {
-        char needle [64];
-        snprintf (needle, sizeof needle, "\"role\": \"%s\"", s_roles [i]);
-        alive += agents && strstr (agents, needle) != NULL;
-    }
-    free (agents);
-    return alive;
-}
-
-static bool
-s_log_has (rc_cluster_t *self, const char *log, const char *text)
-{
-    return s_shell ("grep -q -- '%s' '%s/%s.log'", text, self->dir, log) == 0;
-}
-
-static bool
-s_wait_log (rc_cluster_t *self, const char *log, const char *text)
-{
-    for (int64_t deadline = zclock_mono () + 60000; zclock_mono () < deadline; zclock_sleep (100))
-        if (s_log_has (self, log, text))
-            return true;
-    return false;
+    char error [1024] = "";
+    self->broker [which] = ph_start_broker (&self->cli, self->config_broker [which], which? "broker-b": "broker-a",
+                                            error, sizeof error);
+    if (!self->broker [which])
+        fprintf (stderr, "release_cluster: %s\n", error);
 }
 
 rc_cluster_t *
@@ -296,55 +94,52 @@ rc_cluster_new (const char *binary_dir, int staging_soak_ms, char *error, size_t
         al_error_set (error, error_size, "%s: %s", self->dsn, PQerrorMessage (self->db));
         goto failed;
     }
-    if (s_shell ("'%s' init '%s' > '%s/init.out' 2>&1 && '%s' keygen --name alice --out '%s/alice.key' >> '%s/init.out' 2>&1",
-                 self->airlock, self->dir, self->dir, self->airlock, self->dir, self->dir) != 0) {
-        al_error_set (error, error_size, "airlock init / keygen failed (%s/init.out)", self->dir);
+    snprintf (self->config_clients, sizeof self->config_clients, "%s/clients.yaml", self->dir);
+    self->cli = (ph_cli_t) { .airlock = self->airlock, .config = self->config_clients, .dir = self->dir };
+    const char *keys [] = { "alice" }, *roles [] = { "manager" };
+    if (ph_init (self->airlock, self->dir, keys, 1, error, error_size) != 0)
         goto failed;
-    }
     char path [400];
     snprintf (path, sizeof path, "%s/airlock.yaml", self->dir);
-    char *text = s_read (path);
-    if (!text) {
-        al_error_set (error, error_size, "%s: cannot read", path);
+    char *text = al_file_read (path, 1024 * 1024, NULL, error, error_size);
+    if (!text)
         goto failed;
+    //  Each broker binds its own ipc:// endpoints and keeps its own checkpoint file;
+    //  every process names both brokers; the clients' own endpoints are A's.
+    char router [2][300], pub [2][300], brokers [700], events [700];
+    for (int i = 0; i < 2; i++) {
+        snprintf (router [i], sizeof router [i], "ipc://%s/%c-router.ipc", self->dir, 'a' + i);
+        snprintf (pub [i], sizeof pub [i], "ipc://%s/%c-pub.ipc", self->dir, 'a' + i);
+        snprintf (self->config_broker [i], sizeof self->config_broker [i], "%s/broker-%c.yaml", self->dir, 'a' + i);
     }
-    snprintf (self->config_broker [0], sizeof self->config_broker [0], "%s/broker-a.yaml", self->dir);
-    snprintf (self->config_broker [1], sizeof self->config_broker [1], "%s/broker-b.yaml", self->dir);
-    snprintf (self->config_clients, sizeof self->config_clients, "%s/clients.yaml", self->dir);
-    int rc = s_write_config (self, self->config_broker [0], text, "a", true, error, error_size);
-    if (rc == 0)
-        rc = s_write_config (self, self->config_broker [1], text, "b", true, error, error_size);
-    if (rc == 0)
-        rc = s_write_config (self, self->config_clients, text, "clients", false, error, error_size);
+    snprintf (brokers, sizeof brokers, "%s, %s", router [0], router [1]);
+    snprintf (events, sizeof events, "%s, %s", pub [0], pub [1]);
+    ph_endpoints_t endpoints [3] = {
+        { router [0], pub [0], brokers, events, "a", self->dsn, "a" },
+        { router [1], pub [1], brokers, events, "b", self->dsn, "b" },
+        { router [0], pub [0], brokers, events, "clients", NULL, NULL },
+    };
+    const char *configs [3] = { self->config_broker [0], self->config_broker [1], self->config_clients };
+    int rc = 0;
+    for (int i = 0; i < 3 && rc == 0; i++)
+        rc = ph_write_config (configs [i], text, self->dir, &endpoints [i], error, error_size);
     free (text);
-    if (rc != 0 || s_write_state (self, staging_soak_ms, error, error_size) != 0)
+    if (rc != 0 || ph_prepare_demo (self->dir, keys, roles, 1, staging_soak_ms, NULL, error, error_size) != 0)
         goto failed;
 
     //  A first: it takes the lease; then B, a standby.
     s_start_broker (self, 0);
-    if (!s_wait_log (self, "broker-a", "is active (lease epoch")) {
+    if (!ph_wait_log (self->dir, "broker-a", "is active (lease epoch", 60000)) {
         al_error_set (error, error_size, "broker A never took the lease (%s/broker-a.log)", self->dir);
         goto failed;
     }
     s_start_broker (self, 1);
-    if (!s_wait_log (self, "broker-b", "is a standby until it holds the lease")) {
+    if (!ph_wait_log (self->dir, "broker-b", "is a standby until it holds the lease", 60000)) {
         al_error_set (error, error_size, "broker B never said it is a standby (%s/broker-b.log)", self->dir);
         goto failed;
     }
-    for (int i = 0; i < S_AGENTS; i++) {
-        bool monitor = strcmp (s_roles [i], "monitor") == 0;
-        const char *argv [] = { self->airlock, "agent", s_roles [i], "--config", self->config_clients,
-                                monitor? "--interval-ms": NULL, "250", NULL };
-        self->agents [i] = s_spawn (self, s_roles [i], argv);
-    }
-    int alive = 0;
-    for (int64_t deadline = zclock_mono () + 60000; zclock_mono () < deadline; zclock_sleep (250))
-        if ((alive = s_registered (self)) == S_AGENTS)
-            break;
-    if (alive != S_AGENTS) {
-        al_error_set (error, error_size, "only %d of the %d agents registered within 60 s", alive, S_AGENTS);
+    if (ph_start_agents (&self->cli, s_roles, S_AGENTS, self->agents, 60000, error, error_size) != S_AGENTS)
         goto failed;
-    }
     return self;
 failed:
     rc_dump_logs (self);
@@ -382,17 +177,15 @@ rc_cluster_destroy (rc_cluster_t **self_p, bool keep)
     if (!self)
         return;
     rc_ledger_stop (self);
-    for (int i = 0; i < S_AGENTS; i++)
-        s_stop (&self->agents [i], SIGTERM);
-    s_stop (&self->broker [0], SIGTERM);
-    s_stop (&self->broker [1], SIGTERM);
+    ph_stop_all (self->agents, S_AGENTS, SIGTERM);
+    ph_stop_all (self->broker, 2, SIGTERM);
     if (*self->dir)
         s_stop_instances (self);
     PQfinish (self->db);
     pg_harness_destroy (&self->pg);
     free (self->dsn);
     if (*self->dir && !keep)
-        s_shell ("rm -rf '%s'", self->dir);
+        ph_shell ("rm -rf '%s'", self->dir);
     else
     if (*self->dir)
         fprintf (stderr, "release_cluster: kept %s\n", self->dir);
@@ -471,8 +264,7 @@ rc_kill_active (rc_cluster_t *self, double *seconds, char *error, size_t error_s
     }
     uint64_t old_epoch = rc_epoch (self);
     int64_t killed = zclock_usecs ();
-    kill (self->broker [active], SIGKILL);
-    waitpid (self->broker [active], NULL, 0);
+    ph_stop (&self->broker [active], SIGKILL);
     s_start_broker (self, active);          // back as a standby
     //  A COMMIT the killed broker had sent may still land; the takeover waits for it
     //  (the fence's row lock), so rows after the new epoch appears are the new leader's.
@@ -512,81 +304,40 @@ rc_submit (rc_cluster_t *self, const char *id, const char *version, char *error,
     fclose (file);
     if (chmod (artifact, 0755) != 0 || al_sha256_file_hex (artifact, sha, error, error_size) != 0)
         return -1;
-    snprintf (changes, sizeof changes, "%s/changes-%s.txt", self->dir, id);
-    file = fopen (changes, "w");
-    if (!file) {
-        al_error_set (error, error_size, "%s: %s", changes, strerror (errno));
-        return -1;
-    }
-    fprintf (file, "release %s: faster checkout\n", id);
-    fclose (file);
-    char arguments [2048];
-    snprintf (arguments, sizeof arguments, "submit --service demo --version '%s' --artifact '%s' --digest sha256:%s "
-              "--changes '%s' --summary 'release %s' --id '%s'", version, artifact, sha, changes, version, id);
-    if (s_airlock (self, "submit", arguments) != 0) {
-        char *text = s_output (self, "submit"), *errors = s_output (self, "submit.err");
-        al_error_set (error, error_size, "airlock submit %s: %s%s", id, text? text: "", errors? errors: "");
-        free (text);
-        free (errors);
-        return -1;
-    }
-    return 0;
+    snprintf (changes, sizeof changes, "release %s: faster checkout\n", id);
+    return ph_submit (&self->cli, "demo", id, version, artifact, sha, changes, NULL, error, error_size);
 }
 
 char *
 rc_state (rc_cluster_t *self, const char *id)
 {
-    char arguments [256];
-    snprintf (arguments, sizeof arguments, "status '%s' --json", id);
-    if (s_airlock (self, "status", arguments) != 0)
-        return NULL;
-    char *text = s_output (self, "status");
-    json_t *root = text? json_loads (text, 0, NULL): NULL;
-    free (text);
-    const char *state = json_string_value (json_object_get (json_object_get (root, "release"), "state"));
-    char *copy = state? strdup (state): NULL;
-    json_decref (root);
-    return copy;
+    return ph_state (&self->cli, id);
 }
 
 char *
 rc_wait_state (rc_cluster_t *self, const char *id, const char *want, int timeout_ms)
 {
-    char *state = NULL;
-    for (int64_t deadline = zclock_mono () + timeout_ms; zclock_mono () < deadline; ) {
-        char *now = rc_state (self, id);
-        if (now) {
-            free (state);
-            state = now;
-            if (strcmp (state, want) == 0 || strcmp (state, "FAILED") == 0 || strcmp (state, "DONE") == 0
-            ||  strcmp (state, "ROLLED_BACK") == 0)
-                break;
-        }
-        zclock_sleep (250);
-    }
-    return state;
+    return ph_wait_state (&self->cli, id, want, timeout_ms);
 }
 
 int
 rc_approve (rc_cluster_t *self, const char *request, uint64_t *row, char *error, size_t error_size)
 {
-    char arguments [1024];
-    snprintf (arguments, sizeof arguments, "approve '%s' --yes --key '%s/alice.key'", request, self->dir);
-    int rc = s_airlock (self, "approve", arguments);
-    char *text = s_output (self, "approve");
-    char *errors = s_output (self, "approve.err");
+    char *output = NULL;
+    int rc = ph_approve (&self->cli, request, "alice", &output);
+    char *text = ph_stdout (&self->cli, "approve");
     const char *recorded = text? strstr (text, "recorded as audit row "): NULL;
     unsigned long long sequence = 0;
     if (rc != 0 || !text || !strstr (text, "granted") || !recorded
     ||  sscanf (recorded, "recorded as audit row %llu", &sequence) != 1) {
-        al_error_set (error, error_size, "airlock approve %s: exit %d: %s%s", request, rc, text? text: "(no output)",
-                 errors? errors: "");
+        al_error_set (error, error_size, "airlock approve %s: exit %d: %s", request, rc,
+                      output && *output? output: "(no output)");
+        free (output);
         free (text);
-        free (errors);
         return -1;
     }
+    free (output);
     free (text);
-    free (errors);
     if (row)
         *row = sequence;
     return 0;
@@ -607,7 +358,7 @@ rc_journal_has (rc_cluster_t *self, const char *deployment, const char *step, co
 int
 rc_audit_verify (rc_cluster_t *self)
 {
-    return s_shell ("'%s' audit verify --postgres '%s' > '%s/verify.out' 2>&1", self->airlock, self->dsn, self->dir);
+    return ph_shell ("'%s' audit verify --postgres '%s' > '%s/verify.out' 2>&1", self->airlock, self->dsn, self->dir);
 }
 
 int
@@ -807,12 +558,5 @@ rc_dump_logs (rc_cluster_t *self)
     if (!self || !*self->dir)
         return;
     const char *logs [] = { "broker-a", "broker-b", "orchestrator", "qa", "deploy-manager", "monitor", "notifier" };
-    for (size_t i = 0; i < sizeof logs / sizeof logs [0]; i++) {
-        char path [400];
-        snprintf (path, sizeof path, "%s/%s.log", self->dir, logs [i]);
-        char *text = s_read (path);
-        size_t length = text? strlen (text): 0;
-        fprintf (stderr, "---- %s (last 3000 bytes)\n%s\n", logs [i], text? text + (length > 3000? length - 3000: 0): "");
-        free (text);
-    }
+    ph_dump_logs (self->dir, logs, sizeof logs / sizeof logs [0], 3000);
 }

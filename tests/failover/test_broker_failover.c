@@ -35,6 +35,7 @@
 #include "store/al_store.h"
 #include "store/al_store_pg.h"
 #include "pg_harness.h"
+#include "proc_harness.h"
 #include "policies/al_approval_sign.h"
 
 #include <czmq.h>
@@ -59,18 +60,6 @@ typedef struct {
     char config_a [256], config_b [256], config_clients [256], config_only_a [256];
     pid_t a, b;
 } fixture_t;
-
-static int
-s_shell (const char *format, ...)
-{
-    char command [4096];
-    va_list args;
-    va_start (args, format);
-    vsnprintf (command, sizeof command, format, args);
-    va_end (args);
-    int rc = system (command);
-    return WIFEXITED (rc)? WEXITSTATUS (rc): -1;
-}
 
 //  `airlock broker --config CONFIG`, its stderr in DIR/LOG.log, with the environment
 //  settings ENV ("NAME=VALUE", NULL-terminated; NULL: none) added.
@@ -117,9 +106,7 @@ s_wait_exit (pid_t *pid, int timeout_ms)
 static bool
 s_log_has (fixture_t *f, const char *log, const char *text)
 {
-    char path [400];
-    snprintf (path, sizeof path, "%s/%s.log", f->dir, log);
-    return s_shell ("grep -q -- '%s' '%s'", text, path) == 0;
+    return ph_log_has (f->dir, log, text);
 }
 
 //  One broker's airlock.yaml: the init one with its own endpoints and checkpoint file
@@ -151,7 +138,7 @@ setup (void **state)
     snprintf (f->dir, sizeof f->dir, "/tmp/al-bfail-XXXXXX");
     assert_non_null (mkdtemp (f->dir));
     snprintf (f->airlock, sizeof f->airlock, "%s/airlock", getenv ("AIRLOCK_BINARY_DIR"));
-    assert_int_equal (s_shell ("'%s' init '%s' > /dev/null", f->airlock, f->dir), 0);
+    assert_int_equal (ph_shell ("'%s' init '%s' > /dev/null", f->airlock, f->dir), 0);
     char routers [600], pubs [600], router_a [300], pub_a [300];
     snprintf (routers, sizeof routers, "ipc://%s/a-router.ipc, ipc://%s/b-router.ipc", f->dir, f->dir);
     snprintf (pubs, sizeof pubs, "ipc://%s/a-pub.ipc, ipc://%s/b-pub.ipc", f->dir, f->dir);
@@ -183,9 +170,9 @@ teardown (void **state)
         waitpid (f->b, NULL, 0);
     }
     //  The brokers' last words, for a failure's diagnosis.
-    s_shell ("tail -n 40 '%s/a.log' '%s/b.log' >&2", f->dir, f->dir);
-    s_shell ("test -f '%s/a-again.log' && tail -n 20 '%s/a-again.log' >&2", f->dir, f->dir);
-    s_shell ("rm -rf '%s'", f->dir);
+    ph_shell ("tail -n 40 '%s/a.log' '%s/b.log' >&2", f->dir, f->dir);
+    ph_shell ("test -f '%s/a-again.log' && tail -n 20 '%s/a-again.log' >&2", f->dir, f->dir);
+    ph_shell ("rm -rf '%s'", f->dir);
     free (f->dsn);
     pg_harness_destroy (&f->pg);
     free (f);
@@ -584,7 +571,7 @@ test_slow_lease_round_trip_does_not_stall_the_broker (void **state)
 {
     fixture_t *f = *state;
     //  A long lease: a renewal may wait that long for the row without risk to the lease.
-    assert_int_equal (s_shell ("sed -i 's/^  lease_ms: 3000$/  lease_ms: 30000/' '%s'", f->config_a), 0);
+    assert_int_equal (ph_shell ("sed -i 's/^  lease_ms: 3000$/  lease_ms: 30000/' '%s'", f->config_a), 0);
     f->a = s_broker (f, f->config_a, "a");
     al_agent_t *orchestrator = s_agent (f->config_clients, "orchestrator", false);
     al_agent_result_t result;

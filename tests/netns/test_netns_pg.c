@@ -29,15 +29,15 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include "../deploy/deploy_test_util.h"
+#include "netns_harness.h"
 #include "pg_harness.h"
+#include "proc_harness.h"
 #include <czmq.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define S_AGENTS 4
@@ -49,9 +49,9 @@ enum { S_NS_AGENTS, S_NS_BROKER_1, S_NS_BROKER_2, S_NS_PG };
 static const char *s_ns_names [S_NAMESPACES] = { "agents", "broker1", "broker2", "pg" };
 
 //  Link L joins namespaces s_links [L].a (address 10.99.L+1.1) and .b (10.99.L+1.2).
-static const struct { int a, b; } s_links [S_LINKS] = {
-    { S_NS_BROKER_1, S_NS_AGENTS }, { S_NS_BROKER_2, S_NS_AGENTS },
-    { S_NS_BROKER_1, S_NS_PG }, { S_NS_BROKER_2, S_NS_PG }
+static const nh_link_t s_links [S_LINKS] = {
+    { S_NS_BROKER_1, S_NS_AGENTS, 1 }, { S_NS_BROKER_2, S_NS_AGENTS, 2 },
+    { S_NS_BROKER_1, S_NS_PG, 3 }, { S_NS_BROKER_2, S_NS_PG, 4 }
 };
 
 typedef struct {
@@ -59,147 +59,29 @@ typedef struct {
     char config_agents [300];
     char config_broker [2][300];
     char airlock [400];
-    char ns [S_NAMESPACES][64];
-    char veth [S_LINKS][2][16];
-    bool namespaces_made;
+    nh_net_t *net;
+    ph_cli_t cli;                   // in the agents' namespace
     pg_harness_t *pg;
     char *dsn;
-    pid_t broker [2];
-    pid_t agents [S_AGENTS];
+    al_child_t *broker [2];
+    al_child_t *agents [S_AGENTS];
 } s_fixture_t;
 
 static const char *s_roles [S_AGENTS] = { "orchestrator", "deploy-manager", "monitor", "qa" };
-
-//  Run a shell command; its exit code (-1 if it did not exit).
-static int
-s_shell (const char *format, ...)
-{
-    char command [4096];
-    va_list args;
-    va_start (args, format);
-    vsnprintf (command, sizeof command, format, args);
-    va_end (args);
-    int rc = system (command);
-    return WIFEXITED (rc)? WEXITSTATUS (rc): -1;
-}
-
-//  Start ARGV inside namespace NS (`ip netns exec` execs it: the pid is the program's).
-static pid_t
-s_spawn (s_fixture_t *f, const char *ns, const char *log, const char *const *argv)
-{
-    char path [400];
-    snprintf (path, sizeof path, "%s/%s.log", f->dir, log);
-    const char *full [16] = { "/usr/sbin/ip", "netns", "exec", ns };
-    size_t count = 4;
-    for (size_t i = 0; argv [i] && count < 15; i++)
-        full [count++] = argv [i];
-    full [count] = NULL;
-    pid_t pid = fork ();
-    assert_true (pid >= 0);
-    if (pid == 0) {
-        FILE *out = freopen (path, "a", stderr);
-        out = freopen (path, "a", stdout);
-        (void) out;
-        execv (full [0], (char *const *) full);
-        _exit (127);
-    }
-    return pid;
-}
-
-static void
-s_kill (pid_t *pid, int signum)
-{
-    if (*pid > 0) {
-        kill (*pid, signum);
-        waitpid (*pid, NULL, 0);
-        *pid = 0;
-    }
-}
-
-//  An airlock command in the agents' namespace, output in dir/NAME.out and NAME.err; its exit code.
-static int
-s_airlock (s_fixture_t *f, const char *name, const char *arguments)
-{
-    return s_shell ("ip netns exec %s '%s' %s --config '%s' > '%s/%s.out' 2> '%s/%s.err'", f->ns [S_NS_AGENTS], f->airlock,
-                    arguments, f->config_agents, f->dir, name, f->dir, name);
-}
-
-//  What the command NAME printed on its standard output (JSON is parsed from this alone).
-static char *
-s_stdout (s_fixture_t *f, const char *name)
-{
-    char path [400];
-    snprintf (path, sizeof path, "%s/%s.out", f->dir, name);
-    return dtu_read (path);
-}
-
-//  What the command NAME printed, standard output then standard error.
-static char *
-s_output (s_fixture_t *f, const char *name)
-{
-    char path [400];
-    snprintf (path, sizeof path, "%s/%s.err", f->dir, name);
-    char *out = s_stdout (f, name), *err = dtu_read (path);
-    char *both = NULL;
-    if (asprintf (&both, "%s%s", out? out: "", err? err: "") < 0)
-        both = NULL;
-    free (out);
-    free (err);
-    return both;
-}
-
-static bool
-s_log_has (s_fixture_t *f, const char *log, const char *text)
-{
-    char path [400];
-    snprintf (path, sizeof path, "%s/%s.log", f->dir, log);
-    return s_shell ("grep -q -- '%s' '%s'", text, path) == 0;
-}
+static const char *s_logs [] = { "broker-1", "broker-2", "orchestrator", "deploy-manager", "monitor", "qa" };
 
 static void
 s_dump_logs (s_fixture_t *f)
 {
-    const char *logs [] = { "broker-1", "broker-2", "orchestrator", "deploy-manager", "monitor", "qa" };
-    for (size_t i = 0; i < sizeof logs / sizeof logs [0]; i++) {
-        char path [400];
-        snprintf (path, sizeof path, "%s/%s.log", f->dir, logs [i]);
-        char *text = dtu_read (path);
-        size_t length = text? strlen (text): 0;
-        fprintf (stderr, "---- %s (last 3000 bytes)\n%s\n", logs [i], text? text + (length > 3000? length - 3000: 0): "");
-        free (text);
-    }
+    ph_dump_logs (f->dir, s_logs, sizeof s_logs / sizeof s_logs [0], 3000);
     if (f->pg)
-        s_shell ("tail -n 20 '%s/server.log' >&2", pg_harness_dir (f->pg));
-}
-
-static char *
-s_state (s_fixture_t *f, const char *release)
-{
-    char arguments [256];
-    snprintf (arguments, sizeof arguments, "status %s --json", release);
-    if (s_airlock (f, "status", arguments) != 0)
-        return NULL;
-    char *text = s_stdout (f, "status");
-    json_t *root = text? json_loads (text, 0, NULL): NULL;
-    free (text);
-    const char *state = json_string_value (json_object_get (json_object_get (root, "release"), "state"));
-    char *copy = state? strdup (state): NULL;
-    json_decref (root);
-    return copy;
+        ph_shell ("tail -n 20 '%s/server.log' >&2", pg_harness_dir (f->pg));
 }
 
 static void
 s_wait_state (s_fixture_t *f, const char *release, const char *want, int timeout_ms)
 {
-    char *state = NULL;
-    for (int64_t deadline = zclock_mono () + timeout_ms; zclock_mono () < deadline; ) {
-        free (state);
-        state = s_state (f, release);
-        if (state && (strcmp (state, want) == 0 || strcmp (state, "FAILED") == 0
-                      || strcmp (state, "DONE") == 0 || strcmp (state, "ROLLED_BACK") == 0))
-            break;
-        zclock_sleep (250);
-    }
+    char *state = ph_wait_state (&f->cli, release, want, timeout_ms);
     if (!state || strcmp (state, want) != 0) {
         s_dump_logs (f);
         fail_msg ("%s: state %s, expected %s", release, state? state: "(none)", want);
@@ -211,92 +93,23 @@ s_wait_state (s_fixture_t *f, const char *release, const char *want, int timeout
 static void
 s_wait_log (s_fixture_t *f, const char *log, const char *text)
 {
-    for (int64_t deadline = zclock_mono () + 60000; zclock_mono () < deadline && !s_log_has (f, log, text); )
-        zclock_sleep (100);
-    if (!s_log_has (f, log, text)) {
+    if (!ph_wait_log (f->dir, log, text, 60000)) {
         s_dump_logs (f);
         fail_msg ("%s never logged \"%s\"", log, text);
     }
 }
 
-//  Delete what this run made in the kernel (idempotent; also after a failed setup).
-static void
-s_namespaces_delete (s_fixture_t *f)
-{
-    for (int i = 0; i < S_NAMESPACES; i++)
-        if (*f->ns [i])
-            s_shell ("ip netns del %s 2>/dev/null", f->ns [i]);
-}
-
-//  The namespaces and their links. False (with the reason printed) where namespaces
-//  cannot be made here.
-static bool
-s_namespaces_make (s_fixture_t *f)
-{
-    int pid = (int) getpid ();
-    for (int i = 0; i < S_NAMESPACES; i++)
-        snprintf (f->ns [i], sizeof f->ns [i], "al-test-%s-%d", s_ns_names [i], pid);
-    for (int l = 0; l < S_LINKS; l++)
-        for (int side = 0; side < 2; side++)
-            snprintf (f->veth [l][side], sizeof f->veth [l][side], "al%d%c%d", l, side? 'b': 'a', pid % 1000000);
-    if (geteuid () != 0 || access ("/usr/sbin/ip", X_OK) != 0) {
-        fprintf (stderr, "test_netns_pg: SKIPPED: network namespaces need root and iproute2 (/usr/sbin/ip)\n");
-        return false;
-    }
-    if (s_shell ("ip netns add %s", f->ns [0]) != 0) {
-        fprintf (stderr, "test_netns_pg: SKIPPED: `ip netns add` failed: this system cannot make network namespaces\n");
-        return false;
-    }
-    f->namespaces_made = true;
-    for (int i = 1; i < S_NAMESPACES; i++)
-        assert_int_equal (s_shell ("ip netns add %s", f->ns [i]), 0);
-    for (int i = 0; i < S_NAMESPACES; i++)
-        assert_int_equal (s_shell ("ip -n %s link set lo up", f->ns [i]), 0);
-    for (int l = 0; l < S_LINKS; l++) {
-        const char *ns_a = f->ns [s_links [l].a], *ns_b = f->ns [s_links [l].b];
-        assert_int_equal (s_shell ("ip link add %s netns %s type veth peer name %s netns %s",
-                                   f->veth [l][0], ns_a, f->veth [l][1], ns_b), 0);
-        assert_int_equal (s_shell ("ip -n %s addr add 10.99.%d.1/24 dev %s && ip -n %s link set %s up",
-                                   ns_a, l + 1, f->veth [l][0], ns_a, f->veth [l][0]), 0);
-        assert_int_equal (s_shell ("ip -n %s addr add 10.99.%d.2/24 dev %s && ip -n %s link set %s up",
-                                   ns_b, l + 1, f->veth [l][1], ns_b, f->veth [l][1]), 0);
-    }
-    return true;
-}
-
-//  An airlock.yaml from the init one (TEXT): its endpoints replaced, its own checkpoint
-//  file, and the ha section (brokers only).
-static void
-s_write_config (s_fixture_t *f, const char *path, const char *text, const char *name, const char *router,
-                const char *pub, bool ha)
-{
-    const char *endpoints = strstr (text, "endpoints:\n"), *keys = strstr (text, "keys:\n"),
-               *checkpoint = strstr (text, "checkpoint:\n");
-    assert_non_null (endpoints);
-    assert_non_null (keys);
-    assert_non_null (checkpoint);
-    assert_true (endpoints < keys && keys < checkpoint);
-    FILE *file = fopen (path, "w");
-    assert_non_null (file);
-    fprintf (file, "%.*s", (int) (endpoints - text), text);
-    fprintf (file, "endpoints:\n  router: \"%s\"\n  pub: \"%s\"\n"
-                   "  brokers: \"tcp://10.99.1.1:7101, tcp://10.99.2.1:7101\"\n"
-                   "  events: \"tcp://10.99.1.1:7102, tcp://10.99.2.1:7102\"\n", router, pub);
-    fprintf (file, "%.*s", (int) (checkpoint - keys), keys);
-    fprintf (file, "checkpoint:\n  every_events: 1000\n  every_seconds: 60\n  path: \"%s/checkpoints/%s.ckpt\"\n",
-             f->dir, name);
-    if (ha)
-        fprintf (file, "store:\n  backend: postgres\n  dsn: \"%s\"\nha:\n  name: %s\n  lease_ms: 3000\n", f->dsn, name);
-    fclose (file);
-}
-
+//  broker-1 or broker-2 in its own namespace, with its own config.
 static void
 s_start_broker (s_fixture_t *f, int index)
 {
-    char log [32];
+    char log [32], error [1024] = "";
     snprintf (log, sizeof log, "broker-%d", index + 1);
-    const char *argv [] = { f->airlock, "broker", "--config", f->config_broker [index], NULL };
-    f->broker [index] = s_spawn (f, f->ns [index == 0? S_NS_BROKER_1: S_NS_BROKER_2], log, argv);
+    ph_cli_t broker_side = f->cli;
+    broker_side.netns = nh_ns (f->net, index == 0? S_NS_BROKER_1: S_NS_BROKER_2);
+    f->broker [index] = ph_start_broker (&broker_side, f->config_broker [index], log, error, sizeof error);
+    if (!f->broker [index])
+        fail_msg ("%s", error);
 }
 
 static int
@@ -305,61 +118,57 @@ s_setup (void **state)
     s_fixture_t *f = calloc (1, sizeof *f);
     assert_non_null (f);
     *state = f;
-    if (!s_namespaces_make (f)) {
-        if (f->namespaces_made)
-            s_namespaces_delete (f);
+    bool unsupported = false;
+    char error [1024] = "";
+    f->net = nh_new (s_ns_names, S_NAMESPACES, s_links, S_LINKS, &unsupported, error, sizeof error);
+    if (!f->net && unsupported) {
+        fprintf (stderr, "test_netns_pg: SKIPPED: %s\n", error);
         free (f);
         exit (77);
     }
+    if (!f->net)
+        fail_msg ("%s", error);
     snprintf (f->dir, sizeof f->dir, "/tmp/al-netnspg-XXXXXX");
     assert_non_null (mkdtemp (f->dir));
     snprintf (f->airlock, sizeof f->airlock, "%s/airlock", getenv ("AIRLOCK_BINARY_DIR"));
+    snprintf (f->config_agents, sizeof f->config_agents, "%s/agents.yaml", f->dir);
+    f->cli = (ph_cli_t) { .airlock = f->airlock, .config = f->config_agents, .dir = f->dir,
+                          .netns = nh_ns (f->net, S_NS_AGENTS) };
 
     //  PostgreSQL in its own namespace, on both of its links.
-    char error [1024] = "";
-    f->pg = pg_harness_new_in (f->ns [S_NS_PG], "10.99.3.2,10.99.4.2", error, sizeof error);
+    f->pg = pg_harness_new_in (nh_ns (f->net, S_NS_PG), "10.99.3.2,10.99.4.2", error, sizeof error);
     if (!f->pg)
         fail_msg ("pg_harness_new_in: %s", error);
     f->dsn = pg_harness_database_new (f->pg, "netns", error, sizeof error);
     if (!f->dsn)
         fail_msg ("pg_harness_database_new: %s", error);
 
-    assert_int_equal (s_shell ("'%s' init '%s' > /dev/null && '%s' keygen --name alice --out '%s/alice.key' > /dev/null",
-                               f->airlock, f->dir, f->airlock, f->dir), 0);
+    const char *keys [] = { "alice" }, *roles [] = { "manager" };
+    if (ph_init (f->airlock, f->dir, keys, 1, error, sizeof error) != 0)
+        fail_msg ("%s", error);
     char path [400];
     snprintf (path, sizeof path, "%s/airlock.yaml", f->dir);
     char *text = dtu_read (path);
     assert_non_null (text);
-    snprintf (f->config_agents, sizeof f->config_agents, "%s/agents.yaml", f->dir);
     snprintf (f->config_broker [0], sizeof f->config_broker [0], "%s/broker-1.yaml", f->dir);
     snprintf (f->config_broker [1], sizeof f->config_broker [1], "%s/broker-2.yaml", f->dir);
-    s_write_config (f, f->config_agents, text, "agents", "tcp://10.99.1.1:7101", "tcp://10.99.1.1:7102", false);
-    s_write_config (f, f->config_broker [0], text, "broker-1", "tcp://10.99.1.1:7101", "tcp://10.99.1.1:7102", true);
-    s_write_config (f, f->config_broker [1], text, "broker-2", "tcp://10.99.2.1:7101", "tcp://10.99.2.1:7102", true);
+    //  Every process names both brokers; each broker binds its own link address and
+    //  keeps its own checkpoint file; only the brokers hold the store and the lease.
+    const char *brokers = "tcp://10.99.1.1:7101, tcp://10.99.2.1:7101",
+               *events = "tcp://10.99.1.1:7102, tcp://10.99.2.1:7102";
+    ph_endpoints_t agents = { "tcp://10.99.1.1:7101", "tcp://10.99.1.1:7102", brokers, events, "agents", NULL, NULL };
+    ph_endpoints_t broker_1 = { "tcp://10.99.1.1:7101", "tcp://10.99.1.1:7102", brokers, events, "broker-1", f->dsn,
+                                "broker-1" };
+    ph_endpoints_t broker_2 = { "tcp://10.99.2.1:7101", "tcp://10.99.2.1:7102", brokers, events, "broker-2", f->dsn,
+                                "broker-2" };
+    int rc = ph_write_config (f->config_agents, text, f->dir, &agents, error, sizeof error);
+    if (rc == 0)
+        rc = ph_write_config (f->config_broker [0], text, f->dir, &broker_1, error, sizeof error);
+    if (rc == 0)
+        rc = ph_write_config (f->config_broker [1], text, f->dir, &broker_2, error, sizeof error);
     free (text);
-
-    snprintf (path, sizeof path, "%s/policy", f->dir);
-    dtu_open_calendar (path);
-    snprintf (path, sizeof path, "%s/alice.key.pub", f->dir);
-    char *public_line = dtu_read (path);
-    assert_non_null (public_line);
-    char hex [65];
-    assert_int_equal (sscanf (public_line, "airlock-ed25519 %64s", hex), 1);
-    free (public_line);
-    snprintf (path, sizeof path, "%s/policy/approvers.yaml", f->dir);
-    FILE *file = fopen (path, "w");
-    assert_non_null (file);
-    fprintf (file, "approvers:\n  - name: alice\n    roles: [manager]\n    keys:\n      - {id: alice, ed25519: \"%s\"}\n", hex);
-    fclose (file);
-    snprintf (path, sizeof path, "%s/services.yaml", f->dir);
-    file = fopen (path, "w");
-    assert_non_null (file);
-    fprintf (file, "version: 1\nservices:\n  demo:\n    driver: process\n    instances: 2\n    strategy: rolling\n"
-                   "    soak_ms: 1500\n    soak: { duration_ms: 1500, reason: \"test: 1.5 s of production soak suffice\" }\n"
-                   "    probe_interval_ms: 100\n    ready_timeout_ms: 10000\n"
-                   "    stop_timeout_ms: 2000\n    command: [\"{{artifact}}\"]\n"
-                   "    qa:\n      smoke:\n        - { name: health, path: /healthz, status: 200, body_contains: ok }\n");
-    fclose (file);
+    if (rc != 0 || ph_prepare_demo (f->dir, keys, roles, 1, 1500, NULL, error, sizeof error) != 0)
+        fail_msg ("%s", error);
 
     //  broker-1 first: it takes the lease; then broker-2, a standby.
     s_start_broker (f, 0);
@@ -367,31 +176,10 @@ s_setup (void **state)
     s_start_broker (f, 1);
     s_wait_log (f, "broker-2", "is a standby until it holds the lease");
 
-    for (int i = 0; i < S_AGENTS; i++) {
-        const char *argv [] = { f->airlock, "agent", s_roles [i], "--config", f->config_agents,
-                                i == 2? "--interval-ms": NULL, "250", NULL };
-        f->agents [i] = s_spawn (f, f->ns [S_NS_AGENTS], s_roles [i], argv);
-    }
     //  Everyone registered, over the link.
-    bool all = false;
-    for (int64_t deadline = zclock_mono () + 60000; !all && zclock_mono () < deadline; ) {
-        if (s_airlock (f, "agents", "status --json") == 0) {
-            char *agents = s_stdout (f, "agents");
-            int alive = 0;
-            for (int i = 0; i < S_AGENTS; i++) {
-                char needle [64];
-                snprintf (needle, sizeof needle, "\"role\": \"%s\"", s_roles [i]);
-                alive += agents && strstr (agents, needle) != NULL;
-            }
-            free (agents);
-            all = alive == S_AGENTS;
-        }
-        if (!all)
-            zclock_sleep (250);
-    }
-    if (!all) {
+    if (ph_start_agents (&f->cli, s_roles, S_AGENTS, f->agents, 60000, error, sizeof error) != S_AGENTS) {
         s_dump_logs (f);
-        fail_msg ("the agents did not all register with the broker across the link");
+        fail_msg ("the agents did not all register with the broker across the link: %s", error);
     }
     return 0;
 }
@@ -400,22 +188,18 @@ static int
 s_teardown (void **state)
 {
     s_fixture_t *f = *state;
-    for (int i = 0; i < S_AGENTS; i++)
-        s_kill (&f->agents [i], SIGTERM);
-    s_kill (&f->broker [0], SIGTERM);
-    s_kill (&f->broker [1], SIGTERM);
+    ph_stop_all (f->agents, S_AGENTS, SIGTERM);
+    ph_stop_all (f->broker, 2, SIGTERM);
     pg_harness_destroy (&f->pg);
     free (f->dsn);
     //  The demo service instances deploy-manager started live in the agents' namespace:
-    //  deleting it does not stop them, so stop what still runs there first.
-    for (int i = 0; i < S_NAMESPACES; i++)
-        s_shell ("ip netns pids %s 2>/dev/null | xargs -r kill -9 2>/dev/null", f->ns [i]);
-    s_namespaces_delete (f);
-    //  Nothing of this run is left in the kernel.
-    for (int i = 0; i < S_NAMESPACES; i++)
-        assert_int_not_equal (s_shell ("ip netns list | grep -q -e '%s'", f->ns [i]), 0);
+    //  nh_delete stops them before it deletes the namespaces.
+    int left = f->net? nh_delete (f->net): 0;
+    nh_destroy (&f->net);
     dtu_remove_tree (f->dir);
     free (f);
+    //  Nothing of this run is left in the kernel.
+    assert_int_equal (left, 0);
     return 0;
 }
 
@@ -425,13 +209,13 @@ test_release_across_a_cut_link (void **state)
     s_fixture_t *f = *state;
     //  The namespaces route only their own links: nothing can leave them.
     for (int i = 0; i < S_NAMESPACES; i++)
-        assert_int_equal (s_shell ("test \"$(ip -n %s route show | grep -v '^10\\.99\\.[1-4]\\.0/24 ')\" = ''",
-                                   f->ns [i]), 0);
+        assert_int_equal (ph_shell ("test \"$(ip -n %s route show | grep -v '^10\\.99\\.[1-4]\\.0/24 ')\" = ''",
+                                   nh_ns (f->net, i)), 0);
     //  PostgreSQL listens only on its links; broker-1 holds the lease over its link
     //  (the lease row names it) and its connections are tcp from 10.99.3.1.
-    assert_int_equal (s_shell ("test \"$(ip netns exec %s ss -Htln | awk '{print $4}' | grep -v -e '^10.99.3.2:' "
-                               "-e '^10.99.4.2:')\" = ''", f->ns [S_NS_PG]), 0);
-    char error [1024] = "";
+    assert_int_equal (ph_shell ("test \"$(ip netns exec %s ss -Htln | awk '{print $4}' | grep -v -e '^10.99.3.2:' "
+                               "-e '^10.99.4.2:')\" = ''", nh_ns (f->net, S_NS_PG)), 0);
+    char error [4096] = "";
     char *dbname = strstr (f->dsn, "dbname=") + strlen ("dbname=");
     char name [64];
     assert_int_equal (sscanf (dbname, "%63s", name), 1);
@@ -441,29 +225,19 @@ test_release_across_a_cut_link (void **state)
     if (strncmp (holder, "broker-1-", 9) != 0)       // name-pid-random
         fail_msg ("the lease is held by %s, not broker-1", holder);
     free (holder);
-    assert_int_equal (s_shell ("ip netns exec %s ss -Htn state established dst 10.99.3.2 | grep -q .",
-                               f->ns [S_NS_BROKER_1]), 0);
+    assert_int_equal (ph_shell ("ip netns exec %s ss -Htn state established dst 10.99.3.2 | grep -q .",
+                               nh_ns (f->net, S_NS_BROKER_1)), 0);
     //  The standby binds nothing; the active broker listens on its link address.
-    assert_int_not_equal (s_shell ("ip netns exec %s ss -Htln | grep -q ':7101'", f->ns [S_NS_BROKER_2]), 0);
-    assert_int_equal (s_shell ("ip netns exec %s ss -Htln | grep -q '10.99.1.1:7101'", f->ns [S_NS_BROKER_1]), 0);
+    assert_int_not_equal (ph_shell ("ip netns exec %s ss -Htln | grep -q ':7101'", nh_ns (f->net, S_NS_BROKER_2)), 0);
+    assert_int_equal (ph_shell ("ip netns exec %s ss -Htln | grep -q '10.99.1.1:7101'", nh_ns (f->net, S_NS_BROKER_1)), 0);
     //  The agents' connections are established tcp from their namespace.
-    assert_int_equal (s_shell ("test $(ip netns exec %s ss -Htn state established dst 10.99.1.1"
-                               " | wc -l) -ge %d", f->ns [S_NS_AGENTS], S_AGENTS), 0);
+    assert_int_equal (ph_shell ("test $(ip netns exec %s ss -Htn state established dst 10.99.1.1"
+                               " | wc -l) -ge %d", nh_ns (f->net, S_NS_AGENTS), S_AGENTS), 0);
 
-    char artifact [1024], sha [65], arguments [2048];
+    char artifact [1024], sha [65];
     dtu_artifact (f->dir, "demo-v1", "v1", NULL, artifact, sizeof artifact, sha);
-    char changes [400];
-    snprintf (changes, sizeof changes, "%s/changes.txt", f->dir);
-    FILE *file = fopen (changes, "w");
-    assert_non_null (file);
-    fprintf (file, "faster checkout\n");
-    fclose (file);
-    snprintf (arguments, sizeof arguments, "submit --service demo --version v1 --artifact '%s' --digest sha256:%s "
-              "--changes '%s' --summary 'release v1' --id rel-net", artifact, sha, changes);
-    if (s_airlock (f, "submit", arguments) != 0) {
-        char *text = s_output (f, "submit");
-        fail_msg ("airlock submit failed: %s", text? text: "");
-    }
+    if (ph_submit (&f->cli, "demo", "rel-net", "v1", artifact, sha, "faster checkout\n", NULL, error, sizeof error) != 0)
+        fail_msg ("%s", error);
 
     s_wait_state (f, "rel-net", "APPROVE", 120000);
     //  Cut the link between the agents and the active broker in the middle of the
@@ -471,16 +245,15 @@ test_release_across_a_cut_link (void **state)
     //  closed: the monitor's evidence cannot reach deploy-manager), long enough (5 s:
     //  5 heartbeat intervals) for every agent to declare it dead (the standby does not
     //  answer: it holds no lease); then restore it.
-    assert_int_equal (s_shell ("ip -n %s link set %s down", f->ns [S_NS_AGENTS], f->veth [0][1]), 0);
+    assert_int_equal (ph_shell ("ip -n %s link set %s down", nh_ns (f->net, S_NS_AGENTS), nh_veth (f->net, 0, 1)), 0);
     int64_t cut_at = zclock_mono ();
-    assert_int_not_equal (s_airlock (f, "cut", "status --timeout 2"), 0);
+    assert_int_not_equal (ph_airlock (&f->cli, "cut", "status --timeout 2"), 0);
     while (zclock_mono () - cut_at < 5000)
         zclock_sleep (100);
-    assert_int_equal (s_shell ("ip -n %s link set %s up", f->ns [S_NS_AGENTS], f->veth [0][1]), 0);
+    assert_int_equal (ph_shell ("ip -n %s link set %s up", nh_ns (f->net, S_NS_AGENTS), nh_veth (f->net, 0, 1)), 0);
 
-    snprintf (arguments, sizeof arguments, "approve rel-net-prod --yes --key '%s/alice.key'", f->dir);
-    int rc = s_airlock (f, "approve", arguments);
-    char *text = s_output (f, "approve");
+    char *text = NULL;
+    int rc = ph_approve (&f->cli, "rel-net-prod", "alice", &text);
     if (rc != 0 || !text || !strstr (text, "granted"))
         fail_msg ("airlock approve: exit %d:\n%s", rc, text? text: "");
     free (text);
@@ -488,23 +261,7 @@ test_release_across_a_cut_link (void **state)
 
     //  Production runs the new version on both instances, answering in the agents'
     //  namespace (where deploy-manager started them).
-    char path [600];
-    snprintf (path, sizeof path, "%s/deploy/drivers/demo/production/instances.json", f->dir);
-    json_t *root = json_load_file (path, 0, NULL);
-    assert_non_null (root);
-    int answering = 0;
-    size_t index;
-    json_t *instance;
-    json_array_foreach (json_object_get (root, "instances"), index, instance) {
-        const char *version = json_string_value (json_object_get (instance, "version"));
-        int port = (int) json_integer_value (json_object_get (instance, "port"));
-        if (version && strcmp (version, "v1") == 0
-        &&  s_shell ("ip netns exec %s curl -sf --max-time 10 -o /dev/null http://127.0.0.1:%d/healthz",
-                     f->ns [S_NS_AGENTS], port) == 0)
-            answering++;
-    }
-    json_decref (root);
-    assert_int_equal (answering, 2);
+    assert_int_equal (ph_answering (f->dir, "demo", "production", "v1", nh_ns (f->net, S_NS_AGENTS)), 2);
     //  The release's messages are in PostgreSQL's audit log, written across the link.
     char *count = pg_harness_sql (f->pg, name, "SELECT count(*) FROM information_schema.tables "
                                   "WHERE table_schema NOT IN ('pg_catalog', 'information_schema', 'airlock_ha')",

@@ -25,6 +25,7 @@
 #include "agents/al_agent.h"
 #include "base/al_config.h"
 #include "proto/al_codec.h"
+#include "proc_harness.h"
 #include "store/al_store.h"
 #include <czmq.h>
 #include <jansson.h>
@@ -43,116 +44,47 @@ typedef struct {
     char dir [256];
     char config [300];
     char airlock [400];
-    pid_t broker;
-    pid_t agents [S_AGENTS];
+    ph_cli_t cli;
+    al_child_t *broker;
+    al_child_t *agents [S_AGENTS];
 } s_fixture_t;
 
 static const char *s_roles [S_AGENTS] = { "orchestrator", "deploy-manager", "monitor", "qa" };
-
-static pid_t
-s_spawn (s_fixture_t *f, const char *log, const char *const *argv)
-{
-    char path [400];
-    snprintf (path, sizeof path, "%s/%s.log", f->dir, log);
-    pid_t pid = fork ();
-    assert_true (pid >= 0);
-    if (pid == 0) {
-        FILE *out = freopen (path, "a", stderr);
-        out = freopen (path, "a", stdout);
-        (void) out;
-        execv (argv [0], (char *const *) argv);
-        _exit (127);
-    }
-    return pid;
-}
+static const char *s_logs [] = { "broker", "orchestrator", "deploy-manager", "monitor", "qa" };
 
 static void
 s_start_agent (s_fixture_t *f, int index)
 {
-    const char *argv [] = { f->airlock, "agent", s_roles [index], "--config", f->config,
-                            index == 2? "--interval-ms": NULL, "250", NULL };
-    f->agents [index] = s_spawn (f, s_roles [index], argv);
-}
-
-static void
-s_kill (pid_t *pid, int signum)
-{
-    if (*pid > 0) {
-        kill (*pid, signum);
-        waitpid (*pid, NULL, 0);
-        *pid = 0;
-    }
-}
-
-//  Run an airlock command, output into dir/NAME.out; returns its exit code.
-static int
-s_airlock (s_fixture_t *f, const char *name, const char *arguments)
-{
-    char command [4096];
-    snprintf (command, sizeof command, "'%s' %s --config '%s' > '%s/%s.out' 2>&1", f->airlock, arguments,
-              f->config, f->dir, name);
-    int rc = system (command);
-    return WIFEXITED (rc)? WEXITSTATUS (rc): -1;
-}
-
-static char *
-s_output (s_fixture_t *f, const char *name)
-{
-    char path [400];
-    snprintf (path, sizeof path, "%s/%s.out", f->dir, name);
-    return dtu_read (path);
+    char error [1024] = "";
+    f->agents [index] = ph_start_agent (&f->cli, s_roles [index], error, sizeof error);
+    if (!f->agents [index])
+        fail_msg ("%s", error);
 }
 
 static void
 s_dump_logs (s_fixture_t *f)
 {
-    const char *logs [] = { "broker", "orchestrator", "deploy-manager", "monitor", "qa" };
-    for (size_t i = 0; i < sizeof logs / sizeof logs [0]; i++) {
-        char path [400];
-        snprintf (path, sizeof path, "%s/%s.log", f->dir, logs [i]);
-        char *text = dtu_read (path);
-        size_t length = text? strlen (text): 0;
-        fprintf (stderr, "---- %s (last 3000 bytes)\n%s\n", logs [i], text? text + (length > 3000? length - 3000: 0): "");
-        free (text);
-    }
+    ph_dump_logs (f->dir, s_logs, sizeof s_logs / sizeof s_logs [0], 3000);
 }
 
 //  The release's state, through `airlock status RELEASE --json`.
 static char *
 s_state (s_fixture_t *f, const char *release)
 {
-    char arguments [256];
-    snprintf (arguments, sizeof arguments, "status %s --json", release);
-    if (s_airlock (f, "status", arguments) != 0)
-        return NULL;
-    char *text = s_output (f, "status");
-    json_t *root = text? json_loads (text, 0, NULL): NULL;
-    free (text);
-    const char *state = json_string_value (json_object_get (json_object_get (root, "release"), "state"));
-    char *copy = state? strdup (state): NULL;
-    json_decref (root);
-    return copy;
+    return ph_state (&f->cli, release);
 }
 
 //  Wait until the release reaches want (or a final state); fail with the logs otherwise.
 static void
 s_wait_state (s_fixture_t *f, const char *release, const char *want, int timeout_ms)
 {
-    char *state = NULL;
-    for (int waited = 0; waited < timeout_ms; waited += 250) {
-        free (state);
-        state = s_state (f, release);
-        if (state && (strcmp (state, want) == 0 || strcmp (state, "FAILED") == 0
-                      || strcmp (state, "DONE") == 0 || strcmp (state, "ROLLED_BACK") == 0))
-            break;
-        zclock_sleep (250);
-    }
+    char *state = ph_wait_state (&f->cli, release, want, timeout_ms);
     if (!state || strcmp (state, want) != 0) {
-        s_airlock (f, "status-text", "status");
+        ph_airlock (&f->cli, "status-text", "status");
         char arguments [256];
         snprintf (arguments, sizeof arguments, "status %s", release);
-        s_airlock (f, "release-text", arguments);
-        char *all = s_output (f, "status-text"), *one = s_output (f, "release-text");
+        ph_airlock (&f->cli, "release-text", arguments);
+        char *all = ph_output (&f->cli, "status-text"), *one = ph_output (&f->cli, "release-text");
         fprintf (stderr, "%s\n%s\n", all? all: "", one? one: "");
         free (all);
         free (one);
@@ -165,22 +97,12 @@ s_wait_state (s_fixture_t *f, const char *release, const char *want, int timeout
 static void
 s_submit_with (s_fixture_t *f, const char *release, const char *version, const char *faults, const char *extra)
 {
-    char artifact [1024], sha [65], name [64], arguments [2048];
+    char artifact [1024], sha [65], name [64], changes [128], error [4096] = "";
     snprintf (name, sizeof name, "demo-%s", version);
     dtu_artifact (f->dir, name, version, faults, artifact, sizeof artifact, sha);
-    char changes [400];
-    snprintf (changes, sizeof changes, "%s/changes-%s.txt", f->dir, version);
-    FILE *file = fopen (changes, "w");
-    assert_non_null (file);
-    fprintf (file, "faster checkout (%s)\nfix: totals rounding\n", version);
-    fclose (file);
-    snprintf (arguments, sizeof arguments, "submit --service demo --version %s --artifact '%s' --digest sha256:%s "
-              "--changes '%s' --summary 'release %s' --id %s %s", version, artifact, sha, changes, version, release,
-              extra);
-    if (s_airlock (f, "submit", arguments) != 0) {
-        char *text = s_output (f, "submit");
-        fail_msg ("airlock submit failed: %s", text? text: "");
-    }
+    snprintf (changes, sizeof changes, "faster checkout (%s)\nfix: totals rounding\n", version);
+    if (ph_submit (&f->cli, "demo", release, version, artifact, sha, changes, extra, error, sizeof error) != 0)
+        fail_msg ("%s", error);
 }
 
 static void
@@ -224,10 +146,8 @@ s_expect_point (json_t *receipt, const char *id, const char *status, const char 
 static char *
 s_approve_as (s_fixture_t *f, const char *request, const char *key, const char *expect)
 {
-    char arguments [600];
-    snprintf (arguments, sizeof arguments, "approve %s --yes --key '%s/%s.key'", request, f->dir, key);
-    int rc = s_airlock (f, "approve", arguments);
-    char *text = s_output (f, "approve");
+    char *text = NULL;
+    int rc = ph_approve (&f->cli, request, key, &text);
     if (rc != 0 || !text || !strstr (text, expect))
         fail_msg ("airlock approve %s as %s: exit %d, expected '%s':\n%s", request, key, rc, expect, text? text: "");
     return text;
@@ -257,14 +177,13 @@ s_setup (void **state)
     assert_non_null (mkdtemp (f->dir));
     snprintf (f->config, sizeof f->config, "%s/airlock.yaml", f->dir);
     snprintf (f->airlock, sizeof f->airlock, "%s/airlock", getenv ("AIRLOCK_BINARY_DIR"));
-    char command [4096];
-    snprintf (command, sizeof command, "'%s' init '%s' > /dev/null && '%s' keygen --name alice --out '%s/alice.key' > /dev/null"
-              " && '%s' keygen --name dave --out '%s/dave.key' > /dev/null",
-              f->airlock, f->dir, f->airlock, f->dir, f->airlock, f->dir);
-    assert_int_equal (system (command), 0);
-    char path [400];
-    snprintf (path, sizeof path, "%s/policy", f->dir);
-    dtu_open_calendar (path);
+    f->cli = (ph_cli_t) { .airlock = f->airlock, .config = f->config, .dir = f->dir };
+    const char *keys [] = { "alice", "dave" }, *roles [] = { "manager", "devops" };
+    char error [1024] = "", path [400];
+    if (ph_init (f->airlock, f->dir, keys, 2, error, sizeof error) != 0
+    ||  ph_prepare_demo (f->dir, keys, roles, 2, 1500, "        - { name: work, path: \"/work?n=10\", status: 200 }\n",
+                         error, sizeof error) != 0)
+        fail_msg ("%s", error);
     //  One window all day every day, for the scheduled deployment (its own window decides).
     snprintf (path, sizeof path, "%s/policy/constraints.yaml", f->dir);
     char *constraints = dtu_read (path);
@@ -278,36 +197,8 @@ s_setup (void **state)
              "start: \"00:00\", end: \"24:00\"}\n%s", constraints, windows + strlen ("  windows: []\n"));
     fclose (rewrite);
     free (constraints);
-    snprintf (path, sizeof path, "%s/alice.key.pub", f->dir);
-    char *public_line = dtu_read (path);
-    assert_non_null (public_line);
-    char hex [65], dave [65];
-    assert_int_equal (sscanf (public_line, "airlock-ed25519 %64s", hex), 1);
-    free (public_line);
-    snprintf (path, sizeof path, "%s/dave.key.pub", f->dir);
-    public_line = dtu_read (path);
-    assert_non_null (public_line);
-    assert_int_equal (sscanf (public_line, "airlock-ed25519 %64s", dave), 1);
-    free (public_line);
-    snprintf (path, sizeof path, "%s/policy/approvers.yaml", f->dir);
-    FILE *file = fopen (path, "w");
-    assert_non_null (file);
-    fprintf (file, "approvers:\n  - name: alice\n    roles: [manager]\n    keys:\n      - {id: alice, ed25519: \"%s\"}\n"
-                   "  - name: dave\n    roles: [devops]\n    keys:\n      - {id: dave, ed25519: \"%s\"}\n", hex, dave);
-    fclose (file);
-    snprintf (path, sizeof path, "%s/services.yaml", f->dir);
-    file = fopen (path, "w");
-    assert_non_null (file);
-    fprintf (file, "version: 1\nservices:\n  demo:\n    driver: process\n    instances: 2\n    strategy: rolling\n"
-                   "    soak_ms: 1500\n    soak: { duration_ms: 1500, reason: \"test: 1.5 s of production soak suffice\" }\n"
-                   "    probe_interval_ms: 100\n    ready_timeout_ms: 10000\n"
-                   "    stop_timeout_ms: 2000\n    command: [\"{{artifact}}\"]\n"
-                   "    qa:\n      smoke:\n        - { name: health, path: /healthz, status: 200, body_contains: ok }\n"
-                   "        - { name: work, path: \"/work?n=10\", status: 200 }\n");
-    fclose (file);
     //  Two of seed 001's AI agents connect too, as an MCP client would: their CURVE
     //  certificates and identities (the broker reads identities.yaml when it starts).
-    char error [512];
     al_config_t *config = al_config_load (f->config, error, sizeof error);
     assert_non_null (config);
     snprintf (path, sizeof path, "%s/identities.yaml", al_config_policy_dir (config));
@@ -318,7 +209,7 @@ s_setup (void **state)
         char *cert_path = al_config_agent_cert (config, specialists [i]);
         assert_non_null (cert_path);
         assert_int_equal (zcert_save (cert, cert_path), 0);
-        file = fopen (path, "a");
+        FILE *file = fopen (path, "a");
         assert_non_null (file);
         fprintf (file, "  - key: \"%s\"\n    identity: %s-1\n    role: %s\n", zcert_public_txt (cert),
                  specialists [i], specialists [i]);
@@ -327,27 +218,14 @@ s_setup (void **state)
         zcert_destroy (&cert);
     }
     al_config_destroy (&config);
-    const char *broker [] = { f->airlock, "broker", "--config", f->config, NULL };
-    f->broker = s_spawn (f, "broker", broker);
+    f->broker = ph_start_broker (&f->cli, f->config, "broker", error, sizeof error);
+    if (!f->broker)
+        fail_msg ("%s", error);
     zclock_sleep (300);
-    for (int i = 0; i < S_AGENTS; i++)
-        s_start_agent (f, i);
-    //  Everyone registered (airlock status shows them alive).
-    for (int waited = 0; waited < 20000; waited += 250) {
-        if (s_airlock (f, "agents", "status --json") == 0) {
-            char *text = s_output (f, "agents");
-            int alive = 0;
-            for (int i = 0; i < S_AGENTS; i++) {
-                char needle [64];
-                snprintf (needle, sizeof needle, "\"role\": \"%s\"", s_roles [i]);
-                alive += text && strstr (text, needle) != NULL;
-            }
-            free (text);
-            if (alive == S_AGENTS)
-                break;
-        }
-        zclock_sleep (250);
-    }
+    //  Everyone registered (airlock status shows them alive); a release that waits in
+    //  vain says which agent's log to read.
+    if (ph_start_agents (&f->cli, s_roles, S_AGENTS, f->agents, 20000, error, sizeof error) < 0)
+        fail_msg ("%s", error);
     *state = f;
     return 0;
 }
@@ -356,9 +234,8 @@ static int
 s_teardown (void **state)
 {
     s_fixture_t *f = *state;
-    for (int i = 0; i < S_AGENTS; i++)
-        s_kill (&f->agents [i], SIGTERM);
-    s_kill (&f->broker, SIGTERM);
+    ph_stop_all (f->agents, S_AGENTS, SIGTERM);
+    ph_stop (&f->broker, SIGTERM);
     dtu_remove_tree (f->dir);
     free (f);
     return 0;
@@ -401,8 +278,8 @@ test_release_to_production (void **state)
                    "--breaking-changes 'GET /v1/cart is gone'");
     s_wait_state (f, "rel-1", "APPROVE", 60000);
     //  The request waits in `airlock approvals`.
-    assert_int_equal (s_airlock (f, "approvals", "approvals"), 0);
-    char *text = s_output (f, "approvals");
+    assert_int_equal (ph_airlock (&f->cli, "approvals", "approvals"), 0);
+    char *text = ph_output (&f->cli, "approvals");
     assert_non_null (strstr (text, "rel-1-prod"));
     free (text);
     //  Four eyes: the request names who submitted the release (`airlock submit`: ci), and
@@ -436,8 +313,8 @@ test_release_to_production (void **state)
     dtu_count (deploy_state, "demo", "production", "v1", &with_version, &total);
     assert_int_equal (with_version, 2);
     //  The human view of the release.
-    assert_int_equal (s_airlock (f, "release", "status rel-1"), 0);
-    text = s_output (f, "release");
+    assert_int_equal (ph_airlock (&f->cli, "release", "status rel-1"), 0);
+    text = ph_output (&f->cli, "release");
     const char *states [] = { "PREPARE", "STAGING", "VALIDATE", "APPROVE", "DEPLOY", "DONE" };
     for (size_t i = 0; i < sizeof states / sizeof states [0]; i++)
         if (!strstr (text, states [i]))
@@ -445,8 +322,8 @@ test_release_to_production (void **state)
     free (text);
     //  A release id is one path component: one that climbs out of the orchestrator's
     //  directory (even back into it) is refused, not read.
-    assert_int_not_equal (s_airlock (f, "release-climb", "status ../releases/rel-1"), 0);
-    text = s_output (f, "release-climb");
+    assert_int_not_equal (ph_airlock (&f->cli, "release-climb", "status ../releases/rel-1"), 0);
+    text = ph_output (&f->cli, "release-climb");
     assert_non_null (text);
     if (!strstr (text, "no release ../releases/rel-1") || strstr (text, "DONE"))
         fail_msg ("status ../releases/rel-1 was not refused:\n%s", text);
@@ -455,8 +332,8 @@ test_release_to_production (void **state)
     //  A release whose QA fails: staging is fine, the /work smoke check is not.
     s_submit (f, "rel-2", "v2", "--error-rate 1");
     s_wait_state (f, "rel-2", "FAILED", 60000);
-    assert_int_equal (s_airlock (f, "approvals2", "approvals --json"), 0);
-    text = s_output (f, "approvals2");
+    assert_int_equal (ph_airlock (&f->cli, "approvals2", "approvals --json"), 0);
+    text = ph_output (&f->cli, "approvals2");
     assert_null (strstr (text, "rel-2"));
     free (text);
     dtu_count (deploy_state, "demo", "production", "v1", &with_version, &total);
@@ -469,10 +346,10 @@ test_release_to_production (void **state)
     char arguments [600];
     snprintf (arguments, sizeof arguments, "deny rel-n-prod --yes --reason 'not before the sale' --key '%s/alice.key'",
               f->dir);
-    assert_int_equal (s_airlock (f, "deny", arguments), 0);
+    assert_int_equal (ph_airlock (&f->cli, "deny", arguments), 0);
     s_wait_state (f, "rel-n", "FAILED", 30000);
-    assert_int_equal (s_airlock (f, "denied", "status rel-n"), 0);
-    text = s_output (f, "denied");
+    assert_int_equal (ph_airlock (&f->cli, "denied", "status rel-n"), 0);
+    text = ph_output (&f->cli, "denied");
     if (!strstr (text, "not before the sale"))
         fail_msg ("status rel-n does not give the denial's reason:\n%s", text);
     free (text);
@@ -487,7 +364,7 @@ test_orchestrator_restart_resumes (void **state)
     //  v1 takes 2 s per instance to get ready in staging: kill the orchestrator meanwhile.
     s_submit (f, "rel-3", "v1", "--ready-delay-ms 2000");
     s_wait_state (f, "rel-3", "STAGING", 30000);
-    s_kill (&f->agents [0], SIGKILL);
+    ph_stop (&f->agents [0], SIGKILL);
     zclock_sleep (3000);
     s_start_agent (f, 0);
     s_wait_state (f, "rel-3", "APPROVE", 60000);
@@ -501,8 +378,8 @@ s_assert_no_staging (s_fixture_t *f, const char *release)
 {
     char arguments [256];
     snprintf (arguments, sizeof arguments, "status %s --json", release);
-    assert_int_equal (s_airlock (f, "history", arguments), 0);
-    char *text = s_output (f, "history");
+    assert_int_equal (ph_airlock (&f->cli, "history", arguments), 0);
+    char *text = ph_output (&f->cli, "history");
     assert_non_null (text);
     if (strstr (text, "\"STAGING\""))
         fail_msg ("%s went through staging:\n%s", release, text);
@@ -528,8 +405,8 @@ test_rollback_and_emergency (void **state)
     assert_int_equal (with_version, 2);
 
     //  Roll rel-b back: a rollback release of v1, straight to the approval.
-    assert_int_equal (s_airlock (f, "rollback", "rollback rel-b --json"), 0);
-    char *text = s_output (f, "rollback");
+    assert_int_equal (ph_airlock (&f->cli, "rollback", "rollback rel-b --json"), 0);
+    char *text = ph_stdout (&f->cli, "rollback");
     json_t *root = text? json_loads (text, 0, NULL): NULL;
     const char *id = json_string_value (json_object_get (root, "release_id"));
     if (!id)
@@ -575,12 +452,12 @@ test_rollback_and_emergency (void **state)
     al_agent_destroy (&ci);
     al_config_destroy (&config);
     s_wait_state (f, "rb-forged", "FAILED", 30000);
-    assert_int_equal (s_airlock (f, "forged", "status rb-forged"), 0);
-    text = s_output (f, "forged");
+    assert_int_equal (ph_airlock (&f->cli, "forged", "status rb-forged"), 0);
+    text = ph_output (&f->cli, "forged");
     assert_non_null (strstr (text, "a rollback must return to v2"));
     free (text);
-    assert_int_equal (s_airlock (f, "approvals-forged", "approvals --json"), 0);
-    text = s_output (f, "approvals-forged");
+    assert_int_equal (ph_airlock (&f->cli, "approvals-forged", "approvals --json"), 0);
+    text = ph_output (&f->cli, "approvals-forged");
     assert_null (strstr (text, "rb-forged"));
     free (text);
 
@@ -609,13 +486,13 @@ test_rollback_and_emergency (void **state)
     al_agent_destroy (&ci);
     al_config_destroy (&config);
     s_wait_state (f, "em-by-ci", "FAILED", 30000);
-    assert_int_equal (s_airlock (f, "em-ci", "status em-by-ci"), 0);
-    text = s_output (f, "em-ci");
+    assert_int_equal (ph_airlock (&f->cli, "em-ci", "status em-by-ci"), 0);
+    text = ph_output (&f->cli, "em-ci");
     if (!strstr (text, "an emergency is declared by a human"))
         fail_msg ("status em-by-ci does not say why:\n%s", text);
     free (text);
-    assert_int_equal (s_airlock (f, "approvals-em", "approvals --json"), 0);
-    text = s_output (f, "approvals-em");
+    assert_int_equal (ph_airlock (&f->cli, "approvals-em", "approvals --json"), 0);
+    text = ph_output (&f->cli, "approvals-em");
     assert_null (strstr (text, "em-by-ci"));
     free (text);
 
@@ -624,21 +501,21 @@ test_rollback_and_emergency (void **state)
     dtu_artifact (f->dir, "demo-v3", "v3", NULL, artifact, sizeof artifact, sha);
     snprintf (arguments, sizeof arguments, "submit --service demo --version v3 --artifact '%s' --digest sha256:%s "
               "--skip-staging --id rel-c", artifact, sha);
-    assert_int_equal (s_airlock (f, "skip-standard", arguments), 2);
-    text = s_output (f, "skip-standard");
+    assert_int_equal (ph_airlock (&f->cli, "skip-standard", arguments), 2);
+    text = ph_output (&f->cli, "skip-standard");
     assert_non_null (strstr (text, "emergency only"));
     free (text);
     //  Declarations that contradict each other, or a dependency without its version.
     snprintf (arguments, sizeof arguments, "submit --service demo --version v3 --artifact '%s' --digest sha256:%s "
               "--no-breaking-changes --breaking-changes 'x' --id rel-c", artifact, sha);
-    assert_int_equal (s_airlock (f, "contradiction", arguments), 2);
-    text = s_output (f, "contradiction");
+    assert_int_equal (ph_airlock (&f->cli, "contradiction", arguments), 2);
+    text = ph_output (&f->cli, "contradiction");
     assert_non_null (strstr (text, "--no-breaking-changes contradicts --breaking-changes"));
     free (text);
     snprintf (arguments, sizeof arguments, "submit --service demo --version v3 --artifact '%s' --digest sha256:%s "
               "--dependency libfoo --id rel-c", artifact, sha);
-    assert_int_equal (s_airlock (f, "bad-dependency", arguments), 2);
-    text = s_output (f, "bad-dependency");
+    assert_int_equal (ph_airlock (&f->cli, "bad-dependency", arguments), 2);
+    text = ph_output (&f->cli, "bad-dependency");
     assert_non_null (strstr (text, "expected NAME@VERSION"));
     free (text);
     //  An emergency skipping staging, declared by a human (`airlock submit --type
@@ -646,7 +523,7 @@ test_rollback_and_emergency (void **state)
     //  quorum plus devops to skip staging.
     snprintf (arguments, sizeof arguments, "submit --service demo --version v3 --artifact '%s' --digest sha256:%s "
               "--type emergency --skip-staging --summary 'P1: checkout down' --id rel-e", artifact, sha);
-    assert_int_equal (s_airlock (f, "emergency", arguments), 0);
+    assert_int_equal (ph_airlock (&f->cli, "emergency", arguments), 0);
     s_wait_state (f, "rel-e", "APPROVE", 30000);
     text = s_approve_as (f, "rel-e-prod", "alice", "devops (to skip staging)");
     assert_non_null (strstr (text, "staging skipped"));
@@ -686,9 +563,9 @@ s_release_json (s_fixture_t *f, const char *release)
 {
     char arguments [256];
     snprintf (arguments, sizeof arguments, "status %s --json", release);
-    if (s_airlock (f, "status", arguments) != 0)
+    if (ph_airlock (&f->cli, "status", arguments) != 0)
         return NULL;
-    char *text = s_output (f, "status");
+    char *text = ph_stdout (&f->cli, "status");
     json_t *root = text? json_loads (text, 0, NULL): NULL;
     free (text);
     json_t *document = json_incref (json_object_get (root, "release"));
@@ -701,8 +578,8 @@ s_release_json (s_fixture_t *f, const char *release)
 static bool
 s_audited (s_fixture_t *f, const char *type, const char *role, const char *prefix, const char *decision)
 {
-    assert_int_equal (s_airlock (f, "export", "audit export"), 0);
-    char *text = s_output (f, "export");
+    assert_int_equal (ph_airlock (&f->cli, "export", "audit export"), 0);
+    char *text = ph_stdout (&f->cli, "export");
     assert_non_null (text);
     bool found = false;
     for (char *line = strtok (text, "\n"); line && !found; line = strtok (NULL, "\n")) {
@@ -730,7 +607,7 @@ test_forged_qa_verdict (void **state)
 {
     s_fixture_t *f = *state;
     //  The qa agent is away: its report comes only when the test lets it.
-    s_kill (&f->agents [3], SIGTERM);
+    ph_stop (&f->agents [3], SIGTERM);
     s_submit (f, "rel-f", "v2", "--error-rate 1");
     s_wait_state (f, "rel-f", "VALIDATE", 60000);
     json_t *release = s_release_json (f, "rel-f");
@@ -790,14 +667,14 @@ test_forged_qa_verdict (void **state)
     char *state_text = s_state (f, "rel-f");
     assert_string_equal (state_text, "VALIDATE");
     free (state_text);
-    assert_int_equal (s_airlock (f, "approvals-f", "approvals --json"), 0);
-    char *text = s_output (f, "approvals-f");
+    assert_int_equal (ph_airlock (&f->cli, "approvals-f", "approvals --json"), 0);
+    char *text = ph_output (&f->cli, "approvals-f");
     assert_null (strstr (text, "rel-f"));
     free (text);
     //  Audit-visible: the orchestrator's qa_evidence Notification is a row of the log.
     assert_true (s_audited (f, "Notification", "orchestrator", "orc-rel-f-qaev-", "accepted"));
-    assert_int_equal (s_airlock (f, "status-f", "status rel-f"), 0);
-    text = s_output (f, "status-f");
+    assert_int_equal (ph_airlock (&f->cli, "status-f", "status rel-f"), 0);
+    text = ph_output (&f->cli, "status-f");
     if (!strstr (text, "kept as evidence, not as the verdict"))
         fail_msg ("status rel-f does not show the evidence note:\n%s", text);
     free (text);
@@ -805,8 +682,8 @@ test_forged_qa_verdict (void **state)
     //  The real verdict: approved: false. The release fails; nothing reaches production.
     s_start_agent (f, 3);
     s_wait_state (f, "rel-f", "FAILED", 60000);
-    assert_int_equal (s_airlock (f, "approvals-f2", "approvals --json"), 0);
-    text = s_output (f, "approvals-f2");
+    assert_int_equal (ph_airlock (&f->cli, "approvals-f2", "approvals --json"), 0);
+    text = ph_output (&f->cli, "approvals-f2");
     assert_null (strstr (text, "rel-f"));
     free (text);
     int with_version = 0, total = 0;
@@ -855,8 +732,8 @@ test_scheduled_window (void **state)
     dtu_artifact (f->dir, "demo-v4", "v4", NULL, artifact, sizeof artifact, sha);
     snprintf (arguments, sizeof arguments, "submit --service demo --version v4 --artifact '%s' --digest sha256:%s "
               "--type scheduled --id rel-x", artifact, sha);
-    assert_int_equal (s_airlock (f, "no-window", arguments), 2);
-    char *text = s_output (f, "no-window");
+    assert_int_equal (ph_airlock (&f->cli, "no-window", arguments), 2);
+    char *text = ph_output (&f->cli, "no-window");
     assert_non_null (strstr (text, "--window is required"));
     free (text);
 
@@ -865,7 +742,7 @@ test_scheduled_window (void **state)
     s_utc (now + 90000, end, sizeof end);
     snprintf (arguments, sizeof arguments, "submit --service demo --version v4 --artifact '%s' --digest sha256:%s "
               "--type scheduled --window %s/%s --id rel-later", artifact, sha, start, end);
-    assert_int_equal (s_airlock (f, "later", arguments), 0);
+    assert_int_equal (ph_airlock (&f->cli, "later", arguments), 0);
     s_wait_state (f, "rel-later", "APPROVE", 60000);
     text = s_approve_as (f, "rel-later-prod", "alice", "outside the request's scheduled window");
     assert_null (strstr (text, "granted:"));
@@ -883,7 +760,7 @@ test_scheduled_window (void **state)
     s_utc (now + 3600, end, sizeof end);
     snprintf (arguments, sizeof arguments, "submit --service demo --version v5 --artifact '%s' --digest sha256:%s "
               "--type scheduled --window %s/%s --id rel-now", artifact, sha, start, end);
-    assert_int_equal (s_airlock (f, "now", arguments), 0);
+    assert_int_equal (ph_airlock (&f->cli, "now", arguments), 0);
     s_wait_state (f, "rel-now", "APPROVE", 60000);
     free (s_approve_as (f, "rel-now-prod", "alice", "granted"));
     s_wait_state (f, "rel-now", "DONE", 60000);
@@ -914,22 +791,22 @@ test_grant_refused_by_deploy_manager (void **state)
     assert_non_null (file);
     fprintf (file, "  - name: erin\n    roles: [manager]\n    keys:\n      - {id: erin, ed25519: \"%s\"}\n", hex);
     fclose (file);
-    assert_int_equal (kill (f->broker, SIGHUP), 0);
+    assert_int_equal (kill (al_child_pid (f->broker), SIGHUP), 0);
     //  The broker has reloaded once erin's approval counts.
     char arguments [600];
     snprintf (arguments, sizeof arguments, "approve rel-r-prod --yes --key '%s/erin.key'", f->dir);
     int rc = -1;
     for (int tries = 0; tries < 20 && rc != 0; tries++) {
         zclock_sleep (250);
-        rc = s_airlock (f, "approve-erin", arguments);
+        rc = ph_airlock (&f->cli, "approve-erin", arguments);
     }
-    char *text = s_output (f, "approve-erin");
+    char *text = ph_output (&f->cli, "approve-erin");
     if (rc != 0 || !strstr (text, "granted"))
         fail_msg ("erin's approval: exit %d:\n%s", rc, text? text: "");
     free (text);
     s_wait_state (f, "rel-r", "FAILED", 30000);
-    assert_int_equal (s_airlock (f, "refused", "status rel-r"), 0);
-    text = s_output (f, "refused");
+    assert_int_equal (ph_airlock (&f->cli, "refused", "status rel-r"), 0);
+    text = ph_output (&f->cli, "refused");
     if (!strstr (text, "deploy-manager refused: the grant does not verify"))
         fail_msg ("status rel-r does not give deploy-manager's refusal:\n%s", text);
     free (text);

@@ -26,6 +26,7 @@
 #include <cmocka.h>
 #include "../deploy/deploy_test_util.h"
 #include "deploy/al_artifacts.h"
+#include "proc_harness.h"
 #include <curl/curl.h>
 #include <czmq.h>
 #include <dirent.h>
@@ -47,106 +48,31 @@ typedef struct {
     char airlock [400];
     char deploy_state [400];
     char service [1024];            // pyservice.py
-    pid_t broker;
-    pid_t agents [S_AGENTS];
+    ph_cli_t cli;
+    al_child_t *broker;
+    al_child_t *agents [S_AGENTS];
     dtu_traffic_t *traffic [2];     // staging, production
 } s_fixture_t;
 
 static const char *s_roles [S_AGENTS] = { "orchestrator", "deploy-manager", "monitor", "qa" };
-
-static pid_t
-s_spawn (const char *log_path, const char *const *argv)
-{
-    pid_t pid = fork ();
-    assert_true (pid >= 0);
-    if (pid == 0) {
-        FILE *out = freopen (log_path, "a", stderr);
-        out = freopen (log_path, "a", stdout);
-        (void) out;
-        execv (argv [0], (char *const *) argv);
-        _exit (127);
-    }
-    return pid;
-}
-
-static void
-s_kill (pid_t *pid)
-{
-    if (*pid > 0) {
-        kill (*pid, SIGTERM);
-        waitpid (*pid, NULL, 0);
-        *pid = 0;
-    }
-}
-
-//  Run an airlock command, output into dir/NAME.out; returns its exit code.
-static int
-s_airlock (s_fixture_t *f, const char *name, const char *arguments)
-{
-    char command [4096];
-    snprintf (command, sizeof command, "'%s' %s --config '%s' > '%s/%s.out' 2>&1", f->airlock, arguments,
-              f->config, f->dir, name);
-    int rc = system (command);
-    return WIFEXITED (rc)? WEXITSTATUS (rc): -1;
-}
-
-static char *
-s_output (s_fixture_t *f, const char *name)
-{
-    char path [400];
-    snprintf (path, sizeof path, "%s/%s.out", f->dir, name);
-    return dtu_read (path);
-}
+static const char *s_logs [] = { "broker", "orchestrator", "deploy-manager", "monitor", "qa" };
 
 static void
 s_dump_logs (s_fixture_t *f)
 {
-    const char *logs [] = { "broker", "orchestrator", "deploy-manager", "monitor", "qa" };
-    for (size_t i = 0; i < sizeof logs / sizeof logs [0]; i++) {
-        char path [400];
-        snprintf (path, sizeof path, "%s/%s.log", f->dir, logs [i]);
-        char *text = dtu_read (path);
-        size_t length = text? strlen (text): 0;
-        fprintf (stderr, "---- %s (last 4000 bytes)\n%s\n", logs [i], text? text + (length > 4000? length - 4000: 0): "");
-        free (text);
-    }
-}
-
-//  The release's state, through `airlock status RELEASE --json`.
-static char *
-s_state (s_fixture_t *f, const char *release)
-{
-    char arguments [256];
-    snprintf (arguments, sizeof arguments, "status %s --json", release);
-    if (s_airlock (f, "status", arguments) != 0)
-        return NULL;
-    char *text = s_output (f, "status");
-    json_t *root = text? json_loads (text, 0, NULL): NULL;
-    free (text);
-    const char *state = json_string_value (json_object_get (json_object_get (root, "release"), "state"));
-    char *copy = state? strdup (state): NULL;
-    json_decref (root);
-    return copy;
+    ph_dump_logs (f->dir, s_logs, sizeof s_logs / sizeof s_logs [0], 4000);
 }
 
 //  Wait until the release reaches want (or a final state); fail with the logs otherwise.
 static void
 s_wait_state (s_fixture_t *f, const char *release, const char *want, int timeout_ms)
 {
-    char *state = NULL;
-    for (int waited = 0; waited < timeout_ms; waited += 250) {
-        free (state);
-        state = s_state (f, release);
-        if (state && (strcmp (state, want) == 0 || strcmp (state, "FAILED") == 0
-                      || strcmp (state, "DONE") == 0 || strcmp (state, "ROLLED_BACK") == 0))
-            break;
-        zclock_sleep (250);
-    }
+    char *state = ph_wait_state (&f->cli, release, want, timeout_ms);
     if (!state || strcmp (state, want) != 0) {
         char arguments [256];
         snprintf (arguments, sizeof arguments, "status %s", release);
-        s_airlock (f, "release-text", arguments);
-        char *one = s_output (f, "release-text");
+        ph_airlock (&f->cli, "release-text", arguments);
+        char *one = ph_output (&f->cli, "release-text");
         fprintf (stderr, "%s\n", one? one: "");
         free (one);
         s_dump_logs (f);
@@ -159,7 +85,7 @@ s_wait_state (s_fixture_t *f, const char *release, const char *want, int timeout
 static void
 s_submit (s_fixture_t *f, const char *service, const char *release, const char *version, const char *faults)
 {
-    char artifact [600], sha [65], arguments [2048], error [256];
+    char artifact [600], sha [65], error [4096] = "";
     snprintf (artifact, sizeof artifact, "%s/art-%s.sh", f->dir, version);
     FILE *file = fopen (artifact, "w");
     assert_non_null (file);
@@ -168,19 +94,10 @@ s_submit (s_fixture_t *f, const char *service, const char *release, const char *
     fclose (file);
     assert_int_equal (chmod (artifact, 0755), 0);
     assert_int_equal (al_sha256_file_hex (artifact, sha, error, sizeof error), 0);
-    char changes [400];
-    snprintf (changes, sizeof changes, "%s/changes-%s.txt", f->dir, version);
-    file = fopen (changes, "w");
-    assert_non_null (file);
-    fprintf (file, "pyservice %s\n", version);
-    fclose (file);
-    snprintf (arguments, sizeof arguments, "submit --service %s --version %s --artifact '%s' "
-              "--digest sha256:%s --changes '%s' --summary 'release %s' --id %s", service, version, artifact, sha,
-              changes, version, release);
-    if (s_airlock (f, "submit", arguments) != 0) {
-        char *text = s_output (f, "submit");
-        fail_msg ("airlock submit failed: %s", text? text: "");
-    }
+    char changes [128];
+    snprintf (changes, sizeof changes, "pyservice %s\n", version);
+    if (ph_submit (&f->cli, service, release, version, artifact, sha, changes, NULL, error, sizeof error) != 0)
+        fail_msg ("%s", error);
 }
 
 //  The receipt of version's deployment to env (caller decrefs), or NULL.
@@ -246,10 +163,12 @@ s_collect (char *data, size_t size, size_t count, void *user)
 static void
 s_fetch_metrics (s_fixture_t *f, const char *path)
 {
-    char log [400];
+    char log [400], error [1024] = "";
     snprintf (log, sizeof log, "%s/pyservice-alone.log", f->dir);
     const char *argv [] = { S_PYTHON, f->service, "--port", "0", NULL };
-    pid_t pid = s_spawn (log, argv);
+    al_child_t *service = ph_spawn (f->dir, "pyservice-alone", NULL, argv, error, sizeof error);
+    if (!service)
+        fail_msg ("%s", error);
     int port = 0;
     for (int waited = 0; waited < 30000 && !port; waited += 100) {
         char *text = dtu_read (log);
@@ -262,7 +181,7 @@ s_fetch_metrics (s_fixture_t *f, const char *path)
     }
     if (!port) {
         char *text = dtu_read (log);
-        s_kill (&pid);
+        ph_stop (&service, SIGTERM);
         fail_msg ("pyservice did not start (is python3-prometheus-client installed? scripts/install-deps):\n%s",
                   text? text: "");
     }
@@ -286,7 +205,7 @@ s_fetch_metrics (s_fixture_t *f, const char *path)
         assert_int_equal (code, CURLE_OK);
         assert_int_equal (status, i == 1? 404: 200);
     }
-    s_kill (&pid);
+    ph_stop (&service, SIGTERM);
 }
 
 static int
@@ -300,27 +219,17 @@ s_setup (void **state)
     snprintf (f->airlock, sizeof f->airlock, "%s/airlock", getenv ("AIRLOCK_BINARY_DIR"));
     snprintf (f->deploy_state, sizeof f->deploy_state, "%s/deploy", f->dir);
     snprintf (f->service, sizeof f->service, "%s/tests/realservice/pyservice.py", getenv ("AIRLOCK_SOURCE_DIR"));
-    char command [4096];
-    snprintf (command, sizeof command, "'%s' init '%s' > /dev/null && '%s' keygen --name alice --out '%s/alice.key' > /dev/null",
-              f->airlock, f->dir, f->airlock, f->dir);
-    assert_int_equal (system (command), 0);
-    char path [400];
+    f->cli = (ph_cli_t) { .airlock = f->airlock, .config = f->config, .dir = f->dir };
+    const char *keys [] = { "alice" }, *roles [] = { "manager" };
+    char error [1024] = "", path [400];
     snprintf (path, sizeof path, "%s/policy", f->dir);
-    dtu_open_calendar (path);
-    snprintf (path, sizeof path, "%s/alice.key.pub", f->dir);
-    char *public_line = dtu_read (path);
-    assert_non_null (public_line);
-    char hex [65];
-    assert_int_equal (sscanf (public_line, "airlock-ed25519 %64s", hex), 1);
-    free (public_line);
-    snprintf (path, sizeof path, "%s/policy/approvers.yaml", f->dir);
-    FILE *file = fopen (path, "w");
-    assert_non_null (file);
-    fprintf (file, "approvers:\n  - name: alice\n    roles: [manager]\n    keys:\n      - {id: alice, ed25519: \"%s\"}\n", hex);
-    fclose (file);
+    if (ph_init (f->airlock, f->dir, keys, 1, error, sizeof error) != 0
+    ||  ph_open_calendar (path, error, sizeof error) != 0
+    ||  ph_write_approvers (f->dir, keys, roles, 1, error, sizeof error) != 0)
+        fail_msg ("%s", error);
     //  No signals: key: the standard names are read by default.
     snprintf (path, sizeof path, "%s/services.yaml", f->dir);
-    file = fopen (path, "w");
+    FILE *file = fopen (path, "w");
     assert_non_null (file);
     fprintf (file, "version: 1\nservices:\n  pyservice:\n    driver: process\n    instances: 1\n"
                    "    soak_ms: 5000\n    soak: { duration_ms: 5000, reason: \"test: 5 s of production soak suffice\" }\n"
@@ -330,32 +239,13 @@ s_setup (void **state)
                    "    probe_interval_ms: 100\n    ready_timeout_ms: 20000\n"
                    "    stop_timeout_ms: 3000\n    resources: { cpu_cores: 0.05 }\n    command: [\"{{artifact}}\"]\n");
     fclose (file);
-    char log [400];
-    snprintf (log, sizeof log, "%s/broker.log", f->dir);
-    const char *broker [] = { f->airlock, "broker", "--config", f->config, NULL };
-    f->broker = s_spawn (log, broker);
+    f->broker = ph_start_broker (&f->cli, f->config, "broker", error, sizeof error);
+    if (!f->broker)
+        fail_msg ("%s", error);
     zclock_sleep (300);
-    for (int i = 0; i < S_AGENTS; i++) {
-        snprintf (log, sizeof log, "%s/%s.log", f->dir, s_roles [i]);
-        const char *argv [] = { f->airlock, "agent", s_roles [i], "--config", f->config,
-                                i == 2? "--interval-ms": NULL, "250", NULL };
-        f->agents [i] = s_spawn (log, argv);
-    }
-    for (int waited = 0; waited < 30000; waited += 250) {
-        int alive = 0;
-        if (s_airlock (f, "agents", "status --json") == 0) {
-            char *text = s_output (f, "agents");
-            for (int i = 0; i < S_AGENTS; i++) {
-                char needle [64];
-                snprintf (needle, sizeof needle, "\"role\": \"%s\"", s_roles [i]);
-                alive += text && strstr (text, needle) != NULL;
-            }
-            free (text);
-        }
-        if (alive == S_AGENTS)
-            break;
-        zclock_sleep (250);
-    }
+    //  A release that waits in vain says which agent's log to read.
+    if (ph_start_agents (&f->cli, s_roles, S_AGENTS, f->agents, 30000, error, sizeof error) < 0)
+        fail_msg ("%s", error);
     f->traffic [0] = dtu_traffic_start (f->deploy_state, "pyservice", "staging", 30);
     f->traffic [1] = dtu_traffic_start (f->deploy_state, "pyservice", "production", 30);
     *state = f;
@@ -369,8 +259,8 @@ s_teardown (void **state)
     dtu_traffic_stop (&f->traffic [0]);
     dtu_traffic_stop (&f->traffic [1]);
     for (int i = S_AGENTS - 1; i >= 0; i--)
-        s_kill (&f->agents [i]);
-    s_kill (&f->broker);
+        ph_stop (&f->agents [i], SIGTERM);
+    ph_stop (&f->broker, SIGTERM);
     dtu_remove_tree (f->dir);
     free (f);
     return 0;
@@ -412,10 +302,7 @@ test_prometheus_client_service (void **state)
     //  (i) Healthy: staging, QA, a signed approval, production, soak, DONE.
     s_submit (f, "pyservice", "py-1", "v1", NULL);
     s_wait_state (f, "py-1", "APPROVE", 90000);
-    char arguments [600];
-    snprintf (arguments, sizeof arguments, "approve py-1-prod --yes --key '%s/alice.key'", f->dir);
-    int rc = s_airlock (f, "approve", arguments);
-    text = s_output (f, "approve");
+    int rc = ph_approve (&f->cli, "py-1-prod", "alice", &text);
     if (rc != 0 || !text || !strstr (text, "granted"))
         fail_msg ("airlock approve: exit %d:\n%s", rc, text? text: "");
     free (text);

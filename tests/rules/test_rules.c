@@ -2,8 +2,8 @@
 
     Thresholds are the shipped defaults (seed 001/004: > 3 health failures, > 5 points of
     error rate over baseline, p99 > 2 × baseline, cpu/memory > 80 %, investigate above
-    1 %), written out here and also loaded from policies/default to prove the YAML drives
-    them. Each rule is probed just below its threshold (passes) and just above (breaches);
+    1 %), written out in rules_fixture.c (shared with test_watch_view) and also loaded
+    from policies/default to prove the YAML drives them. Each rule is probed just below its threshold (passes) and just above (breaches);
     missing evidence is probed at the end of its grace period and one millisecond later.
     al_rules_explain's rows must say what al_rules_feed decides (missing shown as
     missing, a single saturation spike as "over"), baselines are built per signal from
@@ -16,6 +16,7 @@
 #include "deploy/al_rules.h"
 #include "deploy/al_signals.h"
 #include "policies/al_policy.h"
+#include "rules_fixture.h"
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,41 +29,11 @@
 #define S_EPSILON 1e-6
 #define S_GRACE_MS 5000
 
-static al_policy_thresholds_t
-s_thresholds (void)
-{
-    al_policy_thresholds_t thresholds = {
-        .health_check_failures_more_than = 3,
-        .error_rate_increase_more_than_points = 5,
-        .latency_p99_more_than_baseline_factor = 2.0,
-        .cpu_percent_more_than = 80,
-        .memory_percent_more_than = 80,
-        .investigate_error_rate_percent_more_than = 1,
-        .liveness_path = "/healthz",
-        .readiness_path = "/readyz",
-        .health_interval_ms = 10000,
-        .health_timeout_ms = 2000,
-    };
-    return thresholds;
-}
-
-//  A healthy sample: traffic, 0.2 % errors, p99 100 ms, moderate saturation, all up.
+//  A healthy sample of demo (rules_fixture.h).
 static Airlock__SoakSignal
 s_sample (void)
 {
-    Airlock__SoakSignal sample;
-    airlock__soak_signal__init (&sample);
-    sample.service = "demo";
-    sample.sequence = 1;
-    sample.requests_per_second = 20;
-    sample.error_ratio = 0.002;
-    sample.latency_p50_ms = 20;
-    sample.latency_p99_ms = 100;
-    sample.cpu_percent = 30;
-    sample.memory_percent = 40;
-    sample.instances_up = 3;
-    sample.instances_total = 3;
-    return sample;
+    return rf_sample ("demo", 1, false);
 }
 
 //  The baseline of a service that ran at 0.2 % errors and p99 100 ms.
@@ -71,7 +42,7 @@ static const al_baseline_t s_baseline = { 0.002, 100, 10 };
 static al_rules_t *
 s_rules (const al_baseline_t *baseline)
 {
-    al_policy_thresholds_t thresholds = s_thresholds ();
+    al_policy_thresholds_t thresholds = rf_thresholds ();
     al_rules_t *rules = al_rules_new (&thresholds, baseline, S_GRACE_MS);
     assert_non_null (rules);
     return rules;
@@ -196,7 +167,7 @@ static void
 test_latency_p99_floor (void **state)
 {
     (void) state;
-    al_policy_thresholds_t thresholds = s_thresholds ();
+    al_policy_thresholds_t thresholds = rf_thresholds ();
     thresholds.latency_p99_floor_ms = 25;
     al_baseline_t fast = { 0.002, 1.0, 10 };
     Airlock__SoakSignal sample = s_sample ();
@@ -592,7 +563,7 @@ static void
 test_zero_grace (void **state)
 {
     (void) state;
-    al_policy_thresholds_t thresholds = s_thresholds ();
+    al_policy_thresholds_t thresholds = rf_thresholds ();
     al_rules_t *rules = al_rules_new (&thresholds, &s_baseline, 0);
     assert_non_null (rules);
     Airlock__SoakSignal sample = s_sample ();
@@ -775,7 +746,7 @@ test_explain_healthy (void **state)
     assert_string_equal (al_rules_row_status_name (AL_RULES_ROW_NOT_REQUIRED), "not required");
     assert_string_equal (al_rules_row_status_name (AL_RULES_ROW_MISSING), "missing");
     //  The noise floor raises the latency limit above 2 × a fast baseline.
-    al_policy_thresholds_t thresholds = s_thresholds ();
+    al_policy_thresholds_t thresholds = rf_thresholds ();
     thresholds.latency_p99_floor_ms = 25;
     al_baseline_t fast = { 0.002, 1.0, 10 };
     al_rules_t *floor = al_rules_new (&thresholds, &fast, S_GRACE_MS);
@@ -877,7 +848,7 @@ static void
 test_explain_agrees_with_feed (void **state)
 {
     (void) state;
-    al_policy_thresholds_t thresholds = s_thresholds ();
+    al_policy_thresholds_t thresholds = rf_thresholds ();
     for (int kind = 0; kind < 12; kind++) {
         Airlock__SoakSignal sample = s_sample ();
         switch (kind) {
@@ -1016,7 +987,7 @@ static void
 test_stream (void **state)
 {
     (void) state;
-    al_policy_thresholds_t thresholds = s_thresholds ();
+    al_policy_thresholds_t thresholds = rf_thresholds ();
     al_rules_stream_t *stream = al_rules_stream_new (&thresholds, 0);
     assert_non_null (stream);
     al_rules_row_t rows [AL_RULES_ROWS];
