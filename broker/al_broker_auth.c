@@ -137,10 +137,8 @@ al_broker_zap_handle (al_broker_t *self, zsock_t *zap)
     zmsg_addstr (reply, user_id);
     zmsg_addmem (reply, "", 0);
     zmsg_send (&reply, zap);
-    if (zap == self->zap) {
+    if (zap == self->zap)
         self->zap_answered++;
-        self->zap_last_mono = al_broker_mono_ms ();
-    }
     else {
         self->zap_retiring_answered++;
         self->zap_retire_mono = al_broker_mono_ms () + AL_BROKER_ZAP_RETIRE_MS;   // not quiet yet
@@ -199,10 +197,6 @@ al_broker_zap_renew (al_broker_t *self, uint64_t now_mono)
         return;
     }
     if (self->zap_answered < self->zap_renew_after)
-        return;
-    //  Not while handshakes are arriving: one that starts between the unbind and the
-    //  bind below finds no handler and fails (closed, but a needless failure).
-    if (now_mono - self->zap_last_mono < AL_BROKER_ZAP_RETIRE_MS)
         return;
     //  The fresh socket first: if it cannot be made (no descriptor left), keep the old.
     zsock_t *fresh = s_zap_socket ();

@@ -55,10 +55,7 @@
 //  libzmq keeps the pipe pair of each connection's ZAP request until the connection
 //  ends (~10 KB each). After this many answered requests the reactor binds a fresh ZAP
 //  handler and closes the old one once it was quiet for AL_BROKER_ZAP_RETIRE_MS, which
-//  releases the pipes of the handshakes it answered (al_broker_auth.c). The renewal
-//  itself waits until the handler was quiet for AL_BROKER_ZAP_RETIRE_MS too: a
-//  handshake that starts between the unbind and the bind finds no handler and fails
-//  (closed: not admitted, audited, retried by libzmq), so it is not done mid-storm.
+//  releases the pipes of the handshakes it answered (al_broker_auth.c).
 #define AL_BROKER_ZAP_RENEW_AFTER 64
 #define AL_BROKER_ZAP_RETIRE_MS 250
 //  The audit writer's SQLite page cache, KiB (al_broker.c, al_broker_new).
@@ -170,7 +167,6 @@ struct _al_broker_t {
     zsock_t *zap_retiring;          // the previous one, unbound: answers what it holds, then closed
     uint64_t zap_retire_mono;       // when zap_retiring may be closed, if quiet until then
     size_t zap_answered;            // requests answered by zap since it was bound
-    uint64_t zap_last_mono;         // when zap last answered one (a renewal waits for quiet)
     size_t zap_retiring_answered;   // requests answered by zap_retiring (pipes it will release)
     size_t zap_renew_after;         // AL_BROKER_ZAP_RENEW_AFTER (tests lower it)
     size_t zap_retired;             // ZAP handlers closed so far
