@@ -251,8 +251,16 @@ al_broker_monitor_handle (al_broker_t *self, zsock_t *monitor, const char *socke
         }
         case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: {
             char reason [300];
-            snprintf (reason, sizeof reason, "%s %s: handshake failed (%s), e.g. not completed "
-                      "within handshake_ms", socket_name, on, strerror ((int) value));
+            //  EFAULT: libzmq found no ZAP handler bound, which happens only in the instant
+            //  a renewal swaps handlers (al_broker_zap_renew). Refused all the same; the
+            //  client's libzmq connects again at once.
+            if (value == EFAULT)
+                snprintf (reason, sizeof reason, "%s %s: handshake failed: it started in the instant "
+                          "the broker renewed its ZAP handler (no handler bound); not admitted, the "
+                          "client connects again", socket_name, on);
+            else
+                snprintf (reason, sizeof reason, "%s %s: handshake failed (%s), e.g. not completed "
+                          "within handshake_ms", socket_name, on, strerror ((int) value));
             s_unauth_event (self, "HandshakeFailed", reason);
             break;
         }
