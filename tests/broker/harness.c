@@ -459,3 +459,66 @@ harness_wait_delivery_acks (harness_t *self, const char *sender, long minimum, i
     }
     return count;
 }
+
+al_envelope_t *
+harness_expect (zsock_t *client, al_msg_type_t body_case, int timeout_ms)
+{
+    int64_t deadline = zclock_mono () + timeout_ms;
+    while (zclock_mono () < deadline) {
+        al_envelope_t *envelope = harness_recv (client, (int) (deadline - zclock_mono ()));
+        if (!envelope)
+            return NULL;
+        if (envelope->body_case == body_case)
+            return envelope;
+        al_codec_free (&envelope);
+    }
+    return NULL;
+}
+
+int
+harness_register_acked (zsock_t *client, const char *message_id, bool deliveries, int timeout_ms)
+{
+    harness_register (client, message_id, deliveries);
+    al_envelope_t *ack = harness_expect (client, AIRLOCK__ENVELOPE__BODY_ACK, timeout_ms);
+    int rc = -1;
+    if (!ack)
+        fprintf (stderr, "harness: no Ack to %s within %d ms\n", message_id, timeout_ms);
+    else
+    if (!ack->ack->acked_message_id || strcmp (ack->ack->acked_message_id, message_id) != 0)
+        fprintf (stderr, "harness: the Ack names '%s', not %s\n",
+                 ack->ack->acked_message_id? ack->ack->acked_message_id: "", message_id);
+    else
+    if (ack->ack->audit_sequence == 0 || ack->ack->audit_hash.len != 32)
+        fprintf (stderr, "harness: the Ack to %s has no audit row (sequence %llu, hash %zu bytes)\n",
+                 message_id, (unsigned long long) ack->ack->audit_sequence, ack->ack->audit_hash.len);
+    else
+        rc = 0;
+    al_codec_free (&ack);
+    return rc;
+}
+
+harness_t *
+harness_start_pair (const harness_identity_t *identities, size_t count,
+                    zsock_t **orchestrator_p, zsock_t **manager_p)
+{
+    *orchestrator_p = NULL;
+    *manager_p = NULL;
+    harness_t *self = harness_new (NULL, identities, count);
+    if (!self)
+        return NULL;
+    if (harness_broker_start (self) != 0)
+        goto cleanup;
+    *orchestrator_p = harness_client (self, "orchestrator", NULL);
+    if (!*orchestrator_p || harness_register_acked (*orchestrator_p, "reg-o", false, 10000) != 0)
+        goto cleanup;
+    *manager_p = harness_client (self, "deploy-manager", NULL);
+    if (!*manager_p || harness_register_acked (*manager_p, "reg-m", true, 10000) != 0)
+        goto cleanup;
+    return self;
+
+cleanup:
+    zsock_destroy (orchestrator_p);
+    zsock_destroy (manager_p);
+    harness_destroy (&self);            // kills a broker still running
+    return NULL;
+}

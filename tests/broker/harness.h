@@ -77,6 +77,20 @@ al_envelope_t *harness_recv (zsock_t *client, int timeout_ms);
 void harness_register (zsock_t *client, const char *message_id, bool deliveries);
 void harness_deploy_request (zsock_t *client, const char *message_id, Airlock__Environment env);
 
+//  Wait for an envelope of the given body case, skipping (and freeing) others; NULL on
+//  timeout.
+al_envelope_t *harness_expect (zsock_t *client, al_msg_type_t body_case, int timeout_ms);
+//  Register and wait (up to timeout_ms) for the broker's Ack to it: 0 when that Ack
+//  names message_id and carries its audit row (sequence > 0, a 32-byte hash), so that the
+//  connection and ZAP are done; -1 (and why, on stderr) otherwise.
+int harness_register_acked (zsock_t *client, const char *message_id, bool deliveries, int timeout_ms);
+//  The usual start: a fixture with the given identities (which must include
+//  "orchestrator" and "deploy-manager"), its broker started, an orchestrator registered
+//  as "reg-o" and a deploy-manager registered as "reg-m" with deliveries. NULL (and
+//  nothing left behind) if any step fails.
+harness_t *harness_start_pair (const harness_identity_t *identities, size_t count,
+                               zsock_t **orchestrator_p, zsock_t **manager_p);
+
 //  Count rows of the audit log whose type equals type (NULL = any) and whose reason
 //  contains needle (NULL = any) and sender equals sender (NULL = any). -1 on error.
 long harness_count_rows (harness_t *self, const char *type, const char *sender, const char *needle);

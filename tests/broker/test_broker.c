@@ -34,33 +34,11 @@ static const harness_identity_t s_identities [] = {
 };
 #define S_IDENTITY_COUNT (sizeof s_identities / sizeof s_identities [0])
 
-//  Wait for a reply of the given body case, skipping others; NULL on timeout.
-static al_envelope_t *
-s_expect (zsock_t *client, al_msg_type_t body_case, int timeout_ms)
-{
-    int64_t deadline = zclock_mono () + timeout_ms;
-    while (zclock_mono () < deadline) {
-        al_envelope_t *envelope = harness_recv (client, (int) (deadline - zclock_mono ()));
-        if (!envelope)
-            return NULL;
-        if (envelope->body_case == body_case)
-            return envelope;
-        al_codec_free (&envelope);
-    }
-    return NULL;
-}
-
 //  Register and wait for the Ack (the connection and ZAP are then done).
 static void
 s_register (zsock_t *client, const char *message_id, bool deliveries)
 {
-    harness_register (client, message_id, deliveries);
-    al_envelope_t *ack = s_expect (client, AIRLOCK__ENVELOPE__BODY_ACK, 10000);
-    assert_non_null (ack);
-    assert_string_equal (ack->ack->acked_message_id, message_id);
-    assert_true (ack->ack->audit_sequence > 0);
-    assert_int_equal (ack->ack->audit_hash.len, 32);
-    al_codec_free (&ack);
+    assert_int_equal (harness_register_acked (client, message_id, deliveries, 10000), 0);
 }
 
 //  ---- start-up, status -------------------------------------------------------------
@@ -85,7 +63,7 @@ test_start_status_and_policy_digest (void **state)
     query.body_case = AIRLOCK__ENVELOPE__BODY_STATUS_QUERY;
     query.status_query = &body;
     assert_int_equal (harness_send (auditor, &query), 0);
-    al_envelope_t *reply = s_expect (auditor, AIRLOCK__ENVELOPE__BODY_STATUS_REPLY, 10000);
+    al_envelope_t *reply = harness_expect (auditor, AIRLOCK__ENVELOPE__BODY_STATUS_REPLY, 10000);
     assert_non_null (reply);
     assert_string_equal (reply->correlation_id, "status-1");
     bool saw_manager = false;
@@ -256,13 +234,13 @@ test_unknown_key_null_client_and_garbage_reach_nobody (void **state)
     zsock_t *orchestrator = harness_client (fx, "orchestrator", NULL);
     s_register (orchestrator, "reg-o", false);
     harness_deploy_request (orchestrator, "legit-1", AIRLOCK__ENVIRONMENT__ENV_STAGING);
-    al_envelope_t *delivery = s_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 10000);
+    al_envelope_t *delivery = harness_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 10000);
     assert_non_null (delivery);
     assert_string_equal (delivery->message_id, "legit-1");
     assert_string_equal (delivery->sender->identity, "orchestrator");
     al_codec_free (&delivery);
     //  ... and nothing else ever arrives, nor any row from the intruders.
-    assert_null (s_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 1000));
+    assert_null (harness_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 1000));
     assert_null (harness_recv (stranger, 200));
     assert_int_equal (harness_count_rows (fx, "DeployRequest", NULL, NULL), 1);
     assert_int_equal (harness_count_rows (fx, NULL, stranger_key, NULL), 0);
@@ -325,7 +303,7 @@ test_forged_metadata_is_ignored (void **state)
     assert_int_equal (zmq_setsockopt (zsock_resolve (qa), 95, "X-User-Id:orchestrator", 22), 0);
     s_register (qa, "qa-reg", false);
     harness_deploy_request (qa, "forged-1", AIRLOCK__ENVIRONMENT__ENV_STAGING);
-    al_envelope_t *denied = s_expect (qa, AIRLOCK__ENVELOPE__BODY_DENIED, 10000);
+    al_envelope_t *denied = harness_expect (qa, AIRLOCK__ENVELOPE__BODY_DENIED, 10000);
     assert_non_null (denied);
     assert_string_equal (denied->denied->denied_message_id, "forged-1");
     assert_int_equal (denied->denied->code, AIRLOCK__DENY_CODE__DENY_NOT_PERMITTED);
@@ -333,7 +311,7 @@ test_forged_metadata_is_ignored (void **state)
     al_codec_free (&denied);
     assert_int_equal (harness_count_rows (fx, "DeployRequest", "qa", NULL), 1);
     assert_int_equal (harness_count_rows (fx, "DeployRequest", "orchestrator", NULL), 0);
-    assert_null (s_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 500));
+    assert_null (harness_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 500));
 
     zsock_destroy (&qa);
     zsock_destroy (&manager);
@@ -355,7 +333,7 @@ test_qa_production_deploy_denied_and_audited (void **state)
     s_register (qa, "qa-reg", false);
 
     harness_deploy_request (qa, "prod-1", AIRLOCK__ENVIRONMENT__ENV_PRODUCTION);
-    al_envelope_t *denied = s_expect (qa, AIRLOCK__ENVELOPE__BODY_DENIED, 10000);
+    al_envelope_t *denied = harness_expect (qa, AIRLOCK__ENVELOPE__BODY_DENIED, 10000);
     assert_non_null (denied);
     assert_int_equal (denied->denied->code, AIRLOCK__DENY_CODE__DENY_NOT_PERMITTED);
     assert_non_null (strstr (denied->denied->reason, "qa may not send DeployRequest in production"));
@@ -381,12 +359,12 @@ test_qa_production_deploy_denied_and_audited (void **state)
 
     //  A retransmission gets the same outcome, and no second row.
     harness_deploy_request (qa, "prod-1", AIRLOCK__ENVIRONMENT__ENV_PRODUCTION);
-    denied = s_expect (qa, AIRLOCK__ENVELOPE__BODY_DENIED, 10000);
+    denied = harness_expect (qa, AIRLOCK__ENVELOPE__BODY_DENIED, 10000);
     assert_non_null (denied);
     assert_int_equal (denied->denied->audit_sequence, sequence);
     al_codec_free (&denied);
     assert_int_equal (harness_count_rows (fx, "DeployRequest", "qa", NULL), 1);
-    assert_null (s_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 300));
+    assert_null (harness_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 300));
 
     zsock_destroy (&qa);
     zsock_destroy (&manager);
@@ -407,7 +385,7 @@ test_delivered_when_deploy_manager_returns (void **state)
     const char *ids [] = { "d-1", "d-2", "d-3" };
     for (size_t i = 0; i < 3; i++) {
         harness_deploy_request (orchestrator, ids [i], AIRLOCK__ENVIRONMENT__ENV_STAGING);
-        al_envelope_t *ack = s_expect (orchestrator, AIRLOCK__ENVELOPE__BODY_ACK, 10000);
+        al_envelope_t *ack = harness_expect (orchestrator, AIRLOCK__ENVELOPE__BODY_ACK, 10000);
         assert_non_null (ack);
         assert_string_equal (ack->ack->acked_message_id, ids [i]);
         assert_false (ack->ack->duplicate);
@@ -415,7 +393,7 @@ test_delivered_when_deploy_manager_returns (void **state)
     }
     //  A retransmission is answered with the original outcome.
     harness_deploy_request (orchestrator, "d-2", AIRLOCK__ENVIRONMENT__ENV_STAGING);
-    al_envelope_t *ack = s_expect (orchestrator, AIRLOCK__ENVELOPE__BODY_ACK, 10000);
+    al_envelope_t *ack = harness_expect (orchestrator, AIRLOCK__ENVELOPE__BODY_ACK, 10000);
     assert_non_null (ack);
     assert_true (ack->ack->duplicate);
     al_codec_free (&ack);
@@ -427,7 +405,7 @@ test_delivered_when_deploy_manager_returns (void **state)
     //  deploy-manager comes, takes one delivery without acknowledging it, and goes.
     zsock_t *manager = harness_client (fx, "deploy-manager", NULL);
     s_register (manager, "reg-m1", true);
-    al_envelope_t *first = s_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 10000);
+    al_envelope_t *first = harness_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 10000);
     assert_non_null (first);
     al_codec_free (&first);
     zsock_destroy (&manager);
@@ -437,7 +415,7 @@ test_delivered_when_deploy_manager_returns (void **state)
     s_register (manager, "reg-m2", true);
     bool seen [3] = { false, false, false };
     for (int received = 0; received < 3; ) {
-        al_envelope_t *delivery = s_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 10000);
+        al_envelope_t *delivery = harness_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 10000);
         assert_non_null (delivery);
         assert_string_equal (delivery->sender->identity, "orchestrator");
         assert_string_equal (delivery->sender->role, "orchestrator");
@@ -464,7 +442,7 @@ test_delivered_when_deploy_manager_returns (void **state)
     zsock_destroy (&manager);
     manager = harness_client (fx, "deploy-manager", NULL);
     s_register (manager, "reg-m3", true);
-    assert_null (s_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 1000));
+    assert_null (harness_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 1000));
 
     zsock_destroy (&manager);
     zsock_destroy (&orchestrator);
@@ -479,12 +457,9 @@ static void
 test_envelopes_in_and_beyond_the_arena (void **state)
 {
     (void) state;
-    harness_t *fx = harness_new (NULL, s_identities, S_IDENTITY_COUNT);
-    assert_int_equal (harness_broker_start (fx), 0);
-    zsock_t *orchestrator = harness_client (fx, "orchestrator", NULL);
-    s_register (orchestrator, "reg-o", false);
-    zsock_t *manager = harness_client (fx, "deploy-manager", NULL);
-    s_register (manager, "reg-m", true);
+    zsock_t *orchestrator, *manager;
+    harness_t *fx = harness_start_pair (s_identities, S_IDENTITY_COUNT, &orchestrator, &manager);
+    assert_non_null (fx);
 
     //  A URI of 2,000 bytes: the unpacked envelope cannot fit AL_BROKER_ARENA_SIZE.
     static char uri [2001];
@@ -508,11 +483,11 @@ test_envelopes_in_and_beyond_the_arena (void **state)
         envelope.body_case = AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST;
         envelope.deploy_request = &body;
         assert_int_equal (harness_send (orchestrator, &envelope), 0);
-        al_envelope_t *ack = s_expect (orchestrator, AIRLOCK__ENVELOPE__BODY_ACK, 10000);
+        al_envelope_t *ack = harness_expect (orchestrator, AIRLOCK__ENVELOPE__BODY_ACK, 10000);
         assert_non_null (ack);
         assert_string_equal (ack->ack->acked_message_id, ids [i]);
         al_codec_free (&ack);
-        al_envelope_t *delivery = s_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 10000);
+        al_envelope_t *delivery = harness_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 10000);
         assert_non_null (delivery);
         assert_string_equal (delivery->message_id, ids [i]);
         assert_string_equal (delivery->deploy_request->artifact_uri, uris [i]);
@@ -530,7 +505,7 @@ test_envelopes_in_and_beyond_the_arena (void **state)
         size_t size = airlock__envelope__pack (&envelope, bytes);
         assert_int_equal (zmq_send (zsock_resolve (orchestrator), bytes, size, 0), (int) size);
         free (bytes);
-        al_envelope_t *denied = s_expect (orchestrator, AIRLOCK__ENVELOPE__BODY_DENIED, 10000);
+        al_envelope_t *denied = harness_expect (orchestrator, AIRLOCK__ENVELOPE__BODY_DENIED, 10000);
         assert_non_null (denied);
         assert_string_equal (denied->denied->denied_message_id, "");     // not trusted: it did not validate
         assert_int_equal (denied->denied->code, AIRLOCK__DENY_CODE__DENY_MALFORMED);
@@ -569,7 +544,7 @@ test_oversized_message_drops_peer (void **state)
     free (big);
 
     //  The answer comes first, then the connection ends.
-    al_envelope_t *denied = s_expect (qa, AIRLOCK__ENVELOPE__BODY_DENIED, 10000);
+    al_envelope_t *denied = harness_expect (qa, AIRLOCK__ENVELOPE__BODY_DENIED, 10000);
     assert_non_null (denied);
     assert_int_equal (denied->denied->code, AIRLOCK__DENY_CODE__DENY_TOO_LARGE);
     al_codec_free (&denied);
@@ -614,7 +589,7 @@ s_oversize_answered (bool tcp)
         assert_int_equal (zmq_send (zsock_resolve (qa), big, 6000, 0), 6000);
         snprintf (id, sizeof id, "behind-%d", tries);
         harness_deploy_request (qa, id, AIRLOCK__ENVIRONMENT__ENV_STAGING);
-        al_envelope_t *denied = s_expect (qa, AIRLOCK__ENVELOPE__BODY_DENIED, 10000);
+        al_envelope_t *denied = harness_expect (qa, AIRLOCK__ENVELOPE__BODY_DENIED, 10000);
         bool ok = denied && denied->denied->code == AIRLOCK__DENY_CODE__DENY_TOO_LARGE
                && denied->denied->audit_sequence > 0;
         al_codec_free (&denied);
@@ -721,7 +696,7 @@ test_sighup_broken_policy_keeps_old (void **state)
     zsock_t *orchestrator = harness_client (fx, "orchestrator", NULL);
     s_register (orchestrator, "reg-o", false);
     harness_deploy_request (orchestrator, "after-reload", AIRLOCK__ENVIRONMENT__ENV_STAGING);
-    al_envelope_t *delivery = s_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 10000);
+    al_envelope_t *delivery = harness_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 10000);
     assert_non_null (delivery);
     al_codec_free (&delivery);
 
@@ -1110,7 +1085,7 @@ test_log_changed_under_the_broker_stops_it (void **state)
     for (int i = 0; i < 3; i++) {
         snprintf (id, sizeof id, "before-edit-%d", i);
         harness_deploy_request (orchestrator, id, AIRLOCK__ENVIRONMENT__ENV_STAGING);
-        al_envelope_t *ack = s_expect (orchestrator, AIRLOCK__ENVELOPE__BODY_ACK, 10000);
+        al_envelope_t *ack = harness_expect (orchestrator, AIRLOCK__ENVELOPE__BODY_ACK, 10000);
         assert_non_null (ack);
         assert_string_equal (ack->ack->acked_message_id, id);
         last = ack->ack->audit_sequence;
@@ -1137,7 +1112,7 @@ test_log_changed_under_the_broker_stops_it (void **state)
     //  The next message finds it: no Ack, the broker exits non-zero.
     harness_deploy_request (orchestrator, "after-edit", AIRLOCK__ENVIRONMENT__ENV_STAGING);
     int exit_status = harness_broker_wait_exit (fx, 20000);
-    al_envelope_t *ack = s_expect (orchestrator, AIRLOCK__ENVELOPE__BODY_ACK, 1000);
+    al_envelope_t *ack = harness_expect (orchestrator, AIRLOCK__ENVELOPE__BODY_ACK, 1000);
     bool acked = ack != NULL;
     al_codec_free (&ack);
     zsock_destroy (&orchestrator);

@@ -38,30 +38,38 @@ s_run (void *arg)
     return NULL;
 }
 
-//  Wait for a reply of the given body case, skipping others; NULL on timeout.
-static al_envelope_t *
-s_expect (zsock_t *client, al_msg_type_t body_case, int timeout_ms)
+//  A fixture (ipc://) with the given identities and a broker for its airlock.yaml, made in
+//  this process and not yet running (the caller may adjust it, then runs s_run in a thread).
+static al_broker_t *
+s_broker_new (const harness_identity_t *identities, size_t count, harness_t **fx_p, al_config_t **config_p)
 {
-    int64_t deadline = zclock_mono () + timeout_ms;
-    while (zclock_mono () < deadline) {
-        al_envelope_t *envelope = harness_recv (client, (int) (deadline - zclock_mono ()));
-        if (!envelope)
-            return NULL;
-        if (envelope->body_case == body_case)
-            return envelope;
-        al_codec_free (&envelope);
-    }
-    return NULL;
+    harness_options_t options = { .tcp = false };
+    *fx_p = harness_new (&options, identities, count);
+    assert_non_null (*fx_p);
+    char error [1024] = "";
+    *config_p = al_config_load ((*fx_p)->config_path, error, sizeof error);
+    if (!*config_p)
+        fail_msg ("%s", error);
+    al_broker_t *broker = al_broker_new (*config_p, error, sizeof error);
+    if (!broker)
+        fail_msg ("%s", error);
+    return broker;
 }
 
+//  The broker (its thread joined), its configuration and the fixture, gone.
+static void
+s_broker_destroy (al_broker_t **broker_p, al_config_t **config_p, harness_t **fx_p)
+{
+    al_broker_destroy (broker_p);
+    al_config_destroy (config_p);
+    harness_destroy (fx_p);
+}
+
+//  Register and wait for the Ack (the connection and ZAP are then done).
 static void
 s_register (zsock_t *client, const char *message_id)
 {
-    harness_register (client, message_id, false);
-    al_envelope_t *ack = s_expect (client, AIRLOCK__ENVELOPE__BODY_ACK, 20000);
-    assert_non_null (ack);
-    assert_string_equal (ack->ack->acked_message_id, message_id);
-    al_codec_free (&ack);
+    assert_int_equal (harness_register_acked (client, message_id, false, 20000), 0);
 }
 
 //  The reactor thread writes zap_retired; this thread only polls it (relaxed atomic
@@ -86,14 +94,9 @@ test_renewed_handler_keeps_agents_and_refuses_strangers (void **state)
         snprintf (s_names [i], sizeof s_names [i], "agent-%zu", i);
         s_identities [i] = (harness_identity_t) { s_names [i], "orchestrator" };
     }
-    harness_options_t options = { .tcp = false };
-    harness_t *fx = harness_new (&options, s_identities, S_AGENTS);
-    assert_non_null (fx);
-    char error [1024] = "";
-    al_config_t *config = al_config_load (fx->config_path, error, sizeof error);
-    assert_non_null (config);
-    al_broker_t *broker = al_broker_new (config, error, sizeof error);
-    assert_non_null (broker);
+    harness_t *fx;
+    al_config_t *config;
+    al_broker_t *broker = s_broker_new (s_identities, S_AGENTS, &fx, &config);
     assert_int_equal (broker->zap_renew_after, AL_BROKER_ZAP_RENEW_AFTER);
     broker->zap_renew_after = S_RENEW_AFTER;
     pthread_t thread;
@@ -141,9 +144,7 @@ test_renewed_handler_keeps_agents_and_refuses_strangers (void **state)
     zsock_destroy (&stranger);
     for (size_t i = 0; i < S_AGENTS; i++)
         zsock_destroy (&clients [i]);
-    al_broker_destroy (&broker);
-    al_config_destroy (&config);
-    harness_destroy (&fx);
+    s_broker_destroy (&broker, &config, &fx);
 }
 
 //  ---- 2. peers' storage sized to their routing id -----------------------------------
@@ -172,20 +173,15 @@ test_own_routing_ids_of_1_and_255_bytes_are_served (void **state)
         { "orch-long", "orchestrator" },
         { "deploy-manager", "deploy-manager" },
     };
-    harness_options_t options = { .tcp = false };
-    harness_t *fx = harness_new (&options, identities, 3);
-    assert_non_null (fx);
-    char error [1024] = "";
-    al_config_t *config = al_config_load (fx->config_path, error, sizeof error);
-    assert_non_null (config);
-    al_broker_t *broker = al_broker_new (config, error, sizeof error);
-    assert_non_null (broker);
+    harness_t *fx;
+    al_config_t *config;
+    al_broker_t *broker = s_broker_new (identities, 3, &fx, &config);
     pthread_t thread;
     assert_int_equal (pthread_create (&thread, NULL, s_run, broker), 0);
 
     zsock_t *manager = harness_client (fx, "deploy-manager", NULL);
     harness_register (manager, "reg-m", true);
-    al_envelope_t *ack = s_expect (manager, AIRLOCK__ENVELOPE__BODY_ACK, 20000);
+    al_envelope_t *ack = harness_expect (manager, AIRLOCK__ENVELOPE__BODY_ACK, 20000);
     assert_non_null (ack);
     al_codec_free (&ack);
     uint8_t short_id [1] = { 'A' };
@@ -208,11 +204,11 @@ test_own_routing_ids_of_1_and_255_bytes_are_served (void **state)
         s_register (client, id);                    // the Ack went to the stored routing id
         snprintf (id, sizeof id, "deploy-%zu", k);
         harness_deploy_request (client, id, AIRLOCK__ENVIRONMENT__ENV_STAGING);
-        al_envelope_t *reply = s_expect (client, AIRLOCK__ENVELOPE__BODY_ACK, 20000);
+        al_envelope_t *reply = harness_expect (client, AIRLOCK__ENVELOPE__BODY_ACK, 20000);
         assert_non_null (reply);
         assert_string_equal (reply->ack->acked_message_id, id);
         al_codec_free (&reply);
-        al_envelope_t *delivery = s_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 20000);
+        al_envelope_t *delivery = harness_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 20000);
         assert_non_null (delivery);
         assert_string_equal (delivery->message_id, id);
         assert_string_equal (delivery->sender->identity, senders [k].identity);
@@ -222,9 +218,7 @@ test_own_routing_ids_of_1_and_255_bytes_are_served (void **state)
     al_broker_request_stop (broker);
     assert_int_equal (pthread_join (thread, NULL), 0);
     zsock_destroy (&manager);
-    al_broker_destroy (&broker);
-    al_config_destroy (&config);
-    harness_destroy (&fx);
+    s_broker_destroy (&broker, &config, &fx);
 }
 
 int

@@ -26,31 +26,11 @@ static const harness_identity_t s_identities [] = {
 #define S_IDENTITY_COUNT (sizeof s_identities / sizeof s_identities [0])
 #define S_MAX_DELIVERIES 8
 
-//  Wait for a reply of the given body case, skipping others; NULL on timeout.
-static al_envelope_t *
-s_expect (zsock_t *client, al_msg_type_t body_case, int timeout_ms)
-{
-    int64_t deadline = zclock_mono () + timeout_ms;
-    while (zclock_mono () < deadline) {
-        al_envelope_t *envelope = harness_recv (client, (int) (deadline - zclock_mono ()));
-        if (!envelope)
-            return NULL;
-        if (envelope->body_case == body_case)
-            return envelope;
-        al_codec_free (&envelope);
-    }
-    return NULL;
-}
-
 //  Register and wait for the Ack (the connection and ZAP are then done).
 static void
 s_register (zsock_t *client, const char *message_id, bool deliveries)
 {
-    harness_register (client, message_id, deliveries);
-    al_envelope_t *ack = s_expect (client, AIRLOCK__ENVELOPE__BODY_ACK, 10000);
-    assert_non_null (ack);
-    assert_string_equal (ack->ack->acked_message_id, message_id);
-    al_codec_free (&ack);
+    assert_int_equal (harness_register_acked (client, message_id, deliveries, 10000), 0);
 }
 
 //  The orchestrator sends count staging DeployRequests "<prefix>-<i>", each acknowledged.
@@ -61,7 +41,7 @@ s_send_requests (zsock_t *orchestrator, const char *prefix, size_t count)
         char id [32];
         snprintf (id, sizeof id, "%s-%zu", prefix, i);
         harness_deploy_request (orchestrator, id, AIRLOCK__ENVIRONMENT__ENV_STAGING);
-        al_envelope_t *ack = s_expect (orchestrator, AIRLOCK__ENVELOPE__BODY_ACK, 10000);
+        al_envelope_t *ack = harness_expect (orchestrator, AIRLOCK__ENVELOPE__BODY_ACK, 10000);
         assert_non_null (ack);
         assert_string_equal (ack->ack->acked_message_id, id);
         al_codec_free (&ack);
@@ -75,7 +55,7 @@ s_receive (zsock_t *manager, const char *prefix, size_t count, uint64_t *ids)
 {
     memset (ids, 0, count * sizeof *ids);
     for (size_t received = 0; received < count; ) {
-        al_envelope_t *delivery = s_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 10000);
+        al_envelope_t *delivery = harness_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 10000);
         assert_non_null (delivery);
         assert_true (delivery->delivery_id > 0);
         size_t index = 0;
@@ -159,18 +139,34 @@ s_row_ids (harness_t *fx, const char *message_id, uint64_t *ids, size_t max)
     return count;
 }
 
+//  Restart the broker (the manager's connection closed first), register the manager
+//  anew and assert that nothing is delivered to it; then close both clients and stop the
+//  broker and the fixture.
+static void
+s_restart_and_expect_nothing (harness_t *fx, zsock_t **manager_p, zsock_t **orchestrator_p)
+{
+    zsock_destroy (manager_p);
+    assert_int_equal (harness_broker_signal (fx, SIGTERM), 0);
+    assert_int_equal (harness_broker_start (fx), 0);
+    *manager_p = harness_client (fx, "deploy-manager", NULL);
+    s_register (*manager_p, "reg-m3", true);
+    assert_null (harness_expect (*manager_p, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 1500));
+
+    zsock_destroy (manager_p);
+    zsock_destroy (orchestrator_p);
+    assert_int_equal (harness_broker_signal (fx, SIGTERM), 0);
+    harness_destroy (&fx);
+}
+
 //  ---------------------------------------------------------------------------------
 
 static void
 test_one_ack_for_many_deliveries (void **state)
 {
     (void) state;
-    harness_t *fx = harness_new (NULL, s_identities, S_IDENTITY_COUNT);
-    assert_int_equal (harness_broker_start (fx), 0);
-    zsock_t *orchestrator = harness_client (fx, "orchestrator", NULL);
-    s_register (orchestrator, "reg-o", false);
-    zsock_t *manager = harness_client (fx, "deploy-manager", NULL);
-    s_register (manager, "reg-m1", true);
+    zsock_t *orchestrator, *manager;
+    harness_t *fx = harness_start_pair (s_identities, S_IDENTITY_COUNT, &orchestrator, &manager);
+    assert_non_null (fx);
 
     s_send_requests (orchestrator, "many", 5);
     uint64_t ids [6];
@@ -194,30 +190,17 @@ test_one_ack_for_many_deliveries (void **state)
     zsock_destroy (&manager);
     manager = harness_client (fx, "deploy-manager", NULL);
     s_register (manager, "reg-m2", true);
-    assert_null (s_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 1500));
-    zsock_destroy (&manager);
-    assert_int_equal (harness_broker_signal (fx, SIGTERM), 0);
-    assert_int_equal (harness_broker_start (fx), 0);
-    manager = harness_client (fx, "deploy-manager", NULL);
-    s_register (manager, "reg-m3", true);
-    assert_null (s_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 1500));
-
-    zsock_destroy (&manager);
-    zsock_destroy (&orchestrator);
-    assert_int_equal (harness_broker_signal (fx, SIGTERM), 0);
-    harness_destroy (&fx);
+    assert_null (harness_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 1500));
+    s_restart_and_expect_nothing (fx, &manager, &orchestrator);
 }
 
 static void
 test_unlisted_and_lost_are_redelivered (void **state)
 {
     (void) state;
-    harness_t *fx = harness_new (NULL, s_identities, S_IDENTITY_COUNT);
-    assert_int_equal (harness_broker_start (fx), 0);
-    zsock_t *orchestrator = harness_client (fx, "orchestrator", NULL);
-    s_register (orchestrator, "reg-o", false);
-    zsock_t *manager = harness_client (fx, "deploy-manager", NULL);
-    s_register (manager, "reg-m1", true);
+    zsock_t *orchestrator, *manager;
+    harness_t *fx = harness_start_pair (s_identities, S_IDENTITY_COUNT, &orchestrator, &manager);
+    assert_non_null (fx);
 
     s_send_requests (orchestrator, "part", 4);
     uint64_t ids [4];
@@ -238,7 +221,7 @@ test_unlisted_and_lost_are_redelivered (void **state)
     manager = harness_client (fx, "deploy-manager", NULL);
     s_register (manager, "reg-m2", true);
     for (int received = 0; received < 2; received++) {
-        al_envelope_t *delivery = s_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 10000);
+        al_envelope_t *delivery = harness_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 10000);
         assert_non_null (delivery);
         uint64_t expected = strcmp (delivery->message_id, "part-1") == 0? ids [1]
                           : strcmp (delivery->message_id, "part-3") == 0? ids [3]: 0;
@@ -247,7 +230,7 @@ test_unlisted_and_lost_are_redelivered (void **state)
         assert_int_equal (delivery->delivery_id, expected);
         al_codec_free (&delivery);
     }
-    assert_null (s_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 500));
+    assert_null (harness_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 500));
     uint64_t odd [2] = { ids [1], ids [3] };
     s_ack (manager, "dack-odd", odd, 2);
     assert_int_equal (harness_wait_rows (fx, "DeliveryAck", "deploy-manager", NULL, 2, 20000), 2);
@@ -257,29 +240,16 @@ test_unlisted_and_lost_are_redelivered (void **state)
     assert_memory_equal (listed, odd, sizeof odd);
 
     //  After a restart nothing is left to deliver.
-    zsock_destroy (&manager);
-    assert_int_equal (harness_broker_signal (fx, SIGTERM), 0);
-    assert_int_equal (harness_broker_start (fx), 0);
-    manager = harness_client (fx, "deploy-manager", NULL);
-    s_register (manager, "reg-m3", true);
-    assert_null (s_expect (manager, AIRLOCK__ENVELOPE__BODY_DEPLOY_REQUEST, 1500));
-
-    zsock_destroy (&manager);
-    zsock_destroy (&orchestrator);
-    assert_int_equal (harness_broker_signal (fx, SIGTERM), 0);
-    harness_destroy (&fx);
+    s_restart_and_expect_nothing (fx, &manager, &orchestrator);
 }
 
 static void
 test_zero_id_refuses_the_whole_ack (void **state)
 {
     (void) state;
-    harness_t *fx = harness_new (NULL, s_identities, S_IDENTITY_COUNT);
-    assert_int_equal (harness_broker_start (fx), 0);
-    zsock_t *orchestrator = harness_client (fx, "orchestrator", NULL);
-    s_register (orchestrator, "reg-o", false);
-    zsock_t *manager = harness_client (fx, "deploy-manager", NULL);
-    s_register (manager, "reg-m1", true);
+    zsock_t *orchestrator, *manager;
+    harness_t *fx = harness_start_pair (s_identities, S_IDENTITY_COUNT, &orchestrator, &manager);
+    assert_non_null (fx);
     s_send_requests (orchestrator, "zero", 2);
     uint64_t ids [2];
     s_receive (manager, "zero", 2, ids);
@@ -301,7 +271,7 @@ test_zero_id_refuses_the_whole_ack (void **state)
     assert_int_equal (zsock_send (manager, "b", data, size), 0);
     free (data);
 
-    al_envelope_t *denied = s_expect (manager, AIRLOCK__ENVELOPE__BODY_DENIED, 10000);
+    al_envelope_t *denied = harness_expect (manager, AIRLOCK__ENVELOPE__BODY_DENIED, 10000);
     assert_non_null (denied);
     assert_int_equal (denied->denied->code, AIRLOCK__DENY_CODE__DENY_MALFORMED);
     assert_non_null (strstr (denied->denied->reason, "delivery_ack.more_delivery_ids[0]"));
