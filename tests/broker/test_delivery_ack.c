@@ -139,6 +139,19 @@ s_row_ids (harness_t *fx, const char *message_id, uint64_t *ids, size_t max)
     return count;
 }
 
+//  The usual start (harness_start_pair), then count staging DeployRequests "<prefix>-<i>"
+//  sent by the orchestrator and received by the manager, their delivery ids in ids.
+static harness_t *
+s_start_with_deliveries (const char *prefix, size_t count, uint64_t *ids,
+                         zsock_t **orchestrator_p, zsock_t **manager_p)
+{
+    harness_t *fx = harness_start_pair (s_identities, S_IDENTITY_COUNT, orchestrator_p, manager_p);
+    assert_non_null (fx);
+    s_send_requests (*orchestrator_p, prefix, count);
+    s_receive (*manager_p, prefix, count, ids);
+    return fx;
+}
+
 //  Restart the broker (the manager's connection closed first), register the manager
 //  anew and assert that nothing is delivered to it; then close both clients and stop the
 //  broker and the fixture.
@@ -165,12 +178,8 @@ test_one_ack_for_many_deliveries (void **state)
 {
     (void) state;
     zsock_t *orchestrator, *manager;
-    harness_t *fx = harness_start_pair (s_identities, S_IDENTITY_COUNT, &orchestrator, &manager);
-    assert_non_null (fx);
-
-    s_send_requests (orchestrator, "many", 5);
     uint64_t ids [6];
-    s_receive (manager, "many", 5, ids);
+    harness_t *fx = s_start_with_deliveries ("many", 5, ids, &orchestrator, &manager);
     uint64_t pending [S_MAX_DELIVERIES];
     assert_int_equal (s_pending (fx, pending, S_MAX_DELIVERIES), 5);
 
@@ -199,12 +208,8 @@ test_unlisted_and_lost_are_redelivered (void **state)
 {
     (void) state;
     zsock_t *orchestrator, *manager;
-    harness_t *fx = harness_start_pair (s_identities, S_IDENTITY_COUNT, &orchestrator, &manager);
-    assert_non_null (fx);
-
-    s_send_requests (orchestrator, "part", 4);
     uint64_t ids [4];
-    s_receive (manager, "part", 4, ids);
+    harness_t *fx = s_start_with_deliveries ("part", 4, ids, &orchestrator, &manager);
 
     //  Acknowledge 0 and 2 in one DeliveryAck: 1 and 3 stay queued.
     uint64_t even [2] = { ids [0], ids [2] };
@@ -248,11 +253,8 @@ test_zero_id_refuses_the_whole_ack (void **state)
 {
     (void) state;
     zsock_t *orchestrator, *manager;
-    harness_t *fx = harness_start_pair (s_identities, S_IDENTITY_COUNT, &orchestrator, &manager);
-    assert_non_null (fx);
-    s_send_requests (orchestrator, "zero", 2);
     uint64_t ids [2];
-    s_receive (manager, "zero", 2, ids);
+    harness_t *fx = s_start_with_deliveries ("zero", 2, ids, &orchestrator, &manager);
 
     //  al_codec_pack would refuse it: pack it raw, as a hostile client would.
     uint64_t more [2] = { 0, ids [1] };
