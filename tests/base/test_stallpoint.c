@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include "base/al_clock.h"
 #include "base/al_stallpoint.h"
+#include "../common/testpoint_env.h"
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,14 +48,7 @@ s_run (const char *spec, const char *arm, int arm_at, const char *name, int pass
     if (pid == 0) {
         close (channel [0]);
         dup2 (log_fd, 2);
-        if (spec)
-            setenv ("AIRLOCK_STALLPOINT", spec, 1);
-        else
-            unsetenv ("AIRLOCK_STALLPOINT");
-        if (arm)
-            setenv ("AIRLOCK_STALLPOINT_ARM", arm, 1);
-        else
-            unsetenv ("AIRLOCK_STALLPOINT_ARM");
+        testpoint_env ("AIRLOCK_STALLPOINT", spec, arm);
         char error [256] = "";
         if (al_stallpoint_configured (error, sizeof error) < 0)
             _exit (3);

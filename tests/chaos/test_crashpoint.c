@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include "base/al_crashpoint.h"
+#include "../common/testpoint_env.h"
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -31,14 +32,7 @@ s_run (const char *spec, const char *arm, const char *name, int passes, int *pas
     assert_true (pid >= 0);
     if (pid == 0) {
         close (channel [0]);
-        if (spec)
-            setenv ("AIRLOCK_CRASHPOINT", spec, 1);
-        else
-            unsetenv ("AIRLOCK_CRASHPOINT");
-        if (arm)
-            setenv ("AIRLOCK_CRASHPOINT_ARM", arm, 1);
-        else
-            unsetenv ("AIRLOCK_CRASHPOINT_ARM");
+        testpoint_env ("AIRLOCK_CRASHPOINT", spec, arm);
         char error [256] = "";
         if (al_crashpoint_configured (error, sizeof error) < 0)
             _exit (3);
