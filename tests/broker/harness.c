@@ -381,8 +381,12 @@ harness_deploy_request (zsock_t *client, const char *message_id, Airlock__Enviro
     assert (harness_send (client, &envelope) == 0);
 }
 
-long
-harness_count_rows (harness_t *self, const char *type, const char *sender, const char *needle)
+//  What a row adds to a count (0 to pass it over), or -1 to give up with an error.
+typedef long (s_row_fn) (const al_store_event_t *event, const void *filter);
+
+//  The sum of fn over every row of the audit store (read-only); -1 on error.
+static long
+s_sum_rows (harness_t *self, s_row_fn *fn, const void *filter)
 {
     al_store_options_t options = { .read_only = true };
     char error [512];
@@ -393,17 +397,38 @@ harness_count_rows (harness_t *self, const char *type, const char *sender, const
     al_store_iter_t *iter = al_store_iter_new (store, 1);
     al_store_event_t event;
     while (iter && al_store_iter_next (iter, &event) == AL_STORE_OK) {
-        if (type && strcmp (event.type, type) != 0)
-            continue;
-        if (sender && strcmp (event.sender, sender) != 0)
-            continue;
-        if (needle && !strstr (event.reason, needle))
-            continue;
-        count++;
+        long add = fn (&event, filter);
+        if (add < 0) {
+            count = -1;
+            break;
+        }
+        count += add;
     }
     al_store_iter_destroy (&iter);
     al_store_destroy (&store);
     return count;
+}
+
+typedef struct {
+    const char *type;
+    const char *sender;
+    const char *needle;
+} s_row_filter_t;
+
+static long
+s_row_matches (const al_store_event_t *event, const void *arg)
+{
+    const s_row_filter_t *filter = (const s_row_filter_t *) arg;
+    return (!filter->type || strcmp (event->type, filter->type) == 0)
+        && (!filter->sender || strcmp (event->sender, filter->sender) == 0)
+        && (!filter->needle || strstr (event->reason, filter->needle));
+}
+
+long
+harness_count_rows (harness_t *self, const char *type, const char *sender, const char *needle)
+{
+    s_row_filter_t filter = { type, sender, needle };
+    return s_sum_rows (self, s_row_matches, &filter);
 }
 
 long
@@ -419,33 +444,28 @@ harness_wait_rows (harness_t *self, const char *type, const char *sender, const 
     return count;
 }
 
+//  The ids an accepted DeliveryAck row of the sender (NULL = any) acknowledges.
+static long
+s_row_acks (const al_store_event_t *event, const void *arg)
+{
+    const char *sender = (const char *) arg;
+    if (strcmp (event->type, "DeliveryAck") != 0 || event->decision != AL_STORE_ACCEPTED
+    ||  (sender && strcmp (event->sender, sender) != 0))
+        return 0;
+    al_envelope_t *envelope = NULL;
+    char error [512];
+    if (al_codec_unpack (event->envelope, event->envelope_size, AL_CODEC_DEFAULT_MAX_SIZE, &envelope,
+                         error, sizeof error) != AL_CODEC_OK)
+        return -1;
+    long count = (long) al_delivery_ack_count (envelope->delivery_ack);
+    al_codec_free (&envelope);
+    return count;
+}
+
 long
 harness_count_delivery_acks (harness_t *self, const char *sender)
 {
-    al_store_options_t options = { .read_only = true };
-    char error [512];
-    al_store_t *store = al_store_open (NULL, self->database, &options, error, sizeof error);
-    if (!store)
-        return -1;
-    long count = 0;
-    al_store_iter_t *iter = al_store_iter_new (store, 1);
-    al_store_event_t event;
-    while (iter && al_store_iter_next (iter, &event) == AL_STORE_OK) {
-        if (strcmp (event.type, "DeliveryAck") != 0 || event.decision != AL_STORE_ACCEPTED
-        ||  (sender && strcmp (event.sender, sender) != 0))
-            continue;
-        al_envelope_t *envelope = NULL;
-        if (al_codec_unpack (event.envelope, event.envelope_size, AL_CODEC_DEFAULT_MAX_SIZE, &envelope,
-                             error, sizeof error) != AL_CODEC_OK) {
-            count = -1;
-            break;
-        }
-        count += (long) al_delivery_ack_count (envelope->delivery_ack);
-        al_codec_free (&envelope);
-    }
-    al_store_iter_destroy (&iter);
-    al_store_destroy (&store);
-    return count;
+    return s_sum_rows (self, s_row_acks, sender);
 }
 
 long
