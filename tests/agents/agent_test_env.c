@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 
-static void
-s_remove_tree (const char *path)
+void
+agent_test_remove_tree (const char *path)
 {
     DIR *dir = opendir (path);
     if (dir) {
@@ -19,7 +19,7 @@ s_remove_tree (const char *path)
                 continue;
             char child [512];
             snprintf (child, sizeof child, "%s/%s", path, item->d_name);
-            s_remove_tree (child);
+            agent_test_remove_tree (child);
         }
         closedir (dir);
         rmdir (path);
@@ -58,7 +58,7 @@ agent_test_env_fini (agent_test_env_t *env)
     zcert_destroy (&env->broker_cert);
     zcert_destroy (&env->agent);
     if (*env->dir)
-        s_remove_tree (env->dir);
+        agent_test_remove_tree (env->dir);
 }
 
 void

@@ -35,6 +35,9 @@ void agent_test_env_init (agent_test_env_t *env, const char *prefix);
 //  Stop zauth, free the certificates, remove the directory and all it holds.
 void agent_test_env_fini (agent_test_env_t *env);
 
+//  Remove path and everything below it (a missing path is not an error).
+void agent_test_remove_tree (const char *path);
+
 //  Options of agent "qa" on endpoint (one endpoint or a comma-separated list) with env's
 //  broker key and certificate, deliveries subscribed, and short heartbeat, retry and
 //  reconnect intervals so that tests move fast.

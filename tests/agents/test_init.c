@@ -4,6 +4,7 @@
     to its role (read back with the policy loader), that airlock.yaml loads with
     al_config, and that a re-run keeps every key byte for byte.
 */
+#include "agent_test_env.h"
 #include "agents/al_agent.h"
 #include "agents/al_init.h"
 #include "agents/al_subscriber.h"
@@ -25,26 +26,6 @@ typedef struct {
     char state [160];       // the state directory inside it (made by init)
     zlistx_t *notes;        // "action path"
 } fixture_t;
-
-static void
-s_remove_tree (const char *path)
-{
-    DIR *dir = opendir (path);
-    if (dir) {
-        struct dirent *item;
-        while ((item = readdir (dir))) {
-            if (streq (item->d_name, ".") || streq (item->d_name, ".."))
-                continue;
-            char child [512];
-            snprintf (child, sizeof child, "%s/%s", path, item->d_name);
-            s_remove_tree (child);
-        }
-        closedir (dir);
-        rmdir (path);
-    }
-    else
-        unlink (path);
-}
 
 static void
 s_note (void *arg, const char *action, const char *path)
@@ -91,7 +72,7 @@ static int
 teardown (void **state)
 {
     fixture_t *fixture = *state;
-    s_remove_tree (fixture->dir);
+    agent_test_remove_tree (fixture->dir);
     zlistx_destroy (&fixture->notes);
     free (fixture);
     return 0;

@@ -638,6 +638,17 @@ audit_log_destroy (audit_log_t **self_p)
     *self_p = NULL;
 }
 
+al_store_t *
+audit_log_open (const char *path)
+{
+    char error [512];
+    al_store_options_t options = { .read_only = true };
+    al_store_t *store = al_store_open (NULL, path, &options, error, sizeof error);
+    if (!store)
+        fail_msg ("%s", error);
+    return store;
+}
+
 //  ---- tampering --------------------------------------------------------------------------------
 
 void

@@ -57,6 +57,9 @@ audit_log_t *audit_log_new (void);
 //  Remove the directory and free. NULL-safe.
 void audit_log_destroy (audit_log_t **self_p);
 
+//  The store at path, opened read-only (an auditor's view); fails the test if it cannot.
+al_store_t *audit_log_open (const char *path);
+
 //  Time of row n.
 uint64_t audit_log_time (uint64_t sequence);
 //  "dir/deploy/.artifacts/deployment/<id>/deploy_receipt.json" (caller frees).

@@ -41,22 +41,11 @@ s_teardown (void **state)
     return 0;
 }
 
-static al_store_t *
-s_open (const char *path)
-{
-    char error [512];
-    al_store_options_t options = { .read_only = true };
-    al_store_t *store = al_store_open (NULL, path, &options, error, sizeof error);
-    if (!store)
-        fail_msg ("%s", error);
-    return store;
-}
-
 static al_replay_t *
 s_replay (uint64_t as_of)
 {
     char error [512];
-    al_store_t *store = s_open (s_log->db);
+    al_store_t *store = audit_log_open (s_log->db);
     al_replay_t *replay = al_replay_new (store, as_of, error, sizeof error);
     if (!replay)
         fail_msg ("%s", error);
@@ -325,7 +314,7 @@ static void
 test_cloudevents (void **state)
 {
     (void) state;
-    al_store_t *store = s_open (s_log->db);
+    al_store_t *store = audit_log_open (s_log->db);
     char *buffer = NULL;
     size_t size = 0;
     FILE *out = open_memstream (&buffer, &size);
@@ -473,7 +462,7 @@ test_batched_delivery_ack (void **state)
     }
     al_replay_destroy (&replay);
 
-    al_store_t *store = s_open (s_log->db);
+    al_store_t *store = audit_log_open (s_log->db);
     al_store_event_t event;
     assert_int_equal (al_store_event_get (store, s_log->batched_ack, &event), AL_STORE_OK);
     assert_string_equal (event.type, "DeliveryAck");
@@ -495,7 +484,7 @@ static void
 test_signatures_hold (void **state)
 {
     (void) state;
-    al_store_t *store = s_open (s_log->db);
+    al_store_t *store = audit_log_open (s_log->db);
     al_signature_audit_t report;
     assert_int_equal (al_signature_audit_run (store, NULL, NULL, &report), AL_STORE_OK);
     assert_int_equal (report.rows, s_log->rows);
@@ -533,7 +522,7 @@ test_signature_tampered (void **state)
     assert_int_equal (verify.result, AL_VERIFY_OK);
     assert_int_equal (verify.rows, s_log->rows);
 
-    al_store_t *store = s_open (copy);
+    al_store_t *store = audit_log_open (copy);
     al_signature_audit_t report;
     s_failures_t failures = { .count = 0 };
     assert_int_equal (al_signature_audit_run (store, s_on_failure, &failures, &report), AL_STORE_OK);
@@ -548,7 +537,7 @@ test_signature_tampered (void **state)
 
     //  Replay shows it too.
     char error [256];
-    store = s_open (copy);
+    store = audit_log_open (copy);
     al_replay_t *replay = al_replay_new (store, 0, error, sizeof error);
     assert_non_null (replay);
     const al_replay_approval_t *approval = &s_find (replay, "rel-a-prod")->approvals [0];
@@ -563,7 +552,7 @@ test_signature_tampered (void **state)
     copy = audit_log_tamper_signature (s_log, s_log->a_prod_grant, true);
     assert_int_equal (al_store_verify_path (NULL, copy, NULL, NULL, &verify), AL_STORE_OK);
     assert_int_equal (verify.result, AL_VERIFY_OK);
-    store = s_open (copy);
+    store = audit_log_open (copy);
     assert_int_equal (al_signature_audit_run (store, NULL, NULL, &report), AL_STORE_OK);
     assert_int_equal (report.failures, 1);
     assert_int_equal (report.first_bad_sequence, s_log->a_prod_grant);
@@ -582,7 +571,7 @@ s_swap_granted_artifact (bool in_request_too)
     assert_true (asprintf (&copy, "%s/swapped-%d.db", s_log->dir, in_request_too) >= 0);
     unlink (copy);
     audit_log_copy_db (s_log->db, copy);
-    al_store_t *store = s_open (copy);
+    al_store_t *store = audit_log_open (copy);
     al_store_event_t row;
     assert_int_equal (al_store_event_get (store, s_log->a_prod_grant, &row), AL_STORE_OK);
     al_envelope_t *envelope = NULL;
@@ -618,7 +607,7 @@ test_grant_bound_to_artifact (void **state)
         al_verify_report_t verify;
         assert_int_equal (al_store_verify_path (NULL, copy, NULL, NULL, &verify), AL_STORE_OK);
         assert_int_equal (verify.result, AL_VERIFY_OK);
-        al_store_t *store = s_open (copy);
+        al_store_t *store = audit_log_open (copy);
         al_signature_audit_t report;
         assert_int_equal (al_signature_audit_run (store, NULL, NULL, &report), AL_STORE_OK);
         assert_int_equal (report.failures, 1);

@@ -42,17 +42,6 @@ s_teardown (void **state)
     return 0;
 }
 
-static al_store_t *
-s_open (const char *path)
-{
-    char error [512];
-    al_store_options_t options = { .read_only = true };
-    al_store_t *store = al_store_open (NULL, path, &options, error, sizeof error);
-    if (!store)
-        fail_msg ("%s", error);
-    return store;
-}
-
 static al_policy_t *
 s_policy (void)
 {
@@ -72,7 +61,7 @@ static void
 s_approval_id (const char *db, const char *deployment, const char *key_id, char *id, size_t size)
 {
     char error [512];
-    al_store_t *store = s_open (db);
+    al_store_t *store = audit_log_open (db);
     al_replay_t *replay = al_replay_new (store, 0, error, sizeof error);
     assert_non_null (replay);
     const al_replay_deployment_t *d = al_replay_find (replay, deployment);
@@ -117,7 +106,7 @@ test_signers_counted (void **state)
     for (size_t i = 0; i < 3; i++) {
         char alice [64];
         s_approval_id (dbs [i], "rel-a-prod", s_log->alice_key_id, alice, sizeof alice);
-        al_store_t *store = s_open (dbs [i]);
+        al_store_t *store = audit_log_open (dbs [i]);
         al_audit_approval_id_t ids [AL_AUDIT_SIGNERS_MAX];
         char why [400] = "not touched";
         int count = al_audit_signers_counted (store, policy, s_log->a_prod_grant, ids, why, sizeof why);
@@ -150,7 +139,7 @@ test_signers_counted (void **state)
     }
 
     //  A row that is not a grant: nothing can be said to have counted, and why.
-    al_store_t *store = s_open (s_log->db);
+    al_store_t *store = audit_log_open (s_log->db);
     al_audit_approval_id_t ids [AL_AUDIT_SIGNERS_MAX];
     char why [400];
     assert_int_equal (al_audit_signers_counted (store, policy, s_log->a_prod_approval, ids, why, sizeof why), -1);
@@ -170,7 +159,7 @@ test_history_entry (void **state)
 {
     (void) state;
     al_policy_t *policy = s_policy ();
-    al_store_t *store = s_open (s_log->db);
+    al_store_t *store = audit_log_open (s_log->db);
     char why [400];
     al_replay_t *replay = al_replay_new (store, 0, why, sizeof why);
     assert_non_null (replay);
@@ -226,7 +215,7 @@ test_deploy_receipt (void **state)
 {
     (void) state;
     char error [4400];
-    al_store_t *store = s_open (s_log->db);
+    al_store_t *store = audit_log_open (s_log->db);
     al_replay_t *replay = al_replay_new (store, 0, error, sizeof error);
     assert_non_null (replay);
     const al_replay_deployment_t *d = al_replay_find (replay, "rel-b-prod");
@@ -411,7 +400,7 @@ test_live_source (void **state)
     assert_int_equal (strlen (receipt.sha256), 64);
     assert_int_equal (source.load_receipt (source.self, "rel-c-prod", &receipt, error, sizeof error), -1);
 
-    al_store_t *store = s_open (s_log->db);
+    al_store_t *store = audit_log_open (s_log->db);
     al_replay_t *replay = al_replay_new (store, 0, error, sizeof error);
     al_replay_live_t live;
     al_replay_compare_live (replay, &source, NULL, NULL, &live);
